@@ -1,0 +1,167 @@
+/*
+ * fastconv.h -- the whole C interface of fastconv's kernels.
+ *
+ * Plain C99, no Python headers. Every array is C-contiguous unless a stride
+ * argument says otherwise. Sizes and indices are fc_int (64-bit).
+ * No function here validates its arguments: the Python tier
+ * (fastconv/functional.py) has checked shapes, dtypes and geometry before any
+ * of these run. Functions ending in _f32 / _f64 are the float / double twins.
+ *
+ * Threading: unless a function says otherwise it is serial and re-entrant, so
+ * the Cython tier may call it from inside an OpenMP prange loop. The few
+ * functions that take an `nthreads` argument open their own OpenMP region and
+ * must not be called from inside one.
+ */
+#ifndef FASTCONV_H
+#define FASTCONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef int64_t fc_int;
+
+/* ------------------------------------------------------------------ */
+/* CPU features and kernel dispatch (csrc/cpu.c)                       */
+/* ------------------------------------------------------------------ */
+
+enum fc_simd_path {
+    FC_SIMD_PORTABLE = 0, /* plain C, any CPU */
+    FC_SIMD_AVX2 = 1      /* AVX2 + FMA, x86-64 */
+};
+
+/* 1 if the CPU (and OS) supports AVX2 and FMA, else 0. */
+int fc_cpu_has_avx2_fma(void);
+/* The SIMD path in use. Chosen on first call: AVX2 when the CPU has it,
+ * unless the environment variable FASTCONV_SIMD=portable forces the
+ * portable path. */
+int fc_simd_path(void);
+/* Force a path (FC_SIMD_PORTABLE or FC_SIMD_AVX2). Returns the path actually
+ * in force (AVX2 is refused, falling back to portable, on a CPU without it). */
+int fc_set_simd_path(int path);
+const char *fc_simd_path_name(int path);
+
+/* ------------------------------------------------------------------ */
+/* Activations (csrc/activation.c)                                     */
+/* ------------------------------------------------------------------ */
+
+enum fc_activation {
+    FC_ACT_NONE = 0,
+    FC_ACT_RELU = 1,
+    FC_ACT_LEAKY_RELU = 2, /* param = negative_slope */
+    FC_ACT_SIGMOID = 3,
+    FC_ACT_TANH = 4,
+    FC_ACT_ELU = 5         /* param = alpha */
+};
+
+/* y[i] = act(x[i]) for i < n. y may alias x (in place). */
+void fc_activation_forward_f32(int act, float param, const float *x, float *y, fc_int n);
+void fc_activation_forward_f64(int act, double param, const double *x, double *y, fc_int n);
+/* gx[i] = gy[i] * act'(x[i]), where x is the forward's INPUT. */
+void fc_activation_backward_f32(int act, float param, const float *x, const float *gy, float *gx, fc_int n);
+void fc_activation_backward_f64(int act, double param, const double *x, const double *gy, double *gx, fc_int n);
+
+/* Maxout over groups of `pieces` consecutive channels of one image
+ * x: (C, HW), y: (C / pieces, HW). First maximum wins ties. */
+void fc_maxout_forward_f32(const float *x, float *y, fc_int C, fc_int HW, fc_int pieces);
+void fc_maxout_forward_f64(const double *x, double *y, fc_int C, fc_int HW, fc_int pieces);
+/* gx: (C, HW), overwritten. */
+void fc_maxout_backward_f32(const float *x, const float *gy, float *gx, fc_int C, fc_int HW, fc_int pieces);
+void fc_maxout_backward_f64(const double *x, const double *gy, double *gx, fc_int C, fc_int HW, fc_int pieces);
+
+/* ------------------------------------------------------------------ */
+/* GEMM (csrc/gemm.c, csrc/gemm_pack.c, csrc/gemm_ukernel_*.c)          */
+/* ------------------------------------------------------------------ */
+
+/* C[m,n] = A[m,k] . B[k,n] + beta * C[m,n]   (beta is 0 or 1)
+ * A element (i,p) is a[i*rsa + p*csa]; B element (p,j) is b[p*rsb + j*csb];
+ * C is row-major with leading dimension ldc. With beta == 0, C is not read
+ * (it may hold NaN). Runs on up to `nthreads` OpenMP threads; the result is
+ * bitwise the same for any thread count (threads split m and n, never k). */
+void fc_gemm_f32(fc_int m, fc_int n, fc_int k,
+                 const float *a, fc_int rsa, fc_int csa,
+                 const float *b, fc_int rsb, fc_int csb,
+                 float beta, float *c, fc_int ldc, int nthreads);
+void fc_gemm_f64(fc_int m, fc_int n, fc_int k,
+                 const double *a, fc_int rsa, fc_int csa,
+                 const double *b, fc_int rsb, fc_int csb,
+                 double beta, double *c, fc_int ldc, int nthreads);
+
+/* ------------------------------------------------------------------ */
+/* Convolution (csrc/conv.c): one image per call                       */
+/* ------------------------------------------------------------------ */
+
+/* Geometry of one image's cross-correlation.
+ * Output pixel (k, oh, ow) reads input (c, oh*stride_h - pad_top + r*dil_h,
+ * ow*stride_w - pad_left + s*dil_w), zero outside the image. Ho and Wo are
+ * given (computed by the Python tier), so asymmetric padding ('same' with an
+ * even kernel) needs nothing more. */
+typedef struct fc_conv_geom {
+    fc_int C, H, W;    /* input channels and size */
+    fc_int K, R, S;    /* filters: K filters of C x R x S */
+    fc_int Ho, Wo;     /* output size */
+    fc_int stride_h, stride_w;
+    fc_int pad_top, pad_left;
+    fc_int dil_h, dil_w;
+} fc_conv_geom;
+
+/* Bytes of scratch one call of any conv function below needs for geometry g
+ * and element size elem (4 or 8). Each concurrent caller needs its own. */
+size_t fc_conv2d_workspace_bytes(const fc_conv_geom *g, size_t elem);
+
+/* y (K, Ho, Wo) = act(conv(x (C,H,W), w (K,C,R,S)) + bias (K or NULL)). */
+void fc_conv2d_forward_f32(const fc_conv_geom *g, const float *x, const float *w,
+                           const float *bias, int act, float act_param,
+                           float *y, void *work);
+void fc_conv2d_forward_f64(const fc_conv_geom *g, const double *x, const double *w,
+                           const double *bias, int act, double act_param,
+                           double *y, void *work);
+
+/* dx (C, H, W) = gradient of the conv w.r.t. x, given dy (K, Ho, Wo).
+ * dx is overwritten. */
+void fc_conv2d_backward_data_f32(const fc_conv_geom *g, const float *dy, const float *w,
+                                 float *dx, void *work);
+void fc_conv2d_backward_data_f64(const fc_conv_geom *g, const double *dy, const double *w,
+                                 double *dx, void *work);
+
+/* dw (K,C,R,S) += gradient w.r.t. w; db (K) += sum of dy over pixels (db may
+ * be NULL). ACCUMULATES, so a caller sums images into one buffer in a fixed
+ * order. */
+void fc_conv2d_backward_weight_f32(const fc_conv_geom *g, const float *x, const float *dy,
+                                   float *dw, float *db, void *work);
+void fc_conv2d_backward_weight_f64(const fc_conv_geom *g, const double *x, const double *dy,
+                                   double *dw, double *db, void *work);
+
+/* ------------------------------------------------------------------ */
+/* Pooling (csrc/pool.c): one (H, W) plane per call                    */
+/* ------------------------------------------------------------------ */
+
+/* Window (oh, ow) covers rows oh*stride_h - pad_h .. + kh - 1 and columns
+ * likewise, clipped to the image (padding never wins a max). Ho and Wo are
+ * given, so ceil_mode is the Python tier's business. For average pooling
+ * the divisor follows PyTorch: with count_include_pad, the window clipped to
+ * the padded image (H + pad_h, W + pad_w); without, the window clipped to
+ * the image. */
+typedef struct fc_pool_geom {
+    fc_int H, W, Ho, Wo;
+    fc_int kh, kw, stride_h, stride_w, pad_h, pad_w;
+    int count_include_pad;
+} fc_pool_geom;
+
+void fc_max_pool2d_forward_f32(const fc_pool_geom *g, const float *x, float *y);
+void fc_max_pool2d_forward_f64(const fc_pool_geom *g, const double *x, double *y);
+/* gx (H, W) overwritten: each dy goes to the first maximum of its window. */
+void fc_max_pool2d_backward_f32(const fc_pool_geom *g, const float *x, const float *gy, float *gx);
+void fc_max_pool2d_backward_f64(const fc_pool_geom *g, const double *x, const double *gy, double *gx);
+void fc_avg_pool2d_forward_f32(const fc_pool_geom *g, const float *x, float *y);
+void fc_avg_pool2d_forward_f64(const fc_pool_geom *g, const double *x, double *y);
+void fc_avg_pool2d_backward_f32(const fc_pool_geom *g, const float *gy, float *gx);
+void fc_avg_pool2d_backward_f64(const fc_pool_geom *g, const double *gy, double *gx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FASTCONV_H */
