@@ -1,0 +1,64 @@
+# cython: language_level=3
+"""Element-wise activations over flat C-contiguous buffers, split into equal
+blocks across OpenMP threads (order does not matter: no reductions)."""
+from cython cimport floating
+from cython.parallel cimport prange
+from fastconv._capi cimport *
+
+
+cdef inline Py_ssize_t _nblocks(Py_ssize_t n, int num_threads) noexcept nogil:
+    if num_threads <= 1 or n < PARALLEL_MIN_ELEMENTS:
+        return 1
+    return num_threads
+
+
+def forward(int act, double param, floating[::1] x, floating[::1] y, int num_threads):
+    """y = act(x); y may be x."""
+    cdef Py_ssize_t n = x.shape[0], nb = _nblocks(n, num_threads), b, lo, hi
+    if n == 0:
+        return
+    for b in prange(nb, nogil=True, schedule='static', num_threads=nb):
+        lo = b * n // nb
+        hi = (b + 1) * n // nb
+        if floating is float:
+            fc_activation_forward_f32(act, <float> param, &x[lo], &y[lo], hi - lo)
+        else:
+            fc_activation_forward_f64(act, param, &x[lo], &y[lo], hi - lo)
+
+
+def backward(int act, double param, floating[::1] x, floating[::1] grad_out,
+             floating[::1] grad_x, int num_threads):
+    """grad_x = grad_out * act'(x)."""
+    cdef Py_ssize_t n = x.shape[0], nb = _nblocks(n, num_threads), b, lo, hi
+    if n == 0:
+        return
+    for b in prange(nb, nogil=True, schedule='static', num_threads=nb):
+        lo = b * n // nb
+        hi = (b + 1) * n // nb
+        if floating is float:
+            fc_activation_backward_f32(act, <float> param, &x[lo], &grad_out[lo], &grad_x[lo], hi - lo)
+        else:
+            fc_activation_backward_f64(act, param, &x[lo], &grad_out[lo], &grad_x[lo], hi - lo)
+
+
+def maxout_forward(floating[:, :, ::1] x, Py_ssize_t pieces, floating[:, :, ::1] y,
+                   int num_threads):
+    """x viewed as (N, C, HW); y (N, C // pieces, HW)."""
+    cdef Py_ssize_t N = x.shape[0], n
+    for n in prange(N, nogil=True, schedule='static', num_threads=num_threads):
+        if floating is float:
+            fc_maxout_forward_f32(&x[n, 0, 0], &y[n, 0, 0], x.shape[1], x.shape[2], pieces)
+        else:
+            fc_maxout_forward_f64(&x[n, 0, 0], &y[n, 0, 0], x.shape[1], x.shape[2], pieces)
+
+
+def maxout_backward(floating[:, :, ::1] x, floating[:, :, ::1] grad_out, Py_ssize_t pieces,
+                    floating[:, :, ::1] grad_x, int num_threads):
+    cdef Py_ssize_t N = x.shape[0], n
+    for n in prange(N, nogil=True, schedule='static', num_threads=num_threads):
+        if floating is float:
+            fc_maxout_backward_f32(&x[n, 0, 0], &grad_out[n, 0, 0], &grad_x[n, 0, 0],
+                                   x.shape[1], x.shape[2], pieces)
+        else:
+            fc_maxout_backward_f64(&x[n, 0, 0], &grad_out[n, 0, 0], &grad_x[n, 0, 0],
+                                   x.shape[1], x.shape[2], pieces)

@@ -1,0 +1,70 @@
+# Cython view of csrc/fastconv.h: the whole C interface, declared once.
+from libc.stdint cimport int64_t
+
+cdef extern from "fastconv.h" nogil:
+    ctypedef int64_t fc_int
+
+    int FC_SIMD_PORTABLE
+    int FC_SIMD_AVX2
+    int fc_cpu_has_avx2_fma()
+    int fc_simd_path()
+    int fc_set_simd_path(int path)
+    const char *fc_simd_path_name(int path)
+
+    int FC_ACT_NONE
+    int FC_ACT_RELU
+    int FC_ACT_LEAKY_RELU
+    int FC_ACT_SIGMOID
+    int FC_ACT_TANH
+    int FC_ACT_ELU
+    void fc_activation_forward_f32(int act, float param, const float *x, float *y, fc_int n)
+    void fc_activation_forward_f64(int act, double param, const double *x, double *y, fc_int n)
+    void fc_activation_backward_f32(int act, float param, const float *x, const float *gy, float *gx, fc_int n)
+    void fc_activation_backward_f64(int act, double param, const double *x, const double *gy, double *gx, fc_int n)
+    void fc_maxout_forward_f32(const float *x, float *y, fc_int C, fc_int HW, fc_int pieces)
+    void fc_maxout_forward_f64(const double *x, double *y, fc_int C, fc_int HW, fc_int pieces)
+    void fc_maxout_backward_f32(const float *x, const float *gy, float *gx, fc_int C, fc_int HW, fc_int pieces)
+    void fc_maxout_backward_f64(const double *x, const double *gy, double *gx, fc_int C, fc_int HW, fc_int pieces)
+
+    void fc_gemm_f32(fc_int m, fc_int n, fc_int k,
+                     const float *a, fc_int rsa, fc_int csa,
+                     const float *b, fc_int rsb, fc_int csb,
+                     float beta, float *c, fc_int ldc, int nthreads)
+    void fc_gemm_f64(fc_int m, fc_int n, fc_int k,
+                     const double *a, fc_int rsa, fc_int csa,
+                     const double *b, fc_int rsb, fc_int csb,
+                     double beta, double *c, fc_int ldc, int nthreads)
+
+    ctypedef struct fc_conv_geom:
+        fc_int C, H, W
+        fc_int K, R, S
+        fc_int Ho, Wo
+        fc_int stride_h, stride_w
+        fc_int pad_top, pad_left
+        fc_int dil_h, dil_w
+    size_t fc_conv2d_workspace_bytes(const fc_conv_geom *g, size_t elem)
+    void fc_conv2d_forward_f32(const fc_conv_geom *g, const float *x, const float *w,
+                               const float *bias, int act, float act_param, float *y, void *work)
+    void fc_conv2d_forward_f64(const fc_conv_geom *g, const double *x, const double *w,
+                               const double *bias, int act, double act_param, double *y, void *work)
+    void fc_conv2d_backward_data_f32(const fc_conv_geom *g, const float *dy, const float *w,
+                                     float *dx, void *work)
+    void fc_conv2d_backward_data_f64(const fc_conv_geom *g, const double *dy, const double *w,
+                                     double *dx, void *work)
+    void fc_conv2d_backward_weight_f32(const fc_conv_geom *g, const float *x, const float *dy,
+                                       float *dw, float *db, void *work)
+    void fc_conv2d_backward_weight_f64(const fc_conv_geom *g, const double *x, const double *dy,
+                                       double *dw, double *db, void *work)
+
+    ctypedef struct fc_pool_geom:
+        fc_int H, W, Ho, Wo
+        fc_int kh, kw, stride_h, stride_w, pad_h, pad_w
+        int count_include_pad
+    void fc_max_pool2d_forward_f32(const fc_pool_geom *g, const float *x, float *y)
+    void fc_max_pool2d_forward_f64(const fc_pool_geom *g, const double *x, double *y)
+    void fc_max_pool2d_backward_f32(const fc_pool_geom *g, const float *x, const float *gy, float *gx)
+    void fc_max_pool2d_backward_f64(const fc_pool_geom *g, const double *x, const double *gy, double *gx)
+    void fc_avg_pool2d_forward_f32(const fc_pool_geom *g, const float *x, float *y)
+    void fc_avg_pool2d_forward_f64(const fc_pool_geom *g, const double *x, double *y)
+    void fc_avg_pool2d_backward_f32(const fc_pool_geom *g, const float *gy, float *gx)
+    void fc_avg_pool2d_backward_f64(const fc_pool_geom *g, const double *gy, double *gx)

@@ -1,0 +1,150 @@
+# cython: language_level=3
+"""Convolution over a batch: OpenMP over images, one C kernel call per image.
+
+Arguments are trusted: fastconv.functional has validated shapes, dtypes and
+geometry and allocated the outputs. `geometry` is the tuple
+(C, H, W, K, R, S, Ho, Wo, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w).
+"""
+from cython cimport floating
+from cython.parallel cimport parallel, prange, threadid
+from libc.string cimport memset
+from fastconv._capi cimport *
+from fastconv._runtime cimport aligned_scratch, free_scratch
+
+# Images are summed into this many partial weight gradients, each over a fixed
+# run of images, then the partials are added in order: the result depends on
+# the batch size only, never on the thread count.
+cdef enum:
+    WEIGHT_GRAD_CHUNKS = 8
+
+
+cdef fc_conv_geom make_geom(tuple geometry):
+    cdef fc_conv_geom g
+    (g.C, g.H, g.W, g.K, g.R, g.S, g.Ho, g.Wo,
+     g.stride_h, g.stride_w, g.pad_top, g.pad_left, g.dil_h, g.dil_w) = geometry
+    return g
+
+
+cdef size_t _round64(size_t n) nogil:
+    return (n + 63) & ~(<size_t>63)
+
+
+def _set_simd_path(int path):
+    return fc_set_simd_path(path)
+
+
+def workspace_bytes(tuple geometry, size_t itemsize):
+    cdef fc_conv_geom g = make_geom(geometry)
+    return fc_conv2d_workspace_bytes(&g, itemsize)
+
+
+def forward(floating[:, :, :, ::1] x, floating[:, :, :, ::1] w, floating[::1] bias,
+            tuple geometry, int activation, double act_param,
+            floating[:, :, :, ::1] y, int num_threads):
+    """y[n] = act(conv(x[n], w) + bias) for every image n."""
+    cdef fc_conv_geom g = make_geom(geometry)
+    cdef Py_ssize_t N = x.shape[0], n
+    cdef int nt = max(1, min(num_threads, N))
+    cdef size_t ws = _round64(fc_conv2d_workspace_bytes(&g, sizeof(floating)))
+    cdef char *work = <char *> aligned_scratch(ws * nt)
+    cdef const floating *bptr = NULL
+    cdef char *mywork
+    if work == NULL:
+        raise MemoryError(f"conv2d: cannot allocate {ws * nt} bytes of workspace")
+    if bias is not None:
+        bptr = &bias[0]
+    try:
+        with nogil, parallel(num_threads=nt):
+            mywork = work + ws * threadid()
+            for n in prange(N, schedule='static'):
+                if floating is float:
+                    fc_conv2d_forward_f32(&g, &x[n, 0, 0, 0], &w[0, 0, 0, 0], bptr,
+                                          activation, <float> act_param, &y[n, 0, 0, 0], mywork)
+                else:
+                    fc_conv2d_forward_f64(&g, &x[n, 0, 0, 0], &w[0, 0, 0, 0], bptr,
+                                          activation, act_param, &y[n, 0, 0, 0], mywork)
+    finally:
+        free_scratch(work)
+
+
+def backward_data(floating[:, :, :, ::1] grad_out, floating[:, :, :, ::1] w, tuple geometry,
+                  floating[:, :, :, ::1] grad_x, int num_threads):
+    """grad_x[n] = d conv / d x[n] applied to grad_out[n], for every image n."""
+    cdef fc_conv_geom g = make_geom(geometry)
+    cdef Py_ssize_t N = grad_out.shape[0], n
+    cdef int nt = max(1, min(num_threads, N))
+    cdef size_t ws = _round64(fc_conv2d_workspace_bytes(&g, sizeof(floating)))
+    cdef char *work = <char *> aligned_scratch(ws * nt)
+    cdef char *mywork
+    if work == NULL:
+        raise MemoryError(f"conv2d_backward: cannot allocate {ws * nt} bytes of workspace")
+    try:
+        with nogil, parallel(num_threads=nt):
+            mywork = work + ws * threadid()
+            for n in prange(N, schedule='static'):
+                if floating is float:
+                    fc_conv2d_backward_data_f32(&g, &grad_out[n, 0, 0, 0], &w[0, 0, 0, 0],
+                                                &grad_x[n, 0, 0, 0], mywork)
+                else:
+                    fc_conv2d_backward_data_f64(&g, &grad_out[n, 0, 0, 0], &w[0, 0, 0, 0],
+                                                &grad_x[n, 0, 0, 0], mywork)
+    finally:
+        free_scratch(work)
+
+
+def backward_weight(floating[:, :, :, ::1] x, floating[:, :, :, ::1] grad_out, tuple geometry,
+                    floating[:, :, :, ::1] grad_w, floating[::1] grad_b, int num_threads):
+    """grad_w = sum over images of d conv / d w; grad_b likewise (if not None).
+
+    Images go in WEIGHT_GRAD_CHUNKS fixed runs, each summed in order into its own
+    partial; the partials are then added in chunk order.
+    """
+    cdef fc_conv_geom g = make_geom(geometry)
+    cdef Py_ssize_t N = x.shape[0], n, chunk, i
+    cdef Py_ssize_t nchunks = min(N, WEIGHT_GRAD_CHUNKS)
+    cdef Py_ssize_t wsize = g.K * g.C * g.R * g.S
+    cdef Py_ssize_t part = wsize + g.K
+    cdef int nt = max(1, min(num_threads, nchunks))
+    cdef size_t ws = _round64(fc_conv2d_workspace_bytes(&g, sizeof(floating)))
+    cdef size_t part_bytes = _round64(part * sizeof(floating))
+    cdef char *work = <char *> aligned_scratch(ws * nt)
+    cdef char *partials = <char *> aligned_scratch(part_bytes * nchunks)
+    cdef char *mywork
+    cdef floating *acc
+    cdef floating *src
+    cdef floating *dw = &grad_w[0, 0, 0, 0]
+    cdef floating *db = NULL
+    if work == NULL or partials == NULL:
+        free_scratch(work)
+        free_scratch(partials)
+        raise MemoryError(f"conv2d_backward: cannot allocate {ws * nt + part_bytes * nchunks} "
+                          "bytes of workspace")
+    if grad_b is not None:
+        db = &grad_b[0]
+    try:
+        with nogil, parallel(num_threads=nt):
+            mywork = work + ws * threadid()
+            for chunk in prange(nchunks, schedule='static'):
+                acc = <floating *> (partials + part_bytes * chunk)
+                memset(acc, 0, part * sizeof(floating))
+                for n in range(chunk * N // nchunks, (chunk + 1) * N // nchunks):
+                    if floating is float:
+                        fc_conv2d_backward_weight_f32(&g, &x[n, 0, 0, 0], &grad_out[n, 0, 0, 0],
+                                                      acc, acc + wsize, mywork)
+                    else:
+                        fc_conv2d_backward_weight_f64(&g, &x[n, 0, 0, 0], &grad_out[n, 0, 0, 0],
+                                                      acc, acc + wsize, mywork)
+        with nogil:
+            memset(dw, 0, wsize * sizeof(floating))
+            if db != NULL:
+                memset(db, 0, g.K * sizeof(floating))
+            for chunk in range(nchunks):
+                src = <floating *> (partials + part_bytes * chunk)
+                for i in range(wsize):
+                    dw[i] += src[i]
+                if db != NULL:
+                    for i in range(g.K):
+                        db[i] += src[wsize + i]
+    finally:
+        free_scratch(work)
+        free_scratch(partials)

@@ -1,0 +1,62 @@
+# cython: language_level=3
+"""Pooling over a batch: OpenMP over the N*C planes, one C kernel call per plane.
+
+Arguments are trusted (validated by fastconv.functional). `geometry` is
+(H, W, Ho, Wo, kh, kw, stride_h, stride_w, pad_h, pad_w).
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+from fastconv._capi cimport *
+
+
+cdef fc_pool_geom make_pool_geom(tuple geometry, bint count_include_pad):
+    cdef fc_pool_geom g
+    (g.H, g.W, g.Ho, g.Wo, g.kh, g.kw, g.stride_h, g.stride_w, g.pad_h, g.pad_w) = geometry
+    g.count_include_pad = count_include_pad
+    return g
+
+
+def max_forward(floating[:, :, :, ::1] x, tuple geometry, floating[:, :, :, ::1] y,
+                int num_threads):
+    cdef fc_pool_geom g = make_pool_geom(geometry, False)
+    cdef Py_ssize_t C = x.shape[1], planes = x.shape[0] * x.shape[1], p
+    for p in prange(planes, nogil=True, schedule='static', num_threads=num_threads):
+        if floating is float:
+            fc_max_pool2d_forward_f32(&g, &x[p // C, p % C, 0, 0], &y[p // C, p % C, 0, 0])
+        else:
+            fc_max_pool2d_forward_f64(&g, &x[p // C, p % C, 0, 0], &y[p // C, p % C, 0, 0])
+
+
+def max_backward(floating[:, :, :, ::1] grad_out, floating[:, :, :, ::1] x, tuple geometry,
+                 floating[:, :, :, ::1] grad_x, int num_threads):
+    cdef fc_pool_geom g = make_pool_geom(geometry, False)
+    cdef Py_ssize_t C = x.shape[1], planes = x.shape[0] * x.shape[1], p
+    for p in prange(planes, nogil=True, schedule='static', num_threads=num_threads):
+        if floating is float:
+            fc_max_pool2d_backward_f32(&g, &x[p // C, p % C, 0, 0], &grad_out[p // C, p % C, 0, 0],
+                                       &grad_x[p // C, p % C, 0, 0])
+        else:
+            fc_max_pool2d_backward_f64(&g, &x[p // C, p % C, 0, 0], &grad_out[p // C, p % C, 0, 0],
+                                       &grad_x[p // C, p % C, 0, 0])
+
+
+def avg_forward(floating[:, :, :, ::1] x, tuple geometry, bint count_include_pad,
+                floating[:, :, :, ::1] y, int num_threads):
+    cdef fc_pool_geom g = make_pool_geom(geometry, count_include_pad)
+    cdef Py_ssize_t C = x.shape[1], planes = x.shape[0] * x.shape[1], p
+    for p in prange(planes, nogil=True, schedule='static', num_threads=num_threads):
+        if floating is float:
+            fc_avg_pool2d_forward_f32(&g, &x[p // C, p % C, 0, 0], &y[p // C, p % C, 0, 0])
+        else:
+            fc_avg_pool2d_forward_f64(&g, &x[p // C, p % C, 0, 0], &y[p // C, p % C, 0, 0])
+
+
+def avg_backward(floating[:, :, :, ::1] grad_out, tuple geometry, bint count_include_pad,
+                 floating[:, :, :, ::1] grad_x, int num_threads):
+    cdef fc_pool_geom g = make_pool_geom(geometry, count_include_pad)
+    cdef Py_ssize_t C = grad_x.shape[1], planes = grad_x.shape[0] * grad_x.shape[1], p
+    for p in prange(planes, nogil=True, schedule='static', num_threads=num_threads):
+        if floating is float:
+            fc_avg_pool2d_backward_f32(&g, &grad_out[p // C, p % C, 0, 0], &grad_x[p // C, p % C, 0, 0])
+        else:
+            fc_avg_pool2d_backward_f64(&g, &grad_out[p // C, p % C, 0, 0], &grad_x[p // C, p % C, 0, 0])
