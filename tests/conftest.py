@@ -1,0 +1,49 @@
+"""Shared fixtures: tolerances, SIMD path switching, random generators."""
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+import fastconv
+
+settings.register_profile(
+    "fastconv", deadline=None, max_examples=40, derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.register_profile(
+    "thorough", deadline=None, max_examples=400,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fastconv"))
+
+# Tolerances the parity tests state: relative, plus an absolute floor per unit of
+# sqrt(reduction length) (sums of n products carry about sqrt(n) rounding errors).
+RTOL = {np.float32: 1e-4, np.float64: 1e-10}
+ATOL = {np.float32: 1e-5, np.float64: 1e-12}
+
+
+def assert_close(actual, expected, dtype, terms=1, what=""):
+    dtype = np.dtype(dtype).type
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    assert actual.dtype == np.dtype(dtype), f"{what}: dtype {actual.dtype} != {np.dtype(dtype)}"
+    np.testing.assert_allclose(actual, expected, rtol=RTOL[dtype],
+                               atol=ATOL[dtype] * max(1.0, float(terms)) ** 0.5 * 10, err_msg=what)
+
+
+SIMD_PATHS = ["portable"] + (["avx2"] if fastconv.get_config_info()["cpu_avx2_fma"] else [])
+
+
+@pytest.fixture(params=SIMD_PATHS)
+def simd(request):
+    """Run the test once per SIMD path this CPU has, restoring the default after."""
+    before = fastconv.simd_path()
+    fastconv.set_simd_path(request.param)
+    assert fastconv.simd_path().startswith(request.param)
+    yield request.param
+    fastconv.set_simd_path("avx2" if before.startswith("avx2") else "portable")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)

@@ -1,0 +1,61 @@
+"""Build configuration: OpenMP present, SIMD dispatch, thread settings."""
+import io
+import os
+
+import pytest
+
+import fastconv
+
+
+def test_openmp_was_not_silently_lost():
+    # A build whose compiler probe failed builds serial kernels with a warning; that
+    # is allowed only when asked for (FASTCONV_ALLOW_NO_OPENMP=1), never by accident.
+    if os.environ.get("FASTCONV_ALLOW_NO_OPENMP") == "1":
+        pytest.skip("serial build explicitly allowed")
+    assert fastconv.openmp_enabled(), "fastconv was built without OpenMP"
+
+
+def test_show_config_reports_everything():
+    buf = io.StringIO()
+    fastconv.show_config(file=buf)
+    text = buf.getvalue()
+    assert fastconv.__version__ in text
+    assert "openmp" in text and "threads" in text and "simd path" in text
+    info = fastconv.get_config_info()
+    assert info["simd_path"] in ("avx2-fma", "portable")
+    assert (" on " in text) == info["openmp"]
+
+
+def test_default_simd_path_follows_cpu_and_env():
+    info = fastconv.get_config_info()
+    if os.environ.get("FASTCONV_SIMD") == "portable" or not info["cpu_avx2_fma"]:
+        assert info["simd_path"] == "portable"
+    else:
+        assert info["simd_path"] == "avx2-fma"
+
+
+def test_set_simd_path_switches_and_validates():
+    before = fastconv.simd_path()
+    try:
+        assert fastconv.set_simd_path("portable") == "portable"
+        if fastconv.get_config_info()["cpu_avx2_fma"]:
+            assert fastconv.set_simd_path("avx2") == "avx2-fma"
+    finally:
+        fastconv.set_simd_path("avx2" if before.startswith("avx2") else "portable")
+    with pytest.raises(ValueError, match="sse9"):
+        fastconv.set_simd_path("sse9")
+
+
+def test_thread_count_round_trip_and_validation():
+    before = fastconv.get_num_threads()
+    try:
+        assert fastconv.set_num_threads(1) == before
+        assert fastconv.get_num_threads() == 1
+    finally:
+        fastconv.set_num_threads(before)
+    with pytest.raises(ValueError, match="0"):
+        fastconv.set_num_threads(0)
+    with pytest.raises(TypeError, match="2.5"):
+        fastconv.set_num_threads(2.5)
+    with pytest.raises(TypeError):
+        fastconv.set_num_threads(True)
