@@ -1,0 +1,240 @@
+"""``python -m fastconv bench``: convolution speed per layer of DESIGN.md's set.
+
+For each layer it times forward and forward+backward for fastconv, the NumPy reference
+and PyTorch (when installed), all in this one process, interleaved round by round so a
+noisy machine hurts every engine alike, and prints medians: ms, GFLOP/s, the ratio to
+PyTorch and to the reference, the percentage of NumPy's float32 matrix-product rate
+measured in the same run (the machine's practical peak), and 2-thread over 1-thread
+scaling. ``--json PATH`` saves every figure.
+
+NumPy's matrix product is slowed by ``OPENBLAS_CORETYPE``, which some machines set; the
+command re-runs itself without it (``--keep-env`` to opt out).
+"""
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+# name: (N, C, H, W, K, F, S, P) -- the benchmark layer set of DESIGN.md
+LAYERS = {
+    "lenet-c1": (64, 1, 28, 28, 6, 5, 1, 0),
+    "lenet-c3": (64, 6, 12, 12, 16, 5, 1, 0),
+    "cifar-c1": (64, 3, 32, 32, 32, 3, 1, 1),
+    "cifar-c2": (64, 32, 16, 16, 64, 3, 1, 1),
+    "cifar-c3": (64, 64, 8, 8, 64, 3, 1, 1),
+    "resnet-c": (32, 64, 56, 56, 64, 3, 1, 1),
+    "strided": (64, 32, 32, 32, 64, 3, 2, 1),
+}
+
+
+def output_hw(layer):
+    N, C, H, W, K, F, S, P = layer
+    return (H + 2 * P - F) // S + 1, (W + 2 * P - F) // S + 1
+
+
+def forward_flops(layer):
+    """2 * N * K * Ho * Wo * C * F^2; forward+backward is three times this."""
+    N, C, H, W, K, F, S, P = layer
+    Ho, Wo = output_hw(layer)
+    return 2 * N * K * Ho * Wo * C * F * F
+
+
+def make_inputs(layer, dtype=np.float32, seed=0):
+    N, C, H, W, K, F, S, P = layer
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = (rng.standard_normal((K, C, F, F)) / np.sqrt(C * F * F)).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype)
+    g = rng.standard_normal((N, K) + output_hw(layer)).astype(dtype)
+    return x, w, b, g
+
+
+def engine_functions(engine, layer):
+    """(forward, forward_backward) closures of one engine on one layer's inputs."""
+    N, C, H, W, K, F, S, P = layer
+    x, w, b, g = make_inputs(layer)
+    if engine == "torch":
+        import torch
+        tx, tw, tb = (torch.from_numpy(a).requires_grad_(True) for a in (x, w, b))
+        tg = torch.from_numpy(g)
+
+        def fwd():
+            with torch.no_grad():
+                return torch.nn.functional.conv2d(tx, tw, tb, stride=S, padding=P)
+
+        def fwd_bwd():
+            tx.grad = tw.grad = tb.grad = None
+            torch.nn.functional.conv2d(tx, tw, tb, stride=S, padding=P).backward(tg)
+        return fwd, fwd_bwd
+    if engine == "fastconv":
+        from . import functional as mod
+    else:
+        from . import reference as mod
+
+    def fwd():
+        return mod.conv2d(x, w, b, stride=S, padding=P)
+
+    def fwd_bwd():
+        mod.conv2d(x, w, b, stride=S, padding=P)
+        mod.conv2d_backward(g, x, w, stride=S, padding=P)
+    return fwd, fwd_bwd
+
+
+def _time_once(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def measure_interleaved(fns, rounds, min_time=0.0):
+    """Median seconds of each callable in ``fns`` (a dict), timed round-robin."""
+    for fn in fns.values():  # warm-up: first-touch pages, caches, thread pools
+        fn()
+    times = {k: [] for k in fns}
+    t_end = time.perf_counter() + min_time
+    r = 0
+    while r < rounds or time.perf_counter() < t_end:
+        for k, fn in fns.items():
+            times[k].append(_time_once(fn))
+        r += 1
+        if r >= 4 * rounds:
+            break
+    return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def numpy_matmul_peak(n=2048, rounds=5):
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    b = np.random.default_rng(1).standard_normal((n, n)).astype(np.float32)
+    t = measure_interleaved({"np": lambda: a @ b}, rounds)["np"]
+    return 2 * n ** 3 / t / 1e9
+
+
+def gemm_table(sizes, rounds, threads):
+    from . import _gemm, set_num_threads
+    set_num_threads(threads)
+    rows = []
+    for n in sizes:
+        rng = np.random.default_rng(n)
+        a = rng.standard_normal((n, n)).astype(np.float32)
+        b = rng.standard_normal((n, n)).astype(np.float32)
+        c = np.empty((n, n), np.float32)
+        t = measure_interleaved({
+            "fastconv": lambda: _gemm.gemm(a, b, c, 0.0, threads),
+            "numpy": lambda: a @ b,
+        }, rounds)
+        flops = 2 * n ** 3
+        rows.append({"n": n, "fastconv_gflops": flops / t["fastconv"] / 1e9,
+                     "numpy_gflops": flops / t["numpy"] / 1e9,
+                     "ratio": t["numpy"] / t["fastconv"]})
+    return rows
+
+
+def _fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+def run(layers, rounds, threads, with_reference, with_torch, gemm_sizes):
+    import fastconv
+    engines = ["fastconv"]
+    torch = None
+    if with_torch:
+        try:
+            import torch
+            engines.append("torch")
+        except ImportError:
+            print("(PyTorch is not installed: no PyTorch column)")
+    peak = numpy_matmul_peak()
+    results = {"machine": platform.platform(), "processor": platform.processor(),
+               "config": fastconv.get_config_info(), "threads": threads,
+               "numpy_matmul_gflops": peak, "layers": {}}
+    print(f"NumPy float32 matmul (2048^3): {peak:.1f} GFLOP/s  -- the practical peak of this run")
+    if gemm_sizes:
+        results["gemm"] = gemm_table(gemm_sizes, rounds, threads)
+        print("\nGEMM float32 (square)        fastconv  numpy   ratio")
+        for row in results["gemm"]:
+            print(f"  n={row['n']:<5d}                  {row['fastconv_gflops']:7.1f} "
+                  f"{row['numpy_gflops']:7.1f}  {row['ratio']:5.2f}x")
+    header = (f"\n{'layer':<9} {'pass':<8} {'fastconv ms':>11} {'GFLOP/s':>8} {'torch ms':>9} "
+              f"{'x torch':>7} {'ref ms':>9} {'x ref':>7} {'% peak':>6} {'2t/1t':>6}")
+    print(header)
+    print("-" * (len(header) - 1))
+    for name in layers:
+        layer = LAYERS[name]
+        entry = {}
+        for mode, flops in (("forward", forward_flops(layer)), ("fwd+bwd", 3 * forward_flops(layer))):
+            idx = 0 if mode == "forward" else 1
+            fns = {}
+            for eng in engines:
+                fns[eng] = engine_functions(eng, layer)[idx]
+            fastconv.set_num_threads(threads)
+            if torch is not None:
+                torch.set_num_threads(threads)
+            t = measure_interleaved(fns, rounds)
+            t_ref = None
+            if with_reference:
+                t_ref = measure_interleaved({"r": engine_functions("reference", layer)[idx]}, 1)["r"]
+            scaling = None
+            if threads > 1:
+                fastconv.set_num_threads(1)
+                t1 = measure_interleaved({"f": fns["fastconv"]}, max(3, rounds // 2))["f"]
+                fastconv.set_num_threads(threads)
+                scaling = t1 / t["fastconv"]
+            gf = flops / t["fastconv"] / 1e9
+            row = {"fastconv_ms": t["fastconv"] * 1e3, "gflops": gf,
+                   "torch_ms": t["torch"] * 1e3 if "torch" in t else None,
+                   "x_torch": t["torch"] / t["fastconv"] if "torch" in t else None,
+                   "torch_gflops": flops / t["torch"] / 1e9 if "torch" in t else None,
+                   "reference_ms": t_ref * 1e3 if t_ref else None,
+                   "x_reference": t_ref / t["fastconv"] if t_ref else None,
+                   "pct_peak": 100 * gf / peak, "scaling_2t_1t": scaling}
+            entry[mode] = row
+            print(f"{name:<9} {mode:<8} {row['fastconv_ms']:11.3f} {gf:8.1f} "
+                  f"{_fmt(row['torch_ms'], '9.3f')} {_fmt(row['x_torch'], '7.2f')} "
+                  f"{_fmt(row['reference_ms'], '9.1f')} {_fmt(row['x_reference'], '7.1f')} "
+                  f"{row['pct_peak']:6.1f} {_fmt(scaling, '6.2f')}", flush=True)
+        results["layers"][name] = entry
+    summary = {}
+    for mode in ("forward", "fwd+bwd"):
+        for key in ("x_torch", "x_reference"):
+            vals = [results["layers"][n][mode][key] for n in layers
+                    if results["layers"][n][mode][key]]
+            if vals:
+                summary[f"{mode} geomean {key}"] = float(np.exp(np.mean(np.log(vals))))
+    results["summary"] = summary
+    print()
+    for k, v in summary.items():
+        print(f"{k}: {v:.2f}x")
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m fastconv bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--layers", nargs="+", choices=list(LAYERS), default=list(LAYERS))
+    parser.add_argument("--rounds", type=int, default=7, help="timed rounds per engine (median)")
+    parser.add_argument("--threads", type=int, default=None, help="threads (default: all)")
+    parser.add_argument("--no-reference", action="store_true", help="skip the slow NumPy reference")
+    parser.add_argument("--no-torch", action="store_true", help="skip PyTorch")
+    parser.add_argument("--gemm", nargs="*", type=int, default=[256, 512, 1024],
+                        help="square GEMM sizes to compare with NumPy (none to skip)")
+    parser.add_argument("--json", metavar="PATH", help="save all figures as JSON")
+    parser.add_argument("--keep-env", action="store_true",
+                        help="keep OPENBLAS_CORETYPE (slows NumPy's peak on some machines)")
+    args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error(f"--rounds must be >= 1, got {args.rounds}")
+    if not args.keep_env and ("OPENBLAS_CORETYPE" in os.environ or "OPENBLAS_L2_SIZE" in os.environ):
+        env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+        argv_full = [sys.executable, "-m", "fastconv", "bench"] + list(sys.argv[2:] if argv is None else argv)
+        os.execve(sys.executable, argv_full, env)
+    import fastconv
+    threads = args.threads or fastconv.get_num_threads()
+    results = run(args.layers, args.rounds, threads, not args.no_reference, not args.no_torch, args.gemm)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+        print(f"saved {args.json}")
+    return 0
