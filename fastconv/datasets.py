@@ -23,6 +23,7 @@ file and the numbers that disagree; missing files raise :class:`FileNotFoundErro
 This module depends on NumPy and the standard library only.
 """
 import gzip
+import math
 import os
 import zlib
 
@@ -68,7 +69,7 @@ def _check_float_dtype(dtype):
 
 def _scale(raw, max_value, dtype):
     """uint8 array -> float ``dtype`` in [0, 1]."""
-    out = raw.astype(dtype)
+    out = raw.astype(dtype, order="C")
     out *= dtype.type(1.0 / max_value)
     return out
 
@@ -228,7 +229,7 @@ def read_idx(path, expected_ndim=None):
         raise ValueError(f"{path}: truncated header: {ndim} dimensions need a {header}-byte "
                          f"header but the file has {len(data)} bytes")
     dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(dims, dtype=np.int64)) if dims else 0
+    expected = math.prod(dims)
     actual = len(data) - header
     if actual != expected:
         shape = " x ".join(str(d) for d in dims)
@@ -314,14 +315,8 @@ def load_mnist(directory, num_classes=10, dtype=np.float32):
 # CIFAR-10 (binary version)
 # ----------------------------------------------------------------------------------------
 
-def read_cifar10_batch(path, dtype=np.float32):
-    """Read one CIFAR-10 binary batch file (plain or gzipped).
-
-    Each record is 1 label byte (0..9) followed by 3,072 pixel bytes: the 1,024 red, then
-    green, then blue values of a 32x32 image in row-major order. Returns ``(x, y)`` with
-    ``x`` of shape ``(n, 32, 32, 3)`` scaled to [0, 1] and ``y`` int64.
-    """
-    dt = _check_float_dtype(dtype)
+def _read_cifar10_raw(path):
+    """One CIFAR-10 binary batch as (uint8 pixels (n, 32, 32, 3) view, uint8 labels)."""
     path = os.fspath(path)
     data = _read_bytes(path)
     if len(data) == 0 or len(data) % _CIFAR_RECORD_BYTES:
@@ -336,8 +331,19 @@ def read_cifar10_batch(path, dtype=np.float32):
         raise ValueError(f"{path}: label {int(labels[bad])} in record {bad} is out of range; "
                          "expected 0..9 (is this the CIFAR-100 binary format?)")
     pixels = records[:, 1:].reshape(-1, 3, _CIFAR_SIDE, _CIFAR_SIDE).transpose(0, 2, 3, 1)
-    x = _scale(pixels, 255.0, dt)            # astype makes a C-contiguous (n, 32, 32, 3)
-    return np.ascontiguousarray(x), labels.astype(np.int64)
+    return pixels, labels
+
+
+def read_cifar10_batch(path, dtype=np.float32):
+    """Read one CIFAR-10 binary batch file (plain or gzipped).
+
+    Each record is 1 label byte (0..9) followed by 3,072 pixel bytes: the 1,024 red, then
+    green, then blue values of a 32x32 image in row-major order. Returns ``(x, y)`` with
+    ``x`` of shape ``(n, 32, 32, 3)`` scaled to [0, 1] and ``y`` int64.
+    """
+    dt = _check_float_dtype(dtype)
+    pixels, labels = _read_cifar10_raw(path)
+    return _scale(pixels, 255.0, dt), labels.astype(np.int64)
 
 
 def _find_cifar_file(directory, name):
@@ -370,11 +376,14 @@ def load_cifar10(directory, dtype=np.float32):
         directory = nested
     train_paths = [_find_cifar_file(directory, n) for n in _CIFAR_TRAIN_FILES]
     test_path = _find_cifar_file(directory, _CIFAR_TEST_FILE)
-    parts = [read_cifar10_batch(p, dtype) for p in train_paths]
-    x_train = np.concatenate([p[0] for p in parts])
-    y_train = np.concatenate([p[1] for p in parts])
+    dt = _check_float_dtype(dtype)
+    parts = [_read_cifar10_raw(p) for p in train_paths]      # uint8: 150 MB for the full set
+    pixels = np.concatenate([p[0] for p in parts])
+    y_train = np.concatenate([p[1] for p in parts]).astype(np.int64)
     del parts
-    return (x_train, y_train), read_cifar10_batch(test_path, dtype)
+    x_train = _scale(pixels, 255.0, dt)
+    del pixels
+    return (x_train, y_train), read_cifar10_batch(test_path, dt)
 
 
 # ----------------------------------------------------------------------------------------

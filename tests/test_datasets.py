@@ -383,7 +383,7 @@ def test_load_cifar10(tmp_path, gz):
     (x_train, y_train), (x_test, y_test) = datasets.load_cifar10(tmp_path)
     assert x_train.shape == (11, 32, 32, 3) and x_test.shape == (4, 32, 32, 3)
     assert x_train.dtype == np.float32 and y_train.dtype == np.int64
-    assert x_train.flags.c_contiguous
+    assert x_train.flags.c_contiguous and x_test.flags.c_contiguous
     chw_train = np.concatenate([p[0] for p in parts[:5]])
     np.testing.assert_array_equal(y_train, np.concatenate([p[1] for p in parts[:5]]))
     np.testing.assert_array_equal(y_test, parts[5][1])
