@@ -1,0 +1,185 @@
+/*
+ * gemm_internal.h -- the internal contract between fastconv's GEMM parts:
+ * packing (gemm_pack.c), micro-kernels (gemm_ukernel_ref.c,
+ * gemm_ukernel_avx2.c), the blocking drivers (gemm.c) and their users
+ * (conv.c). Not part of the public interface (fastconv.h).
+ *
+ * ===================== THE MICRO-KERNEL CONTRACT ========================
+ *
+ *   void fc_ukr_<path>_<sfx>(fc_int kc, const T *a, const T *b,
+ *                            T *c, fc_int ldc, T beta, int mr, int nr);
+ *
+ * computes, for i < mr and j < nr,
+ *
+ *   c[i*ldc + j] = sum_{p < kc} a[p*MR + i] * b[p*NR + j]  + beta * c[i*ldc + j]
+ *
+ * summing p in increasing order (so a given tile is bitwise reproducible
+ * whoever computes it).
+ *   - a: ONE packed A micro-panel, MR x kc, stored column by column
+ *        (a[p*MR + i]); rows i >= mr of a partial panel are zero-filled by
+ *        the packer. Needs only sizeof(T) alignment (it is broadcast).
+ *   - b: ONE packed B micro-panel, kc x NR, stored row by row
+ *        (b[p*NR + j]); columns j >= nr are zero-filled. MUST be 64-byte
+ *        aligned (NR*sizeof(T) == 64 for both types, so every row is).
+ *   - c: row-major C tile, leading dimension ldc, any alignment. Only the
+ *        mr x nr corner is touched. 1 <= mr <= MR, 1 <= nr <= NR; full tiles
+ *        are stored straight from registers, edge tiles go through a local
+ *        buffer.
+ *   - beta is exactly 0 or 1. With beta == 0, c is NEVER read (it may hold
+ *        NaN / uninitialised memory). With beta == 1, c += A.B.
+ *   - kc >= 0 (kc == 0 gives c = beta*c, with c not read when beta == 0).
+ * Tile shape: float MR x NR = 6 x 16, double 6 x 8, for BOTH the portable
+ * and the AVX2 kernel, so packed buffers do not depend on the SIMD path.
+ *
+ * ===================== PACKED BUFFERS ===================================
+ * Packed A block (mc x kc): ceil(mc/MR) micro-panels, panel q at ap + q*MR*kc.
+ * Packed B block (kc x nc): ceil(nc/NR) micro-panels, panel q at bp + q*NR*kc.
+ * A "full" prepacked A (m x k, see fc_pack_a_full) holds the K-blocks one
+ * after the other: the block starting at column pc (a multiple of the block
+ * size kcb) is a packed A block of mpad x kc at ap + pc*mpad, where
+ * mpad = roundup(m, MR).
+ *
+ * K blocking: k is cut into ceil(k/KC) blocks of equal size (the last may be
+ * shorter): fc_block_size(k, KC, 1). The blocking depends on k only, never
+ * on thread count, so results are bitwise identical for any thread count.
+ *
+ * Templates: the code for float and double is written once. A .c file
+ * defines FC_TMPL_SET to 32 or 64 and includes this header again: that
+ * defines FC_T (element type), FC_SFX(name) (name##_f32 / _f64), FC_MR,
+ * FC_NR, FC_KC, FC_MC, FC_NC, FC_IS_F64; FC_TMPL_SET 0 undefines them.
+ */
+
+#if defined(FC_TMPL_SET)
+/* ---------------- template parameter (re)definition ---------------- */
+#undef FC_T
+#undef FC_SFX
+#undef FC_MR
+#undef FC_NR
+#undef FC_KC
+#undef FC_MC
+#undef FC_NC
+#undef FC_IS_F64
+#if FC_TMPL_SET == 32
+#define FC_T float
+#define FC_SFX(name) name##_f32
+#define FC_MR FC_MR_F32
+#define FC_NR FC_NR_F32
+#define FC_KC FC_KC_F32
+#define FC_MC FC_MC_F32
+#define FC_NC FC_NC_F32
+#define FC_IS_F64 0
+#elif FC_TMPL_SET == 64
+#define FC_T double
+#define FC_SFX(name) name##_f64
+#define FC_MR FC_MR_F64
+#define FC_NR FC_NR_F64
+#define FC_KC FC_KC_F64
+#define FC_MC FC_MC_F64
+#define FC_NC FC_NC_F64
+#define FC_IS_F64 1
+#endif
+#undef FC_TMPL_SET
+
+#else /* normal include */
+
+#ifndef FC_GEMM_INTERNAL_H
+#define FC_GEMM_INTERNAL_H
+
+#include <stddef.h>
+#include <string.h>
+#include "fastconv.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define FC_HAVE_X86_AVX2_KERNELS 1
+#endif
+
+/* Register tile. */
+#define FC_MR_F32 6
+#define FC_NR_F32 16
+#define FC_MR_F64 6
+#define FC_NR_F64 8
+
+/* Cache blocking (fc_gemm): KC x NR B micro-panel in L1 (32 KiB),
+ * MC x KC A block in L2 (1 MiB per core), KC x NC B panel in L2/L3. */
+#define FC_KC_F32 320
+#define FC_MC_F32 120
+#define FC_NC_F32 4096
+#define FC_KC_F64 256
+#define FC_MC_F64 72
+#define FC_NC_F64 2048
+
+#define FC_ALIGN 64
+
+#define FC_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define FC_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+static inline fc_int fc_roundup(fc_int n, fc_int m) { return (n + m - 1) / m * m; }
+static inline size_t fc_align_up(size_t n) { return (n + FC_ALIGN - 1) & ~(size_t)(FC_ALIGN - 1); }
+static inline void *fc_align_ptr(void *p)
+{
+    return (void *)(((uintptr_t)p + FC_ALIGN - 1) & ~(uintptr_t)(FC_ALIGN - 1));
+}
+
+/* Block size for cutting n into ceil(n/bmax) nearly equal blocks, rounded
+ * up to a multiple of mult (bmax must be a multiple of mult). */
+static inline fc_int fc_block_size(fc_int n, fc_int bmax, fc_int mult)
+{
+    if (n <= 0)
+        return mult;
+    fc_int nb = (n + bmax - 1) / bmax;
+    fc_int b = (n + nb - 1) / nb;
+    b = fc_roundup(b, mult);
+    return b > bmax ? bmax : b;
+}
+
+/* Declarations for one element type T with suffix S. */
+#define FC_GEMM_DECLARE(T, S)                                                          \
+    typedef void (*fc_ukr_fn_##S)(fc_int kc, const T *a, const T *b, T *c, fc_int ldc, \
+                                  T beta, int mr, int nr);                             \
+    void fc_ukr_ref_##S(fc_int kc, const T *a, const T *b, T *c, fc_int ldc, T beta,   \
+                        int mr, int nr);                                               \
+    void fc_ukr_avx2_##S(fc_int kc, const T *a, const T *b, T *c, fc_int ldc, T beta,  \
+                         int mr, int nr);                                              \
+    /* The kernel of the path in force (fc_simd_path()). */                            \
+    fc_ukr_fn_##S fc_ukr_select_##S(void);                                             \
+    /* Pack A[0:mc, 0:kc] (element (i,p) at a[i*rsa + p*csa]) into ceil(mc/MR)         \
+     * zero-padded micro-panels at ap. */                                              \
+    void fc_pack_a_##S(fc_int mc, fc_int kc, const T *a, fc_int rsa, fc_int csa, T *ap); \
+    /* Pack B[0:kc, 0:nc] (element (p,j) at b[p*rsb + j*csb]) into ceil(nc/NR)         \
+     * zero-padded micro-panels at bp. */                                              \
+    void fc_pack_b_##S(fc_int kc, fc_int nc, const T *b, fc_int rsb, fc_int csb, T *bp); \
+    /* Pack the whole m x k matrix A, K-blocked by kcb (see top of file). */          \
+    void fc_pack_a_full_##S(fc_int m, fc_int k, fc_int kcb, const T *a, fc_int rsa,    \
+                            fc_int csa, T *ap);                                        \
+    /* Custom B packer: pack B[p0:p0+kc, j0:j0+nc] as fc_pack_b would. */             \
+    typedef void (*fc_packb_fn_##S)(void *ctx, fc_int p0, fc_int kc, fc_int j0,        \
+                                    fc_int nc, T *bp);                                 \
+    /* Epilogue: called once the block C[i0:i0+mc, j0:j0+nc] is complete. */          \
+    typedef void (*fc_epi_fn_##S)(void *ctx, fc_int i0, fc_int mc, fc_int j0, fc_int nc); \
+    typedef struct fc_gemm_job_##S {                                                   \
+        fc_int m, n, k;                                                                \
+        fc_int kcb, mcb, ncb; /* block sizes; kcb = fc_block_size(k, KC, 1) if ap_full */ \
+        const T *ap_full;     /* prepacked A (fc_pack_a_full with kcb), or NULL: */   \
+        const T *a;           /* ... then A is packed per block from a, rsa, csa */   \
+        fc_int rsa, csa;                                                               \
+        fc_packb_fn_##S packb; /* custom B packer, or NULL: pack from b, rsb, csb */  \
+        void *packb_ctx;                                                               \
+        const T *b;                                                                    \
+        fc_int rsb, csb;                                                               \
+        T *c;                 /* C(i,j) at c[i*ldc + j], or if c_local: */            \
+        fc_int ldc;           /* c[i*ldc + (j - j0)] for the current NC block j0 */   \
+        int c_local;                                                                   \
+        T beta;               /* 0 or 1, applied on the first K block */              \
+        fc_epi_fn_##S epi;    /* or NULL */                                           \
+        void *epi_ctx;                                                                 \
+        T *abuf;              /* >= mcb*kcb elements, 64-aligned (unused if ap_full) */ \
+        T *bbuf;              /* >= kcb*roundup(ncb,NR) elements, 64-aligned */       \
+    } fc_gemm_job_##S;                                                                 \
+    /* Serial blocked GEMM (no OpenMP): loops jc / pc / ic / jr / ir. */              \
+    void fc_gemm_serial_##S(const fc_gemm_job_##S *job);
+
+FC_GEMM_DECLARE(float, f32)
+FC_GEMM_DECLARE(double, f64)
+
+#endif /* FC_GEMM_INTERNAL_H */
+#endif /* FC_TMPL_SET */

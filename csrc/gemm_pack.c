@@ -1,0 +1,109 @@
+/*
+ * gemm_pack.c -- packing of A (MR x kc micro-panels) and B (kc x NR
+ * micro-panels) for the GEMM micro-kernels; layouts in gemm_internal.h.
+ * Edges are zero-padded, so the micro-kernel never needs an edge case in its
+ * inner loop.
+ */
+#ifndef FC_T
+#include "gemm_internal.h"
+
+#define FC_TMPL_SET 32
+#include "gemm_internal.h"
+#include "gemm_pack.c"
+#define FC_TMPL_SET 64
+#include "gemm_internal.h"
+#include "gemm_pack.c"
+#define FC_TMPL_SET 0
+#include "gemm_internal.h"
+
+#else /* ------------------------- template body ------------------------- */
+
+void FC_SFX(fc_pack_a)(fc_int mc, fc_int kc, const FC_T *a, fc_int rsa, fc_int csa, FC_T *ap)
+{
+    for (fc_int i0 = 0; i0 < mc; i0 += FC_MR) {
+        const fc_int mr = FC_MIN(FC_MR, mc - i0);
+        const FC_T *src = a + i0 * rsa;
+        FC_T *dst = ap + i0 * kc;
+        if (mr == FC_MR && csa == 1) {
+            const FC_T *r0 = src, *r1 = src + rsa, *r2 = src + 2 * rsa;
+            const FC_T *r3 = src + 3 * rsa, *r4 = src + 4 * rsa, *r5 = src + 5 * rsa;
+            for (fc_int p = 0; p < kc; ++p) {
+                dst[0] = r0[p];
+                dst[1] = r1[p];
+                dst[2] = r2[p];
+                dst[3] = r3[p];
+                dst[4] = r4[p];
+                dst[5] = r5[p];
+                dst += FC_MR;
+            }
+        } else if (mr == FC_MR && rsa == 1) {
+            for (fc_int p = 0; p < kc; ++p) {
+                const FC_T *s = src + p * csa;
+                for (int i = 0; i < FC_MR; ++i)
+                    dst[i] = s[i];
+                dst += FC_MR;
+            }
+        } else {
+            for (fc_int p = 0; p < kc; ++p) {
+                const FC_T *s = src + p * csa;
+                fc_int i = 0;
+                for (; i < mr; ++i)
+                    dst[i] = s[i * rsa];
+                for (; i < FC_MR; ++i)
+                    dst[i] = 0;
+                dst += FC_MR;
+            }
+        }
+    }
+}
+
+void FC_SFX(fc_pack_b)(fc_int kc, fc_int nc, const FC_T *b, fc_int rsb, fc_int csb, FC_T *bp)
+{
+    for (fc_int j0 = 0; j0 < nc; j0 += FC_NR) {
+        const fc_int nr = FC_MIN(FC_NR, nc - j0);
+        const FC_T *src = b + j0 * csb;
+        FC_T *dst = bp + j0 * kc;
+        if (nr == FC_NR && csb == 1) {
+            for (fc_int p = 0; p < kc; ++p) {
+                const FC_T *s = src + p * rsb;
+                for (int j = 0; j < FC_NR; ++j)
+                    dst[j] = s[j];
+                dst += FC_NR;
+            }
+        } else if (csb == 1) {
+            for (fc_int p = 0; p < kc; ++p) {
+                const FC_T *s = src + p * rsb;
+                fc_int j = 0;
+                for (; j < nr; ++j)
+                    dst[j] = s[j];
+                for (; j < FC_NR; ++j)
+                    dst[j] = 0;
+                dst += FC_NR;
+            }
+        } else {
+            /* Column-wise (transposed source: rsb small): walk each source
+             * column contiguously, write with stride NR. */
+            for (fc_int j = 0; j < nr; ++j) {
+                const FC_T *s = src + j * csb;
+                FC_T *d = dst + j;
+                for (fc_int p = 0; p < kc; ++p)
+                    d[p * FC_NR] = s[p * rsb];
+            }
+            for (fc_int j = nr; j < FC_NR; ++j)
+                for (fc_int p = 0; p < kc; ++p)
+                    dst[p * FC_NR + j] = 0;
+        }
+    }
+}
+
+void FC_SFX(fc_pack_a_full)(fc_int m, fc_int k, fc_int kcb, const FC_T *a, fc_int rsa,
+                            fc_int csa, FC_T *ap)
+{
+    const fc_int mpad = fc_roundup(m, FC_MR);
+    for (fc_int pc = 0; pc < k; pc += kcb) {
+        const fc_int kc = FC_MIN(kcb, k - pc);
+        FC_SFX(fc_pack_a)(m, kc, a + pc * csa, rsa, csa, ap + pc * mpad);
+    }
+}
+
+#endif

@@ -1,0 +1,160 @@
+/*
+ * gemm_ukernel_avx2.c -- AVX2/FMA micro-kernels (contract at the top of
+ * gemm_internal.h): 6 x 16 float and 6 x 8 double, i.e. 6 rows x 2 vectors
+ * of accumulators (12 ymm) + 2 B vectors + 1 broadcast A.
+ *
+ * Compiled WITHOUT -mavx2: only these functions are built for AVX2/FMA via
+ * the target attribute, and they are only called when fc_simd_path() says
+ * the CPU has AVX2 and FMA. On other architectures this file is empty.
+ */
+#ifndef FC_T
+#include "gemm_internal.h"
+
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+#include <immintrin.h>
+
+#define FC_AVX2_FN __attribute__((target("avx2,fma")))
+
+#define FC_TMPL_SET 32
+#include "gemm_internal.h"
+#include "gemm_ukernel_avx2.c"
+#define FC_TMPL_SET 64
+#include "gemm_internal.h"
+#include "gemm_ukernel_avx2.c"
+#define FC_TMPL_SET 0
+#include "gemm_internal.h"
+
+#else
+/* Not x86-64: nothing to build (keep the translation unit non-empty). */
+typedef int fc_gemm_ukernel_avx2_unused;
+#endif
+
+#else /* ------------------------- template body ------------------------- */
+
+#undef FC_V
+#undef FC_VL
+#undef FC_VZERO
+#undef FC_VLOAD
+#undef FC_VLOADU
+#undef FC_VSTOREU
+#undef FC_VBCAST
+#undef FC_VFMA
+#undef FC_VADD
+#if FC_IS_F64
+#define FC_V __m256d
+#define FC_VL 4
+#define FC_VZERO() _mm256_setzero_pd()
+#define FC_VLOAD(p) _mm256_load_pd(p)
+#define FC_VLOADU(p) _mm256_loadu_pd(p)
+#define FC_VSTOREU(p, v) _mm256_storeu_pd(p, v)
+#define FC_VBCAST(p) _mm256_broadcast_sd(p)
+#define FC_VFMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define FC_VADD(a, b) _mm256_add_pd(a, b)
+#else
+#define FC_V __m256
+#define FC_VL 8
+#define FC_VZERO() _mm256_setzero_ps()
+#define FC_VLOAD(p) _mm256_load_ps(p)
+#define FC_VLOADU(p) _mm256_loadu_ps(p)
+#define FC_VSTOREU(p, v) _mm256_storeu_ps(p, v)
+#define FC_VBCAST(p) _mm256_broadcast_ss(p)
+#define FC_VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define FC_VADD(a, b) _mm256_add_ps(a, b)
+#endif
+
+#if FC_MR != 6 || FC_NR != 2 * FC_VL
+#error "AVX2 micro-kernel is written for a 6 x (2 vectors) tile"
+#endif
+
+#define FC_ROW_STORE(i, r0, r1)                                                  \
+    do {                                                                         \
+        FC_T *ci = cc + (i) * ldcc;                                             \
+        if (beta != 0) {                                                         \
+            r0 = FC_VADD(FC_VLOADU(ci), r0);                                     \
+            r1 = FC_VADD(FC_VLOADU(ci + FC_VL), r1);                             \
+        }                                                                        \
+        FC_VSTOREU(ci, r0);                                                      \
+        FC_VSTOREU(ci + FC_VL, r1);                                              \
+    } while (0)
+
+FC_AVX2_FN
+void FC_SFX(fc_ukr_avx2)(fc_int kc, const FC_T *restrict a, const FC_T *restrict b,
+                         FC_T *restrict c, fc_int ldc, FC_T beta, int mr, int nr)
+{
+    FC_V c00 = FC_VZERO(), c01 = FC_VZERO();
+    FC_V c10 = FC_VZERO(), c11 = FC_VZERO();
+    FC_V c20 = FC_VZERO(), c21 = FC_VZERO();
+    FC_V c30 = FC_VZERO(), c31 = FC_VZERO();
+    FC_V c40 = FC_VZERO(), c41 = FC_VZERO();
+    FC_V c50 = FC_VZERO(), c51 = FC_VZERO();
+
+    const int full = (mr == FC_MR && nr == FC_NR);
+    if (full) {
+        for (int i = 0; i < FC_MR; ++i)
+            _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+    }
+
+#pragma GCC unroll 4
+    for (fc_int p = 0; p < kc; ++p) {
+        const FC_V b0 = FC_VLOAD(b);
+        const FC_V b1 = FC_VLOAD(b + FC_VL);
+        FC_V av;
+        av = FC_VBCAST(a + 0);
+        c00 = FC_VFMA(av, b0, c00);
+        c01 = FC_VFMA(av, b1, c01);
+        av = FC_VBCAST(a + 1);
+        c10 = FC_VFMA(av, b0, c10);
+        c11 = FC_VFMA(av, b1, c11);
+        av = FC_VBCAST(a + 2);
+        c20 = FC_VFMA(av, b0, c20);
+        c21 = FC_VFMA(av, b1, c21);
+        av = FC_VBCAST(a + 3);
+        c30 = FC_VFMA(av, b0, c30);
+        c31 = FC_VFMA(av, b1, c31);
+        av = FC_VBCAST(a + 4);
+        c40 = FC_VFMA(av, b0, c40);
+        c41 = FC_VFMA(av, b1, c41);
+        av = FC_VBCAST(a + 5);
+        c50 = FC_VFMA(av, b0, c50);
+        c51 = FC_VFMA(av, b1, c51);
+        a += FC_MR;
+        b += FC_NR;
+    }
+
+    FC_T tile[FC_MR * FC_NR] __attribute__((aligned(64)));
+    FC_T *cc;
+    fc_int ldcc;
+    FC_T beta_t;
+    if (full) {
+        cc = c;
+        ldcc = ldc;
+        beta_t = beta;
+    } else {
+        cc = tile;
+        ldcc = FC_NR;
+        beta_t = 0;
+    }
+    {
+        const FC_T beta = beta_t; /* shadows: the tile is never read */
+        FC_ROW_STORE(0, c00, c01);
+        FC_ROW_STORE(1, c10, c11);
+        FC_ROW_STORE(2, c20, c21);
+        FC_ROW_STORE(3, c30, c31);
+        FC_ROW_STORE(4, c40, c41);
+        FC_ROW_STORE(5, c50, c51);
+    }
+    if (!full) {
+        if (beta == 0) {
+            for (int i = 0; i < mr; ++i)
+                for (int j = 0; j < nr; ++j)
+                    c[i * ldc + j] = tile[i * FC_NR + j];
+        } else {
+            for (int i = 0; i < mr; ++i)
+                for (int j = 0; j < nr; ++j)
+                    c[i * ldc + j] += tile[i * FC_NR + j];
+        }
+    }
+}
+
+#undef FC_ROW_STORE
+#endif

@@ -1,0 +1,47 @@
+/*
+ * gemm_ukernel_ref.c -- portable reference micro-kernels (contract at the
+ * top of gemm_internal.h). Plain C; the compiler vectorises what it can for
+ * the baseline ISA.
+ */
+#ifndef FC_T
+#include "gemm_internal.h"
+
+#define FC_TMPL_SET 32
+#include "gemm_internal.h"
+#include "gemm_ukernel_ref.c"
+#define FC_TMPL_SET 64
+#include "gemm_internal.h"
+#include "gemm_ukernel_ref.c"
+#define FC_TMPL_SET 0
+#include "gemm_internal.h"
+
+#else /* ------------------------- template body ------------------------- */
+
+void FC_SFX(fc_ukr_ref)(fc_int kc, const FC_T *restrict a, const FC_T *restrict b,
+                        FC_T *restrict c, fc_int ldc, FC_T beta, int mr, int nr)
+{
+    FC_T acc[FC_MR][FC_NR];
+    for (int i = 0; i < FC_MR; ++i)
+        for (int j = 0; j < FC_NR; ++j)
+            acc[i][j] = 0;
+    for (fc_int p = 0; p < kc; ++p) {
+        const FC_T *ap = a + p * FC_MR;
+        const FC_T *bp = b + p * FC_NR;
+        for (int i = 0; i < FC_MR; ++i) {
+            const FC_T ai = ap[i];
+            for (int j = 0; j < FC_NR; ++j)
+                acc[i][j] += ai * bp[j];
+        }
+    }
+    if (beta == 0) {
+        for (int i = 0; i < mr; ++i)
+            for (int j = 0; j < nr; ++j)
+                c[i * ldc + j] = acc[i][j];
+    } else {
+        for (int i = 0; i < mr; ++i)
+            for (int j = 0; j < nr; ++j)
+                c[i * ldc + j] += acc[i][j];
+    }
+}
+
+#endif
