@@ -296,7 +296,7 @@ def maxout_backward(grad_out, x, pieces):
 
 # ---------------------------------------------------------------- fully connected
 
-def _gemm(a, b, out, beta=0.0):
+def _matmul(a, b, out, beta=0.0):
     _gemm.gemm(a, b, out, beta, get_num_threads())
     return out
 
@@ -314,8 +314,8 @@ def linear(x, weight, bias=None):
         bias = _array(bias, "bias", op, 1, x.dtype)
         _expect_shape(bias, (weight.shape[0],), "bias", op)
         y[...] = bias
-        return _gemm(x, weight.T, y, 1.0)
-    return _gemm(x, weight.T, y)
+        return _matmul(x, weight.T, y, 1.0)
+    return _matmul(x, weight.T, y)
 
 
 def linear_backward(grad_out, x, weight):
@@ -328,8 +328,8 @@ def linear_backward(grad_out, x, weight):
         raise ValueError(f"{op}: weight {weight.shape} expects {weight.shape[1]} input features "
                          f"but x {x.shape} has {x.shape[1]}")
     _expect_shape(grad_out, (x.shape[0], weight.shape[0]), "grad_out", op)
-    grad_x = _gemm(grad_out, weight, np.empty(x.shape, dtype=x.dtype))
-    grad_w = _gemm(grad_out.T, x, np.empty(weight.shape, dtype=x.dtype))
+    grad_x = _matmul(grad_out, weight, np.empty(x.shape, dtype=x.dtype))
+    grad_w = _matmul(grad_out.T, x, np.empty(weight.shape, dtype=x.dtype))
     grad_b = grad_out.sum(axis=0)
     return grad_x, grad_w, grad_b
 
