@@ -18,49 +18,47 @@
 #include <stdlib.h>
 #include "gemm_internal.h"
 
-/* A run of output pixels on one output row: input row ih0 + r*dil_h,
- * input column iw0 + s*dil_w + t*stride_w for t < len; `dst` is where the
- * run goes in the destination (meaning depends on the user). A segment with
- * ih0 == FC_SEG_ZERO stands for zero padding. */
-typedef struct fc_seg {
-    fc_int ih0, iw0, len, dst;
-} fc_seg;
-#define FC_SEG_ZERO (-((fc_int)1 << 60))
+/* Images are first copied into a zero-bordered buffer (Hp x Wp per
+ * channel, the border wide enough for every tap), so the packers and col2im
+ * run without bounds checks. Input pixel (c, ih, iw) sits at
+ * c*Hp*Wp + (ih + mt)*Wp + (iw + ml). */
+typedef struct fc_padgeom {
+    fc_int mt, ml, Hp, Wp;
+} fc_padgeom;
 
-/* [lo, hi) = the t in [0, len) with 0 <= iw0 + t*sw < W. */
-static inline void fc_valid_range(fc_int iw0, fc_int sw, fc_int W, fc_int len, fc_int *lo,
-                                  fc_int *hi)
+static void fc_pad_geom(const fc_conv_geom *g, fc_padgeom *pg)
 {
-    fc_int l = 0, h;
-    if (iw0 < 0)
-        l = (-iw0 + sw - 1) / sw;
-    if (iw0 >= W)
-        h = 0;
-    else
-        h = (W - iw0 + sw - 1) / sw;
-    if (h > len)
-        h = len;
-    if (l > h)
-        l = h;
-    *lo = l;
-    *hi = h;
+    pg->mt = FC_MAX(g->pad_top, 0);
+    pg->ml = FC_MAX(g->pad_left, 0);
+    const fc_int ihmax = (g->Ho - 1) * g->stride_h - g->pad_top + (g->R - 1) * g->dil_h;
+    const fc_int iwmax = (g->Wo - 1) * g->stride_w - g->pad_left + (g->S - 1) * g->dil_w;
+    pg->Hp = pg->mt + FC_MAX(g->H, ihmax + 1);
+    pg->Wp = pg->ml + FC_MAX(g->W, iwmax + 1);
 }
 
-/* Build segments for the pixel run [p0, p0 + n): one per output row piece.
- * dst = base + offset of the pixel within the run. Returns the count. */
-static fc_int fc_make_segs(const fc_conv_geom *g, fc_int p0, fc_int n, fc_int base, fc_seg *sg)
+/* A run of output pixels on one output row: tap (c, r, s) of its t-th pixel
+ * is at padded offset c*Hp*Wp + r*dil_h*Wp + s*dil_w + base + t*stride_w;
+ * `dst` says where the run goes (meaning depends on the user). zero != 0
+ * marks a run of zero padding instead. */
+typedef struct fc_seg {
+    fc_int base, len, dst, zero;
+} fc_seg;
+
+/* Segments for the pixel run [p0, p0 + n), dst = dbase + position in run. */
+static fc_int fc_make_segs(const fc_conv_geom *g, const fc_padgeom *pg, fc_int p0, fc_int n,
+                           fc_int dbase, fc_seg *sg)
 {
-    fc_int ns = 0, off = 0, p = p0;
+    fc_int ns = 0, off = 0;
     fc_int oh = p0 / g->Wo, ow = p0 - oh * g->Wo;
     while (off < n) {
         fc_int len = FC_MIN(n - off, g->Wo - ow);
-        sg[ns].ih0 = oh * g->stride_h - g->pad_top;
-        sg[ns].iw0 = ow * g->stride_w - g->pad_left;
+        sg[ns].base = (oh * g->stride_h - g->pad_top + pg->mt) * pg->Wp +
+                      (ow * g->stride_w - g->pad_left + pg->ml);
         sg[ns].len = len;
-        sg[ns].dst = base + off;
+        sg[ns].dst = dbase + off;
+        sg[ns].zero = 0;
         ++ns;
         off += len;
-        p += len;
         ow = 0;
         ++oh;
     }
@@ -73,7 +71,8 @@ typedef struct fc_conv_plan {
     int one_by_one;        /* 1x1, stride 1, no padding: col(x) == x */
     fc_int m, n, k;
     fc_int kcb, mcb, ncb;
-    size_t ap_bytes, b_bytes, t_bytes, s_bytes, a_bytes; /* a: per-block A (unused) */
+    fc_padgeom pg;
+    size_t ap_bytes, b_bytes, t_bytes, s_bytes, x_bytes;
     size_t total;
 } fc_conv_plan;
 
@@ -120,7 +119,10 @@ static void fc_conv_plan_make(const fc_conv_geom *g, int op, size_t elem, fc_con
     if (op == FC_OP_BWD_DATA && !pl->one_by_one)
         pl->t_bytes = fc_align_up((size_t)mpad * (size_t)pl->ncb * elem);
     pl->s_bytes = fc_align_up((size_t)(FC_MAX(pl->kcb, pl->ncb) + pl->ncb / nr + 8) * sizeof(fc_seg));
-    pl->total = pl->ap_bytes + pl->b_bytes + pl->t_bytes + pl->s_bytes + FC_ALIGN;
+    fc_pad_geom(g, &pl->pg);
+    if (!pl->one_by_one)
+        pl->x_bytes = fc_align_up((size_t)g->C * (size_t)pl->pg.Hp * (size_t)pl->pg.Wp * elem);
+    pl->total = pl->ap_bytes + pl->b_bytes + pl->t_bytes + pl->s_bytes + pl->x_bytes + FC_ALIGN;
 }
 
 size_t fc_conv2d_workspace_bytes(const fc_conv_geom *g, size_t elem)
@@ -148,7 +150,8 @@ size_t fc_conv2d_workspace_bytes(const fc_conv_geom *g, size_t elem)
 
 typedef struct FC_SFX(fc_conv_ctx) {
     const fc_conv_geom *g;
-    const FC_T *x;     /* image being packed (forward / bwd weight) */
+    fc_padgeom pg;
+    const FC_T *xp;    /* zero-bordered image (forward / bwd weight) */
     fc_seg *segs;
     /* epilogues */
     FC_T *y;
@@ -157,8 +160,29 @@ typedef struct FC_SFX(fc_conv_ctx) {
     FC_T act_param;
     FC_T *tmp;         /* bwd data: C block scratch, ldc = ldt */
     fc_int ldt;
-    FC_T *dx;
+    FC_T *dxp;         /* bwd data: zero-bordered dx accumulator */
 } FC_SFX(fc_conv_ctx);
+
+/* Copy x (C, H, W) into the zero-bordered buffer xp (C, Hp, Wp). */
+static void FC_SFX(fc_pad_image)(const fc_conv_geom *g, const fc_padgeom *pg, const FC_T *x,
+                                 FC_T *xp)
+{
+    const fc_int H = g->H, W = g->W, Hp = pg->Hp, Wp = pg->Wp, mt = pg->mt, ml = pg->ml;
+    for (fc_int c = 0; c < g->C; ++c) {
+        FC_T *d = xp + c * Hp * Wp;
+        const FC_T *s = x + c * H * W;
+        memset(d, 0, (size_t)(mt * Wp) * sizeof(FC_T));
+        for (fc_int h = 0; h < H; ++h) {
+            FC_T *dr = d + (h + mt) * Wp;
+            for (fc_int w = 0; w < ml; ++w)
+                dr[w] = 0;
+            memcpy(dr + ml, s + h * W, (size_t)W * sizeof(FC_T));
+            for (fc_int w = ml + W; w < Wp; ++w)
+                dr[w] = 0;
+        }
+        memset(d + (H + mt) * Wp, 0, (size_t)((Hp - H - mt) * Wp) * sizeof(FC_T));
+    }
+}
 
 /* Forward B packer: B(p, j) = col(x)[p0 + p][j0 + j], p = (c, r, s),
  * j = output pixel. Each k-row of a micro-panel is assembled from the runs
@@ -169,51 +193,44 @@ static void FC_SFX(fc_pack_im2col)(void *vctx, fc_int p0, fc_int kc, fc_int j0, 
     const FC_SFX(fc_conv_ctx) *ctx = (const FC_SFX(fc_conv_ctx) *)vctx;
     const fc_conv_geom *g = ctx->g;
     fc_seg *sg = ctx->segs;
-    const fc_int H = g->H, W = g->W, HW = g->H * g->W, RS = g->R * g->S;
-    const fc_int sw = g->stride_w, dh = g->dil_h, dw = g->dil_w;
+    const fc_int RS = g->R * g->S, Wp = ctx->pg.Wp, HWp = ctx->pg.Hp * ctx->pg.Wp;
+    const fc_int sw = g->stride_w, dhW = g->dil_h * Wp, dw = g->dil_w;
     fc_int ns = 0;
     for (fc_int jp = 0; jp * FC_NR < nc; ++jp) {
         const fc_int nr = FC_MIN(FC_NR, nc - jp * FC_NR);
-        ns += fc_make_segs(g, j0 + jp * FC_NR, nr, jp * FC_NR * kc, sg + ns);
+        ns += fc_make_segs(g, &ctx->pg, j0 + jp * FC_NR, nr, jp * FC_NR * kc, sg + ns);
         if (nr < FC_NR) {
-            sg[ns].ih0 = FC_SEG_ZERO;
-            sg[ns].iw0 = 0;
+            sg[ns].base = 0;
             sg[ns].len = FC_NR - nr;
             sg[ns].dst = jp * FC_NR * kc + nr;
+            sg[ns].zero = 1;
             ++ns;
         }
     }
     fc_int c = p0 / RS, rs = p0 - c * RS;
     fc_int r = rs / g->S, s = rs - r * g->S;
     for (fc_int kk = 0; kk < kc; ++kk) {
-        const FC_T *xc = ctx->x + c * HW;
-        const fc_int rdh = r * dh, sdw = s * dw;
+        const FC_T *xk = ctx->xp + c * HWp + r * dhW + s * dw;
         FC_T *bk = bp + kk * FC_NR;
         for (fc_int q = 0; q < ns; ++q) {
-            const fc_int ih = sg[q].ih0 + rdh, len = sg[q].len;
-            FC_T *d = bk + sg[q].dst;
-            if ((uint64_t)ih >= (uint64_t)H) {
+            const fc_int len = sg[q].len;
+            FC_T *restrict d = bk + sg[q].dst;
+            const FC_T *restrict src = xk + sg[q].base;
+            if (sg[q].zero) {
                 for (fc_int t = 0; t < len; ++t)
                     d[t] = 0;
-                continue;
-            }
-            const FC_T *row = xc + ih * W;
-            const fc_int iw0 = sg[q].iw0 + sdw;
-            fc_int lo, hi;
-            fc_valid_range(iw0, sw, W, len, &lo, &hi);
-            fc_int t = 0;
-            for (; t < lo; ++t)
-                d[t] = 0;
-            if (sw == 1) {
-                const FC_T *src = row + iw0;
-                for (; t < hi; ++t)
-                    d[t] = src[t];
+            } else if (sw == 1) {
+                if (len == FC_NR) {
+                    for (int t = 0; t < FC_NR; ++t)
+                        d[t] = src[t];
+                } else {
+                    for (fc_int t = 0; t < len; ++t)
+                        d[t] = src[t];
+                }
             } else {
-                for (; t < hi; ++t)
-                    d[t] = row[iw0 + t * sw];
+                for (fc_int t = 0; t < len; ++t)
+                    d[t] = src[t * sw];
             }
-            for (; t < len; ++t)
-                d[t] = 0;
         }
         if (++s == g->S) {
             s = 0;
@@ -226,44 +243,24 @@ static void FC_SFX(fc_pack_im2col)(void *vctx, fc_int p0, fc_int kc, fc_int j0, 
 }
 
 /* Backward-weight B packer: B(p, j) = col(x)[j0 + j][p0 + p], p = output
- * pixel, j = (c, r, s). */
+ * pixel, j = (c, r, s). Written row by row (one pixel = NR taps). */
 static void FC_SFX(fc_pack_im2col_t)(void *vctx, fc_int p0, fc_int kc, fc_int j0, fc_int nc,
                                      FC_T *bp)
 {
     const FC_SFX(fc_conv_ctx) *ctx = (const FC_SFX(fc_conv_ctx) *)vctx;
     const fc_conv_geom *g = ctx->g;
     fc_seg *sg = ctx->segs;
-    const fc_int H = g->H, W = g->W, HW = g->H * g->W, RS = g->R * g->S;
-    const fc_int sw = g->stride_w, dh = g->dil_h, dw = g->dil_w;
-    const fc_int ns = fc_make_segs(g, p0, kc, 0, sg);
+    const fc_int RS = g->R * g->S, Wp = ctx->pg.Wp, HWp = ctx->pg.Hp * ctx->pg.Wp;
+    const fc_int sw = g->stride_w, dhW = g->dil_h * Wp, dw = g->dil_w;
+    const fc_int ns = fc_make_segs(g, &ctx->pg, p0, kc, 0, sg);
     fc_int c = j0 / RS, rs = j0 - c * RS;
     fc_int r = rs / g->S, s = rs - r * g->S;
+    fc_int offs[FC_NR];
     for (fc_int jp = 0; jp * FC_NR < nc; ++jp) {
         const fc_int nr = FC_MIN(FC_NR, nc - jp * FC_NR);
         FC_T *dst = bp + jp * FC_NR * kc;
         for (fc_int j = 0; j < nr; ++j) {
-            const FC_T *xc = ctx->x + c * HW;
-            const fc_int rdh = r * dh, sdw = s * dw;
-            for (fc_int q = 0; q < ns; ++q) {
-                const fc_int ih = sg[q].ih0 + rdh, len = sg[q].len;
-                FC_T *d = dst + sg[q].dst * FC_NR + j;
-                if ((uint64_t)ih >= (uint64_t)H) {
-                    for (fc_int t = 0; t < len; ++t)
-                        d[t * FC_NR] = 0;
-                    continue;
-                }
-                const FC_T *row = xc + ih * W;
-                const fc_int iw0 = sg[q].iw0 + sdw;
-                fc_int lo, hi;
-                fc_valid_range(iw0, sw, W, len, &lo, &hi);
-                fc_int t = 0;
-                for (; t < lo; ++t)
-                    d[t * FC_NR] = 0;
-                for (; t < hi; ++t)
-                    d[t * FC_NR] = row[iw0 + t * sw];
-                for (; t < len; ++t)
-                    d[t * FC_NR] = 0;
-            }
+            offs[j] = c * HWp + r * dhW + s * dw;
             if (++s == g->S) {
                 s = 0;
                 if (++r == g->R) {
@@ -272,9 +269,29 @@ static void FC_SFX(fc_pack_im2col_t)(void *vctx, fc_int p0, fc_int kc, fc_int j0
                 }
             }
         }
-        for (fc_int j = nr; j < FC_NR; ++j)
-            for (fc_int kk = 0; kk < kc; ++kk)
-                dst[kk * FC_NR + j] = 0;
+        for (fc_int q = 0; q < ns; ++q) {
+            const fc_int len = sg[q].len;
+            const FC_T *src = ctx->xp + sg[q].base;
+            FC_T *d = dst + sg[q].dst * FC_NR;
+            if (nr == FC_NR) {
+                for (fc_int t = 0; t < len; ++t) {
+                    const FC_T *st = src + t * sw;
+                    for (int j = 0; j < FC_NR; ++j)
+                        d[j] = st[offs[j]];
+                    d += FC_NR;
+                }
+            } else {
+                for (fc_int t = 0; t < len; ++t) {
+                    const FC_T *st = src + t * sw;
+                    fc_int j = 0;
+                    for (; j < nr; ++j)
+                        d[j] = st[offs[j]];
+                    for (; j < FC_NR; ++j)
+                        d[j] = 0;
+                    d += FC_NR;
+                }
+            }
+        }
     }
 }
 
@@ -296,37 +313,31 @@ static void FC_SFX(fc_epi_bias_act)(void *vctx, fc_int i0, fc_int mc, fc_int j0,
 }
 
 /* Backward-data epilogue: col2im of the finished dcol block
- * rows [i0, i0+mc) (= (c, r, s)) x pixels [j0, j0+nc), held in tmp. */
+ * rows [i0, i0+mc) (= (c, r, s)) x pixels [j0, j0+nc), held in tmp,
+ * added into the zero-bordered accumulator dxp. */
 static void FC_SFX(fc_epi_col2im)(void *vctx, fc_int i0, fc_int mc, fc_int j0, fc_int nc)
 {
     const FC_SFX(fc_conv_ctx) *ctx = (const FC_SFX(fc_conv_ctx) *)vctx;
     const fc_conv_geom *g = ctx->g;
     fc_seg *sg = ctx->segs;
-    const fc_int H = g->H, W = g->W, HW = g->H * g->W, RS = g->R * g->S;
-    const fc_int sw = g->stride_w, dh = g->dil_h, dw = g->dil_w;
-    const fc_int ns = fc_make_segs(g, j0, nc, 0, sg);
+    const fc_int RS = g->R * g->S, Wp = ctx->pg.Wp, HWp = ctx->pg.Hp * ctx->pg.Wp;
+    const fc_int sw = g->stride_w, dhW = g->dil_h * Wp, dw = g->dil_w;
+    const fc_int ns = fc_make_segs(g, &ctx->pg, j0, nc, 0, sg);
     fc_int c = i0 / RS, rs = i0 - c * RS;
     fc_int r = rs / g->S, s = rs - r * g->S;
     for (fc_int i = i0; i < i0 + mc; ++i) {
         const FC_T *src = ctx->tmp + i * ctx->ldt;
-        FC_T *dxc = ctx->dx + c * HW;
-        const fc_int rdh = r * dh, sdw = s * dw;
+        FC_T *dxk = ctx->dxp + c * HWp + r * dhW + s * dw;
         for (fc_int q = 0; q < ns; ++q) {
-            const fc_int ih = sg[q].ih0 + rdh;
-            if ((uint64_t)ih >= (uint64_t)H)
-                continue;
-            FC_T *row = dxc + ih * W;
-            const fc_int iw0 = sg[q].iw0 + sdw;
-            const FC_T *sq = src + sg[q].dst;
-            fc_int lo, hi;
-            fc_valid_range(iw0, sw, W, sg[q].len, &lo, &hi);
+            FC_T *restrict d = dxk + sg[q].base;
+            const FC_T *restrict sq = src + sg[q].dst;
+            const fc_int len = sg[q].len;
             if (sw == 1) {
-                FC_T *dr = row + iw0;
-                for (fc_int t = lo; t < hi; ++t)
-                    dr[t] += sq[t];
+                for (fc_int t = 0; t < len; ++t)
+                    d[t] += sq[t];
             } else {
-                for (fc_int t = lo; t < hi; ++t)
-                    row[iw0 + t * sw] += sq[t];
+                for (fc_int t = 0; t < len; ++t)
+                    d[t * sw] += sq[t];
             }
         }
         if (++s == g->S) {
@@ -341,7 +352,7 @@ static void FC_SFX(fc_epi_col2im)(void *vctx, fc_int i0, fc_int mc, fc_int j0, f
 
 /* Carve the workspace for a plan. */
 static void FC_SFX(fc_conv_carve)(const fc_conv_plan *pl, void *work, FC_T **ap, FC_T **bb,
-                                  FC_T **tmp, fc_seg **segs)
+                                  FC_T **tmp, fc_seg **segs, FC_T **xp)
 {
     char *w = (char *)fc_align_ptr(work);
     *ap = (FC_T *)w;
@@ -350,6 +361,8 @@ static void FC_SFX(fc_conv_carve)(const fc_conv_plan *pl, void *work, FC_T **ap,
     w += pl->b_bytes;
     *tmp = (FC_T *)w;
     w += pl->t_bytes;
+    *xp = (FC_T *)w;
+    w += pl->x_bytes;
     *segs = (fc_seg *)w;
 }
 
@@ -358,9 +371,9 @@ void FC_SFX(fc_conv2d_forward)(const fc_conv_geom *g, const FC_T *x, const FC_T 
 {
     fc_conv_plan pl;
     fc_conv_plan_make(g, FC_OP_FWD, sizeof(FC_T), &pl);
-    FC_T *ap, *bb, *tmp;
+    FC_T *ap, *bb, *tmp, *xp;
     fc_seg *segs;
-    FC_SFX(fc_conv_carve)(&pl, work, &ap, &bb, &tmp, &segs);
+    FC_SFX(fc_conv_carve)(&pl, work, &ap, &bb, &tmp, &segs, &xp);
     const fc_int CRS = pl.k, P = pl.n;
 
     FC_SFX(fc_pack_a_full)(pl.m, pl.k, pl.kcb, w, CRS, 1, ap);
@@ -368,8 +381,11 @@ void FC_SFX(fc_conv2d_forward)(const fc_conv_geom *g, const FC_T *x, const FC_T 
     FC_SFX(fc_conv_ctx) ctx;
     memset(&ctx, 0, sizeof(ctx));
     ctx.g = g;
-    ctx.x = x;
+    ctx.pg = pl.pg;
+    ctx.xp = xp;
     ctx.segs = segs;
+    if (!pl.one_by_one)
+        FC_SFX(fc_pad_image)(g, &pl.pg, x, xp);
     ctx.y = y;
     ctx.bias = bias;
     ctx.act = act;
@@ -408,9 +424,9 @@ void FC_SFX(fc_conv2d_backward_data)(const fc_conv_geom *g, const FC_T *dy, cons
 {
     fc_conv_plan pl;
     fc_conv_plan_make(g, FC_OP_BWD_DATA, sizeof(FC_T), &pl);
-    FC_T *ap, *bb, *tmp;
+    FC_T *ap, *bb, *tmp, *xp;
     fc_seg *segs;
-    FC_SFX(fc_conv_carve)(&pl, work, &ap, &bb, &tmp, &segs);
+    FC_SFX(fc_conv_carve)(&pl, work, &ap, &bb, &tmp, &segs, &xp);
     const fc_int CRS = pl.m, P = pl.n, K = pl.k;
 
     /* A = W^T: element (crs, k) at w[k*CRS + crs]. */
@@ -419,10 +435,11 @@ void FC_SFX(fc_conv2d_backward_data)(const fc_conv_geom *g, const FC_T *dy, cons
     FC_SFX(fc_conv_ctx) ctx;
     memset(&ctx, 0, sizeof(ctx));
     ctx.g = g;
+    ctx.pg = pl.pg;
     ctx.segs = segs;
     ctx.tmp = tmp;
     ctx.ldt = pl.ncb;
-    ctx.dx = dx;
+    ctx.dxp = xp;
 
     FC_SFX(fc_gemm_job) job;
     memset(&job, 0, sizeof(job));
@@ -442,7 +459,7 @@ void FC_SFX(fc_conv2d_backward_data)(const fc_conv_geom *g, const FC_T *dy, cons
         job.c = dx;
         job.ldc = P;
     } else {
-        memset(dx, 0, (size_t)(g->C * g->H * g->W) * sizeof(FC_T));
+        memset(xp, 0, (size_t)(g->C * pl.pg.Hp * pl.pg.Wp) * sizeof(FC_T));
         job.c = tmp;
         job.ldc = pl.ncb;
         job.c_local = 1;
@@ -450,6 +467,14 @@ void FC_SFX(fc_conv2d_backward_data)(const fc_conv_geom *g, const FC_T *dy, cons
         job.epi_ctx = &ctx;
     }
     FC_SFX(fc_gemm_serial)(&job);
+    if (!pl.one_by_one) {
+        /* Crop the accumulator into dx. */
+        const fc_int H = g->H, W = g->W, Hp = pl.pg.Hp, Wp = pl.pg.Wp;
+        for (fc_int c = 0; c < g->C; ++c)
+            for (fc_int h = 0; h < H; ++h)
+                memcpy(dx + (c * H + h) * W, xp + c * Hp * Wp + (h + pl.pg.mt) * Wp + pl.pg.ml,
+                       (size_t)W * sizeof(FC_T));
+    }
 }
 
 void FC_SFX(fc_conv2d_backward_weight)(const fc_conv_geom *g, const FC_T *x, const FC_T *dy,
@@ -457,9 +482,9 @@ void FC_SFX(fc_conv2d_backward_weight)(const fc_conv_geom *g, const FC_T *x, con
 {
     fc_conv_plan pl;
     fc_conv_plan_make(g, FC_OP_BWD_WEIGHT, sizeof(FC_T), &pl);
-    FC_T *ap, *bb, *tmp;
+    FC_T *ap, *bb, *tmp, *xp;
     fc_seg *segs;
-    FC_SFX(fc_conv_carve)(&pl, work, &ap, &bb, &tmp, &segs);
+    FC_SFX(fc_conv_carve)(&pl, work, &ap, &bb, &tmp, &segs, &xp);
     const fc_int K = pl.m, CRS = pl.n, P = pl.k;
 
     if (db) {
@@ -485,8 +510,11 @@ void FC_SFX(fc_conv2d_backward_weight)(const fc_conv_geom *g, const FC_T *x, con
     FC_SFX(fc_conv_ctx) ctx;
     memset(&ctx, 0, sizeof(ctx));
     ctx.g = g;
-    ctx.x = x;
+    ctx.pg = pl.pg;
+    ctx.xp = xp;
     ctx.segs = segs;
+    if (!pl.one_by_one)
+        FC_SFX(fc_pad_image)(g, &pl.pg, x, xp);
 
     FC_SFX(fc_gemm_job) job;
     memset(&job, 0, sizeof(job));
