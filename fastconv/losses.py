@@ -1,0 +1,242 @@
+"""Losses (Keras names).  A loss is called as ``loss(y_true, y_pred)`` -> float (the mean over
+the batch) and ``loss.gradient(y_true, y_pred)`` -> d loss / d y_pred.
+
+* ``SparseCategoricalCrossentropy(from_logits=False)`` -- integer labels ``(N,)`` (or ``(N, 1)``);
+* ``CategoricalCrossentropy(from_logits=False)`` -- one-hot (or soft) targets ``(N, K)``;
+* ``MeanSquaredError()``.
+
+With ``from_logits=True`` the prediction is raw scores and the loss is the numerically stable
+softmax + cross-entropy of :func:`fastconv.functional.cross_entropy`.  With
+``from_logits=False`` the prediction is probabilities (clipped to ``[1e-7, 1 - 1e-7]`` as
+Keras does).  When a model ends in a softmax and its loss is a cross-entropy on
+probabilities, :class:`fastconv.models.Sequential` fuses the two and differentiates the
+stable logits form instead.
+"""
+import numpy as np
+
+from . import functional as F
+
+__all__ = ["Loss", "SparseCategoricalCrossentropy", "CategoricalCrossentropy",
+           "MeanSquaredError", "get", "serialize", "deserialize"]
+
+_EPS = 1e-7
+
+
+def _flag(v, what, owner):
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{owner}: {what} must be True or False, got {v!r}")
+    return bool(v)
+
+
+class Loss:
+    name = "loss"
+    #: True for the cross-entropies, which a final softmax can be fused with
+    is_crossentropy = False
+    from_logits = False
+
+    def __call__(self, y_true, y_pred):
+        raise NotImplementedError
+
+    def gradient(self, y_true, y_pred):
+        raise NotImplementedError
+
+    def prepare_targets(self, y, n_classes=None):
+        """Validate and convert targets once (the model does this before batching)."""
+        return np.asarray(y)
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class SparseCategoricalCrossentropy(Loss):
+    name = "sparse_categorical_crossentropy"
+    is_crossentropy = True
+    sparse = True
+
+    def __init__(self, from_logits=False):
+        self.from_logits = _flag(from_logits, "from_logits", type(self).__name__)
+
+    def prepare_targets(self, y, n_classes=None):
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise ValueError(f"{type(self).__name__} needs integer class labels of shape (N,), "
+                             f"got shape {y.shape}; use CategoricalCrossentropy for one-hot "
+                             "targets")
+        if y.dtype.kind == "f":
+            if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
+                raise ValueError(f"{type(self).__name__}: labels must be whole numbers")
+        elif y.dtype.kind not in "iub":
+            raise TypeError(f"{type(self).__name__}: labels must be integers, got dtype "
+                            f"{y.dtype}")
+        y = y.astype(np.int64, copy=False)
+        if y.size:
+            lo, hi = int(y.min()), int(y.max())
+            if lo < 0 or (n_classes is not None and hi >= n_classes):
+                bad = lo if lo < 0 else hi
+                raise ValueError(f"{type(self).__name__}: label {bad} is out of range for "
+                                 f"{n_classes} classes (labels must be 0..{n_classes - 1})"
+                                 if n_classes is not None else
+                                 f"{type(self).__name__}: label {bad} is negative")
+        return y
+
+    def _check(self, y_true, y_pred):
+        if y_pred.ndim != 2:
+            raise ValueError(f"{type(self).__name__} needs predictions of shape (N, classes), "
+                             f"got {y_pred.shape}")
+        y = self.prepare_targets(y_true, y_pred.shape[1])
+        if y.shape[0] != y_pred.shape[0]:
+            raise ValueError(f"{type(self).__name__}: {y.shape[0]} labels for "
+                             f"{y_pred.shape[0]} predictions")
+        return y
+
+    def __call__(self, y_true, y_pred):
+        y_pred = np.asarray(y_pred)
+        y = self._check(y_true, y_pred)
+        if self.from_logits:
+            return float(F.cross_entropy(y_pred, y))
+        p = np.clip(y_pred[np.arange(y.shape[0]), y], _EPS, 1 - _EPS)
+        return float(-np.log(p).mean())
+
+    def gradient(self, y_true, y_pred):
+        y_pred = np.asarray(y_pred)
+        y = self._check(y_true, y_pred)
+        if self.from_logits:
+            return F.cross_entropy_backward(y_pred, y)
+        n = y.shape[0]
+        g = np.zeros_like(y_pred)
+        rows = np.arange(n)
+        p = y_pred[rows, y]
+        inside = (p > _EPS) & (p < 1 - _EPS)
+        g[rows, y] = np.where(inside, -1.0 / np.where(inside, p, 1.0), 0.0) / n
+        return g
+
+    def get_config(self):
+        return {"from_logits": self.from_logits}
+
+
+class CategoricalCrossentropy(Loss):
+    name = "categorical_crossentropy"
+    is_crossentropy = True
+    sparse = False
+
+    def __init__(self, from_logits=False):
+        self.from_logits = _flag(from_logits, "from_logits", type(self).__name__)
+
+    def prepare_targets(self, y, n_classes=None):
+        y = np.asarray(y)
+        if y.ndim != 2:
+            raise ValueError(f"{type(self).__name__} needs one-hot targets of shape "
+                             f"(N, classes), got shape {y.shape}; use "
+                             "SparseCategoricalCrossentropy for integer labels")
+        if n_classes is not None and y.shape[1] != n_classes:
+            raise ValueError(f"{type(self).__name__}: targets have {y.shape[1]} classes, the "
+                             f"model outputs {n_classes}")
+        if y.dtype.kind not in "fiub":
+            raise TypeError(f"{type(self).__name__}: targets must be numbers, got {y.dtype}")
+        return y
+
+    def _check(self, y_true, y_pred):
+        if y_pred.ndim != 2:
+            raise ValueError(f"{type(self).__name__} needs predictions of shape (N, classes), "
+                             f"got {y_pred.shape}")
+        y = self.prepare_targets(y_true, y_pred.shape[1])
+        if y.shape[0] != y_pred.shape[0]:
+            raise ValueError(f"{type(self).__name__}: {y.shape[0]} targets for "
+                             f"{y_pred.shape[0]} predictions")
+        return y.astype(y_pred.dtype, copy=False)
+
+    def __call__(self, y_true, y_pred):
+        y_pred = np.asarray(y_pred)
+        y = self._check(y_true, y_pred)
+        if self.from_logits:
+            return float(F.cross_entropy(y_pred, y))
+        p = np.clip(y_pred, _EPS, 1 - _EPS)
+        return float(-(y * np.log(p)).sum() / y_pred.shape[0])
+
+    def gradient(self, y_true, y_pred):
+        y_pred = np.asarray(y_pred)
+        y = self._check(y_true, y_pred)
+        if self.from_logits:
+            return F.cross_entropy_backward(y_pred, y)
+        inside = (y_pred > _EPS) & (y_pred < 1 - _EPS)
+        safe = np.where(inside, y_pred, 1.0)
+        return (np.where(inside, -y / safe, 0.0) / y_pred.shape[0]).astype(y_pred.dtype)
+
+    def get_config(self):
+        return {"from_logits": self.from_logits}
+
+
+class MeanSquaredError(Loss):
+    name = "mean_squared_error"
+
+    def prepare_targets(self, y, n_classes=None):
+        y = np.asarray(y)
+        if y.dtype.kind not in "fiub":
+            raise TypeError(f"MeanSquaredError: targets must be numbers, got {y.dtype}")
+        return y
+
+    def _check(self, y_true, y_pred):
+        y = np.asarray(y_true)
+        if y.shape != y_pred.shape:
+            raise ValueError(f"MeanSquaredError: targets of shape {y.shape} for predictions "
+                             f"of shape {y_pred.shape}")
+        return y.astype(y_pred.dtype, copy=False)
+
+    def __call__(self, y_true, y_pred):
+        y_pred = np.asarray(y_pred)
+        d = y_pred - self._check(y_true, y_pred)
+        return float((d * d).mean())
+
+    def gradient(self, y_true, y_pred):
+        y_pred = np.asarray(y_pred)
+        d = y_pred - self._check(y_true, y_pred)
+        return (2.0 / d.size) * d
+
+
+_BY_NAME = {
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
+}
+_BY_CLASS = {c.__name__: c for c in (SparseCategoricalCrossentropy, CategoricalCrossentropy,
+                                     MeanSquaredError)}
+
+
+def get(identifier):
+    """A loss from a name ('sparse_categorical_crossentropy', ...; Keras's from_logits=False),
+    a config dict, or a :class:`Loss` (returned as is)."""
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, str):
+        key = identifier.strip()
+        if key.lower() in _BY_NAME:
+            return _BY_NAME[key.lower()]()
+        if key in _BY_CLASS:
+            return _BY_CLASS[key]()
+        raise ValueError(f"unknown loss {identifier!r}; known: {sorted(_BY_NAME)}")
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    raise TypeError(f"loss must be a name, a config dict or a Loss, got {identifier!r}")
+
+
+def serialize(loss):
+    if type(loss).__name__ not in _BY_CLASS:
+        raise TypeError(f"cannot serialize custom loss {loss!r}")
+    return {"class_name": type(loss).__name__, "config": loss.get_config()}
+
+
+def deserialize(config):
+    name = config.get("class_name") if isinstance(config, dict) else None
+    if name not in _BY_CLASS:
+        raise ValueError(f"unknown loss class {name!r}; known: {sorted(_BY_CLASS)}")
+    return _BY_CLASS[name].from_config(dict(config.get("config", {})))
