@@ -150,7 +150,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
     ndarray (N, K, Ho, Wo) with ``Ho = (H + pt + pb - dh*(R-1) - 1) // sh + 1``.
 
     Implementation: for each kernel tap ``(r, s)`` the strided slice of the padded input
-    that the tap sees is contracted with ``weight[:, :, r, s]`` over channels (a GEMM).
+    that the tap sees, a ``(C, N*Ho*Wo)`` matrix, is multiplied by ``weight[:, :, r, s]``
+    ``(K, C)`` and accumulated (one GEMM per tap; memory stays O(input + output), unlike a
+    materialised im2col).
     """
     dtype = _float_dtype(x, weight, bias)
     x, weight, bias = _as(x, dtype), _as(weight, dtype), _as(bias, dtype)
@@ -161,15 +163,17 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
     K, C, R, S = weight.shape
     if bias is not None and bias.shape != (K,):
         raise ValueError(f"conv2d: bias must have shape ({K},), got {bias.shape}")
-    xp = np.pad(x, ((0, 0), (0, 0)) + pads)
-    out = np.zeros((K, x.shape[0]) + out_hw, dtype=dtype)          # (K, N, Ho, Wo)
+    N = x.shape[0]
+    # channel-major padded input (C, N, Hp, Wp): each tap's slice reshapes to (C, N*Ho*Wo)
+    xpt = np.pad(x, ((0, 0), (0, 0)) + pads).transpose(1, 0, 2, 3)
+    out = np.zeros((K, N * out_hw[0] * out_hw[1]), dtype=dtype)
     for r in range(R):
         for s in range(S):
             hs, ws = _tap(r, s, stride, dilation, out_hw)
-            out += np.tensordot(weight[:, :, r, s], xp[:, :, hs, ws], axes=([1], [1]))
+            out += weight[:, :, r, s] @ xpt[:, :, hs, ws].reshape(C, -1)
     if bias is not None:
-        out += bias[:, None, None, None]
-    return np.ascontiguousarray(out.transpose(1, 0, 2, 3))
+        out += bias[:, None]
+    return np.ascontiguousarray(out.reshape((K, N) + out_hw).transpose(1, 0, 2, 3))
 
 
 def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1):
@@ -190,19 +194,20 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1):
     if g.shape != (N, K) + out_hw:
         raise ValueError(f"conv2d_backward: grad_out must have shape {(N, K) + out_hw}, "
                          f"got {g.shape}")
-    xp = np.pad(x, ((0, 0), (0, 0)) + pads)
-    gxp = np.zeros_like(xp)
+    # channel-major layouts: padded input (C, N, Hp, Wp), grad_out as a (K, N*Ho*Wo) matrix
+    xpt = np.pad(x, ((0, 0), (0, 0)) + pads).transpose(1, 0, 2, 3)
+    g2 = g.transpose(1, 0, 2, 3).reshape(K, -1)
+    gxpt = np.zeros(xpt.shape, dtype=dtype)
     gw = np.zeros_like(weight)
-    g_nhwk = g.transpose(0, 2, 3, 1)                                # (N, Ho, Wo, K)
     for r in range(R):
         for s in range(S):
             hs, ws = _tap(r, s, stride, dilation, out_hw)
             # data: every output pixel sends grad * weight back to the input it read
-            gxp[:, :, hs, ws] += np.matmul(g_nhwk, weight[:, :, r, s]).transpose(0, 3, 1, 2)
+            gxpt[:, :, hs, ws] += (weight[:, :, r, s].T @ g2).reshape((C, N) + out_hw)
             # weights: correlate grad_out with the input slice this tap saw
-            gw[:, :, r, s] = np.tensordot(g, xp[:, :, hs, ws], axes=([0, 2, 3], [0, 2, 3]))
+            gw[:, :, r, s] = g2 @ xpt[:, :, hs, ws].reshape(C, -1).T
     (pt, _), (pl, _) = pads
-    gx = np.ascontiguousarray(gxp[:, :, pt:pt + H, pl:pl + W])
+    gx = np.ascontiguousarray(gxpt[:, :, pt:pt + H, pl:pl + W].transpose(1, 0, 2, 3))
     gb = g.sum(axis=(0, 2, 3))
     return gx, gw, gb
 
