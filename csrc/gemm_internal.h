@@ -101,12 +101,24 @@
 
 /* Cache blocking (fc_gemm): KC x NR B micro-panel in L1 (32 KiB),
  * MC x KC A block in L2 (1 MiB per core), KC x NC B panel in L2/L3. */
-#define FC_KC_F32 320
-#define FC_MC_F32 120
+#ifndef FC_KC_F32
+#define FC_KC_F32 256
+#endif
+#ifndef FC_MC_F32
+#define FC_MC_F32 144
+#endif
+#ifndef FC_NC_F32
 #define FC_NC_F32 4096
+#endif
+#ifndef FC_KC_F64
 #define FC_KC_F64 256
+#endif
+#ifndef FC_MC_F64
 #define FC_MC_F64 72
+#endif
+#ifndef FC_NC_F64
 #define FC_NC_F64 2048
+#endif
 
 #define FC_ALIGN 64
 

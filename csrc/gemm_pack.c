@@ -6,6 +6,10 @@
  */
 #ifndef FC_T
 #include "gemm_internal.h"
+#ifdef __SSE2__
+#include <emmintrin.h>
+#include <xmmintrin.h>
+#endif
 
 #define FC_TMPL_SET 32
 #include "gemm_internal.h"
@@ -27,7 +31,44 @@ void FC_SFX(fc_pack_a)(fc_int mc, fc_int kc, const FC_T *a, fc_int rsa, fc_int c
         if (mr == FC_MR && csa == 1) {
             const FC_T *r0 = src, *r1 = src + rsa, *r2 = src + 2 * rsa;
             const FC_T *r3 = src + 3 * rsa, *r4 = src + 4 * rsa, *r5 = src + 5 * rsa;
-            for (fc_int p = 0; p < kc; ++p) {
+            fc_int p = 0;
+#if defined(__SSE2__) && FC_MR == 6
+#if FC_IS_F64
+            /* 2 x 2 transposes of row pairs. */
+            for (; p + 2 <= kc; p += 2) {
+                __m128d a0 = _mm_loadu_pd(r0 + p), a1 = _mm_loadu_pd(r1 + p);
+                __m128d a2 = _mm_loadu_pd(r2 + p), a3 = _mm_loadu_pd(r3 + p);
+                __m128d a4 = _mm_loadu_pd(r4 + p), a5 = _mm_loadu_pd(r5 + p);
+                _mm_storeu_pd(dst + 0, _mm_unpacklo_pd(a0, a1));
+                _mm_storeu_pd(dst + 2, _mm_unpacklo_pd(a2, a3));
+                _mm_storeu_pd(dst + 4, _mm_unpacklo_pd(a4, a5));
+                _mm_storeu_pd(dst + 6, _mm_unpackhi_pd(a0, a1));
+                _mm_storeu_pd(dst + 8, _mm_unpackhi_pd(a2, a3));
+                _mm_storeu_pd(dst + 10, _mm_unpackhi_pd(a4, a5));
+                dst += 2 * FC_MR;
+            }
+#else
+            /* 4 x 4 transpose of rows 0-3, 2 x 4 interleave of rows 4-5. */
+            for (; p + 4 <= kc; p += 4) {
+                __m128 a0 = _mm_loadu_ps(r0 + p), a1 = _mm_loadu_ps(r1 + p);
+                __m128 a2 = _mm_loadu_ps(r2 + p), a3 = _mm_loadu_ps(r3 + p);
+                __m128 a4 = _mm_loadu_ps(r4 + p), a5 = _mm_loadu_ps(r5 + p);
+                _MM_TRANSPOSE4_PS(a0, a1, a2, a3);
+                __m128 lo = _mm_unpacklo_ps(a4, a5); /* r4p0 r5p0 r4p1 r5p1 */
+                __m128 hi = _mm_unpackhi_ps(a4, a5); /* r4p2 r5p2 r4p3 r5p3 */
+                _mm_storeu_ps(dst + 0, a0);
+                _mm_storel_pi((__m64 *)(dst + 4), lo);
+                _mm_storeu_ps(dst + 6, a1);
+                _mm_storeh_pi((__m64 *)(dst + 10), lo);
+                _mm_storeu_ps(dst + 12, a2);
+                _mm_storel_pi((__m64 *)(dst + 16), hi);
+                _mm_storeu_ps(dst + 18, a3);
+                _mm_storeh_pi((__m64 *)(dst + 22), hi);
+                dst += 4 * FC_MR;
+            }
+#endif
+#endif
+            for (; p < kc; ++p) {
                 dst[0] = r0[p];
                 dst[1] = r1[p];
                 dst[2] = r2[p];
@@ -59,7 +100,32 @@ void FC_SFX(fc_pack_a)(fc_int mc, fc_int kc, const FC_T *a, fc_int rsa, fc_int c
 
 void FC_SFX(fc_pack_b)(fc_int kc, fc_int nc, const FC_T *b, fc_int rsb, fc_int csb, FC_T *bp)
 {
-    for (fc_int j0 = 0; j0 < nc; j0 += FC_NR) {
+    fc_int j0 = 0;
+    if (csb == 1) {
+        /* Four full panels at a time: each source row is read as one
+         * contiguous 4*NR run, written to four sequential streams. */
+        for (; j0 + 4 * FC_NR <= nc; j0 += 4 * FC_NR) {
+            const FC_T *src = b + j0;
+            FC_T *d0 = bp + j0 * kc;
+            FC_T *d1 = d0 + FC_NR * kc, *d2 = d1 + FC_NR * kc, *d3 = d2 + FC_NR * kc;
+            for (fc_int p = 0; p < kc; ++p) {
+                const FC_T *s = src + p * rsb;
+                for (int j = 0; j < FC_NR; ++j)
+                    d0[j] = s[j];
+                for (int j = 0; j < FC_NR; ++j)
+                    d1[j] = s[FC_NR + j];
+                for (int j = 0; j < FC_NR; ++j)
+                    d2[j] = s[2 * FC_NR + j];
+                for (int j = 0; j < FC_NR; ++j)
+                    d3[j] = s[3 * FC_NR + j];
+                d0 += FC_NR;
+                d1 += FC_NR;
+                d2 += FC_NR;
+                d3 += FC_NR;
+            }
+        }
+    }
+    for (; j0 < nc; j0 += FC_NR) {
         const fc_int nr = FC_MIN(FC_NR, nc - j0);
         const FC_T *src = b + j0 * csb;
         FC_T *dst = bp + j0 * kc;
