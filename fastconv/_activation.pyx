@@ -12,7 +12,7 @@ cdef inline Py_ssize_t _nblocks(Py_ssize_t n, int num_threads) noexcept nogil:
     return num_threads
 
 
-def forward(int act, double param, floating[::1] x, floating[::1] y, int num_threads):
+def forward(int act, double param, const floating[::1] x, floating[::1] y, int num_threads):
     """y = act(x); y may be x."""
     cdef Py_ssize_t n = x.shape[0], nb = _nblocks(n, num_threads), b, lo, hi
     if n == 0:
@@ -26,7 +26,7 @@ def forward(int act, double param, floating[::1] x, floating[::1] y, int num_thr
             fc_activation_forward_f64(act, param, &x[lo], &y[lo], hi - lo)
 
 
-def backward(int act, double param, floating[::1] x, floating[::1] grad_out,
+def backward(int act, double param, const floating[::1] x, const floating[::1] grad_out,
              floating[::1] grad_x, int num_threads):
     """grad_x = grad_out * act'(x)."""
     cdef Py_ssize_t n = x.shape[0], nb = _nblocks(n, num_threads), b, lo, hi
@@ -41,7 +41,7 @@ def backward(int act, double param, floating[::1] x, floating[::1] grad_out,
             fc_activation_backward_f64(act, param, &x[lo], &grad_out[lo], &grad_x[lo], hi - lo)
 
 
-def maxout_forward(floating[:, :, ::1] x, Py_ssize_t pieces, floating[:, :, ::1] y,
+def maxout_forward(const floating[:, :, ::1] x, Py_ssize_t pieces, floating[:, :, ::1] y,
                    int num_threads):
     """x viewed as (N, C, HW); y (N, C // pieces, HW)."""
     cdef Py_ssize_t N = x.shape[0], n
@@ -52,7 +52,7 @@ def maxout_forward(floating[:, :, ::1] x, Py_ssize_t pieces, floating[:, :, ::1]
             fc_maxout_forward_f64(&x[n, 0, 0], &y[n, 0, 0], x.shape[1], x.shape[2], pieces)
 
 
-def maxout_backward(floating[:, :, ::1] x, floating[:, :, ::1] grad_out, Py_ssize_t pieces,
+def maxout_backward(const floating[:, :, ::1] x, const floating[:, :, ::1] grad_out, Py_ssize_t pieces,
                     floating[:, :, ::1] grad_x, int num_threads):
     cdef Py_ssize_t N = x.shape[0], n
     for n in prange(N, nogil=True, schedule='static', num_threads=num_threads):

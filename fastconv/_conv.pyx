@@ -8,6 +8,7 @@ geometry and allocated the outputs. `geometry` is the tuple
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.string cimport memset
+from libc.stdint cimport SIZE_MAX
 from fastconv._capi cimport *
 from fastconv._runtime cimport aligned_scratch, free_scratch
 
@@ -26,7 +27,17 @@ cdef fc_conv_geom make_geom(tuple geometry):
 
 
 cdef size_t _round64(size_t n) nogil:
+    # Saturates instead of wrapping: SIZE_MAX can never be allocated.
+    if n > SIZE_MAX - 63:
+        return SIZE_MAX
     return (n + 63) & ~(<size_t>63)
+
+
+cdef size_t _times(size_t a, size_t b) nogil:
+    """a * b, or SIZE_MAX (an allocation that fails) when the product overflows."""
+    if a != 0 and b > SIZE_MAX // a:
+        return SIZE_MAX
+    return a * b
 
 
 def _set_simd_path(int path):
@@ -38,7 +49,7 @@ def workspace_bytes(tuple geometry, size_t itemsize):
     return fc_conv2d_workspace_bytes(&g, itemsize)
 
 
-def forward(floating[:, :, :, ::1] x, floating[:, :, :, ::1] w, floating[::1] bias,
+def forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, const floating[::1] bias,
             tuple geometry, int activation, double act_param,
             floating[:, :, :, ::1] y, int num_threads):
     """y[n] = act(conv(x[n], w) + bias) for every image n."""
@@ -46,11 +57,11 @@ def forward(floating[:, :, :, ::1] x, floating[:, :, :, ::1] w, floating[::1] bi
     cdef Py_ssize_t N = x.shape[0], n
     cdef int nt = max(1, min(num_threads, N))
     cdef size_t ws = _round64(fc_conv2d_workspace_bytes(&g, sizeof(floating)))
-    cdef char *work = <char *> aligned_scratch(ws * nt)
+    cdef char *work = <char *> aligned_scratch(_times(ws, nt))
     cdef const floating *bptr = NULL
     cdef char *mywork
     if work == NULL:
-        raise MemoryError(f"conv2d: cannot allocate {ws * nt} bytes of workspace")
+        raise MemoryError(f"conv2d: cannot allocate {ws} bytes of workspace for each of {nt} threads")
     if bias is not None:
         bptr = &bias[0]
     try:
@@ -67,17 +78,17 @@ def forward(floating[:, :, :, ::1] x, floating[:, :, :, ::1] w, floating[::1] bi
         free_scratch(work)
 
 
-def backward_data(floating[:, :, :, ::1] grad_out, floating[:, :, :, ::1] w, tuple geometry,
+def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :, ::1] w, tuple geometry,
                   floating[:, :, :, ::1] grad_x, int num_threads):
     """grad_x[n] = d conv / d x[n] applied to grad_out[n], for every image n."""
     cdef fc_conv_geom g = make_geom(geometry)
     cdef Py_ssize_t N = grad_out.shape[0], n
     cdef int nt = max(1, min(num_threads, N))
     cdef size_t ws = _round64(fc_conv2d_workspace_bytes(&g, sizeof(floating)))
-    cdef char *work = <char *> aligned_scratch(ws * nt)
+    cdef char *work = <char *> aligned_scratch(_times(ws, nt))
     cdef char *mywork
     if work == NULL:
-        raise MemoryError(f"conv2d_backward: cannot allocate {ws * nt} bytes of workspace")
+        raise MemoryError(f"conv2d_backward: cannot allocate {ws} bytes of workspace for each of {nt} threads")
     try:
         with nogil, parallel(num_threads=nt):
             mywork = work + ws * threadid()
@@ -92,7 +103,7 @@ def backward_data(floating[:, :, :, ::1] grad_out, floating[:, :, :, ::1] w, tup
         free_scratch(work)
 
 
-def backward_weight(floating[:, :, :, ::1] x, floating[:, :, :, ::1] grad_out, tuple geometry,
+def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] grad_out, tuple geometry,
                     floating[:, :, :, ::1] grad_w, floating[::1] grad_b, int num_threads):
     """grad_w = sum over images of d conv / d w; grad_b likewise (if not None).
 
@@ -107,8 +118,8 @@ def backward_weight(floating[:, :, :, ::1] x, floating[:, :, :, ::1] grad_out, t
     cdef int nt = max(1, min(num_threads, nchunks))
     cdef size_t ws = _round64(fc_conv2d_workspace_bytes(&g, sizeof(floating)))
     cdef size_t part_bytes = _round64(part * sizeof(floating))
-    cdef char *work = <char *> aligned_scratch(ws * nt)
-    cdef char *partials = <char *> aligned_scratch(part_bytes * nchunks)
+    cdef char *work = <char *> aligned_scratch(_times(ws, nt))
+    cdef char *partials = <char *> aligned_scratch(_times(part_bytes, nchunks))
     cdef char *mywork
     cdef floating *acc
     cdef floating *src
@@ -117,8 +128,8 @@ def backward_weight(floating[:, :, :, ::1] x, floating[:, :, :, ::1] grad_out, t
     if work == NULL or partials == NULL:
         free_scratch(work)
         free_scratch(partials)
-        raise MemoryError(f"conv2d_backward: cannot allocate {ws * nt + part_bytes * nchunks} "
-                          "bytes of workspace")
+        raise MemoryError(f"conv2d_backward: cannot allocate {ws} bytes of workspace for each of "
+                          f"{nt} threads and {part_bytes} bytes for each of {nchunks} partial sums")
     if grad_b is not None:
         db = &grad_b[0]
     try:

@@ -4,7 +4,7 @@ from cython cimport floating
 from fastconv._capi cimport *
 
 
-def gemm(floating[:, :] a, floating[:, :] b, floating[:, ::1] c, double beta, int num_threads):
+def gemm(const floating[:, :] a, const floating[:, :] b, floating[:, ::1] c, double beta, int num_threads):
     cdef fc_int m = a.shape[0], k = a.shape[1], n = b.shape[1]
     cdef fc_int isz = sizeof(floating)
     if m == 0 or n == 0:

@@ -16,7 +16,7 @@ cdef fc_pool_geom make_pool_geom(tuple geometry, bint count_include_pad):
     return g
 
 
-def max_forward(floating[:, :, :, ::1] x, tuple geometry, floating[:, :, :, ::1] y,
+def max_forward(const floating[:, :, :, ::1] x, tuple geometry, floating[:, :, :, ::1] y,
                 int num_threads):
     cdef fc_pool_geom g = make_pool_geom(geometry, False)
     cdef Py_ssize_t C = x.shape[1], planes = x.shape[0] * x.shape[1], p
@@ -27,7 +27,7 @@ def max_forward(floating[:, :, :, ::1] x, tuple geometry, floating[:, :, :, ::1]
             fc_max_pool2d_forward_f64(&g, &x[p // C, p % C, 0, 0], &y[p // C, p % C, 0, 0])
 
 
-def max_backward(floating[:, :, :, ::1] grad_out, floating[:, :, :, ::1] x, tuple geometry,
+def max_backward(const floating[:, :, :, ::1] grad_out, const floating[:, :, :, ::1] x, tuple geometry,
                  floating[:, :, :, ::1] grad_x, int num_threads):
     cdef fc_pool_geom g = make_pool_geom(geometry, False)
     cdef Py_ssize_t C = x.shape[1], planes = x.shape[0] * x.shape[1], p
@@ -40,7 +40,7 @@ def max_backward(floating[:, :, :, ::1] grad_out, floating[:, :, :, ::1] x, tupl
                                        &grad_x[p // C, p % C, 0, 0])
 
 
-def avg_forward(floating[:, :, :, ::1] x, tuple geometry, bint count_include_pad,
+def avg_forward(const floating[:, :, :, ::1] x, tuple geometry, bint count_include_pad,
                 floating[:, :, :, ::1] y, int num_threads):
     cdef fc_pool_geom g = make_pool_geom(geometry, count_include_pad)
     cdef Py_ssize_t C = x.shape[1], planes = x.shape[0] * x.shape[1], p
@@ -51,7 +51,7 @@ def avg_forward(floating[:, :, :, ::1] x, tuple geometry, bint count_include_pad
             fc_avg_pool2d_forward_f64(&g, &x[p // C, p % C, 0, 0], &y[p // C, p % C, 0, 0])
 
 
-def avg_backward(floating[:, :, :, ::1] grad_out, tuple geometry, bint count_include_pad,
+def avg_backward(const floating[:, :, :, ::1] grad_out, tuple geometry, bint count_include_pad,
                  floating[:, :, :, ::1] grad_x, int num_threads):
     cdef fc_pool_geom g = make_pool_geom(geometry, count_include_pad)
     cdef Py_ssize_t C = grad_x.shape[1], planes = grad_x.shape[0] * grad_x.shape[1], p

@@ -7,6 +7,7 @@ from fastconv._capi cimport (fc_cpu_has_avx2_fma, fc_simd_path, fc_set_simd_path
 cdef extern from *:
     """
     #include <stdlib.h>
+    #include <stdint.h>
     #ifdef _OPENMP
     #include <omp.h>
     static int fc_openmp_enabled(void) { return 1; }
@@ -24,6 +25,7 @@ cdef extern from *:
     static void *fc_aligned_scratch(size_t nbytes) {
         void *p = NULL;
         if (nbytes == 0) nbytes = 64;
+        if (nbytes > SIZE_MAX - 63) return NULL;  /* rounding up would wrap */
         if (posix_memalign(&p, 64, (nbytes + 63) & ~(size_t)63) != 0) return NULL;
         return p;
     }

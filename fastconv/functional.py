@@ -34,8 +34,12 @@ _ACTIVATIONS = {None: _ACT_NONE, "linear": _ACT_NONE, "relu": _ACT_RELU,
 
 # ---------------------------------------------------------------- argument checks
 
-def _array(x, name, op, ndim=None, dtype=None):
-    """``x`` as a C-contiguous float32/float64 array (copied only if it is not one)."""
+def _array(x, name, op, ndim=None, dtype=None, contiguous=True):
+    """``x`` as a C-contiguous float32/float64 array (copied only if it is not one).
+
+    With ``contiguous=False`` only checked, not copied: ops whose geometry must be
+    validated first (a broadcast view may be huge) call ``_contiguous`` afterwards.
+    """
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(x).__name__}")
     if x.dtype not in _FLOATS:
@@ -45,6 +49,10 @@ def _array(x, name, op, ndim=None, dtype=None):
                         f"convert one of them")
     if ndim is not None and x.ndim not in ((ndim,) if isinstance(ndim, int) else ndim):
         raise ValueError(f"{op}: {name} must have {ndim} dimensions, got shape {x.shape}")
+    return _contiguous(x) if contiguous else x
+
+
+def _contiguous(x):
     return x if x.flags.c_contiguous else np.ascontiguousarray(x)
 
 
@@ -92,8 +100,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *,
     Returns (N, K, Ho, Wo).
     """
     op = "conv2d"
-    x = _array(x, "x", op, 4)
-    weight = _array(weight, "weight", op, 4, x.dtype)
+    x = _array(x, "x", op, 4, contiguous=False)
+    weight = _array(weight, "weight", op, 4, x.dtype, contiguous=False)
     g = geo.conv2d_geometry(x.shape, weight.shape, stride, padding, dilation, op)
     if bias is not None:
         bias = _array(bias, "bias", op, 1, x.dtype)
@@ -101,6 +109,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *,
     act = _activation_code(activation, op)
     param = (_number(negative_slope, "negative_slope", op) if act == _ACT_LEAKY_RELU else
              _number(alpha, "alpha", op) if act == _ACT_ELU else 0.0)
+    x, weight = _contiguous(x), _contiguous(weight)
     y = np.empty((g.N, g.K, g.Ho, g.Wo), dtype=x.dtype)
     if g.N:
         _conv.forward(x, weight, bias, geo.conv_kernel_args(g), act, param, y, get_num_threads())
@@ -116,11 +125,13 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, *, inp
     thread count.
     """
     op = "conv2d_backward"
-    x = _array(x, "x", op, 4)
-    weight = _array(weight, "weight", op, 4, x.dtype)
-    grad_out = _array(grad_out, "grad_out", op, 4, x.dtype)
+    x = _array(x, "x", op, 4, contiguous=False)
+    weight = _array(weight, "weight", op, 4, x.dtype, contiguous=False)
+    grad_out = _array(grad_out, "grad_out", op, 4, x.dtype, contiguous=False)
     g = geo.conv2d_geometry(x.shape, weight.shape, stride, padding, dilation, op)
     _expect_shape(grad_out, (g.N, g.K, g.Ho, g.Wo), "grad_out", op)
+    input_grad = _bool(input_grad, "input_grad", op)
+    x, weight, grad_out = _contiguous(x), _contiguous(weight), _contiguous(grad_out)
     args = geo.conv_kernel_args(g)
     nt = get_num_threads()
     grad_w = np.empty(weight.shape, dtype=x.dtype)
@@ -131,7 +142,7 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, *, inp
     else:
         grad_w.fill(0)
         grad_b.fill(0)
-    if _bool(input_grad, "input_grad", op):
+    if input_grad:
         grad_x = np.empty(x.shape, dtype=x.dtype)
         if g.N:
             _conv.backward_data(grad_out, weight, args, grad_x, nt)
@@ -147,8 +158,9 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     window at the end of a row or column still counts.
     """
     op = "max_pool2d"
-    x = _array(x, "x", op, 4)
+    x = _array(x, "x", op, 4, contiguous=False)
     g = geo.pool2d_geometry(x.shape, kernel_size, stride, padding, ceil_mode, op)
+    x = _contiguous(x)
     y = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=x.dtype)
     if g.N:
         _pool.max_forward(x, geo.pool_kernel_args(g), y, get_num_threads())
@@ -158,10 +170,11 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
 def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, ceil_mode=False):
     """Gradient of ``max_pool2d``: each grad_out value goes to the first maximum of its window."""
     op = "max_pool2d_backward"
-    x = _array(x, "x", op, 4)
-    grad_out = _array(grad_out, "grad_out", op, 4, x.dtype)
+    x = _array(x, "x", op, 4, contiguous=False)
+    grad_out = _array(grad_out, "grad_out", op, 4, x.dtype, contiguous=False)
     g = geo.pool2d_geometry(x.shape, kernel_size, stride, padding, ceil_mode, op)
     _expect_shape(grad_out, (g.N, g.C, g.Ho, g.Wo), "grad_out", op)
+    x, grad_out = _contiguous(x), _contiguous(grad_out)
     grad_x = np.empty(x.shape, dtype=x.dtype)
     if g.N:
         _pool.max_backward(grad_out, x, geo.pool_kernel_args(g), grad_x, get_num_threads())
@@ -171,9 +184,10 @@ def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, ceil_m
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     """Average pooling of ``x`` (N, C, H, W), PyTorch's divisor rules."""
     op = "avg_pool2d"
-    x = _array(x, "x", op, 4)
+    x = _array(x, "x", op, 4, contiguous=False)
     g = geo.pool2d_geometry(x.shape, kernel_size, stride, padding, ceil_mode, op)
     cip = _bool(count_include_pad, "count_include_pad", op)
+    x = _contiguous(x)
     y = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=x.dtype)
     if g.N:
         _pool.avg_forward(x, geo.pool_kernel_args(g), cip, y, get_num_threads())
@@ -184,11 +198,12 @@ def avg_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, ceil_m
                         count_include_pad=True):
     """Gradient of ``avg_pool2d``."""
     op = "avg_pool2d_backward"
-    x = _array(x, "x", op, 4)
-    grad_out = _array(grad_out, "grad_out", op, 4, x.dtype)
+    x = _array(x, "x", op, 4, contiguous=False)
+    grad_out = _array(grad_out, "grad_out", op, 4, x.dtype, contiguous=False)
     g = geo.pool2d_geometry(x.shape, kernel_size, stride, padding, ceil_mode, op)
     cip = _bool(count_include_pad, "count_include_pad", op)
     _expect_shape(grad_out, (g.N, g.C, g.Ho, g.Wo), "grad_out", op)
+    grad_out = _contiguous(grad_out)
     grad_x = np.empty(x.shape, dtype=x.dtype)
     if g.N:
         _pool.avg_backward(grad_out, geo.pool_kernel_args(g), cip, grad_x, get_num_threads())
@@ -465,9 +480,15 @@ def batch_norm2d(x, gamma, beta, running_mean, running_var, training, momentum=0
         _expect_shape(a, (C,), name, op)
     training = _bool(training, "training", op)
     momentum = _number(momentum, "momentum", op)
+    if not 0.0 <= momentum <= 1.0:
+        raise ValueError(f"{op}: momentum must be in [0, 1], got {momentum}")
     eps = _number(eps, "eps", op)
     if eps <= 0:
         raise ValueError(f"{op}: eps must be positive, got {eps}")
+    if training:
+        for name, a in (("running_mean", running_mean), ("running_var", running_var)):
+            if not a.flags.writeable:
+                raise ValueError(f"{op}: {name} is read-only, but training updates it in place")
     if training:
         count = x.shape[0] * x.shape[2] * x.shape[3]
         if count < 2:
@@ -495,6 +516,8 @@ def batch_norm2d_backward(grad_out, x, gamma, eps=1e-5):
     grad_out = _array(grad_out, "grad_out", op, 4, x.dtype)
     _expect_shape(grad_out, x.shape, "grad_out", op)
     eps = _number(eps, "eps", op)
+    if eps <= 0:
+        raise ValueError(f"{op}: eps must be positive, got {eps}")
     axes = (0, 2, 3)
     count = x.shape[0] * x.shape[2] * x.shape[3]
     mean = x.mean(axis=axes, keepdims=True)
@@ -519,8 +542,17 @@ def flatten(x):
 
 
 def flatten_backward(grad_out, x_shape):
-    grad_out = _array(grad_out, "grad_out", "flatten_backward", 2)
-    x_shape = tuple(int(d) for d in x_shape)
-    if int(np.prod(x_shape, dtype=np.int64)) != grad_out.size or x_shape[0] != grad_out.shape[0]:
-        raise ValueError(f"flatten_backward: grad_out {grad_out.shape} does not fit x_shape {x_shape}")
+    op = "flatten_backward"
+    grad_out = _array(grad_out, "grad_out", op, 2)
+    if not isinstance(x_shape, (tuple, list)):
+        raise TypeError(f"{op}: x_shape must be a tuple of ints, got {type(x_shape).__name__} "
+                        f"{x_shape!r}")
+    x_shape = tuple(geo.as_int(d, "x_shape entry", op) for d in x_shape)
+    if len(x_shape) < 1 or any(d < 0 for d in x_shape):
+        raise ValueError(f"{op}: x_shape must be (N, ...) with sizes >= 0, got {x_shape}")
+    size = 1
+    for d in x_shape:
+        size *= d
+    if size != grad_out.size or x_shape[0] != grad_out.shape[0]:
+        raise ValueError(f"{op}: grad_out {grad_out.shape} does not fit x_shape {x_shape}")
     return grad_out.reshape(x_shape)

@@ -11,8 +11,13 @@ Every impossible geometry raises ``ValueError`` naming the numbers.
 import operator
 from collections import namedtuple
 
+from numpy import bool_ as np_bool
+
 # Indices and sizes go to C as 64-bit integers; refuse anything near that limit.
 MAX_ELEMENTS = 2 ** 62
+# Buffers sized in bytes (the kernels' zero-bordered image copies) must fit a size_t
+# even at 8 bytes per element.
+MAX_BUFFER_ELEMENTS = MAX_ELEMENTS // 8
 
 ConvGeometry = namedtuple(
     "ConvGeometry",
@@ -47,6 +52,15 @@ def _check_positive(values, name, op):
     for v in values:
         if v <= 0:
             raise ValueError(f"{op}: {name} must be positive, got {values if len(values) > 1 else v}")
+    _check_int64(values, name, op)
+
+
+def _check_int64(values, name, op):
+    """Geometry parameters go to C as int64; products of them must not overflow there."""
+    for v in values:
+        if abs(v) >= MAX_ELEMENTS:
+            raise ValueError(f"{op}: {name} {v} is beyond the 64-bit indexing limit "
+                             f"(must be below 2**62)")
 
 
 def output_size(size, kernel, stride, pad_total, dilation=1, ceil_mode=False, pad_begin=0):
@@ -61,11 +75,11 @@ def output_size(size, kernel, stride, pad_total, dilation=1, ceil_mode=False, pa
     return out
 
 
-def check_elements(shape, op, what="output"):
+def check_elements(shape, op, what="output", limit=MAX_ELEMENTS):
     n = 1
     for d in shape:
         n *= int(d)
-    if n >= MAX_ELEMENTS:
+    if n >= limit:
         raise ValueError(f"{op}: {what} of shape {tuple(shape)} has {n} elements, "
                          f"beyond the 64-bit indexing limit")
 
@@ -107,8 +121,10 @@ def conv2d_geometry(x_shape, w_shape, stride=1, padding=0, dilation=1, op="conv2
         ph, pw = pair(padding, "padding", op)
         if ph < 0 or pw < 0:
             raise ValueError(f"{op}: padding must be >= 0, got {(ph, pw)}")
+        _check_int64((ph, pw), "padding", op)
         pt = pb = ph
         pl = pr = pw
+    check_elements((N, C, H + pt + pb, W + pl + pr), op, "padded input", MAX_BUFFER_ELEMENTS)
     Ho = output_size(H, R, sh, pt + pb, dh)
     Wo = output_size(W, S, sw, pl + pr, dw)
     if Ho is None or Wo is None:
@@ -117,7 +133,6 @@ def conv2d_geometry(x_shape, w_shape, stride=1, padding=0, dilation=1, op="conv2
             f"is larger than the padded input {H + pt + pb}x{W + pl + pr} "
             f"(input {H}x{W}, padding {(pt, pl)}): no valid output")
     check_elements((N, K, Ho, Wo), op)
-    check_elements((N, C, H + pt + pb, W + pl + pr), op, "padded input")
     check_elements((C * R * S, Ho * Wo), op, "im2col matrix")
     return ConvGeometry(N, C, H, W, K, R, S, Ho, Wo, sh, sw, pt, pl, pb, pr, dh, dw)
 
@@ -143,11 +158,14 @@ def pool2d_geometry(x_shape, kernel_size, stride=None, padding=0, ceil_mode=Fals
         raise ValueError(f"{op}: padding must be >= 0, got {(ph, pw)}")
     if 2 * ph > kh or 2 * pw > kw:
         raise ValueError(f"{op}: padding {(ph, pw)} must be at most half the kernel size {(kh, kw)}")
-    if not isinstance(ceil_mode, (bool, int)) or isinstance(ceil_mode, int) and ceil_mode not in (0, 1):
-        raise TypeError(f"{op}: ceil_mode must be a bool, got {ceil_mode!r}")
+    if not isinstance(ceil_mode, (bool, np_bool)) and not (
+            type(ceil_mode) is int and ceil_mode in (0, 1)):
+        raise TypeError(f"{op}: ceil_mode must be a bool, got {type(ceil_mode).__name__} {ceil_mode!r}")
     for name, v in (("channels", C), ("height", H), ("width", W)):
         if v <= 0:
             raise ValueError(f"{op}: {name} must be positive, got {v} (x shape {tuple(x_shape)})")
+    # Window sums and divisors (up to the padded plane's size) are int64 in C.
+    check_elements((H + 2 * ph, W + 2 * pw), op, "padded plane")
     Ho = output_size(H, kh, sh, 2 * ph, 1, bool(ceil_mode), ph)
     Wo = output_size(W, kw, sw, 2 * pw, 1, bool(ceil_mode), pw)
     if Ho is None or Wo is None or Ho <= 0 or Wo <= 0:
