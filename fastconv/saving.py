@@ -9,7 +9,10 @@ Layout of the archive (read with ``allow_pickle=False``; nothing is ever unpickl
   internal layout: convolution kernels ``(K, C, R, S)``, dense kernels ``(out, in)``);
 * ``o0000``, ... -- the optimizer state (step count and slots), when saved.
 
-The SHA-256 digest covers the header's model/compile sections and every array's dtype,
+The header also records the states of the model's random generators (shuffling, dropout),
+so a loaded model resumes training exactly as the saved one would have.
+
+The SHA-256 digest covers the header's model/compile/rng sections and every array's dtype,
 shape and bytes, so a truncated, foreign or edited file is refused with a ``ValueError``
 instead of producing a silently different model (it is an integrity check, not a
 signature).  Files are written atomically: to a temporary file in the same directory,
@@ -39,14 +42,14 @@ def _canonical(obj):
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
-def _digest(model_cfg, compile_cfg, entries, arrays):
+def _digest(model_cfg, compile_cfg, entries, arrays, rng_state=None):
     h = hashlib.sha256()
     h.update(FORMAT.encode())
-    h.update(_canonical({"model": model_cfg, "compile": compile_cfg}).encode())
+    h.update(_canonical({"model": model_cfg, "compile": compile_cfg, "rng": rng_state}).encode())
     for e in entries:
         a = arrays[e["key"]]
         h.update(_canonical(e).encode())
-        h.update(np.ascontiguousarray(a).tobytes())
+        h.update(np.array(a, order="C").tobytes())
     return h.hexdigest()
 
 
@@ -69,6 +72,40 @@ def _compile_config(model, include_optimizer):
     return cfg, state
 
 
+def _rng_state(model):
+    """The generators' states (shuffling, dropout), so that training resumes identically."""
+    def state(g):
+        st = g.bit_generator.state if isinstance(g, np.random.Generator) else None
+        return st if st is not None and st.get("bit_generator") == "PCG64" else None
+    return {"fit": state(model._fit_rng),
+            "layers": [state(l._rng) for l in model.layers]}
+
+
+def _restore_rng_state(model, st):
+    if not isinstance(st, dict):
+        return
+
+    def gen(s):
+        if not isinstance(s, dict) or s.get("bit_generator") != "PCG64":
+            return None
+        g = np.random.default_rng()
+        try:
+            g.bit_generator.state = s
+        except (ValueError, TypeError, KeyError):
+            return None
+        return g
+
+    g = gen(st.get("fit"))
+    if g is not None:
+        model._fit_rng = g
+    states = st.get("layers")
+    if isinstance(states, list) and len(states) == len(model.layers):
+        for layer, s in zip(model.layers, states):
+            g = gen(s)
+            if g is not None:
+                layer._rng = g
+
+
 def save_model(model, path, include_optimizer=True):
     """Write ``model`` (architecture, weights, optimizer) to ``path`` atomically."""
     from .models import Sequential
@@ -84,18 +121,19 @@ def save_model(model, path, include_optimizer=True):
     arrays, entries = {}, []
     for i, w in enumerate(w for l in model.layers for w in l.weights.values()):
         key = f"w{i:04d}"
-        arrays[key] = np.ascontiguousarray(w)
+        arrays[key] = np.array(w, order="C")
         entries.append({"key": key, "dtype": w.dtype.name, "shape": list(w.shape)})
     if compile_cfg is not None and compile_cfg.get("optimizer_state"):
         names = compile_cfg["optimizer_state"]
         for j, name in enumerate(names):
             key = f"o{j:04d}"
-            arrays[key] = np.ascontiguousarray(opt_state[name])
+            arrays[key] = np.array(opt_state[name], order="C")  # keeps 0-d arrays 0-d
             entries.append({"key": key, "dtype": arrays[key].dtype.name,
                             "shape": list(arrays[key].shape)})
+    rng_state = _rng_state(model)
     header = {"format": FORMAT, "version": VERSION, "model": model_cfg,
-              "compile": compile_cfg, "arrays": entries,
-              "sha256": _digest(model_cfg, compile_cfg, entries, arrays)}
+              "compile": compile_cfg, "rng": rng_state, "arrays": entries,
+              "sha256": _digest(model_cfg, compile_cfg, entries, arrays, rng_state)}
     header_bytes = _canonical(header).encode("utf-8")
 
     directory = os.path.dirname(os.path.abspath(path))
@@ -182,7 +220,8 @@ def _read_archive(path):
                 raise _Bad(f"array {e['key']!r} has dtype {a.dtype} and shape {a.shape}, the "
                            f"header says {e.get('dtype')} {e.get('shape')}")
             arrays[e["key"]] = a
-    digest = _digest(header.get("model"), header.get("compile"), entries, arrays)
+    digest = _digest(header.get("model"), header.get("compile"), entries, arrays,
+                     header.get("rng"))
     if digest != header.get("sha256"):
         raise _Bad("its checksum does not match: the file was modified or corrupted")
     return header, arrays
@@ -222,6 +261,7 @@ def load_model(path, compile=True):
                              f"{target.dtype}")
     for key, target in zip(weight_keys, targets):
         target[...] = arrays[key]
+    _restore_rng_state(model, header.get("rng"))
     cc = header.get("compile")
     if compile and cc:
         try:
