@@ -11,7 +11,7 @@ import pytest
 
 from fastconv import functional as F
 from fastconv import reference as ref
-from layers import LAYERS, forward_flops, make_inputs
+from fastconv.bench import LAYERS, forward_flops, make_inputs
 
 try:
     import torch
