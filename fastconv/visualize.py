@@ -262,27 +262,13 @@ class _Mosaic:
             ax.text(x0 + 0.5, y0 - 0.04, label, ha="center", va="bottom", fontsize=fontsize)
         return im
 
-    def frame(self, ax, cells, color="0.75"):
-        from matplotlib.collections import LineCollection
-        segs = []
-        for r, c in cells:
-            x0, y0 = self.cell(r, c)
-            x1, y1 = x0 + 1, y0 + self.aspect
-            segs.append([(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)])
-        ax.add_collection(LineCollection(segs, colors=color, linewidths=0.6))
-
-    def row_label(self, ax, r, text, fontsize=9):
-        _, y0 = self.cell(r, 0)
-        ax.text(self.left - 0.1, y0 + self.aspect / 2, text, ha="right", va="center",
-                fontsize=fontsize)
-
 
 class _Page:
     """Stack blocks top to bottom with sizes in inches; positions are set at the end."""
 
     def __init__(self, width=_WIDTH_IN):
         self.width = width
-        self.items = []       # (kind, payload, height)
+        self.items = []       # (height in inches, draw(fig, add_axes))
 
     def add(self, height, draw):
         self.items.append((height, draw))
@@ -390,8 +376,7 @@ def plot_feature_maps(model, image, path, include=_KINDS, max_maps=64, columns=1
             mo.draw(ax, 0, c, tile, label=label, fontsize=9, **kw)
         ax.set_title(t, fontsize=12, loc="left", pad=4)
 
-    w_in, h_in = mo_in.size(in_unit)
-    page.add(h_in + head, draw_input)
+    page.add(mo_in.size(in_unit)[1] + head, draw_input)
 
     for layer, a in blocks:
         n = min(a.shape[2], max_maps)
@@ -461,13 +446,19 @@ def _find_conv(model, layer):
                     f"{layer!r}")
 
 
-def plot_filters(model, path, layer=None, columns=None, max_channels=8, title=None):
+def plot_filters(model, path, layer=None, columns=None, max_filters=None, max_channels=16,
+                 title=None):
     """Draw a convolution layer's learned filters (default: the first Conv2D) as small
-    images, one per filter and input channel, in the diverging colour map ``RdBu_r`` with
-    limits symmetric about 0 (red = positive weight, blue = negative, white = 0) and a
-    colour bar.  For a layer on 3-channel input each filter is also drawn as one colour
-    image (grey = 0, the notes' picture of first-layer filters).  ``columns`` filters per
-    row (default: up to 16); at most ``max_channels`` input channels per filter.
+    images, in the diverging colour map ``RdBu_r`` with limits symmetric about 0 (red =
+    positive weight, blue = negative, white = 0) and a colour bar.
+
+    * one input channel: one tile per filter, ``columns`` per row (default 8, or 16 for
+      more than 32 filters);
+    * three input channels: per filter, its colour image (grey = 0; the notes' picture of
+      first-layer filters) followed by its R, G and B weights;
+    * other depths (a deeper layer): one row per filter, one column per input channel
+      (at most ``max_filters`` filters, default 16, and ``max_channels`` channels).
+
     Writes ``path``; returns the path as str.
     """
     conv = _find_conv(model, layer)
@@ -475,62 +466,98 @@ def plot_filters(model, path, layer=None, columns=None, max_channels=8, title=No
     max_channels = _check_count(max_channels, "max_channels")
     w = np.asarray(conv.params["kernel"], dtype=np.float64)   # (K, C, kh, kw)
     K, C, kh, kw = w.shape
-    if columns is None:
-        columns = 16 if K > 32 else 8
-    columns = _check_count(columns, "columns")
+    if columns is not None:
+        columns = _check_count(columns, "columns")
+    if max_filters is not None:
+        max_filters = _check_count(max_filters, "max_filters")
     _mpl()
     v = float(np.abs(w).max()) or 1.0
-    rgb = C == 3
-    show_c = min(C, max_channels)
-    per = show_c + (1 if rgb else 0)            # rows per group of filters
-    cols = min(K, columns)
-    groups = int(math.ceil(K / cols))
-    labelled = per > 1
-    names = ("R", "G", "B") if rgb else tuple(f"ch {c}" for c in range(show_c))
-    mo = _Mosaic(groups * per, cols, kh / kw, gx=0.15, gy=0.3,
-                 left_label=0.9 if labelled else 0.0)
+    aspect = kh / kw
+    div = dict(cmap=_FILTER_CMAP, vmin=-v, vmax=v)
+    tiles = []          # (x, y, image, imshow kwargs, label above or None)
+    row_labels = []     # (y, text)
+    notes = []
+    gx, gy = 0.15, 0.35
+    if C == 1 or C == 3:
+        nk = K if max_filters is None else min(K, max_filters)
+        per = 1 if C == 1 else 4                       # tiles per filter
+        group_gap = 0.0 if C == 1 else 0.5
+        if columns is None:
+            columns = (16 if nk > 32 else 8) if C == 1 else 12
+        groups_per_row = max(1, columns // per)
+        for k in range(nk):
+            r, g = divmod(k, groups_per_row)
+            x = g * (per * (1 + gx) - gx + group_gap + gx)
+            y = r * (aspect + gy) + gy
+            label = f"filter {k}" if (C == 3 or groups_per_row <= 8) else str(k)
+            if C == 1:
+                tiles.append((x, y, w[k, 0], div, label))
+            else:
+                rgb = np.clip(w[k].transpose(1, 2, 0) / (2 * v) + 0.5, 0.0, 1.0)
+                tiles.append((x, y, rgb, {}, None))
+                for c in range(3):
+                    tiles.append((x + (c + 1) * (1 + gx), y, w[k, c], div, None))
+                # the filter's label, centred over its four tiles
+                tiles.append((x + (4 * (1 + gx) - gx) / 2 - 0.5, y, None, None, label))
+        if C == 3:
+            notes.append("each filter: its colour image (grey = 0), then its R, G, B weights")
+        if nk < K:
+            notes.append(f"first {nk} of {K} filters shown")
+    else:
+        nk = min(K, 16 if max_filters is None else max_filters)
+        nc = min(C, max_channels)
+        for k in range(nk):
+            y = k * (aspect + gy) + gy
+            row_labels.append((y + aspect / 2, f"filter {k}"))
+            for c in range(nc):
+                tiles.append((1.6 + c * (1 + gx), y, w[k, c], div, f"ch {c}" if k == 0 else None))
+        if nk < K or nc < C:
+            notes.append(f"first {nk} of {K} filters and {nc} of {C} input channels shown")
+    x_max = max(t[0] + 1 for t in tiles if t[2] is not None)
+    y_max = max(t[1] + aspect for t in tiles if t[2] is not None)
+
     cbar_room = 1.1
-    unit = min((_WIDTH_IN - 0.3 - cbar_room) / (mo.size(1.0)[0]), 1.2)
+    unit = min((_WIDTH_IN - 0.3 - cbar_room) / x_max, 1.2)
+    w_in, h_in = x_max * unit, y_max * unit
     page = _Page()
-    state = {}
 
     def draw(fig, add_axes):
-        w_, h_ = mo.size(unit)
-        x0 = 0.15 + max(0.0, (_WIDTH_IN - 0.3 - cbar_room - w_) / 2)
-        ax = add_axes(x0, 0.0, w_, h_)
-        mo.setup(ax)
-        im, cells = None, []
-        for k in range(K):
-            g, j = divmod(k, cols)
-            for r in range(per):
-                row = g * per + r
-                if rgb and r == 0:
-                    mo.draw(ax, row, j, np.clip(w[k].transpose(1, 2, 0) / (2 * v) + 0.5, 0, 1),
-                            label=f"filter {k}" if cols <= 8 else str(k))
-                else:
-                    c = r - (1 if rgb else 0)
-                    im = mo.draw(ax, row, j, w[k, c], cmap=_FILTER_CMAP, vmin=-v, vmax=v,
-                                 label=(f"filter {k}" if cols <= 8 else str(k)) if r == 0
-                                 else None)
-                cells.append((row, j))
-                if labelled and j == 0:
-                    mo.row_label(ax, row, "RGB" if (rgb and r == 0) else names[r - rgb])
-        mo.frame(ax, cells)
-        cax = add_axes(x0 + w_ + 0.3, 0.05 * h_, 0.17, 0.9 * h_)
+        x0 = 0.15 + max(0.0, (_WIDTH_IN - 0.3 - cbar_room - w_in) / 2)
+        ax = add_axes(x0, 0.0, w_in, h_in)
+        ax.set_xlim(0, x_max)
+        ax.set_ylim(y_max, 0)
+        ax.set_aspect("equal")
+        ax.set_axis_off()
+        im, segs = None, []
+        for x, y, img, kw_, label in tiles:
+            if img is not None:
+                h_ = ax.imshow(img, extent=(x, x + 1, y + aspect, y), interpolation="nearest",
+                               **kw_)
+                if kw_:
+                    im = h_
+                segs.append([(x, y), (x + 1, y), (x + 1, y + aspect), (x, y + aspect), (x, y)])
+            if label is not None:
+                ax.text(x + 0.5, y - 0.04, label, ha="center", va="bottom",
+                        fontsize=9 if unit > 0.5 else 7)
+        for y, text in row_labels:
+            ax.text(1.5, y, text, ha="right", va="center", fontsize=9 if unit > 0.5 else 7)
+        from matplotlib.collections import LineCollection
+        ax.add_collection(LineCollection(segs, colors="0.75", linewidths=0.6))
+        cax = add_axes(x0 + w_in + 0.3, 0.05 * h_in, 0.17, 0.9 * h_in)
         cb = fig.colorbar(im, cax=cax)
         cb.set_label("weight", fontsize=10)
         cb.ax.tick_params(labelsize=9)
-        state["ax"] = ax
 
-    foot = 0.3 if C > show_c else 0.0
-    page.add(mo.size(unit)[1] + 0.1 + foot, draw)
+    page.add(h_in + 0.1, draw)
+    if notes:
+        page.add(0.3 * len(notes), lambda fig, add_axes: None)
     if title is None:
         ch = f"{C} input channel{'s' if C != 1 else ''}"
         title = (f"{conv.name}: {K} learned {kh}x{kw} filters on {ch}\n"
                  f"red = positive weight, blue = negative, white = 0")
     fig = page.render(title, title_size=13)
-    if C > show_c:
-        fig.text(0.01, 0.01, f"first {show_c} of {C} input channels shown", fontsize=9)
+    for i, note in enumerate(notes):
+        fig.text(0.02, (0.3 * (len(notes) - i) - 0.1) / fig.get_figheight(), note, fontsize=10)
     return _save(fig, p)
 
 
