@@ -262,6 +262,16 @@ class _Mosaic:
             ax.text(x0 + 0.5, y0 - 0.04, label, ha="center", va="bottom", fontsize=fontsize)
         return im
 
+    def outline(self, ax, r, c, ink, linewidth=0.7):
+        """The half-maximum contour of ``ink`` (values in [0, 1]) over tile (r, c)."""
+        if min(ink.shape) < 2 or not (ink.min() < 0.5 < ink.max()):
+            return
+        x0, y0 = self.cell(r, c)
+        hh, ww = ink.shape
+        ax.contour(x0 + (np.arange(ww) + 0.5) / ww,
+                   y0 + (np.arange(hh) + 0.5) / hh * self.aspect, ink, levels=[0.5],
+                   colors="cyan", linewidths=linewidth, alpha=0.85)
+
 
 class _Page:
     """Stack blocks top to bottom with sizes in inches; positions are set at the end."""
@@ -324,18 +334,22 @@ def _input_tiles(img):
 
 
 def plot_feature_maps(model, image, path, include=_KINDS, max_maps=64, columns=16,
-                      scale="map", cmap=_MAP_CMAP, title=None):
+                      scale="map", cmap=_MAP_CMAP, outline=None, title=None):
     """Draw the input image, then each feature map of each convolution / activation /
     pooling layer for ``image``, one block per layer titled with the layer name and its
-    volume (e.g. ``"conv2d_1 (Conv2D): 8x8x32"``).
+    volume and what it computes (e.g. ``"conv2d_1: 8x8x32   convolution: 32 filters 3x3,
+    stride 1, same, relu"``).
 
     ``scale='map'`` (default): each map is stretched from 0 to its own maximum, so the shape
     of what it responds to shows best (an all-dark map does not respond at all);
     ``'layer'``: the maps of a layer share one colour scale, shown by a colour bar, so their
-    strengths can be compared.  Layers
-    with negative values (a convolution without activation) use a diverging map centred at 0.
+    strengths can be compared.  Layers with negative values (a convolution without
+    activation) use a diverging map centred at 0.
     At most ``max_maps`` maps per layer are drawn (the title says so when some are left
-    out), ``columns`` per row.  Writes ``path`` (PNG unless its extension says otherwise);
+    out), ``columns`` per row.  ``outline`` (default: for one-channel images) draws the outline of the input's
+    strokes (the half-maximum contour of the image) in cyan over every map of the input's
+    size, so one sees whether a map lights up on the strokes, on their edges or on the
+    background.  Writes ``path`` (PNG unless its extension says otherwise);
     returns the path as str.
     """
     _check_model(model)
@@ -348,6 +362,13 @@ def plot_feature_maps(model, image, path, include=_KINDS, max_maps=64, columns=1
         raise ValueError(f"scale must be 'layer' or 'map', got {scale!r}")
     _mpl()
 
+    if outline is None:
+        outline = img.shape[2] == 1
+    ink = None
+    if outline:
+        g = np.asarray(img, np.float64).mean(axis=2)
+        lo_, hi_ = float(g.min()), float(g.max())
+        ink = (g - lo_) / (hi_ - lo_) if hi_ > lo_ else None
     outs = _all_outputs(model, img)
     blocks = [(layer, a) for layer, a in outs if a.ndim == 3 and _layer_kind(layer) in include]
     last = outs[-1][1]
@@ -374,6 +395,8 @@ def plot_feature_maps(model, image, path, include=_KINDS, max_maps=64, columns=1
         for c, (tile, label) in enumerate(tiles):
             kw = {} if tile.ndim == 3 else {"cmap": "gray"}
             mo.draw(ax, 0, c, tile, label=label, fontsize=9, **kw)
+            if ink is not None:
+                mo.outline(ax, 0, c, ink, linewidth=1.2)
         ax.set_title(t, fontsize=12, loc="left", pad=4)
 
     page.add(mo_in.size(in_unit)[1] + head, draw_input)
@@ -412,6 +435,8 @@ def plot_feature_maps(model, image, path, include=_KINDS, max_maps=64, columns=1
                     else:
                         kw = dict(cmap=cmap, vmin=0.0, vmax=max(mh, 1e-12))
                 im = mo.draw(ax, i // cols, i % cols, m, label=str(i), **kw)
+                if ink is not None and m.shape == ink.shape:
+                    mo.outline(ax, i // cols, i % cols, ink)
             if scale == "layer":
                 cax = add_axes(_WIDTH_IN - cbar_room + 0.25, 0.05 * h_, 0.15, 0.9 * h_ - 0.1)
                 cb = fig.colorbar(im, cax=cax)
@@ -422,8 +447,13 @@ def plot_feature_maps(model, image, path, include=_KINDS, max_maps=64, columns=1
 
     if title is None:
         title = f"What each layer of {model.name!r} sees in one image"
+        sub = []
         if scale == "map":
-            title += "\nbright = strong response (each map scaled to its own maximum)"
+            sub.append("bright = strong response (each map scaled to its own maximum)")
+        if ink is not None and any(a.shape[:2] == ink.shape for _, a in blocks):
+            sub.append("cyan = outline of the input")
+        if sub:
+            title += "\n" + ";  ".join(sub)
     fig = page.render(title)
     return _save(fig, p)
 
