@@ -243,14 +243,16 @@ def test_plot_filters_colour_input(tmp_path, mpl):
     assert_png(visualize.plot_filters(model, tmp_path / "rgb.png"))
 
 
-def test_plot_history_writes_a_png(trained, tmp_path, mpl):
-    _, history = trained
-    assert_png(visualize.plot_history(history, tmp_path / "h1.png"))
-    # a plain dict, several epochs, no validation and no accuracy
+def test_plot_history_writes_a_png(tmp_path, mpl):
+    # a plain dict, several epochs, no validation and no accuracy (a History object is
+    # drawn by test_save_training_plots)
     assert_png(visualize.plot_history({"loss": [2.0, 1.1, 0.7, 0.5]}, tmp_path / "h2.png"))
 
 
 def test_save_training_plots(trained, image, tmp_path, mpl):
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt
+    before = plt.get_fignums()
     model, history = trained
     out = tmp_path / "plots" / "run1"               # created, parents too
     paths = visualize.save_training_plots(model, history, image, out)
@@ -260,15 +262,7 @@ def test_save_training_plots(trained, image, tmp_path, mpl):
     for p in paths:
         assert os.path.dirname(p) == str(out)
         assert_png(p)
-
-
-def test_no_figures_left_open(trained, image, tmp_path, mpl):
-    mpl.use("Agg")
-    import matplotlib.pyplot as plt
-    before = plt.get_fignums()
-    model, _ = trained
-    visualize.plot_filters(model, tmp_path / "f.png")
-    assert plt.get_fignums() == before
+    assert plt.get_fignums() == before              # no figure left open in pyplot
 
 
 # --------------------------------------------------------------------------- no matplotlib
