@@ -110,6 +110,9 @@ def _save_plots(model, history, image, directory, out):
     except ImportError as e:  # e.g. matplotlib is not installed
         out.write(f"plots unavailable: {e}\n")
         return
+    except (ValueError, TypeError) as e:  # e.g. no completed epoch to plot
+        out.write(f"plots not saved: {e}\n")
+        return
     if isinstance(result, (list, tuple)) and result:
         out.write(f"saved {len(result)} plot file(s) to {directory}\n")
     else:
