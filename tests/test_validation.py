@@ -441,6 +441,9 @@ case("fit/labels-out-of-range", ValueError, r"\b3\b",
      lambda: _small_model().fit(r(6, 8, 8, 1), np.array([0, 1, 2, 3, 0, 1]), epochs=1, verbose=0), L_)
 case("fit/labels-negative", ValueError, r"-1",
      lambda: _small_model().fit(r(6, 8, 8, 1), np.array([0, 1, -1, 2, 0, 1]), epochs=1, verbose=0), L_)
+# Known defect (reported): losses.SparseCategoricalCrossentropy says "labels must be
+# whole numbers" without naming the value. Strict xfail: fixing it turns this red.
+KNOWN = {"fit/labels-float": "losses.py: the message does not name the offending label"}
 case("fit/labels-float", (TypeError, ValueError), r"float|0\.5",
      lambda: _small_model().fit(r(6, 8, 8, 1), np.array([0, 1, 0.5, 2, 0, 1]), epochs=1, verbose=0), L_)
 case("fit/sample-count-mismatch", ValueError, r"\b6\b.*\b5\b",
@@ -555,6 +558,11 @@ def test_hostile_input(index, table_results):
     verdict, detail = table_results.get(index, ("missing", "the case did not run"))
     if verdict == "skip":
         pytest.skip("needs the layer API")
+    if cid in KNOWN:
+        assert verdict != "crash", f"{cid}: {verdict}: {detail}"
+        if verdict == "ok":
+            pytest.fail(f"{cid} is fixed: remove it from KNOWN")
+        pytest.xfail(f"{KNOWN[cid]}: {detail}")
     assert verdict == "ok", f"{cid}: {verdict}: {detail}"
 
 

@@ -1,0 +1,184 @@
+"""Threads and the GIL: the kernels release the GIL, so Python threads run while a kernel
+computes, and several Python threads calling the ops at once get exactly (bitwise) the
+results a single thread gets -- no shared scratch, no races.
+"""
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import fastconv
+from fastconv import functional as F
+
+
+@pytest.fixture
+def threads(request):
+    """Set fastconv's OpenMP thread count for the test, restoring it afterwards."""
+    before = fastconv.get_num_threads()
+    yield lambda n: fastconv.set_num_threads(n)
+    fastconv.set_num_threads(before)
+
+
+def _workload(seed, dtype):
+    """One thread's ops on its own data; returns every output in a fixed order."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((3, 4, 12, 12)).astype(dtype)
+    w = rng.standard_normal((6, 4, 3, 3)).astype(dtype)
+    b = rng.standard_normal(6).astype(dtype)
+    xl = rng.standard_normal((17, 30)).astype(dtype)
+    wl = rng.standard_normal((9, 30)).astype(dtype)
+    bl = rng.standard_normal(9).astype(dtype)
+    y = F.conv2d(x, w, b, stride=1, padding=1)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    gx, gw, gb = F.conv2d_backward(g, x, w, padding=1)
+    ys = F.conv2d(x, w, None, stride=2, padding="valid", activation="relu")
+    p = F.max_pool2d(y, 2)
+    gp = F.max_pool2d_backward(np.ones_like(p), y, 2)
+    a = F.avg_pool2d(y, 3, 2, 1, ceil_mode=True)
+    ga = F.avg_pool2d_backward(np.ones_like(a), y, 3, 2, 1, ceil_mode=True)
+    r = F.relu(y)
+    gr = F.relu_backward(g, y)
+    t = F.tanh(y)
+    m = F.maxout(y, 2)
+    yl = F.linear(xl, wl, bl)
+    gl = F.linear_backward(np.ones_like(yl), xl, wl)
+    return [y, gx, gw, gb, ys, p, gp, a, ga, r, gr, t, m, yl, *gl]
+
+
+def _run_threads(target, n):
+    errors = []
+    barrier = threading.Barrier(n)
+
+    def wrapped(i):
+        try:
+            barrier.wait()
+            target(i)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append((i, e))
+
+    ts = [threading.Thread(target=wrapped, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(120)
+    assert not any(t.is_alive() for t in ts), "a worker thread hung"
+    assert not errors, errors
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("omp_threads", [1, 2])
+def test_concurrent_python_threads_get_the_serial_results(dtype, omp_threads, threads):
+    """4 Python threads x 5 rounds of every kernel, each on its own data, nested with
+    fastconv's own OpenMP threads: each result is bitwise the serial one."""
+    threads(omp_threads)
+    n, rounds = 4, 5
+    expected = [_workload(i, dtype) for i in range(n)]
+    got = {}
+
+    def work(i):
+        for k in range(rounds):
+            got[i, k] = _workload(i, dtype)
+
+    _run_threads(work, n)
+    for (i, k), outs in got.items():
+        for j, (a, e) in enumerate(zip(outs, expected[i])):
+            assert a.dtype == e.dtype and a.shape == e.shape
+            assert np.array_equal(a, e, equal_nan=True), f"thread {i} round {k} output {j} differs"
+
+
+def test_threads_sharing_read_only_inputs(threads):
+    """Many threads reading the same input arrays (the common inference case)."""
+    threads(2)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 8, 16, 16)).astype(np.float32)
+    w = rng.standard_normal((8, 8, 3, 3)).astype(np.float32)
+    x.setflags(write=False)
+    w.setflags(write=False)
+    want = F.conv2d(x, w, padding=1)
+    want_g = F.conv2d_backward(want, x, w, padding=1)
+    results = {}
+
+    def work(i):
+        for k in range(4):
+            y = F.conv2d(x, w, padding=1)
+            results[i, k] = (y, F.conv2d_backward(y, x, w, padding=1))
+
+    _run_threads(work, 3)
+    for y, g in results.values():
+        assert np.array_equal(y, want)
+        for a, e in zip(g, want_g):
+            assert np.array_equal(a, e)
+
+
+def _count_for(seconds):
+    """How far a pure-Python loop counts in ``seconds`` on its own."""
+    n, end = 0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        n += 1
+    return n
+
+
+@pytest.mark.parametrize("op", ["conv2d", "conv2d_backward"])
+def test_python_thread_runs_while_a_long_kernel_runs(op, threads):
+    """A pure-Python counter thread keeps counting during a long kernel call.
+
+    fastconv runs on 1 OpenMP thread, leaving a core for the counter. If the kernel held
+    the GIL, the counter could run only in the brief Python parts of each call (and
+    one switch interval, 5 ms, per call); each call here takes >= ~0.1 s, so a held GIL
+    would let the counter reach at most a few percent of its free rate. We require 25%.
+    """
+    threads(1)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 32, 32, 32)).astype(np.float32)
+    w = rng.standard_normal((32, 32, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((2, 32, 32, 32)).astype(np.float32)
+
+    def call():
+        if op == "conv2d":
+            F.conv2d(x, w, padding=1)
+        else:
+            F.conv2d_backward(g, x, w, padding=1)
+
+    # Scale the batch so that one call takes >= 0.1 s on this machine.
+    t0 = time.perf_counter()
+    call()
+    once = time.perf_counter() - t0
+    reps = max(1, int(np.ceil(0.1 / max(once, 1e-4))))
+    x = np.concatenate([x] * reps)
+    g = np.concatenate([g] * reps)
+    t0 = time.perf_counter()
+    call()
+    per_call = time.perf_counter() - t0
+
+    rate = _count_for(0.2) / 0.2  # counts per second, free-running, measured now
+    count = [0]
+    stop = threading.Event()
+
+    def counter():
+        n = 0
+        while not stop.is_set():
+            n += 1
+            if not n & 1023:
+                count[0] = n
+        count[0] = n
+
+    th = threading.Thread(target=counter)
+    th.start()
+    try:
+        time.sleep(0.02)  # let it start
+        start_count = count[0]
+        t0 = time.perf_counter()
+        calls = 0
+        while calls < 2 or time.perf_counter() - t0 < 0.4:
+            call()
+            calls += 1
+        elapsed = time.perf_counter() - t0
+        advanced = count[0] - start_count
+    finally:
+        stop.set()
+        th.join()
+    expected = rate * elapsed
+    assert advanced > 0.25 * expected, (
+        f"counter advanced {advanced} while {calls} {op} calls of ~{per_call:.3f} s ran "
+        f"({elapsed:.2f} s); free-running it would reach ~{expected:.0f}: the GIL seems held")
