@@ -73,8 +73,11 @@ class SparseCategoricalCrossentropy(Loss):
                              f"got shape {y.shape}; use CategoricalCrossentropy for one-hot "
                              "targets")
         if y.dtype.kind == "f":
-            if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
-                raise ValueError(f"{type(self).__name__}: labels must be whole numbers")
+            bad = ~np.isfinite(y) | (y != np.round(y))
+            if np.any(bad):
+                i = int(np.argmax(bad))
+                raise ValueError(f"{type(self).__name__}: labels must be whole numbers (class "
+                                 f"indices), got {float(y[i])!r} at index {i} (dtype {y.dtype})")
         elif y.dtype.kind not in "iub":
             raise TypeError(f"{type(self).__name__}: labels must be integers, got dtype "
                             f"{y.dtype}")
