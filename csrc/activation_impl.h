@@ -85,8 +85,12 @@ void FC_NAME(fc_maxout_forward)(const T *x, T *y, fc_int C, fc_int HW, fc_int pi
         for (fc_int p = 0; p < HW; p++) out[p] = first[p];
         for (fc_int k = 1; k < pieces; k++) {
             const T *row = first + k * HW;
-            /* Strictly greater: the first maximum wins, as the reference's argmax. */
-            for (fc_int p = 0; p < HW; p++) out[p] = row[p] > out[p] ? row[p] : out[p];
+            /* Strictly greater: the first maximum wins, as the reference's argmax; a NaN
+             * counts as the maximum (the first NaN wins), as in max pooling. */
+            for (fc_int p = 0; p < HW; p++) {
+                T v = row[p], m = out[p];
+                out[p] = (v > m || (v != v && m == m)) ? v : m;
+            }
         }
     }
 }
@@ -102,7 +106,7 @@ void FC_NAME(fc_maxout_backward)(const T *x, const T *gy, T *gx, fc_int C, fc_in
             T best_val = first[p];
             for (fc_int k = 1; k < pieces; k++) {
                 T v = first[k * HW + p];
-                if (v > best_val) {
+                if (v > best_val || (v != v && best_val == best_val)) {
                     best_val = v;
                     best = k;
                 }

@@ -175,3 +175,27 @@ def test_maxout_and_activations_edges(N, groups, pieces, spatial, dtype, size):
         assert_close(getattr(F, name)(_guarded(v)), getattr(ref, name)(v), dtype, 1, name)
         assert_close(getattr(F, name + "_backward")(_guarded(gv), _guarded(v)),
                      getattr(ref, name + "_backward")(gv, v), dtype, 1, name + "_backward")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nan_inputs_propagate_like_the_reference(dtype):
+    """A NaN counts as the maximum (the first NaN wins) in max pooling and maxout alike,
+    forward and backward, as in the reference (NumPy's max/argmax) and PyTorch."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 6, 5, 5)).astype(dtype)
+    x[0, 1, 2, 3] = np.nan
+    x[1, 4, 0, 0] = np.nan
+    x[1, 5, 0, 0] = np.nan
+    for pieces in (2, 3):
+        y = F.maxout(x, pieces)
+        np.testing.assert_array_equal(y, ref.maxout(x, pieces))
+        g = rng.standard_normal(y.shape).astype(dtype)
+        np.testing.assert_array_equal(F.maxout_backward(g, x, pieces),
+                                      ref.maxout_backward(g, x, pieces))
+    for opts in (dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1, ceil_mode=True)):
+        y = F.max_pool2d(x, **opts)
+        np.testing.assert_array_equal(y, ref.max_pool2d(x, **opts))
+        g = rng.standard_normal(y.shape).astype(dtype)
+        # overlapping windows sum gradients, in another order than the reference
+        assert_close(F.max_pool2d_backward(g, x, **opts), ref.max_pool2d_backward(g, x, **opts),
+                     dtype, 9, "max_pool2d_backward with NaN")

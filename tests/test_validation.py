@@ -441,9 +441,9 @@ case("fit/labels-out-of-range", ValueError, r"\b3\b",
      lambda: _small_model().fit(r(6, 8, 8, 1), np.array([0, 1, 2, 3, 0, 1]), epochs=1, verbose=0), L_)
 case("fit/labels-negative", ValueError, r"-1",
      lambda: _small_model().fit(r(6, 8, 8, 1), np.array([0, 1, -1, 2, 0, 1]), epochs=1, verbose=0), L_)
-# Known defect (reported): losses.SparseCategoricalCrossentropy says "labels must be
-# whole numbers" without naming the value. Strict xfail: fixing it turns this red.
-KNOWN = {"fit/labels-float": "losses.py: the message does not name the offending label"}
+# Known defects, reported to their owners: id -> reason. A case listed here is a strict
+# xfail (a fix turns it red, so the entry gets removed). Empty: all fixed.
+KNOWN = {}
 case("fit/labels-float", (TypeError, ValueError), r"float|0\.5",
      lambda: _small_model().fit(r(6, 8, 8, 1), np.array([0, 1, 0.5, 2, 0, 1]), epochs=1, verbose=0), L_)
 case("fit/sample-count-mismatch", ValueError, r"\b6\b.*\b5\b",
