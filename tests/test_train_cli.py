@@ -68,6 +68,19 @@ def test_threads_option(monkeypatch):
     assert status == 0 and calls == [1]
 
 
+def test_tiny_images_default_to_one_thread_and_restore_the_count():
+    before = fastconv.get_num_threads()
+    fastconv.set_num_threads(2)
+    try:
+        status, text = run("--epochs", "1", "--verbose", "0")
+        assert status == 0 and "1 thread (tiny images" in text.splitlines()[0]
+        assert fastconv.get_num_threads() == 2  # main() leaves the process as it was
+        status, text = run("--epochs", "1", "--verbose", "0", "--threads", "2")
+        assert "2 threads" in text.splitlines()[0]
+    finally:
+        fastconv.set_num_threads(before)
+
+
 def test_plots_option_calls_visualize(monkeypatch, tmp_path):
     seen = {}
     fake = types.ModuleType("fastconv.visualize")
