@@ -5,9 +5,12 @@ the kernel, dilation, padding at its maximum, ceil_mode's partial edge windows.
 Every input array is a C-contiguous slab cut out of a larger buffer whose other elements
 are NaN (``_guarded``), so a kernel that reads one element before or after its input
 turns its result into NaN and the comparison with fastconv.reference fails even without
-a sanitizer; under tools/sanitize.sh the same search runs with AddressSanitizer.
+a sanitizer; under tools/sanitize.sh the same search runs with AddressSanitizer, each
+input in an allocation of its own (red zones on both sides).
 Both dtypes, both SIMD paths (when the CPU has AVX2), forward and backward.
 """
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -21,9 +24,15 @@ from conftest import SIMD_PATHS, assert_close
 DTYPES = [np.float32, np.float64]
 
 
+SANITIZED = os.environ.get("FASTCONV_SANITIZED_RUN") == "1"
+
+
 def _guarded(a, pad=64):
     """A copy of ``a`` that is a C-contiguous view into a NaN-filled buffer, with ``pad``
-    NaN elements on either side."""
+    NaN elements on either side. Under the sanitizer run, a copy in an allocation of its
+    own instead, so that AddressSanitizer's red zones border it."""
+    if SANITIZED:
+        return np.array(a, copy=True, order="C")
     buf = np.full(a.size + 2 * pad, np.nan, dtype=a.dtype)
     view = buf[pad:pad + a.size].reshape(a.shape)
     view[...] = a

@@ -462,6 +462,16 @@ case("predict/x-wrong-shape", ValueError, r"8, 8, 1|\(2, 7, 7, 1\)",
      lambda: _small_model().predict(r(2, 7, 7, 1)), L_)
 
 
+# Self-test of the runner (only in a child started by test_a_crash_is_charged_to_its_case):
+# a case that segfaults, then one that must still run and pass.
+if os.environ.get("FASTCONV_VALIDATION_SELFTEST") == "1":
+    def _segfault():
+        import ctypes
+        ctypes.string_at(0)
+    case("selftest/segfault", ValueError, r"never", _segfault)
+    case("selftest/after-the-crash", ValueError, r"invalid literal", lambda: int("x"))
+
+
 # ------------------------------------------------------------------ the runner
 
 def _run_case(i):
@@ -493,14 +503,16 @@ def _child_main(start, log_path):
     os.close(fd)
 
 
-def _run_table(tmp_dir):
-    """Run the table in child interpreters; a crash is charged to the running case."""
+def _run_table(tmp_dir, start=0, stop=None, extra_env=None):
+    """Run cases start..stop-1 in child interpreters; a crash is charged to the running
+    case and the rest continue in a new child."""
+    stop = len(CASES) if stop is None else stop
     pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(F.__file__)))
-    env = dict(os.environ)
+    env = dict(os.environ, **(extra_env or {}))
     env["PYTHONPATH"] = os.pathsep.join([pkg_root, os.path.dirname(os.path.abspath(__file__))]
                                         + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    results, start, attempt = {}, 0, 0
-    while start < len(CASES):
+    results, attempt = {}, 0
+    while start < stop:
         attempt += 1
         log = os.path.join(tmp_dir, f"validation_{attempt}.log")
         code = f"import test_validation as t; t._child_main({start}, {log!r})"
@@ -526,7 +538,7 @@ def _run_table(tmp_dir):
                                          f"{stderr[-3000:]}")
             start = running + 1
         elif rc != 0:
-            missing = [i for i in range(start, len(CASES)) if i not in results]
+            missing = [i for i in range(start, stop) if i not in results]
             for i in missing:
                 results[i] = ("crash", f"child failed before the case ran (exit {rc}):\n{stderr[-3000:]}")
             break
@@ -538,6 +550,19 @@ def _run_table(tmp_dir):
 @pytest.fixture(scope="module")
 def table_results(tmp_path_factory):
     return _run_table(str(tmp_path_factory.mktemp("validation")))
+
+
+@pytest.mark.skipif(os.environ.get("FASTCONV_SANITIZED_RUN") == "1",
+                    reason="ASan would log the deliberate segfault as a report")
+def test_a_crash_is_charged_to_its_case(tmp_path):
+    """The runner itself: a segfaulting case is reported as a crash with faulthandler's
+    traceback, and the case after it still runs."""
+    n = len(CASES)
+    res = _run_table(str(tmp_path), start=n, stop=n + 2,
+                     extra_env={"FASTCONV_VALIDATION_SELFTEST": "1"})
+    verdict, detail = res[n]
+    assert verdict == "crash" and "Segmentation fault" in detail, res[n]
+    assert res[n + 1][0] == "ok", res[n + 1]
 
 
 def test_table_has_at_least_40_functional_cases():
