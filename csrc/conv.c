@@ -69,10 +69,13 @@ enum { FC_OP_FWD = 0, FC_OP_BWD_DATA = 1, FC_OP_BWD_WEIGHT = 2 };
 
 typedef struct fc_conv_plan {
     int one_by_one;        /* 1x1, stride 1, no padding: col(x) == x */
+    int direct;            /* direct-B path (see fc_conv_direct_run) on geometry dg */
+    fc_conv_geom dg;       /* direct: the forward geometry actually run */
+    fc_int nch;            /* direct: output chunks of CW pixels */
     fc_int m, n, k;
     fc_int kcb, mcb, ncb;
     fc_padgeom pg;
-    size_t ap_bytes, b_bytes, t_bytes, s_bytes, x_bytes;
+    size_t ap_bytes, b_bytes, t_bytes, s_bytes, x_bytes, o_bytes;
     size_t total;
 } fc_conv_plan;
 
@@ -87,6 +90,51 @@ static int fc_is_1x1(const fc_conv_geom *g)
 #define FC_CONV_B_BYTES (384 * 1024)
 #define FC_CONV_T_BYTES (256 * 1024)
 
+/* Direct path (B read straight from the zero-bordered image by the fc_dkr
+ * micro-kernel, no im2col packing): forward whenever output pixels along a
+ * row are contiguous taps (stride_w == 1). Backward-data with stride 1 is
+ * the forward conv of dy (zero-bordered) with the flipped, transposed
+ * weights w'(c, k, R-1-r, S-1-s), run when C fills the MR rows well enough. */
+static int fc_fwd_direct_ok(const fc_conv_geom *g)
+{
+    return g->stride_w == 1 && !fc_is_1x1(g);
+}
+
+static int fc_bwd_direct_ok(const fc_conv_geom *g, size_t elem)
+{
+    if (!(g->stride_h == 1 && g->stride_w == 1 && g->C >= 4 && !fc_is_1x1(g)))
+        return 0;
+    /* Useful share of the direct path's multiply-adds: taps landing on dy's
+     * zero border (large kernels on 'valid' convs), unused MR rows (C) and
+     * unused lanes of the last chunk of a row (W). The im2col path instead
+     * suffers from its short K loop (k = K) when K is small. */
+    const fc_int mr = elem == 8 ? FC_MR_F64 : FC_MR_F32, cw = (elem == 8 ? FC_NR_F64 : FC_NR_F32) / 2;
+    double useful = (double)(g->Ho * g->Wo) / (double)(g->H * g->W);
+    if (useful > 1)
+        useful = 1;
+    useful *= (double)g->C / (double)fc_roundup(g->C, mr);
+    useful *= (double)g->W / (double)fc_roundup(g->W, cw);
+    return useful >= 0.5 || g->K < 12;
+}
+
+/* The forward geometry whose output is dx: input dy (K, Ho, Wo), K' = C. */
+static void fc_bwd_data_geom(const fc_conv_geom *g, fc_conv_geom *t)
+{
+    t->C = g->K;
+    t->H = g->Ho;
+    t->W = g->Wo;
+    t->K = g->C;
+    t->R = g->R;
+    t->S = g->S;
+    t->Ho = g->H;
+    t->Wo = g->W;
+    t->stride_h = t->stride_w = 1;
+    t->pad_top = g->dil_h * (g->R - 1) - g->pad_top;
+    t->pad_left = g->dil_w * (g->S - 1) - g->pad_left;
+    t->dil_h = g->dil_h;
+    t->dil_w = g->dil_w;
+}
+
 static void fc_conv_plan_make(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan *pl)
 {
     const fc_int mr = elem == 8 ? FC_MR_F64 : FC_MR_F32;
@@ -95,6 +143,28 @@ static void fc_conv_plan_make(const fc_conv_geom *g, int op, size_t elem, fc_con
     const fc_int MC = elem == 8 ? FC_MC_F64 : FC_MC_F32;
     const fc_int P = g->Ho * g->Wo, CRS = g->C * g->R * g->S;
     memset(pl, 0, sizeof(*pl));
+    if ((op == FC_OP_FWD && fc_fwd_direct_ok(g)) || (op == FC_OP_BWD_DATA && fc_bwd_direct_ok(g, elem))) {
+        const fc_int cw = nr / 2;
+        const fc_conv_geom *d = &pl->dg;
+        if (op == FC_OP_FWD)
+            pl->dg = *g;
+        else
+            fc_bwd_data_geom(g, &pl->dg);
+        pl->direct = 1;
+        pl->m = d->K;
+        pl->n = d->Ho * d->Wo;
+        pl->k = d->C * d->R * d->S;
+        pl->kcb = fc_block_size(pl->k, KC, 1);
+        pl->mcb = fc_block_size(pl->m, MC, mr);
+        pl->ncb = nr;
+        fc_pad_geom(d, &pl->pg);
+        pl->nch = d->Ho * ((d->Wo + cw - 1) / cw);
+        pl->ap_bytes = fc_align_up((size_t)fc_roundup(pl->m, mr) * (size_t)FC_MAX(pl->k, 1) * elem);
+        pl->x_bytes = fc_align_up(((size_t)d->C * (size_t)pl->pg.Hp * (size_t)pl->pg.Wp + 2 * (size_t)cw) * elem);
+        pl->o_bytes = fc_align_up(((size_t)pl->k + 3 * (size_t)pl->nch) * sizeof(fc_int));
+        pl->total = pl->ap_bytes + pl->x_bytes + pl->o_bytes + FC_ALIGN;
+        return;
+    }
     pl->one_by_one = fc_is_1x1(g);
     if (op == FC_OP_FWD) {
         pl->m = g->K; pl->n = P; pl->k = CRS;
@@ -135,6 +205,13 @@ size_t fc_conv2d_workspace_bytes(const fc_conv_geom *g, size_t elem)
             best = pl.total;
     }
     return best;
+}
+
+size_t fc_conv2d_packed_weights_bytes(const fc_conv_geom *g, int op, size_t elem)
+{
+    fc_conv_plan pl;
+    fc_conv_plan_make(g, op == FC_CONV_BACKWARD_DATA ? FC_OP_BWD_DATA : FC_OP_FWD, elem, &pl);
+    return pl.ap_bytes;
 }
 
 #define FC_TMPL_SET 32
@@ -366,17 +443,166 @@ static void FC_SFX(fc_conv_carve)(const fc_conv_plan *pl, void *work, FC_T **ap,
     *segs = (fc_seg *)w;
 }
 
+/* ---------------------------------------------------------------------
+ * Direct path: forward conv of geometry dg = pl->dg with B read straight
+ * from the zero-bordered image by the fc_dkr micro-kernel. The output
+ * pixels are cut into chunks of CW = NR/2 pixels on one output row (the
+ * last chunk of a row may be shorter); a micro-tile is two chunks, so a
+ * tile's B half-rows are contiguous taps: tap (c, r, s) of chunk t is at
+ * xp + cbase[t] + offs[(c, r, s)]. Chunk reads may run up to CW - 1
+ * elements past a row (lanes dropped), hence the zeroed slack after xp.
+ * Loops: groups of chunks (B and C kept in L2) / K blocks / MC blocks /
+ * tiles / MR panels; bias and activation once a group is complete.
+ * ap: A = weights (K' x CRS') packed by fc_pack_a_full with pl->kcb.
+ * ------------------------------------------------------------------- */
+static void FC_SFX(fc_conv_direct_run)(const fc_conv_plan *pl, const FC_T *x, const FC_T *ap,
+                                       const FC_T *bias, int act, FC_T act_param, FC_T *y,
+                                       FC_T *xp, fc_int *ob)
+{
+    enum { CW = FC_NR / 2 };
+    const fc_conv_geom *g = &pl->dg;
+    const fc_padgeom *pg = &pl->pg;
+    const fc_int Wp = pg->Wp, HWp = pg->Hp * pg->Wp;
+    const fc_int m = pl->m, k = pl->k, P = pl->n, nch = pl->nch;
+    const fc_int kcb = pl->kcb, mcb = pl->mcb, mpad = fc_roundup(m, FC_MR);
+    fc_int *offs = ob, *cb = ob + k, *cp = cb + nch, *cl = cp + nch;
+
+    FC_SFX(fc_pad_image)(g, pg, x, xp);
+    memset(xp + g->C * HWp, 0, 2 * CW * sizeof(FC_T));
+    {
+        fc_int i = 0;
+        for (fc_int c = 0; c < g->C; ++c)
+            for (fc_int r = 0; r < g->R; ++r)
+                for (fc_int s2 = 0; s2 < g->S; ++s2)
+                    offs[i++] = c * HWp + r * g->dil_h * Wp + s2 * g->dil_w;
+    }
+    {
+        fc_int t = 0;
+        for (fc_int oh = 0; oh < g->Ho; ++oh) {
+            const fc_int rowbase = (oh * g->stride_h - g->pad_top + pg->mt) * Wp + (pg->ml - g->pad_left);
+            for (fc_int ow0 = 0; ow0 < g->Wo; ow0 += CW) {
+                cb[t] = rowbase + ow0;
+                cp[t] = oh * g->Wo + ow0;
+                cl[t] = FC_MIN(CW, g->Wo - ow0);
+                ++t;
+            }
+        }
+    }
+    FC_SFX(fc_dkr_fn) dkr = FC_SFX(fc_dkr_select)();
+    FC_SFX(fc_conv_ctx) ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.g = g;
+    ctx.y = y;
+    ctx.bias = bias;
+    ctx.act = act;
+    ctx.act_param = act_param;
+    const fc_int G = fc_roundup(FC_MAX(2, 512 / CW), 2);
+    for (fc_int g0 = 0; g0 < nch; g0 += G) {
+        const fc_int g1 = FC_MIN(nch, g0 + G);
+        if (k <= 0) {
+            for (fc_int t = g0; t < g1; ++t)
+                for (fc_int i = 0; i < m; ++i)
+                    memset(y + i * P + cp[t], 0, (size_t)cl[t] * sizeof(FC_T));
+        }
+        for (fc_int pc = 0; pc < k; pc += kcb) {
+            const fc_int kc = FC_MIN(kcb, k - pc);
+            const FC_T beta = pc == 0 ? (FC_T)0 : (FC_T)1;
+            const fc_int *op = offs + pc;
+            for (fc_int ic = 0; ic < m; ic += mcb) {
+                const fc_int mc = FC_MIN(mcb, m - ic);
+                const FC_T *apc = ap + pc * mpad + ic * kc;
+                for (fc_int t = g0; t < g1; t += 2) {
+                    const FC_T *x0 = xp + cb[t];
+                    FC_T *c0 = y + ic * P + cp[t];
+                    const int n0 = (int)cl[t];
+                    const FC_T *x1 = x0;
+                    FC_T *c1 = c0;
+                    int n1 = 0;
+                    if (t + 1 < g1) {
+                        x1 = xp + cb[t + 1];
+                        c1 = y + ic * P + cp[t + 1];
+                        n1 = (int)cl[t + 1];
+                    }
+                    for (fc_int ir = 0; ir < mc; ir += FC_MR)
+                        dkr(kc, apc + ir * kc, x0, x1, op, c0 + ir * P, c1 + ir * P, P, beta,
+                            (int)FC_MIN(FC_MR, mc - ir), n0, n1);
+                }
+            }
+        }
+        if (bias || act != FC_ACT_NONE) {
+            const fc_int j0 = cp[g0], j1 = cp[g1 - 1] + cl[g1 - 1];
+            FC_SFX(fc_epi_bias_act)(&ctx, 0, m, j0, j1 - j0);
+        }
+    }
+}
+
+/* Flipped, transposed weights for the direct backward-data path:
+ * A'(c, (k, r', s')) = w[k, c, R-1-r', S-1-s'], packed as fc_pack_a_full
+ * would pack that C x KRS matrix with block size kcb. */
+static void FC_SFX(fc_pack_w_flip)(const fc_conv_geom *g, fc_int kcb, const FC_T *w, FC_T *ap)
+{
+    const fc_int C = g->C, K = g->K, R = g->R, S = g->S, RS = R * S, CRS = C * RS;
+    const fc_int k = K * RS, mpad = fc_roundup(C, FC_MR);
+    for (fc_int pc = 0; pc < k; pc += kcb) {
+        const fc_int kc = FC_MIN(kcb, k - pc);
+        FC_T *blk = ap + pc * mpad;
+        for (fc_int i0 = 0; i0 < C; i0 += FC_MR) {
+            FC_T *dst = blk + i0 * kc;
+            for (fc_int p = 0; p < kc; ++p) {
+                const fc_int q = pc + p, kk = q / RS, rs = q - kk * RS;
+                const fc_int r = rs / S, s2 = rs - r * S;
+                const FC_T *src = w + kk * CRS + (R - 1 - r) * S + (S - 1 - s2);
+                for (fc_int i = 0; i < FC_MR; ++i)
+                    dst[i] = i0 + i < C ? src[(i0 + i) * RS] : (FC_T)0;
+                dst += FC_MR;
+            }
+        }
+    }
+}
+
+void FC_SFX(fc_conv2d_pack_weights)(const fc_conv_geom *g, int op, const FC_T *w, void *packed)
+{
+    fc_conv_plan pl;
+    FC_T *ap = (FC_T *)packed;
+    if (op == FC_CONV_BACKWARD_DATA) {
+        fc_conv_plan_make(g, FC_OP_BWD_DATA, sizeof(FC_T), &pl);
+        if (pl.direct)
+            FC_SFX(fc_pack_w_flip)(g, pl.kcb, w, ap);
+        else /* A = W^T: element (crs, k) at w[k*CRS + crs]. */
+            FC_SFX(fc_pack_a_full)(pl.m, pl.k, pl.kcb, w, 1, pl.m, ap);
+    } else {
+        fc_conv_plan_make(g, FC_OP_FWD, sizeof(FC_T), &pl);
+        FC_SFX(fc_pack_a_full)(pl.m, pl.k, pl.kcb, w, pl.k, 1, ap);
+    }
+}
+
 void FC_SFX(fc_conv2d_forward)(const fc_conv_geom *g, const FC_T *x, const FC_T *w,
                                const FC_T *bias, int act, FC_T act_param, FC_T *y, void *work)
 {
     fc_conv_plan pl;
     fc_conv_plan_make(g, FC_OP_FWD, sizeof(FC_T), &pl);
-    FC_T *ap, *bb, *tmp, *xp;
-    fc_seg *segs;
-    FC_SFX(fc_conv_carve)(&pl, work, &ap, &bb, &tmp, &segs, &xp);
-    const fc_int CRS = pl.k, P = pl.n;
+    FC_T *ap = (FC_T *)fc_align_ptr(work);
+    FC_SFX(fc_conv2d_pack_weights)(g, FC_CONV_FORWARD, w, ap);
+    FC_SFX(fc_conv2d_forward_packed)(g, x, ap, bias, act, act_param, y, work);
+}
 
-    FC_SFX(fc_pack_a_full)(pl.m, pl.k, pl.kcb, w, CRS, 1, ap);
+void FC_SFX(fc_conv2d_forward_packed)(const fc_conv_geom *g, const FC_T *x, const void *packed,
+                                      const FC_T *bias, int act, FC_T act_param, FC_T *y,
+                                      void *work)
+{
+    fc_conv_plan pl;
+    fc_conv_plan_make(g, FC_OP_FWD, sizeof(FC_T), &pl);
+    const FC_T *ap = (const FC_T *)packed;
+    if (pl.direct) {
+        char *wk = (char *)fc_align_ptr(work) + pl.ap_bytes;
+        FC_SFX(fc_conv_direct_run)(&pl, x, ap, bias, act, act_param, y, (FC_T *)wk,
+                                   (fc_int *)(wk + pl.x_bytes));
+        return;
+    }
+    FC_T *ap_unused, *bb, *tmp, *xp;
+    fc_seg *segs;
+    FC_SFX(fc_conv_carve)(&pl, work, &ap_unused, &bb, &tmp, &segs, &xp);
+    const fc_int P = pl.n;
 
     FC_SFX(fc_conv_ctx) ctx;
     memset(&ctx, 0, sizeof(ctx));
@@ -422,15 +648,27 @@ void FC_SFX(fc_conv2d_forward)(const fc_conv_geom *g, const FC_T *x, const FC_T 
 void FC_SFX(fc_conv2d_backward_data)(const fc_conv_geom *g, const FC_T *dy, const FC_T *w,
                                      FC_T *dx, void *work)
 {
+    FC_T *ap = (FC_T *)fc_align_ptr(work);
+    FC_SFX(fc_conv2d_pack_weights)(g, FC_CONV_BACKWARD_DATA, w, ap);
+    FC_SFX(fc_conv2d_backward_data_packed)(g, dy, ap, dx, work);
+}
+
+void FC_SFX(fc_conv2d_backward_data_packed)(const fc_conv_geom *g, const FC_T *dy,
+                                            const void *packed, FC_T *dx, void *work)
+{
     fc_conv_plan pl;
     fc_conv_plan_make(g, FC_OP_BWD_DATA, sizeof(FC_T), &pl);
-    FC_T *ap, *bb, *tmp, *xp;
+    const FC_T *ap = (const FC_T *)packed;
+    if (pl.direct) {
+        char *wk = (char *)fc_align_ptr(work) + pl.ap_bytes;
+        FC_SFX(fc_conv_direct_run)(&pl, dy, ap, NULL, FC_ACT_NONE, 0, dx, (FC_T *)wk,
+                                   (fc_int *)(wk + pl.x_bytes));
+        return;
+    }
+    FC_T *ap_unused, *bb, *tmp, *xp;
     fc_seg *segs;
-    FC_SFX(fc_conv_carve)(&pl, work, &ap, &bb, &tmp, &segs, &xp);
+    FC_SFX(fc_conv_carve)(&pl, work, &ap_unused, &bb, &tmp, &segs, &xp);
     const fc_int CRS = pl.m, P = pl.n, K = pl.k;
-
-    /* A = W^T: element (crs, k) at w[k*CRS + crs]. */
-    FC_SFX(fc_pack_a_full)(CRS, K, pl.kcb, w, 1, CRS, ap);
 
     FC_SFX(fc_conv_ctx) ctx;
     memset(&ctx, 0, sizeof(ctx));

@@ -127,6 +127,30 @@ void fc_conv2d_backward_data_f32(const fc_conv_geom *g, const float *dy, const f
 void fc_conv2d_backward_data_f64(const fc_conv_geom *g, const double *dy, const double *w,
                                  double *dx, void *work);
 
+/* Weights packed once per batch, shared read-only by every thread: the
+ * packed layout depends on the geometry, the element type and the op
+ * (FC_CONV_FORWARD for the forward, FC_CONV_BACKWARD_DATA for backward-data).
+ * `packed` holds fc_conv2d_packed_weights_bytes(g, op, elem) bytes, 64-byte
+ * aligned. The *_packed calls give bitwise the same results as the plain
+ * calls (which pack into their workspace and run the same code). */
+enum fc_conv_op {
+    FC_CONV_FORWARD = 0,
+    FC_CONV_BACKWARD_DATA = 1
+};
+size_t fc_conv2d_packed_weights_bytes(const fc_conv_geom *g, int op, size_t elem);
+void fc_conv2d_pack_weights_f32(const fc_conv_geom *g, int op, const float *w, void *packed);
+void fc_conv2d_pack_weights_f64(const fc_conv_geom *g, int op, const double *w, void *packed);
+void fc_conv2d_forward_packed_f32(const fc_conv_geom *g, const float *x, const void *packed,
+                                  const float *bias, int act, float act_param,
+                                  float *y, void *work);
+void fc_conv2d_forward_packed_f64(const fc_conv_geom *g, const double *x, const void *packed,
+                                  const double *bias, int act, double act_param,
+                                  double *y, void *work);
+void fc_conv2d_backward_data_packed_f32(const fc_conv_geom *g, const float *dy,
+                                        const void *packed, float *dx, void *work);
+void fc_conv2d_backward_data_packed_f64(const fc_conv_geom *g, const double *dy,
+                                        const void *packed, double *dx, void *work);
+
 /* dw (K,C,R,S) += gradient w.r.t. w; db (K) += sum of dy over pixels (db may
  * be NULL). ACCUMULATES, so a caller sums images into one buffer in a fixed
  * order. */

@@ -31,6 +31,24 @@
  * Tile shape: float MR x NR = 6 x 16, double 6 x 8, for BOTH the portable
  * and the AVX2 kernel, so packed buffers do not depend on the SIMD path.
  *
+ * ===================== THE DIRECT-B MICRO-KERNEL CONTRACT ===============
+ *
+ *   void fc_dkr_<path>_<sfx>(fc_int kc, const T *a, const T *x0, const T *x1,
+ *                            const fc_int *offs, T *c0, T *c1, fc_int ldc,
+ *                            T beta, int mr, int n0, int n1);
+ *
+ * The same MR x NR tile, but B is not packed: its two halves of CW = NR/2
+ * columns (one SIMD vector each) are read straight from memory (an image):
+ *
+ *   c0[i*ldc + j] = sum_{p < kc} a[p*MR + i] * x0[offs[p] + j] + beta*c0[..]
+ *   c1[i*ldc + j] = sum_{p < kc} a[p*MR + i] * x1[offs[p] + j] + beta*c1[..]
+ *
+ * for i < mr, j < n0 (c0) and j < n1 (c1), p summed in increasing order.
+ * 0 <= n0, n1 <= CW. x0[offs[p] + j] and x1[offs[p] + j] are READ for every
+ * j < CW whatever n0 / n1 (the caller keeps that memory readable; lanes
+ * beyond n0 / n1 are computed and dropped). With n1 == 0, pass x1 = x0.
+ * a as for fc_ukr (packed A micro-panel). beta 0 or 1 as for fc_ukr.
+ *
  * ===================== PACKED BUFFERS ===================================
  * Packed A block (mc x kc): ceil(mc/MR) micro-panels, panel q at ap + q*MR*kc.
  * Packed B block (kc x nc): ceil(nc/NR) micro-panels, panel q at bp + q*NR*kc.
@@ -154,6 +172,17 @@ static inline fc_int fc_block_size(fc_int n, fc_int bmax, fc_int mult)
                          int mr, int nr);                                              \
     /* The kernel of the path in force (fc_simd_path()). */                            \
     fc_ukr_fn_##S fc_ukr_select_##S(void);                                             \
+    /* Direct-B kernel (contract above): B rows read from two image chunks. */         \
+    typedef void (*fc_dkr_fn_##S)(fc_int kc, const T *a, const T *x0, const T *x1,     \
+                                  const fc_int *offs, T *c0, T *c1, fc_int ldc, T beta, \
+                                  int mr, int n0, int n1);                             \
+    void fc_dkr_ref_##S(fc_int kc, const T *a, const T *x0, const T *x1,               \
+                        const fc_int *offs, T *c0, T *c1, fc_int ldc, T beta, int mr,  \
+                        int n0, int n1);                                               \
+    void fc_dkr_avx2_##S(fc_int kc, const T *a, const T *x0, const T *x1,              \
+                         const fc_int *offs, T *c0, T *c1, fc_int ldc, T beta, int mr, \
+                         int n0, int n1);                                              \
+    fc_dkr_fn_##S fc_dkr_select_##S(void);                                             \
     /* Pack A[0:mc, 0:kc] (element (i,p) at a[i*rsa + p*csa]) into ceil(mc/MR)         \
      * zero-padded micro-panels at ap. */                                              \
     void fc_pack_a_##S(fc_int mc, fc_int kc, const T *a, fc_int rsa, fc_int csa, T *ap); \

@@ -157,4 +157,96 @@ void FC_SFX(fc_ukr_avx2)(fc_int kc, const FC_T *restrict a, const FC_T *restrict
 }
 
 #undef FC_ROW_STORE
+
+/* Direct-B kernel (contract in gemm_internal.h): the two B vectors of each
+ * k step are unaligned loads from x0 + offs[p] and x1 + offs[p]. */
+#define FC_DROW_STORE(i, r0, r1)                                                 \
+    do {                                                                         \
+        if (beta != 0) {                                                         \
+            r0 = FC_VADD(FC_VLOADU(c0 + (i) * ldc), r0);                         \
+            r1 = FC_VADD(FC_VLOADU(c1 + (i) * ldc), r1);                         \
+        }                                                                        \
+        FC_VSTOREU(c0 + (i) * ldc, r0);                                          \
+        FC_VSTOREU(c1 + (i) * ldc, r1);                                          \
+    } while (0)
+
+FC_AVX2_FN
+void FC_SFX(fc_dkr_avx2)(fc_int kc, const FC_T *restrict a, const FC_T *x0, const FC_T *x1,
+                         const fc_int *restrict offs, FC_T *c0, FC_T *c1, fc_int ldc,
+                         FC_T beta, int mr, int n0, int n1)
+{
+    FC_V c00 = FC_VZERO(), c01 = FC_VZERO();
+    FC_V c10 = FC_VZERO(), c11 = FC_VZERO();
+    FC_V c20 = FC_VZERO(), c21 = FC_VZERO();
+    FC_V c30 = FC_VZERO(), c31 = FC_VZERO();
+    FC_V c40 = FC_VZERO(), c41 = FC_VZERO();
+    FC_V c50 = FC_VZERO(), c51 = FC_VZERO();
+
+#pragma GCC unroll 4
+    for (fc_int p = 0; p < kc; ++p) {
+        const fc_int o = offs[p];
+        const FC_V b0 = FC_VLOADU(x0 + o);
+        const FC_V b1 = FC_VLOADU(x1 + o);
+        FC_V av;
+        av = FC_VBCAST(a + 0);
+        c00 = FC_VFMA(av, b0, c00);
+        c01 = FC_VFMA(av, b1, c01);
+        av = FC_VBCAST(a + 1);
+        c10 = FC_VFMA(av, b0, c10);
+        c11 = FC_VFMA(av, b1, c11);
+        av = FC_VBCAST(a + 2);
+        c20 = FC_VFMA(av, b0, c20);
+        c21 = FC_VFMA(av, b1, c21);
+        av = FC_VBCAST(a + 3);
+        c30 = FC_VFMA(av, b0, c30);
+        c31 = FC_VFMA(av, b1, c31);
+        av = FC_VBCAST(a + 4);
+        c40 = FC_VFMA(av, b0, c40);
+        c41 = FC_VFMA(av, b1, c41);
+        av = FC_VBCAST(a + 5);
+        c50 = FC_VFMA(av, b0, c50);
+        c51 = FC_VFMA(av, b1, c51);
+        a += FC_MR;
+    }
+
+    if (mr == FC_MR && n0 == FC_VL && n1 == FC_VL) {
+        FC_DROW_STORE(0, c00, c01);
+        FC_DROW_STORE(1, c10, c11);
+        FC_DROW_STORE(2, c20, c21);
+        FC_DROW_STORE(3, c30, c31);
+        FC_DROW_STORE(4, c40, c41);
+        FC_DROW_STORE(5, c50, c51);
+        return;
+    }
+    FC_T tile[FC_MR * FC_NR] __attribute__((aligned(64)));
+    FC_VSTOREU(tile + 0 * FC_NR, c00);
+    FC_VSTOREU(tile + 0 * FC_NR + FC_VL, c01);
+    FC_VSTOREU(tile + 1 * FC_NR, c10);
+    FC_VSTOREU(tile + 1 * FC_NR + FC_VL, c11);
+    FC_VSTOREU(tile + 2 * FC_NR, c20);
+    FC_VSTOREU(tile + 2 * FC_NR + FC_VL, c21);
+    FC_VSTOREU(tile + 3 * FC_NR, c30);
+    FC_VSTOREU(tile + 3 * FC_NR + FC_VL, c31);
+    FC_VSTOREU(tile + 4 * FC_NR, c40);
+    FC_VSTOREU(tile + 4 * FC_NR + FC_VL, c41);
+    FC_VSTOREU(tile + 5 * FC_NR, c50);
+    FC_VSTOREU(tile + 5 * FC_NR + FC_VL, c51);
+    for (int i = 0; i < mr; ++i) {
+        const FC_T *t = tile + i * FC_NR;
+        FC_T *d0 = c0 + i * ldc, *d1 = c1 + i * ldc;
+        if (beta == 0) {
+            for (int j = 0; j < n0; ++j)
+                d0[j] = t[j];
+            for (int j = 0; j < n1; ++j)
+                d1[j] = t[FC_VL + j];
+        } else {
+            for (int j = 0; j < n0; ++j)
+                d0[j] += t[j];
+            for (int j = 0; j < n1; ++j)
+                d1[j] += t[FC_VL + j];
+        }
+    }
+}
+
+#undef FC_DROW_STORE
 #endif

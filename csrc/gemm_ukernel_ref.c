@@ -44,4 +44,43 @@ void FC_SFX(fc_ukr_ref)(fc_int kc, const FC_T *restrict a, const FC_T *restrict 
     }
 }
 
+void FC_SFX(fc_dkr_ref)(fc_int kc, const FC_T *restrict a, const FC_T *x0, const FC_T *x1,
+                        const fc_int *restrict offs, FC_T *c0, FC_T *c1, fc_int ldc, FC_T beta,
+                        int mr, int n0, int n1)
+{
+    enum { CW = FC_NR / 2 };
+    FC_T acc[FC_MR][FC_NR];
+    for (int i = 0; i < FC_MR; ++i)
+        for (int j = 0; j < FC_NR; ++j)
+            acc[i][j] = 0;
+    for (fc_int p = 0; p < kc; ++p) {
+        const FC_T *ap = a + p * FC_MR;
+        const FC_T *b0 = x0 + offs[p], *b1 = x1 + offs[p];
+        FC_T bp[FC_NR];
+        for (int j = 0; j < CW; ++j) {
+            bp[j] = b0[j];
+            bp[CW + j] = b1[j];
+        }
+        for (int i = 0; i < FC_MR; ++i) {
+            const FC_T ai = ap[i];
+            for (int j = 0; j < FC_NR; ++j)
+                acc[i][j] += ai * bp[j];
+        }
+    }
+    for (int i = 0; i < mr; ++i) {
+        FC_T *d0 = c0 + i * ldc, *d1 = c1 + i * ldc;
+        if (beta == 0) {
+            for (int j = 0; j < n0; ++j)
+                d0[j] = acc[i][j];
+            for (int j = 0; j < n1; ++j)
+                d1[j] = acc[i][CW + j];
+        } else {
+            for (int j = 0; j < n0; ++j)
+                d0[j] += acc[i][j];
+            for (int j = 0; j < n1; ++j)
+                d1[j] += acc[i][CW + j];
+        }
+    }
+}
+
 #endif

@@ -51,6 +51,19 @@ cdef extern from "fastconv.h" nogil:
                                      float *dx, void *work)
     void fc_conv2d_backward_data_f64(const fc_conv_geom *g, const double *dy, const double *w,
                                      double *dx, void *work)
+    int FC_CONV_FORWARD
+    int FC_CONV_BACKWARD_DATA
+    size_t fc_conv2d_packed_weights_bytes(const fc_conv_geom *g, int op, size_t elem)
+    void fc_conv2d_pack_weights_f32(const fc_conv_geom *g, int op, const float *w, void *packed)
+    void fc_conv2d_pack_weights_f64(const fc_conv_geom *g, int op, const double *w, void *packed)
+    void fc_conv2d_forward_packed_f32(const fc_conv_geom *g, const float *x, const void *packed,
+                                      const float *bias, int act, float act_param, float *y, void *work)
+    void fc_conv2d_forward_packed_f64(const fc_conv_geom *g, const double *x, const void *packed,
+                                      const double *bias, int act, double act_param, double *y, void *work)
+    void fc_conv2d_backward_data_packed_f32(const fc_conv_geom *g, const float *dy, const void *packed,
+                                            float *dx, void *work)
+    void fc_conv2d_backward_data_packed_f64(const fc_conv_geom *g, const double *dy, const void *packed,
+                                            double *dx, void *work)
     void fc_conv2d_backward_weight_f32(const fc_conv_geom *g, const float *x, const float *dy,
                                        float *dw, float *db, void *work)
     void fc_conv2d_backward_weight_f64(const fc_conv_geom *g, const double *x, const double *dy,

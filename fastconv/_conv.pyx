@@ -57,25 +57,37 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, cons
     cdef Py_ssize_t N = x.shape[0], n
     cdef int nt = max(1, min(num_threads, N))
     cdef size_t ws = _round64(fc_conv2d_workspace_bytes(&g, sizeof(floating)))
+    cdef size_t pw = _round64(fc_conv2d_packed_weights_bytes(&g, FC_CONV_FORWARD, sizeof(floating)))
     cdef char *work = <char *> aligned_scratch(_times(ws, nt))
+    cdef char *packed = <char *> aligned_scratch(pw)
     cdef const floating *bptr = NULL
     cdef char *mywork
-    if work == NULL:
-        raise MemoryError(f"conv2d: cannot allocate {ws} bytes of workspace for each of {nt} threads")
+    if work == NULL or packed == NULL:
+        free_scratch(work)
+        free_scratch(packed)
+        raise MemoryError(f"conv2d: cannot allocate {ws} bytes of workspace for each of {nt} threads "
+                          f"and {pw} bytes of packed weights")
     if bias is not None:
         bptr = &bias[0]
     try:
+        with nogil:
+            # Weights packed once, read by every thread.
+            if floating is float:
+                fc_conv2d_pack_weights_f32(&g, FC_CONV_FORWARD, &w[0, 0, 0, 0], packed)
+            else:
+                fc_conv2d_pack_weights_f64(&g, FC_CONV_FORWARD, &w[0, 0, 0, 0], packed)
         with nogil, parallel(num_threads=nt):
             mywork = work + ws * threadid()
             for n in prange(N, schedule='static'):
                 if floating is float:
-                    fc_conv2d_forward_f32(&g, &x[n, 0, 0, 0], &w[0, 0, 0, 0], bptr,
-                                          activation, <float> act_param, &y[n, 0, 0, 0], mywork)
+                    fc_conv2d_forward_packed_f32(&g, &x[n, 0, 0, 0], packed, bptr,
+                                                 activation, <float> act_param, &y[n, 0, 0, 0], mywork)
                 else:
-                    fc_conv2d_forward_f64(&g, &x[n, 0, 0, 0], &w[0, 0, 0, 0], bptr,
-                                          activation, act_param, &y[n, 0, 0, 0], mywork)
+                    fc_conv2d_forward_packed_f64(&g, &x[n, 0, 0, 0], packed, bptr,
+                                                 activation, act_param, &y[n, 0, 0, 0], mywork)
     finally:
         free_scratch(work)
+        free_scratch(packed)
 
 
 def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :, ::1] w, tuple geometry,
@@ -85,22 +97,33 @@ def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :,
     cdef Py_ssize_t N = grad_out.shape[0], n
     cdef int nt = max(1, min(num_threads, N))
     cdef size_t ws = _round64(fc_conv2d_workspace_bytes(&g, sizeof(floating)))
+    cdef size_t pw = _round64(fc_conv2d_packed_weights_bytes(&g, FC_CONV_BACKWARD_DATA, sizeof(floating)))
     cdef char *work = <char *> aligned_scratch(_times(ws, nt))
+    cdef char *packed = <char *> aligned_scratch(pw)
     cdef char *mywork
-    if work == NULL:
-        raise MemoryError(f"conv2d_backward: cannot allocate {ws} bytes of workspace for each of {nt} threads")
+    if work == NULL or packed == NULL:
+        free_scratch(work)
+        free_scratch(packed)
+        raise MemoryError(f"conv2d_backward: cannot allocate {ws} bytes of workspace for each of "
+                          f"{nt} threads and {pw} bytes of packed weights")
     try:
+        with nogil:
+            if floating is float:
+                fc_conv2d_pack_weights_f32(&g, FC_CONV_BACKWARD_DATA, &w[0, 0, 0, 0], packed)
+            else:
+                fc_conv2d_pack_weights_f64(&g, FC_CONV_BACKWARD_DATA, &w[0, 0, 0, 0], packed)
         with nogil, parallel(num_threads=nt):
             mywork = work + ws * threadid()
             for n in prange(N, schedule='static'):
                 if floating is float:
-                    fc_conv2d_backward_data_f32(&g, &grad_out[n, 0, 0, 0], &w[0, 0, 0, 0],
-                                                &grad_x[n, 0, 0, 0], mywork)
+                    fc_conv2d_backward_data_packed_f32(&g, &grad_out[n, 0, 0, 0], packed,
+                                                       &grad_x[n, 0, 0, 0], mywork)
                 else:
-                    fc_conv2d_backward_data_f64(&g, &grad_out[n, 0, 0, 0], &w[0, 0, 0, 0],
-                                                &grad_x[n, 0, 0, 0], mywork)
+                    fc_conv2d_backward_data_packed_f64(&g, &grad_out[n, 0, 0, 0], packed,
+                                                       &grad_x[n, 0, 0, 0], mywork)
     finally:
         free_scratch(work)
+        free_scratch(packed)
 
 
 def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] grad_out, tuple geometry,
