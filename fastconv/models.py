@@ -605,7 +605,13 @@ class Sequential:
             value, _, _ = self._loss_value(out, y[lo:hi], False)
             total += value * (hi - lo)
             correct += self._correct(out, y[lo:hi])
+        self._clear_caches()
         return total, correct, n
+
+    def _clear_caches(self):
+        """Drop the activations layers keep for a backward pass (after inference)."""
+        for layer in self.layers:
+            layer._clear_cache()
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose=0, return_dict=False):
         """Loss (and accuracy) over a data set, in batches; inference mode."""
@@ -637,6 +643,7 @@ class Sequential:
             hi = min(lo + batch_size, n)
             y = self._forward(to_internal(x[lo:hi], self.dtype), False)
             result[lo:hi] = to_public(y) if y.ndim == 4 else y
+        self._clear_caches()
         return result
 
     def predict_on_batch(self, x):
