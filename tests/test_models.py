@@ -307,3 +307,47 @@ def test_gradient_wrt_input_inference_mode():
 
     idx, num = numeric_grad(f, x)
     np.testing.assert_allclose(g.reshape(-1), num, rtol=1e-5, atol=1e-9)
+
+
+def test_every_layer_type_in_one_model_gradient_check():
+    """Finite differences through a model holding every layer type (float64)."""
+    rng = np.random.default_rng(11)
+    stack = [
+        layers.Input((9, 8, 2)),
+        layers.Conv2D(4, (2, 3), strides=(1, 2), padding="same", activation="leaky_relu"),
+        layers.AveragePooling2D(2, padding="same"),
+        layers.Conv2D(6, 2, padding=1, dilation_rate=1, activation="relu"),
+        layers.Maxout(2),
+        layers.BatchNormalization(),
+        layers.ELU(0.5),
+        layers.MaxPooling2D(2, ceil_mode=True),
+        layers.Activation("tanh"),
+        layers.LeakyReLU(0.1),
+        layers.ReLU(),
+        layers.Dropout(0.3),
+        layers.Flatten(),
+        layers.Dense(7, activation="sigmoid"),
+        layers.Dense(5, activation="elu"),
+        layers.Dense(4),
+        layers.Softmax(),
+    ]
+    model = models.Sequential(stack, seed=2, dtype="float64")
+    model.compile("sgd", losses.SparseCategoricalCrossentropy())
+    x = rng.standard_normal((6, 9, 8, 2))
+    y = np.array([0, 1, 2, 3, 1, 2])
+    x_int = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    _, grad, start = _training_loss(model, x_int, y)
+    assert start == len(model.layers) - 2  # the final softmax is fused with the loss
+    gx = model._backward(grad, start, need_input_grad=True)
+
+    def f():
+        return _training_loss(model, x_int, y)[0]
+
+    grads = {(i, k): l.grads[k].copy() for i, l in enumerate(model.layers) for k in l.params}
+    assert len(grads) == 12
+    for (i, k), g in grads.items():
+        idx, num = numeric_grad(f, model.layers[i].params[k], limit=12, rng=rng)
+        np.testing.assert_allclose(g.reshape(-1)[idx], num, rtol=1e-5, atol=1e-8,
+                                   err_msg=f"layer {i} ({model.layers[i].name}) {k}")
+    idx, num = numeric_grad(f, x_int, limit=40, rng=rng)
+    np.testing.assert_allclose(gx.reshape(-1)[idx], num, rtol=1e-5, atol=1e-8, err_msg="input")
