@@ -195,9 +195,44 @@ static void fc_conv_plan_make(const fc_conv_geom *g, int op, size_t elem, fc_con
     pl->total = pl->ap_bytes + pl->b_bytes + pl->t_bytes + pl->s_bytes + pl->x_bytes + FC_ALIGN;
 }
 
+/* Backward-weight over a run of images (fc_conv2d_backward_weight_batch):
+ * dW^T (CRS x K) = sum over images and pixels of col(x) . dY^T, with col(x)
+ * never formed: the fc_akr micro-kernel broadcasts its A elements straight
+ * from the zero-bordered image (tap row pointer + pixel offset), B = dY^T is
+ * packed per image. Worth it when K fills the NR columns. */
+static int fc_bw_direct_ok(const fc_conv_geom *g)
+{
+    return g->K >= 16 && g->C * g->R * g->S >= 64 && !fc_is_1x1(g);
+}
+
+typedef struct fc_bw_plan {
+    fc_int kcb;
+    fc_padgeom pg;
+    size_t t_bytes, x_bytes, b_bytes, o_bytes, total;
+} fc_bw_plan;
+
+static void fc_bw_plan_make(const fc_conv_geom *g, size_t elem, fc_bw_plan *pl)
+{
+    const fc_int nr = elem == 8 ? FC_NR_F64 : FC_NR_F32;
+    const fc_int P = g->Ho * g->Wo, CRS = g->C * g->R * g->S;
+    memset(pl, 0, sizeof(*pl));
+    fc_pad_geom(g, &pl->pg);
+    pl->kcb = fc_block_size(P, 256, 1);
+    pl->t_bytes = fc_align_up((size_t)CRS * (size_t)g->K * elem);
+    pl->x_bytes = fc_align_up((size_t)g->C * (size_t)pl->pg.Hp * (size_t)pl->pg.Wp * elem);
+    pl->b_bytes = fc_align_up((size_t)fc_roundup(g->K, nr) * (size_t)P * elem);
+    pl->o_bytes = fc_align_up(((size_t)P + (size_t)CRS) * sizeof(fc_int));
+    pl->total = pl->t_bytes + pl->x_bytes + pl->b_bytes + pl->o_bytes + FC_ALIGN;
+}
+
 size_t fc_conv2d_workspace_bytes(const fc_conv_geom *g, size_t elem)
 {
     size_t best = 0;
+    if (fc_bw_direct_ok(g)) {
+        fc_bw_plan bp;
+        fc_bw_plan_make(g, elem, &bp);
+        best = bp.total;
+    }
     for (int op = 0; op < 3; ++op) {
         fc_conv_plan pl;
         fc_conv_plan_make(g, op, elem, &pl);
@@ -777,6 +812,81 @@ void FC_SFX(fc_conv2d_backward_weight)(const fc_conv_geom *g, const FC_T *x, con
     job.beta = 1;
     job.bbuf = bb;
     FC_SFX(fc_gemm_serial)(&job);
+}
+
+void FC_SFX(fc_conv2d_backward_weight_batch)(const fc_conv_geom *g, fc_int nimg, const FC_T *x,
+                                             const FC_T *dy, FC_T *dw, FC_T *db, void *work)
+{
+    const fc_int C = g->C, K = g->K, RS = g->R * g->S, CRS = C * RS, P = g->Ho * g->Wo;
+    const fc_int xs = C * g->H * g->W;
+    if (!fc_bw_direct_ok(g)) {
+        for (fc_int n = 0; n < nimg; ++n)
+            FC_SFX(fc_conv2d_backward_weight)(g, x + n * xs, dy + n * K * P, dw, db, work);
+        return;
+    }
+    fc_bw_plan pl;
+    fc_bw_plan_make(g, sizeof(FC_T), &pl);
+    char *wk = (char *)fc_align_ptr(work);
+    FC_T *dwt = (FC_T *)wk;
+    FC_T *xp = (FC_T *)(wk + pl.t_bytes);
+    FC_T *bpk = (FC_T *)(wk + pl.t_bytes + pl.x_bytes);
+    fc_int *poff = (fc_int *)(wk + pl.t_bytes + pl.x_bytes + pl.b_bytes);
+    fc_int *toff = poff + P;
+    const fc_int Wp = pl.pg.Wp, HWp = pl.pg.Hp * pl.pg.Wp;
+    {
+        fc_int p = 0;
+        for (fc_int oh = 0; oh < g->Ho; ++oh)
+            for (fc_int ow = 0; ow < g->Wo; ++ow)
+                poff[p++] = (oh * g->stride_h - g->pad_top + pl.pg.mt) * Wp +
+                            (ow * g->stride_w - g->pad_left + pl.pg.ml);
+        fc_int t = 0;
+        for (fc_int c = 0; c < C; ++c)
+            for (fc_int r = 0; r < g->R; ++r)
+                for (fc_int s2 = 0; s2 < g->S; ++s2)
+                    toff[t++] = c * HWp + r * g->dil_h * Wp + s2 * g->dil_w;
+    }
+    memset(dwt, 0, (size_t)(CRS * K) * sizeof(FC_T));
+    FC_SFX(fc_akr_fn) akr = FC_SFX(fc_akr_select)();
+    const fc_int kcb = pl.kcb;
+    for (fc_int n = 0; n < nimg; ++n) {
+        const FC_T *dyn = dy + n * K * P;
+        if (db) {
+            for (fc_int kk = 0; kk < K; ++kk) {
+                const FC_T *row = dyn + kk * P;
+                FC_T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+                fc_int p = 0;
+                for (; p + 4 <= P; p += 4) {
+                    s0 += row[p];
+                    s1 += row[p + 1];
+                    s2 += row[p + 2];
+                    s3 += row[p + 3];
+                }
+                for (; p < P; ++p)
+                    s0 += row[p];
+                db[kk] += (s0 + s1) + (s2 + s3);
+            }
+        }
+        FC_SFX(fc_pad_image)(g, &pl.pg, x + n * xs, xp);
+        /* B = dY^T (P x K): element (p, k) at dyn[k*P + p]. */
+        FC_SFX(fc_pack_b)(P, K, dyn, 1, P, bpk);
+        for (fc_int pc = 0; pc < P; pc += kcb) {
+            const fc_int kc = FC_MIN(kcb, P - pc);
+            for (fc_int j0 = 0; j0 < K; j0 += FC_NR) {
+                const int nr = (int)FC_MIN(FC_NR, K - j0);
+                const FC_T *bpp = bpk + j0 * P + pc * FC_NR;
+                for (fc_int i0 = 0; i0 < CRS; i0 += FC_MR) {
+                    const int mr = (int)FC_MIN(FC_MR, CRS - i0);
+                    const FC_T *rows[FC_MR];
+                    for (int i = 0; i < FC_MR; ++i)
+                        rows[i] = xp + toff[i0 + (i < mr ? i : 0)];
+                    akr(kc, rows, poff + pc, bpp, dwt + i0 * K + j0, K, (FC_T)1, mr, nr);
+                }
+            }
+        }
+    }
+    for (fc_int kk = 0; kk < K; ++kk)
+        for (fc_int t = 0; t < CRS; ++t)
+            dw[kk * CRS + t] += dwt[t * K + kk];
 }
 
 #endif

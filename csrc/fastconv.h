@@ -159,6 +159,16 @@ void fc_conv2d_backward_weight_f32(const fc_conv_geom *g, const float *x, const 
 void fc_conv2d_backward_weight_f64(const fc_conv_geom *g, const double *x, const double *dy,
                                    double *dw, double *db, void *work);
 
+/* dw += sum over nimg images (x: nimg x (C,H,W), dy: nimg x (K,Ho,Wo),
+ * contiguous) of the weight gradient; db likewise (or NULL). The images are
+ * summed in order, with a summation order that depends on g and nimg only
+ * (not on threads), so a caller that cuts a batch into fixed runs gets
+ * bitwise reproducible results. Same workspace as above. */
+void fc_conv2d_backward_weight_batch_f32(const fc_conv_geom *g, fc_int nimg, const float *x,
+                                         const float *dy, float *dw, float *db, void *work);
+void fc_conv2d_backward_weight_batch_f64(const fc_conv_geom *g, fc_int nimg, const double *x,
+                                         const double *dy, double *dw, double *db, void *work);
+
 /* ------------------------------------------------------------------ */
 /* Pooling (csrc/pool.c): one (H, W) plane per call                    */
 /* ------------------------------------------------------------------ */

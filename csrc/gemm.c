@@ -71,6 +71,15 @@ FC_SFX(fc_dkr_fn) FC_SFX(fc_dkr_select)(void)
     return FC_SFX(fc_dkr_ref);
 }
 
+FC_SFX(fc_akr_fn) FC_SFX(fc_akr_select)(void)
+{
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+    if (fc_simd_path() == FC_SIMD_AVX2)
+        return FC_SFX(fc_akr_avx2);
+#endif
+    return FC_SFX(fc_akr_ref);
+}
+
 /* Multiply a packed mc x kc A block by the B micro-panels [jp0, jp1) of a
  * packed kc x nc B block, A micro-panels [ip0, ip1). c points at C(ic, jc). */
 static inline void FC_SFX(fc_macro_kernel)(FC_SFX(fc_ukr_fn) ukr, fc_int mc, fc_int nc,

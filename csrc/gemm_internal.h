@@ -49,6 +49,18 @@
  * beyond n0 / n1 are computed and dropped). With n1 == 0, pass x1 = x0.
  * a as for fc_ukr (packed A micro-panel). beta 0 or 1 as for fc_ukr.
  *
+ * ===================== THE DIRECT-A MICRO-KERNEL CONTRACT ===============
+ *
+ *   void fc_akr_<path>_<sfx>(fc_int kc, const T *const *rows, const fc_int *offs,
+ *                            const T *b, T *c, fc_int ldc, T beta, int mr, int nr);
+ *
+ *   c[i*ldc + j] = sum_{p < kc} rows[i][offs[p]] * b[p*NR + j] + beta*c[..]
+ *
+ * for i < mr, j < nr, p in increasing order: A is not packed, element (i, p)
+ * is read (broadcast) from row pointer i at offset offs[p]. rows has MR
+ * entries, all readable at every offs[p] (pass rows[0] for i >= mr). b and c
+ * as for fc_ukr (b a packed, 64-byte aligned B micro-panel).
+ *
  * ===================== PACKED BUFFERS ===================================
  * Packed A block (mc x kc): ceil(mc/MR) micro-panels, panel q at ap + q*MR*kc.
  * Packed B block (kc x nc): ceil(nc/NR) micro-panels, panel q at bp + q*NR*kc.
@@ -183,6 +195,14 @@ static inline fc_int fc_block_size(fc_int n, fc_int bmax, fc_int mult)
                          const fc_int *offs, T *c0, T *c1, fc_int ldc, T beta, int mr, \
                          int n0, int n1);                                              \
     fc_dkr_fn_##S fc_dkr_select_##S(void);                                             \
+    /* Direct-A kernel (contract above): A rows broadcast from MR row pointers. */      \
+    typedef void (*fc_akr_fn_##S)(fc_int kc, const T *const *rows, const fc_int *offs,  \
+                                  const T *b, T *c, fc_int ldc, T beta, int mr, int nr); \
+    void fc_akr_ref_##S(fc_int kc, const T *const *rows, const fc_int *offs, const T *b, \
+                        T *c, fc_int ldc, T beta, int mr, int nr);                     \
+    void fc_akr_avx2_##S(fc_int kc, const T *const *rows, const fc_int *offs,          \
+                         const T *b, T *c, fc_int ldc, T beta, int mr, int nr);        \
+    fc_akr_fn_##S fc_akr_select_##S(void);                                             \
     /* Pack A[0:mc, 0:kc] (element (i,p) at a[i*rsa + p*csa]) into ceil(mc/MR)         \
      * zero-padded micro-panels at ap. */                                              \
     void fc_pack_a_##S(fc_int mc, fc_int kc, const T *a, fc_int rsa, fc_int csa, T *ap); \

@@ -158,6 +158,80 @@ void FC_SFX(fc_ukr_avx2)(fc_int kc, const FC_T *restrict a, const FC_T *restrict
 
 #undef FC_ROW_STORE
 
+/* Direct-A kernel (contract in gemm_internal.h): A element (i, p) is
+ * broadcast from rows[i] + offs[p]; B packed as for fc_ukr. */
+FC_AVX2_FN
+void FC_SFX(fc_akr_avx2)(fc_int kc, const FC_T *const *rows, const fc_int *restrict offs,
+                         const FC_T *restrict b, FC_T *restrict c, fc_int ldc, FC_T beta,
+                         int mr, int nr)
+{
+    FC_V c00 = FC_VZERO(), c01 = FC_VZERO();
+    FC_V c10 = FC_VZERO(), c11 = FC_VZERO();
+    FC_V c20 = FC_VZERO(), c21 = FC_VZERO();
+    FC_V c30 = FC_VZERO(), c31 = FC_VZERO();
+    FC_V c40 = FC_VZERO(), c41 = FC_VZERO();
+    FC_V c50 = FC_VZERO(), c51 = FC_VZERO();
+    const FC_T *r0 = rows[0], *r1 = rows[1], *r2 = rows[2];
+    const FC_T *r3 = rows[3], *r4 = rows[4], *r5 = rows[5];
+
+#pragma GCC unroll 4
+    for (fc_int p = 0; p < kc; ++p) {
+        const fc_int o = offs[p];
+        const FC_V b0 = FC_VLOAD(b);
+        const FC_V b1 = FC_VLOAD(b + FC_VL);
+        FC_V av;
+        av = FC_VBCAST(r0 + o);
+        c00 = FC_VFMA(av, b0, c00);
+        c01 = FC_VFMA(av, b1, c01);
+        av = FC_VBCAST(r1 + o);
+        c10 = FC_VFMA(av, b0, c10);
+        c11 = FC_VFMA(av, b1, c11);
+        av = FC_VBCAST(r2 + o);
+        c20 = FC_VFMA(av, b0, c20);
+        c21 = FC_VFMA(av, b1, c21);
+        av = FC_VBCAST(r3 + o);
+        c30 = FC_VFMA(av, b0, c30);
+        c31 = FC_VFMA(av, b1, c31);
+        av = FC_VBCAST(r4 + o);
+        c40 = FC_VFMA(av, b0, c40);
+        c41 = FC_VFMA(av, b1, c41);
+        av = FC_VBCAST(r5 + o);
+        c50 = FC_VFMA(av, b0, c50);
+        c51 = FC_VFMA(av, b1, c51);
+        b += FC_NR;
+    }
+
+    const int full = (mr == FC_MR && nr == FC_NR);
+    FC_T tile[FC_MR * FC_NR] __attribute__((aligned(64)));
+    FC_T *cc = full ? c : tile;
+    const fc_int ldcc = full ? ldc : FC_NR;
+    {
+        const FC_T beta_t = full ? beta : (FC_T)0;
+#define FC_AROW_STORE(i, q0, q1)                                                 \
+    do {                                                                         \
+        FC_T *ci = cc + (i) * ldcc;                                              \
+        if (beta_t != 0) {                                                       \
+            q0 = FC_VADD(FC_VLOADU(ci), q0);                                     \
+            q1 = FC_VADD(FC_VLOADU(ci + FC_VL), q1);                             \
+        }                                                                        \
+        FC_VSTOREU(ci, q0);                                                      \
+        FC_VSTOREU(ci + FC_VL, q1);                                              \
+    } while (0)
+        FC_AROW_STORE(0, c00, c01);
+        FC_AROW_STORE(1, c10, c11);
+        FC_AROW_STORE(2, c20, c21);
+        FC_AROW_STORE(3, c30, c31);
+        FC_AROW_STORE(4, c40, c41);
+        FC_AROW_STORE(5, c50, c51);
+#undef FC_AROW_STORE
+    }
+    if (!full) {
+        for (int i = 0; i < mr; ++i)
+            for (int j = 0; j < nr; ++j)
+                c[i * ldc + j] = beta == 0 ? tile[i * FC_NR + j] : c[i * ldc + j] + tile[i * FC_NR + j];
+    }
+}
+
 /* Direct-B kernel (contract in gemm_internal.h): the two B vectors of each
  * k step are unaligned loads from x0 + offs[p] and x1 + offs[p]. */
 #define FC_DROW_STORE(i, r0, r1)                                                 \

@@ -44,6 +44,28 @@ void FC_SFX(fc_ukr_ref)(fc_int kc, const FC_T *restrict a, const FC_T *restrict 
     }
 }
 
+void FC_SFX(fc_akr_ref)(fc_int kc, const FC_T *const *rows, const fc_int *restrict offs,
+                        const FC_T *restrict b, FC_T *restrict c, fc_int ldc, FC_T beta, int mr,
+                        int nr)
+{
+    FC_T acc[FC_MR][FC_NR];
+    for (int i = 0; i < FC_MR; ++i)
+        for (int j = 0; j < FC_NR; ++j)
+            acc[i][j] = 0;
+    for (fc_int p = 0; p < kc; ++p) {
+        const FC_T *bp = b + p * FC_NR;
+        const fc_int o = offs[p];
+        for (int i = 0; i < FC_MR; ++i) {
+            const FC_T ai = rows[i][o];
+            for (int j = 0; j < FC_NR; ++j)
+                acc[i][j] += ai * bp[j];
+        }
+    }
+    for (int i = 0; i < mr; ++i)
+        for (int j = 0; j < nr; ++j)
+            c[i * ldc + j] = beta == 0 ? acc[i][j] : c[i * ldc + j] + acc[i][j];
+}
+
 void FC_SFX(fc_dkr_ref)(fc_int kc, const FC_T *restrict a, const FC_T *x0, const FC_T *x1,
                         const fc_int *restrict offs, FC_T *c0, FC_T *c1, fc_int ldc, FC_T beta,
                         int mr, int n0, int n1)

@@ -161,13 +161,15 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
             for chunk in prange(nchunks, schedule='static'):
                 acc = <floating *> (partials + part_bytes * chunk)
                 memset(acc, 0, part * sizeof(floating))
-                for n in range(chunk * N // nchunks, (chunk + 1) * N // nchunks):
-                    if floating is float:
-                        fc_conv2d_backward_weight_f32(&g, &x[n, 0, 0, 0], &grad_out[n, 0, 0, 0],
-                                                      acc, acc + wsize, mywork)
-                    else:
-                        fc_conv2d_backward_weight_f64(&g, &x[n, 0, 0, 0], &grad_out[n, 0, 0, 0],
-                                                      acc, acc + wsize, mywork)
+                n = chunk * N // nchunks
+                if floating is float:
+                    fc_conv2d_backward_weight_batch_f32(&g, (chunk + 1) * N // nchunks - n,
+                                                        &x[n, 0, 0, 0], &grad_out[n, 0, 0, 0],
+                                                        acc, acc + wsize, mywork)
+                else:
+                    fc_conv2d_backward_weight_batch_f64(&g, (chunk + 1) * N // nchunks - n,
+                                                        &x[n, 0, 0, 0], &grad_out[n, 0, 0, 0],
+                                                        acc, acc + wsize, mywork)
         with nogil:
             memset(dw, 0, wsize * sizeof(floating))
             if db != NULL:
