@@ -72,6 +72,7 @@ typedef struct fc_conv_plan {
     int direct;            /* direct-B path (see fc_conv_direct_run) on geometry dg */
     fc_conv_geom dg;       /* direct: the forward geometry actually run */
     fc_int nch;            /* direct: output chunks of CW pixels */
+    fc_int wq, wrow;       /* direct: phase width ceil(Wp/stride_w), row length stride_w*wq */
     fc_int m, n, k;
     fc_int kcb, mcb, ncb;
     fc_padgeom pg;
@@ -97,7 +98,7 @@ static int fc_is_1x1(const fc_conv_geom *g)
  * weights w'(c, k, R-1-r, S-1-s), run when C fills the MR rows well enough. */
 static int fc_fwd_direct_ok(const fc_conv_geom *g)
 {
-    return g->stride_w == 1 && !fc_is_1x1(g);
+    return !fc_is_1x1(g);
 }
 
 static int fc_bwd_direct_ok(const fc_conv_geom *g, size_t elem)
@@ -160,7 +161,9 @@ static void fc_conv_plan_make(const fc_conv_geom *g, int op, size_t elem, fc_con
         fc_pad_geom(d, &pl->pg);
         pl->nch = d->Ho * ((d->Wo + cw - 1) / cw);
         pl->ap_bytes = fc_align_up((size_t)fc_roundup(pl->m, mr) * (size_t)FC_MAX(pl->k, 1) * elem);
-        pl->x_bytes = fc_align_up(((size_t)d->C * (size_t)pl->pg.Hp * (size_t)pl->pg.Wp + 2 * (size_t)cw) * elem);
+        pl->wq = (pl->pg.Wp + d->stride_w - 1) / d->stride_w;
+        pl->wrow = pl->wq * d->stride_w;
+        pl->x_bytes = fc_align_up(((size_t)d->C * (size_t)pl->pg.Hp * (size_t)pl->wrow + 2 * (size_t)cw) * elem);
         pl->o_bytes = fc_align_up(((size_t)pl->k + 3 * (size_t)pl->nch) * sizeof(fc_int));
         pl->total = pl->ap_bytes + pl->x_bytes + pl->o_bytes + FC_ALIGN;
         return;
@@ -490,6 +493,30 @@ static void FC_SFX(fc_conv_carve)(const fc_conv_plan *pl, void *work, FC_T **ap,
  * tiles / MR panels; bias and activation once a group is complete.
  * ap: A = weights (K' x CRS') packed by fc_pack_a_full with pl->kcb.
  * ------------------------------------------------------------------- */
+/* Zero-bordered image with each padded row split into stride_w phases:
+ * padded column u goes to row position (u % sw) * wq + u / sw, so that the
+ * taps of consecutive output pixels are contiguous in every phase. */
+static void FC_SFX(fc_pad_image_phased)(const fc_conv_geom *g, const fc_conv_plan *pl,
+                                        const FC_T *x, FC_T *xp)
+{
+    const fc_int sw = g->stride_w, wq = pl->wq, wrow = pl->wrow, Hp = pl->pg.Hp;
+    const fc_int mt = pl->pg.mt, ml = pl->pg.ml, H = g->H, W = g->W;
+    memset(xp, 0, (size_t)(g->C * Hp * wrow) * sizeof(FC_T));
+    for (fc_int c = 0; c < g->C; ++c) {
+        for (fc_int h = 0; h < H; ++h) {
+            const FC_T *src = x + (c * H + h) * W;
+            FC_T *dr = xp + (c * Hp + h + mt) * wrow;
+            for (fc_int ph = 0; ph < sw; ++ph) {
+                /* columns w with (w + ml) % sw == ph */
+                fc_int w = ((ph - ml) % sw + sw) % sw;
+                FC_T *d = dr + ph * wq + (w + ml) / sw;
+                for (; w < W; w += sw)
+                    *d++ = src[w];
+            }
+        }
+    }
+}
+
 static void FC_SFX(fc_conv_direct_run)(const fc_conv_plan *pl, const FC_T *x, const FC_T *ap,
                                        const FC_T *bias, int act, FC_T act_param, FC_T *y,
                                        FC_T *xp, fc_int *ob)
@@ -497,24 +524,29 @@ static void FC_SFX(fc_conv_direct_run)(const fc_conv_plan *pl, const FC_T *x, co
     enum { CW = FC_NR / 2 };
     const fc_conv_geom *g = &pl->dg;
     const fc_padgeom *pg = &pl->pg;
-    const fc_int Wp = pg->Wp, HWp = pg->Hp * pg->Wp;
+    const fc_int sw = g->stride_w, wq = pl->wq, Wr = pl->wrow, HWr = pg->Hp * pl->wrow;
     const fc_int m = pl->m, k = pl->k, P = pl->n, nch = pl->nch;
     const fc_int kcb = pl->kcb, mcb = pl->mcb, mpad = fc_roundup(m, FC_MR);
     fc_int *offs = ob, *cb = ob + k, *cp = cb + nch, *cl = cp + nch;
 
-    FC_SFX(fc_pad_image)(g, pg, x, xp);
-    memset(xp + g->C * HWp, 0, 2 * CW * sizeof(FC_T));
+    if (sw == 1)
+        FC_SFX(fc_pad_image)(g, pg, x, xp);
+    else
+        FC_SFX(fc_pad_image_phased)(g, pl, x, xp);
+    memset(xp + g->C * HWr, 0, 2 * CW * sizeof(FC_T));
     {
         fc_int i = 0;
         for (fc_int c = 0; c < g->C; ++c)
             for (fc_int r = 0; r < g->R; ++r)
-                for (fc_int s2 = 0; s2 < g->S; ++s2)
-                    offs[i++] = c * HWp + r * g->dil_h * Wp + s2 * g->dil_w;
+                for (fc_int s2 = 0; s2 < g->S; ++s2) {
+                    const fc_int v = s2 * g->dil_w + pg->ml - g->pad_left;
+                    offs[i++] = c * HWr + r * g->dil_h * Wr + (v % sw) * wq + v / sw;
+                }
     }
     {
         fc_int t = 0;
         for (fc_int oh = 0; oh < g->Ho; ++oh) {
-            const fc_int rowbase = (oh * g->stride_h - g->pad_top + pg->mt) * Wp + (pg->ml - g->pad_left);
+            const fc_int rowbase = (oh * g->stride_h - g->pad_top + pg->mt) * Wr;
             for (fc_int ow0 = 0; ow0 < g->Wo; ow0 += CW) {
                 cb[t] = rowbase + ow0;
                 cp[t] = oh * g->Wo + ow0;

@@ -78,7 +78,7 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, cons
                 fc_conv2d_pack_weights_f64(&g, FC_CONV_FORWARD, &w[0, 0, 0, 0], packed)
         with nogil, parallel(num_threads=nt):
             mywork = work + ws * threadid()
-            for n in prange(N, schedule='static'):
+            for n in prange(N, schedule='dynamic'):
                 if floating is float:
                     fc_conv2d_forward_packed_f32(&g, &x[n, 0, 0, 0], packed, bptr,
                                                  activation, <float> act_param, &y[n, 0, 0, 0], mywork)
@@ -114,7 +114,7 @@ def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :,
                 fc_conv2d_pack_weights_f64(&g, FC_CONV_BACKWARD_DATA, &w[0, 0, 0, 0], packed)
         with nogil, parallel(num_threads=nt):
             mywork = work + ws * threadid()
-            for n in prange(N, schedule='static'):
+            for n in prange(N, schedule='dynamic'):
                 if floating is float:
                     fc_conv2d_backward_data_packed_f32(&g, &grad_out[n, 0, 0, 0], packed,
                                                        &grad_x[n, 0, 0, 0], mywork)
@@ -158,7 +158,7 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
     try:
         with nogil, parallel(num_threads=nt):
             mywork = work + ws * threadid()
-            for chunk in prange(nchunks, schedule='static'):
+            for chunk in prange(nchunks, schedule='dynamic'):
                 acc = <floating *> (partials + part_bytes * chunk)
                 memset(acc, 0, part * sizeof(floating))
                 n = chunk * N // nchunks
