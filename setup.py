@@ -21,10 +21,8 @@ from setuptools.command.build_ext import build_ext
 HERE = os.path.dirname(os.path.abspath(__file__))
 IS_MSVC = sys.platform == "win32"
 
-
 def _flag(name):
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
 
 def _base_cflags():
     if IS_MSVC:
@@ -44,10 +42,8 @@ def _base_cflags():
                   "-fno-omit-frame-pointer", "-g"]
     return flags
 
-
 def _sanitize_ldflags():
     return ["-fsanitize=address,undefined"] if _flag("FASTCONV_SANITIZE") and not IS_MSVC else []
-
 
 def _probe_openmp(compiler):
     """Compile and link a small OpenMP program; return (cflags, ldflags) or None."""
@@ -86,9 +82,7 @@ def _probe_openmp(compiler):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-
 _OPENMP = {}
-
 
 def _openmp_flags(compiler):
     if "result" not in _OPENMP:
@@ -103,7 +97,6 @@ def _openmp_flags(compiler):
         _OPENMP["result"] = result
     return _OPENMP["result"] or ([], [])
 
-
 class BuildKernels(build_clib):
     """Compile csrc/*.c into a static library with the OpenMP flags the probe found."""
 
@@ -112,7 +105,6 @@ class BuildKernels(build_clib):
         for name, info in libraries:
             info["cflags"] = _base_cflags() + omp_cflags
         super().build_libraries(libraries)
-
 
 class BuildExt(build_ext):
     def run(self):
@@ -129,6 +121,8 @@ class BuildExt(build_ext):
             ext.extra_link_args = omp_ldflags + _sanitize_ldflags() + ext.extra_link_args
         super().build_extensions()
 
+KERNEL_SOURCES = sorted(os.path.relpath(p, HERE) for p in glob.glob(os.path.join(HERE, "csrc", "*.c")))
+KERNEL_HEADERS = sorted(os.path.relpath(p, HERE) for p in glob.glob(os.path.join(HERE, "csrc", "*.h")))
 
 def _extensions():
     from Cython.Build import cythonize
@@ -148,16 +142,17 @@ def _extensions():
             include_dirs=["csrc", "fastconv"],
             libraries=["fastconv_kernels"],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+            # Relink when any kernel source changes: they arrive through the static library.
+            depends=KERNEL_SOURCES + KERNEL_HEADERS,
         )
         for p in sorted(glob.glob(os.path.join(HERE, "fastconv", "_*.pyx")))
     ]
     return cythonize(exts, compiler_directives=directives, include_path=["fastconv"])
 
-
-KERNEL_SOURCES = sorted(os.path.relpath(p, HERE) for p in glob.glob(os.path.join(HERE, "csrc", "*.c")))
-
 setup(
-    libraries=[("fastconv_kernels", {"sources": KERNEL_SOURCES, "include_dirs": ["csrc"]})],
+    # obj_deps: every object is rebuilt when any header changes (the *_impl.h templates).
+    libraries=[("fastconv_kernels", {"sources": KERNEL_SOURCES, "include_dirs": ["csrc"],
+                                     "obj_deps": {"": KERNEL_HEADERS}})],
     ext_modules=_extensions(),
     cmdclass={"build_clib": BuildKernels, "build_ext": BuildExt},
 )

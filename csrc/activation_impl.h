@@ -1,5 +1,8 @@
 /* Type-generic body of csrc/activation.c: included once per element type with
- * T (the type) and SUFFIX (f32 / f64), EXP, TANH, EXPM1 defined. */
+ * T (the type) and SUFFIX (f32 / f64), EXP, TANH, EXPM1 defined.
+ * Loads are hoisted out of the ?: so the compiler can turn the select into a
+ * vector blend; a load inside one arm keeps the branch (and its mispredictions
+ * on random signs). */
 #define FC_CAT_(a, b) a##_##b
 #define FC_CAT(a, b) FC_CAT_(a, b)
 #define FC_NAME(base) FC_CAT(base, SUFFIX)
@@ -9,10 +12,16 @@ void FC_NAME(fc_activation_forward)(int act, T param, const T *x, T *y, fc_int n
     fc_int i;
     switch (act) {
     case FC_ACT_RELU:
-        for (i = 0; i < n; i++) y[i] = x[i] > (T)0 ? x[i] : (T)0;
+        for (i = 0; i < n; i++) {
+            T v = x[i];
+            y[i] = v > (T)0 ? v : (T)0;
+        }
         break;
     case FC_ACT_LEAKY_RELU:
-        for (i = 0; i < n; i++) y[i] = x[i] > (T)0 ? x[i] : param * x[i];
+        for (i = 0; i < n; i++) {
+            T v = x[i];
+            y[i] = v > (T)0 ? v : param * v;
+        }
         break;
     case FC_ACT_SIGMOID:
         /* Two branches so exp never overflows. */
@@ -44,10 +53,16 @@ void FC_NAME(fc_activation_backward)(int act, T param, const T *x, const T *gy, 
     fc_int i;
     switch (act) {
     case FC_ACT_RELU:
-        for (i = 0; i < n; i++) gx[i] = x[i] > (T)0 ? gy[i] : (T)0;
+        for (i = 0; i < n; i++) {
+            T g = gy[i];
+            gx[i] = x[i] > (T)0 ? g : (T)0;
+        }
         break;
     case FC_ACT_LEAKY_RELU:
-        for (i = 0; i < n; i++) gx[i] = x[i] > (T)0 ? gy[i] : param * gy[i];
+        for (i = 0; i < n; i++) {
+            T g = gy[i];
+            gx[i] = x[i] > (T)0 ? g : param * g;
+        }
         break;
     case FC_ACT_SIGMOID:
         for (i = 0; i < n; i++) {

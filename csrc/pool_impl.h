@@ -5,38 +5,141 @@
 #define FC_CAT(a, b) FC_CAT_(a, b)
 #define FC_NAME(base) FC_CAT(base, SUFFIX)
 
-/* Index of the first maximum of the window (NaN counts as the maximum, the
- * first NaN wins), or -1 for an empty window. */
-static inline fc_int FC_NAME(fc_window_argmax)(const T *x, fc_int W, fc_int h0, fc_int h1,
-                                                 fc_int w0, fc_int w1)
+/* Maximum of the window [h0,h1) x [w0,w1) (the window is never empty). NaN
+ * counts as the maximum. The loop is a max and an or, with no data-dependent
+ * branch: on real data "v > m" is a coin toss, and a branch on it costs more
+ * than the whole window. */
+static inline T FC_NAME(fc_window_max)(const T *x, fc_int W, fc_int h0, fc_int h1,
+                                        fc_int w0, fc_int w1, int *has_nan)
 {
-    fc_int best = -1;
-    T m = (T)0;
+    T m = x[h0 * W + w0];
+    int nan = 0;
     for (fc_int h = h0; h < h1; h++) {
         const T *row = x + h * W;
         for (fc_int w = w0; w < w1; w++) {
             T v = row[w];
-            if (best < 0 || v > m || (v != v && m == m)) {
-                m = v;
-                best = h * W + w;
-            }
+            m = v > m ? v : m;
+            nan |= v != v;
+        }
+    }
+    *has_nan = nan;
+    return m;
+}
+
+/* Index of the element that wins the window, or -1 for an empty window: the
+ * first maximum, or the last NaN when there is one (PyTorch's CPU kernel:
+ * val > max || isnan(val)). Both updates are bit masks, so no branch depends
+ * on the data. */
+static inline fc_int FC_NAME(fc_window_argmax)(const T *x, fc_int W, fc_int h0, fc_int h1,
+                                                 fc_int w0, fc_int w1)
+{
+    if (h0 >= h1 || w0 >= w1)
+        return -1;
+    fc_int best = h0 * W + w0;
+    UT mbits;
+    memcpy(&mbits, &x[best], sizeof mbits);
+    for (fc_int h = h0; h < h1; h++) {
+        for (fc_int w = w0; w < w1; w++) {
+            fc_int idx = h * W + w;
+            T v = x[idx], m;
+            UT vbits;
+            memcpy(&m, &mbits, sizeof m);
+            memcpy(&vbits, &v, sizeof vbits);
+            int take = (v > m) | (v != v);
+            fc_int imask = -(fc_int)take;
+            UT vmask = (UT)0 - (UT)take;
+            best = (idx & imask) | (best & ~imask);
+            mbits = (vbits & vmask) | (mbits & ~vmask);
         }
     }
     return best;
 }
 
+/* The common 2x2, stride 2, unpadded pooling: the windows do not overlap, so
+ * the interior (every row, and the columns whose windows lie wholly inside the
+ * image) is straight-line code the compiler vectorises. These return the
+ * number of output columns they finished in every row (0 when they do not
+ * apply; the general loops then do everything). */
+static fc_int FC_NAME(fc_pool_2x2_columns)(const fc_pool_geom *g)
+{
+    if (g->kh != 2 || g->kw != 2 || g->stride_h != 2 || g->stride_w != 2 || g->pad_h || g->pad_w)
+        return 0;
+    if (g->H / 2 < g->Ho)  /* a ceil_mode row of partial windows */
+        return 0;
+    return g->W / 2 < g->Wo ? g->W / 2 : g->Wo;
+}
+
+static fc_int FC_NAME(fc_max_pool_2x2_forward)(const fc_pool_geom *g, const T *x, T *y)
+{
+    fc_int cols = FC_NAME(fc_pool_2x2_columns)(g);
+    for (fc_int oh = 0; cols && oh < g->Ho; oh++) {
+        const T *r0 = x + 2 * oh * g->W, *r1 = r0 + g->W;
+        T *out = y + oh * g->Wo;
+        for (fc_int ow = 0; ow < cols; ow++) {
+            T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+            T m = b > a ? b : a;
+            m = c > m ? c : m;
+            m = d > m ? d : m;
+            int nan = (a != a) | (b != b) | (c != c) | (d != d);
+            out[ow] = nan ? (T)NAN : m;
+        }
+    }
+    return cols;
+}
+
+/* gx must be zero on entry; each window's gradient goes to its first maximum
+ * (in the order a b / c d). Written as masks on equality with the maximum so
+ * that the compiler vectorises it; a plane holding NaN is left to the general
+ * loop, whose NaN rule (last NaN wins) needs the sequential scan. */
+static fc_int FC_NAME(fc_max_pool_2x2_backward)(const fc_pool_geom *g, const T *x, const T *gy, T *gx)
+{
+    fc_int cols = FC_NAME(fc_pool_2x2_columns)(g);
+    if (!cols)
+        return 0;
+    int nan = 0;
+    for (fc_int i = 0; i < g->H * g->W; i++) nan |= x[i] != x[i];
+    if (nan)
+        return 0;
+    for (fc_int oh = 0; oh < g->Ho; oh++) {
+        const T *r0 = x + 2 * oh * g->W, *r1 = r0 + g->W;
+        T *g0 = gx + 2 * oh * g->W, *g1 = g0 + g->W;
+        const T *grad = gy + oh * g->Wo;
+        for (fc_int ow = 0; ow < cols; ow++) {
+            T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+            T m = b > a ? b : a;
+            m = c > m ? c : m;
+            m = d > m ? d : m;
+            int ea = a == m, eb = (b == m) & !ea, ec = (c == m) & !ea & !eb;
+            int ed = !ea & !eb & !ec;
+            T v = grad[ow];
+            g0[2 * ow] = ea ? v : (T)0;
+            g0[2 * ow + 1] = eb ? v : (T)0;
+            g1[2 * ow] = ec ? v : (T)0;
+            g1[2 * ow + 1] = ed ? v : (T)0;
+        }
+    }
+    return cols;
+}
+
 void FC_NAME(fc_max_pool2d_forward)(const fc_pool_geom *g, const T *x, T *y)
 {
+    /* Columns [0, done) of every row are finished by the fast path. */
+    fc_int done = FC_NAME(fc_max_pool_2x2_forward)(g, x, y);
     for (fc_int oh = 0; oh < g->Ho; oh++) {
         fc_int h0 = oh * g->stride_h - g->pad_h, h1 = h0 + g->kh;
         if (h0 < 0) h0 = 0;
         if (h1 > g->H) h1 = g->H;
-        for (fc_int ow = 0; ow < g->Wo; ow++) {
+        for (fc_int ow = done; ow < g->Wo; ow++) {
             fc_int w0 = ow * g->stride_w - g->pad_w, w1 = w0 + g->kw;
             if (w0 < 0) w0 = 0;
             if (w1 > g->W) w1 = g->W;
-            fc_int best = FC_NAME(fc_window_argmax)(x, g->W, h0, h1, w0, w1);
-            y[oh * g->Wo + ow] = best < 0 ? (T)(-INFINITY) : x[best];
+            T v = (T)(-INFINITY);
+            if (h0 < h1 && w0 < w1) {
+                int nan;
+                v = FC_NAME(fc_window_max)(x, g->W, h0, h1, w0, w1, &nan);
+                if (nan) v = (T)NAN;
+            }
+            y[oh * g->Wo + ow] = v;
         }
     }
 }
@@ -44,11 +147,12 @@ void FC_NAME(fc_max_pool2d_forward)(const fc_pool_geom *g, const T *x, T *y)
 void FC_NAME(fc_max_pool2d_backward)(const fc_pool_geom *g, const T *x, const T *gy, T *gx)
 {
     for (fc_int i = 0; i < g->H * g->W; i++) gx[i] = (T)0;
+    fc_int done = FC_NAME(fc_max_pool_2x2_backward)(g, x, gy, gx);
     for (fc_int oh = 0; oh < g->Ho; oh++) {
         fc_int h0 = oh * g->stride_h - g->pad_h, h1 = h0 + g->kh;
         if (h0 < 0) h0 = 0;
         if (h1 > g->H) h1 = g->H;
-        for (fc_int ow = 0; ow < g->Wo; ow++) {
+        for (fc_int ow = done; ow < g->Wo; ow++) {
             fc_int w0 = ow * g->stride_w - g->pad_w, w1 = w0 + g->kw;
             if (w0 < 0) w0 = 0;
             if (w1 > g->W) w1 = g->W;
