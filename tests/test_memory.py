@@ -196,7 +196,7 @@ _RLIMIT_CHILD = textwrap.dedent("""
 
 
 @pytest.mark.skipif(SANITIZED, reason="ASan reserves terabytes of address space: no RLIMIT_AS")
-def test_memory_error_under_an_address_space_limit():
+def test_memory_error_under_an_address_space_limit(tmp_path):
     """With the address space capped at +1 GB, outputs and kernel workspaces of ~4 GB
     raise MemoryError in a child process, which then carries on computing."""
     with open("/proc/self/statm") as fh:
@@ -206,7 +206,7 @@ def test_memory_error_under_an_address_space_limit():
     env = dict(os.environ, PYTHONPATH=pkg_root + os.pathsep + os.environ.get("PYTHONPATH", ""),
                OMP_NUM_THREADS="2")
     proc = subprocess.run([sys.executable, "-X", "faulthandler", "-c", code], env=env,
-                          capture_output=True, text=True, timeout=120)
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f"child crashed (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
     out = proc.stdout.strip().split("|")
     assert out[0] == "output: MemoryError", out

@@ -15,7 +15,8 @@ import fastconv
 from fastconv import models, train
 
 LAST_LINE = re.compile(r"^test accuracy: (0\.\d{4}|1\.0000)$")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The directory holding the fastconv package under test (installed or built in place).
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastconv.__file__)))
 
 
 def run(*argv):
@@ -162,12 +163,12 @@ def test_cifar10_files(tmp_path):
     last_accuracy(text)
 
 
-def test_python_dash_m_default_job_reaches_target():
+def test_python_dash_m_default_job_reaches_target(tmp_path):
     """The README's first command, as a user runs it (defaults: >= 0.97 test accuracy)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run([sys.executable, "-m", "fastconv", "train"], capture_output=True,
-                          text=True, env=env, cwd=ROOT, timeout=600)
+                          text=True, env=env, cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert last_accuracy(proc.stdout) >= 0.97
     assert proc.stdout.count("Epoch ") == train.DEFAULTS["epochs"]

@@ -517,7 +517,7 @@ def _run_table(tmp_dir, start=0, stop=None, extra_env=None):
         log = os.path.join(tmp_dir, f"validation_{attempt}.log")
         code = f"import test_validation as t; t._child_main({start}, {log!r})"
         try:
-            proc = subprocess.run([sys.executable, "-X", "faulthandler", "-c", code], env=env,
+            proc = subprocess.run([sys.executable, "-X", "faulthandler", "-c", code], env=env, cwd=tmp_dir,
                                   capture_output=True, text=True, timeout=300)
             rc, stderr = proc.returncode, proc.stderr
         except subprocess.TimeoutExpired as e:
