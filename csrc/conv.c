@@ -493,6 +493,27 @@ static void FC_SFX(fc_conv_carve)(const fc_conv_plan *pl, void *work, FC_T **ap,
  * tiles / MR panels; bias and activation once a group is complete.
  * ap: A = weights (K' x CRS') packed by fc_pack_a_full with pl->kcb.
  * ------------------------------------------------------------------- */
+/* Copy x's interior into a zero-bordered buffer whose border is already
+ * zero (runs of images reuse it: nothing else ever writes the border).
+ * Short rows are copied inline: a libc call per 8-pixel row costs more than
+ * the copy. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+#endif
+static void FC_SFX(fc_copy_interior)(const fc_conv_geom *g, const fc_padgeom *pg,
+                                     fc_int wrow, const FC_T *x, FC_T *xp)
+{
+    const fc_int H = g->H, W = g->W, Hp = pg->Hp, mt = pg->mt, ml = pg->ml;
+    for (fc_int c = 0; c < g->C; ++c) {
+        for (fc_int h = 0; h < H; ++h) {
+            const FC_T *restrict src = x + (c * H + h) * W;
+            FC_T *restrict d = xp + (c * Hp + h + mt) * wrow + ml;
+            for (fc_int w = 0; w < W; ++w)
+                d[w] = src[w];
+        }
+    }
+}
+
 /* Zero-bordered image with each padded row split into stride_w phases:
  * padded column u goes to row position (u % sw) * wq + u / sw, so that the
  * taps of consecutive output pixels are contiguous in every phase. */
@@ -501,7 +522,6 @@ static void FC_SFX(fc_pad_image_phased)(const fc_conv_geom *g, const fc_conv_pla
 {
     const fc_int sw = g->stride_w, wq = pl->wq, wrow = pl->wrow, Hp = pl->pg.Hp;
     const fc_int mt = pl->pg.mt, ml = pl->pg.ml, H = g->H, W = g->W;
-    memset(xp, 0, (size_t)(g->C * Hp * wrow) * sizeof(FC_T));
     for (fc_int c = 0; c < g->C; ++c) {
         for (fc_int h = 0; h < H; ++h) {
             const FC_T *src = x + (c * H + h) * W;
@@ -517,9 +537,9 @@ static void FC_SFX(fc_pad_image_phased)(const fc_conv_geom *g, const fc_conv_pla
     }
 }
 
-static void FC_SFX(fc_conv_direct_run)(const fc_conv_plan *pl, const FC_T *x, const FC_T *ap,
-                                       const FC_T *bias, int act, FC_T act_param, FC_T *y,
-                                       FC_T *xp, fc_int *ob)
+static void FC_SFX(fc_conv_direct_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x,
+                                       const FC_T *ap, const FC_T *bias, int act,
+                                       FC_T act_param, FC_T *yall, FC_T *xp, fc_int *ob)
 {
     enum { CW = FC_NR / 2 };
     const fc_conv_geom *g = &pl->dg;
@@ -527,13 +547,11 @@ static void FC_SFX(fc_conv_direct_run)(const fc_conv_plan *pl, const FC_T *x, co
     const fc_int sw = g->stride_w, wq = pl->wq, Wr = pl->wrow, HWr = pg->Hp * pl->wrow;
     const fc_int m = pl->m, k = pl->k, P = pl->n, nch = pl->nch;
     const fc_int kcb = pl->kcb, mcb = pl->mcb, mpad = fc_roundup(m, FC_MR);
+    const fc_int xs = g->C * g->H * g->W;
     fc_int *offs = ob, *cb = ob + k, *cp = cb + nch, *cl = cp + nch;
 
-    if (sw == 1)
-        FC_SFX(fc_pad_image)(g, pg, x, xp);
-    else
-        FC_SFX(fc_pad_image_phased)(g, pl, x, xp);
-    memset(xp + g->C * HWr, 0, 2 * CW * sizeof(FC_T));
+    /* Border and slack zeroed once for the whole run of images. */
+    memset(xp, 0, ((size_t)(g->C * HWr) + 2 * CW) * sizeof(FC_T));
     {
         fc_int i = 0;
         for (fc_int c = 0; c < g->C; ++c)
@@ -559,11 +577,17 @@ static void FC_SFX(fc_conv_direct_run)(const fc_conv_plan *pl, const FC_T *x, co
     FC_SFX(fc_conv_ctx) ctx;
     memset(&ctx, 0, sizeof(ctx));
     ctx.g = g;
-    ctx.y = y;
     ctx.bias = bias;
     ctx.act = act;
     ctx.act_param = act_param;
     const fc_int G = fc_roundup(FC_MAX(2, 512 / CW), 2);
+    for (fc_int img = 0; img < nimg; ++img) {
+    FC_T *y = yall + img * m * P;
+    ctx.y = y;
+    if (sw == 1)
+        FC_SFX(fc_copy_interior)(g, pg, Wr, x + img * xs, xp);
+    else
+        FC_SFX(fc_pad_image_phased)(g, pl, x + img * xs, xp);
     for (fc_int g0 = 0; g0 < nch; g0 += G) {
         const fc_int g1 = FC_MIN(nch, g0 + G);
         if (k <= 0) {
@@ -600,6 +624,7 @@ static void FC_SFX(fc_conv_direct_run)(const fc_conv_plan *pl, const FC_T *x, co
             const fc_int j0 = cp[g0], j1 = cp[g1 - 1] + cl[g1 - 1];
             FC_SFX(fc_epi_bias_act)(&ctx, 0, m, j0, j1 - j0);
         }
+    }
     }
 }
 
@@ -653,6 +678,24 @@ void FC_SFX(fc_conv2d_forward)(const fc_conv_geom *g, const FC_T *x, const FC_T 
     FC_SFX(fc_conv2d_forward_packed)(g, x, ap, bias, act, act_param, y, work);
 }
 
+void FC_SFX(fc_conv2d_forward_packed_batch)(const fc_conv_geom *g, fc_int nimg, const FC_T *x,
+                                            const void *packed, const FC_T *bias, int act,
+                                            FC_T act_param, FC_T *y, void *work)
+{
+    fc_conv_plan pl;
+    fc_conv_plan_make(g, FC_OP_FWD, sizeof(FC_T), &pl);
+    if (pl.direct) {
+        char *wk = (char *)fc_align_ptr(work) + pl.ap_bytes;
+        FC_SFX(fc_conv_direct_run)(&pl, nimg, x, (const FC_T *)packed, bias, act, act_param, y,
+                                   (FC_T *)wk, (fc_int *)(wk + pl.x_bytes));
+        return;
+    }
+    const fc_int xs = g->C * g->H * g->W, ys = g->K * g->Ho * g->Wo;
+    for (fc_int n = 0; n < nimg; ++n)
+        FC_SFX(fc_conv2d_forward_packed)(g, x + n * xs, packed, bias, act, act_param, y + n * ys,
+                                         work);
+}
+
 void FC_SFX(fc_conv2d_forward_packed)(const fc_conv_geom *g, const FC_T *x, const void *packed,
                                       const FC_T *bias, int act, FC_T act_param, FC_T *y,
                                       void *work)
@@ -662,7 +705,7 @@ void FC_SFX(fc_conv2d_forward_packed)(const fc_conv_geom *g, const FC_T *x, cons
     const FC_T *ap = (const FC_T *)packed;
     if (pl.direct) {
         char *wk = (char *)fc_align_ptr(work) + pl.ap_bytes;
-        FC_SFX(fc_conv_direct_run)(&pl, x, ap, bias, act, act_param, y, (FC_T *)wk,
+        FC_SFX(fc_conv_direct_run)(&pl, 1, x, ap, bias, act, act_param, y, (FC_T *)wk,
                                    (fc_int *)(wk + pl.x_bytes));
         return;
     }
@@ -720,6 +763,23 @@ void FC_SFX(fc_conv2d_backward_data)(const fc_conv_geom *g, const FC_T *dy, cons
     FC_SFX(fc_conv2d_backward_data_packed)(g, dy, ap, dx, work);
 }
 
+void FC_SFX(fc_conv2d_backward_data_packed_batch)(const fc_conv_geom *g, fc_int nimg,
+                                                  const FC_T *dy, const void *packed, FC_T *dx,
+                                                  void *work)
+{
+    fc_conv_plan pl;
+    fc_conv_plan_make(g, FC_OP_BWD_DATA, sizeof(FC_T), &pl);
+    if (pl.direct) {
+        char *wk = (char *)fc_align_ptr(work) + pl.ap_bytes;
+        FC_SFX(fc_conv_direct_run)(&pl, nimg, dy, (const FC_T *)packed, NULL, FC_ACT_NONE, 0, dx,
+                                   (FC_T *)wk, (fc_int *)(wk + pl.x_bytes));
+        return;
+    }
+    const fc_int xs = g->C * g->H * g->W, ys = g->K * g->Ho * g->Wo;
+    for (fc_int n = 0; n < nimg; ++n)
+        FC_SFX(fc_conv2d_backward_data_packed)(g, dy + n * ys, packed, dx + n * xs, work);
+}
+
 void FC_SFX(fc_conv2d_backward_data_packed)(const fc_conv_geom *g, const FC_T *dy,
                                             const void *packed, FC_T *dx, void *work)
 {
@@ -728,7 +788,7 @@ void FC_SFX(fc_conv2d_backward_data_packed)(const fc_conv_geom *g, const FC_T *d
     const FC_T *ap = (const FC_T *)packed;
     if (pl.direct) {
         char *wk = (char *)fc_align_ptr(work) + pl.ap_bytes;
-        FC_SFX(fc_conv_direct_run)(&pl, dy, ap, NULL, FC_ACT_NONE, 0, dx, (FC_T *)wk,
+        FC_SFX(fc_conv_direct_run)(&pl, 1, dy, ap, NULL, FC_ACT_NONE, 0, dx, (FC_T *)wk,
                                    (fc_int *)(wk + pl.x_bytes));
         return;
     }
@@ -878,6 +938,7 @@ void FC_SFX(fc_conv2d_backward_weight_batch)(const fc_conv_geom *g, fc_int nimg,
                     toff[t++] = c * HWp + r * g->dil_h * Wp + s2 * g->dil_w;
     }
     memset(dwt, 0, (size_t)(CRS * K) * sizeof(FC_T));
+    memset(xp, 0, (size_t)(C * HWp) * sizeof(FC_T)); /* border: once for the run */
     FC_SFX(fc_akr_fn) akr = FC_SFX(fc_akr_select)();
     const fc_int kcb = pl.kcb;
     for (fc_int n = 0; n < nimg; ++n) {
@@ -898,7 +959,7 @@ void FC_SFX(fc_conv2d_backward_weight_batch)(const fc_conv_geom *g, fc_int nimg,
                 db[kk] += (s0 + s1) + (s2 + s3);
             }
         }
-        FC_SFX(fc_pad_image)(g, &pl.pg, x + n * xs, xp);
+        FC_SFX(fc_copy_interior)(g, &pl.pg, Wp, x + n * xs, xp);
         /* B = dY^T (P x K): element (p, k) at dyn[k*P + p]. */
         FC_SFX(fc_pack_b)(P, K, dyn, 1, P, bpk);
         for (fc_int pc = 0; pc < P; pc += kcb) {

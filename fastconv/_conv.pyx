@@ -17,6 +17,7 @@ from fastconv._runtime cimport aligned_scratch, free_scratch
 # the batch size only, never on the thread count.
 cdef enum:
     WEIGHT_GRAD_CHUNKS = 8
+    IMAGE_RUNS_PER_THREAD = 4
 
 
 cdef fc_conv_geom make_geom(tuple geometry):
@@ -54,8 +55,10 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, cons
             floating[:, :, :, ::1] y, int num_threads):
     """y[n] = act(conv(x[n], w) + bias) for every image n."""
     cdef fc_conv_geom g = make_geom(geometry)
-    cdef Py_ssize_t N = x.shape[0], n
+    cdef Py_ssize_t N = x.shape[0], n, chunk
     cdef int nt = max(1, min(num_threads, N))
+    # Runs of images per kernel call (set-up amortised), handed out dynamically.
+    cdef Py_ssize_t nchunks = min(N, IMAGE_RUNS_PER_THREAD * nt)
     cdef size_t ws = _round64(fc_conv2d_workspace_bytes(&g, sizeof(floating)))
     cdef size_t pw = _round64(fc_conv2d_packed_weights_bytes(&g, FC_CONV_FORWARD, sizeof(floating)))
     cdef char *work = <char *> aligned_scratch(_times(ws, nt))
@@ -78,13 +81,16 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, cons
                 fc_conv2d_pack_weights_f64(&g, FC_CONV_FORWARD, &w[0, 0, 0, 0], packed)
         with nogil, parallel(num_threads=nt):
             mywork = work + ws * threadid()
-            for n in prange(N, schedule='dynamic'):
+            for chunk in prange(nchunks, schedule='dynamic'):
+                n = chunk * N // nchunks
                 if floating is float:
-                    fc_conv2d_forward_packed_f32(&g, &x[n, 0, 0, 0], packed, bptr,
-                                                 activation, <float> act_param, &y[n, 0, 0, 0], mywork)
+                    fc_conv2d_forward_packed_batch_f32(&g, (chunk + 1) * N // nchunks - n,
+                                                       &x[n, 0, 0, 0], packed, bptr, activation,
+                                                       <float> act_param, &y[n, 0, 0, 0], mywork)
                 else:
-                    fc_conv2d_forward_packed_f64(&g, &x[n, 0, 0, 0], packed, bptr,
-                                                 activation, act_param, &y[n, 0, 0, 0], mywork)
+                    fc_conv2d_forward_packed_batch_f64(&g, (chunk + 1) * N // nchunks - n,
+                                                       &x[n, 0, 0, 0], packed, bptr, activation,
+                                                       act_param, &y[n, 0, 0, 0], mywork)
     finally:
         free_scratch(work)
         free_scratch(packed)
@@ -94,8 +100,9 @@ def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :,
                   floating[:, :, :, ::1] grad_x, int num_threads):
     """grad_x[n] = d conv / d x[n] applied to grad_out[n], for every image n."""
     cdef fc_conv_geom g = make_geom(geometry)
-    cdef Py_ssize_t N = grad_out.shape[0], n
+    cdef Py_ssize_t N = grad_out.shape[0], n, chunk
     cdef int nt = max(1, min(num_threads, N))
+    cdef Py_ssize_t nchunks = min(N, IMAGE_RUNS_PER_THREAD * nt)
     cdef size_t ws = _round64(fc_conv2d_workspace_bytes(&g, sizeof(floating)))
     cdef size_t pw = _round64(fc_conv2d_packed_weights_bytes(&g, FC_CONV_BACKWARD_DATA, sizeof(floating)))
     cdef char *work = <char *> aligned_scratch(_times(ws, nt))
@@ -114,13 +121,16 @@ def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :,
                 fc_conv2d_pack_weights_f64(&g, FC_CONV_BACKWARD_DATA, &w[0, 0, 0, 0], packed)
         with nogil, parallel(num_threads=nt):
             mywork = work + ws * threadid()
-            for n in prange(N, schedule='dynamic'):
+            for chunk in prange(nchunks, schedule='dynamic'):
+                n = chunk * N // nchunks
                 if floating is float:
-                    fc_conv2d_backward_data_packed_f32(&g, &grad_out[n, 0, 0, 0], packed,
-                                                       &grad_x[n, 0, 0, 0], mywork)
+                    fc_conv2d_backward_data_packed_batch_f32(&g, (chunk + 1) * N // nchunks - n,
+                                                             &grad_out[n, 0, 0, 0], packed,
+                                                             &grad_x[n, 0, 0, 0], mywork)
                 else:
-                    fc_conv2d_backward_data_packed_f64(&g, &grad_out[n, 0, 0, 0], packed,
-                                                       &grad_x[n, 0, 0, 0], mywork)
+                    fc_conv2d_backward_data_packed_batch_f64(&g, (chunk + 1) * N // nchunks - n,
+                                                             &grad_out[n, 0, 0, 0], packed,
+                                                             &grad_x[n, 0, 0, 0], mywork)
     finally:
         free_scratch(work)
         free_scratch(packed)
