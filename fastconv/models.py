@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from . import functional as F
+from . import _alloc
 from . import layers as _layers
 from . import losses as _losses
 from . import optimizers as _optimizers
@@ -314,6 +314,7 @@ class Sequential:
                              "losses.SparseCategoricalCrossentropy(from_logits=True)")
         self.optimizer = _optimizers.get(optimizer)
         self.loss = _losses.get(loss)
+        _alloc.keep_freed_buffers()  # training reuses the same big buffers every step
         names = []
         if metrics is not None:
             if isinstance(metrics, str):
@@ -386,8 +387,7 @@ class Sequential:
                 logits, start = out, last
             else:  # softmax + cross-entropy on probabilities: use the stable logits form
                 logits, start = self.layers[-1]._logits(), -1
-            value = float(F.cross_entropy(logits, y))
-            grad = F.cross_entropy_backward(logits, y) if with_grad else None
+            value, grad = _losses.crossentropy_from_logits(logits, y, with_grad)
             if with_grad and start == -1:
                 grad = self.layers[-1]._backward_from_logits(grad)
                 start = last - 1
