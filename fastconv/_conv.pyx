@@ -17,6 +17,7 @@ from fastconv._runtime cimport aligned_scratch, free_scratch
 # the batch size only, never on the thread count.
 cdef enum:
     WEIGHT_GRAD_CHUNKS = 8
+    REDUCE_BLOCK = 4096
     IMAGE_RUNS_PER_THREAD = 4
 
 
@@ -144,8 +145,9 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
     partial; the partials are then added in chunk order.
     """
     cdef fc_conv_geom g = make_geom(geometry)
-    cdef Py_ssize_t N = x.shape[0], n, chunk, i
+    cdef Py_ssize_t N = x.shape[0], n, chunk, i, blk, i0, i1, nblocks
     cdef Py_ssize_t nchunks = min(N, WEIGHT_GRAD_CHUNKS)
+    cdef floating total
     cdef Py_ssize_t wsize = g.K * g.C * g.R * g.S
     cdef Py_ssize_t part = wsize + g.K
     cdef int nt = max(1, min(num_threads, nchunks))
@@ -155,7 +157,6 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
     cdef char *partials = <char *> aligned_scratch(_times(part_bytes, nchunks))
     cdef char *mywork
     cdef floating *acc
-    cdef floating *src
     cdef floating *dw = &grad_w[0, 0, 0, 0]
     cdef floating *db = NULL
     if work == NULL or partials == NULL:
@@ -180,17 +181,21 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
                     fc_conv2d_backward_weight_batch_f64(&g, (chunk + 1) * N // nchunks - n,
                                                         &x[n, 0, 0, 0], &grad_out[n, 0, 0, 0],
                                                         acc, acc + wsize, mywork)
-        with nogil:
-            memset(dw, 0, wsize * sizeof(floating))
-            if db != NULL:
-                memset(db, 0, g.K * sizeof(floating))
-            for chunk in range(nchunks):
-                src = <floating *> (partials + part_bytes * chunk)
-                for i in range(wsize):
-                    dw[i] += src[i]
-                if db != NULL:
-                    for i in range(g.K):
-                        db[i] += src[wsize + i]
+        # Partials added in chunk order for every element; threads split the
+        # elements (blocks of REDUCE_BLOCK), which leaves each sum's order alone.
+        nblocks = (part + REDUCE_BLOCK - 1) // REDUCE_BLOCK
+        with nogil, parallel(num_threads=max(1, min(num_threads, nblocks))):
+            for blk in prange(nblocks, schedule='static'):
+                i0 = blk * REDUCE_BLOCK
+                i1 = min(part, i0 + REDUCE_BLOCK)
+                for i in range(i0, i1):
+                    total = 0
+                    for chunk in range(nchunks):
+                        total = total + (<floating *> (partials + part_bytes * chunk))[i]
+                    if i < wsize:
+                        dw[i] = total
+                    elif db != NULL:
+                        db[i - wsize] = total
     finally:
         free_scratch(work)
         free_scratch(partials)
