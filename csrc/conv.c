@@ -205,7 +205,7 @@ static void fc_conv_plan_make(const fc_conv_geom *g, int op, size_t elem, fc_con
  * packed per image. Worth it when K fills the NR columns. */
 static int fc_bw_direct_ok(const fc_conv_geom *g)
 {
-    return g->K >= 16 && g->C * g->R * g->S >= 64 && !fc_is_1x1(g);
+    return g->K >= 16 && g->C * g->R * g->S >= 16 && !fc_is_1x1(g);
 }
 
 typedef struct fc_bw_plan {
@@ -961,7 +961,7 @@ void FC_SFX(fc_conv2d_backward_weight_batch)(const fc_conv_geom *g, fc_int nimg,
         }
         FC_SFX(fc_copy_interior)(g, &pl.pg, Wp, x + n * xs, xp);
         /* B = dY^T (P x K): element (p, k) at dyn[k*P + p]. */
-        FC_SFX(fc_pack_b)(P, K, dyn, 1, P, bpk);
+        FC_SFX(fc_pack_b_t)(P, K, dyn, P, bpk);
         for (fc_int pc = 0; pc < P; pc += kcb) {
             const fc_int kc = FC_MIN(kcb, P - pc);
             for (fc_int j0 = 0; j0 < K; j0 += FC_NR) {

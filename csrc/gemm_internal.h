@@ -209,6 +209,8 @@ static inline fc_int fc_block_size(fc_int n, fc_int bmax, fc_int mult)
     /* Pack B[0:kc, 0:nc] (element (p,j) at b[p*rsb + j*csb]) into ceil(nc/NR)         \
      * zero-padded micro-panels at bp. */                                              \
     void fc_pack_b_##S(fc_int kc, fc_int nc, const T *b, fc_int rsb, fc_int csb, T *bp); \
+    /* fc_pack_b of a transposed source (rsb == 1): B(p, j) = b[j*csb + p]. */         \
+    void fc_pack_b_t_##S(fc_int kc, fc_int nc, const T *b, fc_int csb, T *bp);          \
     /* Pack the whole m x k matrix A, K-blocked by kcb (see top of file). */          \
     void fc_pack_a_full_##S(fc_int m, fc_int k, fc_int kcb, const T *a, fc_int rsa,    \
                             fc_int csa, T *ap);                                        \

@@ -11,6 +11,40 @@
 #include <xmmintrin.h>
 #endif
 
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+#include <immintrin.h>
+/* 8 x 8 float transposes: dst row p (8 floats at dst + p*NR) = column p of
+ * the 8 source rows src + j*ld, j < 8. */
+__attribute__((target("avx2,fma")))
+static void fc_transpose8_avx2(fc_int kc8, const float *src, fc_int ld, float *dst)
+{
+    for (fc_int p0 = 0; p0 < kc8; p0 += 8) {
+        const float *s = src + p0;
+        __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + ld);
+        __m256 r2 = _mm256_loadu_ps(s + 2 * ld), r3 = _mm256_loadu_ps(s + 3 * ld);
+        __m256 r4 = _mm256_loadu_ps(s + 4 * ld), r5 = _mm256_loadu_ps(s + 5 * ld);
+        __m256 r6 = _mm256_loadu_ps(s + 6 * ld), r7 = _mm256_loadu_ps(s + 7 * ld);
+        __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+        __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+        __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+        __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+        __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+        __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+        __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+        __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+        float *d = dst + p0 * FC_NR_F32;
+        _mm256_storeu_ps(d + 0 * FC_NR_F32, _mm256_permute2f128_ps(u0, u4, 0x20));
+        _mm256_storeu_ps(d + 1 * FC_NR_F32, _mm256_permute2f128_ps(u1, u5, 0x20));
+        _mm256_storeu_ps(d + 2 * FC_NR_F32, _mm256_permute2f128_ps(u2, u6, 0x20));
+        _mm256_storeu_ps(d + 3 * FC_NR_F32, _mm256_permute2f128_ps(u3, u7, 0x20));
+        _mm256_storeu_ps(d + 4 * FC_NR_F32, _mm256_permute2f128_ps(u0, u4, 0x31));
+        _mm256_storeu_ps(d + 5 * FC_NR_F32, _mm256_permute2f128_ps(u1, u5, 0x31));
+        _mm256_storeu_ps(d + 6 * FC_NR_F32, _mm256_permute2f128_ps(u2, u6, 0x31));
+        _mm256_storeu_ps(d + 7 * FC_NR_F32, _mm256_permute2f128_ps(u3, u7, 0x31));
+    }
+}
+#endif
+
 #define FC_TMPL_SET 32
 #include "gemm_internal.h"
 #include "gemm_pack.c"
@@ -160,6 +194,34 @@ void FC_SFX(fc_pack_b)(fc_int kc, fc_int nc, const FC_T *b, fc_int rsb, fc_int c
                     dst[p * FC_NR + j] = 0;
         }
     }
+}
+
+void FC_SFX(fc_pack_b_t)(fc_int kc, fc_int nc, const FC_T *b, fc_int csb, FC_T *bp)
+{
+#if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
+    if (fc_simd_path() == FC_SIMD_AVX2 && kc >= 8) {
+        const fc_int kc8 = kc / 8 * 8;
+        fc_int j0 = 0;
+        /* Full 8-column halves through the transposer, the rest scalar. */
+        for (; j0 + 8 <= nc; j0 += 8) {
+            FC_T *dst = bp + (j0 / FC_NR) * FC_NR * kc + (j0 % FC_NR);
+            fc_transpose8_avx2(kc8, b + j0 * csb, csb, dst);
+            for (fc_int p = kc8; p < kc; ++p)
+                for (int j = 0; j < 8; ++j)
+                    dst[p * FC_NR + j] = b[(j0 + j) * csb + p];
+        }
+        if (j0 < nc) {
+            FC_T *dst = bp + (j0 / FC_NR) * FC_NR * kc;
+            const fc_int jo = j0 % FC_NR;
+            for (fc_int p = 0; p < kc; ++p) {
+                for (fc_int j = 0; j < FC_NR - jo; ++j)
+                    dst[p * FC_NR + jo + j] = j0 + j < nc ? b[(j0 + j) * csb + p] : (FC_T)0;
+            }
+        }
+        return;
+    }
+#endif
+    FC_SFX(fc_pack_b)(kc, nc, b, 1, csb, bp);
 }
 
 void FC_SFX(fc_pack_a_full)(fc_int m, fc_int k, fc_int kcb, const FC_T *a, fc_int rsa,

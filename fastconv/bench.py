@@ -147,10 +147,15 @@ def run(layers, rounds, threads, with_reference, with_torch, gemm_sizes):
             engines.append("torch")
         except ImportError:
             print("(PyTorch is not installed: no PyTorch column)")
+    load_before = _loadavg()
     peak = numpy_matmul_peak()
     results = {"machine": platform.platform(), "processor": platform.processor(),
                "config": fastconv.get_config_info(), "threads": threads,
-               "numpy_matmul_gflops": peak, "layers": {}}
+               "numpy_matmul_gflops": peak, "load_before": load_before, "layers": {}}
+    if load_before is not None:
+        print(f"load average before the run: {load_before:.2f} on {os.cpu_count()} CPUs"
+              + ("  (busy machine: timings are noisy, compare only within this run)"
+                 if load_before > 0.5 * (os.cpu_count() or 1) else ""))
     print(f"NumPy float32 matmul (2048^3): {peak:.1f} GFLOP/s  -- the practical peak of this run")
     if gemm_sizes:
         results["gemm"] = gemm_table(gemm_sizes, rounds, threads)
@@ -205,10 +210,21 @@ def run(layers, rounds, threads, with_reference, with_torch, gemm_sizes):
             if vals:
                 summary[f"{mode} geomean {key}"] = float(np.exp(np.mean(np.log(vals))))
     results["summary"] = summary
+    results["load_after"] = _loadavg()
     print()
     for k, v in summary.items():
         print(f"{k}: {v:.2f}x")
+    if results["load_after"] is not None:
+        print(f"load average after the run: {results['load_after']:.2f}")
     return results
+
+
+def _loadavg():
+    """1-minute load average, or None where the OS does not tell."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
 
 
 def main(argv=None):
