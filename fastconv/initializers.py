@@ -22,6 +22,8 @@ import math
 
 import numpy as np
 
+from ._registry import Configurable, Registry
+
 __all__ = ["Initializer", "Zeros", "Ones", "Constant", "RandomUniform", "RandomNormal",
            "GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal", "get", "serialize"]
 
@@ -30,7 +32,7 @@ __all__ = ["Initializer", "Zeros", "Ones", "Constant", "RandomUniform", "RandomN
 _TRUNC_CORRECTION = 0.87962566103423978
 
 
-class Initializer:
+class Initializer(Configurable):
     """Base class.  Subclasses implement ``_sample(shape, rng, fan_in, fan_out)``."""
 
     def __init__(self, seed=None):
@@ -56,14 +58,6 @@ class Initializer:
 
     def get_config(self):
         return {"seed": self.seed}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 def _default_fans(shape):
@@ -176,28 +170,14 @@ _BY_CLASS = {cls.__name__: cls for cls in (Zeros, Ones, Constant, RandomUniform,
                                            GlorotUniform, GlorotNormal, HeUniform, HeNormal)}
 
 
+_REGISTRY = Registry("initializer", Initializer, _BY_NAME, _BY_CLASS)
+
+
 def get(identifier):
     """An initialiser from a name ('he_normal', 'GlorotUniform', ...), a config dict
     ``{'class_name': ..., 'config': {...}}``, or an :class:`Initializer` (returned as is)."""
-    if isinstance(identifier, Initializer):
-        return identifier
-    if isinstance(identifier, str):
-        key = identifier.strip()
-        if key.lower() in _BY_NAME:
-            return _BY_NAME[key.lower()]()
-        if key in _BY_CLASS:
-            return _BY_CLASS[key]()
-        raise ValueError(f"unknown initializer {identifier!r}; known: {sorted(_BY_NAME)}")
-    if isinstance(identifier, dict):
-        name = identifier.get("class_name")
-        if name not in _BY_CLASS:
-            raise ValueError(f"unknown initializer class {name!r}; known: {sorted(_BY_CLASS)}")
-        return _BY_CLASS[name].from_config(dict(identifier.get("config", {})))
-    raise TypeError(f"initializer must be a name, a config dict or an Initializer, "
-                    f"got {identifier!r}")
+    return _REGISTRY.get(identifier)
 
 
 def serialize(init):
-    if type(init).__name__ not in _BY_CLASS:
-        raise TypeError(f"cannot serialize custom initializer {init!r}")
-    return {"class_name": type(init).__name__, "config": init.get_config()}
+    return _REGISTRY.serialize(init)

@@ -79,6 +79,21 @@ def _int_pair(v, what, owner, minimum=1):
     return pair
 
 
+def _flag(v, what, owner):
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{owner}: {what} must be True or False, got {v!r}")
+    return bool(v)
+
+
+def _nonnegative_number(v, what, owner):
+    """A finite float >= 0 (LeakyReLU's slope, ELU's alpha)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{owner}: {what} must be a number, got {v!r}")
+    if not (math.isfinite(float(v)) and float(v) >= 0):
+        raise ValueError(f"{owner}: {what} must be a finite number >= 0, got {v!r}")
+    return float(v)
+
+
 def _padding_arg(v, owner):
     """'valid' | 'same' | int | (ph, pw) -> 'valid' | 'same' | (ph, pw)."""
     if isinstance(v, str):
@@ -266,9 +281,7 @@ class Layer:
                                  f"channels) of positive ints, got {input_shape!r}")
             input_shape = tuple(int(s) for s in shape)
         self._input_shape_arg = input_shape
-        if not isinstance(trainable, (bool, np.bool_)):
-            raise TypeError(f"{owner}: trainable must be True or False, got {trainable!r}")
-        self.trainable = bool(trainable)
+        self.trainable = _flag(trainable, "trainable", owner)
         self.dtype = _dtype_arg(dtype, owner)
         self.params = {}
         self.buffers = {}
@@ -467,9 +480,62 @@ def Input(shape, name=None, dtype=None):
     return InputLayer(shape=shape, name=name, dtype=dtype)
 
 
+# --------------------------------------------------------------------------- kernel layers
+
+class _KernelLayer(Layer):
+    """What Conv2D and Dense share: a kernel, an optional bias, an activation applied to
+    the output (``_act``, its pre-activation kept for a fused softmax + cross-entropy)."""
+
+    def __init__(self, owner, activation, use_bias, kernel_initializer, bias_initializer,
+                 data_format=None, **kwargs):
+        self.activation = _activation_arg(activation, owner)
+        self.use_bias = _flag(use_bias, "use_bias", owner)
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"{owner}: only data_format='channels_last' is supported (the "
+                             f"model converts to NCHW internally), got {data_format!r}")
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        super().__init__(**kwargs)
+        self._act = _Act(self.activation, _ACT_DEFAULT_OPT.get(self.activation))
+        self._ends_in_softmax = self.activation == "softmax"
+        self._x = None
+
+    def _add_kernel_and_bias(self, shape, rng, fan_in, fan_out):
+        self._add_weight("kernel", shape, self.kernel_initializer, rng,
+                         fan_in=fan_in, fan_out=fan_out)
+        if self.use_bias:
+            self._add_weight("bias", (shape[0],), self.bias_initializer, rng,
+                             fan_in=fan_in, fan_out=fan_out)
+
+    def _store_grads(self, gw, gb):
+        self.grads["kernel"] = gw
+        if self.use_bias:
+            self.grads["bias"] = gb
+
+    def _backward_from_logits(self, grad_logits):
+        saved = self._act.name
+        self._act.name = None
+        try:
+            return self.backward(grad_logits)
+        finally:
+            self._act.name = saved
+
+    def _logits(self):
+        return self._act._z
+
+    def _clear_cache(self):
+        self._x = None
+        self._act.clear()
+
+    def _kernel_config(self):
+        return dict(activation=self.activation, use_bias=self.use_bias,
+                    kernel_initializer=initializers.serialize(self.kernel_initializer),
+                    bias_initializer=initializers.serialize(self.bias_initializer))
+
+
 # --------------------------------------------------------------------------- convolution
 
-class Conv2D(Layer):
+class Conv2D(_KernelLayer):
     """2-D convolution (cross-correlation, as Keras and PyTorch compute it).
 
     ``filters`` kernels each span the full input depth.  ``padding`` is ``'valid'`` (none),
@@ -489,19 +555,9 @@ class Conv2D(Layer):
         self.strides = _int_pair(strides, "strides", owner)
         self.padding = _padding_arg(padding, owner)
         self.dilation_rate = _int_pair(dilation_rate, "dilation_rate", owner)
-        self.activation = _activation_arg(activation, owner)
-        if not isinstance(use_bias, (bool, np.bool_)):
-            raise TypeError(f"{owner}: use_bias must be True or False, got {use_bias!r}")
-        self.use_bias = bool(use_bias)
-        if data_format not in (None, "channels_last"):
-            raise ValueError(f"{owner}: only data_format='channels_last' is supported (the "
-                             f"model converts to NCHW internally), got {data_format!r}")
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        super().__init__(**kwargs)
-        self._act = _Act(self.activation, _ACT_DEFAULT_OPT.get(self.activation))
-        self._ends_in_softmax = self.activation == "softmax"
-        self._x = self._y = None
+        super().__init__(owner, activation, use_bias, kernel_initializer, bias_initializer,
+                         data_format, **kwargs)
+        self._y = None
         self._pad = (0, 0)
         self._extra = (0, 0)
         # relu/leaky_relu with a positive slope can be fused into the kernel (the output's
@@ -546,11 +602,8 @@ class Conv2D(Layer):
         self._pad, self._extra, _ = self._geometry(in_shape)
         C = in_shape[0]
         kh, kw = self.kernel_size
-        self._add_weight("kernel", (self.filters, C, kh, kw), self.kernel_initializer, rng,
-                         fan_in=C * kh * kw, fan_out=self.filters * kh * kw)
-        if self.use_bias:
-            self._add_weight("bias", (self.filters,), self.bias_initializer, rng,
-                             fan_in=C * kh * kw, fan_out=self.filters * kh * kw)
+        self._add_kernel_and_bias((self.filters, C, kh, kw), rng, C * kh * kw,
+                                  self.filters * kh * kw)
 
     def call(self, x, training=False):
         eh, ew = self._extra
@@ -582,28 +635,15 @@ class Conv2D(Layer):
         need_gx = self._need_input_grad
         gx, gw, gb = F.conv2d_backward(g, self._x, self.params["kernel"], self.strides,
                                        self._pad, self.dilation_rate, input_grad=need_gx)
-        self.grads["kernel"] = gw
-        if self.use_bias:
-            self.grads["bias"] = gb
+        self._store_grads(gw, gb)
         eh, ew = self._extra
         if gx is not None and (eh or ew):
             gx = np.ascontiguousarray(gx[:, :, :gx.shape[2] - eh, :gx.shape[3] - ew])
         return gx
 
-    def _backward_from_logits(self, grad_logits):
-        saved = self._act.name
-        self._act.name = None
-        try:
-            return self.backward(grad_logits)
-        finally:
-            self._act.name = saved
-
-    def _logits(self):
-        return self._act._z
-
     def _clear_cache(self):
-        self._x = self._y = None
-        self._act.clear()
+        super()._clear_cache()
+        self._y = None
 
     def param_formula(self):
         if not self.built:
@@ -618,32 +658,21 @@ class Conv2D(Layer):
         cfg.update(filters=self.filters, kernel_size=list(self.kernel_size),
                    strides=list(self.strides),
                    padding=self.padding if isinstance(self.padding, str) else list(self.padding),
-                   dilation_rate=list(self.dilation_rate), activation=self.activation,
-                   use_bias=self.use_bias,
-                   kernel_initializer=initializers.serialize(self.kernel_initializer),
-                   bias_initializer=initializers.serialize(self.bias_initializer))
+                   dilation_rate=list(self.dilation_rate), **self._kernel_config())
         return cfg
 
 
 # --------------------------------------------------------------------------- dense
 
-class Dense(Layer):
+class Dense(_KernelLayer):
     """Fully connected layer: ``y = activation(x W^T + b)``, W stored as ``(units, in)``."""
 
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
         owner = "Dense"
         self.units = _positive_int(units, "units", owner)
-        self.activation = _activation_arg(activation, owner)
-        if not isinstance(use_bias, (bool, np.bool_)):
-            raise TypeError(f"{owner}: use_bias must be True or False, got {use_bias!r}")
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        super().__init__(**kwargs)
-        self._act = _Act(self.activation, _ACT_DEFAULT_OPT.get(self.activation))
-        self._ends_in_softmax = self.activation == "softmax"
-        self._x = None
+        super().__init__(owner, activation, use_bias, kernel_initializer, bias_initializer,
+                         **kwargs)
 
     def _output_shape(self, in_shape):
         if len(in_shape) != 1:
@@ -653,11 +682,7 @@ class Dense(Layer):
 
     def _create_weights(self, in_shape, rng):
         n_in = in_shape[0]
-        self._add_weight("kernel", (self.units, n_in), self.kernel_initializer, rng,
-                         fan_in=n_in, fan_out=self.units)
-        if self.use_bias:
-            self._add_weight("bias", (self.units,), self.bias_initializer, rng,
-                             fan_in=n_in, fan_out=self.units)
+        self._add_kernel_and_bias((self.units, n_in), rng, n_in, self.units)
 
     def call(self, x, training=False):
         self._x = x
@@ -667,14 +692,8 @@ class Dense(Layer):
     def backward(self, grad_out):
         g = self._act.backward(grad_out)
         gx, gw, gb = F.linear_backward(g, self._x, self.params["kernel"])
-        self.grads["kernel"] = gw
-        if self.use_bias:
-            self.grads["bias"] = gb
+        self._store_grads(gw, gb)
         return gx
-
-    _backward_from_logits = Conv2D._backward_from_logits
-    _logits = Conv2D._logits
-    _clear_cache = Conv2D._clear_cache
 
     def param_formula(self):
         if not self.built:
@@ -684,9 +703,7 @@ class Dense(Layer):
 
     def get_config(self):
         cfg = super().get_config()
-        cfg.update(units=self.units, activation=self.activation, use_bias=self.use_bias,
-                   kernel_initializer=initializers.serialize(self.kernel_initializer),
-                   bias_initializer=initializers.serialize(self.bias_initializer))
+        cfg.update(units=self.units, **self._kernel_config())
         return cfg
 
 
@@ -726,11 +743,9 @@ class _Pooling2D(Layer):
         self.strides = (self.pool_size if strides is None
                         else _int_pair(strides, "strides", owner))
         self.padding = _padding_arg(padding, owner)
-        if not isinstance(ceil_mode, (bool, np.bool_)):
-            raise TypeError(f"{owner}: ceil_mode must be True or False, got {ceil_mode!r}")
-        if ceil_mode and self.padding == "same":
+        self.ceil_mode = _flag(ceil_mode, "ceil_mode", owner)
+        if self.ceil_mode and self.padding == "same":
             raise ValueError(f"{owner}: ceil_mode=True cannot be combined with padding='same'")
-        self.ceil_mode = bool(ceil_mode)
         if not isinstance(self.padding, str):
             for p, k in zip(self.padding, self.pool_size):
                 if 2 * p > k:
@@ -918,14 +933,11 @@ class BatchNormalization(Layer):
             raise ValueError(f"{owner}: momentum must be in [0, 1], got {momentum!r}")
         if not float(epsilon) > 0.0:
             raise ValueError(f"{owner}: epsilon must be > 0, got {epsilon!r}")
-        for what, v in (("center", center), ("scale", scale)):
-            if not isinstance(v, (bool, np.bool_)):
-                raise TypeError(f"{owner}: {what} must be True or False, got {v!r}")
+        self.center = _flag(center, "center", owner)
+        self.scale = _flag(scale, "scale", owner)
         self.axis = -1
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
-        self.center = bool(center)
-        self.scale = bool(scale)
         self.beta_initializer = initializers.get(beta_initializer)
         self.gamma_initializer = initializers.get(gamma_initializer)
         self.moving_mean_initializer = initializers.get(moving_mean_initializer)
@@ -1031,70 +1043,58 @@ class Activation(Layer):
     def _clear_cache(self):
         self._act.clear()
 
+    #: None: the activation is an argument; a tuple: a subclass with a fixed activation,
+    #: configured by these attributes instead
+    _config_args = None
+
     def get_config(self):
         cfg = super().get_config()
-        cfg["activation"] = self.activation
+        if self._config_args is None:
+            cfg["activation"] = self.activation
+        else:
+            cfg.update((k, getattr(self, k)) for k in self._config_args)
         return cfg
 
 
 class ReLU(Activation):
     """max(0, x)."""
 
+    _config_args = ()
+
     def __init__(self, **kwargs):
         super().__init__("relu", **kwargs)
-
-    def get_config(self):
-        cfg = super().get_config()
-        del cfg["activation"]
-        return cfg
 
 
 class LeakyReLU(Activation):
     """max(negative_slope * x, x); Keras's default slope is 0.3, the notes use 0.1."""
 
     def __init__(self, negative_slope=0.3, **kwargs):
-        if isinstance(negative_slope, bool) or not isinstance(
-                negative_slope, (int, float, np.integer, np.floating)):
-            raise TypeError(f"LeakyReLU: negative_slope must be a number, got {negative_slope!r}")
-        if not (math.isfinite(float(negative_slope)) and float(negative_slope) >= 0):
-            raise ValueError(f"LeakyReLU: negative_slope must be a finite number >= 0, "
-                             f"got {negative_slope!r}")
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = _nonnegative_number(negative_slope, "negative_slope", "LeakyReLU")
         super().__init__("leaky_relu", **kwargs)
+
+    _config_args = ("negative_slope",)
 
     def _opt(self):
         return self.negative_slope
-
-    def get_config(self):
-        cfg = super().get_config()
-        del cfg["activation"]
-        cfg["negative_slope"] = self.negative_slope
-        return cfg
 
 
 class ELU(Activation):
     """x if x > 0 else alpha * (exp(x) - 1)."""
 
     def __init__(self, alpha=1.0, **kwargs):
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)):
-            raise TypeError(f"ELU: alpha must be a number, got {alpha!r}")
-        if not (math.isfinite(float(alpha)) and float(alpha) >= 0):
-            raise ValueError(f"ELU: alpha must be a finite number >= 0, got {alpha!r}")
-        self.alpha = float(alpha)
+        self.alpha = _nonnegative_number(alpha, "alpha", "ELU")
         super().__init__("elu", **kwargs)
+
+    _config_args = ("alpha",)
 
     def _opt(self):
         return self.alpha
 
-    def get_config(self):
-        cfg = super().get_config()
-        del cfg["activation"]
-        cfg["alpha"] = self.alpha
-        return cfg
-
 
 class Softmax(Activation):
     """Softmax over the last (channels-last) axis: the classes of a Dense output."""
+
+    _config_args = ("axis",)
 
     def __init__(self, axis=-1, **kwargs):
         if axis != -1 or isinstance(axis, bool):
@@ -1102,12 +1102,6 @@ class Softmax(Activation):
                              f"got axis={axis!r}")
         self.axis = -1
         super().__init__("softmax", **kwargs)
-
-    def get_config(self):
-        cfg = super().get_config()
-        del cfg["activation"]
-        cfg["axis"] = self.axis
-        return cfg
 
 
 class Maxout(Layer):

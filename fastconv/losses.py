@@ -15,6 +15,7 @@ stable logits form instead.
 import numpy as np
 
 from . import functional as F
+from ._registry import Configurable, Registry
 
 __all__ = ["Loss", "SparseCategoricalCrossentropy", "CategoricalCrossentropy",
            "MeanSquaredError", "get", "serialize", "deserialize"]
@@ -51,7 +52,7 @@ def crossentropy_from_logits(logits, target, with_grad=True):
     return value, grad
 
 
-class Loss:
+class Loss(Configurable):
     name = "loss"
     #: True for the cross-entropies, which a final softmax can be fused with
     is_crossentropy = False
@@ -67,25 +68,51 @@ class Loss:
         """Validate and convert targets once (the model does this before batching)."""
         return np.asarray(y)
 
-    def get_config(self):
-        return {}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+class _Crossentropy(Loss):
+    """What the two cross-entropies share: ``from_logits``, the checks of a batch, and the
+    logits form (:func:`fastconv.functional.cross_entropy`).  Subclasses give the targets'
+    word (``_targets``), ``prepare_targets`` and the probabilities form (``_value_probs``,
+    ``_gradient_probs``)."""
 
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
-
-
-class SparseCategoricalCrossentropy(Loss):
-    name = "sparse_categorical_crossentropy"
     is_crossentropy = True
-    sparse = True
+    _targets = "targets"
 
     def __init__(self, from_logits=False):
         self.from_logits = _flag(from_logits, "from_logits", type(self).__name__)
+
+    def _check(self, y_true, y_pred):
+        if y_pred.ndim != 2:
+            raise ValueError(f"{type(self).__name__} needs predictions of shape (N, classes), "
+                             f"got {y_pred.shape}")
+        y = self.prepare_targets(y_true, y_pred.shape[1])
+        if y.shape[0] != y_pred.shape[0]:
+            raise ValueError(f"{type(self).__name__}: {y.shape[0]} {self._targets} for "
+                             f"{y_pred.shape[0]} predictions")
+        return y
+
+    def __call__(self, y_true, y_pred):
+        y_pred = np.asarray(y_pred)
+        y = self._check(y_true, y_pred)
+        if self.from_logits:
+            return float(F.cross_entropy(y_pred, y))
+        return self._value_probs(y, y_pred)
+
+    def gradient(self, y_true, y_pred):
+        y_pred = np.asarray(y_pred)
+        y = self._check(y_true, y_pred)
+        if self.from_logits:
+            return F.cross_entropy_backward(y_pred, y)
+        return self._gradient_probs(y, y_pred)
+
+    def get_config(self):
+        return {"from_logits": self.from_logits}
+
+
+class SparseCategoricalCrossentropy(_Crossentropy):
+    name = "sparse_categorical_crossentropy"
+    sparse = True
+    _targets = "labels"
 
     def prepare_targets(self, y, n_classes=None):
         y = np.asarray(y)
@@ -115,29 +142,11 @@ class SparseCategoricalCrossentropy(Loss):
                                  f"{type(self).__name__}: label {bad} is negative")
         return y
 
-    def _check(self, y_true, y_pred):
-        if y_pred.ndim != 2:
-            raise ValueError(f"{type(self).__name__} needs predictions of shape (N, classes), "
-                             f"got {y_pred.shape}")
-        y = self.prepare_targets(y_true, y_pred.shape[1])
-        if y.shape[0] != y_pred.shape[0]:
-            raise ValueError(f"{type(self).__name__}: {y.shape[0]} labels for "
-                             f"{y_pred.shape[0]} predictions")
-        return y
-
-    def __call__(self, y_true, y_pred):
-        y_pred = np.asarray(y_pred)
-        y = self._check(y_true, y_pred)
-        if self.from_logits:
-            return float(F.cross_entropy(y_pred, y))
+    def _value_probs(self, y, y_pred):
         p = np.clip(y_pred[np.arange(y.shape[0]), y], _EPS, 1 - _EPS)
         return float(-np.log(p).mean())
 
-    def gradient(self, y_true, y_pred):
-        y_pred = np.asarray(y_pred)
-        y = self._check(y_true, y_pred)
-        if self.from_logits:
-            return F.cross_entropy_backward(y_pred, y)
+    def _gradient_probs(self, y, y_pred):
         n = y.shape[0]
         g = np.zeros_like(y_pred)
         rows = np.arange(n)
@@ -146,17 +155,10 @@ class SparseCategoricalCrossentropy(Loss):
         g[rows, y] = np.where(inside, -1.0 / np.where(inside, p, 1.0), 0.0) / n
         return g
 
-    def get_config(self):
-        return {"from_logits": self.from_logits}
 
-
-class CategoricalCrossentropy(Loss):
+class CategoricalCrossentropy(_Crossentropy):
     name = "categorical_crossentropy"
-    is_crossentropy = True
     sparse = False
-
-    def __init__(self, from_logits=False):
-        self.from_logits = _flag(from_logits, "from_logits", type(self).__name__)
 
     def prepare_targets(self, y, n_classes=None):
         y = np.asarray(y)
@@ -172,34 +174,16 @@ class CategoricalCrossentropy(Loss):
         return y
 
     def _check(self, y_true, y_pred):
-        if y_pred.ndim != 2:
-            raise ValueError(f"{type(self).__name__} needs predictions of shape (N, classes), "
-                             f"got {y_pred.shape}")
-        y = self.prepare_targets(y_true, y_pred.shape[1])
-        if y.shape[0] != y_pred.shape[0]:
-            raise ValueError(f"{type(self).__name__}: {y.shape[0]} targets for "
-                             f"{y_pred.shape[0]} predictions")
-        return y.astype(y_pred.dtype, copy=False)
+        return super()._check(y_true, y_pred).astype(y_pred.dtype, copy=False)
 
-    def __call__(self, y_true, y_pred):
-        y_pred = np.asarray(y_pred)
-        y = self._check(y_true, y_pred)
-        if self.from_logits:
-            return float(F.cross_entropy(y_pred, y))
+    def _value_probs(self, y, y_pred):
         p = np.clip(y_pred, _EPS, 1 - _EPS)
         return float(-(y * np.log(p)).sum() / y_pred.shape[0])
 
-    def gradient(self, y_true, y_pred):
-        y_pred = np.asarray(y_pred)
-        y = self._check(y_true, y_pred)
-        if self.from_logits:
-            return F.cross_entropy_backward(y_pred, y)
+    def _gradient_probs(self, y, y_pred):
         inside = (y_pred > _EPS) & (y_pred < 1 - _EPS)
         safe = np.where(inside, y_pred, 1.0)
         return (np.where(inside, -y / safe, 0.0) / y_pred.shape[0]).astype(y_pred.dtype)
-
-    def get_config(self):
-        return {"from_logits": self.from_logits}
 
 
 class MeanSquaredError(Loss):
@@ -236,33 +220,18 @@ _BY_NAME = {
 }
 _BY_CLASS = {c.__name__: c for c in (SparseCategoricalCrossentropy, CategoricalCrossentropy,
                                      MeanSquaredError)}
+_REGISTRY = Registry("loss", Loss, _BY_NAME, _BY_CLASS)
 
 
 def get(identifier):
     """A loss from a name ('sparse_categorical_crossentropy', ...; Keras's from_logits=False),
     a config dict, or a :class:`Loss` (returned as is)."""
-    if isinstance(identifier, Loss):
-        return identifier
-    if isinstance(identifier, str):
-        key = identifier.strip()
-        if key.lower() in _BY_NAME:
-            return _BY_NAME[key.lower()]()
-        if key in _BY_CLASS:
-            return _BY_CLASS[key]()
-        raise ValueError(f"unknown loss {identifier!r}; known: {sorted(_BY_NAME)}")
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    raise TypeError(f"loss must be a name, a config dict or a Loss, got {identifier!r}")
+    return _REGISTRY.get(identifier)
 
 
 def serialize(loss):
-    if type(loss).__name__ not in _BY_CLASS:
-        raise TypeError(f"cannot serialize custom loss {loss!r}")
-    return {"class_name": type(loss).__name__, "config": loss.get_config()}
+    return _REGISTRY.serialize(loss)
 
 
 def deserialize(config):
-    name = config.get("class_name") if isinstance(config, dict) else None
-    if name not in _BY_CLASS:
-        raise ValueError(f"unknown loss class {name!r}; known: {sorted(_BY_CLASS)}")
-    return _BY_CLASS[name].from_config(dict(config.get("config", {})))
+    return _REGISTRY.deserialize(config)

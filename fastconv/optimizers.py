@@ -26,6 +26,8 @@ import math
 
 import numpy as np
 
+from ._registry import Configurable, Registry
+
 __all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "get", "serialize", "deserialize"]
 
 
@@ -42,7 +44,7 @@ def _number(v, what, owner, lo=None, hi=None, lo_open=False, hi_open=False):
     return v
 
 
-class Optimizer:
+class Optimizer(Configurable):
     """Base class: learning rate (float or schedule), decoupled weight decay, the step count
     ``iterations`` and per-parameter state ``slots`` (name -> list of arrays)."""
 
@@ -128,16 +130,11 @@ class Optimizer:
                             "cannot be serialized")
         return {"learning_rate": self.learning_rate, "weight_decay": self.weight_decay}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
+    def _repr_config(self):
         try:
-            cfg = self.get_config()
-        except TypeError:
-            cfg = {"learning_rate": self.learning_rate}
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in cfg.items())})"
+            return self.get_config()
+        except TypeError:  # a schedule: show it, although it cannot be serialized
+            return {"learning_rate": self.learning_rate}
 
 
 class SGD(Optimizer):
@@ -255,32 +252,18 @@ _BY_NAME = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop}
 _BY_CLASS = {c.__name__: c for c in (SGD, Adam, RMSprop)}
 
 
+_REGISTRY = Registry("optimizer", Optimizer, _BY_NAME, _BY_CLASS)
+
+
 def get(identifier):
     """An optimiser from a name ('sgd', 'adam', 'rmsprop'; Keras defaults), a config dict, or
     an :class:`Optimizer` (returned as is)."""
-    if isinstance(identifier, Optimizer):
-        return identifier
-    if isinstance(identifier, str):
-        key = identifier.strip()
-        if key.lower() in _BY_NAME:
-            return _BY_NAME[key.lower()]()
-        if key in _BY_CLASS:
-            return _BY_CLASS[key]()
-        raise ValueError(f"unknown optimizer {identifier!r}; known: {sorted(_BY_NAME)}")
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    raise TypeError(f"optimizer must be a name, a config dict or an Optimizer, "
-                    f"got {identifier!r}")
+    return _REGISTRY.get(identifier)
 
 
 def serialize(opt):
-    if type(opt).__name__ not in _BY_CLASS:
-        raise TypeError(f"cannot serialize custom optimizer {opt!r}")
-    return {"class_name": type(opt).__name__, "config": opt.get_config()}
+    return _REGISTRY.serialize(opt)
 
 
 def deserialize(config):
-    name = config.get("class_name") if isinstance(config, dict) else None
-    if name not in _BY_CLASS:
-        raise ValueError(f"unknown optimizer class {name!r}; known: {sorted(_BY_CLASS)}")
-    return _BY_CLASS[name].from_config(dict(config.get("config", {})))
+    return _REGISTRY.deserialize(config)
