@@ -180,10 +180,50 @@ static inline T FC_NAME(fc_avg_window)(const fc_pool_geom *g, fc_int oh, fc_int 
     return count > 0 ? (T)count : (T)1;
 }
 
+/* 2x2 stride 2 unpadded average: full windows of 4, summed in the general
+ * loop's order (0 + a + b + c + d, rows then columns), so results are
+ * bitwise those of the general loop; straight-line code that vectorises. */
+static fc_int FC_NAME(fc_avg_pool_2x2_forward)(const fc_pool_geom *g, const T *x, T *y)
+{
+    fc_int cols = FC_NAME(fc_pool_2x2_columns)(g);
+    for (fc_int oh = 0; cols && oh < g->Ho; oh++) {
+        const T *r0 = x + 2 * oh * g->W, *r1 = r0 + g->W;
+        T *out = y + oh * g->Wo;
+        for (fc_int ow = 0; ow < cols; ow++) {
+            T s = (T)0;
+            s += r0[2 * ow];
+            s += r0[2 * ow + 1];
+            s += r1[2 * ow];
+            s += r1[2 * ow + 1];
+            out[ow] = s / (T)4;
+        }
+    }
+    return cols;
+}
+
+/* gx must be zero on entry (the general loop's 0 + v is kept). */
+static fc_int FC_NAME(fc_avg_pool_2x2_backward)(const fc_pool_geom *g, const T *gy, T *gx)
+{
+    fc_int cols = FC_NAME(fc_pool_2x2_columns)(g);
+    for (fc_int oh = 0; cols && oh < g->Ho; oh++) {
+        T *g0 = gx + 2 * oh * g->W, *g1 = g0 + g->W;
+        const T *grad = gy + oh * g->Wo;
+        for (fc_int ow = 0; ow < cols; ow++) {
+            T v = (T)0 + grad[ow] / (T)4;
+            g0[2 * ow] = v;
+            g0[2 * ow + 1] = v;
+            g1[2 * ow] = v;
+            g1[2 * ow + 1] = v;
+        }
+    }
+    return cols;
+}
+
 void FC_NAME(fc_avg_pool2d_forward)(const fc_pool_geom *g, const T *x, T *y)
 {
+    fc_int done = FC_NAME(fc_avg_pool_2x2_forward)(g, x, y);
     for (fc_int oh = 0; oh < g->Ho; oh++) {
-        for (fc_int ow = 0; ow < g->Wo; ow++) {
+        for (fc_int ow = done; ow < g->Wo; ow++) {
             fc_int h0, h1, w0, w1;
             T div = FC_NAME(fc_avg_window)(g, oh, ow, &h0, &h1, &w0, &w1);
             T s = (T)0;
@@ -197,8 +237,9 @@ void FC_NAME(fc_avg_pool2d_forward)(const fc_pool_geom *g, const T *x, T *y)
 void FC_NAME(fc_avg_pool2d_backward)(const fc_pool_geom *g, const T *gy, T *gx)
 {
     for (fc_int i = 0; i < g->H * g->W; i++) gx[i] = (T)0;
+    fc_int done = FC_NAME(fc_avg_pool_2x2_backward)(g, gy, gx);
     for (fc_int oh = 0; oh < g->Ho; oh++) {
-        for (fc_int ow = 0; ow < g->Wo; ow++) {
+        for (fc_int ow = done; ow < g->Wo; ow++) {
             fc_int h0, h1, w0, w1;
             T div = FC_NAME(fc_avg_window)(g, oh, ow, &h0, &h1, &w0, &w1);
             T v = gy[oh * g->Wo + ow] / div;
