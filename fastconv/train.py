@@ -112,6 +112,14 @@ def _threads_now(note):
 
 
 def _save_plots(model, history, image, directory, out):
+    """Draw the feature maps, filters and training curves into ``directory``; name each file
+    written, or say why there are none.  Never raises for a missing matplotlib, an empty
+    history or a bad directory: the job's result does not depend on its pictures."""
+    if not getattr(history, "epoch", None) or not getattr(history, "history", {}).get("loss"):
+        why = ("training was interrupted before the first epoch ended"
+               if getattr(history, "interrupted", False) else "no epoch was completed")
+        out.write(f"no plots written: {why}, so there are no training curves to draw\n")
+        return
     try:
         from . import visualize
     except ImportError as e:
@@ -127,11 +135,14 @@ def _save_plots(model, history, image, directory, out):
     except ImportError as e:  # e.g. matplotlib is not installed
         out.write(f"plots unavailable: {e}\n")
         return
-    except (ValueError, TypeError) as e:  # e.g. no completed epoch to plot
+    except (ValueError, TypeError, OSError) as e:  # e.g. an unwritable directory
         out.write(f"plots not saved: {e}\n")
         return
-    if isinstance(result, (list, tuple)) and result:
-        out.write(f"saved {len(result)} plot file(s) to {directory}\n")
+    paths = [os.fspath(p) for p in result] if isinstance(result, (list, tuple)) else []
+    if paths:
+        out.write(f"saved {len(paths)} plot file(s) to {directory}:\n")
+        for path in paths:
+            out.write(f"  {path}\n")
     else:
         out.write(f"saved plots to {directory}\n")
 
