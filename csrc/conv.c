@@ -5,13 +5,24 @@
  * its own workspace `work` (fc_conv2d_workspace_bytes), any alignment
  * (aligned up to 64 bytes internally; the size includes the slack).
  *
- *   forward:   Y (K x P) = W (K x CRS) . col(x) (CRS x P), P = Ho*Wo,
- *              the B panels of col(x) packed straight from the image;
- *              bias + activation applied to each finished block of Y.
- *   bwd data:  dcol (CRS x P) = W^T . dY, computed block by block into a
- *              scratch tile and scattered (col2im) into dx right away.
- *   bwd weight: dW (K x CRS) += dY (K x P) . col(x)^T, col(x)^T packed
- *              straight from the image; db += row sums of dY.
+ *   forward:   Y (K x P) = W (K x CRS) . col(x) (CRS x P), P = Ho*Wo.
+ *              Direct path (every non-1x1 conv): col(x) is never packed,
+ *              the fc_dkr micro-kernel loads its B rows straight from the
+ *              zero-bordered (for stride_w > 1 phase-split) image, two
+ *              chunks of NR/2 pixels of an output row per tile;
+ *              bias + activation applied to each finished group of Y.
+ *   bwd data:  stride 1 (and C filling the MR rows): the forward direct
+ *              path run on dy with the flipped, transposed weights.
+ *              Otherwise dcol (CRS x P) = W^T . dY, computed block by block
+ *              into a scratch tile and scattered (col2im) into dx.
+ *   bwd weight: K >= 16: dW^T (CRS x K) = col(x) . dY^T over a run of
+ *              images, col(x) broadcast from the image by the fc_akr
+ *              micro-kernel (fc_conv2d_backward_weight_batch). Otherwise
+ *              dW (K x CRS) += dY (K x P) . col(x)^T, col(x)^T packed
+ *              straight from the image. db += row sums of dY.
+ * Weights are packed once per batch (fc_conv2d_pack_weights) and shared
+ * read-only; the *_batch entry points run a run of images with the tables
+ * and zero borders set up once.
  * 1x1 / stride 1 / no padding convolutions skip the im2col machinery.
  */
 #ifndef FC_T
