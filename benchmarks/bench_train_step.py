@@ -9,7 +9,17 @@ SGD with momentum 0.9, starting from the same weights (copied from fastconv into
 with the same number of threads.  ``extra_info['steps_per_s']`` holds 1 / median; the
 ratio fastconv/PyTorch is the issue's target (>= 2).  With --benchmark-disable (CI smoke
 run) each test runs once and the two engines are checked to compute the same loss.
+
+Run as a script for an interleaved side-by-side comparison, which holds up better than two
+separate benchmarks on a busy machine (rounds of fastconv and PyTorch steps alternate in one
+process; medians of the rounds and the per-round ratio are reported):
+
+    python benchmarks/bench_train_step.py --threads 1 2 --rounds 9 --steps 30
 """
+import argparse
+import statistics
+import time
+
 import numpy as np
 import pytest
 
@@ -68,12 +78,9 @@ def _torch_lenet(torch, model):
     return net
 
 
-@pytest.mark.benchmark(group=GROUP)
-def test_train_step_torch(benchmark):
-    torch = pytest.importorskip("torch")
-    torch.set_num_threads(int(fastconv.get_num_threads()))
-    x, y = _data()
-    model = _fastconv_model()
+def _torch_step(torch, model, x, y):
+    """PyTorch's training step (a callable returning the loss) on the same network,
+    weights, data and optimiser as ``model``."""
     net = _torch_lenet(torch, model)
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -87,6 +94,16 @@ def test_train_step_torch(benchmark):
         opt.step()
         return loss.item()
 
+    return step
+
+
+@pytest.mark.benchmark(group=GROUP)
+def test_train_step_torch(benchmark):
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(int(fastconv.get_num_threads()))
+    x, y = _data()
+    model = _fastconv_model()
+    step = _torch_step(torch, model, x, y)
     # the two engines compute the same first step
     first_torch = step()
     first_ours = model.train_on_batch(x, y)
@@ -94,3 +111,45 @@ def test_train_step_torch(benchmark):
     loss = benchmark(step)
     assert np.isfinite(loss)
     _record(benchmark)
+
+
+def side_by_side(threads, rounds=9, steps=30):
+    """Alternate rounds of ``steps`` fastconv and PyTorch steps; returns the median step
+    times (s) and the median of the per-round ratios torch/fastconv."""
+    import torch
+    fastconv.set_num_threads(threads)
+    torch.set_num_threads(threads)
+    x, y = _data()
+    model = _fastconv_model()
+    engines = {"fastconv": lambda: model.train_on_batch(x, y),
+               "torch": _torch_step(torch, model, x, y)}
+    for fn in engines.values():  # warm-up
+        for _ in range(5):
+            fn()
+    times = {k: [] for k in engines}
+    for _ in range(rounds):
+        for k, fn in engines.items():
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                fn()
+            times[k].append((time.perf_counter() - t0) / steps)
+    ratios = [t / f for f, t in zip(times["fastconv"], times["torch"])]
+    return (statistics.median(times["fastconv"]), statistics.median(times["torch"]),
+            statistics.median(ratios))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--rounds", type=int, default=9)
+    p.add_argument("--steps", type=int, default=30)
+    args = p.parse_args(argv)
+    for t in args.threads:
+        f, tt, r = side_by_side(t, args.rounds, args.steps)
+        print(f"threads={t}: fastconv {f * 1e3:.2f} ms ({1 / f:.0f} steps/s), "
+              f"torch {tt * 1e3:.2f} ms ({1 / tt:.0f} steps/s), ratio {r:.2f}x "
+              f"(median of {args.rounds} interleaved rounds of {args.steps} steps)")
+
+
+if __name__ == "__main__":
+    main()

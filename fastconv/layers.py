@@ -1026,6 +1026,9 @@ class Activation(Layer):
         self._ends_in_softmax = name == "softmax"
 
     def _opt(self):
+        """The activation's option: the subclass's own argument, else the default."""
+        if self._option is not None:
+            return getattr(self, self._option)
         return _ACT_DEFAULT_OPT.get(self.activation)
 
     def call(self, x, training=False):
@@ -1046,6 +1049,8 @@ class Activation(Layer):
     #: None: the activation is an argument; a tuple: a subclass with a fixed activation,
     #: configured by these attributes instead
     _config_args = None
+    #: the attribute holding the activation's option (slope, alpha) in such a subclass
+    _option = None
 
     def get_config(self):
         cfg = super().get_config()
@@ -1068,27 +1073,23 @@ class ReLU(Activation):
 class LeakyReLU(Activation):
     """max(negative_slope * x, x); Keras's default slope is 0.3, the notes use 0.1."""
 
+    _config_args = ("negative_slope",)
+    _option = "negative_slope"
+
     def __init__(self, negative_slope=0.3, **kwargs):
         self.negative_slope = _nonnegative_number(negative_slope, "negative_slope", "LeakyReLU")
         super().__init__("leaky_relu", **kwargs)
-
-    _config_args = ("negative_slope",)
-
-    def _opt(self):
-        return self.negative_slope
 
 
 class ELU(Activation):
     """x if x > 0 else alpha * (exp(x) - 1)."""
 
+    _config_args = ("alpha",)
+    _option = "alpha"
+
     def __init__(self, alpha=1.0, **kwargs):
         self.alpha = _nonnegative_number(alpha, "alpha", "ELU")
         super().__init__("elu", **kwargs)
-
-    _config_args = ("alpha",)
-
-    def _opt(self):
-        return self.alpha
 
 
 class Softmax(Activation):
