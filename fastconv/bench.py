@@ -1,14 +1,17 @@
 """``python -m fastconv bench``: convolution speed per layer of DESIGN.md's set.
 
 For each layer it times forward and forward+backward for fastconv, the NumPy reference
-and PyTorch (when installed), all in this one process, interleaved round by round so a
-noisy machine hurts every engine alike, and prints medians: ms, GFLOP/s, the ratio to
+and PyTorch (when installed), all in this one process, in alternating blocks of rounds
+(A B A B ...) so that a noisy machine hurts every engine alike, and prints medians: ms, GFLOP/s, the ratio to
 PyTorch and to the reference, the percentage of NumPy's float32 matrix-product rate
 measured in the same run (the machine's practical peak), and 2-thread over 1-thread
 scaling. ``--json PATH`` saves every figure.
 
 NumPy's matrix product is slowed by ``OPENBLAS_CORETYPE``, which some machines set; the
-command re-runs itself without it (``--keep-env`` to opt out).
+command re-runs itself without it, and with ``OPENBLAS_THREAD_TIMEOUT=4`` unless set: by
+default OpenBLAS's idle workers busy-wait for a long while after every product, which on a
+small machine takes cores away from whichever engine is timed next (NumPy's own speed is
+unchanged). ``--keep-env`` opts out of both.
 """
 import argparse
 import json
@@ -90,19 +93,34 @@ def _time_once(fn):
     return time.perf_counter() - t0
 
 
-def measure_interleaved(fns, rounds, min_time=0.0):
-    """Median seconds of each callable in ``fns`` (a dict), timed round-robin."""
-    for fn in fns.values():  # warm-up: first-touch pages, caches, thread pools
-        fn()
+# Pause before each block of one engine. Thread pools keep their workers
+# spinning for a while after a call (OpenBLAS's for up to ~0.1 s, OpenMP
+# runtimes shorter); on a 2-core machine a spinning worker of the engine timed
+# just before takes a core away from the next one. After the pause every
+# engine is timed in its own steady state, as a user calling it repeatedly sees it.
+SETTLE_SECONDS = 0.15
+BLOCKS = 2
+
+
+def measure_interleaved(fns, rounds, min_time=0.0, blocks=BLOCKS, settle=SETTLE_SECONDS):
+    """Median seconds of each callable in ``fns`` (a dict).
+
+    The engines take turns in ``blocks`` blocks (A B A B ...), each block a pause,
+    one warm-up call (first-touch pages, caches, thread pools) and its share of
+    the ``rounds`` timed calls; ``min_time`` extends the rounds of short calls.
+    """
+    per_block = max(1, -(-rounds // blocks))
     times = {k: [] for k in fns}
-    t_end = time.perf_counter() + min_time
-    r = 0
-    while r < rounds or time.perf_counter() < t_end:
+    for _ in range(blocks):
         for k, fn in fns.items():
-            times[k].append(_time_once(fn))
-        r += 1
-        if r >= 4 * rounds:
-            break
+            if settle:
+                time.sleep(settle)
+            fn()
+            t_end = time.perf_counter() + min_time / blocks
+            r = 0
+            while r < per_block or (time.perf_counter() < t_end and r < 4 * per_block):
+                times[k].append(_time_once(fn))
+                r += 1
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
@@ -242,8 +260,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error(f"--rounds must be >= 1, got {args.rounds}")
-    if not args.keep_env and ("OPENBLAS_CORETYPE" in os.environ or "OPENBLAS_L2_SIZE" in os.environ):
+    if not args.keep_env and ("OPENBLAS_CORETYPE" in os.environ or "OPENBLAS_L2_SIZE" in os.environ
+                              or "OPENBLAS_THREAD_TIMEOUT" not in os.environ):
         env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+        env.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
         argv_full = [sys.executable, "-m", "fastconv", "bench"] + list(sys.argv[2:] if argv is None else argv)
         os.execve(sys.executable, argv_full, env)
     import fastconv
