@@ -101,6 +101,9 @@ static int fc_is_1x1(const fc_conv_geom *g)
  * in L2 with the C block; scratch tile of bwd data likewise). */
 #define FC_CONV_B_BYTES (384 * 1024)
 #define FC_CONV_T_BYTES (256 * 1024)
+#ifndef FC_DIRECT_KC
+#define FC_DIRECT_KC 256
+#endif
 
 /* Direct path (B read straight from the zero-bordered image by the fc_dkr
  * micro-kernel, no im2col packing): forward whenever output pixels along a
@@ -166,7 +169,7 @@ static void fc_conv_plan_make(const fc_conv_geom *g, int op, size_t elem, fc_con
         pl->m = d->K;
         pl->n = d->Ho * d->Wo;
         pl->k = d->C * d->R * d->S;
-        pl->kcb = fc_block_size(pl->k, KC, 1);
+        pl->kcb = fc_block_size(pl->k, FC_DIRECT_KC, 1);
         pl->mcb = fc_block_size(pl->m, MC, mr);
         pl->ncb = nr;
         fc_pad_geom(d, &pl->pg);
