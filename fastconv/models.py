@@ -465,11 +465,9 @@ class Sequential:
         self._check_compiled()
         verbose = _verbose_arg(verbose)
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-            raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
-        if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) \
-                or initial_epoch < 0:
-            raise ValueError(f"initial_epoch must be a non-negative integer, got {initial_epoch!r}")
+        for what, v in (("epochs", epochs), ("initial_epoch", initial_epoch)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise ValueError(f"{what} must be a non-negative integer, got {v!r}")
         if not isinstance(shuffle, (bool, np.bool_)):
             raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
         if augment is not None and not callable(augment):

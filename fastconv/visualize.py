@@ -421,19 +421,13 @@ def plot_feature_maps(model, image, path, include=_KINDS, max_maps=64, columns=1
             im = None
             for i in range(n):
                 m = a[:, :, i]
-                if scale == "layer":
-                    if diverging:
-                        v = max(-lo, hi, 1e-12)
-                        kw = dict(cmap=_FILTER_CMAP, vmin=-v, vmax=v)
-                    else:
-                        kw = dict(cmap=cmap, vmin=0.0, vmax=max(hi, 1e-12))
+                # one colour scale for the layer, or one per map
+                ml, mh = (lo, hi) if scale == "layer" else (float(m.min()), float(m.max()))
+                if diverging:
+                    v = max(-ml, mh, 1e-12)
+                    kw = dict(cmap=_FILTER_CMAP, vmin=-v, vmax=v)
                 else:
-                    ml, mh = float(m.min()), float(m.max())
-                    if diverging:
-                        v = max(-ml, mh, 1e-12)
-                        kw = dict(cmap=_FILTER_CMAP, vmin=-v, vmax=v)
-                    else:
-                        kw = dict(cmap=cmap, vmin=0.0, vmax=max(mh, 1e-12))
+                    kw = dict(cmap=cmap, vmin=0.0, vmax=max(mh, 1e-12))
                 im = mo.draw(ax, i // cols, i % cols, m, label=str(i), **kw)
                 if ink is not None and m.shape == ink.shape:
                     mo.outline(ax, i // cols, i % cols, ink)
