@@ -96,8 +96,10 @@ static fc_int FC_NAME(fc_max_pool_2x2_backward)(const fc_pool_geom *g, const T *
     fc_int cols = FC_NAME(fc_pool_2x2_columns)(g);
     if (!cols)
         return 0;
+    /* n hoisted: a store through gx could alias *g as far as the compiler knows. */
+    fc_int n = g->H * g->W;
     int nan = 0;
-    for (fc_int i = 0; i < g->H * g->W; i++) nan |= x[i] != x[i];
+    for (fc_int i = 0; i < n; i++) nan |= x[i] != x[i];
     if (nan)
         return 0;
     for (fc_int oh = 0; oh < g->Ho; oh++) {
@@ -146,7 +148,7 @@ void FC_NAME(fc_max_pool2d_forward)(const fc_pool_geom *g, const T *x, T *y)
 
 void FC_NAME(fc_max_pool2d_backward)(const fc_pool_geom *g, const T *x, const T *gy, T *gx)
 {
-    for (fc_int i = 0; i < g->H * g->W; i++) gx[i] = (T)0;
+    memset(gx, 0, (size_t)(g->H * g->W) * sizeof(T));
     fc_int done = FC_NAME(fc_max_pool_2x2_backward)(g, x, gy, gx);
     for (fc_int oh = 0; oh < g->Ho; oh++) {
         fc_int h0 = oh * g->stride_h - g->pad_h, h1 = h0 + g->kh;
@@ -236,7 +238,7 @@ void FC_NAME(fc_avg_pool2d_forward)(const fc_pool_geom *g, const T *x, T *y)
 
 void FC_NAME(fc_avg_pool2d_backward)(const fc_pool_geom *g, const T *gy, T *gx)
 {
-    for (fc_int i = 0; i < g->H * g->W; i++) gx[i] = (T)0;
+    memset(gx, 0, (size_t)(g->H * g->W) * sizeof(T));
     fc_int done = FC_NAME(fc_avg_pool_2x2_backward)(g, gy, gx);
     for (fc_int oh = 0; oh < g->Ho; oh++) {
         for (fc_int ow = done; ow < g->Wo; ow++) {
