@@ -123,18 +123,25 @@ static fc_int FC_NAME(fc_max_pool_2x2_backward)(const fc_pool_geom *g, const T *
     return cols;
 }
 
+/* The window of output index o along one axis, clipped to the image [0, size). */
+static inline void FC_NAME(fc_clip_window)(fc_int o, fc_int stride, fc_int pad, fc_int k,
+                                           fc_int size, fc_int *lo, fc_int *hi)
+{
+    fc_int a = o * stride - pad, b = a + k;
+    *lo = a < 0 ? 0 : a;
+    *hi = b > size ? size : b;
+}
+
 void FC_NAME(fc_max_pool2d_forward)(const fc_pool_geom *g, const T *x, T *y)
 {
     /* Columns [0, done) of every row are finished by the fast path. */
     fc_int done = FC_NAME(fc_max_pool_2x2_forward)(g, x, y);
     for (fc_int oh = 0; oh < g->Ho; oh++) {
-        fc_int h0 = oh * g->stride_h - g->pad_h, h1 = h0 + g->kh;
-        if (h0 < 0) h0 = 0;
-        if (h1 > g->H) h1 = g->H;
+        fc_int h0, h1;
+        FC_NAME(fc_clip_window)(oh, g->stride_h, g->pad_h, g->kh, g->H, &h0, &h1);
         for (fc_int ow = done; ow < g->Wo; ow++) {
-            fc_int w0 = ow * g->stride_w - g->pad_w, w1 = w0 + g->kw;
-            if (w0 < 0) w0 = 0;
-            if (w1 > g->W) w1 = g->W;
+            fc_int w0, w1;
+            FC_NAME(fc_clip_window)(ow, g->stride_w, g->pad_w, g->kw, g->W, &w0, &w1);
             T v = (T)(-INFINITY);
             if (h0 < h1 && w0 < w1) {
                 int nan;
@@ -151,13 +158,11 @@ void FC_NAME(fc_max_pool2d_backward)(const fc_pool_geom *g, const T *x, const T 
     memset(gx, 0, (size_t)(g->H * g->W) * sizeof(T));
     fc_int done = FC_NAME(fc_max_pool_2x2_backward)(g, x, gy, gx);
     for (fc_int oh = 0; oh < g->Ho; oh++) {
-        fc_int h0 = oh * g->stride_h - g->pad_h, h1 = h0 + g->kh;
-        if (h0 < 0) h0 = 0;
-        if (h1 > g->H) h1 = g->H;
+        fc_int h0, h1;
+        FC_NAME(fc_clip_window)(oh, g->stride_h, g->pad_h, g->kh, g->H, &h0, &h1);
         for (fc_int ow = done; ow < g->Wo; ow++) {
-            fc_int w0 = ow * g->stride_w - g->pad_w, w1 = w0 + g->kw;
-            if (w0 < 0) w0 = 0;
-            if (w1 > g->W) w1 = g->W;
+            fc_int w0, w1;
+            FC_NAME(fc_clip_window)(ow, g->stride_w, g->pad_w, g->kw, g->W, &w0, &w1);
             fc_int best = FC_NAME(fc_window_argmax)(x, g->W, h0, h1, w0, w1);
             if (best >= 0) gx[best] += gy[oh * g->Wo + ow];
         }
