@@ -271,6 +271,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error(f"--rounds must be >= 1, got {args.rounds}")
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    if any(n < 1 for n in args.gemm):
+        parser.error(f"--gemm sizes must be >= 1, got {args.gemm}")
     if not args.keep_env and ("OPENBLAS_CORETYPE" in os.environ or "OPENBLAS_L2_SIZE" in os.environ
                               or "OPENBLAS_THREAD_TIMEOUT" not in os.environ):
         env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
