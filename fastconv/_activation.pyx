@@ -4,12 +4,11 @@ blocks across OpenMP threads (order does not matter: no reductions)."""
 from cython cimport floating
 from cython.parallel cimport prange
 from fastconv._capi cimport *
+from fastconv._runtime cimport ELEMENT_WORK, team_size
 
 
 cdef inline Py_ssize_t _nblocks(Py_ssize_t n, int num_threads) noexcept nogil:
-    if num_threads <= 1 or n < PARALLEL_MIN_ELEMENTS:
-        return 1
-    return num_threads
+    return team_size(num_threads, num_threads, ELEMENT_WORK * n)
 
 
 def forward(int act, double param, const floating[::1] x, floating[::1] y, int num_threads):

@@ -10,7 +10,7 @@ from cython.parallel cimport parallel, prange, threadid
 from libc.string cimport memset
 from libc.stdint cimport SIZE_MAX
 from fastconv._capi cimport *
-from fastconv._runtime cimport aligned_scratch, free_scratch
+from fastconv._runtime cimport aligned_scratch, free_scratch, team_size
 
 # Images are summed into this many partial weight gradients, each over a fixed
 # run of images, then the partials are added in order: the result depends on
@@ -42,6 +42,11 @@ cdef size_t _times(size_t a, size_t b) nogil:
     return a * b
 
 
+cdef double _flops(const fc_conv_geom *g, Py_ssize_t N) noexcept nogil:
+    """Multiply-adds x 2 of one pass over N images."""
+    return 2.0 * N * g.K * g.Ho * g.Wo * g.C * g.R * g.S
+
+
 def _set_simd_path(int path):
     return fc_set_simd_path(path)
 
@@ -57,7 +62,7 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, cons
     """y[n] = act(conv(x[n], w) + bias) for every image n."""
     cdef fc_conv_geom g = make_geom(geometry)
     cdef Py_ssize_t N = x.shape[0], n, chunk
-    cdef int nt = max(1, min(num_threads, N))
+    cdef int nt = team_size(num_threads, N, _flops(&g, N))
     # Runs of images per kernel call (set-up amortised), handed out dynamically.
     cdef Py_ssize_t nchunks = min(N, IMAGE_RUNS_PER_THREAD * nt)
     cdef size_t ws = _round64(fc_conv2d_workspace_bytes(&g, sizeof(floating)))
@@ -102,7 +107,7 @@ def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :,
     """grad_x[n] = d conv / d x[n] applied to grad_out[n], for every image n."""
     cdef fc_conv_geom g = make_geom(geometry)
     cdef Py_ssize_t N = grad_out.shape[0], n, chunk
-    cdef int nt = max(1, min(num_threads, N))
+    cdef int nt = team_size(num_threads, N, _flops(&g, N))
     cdef Py_ssize_t nchunks = min(N, IMAGE_RUNS_PER_THREAD * nt)
     cdef size_t ws = _round64(fc_conv2d_workspace_bytes(&g, sizeof(floating)))
     cdef size_t pw = _round64(fc_conv2d_packed_weights_bytes(&g, FC_CONV_BACKWARD_DATA, sizeof(floating)))
@@ -150,7 +155,7 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
     cdef floating total
     cdef Py_ssize_t wsize = g.K * g.C * g.R * g.S
     cdef Py_ssize_t part = wsize + g.K
-    cdef int nt = max(1, min(num_threads, nchunks))
+    cdef int nt = team_size(num_threads, nchunks, _flops(&g, N))
     cdef size_t ws = _round64(fc_conv2d_workspace_bytes(&g, sizeof(floating)))
     cdef size_t part_bytes = _round64(part * sizeof(floating))
     cdef char *work = <char *> aligned_scratch(_times(ws, nt))
@@ -184,7 +189,7 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
         # Partials added in chunk order for every element; threads split the
         # elements (blocks of REDUCE_BLOCK), which leaves each sum's order alone.
         nblocks = (part + REDUCE_BLOCK - 1) // REDUCE_BLOCK
-        with nogil, parallel(num_threads=max(1, min(num_threads, nblocks))):
+        with nogil, parallel(num_threads=team_size(num_threads, nblocks, <double> part * nchunks)):
             for blk in prange(nblocks, schedule='static'):
                 i0 = blk * REDUCE_BLOCK
                 i1 = min(part, i0 + REDUCE_BLOCK)

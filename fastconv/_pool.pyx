@@ -7,6 +7,7 @@ Arguments are trusted (validated by fastconv.functional). `geometry` is
 from cython cimport floating
 from cython.parallel cimport prange
 from fastconv._capi cimport *
+from fastconv._runtime cimport ELEMENT_WORK, team_size
 
 
 cdef fc_pool_geom make_pool_geom(tuple geometry, bint count_include_pad):
@@ -20,7 +21,8 @@ def max_forward(const floating[:, :, :, ::1] x, tuple geometry, floating[:, :, :
                 int num_threads):
     cdef fc_pool_geom g = make_pool_geom(geometry, False)
     cdef Py_ssize_t C = x.shape[1], planes = x.shape[0] * x.shape[1], p
-    for p in prange(planes, nogil=True, schedule='static', num_threads=num_threads):
+    for p in prange(planes, nogil=True, schedule='static',
+                   num_threads=team_size(num_threads, planes, <double> ELEMENT_WORK * planes * g.H * g.W)):
         if floating is float:
             fc_max_pool2d_forward_f32(&g, &x[p // C, p % C, 0, 0], &y[p // C, p % C, 0, 0])
         else:
@@ -31,7 +33,8 @@ def max_backward(const floating[:, :, :, ::1] grad_out, const floating[:, :, :, 
                  floating[:, :, :, ::1] grad_x, int num_threads):
     cdef fc_pool_geom g = make_pool_geom(geometry, False)
     cdef Py_ssize_t C = x.shape[1], planes = x.shape[0] * x.shape[1], p
-    for p in prange(planes, nogil=True, schedule='static', num_threads=num_threads):
+    for p in prange(planes, nogil=True, schedule='static',
+                   num_threads=team_size(num_threads, planes, <double> ELEMENT_WORK * planes * g.H * g.W)):
         if floating is float:
             fc_max_pool2d_backward_f32(&g, &x[p // C, p % C, 0, 0], &grad_out[p // C, p % C, 0, 0],
                                        &grad_x[p // C, p % C, 0, 0])
@@ -44,7 +47,8 @@ def avg_forward(const floating[:, :, :, ::1] x, tuple geometry, bint count_inclu
                 floating[:, :, :, ::1] y, int num_threads):
     cdef fc_pool_geom g = make_pool_geom(geometry, count_include_pad)
     cdef Py_ssize_t C = x.shape[1], planes = x.shape[0] * x.shape[1], p
-    for p in prange(planes, nogil=True, schedule='static', num_threads=num_threads):
+    for p in prange(planes, nogil=True, schedule='static',
+                   num_threads=team_size(num_threads, planes, <double> ELEMENT_WORK * planes * g.H * g.W)):
         if floating is float:
             fc_avg_pool2d_forward_f32(&g, &x[p // C, p % C, 0, 0], &y[p // C, p % C, 0, 0])
         else:
@@ -55,7 +59,8 @@ def avg_backward(const floating[:, :, :, ::1] grad_out, tuple geometry, bint cou
                  floating[:, :, :, ::1] grad_x, int num_threads):
     cdef fc_pool_geom g = make_pool_geom(geometry, count_include_pad)
     cdef Py_ssize_t C = grad_x.shape[1], planes = grad_x.shape[0] * grad_x.shape[1], p
-    for p in prange(planes, nogil=True, schedule='static', num_threads=num_threads):
+    for p in prange(planes, nogil=True, schedule='static',
+                   num_threads=team_size(num_threads, planes, <double> ELEMENT_WORK * planes * g.H * g.W)):
         if floating is float:
             fc_avg_pool2d_backward_f32(&g, &grad_out[p // C, p % C, 0, 0], &grad_x[p // C, p % C, 0, 0])
         else:
