@@ -323,18 +323,25 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     return np.ascontiguousarray(np.take_along_axis(win, idx[..., None], axis=-1)[..., 0])
 
 
+def _pool_backward_args(grad_out, x, kernel_size, stride, padding, ceil_mode, op):
+    """The common inputs of the pooling backwards: arrays in one float dtype, the
+    geometry, and grad_out checked against the output shape."""
+    dtype = _float_dtype(grad_out, x)
+    g, x = _as(grad_out, dtype), _as(x, dtype)
+    _check_4d(x, op)
+    kernel, stride, pad, out_hw = _pool_geometry(x.shape, kernel_size, stride, padding,
+                                                 ceil_mode, op)
+    if g.shape != x.shape[:2] + out_hw:
+        raise ValueError(f"{op}: grad_out must have shape {x.shape[:2] + out_hw}, got {g.shape}")
+    return g, x, dtype, kernel, stride, pad, out_hw
+
+
 def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, ceil_mode=False):
     """Gradient of :func:`max_pool2d` w.r.t. ``x``: each window's gradient goes entirely to
     the element that won its maximum (the first maximum in scan order on ties); elements
     that win several overlapping windows accumulate."""
-    dtype = _float_dtype(grad_out, x)
-    g, x = _as(grad_out, dtype), _as(x, dtype)
-    _check_4d(x, "max_pool2d_backward")
-    kernel, stride, pad, out_hw = _pool_geometry(x.shape, kernel_size, stride, padding,
-                                                 ceil_mode, "max_pool2d_backward")
-    if g.shape != x.shape[:2] + out_hw:
-        raise ValueError(f"max_pool2d_backward: grad_out must have shape "
-                         f"{x.shape[:2] + out_hw}, got {g.shape}")
+    g, x, dtype, kernel, stride, pad, out_hw = _pool_backward_args(
+        grad_out, x, kernel_size, stride, padding, ceil_mode, "max_pool2d_backward")
     idx, _ = _max_pool_argmax(x, kernel, stride, pad, out_hw)
     kh, kw = kernel
     onehot = (idx[..., None] == np.arange(kh * kw)).reshape(idx.shape + (kh, kw))
@@ -385,14 +392,8 @@ def avg_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, ceil_m
                         count_include_pad=True):
     """Gradient of :func:`avg_pool2d` w.r.t. ``x``: each window spreads
     ``grad / divisor`` over its elements; the part landing on padding is dropped."""
-    dtype = _float_dtype(grad_out, x)
-    g, x = _as(grad_out, dtype), _as(x, dtype)
-    _check_4d(x, "avg_pool2d_backward")
-    kernel, stride, pad, out_hw = _pool_geometry(x.shape, kernel_size, stride, padding,
-                                                 ceil_mode, "avg_pool2d_backward")
-    if g.shape != x.shape[:2] + out_hw:
-        raise ValueError(f"avg_pool2d_backward: grad_out must have shape "
-                         f"{x.shape[:2] + out_hw}, got {g.shape}")
+    g, x, dtype, kernel, stride, pad, out_hw = _pool_backward_args(
+        grad_out, x, kernel_size, stride, padding, ceil_mode, "avg_pool2d_backward")
     div = _avg_divisor_2d(x.shape[2:], kernel, stride, pad, out_hw, count_include_pad, dtype)
     share = g / div
     kh, kw = kernel
