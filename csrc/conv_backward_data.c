@@ -1,0 +1,144 @@
+/*
+ * conv_backward_data.c -- dx from dy and the weights: stride 1 (and C filling
+ * the MR rows) runs the forward direct path on dy with the flipped,
+ * transposed weights (fc_conv_direct_run); otherwise dcol = W^T . dY block by
+ * block into a scratch tile, scattered (col2im) into a zero-bordered
+ * accumulator and cropped into dx (overview in conv_internal.h).
+ */
+#ifndef FC_T
+#include "conv_internal.h"
+
+#define FC_TMPL_SET 32
+#include "gemm_internal.h"
+#include "conv_backward_data.c"
+#define FC_TMPL_SET 64
+#include "gemm_internal.h"
+#include "conv_backward_data.c"
+#define FC_TMPL_SET 0
+#include "gemm_internal.h"
+
+#else /* ------------------------- template body ------------------------- */
+
+/* Backward-data epilogue: col2im of the finished dcol block
+ * rows [i0, i0+mc) (= (c, r, s)) x pixels [j0, j0+nc), held in tmp,
+ * added into the zero-bordered accumulator dxp. */
+static void FC_SFX(fc_epi_col2im)(void *vctx, fc_int i0, fc_int mc, fc_int j0, fc_int nc)
+{
+    const FC_SFX(fc_conv_ctx) *ctx = (const FC_SFX(fc_conv_ctx) *)vctx;
+    const fc_conv_geom *g = ctx->g;
+    fc_seg *sg = ctx->segs;
+    const fc_int RS = g->R * g->S, Wp = ctx->pg.Wp, HWp = ctx->pg.Hp * ctx->pg.Wp;
+    const fc_int sw = g->stride_w, dhW = g->dil_h * Wp, dw = g->dil_w;
+    const fc_int ns = fc_make_segs(g, &ctx->pg, j0, nc, 0, sg);
+    fc_int c = i0 / RS, rs = i0 - c * RS;
+    fc_int r = rs / g->S, s = rs - r * g->S;
+    for (fc_int i = i0; i < i0 + mc; ++i) {
+        const FC_T *src = ctx->tmp + i * ctx->ldt;
+        FC_T *dxk = ctx->dxp + c * HWp + r * dhW + s * dw;
+        for (fc_int q = 0; q < ns; ++q) {
+            FC_T *restrict d = dxk + sg[q].base;
+            const FC_T *restrict sq = src + sg[q].dst;
+            const fc_int len = sg[q].len;
+            if (sw == 1) {
+                for (fc_int t = 0; t < len; ++t)
+                    d[t] += sq[t];
+            } else {
+                for (fc_int t = 0; t < len; ++t)
+                    d[t * sw] += sq[t];
+            }
+        }
+        if (++s == g->S) {
+            s = 0;
+            if (++r == g->R) {
+                r = 0;
+                ++c;
+            }
+        }
+    }
+}
+
+void FC_SFX(fc_conv2d_backward_data)(const fc_conv_geom *g, const FC_T *dy, const FC_T *w,
+                                     FC_T *dx, void *work)
+{
+    FC_T *ap = (FC_T *)fc_align_ptr(work);
+    FC_SFX(fc_conv2d_pack_weights)(g, FC_CONV_BACKWARD_DATA, w, ap);
+    FC_SFX(fc_conv2d_backward_data_packed)(g, dy, ap, dx, work);
+}
+
+void FC_SFX(fc_conv2d_backward_data_packed_batch)(const fc_conv_geom *g, fc_int nimg,
+                                                  const FC_T *dy, const void *packed, FC_T *dx,
+                                                  void *work)
+{
+    fc_conv_plan pl;
+    fc_conv_plan_make(g, FC_OP_BWD_DATA, sizeof(FC_T), &pl);
+    if (pl.direct) {
+        FC_SFX(fc_conv_direct_run)(&pl, nimg, dy, (const FC_T *)packed, NULL, FC_ACT_NONE, 0, dx,
+                                   work);
+        return;
+    }
+    const fc_int xs = g->C * g->H * g->W, ys = g->K * g->Ho * g->Wo;
+    for (fc_int n = 0; n < nimg; ++n)
+        FC_SFX(fc_conv2d_backward_data_packed)(g, dy + n * ys, packed, dx + n * xs, work);
+}
+
+void FC_SFX(fc_conv2d_backward_data_packed)(const fc_conv_geom *g, const FC_T *dy,
+                                            const void *packed, FC_T *dx, void *work)
+{
+    fc_conv_plan pl;
+    fc_conv_plan_make(g, FC_OP_BWD_DATA, sizeof(FC_T), &pl);
+    const FC_T *ap = (const FC_T *)packed;
+    if (pl.direct) {
+        FC_SFX(fc_conv_direct_run)(&pl, 1, dy, ap, NULL, FC_ACT_NONE, 0, dx, work);
+        return;
+    }
+    FC_T *ap_unused, *bb, *tmp, *xp;
+    fc_seg *segs;
+    FC_SFX(fc_conv_carve)(&pl, work, &ap_unused, &bb, &tmp, &segs, &xp);
+    const fc_int CRS = pl.m, P = pl.n, K = pl.k;
+
+    FC_SFX(fc_conv_ctx) ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.g = g;
+    ctx.pg = pl.pg;
+    ctx.segs = segs;
+    ctx.tmp = tmp;
+    ctx.ldt = pl.ncb;
+    ctx.dxp = xp;
+
+    FC_SFX(fc_gemm_job) job;
+    memset(&job, 0, sizeof(job));
+    job.m = CRS;
+    job.n = P;
+    job.k = K;
+    job.kcb = pl.kcb;
+    job.mcb = pl.mcb;
+    job.ncb = pl.ncb;
+    job.ap_full = ap;
+    job.b = dy;
+    job.rsb = P;
+    job.csb = 1;
+    job.beta = 0;
+    job.bbuf = bb;
+    if (pl.one_by_one) {
+        job.c = dx;
+        job.ldc = P;
+    } else {
+        memset(xp, 0, (size_t)(g->C * pl.pg.Hp * pl.pg.Wp) * sizeof(FC_T));
+        job.c = tmp;
+        job.ldc = pl.ncb;
+        job.c_local = 1;
+        job.epi = FC_SFX(fc_epi_col2im);
+        job.epi_ctx = &ctx;
+    }
+    FC_SFX(fc_gemm_serial)(&job);
+    if (!pl.one_by_one) {
+        /* Crop the accumulator into dx. */
+        const fc_int H = g->H, W = g->W, Hp = pl.pg.Hp, Wp = pl.pg.Wp;
+        for (fc_int c = 0; c < g->C; ++c)
+            for (fc_int h = 0; h < H; ++h)
+                memcpy(dx + (c * H + h) * W, xp + c * Hp * Wp + (h + pl.pg.mt) * Wp + pl.pg.ml,
+                       (size_t)W * sizeof(FC_T));
+    }
+}
+
+#endif

@@ -1,0 +1,383 @@
+/*
+ * conv_backward_weight.c -- dW and db: the packed-col(x)^T GEMM path (one
+ * image), and over a run of images the fc_akr path (K >= 16) and the
+ * small-filter direct kernel (AVX2 + portable), overview in conv_internal.h.
+ */
+#ifndef FC_T
+#include "conv_internal.h"
+
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+#include <immintrin.h>
+
+/* KB (<= 4) filters x SN (<= 6) taps; v: dwv of (k0, tap s0), filter k0 + i
+ * at v + i*vk, consecutive taps 8 floats apart. dy: dy of filter k0, filter
+ * k0 + i at dy + i*P. xr: x row of (c, r) at oh = 0, tap s0. */
+static inline __attribute__((always_inline, target("avx2,fma"))) void
+fc_bws_blk_avx2(const int KB, const int SN, const float *dy, fc_int P, const float *xr,
+                fc_int Wp, fc_int dilw, fc_int Ho, fc_int Wo, float *v, fc_int vk)
+{
+    __m256 a[4][6];
+    const fc_int nf = Wo / 8, rem = Wo - nf * 8;
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)rem),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    for (int i = 0; i < KB; ++i)
+        for (int s = 0; s < SN; ++s)
+            a[i][s] = _mm256_loadu_ps(v + i * vk + 8 * s);
+    for (fc_int oh = 0; oh < Ho; ++oh) {
+        const float *d = dy + oh * Wo, *x = xr + oh * Wp;
+        fc_int ow = 0;
+        for (fc_int q = 0; q < nf; ++q, ow += 8) {
+            __m256 e[4];
+            for (int i = 0; i < KB; ++i)
+                e[i] = _mm256_loadu_ps(d + i * P + ow);
+            for (int s = 0; s < SN; ++s) {
+                const __m256 xv = _mm256_loadu_ps(x + ow + s * dilw);
+                for (int i = 0; i < KB; ++i)
+                    a[i][s] = _mm256_fmadd_ps(e[i], xv, a[i][s]);
+            }
+        }
+        if (rem) {
+            __m256 e[4];
+            for (int i = 0; i < KB; ++i)
+                e[i] = _mm256_maskload_ps(d + i * P + ow, mask);
+            for (int s = 0; s < SN; ++s) {
+                const __m256 xv = _mm256_maskload_ps(x + ow + s * dilw, mask);
+                for (int i = 0; i < KB; ++i)
+                    a[i][s] = _mm256_fmadd_ps(e[i], xv, a[i][s]);
+            }
+        }
+    }
+    for (int i = 0; i < KB; ++i)
+        for (int s = 0; s < SN; ++s)
+            _mm256_storeu_ps(v + i * vk + 8 * s, a[i][s]);
+}
+
+#define FC_BWS_CASE(KB, SN)                                                           \
+    case SN:                                                                          \
+        fc_bws_blk_avx2(KB, SN, dyk, P, xr, Wp, dilw, Ho, Wo, v, vk);                  \
+        break;
+/* Only the (kb, sn) pairs kbmax allows are built (kb 3: sn <= 4, kb 4: sn <= 2). */
+#define FC_BWS_SWITCH2(KB)                                                            \
+    switch (sn) { FC_BWS_CASE(KB, 1) FC_BWS_CASE(KB, 2) }
+#define FC_BWS_SWITCH4(KB)                                                            \
+    switch (sn) { FC_BWS_CASE(KB, 1) FC_BWS_CASE(KB, 2) FC_BWS_CASE(KB, 3)            \
+                  FC_BWS_CASE(KB, 4) }
+#define FC_BWS_SWITCH(KB)                                                             \
+    switch (sn) {                                                                     \
+        FC_BWS_CASE(KB, 1) FC_BWS_CASE(KB, 2) FC_BWS_CASE(KB, 3)                      \
+        FC_BWS_CASE(KB, 4) FC_BWS_CASE(KB, 5) FC_BWS_CASE(KB, 6)                      \
+    }
+
+/* One image (xp: zero-bordered, dy: K x Ho x Wo) into dwv. Filters in
+ * blocks of kb (as many as the 16 ymm registers hold with the tap block). */
+static __attribute__((target("avx2,fma"))) void
+fc_bws_image_avx2_f32(const fc_conv_geom *g, const fc_padgeom *pg, const float *xp,
+                      const float *dy, float *dwv)
+{
+    const fc_int K = g->K, C = g->C, R = g->R, S = g->S, CRS = C * R * S;
+    const fc_int Ho = g->Ho, Wo = g->Wo, Wp = pg->Wp, HWp = pg->Hp * pg->Wp, P = Ho * Wo;
+    const fc_int dilw = g->dil_w, vk = CRS * 8;
+    const int sfull = (int)FC_MIN(6, S);
+    const int kbmax = sfull >= 5 ? 2 : sfull >= 3 ? 3 : 4;
+    for (fc_int k0 = 0; k0 < K; k0 += kbmax) {
+        const int kb = (int)FC_MIN(kbmax, K - k0);
+        const float *dyk = dy + k0 * P;
+        for (fc_int c = 0; c < C; ++c)
+            for (fc_int r = 0; r < R; ++r)
+                for (fc_int s0 = 0; s0 < S; s0 += 6) {
+                    const int sn = (int)FC_MIN(6, S - s0);
+                    const float *xr = xp + c * HWp + (r * g->dil_h - g->pad_top + pg->mt) * Wp +
+                                      (s0 * dilw - g->pad_left + pg->ml);
+                    float *v = dwv + (k0 * CRS + (c * R + r) * S + s0) * 8;
+                    switch (kb) {
+                    case 1: FC_BWS_SWITCH(1) break;
+                    case 2: FC_BWS_SWITCH(2) break;
+                    case 3: FC_BWS_SWITCH4(3) break;
+                    default: FC_BWS_SWITCH2(4) break;
+                    }
+                }
+    }
+}
+#undef FC_BWS_SWITCH
+#undef FC_BWS_SWITCH2
+#undef FC_BWS_SWITCH4
+#undef FC_BWS_CASE
+#endif /* FC_HAVE_X86_AVX2_KERNELS */
+
+#define FC_TMPL_SET 32
+#include "gemm_internal.h"
+#include "conv_backward_weight.c"
+#define FC_TMPL_SET 64
+#include "gemm_internal.h"
+#include "conv_backward_weight.c"
+#define FC_TMPL_SET 0
+#include "gemm_internal.h"
+
+#else /* ------------------------- template body ------------------------- */
+
+/* Backward-weight B packer: B(p, j) = col(x)[j0 + j][p0 + p], p = output
+ * pixel, j = (c, r, s). Written row by row (one pixel = NR taps). */
+static void FC_SFX(fc_pack_im2col_t)(void *vctx, fc_int p0, fc_int kc, fc_int j0, fc_int nc,
+                                     FC_T *bp)
+{
+    const FC_SFX(fc_conv_ctx) *ctx = (const FC_SFX(fc_conv_ctx) *)vctx;
+    const fc_conv_geom *g = ctx->g;
+    fc_seg *sg = ctx->segs;
+    const fc_int RS = g->R * g->S, Wp = ctx->pg.Wp, HWp = ctx->pg.Hp * ctx->pg.Wp;
+    const fc_int sw = g->stride_w, dhW = g->dil_h * Wp, dw = g->dil_w;
+    const fc_int ns = fc_make_segs(g, &ctx->pg, p0, kc, 0, sg);
+    fc_int c = j0 / RS, rs = j0 - c * RS;
+    fc_int r = rs / g->S, s = rs - r * g->S;
+    fc_int offs[FC_NR];
+    for (fc_int jp = 0; jp * FC_NR < nc; ++jp) {
+        const fc_int nr = FC_MIN(FC_NR, nc - jp * FC_NR);
+        FC_T *dst = bp + jp * FC_NR * kc;
+        for (fc_int j = 0; j < nr; ++j) {
+            offs[j] = c * HWp + r * dhW + s * dw;
+            if (++s == g->S) {
+                s = 0;
+                if (++r == g->R) {
+                    r = 0;
+                    ++c;
+                }
+            }
+        }
+        for (fc_int q = 0; q < ns; ++q) {
+            const fc_int len = sg[q].len;
+            const FC_T *src = ctx->xp + sg[q].base;
+            FC_T *d = dst + sg[q].dst * FC_NR;
+            if (nr == FC_NR) {
+                for (fc_int t = 0; t < len; ++t) {
+                    const FC_T *st = src + t * sw;
+                    for (int j = 0; j < FC_NR; ++j)
+                        d[j] = st[offs[j]];
+                    d += FC_NR;
+                }
+            } else {
+                for (fc_int t = 0; t < len; ++t) {
+                    const FC_T *st = src + t * sw;
+                    fc_int j = 0;
+                    for (; j < nr; ++j)
+                        d[j] = st[offs[j]];
+                    for (; j < FC_NR; ++j)
+                        d[j] = 0;
+                    d += FC_NR;
+                }
+            }
+        }
+    }
+}
+
+/* Row sums of dY into db (db[k] += ...), fixed order. */
+static void FC_SFX(fc_bw_bias)(fc_int K, fc_int P, const FC_T *dyn, FC_T *db)
+{
+    for (fc_int kk = 0; kk < K; ++kk) {
+        const FC_T *row = dyn + kk * P;
+        FC_T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        fc_int p = 0;
+        for (; p + 4 <= P; p += 4) {
+            s0 += row[p];
+            s1 += row[p + 1];
+            s2 += row[p + 2];
+            s3 += row[p + 3];
+        }
+        for (; p < P; ++p)
+            s0 += row[p];
+        db[kk] += (s0 + s1) + (s2 + s3);
+    }
+}
+
+void FC_SFX(fc_conv2d_backward_weight)(const fc_conv_geom *g, const FC_T *x, const FC_T *dy,
+                                       FC_T *dw, FC_T *db, void *work)
+{
+    fc_conv_plan pl;
+    fc_conv_plan_make(g, FC_OP_BWD_WEIGHT, sizeof(FC_T), &pl);
+    FC_T *ap, *bb, *tmp, *xp;
+    fc_seg *segs;
+    FC_SFX(fc_conv_carve)(&pl, work, &ap, &bb, &tmp, &segs, &xp);
+    const fc_int K = pl.m, CRS = pl.n, P = pl.k;
+
+    if (db)
+        FC_SFX(fc_bw_bias)(K, P, dy, db);
+
+    /* A = dY (K x P). */
+    FC_SFX(fc_pack_a_full)(K, P, pl.kcb, dy, P, 1, ap);
+
+    FC_SFX(fc_conv_ctx) ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.g = g;
+    ctx.pg = pl.pg;
+    ctx.xp = xp;
+    ctx.segs = segs;
+    if (!pl.one_by_one)
+        FC_SFX(fc_pad_image)(g, &pl.pg, x, xp);
+
+    FC_SFX(fc_gemm_job) job;
+    memset(&job, 0, sizeof(job));
+    job.m = K;
+    job.n = CRS;
+    job.k = P;
+    job.kcb = pl.kcb;
+    job.mcb = pl.mcb;
+    job.ncb = pl.ncb;
+    job.ap_full = ap;
+    if (pl.one_by_one) {
+        /* col(x)^T (P x C) = x^T. */
+        job.b = x;
+        job.rsb = 1;
+        job.csb = P;
+    } else {
+        job.packb = FC_SFX(fc_pack_im2col_t);
+        job.packb_ctx = &ctx;
+    }
+    job.c = dw;
+    job.ldc = CRS;
+    job.beta = 1;
+    job.bbuf = bb;
+    FC_SFX(fc_gemm_serial)(&job);
+}
+
+/* Portable twin of fc_bws_image_avx2_f32: the same 8-lane accumulators
+ * (lane j takes the pixels ow with ow % 8 == j). */
+static void FC_SFX(fc_bws_image_ref)(const fc_conv_geom *g, const fc_padgeom *pg,
+                                     const FC_T *xp, const FC_T *dy, FC_T *dwv)
+{
+    const fc_int K = g->K, C = g->C, R = g->R, S = g->S;
+    const fc_int Ho = g->Ho, Wo = g->Wo, Wp = pg->Wp, HWp = pg->Hp * pg->Wp, P = Ho * Wo;
+    FC_T *v = dwv;
+    for (fc_int k = 0; k < K; ++k)
+        for (fc_int c = 0; c < C; ++c)
+            for (fc_int r = 0; r < R; ++r)
+                for (fc_int s = 0; s < S; ++s, v += 8) {
+                    const FC_T *xr = xp + c * HWp + (r * g->dil_h - g->pad_top + pg->mt) * Wp +
+                                     (s * g->dil_w - g->pad_left + pg->ml);
+                    FC_T a[8];
+                    for (int j = 0; j < 8; ++j)
+                        a[j] = v[j];
+                    for (fc_int oh = 0; oh < Ho; ++oh) {
+                        const FC_T *restrict d = dy + k * P + oh * Wo;
+                        const FC_T *restrict xx = xr + oh * Wp;
+                        fc_int ow = 0;
+                        for (; ow + 8 <= Wo; ow += 8)
+                            for (int j = 0; j < 8; ++j)
+                                a[j] += d[ow + j] * xx[ow + j];
+                        for (int j = 0; ow + j < Wo; ++j)
+                            a[j] += d[ow + j] * xx[ow + j];
+                    }
+                    for (int j = 0; j < 8; ++j)
+                        v[j] = a[j];
+                }
+}
+
+static void FC_SFX(fc_bw_small_run)(const fc_conv_geom *g, fc_int nimg, const FC_T *x,
+                                    const FC_T *dy, FC_T *dw, FC_T *db, void *work)
+{
+    const fc_int K = g->K, CRS = g->C * g->R * g->S, P = g->Ho * g->Wo;
+    const fc_int xs = g->C * g->H * g->W;
+    fc_padgeom pg;
+    size_t xb, vb;
+    fc_bw_small_sizes(g, sizeof(FC_T), &pg, &xb, &vb);
+    char *wk = (char *)fc_align_ptr(work);
+    FC_T *xp = (FC_T *)wk;
+    FC_T *dwv = (FC_T *)(wk + xb);
+    memset(xp, 0, (size_t)(g->C * pg.Hp * pg.Wp) * sizeof(FC_T)); /* border: once per run */
+    memset(dwv, 0, (size_t)(K * CRS * 8) * sizeof(FC_T));
+#if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
+    const int avx2 = fc_simd_path() == FC_SIMD_AVX2;
+#else
+    const int avx2 = 0;
+#endif
+    for (fc_int n = 0; n < nimg; ++n) {
+        const FC_T *dyn = dy + n * K * P;
+        if (db)
+            FC_SFX(fc_bw_bias)(K, P, dyn, db);
+        FC_SFX(fc_copy_interior)(g, &pg, pg.Wp, x + n * xs, xp);
+#if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
+        if (avx2) {
+            fc_bws_image_avx2_f32(g, &pg, xp, dyn, dwv);
+            continue;
+        }
+#endif
+        (void)avx2;
+        FC_SFX(fc_bws_image_ref)(g, &pg, xp, dyn, dwv);
+    }
+    for (fc_int i = 0; i < K * CRS; ++i) {
+        const FC_T *v = dwv + i * 8;
+        dw[i] += ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+    }
+}
+
+void FC_SFX(fc_conv2d_backward_weight_batch)(const fc_conv_geom *g, fc_int nimg, const FC_T *x,
+                                             const FC_T *dy, FC_T *dw, FC_T *db, void *work)
+{
+    const fc_int C = g->C, K = g->K, RS = g->R * g->S, CRS = C * RS, P = g->Ho * g->Wo;
+    const fc_int xs = C * g->H * g->W;
+    if (fc_bw_small_ok(g, sizeof(FC_T))) {
+        FC_SFX(fc_bw_small_run)(g, nimg, x, dy, dw, db, work);
+        return;
+    }
+    if (!fc_bw_direct_ok(g)) {
+        for (fc_int n = 0; n < nimg; ++n)
+            FC_SFX(fc_conv2d_backward_weight)(g, x + n * xs, dy + n * K * P, dw, db, work);
+        return;
+    }
+    fc_bw_plan pl;
+    fc_bw_plan_make(g, sizeof(FC_T), &pl);
+    char *wk = (char *)fc_align_ptr(work);
+    FC_T *dwt = (FC_T *)wk;
+    FC_T *xp = (FC_T *)(wk + pl.t_bytes);
+    FC_T *bpk = (FC_T *)(wk + pl.t_bytes + pl.x_bytes);
+    fc_int *poff = (fc_int *)(wk + pl.t_bytes + pl.x_bytes + pl.b_bytes);
+    fc_int *toff = poff + P;
+    const fc_int Wp = pl.pg.Wp, HWp = pl.pg.Hp * pl.pg.Wp;
+    {
+        fc_int p = 0;
+        for (fc_int oh = 0; oh < g->Ho; ++oh)
+            for (fc_int ow = 0; ow < g->Wo; ++ow)
+                poff[p++] = (oh * g->stride_h - g->pad_top + pl.pg.mt) * Wp +
+                            (ow * g->stride_w - g->pad_left + pl.pg.ml);
+        fc_int t = 0;
+        for (fc_int c = 0; c < C; ++c)
+            for (fc_int r = 0; r < g->R; ++r)
+                for (fc_int s2 = 0; s2 < g->S; ++s2)
+                    toff[t++] = c * HWp + r * g->dil_h * Wp + s2 * g->dil_w;
+    }
+    memset(dwt, 0, (size_t)(CRS * K) * sizeof(FC_T));
+    memset(xp, 0, (size_t)(C * HWp) * sizeof(FC_T)); /* border: once for the run */
+    FC_SFX(fc_akr_fn) akr = FC_SFX(fc_akr_select)();
+    const fc_int kcb = pl.kcb;
+    for (fc_int n = 0; n < nimg; ++n) {
+        const FC_T *dyn = dy + n * K * P;
+        if (db)
+            FC_SFX(fc_bw_bias)(K, P, dyn, db);
+        FC_SFX(fc_copy_interior)(g, &pl.pg, Wp, x + n * xs, xp);
+        /* B = dY^T (P x K): element (p, k) at dyn[k*P + p]. */
+        FC_SFX(fc_pack_b_t)(P, K, dyn, P, bpk);
+        for (fc_int pc = 0; pc < P; pc += kcb) {
+            const fc_int kc = FC_MIN(kcb, P - pc);
+            for (fc_int j0 = 0; j0 < K; j0 += FC_NR) {
+                const int nr = (int)FC_MIN(FC_NR, K - j0);
+                const FC_T *bpp = bpk + j0 * P + pc * FC_NR;
+                for (fc_int i0 = 0; i0 < CRS; i0 += FC_MR) {
+                    const int mr = (int)FC_MIN(FC_MR, CRS - i0);
+                    const FC_T *rows[FC_MR];
+                    for (int i = 0; i < FC_MR; ++i)
+                        rows[i] = xp + toff[i0 + (i < mr ? i : 0)];
+                    akr(kc, rows, poff + pc, bpp, dwt + i0 * K + j0, K, (FC_T)1, mr, nr);
+                }
+            }
+        }
+    }
+    /* dw += dwt^T, in 16 x 16 blocks (both sides stay in cache lines). */
+    for (fc_int k0 = 0; k0 < K; k0 += 16) {
+        const fc_int k1 = FC_MIN(K, k0 + 16);
+        for (fc_int t0 = 0; t0 < CRS; t0 += 16) {
+            const fc_int t1 = FC_MIN(CRS, t0 + 16);
+            for (fc_int kk = k0; kk < k1; ++kk)
+                for (fc_int t = t0; t < t1; ++t)
+                    dw[kk * CRS + t] += dwt[t * K + kk];
+        }
+    }
+}
+
+#endif

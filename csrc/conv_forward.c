@@ -1,0 +1,310 @@
+/*
+ * conv_forward.c -- forward conv: the direct path (B read straight from the
+ * zero-bordered image by the fc_dkr micro-kernel; also run by backward-data
+ * with flipped weights) and the im2col GEMM path with its bias + activation
+ * epilogue (overview in conv_internal.h).
+ */
+#ifndef FC_T
+#include "conv_internal.h"
+
+#define FC_TMPL_SET 32
+#include "gemm_internal.h"
+#include "conv_forward.c"
+#define FC_TMPL_SET 64
+#include "gemm_internal.h"
+#include "conv_forward.c"
+#define FC_TMPL_SET 0
+#include "gemm_internal.h"
+
+#else /* ------------------------- template body ------------------------- */
+
+/* Forward B packer: B(p, j) = col(x)[p0 + p][j0 + j], p = (c, r, s),
+ * j = output pixel. Each k-row of a micro-panel is assembled from the runs
+ * of its pixels that lie on one output row. */
+static void FC_SFX(fc_pack_im2col)(void *vctx, fc_int p0, fc_int kc, fc_int j0, fc_int nc,
+                                   FC_T *bp)
+{
+    const FC_SFX(fc_conv_ctx) *ctx = (const FC_SFX(fc_conv_ctx) *)vctx;
+    const fc_conv_geom *g = ctx->g;
+    fc_seg *sg = ctx->segs;
+    const fc_int RS = g->R * g->S, Wp = ctx->pg.Wp, HWp = ctx->pg.Hp * ctx->pg.Wp;
+    const fc_int sw = g->stride_w, dhW = g->dil_h * Wp, dw = g->dil_w;
+    fc_int ns = 0;
+    for (fc_int jp = 0; jp * FC_NR < nc; ++jp) {
+        const fc_int nr = FC_MIN(FC_NR, nc - jp * FC_NR);
+        ns += fc_make_segs(g, &ctx->pg, j0 + jp * FC_NR, nr, jp * FC_NR * kc, sg + ns);
+        if (nr < FC_NR) {
+            sg[ns].base = 0;
+            sg[ns].len = FC_NR - nr;
+            sg[ns].dst = jp * FC_NR * kc + nr;
+            sg[ns].zero = 1;
+            ++ns;
+        }
+    }
+    fc_int c = p0 / RS, rs = p0 - c * RS;
+    fc_int r = rs / g->S, s = rs - r * g->S;
+    for (fc_int kk = 0; kk < kc; ++kk) {
+        const FC_T *xk = ctx->xp + c * HWp + r * dhW + s * dw;
+        FC_T *bk = bp + kk * FC_NR;
+        for (fc_int q = 0; q < ns; ++q) {
+            const fc_int len = sg[q].len;
+            FC_T *restrict d = bk + sg[q].dst;
+            const FC_T *restrict src = xk + sg[q].base;
+            if (sg[q].zero) {
+                for (fc_int t = 0; t < len; ++t)
+                    d[t] = 0;
+            } else if (sw == 1) {
+                if (len == FC_NR) {
+                    for (int t = 0; t < FC_NR; ++t)
+                        d[t] = src[t];
+                } else {
+                    for (fc_int t = 0; t < len; ++t)
+                        d[t] = src[t];
+                }
+            } else {
+                for (fc_int t = 0; t < len; ++t)
+                    d[t] = src[t * sw];
+            }
+        }
+        if (++s == g->S) {
+            s = 0;
+            if (++r == g->R) {
+                r = 0;
+                ++c;
+            }
+        }
+    }
+}
+
+/* Forward epilogue: Y[i, j] = act(Y[i, j] + bias[i]) on a finished block. */
+static void FC_SFX(fc_epi_bias_act)(void *vctx, fc_int i0, fc_int mc, fc_int j0, fc_int nc)
+{
+    const FC_SFX(fc_conv_ctx) *ctx = (const FC_SFX(fc_conv_ctx) *)vctx;
+    const fc_int P = ctx->g->Ho * ctx->g->Wo;
+    for (fc_int i = i0; i < i0 + mc; ++i) {
+        FC_T *row = ctx->y + i * P + j0;
+        if (ctx->bias) {
+            const FC_T bi = ctx->bias[i];
+            for (fc_int j = 0; j < nc; ++j)
+                row[j] += bi;
+        }
+        if (ctx->act != FC_ACT_NONE)
+            FC_SFX(fc_activation_forward)(ctx->act, ctx->act_param, row, row, nc);
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * Direct path: forward conv of geometry dg = pl->dg with B read straight
+ * from the zero-bordered image by the fc_dkr micro-kernel. The output
+ * pixels are cut into chunks of CW = NR/2 pixels on one output row (the
+ * last chunk of a row may be shorter); a micro-tile is two chunks, so a
+ * tile's B half-rows are contiguous taps: tap (c, r, s) of chunk t is at
+ * xp + cbase[t] + offs[(c, r, s)]. Chunk reads may run up to CW - 1
+ * elements past a row (lanes dropped), hence the zeroed slack after xp.
+ * Loops: groups of chunks (B and C kept in L2) / K blocks / MC blocks /
+ * tiles / MR panels; bias and activation once a group is complete.
+ * ap: A = weights (K' x CRS') packed by fc_pack_a_full with pl->kcb.
+ * ------------------------------------------------------------------- */
+/* Zero-bordered image with each padded row split into stride_w phases:
+ * padded column u goes to row position (u % sw) * wq + u / sw, so that the
+ * taps of consecutive output pixels are contiguous in every phase. */
+static void FC_SFX(fc_pad_image_phased)(const fc_conv_geom *g, const fc_conv_plan *pl,
+                                        const FC_T *x, FC_T *xp)
+{
+    const fc_int sw = g->stride_w, wq = pl->wq, wrow = pl->wrow, Hp = pl->pg.Hp;
+    const fc_int mt = pl->pg.mt, ml = pl->pg.ml, H = g->H, W = g->W;
+    for (fc_int c = 0; c < g->C; ++c) {
+        for (fc_int h = 0; h < H; ++h) {
+            const FC_T *src = x + (c * H + h) * W;
+            FC_T *dr = xp + (c * Hp + h + mt) * wrow;
+            for (fc_int ph = 0; ph < sw; ++ph) {
+                /* columns w with (w + ml) % sw == ph */
+                fc_int w = ((ph - ml) % sw + sw) % sw;
+                FC_T *d = dr + ph * wq + (w + ml) / sw;
+                for (; w < W; w += sw)
+                    *d++ = src[w];
+            }
+        }
+    }
+}
+
+void FC_SFX(fc_conv_direct_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x,
+                                const FC_T *ap, const FC_T *bias, int act, FC_T act_param,
+                                FC_T *yall, void *work)
+{
+    /* Workspace: packed weights (pl->ap_bytes), image, tap and chunk tables. */
+    char *wk = (char *)fc_align_ptr(work) + pl->ap_bytes;
+    FC_T *xp = (FC_T *)wk;
+    fc_int *ob = (fc_int *)(wk + pl->x_bytes);
+    enum { CW = FC_NR / 2 };
+    const fc_conv_geom *g = &pl->dg;
+    const fc_padgeom *pg = &pl->pg;
+    const fc_int sw = g->stride_w, wq = pl->wq, Wr = pl->wrow, HWr = pg->Hp * pl->wrow;
+    const fc_int m = pl->m, k = pl->k, P = pl->n, nch = pl->nch;
+    const fc_int kcb = pl->kcb, mcb = pl->mcb, mpad = fc_roundup(m, FC_MR);
+    const fc_int xs = g->C * g->H * g->W;
+    fc_int *offs = ob, *cb = ob + k, *cp = cb + nch, *cl = cp + nch;
+
+    /* Border and slack zeroed once for the whole run of images. */
+    memset(xp, 0, ((size_t)(g->C * HWr) + 2 * CW) * sizeof(FC_T));
+    {
+        fc_int i = 0;
+        for (fc_int c = 0; c < g->C; ++c)
+            for (fc_int r = 0; r < g->R; ++r)
+                for (fc_int s2 = 0; s2 < g->S; ++s2) {
+                    const fc_int v = s2 * g->dil_w + pg->ml - g->pad_left;
+                    offs[i++] = c * HWr + r * g->dil_h * Wr + (v % sw) * wq + v / sw;
+                }
+    }
+    {
+        fc_int t = 0;
+        for (fc_int oh = 0; oh < g->Ho; ++oh) {
+            const fc_int rowbase = (oh * g->stride_h - g->pad_top + pg->mt) * Wr;
+            for (fc_int ow0 = 0; ow0 < g->Wo; ow0 += CW) {
+                cb[t] = rowbase + ow0;
+                cp[t] = oh * g->Wo + ow0;
+                cl[t] = FC_MIN(CW, g->Wo - ow0);
+                ++t;
+            }
+        }
+    }
+    FC_SFX(fc_dkr_fn) dkr = FC_SFX(fc_dkr_select)();
+    FC_SFX(fc_conv_ctx) ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.g = g;
+    ctx.bias = bias;
+    ctx.act = act;
+    ctx.act_param = act_param;
+    const fc_int G = fc_roundup(FC_MAX(2, 512 / CW), 2);
+    for (fc_int img = 0; img < nimg; ++img) {
+    FC_T *y = yall + img * m * P;
+    ctx.y = y;
+    if (sw == 1)
+        FC_SFX(fc_copy_interior)(g, pg, Wr, x + img * xs, xp);
+    else
+        FC_SFX(fc_pad_image_phased)(g, pl, x + img * xs, xp);
+    for (fc_int g0 = 0; g0 < nch; g0 += G) {
+        const fc_int g1 = FC_MIN(nch, g0 + G);
+        if (k <= 0) {
+            for (fc_int t = g0; t < g1; ++t)
+                for (fc_int i = 0; i < m; ++i)
+                    memset(y + i * P + cp[t], 0, (size_t)cl[t] * sizeof(FC_T));
+        }
+        for (fc_int pc = 0; pc < k; pc += kcb) {
+            const fc_int kc = FC_MIN(kcb, k - pc);
+            const FC_T beta = pc == 0 ? (FC_T)0 : (FC_T)1;
+            const fc_int *op = offs + pc;
+            for (fc_int ic = 0; ic < m; ic += mcb) {
+                const fc_int mc = FC_MIN(mcb, m - ic);
+                const FC_T *apc = ap + pc * mpad + ic * kc;
+                for (fc_int t = g0; t < g1; t += 2) {
+                    const FC_T *x0 = xp + cb[t];
+                    FC_T *c0 = y + ic * P + cp[t];
+                    const int n0 = (int)cl[t];
+                    const FC_T *x1 = x0;
+                    FC_T *c1 = c0;
+                    int n1 = 0;
+                    if (t + 1 < g1) {
+                        x1 = xp + cb[t + 1];
+                        c1 = y + ic * P + cp[t + 1];
+                        n1 = (int)cl[t + 1];
+                    }
+                    for (fc_int ir = 0; ir < mc; ir += FC_MR)
+                        dkr(kc, apc + ir * kc, x0, x1, op, c0 + ir * P, c1 + ir * P, P, beta,
+                            (int)FC_MIN(FC_MR, mc - ir), n0, n1);
+                }
+            }
+        }
+        if (bias || act != FC_ACT_NONE) {
+            const fc_int j0 = cp[g0], j1 = cp[g1 - 1] + cl[g1 - 1];
+            FC_SFX(fc_epi_bias_act)(&ctx, 0, m, j0, j1 - j0);
+        }
+    }
+    }
+}
+
+void FC_SFX(fc_conv2d_forward)(const fc_conv_geom *g, const FC_T *x, const FC_T *w,
+                               const FC_T *bias, int act, FC_T act_param, FC_T *y, void *work)
+{
+    fc_conv_plan pl;
+    fc_conv_plan_make(g, FC_OP_FWD, sizeof(FC_T), &pl);
+    FC_T *ap = (FC_T *)fc_align_ptr(work);
+    FC_SFX(fc_conv2d_pack_weights)(g, FC_CONV_FORWARD, w, ap);
+    FC_SFX(fc_conv2d_forward_packed)(g, x, ap, bias, act, act_param, y, work);
+}
+
+void FC_SFX(fc_conv2d_forward_packed_batch)(const fc_conv_geom *g, fc_int nimg, const FC_T *x,
+                                            const void *packed, const FC_T *bias, int act,
+                                            FC_T act_param, FC_T *y, void *work)
+{
+    fc_conv_plan pl;
+    fc_conv_plan_make(g, FC_OP_FWD, sizeof(FC_T), &pl);
+    if (pl.direct) {
+        FC_SFX(fc_conv_direct_run)(&pl, nimg, x, (const FC_T *)packed, bias, act, act_param, y,
+                                   work);
+        return;
+    }
+    const fc_int xs = g->C * g->H * g->W, ys = g->K * g->Ho * g->Wo;
+    for (fc_int n = 0; n < nimg; ++n)
+        FC_SFX(fc_conv2d_forward_packed)(g, x + n * xs, packed, bias, act, act_param, y + n * ys,
+                                         work);
+}
+
+void FC_SFX(fc_conv2d_forward_packed)(const fc_conv_geom *g, const FC_T *x, const void *packed,
+                                      const FC_T *bias, int act, FC_T act_param, FC_T *y,
+                                      void *work)
+{
+    fc_conv_plan pl;
+    fc_conv_plan_make(g, FC_OP_FWD, sizeof(FC_T), &pl);
+    const FC_T *ap = (const FC_T *)packed;
+    if (pl.direct) {
+        FC_SFX(fc_conv_direct_run)(&pl, 1, x, ap, bias, act, act_param, y, work);
+        return;
+    }
+    FC_T *ap_unused, *bb, *tmp, *xp;
+    fc_seg *segs;
+    FC_SFX(fc_conv_carve)(&pl, work, &ap_unused, &bb, &tmp, &segs, &xp);
+    const fc_int P = pl.n;
+
+    FC_SFX(fc_conv_ctx) ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.g = g;
+    ctx.pg = pl.pg;
+    ctx.xp = xp;
+    ctx.segs = segs;
+    if (!pl.one_by_one)
+        FC_SFX(fc_pad_image)(g, &pl.pg, x, xp);
+    ctx.y = y;
+    ctx.bias = bias;
+    ctx.act = act;
+    ctx.act_param = act_param;
+
+    FC_SFX(fc_gemm_job) job;
+    memset(&job, 0, sizeof(job));
+    job.m = pl.m;
+    job.n = pl.n;
+    job.k = pl.k;
+    job.kcb = pl.kcb;
+    job.mcb = pl.mcb;
+    job.ncb = pl.ncb;
+    job.ap_full = ap;
+    if (pl.one_by_one) {
+        job.b = x;
+        job.rsb = P;
+        job.csb = 1;
+    } else {
+        job.packb = FC_SFX(fc_pack_im2col);
+        job.packb_ctx = &ctx;
+    }
+    job.c = y;
+    job.ldc = P;
+    job.beta = 0;
+    if (bias || act != FC_ACT_NONE) {
+        job.epi = FC_SFX(fc_epi_bias_act);
+        job.epi_ctx = &ctx;
+    }
+    job.bbuf = bb;
+    FC_SFX(fc_gemm_serial)(&job);
+}
+
+#endif

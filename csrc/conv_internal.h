@@ -1,0 +1,186 @@
+/*
+ * conv_internal.h -- one image's 2-D cross-correlation and its gradients as
+ * implicit GEMMs on the packed GEMM machinery (gemm_internal.h). All serial: the
+ * caller (Cython prange over images) owns the threads; each call uses only
+ * its own workspace `work` (fc_conv2d_workspace_bytes), any alignment
+ * (aligned up to 64 bytes internally; the size includes the slack).
+ *
+ *   forward:   Y (K x P) = W (K x CRS) . col(x) (CRS x P), P = Ho*Wo.
+ *              Direct path (every non-1x1 conv): col(x) is never packed,
+ *              the fc_dkr micro-kernel loads its B rows straight from the
+ *              zero-bordered (for stride_w > 1 phase-split) image, two
+ *              chunks of NR/2 pixels of an output row per tile;
+ *              bias + activation applied to each finished group of Y.
+ *   bwd data:  stride 1 (and C filling the MR rows): the forward direct
+ *              path run on dy with the flipped, transposed weights.
+ *              Otherwise dcol (CRS x P) = W^T . dY, computed block by block
+ *              into a scratch tile and scattered (col2im) into dx.
+ *   bwd weight: K >= 16: dW^T (CRS x K) = col(x) . dY^T over a run of
+ *              images, col(x) broadcast from the image by the fc_akr
+ *              micro-kernel (fc_conv2d_backward_weight_batch). Otherwise
+ *              dW (K x CRS) += dY (K x P) . col(x)^T, col(x)^T packed
+ *              straight from the image. db += row sums of dY.
+ *              Small filters (float, stride 1, CRS <= 32 or C <= 3, and not
+ *              the K >= 16 fc_akr case): direct kernel, 8-lane accumulators
+ *              per (k, c, r, s) fed by unaligned loads of dy rows and of the
+ *              zero-bordered image (fc_bw_small_run), AVX2 or portable C.
+ * Weights are packed once per batch (fc_conv2d_pack_weights) and shared
+ * read-only; the *_batch entry points run a run of images with the tables
+ * and zero borders set up once.
+ * 1x1 / stride 1 / no padding convolutions skip the im2col machinery.
+ *
+ * Files (one pass each; float and double from one template body, each file
+ * instantiating both by including itself, see gemm_internal.h):
+ *   conv_internal.h        shared types, padding geometry, declarations
+ *   conv.c                 plans and workspace sizing, zero-bordered image
+ *                          copies, weight packing
+ *   conv_forward.c         forward: im2col GEMM path and the direct path
+ *   conv_backward_data.c   backward-data: direct (flipped weights) / col2im
+ *   conv_backward_weight.c backward-weight: packed-col, fc_akr batch and
+ *                          small-filter direct (AVX2 + portable) paths
+ * Functions shared between the files carry the fc_ prefix and are declared
+ * here (never in fastconv.h).
+ */
+#ifndef FC_CONV_INTERNAL_H
+#define FC_CONV_INTERNAL_H
+#include "gemm_internal.h"
+
+/* Images are first copied into a zero-bordered buffer (Hp x Wp per
+ * channel, the border wide enough for every tap), so the packers and col2im
+ * run without bounds checks. Input pixel (c, ih, iw) sits at
+ * c*Hp*Wp + (ih + mt)*Wp + (iw + ml). */
+typedef struct fc_padgeom {
+    fc_int mt, ml, Hp, Wp;
+} fc_padgeom;
+
+static inline void fc_pad_geom(const fc_conv_geom *g, fc_padgeom *pg)
+{
+    pg->mt = FC_MAX(g->pad_top, 0);
+    pg->ml = FC_MAX(g->pad_left, 0);
+    const fc_int ihmax = (g->Ho - 1) * g->stride_h - g->pad_top + (g->R - 1) * g->dil_h;
+    const fc_int iwmax = (g->Wo - 1) * g->stride_w - g->pad_left + (g->S - 1) * g->dil_w;
+    pg->Hp = pg->mt + FC_MAX(g->H, ihmax + 1);
+    pg->Wp = pg->ml + FC_MAX(g->W, iwmax + 1);
+}
+
+/* A run of output pixels on one output row: tap (c, r, s) of its t-th pixel
+ * is at padded offset c*Hp*Wp + r*dil_h*Wp + s*dil_w + base + t*stride_w;
+ * `dst` says where the run goes (meaning depends on the user). zero != 0
+ * marks a run of zero padding instead. */
+typedef struct fc_seg {
+    fc_int base, len, dst, zero;
+} fc_seg;
+
+/* Segments for the pixel run [p0, p0 + n), dst = dbase + position in run. */
+static inline fc_int fc_make_segs(const fc_conv_geom *g, const fc_padgeom *pg, fc_int p0,
+                                  fc_int n, fc_int dbase, fc_seg *sg)
+{
+    fc_int ns = 0, off = 0;
+    fc_int oh = p0 / g->Wo, ow = p0 - oh * g->Wo;
+    while (off < n) {
+        fc_int len = FC_MIN(n - off, g->Wo - ow);
+        sg[ns].base = (oh * g->stride_h - g->pad_top + pg->mt) * pg->Wp +
+                      (ow * g->stride_w - g->pad_left + pg->ml);
+        sg[ns].len = len;
+        sg[ns].dst = dbase + off;
+        sg[ns].zero = 0;
+        ++ns;
+        off += len;
+        ow = 0;
+        ++oh;
+    }
+    return ns;
+}
+
+enum { FC_OP_FWD = 0, FC_OP_BWD_DATA = 1, FC_OP_BWD_WEIGHT = 2 };
+
+typedef struct fc_conv_plan {
+    int one_by_one;        /* 1x1, stride 1, no padding: col(x) == x */
+    int direct;            /* direct-B path (see fc_conv_direct_run) on geometry dg */
+    fc_conv_geom dg;       /* direct: the forward geometry actually run */
+    fc_int nch;            /* direct: output chunks of CW pixels */
+    fc_int wq, wrow;       /* direct: phase width ceil(Wp/stride_w), row length stride_w*wq */
+    fc_int m, n, k;
+    fc_int kcb, mcb, ncb;
+    fc_padgeom pg;
+    size_t ap_bytes, b_bytes, t_bytes, s_bytes, x_bytes, o_bytes;
+    size_t total;
+} fc_conv_plan;
+
+static inline int fc_is_1x1(const fc_conv_geom *g)
+{
+    return g->R == 1 && g->S == 1 && g->stride_h == 1 && g->stride_w == 1 && g->pad_top == 0 &&
+           g->pad_left == 0 && g->Ho == g->H && g->Wo == g->W;
+}
+
+/* The GEMM / direct plan of pass op (FC_OP_*) for element size elem: block
+ * sizes and workspace layout (conv.c). */
+void fc_conv_plan_make(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan *pl);
+
+/* Backward-weight over a run of images (fc_conv2d_backward_weight_batch):
+ * dW^T (CRS x K) = sum over images and pixels of col(x) . dY^T, with col(x)
+ * never formed: the fc_akr micro-kernel broadcasts its A elements straight
+ * from the zero-bordered image (tap row pointer + pixel offset), B = dY^T is
+ * packed per image. Worth it when K fills the NR columns. */
+int fc_bw_direct_ok(const fc_conv_geom *g);
+
+typedef struct fc_bw_plan {
+    fc_int kcb;
+    fc_padgeom pg;
+    size_t t_bytes, x_bytes, b_bytes, o_bytes, total;
+} fc_bw_plan;
+
+void fc_bw_plan_make(const fc_conv_geom *g, size_t elem, fc_bw_plan *pl);
+
+/* Small-filter backward-weight (fc_conv2d_backward_weight_batch, float,
+ * stride 1): dW (K x CRS) is only K rows deep, so the GEMM paths spend their
+ * time packing col(x) for a handful of multiply-adds per element. Instead,
+ * per image, for each filter pair (k, k+1), tap row (c, r) and up to 6 taps s,
+ * 8-lane accumulators dwv[(k, c, r, s)][0:8] take
+ *   dy[k][oh][ow:ow+8] * x[c][oh + r*dil_h][ow + s*dil_w : +8]
+ * over oh and 8-pixel chunks of an output row (the last chunk masked), read
+ * straight from the zero-bordered image. The lanes are summed (fixed tree)
+ * into dw at the end of the run, so the order depends on g and nimg only.
+ * Chosen by measurement (1 thread, AVX2) over the im2col / fc_akr paths:
+ * CRS <= 32 or C <= 3, unless the fc_akr path applies (K >= 16 and
+ * CRS >= 16), which stays faster there (3x32 5x5 32x32: 3.6 vs 6.1 ms). */
+int fc_bw_small_ok(const fc_conv_geom *g, size_t elem);
+/* Zero-bordered image and 8-lane accumulator sizes of the small-filter path. */
+void fc_bw_small_sizes(const fc_conv_geom *g, size_t elem, fc_padgeom *pg, size_t *x_bytes,
+                       size_t *v_bytes);
+
+/* Per element type T with suffix S: the context of the conv B packers and
+ * epilogues, and the templated helpers shared between the conv*.c files. */
+#define FC_CONV_DECLARE(T, S)                                                            \
+    typedef struct fc_conv_ctx_##S {                                                     \
+        const fc_conv_geom *g;                                                           \
+        fc_padgeom pg;                                                                   \
+        const T *xp;       /* zero-bordered image (forward / bwd weight) */              \
+        fc_seg *segs;                                                                    \
+        /* epilogues */                                                                  \
+        T *y;                                                                            \
+        const T *bias;                                                                   \
+        int act;                                                                         \
+        T act_param;                                                                     \
+        T *tmp;            /* bwd data: C block scratch, ldc = ldt */                    \
+        fc_int ldt;                                                                      \
+        T *dxp;            /* bwd data: zero-bordered dx accumulator */                  \
+    } fc_conv_ctx_##S;                                                                   \
+    /* Copy x (C, H, W) into the zero-bordered buffer xp (C, Hp, Wp) (conv.c). */        \
+    void fc_pad_image_##S(const fc_conv_geom *g, const fc_padgeom *pg, const T *x, T *xp); \
+    /* Copy x's interior into a zero-bordered buffer (rows wrow apart) whose border      \
+     * is already zero (conv.c). */                                                      \
+    void fc_copy_interior_##S(const fc_conv_geom *g, const fc_padgeom *pg, fc_int wrow,   \
+                              const T *x, T *xp);                                        \
+    /* Carve the workspace for a GEMM-path plan (conv.c). */                             \
+    void fc_conv_carve_##S(const fc_conv_plan *pl, void *work, T **ap, T **bb, T **tmp,   \
+                           fc_seg **segs, T **xp);                                       \
+    /* Direct path over nimg images with the workspace work (conv_forward.c). */        \
+    void fc_conv_direct_run_##S(const fc_conv_plan *pl, fc_int nimg, const T *x,         \
+                                const T *ap, const T *bias, int act, T act_param, T *yall, \
+                                void *work);
+
+FC_CONV_DECLARE(float, f32)
+FC_CONV_DECLARE(double, f64)
+
+#endif /* FC_CONV_INTERNAL_H */
