@@ -47,6 +47,27 @@ cdef double _flops(const fc_conv_geom *g, Py_ssize_t N) noexcept nogil:
     return 2.0 * N * g.K * g.Ho * g.Wo * g.C * g.R * g.S
 
 
+cdef char *_scratch(size_t nbytes, str op, str what) except NULL:
+    """64-byte aligned scratch for a kernel; MemoryError naming the request if refused."""
+    cdef char *p = <char *> aligned_scratch(nbytes)
+    if p == NULL:
+        raise MemoryError(f"{op}: cannot allocate {nbytes} bytes of {what}")
+    return p
+
+
+cdef char *_packed_weights(const fc_conv_geom *g, int which, const floating[:, :, :, ::1] w,
+                           str op) except NULL:
+    """The weights packed once for pass `which`, read by every thread (free with free_scratch)."""
+    cdef size_t nbytes = _round64(fc_conv2d_packed_weights_bytes(g, which, sizeof(floating)))
+    cdef char *packed = _scratch(nbytes, op, "packed weights")
+    with nogil:
+        if floating is float:
+            fc_conv2d_pack_weights_f32(g, which, &w[0, 0, 0, 0], packed)
+        else:
+            fc_conv2d_pack_weights_f64(g, which, &w[0, 0, 0, 0], packed)
+    return packed
+
+
 def _set_simd_path(int path):
     return fc_set_simd_path(path)
 
@@ -66,25 +87,14 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, cons
     # Runs of images per kernel call (set-up amortised), handed out dynamically.
     cdef Py_ssize_t nchunks = min(N, IMAGE_RUNS_PER_THREAD * nt)
     cdef size_t ws = _round64(fc_conv2d_workspace_bytes(&g, sizeof(floating)))
-    cdef size_t pw = _round64(fc_conv2d_packed_weights_bytes(&g, FC_CONV_FORWARD, sizeof(floating)))
-    cdef char *work = <char *> aligned_scratch(_times(ws, nt))
-    cdef char *packed = <char *> aligned_scratch(pw)
+    cdef char *work = _scratch(_times(ws, nt), "conv2d", f"workspace ({nt} threads)")
+    cdef char *packed = NULL
     cdef const floating *bptr = NULL
     cdef char *mywork
-    if work == NULL or packed == NULL:
-        free_scratch(work)
-        free_scratch(packed)
-        raise MemoryError(f"conv2d: cannot allocate {ws} bytes of workspace for each of {nt} threads "
-                          f"and {pw} bytes of packed weights")
     if bias is not None:
         bptr = &bias[0]
     try:
-        with nogil:
-            # Weights packed once, read by every thread.
-            if floating is float:
-                fc_conv2d_pack_weights_f32(&g, FC_CONV_FORWARD, &w[0, 0, 0, 0], packed)
-            else:
-                fc_conv2d_pack_weights_f64(&g, FC_CONV_FORWARD, &w[0, 0, 0, 0], packed)
+        packed = _packed_weights(&g, FC_CONV_FORWARD, w, "conv2d")
         with nogil, parallel(num_threads=nt):
             mywork = work + ws * threadid()
             for chunk in prange(nchunks, schedule='dynamic'):
@@ -110,21 +120,11 @@ def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :,
     cdef int nt = team_size(num_threads, N, _flops(&g, N))
     cdef Py_ssize_t nchunks = min(N, IMAGE_RUNS_PER_THREAD * nt)
     cdef size_t ws = _round64(fc_conv2d_workspace_bytes(&g, sizeof(floating)))
-    cdef size_t pw = _round64(fc_conv2d_packed_weights_bytes(&g, FC_CONV_BACKWARD_DATA, sizeof(floating)))
-    cdef char *work = <char *> aligned_scratch(_times(ws, nt))
-    cdef char *packed = <char *> aligned_scratch(pw)
+    cdef char *work = _scratch(_times(ws, nt), "conv2d_backward", f"workspace ({nt} threads)")
+    cdef char *packed = NULL
     cdef char *mywork
-    if work == NULL or packed == NULL:
-        free_scratch(work)
-        free_scratch(packed)
-        raise MemoryError(f"conv2d_backward: cannot allocate {ws} bytes of workspace for each of "
-                          f"{nt} threads and {pw} bytes of packed weights")
     try:
-        with nogil:
-            if floating is float:
-                fc_conv2d_pack_weights_f32(&g, FC_CONV_BACKWARD_DATA, &w[0, 0, 0, 0], packed)
-            else:
-                fc_conv2d_pack_weights_f64(&g, FC_CONV_BACKWARD_DATA, &w[0, 0, 0, 0], packed)
+        packed = _packed_weights(&g, FC_CONV_BACKWARD_DATA, w, "conv2d_backward")
         with nogil, parallel(num_threads=nt):
             mywork = work + ws * threadid()
             for chunk in prange(nchunks, schedule='dynamic'):
@@ -158,20 +158,17 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
     cdef int nt = team_size(num_threads, nchunks, _flops(&g, N))
     cdef size_t ws = _round64(fc_conv2d_workspace_bytes(&g, sizeof(floating)))
     cdef size_t part_bytes = _round64(part * sizeof(floating))
-    cdef char *work = <char *> aligned_scratch(_times(ws, nt))
-    cdef char *partials = <char *> aligned_scratch(_times(part_bytes, nchunks))
+    cdef char *work = _scratch(_times(ws, nt), "conv2d_backward", f"workspace ({nt} threads)")
+    cdef char *partials = NULL
     cdef char *mywork
     cdef floating *acc
     cdef floating *dw = &grad_w[0, 0, 0, 0]
     cdef floating *db = NULL
-    if work == NULL or partials == NULL:
-        free_scratch(work)
-        free_scratch(partials)
-        raise MemoryError(f"conv2d_backward: cannot allocate {ws} bytes of workspace for each of "
-                          f"{nt} threads and {part_bytes} bytes for each of {nchunks} partial sums")
     if grad_b is not None:
         db = &grad_b[0]
     try:
+        partials = _scratch(_times(part_bytes, nchunks), "conv2d_backward",
+                            f"partial weight gradients ({nchunks} runs)")
         with nogil, parallel(num_threads=nt):
             mywork = work + ws * threadid()
             for chunk in prange(nchunks, schedule='dynamic'):
