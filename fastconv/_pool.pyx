@@ -17,12 +17,17 @@ cdef fc_pool_geom make_pool_geom(tuple geometry, bint count_include_pad):
     return g
 
 
+cdef inline int _team(const fc_pool_geom *g, Py_ssize_t planes, int num_threads) noexcept nogil:
+    """Threads for a pass over `planes` planes of the input."""
+    return team_size(num_threads, planes, <double> ELEMENT_WORK * planes * g.H * g.W)
+
+
 def max_forward(const floating[:, :, :, ::1] x, tuple geometry, floating[:, :, :, ::1] y,
                 int num_threads):
     cdef fc_pool_geom g = make_pool_geom(geometry, False)
     cdef Py_ssize_t C = x.shape[1], planes = x.shape[0] * x.shape[1], p
     for p in prange(planes, nogil=True, schedule='static',
-                   num_threads=team_size(num_threads, planes, <double> ELEMENT_WORK * planes * g.H * g.W)):
+                   num_threads=_team(&g, planes, num_threads)):
         if floating is float:
             fc_max_pool2d_forward_f32(&g, &x[p // C, p % C, 0, 0], &y[p // C, p % C, 0, 0])
         else:
@@ -34,7 +39,7 @@ def max_backward(const floating[:, :, :, ::1] grad_out, const floating[:, :, :, 
     cdef fc_pool_geom g = make_pool_geom(geometry, False)
     cdef Py_ssize_t C = x.shape[1], planes = x.shape[0] * x.shape[1], p
     for p in prange(planes, nogil=True, schedule='static',
-                   num_threads=team_size(num_threads, planes, <double> ELEMENT_WORK * planes * g.H * g.W)):
+                   num_threads=_team(&g, planes, num_threads)):
         if floating is float:
             fc_max_pool2d_backward_f32(&g, &x[p // C, p % C, 0, 0], &grad_out[p // C, p % C, 0, 0],
                                        &grad_x[p // C, p % C, 0, 0])
@@ -48,7 +53,7 @@ def avg_forward(const floating[:, :, :, ::1] x, tuple geometry, bint count_inclu
     cdef fc_pool_geom g = make_pool_geom(geometry, count_include_pad)
     cdef Py_ssize_t C = x.shape[1], planes = x.shape[0] * x.shape[1], p
     for p in prange(planes, nogil=True, schedule='static',
-                   num_threads=team_size(num_threads, planes, <double> ELEMENT_WORK * planes * g.H * g.W)):
+                   num_threads=_team(&g, planes, num_threads)):
         if floating is float:
             fc_avg_pool2d_forward_f32(&g, &x[p // C, p % C, 0, 0], &y[p // C, p % C, 0, 0])
         else:
@@ -60,7 +65,7 @@ def avg_backward(const floating[:, :, :, ::1] grad_out, tuple geometry, bint cou
     cdef fc_pool_geom g = make_pool_geom(geometry, count_include_pad)
     cdef Py_ssize_t C = grad_x.shape[1], planes = grad_x.shape[0] * grad_x.shape[1], p
     for p in prange(planes, nogil=True, schedule='static',
-                   num_threads=team_size(num_threads, planes, <double> ELEMENT_WORK * planes * g.H * g.W)):
+                   num_threads=_team(&g, planes, num_threads)):
         if floating is float:
             fc_avg_pool2d_backward_f32(&g, &grad_out[p // C, p % C, 0, 0], &grad_x[p // C, p % C, 0, 0])
         else:
