@@ -30,27 +30,10 @@ def _flag(v, what, owner):
 
 
 def crossentropy_from_logits(logits, target, with_grad=True):
-    """``(mean softmax cross-entropy, its gradient w.r.t. the logits or None)`` for a batch.
-
-    The training step's form of ``F.cross_entropy`` + ``F.cross_entropy_backward``, with
-    the same arithmetic (so the same bits), minus what a training step does not need again:
-    integer labels were checked once by ``prepare_targets``, so they are not validated and
-    turned into one-hot rows twice.  One-hot / soft targets (and an empty batch, which the
-    functional ops refuse) go through the functional ops."""
-    if target.ndim != 1 or logits.shape[0] == 0:
-        value = float(F.cross_entropy(logits, target))
-        return value, (F.cross_entropy_backward(logits, target) if with_grad else None)
-    n = logits.shape[0]
-    rows = np.arange(n)
-    one_hot = np.zeros(logits.shape, dtype=logits.dtype)
-    one_hot[rows, target] = 1
-    value = float(-(one_hot * F.log_softmax(logits)).sum() / n)
-    if not with_grad:
-        return value, None
-    grad = F.softmax(logits)     # softmax * (row sum of one-hot = 1) - one-hot
-    grad[rows, target] -= 1
-    grad /= n
-    return value, grad
+    """``(mean softmax cross-entropy, its gradient w.r.t. the logits or None)`` for a batch,
+    by the functional ops (the one home of that arithmetic)."""
+    value = float(F.cross_entropy(logits, target))
+    return value, (F.cross_entropy_backward(logits, target) if with_grad else None)
 
 
 class Loss(Configurable):
