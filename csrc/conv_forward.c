@@ -102,7 +102,8 @@ static void FC_SFX(fc_epi_bias_act)(void *vctx, fc_int i0, fc_int mc, fc_int j0,
  * xp + cbase[t] + offs[(c, r, s)]. Chunk reads may run up to CW - 1
  * elements past a row (lanes dropped), hence the zeroed slack after xp.
  * Loops: groups of chunks (B and C kept in L2) / K blocks / MC blocks /
- * tiles / MR panels; bias and activation once a group is complete.
+ * tiles / MR panels, then the remainder rows of the block by fc_dkn; bias
+ * and activation once a group is complete.
  * ap: A = weights (K' x CRS') packed by fc_pack_a_full with pl->kcb.
  * ------------------------------------------------------------------- */
 /* Zero-bordered image with each padded row split into stride_w phases:
@@ -169,6 +170,7 @@ void FC_SFX(fc_conv_direct_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T 
         }
     }
     FC_SFX(fc_dkr_fn) dkr = FC_SFX(fc_dkr_select)();
+    FC_SFX(fc_dkn_fn) dkn2 = FC_SFX(fc_dkn2_select)(), dkn4 = FC_SFX(fc_dkn4_select)();
     FC_SFX(fc_conv_ctx) ctx;
     memset(&ctx, 0, sizeof(ctx));
     ctx.g = g;
@@ -197,6 +199,11 @@ void FC_SFX(fc_conv_direct_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T 
             for (fc_int ic = 0; ic < m; ic += mcb) {
                 const fc_int mc = FC_MIN(mcb, m - ic);
                 const FC_T *apc = ap + pc * mpad + ic * kc;
+                /* Rows past the last full MR panel (2 or 4 of them, say) go to a
+                 * narrow kernel instead of a 6-row tile that is partly idle. */
+                const fc_int rem = mc % FC_MR;
+                const int narrow = rem >= 1 && rem <= 4;
+                const fc_int mtile = narrow ? mc - rem : mc;
                 for (fc_int t = g0; t < g1; t += 2) {
                     const FC_T *x0 = xp + cb[t];
                     FC_T *c0 = y + ic * P + cp[t];
@@ -209,9 +216,28 @@ void FC_SFX(fc_conv_direct_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T 
                         c1 = y + ic * P + cp[t + 1];
                         n1 = (int)cl[t + 1];
                     }
-                    for (fc_int ir = 0; ir < mc; ir += FC_MR)
+                    for (fc_int ir = 0; ir < mtile; ir += FC_MR)
                         dkr(kc, apc + ir * kc, x0, x1, op, c0 + ir * P, c1 + ir * P, P, beta,
-                            (int)FC_MIN(FC_MR, mc - ir), n0, n1);
+                            (int)FC_MIN(FC_MR, mtile - ir), n0, n1);
+                }
+                if (narrow) {
+                    const int Q = rem <= 2 ? 6 : 2;
+                    const FC_SFX(fc_dkn_fn) dkn = rem <= 2 ? dkn2 : dkn4;
+                    const FC_T *apr = apc + mtile * kc;
+                    FC_T *yr = y + (ic + mtile) * P;
+                    for (fc_int t = g0; t < g1; t += Q) {
+                        const FC_T *xs[6];
+                        FC_T *cs[6];
+                        int ns[6];
+                        for (int q = 0; q < Q; ++q) {
+                            const int live = t + q < g1;
+                            const fc_int tq = live ? t + q : t;
+                            xs[q] = xp + cb[tq];
+                            cs[q] = yr + cp[tq];
+                            ns[q] = live ? (int)cl[tq] : 0;
+                        }
+                        dkn(kc, apr, xs, op, cs, P, beta, (int)rem, ns);
+                    }
                 }
             }
         }

@@ -9,7 +9,9 @@
  *              Direct path (every non-1x1 conv): col(x) is never packed,
  *              the fc_dkr micro-kernel loads its B rows straight from the
  *              zero-bordered (for stride_w > 1 phase-split) image, two
- *              chunks of NR/2 pixels of an output row per tile;
+ *              chunks of NR/2 pixels of an output row per tile; the 1-4
+ *              rows past the last full MR panel go to the narrow fc_dkn
+ *              kernels (2 x 6 or 4 x 2 chunks) instead of a part-idle tile;
  *              bias + activation applied to each finished group of Y.
  *   bwd data:  stride 1 (and C filling the MR rows): the forward direct
  *              path run on dy with the flipped, transposed weights.

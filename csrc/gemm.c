@@ -71,6 +71,24 @@ FC_SFX(fc_dkr_fn) FC_SFX(fc_dkr_select)(void)
     return FC_SFX(fc_dkr_ref);
 }
 
+FC_SFX(fc_dkn_fn) FC_SFX(fc_dkn2_select)(void)
+{
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+    if (fc_simd_path() == FC_SIMD_AVX2)
+        return FC_SFX(fc_dkn2_avx2);
+#endif
+    return FC_SFX(fc_dkn2_ref);
+}
+
+FC_SFX(fc_dkn_fn) FC_SFX(fc_dkn4_select)(void)
+{
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+    if (fc_simd_path() == FC_SIMD_AVX2)
+        return FC_SFX(fc_dkn4_avx2);
+#endif
+    return FC_SFX(fc_dkn4_ref);
+}
+
 FC_SFX(fc_akr_fn) FC_SFX(fc_akr_select)(void)
 {
 #ifdef FC_HAVE_X86_AVX2_KERNELS

@@ -49,6 +49,25 @@
  * beyond n0 / n1 are computed and dropped). With n1 == 0, pass x1 = x0.
  * a as for fc_ukr (packed A micro-panel). beta 0 or 1 as for fc_ukr.
  *
+ * ===================== THE NARROW DIRECT-B MICRO-KERNELS =================
+ *
+ *   void fc_dkn<R>_<path>_<sfx>(fc_int kc, const T *a, const T *const *xs,
+ *                               const fc_int *offs, T *const *cs, fc_int ldc,
+ *                               T beta, int mr, const int *ns);
+ *
+ * For the last rows of a direct product whose row count is not a multiple
+ * of MR (fc_dkr would run 6 rows to use 2 or 4): R rows x Q chunks of CW
+ * columns. R = 2, Q = 6 (fc_dkn2, 12 accumulators like fc_dkr) and R = 4,
+ * Q = 2 (fc_dkn4, 8). For q < Q, i < mr, j < ns[q]:
+ *
+ *   cs[q][i*ldc + j] = sum_{p < kc} a[p*MR + i] * xs[q][offs[p] + j] + beta*cs[q][..]
+ *
+ * 1 <= mr <= R; 0 <= ns[q] <= CW. a is a packed A micro-panel (MR rows, as
+ * for fc_dkr; rows >= R are not read). xs[q][offs[p] + j] is READ for every
+ * j < CW and q < Q (pass xs[q] = xs[0], ns[q] = 0 for a missing chunk).
+ * Same products summed in the same order as fc_dkr: an element of C is
+ * bitwise the same whichever of the two kernels computes it.
+ *
  * ===================== THE DIRECT-A MICRO-KERNEL CONTRACT ===============
  *
  *   void fc_akr_<path>_<sfx>(fc_int kc, const T *const *rows, const fc_int *offs,
@@ -195,6 +214,20 @@ static inline fc_int fc_block_size(fc_int n, fc_int bmax, fc_int mult)
                          const fc_int *offs, T *c0, T *c1, fc_int ldc, T beta, int mr, \
                          int n0, int n1);                                              \
     fc_dkr_fn_##S fc_dkr_select_##S(void);                                             \
+    /* Narrow direct-B kernels (contract above): R = 2 x Q = 6, R = 4 x Q = 2. */     \
+    typedef void (*fc_dkn_fn_##S)(fc_int kc, const T *a, const T *const *xs,           \
+                                  const fc_int *offs, T *const *cs, fc_int ldc, T beta, \
+                                  int mr, const int *ns);                              \
+    void fc_dkn2_ref_##S(fc_int kc, const T *a, const T *const *xs, const fc_int *offs, \
+                         T *const *cs, fc_int ldc, T beta, int mr, const int *ns);      \
+    void fc_dkn4_ref_##S(fc_int kc, const T *a, const T *const *xs, const fc_int *offs, \
+                         T *const *cs, fc_int ldc, T beta, int mr, const int *ns);      \
+    void fc_dkn2_avx2_##S(fc_int kc, const T *a, const T *const *xs, const fc_int *offs, \
+                          T *const *cs, fc_int ldc, T beta, int mr, const int *ns);     \
+    void fc_dkn4_avx2_##S(fc_int kc, const T *a, const T *const *xs, const fc_int *offs, \
+                          T *const *cs, fc_int ldc, T beta, int mr, const int *ns);     \
+    fc_dkn_fn_##S fc_dkn2_select_##S(void);                                            \
+    fc_dkn_fn_##S fc_dkn4_select_##S(void);                                            \
     /* Direct-A kernel (contract above): A rows broadcast from MR row pointers. */      \
     typedef void (*fc_akr_fn_##S)(fc_int kc, const T *const *rows, const fc_int *offs,  \
                                   const T *b, T *c, fc_int ldc, T beta, int mr, int nr); \

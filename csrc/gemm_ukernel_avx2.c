@@ -323,4 +323,109 @@ void FC_SFX(fc_dkr_avx2)(fc_int kc, const FC_T *restrict a, const FC_T *x0, cons
 }
 
 #undef FC_DROW_STORE
+
+/* Write-back of the narrow direct-B kernels: acc[i*Q + q] is row i of
+ * chunk q. Full chunks straight from the register, partial ones through a
+ * local vector. */
+static inline __attribute__((always_inline)) FC_AVX2_FN void
+FC_SFX(fc_dkn_store)(const int Q, const FC_V *acc, FC_T *const *cs, fc_int ldc, int beta,
+                     int mr, const int *ns)
+{
+    for (int i = 0; i < mr; ++i)
+        for (int q = 0; q < Q; ++q) {
+            FC_T *d = cs[q] + i * ldc;
+            FC_V v = acc[i * Q + q];
+            if (ns[q] == FC_VL) {
+                if (beta != 0)
+                    v = FC_VADD(FC_VLOADU(d), v);
+                FC_VSTOREU(d, v);
+            } else if (ns[q] > 0) {
+                FC_T t[FC_VL] __attribute__((aligned(32)));
+                FC_VSTOREU(t, v);
+                for (int j = 0; j < ns[q]; ++j)
+                    d[j] = beta == 0 ? t[j] : d[j] + t[j];
+            }
+        }
+}
+
+/* 2 rows x 6 chunks. The B vector of a chunk is consumed as soon as it is
+ * loaded, so 12 accumulators + 2 broadcasts + 1 B fit the 16 registers.
+ * beta is turned into an int before the loop: a float kept live across it
+ * would take a 17th vector register and spill an accumulator. */
+FC_AVX2_FN
+void FC_SFX(fc_dkn2_avx2)(fc_int kc, const FC_T *restrict a, const FC_T *const *xs,
+                          const fc_int *restrict offs, FC_T *const *cs, fc_int ldc, FC_T beta,
+                          int mr, const int *ns)
+{
+    FC_V c00 = FC_VZERO(), c01 = FC_VZERO(), c02 = FC_VZERO();
+    FC_V c03 = FC_VZERO(), c04 = FC_VZERO(), c05 = FC_VZERO();
+    FC_V c10 = FC_VZERO(), c11 = FC_VZERO(), c12 = FC_VZERO();
+    FC_V c13 = FC_VZERO(), c14 = FC_VZERO(), c15 = FC_VZERO();
+    const FC_T *x0 = xs[0], *x1 = xs[1], *x2 = xs[2];
+    const FC_T *x3 = xs[3], *x4 = xs[4], *x5 = xs[5];
+    const int accumulate = beta != 0;
+#pragma GCC unroll 4
+    for (fc_int p = 0; p < kc; ++p) {
+        const fc_int o = offs[p];
+        const FC_V a0 = FC_VBCAST(a), a1 = FC_VBCAST(a + 1);
+        FC_V b;
+        b = FC_VLOADU(x0 + o);
+        c00 = FC_VFMA(a0, b, c00);
+        c10 = FC_VFMA(a1, b, c10);
+        b = FC_VLOADU(x1 + o);
+        c01 = FC_VFMA(a0, b, c01);
+        c11 = FC_VFMA(a1, b, c11);
+        b = FC_VLOADU(x2 + o);
+        c02 = FC_VFMA(a0, b, c02);
+        c12 = FC_VFMA(a1, b, c12);
+        b = FC_VLOADU(x3 + o);
+        c03 = FC_VFMA(a0, b, c03);
+        c13 = FC_VFMA(a1, b, c13);
+        b = FC_VLOADU(x4 + o);
+        c04 = FC_VFMA(a0, b, c04);
+        c14 = FC_VFMA(a1, b, c14);
+        b = FC_VLOADU(x5 + o);
+        c05 = FC_VFMA(a0, b, c05);
+        c15 = FC_VFMA(a1, b, c15);
+        a += FC_MR;
+    }
+    const FC_V acc[12] = {c00, c01, c02, c03, c04, c05, c10, c11, c12, c13, c14, c15};
+    FC_SFX(fc_dkn_store)(6, acc, cs, ldc, accumulate, mr, ns);
+}
+
+/* 4 rows x 2 chunks: 8 accumulators. (4 x 3 would need all 16 registers
+ * and GCC then spills accumulators in the loop.) */
+FC_AVX2_FN
+void FC_SFX(fc_dkn4_avx2)(fc_int kc, const FC_T *restrict a, const FC_T *const *xs,
+                          const fc_int *restrict offs, FC_T *const *cs, fc_int ldc, FC_T beta,
+                          int mr, const int *ns)
+{
+    FC_V c00 = FC_VZERO(), c01 = FC_VZERO();
+    FC_V c10 = FC_VZERO(), c11 = FC_VZERO();
+    FC_V c20 = FC_VZERO(), c21 = FC_VZERO();
+    FC_V c30 = FC_VZERO(), c31 = FC_VZERO();
+    const FC_T *x0 = xs[0], *x1 = xs[1];
+    const int accumulate = beta != 0;
+#pragma GCC unroll 4
+    for (fc_int p = 0; p < kc; ++p) {
+        const fc_int o = offs[p];
+        const FC_V b0 = FC_VLOADU(x0 + o), b1 = FC_VLOADU(x1 + o);
+        FC_V av;
+        av = FC_VBCAST(a + 0);
+        c00 = FC_VFMA(av, b0, c00);
+        c01 = FC_VFMA(av, b1, c01);
+        av = FC_VBCAST(a + 1);
+        c10 = FC_VFMA(av, b0, c10);
+        c11 = FC_VFMA(av, b1, c11);
+        av = FC_VBCAST(a + 2);
+        c20 = FC_VFMA(av, b0, c20);
+        c21 = FC_VFMA(av, b1, c21);
+        av = FC_VBCAST(a + 3);
+        c30 = FC_VFMA(av, b0, c30);
+        c31 = FC_VFMA(av, b1, c31);
+        a += FC_MR;
+    }
+    const FC_V acc[8] = {c00, c01, c10, c11, c20, c21, c30, c31};
+    FC_SFX(fc_dkn_store)(2, acc, cs, ldc, accumulate, mr, ns);
+}
 #endif

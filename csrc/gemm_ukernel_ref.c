@@ -105,4 +105,53 @@ void FC_SFX(fc_dkr_ref)(fc_int kc, const FC_T *restrict a, const FC_T *x0, const
     }
 }
 
+/* Narrow direct-B kernels: R rows x Q chunks (contract in gemm_internal.h).
+ * The arithmetic of fc_dkr_ref, element by element. */
+static inline void FC_SFX(fc_dkn_ref)(const int R, const int Q, fc_int kc,
+                                      const FC_T *restrict a, const FC_T *const *xs,
+                                      const fc_int *restrict offs, FC_T *const *cs, fc_int ldc,
+                                      FC_T beta, int mr, const int *ns)
+{
+    enum { CW = FC_NR / 2 };
+    FC_T acc[4][6 * CW];
+    for (int i = 0; i < R; ++i)
+        for (int j = 0; j < Q * CW; ++j)
+            acc[i][j] = 0;
+    for (fc_int p = 0; p < kc; ++p) {
+        const FC_T *ap = a + p * FC_MR;
+        FC_T bp[6 * CW];
+        for (int q = 0; q < Q; ++q)
+            for (int j = 0; j < CW; ++j)
+                bp[q * CW + j] = xs[q][offs[p] + j];
+        for (int i = 0; i < R; ++i) {
+            const FC_T ai = ap[i];
+            for (int j = 0; j < Q * CW; ++j)
+                acc[i][j] += ai * bp[j];
+        }
+    }
+    for (int i = 0; i < mr; ++i)
+        for (int q = 0; q < Q; ++q) {
+            FC_T *d = cs[q] + i * ldc;
+            const FC_T *t = acc[i] + q * CW;
+            if (beta == 0)
+                for (int j = 0; j < ns[q]; ++j)
+                    d[j] = t[j];
+            else
+                for (int j = 0; j < ns[q]; ++j)
+                    d[j] += t[j];
+        }
+}
+
+void FC_SFX(fc_dkn2_ref)(fc_int kc, const FC_T *a, const FC_T *const *xs, const fc_int *offs,
+                         FC_T *const *cs, fc_int ldc, FC_T beta, int mr, const int *ns)
+{
+    FC_SFX(fc_dkn_ref)(2, 6, kc, a, xs, offs, cs, ldc, beta, mr, ns);
+}
+
+void FC_SFX(fc_dkn4_ref)(fc_int kc, const FC_T *a, const FC_T *const *xs, const fc_int *offs,
+                         FC_T *const *cs, fc_int ldc, FC_T beta, int mr, const int *ns)
+{
+    FC_SFX(fc_dkn_ref)(4, 2, kc, a, xs, offs, cs, ldc, beta, mr, ns);
+}
+
 #endif

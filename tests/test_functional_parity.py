@@ -74,6 +74,26 @@ def test_conv2d_forward_backward_match_reference(simd, dtype, case):
     assert_close(gb, gb_ref, dtype, y.size, "conv2d grad_bias")
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("channels", [8, 9, 10, 13, 14, 16])
+@pytest.mark.parametrize("stride,width", [(1, 21), (1, 8), (2, 19)])
+def test_conv2d_rows_past_the_last_full_tile(simd, dtype, channels, stride, width):
+    # K (forward) and C (backward-data) leave 1-4 rows past the last 6-row tile: the
+    # narrow kernels compute them, over whole, partial and missing chunk groups.
+    rng = np.random.default_rng(channels)
+    x = rng.standard_normal((2, channels, 7, width)).astype(dtype)
+    w = rng.standard_normal((channels, channels, 3, 3)).astype(dtype)
+    b = rng.standard_normal(channels).astype(dtype)
+    y = F.conv2d(x, w, b, stride=stride, padding=1)
+    terms = channels * 9
+    assert_close(y, ref.conv2d(x, w, b, stride=stride, padding=1), dtype, terms, "forward")
+    g = rng.standard_normal(y.shape).astype(dtype)
+    gx, gw, _ = F.conv2d_backward(g, x, w, stride=stride, padding=1)
+    gx_ref, gw_ref, _ = ref.conv2d_backward(g, x, w, stride=stride, padding=1)
+    assert_close(gx, gx_ref, dtype, terms, "grad_x")
+    assert_close(gw, gw_ref, dtype, y.size, "grad_weight")
+
+
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu", "sigmoid", "tanh", "elu"])
 def test_conv2d_fused_activation_equals_separate_ops(simd, activation):
     rng = np.random.default_rng(3)
