@@ -3,6 +3,7 @@
  * image copies and the weight packing (overview in conv_internal.h).
  */
 #ifndef FC_T
+#include <stdlib.h>
 #include "conv_internal.h"
 
 /* Byte budgets that set the NC block of the conv GEMMs (B block kc x nc kept
@@ -38,6 +39,64 @@ static int fc_bwd_direct_ok(const fc_conv_geom *g, size_t elem)
     useful *= (double)g->C / (double)fc_roundup(g->C, mr);
     useful *= (double)g->W / (double)fc_roundup(g->W, cw);
     return useful >= 0.5 || g->K < 12;
+}
+
+/* Winograd F(2x2, 3x3) instead of the direct path: 3x3, stride 1, no
+ * dilation, and enough channels on both sides for the 16 products (K' x C'
+ * by tiles) to run the micro-kernel well; below that the transforms cost
+ * more than the 2.25x fewer multiply-adds save. */
+#ifndef FC_WINO_MIN_CHANNELS
+#define FC_WINO_MIN_CHANNELS 16
+#endif
+#ifndef FC_WINO_TILES
+#define FC_WINO_TILES 128
+#endif
+static int fc_wino_ok(const fc_conv_geom *d)
+{
+    return d->R == 3 && d->S == 3 && d->stride_h == 1 && d->stride_w == 1 && d->dil_h == 1 &&
+           d->dil_w == 1 && d->C >= FC_WINO_MIN_CHANNELS && d->K >= FC_WINO_MIN_CHANNELS &&
+           d->Ho >= 2 && d->Wo >= 2 && getenv("FASTCONV_NO_WINOGRAD") == NULL;
+}
+
+/* Winograd plan on the direct plan's geometry pl->dg: tile rows per block
+ * chosen to fill whole NR panels of tiles (at most FC_WINO_TILES tiles). */
+static void fc_wino_plan(fc_conv_plan *pl, size_t elem)
+{
+    const fc_conv_geom *d = &pl->dg;
+    const fc_int mr = elem == 8 ? FC_MR_F64 : FC_MR_F32;
+    const fc_int nr = elem == 8 ? FC_NR_F64 : FC_NR_F32;
+    const fc_int KC = elem == 8 ? FC_KC_F64 : FC_KC_F32;
+    const fc_int th = (d->Ho + 1) / 2, tw = (d->Wo + 1) / 2;
+    fc_int best = 1;
+    double best_fill = 0;
+    for (fc_int rb = 1; rb * tw <= FC_WINO_TILES || rb == 1; ++rb) {
+        const double fill = (double)(rb * tw) / (double)fc_roundup(rb * tw, nr);
+        if (fill >= best_fill) {
+            best_fill = fill;
+            best = rb;
+        }
+        if (rb * tw >= FC_WINO_TILES)
+            break;
+    }
+    pl->wino = 1;
+    pl->wino_th = th;
+    pl->wino_tw = tw;
+    pl->wino_rows = best;
+    pl->wino_tbp = fc_roundup(best * tw, nr);
+    pl->kcb = fc_block_size(d->C, KC, 1);
+    pl->wino_a = fc_roundup(d->K, mr) * d->C;
+    pl->ap_bytes = fc_align_up(16 * (size_t)pl->wino_a * elem);
+    pl->wino_v_bytes = fc_align_up(16 * (size_t)d->C * (size_t)pl->wino_tbp * elem);
+    pl->wino_m_bytes = fc_align_up(16 * (size_t)d->K * (size_t)pl->wino_tbp * elem);
+    {
+        /* input: 4 rows + 4 combined rows of the block + 16 x virtual tiles;
+         * output: 4 x tiles */
+        const size_t nv = (size_t)best * (size_t)(tw + 1), wr = 2 * (size_t)tw + 2;
+        const size_t in = 4 * wr + 4 * ((size_t)best * wr + 4) + 16 * nv + wr;
+        const size_t out = 4 * (size_t)pl->wino_tbp;
+        pl->wino_r_bytes = fc_align_up((in > out ? in : out) * elem);
+    }
+    pl->total = pl->ap_bytes + pl->wino_v_bytes + pl->wino_m_bytes + pl->wino_r_bytes + FC_ALIGN;
 }
 
 /* The forward geometry whose output is dx: input dy (K, Ho, Wo), K' = C. */
@@ -88,6 +147,8 @@ void fc_conv_plan_make(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan 
         pl->x_bytes = fc_align_up(((size_t)d->C * (size_t)pl->pg.Hp * (size_t)pl->wrow + 2 * (size_t)cw) * elem);
         pl->o_bytes = fc_align_up(((size_t)pl->k + 3 * (size_t)pl->nch) * sizeof(fc_int));
         pl->total = pl->ap_bytes + pl->x_bytes + pl->o_bytes + FC_ALIGN;
+        if (fc_wino_ok(d))
+            fc_wino_plan(pl, elem);
         return;
     }
     pl->one_by_one = fc_is_1x1(g);
@@ -283,13 +344,18 @@ void FC_SFX(fc_conv2d_pack_weights)(const fc_conv_geom *g, int op, const FC_T *w
     FC_T *ap = (FC_T *)packed;
     if (op == FC_CONV_BACKWARD_DATA) {
         fc_conv_plan_make(g, FC_OP_BWD_DATA, sizeof(FC_T), &pl);
-        if (pl.direct)
+        if (pl.wino)
+            FC_SFX(fc_wino_pack_weights)(&pl, w, 1, ap);
+        else if (pl.direct)
             FC_SFX(fc_pack_w_flip)(g, pl.kcb, w, ap);
         else /* A = W^T: element (crs, k) at w[k*CRS + crs]. */
             FC_SFX(fc_pack_a_full)(pl.m, pl.k, pl.kcb, w, 1, pl.m, ap);
     } else {
         fc_conv_plan_make(g, FC_OP_FWD, sizeof(FC_T), &pl);
-        FC_SFX(fc_pack_a_full)(pl.m, pl.k, pl.kcb, w, pl.k, 1, ap);
+        if (pl.wino)
+            FC_SFX(fc_wino_pack_weights)(&pl, w, 0, ap);
+        else
+            FC_SFX(fc_pack_a_full)(pl.m, pl.k, pl.kcb, w, pl.k, 1, ap);
     }
 }
 

@@ -133,6 +133,10 @@ void FC_SFX(fc_conv_direct_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T 
                                 const FC_T *ap, const FC_T *bias, int act, FC_T act_param,
                                 FC_T *yall, void *work)
 {
+    if (pl->wino) {
+        FC_SFX(fc_conv_wino_run)(pl, nimg, x, ap, bias, act, act_param, yall, work);
+        return;
+    }
     /* Workspace: packed weights (pl->ap_bytes), image, tap and chunk tables. */
     char *wk = (char *)fc_align_ptr(work) + pl->ap_bytes;
     FC_T *xp = (FC_T *)wk;

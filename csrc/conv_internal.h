@@ -107,6 +107,14 @@ typedef struct fc_conv_plan {
     fc_padgeom pg;
     size_t ap_bytes, b_bytes, t_bytes, s_bytes, x_bytes, o_bytes;
     size_t total;
+    /* Winograd F(2x2, 3x3) (conv_winograd.c), chosen over the direct path
+     * for 3x3 stride-1 geometries dg with enough channels: */
+    int wino;
+    fc_int wino_th, wino_tw;  /* tiles per image: ceil(Ho/2) x ceil(Wo/2) */
+    fc_int wino_rows;         /* tile rows per block */
+    fc_int wino_tbp;          /* tiles per block, rounded up to NR */
+    fc_int wino_a;            /* elements of one packed U[xi]: mpad * C */
+    size_t wino_v_bytes, wino_m_bytes, wino_r_bytes;
 } fc_conv_plan;
 
 static inline int fc_is_1x1(const fc_conv_geom *g)
@@ -177,6 +185,11 @@ void fc_bw_small_sizes(const fc_conv_geom *g, size_t elem, fc_padgeom *pg, size_
     /* Carve the workspace for a GEMM-path plan (conv.c). */                             \
     void fc_conv_carve_##S(const fc_conv_plan *pl, void *work, T **ap, T **bb, T **tmp,   \
                            fc_seg **segs, T **xp);                                       \
+    /* Winograd path over nimg images, and its weight transform (conv_winograd.c). */   \
+    void fc_conv_wino_run_##S(const fc_conv_plan *pl, fc_int nimg, const T *x,           \
+                              const T *ap, const T *bias, int act, T act_param, T *y,    \
+                              void *work);                                               \
+    void fc_wino_pack_weights_##S(const fc_conv_plan *pl, const T *w, int flip, T *ap);   \
     /* Direct path over nimg images with the workspace work (conv_forward.c). */        \
     void fc_conv_direct_run_##S(const fc_conv_plan *pl, fc_int nimg, const T *x,         \
                                 const T *ap, const T *bias, int act, T act_param, T *yall, \

@@ -56,9 +56,7 @@ def _conv_inputs(case, dtype, seed=0):
     return x, w, b
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@given(case=conv_cases())
-def test_conv2d_forward_backward_match_reference(simd, dtype, case):
+def _check_conv_against_reference(dtype, case):
     x, w, b = _conv_inputs(case, dtype)
     opts = dict(stride=case["stride"], padding=case["padding"], dilation=case["dilation"])
     y = F.conv2d(x, w, b, **opts)
@@ -72,6 +70,12 @@ def test_conv2d_forward_backward_match_reference(simd, dtype, case):
     assert_close(gx, gx_ref, dtype, case["wshape"][0] * terms, "conv2d grad_x")
     assert_close(gw, gw_ref, dtype, y.size, "conv2d grad_weight")
     assert_close(gb, gb_ref, dtype, y.size, "conv2d grad_bias")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(case=conv_cases())
+def test_conv2d_forward_backward_match_reference(simd, dtype, case):
+    _check_conv_against_reference(dtype, case)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -92,6 +96,44 @@ def test_conv2d_rows_past_the_last_full_tile(simd, dtype, channels, stride, widt
     gx_ref, gw_ref, _ = ref.conv2d_backward(g, x, w, stride=stride, padding=1)
     assert_close(gx, gx_ref, dtype, terms, "grad_x")
     assert_close(gw, gw_ref, dtype, y.size, "grad_weight")
+
+
+@st.composite
+def winograd_cases(draw):
+    # 3x3, stride 1, undilated, >= 16 channels on both sides: the Winograd F(2x2, 3x3)
+    # path of the forward and backward-data passes (odd and even sizes, tiny images,
+    # several images per tile block, every padding the geometry allows).
+    C = draw(st.integers(16, 40))
+    K = draw(st.integers(16, 40))
+    padding = draw(st.sampled_from([0, 1, 2, "same", (0, 1), (2, 1)]))
+    ph, pw = (padding, padding) if isinstance(padding, int) else (1, 1) if padding == "same" else padding
+    H = draw(st.integers(max(1, 4 - 2 * ph), 19))
+    W = draw(st.integers(max(1, 4 - 2 * pw), 19))
+    return dict(shape=(draw(st.integers(1, 5)), C, H, W), wshape=(K, C, 3, 3), stride=1,
+                padding=padding, dilation=1, bias=draw(st.booleans()))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(case=winograd_cases())
+def test_conv2d_winograd_path_matches_reference(simd, dtype, case):
+    _check_conv_against_reference(dtype, case)
+
+
+def test_winograd_path_is_taken_and_agrees_with_the_direct_path(monkeypatch):
+    # FASTCONV_NO_WINOGRAD=1 turns the Winograd path off: both paths must agree with
+    # the reference, and must differ in the last bits (proof that the switch works).
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 32, 12, 12)).astype(np.float32)
+    w = rng.standard_normal((24, 32, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((3, 24, 12, 12)).astype(np.float32)
+    wino = F.conv2d(x, w, padding=1), F.conv2d_backward(g, x, w, padding=1)[0]
+    monkeypatch.setenv("FASTCONV_NO_WINOGRAD", "1")
+    direct = F.conv2d(x, w, padding=1), F.conv2d_backward(g, x, w, padding=1)[0]
+    expected = ref.conv2d(x, w, padding=1), ref.conv2d_backward(g, x, w, padding=1)[0]
+    for a, b, e, what in zip(wino, direct, expected, ("forward", "grad_x")):
+        assert_close(a, e, np.float32, 32 * 9, what + " winograd")
+        assert_close(b, e, np.float32, 32 * 9, what + " direct")
+        assert not np.array_equal(a, b), what
 
 
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu", "sigmoid", "tanh", "elu"])
