@@ -86,15 +86,15 @@ static void fc_wino_plan(fc_conv_plan *pl, size_t elem)
     pl->kcb = fc_block_size(d->C, KC, 1);
     pl->wino_a = fc_roundup(d->K, mr) * d->C;
     pl->ap_bytes = fc_align_up(16 * (size_t)pl->wino_a * elem);
-    pl->wino_v_bytes = fc_align_up(16 * (size_t)d->C * (size_t)pl->wino_tbp * elem);
-    pl->wino_m_bytes = fc_align_up(16 * (size_t)d->K * (size_t)pl->wino_tbp * elem);
+    pl->wino_vs = d->C * pl->wino_tbp + nr;
+    pl->wino_ms = d->K * pl->wino_tbp + nr;
+    pl->wino_v_bytes = fc_align_up(16 * (size_t)pl->wino_vs * elem);
+    pl->wino_m_bytes = fc_align_up(16 * (size_t)pl->wino_ms * elem);
     {
-        /* input: 4 rows + 4 combined rows of the block + 16 x virtual tiles;
-         * output: 4 x tiles */
-        const size_t nv = (size_t)best * (size_t)(tw + 1), wr = 2 * (size_t)tw + 2;
-        const size_t in = 4 * wr + 4 * ((size_t)best * wr + 4) + 16 * nv + wr;
+        /* input: one zero-bordered plane; output: 4 rows of block tiles */
+        const size_t plane = (2 * (size_t)th + 2) * (2 * (size_t)tw + 2);
         const size_t out = 4 * (size_t)pl->wino_tbp;
-        pl->wino_r_bytes = fc_align_up((in > out ? in : out) * elem);
+        pl->wino_r_bytes = fc_align_up((plane > out ? plane : out) * elem);
     }
     pl->total = pl->ap_bytes + pl->wino_v_bytes + pl->wino_m_bytes + pl->wino_r_bytes + FC_ALIGN;
 }

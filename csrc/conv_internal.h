@@ -13,8 +13,12 @@
  *              rows past the last full MR panel go to the narrow fc_dkn
  *              kernels (2 x 6 or 4 x 2 chunks) instead of a part-idle tile;
  *              bias + activation applied to each finished group of Y.
+ *              3x3 stride-1 undilated with >= 16 channels in and out:
+ *              Winograd F(2x2, 3x3) instead (conv_winograd.c), 16 GEMMs on
+ *              transformed tiles, 2.25x fewer multiply-adds.
  *   bwd data:  stride 1 (and C filling the MR rows): the forward direct
- *              path run on dy with the flipped, transposed weights.
+ *              (or Winograd) path run on dy with the flipped, transposed
+ *              weights.
  *              Otherwise dcol (CRS x P) = W^T . dY, computed block by block
  *              into a scratch tile and scattered (col2im) into dx.
  *   bwd weight: K >= 16: dW^T (CRS x K) = col(x) . dY^T over a run of
@@ -37,6 +41,8 @@
  *   conv.c                 plans and workspace sizing, zero-bordered image
  *                          copies, weight packing
  *   conv_forward.c         forward: im2col GEMM path and the direct path
+ *   conv_winograd.c        the Winograd F(2x2, 3x3) path of forward and
+ *                          backward-data (plan field wino)
  *   conv_backward_data.c   backward-data: direct (flipped weights) / col2im
  *   conv_backward_weight.c backward-weight: packed-col, fc_akr batch and
  *                          small-filter direct (AVX2 + portable) paths
@@ -114,6 +120,9 @@ typedef struct fc_conv_plan {
     fc_int wino_rows;         /* tile rows per block */
     fc_int wino_tbp;          /* tiles per block, rounded up to NR */
     fc_int wino_a;            /* elements of one packed U[xi]: mpad * C */
+    fc_int wino_vs, wino_ms;  /* elements between V[xi] / M[xi] blocks: C or K
+                                 times wino_tbp, plus NR so that the 16 blocks
+                                 do not all map to the same cache sets */
     size_t wino_v_bytes, wino_m_bytes, wino_r_bytes;
 } fc_conv_plan;
 

@@ -16,8 +16,11 @@
  * blocks), V = B^T d B the input tiles (T tiles of a block of tile rows,
  * written straight into packed GEMM B panels), M reduced to outputs by A^T M A.
  * The products run on the GEMM micro-kernel (fc_ukr); the transforms are
- * additions only, vectorised by the compiler (an AVX2 build of the same code
- * when the AVX2 path is in force).
+ * additions only (an AVX2 build of the same code when the AVX2 path is in
+ * force): the input one tile at a time, the output along the block's tiles.
+ * The 16 V and M blocks sit a little more than a power of two apart
+ * (wino_vs, wino_ms): at exactly 32 KB apart, the 16 stores of a tile's
+ * transform all hit one L1 set and ran 4x slower.
  *
  *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
  *   G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
@@ -92,113 +95,6 @@ void FC_SFX(fc_wino_pack_weights)(const fc_conv_plan *pl, const FC_T *w, int fli
         }
 }
 
-static inline __attribute__((always_inline)) void
-FC_SFX(fc_wino_copy_row)(const FC_T *restrict src, fc_int n, FC_T *restrict dst)
-{
-    for (fc_int u = 0; u < n; ++u)
-        dst[u] = src[u];
-}
-
-/* B^T d on whole rows: s[a*slen + u] from the 4 input rows of a tile row. */
-static inline __attribute__((always_inline)) void
-FC_SFX(fc_wino_combine_rows)(const FC_T *restrict r0, const FC_T *restrict r1,
-                             const FC_T *restrict r2, const FC_T *restrict r3, fc_int n,
-                             FC_T *restrict s, fc_int slen)
-{
-    FC_T *restrict s0 = s, *restrict s1 = s + slen, *restrict s2 = s + 2 * slen;
-    FC_T *restrict s3 = s + 3 * slen;
-    for (fc_int u = 0; u < n; ++u) {
-        s0[u] = r0[u] - r2[u];
-        s1[u] = r1[u] + r2[u];
-        s2[u] = r2[u] - r1[u];
-        s3[u] = r1[u] - r3[u];
-    }
-}
-
-/* (.) B along a combined row: virtual tile v at column 2v -> o[b*os + v]. */
-static inline __attribute__((always_inline)) void
-FC_SFX(fc_wino_row_tiles)(const FC_T *restrict sa, fc_int nv, FC_T *restrict o, fc_int os)
-{
-    FC_T *restrict o0 = o, *restrict o1 = o + os, *restrict o2 = o + 2 * os;
-    FC_T *restrict o3 = o + 3 * os;
-    for (fc_int v = 0; v < nv; ++v) {
-        const FC_T e0 = sa[2 * v], e1 = sa[2 * v + 1], e2 = sa[2 * v + 2], e3 = sa[2 * v + 3];
-        o0[v] = e0 - e2;
-        o1[v] = e1 + e2;
-        o2[v] = e2 - e1;
-        o3[v] = e1 - e3;
-    }
-}
-
-/* Input transform of the tile rows [gr0, gr0 + nrows) of the run (global
- * tile row gr = image * th + ti) into the packed B panels vb: V[xi](c, tau)
- * at vb + xi*vstride + (tau / NR)*C*NR + c*NR + tau % NR, tau = local tile.
- * Per channel: B^T d first, on whole input rows (4 rows -> 4 combined rows,
- * contiguous, for every tile row of the block one after the other, each
- * segment 2*tw + 2 long), then d B along the combined rows with the tiles
- * of all the block's tile rows in one strided loop: a "virtual" tile v sits
- * at column 2v, so tile tj of block row lr is v = lr*(tw + 1) + tj and
- * v = lr*(tw + 1) + tw is a junk tile spanning two segments, never stored. */
-static inline __attribute__((always_inline)) void
-FC_SFX(fc_wino_input_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, fc_int nrows,
-                           FC_T *vb, FC_T *rowbuf)
-{
-    const fc_conv_geom *g = &pl->dg;
-    const fc_int C = g->C, H = g->H, W = g->W, th = pl->wino_th, tw = pl->wino_tw;
-    const fc_int tbp = pl->wino_tbp, vstride = C * tbp, wr = 2 * tw + 2;
-    const fc_int pt = g->pad_top, pleft = g->pad_left;
-    const fc_int nv = nrows * (tw + 1), slen = nrows * wr + 4;
-    FC_T *rows = rowbuf;              /* 4 input rows, wr each */
-    FC_T *st = rows + 4 * wr;         /* 4 combined rows, slen each */
-    FC_T *out = st + 4 * slen;        /* 16 x nv transformed values */
-    /* Columns u of a padded row that hold input pixels: [u0, u1). */
-    const fc_int u0 = FC_MAX(0, pleft), u1 = FC_MIN(wr, pleft + W);
-    FC_T *zrow = out + 16 * nv; /* a row of zeros: input rows outside the image */
-    for (int a = 0; a < 4; ++a)
-        for (fc_int u = nrows * wr; u < slen; ++u)
-            st[a * slen + u] = 0;
-    /* The border columns of the 4 row buffers are zero once for all. */
-    for (fc_int u = 0; u < 4 * wr; ++u)
-        rows[u] = 0;
-    for (fc_int u = 0; u < wr; ++u)
-        zrow[u] = 0;
-    for (fc_int c = 0; c < C; ++c) {
-        for (fc_int lr = 0; lr < nrows; ++lr) {
-            const fc_int gr = gr0 + lr, img = gr / th, ti = gr - img * th;
-            const FC_T *xc = x + (img * C + c) * H * W;
-            const FC_T *r[4];
-            for (int a = 0; a < 4; ++a) {
-                const fc_int ih = 2 * ti - pt + a;
-                if (ih < 0 || ih >= H) {
-                    r[a] = zrow;
-                } else {
-                    FC_T *rr = rows + a * wr;
-                    FC_SFX(fc_wino_copy_row)(xc + ih * W - pleft + u0, u1 - u0, rr + u0);
-                    r[a] = rr;
-                }
-            }
-            FC_SFX(fc_wino_combine_rows)(r[0], r[1], r[2], r[3], wr, st + lr * wr, slen);
-        }
-        for (int a = 0; a < 4; ++a)
-            FC_SFX(fc_wino_row_tiles)(st + a * slen, nv, out + (a * 4) * nv, nv);
-        for (int xi = 0; xi < 16; ++xi) {
-            FC_T *vx = vb + xi * vstride + c * FC_NR;
-            const FC_T *o = out + xi * nv;
-            for (fc_int lr = 0; lr < nrows; ++lr) {
-                const FC_T *ol = o + lr * (tw + 1);
-                fc_int tau = lr * tw, tj = 0;
-                while (tj < tw) {
-                    /* a run of tiles inside one NR panel: contiguous lanes */
-                    const fc_int lane = tau % FC_NR, n = FC_MIN(tw - tj, FC_NR - lane);
-                    FC_SFX(fc_wino_copy_row)(ol + tj, n, vx + (tau / FC_NR) * C * FC_NR + lane);
-                    tj += n;
-                    tau += n;
-                }
-            }
-        }
-    }
-}
-
 /* A^T m A for nt tiles: m[xi*ms + t] -> y00[t], y01[t], y10[t], y11[t].
  * Separate restrict streams so that the compiler vectorises along t. */
 static inline __attribute__((always_inline)) void
@@ -248,7 +144,7 @@ FC_SFX(fc_wino_output_body)(const fc_conv_plan *pl, const FC_T *mb, fc_int gr0, 
 {
     const fc_conv_geom *g = &pl->dg;
     const fc_int K = g->K, Ho = g->Ho, Wo = g->Wo, th = pl->wino_th, tw = pl->wino_tw;
-    const fc_int tbp = pl->wino_tbp, mstride = K * tbp, nt = nrows * tw;
+    const fc_int tbp = pl->wino_tbp, mstride = pl->wino_ms, nt = nrows * tw;
     FC_T *y00 = rowbuf, *y01 = y00 + tbp, *y10 = y01 + tbp, *y11 = y10 + tbp;
     const fc_int wfull = Wo / 2; /* tiles whose two columns are both inside */
     for (fc_int k = 0; k < K; ++k) {
@@ -267,6 +163,67 @@ FC_SFX(fc_wino_output_body)(const fc_conv_plan *pl, const FC_T *mb, fc_int gr0, 
                     FC_SFX(fc_activation_forward)(act, act_param, yr, yr, Wo);
             }
         }
+    }
+}
+
+/* Input transform of the tile rows [gr0, gr0 + nrows) of the run (global
+ * tile row gr = image * th + ti) into the packed B panels vb: V[xi](c, tau)
+ * at vb + xi*pl->wino_vs + (tau / NR)*C*NR + c*NR + tau % NR, tau = local
+ * tile. Tile by tile from a zero-bordered copy of each (image, channel)
+ * plane, (2*th + 2) x (2*tw + 2) in rowbuf: B^T d B as 4-wide rows, 16
+ * stores. (Row-wise variants vectorised along tiles lost to this on every
+ * layer of the benchmark set: their loops are a few tiles long.) */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino_input_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0,
+                                 fc_int nrows, FC_T *vb, FC_T *rowbuf)
+{
+    const fc_conv_geom *g = &pl->dg;
+    const fc_int C = g->C, H = g->H, W = g->W, th = pl->wino_th, tw = pl->wino_tw;
+    const fc_int vstride = pl->wino_vs, wr = 2 * tw + 2, hr = 2 * th + 2;
+    const fc_int pt = g->pad_top, pleft = g->pad_left;
+    FC_T *plane = rowbuf;
+    /* Rows / columns of the plane that hold input pixels. */
+    const fc_int v0 = FC_MAX(0, pt), v1 = FC_MIN(hr, pt + H);
+    const fc_int u0 = FC_MAX(0, pleft), u1 = FC_MIN(wr, pleft + W);
+    for (fc_int i = 0; i < hr * wr; ++i)
+        plane[i] = 0; /* the border stays zero: only the interior is rewritten */
+    fc_int lr = 0;
+    while (lr < nrows) {
+        const fc_int gr = gr0 + lr, img = gr / th, ti0 = gr - img * th;
+        const fc_int nr = FC_MIN(nrows - lr, th - ti0); /* tile rows of this image */
+        for (fc_int c = 0; c < C; ++c) {
+            const FC_T *xc = x + (img * C + c) * H * W;
+            for (fc_int v = v0; v < v1; ++v) {
+                const FC_T *restrict src = xc + (v - pt) * W - pleft;
+                FC_T *restrict dst = plane + v * wr;
+                for (fc_int u = u0; u < u1; ++u)
+                    dst[u] = src[u];
+            }
+            FC_T *vc = vb + c * FC_NR;
+            for (fc_int ti = ti0; ti < ti0 + nr; ++ti) {
+                const FC_T *restrict r0 = plane + 2 * ti * wr, *restrict r1 = r0 + wr;
+                const FC_T *restrict r2 = r1 + wr, *restrict r3 = r2 + wr;
+                const fc_int taub = (lr + ti - ti0) * tw;
+                for (fc_int tj = 0; tj < tw; ++tj) {
+                    const fc_int u = 2 * tj, tau = taub + tj;
+                    FC_T t[4][4];
+                    for (int b = 0; b < 4; ++b) {
+                        t[0][b] = r0[u + b] - r2[u + b];
+                        t[1][b] = r1[u + b] + r2[u + b];
+                        t[2][b] = r2[u + b] - r1[u + b];
+                        t[3][b] = r1[u + b] - r3[u + b];
+                    }
+                    FC_T *restrict d = vc + (tau / FC_NR) * C * FC_NR + tau % FC_NR;
+                    for (int a = 0; a < 4; ++a) {
+                        d[(a * 4 + 0) * vstride] = t[a][0] - t[a][2];
+                        d[(a * 4 + 1) * vstride] = t[a][1] + t[a][2];
+                        d[(a * 4 + 2) * vstride] = t[a][2] - t[a][1];
+                        d[(a * 4 + 3) * vstride] = t[a][1] - t[a][3];
+                    }
+                }
+            }
+        }
+        lr += nr;
     }
 }
 
@@ -329,7 +286,7 @@ void FC_SFX(fc_conv_wino_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x
             for (int xi = 0; xi < 16; ++xi)
                 for (fc_int tau = ntile; tau < fc_roundup(ntile, FC_NR); ++tau)
                     for (fc_int c = 0; c < C; ++c)
-                        vb[xi * C * tbp + (tau / FC_NR) * C * FC_NR + c * FC_NR + tau % FC_NR] = 0;
+                        vb[xi * pl->wino_vs + (tau / FC_NR) * C * FC_NR + c * FC_NR + tau % FC_NR] = 0;
 #ifdef FC_HAVE_X86_AVX2_KERNELS
         if (avx2)
             FC_SFX(fc_wino_input_avx2)(pl, x, gr0, nrows, vb, rowbuf);
@@ -339,8 +296,8 @@ void FC_SFX(fc_conv_wino_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x
         const fc_int npan = (ntile + FC_NR - 1) / FC_NR;
         for (int xi = 0; xi < 16; ++xi) {
             const FC_T *ax = ap + (size_t)xi * (size_t)pl->wino_a;
-            const FC_T *vx = vb + xi * C * tbp;
-            FC_T *mx = mb + xi * K * tbp;
+            const FC_T *vx = vb + xi * pl->wino_vs;
+            FC_T *mx = mb + xi * pl->wino_ms;
             for (fc_int pc = 0; pc < C; pc += kcb) {
                 const fc_int kc = FC_MIN(kcb, C - pc);
                 const FC_T beta = pc == 0 ? (FC_T)0 : (FC_T)1;
