@@ -235,6 +235,11 @@ size_t fc_conv2d_workspace_bytes(const fc_conv_geom *g, size_t elem)
         fc_conv_plan_make(g, op, elem, &pl);
         if (pl.total > best)
             best = pl.total;
+        if (op == FC_OP_FWD && pl.wino) {
+            const size_t wb = fc_wino_bw_bytes(&pl, elem);
+            if (wb > best)
+                best = wb;
+        }
     }
     return best;
 }

@@ -316,6 +316,17 @@ void FC_SFX(fc_conv2d_backward_weight_batch)(const fc_conv_geom *g, fc_int nimg,
         FC_SFX(fc_bw_small_run)(g, nimg, x, dy, dw, db, work);
         return;
     }
+    {
+        fc_conv_plan fp;
+        fc_conv_plan_make(g, FC_OP_FWD, sizeof(FC_T), &fp);
+        if (fp.wino) {
+            if (db)
+                for (fc_int n = 0; n < nimg; ++n)
+                    FC_SFX(fc_bw_bias)(K, P, dy + n * K * P, db);
+            FC_SFX(fc_conv_wino_bw_run)(&fp, nimg, x, dy, dw, work);
+            return;
+        }
+    }
     if (!fc_bw_direct_ok(g)) {
         for (fc_int n = 0; n < nimg; ++n)
             FC_SFX(fc_conv2d_backward_weight)(g, x + n * xs, dy + n * K * P, dw, db, work);

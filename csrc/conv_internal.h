@@ -168,6 +168,13 @@ int fc_bw_small_ok(const fc_conv_geom *g, size_t elem);
 void fc_bw_small_sizes(const fc_conv_geom *g, size_t elem, fc_padgeom *pg, size_t *x_bytes,
                        size_t *v_bytes);
 
+/* Winograd backward-weight (conv_winograd.c) on the forward plan pl of g
+ * (when pl->wino): workspace layout and bytes. */
+void fc_wino_bw_sizes(const fc_conv_plan *pl, size_t elem, fc_int *astride, fc_int *pstride,
+                      fc_int *vstride, size_t *a_bytes, size_t *v_bytes, size_t *m_bytes,
+                      size_t *r_bytes);
+size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem);
+
 /* Per element type T with suffix S: the context of the conv B packers and
  * epilogues, and the templated helpers shared between the conv*.c files. */
 #define FC_CONV_DECLARE(T, S)                                                            \
@@ -199,6 +206,8 @@ void fc_bw_small_sizes(const fc_conv_geom *g, size_t elem, fc_padgeom *pg, size_
                               const T *ap, const T *bias, int act, T act_param, T *y,    \
                               void *work);                                               \
     void fc_wino_pack_weights_##S(const fc_conv_plan *pl, const T *w, int flip, T *ap);   \
+    void fc_conv_wino_bw_run_##S(const fc_conv_plan *pl, fc_int nimg, const T *x,        \
+                                 const T *dy, T *dw, void *work);                        \
     /* Direct path over nimg images with the workspace work (conv_forward.c). */        \
     void fc_conv_direct_run_##S(const fc_conv_plan *pl, fc_int nimg, const T *x,         \
                                 const T *ap, const T *bias, int act, T act_param, T *yall, \

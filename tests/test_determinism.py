@@ -36,6 +36,12 @@ def _all_ops(dtype, seed=0):
         g = rng.standard_normal(y.shape).astype(dtype)
         out[name] = (y, *F.conv2d_backward(g, x, w, **opts))
     out["conv-fused-elu"] = (F.conv2d(x, w, b, padding=1, activation="elu", alpha=0.5),)
+    # 3x3 stride 1 with >= 16 channels: the Winograd path of all three passes
+    xw = rng.standard_normal((6, 16, 9, 10)).astype(dtype)
+    ww = rng.standard_normal((17, 16, 3, 3)).astype(dtype)
+    yw = F.conv2d(xw, ww, b[:1].repeat(17), padding=1, activation="relu")
+    out["conv-winograd"] = (yw, *F.conv2d_backward(rng.standard_normal(yw.shape).astype(dtype),
+                                                   xw, ww, padding=1))
     # a big-batch conv, so the weight gradient's fixed chunks are all in use
     xb = rng.standard_normal((19, 3, 9, 9)).astype(dtype)
     wb = rng.standard_normal((4, 3, 3, 3)).astype(dtype)

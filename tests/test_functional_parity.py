@@ -120,19 +120,26 @@ def test_conv2d_winograd_path_matches_reference(simd, dtype, case):
 
 
 def test_winograd_path_is_taken_and_agrees_with_the_direct_path(monkeypatch):
-    # FASTCONV_NO_WINOGRAD=1 turns the Winograd path off: both paths must agree with
+    # FASTCONV_NO_WINOGRAD=1 turns the Winograd path off (forward, backward-data and
+    # backward-weight): both paths must agree with
     # the reference, and must differ in the last bits (proof that the switch works).
     rng = np.random.default_rng(5)
     x = rng.standard_normal((3, 32, 12, 12)).astype(np.float32)
     w = rng.standard_normal((24, 32, 3, 3)).astype(np.float32)
     g = rng.standard_normal((3, 24, 12, 12)).astype(np.float32)
-    wino = F.conv2d(x, w, padding=1), F.conv2d_backward(g, x, w, padding=1)[0]
+    def run(mod):
+        y = mod.conv2d(x, w, padding=1)
+        gx, gw, _ = mod.conv2d_backward(g, x, w, padding=1)
+        return y, gx, gw
+
+    wino = run(F)
     monkeypatch.setenv("FASTCONV_NO_WINOGRAD", "1")
-    direct = F.conv2d(x, w, padding=1), F.conv2d_backward(g, x, w, padding=1)[0]
-    expected = ref.conv2d(x, w, padding=1), ref.conv2d_backward(g, x, w, padding=1)[0]
-    for a, b, e, what in zip(wino, direct, expected, ("forward", "grad_x")):
-        assert_close(a, e, np.float32, 32 * 9, what + " winograd")
-        assert_close(b, e, np.float32, 32 * 9, what + " direct")
+    direct = run(F)
+    expected = run(ref)
+    terms = (32 * 9, 24 * 9, 3 * 144)
+    for a, b, e, n, what in zip(wino, direct, expected, terms, ("forward", "grad_x", "grad_w")):
+        assert_close(a, e, np.float32, n, what + " winograd")
+        assert_close(b, e, np.float32, n, what + " direct")
         assert not np.array_equal(a, b), what
 
 
