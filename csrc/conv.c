@@ -51,11 +51,19 @@ static int fc_bwd_direct_ok(const fc_conv_geom *g, size_t elem)
 #ifndef FC_WINO_TILES
 #define FC_WINO_TILES 128
 #endif
+/* FASTCONV_NO_WINOGRAD set to anything but "" or "0" turns the path off
+ * (read at every plan, so a running program can switch). */
+int fc_winograd_enabled(void)
+{
+    const char *env = getenv("FASTCONV_NO_WINOGRAD");
+    return env == NULL || env[0] == '\0' || strcmp(env, "0") == 0;
+}
+
 static int fc_wino_ok(const fc_conv_geom *d)
 {
     return d->R == 3 && d->S == 3 && d->stride_h == 1 && d->stride_w == 1 && d->dil_h == 1 &&
            d->dil_w == 1 && d->C >= FC_WINO_MIN_CHANNELS && d->K >= FC_WINO_MIN_CHANNELS &&
-           d->Ho >= 2 && d->Wo >= 2 && getenv("FASTCONV_NO_WINOGRAD") == NULL;
+           d->Ho >= 2 && d->Wo >= 2 && fc_winograd_enabled();
 }
 
 /* Winograd plan on the direct plan's geometry pl->dg: tile rows per block

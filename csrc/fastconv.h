@@ -108,6 +108,11 @@ typedef struct fc_conv_geom {
     fc_int dil_h, dil_w;
 } fc_conv_geom;
 
+/* 1 unless the environment variable FASTCONV_NO_WINOGRAD (not "" or "0")
+ * turns off the Winograd F(2x2, 3x3) path of 3x3 stride-1 convolutions with
+ * >= 16 channels in and out (then the direct kernels run). */
+int fc_winograd_enabled(void);
+
 /* Bytes of scratch one call of any conv function below needs for geometry g
  * and element size elem (4 or 8). Each concurrent caller needs its own. */
 size_t fc_conv2d_workspace_bytes(const fc_conv_geom *g, size_t elem);

@@ -1,7 +1,7 @@
 # cython: language_level=3
 """Facts of this build that only compiled code can tell: OpenMP, threads, SIMD path."""
 from libc.stdlib cimport free
-from fastconv._capi cimport (fc_cpu_has_avx2_fma, fc_simd_path, fc_set_simd_path,
+from fastconv._capi cimport (fc_cpu_has_avx2_fma, fc_winograd_enabled, fc_simd_path, fc_set_simd_path,
                              fc_simd_path_name)
 
 cdef extern from *:
@@ -72,6 +72,11 @@ def set_omp_threads(int n):
 
 def cpu_has_avx2_fma():
     return bool(fc_cpu_has_avx2_fma())
+
+
+def winograd_enabled():
+    """False when FASTCONV_NO_WINOGRAD turns the Winograd convolution path off."""
+    return bool(fc_winograd_enabled())
 
 
 def simd_path():

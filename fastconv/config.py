@@ -86,6 +86,7 @@ def get_config_info():
         "cpu_avx2_fma": bool(rt.cpu_has_avx2_fma()),
         "simd_path": rt.simd_path(),
         "simd_env": os.environ.get("FASTCONV_SIMD", ""),
+        "winograd": bool(rt.winograd_enabled()),
     }
 
 
@@ -103,5 +104,7 @@ def show_config(file=None):
         f"  cpu avx2+fma {'yes' if info['cpu_avx2_fma'] else 'no'}",
         f"  simd path    {info['simd_path']}"
         + (f"  (FASTCONV_SIMD={info['simd_env']})" if info["simd_env"] else ""),
+        "  winograd     " + ("on (3x3 stride-1 convolutions with >= 16 channels in and out)"
+                             if info["winograd"] else "OFF (FASTCONV_NO_WINOGRAD is set)"),
     ]
     print("\n".join(lines), file=file if file is not None else sys.stdout)

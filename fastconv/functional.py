@@ -98,6 +98,12 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *,
     respect to the pre-activation output (for ReLU, ``relu_backward(g, y)`` with the
     activated output ``y`` gives it, since y > 0 exactly where the pre-activation is).
     Returns (N, K, Ho, Wo).
+
+    3x3 stride-1 undilated convolutions with at least 16 input and 16 output channels run
+    Winograd's F(2x2, 3x3) algorithm (forward and both gradients): 2.25x fewer
+    multiply-adds, results equal to the direct computation up to float rounding (a few
+    units in the last place). The environment variable ``FASTCONV_NO_WINOGRAD=1`` selects
+    the direct kernels instead.
     """
     op = "conv2d"
     x = _array(x, "x", op, 4, contiguous=False)

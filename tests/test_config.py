@@ -59,3 +59,18 @@ def test_thread_count_round_trip_and_validation():
         fastconv.set_num_threads(2.5)
     with pytest.raises(TypeError):
         fastconv.set_num_threads(True)
+
+
+def test_winograd_switch_is_reported(monkeypatch):
+    monkeypatch.delenv("FASTCONV_NO_WINOGRAD", raising=False)
+    assert fastconv.get_config_info()["winograd"] is True
+    buf = io.StringIO()
+    fastconv.show_config(file=buf)
+    assert "winograd     on" in buf.getvalue()
+    monkeypatch.setenv("FASTCONV_NO_WINOGRAD", "0")  # "0" means: keep it on
+    assert fastconv.get_config_info()["winograd"] is True
+    monkeypatch.setenv("FASTCONV_NO_WINOGRAD", "1")
+    assert fastconv.get_config_info()["winograd"] is False
+    buf = io.StringIO()
+    fastconv.show_config(file=buf)
+    assert "winograd     OFF" in buf.getvalue()
