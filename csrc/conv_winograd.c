@@ -225,9 +225,11 @@ FC_SFX(fc_wino_input_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0,
     while (lr < nrows) {
         const fc_int gr = gr0 + lr, img = gr / th, ti0 = gr - img * th;
         const fc_int nr = FC_MIN(nrows - lr, th - ti0); /* tile rows of this image */
+        /* plane rows the block's tile rows read */
+        const fc_int va = FC_MAX(v0, 2 * ti0), vz = FC_MIN(v1, 2 * (ti0 + nr) + 2);
         for (fc_int c = 0; c < C; ++c) {
             const FC_T *xc = x + (img * C + c) * H * W;
-            for (fc_int v = v0; v < v1; ++v) {
+            for (fc_int v = va; v < vz; ++v) {
                 const FC_T *restrict src = xc + (v - pt) * W - pleft;
                 FC_T *restrict dst = plane + v * wr;
                 for (fc_int u = u0; u < u1; ++u)
@@ -389,11 +391,12 @@ FC_SFX(fc_wino_input_t_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, 
     while (lr < nrows) {
         const fc_int gr = gr0 + lr, img = gr / th, ti0 = gr - img * th;
         const fc_int nr = FC_MIN(nrows - lr, th - ti0);
+        const fc_int va = FC_MAX(v0, 2 * ti0), vz = FC_MIN(v1, 2 * (ti0 + nr) + 2);
         for (fc_int cg = 0; cg < C; cg += FC_NR) {
             const fc_int nc = FC_MIN(FC_NR, C - cg);
             for (fc_int cc = 0; cc < nc; ++cc) {
                 const FC_T *xc = x + (img * C + cg + cc) * H * W;
-                for (fc_int v = v0; v < v1; ++v) {
+                for (fc_int v = va; v < vz; ++v) {
                     const FC_T *src = xc + (v - pt) * W - pleft;
                     FC_T *dst = plane + v * wr * FC_NR + cc;
                     for (fc_int u = u0; u < u1; ++u)
