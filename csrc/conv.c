@@ -49,7 +49,7 @@ static int fc_bwd_direct_ok(const fc_conv_geom *g, size_t elem)
 #define FC_WINO_MIN_CHANNELS 16
 #endif
 #ifndef FC_WINO_TILES
-#define FC_WINO_TILES 64
+#define FC_WINO_TILES 128
 #endif
 /* FASTCONV_NO_WINOGRAD set to anything but "" or "0" turns the path off
  * (read at every plan, so a running program can switch). */
