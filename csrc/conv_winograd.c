@@ -55,7 +55,8 @@ void fc_wino_bw_sizes(const fc_conv_plan *pl, size_t elem, fc_int *astride, fc_i
     *v_bytes = fc_align_up(16 * (size_t)*vstride * elem);
     *m_bytes = fc_align_up(16 * (size_t)d->K * (size_t)d->C * elem);
     const size_t plane = (2 * (size_t)th + 2) * (2 * (size_t)tw + 2) * (size_t)nr;
-    const size_t rows = 4 * (size_t)tw * 8;
+    size_t rows = 4 * (size_t)tw * 8;
+    rows = rows > 9 * 64 ? rows : 9 * 64; /* the final transform's 9 x FC_WINO_FIN */
     *r_bytes = fc_align_up((plane > rows ? plane : rows) * elem);
 }
 
@@ -527,6 +528,72 @@ FC_WINO_NOLIB static void FC_SFX(fc_wino_dy_ref)(const fc_conv_plan *pl, const F
     FC_SFX(fc_wino_dy_body)(pl, dy, gr0, nrows, ad, astride, pstride, rowbuf);
 }
 
+/* dw[e*9 + r*3 + s] += (G^T M_e G)(r, s) for the n elements e of the 16
+ * blocks m[xi*n + e]; tmp holds 9 x FC_WINO_FIN elements. */
+#define FC_WINO_FIN 64
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino_bw_finish_body)(const FC_T *m, fc_int n, FC_T *dw, FC_T *tmp)
+{
+    for (fc_int e0 = 0; e0 < n; e0 += FC_WINO_FIN) {
+        const fc_int ne = FC_MIN(FC_WINO_FIN, n - e0);
+        const FC_T *restrict q = m + e0;
+        const size_t sn = (size_t)n;
+        FC_T *restrict o0 = tmp, *restrict o1 = o0 + FC_WINO_FIN, *restrict o2 = o1 + FC_WINO_FIN;
+        FC_T *restrict o3 = o2 + FC_WINO_FIN, *restrict o4 = o3 + FC_WINO_FIN;
+        FC_T *restrict o5 = o4 + FC_WINO_FIN, *restrict o6 = o5 + FC_WINO_FIN;
+        FC_T *restrict o7 = o6 + FC_WINO_FIN, *restrict o8 = o7 + FC_WINO_FIN;
+        const FC_T hf = (FC_T)0.5;
+        for (fc_int e = 0; e < ne; ++e) {
+            /* T = G^T M (3 x 4), column b */
+#define FC_WINO_GT(B, T0, T1, T2)                                                        \
+    const FC_T T0##_h = hf * (q[(4 + B) * sn + e] + q[(8 + B) * sn + e]);               \
+    const FC_T T0 = q[B * sn + e] + T0##_h;                                             \
+    const FC_T T1 = hf * (q[(4 + B) * sn + e] - q[(8 + B) * sn + e]);                   \
+    const FC_T T2 = T0##_h + q[(12 + B) * sn + e];
+            FC_WINO_GT(0, a0, b0, c0)
+            FC_WINO_GT(1, a1, b1, c1)
+            FC_WINO_GT(2, a2, b2, c2)
+            FC_WINO_GT(3, a3, b3, c3)
+#undef FC_WINO_GT
+            /* dW = T G (3 x 3), row by row */
+            const FC_T ha = hf * (a1 + a2), hb = hf * (b1 + b2), hc = hf * (c1 + c2);
+            o0[e] = a0 + ha;
+            o1[e] = hf * (a1 - a2);
+            o2[e] = ha + a3;
+            o3[e] = b0 + hb;
+            o4[e] = hf * (b1 - b2);
+            o5[e] = hb + b3;
+            o6[e] = c0 + hc;
+            o7[e] = hf * (c1 - c2);
+            o8[e] = hc + c3;
+        }
+        const FC_T *o = tmp;
+        FC_T *restrict d = dw + e0 * 9;
+        for (fc_int e = 0; e < ne; ++e)
+            for (int rs = 0; rs < 9; ++rs)
+                d[e * 9 + rs] += o[rs * FC_WINO_FIN + e];
+    }
+}
+
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+__attribute__((target("avx2,fma"))) static void
+FC_SFX(fc_wino_bw_finish_avx2)(const FC_T *m, fc_int n, FC_T *dw, FC_T *tmp)
+{
+    FC_SFX(fc_wino_bw_finish_body)(m, n, dw, tmp);
+}
+#endif
+
+static void FC_SFX(fc_wino_bw_finish)(const FC_T *m, fc_int n, FC_T *dw, FC_T *tmp)
+{
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+    if (fc_simd_path() == FC_SIMD_AVX2) {
+        FC_SFX(fc_wino_bw_finish_avx2)(m, n, dw, tmp);
+        return;
+    }
+#endif
+    FC_SFX(fc_wino_bw_finish_body)(m, n, dw, tmp);
+}
+
 /* dw (K x C x 3 x 3) += the weight gradient of nimg images (x, dy) by
  * Winograd; pl is the forward plan of g (pl->wino set). db is not touched. */
 void FC_SFX(fc_conv_wino_bw_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x,
@@ -543,9 +610,10 @@ void FC_SFX(fc_conv_wino_bw_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T
     FC_T *vt = (FC_T *)(wk + a_bytes);
     FC_T *mw = (FC_T *)(wk + a_bytes + v_bytes);
     FC_T *rowbuf = (FC_T *)(wk + a_bytes + v_bytes + m_bytes);
-    /* Padding rows (k >= K) and columns (c >= C) of the panels stay zero. */
-    memset(ad, 0, a_bytes);
-    memset(vt, 0, v_bytes);
+    /* No clearing of ad / vt: the transforms rewrite every element the GEMMs
+     * read (rows k >= K of the last Dy panel as zeros; channels c >= C of
+     * the last V panel hold stale but finite values whose products land
+     * in the columns of Mw the ukr calls drop). */
     memset(mw, 0, 16 * (size_t)K * (size_t)C * sizeof(FC_T));
     FC_SFX(fc_ukr_fn) ukr = FC_SFX(fc_ukr_select)();
 #ifdef FC_HAVE_X86_AVX2_KERNELS
@@ -577,26 +645,10 @@ void FC_SFX(fc_conv_wino_bw_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T
                         (int)FC_MIN(FC_MR, K - i0), (int)FC_MIN(FC_NR, C - j0));
         }
     }
-    /* dW(k, c) += G^T Mw(k, c) G */
-    const size_t n = (size_t)(K * C);
-    for (size_t e = 0; e < n; ++e) {
-        FC_T m[4][4], t[3][4];
-        for (int xi = 0; xi < 16; ++xi)
-            m[xi / 4][xi % 4] = mw[(size_t)xi * n + e];
-        for (int b = 0; b < 4; ++b) {
-            const FC_T h = (FC_T)0.5 * (m[1][b] + m[2][b]);
-            t[0][b] = m[0][b] + h;
-            t[1][b] = (FC_T)0.5 * (m[1][b] - m[2][b]);
-            t[2][b] = h + m[3][b];
-        }
-        FC_T *d = dw + e * 9;
-        for (int r = 0; r < 3; ++r) {
-            const FC_T h = (FC_T)0.5 * (t[r][1] + t[r][2]);
-            d[r * 3 + 0] += t[r][0] + h;
-            d[r * 3 + 1] += (FC_T)0.5 * (t[r][1] - t[r][2]);
-            d[r * 3 + 2] += h + t[r][3];
-        }
-    }
+    /* dW(k, c) += G^T Mw(k, c) G, in chunks of elements: the transform runs
+     * along the elements (16 contiguous streams in, 9 out), then the 9 taps
+     * of each element are added into dw. */
+    FC_SFX(fc_wino_bw_finish)(mw, (fc_int)K * C, dw, rowbuf);
 }
 
 #endif
