@@ -10,7 +10,7 @@ from cython.parallel cimport parallel, prange, threadid
 from libc.string cimport memset
 from libc.stdint cimport SIZE_MAX
 from fastconv._capi cimport *
-from fastconv._runtime cimport aligned_scratch, free_scratch, team_size
+from fastconv._runtime cimport take_scratch, give_scratch, team_size
 
 # Images are summed into this many partial weight gradients, each over a fixed
 # run of images, then the partials are added in order: the result depends on
@@ -49,7 +49,7 @@ cdef double _flops(const fc_conv_geom *g, Py_ssize_t N) noexcept nogil:
 
 cdef char *_scratch(size_t nbytes, str op, str what) except NULL:
     """64-byte aligned scratch for a kernel; MemoryError naming the request if refused."""
-    cdef char *p = <char *> aligned_scratch(nbytes)
+    cdef char *p = <char *> take_scratch(nbytes)
     if p == NULL:
         raise MemoryError(f"{op}: cannot allocate {nbytes} bytes of {what}")
     return p
@@ -57,7 +57,7 @@ cdef char *_scratch(size_t nbytes, str op, str what) except NULL:
 
 cdef char *_packed_weights(const fc_conv_geom *g, int which, const floating[:, :, :, ::1] w,
                            str op) except NULL:
-    """The weights packed once for pass `which`, read by every thread (free with free_scratch)."""
+    """The weights packed once for pass `which`, read by every thread (hand back with give_scratch)."""
     cdef size_t nbytes = _round64(fc_conv2d_packed_weights_bytes(g, which, sizeof(floating)))
     cdef char *packed = _scratch(nbytes, op, "packed weights")
     with nogil:
@@ -108,8 +108,8 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, cons
                                                        &x[n, 0, 0, 0], packed, bptr, activation,
                                                        act_param, &y[n, 0, 0, 0], mywork)
     finally:
-        free_scratch(work)
-        free_scratch(packed)
+        give_scratch(work)
+        give_scratch(packed)
 
 
 def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :, ::1] w, tuple geometry,
@@ -138,8 +138,8 @@ def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :,
                                                              &grad_out[n, 0, 0, 0], packed,
                                                              &grad_x[n, 0, 0, 0], mywork)
     finally:
-        free_scratch(work)
-        free_scratch(packed)
+        give_scratch(work)
+        give_scratch(packed)
 
 
 def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] grad_out, tuple geometry,
@@ -199,5 +199,5 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
                     elif db != NULL:
                         db[i - wsize] = total
     finally:
-        free_scratch(work)
-        free_scratch(partials)
+        give_scratch(work)
+        give_scratch(partials)

@@ -1,7 +1,7 @@
 # fastconv._runtime: OpenMP and SIMD facts of this build. Other modules cimport
-# the aligned scratch allocator and the team-size rule from here.
-cdef void *aligned_scratch(size_t nbytes) noexcept nogil
-cdef void free_scratch(void *p) noexcept nogil
+# the scratch cache and the team-size rule from here.
+cdef void *take_scratch(size_t nbytes) noexcept
+cdef void give_scratch(void *p) noexcept
 
 # Below this many flops (or element visits) a job is done before a second thread
 # would be awake; waking it costs more, and on a busy machine a barrier wait can

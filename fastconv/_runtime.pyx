@@ -1,6 +1,5 @@
 # cython: language_level=3
 """Facts of this build that only compiled code can tell: OpenMP, threads, SIMD path."""
-from libc.stdlib cimport free
 from fastconv._capi cimport (fc_cpu_has_avx2_fma, fc_winograd_enabled, fc_simd_path, fc_set_simd_path,
                              fc_simd_path_name)
 
@@ -22,12 +21,60 @@ cdef extern from *:
     static int fc_omp_num_procs(void) { return 1; }
     static void fc_omp_set_num_threads(int n) { (void)n; }
     #endif
-    static void *fc_aligned_scratch(size_t nbytes) {
-        void *p = NULL;
+    /* Scratch buffers of the kernels, kept between calls: a training step
+     * asks for the same few workspaces (several MB) again and again, and a
+     * fresh allocation of that size is a fresh mmap whose pages all fault
+     * in again. Each buffer carries its capacity in a 64-byte header. The
+     * cache is only touched with the GIL held, which serialises it; each
+     * call takes buffers for itself, so concurrent calls never share one. */
+    #define FC_SCRATCH_SLOTS 4
+    static char *fc_scratch_slot[FC_SCRATCH_SLOTS];
+    static size_t fc_scratch_cap[FC_SCRATCH_SLOTS];
+    static void *fc_scratch_take(size_t nbytes) {
         if (nbytes == 0) nbytes = 64;
-        if (nbytes > SIZE_MAX - 63) return NULL;  /* rounding up would wrap */
-        if (posix_memalign(&p, 64, (nbytes + 63) & ~(size_t)63) != 0) return NULL;
-        return p;
+        if (nbytes > SIZE_MAX - 128) return NULL;  /* rounding up would wrap */
+        nbytes = (nbytes + 63) & ~(size_t)63;
+        int best = -1;
+        for (int i = 0; i < FC_SCRATCH_SLOTS; ++i)
+            if (fc_scratch_slot[i] && fc_scratch_cap[i] >= nbytes &&
+                (best < 0 || fc_scratch_cap[i] < fc_scratch_cap[best]))
+                best = i;
+        if (best >= 0) {
+            char *p = fc_scratch_slot[best];
+            fc_scratch_slot[best] = NULL;
+            return p;
+        }
+        void *raw = NULL;
+        if (posix_memalign(&raw, 64, nbytes + 64) != 0) return NULL;
+        *(size_t *)raw = nbytes;
+        return (char *)raw + 64;
+    }
+    static void fc_scratch_give(void *p) {
+        if (!p) return;
+        char *raw = (char *)p - 64;
+        size_t cap = *(size_t *)raw;
+        int slot = -1;
+        for (int i = 0; i < FC_SCRATCH_SLOTS; ++i)
+            if (!fc_scratch_slot[i]) { slot = i; break; }
+        if (slot < 0) {  /* full: replace the smallest, if smaller */
+            for (int i = 0; i < FC_SCRATCH_SLOTS; ++i)
+                if (fc_scratch_cap[i] < cap && (slot < 0 || fc_scratch_cap[i] < fc_scratch_cap[slot]))
+                    slot = i;
+            if (slot < 0) { free(raw); return; }
+            free(fc_scratch_slot[slot] - 64);
+        }
+        fc_scratch_slot[slot] = (char *)p;
+        fc_scratch_cap[slot] = cap;
+    }
+    static void fc_scratch_drop_all(void) {
+        for (int i = 0; i < FC_SCRATCH_SLOTS; ++i)
+            if (fc_scratch_slot[i]) { free(fc_scratch_slot[i] - 64); fc_scratch_slot[i] = NULL; }
+    }
+    static size_t fc_scratch_cached_bytes(void) {
+        size_t n = 0;
+        for (int i = 0; i < FC_SCRATCH_SLOTS; ++i)
+            if (fc_scratch_slot[i]) n += fc_scratch_cap[i];
+        return n;
     }
     """
     int fc_openmp_enabled() nogil
@@ -35,16 +82,31 @@ cdef extern from *:
     int fc_omp_max_threads() nogil
     int fc_omp_num_procs() nogil
     void fc_omp_set_num_threads(int n) nogil
-    void *fc_aligned_scratch(size_t nbytes) nogil
+    void *fc_scratch_take(size_t nbytes)
+    void fc_scratch_give(void *p)
+    void fc_scratch_drop_all()
+    size_t fc_scratch_cached_bytes()
 
 
-cdef void *aligned_scratch(size_t nbytes) noexcept nogil:
-    """64-byte aligned scratch, or NULL when the allocation fails."""
-    return fc_aligned_scratch(nbytes)
+cdef void *take_scratch(size_t nbytes) noexcept:
+    """64-byte aligned scratch of at least nbytes (a cached one when it fits), or NULL
+    when the allocation fails. Call with the GIL held; hand it back with give_scratch."""
+    return fc_scratch_take(nbytes)
 
 
-cdef void free_scratch(void *p) noexcept nogil:
-    free(p)
+cdef void give_scratch(void *p) noexcept:
+    """Return a take_scratch buffer (NULL is fine) to the cache, or free it. GIL held."""
+    fc_scratch_give(p)
+
+
+def release_scratch():
+    """Free the kernels' cached scratch buffers (they are otherwise kept for the next call)."""
+    fc_scratch_drop_all()
+
+
+def scratch_cached_bytes():
+    """Bytes of scratch held in the cache between calls."""
+    return fc_scratch_cached_bytes()
 
 
 def openmp_enabled():

@@ -213,3 +213,25 @@ def test_memory_error_under_an_address_space_limit(tmp_path):
     assert out[1].startswith("workspace: MemoryError"), out
     assert out[2] == "backward: MemoryError", out
     assert out[3] == "usable", out
+
+
+def test_conv_scratch_is_reused_and_bounded():
+    # The conv bindings keep up to four workspaces between calls (no fresh mmap and
+    # page faults per call); the cache holds at most those four and can be released.
+    from fastconv import _runtime
+    import fastconv.functional as F
+    _runtime.release_scratch()
+    assert _runtime.scratch_cached_bytes() == 0
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 16, 12, 12)).astype(np.float32)
+    w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    first = F.conv2d(x, w, padding=1)
+    held = _runtime.scratch_cached_bytes()
+    assert held > 0
+    for _ in range(20):
+        again = F.conv2d(x, w, padding=1)
+        F.conv2d_backward(again, x, w, padding=1)
+    assert again.tobytes() == first.tobytes()
+    assert _runtime.scratch_cached_bytes() <= 4 * max(held, 1 << 20) * 4
+    _runtime.release_scratch()
+    assert _runtime.scratch_cached_bytes() == 0
