@@ -30,6 +30,8 @@
  *              the K >= 16 fc_akr case): direct kernel, 8-lane accumulators
  *              per (k, c, r, s) fed by unaligned loads of dy rows and of the
  *              zero-bordered image (fc_bw_small_run), AVX2 or portable C.
+ *              Geometries on the forward's Winograd path: the transposed
+ *              F(2x2, 3x3) transform over the run (fc_conv_wino_bw_run).
  * Weights are packed once per batch (fc_conv2d_pack_weights) and shared
  * read-only; the *_batch entry points run a run of images with the tables
  * and zero borders set up once.
@@ -41,8 +43,8 @@
  *   conv.c                 plans and workspace sizing, zero-bordered image
  *                          copies, weight packing
  *   conv_forward.c         forward: im2col GEMM path and the direct path
- *   conv_winograd.c        the Winograd F(2x2, 3x3) path of forward and
- *                          backward-data (plan field wino)
+ *   conv_winograd.c        the Winograd F(2x2, 3x3) path of forward,
+ *                          backward-data (plan field wino) and backward-weight
  *   conv_backward_data.c   backward-data: direct (flipped weights) / col2im
  *   conv_backward_weight.c backward-weight: packed-col, fc_akr batch and
  *                          small-filter direct (AVX2 + portable) paths

@@ -1,8 +1,9 @@
 /*
  * conv_winograd.c -- 3x3, stride 1, undilated convolutions by Winograd's
  * minimal filtering F(2x2, 3x3) (Lavin & Gray, 2016), the fast path of the
- * forward pass and, through the flipped weights, of backward-data
- * (overview in conv_internal.h).
+ * forward pass, of backward-data (through the flipped weights) and of
+ * backward-weight (the transposed transform, at the end of this file);
+ * overview in conv_internal.h.
  *
  * Each 2x2 block of outputs (a tile) is computed from the 4x4 input patch
  * d under it as  Y = A^T [ (G g G^T) .* (B^T d B) ] A,  so the 36
