@@ -36,6 +36,16 @@
 #ifndef FC_T
 #include "conv_internal.h"
 
+/* 1 when the transforms' AVX2 builds are to run (the path in force). */
+static int fc_wino_avx2(void)
+{
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+    return fc_simd_path() == FC_SIMD_AVX2;
+#else
+    return 0;
+#endif
+}
+
 /* Workspace layout of the backward-weight run (fc_conv_wino_bw_run): Dy
  * panels, transposed V panels, the 16 Mw accumulators, row buffers. Block
  * strides are a panel past a multiple of 4 KB, off the L1 set aliasing. */
@@ -310,11 +320,7 @@ void FC_SFX(fc_conv_wino_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x
     FC_T *mb = (FC_T *)(wk + pl->wino_v_bytes);
     FC_T *rowbuf = (FC_T *)(wk + pl->wino_v_bytes + pl->wino_m_bytes);
     FC_SFX(fc_ukr_fn) ukr = FC_SFX(fc_ukr_select)();
-#ifdef FC_HAVE_X86_AVX2_KERNELS
-    const int avx2 = fc_simd_path() == FC_SIMD_AVX2;
-#else
-    const int avx2 = 0;
-#endif
+    const int avx2 = fc_wino_avx2();
     const fc_int total_rows = nimg * pl->wino_th;
     for (fc_int gr0 = 0; gr0 < total_rows; gr0 += pl->wino_rows) {
         const fc_int nrows = FC_MIN(pl->wino_rows, total_rows - gr0);
@@ -587,7 +593,7 @@ FC_SFX(fc_wino_bw_finish_avx2)(const FC_T *m, fc_int n, FC_T *dw, FC_T *tmp)
 static void FC_SFX(fc_wino_bw_finish)(const FC_T *m, fc_int n, FC_T *dw, FC_T *tmp)
 {
 #ifdef FC_HAVE_X86_AVX2_KERNELS
-    if (fc_simd_path() == FC_SIMD_AVX2) {
+    if (fc_wino_avx2()) {
         FC_SFX(fc_wino_bw_finish_avx2)(m, n, dw, tmp);
         return;
     }
@@ -617,11 +623,7 @@ void FC_SFX(fc_conv_wino_bw_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T
      * in the columns of Mw the ukr calls drop). */
     memset(mw, 0, 16 * (size_t)K * (size_t)C * sizeof(FC_T));
     FC_SFX(fc_ukr_fn) ukr = FC_SFX(fc_ukr_select)();
-#ifdef FC_HAVE_X86_AVX2_KERNELS
-    const int avx2 = fc_simd_path() == FC_SIMD_AVX2;
-#else
-    const int avx2 = 0;
-#endif
+    const int avx2 = fc_wino_avx2();
     const fc_int total_rows = nimg * pl->wino_th;
     for (fc_int gr0 = 0; gr0 < total_rows; gr0 += pl->wino_rows) {
         const fc_int nrows = FC_MIN(pl->wino_rows, total_rows - gr0);
