@@ -212,12 +212,58 @@ FC_SFX(fc_wino_output_body)(const fc_conv_plan *pl, const FC_T *mb, fc_int gr0, 
     }
 }
 
+/* The input side shared by the forward and the backward-weight transforms:
+ * zero-bordered (image, channel) planes of (2*th + 2) x (2*tw + 2) pixels,
+ * `lanes` channels interleaved channel-last (pixel (v, u) of lane cc at
+ * plane[(v*wr + u)*lanes + cc]; lanes = 1 for one channel). */
+
+/* Rows [va, vz) of channel xc's plane, columns [u0, u1) (the rest of the
+ * plane is border, zero). */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino_plane_rows)(const FC_T *xc, fc_int W, fc_int pt, fc_int pleft, fc_int va,
+                           fc_int vz, fc_int u0, fc_int u1, fc_int wr, const int lanes,
+                           FC_T *plane)
+{
+    for (fc_int v = va; v < vz; ++v) {
+        const FC_T *restrict src = xc + (v - pt) * W - pleft;
+        FC_T *restrict dst = plane + v * wr * lanes;
+        for (fc_int u = u0; u < u1; ++u)
+            dst[u * lanes] = src[u];
+    }
+}
+
+/* V = B^T d B of one tile for `lanes` channels: p points at the patch's
+ * top-left pixel in the plane (rows wr*lanes apart); V[xi] of lane cc goes
+ * to d[xi*vstride + cc]. */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino_tile_in)(const FC_T *restrict p, fc_int wr, const int lanes, FC_T *restrict d,
+                        fc_int vstride)
+{
+    const FC_T *restrict p1 = p + wr * lanes, *restrict p2 = p1 + wr * lanes;
+    const FC_T *restrict p3 = p2 + wr * lanes;
+    FC_T t[4][4][FC_NR]; /* B^T d, one lanes-wide vector per entry */
+    for (int b = 0; b < 4; ++b)
+        for (int cc = 0; cc < lanes; ++cc) {
+            const FC_T e0 = p[b * lanes + cc], e1 = p1[b * lanes + cc];
+            const FC_T e2 = p2[b * lanes + cc], e3 = p3[b * lanes + cc];
+            t[0][b][cc] = e0 - e2;
+            t[1][b][cc] = e1 + e2;
+            t[2][b][cc] = e2 - e1;
+            t[3][b][cc] = e1 - e3;
+        }
+    for (int a = 0; a < 4; ++a)
+        for (int cc = 0; cc < lanes; ++cc) {
+            d[(a * 4 + 0) * vstride + cc] = t[a][0][cc] - t[a][2][cc];
+            d[(a * 4 + 1) * vstride + cc] = t[a][1][cc] + t[a][2][cc];
+            d[(a * 4 + 2) * vstride + cc] = t[a][2][cc] - t[a][1][cc];
+            d[(a * 4 + 3) * vstride + cc] = t[a][1][cc] - t[a][3][cc];
+        }
+}
+
 /* Input transform of the tile rows [gr0, gr0 + nrows) of the run (global
  * tile row gr = image * th + ti) into the packed B panels vb: V[xi](c, tau)
  * at vb + xi*pl->wino_vs + (tau / NR)*C*NR + c*NR + tau % NR, tau = local
- * tile. Tile by tile from a zero-bordered copy of each (image, channel)
- * plane, (2*th + 2) x (2*tw + 2) in rowbuf: B^T d B as 4-wide rows, 16
- * stores. (Row-wise variants vectorised along tiles lost to this on every
+ * tile. Tile by tile from each (image, channel) plane in rowbuf. (Row-wise variants vectorised along tiles lost to this on every
  * layer of the benchmark set: their loops are a few tiles long.) */
 static inline __attribute__((always_inline)) void
 FC_SFX(fc_wino_input_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0,
@@ -240,34 +286,16 @@ FC_SFX(fc_wino_input_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0,
         /* plane rows the block's tile rows read */
         const fc_int va = FC_MAX(v0, 2 * ti0), vz = FC_MIN(v1, 2 * (ti0 + nr) + 2);
         for (fc_int c = 0; c < C; ++c) {
-            const FC_T *xc = x + (img * C + c) * H * W;
-            for (fc_int v = va; v < vz; ++v) {
-                const FC_T *restrict src = xc + (v - pt) * W - pleft;
-                FC_T *restrict dst = plane + v * wr;
-                for (fc_int u = u0; u < u1; ++u)
-                    dst[u] = src[u];
-            }
+            FC_SFX(fc_wino_plane_rows)(x + (img * C + c) * H * W, W, pt, pleft, va, vz, u0, u1,
+                                       wr, 1, plane);
             FC_T *vc = vb + c * FC_NR;
             for (fc_int ti = ti0; ti < ti0 + nr; ++ti) {
-                const FC_T *restrict r0 = plane + 2 * ti * wr, *restrict r1 = r0 + wr;
-                const FC_T *restrict r2 = r1 + wr, *restrict r3 = r2 + wr;
                 const fc_int taub = (lr + ti - ti0) * tw;
                 for (fc_int tj = 0; tj < tw; ++tj) {
-                    const fc_int u = 2 * tj, tau = taub + tj;
-                    FC_T t[4][4];
-                    for (int b = 0; b < 4; ++b) {
-                        t[0][b] = r0[u + b] - r2[u + b];
-                        t[1][b] = r1[u + b] + r2[u + b];
-                        t[2][b] = r2[u + b] - r1[u + b];
-                        t[3][b] = r1[u + b] - r3[u + b];
-                    }
-                    FC_T *restrict d = vc + (tau / FC_NR) * C * FC_NR + tau % FC_NR;
-                    for (int a = 0; a < 4; ++a) {
-                        d[(a * 4 + 0) * vstride] = t[a][0] - t[a][2];
-                        d[(a * 4 + 1) * vstride] = t[a][1] + t[a][2];
-                        d[(a * 4 + 2) * vstride] = t[a][2] - t[a][1];
-                        d[(a * 4 + 3) * vstride] = t[a][1] - t[a][3];
-                    }
+                    const fc_int tau = taub + tj;
+                    FC_SFX(fc_wino_tile_in)(plane + 2 * ti * wr + 2 * tj, wr, 1,
+                                            vc + (tau / FC_NR) * C * FC_NR + tau % FC_NR,
+                                            vstride);
                 }
             }
         }
@@ -379,9 +407,9 @@ void FC_SFX(fc_conv_wino_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x
 
 /* The input transform into backward-weight's transposed panels, V[xi](tau,
  * c) at vt + xi*vstride + (c / NR)*tbp*NR + tau*NR + c % NR: NR channels at
- * a time from their zero-bordered planes interleaved channel-last
- * (plane[(v*wr + u)*NR + cc], in rowbuf), so that one tile's transform is
- * NR-wide vector arithmetic and each of its 16 stores a whole panel row. */
+ * a time from their planes interleaved channel-last in rowbuf, so that one
+ * tile's transform is NR-wide vector arithmetic and each of its 16 stores a
+ * whole panel row. */
 static inline __attribute__((always_inline)) void
 FC_SFX(fc_wino_input_t_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, fc_int nrows,
                              FC_T *vt, fc_int vstride, FC_T *rowbuf)
@@ -402,43 +430,15 @@ FC_SFX(fc_wino_input_t_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, 
         const fc_int va = FC_MAX(v0, 2 * ti0), vz = FC_MIN(v1, 2 * (ti0 + nr) + 2);
         for (fc_int cg = 0; cg < C; cg += FC_NR) {
             const fc_int nc = FC_MIN(FC_NR, C - cg);
-            for (fc_int cc = 0; cc < nc; ++cc) {
-                const FC_T *xc = x + (img * C + cg + cc) * H * W;
-                for (fc_int v = va; v < vz; ++v) {
-                    const FC_T *src = xc + (v - pt) * W - pleft;
-                    FC_T *dst = plane + v * wr * FC_NR + cc;
-                    for (fc_int u = u0; u < u1; ++u)
-                        dst[u * FC_NR] = src[u];
-                }
-            }
+            for (fc_int cc = 0; cc < nc; ++cc)
+                FC_SFX(fc_wino_plane_rows)(x + (img * C + cg + cc) * H * W, W, pt, pleft, va,
+                                           vz, u0, u1, wr, FC_NR, plane + cc);
             FC_T *vg = vt + (cg / FC_NR) * tbp * FC_NR;
             for (fc_int ti = ti0; ti < ti0 + nr; ++ti) {
-                const FC_T *r0 = plane + 2 * ti * wr * FC_NR;
                 const fc_int taub = (lr + ti - ti0) * tw;
-                for (fc_int tj = 0; tj < tw; ++tj) {
-                    const FC_T *restrict p0 = r0 + 2 * tj * FC_NR;
-                    const FC_T *restrict p1 = p0 + wr * FC_NR;
-                    const FC_T *restrict p2 = p1 + wr * FC_NR;
-                    const FC_T *restrict p3 = p2 + wr * FC_NR;
-                    FC_T *restrict d = vg + (taub + tj) * FC_NR;
-                    FC_T t[4][4][FC_NR]; /* B^T d, one NR-wide vector per entry */
-                    for (int b = 0; b < 4; ++b)
-                        for (int cc = 0; cc < FC_NR; ++cc) {
-                            const FC_T e0 = p0[b * FC_NR + cc], e1 = p1[b * FC_NR + cc];
-                            const FC_T e2 = p2[b * FC_NR + cc], e3 = p3[b * FC_NR + cc];
-                            t[0][b][cc] = e0 - e2;
-                            t[1][b][cc] = e1 + e2;
-                            t[2][b][cc] = e2 - e1;
-                            t[3][b][cc] = e1 - e3;
-                        }
-                    for (int a = 0; a < 4; ++a)
-                        for (int cc = 0; cc < FC_NR; ++cc) {
-                            d[(a * 4 + 0) * vstride + cc] = t[a][0][cc] - t[a][2][cc];
-                            d[(a * 4 + 1) * vstride + cc] = t[a][1][cc] + t[a][2][cc];
-                            d[(a * 4 + 2) * vstride + cc] = t[a][2][cc] - t[a][1][cc];
-                            d[(a * 4 + 3) * vstride + cc] = t[a][1][cc] - t[a][3][cc];
-                        }
-                }
+                for (fc_int tj = 0; tj < tw; ++tj)
+                    FC_SFX(fc_wino_tile_in)(plane + (2 * ti * wr + 2 * tj) * FC_NR, wr, FC_NR,
+                                            vg + (taub + tj) * FC_NR, vstride);
             }
         }
         lr += nr;
