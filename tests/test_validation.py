@@ -19,6 +19,7 @@ import subprocess
 import sys
 
 import numpy as np
+import fastconv
 import pytest
 
 try:  # the table is only defined in terms of this; a missing build skips the file
@@ -507,7 +508,7 @@ def _run_table(tmp_dir, start=0, stop=None, extra_env=None):
     """Run cases start..stop-1 in child interpreters; a crash is charged to the running
     case and the rest continue in a new child."""
     stop = len(CASES) if stop is None else stop
-    pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(F.__file__)))
+    pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(fastconv.__file__)))
     env = dict(os.environ, **(extra_env or {}))
     env["PYTHONPATH"] = os.pathsep.join([pkg_root, os.path.dirname(os.path.abspath(__file__))]
                                         + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))

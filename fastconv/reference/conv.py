@@ -1,0 +1,144 @@
+"""Reference convolution: one tensordot per kernel tap."""
+import numpy as np
+
+from ._checks import _as, _check_4d, _float_dtype, _pair
+
+
+# --------------------------------------------------------------------------- conv2d
+
+def _conv_geometry(x_shape, w_shape, stride, padding, dilation, op="conv2d"):
+    """Resolve conv2d options.
+
+    Returns ``(sh, sw), (dh, dw), ((pt, pb), (pl, pr)), (Ho, Wo)``.
+    """
+    N, C, H, W = x_shape
+    K, Cw, R, S = w_shape
+    if Cw != C:
+        raise ValueError(f"{op}: weight has {Cw} input channels but x has {C} "
+                         f"(x shape {tuple(x_shape)}, weight shape {tuple(w_shape)})")
+    if R <= 0 or S <= 0:
+        raise ValueError(f"{op}: kernel size must be positive, got {R}x{S}")
+    sh, sw = _pair(stride, "stride", op)
+    dh, dw = _pair(dilation, "dilation", op)
+    if sh <= 0 or sw <= 0:
+        raise ValueError(f"{op}: stride must be positive, got ({sh}, {sw})")
+    if dh <= 0 or dw <= 0:
+        raise ValueError(f"{op}: dilation must be positive, got ({dh}, {dw})")
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode == "valid":
+            pads = ((0, 0), (0, 0))
+        elif mode == "same":
+            if (sh, sw) != (1, 1):
+                raise ValueError(f"{op}: padding='same' requires stride 1, got stride ({sh}, {sw})")
+            th, tw = dh * (R - 1), dw * (S - 1)   # total padding, extra pixel on the right
+            pads = ((th // 2, th - th // 2), (tw // 2, tw - tw // 2))
+        else:
+            raise ValueError(f"{op}: padding must be an int, a pair, 'same' or 'valid', "
+                             f"got {padding!r}")
+    else:
+        ph, pw = _pair(padding, "padding", op)
+        if ph < 0 or pw < 0:
+            raise ValueError(f"{op}: padding must be non-negative, got ({ph}, {pw})")
+        pads = ((ph, ph), (pw, pw))
+    Hp = H + pads[0][0] + pads[0][1]
+    Wp = W + pads[1][0] + pads[1][1]
+    eh = dh * (R - 1) + 1                         # extent of the dilated kernel
+    ew = dw * (S - 1) + 1
+    if eh > Hp or ew > Wp:
+        raise ValueError(
+            f"{op}: dilated kernel {eh}x{ew} (kernel {R}x{S}, dilation ({dh}, {dw})) is larger "
+            f"than the padded input {Hp}x{Wp} (input {H}x{W}, padding {pads})")
+    Ho = (Hp - eh) // sh + 1
+    Wo = (Wp - ew) // sw + 1
+    return (sh, sw), (dh, dw), pads, (Ho, Wo)
+
+
+def _tap(r, s, stride, dilation, out_hw):
+    """Slices of the padded input read by kernel tap ``(r, s)`` for every output pixel."""
+    (sh, sw), (dh, dw), (Ho, Wo) = stride, dilation, out_hw
+    return (slice(r * dh, r * dh + sh * (Ho - 1) + 1, sh),
+            slice(s * dw, s * dw + sw * (Wo - 1) + 1, sw))
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
+    """2-D convolution (cross-correlation, no kernel flip), like ``torch.nn.functional.conv2d``.
+
+    ``y[n, k, i, j] = bias[k] + sum_{c, r, s} weight[k, c, r, s] *
+    xpad[n, c, i*sh + r*dh, j*sw + s*dw]`` where ``xpad`` is ``x`` zero-padded.
+
+    Parameters
+    ----------
+    x : ndarray (N, C, H, W)
+    weight : ndarray (K, C, R, S)
+    bias : ndarray (K,) or None
+    stride, dilation : int or (h, w)
+    padding : int, (ph, pw), ``'valid'`` (no padding) or ``'same'`` (stride 1 only; total
+        padding ``d*(k-1)`` per dimension, ``total // 2`` on the top/left and the rest on
+        the bottom/right, as PyTorch does).
+
+    Returns
+    -------
+    ndarray (N, K, Ho, Wo) with ``Ho = (H + pt + pb - dh*(R-1) - 1) // sh + 1``.
+
+    Implementation: for each kernel tap ``(r, s)`` the strided slice of the padded input
+    that the tap sees, a ``(C, N*Ho*Wo)`` matrix, is multiplied by ``weight[:, :, r, s]``
+    ``(K, C)`` and accumulated (one GEMM per tap; memory stays O(input + output), unlike a
+    materialised im2col).
+    """
+    dtype = _float_dtype(x, weight, bias)
+    x, weight, bias = _as(x, dtype), _as(weight, dtype), _as(bias, dtype)
+    _check_4d(x, "conv2d")
+    _check_4d(weight, "conv2d", "weight")
+    stride, dilation, pads, out_hw = _conv_geometry(x.shape, weight.shape, stride, padding,
+                                                    dilation)
+    K, C, R, S = weight.shape
+    if bias is not None and bias.shape != (K,):
+        raise ValueError(f"conv2d: bias must have shape ({K},), got {bias.shape}")
+    N = x.shape[0]
+    # channel-major padded input (C, N, Hp, Wp): each tap's slice reshapes to (C, N*Ho*Wo)
+    xpt = np.pad(x, ((0, 0), (0, 0)) + pads).transpose(1, 0, 2, 3)
+    out = np.zeros((K, N * out_hw[0] * out_hw[1]), dtype=dtype)
+    for r in range(R):
+        for s in range(S):
+            hs, ws = _tap(r, s, stride, dilation, out_hw)
+            out += weight[:, :, r, s] @ xpt[:, :, hs, ws].reshape(C, -1)
+    if bias is not None:
+        out += bias[:, None]
+    return np.ascontiguousarray(out.reshape((K, N) + out_hw).transpose(1, 0, 2, 3))
+
+
+def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1):
+    """Gradients of :func:`conv2d` with respect to ``x``, ``weight`` and ``bias``.
+
+    Returns ``(grad_x, grad_weight, grad_bias)`` with the shapes of ``x`` (N, C, H, W),
+    ``weight`` (K, C, R, S) and ``(K,)``.  ``grad_bias`` is always returned (the sum of
+    ``grad_out`` over N, Ho, Wo); ignore it if the forward had no bias.
+    """
+    dtype = _float_dtype(grad_out, x, weight)
+    g, x, weight = _as(grad_out, dtype), _as(x, dtype), _as(weight, dtype)
+    _check_4d(x, "conv2d_backward")
+    _check_4d(weight, "conv2d_backward", "weight")
+    stride, dilation, pads, out_hw = _conv_geometry(x.shape, weight.shape, stride, padding,
+                                                    dilation, op="conv2d_backward")
+    N, C, H, W = x.shape
+    K, _, R, S = weight.shape
+    if g.shape != (N, K) + out_hw:
+        raise ValueError(f"conv2d_backward: grad_out must have shape {(N, K) + out_hw}, "
+                         f"got {g.shape}")
+    # channel-major layouts: padded input (C, N, Hp, Wp), grad_out as a (K, N*Ho*Wo) matrix
+    xpt = np.pad(x, ((0, 0), (0, 0)) + pads).transpose(1, 0, 2, 3)
+    g2 = g.transpose(1, 0, 2, 3).reshape(K, -1)
+    gxpt = np.zeros(xpt.shape, dtype=dtype)
+    gw = np.zeros_like(weight)
+    for r in range(R):
+        for s in range(S):
+            hs, ws = _tap(r, s, stride, dilation, out_hw)
+            # data: every output pixel sends grad * weight back to the input it read
+            gxpt[:, :, hs, ws] += (weight[:, :, r, s].T @ g2).reshape((C, N) + out_hw)
+            # weights: correlate grad_out with the input slice this tap saw
+            gw[:, :, r, s] = g2 @ xpt[:, :, hs, ws].reshape(C, -1).T
+    (pt, _), (pl, _) = pads
+    gx = np.ascontiguousarray(gxpt[:, :, pt:pt + H, pl:pl + W].transpose(1, 0, 2, 3))
+    gb = g.sum(axis=(0, 2, 3))
+    return gx, gw, gb
