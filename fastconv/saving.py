@@ -3,7 +3,7 @@
 Layout of the archive (read with ``allow_pickle=False``; nothing is ever unpickled):
 
 * ``__fastconv__`` -- a uint8 array: UTF-8 JSON header ``{"format": "fastconv.model",
-  "version": 1, "model": <Sequential config>, "compile": <optimizer/loss/metrics or null>,
+  "version": 1, "model": <model config: a Sequential or a graph>, "compile": <optimizer/loss/metrics or null>,
   "arrays": [{"key", "dtype", "shape"}, ...], "sha256": <digest>}``;
 * ``w0000``, ``w0001``, ... -- the weights, layer by layer (params then buffers, the
   internal layout: convolution kernels ``(K, C, R, S)``, dense kernels ``(out, in)``);
@@ -72,43 +72,9 @@ def _compile_config(model, include_optimizer):
     return cfg, state
 
 
-def _rng_state(model):
-    """The generators' states (shuffling, dropout), so that training resumes identically."""
-    def state(g):
-        st = g.bit_generator.state if isinstance(g, np.random.Generator) else None
-        return st if st is not None and st.get("bit_generator") == "PCG64" else None
-    return {"fit": state(model._fit_rng),
-            "layers": [state(l._rng) for l in model.layers]}
-
-
-def _restore_rng_state(model, st):
-    if not isinstance(st, dict):
-        return
-
-    def gen(s):
-        if not isinstance(s, dict) or s.get("bit_generator") != "PCG64":
-            return None
-        g = np.random.default_rng()
-        try:
-            g.bit_generator.state = s
-        except (ValueError, TypeError, KeyError):
-            return None
-        return g
-
-    g = gen(st.get("fit"))
-    if g is not None:
-        model._fit_rng = g
-    states = st.get("layers")
-    if isinstance(states, list) and len(states) == len(model.layers):
-        for layer, s in zip(model.layers, states):
-            g = gen(s)
-            if g is not None:
-                layer._rng = g
-
-
 def save_model(model, path, include_optimizer=True):
     """Write ``model`` (architecture, weights, optimizer) to ``path`` atomically."""
-    from .models import Sequential
+    from .models import Model, Sequential
     if not isinstance(model, Sequential):
         raise TypeError(f"save_model needs a Sequential model, got {model!r}")
     if not model.built:
@@ -130,7 +96,7 @@ def save_model(model, path, include_optimizer=True):
             arrays[key] = np.array(opt_state[name], order="C")  # keeps 0-d arrays 0-d
             entries.append({"key": key, "dtype": arrays[key].dtype.name,
                             "shape": list(arrays[key].shape)})
-    rng_state = _rng_state(model)
+    rng_state = model.random_state()
     header = {"format": FORMAT, "version": VERSION, "model": model_cfg,
               "compile": compile_cfg, "rng": rng_state, "arrays": entries,
               "sha256": _digest(model_cfg, compile_cfg, entries, arrays, rng_state)}
@@ -235,15 +201,20 @@ def load_model(path, compile=True):
     model saved after ``compile()`` comes back compiled, with its optimizer state.
     """
     from . import losses, optimizers
-    from .models import Sequential
+    from .models import Model, Sequential
     path = os.fspath(path)
     try:
         header, arrays = _read_archive(path)
     except _Bad as e:
         raise ValueError(f"cannot load model from {path!r}: {e}") from None
     try:
-        model = Sequential.from_config(header["model"])
-        model._ensure_built()
+        cfg = header["model"]
+        kind = cfg.get("class_name", "Sequential") if isinstance(cfg, dict) else None
+        if kind not in ("Sequential", "Model"):
+            raise ValueError(f"unknown model class {kind!r}")
+        model = (Sequential if kind == "Sequential" else Model).from_config(cfg)
+        if not model.built:
+            model.build()
     except (ValueError, TypeError, KeyError, AttributeError) as e:
         raise ValueError(f"cannot load model from {path!r}: the architecture in the file is "
                          f"invalid ({e})") from None
@@ -261,7 +232,11 @@ def load_model(path, compile=True):
                              f"{target.dtype}")
     for key, target in zip(weight_keys, targets):
         target[...] = arrays[key]
-    _restore_rng_state(model, header.get("rng"))
+    if header.get("rng") is not None:
+        try:
+            model.set_random_state(header["rng"])
+        except ValueError as e:
+            raise ValueError(f"cannot load model from {path!r}: {e}") from None
     cc = header.get("compile")
     if compile and cc:
         try:

@@ -241,9 +241,18 @@ def _training_loss(model, x_int, y, seed=0):
     for i, l in enumerate(model.layers):
         if isinstance(l, layers.Dropout):
             l._rng = np.random.default_rng([seed, i])
-    out = model._forward(x_int, True)
-    value, grad, start = model._loss_value(out, y, True)
-    return value, grad, start
+    plan = model._get_plan()
+    ys = model._prepare_y(y, x_int.shape[0])
+    outs, ctxs = plan.forward([x_int], True, keep_ctx=True)
+    value, grads = model._loss_and_grads(plan, outs, ctxs, ys, True)
+    return value, (plan, ctxs, grads)
+
+
+def _training_input_grad(model, x_int, y):
+    """Run a training-mode forward and backward; the weight gradients end up in the
+    layers' ``grads``; returns the gradient w.r.t. the (internal-layout) input."""
+    _, (plan, ctxs, grads) = _training_loss(model, x_int, y)
+    return plan.backward(ctxs, grads, input_grad=True)[0]
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.5])
@@ -274,8 +283,7 @@ def test_whole_model_gradient_check(dropout, head):
     x = rng.standard_normal((5, 6, 6, 2))
     x_int = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
-    _, grad, start = _training_loss(model, x_int, y)
-    gx = model._backward(grad, start, need_input_grad=True)
+    gx = _training_input_grad(model, x_int, y)
 
     def f():
         return _training_loss(model, x_int, y)[0]
@@ -336,9 +344,10 @@ def test_every_layer_type_in_one_model_gradient_check():
     x = rng.standard_normal((6, 9, 8, 2))
     y = np.array([0, 1, 2, 3, 1, 2])
     x_int = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-    _, grad, start = _training_loss(model, x_int, y)
-    assert start == len(model.layers) - 2  # the final softmax is fused with the loss
-    gx = model._backward(grad, start, need_input_grad=True)
+    _, (plan, _, grads) = _training_loss(model, x_int, y)
+    # the final softmax is fused with the loss: its gradient arrives w.r.t. the logits
+    assert [wrt_logits for _, wrt_logits in grads.values()] == [True]
+    gx = _training_input_grad(model, x_int, y)
 
     def f():
         return _training_loss(model, x_int, y)[0]

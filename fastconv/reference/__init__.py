@@ -28,7 +28,9 @@ from .linear import linear, linear_backward
 from .loss import log_softmax, softmax, softmax_backward, cross_entropy, cross_entropy_backward
 from .dropout import dropout, dropout_backward
 from .normalization import batch_norm2d, batch_norm2d_backward
-from .shape import flatten, flatten_backward
+from .merging import add, add_backward, subtract, subtract_backward, multiply, multiply_backward, average, average_backward, concatenate, concatenate_backward
+from .global_pooling import global_avg_pool2d, global_avg_pool2d_backward, global_max_pool2d, global_max_pool2d_backward
+from .shape import flatten, flatten_backward, zero_pad2d, zero_pad2d_backward, crop2d, crop2d_backward
 
 __all__ = [
     "conv2d",
@@ -62,4 +64,22 @@ __all__ = [
     "batch_norm2d_backward",
     "flatten",
     "flatten_backward",
+    "add",
+    "add_backward",
+    "subtract",
+    "subtract_backward",
+    "multiply",
+    "multiply_backward",
+    "average",
+    "average_backward",
+    "concatenate",
+    "concatenate_backward",
+    "global_avg_pool2d",
+    "global_avg_pool2d_backward",
+    "global_max_pool2d",
+    "global_max_pool2d_backward",
+    "zero_pad2d",
+    "zero_pad2d_backward",
+    "crop2d",
+    "crop2d_backward",
 ]

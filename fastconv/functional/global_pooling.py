@@ -1,0 +1,52 @@
+"""Global average and max pooling: (N, C, H, W) -> (N, C)."""
+import numpy as np
+
+from ._checks import _array
+
+
+def _grad_args(grad_out, x, op):
+    x = _array(x, "x", op, 4)
+    g = _array(grad_out, "grad_out", op, 2, x.dtype)
+    if g.shape != x.shape[:2]:
+        raise ValueError(f"{op}: grad_out must have shape {x.shape[:2]}, got {g.shape}")
+    return g, x
+
+
+def global_avg_pool2d(x):
+    """The mean of each channel's map: (N, C, H, W) -> (N, C)."""
+    x = _array(x, "x", "global_avg_pool2d", 4)
+    if x.shape[2] * x.shape[3] == 0:
+        raise ValueError(f"global_avg_pool2d: x has empty maps, shape {x.shape}")
+    n, c = x.shape[:2]
+    # a plain sum over the contiguous trailing axis, then one scale: no pairwise
+    # reordering surprises and one pass over the data
+    y = x.reshape(n, c, -1).sum(axis=2)
+    y *= x.dtype.type(1.0 / (x.shape[2] * x.shape[3]))
+    return y
+
+
+def global_avg_pool2d_backward(grad_out, x):
+    g, x = _grad_args(grad_out, x, "global_avg_pool2d_backward")
+    scale = x.dtype.type(1.0 / (x.shape[2] * x.shape[3]))
+    gx = np.empty_like(x)
+    gx[...] = (g * scale)[:, :, None, None]
+    return gx
+
+
+def global_max_pool2d(x):
+    """The maximum of each channel's map: (N, C, H, W) -> (N, C)."""
+    x = _array(x, "x", "global_max_pool2d", 4)
+    if x.shape[2] * x.shape[3] == 0:
+        raise ValueError(f"global_max_pool2d: x has empty maps, shape {x.shape}")
+    return x.reshape(x.shape[0], x.shape[1], -1).max(axis=2)
+
+
+def global_max_pool2d_backward(grad_out, x):
+    """The gradient goes to the first maximum of each map (as max pooling breaks ties)."""
+    g, x = _grad_args(grad_out, x, "global_max_pool2d_backward")
+    n, c = x.shape[:2]
+    flat = x.reshape(n, c, -1)
+    idx = flat.argmax(axis=2)
+    gx = np.zeros_like(flat)
+    np.put_along_axis(gx, idx[:, :, None], g[:, :, None], axis=2)
+    return gx.reshape(x.shape)

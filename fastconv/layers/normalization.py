@@ -1,0 +1,117 @@
+"""Normalization layers: BatchNormalization."""
+import numpy as np
+
+from .. import _validation as V
+from .. import functional as F
+from .. import initializers
+from ..layout import to_public_shape
+from .base import Layer, register
+
+__all__ = ["BatchNormalization"]
+
+
+@register
+class BatchNormalization(Layer):
+    """Batch normalisation over the channel axis (images) or the feature axis (vectors).
+
+    Keras arguments: ``momentum=0.99`` (weight of the old moving statistics; the functional
+    op takes PyTorch's ``1 - momentum``), ``epsilon=1e-3``.  In training the batch statistics
+    are used and the moving statistics updated; at inference the moving ones are used.
+    A layer with ``trainable=False`` always runs in inference mode (Keras's rule for
+    fine-tuning). Weights: ``gamma``, ``beta`` (trainable), ``moving_mean``,
+    ``moving_variance``.
+    """
+
+    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones",
+                 moving_mean_initializer="zeros", moving_variance_initializer="ones",
+                 **kwargs):
+        owner = "BatchNormalization"
+        if axis not in (-1, 1, 3) or isinstance(axis, bool):
+            raise ValueError(f"{owner}: only the channel/feature axis (-1) is supported, "
+                             f"got axis={axis!r}")
+        self.momentum = V.number_in(momentum, "momentum", owner, 0.0, 1.0)
+        if not V.is_number(epsilon):
+            raise TypeError(f"{owner}: epsilon must be a number, got {epsilon!r}")
+        if not float(epsilon) > 0.0:
+            raise ValueError(f"{owner}: epsilon must be > 0, got {epsilon!r}")
+        self.center = V.flag(center, "center", owner)
+        self.scale = V.flag(scale, "scale", owner)
+        self.axis = -1
+        self.epsilon = float(epsilon)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.moving_mean_initializer = initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer = initializers.get(moving_variance_initializer)
+        super().__init__(**kwargs)
+        self._gamma = self._beta = None
+
+    def _output_shape(self, in_shape):
+        if len(in_shape) not in (1, 3):
+            raise ValueError(f"{self.name}: BatchNormalization needs (features,) or images, "
+                             f"got {to_public_shape(in_shape)}")
+        return tuple(in_shape)
+
+    def _create_weights(self, in_shape, rng):
+        c = in_shape[0]
+        if self.scale:
+            self._add_weight("gamma", (c,), self.gamma_initializer, rng)
+        if self.center:
+            self._add_weight("beta", (c,), self.beta_initializer, rng)
+        self._add_weight("moving_mean", (c,), self.moving_mean_initializer, rng, trainable=False)
+        self._add_weight("moving_variance", (c,), self.moving_variance_initializer, rng,
+                         trainable=False)
+        self._gamma = self.params["gamma"] if self.scale else np.ones(c, self.dtype)
+        self._beta = self.params["beta"] if self.center else np.zeros(c, self.dtype)
+
+    def inference_affine(self):
+        """``(scale, shift)`` per channel such that inference computes ``x * scale + shift``
+        (what a model folds into the preceding convolution)."""
+        inv = 1.0 / np.sqrt(self.buffers["moving_variance"].astype(np.float64) + self.epsilon)
+        scale = self._gamma * inv
+        shift = self._beta - self.buffers["moving_mean"] * scale
+        return scale.astype(self.dtype), shift.astype(self.dtype)
+
+    def forward(self, x, training=False):
+        x4 = x if x.ndim == 4 else x.reshape(x.shape[0], x.shape[1], 1, 1)
+        training = bool(training) and self.trainable  # a frozen BN runs in inference mode
+        y = F.batch_norm2d(x4, self._gamma, self._beta, self.buffers["moving_mean"],
+                           self.buffers["moving_variance"], training,
+                           1.0 - self.momentum, self.epsilon)
+        return (y if x.ndim == 4 else y.reshape(x.shape)), (x4, training)
+
+    def _backward(self, grad_out, ctx, input_grad):
+        x4, training = ctx
+        g4 = grad_out if grad_out.ndim == 4 else grad_out.reshape(x4.shape)
+        if training:
+            gx, gg, gb = F.batch_norm2d_backward(g4, x4, self._gamma, self.epsilon)
+        else:
+            # inference mode: an affine map with the moving statistics
+            inv = 1.0 / np.sqrt(self.buffers["moving_variance"] + self.epsilon)
+            xhat = (x4 - self.buffers["moving_mean"][:, None, None]) * inv[:, None, None]
+            gx = g4 * (self._gamma * inv)[:, None, None] if input_grad else None
+            gg = (g4 * xhat).sum(axis=(0, 2, 3))
+            gb = g4.sum(axis=(0, 2, 3))
+        if self.scale:
+            self._add_grad("gamma", gg)
+        if self.center:
+            self._add_grad("beta", gb)
+        if not input_grad:
+            return None
+        return gx if grad_out.ndim == 4 else gx.reshape(grad_out.shape)
+
+    def param_formula(self):
+        if not self.built:
+            return ""
+        return f"4 x {self._in[0]} (gamma, beta, moving mean/var)"
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(axis=self.axis, momentum=self.momentum, epsilon=self.epsilon,
+                   center=self.center, scale=self.scale,
+                   beta_initializer=initializers.serialize(self.beta_initializer),
+                   gamma_initializer=initializers.serialize(self.gamma_initializer),
+                   moving_mean_initializer=initializers.serialize(self.moving_mean_initializer),
+                   moving_variance_initializer=initializers.serialize(
+                       self.moving_variance_initializer))
+        return cfg

@@ -1,0 +1,41 @@
+"""The edge between the public channels-last layout and the engine's NCHW layout.
+
+Users hand fastconv images as ``(N, height, width, channels)``, as in Keras; every kernel
+computes in NCHW.  A model converts a batch once at its input edge and once at its output
+edge; layers never transpose.  Per-sample shapes follow the same rule: ``(H, W, C)`` in
+public, ``(C, H, W)`` inside; vectors ``(features,)`` are the same in both.
+"""
+import numpy as np
+
+__all__ = ["to_internal_shape", "to_public_shape", "to_internal", "to_public"]
+
+
+def to_internal_shape(shape):
+    """Per-sample channels-last shape -> internal (NCHW without N) shape."""
+    if len(shape) == 3:
+        return (shape[2], shape[0], shape[1])
+    return tuple(shape)
+
+
+def to_public_shape(shape):
+    """Internal per-sample shape -> channels-last."""
+    if len(shape) == 3:
+        return (shape[1], shape[2], shape[0])
+    return tuple(shape)
+
+
+def to_internal(x, dtype=None):
+    """A channels-last batch (N, H, W, C) -> contiguous NCHW (one copy at most, none for
+    single-channel images of the right dtype); (N, features) batches are only made
+    contiguous/cast."""
+    x = np.asarray(x)
+    if x.ndim == 4:
+        x = x.transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(x, dtype=dtype)
+
+
+def to_public(y):
+    """An NCHW batch -> channels-last (N, H, W, C) (a copy); other ranks unchanged."""
+    if y.ndim == 4:
+        return np.ascontiguousarray(y.transpose(0, 2, 3, 1))
+    return y

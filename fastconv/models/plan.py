@@ -1,0 +1,180 @@
+"""The execution plan of a model: its graph flattened into steps, run forward and backward.
+
+A plan is made once per graph (when a model is built or its layers change) and reused for
+every batch:
+
+* the steps are the graph's nodes in topological order (creation order), each bound to its
+  layer with its input and output slots; shapes and geometry were checked when the graph was
+  written, so running a step is one call into the layer, without re-validation of the graph;
+* forward keeps each step's context for the backward pass in training, and at inference
+  drops every intermediate array after its last use, so peak memory is the live set, not
+  the whole network;
+* backward runs the steps in reverse: gradients arriving at a tensor used by several steps
+  are summed, a layer used at several places adds up its weight gradients, input gradients
+  are computed only where something upstream needs them, and a callback can be told as soon
+  as a layer's weight gradients are final (data-parallel training starts their reduction
+  while the rest of the backward pass runs).
+"""
+import numpy as np
+
+__all__ = ["Plan", "Step"]
+
+
+class Step:
+    """One node of the graph: ``layer`` applied to slots ``inputs`` -> slot ``output``."""
+
+    __slots__ = ("layer", "inputs", "output", "listed", "needs_input_grad", "index")
+
+    def __init__(self, index, layer, inputs, output, listed, needs_input_grad):
+        self.index = index
+        self.layer = layer
+        self.inputs = inputs
+        self.output = output
+        self.listed = listed
+        self.needs_input_grad = needs_input_grad
+
+    def __repr__(self):
+        return f"<Step {self.index} {self.layer.name} {self.inputs}->{self.output}>"
+
+
+class Plan:
+    """Steps of a graph. ``input_slots``: the model inputs' slots (0..k-1);
+    ``output_slots``: the model outputs' slots, in order."""
+
+    def __init__(self, input_tensors, output_tensors, nodes):
+        slot = {id(t): i for i, t in enumerate(input_tensors)}
+        self.input_slots = list(range(len(input_tensors)))
+        requires_grad = [False] * len(input_tensors)
+        steps = []
+        for node in nodes:
+            ins = [slot[id(t)] for t in node.inputs]
+            out = len(requires_grad)
+            slot[id(node.output)] = out
+            layer = node.layer
+            upstream = any(requires_grad[i] for i in ins)
+            requires_grad.append(upstream or bool(layer.params and layer.trainable))
+            steps.append(Step(len(steps), layer, ins, out, node.listed, upstream))
+        self.steps = steps
+        self.n_slots = len(requires_grad)
+        self.output_slots = [slot[id(t)] for t in output_tensors]
+        self._producer = {s.output: s for s in steps}
+        # the last step that reads each slot (inference frees a slot after it)
+        last_use = {}
+        for s in steps:
+            for i in s.inputs:
+                last_use[i] = s.index
+        keep = set(self.output_slots)
+        self._free_after = [[] for _ in steps]
+        for i, at in last_use.items():
+            if i not in keep:
+                self._free_after[at].append(i)
+        # a layer's weight gradients are final after its earliest step runs backward
+        self._first_step = {}
+        for s in steps:
+            self._first_step.setdefault(id(s.layer), s.index)
+        self._output_steps = {self._producer[o].index for o in self.output_slots
+                              if o in self._producer}
+        self.layers = []
+        seen = set()
+        for s in steps:
+            if id(s.layer) not in seen:
+                seen.add(id(s.layer))
+                self.layers.append(s.layer)
+
+    def producer(self, slot):
+        """The step that writes ``slot`` (None for a model input)."""
+        return self._producer.get(slot)
+
+    # ------------------------------------------------------------ forward
+    def forward(self, inputs, training=False, keep_ctx=False, record=None):
+        """Run the steps on internal-layout ``inputs`` (one array per model input).
+
+        Returns ``(outputs, state)``; ``state`` holds the contexts the backward pass needs
+        when ``keep_ctx`` (else only those of the output steps, for a fused loss).
+        ``record(step, y)`` is called after each step (``Model.layer_outputs``)."""
+        vals = [None] * self.n_slots
+        vals[:len(inputs)] = inputs
+        ctxs = [None] * len(self.steps)
+        free_after = self._free_after
+        out_steps = self._output_steps
+        for s in self.steps:
+            if s.listed:
+                x = [vals[i] for i in s.inputs]
+            else:
+                x = vals[s.inputs[0]]
+            y, ctx = s.layer.forward(x, training)
+            vals[s.output] = y
+            if keep_ctx or s.index in out_steps:
+                ctxs[s.index] = ctx
+            if record is not None:
+                record(s, y)
+            if not keep_ctx:
+                for i in free_after[s.index]:
+                    vals[i] = None
+        return [vals[o] for o in self.output_slots], ctxs
+
+    # ------------------------------------------------------------ backward
+    def backward(self, ctxs, output_grads, input_grad=False, on_layer_done=None):
+        """Back-propagate ``output_grads`` (dict output slot -> (gradient, w.r.t. logits)).
+
+        ``w.r.t. logits`` means the gradient is already taken through the output layer's
+        softmax (a fused softmax + cross-entropy). Weight gradients end up in each layer's
+        ``grads``; returns the gradients w.r.t. the model inputs when ``input_grad``."""
+        grads = [None] * self.n_slots
+        owned = [False] * self.n_slots    # whether grads[i] may be added to in place
+        logit_slots = set()
+        for slot, (g, wrt_logits) in output_grads.items():
+            grads[slot] = g
+            if wrt_logits:
+                logit_slots.add(slot)
+        seen = set()
+        first = self._first_step
+        for s in reversed(self.steps):
+            g = grads[s.output]
+            grads[s.output] = None
+            layer = s.layer
+            key = id(layer)
+            if g is None:     # nothing downstream of this step reaches the loss
+                ctxs[s.index] = None
+                if first[key] == s.index:
+                    if key not in seen:
+                        layer.grads = zero_grads_for(layer)
+                    if on_layer_done is not None:
+                        on_layer_done(layer)
+                continue
+            need = s.needs_input_grad or input_grad
+            layer._accumulate = key in seen
+            seen.add(key)
+            if s.output in logit_slots:
+                gin = layer._backward_from_logits(g, ctxs[s.index], need)
+            elif layer._stateful:
+                gin = layer.backward(g)
+            else:
+                gin = layer.backward(g, ctxs[s.index], need)
+            layer._accumulate = False
+            ctxs[s.index] = None
+            if first[key] == s.index and on_layer_done is not None:
+                on_layer_done(layer)
+            if not need:
+                continue
+            gins = gin if s.listed else [gin]
+            for i, gi in zip(s.inputs, gins):
+                if gi is None:
+                    continue
+                if grads[i] is None:
+                    grads[i] = gi
+                elif owned[i]:
+                    grads[i] += gi
+                else:
+                    # never add into an array a layer handed out: it may be shared
+                    grads[i] = grads[i] + gi
+                    owned[i] = True
+        if input_grad:
+            return [grads[i] for i in self.input_slots]
+        return None
+
+
+
+def zero_grads_for(layer):
+    """Zero gradients for a layer the backward pass did not reach (unused branch)."""
+    return {k: np.zeros_like(p) for k, p in layer.params.items()}
