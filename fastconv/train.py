@@ -204,7 +204,7 @@ def main(argv=None, stdout=None):
             _set_threads(previous, out)
 
 
-def _compile(model, strategy, out, **kwargs):
+def _compile(model, strategy, **kwargs):
     """model.compile(**kwargs), data-parallel when ``strategy``; False if that is impossible."""
     if strategy is not None:
         # TODO(lead): Model.compile(..., distribute=strategy) arrives with the new trainer;
@@ -212,10 +212,9 @@ def _compile(model, strategy, out, **kwargs):
         # train N independent copies of the model.
         if "distribute" not in inspect.signature(model.compile).parameters:
             if strategy.is_main:
-                out.write("python -m fastconv train: this fastconv's Model.compile has no "
-                          "distribute= argument yet, so it cannot train data-parallel under "
-                          "MPI; run it without mpirun\n")
-                out.flush()
+                sys.stderr.write("python -m fastconv train: this fastconv's Model.compile has "
+                                 "no distribute= argument yet, so it cannot train "
+                                 "data-parallel under MPI; run it without mpirun\n")
             return False
         kwargs["distribute"] = strategy
     model.compile(**kwargs)
@@ -260,7 +259,7 @@ def _run(args, out, models, losses, optimizers, threads, train_set, test_set, pa
         opt = optimizers.Adam(learning_rate=args.learning_rate)
     else:
         opt = optimizers.SGD(learning_rate=args.learning_rate, momentum=0.9)
-    if not _compile(model, strategy, out, optimizer=opt,
+    if not _compile(model, strategy, optimizer=opt,
                     loss=losses.SparseCategoricalCrossentropy(from_logits=True),
                     metrics=["accuracy"]):
         return 1
