@@ -1,17 +1,17 @@
 """fastconv.checkpoint: per-epoch checkpoints, fallback past damaged files, exact resume."""
 import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
-import zipfile
 
 import numpy as np
 import pytest
 
 import fastconv
-from fastconv import checkpoint, datasets, losses, models, optimizers, train
+from fastconv import datasets, losses, models, optimizers, train
 from fastconv.checkpoint import (CheckpointError, ModelCheckpoint, checkpoint_state,
                                  latest_checkpoint, list_checkpoints, restore, restore_state,
                                  save_checkpoint)
@@ -78,9 +78,18 @@ def test_a_stale_temporary_file_is_ignored_and_removed(tmp_path, digits):
     assert os.listdir(tmp_path) == ["ckpt-000001.npz"]
 
 
+@pytest.fixture(scope="module")
+def trained_directory(tmp_path_factory, digits):
+    directory = tmp_path_factory.mktemp("trained")
+    fit(make(), digits, 2, callbacks=[ModelCheckpoint(directory)])
+    return directory
+
+
 @pytest.fixture
-def two_checkpoints(tmp_path, digits):
-    fit(make(), digits, 2, callbacks=[ModelCheckpoint(tmp_path)])
+def two_checkpoints(tmp_path, trained_directory):
+    """A fresh copy of two checkpoint files (each test damages the newest)."""
+    for name in ("ckpt-000001.npz", "ckpt-000002.npz"):
+        shutil.copyfile(trained_directory / name, tmp_path / name)
     return tmp_path, str(tmp_path / "ckpt-000001.npz"), str(tmp_path / "ckpt-000002.npz")
 
 

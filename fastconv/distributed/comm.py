@@ -103,7 +103,8 @@ def _check_array(array, owner):
 def allreduce(array, op="sum"):
     """The element-wise sum (``op='sum'``) or mean (``op='mean'``) of ``array`` over all
     ranks, as a new array; ``array`` itself is not changed.  Every rank must pass an array
-    of the same shape and dtype.  The mean of an integer or boolean array is float64."""
+    of the same shape and dtype.  Booleans are summed as int64; the mean of an integer or
+    boolean array is float64."""
     _check_array(array, "allreduce")
     if not isinstance(op, str) or op not in _OPS:
         raise ValueError(f"allreduce: op must be one of {_OPS}, got {op!r}")
