@@ -210,46 +210,54 @@ def _describe(sig):
     return " + ".join(f"{k}{list(s)}" for k, s in sig)
 
 
-def _fastconv_pads(layer):
-    """(top, bottom, left, right) zero padding of a fastconv Conv2D, or None when the layer
-    does not expose Conv2D's geometry attributes."""
+def _fastconv_geometry(layer):
+    """((H, W), (top, bottom, left, right)) of a fastconv Conv2D's input size and zero
+    padding, or None when the layer does not expose Conv2D's geometry attributes."""
     try:
         padding, strides = layer.padding, layer.strides
         kernel, dilation = layer.kernel_size, getattr(layer, "dilation_rate", (1, 1))
         _, H, W, _ = layer.input_shape
-    except (AttributeError, ValueError):
+    except (AttributeError, ValueError, TypeError):
         return None
     pads = []
-    for size, k, s, d in zip((H, W), kernel, strides, dilation):
+    for axis, (size, k, s, d) in enumerate(zip((H, W), kernel, strides, dilation)):
         if padding == "valid":
-            pads.append((0, 0))
-        elif padding == "same":
+            pads += [0, 0]
+        elif padding == "same":  # Keras's rule: the odd pixel goes at the bottom/right
             total = max((-(-size // s) - 1) * s + d * (k - 1) + 1 - size, 0)
-            pads.append((total // 2, total - total // 2))
+            pads += [total // 2, total - total // 2]
         else:
-            p = padding[len(pads)] if isinstance(padding, (tuple, list)) else padding
-            pads.append((int(p), int(p)))
-    return pads[0] + pads[1]
+            p = padding[axis] if isinstance(padding, (tuple, list)) else padding
+            pads += [int(p), int(p)]
+    return (H, W), tuple(pads)
 
 
 def _match_conv_geometry(layer, conv):
+    """Check strides and output size; make the twin pad exactly as the fastconv layer."""
     strides = getattr(layer, "strides", None)
     if strides is not None and tuple(strides) != tuple(conv.stride):
         raise StructureMismatch(f"fastconv layer {layer.name!r} has strides {tuple(strides)}, "
                                 f"the twin's {conv} has {tuple(conv.stride)}")
-    pads = _fastconv_pads(layer)
-    if pads is None:
+    geometry = _fastconv_geometry(layer)
+    if geometry is None:
         return
-    top, bottom, left, right = pads
+    (H, W), (top, bottom, left, right) = geometry
     ph, pw = conv.padding
     if (top, bottom, left, right) == (ph, ph, pw, pw):
         return
-    if top + bottom == 2 * ph and left + right == 2 * pw:
-        conv.pre_pad = (left, right, top, bottom)
-        conv.padding = (0, 0)
-        return
-    raise StructureMismatch(f"fastconv layer {layer.name!r} pads (top, bottom, left, right) "
-                            f"= {pads}, the twin's {conv} pads {conv.padding} on each side")
+
+    def out(size, lo, hi, axis):
+        eff = conv.dilation[axis] * (conv.kernel_size[axis] - 1) + 1
+        return (size + lo + hi - eff) // conv.stride[axis] + 1
+
+    if (out(H, top, bottom, 0), out(W, left, right, 1)) != (out(H, ph, ph, 0), out(W, pw, pw, 1)):
+        raise StructureMismatch(
+            f"fastconv layer {layer.name!r} pads (top, bottom, left, right) = "
+            f"{(top, bottom, left, right)}, the twin's {conv} pads {conv.padding} on each "
+            "side: their outputs differ in size")
+    # same output size, other alignment (Keras 'same' with stride 2): pad as fastconv does
+    conv.pre_pad = (left, right, top, bottom)
+    conv.padding = (0, 0)
 
 
 def _set_bias(module, value):
