@@ -98,3 +98,25 @@ def test_bench_models_refuses_bad_arguments(tmp_path):
     assert proc.returncode != 0 and "alexnet" in proc.stderr
     proc = _bench(tmp_path, "--model-set", "lenet5")
     assert proc.returncode != 0 and "--models" in proc.stderr
+
+
+def test_extra_layer_rows_turn_on_with_the_op(monkeypatch):
+    from fastconv import bench, functional
+    monkeypatch.setattr(functional, "conv2d", lambda x, w, b=None, stride=1, padding=0,
+                        groups=1: None)
+    monkeypatch.setattr(functional, "conv_transpose2d", lambda *a, **k: None, raising=False)
+    assert [bench.missing_op(n) for n in bench.EXTRA_LAYERS] == [None, None, None]
+    monkeypatch.delattr(functional, "conv_transpose2d")
+    assert "conv_transpose2d" in bench.missing_op("transposed")
+
+
+def test_extra_layer_inputs_have_pytorchs_shapes():
+    import pytest
+    pytest.importorskip("torch")
+    from fastconv import bench
+    for name in bench.EXTRA_LAYERS:
+        layer, groups, transposed = bench.layer_spec(name)
+        fwd, fwd_bwd = bench.engine_functions("torch", layer, groups, transposed)
+        y = fwd()
+        assert tuple(y.shape) == layer[:1] + layer[4:5] + bench.output_hw(layer, transposed)
+        fwd_bwd()
