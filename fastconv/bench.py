@@ -326,8 +326,8 @@ def _loadavg():
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m fastconv bench", description=__doc__.split("\n\n")[0])
     names = list(LAYERS) + list(EXTRA_LAYERS)
-    parser.add_argument("--layers", nargs="+", choices=names, default=names,
-                        help="layers to time (default: all; rows whose op fastconv lacks are skipped)")
+    parser.add_argument("--layers", nargs="+", choices=names, default=names, metavar="NAME",
+                        help=f"layers to time, of {', '.join(names)} (default: all; rows whose op fastconv lacks are skipped)")
     parser.add_argument("--models", action="store_true",
                         help="time whole networks (train step, inference) against PyTorch and ONNX Runtime")
     parser.add_argument("--model-set", metavar="NAMES", default=None,
