@@ -1,5 +1,6 @@
-"""Convolution and pooling per layer of DESIGN.md's set: fastconv, the NumPy reference
-and (when installed) PyTorch, forward and forward+backward, grouped per layer.
+"""Convolution and pooling per layer of the benchmark layer set (benchmarks/README.md):
+fastconv, the NumPy reference and (when installed) PyTorch, forward and forward+backward,
+grouped per layer.
 
     pytest benchmarks/bench_conv.py --benchmark-group-by=group --benchmark-columns=median,ops
 

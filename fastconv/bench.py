@@ -1,4 +1,5 @@
-"""``python -m fastconv bench``: convolution speed per layer of DESIGN.md's set.
+"""``python -m fastconv bench``: convolution speed per layer of the benchmark layer set,
+or (``--models``) of whole networks against PyTorch and ONNX Runtime.
 
 For each layer it times forward and forward+backward for fastconv, the NumPy reference
 and PyTorch (when installed), all in this one process, in alternating blocks of rounds
@@ -13,8 +14,13 @@ command re-runs itself without it, and with ``OPENBLAS_THREAD_TIMEOUT=4`` unless
 default OpenBLAS's idle workers busy-wait for a long while after every product, which on a
 small machine takes cores away from whichever engine is timed next (NumPy's own speed is
 unchanged). ``--keep-env`` opts out of both.
+
+``--models [--model-set lenet5,tfcnn,...]`` times whole networks instead (training step
+and inference, fastconv against PyTorch and ONNX Runtime): see ``fastconv.bench_models``.
+benchmarks/README.md lists the layer set and the networks.
 """
 import argparse
+import inspect
 import json
 import os
 import platform
@@ -23,7 +29,7 @@ import time
 
 import numpy as np
 
-# name: (N, C, H, W, K, F, S, P) -- the benchmark layer set of DESIGN.md
+# name: (N, C, H, W, K, F, S, P) -- the benchmark layer set (benchmarks/README.md)
 LAYERS = {
     "lenet-c1": (64, 1, 28, 28, 6, 5, 1, 0),
     "lenet-c3": (64, 6, 12, 12, 16, 5, 1, 0),
@@ -32,59 +38,107 @@ LAYERS = {
     "cifar-c3": (64, 64, 8, 8, 64, 3, 1, 1),
     "resnet-c": (32, 64, 56, 56, 64, 3, 1, 1),
     "strided": (64, 32, 32, 32, 64, 3, 2, 1),
+    "tfcnn-c1": (64, 3, 32, 32, 32, 3, 1, 0),
+    "tfcnn-c2": (64, 32, 15, 15, 64, 3, 1, 0),
+    "pointwise": (64, 64, 16, 16, 128, 1, 1, 0),
+    "single": (1, 32, 16, 16, 64, 3, 1, 1),
+}
+
+# name: ((N, C, H, W, K, F, S, P), groups, transposed) -- rows timed only when fastconv has
+# the op: conv2d(groups=) for the depthwise rows, conv_transpose2d for the transposed one
+# (C in, K out, H x W the input: 8x8 -> 16x16)
+EXTRA_LAYERS = {
+    "depthwise": ((64, 64, 32, 32, 64, 3, 1, 1), 64, False),
+    "depthwise-s2": ((64, 128, 16, 16, 128, 3, 2, 1), 128, False),
+    "transposed": ((64, 64, 8, 8, 32, 4, 2, 1), 1, True),
 }
 
 
-def output_hw(layer):
+def layer_spec(name):
+    """(shape, groups, transposed) of a layer of either set."""
+    if name in LAYERS:
+        return LAYERS[name], 1, False
+    return EXTRA_LAYERS[name]
+
+
+def missing_op(name):
+    """Why fastconv cannot run a layer yet, or None when it can."""
+    _, groups, transposed = layer_spec(name)
+    from . import functional
+    if transposed and not hasattr(functional, "conv_transpose2d"):
+        return "fastconv.functional.conv_transpose2d does not exist yet"
+    if groups > 1:
+        if "groups" not in inspect.signature(functional.conv2d).parameters:
+            return "fastconv.functional.conv2d has no groups= yet"
+    return None
+
+
+def output_hw(layer, transposed=False):
     N, C, H, W, K, F, S, P = layer
+    if transposed:
+        return (H - 1) * S - 2 * P + F, (W - 1) * S - 2 * P + F
     return (H + 2 * P - F) // S + 1, (W + 2 * P - F) // S + 1
 
 
-def forward_flops(layer):
-    """2 * N * K * Ho * Wo * C * F^2; forward+backward is three times this."""
+def forward_flops(layer, groups=1, transposed=False):
+    """2 * N * K * Ho * Wo * (C / groups) * F^2 (a transposed convolution: the same count for
+    its input, 2 * N * C * H * W * K * F^2); forward+backward is three times this."""
     N, C, H, W, K, F, S, P = layer
+    if transposed:
+        return 2 * N * C * H * W * K * F * F
     Ho, Wo = output_hw(layer)
-    return 2 * N * K * Ho * Wo * C * F * F
+    return 2 * N * K * Ho * Wo * (C // groups) * F * F
 
 
-def make_inputs(layer, dtype=np.float32, seed=0):
+def make_inputs(layer, dtype=np.float32, seed=0, groups=1, transposed=False):
     N, C, H, W, K, F, S, P = layer
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
-    w = (rng.standard_normal((K, C, F, F)) / np.sqrt(C * F * F)).astype(dtype)
+    # PyTorch's weight layouts: (K, C / groups, F, F); transposed (C, K, F, F)
+    wshape = (C, K, F, F) if transposed else (K, C // groups, F, F)
+    w = (rng.standard_normal(wshape) / np.sqrt(C // groups * F * F)).astype(dtype)
     b = rng.standard_normal(K).astype(dtype)
-    g = rng.standard_normal((N, K) + output_hw(layer)).astype(dtype)
+    g = rng.standard_normal((N, K) + output_hw(layer, transposed)).astype(dtype)
     return x, w, b, g
 
 
-def engine_functions(engine, layer):
-    """(forward, forward_backward) closures of one engine on one layer's inputs."""
+def engine_functions(engine, layer, groups=1, transposed=False):
+    """(forward, forward_backward) closures of one engine on one layer's inputs; raises
+    NotImplementedError when the engine lacks the op."""
     N, C, H, W, K, F, S, P = layer
-    x, w, b, g = make_inputs(layer)
+    x, w, b, g = make_inputs(layer, groups=groups, transposed=transposed)
+    kw = {"groups": groups} if groups > 1 else {}
     if engine == "torch":
         import torch
         tx, tw, tb = (torch.from_numpy(a).requires_grad_(True) for a in (x, w, b))
         tg = torch.from_numpy(g)
+        op = torch.nn.functional.conv_transpose2d if transposed else torch.nn.functional.conv2d
 
         def fwd():
             with torch.no_grad():
-                return torch.nn.functional.conv2d(tx, tw, tb, stride=S, padding=P)
+                return op(tx, tw, tb, stride=S, padding=P, **kw)
 
         def fwd_bwd():
             tx.grad = tw.grad = tb.grad = None
-            torch.nn.functional.conv2d(tx, tw, tb, stride=S, padding=P).backward(tg)
+            op(tx, tw, tb, stride=S, padding=P, **kw).backward(tg)
         return fwd, fwd_bwd
     if engine == "fastconv":
         from . import functional as mod
     else:
         from . import reference as mod
+    name = "conv_transpose2d" if transposed else "conv2d"
+    op, op_backward = getattr(mod, name, None), getattr(mod, name + "_backward", None)
+    if op is None or op_backward is None:
+        raise NotImplementedError(f"{mod.__name__}.{name}")
+    if kw and "groups" not in inspect.signature(op).parameters:
+        raise NotImplementedError(f"{mod.__name__}.{name}(groups=)")
 
     def fwd():
-        return mod.conv2d(x, w, b, stride=S, padding=P)
+        return op(x, w, b, stride=S, padding=P, **kw)
 
     def fwd_bwd():
-        mod.conv2d(x, w, b, stride=S, padding=P)
-        mod.conv2d_backward(g, x, w, stride=S, padding=P)
+        op(x, w, b, stride=S, padding=P, **kw)
+        op_backward(g, x, w, stride=S, padding=P, **kw)
     return fwd, fwd_bwd
 
 
@@ -199,20 +253,31 @@ def run(layers, rounds, threads, with_reference, with_torch, gemm_sizes):
     print(header)
     print("-" * (len(header) - 1))
     for name in layers:
-        layer = LAYERS[name]
+        layer, groups, transposed = layer_spec(name)
+        kind = {"groups": groups, "transposed": transposed}
+        missing = missing_op(name)
+        if missing:
+            print(f"{name:<9} skipped: {missing}")
+            results["layers"][name] = {"skipped": missing}
+            continue
         entry = {}
-        for mode, flops in (("forward", forward_flops(layer)), ("fwd+bwd", 3 * forward_flops(layer))):
+        for mode, flops in (("forward", forward_flops(layer, **kind)),
+                            ("fwd+bwd", 3 * forward_flops(layer, **kind))):
             idx = 0 if mode == "forward" else 1
             fns = {}
             for eng in engines:
-                fns[eng] = engine_functions(eng, layer)[idx]
+                fns[eng] = engine_functions(eng, layer, **kind)[idx]
             fastconv.set_num_threads(threads)
             if torch is not None:
                 torch.set_num_threads(threads)
             t = measure_interleaved(fns, rounds)
             t_ref = None
             if with_reference:
-                t_ref = measure_interleaved({"r": engine_functions("reference", layer)[idx]}, 1)["r"]
+                try:
+                    ref_fn = engine_functions("reference", layer, **kind)[idx]
+                    t_ref = measure_interleaved({"r": ref_fn}, 1)["r"]
+                except NotImplementedError:  # the reference has no such op yet
+                    pass
             scaling = None
             if threads > 1:
                 fastconv.set_num_threads(1)
@@ -237,7 +302,7 @@ def run(layers, rounds, threads, with_reference, with_torch, gemm_sizes):
     for mode in ("forward", "fwd+bwd"):
         for key in ("x_torch", "x_reference"):
             vals = [results["layers"][n][mode][key] for n in layers
-                    if results["layers"][n][mode][key]]
+                    if mode in results["layers"][n] and results["layers"][n][mode][key]]
             if vals:
                 summary[f"{mode} geomean {key}"] = float(np.exp(np.mean(np.log(vals))))
     results["summary"] = summary
@@ -260,8 +325,17 @@ def _loadavg():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m fastconv bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--layers", nargs="+", choices=list(LAYERS), default=list(LAYERS))
-    parser.add_argument("--rounds", type=int, default=7, help="timed rounds per engine (median)")
+    names = list(LAYERS) + list(EXTRA_LAYERS)
+    parser.add_argument("--layers", nargs="+", choices=names, default=names, metavar="NAME",
+                        help=f"layers to time, of {', '.join(names)} (default: all; rows whose op fastconv lacks are skipped)")
+    parser.add_argument("--models", action="store_true",
+                        help="time whole networks (train step, inference) against PyTorch and ONNX Runtime")
+    parser.add_argument("--model-set", metavar="NAMES", default=None,
+                        help="with --models: comma-separated networks (default: all of "
+                             "lenet5,tfcnn,cifar_example,resnet20,mobilenet)")
+    parser.add_argument("--no-onnx", action="store_true", help="with --models: skip ONNX Runtime")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="timed rounds per engine (default: 7 per layer, 5 per network)")
     parser.add_argument("--threads", type=int, default=None, help="threads (default: all)")
     parser.add_argument("--no-reference", action="store_true", help="skip the slow NumPy reference")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch")
@@ -273,6 +347,17 @@ def main(argv=None):
     parser.add_argument("--keep-env", action="store_true",
                         help="keep OPENBLAS_CORETYPE (slows NumPy's peak on some machines)")
     args = parser.parse_args(argv)
+    if args.rounds is None:
+        args.rounds = 5 if args.models else 7
+    model_set = None
+    if args.model_set is not None:
+        if not args.models:
+            parser.error("--model-set needs --models")
+        from .bench_models import parse_model_set
+        try:
+            model_set = parse_model_set(args.model_set)
+        except ValueError as e:
+            parser.error(f"--model-set: {e}")
     if args.rounds < 1:
         parser.error(f"--rounds must be >= 1, got {args.rounds}")
     if args.threads is not None and args.threads < 1:
@@ -289,7 +374,13 @@ def main(argv=None):
     global STAT
     STAT = args.stat
     threads = args.threads or fastconv.get_num_threads()
-    results = run(args.layers, args.rounds, threads, not args.no_reference, not args.no_torch, args.gemm)
+    if args.models:
+        from . import bench_models
+        results = bench_models.run(model_set or list(bench_models.MODEL_SET), args.rounds, threads,
+                                   args.stat, not args.no_torch, not args.no_onnx)
+    else:
+        results = run(args.layers, args.rounds, threads, not args.no_reference, not args.no_torch,
+                      args.gemm)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
