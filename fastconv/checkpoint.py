@@ -42,8 +42,6 @@ VERSION = 1
 _NAME = re.compile(r"^ckpt-(\d{6,})\.npz$")
 _TMP_PREFIX = ".ckpt-"
 _MAX_META_BYTES = 16 * 1024 * 1024
-# generator kinds a checkpoint may name; anything else is refused rather than looked up
-_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "Philox", "SFC64", "MT19937")
 
 
 class CheckpointError(ValueError):
@@ -53,37 +51,10 @@ class CheckpointError(ValueError):
 
 # --------------------------------------------------------------------------- generator states
 
-def _generators(model):
-    """(name, generator or None) for the model's fit generator and each layer's generator."""
-    # TODO(lead): replace the private _fit_rng / layer._rng with the public accessors of the
-    # new Model once they exist; checkpoint_state/restore_state are the only readers here.
-    out = [("fit", getattr(model, "_fit_rng", None))]
-    for i, layer in enumerate(getattr(model, "layers", [])):
-        out.append((f"layer {i} ({getattr(layer, 'name', '?')})", getattr(layer, "_rng", None)))
-    return out
-
-
 def checkpoint_state(model):
-    """The states of the model's random generators as a JSON-able dict (``bit_generator.state``
-    of the shuffling generator and of each layer's, ``None`` for a layer without one)."""
-    states = []
-    for _, g in _generators(model):
-        states.append(g.bit_generator.state if isinstance(g, np.random.Generator) else None)
-    return {"fit": states[0], "layers": states[1:]}
-
-
-def _generator_from(state, what):
-    if state is None:
-        return None
-    if not isinstance(state, dict) or state.get("bit_generator") not in _BIT_GENERATORS:
-        kind = state.get("bit_generator") if isinstance(state, dict) else type(state).__name__
-        raise ValueError(f"generator state of {what} is not one of {_BIT_GENERATORS}: {kind!r}")
-    g = np.random.Generator(getattr(np.random, state["bit_generator"])())
-    try:
-        g.bit_generator.state = state
-    except (ValueError, TypeError, KeyError, OverflowError) as e:
-        raise ValueError(f"generator state of {what} is malformed ({e})") from None
-    return g
+    """The states of the model's random generators as a JSON-able dict (shuffling, each
+    layer's dropout): ``model.random_state()``."""
+    return model.random_state()
 
 
 def restore_state(model, state):
@@ -93,17 +64,7 @@ def restore_state(model, state):
     if not isinstance(state, dict) or not isinstance(state.get("layers"), list):
         raise ValueError(f"restore_state: expected a dict with 'fit' and 'layers', got "
                          f"{state!r:.80}")
-    gens = _generators(model)
-    if len(state["layers"]) != len(gens) - 1:
-        raise ValueError(f"restore_state: the state has {len(state['layers'])} layer "
-                         f"generators, the model has {len(gens) - 1} layers")
-    new = [_generator_from(s, what) for (what, _), s in
-           zip(gens, [state.get("fit")] + state["layers"])]
-    if new[0] is not None:
-        model._fit_rng = new[0]
-    for layer, g in zip(getattr(model, "layers", []), new[1:]):
-        if g is not None:
-            layer._rng = g
+    model.set_random_state(state)
 
 
 # --------------------------------------------------------------------------- writing
@@ -333,14 +294,12 @@ def _check_fits(path, model, meta, weights, opt_state):
                                      "the model's trainable weights")
             elif k == "iterations" and (a.shape != () or a.dtype.kind not in "iu"):
                 raise _bad(path, "malformed optimizer step count")
-    try:  # the generators: build them now so that restore cannot fail half-way
-        gens = _generators(model)
+    try:  # the generators: check them now so that restore cannot fail half-way
         rng = meta.get("rng")
         if not isinstance(rng, dict) or not isinstance(rng.get("layers"), list) \
-                or len(rng["layers"]) != len(gens) - 1:
+                or len(rng["layers"]) != len(model.layers):
             raise ValueError("the generator states do not match the model's layers")
-        for (what, _), s in zip(gens, [rng.get("fit")] + rng["layers"]):
-            _generator_from(s, what)
+        model.check_random_state(rng)
     except ValueError as e:
         raise _bad(path, str(e)) from None
 

@@ -17,7 +17,6 @@ Started by an MPI launcher with more than one process, the job trains data-paral
 only rank 0 prints and writes files (see docs/distributed.md).
 """
 import argparse
-import inspect
 import os
 import sys
 import time
@@ -205,20 +204,8 @@ def main(argv=None, stdout=None):
 
 
 def _compile(model, strategy, **kwargs):
-    """model.compile(**kwargs), data-parallel when ``strategy``; False if that is impossible."""
-    if strategy is not None:
-        # TODO(lead): Model.compile(..., distribute=strategy) arrives with the new trainer;
-        # drop this check once it is merged.  Until then an MPI launch must not silently
-        # train N independent copies of the model.
-        if "distribute" not in inspect.signature(model.compile).parameters:
-            if strategy.is_main:
-                sys.stderr.write("python -m fastconv train: this fastconv's Model.compile has "
-                                 "no distribute= argument yet, so it cannot train "
-                                 "data-parallel under MPI; run it without mpirun\n")
-            return False
-        kwargs["distribute"] = strategy
-    model.compile(**kwargs)
-    return True
+    """model.compile(**kwargs), data-parallel when ``strategy``."""
+    model.compile(distribute=strategy, **kwargs)
 
 
 def _resume(args, model, strategy, out):
@@ -259,10 +246,8 @@ def _run(args, out, models, losses, optimizers, threads, train_set, test_set, pa
         opt = optimizers.Adam(learning_rate=args.learning_rate)
     else:
         opt = optimizers.SGD(learning_rate=args.learning_rate, momentum=0.9)
-    if not _compile(model, strategy, optimizer=opt,
-                    loss=losses.SparseCategoricalCrossentropy(from_logits=True),
-                    metrics=["accuracy"]):
-        return 1
+    _compile(model, strategy, optimizer=opt,
+             loss=losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
 
     h, w, c = shape
     out.write(f"fastconv train: model {args.model} ({model.count_params():,} parameters) on "

@@ -187,7 +187,7 @@ def test_restore_state_checks_before_changing(digits):
     state = checkpoint_state(model)
     assert state["fit"]["bit_generator"] == "PCG64" and len(state["layers"]) == 8
     restore_state(model, state)
-    with pytest.raises(ValueError, match="7 layer generators"):
+    with pytest.raises(ValueError, match="random state for 7 layers"):
         restore_state(model, {"fit": None, "layers": state["layers"][:-1]})
     bad = dict(state, fit={"bit_generator": "os.system"})
     with pytest.raises(ValueError, match="'os.system'"):

@@ -178,21 +178,26 @@ def test_collectives_on_two_ranks():
     assert sorted(p.stdout.split("\n"))[-2:] == ["ok rank 0 of 2", "ok rank 1 of 2"]
 
 
-def test_cli_under_mpirun(tmp_path):
-    import inspect
+def test_cli_under_mpirun_reproduces_one_process(tmp_path):
+    """2 ranks with --batch-size B train the same weights as one process with B (lenet5 has
+    no dropout), with one log, one saved model and one set of checkpoints."""
+    import subprocess
     from fastconv import models
-    p, _ = mpirun("-m", "fastconv", "train", "--model", "lenet5", "--epochs", "2",
-                  "--verbose", "2", "--checkpoint", tmp_path / "ckpt", "--save",
-                  tmp_path / "m.fcm", timeout=60)
-    if "distribute" not in inspect.signature(models.Sequential.compile).parameters:
-        # until the trainer takes distribute=, an MPI launch must refuse rather than train
-        # independent copies
-        assert p.returncode != 0
-        assert p.stderr.count("cannot train data-parallel under MPI") == 1
-        assert not (tmp_path / "m.fcm").exists()
-        return
+    args = ["-m", "fastconv", "train", "--model", "lenet5", "--epochs", "2", "--batch-size",
+            "32", "--verbose", "2", "--threads", "1"]
+    p, _ = mpirun(*args, "--checkpoint", tmp_path / "ckpt", "--save", tmp_path / "m.fcm",
+                  timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "data parallel over 2 processes" in p.stdout
     assert p.stdout.count("test accuracy:") == 1 and p.stdout.count("Epoch 2/2") == 1
     assert (tmp_path / "m.fcm").exists()
+    single = subprocess.run([sys.executable] + args + ["--save", str(tmp_path / "one.fcm")],
+                            capture_output=True, text=True, timeout=120,
+                            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert single.returncode == 0, single.stderr
+    two = models.load_model(tmp_path / "m.fcm").get_weights()
+    one = models.load_model(tmp_path / "one.fcm").get_weights()
+    assert len(two) == len(one)
+    for a, b in zip(two, one):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
     assert sorted(os.listdir(tmp_path / "ckpt")) == ["ckpt-000001.npz", "ckpt-000002.npz"]

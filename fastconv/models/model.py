@@ -80,7 +80,7 @@ class Model(Trainer):
         self.compiled = False
         self.stop_training = False
         self.history = None
-        self._distribute = None
+        self.distribute = None
         self._accuracy_name = None
         self._inputs = []
         self._outputs = []
@@ -313,7 +313,20 @@ class Model(Trainer):
         return {"fit": state(self._fit_rng), "layers": [state(l._rng) for l in self.layers]}
 
     def set_random_state(self, state):
-        """Restore what :meth:`random_state` returned (entries that are None are skipped)."""
+        """Restore what :meth:`random_state` returned (entries that are None are skipped).
+        Every state is checked before anything changes."""
+        fit, gens = self._generators_from(state)
+        if fit is not None:
+            self._fit_rng = fit
+        for layer, g in zip(self.layers, gens):
+            if g is not None:
+                layer._rng = g
+
+    def check_random_state(self, state):
+        """Raise ValueError if ``state`` cannot be restored into this model."""
+        self._generators_from(state)
+
+    def _generators_from(self, state):
         def gen(s):
             if s is None:
                 return None
@@ -327,17 +340,11 @@ class Model(Trainer):
             return g
         if not isinstance(state, dict):
             raise ValueError(f"the random state must be a dict, got {type(state).__name__}")
-        g = gen(state.get("fit"))
-        if g is not None:
-            self._fit_rng = g
         layer_states = state.get("layers") or []
-        if len(layer_states) not in (0, len(self.layers)):
+        if not isinstance(layer_states, list) or len(layer_states) not in (0, len(self.layers)):
             raise ValueError(f"random state for {len(layer_states)} layers, the model has "
                              f"{len(self.layers)}")
-        for layer, s in zip(self.layers, layer_states):
-            g = gen(s)
-            if g is not None:
-                layer._rng = g
+        return gen(state.get("fit")), [gen(s) for s in layer_states]
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r} layers={len(self.layers)}>"

@@ -96,7 +96,7 @@ class Trainer:
                 if not hasattr(distribute, attr):
                     raise TypeError(f"distribute must be a data-parallel strategy such as "
                                     f"fastconv.distributed.DataParallel(), got {distribute!r}")
-        self._distribute = distribute
+        self.distribute = distribute
         self._accuracy_name = names[0] if names else None
         self.metrics_names = ["loss"] + names
         self.compiled = True
@@ -179,7 +179,7 @@ class Trainer:
                     layer._weights_changed()
 
     def _layer_done_hook(self):
-        dist = self._distribute
+        dist = self.distribute
         if dist is None:
             return None
 
@@ -191,7 +191,7 @@ class Trainer:
     def _train_step(self, xs, ys, global_n=None):
         """One optimisation step on internal-layout batches; returns (loss, n_correct)."""
         plan = self._get_plan()
-        dist = self._distribute
+        dist = self.distribute
         n = xs[0].shape[0]
         if dist is not None:
             dist.begin_step(n, n if global_n is None else global_n)
@@ -293,7 +293,7 @@ class Trainer:
             cb.set_params(params)
         self.stop_training = False
         self.history = history
-        dist = self._distribute
+        dist = self.distribute
         if dist is not None:
             self._get_plan()
             self.optimizer._ensure_state(self._trainable_pairs()[0])
@@ -301,10 +301,20 @@ class Trainer:
             dist.setup([w for l in self.layers for w in l.params.values()],
                        [w for l in self.layers for w in l.buffers.values()],
                        [slots[k] for k in sorted(slots) if k != "iterations"])
+            dist.install_abort_handler()
+            if dist.size > 1:
+                # dropout masks differ per rank, deterministically
+                for i, layer in enumerate(self.layers):
+                    if layer._rng is not None and not getattr(layer, "_own_seed", False):
+                        layer._rng = np.random.default_rng([self._seed, 1, i, dist.seed_offset])
             if not dist.is_main:
                 verbose = 0
         out = sys.stdout if stream is None else stream
         rng = self._fit_rng
+        # augmentation draws per local batch: each rank gets its own generator, so that the
+        # shared shuffling generator stays in step on every rank
+        aug_rng = rng if dist is None or dist.size == 1 else np.random.default_rng(
+            [self._seed, 3, dist.seed_offset])
         acc_name = self._accuracy_name
         interrupted, where = False, None
         t_start = time.perf_counter()
@@ -332,7 +342,7 @@ class Trainer:
                         idx = order[lo:hi] if order is not None else slice(lo, hi)
                         xb, yb = _take(xs, idx), _take(ys, idx)
                         if augment is not None:
-                            xb = [np.asarray(augment(xb[0], rng))]
+                            xb = [np.asarray(augment(xb[0], aug_rng))]
                         loss, correct = self._train_step(self._internal(xb), yb, ghi - glo)
                         m = hi - lo
                         if dist is not None:
@@ -399,7 +409,7 @@ class Trainer:
         plan = self._get_plan()
         n = xs[0].shape[0]
         lo_all, hi_all = 0, n
-        dist = self._distribute
+        dist = self.distribute
         if dist is not None:
             lo_all, hi_all = dist.shard(0, n)
         total, correct = 0.0, 0
@@ -428,7 +438,7 @@ class Trainer:
         t0 = time.perf_counter()
         total, correct, n = self._evaluate_internal(xs, ys, batch_size)
         result = self._result(total / n, correct / n, True)
-        if verbose and (self._distribute is None or self._distribute.is_main):
+        if verbose and (self.distribute is None or self.distribute.is_main):
             dt = time.perf_counter() - t0
             print(f"{n}/{n} - {dt:.1f}s {n / max(dt, 1e-9):,.0f} img/s{format_values(result)}")
         if return_dict:
