@@ -74,9 +74,9 @@ def _compile_config(model, include_optimizer):
 
 def save_model(model, path, include_optimizer=True):
     """Write ``model`` (architecture, weights, optimizer) to ``path`` atomically."""
-    from .models import Model, Sequential
-    if not isinstance(model, Sequential):
-        raise TypeError(f"save_model needs a Sequential model, got {model!r}")
+    from .models import Model
+    if not isinstance(model, Model):
+        raise TypeError(f"save_model needs a fastconv model, got {model!r}")
     if not model.built:
         raise ValueError(f"model {model.name!r} is not built (no weights yet); build it or "
                          "train it before saving")
