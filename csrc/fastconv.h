@@ -191,15 +191,18 @@ void fc_conv2d_backward_weight_batch_f64(const fc_conv_geom *g, fc_int nimg, con
 /* Pooling (csrc/pool.c): one (H, W) plane per call                    */
 /* ------------------------------------------------------------------ */
 
-/* Window (oh, ow) covers rows oh*stride_h - pad_h .. + kh - 1 and columns
- * likewise, clipped to the image (padding never wins a max). Ho and Wo are
- * given, so ceil_mode is the Python tier's business. For average pooling
- * the divisor follows PyTorch: with count_include_pad, the window clipped to
- * the padded image (H + pad_h, W + pad_w); without, the window clipped to
- * the image. */
+/* Window (oh, ow) covers rows oh*stride_h - pad_h + i*dil_h (i < kh) and
+ * columns likewise, clipped to the image (padding never wins a max; dilation
+ * is for max pooling only). pad_h / pad_w are the top / left padding. Ho and
+ * Wo are given, so ceil_mode and per-side padding are the Python tier's
+ * business. For average pooling the divisor follows PyTorch: with
+ * count_include_pad, the window clipped to the padded image
+ * [-pad_h, H + pad_bottom) x [-pad_w, W + pad_right); without, the window
+ * clipped to the image. */
 typedef struct fc_pool_geom {
     fc_int H, W, Ho, Wo;
     fc_int kh, kw, stride_h, stride_w, pad_h, pad_w;
+    fc_int pad_bottom, pad_right, dil_h, dil_w;
     int count_include_pad;
 } fc_pool_geom;
 

@@ -87,6 +87,7 @@ cdef extern from "fastconv.h" nogil:
     ctypedef struct fc_pool_geom:
         fc_int H, W, Ho, Wo
         fc_int kh, kw, stride_h, stride_w, pad_h, pad_w
+        fc_int pad_bottom, pad_right, dil_h, dil_w
         int count_include_pad
     void fc_max_pool2d_forward_f32(const fc_pool_geom *g, const float *x, float *y)
     void fc_max_pool2d_forward_f64(const fc_pool_geom *g, const double *x, double *y)

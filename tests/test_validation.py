@@ -190,9 +190,20 @@ for _op in ("max_pool2d", "avg_pool2d"):
          lambda _f=_f: _f(X(), (-2, 2)))
     case(f"{_op}/stride-zero", ValueError, r"stride must be positive, got \(0, 0\)",
          lambda _f=_f: _f(X(), 2, 0))
-    case(f"{_op}/padding-more-than-half-window", ValueError,
-         r"padding \(2, 2\) must be at most half the kernel size \(3, 3\)",
-         lambda _f=_f: _f(X(), 3, 1, 2))
+    case(f"{_op}/padding-window-wholly-in-padding", ValueError,
+         r"padding \(3, 3\) leaves a window wholly in the padding",
+         lambda _f=_f: _f(X(), 3, 1, 3))
+    case(f"{_op}/per-side-padding-last-window-in-padding", ValueError,
+         r"padding \(\(0, 5\), \(0, 0\)\) leaves a window wholly in the padding along the rows",
+         lambda _f=_f: _f(X(), 2, 2, ((0, 5), (0, 0))))
+    case(f"{_op}/per-side-padding-negative", ValueError, r"padding must be >= 0.*-1",
+         lambda _f=_f: _f(X(), 2, 2, ((0, -1), (0, 0))))
+    case(f"{_op}/per-side-padding-triple", ValueError, r"padding.*\(1, 2, 3\)",
+         lambda _f=_f: _f(X(), 2, 2, ((1, 2, 3), (0, 0))))
+    case(f"{_op}/same-with-ceil-mode", ValueError, r"ceil_mode=True has no meaning with padding='same'",
+         lambda _f=_f: _f(X(), 3, 2, "same", True))
+    case(f"{_op}/padding-unknown-string", ValueError, r"'full'",
+         lambda _f=_f: _f(X(), 3, 2, "full"))
     case(f"{_op}/padding-negative", ValueError, r"padding must be >= 0, got \(-1, 0\)",
          lambda _f=_f: _f(X(), 2, 2, (-1, 0)))
     case(f"{_op}/kernel-larger-than-padded-input", ValueError, r"kernel 5x5.*padded input 5x5|"
@@ -220,6 +231,24 @@ for _op in ("max_pool2d", "avg_pool2d"):
          lambda _op=_op: getattr(F, _op + "_backward")(z(2, 3, 4, 4, dtype=f64), X(), 2))
     case(f"{_op}_backward/grad-out-none", TypeError, r"grad_out must be a numpy.ndarray, got NoneType",
          lambda _op=_op: getattr(F, _op + "_backward")(None, X(), 2))
+case("max_pool2d/dilation-zero", ValueError, r"dilation must be positive, got \(0, 0\)",
+     lambda: F.max_pool2d(X(), 2, dilation=0))
+case("max_pool2d/dilation-float", TypeError, r"dilation must be an int.*1\.5",
+     lambda: F.max_pool2d(X(), 2, dilation=1.5))
+case("max_pool2d_backward/dilation-bool", TypeError, r"dilation must be an int, got bool",
+     lambda: F.max_pool2d_backward(z(2, 3, 4, 4), X(), 2, dilation=True))
+case("conv2d/per-side-padding-negative", ValueError, r"padding must be >= 0.*-2",
+     lambda: F.conv2d(X(), Wt(), padding=((1, 1), (-2, 0))))
+case("conv2d/per-side-padding-float", TypeError, r"padding must be an int.*0\.5",
+     lambda: F.conv2d(X(), Wt(), padding=((1, 0.5), (0, 0))))
+case("conv2d/per-side-padding-one-side", ValueError, r"padding.*\(1,\)",
+     lambda: F.conv2d(X(), Wt(), padding=((1,), (0, 0))))
+case("conv2d/per-side-padding-beyond-int64", ValueError, rf"{BIG}|64-bit",
+     lambda: F.conv2d(z(1, 1, 4, 4), z(1, 1, 1, 1), padding=((0, BIG), (0, 0))))
+case("keras_padding/mode-unknown", ValueError, r"mode must be 'same' or 'valid', got 'full'",
+     lambda: fastconv.geometry.keras_padding((8, 8), 3, 1, 1, "full"))
+case("keras_padding/stride-zero", ValueError, r"stride must be positive",
+     lambda: fastconv.geometry.keras_padding((8, 8), 3, 0, 1, "same"))
 case("avg_pool2d/count-include-pad-string", TypeError, r"count_include_pad must be a bool.*'no'",
      lambda: F.avg_pool2d(X(), 2, count_include_pad="no"))
 case("avg_pool2d_backward/count-include-pad-none", TypeError, r"count_include_pad must be a bool.*None",

@@ -1,7 +1,7 @@
 """Reference convolution: one tensordot per kernel tap."""
 import numpy as np
 
-from ._checks import _as, _check_4d, _float_dtype, _pair
+from ._checks import _as, _check_4d, _float_dtype, _pair, _sides
 
 
 # --------------------------------------------------------------------------- conv2d
@@ -37,10 +37,7 @@ def _conv_geometry(x_shape, w_shape, stride, padding, dilation, op="conv2d"):
             raise ValueError(f"{op}: padding must be an int, a pair, 'same' or 'valid', "
                              f"got {padding!r}")
     else:
-        ph, pw = _pair(padding, "padding", op)
-        if ph < 0 or pw < 0:
-            raise ValueError(f"{op}: padding must be non-negative, got ({ph}, {pw})")
-        pads = ((ph, ph), (pw, pw))
+        pads = _sides(padding, op)
     Hp = H + pads[0][0] + pads[0][1]
     Wp = W + pads[1][0] + pads[1][1]
     eh = dh * (R - 1) + 1                         # extent of the dilated kernel
@@ -73,7 +70,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
     weight : ndarray (K, C, R, S)
     bias : ndarray (K,) or None
     stride, dilation : int or (h, w)
-    padding : int, (ph, pw), ``'valid'`` (no padding) or ``'same'`` (stride 1 only; total
+    padding : int, (ph, pw), per-side ``((top, bottom), (left, right))``, ``'valid'``
+        (no padding) or ``'same'`` (stride 1 only; total
         padding ``d*(k-1)`` per dimension, ``total // 2`` on the top/left and the rest on
         the bottom/right, as PyTorch does).
 
