@@ -58,7 +58,7 @@ def _tap(r, s, stride, dilation, out_hw):
             slice(s * dw, s * dw + sw * (Wo - 1) + 1, sw))
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
+def _conv2d_one_group(x, weight, bias, stride, padding, dilation):
     """2-D convolution (cross-correlation, no kernel flip), like ``torch.nn.functional.conv2d``.
 
     ``y[n, k, i, j] = bias[k] + sum_{c, r, s} weight[k, c, r, s] *
@@ -106,7 +106,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
     return np.ascontiguousarray(out.reshape((K, N) + out_hw).transpose(1, 0, 2, 3))
 
 
-def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1):
+def _conv2d_backward_one_group(grad_out, x, weight, stride, padding, dilation):
     """Gradients of :func:`conv2d` with respect to ``x``, ``weight`` and ``bias``.
 
     Returns ``(grad_x, grad_weight, grad_bias)`` with the shapes of ``x`` (N, C, H, W),
@@ -140,3 +140,91 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1):
     gx = np.ascontiguousarray(gxpt[:, :, pt:pt + H, pl:pl + W].transpose(1, 0, 2, 3))
     gb = g.sum(axis=(0, 2, 3))
     return gx, gw, gb
+
+
+def _groups(groups, C, K, op):
+    """``groups`` as an int dividing both channel counts."""
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
+        raise ValueError(f"{op}: groups must be an int, got {groups!r}")
+    groups = int(groups)
+    if groups <= 0 or C % groups or K % groups:
+        raise ValueError(f"{op}: groups={groups} must be positive and divide both the input "
+                         f"channels {C} and the number of filters {K}")
+    return groups
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution (cross-correlation, no kernel flip), like ``torch.nn.functional.conv2d``.
+
+    ``y[n, k, i, j] = bias[k] + sum_{c, r, s} weight[k, c, r, s] *
+    xpad[n, g*C/G + c, i*sh + r*dh, j*sw + s*dw]`` where ``xpad`` is ``x`` zero-padded and
+    ``g = k // (K/G)`` is filter k's group.
+
+    Parameters
+    ----------
+    x : ndarray (N, C, H, W)
+    weight : ndarray (K, C / groups, R, S)
+    bias : ndarray (K,) or None
+    stride, dilation : int or (h, w)
+    padding : int, (ph, pw), per-side ``((top, bottom), (left, right))``, ``'valid'``
+        (no padding) or ``'same'`` (stride 1 only; total padding ``d*(k-1)`` per
+        dimension, ``total // 2`` on the top/left and the rest on the bottom/right, as
+        PyTorch does).
+    groups : int dividing C and K: group g's K/groups filters see only input channels
+        ``g*C/groups .. (g+1)*C/groups - 1``. ``groups == C`` is a depthwise convolution.
+
+    Returns
+    -------
+    ndarray (N, K, Ho, Wo) with ``Ho = (H + pt + pb - dh*(R-1) - 1) // sh + 1``.
+
+    Implementation: each group is an ordinary convolution of its channel slice (one GEMM
+    per kernel tap: the tap's strided slice of the padded input, a ``(C, N*Ho*Wo)``
+    matrix, times ``weight[:, :, r, s]``), and the groups' outputs are concatenated.
+    """
+    dtype = _float_dtype(x, weight, bias)
+    x, weight, bias = _as(x, dtype), _as(weight, dtype), _as(bias, dtype)
+    _check_4d(x, "conv2d")
+    _check_4d(weight, "conv2d", "weight")
+    G = _groups(groups, x.shape[1], weight.shape[0], "conv2d")
+    if G == 1:
+        return _conv2d_one_group(x, weight, bias, stride, padding, dilation)
+    if weight.shape[1] * G != x.shape[1]:
+        raise ValueError(f"conv2d: weight has {weight.shape[1]} input channels per group, "
+                         f"{weight.shape[1] * G} for {G} groups, but x has {x.shape[1]}")
+    K = weight.shape[0]
+    if bias is not None and bias.shape != (K,):
+        raise ValueError(f"conv2d: bias must have shape ({K},), got {bias.shape}")
+    Cg, Kg = x.shape[1] // G, K // G
+    return np.concatenate([
+        _conv2d_one_group(x[:, g * Cg:(g + 1) * Cg], weight[g * Kg:(g + 1) * Kg],
+                          None if bias is None else bias[g * Kg:(g + 1) * Kg],
+                          stride, padding, dilation)
+        for g in range(G)], axis=1)
+
+
+def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1):
+    """Gradients of :func:`conv2d` with respect to ``x``, ``weight`` and ``bias``.
+
+    Returns ``(grad_x, grad_weight, grad_bias)`` with the shapes of ``x`` (N, C, H, W),
+    ``weight`` (K, C / groups, R, S) and ``(K,)``.  ``grad_bias`` is always returned (the
+    sum of ``grad_out`` over N, Ho, Wo); ignore it if the forward had no bias. With
+    groups, each group's gradients are those of its own convolution.
+    """
+    dtype = _float_dtype(grad_out, x, weight)
+    g, x, weight = _as(grad_out, dtype), _as(x, dtype), _as(weight, dtype)
+    _check_4d(x, "conv2d_backward")
+    _check_4d(weight, "conv2d_backward", "weight")
+    G = _groups(groups, x.shape[1], weight.shape[0], "conv2d_backward")
+    if G == 1:
+        return _conv2d_backward_one_group(g, x, weight, stride, padding, dilation)
+    if weight.shape[1] * G != x.shape[1]:
+        raise ValueError(f"conv2d_backward: weight has {weight.shape[1]} input channels per "
+                         f"group but x has {x.shape[1]} for {G} groups")
+    Cg, Kg = x.shape[1] // G, weight.shape[0] // G
+    if g.ndim != 4 or g.shape[1] != weight.shape[0]:
+        raise ValueError(f"conv2d_backward: grad_out must have {weight.shape[0]} channels, "
+                         f"got shape {g.shape}")
+    parts = [_conv2d_backward_one_group(g[:, i * Kg:(i + 1) * Kg], x[:, i * Cg:(i + 1) * Cg],
+                                        weight[i * Kg:(i + 1) * Kg], stride, padding, dilation)
+             for i in range(G)]
+    return tuple(np.concatenate([p[j] for p in parts], axis=ax) for j, ax in ((0, 1), (1, 0), (2, 0)))
