@@ -292,3 +292,57 @@ def pool_kernel_args(g):
     """The geometry tuple the Cython pooling bindings take."""
     return (g.H, g.W, g.Ho, g.Wo, g.kh, g.kw, g.stride_h, g.stride_w, g.pad_h, g.pad_w,
             g.pad_bottom, g.pad_right, g.dil_h, g.dil_w)
+
+
+def conv_transpose2d_geometry(x_shape, w_shape, stride=1, padding=0, output_padding=0, groups=1,
+                              dilation=1, op="conv_transpose2d"):
+    """Validate a transposed convolution (PyTorch rules); return ``(g, out_shape)``.
+
+    x_shape (N, C_in, H, W), w_shape (C_in, K / groups, R, S). Output size per axis::
+
+        out = (in - 1) * stride - pad_before - pad_after + dilation * (k - 1) + output_padding + 1
+
+    ``g`` is the ConvGeometry of the convolution this op is the transpose of: its input is
+    the (N, K, out_h, out_w) output, its output the (N, C_in, H, W) input, its weight the
+    same array. ``padding``: int, pair or per-side pairs; ``output_padding`` (extra rows /
+    columns at the bottom / right) must be smaller than the stride or the dilation.
+    """
+    N, Cin, H, W = x_shape
+    Cw, Kg, R, S = w_shape
+    groups = as_int(groups, "groups", op)
+    if groups <= 0:
+        raise ValueError(f"{op}: groups must be positive, got {groups}")
+    if Cw != Cin:
+        raise ValueError(f"{op}: weight expects {Cw} input channels but x has {Cin} "
+                         f"(x shape {tuple(x_shape)}, weight shape {tuple(w_shape)})")
+    if Cin % groups:
+        raise ValueError(f"{op}: groups={groups} must divide the input channels {Cin}")
+    for name, v in (("input channels", Cin), ("height", H), ("width", W),
+                    ("output channels per group", Kg), ("kernel height", R), ("kernel width", S)):
+        if v <= 0:
+            raise ValueError(f"{op}: {name} must be positive, got {v} "
+                             f"(x shape {tuple(x_shape)}, weight shape {tuple(w_shape)})")
+    sh, sw = pair(stride, "stride", op)
+    _check_positive((sh, sw), "stride", op)
+    dh, dw = pair(dilation, "dilation", op)
+    _check_positive((dh, dw), "dilation", op)
+    (pt, pb), (pl, pr) = explicit_padding(padding, op)
+    oph, opw = pair(output_padding, "output_padding", op)
+    if oph < 0 or opw < 0:
+        raise ValueError(f"{op}: output_padding must be >= 0, got {(oph, opw)}")
+    if oph >= max(sh, dh) or opw >= max(sw, dw):
+        raise ValueError(f"{op}: output_padding {(oph, opw)} must be smaller than the stride "
+                         f"{(sh, sw)} or the dilation {(dh, dw)}")
+    _check_int64((R, S, H, W), "size", op)
+    Ho = (H - 1) * sh - pt - pb + dh * (R - 1) + oph + 1
+    Wo = (W - 1) * sw - pl - pr + dw * (S - 1) + opw + 1
+    if Ho <= 0 or Wo <= 0:
+        raise ValueError(f"{op}: padding {_show_padding(pt, pb, pl, pr)} leaves no output "
+                         f"(output size {Ho}x{Wo} for input {H}x{W}, kernel {R}x{S}, stride "
+                         f"{(sh, sw)})")
+    K = Kg * groups
+    check_elements((N, K, Ho, Wo), op)
+    check_elements((N, K, Ho + pt + pb, Wo + pl + pr), op, "padded output", MAX_BUFFER_ELEMENTS)
+    check_elements((Kg * R * S, H * W), op, "im2col matrix")
+    g = ConvGeometry(N, K, Ho, Wo, Cin, R, S, H, W, sh, sw, pt, pl, pb, pr, dh, dw)
+    return g, (N, K, Ho, Wo)

@@ -289,3 +289,128 @@ def test_depthwise_weight_gradient_is_independent_of_threads():
     for other in out[1:]:
         for a, b in zip(out[0], other):
             np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------------ transposed convolution
+
+@st.composite
+def transpose_cases(draw):
+    G = draw(st.integers(1, 3))
+    Cin, K = G * draw(st.integers(1, 3)), G * draw(st.integers(1, 3))
+    if draw(st.booleans()):       # depthwise-shaped: one output channel per group
+        K = G
+    R, S = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dil = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    out_pad = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dil))
+    H, W = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    full = [(n - 1) * s + d * (k - 1) + 1 for n, s, d, k in zip((H, W), stride, dil, (R, S))]
+    pads = tuple((draw(st.integers(0, min(2, (f - 1) // 2))), draw(st.integers(0, min(2, (f - 1) // 2))))
+                 for f in full)
+    if draw(st.booleans()):
+        pads = (pads[0][0], pads[1][0])
+    return dict(shape=(draw(st.integers(1, 3)), Cin, H, W), wshape=(Cin, K // G, R, S),
+                stride=stride, padding=pads, output_padding=out_pad, groups=G, dilation=dil)
+
+
+def _transpose_opts(case):
+    return {k: case[k] for k in ("stride", "padding", "output_padding", "groups", "dilation")}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(case=transpose_cases())
+def test_conv_transpose2d_matches_reference(simd, dtype, case):
+    rng = np.random.default_rng(7)
+    x, w = _rand(rng, case["shape"], dtype), _rand(rng, case["wshape"], dtype)
+    b = _rand(rng, (case["wshape"][1] * case["groups"],), dtype)
+    opts = _transpose_opts(case)
+    y = F.conv_transpose2d(x, w, b, **opts)
+    terms = case["wshape"][0] * case["wshape"][2] * case["wshape"][3]
+    assert_close(y, ref.conv_transpose2d(x, w, b, **opts), dtype, terms, "conv_transpose2d")
+    g = _rand(rng, y.shape, dtype)
+    got = F.conv_transpose2d_backward(g, x, w, **opts)
+    for a, e, what in zip(got, ref.conv_transpose2d_backward(g, x, w, **opts),
+                          ("grad_x", "grad_weight", "grad_bias")):
+        assert_close(a, e, dtype, y.size * terms, what)
+
+
+@settings(max_examples=25)
+@given(case=transpose_cases())
+def test_conv_transpose2d_reference_matches_torch(case):
+    torch = _torch()
+    TF = torch.nn.functional
+    rng = np.random.default_rng(8)
+    x, w = rng.standard_normal(case["shape"]), rng.standard_normal(case["wshape"])
+    b = rng.standard_normal(case["wshape"][1] * case["groups"])
+    opts = _transpose_opts(case)
+    (pt, pb), (pl, pr) = _sides(case["padding"])
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    # torch takes symmetric padding only: run unpadded, then crop the per-side padding
+    full = TF.conv_transpose2d(xt, wt, bt, stride=case["stride"], groups=case["groups"],
+                               dilation=case["dilation"], output_padding=case["output_padding"])
+    y = ref.conv_transpose2d(x, w, b, **opts)
+    Ho, Wo = y.shape[2:]
+    grow = (max(0, pt + Ho - full.shape[2]), max(0, pl + Wo - full.shape[3]))
+    yt = TF.pad(full, (0, grow[1], 0, grow[0]))[:, :, pt:pt + Ho, pl:pl + Wo]
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-10, atol=1e-11)
+    g = rng.standard_normal(y.shape)
+    yt.backward(torch.tensor(g))
+    for a, t in zip(ref.conv_transpose2d_backward(g, x, w, **opts), (xt, wt, bt)):
+        np.testing.assert_allclose(a, t.grad.numpy(), rtol=1e-10, atol=1e-11)
+
+
+def test_conv_transpose2d_matches_torch_directly():
+    torch = _torch()
+    rng = np.random.default_rng(9)
+    x, w, b = rng.standard_normal((2, 4, 5, 6)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(6)
+    opts = dict(stride=(2, 3), padding=(1, 0), output_padding=(1, 2), groups=2, dilation=(1, 2))
+    want = torch.nn.functional.conv_transpose2d(*(torch.tensor(a) for a in (x, w, b)), **opts)
+    np.testing.assert_allclose(F.conv_transpose2d(x, w, b, **opts), want.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def _numeric_grad(f, a, eps=1e-6):
+    g = np.zeros_like(a)
+    for i in np.ndindex(a.shape):
+        old = a[i]
+        a[i] = old + eps
+        hi = f()
+        a[i] = old - eps
+        lo = f()
+        a[i] = old
+        g[i] = (hi - lo) / (2 * eps)
+    return g
+
+
+@pytest.mark.parametrize("opts", [
+    dict(stride=2, padding=1, output_padding=1),
+    dict(stride=(1, 2), padding=((0, 1), (1, 0)), groups=2, dilation=(2, 1)),
+])
+def test_conv_transpose2d_gradients_match_finite_differences(opts):
+    rng = np.random.default_rng(10)
+    groups = opts.get("groups", 1)
+    x, w = rng.standard_normal((2, 4, 3, 3)), rng.standard_normal((4, 1, 2, 3))
+    b = rng.standard_normal(groups)
+    y = F.conv_transpose2d(x, w, b, **opts)
+    G = rng.standard_normal(y.shape)
+    loss = lambda: float(np.sum(F.conv_transpose2d(x, w, b, **opts) * G))  # noqa: E731
+    gx, gw, gb = F.conv_transpose2d_backward(G, x, w, **opts)
+    np.testing.assert_allclose(gx, _numeric_grad(loss, x), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(gw, _numeric_grad(loss, w), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(gb, _numeric_grad(loss, b), rtol=1e-6, atol=1e-7)
+
+
+def test_grouped_conv2d_gradients_match_finite_differences():
+    rng = np.random.default_rng(11)
+    x, w = rng.standard_normal((2, 4, 5, 4)), rng.standard_normal((6, 2, 3, 2))
+    opts = dict(stride=(2, 1), padding=((1, 0), (0, 1)), groups=2)
+    G = rng.standard_normal(F.conv2d(x, w, **opts).shape)
+    loss = lambda: float(np.sum(F.conv2d(x, w, **opts) * G))  # noqa: E731
+    gx, gw, _ = F.conv2d_backward(G, x, w, **opts)
+    np.testing.assert_allclose(gx, _numeric_grad(loss, x), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(gw, _numeric_grad(loss, w), rtol=1e-6, atol=1e-7)
+    wd = rng.standard_normal((8, 1, 3, 3))
+    Gd = rng.standard_normal(F.conv2d(x, wd, stride=2, padding=1, groups=4).shape)
+    loss = lambda: float(np.sum(F.conv2d(x, wd, stride=2, padding=1, groups=4) * Gd))  # noqa: E731
+    gx, gw, _ = F.conv2d_backward(Gd, x, wd, stride=2, padding=1, groups=4)
+    np.testing.assert_allclose(gx, _numeric_grad(loss, x), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(gw, _numeric_grad(loss, wd), rtol=1e-6, atol=1e-7)

@@ -228,3 +228,110 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
                                         weight[i * Kg:(i + 1) * Kg], stride, padding, dilation)
              for i in range(G)]
     return tuple(np.concatenate([p[j] for p in parts], axis=ax) for j, ax in ((0, 1), (1, 0), (2, 0)))
+
+
+# --------------------------------------------------------------------------- conv_transpose2d
+
+def _transpose_geometry(x_shape, w_shape, stride, padding, output_padding, groups, dilation, op):
+    """Resolve conv_transpose2d options: ``(sh, sw), (dh, dw), pads, (oph, opw), G, out_hw``."""
+    N, Cin, H, W = x_shape
+    Cw, Kg, R, S = w_shape
+    if Cw != Cin:
+        raise ValueError(f"{op}: weight has {Cw} input channels but x has {Cin}")
+    G = _groups(groups, Cin, Cin, op)
+    sh, sw = _pair(stride, "stride", op)
+    dh, dw = _pair(dilation, "dilation", op)
+    oph, opw = _pair(output_padding, "output_padding", op)
+    if min(sh, sw, dh, dw) <= 0:
+        raise ValueError(f"{op}: stride and dilation must be positive, got {(sh, sw)}, {(dh, dw)}")
+    if min(oph, opw) < 0 or oph >= max(sh, dh) or opw >= max(sw, dw):
+        raise ValueError(f"{op}: output_padding {(oph, opw)} must be >= 0 and smaller than the "
+                         f"stride or the dilation")
+    pads = _sides(padding, op)
+    Ho = (H - 1) * sh - sum(pads[0]) + dh * (R - 1) + oph + 1
+    Wo = (W - 1) * sw - sum(pads[1]) + dw * (S - 1) + opw + 1
+    if Ho <= 0 or Wo <= 0:
+        raise ValueError(f"{op}: padding {pads} leaves no output ({Ho}x{Wo})")
+    return (sh, sw), (dh, dw), pads, (oph, opw), G, (Ho, Wo)
+
+
+def _full_size(hw, kernel, stride, dil, out_pad):
+    """Size of the uncropped transposed output: every tap of every input pixel lands in it."""
+    return tuple((n - 1) * s + d * (k - 1) + 1 + o
+                 for n, k, s, d, o in zip(hw, kernel, stride, dil, out_pad))
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """Transposed convolution, like ``torch.nn.functional.conv_transpose2d``.
+
+    Scatter form: input pixel ``(n, c, i, j)`` adds ``x[n, c, i, j] * weight[c, k', r, s]``
+    to output ``(n, g*K/G + k', i*sh + r*dh - pt, j*sw + s*dw - pl)`` for every tap, where
+    ``g`` is c's group; outputs outside ``[0, Ho) x [0, Wo)`` are dropped.
+    ``weight`` is (C_in, K / groups, R, S); ``Ho = (H-1)*sh - pt - pb + dh*(R-1) + oph + 1``.
+    """
+    op = "conv_transpose2d"
+    dtype = _float_dtype(x, weight, bias)
+    x, weight, bias = _as(x, dtype), _as(weight, dtype), _as(bias, dtype)
+    _check_4d(x, op)
+    _check_4d(weight, op, "weight")
+    stride, dil, pads, out_pad, G, out_hw = _transpose_geometry(
+        x.shape, weight.shape, stride, padding, output_padding, groups, dilation, op)
+    N, Cin, H, W = x.shape
+    _, Kg, R, S = weight.shape
+    Cg = Cin // G
+    full = np.zeros((N, Kg * G) + _full_size((H, W), (R, S), stride, dil, out_pad), dtype=dtype)
+    for g in range(G):
+        xs = x[:, g * Cg:(g + 1) * Cg]
+        for r in range(R):
+            for s in range(S):
+                rows = slice(r * dil[0], r * dil[0] + stride[0] * (H - 1) + 1, stride[0])
+                cols = slice(s * dil[1], s * dil[1] + stride[1] * (W - 1) + 1, stride[1])
+                full[:, g * Kg:(g + 1) * Kg, rows, cols] += np.einsum(
+                    "nchw,ck->nkhw", xs, weight[g * Cg:(g + 1) * Cg, :, r, s])
+    (pt, _), (pl, _) = pads
+    y = full[:, :, pt:pt + out_hw[0], pl:pl + out_hw[1]]
+    if y.shape[2:] != out_hw:   # padding after < output_padding: the extra rows stay zero
+        y = np.pad(y, ((0, 0), (0, 0), (0, out_hw[0] - y.shape[2]), (0, out_hw[1] - y.shape[3])))
+    if bias is not None:
+        if bias.shape != (Kg * G,):
+            raise ValueError(f"{op}: bias must have shape ({Kg * G},), got {bias.shape}")
+        y = y + bias[:, None, None]
+    return np.ascontiguousarray(y)
+
+
+def conv_transpose2d_backward(grad_out, x, weight, stride=1, padding=0, output_padding=0,
+                              groups=1, dilation=1):
+    """Gradients of :func:`conv_transpose2d`: ``(grad_x, grad_weight, grad_bias)``.
+
+    The adjoint of the scatter: each input pixel gathers ``grad_out`` from the outputs it
+    was added to (zero outside the cropped output), weighted by the tap's weight.
+    """
+    op = "conv_transpose2d_backward"
+    dtype = _float_dtype(grad_out, x, weight)
+    gy, x, weight = _as(grad_out, dtype), _as(x, dtype), _as(weight, dtype)
+    _check_4d(x, op)
+    _check_4d(weight, op, "weight")
+    stride, dil, pads, out_pad, G, out_hw = _transpose_geometry(
+        x.shape, weight.shape, stride, padding, output_padding, groups, dilation, op)
+    N, Cin, H, W = x.shape
+    _, Kg, R, S = weight.shape
+    if gy.shape != (N, Kg * G) + out_hw:
+        raise ValueError(f"{op}: grad_out must have shape {(N, Kg * G) + out_hw}, got {gy.shape}")
+    fh, fw = _full_size((H, W), (R, S), stride, dil, out_pad)
+    (pt, _), (pl, _) = pads
+    full = np.zeros((N, Kg * G, max(fh, pt + out_hw[0]), max(fw, pl + out_hw[1])), dtype=dtype)
+    full[:, :, pt:pt + out_hw[0], pl:pl + out_hw[1]] = gy
+    Cg = Cin // G
+    gx = np.zeros_like(x)
+    gw = np.zeros_like(weight)
+    for g in range(G):
+        cs, ks = slice(g * Cg, (g + 1) * Cg), slice(g * Kg, (g + 1) * Kg)
+        for r in range(R):
+            for s in range(S):
+                rows = slice(r * dil[0], r * dil[0] + stride[0] * (H - 1) + 1, stride[0])
+                cols = slice(s * dil[1], s * dil[1] + stride[1] * (W - 1) + 1, stride[1])
+                tap = full[:, ks, rows, cols]
+                gx[:, cs] += np.einsum("nkhw,ck->nchw", tap, weight[cs, :, r, s])
+                gw[cs, :, r, s] = np.einsum("nchw,nkhw->ck", x[:, cs], tap)
+    return gx, gw, gy.sum(axis=(0, 2, 3))
