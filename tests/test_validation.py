@@ -181,6 +181,48 @@ case("conv2d_backward/input-grad-not-bool", TypeError, r"input_grad must be a bo
 case("conv2d_backward/padding-string", ValueError, r"'half'",
      lambda: F.conv2d_backward(GO(), X(), Wt(), padding="half"))
 
+# ------------------------------------------------------------------ groups / conv_transpose2d
+case("conv2d/groups-not-dividing", ValueError, r"groups=2 must divide.*input channels 3",
+     lambda: F.conv2d(X(), z(4, 1, 3, 3), groups=2))
+case("conv2d/groups-zero", ValueError, r"groups must be positive, got 0",
+     lambda: F.conv2d(X(), Wt(), groups=0))
+case("conv2d/groups-float", TypeError, r"groups must be an int.*1\.0",
+     lambda: F.conv2d(X(), Wt(), groups=1.0))
+case("conv2d/groups-weight-channels", ValueError, r"weight expects 6 input channels \(2 per group x 3",
+     lambda: F.conv2d(X(), z(3, 2, 3, 3), groups=3))
+case("conv2d_backward/groups-bool", TypeError, r"groups must be an int, got bool",
+     lambda: F.conv2d_backward(GO(), X(), Wt(), groups=True))
+XT = lambda: r(2, 4, 5, 5)  # noqa: E731  conv_transpose2d input
+WT = lambda: r(4, 3, 3, 3, seed=1)  # noqa: E731  its weight (C_in, K / groups, R, S)
+case("conv_transpose2d/x-3d", ValueError, r"x must have 4 dimensions",
+     lambda: F.conv_transpose2d(z(4, 5, 5), WT()))
+case("conv_transpose2d/channel-mismatch", ValueError, r"weight expects 3 input channels but x has 4",
+     lambda: F.conv_transpose2d(XT(), z(3, 3, 3, 3)))
+case("conv_transpose2d/output-padding-too-large", ValueError,
+     r"output_padding \(2, 2\) must be smaller than the stride \(2, 2\)",
+     lambda: F.conv_transpose2d(XT(), WT(), stride=2, output_padding=2))
+case("conv_transpose2d/output-padding-negative", ValueError, r"output_padding must be >= 0",
+     lambda: F.conv_transpose2d(XT(), WT(), stride=2, output_padding=-1))
+case("conv_transpose2d/padding-eats-output", ValueError, r"leaves no output",
+     lambda: F.conv_transpose2d(z(1, 4, 1, 1), WT(), padding=2))
+case("conv_transpose2d/padding-string", TypeError, r"padding must be an int.*'same'",
+     lambda: F.conv_transpose2d(XT(), WT(), padding="same"))
+case("conv_transpose2d/groups-not-dividing", ValueError, r"groups=3 must divide the input channels 4",
+     lambda: F.conv_transpose2d(XT(), WT(), groups=3))
+case("conv_transpose2d/bias-wrong-length", ValueError, r"bias must have shape \(3,\), got \(4,\)",
+     lambda: F.conv_transpose2d(XT(), WT(), z(4)))
+case("conv_transpose2d/mixed-dtype", TypeError, r"weight has dtype float64",
+     lambda: F.conv_transpose2d(XT(), WT().astype(f64)))
+case("conv_transpose2d/stride-zero", ValueError, r"stride must be positive",
+     lambda: F.conv_transpose2d(XT(), WT(), stride=0))
+case("conv_transpose2d/output-beyond-int64", ValueError, r"64-bit",
+     lambda: F.conv_transpose2d(z(1, 4, 1, 1), WT(), stride=2 ** 40, dilation=2 ** 40))
+case("conv_transpose2d_backward/grad-out-shape", ValueError,
+     r"grad_out must have shape \(2, 3, 7, 7\), got \(2, 3, 5, 5\)",
+     lambda: F.conv_transpose2d_backward(z(2, 3, 5, 5), XT(), WT()))
+case("conv_transpose2d_backward/grad-out-list", TypeError, r"grad_out must be a numpy.ndarray",
+     lambda: F.conv_transpose2d_backward([1.0], XT(), WT()))
+
 # ------------------------------------------------------------------ pooling
 for _op in ("max_pool2d", "avg_pool2d"):
     _f = getattr(F, _op)
