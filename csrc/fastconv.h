@@ -187,19 +187,49 @@ void fc_conv2d_backward_weight_batch_f32(const fc_conv_geom *g, fc_int nimg, con
 void fc_conv2d_backward_weight_batch_f64(const fc_conv_geom *g, fc_int nimg, const double *x,
                                          const double *dy, double *dw, double *db, void *work);
 
+/* Depthwise convolution (csrc/conv_depthwise.c): groups == C, K = mult * C
+ * filters of 1 x R x S (weight (K, 1, R, S)); output channel k reads input
+ * channel k / mult. One plane per call, serial, in g's geometry (C and K the
+ * full channel counts). Results do not depend on how a caller splits planes
+ * among threads. */
+/* y (Ho, Wo) = act(bias[0] (or 0 if bias is NULL) + conv of plane x (H, W)
+ * with filter w (R, S)). */
+void fc_depthwise_forward_plane_f32(const fc_conv_geom *g, const float *x, const float *w,
+                                    const float *bias, int act, float act_param, float *y);
+void fc_depthwise_forward_plane_f64(const fc_conv_geom *g, const double *x, const double *w,
+                                    const double *bias, int act, double act_param, double *y);
+/* dx (H, W), overwritten, for input channel c: dy holds the K / C planes
+ * (Ho, Wo) of output channels c*mult .. c*mult + mult - 1, w their filters. */
+void fc_depthwise_backward_data_plane_f32(const fc_conv_geom *g, const float *dy, const float *w,
+                                          float *dx);
+void fc_depthwise_backward_data_plane_f64(const fc_conv_geom *g, const double *dy, const double *w,
+                                          double *dx);
+/* dw (R, S) += weight gradient of one filter over nimg images (plane of image
+ * n at x + n * x_stride, dy + n * dy_stride, summed in order); *db += the sum
+ * of those dy planes (db may be NULL). */
+void fc_depthwise_backward_weight_plane_f32(const fc_conv_geom *g, fc_int nimg, const float *x,
+                                            fc_int x_stride, const float *dy, fc_int dy_stride,
+                                            float *dw, float *db);
+void fc_depthwise_backward_weight_plane_f64(const fc_conv_geom *g, fc_int nimg, const double *x,
+                                            fc_int x_stride, const double *dy, fc_int dy_stride,
+                                            double *dw, double *db);
+
 /* ------------------------------------------------------------------ */
 /* Pooling (csrc/pool.c): one (H, W) plane per call                    */
 /* ------------------------------------------------------------------ */
 
-/* Window (oh, ow) covers rows oh*stride_h - pad_h .. + kh - 1 and columns
- * likewise, clipped to the image (padding never wins a max). Ho and Wo are
- * given, so ceil_mode is the Python tier's business. For average pooling
- * the divisor follows PyTorch: with count_include_pad, the window clipped to
- * the padded image (H + pad_h, W + pad_w); without, the window clipped to
- * the image. */
+/* Window (oh, ow) covers rows oh*stride_h - pad_h + i*dil_h (i < kh) and
+ * columns likewise, clipped to the image (padding never wins a max; dilation
+ * is for max pooling only). pad_h / pad_w are the top / left padding. Ho and
+ * Wo are given, so ceil_mode and per-side padding are the Python tier's
+ * business. For average pooling the divisor follows PyTorch: with
+ * count_include_pad, the window clipped to the padded image
+ * [-pad_h, H + pad_bottom) x [-pad_w, W + pad_right); without, the window
+ * clipped to the image. */
 typedef struct fc_pool_geom {
     fc_int H, W, Ho, Wo;
     fc_int kh, kw, stride_h, stride_w, pad_h, pad_w;
+    fc_int pad_bottom, pad_right, dil_h, dil_w;
     int count_include_pad;
 } fc_pool_geom;
 

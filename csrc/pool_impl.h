@@ -62,7 +62,8 @@ static inline fc_int FC_NAME(fc_window_argmax)(const T *x, fc_int W, fc_int h0, 
  * apply; the general loops then do everything). */
 static fc_int FC_NAME(fc_pool_2x2_columns)(const fc_pool_geom *g)
 {
-    if (g->kh != 2 || g->kw != 2 || g->stride_h != 2 || g->stride_w != 2 || g->pad_h || g->pad_w)
+    if (g->kh != 2 || g->kw != 2 || g->stride_h != 2 || g->stride_w != 2 || g->pad_h || g->pad_w
+        || g->dil_h != 1 || g->dil_w != 1)
         return 0;
     if (g->H / 2 < g->Ho)  /* a ceil_mode row of partial windows */
         return 0;
@@ -132,8 +133,54 @@ static inline void FC_NAME(fc_clip_window)(fc_int o, fc_int stride, fc_int pad, 
     *hi = b > size ? size : b;
 }
 
+/* The taps of a dilated window along one axis that fall inside the image:
+ * positions a + i*dil for i in [*i0, *i1). */
+static inline void FC_NAME(fc_dilated_taps)(fc_int o, fc_int stride, fc_int pad, fc_int k,
+                                            fc_int dil, fc_int size, fc_int *i0, fc_int *i1)
+{
+    fc_int a = o * stride - pad;
+    fc_int lo = a < 0 ? (-a + dil - 1) / dil : 0;        /* first tap at or after 0 */
+    fc_int hi = a >= size ? 0 : (size - 1 - a) / dil + 1; /* taps before size */
+    *i0 = lo;
+    *i1 = hi < k ? hi : k;
+}
+
+/* Max pooling with dilation: the same rules (first maximum, last NaN) over the
+ * window's taps in row-major order; an empty window gives -inf / no gradient. */
+static void FC_NAME(fc_max_pool_dilated)(const fc_pool_geom *g, const T *x, const T *gy,
+                                         T *y, T *gx)
+{
+    for (fc_int oh = 0; oh < g->Ho; oh++) {
+        fc_int ih0, ih1;
+        FC_NAME(fc_dilated_taps)(oh, g->stride_h, g->pad_h, g->kh, g->dil_h, g->H, &ih0, &ih1);
+        for (fc_int ow = 0; ow < g->Wo; ow++) {
+            fc_int iw0, iw1;
+            FC_NAME(fc_dilated_taps)(ow, g->stride_w, g->pad_w, g->kw, g->dil_w, g->W, &iw0, &iw1);
+            fc_int best = -1;
+            T m = (T)(-INFINITY);
+            for (fc_int i = ih0; i < ih1; i++) {
+                fc_int h = oh * g->stride_h - g->pad_h + i * g->dil_h;
+                for (fc_int j = iw0; j < iw1; j++) {
+                    fc_int idx = h * g->W + ow * g->stride_w - g->pad_w + j * g->dil_w;
+                    T v = x[idx];
+                    if (best < 0 || v > m || v != v) {
+                        best = idx;
+                        m = v;
+                    }
+                }
+            }
+            if (y) y[oh * g->Wo + ow] = m;
+            if (gx && best >= 0) gx[best] += gy[oh * g->Wo + ow];
+        }
+    }
+}
+
 void FC_NAME(fc_max_pool2d_forward)(const fc_pool_geom *g, const T *x, T *y)
 {
+    if (g->dil_h != 1 || g->dil_w != 1) {
+        FC_NAME(fc_max_pool_dilated)(g, x, NULL, y, NULL);
+        return;
+    }
     /* Columns [0, done) of every row are finished by the fast path. */
     fc_int done = FC_NAME(fc_max_pool_2x2_forward)(g, x, y);
     for (fc_int oh = 0; oh < g->Ho; oh++) {
@@ -156,6 +203,10 @@ void FC_NAME(fc_max_pool2d_forward)(const fc_pool_geom *g, const T *x, T *y)
 void FC_NAME(fc_max_pool2d_backward)(const fc_pool_geom *g, const T *x, const T *gy, T *gx)
 {
     memset(gx, 0, (size_t)(g->H * g->W) * sizeof(T));
+    if (g->dil_h != 1 || g->dil_w != 1) {
+        FC_NAME(fc_max_pool_dilated)(g, x, gy, NULL, gx);
+        return;
+    }
     fc_int done = FC_NAME(fc_max_pool_2x2_backward)(g, x, gy, gx);
     for (fc_int oh = 0; oh < g->Ho; oh++) {
         fc_int h0, h1;
@@ -175,8 +226,8 @@ static inline T FC_NAME(fc_avg_window)(const fc_pool_geom *g, fc_int oh, fc_int 
 {
     fc_int hs = oh * g->stride_h - g->pad_h, ws = ow * g->stride_w - g->pad_w;
     fc_int he = hs + g->kh, we = ws + g->kw;
-    if (he > g->H + g->pad_h) he = g->H + g->pad_h;
-    if (we > g->W + g->pad_w) we = g->W + g->pad_w;
+    if (he > g->H + g->pad_bottom) he = g->H + g->pad_bottom;
+    if (we > g->W + g->pad_right) we = g->W + g->pad_right;
     fc_int padded_count = (he - hs) * (we - ws);
     if (hs < 0) hs = 0;
     if (ws < 0) ws = 0;

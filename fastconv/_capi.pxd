@@ -84,9 +84,25 @@ cdef extern from "fastconv.h" nogil:
     void fc_conv2d_backward_weight_f64(const fc_conv_geom *g, const double *x, const double *dy,
                                        double *dw, double *db, void *work)
 
+    void fc_depthwise_forward_plane_f32(const fc_conv_geom *g, const float *x, const float *w,
+                                        const float *bias, int act, float act_param, float *y)
+    void fc_depthwise_forward_plane_f64(const fc_conv_geom *g, const double *x, const double *w,
+                                        const double *bias, int act, double act_param, double *y)
+    void fc_depthwise_backward_data_plane_f32(const fc_conv_geom *g, const float *dy,
+                                              const float *w, float *dx)
+    void fc_depthwise_backward_data_plane_f64(const fc_conv_geom *g, const double *dy,
+                                              const double *w, double *dx)
+    void fc_depthwise_backward_weight_plane_f32(const fc_conv_geom *g, fc_int nimg, const float *x,
+                                                fc_int x_stride, const float *dy, fc_int dy_stride,
+                                                float *dw, float *db)
+    void fc_depthwise_backward_weight_plane_f64(const fc_conv_geom *g, fc_int nimg, const double *x,
+                                                fc_int x_stride, const double *dy, fc_int dy_stride,
+                                                double *dw, double *db)
+
     ctypedef struct fc_pool_geom:
         fc_int H, W, Ho, Wo
         fc_int kh, kw, stride_h, stride_w, pad_h, pad_w
+        fc_int pad_bottom, pad_right, dil_h, dil_w
         int count_include_pad
     void fc_max_pool2d_forward_f32(const fc_pool_geom *g, const float *x, float *y)
     void fc_max_pool2d_forward_f64(const fc_pool_geom *g, const double *x, double *y)

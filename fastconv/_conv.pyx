@@ -201,3 +201,95 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
     finally:
         give_scratch(work)
         give_scratch(partials)
+
+
+# ---------------------------------------------------------------- depthwise (groups == C)
+
+def depthwise_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
+                      const floating[::1] bias, tuple geometry, int activation, double act_param,
+                      floating[:, :, :, ::1] y, int num_threads):
+    """y[n, k] = act(conv(x[n, k // mult], w[k, 0]) + bias[k]): OpenMP over (n, k) planes."""
+    cdef fc_conv_geom g = make_geom(geometry)
+    cdef Py_ssize_t N = x.shape[0], K = g.K, mult = g.K // g.C, p, n, k
+    cdef int nt = team_size(num_threads, N * K, _flops(&g, N) / g.C)
+    cdef const floating *bptr = NULL
+    if bias is not None:
+        bptr = &bias[0]
+    with nogil:
+        for p in prange(N * K, schedule='static', num_threads=nt):
+            n = p // K
+            k = p % K
+            if floating is float:
+                fc_depthwise_forward_plane_f32(&g, &x[n, k // mult, 0, 0], &w[k, 0, 0, 0],
+                                               NULL if bptr == NULL else bptr + k, activation,
+                                               <float> act_param, &y[n, k, 0, 0])
+            else:
+                fc_depthwise_forward_plane_f64(&g, &x[n, k // mult, 0, 0], &w[k, 0, 0, 0],
+                                               NULL if bptr == NULL else bptr + k, activation,
+                                               act_param, &y[n, k, 0, 0])
+
+
+def depthwise_backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :, ::1] w,
+                            tuple geometry, floating[:, :, :, ::1] grad_x, int num_threads):
+    """grad_x[n, c] from the mult output planes of channel c: OpenMP over (n, c) planes."""
+    cdef fc_conv_geom g = make_geom(geometry)
+    cdef Py_ssize_t N = grad_out.shape[0], C = g.C, mult = g.K // g.C, p, n, c
+    cdef int nt = team_size(num_threads, N * C, _flops(&g, N) / g.C)
+    with nogil:
+        for p in prange(N * C, schedule='static', num_threads=nt):
+            n = p // C
+            c = p % C
+            if floating is float:
+                fc_depthwise_backward_data_plane_f32(&g, &grad_out[n, c * mult, 0, 0],
+                                                     &w[c * mult, 0, 0, 0], &grad_x[n, c, 0, 0])
+            else:
+                fc_depthwise_backward_data_plane_f64(&g, &grad_out[n, c * mult, 0, 0],
+                                                     &w[c * mult, 0, 0, 0], &grad_x[n, c, 0, 0])
+
+
+def depthwise_backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] grad_out,
+                              tuple geometry, floating[:, :, :, ::1] grad_w, floating[::1] grad_b,
+                              int num_threads):
+    """grad_w, grad_b of a depthwise conv. Work items are (fixed run of images, filter);
+    each sums its run in order into its own partial, and the partials of a filter are
+    added in run order: bitwise the same for any thread count."""
+    cdef fc_conv_geom g = make_geom(geometry)
+    cdef Py_ssize_t N = x.shape[0], K = g.K, mult = g.K // g.C, RS = g.R * g.S
+    cdef Py_ssize_t nchunks = min(N, WEIGHT_GRAD_CHUNKS), item, chunk, k, n0, i
+    cdef Py_ssize_t part = RS + 1
+    cdef int nt = team_size(num_threads, nchunks * K, _flops(&g, N) / g.C)
+    cdef floating total
+    cdef floating *acc
+    cdef floating *dw = &grad_w[0, 0, 0, 0]
+    cdef floating *db = NULL
+    if grad_b is not None:
+        db = &grad_b[0]
+    cdef floating *partials = <floating *> _scratch(_times(sizeof(floating), nchunks * K * part),
+                                                    "conv2d_backward", "partial weight gradients")
+    try:
+        with nogil:
+            for item in prange(nchunks * K, schedule='static', num_threads=nt):
+                chunk = item // K
+                k = item % K
+                acc = partials + item * part
+                memset(acc, 0, part * sizeof(floating))
+                n0 = chunk * N // nchunks
+                if floating is float:
+                    fc_depthwise_backward_weight_plane_f32(
+                        &g, (chunk + 1) * N // nchunks - n0, &x[n0, k // mult, 0, 0],
+                        g.C * g.H * g.W, &grad_out[n0, k, 0, 0], K * g.Ho * g.Wo, acc, acc + RS)
+                else:
+                    fc_depthwise_backward_weight_plane_f64(
+                        &g, (chunk + 1) * N // nchunks - n0, &x[n0, k // mult, 0, 0],
+                        g.C * g.H * g.W, &grad_out[n0, k, 0, 0], K * g.Ho * g.Wo, acc, acc + RS)
+            for k in range(K):
+                for i in range(part):
+                    total = 0
+                    for chunk in range(nchunks):
+                        total = total + partials[(chunk * K + k) * part + i]
+                    if i < RS:
+                        dw[k * RS + i] = total
+                    elif db != NULL:
+                        db[k] = total
+    finally:
+        give_scratch(partials)

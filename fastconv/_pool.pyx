@@ -2,7 +2,8 @@
 """Pooling over a batch: OpenMP over the N*C planes, one C kernel call per plane.
 
 Arguments are trusted (validated by fastconv.functional). `geometry` is
-(H, W, Ho, Wo, kh, kw, stride_h, stride_w, pad_h, pad_w).
+(H, W, Ho, Wo, kh, kw, stride_h, stride_w, pad_h, pad_w, pad_bottom, pad_right,
+dil_h, dil_w), pad_h / pad_w being the top / left padding.
 """
 from cython cimport floating
 from cython.parallel cimport prange
@@ -12,7 +13,8 @@ from fastconv._runtime cimport ELEMENT_WORK, team_size
 
 cdef fc_pool_geom make_pool_geom(tuple geometry, bint count_include_pad):
     cdef fc_pool_geom g
-    (g.H, g.W, g.Ho, g.Wo, g.kh, g.kw, g.stride_h, g.stride_w, g.pad_h, g.pad_w) = geometry
+    (g.H, g.W, g.Ho, g.Wo, g.kh, g.kw, g.stride_h, g.stride_w, g.pad_h, g.pad_w,
+     g.pad_bottom, g.pad_right, g.dil_h, g.dil_w) = geometry
     g.count_include_pad = count_include_pad
     return g
 

@@ -23,8 +23,11 @@ ConvGeometry = namedtuple(
     "ConvGeometry",
     "N C H W K R S Ho Wo stride_h stride_w pad_top pad_left pad_bottom pad_right dil_h dil_w",
 )
+# pad_h / pad_w are the top / left padding; exclude_pad: pad cells never count in an
+# average (padding='same').
 PoolGeometry = namedtuple(
-    "PoolGeometry", "N C H W Ho Wo kh kw stride_h stride_w pad_h pad_w"
+    "PoolGeometry",
+    "N C H W Ho Wo kh kw stride_h stride_w pad_h pad_w pad_bottom pad_right dil_h dil_w exclude_pad",
 )
 
 
@@ -67,12 +70,14 @@ def output_size(size, kernel, stride, pad_total, dilation=1, ceil_mode=False, pa
     """Number of window positions along one axis (None if there is none)."""
     span = dilation * (kernel - 1) + 1
     room = size + pad_total - span
-    if room < 0:
+    if room < 0 and not ceil_mode:
         return None
+    # Python's // floors: with ceil_mode a window overhanging the padded input by less
+    # than a stride still counts (PyTorch's rule).
     out = (room + (stride - 1 if ceil_mode else 0)) // stride + 1
     if ceil_mode and (out - 1) * stride >= size + pad_begin:
         out -= 1
-    return out
+    return out if out >= 1 else None
 
 
 def check_elements(shape, op, what="output", limit=MAX_ELEMENTS):
@@ -84,17 +89,104 @@ def check_elements(shape, op, what="output", limit=MAX_ELEMENTS):
                          f"beyond the 64-bit indexing limit")
 
 
-def conv2d_geometry(x_shape, w_shape, stride=1, padding=0, dilation=1, op="conv2d"):
+def _side_pair(value, name, op):
+    """One axis of per-side padding, ``(before, after)``, as two ints >= 0."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"{op}: {name} must be an int, a pair, a pair of (before, after) pairs, "
+                         f"'valid' or 'same', got {value!r}")
+    return as_int(value[0], name, op), as_int(value[1], name, op)
+
+
+def explicit_padding(padding, op, name="padding"):
+    """An explicit padding as per-side ``((top, bottom), (left, right))``.
+
+    ``padding`` is an int (every side), a pair ``(ph, pw)`` (top = bottom = ph,
+    left = right = pw) or ``((top, bottom), (left, right))``. Negative values raise.
+    """
+    if isinstance(padding, (tuple, list)) and len(padding) == 2 and any(
+            isinstance(v, (tuple, list)) for v in padding):
+        sides = (_side_pair(padding[0], name, op), _side_pair(padding[1], name, op))
+    else:
+        ph, pw = pair(padding, name, op)
+        sides = ((ph, ph), (pw, pw))
+    flat = sides[0] + sides[1]
+    if min(flat) < 0:
+        shown = (sides[0][0], sides[1][0]) if sides[0][0] == sides[0][1] and sides[1][0] == sides[1][1] \
+            else sides
+        raise ValueError(f"{op}: {name} must be >= 0, got {shown}")
+    _check_int64(flat, name, op)
+    return sides
+
+
+def keras_padding(in_hw, kernel, stride=1, dilation=1, mode="same"):
+    """Keras's ``'valid'`` / ``'same'`` padding as per-side ``((top, bottom), (left, right))``.
+
+    Keras's 'same' (any stride): ``out = ceil(in / stride)``, total padding
+    ``max((out - 1) * stride + (kernel - 1) * dilation + 1 - in, 0)``, ``total // 2`` at the
+    top/left and the rest at the bottom/right. 'valid' is no padding. The result goes
+    straight to ``conv2d`` / pooling as their ``padding`` (no padded copy of the input).
+    """
+    op = "keras_padding"
+    if not isinstance(mode, str) or mode.lower() not in ("same", "valid"):
+        raise ValueError(f"{op}: mode must be 'same' or 'valid', got {mode!r}")
+    hw = pair(in_hw, "in_hw", op)
+    ks = pair(kernel, "kernel", op)
+    ss = pair(stride, "stride", op)
+    ds = pair(dilation, "dilation", op)
+    for name, v in (("in_hw", hw), ("kernel", ks), ("stride", ss), ("dilation", ds)):
+        _check_positive(v, name, op)
+    if mode.lower() == "valid":
+        return (0, 0), (0, 0)
+    sides = []
+    for n, k, s, d in zip(hw, ks, ss, ds):
+        out = -(-n // s)
+        total = max((out - 1) * s + (k - 1) * d + 1 - n, 0)
+        sides.append((total // 2, total - total // 2))
+    return tuple(sides)
+
+
+def conv_padding(padding, kernel, stride, dilation, op):
+    """conv2d's ``padding`` argument as per-side ``((top, bottom), (left, right))``.
+
+    int, pair, per-side pairs, 'valid', or 'same' (as in PyTorch: stride 1 only, total
+    ``d*(k-1)`` per axis, the extra pixel of an even kernel at the bottom/right).
+    """
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode == "valid":
+            return (0, 0), (0, 0)
+        if mode == "same":
+            if tuple(stride) != (1, 1):
+                raise ValueError(f"{op}: padding='same' needs stride 1, got stride {tuple(stride)}")
+            th, tw = dilation[0] * (kernel[0] - 1), dilation[1] * (kernel[1] - 1)
+            return (th // 2, th - th // 2), (tw // 2, tw - tw // 2)
+        raise ValueError(f"{op}: padding must be an int, a pair, a pair of (before, after) pairs, "
+                         f"'valid' or 'same', got {padding!r}")
+    return explicit_padding(padding, op)
+
+
+def conv2d_geometry(x_shape, w_shape, stride=1, padding=0, dilation=1, op="conv2d", groups=1):
     """Validate a convolution's geometry; return a ConvGeometry.
 
-    x_shape (N, C, H, W), w_shape (K, C, R, S). padding: int, pair, 'valid' or 'same'
-    ('same' as in PyTorch: stride 1 only, total d*(k-1) per axis, the extra pixel of
-    an even kernel at the bottom/right).
+    x_shape (N, C, H, W), w_shape (K, C / groups, R, S). padding: see ``conv_padding``.
+    With ``groups`` > 1 the geometry's C is the full input channel count; K must be a
+    multiple of groups too.
     """
     N, C, H, W = x_shape
     K, Cw, R, S = w_shape
-    if Cw != C:
-        raise ValueError(f"{op}: weight expects {Cw} input channels but x has {C} "
+    groups = as_int(groups, "groups", op)
+    if groups <= 0:
+        raise ValueError(f"{op}: groups must be positive, got {groups}")
+    if C % groups or K % groups:
+        raise ValueError(f"{op}: groups={groups} must divide both the input channels {C} and "
+                         f"the number of filters {K} (x shape {tuple(x_shape)}, weight shape "
+                         f"{tuple(w_shape)})")
+    if Cw * groups != C:
+        raise ValueError(f"{op}: weight expects {Cw * groups} input channels ({Cw} per group x "
+                         f"{groups} groups) but x has {C} "
+                         f"(x shape {tuple(x_shape)}, weight shape {tuple(w_shape)})"
+                         if groups > 1 else
+                         f"{op}: weight expects {Cw} input channels but x has {C} "
                          f"(x shape {tuple(x_shape)}, weight shape {tuple(w_shape)})")
     for name, v in (("input channels", C), ("height", H), ("width", W),
                     ("number of filters", K), ("kernel height", R), ("kernel width", S)):
@@ -105,25 +197,7 @@ def conv2d_geometry(x_shape, w_shape, stride=1, padding=0, dilation=1, op="conv2
     _check_positive((sh, sw), "stride", op)
     dh, dw = pair(dilation, "dilation", op)
     _check_positive((dh, dw), "dilation", op)
-    if isinstance(padding, str):
-        mode = padding.lower()
-        if mode == "valid":
-            pt = pb = pl = pr = 0
-        elif mode == "same":
-            if (sh, sw) != (1, 1):
-                raise ValueError(f"{op}: padding='same' needs stride 1, got stride {(sh, sw)}")
-            th, tw = dh * (R - 1), dw * (S - 1)
-            pt, pl = th // 2, tw // 2
-            pb, pr = th - pt, tw - pl
-        else:
-            raise ValueError(f"{op}: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
-    else:
-        ph, pw = pair(padding, "padding", op)
-        if ph < 0 or pw < 0:
-            raise ValueError(f"{op}: padding must be >= 0, got {(ph, pw)}")
-        _check_int64((ph, pw), "padding", op)
-        pt = pb = ph
-        pl = pr = pw
+    (pt, pb), (pl, pr) = conv_padding(padding, (R, S), (sh, sw), (dh, dw), op)
     check_elements((N, C, H + pt + pb, W + pl + pr), op, "padded input", MAX_BUFFER_ELEMENTS)
     Ho = output_size(H, R, sh, pt + pb, dh)
     Wo = output_size(W, S, sw, pl + pr, dw)
@@ -131,7 +205,8 @@ def conv2d_geometry(x_shape, w_shape, stride=1, padding=0, dilation=1, op="conv2
         raise ValueError(
             f"{op}: kernel {R}x{S} (dilation {(dh, dw)}, spanning {dh * (R - 1) + 1}x{dw * (S - 1) + 1}) "
             f"is larger than the padded input {H + pt + pb}x{W + pl + pr} "
-            f"(input {H}x{W}, padding {(pt, pl)}): no valid output")
+            f"(input {H}x{W}, padding {(pt, pl) if (pt, pl) == (pb, pr) else ((pt, pb), (pl, pr))}): "
+            f"no valid output")
     check_elements((N, K, Ho, Wo), op)
     check_elements((C * R * S, Ho * Wo), op, "im2col matrix")
     return ConvGeometry(N, C, H, W, K, R, S, Ho, Wo, sh, sw, pt, pl, pb, pr, dh, dw)
@@ -143,8 +218,22 @@ def conv_kernel_args(g):
             g.stride_h, g.stride_w, g.pad_top, g.pad_left, g.dil_h, g.dil_w)
 
 
-def pool2d_geometry(x_shape, kernel_size, stride=None, padding=0, ceil_mode=False, op="pool2d"):
-    """Validate a pooling geometry (PyTorch rules); return a PoolGeometry."""
+def pool2d_geometry(x_shape, kernel_size, stride=None, padding=0, ceil_mode=False, op="pool2d",
+                    dilation=1):
+    """Validate a pooling geometry; return a PoolGeometry.
+
+    PyTorch's rules, extended:
+
+    * ``padding`` is an int, a pair, per-side ``((top, bottom), (left, right))``, 'valid'
+      or 'same'. 'same' is Keras's pooling rule: ``out = ceil(in / stride)``, total
+      padding ``max((out - 1) * stride + span - in, 0)`` (span = dilation * (k - 1) + 1),
+      the extra pixel at the bottom/right, and pad cells excluded from averages
+      (``PoolGeometry.exclude_pad``); ceil_mode must then be False.
+    * Explicit padding may exceed half the window (PyTorch refuses that; ONNX models use
+      it) as long as every window overlaps the input: a window lying wholly in the
+      padding raises ValueError.
+    * ``dilation`` spaces the window's taps (max pooling).
+    """
     N, C, H, W = x_shape
     kh, kw = pair(kernel_size, "kernel_size", op)
     _check_positive((kh, kw), "kernel_size", op)
@@ -153,28 +242,107 @@ def pool2d_geometry(x_shape, kernel_size, stride=None, padding=0, ceil_mode=Fals
     else:
         sh, sw = pair(stride, "stride", op)
         _check_positive((sh, sw), "stride", op)
-    ph, pw = pair(padding, "padding", op)
-    if ph < 0 or pw < 0:
-        raise ValueError(f"{op}: padding must be >= 0, got {(ph, pw)}")
-    if 2 * ph > kh or 2 * pw > kw:
-        raise ValueError(f"{op}: padding {(ph, pw)} must be at most half the kernel size {(kh, kw)}")
+    dh, dw = pair(dilation, "dilation", op)
+    _check_positive((dh, dw), "dilation", op)
     if not isinstance(ceil_mode, (bool, np_bool)) and not (
             type(ceil_mode) is int and ceil_mode in (0, 1)):
         raise TypeError(f"{op}: ceil_mode must be a bool, got {type(ceil_mode).__name__} {ceil_mode!r}")
     for name, v in (("channels", C), ("height", H), ("width", W)):
         if v <= 0:
             raise ValueError(f"{op}: {name} must be positive, got {v} (x shape {tuple(x_shape)})")
+    span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    exclude_pad = False
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode not in ("valid", "same"):
+            raise ValueError(f"{op}: padding must be an int, a pair, a pair of (before, after) "
+                             f"pairs, 'valid' or 'same', got {padding!r}")
+        if mode == "same" and ceil_mode:
+            raise ValueError(f"{op}: ceil_mode=True has no meaning with padding='same' "
+                             f"(the output is ceil(input / stride) already)")
+        (pt, pb), (pl, pr) = keras_padding((H, W), (kh, kw), (sh, sw), (dh, dw), mode)
+        exclude_pad = mode == "same"
+    else:
+        (pt, pb), (pl, pr) = explicit_padding(padding, op)
     # Window sums and divisors (up to the padded plane's size) are int64 in C.
-    check_elements((H + 2 * ph, W + 2 * pw), op, "padded plane")
-    Ho = output_size(H, kh, sh, 2 * ph, 1, bool(ceil_mode), ph)
-    Wo = output_size(W, kw, sw, 2 * pw, 1, bool(ceil_mode), pw)
+    check_elements((H + pt + pb, W + pl + pr), op, "padded plane")
+    Ho = output_size(H, kh, sh, pt + pb, dh, bool(ceil_mode), pt)
+    Wo = output_size(W, kw, sw, pl + pr, dw, bool(ceil_mode), pl)
     if Ho is None or Wo is None or Ho <= 0 or Wo <= 0:
         raise ValueError(f"{op}: kernel {kh}x{kw} is larger than the padded input "
-                         f"{H + 2 * ph}x{W + 2 * pw} (input {H}x{W}, padding {(ph, pw)}): no valid output")
+                         f"{H + pt + pb}x{W + pl + pr} (input {H}x{W}, padding "
+                         f"{_show_padding(pt, pb, pl, pr)}): no valid output")
+    # Windows start at o * stride - pad_begin: the first must reach the image and the
+    # last must start inside it (starts increase, so then every window overlaps it).
+    for size, span, s, p, out, axis in ((H, span_h, sh, pt, Ho, "rows"),
+                                        (W, span_w, sw, pl, Wo, "columns")):
+        if p >= span or (out - 1) * s - p >= size:
+            raise ValueError(f"{op}: padding {_show_padding(pt, pb, pl, pr)} leaves a window "
+                             f"wholly in the padding along the {axis} (kernel {kh}x{kw}, stride "
+                             f"{(sh, sw)}, input {H}x{W}): every window must overlap the input")
     check_elements((N, C, Ho, Wo), op)
-    return PoolGeometry(N, C, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw)
+    return PoolGeometry(N, C, H, W, Ho, Wo, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, exclude_pad)
+
+
+def _show_padding(pt, pb, pl, pr):
+    return (pt, pl) if (pt, pl) == (pb, pr) else ((pt, pb), (pl, pr))
 
 
 def pool_kernel_args(g):
     """The geometry tuple the Cython pooling bindings take."""
-    return (g.H, g.W, g.Ho, g.Wo, g.kh, g.kw, g.stride_h, g.stride_w, g.pad_h, g.pad_w)
+    return (g.H, g.W, g.Ho, g.Wo, g.kh, g.kw, g.stride_h, g.stride_w, g.pad_h, g.pad_w,
+            g.pad_bottom, g.pad_right, g.dil_h, g.dil_w)
+
+
+def conv_transpose2d_geometry(x_shape, w_shape, stride=1, padding=0, output_padding=0, groups=1,
+                              dilation=1, op="conv_transpose2d"):
+    """Validate a transposed convolution (PyTorch rules); return ``(g, out_shape)``.
+
+    x_shape (N, C_in, H, W), w_shape (C_in, K / groups, R, S). Output size per axis::
+
+        out = (in - 1) * stride - pad_before - pad_after + dilation * (k - 1) + output_padding + 1
+
+    ``g`` is the ConvGeometry of the convolution this op is the transpose of: its input is
+    the (N, K, out_h, out_w) output, its output the (N, C_in, H, W) input, its weight the
+    same array. ``padding``: int, pair or per-side pairs; ``output_padding`` (extra rows /
+    columns at the bottom / right) must be smaller than the stride or the dilation.
+    """
+    N, Cin, H, W = x_shape
+    Cw, Kg, R, S = w_shape
+    groups = as_int(groups, "groups", op)
+    if groups <= 0:
+        raise ValueError(f"{op}: groups must be positive, got {groups}")
+    if Cw != Cin:
+        raise ValueError(f"{op}: weight expects {Cw} input channels but x has {Cin} "
+                         f"(x shape {tuple(x_shape)}, weight shape {tuple(w_shape)})")
+    if Cin % groups:
+        raise ValueError(f"{op}: groups={groups} must divide the input channels {Cin}")
+    for name, v in (("input channels", Cin), ("height", H), ("width", W),
+                    ("output channels per group", Kg), ("kernel height", R), ("kernel width", S)):
+        if v <= 0:
+            raise ValueError(f"{op}: {name} must be positive, got {v} "
+                             f"(x shape {tuple(x_shape)}, weight shape {tuple(w_shape)})")
+    sh, sw = pair(stride, "stride", op)
+    _check_positive((sh, sw), "stride", op)
+    dh, dw = pair(dilation, "dilation", op)
+    _check_positive((dh, dw), "dilation", op)
+    (pt, pb), (pl, pr) = explicit_padding(padding, op)
+    oph, opw = pair(output_padding, "output_padding", op)
+    if oph < 0 or opw < 0:
+        raise ValueError(f"{op}: output_padding must be >= 0, got {(oph, opw)}")
+    if oph >= max(sh, dh) or opw >= max(sw, dw):
+        raise ValueError(f"{op}: output_padding {(oph, opw)} must be smaller than the stride "
+                         f"{(sh, sw)} or the dilation {(dh, dw)}")
+    _check_int64((R, S, H, W), "size", op)
+    Ho = (H - 1) * sh - pt - pb + dh * (R - 1) + oph + 1
+    Wo = (W - 1) * sw - pl - pr + dw * (S - 1) + opw + 1
+    if Ho <= 0 or Wo <= 0:
+        raise ValueError(f"{op}: padding {_show_padding(pt, pb, pl, pr)} leaves no output "
+                         f"(output size {Ho}x{Wo} for input {H}x{W}, kernel {R}x{S}, stride "
+                         f"{(sh, sw)})")
+    K = Kg * groups
+    check_elements((N, K, Ho, Wo), op)
+    check_elements((N, K, Ho + pt + pb, Wo + pl + pr), op, "padded output", MAX_BUFFER_ELEMENTS)
+    check_elements((Kg * R * S, H * W), op, "im2col matrix")
+    g = ConvGeometry(N, K, Ho, Wo, Cin, R, S, H, W, sh, sw, pt, pl, pb, pr, dh, dw)
+    return g, (N, K, Ho, Wo)

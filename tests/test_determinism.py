@@ -48,6 +48,21 @@ def _all_ops(dtype, seed=0):
     wb = rng.standard_normal((4, 3, 3, 3)).astype(dtype)
     yb = F.conv2d(xb, wb)
     out["conv-batch19"] = (yb, *F.conv2d_backward(np.cos(yb), xb, wb))
+    # groups: depthwise (stride 1 and 2, multiplier 2) and general, and the transpose
+    xg = rng.standard_normal((6, 6, 13, 11)).astype(dtype)
+    for name, xi, wg, opts in (
+            ("conv-depthwise", x, (10, 1, 3, 3), dict(padding=1, groups=5)),
+            ("conv-depthwise-s2", x, (5, 1, 3, 3), dict(stride=2, padding=1, groups=5)),
+            ("conv-grouped", xg, (6, 2, 3, 2), dict(padding=((1, 0), (0, 1)), groups=3))):
+        wgt = rng.standard_normal(wg).astype(dtype)
+        y = F.conv2d(xi, wgt, None, **opts)
+        out[name] = (y, *F.conv2d_backward(np.cos(y), xi, wgt, **opts))
+    wt = rng.standard_normal((5, 2, 3, 3)).astype(dtype)
+    topts = dict(stride=2, padding=1, output_padding=1)
+    yt = F.conv_transpose2d(x, wt, None, **topts)
+    out["conv_transpose"] = (yt, *F.conv_transpose2d_backward(np.cos(yt), x, wt, **topts))
+    out["max_pool-dilated-same"] = (F.max_pool2d(x, 3, 2, "same", dilation=2),
+                                    F.avg_pool2d(x, 3, 2, ((2, 0), (1, 2))))
     for ceil in (False, True):
         y = F.max_pool2d(x, 3, 2, 1, ceil_mode=ceil)
         out[f"max_pool-{ceil}"] = (y, F.max_pool2d_backward(np.sin(y), x, 3, 2, 1, ceil_mode=ceil))
@@ -112,7 +127,8 @@ def test_every_public_op_is_exercised():
               "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "elu", "elu_backward",
               "maxout", "maxout_backward", "linear", "linear_backward", "softmax", "log_softmax",
               "cross_entropy", "cross_entropy_backward", "dropout", "dropout_backward",
-              "batch_norm2d", "batch_norm2d_backward", "flatten", "flatten_backward"}
+              "batch_norm2d", "batch_norm2d_backward", "flatten", "flatten_backward",
+              "conv_transpose2d", "conv_transpose2d_backward"}
     called |= COVERED   # rows of tests/ops.py: their thread-count test is in test_ops_table
     assert names <= called, f"not covered by _all_ops: {sorted(names - called)}"
 

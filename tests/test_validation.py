@@ -183,6 +183,48 @@ case("conv2d_backward/input-grad-not-bool", TypeError, r"input_grad must be a bo
 case("conv2d_backward/padding-string", ValueError, r"'half'",
      lambda: F.conv2d_backward(GO(), X(), Wt(), padding="half"))
 
+# ------------------------------------------------------------------ groups / conv_transpose2d
+case("conv2d/groups-not-dividing", ValueError, r"groups=2 must divide.*input channels 3",
+     lambda: F.conv2d(X(), z(4, 1, 3, 3), groups=2))
+case("conv2d/groups-zero", ValueError, r"groups must be positive, got 0",
+     lambda: F.conv2d(X(), Wt(), groups=0))
+case("conv2d/groups-float", TypeError, r"groups must be an int.*1\.0",
+     lambda: F.conv2d(X(), Wt(), groups=1.0))
+case("conv2d/groups-weight-channels", ValueError, r"weight expects 6 input channels \(2 per group x 3",
+     lambda: F.conv2d(X(), z(3, 2, 3, 3), groups=3))
+case("conv2d_backward/groups-bool", TypeError, r"groups must be an int, got bool",
+     lambda: F.conv2d_backward(GO(), X(), Wt(), groups=True))
+XT = lambda: r(2, 4, 5, 5)  # noqa: E731  conv_transpose2d input
+WT = lambda: r(4, 3, 3, 3, seed=1)  # noqa: E731  its weight (C_in, K / groups, R, S)
+case("conv_transpose2d/x-3d", ValueError, r"x must have 4 dimensions",
+     lambda: F.conv_transpose2d(z(4, 5, 5), WT()))
+case("conv_transpose2d/channel-mismatch", ValueError, r"weight expects 3 input channels but x has 4",
+     lambda: F.conv_transpose2d(XT(), z(3, 3, 3, 3)))
+case("conv_transpose2d/output-padding-too-large", ValueError,
+     r"output_padding \(2, 2\) must be smaller than the stride \(2, 2\)",
+     lambda: F.conv_transpose2d(XT(), WT(), stride=2, output_padding=2))
+case("conv_transpose2d/output-padding-negative", ValueError, r"output_padding must be >= 0",
+     lambda: F.conv_transpose2d(XT(), WT(), stride=2, output_padding=-1))
+case("conv_transpose2d/padding-eats-output", ValueError, r"leaves no output",
+     lambda: F.conv_transpose2d(z(1, 4, 1, 1), WT(), padding=2))
+case("conv_transpose2d/padding-string", TypeError, r"padding must be an int.*'same'",
+     lambda: F.conv_transpose2d(XT(), WT(), padding="same"))
+case("conv_transpose2d/groups-not-dividing", ValueError, r"groups=3 must divide the input channels 4",
+     lambda: F.conv_transpose2d(XT(), WT(), groups=3))
+case("conv_transpose2d/bias-wrong-length", ValueError, r"bias must have shape \(3,\), got \(4,\)",
+     lambda: F.conv_transpose2d(XT(), WT(), z(4)))
+case("conv_transpose2d/mixed-dtype", TypeError, r"weight has dtype float64",
+     lambda: F.conv_transpose2d(XT(), WT().astype(f64)))
+case("conv_transpose2d/stride-zero", ValueError, r"stride must be positive",
+     lambda: F.conv_transpose2d(XT(), WT(), stride=0))
+case("conv_transpose2d/output-beyond-int64", ValueError, r"64-bit",
+     lambda: F.conv_transpose2d(z(1, 4, 1, 1), WT(), stride=2 ** 40, dilation=2 ** 40))
+case("conv_transpose2d_backward/grad-out-shape", ValueError,
+     r"grad_out must have shape \(2, 3, 7, 7\), got \(2, 3, 5, 5\)",
+     lambda: F.conv_transpose2d_backward(z(2, 3, 5, 5), XT(), WT()))
+case("conv_transpose2d_backward/grad-out-list", TypeError, r"grad_out must be a numpy.ndarray",
+     lambda: F.conv_transpose2d_backward([1.0], XT(), WT()))
+
 # ------------------------------------------------------------------ pooling
 for _op in ("max_pool2d", "avg_pool2d"):
     _f = getattr(F, _op)
@@ -192,9 +234,20 @@ for _op in ("max_pool2d", "avg_pool2d"):
          lambda _f=_f: _f(X(), (-2, 2)))
     case(f"{_op}/stride-zero", ValueError, r"stride must be positive, got \(0, 0\)",
          lambda _f=_f: _f(X(), 2, 0))
-    case(f"{_op}/padding-more-than-half-window", ValueError,
-         r"padding \(2, 2\) must be at most half the kernel size \(3, 3\)",
-         lambda _f=_f: _f(X(), 3, 1, 2))
+    case(f"{_op}/padding-window-wholly-in-padding", ValueError,
+         r"padding \(3, 3\) leaves a window wholly in the padding",
+         lambda _f=_f: _f(X(), 3, 1, 3))
+    case(f"{_op}/per-side-padding-last-window-in-padding", ValueError,
+         r"padding \(\(0, 5\), \(0, 0\)\) leaves a window wholly in the padding along the rows",
+         lambda _f=_f: _f(X(), 2, 2, ((0, 5), (0, 0))))
+    case(f"{_op}/per-side-padding-negative", ValueError, r"padding must be >= 0.*-1",
+         lambda _f=_f: _f(X(), 2, 2, ((0, -1), (0, 0))))
+    case(f"{_op}/per-side-padding-triple", ValueError, r"padding.*\(1, 2, 3\)",
+         lambda _f=_f: _f(X(), 2, 2, ((1, 2, 3), (0, 0))))
+    case(f"{_op}/same-with-ceil-mode", ValueError, r"ceil_mode=True has no meaning with padding='same'",
+         lambda _f=_f: _f(X(), 3, 2, "same", True))
+    case(f"{_op}/padding-unknown-string", ValueError, r"'full'",
+         lambda _f=_f: _f(X(), 3, 2, "full"))
     case(f"{_op}/padding-negative", ValueError, r"padding must be >= 0, got \(-1, 0\)",
          lambda _f=_f: _f(X(), 2, 2, (-1, 0)))
     case(f"{_op}/kernel-larger-than-padded-input", ValueError, r"kernel 5x5.*padded input 5x5|"
@@ -222,6 +275,24 @@ for _op in ("max_pool2d", "avg_pool2d"):
          lambda _op=_op: getattr(F, _op + "_backward")(z(2, 3, 4, 4, dtype=f64), X(), 2))
     case(f"{_op}_backward/grad-out-none", TypeError, r"grad_out must be a numpy.ndarray, got NoneType",
          lambda _op=_op: getattr(F, _op + "_backward")(None, X(), 2))
+case("max_pool2d/dilation-zero", ValueError, r"dilation must be positive, got \(0, 0\)",
+     lambda: F.max_pool2d(X(), 2, dilation=0))
+case("max_pool2d/dilation-float", TypeError, r"dilation must be an int.*1\.5",
+     lambda: F.max_pool2d(X(), 2, dilation=1.5))
+case("max_pool2d_backward/dilation-bool", TypeError, r"dilation must be an int, got bool",
+     lambda: F.max_pool2d_backward(z(2, 3, 4, 4), X(), 2, dilation=True))
+case("conv2d/per-side-padding-negative", ValueError, r"padding must be >= 0.*-2",
+     lambda: F.conv2d(X(), Wt(), padding=((1, 1), (-2, 0))))
+case("conv2d/per-side-padding-float", TypeError, r"padding must be an int.*0\.5",
+     lambda: F.conv2d(X(), Wt(), padding=((1, 0.5), (0, 0))))
+case("conv2d/per-side-padding-one-side", ValueError, r"padding.*\(1,\)",
+     lambda: F.conv2d(X(), Wt(), padding=((1,), (0, 0))))
+case("conv2d/per-side-padding-beyond-int64", ValueError, rf"{BIG}|64-bit",
+     lambda: F.conv2d(z(1, 1, 4, 4), z(1, 1, 1, 1), padding=((0, BIG), (0, 0))))
+case("keras_padding/mode-unknown", ValueError, r"mode must be 'same' or 'valid', got 'full'",
+     lambda: fastconv.geometry.keras_padding((8, 8), 3, 1, 1, "full"))
+case("keras_padding/stride-zero", ValueError, r"stride must be positive",
+     lambda: fastconv.geometry.keras_padding((8, 8), 3, 0, 1, "same"))
 case("avg_pool2d/count-include-pad-string", TypeError, r"count_include_pad must be a bool.*'no'",
      lambda: F.avg_pool2d(X(), 2, count_include_pad="no"))
 case("avg_pool2d_backward/count-include-pad-none", TypeError, r"count_include_pad must be a bool.*None",

@@ -9,7 +9,7 @@ holds the same functions in plain NumPy.
 Every forward ``f`` has ``f_backward(grad_out, <the forward's inputs>, <its options>)``.
 """
 
-from .conv import conv2d, conv2d_backward
+from .conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
 from .pooling import max_pool2d, max_pool2d_backward, avg_pool2d, avg_pool2d_backward
 from .activations import relu, relu_backward, leaky_relu, leaky_relu_backward, sigmoid, sigmoid_backward, tanh, tanh_backward, elu, elu_backward, maxout, maxout_backward
 from .linear import linear, linear_backward
@@ -23,6 +23,8 @@ from .shape import flatten, flatten_backward, zero_pad2d, zero_pad2d_backward, c
 __all__ = [
     "conv2d",
     "conv2d_backward",
+    "conv_transpose2d",
+    "conv_transpose2d_backward",
     "max_pool2d",
     "max_pool2d_backward",
     "avg_pool2d",

@@ -4,16 +4,20 @@ import numpy as np
 from .. import geometry as geo
 from ..config import get_num_threads
 from .. import _conv
-from ._checks import _ACT_ELU, _ACT_LEAKY_RELU, _activation_code, _array, _bool, _contiguous, _expect_shape, _number
+from ._checks import _ACT_ELU, _ACT_NONE, _ACT_LEAKY_RELU, _activation_code, _array, _bool, _contiguous, _expect_shape, _number
 
 
 # ---------------------------------------------------------------- convolution
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *,
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
            activation=None, negative_slope=0.01, alpha=1.0):
-    """2-D cross-correlation of ``x`` (N, C, H, W) with ``weight`` (K, C, R, S), plus bias (K,).
+    """2-D cross-correlation of ``x`` (N, C, H, W) with ``weight`` (K, C / groups, R, S), plus bias (K,).
 
-    ``padding`` is an int, a pair, ``'valid'`` or ``'same'``. The keyword ``activation``
+    ``padding`` is an int, a pair, per-side ``((top, bottom), (left, right))``, ``'valid'``
+    or ``'same'`` (PyTorch's: stride 1, the extra pixel at the bottom/right).
+    ``groups`` as in PyTorch: group g's K/groups filters see only its C/groups input
+    channels. ``groups == C`` (depthwise, any K = multiplier * C) runs a dedicated
+    memory-bound kernel; other groups run the dense kernels once per group. The keyword ``activation``
     ('relu', 'leaky_relu', 'sigmoid', 'tanh', 'elu') is applied in the kernel's write-back,
     which saves a pass over the output; ``conv2d_backward`` then expects the gradient with
     respect to the pre-activation output (for ReLU, ``relu_backward(g, y)`` with the
@@ -29,7 +33,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *,
     op = "conv2d"
     x = _array(x, "x", op, 4, contiguous=False)
     weight = _array(weight, "weight", op, 4, x.dtype, contiguous=False)
-    g = geo.conv2d_geometry(x.shape, weight.shape, stride, padding, dilation, op)
+    g = geo.conv2d_geometry(x.shape, weight.shape, stride, padding, dilation, op, groups)
+    groups = geo.as_int(groups, "groups", op)
     if bias is not None:
         bias = _array(bias, "bias", op, 1, x.dtype)
         _expect_shape(bias, (g.K,), "bias", op)
@@ -38,12 +43,68 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *,
              _number(alpha, "alpha", op) if act == _ACT_ELU else 0.0)
     x, weight = _contiguous(x), _contiguous(weight)
     y = np.empty((g.N, g.K, g.Ho, g.Wo), dtype=x.dtype)
-    if g.N:
-        _conv.forward(x, weight, bias, geo.conv_kernel_args(g), act, param, y, get_num_threads())
+    if not g.N:
+        return y
+    _forward(x, weight, bias, g, groups, act, param, y)
     return y
 
 
-def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, *, input_grad=True):
+def _forward(x, weight, bias, g, groups, act, param, y):
+    """The forward pass of a (grouped) convolution of geometry g into y."""
+    nt = get_num_threads()
+    if groups == 1:
+        _conv.forward(x, weight, bias, geo.conv_kernel_args(g), act, param, y, nt)
+    elif groups == g.C:
+        _conv.depthwise_forward(x, weight, bias, geo.conv_kernel_args(g), act, param, y, nt)
+    else:
+        gg, Cg, Kg = _group_geometry(g, groups)
+        for i in range(groups):
+            yg = np.empty((g.N, Kg, g.Ho, g.Wo), dtype=x.dtype)
+            _conv.forward(np.ascontiguousarray(x[:, i * Cg:(i + 1) * Cg]), weight[i * Kg:(i + 1) * Kg],
+                          None if bias is None else bias[i * Kg:(i + 1) * Kg], gg, act, param, yg, nt)
+            y[:, i * Kg:(i + 1) * Kg] = yg
+
+
+def _backward_data(grad_out, weight, g, groups, grad_x):
+    """The input gradient of a (grouped) convolution of geometry g into grad_x."""
+    nt = get_num_threads()
+    if groups == 1:
+        _conv.backward_data(grad_out, weight, geo.conv_kernel_args(g), grad_x, nt)
+    elif groups == g.C:
+        _conv.depthwise_backward_data(grad_out, weight, geo.conv_kernel_args(g), grad_x, nt)
+    else:
+        gg, Cg, Kg = _group_geometry(g, groups)
+        for i in range(groups):
+            gx = np.empty((g.N, Cg, g.H, g.W), dtype=grad_x.dtype)
+            _conv.backward_data(np.ascontiguousarray(grad_out[:, i * Kg:(i + 1) * Kg]),
+                                weight[i * Kg:(i + 1) * Kg], gg, gx, nt)
+            grad_x[:, i * Cg:(i + 1) * Cg] = gx
+
+
+def _backward_weight(x, grad_out, g, groups, grad_w, grad_b):
+    """The weight and bias gradients of a (grouped) convolution of geometry g (overwritten)."""
+    nt = get_num_threads()
+    if groups == 1:
+        _conv.backward_weight(x, grad_out, geo.conv_kernel_args(g), grad_w, grad_b, nt)
+    elif groups == g.C:
+        _conv.depthwise_backward_weight(x, grad_out, geo.conv_kernel_args(g), grad_w, grad_b, nt)
+    else:
+        gg, Cg, Kg = _group_geometry(g, groups)
+        for i in range(groups):
+            ks = slice(i * Kg, (i + 1) * Kg)
+            _conv.backward_weight(np.ascontiguousarray(x[:, i * Cg:(i + 1) * Cg]),
+                                  np.ascontiguousarray(grad_out[:, ks]), gg, grad_w[ks],
+                                  None if grad_b is None else grad_b[ks], nt)
+
+
+def _group_geometry(g, groups):
+    """Kernel geometry of one group's convolution, its input and output channel counts."""
+    Cg, Kg = g.C // groups, g.K // groups
+    return geo.conv_kernel_args(g._replace(C=Cg, K=Kg)), Cg, Kg
+
+
+def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1, *,
+                    input_grad=True):
     """Gradients of ``conv2d`` given ``grad_out`` (N, K, Ho, Wo).
 
     Returns ``(grad_x, grad_weight, grad_bias)``; ``grad_x`` is None when
@@ -55,22 +116,79 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, *, inp
     x = _array(x, "x", op, 4, contiguous=False)
     weight = _array(weight, "weight", op, 4, x.dtype, contiguous=False)
     grad_out = _array(grad_out, "grad_out", op, 4, x.dtype, contiguous=False)
-    g = geo.conv2d_geometry(x.shape, weight.shape, stride, padding, dilation, op)
+    g = geo.conv2d_geometry(x.shape, weight.shape, stride, padding, dilation, op, groups)
+    groups = geo.as_int(groups, "groups", op)
     _expect_shape(grad_out, (g.N, g.K, g.Ho, g.Wo), "grad_out", op)
     input_grad = _bool(input_grad, "input_grad", op)
     x, weight, grad_out = _contiguous(x), _contiguous(weight), _contiguous(grad_out)
-    args = geo.conv_kernel_args(g)
-    nt = get_num_threads()
-    grad_w = np.empty(weight.shape, dtype=x.dtype)
-    grad_b = np.empty((g.K,), dtype=x.dtype)
-    grad_x = None
-    if g.N:
-        _conv.backward_weight(x, grad_out, args, grad_w, grad_b, nt)
-    else:
-        grad_w.fill(0)
-        grad_b.fill(0)
+    # Every kernel below overwrites its output (an empty batch: zero gradients).
+    alloc = np.empty if g.N else np.zeros
+    grad_w = alloc(weight.shape, dtype=x.dtype)
+    grad_b = alloc((g.K,), dtype=x.dtype)
+    grad_x = np.empty(x.shape, dtype=x.dtype) if input_grad else None
+    if not g.N:
+        return grad_x, grad_w, grad_b
+    _backward_weight(x, grad_out, g, groups, grad_w, grad_b)
     if input_grad:
-        grad_x = np.empty(x.shape, dtype=x.dtype)
-        if g.N:
-            _conv.backward_data(grad_out, weight, args, grad_x, nt)
+        _backward_data(grad_out, weight, g, groups, grad_x)
+    return grad_x, grad_w, grad_b
+
+
+# ---------------------------------------------------------------- transposed convolution
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """Transposed convolution of ``x`` (N, C_in, H, W) with ``weight`` (C_in, K / groups, R, S),
+    plus bias (K,), as ``torch.nn.functional.conv_transpose2d``. Returns (N, K, Ho, Wo) with
+    ``Ho = (H - 1) * stride - pad_top - pad_bottom + dilation * (R - 1) + output_padding + 1``.
+
+    It is the input gradient of the convolution with the same weight and options (each
+    input pixel scatters ``weight * x`` onto a stride-spaced output window), so it runs
+    that convolution's backward-data kernels. ``padding`` is an int, a pair or per-side
+    pairs (cropped from the full output); ``output_padding`` adds rows / columns at the
+    bottom / right and must be smaller than the stride or the dilation.
+    """
+    op = "conv_transpose2d"
+    x = _array(x, "x", op, 4, contiguous=False)
+    weight = _array(weight, "weight", op, 4, x.dtype, contiguous=False)
+    g, out_shape = geo.conv_transpose2d_geometry(x.shape, weight.shape, stride, padding,
+                                                 output_padding, groups, dilation, op)
+    groups = geo.as_int(groups, "groups", op)
+    if bias is not None:
+        bias = _array(bias, "bias", op, 1, x.dtype)
+        _expect_shape(bias, (g.C,), "bias", op)
+    x, weight = _contiguous(x), _contiguous(weight)
+    y = np.empty(out_shape, dtype=x.dtype)
+    if g.N:
+        _backward_data(x, weight, g, groups, y)
+        if bias is not None:
+            y += bias[:, None, None]
+    return y
+
+
+def conv_transpose2d_backward(grad_out, x, weight, stride=1, padding=0, output_padding=0, groups=1,
+                              dilation=1):
+    """Gradients of ``conv_transpose2d`` given ``grad_out`` (N, K, Ho, Wo).
+
+    Returns ``(grad_x, grad_weight, grad_bias)``: ``grad_x`` is the convolution of
+    ``grad_out`` with the weight (the forward conv's forward pass), ``grad_weight`` that
+    convolution's weight gradient with the roles of input and output gradient swapped
+    (bitwise the same for any thread count), ``grad_bias`` the sum of ``grad_out`` over
+    images and pixels.
+    """
+    op = "conv_transpose2d_backward"
+    x = _array(x, "x", op, 4, contiguous=False)
+    weight = _array(weight, "weight", op, 4, x.dtype, contiguous=False)
+    grad_out = _array(grad_out, "grad_out", op, 4, x.dtype, contiguous=False)
+    g, out_shape = geo.conv_transpose2d_geometry(x.shape, weight.shape, stride, padding,
+                                                 output_padding, groups, dilation, op)
+    groups = geo.as_int(groups, "groups", op)
+    _expect_shape(grad_out, out_shape, "grad_out", op)
+    x, weight, grad_out = _contiguous(x), _contiguous(weight), _contiguous(grad_out)
+    grad_x = np.empty(x.shape, dtype=x.dtype)
+    grad_w = (np.empty if g.N else np.zeros)(weight.shape, dtype=x.dtype)
+    if g.N:
+        _forward(grad_out, weight, None, g, groups, _ACT_NONE, 0.0, grad_x)
+        _backward_weight(grad_out, x, g, groups, grad_w, None)
+    grad_b = grad_out.sum(axis=(0, 2, 3))
     return grad_x, grad_w, grad_b

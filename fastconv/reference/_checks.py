@@ -34,3 +34,17 @@ def _pair(value, name, op):
 def _check_4d(x, op, name="x"):
     if x.ndim != 4:
         raise ValueError(f"{op}: {name} must be 4-D (N, C, H, W), got shape {x.shape}")
+
+
+def _sides(padding, op, name="padding"):
+    """An explicit padding (int, ``(ph, pw)`` or ``((top, bottom), (left, right))``) as
+    per-side ``((top, bottom), (left, right))`` of Python ints, each >= 0."""
+    if isinstance(padding, (tuple, list)) and len(padding) == 2 and any(
+            isinstance(v, (tuple, list)) for v in padding):
+        sides = tuple(_pair(v, name, op) for v in padding)
+    else:
+        ph, pw = _pair(padding, name, op)
+        sides = ((ph, ph), (pw, pw))
+    if min(sides[0] + sides[1]) < 0:
+        raise ValueError(f"{op}: {name} must be non-negative, got {padding!r}")
+    return sides
