@@ -342,7 +342,55 @@ ALL_LAYERS = [
     (lambda: layers.ELU(alpha=0.5), (5,)),
     (lambda: layers.Softmax(), (5,)),
     (lambda: layers.Maxout(pieces=2), (3, 3, 4)),
+    (lambda: layers.Conv2D(4, 3, padding="same", groups=2, activation="relu"), (5, 6, 2)),
+    (lambda: layers.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2),
+     (7, 6, 3)),
+    (lambda: layers.DepthwiseConv2D((3, 2), activation="tanh"), (5, 5, 2)),
+    (lambda: layers.SeparableConv2D(4, 3, padding="same", activation="elu"), (5, 4, 3)),
+    (lambda: layers.Conv2DTranspose(3, 3, strides=2, padding="same"), (3, 4, 2)),
+    (lambda: layers.Conv2DTranspose(2, 2, strides=3, padding="valid"), (3, 2, 2)),
+    (lambda: layers.Conv2DTranspose(2, 3, strides=2, padding="same", output_padding=1,
+                                    activation="sigmoid"), (3, 3, 2)),
+    (lambda: layers.GlobalAveragePooling2D(), (4, 3, 2)),
+    (lambda: layers.GlobalMaxPooling2D(keepdims=True), (4, 3, 2)),
+    (lambda: layers.ZeroPadding2D(((1, 0), (2, 1))), (3, 4, 2)),
+    (lambda: layers.Cropping2D(((1, 0), (0, 2))), (4, 5, 2)),
+    (lambda: layers.Reshape((3, 2, 2)), (2, 6, 1)),
+    (lambda: layers.Identity(), (4,)),
+    (lambda: layers.BatchNormalization(), (5,)),
 ]
+
+
+@pytest.mark.parametrize("make, shape", [c for c in ALL_LAYERS
+                                         if "Dropout" not in c[0]().__class__.__name__])
+def test_every_layer_gradient_by_finite_differences(make, shape):
+    layer = build(make(), shape)
+    x = internal_input(layer, 3, np.random.default_rng(1))
+    gradcheck(layer, x, training=True)
+
+
+def test_keras_output_sizes_of_the_new_convolutions():
+    def out(layer, shape):
+        return build(layer, shape).output_shape
+    assert out(layers.Conv2DTranspose(4, 3, strides=2, padding="same"), (5, 7, 1)) == \
+        (None, 10, 14, 4)
+    assert out(layers.Conv2DTranspose(4, 3, strides=2, padding="valid"), (5, 7, 1)) == \
+        (None, 11, 15, 4)
+    assert out(layers.Conv2DTranspose(4, 2, strides=3, padding="valid"), (5, 7, 1)) == \
+        (None, 15, 21, 4)
+    assert out(layers.Conv2DTranspose(4, 3, strides=2, padding="same", output_padding=1),
+               (5, 7, 1)) == (None, 10, 14, 4)
+    assert out(layers.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=3),
+               (9, 8, 2)) == (None, 5, 4, 6)
+    assert out(layers.SeparableConv2D(5, 3), (9, 8, 2)) == (None, 7, 6, 5)
+    assert build(layers.Conv2D(6, 3, groups=3), (5, 5, 3)).params["kernel"].shape == \
+        (6, 1, 3, 3)
+    with pytest.raises(ValueError, match="groups=4 must divide filters=6"):
+        layers.Conv2D(6, 3, groups=4)
+    with pytest.raises(ValueError, match="must divide the input channels"):
+        build(layers.Conv2D(6, 3, groups=2), (5, 5, 3))
+    with pytest.raises(ValueError, match="output_padding"):
+        layers.Conv2DTranspose(2, 3, strides=2, output_padding=2)
 
 
 @pytest.mark.parametrize("make, shape", ALL_LAYERS)

@@ -14,7 +14,7 @@ from .base import (Layer, InputLayer, Input, KerasTensor, Node, register, serial
                    deserialize, get)
 from .activations import ACTIVATIONS, Activation, ReLU, LeakyReLU, ELU, Softmax, Maxout
 from .core import Dense, Flatten, Reshape, Identity
-from .conv import Conv2D
+from .conv import Conv2D, DepthwiseConv2D, SeparableConv2D, Conv2DTranspose
 from .pooling import (MaxPooling2D, AveragePooling2D, MaxPool2D, AvgPool2D,
                       GlobalAveragePooling2D, GlobalMaxPooling2D)
 from .merging import Add, Subtract, Multiply, Average, Concatenate
@@ -23,7 +23,8 @@ from .normalization import BatchNormalization
 from .regularization import Dropout
 
 __all__ = [
-    "Layer", "InputLayer", "Input", "KerasTensor", "Conv2D", "Dense", "Flatten", "Reshape",
+    "Layer", "InputLayer", "Input", "KerasTensor", "Conv2D", "DepthwiseConv2D",
+    "SeparableConv2D", "Conv2DTranspose", "Dense", "Flatten", "Reshape",
     "Identity", "MaxPooling2D", "AveragePooling2D", "MaxPool2D", "AvgPool2D",
     "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Add", "Subtract", "Multiply", "Average",
     "Concatenate", "ZeroPadding2D", "Cropping2D", "Dropout", "BatchNormalization",

@@ -11,10 +11,12 @@ training result, whatever the thread count).
 from .callbacks import Callback, History, EarlyStopping
 from .model import Model
 from .sequential import Sequential
-from .zoo import lenet5, cifar_example, small_cnn, tfcnn, resnet20, MODELS, get_model
+from .zoo import (lenet5, cifar_example, small_cnn, tfcnn, resnet20, mobilenet, MODELS,
+                  get_model)
 
 __all__ = ["Model", "Sequential", "Callback", "History", "EarlyStopping", "load_model",
-           "lenet5", "cifar_example", "small_cnn", "tfcnn", "resnet20", "get_model", "MODELS"]
+           "lenet5", "cifar_example", "small_cnn", "tfcnn", "resnet20", "mobilenet", "get_model",
+           "MODELS"]
 
 
 def load_model(path, compile=True):

@@ -1,5 +1,6 @@
 """Ready-made networks: the classic course networks (LeNet-5, the CIFAR-10 example), the
-TensorFlow CNN tutorial's network, the bundled-digits default, and CIFAR ResNet-20.
+TensorFlow CNN tutorial's network, the bundled-digits default, CIFAR ResNet-20 and
+MobileNet v1.
 
 Every function returns an uncompiled model whose last layer outputs logits (compile with
 ``losses.SparseCategoricalCrossentropy(from_logits=True)``).
@@ -10,7 +11,8 @@ from ..layers.base import unique_name
 from .model import Model
 from .sequential import Sequential
 
-__all__ = ["lenet5", "cifar_example", "small_cnn", "tfcnn", "resnet20", "MODELS", "get_model"]
+__all__ = ["lenet5", "cifar_example", "small_cnn", "tfcnn", "resnet20", "mobilenet", "MODELS",
+           "get_model"]
 
 
 def _image_shape(input_shape, owner):
@@ -135,8 +137,42 @@ def resnet20(input_shape=(32, 32, 3), classes=10, seed=None, dtype="float32"):
     return Model(inputs, outputs, name=unique_name("resnet20"), seed=seed, dtype=dtype)
 
 
+# MobileNet v1's 13 depthwise-separable blocks: (pointwise filters at width 1, stride)
+_MOBILENET_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1),
+                     (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1))
+
+
+def mobilenet(input_shape=(32, 32, 3), classes=10, alpha=0.5, seed=None, dtype="float32"):
+    """MobileNet v1 (Howard et al. 2017) sized for small images: CONV 32*alpha 3x3 (stride 1,
+    not ImageNet's 2) + BN + ReLU, then 13 depthwise-separable blocks (3x3 depthwise + BN +
+    ReLU, 1x1 conv + BN + ReLU; pointwise widths 64..1024 times ``alpha``, stride 2 where the
+    paper has it: 32x32 maps go 32 -> 16 -> 8 -> 4 -> 2), global average pooling, FC
+    classes. 3x3 convolutions pad 1 on every side; no convolution has a bias (batch norm
+    follows each)."""
+    shape = _image_shape(input_shape, "mobilenet")
+    classes = V.positive_int(classes, "mobilenet: classes")
+    if not V.is_number(alpha) or not 0 < float(alpha) <= 4:
+        raise ValueError(f"mobilenet: alpha must be a number in (0, 4], got {alpha!r}")
+
+    def width(c):
+        return max(1, int(c * alpha))
+
+    def bn_relu():
+        return [_layers.BatchNormalization(momentum=0.9, epsilon=1e-5), _layers.ReLU()]
+
+    stack = [_layers.Conv2D(width(32), 3, padding=1, use_bias=False,
+                            kernel_initializer="he_normal", input_shape=shape)] + bn_relu()
+    for filters, stride in _MOBILENET_BLOCKS:
+        stack += [_layers.DepthwiseConv2D(3, strides=stride, padding=1, use_bias=False,
+                                          depthwise_initializer="he_normal")] + bn_relu()
+        stack += [_layers.Conv2D(width(filters), 1, use_bias=False,
+                                 kernel_initializer="he_normal")] + bn_relu()
+    stack += [_layers.GlobalAveragePooling2D(), _layers.Dense(classes)]
+    return Sequential(stack, name=unique_name("mobilenet"), seed=seed, dtype=dtype)
+
+
 MODELS = {"small": small_cnn, "lenet5": lenet5, "cifar_example": cifar_example,
-          "tfcnn": tfcnn, "resnet20": resnet20}
+          "tfcnn": tfcnn, "resnet20": resnet20, "mobilenet": mobilenet}
 
 
 def get_model(name, input_shape, classes=10, seed=None, dtype="float32"):
