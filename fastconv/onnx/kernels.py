@@ -1,0 +1,440 @@
+"""Interpreter kernels of the ONNX backend: one function per operator, on NCHW arrays.
+
+``kernel(params, inputs, node) -> [outputs]``; ``inputs`` holds ``None`` for an omitted
+optional input. Every operator that fastconv has a functional op for computes with it (the
+C kernels); NumPy is used only for pure data movement (reshape, transpose, padding before a
+kernel), broadcasting arithmetic that the functional ops do not do, shape arithmetic, and
+activations that have no functional op yet (hard sigmoid/swish, clip: switch to
+``functional.hardsigmoid``/``hardswish``/``relu6`` once they land).
+"""
+import numpy as np
+
+from .. import functional as F
+from ._proto import where
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _float(x, node, what="input"):
+    if x.dtype not in _FLOATS:
+        raise NotImplementedError(f"{where(node)}: {what} has element type {x.dtype}; only "
+                                  "float32/float64 are computed")
+    return x
+
+
+def _rank(x, ranks, node, what="input"):
+    if x.ndim not in ranks:
+        raise NotImplementedError(f"{where(node)}: {what} of shape {x.shape} is not supported "
+                                  f"(rank {' or '.join(map(str, ranks))} only)")
+    return x
+
+
+def _same_dtype(a, b, node):
+    if a.dtype != b.dtype:
+        raise ValueError(f"{where(node)}: inputs have types {a.dtype} and {b.dtype}")
+
+
+# ----------------------------------------------------------------- convolution / pooling
+
+def _pads(p, x, kernel):
+    from .ops import resolve_pads   # ops imports this module
+    return resolve_pads(p, x.shape[2:], kernel)
+
+
+def conv(p, xs, node):
+    x, w, b = xs[0], xs[1], xs[2] if len(xs) > 2 else None
+    _rank(_float(x, node), (4,), node)
+    _rank(w, (4,), node, "weight")
+    _same_dtype(x, w, node)
+    if p["kernel_shape"] is not None and tuple(p["kernel_shape"]) != w.shape[2:]:
+        raise ValueError(f"{where(node)}: kernel_shape {p['kernel_shape']} does not match the "
+                         f"weight {w.shape}")
+    g = p["group"]
+    if x.shape[1] != w.shape[1] * g or w.shape[0] % g:
+        raise ValueError(f"{where(node)}: input {x.shape} and weight {w.shape} do not fit "
+                         f"group={g}")
+    (t, bt), (l, r) = _pads(p, x, w.shape[2:])
+    padding = (t, l)
+    if (t, l) != (bt, r):
+        # the kernel pads symmetrically: add the asymmetric padding as zero rows/columns
+        x, padding = F.zero_pad2d(x, ((t, bt), (l, r))), 0
+    if g == 1:
+        return [F.conv2d(x, w, b, p["strides"], padding, p["dilations"])]
+    # grouped: one kernel call per group until functional.conv2d(groups=) lands
+    cin, kout = w.shape[1], w.shape[0] // g
+    parts = [F.conv2d(x[:, i * cin:(i + 1) * cin], w[i * kout:(i + 1) * kout],
+                      None if b is None else b[i * kout:(i + 1) * kout],
+                      p["strides"], padding, p["dilations"]) for i in range(g)]
+    return [F.concatenate(parts, axis=1)]
+
+
+def _pool_input(p, x, node, fill):
+    """(x, padding, (t, b, l, r)) with padding the kernel can apply symmetrically."""
+    _rank(_float(x, node), (4,), node)
+    k = p["kernel_shape"]
+    (t, b), (l, r) = _pads(p, x, k)
+    if (t, l) == (b, r) and 2 * t <= k[0] and 2 * l <= k[1]:
+        return x, (t, l), None
+    return np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)), constant_values=fill), 0, (t, b, l, r)
+
+
+def max_pool(p, xs, node):
+    x, padding, _ = _pool_input(p, xs[0], node, -np.inf)
+    return [F.max_pool2d(x, p["kernel_shape"], p["strides"], padding, p["ceil_mode"])]
+
+
+def avg_pool(p, xs, node):
+    x0 = xs[0]
+    x, padding, explicit = _pool_input(p, x0, node, 0.0)
+    k, s, ceil, cip = p["kernel_shape"], p["strides"], p["ceil_mode"], p["count_include_pad"]
+    if explicit is None:
+        return [F.avg_pool2d(x, k, s, padding, ceil, cip)]
+    y = F.avg_pool2d(x, k, s, 0, ceil, True)
+    if not cip:
+        # divide by the number of real (not padded) cells of each window
+        t, b, l, r = explicit
+        ones = np.zeros((1, 1) + x.shape[2:], x.dtype)
+        ones[:, :, t:t + x0.shape[2], l:l + x0.shape[3]] = 1
+        y /= F.avg_pool2d(ones, k, s, 0, ceil, True)
+    return [y]
+
+
+def global_avg_pool(p, xs, node):
+    x = _rank(_float(xs[0], node), (4,), node)
+    return [F.global_avg_pool2d(x)[:, :, None, None]]
+
+
+def global_max_pool(p, xs, node):
+    x = _rank(_float(xs[0], node), (4,), node)
+    return [F.global_max_pool2d(x)[:, :, None, None]]
+
+
+def batch_norm(p, xs, node):
+    x = _rank(_float(xs[0], node), (2, 3, 4), node)
+    x4 = x.reshape(x.shape[:2] + x.shape[2:] + (1,) * (4 - x.ndim))
+    c = x.shape[1]
+    args = []
+    for name, a in zip(("scale", "B", "input_mean", "input_var"), xs[1:5]):
+        if a.shape != (c,):
+            raise ValueError(f"{where(node)}: {name} must have shape ({c},), got {a.shape}")
+        args.append(np.ascontiguousarray(a, dtype=x.dtype))
+    y = F.batch_norm2d(x4, args[0], args[1], args[2], args[3], False, 1.0 - p["momentum"],
+                       p["epsilon"])
+    return [y.reshape(x.shape)]
+
+
+# ----------------------------------------------------------------- activations
+
+def _unary(f):
+    def kernel(p, xs, node):
+        return [f(_float(xs[0], node))]
+    return kernel
+
+
+relu = _unary(F.relu)
+sigmoid = _unary(F.sigmoid)
+tanh = _unary(F.tanh)
+
+
+def leaky_relu(p, xs, node):
+    return [F.leaky_relu(_float(xs[0], node), p["alpha"])]
+
+
+def elu(p, xs, node):
+    return [F.elu(_float(xs[0], node), p["alpha"])]
+
+
+def _softmax_like(f):
+    def kernel(p, xs, node):
+        x = _float(xs[0], node)
+        axis = p["axis"]
+        if not -x.ndim <= axis < x.ndim:
+            raise ValueError(f"{where(node)}: axis {axis} is out of range for shape {x.shape}")
+        axis %= x.ndim
+        if p["coerce_2d"]:
+            # before opset 13: softmax of the matrix (prod(shape[:axis]), prod(shape[axis:]))
+            rows = int(np.prod(x.shape[:axis], dtype=np.int64))
+            return [f(x.reshape(rows, -1), axis=1).reshape(x.shape)]
+        return [f(x, axis=axis)]
+    return kernel
+
+
+softmax = _softmax_like(F.softmax)
+log_softmax = _softmax_like(F.log_softmax)
+
+
+def hard_sigmoid(p, xs, node):
+    x = _float(xs[0], node)
+    return [np.clip(x * x.dtype.type(p["alpha"]) + x.dtype.type(p["beta"]), 0, 1)]
+
+
+def hard_swish(p, xs, node):
+    x = _float(xs[0], node)
+    return [x * np.clip(x / x.dtype.type(6) + x.dtype.type(0.5), 0, 1)]
+
+
+def _scalar(v, node, what):
+    if v is None:
+        return None
+    v = np.asarray(v)
+    if v.size != 1 or v.ndim > 1:
+        raise ValueError(f"{where(node)}: {what} must be a scalar, got shape {v.shape}")
+    return v.reshape(())
+
+
+def clip(p, xs, node):
+    x = xs[0]
+    if "min" in p:
+        lo, hi = p["min"], p["max"]
+    else:
+        lo = _scalar(xs[1] if len(xs) > 1 else None, node, "min")
+        hi = _scalar(xs[2] if len(xs) > 2 else None, node, "max")
+    if x.dtype in _FLOATS and lo is not None and float(lo) == 0.0 and hi is None:
+        return [F.relu(x)]
+    y = x.copy()
+    if lo is not None:
+        np.maximum(y, np.asarray(lo, x.dtype), out=y)
+    if hi is not None:
+        np.minimum(y, np.asarray(hi, x.dtype), out=y)
+    return [y]
+
+
+# ----------------------------------------------------------------- linear algebra
+
+def gemm(p, xs, node):
+    a, b = _float(xs[0], node), xs[1]
+    c = xs[2] if len(xs) > 2 else None
+    _rank(a, (2,), node, "A")
+    _rank(b, (2,), node, "B")
+    _same_dtype(a, b, node)
+    a = a.T if p["transA"] else a
+    weight = b if p["transB"] else b.T          # F.linear takes (out, in)
+    if a.shape[1] != weight.shape[1]:
+        raise ValueError(f"{where(node)}: A {xs[0].shape} and B {b.shape} do not multiply "
+                         f"(transA={int(p['transA'])}, transB={int(p['transB'])})")
+    bias = None
+    if c is not None and p["beta"] == 1.0 and p["alpha"] == 1.0 and c.shape == (weight.shape[0],):
+        bias, c = np.ascontiguousarray(c, a.dtype), None
+    y = F.linear(np.ascontiguousarray(a), np.ascontiguousarray(weight), bias)
+    if p["alpha"] != 1.0:
+        y *= y.dtype.type(p["alpha"])
+    if c is not None:
+        try:
+            y += (c * c.dtype.type(p["beta"])).astype(y.dtype)
+        except ValueError:
+            raise ValueError(f"{where(node)}: C {c.shape} does not broadcast to "
+                             f"{y.shape}") from None
+    return [y]
+
+
+def matmul(p, xs, node):
+    a, b = _float(xs[0], node), xs[1]
+    _rank(a, (2,), node, "A")
+    _rank(b, (2,), node, "B")
+    _same_dtype(a, b, node)
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"{where(node)}: A {a.shape} and B {b.shape} do not multiply")
+    return [F.linear(a, np.ascontiguousarray(b.T))]
+
+
+# ----------------------------------------------------------------- element-wise
+
+def _broadcast(f_same, np_op):
+    def kernel(p, xs, node):
+        a, b = xs
+        if a.dtype != b.dtype:
+            raise ValueError(f"{where(node)}: inputs have types {a.dtype} and {b.dtype}")
+        if f_same is not None and a.shape == b.shape and a.dtype in _FLOATS and a.ndim:
+            return [f_same([a, b])]
+        try:
+            np.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise ValueError(f"{where(node)}: shapes {a.shape} and {b.shape} do not "
+                             "broadcast") from None
+        return [np.asarray(np_op(a, b), dtype=a.dtype)]
+    return kernel
+
+
+def _divide(a, b):
+    if a.dtype.kind in "iu":
+        if np.any(b == 0):
+            raise ValueError("integer division by zero")
+        return np.trunc(a / b)     # ONNX integer division truncates toward zero
+    return np.true_divide(a, b)
+
+
+add = _broadcast(F.add, np.add)
+sub = _broadcast(F.subtract, np.subtract)
+mul = _broadcast(F.multiply, np.multiply)
+div = _broadcast(None, _divide)
+
+
+# ----------------------------------------------------------------- shape
+
+def _axis(axis, ndim, node, extra=0):
+    if not -(ndim + extra) <= axis < ndim + extra:
+        raise ValueError(f"{where(node)}: axis {axis} is out of range for rank {ndim}")
+    return axis % (ndim + extra)
+
+
+def flatten(p, xs, node):
+    x = xs[0]
+    axis = p["axis"]
+    if not -x.ndim <= axis <= x.ndim:     # Flatten accepts [-r, r]
+        raise ValueError(f"{where(node)}: axis {axis} is out of range for rank {x.ndim}")
+    axis = axis + x.ndim if axis < 0 else axis
+    if axis == 1 and x.dtype in _FLOATS:
+        return [F.flatten(x)]
+    rows = int(np.prod(x.shape[:axis], dtype=np.int64))
+    return [x.reshape(rows, -1) if rows else x.reshape(0, int(np.prod(x.shape[axis:])))]
+
+
+def target_shape(shape, in_shape, allowzero, node):
+    """ONNX Reshape's target: 0 copies the input's dimension (unless allowzero), one -1 is
+    inferred. Returns a tuple of ints."""
+    shape = np.asarray(shape)
+    if shape.ndim != 1 or shape.dtype.kind not in "iu":
+        raise ValueError(f"{where(node)}: shape must be a 1-D integer tensor, got "
+                         f"{shape.dtype} {shape.shape}")
+    out = [int(s) for s in shape]
+    if sum(1 for s in out if s == -1) > 1 or any(s < -1 for s in out):
+        raise ValueError(f"{where(node)}: invalid target shape {out}")
+    for i, s in enumerate(out):
+        if s == 0 and not allowzero:
+            if i >= len(in_shape):
+                raise ValueError(f"{where(node)}: shape {out} copies dimension {i} of an input "
+                                 f"of rank {len(in_shape)}")
+            out[i] = in_shape[i]
+    n = int(np.prod(in_shape, dtype=np.int64))
+    if -1 in out:
+        known = int(np.prod([s for s in out if s != -1], dtype=np.int64))
+        if known == 0 or n % known:
+            raise ValueError(f"{where(node)}: cannot reshape {tuple(in_shape)} to {out}")
+        out[out.index(-1)] = n // known
+    if int(np.prod(out, dtype=np.int64)) != n:
+        raise ValueError(f"{where(node)}: cannot reshape {tuple(in_shape)} to {out}")
+    return tuple(out)
+
+
+def reshape(p, xs, node):
+    x = xs[0]
+    return [x.reshape(target_shape(xs[1], x.shape, p["allowzero"], node))]
+
+
+def transpose(p, xs, node):
+    x = xs[0]
+    perm = p["perm"] if p["perm"] is not None else list(range(x.ndim))[::-1]
+    if sorted(perm) != list(range(x.ndim)):
+        raise ValueError(f"{where(node)}: perm {perm} is not a permutation of {x.ndim} axes")
+    return [np.ascontiguousarray(x.transpose(perm))]
+
+
+def concat(p, xs, node):
+    if any(a is None for a in xs):
+        raise ValueError(f"{where(node)}: an input is missing")
+    axis = _axis(p["axis"], xs[0].ndim, node)
+    if axis and xs[0].dtype in _FLOATS and len(xs) > 1:
+        return [F.concatenate(list(xs), axis=axis)]
+    try:
+        return [np.concatenate(xs, axis=axis)]
+    except ValueError as exc:
+        raise ValueError(f"{where(node)}: {exc}") from None
+
+
+def pad(p, xs, node):
+    x = xs[0]
+    if "pads" in p:
+        pads, value, axes = p["pads"], p["value"], None
+    else:
+        pads = xs[1] if len(xs) > 1 else None
+        value = _scalar(xs[2] if len(xs) > 2 else None, node, "constant_value")
+        axes = xs[3] if len(xs) > 3 else None
+        if pads is None:
+            raise ValueError(f"{where(node)}: the pads input is required")
+    pads = [int(v) for v in np.asarray(pads).reshape(-1)]
+    axes = list(range(x.ndim)) if axes is None else \
+        [_axis(int(a), x.ndim, node) for a in np.asarray(axes).reshape(-1)]
+    if len(pads) != 2 * len(axes):
+        raise ValueError(f"{where(node)}: {len(pads)} pads for {len(axes)} axes")
+    value = 0.0 if value is None else value
+    begin, end = [0] * x.ndim, [0] * x.ndim
+    for i, a in enumerate(axes):
+        begin[a], end[a] = pads[i], pads[len(axes) + i]
+    if (x.ndim == 4 and x.dtype in _FLOATS and float(value) == 0.0 and min(begin + end) >= 0
+            and begin[:2] == [0, 0] and end[:2] == [0, 0]):
+        return [F.zero_pad2d(x, ((begin[2], end[2]), (begin[3], end[3])))]
+    # negative pads crop
+    index = tuple(slice(-b if b < 0 else 0, x.shape[i] + e if e < 0 else None)
+                  for i, (b, e) in enumerate(zip(begin, end)))
+    x = x[index]
+    widths = [(max(b, 0), max(e, 0)) for b, e in zip(begin, end)]
+    return [np.pad(x, widths, constant_values=np.asarray(value, x.dtype))]
+
+
+def dropout(p, xs, node):
+    training = xs[2] if len(xs) > 2 else None
+    if training is not None and bool(np.asarray(training).reshape(-1)[0]):
+        raise NotImplementedError(f"{where(node)}: training_mode=True is not supported "
+                                  "(inference only)")
+    x = xs[0]
+    return [x.copy(), np.ones(x.shape, dtype=bool)]
+
+
+def identity(p, xs, node):
+    return [xs[0]]
+
+
+def constant_value(A, name):
+    """The value of a Constant node's attribute ``name``."""
+    if name == "value":
+        return A.tensor("value")
+    if name == "value_float":
+        return np.array(A.float(name), np.float32)
+    if name == "value_floats":
+        return np.array(A.floats(name), np.float32)
+    if name == "value_int":
+        return np.array(A.int(name), np.int64)
+    return np.array(A.ints(name), np.int64)
+
+
+def constant(p, xs, node):
+    return [p["value"]]
+
+
+def shape(p, xs, node):
+    s = np.array(xs[0].shape, np.int64)
+    end = p["end"] if p["end"] is not None else len(s)
+    return [s[p["start"]:end].copy()]
+
+
+def gather(p, xs, node):
+    data, idx = xs
+    if idx.dtype.kind not in "iu":
+        raise ValueError(f"{where(node)}: indices must be integers, got {idx.dtype}")
+    axis = _axis(p["axis"], data.ndim, node)
+    n = data.shape[axis]
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise ValueError(f"{where(node)}: an index is out of range for size {n}")
+    return [np.take(data, np.where(idx < 0, idx + n, idx), axis=axis)]
+
+
+def unsqueeze(p, xs, node):
+    x = xs[0]
+    axes = p["axes"] if p["axes"] is not None else \
+        [int(a) for a in np.asarray(xs[1] if len(xs) > 1 else []).reshape(-1)]
+    if not axes:
+        raise ValueError(f"{where(node)}: axes are required")
+    rank = x.ndim + len(axes)
+    axes = sorted(_axis(a, rank, node) for a in axes)
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"{where(node)}: repeated axes {axes}")
+    for a in axes:
+        x = np.expand_dims(x, a)
+    return [x]
+
+
+CAST_TYPES = {1: np.float32, 11: np.float64, 6: np.int32, 7: np.int64, 9: np.bool_}
+
+
+def cast(p, xs, node):
+    return [xs[0].astype(CAST_TYPES[p["to"]])]
