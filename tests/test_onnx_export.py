@@ -35,8 +35,22 @@ def _randomize_bn(model, seed=0):
             layer.params["beta"][...] = rng.normal(0, 0.2, c)
 
 
+def _conv_family(input_shape, seed):
+    """Grouped, depthwise, separable and transposed convolutions in one encoder-decoder."""
+    x = layers.Input(input_shape)
+    e = layers.Conv2D(8, 3, padding="same", groups=1, activation="relu")(x)
+    e = layers.Conv2D(8, 3, strides=2, padding="same", groups=4)(e)
+    e = layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2, activation="relu")(e)
+    e = layers.SeparableConv2D(6, 3, padding="same", activation="tanh")(e)
+    d = layers.Conv2DTranspose(4, 3, strides=2, padding="same")(e)
+    d = layers.Conv2DTranspose(4, 2, strides=1, padding="valid", output_padding=None)(d)
+    return models.Model(x, layers.Conv2D(2, 2)(d), seed=seed)
+
+
 @pytest.mark.parametrize("make, shape", [(models.lenet5, (28, 28, 1)),
-                                         (models.resnet20, (32, 32, 3))])
+                                         (models.resnet20, (32, 32, 3)),
+                                         (models.mobilenet, (32, 32, 3)),
+                                         (_conv_family, (9, 10, 3))])
 def test_zoo_model_matches_onnxruntime(make, shape, tmp_path):
     model = make(input_shape=shape, seed=3)
     _randomize_bn(model)

@@ -71,6 +71,18 @@ class _ConvBase(KernelLayer):
         return _conv_out(self, _image(self, in_shape), self.kernel_size, self.strides,
                          self.dilation_rate, self.padding)
 
+    @property
+    def explicit_padding(self):
+        """The padding of the built layer per side: ``((top, bottom), (left, right))``."""
+        if not self.built:
+            raise AttributeError(f"layer {self.name!r} is not built yet")
+        return self._pad
+
+    @property
+    def conv_groups(self):
+        """The number of channel groups of the built layer (C for a depthwise one)."""
+        return self._groups
+
     def _conv(self, x, **act):
         return F.conv2d(x, self.params["kernel"], self.params.get("bias"), self.strides,
                         self._pad, self.dilation_rate, self._groups, **act)
@@ -328,6 +340,14 @@ class Conv2DTranspose(_ConvBase):
 
     def _output_shape(self, in_shape):
         return (self.filters,) + self._geometry(in_shape)[2]
+
+    @property
+    def transpose_output_padding(self):
+        """Rows/columns added at the bottom/right of the built layer's output (the
+        ``output_padding`` of ``conv_transpose2d``)."""
+        if not self.built:
+            raise AttributeError(f"layer {self.name!r} is not built yet")
+        return self._out_pad
 
     def _create_weights(self, in_shape, rng):
         self._pad, self._out_pad, _ = self._geometry(in_shape)

@@ -77,10 +77,10 @@ def _conv(w, layer, x, in_shape):
     inputs = [x, w.weight(f"{layer.name}_kernel", kernel)]
     if layer.use_bias:
         inputs.append(w.weight(f"{layer.name}_bias", layer.params["bias"]))
-    (ph, pw), (eh, ew) = layer._pad, layer._extra
+    (t, b), (l, r) = layer.explicit_padding
     y = w.node("Conv", inputs, layer.name, kernel_shape=list(kernel.shape[2:]),
                strides=list(layer.strides), dilations=list(layer.dilation_rate),
-               pads=[ph, pw, ph + eh, pw + ew])
+               pads=[t, l, b, r], group=int(layer.conv_groups))
     return _activation(w, layer._act.name, layer._act, y, layer.name)
 
 
@@ -128,8 +128,30 @@ def _layer(w, node, xs):
     layer = node.layer
     in_shape = node.inputs[0]._shape
     x = xs[0]
-    if isinstance(layer, L.Conv2D):
+    if isinstance(layer, (L.Conv2D, L.DepthwiseConv2D)):
         return _conv(w, layer, x, in_shape)
+    if isinstance(layer, L.SeparableConv2D):
+        (t, b), (l, r) = layer.explicit_padding
+        p = layer.params
+        d = w.node("Conv", [x, w.weight(f"{layer.name}_depthwise", p["depthwise_kernel"])],
+                   f"{layer.name}_depthwise", kernel_shape=list(layer.kernel_size),
+                   strides=list(layer.strides), dilations=list(layer.dilation_rate),
+                   pads=[t, l, b, r], group=int(layer.conv_groups))
+        inputs = [d, w.weight(f"{layer.name}_pointwise", p["pointwise_kernel"])]
+        if layer.use_bias:
+            inputs.append(w.weight(f"{layer.name}_bias", p["bias"]))
+        y = w.node("Conv", inputs, layer.name, kernel_shape=[1, 1])
+        return _activation(w, layer._act.name, layer._act, y, layer.name)
+    if isinstance(layer, L.Conv2DTranspose):
+        (t, b), (l, r) = layer.explicit_padding
+        inputs = [x, w.weight(f"{layer.name}_kernel", layer.params["kernel"])]
+        if layer.use_bias:
+            inputs.append(w.weight(f"{layer.name}_bias", layer.params["bias"]))
+        y = w.node("ConvTranspose", inputs, layer.name,
+                   kernel_shape=list(layer.kernel_size), strides=list(layer.strides),
+                   dilations=list(layer.dilation_rate), pads=[t, l, b, r],
+                   output_padding=list(layer.transpose_output_padding))
+        return _activation(w, layer._act.name, layer._act, y, layer.name)
     if isinstance(layer, L.Dense):
         inputs = [x, w.weight(f"{layer.name}_kernel", layer.params["kernel"])]
         if layer.use_bias:
