@@ -232,6 +232,8 @@ def load_model(path, compile=True):
                              f"{target.dtype}")
     for key, target in zip(weight_keys, targets):
         target[...] = arrays[key]
+    from .layers.base import weights_changed
+    weights_changed()
     if header.get("rng") is not None:
         try:
             model.set_random_state(header["rng"])

@@ -261,3 +261,32 @@ def test_results_do_not_depend_on_the_thread_count():
         fastconv.set_num_threads(before)
     for a, b in zip(*weights):
         assert a.tobytes() == b.tobytes()
+
+
+def test_inference_folds_batch_norm_and_relu_into_the_convolution():
+    from fastconv.models.fusion import FusedConv
+    model = models.resnet20(seed=1, dtype="float64")
+    rng = np.random.default_rng(0)
+    for layer in model.layers:          # moving statistics far from the identity
+        if isinstance(layer, layers.BatchNormalization):
+            c = layer.buffers["moving_mean"].shape[0]
+            layer.set_weights([rng.uniform(0.5, 2, c), rng.normal(0, 1, c),
+                               rng.normal(0, 0.5, c), rng.uniform(0.5, 2, c)])
+    x = rng.random((3, 32, 32, 3))
+    fused = model.predict(x)
+    plan = model._get_plan()
+    steps, _ = plan._inference_steps()
+    runners = [s.layer for s in steps if isinstance(s.layer, FusedConv)]
+    assert len(runners) == 21 and sum(r.activation is not None for r in runners) == 10
+    assert not any(isinstance(s.layer, layers.BatchNormalization) for s in steps)
+    # the unfused steps (layer by layer, as a training-mode plan runs them) give the same
+    unfused = [y for l, y in model.layer_outputs(x)][-1]
+    np.testing.assert_allclose(fused, unfused, rtol=1e-10, atol=1e-12)
+    # changing a weight through the API invalidates the folded copy
+    bn = next(l for l in model.layers if isinstance(l, layers.BatchNormalization))
+    w = bn.get_weights()
+    w[0] = w[0] * 3
+    bn.set_weights(w)
+    np.testing.assert_allclose(model.predict(x), [y for l, y in model.layer_outputs(x)][-1],
+                               rtol=1e-10, atol=1e-12)
+    assert np.abs(model.predict(x) - fused).max() > 1e-6

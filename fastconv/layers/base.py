@@ -42,6 +42,20 @@ __all__ = ["Layer", "InputLayer", "Input", "KerasTensor", "Node", "register", "s
 _NAME_COUNTS = {}
 _REGISTRY = {}
 _LAST_CALL = object()   # backward() without a ctx: use the context of the last call()
+_WEIGHTS_VERSION = [0]
+
+
+def weights_version():
+    """A counter that moves whenever any layer's weights change through the API (an
+    optimizer step, ``set_weights``, a training pass updating moving statistics, loading).
+    Caches of derived weights (batch norm folded into a convolution) compare it."""
+    return _WEIGHTS_VERSION[0]
+
+
+def weights_changed():
+    """Declare that weights changed (needed only after writing into weight arrays
+    directly, e.g. ``layer.params['kernel'][...] = ...``)."""
+    _WEIGHTS_VERSION[0] += 1
 
 
 def _snake(name):
@@ -394,7 +408,8 @@ class Layer:
         self._weights_changed()
 
     def _weights_changed(self):
-        """Hook: weights were overwritten (layers that cache derived weights drop them)."""
+        """Weights were overwritten: caches of derived weights must be rebuilt."""
+        weights_changed()
 
     def count_params(self):
         if not self.built:

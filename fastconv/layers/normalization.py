@@ -5,7 +5,7 @@ from .. import _validation as V
 from .. import functional as F
 from .. import initializers
 from ..layout import to_public_shape
-from .base import Layer, register
+from .base import Layer, register, weights_changed
 
 __all__ = ["BatchNormalization"]
 
@@ -75,6 +75,8 @@ class BatchNormalization(Layer):
     def forward(self, x, training=False):
         x4 = x if x.ndim == 4 else x.reshape(x.shape[0], x.shape[1], 1, 1)
         training = bool(training) and self.trainable  # a frozen BN runs in inference mode
+        if training:
+            weights_changed()   # the moving statistics move
         y = F.batch_norm2d(x4, self._gamma, self._beta, self.buffers["moving_mean"],
                            self.buffers["moving_variance"], training,
                            1.0 - self.momentum, self.epsilon)

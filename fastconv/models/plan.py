@@ -8,7 +8,8 @@ every batch:
   written, so running a step is one call into the layer, without re-validation of the graph;
 * forward keeps each step's context for the backward pass in training, and at inference
   drops every intermediate array after its last use, so peak memory is the live set, not
-  the whole network;
+  the whole network; inference runs a second step list in which convolution -> batch norm
+  -> ReLU chains are one kernel call (:mod:`fastconv.models.fusion`);
 * backward runs the steps in reverse: gradients arriving at a tensor used by several steps
   are summed, a layer used at several places adds up its weight gradients, input gradients
   are computed only where something upstream needs them, and a callback can be told as soon
@@ -16,6 +17,8 @@ every batch:
   while the rest of the backward pass runs).
 """
 import numpy as np
+
+from .fusion import fuse_inference_steps
 
 __all__ = ["Plan", "Step"]
 
@@ -59,27 +62,41 @@ class Plan:
         self.output_slots = [slot[id(t)] for t in output_tensors]
         self._producer = {s.output: s for s in steps}
         # the last step that reads each slot (inference frees a slot after it)
-        last_use = {}
-        for s in steps:
-            for i in s.inputs:
-                last_use[i] = s.index
-        keep = set(self.output_slots)
-        self._free_after = [[] for _ in steps]
-        for i, at in last_use.items():
-            if i not in keep:
-                self._free_after[at].append(i)
+        self._free_after = self._liveness(steps)
         # a layer's weight gradients are final after its earliest step runs backward
         self._first_step = {}
         for s in steps:
             self._first_step.setdefault(id(s.layer), s.index)
         self._output_steps = {self._producer[o].index for o in self.output_slots
                               if o in self._producer}
+        self._infer = None     # the fused step list for inference, made on first use
         self.layers = []
         seen = set()
         for s in steps:
             if id(s.layer) not in seen:
                 seen.add(id(s.layer))
                 self.layers.append(s.layer)
+
+    def _liveness(self, steps):
+        """For each step (by position), the slots whose last reader it is."""
+        last_use = {}
+        for pos, s in enumerate(steps):
+            for i in s.inputs:
+                last_use[i] = pos
+        keep = set(self.output_slots)
+        free_after = [[] for _ in steps]
+        for i, at in last_use.items():
+            if i not in keep:
+                free_after[at].append(i)
+        return free_after
+
+    def _inference_steps(self):
+        if self._infer is None:
+            def make(index, runner, inputs, output):
+                return Step(index, runner, inputs, output, False, False)
+            steps = fuse_inference_steps(self.steps, self.output_slots, make)
+            self._infer = (steps, self._liveness(steps))
+        return self._infer
 
     def producer(self, slot):
         """The step that writes ``slot`` (None for a model input)."""
@@ -95,9 +112,12 @@ class Plan:
         vals = [None] * self.n_slots
         vals[:len(inputs)] = inputs
         ctxs = [None] * len(self.steps)
-        free_after = self._free_after
+        if training or keep_ctx or record is not None:
+            steps, free_after = self.steps, self._free_after
+        else:
+            steps, free_after = self._inference_steps()
         out_steps = self._output_steps
-        for s in self.steps:
+        for pos, s in enumerate(steps):
             if s.listed:
                 x = [vals[i] for i in s.inputs]
             else:
@@ -109,7 +129,7 @@ class Plan:
             if record is not None:
                 record(s, y)
             if not keep_ctx:
-                for i in free_after[s.index]:
+                for i in free_after[pos]:
                     vals[i] = None
         return [vals[o] for o in self.output_slots], ctxs
 

@@ -21,6 +21,7 @@ from .. import _alloc
 from .. import _validation as V
 from .. import losses as _losses
 from .. import optimizers as _optimizers
+from ..layers.base import weights_changed
 from ..layout import to_internal, to_public, to_public_shape
 from ..progress import ProgressBar, format_values
 from .callbacks import Callback, History
@@ -174,9 +175,7 @@ class Trainer:
         params, grads = self._trainable_pairs()
         if params:
             self.optimizer.apply(params, grads)
-            for layer in self.layers:
-                if layer.trainable and layer.params:
-                    layer._weights_changed()
+            weights_changed()
 
     def _layer_done_hook(self):
         dist = self.distribute

@@ -1,0 +1,124 @@
+"""Inference fusions: chains of plan steps that run as one kernel call.
+
+At inference a batch-normalisation layer is a fixed affine map per channel, so
+
+* ``Conv2D``/``DepthwiseConv2D`` (no activation of its own) -> ``BatchNormalization`` is one
+  convolution with the normalisation folded into its weights and bias
+  (``w' = w * scale[k]``, ``b' = b * scale + shift``);
+* a following ReLU (or leaky ReLU with a positive slope) -- an ``Activation`` layer or the
+  fused one -- goes into the convolution kernel's write-back;
+
+which removes two full passes over each feature map (and the per-layer overhead) from
+every inference. A chain is fused only when each intermediate result has no other reader
+and is not a model output. Training never uses fused steps: the backward pass needs every
+layer's own context, and batch norm normalises with the batch's statistics then.
+
+Folded weights are cached and recomputed when any layer's weights changed (see
+``fastconv.layers.base.weights_version``).
+"""
+import numpy as np
+
+from .. import functional as F
+from ..layers.activations import Activation, FUSABLE
+from ..layers.base import weights_version
+from ..layers.conv import Conv2D, DepthwiseConv2D
+from ..layers.normalization import BatchNormalization
+
+__all__ = ["FusedConv", "fuse_inference_steps"]
+
+
+def _fusable_activation(layer):
+    """The (name, option) of an activation layer that a conv kernel can apply, else None."""
+    if not isinstance(layer, Activation):
+        return None
+    act = layer._act
+    if act.name not in FUSABLE or (act.name == "leaky_relu" and not act.opt > 0):
+        return None
+    return act.name, act.opt
+
+
+class FusedConv:
+    """A convolution with an optional folded batch norm and a fused activation; stands in
+    for the chain's steps at inference (it has ``forward`` like a layer)."""
+
+    _multi_input = False
+
+    def __init__(self, conv, bn=None, activation=None):
+        self.conv = conv
+        self.bn = bn
+        self.activation = activation            # (name, option) or None
+        self.layers = tuple(l for l in (conv, bn) if l is not None)
+        self.name = "+".join(l.name for l in self.layers) + (
+            f"+{activation[0]}" if activation else "")
+        self._cache = None
+        self._version = None
+
+    def _weights(self):
+        conv, bn = self.conv, self.bn
+        w, b = conv.params["kernel"], conv.params.get("bias")
+        if bn is None:
+            return w, b
+        version = weights_version()
+        if self._version != version:
+            scale, shift = bn.inference_affine()
+            w2 = (w * scale.reshape((-1,) + (1,) * (w.ndim - 1))).astype(w.dtype)
+            b2 = shift if b is None else (b * scale + shift).astype(w.dtype)
+            self._cache = (np.ascontiguousarray(w2), np.ascontiguousarray(b2, dtype=w.dtype))
+            self._version = version
+        return self._cache
+
+    def forward(self, x, training=False):
+        conv = self.conv
+        w, b = self._weights()
+        if self.activation is None:
+            y = F.conv2d(x, w, b, conv.strides, conv._pad, conv.dilation_rate, conv._groups)
+        else:
+            name, opt = self.activation
+            y = F.conv2d(x, w, b, conv.strides, conv._pad, conv.dilation_rate, conv._groups,
+                         activation=name,
+                         negative_slope=opt if name == "leaky_relu" else 0.01)
+        return y, None
+
+    def __repr__(self):
+        return f"<FusedConv {self.name}>"
+
+
+def fuse_inference_steps(steps, output_slots, make_step):
+    """The step list for inference: conv -> [bn] -> [activation] chains replaced by one
+    :class:`FusedConv` step (made by ``make_step(index, runner, inputs, output)``)."""
+    readers = {}
+    for s in steps:
+        for i in s.inputs:
+            readers.setdefault(i, []).append(s)
+    outputs = set(output_slots)
+
+    def only_reader(step):
+        """The one step reading ``step``'s output, if it is the only one and the output is
+        not a model output."""
+        r = readers.get(step.output, [])
+        return r[0] if len(r) == 1 and step.output not in outputs else None
+
+    absorbed, fused = set(), {}
+    for s in steps:
+        layer = s.layer
+        if s.index in absorbed or type(layer) not in (Conv2D, DepthwiseConv2D):
+            continue
+        if layer.activation is not None or layer._stateful:
+            continue
+        chain, bn, act = [s], None, None
+        nxt = only_reader(s)
+        if nxt is not None and type(nxt.layer) is BatchNormalization:
+            bn = nxt.layer
+            chain.append(nxt)
+            nxt = only_reader(nxt)
+        if nxt is not None and _fusable_activation(nxt.layer) is not None:
+            act = _fusable_activation(nxt.layer)
+            chain.append(nxt)
+        if len(chain) == 1:
+            continue
+        if chain[-1].output in outputs:
+            continue
+        absorbed.update(c.index for c in chain[1:])
+        fused[s.index] = make_step(s.index, FusedConv(layer, bn, act), s.inputs,
+                                   chain[-1].output)
+    return [fused.get(s.index, s) for s in steps if s.index not in absorbed]
