@@ -61,7 +61,7 @@ int fc_winograd_enabled(void)
 
 static int fc_wino_ok(const fc_conv_geom *d)
 {
-    return d->R == 3 && d->S == 3 && d->stride_h == 1 && d->stride_w == 1 && d->dil_h == 1 &&
+    return d->winograd && d->R == 3 && d->S == 3 && d->stride_h == 1 && d->stride_w == 1 && d->dil_h == 1 &&
            d->dil_w == 1 && d->C >= FC_WINO_MIN_CHANNELS && d->K >= FC_WINO_MIN_CHANNELS &&
            d->Ho >= 2 && d->Wo >= 2 && fc_winograd_enabled();
 }
@@ -123,6 +123,7 @@ static void fc_bwd_data_geom(const fc_conv_geom *g, fc_conv_geom *t)
     t->pad_left = g->dil_w * (g->S - 1) - g->pad_left;
     t->dil_h = g->dil_h;
     t->dil_w = g->dil_w;
+    t->winograd = g->winograd;
 }
 
 void fc_conv_plan_make(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan *pl)

@@ -106,6 +106,8 @@ typedef struct fc_conv_geom {
     fc_int stride_h, stride_w;
     fc_int pad_top, pad_left;
     fc_int dil_h, dil_w;
+    int winograd;      /* 1: the caller's size policy allows the Winograd path (3x3 stride-1
+                          convolutions big enough for it to win; see geometry.py) */
 } fc_conv_geom;
 
 /* 1 unless the environment variable FASTCONV_NO_WINOGRAD (not "" or "0")

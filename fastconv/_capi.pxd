@@ -43,6 +43,7 @@ cdef extern from "fastconv.h" nogil:
         fc_int stride_h, stride_w
         fc_int pad_top, pad_left
         fc_int dil_h, dil_w
+        int winograd
     size_t fc_conv2d_workspace_bytes(const fc_conv_geom *g, size_t elem)
     void fc_conv2d_forward_f32(const fc_conv_geom *g, const float *x, const float *w,
                                const float *bias, int act, float act_param, float *y, void *work)

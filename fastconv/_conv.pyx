@@ -24,7 +24,7 @@ cdef enum:
 cdef fc_conv_geom make_geom(tuple geometry):
     cdef fc_conv_geom g
     (g.C, g.H, g.W, g.K, g.R, g.S, g.Ho, g.Wo,
-     g.stride_h, g.stride_w, g.pad_top, g.pad_left, g.dil_h, g.dil_w) = geometry
+     g.stride_h, g.stride_w, g.pad_top, g.pad_left, g.dil_h, g.dil_w, g.winograd) = geometry
     return g
 
 

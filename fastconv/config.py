@@ -104,7 +104,8 @@ def show_config(file=None):
         f"  cpu avx2+fma {'yes' if info['cpu_avx2_fma'] else 'no'}",
         f"  simd path    {info['simd_path']}"
         + (f"  (FASTCONV_SIMD={info['simd_env']})" if info["simd_env"] else ""),
-        "  winograd     " + ("on (3x3 stride-1 convolutions with >= 16 channels in and out)"
+        "  winograd     " + ("on (3x3 stride-1 convolutions with >= 64 channels, or >= 32 "
+                             "and >= 2048 output tiles)"
                              if info["winograd"] else "OFF (FASTCONV_NO_WINOGRAD is set)"),
     ]
     print("\n".join(lines), file=file if file is not None else sys.stdout)

@@ -115,11 +115,35 @@ def winograd_cases(draw):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(case=winograd_cases())
-def test_conv2d_winograd_path_matches_reference(simd, dtype, case):
+def test_conv2d_winograd_path_matches_reference(simd, dtype, case, monkeypatch):
+    monkeypatch.setenv("FASTCONV_WINOGRAD", "always")   # small shapes too
     _check_conv_against_reference(dtype, case)
 
 
+def test_winograd_size_policy(monkeypatch):
+    """By default Winograd runs only where it was measured to win: >= 64 channels, or >= 32
+    channels and >= 2048 output tiles; FASTCONV_WINOGRAD=always lifts the size rule."""
+    from fastconv.geometry import winograd_wins
+    monkeypatch.delenv("FASTCONV_WINOGRAD", raising=False)
+    assert not winograd_wins(64, 16, 16, 32, 32)       # 16 channels: never
+    assert not winograd_wins(1, 32, 32, 16, 16)        # 32 channels, 64 tiles
+    assert winograd_wins(64, 32, 64, 16, 16)           # 4096 tiles
+    assert winograd_wins(1, 64, 64, 8, 8)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((1, 16, 10, 10)).astype(np.float32)
+    w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    default = F.conv2d(x, w, padding=1)
+    monkeypatch.setenv("FASTCONV_NO_WINOGRAD", "1")
+    direct = F.conv2d(x, w, padding=1)
+    monkeypatch.delenv("FASTCONV_NO_WINOGRAD")
+    monkeypatch.setenv("FASTCONV_WINOGRAD", "always")
+    forced = F.conv2d(x, w, padding=1)
+    assert default.tobytes() == direct.tobytes()        # the size rule chose direct
+    assert forced.tobytes() != direct.tobytes()         # and "always" really switches
+
+
 def test_winograd_path_is_taken_and_agrees_with_the_direct_path(monkeypatch):
+    monkeypatch.setenv("FASTCONV_WINOGRAD", "always")
     # FASTCONV_NO_WINOGRAD=1 turns the Winograd path off (forward, backward-data and
     # backward-weight): both paths must agree with
     # the reference, and must differ in the last bits (proof that the switch works).
