@@ -4,7 +4,7 @@ Output size of a convolution or pooling window sliding over ``size`` pixels::
 
     out = floor((size + pad_total - dilation * (kernel - 1) - 1) / stride) + 1
 
-(the notes' ``(W - F + 2P) / S + 1``). Pooling with ``ceil_mode`` rounds up instead,
+(the textbook ``(W - F + 2P) / S + 1``). Pooling with ``ceil_mode`` rounds up instead,
 and, as in PyTorch, drops a last window that would start in the right padding.
 Every impossible geometry raises ``ValueError`` naming the numbers.
 """

@@ -1,6 +1,6 @@
 """Look inside a CNN: feature maps, learned filters and training curves, as pictures.
 
-The course notes teach convolutional networks by showing what they compute: the activation
+A CNN is best understood by looking at what it computes: the activation
 volume that each convolution (and ReLU, and pooling) layer produces for one image, the
 learned filters of the first layer, and how loss and accuracy evolve while training.
 
@@ -196,8 +196,8 @@ def feature_maps(model, image, include=_KINDS):
         one-channel models, and a batch of one ``(1, H, W, C)``).
     include : tuple of 'conv', 'activation', 'pool'
         Which layers to report: Conv2D (with its fused activation, if any), stand-alone
-        activation layers that act on images (ReLU, LeakyReLU, Maxout, ...; the notes'
-        "RELU" volumes) and pooling layers.  Default: all three.
+        activation layers that act on images (ReLU, LeakyReLU, Maxout, ...: the
+        "RELU" volumes of the classic diagrams) and pooling layers.  Default: all three.
 
     Returns
     -------
@@ -478,7 +478,7 @@ def plot_filters(model, path, layer=None, columns=None, max_filters=None, max_ch
 
     * one input channel: one tile per filter, ``columns`` per row (default 8, or 16 for
       more than 32 filters);
-    * three input channels: per filter, its colour image (grey = 0; the notes' picture of
+    * three input channels: per filter, its colour image (grey = 0; the classic picture of
       first-layer filters) followed by its R, G and B weights;
     * other depths (a deeper layer): one row per filter, one column per input channel
       (at most ``max_filters`` filters, default 16, and ``max_channels`` channels).
