@@ -290,3 +290,37 @@ def test_inference_folds_batch_norm_and_relu_into_the_convolution():
     np.testing.assert_allclose(model.predict(x), [y for l, y in model.layer_outputs(x)][-1],
                                rtol=1e-10, atol=1e-12)
     assert np.abs(model.predict(x) - fused).max() > 1e-6
+
+
+def _encoder_decoder(up):
+    """Conv -> MaxPool -> (Conv2DTranspose | UpSampling2D) -> Concatenate skip -> Conv: a
+    U-Net in miniature, mapping 8x8x1 images to 8x8x1 maps."""
+    inp = layers.Input((8, 8, 1))
+    e = layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    d = layers.MaxPooling2D(2)(e)
+    d = layers.Conv2D(8, 3, padding="same", activation="relu")(d)
+    if up == "transpose":
+        d = layers.Conv2DTranspose(8, 2, strides=2, padding="same")(d)
+    else:
+        d = layers.Conv2D(8, 1)(layers.UpSampling2D(2, interpolation=up)(d))
+    x = layers.Concatenate()([e, d])
+    out = layers.Conv2D(1, 1)(layers.Conv2D(8, 3, padding="same", activation="relu")(x))
+    return models.Model(inp, out, seed=0)
+
+
+@pytest.mark.parametrize("up", ["transpose", "nearest", "bilinear"])
+def test_encoder_decoder_trains(up):
+    """Per-pixel regression (a blurred copy of the input) with mean squared error: the
+    loss falls, and predictions are channels-last maps."""
+    if up != "transpose" and not hasattr(layers, "UpSampling2D"):
+        pytest.skip("UpSampling2D is not available")
+    model = _encoder_decoder(up)
+    rng = np.random.default_rng(0)
+    x = rng.random((32, 8, 8, 1), dtype=np.float32)
+    blur = (x + np.roll(x, 1, axis=1) + np.roll(x, 1, axis=2)) / 3.0
+    model.compile("adam", "mse")
+    history = model.fit(x, blur, epochs=20, batch_size=8, verbose=0)
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+    assert model.predict(x[:2]).shape == (2, 8, 8, 1)
+    with pytest.raises(ValueError, match="images of shape"):
+        model.fit(x, blur[:, :4], verbose=0)

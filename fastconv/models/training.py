@@ -124,6 +124,12 @@ class Trainer:
         for shape, yk in zip(self._output_shapes(), ys):
             classes = shape[0] if len(shape) == 1 else None
             yk = self.loss.prepare_targets(yk, classes)
+            if len(shape) == 3 and yk.ndim == 4:
+                # image targets come channels-last, as the inputs: compare in NCHW
+                if yk.shape[1:] != to_public_shape(shape):
+                    raise ValueError(f"{what} has images of shape {yk.shape[1:]}, the model "
+                                     f"outputs {to_public_shape(shape)}")
+                yk = to_internal(yk)
             if yk.shape[0] != n:
                 raise ValueError(f"{n} samples in x but {yk.shape[0]} in {what}")
             out.append(yk)
