@@ -5,9 +5,12 @@ Keras's ``padding='same'`` is turned into per-side padding (``geometry.keras_pad
 ``out = ceil(in / stride)``, the odd pixel at the bottom/right) and handed to the kernels,
 which pad on the fly: no padded copy of the input, no cropped gradient.
 """
+import numpy as np
+
 from .. import _validation as V
 from .. import functional as F
 from .. import geometry as geo
+from ..functional.prepared import PreparedConv2d, prepared_cache
 from .. import initializers
 from ..layout import to_public_shape
 from .activations import FUSABLE
@@ -62,6 +65,7 @@ class _ConvBase(KernelLayer):
         super().__init__(owner, activation, use_bias, kernel_initializer, bias_initializer,
                          data_format, **kwargs)
         self._pad = ((0, 0), (0, 0))
+        self._prep = None      # prepared convolutions by input shape
         # relu/leaky_relu with a positive slope can be fused into the kernel (the output's
         # sign tells where the pre-activation was positive)
         self._fused = (self.activation in FUSABLE
@@ -83,7 +87,23 @@ class _ConvBase(KernelLayer):
         """The number of channel groups of the built layer (C for a depthwise one)."""
         return self._groups
 
+    def _prepared(self, x, activation=None, negative_slope=0.01):
+        """The convolution prepared for ``x``'s shape (geometry checked once), or None when
+        ``x`` is not an array the kernels take as it is (then the public op validates)."""
+        if not (isinstance(x, np.ndarray) and x.dtype == self.dtype and x.ndim == 4
+                and x.flags.c_contiguous):
+            return None
+        if self._prep is None:
+            self._prep = {}
+        w = self.params["kernel"]
+        return prepared_cache(self._prep, (x.shape, activation), lambda: PreparedConv2d(
+            x.shape, w.shape, self.dtype, self.strides, self._pad, self.dilation_rate,
+            self._groups, activation, negative_slope))
+
     def _conv(self, x, **act):
+        prep = self._prepared(x, **act)
+        if prep is not None:
+            return prep.forward(x, self.params["kernel"], self.params.get("bias"))
         return F.conv2d(x, self.params["kernel"], self.params.get("bias"), self.strides,
                         self._pad, self.dilation_rate, self._groups, **act)
 
@@ -109,9 +129,13 @@ class _ConvBase(KernelLayer):
         return self._linear_backward(g, ctx, input_grad)
 
     def _linear_backward(self, g, ctx, input_grad):
-        gx, gw, gb = F.conv2d_backward(g, ctx[0], self.params["kernel"], self.strides,
-                                       self._pad, self.dilation_rate, self._groups,
-                                       input_grad=input_grad)
+        prep = self._prepared(ctx[0])
+        if prep is not None and g.dtype == self.dtype and g.shape == prep.out_shape:
+            gx, gw, gb = prep.backward(g, ctx[0], self.params["kernel"], input_grad)
+        else:
+            gx, gw, gb = F.conv2d_backward(g, ctx[0], self.params["kernel"], self.strides,
+                                           self._pad, self.dilation_rate, self._groups,
+                                           input_grad=input_grad)
         self._store_grads(gw, gb)
         return gx
 

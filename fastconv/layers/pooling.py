@@ -1,6 +1,9 @@
 """Pooling layers: max and average over windows, and global pooling."""
+import numpy as np
+
 from .. import _validation as V
 from .. import functional as F
+from ..functional.prepared import PreparedPool2d, prepared_cache
 from ..layout import to_public_shape
 from .base import Layer, register
 
@@ -19,6 +22,7 @@ def _out_size(size, k, s, p, ceil_mode):
 
 
 class _Pooling2D(Layer):
+    _kind = None
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", ceil_mode=False,
                  data_format=None, **kwargs):
@@ -41,6 +45,18 @@ class _Pooling2D(Layer):
         super().__init__(**kwargs)
         self._pad = (0, 0)
         self._ceil = self.ceil_mode
+        self._prep = None
+
+    def _prepared(self, x):
+        """The pooling prepared for ``x``'s shape, or None when the public op must check."""
+        if not (isinstance(x, np.ndarray) and x.dtype == self.dtype and x.ndim == 4
+                and x.flags.c_contiguous):
+            return None
+        if self._prep is None:
+            self._prep = {}
+        return prepared_cache(self._prep, x.shape, lambda: PreparedPool2d(
+            self._kind, x.shape, self.dtype, self.pool_size, self.strides, self._pad,
+            self._ceil, False))
 
     def _geometry(self, in_shape):
         owner = type(self).__name__
@@ -107,12 +123,20 @@ class MaxPooling2D(_Pooling2D):
     """Max pooling over ``pool_size`` windows (default 2x2, stride = pool size).
     With ``ceil_mode=True`` a last partial window still counts (5x5 -> 3x3 for 2x2/2)."""
 
+    _kind = "max"
+
     def forward(self, x, training=False):
+        prep = self._prepared(x)
+        if prep is not None:
+            return prep.forward(x), x
         return F.max_pool2d(x, self.pool_size, self.strides, self._pad, self._ceil), x
 
     def _backward(self, grad_out, ctx, input_grad):
         if not input_grad:
             return None
+        prep = self._prepared(ctx)
+        if prep is not None and grad_out.dtype == self.dtype and grad_out.shape == prep.out_shape:
+            return prep.backward(grad_out, ctx)
         return F.max_pool2d_backward(grad_out, ctx, self.pool_size, self.strides,
                                      self._pad, self._ceil)
 
@@ -121,12 +145,20 @@ class MaxPooling2D(_Pooling2D):
 class AveragePooling2D(_Pooling2D):
     """Average pooling; padded cells are not counted in the average (Keras's rule)."""
 
+    _kind = "avg"
+
     def forward(self, x, training=False):
+        prep = self._prepared(x)
+        if prep is not None:
+            return prep.forward(x), x
         return F.avg_pool2d(x, self.pool_size, self.strides, self._pad, self._ceil, False), x
 
     def _backward(self, grad_out, ctx, input_grad):
         if not input_grad:
             return None
+        prep = self._prepared(ctx)
+        if prep is not None and grad_out.dtype == self.dtype and grad_out.shape == prep.out_shape:
+            return prep.backward(grad_out, ctx)
         return F.avg_pool2d_backward(grad_out, ctx, self.pool_size, self.strides,
                                      self._pad, self._ceil, False)
 

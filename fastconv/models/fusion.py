@@ -70,14 +70,13 @@ class FusedConv:
     def forward(self, x, training=False):
         conv = self.conv
         w, b = self._weights()
-        if self.activation is None:
-            y = F.conv2d(x, w, b, conv.strides, conv._pad, conv.dilation_rate, conv._groups)
-        else:
-            name, opt = self.activation
-            y = F.conv2d(x, w, b, conv.strides, conv._pad, conv.dilation_rate, conv._groups,
-                         activation=name,
-                         negative_slope=opt if name == "leaky_relu" else 0.01)
-        return y, None
+        name, opt = self.activation if self.activation is not None else (None, 0.01)
+        slope = opt if name == "leaky_relu" else 0.01
+        prep = conv._prepared(x, name, slope)
+        if prep is not None:
+            return prep.forward(x, w, b), None
+        return F.conv2d(x, w, b, conv.strides, conv._pad, conv.dilation_rate, conv._groups,
+                        activation=name, negative_slope=slope), None
 
     def __repr__(self):
         return f"<FusedConv {self.name}>"
