@@ -9,7 +9,7 @@ At inference a batch-normalisation layer is a fixed affine map per channel, so
   fused one -- goes into the convolution kernel's write-back;
 
 which removes two full passes over each feature map (and the per-layer overhead) from
-every inference. A chain is fused only when each intermediate result has no other reader
+every inference; likewise a residual ``Add`` followed by a ReLU adds and clips in place. A chain is fused only when each intermediate result has no other reader
 and is not a model output. Training never uses fused steps: the backward pass needs every
 layer's own context, and batch norm normalises with the batch's statistics then.
 
@@ -22,9 +22,10 @@ from .. import functional as F
 from ..layers.activations import Activation, FUSABLE
 from ..layers.base import weights_version
 from ..layers.conv import Conv2D, DepthwiseConv2D
+from ..layers.merging import Add
 from ..layers.normalization import BatchNormalization
 
-__all__ = ["FusedConv", "fuse_inference_steps"]
+__all__ = ["FusedConv", "FusedAddReLU", "fuse_inference_steps"]
 
 
 def _fusable_activation(layer):
@@ -82,9 +83,30 @@ class FusedConv:
         return f"<FusedConv {self.name}>"
 
 
+class FusedAddReLU:
+    """``relu(a + b + ...)`` computed into one new array (the ReLU in place)."""
+
+    _multi_input = True
+
+    def __init__(self, add, relu):
+        self.layers = (add, relu)
+        self.name = f"{add.name}+{relu.name}"
+
+    def forward(self, xs, training=False):
+        y = xs[0] + xs[1]
+        for x in xs[2:]:
+            y += x
+        np.maximum(y, 0, out=y)
+        return y, None
+
+    def __repr__(self):
+        return f"<FusedAddReLU {self.name}>"
+
+
 def fuse_inference_steps(steps, output_slots, make_step):
     """The step list for inference: conv -> [bn] -> [activation] chains replaced by one
-    :class:`FusedConv` step (made by ``make_step(index, runner, inputs, output)``)."""
+    :class:`FusedConv` step, add -> relu by :class:`FusedAddReLU` (steps made by
+    ``make_step(index, runner, inputs, output, listed)``)."""
     readers = {}
     for s in steps:
         for i in s.inputs:
@@ -100,7 +122,17 @@ def fuse_inference_steps(steps, output_slots, make_step):
     absorbed, fused = set(), {}
     for s in steps:
         layer = s.layer
-        if s.index in absorbed or type(layer) not in (Conv2D, DepthwiseConv2D):
+        if s.index in absorbed:
+            continue
+        if type(layer) is Add:
+            nxt = only_reader(s)
+            act = _fusable_activation(nxt.layer) if nxt is not None else None
+            if act is not None and act[0] == "relu" and nxt.output not in outputs:
+                absorbed.add(nxt.index)
+                fused[s.index] = make_step(s.index, FusedAddReLU(layer, nxt.layer), s.inputs,
+                                           nxt.output, True)
+            continue
+        if type(layer) not in (Conv2D, DepthwiseConv2D):
             continue
         if layer.activation is not None or layer._stateful:
             continue
@@ -119,5 +151,5 @@ def fuse_inference_steps(steps, output_slots, make_step):
             continue
         absorbed.update(c.index for c in chain[1:])
         fused[s.index] = make_step(s.index, FusedConv(layer, bn, act), s.inputs,
-                                   chain[-1].output)
+                                   chain[-1].output, False)
     return [fused.get(s.index, s) for s in steps if s.index not in absorbed]

@@ -92,8 +92,8 @@ class Plan:
 
     def _inference_steps(self):
         if self._infer is None:
-            def make(index, runner, inputs, output):
-                return Step(index, runner, inputs, output, False, False)
+            def make(index, runner, inputs, output, listed):
+                return Step(index, runner, inputs, output, listed, False)
             steps = fuse_inference_steps(self.steps, self.output_slots, make)
             self._infer = (steps, self._liveness(steps))
         return self._infer
