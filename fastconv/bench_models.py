@@ -148,7 +148,8 @@ def prepare(name, threads, peers=("torch", "onnxruntime"), directory=None, seed=
         "infer b64": {"fastconv": lambda: model.predict(x, batch_size=len(x))},
         "infer b1": {"fastconv": lambda: model.predict(x1, batch_size=1)},
     }
-    out = {"tasks": tasks, "agreement": {}, "warnings": [], "params": int(model.count_params())}
+    out = {"tasks": tasks, "agreement": {}, "warnings": [], "params": int(model.count_params()),
+           "model": model, "x1": x1}
     if "torch" not in peers:
         return out
     import torch
@@ -299,6 +300,12 @@ def run(names, rounds, threads, stat="median", with_torch=True, with_onnx=True, 
             log(f"{name:<14} {task:<10} {row['fastconv_ms']:11.3f} "
                 f"{_fmt(row['torch_ms'], '9.3f')} {_fmt(row['x_torch'], '7.2f')} "
                 f"{_fmt(row['onnxruntime_ms'], '9.3f')} {_fmt(row['x_onnxruntime'], '6.2f')}")
+        from .bench_overhead import overhead_per_layer
+        total, kernels, per_step, steps = overhead_per_layer(setup["model"], setup["x1"])
+        entry["overhead_b1"] = {"total_us": total, "kernel_us": kernels,
+                                "outside_us_per_layer": per_step, "steps": steps}
+        log(f"{name:<14} infer b1: {total:.0f} us = {kernels:.0f} us in kernels + "
+            f"{per_step:.1f} us outside kernels per step ({steps} steps)")
         results["networks"][name] = entry
     results["summary"] = _summary(results["networks"])
     results["load_after"] = _loadavg()
