@@ -89,6 +89,20 @@ def nonnegative_number(v, what, owner):
     return float(v)
 
 
+def finite_number(v, what, owner, lo=None, hi=None, lo_open=False, hi_open=False):
+    """A finite float, optionally within [lo, hi] (open ends with ``lo_open``/``hi_open``)."""
+    if not is_number(v):
+        raise TypeError(f"{owner}: {what} must be a number, got {v!r}")
+    v = float(v)
+    if not math.isfinite(v):
+        raise ValueError(f"{owner}: {what} must be finite, got {v!r}")
+    if lo is not None and (v < lo or (lo_open and v == lo)):
+        raise ValueError(f"{owner}: {what} must be {'>' if lo_open else '>='} {lo}, got {v!r}")
+    if hi is not None and (v > hi or (hi_open and v == hi)):
+        raise ValueError(f"{owner}: {what} must be {'<' if hi_open else '<='} {hi}, got {v!r}")
+    return v
+
+
 def number_in(v, what, owner, lo, hi, hi_open=False):
     if not is_number(v):
         raise TypeError(f"{owner}: {what} must be a number, got {v!r}")

@@ -14,6 +14,8 @@ stable logits form instead.
 """
 import numpy as np
 
+from . import _validation as V
+
 from . import functional as F
 from ._registry import Configurable, Registry
 
@@ -23,10 +25,7 @@ __all__ = ["Loss", "SparseCategoricalCrossentropy", "CategoricalCrossentropy",
 _EPS = 1e-7
 
 
-def _flag(v, what, owner):
-    if not isinstance(v, (bool, np.bool_)):
-        raise TypeError(f"{owner}: {what} must be True or False, got {v!r}")
-    return bool(v)
+_flag = V.flag
 
 
 def crossentropy_from_logits(logits, target, with_grad=True):

@@ -26,22 +26,14 @@ import math
 
 import numpy as np
 
+from . import _validation as V
+
 from ._registry import Configurable, Registry
 
 __all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "get", "serialize", "deserialize"]
 
 
-def _number(v, what, owner, lo=None, hi=None, lo_open=False, hi_open=False):
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{owner}: {what} must be a number, got {v!r}")
-    v = float(v)
-    if not math.isfinite(v):
-        raise ValueError(f"{owner}: {what} must be finite, got {v!r}")
-    if lo is not None and (v < lo or (lo_open and v == lo)):
-        raise ValueError(f"{owner}: {what} must be {'>' if lo_open else '>='} {lo}, got {v!r}")
-    if hi is not None and (v > hi or (hi_open and v == hi)):
-        raise ValueError(f"{owner}: {what} must be {'<' if hi_open else '<='} {hi}, got {v!r}")
-    return v
+_number = V.finite_number
 
 
 class Optimizer(Configurable):
