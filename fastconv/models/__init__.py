@@ -20,6 +20,6 @@ __all__ = ["Model", "Sequential", "Callback", "History", "EarlyStopping", "load_
 
 
 def load_model(path, compile=True):
-    """Load a model saved with ``model.save(path)`` (see :mod:`fastconv.saving`)."""
-    from .. import saving
-    return saving.load_model(path, compile=compile)
+    """Load a model saved with ``model.save(path)`` (see :mod:`fastconv.models.saving`)."""
+    from .saving import load_model as load
+    return load(path, compile=compile)

@@ -300,8 +300,8 @@ class Model(Trainer):
 
     def save(self, path, include_optimizer=True):
         """Save architecture, weights (and optimizer state) to one file, atomically."""
-        from .. import saving
-        saving.save_model(self, path, include_optimizer=include_optimizer)
+        from .saving import save_model
+        save_model(self, path, include_optimizer=include_optimizer)
 
     # ------------------------------------------------------------ generator state
     def random_state(self):
