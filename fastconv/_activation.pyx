@@ -7,6 +7,18 @@ from fastconv._capi cimport *
 from fastconv._runtime cimport ELEMENT_WORK, team_size
 
 
+# The C enum fc_activation (csrc/fastconv.h) by lower-case name: the Python tier reads
+# the codes from here, so the header is their single definition.
+CODES = {
+    "none": FC_ACT_NONE,
+    "relu": FC_ACT_RELU,
+    "leaky_relu": FC_ACT_LEAKY_RELU,
+    "sigmoid": FC_ACT_SIGMOID,
+    "tanh": FC_ACT_TANH,
+    "elu": FC_ACT_ELU,
+}
+
+
 cdef inline Py_ssize_t _nblocks(Py_ssize_t n, int num_threads) noexcept nogil:
     return team_size(num_threads, num_threads, ELEMENT_WORK * n)
 

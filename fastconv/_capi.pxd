@@ -12,12 +12,14 @@ cdef extern from "fastconv.h" nogil:
     int fc_set_simd_path(int path)
     const char *fc_simd_path_name(int path)
 
-    int FC_ACT_NONE
-    int FC_ACT_RELU
-    int FC_ACT_LEAKY_RELU
-    int FC_ACT_SIGMOID
-    int FC_ACT_TANH
-    int FC_ACT_ELU
+    # The values come from the header at C compile time: never re-typed here.
+    cdef enum fc_activation:
+        FC_ACT_NONE
+        FC_ACT_RELU
+        FC_ACT_LEAKY_RELU
+        FC_ACT_SIGMOID
+        FC_ACT_TANH
+        FC_ACT_ELU
     void fc_activation_forward_f32(int act, float param, const float *x, float *y, fc_int n)
     void fc_activation_forward_f64(int act, double param, const double *x, double *y, fc_int n)
     void fc_activation_backward_f32(int act, float param, const float *x, const float *gy, float *gx, fc_int n)
