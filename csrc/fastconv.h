@@ -54,15 +54,37 @@ enum fc_activation {
     FC_ACT_LEAKY_RELU = 2, /* param = negative_slope */
     FC_ACT_SIGMOID = 3,
     FC_ACT_TANH = 4,
-    FC_ACT_ELU = 5         /* param = alpha */
+    FC_ACT_ELU = 5,        /* param = alpha */
+    FC_ACT_RELU6 = 6,      /* min(max(x, 0), 6) */
+    FC_ACT_HARDSIGMOID = 7,/* relu6(x + 3) / 6 (PyTorch; = Keras 3 hard_sigmoid) */
+    FC_ACT_HARDSWISH = 8,  /* x * relu6(x + 3) / 6 */
+    FC_ACT_SILU = 9,       /* x * sigmoid(x) */
+    FC_ACT_GELU = 10,      /* x * Phi(x), exact (erf) */
+    FC_ACT_GELU_TANH = 11  /* GELU, tanh approximation */
 };
 
-/* y[i] = act(x[i]) for i < n. y may alias x (in place). */
+/* y[i] = act(x[i]) for i < n. y may alias x (in place). Any code above may
+ * be passed as the `act` of the conv forward functions below (the write-back
+ * then applies it). Gradients at the kinks follow PyTorch: relu6' is 0 at 0
+ * and 6, hardsigmoid' is 0 at -3 and 3, hardswish' is 0 at -3 and 1 at 3.
+ * The piecewise-linear codes (RELU .. LEAKY_RELU, RELU6 .. HARDSWISH) run an
+ * AVX2 build on the AVX2 path, bitwise equal to the portable one (no operation
+ * in them can be contracted to an FMA). */
 void fc_activation_forward_f32(int act, float param, const float *x, float *y, fc_int n);
 void fc_activation_forward_f64(int act, double param, const double *x, double *y, fc_int n);
 /* gx[i] = gy[i] * act'(x[i]), where x is the forward's INPUT. */
 void fc_activation_backward_f32(int act, float param, const float *x, const float *gy, float *gx, fc_int n);
 void fc_activation_backward_f64(int act, double param, const double *x, const double *gy, double *gx, fc_int n);
+
+/* Softplus log(1 + exp(beta x)) / beta, linear (x) where beta x > threshold,
+ * and its gradient gx = gy * sigmoid(beta x) (gy where beta x > threshold):
+ * PyTorch's softplus. beta != 0. y may alias x. */
+void fc_softplus_forward_f32(float beta, float threshold, const float *x, float *y, fc_int n);
+void fc_softplus_forward_f64(double beta, double threshold, const double *x, double *y, fc_int n);
+void fc_softplus_backward_f32(float beta, float threshold, const float *x, const float *gy,
+                              float *gx, fc_int n);
+void fc_softplus_backward_f64(double beta, double threshold, const double *x, const double *gy,
+                              double *gx, fc_int n);
 
 /* Maxout over groups of `pieces` consecutive channels of one image
  * x: (C, HW), y: (C / pieces, HW). First maximum wins ties. */

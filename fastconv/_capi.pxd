@@ -20,10 +20,22 @@ cdef extern from "fastconv.h" nogil:
         FC_ACT_SIGMOID
         FC_ACT_TANH
         FC_ACT_ELU
+        FC_ACT_RELU6
+        FC_ACT_HARDSIGMOID
+        FC_ACT_HARDSWISH
+        FC_ACT_SILU
+        FC_ACT_GELU
+        FC_ACT_GELU_TANH
     void fc_activation_forward_f32(int act, float param, const float *x, float *y, fc_int n)
     void fc_activation_forward_f64(int act, double param, const double *x, double *y, fc_int n)
     void fc_activation_backward_f32(int act, float param, const float *x, const float *gy, float *gx, fc_int n)
     void fc_activation_backward_f64(int act, double param, const double *x, const double *gy, double *gx, fc_int n)
+    void fc_softplus_forward_f32(float beta, float threshold, const float *x, float *y, fc_int n)
+    void fc_softplus_forward_f64(double beta, double threshold, const double *x, double *y, fc_int n)
+    void fc_softplus_backward_f32(float beta, float threshold, const float *x, const float *gy,
+                                  float *gx, fc_int n)
+    void fc_softplus_backward_f64(double beta, double threshold, const double *x, const double *gy,
+                                  double *gx, fc_int n)
     void fc_maxout_forward_f32(const float *x, float *y, fc_int C, fc_int HW, fc_int pieces)
     void fc_maxout_forward_f64(const double *x, double *y, fc_int C, fc_int HW, fc_int pieces)
     void fc_maxout_backward_f32(const float *x, const float *gy, float *gx, fc_int C, fc_int HW, fc_int pieces)

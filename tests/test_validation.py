@@ -236,6 +236,31 @@ for _name in ("relu", "sigmoid", "tanh", "leaky_relu", "elu"):
          lambda _b=_b: _b(z(4, 3), z(3, 4)))
     case(f"{_name}_backward/mixed-dtype", TypeError, r"grad_out has dtype float64.*float32",
          lambda _b=_b: _b(z(3, 4, dtype=f64), z(3, 4)))
+for _name in ("relu6", "hardsigmoid", "hardswish", "silu", "gelu", "softplus"):
+    _f, _b = getattr(F, _name), getattr(F, _name + "_backward")
+    case(f"{_name}/list", TypeError, r"x must be a numpy.ndarray, got list",
+         lambda _f=_f: _f([1.0, -1.0]))
+    case(f"{_name}/int", TypeError, r"int64", lambda _f=_f: _f(np.arange(4)))
+    case(f"{_name}_backward/shape-mismatch", ValueError,
+         r"grad_out must have shape \(3, 4\), got \(4, 3\)",
+         lambda _b=_b: _b(z(4, 3), z(3, 4)))
+    case(f"{_name}_backward/mixed-dtype", TypeError, r"grad_out has dtype float64.*float32",
+         lambda _b=_b: _b(z(3, 4, dtype=f64), z(3, 4)))
+case("gelu/approximate-unknown", ValueError, r"approximate must be 'none' or 'tanh', got 'erf'",
+     lambda: F.gelu(z(3), approximate="erf"))
+case("gelu/approximate-none-object", TypeError, r"approximate must be.*NoneType None",
+     lambda: F.gelu(z(3), approximate=None))
+case("gelu_backward/approximate-bool", TypeError, r"approximate must be.*bool True",
+     lambda: F.gelu_backward(z(3), z(3), approximate=True))
+case("softplus/beta-zero", ValueError, r"beta must be nonzero, got 0", lambda: F.softplus(z(3), 0))
+case("softplus/beta-nan", ValueError, r"beta must be finite, got nan",
+     lambda: F.softplus(z(3), float("nan")))
+case("softplus/threshold-string", TypeError, r"threshold must be a number.*'20'",
+     lambda: F.softplus(z(3), 1.0, "20"))
+case("softplus_backward/threshold-inf", ValueError, r"threshold must be finite, got inf",
+     lambda: F.softplus_backward(z(3), z(3), 1.0, float("inf")))
+case("conv2d/activation-gelu-not-fused", ValueError, r"unknown activation 'gelu'",
+     lambda: F.conv2d(X(), Wt(), activation="gelu"))
 case("relu/none", TypeError, r"got NoneType", lambda: F.relu(None))
 case("relu/object", TypeError, r"object", lambda: F.relu(np.array([1.0, None])))
 case("sigmoid/int", TypeError, r"int64", lambda: F.sigmoid(np.arange(4)))

@@ -13,7 +13,8 @@ _ACT_SIGMOID, _ACT_TANH, _ACT_ELU = _ACT["sigmoid"], _ACT["tanh"], _ACT["elu"]
 # The activations the conv kernels apply in their write-back (conv2d(activation=...)).
 _ACTIVATIONS = {None: _ACT_NONE, "linear": _ACT_NONE, "relu": _ACT_RELU,
                 "leaky_relu": _ACT_LEAKY_RELU, "sigmoid": _ACT_SIGMOID, "tanh": _ACT_TANH,
-                "elu": _ACT_ELU}
+                "elu": _ACT_ELU, "relu6": _ACT["relu6"], "hardsigmoid": _ACT["hardsigmoid"],
+                "hardswish": _ACT["hardswish"], "silu": _ACT["silu"]}
 
 
 # ---------------------------------------------------------------- argument checks

@@ -24,6 +24,7 @@ This package imports NumPy and nothing else, in particular nothing from the rest
 from .conv import conv2d, conv2d_backward
 from .pooling import max_pool2d, max_pool2d_backward, avg_pool2d, avg_pool2d_backward
 from .activations import relu, relu_backward, leaky_relu, leaky_relu_backward, sigmoid, sigmoid_backward, tanh, tanh_backward, elu, elu_backward, maxout, maxout_backward
+from .activations import relu6, relu6_backward, hardsigmoid, hardsigmoid_backward, hardswish, hardswish_backward, silu, silu_backward, gelu, gelu_backward, softplus, softplus_backward
 from .linear import linear, linear_backward
 from .loss import log_softmax, softmax, softmax_backward, cross_entropy, cross_entropy_backward
 from .dropout import dropout, dropout_backward
@@ -49,6 +50,18 @@ __all__ = [
     "elu_backward",
     "maxout",
     "maxout_backward",
+    "relu6",
+    "relu6_backward",
+    "hardsigmoid",
+    "hardsigmoid_backward",
+    "hardswish",
+    "hardswish_backward",
+    "silu",
+    "silu_backward",
+    "gelu",
+    "gelu_backward",
+    "softplus",
+    "softplus_backward",
     "linear",
     "linear_backward",
     "softmax",
