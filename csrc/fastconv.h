@@ -235,6 +235,40 @@ void fc_avg_pool2d_forward_f64(const fc_pool_geom *g, const double *x, double *y
 void fc_avg_pool2d_backward_f32(const fc_pool_geom *g, const float *gy, float *gx);
 void fc_avg_pool2d_backward_f64(const fc_pool_geom *g, const double *gy, double *gx);
 
+/* ------------------------------------------------------------------ */
+/* Upsampling (csrc/upsample.c): a batch of (H, W) planes per call      */
+/* ------------------------------------------------------------------ */
+
+enum fc_upsample_mode {
+    FC_UPSAMPLE_NEAREST = 0,  /* PyTorch's 'nearest' (floor(o * in / out)) */
+    FC_UPSAMPLE_BILINEAR = 1
+};
+
+/* Plane (H, W) -> (Ho, Wo), PyTorch's interpolate rules. scale_h / scale_w
+ * are the caller's scale factors (they set the source positions, as
+ * PyTorch's recompute_scale_factor=None does), or 0 when the output size was
+ * given (the positions then use in / out). align_corners: bilinear only. */
+typedef struct fc_upsample_geom {
+    fc_int H, W, Ho, Wo;
+    int mode;
+    int align_corners;
+    double scale_h, scale_w;
+} fc_upsample_geom;
+
+/* y: `planes` planes (Ho, Wo) from x: `planes` planes (H, W), contiguous.
+ * Runs on up to `nthreads` OpenMP threads, one plane per thread at a time.
+ * Returns 0, or -1 when the index tables (O(Ho + Wo)) cannot be allocated. */
+int fc_upsample2d_forward_f32(const fc_upsample_geom *g, fc_int planes, const float *x,
+                              float *y, int nthreads);
+int fc_upsample2d_forward_f64(const fc_upsample_geom *g, fc_int planes, const double *x,
+                              double *y, int nthreads);
+/* gx (overwritten) from gy; each plane's sum is one thread's, in a fixed
+ * order: bitwise the same for any thread count. Same return values. */
+int fc_upsample2d_backward_f32(const fc_upsample_geom *g, fc_int planes, const float *gy,
+                               float *gx, int nthreads);
+int fc_upsample2d_backward_f64(const fc_upsample_geom *g, fc_int planes, const double *gy,
+                               double *gx, int nthreads);
+
 #ifdef __cplusplus
 }
 #endif

@@ -110,3 +110,20 @@ cdef extern from "fastconv.h" nogil:
     void fc_avg_pool2d_forward_f64(const fc_pool_geom *g, const double *x, double *y)
     void fc_avg_pool2d_backward_f32(const fc_pool_geom *g, const float *gy, float *gx)
     void fc_avg_pool2d_backward_f64(const fc_pool_geom *g, const double *gy, double *gx)
+
+    cdef enum fc_upsample_mode:
+        FC_UPSAMPLE_NEAREST
+        FC_UPSAMPLE_BILINEAR
+    ctypedef struct fc_upsample_geom:
+        fc_int H, W, Ho, Wo
+        int mode
+        int align_corners
+        double scale_h, scale_w
+    int fc_upsample2d_forward_f32(const fc_upsample_geom *g, fc_int planes, const float *x,
+                                  float *y, int nthreads)
+    int fc_upsample2d_forward_f64(const fc_upsample_geom *g, fc_int planes, const double *x,
+                                  double *y, int nthreads)
+    int fc_upsample2d_backward_f32(const fc_upsample_geom *g, fc_int planes, const float *gy,
+                                   float *gx, int nthreads)
+    int fc_upsample2d_backward_f64(const fc_upsample_geom *g, fc_int planes, const double *gy,
+                                   double *gx, int nthreads)

@@ -85,6 +85,12 @@ def _all_ops(dtype, seed=0):
                          *F.batch_norm2d_backward(np.cos(yb), x, gamma))
     fl = F.flatten(x)
     out["flatten"] = (fl, F.flatten_backward(fl, x.shape))
+    for mode, kw in (("nearest", dict(scale_factor=2.5)),
+                     ("bilinear", dict(size=(30, 17), align_corners=False)),
+                     ("bilinear", dict(scale_factor=(1.5, 3), align_corners=True))):
+        yu = F.interpolate(xm, mode=mode, **kw)
+        out[f"interpolate-{mode}-{len(out)}"] = (yu, F.interpolate_backward(np.cos(yu), xm,
+                                                                             mode=mode, **kw))
     return out
 
 
@@ -118,7 +124,7 @@ def test_every_public_op_is_exercised():
               "batch_norm2d", "batch_norm2d_backward", "flatten", "flatten_backward",
               "relu6", "relu6_backward", "hardsigmoid", "hardsigmoid_backward", "hardswish",
               "hardswish_backward", "silu", "silu_backward", "gelu", "gelu_backward", "softplus",
-              "softplus_backward"}
+              "softplus_backward", "interpolate", "interpolate_backward"}
     assert names <= called, f"not covered by _all_ops: {sorted(names - called)}"
 
 

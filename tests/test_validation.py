@@ -415,6 +415,63 @@ case("flatten_backward/x-shape-none", TypeError, r"x_shape.*None",
 case("flatten_backward/grad-out-3d", ValueError, r"grad_out must have 2 dimensions",
      lambda: F.flatten_backward(z(2, 6, 1), (2, 6)))
 
+# ------------------------------------------------------------------ interpolate
+for _op in ("interpolate", "interpolate_backward"):
+    if _op == "interpolate":
+        _f = F.interpolate
+    else:  # a well-shaped grad_out for each spec, so the argument checks are what fail
+        _f = lambda x, size=None, scale_factor=None, **kw: F.interpolate_backward(
+            z(2, 3, 16, 16), x, size, scale_factor, **kw)
+    case(f"{_op}/mode-unknown", ValueError, r"unknown mode 'bicubic'",
+         lambda _f=_f: _f(X(), scale_factor=2, mode="bicubic"))
+    case(f"{_op}/mode-not-a-string", TypeError, r"mode must be.*int 1",
+         lambda _f=_f: _f(X(), scale_factor=2, mode=1))
+    case(f"{_op}/size-zero", ValueError, r"size must be positive, got 0", lambda _f=_f: _f(X(), 0))
+    case(f"{_op}/size-negative", ValueError, r"size must be positive, got \(4, -2\)",
+         lambda _f=_f: _f(X(), (4, -2)))
+    case(f"{_op}/size-float", TypeError, r"size must be an int.*2\.5", lambda _f=_f: _f(X(), 2.5))
+    case(f"{_op}/size-triple", ValueError, r"size must be an int or a pair.*\(4, 4, 4\)",
+         lambda _f=_f: _f(X(), (4, 4, 4)))
+    case(f"{_op}/size-and-scale", ValueError, r"exactly one of size and scale_factor.*size=16.*2",
+         lambda _f=_f: _f(X(), 16, 2))
+    case(f"{_op}/neither-size-nor-scale", ValueError, r"exactly one of size and scale_factor",
+         lambda _f=_f: _f(X()))
+    case(f"{_op}/scale-nan", ValueError, r"scale_factor must be finite, got nan",
+         lambda _f=_f: _f(X(), scale_factor=float("nan")))
+    case(f"{_op}/scale-inf-pair", ValueError, r"scale_factor must be finite, got inf",
+         lambda _f=_f: _f(X(), scale_factor=(2, float("inf"))))
+    case(f"{_op}/scale-zero", ValueError, r"scale_factor must be positive, got 0",
+         lambda _f=_f: _f(X(), scale_factor=0))
+    case(f"{_op}/scale-negative", ValueError, r"scale_factor must be positive, got \(2, -1\.5\)",
+         lambda _f=_f: _f(X(), scale_factor=(2, -1.5)))
+    case(f"{_op}/scale-empties-output", ValueError, r"scale_factor 0\.1 gives an empty output 0x0",
+         lambda _f=_f: _f(X(), scale_factor=0.1))
+    case(f"{_op}/scale-string", TypeError, r"scale_factor must be a number.*'2'",
+         lambda _f=_f: _f(X(), scale_factor="2"))
+    case(f"{_op}/scale-bool", TypeError, r"scale_factor must be a number.*bool",
+         lambda _f=_f: _f(X(), scale_factor=True))
+    case(f"{_op}/scale-beyond-int64", ValueError, r"64-bit",
+         lambda _f=_f: _f(X(), scale_factor=1e300))
+    case(f"{_op}/x-3d", ValueError, r"x must have 4 dimensions.*\(3, 8, 8\)",
+         lambda _f=_f: _f(z(3, 8, 8), scale_factor=2))
+    case(f"{_op}/x-5d", ValueError, r"x must have 4 dimensions.*\(1, 2, 3, 8, 8\)",
+         lambda _f=_f: _f(z(1, 2, 3, 8, 8), scale_factor=2))
+    case(f"{_op}/x-empty-plane", ValueError, r"planes must be non-empty.*\(2, 3, 0, 8\)",
+         lambda _f=_f: _f(z(2, 3, 0, 8), size=4))
+    case(f"{_op}/x-int", TypeError, r"x must be float32 or float64.*int64",
+         lambda _f=_f: _f(np.ones((1, 1, 2, 2), np.int64), size=4))
+    case(f"{_op}/align-corners-with-nearest", ValueError, r"align_corners.*'bilinear'.*True",
+         lambda _f=_f: _f(X(), scale_factor=2, align_corners=True))
+    case(f"{_op}/align-corners-string", TypeError, r"align_corners must be a bool.*'yes'",
+         lambda _f=_f: _f(X(), scale_factor=2, mode="bilinear", align_corners="yes"))
+case("interpolate_backward/grad-out-shape", ValueError,
+     r"grad_out must have shape \(2, 3, 16, 16\), got \(2, 3, 15, 16\)",
+     lambda: F.interpolate_backward(z(2, 3, 15, 16), X(), scale_factor=2))
+case("interpolate_backward/grad-out-dtype", TypeError, r"grad_out has dtype float64",
+     lambda: F.interpolate_backward(z(2, 3, 16, 16, dtype=f64), X(), scale_factor=2))
+case("interpolate_backward/grad-out-list", TypeError, r"grad_out must be a numpy.ndarray, got list",
+     lambda: F.interpolate_backward([[0.0]], X(), scale_factor=2))
+
 
 # ------------------------------------------------------------------ layer API (if present)
 def _layers():

@@ -18,6 +18,7 @@ from .loss import log_softmax, softmax, cross_entropy, cross_entropy_backward
 from .dropout import dropout, dropout_backward
 from .normalization import batch_norm2d, batch_norm2d_backward
 from .shape import flatten, flatten_backward
+from .upsampling import interpolate, interpolate_backward
 
 __all__ = [
     "conv2d",
@@ -62,4 +63,6 @@ __all__ = [
     "batch_norm2d_backward",
     "flatten",
     "flatten_backward",
+    "interpolate",
+    "interpolate_backward",
 ]
