@@ -17,6 +17,7 @@
 #define EXPM1 expm1f
 #define LOG1P log1pf
 #define ERF erff
+#define FABS fabsf
 #include "activation_impl.h"
 #undef T
 #undef SUFFIX
@@ -25,6 +26,7 @@
 #undef EXPM1
 #undef LOG1P
 #undef ERF
+#undef FABS
 
 #define T double
 #define SUFFIX f64
@@ -33,4 +35,5 @@
 #define EXPM1 expm1
 #define LOG1P log1p
 #define ERF erf
+#define FABS fabs
 #include "activation_impl.h"

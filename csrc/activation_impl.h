@@ -1,5 +1,5 @@
 /* Type-generic body of csrc/activation.c: included once per element type with
- * T (the type) and SUFFIX (f32 / f64), EXP, TANH, EXPM1, LOG1P, ERF defined.
+ * T (the type) and SUFFIX (f32 / f64), EXP, TANH, EXPM1, LOG1P, ERF, FABS defined.
  * Loads are hoisted out of the ?: so the compiler can turn the select into a
  * vector blend; a load inside one arm keeps the branch (and its mispredictions
  * on random signs). */
@@ -153,7 +153,12 @@ void FC_NAME(fc_activation_forward)(int act, T param, const T *x, T *y, fc_int n
         for (i = 0; i < n; i++) y[i] = x[i] > (T)0 ? x[i] : param * EXPM1(x[i]);
         break;
     case FC_ACT_SILU:
-        for (i = 0; i < n; i++) y[i] = x[i] * FC_NAME(fc_sigmoid1)(x[i]);
+        /* One exp of -|x| and a select, no branch on the sign (random signs
+         * mispredict): s = 1 / (1 + e) for x >= 0, e / (1 + e) below. */
+        for (i = 0; i < n; i++) {
+            T v = x[i], e = EXP(-FABS(v)), r = (T)1 / ((T)1 + e);
+            y[i] = v * (v >= (T)0 ? r : e * r);
+        }
         break;
     case FC_ACT_GELU:
         for (i = 0; i < n; i++) {
@@ -205,7 +210,8 @@ void FC_NAME(fc_activation_backward)(int act, T param, const T *x, const T *gy, 
     case FC_ACT_SILU:
         /* d/dx x s(x) = s (1 + x (1 - s)) */
         for (i = 0; i < n; i++) {
-            T v = x[i], s = FC_NAME(fc_sigmoid1)(v);
+            T v = x[i], e = EXP(-FABS(v)), r = (T)1 / ((T)1 + e);
+            T s = v >= (T)0 ? r : e * r;
             gx[i] = gy[i] * s * ((T)1 + v * ((T)1 - s));
         }
         break;
