@@ -1,5 +1,6 @@
 /* Type-generic body of csrc/activation.c: included once per element type with
- * T (the type) and SUFFIX (f32 / f64), EXP, TANH, EXPM1, LOG1P, ERF, FABS defined.
+ * T (the type) and SUFFIX (f32 / f64), EXP, VEXP (an exp the compiler can vectorise), TANH, EXPM1, LOG1P, ERF,
+ * FABS defined.
  * Loads are hoisted out of the ?: so the compiler can turn the select into a
  * vector blend; a load inside one arm keeps the branch (and its mispredictions
  * on random signs). */
@@ -7,13 +8,15 @@
 #define FC_CAT(a, b) FC_CAT_(a, b)
 #define FC_NAME(base) FC_CAT(base, SUFFIX)
 
-/* The piecewise-linear activations: one compare-and-select pass each, which
- * the compiler vectorises at the width of the target it builds for. Returns 0
- * (having done nothing) for any other code. Always inlined, so the AVX2 build
- * below gets its own 256-bit copy. None of these has an a * b + c that an FMA
- * could fuse, so both builds round identically. */
+/* The activations the compiler vectorises at the width of the target it
+ * builds for: the piecewise-linear ones (a compare-and-select pass each) and
+ * SiLU (its exp is VEXP, branch-free for float). Returns 0 (having done
+ * nothing) for any other code. Always inlined, so the AVX2 build below gets
+ * its own 256-bit copy. The piecewise-linear ones have no a * b + c that an
+ * FMA could fuse, so both builds round them identically; SiLU's may differ in
+ * the last bits. */
 static inline __attribute__((always_inline)) int
-FC_NAME(fc_act_linear_forward)(int act, T param, const T *x, T *y, fc_int n)
+FC_NAME(fc_act_vec_forward)(int act, T param, const T *x, T *y, fc_int n)
 {
     fc_int i;
     switch (act) {
@@ -55,13 +58,23 @@ FC_NAME(fc_act_linear_forward)(int act, T param, const T *x, T *y, fc_int n)
             y[i] = v * t / (T)6;
         }
         return 1;
+    case FC_ACT_SILU:
+        /* One exp of -|x| and a select, no branch on the sign (random signs
+         * mispredict): s = 1 / (1 + e) for x >= 0, e / (1 + e) below. Both
+         * arms are computed in statements of their own: GCC does not
+         * speculate a product that only one arm of a ?: needs (it might trap). */
+        for (i = 0; i < n; i++) {
+            T v = x[i], e = VEXP(-FABS(v)), r = (T)1 / ((T)1 + e), er = e * r;
+            y[i] = v * (v >= (T)0 ? r : er);
+        }
+        return 1;
     default:
         return 0;
     }
 }
 
 static inline __attribute__((always_inline)) int
-FC_NAME(fc_act_linear_backward)(int act, T param, const T *x, const T *gy, T *gx, fc_int n)
+FC_NAME(fc_act_vec_backward)(int act, T param, const T *x, const T *gy, T *gx, fc_int n)
 {
     fc_int i;
     switch (act) {
@@ -98,6 +111,14 @@ FC_NAME(fc_act_linear_backward)(int act, T param, const T *x, const T *gy, T *gx
             gx[i] = v <= (T)-3 ? (T)0 : hi;
         }
         return 1;
+    case FC_ACT_SILU:
+        /* d/dx x s(x) = s (1 + x (1 - s)) */
+        for (i = 0; i < n; i++) {
+            T v = x[i], e = VEXP(-FABS(v)), r = (T)1 / ((T)1 + e), er = e * r;
+            T s = v >= (T)0 ? r : er;
+            gx[i] = gy[i] * s * ((T)1 + v * ((T)1 - s));
+        }
+        return 1;
     default:
         return 0;
     }
@@ -105,15 +126,15 @@ FC_NAME(fc_act_linear_backward)(int act, T param, const T *x, const T *gy, T *gx
 
 #ifdef FC_ACT_AVX2
 __attribute__((target("avx2,fma"))) static int
-FC_NAME(fc_act_linear_forward_avx2)(int act, T param, const T *x, T *y, fc_int n)
+FC_NAME(fc_act_vec_forward_avx2)(int act, T param, const T *x, T *y, fc_int n)
 {
-    return FC_NAME(fc_act_linear_forward)(act, param, x, y, n);
+    return FC_NAME(fc_act_vec_forward)(act, param, x, y, n);
 }
 
 __attribute__((target("avx2,fma"))) static int
-FC_NAME(fc_act_linear_backward_avx2)(int act, T param, const T *x, const T *gy, T *gx, fc_int n)
+FC_NAME(fc_act_vec_backward_avx2)(int act, T param, const T *x, const T *gy, T *gx, fc_int n)
 {
-    return FC_NAME(fc_act_linear_backward)(act, param, x, gy, gx, n);
+    return FC_NAME(fc_act_vec_backward)(act, param, x, gy, gx, n);
 }
 #endif
 
@@ -136,11 +157,11 @@ void FC_NAME(fc_activation_forward)(int act, T param, const T *x, T *y, fc_int n
     fc_int i;
 #ifdef FC_ACT_AVX2
     if (fc_simd_path() == FC_SIMD_AVX2) {
-        if (FC_NAME(fc_act_linear_forward_avx2)(act, param, x, y, n))
+        if (FC_NAME(fc_act_vec_forward_avx2)(act, param, x, y, n))
             return;
     } else
 #endif
-    if (FC_NAME(fc_act_linear_forward)(act, param, x, y, n))
+    if (FC_NAME(fc_act_vec_forward)(act, param, x, y, n))
         return;
     switch (act) {
     case FC_ACT_SIGMOID:
@@ -151,14 +172,6 @@ void FC_NAME(fc_activation_forward)(int act, T param, const T *x, T *y, fc_int n
         break;
     case FC_ACT_ELU:
         for (i = 0; i < n; i++) y[i] = x[i] > (T)0 ? x[i] : param * EXPM1(x[i]);
-        break;
-    case FC_ACT_SILU:
-        /* One exp of -|x| and a select, no branch on the sign (random signs
-         * mispredict): s = 1 / (1 + e) for x >= 0, e / (1 + e) below. */
-        for (i = 0; i < n; i++) {
-            T v = x[i], e = EXP(-FABS(v)), r = (T)1 / ((T)1 + e);
-            y[i] = v * (v >= (T)0 ? r : e * r);
-        }
         break;
     case FC_ACT_GELU:
         for (i = 0; i < n; i++) {
@@ -185,11 +198,11 @@ void FC_NAME(fc_activation_backward)(int act, T param, const T *x, const T *gy, 
     fc_int i;
 #ifdef FC_ACT_AVX2
     if (fc_simd_path() == FC_SIMD_AVX2) {
-        if (FC_NAME(fc_act_linear_backward_avx2)(act, param, x, gy, gx, n))
+        if (FC_NAME(fc_act_vec_backward_avx2)(act, param, x, gy, gx, n))
             return;
     } else
 #endif
-    if (FC_NAME(fc_act_linear_backward)(act, param, x, gy, gx, n))
+    if (FC_NAME(fc_act_vec_backward)(act, param, x, gy, gx, n))
         return;
     switch (act) {
     case FC_ACT_SIGMOID:
@@ -206,14 +219,6 @@ void FC_NAME(fc_activation_backward)(int act, T param, const T *x, const T *gy, 
         break;
     case FC_ACT_ELU:
         for (i = 0; i < n; i++) gx[i] = x[i] > (T)0 ? gy[i] : gy[i] * param * EXP(x[i]);
-        break;
-    case FC_ACT_SILU:
-        /* d/dx x s(x) = s (1 + x (1 - s)) */
-        for (i = 0; i < n; i++) {
-            T v = x[i], e = EXP(-FABS(v)), r = (T)1 / ((T)1 + e);
-            T s = v >= (T)0 ? r : e * r;
-            gx[i] = gy[i] * s * ((T)1 + v * ((T)1 - s));
-        }
         break;
     case FC_ACT_GELU:
         /* d/dx x Phi(x) = Phi(x) + x phi(x) */

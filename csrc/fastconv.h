@@ -67,9 +67,10 @@ enum fc_activation {
  * be passed as the `act` of the conv forward functions below (the write-back
  * then applies it). Gradients at the kinks follow PyTorch: relu6' is 0 at 0
  * and 6, hardsigmoid' is 0 at -3 and 3, hardswish' is 0 at -3 and 1 at 3.
- * The piecewise-linear codes (RELU .. LEAKY_RELU, RELU6 .. HARDSWISH) run an
- * AVX2 build on the AVX2 path, bitwise equal to the portable one (no operation
- * in them can be contracted to an FMA). */
+ * The piecewise-linear codes (RELU .. LEAKY_RELU, RELU6 .. HARDSWISH) and SILU
+ * run an AVX2 build on the AVX2 path; for the piecewise-linear ones it is
+ * bitwise equal to the portable build (nothing in them can be contracted to an
+ * FMA). SILU's float exp is a polynomial within 2 ulp of expf. */
 void fc_activation_forward_f32(int act, float param, const float *x, float *y, fc_int n);
 void fc_activation_forward_f64(int act, double param, const double *x, double *y, fc_int n);
 /* gx[i] = gy[i] * act'(x[i]), where x is the forward's INPUT. */
