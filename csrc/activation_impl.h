@@ -1,6 +1,6 @@
 /* Type-generic body of csrc/activation.c: included once per element type with
- * T (the type) and SUFFIX (f32 / f64), EXP, VEXP (an exp the compiler can vectorise), TANH, EXPM1, LOG1P, ERF,
- * FABS defined.
+ * T (the type) and SUFFIX (f32 / f64), EXP, VEXP (an exp the compiler can
+ * vectorise), TANH, EXPM1, LOG1P, ERF, FABS defined.
  * Loads are hoisted out of the ?: so the compiler can turn the select into a
  * vector blend; a load inside one arm keeps the branch (and its mispredictions
  * on random signs). */
@@ -60,9 +60,7 @@ FC_NAME(fc_act_vec_forward)(int act, T param, const T *x, T *y, fc_int n)
         return 1;
     case FC_ACT_SILU:
         /* One exp of -|x| and a select, no branch on the sign (random signs
-         * mispredict): s = 1 / (1 + e) for x >= 0, e / (1 + e) below. Both
-         * arms are computed in statements of their own: GCC does not
-         * speculate a product that only one arm of a ?: needs (it might trap). */
+         * mispredict): s = 1 / (1 + e) for x >= 0, e / (1 + e) below. */
         for (i = 0; i < n; i++) {
             T v = x[i], e = VEXP(-FABS(v)), r = (T)1 / ((T)1 + e), er = e * r;
             y[i] = v * (v >= (T)0 ? r : er);

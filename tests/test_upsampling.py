@@ -165,6 +165,13 @@ def test_awkward_but_valid_input():
     strided = x[:, :, ::2, ::2]
     assert_close(F.interpolate(strided, scale_factor=2, mode="bilinear"),
                  ref.interpolate(strided, scale_factor=2, mode="bilinear"), np.float32, 4)
+    frozen = x.copy()
+    frozen.setflags(write=False)  # read-only input (np.load(mmap_mode='r')) is valid
+    y = F.interpolate(frozen, size=(5, 9), mode="bilinear")
+    gy = F.interpolate(frozen, size=(5, 9), mode="bilinear")
+    gy.setflags(write=False)
+    assert_close(F.interpolate_backward(gy, frozen, size=(5, 9), mode="bilinear"),
+                 ref.interpolate_backward(y, x, size=(5, 9), mode="bilinear"), np.float32, 16)
     empty = np.zeros((0, 3, 4, 4))
     assert F.interpolate(empty, size=7).shape == (0, 3, 7, 7)
     assert F.interpolate_backward(np.zeros((0, 3, 7, 7)), empty, size=7).shape == (0, 3, 4, 4)
