@@ -54,15 +54,38 @@ enum fc_activation {
     FC_ACT_LEAKY_RELU = 2, /* param = negative_slope */
     FC_ACT_SIGMOID = 3,
     FC_ACT_TANH = 4,
-    FC_ACT_ELU = 5         /* param = alpha */
+    FC_ACT_ELU = 5,        /* param = alpha */
+    FC_ACT_RELU6 = 6,      /* min(max(x, 0), 6) */
+    FC_ACT_HARDSIGMOID = 7,/* relu6(x + 3) / 6 (PyTorch; = Keras 3 hard_sigmoid) */
+    FC_ACT_HARDSWISH = 8,  /* x * relu6(x + 3) / 6 */
+    FC_ACT_SILU = 9,       /* x * sigmoid(x) */
+    FC_ACT_GELU = 10,      /* x * Phi(x), exact (erf) */
+    FC_ACT_GELU_TANH = 11  /* GELU, tanh approximation */
 };
 
-/* y[i] = act(x[i]) for i < n. y may alias x (in place). */
+/* y[i] = act(x[i]) for i < n. y may alias x (in place). Any code above may
+ * be passed as the `act` of the conv forward functions below (the write-back
+ * then applies it). Gradients at the kinks follow PyTorch: relu6' is 0 at 0
+ * and 6, hardsigmoid' is 0 at -3 and 3, hardswish' is 0 at -3 and 1 at 3.
+ * The piecewise-linear codes (RELU .. LEAKY_RELU, RELU6 .. HARDSWISH) and SILU
+ * run an AVX2 build on the AVX2 path; for the piecewise-linear ones it is
+ * bitwise equal to the portable build (nothing in them can be contracted to an
+ * FMA). SILU's float exp is a polynomial within 2 ulp of expf. */
 void fc_activation_forward_f32(int act, float param, const float *x, float *y, fc_int n);
 void fc_activation_forward_f64(int act, double param, const double *x, double *y, fc_int n);
 /* gx[i] = gy[i] * act'(x[i]), where x is the forward's INPUT. */
 void fc_activation_backward_f32(int act, float param, const float *x, const float *gy, float *gx, fc_int n);
 void fc_activation_backward_f64(int act, double param, const double *x, const double *gy, double *gx, fc_int n);
+
+/* Softplus log(1 + exp(beta x)) / beta, linear (x) where beta x > threshold,
+ * and its gradient gx = gy * sigmoid(beta x) (gy where beta x > threshold):
+ * PyTorch's softplus. beta != 0. y may alias x. */
+void fc_softplus_forward_f32(float beta, float threshold, const float *x, float *y, fc_int n);
+void fc_softplus_forward_f64(double beta, double threshold, const double *x, double *y, fc_int n);
+void fc_softplus_backward_f32(float beta, float threshold, const float *x, const float *gy,
+                              float *gx, fc_int n);
+void fc_softplus_backward_f64(double beta, double threshold, const double *x, const double *gy,
+                              double *gx, fc_int n);
 
 /* Maxout over groups of `pieces` consecutive channels of one image
  * x: (C, HW), y: (C / pieces, HW). First maximum wins ties. */
@@ -244,6 +267,40 @@ void fc_avg_pool2d_forward_f32(const fc_pool_geom *g, const float *x, float *y);
 void fc_avg_pool2d_forward_f64(const fc_pool_geom *g, const double *x, double *y);
 void fc_avg_pool2d_backward_f32(const fc_pool_geom *g, const float *gy, float *gx);
 void fc_avg_pool2d_backward_f64(const fc_pool_geom *g, const double *gy, double *gx);
+
+/* ------------------------------------------------------------------ */
+/* Upsampling (csrc/upsample.c): a batch of (H, W) planes per call      */
+/* ------------------------------------------------------------------ */
+
+enum fc_upsample_mode {
+    FC_UPSAMPLE_NEAREST = 0,  /* PyTorch's 'nearest' (floor(o * in / out)) */
+    FC_UPSAMPLE_BILINEAR = 1
+};
+
+/* Plane (H, W) -> (Ho, Wo), PyTorch's interpolate rules. scale_h / scale_w
+ * are the caller's scale factors (they set the source positions, as
+ * PyTorch's recompute_scale_factor=None does), or 0 when the output size was
+ * given (the positions then use in / out). align_corners: bilinear only. */
+typedef struct fc_upsample_geom {
+    fc_int H, W, Ho, Wo;
+    int mode;
+    int align_corners;
+    double scale_h, scale_w;
+} fc_upsample_geom;
+
+/* y: `planes` planes (Ho, Wo) from x: `planes` planes (H, W), contiguous.
+ * Runs on up to `nthreads` OpenMP threads, one plane per thread at a time.
+ * Returns 0, or -1 when the index tables (O(Ho + Wo)) cannot be allocated. */
+int fc_upsample2d_forward_f32(const fc_upsample_geom *g, fc_int planes, const float *x,
+                              float *y, int nthreads);
+int fc_upsample2d_forward_f64(const fc_upsample_geom *g, fc_int planes, const double *x,
+                              double *y, int nthreads);
+/* gx (overwritten) from gy; each plane's sum is one thread's, in a fixed
+ * order: bitwise the same for any thread count. Same return values. */
+int fc_upsample2d_backward_f32(const fc_upsample_geom *g, fc_int planes, const float *gy,
+                               float *gx, int nthreads);
+int fc_upsample2d_backward_f64(const fc_upsample_geom *g, fc_int planes, const double *gy,
+                               double *gx, int nthreads);
 
 #ifdef __cplusplus
 }

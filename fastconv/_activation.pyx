@@ -7,6 +7,24 @@ from fastconv._capi cimport *
 from fastconv._runtime cimport ELEMENT_WORK, team_size
 
 
+# The C enum fc_activation (csrc/fastconv.h) by lower-case name: the Python tier reads
+# the codes from here, so the header is their single definition.
+CODES = {
+    "none": FC_ACT_NONE,
+    "relu": FC_ACT_RELU,
+    "leaky_relu": FC_ACT_LEAKY_RELU,
+    "sigmoid": FC_ACT_SIGMOID,
+    "tanh": FC_ACT_TANH,
+    "elu": FC_ACT_ELU,
+    "relu6": FC_ACT_RELU6,
+    "hardsigmoid": FC_ACT_HARDSIGMOID,
+    "hardswish": FC_ACT_HARDSWISH,
+    "silu": FC_ACT_SILU,
+    "gelu": FC_ACT_GELU,
+    "gelu_tanh": FC_ACT_GELU_TANH,
+}
+
+
 cdef inline Py_ssize_t _nblocks(Py_ssize_t n, int num_threads) noexcept nogil:
     return team_size(num_threads, num_threads, ELEMENT_WORK * n)
 
@@ -38,6 +56,36 @@ def backward(int act, double param, const floating[::1] x, const floating[::1] g
             fc_activation_backward_f32(act, <float> param, &x[lo], &grad_out[lo], &grad_x[lo], hi - lo)
         else:
             fc_activation_backward_f64(act, param, &x[lo], &grad_out[lo], &grad_x[lo], hi - lo)
+
+
+def softplus_forward(double beta, double threshold, const floating[::1] x, floating[::1] y,
+                     int num_threads):
+    """y = softplus(x) with PyTorch's beta and threshold; y may be x."""
+    cdef Py_ssize_t n = x.shape[0], nb = _nblocks(n, num_threads), b, lo, hi
+    if n == 0:
+        return
+    for b in prange(nb, nogil=True, schedule='static', num_threads=nb):
+        lo = b * n // nb
+        hi = (b + 1) * n // nb
+        if floating is float:
+            fc_softplus_forward_f32(<float> beta, <float> threshold, &x[lo], &y[lo], hi - lo)
+        else:
+            fc_softplus_forward_f64(beta, threshold, &x[lo], &y[lo], hi - lo)
+
+
+def softplus_backward(double beta, double threshold, const floating[::1] x,
+                      const floating[::1] grad_out, floating[::1] grad_x, int num_threads):
+    cdef Py_ssize_t n = x.shape[0], nb = _nblocks(n, num_threads), b, lo, hi
+    if n == 0:
+        return
+    for b in prange(nb, nogil=True, schedule='static', num_threads=nb):
+        lo = b * n // nb
+        hi = (b + 1) * n // nb
+        if floating is float:
+            fc_softplus_backward_f32(<float> beta, <float> threshold, &x[lo], &grad_out[lo],
+                                     &grad_x[lo], hi - lo)
+        else:
+            fc_softplus_backward_f64(beta, threshold, &x[lo], &grad_out[lo], &grad_x[lo], hi - lo)
 
 
 def maxout_forward(const floating[:, :, ::1] x, Py_ssize_t pieces, floating[:, :, ::1] y,

@@ -12,16 +12,30 @@ cdef extern from "fastconv.h" nogil:
     int fc_set_simd_path(int path)
     const char *fc_simd_path_name(int path)
 
-    int FC_ACT_NONE
-    int FC_ACT_RELU
-    int FC_ACT_LEAKY_RELU
-    int FC_ACT_SIGMOID
-    int FC_ACT_TANH
-    int FC_ACT_ELU
+    # The values come from the header at C compile time: never re-typed here.
+    cdef enum fc_activation:
+        FC_ACT_NONE
+        FC_ACT_RELU
+        FC_ACT_LEAKY_RELU
+        FC_ACT_SIGMOID
+        FC_ACT_TANH
+        FC_ACT_ELU
+        FC_ACT_RELU6
+        FC_ACT_HARDSIGMOID
+        FC_ACT_HARDSWISH
+        FC_ACT_SILU
+        FC_ACT_GELU
+        FC_ACT_GELU_TANH
     void fc_activation_forward_f32(int act, float param, const float *x, float *y, fc_int n)
     void fc_activation_forward_f64(int act, double param, const double *x, double *y, fc_int n)
     void fc_activation_backward_f32(int act, float param, const float *x, const float *gy, float *gx, fc_int n)
     void fc_activation_backward_f64(int act, double param, const double *x, const double *gy, double *gx, fc_int n)
+    void fc_softplus_forward_f32(float beta, float threshold, const float *x, float *y, fc_int n)
+    void fc_softplus_forward_f64(double beta, double threshold, const double *x, double *y, fc_int n)
+    void fc_softplus_backward_f32(float beta, float threshold, const float *x, const float *gy,
+                                  float *gx, fc_int n)
+    void fc_softplus_backward_f64(double beta, double threshold, const double *x, const double *gy,
+                                  double *gx, fc_int n)
     void fc_maxout_forward_f32(const float *x, float *y, fc_int C, fc_int HW, fc_int pieces)
     void fc_maxout_forward_f64(const double *x, double *y, fc_int C, fc_int HW, fc_int pieces)
     void fc_maxout_backward_f32(const float *x, const float *gy, float *gx, fc_int C, fc_int HW, fc_int pieces)
@@ -113,3 +127,20 @@ cdef extern from "fastconv.h" nogil:
     void fc_avg_pool2d_forward_f64(const fc_pool_geom *g, const double *x, double *y)
     void fc_avg_pool2d_backward_f32(const fc_pool_geom *g, const float *gy, float *gx)
     void fc_avg_pool2d_backward_f64(const fc_pool_geom *g, const double *gy, double *gx)
+
+    cdef enum fc_upsample_mode:
+        FC_UPSAMPLE_NEAREST
+        FC_UPSAMPLE_BILINEAR
+    ctypedef struct fc_upsample_geom:
+        fc_int H, W, Ho, Wo
+        int mode
+        int align_corners
+        double scale_h, scale_w
+    int fc_upsample2d_forward_f32(const fc_upsample_geom *g, fc_int planes, const float *x,
+                                  float *y, int nthreads)
+    int fc_upsample2d_forward_f64(const fc_upsample_geom *g, fc_int planes, const double *x,
+                                  double *y, int nthreads)
+    int fc_upsample2d_backward_f32(const fc_upsample_geom *g, fc_int planes, const float *gy,
+                                   float *gx, int nthreads)
+    int fc_upsample2d_backward_f64(const fc_upsample_geom *g, fc_int planes, const double *gy,
+                                   double *gx, int nthreads)

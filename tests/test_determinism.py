@@ -73,8 +73,12 @@ def _all_ops(dtype, seed=0):
     big = (rng.standard_normal(200_003) * 4).astype(dtype)
     gbig = rng.standard_normal(big.shape).astype(dtype)
     for name, kw in (("relu", {}), ("leaky_relu", {"negative_slope": 0.1}), ("sigmoid", {}),
-                     ("tanh", {}), ("elu", {"alpha": 0.7})):
+                     ("tanh", {}), ("elu", {"alpha": 0.7}), ("relu6", {}), ("hardsigmoid", {}),
+                     ("hardswish", {}), ("silu", {}), ("gelu", {}), ("softplus", {"beta": 2.0})):
         out[name] = (getattr(F, name)(big, **kw), getattr(F, name + "_backward")(gbig, big, **kw))
+    out["gelu-tanh"] = (F.gelu(big, approximate="tanh"),
+                        F.gelu_backward(gbig, big, approximate="tanh"))
+    out["conv-fused-hardswish"] = (F.conv2d(x, w, b, padding=1, activation="hardswish"),)
     xm = rng.standard_normal((8, 6, 40, 40)).astype(dtype)
     ym = F.maxout(xm, 3)
     out["maxout"] = (ym, F.maxout_backward(np.cos(ym), xm, 3))
@@ -97,6 +101,12 @@ def _all_ops(dtype, seed=0):
                          *F.batch_norm2d_backward(np.cos(yb), x, gamma))
     fl = F.flatten(x)
     out["flatten"] = (fl, F.flatten_backward(fl, x.shape))
+    for mode, kw in (("nearest", dict(scale_factor=2.5)),
+                     ("bilinear", dict(size=(30, 17), align_corners=False)),
+                     ("bilinear", dict(scale_factor=(1.5, 3), align_corners=True))):
+        yu = F.interpolate(xm, mode=mode, **kw)
+        out[f"interpolate-{mode}-{len(out)}"] = (yu, F.interpolate_backward(np.cos(yu), xm,
+                                                                             mode=mode, **kw))
     return out
 
 
@@ -130,7 +140,10 @@ def test_every_public_op_is_exercised():
               "maxout", "maxout_backward", "linear", "linear_backward", "softmax", "log_softmax",
               "cross_entropy", "cross_entropy_backward", "dropout", "dropout_backward",
               "batch_norm2d", "batch_norm2d_backward", "flatten", "flatten_backward",
-              "conv_transpose2d", "conv_transpose2d_backward"}
+              "conv_transpose2d", "conv_transpose2d_backward",
+              "relu6", "relu6_backward", "hardsigmoid", "hardsigmoid_backward", "hardswish",
+              "hardswish_backward", "silu", "silu_backward", "gelu", "gelu_backward", "softplus",
+              "softplus_backward", "interpolate", "interpolate_backward"}
     called |= COVERED   # rows of tests/ops.py: their thread-count test is in test_ops_table
     assert names <= called, f"not covered by _all_ops: {sorted(names - called)}"
 

@@ -309,6 +309,31 @@ for _name in ("relu", "sigmoid", "tanh", "leaky_relu", "elu"):
          lambda _b=_b: _b(z(4, 3), z(3, 4)))
     case(f"{_name}_backward/mixed-dtype", TypeError, r"grad_out has dtype float64.*float32",
          lambda _b=_b: _b(z(3, 4, dtype=f64), z(3, 4)))
+for _name in ("relu6", "hardsigmoid", "hardswish", "silu", "gelu", "softplus"):
+    _f, _b = getattr(F, _name), getattr(F, _name + "_backward")
+    case(f"{_name}/list", TypeError, r"x must be a numpy.ndarray, got list",
+         lambda _f=_f: _f([1.0, -1.0]))
+    case(f"{_name}/int", TypeError, r"int64", lambda _f=_f: _f(np.arange(4)))
+    case(f"{_name}_backward/shape-mismatch", ValueError,
+         r"grad_out must have shape \(3, 4\), got \(4, 3\)",
+         lambda _b=_b: _b(z(4, 3), z(3, 4)))
+    case(f"{_name}_backward/mixed-dtype", TypeError, r"grad_out has dtype float64.*float32",
+         lambda _b=_b: _b(z(3, 4, dtype=f64), z(3, 4)))
+case("gelu/approximate-unknown", ValueError, r"approximate must be 'none' or 'tanh', got 'erf'",
+     lambda: F.gelu(z(3), approximate="erf"))
+case("gelu/approximate-none-object", TypeError, r"approximate must be.*NoneType None",
+     lambda: F.gelu(z(3), approximate=None))
+case("gelu_backward/approximate-bool", TypeError, r"approximate must be.*bool True",
+     lambda: F.gelu_backward(z(3), z(3), approximate=True))
+case("softplus/beta-zero", ValueError, r"beta must be nonzero, got 0", lambda: F.softplus(z(3), 0))
+case("softplus/beta-nan", ValueError, r"beta must be finite, got nan",
+     lambda: F.softplus(z(3), float("nan")))
+case("softplus/threshold-string", TypeError, r"threshold must be a number.*'20'",
+     lambda: F.softplus(z(3), 1.0, "20"))
+case("softplus_backward/threshold-inf", ValueError, r"threshold must be finite, got inf",
+     lambda: F.softplus_backward(z(3), z(3), 1.0, float("inf")))
+case("conv2d/activation-gelu-not-fused", ValueError, r"unknown activation 'gelu'",
+     lambda: F.conv2d(X(), Wt(), activation="gelu"))
 case("relu/none", TypeError, r"got NoneType", lambda: F.relu(None))
 case("relu/object", TypeError, r"object", lambda: F.relu(np.array([1.0, None])))
 case("sigmoid/int", TypeError, r"int64", lambda: F.sigmoid(np.arange(4)))
@@ -462,6 +487,63 @@ case("flatten_backward/x-shape-none", TypeError, r"x_shape.*None",
      lambda: F.flatten_backward(z(2, 6), None))
 case("flatten_backward/grad-out-3d", ValueError, r"grad_out must have 2 dimensions",
      lambda: F.flatten_backward(z(2, 6, 1), (2, 6)))
+
+# ------------------------------------------------------------------ interpolate
+for _op in ("interpolate", "interpolate_backward"):
+    if _op == "interpolate":
+        _f = F.interpolate
+    else:  # a well-shaped grad_out for each spec, so the argument checks are what fail
+        _f = lambda x, size=None, scale_factor=None, **kw: F.interpolate_backward(
+            z(2, 3, 16, 16), x, size, scale_factor, **kw)
+    case(f"{_op}/mode-unknown", ValueError, r"unknown mode 'bicubic'",
+         lambda _f=_f: _f(X(), scale_factor=2, mode="bicubic"))
+    case(f"{_op}/mode-not-a-string", TypeError, r"mode must be.*int 1",
+         lambda _f=_f: _f(X(), scale_factor=2, mode=1))
+    case(f"{_op}/size-zero", ValueError, r"size must be positive, got 0", lambda _f=_f: _f(X(), 0))
+    case(f"{_op}/size-negative", ValueError, r"size must be positive, got \(4, -2\)",
+         lambda _f=_f: _f(X(), (4, -2)))
+    case(f"{_op}/size-float", TypeError, r"size must be an int.*2\.5", lambda _f=_f: _f(X(), 2.5))
+    case(f"{_op}/size-triple", ValueError, r"size must be an int or a pair.*\(4, 4, 4\)",
+         lambda _f=_f: _f(X(), (4, 4, 4)))
+    case(f"{_op}/size-and-scale", ValueError, r"exactly one of size and scale_factor.*size=16.*2",
+         lambda _f=_f: _f(X(), 16, 2))
+    case(f"{_op}/neither-size-nor-scale", ValueError, r"exactly one of size and scale_factor",
+         lambda _f=_f: _f(X()))
+    case(f"{_op}/scale-nan", ValueError, r"scale_factor must be finite, got nan",
+         lambda _f=_f: _f(X(), scale_factor=float("nan")))
+    case(f"{_op}/scale-inf-pair", ValueError, r"scale_factor must be finite, got inf",
+         lambda _f=_f: _f(X(), scale_factor=(2, float("inf"))))
+    case(f"{_op}/scale-zero", ValueError, r"scale_factor must be positive, got 0",
+         lambda _f=_f: _f(X(), scale_factor=0))
+    case(f"{_op}/scale-negative", ValueError, r"scale_factor must be positive, got \(2, -1\.5\)",
+         lambda _f=_f: _f(X(), scale_factor=(2, -1.5)))
+    case(f"{_op}/scale-empties-output", ValueError, r"scale_factor 0\.1 gives an empty output 0x0",
+         lambda _f=_f: _f(X(), scale_factor=0.1))
+    case(f"{_op}/scale-string", TypeError, r"scale_factor must be a number.*'2'",
+         lambda _f=_f: _f(X(), scale_factor="2"))
+    case(f"{_op}/scale-bool", TypeError, r"scale_factor must be a number.*bool",
+         lambda _f=_f: _f(X(), scale_factor=True))
+    case(f"{_op}/scale-beyond-int64", ValueError, r"64-bit",
+         lambda _f=_f: _f(X(), scale_factor=1e300))
+    case(f"{_op}/x-3d", ValueError, r"x must have 4 dimensions.*\(3, 8, 8\)",
+         lambda _f=_f: _f(z(3, 8, 8), scale_factor=2))
+    case(f"{_op}/x-5d", ValueError, r"x must have 4 dimensions.*\(1, 2, 3, 8, 8\)",
+         lambda _f=_f: _f(z(1, 2, 3, 8, 8), scale_factor=2))
+    case(f"{_op}/x-empty-plane", ValueError, r"planes must be non-empty.*\(2, 3, 0, 8\)",
+         lambda _f=_f: _f(z(2, 3, 0, 8), size=4))
+    case(f"{_op}/x-int", TypeError, r"x must be float32 or float64.*int64",
+         lambda _f=_f: _f(np.ones((1, 1, 2, 2), np.int64), size=4))
+    case(f"{_op}/align-corners-with-nearest", ValueError, r"align_corners.*'bilinear'.*True",
+         lambda _f=_f: _f(X(), scale_factor=2, align_corners=True))
+    case(f"{_op}/align-corners-string", TypeError, r"align_corners must be a bool.*'yes'",
+         lambda _f=_f: _f(X(), scale_factor=2, mode="bilinear", align_corners="yes"))
+case("interpolate_backward/grad-out-shape", ValueError,
+     r"grad_out must have shape \(2, 3, 16, 16\), got \(2, 3, 15, 16\)",
+     lambda: F.interpolate_backward(z(2, 3, 15, 16), X(), scale_factor=2))
+case("interpolate_backward/grad-out-dtype", TypeError, r"grad_out has dtype float64",
+     lambda: F.interpolate_backward(z(2, 3, 16, 16, dtype=f64), X(), scale_factor=2))
+case("interpolate_backward/grad-out-list", TypeError, r"grad_out must be a numpy.ndarray, got list",
+     lambda: F.interpolate_backward([[0.0]], X(), scale_factor=2))
 
 
 # ------------------------------------------------------------------ layer API (if present)

@@ -12,6 +12,7 @@ Every forward ``f`` has ``f_backward(grad_out, <the forward's inputs>, <its opti
 from .conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
 from .pooling import max_pool2d, max_pool2d_backward, avg_pool2d, avg_pool2d_backward
 from .activations import relu, relu_backward, leaky_relu, leaky_relu_backward, sigmoid, sigmoid_backward, tanh, tanh_backward, elu, elu_backward, maxout, maxout_backward
+from .activations import relu6, relu6_backward, hardsigmoid, hardsigmoid_backward, hardswish, hardswish_backward, silu, silu_backward, gelu, gelu_backward, softplus, softplus_backward
 from .linear import linear, linear_backward
 from .loss import log_softmax, softmax, cross_entropy, cross_entropy_backward
 from .dropout import dropout, dropout_backward
@@ -19,6 +20,7 @@ from .normalization import batch_norm2d, batch_norm2d_backward
 from .merging import add, add_backward, subtract, subtract_backward, multiply, multiply_backward, average, average_backward, concatenate, concatenate_backward
 from .global_pooling import global_avg_pool2d, global_avg_pool2d_backward, global_max_pool2d, global_max_pool2d_backward
 from .shape import flatten, flatten_backward, zero_pad2d, zero_pad2d_backward, crop2d, crop2d_backward
+from .upsampling import interpolate, interpolate_backward
 
 __all__ = [
     "conv2d",
@@ -41,6 +43,18 @@ __all__ = [
     "elu_backward",
     "maxout",
     "maxout_backward",
+    "relu6",
+    "relu6_backward",
+    "hardsigmoid",
+    "hardsigmoid_backward",
+    "hardswish",
+    "hardswish_backward",
+    "silu",
+    "silu_backward",
+    "gelu",
+    "gelu_backward",
+    "softplus",
+    "softplus_backward",
     "linear",
     "linear_backward",
     "softmax",
@@ -71,4 +85,6 @@ __all__ = [
     "zero_pad2d_backward",
     "crop2d",
     "crop2d_backward",
+    "interpolate",
+    "interpolate_backward",
 ]

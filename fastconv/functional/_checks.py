@@ -1,14 +1,20 @@
 """Argument checks shared by the functional ops (no kernel runs before these pass)."""
 import numpy as np
 
+from .. import _activation
+
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
-# Activation codes of csrc/fastconv.h (enum fc_activation).
-_ACT_NONE, _ACT_RELU, _ACT_LEAKY_RELU, _ACT_SIGMOID, _ACT_TANH, _ACT_ELU = range(6)
+# Activation codes of csrc/fastconv.h (enum fc_activation), as the C compiler saw them.
+_ACT = _activation.CODES
+_ACT_NONE, _ACT_RELU, _ACT_LEAKY_RELU = _ACT["none"], _ACT["relu"], _ACT["leaky_relu"]
+_ACT_SIGMOID, _ACT_TANH, _ACT_ELU = _ACT["sigmoid"], _ACT["tanh"], _ACT["elu"]
+# The activations the conv kernels apply in their write-back (conv2d(activation=...)).
 _ACTIVATIONS = {None: _ACT_NONE, "linear": _ACT_NONE, "relu": _ACT_RELU,
                 "leaky_relu": _ACT_LEAKY_RELU, "sigmoid": _ACT_SIGMOID, "tanh": _ACT_TANH,
-                "elu": _ACT_ELU}
+                "elu": _ACT_ELU, "relu6": _ACT["relu6"], "hardsigmoid": _ACT["hardsigmoid"],
+                "hardswish": _ACT["hardswish"], "silu": _ACT["silu"]}
 
 
 # ---------------------------------------------------------------- argument checks

@@ -1,4 +1,6 @@
 """Reference element-wise activations (and maxout)."""
+import math
+
 import numpy as np
 
 from ._checks import _as, _float_dtype
@@ -77,6 +79,130 @@ def elu_backward(grad_out, x, alpha=1.0):
     g, x = _as(grad_out, dtype), _as(x, dtype)
     neg = g * dtype.type(alpha) * np.exp(np.minimum(x, dtype.type(0)))
     return np.where(x > 0, g, neg)
+
+
+def relu6(x):
+    """``min(max(x, 0), 6)`` elementwise."""
+    x = _as(x, _float_dtype(x))
+    return np.minimum(np.maximum(x, x.dtype.type(0)), x.dtype.type(6))
+
+
+def relu6_backward(grad_out, x):
+    """``grad_out`` where ``0 < x < 6``, else 0 (0 at both kinks, like PyTorch)."""
+    dtype = _float_dtype(grad_out, x)
+    g, x = _as(grad_out, dtype), _as(x, dtype)
+    return np.where((x > 0) & (x < 6), g, dtype.type(0))
+
+
+def hardsigmoid(x):
+    """``relu6(x + 3) / 6`` (PyTorch's hardsigmoid; Keras 3's ``hard_sigmoid`` is the same
+    function)."""
+    x = _as(x, _float_dtype(x))
+    return relu6(x + x.dtype.type(3)) / x.dtype.type(6)
+
+
+def hardsigmoid_backward(grad_out, x):
+    """``grad_out / 6`` where ``-3 < x < 3``, else 0."""
+    dtype = _float_dtype(grad_out, x)
+    g, x = _as(grad_out, dtype), _as(x, dtype)
+    return np.where((x > -3) & (x < 3), g / dtype.type(6), dtype.type(0))
+
+
+def hardswish(x):
+    """``x * relu6(x + 3) / 6``."""
+    x = _as(x, _float_dtype(x))
+    return x * relu6(x + x.dtype.type(3)) / x.dtype.type(6)
+
+
+def hardswish_backward(grad_out, x):
+    """0 for ``x <= -3``, ``grad_out * (x / 3 + 1/2)`` for ``-3 < x < 3``, ``grad_out`` for
+    ``x >= 3`` (PyTorch's values at the kinks)."""
+    dtype = _float_dtype(grad_out, x)
+    g, x = _as(grad_out, dtype), _as(x, dtype)
+    mid = g * (x / dtype.type(3) + dtype.type(0.5))
+    return np.where(x <= -3, dtype.type(0), np.where(x < 3, mid, g))
+
+
+def silu(x):
+    """``x * sigmoid(x)``."""
+    x = _as(x, _float_dtype(x))
+    return x * sigmoid(x)
+
+
+def silu_backward(grad_out, x):
+    """``grad_out * s * (1 + x * (1 - s))`` with ``s = sigmoid(x)`` (the product rule)."""
+    dtype = _float_dtype(grad_out, x)
+    g, x = _as(grad_out, dtype), _as(x, dtype)
+    s = sigmoid(x)
+    one = dtype.type(1)
+    return g * s * (one + x * (one - s))
+
+
+# NumPy has no erf: the standard library's, element by element (in float64).
+_erf = np.frompyfunc(math.erf, 1, 1)
+_GELU_BETA = math.sqrt(2.0 / math.pi)
+_GELU_KAPPA = 0.044715
+
+
+def _check_approximate(approximate, op):
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"{op}: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def _normal_cdf(x):
+    """``Phi(x) = (1 + erf(x / sqrt(2))) / 2``, in the dtype of ``x``."""
+    e = _erf(x.astype(np.float64) / math.sqrt(2.0)).astype(np.float64)
+    return (0.5 * (1.0 + e)).astype(x.dtype)
+
+
+def gelu(x, approximate="none"):
+    """``x * Phi(x)`` with ``Phi`` the standard normal CDF; with ``approximate='tanh'``
+    ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x**3)))``."""
+    _check_approximate(approximate, "gelu")
+    x = _as(x, _float_dtype(x))
+    if approximate == "tanh":
+        t = np.tanh(x.dtype.type(_GELU_BETA) * (x + x.dtype.type(_GELU_KAPPA) * x ** 3))
+        return x.dtype.type(0.5) * x * (x.dtype.type(1) + t)
+    return x * _normal_cdf(x)
+
+
+def gelu_backward(grad_out, x, approximate="none"):
+    """``grad_out * (Phi(x) + x * phi(x))`` with ``phi`` the normal density; for the tanh
+    form the derivative of ``0.5 x (1 + tanh(u(x)))``, the product and chain rules."""
+    _check_approximate(approximate, "gelu_backward")
+    dtype = _float_dtype(grad_out, x)
+    g, x = _as(grad_out, dtype), _as(x, dtype)
+    half, one = dtype.type(0.5), dtype.type(1)
+    if approximate == "tanh":
+        beta, kappa = dtype.type(_GELU_BETA), dtype.type(_GELU_KAPPA)
+        t = np.tanh(beta * (x + kappa * x ** 3))
+        sech2 = one - t * t
+        with np.errstate(over="ignore", invalid="ignore"):
+            du = beta * (one + dtype.type(3) * kappa * x * x)
+            # where tanh has saturated the term is 0 (not 0 * inf for huge |x|)
+            right = np.where(sech2 != 0, half * x * sech2 * du, dtype.type(0))
+        return g * (half * (one + t) + right)
+    pdf = np.exp(-half * x * x) / dtype.type(math.sqrt(2.0 * math.pi))
+    return g * (_normal_cdf(x) + x * pdf)
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    """``log(1 + exp(beta * x)) / beta``, and ``x`` where ``beta * x > threshold``."""
+    x = _as(x, _float_dtype(x))
+    b, th = x.dtype.type(beta), x.dtype.type(threshold)
+    bx = x * b
+    # min(): the branch np.where drops must not overflow either
+    soft = np.log1p(np.exp(np.minimum(bx, th))) / b
+    return np.where(bx > th, x, soft)
+
+
+def softplus_backward(grad_out, x, beta=1.0, threshold=20.0):
+    """``grad_out * sigmoid(beta * x)`` (the derivative of the log1p form), and ``grad_out``
+    where ``beta * x > threshold``."""
+    dtype = _float_dtype(grad_out, x)
+    g, x = _as(grad_out, dtype), _as(x, dtype)
+    bx = x * dtype.type(beta)
+    return np.where(bx > dtype.type(threshold), g, g * sigmoid(bx))
 
 
 def _maxout_groups(x, pieces, op):
