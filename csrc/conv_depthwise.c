@@ -83,6 +83,9 @@ static int dw_plan(dw_layout *L, fc_int sw, fc_int up, fc_int Hsrc, fc_int Wsrc,
 }
 
 #pragma GCC diagnostic ignored "-Wpsabi"
+/* The buffer rows are a few elements long: GCC must not turn their copy and
+ * zero loops into memcpy / memset calls, which cost more than the copy. */
+#pragma GCC optimize("no-tree-loop-distribute-patterns")
 
 #define T float
 #define DW_ACT fc_activation_forward_f32

@@ -178,37 +178,35 @@ NAME(dw_build)(const dw_layout *L, const T *src, fc_int u0, fc_int cnt, T *E, T 
         const T *row = NULL;
         if (src && v >= 0 && v < L->Hv && v % L->up == 0) row = src + (v / L->up) * W;
         if (L->sw == 1) {
-            T *d = E + (b0 + b) * Wp;
-            if (!row) {
-                memset(d, 0, (size_t)Wp * sizeof(T));
-            } else if (L->up == 1) {
-                memset(d, 0, (size_t)Z * sizeof(T));
-                memcpy(d + Z, row, (size_t)W * sizeof(T));
-                memset(d + Z + W, 0, (size_t)(Wp - Z - W) * sizeof(T));
-            } else {
-                memset(d, 0, (size_t)Wp * sizeof(T));
+            T *restrict d = E + (b0 + b) * Wp;
+            fc_int c = 0;
+            if (row && L->up == 1) {
+                for (; c < Z; c++) d[c] = 0;
+                for (fc_int k = 0; k < W; k++) d[Z + k] = row[k];
+                c = Z + W;
+            } else if (row) {
+                for (; c < Wp; c++) d[c] = 0;
                 for (fc_int k = 0; k < W; k++) d[Z + 2 * k] = row[k];
             }
+            for (; c < Wp; c++) d[c] = 0;
         } else {
             const fc_int Wh = Wp / 2, zh = Z / 2;
-            T *e = E + (b0 + b) * Wh, *o = O + (b0 + b) * Wh;
+            T *restrict e = E + (b0 + b) * Wh, *restrict o = O + (b0 + b) * Wh;
             fc_int k = 0;
             if (row) {
-                for (; k < W / 2; k++) {
-                    e[zh + k] = row[2 * k];
-                    o[zh + k] = row[2 * k + 1];
+                for (; k < zh; k++) e[k] = o[k] = 0;
+                for (fc_int i = 0; i < W / 2; i++) {
+                    e[zh + i] = row[2 * i];
+                    o[zh + i] = row[2 * i + 1];
                 }
+                k = zh + W / 2;
                 if (W & 1) {
-                    e[zh + k] = row[W - 1];
-                    o[zh + k] = 0;
+                    e[k] = row[W - 1];
+                    o[k] = 0;
                     k++;
                 }
-                memset(e, 0, (size_t)zh * sizeof(T));
-                memset(o, 0, (size_t)zh * sizeof(T));
-                k += zh;
             }
-            memset(e + k, 0, (size_t)(Wh - k) * sizeof(T));
-            memset(o + k, 0, (size_t)(Wh - k) * sizeof(T));
+            for (; k < Wh; k++) e[k] = o[k] = 0;
         }
     }
 }
@@ -330,11 +328,12 @@ FC_DW_ATTR static void NAME(dw_fast_conv)(const dw_layout *L, fc_int G, fc_int h
                 NAME(dw_conv_rows)(L, nrow, G ? per : nrow + 1, nval, 9, taps, wt, tmp);
             else
                 NAME(dw_conv_rows)(L, nrow, G ? per : nrow + 1, nval, L->ntap, taps, wt, tmp);
+            const fc_int Wo = L->Wo;
             for (fc_int j = 0; j < g; j++) {
-                T *y = out + (n0 + j) * os + oh0 * L->Wo;
                 for (fc_int r = 0; r < nval; r++) {
-                    const T *t = tmp + (j * per + r) * Wp;
-                    for (fc_int c = 0; c < L->Wo; c++) y[r * L->Wo + c] = t[c] + b;
+                    T *restrict yr = out + (n0 + j) * os + (oh0 + r) * Wo;
+                    const T *restrict t = tmp + (j * per + r) * Wp;
+                    for (fc_int c = 0; c < Wo; c++) yr[c] = t[c] + b;
                 }
                 if (act != FC_ACT_NONE && oh0 + nval == L->Ho)
                     DW_ACT(act, act_param, out + (n0 + j) * os, out + (n0 + j) * os, L->Ho * L->Wo);
@@ -375,11 +374,17 @@ FC_DW_ATTR static void NAME(dw_fast_dot)(const dw_layout *L, fc_int G, fc_int hb
             if (L->sw == 2) memset(O + rows0 * Wp / 2, 0, (size_t)tail * sizeof(T));
             /* dy rows at the flat output positions, zeros at every other position. */
             const fc_int n = NAME(dw_round)(nrow * Wp, VL);
-            memset(dyb, 0, (size_t)n * sizeof(T));
+            const fc_int Wo = L->Wo, rstep = G ? per : 0;
             for (fc_int j = 0; j < g; j++)
-                for (fc_int r = 0; r < nval; r++)
-                    memcpy(dyb + (j * (G ? per : 0) + r) * Wp,
-                           dy + (n0 + j) * dys + (oh0 + r) * L->Wo, (size_t)L->Wo * sizeof(T));
+                for (fc_int r = 0; r < (G ? per : nval); r++) {
+                    T *restrict d = dyb + (j * rstep + r) * Wp;
+                    const T *restrict sr = dy + (n0 + j) * dys + (oh0 + r) * Wo;
+                    fc_int c = 0;
+                    if (r < nval)
+                        for (; c < Wo; c++) d[c] = sr[c];
+                    for (; c < Wp; c++) d[c] = 0;
+                }
+            for (fc_int i = nrow * Wp; i < n; i++) dyb[i] = 0;
             if (L->ntap == 9)
                 NAME(dw_dot)(n, 9, taps, dyb, acc);
             else
