@@ -214,24 +214,28 @@ void fc_conv2d_backward_weight_batch_f64(const fc_conv_geom *g, fc_int nimg, con
 
 /* Depthwise convolution (csrc/conv_depthwise.c): groups == C, K = mult * C
  * filters of 1 x R x S (weight (K, 1, R, S)); output channel k reads input
- * channel k / mult. One plane per call, serial, in g's geometry (C and K the
- * full channel counts). Results do not depend on how a caller splits planes
- * among threads. */
-/* y (Ho, Wo) = act(bias[0] (or 0 if bias is NULL) + conv of plane x (H, W)
- * with filter w (R, S)). */
-void fc_depthwise_forward_plane_f32(const fc_conv_geom *g, const float *x, const float *w,
-                                    const float *bias, int act, float act_param, float *y);
-void fc_depthwise_forward_plane_f64(const fc_conv_geom *g, const double *x, const double *w,
-                                    const double *bias, int act, double act_param, double *y);
-/* dx (H, W), overwritten, for input channel c: dy holds the K / C planes
- * (Ho, Wo) of output channels c*mult .. c*mult + mult - 1, w their filters. */
-void fc_depthwise_backward_data_plane_f32(const fc_conv_geom *g, const float *dy, const float *w,
-                                          float *dx);
-void fc_depthwise_backward_data_plane_f64(const fc_conv_geom *g, const double *dy, const double *w,
-                                          double *dx);
+ * channel k / mult. x (N, C, H, W), y (N, K, Ho, Wo), C and K the full channel
+ * counts. The forward and backward-data calls do the planes q in [q0, q1)
+ * numbered channel-major (q = k * N + n), so a caller splits [0, N * K) (or
+ * [0, N * C)) among threads; serial, and no result depends on the split. */
+/* y[n, k] = act(bias[k] (or 0 if bias is NULL) + conv of x[n, k / mult] with w[k]). */
+void fc_depthwise_forward_f32(const fc_conv_geom *g, fc_int N, fc_int q0, fc_int q1, const float *x,
+                              const float *w, const float *bias, int act, float act_param, float *y);
+void fc_depthwise_forward_f64(const fc_conv_geom *g, fc_int N, fc_int q0, fc_int q1, const double *x,
+                              const double *w, const double *bias, int act, double act_param,
+                              double *y);
+/* dx[n, c] (N, C, H, W), overwritten for q = c * N + n in [q0, q1): the input
+ * gradient from the mult planes dy[n, c*mult .. c*mult + mult - 1]. */
+void fc_depthwise_backward_data_f32(const fc_conv_geom *g, fc_int N, fc_int q0, fc_int q1,
+                                    const float *dy, const float *w, float *dx);
+void fc_depthwise_backward_data_f64(const fc_conv_geom *g, fc_int N, fc_int q0, fc_int q1,
+                                    const double *dy, const double *w, double *dx);
 /* dw (R, S) += weight gradient of one filter over nimg images (plane of image
- * n at x + n * x_stride, dy + n * dy_stride, summed in order); *db += the sum
- * of those dy planes (db may be NULL). */
+ * n at x + n * x_stride, dy + n * dy_stride) in an order fixed by the geometry
+ * and nimg; *db += the sum of those dy planes (db may be NULL). Stride 1 / 2
+ * geometries multiply every x of a buffer fill, including ones no output
+ * reads, by dy or by 0: an inf or NaN in x can make a tap's gradient NaN where
+ * the exact sum is finite. */
 void fc_depthwise_backward_weight_plane_f32(const fc_conv_geom *g, fc_int nimg, const float *x,
                                             fc_int x_stride, const float *dy, fc_int dy_stride,
                                             float *dw, float *db);

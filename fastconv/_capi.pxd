@@ -99,14 +99,16 @@ cdef extern from "fastconv.h" nogil:
     void fc_conv2d_backward_weight_f64(const fc_conv_geom *g, const double *x, const double *dy,
                                        double *dw, double *db, void *work)
 
-    void fc_depthwise_forward_plane_f32(const fc_conv_geom *g, const float *x, const float *w,
-                                        const float *bias, int act, float act_param, float *y)
-    void fc_depthwise_forward_plane_f64(const fc_conv_geom *g, const double *x, const double *w,
-                                        const double *bias, int act, double act_param, double *y)
-    void fc_depthwise_backward_data_plane_f32(const fc_conv_geom *g, const float *dy,
-                                              const float *w, float *dx)
-    void fc_depthwise_backward_data_plane_f64(const fc_conv_geom *g, const double *dy,
-                                              const double *w, double *dx)
+    void fc_depthwise_forward_f32(const fc_conv_geom *g, fc_int N, fc_int q0, fc_int q1,
+                                  const float *x, const float *w, const float *bias, int act,
+                                  float act_param, float *y)
+    void fc_depthwise_forward_f64(const fc_conv_geom *g, fc_int N, fc_int q0, fc_int q1,
+                                  const double *x, const double *w, const double *bias, int act,
+                                  double act_param, double *y)
+    void fc_depthwise_backward_data_f32(const fc_conv_geom *g, fc_int N, fc_int q0, fc_int q1,
+                                        const float *dy, const float *w, float *dx)
+    void fc_depthwise_backward_data_f64(const fc_conv_geom *g, fc_int N, fc_int q0, fc_int q1,
+                                        const double *dy, const double *w, double *dx)
     void fc_depthwise_backward_weight_plane_f32(const fc_conv_geom *g, fc_int nimg, const float *x,
                                                 fc_int x_stride, const float *dy, fc_int dy_stride,
                                                 float *dw, float *db)

@@ -208,43 +208,42 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
 def depthwise_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                       const floating[::1] bias, tuple geometry, int activation, double act_param,
                       floating[:, :, :, ::1] y, int num_threads):
-    """y[n, k] = act(conv(x[n, k // mult], w[k, 0]) + bias[k]): OpenMP over (n, k) planes."""
+    """y[n, k] = act(conv(x[n, k // mult], w[k, 0]) + bias[k]): each thread one static run
+    of the (k, n) planes (channel-major, so a run's images share a filter)."""
     cdef fc_conv_geom g = make_geom(geometry)
-    cdef Py_ssize_t N = x.shape[0], K = g.K, mult = g.K // g.C, p, n, k
-    cdef int nt = team_size(num_threads, N * K, _flops(&g, N) / g.C)
+    cdef Py_ssize_t N = x.shape[0], P = N * g.K, t
+    cdef int nt = team_size(num_threads, P, _flops(&g, N) / g.C)
     cdef const floating *bptr = NULL
     if bias is not None:
         bptr = &bias[0]
     with nogil:
-        for p in prange(N * K, schedule='static', num_threads=nt):
-            n = p // K
-            k = p % K
+        for t in prange(nt, schedule='static', num_threads=nt):
             if floating is float:
-                fc_depthwise_forward_plane_f32(&g, &x[n, k // mult, 0, 0], &w[k, 0, 0, 0],
-                                               NULL if bptr == NULL else bptr + k, activation,
-                                               <float> act_param, &y[n, k, 0, 0])
+                fc_depthwise_forward_f32(&g, N, t * P // nt, (t + 1) * P // nt, &x[0, 0, 0, 0],
+                                         &w[0, 0, 0, 0], bptr, activation, <float> act_param,
+                                         &y[0, 0, 0, 0])
             else:
-                fc_depthwise_forward_plane_f64(&g, &x[n, k // mult, 0, 0], &w[k, 0, 0, 0],
-                                               NULL if bptr == NULL else bptr + k, activation,
-                                               act_param, &y[n, k, 0, 0])
+                fc_depthwise_forward_f64(&g, N, t * P // nt, (t + 1) * P // nt, &x[0, 0, 0, 0],
+                                         &w[0, 0, 0, 0], bptr, activation, act_param, &y[0, 0, 0, 0])
 
 
 def depthwise_backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :, ::1] w,
                             tuple geometry, floating[:, :, :, ::1] grad_x, int num_threads):
-    """grad_x[n, c] from the mult output planes of channel c: OpenMP over (n, c) planes."""
+    """grad_x[n, c] from the mult output planes of channel c: each thread one static run
+    of the (c, n) planes."""
     cdef fc_conv_geom g = make_geom(geometry)
-    cdef Py_ssize_t N = grad_out.shape[0], C = g.C, mult = g.K // g.C, p, n, c
-    cdef int nt = team_size(num_threads, N * C, _flops(&g, N) / g.C)
+    cdef Py_ssize_t N = grad_out.shape[0], P = N * g.C, t
+    cdef int nt = team_size(num_threads, P, _flops(&g, N) / g.C)
     with nogil:
-        for p in prange(N * C, schedule='static', num_threads=nt):
-            n = p // C
-            c = p % C
+        for t in prange(nt, schedule='static', num_threads=nt):
             if floating is float:
-                fc_depthwise_backward_data_plane_f32(&g, &grad_out[n, c * mult, 0, 0],
-                                                     &w[c * mult, 0, 0, 0], &grad_x[n, c, 0, 0])
+                fc_depthwise_backward_data_f32(&g, N, t * P // nt, (t + 1) * P // nt,
+                                               &grad_out[0, 0, 0, 0], &w[0, 0, 0, 0],
+                                               &grad_x[0, 0, 0, 0])
             else:
-                fc_depthwise_backward_data_plane_f64(&g, &grad_out[n, c * mult, 0, 0],
-                                                     &w[c * mult, 0, 0, 0], &grad_x[n, c, 0, 0])
+                fc_depthwise_backward_data_f64(&g, N, t * P // nt, (t + 1) * P // nt,
+                                               &grad_out[0, 0, 0, 0], &w[0, 0, 0, 0],
+                                               &grad_x[0, 0, 0, 0])
 
 
 def depthwise_backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] grad_out,
