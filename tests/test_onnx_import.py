@@ -90,31 +90,94 @@ def test_pytorch_model_imports_predicts_and_trains(head, tmp_path):
     assert model.evaluate(X, Y) < before
 
 
-@pytest.mark.skip(reason="until DepthwiseConv2D (conv2d groups=) lands: grouped Conv import "
-                         "raises NotImplementedError today")
-def test_pytorch_depthwise_conv_imports(tmp_path):
-    torch = pytest.importorskip("torch")
-    net = torch.nn.Sequential(torch.nn.Conv2d(4, 4, 3, groups=4, padding=1),
-                              torch.nn.ReLU()).eval()
-    x = torch.randn(2, 4, 8, 8)
-    torch.onnx.export(net, (x,), str(tmp_path / "dw.onnx"), dynamo=False)
-    model = load(tmp_path / "dw.onnx")
-    with torch.no_grad():
-        _assert_close(model.predict(x.numpy().transpose(0, 2, 3, 1)),
-                      net(x).numpy().transpose(0, 2, 3, 1))
+def _export_torch(torch, net, x, path):
+    torch.onnx.export(net, (x,), str(path), dynamo=False, input_names=["x"],
+                      output_names=["y"], dynamic_axes={"x": {0: "N"}, "y": {0: "N"}},
+                      training=torch.onnx.TrainingMode.PRESERVE)
+    return onnx.load(str(path))
 
 
-@pytest.mark.skip(reason="until Conv2DTranspose (functional.conv_transpose2d) lands: "
-                         "ConvTranspose import raises NotImplementedError today")
-def test_pytorch_transposed_conv_imports(tmp_path):
-    torch = pytest.importorskip("torch")
-    net = torch.nn.Sequential(torch.nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1)).eval()
-    x = torch.randn(2, 4, 5, 5)
-    torch.onnx.export(net, (x,), str(tmp_path / "ct.onnx"), dynamo=False)
-    model = load(tmp_path / "ct.onnx")
+def _settle_bn(torch, net, shape):
+    net.train()
+    with torch.no_grad():
+        for _ in range(3):                       # non-trivial batch-norm statistics
+            net(torch.randn(*shape))
+    return net.eval()
+
+
+def test_pytorch_depthwise_block_imports_predicts_and_trains(tmp_path):
+    torch = pytest.importorskip("torch", reason="the PyTorch round trips need torch")
+    nn = torch.nn
+    torch.manual_seed(0)
+    # a MobileNet-style block: depthwise (multiplier 1 and 2, stride 2) + pointwise, and a
+    # grouped convolution that is not depthwise
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8, bias=False), nn.BatchNorm2d(8),
+        nn.ReLU(), nn.Conv2d(8, 16, 1), nn.ReLU(),
+        nn.Conv2d(16, 32, 3, padding=1, groups=16), nn.ReLU(),
+        nn.Conv2d(32, 16, 3, padding=1, groups=4), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 5))
+    _settle_bn(torch, net, (8, 3, 12, 12))
+    x = torch.randn(4, 3, 12, 12)
+    proto = _export_torch(torch, net, x, tmp_path / "dw.onnx")
+    groups = sorted(a.i for n in proto.graph.node for a in n.attribute if a.name == "group")
+    assert groups[-3:] == [4, 8, 16]
+    model = load(tmp_path / "dw.onnx", seed=0)
+    dw = [l for l in model.layers if isinstance(l, layers.DepthwiseConv2D)]
+    assert sorted(l.depth_multiplier for l in dw) == [1, 2]
+    assert [l.groups for l in model.layers if isinstance(l, layers.Conv2D)] == [1, 1, 4]
+    with torch.no_grad():
+        ref = net(x).numpy()
+    _assert_close(model.predict(x.numpy().transpose(0, 2, 3, 1)), ref)
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((32, 12, 12, 3)).astype(np.float32)
+    Y = np.arange(32) % 5
+    model.compile(optimizer="adam", loss=losses.SparseCategoricalCrossentropy(from_logits=True))
+    before = model.evaluate(X, Y)
+    model.fit(X, Y, epochs=4, batch_size=16, verbose=0)
+    assert model.evaluate(X, Y) < before
+
+
+def test_pytorch_decoder_with_transposed_convolutions_imports_predicts_and_trains(tmp_path):
+    torch = pytest.importorskip("torch", reason="the PyTorch round trips need torch")
+    nn = torch.nn
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(),
+        # 'same'-like: output_padding 1 (Conv2DTranspose 'same' with output_padding)
+        nn.ConvTranspose2d(8, 6, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+        # plain 'valid' (no pads), dilated
+        nn.ConvTranspose2d(6, 4, 2, stride=1, dilation=2), nn.ReLU(),
+        # pads that Keras's rules cannot express: Cropping2D after the layer
+        nn.ConvTranspose2d(4, 2, 4, stride=2, padding=1, bias=False))
+    x = torch.randn(4, 3, 10, 10)
+    proto = _export_torch(torch, net, x, tmp_path / "dec.onnx")
+    assert sum(n.op_type == "ConvTranspose" for n in proto.graph.node) == 3
+    model = load(tmp_path / "dec.onnx", seed=0)
+    kinds = [type(l).__name__ for l in model.layers[1:]]
+    assert kinds.count("Conv2DTranspose") == 3 and "Cropping2D" in kinds
+    with torch.no_grad():
+        ref = net(x).numpy().transpose(0, 2, 3, 1)
+    got = model.predict(x.numpy().transpose(0, 2, 3, 1))
+    assert got.shape == ref.shape == (4, 24, 24, 2)
+    _assert_close(got, ref)
+
+    # fine-tune through a Flatten head (vector targets: the image-target layout of fit is
+    # the trainer's business, not the importer's)
+    _export_torch(torch, nn.Sequential(net, nn.Flatten()), x, tmp_path / "flat.onnx")
+    model = load(tmp_path / "flat.onnx", seed=0)
     with torch.no_grad():
         _assert_close(model.predict(x.numpy().transpose(0, 2, 3, 1)),
-                      net(x).numpy().transpose(0, 2, 3, 1))
+                      net(x).flatten(1).numpy())
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((16, 10, 10, 3)).astype(np.float32)
+    T = 0.5 * rng.standard_normal((16, 2 * 24 * 24)).astype(np.float32)
+    model.compile(optimizer="adam", loss=losses.MeanSquaredError())
+    before = model.evaluate(X, T)
+    model.fit(X, T, epochs=5, batch_size=8, verbose=0)
+    assert model.evaluate(X, T) < before
 
 
 # ---------------------------------------------------------------- fastconv round trip
