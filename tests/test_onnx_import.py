@@ -190,6 +190,37 @@ def test_fastconv_export_load_round_trip_is_exact():
     assert back.count_params() == model.count_params()
 
 
+def test_mobilenet_channels_last_export_loads_back_identically():
+    ort = pytest.importorskip("onnxruntime", reason="compares with ONNX Runtime")
+    model = models.mobilenet(input_shape=(32, 32, 3), seed=2)
+    rng = np.random.default_rng(0)
+    for layer in model.layers:          # non-trivial batch-norm statistics
+        if isinstance(layer, layers.BatchNormalization):
+            c = layer.buffers["moving_mean"].shape[0]
+            layer.buffers["moving_mean"][...] = rng.normal(0, 0.5, c)
+            layer.buffers["moving_variance"][...] = rng.uniform(0.5, 2.0, c)
+    proto = export(model)              # channels-last: Transpose after the input
+    assert proto.graph.node[0].op_type == "Transpose"
+    back = load(proto.SerializeToString())
+    assert back.input_shape == (None, 32, 32, 3)
+    assert {type(l).__name__ for l in back.layers} >= {"DepthwiseConv2D", "Conv2D"}
+    assert back.count_params() == model.count_params()
+    x = rng.standard_normal((3, 32, 32, 3)).astype(np.float32)
+    want = model.predict(x)
+    np.testing.assert_array_equal(back.predict(x), want)
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    _assert_close(sess.run(None, {sess.get_inputs()[0].name: x})[0], want)
+
+
+def test_channels_last_image_output_loads_without_transposes():
+    model = models.Sequential([layers.Conv2D(4, 3, padding="same", input_shape=(6, 7, 2)),
+                               layers.MaxPooling2D(2, padding="same")], seed=0)
+    back = load(export(model))          # NHWC in and out
+    assert back.output_shape == (None, 3, 4, 4)
+    x = np.random.default_rng(0).standard_normal((2, 6, 7, 2)).astype(np.float32)
+    np.testing.assert_array_equal(back.predict(x), model.predict(x))
+
+
 # ---------------------------------------------------------------- hand-made graphs
 
 def _model(nodes, inits, in_shape=(1, 2, 5, 5), out_shape=("N", "c", "h", "w"), opset=17):
@@ -212,6 +243,124 @@ def test_asymmetric_conv_pads_become_zero_padding():
     _assert_close(model.predict(x.transpose(0, 2, 3, 1)), ref.transpose(0, 2, 3, 1))
 
 
+def _check_against_backend(proto, in_shape, seed=1):
+    """load() and the conformance-tested backend give the same numbers."""
+    from fastconv.onnx import backend
+    model = load(proto.SerializeToString())
+    x = np.random.default_rng(seed).standard_normal(in_shape).astype(np.float32)
+    ref = backend.run_model(proto, [x])[0]
+    got = model.predict(x.transpose(0, 2, 3, 1))
+    _assert_close(got, ref.transpose(0, 2, 3, 1) if ref.ndim == 4 else ref)
+    return model
+
+
+@pytest.mark.parametrize("attrs, crop", [
+    (dict(strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 1]), False),   # 'same'
+    (dict(strides=[2, 1], pads=[0, 2, 1, 0]), True),                           # per side
+    (dict(strides=[3, 2], output_shape=[10, 8]), True),         # extends rows, crops a column
+    (dict(strides=[2, 2], auto_pad="SAME_UPPER"), True),
+    (dict(strides=[2, 2], auto_pad="SAME_LOWER", dilations=[2, 1]), False),
+    (dict(strides=[2, 2], output_padding=[1, 0], pads=[2, 0, 0, 1]), True),
+])
+def test_conv_transpose_attributes_import(attrs, crop):
+    w = np.random.default_rng(0).standard_normal((2, 3, 3, 3)).astype(np.float32)
+    b = np.arange(3, dtype=np.float32)
+    node = helper.make_node("ConvTranspose", ["x", "w", "b"], ["y"], name="ct", **attrs)
+    model = _check_against_backend(_model([node], {"w": w, "b": b}, (1, 2, 3, 4)),
+                                   (2, 2, 3, 4))
+    kinds = [type(l).__name__ for l in model.layers[1:]]
+    assert kinds == ["Conv2DTranspose"] + (["Cropping2D"] if crop else [])
+
+
+def test_conv_transpose_that_keras_rules_cannot_express_is_named():
+    w = np.zeros((2, 3, 3, 3), np.float32)
+    node = helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="up", strides=[2, 2],
+                            output_shape=[12, 12])        # 5 rows past the full output
+    with pytest.raises(NotImplementedError, match=r"'up' \(ConvTranspose\).*output_shape"):
+        load(_model([node], {"w": w}, (1, 2, 3, 3)))
+    node = helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="g2", group=2)
+    with pytest.raises(NotImplementedError, match=r"'g2' \(ConvTranspose\).*'group'=2"):
+        load(_model([node], {"w": np.zeros((2, 1, 3, 3), np.float32)}, (1, 2, 3, 3)))
+
+
+@pytest.mark.parametrize("op, attrs, kind", [
+    ("MaxPool", dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2]), "MaxPooling2D"),
+    ("MaxPool", dict(kernel_shape=[2, 2], pads=[0, 0, 1, 0], strides=[2, 2]), "MaxPooling2D"),
+    ("MaxPool", dict(kernel_shape=[3, 2], pads=[2, 0, 1, 1], strides=[1, 2]), "Pooling2D"),
+    ("MaxPool", dict(kernel_shape=[2, 2], dilations=[2, 2], ceil_mode=1), "Pooling2D"),
+    ("AveragePool", dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1]), "AveragePooling2D"),
+    ("AveragePool", dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1], count_include_pad=1),
+     "Pooling2D"),
+    ("AveragePool", dict(kernel_shape=[2, 3], pads=[0, 2, 1, 1], strides=[2, 2], ceil_mode=1),
+     "Pooling2D"),
+])
+def test_pooling_geometry_imports(op, attrs, kind):
+    node = helper.make_node(op, ["x"], ["y"], name="p", **attrs)
+    model = _check_against_backend(_model([node], {}, (1, 2, 7, 6)), (2, 2, 7, 6))
+    assert [type(l).__name__ for l in model.layers[1:]] == [kind]
+
+
+def test_input_normalisation_constants_import_and_save(tmp_path):
+    from fastconv.saving import load_model, save_model
+    mean = np.array([0.5, -1.0], np.float32).reshape(1, 2, 1, 1)
+    std = np.array([2.0, 0.25], np.float32).reshape(1, 2, 1, 1)
+    nodes = [helper.make_node("Sub", ["x", "mean"], ["a"], name="sub"),
+             helper.make_node("Div", ["a", "std"], ["b"], name="div"),
+             helper.make_node("Mul", ["three", "b"], ["c"], name="mul"),
+             helper.make_node("Sub", ["one", "c"], ["d"], name="rsub"),
+             helper.make_node("Add", ["d", "row"], ["e"], name="add"),
+             helper.make_node("LogSoftmax", ["e"], ["y"], name="lsm", axis=1)]
+    inits = {"mean": mean, "std": std, "three": np.array(3.0, np.float32),
+             "one": np.ones((1,), np.float32), "row": np.arange(5, dtype=np.float32)}
+    model = _check_against_backend(_model(nodes, inits, (1, 2, 4, 5)), (3, 2, 4, 5))
+    ops = [(l.op, l.shape) for l in model.layers if type(l).__name__ == "ConstantArithmetic"]
+    assert ops == [("subtract", (2, 1, 1)), ("divide", (2, 1, 1)), ("multiply", (1, 1, 1)),
+                   ("reverse_subtract", (1, 1, 1)), ("add", (1, 1, 5))]
+    assert not model.trainable_weights or all(
+        w.shape != (2, 1, 1) for w in model.trainable_weights)
+    x = np.random.default_rng(3).standard_normal((2, 4, 5, 2)).astype(np.float32)
+    save_model(model, tmp_path / "m.fcm")
+    np.testing.assert_array_equal(load_model(tmp_path / "m.fcm").predict(x), model.predict(x))
+    node = helper.make_node("Div", ["one", "x"], ["y"], name="inv")
+    with pytest.raises(NotImplementedError, match=r"'inv' \(Div\).*constant by a tensor"):
+        load(_model([node], {"one": np.ones((1,), np.float32)}))
+    node = helper.make_node("Add", ["x", "batch"], ["y"], name="wide")
+    with pytest.raises(NotImplementedError, match=r"'wide' \(Add\).*batch"):
+        load(_model([node], {"batch": np.ones((2, 2, 5, 5), np.float32)}))
+
+
+def _numeric_grad(f, x, eps=1e-6):
+    g = np.zeros_like(x)
+    for i in np.ndindex(*x.shape):
+        d = np.zeros_like(x)
+        d[i] = eps
+        g[i] = (f(x + d) - f(x - d)) / (2 * eps)
+    return g
+
+
+@pytest.mark.parametrize("make", [
+    lambda L: L.LogSoftmax(),
+    lambda L: L.ConstantArithmetic("divide", (3, 1, 1)),
+    lambda L: L.ConstantArithmetic("reverse_subtract", (1, 1, 4)),
+    lambda L: L.Pooling2D("max", (2, 2), (1, 2), ((1, 0), (1, 1)), True, (2, 1)),
+    lambda L: L.Pooling2D("avg", (3, 2), (2, 1), ((2, 0), (0, 1)), True, (1, 1), True),
+])
+def test_onnx_layers_gradients_match_finite_differences(make):
+    from fastconv.onnx import layers as L
+    layer = make(L)
+    layer.build((5, 4, 3), dtype="float64", rng=np.random.default_rng(0))
+    if "constant" in layer.buffers:
+        layer.buffers["constant"][...] = np.random.default_rng(1).uniform(
+            0.5, 2.0, layer.buffers["constant"].shape)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 5, 4))
+    y, ctx = layer.forward(x, training=True)
+    g = rng.standard_normal(y.shape)
+    got = layer._backward(g, ctx, True)
+    want = _numeric_grad(lambda v: float((layer.forward(v)[0] * g).sum()), x)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
 def test_nchw_reshape_keeps_onnx_element_order():
     shape = np.array([0, 5, 2, 5], np.int64)
     node = helper.make_node("Reshape", ["x", "s"], ["y"], name="r")
@@ -229,8 +378,8 @@ def test_unsupported_operator_and_attribute_are_named():
     with pytest.raises(NotImplementedError, match=r"'norm1' \(LRN\).*not supported"):
         load(_model([node], {}))
     w = np.zeros((2, 1, 3, 3), np.float32)
-    node = helper.make_node("Conv", ["x", "w"], ["y"], name="dw", group=2)
-    with pytest.raises(NotImplementedError, match=r"'dw' \(Conv\).*'group'=2"):
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="dw", group=3)
+    with pytest.raises(ValueError, match=r"'dw' \(Conv\).*group=3"):
         load(_model([node], {"w": w}))
     node = helper.make_node("Conv", ["x", "w"], ["y"], name="c3", kernel_shape=[3, 3, 3])
     with pytest.raises((NotImplementedError, ValueError), match=r"'c3' \(Conv\).*kernel_shape"):
