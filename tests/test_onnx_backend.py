@@ -20,7 +20,7 @@ _OPERATORS = [
     "batchnorm", "relu", "leakyrelu", "elu", "sigmoid", "tanh", "softmax", "logsoftmax",
     "hardsigmoid", "hardswish", "clip", "gemm", "matmul", "flatten", "reshape", "transpose",
     "add", "sub", "mul", "div", "concat", "constant_pad", "resize", "upsample", "dropout",
-    "identity", "constant", "convtranspose",
+    "identity", "constant", "convtranspose", "gelu", "softplus",
 ]
 for _op in _OPERATORS:
     backend_test.include(rf"^test_{_op}(_.*)?_cpu$")
@@ -53,6 +53,8 @@ _EXCLUDED = [
     r"^test_identity_(opt|sequence)_cpu$",
     # average pooling with dilations: fastconv's average pooling is undilated (ONNX 19)
     r"^test_averagepool_2d_dilations_cpu$",
+    # until the gelu / softplus activations land
+    r"^test_(gelu|softplus)(_.*)?_cpu$",
     # until functional.interpolate lands (nearest/linear); cubic, antialias and
     # tf_crop_and_resize stay excluded after that: fastconv's interpolate will not have them
     r"^test_resize_",

@@ -272,12 +272,16 @@ def test_conv_transpose_attributes_import(attrs, crop):
     assert kinds == ["Conv2DTranspose"] + (["Cropping2D"] if crop else [])
 
 
-def test_conv_transpose_that_keras_rules_cannot_express_is_named():
+def test_conv_transpose_inconsistent_or_grouped_is_named():
+    from fastconv.onnx import backend
     w = np.zeros((2, 3, 3, 3), np.float32)
     node = helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="up", strides=[2, 2],
                             output_shape=[12, 12])        # 5 rows past the full output
-    with pytest.raises(NotImplementedError, match=r"'up' \(ConvTranspose\).*output_shape"):
-        load(_model([node], {"w": w}, (1, 2, 3, 3)))
+    proto = _model([node], {"w": w}, (1, 2, 3, 3))
+    with pytest.raises(ValueError, match=r"'up' \(ConvTranspose\).*output_shape=\[12, 12\]"):
+        load(proto)
+    with pytest.raises(ValueError, match=r"'up' \(ConvTranspose\).*stride or more"):
+        backend.run_model(proto, [np.zeros((1, 2, 3, 3), np.float32)])
     node = helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="g2", group=2)
     with pytest.raises(NotImplementedError, match=r"'g2' \(ConvTranspose\).*'group'=2"):
         load(_model([node], {"w": np.zeros((2, 1, 3, 3), np.float32)}, (1, 2, 3, 3)))

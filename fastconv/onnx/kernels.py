@@ -2,8 +2,10 @@
 
 ``kernel(params, inputs, node) -> [outputs]``; ``inputs`` holds ``None`` for an omitted
 optional input. Every operator that fastconv has a functional op for computes with it (the
-C kernels); NumPy is used only for pure data movement (reshape, transpose, padding before a
-kernel), broadcasting arithmetic that the functional ops do not do, shape arithmetic, and
+C kernels: convolutions, transposed convolutions and pooling take ONNX's per-side pads
+directly); NumPy is used only for pure data movement (reshape, transpose, non-zero Pad, the
+frame of a transposed convolution whose output_shape reaches a stride or more past the
+full output), broadcasting arithmetic that the functional ops do not do, shape arithmetic, and
 activations that have no functional op yet (hard sigmoid/swish, clip: switch to
 ``functional.hardsigmoid``/``hardswish``/``relu6`` once they land).
 """
@@ -70,31 +72,17 @@ def conv_transpose(p, xs, node):
                          f"group={g} (the weight is (C, K / group, kh, kw))")
     s, d = p["strides"], p["dilations"]
     crop = transpose_crop(p, x.shape[2:], w.shape[2:], p["output_padding"])
-    if all(begin >= 0 and (end >= 0 or -end < max(ss, dd))
-           for (begin, end), ss, dd in zip(crop, s, d)):
-        # the kernel crops each side and extends the end by less than the stride
-        pads = tuple((begin, max(end, 0)) for begin, end in crop)
-        extra = tuple(max(-end, 0) for _, end in crop)
-        return [F.conv_transpose2d(x, w, b, s, pads, extra, g, d)]
-    # a window reaching past the full output at the start, or by a stride or more at the
-    # end: the full output placed into a zero (bias-only) frame
-    full = F.conv_transpose2d(x, w, None, s, 0, 0, g, d)
-    sizes = [n - begin - end for n, (begin, end) in zip(full.shape[2:], crop)]
-    if min(sizes) < 1:
-        raise ValueError(f"{where(node)}: pads/output_shape leave no output ({sizes})")
-    y = np.zeros(full.shape[:2] + tuple(sizes), full.dtype)
-    src, dst = [], []
-    for n, (begin, _), size in zip(full.shape[2:], crop, sizes):
-        lo, hi = max(begin, 0), min(n, begin + size)
-        src.append(slice(lo, max(hi, lo)))
-        dst.append(slice(lo - begin, lo - begin + max(hi - lo, 0)))
-    y[:, :, dst[0], dst[1]] = full[:, :, src[0], src[1]]
-    if b is not None:
-        if b.shape != (y.shape[1],):
-            raise ValueError(f"{where(node)}: bias must have shape ({y.shape[1]},), got "
-                             f"{b.shape}")
-        y += b.astype(y.dtype).reshape(-1, 1, 1)
-    return [y]
+    if not all(begin >= 0 and -end < max(ss, dd) for (begin, end), ss, dd in zip(crop, s, d)):
+        # ONNX Runtime refuses these too: output_shape / pads / output_padding inconsistent
+        # with the input size
+        raise ValueError(f"{where(node)}: attributes pads={p['pads']}, output_padding="
+                         f"{list(p['output_padding'])}, output_shape={p['output_shape']}, "
+                         f"auto_pad={p['auto_pad']!r} put the output before the start of the "
+                         "full transposed convolution or a stride or more past its end")
+    # the kernel crops each side and extends the end by less than the stride
+    pads = tuple((begin, max(end, 0)) for begin, end in crop)
+    extra = tuple(max(-end, 0) for _, end in crop)
+    return [F.conv_transpose2d(x, w, b, s, pads, extra, g, d)]
 
 
 def max_pool(p, xs, node):

@@ -430,6 +430,10 @@ _BUILDERS = {
     "Tanh": _activation(lambda im, n, p, x: im.L.Activation("tanh", name=im.name(n))),
     "Softmax": _activation(_softmax),
     "LogSoftmax": _activation(_softmax),
+    # until the activations land (another branch), each row becomes e.g.
+    # _activation(lambda im, n, p, x: im.L.Activation("hardswish", name=im.name(n))),
+    # HardSigmoid only when alpha/beta are PyTorch's 1/6, 1/2 (or the layer takes them);
+    # Clip(0, 6) in _clip -> relu6; Resize/Upsample -> UpSampling2D
     "HardSigmoid": _activation(_not_yet("the hardsigmoid activation")),
     "HardSwish": _activation(_not_yet("the hardswish activation")),
     "Clip": _activation(_clip),

@@ -83,11 +83,12 @@ def conv_transpose(im, node, p, xs):
     else:
         padding, extra = "valid", tuple(max(-end, 0) for _, end in crop)
         if any(begin < 0 or e >= lim for (begin, _), e, lim in zip(crop, extra, limit)):
-            raise NotImplementedError(
+            raise ValueError(
                 f"{where(node)}: attributes pads={p['pads']}, output_padding="
                 f"{list(p['output_padding'])}, output_shape={p['output_shape']}, auto_pad="
-                f"{p['auto_pad']!r} extend the output by a stride or more, or before its "
-                "start, which Conv2DTranspose cannot express")
+                f"{p['auto_pad']!r} put the output before the start of the full transposed "
+                "convolution or a stride or more past its end (inconsistent with the input "
+                "size)")
         rest = tuple((begin, max(end, 0)) for begin, end in crop)
     bias = xs[2] if len(xs) > 2 else None
     weights = {"kernel": w}

@@ -293,6 +293,10 @@ OPS = {
     "LogSoftmax": Op(("axis",), _softmax, K.log_softmax),
     "HardSigmoid": Op(("alpha", "beta"), _hardsigmoid, K.hard_sigmoid),
     "HardSwish": Op((), _none, K.hard_swish),
+    # until the gelu / softplus activations land: the parser becomes _none (Gelu: read
+    # 'approximate' in {'none', 'tanh'}) and the kernel the functional op
+    "Gelu": Op(("approximate",), _until("the gelu activation"), None),
+    "Softplus": Op((), _until("the softplus activation"), None),
     "Clip": Op(("min", "max"), _clip, K.clip, (1, 3)),
     "Gemm": Op(("alpha", "beta", "transA", "transB", "broadcast"), _gemm, K.gemm, (2, 3)),
     "MatMul": Op((), _none, K.matmul, (2, 2)),
@@ -305,6 +309,8 @@ OPS = {
     "Div": Op(_ARITH, _arith, K.div, (2, 2)),
     "Concat": Op(("axis",), _axis(None), K.concat, (1, 1 << 16)),
     "Pad": Op(("mode", "pads", "value"), _pad, K.pad, (1, 4)),
+    # until functional.interpolate lands: a parser reading mode (nearest/linear) and the
+    # scales/sizes inputs, and a kernel calling it
     "Resize": Op(("mode", "coordinate_transformation_mode", "nearest_mode",
                   "cubic_coeff_a", "exclude_outside", "extrapolation_value", "antialias",
                   "axes", "keep_aspect_ratio_policy"),
