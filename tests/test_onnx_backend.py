@@ -20,9 +20,16 @@ _OPERATORS = [
     "batchnorm", "relu", "leakyrelu", "elu", "sigmoid", "tanh", "softmax", "logsoftmax",
     "hardsigmoid", "hardswish", "clip", "gemm", "matmul", "flatten", "reshape", "transpose",
     "add", "sub", "mul", "div", "concat", "constant_pad", "resize", "upsample", "dropout",
-    "identity", "constant", "convtranspose",
+    "identity", "constant", "convtranspose", "gelu", "softplus",
 ]
 for _op in _OPERATORS:
+    backend_test.include(rf"^test_{_op}(_.*)?_cpu$")
+# the PyTorch-converted cases of the same operators (2-D ones; the 1-D/3-D ones excluded
+# below): grouped and depthwise Conv, ConvTranspose2d, pooling with padding and dilation
+_TORCH = ["Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "BatchNorm2d", "ReLU",
+          "LeakyReLU", "Softmax", "LogSoftmax", "Linear", "operator_conv",
+          "operator_convtranspose", "operator_maxpool"]
+for _op in _TORCH:
     backend_test.include(rf"^test_{_op}(_.*)?_cpu$")
 
 _EXCLUDED = [
@@ -35,6 +42,7 @@ _EXCLUDED = [
     r"^test_maxpool_2d_uint8_cpu$",
     # 1-D and 3-D pooling / convolution: fastconv's kernels are 2-D (images)
     r"^test_(averagepool|maxpool|convtranspose)_(1d|3d)_",
+    r"^test_operator_maxpool_cpu$",
     # N-D and vector MatMul: the operator is supported for 2-D matrices only
     r"^test_matmul_(1d_1d|1d_3d|3d|4d|4d_1d|bcast)_cpu$",
     # the Indices output of MaxPool is not supported
@@ -45,12 +53,8 @@ _EXCLUDED = [
     r"^test_identity_(opt|sequence)_cpu$",
     # average pooling with dilations: fastconv's average pooling is undilated (ONNX 19)
     r"^test_averagepool_2d_dilations_cpu$",
-    # PyTorch-operator models saved with opset 6 (older broadcasting and attributes)
-    r"^test_softmax_(lastdim|functional_dim3)_cpu$",
-    # until max_pool2d(dilation=) lands
-    r"^test_maxpool_2d_dilations_cpu$",
-    # until functional.conv_transpose2d lands
-    r"^test_convtranspose(_.*)?_cpu$",
+    # until the gelu / softplus activations land
+    r"^test_(gelu|softplus)(_.*)?_cpu$",
     # until functional.interpolate lands (nearest/linear); cubic, antialias and
     # tf_crop_and_resize stay excluded after that: fastconv's interpolate will not have them
     r"^test_resize_",

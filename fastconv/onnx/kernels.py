@@ -2,8 +2,10 @@
 
 ``kernel(params, inputs, node) -> [outputs]``; ``inputs`` holds ``None`` for an omitted
 optional input. Every operator that fastconv has a functional op for computes with it (the
-C kernels); NumPy is used only for pure data movement (reshape, transpose, padding before a
-kernel), broadcasting arithmetic that the functional ops do not do, shape arithmetic, and
+C kernels: convolutions, transposed convolutions and pooling take ONNX's per-side pads
+directly); NumPy is used only for pure data movement (reshape, transpose, non-zero Pad, the
+frame of a transposed convolution whose output_shape reaches a stride or more past the
+full output), broadcasting arithmetic that the functional ops do not do, shape arithmetic, and
 activations that have no functional op yet (hard sigmoid/swish, clip: switch to
 ``functional.hardsigmoid``/``hardswish``/``relu6`` once they land).
 """
@@ -41,62 +43,60 @@ def _pads(p, x, kernel):
     return resolve_pads(p, x.shape[2:], kernel)
 
 
-def conv(p, xs, node):
-    x, w, b = xs[0], xs[1], xs[2] if len(xs) > 2 else None
+def _weight(p, x, w, node):
     _rank(_float(x, node), (4,), node)
     _rank(w, (4,), node, "weight")
     _same_dtype(x, w, node)
     if p["kernel_shape"] is not None and tuple(p["kernel_shape"]) != w.shape[2:]:
         raise ValueError(f"{where(node)}: kernel_shape {p['kernel_shape']} does not match the "
                          f"weight {w.shape}")
+
+
+def conv(p, xs, node):
+    x, w, b = xs[0], xs[1], xs[2] if len(xs) > 2 else None
+    _weight(p, x, w, node)
     g = p["group"]
     if x.shape[1] != w.shape[1] * g or w.shape[0] % g:
         raise ValueError(f"{where(node)}: input {x.shape} and weight {w.shape} do not fit "
                          f"group={g}")
-    (t, bt), (l, r) = _pads(p, x, w.shape[2:])
-    padding = (t, l)
-    if (t, l) != (bt, r):
-        # the kernel pads symmetrically: add the asymmetric padding as zero rows/columns
-        x, padding = F.zero_pad2d(x, ((t, bt), (l, r))), 0
-    if g == 1:
-        return [F.conv2d(x, w, b, p["strides"], padding, p["dilations"])]
-    # grouped: one kernel call per group until functional.conv2d(groups=) lands
-    cin, kout = w.shape[1], w.shape[0] // g
-    parts = [F.conv2d(x[:, i * cin:(i + 1) * cin], w[i * kout:(i + 1) * kout],
-                      None if b is None else b[i * kout:(i + 1) * kout],
-                      p["strides"], padding, p["dilations"]) for i in range(g)]
-    return [F.concatenate(parts, axis=1)]
+    return [F.conv2d(x, w, b, p["strides"], _pads(p, x, w.shape[2:]), p["dilations"], g)]
 
 
-def _pool_input(p, x, node, fill):
-    """(x, padding, (t, b, l, r)) with padding the kernel can apply symmetrically."""
-    _rank(_float(x, node), (4,), node)
-    k = p["kernel_shape"]
-    (t, b), (l, r) = _pads(p, x, k)
-    if (t, l) == (b, r) and 2 * t <= k[0] and 2 * l <= k[1]:
-        return x, (t, l), None
-    return np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)), constant_values=fill), 0, (t, b, l, r)
+def conv_transpose(p, xs, node):
+    from .ops import transpose_crop   # ops imports this module
+    x, w, b = xs[0], xs[1], xs[2] if len(xs) > 2 else None
+    _weight(p, x, w, node)
+    g = p["group"]
+    if x.shape[1] != w.shape[0] or x.shape[1] % g:
+        raise ValueError(f"{where(node)}: input {x.shape} and weight {w.shape} do not fit "
+                         f"group={g} (the weight is (C, K / group, kh, kw))")
+    s, d = p["strides"], p["dilations"]
+    crop = transpose_crop(p, x.shape[2:], w.shape[2:], p["output_padding"])
+    if not all(begin >= 0 and -end < max(ss, dd) for (begin, end), ss, dd in zip(crop, s, d)):
+        # ONNX Runtime refuses these too: output_shape / pads / output_padding inconsistent
+        # with the input size
+        raise ValueError(f"{where(node)}: attributes pads={p['pads']}, output_padding="
+                         f"{list(p['output_padding'])}, output_shape={p['output_shape']}, "
+                         f"auto_pad={p['auto_pad']!r} put the output before the start of the "
+                         "full transposed convolution or a stride or more past its end")
+    # the kernel crops each side and extends the end by less than the stride
+    pads = tuple((begin, max(end, 0)) for begin, end in crop)
+    extra = tuple(max(-end, 0) for _, end in crop)
+    return [F.conv_transpose2d(x, w, b, s, pads, extra, g, d)]
 
 
 def max_pool(p, xs, node):
-    x, padding, _ = _pool_input(p, xs[0], node, -np.inf)
-    return [F.max_pool2d(x, p["kernel_shape"], p["strides"], padding, p["ceil_mode"])]
+    x = _rank(_float(xs[0], node), (4,), node)
+    k = p["kernel_shape"]
+    return [F.max_pool2d(x, k, p["strides"], _pads(p, x, k), p["ceil_mode"],
+                         dilation=p["dilations"])]
 
 
 def avg_pool(p, xs, node):
-    x0 = xs[0]
-    x, padding, explicit = _pool_input(p, x0, node, 0.0)
-    k, s, ceil, cip = p["kernel_shape"], p["strides"], p["ceil_mode"], p["count_include_pad"]
-    if explicit is None:
-        return [F.avg_pool2d(x, k, s, padding, ceil, cip)]
-    y = F.avg_pool2d(x, k, s, 0, ceil, True)
-    if not cip:
-        # divide by the number of real (not padded) cells of each window
-        t, b, l, r = explicit
-        ones = np.zeros((1, 1) + x.shape[2:], x.dtype)
-        ones[:, :, t:t + x0.shape[2], l:l + x0.shape[3]] = 1
-        y /= F.avg_pool2d(ones, k, s, 0, ceil, True)
-    return [y]
+    x = _rank(_float(xs[0], node), (4,), node)
+    k = p["kernel_shape"]
+    return [F.avg_pool2d(x, k, p["strides"], _pads(p, x, k), p["ceil_mode"],
+                         p["count_include_pad"])]
 
 
 def global_avg_pool(p, xs, node):
@@ -239,9 +239,33 @@ def matmul(p, xs, node):
 
 # ----------------------------------------------------------------- element-wise
 
+def legacy_operand(p, a_shape, b, node):
+    """The second operand of an opset-6 Add/Sub/Mul/Div aligned for NumPy broadcasting:
+    ``broadcast=1, axis=k`` puts its dimensions at ``k``; without ``broadcast`` the shapes
+    must be equal. Opset 7 and later use NumPy's rules as they are."""
+    if "broadcast" not in p:
+        return b
+    shape = tuple(b.shape)
+    if not p["broadcast"]:
+        if shape != tuple(a_shape):
+            raise ValueError(f"{where(node)}: shapes {tuple(a_shape)} and {shape} differ and "
+                             "broadcast=0 (opset 6)")
+        return b
+    axis = p["axis"]
+    if axis is None:
+        axis = len(a_shape) - len(shape)
+    if axis < 0:
+        axis += len(a_shape)
+    if not 0 <= axis <= len(a_shape) - len(shape) or any(
+            s not in (1, t) for s, t in zip(shape, a_shape[axis:])):
+        raise ValueError(f"{where(node)}: shape {shape} does not broadcast to {tuple(a_shape)}"
+                         f" at axis {p['axis']}")
+    return b.reshape(shape + (1,) * (len(a_shape) - axis - len(shape)))
+
+
 def _broadcast(f_same, np_op):
     def kernel(p, xs, node):
-        a, b = xs
+        a, b = xs[0], legacy_operand(p, xs[0].shape, xs[1], node)
         if a.dtype != b.dtype:
             raise ValueError(f"{where(node)}: inputs have types {a.dtype} and {b.dtype}")
         if f_same is not None and a.shape == b.shape and a.dtype in _FLOATS and a.ndim:

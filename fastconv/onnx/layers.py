@@ -1,15 +1,25 @@
 """Layers the importer needs that the Keras-style set does not have.
 
-``ChannelsFirstReshape``: ONNX's Reshape of an NCHW tensor takes the elements in NCHW
-order; fastconv's :class:`~fastconv.layers.Reshape` follows Keras and takes them in
-channels-last order, so an imported image reshape needs this one.
+* ``ChannelsFirstReshape``: ONNX's Reshape of an NCHW tensor takes the elements in NCHW
+  order; fastconv's :class:`~fastconv.layers.Reshape` follows Keras and takes them in
+  channels-last order, so an imported image reshape needs this one.
+* ``Pooling2D``: max/average pooling with ONNX's full geometry (per-side pads, dilations,
+  ``count_include_pad``), for the pools that MaxPooling2D/AveragePooling2D cannot express.
+* ``LogSoftmax``: log-softmax over the channels / features.
+* ``ConstantArithmetic``: ``x + c``, ``x - c``, ``c - x``, ``x * c``, ``x / c`` with a
+  constant ``c`` (input normalisation), kept as a non-trainable buffer.
+
+They are registered, so a saved model that uses them loads again once ``fastconv.onnx`` has
+been imported.
 """
 import numpy as np
 
 from .. import _validation as V
+from .. import functional as F
+from .. import geometry as geo
 from ..layers.base import Layer, register
 
-__all__ = ["ChannelsFirstReshape"]
+__all__ = ["ChannelsFirstReshape", "Pooling2D", "LogSoftmax", "ConstantArithmetic"]
 
 
 @register
@@ -40,4 +50,151 @@ class ChannelsFirstReshape(Layer):
     def get_config(self):
         cfg = super().get_config()
         cfg["target_shape"] = list(self.target_shape)
+        return cfg
+
+
+def _pairs(v, owner):
+    try:
+        (t, b), (l, r) = v
+        out = tuple((int(a), int(c)) for a, c in ((t, b), (l, r)))
+    except (TypeError, ValueError):
+        raise ValueError(f"{owner}: padding must be ((top, bottom), (left, right)), "
+                         f"got {v!r}") from None
+    if not all(V.is_int(a) and a >= 0 for pair in v for a in pair):
+        raise ValueError(f"{owner}: padding must be non-negative ints, got {v!r}")
+    return out
+
+
+def _image(layer, in_shape):
+    if len(in_shape) != 3:
+        raise ValueError(f"{layer.name}: {type(layer).__name__} needs images, got a sample "
+                         f"shape {tuple(in_shape)}")
+
+
+@register
+class Pooling2D(Layer):
+    """Max (``mode='max'``) or average (``'avg'``) pooling with per-side ``padding``
+    ``((top, bottom), (left, right))``, ``dilation`` (max only), ``ceil_mode`` and
+    ``count_include_pad`` (average only): ONNX's MaxPool / AveragePool on fastconv's
+    kernels. Padding may exceed half the window as long as every window overlaps the
+    input."""
+
+    def __init__(self, mode, pool_size, strides, padding=((0, 0), (0, 0)), ceil_mode=False,
+                 dilation=(1, 1), count_include_pad=False, **kwargs):
+        owner = "Pooling2D"
+        if mode not in ("max", "avg"):
+            raise ValueError(f"{owner}: mode must be 'max' or 'avg', got {mode!r}")
+        self.mode = mode
+        self.pool_size = V.int_pair(pool_size, "pool_size", owner)
+        self.strides = V.int_pair(strides, "strides", owner)
+        self.padding = _pairs(padding, owner)
+        self.ceil_mode = V.flag(ceil_mode, "ceil_mode", owner)
+        self.dilation = V.int_pair(dilation, "dilation", owner)
+        self.count_include_pad = V.flag(count_include_pad, "count_include_pad", owner)
+        if mode == "avg" and self.dilation != (1, 1):
+            raise ValueError(f"{owner}: average pooling has no dilation, got {self.dilation}")
+        super().__init__(**kwargs)
+
+    def _output_shape(self, in_shape):
+        _image(self, in_shape)
+        g = geo.pool2d_geometry((1,) + tuple(in_shape), self.pool_size, self.strides,
+                                self.padding, self.ceil_mode, self.name, self.dilation)
+        return (in_shape[0], g.Ho, g.Wo)
+
+    def _args(self):
+        return self.pool_size, self.strides, self.padding, self.ceil_mode
+
+    def forward(self, x, training=False):
+        if self.mode == "max":
+            return F.max_pool2d(x, *self._args(), dilation=self.dilation), x
+        return F.avg_pool2d(x, *self._args(), self.count_include_pad), x
+
+    def _backward(self, grad_out, ctx, input_grad):
+        if not input_grad:
+            return None
+        if self.mode == "max":
+            return F.max_pool2d_backward(grad_out, ctx, *self._args(), dilation=self.dilation)
+        return F.avg_pool2d_backward(grad_out, ctx, *self._args(), self.count_include_pad)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(mode=self.mode, pool_size=list(self.pool_size), strides=list(self.strides),
+                   padding=[list(p) for p in self.padding], ceil_mode=self.ceil_mode,
+                   dilation=list(self.dilation), count_include_pad=self.count_include_pad)
+        return cfg
+
+
+@register
+class LogSoftmax(Layer):
+    """``log(softmax(x))`` over the channels of an image or the features of a vector (ONNX
+    LogSoftmax along axis 1)."""
+
+    def forward(self, x, training=False):
+        y = F.log_softmax(x, axis=1)
+        return y, y
+
+    def _backward(self, grad_out, ctx, input_grad):
+        if not input_grad:
+            return None
+        return grad_out - np.exp(ctx) * grad_out.sum(axis=1, keepdims=True)
+
+
+_ARITH = ("add", "subtract", "reverse_subtract", "multiply", "divide")
+
+
+@register
+class ConstantArithmetic(Layer):
+    """``x + c`` (``op='add'``), ``x - c`` (``'subtract'``), ``c - x``
+    (``'reverse_subtract'``), ``x * c`` (``'multiply'``) or ``x / c`` (``'divide'``) with a
+    constant ``c`` of ``shape`` given in the internal sample layout (``(C, 1, 1)`` per
+    channel, ``(1, 1, 1)`` scalar for images; ``(features,)`` or ``(1,)`` for vectors) that
+    broadcasts to the input without changing its shape. ``c`` is the buffer ``'constant'``
+    (not trained; ones until set, e.g. by :func:`fastconv.onnx.load`)."""
+
+    def __init__(self, op, shape, **kwargs):
+        owner = "ConstantArithmetic"
+        if op not in _ARITH:
+            raise ValueError(f"{owner}: op must be one of {list(_ARITH)}, got {op!r}")
+        shape = V.shape_tuple(shape, "shape", owner)
+        if len(shape) > 3 or not all(V.is_int(s) and s > 0 for s in shape):
+            raise ValueError(f"{owner}: shape must be up to 3 positive ints, got {shape!r}")
+        self.op = op
+        self.shape = tuple(int(s) for s in shape)
+        super().__init__(**kwargs)
+
+    def _output_shape(self, in_shape):
+        try:
+            out = np.broadcast_shapes(self.shape, tuple(in_shape))
+        except ValueError:
+            out = None
+        if out != tuple(in_shape):
+            raise ValueError(f"{self.name}: constant of shape {self.shape} does not broadcast "
+                             f"to the sample shape {tuple(in_shape)}")
+        return tuple(in_shape)
+
+    def _create_weights(self, in_shape, rng):
+        self.buffers["constant"] = np.ones(self.shape, self.dtype)
+
+    def forward(self, x, training=False):
+        c = self.buffers["constant"]
+        y = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply,
+             "divide": np.true_divide}.get(self.op)
+        out = np.subtract(c, x) if self.op == "reverse_subtract" else y(x, c)
+        return np.ascontiguousarray(out, dtype=x.dtype), None
+
+    def _backward(self, grad_out, ctx, input_grad):
+        if not input_grad:
+            return None
+        c = self.buffers["constant"]
+        if self.op in ("add", "subtract"):
+            return grad_out
+        if self.op == "reverse_subtract":
+            return -grad_out
+        if self.op == "multiply":
+            return grad_out * c
+        return grad_out / c
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(op=self.op, shape=list(self.shape))
         return cfg

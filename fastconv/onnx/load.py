@@ -14,20 +14,14 @@ import numpy as np
 
 from ._proto import Limits, read_model, require_onnx, where
 from .graph import Graph, default_opset
-from .kernels import target_shape
-from .ops import resolve_pads
+from .kernels import legacy_operand, target_shape
+from .load_window import conv, conv_transpose, pool
 
 __all__ = ["load"]
 
 # the batch dimension inside folded shape values: arithmetic on it produces a value no
 # Reshape accepts, so a shape computed from the batch size is refused, never mis-read
 _BATCH = -(1 << 40)
-
-
-def _keras_same(size, k, s, d, pads):
-    eff = d * (k - 1) + 1
-    total = max((-(-size // s) - 1) * s + eff - size, 0)
-    return tuple(pads) == (total // 2, total - total // 2)
 
 
 class _Importer:
@@ -40,6 +34,8 @@ class _Importer:
         self.weights = []           # (layer, {weight name: array}) set after building
         self.dense_from_matmul = {}  # output name -> Dense whose bias an Add may fill
         self.static_batch = None
+        self.nhwc_inputs = set()    # graph inputs given channels-last (N, H, W, C)
+        self.opset = graph.opset
         self.names = set()
         self.uses = {}
         for node, _, _ in graph.nodes:
@@ -81,6 +77,15 @@ class _Importer:
             raise ValueError(f"{where(node)}: {exc}") from None
 
     # ------------------------------------------------------------ inputs
+    def _channels_last(self, name):
+        """True when every consumer of graph input ``name`` is a Transpose NHWC -> NCHW (a
+        channels-last export, such as fastconv's default)."""
+        users = [(node, params) for node, _, params in self.graph.nodes if name in node.input]
+        return bool(users) and all(
+            node.op_type == "Transpose" and list(node.input) == [name]
+            and params["perm"] is not None and list(params["perm"]) == [0, 3, 1, 2]
+            for node, params in users)
+
     def inputs(self):
         out = []
         for name, dtype, dims in self.graph.inputs:
@@ -94,7 +99,11 @@ class _Importer:
             if dims[0] is not None:
                 self.static_batch = dims[0]
             shape = dims[1:]
-            public = (shape[1], shape[2], shape[0]) if len(shape) == 3 else tuple(shape)
+            if len(shape) == 3 and self._channels_last(name):
+                self.nhwc_inputs.add(name)
+                public = tuple(shape)
+            else:
+                public = (shape[1], shape[2], shape[0]) if len(shape) == 3 else tuple(shape)
             t = self.L.Input(public, name=self._input_name(name))
             self.env[name] = t
             out.append(t)
@@ -143,63 +152,6 @@ class _Importer:
 
 # ---------------------------------------------------------------- builders
 
-def _conv(im, node, p, xs):
-    x = im.image(node, xs[0])
-    w = im.const(node, xs[1], "the weight")
-    if p["group"] != 1:
-        raise NotImplementedError(f"{where(node)}: attribute 'group'={p['group']} (grouped or "
-                                  "depthwise convolution) is not supported yet (until "
-                                  "DepthwiseConv2D / conv2d(groups=) lands)")
-    if w.ndim != 4 or w.shape[1] != x._shape[0]:
-        raise ValueError(f"{where(node)}: weight {w.shape} does not fit input {x.shape}")
-    (t, b), (l, r) = resolve_pads(p, x._shape[1:], w.shape[2:])
-    k, s, d = w.shape[2:], p["strides"], p["dilations"]
-    if (t, l) == (b, r):
-        padding = (t, l)
-    elif all(_keras_same(n, *a) for n, a in zip(x._shape[1:], zip(k, s, d, ((t, b), (l, r))))):
-        padding = "same"
-    else:
-        # until per-side conv padding lands: zero rows/columns in front
-        x = im.apply(node, im.L.ZeroPadding2D(((t, b), (l, r)), name=im.name(node) + "_pad"),
-                     x)
-        padding = 0
-    bias = xs[2] if len(xs) > 2 else None
-    weights = {"kernel": w}
-    if bias is not None:
-        weights["bias"] = im.const(node, bias, "the bias").reshape(-1)
-    layer = im.L.Conv2D(w.shape[0], tuple(k), strides=s, padding=padding, dilation_rate=d,
-                        use_bias=bias is not None, name=im.name(node))
-    return [im.apply(node, layer, x, weights)]
-
-
-def _pool(im, node, p, xs):
-    x = im.image(node, xs[0])
-    k, s = p["kernel_shape"], p["strides"]
-    (t, b), (l, r) = resolve_pads(p, x._shape[1:], k)
-    is_max = node.op_type == "MaxPool"
-    cls = im.L.MaxPooling2D if is_max else im.L.AveragePooling2D
-    cip = not is_max and p["count_include_pad"] and (t, b, l, r) != (0, 0, 0, 0)
-    sym = (t, l) == (b, r) and 2 * t <= k[0] and 2 * l <= k[1]
-    if cip:
-        if p["ceil_mode"]:
-            raise NotImplementedError(f"{where(node)}: count_include_pad=1 with ceil_mode=1 "
-                                      "and padding is not supported")
-        x = im.apply(node, im.L.ZeroPadding2D(((t, b), (l, r)), name=im.name(node) + "_pad"),
-                     x)
-        padding = "valid"
-    elif sym:
-        padding = (t, l)
-    elif not p["ceil_mode"] and all(_keras_same(n, kk, ss, 1, pp) for n, kk, ss, pp in zip(
-            x._shape[1:], k, s, ((t, b), (l, r)))):
-        padding = "same"
-    else:
-        raise NotImplementedError(f"{where(node)}: asymmetric pads {[t, l, b, r]} are not "
-                                  "supported yet (until per-side pooling padding lands)")
-    layer = cls(tuple(k), strides=s, padding=padding, ceil_mode=p["ceil_mode"],
-                name=im.name(node))
-    return [im.apply(node, layer, x)]
-
-
 def _global_pool(im, node, p, xs):
     cls = im.L.GlobalAveragePooling2D if node.op_type == "GlobalAveragePool" else \
         im.L.GlobalMaxPooling2D
@@ -233,8 +185,12 @@ def _softmax(im, node, p, x):
     rank = len(x._shape) + 1
     axis = p["axis"] % rank if -rank <= p["axis"] < rank else None
     if axis != 1 or (p["coerce_2d"] and rank != 2):
-        raise NotImplementedError(f"{where(node)}: softmax along axis {p['axis']} of a rank-"
-                                  f"{rank} tensor is not supported (only the channel axis 1)")
+        raise NotImplementedError(f"{where(node)}: {node.op_type} along axis {p['axis']} of a "
+                                  f"rank-{rank} tensor is not supported (only the channel "
+                                  "axis 1)")
+    if node.op_type == "LogSoftmax":
+        from .layers import LogSoftmax  # noqa: PLC0415
+        return LogSoftmax(name=im.name(node))
     return im.L.Activation("softmax", name=im.name(node))
 
 
@@ -295,6 +251,10 @@ def _matmul(im, node, p, xs):
 
 
 _MERGE = {"Add": "Add", "Sub": "Subtract", "Mul": "Multiply"}
+# (operator, constant second) -> ConstantArithmetic's op; Div(c, x) has none
+_CONST_OP = {("Add", True): "add", ("Add", False): "add", ("Mul", True): "multiply",
+             ("Mul", False): "multiply", ("Sub", True): "subtract",
+             ("Sub", False): "reverse_subtract", ("Div", True): "divide"}
 
 
 def _binary(im, node, p, xs):
@@ -306,7 +266,9 @@ def _binary(im, node, p, xs):
                                       "of two tensors has no layer)")
         layer = getattr(im.L, _MERGE[node.op_type])(name=im.name(node))
         return [im.apply(node, layer, [a, b])]
-    sym_name, c = (node.input[0], b) if im.sym(a) else (node.input[1], a)
+    const_second = im.sym(a)
+    x, c = (a, b) if const_second else (b, a)
+    sym_name = node.input[0] if const_second else node.input[1]
     weights = im.dense_from_matmul.get(sym_name)
     if node.op_type == "Add" and weights is not None and im.uses.get(sym_name) == 1:
         # MatMul + Add exported from a linear layer: the constant is the Dense bias
@@ -317,8 +279,28 @@ def _binary(im, node, p, xs):
             pass
         else:
             return [im.env[sym_name]]
-    raise NotImplementedError(f"{where(node)}: {node.op_type} with a constant operand is not "
-                              "supported (only a MatMul's bias)")
+    op = _CONST_OP.get((node.op_type, const_second))
+    if op is None:
+        raise NotImplementedError(f"{where(node)}: Div of a constant by a tensor is not "
+                                  "supported")
+    full = (1,) + tuple(x._shape)
+    c = np.asarray(c)
+    if const_second:
+        c = legacy_operand(p, full, c, node)
+    if c.ndim > len(full) or (c.ndim == len(full) and c.shape[0] != 1):
+        raise NotImplementedError(f"{where(node)}: a constant of shape {c.shape} for a tensor "
+                                  f"{x.shape} is not supported (it must not span the batch)")
+    c = c.reshape((1,) * (len(full) - c.ndim) + c.shape)[0]
+    try:
+        fits = np.broadcast_shapes(c.shape, full[1:]) == full[1:]
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{where(node)}: constant of shape {c.shape} does not broadcast to "
+                         f"{x.shape}")
+    from .layers import ConstantArithmetic  # noqa: PLC0415
+    layer = ConstantArithmetic(op, c.shape, name=im.name(node))
+    return [im.apply(node, layer, x, {"constant": c.astype(im.dtype)})]
 
 
 def _flatten(im, node, p, xs):
@@ -363,10 +345,17 @@ def _reshape(im, node, p, xs):
 def _transpose(im, node, p, xs):
     x = xs[0]
     rank = len(x._shape) + 1
-    if p["perm"] is None or list(p["perm"]) != list(range(rank)):
-        raise NotImplementedError(f"{where(node)}: Transpose with perm {p['perm']} of a "
-                                  "tensor is not supported (only on constants)")
-    return [x]
+    perm = None if p["perm"] is None else list(p["perm"])
+    if perm == list(range(rank)):
+        return [x]
+    if perm == [0, 3, 1, 2] and node.input[0] in im.nhwc_inputs:
+        return [x]            # channels-last input: the model's public layout already
+    out = node.output[0]
+    if perm == [0, 2, 3, 1] and rank == 4 and out in im.graph.outputs and im.uses[out] == 1:
+        return [x]            # channels-last image output: what predict returns anyway
+    raise NotImplementedError(f"{where(node)}: Transpose with perm {p['perm']} of a tensor is "
+                              "not supported (only on constants, after a channels-last input "
+                              "and before an image output)")
 
 
 def _concat(im, node, p, xs):
@@ -427,9 +416,10 @@ def _shape(im, node, p, xs):
 
 
 _BUILDERS = {
-    "Conv": _conv,
-    "MaxPool": _pool,
-    "AveragePool": _pool,
+    "Conv": conv,
+    "ConvTranspose": conv_transpose,
+    "MaxPool": pool,
+    "AveragePool": pool,
     "GlobalAveragePool": _global_pool,
     "GlobalMaxPool": _global_pool,
     "BatchNormalization": _batchnorm,
@@ -439,7 +429,11 @@ _BUILDERS = {
     "Sigmoid": _activation(lambda im, n, p, x: im.L.Activation("sigmoid", name=im.name(n))),
     "Tanh": _activation(lambda im, n, p, x: im.L.Activation("tanh", name=im.name(n))),
     "Softmax": _activation(_softmax),
-    "LogSoftmax": _activation(_not_yet("a LogSoftmax layer")),
+    "LogSoftmax": _activation(_softmax),
+    # until the activations land (another branch), each row becomes e.g.
+    # _activation(lambda im, n, p, x: im.L.Activation("hardswish", name=im.name(n))),
+    # HardSigmoid only when alpha/beta are PyTorch's 1/6, 1/2 (or the layer takes them);
+    # Clip(0, 6) in _clip -> relu6; Resize/Upsample -> UpSampling2D
     "HardSigmoid": _activation(_not_yet("the hardsigmoid activation")),
     "HardSwish": _activation(_not_yet("the hardswish activation")),
     "Clip": _activation(_clip),

@@ -13,10 +13,11 @@ parser and kernel change and nothing else.
 from . import kernels as K
 from ._proto import Attrs, where
 
-__all__ = ["OPS", "Op", "parse_node", "resolve_pads", "MIN_OPSET"]
+__all__ = ["OPS", "Op", "parse_node", "resolve_pads", "transpose_crop", "MIN_OPSET"]
 
-#: the oldest default-domain opset read (older ones differ in broadcasting and attributes)
-MIN_OPSET = 7
+#: the oldest default-domain opset read (older ones differ in attributes; opset 6's
+#: explicit broadcasting of Add/Sub/Mul/Div/Gemm is read, see ``_arith``)
+MIN_OPSET = 6
 
 
 class Op:
@@ -79,9 +80,44 @@ def resolve_pads(p, hw, kernel):
     return tuple(out)
 
 
+def transpose_crop(p, hw, kernel, out_pad):
+    """Rows/columns to drop from the full transposed-convolution output per side,
+    ``((top, bottom), (left, right))``; a negative value adds zero (bias-only) rows or
+    columns instead. The full output of an axis of size ``n`` is ``(n - 1) * s + (k - 1) * d
+    + 1``; ONNX's ``output_padding`` extends it at the end, ``pads`` crop it, and
+    ``output_shape`` / SAME_* derive the pads from the wanted size (ONNX's rules: SAME_UPPER
+    crops the odd pixel at the end, anything else at the beginning)."""
+    out = []
+    for i, (n, k, s, d, op) in enumerate(zip(hw, kernel, p["strides"], p["dilations"],
+                                             out_pad)):
+        full = (n - 1) * s + (k - 1) * d + 1
+        if p["output_shape"] is not None or p["auto_pad"] in ("SAME_UPPER", "SAME_LOWER"):
+            want = p["output_shape"][i] if p["output_shape"] is not None else n * s
+            total = full + op - want
+            begin = total // 2 if p["auto_pad"] == "SAME_UPPER" else total - total // 2
+            end = total - begin
+        elif p["auto_pad"] == "VALID" or p["pads"] is None:
+            begin, end = 0, 0
+        else:
+            begin, end = p["pads"][i], p["pads"][i + 2]
+        out.append((begin, end - op))
+    return tuple(out)
+
+
 def _conv(A, node, opset):
     p = _window(A, node, False)
     p["group"] = A.int("group", 1, lo=1)
+    return p
+
+
+def _conv_transpose(A, node, opset):
+    p = _conv(A, node, opset)
+    p["output_padding"] = tuple(A.ints("output_padding", [0, 0], 2, lo=0))
+    p["output_shape"] = A.ints("output_shape", None, 2, lo=1)
+    if p["output_shape"] is not None and p["pads"] is not None:
+        raise NotImplementedError(f"{where(node)}: attributes 'output_shape'="
+                                  f"{list(p['output_shape'])} and 'pads'={list(p['pads'])} "
+                                  "together are not supported (give one of them)")
     return p
 
 
@@ -98,9 +134,6 @@ def _maxpool(A, node, opset):
                                   "meaningful for the Indices output, which is not supported")
     if len(node.output) > 1 and node.output[1]:
         raise NotImplementedError(f"{where(node)}: the Indices output is not supported")
-    if p["dilations"] != (1, 1):
-        raise NotImplementedError(f"{where(node)}: attribute 'dilations'={list(p['dilations'])}"
-                                  " is not supported yet (until max_pool2d(dilation=) lands)")
     return p
 
 
@@ -159,7 +192,23 @@ def _clip(A, node, opset):
 # ----------------------------------------------------------------- linear algebra / shape
 
 
+def _arith(A, node, opset):
+    """Add/Sub/Mul/Div: before opset 7, ``broadcast=1`` (with ``axis``) stretched the second
+    operand; without it the shapes had to match."""
+    if opset >= 7:
+        for name in ("broadcast", "axis"):
+            if name in A:
+                raise NotImplementedError(f"{where(node)}: attribute {name!r} exists only "
+                                          f"before opset 7 (this model is opset {opset})")
+        return {}
+    return {"broadcast": bool(A.int("broadcast", 0, 0, 1)), "axis": A.int("axis")}
+
+
 def _gemm(A, node, opset):
+    if opset >= 7 and "broadcast" in A:
+        raise NotImplementedError(f"{where(node)}: attribute 'broadcast' exists only before "
+                                  f"opset 7 (this model is opset {opset})")
+    A.int("broadcast", 0, 0, 1)    # opset 6: C broadcasts either way (NumPy rules below)
     return {"alpha": A.float("alpha", 1.0), "beta": A.float("beta", 1.0),
             "transA": bool(A.int("transA", 0, 0, 1)), "transB": bool(A.int("transB", 0, 0, 1))}
 
@@ -223,12 +272,12 @@ def _cast(A, node, opset):
 
 
 _WINDOW = ("auto_pad", "dilations", "kernel_shape", "pads", "strides")
-_ELEMENTWISE = Op((), _none, None, (2, 2))
+_ARITH = ("broadcast", "axis")     # opset 6 only
 
 OPS = {
     "Conv": Op(_WINDOW + ("group",), _conv, K.conv, (2, 3)),
     "ConvTranspose": Op(_WINDOW + ("group", "output_padding", "output_shape"),
-                        _until("functional.conv_transpose2d"), None, (2, 3)),
+                        _conv_transpose, K.conv_transpose, (2, 3)),
     "MaxPool": Op(_WINDOW + ("ceil_mode", "storage_order"), _maxpool, K.max_pool, (1, 1), (1, 2)),
     "AveragePool": Op(_WINDOW + ("ceil_mode", "count_include_pad"), _avgpool, K.avg_pool),
     "GlobalAveragePool": Op((), _none, K.global_avg_pool),
@@ -244,18 +293,24 @@ OPS = {
     "LogSoftmax": Op(("axis",), _softmax, K.log_softmax),
     "HardSigmoid": Op(("alpha", "beta"), _hardsigmoid, K.hard_sigmoid),
     "HardSwish": Op((), _none, K.hard_swish),
+    # until the gelu / softplus activations land: the parser becomes _none (Gelu: read
+    # 'approximate' in {'none', 'tanh'}) and the kernel the functional op
+    "Gelu": Op(("approximate",), _until("the gelu activation"), None),
+    "Softplus": Op((), _until("the softplus activation"), None),
     "Clip": Op(("min", "max"), _clip, K.clip, (1, 3)),
-    "Gemm": Op(("alpha", "beta", "transA", "transB"), _gemm, K.gemm, (2, 3)),
+    "Gemm": Op(("alpha", "beta", "transA", "transB", "broadcast"), _gemm, K.gemm, (2, 3)),
     "MatMul": Op((), _none, K.matmul, (2, 2)),
     "Flatten": Op(("axis",), _axis(1), K.flatten),
     "Reshape": Op(("allowzero",), _reshape, K.reshape, (2, 2)),
     "Transpose": Op(("perm",), _transpose, K.transpose),
-    "Add": Op((), _none, K.add, (2, 2)),
-    "Sub": Op((), _none, K.sub, (2, 2)),
-    "Mul": Op((), _none, K.mul, (2, 2)),
-    "Div": Op((), _none, K.div, (2, 2)),
+    "Add": Op(_ARITH, _arith, K.add, (2, 2)),
+    "Sub": Op(_ARITH, _arith, K.sub, (2, 2)),
+    "Mul": Op(_ARITH, _arith, K.mul, (2, 2)),
+    "Div": Op(_ARITH, _arith, K.div, (2, 2)),
     "Concat": Op(("axis",), _axis(None), K.concat, (1, 1 << 16)),
     "Pad": Op(("mode", "pads", "value"), _pad, K.pad, (1, 4)),
+    # until functional.interpolate lands: a parser reading mode (nearest/linear) and the
+    # scales/sizes inputs, and a kernel calling it
     "Resize": Op(("mode", "coordinate_transformation_mode", "nearest_mode",
                   "cubic_coeff_a", "exclude_outside", "extrapolation_value", "antialias",
                   "axes", "keep_aspect_ratio_policy"),
