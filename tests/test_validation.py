@@ -578,8 +578,8 @@ case("Conv2D/filters-float", TypeError, r"filters.*2\.5", lambda: _layers().Conv
 case("Conv2D/kernel-negative", ValueError, r"kernel_size.*-3", lambda: _layers().Conv2D(4, -3), L_)
 case("Conv2D/strides-zero", ValueError, r"strides.*\b0\b", lambda: _layers().Conv2D(4, 3, strides=0), L_)
 case("Conv2D/padding-unknown", ValueError, r"'full'", lambda: _layers().Conv2D(4, 3, padding="full"), L_)
-case("Conv2D/activation-unknown", ValueError, r"'swish'",
-     lambda: _layers().Conv2D(4, 3, activation="swish"), L_)
+case("Conv2D/activation-unknown", ValueError, r"'mish'",
+     lambda: _layers().Conv2D(4, 3, activation="mish"), L_)
 case("Dense/units-negative", ValueError, r"units.*-1", lambda: _layers().Dense(-1), L_)
 case("Dense/units-string", TypeError, r"units.*'10'", lambda: _layers().Dense("10"), L_)
 case("Dropout/rate-one", ValueError, r"rate.*1(\.0)?\b", lambda: _layers().Dropout(1.0), L_)

@@ -18,7 +18,7 @@ from .conv import Conv2D, DepthwiseConv2D, SeparableConv2D, Conv2DTranspose
 from .pooling import (MaxPooling2D, AveragePooling2D, MaxPool2D, AvgPool2D,
                       GlobalAveragePooling2D, GlobalMaxPooling2D)
 from .merging import Add, Subtract, Multiply, Average, Concatenate
-from .reshaping import ZeroPadding2D, Cropping2D
+from .reshaping import ZeroPadding2D, Cropping2D, UpSampling2D
 from .normalization import BatchNormalization
 from .regularization import Dropout
 
@@ -27,7 +27,7 @@ __all__ = [
     "SeparableConv2D", "Conv2DTranspose", "Dense", "Flatten", "Reshape",
     "Identity", "MaxPooling2D", "AveragePooling2D", "MaxPool2D", "AvgPool2D",
     "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Add", "Subtract", "Multiply", "Average",
-    "Concatenate", "ZeroPadding2D", "Cropping2D", "Dropout", "BatchNormalization",
+    "Concatenate", "ZeroPadding2D", "Cropping2D", "UpSampling2D", "Dropout", "BatchNormalization",
     "Activation", "ReLU", "LeakyReLU", "ELU", "Maxout", "Softmax", "register", "get",
     "serialize", "deserialize", "ACTIVATIONS",
 ]

@@ -8,13 +8,28 @@ from .base import Layer, register
 
 __all__ = ["ACTIVATIONS", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Maxout"]
 
-ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "elu", "leaky_relu", "softmax")
+ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "elu", "leaky_relu", "softmax", "relu6",
+               "hard_sigmoid", "hard_swish", "silu", "gelu", "softplus")
+# Keras's and PyTorch's other names for the same functions
+_ALIASES = {"swish": "silu", "hardsigmoid": "hard_sigmoid", "hardswish": "hard_swish"}
 
 # The option used when an activation is given by name (Keras 3 defaults).
 _DEFAULT_OPTION = {"elu": 1.0, "leaky_relu": 0.2}
-# Activations the convolution kernel can apply in its write-back: the output alone tells
-# where the pre-activation was positive, so the backward pass needs nothing else.
+# Activations the convolution kernel can apply in its write-back in training: the output
+# alone tells where the pre-activation was positive, so the backward pass needs nothing else.
 FUSABLE = ("relu", "leaky_relu")
+# ... and at inference, where no backward pass follows (the kernels' codes for them)
+INFERENCE_FUSABLE = {"relu": "relu", "leaky_relu": "leaky_relu", "relu6": "relu6",
+                     "hard_sigmoid": "hardsigmoid", "hard_swish": "hardswish", "silu": "silu"}
+# name -> (functional forward, backward); Keras 3's hard_sigmoid is relu6(x + 3) / 6, the
+# same function as PyTorch's hardsigmoid; gelu is the exact (erf) form, as Keras's default
+_ELEMENTWISE = {
+    "relu": ("relu", "relu_backward"), "sigmoid": ("sigmoid", "sigmoid_backward"),
+    "tanh": ("tanh", "tanh_backward"), "relu6": ("relu6", "relu6_backward"),
+    "hard_sigmoid": ("hardsigmoid", "hardsigmoid_backward"),
+    "hard_swish": ("hardswish", "hardswish_backward"), "silu": ("silu", "silu_backward"),
+    "gelu": ("gelu", "gelu_backward"), "softplus": ("softplus", "softplus_backward"),
+}
 
 
 def activation_arg(v, owner):
@@ -24,6 +39,7 @@ def activation_arg(v, owner):
     if not isinstance(v, str):
         raise TypeError(f"{owner}: activation must be a name such as 'relu' or None, got {v!r}")
     name = v.strip().lower()
+    name = _ALIASES.get(name, name)
     if name == "linear":
         return None
     if name not in ACTIVATIONS:
@@ -46,12 +62,8 @@ class Act:
         name = self.name
         if name is None:
             return z, None
-        if name == "relu":
-            return F.relu(z), z
-        if name == "sigmoid":
-            return F.sigmoid(z), z
-        if name == "tanh":
-            return F.tanh(z), z
+        if name in _ELEMENTWISE:
+            return getattr(F, _ELEMENTWISE[name][0])(z), z
         if name == "elu":
             return F.elu(z, self.opt), z
         if name == "leaky_relu":
@@ -65,12 +77,8 @@ class Act:
         name, z = self.name, ctx
         if name is None:
             return g
-        if name == "relu":
-            return F.relu_backward(g, z)
-        if name == "sigmoid":
-            return F.sigmoid_backward(g, z)
-        if name == "tanh":
-            return F.tanh_backward(g, z)
+        if name in _ELEMENTWISE:
+            return getattr(F, _ELEMENTWISE[name][1])(g, z)
         if name == "elu":
             return F.elu_backward(g, z, self.opt)
         if name == "leaky_relu":
@@ -84,7 +92,8 @@ class Act:
 @register
 class Activation(Layer):
     """An activation by name: 'relu', 'sigmoid', 'tanh', 'elu', 'leaky_relu', 'softmax',
-    'linear'.  Softmax is taken over the channels (images) or features (vectors)."""
+    'relu6', 'hard_sigmoid', 'hard_swish', 'silu' (or 'swish'), 'gelu', 'softplus', 'linear'.
+    Softmax is taken over the channels (images) or features (vectors)."""
 
     #: None: the activation is an argument; a tuple: a subclass with a fixed activation,
     #: configured by these attributes instead
@@ -123,12 +132,15 @@ class Activation(Layer):
 
 @register
 class ReLU(Activation):
-    """max(0, x)."""
+    """max(0, x); ``ReLU(max_value=6)`` is ReLU6 (MobileNet v2's), min(max(0, x), 6)."""
 
-    _config_args = ()
+    _config_args = ("max_value",)
 
-    def __init__(self, **kwargs):
-        super().__init__("relu", **kwargs)
+    def __init__(self, max_value=None, **kwargs):
+        if max_value is not None and (not V.is_number(max_value) or float(max_value) != 6.0):
+            raise ValueError(f"ReLU: max_value must be None or 6 (ReLU6), got {max_value!r}")
+        self.max_value = None if max_value is None else 6.0
+        super().__init__("relu" if max_value is None else "relu6", **kwargs)
 
 
 @register

@@ -1,10 +1,10 @@
-"""Layers that pad or crop feature maps: ZeroPadding2D, Cropping2D."""
+"""Layers that pad, crop or upsample feature maps: ZeroPadding2D, Cropping2D, UpSampling2D."""
 from .. import _validation as V
 from .. import functional as F
 from ..layout import to_public_shape
 from .base import Layer, register
 
-__all__ = ["ZeroPadding2D", "Cropping2D"]
+__all__ = ["ZeroPadding2D", "Cropping2D", "UpSampling2D"]
 
 
 class _Border(Layer):
@@ -78,3 +78,45 @@ class Cropping2D(_Border):
 
     def _backward(self, grad_out, ctx, input_grad):
         return F.crop2d_backward(grad_out, ctx, self.cropping) if input_grad else None
+
+
+@register
+class UpSampling2D(Layer):
+    """Repeat rows and columns ``size`` times (``interpolation='nearest'``) or interpolate
+    between neighbours (``'bilinear'``, pixel centres aligned as in Keras and PyTorch's
+    ``align_corners=False``): (None, H, W, C) -> (None, H * sh, W * sw, C)."""
+
+    def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
+        owner = "UpSampling2D"
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"{owner}: only data_format='channels_last' is supported, "
+                             f"got {data_format!r}")
+        self.size = V.int_pair(size, "size", owner)
+        if interpolation not in ("nearest", "bilinear"):
+            raise ValueError(f"{owner}: interpolation must be 'nearest' or 'bilinear', got "
+                             f"{interpolation!r}")
+        self.interpolation = interpolation
+        super().__init__(**kwargs)
+
+    def _output_shape(self, in_shape):
+        if len(in_shape) != 3:
+            raise ValueError(f"{self.name}: UpSampling2D needs images (height, width, "
+                             f"channels), got input shape {to_public_shape(in_shape)}")
+        c, h, w = in_shape
+        return (c, h * self.size[0], w * self.size[1])
+
+    def _args(self, x):
+        return dict(size=(x.shape[2] * self.size[0], x.shape[3] * self.size[1]),
+                    mode=self.interpolation,
+                    align_corners=False if self.interpolation == "bilinear" else None)
+
+    def forward(self, x, training=False):
+        return F.interpolate(x, **self._args(x)), x
+
+    def _backward(self, grad_out, ctx, input_grad):
+        return F.interpolate_backward(grad_out, ctx, **self._args(ctx)) if input_grad else None
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(size=list(self.size), interpolation=self.interpolation)
+        return cfg

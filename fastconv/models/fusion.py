@@ -5,8 +5,8 @@ At inference a batch-normalisation layer is a fixed affine map per channel, so
 * ``Conv2D``/``DepthwiseConv2D`` (no activation of its own) -> ``BatchNormalization`` is one
   convolution with the normalisation folded into its weights and bias
   (``w' = w * scale[k]``, ``b' = b * scale + shift``);
-* a following ReLU (or leaky ReLU with a positive slope) -- an ``Activation`` layer or the
-  fused one -- goes into the convolution kernel's write-back;
+* a following ReLU, leaky ReLU, ReLU6, hard sigmoid, hard swish or SiLU -- an
+  ``Activation`` layer or the convolution's own -- goes into the kernel's write-back;
 
 which removes two full passes over each feature map (and the per-layer overhead) from
 every inference; likewise a residual ``Add`` followed by a ReLU adds and clips in place. A chain is fused only when each intermediate result has no other reader
@@ -19,7 +19,7 @@ Folded weights are cached and recomputed when any layer's weights changed (see
 import numpy as np
 
 from .. import functional as F
-from ..layers.activations import Activation, FUSABLE
+from ..layers.activations import Activation, INFERENCE_FUSABLE
 from ..layers.base import weights_version
 from ..layers.conv import Conv2D, DepthwiseConv2D
 from ..layers.merging import Add
@@ -28,14 +28,16 @@ from ..layers.normalization import BatchNormalization
 __all__ = ["FusedConv", "FusedAddReLU", "fuse_inference_steps"]
 
 
+def _kernel_activation(act):
+    """The (kernel name, option) of an activation a conv kernel can apply, else None."""
+    if act.name not in INFERENCE_FUSABLE:
+        return None
+    return INFERENCE_FUSABLE[act.name], act.opt
+
+
 def _fusable_activation(layer):
-    """The (name, option) of an activation layer that a conv kernel can apply, else None."""
-    if not isinstance(layer, Activation):
-        return None
-    act = layer._act
-    if act.name not in FUSABLE or (act.name == "leaky_relu" and not act.opt > 0):
-        return None
-    return act.name, act.opt
+    """The (kernel name, option) of an activation layer a conv kernel can apply, else None."""
+    return _kernel_activation(layer._act) if isinstance(layer, Activation) else None
 
 
 class FusedConv:
@@ -134,7 +136,15 @@ def fuse_inference_steps(steps, output_slots, make_step):
             continue
         if type(layer) not in (Conv2D, DepthwiseConv2D):
             continue
-        if layer.activation is not None or layer._stateful:
+        if layer._stateful:
+            continue
+        if layer.activation is not None:
+            # the layer's own activation: fused at inference even where training cannot
+            # (silu, hard_swish: the backward pass would need the pre-activation)
+            act = _kernel_activation(layer._act)
+            if act is not None and not layer._fused:
+                fused[s.index] = make_step(s.index, FusedConv(layer, None, act), s.inputs,
+                                           s.output, False)
             continue
         chain, bn, act = [s], None, None
         nxt = only_reader(s)
