@@ -113,14 +113,18 @@ def number_in(v, what, owner, lo, hi, hi_open=False):
     return x
 
 
-def padding_mode(v, owner):
-    """'valid' | 'same' | int | (ph, pw) -> 'valid' | 'same' | (ph, pw)."""
+def padding_mode(v, owner, per_side=False):
+    """'valid' | 'same' | int | (ph, pw) -> 'valid' | 'same' | (ph, pw); with ``per_side``
+    also ((top, bottom), (left, right)), returned as such."""
     if isinstance(v, str):
         p = v.strip().lower()
         if p not in ("valid", "same"):
             raise ValueError(f"{owner}: padding must be 'valid', 'same' or explicit ints, "
                              f"got {v!r}")
         return p
+    if per_side and isinstance(v, (tuple, list)) and len(v) == 2 and all(
+            isinstance(t, (tuple, list)) for t in v):
+        return pair_of_pairs(v, "padding", owner)
     return int_pair(v, "padding", owner, minimum=0)
 
 

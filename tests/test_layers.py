@@ -359,6 +359,8 @@ ALL_LAYERS = [
     (lambda: layers.Identity(), (4,)),
     (lambda: layers.BatchNormalization(), (5,)),
     (lambda: layers.UpSampling2D((2, 3)), (3, 2, 2)),
+    (lambda: layers.Conv2D(2, 3, padding=((0, 2), (1, 0))), (4, 4, 2)),
+    (lambda: layers.DepthwiseConv2D(3, padding=((1, 0), (0, 1))), (4, 4, 2)),
     (lambda: layers.UpSampling2D(2, interpolation="bilinear"), (3, 4, 2)),
     (lambda: layers.ReLU(max_value=6), (3, 3, 2)),
     (lambda: layers.Activation("hard_swish"), (5,)),

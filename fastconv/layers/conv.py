@@ -34,6 +34,8 @@ def _conv_out(layer, in_shape, kernel, strides, dilation, padding):
     C, H, W = in_shape
     if isinstance(padding, str):
         pads = geo.keras_padding((H, W), kernel, strides, dilation, padding)
+    elif isinstance(padding[0], tuple):
+        pads = padding
     else:
         pads = ((padding[0], padding[0]), (padding[1], padding[1]))
     outs = []
@@ -60,7 +62,7 @@ class _ConvBase(KernelLayer):
                  use_bias, kernel_initializer, bias_initializer, data_format, **kwargs):
         self.kernel_size = V.int_pair(kernel_size, "kernel_size", owner)
         self.strides = V.int_pair(strides, "strides", owner)
-        self.padding = V.padding_mode(padding, owner)
+        self.padding = V.padding_mode(padding, owner, per_side=True)
         self.dilation_rate = V.int_pair(dilation_rate, "dilation_rate", owner)
         super().__init__(owner, activation, use_bias, kernel_initializer, bias_initializer,
                          data_format, **kwargs)
@@ -140,8 +142,10 @@ class _ConvBase(KernelLayer):
         return gx
 
     def _geometry_config(self):
+        p = self.padding
         return dict(kernel_size=list(self.kernel_size), strides=list(self.strides),
-                    padding=self.padding if isinstance(self.padding, str) else list(self.padding),
+                    padding=p if isinstance(p, str) else
+                    [list(t) for t in p] if isinstance(p[0], tuple) else list(p),
                     dilation_rate=list(self.dilation_rate))
 
 
@@ -152,8 +156,8 @@ class Conv2D(_ConvBase):
     ``filters`` kernels each span ``in_channels / groups`` input channels (all of them by
     default).  ``padding`` is ``'valid'`` (none), ``'same'`` (output size ``ceil(W / S)``,
     Keras's rule; when the padding needed is odd the extra row/column goes at the
-    bottom/right, as in Keras) or explicit ints ``p``/``(ph, pw)`` added on both sides.
-    Output size: ``(W - F + 2P) / S + 1``.  The kernel is stored as
+    bottom/right, as in Keras), explicit ints ``p``/``(ph, pw)`` added on both sides, or
+    per side ``((top, bottom), (left, right))`` (as ONNX models pad). Output size: ``(W - F + 2P) / S + 1``.  The kernel is stored as
     ``(filters, in_channels / groups, kh, kw)``.
     """
 
