@@ -237,12 +237,14 @@ def _cli(*args):
 def test_killed_job_resumes_to_the_same_weights(tmp_path):
     full = tmp_path / "full.fcm"
     cmd, env = _cli("--save", str(full))
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
     assert done.returncode == 0, done.stderr
 
     ckpt = tmp_path / "ckpt"
     cmd, env = _cli("--checkpoint", str(ckpt))
-    child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             cwd=tmp_path)
     try:
         deadline = time.monotonic() + 60
         while not (ckpt / "ckpt-000001.npz").exists():
@@ -261,7 +263,8 @@ def test_killed_job_resumes_to_the_same_weights(tmp_path):
 
     resumed = tmp_path / "resumed.fcm"
     cmd, env = _cli("--checkpoint", str(ckpt), "--resume", "--save", str(resumed))
-    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120,
+                           cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert "resumed from" in again.stdout
     a, b = models.load_model(full), models.load_model(resumed)

@@ -3,6 +3,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -38,7 +39,9 @@ def mpirun(*args, n=2, timeout=60):
     cmd = [exe, "-n", str(n), "--oversubscribe", "-x", "PYTHONPATH", "-x", "OMP_NUM_THREADS",
            sys.executable] + [str(a) for a in args]
     t0 = time.monotonic()
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    # a neutral working directory: the source tree must not shadow the installed package
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
+                       cwd=tempfile.gettempdir())
     return p, time.monotonic() - t0
 
 
@@ -49,7 +52,8 @@ def test_import_does_not_load_mpi4py_outside_mpi():
             "d.init(); d.barrier()\n"
             "s = d.DataParallel(); s.setup([np.ones(2)], [], []); s.install_abort_handler()\n"
             "print(d.size(), d.rank(), d.is_main(), 'mpi4py' in sys.modules)\n")
-    p = subprocess.run([sys.executable, "-c", code], env=_clean_env(), capture_output=True,
+    p = subprocess.run([sys.executable, "-c", code], env=_clean_env(), cwd=tempfile.gettempdir(),
+                       capture_output=True,
                        text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == ["1", "0", "True", "False"]
@@ -192,8 +196,8 @@ def test_cli_under_mpirun_reproduces_one_process(tmp_path):
     assert p.stdout.count("test accuracy:") == 1 and p.stdout.count("Epoch 2/2") == 1
     assert (tmp_path / "m.fcm").exists()
     single = subprocess.run([sys.executable] + args + ["--save", str(tmp_path / "one.fcm")],
-                            capture_output=True, text=True, timeout=120,
-                            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                            env=dict(os.environ, PYTHONPATH=ROOT))
     assert single.returncode == 0, single.stderr
     two = models.load_model(tmp_path / "m.fcm").get_weights()
     one = models.load_model(tmp_path / "one.fcm").get_weights()

@@ -1,5 +1,6 @@
 """fastconv models -> ONNX: the checker accepts them and ONNX Runtime gives the same
 predictions as ``model.predict`` (channels-last in and out, dynamic batch)."""
+import os
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ onnx = pytest.importorskip("onnx", reason="the ONNX tests need onnx (pip install
 ort = pytest.importorskip("onnxruntime", reason="the round trips compare with ONNX Runtime "
                                                "(pip install onnxruntime)")
 
+import fastconv  # noqa: E402
 from fastconv import layers, models  # noqa: E402
 from fastconv.onnx import export  # noqa: E402
 
@@ -135,8 +137,9 @@ def test_errors_name_the_problem():
         export("model.onnx")
 
 
-def test_import_fastconv_does_not_import_onnx():
+def test_import_fastconv_does_not_import_onnx(tmp_path):
     code = "import sys, fastconv; fastconv.layers; fastconv.models; print('onnx' in sys.modules)"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(fastconv.__file__)))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+                         check=True, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=root))
     assert out.stdout.strip() == "False"
