@@ -32,7 +32,10 @@
 #define FC_BN_UNIT_ELEMS 16384
 /* Planes smaller than this go through the row-mode kernels. */
 #define FC_BN_ROW_HW 16
-#define FC_BN_LANES 8
+#define FC_BN_LANES 16
+/* Column-mode units: at most this many columns (channels x HW), and about
+ * FC_BN_UNIT_ELEMS elements. */
+#define FC_BN_COLS 1024
 
 #define T float
 #define FC_BN_ATTR
@@ -73,16 +76,32 @@ static inline int bn_avx2(void)
 #endif
 }
 
-/* How a (N, C, HW) reduction is cut into units: channel c, images
- * [k * per, min((k + 1) * per, N)) for k < nk. Depends on the shape only. */
+/* How a (N, C, HW) reduction is cut into units; depends on the shape only.
+ * Plane mode: unit u is channel u / nk of images [k * per, min((k + 1) * per,
+ * N)), k = u % nk. Column mode (row_mode): unit u is channels
+ * [u * cpb, min((u + 1) * cpb, C)) of all images, reduced to one (nk = 1)
+ * partial per channel. */
 typedef struct bn_split {
-    fc_int per, nk, units;
+    fc_int per, nk, units, cpb;
     int row_mode;
 } bn_split;
 
 static bn_split bn_make_split(fc_int N, fc_int C, fc_int HW)
 {
     bn_split s;
+    s.row_mode = HW < FC_BN_ROW_HW;
+    if (s.row_mode) {
+        s.per = N;
+        s.nk = 1;
+        s.cpb = FC_BN_UNIT_ELEMS / (N * HW);
+        if (s.cpb > FC_BN_COLS / HW)
+            s.cpb = FC_BN_COLS / HW;
+        if (s.cpb < 1)
+            s.cpb = 1;
+        s.units = (C + s.cpb - 1) / s.cpb;
+        return s;
+    }
+    s.cpb = 1;
     s.per = FC_BN_UNIT_ELEMS / HW;
     if (s.per < 1)
         s.per = 1;
@@ -90,7 +109,6 @@ static bn_split bn_make_split(fc_int N, fc_int C, fc_int HW)
         s.per = N;
     s.nk = (N + s.per - 1) / s.per;
     s.units = C * s.nk;
-    s.row_mode = HW < FC_BN_ROW_HW;
     return s;
 }
 

@@ -16,10 +16,12 @@
  * vector registers without reassociating anything, and the result depends on
  * the data and HW only. */
 
-/* ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)): fixed order. */
+/* Pairwise sum of the FC_BN_LANES (16) lanes: a fixed order. */
 FC_BN_ATTR static inline double NAME(bn_lanes_sum)(const double *a)
 {
-    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    double h[8];
+    for (int k = 0; k < 8; k++) h[k] = a[k] + a[k + 8];
+    return ((h[0] + h[4]) + (h[2] + h[6])) + ((h[1] + h[5]) + (h[3] + h[7]));
 }
 
 /* Mean of the unit and sum of squared deviations from that mean (exact two
@@ -136,6 +138,85 @@ FC_BN_ATTR static void NAME(bn_plane_grad)(const T *g, const T *x, const T *y, T
     }
 }
 
+/* Column mode of the reductions, for small planes (HW < FC_BN_ROW_HW), where a
+ * unit's segments would be a few elements each: channels c0 .. c0 + nc - 1 of
+ * all N images (x offset to channel c0 of image 0; images L = C * HW apart),
+ * accumulated per column (nc * HW <= FC_BN_COLS columns, each its own lane)
+ * over the images in order, then per channel over its HW columns in order.
+ * Writes (mean, M2) of channel c0 + c to part[2c], part[2c + 1]: the exact
+ * two-pass over whole channels. */
+FC_BN_ATTR static void NAME(bn_cols_moments)(const T *x, fc_int N, fc_int L, fc_int HW,
+                                             fc_int nc, double *part)
+{
+    double acc[FC_BN_COLS], mrow[FC_BN_COLS];
+    const fc_int w = nc * HW;
+    for (fc_int j = 0; j < w; j++) acc[j] = 0.0;
+    for (fc_int n = 0; n < N; n++) {
+        const T *p = x + n * L;
+        for (fc_int j = 0; j < w; j++) acc[j] += (double)p[j];
+    }
+    for (fc_int c = 0; c < nc; c++) {
+        double s = 0.0;
+        for (fc_int i = 0; i < HW; i++) s += acc[c * HW + i];
+        double m = s / (double)(N * HW);
+        part[2 * c] = m;
+        for (fc_int i = 0; i < HW; i++) mrow[c * HW + i] = m;
+    }
+    for (fc_int j = 0; j < w; j++) acc[j] = 0.0;
+    for (fc_int n = 0; n < N; n++) {
+        const T *p = x + n * L;
+        for (fc_int j = 0; j < w; j++) {
+            double d = (double)p[j] - mrow[j];
+            acc[j] += d * d;
+        }
+    }
+    for (fc_int c = 0; c < nc; c++) {
+        double s = 0.0;
+        for (fc_int i = 0; i < HW; i++) s += acc[c * HW + i];
+        part[2 * c + 1] = s;
+    }
+}
+
+/* Column mode of bn_unit_grad_sums: (sum g', sum g' (x - mean)) of channel
+ * c0 + c to part[2c], part[2c + 1]; mean points at channel c0's mean. */
+FC_BN_ATTR static void NAME(bn_cols_grad_sums)(const T *g, const T *x, const T *y, fc_int N,
+                                               fc_int L, fc_int HW, fc_int nc,
+                                               const double *mean, double *part)
+{
+    double sg[FC_BN_COLS], sgx[FC_BN_COLS], mrow[FC_BN_COLS];
+    const fc_int w = nc * HW;
+    for (fc_int c = 0; c < nc; c++)
+        for (fc_int i = 0; i < HW; i++) mrow[c * HW + i] = mean[c];
+    for (fc_int j = 0; j < w; j++) sg[j] = sgx[j] = 0.0;
+    for (fc_int n = 0; n < N; n++) {
+        const T *gp = g + n * L, *xp = x + n * L;
+        if (y) {
+            const T *yp = y + n * L;
+            for (fc_int j = 0; j < w; j++) {
+                T gv = gp[j];
+                double gd = (double)(yp[j] > (T)0 ? gv : (T)0);
+                sg[j] += gd;
+                sgx[j] += gd * ((double)xp[j] - mrow[j]);
+            }
+        } else {
+            for (fc_int j = 0; j < w; j++) {
+                double gd = (double)gp[j];
+                sg[j] += gd;
+                sgx[j] += gd * ((double)xp[j] - mrow[j]);
+            }
+        }
+    }
+    for (fc_int c = 0; c < nc; c++) {
+        double a = 0.0, b = 0.0;
+        for (fc_int i = 0; i < HW; i++) {
+            a += sg[c * HW + i];
+            b += sgx[c * HW + i];
+        }
+        part[2 * c] = a;
+        part[2 * c + 1] = b;
+    }
+}
+
 /* Row mode, for small planes (HW < FC_BN_ROW_HW), where a per-plane loop of a
  * few elements would cost more in loop overhead than in arithmetic: one image
  * (L = C * HW contiguous elements) per call, with the per-channel
@@ -194,7 +275,7 @@ FC_BN_ATTR static void NAME(bn_row_grad)(const T *g, const T *x, const T *y, T *
 static void *BN_P3(bn, scratch, SUFFIX)(const bn_split *sp, fc_int C, fc_int HW, int nrows,
                                         T **rows)
 {
-    size_t part = (size_t)(2 * sp->units) * sizeof(double);
+    size_t part = (size_t)(2 * C * sp->nk) * sizeof(double);
     size_t rowbytes = sp->row_mode ? (size_t)(C * HW) * sizeof(T) : 0;
     char *buf = malloc(part + (size_t)nrows * rowbytes + 1);
     if (buf)
@@ -225,10 +306,15 @@ int BN_PUBLIC(batchnorm_forward_training)(const T *x, fc_int N, fc_int C, fc_int
     {
 #pragma omp for schedule(static)
         for (fc_int u = 0; u < sp.units; u++) {
-            fc_int c = u / sp.nk, n0 = (u % sp.nk) * sp.per;
-            fc_int n1 = n0 + sp.per < N ? n0 + sp.per : N;
-            BN_RUN(avx, bn_unit_moments, (x + n0 * L + c * HW, n1 - n0, L, HW,
-                                          &part[2 * u], &part[2 * u + 1]));
+            if (sp.row_mode) {
+                fc_int c0 = u * sp.cpb, nc = c0 + sp.cpb < C ? sp.cpb : C - c0;
+                BN_RUN(avx, bn_cols_moments, (x + c0 * HW, N, L, HW, nc, &part[2 * c0]));
+            } else {
+                fc_int c = u / sp.nk, n0 = (u % sp.nk) * sp.per;
+                fc_int n1 = n0 + sp.per < N ? n0 + sp.per : N;
+                BN_RUN(avx, bn_unit_moments, (x + n0 * L + c * HW, n1 - n0, L, HW,
+                                              &part[2 * u], &part[2 * u + 1]));
+            }
         }
 #pragma omp single
         {
@@ -312,11 +398,17 @@ int BN_PUBLIC(batchnorm_backward)(const T *g, const T *x, const T *y, fc_int N, 
     {
 #pragma omp for schedule(static)
         for (fc_int u = 0; u < sp.units; u++) {
-            fc_int c = u / sp.nk, n0 = (u % sp.nk) * sp.per;
-            fc_int n1 = n0 + sp.per < N ? n0 + sp.per : N;
-            fc_int off = n0 * L + c * HW;
-            BN_RUN(avx, bn_unit_grad_sums, (g + off, x + off, y ? y + off : NULL, n1 - n0, L, HW,
-                                            mean[c], &part[2 * u], &part[2 * u + 1]));
+            if (sp.row_mode) {
+                fc_int c0 = u * sp.cpb, nc = c0 + sp.cpb < C ? sp.cpb : C - c0, off = c0 * HW;
+                BN_RUN(avx, bn_cols_grad_sums, (g + off, x + off, y ? y + off : NULL, N, L, HW, nc,
+                                                mean + c0, &part[2 * c0]));
+            } else {
+                fc_int c = u / sp.nk, n0 = (u % sp.nk) * sp.per;
+                fc_int n1 = n0 + sp.per < N ? n0 + sp.per : N;
+                fc_int off = n0 * L + c * HW;
+                BN_RUN(avx, bn_unit_grad_sums, (g + off, x + off, y ? y + off : NULL, n1 - n0, L,
+                                                HW, mean[c], &part[2 * u], &part[2 * u + 1]));
+            }
         }
 #pragma omp single
         {
