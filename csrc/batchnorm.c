@@ -33,6 +33,8 @@
 /* Planes smaller than this go through the row-mode kernels. */
 #define FC_BN_ROW_HW 16
 #define FC_BN_LANES 16
+/* Elements of g masked by a fused ReLU at a time (a multiple of FC_BN_LANES). */
+#define FC_BN_BLOCK 256
 /* Column-mode units: at most this many columns (channels x HW), and about
  * FC_BN_UNIT_ELEMS elements. */
 #define FC_BN_COLS 1024

@@ -57,43 +57,55 @@ FC_BN_ATTR static void NAME(bn_unit_moments)(const T *x, fc_int nplanes, fc_int 
     *m2_out = NAME(bn_lanes_sum)(acc);
 }
 
+/* out = g where y > 0, else 0: the fused ReLU's mask. Both operands are
+ * loaded before the select, so it compiles to a vector blend (no branch to
+ * mispredict on random signs). */
+FC_BN_ATTR static inline void NAME(bn_mask)(const T *g, const T *y, T *out, fc_int n)
+{
+    for (fc_int i = 0; i < n; i++) {
+        T gv = g[i], yv = y[i];
+        out[i] = yv > (T)0 ? gv : (T)0;
+    }
+}
+
+/* Adds g and g * (x - mean) of n elements into the lanes (lane = i % LANES). */
+FC_BN_ATTR static inline void NAME(bn_acc_grad)(const T *g, const T *x, fc_int n, double mean,
+                                                double *sg, double *sgx)
+{
+    fc_int i = 0;
+    for (; i + FC_BN_LANES <= n; i += FC_BN_LANES)
+        for (int k = 0; k < FC_BN_LANES; k++) {
+            double gd = (double)g[i + k];
+            sg[k] += gd;
+            sgx[k] += gd * ((double)x[i + k] - mean);
+        }
+    for (int k = 0; i < n; i++, k++) {
+        double gd = (double)g[i];
+        sg[k] += gd;
+        sgx[k] += gd * ((double)x[i] - mean);
+    }
+}
+
 /* sum(g') and sum(g' * (x - mean)) over the unit, where g' = g, or g masked
- * to 0 where y <= 0 when y (a fused ReLU's output) is given. */
+ * to 0 where y <= 0 when y (a fused ReLU's output) is given. The masked
+ * values go through a small buffer in blocks of FC_BN_BLOCK (a multiple of
+ * the lane count, so both cases fill the lanes alike). */
 FC_BN_ATTR static void NAME(bn_unit_grad_sums)(const T *g, const T *x, const T *y,
                                                fc_int nplanes, fc_int stride, fc_int HW,
                                                double mean, double *sg_out, double *sgx_out)
 {
     double sg[FC_BN_LANES] = {0}, sgx[FC_BN_LANES] = {0};
+    T buf[FC_BN_BLOCK];
     for (fc_int n = 0; n < nplanes; n++) {
         const T *gp = g + n * stride, *xp = x + n * stride;
-        fc_int i = 0;
-        if (y) {
-            const T *yp = y + n * stride;
-            for (; i + FC_BN_LANES <= HW; i += FC_BN_LANES)
-                for (int k = 0; k < FC_BN_LANES; k++) {
-                    T gv = gp[i + k];
-                    double gd = (double)(yp[i + k] > (T)0 ? gv : (T)0);
-                    sg[k] += gd;
-                    sgx[k] += gd * ((double)xp[i + k] - mean);
-                }
-            for (int k = 0; i < HW; i++, k++) {
-                T gv = gp[i];
-                double gd = (double)(yp[i] > (T)0 ? gv : (T)0);
-                sg[k] += gd;
-                sgx[k] += gd * ((double)xp[i] - mean);
-            }
-        } else {
-            for (; i + FC_BN_LANES <= HW; i += FC_BN_LANES)
-                for (int k = 0; k < FC_BN_LANES; k++) {
-                    double gd = (double)gp[i + k];
-                    sg[k] += gd;
-                    sgx[k] += gd * ((double)xp[i + k] - mean);
-                }
-            for (int k = 0; i < HW; i++, k++) {
-                double gd = (double)gp[i];
-                sg[k] += gd;
-                sgx[k] += gd * ((double)xp[i] - mean);
-            }
+        if (!y) {
+            NAME(bn_acc_grad)(gp, xp, HW, mean, sg, sgx);
+            continue;
+        }
+        for (fc_int i = 0; i < HW; i += FC_BN_BLOCK) {
+            fc_int len = HW - i < FC_BN_BLOCK ? HW - i : FC_BN_BLOCK;
+            NAME(bn_mask)(gp + i, y + n * stride + i, buf, len);
+            NAME(bn_acc_grad)(buf, xp + i, len, mean, sg, sgx);
         }
     }
     *sg_out = NAME(bn_lanes_sum)(sg);
@@ -115,24 +127,17 @@ FC_BN_ATTR static void NAME(bn_plane_apply)(const T *x, T *y, fc_int HW, T m, T 
 
 /* One plane of the input gradient: gx = a * g' + ((x - m) * d + e), with g'
  * as in bn_unit_grad_sums (d = e = 0 for the inference-mode backward, which
- * takes the short loop). */
+ * takes the short loop). With y, g' is first written to gx (the mask pass),
+ * then updated in place while it is in L1. */
 FC_BN_ATTR static void NAME(bn_plane_grad)(const T *g, const T *x, const T *y, T *gx, fc_int HW,
                                            T a, T m, T d, T e, int affine_only)
 {
+    if (y) {
+        NAME(bn_mask)(g, y, gx, HW);
+        g = gx;
+    }
     if (affine_only) {
-        if (y) {
-            for (fc_int i = 0; i < HW; i++) {
-                T gv = g[i];
-                gx[i] = a * (y[i] > (T)0 ? gv : (T)0);
-            }
-        } else {
-            for (fc_int i = 0; i < HW; i++) gx[i] = a * g[i];
-        }
-    } else if (y) {
-        for (fc_int i = 0; i < HW; i++) {
-            T gv = g[i];
-            gx[i] = a * (y[i] > (T)0 ? gv : (T)0) + ((x[i] - m) * d + e);
-        }
+        for (fc_int i = 0; i < HW; i++) gx[i] = a * g[i];
     } else {
         for (fc_int i = 0; i < HW; i++) gx[i] = a * g[i] + ((x[i] - m) * d + e);
     }
@@ -188,22 +193,17 @@ FC_BN_ATTR static void NAME(bn_cols_grad_sums)(const T *g, const T *x, const T *
     for (fc_int c = 0; c < nc; c++)
         for (fc_int i = 0; i < HW; i++) mrow[c * HW + i] = mean[c];
     for (fc_int j = 0; j < w; j++) sg[j] = sgx[j] = 0.0;
+    T buf[FC_BN_COLS];
     for (fc_int n = 0; n < N; n++) {
         const T *gp = g + n * L, *xp = x + n * L;
         if (y) {
-            const T *yp = y + n * L;
-            for (fc_int j = 0; j < w; j++) {
-                T gv = gp[j];
-                double gd = (double)(yp[j] > (T)0 ? gv : (T)0);
-                sg[j] += gd;
-                sgx[j] += gd * ((double)xp[j] - mrow[j]);
-            }
-        } else {
-            for (fc_int j = 0; j < w; j++) {
-                double gd = (double)gp[j];
-                sg[j] += gd;
-                sgx[j] += gd * ((double)xp[j] - mrow[j]);
-            }
+            NAME(bn_mask)(gp, y + n * L, buf, w);
+            gp = buf;
+        }
+        for (fc_int j = 0; j < w; j++) {
+            double gd = (double)gp[j];
+            sg[j] += gd;
+            sgx[j] += gd * ((double)xp[j] - mrow[j]);
         }
     }
     for (fc_int c = 0; c < nc; c++) {
@@ -239,20 +239,12 @@ FC_BN_ATTR static void NAME(bn_row_grad)(const T *g, const T *x, const T *y, T *
                                          const T *a, const T *m, const T *d, const T *e,
                                          int affine_only)
 {
+    if (y) {
+        NAME(bn_mask)(g, y, gx, L);
+        g = gx;
+    }
     if (affine_only) {
-        if (y) {
-            for (fc_int i = 0; i < L; i++) {
-                T gv = g[i];
-                gx[i] = a[i] * (y[i] > (T)0 ? gv : (T)0);
-            }
-        } else {
-            for (fc_int i = 0; i < L; i++) gx[i] = a[i] * g[i];
-        }
-    } else if (y) {
-        for (fc_int i = 0; i < L; i++) {
-            T gv = g[i];
-            gx[i] = a[i] * (y[i] > (T)0 ? gv : (T)0) + ((x[i] - m[i]) * d[i] + e[i]);
-        }
+        for (fc_int i = 0; i < L; i++) gx[i] = a[i] * g[i];
     } else {
         for (fc_int i = 0; i < L; i++) gx[i] = a[i] * g[i] + ((x[i] - m[i]) * d[i] + e[i]);
     }
