@@ -293,6 +293,8 @@ int BN_PUBLIC(batchnorm_forward_training)(const T *x, fc_int N, fc_int C, fc_int
     if (!part)
         return -1;
     const int avx = bn_avx2();
+    (void)avx; /* unused in builds without the AVX2 twin */
+    (void)nthreads; /* unused in serial builds */
     const fc_int L = C * HW;
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
     {
@@ -349,6 +351,8 @@ int BN_PUBLIC(batchnorm_forward_inference)(const T *x, fc_int N, fc_int C, fc_in
     if (!buf)
         return -1;
     const int avx = bn_avx2();
+    (void)avx; /* unused in builds without the AVX2 twin */
+    (void)nthreads; /* unused in serial builds */
     const fc_int L = C * HW;
     if (sp.row_mode) {
         BN_P3(bn, expand, SUFFIX)(rows[0], mean, 1, C, HW);
@@ -384,6 +388,8 @@ int BN_PUBLIC(batchnorm_backward)(const T *g, const T *x, const T *y, fc_int N, 
         return -1;
     }
     const int avx = bn_avx2();
+    (void)avx; /* unused in builds without the AVX2 twin */
+    (void)nthreads; /* unused in serial builds */
     const fc_int L = C * HW;
     const double M = (double)(N * HW);
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
