@@ -306,6 +306,51 @@ int fc_upsample2d_backward_f32(const fc_upsample_geom *g, fc_int planes, const f
 int fc_upsample2d_backward_f64(const fc_upsample_geom *g, fc_int planes, const double *gy,
                                double *gx, int nthreads);
 
+/* ------------------------------------------------------------------ */
+/* Batch normalisation (csrc/batchnorm.c)                              */
+/* ------------------------------------------------------------------ */
+
+/* x, y, g, gx: (N, C, HW) C-contiguous; per-channel arrays have C doubles.
+ * `relu` is 0 or 1 (fused max(., 0) on the output). Each function opens its
+ * own OpenMP region on up to `nthreads` threads (do not call from inside
+ * one); results are bitwise the same for any thread count. Return 0, or -1
+ * when scratch memory could not be allocated (nothing else can fail). */
+
+/* Training: mean and biased var over (N, HW) (double accumulation, stable
+ * blocked two-pass), invstd = 1 / sqrt(var + eps), and
+ * y = relu?((x - mean) * (gamma * invstd) + beta). y may alias x; with y NULL
+ * only the statistics are computed (gamma, beta unused). */
+int fc_batchnorm_forward_training_f32(const float *x, fc_int N, fc_int C, fc_int HW,
+                                      const double *gamma, const double *beta, double eps,
+                                      int relu, float *y, double *mean, double *var,
+                                      double *invstd, int nthreads);
+int fc_batchnorm_forward_training_f64(const double *x, fc_int N, fc_int C, fc_int HW,
+                                      const double *gamma, const double *beta, double eps,
+                                      int relu, double *y, double *mean, double *var,
+                                      double *invstd, int nthreads);
+/* Inference: y = relu?((x - mean) * scale + shift). y may alias x. */
+int fc_batchnorm_forward_inference_f32(const float *x, fc_int N, fc_int C, fc_int HW,
+                                       const double *mean, const double *scale,
+                                       const double *shift, int relu, float *y, int nthreads);
+int fc_batchnorm_forward_inference_f64(const double *x, fc_int N, fc_int C, fc_int HW,
+                                       const double *mean, const double *scale,
+                                       const double *shift, int relu, double *y, int nthreads);
+/* Backward of y = (x - mean) * invstd * gamma + beta given g = dL/dy, with
+ * g masked to 0 where y <= 0 when y (the fused ReLU's output) is not NULL.
+ * grad_beta = sum g, grad_gamma = invstd * sum g * (x - mean). With
+ * training = 1, mean / invstd are the batch's and
+ * gx = gamma * invstd / M * (M * g - grad_beta - xhat * grad_gamma), M = N * HW;
+ * with training = 0 they are constants (running statistics) and
+ * gx = gamma * invstd * g. gx may be NULL (not computed). */
+int fc_batchnorm_backward_f32(const float *g, const float *x, const float *y, fc_int N,
+                              fc_int C, fc_int HW, const double *mean, const double *invstd,
+                              const double *gamma, int training, float *gx,
+                              double *grad_gamma, double *grad_beta, int nthreads);
+int fc_batchnorm_backward_f64(const double *g, const double *x, const double *y, fc_int N,
+                              fc_int C, fc_int HW, const double *mean, const double *invstd,
+                              const double *gamma, int training, double *gx,
+                              double *grad_gamma, double *grad_beta, int nthreads);
+
 #ifdef __cplusplus
 }
 #endif

@@ -146,3 +146,26 @@ cdef extern from "fastconv.h" nogil:
                                    float *gx, int nthreads)
     int fc_upsample2d_backward_f64(const fc_upsample_geom *g, fc_int planes, const double *gy,
                                    double *gx, int nthreads)
+
+    int fc_batchnorm_forward_training_f32(const float *x, fc_int N, fc_int C, fc_int HW,
+                                          const double *gamma, const double *beta, double eps,
+                                          int relu, float *y, double *mean, double *var,
+                                          double *invstd, int nthreads)
+    int fc_batchnorm_forward_training_f64(const double *x, fc_int N, fc_int C, fc_int HW,
+                                          const double *gamma, const double *beta, double eps,
+                                          int relu, double *y, double *mean, double *var,
+                                          double *invstd, int nthreads)
+    int fc_batchnorm_forward_inference_f32(const float *x, fc_int N, fc_int C, fc_int HW,
+                                           const double *mean, const double *scale,
+                                           const double *shift, int relu, float *y, int nthreads)
+    int fc_batchnorm_forward_inference_f64(const double *x, fc_int N, fc_int C, fc_int HW,
+                                           const double *mean, const double *scale,
+                                           const double *shift, int relu, double *y, int nthreads)
+    int fc_batchnorm_backward_f32(const float *g, const float *x, const float *y, fc_int N,
+                                  fc_int C, fc_int HW, const double *mean, const double *invstd,
+                                  const double *gamma, int training, float *gx,
+                                  double *grad_gamma, double *grad_beta, int nthreads)
+    int fc_batchnorm_backward_f64(const double *g, const double *x, const double *y, fc_int N,
+                                  fc_int C, fc_int HW, const double *mean, const double *invstd,
+                                  const double *gamma, int training, double *gx,
+                                  double *grad_gamma, double *grad_beta, int nthreads)

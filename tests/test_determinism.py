@@ -99,6 +99,16 @@ def _all_ops(dtype, seed=0):
     yb = F.batch_norm2d(x, gamma, beta, rm, rv, True)
     out["batch_norm"] = (yb, rm, rv, F.batch_norm2d(x, gamma, beta, rm, rv, False),
                          *F.batch_norm2d_backward(np.cos(yb), x, gamma))
+    # the fused-ReLU forward with saved statistics, its backward, the inference backward,
+    # and the column-mode (small plane) kernels: (N, C, 2, 2) and (N, features)
+    for name, xx in (("", x), ("-small", rng.standard_normal((40, 5, 2, 2)).astype(dtype)),
+                     ("-features", rng.standard_normal((300, 5, 1, 1)).astype(dtype))):
+        yr, m, s = F.batch_norm2d(xx, gamma, beta, rm, rv, True, activation="relu", return_stats=True)
+        gr = np.cos(yr)
+        out["batch_norm-relu" + name] = (
+            yr, m, s, *F.batch_norm2d_backward(gr, xx, gamma, stats=(m, s), y=yr),
+            *F.batch_norm2d_backward(gr, xx, gamma), *F.batch_norm2d_inference_backward(gr, xx, gamma, rm, rv),
+            F.batch_norm2d(xx, gamma, beta, rm, rv, False, activation="relu"))
     fl = F.flatten(x)
     out["flatten"] = (fl, F.flatten_backward(fl, x.shape))
     for mode, kw in (("nearest", dict(scale_factor=2.5)),
@@ -139,7 +149,8 @@ def test_every_public_op_is_exercised():
               "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "elu", "elu_backward",
               "maxout", "maxout_backward", "linear", "linear_backward", "softmax", "log_softmax",
               "cross_entropy", "cross_entropy_backward", "dropout", "dropout_backward",
-              "batch_norm2d", "batch_norm2d_backward", "flatten", "flatten_backward",
+              "batch_norm2d", "batch_norm2d_backward", "batch_norm2d_inference_backward",
+              "flatten", "flatten_backward",
               "conv_transpose2d", "conv_transpose2d_backward",
               "relu6", "relu6_backward", "hardsigmoid", "hardsigmoid_backward", "hardswish",
               "hardswish_backward", "silu", "silu_backward", "gelu", "gelu_backward", "softplus",

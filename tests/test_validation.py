@@ -471,6 +471,33 @@ case("batch_norm2d_backward/eps-negative", ValueError, r"eps must be positive, g
      lambda: F.batch_norm2d_backward(X(), X(), C3(), eps=-1e-5))
 case("batch_norm2d_backward/gamma-dtype", TypeError, r"gamma has dtype float64",
      lambda: F.batch_norm2d_backward(X(), X(), np.ones(3)))
+case("batch_norm2d/activation-unknown", ValueError, r"activation must be None, 'linear' or 'relu'.*'tanh'",
+     lambda: F.batch_norm2d(X(), C3(), C3(), C3(), C3(), True, activation="tanh"))
+case("batch_norm2d/activation-int", TypeError, r"activation must be None or a name, got 1",
+     lambda: F.batch_norm2d(X(), C3(), C3(), C3(), C3(), True, activation=1))
+case("batch_norm2d/return-stats-string", TypeError, r"return_stats must be a bool.*'yes'",
+     lambda: F.batch_norm2d(X(), C3(), C3(), C3(), C3(), True, return_stats="yes"))
+case("batch_norm2d_backward/stats-not-pair", TypeError, r"stats must be a pair \(mean, invstd\)",
+     lambda: F.batch_norm2d_backward(X(), X(), C3(), stats=C3()))
+case("batch_norm2d_backward/stats-shape", ValueError, r"stats invstd must have shape \(3,\), got \(4,\)",
+     lambda: F.batch_norm2d_backward(X(), X(), C3(), stats=(C3(), z(4))))
+case("batch_norm2d_backward/stats-int", TypeError, r"stats mean must be a float32/float64",
+     lambda: F.batch_norm2d_backward(X(), X(), C3(), stats=(np.ones(3, np.int64), C3())))
+case("batch_norm2d_backward/y-shape", ValueError, r"y must have shape \(2, 3, 8, 8\), got \(2, 3, 8, 7\)",
+     lambda: F.batch_norm2d_backward(X(), X(), C3(), y=z(2, 3, 8, 7)))
+case("batch_norm2d_backward/y-dtype", TypeError, r"y has dtype float64",
+     lambda: F.batch_norm2d_backward(X(), X(), C3(), y=X().astype(f64)))
+case("batch_norm2d_inference_backward/running-var-shape", ValueError,
+     r"running_var must have shape \(3,\), got \(2,\)",
+     lambda: F.batch_norm2d_inference_backward(X(), X(), C3(), C3(), np.ones(2, f32)))
+case("batch_norm2d_inference_backward/running-mean-list", TypeError, r"running_mean must be a float32/float64",
+     lambda: F.batch_norm2d_inference_backward(X(), X(), C3(), [0.0] * 3, C3()))
+case("batch_norm2d_inference_backward/x-3d", ValueError, r"x must have 4 dimensions.*\(3, 8, 8\)",
+     lambda: F.batch_norm2d_inference_backward(z(3, 8, 8), z(3, 8, 8), C3(), C3(), C3()))
+case("batch_norm2d_inference_backward/eps-zero", ValueError, r"eps must be positive, got 0",
+     lambda: F.batch_norm2d_inference_backward(X(), X(), C3(), C3(), C3(), eps=0))
+case("batch_norm2d_inference_backward/grad-out-int", TypeError, r"grad_out must be float32 or float64.*int32",
+     lambda: F.batch_norm2d_inference_backward(X().astype(np.int32), X(), C3(), C3(), C3()))
 
 # ------------------------------------------------------------------ flatten
 case("flatten/scalar", ValueError, r"batch axis.*\(\)", lambda: F.flatten(np.zeros((), f32)))

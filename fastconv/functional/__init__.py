@@ -16,7 +16,7 @@ from .activations import relu6, relu6_backward, hardsigmoid, hardsigmoid_backwar
 from .linear import linear, linear_backward
 from .loss import log_softmax, softmax, cross_entropy, cross_entropy_backward
 from .dropout import dropout, dropout_backward
-from .normalization import batch_norm2d, batch_norm2d_backward
+from .normalization import batch_norm2d, batch_norm2d_backward, batch_norm2d_inference_backward
 from .merging import add, add_backward, subtract, subtract_backward, multiply, multiply_backward, average, average_backward, concatenate, concatenate_backward
 from .global_pooling import global_avg_pool2d, global_avg_pool2d_backward, global_max_pool2d, global_max_pool2d_backward
 from .shape import flatten, flatten_backward, zero_pad2d, zero_pad2d_backward, crop2d, crop2d_backward
@@ -65,6 +65,7 @@ __all__ = [
     "dropout_backward",
     "batch_norm2d",
     "batch_norm2d_backward",
+    "batch_norm2d_inference_backward",
     "flatten",
     "flatten_backward",
     "add",

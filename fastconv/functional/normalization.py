@@ -1,17 +1,81 @@
-"""Batch normalisation."""
+"""Batch normalisation: training and inference forward (optionally fused with ReLU) and
+their backward, on the C kernels of csrc/batchnorm.c.
+
+Statistics are accumulated in float64 for both dtypes (per channel: blocked exact two-pass,
+blocks merged in a fixed order), so results are bitwise the same for any thread count.
+"""
 import numpy as np
 
-from ._checks import _FLOATS, _array, _bool, _expect_shape, _number
+from .. import _norm, _runtime
+from ..config import get_num_threads
+from ._checks import _ACT_NONE, _ACT_RELU, _FLOATS, _activation_code, _array, _bool, _expect_shape, _number
+
+_F64 = np.dtype(np.float64)
+_SIMD_CODE = {"portable": 0, "avx2-fma": 1}
 
 
-# ---------------------------------------------------------------- batch normalisation
+def _sync_simd():
+    """Carry the SIMD path forced through fastconv.set_simd_path into _norm, which holds
+    its own copy of the C dispatch state (until config._SIMD_MODULES lists it)."""
+    code = _SIMD_CODE.get(_runtime.simd_path(), 0)
+    if _norm.simd_path_code() != code:
+        _norm._set_simd_path(code)
 
-def batch_norm2d(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5):
+
+def _f64(a):
+    return np.ascontiguousarray(a, dtype=_F64)
+
+
+def _eps(eps, op):
+    eps = _number(eps, "eps", op)
+    if eps <= 0:
+        raise ValueError(f"{op}: eps must be positive, got {eps}")
+    return eps
+
+
+def _relu_flag(activation, op):
+    code = _activation_code(activation, op)
+    if code not in (_ACT_NONE, _ACT_RELU):
+        raise ValueError(f"{op}: activation must be None, 'linear' or 'relu', got {activation!r}")
+    return code == _ACT_RELU
+
+
+def _channel_stats(a, name, op, C, need_writeable=False):
+    if not isinstance(a, np.ndarray) or a.dtype not in _FLOATS:
+        raise TypeError(f"{op}: {name} must be a float32/float64 numpy.ndarray, got {a!r:.60}")
+    _expect_shape(a, (C,), name, op)
+    if need_writeable and not a.flags.writeable:
+        raise ValueError(f"{op}: {name} is read-only, but training updates it in place")
+    return a
+
+
+def _relu_output(y, x, op):
+    """The fused ReLU's output ``y`` checked against ``x`` (None: no ReLU)."""
+    if y is None:
+        return None
+    y = _array(y, "y", op, 4, x.dtype)
+    _expect_shape(y, x.shape, "y", op)
+    return y
+
+
+def _view3(a):
+    return a.reshape(a.shape[0], a.shape[1], a.shape[2] * a.shape[3])
+
+
+# ---------------------------------------------------------------- forward
+
+def batch_norm2d(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5,
+                 *, activation=None, return_stats=False):
     """Batch normalisation over (N, H, W) per channel of ``x`` (N, C, H, W).
 
     In training, normalises with the batch's (biased) variance and updates
     ``running_mean`` / ``running_var`` in place (unbiased variance), as PyTorch does;
-    otherwise normalises with the running statistics.
+    otherwise normalises with the running statistics. ``activation='relu'`` applies
+    max(., 0) to the output in the same pass (see ``batch_norm2d_backward(y=...)``).
+
+    Returns ``y``; with ``return_stats=True``, ``(y, mean, invstd)``: the per-channel mean
+    and ``1 / sqrt(var + eps)`` it normalised with (float64, shape (C,); the batch's in
+    training, the running ones otherwise), to hand to ``batch_norm2d_backward(stats=...)``.
     """
     op = "batch_norm2d"
     x = _array(x, "x", op, 4)
@@ -20,58 +84,107 @@ def batch_norm2d(x, gamma, beta, running_mean, running_var, training, momentum=0
     beta = _array(beta, "beta", op, 1, x.dtype)
     for name, a in (("gamma", gamma), ("beta", beta)):
         _expect_shape(a, (C,), name, op)
-    for name, a in (("running_mean", running_mean), ("running_var", running_var)):
-        if not isinstance(a, np.ndarray) or a.dtype not in _FLOATS:
-            raise TypeError(f"{op}: {name} must be a float32/float64 numpy.ndarray, got {a!r:.60}")
-        _expect_shape(a, (C,), name, op)
     training = _bool(training, "training", op)
+    for name, a in (("running_mean", running_mean), ("running_var", running_var)):
+        _channel_stats(a, name, op, C)
     momentum = _number(momentum, "momentum", op)
     if not 0.0 <= momentum <= 1.0:
         raise ValueError(f"{op}: momentum must be in [0, 1], got {momentum}")
-    eps = _number(eps, "eps", op)
-    if eps <= 0:
-        raise ValueError(f"{op}: eps must be positive, got {eps}")
+    eps = _eps(eps, op)
     if training:
         for name, a in (("running_mean", running_mean), ("running_var", running_var)):
-            if not a.flags.writeable:
-                raise ValueError(f"{op}: {name} is read-only, but training updates it in place")
+            _channel_stats(a, name, op, C, need_writeable=True)
+    relu = _relu_flag(activation, op)
+    return_stats = _bool(return_stats, "return_stats", op)
+    count = x.shape[0] * x.shape[2] * x.shape[3]
+    if training and count < 2:
+        raise ValueError(f"{op}: training needs more than 1 value per channel, got input {x.shape}")
+
+    _sync_simd()
+    y = np.empty_like(x)
     if training:
-        count = x.shape[0] * x.shape[2] * x.shape[3]
-        if count < 2:
-            raise ValueError(f"{op}: training needs more than 1 value per channel, got input {x.shape}")
-        mean = x.mean(axis=(0, 2, 3))
-        var = x.var(axis=(0, 2, 3))
+        mean, var, invstd = np.empty(C), np.empty(C), np.empty(C)
+        if x.size:
+            _norm.forward_training(_view3(x), _f64(gamma), _f64(beta), eps, relu, _view3(y),
+                                   mean, var, invstd, get_num_threads())
         running_mean *= 1 - momentum
         running_mean += momentum * mean
         running_var *= 1 - momentum
         running_var += momentum * var * (count / (count - 1))
     else:
-        mean = running_mean.astype(x.dtype, copy=False)
-        var = running_var.astype(x.dtype, copy=False)
-    scale = (gamma / np.sqrt(var + x.dtype.type(eps))).astype(x.dtype, copy=False)
-    shift = (beta - mean * scale).astype(x.dtype, copy=False)
-    return x * scale[None, :, None, None] + shift[None, :, None, None]
+        mean = _f64(running_mean)
+        invstd = 1.0 / np.sqrt(_f64(running_var) + eps)
+        if x.size:
+            _norm.forward_inference(_view3(x), mean, _f64(gamma) * invstd, _f64(beta), relu,
+                                    _view3(y), get_num_threads())
+    return (y, mean, invstd) if return_stats else y
 
 
-def batch_norm2d_backward(grad_out, x, gamma, eps=1e-5):
-    """Gradients (grad_x, grad_gamma, grad_beta) of training-mode ``batch_norm2d``."""
-    op = "batch_norm2d_backward"
+# ---------------------------------------------------------------- backward
+
+def _backward(op, grad_out, x, gamma, mean, invstd, training, y):
+    """Shared tail of the two backward functions (arguments already validated)."""
+    C = x.shape[1]
+    grad_x = np.empty_like(x)
+    grad_gamma, grad_beta = np.zeros(C), np.zeros(C)
+    if x.size:
+        _sync_simd()
+        _norm.backward(_view3(grad_out), _view3(x), None if y is None else _view3(y), mean, invstd,
+                       _f64(gamma), training, _view3(grad_x), grad_gamma, grad_beta,
+                       get_num_threads())
+    return grad_x, grad_gamma.astype(x.dtype), grad_beta.astype(x.dtype)
+
+
+def _grad_inputs(grad_out, x, gamma, op):
     x = _array(x, "x", op, 4)
     gamma = _array(gamma, "gamma", op, 1, x.dtype)
     _expect_shape(gamma, (x.shape[1],), "gamma", op)
     grad_out = _array(grad_out, "grad_out", op, 4, x.dtype)
     _expect_shape(grad_out, x.shape, "grad_out", op)
-    eps = _number(eps, "eps", op)
-    if eps <= 0:
-        raise ValueError(f"{op}: eps must be positive, got {eps}")
-    axes = (0, 2, 3)
-    count = x.shape[0] * x.shape[2] * x.shape[3]
-    mean = x.mean(axis=axes, keepdims=True)
-    inv_std = 1.0 / np.sqrt(x.var(axis=axes, keepdims=True) + x.dtype.type(eps))
-    x_hat = (x - mean) * inv_std
-    grad_beta = grad_out.sum(axis=axes)
-    grad_gamma = (grad_out * x_hat).sum(axis=axes)
-    g = gamma[None, :, None, None] * inv_std
-    grad_x = g * (grad_out - (grad_beta[None, :, None, None]
-                              + x_hat * grad_gamma[None, :, None, None]) / count)
-    return grad_x.astype(x.dtype, copy=False), grad_gamma, grad_beta
+    return grad_out, x, gamma
+
+
+def batch_norm2d_backward(grad_out, x, gamma, eps=1e-5, *, stats=None, y=None):
+    """Gradients ``(grad_x, grad_gamma, grad_beta)`` of training-mode ``batch_norm2d``.
+
+    ``stats=(mean, invstd)`` -- what ``batch_norm2d(..., return_stats=True)`` returned --
+    skips recomputing the batch statistics (``eps`` is then unused). ``y`` is the output of
+    a forward with ``activation='relu'``: ``grad_out`` is taken as the gradient of that
+    output and masked where ``y <= 0`` in the same pass.
+    """
+    op = "batch_norm2d_backward"
+    grad_out, x, gamma = _grad_inputs(grad_out, x, gamma, op)
+    eps = _eps(eps, op)
+    C = x.shape[1]
+    if stats is not None:
+        if not isinstance(stats, (tuple, list)) or len(stats) != 2:
+            raise TypeError(f"{op}: stats must be a pair (mean, invstd), got {stats!r:.60}")
+        mean, invstd = (_f64(_channel_stats(a, name, op, C))
+                        for name, a in zip(("stats mean", "stats invstd"), stats))
+    y = _relu_output(y, x, op)
+    if stats is None and x.size:
+        # the batch statistics, through the training forward's own kernel
+        mean, var, invstd = np.empty(C), np.empty(C), np.empty(C)
+        _sync_simd()
+        _norm.forward_training(_view3(x), np.ones(C), np.zeros(C), eps, False, None,
+                               mean, var, invstd, get_num_threads())
+    elif stats is None:
+        mean = invstd = None
+    return _backward(op, grad_out, x, gamma, mean, invstd, True, y)
+
+
+def batch_norm2d_inference_backward(grad_out, x, gamma, running_mean, running_var, eps=1e-5,
+                                    *, y=None):
+    """Gradients ``(grad_x, grad_gamma, grad_beta)`` of inference-mode ``batch_norm2d``,
+    ``y = (x - running_mean) * gamma / sqrt(running_var + eps) + beta`` (the statistics are
+    constants). ``y`` as in ``batch_norm2d_backward``: the fused ReLU's output.
+    """
+    op = "batch_norm2d_inference_backward"
+    grad_out, x, gamma = _grad_inputs(grad_out, x, gamma, op)
+    C = x.shape[1]
+    for name, a in (("running_mean", running_mean), ("running_var", running_var)):
+        _channel_stats(a, name, op, C)
+    eps = _eps(eps, op)
+    y = _relu_output(y, x, op)
+    invstd = 1.0 / np.sqrt(_f64(running_var) + eps)
+    return _backward(op, grad_out, x, gamma, _f64(running_mean), invstd, False, y)

@@ -1,0 +1,149 @@
+/*
+ * batchnorm.c -- batch normalisation over (N, H, W) per channel of NCHW data
+ * (see fastconv.h): training forward (statistics, normalisation, optional
+ * fused ReLU), inference forward, and the backward of both.
+ *
+ * Memory-bound: each pass is a stream over the data, so the aim is few
+ * passes and loops the compiler vectorises. Kernels in batchnorm_impl.h,
+ * built four times: float / double x AVX2+FMA / portable, chosen per call by
+ * fc_simd_path().
+ *
+ * Determinism: reductions are split into fixed units -- channel c of a run of
+ * `per` consecutive images, `per` a function of (N, HW) only -- each reduced
+ * serially, and the units of a channel merged in order. Threads only decide
+ * who computes which unit, so the bits never depend on the thread count.
+ *
+ * Statistics: each unit is reduced by an exact two-pass (mean, then sum of
+ * squared deviations from it) while it sits in L2, and the units are merged
+ * with Chan et al.'s pairwise update; accumulation is in double for both
+ * element types. This reads the data from memory once and stays accurate when
+ * |mean| >> std (no sum-of-squares cancellation).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include "fastconv.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define FC_BN_HAVE_AVX2 1
+#endif
+
+/* Elements per reduction unit: 16 Ki (64 KiB of float) stays in L2 between
+ * the two passes of bn_unit_moments. */
+#define FC_BN_UNIT_ELEMS 16384
+/* Planes smaller than this go through the row-mode kernels. */
+#define FC_BN_ROW_HW 16
+#define FC_BN_LANES 16
+/* Elements of g masked by a fused ReLU at a time (a multiple of FC_BN_LANES). */
+#define FC_BN_BLOCK 256
+/* Column-mode units: at most this many columns (channels x HW), and about
+ * FC_BN_UNIT_ELEMS elements. */
+#define FC_BN_COLS 1024
+
+#define T float
+#define FC_BN_ATTR
+#define NAME(base) base##_f32_portable
+#include "batchnorm_impl.h"
+#undef NAME
+#undef FC_BN_ATTR
+#ifdef FC_BN_HAVE_AVX2
+#define FC_BN_ATTR __attribute__((target("avx2,fma")))
+#define NAME(base) base##_f32_avx2
+#include "batchnorm_impl.h"
+#undef NAME
+#undef FC_BN_ATTR
+#endif
+#undef T
+
+#define T double
+#define FC_BN_ATTR
+#define NAME(base) base##_f64_portable
+#include "batchnorm_impl.h"
+#undef NAME
+#undef FC_BN_ATTR
+#ifdef FC_BN_HAVE_AVX2
+#define FC_BN_ATTR __attribute__((target("avx2,fma")))
+#define NAME(base) base##_f64_avx2
+#include "batchnorm_impl.h"
+#undef NAME
+#undef FC_BN_ATTR
+#endif
+#undef T
+
+static inline int bn_avx2(void)
+{
+#ifdef FC_BN_HAVE_AVX2
+    return fc_simd_path() == FC_SIMD_AVX2;
+#else
+    return 0;
+#endif
+}
+
+/* How a (N, C, HW) reduction is cut into units; depends on the shape only.
+ * Plane mode: unit u is channel u / nk of images [k * per, min((k + 1) * per,
+ * N)), k = u % nk. Column mode (row_mode): unit u is channels
+ * [u * cpb, min((u + 1) * cpb, C)) of all images, reduced to one (nk = 1)
+ * partial per channel. */
+typedef struct bn_split {
+    fc_int per, nk, units, cpb;
+    int row_mode;
+} bn_split;
+
+static bn_split bn_make_split(fc_int N, fc_int C, fc_int HW)
+{
+    bn_split s;
+    s.row_mode = HW < FC_BN_ROW_HW;
+    if (s.row_mode) {
+        s.per = N;
+        s.nk = 1;
+        s.cpb = FC_BN_UNIT_ELEMS / (N * HW);
+        if (s.cpb > FC_BN_COLS / HW)
+            s.cpb = FC_BN_COLS / HW;
+        if (s.cpb < 1)
+            s.cpb = 1;
+        s.units = (C + s.cpb - 1) / s.cpb;
+        return s;
+    }
+    s.cpb = 1;
+    s.per = FC_BN_UNIT_ELEMS / HW;
+    if (s.per < 1)
+        s.per = 1;
+    if (s.per > N)
+        s.per = N;
+    s.nk = (N + s.per - 1) / s.per;
+    s.units = C * s.nk;
+    return s;
+}
+
+/* Merge the units' (mean, M2) pairs of each channel in order (Chan, Golub and
+ * LeVeque's pairwise update); var is the biased variance M2 / (N * HW). */
+static void bn_merge_moments(const bn_split *sp, const double *part, fc_int N, fc_int C,
+                             fc_int HW, double *mean, double *var)
+{
+    for (fc_int c = 0; c < C; c++) {
+        const double *p = part + 2 * c * sp->nk;
+        double na = 0.0, m = 0.0, m2 = 0.0;
+        for (fc_int k = 0; k < sp->nk; k++) {
+            fc_int n0 = k * sp->per, n1 = n0 + sp->per < N ? n0 + sp->per : N;
+            double nb = (double)((n1 - n0) * HW), tot = na + nb;
+            double delta = p[2 * k] - m;
+            m += delta * (nb / tot);
+            m2 += p[2 * k + 1] + delta * delta * (na * nb / tot);
+            na = tot;
+        }
+        mean[c] = m;
+        var[c] = m2 / na;
+    }
+}
+
+#define FC_BN_DRIVERS
+#define T float
+#define SUFFIX f32
+#include "batchnorm_impl.h"
+#undef SUFFIX
+#undef T
+#define T double
+#define SUFFIX f64
+#include "batchnorm_impl.h"
+#undef SUFFIX
+#undef T
+#undef FC_BN_DRIVERS

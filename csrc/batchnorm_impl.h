@@ -1,0 +1,454 @@
+/* Type- and target-generic body of csrc/batchnorm.c. Two parts:
+ * - the serial kernels, included once per (element type, SIMD target) with
+ *   T, NAME(base) and FC_BN_ATTR defined;
+ * - with FC_BN_DRIVERS defined, the public functions of one element type
+ *   (T, SUFFIX), which split the work over OpenMP threads and pick a target.
+ */
+#ifndef FC_BN_DRIVERS
+/* The kernels are serial. A "unit" is channel c of planes n0 <= n < n1 of
+ * x (N, C, HW): the caller passes x already offset to plane (n0, c), and the
+ * unit's planes are `nplanes` segments of HW contiguous elements, `stride`
+ * (= C * HW) apart.
+ *
+ * Reductions accumulate in double in FC_BN_LANES independent lanes (lane =
+ * position within a group of FC_BN_LANES consecutive elements of a segment),
+ * summed in a fixed order at the end: the compiler can keep the lanes in
+ * vector registers without reassociating anything, and the result depends on
+ * the data and HW only. */
+
+/* Pairwise sum of the FC_BN_LANES (16) lanes: a fixed order. */
+FC_BN_ATTR static inline double NAME(bn_lanes_sum)(const double *a)
+{
+    double h[8];
+    for (int k = 0; k < 8; k++) h[k] = a[k] + a[k + 8];
+    return ((h[0] + h[4]) + (h[2] + h[6])) + ((h[1] + h[5]) + (h[3] + h[7]));
+}
+
+/* Mean of the unit and sum of squared deviations from that mean (exact two
+ * passes; the unit is sized to stay in L2, so the second pass costs little
+ * memory traffic). */
+FC_BN_ATTR static void NAME(bn_unit_moments)(const T *x, fc_int nplanes, fc_int stride,
+                                             fc_int HW, double *mean_out, double *m2_out)
+{
+    double acc[FC_BN_LANES] = {0};
+    for (fc_int n = 0; n < nplanes; n++) {
+        const T *p = x + n * stride;
+        fc_int i = 0;
+        for (; i + FC_BN_LANES <= HW; i += FC_BN_LANES)
+            for (int k = 0; k < FC_BN_LANES; k++) acc[k] += (double)p[i + k];
+        for (int k = 0; i < HW; i++, k++) acc[k] += (double)p[i];
+    }
+    double mean = NAME(bn_lanes_sum)(acc) / (double)(nplanes * HW);
+    for (int k = 0; k < FC_BN_LANES; k++) acc[k] = 0.0;
+    for (fc_int n = 0; n < nplanes; n++) {
+        const T *p = x + n * stride;
+        fc_int i = 0;
+        for (; i + FC_BN_LANES <= HW; i += FC_BN_LANES)
+            for (int k = 0; k < FC_BN_LANES; k++) {
+                double d = (double)p[i + k] - mean;
+                acc[k] += d * d;
+            }
+        for (int k = 0; i < HW; i++, k++) {
+            double d = (double)p[i] - mean;
+            acc[k] += d * d;
+        }
+    }
+    *mean_out = mean;
+    *m2_out = NAME(bn_lanes_sum)(acc);
+}
+
+/* out = g where y > 0, else 0: the fused ReLU's mask. Both operands are
+ * loaded before the select, so it compiles to a vector blend (no branch to
+ * mispredict on random signs). */
+FC_BN_ATTR static inline void NAME(bn_mask)(const T *g, const T *y, T *out, fc_int n)
+{
+    for (fc_int i = 0; i < n; i++) {
+        T gv = g[i], yv = y[i];
+        out[i] = yv > (T)0 ? gv : (T)0;
+    }
+}
+
+/* Adds g and g * (x - mean) of n elements into the lanes (lane = i % LANES). */
+FC_BN_ATTR static inline void NAME(bn_acc_grad)(const T *g, const T *x, fc_int n, double mean,
+                                                double *sg, double *sgx)
+{
+    fc_int i = 0;
+    for (; i + FC_BN_LANES <= n; i += FC_BN_LANES)
+        for (int k = 0; k < FC_BN_LANES; k++) {
+            double gd = (double)g[i + k];
+            sg[k] += gd;
+            sgx[k] += gd * ((double)x[i + k] - mean);
+        }
+    for (int k = 0; i < n; i++, k++) {
+        double gd = (double)g[i];
+        sg[k] += gd;
+        sgx[k] += gd * ((double)x[i] - mean);
+    }
+}
+
+/* sum(g') and sum(g' * (x - mean)) over the unit, where g' = g, or g masked
+ * to 0 where y <= 0 when y (a fused ReLU's output) is given. The masked
+ * values go through a small buffer in blocks of FC_BN_BLOCK (a multiple of
+ * the lane count, so both cases fill the lanes alike). */
+FC_BN_ATTR static void NAME(bn_unit_grad_sums)(const T *g, const T *x, const T *y,
+                                               fc_int nplanes, fc_int stride, fc_int HW,
+                                               double mean, double *sg_out, double *sgx_out)
+{
+    double sg[FC_BN_LANES] = {0}, sgx[FC_BN_LANES] = {0};
+    T buf[FC_BN_BLOCK];
+    for (fc_int n = 0; n < nplanes; n++) {
+        const T *gp = g + n * stride, *xp = x + n * stride;
+        if (!y) {
+            NAME(bn_acc_grad)(gp, xp, HW, mean, sg, sgx);
+            continue;
+        }
+        for (fc_int i = 0; i < HW; i += FC_BN_BLOCK) {
+            fc_int len = HW - i < FC_BN_BLOCK ? HW - i : FC_BN_BLOCK;
+            NAME(bn_mask)(gp + i, y + n * stride + i, buf, len);
+            NAME(bn_acc_grad)(buf, xp + i, len, mean, sg, sgx);
+        }
+    }
+    *sg_out = NAME(bn_lanes_sum)(sg);
+    *sgx_out = NAME(bn_lanes_sum)(sgx);
+}
+
+/* One plane: y = (x - m) * s + b, then max(y, 0) when relu. y may alias x. */
+FC_BN_ATTR static void NAME(bn_plane_apply)(const T *x, T *y, fc_int HW, T m, T s, T b, int relu)
+{
+    if (relu) {
+        for (fc_int i = 0; i < HW; i++) {
+            T v = (x[i] - m) * s + b;
+            y[i] = v > (T)0 ? v : (T)0;
+        }
+    } else {
+        for (fc_int i = 0; i < HW; i++) y[i] = (x[i] - m) * s + b;
+    }
+}
+
+/* One plane of the input gradient: gx = a * g' + ((x - m) * d + e), with g'
+ * as in bn_unit_grad_sums (d = e = 0 for the inference-mode backward, which
+ * takes the short loop). With y, g' is first written to gx (the mask pass),
+ * then updated in place while it is in L1. */
+FC_BN_ATTR static void NAME(bn_plane_grad)(const T *g, const T *x, const T *y, T *gx, fc_int HW,
+                                           T a, T m, T d, T e, int affine_only)
+{
+    if (y) {
+        NAME(bn_mask)(g, y, gx, HW);
+        g = gx;
+    }
+    if (affine_only) {
+        for (fc_int i = 0; i < HW; i++) gx[i] = a * g[i];
+    } else {
+        for (fc_int i = 0; i < HW; i++) gx[i] = a * g[i] + ((x[i] - m) * d + e);
+    }
+}
+
+/* Column mode of the reductions, for small planes (HW < FC_BN_ROW_HW), where a
+ * unit's segments would be a few elements each: channels c0 .. c0 + nc - 1 of
+ * all N images (x offset to channel c0 of image 0; images L = C * HW apart),
+ * accumulated per column (nc * HW <= FC_BN_COLS columns, each its own lane)
+ * over the images in order, then per channel over its HW columns in order.
+ * Writes (mean, M2) of channel c0 + c to part[2c], part[2c + 1]: the exact
+ * two-pass over whole channels. */
+FC_BN_ATTR static void NAME(bn_cols_moments)(const T *x, fc_int N, fc_int L, fc_int HW,
+                                             fc_int nc, double *part)
+{
+    double acc[FC_BN_COLS], mrow[FC_BN_COLS];
+    const fc_int w = nc * HW;
+    for (fc_int j = 0; j < w; j++) acc[j] = 0.0;
+    for (fc_int n = 0; n < N; n++) {
+        const T *p = x + n * L;
+        for (fc_int j = 0; j < w; j++) acc[j] += (double)p[j];
+    }
+    for (fc_int c = 0; c < nc; c++) {
+        double s = 0.0;
+        for (fc_int i = 0; i < HW; i++) s += acc[c * HW + i];
+        double m = s / (double)(N * HW);
+        part[2 * c] = m;
+        for (fc_int i = 0; i < HW; i++) mrow[c * HW + i] = m;
+    }
+    for (fc_int j = 0; j < w; j++) acc[j] = 0.0;
+    for (fc_int n = 0; n < N; n++) {
+        const T *p = x + n * L;
+        for (fc_int j = 0; j < w; j++) {
+            double d = (double)p[j] - mrow[j];
+            acc[j] += d * d;
+        }
+    }
+    for (fc_int c = 0; c < nc; c++) {
+        double s = 0.0;
+        for (fc_int i = 0; i < HW; i++) s += acc[c * HW + i];
+        part[2 * c + 1] = s;
+    }
+}
+
+/* Column mode of bn_unit_grad_sums: (sum g', sum g' (x - mean)) of channel
+ * c0 + c to part[2c], part[2c + 1]; mean points at channel c0's mean. */
+FC_BN_ATTR static void NAME(bn_cols_grad_sums)(const T *g, const T *x, const T *y, fc_int N,
+                                               fc_int L, fc_int HW, fc_int nc,
+                                               const double *mean, double *part)
+{
+    double sg[FC_BN_COLS], sgx[FC_BN_COLS], mrow[FC_BN_COLS];
+    const fc_int w = nc * HW;
+    for (fc_int c = 0; c < nc; c++)
+        for (fc_int i = 0; i < HW; i++) mrow[c * HW + i] = mean[c];
+    for (fc_int j = 0; j < w; j++) sg[j] = sgx[j] = 0.0;
+    T buf[FC_BN_COLS];
+    for (fc_int n = 0; n < N; n++) {
+        const T *gp = g + n * L, *xp = x + n * L;
+        if (y) {
+            NAME(bn_mask)(gp, y + n * L, buf, w);
+            gp = buf;
+        }
+        for (fc_int j = 0; j < w; j++) {
+            double gd = (double)gp[j];
+            sg[j] += gd;
+            sgx[j] += gd * ((double)xp[j] - mrow[j]);
+        }
+    }
+    for (fc_int c = 0; c < nc; c++) {
+        double a = 0.0, b = 0.0;
+        for (fc_int i = 0; i < HW; i++) {
+            a += sg[c * HW + i];
+            b += sgx[c * HW + i];
+        }
+        part[2 * c] = a;
+        part[2 * c + 1] = b;
+    }
+}
+
+/* Row mode, for small planes (HW < FC_BN_ROW_HW), where a per-plane loop of a
+ * few elements would cost more in loop overhead than in arithmetic: one image
+ * (L = C * HW contiguous elements) per call, with the per-channel
+ * coefficients expanded to rows of length L. Same arithmetic as the plane
+ * routines, element by element; the mode depends on HW only. */
+FC_BN_ATTR static void NAME(bn_row_apply)(const T *x, T *y, fc_int L, const T *m, const T *s,
+                                          const T *b, int relu)
+{
+    if (relu) {
+        for (fc_int i = 0; i < L; i++) {
+            T v = (x[i] - m[i]) * s[i] + b[i];
+            y[i] = v > (T)0 ? v : (T)0;
+        }
+    } else {
+        for (fc_int i = 0; i < L; i++) y[i] = (x[i] - m[i]) * s[i] + b[i];
+    }
+}
+
+FC_BN_ATTR static void NAME(bn_row_grad)(const T *g, const T *x, const T *y, T *gx, fc_int L,
+                                         const T *a, const T *m, const T *d, const T *e,
+                                         int affine_only)
+{
+    if (y) {
+        NAME(bn_mask)(g, y, gx, L);
+        g = gx;
+    }
+    if (affine_only) {
+        for (fc_int i = 0; i < L; i++) gx[i] = a[i] * g[i];
+    } else {
+        for (fc_int i = 0; i < L; i++) gx[i] = a[i] * g[i] + ((x[i] - m[i]) * d[i] + e[i]);
+    }
+}
+
+#else /* FC_BN_DRIVERS: the public functions of element type T */
+
+#define BN_P3_(a, b, c) a##_##b##_##c
+#define BN_P3(a, b, c) BN_P3_(a, b, c)
+#define BN_PUBLIC(base) BN_P3(fc, base, SUFFIX)
+#ifdef FC_BN_HAVE_AVX2
+#define BN_RUN(avx, base, args) \
+    ((avx) ? BN_P3(base, SUFFIX, avx2) args : BN_P3(base, SUFFIX, portable) args)
+#else
+#define BN_RUN(avx, base, args) BN_P3(base, SUFFIX, portable) args
+#endif
+
+/* Scratch for per-unit partial sums (2 per unit) and, in row mode, `nrows`
+ * coefficient rows of C * HW elements; NULL when out of memory. */
+static void *BN_P3(bn, scratch, SUFFIX)(const bn_split *sp, fc_int C, fc_int HW, int nrows,
+                                        T **rows)
+{
+    size_t part = (size_t)(2 * C * sp->nk) * sizeof(double);
+    size_t rowbytes = sp->row_mode ? (size_t)(C * HW) * sizeof(T) : 0;
+    char *buf = malloc(part + (size_t)nrows * rowbytes + 1);
+    if (buf)
+        for (int r = 0; r < nrows; r++) rows[r] = (T *)(buf + part + (size_t)r * rowbytes);
+    return buf;
+}
+
+/* Expand per-channel values (double) to a row of C * HW elements of T. */
+static void BN_P3(bn, expand, SUFFIX)(T *row, const double *v, fc_int vstride, fc_int C, fc_int HW)
+{
+    for (fc_int c = 0; c < C; c++)
+        for (fc_int i = 0; i < HW; i++) row[c * HW + i] = (T)v[c * vstride];
+}
+
+int BN_PUBLIC(batchnorm_forward_training)(const T *x, fc_int N, fc_int C, fc_int HW,
+                                          const double *gamma, const double *beta, double eps,
+                                          int relu, T *y, double *mean, double *var,
+                                          double *invstd, int nthreads)
+{
+    bn_split sp = bn_make_split(N, C, HW);
+    T *rows[3] = {NULL, NULL, NULL};
+    double *part = BN_P3(bn, scratch, SUFFIX)(&sp, C, HW, 3, rows);
+    if (!part)
+        return -1;
+    const int avx = bn_avx2();
+    (void)avx; /* unused in builds without the AVX2 twin */
+    (void)nthreads; /* unused in serial builds */
+    const fc_int L = C * HW;
+#pragma omp parallel num_threads(nthreads) if (nthreads > 1)
+    {
+#pragma omp for schedule(static)
+        for (fc_int u = 0; u < sp.units; u++) {
+            if (sp.row_mode) {
+                fc_int c0 = u * sp.cpb, nc = c0 + sp.cpb < C ? sp.cpb : C - c0;
+                BN_RUN(avx, bn_cols_moments, (x + c0 * HW, N, L, HW, nc, &part[2 * c0]));
+            } else {
+                fc_int c = u / sp.nk, n0 = (u % sp.nk) * sp.per;
+                fc_int n1 = n0 + sp.per < N ? n0 + sp.per : N;
+                BN_RUN(avx, bn_unit_moments, (x + n0 * L + c * HW, n1 - n0, L, HW,
+                                              &part[2 * u], &part[2 * u + 1]));
+            }
+        }
+#pragma omp single
+        {
+            bn_merge_moments(&sp, part, N, C, HW, mean, var);
+            for (fc_int c = 0; c < C; c++) {
+                invstd[c] = 1.0 / sqrt(var[c] + eps);
+                /* part is free now: keep the scale there for the apply pass */
+                part[c] = gamma[c] * invstd[c];
+            }
+            if (y && sp.row_mode) {
+                BN_P3(bn, expand, SUFFIX)(rows[0], mean, 1, C, HW);
+                BN_P3(bn, expand, SUFFIX)(rows[1], part, 1, C, HW);
+                BN_P3(bn, expand, SUFFIX)(rows[2], beta, 1, C, HW);
+            }
+        }
+        if (y && sp.row_mode) {
+#pragma omp for schedule(static)
+            for (fc_int n = 0; n < N; n++)
+                BN_RUN(avx, bn_row_apply, (x + n * L, y + n * L, L, rows[0], rows[1], rows[2], relu));
+        } else if (y) {
+#pragma omp for schedule(static)
+            for (fc_int p = 0; p < N * C; p++) {
+                fc_int c = p % C;
+                BN_RUN(avx, bn_plane_apply, (x + p * HW, y + p * HW, HW, (T)mean[c], (T)part[c],
+                                             (T)beta[c], relu));
+            }
+        }
+    }
+    free(part);
+    return 0;
+}
+
+int BN_PUBLIC(batchnorm_forward_inference)(const T *x, fc_int N, fc_int C, fc_int HW,
+                                           const double *mean, const double *scale,
+                                           const double *shift, int relu, T *y, int nthreads)
+{
+    bn_split sp = bn_make_split(N, C, HW);
+    T *rows[3] = {NULL, NULL, NULL};
+    void *buf = BN_P3(bn, scratch, SUFFIX)(&sp, C, HW, 3, rows);
+    if (!buf)
+        return -1;
+    const int avx = bn_avx2();
+    (void)avx; /* unused in builds without the AVX2 twin */
+    (void)nthreads; /* unused in serial builds */
+    const fc_int L = C * HW;
+    if (sp.row_mode) {
+        BN_P3(bn, expand, SUFFIX)(rows[0], mean, 1, C, HW);
+        BN_P3(bn, expand, SUFFIX)(rows[1], scale, 1, C, HW);
+        BN_P3(bn, expand, SUFFIX)(rows[2], shift, 1, C, HW);
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
+        for (fc_int n = 0; n < N; n++)
+            BN_RUN(avx, bn_row_apply, (x + n * L, y + n * L, L, rows[0], rows[1], rows[2], relu));
+    } else {
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
+        for (fc_int p = 0; p < N * C; p++) {
+            fc_int c = p % C;
+            BN_RUN(avx, bn_plane_apply, (x + p * HW, y + p * HW, HW, (T)mean[c], (T)scale[c],
+                                         (T)shift[c], relu));
+        }
+    }
+    free(buf);
+    return 0;
+}
+
+int BN_PUBLIC(batchnorm_backward)(const T *g, const T *x, const T *y, fc_int N, fc_int C,
+                                  fc_int HW, const double *mean, const double *invstd,
+                                  const double *gamma, int training, T *gx, double *grad_gamma,
+                                  double *grad_beta, int nthreads)
+{
+    bn_split sp = bn_make_split(N, C, HW);
+    T *rows[4] = {NULL, NULL, NULL, NULL};
+    double *part = BN_P3(bn, scratch, SUFFIX)(&sp, C, HW, 4, rows);
+    double *coef = malloc((size_t)(4 * C) * sizeof(double) + 1);
+    if (!part || !coef) {
+        free(part);
+        free(coef);
+        return -1;
+    }
+    const int avx = bn_avx2();
+    (void)avx; /* unused in builds without the AVX2 twin */
+    (void)nthreads; /* unused in serial builds */
+    const fc_int L = C * HW;
+    const double M = (double)(N * HW);
+#pragma omp parallel num_threads(nthreads) if (nthreads > 1)
+    {
+#pragma omp for schedule(static)
+        for (fc_int u = 0; u < sp.units; u++) {
+            if (sp.row_mode) {
+                fc_int c0 = u * sp.cpb, nc = c0 + sp.cpb < C ? sp.cpb : C - c0, off = c0 * HW;
+                BN_RUN(avx, bn_cols_grad_sums, (g + off, x + off, y ? y + off : NULL, N, L, HW, nc,
+                                                mean + c0, &part[2 * c0]));
+            } else {
+                fc_int c = u / sp.nk, n0 = (u % sp.nk) * sp.per;
+                fc_int n1 = n0 + sp.per < N ? n0 + sp.per : N;
+                fc_int off = n0 * L + c * HW;
+                BN_RUN(avx, bn_unit_grad_sums, (g + off, x + off, y ? y + off : NULL, n1 - n0, L,
+                                                HW, mean[c], &part[2 * u], &part[2 * u + 1]));
+            }
+        }
+#pragma omp single
+        {
+            for (fc_int c = 0; c < C; c++) {
+                double sg = 0.0, sgx = 0.0;
+                for (fc_int k = 0; k < sp.nk; k++) {
+                    sg += part[2 * (c * sp.nk + k)];
+                    sgx += part[2 * (c * sp.nk + k) + 1];
+                }
+                double gg = sgx * invstd[c], a = gamma[c] * invstd[c];
+                grad_beta[c] = sg;
+                grad_gamma[c] = gg;
+                coef[4 * c] = a;
+                coef[4 * c + 1] = mean[c];
+                coef[4 * c + 2] = training ? -a * invstd[c] * gg / M : 0.0;
+                coef[4 * c + 3] = training ? -a * sg / M : 0.0;
+            }
+            if (gx && sp.row_mode)
+                for (int r = 0; r < 4; r++) BN_P3(bn, expand, SUFFIX)(rows[r], coef + r, 4, C, HW);
+        }
+        if (gx && sp.row_mode) {
+#pragma omp for schedule(static)
+            for (fc_int n = 0; n < N; n++)
+                BN_RUN(avx, bn_row_grad, (g + n * L, x + n * L, y ? y + n * L : NULL, gx + n * L, L,
+                                          rows[0], rows[1], rows[2], rows[3], !training));
+        } else if (gx) {
+#pragma omp for schedule(static)
+            for (fc_int p = 0; p < N * C; p++) {
+                const double *k = coef + 4 * (p % C);
+                BN_RUN(avx, bn_plane_grad, (g + p * HW, x + p * HW, y ? y + p * HW : NULL,
+                                            gx + p * HW, HW, (T)k[0], (T)k[1], (T)k[2], (T)k[3],
+                                            !training));
+            }
+        }
+    }
+    free(part);
+    free(coef);
+    return 0;
+}
+
+#undef BN_RUN
+#undef BN_PUBLIC
+#undef BN_P3
+#undef BN_P3_
+#endif /* FC_BN_DRIVERS */

@@ -1,0 +1,1 @@
+# fastconv._norm: batch normalisation over (N, C, HW) views, calling csrc/batchnorm.c.

@@ -1,0 +1,90 @@
+# cython: language_level=3
+"""Batch normalisation kernels over C-contiguous (N, C, HW) views (csrc/batchnorm.c).
+Nothing is validated here (fastconv.functional.normalization does that); per-channel
+arrays are float64 of length C. The kernels split their work into fixed units, so the
+thread count never changes a result."""
+from cython cimport floating
+from fastconv._capi cimport *
+from fastconv._runtime cimport ELEMENT_WORK, team_size
+
+
+cdef inline int _threads(int requested, Py_ssize_t C, Py_ssize_t n) noexcept nogil:
+    return team_size(requested, C if C > 1 else 2, ELEMENT_WORK * n)
+
+
+cdef inline void _check(int status) except *:
+    if status != 0:
+        raise MemoryError("batch norm: out of memory for the kernels' scratch")
+
+
+def forward_training(const floating[:, :, ::1] x, const double[::1] gamma, const double[::1] beta,
+                     double eps, bint relu, y, double[::1] mean, double[::1] var,
+                     double[::1] invstd, int num_threads):
+    """y = relu?((x - mean) * gamma * invstd + beta); fills mean, var (biased), invstd.
+    y None: the statistics only."""
+    cdef fc_int N = x.shape[0], C = x.shape[1], HW = x.shape[2]
+    cdef int nt = _threads(num_threads, C, N * C * HW), status
+    cdef floating[:, :, ::1] yv
+    cdef floating *yp = NULL
+    if y is not None:
+        yv = y
+        yp = &yv[0, 0, 0]
+    with nogil:
+        if floating is float:
+            status = fc_batchnorm_forward_training_f32(&x[0, 0, 0], N, C, HW, &gamma[0], &beta[0],
+                                                       eps, relu, yp, &mean[0], &var[0],
+                                                       &invstd[0], nt)
+        else:
+            status = fc_batchnorm_forward_training_f64(&x[0, 0, 0], N, C, HW, &gamma[0], &beta[0],
+                                                       eps, relu, yp, &mean[0], &var[0],
+                                                       &invstd[0], nt)
+    _check(status)
+
+
+def forward_inference(const floating[:, :, ::1] x, const double[::1] mean, const double[::1] scale,
+                      const double[::1] shift, bint relu, floating[:, :, ::1] y, int num_threads):
+    """y = relu?((x - mean) * scale + shift)."""
+    cdef fc_int N = x.shape[0], C = x.shape[1], HW = x.shape[2]
+    cdef int nt = _threads(num_threads, N, N * C * HW), status
+    with nogil:
+        if floating is float:
+            status = fc_batchnorm_forward_inference_f32(&x[0, 0, 0], N, C, HW, &mean[0], &scale[0],
+                                                        &shift[0], relu, &y[0, 0, 0], nt)
+        else:
+            status = fc_batchnorm_forward_inference_f64(&x[0, 0, 0], N, C, HW, &mean[0], &scale[0],
+                                                        &shift[0], relu, &y[0, 0, 0], nt)
+    _check(status)
+
+
+def backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] x, y,
+             const double[::1] mean, const double[::1] invstd, const double[::1] gamma,
+             bint training, floating[:, :, ::1] grad_x, double[::1] grad_gamma,
+             double[::1] grad_beta, int num_threads):
+    """Fills grad_x, grad_gamma, grad_beta; y (the fused ReLU's output) may be None."""
+    cdef fc_int N = x.shape[0], C = x.shape[1], HW = x.shape[2]
+    cdef int nt = _threads(num_threads, C, N * C * HW), status
+    cdef const floating[:, :, ::1] yv
+    cdef const floating *yp = NULL
+    if y is not None:
+        yv = y
+        yp = &yv[0, 0, 0]
+    with nogil:
+        if floating is float:
+            status = fc_batchnorm_backward_f32(&grad_out[0, 0, 0], &x[0, 0, 0], yp, N, C, HW,
+                                               &mean[0], &invstd[0], &gamma[0], training,
+                                               &grad_x[0, 0, 0], &grad_gamma[0], &grad_beta[0], nt)
+        else:
+            status = fc_batchnorm_backward_f64(&grad_out[0, 0, 0], &x[0, 0, 0], yp, N, C, HW,
+                                               &mean[0], &invstd[0], &gamma[0], training,
+                                               &grad_x[0, 0, 0], &grad_gamma[0], &grad_beta[0], nt)
+    _check(status)
+
+
+def simd_path_code():
+    """The SIMD path (0 portable, 1 AVX2) this module's kernels use."""
+    return fc_simd_path()
+
+
+def _set_simd_path(int path):
+    """Force path 0 (portable) or 1 (AVX2) in this module; returns the code in force."""
+    return fc_set_simd_path(path)

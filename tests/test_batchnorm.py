@@ -1,0 +1,252 @@
+"""Batch normalisation on the C kernels (csrc/batchnorm.c): functional vs the NumPy
+reference over drawn shapes (both dtypes, both SIMD paths), the fused ReLU forward and
+backward, the saved-statistics round trip, the inference-mode backward against finite
+differences, numerical stability, and bitwise independence of the thread count.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import fastconv
+from fastconv import functional as F
+from fastconv import reference as ref
+
+from conftest import SIMD_PATHS, assert_close
+
+DTYPES = [np.float32, np.float64]
+
+
+@pytest.fixture
+def restore_threads():
+    before = fastconv.get_num_threads()
+    yield
+    fastconv.set_num_threads(before)
+
+
+def _inputs(shape, dtype, seed, offset=1.0):
+    rng = np.random.default_rng(seed)
+    C = shape[1]
+    x = (rng.standard_normal(shape) * 2 + offset * rng.standard_normal((1, C, 1, 1))).astype(dtype)
+    gamma = rng.standard_normal(C).astype(dtype)
+    beta = rng.standard_normal(C).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    return x, gamma, beta, g
+
+
+def _ref64(fn, *arrays, **kw):
+    """The reference evaluated in float64 on the same (possibly float32) values."""
+    return fn(*(None if a is None else np.asarray(a, np.float64) for a in arrays), **kw)
+
+
+# shapes: small and odd planes (column mode, HW < 16), large planes, (N, features) as H = W = 1
+SHAPES = st.tuples(st.integers(1, 5), st.integers(1, 6), st.integers(1, 9), st.integers(1, 9))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(shape=SHAPES, seed=st.integers(0, 2 ** 16), relu=st.booleans())
+def test_training_forward_backward_match_reference(simd, dtype, shape, seed, relu):
+    N, C, H, W = shape
+    M = N * H * W
+    if M < 2:
+        return
+    x, gamma, beta, g = _inputs(shape, dtype, seed)
+    rm, rv = np.zeros(C, dtype), np.ones(C, dtype)
+    rm_ref, rv_ref = np.zeros(C), np.ones(C)
+    act = "relu" if relu else None
+    y, mean, invstd = F.batch_norm2d(x, gamma, beta, rm, rv, True, 0.3, 1e-3, activation=act,
+                                     return_stats=True)
+    z_ref = _ref64(ref.batch_norm2d, x, gamma, beta, None, None, training=True, eps=1e-3)
+    ref.batch_norm2d(x.astype(np.float64), None, None, rm_ref, rv_ref, True, 0.3, 1e-3)
+    y_ref = np.maximum(z_ref, 0) if relu else z_ref
+    assert_close(y, y_ref.astype(dtype), dtype, M, "forward")
+    assert_close(rm, rm_ref.astype(dtype), dtype, M, "running_mean")
+    assert_close(rv, rv_ref.astype(dtype), dtype, M, "running_var")
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(mean, x64.mean(axis=(0, 2, 3)), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(invstd, 1 / np.sqrt(x64.var(axis=(0, 2, 3)) + 1e-3), rtol=1e-12)
+
+    # backward: through the ReLU (mask y <= 0) when fused, with and without saved stats
+    g_eff = np.where(y_ref > 0, g, 0) if relu else g
+    want = _ref64(ref.batch_norm2d_backward, g_eff, x, gamma, eps=1e-3)
+    yy = y if relu else None
+    got_stats = F.batch_norm2d_backward(g, x, gamma, 1e-3, stats=(mean, invstd), y=yy)
+    got_plain = F.batch_norm2d_backward(g, x, gamma, 1e-3, y=yy)
+    for name, got_w, want_w in zip(("grad_x", "grad_gamma", "grad_beta"), got_stats, want):
+        scale = max(1.0, float(np.abs(want_w).max()))
+        assert_close(got_w / scale, (want_w / scale).astype(dtype), dtype, M, name)
+    for a, b in zip(got_stats, got_plain):   # the same statistics, so the same bits
+        assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(shape=SHAPES, seed=st.integers(0, 2 ** 16), relu=st.booleans())
+def test_inference_forward_and_backward_match_reference(simd, dtype, shape, seed, relu):
+    x, gamma, beta, g = _inputs(shape, dtype, seed)
+    C = shape[1]
+    rng = np.random.default_rng(seed + 1)
+    rm = rng.standard_normal(C).astype(dtype)
+    rv = (rng.random(C) + 0.2).astype(dtype)
+    rm0, rv0 = rm.copy(), rv.copy()
+    act = "relu" if relu else None
+    y = F.batch_norm2d(x, gamma, beta, rm, rv, False, eps=1e-4, activation=act)
+    z_ref = _ref64(ref.batch_norm2d, x, gamma, beta, rm, rv, training=False, eps=1e-4)
+    y_ref = np.maximum(z_ref, 0) if relu else z_ref
+    assert_close(y, y_ref.astype(dtype), dtype, 1, "inference forward")
+    assert rm.tobytes() == rm0.tobytes() and rv.tobytes() == rv0.tobytes()
+    gx, gg, gb = F.batch_norm2d_inference_backward(g, x, gamma, rm, rv, 1e-4,
+                                                   y=y if relu else None)
+    x64, g64 = x.astype(np.float64), g.astype(np.float64)
+    if relu:
+        g64 = np.where(y_ref > 0, g64, 0)
+    inv = 1 / np.sqrt(rv.astype(np.float64) + 1e-4)
+    xhat = (x64 - rm.astype(np.float64)[:, None, None]) * inv[:, None, None]
+    M = shape[0] * shape[2] * shape[3]
+    assert_close(gx, (g64 * (gamma * inv)[:, None, None]).astype(dtype), dtype, 1, "grad_x")
+    assert_close(gg, (g64 * xhat).sum(axis=(0, 2, 3)).astype(dtype), dtype, M, "grad_gamma")
+    assert_close(gb, g64.sum(axis=(0, 2, 3)).astype(dtype), dtype, M, "grad_beta")
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_inference_backward_finite_differences(relu):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 4, 3, 2))
+    gamma, beta = rng.standard_normal(4), rng.standard_normal(4)
+    rm, rv = rng.standard_normal(4), rng.random(4) + 0.5
+    G = rng.standard_normal(x.shape)
+    act = "relu" if relu else None
+
+    def loss(x_, g_, b_):
+        return np.sum(F.batch_norm2d(x_, g_, b_, rm, rv, False, eps=1e-3, activation=act) * G)
+
+    y = F.batch_norm2d(x, gamma, beta, rm, rv, False, eps=1e-3, activation=act)
+    gx, gg, gb = F.batch_norm2d_inference_backward(G, x, gamma, rm, rv, 1e-3,
+                                                   y=y if relu else None)
+    h = 1e-6
+    for which, grad in ((0, gx), (1, gg), (2, gb)):
+        args = [x, gamma, beta]
+        num = np.zeros_like(args[which])
+        for i in np.ndindex(*num.shape):
+            plus = [a.copy() for a in args]
+            minus = [a.copy() for a in args]
+            plus[which][i] += h
+            minus[which][i] -= h
+            num[i] = (loss(*plus) - loss(*minus)) / (2 * h)
+        np.testing.assert_allclose(grad, num, rtol=1e-6, atol=1e-7, err_msg=f"input {which}")
+
+
+def test_training_backward_finite_differences_through_fused_relu():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((4, 3, 2, 3))
+    gamma, beta = rng.standard_normal(3), rng.standard_normal(3)
+    G = rng.standard_normal(x.shape)
+
+    def loss(x_):
+        rm, rv = np.zeros(3), np.ones(3)
+        return np.sum(F.batch_norm2d(x_, gamma, beta, rm, rv, True, activation="relu") * G)
+
+    y, m, s = F.batch_norm2d(x, gamma, beta, np.zeros(3), np.ones(3), True, activation="relu",
+                             return_stats=True)
+    gx = F.batch_norm2d_backward(G, x, gamma, stats=(m, s), y=y)[0]
+    h = 1e-6
+    num = np.zeros_like(x)
+    for i in np.ndindex(*x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[i] += h
+        xm[i] -= h
+        num[i] = (loss(xp) - loss(xm)) / (2 * h)
+    np.testing.assert_allclose(gx, num, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_statistics_stay_accurate_far_from_zero(dtype):
+    """|mean| >> std: no sum-of-squares cancellation (float32 data, float64 accumulation)."""
+    rng = np.random.default_rng(2)
+    x = (1e4 + rng.standard_normal((16, 2, 16, 16))).astype(dtype)
+    _, mean, invstd = F.batch_norm2d(x, np.ones(2, dtype), np.zeros(2, dtype), np.zeros(2),
+                                     np.ones(2), True, eps=1e-5, return_stats=True)
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(mean, x64.mean(axis=(0, 2, 3)), rtol=1e-14)
+    np.testing.assert_allclose(invstd, 1 / np.sqrt(x64.var(axis=(0, 2, 3)) + 1e-5), rtol=1e-10)
+
+
+# large planes with several reduction units per channel (the last one short), column mode,
+# and (N, features)
+THREAD_SHAPES = [(33, 3, 32, 32), (70, 7, 3, 5), (257, 9, 1, 1), (5, 2, 64, 70)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("simd_path", SIMD_PATHS)
+def test_bitwise_same_for_1_2_3_threads(dtype, simd_path, restore_threads):
+    before = fastconv.simd_path()
+    fastconv.set_simd_path(simd_path)
+    try:
+        runs = []
+        for nt in (1, 2, 3):
+            fastconv.set_num_threads(nt)
+            outs = []
+            for k, shape in enumerate(THREAD_SHAPES):
+                x, gamma, beta, g = _inputs(shape, dtype, k, offset=5.0)
+                C = shape[1]
+                rm, rv = np.zeros(C, dtype), np.ones(C, dtype)
+                y, m, s = F.batch_norm2d(x, gamma, beta, rm, rv, True, activation="relu",
+                                         return_stats=True)
+                outs += [y, m, s, rm, rv, F.batch_norm2d(x, gamma, beta, rm, rv, True),
+                         *F.batch_norm2d_backward(g, x, gamma, stats=(m, s), y=y),
+                         *F.batch_norm2d_backward(g, x, gamma),
+                         F.batch_norm2d(x, gamma, beta, rm, rv, False),
+                         *F.batch_norm2d_inference_backward(g, x, gamma, rm, rv, y=y)]
+            runs.append(outs)
+        for nt, other in zip((2, 3), runs[1:]):
+            for i, (a, b) in enumerate(zip(runs[0], other)):
+                assert a.tobytes() == b.tobytes(), f"output {i} differs with {nt} threads"
+    finally:
+        fastconv.set_simd_path("avx2" if before.startswith("avx2") else "portable")
+
+
+def test_simd_paths_agree_closely():
+    if len(SIMD_PATHS) < 2:
+        pytest.skip("this CPU has no AVX2")
+    before = fastconv.simd_path()
+    x, gamma, beta, g = _inputs((9, 4, 20, 20), np.float32, 3)
+    res = {}
+    try:
+        for path in SIMD_PATHS:
+            fastconv.set_simd_path(path)
+            y, m, s = F.batch_norm2d(x, gamma, beta, np.zeros(4), np.ones(4), True,
+                                     return_stats=True)
+            res[path] = (y, *F.batch_norm2d_backward(g, x, gamma, stats=(m, s)))
+    finally:
+        fastconv.set_simd_path("avx2" if before.startswith("avx2") else "portable")
+    for a, b in zip(res["portable"], res["avx2"]):
+        assert_close(a, b, np.float32, 3600)
+
+
+def test_non_contiguous_and_empty_inputs():
+    x, gamma, beta, g = _inputs((4, 3, 5, 6), np.float64, 4)
+    xt = np.ascontiguousarray(x.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)  # same values, F-ish
+    assert not xt.flags.c_contiguous
+    a = F.batch_norm2d(x, gamma, beta, np.zeros(3), np.ones(3), True)
+    b = F.batch_norm2d(xt, gamma, beta, np.zeros(3), np.ones(3), True)
+    assert a.tobytes() == b.tobytes()
+    ga = F.batch_norm2d_backward(g, x, gamma)
+    gb = F.batch_norm2d_backward(g[:, :, :, ::-1][:, :, :, ::-1], xt, gamma)
+    for u, v in zip(ga, gb):
+        assert u.tobytes() == v.tobytes()
+    empty = np.zeros((0, 3, 5, 6))
+    out = F.batch_norm2d(empty, gamma, beta, np.zeros(3), np.ones(3), False)
+    assert out.shape == empty.shape
+    gx, gg, gbeta = F.batch_norm2d_inference_backward(empty, empty, gamma, np.zeros(3), np.ones(3))
+    assert gx.shape == empty.shape and not gg.any() and not gbeta.any()
+
+
+def test_float32_running_stats_with_float64_input_and_layer_style_call():
+    """Running statistics of either float dtype are updated in place (the layer keeps
+    them in its own dtype); positional momentum and eps as the layer passes them."""
+    x, gamma, beta, _ = _inputs((6, 2, 4, 4), np.float64, 8)
+    rm, rv = np.zeros(2, np.float32), np.ones(2, np.float32)
+    F.batch_norm2d(x, gamma, beta, rm, rv, True, 0.01, 1e-3)
+    x64 = x.astype(np.float64)
+    M = 6 * 16
+    np.testing.assert_allclose(rm, 0.01 * x64.mean(axis=(0, 2, 3)), rtol=1e-6)
+    np.testing.assert_allclose(rv, 0.99 + 0.01 * x64.var(axis=(0, 2, 3)) * M / (M - 1), rtol=1e-6)
+    assert rm.dtype == np.float32 and rv.dtype == np.float32
