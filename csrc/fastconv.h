@@ -90,6 +90,16 @@ void fc_gemm_f64(fc_int m, fc_int n, fc_int k,
                  const double *b, fc_int rsb, fc_int csb,
                  double beta, double *c, fc_int ldc, int nthreads);
 
+/* y (n, units) = x (n, in) . w^T + bias (units, or NULL), w (units, in)
+ * row-major, all contiguous (csrc/gemm_gemv.c): the fully connected layer
+ * at a few rows (matrix-vector products), W streamed once in its own layout.
+ * Each output's summation order depends on `in` and the SIMD path only:
+ * bitwise the same for any thread count (threads split the outputs). */
+void fc_gemv_f32(fc_int n, fc_int units, fc_int in, const float *x, const float *w,
+                 const float *bias, float *y, int nthreads);
+void fc_gemv_f64(fc_int n, fc_int units, fc_int in, const double *x, const double *w,
+                 const double *bias, double *y, int nthreads);
+
 /* ------------------------------------------------------------------ */
 /* Convolution (csrc/conv.c): one image per call                       */
 /* ------------------------------------------------------------------ */

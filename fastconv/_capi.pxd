@@ -35,6 +35,10 @@ cdef extern from "fastconv.h" nogil:
                      const double *a, fc_int rsa, fc_int csa,
                      const double *b, fc_int rsb, fc_int csb,
                      double beta, double *c, fc_int ldc, int nthreads)
+    void fc_gemv_f32(fc_int n, fc_int units, fc_int inp, const float *x, const float *w,
+                     const float *bias, float *y, int nthreads)
+    void fc_gemv_f64(fc_int n, fc_int units, fc_int inp, const double *x, const double *w,
+                     const double *bias, double *y, int nthreads)
 
     ctypedef struct fc_conv_geom:
         fc_int C, H, W

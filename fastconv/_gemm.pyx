@@ -20,5 +20,23 @@ def gemm(const floating[:, :] a, const floating[:, :] b, floating[:, ::1] c, dou
                         beta, &c[0, 0], c.strides[0] // isz, num_threads)
 
 
+
+def gemv(const floating[:, ::1] x, const floating[:, ::1] w, const floating[::1] bias,
+         floating[:, ::1] y, int num_threads):
+    """y = x @ w.T (+ bias) streaming w (units, in) once: for a few rows of x."""
+    cdef fc_int n = x.shape[0], units = w.shape[0], inp = w.shape[1]
+    cdef const floating *bp = NULL
+    if n == 0 or units == 0:
+        return
+    if bias is not None:
+        bp = &bias[0]
+    with nogil:
+        if floating is float:
+            fc_gemv_f32(n, units, inp, &x[0, 0] if inp else NULL, &w[0, 0] if inp else NULL,
+                        bp, &y[0, 0], num_threads)
+        else:
+            fc_gemv_f64(n, units, inp, &x[0, 0] if inp else NULL, &w[0, 0] if inp else NULL,
+                        bp, &y[0, 0], num_threads)
+
 def _set_simd_path(int path):
     return fc_set_simd_path(path)
