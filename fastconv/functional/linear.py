@@ -13,54 +13,49 @@ def _matmul(a, b, out, beta=0.0):
     return out
 
 
-# Up to this many rows, y = x W^T + b runs the matrix-vector kernel (W streamed once in
-# its (out, in) layout, no packing); beyond, the packed GEMM. Measured (1 thread, AVX2,
-# 1024 -> 64): the GEMV kernel wins up to ~8 rows.
-GEMV_MAX_ROWS = 8
-
-
 class PackedLinearWeight:
     """Fully connected weights prepared once for repeated ``linear`` calls (inference).
 
-    Made by ``pack_linear_weight``; pass it to ``linear`` in place of ``weight``. Holds a
-    private C-contiguous copy of the (out, in) weights taken at packing time (re-pack
-    after updating the original). Results are bitwise those of ``linear`` with the plain
-    array.
+    Made by ``pack_linear_weight``; pass it to ``linear`` in place of ``weight``. Holds
+    W^T packed for the GEMM micro-kernel's B operand, taken from the weights at packing
+    time (re-pack after updating the original). A call then only streams the packed
+    weights (no per-call packing of the whole matrix) and gives bitwise the result of
+    ``linear`` with the plain array, for any batch size and thread count.
     """
 
-    __slots__ = ("weight", "__weakref__")
+    __slots__ = ("shape", "dtype", "packed", "__weakref__")
 
-    def __init__(self, weight):
-        self.weight = weight
-
-    @property
-    def shape(self):
-        return self.weight.shape
-
-    @property
-    def dtype(self):
-        return self.weight.dtype
+    def __init__(self, shape, dtype, packed):
+        self.shape = shape
+        self.dtype = dtype
+        self.packed = packed
 
     def __repr__(self):
-        return f"PackedLinearWeight(shape={self.weight.shape}, dtype={self.weight.dtype})"
+        return f"PackedLinearWeight(shape={self.shape}, dtype={self.dtype})"
 
 
 def pack_linear_weight(weight):
     """Prepare ``weight`` (out, in) for repeated ``linear`` calls: a ``PackedLinearWeight``."""
-    weight = _array(weight, "weight", "pack_linear_weight", 2, contiguous=False)
-    return PackedLinearWeight(np.array(weight, order="C", copy=True))
+    weight = _array(weight, "weight", "pack_linear_weight", 2)
+    units, n_in = weight.shape
+    nbytes = _gemm.linear_packed_bytes(units, n_in, weight.itemsize)
+    raw = np.zeros(nbytes // weight.itemsize + 64 // weight.itemsize, dtype=weight.dtype)
+    off = ((-raw.ctypes.data) % 64) // weight.itemsize
+    packed = raw[off:off + nbytes // weight.itemsize]
+    _gemm.linear_pack(weight, packed)
+    return PackedLinearWeight(weight.shape, weight.dtype, packed)
 
 
 def linear(x, weight, bias=None):
     """x (N, in) @ weight.T (weight is (out, in)) + bias (out,).
 
-    ``weight`` may be a ``PackedLinearWeight`` (``pack_linear_weight``). Up to
-    ``GEMV_MAX_ROWS`` rows run a matrix-vector kernel, more the packed GEMM.
+    ``weight`` may be a ``PackedLinearWeight`` (``pack_linear_weight``): same bits, no
+    per-call packing of the weights.
     """
     op = "linear"
     x = _array(x, "x", op, 2)
-    if isinstance(weight, PackedLinearWeight):
-        weight = weight.weight
+    packed = isinstance(weight, PackedLinearWeight)
+    if packed:
         if weight.dtype != x.dtype:
             raise TypeError(f"{op}: weight has dtype {weight.dtype} but the input has dtype "
                             f"{x.dtype}; convert one of them")
@@ -73,8 +68,8 @@ def linear(x, weight, bias=None):
     if bias is not None:
         bias = _array(bias, "bias", op, 1, x.dtype)
         _expect_shape(bias, (weight.shape[0],), "bias", op)
-    if x.shape[0] <= GEMV_MAX_ROWS:
-        _gemm.gemv(x, weight, bias, y, get_num_threads())
+    if packed:
+        _gemm.linear_packed(x, weight.packed, weight.shape[0], bias, y, get_num_threads())
         return y
     if bias is not None:
         y[...] = bias
