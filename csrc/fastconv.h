@@ -113,6 +113,21 @@ void fc_gemm_f64(fc_int m, fc_int n, fc_int k,
                  const double *b, fc_int rsb, fc_int csb,
                  double beta, double *c, fc_int ldc, int nthreads);
 
+/* Fully connected layer with W^T packed once (csrc/gemm_gemv.c):
+ * fc_linear_pack_* packs w (units, in) row-major into wp (64-byte aligned,
+ * fc_linear_packed_bytes_* bytes); fc_linear_packed_* computes
+ * y (n, units) = x (n, in) . w^T + bias (units, or NULL), all contiguous,
+ * bitwise what fc_gemm gives for it (bias preset in y, beta 1), for any n
+ * and thread count; no packing per call. */
+size_t fc_linear_packed_bytes_f32(fc_int units, fc_int in);
+size_t fc_linear_packed_bytes_f64(fc_int units, fc_int in);
+void fc_linear_pack_f32(fc_int units, fc_int in, const float *w, float *wp);
+void fc_linear_pack_f64(fc_int units, fc_int in, const double *w, double *wp);
+void fc_linear_packed_f32(fc_int n, fc_int units, fc_int in, const float *x, const float *wp,
+                          const float *bias, float *y, int nthreads);
+void fc_linear_packed_f64(fc_int n, fc_int units, fc_int in, const double *x, const double *wp,
+                          const double *bias, double *y, int nthreads);
+
 /* ------------------------------------------------------------------ */
 /* Convolution (csrc/conv.c): one image per call                       */
 /* ------------------------------------------------------------------ */

@@ -49,6 +49,14 @@ cdef extern from "fastconv.h" nogil:
                      const double *a, fc_int rsa, fc_int csa,
                      const double *b, fc_int rsb, fc_int csb,
                      double beta, double *c, fc_int ldc, int nthreads)
+    size_t fc_linear_packed_bytes_f32(fc_int units, fc_int inp)
+    size_t fc_linear_packed_bytes_f64(fc_int units, fc_int inp)
+    void fc_linear_pack_f32(fc_int units, fc_int inp, const float *w, float *wp)
+    void fc_linear_pack_f64(fc_int units, fc_int inp, const double *w, double *wp)
+    void fc_linear_packed_f32(fc_int n, fc_int units, fc_int inp, const float *x, const float *wp,
+                              const float *bias, float *y, int nthreads)
+    void fc_linear_packed_f64(fc_int n, fc_int units, fc_int inp, const double *x, const double *wp,
+                              const double *bias, double *y, int nthreads)
 
     ctypedef struct fc_conv_geom:
         fc_int C, H, W

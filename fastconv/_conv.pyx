@@ -82,19 +82,65 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, cons
             floating[:, :, :, ::1] y, int num_threads):
     """y[n] = act(conv(x[n], w) + bias) for every image n."""
     cdef fc_conv_geom g = make_geom(geometry)
+    cdef char *packed = _packed_weights(&g, FC_CONV_FORWARD, w, "conv2d")
+    try:
+        _forward_run(&g, x, packed, bias, activation, act_param, y, num_threads)
+    finally:
+        give_scratch(packed)
+
+
+def packed_weights_bytes(tuple geometry, size_t itemsize):
+    """Bytes of the forward-packed weights of `geometry` (64-byte aligned buffer)."""
+    cdef fc_conv_geom g = make_geom(geometry)
+    return fc_conv2d_packed_weights_bytes(&g, FC_CONV_FORWARD, itemsize)
+
+
+def pack_weights(const floating[:, :, :, ::1] w, tuple geometry, unsigned char[::1] out):
+    """Pack w for the forward pass of `geometry` into out (64-byte aligned, >= packed_weights_bytes)."""
+    cdef fc_conv_geom g = make_geom(geometry)
+    with nogil:
+        if floating is float:
+            fc_conv2d_pack_weights_f32(&g, FC_CONV_FORWARD, &w[0, 0, 0, 0], &out[0])
+        else:
+            fc_conv2d_pack_weights_f64(&g, FC_CONV_FORWARD, &w[0, 0, 0, 0], &out[0])
+
+
+def forward_packed(const floating[:, :, :, ::1] x, const unsigned char[::1] packed,
+                   const floating[::1] bias, tuple geometry, int activation, double act_param,
+                   floating[:, :, :, ::1] y, int num_threads):
+    """forward() with weights packed beforehand by pack_weights for the same geometry
+    (bitwise the same result: the same packed bytes, the same kernels)."""
+    cdef fc_conv_geom g = make_geom(geometry)
+    _forward_run(&g, x, <const char *> &packed[0], bias, activation, act_param, y, num_threads)
+
+
+cdef int _forward_run(const fc_conv_geom *gp, const floating[:, :, :, ::1] x, const char *packed,
+                      const floating[::1] bias, int activation, double act_param,
+                      floating[:, :, :, ::1] y, int num_threads) except -1:
+    cdef fc_conv_geom g = gp[0]
     cdef Py_ssize_t N = x.shape[0], n, chunk
     cdef int nt = team_size(num_threads, N, _flops(&g, N))
     # Runs of images per kernel call (set-up amortised), handed out dynamically.
     cdef Py_ssize_t nchunks = min(N, IMAGE_RUNS_PER_THREAD * nt)
     cdef size_t ws = _round64(fc_conv2d_workspace_bytes(&g, sizeof(floating)))
     cdef char *work = _scratch(_times(ws, nt), "conv2d", f"workspace ({nt} threads)")
-    cdef char *packed = NULL
     cdef const floating *bptr = NULL
     cdef char *mywork
     if bias is not None:
         bptr = &bias[0]
     try:
-        packed = _packed_weights(&g, FC_CONV_FORWARD, w, "conv2d")
+        if nt == 1:
+            # One thread (batch 1, small jobs): no OpenMP region to enter.
+            with nogil:
+                if floating is float:
+                    fc_conv2d_forward_packed_batch_f32(&g, N, &x[0, 0, 0, 0], packed, bptr,
+                                                       activation, <float> act_param,
+                                                       &y[0, 0, 0, 0], work)
+                else:
+                    fc_conv2d_forward_packed_batch_f64(&g, N, &x[0, 0, 0, 0], packed, bptr,
+                                                       activation, act_param, &y[0, 0, 0, 0],
+                                                       work)
+            return 0
         with nogil, parallel(num_threads=nt):
             mywork = work + ws * threadid()
             for chunk in prange(nchunks, schedule='dynamic'):
@@ -109,7 +155,7 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, cons
                                                        act_param, &y[n, 0, 0, 0], mywork)
     finally:
         give_scratch(work)
-        give_scratch(packed)
+    return 0
 
 
 def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :, ::1] w, tuple geometry,

@@ -10,10 +10,12 @@ Every forward ``f`` has ``f_backward(grad_out, <the forward's inputs>, <its opti
 """
 
 from .conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
+from .conv import PackedConv2dWeight, pack_conv2d_weight  # prepared weights (inference)
 from .pooling import max_pool2d, max_pool2d_backward, avg_pool2d, avg_pool2d_backward
 from .activations import relu, relu_backward, leaky_relu, leaky_relu_backward, sigmoid, sigmoid_backward, tanh, tanh_backward, elu, elu_backward, maxout, maxout_backward
 from .activations import relu6, relu6_backward, hardsigmoid, hardsigmoid_backward, hardswish, hardswish_backward, silu, silu_backward, gelu, gelu_backward, softplus, softplus_backward
 from .linear import linear, linear_backward
+from .linear import PackedLinearWeight, pack_linear_weight  # prepared weights (inference)
 from .loss import log_softmax, softmax, cross_entropy, cross_entropy_backward
 from .dropout import dropout, dropout_backward
 from .normalization import batch_norm2d, batch_norm2d_backward, batch_norm2d_inference_backward

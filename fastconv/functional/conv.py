@@ -1,4 +1,6 @@
 """Convolution: forward and backward, dispatched to the C kernels."""
+import os
+
 import numpy as np
 
 from .. import geometry as geo
@@ -24,6 +26,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
     activated output ``y`` gives it, since y > 0 exactly where the pre-activation is).
     Returns (N, K, Ho, Wo).
 
+    ``weight`` may be a ``PackedConv2dWeight`` (``pack_conv2d_weight``): the call must then
+    pass the options it was packed with; the result is bitwise the same as with the plain
+    weight array it was packed from.
+
     3x3 stride-1 undilated convolutions with at least 16 input and 16 output channels run
     Winograd's F(2x2, 3x3) algorithm (forward and both gradients): 2.25x fewer
     multiply-adds, results equal to the direct computation up to float rounding (a few
@@ -31,6 +37,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
     the direct kernels instead.
     """
     op = "conv2d"
+    if isinstance(weight, PackedConv2dWeight):
+        return weight._conv2d(x, bias, (stride, padding, dilation, groups), activation,
+                              negative_slope, alpha)
     x = _array(x, "x", op, 4, contiguous=False)
     weight = _array(weight, "weight", op, 4, x.dtype, contiguous=False)
     g = geo.conv2d_geometry(x.shape, weight.shape, stride, padding, dilation, op, groups)
@@ -47,6 +56,121 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
         return y
     _forward(x, weight, bias, g, groups, act, param, y)
     return y
+
+
+# Memoised geometries / packed buffers per packed weight: a few input shapes at most.
+_PACKED_CACHE_LIMIT = 8
+
+
+def _winograd_env():
+    """The environment switches of the Winograd policy (Python side and C side), which
+    decide the packed layout: packed buffers are cached per value."""
+    env = os.environ
+    return env.get("FASTCONV_WINOGRAD", ""), env.get("FASTCONV_NO_WINOGRAD", "")
+
+
+class PackedConv2dWeight:
+    """Convolution weights prepared once for repeated forward passes (inference).
+
+    Made by ``pack_conv2d_weight``; pass it to ``conv2d`` in place of ``weight``. It
+    holds a private copy of the weights taken at packing time, so later in-place updates
+    of the original array do NOT reach it: pack again after every update. Per input shape
+    it remembers the validated geometry and (groups == 1) the weights packed for the
+    forward kernels, so a call skips geometry checks and weight packing. The packed
+    layout depends on the input shape only through the kernel choice (Winograd or
+    direct), hence one packed buffer per distinct choice, at most a few.
+    """
+
+    __slots__ = ("weight", "options", "_geoms", "_bufs", "__weakref__")
+
+    def __init__(self, weight, options):
+        self.weight = weight
+        self.options = options
+        self._geoms = {}
+        self._bufs = {}
+
+    @property
+    def shape(self):
+        return self.weight.shape
+
+    @property
+    def dtype(self):
+        return self.weight.dtype
+
+    def __repr__(self):
+        st, pd, dl, gr = self.options
+        return (f"PackedConv2dWeight(shape={self.weight.shape}, dtype={self.weight.dtype}, "
+                f"stride={st!r}, padding={pd!r}, dilation={dl!r}, groups={gr!r})")
+
+    def _plan(self, x_shape, op):
+        """(geometry, kernel args, packed bytes or None) for input shape x_shape."""
+        key = (x_shape, _winograd_env())
+        hit = self._geoms.get(key)
+        if hit is not None:
+            return hit
+        st, pd, dl, gr = self.options
+        g = geo.conv2d_geometry(x_shape, self.weight.shape, st, pd, dl, op, gr)
+        args = geo.conv_kernel_args(g)
+        buf = None
+        if geo.as_int(gr, "groups", op) == 1:
+            bkey = (args, key[1])
+            buf = self._bufs.get(bkey)
+            if buf is None:
+                nbytes = _conv.packed_weights_bytes(args, self.weight.itemsize)
+                raw = np.empty(nbytes + 64, dtype=np.uint8)
+                off = (-raw.ctypes.data) % 64
+                buf = raw[off:off + nbytes] if nbytes else raw[off:off + 64]
+                _conv.pack_weights(self.weight, args, buf)
+                if len(self._bufs) >= _PACKED_CACHE_LIMIT:
+                    self._bufs.clear()
+                self._bufs[bkey] = buf
+        if len(self._geoms) >= _PACKED_CACHE_LIMIT:
+            self._geoms.clear()
+        hit = self._geoms[key] = (g, args, buf)
+        return hit
+
+    def _conv2d(self, x, bias, options, activation, negative_slope, alpha):
+        op = "conv2d"
+        if options != self.options:
+            raise ValueError(f"{op}: the weight was packed with (stride, padding, dilation, "
+                             f"groups) = {self.options!r} but the call passes {options!r}")
+        x = _array(x, "x", op, 4, self.weight.dtype, contiguous=False)
+        g, args, buf = self._plan(x.shape, op)
+        if bias is not None:
+            bias = _array(bias, "bias", op, 1, x.dtype)
+            _expect_shape(bias, (g.K,), "bias", op)
+        act = _activation_code(activation, op)
+        param = (_number(negative_slope, "negative_slope", op) if act == _ACT_LEAKY_RELU else
+                 _number(alpha, "alpha", op) if act == _ACT_ELU else 0.0)
+        x = _contiguous(x)
+        y = np.empty((g.N, g.K, g.Ho, g.Wo), dtype=x.dtype)
+        if not g.N:
+            return y
+        if buf is not None:
+            _conv.forward_packed(x, buf, bias, args, act, param, y, get_num_threads())
+        else:
+            _forward(x, self.weight, bias, g, geo.as_int(self.options[3], "groups", op), act,
+                     param, y)
+        return y
+
+
+def pack_conv2d_weight(weight, stride=1, padding=0, dilation=1, groups=1, *, x_shape=None):
+    """Prepare ``weight`` (K, C / groups, R, S) for repeated ``conv2d`` calls with these options.
+
+    Returns a ``PackedConv2dWeight`` to pass to ``conv2d`` as its ``weight`` (with the same
+    ``stride``, ``padding``, ``dilation`` and ``groups``). The weights are copied now:
+    re-pack after changing them. Packing for the kernels happens at the first call per
+    input shape, or now for ``x_shape`` (N, C, H, W) if given. Results are bitwise those
+    of ``conv2d`` with the plain array.
+    """
+    op = "pack_conv2d_weight"
+    weight = _array(weight, "weight", op, 4, contiguous=False)
+    packed = PackedConv2dWeight(np.array(weight, order="C", copy=True),
+                                (stride, padding, dilation, groups))
+    geo.as_int(groups, "groups", op)
+    if x_shape is not None:
+        packed._plan(tuple(int(v) for v in x_shape), op)
+    return packed
 
 
 def _forward(x, weight, bias, g, groups, act, param, y):

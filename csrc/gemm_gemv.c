@@ -1,0 +1,197 @@
+/*
+ * gemm_gemv.c -- y = x W^T + b with W^T packed once (fc_linear_pack_*):
+ * the fully connected layer at inference, where the packed GEMM would pack
+ * all of W^T (the whole weight matrix) on every call to use one row of its
+ * 6-row tiles.
+ *
+ * Packed layout: W^T (in x units) cut into K blocks of kcb = fc_block_size(in,
+ * KC, 1) rows (the GEMM's own K blocking), each block a packed B block of
+ * ceil(units/NR) zero-padded micro-panels (fc_pack_b_t), the block at
+ * column pc at wp + pc * roundup(units, NR).
+ *
+ * ===================== THE ROW-PANEL KERNEL CONTRACT =====================
+ *
+ *   fc_lin_<path>_<sfx>(kc, nrows, x, ldx, bp, y, ldy, beta, nr)
+ *
+ * for r < nrows (1 <= nrows <= 4) and j < nr (<= NR):
+ *
+ *   y[r*ldy + j] = sum_{p < kc} x[r*ldx + p] * bp[p*NR + j]  + beta * y[..]
+ *
+ * accumulator from zero, p in increasing order, then y = acc (beta 0, y not
+ * read) or y += acc (beta 1): exactly the arithmetic of the GEMM
+ * micro-kernel of the same path (fused multiply-adds on AVX2, separate
+ * multiply and add in the portable twin) on an element of C. Hence
+ * fc_linear_packed gives bitwise what fc_gemm gives for y = x W^T (+ bias
+ * preset in y, beta 1), whatever the rows, threads or batch size.
+ */
+#ifndef FC_T
+#include "gemm_internal.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+#include <immintrin.h>
+#define FC_AVX2_FN __attribute__((target("avx2,fma")))
+#endif
+
+#define FC_TMPL_SET 32
+#include "gemm_internal.h"
+#include "gemm_gemv.c"
+#define FC_TMPL_SET 64
+#include "gemm_internal.h"
+#include "gemm_gemv.c"
+#define FC_TMPL_SET 0
+#include "gemm_internal.h"
+
+#else /* ------------------------- template body ------------------------- */
+
+/* Portable twin: the ref micro-kernel's expression, acc += a * b. */
+static void FC_SFX(fc_lin_ref)(fc_int kc, int nrows, const FC_T *x, fc_int ldx,
+                               const FC_T *bp, FC_T *y, fc_int ldy, FC_T beta, int nr)
+{
+    for (int r = 0; r < nrows; ++r) {
+        FC_T acc[FC_NR];
+        for (int j = 0; j < FC_NR; ++j)
+            acc[j] = 0;
+        const FC_T *xr = x + r * ldx;
+        for (fc_int p = 0; p < kc; ++p) {
+            const FC_T ai = xr[p];
+            const FC_T *b = bp + p * FC_NR;
+            for (int j = 0; j < FC_NR; ++j)
+                acc[j] += ai * b[j];
+        }
+        FC_T *yr = y + r * ldy;
+        if (beta == 0)
+            for (int j = 0; j < nr; ++j)
+                yr[j] = acc[j];
+        else
+            for (int j = 0; j < nr; ++j)
+                yr[j] += acc[j];
+    }
+}
+
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+#if FC_IS_F64
+#define FC_LV __m256d
+#define FC_LVL 4
+#define FC_LZERO _mm256_setzero_pd
+#define FC_LLOAD _mm256_load_pd
+#define FC_LBCAST _mm256_broadcast_sd
+#define FC_LFMA _mm256_fmadd_pd
+#define FC_LSTORE _mm256_store_pd
+#else
+#define FC_LV __m256
+#define FC_LVL 8
+#define FC_LZERO _mm256_setzero_ps
+#define FC_LLOAD _mm256_load_ps
+#define FC_LBCAST _mm256_broadcast_ss
+#define FC_LFMA _mm256_fmadd_ps
+#define FC_LSTORE _mm256_store_ps
+#endif
+/* Up to 4 rows x NR columns = 8 accumulators; per p 2 B loads (the panel
+ * is 64-byte aligned), one broadcast per row, 2 FMAs per row. */
+FC_AVX2_FN static void FC_SFX(fc_lin_avx2)(fc_int kc, int nrows, const FC_T *x, fc_int ldx,
+                                           const FC_T *bp, FC_T *y, fc_int ldy, FC_T beta,
+                                           int nr)
+{
+    const FC_T *x0 = x, *x1 = nrows > 1 ? x + ldx : x, *x2 = nrows > 2 ? x + 2 * ldx : x;
+    const FC_T *x3 = nrows > 3 ? x + 3 * ldx : x;
+    FC_LV c00 = FC_LZERO(), c01 = FC_LZERO(), c10 = FC_LZERO(), c11 = FC_LZERO();
+    FC_LV c20 = FC_LZERO(), c21 = FC_LZERO(), c30 = FC_LZERO(), c31 = FC_LZERO();
+    for (fc_int p = 0; p < kc; ++p) {
+        const FC_LV b0 = FC_LLOAD(bp + p * FC_NR), b1 = FC_LLOAD(bp + p * FC_NR + FC_LVL);
+        FC_LV a = FC_LBCAST(x0 + p);
+        c00 = FC_LFMA(a, b0, c00);
+        c01 = FC_LFMA(a, b1, c01);
+        a = FC_LBCAST(x1 + p);
+        c10 = FC_LFMA(a, b0, c10);
+        c11 = FC_LFMA(a, b1, c11);
+        a = FC_LBCAST(x2 + p);
+        c20 = FC_LFMA(a, b0, c20);
+        c21 = FC_LFMA(a, b1, c21);
+        a = FC_LBCAST(x3 + p);
+        c30 = FC_LFMA(a, b0, c30);
+        c31 = FC_LFMA(a, b1, c31);
+    }
+    FC_T t[4][FC_NR] __attribute__((aligned(64)));
+    FC_LSTORE(t[0], c00);
+    FC_LSTORE(t[0] + FC_LVL, c01);
+    FC_LSTORE(t[1], c10);
+    FC_LSTORE(t[1] + FC_LVL, c11);
+    FC_LSTORE(t[2], c20);
+    FC_LSTORE(t[2] + FC_LVL, c21);
+    FC_LSTORE(t[3], c30);
+    FC_LSTORE(t[3] + FC_LVL, c31);
+    for (int r = 0; r < nrows; ++r) {
+        FC_T *yr = y + r * ldy;
+        if (beta == 0)
+            for (int j = 0; j < nr; ++j)
+                yr[j] = t[r][j];
+        else
+            for (int j = 0; j < nr; ++j)
+                yr[j] += t[r][j];
+    }
+}
+#undef FC_LV
+#undef FC_LVL
+#undef FC_LZERO
+#undef FC_LLOAD
+#undef FC_LBCAST
+#undef FC_LFMA
+#undef FC_LSTORE
+#endif
+
+size_t FC_SFX(fc_linear_packed_bytes)(fc_int units, fc_int in)
+{
+    return (size_t)fc_roundup(units, FC_NR) * (size_t)FC_MAX(in, 1) * sizeof(FC_T);
+}
+
+void FC_SFX(fc_linear_pack)(fc_int units, fc_int in, const FC_T *w, FC_T *wp)
+{
+    const fc_int kcb = fc_block_size(in, FC_KC, 1), npad = fc_roundup(units, FC_NR);
+    for (fc_int pc = 0; pc < in; pc += kcb)
+        FC_SFX(fc_pack_b_t)(FC_MIN(kcb, in - pc), units, w + pc, in, wp + pc * npad);
+}
+
+/* Threads split the NR-column panels (static): no output's arithmetic moves. */
+void FC_SFX(fc_linear_packed)(fc_int n, fc_int units, fc_int in, const FC_T *x,
+                              const FC_T *wp, const FC_T *bias, FC_T *y, int nthreads)
+{
+    void (*kr)(fc_int, int, const FC_T *, fc_int, const FC_T *, FC_T *, fc_int, FC_T, int) =
+        FC_SFX(fc_lin_ref);
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+    if (fc_simd_path() == FC_SIMD_AVX2)
+        kr = FC_SFX(fc_lin_avx2);
+#endif
+    const fc_int kcb = fc_block_size(in, FC_KC, 1), npad = fc_roundup(units, FC_NR);
+    const fc_int np = npad / FC_NR;
+    int nt = nthreads < 1 ? 1 : nthreads;
+    if ((double)n * (double)units * (double)in < (double)(1 << 19))
+        nt = 1;
+    if (nt > np)
+        nt = (int)np;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (fc_int q = 0; q < np; ++q) {
+        const fc_int j0 = q * FC_NR;
+        const int nr = (int)FC_MIN(FC_NR, units - j0);
+        for (fc_int r = 0; r < n; r += 4) {
+            const int nrows = (int)FC_MIN(4, n - r);
+            FC_T *yr = y + r * units + j0;
+            if (bias)
+                for (int i = 0; i < nrows; ++i)
+                    for (int j = 0; j < nr; ++j)
+                        yr[i * units + j] = bias[j0 + j];
+            else if (in == 0)
+                for (int i = 0; i < nrows; ++i)
+                    for (int j = 0; j < nr; ++j)
+                        yr[i * units + j] = 0;
+            for (fc_int pc = 0; pc < in; pc += kcb) {
+                const FC_T beta = (bias || pc > 0) ? (FC_T)1 : (FC_T)0;
+                kr(FC_MIN(kcb, in - pc), nrows, x + r * in + pc, in,
+                   wp + pc * npad + q * FC_NR * FC_MIN(kcb, in - pc), yr, units, beta, nr);
+            }
+        }
+    }
+}
+
+#endif
