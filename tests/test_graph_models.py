@@ -326,3 +326,18 @@ def test_encoder_decoder_trains(up):
     assert model.predict(x[:2]).shape == (2, 8, 8, 1)
     with pytest.raises(ValueError, match="images of shape"):
         model.fit(x, blur[:, :4], verbose=0)
+
+
+def test_training_fuses_batch_norm_and_relu_and_gradients_stay_exact():
+    from fastconv.models.fusion import FusedBNReLU
+    rng = np.random.default_rng(8)
+    inp = layers.Input((6, 6, 2))
+    x = layers.ReLU()(layers.BatchNormalization()(layers.Conv2D(3, 3, padding="same")(inp)))
+    y = layers.BatchNormalization()(layers.Conv2D(3, 3, padding="same")(x))
+    x = layers.ReLU()(layers.Add()([x, layers.ReLU()(y)]))
+    out = layers.Dense(3)(layers.GlobalAveragePooling2D()(x))
+    model = models.Model(inp, out, seed=4, dtype="float64")
+    model.compile("sgd", SCCE)
+    plan = model._get_plan()
+    assert sum(isinstance(s.layer, FusedBNReLU) for s in plan.train_steps) == 2
+    _gradcheck(model, [rng.standard_normal((5, 2, 6, 6))], np.array([0, 1, 2, 1, 0]), rng)

@@ -6,20 +6,11 @@ blocks merged in a fixed order), so results are bitwise the same for any thread 
 """
 import numpy as np
 
-from .. import _norm, _runtime
+from .. import _norm
 from ..config import get_num_threads
 from ._checks import _ACT_NONE, _ACT_RELU, _FLOATS, _activation_code, _array, _bool, _expect_shape, _number
 
 _F64 = np.dtype(np.float64)
-_SIMD_CODE = {"portable": 0, "avx2-fma": 1}
-
-
-def _sync_simd():
-    """Carry the SIMD path forced through fastconv.set_simd_path into _norm, which holds
-    its own copy of the C dispatch state (until config._SIMD_MODULES lists it)."""
-    code = _SIMD_CODE.get(_runtime.simd_path(), 0)
-    if _norm.simd_path_code() != code:
-        _norm._set_simd_path(code)
 
 
 def _f64(a):
@@ -100,7 +91,6 @@ def batch_norm2d(x, gamma, beta, running_mean, running_var, training, momentum=0
     if training and count < 2:
         raise ValueError(f"{op}: training needs more than 1 value per channel, got input {x.shape}")
 
-    _sync_simd()
     y = np.empty_like(x)
     if training:
         mean, var, invstd = np.empty(C), np.empty(C), np.empty(C)
@@ -128,7 +118,6 @@ def _backward(op, grad_out, x, gamma, mean, invstd, training, y):
     grad_x = np.empty_like(x)
     grad_gamma, grad_beta = np.zeros(C), np.zeros(C)
     if x.size:
-        _sync_simd()
         _norm.backward(_view3(grad_out), _view3(x), None if y is None else _view3(y), mean, invstd,
                        _f64(gamma), training, _view3(grad_x), grad_gamma, grad_beta,
                        get_num_threads())
@@ -165,7 +154,6 @@ def batch_norm2d_backward(grad_out, x, gamma, eps=1e-5, *, stats=None, y=None):
     if stats is None and x.size:
         # the batch statistics, through the training forward's own kernel
         mean, var, invstd = np.empty(C), np.empty(C), np.empty(C)
-        _sync_simd()
         _norm.forward_training(_view3(x), np.ones(C), np.zeros(C), eps, False, None,
                                mean, var, invstd, get_num_threads())
     elif stats is None:

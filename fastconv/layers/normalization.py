@@ -72,28 +72,30 @@ class BatchNormalization(Layer):
         shift = self._beta - self.buffers["moving_mean"] * scale
         return scale.astype(self.dtype), shift.astype(self.dtype)
 
-    def forward(self, x, training=False):
+    def forward(self, x, training=False, relu=False):
+        """``relu=True`` applies a ReLU in the same pass (a model fuses BN -> ReLU this way);
+        the context then holds the output, which the backward pass masks with."""
         x4 = x if x.ndim == 4 else x.reshape(x.shape[0], x.shape[1], 1, 1)
         training = bool(training) and self.trainable  # a frozen BN runs in inference mode
         if training:
             weights_changed()   # the moving statistics move
-        y = F.batch_norm2d(x4, self._gamma, self._beta, self.buffers["moving_mean"],
-                           self.buffers["moving_variance"], training,
-                           1.0 - self.momentum, self.epsilon)
-        return (y if x.ndim == 4 else y.reshape(x.shape)), (x4, training)
+        y, mean, invstd = F.batch_norm2d(
+            x4, self._gamma, self._beta, self.buffers["moving_mean"],
+            self.buffers["moving_variance"], training, 1.0 - self.momentum, self.epsilon,
+            activation="relu" if relu else None, return_stats=True)
+        return (y if x.ndim == 4 else y.reshape(x.shape)), (x4, training, (mean, invstd),
+                                                            y if relu else None)
 
     def _backward(self, grad_out, ctx, input_grad):
-        x4, training = ctx
+        x4, training, stats, y = ctx
         g4 = grad_out if grad_out.ndim == 4 else grad_out.reshape(x4.shape)
         if training:
-            gx, gg, gb = F.batch_norm2d_backward(g4, x4, self._gamma, self.epsilon)
+            gx, gg, gb = F.batch_norm2d_backward(g4, x4, self._gamma, self.epsilon, stats=stats,
+                                                 y=y)
         else:
-            # inference mode: an affine map with the moving statistics
-            inv = 1.0 / np.sqrt(self.buffers["moving_variance"] + self.epsilon)
-            xhat = (x4 - self.buffers["moving_mean"][:, None, None]) * inv[:, None, None]
-            gx = g4 * (self._gamma * inv)[:, None, None] if input_grad else None
-            gg = (g4 * xhat).sum(axis=(0, 2, 3))
-            gb = g4.sum(axis=(0, 2, 3))
+            gx, gg, gb = F.batch_norm2d_inference_backward(
+                g4, x4, self._gamma, self.buffers["moving_mean"],
+                self.buffers["moving_variance"], self.epsilon, y=y)
         if self.scale:
             self._add_grad("gamma", gg)
         if self.center:

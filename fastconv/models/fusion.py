@@ -25,7 +25,8 @@ from ..layers.conv import Conv2D, DepthwiseConv2D
 from ..layers.merging import Add
 from ..layers.normalization import BatchNormalization
 
-__all__ = ["FusedConv", "FusedAddReLU", "fuse_inference_steps"]
+__all__ = ["FusedConv", "FusedAddReLU", "FusedBNReLU", "fuse_inference_steps",
+           "fuse_training_steps"]
 
 
 def _kernel_activation(act):
@@ -105,10 +106,29 @@ class FusedAddReLU:
         return f"<FusedAddReLU {self.name}>"
 
 
-def fuse_inference_steps(steps, output_slots, make_step):
-    """The step list for inference: conv -> [bn] -> [activation] chains replaced by one
-    :class:`FusedConv` step, add -> relu by :class:`FusedAddReLU` (steps made by
-    ``make_step(index, runner, inputs, output, listed)``)."""
+class FusedBNReLU:
+    """Batch norm -> ReLU as one pass (training and inference): the ReLU is applied by the
+    batch-norm kernel and its backward masks with the output inside the same passes."""
+
+    _multi_input = False
+    _stateful = False
+
+    def __init__(self, bn, relu):
+        self.bn = bn
+        self.layers = (bn, relu)
+        self.name = f"{bn.name}+{relu.name}"
+
+    def forward(self, x, training=False):
+        return self.bn.forward(x, training, relu=True)
+
+    def backward(self, grad_out, ctx, input_grad=True):
+        return self.bn.backward(grad_out, ctx, input_grad)
+
+    def __repr__(self):
+        return f"<FusedBNReLU {self.name}>"
+
+
+def _readers(steps, output_slots):
     readers = {}
     for s in steps:
         for i in s.inputs:
@@ -120,7 +140,32 @@ def fuse_inference_steps(steps, output_slots, make_step):
         not a model output."""
         r = readers.get(step.output, [])
         return r[0] if len(r) == 1 and step.output not in outputs else None
+    return only_reader, outputs
 
+
+def fuse_training_steps(steps, output_slots, make_step):
+    """The step list for training: BatchNormalization -> ReLU pairs as one
+    :class:`FusedBNReLU` step (other steps unchanged)."""
+    only_reader, outputs = _readers(steps, output_slots)
+    absorbed, fused = set(), {}
+    for s in steps:
+        if type(s.layer) is not BatchNormalization:
+            continue
+        nxt = only_reader(s)
+        act = _fusable_activation(nxt.layer) if nxt is not None else None
+        if act is None or act[0] != "relu" or nxt.output in outputs:
+            continue
+        absorbed.add(nxt.index)
+        fused[s.index] = make_step(s.index, FusedBNReLU(s.layer, nxt.layer), s.inputs,
+                                   nxt.output, False)
+    return [fused.get(s.index, s) for s in steps if s.index not in absorbed]
+
+
+def fuse_inference_steps(steps, output_slots, make_step):
+    """The step list for inference: conv -> [bn] -> [activation] chains replaced by one
+    :class:`FusedConv` step, add -> relu by :class:`FusedAddReLU` (steps made by
+    ``make_step(index, runner, inputs, output, listed)``)."""
+    only_reader, outputs = _readers(steps, output_slots)
     absorbed, fused = set(), {}
     for s in steps:
         layer = s.layer

@@ -18,23 +18,26 @@ every batch:
 """
 import numpy as np
 
-from .fusion import fuse_inference_steps
+from .fusion import fuse_inference_steps, fuse_training_steps
 
 __all__ = ["Plan", "Step"]
 
 
 class Step:
-    """One node of the graph: ``layer`` applied to slots ``inputs`` -> slot ``output``."""
+    """One node of the graph: ``layer`` applied to slots ``inputs`` -> slot ``output``.
+    In a fused step ``layer`` is the runner of several layers and ``owner`` the one whose
+    weights it uses (for a plain step both are the layer)."""
 
-    __slots__ = ("layer", "inputs", "output", "listed", "needs_input_grad", "index")
+    __slots__ = ("layer", "inputs", "output", "listed", "needs_input_grad", "index", "owner")
 
-    def __init__(self, index, layer, inputs, output, listed, needs_input_grad):
+    def __init__(self, index, layer, inputs, output, listed, needs_input_grad, owner=None):
         self.index = index
         self.layer = layer
         self.inputs = inputs
         self.output = output
         self.listed = listed
         self.needs_input_grad = needs_input_grad
+        self.owner = layer if owner is None else owner
 
     def __repr__(self):
         return f"<Step {self.index} {self.layer.name} {self.inputs}->{self.output}>"
@@ -63,10 +66,16 @@ class Plan:
         self._producer = {s.output: s for s in steps}
         # the last step that reads each slot (inference frees a slot after it)
         self._free_after = self._liveness(steps)
-        # a layer's weight gradients are final after its earliest step runs backward
+        # training runs BN -> ReLU as one step; a layer's weight gradients are final after
+        # its earliest step runs backward
+        def make(index, runner, inputs, output, listed):
+            return Step(index, runner, inputs, output, listed,
+                        self.steps[index].needs_input_grad, runner.layers[0])
+        self.train_steps = fuse_training_steps(steps, self.output_slots, make)
+        self._train_free_after = self._liveness(self.train_steps)
         self._first_step = {}
-        for s in steps:
-            self._first_step.setdefault(id(s.layer), s.index)
+        for s in self.train_steps:
+            self._first_step.setdefault(id(s.owner), s.index)
         self._output_steps = {self._producer[o].index for o in self.output_slots
                               if o in self._producer}
         self._infer = None     # the fused step list for inference, made on first use
@@ -112,8 +121,10 @@ class Plan:
         vals = [None] * self.n_slots
         vals[:len(inputs)] = inputs
         ctxs = [None] * len(self.steps)
-        if training or keep_ctx or record is not None:
+        if record is not None:
             steps, free_after = self.steps, self._free_after
+        elif training or keep_ctx:
+            steps, free_after = self.train_steps, self._train_free_after
         else:
             steps, free_after = self._inference_steps()
         out_steps = self._output_steps
@@ -149,32 +160,32 @@ class Plan:
                 logit_slots.add(slot)
         seen = set()
         first = self._first_step
-        for s in reversed(self.steps):
+        for s in reversed(self.train_steps):
             g = grads[s.output]
             grads[s.output] = None
-            layer = s.layer
-            key = id(layer)
+            layer, owner = s.layer, s.owner
+            key = id(owner)
             if g is None:     # nothing downstream of this step reaches the loss
                 ctxs[s.index] = None
                 if first[key] == s.index:
                     if key not in seen:
-                        layer.grads = zero_grads_for(layer)
+                        owner.grads = zero_grads_for(owner)
                     if on_layer_done is not None:
-                        on_layer_done(layer)
+                        on_layer_done(owner)
                 continue
             need = s.needs_input_grad or input_grad
-            layer._accumulate = key in seen
+            owner._accumulate = key in seen
             seen.add(key)
             if s.output in logit_slots:
                 gin = layer._backward_from_logits(g, ctxs[s.index], need)
-            elif layer._stateful:
+            elif getattr(layer, "_stateful", False):
                 gin = layer.backward(g)
             else:
                 gin = layer.backward(g, ctxs[s.index], need)
-            layer._accumulate = False
+            owner._accumulate = False
             ctxs[s.index] = None
             if first[key] == s.index and on_layer_done is not None:
-                on_layer_done(layer)
+                on_layer_done(owner)
             if not need:
                 continue
             gins = gin if s.listed else [gin]
