@@ -1,4 +1,4 @@
-"""Inference fusions: chains of plan steps that run as one kernel call.
+"""Fusions: chains of plan steps that run as one kernel call.
 
 At inference a batch-normalisation layer is a fixed affine map per channel, so
 
@@ -7,13 +7,16 @@ At inference a batch-normalisation layer is a fixed affine map per channel, so
   (``w' = w * scale[k]``, ``b' = b * scale + shift``);
 * a following ReLU, leaky ReLU, ReLU6, hard sigmoid, hard swish or SiLU -- an
   ``Activation`` layer or the convolution's own -- goes into the kernel's write-back;
+* every convolution and Dense layer runs on weights packed once for the kernels;
+* a residual ``Add`` followed by a ReLU adds and clips in place;
 
-which removes two full passes over each feature map (and the per-layer overhead) from
-every inference; likewise a residual ``Add`` followed by a ReLU adds and clips in place. A chain is fused only when each intermediate result has no other reader
-and is not a model output. Training never uses fused steps: the backward pass needs every
-layer's own context, and batch norm normalises with the batch's statistics then.
+which removes two full passes over each feature map, the weight packing and the
+per-layer overhead from every inference. In training, ``BatchNormalization`` -> ReLU is
+one pass of the batch-norm kernel (forward and backward); other fusions would change what
+the backward pass needs. A chain is fused only when each intermediate result has no other
+reader and is not a model output.
 
-Folded weights are cached and recomputed when any layer's weights changed (see
+Folded and packed weights are cached and rebuilt when any layer's weights changed (see
 ``fastconv.layers.base.weights_version``).
 """
 import numpy as np
@@ -22,10 +25,11 @@ from .. import functional as F
 from ..layers.activations import Activation, INFERENCE_FUSABLE
 from ..layers.base import weights_version
 from ..layers.conv import Conv2D, DepthwiseConv2D
+from ..layers.core import Dense
 from ..layers.merging import Add
 from ..layers.normalization import BatchNormalization
 
-__all__ = ["FusedConv", "FusedAddReLU", "FusedBNReLU", "fuse_inference_steps",
+__all__ = ["FusedConv", "PackedDense", "FusedAddReLU", "FusedBNReLU", "fuse_inference_steps",
            "fuse_training_steps"]
 
 
@@ -58,16 +62,20 @@ class FusedConv:
         self._version = None
 
     def _weights(self):
-        conv, bn = self.conv, self.bn
-        w, b = conv.params["kernel"], conv.params.get("bias")
-        if bn is None:
-            return w, b
+        """(packed weight, bias): batch norm folded in, packed once for the kernels, rebuilt
+        when any weight changed."""
         version = weights_version()
         if self._version != version:
-            scale, shift = bn.inference_affine()
-            w2 = (w * scale.reshape((-1,) + (1,) * (w.ndim - 1))).astype(w.dtype)
-            b2 = shift if b is None else (b * scale + shift).astype(w.dtype)
-            self._cache = (np.ascontiguousarray(w2), np.ascontiguousarray(b2, dtype=w.dtype))
+            conv, bn = self.conv, self.bn
+            w, b = conv.params["kernel"], conv.params.get("bias")
+            if bn is not None:
+                scale, shift = bn.inference_affine()
+                w = (w * scale.reshape((-1,) + (1,) * (w.ndim - 1))).astype(w.dtype)
+                b = shift if b is None else (b * scale + shift).astype(w.dtype)
+                b = np.ascontiguousarray(b, dtype=w.dtype)
+            packed = F.pack_conv2d_weight(w, conv.strides, conv._pad, conv.dilation_rate,
+                                          conv._groups)
+            self._cache = (packed, b)
             self._version = version
         return self._cache
 
@@ -75,15 +83,37 @@ class FusedConv:
         conv = self.conv
         w, b = self._weights()
         name, opt = self.activation if self.activation is not None else (None, 0.01)
-        slope = opt if name == "leaky_relu" else 0.01
-        prep = conv._prepared(x, name, slope)
-        if prep is not None:
-            return prep.forward(x, w, b), None
-        return F.conv2d(x, w, b, conv.strides, conv._pad, conv.dilation_rate, conv._groups,
-                        activation=name, negative_slope=slope), None
+        y = F.conv2d(x, w, b, conv.strides, conv._pad, conv.dilation_rate, conv._groups,
+                     activation=name, negative_slope=opt if name == "leaky_relu" else 0.01)
+        return y, None
 
     def __repr__(self):
         return f"<FusedConv {self.name}>"
+
+
+class PackedDense:
+    """A Dense layer at inference with its weight matrix packed once for the kernels
+    (repacked when any weight changed)."""
+
+    _multi_input = False
+
+    def __init__(self, dense):
+        self.dense = dense
+        self.layers = (dense,)
+        self.name = dense.name
+        self._cache = None
+        self._version = None
+
+    def forward(self, x, training=False):
+        version = weights_version()
+        if self._version != version:
+            self._cache = F.pack_linear_weight(self.dense.params["kernel"])
+            self._version = version
+        z = F.linear(x, self._cache, self.dense.params.get("bias"))
+        return self.dense._act.forward(z)[0], None
+
+    def __repr__(self):
+        return f"<PackedDense {self.name}>"
 
 
 class FusedAddReLU:
@@ -179,6 +209,11 @@ def fuse_inference_steps(steps, output_slots, make_step):
                 fused[s.index] = make_step(s.index, FusedAddReLU(layer, nxt.layer), s.inputs,
                                            nxt.output, True)
             continue
+        if type(layer) is Dense:
+            if not layer._stateful and not (layer._ends_in_softmax and s.output in outputs):
+                fused[s.index] = make_step(s.index, PackedDense(layer), s.inputs, s.output,
+                                           False)
+            continue
         if type(layer) not in (Conv2D, DepthwiseConv2D):
             continue
         if layer._stateful:
@@ -187,7 +222,7 @@ def fuse_inference_steps(steps, output_slots, make_step):
             # the layer's own activation: fused at inference even where training cannot
             # (silu, hard_swish: the backward pass would need the pre-activation)
             act = _kernel_activation(layer._act)
-            if act is not None and not layer._fused:
+            if act is not None:
                 fused[s.index] = make_step(s.index, FusedConv(layer, None, act), s.inputs,
                                            s.output, False)
             continue
@@ -200,10 +235,9 @@ def fuse_inference_steps(steps, output_slots, make_step):
         if nxt is not None and _fusable_activation(nxt.layer) is not None:
             act = _fusable_activation(nxt.layer)
             chain.append(nxt)
-        if len(chain) == 1:
-            continue
         if chain[-1].output in outputs:
-            continue
+            chain, bn, act = [s], None, None
+        # a lone convolution too: its weights are then packed once, not at every call
         absorbed.update(c.index for c in chain[1:])
         fused[s.index] = make_step(s.index, FusedConv(layer, bn, act), s.inputs,
                                    chain[-1].output, False)
