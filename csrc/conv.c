@@ -59,9 +59,15 @@ int fc_winograd_enabled(void)
     return env == NULL || env[0] == '\0' || strcmp(env, "0") == 0;
 }
 
+int fc_winograd_forced(void)
+{
+    const char *env = getenv("FASTCONV_WINOGRAD");
+    return env != NULL && strcmp(env, "always") == 0;
+}
+
 static int fc_wino_ok(const fc_conv_geom *d)
 {
-    return d->winograd && d->R == 3 && d->S == 3 && d->stride_h == 1 && d->stride_w == 1 && d->dil_h == 1 &&
+    return (d->winograd || fc_winograd_forced()) && d->R == 3 && d->S == 3 && d->stride_h == 1 && d->stride_w == 1 && d->dil_h == 1 &&
            d->dil_w == 1 && d->C >= FC_WINO_MIN_CHANNELS && d->K >= FC_WINO_MIN_CHANNELS &&
            d->Ho >= 2 && d->Wo >= 2 && fc_winograd_enabled();
 }

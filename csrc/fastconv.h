@@ -152,6 +152,9 @@ typedef struct fc_conv_geom {
  * turns off the Winograd F(2x2, 3x3) path of 3x3 stride-1 convolutions with
  * >= 16 channels in and out (then the direct kernels run). */
 int fc_winograd_enabled(void);
+/* 1 when FASTCONV_WINOGRAD=always: Winograd wherever the kernels can run it (>= 16
+ * channels), whatever the caller's size policy (fc_conv_geom.winograd) says. */
+int fc_winograd_forced(void);
 
 /* Bytes of scratch one call of any conv function below needs for geometry g
  * and element size elem (4 or 8). Each concurrent caller needs its own. */

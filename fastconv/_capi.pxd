@@ -8,6 +8,7 @@ cdef extern from "fastconv.h" nogil:
     int FC_SIMD_AVX2
     int fc_cpu_has_avx2_fma()
     int fc_winograd_enabled()
+    int fc_winograd_forced()
     int fc_simd_path()
     int fc_set_simd_path(int path)
     const char *fc_simd_path_name(int path)

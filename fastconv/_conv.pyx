@@ -3,7 +3,7 @@
 
 Arguments are trusted: fastconv.functional has validated shapes, dtypes and
 geometry and allocated the outputs. `geometry` is the tuple
-(C, H, W, K, R, S, Ho, Wo, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w).
+(C, H, W, K, R, S, Ho, Wo, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, winograd).
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
@@ -338,3 +338,9 @@ def depthwise_backward_weight(const floating[:, :, :, ::1] x, const floating[:, 
                         db[k] = total
     finally:
         give_scratch(partials)
+
+
+def winograd_env():
+    """(forced, enabled): FASTCONV_WINOGRAD=always and not FASTCONV_NO_WINOGRAD, read by C
+    (cheap enough to ask at every call)."""
+    return fc_winograd_forced(), fc_winograd_enabled()

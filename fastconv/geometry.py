@@ -9,7 +9,6 @@ and, as in PyTorch, drops a last window that would start in the right padding.
 Every impossible geometry raises ``ValueError`` naming the numbers.
 """
 import operator
-import os
 from collections import namedtuple
 
 from numpy import bool_ as np_bool
@@ -221,11 +220,9 @@ def winograd_wins(N, C, K, Ho, Wo):
     transform per call. Measured on AVX2 (one thread): with 16 channels it always loses
     (0.5-0.8x of the direct kernels, even at 16384 tiles); with 32 it breaks even near 1000
     tiles and wins from ~4000 (1.2x); with 64 it wins from ~64 tiles (1.2-1.5x).
-    ``FASTCONV_WINOGRAD=always`` lifts this size rule (the kernels still need >= 16
-    channels), ``FASTCONV_NO_WINOGRAD=1`` turns the path off.
+    The kernels read the environment: ``FASTCONV_WINOGRAD=always`` lifts this size rule
+    (they still need >= 16 channels), ``FASTCONV_NO_WINOGRAD=1`` turns the path off.
     """
-    if os.environ.get("FASTCONV_WINOGRAD", "").strip().lower() == "always":
-        return True
     tiles = N * ((Ho + 1) // 2) * ((Wo + 1) // 2)
     m = min(C, K)
     return m >= 64 or (m >= 32 and tiles >= 2048)

@@ -1,5 +1,4 @@
 """Convolution: forward and backward, dispatched to the C kernels."""
-import os
 
 import numpy as np
 
@@ -65,8 +64,7 @@ _PACKED_CACHE_LIMIT = 8
 def _winograd_env():
     """The environment switches of the Winograd policy (Python side and C side), which
     decide the packed layout: packed buffers are cached per value."""
-    env = os.environ
-    return env.get("FASTCONV_WINOGRAD", ""), env.get("FASTCONV_NO_WINOGRAD", "")
+    return _conv.winograd_env()
 
 
 class PackedConv2dWeight:
