@@ -179,6 +179,14 @@ hard_swish = _unary(F.hardswish)
 softplus = _unary(F.softplus)
 
 
+_ERF = np.frompyfunc(__import__("math").erf, 1, 1)
+
+
+def erf(p, xs, node):
+    x = _float(xs[0], node)
+    return [_ERF(x).astype(x.dtype)]
+
+
 def gelu(p, xs, node):
     return [F.gelu(_float(xs[0], node), p["approximate"])]
 

@@ -1,7 +1,8 @@
 """The importer's builders for the windowed operators (Conv, ConvTranspose, MaxPool,
 AveragePool): each ONNX geometry mapped to the Keras-style layer that computes the same
-numbers, with an extra ZeroPadding2D / Cropping2D or :class:`fastconv.onnx.layers.Pooling2D`
-where the layer's padding rules cannot express it.
+numbers (per-side Conv pads go straight into the layer's ``padding``), with an extra
+Cropping2D or :class:`fastconv.onnx.layers.Pooling2D` where the layer's padding rules cannot
+express it.
 
 Builders: ``builder(importer, node, params, inputs) -> [outputs]`` (see
 :mod:`fastconv.onnx.load`).
@@ -18,17 +19,15 @@ def _keras_same(size, k, s, d, pads):
     return tuple(pads) == (total // 2, total - total // 2)
 
 
-def _conv_padding(im, node, x, pads, k, s, d):
-    """(x, padding) for a convolution layer: symmetric pads as ints, Keras-'same' pads as
-    'same', anything else as a ZeroPadding2D in front (until the conv layers take per-side
-    padding)."""
+def _conv_padding(pads, hw, k, s, d):
+    """A convolution layer's padding: symmetric pads as ints, Keras-'same' pads as 'same',
+    anything else per side ``((top, bottom), (left, right))``."""
     (t, b), (l, r) = pads
     if (t, l) == (b, r):
-        return x, (t, l)
-    if all(_keras_same(n, *a) for n, a in zip(x._shape[1:], zip(k, s, d, pads))):
-        return x, "same"
-    pad = im.L.ZeroPadding2D(pads, name=im.name(node) + "_pad")
-    return im.apply(node, pad, x), 0
+        return (t, l)
+    if all(_keras_same(n, *a) for n, a in zip(hw, zip(k, s, d, pads))):
+        return "same"
+    return pads
 
 
 def conv(im, node, p, xs):
@@ -42,7 +41,7 @@ def conv(im, node, p, xs):
         raise ValueError(f"{where(node)}: kernel_shape {p['kernel_shape']} does not match the "
                          f"weight {w.shape}")
     k, s, d = w.shape[2:], p["strides"], p["dilations"]
-    x, padding = _conv_padding(im, node, x, resolve_pads(p, x._shape[1:], k), k, s, d)
+    padding = _conv_padding(resolve_pads(p, x._shape[1:], k), x._shape[1:], k, s, d)
     bias = xs[2] if len(xs) > 2 else None
     weights = {"kernel": w}
     if bias is not None:

@@ -300,6 +300,7 @@ OPS = {
     "HardSwish": Op((), _none, K.hard_swish),
     "Gelu": Op(("approximate",), _gelu, K.gelu),
     "Softplus": Op((), _none, K.softplus),
+    "Erf": Op((), _none, K.erf),     # imported only inside GELU's erf form (load.py)
     "Clip": Op(("min", "max"), _clip, K.clip, (1, 3)),
     "Gemm": Op(("alpha", "beta", "transA", "transB", "broadcast"), _gemm, K.gemm, (2, 3)),
     "MatMul": Op((), _none, K.matmul, (2, 2)),
