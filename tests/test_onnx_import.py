@@ -354,6 +354,10 @@ def _numeric_grad(f, x, eps=1e-6):
     lambda L: L.ConstantArithmetic("reverse_subtract", (1, 1, 4)),
     lambda L: L.Pooling2D("max", (2, 2), (1, 2), ((1, 0), (1, 1)), True, (2, 1)),
     lambda L: L.Pooling2D("avg", (3, 2), (2, 1), ((2, 0), (0, 1)), True, (1, 1), True),
+    lambda L: L.Resize2D("bilinear", size=(7, 3), align_corners=True),
+    lambda L: L.Resize2D("bilinear", scale_factor=(0.6, 1.5)),
+    lambda L: L.Resize2D("nearest", scale_factor=(1.5, 0.75)),
+    lambda L: L.GeluTanh(),
 ])
 def test_onnx_layers_gradients_match_finite_differences(make):
     from fastconv.onnx import layers as L

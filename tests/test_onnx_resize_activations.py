@@ -136,6 +136,16 @@ def test_inexpressible_resize_is_refused_by_name(attrs, scales, pattern):
         backend.run_model(proto, [np.zeros((1, 2, 4, 5), np.float32)])
 
 
+def test_huge_resize_is_refused_before_allocating():
+    proto = _model([helper.make_node("Resize", ["x", "", "s"], ["y"], name="big",
+                                     mode="nearest")], {"s": np.array([1, 1, 1e5, 1e5],
+                                                                      np.float32)})
+    with pytest.raises(ValueError, match=r"'big' \(Resize\).*max_tensor_elements"):
+        load(proto)
+    with pytest.raises(ValueError, match=r"'big' \(Resize\).*max_tensor_elements"):
+        backend.run_model(proto, [np.zeros((1, 2, 4, 5), np.float32)])
+
+
 def test_activations_import_and_unsupported_forms_are_named():
     cases = [("HardSigmoid", dict(alpha=1 / 6, beta=0.5), "Activation"),
              ("HardSwish", {}, "Activation"), ("Softplus", {}, "Activation"),

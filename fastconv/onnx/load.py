@@ -14,15 +14,11 @@ import numpy as np
 
 from ._proto import Limits, read_model, require_onnx, where
 from .graph import Graph, default_opset
-from .kernels import _scalar, is_torch_hardsigmoid, legacy_operand, slice_window, target_shape
-from .resize import plan, scales_sizes
-from .load_window import conv, conv_transpose, pool
+from .fuse import gelu_chains
+from .kernels import _scalar, is_torch_hardsigmoid, legacy_operand, target_shape
+from .load_window import BATCH as _BATCH, conv, conv_transpose, pool, resize, slice_
 
 __all__ = ["load"]
-
-# the batch dimension inside folded shape values: arithmetic on it produces a value no
-# Reshape accepts, so a shape computed from the batch size is refused, never mis-read
-_BATCH = -(1 << 40)
 
 
 class _Nhwc:
@@ -128,7 +124,7 @@ class _Importer:
     def build(self, name, seed):
         from ..models import Model  # noqa: PLC0415
         inputs = self.inputs()
-        chains = _gelu_chains(self.graph)      # first node -> (x, nodes, last node)
+        chains = gelu_chains(self.graph)      # first node -> (x, nodes, last node)
         skip, gelu_at = set(), {}
         for node, row, params in self.graph.nodes:
             chain = chains.get(id(node))
@@ -177,62 +173,6 @@ class _Importer:
                 store[key][...] = value
             layer._weights_changed()
         return model
-
-
-def _gelu_chains(graph):
-    """GELU in its erf form as exporters write it before opset 20, ``Mul(Mul(x, Add(Erf(
-    Div(x, sqrt(2))), 1)), 0.5)`` with single-use intermediates: ``{id(Div node): (x,
-    [the first four nodes], the last Mul)}`` (the importer makes it one Activation('gelu');
-    Erf alone has no layer)."""
-    producer, users = {}, {}
-    for node, _, params in graph.nodes:
-        for out in node.output:
-            producer[out] = (node, params)
-        for n in node.input:
-            users.setdefault(n, []).append(node)
-
-    def scalar(name, value):
-        c = graph.constants.get(name)
-        if c is None and name in producer and producer[name][0].op_type == "Constant":
-            c = producer[name][1]["value"]
-        return c is not None and c.dtype.kind == "f" and c.size == 1 and \
-            abs(float(c.reshape(-1)[0]) - value) <= 1e-6 * value
-
-    def only(name, op):
-        u = users.get(name, [])
-        return u[0] if len(u) == 1 and u[0].op_type == op and \
-            len(u[0].input) == (1 if op == "Erf" else 2) and name not in graph.outputs else None
-
-    def other(node, name):
-        a, b = node.input
-        return b if a == name else a
-
-    chains = {}
-    for e, _, _ in graph.nodes:
-        if e.op_type != "Erf" or e.input[0] not in producer:
-            continue
-        d = producer[e.input[0]][0]
-        if len(d.input) != 2 or only(d.output[0], "Erf") is not e:
-            continue
-        if d.op_type == "Div" and scalar(d.input[1], 2 ** 0.5):
-            x = d.input[0]
-        elif d.op_type == "Mul" and scalar(d.input[1], 0.5 ** 0.5):
-            x = d.input[0]
-        elif d.op_type == "Mul" and scalar(d.input[0], 0.5 ** 0.5):
-            x = d.input[1]
-        else:
-            continue
-        a = only(e.output[0], "Add")
-        if a is None or not scalar(other(a, e.output[0]), 1.0):
-            continue
-        m1 = only(a.output[0], "Mul")
-        if m1 is None or other(m1, a.output[0]) != x:
-            continue
-        m2 = only(m1.output[0], "Mul")
-        if m2 is None or not scalar(other(m2, m1.output[0]), 0.5):
-            continue
-        chains[id(d)] = (x, [d, e, a, m1], m2)
-    return chains
 
 
 # ---------------------------------------------------------------- builders
@@ -315,41 +255,6 @@ def _gelu(im, node, p, x):
 
 def _named(activation):
     return _activation(lambda im, n, p, x: im.L.Activation(activation, name=im.name(n)))
-
-
-def _resize(im, node, p, xs):
-    x = im.image(node, xs[0])
-    scales, sizes = scales_sizes(p, [v if v is None else im.const(node, v, "scales/sizes")
-                                     if i else v for i, v in enumerate(xs)], node)
-    # the batch is dynamic: a sizes input's batch entry is taken as it is
-    batch = 1 if sizes is None else int(np.asarray(sizes).reshape(-1)[0]) \
-        if p.get("axes") is None else 1
-    kwargs, out, factor = plan(p, (batch,) + tuple(x._shape), scales, sizes, node)
-    if factor is not None and not kwargs["align_corners"]:
-        layer = im.L.UpSampling2D(factor, interpolation=kwargs["mode"], name=im.name(node))
-    else:
-        from .layers import Resize2D  # noqa: PLC0415
-        layer = Resize2D(kwargs["mode"], size=kwargs.get("size"),
-                         scale_factor=kwargs.get("scale_factor"),
-                         align_corners=bool(kwargs["align_corners"]), name=im.name(node))
-    return [im.apply(node, layer, x)]
-
-
-def _slice(im, node, p, xs):
-    x = im.image(node, xs[0])
-    shape = (_BATCH,) + tuple(x._shape)
-    window = slice_window(p, xs, shape, node,
-                          lambda i: None if len(xs) <= i or xs[i] is None
-                          else im.const(node, xs[i], "starts/ends/axes/steps"))
-    if window[:2] != [(0, n, 1) for n in shape[:2]] or any(st != 1 for _, _, st in window):
-        raise NotImplementedError(f"{where(node)}: only a Slice of the height and width with "
-                                  "steps 1 is supported (Cropping2D)")
-    crop = tuple((b, n - e) for (b, e, _), n in zip(window[2:], shape[2:]))
-    if any(e <= b for b, e, _ in window[2:]):
-        raise ValueError(f"{where(node)}: the Slice leaves an empty image")
-    if crop == ((0, 0), (0, 0)):
-        return [x]
-    return [im.apply(node, im.L.Cropping2D(crop, name=im.name(node)), x)]
 
 
 def _variadic(im, node, p, xs):
@@ -601,9 +506,9 @@ _BUILDERS = {
     "HardSwish": _named("hard_swish"),
     "Softplus": _named("softplus"),
     "Gelu": _activation(_gelu),
-    "Resize": _resize,
-    "Upsample": _resize,
-    "Slice": _slice,
+    "Resize": resize,
+    "Upsample": resize,
+    "Slice": slice_,
     "Sum": _variadic,
     "Mean": _variadic,
     "Clip": _activation(_clip),

@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from ._proto import where
+from ._proto import Limits, where
 
 __all__ = ["parse_resize", "parse_upsample", "scales_sizes", "plan"]
 
@@ -36,6 +36,10 @@ def _refuse(node, attr, value, why):
                               f"({why})")
 
 
+def _limit(A):
+    return (A.limits or Limits()).max_tensor_elements
+
+
 def parse_resize(A, node, opset):
     mode = A.string("mode", "nearest", ("nearest", "linear", "cubic"))
     if mode == "cubic":
@@ -44,7 +48,8 @@ def parse_resize(A, node, opset):
         if mode == "linear":
             _refuse(node, "mode", mode, "Resize-10's linear mode uses asymmetric coordinates, "
                     "which fastconv's bilinear interpolation does not")
-        return {"mode": "nearest", "rule": "upsample", "align_corners": None, "axes": None}
+        return {"mode": "nearest", "rule": "upsample", "align_corners": None, "axes": None,
+                "limit": _limit(A)}
     ctm = A.string("coordinate_transformation_mode", "half_pixel", _CTM)
     nearest = A.string("nearest_mode", "round_prefer_floor", _NEAREST)
     A.float("cubic_coeff_a", -0.75)
@@ -57,7 +62,7 @@ def parse_resize(A, node, opset):
                       ("stretch", "not_larger", "not_smaller"))
     if policy != "stretch":
         _refuse(node, "keep_aspect_ratio_policy", policy, "only 'stretch'")
-    p = {"axes": A.ints("axes"), "ctm": ctm}
+    p = {"axes": A.ints("axes"), "ctm": ctm, "limit": _limit(A)}
     if mode == "linear":
         if ctm not in ("half_pixel", "pytorch_half_pixel", "align_corners"):
             _refuse(node, "coordinate_transformation_mode", ctm, "with mode 'linear' only "
@@ -85,7 +90,7 @@ def parse_upsample(A, node, opset):
         _refuse(node, "mode", mode, "Upsample's linear mode uses asymmetric coordinates, "
                 "which fastconv's bilinear interpolation does not")
     p = {"mode": "nearest", "rule": "upsample", "align_corners": None, "axes": None,
-         "scales": None}
+         "scales": None, "limit": _limit(A)}
     if opset < 9:
         scales = A.floats("scales")
         if scales is None:
@@ -152,6 +157,10 @@ def plan(p, shape, scales, sizes, node):
     if min(out) < 1:
         raise ValueError(f"{where(node)}: scales {[sh, sw]} give an empty output {out} for "
                          f"{tuple(shape)}")
+    if shape[1] * out[0] * out[1] > p["limit"]:
+        raise ValueError(f"{where(node)}: an output of {shape[1]} x {out[0]} x {out[1]} per "
+                         f"sample is more than the limit {p['limit']} "
+                         "(Limits.max_tensor_elements)")
     whole = all(s == int(s) and o == n * int(s) for s, o, n in zip((sh, sw), out, shape[2:]))
     factor = (int(sh), int(sw)) if whole else None
     rule = p["rule"]
