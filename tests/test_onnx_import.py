@@ -232,14 +232,20 @@ def _model(nodes, inits, in_shape=(1, 2, 5, 5), out_shape=("N", "c", "h", "w"), 
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
-def test_asymmetric_conv_pads_become_zero_padding():
-    w = np.random.default_rng(0).standard_normal((3, 2, 2, 2)).astype(np.float32)
-    node = helper.make_node("Conv", ["x", "w"], ["y"], name="c", pads=[1, 0, 0, 2])
+@pytest.mark.parametrize("group", [1, 2])
+def test_asymmetric_conv_pads_go_into_the_conv_layer(group):
+    w = np.random.default_rng(0).standard_normal((2 * group, 2 // group, 2, 2)).astype(
+        np.float32)
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="c", pads=[1, 0, 0, 2],
+                            group=group)
     model = load(_model([node], {"w": w}).SerializeToString())
-    assert [type(l).__name__ for l in model.layers[1:]] == ["ZeroPadding2D", "Conv2D"]
+    kind = "Conv2D" if group == 1 else "DepthwiseConv2D"
+    assert [type(l).__name__ for l in model.layers[1:]] == [kind]
+    assert model.layers[1].explicit_padding == ((1, 0), (0, 2))
     from fastconv.onnx import backend
     x = np.random.default_rng(1).standard_normal((2, 2, 5, 5)).astype(np.float32)
     ref = backend.run_model(_model([node], {"w": w}), [x])[0]
+    assert ref.shape == (2, 2 * group, 5, 6)
     _assert_close(model.predict(x.transpose(0, 2, 3, 1)), ref.transpose(0, 2, 3, 1))
 
 
@@ -348,6 +354,10 @@ def _numeric_grad(f, x, eps=1e-6):
     lambda L: L.ConstantArithmetic("reverse_subtract", (1, 1, 4)),
     lambda L: L.Pooling2D("max", (2, 2), (1, 2), ((1, 0), (1, 1)), True, (2, 1)),
     lambda L: L.Pooling2D("avg", (3, 2), (2, 1), ((2, 0), (0, 1)), True, (1, 1), True),
+    lambda L: L.Resize2D("bilinear", size=(7, 3), align_corners=True),
+    lambda L: L.Resize2D("bilinear", scale_factor=(0.6, 1.5)),
+    lambda L: L.Resize2D("nearest", scale_factor=(1.5, 0.75)),
+    lambda L: L.GeluTanh(),
 ])
 def test_onnx_layers_gradients_match_finite_differences(make):
     from fastconv.onnx import layers as L

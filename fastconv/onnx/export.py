@@ -23,8 +23,9 @@ _ACTIVATION_OPS = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "elu": 
 class _Writer:
     """Collects nodes and initializers with unique names."""
 
-    def __init__(self, onnx, dtype):
+    def __init__(self, onnx, dtype, opset):
         self.onnx = onnx
+        self.opset = opset
         self.helper = onnx.helper
         self.dtype = dtype
         self.nodes, self.inits, self._n = [], [], 0
@@ -35,7 +36,7 @@ class _Writer:
 
     def const(self, base, array):
         name = self.name(base)
-        self.inits.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(array), name))
+        self.inits.append(self.onnx.numpy_helper.from_array(np.array(array, order="C"), name))
         return name
 
     def weight(self, base, array):
@@ -50,9 +51,41 @@ class _Writer:
         return out
 
 
+def _composite(w, name, x, base):
+    """The activations written as ONNX ops other than one of the same name (None if the
+    activation is not one of them)."""
+    if name == "relu6":
+        return w.node("Clip", [x, w.weight(f"{base}_min", 0.0), w.weight(f"{base}_max", 6.0)],
+                      f"{base}_relu6")
+    if name == "hard_sigmoid":
+        return w.node("HardSigmoid", [x], f"{base}_hard_sigmoid", alpha=1.0 / 6, beta=0.5)
+    if name == "hard_swish":
+        if w.opset >= 14:
+            return w.node("HardSwish", [x], f"{base}_hard_swish")
+        gate = w.node("HardSigmoid", [x], f"{base}_hard_sigmoid", alpha=1.0 / 6, beta=0.5)
+        return w.node("Mul", [x, gate], f"{base}_hard_swish")
+    if name == "silu":
+        return w.node("Mul", [x, w.node("Sigmoid", [x], f"{base}_sigmoid")], f"{base}_silu")
+    if name == "gelu":
+        if w.opset >= 20:
+            return w.node("Gelu", [x], f"{base}_gelu")
+        # x * 0.5 * (1 + erf(x / sqrt(2))), as PyTorch writes it (read back as one GELU)
+        t = w.node("Div", [x, w.weight(f"{base}_sqrt2", np.sqrt(2.0))], f"{base}_div")
+        t = w.node("Erf", [t], f"{base}_erf")
+        t = w.node("Add", [t, w.weight(f"{base}_one", 1.0)], f"{base}_add")
+        t = w.node("Mul", [x, t], f"{base}_mul")
+        return w.node("Mul", [t, w.weight(f"{base}_half", 0.5)], f"{base}_gelu")
+    if name == "softplus":
+        return w.node("Softplus", [x], f"{base}_softplus")
+    return None
+
+
 def _activation(w, name, act, x, base):
     if name is None:
         return x
+    y = _composite(w, name, x, base)
+    if y is not None:
+        return y
     op = _ACTIVATION_OPS.get(name)
     if op is None:
         raise NotImplementedError(f"layer {base!r}: activation {name!r} cannot be exported")
@@ -188,6 +221,13 @@ def _layer(w, node, xs):
         return w.node("Slice", [x, w.ints(f"{layer.name}_starts", [t, l]),
                                 w.ints(f"{layer.name}_ends", [H - b, W - r]),
                                 w.ints(f"{layer.name}_axes", [2, 3])], layer.name)
+    if isinstance(layer, L.UpSampling2D):
+        sh, sw = layer.size
+        attrs = dict(mode="nearest", coordinate_transformation_mode="asymmetric",
+                     nearest_mode="floor") if layer.interpolation == "nearest" else \
+            dict(mode="linear", coordinate_transformation_mode="half_pixel")
+        scales = w.const(f"{layer.name}_scales", np.array([1, 1, sh, sw], np.float32))
+        return w.node("Resize", [x, "", scales], layer.name, **attrs)
     if isinstance(layer, L.Concatenate):
         return w.node("Concat", xs, layer.name,
                       axis=layer._internal_axis(len(in_shape)))
@@ -232,7 +272,7 @@ def export(model, path=None, opset=None, channels_first=False):
     model._get_plan()
     dtype = np.dtype(model.dtype)
     elem = onnx.helper.np_dtype_to_tensor_dtype(dtype)
-    w = _Writer(onnx, dtype)
+    w = _Writer(onnx, dtype, opset)
     values, graph_inputs = {}, []
     for i, t in enumerate(model._inputs):
         name = "input" if len(model._inputs) == 1 else f"input_{i}"

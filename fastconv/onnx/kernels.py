@@ -6,8 +6,8 @@ C kernels: convolutions, transposed convolutions and pooling take ONNX's per-sid
 directly); NumPy is used only for pure data movement (reshape, transpose, non-zero Pad, the
 frame of a transposed convolution whose output_shape reaches a stride or more past the
 full output), broadcasting arithmetic that the functional ops do not do, shape arithmetic, and
-activations that have no functional op yet (hard sigmoid/swish, clip: switch to
-``functional.hardsigmoid``/``hardswish``/``relu6`` once they land).
+HardSigmoid with other than PyTorch's alpha/beta, Clip with other bounds than (0, inf) / (0, 6),
+Slice, and Sum/Mean of tensors of different shapes.
 """
 import numpy as np
 
@@ -163,14 +163,32 @@ softmax = _softmax_like(F.softmax)
 log_softmax = _softmax_like(F.log_softmax)
 
 
+def is_torch_hardsigmoid(alpha, beta):
+    """True for HardSigmoid(alpha=1/6, beta=1/2): ``functional.hardsigmoid`` (PyTorch's)."""
+    return np.float32(alpha) == np.float32(1 / 6) and beta == 0.5
+
+
 def hard_sigmoid(p, xs, node):
     x = _float(xs[0], node)
+    if is_torch_hardsigmoid(p["alpha"], p["beta"]):
+        return [F.hardsigmoid(x)]
     return [np.clip(x * x.dtype.type(p["alpha"]) + x.dtype.type(p["beta"]), 0, 1)]
 
 
-def hard_swish(p, xs, node):
+hard_swish = _unary(F.hardswish)
+softplus = _unary(F.softplus)
+
+
+_ERF = np.frompyfunc(__import__("math").erf, 1, 1)
+
+
+def erf(p, xs, node):
     x = _float(xs[0], node)
-    return [x * np.clip(x / x.dtype.type(6) + x.dtype.type(0.5), 0, 1)]
+    return [_ERF(x).astype(x.dtype)]
+
+
+def gelu(p, xs, node):
+    return [F.gelu(_float(xs[0], node), p["approximate"])]
 
 
 def _scalar(v, node, what):
@@ -189,8 +207,11 @@ def clip(p, xs, node):
     else:
         lo = _scalar(xs[1] if len(xs) > 1 else None, node, "min")
         hi = _scalar(xs[2] if len(xs) > 2 else None, node, "max")
-    if x.dtype in _FLOATS and lo is not None and float(lo) == 0.0 and hi is None:
-        return [F.relu(x)]
+    if x.dtype in _FLOATS and lo is not None and float(lo) == 0.0:
+        if hi is None:
+            return [F.relu(x)]
+        if float(hi) == 6.0:
+            return [F.relu6(x)]
     y = x.copy()
     if lo is not None:
         np.maximum(y, np.asarray(lo, x.dtype), out=y)
@@ -279,6 +300,31 @@ def _broadcast(f_same, np_op):
     return kernel
 
 
+def _variadic(f_same, np_op, scale):
+    """Sum / Mean of one or more tensors (NumPy broadcasting)."""
+    def kernel(p, xs, node):
+        if any(a is None for a in xs):
+            raise ValueError(f"{where(node)}: an input is missing")
+        a0 = xs[0]
+        if any(a.dtype != a0.dtype for a in xs):
+            raise ValueError(f"{where(node)}: inputs have types {[str(a.dtype) for a in xs]}")
+        if len(xs) > 1 and a0.dtype in _FLOATS and a0.ndim and \
+                all(a.shape == a0.shape for a in xs):
+            return [f_same(list(xs))]
+        try:
+            shape = np.broadcast_shapes(*(a.shape for a in xs))
+        except ValueError:
+            raise ValueError(f"{where(node)}: shapes {[a.shape for a in xs]} do not "
+                             "broadcast") from None
+        y = np.zeros(shape, a0.dtype)
+        for a in xs:
+            y = np_op(y, a)
+        if scale and len(xs) > 1:
+            y = y / len(xs)
+        return [np.asarray(y, dtype=a0.dtype)]
+    return kernel
+
+
 def _divide(a, b):
     if a.dtype.kind in "iu":
         if np.any(b == 0):
@@ -291,6 +337,8 @@ add = _broadcast(F.add, np.add)
 sub = _broadcast(F.subtract, np.subtract)
 mul = _broadcast(F.multiply, np.multiply)
 div = _broadcast(None, _divide)
+sum_ = _variadic(F.add, np.add, False)
+mean = _variadic(F.average, np.add, True)
 
 
 # ----------------------------------------------------------------- shape
@@ -393,6 +441,59 @@ def pad(p, xs, node):
     x = x[index]
     widths = [(max(b, 0), max(e, 0)) for b, e in zip(begin, end)]
     return [np.pad(x, widths, constant_values=np.asarray(value, x.dtype))]
+
+
+def slice_window(p, xs, shape, node, value=None):
+    """``[(start, stop, step)]`` per axis of a tensor of ``shape`` for a Slice node
+    (ONNX's clamping rules); ``value(i)`` gives the constant input ``i`` (None if absent)."""
+    value = value or (lambda i: xs[i] if len(xs) > i else None)
+    if "starts" in p:
+        starts, ends, axes, steps = p["starts"], p["ends"], p["axes"], None
+    else:
+        starts, ends, axes, steps = value(1), value(2), value(3), value(4)
+        if starts is None or ends is None:
+            raise ValueError(f"{where(node)}: the starts and ends inputs are required")
+    ints = []
+    for name, v in (("starts", starts), ("ends", ends), ("axes", axes), ("steps", steps)):
+        if v is not None:
+            v = np.asarray(v)
+            if v.dtype.kind not in "iu" or v.ndim > 1:
+                raise ValueError(f"{where(node)}: {name} must be a 1-D integer tensor")
+            v = [int(a) for a in v.reshape(-1)]
+        ints.append(v)
+    starts, ends, axes, steps = ints
+    rank = len(shape)
+    axes = list(range(len(starts))) if axes is None else [_axis(a, rank, node) for a in axes]
+    steps = [1] * len(starts) if steps is None else steps
+    if not len(starts) == len(ends) == len(axes) == len(steps) or len(set(axes)) != len(axes):
+        raise ValueError(f"{where(node)}: starts/ends/axes/steps do not match")
+    window = [(0, n, 1) for n in shape]
+    for a, b, e, st in zip(axes, starts, ends, steps):
+        if st == 0:
+            raise ValueError(f"{where(node)}: a step is 0")
+        n = shape[a]
+        b, e = (b + n if b < 0 else b), (e + n if e < 0 else e)
+        if st > 0:
+            b, e = min(max(b, 0), n), min(max(e, 0), n)
+        else:
+            b, e = min(max(b, 0), n - 1), min(max(e, -1), n - 1)
+        window[a] = (b, e, st)
+    return window
+
+
+def slice_(p, xs, node):
+    x = xs[0]
+    window = slice_window(p, xs, x.shape, node)
+    index = tuple(slice(b, None if e < 0 else e, st) for b, e, st in window)
+    return [np.ascontiguousarray(x[index])]
+
+
+def resize(p, xs, node):
+    from .resize import plan, scales_sizes  # noqa: PLC0415
+    x = _float(xs[0], node)
+    scales, sizes = scales_sizes(p, xs, node)
+    kwargs, _, _ = plan(p, x.shape, scales, sizes, node)
+    return [F.interpolate(x, **kwargs)]
 
 
 def dropout(p, xs, node):

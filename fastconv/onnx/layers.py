@@ -8,6 +8,9 @@
 * ``LogSoftmax``: log-softmax over the channels / features.
 * ``ConstantArithmetic``: ``x + c``, ``x - c``, ``c - x``, ``x * c``, ``x / c`` with a
   constant ``c`` (input normalisation), kept as a non-trainable buffer.
+* ``Resize2D``: ``functional.interpolate`` to a fixed size or by non-whole scale factors, or
+  bilinear with aligned corners (what ``UpSampling2D``'s whole factors cannot express).
+* ``GeluTanh``: the tanh approximation of GELU (``Activation('gelu')`` is the erf form).
 
 They are registered, so a saved model that uses them loads again once ``fastconv.onnx`` has
 been imported.
@@ -19,7 +22,8 @@ from .. import functional as F
 from .. import geometry as geo
 from ..layers.base import Layer, register
 
-__all__ = ["ChannelsFirstReshape", "Pooling2D", "LogSoftmax", "ConstantArithmetic"]
+__all__ = ["ChannelsFirstReshape", "Pooling2D", "LogSoftmax", "ConstantArithmetic", "Resize2D",
+           "GeluTanh"]
 
 
 @register
@@ -198,3 +202,74 @@ class ConstantArithmetic(Layer):
         cfg = super().get_config()
         cfg.update(op=self.op, shape=list(self.shape))
         return cfg
+
+
+@register
+class Resize2D(Layer):
+    """Resize images with :func:`fastconv.functional.interpolate`: ``mode`` 'nearest' or
+    'bilinear' (``align_corners`` for bilinear), to ``size`` (height, width) or by
+    ``scale_factor`` (height, width) (output ``floor(H * s)``, source pixels placed by the
+    scale itself, as ONNX's Resize with scales)."""
+
+    def __init__(self, mode="nearest", size=None, scale_factor=None, align_corners=False,
+                 **kwargs):
+        owner = "Resize2D"
+        if mode not in ("nearest", "bilinear"):
+            raise ValueError(f"{owner}: mode must be 'nearest' or 'bilinear', got {mode!r}")
+        if (size is None) == (scale_factor is None):
+            raise ValueError(f"{owner}: give exactly one of size and scale_factor")
+        self.mode = mode
+        self.size = None if size is None else V.int_pair(size, "size", owner)
+        self.scale_factor = None
+        if scale_factor is not None:
+            try:
+                sh, sw = (float(v) for v in scale_factor)
+            except (TypeError, ValueError):
+                raise ValueError(f"{owner}: scale_factor must be a pair of numbers, got "
+                                 f"{scale_factor!r}") from None
+            if not (sh > 0 and sw > 0 and np.isfinite(sh) and np.isfinite(sw)):
+                raise ValueError(f"{owner}: scale_factor must be positive, got {scale_factor!r}")
+            self.scale_factor = (sh, sw)
+        self.align_corners = V.flag(align_corners, "align_corners", owner)
+        if mode == "nearest" and self.align_corners:
+            raise ValueError(f"{owner}: align_corners needs mode 'bilinear'")
+        super().__init__(**kwargs)
+
+    def _output_shape(self, in_shape):
+        _image(self, in_shape)
+        if self.size is not None:
+            return (in_shape[0],) + self.size
+        out = tuple(int(np.floor(n * s)) for n, s in zip(in_shape[1:], self.scale_factor))
+        if min(out) < 1:
+            raise ValueError(f"{self.name}: scale_factor {self.scale_factor} gives an empty "
+                             f"output for {tuple(in_shape)}")
+        return (in_shape[0],) + out
+
+    def _args(self):
+        return dict(size=self.size, scale_factor=self.scale_factor, mode=self.mode,
+                    align_corners=self.align_corners if self.mode == "bilinear" else None)
+
+    def forward(self, x, training=False):
+        return F.interpolate(x, **self._args()), x
+
+    def _backward(self, grad_out, ctx, input_grad):
+        return F.interpolate_backward(grad_out, ctx, **self._args()) if input_grad else None
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(mode=self.mode, size=None if self.size is None else list(self.size),
+                   scale_factor=None if self.scale_factor is None else list(self.scale_factor),
+                   align_corners=self.align_corners)
+        return cfg
+
+
+@register
+class GeluTanh(Layer):
+    """GELU's tanh approximation, ``0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))``
+    (ONNX Gelu with ``approximate='tanh'``)."""
+
+    def forward(self, x, training=False):
+        return F.gelu(x, "tanh"), x
+
+    def _backward(self, grad_out, ctx, input_grad):
+        return F.gelu_backward(grad_out, ctx, "tanh") if input_grad else None

@@ -14,14 +14,20 @@ import numpy as np
 
 from ._proto import Limits, read_model, require_onnx, where
 from .graph import Graph, default_opset
-from .kernels import legacy_operand, target_shape
-from .load_window import conv, conv_transpose, pool
+from .fuse import gelu_chains
+from .kernels import _scalar, is_torch_hardsigmoid, legacy_operand, target_shape
+from .load_window import BATCH as _BATCH, conv, conv_transpose, pool, resize, slice_
 
 __all__ = ["load"]
 
-# the batch dimension inside folded shape values: arithmetic on it produces a value no
-# Reshape accepts, so a shape computed from the batch size is refused, never mis-read
-_BATCH = -(1 << 40)
+
+class _Nhwc:
+    """A channels-last view of an image tensor ``t`` (a Transpose(perm=[0, 2, 3, 1]) in the
+    middle of the graph): only Reshape and the Transpose back read it (fastconv's Reshape,
+    which works in channels-last order, as exported)."""
+
+    def __init__(self, t):
+        self.t = t
 
 
 class _Importer:
@@ -118,10 +124,26 @@ class _Importer:
     def build(self, name, seed):
         from ..models import Model  # noqa: PLC0415
         inputs = self.inputs()
+        chains = gelu_chains(self.graph)      # first node -> (x, nodes, last node)
+        skip, gelu_at = set(), {}
         for node, row, params in self.graph.nodes:
+            chain = chains.get(id(node))
+            if chain is not None and self.sym(self.env[chain[0]]):
+                skip.update(id(n) for n in chain[1])
+                gelu_at[id(chain[2])] = chain[0]
+            if id(node) in skip:
+                continue
+            if id(node) in gelu_at:      # x / sqrt(2) -> Erf -> + 1 -> * x -> * 0.5
+                layer = self.L.Activation("gelu", name=self.name(node))
+                self.env[node.output[0]] = self.apply(node, layer, self.env[gelu_at[id(node)]])
+                continue
             xs = [self.env[n] if n else None for n in node.input]
-            if not any(self.sym(x) for x in xs):
+            if not any(self.sym(x) or isinstance(x, _Nhwc) for x in xs):
                 ys = row.run(params, xs, node)        # constant folding
+            elif node.op_type not in ("Reshape", "Transpose") and any(
+                    isinstance(x, _Nhwc) for x in xs):
+                raise NotImplementedError(f"{where(node)}: reads a channels-last Transpose of "
+                                          "an image, which only Reshape supports")
             else:
                 builder = _BUILDERS.get(node.op_type)
                 if builder is None:
@@ -133,6 +155,9 @@ class _Importer:
                     self.env[out] = y
         outputs = []
         for n in self.graph.outputs:
+            if isinstance(self.env[n], _Nhwc):
+                raise NotImplementedError(f"graph output {n!r} is a channels-last Transpose "
+                                          "inside the graph")
             if not self.sym(self.env[n]):
                 raise ValueError(f"graph output {n!r} is a constant")
             outputs.append(self.env[n])
@@ -198,22 +223,48 @@ def _clip(im, node, p, x):
     if "min" in p:
         lo, hi = p["min"], p["max"]
     else:
-        lo, hi = [None if v is None else float(np.asarray(im.const(node, v, "min/max")))
-                  for v in (node_input(im, node, 1), node_input(im, node, 2))]
+        lo, hi = [None if v is None else float(_scalar(im.const(node, v, what), node, what))
+                  for v, what in ((node_input(im, node, 1), "min"),
+                                  (node_input(im, node, 2), "max"))]
     if lo == 0.0 and hi is None:
         return im.L.ReLU(name=im.name(node))
+    if lo == 0.0 and hi == 6.0:
+        return im.L.ReLU(max_value=6, name=im.name(node))
     raise NotImplementedError(f"{where(node)}: Clip({lo}, {hi}) is not supported (only "
-                              "Clip(0, inf) = ReLU; relu6 until the activation lands)")
+                              "Clip(0, inf) = ReLU and Clip(0, 6) = ReLU6)")
 
 
 def node_input(im, node, i):
     return im.env[node.input[i]] if len(node.input) > i and node.input[i] else None
 
 
-def _not_yet(what):
-    def make(im, node, p, x):
-        raise NotImplementedError(f"{where(node)}: not supported yet (until {what} lands)")
-    return make
+def _hardsigmoid(im, node, p, x):
+    if not is_torch_hardsigmoid(p["alpha"], p["beta"]):
+        raise NotImplementedError(f"{where(node)}: attributes 'alpha'={p['alpha']}, 'beta'="
+                                  f"{p['beta']} are not supported on import (only alpha=1/6, "
+                                  "beta=0.5: Activation('hard_sigmoid'); the backend runs any)")
+    return im.L.Activation("hard_sigmoid", name=im.name(node))
+
+
+def _gelu(im, node, p, x):
+    if p["approximate"] == "tanh":
+        from .layers import GeluTanh  # noqa: PLC0415
+        return GeluTanh(name=im.name(node))
+    return im.L.Activation("gelu", name=im.name(node))
+
+
+def _named(activation):
+    return _activation(lambda im, n, p, x: im.L.Activation(activation, name=im.name(n)))
+
+
+def _variadic(im, node, p, xs):
+    if not all(im.sym(x) for x in xs) or any(x._shape != xs[0]._shape for x in xs):
+        raise NotImplementedError(f"{where(node)}: {node.op_type} is supported for tensors of "
+                                  "one shape only")
+    if len(xs) == 1:
+        return [xs[0]]
+    cls = im.L.Add if node.op_type == "Sum" else im.L.Average
+    return [im.apply(node, cls(name=im.name(node)), list(xs))]
 
 
 def _gemm(im, node, p, xs):
@@ -317,6 +368,11 @@ def _flatten(im, node, p, xs):
 
 def _reshape(im, node, p, xs):
     x, shape = xs[0], im.const(node, xs[1], "the target shape")
+    nhwc = isinstance(x, _Nhwc)
+    if nhwc:       # Transpose to NHWC -> Reshape: fastconv's (channels-last) Reshape
+        x = x.t
+        c, h, w = x._shape
+        x_public = (h, w, c)
     shape = np.asarray(shape).reshape(-1)
     if shape.dtype.kind not in "iu" or not len(shape):
         raise ValueError(f"{where(node)}: shape must be a non-empty integer tensor")
@@ -330,6 +386,13 @@ def _reshape(im, node, p, xs):
     rest = shape[1:].copy()
     if _BATCH in rest.tolist():
         raise ValueError(f"{where(node)}: Reshape moves the batch size into a sample dimension")
+    if nhwc:
+        out = target_shape(rest, x_public, p["allowzero"], node)
+        if len(out) not in (1, 3):
+            raise NotImplementedError(f"{where(node)}: Reshape to rank {len(out) + 1} is not "
+                                      "supported (images and vectors only)")
+        y = im.apply(node, im.L.Reshape(out, name=im.name(node)), x)
+        return [_Nhwc(y) if len(out) == 3 else y]
     out = target_shape(rest, x._shape, p["allowzero"], node)
     if out == tuple(x._shape):
         return [x]
@@ -344,15 +407,24 @@ def _reshape(im, node, p, xs):
 
 def _transpose(im, node, p, xs):
     x = xs[0]
-    rank = len(x._shape) + 1
+    rank = len((x.t if isinstance(x, _Nhwc) else x)._shape) + 1
     perm = None if p["perm"] is None else list(p["perm"])
     if perm == list(range(rank)):
         return [x]
     if perm == [0, 3, 1, 2] and node.input[0] in im.nhwc_inputs:
         return [x]            # channels-last input: the model's public layout already
     out = node.output[0]
+    if isinstance(x, _Nhwc):
+        if perm == [0, 3, 1, 2]:
+            return [x.t]      # back to NCHW after a channels-last Reshape
+        raise NotImplementedError(f"{where(node)}: Transpose with perm {p['perm']} of a "
+                                  "channels-last view is not supported")
     if perm == [0, 2, 3, 1] and rank == 4 and out in im.graph.outputs and im.uses[out] == 1:
         return [x]            # channels-last image output: what predict returns anyway
+    users = [n for n, _, _ in im.graph.nodes if out in n.input]
+    if perm == [0, 2, 3, 1] and rank == 4 and users and out not in im.graph.outputs and all(
+            n.op_type == "Reshape" and n.input[0] == out for n in users):
+        return [_Nhwc(x)]     # fastconv's Reshape, exported through NHWC
     raise NotImplementedError(f"{where(node)}: Transpose with perm {p['perm']} of a tensor is "
                               "not supported (only on constants, after a channels-last input "
                               "and before an image output)")
@@ -430,12 +502,15 @@ _BUILDERS = {
     "Tanh": _activation(lambda im, n, p, x: im.L.Activation("tanh", name=im.name(n))),
     "Softmax": _activation(_softmax),
     "LogSoftmax": _activation(_softmax),
-    # until the activations land (another branch), each row becomes e.g.
-    # _activation(lambda im, n, p, x: im.L.Activation("hardswish", name=im.name(n))),
-    # HardSigmoid only when alpha/beta are PyTorch's 1/6, 1/2 (or the layer takes them);
-    # Clip(0, 6) in _clip -> relu6; Resize/Upsample -> UpSampling2D
-    "HardSigmoid": _activation(_not_yet("the hardsigmoid activation")),
-    "HardSwish": _activation(_not_yet("the hardswish activation")),
+    "HardSigmoid": _activation(_hardsigmoid),
+    "HardSwish": _named("hard_swish"),
+    "Softplus": _named("softplus"),
+    "Gelu": _activation(_gelu),
+    "Resize": resize,
+    "Upsample": resize,
+    "Slice": slice_,
+    "Sum": _variadic,
+    "Mean": _variadic,
     "Clip": _activation(_clip),
     "Gemm": _gemm,
     "MatMul": _matmul,

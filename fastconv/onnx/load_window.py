@@ -1,15 +1,24 @@
-"""The importer's builders for the windowed operators (Conv, ConvTranspose, MaxPool,
-AveragePool): each ONNX geometry mapped to the Keras-style layer that computes the same
-numbers, with an extra ZeroPadding2D / Cropping2D or :class:`fastconv.onnx.layers.Pooling2D`
-where the layer's padding rules cannot express it.
+"""The importer's builders for the windowed and spatial operators (Conv, ConvTranspose,
+MaxPool, AveragePool, Resize/Upsample, Slice): each ONNX geometry mapped to the Keras-style layer that computes the same
+numbers (per-side Conv pads go straight into the layer's ``padding``), with an extra
+Cropping2D or :class:`fastconv.onnx.layers.Pooling2D` where the layer's padding rules cannot
+express it.
 
 Builders: ``builder(importer, node, params, inputs) -> [outputs]`` (see
 :mod:`fastconv.onnx.load`).
 """
-from ._proto import where
-from .ops import resolve_pads, transpose_crop
+import numpy as np
 
-__all__ = ["conv", "conv_transpose", "pool"]
+from ._proto import where
+from .kernels import slice_window
+from .ops import resolve_pads, transpose_crop
+from .resize import plan, scales_sizes
+
+__all__ = ["BATCH", "conv", "conv_transpose", "pool", "resize", "slice_"]
+
+# the batch dimension inside folded shape values: arithmetic on it produces a value no
+# Reshape accepts, so a shape computed from the batch size is refused, never mis-read
+BATCH = -(1 << 40)
 
 
 def _keras_same(size, k, s, d, pads):
@@ -18,17 +27,15 @@ def _keras_same(size, k, s, d, pads):
     return tuple(pads) == (total // 2, total - total // 2)
 
 
-def _conv_padding(im, node, x, pads, k, s, d):
-    """(x, padding) for a convolution layer: symmetric pads as ints, Keras-'same' pads as
-    'same', anything else as a ZeroPadding2D in front (until the conv layers take per-side
-    padding)."""
+def _conv_padding(pads, hw, k, s, d):
+    """A convolution layer's padding: symmetric pads as ints, Keras-'same' pads as 'same',
+    anything else per side ``((top, bottom), (left, right))``."""
     (t, b), (l, r) = pads
     if (t, l) == (b, r):
-        return x, (t, l)
-    if all(_keras_same(n, *a) for n, a in zip(x._shape[1:], zip(k, s, d, pads))):
-        return x, "same"
-    pad = im.L.ZeroPadding2D(pads, name=im.name(node) + "_pad")
-    return im.apply(node, pad, x), 0
+        return (t, l)
+    if all(_keras_same(n, *a) for n, a in zip(hw, zip(k, s, d, pads))):
+        return "same"
+    return pads
 
 
 def conv(im, node, p, xs):
@@ -42,7 +49,7 @@ def conv(im, node, p, xs):
         raise ValueError(f"{where(node)}: kernel_shape {p['kernel_shape']} does not match the "
                          f"weight {w.shape}")
     k, s, d = w.shape[2:], p["strides"], p["dilations"]
-    x, padding = _conv_padding(im, node, x, resolve_pads(p, x._shape[1:], k), k, s, d)
+    padding = _conv_padding(resolve_pads(p, x._shape[1:], k), x._shape[1:], k, s, d)
     bias = xs[2] if len(xs) > 2 else None
     weights = {"kernel": w}
     if bias is not None:
@@ -125,3 +132,38 @@ def pool(im, node, p, xs):
     cls = im.L.MaxPooling2D if is_max else im.L.AveragePooling2D
     layer = cls(tuple(k), strides=s, padding=padding, ceil_mode=ceil, name=im.name(node))
     return [im.apply(node, layer, x)]
+
+
+def resize(im, node, p, xs):
+    x = im.image(node, xs[0])
+    scales, sizes = scales_sizes(p, [v if v is None else im.const(node, v, "scales/sizes")
+                                     if i else v for i, v in enumerate(xs)], node)
+    # the batch is dynamic: a sizes input's batch entry is taken as it is
+    batch = 1 if sizes is None else int(np.asarray(sizes).reshape(-1)[0]) \
+        if p.get("axes") is None else 1
+    kwargs, out, factor = plan(p, (batch,) + tuple(x._shape), scales, sizes, node)
+    if factor is not None and not kwargs["align_corners"]:
+        layer = im.L.UpSampling2D(factor, interpolation=kwargs["mode"], name=im.name(node))
+    else:
+        from .layers import Resize2D  # noqa: PLC0415
+        layer = Resize2D(kwargs["mode"], size=kwargs.get("size"),
+                         scale_factor=kwargs.get("scale_factor"),
+                         align_corners=bool(kwargs["align_corners"]), name=im.name(node))
+    return [im.apply(node, layer, x)]
+
+
+def slice_(im, node, p, xs):
+    x = im.image(node, xs[0])
+    shape = (BATCH,) + tuple(x._shape)
+    window = slice_window(p, xs, shape, node,
+                          lambda i: None if len(xs) <= i or xs[i] is None
+                          else im.const(node, xs[i], "starts/ends/axes/steps"))
+    if window[:2] != [(0, n, 1) for n in shape[:2]] or any(st != 1 for _, _, st in window):
+        raise NotImplementedError(f"{where(node)}: only a Slice of the height and width with "
+                                  "steps 1 is supported (Cropping2D)")
+    crop = tuple((b, n - e) for (b, e, _), n in zip(window[2:], shape[2:]))
+    if any(e <= b for b, e, _ in window[2:]):
+        raise ValueError(f"{where(node)}: the Slice leaves an empty image")
+    if crop == ((0, 0), (0, 0)):
+        return [x]
+    return [im.apply(node, im.L.Cropping2D(crop, name=im.name(node)), x)]

@@ -6,11 +6,10 @@ opset) -> params`` and the interpreter kernel (:mod:`fastconv.onnx.kernels`). Th
 ``params`` feed the backend's interpreter and the importer's layer builders
 (:mod:`fastconv.onnx.load`), so both read a node the same way. An operator that is not in
 the table, or an attribute a row does not list, raises ``NotImplementedError`` naming it
-before anything runs. Operators whose fastconv kernel is still being written have a row
-whose parser raises ``NotImplementedError`` (``_until``); when the kernel lands, the row's
-parser and kernel change and nothing else.
+before anything runs. Resize/Upsample have their own module (:mod:`fastconv.onnx.resize`).
 """
 from . import kernels as K
+from . import resize as R
 from ._proto import Attrs, where
 
 __all__ = ["OPS", "Op", "parse_node", "resolve_pads", "transpose_crop", "MIN_OPSET"]
@@ -35,13 +34,6 @@ class Op:
 
 def _none(A, node, opset):
     return {}
-
-
-def _until(what):
-    def parse(A, node, opset):
-        raise NotImplementedError(f"{where(node)}: not supported yet (until {what} lands in "
-                                  "fastconv)")
-    return parse
 
 
 # ----------------------------------------------------------------- convolution / pooling
@@ -183,6 +175,10 @@ def _softmax(A, node, opset):
     return {"axis": A.int("axis", -1 if opset >= 13 else 1), "coerce_2d": opset < 13}
 
 
+def _gelu(A, node, opset):
+    return {"approximate": A.string("approximate", "none", ("none", "tanh"))}
+
+
 def _clip(A, node, opset):
     if opset < 11:
         return {"min": A.float("min"), "max": A.float("max")}
@@ -263,6 +259,15 @@ def _unsqueeze(A, node, opset):
     return {"axes": A.ints("axes") if opset < 13 else None}
 
 
+def _slice(A, node, opset):
+    if opset < 10:
+        starts, ends = A.ints("starts"), A.ints("ends")
+        if starts is None or ends is None:
+            raise ValueError(f"{where(node)}: attributes 'starts' and 'ends' are required")
+        return {"starts": starts, "ends": ends, "axes": A.ints("axes")}
+    return {}
+
+
 def _cast(A, node, opset):
     to = A.int("to")
     if to not in K.CAST_TYPES:
@@ -293,10 +298,9 @@ OPS = {
     "LogSoftmax": Op(("axis",), _softmax, K.log_softmax),
     "HardSigmoid": Op(("alpha", "beta"), _hardsigmoid, K.hard_sigmoid),
     "HardSwish": Op((), _none, K.hard_swish),
-    # until the gelu / softplus activations land: the parser becomes _none (Gelu: read
-    # 'approximate' in {'none', 'tanh'}) and the kernel the functional op
-    "Gelu": Op(("approximate",), _until("the gelu activation"), None),
-    "Softplus": Op((), _until("the softplus activation"), None),
+    "Gelu": Op(("approximate",), _gelu, K.gelu),
+    "Softplus": Op((), _none, K.softplus),
+    "Erf": Op((), _none, K.erf),     # imported only inside GELU's erf form (load.py)
     "Clip": Op(("min", "max"), _clip, K.clip, (1, 3)),
     "Gemm": Op(("alpha", "beta", "transA", "transB", "broadcast"), _gemm, K.gemm, (2, 3)),
     "MatMul": Op((), _none, K.matmul, (2, 2)),
@@ -309,13 +313,13 @@ OPS = {
     "Div": Op(_ARITH, _arith, K.div, (2, 2)),
     "Concat": Op(("axis",), _axis(None), K.concat, (1, 1 << 16)),
     "Pad": Op(("mode", "pads", "value"), _pad, K.pad, (1, 4)),
-    # until functional.interpolate lands: a parser reading mode (nearest/linear) and the
-    # scales/sizes inputs, and a kernel calling it
     "Resize": Op(("mode", "coordinate_transformation_mode", "nearest_mode",
                   "cubic_coeff_a", "exclude_outside", "extrapolation_value", "antialias",
-                  "axes", "keep_aspect_ratio_policy"),
-                 _until("functional.interpolate"), None, (1, 4)),
-    "Upsample": Op(("mode", "scales"), _until("functional.interpolate"), None, (1, 2)),
+                  "axes", "keep_aspect_ratio_policy"), R.parse_resize, K.resize, (1, 4)),
+    "Upsample": Op(("mode", "scales"), R.parse_upsample, K.resize, (1, 2)),
+    "Sum": Op((), _none, K.sum_, (1, 1 << 16)),
+    "Mean": Op((), _none, K.mean, (1, 1 << 16)),
+    "Slice": Op(("starts", "ends", "axes"), _slice, K.slice_, (1, 5)),
     "Dropout": Op(("ratio", "seed", "is_test"), _dropout, K.dropout, (1, 3), (1, 2)),
     "Identity": Op((), _none, K.identity),
     "Constant": Op(("value", "value_float", "value_floats", "value_int", "value_ints"),
