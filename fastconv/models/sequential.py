@@ -109,8 +109,8 @@ class Sequential(Model):
 
     @property
     def built(self):
-        return bool(self.layers) and self._input_shape is not None and all(
-            l.built for l in self.layers) and bool(self._nodes)
+        # the graph exists only once every layer was built for it (see _link)
+        return bool(self._nodes)
 
     def _ensure_built(self, x_shape=None):
         if self.built:

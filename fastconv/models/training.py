@@ -456,6 +456,9 @@ class Trainer:
         batch_size = 32 if batch_size is None else V.positive_int(batch_size, "batch_size")
         xs = self._check_x(x)
         n = xs[0].shape[0]
+        if 0 < n <= batch_size:      # one batch: the plan's outputs are the result
+            outs = [to_public(y) for y in self._forward(self._internal(xs), False)]
+            return outs[0] if len(outs) == 1 else outs
         shapes = self._output_shapes()
         results = [np.empty((n,) + to_public_shape(s), dtype=self.dtype) for s in shapes]
         for lo in range(0, n, batch_size):
