@@ -9,8 +9,10 @@
 #   PYTHON=python3           interpreter to build and test with (needs Cython, numpy,
 #                            setuptools, pytest, hypothesis)
 #   SANITIZE_KEEP=1          keep the temporary directory (its path is printed)
-#   SANITIZE_TESTS="..."     override the test files (default: parity, validation,
-#                            geometry search, threads, determinism, memory)
+#   SANITIZE_TESTS="..."     override the test files (default: every file that drives the
+#                            C kernels: parity, validation, geometry search, threads,
+#                            determinism, memory, conv family, depthwise, batch norm,
+#                            upsampling, activations, small-batch paths, the op table)
 #   SANITIZE_JOBS=2          parallel extension builds
 #   HYPOTHESIS_PROFILE=...   e.g. thorough, for a longer geometry search
 #
@@ -21,7 +23,12 @@ set -euo pipefail
 PYTHON=${PYTHON:-python3}
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CC=${CC:-gcc}
-TESTS=${SANITIZE_TESTS:-"tests/test_functional_parity.py tests/test_validation.py tests/test_geometry_search.py tests/test_threads.py tests/test_determinism.py tests/test_memory.py"}
+DEFAULT_TESTS="tests/test_functional_parity.py tests/test_validation.py
+  tests/test_geometry_search.py tests/test_threads.py tests/test_determinism.py tests/test_memory.py
+  tests/test_conv_family.py tests/test_depthwise_speedpaths.py tests/test_batchnorm.py
+  tests/test_upsampling.py tests/test_activations_ext.py tests/test_small_batch_paths.py
+  tests/test_ops_table.py"
+TESTS=${SANITIZE_TESTS:-$DEFAULT_TESTS}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/fastconv-sanitize.XXXXXX")
 cleanup() {
