@@ -83,6 +83,7 @@ def test_single_process_collectives_are_identities():
     (lambda: distributed.DataParallel(bucket_mb=0), ValueError, "0"),
     (lambda: distributed.DataParallel(bucket_mb="4"), TypeError, "'4'"),
     (lambda: distributed.DataParallel(sync_batchnorm=1), TypeError, "1"),
+    (lambda: distributed.DataParallel(sync_batchnorm=True), NotImplementedError, "per rank"),
     (lambda: distributed.DataParallel().setup(np.ones(2), [], []), TypeError, "params"),
     (lambda: distributed.DataParallel().setup([np.ones(2), [1.0]], [], []), TypeError,
      "params[1]"),

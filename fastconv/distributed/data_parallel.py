@@ -48,7 +48,8 @@ class DataParallel:
     back-propagates the mean loss of its part, and the gradients are combined so that the
     update is exactly the one for the mean loss of the global batch.  Weights, buffers and
     optimiser state start from rank 0's values.  Batch-norm statistics are computed per rank
-    unless ``sync_batchnorm`` (then the layer sums them with :meth:`sync_batch_stats`).
+    (each rank normalises with its part of the batch; ``sync_batchnorm=True``, statistics
+    over the global batch, is refused with NotImplementedError for now).
 
     The trainer calls, in this order:
 
@@ -93,6 +94,11 @@ class DataParallel:
         if not isinstance(sync_batchnorm, (bool, np.bool_)):
             raise TypeError(f"DataParallel: sync_batchnorm must be True or False, got "
                             f"{sync_batchnorm!r}")
+        if sync_batchnorm:
+            # the batch-norm layers do not call sync_batch_stats yet: refuse rather than
+            # silently train with per-rank statistics
+            raise NotImplementedError("DataParallel: sync_batchnorm=True is not supported yet; "
+                                      "batch-norm statistics are computed per rank")
         self.bucket_mb = float(bucket_mb)
         self.sync_batchnorm = bool(sync_batchnorm)
         self._bucket_bytes = max(1, int(self.bucket_mb * 2 ** 20))
