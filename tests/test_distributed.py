@@ -206,3 +206,45 @@ def test_cli_under_mpirun_reproduces_one_process(tmp_path):
     for a, b in zip(two, one):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
     assert sorted(os.listdir(tmp_path / "ckpt")) == ["ckpt-000001.npz", "ckpt-000002.npz"]
+
+
+def test_two_ranks_killed_and_resumed_end_with_the_same_weights(tmp_path):
+    """mpirun -n 2 ... --checkpoint: SIGKILL the whole job mid-epoch, resume with --resume:
+    the same weights as an uninterrupted 2-rank run."""
+    import signal
+    args = ["-m", "fastconv", "train", "--model", "lenet5", "--epochs", "2", "--batch-size",
+            "4", "--verbose", "0", "--threads", "1"]
+    p, _ = mpirun(*args, "--save", tmp_path / "full.fcm", timeout=180)
+    assert p.returncode == 0, p.stdout + p.stderr
+    here = os.path.join(os.path.dirname(sys.executable), "mpirun")
+    exe = here if os.access(here, os.X_OK) else shutil.which("mpirun")
+    env = _clean_env()
+    env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_rmaps_base_oversubscribe="1")
+    ckpt = tmp_path / "ckpt"
+    cmd = [exe, "-n", "2", "--oversubscribe", "-x", "PYTHONPATH", "-x", "OMP_NUM_THREADS",
+           sys.executable] + args + ["--checkpoint", str(ckpt)]
+    job = subprocess.Popen(cmd, env=env, cwd=tempfile.gettempdir(), start_new_session=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (ckpt / "ckpt-000001.npz").exists():
+            assert job.poll() is None, "the job ended before its first checkpoint"
+            assert time.monotonic() < deadline, "no checkpoint after 120 s"
+            time.sleep(0.01)
+        os.killpg(job.pid, signal.SIGKILL)      # mpirun and both ranks, no clean-up
+        job.wait(timeout=30)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
+    assert not (ckpt / "ckpt-000002.npz").exists(), "the job finished before the kill"
+    p, _ = mpirun(*args, "--checkpoint", ckpt, "--resume", "--save", tmp_path / "resumed.fcm",
+                  timeout=180)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "resumed from" in p.stdout
+    from fastconv import models
+    a = models.load_model(tmp_path / "full.fcm").get_weights()
+    b = models.load_model(tmp_path / "resumed.fcm").get_weights()
+    for u, v in zip(a, b):
+        assert u.tobytes() == v.tobytes()
