@@ -74,10 +74,14 @@ def missing_op(name):
 
 
 def output_hw(layer, transposed=False):
+    """(Ho, Wo) of a benchmark layer, by the rules of fastconv.geometry."""
+    from . import geometry as geo
     N, C, H, W, K, F, S, P = layer
     if transposed:
-        return (H - 1) * S - 2 * P + F, (W - 1) * S - 2 * P + F
-    return (H + 2 * P - F) // S + 1, (W + 2 * P - F) // S + 1
+        _, shape = geo.conv_transpose2d_geometry((N, C, H, W), (C, K, F, F), S, P)
+        return shape[2], shape[3]
+    g = geo.conv2d_geometry((N, C, H, W), (K, C, F, F), S, P)
+    return g.Ho, g.Wo
 
 
 def forward_flops(layer, groups=1, transposed=False):
