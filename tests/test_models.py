@@ -1,4 +1,4 @@
-"""Sequential: the notes' snippet, Keras parameter counts, summary, ready-made models, the
+"""Sequential: the classic Keras snippet, Keras parameter counts, summary, ready-made models, the
 channels-last edge, layer outputs, configs, and a whole-model finite-difference check."""
 import io
 import json
@@ -27,8 +27,8 @@ def numeric_grad(f, a, eps=1e-6, limit=None, rng=None):
     return idx, np.array(out)
 
 
-def notes_model():
-    # the exact code from the course notes / issue 4
+def keras_tutorial_model():
+    # the classic Keras tutorial code, unchanged
     model = models.Sequential()
     model.add(layers.Conv2D(32, (3, 3), activation='relu', input_shape=(32, 32, 3)))
     model.add(layers.MaxPooling2D((2, 2)))
@@ -43,8 +43,8 @@ def notes_model():
     return model
 
 
-def test_notes_snippet_runs_and_counts_params_like_keras():
-    model = notes_model()
+def test_keras_snippet_runs_and_counts_params_like_keras():
+    model = keras_tutorial_model()
     # Keras's count for the same stack, by hand:
     conv1 = 3 * 3 * 3 * 32 + 32            # 896
     conv2 = 3 * 3 * 32 * 64 + 64           # 18496  (30 -> 15 -> 13 -> 6)
@@ -61,8 +61,8 @@ def test_notes_snippet_runs_and_counts_params_like_keras():
     assert model.predict(x).shape == (4, 10)
 
 
-def test_summary_prints_volumes_and_notes_counts():
-    model = notes_model()
+def test_summary_prints_volumes_and_param_formulas():
+    model = keras_tutorial_model()
     lines = []
     model.summary(print_fn=lines.append)
     text = "\n".join(lines)
@@ -100,7 +100,7 @@ def test_lenet5_small_inputs_use_same_padding():
         models.lenet5(input_shape=(28, 28))
 
 
-def test_cifar_example_is_the_notes_pipeline():
+def test_cifar_example_is_the_classic_pipeline():
     model = models.cifar_example()
     kinds = [type(l).__name__ for l in model.layers]
     assert kinds == ["Conv2D", "ReLU", "MaxPooling2D", "Flatten", "Dense"]
@@ -196,7 +196,7 @@ def test_build_later_and_input_layer():
 
 
 def test_model_errors_are_clear():
-    model = notes_model()
+    model = keras_tutorial_model()
     with pytest.raises(ValueError, match=r"expects input of shape"):
         model.predict(np.zeros((2, 28, 28, 3), np.float32))
     with pytest.raises(ValueError, match="batch axis"):
@@ -225,7 +225,7 @@ def test_model_errors_are_clear():
 
 
 def test_config_round_trip_same_predictions():
-    model = notes_model()
+    model = keras_tutorial_model()
     cfg = json.loads(json.dumps(model.get_config()))
     clone = models.Sequential.from_config(cfg)
     assert clone.get_config() == model.get_config()

@@ -1,6 +1,6 @@
 """Tests of the pure-NumPy reference (fastconv.reference) on its own.
 
-(a) the course notes' worked example (7x7 binary image, 3x3 feature detector, 2x2 max
+(a) the classic worked example (7x7 binary image, 3x3 feature detector, 2x2 max
     pooling with partial windows, flatten), every number asserted;
 (b) central finite-difference checks, in float64, of every backward in the reference;
 (c) dtype preservation, dropout behaviour, and refusal of impossible geometry.

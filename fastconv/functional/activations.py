@@ -37,7 +37,7 @@ def relu_backward(grad_out, x):
 
 
 def leaky_relu(x, negative_slope=0.01):
-    """x where x > 0, else negative_slope * x (the course notes use 0.1)."""
+    """x where x > 0, else negative_slope * x."""
     return _act_forward(x, _ACT_LEAKY_RELU, _number(negative_slope, "negative_slope", "leaky_relu"),
                         "leaky_relu")
 
