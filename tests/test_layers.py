@@ -229,7 +229,7 @@ def test_layer_call_is_channels_last_and_builds():
         conv(rng.standard_normal((2, 6, 6, 3)).astype(np.float32))
 
 
-def test_count_params_as_the_notes_count_them():
+def test_count_params_per_filter_plus_bias():
     conv = build(layers.Conv2D(1, 5), (32, 32, 3))
     assert conv.count_params() == 5 * 5 * 3 + 1
     assert conv.param_formula() == "1 x (5x5x3 + 1)"

@@ -250,7 +250,7 @@ def test_pool_refuses_what_torch_refuses(case, count_include_pad):
 
 @pytest.mark.parametrize("shape,opts", [
     ((1, 1, 6, 6), dict(kernel_size=2, stride=4, padding=1, ceil_mode=True)),  # window dropped
-    ((1, 1, 5, 5), dict(kernel_size=2, stride=2, ceil_mode=True)),             # notes: 5x5 -> 3x3
+    ((1, 1, 5, 5), dict(kernel_size=2, stride=2, ceil_mode=True)),             # 5x5 -> 3x3 with ceil_mode
     ((1, 1, 1, 1), dict(kernel_size=1)),
     ((1, 1, 1, 1), dict(kernel_size=2, padding=1)),
     ((1, 1, 1, 1), dict(kernel_size=3, padding=1, stride=1)),

@@ -126,7 +126,7 @@ def test_feature_maps_include(trained, image):
         visualize.feature_maps(model, image, include=("dense",))
 
 
-def test_feature_maps_shows_relu_layers_of_the_notes_example():
+def test_feature_maps_shows_relu_layers_of_the_cifar_example():
     """CONV (no activation) -> RELU -> POOL: all three volumes are reported."""
     model = models.cifar_example(input_shape=(8, 8, 3), seed=0)
     img = np.random.default_rng(0).random((8, 8, 3)).astype(np.float32)
