@@ -7,7 +7,7 @@ soon as they are freed (``munmap``, or trimming the top of the heap), and the ne
 pays a page fault for every 4 KB page it touches again: about 450 faults, a quarter of a
 LeNet-5 step on 28x28 images.
 
-:func:`keep_freed_buffers` (called once, by :meth:`fastconv.models.Sequential.compile`) fixes
+:func:`keep_freed_buffers` (called once, when a model makes its execution plan) fixes
 the thresholds at the values glibc's own heuristic ends at after a 32 MB block has been
 freed: blocks below 32 MB come from the heap, and up to 64 MB of free heap top is kept for
 reuse.  Memory is still returned to the system above that.  It does nothing when:

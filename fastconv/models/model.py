@@ -24,6 +24,7 @@ the engine's NCHW layout once, at its input edge. Everything runs in the model's
 """
 import numpy as np
 
+from .. import _alloc
 from .. import _validation as V
 from ..layers.base import InputLayer, KerasTensor, input_layer_of, unique_name
 from ..layout import to_public_shape
@@ -173,6 +174,9 @@ class Model(Trainer):
         if self._plan is None:
             self._ensure_built()
             self._plan = Plan(self._inputs, self._outputs, self._nodes)
+            # every run allocates the same feature-map buffers: keep freed ones in the heap
+            # so the next run reuses them without page faults (see fastconv._alloc)
+            _alloc.keep_freed_buffers()
         return self._plan
 
     def _ensure_built(self, x_shapes=None):
