@@ -27,10 +27,11 @@ import json
 import os
 import re
 import sys
-import tempfile
 import zipfile
 
 import numpy as np
+
+from ._atomic import atomic_write
 
 from .models import Callback
 
@@ -97,19 +98,6 @@ def _is_main(model):
     return distributed.is_main()
 
 
-def _fsync_directory(directory):
-    try:  # makes the rename durable; not possible on every platform
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(model, directory, epoch, keep=None):
     """Write the checkpoint of ``model`` after ``epoch`` completed epochs to
     ``directory/ckpt-{epoch:06d}.npz`` atomically; keep only the newest ``keep`` files
@@ -135,25 +123,10 @@ def save_checkpoint(model, directory, epoch, keep=None):
     meta_bytes = _canonical(meta).encode("utf-8")
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, f"ckpt-{int(epoch):06d}.npz")
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, meta=np.frombuffer(meta_bytes, np.uint8),
-                     sha256=np.frombuffer(_digest(meta_bytes, entries, arrays), np.uint8),
-                     **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)  # mkstemp makes the file private; give it the usual mode
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_directory(directory)
+    digest = _digest(meta_bytes, entries, arrays)
+    atomic_write(path, lambda f: np.savez(f, meta=np.frombuffer(meta_bytes, np.uint8),
+                                          sha256=np.frombuffer(digest, np.uint8), **arrays),
+                 prefix=_TMP_PREFIX)
     if keep is not None:
         for old in list_checkpoints(directory)[keep:]:
             try:

@@ -110,6 +110,25 @@ class _Pooling2D(Layer):
     def _create_weights(self, in_shape, rng):
         self._pad, self._ceil, _ = self._geometry(in_shape)
 
+    def _public_op(self, suffix=""):
+        """The validating functional op, for arrays the prepared one cannot take; padded
+        cells never count in an average (Keras's rule)."""
+        op = getattr(F, f"{self._kind}_pool2d{suffix}")
+        extra = () if self._kind == "max" else (False,)
+        return lambda *a: op(*a, self.pool_size, self.strides, self._pad, self._ceil, *extra)
+
+    def forward(self, x, training=False):
+        prep = self._prepared(x)
+        return (prep.forward(x) if prep is not None else self._public_op()(x)), x
+
+    def _backward(self, grad_out, ctx, input_grad):
+        if not input_grad:
+            return None
+        prep = self._prepared(ctx)
+        if prep is not None and grad_out.dtype == self.dtype and grad_out.shape == prep.out_shape:
+            return prep.backward(grad_out, ctx)
+        return self._public_op("_backward")(grad_out, ctx)
+
     def get_config(self):
         cfg = super().get_config()
         cfg.update(pool_size=list(self.pool_size), strides=list(self.strides),
@@ -125,42 +144,12 @@ class MaxPooling2D(_Pooling2D):
 
     _kind = "max"
 
-    def forward(self, x, training=False):
-        prep = self._prepared(x)
-        if prep is not None:
-            return prep.forward(x), x
-        return F.max_pool2d(x, self.pool_size, self.strides, self._pad, self._ceil), x
-
-    def _backward(self, grad_out, ctx, input_grad):
-        if not input_grad:
-            return None
-        prep = self._prepared(ctx)
-        if prep is not None and grad_out.dtype == self.dtype and grad_out.shape == prep.out_shape:
-            return prep.backward(grad_out, ctx)
-        return F.max_pool2d_backward(grad_out, ctx, self.pool_size, self.strides,
-                                     self._pad, self._ceil)
-
 
 @register
 class AveragePooling2D(_Pooling2D):
     """Average pooling; padded cells are not counted in the average (Keras's rule)."""
 
     _kind = "avg"
-
-    def forward(self, x, training=False):
-        prep = self._prepared(x)
-        if prep is not None:
-            return prep.forward(x), x
-        return F.avg_pool2d(x, self.pool_size, self.strides, self._pad, self._ceil, False), x
-
-    def _backward(self, grad_out, ctx, input_grad):
-        if not input_grad:
-            return None
-        prep = self._prepared(ctx)
-        if prep is not None and grad_out.dtype == self.dtype and grad_out.shape == prep.out_shape:
-            return prep.backward(grad_out, ctx)
-        return F.avg_pool2d_backward(grad_out, ctx, self.pool_size, self.strides,
-                                     self._pad, self._ceil, False)
 
 
 MaxPool2D = MaxPooling2D

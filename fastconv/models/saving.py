@@ -24,12 +24,12 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
 
 from .. import losses, optimizers
+from .._atomic import atomic_write
 from ..layers.base import weights_changed
 from .model import Model
 from .sequential import Sequential
@@ -105,32 +105,8 @@ def save_model(model, path, include_optimizer=True):
               "sha256": _digest(model_cfg, compile_cfg, entries, arrays, rng_state)}
     header_bytes = _canonical(header).encode("utf-8")
 
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{_HEADER_KEY: np.frombuffer(header_bytes, dtype=np.uint8)}, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:  # make the rename durable (best effort; not possible on every platform)
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
+    atomic_write(path, lambda f: np.savez(
+        f, **{_HEADER_KEY: np.frombuffer(header_bytes, dtype=np.uint8)}, **arrays))
 
 
 class _Bad(Exception):
