@@ -32,6 +32,10 @@ class OpInfo:
     #: ndim of the first input (for the hostile-input cases)
     ndim: int = 4
     names: tuple = field(default_factory=tuple)   # public names the row covers
+    #: True for element-wise ops, which take arrays of any number of dimensions
+    any_ndim: bool = False
+    #: tolerance of the reference against PyTorch (float64)
+    torch_rtol: float = 1e-10
 
 
 def _images(min_side=1, max_side=7, max_c=4, max_n=3):
@@ -111,7 +115,43 @@ def _stack_reduce(fn):
     return lambda torch, ts, o: fn(torch, torch.stack(ts))
 
 
+def _elementwise_row(name, torch_fn, torch_rtol=1e-10, **opts):
+    """An activation f(x, **opts) with f_backward(grad_out, x, **opts)."""
+    def sample(dtype):
+        # values away from the kinks (0, +-3, 6), where finite differences are meaningless
+        def away(shape, seed):
+            x = _arrays([shape], dtype, seed)[0] * 4
+            for k in (0.0, 3.0, -3.0, 6.0):
+                near = np.abs(x - k) < 1e-3
+                x[near] += 2e-3
+            return [x], dict(opts)
+        return st.builds(away, _images(), st.integers(0, 2 ** 16))
+    return OpInfo(
+        name=name, sample=sample,
+        forward=lambda m, xs, o: getattr(m, name)(xs[0], **o),
+        backward=lambda m, g, xs, o: [getattr(m, name + "_backward")(g, xs[0], **o)],
+        torch_forward=torch_fn, names=(name, name + "_backward"), any_ndim=True,
+        torch_rtol=torch_rtol)
+
+
+def _tf(fn_name, **kw):
+    return lambda torch, ts, o: getattr(torch.nn.functional, fn_name)(ts[0], **kw)
+
+
 OPS = [
+    _elementwise_row("relu", _tf("relu")),
+    _elementwise_row("leaky_relu", _tf("leaky_relu", negative_slope=0.1), negative_slope=0.1),
+    _elementwise_row("sigmoid", lambda torch, ts, o: torch.sigmoid(ts[0])),
+    _elementwise_row("tanh", lambda torch, ts, o: torch.tanh(ts[0])),
+    _elementwise_row("elu", _tf("elu", alpha=0.7), alpha=0.7),
+    _elementwise_row("relu6", _tf("relu6")),
+    # PyTorch's hardsigmoid backward multiplies by a float32 1/6 even in float64
+    _elementwise_row("hardsigmoid", _tf("hardsigmoid"), torch_rtol=1e-7),
+    _elementwise_row("hardswish", _tf("hardswish")),
+    _elementwise_row("silu", _tf("silu")),
+    _elementwise_row("gelu", _tf("gelu")),
+    _elementwise_row("softplus", _tf("softplus", beta=2.0, threshold=10.0), beta=2.0,
+                     threshold=10.0),
     _merge_row("add", _stack_reduce(lambda torch, s: s.sum(0))),
     _merge_row("subtract", lambda torch, ts, o: ts[0] - ts[1], count_hi=2),
     _merge_row("multiply", _stack_reduce(lambda torch, s: s.prod(0))),

@@ -87,11 +87,11 @@ def test_reference_matches_torch(op):
         ts = [torch.tensor(x, requires_grad=True) for x in xs]
         yt = op.torch_forward(torch, ts, opts)
         y = op.forward(R, xs, opts)
-        np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(y, yt.detach().numpy(), rtol=op.torch_rtol, atol=1e-12)
         g = _grad_out(y)
         yt.backward(torch.tensor(g))
         for i, (a, t) in enumerate(zip(op.backward(R, g, xs, opts), ts)):
-            np.testing.assert_allclose(a, t.grad.numpy(), rtol=1e-10, atol=1e-12,
+            np.testing.assert_allclose(a, t.grad.numpy(), rtol=op.torch_rtol, atol=1e-12,
                                        err_msg=f"{op.name}: grad {i}")
     check()
 
@@ -101,7 +101,7 @@ def test_reference_matches_torch(op):
 def test_bitwise_independent_of_thread_count(op, dtype):
     before = fastconv.get_num_threads()
     rng_shape = [(5, 6, 17, 19)]
-    xs = [np.random.default_rng(i).standard_normal(rng_shape[0]).astype(dtype)
+    xs = [(np.random.default_rng(i).standard_normal(rng_shape[0]) * 3).astype(dtype)
           for i in range(2 if op.name in ("add", "subtract", "multiply", "average",
                                           "concatenate") else 1)]
     opts = {"sides": ((1, 2), (2, 1))} if op.name in ("zero_pad2d", "crop2d") else (
@@ -130,7 +130,7 @@ def test_hostile_arguments_raise_clear_errors(op):
         ints = [x.astype(np.int64) for x in xs]
         with pytest.raises(TypeError, match="float32 or float64"):
             op.forward(F, ints, opts)
-        if op.name not in ("add", "subtract", "multiply", "average"):
+        if op.name not in ("add", "subtract", "multiply", "average") and not op.any_ndim:
             with pytest.raises(ValueError):
                 op.forward(F, [x.reshape(-1) for x in xs], opts)
         y = op.forward(F, xs, opts)
