@@ -88,27 +88,39 @@ static fc_int FC_NAME(fc_max_pool_2x2_forward)(const fc_pool_geom *g, const T *x
     return cols;
 }
 
-/* gx must be zero on entry; each window's gradient goes to its first maximum
+/* gx must be zero outside the windows' blocks on entry; each window's gradient goes to its first maximum
  * (in the order a b / c d). Written as masks on equality with the maximum so
- * that the compiler vectorises it; a plane holding NaN is left to the general
- * loop, whose NaN rule (last NaN wins) needs the sequential scan. */
+ * that the compiler vectorises it; the AVX2 path (pool_avx2.c) does the
+ * columns that fill whole vectors. A window holding NaN sends the plane to
+ * the general loop (gx zeroed again), whose NaN rule (last NaN wins) needs
+ * the sequential scan: the check rides along with the work instead of a
+ * separate pass over the plane. */
 static fc_int FC_NAME(fc_max_pool_2x2_backward)(const fc_pool_geom *g, const T *x, const T *gy, T *gx)
 {
     fc_int cols = FC_NAME(fc_pool_2x2_columns)(g);
     if (!cols)
         return 0;
-    /* n hoisted: a store through gx could alias *g as far as the compiler knows. */
-    fc_int n = g->H * g->W;
+    /* Hoisted: a store through gx could alias *g as far as the compiler knows. */
+    const fc_int W = g->W, Wo = g->Wo, Ho = g->Ho;
+#ifdef FC_POOL_HAVE_AVX2
+    if (fc_simd_path() == FC_SIMD_AVX2) {
+        const fc_int r = FC_CAT(FC_NAME(fc_max_pool_2x2_bwd_rows), avx2)(Ho, cols, W, Wo, x, gy, gx);
+        if (r < 0) {
+            memset(gx, 0, (size_t)(g->H * W) * sizeof(T));
+            return 0;
+        }
+        if (r == cols)
+            return cols;
+    }
+#endif
     int nan = 0;
-    for (fc_int i = 0; i < n; i++) nan |= x[i] != x[i];
-    if (nan)
-        return 0;
-    for (fc_int oh = 0; oh < g->Ho; oh++) {
-        const T *r0 = x + 2 * oh * g->W, *r1 = r0 + g->W;
-        T *g0 = gx + 2 * oh * g->W, *g1 = g0 + g->W;
-        const T *grad = gy + oh * g->Wo;
+    for (fc_int oh = 0; oh < Ho; oh++) {
+        const T *r0 = x + 2 * oh * W, *r1 = r0 + W;
+        T *g0 = gx + 2 * oh * W, *g1 = g0 + W;
+        const T *grad = gy + oh * Wo;
         for (fc_int ow = 0; ow < cols; ow++) {
             T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+            nan |= (a != a) | (b != b) | (c != c) | (d != d);
             T m = b > a ? b : a;
             m = c > m ? c : m;
             m = d > m ? d : m;
@@ -120,6 +132,10 @@ static fc_int FC_NAME(fc_max_pool_2x2_backward)(const fc_pool_geom *g, const T *
             g1[2 * ow] = ec ? v : (T)0;
             g1[2 * ow + 1] = ed ? v : (T)0;
         }
+    }
+    if (nan) {
+        memset(gx, 0, (size_t)(g->H * W) * sizeof(T));
+        return 0;
     }
     return cols;
 }
@@ -202,7 +218,12 @@ void FC_NAME(fc_max_pool2d_forward)(const fc_pool_geom *g, const T *x, T *y)
 
 void FC_NAME(fc_max_pool2d_backward)(const fc_pool_geom *g, const T *x, const T *gy, T *gx)
 {
-    memset(gx, 0, (size_t)(g->H * g->W) * sizeof(T));
+    /* The 2x2 fast path writes every element of its windows (and zeroes the
+     * plane itself when it gives up), so a plane it tiles exactly needs no
+     * zeroing first. */
+    const fc_int cols = g->dil_h == 1 && g->dil_w == 1 ? FC_NAME(fc_pool_2x2_columns)(g) : 0;
+    if (!(cols && 2 * g->Ho == g->H && 2 * cols == g->W))
+        memset(gx, 0, (size_t)(g->H * g->W) * sizeof(T));
     if (g->dil_h != 1 || g->dil_w != 1) {
         FC_NAME(fc_max_pool_dilated)(g, x, gy, NULL, gx);
         return;

@@ -1,0 +1,99 @@
+"""Kernel paths added for speed: each against fastconv.reference, on both SIMD paths.
+
+2x2 stride-2 max-pool backward (csrc/pool_avx2.c): whole vectors of windows, the
+overlapping last vector of a row (cols not a multiple of the vector), rows too
+short for a vector (scalar loop), odd H / W (general loop on the leftovers), ties
+between window elements (first maximum wins), signed zeros and NaN (the plane
+falls back to the sequential rule). Max-pool backward does no arithmetic, so every
+comparison is bitwise.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import fastconv
+from fastconv import functional as F
+from fastconv import reference as ref
+
+DTYPES = [np.float32, np.float64]
+
+
+@pytest.fixture
+def restore_threads():
+    before = fastconv.get_num_threads()
+    yield
+    fastconv.set_num_threads(before)
+
+
+def _pool_inputs(dtype, N, C, H, W, ties, seed):
+    rng = np.random.default_rng(seed)
+    if ties:
+        # Few distinct values: most windows hold equal maxima, including -0.0 / 0.0.
+        x = rng.choice(np.array([-1.0, -0.0, 0.0, 1.0], dtype), size=(N, C, H, W))
+    else:
+        x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    Ho, Wo = H // 2, W // 2
+    gy = rng.standard_normal((N, C, Ho, Wo)).astype(dtype)
+    return x, gy
+
+
+def _same_bits(a, b):
+    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+pool_cases = st.fixed_dictionaries({
+    "N": st.integers(1, 3), "C": st.integers(1, 5),
+    "H": st.integers(2, 21), "W": st.integers(2, 41),
+    "ties": st.booleans(), "seed": st.integers(0, 2**16),
+})
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(case=pool_cases)
+def test_max_pool_2x2_backward_matches_reference_bitwise(simd, dtype, case):
+    x, gy = _pool_inputs(dtype, **case)
+    got = F.max_pool2d_backward(gy, x, 2)
+    want = ref.max_pool2d_backward(gy, x, 2)
+    assert _same_bits(got, want.astype(dtype)), (case, np.argwhere(got != want)[:5])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("W", [2, 6, 7, 8, 9, 14, 16, 30, 31])
+def test_max_pool_2x2_backward_same_bits_on_both_simd_paths(dtype, W):
+    x, gy = _pool_inputs(dtype, 2, 3, 10, W, ties=True, seed=W)
+    before = fastconv.simd_path()
+    try:
+        fastconv.set_simd_path("portable")
+        portable = F.max_pool2d_backward(gy, x, 2)
+        fastconv.set_simd_path("avx2")
+        fast = F.max_pool2d_backward(gy, x, 2)
+    finally:
+        fastconv.set_simd_path("avx2" if before.startswith("avx2") else "portable")
+    assert _same_bits(portable, fast)
+    # Every gradient value lands exactly once per window.
+    np.testing.assert_allclose(fast.sum(axis=(2, 3)), gy.sum(axis=(2, 3)), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("where", ["first", "last_vector", "tail", "outside"])
+def test_max_pool_2x2_backward_nan_follows_reference(simd, dtype, where):
+    x, gy = _pool_inputs(dtype, 2, 2, 12, 27, ties=False, seed=1)
+    h, w = {"first": (0, 1), "last_vector": (5, 17), "tail": (11, 25), "outside": (3, 26)}[where]
+    x[1, 1, h, w] = np.nan
+    x[1, 1, h ^ 1, w] = np.nan  # two NaNs in one window: the last one wins
+    got = F.max_pool2d_backward(gy, x, 2)
+    want = ref.max_pool2d_backward(gy, x, 2).astype(dtype)
+    assert _same_bits(got, want)
+    # Planes without NaN are untouched by the fallback.
+    assert _same_bits(got[0], ref.max_pool2d_backward(gy[:1], x[:1], 2).astype(dtype)[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_pool_2x2_backward_bitwise_for_1_2_3_threads(simd, dtype, restore_threads):
+    x, gy = _pool_inputs(dtype, 7, 5, 30, 30, ties=True, seed=3)
+    outs = []
+    for t in (1, 2, 3):
+        fastconv.set_num_threads(t)
+        outs.append(F.max_pool2d_backward(gy, x, 2))
+    assert _same_bits(outs[0], outs[1]) and _same_bits(outs[0], outs[2])
+    assert _same_bits(outs[0], ref.max_pool2d_backward(gy, x, 2).astype(dtype))
