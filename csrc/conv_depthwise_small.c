@@ -33,7 +33,7 @@
 
 /* Channels per block: lanes of one vector. */
 #define FC_DWS_CB 8
-/* Largest padded scratch plane (pixels), largest output plane (pixels) and
+/* Largest padded scratch plane (pixels), largest source and output planes and
  * taps: bounds the stack scratch (at most 400 * 8 doubles = 25.6 KB). */
 #define FC_DWS_MAXPIX 400
 #define FC_DWS_MAXOUT 256
@@ -59,7 +59,7 @@ static int dws_make(dws_plan *P, fc_int Hs, fc_int Ws, fc_int up, fc_int top, fc
     P->Ho = Ho, P->Wo = Wo, P->sw = sw, P->R = R, P->S = S;
     P->Hp = dws_max(top + (Hs - 1) * up + 1, (Ho - 1) * sw + R);
     P->Wp = dws_max(left + (Ws - 1) * up + 1, (Wo - 1) * sw + S);
-    return P->Hp * P->Wp <= FC_DWS_MAXPIX && Ho * Wo <= FC_DWS_MAXOUT;
+    return P->Hp * P->Wp <= FC_DWS_MAXPIX && Ho * Wo <= FC_DWS_MAXOUT && Hs * Ws <= FC_DWS_MAXOUT;
 }
 
 /* The geometry of one pass (0 forward, 1 backward-data, 2 backward-weight), or 0. */
@@ -89,6 +89,7 @@ fc_int fc_depthwise_small_blocks(const fc_conv_geom *g) { return (g->C + FC_DWS_
 #pragma GCC optimize("no-tree-loop-distribute-patterns")
 
 #define T float
+#define DWS_ITYPE int
 #define DWS_ACT fc_activation_forward_f32
 #define FC_DWS_ATTR
 #define NAME(base) base##_f32_portable
@@ -103,9 +104,11 @@ fc_int fc_depthwise_small_blocks(const fc_conv_geom *g) { return (g->C + FC_DWS_
 #undef NAME
 #undef FC_DWS_ATTR
 #undef T
+#undef DWS_ITYPE
 #undef DWS_ACT
 
 #define T double
+#define DWS_ITYPE long long
 #define DWS_ACT fc_activation_forward_f64
 #define FC_DWS_ATTR
 #define NAME(base) base##_f64_portable
@@ -120,6 +123,7 @@ fc_int fc_depthwise_small_blocks(const fc_conv_geom *g) { return (g->C + FC_DWS_
 #undef NAME
 #undef FC_DWS_ATTR
 #undef T
+#undef DWS_ITYPE
 #undef DWS_ACT
 
 static inline int dws_avx2(void)

@@ -67,41 +67,78 @@ NAME(dws_dot_any)(const dws_plan *P, const VEC *buf, const VEC *dyb, VEC *acc)
         NAME(dws_dot)(P, P->sw, P->R, P->S, buf, dyb, acc);
 }
 
-/* Scratch interior <- nc (<= 8) source planes src + l * ps (lanes >= nc keep
- * what they held: no result reads them). */
-static inline __attribute__((always_inline)) void
-NAME(dws_load)(const dws_plan *P, const T *src, fc_int ps, fc_int nc, VEC *buf)
+/* Integer lanes of the same width, for shuffle masks. */
+typedef DWS_ITYPE NAME(ivec) __attribute__((vector_size(FC_DWS_CB * sizeof(T))));
+#define IVEC NAME(ivec)
+
+/* v[j][l] <-> v[l][j]: three rounds of exchanging half-blocks (4x4, 2x2, 1x1). */
+static inline __attribute__((always_inline)) void NAME(dws_tr8)(VEC *v)
 {
-    const fc_int Hs = P->Hs, Ws = P->Ws, up = P->up, Wp = P->Wp;
-    for (fc_int i = 0; i < Hs; i++) {
-        VEC *d = buf + (P->top + i * up) * Wp + P->left;
-        const T *s = src + i * Ws;
-        if (nc == FC_DWS_CB) {
-            for (fc_int j = 0; j < Ws; j++) {
-                VEC v;
-                for (int l = 0; l < FC_DWS_CB; l++) v[l] = s[l * ps + j];
-                d[j * up] = v;
-            }
-        } else {
-            for (fc_int j = 0; j < Ws; j++)
-                for (int l = 0; l < nc; l++) d[j * up][l] = s[l * ps + j];
+    for (int i = 0; i < 4; i++) {
+        VEC a = v[i], b = v[i + 4];
+        v[i] = __builtin_shuffle(a, b, (IVEC){0, 1, 2, 3, 8, 9, 10, 11});
+        v[i + 4] = __builtin_shuffle(a, b, (IVEC){4, 5, 6, 7, 12, 13, 14, 15});
+    }
+    for (int i = 0; i < 8; i += (i & 1) ? 3 : 1) {
+        VEC a = v[i], b = v[i + 2];
+        v[i] = __builtin_shuffle(a, b, (IVEC){0, 1, 8, 9, 4, 5, 12, 13});
+        v[i + 2] = __builtin_shuffle(a, b, (IVEC){2, 3, 10, 11, 6, 7, 14, 15});
+    }
+    for (int i = 0; i < 8; i += 2) {
+        VEC a = v[i], b = v[i + 1];
+        v[i] = __builtin_shuffle(a, b, (IVEC){0, 8, 2, 10, 4, 12, 6, 14});
+        v[i + 1] = __builtin_shuffle(a, b, (IVEC){1, 9, 3, 11, 5, 13, 7, 15});
+    }
+}
+
+static inline __attribute__((always_inline)) VEC NAME(dws_ldu)(const T *p)
+{
+    VEC v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* pos[p] = scratch index of source pixel p (row-major over Hs x Ws). */
+static inline void NAME(dws_positions)(const dws_plan *P, int *pos)
+{
+    for (fc_int i = 0; i < P->Hs; i++)
+        for (fc_int j = 0; j < P->Ws; j++)
+            pos[i * P->Ws + j] = (int)((P->top + i * P->up) * P->Wp + P->left + j * P->up);
+}
+
+/* Scratch pixels pos[p] <- nc (<= 8) source planes src + l * ps, n pixels each;
+ * full blocks by 8x8 transposes (lanes >= nc keep what they held: no result reads them). */
+static inline __attribute__((always_inline)) void
+NAME(dws_load)(const int *pos, fc_int n, const T *src, fc_int ps, fc_int nc, VEC *buf)
+{
+    fc_int p = 0;
+    if (nc == FC_DWS_CB) {
+        for (; p + FC_DWS_CB <= n; p += FC_DWS_CB) {
+            VEC v[FC_DWS_CB];
+            for (int l = 0; l < FC_DWS_CB; l++) v[l] = NAME(dws_ldu)(src + l * ps + p);
+            NAME(dws_tr8)(v);
+            for (int j = 0; j < FC_DWS_CB; j++) buf[pos[p + j]] = v[j];
         }
     }
+    for (; p < n; p++)
+        for (int l = 0; l < nc; l++) buf[pos[p]][l] = src[l * ps + p];
 }
 
 /* nc planes dst + l * ps (n pixels each) <- lanes of v[0 .. n). */
 static inline __attribute__((always_inline)) void
 NAME(dws_store)(const VEC *v, fc_int n, fc_int nc, T *dst, fc_int ps)
 {
+    fc_int p = 0;
     if (nc == FC_DWS_CB) {
-        for (fc_int p = 0; p < n; p++) {
-            const VEC a = v[p];
-            for (int l = 0; l < FC_DWS_CB; l++) dst[l * ps + p] = a[l];
+        for (; p + FC_DWS_CB <= n; p += FC_DWS_CB) {
+            VEC t[FC_DWS_CB];
+            for (int j = 0; j < FC_DWS_CB; j++) t[j] = v[p + j];
+            NAME(dws_tr8)(t);
+            for (int l = 0; l < FC_DWS_CB; l++) memcpy(dst + l * ps + p, &t[l], sizeof t[l]);
         }
-    } else {
-        for (fc_int p = 0; p < n; p++)
-            for (int l = 0; l < nc; l++) dst[l * ps + p] = v[p][l];
     }
+    for (; p < n; p++)
+        for (int l = 0; l < nc; l++) dst[l * ps + p] = v[p][l];
 }
 
 /* Interleaved taps of block c0 (flipped: turned 180 degrees) and bias. */
@@ -130,7 +167,9 @@ FC_DWS_ATTR static void NAME(dws_run)(const fc_conv_geom *g, const dws_plan *P, 
     VEC out[FC_DWS_MAXOUT];
     VEC wv[FC_DWS_MAXTAP], bv = {0};
     const fc_int C = g->C, sp = P->Hs * P->Ws, op = P->Ho * P->Wo;
+    int pos[FC_DWS_MAXOUT];
     memset(buf, 0, (size_t)(P->Hp * P->Wp) * sizeof(VEC));
+    NAME(dws_positions)(P, pos);
     fc_int cur = -1;
     for (fc_int i = i0; i < i1; i++) {
         const fc_int blk = i / N, n = i % N, c0 = blk * FC_DWS_CB;
@@ -139,7 +178,7 @@ FC_DWS_ATTR static void NAME(dws_run)(const fc_conv_geom *g, const dws_plan *P, 
             NAME(dws_weights)(g, c0, nc, w, bias, flip, wv, &bv);
             cur = blk;
         }
-        NAME(dws_load)(P, src + (n * C + c0) * sp, sp, nc, buf);
+        NAME(dws_load)(pos, sp, src + (n * C + c0) * sp, sp, nc, buf);
         NAME(dws_conv_any)(P, buf, wv, bv, out);
         T *d = dst + (n * C + c0) * op;
         NAME(dws_store)(out, op, nc, d, op);
@@ -175,12 +214,13 @@ FC_DWS_ATTR static void NAME(dws_backward_weight)(const fc_conv_geom *g, const d
     const fc_int c0 = blk * FC_DWS_CB, nc = C - c0 < FC_DWS_CB ? C - c0 : FC_DWS_CB;
     memset(buf, 0, (size_t)(P->Hp * P->Wp) * sizeof(VEC));
     memset(dyb, 0, (size_t)op * sizeof(VEC));
+    int pos[FC_DWS_MAXOUT], id[FC_DWS_MAXOUT];
+    NAME(dws_positions)(P, pos);
+    for (fc_int p = 0; p < op; p++) id[p] = (int)p;
     for (fc_int t = 0; t <= RS; t++) acc[t] = (VEC){0};
     for (fc_int n = 0; n < nimg; n++) {
-        NAME(dws_load)(P, x + (n * C + c0) * sp, sp, nc, buf);
-        /* dy block as an Ho x Wo plane of vectors (a scratch plane with no padding). */
-        dws_plan D = {P->Ho, P->Wo, 1, 0, 0, P->Ho, P->Wo, P->Ho, P->Wo, 1, 1, 1};
-        NAME(dws_load)(&D, dy + (n * C + c0) * op, op, nc, dyb);
+        NAME(dws_load)(pos, sp, x + (n * C + c0) * sp, sp, nc, buf);
+        NAME(dws_load)(id, op, dy + (n * C + c0) * op, op, nc, dyb);
         NAME(dws_dot_any)(P, buf, dyb, acc);
     }
     for (fc_int l = 0; l < nc; l++)
@@ -188,3 +228,4 @@ FC_DWS_ATTR static void NAME(dws_backward_weight)(const fc_conv_geom *g, const d
 }
 
 #undef VEC
+#undef IVEC
