@@ -1,8 +1,8 @@
 /*
  * conv_depthwise_small.c -- depthwise convolution on small planes (late
- * MobileNet layers, 16x16 .. 2x2), vectorised across channels; see fastconv.h.
+ * MobileNet layers, 32x32 .. 2x2), vectorised across channels; see fastconv.h.
  *
- * Why: on a plane of a few dozen pixels the per-plane work of the buffered
+ * Why: on a plane of up to ~1000 pixels the per-plane work of the buffered
  * path (conv_depthwise.c: building short padded rows, picking a layout,
  * copying rows of 2 .. 8 elements) costs more than the arithmetic. Here 8
  * channel planes of one image are transposed into one channel-interleaved,
@@ -34,13 +34,14 @@
 /* Channels per block: lanes of one vector. */
 #define FC_DWS_CB 8
 /* Largest padded scratch plane (pixels), largest source and output planes and
- * taps: bounds the stack scratch (at most 400 * 8 doubles = 25.6 KB). */
-#define FC_DWS_MAXPIX 400
-#define FC_DWS_MAXOUT 256
+ * taps: bounds the stack scratch (32x32 planes padded by 1: 1156 + 1024
+ * vectors, 70 KB of floats / 140 KB of doubles). */
+#define FC_DWS_MAXPIX 1156
+#define FC_DWS_MAXOUT 1024
 #define FC_DWS_MAXTAP 25
 /* Largest input plane (H * W) that takes this path: above it, the buffered
- * path of conv_depthwise.c is as fast (measured on 16x16 vs 32x32 planes). */
-#define FC_DWS_MAX_PLANE 256
+ * path of conv_depthwise.c keeps its rows in L1 and the scratch here would not. */
+#define FC_DWS_MAX_PLANE 1024
 
 /* Scratch geometry shared by all passes: a source plane of Hs x Ws is written
  * at rows top + i * up, columns left + j * up of an Hp x Wp scratch plane; the

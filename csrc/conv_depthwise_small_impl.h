@@ -182,8 +182,8 @@ FC_DWS_ATTR static void NAME(dws_run)(const fc_conv_geom *g, const dws_plan *P, 
         NAME(dws_conv_any)(P, buf, wv, bv, out);
         T *d = dst + (n * C + c0) * op;
         NAME(dws_store)(out, op, nc, d, op);
-        if (act != FC_ACT_NONE)
-            for (fc_int l = 0; l < nc; l++) DWS_ACT(act, act_param, d + l * op, d + l * op, op);
+        /* The block's planes are contiguous: one activation call for all of them. */
+        if (act != FC_ACT_NONE) DWS_ACT(act, act_param, d, d, nc * op);
     }
 }
 

@@ -262,7 +262,7 @@ void fc_depthwise_backward_weight_plane_f64(const fc_conv_geom *g, fc_int nimg, 
                                             double *dw, double *db);
 
 /* Depthwise convolution on small planes (csrc/conv_depthwise_small.c), vectorised
- * across blocks of 8 channels: K == C, stride 1 or 2, no dilation, small H * W.
+ * across blocks of 8 channels: K == C, stride 1 or 2, no dilation, H * W <= 1024.
  * fc_depthwise_small_fits(g, pass) is 1 when pass (0 forward, 1 backward-data,
  * 2 backward-weight) takes this path; a call for a geometry that does not fit
  * does nothing. Work items i = blk * N + n (blk < fc_depthwise_small_blocks(g))

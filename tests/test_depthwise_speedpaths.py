@@ -106,7 +106,7 @@ def test_results_do_not_depend_on_thread_count(shape, stride):
 
 
 # ---------------------------------------------------------------------------
-# Small planes (csrc/conv_depthwise_small.c): blocks of 8 channels of one image,
+# Small planes (csrc/conv_depthwise_small.c; H * W <= 1024): blocks of 8 channels of one image,
 # interleaved so each pixel is one 8-lane vector; channel counts that do not
 # fill the last block, every stride-1/2 padding the path takes, both dtypes and
 # SIMD paths.
@@ -138,7 +138,8 @@ def test_channel_blocked_small_planes_match_reference(simd, dtype, case):
 
 @pytest.mark.parametrize("shape,stride,taken", [
     ((64, 128, 4, 4), 1, True), ((64, 128, 4, 4), 2, True), ((64, 256, 2, 2), 1, True),
-    ((64, 64, 8, 8), 2, True), ((64, 32, 16, 16), 1, True), ((64, 16, 32, 32), 1, False),
+    ((64, 64, 8, 8), 2, True), ((64, 32, 16, 16), 1, True), ((64, 16, 32, 32), 1, True),
+    ((8, 16, 33, 32), 1, False), ((8, 16, 64, 64), 2, False),
 ])
 def test_small_plane_path_is_taken_on_mobilenet_shapes(shape, stride, taken):
     assert _small_path(shape, 3, 3, stride, 1) == [taken] * 3
@@ -146,7 +147,8 @@ def test_small_plane_path_is_taken_on_mobilenet_shapes(shape, stride, taken):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape,stride", [((6, 20, 4, 4), 1), ((5, 11, 7, 5), 2), ((3, 8, 16, 16), 2),
-                                          ((4, 9, 2, 2), 1), ((3, 5, 1, 1), 1)])
+                                          ((4, 9, 2, 2), 1), ((3, 5, 1, 1), 1), ((2, 17, 32, 32), 1),
+                                          ((2, 10, 31, 33), 2)])
 def test_small_planes_with_bias_and_partial_blocks_match_reference(simd, dtype, shape, stride):
     assert _small_path(shape, 3, 3, stride, 1) == [True] * 3
     _check(dtype, dict(shape=shape, wshape=(shape[1], 1, 3, 3), stride=stride, padding=1, bias=True))
