@@ -261,6 +261,37 @@ void fc_depthwise_backward_weight_plane_f64(const fc_conv_geom *g, fc_int nimg, 
                                             fc_int x_stride, const double *dy, fc_int dy_stride,
                                             double *dw, double *db);
 
+/* Depthwise convolution on small planes (csrc/conv_depthwise_small.c), vectorised
+ * across blocks of 8 channels: K == C, stride 1 or 2, no dilation, H * W <= 1024.
+ * fc_depthwise_small_fits(g, pass) is 1 when pass (0 forward, 1 backward-data,
+ * 2 backward-weight) takes this path; a call for a geometry that does not fit
+ * does nothing. Work items i = blk * N + n (blk < fc_depthwise_small_blocks(g))
+ * are channels 8 blk .. min(8 blk + 8, C) - 1 of image n; forward and
+ * backward-data do the items in [i0, i1) with the meaning of the calls above
+ * (dx overwritten), serial, and no result depends on the split. */
+int fc_depthwise_small_fits(const fc_conv_geom *g, int pass);
+fc_int fc_depthwise_small_blocks(const fc_conv_geom *g);
+void fc_depthwise_small_forward_f32(const fc_conv_geom *g, fc_int N, fc_int i0, fc_int i1,
+                                    const float *x, const float *w, const float *bias, int act,
+                                    float act_param, float *y);
+void fc_depthwise_small_forward_f64(const fc_conv_geom *g, fc_int N, fc_int i0, fc_int i1,
+                                    const double *x, const double *w, const double *bias, int act,
+                                    double act_param, double *y);
+void fc_depthwise_small_backward_data_f32(const fc_conv_geom *g, fc_int N, fc_int i0, fc_int i1,
+                                          const float *dy, const float *w, float *dx);
+void fc_depthwise_small_backward_data_f64(const fc_conv_geom *g, fc_int N, fc_int i0, fc_int i1,
+                                          const double *dy, const double *w, double *dx);
+/* Weight gradient of channel block blk over nimg images starting at x, dy
+ * (whole images: x (nimg, C, H, W), dy (nimg, C, Ho, Wo)), summed image by
+ * image, pixel by pixel in row-major order: out[l * part + t] (t < R * S) =
+ * tap t of channel 8 blk + l, out[l * part + R * S] = its dy sum (overwritten). */
+void fc_depthwise_small_backward_weight_f32(const fc_conv_geom *g, fc_int nimg, fc_int blk,
+                                            const float *x, const float *dy, fc_int part,
+                                            float *out);
+void fc_depthwise_small_backward_weight_f64(const fc_conv_geom *g, fc_int nimg, fc_int blk,
+                                            const double *x, const double *dy, fc_int part,
+                                            double *out);
+
 /* ------------------------------------------------------------------ */
 /* Pooling (csrc/pool.c): one (H, W) plane per call                    */
 /* ------------------------------------------------------------------ */

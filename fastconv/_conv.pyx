@@ -251,6 +251,13 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
 
 # ---------------------------------------------------------------- depthwise (groups == C)
 
+def depthwise_small_path(tuple geometry, int pass_):
+    """Whether pass_ (0 forward, 1 backward-data, 2 backward-weight) of a depthwise conv
+    runs the channel-interleaved small-plane kernels (csrc/conv_depthwise_small.c)."""
+    cdef fc_conv_geom g = make_geom(geometry)
+    return bool(fc_depthwise_small_fits(&g, pass_))
+
+
 def depthwise_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                       const floating[::1] bias, tuple geometry, int activation, double act_param,
                       floating[:, :, :, ::1] y, int num_threads):
@@ -262,6 +269,21 @@ def depthwise_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
     cdef const floating *bptr = NULL
     if bias is not None:
         bptr = &bias[0]
+    if fc_depthwise_small_fits(&g, 0):
+        # Small planes: items (8-channel block, image), vectorised across channels.
+        P = N * fc_depthwise_small_blocks(&g)
+        nt = team_size(num_threads, P, _flops(&g, N) / g.C)
+        with nogil:
+            for t in prange(nt, schedule='static', num_threads=nt):
+                if floating is float:
+                    fc_depthwise_small_forward_f32(&g, N, t * P // nt, (t + 1) * P // nt,
+                                                   &x[0, 0, 0, 0], &w[0, 0, 0, 0], bptr, activation,
+                                                   <float> act_param, &y[0, 0, 0, 0])
+                else:
+                    fc_depthwise_small_forward_f64(&g, N, t * P // nt, (t + 1) * P // nt,
+                                                   &x[0, 0, 0, 0], &w[0, 0, 0, 0], bptr, activation,
+                                                   act_param, &y[0, 0, 0, 0])
+        return
     with nogil:
         for t in prange(nt, schedule='static', num_threads=nt):
             if floating is float:
@@ -280,6 +302,20 @@ def depthwise_backward_data(const floating[:, :, :, ::1] grad_out, const floatin
     cdef fc_conv_geom g = make_geom(geometry)
     cdef Py_ssize_t N = grad_out.shape[0], P = N * g.C, t
     cdef int nt = team_size(num_threads, P, _flops(&g, N) / g.C)
+    if fc_depthwise_small_fits(&g, 1):
+        P = N * fc_depthwise_small_blocks(&g)
+        nt = team_size(num_threads, P, _flops(&g, N) / g.C)
+        with nogil:
+            for t in prange(nt, schedule='static', num_threads=nt):
+                if floating is float:
+                    fc_depthwise_small_backward_data_f32(&g, N, t * P // nt, (t + 1) * P // nt,
+                                                         &grad_out[0, 0, 0, 0], &w[0, 0, 0, 0],
+                                                         &grad_x[0, 0, 0, 0])
+                else:
+                    fc_depthwise_small_backward_data_f64(&g, N, t * P // nt, (t + 1) * P // nt,
+                                                         &grad_out[0, 0, 0, 0], &w[0, 0, 0, 0],
+                                                         &grad_x[0, 0, 0, 0])
+        return
     with nogil:
         for t in prange(nt, schedule='static', num_threads=nt):
             if floating is float:
@@ -302,7 +338,9 @@ def depthwise_backward_weight(const floating[:, :, :, ::1] x, const floating[:, 
     cdef Py_ssize_t N = x.shape[0], K = g.K, mult = g.K // g.C, RS = g.R * g.S
     cdef Py_ssize_t nchunks = min(N, WEIGHT_GRAD_CHUNKS), item, chunk, k, n0, i
     cdef Py_ssize_t part = RS + 1
-    cdef int nt = team_size(num_threads, nchunks * K, _flops(&g, N) / g.C)
+    cdef Py_ssize_t nblk = fc_depthwise_small_blocks(&g)
+    cdef bint small = fc_depthwise_small_fits(&g, 2)
+    cdef int nt = team_size(num_threads, nchunks * (nblk if small else K), _flops(&g, N) / g.C)
     cdef floating total
     cdef floating *acc
     cdef floating *dw = &grad_w[0, 0, 0, 0]
@@ -313,7 +351,21 @@ def depthwise_backward_weight(const floating[:, :, :, ::1] x, const floating[:, 
                                                     "conv2d_backward", "partial weight gradients")
     try:
         with nogil:
-            for item in prange(nchunks * K, schedule='static', num_threads=nt):
+            # Small planes: items (image run, 8-channel block), each writing the
+            # partials of its 8 filters; the same run-order reduction follows.
+            for item in prange(nchunks * nblk if small else 0, schedule='static', num_threads=nt):
+                chunk = item // nblk
+                n0 = chunk * N // nchunks
+                acc = partials + (chunk * K + (item % nblk) * 8) * part
+                if floating is float:
+                    fc_depthwise_small_backward_weight_f32(
+                        &g, (chunk + 1) * N // nchunks - n0, item % nblk, &x[n0, 0, 0, 0],
+                        &grad_out[n0, 0, 0, 0], part, acc)
+                else:
+                    fc_depthwise_small_backward_weight_f64(
+                        &g, (chunk + 1) * N // nchunks - n0, item % nblk, &x[n0, 0, 0, 0],
+                        &grad_out[n0, 0, 0, 0], part, acc)
+            for item in prange(0 if small else nchunks * K, schedule='static', num_threads=nt):
                 chunk = item // K
                 k = item % K
                 acc = partials + item * part

@@ -103,3 +103,84 @@ def test_results_do_not_depend_on_thread_count(shape, stride):
     for other in runs[1:]:
         for a, e in zip(runs[0], other):
             np.testing.assert_array_equal(a, e)
+
+
+# ---------------------------------------------------------------------------
+# Small planes (csrc/conv_depthwise_small.c; H * W <= 1024): blocks of 8 channels of one image,
+# interleaved so each pixel is one 8-lane vector; channel counts that do not
+# fill the last block, every stride-1/2 padding the path takes, both dtypes and
+# SIMD paths.
+
+def _small_path(shape, R, S, stride, padding):
+    from fastconv import _conv, geometry as geo
+    g = geo.conv2d_geometry(shape, (shape[1], 1, R, S), stride, padding, 1, groups=shape[1])
+    return [_conv.depthwise_small_path(geo.conv_kernel_args(g), p) for p in range(3)]
+
+
+@st.composite
+def small_plane_cases(draw):
+    C = draw(st.sampled_from([1, 3, 8, 9, 16, 21]))
+    R, S = draw(st.sampled_from([(3, 3), (3, 3), (1, 1), (2, 3), (5, 5)]))
+    pads = draw(st.sampled_from([0, 1, ((1, 0), (0, 1)), ((0, 2), (2, 1)), ((R - 1, R - 1), (S - 1, 0))]))
+    (pt, pb), (pl, pr) = ((pads, pads), (pads, pads)) if isinstance(pads, int) else pads
+    H = max(1, R - pt - pb, draw(st.integers(1, 12)))
+    W = max(1, S - pl - pr, draw(st.integers(1, 12)))
+    return dict(shape=(draw(st.integers(1, 5)), C, H, W), wshape=(C, 1, R, S),
+                stride=draw(st.sampled_from([1, 2])), padding=pads, bias=draw(st.booleans()))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=60, deadline=None)
+@given(case=small_plane_cases())
+def test_channel_blocked_small_planes_match_reference(simd, dtype, case):
+    _check(dtype, case)
+
+
+@pytest.mark.parametrize("shape,stride,taken", [
+    ((64, 128, 4, 4), 1, True), ((64, 128, 4, 4), 2, True), ((64, 256, 2, 2), 1, True),
+    ((64, 64, 8, 8), 2, True), ((64, 32, 16, 16), 1, True), ((64, 16, 32, 32), 1, True),
+    ((8, 16, 33, 32), 1, False), ((8, 16, 64, 64), 2, False),
+])
+def test_small_plane_path_is_taken_on_mobilenet_shapes(shape, stride, taken):
+    assert _small_path(shape, 3, 3, stride, 1) == [taken] * 3
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape,stride", [((6, 20, 4, 4), 1), ((5, 11, 7, 5), 2), ((3, 8, 16, 16), 2),
+                                          ((4, 9, 2, 2), 1), ((3, 5, 1, 1), 1), ((2, 17, 32, 32), 1),
+                                          ((2, 10, 31, 33), 2)])
+def test_small_planes_with_bias_and_partial_blocks_match_reference(simd, dtype, shape, stride):
+    assert _small_path(shape, 3, 3, stride, 1) == [True] * 3
+    _check(dtype, dict(shape=shape, wshape=(shape[1], 1, 3, 3), stride=stride, padding=1, bias=True))
+
+
+@pytest.mark.parametrize("act", ["relu", "relu6"])
+def test_small_planes_fused_activation_matches_reference(simd, act):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 12, 4, 4)).astype(np.float32) * 4
+    w = rng.standard_normal((12, 1, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(12).astype(np.float32)
+    y = F.conv2d(x, w, b, padding=1, groups=12, activation=act)
+    want = ref.conv2d(x, w, b, padding=1, groups=12)
+    want = np.maximum(want, 0) if act == "relu" else np.clip(want, 0, 6)
+    assert (y == 0).any() and (act == "relu" or (y == 6).any())
+    assert_close(y, want, np.float32, 9)
+
+
+@pytest.mark.parametrize("shape,stride", [((64, 20, 4, 4), 2), ((48, 128, 4, 4), 1),
+                                          ((40, 33, 8, 8), 1)])
+def test_small_planes_do_not_depend_on_thread_count(shape, stride):
+    assert _small_path(shape, 3, 3, stride, 1) == [True] * 3
+    case = dict(shape=shape, wshape=(shape[1], 1, 3, 3), stride=stride, padding=1, bias=True)
+    before = fastconv.get_num_threads()
+    try:
+        runs = []
+        for nt in (1, 2, 3):
+            fastconv.set_num_threads(nt)
+            _, _, _, _, _, y, grads = _run(np.float32, case, seed=11)
+            runs.append((y,) + tuple(grads))
+    finally:
+        fastconv.set_num_threads(before)
+    for other in runs[1:]:
+        for a, e in zip(runs[0], other):
+            np.testing.assert_array_equal(a, e)

@@ -1,0 +1,231 @@
+/* Type- and target-generic body of csrc/conv_depthwise_small.c, included once
+ * per (element type, SIMD path) with T, NAME(base), DWS_ACT and FC_DWS_ATTR
+ * defined.
+ *
+ * Contract of the micro-kernel (dws_conv): buf is a channel-interleaved
+ * scratch plane of P->Hp x P->Wp 8-lane vectors whose padding is zero; out
+ * (P->Ho x P->Wo vectors) gets, lane by lane, b + sum over taps t = r * S + s
+ * (in that order) of wv[t] * buf[(oh * sw + r) * Wp + ow * sw + s]. Lanes never
+ * interact, so the value of a channel does not depend on its block neighbours;
+ * the AVX2 build fuses each multiply-add. */
+
+/* 8 lanes of T: one ymm (float) or two (double) under target("avx2,fma"). */
+typedef T NAME(vec) __attribute__((vector_size(FC_DWS_CB * sizeof(T))));
+#define VEC NAME(vec)
+
+static inline __attribute__((always_inline)) void
+NAME(dws_conv)(const dws_plan *P, const fc_int sw, const fc_int R, const fc_int S, const VEC *buf,
+               const VEC *wv, VEC b, VEC *out)
+{
+    const fc_int Wp = P->Wp, Ho = P->Ho, Wo = P->Wo;
+    for (fc_int oh = 0; oh < Ho; oh++) {
+        const VEC *row = buf + oh * sw * Wp;
+        VEC *o = out + oh * Wo;
+        for (fc_int ow = 0; ow < Wo; ow++) {
+            const VEC *p = row + ow * sw;
+            VEC a = b;
+            for (fc_int r = 0; r < R; r++)
+                for (fc_int s = 0; s < S; s++) a += wv[r * S + s] * p[r * Wp + s];
+            o[ow] = a;
+        }
+    }
+}
+
+/* acc[t] += d * tap t, acc[R * S] += d, over the output pixels in row-major order. */
+static inline __attribute__((always_inline)) void
+NAME(dws_dot)(const dws_plan *P, const fc_int sw, const fc_int R, const fc_int S, const VEC *buf,
+              const VEC *dyb, VEC *acc)
+{
+    const fc_int Wp = P->Wp, Ho = P->Ho, Wo = P->Wo;
+    for (fc_int oh = 0; oh < Ho; oh++) {
+        const VEC *row = buf + oh * sw * Wp;
+        for (fc_int ow = 0; ow < Wo; ow++) {
+            const VEC *p = row + ow * sw, d = dyb[oh * Wo + ow];
+            for (fc_int r = 0; r < R; r++)
+                for (fc_int s = 0; s < S; s++) acc[r * S + s] += d * p[r * Wp + s];
+            acc[R * S] += d;
+        }
+    }
+}
+
+/* Compile-time stride and 3x3 specialisations of the two loops above. */
+static inline __attribute__((always_inline)) void
+NAME(dws_conv_any)(const dws_plan *P, const VEC *buf, const VEC *wv, VEC b, VEC *out)
+{
+    if (P->R == 3 && P->S == 3)
+        P->sw == 1 ? NAME(dws_conv)(P, 1, 3, 3, buf, wv, b, out) : NAME(dws_conv)(P, 2, 3, 3, buf, wv, b, out);
+    else
+        NAME(dws_conv)(P, P->sw, P->R, P->S, buf, wv, b, out);
+}
+
+static inline __attribute__((always_inline)) void
+NAME(dws_dot_any)(const dws_plan *P, const VEC *buf, const VEC *dyb, VEC *acc)
+{
+    if (P->R == 3 && P->S == 3)
+        P->sw == 1 ? NAME(dws_dot)(P, 1, 3, 3, buf, dyb, acc) : NAME(dws_dot)(P, 2, 3, 3, buf, dyb, acc);
+    else
+        NAME(dws_dot)(P, P->sw, P->R, P->S, buf, dyb, acc);
+}
+
+/* Integer lanes of the same width, for shuffle masks. */
+typedef DWS_ITYPE NAME(ivec) __attribute__((vector_size(FC_DWS_CB * sizeof(T))));
+#define IVEC NAME(ivec)
+
+/* v[j][l] <-> v[l][j]: three rounds of exchanging half-blocks (4x4, 2x2, 1x1). */
+static inline __attribute__((always_inline)) void NAME(dws_tr8)(VEC *v)
+{
+    for (int i = 0; i < 4; i++) {
+        VEC a = v[i], b = v[i + 4];
+        v[i] = __builtin_shuffle(a, b, (IVEC){0, 1, 2, 3, 8, 9, 10, 11});
+        v[i + 4] = __builtin_shuffle(a, b, (IVEC){4, 5, 6, 7, 12, 13, 14, 15});
+    }
+    for (int i = 0; i < 8; i += (i & 1) ? 3 : 1) {
+        VEC a = v[i], b = v[i + 2];
+        v[i] = __builtin_shuffle(a, b, (IVEC){0, 1, 8, 9, 4, 5, 12, 13});
+        v[i + 2] = __builtin_shuffle(a, b, (IVEC){2, 3, 10, 11, 6, 7, 14, 15});
+    }
+    for (int i = 0; i < 8; i += 2) {
+        VEC a = v[i], b = v[i + 1];
+        v[i] = __builtin_shuffle(a, b, (IVEC){0, 8, 2, 10, 4, 12, 6, 14});
+        v[i + 1] = __builtin_shuffle(a, b, (IVEC){1, 9, 3, 11, 5, 13, 7, 15});
+    }
+}
+
+static inline __attribute__((always_inline)) VEC NAME(dws_ldu)(const T *p)
+{
+    VEC v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* pos[p] = scratch index of source pixel p (row-major over Hs x Ws). */
+static inline void NAME(dws_positions)(const dws_plan *P, int *pos)
+{
+    for (fc_int i = 0; i < P->Hs; i++)
+        for (fc_int j = 0; j < P->Ws; j++)
+            pos[i * P->Ws + j] = (int)((P->top + i * P->up) * P->Wp + P->left + j * P->up);
+}
+
+/* Scratch pixels pos[p] <- nc (<= 8) source planes src + l * ps, n pixels each;
+ * full blocks by 8x8 transposes (lanes >= nc keep what they held: no result reads them). */
+static inline __attribute__((always_inline)) void
+NAME(dws_load)(const int *pos, fc_int n, const T *src, fc_int ps, fc_int nc, VEC *buf)
+{
+    fc_int p = 0;
+    if (nc == FC_DWS_CB) {
+        for (; p + FC_DWS_CB <= n; p += FC_DWS_CB) {
+            VEC v[FC_DWS_CB];
+            for (int l = 0; l < FC_DWS_CB; l++) v[l] = NAME(dws_ldu)(src + l * ps + p);
+            NAME(dws_tr8)(v);
+            for (int j = 0; j < FC_DWS_CB; j++) buf[pos[p + j]] = v[j];
+        }
+    }
+    for (; p < n; p++)
+        for (int l = 0; l < nc; l++) buf[pos[p]][l] = src[l * ps + p];
+}
+
+/* nc planes dst + l * ps (n pixels each) <- lanes of v[0 .. n). */
+static inline __attribute__((always_inline)) void
+NAME(dws_store)(const VEC *v, fc_int n, fc_int nc, T *dst, fc_int ps)
+{
+    fc_int p = 0;
+    if (nc == FC_DWS_CB) {
+        for (; p + FC_DWS_CB <= n; p += FC_DWS_CB) {
+            VEC t[FC_DWS_CB];
+            for (int j = 0; j < FC_DWS_CB; j++) t[j] = v[p + j];
+            NAME(dws_tr8)(t);
+            for (int l = 0; l < FC_DWS_CB; l++) memcpy(dst + l * ps + p, &t[l], sizeof t[l]);
+        }
+    }
+    for (; p < n; p++)
+        for (int l = 0; l < nc; l++) dst[l * ps + p] = v[p][l];
+}
+
+/* Interleaved taps of block c0 (flipped: turned 180 degrees) and bias. */
+static inline void NAME(dws_weights)(const fc_conv_geom *g, fc_int c0, fc_int nc, const T *w,
+                                     const T *bias, int flip, VEC *wv, VEC *bv)
+{
+    const fc_int RS = g->R * g->S;
+    for (fc_int t = 0; t < RS; t++) {
+        VEC v = {0};
+        for (int l = 0; l < nc; l++) v[l] = w[(c0 + l) * RS + (flip ? RS - 1 - t : t)];
+        wv[t] = v;
+    }
+    VEC b = {0};
+    if (bias)
+        for (int l = 0; l < nc; l++) b[l] = bias[c0 + l];
+    *bv = b;
+}
+
+/* Items i in [i0, i1), i = blk * N + n: channels 8 blk .. 8 blk + 7 of image n,
+ * from source planes (Hs x Ws, C per image) to output planes (Ho x Wo). */
+FC_DWS_ATTR static void NAME(dws_run)(const fc_conv_geom *g, const dws_plan *P, fc_int N,
+                                      fc_int i0, fc_int i1, const T *src, const T *w,
+                                      const T *bias, int flip, int act, T act_param, T *dst)
+{
+    VEC buf[FC_DWS_MAXPIX];
+    VEC out[FC_DWS_MAXOUT];
+    VEC wv[FC_DWS_MAXTAP], bv = {0};
+    const fc_int C = g->C, sp = P->Hs * P->Ws, op = P->Ho * P->Wo;
+    int pos[FC_DWS_MAXOUT];
+    memset(buf, 0, (size_t)(P->Hp * P->Wp) * sizeof(VEC));
+    NAME(dws_positions)(P, pos);
+    fc_int cur = -1;
+    for (fc_int i = i0; i < i1; i++) {
+        const fc_int blk = i / N, n = i % N, c0 = blk * FC_DWS_CB;
+        const fc_int nc = C - c0 < FC_DWS_CB ? C - c0 : FC_DWS_CB;
+        if (blk != cur) {
+            NAME(dws_weights)(g, c0, nc, w, bias, flip, wv, &bv);
+            cur = blk;
+        }
+        NAME(dws_load)(pos, sp, src + (n * C + c0) * sp, sp, nc, buf);
+        NAME(dws_conv_any)(P, buf, wv, bv, out);
+        T *d = dst + (n * C + c0) * op;
+        NAME(dws_store)(out, op, nc, d, op);
+        /* The block's planes are contiguous: one activation call for all of them. */
+        if (act != FC_ACT_NONE) DWS_ACT(act, act_param, d, d, nc * op);
+    }
+}
+
+FC_DWS_ATTR static void NAME(dws_forward)(const fc_conv_geom *g, const dws_plan *P, fc_int N,
+                                          fc_int i0, fc_int i1, const T *x, const T *w,
+                                          const T *bias, int act, T act_param, T *y)
+{
+    NAME(dws_run)(g, P, N, i0, i1, x, w, bias, 0, act, act_param, y);
+}
+
+FC_DWS_ATTR static void NAME(dws_backward_data)(const fc_conv_geom *g, const dws_plan *P, fc_int N,
+                                                fc_int i0, fc_int i1, const T *dy, const T *w,
+                                                T *dx)
+{
+    NAME(dws_run)(g, P, N, i0, i1, dy, w, NULL, 1, FC_ACT_NONE, 0, dx);
+}
+
+/* out[l * part + t] = weight gradient of tap t of channel 8 blk + l over images
+ * 0 .. nimg-1 of x, dy (in order); out[l * part + R * S] = its dy sum. */
+FC_DWS_ATTR static void NAME(dws_backward_weight)(const fc_conv_geom *g, const dws_plan *P,
+                                                  fc_int nimg, fc_int blk, const T *x,
+                                                  const T *dy, fc_int part, T *out)
+{
+    VEC buf[FC_DWS_MAXPIX];
+    VEC dyb[FC_DWS_MAXOUT];
+    VEC acc[FC_DWS_MAXTAP + 1];
+    const fc_int C = g->C, sp = P->Hs * P->Ws, op = P->Ho * P->Wo, RS = g->R * g->S;
+    const fc_int c0 = blk * FC_DWS_CB, nc = C - c0 < FC_DWS_CB ? C - c0 : FC_DWS_CB;
+    memset(buf, 0, (size_t)(P->Hp * P->Wp) * sizeof(VEC));
+    memset(dyb, 0, (size_t)op * sizeof(VEC));
+    int pos[FC_DWS_MAXOUT], id[FC_DWS_MAXOUT];
+    NAME(dws_positions)(P, pos);
+    for (fc_int p = 0; p < op; p++) id[p] = (int)p;
+    for (fc_int t = 0; t <= RS; t++) acc[t] = (VEC){0};
+    for (fc_int n = 0; n < nimg; n++) {
+        NAME(dws_load)(pos, sp, x + (n * C + c0) * sp, sp, nc, buf);
+        NAME(dws_load)(id, op, dy + (n * C + c0) * op, op, nc, dyb);
+        NAME(dws_dot_any)(P, buf, dyb, acc);
+    }
+    for (fc_int l = 0; l < nc; l++)
+        for (fc_int t = 0; t <= RS; t++) out[l * part + t] = acc[t][l];
+}
+
+#undef VEC
+#undef IVEC
