@@ -51,8 +51,6 @@ _EXCLUDED = [
     r"^test_batchnorm_.*_training_mode_cpu$",
     # optional / sequence types: only tensors are supported
     r"^test_identity_(opt|sequence)_cpu$",
-    # average pooling with dilations: fastconv's average pooling is undilated (ONNX 19)
-    r"^test_averagepool_2d_dilations_cpu$",
     # Resize: fastconv's interpolate is PyTorch's nearest (floor(o * in / out)) and bilinear
     # (half-pixel or align-corners); these cases need another filter or sampling rule.
     # cubic filters:

@@ -95,8 +95,31 @@ def max_pool(p, xs, node):
 def avg_pool(p, xs, node):
     x = _rank(_float(xs[0], node), (4,), node)
     k = p["kernel_shape"]
+    if tuple(p["dilations"]) != (1, 1):
+        return [_dilated_avg_pool(p, x, k, node)]
     return [F.avg_pool2d(x, k, p["strides"], _pads(p, x, k), p["ceil_mode"],
                          p["count_include_pad"])]
+
+
+def _dilated_avg_pool(p, x, k, node=None):
+    """Dilated average pooling on the depthwise convolution kernel: the sum of each window's
+    taps, divided by the number of taps counted (all of them, or only those inside the image
+    when count_include_pad is 0). ceil_mode is honoured where it adds no partial window."""
+    pads, d, s = _pads(p, x, k), tuple(p["dilations"]), p["strides"]
+    if p["ceil_mode"]:
+        for n, kk, ss, dd, (pb, pa) in zip(x.shape[2:], k, s, d, pads):
+            if (n + pb + pa - dd * (kk - 1) - 1) % ss:
+                raise NotImplementedError(
+                    f"{where(node)}: AveragePool with 'dilations'={list(d)} and ceil_mode=1 "
+                    "needs partial windows, which are not supported")
+    c = x.shape[1]
+    taps = np.ones((c, 1) + tuple(k), dtype=x.dtype)
+    total = F.conv2d(np.ascontiguousarray(x), taps, None, s, pads, d, c)
+    if p["count_include_pad"]:
+        return total / x.dtype.type(k[0] * k[1])
+    inside = F.conv2d(np.ones((1, 1) + x.shape[2:], dtype=x.dtype),
+                      np.ones((1, 1) + tuple(k), dtype=x.dtype), None, s, pads, d)
+    return total / inside
 
 
 def global_avg_pool(p, xs, node):

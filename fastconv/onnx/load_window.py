@@ -114,6 +114,9 @@ def conv_transpose(im, node, p, xs):
 def pool(im, node, p, xs):
     x = im.image(node, xs[0])
     k, s, d, ceil = p["kernel_shape"], p["strides"], p["dilations"], p["ceil_mode"]
+    if node.op_type == "AveragePool" and tuple(d) != (1, 1):
+        raise NotImplementedError(f"{node.op_type} node {node.name!r}: attribute 'dilations'="
+                                  f"{list(d)} has no layer (the ONNX backend runs it)")
     pads = resolve_pads(p, x._shape[1:], k)
     (t, b), (l, r) = pads
     is_max = node.op_type == "MaxPool"

@@ -132,9 +132,6 @@ def _maxpool(A, node, opset):
 def _avgpool(A, node, opset):
     p = _pool(A, node, opset)
     p["count_include_pad"] = bool(A.int("count_include_pad", 0, 0, 1))
-    if p["dilations"] != (1, 1):
-        raise NotImplementedError(f"{where(node)}: attribute 'dilations'={list(p['dilations'])}"
-                                  " is not supported (fastconv's average pooling is undilated)")
     return p
 
 
