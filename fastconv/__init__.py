@@ -4,7 +4,9 @@ Tiers (each imports only the one below it):
 
 * ``fastconv.functional`` -- stateless ops (NCHW), accelerated by C/Cython/OpenMP kernels;
 * ``fastconv.reference``  -- the same ops in plain NumPy, the yardstick for every kernel;
-* ``fastconv.layers``, ``models``, ``losses``, ``optimizers`` -- the Keras-style API.
+* ``fastconv.layers``, ``models``, ``losses``, ``optimizers`` -- the Keras-style API;
+* ``fastconv.onnx`` (optional ``onnx`` package) and ``fastconv.distributed`` (optional
+  ``mpi4py``) -- interchange and scale-out.
 
 Submodules are imported lazily, so ``import fastconv`` is cheap.
 """
@@ -14,7 +16,8 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "functional", "reference", "geometry", "layers", "models", "losses", "optimizers",
-    "initializers", "datasets", "augment", "visualize", "saving", "progress",
+    "initializers", "datasets", "augment", "visualize", "saving", "progress", "layout",
+    "checkpoint", "distributed",
 )
 _RUNTIME_NAMES = ("show_config", "get_config_info", "set_num_threads", "get_num_threads",
                   "simd_path", "set_simd_path", "openmp_enabled")
