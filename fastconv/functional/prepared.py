@@ -18,7 +18,15 @@ from .. import _pool
 from ._checks import _ACTIVATIONS, _ACT_LEAKY_RELU, _ACT_ELU
 from .conv import _backward_data, _backward_weight, _forward
 
-__all__ = ["PreparedConv2d", "PreparedPool2d", "prepared_cache"]
+__all__ = ["PreparedConv2d", "PreparedPool2d", "prepared_cache", "activation_code"]
+
+
+def activation_code(name, negative_slope=0.01, alpha=1.0):
+    """(code, option) of an activation the convolution kernels apply in their write-back,
+    for the trusted entry points (``PackedConv2dWeight.run``)."""
+    act = _ACTIVATIONS[name]
+    return act, (float(negative_slope) if act == _ACT_LEAKY_RELU else
+                 float(alpha) if act == _ACT_ELU else 0.0)
 
 
 class PreparedConv2d:

@@ -22,6 +22,7 @@ Folded and packed weights are cached and rebuilt when any layer's weights change
 import numpy as np
 
 from .. import functional as F
+from ..functional.prepared import activation_code
 from ..layers.activations import Activation, INFERENCE_FUSABLE
 from ..layers.base import weights_version
 from ..layers.conv import Conv2D, DepthwiseConv2D
@@ -60,6 +61,8 @@ class FusedConv:
             f"+{activation[0]}" if activation else "")
         self._cache = None
         self._version = None
+        name, opt = activation if activation is not None else (None, 0.01)
+        self._code = activation_code(name, opt if name == "leaky_relu" else 0.01)
 
     def _weights(self):
         """(packed weight, bias): batch norm folded in, packed once for the kernels, rebuilt
@@ -82,6 +85,8 @@ class FusedConv:
     def forward(self, x, training=False):
         conv = self.conv
         w, b = self._weights()
+        if x.flags.c_contiguous and x.dtype == conv.dtype:   # shapes were checked at build
+            return w.run(x, b, *self._code), None
         name, opt = self.activation if self.activation is not None else (None, 0.01)
         y = F.conv2d(x, w, b, conv.strides, conv._pad, conv.dilation_rate, conv._groups,
                      activation=name, negative_slope=opt if name == "leaky_relu" else 0.01)
