@@ -25,17 +25,12 @@ import os
 
 import numpy as np
 
+from ._figures import (FILTER_CMAP, MAP_CMAP, MATPLOTLIB_MISSING, WIDTH_IN, Mosaic, Page,
+                       check_path, mpl, new_figure, save)
+
 __all__ = ["feature_maps", "plot_feature_maps", "plot_filters", "plot_history",
            "save_training_plots", "TrainingPlots", "MATPLOTLIB_MISSING"]
 
-MATPLOTLIB_MISSING = ("fastconv.visualize needs matplotlib to draw pictures: "
-                      "pip install 'fastconv[plot]' (or pip install matplotlib)")
-
-#: figure width in inches and resolution: 11 in x 100 dpi = 1100 px wide
-_WIDTH_IN = 11.0
-_DPI = 100
-_FILTER_CMAP = "RdBu_r"
-_MAP_CMAP = "inferno"
 
 _KINDS = ("conv", "activation", "pool")
 
@@ -46,58 +41,6 @@ FILE_NAMES = {"feature_maps": "feature_maps.png", "filters": "filters.png",
 TrainingPlots = collections.namedtuple("TrainingPlots", ["feature_maps", "filters", "history"])
 TrainingPlots.__doc__ = ("Paths of the pictures written by save_training_plots (iterating "
                          "gives the three paths).")
-
-
-# --------------------------------------------------------------------------- matplotlib
-
-def _mpl():
-    """(Figure, FigureCanvasAgg, MaxNLocator), or ImportError with the install hint."""
-    try:
-        import matplotlib  # noqa: F401  (first, so a blocked top-level package is noticed)
-        from matplotlib.figure import Figure
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.ticker import MaxNLocator
-    except ImportError as exc:
-        raise ImportError(MATPLOTLIB_MISSING) from exc
-    return Figure, FigureCanvasAgg, MaxNLocator
-
-
-def _new_figure(width, height, layout="constrained"):
-    Figure, FigureCanvasAgg, _ = _mpl()
-    fig = Figure(figsize=(width, height), dpi=_DPI, layout=layout)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _check_path(path, what="path"):
-    """A writable file path (str or os.PathLike) whose directory exists -> str."""
-    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"{what} must be a file path (str or os.PathLike), got {path!r}")
-    p = os.fspath(path)
-    if not p:
-        raise ValueError(f"{what} must not be empty")
-    if os.path.isdir(p):
-        raise ValueError(f"{what} {p!r} is a directory; give a file name such as "
-                         f"{os.path.join(p, 'picture.png')!r}")
-    parent = os.path.dirname(os.path.abspath(p))
-    if not os.path.isdir(parent):
-        raise ValueError(f"{what} {p!r}: directory {parent!r} does not exist")
-    ext = os.path.splitext(p)[1].lower().lstrip(".")
-    if ext and ext not in ("png", "pdf", "svg", "jpg", "jpeg", "eps", "ps", "webp", "tif",
-                           "tiff", "pgf", "raw", "rgba", "svgz"):
-        raise ValueError(f"{what} {p!r}: unsupported picture format {ext!r}; use .png, .pdf "
-                         "or .svg")
-    return p
-
-
-def _save(fig, path):
-    """Write the figure (PNG unless the name says otherwise) and release it."""
-    try:
-        fmt = None if os.path.splitext(path)[1] else "png"
-        fig.savefig(path, dpi=_DPI, format=fmt, facecolor="white")
-    finally:
-        fig.clear()
-    return path
 
 
 # --------------------------------------------------------------------------- model checks
@@ -226,78 +169,6 @@ def _check_count(v, what):
     return int(v)
 
 
-class _Mosaic:
-    """Tiles on a grid inside ONE axes (one axes per block keeps drawing fast).
-
-    Tile (r, c) occupies a unit-wide cell; ``aspect`` = tile height / width; ``gx``/``gy`` are
-    the gaps (in tile widths) between columns / above each row (room for a label)."""
-
-    def __init__(self, rows, cols, aspect, gx=0.12, gy=0.3, left_label=0.0):
-        self.rows, self.cols, self.aspect = rows, cols, aspect
-        self.gx, self.gy, self.left = gx, gy, left_label
-
-    def size(self, unit):
-        """(width, height) in inches for a tile width of ``unit`` inches."""
-        w = self.left + self.cols * (1 + self.gx) - self.gx
-        h = self.rows * (self.aspect + self.gy)
-        return w * unit, h * unit
-
-    def cell(self, r, c):
-        x0 = self.left + c * (1 + self.gx)
-        y0 = r * (self.aspect + self.gy) + self.gy
-        return x0, y0
-
-    def setup(self, ax):
-        w = self.left + self.cols * (1 + self.gx) - self.gx
-        ax.set_xlim(0, w)
-        ax.set_ylim(self.rows * (self.aspect + self.gy), 0)
-        ax.set_aspect("equal")
-        ax.set_axis_off()
-
-    def draw(self, ax, r, c, img, label=None, fontsize=7, **kw):
-        x0, y0 = self.cell(r, c)
-        im = ax.imshow(img, extent=(x0, x0 + 1, y0 + self.aspect, y0),
-                       interpolation="nearest", **kw)
-        if label is not None:
-            ax.text(x0 + 0.5, y0 - 0.04, label, ha="center", va="bottom", fontsize=fontsize)
-        return im
-
-    def outline(self, ax, r, c, ink, linewidth=0.7):
-        """The half-maximum contour of ``ink`` (values in [0, 1]) over tile (r, c)."""
-        if min(ink.shape) < 2 or not (ink.min() < 0.5 < ink.max()):
-            return
-        x0, y0 = self.cell(r, c)
-        hh, ww = ink.shape
-        ax.contour(x0 + (np.arange(ww) + 0.5) / ww,
-                   y0 + (np.arange(hh) + 0.5) / hh * self.aspect, ink, levels=[0.5],
-                   colors="cyan", linewidths=linewidth, alpha=0.85)
-
-
-class _Page:
-    """Stack blocks top to bottom with sizes in inches; positions are set at the end."""
-
-    def __init__(self, width=_WIDTH_IN):
-        self.width = width
-        self.items = []       # (height in inches, draw(fig, add_axes))
-
-    def add(self, height, draw):
-        self.items.append((height, draw))
-
-    def render(self, title=None, title_size=14):
-        top = 0.15 + 0.28 * (title.count("\n") + 1) if title else 0.15
-        height = top + sum(h for h, _ in self.items) + 0.15
-        fig = _new_figure(self.width, height, layout=None)
-        if title:
-            fig.suptitle(title, fontsize=title_size, fontweight="bold", y=1 - 0.12 / height,
-                         va="top")
-        y = height - top
-        for h, draw in self.items:
-            y -= h
-            draw(fig, lambda l, b, w, hh: fig.add_axes(
-                [l / self.width, (y + b) / height, w / self.width, hh / height]))
-        return fig
-
-
 def _describe(layer):
     """A short description of an image layer, e.g. '32 filters 3x3, stride 1, same, relu'."""
     kind = _layer_kind(layer)
@@ -334,7 +205,7 @@ def _input_tiles(img):
 
 
 def plot_feature_maps(model, image, path, include=_KINDS, max_maps=64, columns=16,
-                      scale="map", cmap=_MAP_CMAP, outline=None, title=None):
+                      scale="map", cmap=MAP_CMAP, outline=None, title=None):
     """Draw the input image, then each feature map of each convolution / activation /
     pooling layer for ``image``, one block per layer titled with the layer name and its
     volume and what it computes (e.g. ``"conv2d_1: 8x8x32   convolution: 32 filters 3x3,
@@ -355,12 +226,12 @@ def plot_feature_maps(model, image, path, include=_KINDS, max_maps=64, columns=1
     _check_model(model)
     include = _check_include(include)
     img = _check_image(model, image)
-    p = _check_path(path)
+    p = check_path(path)
     max_maps = _check_count(max_maps, "max_maps")
     columns = _check_count(columns, "columns")
     if scale not in ("layer", "map"):
         raise ValueError(f"scale must be 'layer' or 'map', got {scale!r}")
-    _mpl()
+    mpl()
 
     if outline is None:
         outline = img.shape[2] == 1
@@ -375,15 +246,15 @@ def plot_feature_maps(model, image, path, include=_KINDS, max_maps=64, columns=1
     pred = int(np.argmax(last)) if last.ndim == 1 and last.size > 1 else None
 
     cbar_room = 1.0 if scale == "layer" else 0.2
-    unit = (_WIDTH_IN - 0.3 - cbar_room) / (columns * 1.12 - 0.12)   # tile width, inches
-    page = _Page()
+    unit = (WIDTH_IN - 0.3 - cbar_room) / (columns * 1.12 - 0.12)   # tile width, inches
+    page = Page()
     head = 0.32                                                        # block title band
 
     # the input image
     tiles = _input_tiles(img)
     H, W = img.shape[:2]
     in_unit = min(1.5 / max(H / W, 1e-9), 1.5)     # about 1.5 inches tall
-    mo_in = _Mosaic(1, len(tiles), H / W, gy=0.1 if len(tiles) == 1 else 0.25)
+    mo_in = Mosaic(1, len(tiles), H / W, gy=0.1 if len(tiles) == 1 else 0.25)
     t_in = f"input: {_volume(img.shape)}"
     if pred is not None:
         t_in += f"   (predicted class: {pred})"
@@ -406,7 +277,7 @@ def plot_feature_maps(model, image, path, include=_KINDS, max_maps=64, columns=1
         cols = max(1, min(n, columns))
         rows = int(math.ceil(n / cols))
         h, w = a.shape[:2]
-        mo = _Mosaic(rows, cols, h / w)
+        mo = Mosaic(rows, cols, h / w)
         lo, hi = float(a[:, :, :n].min()), float(a[:, :, :n].max())
         diverging = lo < 0.0
         shown = "" if n == a.shape[2] else f"   (first {n} of {a.shape[2]} maps)"
@@ -425,14 +296,14 @@ def plot_feature_maps(model, image, path, include=_KINDS, max_maps=64, columns=1
                 ml, mh = (lo, hi) if scale == "layer" else (float(m.min()), float(m.max()))
                 if diverging:
                     v = max(-ml, mh, 1e-12)
-                    kw = dict(cmap=_FILTER_CMAP, vmin=-v, vmax=v)
+                    kw = dict(cmap=FILTER_CMAP, vmin=-v, vmax=v)
                 else:
                     kw = dict(cmap=cmap, vmin=0.0, vmax=max(mh, 1e-12))
                 im = mo.draw(ax, i // cols, i % cols, m, label=str(i), **kw)
                 if ink is not None and m.shape == ink.shape:
                     mo.outline(ax, i // cols, i % cols, ink)
             if scale == "layer":
-                cax = add_axes(_WIDTH_IN - cbar_room + 0.25, 0.05 * h_, 0.15, 0.9 * h_ - 0.1)
+                cax = add_axes(WIDTH_IN - cbar_room + 0.25, 0.05 * h_, 0.15, 0.9 * h_ - 0.1)
                 cb = fig.colorbar(im, cax=cax)
                 cb.ax.tick_params(labelsize=8)
                 cb.set_label("activation", fontsize=9)
@@ -449,7 +320,7 @@ def plot_feature_maps(model, image, path, include=_KINDS, max_maps=64, columns=1
         if sub:
             title += "\n" + ";  ".join(sub)
     fig = page.render(title)
-    return _save(fig, p)
+    return save(fig, p)
 
 
 # --------------------------------------------------------------------------- filters
@@ -486,7 +357,7 @@ def plot_filters(model, path, layer=None, columns=None, max_filters=None, max_ch
     Writes ``path``; returns the path as str.
     """
     conv = _find_conv(model, layer)
-    p = _check_path(path)
+    p = check_path(path)
     max_channels = _check_count(max_channels, "max_channels")
     w = np.asarray(conv.params["kernel"], dtype=np.float64)   # (K, C, kh, kw)
     K, C, kh, kw = w.shape
@@ -494,10 +365,10 @@ def plot_filters(model, path, layer=None, columns=None, max_filters=None, max_ch
         columns = _check_count(columns, "columns")
     if max_filters is not None:
         max_filters = _check_count(max_filters, "max_filters")
-    _mpl()
+    mpl()
     v = float(np.abs(w).max()) or 1.0
     aspect = kh / kw
-    div = dict(cmap=_FILTER_CMAP, vmin=-v, vmax=v)
+    div = dict(cmap=FILTER_CMAP, vmin=-v, vmax=v)
     tiles = []          # (x, y, image, imshow kwargs, label above or None)
     row_labels = []     # (y, text)
     notes = []
@@ -541,12 +412,12 @@ def plot_filters(model, path, layer=None, columns=None, max_filters=None, max_ch
     y_max = max(t[1] + aspect for t in tiles if t[2] is not None)
 
     cbar_room = 1.1
-    unit = min((_WIDTH_IN - 0.3 - cbar_room) / x_max, 1.2)
+    unit = min((WIDTH_IN - 0.3 - cbar_room) / x_max, 1.2)
     w_in, h_in = x_max * unit, y_max * unit
-    page = _Page()
+    page = Page()
 
     def draw(fig, add_axes):
-        x0 = 0.15 + max(0.0, (_WIDTH_IN - 0.3 - cbar_room - w_in) / 2)
+        x0 = 0.15 + max(0.0, (WIDTH_IN - 0.3 - cbar_room - w_in) / 2)
         ax = add_axes(x0, 0.0, w_in, h_in)
         ax.set_xlim(0, x_max)
         ax.set_ylim(y_max, 0)
@@ -582,7 +453,7 @@ def plot_filters(model, path, layer=None, columns=None, max_filters=None, max_ch
     fig = page.render(title, title_size=13)
     for i, note in enumerate(notes):
         fig.text(0.02, (0.3 * (len(notes) - i) - 0.1) / fig.get_figheight(), note, fontsize=10)
-    return _save(fig, p)
+    return save(fig, p)
 
 
 # --------------------------------------------------------------------------- history
@@ -617,10 +488,10 @@ def plot_history(history, path, title=None):
     the :class:`fastconv.models.History` that ``fit`` returns, or its ``.history`` dict.
     Writes ``path``; returns the path as str."""
     h = _history_dict(history)
-    p = _check_path(path)
-    _, _, MaxNLocator = _mpl()
+    p = check_path(path)
+    _, _, MaxNLocator = mpl()
     acc = next((k for k in _ACC_KEYS if k in h), None)
-    fig = _new_figure(_WIDTH_IN, 4.4)
+    fig = new_figure(WIDTH_IN, 4.4)
     n_epochs = max(len(v) for v in h.values())
     if title is None:
         title = f"Training curves ({n_epochs} epoch{'s' if n_epochs != 1 else ''})"
@@ -653,7 +524,7 @@ def plot_history(history, path, title=None):
         if key != "loss":
             lo = min(float(np.nanmin(h[k])) for k in (key, "val_" + key) if k in h and h[k].size)
             ax.set_ylim(max(0.0, min(lo, 1.0) - 0.05), 1.005)
-    return _save(fig, p)
+    return save(fig, p)
 
 
 # --------------------------------------------------------------------------- all three
@@ -675,7 +546,7 @@ def save_training_plots(model, history, image, directory):
     _check_model(model)
     _check_image(model, image)
     _history_dict(history)
-    _mpl()
+    mpl()
     os.makedirs(d, exist_ok=True)
     paths = {k: os.path.join(d, v) for k, v in FILE_NAMES.items()}
     plot_feature_maps(model, image, paths["feature_maps"])
