@@ -41,9 +41,7 @@ class PreparedConv2d:
         self.groups = int(groups)
         self.out_shape = (self.g.N, self.g.K, self.g.Ho, self.g.Wo)
         self.dtype = np.dtype(dtype)
-        self.act = _ACTIVATIONS[activation]
-        self.param = (float(negative_slope) if self.act == _ACT_LEAKY_RELU else
-                      float(alpha) if self.act == _ACT_ELU else 0.0)
+        self.act, self.param = activation_code(activation, negative_slope, alpha)
 
     def forward(self, x, weight, bias=None):
         y = np.empty(self.out_shape, dtype=self.dtype)

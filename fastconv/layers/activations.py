@@ -1,7 +1,5 @@
 """Activation layers (ReLU, LeakyReLU, ELU, Softmax, Activation by name, Maxout) and the
 activation that Conv2D and Dense apply to their output."""
-import numpy as np
-
 from .. import _validation as V
 from .. import functional as F
 from .base import Layer, register

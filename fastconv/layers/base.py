@@ -34,6 +34,7 @@ import re
 import numpy as np
 
 from .. import _validation as V
+from ..functional.prepared import prepared_cache
 from ..layout import to_internal, to_internal_shape, to_public, to_public_shape
 
 __all__ = ["Layer", "InputLayer", "Input", "KerasTensor", "Node", "register", "serialize",
@@ -184,6 +185,7 @@ class Layer:
         self._pending_in = None  # input shape seen in a graph before the weights exist
         self._rng = None        # generator for stochastic layers (dropout)
         self._ctx = _LAST_CALL  # context of the last call() (interactive use only)
+        self._prep = None       # ops prepared per input shape (see _prepared_op)
 
     # ------------------------------------------------------------ shapes
     @property
@@ -305,6 +307,17 @@ class Layer:
         """Forward pass on an internal-layout batch, keeping the context for ``backward``."""
         y, self._ctx = self.forward(x, training)
         return y
+
+    def _prepared_op(self, x, key, make):
+        """The op ``make()`` prepared for ``x`` (geometry checked once, cached under ``key``),
+        or None when ``x`` is not an array the kernels take as it is (a C-contiguous NCHW
+        batch of the layer's dtype): the public, validating functional op then runs."""
+        if not (isinstance(x, np.ndarray) and x.dtype == self.dtype and x.ndim == 4
+                and x.flags.c_contiguous):
+            return None
+        if self._prep is None:
+            self._prep = {}
+        return prepared_cache(self._prep, key, make)
 
     def _add_grad(self, name, g):
         if self._accumulate and name in self.grads:

@@ -5,12 +5,10 @@ Keras's ``padding='same'`` is turned into per-side padding (``geometry.keras_pad
 ``out = ceil(in / stride)``, the odd pixel at the bottom/right) and handed to the kernels,
 which pad on the fly: no padded copy of the input, no cropped gradient.
 """
-import numpy as np
-
 from .. import _validation as V
 from .. import functional as F
 from .. import geometry as geo
-from ..functional.prepared import PreparedConv2d, prepared_cache
+from ..functional.prepared import PreparedConv2d
 from .. import initializers
 from ..layout import to_public_shape
 from .activations import FUSABLE
@@ -67,7 +65,6 @@ class _ConvBase(KernelLayer):
         super().__init__(owner, activation, use_bias, kernel_initializer, bias_initializer,
                          data_format, **kwargs)
         self._pad = ((0, 0), (0, 0))
-        self._prep = None      # prepared convolutions by input shape
         # relu/leaky_relu with a positive slope can be fused into the kernel (the output's
         # sign tells where the pre-activation was positive)
         self._fused = (self.activation in FUSABLE
@@ -92,13 +89,8 @@ class _ConvBase(KernelLayer):
     def _prepared(self, x, activation=None, negative_slope=0.01):
         """The convolution prepared for ``x``'s shape (geometry checked once), or None when
         ``x`` is not an array the kernels take as it is (then the public op validates)."""
-        if not (isinstance(x, np.ndarray) and x.dtype == self.dtype and x.ndim == 4
-                and x.flags.c_contiguous):
-            return None
-        if self._prep is None:
-            self._prep = {}
         w = self.params["kernel"]
-        return prepared_cache(self._prep, (x.shape, activation), lambda: PreparedConv2d(
+        return self._prepared_op(x, (x.shape, activation), lambda: PreparedConv2d(
             x.shape, w.shape, self.dtype, self.strides, self._pad, self.dilation_rate,
             self._groups, activation, negative_slope))
 

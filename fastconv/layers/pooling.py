@@ -1,9 +1,7 @@
 """Pooling layers: max and average over windows, and global pooling."""
-import numpy as np
-
 from .. import _validation as V
 from .. import functional as F
-from ..functional.prepared import PreparedPool2d, prepared_cache
+from ..functional.prepared import PreparedPool2d
 from ..layout import to_public_shape
 from .base import Layer, register
 
@@ -45,16 +43,10 @@ class _Pooling2D(Layer):
         super().__init__(**kwargs)
         self._pad = (0, 0)
         self._ceil = self.ceil_mode
-        self._prep = None
 
     def _prepared(self, x):
         """The pooling prepared for ``x``'s shape, or None when the public op must check."""
-        if not (isinstance(x, np.ndarray) and x.dtype == self.dtype and x.ndim == 4
-                and x.flags.c_contiguous):
-            return None
-        if self._prep is None:
-            self._prep = {}
-        return prepared_cache(self._prep, x.shape, lambda: PreparedPool2d(
+        return self._prepared_op(x, x.shape, lambda: PreparedPool2d(
             self._kind, x.shape, self.dtype, self.pool_size, self.strides, self._pad,
             self._ceil, False))
 

@@ -2,7 +2,6 @@
 from .. import _validation as V
 from .. import layers as _layers
 from ..layers.base import InputLayer, KerasTensor, Layer, input_layer_of
-from ..layout import to_internal_shape
 from .model import Model
 
 __all__ = ["Sequential"]

@@ -201,9 +201,9 @@ class Trainer:
         if dist is not None:
             dist.begin_step(n, n if global_n is None else global_n)
         if n == 0:   # a data-parallel rank with no sample in a tiny last batch
+            hook = self._layer_done_hook()
             for layer in sorted(plan.layers, key=lambda l: -plan._first_step[id(l)]):
                 layer.grads = {k: np.zeros_like(p) for k, p in layer.params.items()}
-                hook = self._layer_done_hook()
                 if hook is not None:
                     hook(layer)
             value, correct = 0.0, 0
