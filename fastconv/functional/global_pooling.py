@@ -17,10 +17,16 @@ def global_avg_pool2d(x):
     x = _array(x, "x", "global_avg_pool2d", 4)
     if x.shape[2] * x.shape[3] == 0:
         raise ValueError(f"global_avg_pool2d: x has empty maps, shape {x.shape}")
+    return _avg_pool_maps(x)
+
+
+def _avg_pool_maps(x):
+    """``global_avg_pool2d`` of a checked C-contiguous (N, C, H, W) array with non-empty
+    maps (the layers call it directly, without the argument checks)."""
     n, c = x.shape[:2]
     # a plain sum over the contiguous trailing axis, then one scale: no pairwise
     # reordering surprises and one pass over the data
-    y = x.reshape(n, c, -1).sum(axis=2)
+    y = np.add.reduce(x.reshape(n, c, -1), axis=2)
     y *= x.dtype.type(1.0 / (x.shape[2] * x.shape[3]))
     return y
 
@@ -38,6 +44,11 @@ def global_max_pool2d(x):
     x = _array(x, "x", "global_max_pool2d", 4)
     if x.shape[2] * x.shape[3] == 0:
         raise ValueError(f"global_max_pool2d: x has empty maps, shape {x.shape}")
+    return _max_pool_maps(x)
+
+
+def _max_pool_maps(x):
+    """``global_max_pool2d`` of a checked C-contiguous array with non-empty maps."""
     return x.reshape(x.shape[0], x.shape[1], -1).max(axis=2)
 
 

@@ -1,6 +1,9 @@
 """Pooling layers: max and average over windows, and global pooling."""
+import numpy as np
+
 from .. import _validation as V
 from .. import functional as F
+from ..functional.global_pooling import _avg_pool_maps, _max_pool_maps
 from ..functional.prepared import PreparedPool2d
 from ..layout import to_public_shape
 from .base import Layer, register
@@ -166,7 +169,11 @@ class _GlobalPooling2D(Layer):
         return (in_shape[0], 1, 1) if self.keepdims else (in_shape[0],)
 
     def forward(self, x, training=False):
-        y = getattr(F, self._op)(x)
+        if (type(x) is np.ndarray and x.dtype == self.dtype and x.ndim == 4
+                and x.flags.c_contiguous and x.shape[2] * x.shape[3]):
+            y = self._maps(x)      # the public op's result without its argument checks
+        else:
+            y = getattr(F, self._op)(x)
         if self.keepdims:
             y = y.reshape(y.shape + (1, 1))
         return y, x
@@ -187,9 +194,11 @@ class _GlobalPooling2D(Layer):
 class GlobalAveragePooling2D(_GlobalPooling2D):
     """The mean of each channel's map: (None, H, W, C) -> (None, C)."""
     _op = "global_avg_pool2d"
+    _maps = staticmethod(_avg_pool_maps)
 
 
 @register
 class GlobalMaxPooling2D(_GlobalPooling2D):
     """The maximum of each channel's map: (None, H, W, C) -> (None, C)."""
     _op = "global_max_pool2d"
+    _maps = staticmethod(_max_pool_maps)

@@ -21,7 +21,10 @@ Folded and packed weights are cached and rebuilt when any layer's weights change
 """
 import numpy as np
 
+from .. import _activation, _gemm
 from .. import functional as F
+from ..config import get_num_threads
+from ..functional._checks import _ACT, _ACT_ELU, _ACT_LEAKY_RELU, _ACT_RELU
 from ..functional.prepared import activation_code
 from ..layers.activations import Activation, INFERENCE_FUSABLE
 from ..layers.base import weights_version
@@ -96,6 +99,15 @@ class FusedConv:
         return f"<FusedConv {self.name}>"
 
 
+# Dense activations applied in place by the element-wise kernel F.<name> uses: (code, option)
+# -> bitwise what the layer's own F.<name> call returns
+_DENSE_INPLACE = {name: (_ACT[code], None) for name, code in (
+    ("relu", "relu"), ("sigmoid", "sigmoid"), ("tanh", "tanh"), ("relu6", "relu6"),
+    ("hard_sigmoid", "hardsigmoid"), ("hard_swish", "hardswish"), ("silu", "silu"),
+    ("gelu", "gelu"))}
+_DENSE_INPLACE.update(elu=(_ACT_ELU, "opt"), leaky_relu=(_ACT_LEAKY_RELU, "opt"))
+
+
 class PackedDense:
     """A Dense layer at inference with its weight matrix packed once for the kernels
     (repacked when any weight changed)."""
@@ -108,33 +120,74 @@ class PackedDense:
         self.name = dense.name
         self._cache = None
         self._version = None
+        act = dense._act
+        code = _DENSE_INPLACE.get(act.name)
+        self._act_code = None if code is None else (
+            code[0], 0.0 if code[1] is None else float(act.opt))
 
-    def forward(self, x, training=False):
+    def _weights(self):
         version = weights_version()
         if self._version != version:
-            self._cache = F.pack_linear_weight(self.dense.params["kernel"])
+            dense = self.dense
+            bias = dense.params.get("bias")
+            if bias is not None:
+                bias = np.ascontiguousarray(bias, dtype=dense.dtype)
+            self._cache = (F.pack_linear_weight(dense.params["kernel"]), bias)
             self._version = version
-        z = F.linear(x, self._cache, self.dense.params.get("bias"))
-        return self.dense._act.forward(z)[0], None
+        return self._cache
+
+    def forward(self, x, training=False):
+        w, bias = self._weights()
+        if not (x.flags.c_contiguous and x.dtype == w.dtype and x.ndim == 2):
+            z = F.linear(x, w, bias)
+            return self.dense._act.forward(z)[0], None
+        # the graph checked the feature count; the same kernels as F.linear and F.<act>
+        units = w.shape[0]
+        y = np.empty((x.shape[0], units), dtype=x.dtype)
+        nt = get_num_threads()
+        _gemm.linear_packed(x, w.packed, units, bias, y, nt)
+        code = self._act_code
+        if code is None:
+            return self.dense._act.forward(y)[0], None
+        flat = y.reshape(-1)
+        _activation.forward(code[0], code[1], flat, flat, nt)
+        return y, None
 
     def __repr__(self):
         return f"<PackedDense {self.name}>"
 
 
 class FusedAddReLU:
-    """``relu(a + b + ...)`` computed into one new array (the ReLU in place)."""
+    """``relu(a + b + ...)``: NumPy's sum (as ``F.add``), then the ReLU kernel in place
+    (as ``F.relu``), so bitwise the unfused steps' result.
+
+    ``reuse`` (set by the fusion, which knows the plan's liveness) is the position of an
+    input whose buffer no later step reads and no caller sees: the sum is written into it
+    instead of a fresh array (one allocation and a cold page walk less per step)."""
 
     _multi_input = True
 
     def __init__(self, add, relu):
         self.layers = (add, relu)
         self.name = f"{add.name}+{relu.name}"
+        self.reuse = None
 
     def forward(self, xs, training=False):
-        y = xs[0] + xs[1]
+        a, b = xs[0], xs[1]
+        r = self.reuse
+        out = xs[r] if r is not None else None
+        if out is not None and not (out.flags.c_contiguous and out.flags.writeable
+                                    and out.flags.owndata and out.dtype == a.dtype
+                                    and out.shape == a.shape == b.shape):
+            out = None
+        y = np.add(a, b, out=out)
         for x in xs[2:]:
             y += x
-        np.maximum(y, 0, out=y)
+        if y.flags.c_contiguous and y.dtype.kind == "f" and y.dtype.itemsize in (4, 8):
+            flat = y.reshape(-1)
+            _activation.forward(_ACT_RELU, 0.0, flat, flat, get_num_threads())
+        else:
+            y = F.relu(y)
         return y, None
 
     def __repr__(self):
@@ -246,4 +299,36 @@ def fuse_inference_steps(steps, output_slots, make_step):
         absorbed.update(c.index for c in chain[1:])
         fused[s.index] = make_step(s.index, FusedConv(layer, bn, act), s.inputs,
                                    chain[-1].output, False)
-    return [fused.get(s.index, s) for s in steps if s.index not in absorbed]
+    result = [fused.get(s.index, s) for s in steps if s.index not in absorbed]
+    _mark_reusable_add_inputs(result, outputs)
+    return result
+
+
+# Runners whose output is always a fresh array of their own, never a view of an input,
+# a weight or a cached buffer: another step may overwrite it once nothing reads it, and
+# reading an array through them never hands it on
+_FRESH_OUTPUT = (FusedConv, FusedAddReLU, PackedDense)
+
+
+def _mark_reusable_add_inputs(steps, outputs):
+    """Give each FusedAddReLU an input it may overwrite: one made by a fresh-output runner,
+    not a model output (a model input has no producer, so it never qualifies), read once
+    by this step and by no later one, and read earlier only by fresh-output runners (a
+    layer such as Identity or Flatten could pass the array on under another slot)."""
+    producer = {s.output: s for s in steps}
+    readers = {}
+    for pos, s in enumerate(steps):
+        for i in s.inputs:
+            readers.setdefault(i, []).append(pos)
+    for pos, s in enumerate(steps):
+        if type(s.layer) is not FusedAddReLU:
+            continue
+        s.layer.reuse = None
+        for k, i in enumerate(s.inputs):
+            p = producer.get(i)
+            others = [steps[r] for r in readers[i] if r != pos]
+            if (p is not None and isinstance(p.layer, _FRESH_OUTPUT) and i not in outputs
+                    and readers[i][-1] == pos and s.inputs.count(i) == 1
+                    and all(isinstance(o.layer, _FRESH_OUTPUT) for o in others)):
+                s.layer.reuse = k
+                break
