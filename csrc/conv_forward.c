@@ -7,6 +7,21 @@
 #ifndef FC_T
 #include "conv_internal.h"
 
+/* A team sharing one image splits its pixels when each part gets at least
+ * this many chunks of NR/2 pixels, else its output channels. */
+#ifndef FC_SPLIT_MIN_CHUNKS
+#define FC_SPLIT_MIN_CHUNKS 16
+#endif
+
+/* Split [0, n) into nparts runs whose inner boundaries are multiples of
+ * `align`; the bounds of run `part`. */
+static void fc_split_range(fc_int n, fc_int align, int part, int nparts, fc_int *lo, fc_int *hi)
+{
+    const fc_int units = (n + align - 1) / align;
+    *lo = FC_MIN(n, units * part / nparts * align);
+    *hi = FC_MIN(n, units * (part + 1) / nparts * align);
+}
+
 #define FC_TMPL_SET 32
 #include "gemm_internal.h"
 #include "conv_forward.c"
@@ -149,14 +164,15 @@ static void FC_SFX(fc_pad_image_phased)(const fc_conv_geom *g, const fc_conv_pla
     }
 }
 
-void FC_SFX(fc_conv_direct_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x,
-                                const FC_T *ap, const FC_T *bias, int act, FC_T act_param,
-                                FC_T *yall, void *work)
+/* The direct path over nimg images, output chunks [t0, t1) and output
+ * channels [i0, i1) (i0 a multiple of MR) of each: a team splitting one
+ * image runs disjoint ranges, and each output element gets the same
+ * arithmetic whichever range holds it. */
+static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x,
+                                         const FC_T *ap, const FC_T *bias, int act,
+                                         FC_T act_param, FC_T *yall, void *work, fc_int t0,
+                                         fc_int t1, fc_int i0, fc_int i1)
 {
-    if (pl->wino) {
-        FC_SFX(fc_conv_wino_run)(pl, nimg, x, ap, bias, act, act_param, yall, work);
-        return;
-    }
     /* Workspace: packed weights (pl->ap_bytes), image, tap and chunk tables. */
     char *wk = (char *)fc_align_ptr(work) + pl->ap_bytes;
     FC_T *xp = (FC_T *)wk;
@@ -209,19 +225,19 @@ void FC_SFX(fc_conv_direct_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T 
         FC_SFX(fc_copy_interior)(g, pg, Wr, x + img * xs, xp);
     else
         FC_SFX(fc_pad_image_phased)(g, pl, x + img * xs, xp);
-    for (fc_int g0 = 0; g0 < nch; g0 += G) {
-        const fc_int g1 = FC_MIN(nch, g0 + G);
+    for (fc_int g0 = t0; g0 < t1; g0 += G) {
+        const fc_int g1 = FC_MIN(t1, g0 + G);
         if (k <= 0) {
             for (fc_int t = g0; t < g1; ++t)
-                for (fc_int i = 0; i < m; ++i)
+                for (fc_int i = i0; i < i1; ++i)
                     memset(y + i * P + cp[t], 0, (size_t)cl[t] * sizeof(FC_T));
         }
         for (fc_int pc = 0; pc < k; pc += kcb) {
             const fc_int kc = FC_MIN(kcb, k - pc);
             const FC_T beta = pc == 0 ? (FC_T)0 : (FC_T)1;
             const fc_int *op = offs + pc;
-            for (fc_int ic = 0; ic < m; ic += mcb) {
-                const fc_int mc = FC_MIN(mcb, m - ic);
+            for (fc_int ic = i0; ic < i1; ic += mcb) {
+                const fc_int mc = FC_MIN(mcb, i1 - ic);
                 const FC_T *apc = ap + pc * mpad + ic * kc;
                 /* Rows past the last full MR panel (2 or 4 of them, say) go to a
                  * narrow kernel instead of a 6-row tile that is partly idle. */
@@ -267,10 +283,22 @@ void FC_SFX(fc_conv_direct_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T 
         }
         if (bias || act != FC_ACT_NONE) {
             const fc_int j0 = cp[g0], j1 = cp[g1 - 1] + cl[g1 - 1];
-            FC_SFX(fc_epi_bias_act)(&ctx, 0, m, j0, j1 - j0);
+            FC_SFX(fc_epi_bias_act)(&ctx, i0, i1 - i0, j0, j1 - j0);
         }
     }
     }
+}
+
+void FC_SFX(fc_conv_direct_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x,
+                                const FC_T *ap, const FC_T *bias, int act, FC_T act_param,
+                                FC_T *yall, void *work)
+{
+    if (pl->wino)
+        FC_SFX(fc_conv_wino_run)(pl, nimg, x, ap, bias, act, act_param, yall, work, 0,
+                                 nimg * pl->wino_th, 0, pl->dg.K);
+    else
+        FC_SFX(fc_conv_direct_range)(pl, nimg, x, ap, bias, act, act_param, yall, work, 0,
+                                     pl->nch, 0, pl->m);
 }
 
 void FC_SFX(fc_conv2d_forward)(const fc_conv_geom *g, const FC_T *x, const FC_T *w,
@@ -300,53 +328,53 @@ void FC_SFX(fc_conv2d_forward_packed_batch)(const fc_conv_geom *g, fc_int nimg, 
                                          work);
 }
 
-void FC_SFX(fc_conv2d_forward_packed)(const fc_conv_geom *g, const FC_T *x, const void *packed,
-                                      const FC_T *bias, int act, FC_T act_param, FC_T *y,
-                                      void *work)
+/* The GEMM path (1x1 convolutions) on output rows [i0, i1) (i0 a multiple of
+ * MR) and pixels [j0, j1) (j0 a multiple of NR when not 0): the whole-image
+ * call's arithmetic on each element (same K blocks, same micro-kernel). */
+static void FC_SFX(fc_conv_gemm_range)(const fc_conv_plan *pl, const fc_conv_geom *g,
+                                       const FC_T *x, const FC_T *ap, const FC_T *bias,
+                                       int act, FC_T act_param, FC_T *y, void *work,
+                                       fc_int i0, fc_int i1, fc_int j0, fc_int j1)
 {
-    fc_conv_plan pl;
-    fc_conv_plan_make(g, FC_OP_FWD, sizeof(FC_T), &pl);
-    const FC_T *ap = (const FC_T *)packed;
-    if (pl.direct) {
-        FC_SFX(fc_conv_direct_run)(&pl, 1, x, ap, bias, act, act_param, y, work);
-        return;
-    }
     FC_T *ap_unused, *bb, *tmp, *xp;
     fc_seg *segs;
-    FC_SFX(fc_conv_carve)(&pl, work, &ap_unused, &bb, &tmp, &segs, &xp);
-    const fc_int P = pl.n;
+    FC_SFX(fc_conv_carve)(pl, work, &ap_unused, &bb, &tmp, &segs, &xp);
+    const fc_int P = pl->n;
 
     FC_SFX(fc_conv_ctx) ctx;
     memset(&ctx, 0, sizeof(ctx));
     ctx.g = g;
-    ctx.pg = pl.pg;
+    ctx.pg = pl->pg;
     ctx.xp = xp;
     ctx.segs = segs;
-    if (!pl.one_by_one)
-        FC_SFX(fc_pad_image)(g, &pl.pg, x, xp);
-    ctx.y = y;
-    ctx.bias = bias;
+    if (!pl->one_by_one)
+        FC_SFX(fc_pad_image)(g, &pl->pg, x, xp);
+    /* The epilogue sees block coordinates relative to (i0, j0). */
+    ctx.y = y + i0 * P + j0;
+    ctx.bias = bias ? bias + i0 : NULL;
     ctx.act = act;
     ctx.act_param = act_param;
 
     FC_SFX(fc_gemm_job) job;
     memset(&job, 0, sizeof(job));
-    job.m = pl.m;
-    job.n = pl.n;
-    job.k = pl.k;
-    job.kcb = pl.kcb;
-    job.mcb = pl.mcb;
-    job.ncb = pl.ncb;
+    job.m = i1 - i0;
+    job.n = j1 - j0;
+    job.k = pl->k;
+    job.kcb = pl->kcb;
+    job.mcb = pl->mcb;
+    job.ncb = pl->ncb;
     job.ap_full = ap;
-    if (pl.one_by_one) {
-        job.b = x;
+    job.a_mpad = fc_roundup(pl->m, FC_MR);
+    job.a_row0 = i0;
+    if (pl->one_by_one) {
+        job.b = x + j0;
         job.rsb = P;
         job.csb = 1;
     } else {
         job.packb = FC_SFX(fc_pack_im2col);
         job.packb_ctx = &ctx;
     }
-    job.c = y;
+    job.c = y + i0 * P + j0;
     job.ldc = P;
     job.beta = 0;
     if (bias || act != FC_ACT_NONE) {
@@ -355,6 +383,67 @@ void FC_SFX(fc_conv2d_forward_packed)(const fc_conv_geom *g, const FC_T *x, cons
     }
     job.bbuf = bb;
     FC_SFX(fc_gemm_serial)(&job);
+}
+
+void FC_SFX(fc_conv2d_forward_packed)(const fc_conv_geom *g, const FC_T *x, const void *packed,
+                                      const FC_T *bias, int act, FC_T act_param, FC_T *y,
+                                      void *work)
+{
+    fc_conv_plan pl;
+    fc_conv_plan_make(g, FC_OP_FWD, sizeof(FC_T), &pl);
+    const FC_T *ap = (const FC_T *)packed;
+    if (pl.direct)
+        FC_SFX(fc_conv_direct_run)(&pl, 1, x, ap, bias, act, act_param, y, work);
+    else
+        FC_SFX(fc_conv_gemm_range)(&pl, g, x, ap, bias, act, act_param, y, work, 0, pl.m, 0,
+                                   pl.n);
+}
+
+void FC_SFX(fc_conv2d_forward_packed_part)(const fc_conv_geom *g, const FC_T *x,
+                                           const void *packed, const FC_T *bias, int act,
+                                           FC_T act_param, FC_T *y, void *work, int part,
+                                           int nparts)
+{
+    fc_conv_plan pl;
+    fc_conv_plan_make(g, FC_OP_FWD, sizeof(FC_T), &pl);
+    const FC_T *ap = (const FC_T *)packed;
+    fc_int lo, hi;
+    if (pl.wino && pl.wino_th >= pl.wino_rows * nparts) {
+        fc_split_range(pl.wino_th, pl.wino_rows, part, nparts, &lo, &hi);
+        if (lo < hi)
+            FC_SFX(fc_conv_wino_run)(&pl, 1, x, ap, bias, act, act_param, y, work, lo, hi, 0,
+                                     pl.dg.K);
+    } else if (pl.wino) {
+        fc_split_range(pl.dg.K, FC_MR, part, nparts, &lo, &hi);
+        if (lo < hi)
+            FC_SFX(fc_conv_wino_run)(&pl, 1, x, ap, bias, act, act_param, y, work, 0,
+                                     pl.wino_th, lo, hi);
+    } else if (pl.direct && pl.nch >= FC_SPLIT_MIN_CHUNKS * nparts) {
+        fc_split_range(pl.nch, 2, part, nparts, &lo, &hi);
+        if (lo < hi)
+            FC_SFX(fc_conv_direct_range)(&pl, 1, x, ap, bias, act, act_param, y, work, lo, hi,
+                                         0, pl.m);
+    } else if (pl.direct) {
+        /* Few pixels: split the output channels (each thread streams half the weights). */
+        fc_split_range(pl.m, FC_MR, part, nparts, &lo, &hi);
+        if (lo < hi)
+            FC_SFX(fc_conv_direct_range)(&pl, 1, x, ap, bias, act, act_param, y, work, 0,
+                                         pl.nch, lo, hi);
+    } else if (!pl.one_by_one) {
+        if (part == 0)
+            FC_SFX(fc_conv_gemm_range)(&pl, g, x, ap, bias, act, act_param, y, work, 0, pl.m,
+                                       0, pl.n);
+    } else if (pl.n >= FC_SPLIT_MIN_CHUNKS * (FC_NR / 2) * nparts) {
+        fc_split_range(pl.n, FC_NR, part, nparts, &lo, &hi);
+        if (lo < hi)
+            FC_SFX(fc_conv_gemm_range)(&pl, g, x, ap, bias, act, act_param, y, work, 0, pl.m,
+                                       lo, hi);
+    } else {
+        fc_split_range(pl.m, FC_MR, part, nparts, &lo, &hi);
+        if (lo < hi)
+            FC_SFX(fc_conv_gemm_range)(&pl, g, x, ap, bias, act, act_param, y, work, lo, hi, 0,
+                                       pl.n);
+    }
 }
 
 #endif

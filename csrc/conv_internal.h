@@ -203,10 +203,13 @@ size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem);
     /* Carve the workspace for a GEMM-path plan (conv.c). */                             \
     void fc_conv_carve_##S(const fc_conv_plan *pl, void *work, T **ap, T **bb, T **tmp,   \
                            fc_seg **segs, T **xp);                                       \
-    /* Winograd path over nimg images, and its weight transform (conv_winograd.c). */   \
+    /* Winograd path over tile rows [row0, row1) of nimg images (row0 a multiple of     \
+     * pl->wino_rows) and output channels [k0, k1) (k0 a multiple of MR), and its        \
+     * weight transform (conv_winograd.c). */                                            \
     void fc_conv_wino_run_##S(const fc_conv_plan *pl, fc_int nimg, const T *x,           \
                               const T *ap, const T *bias, int act, T act_param, T *y,    \
-                              void *work);                                               \
+                              void *work, fc_int row0, fc_int row1, fc_int k0,           \
+                              fc_int k1);                                                \
     void fc_wino_pack_weights_##S(const fc_conv_plan *pl, const T *w, int flip, T *ap);   \
     void fc_conv_wino_bw_run_##S(const fc_conv_plan *pl, fc_int nimg, const T *x,        \
                                  const T *dy, T *dw, void *work);                        \

@@ -186,14 +186,15 @@ FC_SFX(fc_wino_put_row)(const FC_T *restrict e, const FC_T *restrict o, fc_int w
  * 2 x 2 outputs interleaved into the output rows. */
 static inline __attribute__((always_inline)) void
 FC_SFX(fc_wino_output_body)(const fc_conv_plan *pl, const FC_T *mb, fc_int gr0, fc_int nrows,
-                            const FC_T *bias, int act, FC_T act_param, FC_T *y, FC_T *rowbuf)
+                            fc_int k0, fc_int k1, const FC_T *bias, int act, FC_T act_param,
+                            FC_T *y, FC_T *rowbuf)
 {
     const fc_conv_geom *g = &pl->dg;
     const fc_int K = g->K, Ho = g->Ho, Wo = g->Wo, th = pl->wino_th, tw = pl->wino_tw;
     const fc_int tbp = pl->wino_tbp, mstride = pl->wino_ms, nt = nrows * tw;
     FC_T *y00 = rowbuf, *y01 = y00 + tbp, *y10 = y01 + tbp, *y11 = y10 + tbp;
     const fc_int wfull = Wo / 2; /* tiles whose two columns are both inside */
-    for (fc_int k = 0; k < K; ++k) {
+    for (fc_int k = k0; k < k1; ++k) {
         FC_SFX(fc_wino_output_tiles)(mb + k * tbp, mstride, nt, y00, y01, y10, y11);
         const FC_T bk = bias ? bias[k] : (FC_T)0;
         for (fc_int lr = 0; lr < nrows; ++lr) {
@@ -313,9 +314,10 @@ FC_SFX(fc_wino_input_avx2)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, fc
 
 __attribute__((target("avx2,fma"))) FC_WINO_NOLIB static void
 FC_SFX(fc_wino_output_avx2)(const fc_conv_plan *pl, const FC_T *mb, fc_int gr0, fc_int nrows,
-                            const FC_T *bias, int act, FC_T act_param, FC_T *y, FC_T *rowbuf)
+                            fc_int k0, fc_int k1, const FC_T *bias, int act, FC_T act_param,
+                            FC_T *y, FC_T *rowbuf)
 {
-    FC_SFX(fc_wino_output_body)(pl, mb, gr0, nrows, bias, act, act_param, y, rowbuf);
+    FC_SFX(fc_wino_output_body)(pl, mb, gr0, nrows, k0, k1, bias, act, act_param, y, rowbuf);
 }
 #endif
 
@@ -326,10 +328,10 @@ FC_WINO_NOLIB static void FC_SFX(fc_wino_input_ref)(const fc_conv_plan *pl, cons
 }
 
 FC_WINO_NOLIB static void FC_SFX(fc_wino_output_ref)(const fc_conv_plan *pl, const FC_T *mb, fc_int gr0,
-                                       fc_int nrows, const FC_T *bias, int act, FC_T act_param,
-                                       FC_T *y, FC_T *rowbuf)
+                                       fc_int nrows, fc_int k0, fc_int k1, const FC_T *bias,
+                                       int act, FC_T act_param, FC_T *y, FC_T *rowbuf)
 {
-    FC_SFX(fc_wino_output_body)(pl, mb, gr0, nrows, bias, act, act_param, y, rowbuf);
+    FC_SFX(fc_wino_output_body)(pl, mb, gr0, nrows, k0, k1, bias, act, act_param, y, rowbuf);
 }
 
 /* Forward conv of geometry pl->dg over nimg images (x: nimg x C x H x W,
@@ -337,7 +339,8 @@ FC_WINO_NOLIB static void FC_SFX(fc_wino_output_ref)(const fc_conv_plan *pl, con
  * (fc_wino_pack_weights). Workspace: V and M blocks, row buffers. */
 void FC_SFX(fc_conv_wino_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x,
                               const FC_T *ap, const FC_T *bias, int act, FC_T act_param,
-                              FC_T *y, void *work)
+                              FC_T *y, void *work, fc_int row0, fc_int row1, fc_int k0,
+                              fc_int k1)
 {
     const fc_conv_geom *g = &pl->dg;
     const fc_int K = g->K, C = g->C, tw = pl->wino_tw, tbp = pl->wino_tbp;
@@ -349,8 +352,8 @@ void FC_SFX(fc_conv_wino_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x
     FC_T *rowbuf = (FC_T *)(wk + pl->wino_v_bytes + pl->wino_m_bytes);
     FC_SFX(fc_ukr_fn) ukr = FC_SFX(fc_ukr_select)();
     const int avx2 = fc_wino_avx2();
-    const fc_int total_rows = nimg * pl->wino_th;
-    for (fc_int gr0 = 0; gr0 < total_rows; gr0 += pl->wino_rows) {
+    const fc_int total_rows = FC_MIN(row1, nimg * pl->wino_th);
+    for (fc_int gr0 = row0; gr0 < total_rows; gr0 += pl->wino_rows) {
         const fc_int nrows = FC_MIN(pl->wino_rows, total_rows - gr0);
         const fc_int ntile = nrows * tw;
         /* Lanes past the last tile of a short block: zero, never garbage. */
@@ -376,18 +379,20 @@ void FC_SFX(fc_conv_wino_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x
                 const FC_T *apc = ax + pc * mpad;
                 for (fc_int q = 0; q < npan; ++q) {
                     const FC_T *bq = vx + q * C * FC_NR + pc * FC_NR;
-                    for (fc_int ir = 0; ir < K; ir += FC_MR)
+                    for (fc_int ir = k0; ir < k1; ir += FC_MR)
                         ukr(kc, apc + ir * kc, bq, mx + ir * tbp + q * FC_NR, tbp, beta,
-                            (int)FC_MIN(FC_MR, K - ir), FC_NR);
+                            (int)FC_MIN(FC_MR, k1 - ir), FC_NR);
                 }
             }
         }
 #ifdef FC_HAVE_X86_AVX2_KERNELS
         if (avx2)
-            FC_SFX(fc_wino_output_avx2)(pl, mb, gr0, nrows, bias, act, act_param, y, rowbuf);
+            FC_SFX(fc_wino_output_avx2)(pl, mb, gr0, nrows, k0, k1, bias, act, act_param, y,
+                                        rowbuf);
         else
 #endif
-            FC_SFX(fc_wino_output_ref)(pl, mb, gr0, nrows, bias, act, act_param, y, rowbuf);
+            FC_SFX(fc_wino_output_ref)(pl, mb, gr0, nrows, k0, k1, bias, act, act_param, y,
+                                       rowbuf);
     }
 }
 

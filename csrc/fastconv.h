@@ -203,6 +203,19 @@ void fc_conv2d_forward_packed_batch_f32(const fc_conv_geom *g, fc_int nimg, cons
 void fc_conv2d_forward_packed_batch_f64(const fc_conv_geom *g, fc_int nimg, const double *x,
                                         const void *packed, const double *bias, int act,
                                         double act_param, double *y, void *work);
+/* Part `part` (0 <= part < nparts) of ONE image's forward pass, for a team
+ * of threads sharing an image (batch smaller than the team): each part writes
+ * a disjoint share of y (pixel chunks, Winograd tile rows, or for 1x1 the
+ * pixels or, with few pixels, the output channels); together they give
+ * bitwise the fc_conv2d_forward_packed_batch result. work: each part its own
+ * fc_conv2d_workspace_bytes. */
+void fc_conv2d_forward_packed_part_f32(const fc_conv_geom *g, const float *x, const void *packed,
+                                       const float *bias, int act, float act_param, float *y,
+                                       void *work, int part, int nparts);
+void fc_conv2d_forward_packed_part_f64(const fc_conv_geom *g, const double *x,
+                                       const void *packed, const double *bias, int act,
+                                       double act_param, double *y, void *work, int part,
+                                       int nparts);
 void fc_conv2d_backward_data_packed_batch_f32(const fc_conv_geom *g, fc_int nimg, const float *dy,
                                               const void *packed, float *dx, void *work);
 void fc_conv2d_backward_data_packed_batch_f64(const fc_conv_geom *g, fc_int nimg, const double *dy,

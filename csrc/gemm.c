@@ -124,7 +124,7 @@ void FC_SFX(fc_gemm_serial)(const FC_SFX(fc_gemm_job) *job)
         return;
     FC_SFX(fc_ukr_fn) ukr = FC_SFX(fc_ukr_select)();
     const fc_int kcb = job->kcb, mcb = job->mcb, ncb = job->ncb;
-    const fc_int mpad = fc_roundup(m, FC_MR);
+    const fc_int mpad = job->a_mpad ? job->a_mpad : fc_roundup(m, FC_MR);
     for (fc_int jc = 0; jc < n; jc += ncb) {
         const fc_int nc = FC_MIN(ncb, n - jc);
         FC_T *cj = job->c_local ? job->c : job->c + jc;
@@ -150,7 +150,7 @@ void FC_SFX(fc_gemm_serial)(const FC_SFX(fc_gemm_job) *job)
                 const fc_int mc = FC_MIN(mcb, m - ic);
                 const FC_T *ap;
                 if (job->ap_full) {
-                    ap = job->ap_full + pc * mpad + ic * kc;
+                    ap = job->ap_full + pc * mpad + (job->a_row0 + ic) * kc;
                 } else {
                     FC_SFX(fc_pack_a)(mc, kc, job->a + ic * job->rsa + pc * job->csa, job->rsa,
                                       job->csa, job->abuf);

@@ -256,6 +256,8 @@ static inline fc_int fc_block_size(fc_int n, fc_int bmax, fc_int mult)
         fc_int m, n, k;                                                                \
         fc_int kcb, mcb, ncb; /* block sizes; kcb = fc_block_size(k, KC, 1) if ap_full */ \
         const T *ap_full;     /* prepacked A (fc_pack_a_full with kcb), or NULL: */   \
+        fc_int a_mpad, a_row0; /* ap_full: rows it was packed with (0: m rounded up  \
+                                  to MR) and the MR-aligned row that is row 0 here */ \
         const T *a;           /* ... then A is packed per block from a, rsa, csa */   \
         fc_int rsa, csa;                                                               \
         fc_packb_fn_##S packb; /* custom B packer, or NULL: pack from b, rsb, csb */  \

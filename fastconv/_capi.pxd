@@ -91,6 +91,12 @@ cdef extern from "fastconv.h" nogil:
     void fc_conv2d_forward_packed_batch_f64(const fc_conv_geom *g, fc_int nimg, const double *x,
                                             const void *packed, const double *bias, int act,
                                             double act_param, double *y, void *work)
+    void fc_conv2d_forward_packed_part_f32(const fc_conv_geom *g, const float *x, const void *packed,
+                                           const float *bias, int act, float act_param, float *y,
+                                           void *work, int part, int nparts)
+    void fc_conv2d_forward_packed_part_f64(const fc_conv_geom *g, const double *x, const void *packed,
+                                           const double *bias, int act, double act_param, double *y,
+                                           void *work, int part, int nparts)
     void fc_conv2d_backward_data_packed_batch_f32(const fc_conv_geom *g, fc_int nimg, const float *dy,
                                                   const void *packed, float *dx, void *work)
     void fc_conv2d_backward_data_packed_batch_f64(const fc_conv_geom *g, fc_int nimg, const double *dy,

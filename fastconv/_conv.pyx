@@ -120,6 +120,10 @@ cdef int _forward_run(const fc_conv_geom *gp, const floating[:, :, :, ::1] x, co
     cdef fc_conv_geom g = gp[0]
     cdef Py_ssize_t N = x.shape[0], n, chunk
     cdef int nt = team_size(num_threads, N, _flops(&g, N))
+    if N < num_threads and team_size(num_threads, num_threads, _flops(&g, N)) > 1:
+        # Fewer images than threads (batch 1 at inference): the team shares each image.
+        return _forward_split(&g, x, packed, bias, activation, act_param, y,
+                              team_size(num_threads, num_threads, _flops(&g, N)))
     # Runs of images per kernel call (set-up amortised), handed out dynamically.
     cdef Py_ssize_t nchunks = min(N, IMAGE_RUNS_PER_THREAD * nt)
     cdef size_t ws = _round64(fc_conv2d_workspace_bytes(&g, sizeof(floating)))
@@ -153,6 +157,37 @@ cdef int _forward_run(const fc_conv_geom *gp, const floating[:, :, :, ::1] x, co
                     fc_conv2d_forward_packed_batch_f64(&g, (chunk + 1) * N // nchunks - n,
                                                        &x[n, 0, 0, 0], packed, bptr, activation,
                                                        act_param, &y[n, 0, 0, 0], mywork)
+    finally:
+        give_scratch(work)
+    return 0
+
+
+cdef int _forward_split(const fc_conv_geom *g, const floating[:, :, :, ::1] x, const char *packed,
+                        const floating[::1] bias, int activation, double act_param,
+                        floating[:, :, :, ::1] y, int nt) except -1:
+    """Each image cut into nt parts (disjoint shares of its output), one task per part:
+    bitwise the result of the per-image path."""
+    cdef Py_ssize_t N = x.shape[0], task, n
+    cdef int part
+    cdef size_t ws = _round64(fc_conv2d_workspace_bytes(g, sizeof(floating)))
+    cdef char *work = _scratch(_times(ws, nt), "conv2d", f"workspace ({nt} threads)")
+    cdef const floating *bptr = NULL
+    cdef char *mywork
+    if bias is not None:
+        bptr = &bias[0]
+    try:
+        with nogil, parallel(num_threads=nt):
+            mywork = work + ws * threadid()
+            for task in prange(N * nt, schedule='static'):
+                n = task // nt
+                part = <int> (task % nt)
+                if floating is float:
+                    fc_conv2d_forward_packed_part_f32(g, &x[n, 0, 0, 0], packed, bptr, activation,
+                                                      <float> act_param, &y[n, 0, 0, 0], mywork,
+                                                      part, nt)
+                else:
+                    fc_conv2d_forward_packed_part_f64(g, &x[n, 0, 0, 0], packed, bptr, activation,
+                                                      act_param, &y[n, 0, 0, 0], mywork, part, nt)
     finally:
         give_scratch(work)
     return 0
