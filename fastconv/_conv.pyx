@@ -120,6 +120,8 @@ cdef int _forward_run(const fc_conv_geom *gp, const floating[:, :, :, ::1] x, co
     cdef fc_conv_geom g = gp[0]
     cdef Py_ssize_t N = x.shape[0], n, chunk
     cdef int nt = team_size(num_threads, N, _flops(&g, N))
+    if fc_conv2d_1x1_batch_ok(&g, N):
+        return _forward_1x1_batch(&g, x, packed, bias, activation, act_param, y, num_threads)
     if N < num_threads and team_size(num_threads, num_threads, _flops(&g, N)) > 1:
         # Fewer images than threads (batch 1 at inference): the team shares each image.
         return _forward_split(&g, x, packed, bias, activation, act_param, y,
@@ -157,6 +159,37 @@ cdef int _forward_run(const fc_conv_geom *gp, const floating[:, :, :, ::1] x, co
                     fc_conv2d_forward_packed_batch_f64(&g, (chunk + 1) * N // nchunks - n,
                                                        &x[n, 0, 0, 0], packed, bptr, activation,
                                                        act_param, &y[n, 0, 0, 0], mywork)
+    finally:
+        give_scratch(work)
+    return 0
+
+
+cdef int _forward_1x1_batch(const fc_conv_geom *g, const floating[:, :, :, ::1] x, const char *packed,
+                            const floating[::1] bias, int activation, double act_param,
+                            floating[:, :, :, ::1] y, int num_threads) except -1:
+    """1x1 convolution of small maps as one GEMM across the batch: runs of whole images,
+    handed out dynamically."""
+    cdef Py_ssize_t N = x.shape[0], run, nruns
+    cdef int nt = team_size(num_threads, N, _flops(g, N))
+    cdef size_t ws = _round64(fc_conv2d_1x1_batch_workspace_bytes(g, sizeof(floating)))
+    cdef char *work = _scratch(_times(ws, nt), "conv2d", f"workspace ({nt} threads)")
+    cdef const floating *bptr = NULL
+    cdef char *mywork
+    if bias is not None:
+        bptr = &bias[0]
+    nruns = min(N, IMAGE_RUNS_PER_THREAD * nt)
+    try:
+        with nogil, parallel(num_threads=nt):
+            mywork = work + ws * threadid()
+            for run in prange(nruns, schedule='dynamic'):
+                if floating is float:
+                    fc_conv2d_forward_1x1_batch_f32(g, run * N // nruns, (run + 1) * N // nruns,
+                                                    &x[0, 0, 0, 0], packed, bptr, activation,
+                                                    <float> act_param, &y[0, 0, 0, 0], mywork)
+                else:
+                    fc_conv2d_forward_1x1_batch_f64(g, run * N // nruns, (run + 1) * N // nruns,
+                                                    &x[0, 0, 0, 0], packed, bptr, activation,
+                                                    act_param, &y[0, 0, 0, 0], mywork)
     finally:
         give_scratch(work)
     return 0
