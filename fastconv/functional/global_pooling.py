@@ -1,6 +1,8 @@
 """Global average and max pooling: (N, C, H, W) -> (N, C)."""
 import numpy as np
 
+from .. import _pool
+from ..config import get_num_threads
 from ._checks import _array
 
 
@@ -24,10 +26,10 @@ def _avg_pool_maps(x):
     """``global_avg_pool2d`` of a checked C-contiguous (N, C, H, W) array with non-empty
     maps (the layers call it directly, without the argument checks)."""
     n, c = x.shape[:2]
-    # a plain sum over the contiguous trailing axis, then one scale: no pairwise
-    # reordering surprises and one pass over the data
-    y = np.add.reduce(x.reshape(n, c, -1), axis=2)
-    y *= x.dtype.type(1.0 / (x.shape[2] * x.shape[3]))
+    # one pass in C over the contiguous planes (NumPy's reduction over a short trailing
+    # axis costs ~10 ns per plane), in a fixed summation order
+    y = np.empty((n, c), dtype=x.dtype)
+    _pool.plane_means(np.ascontiguousarray(x.reshape(n * c, -1)), y.reshape(-1), get_num_threads())
     return y
 
 
