@@ -72,7 +72,7 @@ void FC_SFX(fc_conv2d_backward_data_packed_batch)(const fc_conv_geom *g, fc_int 
     fc_conv_plan pl;
     fc_conv_plan_make(g, FC_OP_BWD_DATA, sizeof(FC_T), &pl);
     if (pl.direct) {
-        FC_SFX(fc_conv_direct_run)(&pl, nimg, dy, (const FC_T *)packed, NULL, FC_ACT_NONE, 0, dx,
+        FC_SFX(fc_conv_direct_run)(&pl, nimg, dy, (const FC_T *)packed, NULL, NULL, FC_ACT_NONE, 0, dx,
                                    work);
         return;
     }
@@ -88,7 +88,7 @@ void FC_SFX(fc_conv2d_backward_data_packed)(const fc_conv_geom *g, const FC_T *d
     fc_conv_plan_make(g, FC_OP_BWD_DATA, sizeof(FC_T), &pl);
     const FC_T *ap = (const FC_T *)packed;
     if (pl.direct) {
-        FC_SFX(fc_conv_direct_run)(&pl, 1, dy, ap, NULL, FC_ACT_NONE, 0, dx, work);
+        FC_SFX(fc_conv_direct_run)(&pl, 1, dy, ap, NULL, NULL, FC_ACT_NONE, 0, dx, work);
         return;
     }
     FC_T *ap_unused, *bb, *tmp, *xp;

@@ -129,7 +129,7 @@ static void FC_SFX(fc_pack_im2col)(void *vctx, fc_int p0, fc_int kc, fc_int j0, 
     }
 }
 
-/* Forward epilogue: Y[i, j] = act(Y[i, j] + bias[i]) on a finished block. */
+/* Forward epilogue: Y[i, j] = act(Y[i, j] + bias[i] + res[i, j]) on a finished block. */
 static void FC_SFX(fc_epi_bias_act)(void *vctx, fc_int i0, fc_int mc, fc_int j0, fc_int nc)
 {
     const FC_SFX(fc_conv_ctx) *ctx = (const FC_SFX(fc_conv_ctx) *)vctx;
@@ -140,6 +140,11 @@ static void FC_SFX(fc_epi_bias_act)(void *vctx, fc_int i0, fc_int mc, fc_int j0,
             const FC_T bi = ctx->bias[i];
             for (fc_int j = 0; j < nc; ++j)
                 row[j] += bi;
+        }
+        if (ctx->res) {
+            const FC_T *rr = ctx->res + i * P + j0;
+            for (fc_int j = 0; j < nc; ++j)
+                row[j] += rr[j];
         }
         if (ctx->act != FC_ACT_NONE)
             FC_SFX(fc_activation_forward)(ctx->act, ctx->act_param, row, row, nc);
@@ -207,7 +212,7 @@ static void FC_SFX(fc_pad_image_phased)(const fc_conv_geom *g, const fc_conv_pla
  * image runs disjoint ranges, and each output element gets the same
  * arithmetic whichever range holds it. */
 static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x,
-                                         const FC_T *ap, const FC_T *bias, int act,
+                                         const FC_T *ap, const FC_T *bias, const FC_T *res, int act,
                                          FC_T act_param, FC_T *yall, void *work, fc_int t0,
                                          fc_int t1, fc_int i0, fc_int i1)
 {
@@ -259,6 +264,7 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
     for (fc_int img = 0; img < nimg; ++img) {
     FC_T *y = yall + img * m * P;
     ctx.y = y;
+    ctx.res = res ? res + img * m * P : NULL;
     if (sw == 1)
         FC_SFX(fc_copy_interior)(g, pg, Wr, x + img * xs, xp);
     else
@@ -319,7 +325,7 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
                 }
             }
         }
-        if (bias || act != FC_ACT_NONE) {
+        if (bias || res || act != FC_ACT_NONE) {
             const fc_int j0 = cp[g0], j1 = cp[g1 - 1] + cl[g1 - 1];
             FC_SFX(fc_epi_bias_act)(&ctx, i0, i1 - i0, j0, j1 - j0);
         }
@@ -328,14 +334,14 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
 }
 
 void FC_SFX(fc_conv_direct_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x,
-                                const FC_T *ap, const FC_T *bias, int act, FC_T act_param,
+                                const FC_T *ap, const FC_T *bias, const FC_T *res, int act, FC_T act_param,
                                 FC_T *yall, void *work)
 {
     if (pl->wino)
-        FC_SFX(fc_conv_wino_run)(pl, nimg, x, ap, bias, act, act_param, yall, work, 0,
+        FC_SFX(fc_conv_wino_run)(pl, nimg, x, ap, bias, res, act, act_param, yall, work, 0,
                                  nimg * pl->wino_th, 0, pl->dg.K);
     else
-        FC_SFX(fc_conv_direct_range)(pl, nimg, x, ap, bias, act, act_param, yall, work, 0,
+        FC_SFX(fc_conv_direct_range)(pl, nimg, x, ap, bias, res, act, act_param, yall, work, 0,
                                      pl->nch, 0, pl->m);
 }
 
@@ -346,23 +352,24 @@ void FC_SFX(fc_conv2d_forward)(const fc_conv_geom *g, const FC_T *x, const FC_T 
     fc_conv_plan_make(g, FC_OP_FWD, sizeof(FC_T), &pl);
     FC_T *ap = (FC_T *)fc_align_ptr(work);
     FC_SFX(fc_conv2d_pack_weights)(g, FC_CONV_FORWARD, w, ap);
-    FC_SFX(fc_conv2d_forward_packed)(g, x, ap, bias, act, act_param, y, work);
+    FC_SFX(fc_conv2d_forward_packed)(g, x, ap, bias, NULL, act, act_param, y, work);
 }
 
 void FC_SFX(fc_conv2d_forward_packed_batch)(const fc_conv_geom *g, fc_int nimg, const FC_T *x,
-                                            const void *packed, const FC_T *bias, int act,
+                                            const void *packed, const FC_T *bias, const FC_T *res, int act,
                                             FC_T act_param, FC_T *y, void *work)
 {
     fc_conv_plan pl;
     fc_conv_plan_make(g, FC_OP_FWD, sizeof(FC_T), &pl);
     if (pl.direct) {
-        FC_SFX(fc_conv_direct_run)(&pl, nimg, x, (const FC_T *)packed, bias, act, act_param, y,
+        FC_SFX(fc_conv_direct_run)(&pl, nimg, x, (const FC_T *)packed, bias, res, act, act_param, y,
                                    work);
         return;
     }
     const fc_int xs = g->C * g->H * g->W, ys = g->K * g->Ho * g->Wo;
     for (fc_int n = 0; n < nimg; ++n)
-        FC_SFX(fc_conv2d_forward_packed)(g, x + n * xs, packed, bias, act, act_param, y + n * ys,
+        FC_SFX(fc_conv2d_forward_packed)(g, x + n * xs, packed, bias, res ? res + n * ys : NULL,
+                                         act, act_param, y + n * ys,
                                          work);
 }
 
@@ -370,7 +377,7 @@ void FC_SFX(fc_conv2d_forward_packed_batch)(const fc_conv_geom *g, fc_int nimg, 
  * MR) and pixels [j0, j1) (j0 a multiple of NR when not 0): the whole-image
  * call's arithmetic on each element (same K blocks, same micro-kernel). */
 static void FC_SFX(fc_conv_gemm_range)(const fc_conv_plan *pl, const fc_conv_geom *g,
-                                       const FC_T *x, const FC_T *ap, const FC_T *bias,
+                                       const FC_T *x, const FC_T *ap, const FC_T *bias, const FC_T *res,
                                        int act, FC_T act_param, FC_T *y, void *work,
                                        fc_int i0, fc_int i1, fc_int j0, fc_int j1)
 {
@@ -390,6 +397,7 @@ static void FC_SFX(fc_conv_gemm_range)(const fc_conv_plan *pl, const fc_conv_geo
     /* The epilogue sees block coordinates relative to (i0, j0). */
     ctx.y = y + i0 * P + j0;
     ctx.bias = bias ? bias + i0 : NULL;
+    ctx.res = res ? res + i0 * P + j0 : NULL;
     ctx.act = act;
     ctx.act_param = act_param;
 
@@ -415,7 +423,7 @@ static void FC_SFX(fc_conv_gemm_range)(const fc_conv_plan *pl, const fc_conv_geo
     job.c = y + i0 * P + j0;
     job.ldc = P;
     job.beta = 0;
-    if (bias || act != FC_ACT_NONE) {
+    if (bias || res || act != FC_ACT_NONE) {
         job.epi = FC_SFX(fc_epi_bias_act);
         job.epi_ctx = &ctx;
     }
@@ -424,16 +432,16 @@ static void FC_SFX(fc_conv_gemm_range)(const fc_conv_plan *pl, const fc_conv_geo
 }
 
 void FC_SFX(fc_conv2d_forward_packed)(const fc_conv_geom *g, const FC_T *x, const void *packed,
-                                      const FC_T *bias, int act, FC_T act_param, FC_T *y,
+                                      const FC_T *bias, const FC_T *res, int act, FC_T act_param, FC_T *y,
                                       void *work)
 {
     fc_conv_plan pl;
     fc_conv_plan_make(g, FC_OP_FWD, sizeof(FC_T), &pl);
     const FC_T *ap = (const FC_T *)packed;
     if (pl.direct)
-        FC_SFX(fc_conv_direct_run)(&pl, 1, x, ap, bias, act, act_param, y, work);
+        FC_SFX(fc_conv_direct_run)(&pl, 1, x, ap, bias, res, act, act_param, y, work);
     else
-        FC_SFX(fc_conv_gemm_range)(&pl, g, x, ap, bias, act, act_param, y, work, 0, pl.m, 0,
+        FC_SFX(fc_conv_gemm_range)(&pl, g, x, ap, bias, res, act, act_param, y, work, 0, pl.m, 0,
                                    pl.n);
 }
 
@@ -443,7 +451,7 @@ typedef struct FC_SFX(fc_1x1_batch_ctx) {
     FC_T *y, *cbuf;
     fc_int j0, ldc;    /* first column of the run; row stride of cbuf */
     fc_int *src;       /* per column of the NC block: image offset + pixel */
-    const FC_T *bias;
+    const FC_T *bias, *res;
     int act;
     FC_T act_param;
 } FC_SFX(fc_1x1_batch_ctx);
@@ -487,9 +495,13 @@ static void FC_SFX(fc_1x1_batch_epi)(void *vctx, fc_int i0, fc_int mc, fc_int jc
         }
         /* jc and nc are whole images (fc_1x1_batch_ncb, image-aligned runs). */
         for (fc_int j = 0; j < nc; j += P) {
-            FC_T *yr = ctx->y + (((ctx->j0 + jc + j) / P) * K + i) * P;
+            const fc_int at = (((ctx->j0 + jc + j) / P) * K + i) * P;
+            FC_T *yr = ctx->y + at;
             for (fc_int p = 0; p < P; ++p)
                 yr[p] = row[j + p];
+            if (ctx->res)
+                for (fc_int p = 0; p < P; ++p)
+                    yr[p] += ctx->res[at + p];
             if (ctx->act != FC_ACT_NONE)
                 FC_SFX(fc_activation_forward)(ctx->act, ctx->act_param, yr, yr, P);
         }
@@ -497,7 +509,7 @@ static void FC_SFX(fc_1x1_batch_epi)(void *vctx, fc_int i0, fc_int mc, fc_int jc
 }
 
 void FC_SFX(fc_conv2d_forward_1x1_batch)(const fc_conv_geom *g, fc_int n0, fc_int n1,
-                                         const FC_T *x, const void *packed, const FC_T *bias,
+                                         const FC_T *x, const void *packed, const FC_T *bias, const FC_T *res,
                                          int act, FC_T act_param, FC_T *y, void *work)
 {
     const fc_int j0 = n0 * g->Ho * g->Wo, j1 = n1 * g->Ho * g->Wo;
@@ -518,6 +530,7 @@ void FC_SFX(fc_conv2d_forward_1x1_batch)(const fc_conv_geom *g, fc_int n0, fc_in
     ctx.ldc = ncb;
     ctx.src = (fc_int *)w;
     ctx.bias = bias;
+    ctx.res = res;
     ctx.act = act;
     ctx.act_param = act_param;
 
@@ -543,7 +556,7 @@ void FC_SFX(fc_conv2d_forward_1x1_batch)(const fc_conv_geom *g, fc_int n0, fc_in
 }
 
 void FC_SFX(fc_conv2d_forward_packed_part)(const fc_conv_geom *g, const FC_T *x,
-                                           const void *packed, const FC_T *bias, int act,
+                                           const void *packed, const FC_T *bias, const FC_T *res, int act,
                                            FC_T act_param, FC_T *y, void *work, int part,
                                            int nparts)
 {
@@ -554,37 +567,37 @@ void FC_SFX(fc_conv2d_forward_packed_part)(const fc_conv_geom *g, const FC_T *x,
     if (pl.wino && pl.wino_th >= pl.wino_rows * nparts) {
         fc_split_range(pl.wino_th, pl.wino_rows, part, nparts, &lo, &hi);
         if (lo < hi)
-            FC_SFX(fc_conv_wino_run)(&pl, 1, x, ap, bias, act, act_param, y, work, lo, hi, 0,
+            FC_SFX(fc_conv_wino_run)(&pl, 1, x, ap, bias, res, act, act_param, y, work, lo, hi, 0,
                                      pl.dg.K);
     } else if (pl.wino) {
         fc_split_range(pl.dg.K, FC_MR, part, nparts, &lo, &hi);
         if (lo < hi)
-            FC_SFX(fc_conv_wino_run)(&pl, 1, x, ap, bias, act, act_param, y, work, 0,
+            FC_SFX(fc_conv_wino_run)(&pl, 1, x, ap, bias, res, act, act_param, y, work, 0,
                                      pl.wino_th, lo, hi);
     } else if (pl.direct && pl.nch >= FC_SPLIT_MIN_CHUNKS * nparts) {
         fc_split_range(pl.nch, 2, part, nparts, &lo, &hi);
         if (lo < hi)
-            FC_SFX(fc_conv_direct_range)(&pl, 1, x, ap, bias, act, act_param, y, work, lo, hi,
+            FC_SFX(fc_conv_direct_range)(&pl, 1, x, ap, bias, res, act, act_param, y, work, lo, hi,
                                          0, pl.m);
     } else if (pl.direct) {
         /* Few pixels: split the output channels (each thread streams half the weights). */
         fc_split_range(pl.m, FC_MR, part, nparts, &lo, &hi);
         if (lo < hi)
-            FC_SFX(fc_conv_direct_range)(&pl, 1, x, ap, bias, act, act_param, y, work, 0,
+            FC_SFX(fc_conv_direct_range)(&pl, 1, x, ap, bias, res, act, act_param, y, work, 0,
                                          pl.nch, lo, hi);
     } else if (!pl.one_by_one) {
         if (part == 0)
-            FC_SFX(fc_conv_gemm_range)(&pl, g, x, ap, bias, act, act_param, y, work, 0, pl.m,
+            FC_SFX(fc_conv_gemm_range)(&pl, g, x, ap, bias, res, act, act_param, y, work, 0, pl.m,
                                        0, pl.n);
     } else if (pl.n >= FC_SPLIT_MIN_CHUNKS * (FC_NR / 2) * nparts) {
         fc_split_range(pl.n, FC_NR, part, nparts, &lo, &hi);
         if (lo < hi)
-            FC_SFX(fc_conv_gemm_range)(&pl, g, x, ap, bias, act, act_param, y, work, 0, pl.m,
+            FC_SFX(fc_conv_gemm_range)(&pl, g, x, ap, bias, res, act, act_param, y, work, 0, pl.m,
                                        lo, hi);
     } else {
         fc_split_range(pl.m, FC_MR, part, nparts, &lo, &hi);
         if (lo < hi)
-            FC_SFX(fc_conv_gemm_range)(&pl, g, x, ap, bias, act, act_param, y, work, lo, hi, 0,
+            FC_SFX(fc_conv_gemm_range)(&pl, g, x, ap, bias, res, act, act_param, y, work, lo, hi, 0,
                                        pl.n);
     }
 }

@@ -188,6 +188,7 @@ size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem);
         /* epilogues */                                                                  \
         T *y;                                                                            \
         const T *bias;                                                                   \
+        const T *res;      /* residual added before the activation, or NULL */           \
         int act;                                                                         \
         T act_param;                                                                     \
         T *tmp;            /* bwd data: C block scratch, ldc = ldt */                    \
@@ -207,15 +208,17 @@ size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem);
      * pl->wino_rows) and output channels [k0, k1) (k0 a multiple of MR), and its        \
      * weight transform (conv_winograd.c). */                                            \
     void fc_conv_wino_run_##S(const fc_conv_plan *pl, fc_int nimg, const T *x,           \
-                              const T *ap, const T *bias, int act, T act_param, T *y,    \
-                              void *work, fc_int row0, fc_int row1, fc_int k0,           \
+                              const T *ap, const T *bias, const T *res, int act,         \
+                              T act_param, T *y, void *work, fc_int row0, fc_int row1,   \
+                              fc_int k0,                                                 \
                               fc_int k1);                                                \
     void fc_wino_pack_weights_##S(const fc_conv_plan *pl, const T *w, int flip, T *ap);   \
     void fc_conv_wino_bw_run_##S(const fc_conv_plan *pl, fc_int nimg, const T *x,        \
                                  const T *dy, T *dw, void *work);                        \
     /* Direct path over nimg images with the workspace work (conv_forward.c). */        \
     void fc_conv_direct_run_##S(const fc_conv_plan *pl, fc_int nimg, const T *x,         \
-                                const T *ap, const T *bias, int act, T act_param, T *yall, \
+                                const T *ap, const T *bias, const T *res, int act,       \
+                                T act_param, T *yall,                                    \
                                 void *work);
 
 FC_CONV_DECLARE(float, f32)

@@ -186,7 +186,7 @@ FC_SFX(fc_wino_put_row)(const FC_T *restrict e, const FC_T *restrict o, fc_int w
  * 2 x 2 outputs interleaved into the output rows. */
 static inline __attribute__((always_inline)) void
 FC_SFX(fc_wino_output_body)(const fc_conv_plan *pl, const FC_T *mb, fc_int gr0, fc_int nrows,
-                            fc_int k0, fc_int k1, const FC_T *bias, int act, FC_T act_param,
+                            fc_int k0, fc_int k1, const FC_T *bias, const FC_T *res, int act, FC_T act_param,
                             FC_T *y, FC_T *rowbuf)
 {
     const fc_conv_geom *g = &pl->dg;
@@ -203,9 +203,13 @@ FC_SFX(fc_wino_output_body)(const fc_conv_plan *pl, const FC_T *mb, fc_int gr0, 
                 const fc_int oh = 2 * ti + a;
                 if (oh >= Ho)
                     break;
-                FC_T *yr = y + ((img * K + k) * Ho + oh) * Wo;
+                const fc_int at = ((img * K + k) * Ho + oh) * Wo;
+                FC_T *yr = y + at;
                 FC_SFX(fc_wino_put_row)((a ? y10 : y00) + lr * tw, (a ? y11 : y01) + lr * tw,
                                         wfull, Wo & 1, bk, yr);
+                if (res)
+                    for (fc_int ow = 0; ow < Wo; ++ow)
+                        yr[ow] += res[at + ow];
                 if (act != FC_ACT_NONE)
                     FC_SFX(fc_activation_forward)(act, act_param, yr, yr, Wo);
             }
@@ -314,10 +318,10 @@ FC_SFX(fc_wino_input_avx2)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, fc
 
 __attribute__((target("avx2,fma"))) FC_WINO_NOLIB static void
 FC_SFX(fc_wino_output_avx2)(const fc_conv_plan *pl, const FC_T *mb, fc_int gr0, fc_int nrows,
-                            fc_int k0, fc_int k1, const FC_T *bias, int act, FC_T act_param,
+                            fc_int k0, fc_int k1, const FC_T *bias, const FC_T *res, int act, FC_T act_param,
                             FC_T *y, FC_T *rowbuf)
 {
-    FC_SFX(fc_wino_output_body)(pl, mb, gr0, nrows, k0, k1, bias, act, act_param, y, rowbuf);
+    FC_SFX(fc_wino_output_body)(pl, mb, gr0, nrows, k0, k1, bias, res, act, act_param, y, rowbuf);
 }
 #endif
 
@@ -328,17 +332,17 @@ FC_WINO_NOLIB static void FC_SFX(fc_wino_input_ref)(const fc_conv_plan *pl, cons
 }
 
 FC_WINO_NOLIB static void FC_SFX(fc_wino_output_ref)(const fc_conv_plan *pl, const FC_T *mb, fc_int gr0,
-                                       fc_int nrows, fc_int k0, fc_int k1, const FC_T *bias,
+                                       fc_int nrows, fc_int k0, fc_int k1, const FC_T *bias, const FC_T *res,
                                        int act, FC_T act_param, FC_T *y, FC_T *rowbuf)
 {
-    FC_SFX(fc_wino_output_body)(pl, mb, gr0, nrows, k0, k1, bias, act, act_param, y, rowbuf);
+    FC_SFX(fc_wino_output_body)(pl, mb, gr0, nrows, k0, k1, bias, res, act, act_param, y, rowbuf);
 }
 
 /* Forward conv of geometry pl->dg over nimg images (x: nimg x C x H x W,
  * y: nimg x K x Ho x Wo) with the transformed weights ap
  * (fc_wino_pack_weights). Workspace: V and M blocks, row buffers. */
 void FC_SFX(fc_conv_wino_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x,
-                              const FC_T *ap, const FC_T *bias, int act, FC_T act_param,
+                              const FC_T *ap, const FC_T *bias, const FC_T *res, int act, FC_T act_param,
                               FC_T *y, void *work, fc_int row0, fc_int row1, fc_int k0,
                               fc_int k1)
 {
@@ -387,11 +391,11 @@ void FC_SFX(fc_conv_wino_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x
         }
 #ifdef FC_HAVE_X86_AVX2_KERNELS
         if (avx2)
-            FC_SFX(fc_wino_output_avx2)(pl, mb, gr0, nrows, k0, k1, bias, act, act_param, y,
+            FC_SFX(fc_wino_output_avx2)(pl, mb, gr0, nrows, k0, k1, bias, res, act, act_param, y,
                                         rowbuf);
         else
 #endif
-            FC_SFX(fc_wino_output_ref)(pl, mb, gr0, nrows, k0, k1, bias, act, act_param, y,
+            FC_SFX(fc_wino_output_ref)(pl, mb, gr0, nrows, k0, k1, bias, res, act, act_param, y,
                                        rowbuf);
     }
 }

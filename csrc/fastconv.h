@@ -189,20 +189,23 @@ size_t fc_conv2d_packed_weights_bytes(const fc_conv_geom *g, int op, size_t elem
 void fc_conv2d_pack_weights_f32(const fc_conv_geom *g, int op, const float *w, void *packed);
 void fc_conv2d_pack_weights_f64(const fc_conv_geom *g, int op, const double *w, void *packed);
 void fc_conv2d_forward_packed_f32(const fc_conv_geom *g, const float *x, const void *packed,
-                                  const float *bias, int act, float act_param,
+                                  const float *bias, const float *res, int act, float act_param,
                                   float *y, void *work);
 void fc_conv2d_forward_packed_f64(const fc_conv_geom *g, const double *x, const void *packed,
-                                  const double *bias, int act, double act_param,
+                                  const double *bias, const double *res, int act, double act_param,
                                   double *y, void *work);
 /* The same over nimg consecutive images (x, y / dy, dx contiguous batches):
  * per-run set-up (tables, zero border) done once. Bitwise the same as nimg
  * single-image calls. */
 void fc_conv2d_forward_packed_batch_f32(const fc_conv_geom *g, fc_int nimg, const float *x,
-                                        const void *packed, const float *bias, int act,
+                                        const void *packed, const float *bias, const float *res, int act,
                                         float act_param, float *y, void *work);
 void fc_conv2d_forward_packed_batch_f64(const fc_conv_geom *g, fc_int nimg, const double *x,
-                                        const void *packed, const double *bias, int act,
+                                        const void *packed, const double *bias, const double *res, int act,
                                         double act_param, double *y, void *work);
+/* res (all the forward entry points above and below): NULL, or an array
+ * shaped like y added to the convolution before the activation (a residual
+ * connection fused into the convolution: y = act(conv(x) + bias + res)). */
 /* Part `part` (0 <= part < nparts) of ONE image's forward pass, for a team
  * of threads sharing an image (batch smaller than the team): each part writes
  * a disjoint share of y (pixel chunks, Winograd tile rows, or for 1x1 the
@@ -210,10 +213,10 @@ void fc_conv2d_forward_packed_batch_f64(const fc_conv_geom *g, fc_int nimg, cons
  * bitwise the fc_conv2d_forward_packed_batch result. work: each part its own
  * fc_conv2d_workspace_bytes. */
 void fc_conv2d_forward_packed_part_f32(const fc_conv_geom *g, const float *x, const void *packed,
-                                       const float *bias, int act, float act_param, float *y,
+                                       const float *bias, const float *res, int act, float act_param, float *y,
                                        void *work, int part, int nparts);
 void fc_conv2d_forward_packed_part_f64(const fc_conv_geom *g, const double *x,
-                                       const void *packed, const double *bias, int act,
+                                       const void *packed, const double *bias, const double *res, int act,
                                        double act_param, double *y, void *work, int part,
                                        int nparts);
 /* 1x1 convolution (stride 1, no padding) over images [n0, n1) of a batch
@@ -223,10 +226,10 @@ void fc_conv2d_forward_packed_part_f64(const fc_conv_geom *g, const double *x,
 int fc_conv2d_1x1_batch_ok(const fc_conv_geom *g, fc_int nimg);
 size_t fc_conv2d_1x1_batch_workspace_bytes(const fc_conv_geom *g, size_t elem);
 void fc_conv2d_forward_1x1_batch_f32(const fc_conv_geom *g, fc_int n0, fc_int n1, const float *x,
-                                     const void *packed, const float *bias, int act,
+                                     const void *packed, const float *bias, const float *res, int act,
                                      float act_param, float *y, void *work);
 void fc_conv2d_forward_1x1_batch_f64(const fc_conv_geom *g, fc_int n0, fc_int n1,
-                                     const double *x, const void *packed, const double *bias,
+                                     const double *x, const void *packed, const double *bias, const double *res,
                                      int act, double act_param, double *y, void *work);
 void fc_conv2d_backward_data_packed_batch_f32(const fc_conv_geom *g, fc_int nimg, const float *dy,
                                               const void *packed, float *dx, void *work);

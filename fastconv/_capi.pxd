@@ -82,28 +82,28 @@ cdef extern from "fastconv.h" nogil:
     void fc_conv2d_pack_weights_f32(const fc_conv_geom *g, int op, const float *w, void *packed)
     void fc_conv2d_pack_weights_f64(const fc_conv_geom *g, int op, const double *w, void *packed)
     void fc_conv2d_forward_packed_f32(const fc_conv_geom *g, const float *x, const void *packed,
-                                      const float *bias, int act, float act_param, float *y, void *work)
+                                      const float *bias, const float *res, int act, float act_param, float *y, void *work)
     void fc_conv2d_forward_packed_f64(const fc_conv_geom *g, const double *x, const void *packed,
-                                      const double *bias, int act, double act_param, double *y, void *work)
+                                      const double *bias, const double *res, int act, double act_param, double *y, void *work)
     void fc_conv2d_forward_packed_batch_f32(const fc_conv_geom *g, fc_int nimg, const float *x,
-                                            const void *packed, const float *bias, int act,
+                                            const void *packed, const float *bias, const float *res, int act,
                                             float act_param, float *y, void *work)
     void fc_conv2d_forward_packed_batch_f64(const fc_conv_geom *g, fc_int nimg, const double *x,
-                                            const void *packed, const double *bias, int act,
+                                            const void *packed, const double *bias, const double *res, int act,
                                             double act_param, double *y, void *work)
     void fc_conv2d_forward_packed_part_f32(const fc_conv_geom *g, const float *x, const void *packed,
-                                           const float *bias, int act, float act_param, float *y,
+                                           const float *bias, const float *res, int act, float act_param, float *y,
                                            void *work, int part, int nparts)
     void fc_conv2d_forward_packed_part_f64(const fc_conv_geom *g, const double *x, const void *packed,
-                                           const double *bias, int act, double act_param, double *y,
+                                           const double *bias, const double *res, int act, double act_param, double *y,
                                            void *work, int part, int nparts)
     int fc_conv2d_1x1_batch_ok(const fc_conv_geom *g, fc_int nimg)
     size_t fc_conv2d_1x1_batch_workspace_bytes(const fc_conv_geom *g, size_t elem)
     void fc_conv2d_forward_1x1_batch_f32(const fc_conv_geom *g, fc_int n0, fc_int n1, const float *x,
-                                         const void *packed, const float *bias, int act,
+                                         const void *packed, const float *bias, const float *res, int act,
                                          float act_param, float *y, void *work)
     void fc_conv2d_forward_1x1_batch_f64(const fc_conv_geom *g, fc_int n0, fc_int n1, const double *x,
-                                         const void *packed, const double *bias, int act,
+                                         const void *packed, const double *bias, const double *res, int act,
                                          double act_param, double *y, void *work)
     void fc_conv2d_backward_data_packed_batch_f32(const fc_conv_geom *g, fc_int nimg, const float *dy,
                                                   const void *packed, float *dx, void *work)

@@ -107,25 +107,33 @@ def pack_weights(const floating[:, :, :, ::1] w, tuple geometry, unsigned char[:
 
 def forward_packed(const floating[:, :, :, ::1] x, const unsigned char[::1] packed,
                    const floating[::1] bias, tuple geometry, int activation, double act_param,
-                   floating[:, :, :, ::1] y, int num_threads):
+                   floating[:, :, :, ::1] y, int num_threads,
+                   const floating[:, :, :, ::1] residual=None):
     """forward() with weights packed beforehand by pack_weights for the same geometry
-    (bitwise the same result: the same packed bytes, the same kernels)."""
+    (bitwise the same result: the same packed bytes, the same kernels). residual (shaped
+    like y, or None) is added before the activation: y = act(conv(x) + bias + residual)."""
     cdef fc_conv_geom g = make_geom(geometry)
-    _forward_run(&g, x, <const char *> &packed[0], bias, activation, act_param, y, num_threads)
+    cdef const floating *rptr = NULL
+    if residual is not None:
+        rptr = &residual[0, 0, 0, 0]
+    _forward_run(&g, x, <const char *> &packed[0], bias, activation, act_param, y, num_threads,
+                 rptr)
 
 
 cdef int _forward_run(const fc_conv_geom *gp, const floating[:, :, :, ::1] x, const char *packed,
                       const floating[::1] bias, int activation, double act_param,
-                      floating[:, :, :, ::1] y, int num_threads) except -1:
+                      floating[:, :, :, ::1] y, int num_threads,
+                      const floating *res=NULL) except -1:
     cdef fc_conv_geom g = gp[0]
-    cdef Py_ssize_t N = x.shape[0], n, chunk
+    cdef Py_ssize_t N = x.shape[0], n, chunk, ys = g.K * g.Ho * g.Wo
     cdef int nt = team_size(num_threads, N, _flops(&g, N))
     if fc_conv2d_1x1_batch_ok(&g, N):
-        return _forward_1x1_batch(&g, x, packed, bias, activation, act_param, y, num_threads)
+        return _forward_1x1_batch(&g, x, packed, bias, activation, act_param, y, num_threads,
+                                  res)
     if N < num_threads and team_size(num_threads, num_threads, _flops(&g, N)) > 1:
         # Fewer images than threads (batch 1 at inference): the team shares each image.
         return _forward_split(&g, x, packed, bias, activation, act_param, y,
-                              team_size(num_threads, num_threads, _flops(&g, N)))
+                              team_size(num_threads, num_threads, _flops(&g, N)), res)
     # Runs of images per kernel call (set-up amortised), handed out dynamically.
     cdef Py_ssize_t nchunks = min(N, IMAGE_RUNS_PER_THREAD * nt)
     cdef size_t ws = _round64(fc_conv2d_workspace_bytes(&g, sizeof(floating)))
@@ -140,11 +148,11 @@ cdef int _forward_run(const fc_conv_geom *gp, const floating[:, :, :, ::1] x, co
             with nogil:
                 if floating is float:
                     fc_conv2d_forward_packed_batch_f32(&g, N, &x[0, 0, 0, 0], packed, bptr,
-                                                       activation, <float> act_param,
+                                                       res, activation, <float> act_param,
                                                        &y[0, 0, 0, 0], work)
                 else:
                     fc_conv2d_forward_packed_batch_f64(&g, N, &x[0, 0, 0, 0], packed, bptr,
-                                                       activation, act_param, &y[0, 0, 0, 0],
+                                                       res, activation, act_param, &y[0, 0, 0, 0],
                                                        work)
             return 0
         with nogil, parallel(num_threads=nt):
@@ -153,11 +161,15 @@ cdef int _forward_run(const fc_conv_geom *gp, const floating[:, :, :, ::1] x, co
                 n = chunk * N // nchunks
                 if floating is float:
                     fc_conv2d_forward_packed_batch_f32(&g, (chunk + 1) * N // nchunks - n,
-                                                       &x[n, 0, 0, 0], packed, bptr, activation,
+                                                       &x[n, 0, 0, 0], packed, bptr,
+                                                       res + n * ys if res != NULL else NULL,
+                                                       activation,
                                                        <float> act_param, &y[n, 0, 0, 0], mywork)
                 else:
                     fc_conv2d_forward_packed_batch_f64(&g, (chunk + 1) * N // nchunks - n,
-                                                       &x[n, 0, 0, 0], packed, bptr, activation,
+                                                       &x[n, 0, 0, 0], packed, bptr,
+                                                       res + n * ys if res != NULL else NULL,
+                                                       activation,
                                                        act_param, &y[n, 0, 0, 0], mywork)
     finally:
         give_scratch(work)
@@ -166,7 +178,8 @@ cdef int _forward_run(const fc_conv_geom *gp, const floating[:, :, :, ::1] x, co
 
 cdef int _forward_1x1_batch(const fc_conv_geom *g, const floating[:, :, :, ::1] x, const char *packed,
                             const floating[::1] bias, int activation, double act_param,
-                            floating[:, :, :, ::1] y, int num_threads) except -1:
+                            floating[:, :, :, ::1] y, int num_threads,
+                            const floating *res) except -1:
     """1x1 convolution of small maps as one GEMM across the batch: runs of whole images,
     handed out dynamically."""
     cdef Py_ssize_t N = x.shape[0], run, nruns
@@ -184,11 +197,11 @@ cdef int _forward_1x1_batch(const fc_conv_geom *g, const floating[:, :, :, ::1] 
             for run in prange(nruns, schedule='dynamic'):
                 if floating is float:
                     fc_conv2d_forward_1x1_batch_f32(g, run * N // nruns, (run + 1) * N // nruns,
-                                                    &x[0, 0, 0, 0], packed, bptr, activation,
+                                                    &x[0, 0, 0, 0], packed, bptr, res, activation,
                                                     <float> act_param, &y[0, 0, 0, 0], mywork)
                 else:
                     fc_conv2d_forward_1x1_batch_f64(g, run * N // nruns, (run + 1) * N // nruns,
-                                                    &x[0, 0, 0, 0], packed, bptr, activation,
+                                                    &x[0, 0, 0, 0], packed, bptr, res, activation,
                                                     act_param, &y[0, 0, 0, 0], mywork)
     finally:
         give_scratch(work)
@@ -197,10 +210,10 @@ cdef int _forward_1x1_batch(const fc_conv_geom *g, const floating[:, :, :, ::1] 
 
 cdef int _forward_split(const fc_conv_geom *g, const floating[:, :, :, ::1] x, const char *packed,
                         const floating[::1] bias, int activation, double act_param,
-                        floating[:, :, :, ::1] y, int nt) except -1:
+                        floating[:, :, :, ::1] y, int nt, const floating *res) except -1:
     """Each image cut into nt parts (disjoint shares of its output), one task per part:
     bitwise the result of the per-image path."""
-    cdef Py_ssize_t N = x.shape[0], task, n
+    cdef Py_ssize_t N = x.shape[0], task, n, ys = g.K * g.Ho * g.Wo
     cdef int part
     cdef size_t ws = _round64(fc_conv2d_workspace_bytes(g, sizeof(floating)))
     cdef char *work = _scratch(_times(ws, nt), "conv2d", f"workspace ({nt} threads)")
@@ -215,11 +228,15 @@ cdef int _forward_split(const fc_conv_geom *g, const floating[:, :, :, ::1] x, c
                 n = task // nt
                 part = <int> (task % nt)
                 if floating is float:
-                    fc_conv2d_forward_packed_part_f32(g, &x[n, 0, 0, 0], packed, bptr, activation,
+                    fc_conv2d_forward_packed_part_f32(g, &x[n, 0, 0, 0], packed, bptr,
+                                                      res + n * ys if res != NULL else NULL,
+                                                      activation,
                                                       <float> act_param, &y[n, 0, 0, 0], mywork,
                                                       part, nt)
                 else:
-                    fc_conv2d_forward_packed_part_f64(g, &x[n, 0, 0, 0], packed, bptr, activation,
+                    fc_conv2d_forward_packed_part_f64(g, &x[n, 0, 0, 0], packed, bptr,
+                                                      res + n * ys if res != NULL else NULL,
+                                                      activation,
                                                       act_param, &y[n, 0, 0, 0], mywork, part, nt)
     finally:
         give_scratch(work)

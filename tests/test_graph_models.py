@@ -277,9 +277,10 @@ def test_inference_folds_batch_norm_and_relu_into_the_convolution():
     plan = model._get_plan()
     steps, _ = plan._inference_steps()
     runners = [s.layer for s in steps if isinstance(s.layer, FusedConv)]
-    assert len(runners) == 21 and sum(r.activation is not None for r in runners) == 10
-    assert sum(type(s.layer).__name__ == "FusedAddReLU" for s in steps) == 9
-    assert len(steps) == 21 + 9 + 2          # + global pooling and the dense head
+    # each residual block's last conv + BN, its add and its ReLU are one step
+    assert len(runners) == 12 and sum(r.activation is not None for r in runners) == 10
+    assert sum(type(s.layer).__name__ == "FusedConvAdd" for s in steps) == 9
+    assert len(steps) == 12 + 9 + 2          # + global pooling and the dense head
     assert not any(isinstance(s.layer, layers.BatchNormalization) for s in steps)
     # the unfused steps (layer by layer, as a training-mode plan runs them) give the same
     unfused = [y for l, y in model.layer_outputs(x)][-1]

@@ -5,7 +5,7 @@ import pytest
 
 from fastconv import functional as F
 from fastconv import layers, models
-from fastconv.models.fusion import FusedAddReLU, PackedDense
+from fastconv.models.fusion import FusedAddReLU, FusedConvAdd, PackedDense
 
 
 def _infer_steps(model):
@@ -82,7 +82,10 @@ def _residual(alias=None):
 
 
 @pytest.mark.parametrize("alias", [None, "branch", "skip_output", "model_input"])
-def test_add_reuses_only_dead_private_buffers(alias):
+def test_add_reuses_only_dead_private_buffers(alias, monkeypatch):
+    from fastconv.models import fusion
+    # the adds stay separate steps here (not folded into the convolutions' write-back)
+    monkeypatch.setattr(fusion, "_fuse_residual_adds", lambda steps, outputs, make: steps)
     model = _residual(alias)
     x = np.random.default_rng(4).standard_normal((2, 6, 6, 4)).astype(np.float32)
     x_before = x.copy()
@@ -127,11 +130,66 @@ def test_plan_inputs_and_outputs_are_not_overwritten():
         assert np.array_equal(o, c) and np.array_equal(o2, c)
 
 
-def test_resnet_adds_reuse_a_buffer():
-    model = models.resnet20(seed=0) if hasattr(models, "resnet20") else None
-    if model is None:
-        pytest.skip("no resnet20")
-    x = np.random.default_rng(6).random((1, 32, 32, 3), dtype=np.float32)
-    model.predict(x)
-    adds = [s for s in _infer_steps(model) if type(s.layer) is FusedAddReLU]
-    assert len(adds) == 9 and all(s.layer.reuse is not None for s in adds)
+def test_resnet_adds_run_in_the_convolution_write_back():
+    model = models.resnet20(seed=0)
+    x = np.random.default_rng(6).random((2, 32, 32, 3), dtype=np.float32)
+    fused = model.predict(x)
+    steps = _infer_steps(model)
+    assert sum(type(s.layer) is FusedConvAdd for s in steps) == 9
+    assert not any(type(s.layer) in (FusedAddReLU, layers.Add) for s in steps)
+    unfused = model.layer_outputs(x)[-1][1]
+    np.testing.assert_allclose(fused, unfused, rtol=1e-5, atol=1e-6)
+
+
+def _conv_add_model(shortcut_first, relu, seed=3):
+    """conv -> BN -> add(shortcut) [-> relu], the shortcut a 1x1 conv made before or after
+    the main branch (so the fused step must wait for it)."""
+    inp = layers.Input((8, 8, 4))
+    def main():
+        return layers.BatchNormalization()(layers.Conv2D(6, 3, padding="same")(inp))
+    def short():
+        return layers.Conv2D(6, 1, strides=1)(inp)
+    if shortcut_first:
+        s = short(); m = main()
+    else:
+        m = main(); s = short()
+    y = layers.Add()([m, s] if seed % 2 else [s, m])
+    if relu:
+        y = layers.ReLU()(y)
+    out = layers.Dense(3)(layers.Flatten()(y))
+    return models.Model(inp, out, seed=seed)
+
+
+@pytest.mark.parametrize("shortcut_first", [False, True])
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("seed", [3, 4])
+@pytest.mark.parametrize("batch", [1, 5])
+def test_conv_add_fusion_is_bitwise_the_unfused_steps(shortcut_first, relu, seed, batch,
+                                                      monkeypatch):
+    from fastconv.models import fusion
+    x = np.random.default_rng(seed).standard_normal((batch, 8, 8, 4)).astype(np.float32)
+    model = _conv_add_model(shortcut_first, relu, seed)
+    for layer in model.layers:          # statistics away from the identity
+        if isinstance(layer, layers.BatchNormalization):
+            rng = np.random.default_rng(seed)
+            layer.set_weights([rng.uniform(0.5, 2, 6), rng.normal(0, 1, 6),
+                               rng.normal(0, 0.5, 6), rng.uniform(0.5, 2, 6)])
+    fused = model.predict(x, batch_size=batch)
+    assert sum(type(s.layer) is FusedConvAdd for s in _infer_steps(model)) == 1
+    monkeypatch.setattr(fusion, "_fuse_residual_adds", lambda steps, outputs, make: steps)
+    plain = _conv_add_model(shortcut_first, relu, seed)
+    plain.set_weights(model.get_weights())
+    assert not any(type(s.layer) is FusedConvAdd for s in _infer_steps(plain))
+    assert fused.tobytes() == plain.predict(x, batch_size=batch).tobytes()
+
+
+def test_conv_add_is_not_fused_when_the_conv_output_is_read_elsewhere():
+    inp = layers.Input((6, 6, 3))
+    c = layers.Conv2D(3, 3, padding="same")(inp)
+    y = layers.Add()([c, inp])
+    out = layers.Concatenate()([y, c])     # c has a second reader
+    model = models.Model(inp, out, seed=0)
+    x = np.random.default_rng(0).standard_normal((2, 6, 6, 3)).astype(np.float32)
+    fused = model.predict(x)
+    assert not any(type(s.layer) is FusedConvAdd for s in _infer_steps(model))
+    np.testing.assert_allclose(fused, model.layer_outputs(x)[-1][1], rtol=1e-6, atol=1e-6)

@@ -127,16 +127,19 @@ class PackedConv2dWeight:
         hit = self._geoms[key] = (g, args, buf)
         return hit
 
-    def run(self, x, bias, act, param):
+    def run(self, x, bias, act, param, residual=None):
         """The forward pass for a caller that guarantees what ``conv2d`` checks: ``x`` a
         C-contiguous array of the packed dtype with the right channels, ``bias`` None or
         ``(K,)``, ``act``/``param`` an activation code and its option (a model's planned
-        inference steps, whose shapes were checked when the graph was built)."""
+        inference steps, whose shapes were checked when the graph was built).
+        ``residual`` (groups == 1 only): None, or a C-contiguous array shaped like the
+        output, added before the activation -- ``act(conv(x) + bias + residual)``."""
         g, args, buf = self._plan(x.shape, "conv2d")
         y = np.empty((g.N, g.K, g.Ho, g.Wo), dtype=x.dtype)
         if g.N:
             if buf is not None:
-                _conv.forward_packed(x, buf, bias, args, act, param, y, get_num_threads())
+                _conv.forward_packed(x, buf, bias, args, act, param, y, get_num_threads(),
+                                     residual)
             else:
                 _forward(x, self.weight, bias, g, geo.as_int(self.options[3], "groups",
                                                              "conv2d"), act, param, y)

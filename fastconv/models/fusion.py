@@ -8,7 +8,9 @@ At inference a batch-normalisation layer is a fixed affine map per channel, so
 * a following ReLU, leaky ReLU, ReLU6, hard sigmoid, hard swish or SiLU -- an
   ``Activation`` layer or the convolution's own -- goes into the kernel's write-back;
 * every convolution and Dense layer runs on weights packed once for the kernels;
-* a residual ``Add`` followed by a ReLU adds and clips in place;
+* a residual ``Add`` (with or without a following ReLU) whose one input is a convolution
+  read by nothing else is added in that convolution's write-back (``FusedConvAdd``);
+  other adds followed by a ReLU add and clip in one pass;
 
 which removes two full passes over each feature map, the weight packing and the
 per-layer overhead from every inference. In training, ``BatchNormalization`` -> ReLU is
@@ -33,7 +35,7 @@ from ..layers.core import Dense
 from ..layers.merging import Add
 from ..layers.normalization import BatchNormalization
 
-__all__ = ["FusedConv", "PackedDense", "FusedAddReLU", "FusedBNReLU", "fuse_inference_steps",
+__all__ = ["FusedConv", "FusedConvAdd", "PackedDense", "FusedAddReLU", "FusedBNReLU", "fuse_inference_steps",
            "fuse_training_steps"]
 
 
@@ -97,6 +99,34 @@ class FusedConv:
 
     def __repr__(self):
         return f"<FusedConv {self.name}>"
+
+
+class FusedConvAdd:
+    """A residual block's tail: ``act(conv(x) + shortcut)`` (convolution with its folded
+    batch norm, the ``Add``, and an optional ReLU after it) in one kernel pass, the
+    shortcut added in the convolution's write-back. Inputs ``[x, shortcut]``. Bitwise the
+    unfused steps: the kernel rounds ``conv + bias`` first, then adds the shortcut."""
+
+    _multi_input = True
+
+    def __init__(self, conv_runner, add, relu=None):
+        self.runner = conv_runner
+        self.layers = conv_runner.layers + tuple(l for l in (add, relu) if l is not None)
+        self.name = "+".join(l.name for l in self.layers)
+        self._code = activation_code("relu" if relu is not None else None, 0.01)
+
+    def forward(self, xs, training=False):
+        x, shortcut = xs
+        w, b = self.runner._weights()
+        dtype = self.runner.conv.dtype
+        if not x.flags.c_contiguous or x.dtype != dtype:
+            x = np.ascontiguousarray(x, dtype=dtype)
+        if not shortcut.flags.c_contiguous or shortcut.dtype != dtype:
+            shortcut = np.ascontiguousarray(shortcut, dtype=dtype)
+        return w.run(x, b, *self._code, residual=shortcut), None
+
+    def __repr__(self):
+        return f"<FusedConvAdd {self.name}>"
 
 
 # Dense activations applied in place by the element-wise kernel F.<name> uses: (code, option)
@@ -300,14 +330,48 @@ def fuse_inference_steps(steps, output_slots, make_step):
         fused[s.index] = make_step(s.index, FusedConv(layer, bn, act), s.inputs,
                                    chain[-1].output, False)
     result = [fused.get(s.index, s) for s in steps if s.index not in absorbed]
+    result = _fuse_residual_adds(result, outputs, make_step)
     _mark_reusable_add_inputs(result, outputs)
     return result
+
+
+def _fuse_residual_adds(steps, outputs, make_step):
+    """``FusedConv`` (no activation, groups 1) whose only reader is a two-input add (with
+    or without its ReLU) -> one :class:`FusedConvAdd` at the add's place, so the shortcut
+    (which may be computed after the convolution in step order) exists when it runs."""
+    readers = {}
+    for s in steps:
+        for i in s.inputs:
+            readers.setdefault(i, []).append(s)
+    producer = {s.output: s for s in steps}
+    dropped, replaced = set(), {}
+    for s in steps:
+        if type(s.layer) is FusedAddReLU:
+            add, relu = s.layer.layers
+        elif type(s.layer) is Add:
+            add, relu = s.layer, None
+        else:
+            continue
+        if len(s.inputs) != 2 or s.inputs[0] == s.inputs[1]:
+            continue
+        for k in (0, 1):
+            p = producer.get(s.inputs[k])
+            if (p is None or type(p.layer) is not FusedConv or p.layer.activation is not None
+                    or p.layer.conv._groups != 1 or p.output in outputs
+                    or len(readers[p.output]) != 1 or id(p) in dropped):
+                continue
+            runner = FusedConvAdd(p.layer, add, relu)
+            replaced[id(s)] = make_step(s.index, runner, [p.inputs[0], s.inputs[1 - k]],
+                                        s.output, True)
+            dropped.add(id(p))
+            break
+    return [replaced.get(id(s), s) for s in steps if id(s) not in dropped]
 
 
 # Runners whose output is always a fresh array of their own, never a view of an input,
 # a weight or a cached buffer: another step may overwrite it once nothing reads it, and
 # reading an array through them never hands it on
-_FRESH_OUTPUT = (FusedConv, FusedAddReLU, PackedDense)
+_FRESH_OUTPUT = (FusedConv, FusedConvAdd, FusedAddReLU, PackedDense)
 
 
 def _mark_reusable_add_inputs(steps, outputs):
