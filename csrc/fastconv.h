@@ -317,6 +317,26 @@ void fc_depthwise_small_backward_weight_f64(const fc_conv_geom *g, fc_int nimg, 
                                             const double *x, const double *dy, fc_int part,
                                             double *out);
 
+/* Depthwise convolution vectorised along output rows (csrc/conv_depthwise_rows.c):
+ * K == C, stride 1 or 2 (backward-data: 1), no dilation, output rows (forward:
+ * Wo, backward-data: W) at least 8 wide, padded plane within a small buffer (64x64 with 3x3 filters).
+ * fc_depthwise_rows_fits(g, pass) is 1 when pass (0 forward, 1 backward-data)
+ * takes this path; a call for a geometry that does not fit does nothing. The
+ * planes q = c * N + n in [q0, q1) are done with the meaning of
+ * fc_depthwise_forward / fc_depthwise_backward_data (dx overwritten), serial,
+ * and no result depends on the split. */
+int fc_depthwise_rows_fits(const fc_conv_geom *g, int pass);
+void fc_depthwise_rows_forward_f32(const fc_conv_geom *g, fc_int N, fc_int q0, fc_int q1,
+                                   const float *x, const float *w, const float *bias, int act,
+                                   float act_param, float *y);
+void fc_depthwise_rows_forward_f64(const fc_conv_geom *g, fc_int N, fc_int q0, fc_int q1,
+                                   const double *x, const double *w, const double *bias, int act,
+                                   double act_param, double *y);
+void fc_depthwise_rows_backward_data_f32(const fc_conv_geom *g, fc_int N, fc_int q0, fc_int q1,
+                                         const float *dy, const float *w, float *dx);
+void fc_depthwise_rows_backward_data_f64(const fc_conv_geom *g, fc_int N, fc_int q0, fc_int q1,
+                                         const double *dy, const double *w, double *dx);
+
 /* ------------------------------------------------------------------ */
 /* Pooling (csrc/pool.c): one (H, W) plane per call                    */
 /* ------------------------------------------------------------------ */

@@ -321,9 +321,17 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
 
 def depthwise_small_path(tuple geometry, int pass_):
     """Whether pass_ (0 forward, 1 backward-data, 2 backward-weight) of a depthwise conv
-    runs the channel-interleaved small-plane kernels (csrc/conv_depthwise_small.c)."""
+    fits the channel-interleaved small-plane kernels (csrc/conv_depthwise_small.c); the
+    row kernels (depthwise_rows_path) take precedence where both fit."""
     cdef fc_conv_geom g = make_geom(geometry)
     return bool(fc_depthwise_small_fits(&g, pass_))
+
+
+def depthwise_rows_path(tuple geometry, int pass_):
+    """Whether pass_ (0 forward, 1 backward-data) of a depthwise conv runs the
+    row-vectorised kernels (csrc/conv_depthwise_rows.c); they take precedence."""
+    cdef fc_conv_geom g = make_geom(geometry)
+    return bool(fc_depthwise_rows_fits(&g, pass_))
 
 
 def depthwise_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
@@ -337,6 +345,19 @@ def depthwise_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
     cdef const floating *bptr = NULL
     if bias is not None:
         bptr = &bias[0]
+    if fc_depthwise_rows_fits(&g, 0):
+        # Rows at least one vector wide: planes (k, n) as below, vectorised along rows.
+        with nogil:
+            for t in prange(nt, schedule='static', num_threads=nt):
+                if floating is float:
+                    fc_depthwise_rows_forward_f32(&g, N, t * P // nt, (t + 1) * P // nt,
+                                                  &x[0, 0, 0, 0], &w[0, 0, 0, 0], bptr, activation,
+                                                  <float> act_param, &y[0, 0, 0, 0])
+                else:
+                    fc_depthwise_rows_forward_f64(&g, N, t * P // nt, (t + 1) * P // nt,
+                                                  &x[0, 0, 0, 0], &w[0, 0, 0, 0], bptr, activation,
+                                                  act_param, &y[0, 0, 0, 0])
+        return
     if fc_depthwise_small_fits(&g, 0):
         # Small planes: items (8-channel block, image), vectorised across channels.
         P = N * fc_depthwise_small_blocks(&g)
@@ -370,6 +391,18 @@ def depthwise_backward_data(const floating[:, :, :, ::1] grad_out, const floatin
     cdef fc_conv_geom g = make_geom(geometry)
     cdef Py_ssize_t N = grad_out.shape[0], P = N * g.C, t
     cdef int nt = team_size(num_threads, P, _flops(&g, N) / g.C)
+    if fc_depthwise_rows_fits(&g, 1):
+        with nogil:
+            for t in prange(nt, schedule='static', num_threads=nt):
+                if floating is float:
+                    fc_depthwise_rows_backward_data_f32(&g, N, t * P // nt, (t + 1) * P // nt,
+                                                        &grad_out[0, 0, 0, 0], &w[0, 0, 0, 0],
+                                                        &grad_x[0, 0, 0, 0])
+                else:
+                    fc_depthwise_rows_backward_data_f64(&g, N, t * P // nt, (t + 1) * P // nt,
+                                                        &grad_out[0, 0, 0, 0], &w[0, 0, 0, 0],
+                                                        &grad_x[0, 0, 0, 0])
+        return
     if fc_depthwise_small_fits(&g, 1):
         P = N * fc_depthwise_small_blocks(&g)
         nt = team_size(num_threads, P, _flops(&g, N) / g.C)
