@@ -66,9 +66,26 @@ NAME(dwr_fill)(const dwr_plan *P, const T *src, T *buf)
     }
 }
 
-/* Vector i of an output row (pixels ow0 .. ow0 + 7) into o, cut at the row end. */
-static inline __attribute__((always_inline)) void NAME(dwr_put)(T *o, fc_int ow0, fc_int Wo, VEC a)
+/* ReLU / ReLU6 on a vector, bitwise as fc_activation_forward (csrc/activation_impl.h):
+ * relu v > 0 ? v : 0; relu6 t < 0 ? 0 : t, then t > 6 ? 6 : t (a NaN passes relu6,
+ * becomes 0 under relu). Applied before the store, it saves a pass (and, on
+ * small planes, a call) per plane. */
+static inline __attribute__((always_inline)) VEC NAME(dwr_clamp)(int act, VEC v)
 {
+    const VEC zero = {0}, six = zero + (T)6;
+    if (act == FC_ACT_RELU) return (VEC)((IVEC)v & (IVEC)(v > zero));
+    v = (VEC)((IVEC)v & ~(IVEC)(v < zero));
+    const IVEC m = (IVEC)(v > six);
+    return (VEC)(((IVEC)v & ~m) | ((IVEC)six & m));
+}
+
+/* Vector i of an output row (pixels ow0 .. ow0 + 7) into o, cut at the row end,
+ * after the inline activation (act: FC_ACT_NONE, RELU or RELU6; any other runs
+ * over the plane afterwards). */
+static inline __attribute__((always_inline)) void NAME(dwr_put)(T *o, fc_int ow0, fc_int Wo,
+                                                               int act, VEC a)
+{
+    if (act != FC_ACT_NONE) a = NAME(dwr_clamp)(act, a);
     if (ow0 + FC_DWR_VL <= Wo)
         NAME(dwr_st)(o + ow0, a);
     else
@@ -83,7 +100,8 @@ static inline __attribute__((always_inline)) void NAME(dwr_put)(T *o, fc_int ow0
  * stay in registers). */
 static inline __attribute__((always_inline)) void
 NAME(dwr_tile)(const dwr_plan *P, const fc_int sw, const fc_int R, const fc_int S, const int NR,
-               const int NV, const T *buf, const VEC *wv, VEC bv, fc_int oh, fc_int v0, T *out)
+               const int NV, const int act, const T *buf, const VEC *wv, VEC bv, fc_int oh,
+               fc_int v0, T *out)
 {
     const fc_int Wb = P->Wb, Wh = Wb / 2, Wo = P->Wo;
     const T *in = buf + oh * sw * Wb + v0 * FC_DWR_VL;
@@ -99,14 +117,14 @@ NAME(dwr_tile)(const dwr_plan *P, const fc_int sw, const fc_int R, const fc_int 
         }
     for (int j = 0; j < NR; j++)
         for (int i = 0; i < NV; i++)
-            NAME(dwr_put)(out + (oh + j) * Wo, (v0 + i) * FC_DWR_VL, Wo, a[j * NV + i]);
+            NAME(dwr_put)(out + (oh + j) * Wo, (v0 + i) * FC_DWR_VL, Wo, act, a[j * NV + i]);
 }
 
 /* The whole plane in tiles of about 4 vectors: 4 rows of a 1-vector map, 2 x 2
  * of a 2-vector one, runs of 4 (then single) vectors along wider rows. */
 static inline __attribute__((always_inline)) void
-NAME(dwr_conv)(const dwr_plan *P, const fc_int sw, const fc_int R, const fc_int S, const T *buf,
-               const T *w, T b, T *out)
+NAME(dwr_conv)(const dwr_plan *P, const fc_int sw, const fc_int R, const fc_int S, const int act,
+               const T *buf, const T *w, T b, T *out)
 {
     const fc_int Ho = P->Ho, nv = P->nv;
     VEC wv[FC_DWR_MAXTAP];
@@ -114,25 +132,40 @@ NAME(dwr_conv)(const dwr_plan *P, const fc_int sw, const fc_int R, const fc_int 
     const VEC bv = (VEC){0} + b;
     fc_int oh = 0;
     if (nv == 1) {
-        for (; oh + 4 <= Ho; oh += 4) NAME(dwr_tile)(P, sw, R, S, 4, 1, buf, wv, bv, oh, 0, out);
+        for (; oh + 4 <= Ho; oh += 4) NAME(dwr_tile)(P, sw, R, S, 4, 1, act, buf, wv, bv, oh, 0, out);
     } else if (nv == 2) {
-        for (; oh + 2 <= Ho; oh += 2) NAME(dwr_tile)(P, sw, R, S, 2, 2, buf, wv, bv, oh, 0, out);
+        for (; oh + 2 <= Ho; oh += 2) NAME(dwr_tile)(P, sw, R, S, 2, 2, act, buf, wv, bv, oh, 0, out);
     }
     for (; oh < Ho; oh++) {
         fc_int v = 0;
-        for (; v + 4 <= nv; v += 4) NAME(dwr_tile)(P, sw, R, S, 1, 4, buf, wv, bv, oh, v, out);
-        for (; v < nv; v++) NAME(dwr_tile)(P, sw, R, S, 1, 1, buf, wv, bv, oh, v, out);
+        for (; v + 4 <= nv; v += 4) NAME(dwr_tile)(P, sw, R, S, 1, 4, act, buf, wv, bv, oh, v, out);
+        for (; v < nv; v++) NAME(dwr_tile)(P, sw, R, S, 1, 1, act, buf, wv, bv, oh, v, out);
     }
 }
 
+/* Compile-time stride, 3x3 and activation specialisations of dwr_conv. */
 static inline __attribute__((always_inline)) void
-NAME(dwr_conv_any)(const dwr_plan *P, const T *buf, const T *w, T b, T *out)
+NAME(dwr_conv_s)(const dwr_plan *P, const fc_int sw, const int act, const T *buf, const T *w, T b,
+                 T *out)
 {
     if (P->R == 3 && P->S == 3)
-        P->sw == 1 ? NAME(dwr_conv)(P, 1, 3, 3, buf, w, b, out) : NAME(dwr_conv)(P, 2, 3, 3, buf, w, b, out);
+        NAME(dwr_conv)(P, sw, 3, 3, act, buf, w, b, out);
     else
-        P->sw == 1 ? NAME(dwr_conv)(P, 1, P->R, P->S, buf, w, b, out)
-                   : NAME(dwr_conv)(P, 2, P->R, P->S, buf, w, b, out);
+        NAME(dwr_conv)(P, sw, P->R, P->S, act, buf, w, b, out);
+}
+
+static inline __attribute__((always_inline)) void
+NAME(dwr_conv_any)(const dwr_plan *P, int act, const T *buf, const T *w, T b, T *out)
+{
+    if (act == FC_ACT_RELU6)
+        P->sw == 1 ? NAME(dwr_conv_s)(P, 1, FC_ACT_RELU6, buf, w, b, out)
+                   : NAME(dwr_conv_s)(P, 2, FC_ACT_RELU6, buf, w, b, out);
+    else if (act == FC_ACT_RELU)
+        P->sw == 1 ? NAME(dwr_conv_s)(P, 1, FC_ACT_RELU, buf, w, b, out)
+                   : NAME(dwr_conv_s)(P, 2, FC_ACT_RELU, buf, w, b, out);
+    else
+        P->sw == 1 ? NAME(dwr_conv_s)(P, 1, FC_ACT_NONE, buf, w, b, out)
+                   : NAME(dwr_conv_s)(P, 2, FC_ACT_NONE, buf, w, b, out);
 }
 
 /* Planes q in [q0, q1), q = c * N + n: source plane (n, c) (Hs x Ws, C per
@@ -151,8 +184,9 @@ FC_DWR_ATTR static void NAME(dwr_run)(const fc_conv_geom *g, const dwr_plan *P, 
         for (fc_int t = 0; t < RS; t++) wf[t] = w[c * RS + (flip ? RS - 1 - t : t)];
         NAME(dwr_fill)(P, src + (n * C + c) * sp, buf);
         T *d = dst + (n * C + c) * op;
-        NAME(dwr_conv_any)(P, buf, wf, bias ? bias[c] : (T)0, d);
-        if (act != FC_ACT_NONE) DWR_ACT(act, act_param, d, d, op);
+        const int inl = act == FC_ACT_RELU || act == FC_ACT_RELU6;
+        NAME(dwr_conv_any)(P, inl ? act : FC_ACT_NONE, buf, wf, bias ? bias[c] : (T)0, d);
+        if (act != FC_ACT_NONE && !inl) DWR_ACT(act, act_param, d, d, op);
     }
 }
 

@@ -124,3 +124,23 @@ def test_row_kernels_do_not_depend_on_thread_count(simd, dtype, shape, stride):
     for other in runs[1:]:
         for a, e in zip(runs[0], other):
             np.testing.assert_array_equal(a, e)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ["relu", "relu6"])
+def test_row_kernels_inline_activation_is_bitwise_the_activation_kernel(simd, dtype, act):
+    # ReLU / ReLU6 are applied in registers before the store: bitwise the
+    # separate activation pass, NaN (relu6 keeps it, relu makes it 0) and -0 included.
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal((2, 5, 12, 17)) * 5).astype(dtype)
+    x[0, 1, 3, 4] = np.nan
+    w = rng.standard_normal((5, 1, 3, 3)).astype(dtype)
+    b = rng.standard_normal(5).astype(dtype)
+    w[2] = 0
+    b[2] = -0.0
+    assert _rows_path(x.shape, 3, 3, 1, 1)[0]
+    fused = F.conv2d(x, w, b, padding=1, groups=5, activation=act)
+    plain = F.conv2d(x, w, b, padding=1, groups=5)
+    want = F.relu(plain) if act == "relu" else F.relu6(plain)
+    assert np.isnan(want).any() == (act == "relu6")
+    np.testing.assert_array_equal(fused.view(np.uint8), want.view(np.uint8))
