@@ -15,7 +15,8 @@
  * loads (tap s reads half s & 1 at ow + s / 2). Backward-data (stride 1
  * only) is the same kernel over dy, padded by R-1-pt / S-1-pl, with the filter
  * turned 180 degrees; the fill can zero-upsample (up == 2) but that pass is
- * not taken (see dwr_plan_for).
+ * not taken (see dwr_plan_for). Backward-weight fills x the forward way and
+ * runs the taps as dot products against dy, one vector accumulator per tap.
  *
  * Each plane is computed alone, lanes in a fixed order: results do not depend
  * on the thread split. Body in conv_depthwise_rows_impl.h, built four times:
@@ -65,17 +66,23 @@ static int dwr_make(dwr_plan *P, fc_int Hs, fc_int Ws, fc_int up, fc_int top, fc
     return P->Hb * P->Wb <= FC_DWR_MAXBUF;
 }
 
-/* The geometry of one pass (0 forward, 1 backward-data), or 0. */
+/* The geometry of one pass (0 forward, 1 backward-data, 2 backward-weight: the
+ * forward layout of x, read against dy), or 0. */
 static int dwr_plan_for(const fc_conv_geom *g, int pass, dwr_plan *P)
 {
     if (g->K != g->C || g->stride_h != g->stride_w || (g->stride_w != 1 && g->stride_w != 2) ||
         g->dil_h != 1 || g->dil_w != 1 || g->R * g->S > FC_DWR_MAXTAP || g->pad_top < 0 ||
-        g->pad_left < 0 || g->pad_top >= g->R || g->pad_left >= g->S || pass < 0 || pass > 1)
+        g->pad_left < 0 || g->pad_top >= g->R || g->pad_left >= g->S || pass < 0 || pass > 2)
         return 0;
     /* Backward-data at stride 2 would run on the zero-upsampled gradient: three
      * quarters of its multiply-adds hit zeros and its fill is a scalar scatter,
      * slower than the channel-interleaved and buffered paths. */
     if (pass == 1 && g->stride_w != 1) return 0;
+    /* Backward-weight measured faster than the channel-interleaved path only on
+     * rows of 32 and more (MobileNet: 1.35x at 32x32, none at 16x16, slower on
+     * 8x8, where the per-filter call, fill and lane sums weigh more); larger
+     * planes keep the buffered path, against which it was not measured. */
+    if (pass == 2 && (g->Wo < 32 || g->H * g->W > 1024)) return 0;
     if (pass == 1)
         return dwr_make(P, g->Ho, g->Wo, g->stride_w, g->R - 1 - g->pad_top,
                         g->S - 1 - g->pad_left, g->H, g->W, 1, g->R, g->S);
@@ -175,4 +182,20 @@ void fc_depthwise_rows_backward_data_f64(const fc_conv_geom *g, fc_int N, fc_int
 {
     dwr_plan P;
     if (dwr_plan_for(g, 1, &P)) DWR_CALL(dwr_backward_data, f64, g, &P, N, q0, q1, dy, w, dx);
+}
+
+void fc_depthwise_rows_backward_weight_f32(const fc_conv_geom *g, fc_int nimg, const float *x,
+                                           fc_int x_stride, const float *dy, fc_int dy_stride,
+                                           float *out)
+{
+    dwr_plan P;
+    if (dwr_plan_for(g, 2, &P)) DWR_CALL(dwr_backward_weight, f32, &P, nimg, x, x_stride, dy, dy_stride, out);
+}
+
+void fc_depthwise_rows_backward_weight_f64(const fc_conv_geom *g, fc_int nimg, const double *x,
+                                           fc_int x_stride, const double *dy, fc_int dy_stride,
+                                           double *out)
+{
+    dwr_plan P;
+    if (dwr_plan_for(g, 2, &P)) DWR_CALL(dwr_backward_weight, f64, &P, nimg, x, x_stride, dy, dy_stride, out);
 }

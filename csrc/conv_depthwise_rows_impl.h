@@ -204,5 +204,60 @@ FC_DWR_ATTR static void NAME(dwr_backward_data)(const fc_conv_geom *g, const dwr
     NAME(dwr_run)(g, P, N, q0, q1, dy, w, NULL, 1, FC_ACT_NONE, 0, dx);
 }
 
+/* Weight gradient of one filter (contract: out[t] = sum over the nimg images,
+ * in order, of dy (.) tap t of the padded x plane, t < R * S; out[R * S] = the
+ * dy sum; overwritten). Per lane, over the output vectors in row-major order:
+ * one accumulator per tap (R * S independent chains), lanes past the row end
+ * multiplied by a zero dy. The 8 lanes are added in lane order at the end, so
+ * the order depends on the geometry and nimg only, not on the caller's threads. */
+static inline __attribute__((always_inline)) void
+NAME(dwr_dot)(const dwr_plan *P, const fc_int sw, const fc_int R, const fc_int S, const T *buf,
+              const T *dy, VEC *acc)
+{
+    const fc_int Wb = P->Wb, Wh = Wb / 2, Wo = P->Wo;
+    for (fc_int oh = 0; oh < P->Ho; oh++) {
+        const T *in = buf + oh * sw * Wb, *d = dy + oh * Wo;
+        for (fc_int v = 0; v < P->nv; v++) {
+            const fc_int ow0 = v * FC_DWR_VL;
+            VEC dv = {0};
+            if (ow0 + FC_DWR_VL <= Wo)
+                dv = NAME(dwr_ld)(d + ow0);
+            else
+                for (fc_int l = 0; ow0 + l < Wo; l++) dv[l] = d[ow0 + l];
+            for (fc_int r = 0; r < R; r++)
+                for (fc_int s = 0; s < S; s++) {
+                    const fc_int off = sw == 1 ? r * Wb + s : r * Wb + (s & 1) * Wh + (s >> 1);
+                    acc[r * S + s] += dv * NAME(dwr_ld)(in + off + ow0);
+                }
+            acc[R * S] += dv;
+        }
+    }
+}
+
+FC_DWR_ATTR static void NAME(dwr_backward_weight)(const dwr_plan *P, fc_int nimg, const T *x,
+                                                  fc_int x_stride, const T *dy,
+                                                  fc_int dy_stride, T *out)
+{
+    T buf[FC_DWR_MAXBUF];
+    VEC acc[FC_DWR_MAXTAP + 1];
+    const fc_int RS = P->R * P->S;
+    memset(buf, 0, (size_t)(P->Hb * P->Wb) * sizeof(T));
+    for (fc_int t = 0; t <= RS; t++) acc[t] = (VEC){0};
+    for (fc_int n = 0; n < nimg; n++) {
+        NAME(dwr_fill)(P, x + n * x_stride, buf);
+        const T *d = dy + n * dy_stride;
+        if (P->R == 3 && P->S == 3)
+            P->sw == 1 ? NAME(dwr_dot)(P, 1, 3, 3, buf, d, acc) : NAME(dwr_dot)(P, 2, 3, 3, buf, d, acc);
+        else
+            P->sw == 1 ? NAME(dwr_dot)(P, 1, P->R, P->S, buf, d, acc)
+                       : NAME(dwr_dot)(P, 2, P->R, P->S, buf, d, acc);
+    }
+    for (fc_int t = 0; t <= RS; t++) {
+        T sum = acc[t][0];
+        for (int l = 1; l < FC_DWR_VL; l++) sum += acc[t][l];
+        out[t] = sum;
+    }
+}
+
 #undef VEC
 #undef IVEC

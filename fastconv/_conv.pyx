@@ -328,8 +328,8 @@ def depthwise_small_path(tuple geometry, int pass_):
 
 
 def depthwise_rows_path(tuple geometry, int pass_):
-    """Whether pass_ (0 forward, 1 backward-data) of a depthwise conv runs the
-    row-vectorised kernels (csrc/conv_depthwise_rows.c); they take precedence."""
+    """Whether pass_ (0 forward, 1 backward-data, 2 backward-weight) of a depthwise conv
+    runs the row-vectorised kernels (csrc/conv_depthwise_rows.c); they take precedence."""
     cdef fc_conv_geom g = make_geom(geometry)
     return bool(fc_depthwise_rows_fits(&g, pass_))
 
@@ -440,7 +440,8 @@ def depthwise_backward_weight(const floating[:, :, :, ::1] x, const floating[:, 
     cdef Py_ssize_t nchunks = min(N, WEIGHT_GRAD_CHUNKS), item, chunk, k, n0, i
     cdef Py_ssize_t part = RS + 1
     cdef Py_ssize_t nblk = fc_depthwise_small_blocks(&g)
-    cdef bint small = fc_depthwise_small_fits(&g, 2)
+    cdef bint rows = fc_depthwise_rows_fits(&g, 2)
+    cdef bint small = fc_depthwise_small_fits(&g, 2) and not rows
     cdef int nt = team_size(num_threads, nchunks * (nblk if small else K), _flops(&g, N) / g.C)
     cdef floating total
     cdef floating *acc
@@ -466,7 +467,21 @@ def depthwise_backward_weight(const floating[:, :, :, ::1] x, const floating[:, 
                     fc_depthwise_small_backward_weight_f64(
                         &g, (chunk + 1) * N // nchunks - n0, item % nblk, &x[n0, 0, 0, 0],
                         &grad_out[n0, 0, 0, 0], part, acc)
-            for item in prange(0 if small else nchunks * K, schedule='static', num_threads=nt):
+            # Rows at least one vector wide: items (image run, filter) as below,
+            # each writing its filter's partial (taps, dy sum) vectorised along rows.
+            for item in prange(nchunks * K if rows else 0, schedule='static', num_threads=nt):
+                chunk = item // K
+                k = item % K
+                n0 = chunk * N // nchunks
+                if floating is float:
+                    fc_depthwise_rows_backward_weight_f32(
+                        &g, (chunk + 1) * N // nchunks - n0, &x[n0, k, 0, 0], g.C * g.H * g.W,
+                        &grad_out[n0, k, 0, 0], K * g.Ho * g.Wo, partials + item * part)
+                else:
+                    fc_depthwise_rows_backward_weight_f64(
+                        &g, (chunk + 1) * N // nchunks - n0, &x[n0, k, 0, 0], g.C * g.H * g.W,
+                        &grad_out[n0, k, 0, 0], K * g.Ho * g.Wo, partials + item * part)
+            for item in prange(0 if small or rows else nchunks * K, schedule='static', num_threads=nt):
                 chunk = item // K
                 k = item % K
                 acc = partials + item * part

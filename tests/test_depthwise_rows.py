@@ -1,8 +1,9 @@
 """The row-vectorised depthwise kernels (csrc/conv_depthwise_rows.c).
 
-Output rows at least 8 wide (forward: Wo, backward-data: W; backward-data at
-stride 1 only) run 8 output pixels of one channel per vector from a zero-padded
-plane buffer, stride 2 from even / odd column halves. Checked against
+Output rows at least 8 wide (forward and backward-weight: Wo, backward-data: W,
+at stride 1 only) run 8 output pixels of one channel per vector from a
+zero-padded plane buffer, stride 2 from even / odd column halves; the weight
+gradient keeps one vector accumulator per tap. Checked against
 fastconv.reference on both dtypes and SIMD paths, with odd widths (a partial
 last vector), every padding the path takes, filters other than 3x3, fused
 activations, and for bitwise independence of the thread count.
@@ -23,7 +24,7 @@ DTYPES = [np.float32, np.float64]
 
 def _rows_path(shape, R, S, stride, padding):
     g = geo.conv2d_geometry(shape, (shape[1], 1, R, S), stride, padding, 1, groups=shape[1])
-    return [_conv.depthwise_rows_path(geo.conv_kernel_args(g), p) for p in range(2)]
+    return [_conv.depthwise_rows_path(geo.conv_kernel_args(g), p) for p in range(3)]
 
 
 def _run(dtype, case, seed=0):
@@ -68,11 +69,12 @@ def test_row_kernels_match_reference(simd, dtype, case):
 
 
 @pytest.mark.parametrize("shape,stride,taken", [
-    ((64, 16, 32, 32), 1, [True, True]), ((64, 32, 32, 32), 2, [True, False]),
-    ((64, 64, 16, 16), 1, [True, True]), ((64, 64, 16, 16), 2, [True, False]),
-    ((64, 128, 8, 8), 1, [True, True]), ((64, 128, 8, 8), 2, [False, False]),
-    ((64, 256, 4, 4), 1, [False, False]), ((8, 8, 64, 64), 1, [True, True]),
-    ((2, 8, 112, 112), 1, [False, False]), ((2, 8, 7, 7), 1, [False, False]),
+    ((64, 16, 32, 32), 1, [True, True, True]), ((64, 32, 32, 32), 2, [True, False, False]),
+    ((64, 64, 16, 16), 1, [True, True, False]), ((64, 64, 16, 16), 2, [True, False, False]),
+    ((64, 128, 8, 8), 1, [True, True, False]), ((64, 128, 8, 8), 2, [False, False, False]),
+    ((64, 256, 4, 4), 1, [False, False, False]), ((8, 8, 64, 64), 1, [True, True, False]),
+    ((2, 8, 112, 112), 1, [False, False, False]), ((2, 8, 7, 7), 1, [False, False, False]),
+    ((2, 8, 15, 66), 2, [True, False, True]), ((2, 8, 31, 33), 1, [True, True, True]),
 ])
 def test_row_path_is_taken_on_mobilenet_shapes(shape, stride, taken):
     assert _rows_path(shape, 3, 3, stride, 1) == taken
@@ -86,6 +88,17 @@ def test_row_path_is_taken_on_mobilenet_shapes(shape, stride, taken):
 ])
 def test_row_kernels_on_fixed_shapes_match_reference(simd, dtype, shape, stride, padding):
     assert _rows_path(shape, 3, 3, stride, padding)[0]
+    _check(dtype, dict(shape=shape, wshape=(shape[1], 1, 3, 3), stride=stride, padding=padding,
+                       bias=True))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape,stride,padding", [
+    ((3, 4, 32, 32), 1, 1), ((2, 3, 30, 34), 1, 1), ((2, 2, 15, 66), 2, 1),
+    ((2, 3, 9, 35), 1, ((0, 2), (2, 0))), ((2, 2, 12, 65), 2, 0),
+])
+def test_row_weight_gradient_matches_reference(simd, dtype, shape, stride, padding):
+    assert _rows_path(shape, 3, 3, stride, padding)[2]
     _check(dtype, dict(shape=shape, wshape=(shape[1], 1, 3, 3), stride=stride, padding=padding,
                        bias=True))
 
@@ -108,6 +121,7 @@ def test_row_kernels_fused_activation_matches_reference(simd, act, stride):
 # Each job is big enough (> 1 Mflop) that fastconv wakes a second and third thread.
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape,stride", [((40, 16, 32, 32), 1), ((30, 10, 32, 31), 2),
+                                          ((60, 8, 15, 66), 2),
                                           ((48, 64, 16, 16), 1), ((64, 33, 8, 8), 1)])
 def test_row_kernels_do_not_depend_on_thread_count(simd, dtype, shape, stride):
     assert _rows_path(shape, 3, 3, stride, 1)[0]
