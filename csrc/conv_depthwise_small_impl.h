@@ -146,9 +146,21 @@ static inline void NAME(dws_weights)(const fc_conv_geom *g, fc_int c0, fc_int nc
                                      const T *bias, int flip, VEC *wv, VEC *bv)
 {
     const fc_int RS = g->R * g->S;
-    for (fc_int t = 0; t < RS; t++) {
+    fc_int t0 = 0;
+    /* Full blocks: taps 8k .. 8k+7 of the 8 filters (rows of RS, contiguous) by
+     * one 8x8 transpose instead of 64 lane inserts -- at batch 1 every block's
+     * weights are interleaved once per image. */
+    if (nc == FC_DWS_CB)
+        for (; t0 + FC_DWS_CB <= RS; t0 += FC_DWS_CB) {
+            VEC v[FC_DWS_CB];
+            for (int l = 0; l < FC_DWS_CB; l++) v[l] = NAME(dws_ldu)(w + (c0 + l) * RS + t0);
+            NAME(dws_tr8)(v);
+            for (int j = 0; j < FC_DWS_CB; j++) wv[flip ? RS - 1 - t0 - j : t0 + j] = v[j];
+        }
+    for (fc_int k = t0; k < RS; k++) {
+        const fc_int t = flip ? RS - 1 - k : k;
         VEC v = {0};
-        for (int l = 0; l < nc; l++) v[l] = w[(c0 + l) * RS + (flip ? RS - 1 - t : t)];
+        for (int l = 0; l < nc; l++) v[l] = w[(c0 + l) * RS + k];
         wv[t] = v;
     }
     VEC b = {0};

@@ -138,6 +138,23 @@ cdef extern from "fastconv.h" nogil:
     void fc_depthwise_backward_weight_plane_f64(const fc_conv_geom *g, fc_int nimg, const double *x,
                                                 fc_int x_stride, const double *dy, fc_int dy_stride,
                                                 double *dw, double *db)
+    int fc_depthwise_rows_fits(const fc_conv_geom *g, int pass_)
+    void fc_depthwise_rows_forward_f32(const fc_conv_geom *g, fc_int N, fc_int q0, fc_int q1,
+                                       const float *x, const float *w, const float *bias, int act,
+                                       float act_param, float *y)
+    void fc_depthwise_rows_forward_f64(const fc_conv_geom *g, fc_int N, fc_int q0, fc_int q1,
+                                       const double *x, const double *w, const double *bias,
+                                       int act, double act_param, double *y)
+    void fc_depthwise_rows_backward_data_f32(const fc_conv_geom *g, fc_int N, fc_int q0, fc_int q1,
+                                             const float *dy, const float *w, float *dx)
+    void fc_depthwise_rows_backward_data_f64(const fc_conv_geom *g, fc_int N, fc_int q0, fc_int q1,
+                                             const double *dy, const double *w, double *dx)
+    void fc_depthwise_rows_backward_weight_f32(const fc_conv_geom *g, fc_int nimg, const float *x,
+                                               fc_int x_stride, const float *dy, fc_int dy_stride,
+                                               float *out)
+    void fc_depthwise_rows_backward_weight_f64(const fc_conv_geom *g, fc_int nimg, const double *x,
+                                               fc_int x_stride, const double *dy, fc_int dy_stride,
+                                               double *out)
     int fc_depthwise_small_fits(const fc_conv_geom *g, int pass_)
     fc_int fc_depthwise_small_blocks(const fc_conv_geom *g)
     void fc_depthwise_small_forward_f32(const fc_conv_geom *g, fc_int N, fc_int i0, fc_int i1,

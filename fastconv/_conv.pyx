@@ -338,9 +338,17 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
 
 def depthwise_small_path(tuple geometry, int pass_):
     """Whether pass_ (0 forward, 1 backward-data, 2 backward-weight) of a depthwise conv
-    runs the channel-interleaved small-plane kernels (csrc/conv_depthwise_small.c)."""
+    fits the channel-interleaved small-plane kernels (csrc/conv_depthwise_small.c); the
+    row kernels (depthwise_rows_path) take precedence where both fit."""
     cdef fc_conv_geom g = make_geom(geometry)
     return bool(fc_depthwise_small_fits(&g, pass_))
+
+
+def depthwise_rows_path(tuple geometry, int pass_):
+    """Whether pass_ (0 forward, 1 backward-data, 2 backward-weight) of a depthwise conv
+    runs the row-vectorised kernels (csrc/conv_depthwise_rows.c); they take precedence."""
+    cdef fc_conv_geom g = make_geom(geometry)
+    return bool(fc_depthwise_rows_fits(&g, pass_))
 
 
 def depthwise_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
@@ -354,6 +362,19 @@ def depthwise_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
     cdef const floating *bptr = NULL
     if bias is not None:
         bptr = &bias[0]
+    if fc_depthwise_rows_fits(&g, 0):
+        # Rows at least one vector wide: planes (k, n) as below, vectorised along rows.
+        with nogil:
+            for t in prange(nt, schedule='static', num_threads=nt):
+                if floating is float:
+                    fc_depthwise_rows_forward_f32(&g, N, t * P // nt, (t + 1) * P // nt,
+                                                  &x[0, 0, 0, 0], &w[0, 0, 0, 0], bptr, activation,
+                                                  <float> act_param, &y[0, 0, 0, 0])
+                else:
+                    fc_depthwise_rows_forward_f64(&g, N, t * P // nt, (t + 1) * P // nt,
+                                                  &x[0, 0, 0, 0], &w[0, 0, 0, 0], bptr, activation,
+                                                  act_param, &y[0, 0, 0, 0])
+        return
     if fc_depthwise_small_fits(&g, 0):
         # Small planes: items (8-channel block, image), vectorised across channels.
         P = N * fc_depthwise_small_blocks(&g)
@@ -387,6 +408,18 @@ def depthwise_backward_data(const floating[:, :, :, ::1] grad_out, const floatin
     cdef fc_conv_geom g = make_geom(geometry)
     cdef Py_ssize_t N = grad_out.shape[0], P = N * g.C, t
     cdef int nt = team_size(num_threads, P, _flops(&g, N) / g.C)
+    if fc_depthwise_rows_fits(&g, 1):
+        with nogil:
+            for t in prange(nt, schedule='static', num_threads=nt):
+                if floating is float:
+                    fc_depthwise_rows_backward_data_f32(&g, N, t * P // nt, (t + 1) * P // nt,
+                                                        &grad_out[0, 0, 0, 0], &w[0, 0, 0, 0],
+                                                        &grad_x[0, 0, 0, 0])
+                else:
+                    fc_depthwise_rows_backward_data_f64(&g, N, t * P // nt, (t + 1) * P // nt,
+                                                        &grad_out[0, 0, 0, 0], &w[0, 0, 0, 0],
+                                                        &grad_x[0, 0, 0, 0])
+        return
     if fc_depthwise_small_fits(&g, 1):
         P = N * fc_depthwise_small_blocks(&g)
         nt = team_size(num_threads, P, _flops(&g, N) / g.C)
@@ -424,7 +457,8 @@ def depthwise_backward_weight(const floating[:, :, :, ::1] x, const floating[:, 
     cdef Py_ssize_t nchunks = min(N, WEIGHT_GRAD_CHUNKS), item, chunk, k, n0, i
     cdef Py_ssize_t part = RS + 1
     cdef Py_ssize_t nblk = fc_depthwise_small_blocks(&g)
-    cdef bint small = fc_depthwise_small_fits(&g, 2)
+    cdef bint rows = fc_depthwise_rows_fits(&g, 2)
+    cdef bint small = fc_depthwise_small_fits(&g, 2) and not rows
     cdef int nt = team_size(num_threads, nchunks * (nblk if small else K), _flops(&g, N) / g.C)
     cdef floating total
     cdef floating *acc
@@ -450,7 +484,21 @@ def depthwise_backward_weight(const floating[:, :, :, ::1] x, const floating[:, 
                     fc_depthwise_small_backward_weight_f64(
                         &g, (chunk + 1) * N // nchunks - n0, item % nblk, &x[n0, 0, 0, 0],
                         &grad_out[n0, 0, 0, 0], part, acc)
-            for item in prange(0 if small else nchunks * K, schedule='static', num_threads=nt):
+            # Rows at least one vector wide: items (image run, filter) as below,
+            # each writing its filter's partial (taps, dy sum) vectorised along rows.
+            for item in prange(nchunks * K if rows else 0, schedule='static', num_threads=nt):
+                chunk = item // K
+                k = item % K
+                n0 = chunk * N // nchunks
+                if floating is float:
+                    fc_depthwise_rows_backward_weight_f32(
+                        &g, (chunk + 1) * N // nchunks - n0, &x[n0, k, 0, 0], g.C * g.H * g.W,
+                        &grad_out[n0, k, 0, 0], K * g.Ho * g.Wo, partials + item * part)
+                else:
+                    fc_depthwise_rows_backward_weight_f64(
+                        &g, (chunk + 1) * N // nchunks - n0, &x[n0, k, 0, 0], g.C * g.H * g.W,
+                        &grad_out[n0, k, 0, 0], K * g.Ho * g.Wo, partials + item * part)
+            for item in prange(0 if small or rows else nchunks * K, schedule='static', num_threads=nt):
                 chunk = item // K
                 k = item % K
                 acc = partials + item * part
