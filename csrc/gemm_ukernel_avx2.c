@@ -40,6 +40,9 @@ typedef int fc_gemm_ukernel_avx2_unused;
 #undef FC_VBCAST
 #undef FC_VFMA
 #undef FC_VADD
+#undef FC_VMASK
+#undef FC_VMLOAD
+#undef FC_VMSTORE
 #if FC_IS_F64
 #define FC_V __m256d
 #define FC_VL 4
