@@ -322,12 +322,13 @@ void fc_depthwise_small_backward_weight_f64(const fc_conv_geom *g, fc_int nimg, 
 
 /* Depthwise convolution vectorised along output rows (csrc/conv_depthwise_rows.c):
  * K == C, stride 1 or 2 (backward-data: 1), no dilation, output rows (forward:
- * Wo, backward-data: W) at least 8 wide (backward-weight: Wo >= 32, H * W <= 1024), padded plane within a small buffer (64x64 with 3x3 filters).
+ * Wo, backward-data: W) at least 8 wide (backward-weight: Wo >= 32 and
+ * H * W <= 1024), padded plane within a small buffer (64x64 with 3x3 filters).
  * fc_depthwise_rows_fits(g, pass) is 1 when pass (0 forward, 1 backward-data,
- * 2 backward-weight) takes this path; a call for a geometry that does not fit does nothing. The
- * planes q = c * N + n in [q0, q1) are done with the meaning of
- * fc_depthwise_forward / fc_depthwise_backward_data (dx overwritten), serial,
- * and no result depends on the split. */
+ * 2 backward-weight) takes this path; a call for a geometry that does not fit
+ * does nothing. The planes q = n * C + c (image-major) in [q0, q1) are done
+ * with the meaning of fc_depthwise_forward / fc_depthwise_backward_data (dx
+ * overwritten), serial, and no result depends on the split. */
 int fc_depthwise_rows_fits(const fc_conv_geom *g, int pass);
 void fc_depthwise_rows_forward_f32(const fc_conv_geom *g, fc_int N, fc_int q0, fc_int q1,
                                    const float *x, const float *w, const float *bias, int act,

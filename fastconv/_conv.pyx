@@ -363,7 +363,8 @@ def depthwise_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
     if bias is not None:
         bptr = &bias[0]
     if fc_depthwise_rows_fits(&g, 0):
-        # Rows at least one vector wide: planes (k, n) as below, vectorised along rows.
+        # Rows at least one vector wide: planes numbered image-major (n, k), each
+        # vectorised along its rows.
         with nogil:
             for t in prange(nt, schedule='static', num_threads=nt):
                 if floating is float:
