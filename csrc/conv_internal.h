@@ -43,8 +43,10 @@
  *   conv.c                 plans and workspace sizing, zero-bordered image
  *                          copies, weight packing
  *   conv_forward.c         forward: im2col GEMM path and the direct path
- *   conv_winograd.c        the Winograd F(2x2, 3x3) path of forward,
- *                          backward-data (plan field wino) and backward-weight
+ *   conv_winograd.c        the Winograd F(2x2, 3x3) path of forward and
+ *                          backward-data (plan field wino)
+ *   conv_winograd_bw.c     its backward-weight (the transposed transform)
+ *   conv_winograd_tiles.h  the input planes and tile transform both share
  *   conv_backward_data.c   backward-data: direct (flipped weights) / col2im
  *   conv_backward_weight.c backward-weight: packed-col, fc_akr batch and
  *                          small-filter direct (AVX2 + portable) paths
@@ -170,7 +172,7 @@ int fc_bw_small_ok(const fc_conv_geom *g, size_t elem);
 void fc_bw_small_sizes(const fc_conv_geom *g, size_t elem, fc_padgeom *pg, size_t *x_bytes,
                        size_t *v_bytes);
 
-/* Winograd backward-weight (conv_winograd.c) on the forward plan pl of g
+/* Winograd backward-weight (conv_winograd_bw.c) on the forward plan pl of g
  * (when pl->wino): workspace layout and bytes. */
 void fc_wino_bw_sizes(const fc_conv_plan *pl, size_t elem, fc_int *astride, fc_int *pstride,
                       fc_int *vstride, size_t *a_bytes, size_t *v_bytes, size_t *m_bytes,

@@ -1,0 +1,323 @@
+/*
+ * conv_winograd_bw.c -- the backward-weight pass of 3x3, stride-1,
+ * undilated convolutions by the transposed F(2x2, 3x3) transform (the
+ * forward and backward-data passes are in conv_winograd.c; overview in
+ * conv_internal.h).
+ */
+#ifndef FC_T
+#include "conv_internal.h"
+
+/* Workspace layout of the backward-weight run (fc_conv_wino_bw_run): Dy
+ * panels, transposed V panels, the 16 Mw accumulators, row buffers. Block
+ * strides are a panel past a multiple of 4 KB, off the L1 set aliasing. */
+void fc_wino_bw_sizes(const fc_conv_plan *pl, size_t elem, fc_int *astride, fc_int *pstride,
+                      fc_int *vstride, size_t *a_bytes, size_t *v_bytes, size_t *m_bytes,
+                      size_t *r_bytes)
+{
+    const fc_int mr = elem == 8 ? FC_MR_F64 : FC_MR_F32;
+    const fc_int nr = elem == 8 ? FC_NR_F64 : FC_NR_F32;
+    const fc_conv_geom *d = &pl->dg;
+    const fc_int tbp = pl->wino_tbp, tw = pl->wino_tw, th = pl->wino_th;
+    /* Dy panels MR x tbp plus 8 elements of slack (fc_wino_dy_body's
+     * 8-lane stores run 2 past a 6-row panel). */
+    *pstride = mr * tbp + 8;
+    *astride = (fc_roundup(d->K, mr) / mr) * *pstride + nr;
+    *vstride = fc_roundup(d->C, nr) * tbp + nr;
+    *a_bytes = fc_align_up(16 * (size_t)*astride * elem);
+    *v_bytes = fc_align_up(16 * (size_t)*vstride * elem);
+    *m_bytes = fc_align_up(16 * (size_t)d->K * (size_t)d->C * elem);
+    const size_t plane = (2 * (size_t)th + 2) * (2 * (size_t)tw + 2) * (size_t)nr;
+    size_t rows = 4 * (size_t)tw * 8;
+    rows = rows > 9 * 64 ? rows : 9 * 64; /* the final transform's 9 x FC_WINO_FIN */
+    *r_bytes = fc_align_up((plane > rows ? plane : rows) * elem);
+}
+
+size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem)
+{
+    fc_int as, ps, vs;
+    size_t a, v, m, r;
+    fc_wino_bw_sizes(pl, elem, &as, &ps, &vs, &a, &v, &m, &r);
+    return a + v + m + r + FC_ALIGN;
+}
+
+#define FC_TMPL_SET 32
+#include "gemm_internal.h"
+#include "conv_winograd_bw.c"
+#define FC_TMPL_SET 64
+#include "gemm_internal.h"
+#include "conv_winograd_bw.c"
+#define FC_TMPL_SET 0
+#include "gemm_internal.h"
+
+#else /* ------------------------- template body ------------------------- */
+
+#include "conv_winograd_tiles.h"
+
+/* Lanes of the dy transform: MR (6) rounded up to a vector of floats. */
+#ifndef FC_DYL
+#define FC_DYL 8
+#endif
+
+/* ---------------------------------------------------------------------
+ * Backward-weight by the same transform, transposed: with Dy = A dY A^T
+ * (4 x 4 from each 2 x 2 block of output gradients) and V = B^T d B,
+ *
+ *   Mw[xi] (K x C) = sum over tiles of Dy[xi] (K x T) . V[xi]^T (T x C),
+ *   dW(k, c) = G^T Mw(k, c) G   (4 x 4 -> 3 x 3),
+ *
+ * 16 GEMMs whose reduction runs over the tiles of the run of images (in
+ * blocks of tile rows, in order: the sum depends on the geometry and the
+ * run only). Dy goes straight into packed A panels (k rows, tiles along
+ * the reduction), V into transposed B panels (channels as columns).
+ * ------------------------------------------------------------------- */
+
+/* The input transform into backward-weight's transposed panels, V[xi](tau,
+ * c) at vt + xi*vstride + (c / NR)*tbp*NR + tau*NR + c % NR: NR channels at
+ * a time from their planes interleaved channel-last in rowbuf, so that one
+ * tile's transform is NR-wide vector arithmetic and each of its 16 stores a
+ * whole panel row. */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino_input_t_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, fc_int nrows,
+                             FC_T *vt, fc_int vstride, FC_T *rowbuf)
+{
+    const fc_conv_geom *g = &pl->dg;
+    const fc_int C = g->C, H = g->H, W = g->W, th = pl->wino_th, tw = pl->wino_tw;
+    const fc_int tbp = pl->wino_tbp, wr = 2 * tw + 2, hr = 2 * th + 2;
+    const fc_int pt = g->pad_top, pleft = g->pad_left;
+    FC_T *plane = rowbuf;
+    const fc_int v0 = FC_MAX(0, pt), v1 = FC_MIN(hr, pt + H);
+    const fc_int u0 = FC_MAX(0, pleft), u1 = FC_MIN(wr, pleft + W);
+    for (fc_int i = 0; i < hr * wr * FC_NR; ++i)
+        plane[i] = 0; /* border, and the channels past C of the last group */
+    fc_int lr = 0;
+    while (lr < nrows) {
+        const fc_int gr = gr0 + lr, img = gr / th, ti0 = gr - img * th;
+        const fc_int nr = FC_MIN(nrows - lr, th - ti0);
+        const fc_int va = FC_MAX(v0, 2 * ti0), vz = FC_MIN(v1, 2 * (ti0 + nr) + 2);
+        for (fc_int cg = 0; cg < C; cg += FC_NR) {
+            const fc_int nc = FC_MIN(FC_NR, C - cg);
+            for (fc_int cc = 0; cc < nc; ++cc)
+                FC_SFX(fc_wino_plane_rows)(x + (img * C + cg + cc) * H * W, W, pt, pleft, va,
+                                           vz, u0, u1, wr, FC_NR, plane + cc);
+            FC_T *vg = vt + (cg / FC_NR) * tbp * FC_NR;
+            for (fc_int ti = ti0; ti < ti0 + nr; ++ti) {
+                const fc_int taub = (lr + ti - ti0) * tw;
+                for (fc_int tj = 0; tj < tw; ++tj)
+                    FC_SFX(fc_wino_tile_in)(plane + (2 * ti * wr + 2 * tj) * FC_NR, wr, FC_NR,
+                                            vg + (taub + tj) * FC_NR, vstride);
+            }
+        }
+        lr += nr;
+    }
+}
+
+/* Dy[xi](k, tau) at ad + xi*astride + (k / MR)*MR*tbp + tau*MR + k % MR, for
+ * the tiles of the tile rows [gr0, gr0 + nrows). rowbuf: 2 rows of 2*tw. */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino_dy_body)(const fc_conv_plan *pl, const FC_T *dy, fc_int gr0, fc_int nrows,
+                        FC_T *ad, fc_int astride, fc_int pstride, FC_T *rowbuf)
+{
+    /* Per MR filters: their two dy rows interleaved filter-last, FC_DYL
+     * lanes per pixel (q[(a*2tw + u)*FC_DYL + kk], zero past Wo / Ho / K),
+     * then each tile's transform is FC_DYL-wide vector arithmetic whose
+     * stores spill FC_DYL - MR lanes into the next tile's slot: written again
+     * by that tile, or landing in the slack of pstride. */
+    const fc_conv_geom *g = &pl->dg;
+    const fc_int K = g->K, Ho = g->Ho, Wo = g->Wo, th = pl->wino_th, tw = pl->wino_tw;
+    const fc_int wr = 2 * tw;
+    FC_T *q = rowbuf;
+    for (fc_int u = 0; u < 2 * wr * FC_DYL; ++u)
+        q[u] = 0;
+    for (fc_int lr = 0; lr < nrows; ++lr) {
+        const fc_int gr = gr0 + lr, img = gr / th, ti = gr - img * th;
+        const fc_int oh = 2 * ti, nrow = FC_MIN(2, Ho - oh);
+        for (fc_int i0 = 0; i0 < K; i0 += FC_MR) {
+            const fc_int nk = FC_MIN(FC_MR, K - i0);
+            for (fc_int kk = 0; kk < FC_MR; ++kk) {
+                const FC_T *dk = dy + ((img * K + i0 + kk) * Ho + oh) * Wo;
+                for (fc_int a = 0; a < 2; ++a)
+                    if (kk < nk && a < nrow)
+                        for (fc_int u = 0; u < Wo; ++u)
+                            q[(a * wr + u) * FC_DYL + kk] = dk[a * Wo + u];
+                    else
+                        for (fc_int u = 0; u < Wo; ++u)
+                            q[(a * wr + u) * FC_DYL + kk] = 0;
+            }
+            FC_T *ap = ad + (i0 / FC_MR) * pstride + lr * tw * FC_MR;
+            for (fc_int tj = 0; tj < tw; ++tj) {
+                const FC_T *restrict q0 = q + 2 * tj * FC_DYL, *restrict q1 = q0 + wr * FC_DYL;
+                FC_T *restrict d = ap + tj * FC_MR;
+                FC_T o[16][FC_DYL];
+                for (int kk = 0; kk < FC_DYL; ++kk) {
+                    const FC_T y00 = q0[kk], y01 = q0[FC_DYL + kk];
+                    const FC_T y10 = q1[kk], y11 = q1[FC_DYL + kk];
+                    /* t = A dY (4 x 2), then D = t A^T (4 x 4) */
+                    const FC_T t[4][2] = {{y00, y01}, {y00 + y10, y01 + y11},
+                                          {y00 - y10, y01 - y11}, {-y10, -y11}};
+                    for (int a = 0; a < 4; ++a) {
+                        o[a * 4 + 0][kk] = t[a][0];
+                        o[a * 4 + 1][kk] = t[a][0] + t[a][1];
+                        o[a * 4 + 2][kk] = t[a][0] - t[a][1];
+                        o[a * 4 + 3][kk] = -t[a][1];
+                    }
+                }
+                for (int xi = 0; xi < 16; ++xi)
+                    for (int kk = 0; kk < FC_DYL; ++kk)
+                        d[xi * astride + kk] = o[xi][kk];
+            }
+        }
+    }
+}
+
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+__attribute__((target("avx2,fma"))) FC_WINO_NOLIB static void
+FC_SFX(fc_wino_dy_avx2)(const fc_conv_plan *pl, const FC_T *dy, fc_int gr0, fc_int nrows,
+                        FC_T *ad, fc_int astride, fc_int pstride, FC_T *rowbuf)
+{
+    FC_SFX(fc_wino_dy_body)(pl, dy, gr0, nrows, ad, astride, pstride, rowbuf);
+}
+#endif
+
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+__attribute__((target("avx2,fma"))) FC_WINO_NOLIB static void
+FC_SFX(fc_wino_input_t_avx2)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, fc_int nrows,
+                             FC_T *vt, fc_int vstride, FC_T *rowbuf)
+{
+    FC_SFX(fc_wino_input_t_body)(pl, x, gr0, nrows, vt, vstride, rowbuf);
+}
+#endif
+
+FC_WINO_NOLIB static void FC_SFX(fc_wino_input_t_ref)(const fc_conv_plan *pl, const FC_T *x,
+                                                      fc_int gr0, fc_int nrows, FC_T *vt,
+                                                      fc_int vstride, FC_T *rowbuf)
+{
+    FC_SFX(fc_wino_input_t_body)(pl, x, gr0, nrows, vt, vstride, rowbuf);
+}
+
+FC_WINO_NOLIB static void FC_SFX(fc_wino_dy_ref)(const fc_conv_plan *pl, const FC_T *dy,
+                                                 fc_int gr0, fc_int nrows, FC_T *ad,
+                                                 fc_int astride, fc_int pstride, FC_T *rowbuf)
+{
+    FC_SFX(fc_wino_dy_body)(pl, dy, gr0, nrows, ad, astride, pstride, rowbuf);
+}
+
+/* dw[e*9 + r*3 + s] += (G^T M_e G)(r, s) for the n elements e of the 16
+ * blocks m[xi*n + e]; tmp holds 9 x FC_WINO_FIN elements. */
+#define FC_WINO_FIN 64
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino_bw_finish_body)(const FC_T *m, fc_int n, FC_T *dw, FC_T *tmp)
+{
+    for (fc_int e0 = 0; e0 < n; e0 += FC_WINO_FIN) {
+        const fc_int ne = FC_MIN(FC_WINO_FIN, n - e0);
+        const FC_T *restrict q = m + e0;
+        const size_t sn = (size_t)n;
+        FC_T *restrict o0 = tmp, *restrict o1 = o0 + FC_WINO_FIN, *restrict o2 = o1 + FC_WINO_FIN;
+        FC_T *restrict o3 = o2 + FC_WINO_FIN, *restrict o4 = o3 + FC_WINO_FIN;
+        FC_T *restrict o5 = o4 + FC_WINO_FIN, *restrict o6 = o5 + FC_WINO_FIN;
+        FC_T *restrict o7 = o6 + FC_WINO_FIN, *restrict o8 = o7 + FC_WINO_FIN;
+        const FC_T hf = (FC_T)0.5;
+        for (fc_int e = 0; e < ne; ++e) {
+            /* T = G^T M (3 x 4), column b */
+#define FC_WINO_GT(B, T0, T1, T2)                                                        \
+    const FC_T T0##_h = hf * (q[(4 + B) * sn + e] + q[(8 + B) * sn + e]);               \
+    const FC_T T0 = q[B * sn + e] + T0##_h;                                             \
+    const FC_T T1 = hf * (q[(4 + B) * sn + e] - q[(8 + B) * sn + e]);                   \
+    const FC_T T2 = T0##_h + q[(12 + B) * sn + e];
+            FC_WINO_GT(0, a0, b0, c0)
+            FC_WINO_GT(1, a1, b1, c1)
+            FC_WINO_GT(2, a2, b2, c2)
+            FC_WINO_GT(3, a3, b3, c3)
+#undef FC_WINO_GT
+            /* dW = T G (3 x 3), row by row */
+            const FC_T ha = hf * (a1 + a2), hb = hf * (b1 + b2), hc = hf * (c1 + c2);
+            o0[e] = a0 + ha;
+            o1[e] = hf * (a1 - a2);
+            o2[e] = ha + a3;
+            o3[e] = b0 + hb;
+            o4[e] = hf * (b1 - b2);
+            o5[e] = hb + b3;
+            o6[e] = c0 + hc;
+            o7[e] = hf * (c1 - c2);
+            o8[e] = hc + c3;
+        }
+        const FC_T *o = tmp;
+        FC_T *restrict d = dw + e0 * 9;
+        for (fc_int e = 0; e < ne; ++e)
+            for (int rs = 0; rs < 9; ++rs)
+                d[e * 9 + rs] += o[rs * FC_WINO_FIN + e];
+    }
+}
+
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+__attribute__((target("avx2,fma"))) static void
+FC_SFX(fc_wino_bw_finish_avx2)(const FC_T *m, fc_int n, FC_T *dw, FC_T *tmp)
+{
+    FC_SFX(fc_wino_bw_finish_body)(m, n, dw, tmp);
+}
+#endif
+
+static void FC_SFX(fc_wino_bw_finish)(const FC_T *m, fc_int n, FC_T *dw, FC_T *tmp)
+{
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+    if (fc_wino_avx2()) {
+        FC_SFX(fc_wino_bw_finish_avx2)(m, n, dw, tmp);
+        return;
+    }
+#endif
+    FC_SFX(fc_wino_bw_finish_body)(m, n, dw, tmp);
+}
+
+/* dw (K x C x 3 x 3) += the weight gradient of nimg images (x, dy) by
+ * Winograd; pl is the forward plan of g (pl->wino set). db is not touched. */
+void FC_SFX(fc_conv_wino_bw_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x,
+                                 const FC_T *dy, FC_T *dw, void *work)
+{
+    const fc_conv_geom *g = &pl->dg;
+    const fc_int K = g->K, C = g->C, tw = pl->wino_tw, tbp = pl->wino_tbp;
+    fc_int astride, pstride, vstride;
+    size_t a_bytes, v_bytes, m_bytes, r_bytes;
+    fc_wino_bw_sizes(pl, sizeof(FC_T), &astride, &pstride, &vstride, &a_bytes, &v_bytes,
+                     &m_bytes, &r_bytes);
+    char *wk = (char *)fc_align_ptr(work);
+    FC_T *ad = (FC_T *)wk;
+    FC_T *vt = (FC_T *)(wk + a_bytes);
+    FC_T *mw = (FC_T *)(wk + a_bytes + v_bytes);
+    FC_T *rowbuf = (FC_T *)(wk + a_bytes + v_bytes + m_bytes);
+    /* No clearing of ad / vt: the transforms rewrite every element the GEMMs
+     * read (rows k >= K of the last Dy panel as zeros; channels c >= C of
+     * the last V panel hold stale but finite values whose products land
+     * in the columns of Mw the ukr calls drop). */
+    memset(mw, 0, 16 * (size_t)K * (size_t)C * sizeof(FC_T));
+    FC_SFX(fc_ukr_fn) ukr = FC_SFX(fc_ukr_select)();
+    const int avx2 = fc_wino_avx2();
+    const fc_int total_rows = nimg * pl->wino_th;
+    for (fc_int gr0 = 0; gr0 < total_rows; gr0 += pl->wino_rows) {
+        const fc_int nrows = FC_MIN(pl->wino_rows, total_rows - gr0);
+        const fc_int kc = nrows * tw;
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+        if (avx2) {
+            FC_SFX(fc_wino_input_t_avx2)(pl, x, gr0, nrows, vt, vstride, rowbuf);
+            FC_SFX(fc_wino_dy_avx2)(pl, dy, gr0, nrows, ad, astride, pstride, rowbuf);
+        } else
+#endif
+        {
+            FC_SFX(fc_wino_input_t_ref)(pl, x, gr0, nrows, vt, vstride, rowbuf);
+            FC_SFX(fc_wino_dy_ref)(pl, dy, gr0, nrows, ad, astride, pstride, rowbuf);
+        }
+        for (int xi = 0; xi < 16; ++xi) {
+            const FC_T *ax = ad + xi * astride;
+            const FC_T *vx = vt + xi * vstride;
+            FC_T *mx = mw + (size_t)xi * (size_t)(K * C);
+            for (fc_int j0 = 0; j0 < C; j0 += FC_NR)
+                for (fc_int i0 = 0; i0 < K; i0 += FC_MR)
+                    ukr(kc, ax + (i0 / FC_MR) * pstride, vx + j0 * tbp, mx + i0 * C + j0, C, (FC_T)1,
+                        (int)FC_MIN(FC_MR, K - i0), (int)FC_MIN(FC_NR, C - j0));
+        }
+    }
+    /* dW(k, c) += G^T Mw(k, c) G, in chunks of elements: the transform runs
+     * along the elements (16 contiguous streams in, 9 out), then the 9 taps
+     * of each element are added into dw. */
+    FC_SFX(fc_wino_bw_finish)(mw, (fc_int)K * C, dw, rowbuf);
+}
+
+#endif
