@@ -459,6 +459,92 @@ int fc_batchnorm_backward_f64(const double *g, const double *x, const double *y,
                               const double *gamma, int training, double *gx,
                               double *grad_gamma, double *grad_beta, int nthreads);
 
+/* ------------------------------------------------------------------ */
+/* Batch drivers (csrc/forward_team.c): a whole batch's forward pass,  */
+/* split across an OpenMP team of at most nthreads                     */
+/* ------------------------------------------------------------------ */
+
+/* Convolution with weights packed by fc_conv2d_pack_weights (FC_CONV_FORWARD)
+ * over N images: one GEMM across small 1x1 maps, each image shared by the
+ * team when N < nthreads, else dynamic runs of images. work: at least
+ * fc_conv2d_forward_team_workspace_bytes(g, N, nthreads, sizeof(T)) bytes,
+ * 64-byte aligned. Bitwise the same whatever nthreads. */
+size_t fc_conv2d_forward_team_workspace_bytes(const fc_conv_geom *g, fc_int N, int nthreads,
+                                              size_t elem);
+void fc_conv2d_forward_team_f32(const fc_conv_geom *g, fc_int N, const float *x,
+                                const void *packed, const float *bias, const float *res, int act,
+                                float act_param, float *y, int nthreads, char *work);
+void fc_conv2d_forward_team_f64(const fc_conv_geom *g, fc_int N, const double *x,
+                                const void *packed, const double *bias, const double *res,
+                                int act, double act_param, double *y, int nthreads, char *work);
+/* Depthwise convolution (groups == C) with plain weights (K, 1, R, S). */
+void fc_depthwise_forward_team_f32(const fc_conv_geom *g, fc_int N, const float *x,
+                                   const float *w, const float *bias, int act, float act_param,
+                                   float *y, int nthreads);
+void fc_depthwise_forward_team_f64(const fc_conv_geom *g, fc_int N, const double *x,
+                                   const double *w, const double *bias, int act,
+                                   double act_param, double *y, int nthreads);
+/* Max (max != 0) or average pooling of `planes` consecutive (H, W) planes. */
+void fc_pool2d_forward_team_f32(const fc_pool_geom *g, int max, fc_int planes, const float *x,
+                                float *y, int nthreads);
+void fc_pool2d_forward_team_f64(const fc_pool_geom *g, int max, fc_int planes, const double *x,
+                                double *y, int nthreads);
+/* y[r] = mean of x[r, 0:n] for each of `rows` rows (global average pooling), in
+ * a fixed summation order (NumPy's for up to 128 elements). */
+void fc_plane_means_team_f32(fc_int rows, fc_int n, const float *x, float *y, int nthreads);
+void fc_plane_means_team_f64(fc_int rows, fc_int n, const double *x, double *y, int nthreads);
+/* y = act(x) over n elements (y may be x). */
+void fc_activation_forward_team_f32(int act, float param, const float *x, float *y, fc_int n,
+                                    int nthreads);
+void fc_activation_forward_team_f64(int act, double param, const double *x, double *y, fc_int n,
+                                    int nthreads);
+/* y = act(a + b) over n elements (y may be a or b). */
+void fc_add_forward_team_f32(const float *a, const float *b, float *y, fc_int n, int act,
+                             float param, int nthreads);
+void fc_add_forward_team_f64(const double *a, const double *b, double *y, fc_int n, int act,
+                             double param, int nthreads);
+
+/* ------------------------------------------------------------------ */
+/* Inference programs (csrc/program.c): a model's forward pass as one  */
+/* call into C, a list of ops over numbered buffers                    */
+/* ------------------------------------------------------------------ */
+
+enum fc_op_kind {
+    FC_OP_CONV = 0,        /* y[out] = act(conv(in0) + bias (+ in1 if in1 >= 0)), packed weights */
+    FC_OP_DEPTHWISE = 1,   /* y[out] = act(depthwise conv(in0) + bias), plain weights */
+    FC_OP_MAX_POOL = 2,    /* pool over `channels` planes per image */
+    FC_OP_AVG_POOL = 3,
+    FC_OP_PLANE_MEANS = 4, /* `channels` planes of `size` pixels per image -> their means */
+    FC_OP_LINEAR = 5,      /* (N, size) . packed W^T (units) + bias, then act in place */
+    FC_OP_ADD = 6          /* act(in0 + in1), `size` elements per image */
+};
+
+/* One op of a program. Buffers are numbered; the caller passes their
+ * addresses to each run. The geometry fields are the ones the op's kind
+ * names; everything was validated when the program was made. */
+typedef struct fc_op {
+    int kind, act;
+    double act_param;
+    int in0, in1, out;       /* buffer numbers; in1 = -1 when unused */
+    fc_conv_geom conv;       /* CONV, DEPTHWISE */
+    fc_pool_geom pool;       /* MAX_POOL, AVG_POOL */
+    fc_int channels;         /* planes per image: pooling, PLANE_MEANS */
+    fc_int size;             /* PLANE_MEANS: pixels per plane; LINEAR: input features;
+                                ADD: elements per image */
+    fc_int units;            /* LINEAR: output features */
+    const void *weight;      /* CONV: packed; DEPTHWISE: plain; LINEAR: fc_linear_pack'ed */
+    const void *bias;        /* (K) / (units) or NULL */
+} fc_op;
+
+/* Scratch bytes a run of the program over N images on nthreads needs. */
+size_t fc_program_workspace_bytes(const fc_op *ops, int nops, fc_int N, int nthreads,
+                                  size_t elem);
+/* Run ops in order over N images. work: fc_program_workspace_bytes, 64-byte aligned. */
+void fc_program_run_f32(const fc_op *ops, int nops, void *const *bufs, fc_int N, int nthreads,
+                        char *work);
+void fc_program_run_f64(const fc_op *ops, int nops, void *const *bufs, fc_int N, int nthreads,
+                        char *work);
+
 #ifdef __cplusplus
 }
 #endif

@@ -30,17 +30,15 @@ cdef inline Py_ssize_t _nblocks(Py_ssize_t n, int num_threads) noexcept nogil:
 
 
 def forward(int act, double param, const floating[::1] x, floating[::1] y, int num_threads):
-    """y = act(x); y may be x."""
-    cdef Py_ssize_t n = x.shape[0], nb = _nblocks(n, num_threads), b, lo, hi
-    if n == 0:
+    """y = act(x); y may be x (csrc/forward_team.c)."""
+    if x.shape[0] == 0:
         return
-    for b in prange(nb, nogil=True, schedule='static', num_threads=nb):
-        lo = b * n // nb
-        hi = (b + 1) * n // nb
+    with nogil:
         if floating is float:
-            fc_activation_forward_f32(act, <float> param, &x[lo], &y[lo], hi - lo)
+            fc_activation_forward_team_f32(act, <float> param, &x[0], &y[0], x.shape[0],
+                                           num_threads)
         else:
-            fc_activation_forward_f64(act, param, &x[lo], &y[lo], hi - lo)
+            fc_activation_forward_team_f64(act, param, &x[0], &y[0], x.shape[0], num_threads)
 
 
 def backward(int act, double param, const floating[::1] x, const floating[::1] grad_out,

@@ -227,3 +227,56 @@ cdef extern from "fastconv.h" nogil:
                                   fc_int C, fc_int HW, const double *mean, const double *invstd,
                                   const double *gamma, int training, double *gx,
                                   double *grad_gamma, double *grad_beta, int nthreads)
+
+    # Batch drivers (csrc/forward_team.c)
+    size_t fc_conv2d_forward_team_workspace_bytes(const fc_conv_geom *g, fc_int N, int nthreads,
+                                                  size_t elem)
+    void fc_conv2d_forward_team_f32(const fc_conv_geom *g, fc_int N, const float *x,
+                                    const void *packed, const float *bias, const float *res,
+                                    int act, float act_param, float *y, int nthreads, char *work)
+    void fc_conv2d_forward_team_f64(const fc_conv_geom *g, fc_int N, const double *x,
+                                    const void *packed, const double *bias, const double *res,
+                                    int act, double act_param, double *y, int nthreads,
+                                    char *work)
+    void fc_depthwise_forward_team_f32(const fc_conv_geom *g, fc_int N, const float *x,
+                                       const float *w, const float *bias, int act,
+                                       float act_param, float *y, int nthreads)
+    void fc_depthwise_forward_team_f64(const fc_conv_geom *g, fc_int N, const double *x,
+                                       const double *w, const double *bias, int act,
+                                       double act_param, double *y, int nthreads)
+    void fc_pool2d_forward_team_f32(const fc_pool_geom *g, int max, fc_int planes,
+                                    const float *x, float *y, int nthreads)
+    void fc_pool2d_forward_team_f64(const fc_pool_geom *g, int max, fc_int planes,
+                                    const double *x, double *y, int nthreads)
+    void fc_plane_means_team_f32(fc_int rows, fc_int n, const float *x, float *y, int nthreads)
+    void fc_plane_means_team_f64(fc_int rows, fc_int n, const double *x, double *y,
+                                 int nthreads)
+    void fc_activation_forward_team_f32(int act, float param, const float *x, float *y,
+                                        fc_int n, int nthreads)
+    void fc_activation_forward_team_f64(int act, double param, const double *x, double *y,
+                                        fc_int n, int nthreads)
+
+    # Inference programs (csrc/program.c)
+    cdef enum fc_op_kind:
+        FC_OP_CONV
+        FC_OP_DEPTHWISE
+        FC_OP_MAX_POOL
+        FC_OP_AVG_POOL
+        FC_OP_PLANE_MEANS
+        FC_OP_LINEAR
+        FC_OP_ADD
+    ctypedef struct fc_op:
+        int kind, act
+        double act_param
+        int in0, in1, out
+        fc_conv_geom conv
+        fc_pool_geom pool
+        fc_int channels, size, units
+        const void *weight
+        const void *bias
+    size_t fc_program_workspace_bytes(const fc_op *ops, int nops, fc_int N, int nthreads,
+                                      size_t elem)
+    void fc_program_run_f32(const fc_op *ops, int nops, void *const *bufs, fc_int N,
+                            int nthreads, char *work)
+    void fc_program_run_f64(const fc_op *ops, int nops, void *const *bufs, fc_int N,
+                            int nthreads, char *work)

@@ -120,124 +120,25 @@ def forward_packed(const floating[:, :, :, ::1] x, const unsigned char[::1] pack
                  rptr)
 
 
-cdef int _forward_run(const fc_conv_geom *gp, const floating[:, :, :, ::1] x, const char *packed,
+cdef int _forward_run(const fc_conv_geom *g, const floating[:, :, :, ::1] x, const char *packed,
                       const floating[::1] bias, int activation, double act_param,
                       floating[:, :, :, ::1] y, int num_threads,
                       const floating *res=NULL) except -1:
-    cdef fc_conv_geom g = gp[0]
-    cdef Py_ssize_t N = x.shape[0], n, chunk, ys = g.K * g.Ho * g.Wo
-    cdef int nt = team_size(num_threads, N, _flops(&g, N))
-    if fc_conv2d_1x1_batch_ok(&g, N):
-        return _forward_1x1_batch(&g, x, packed, bias, activation, act_param, y, num_threads,
-                                  res)
-    if N < num_threads and team_size(num_threads, num_threads, _flops(&g, N)) > 1:
-        # Fewer images than threads (batch 1 at inference): the team shares each image.
-        return _forward_split(&g, x, packed, bias, activation, act_param, y,
-                              team_size(num_threads, num_threads, _flops(&g, N)), res)
-    # Runs of images per kernel call (set-up amortised), handed out dynamically.
-    cdef Py_ssize_t nchunks = min(N, IMAGE_RUNS_PER_THREAD * nt)
-    cdef size_t ws = _round64(fc_conv2d_workspace_bytes(&g, sizeof(floating)))
-    cdef char *work = _scratch(_times(ws, nt), "conv2d", f"workspace ({nt} threads)")
+    """The batch driver of csrc/forward_team.c with its workspace from the scratch cache."""
+    cdef Py_ssize_t N = x.shape[0]
+    cdef size_t ws = fc_conv2d_forward_team_workspace_bytes(g, N, num_threads, sizeof(floating))
+    cdef char *work = _scratch(ws, "conv2d", f"workspace ({num_threads} threads)")
     cdef const floating *bptr = NULL
-    cdef char *mywork
     if bias is not None:
         bptr = &bias[0]
     try:
-        if nt == 1:
-            # One thread (batch 1, small jobs): no OpenMP region to enter.
-            with nogil:
-                if floating is float:
-                    fc_conv2d_forward_packed_batch_f32(&g, N, &x[0, 0, 0, 0], packed, bptr,
-                                                       res, activation, <float> act_param,
-                                                       &y[0, 0, 0, 0], work)
-                else:
-                    fc_conv2d_forward_packed_batch_f64(&g, N, &x[0, 0, 0, 0], packed, bptr,
-                                                       res, activation, act_param, &y[0, 0, 0, 0],
-                                                       work)
-            return 0
-        with nogil, parallel(num_threads=nt):
-            mywork = work + ws * threadid()
-            for chunk in prange(nchunks, schedule='dynamic'):
-                n = chunk * N // nchunks
-                if floating is float:
-                    fc_conv2d_forward_packed_batch_f32(&g, (chunk + 1) * N // nchunks - n,
-                                                       &x[n, 0, 0, 0], packed, bptr,
-                                                       res + n * ys if res != NULL else NULL,
-                                                       activation,
-                                                       <float> act_param, &y[n, 0, 0, 0], mywork)
-                else:
-                    fc_conv2d_forward_packed_batch_f64(&g, (chunk + 1) * N // nchunks - n,
-                                                       &x[n, 0, 0, 0], packed, bptr,
-                                                       res + n * ys if res != NULL else NULL,
-                                                       activation,
-                                                       act_param, &y[n, 0, 0, 0], mywork)
-    finally:
-        give_scratch(work)
-    return 0
-
-
-cdef int _forward_1x1_batch(const fc_conv_geom *g, const floating[:, :, :, ::1] x, const char *packed,
-                            const floating[::1] bias, int activation, double act_param,
-                            floating[:, :, :, ::1] y, int num_threads,
-                            const floating *res) except -1:
-    """1x1 convolution of small maps as one GEMM across the batch: runs of whole images,
-    handed out dynamically."""
-    cdef Py_ssize_t N = x.shape[0], run, nruns
-    cdef int nt = team_size(num_threads, N, _flops(g, N))
-    cdef size_t ws = _round64(fc_conv2d_1x1_batch_workspace_bytes(g, sizeof(floating)))
-    cdef char *work = _scratch(_times(ws, nt), "conv2d", f"workspace ({nt} threads)")
-    cdef const floating *bptr = NULL
-    cdef char *mywork
-    if bias is not None:
-        bptr = &bias[0]
-    nruns = min(N, IMAGE_RUNS_PER_THREAD * nt)
-    try:
-        with nogil, parallel(num_threads=nt):
-            mywork = work + ws * threadid()
-            for run in prange(nruns, schedule='dynamic'):
-                if floating is float:
-                    fc_conv2d_forward_1x1_batch_f32(g, run * N // nruns, (run + 1) * N // nruns,
-                                                    &x[0, 0, 0, 0], packed, bptr, res, activation,
-                                                    <float> act_param, &y[0, 0, 0, 0], mywork)
-                else:
-                    fc_conv2d_forward_1x1_batch_f64(g, run * N // nruns, (run + 1) * N // nruns,
-                                                    &x[0, 0, 0, 0], packed, bptr, res, activation,
-                                                    act_param, &y[0, 0, 0, 0], mywork)
-    finally:
-        give_scratch(work)
-    return 0
-
-
-cdef int _forward_split(const fc_conv_geom *g, const floating[:, :, :, ::1] x, const char *packed,
-                        const floating[::1] bias, int activation, double act_param,
-                        floating[:, :, :, ::1] y, int nt, const floating *res) except -1:
-    """Each image cut into nt parts (disjoint shares of its output), one task per part:
-    bitwise the result of the per-image path."""
-    cdef Py_ssize_t N = x.shape[0], task, n, ys = g.K * g.Ho * g.Wo
-    cdef int part
-    cdef size_t ws = _round64(fc_conv2d_workspace_bytes(g, sizeof(floating)))
-    cdef char *work = _scratch(_times(ws, nt), "conv2d", f"workspace ({nt} threads)")
-    cdef const floating *bptr = NULL
-    cdef char *mywork
-    if bias is not None:
-        bptr = &bias[0]
-    try:
-        with nogil, parallel(num_threads=nt):
-            mywork = work + ws * threadid()
-            for task in prange(N * nt, schedule='static'):
-                n = task // nt
-                part = <int> (task % nt)
-                if floating is float:
-                    fc_conv2d_forward_packed_part_f32(g, &x[n, 0, 0, 0], packed, bptr,
-                                                      res + n * ys if res != NULL else NULL,
-                                                      activation,
-                                                      <float> act_param, &y[n, 0, 0, 0], mywork,
-                                                      part, nt)
-                else:
-                    fc_conv2d_forward_packed_part_f64(g, &x[n, 0, 0, 0], packed, bptr,
-                                                      res + n * ys if res != NULL else NULL,
-                                                      activation,
-                                                      act_param, &y[n, 0, 0, 0], mywork, part, nt)
+        with nogil:
+            if floating is float:
+                fc_conv2d_forward_team_f32(g, N, &x[0, 0, 0, 0], packed, bptr, res, activation,
+                                           <float> act_param, &y[0, 0, 0, 0], num_threads, work)
+            else:
+                fc_conv2d_forward_team_f64(g, N, &x[0, 0, 0, 0], packed, bptr, res, activation,
+                                           act_param, &y[0, 0, 0, 0], num_threads, work)
     finally:
         give_scratch(work)
     return 0
@@ -354,52 +255,19 @@ def depthwise_rows_path(tuple geometry, int pass_):
 def depthwise_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                       const floating[::1] bias, tuple geometry, int activation, double act_param,
                       floating[:, :, :, ::1] y, int num_threads):
-    """y[n, k] = act(conv(x[n, k // mult], w[k, 0]) + bias[k]): each thread one static run
-    of the (k, n) planes (channel-major, so a run's images share a filter)."""
+    """y[n, k] = act(conv(x[n, k // mult], w[k, 0]) + bias[k]) (csrc/forward_team.c)."""
     cdef fc_conv_geom g = make_geom(geometry)
-    cdef Py_ssize_t N = x.shape[0], P = N * g.K, t
-    cdef int nt = team_size(num_threads, P, _flops(&g, N) / g.C)
     cdef const floating *bptr = NULL
     if bias is not None:
         bptr = &bias[0]
-    if fc_depthwise_rows_fits(&g, 0):
-        # Rows at least one vector wide: planes numbered image-major (n, k), each
-        # vectorised along its rows.
-        with nogil:
-            for t in prange(nt, schedule='static', num_threads=nt):
-                if floating is float:
-                    fc_depthwise_rows_forward_f32(&g, N, t * P // nt, (t + 1) * P // nt,
-                                                  &x[0, 0, 0, 0], &w[0, 0, 0, 0], bptr, activation,
-                                                  <float> act_param, &y[0, 0, 0, 0])
-                else:
-                    fc_depthwise_rows_forward_f64(&g, N, t * P // nt, (t + 1) * P // nt,
-                                                  &x[0, 0, 0, 0], &w[0, 0, 0, 0], bptr, activation,
-                                                  act_param, &y[0, 0, 0, 0])
-        return
-    if fc_depthwise_small_fits(&g, 0):
-        # Small planes: items (8-channel block, image), vectorised across channels.
-        P = N * fc_depthwise_small_blocks(&g)
-        nt = team_size(num_threads, P, _flops(&g, N) / g.C)
-        with nogil:
-            for t in prange(nt, schedule='static', num_threads=nt):
-                if floating is float:
-                    fc_depthwise_small_forward_f32(&g, N, t * P // nt, (t + 1) * P // nt,
-                                                   &x[0, 0, 0, 0], &w[0, 0, 0, 0], bptr, activation,
-                                                   <float> act_param, &y[0, 0, 0, 0])
-                else:
-                    fc_depthwise_small_forward_f64(&g, N, t * P // nt, (t + 1) * P // nt,
-                                                   &x[0, 0, 0, 0], &w[0, 0, 0, 0], bptr, activation,
-                                                   act_param, &y[0, 0, 0, 0])
-        return
     with nogil:
-        for t in prange(nt, schedule='static', num_threads=nt):
-            if floating is float:
-                fc_depthwise_forward_f32(&g, N, t * P // nt, (t + 1) * P // nt, &x[0, 0, 0, 0],
-                                         &w[0, 0, 0, 0], bptr, activation, <float> act_param,
-                                         &y[0, 0, 0, 0])
-            else:
-                fc_depthwise_forward_f64(&g, N, t * P // nt, (t + 1) * P // nt, &x[0, 0, 0, 0],
-                                         &w[0, 0, 0, 0], bptr, activation, act_param, &y[0, 0, 0, 0])
+        if floating is float:
+            fc_depthwise_forward_team_f32(&g, x.shape[0], &x[0, 0, 0, 0], &w[0, 0, 0, 0], bptr,
+                                          activation, <float> act_param, &y[0, 0, 0, 0],
+                                          num_threads)
+        else:
+            fc_depthwise_forward_team_f64(&g, x.shape[0], &x[0, 0, 0, 0], &w[0, 0, 0, 0], bptr,
+                                          activation, act_param, &y[0, 0, 0, 0], num_threads)
 
 
 def depthwise_backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :, ::1] w,

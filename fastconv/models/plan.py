@@ -19,6 +19,7 @@ every batch:
 import numpy as np
 
 from .fusion import fuse_inference_steps, fuse_training_steps
+from .program import ProgramRunner
 
 __all__ = ["Plan", "Step"]
 
@@ -79,6 +80,7 @@ class Plan:
         self._output_steps = {self._producer[o].index for o in self.output_slots
                               if o in self._producer}
         self._infer = None     # the fused step list for inference, made on first use
+        self._programs = ProgramRunner(self)
         self.layers = []
         seen = set()
         for s in steps:
@@ -143,6 +145,12 @@ class Plan:
                 for i in free_after[pos]:
                     vals[i] = None
         return [vals[o] for o in self.output_slots], ctxs
+
+    def infer(self, inputs):
+        """The outputs of an inference pass over internal-layout ``inputs`` (bitwise
+        ``forward(inputs)[0]``), through the compiled programs of
+        :mod:`fastconv.models.program`: one call into C per run of steps it can lower."""
+        return self._programs.run(inputs)
 
     # ------------------------------------------------------------ backward
     def backward(self, ctxs, output_grads, input_grad=False, on_layer_done=None):

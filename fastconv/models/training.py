@@ -218,6 +218,8 @@ class Trainer:
         return value, correct
 
     def _forward(self, xs, training=False):
+        if not training:
+            return self._get_plan().infer(xs)
         outs, _ = self._get_plan().forward(xs, training)
         return outs
 

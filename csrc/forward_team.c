@@ -1,0 +1,77 @@
+/* Forward passes over a whole batch, split across an OpenMP team: the drivers
+ * the Cython bindings and the inference program (program.c) share, so a layer
+ * computes the same bits whichever of them runs it.
+ *
+ * Each driver decides its team with fc_team_size (team.h) and hands every
+ * thread disjoint outputs, so results never depend on the thread count. */
+#include <stdint.h>
+#include "fastconv.h"
+#include "team.h"
+
+/* Runs of images per thread in the conv drivers: per-run set-up is amortised,
+ * dynamic hand-out evens out a busy core. */
+#define FC_IMAGE_RUNS_PER_THREAD 4
+
+enum { FC_CONV_TEAM_RUNS = 0, FC_CONV_TEAM_SPLIT = 1, FC_CONV_TEAM_1X1_BATCH = 2 };
+
+typedef struct fc_conv_team {
+    int mode;       /* FC_CONV_TEAM_* */
+    int nt;         /* threads (parts per image for SPLIT) */
+    size_t ws;      /* workspace bytes per thread, a multiple of 64 */
+} fc_conv_team;
+
+static size_t round64(size_t n)
+{
+    /* saturates: SIZE_MAX can never be allocated */
+    return n > SIZE_MAX - 63 ? SIZE_MAX : (n + 63) & ~(size_t)63;
+}
+
+static double conv_flops(const fc_conv_geom *g, fc_int N)
+{
+    return 2.0 * N * g->K * g->Ho * g->Wo * g->C * g->R * g->S;
+}
+
+/* How a batch of N images is cut: one GEMM across small 1x1 maps; each image
+ * shared by the team when there are fewer images than threads (batch 1 at
+ * inference); else runs of whole images. */
+static fc_conv_team conv_team(const fc_conv_geom *g, fc_int N, int nthreads, size_t elem)
+{
+    fc_conv_team t;
+    double flops = conv_flops(g, N);
+    int split = fc_team_size(nthreads, nthreads, flops);
+    if (fc_conv2d_1x1_batch_ok(g, N)) {
+        t.mode = FC_CONV_TEAM_1X1_BATCH;
+        t.nt = fc_team_size(nthreads, N, flops);
+        t.ws = round64(fc_conv2d_1x1_batch_workspace_bytes(g, elem));
+    } else if (N < nthreads && split > 1) {
+        t.mode = FC_CONV_TEAM_SPLIT;
+        t.nt = split;
+        t.ws = round64(fc_conv2d_workspace_bytes(g, elem));
+    } else {
+        t.mode = FC_CONV_TEAM_RUNS;
+        t.nt = fc_team_size(nthreads, N, flops);
+        t.ws = round64(fc_conv2d_workspace_bytes(g, elem));
+    }
+    return t;
+}
+
+size_t fc_conv2d_forward_team_workspace_bytes(const fc_conv_geom *g, fc_int N, int nthreads,
+                                              size_t elem)
+{
+    fc_conv_team t = conv_team(g, N, nthreads, elem);
+    if (t.ws > SIZE_MAX / (size_t)t.nt)
+        return SIZE_MAX;
+    return t.ws * (size_t)t.nt;
+}
+
+#define T float
+#define SUFFIX f32
+#include "forward_team_impl.h"
+#undef T
+#undef SUFFIX
+
+#define T double
+#define SUFFIX f64
+#include "forward_team_impl.h"
+#undef T
+#undef SUFFIX

@@ -1,0 +1,162 @@
+/* Type-generic body of csrc/forward_team.c: included once per element type
+ * with T (the type) and SUFFIX (f32 / f64) defined. */
+#define FC_CAT_(a, b) a##_##b
+#define FC_CAT(a, b) FC_CAT_(a, b)
+#define FC_NAME(base) FC_CAT(base, SUFFIX)
+
+void FC_NAME(fc_conv2d_forward_team)(const fc_conv_geom *g, fc_int N, const T *x,
+                                     const void *packed, const T *bias, const T *res, int act,
+                                     T act_param, T *y, int nthreads, char *work)
+{
+    fc_conv_team t = conv_team(g, N, nthreads, sizeof(T));
+    const fc_int xs = g->C * g->H * g->W, ys = g->K * g->Ho * g->Wo;
+    const fc_int nt = t.nt;
+    fc_int i;
+    if (N <= 0)
+        return;
+    if (t.mode == FC_CONV_TEAM_1X1_BATCH) {
+        const fc_int nruns = N < FC_IMAGE_RUNS_PER_THREAD * nt ? N : FC_IMAGE_RUNS_PER_THREAD * nt;
+#pragma omp parallel for schedule(dynamic) num_threads(nt) if (nt > 1)
+        for (i = 0; i < nruns; i++)
+            FC_NAME(fc_conv2d_forward_1x1_batch)(g, i * N / nruns, (i + 1) * N / nruns, x, packed,
+                                                 bias, res, act, act_param, y,
+                                                 work + t.ws * (size_t)FC_THREAD_ID());
+    } else if (t.mode == FC_CONV_TEAM_SPLIT) {
+        /* each image cut into nt disjoint shares of its output, one task each */
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (i = 0; i < N * nt; i++) {
+            const fc_int n = i / nt;
+            FC_NAME(fc_conv2d_forward_packed_part)(g, x + n * xs, packed, bias,
+                                                   res ? res + n * ys : NULL, act, act_param,
+                                                   y + n * ys, work + t.ws * (size_t)FC_THREAD_ID(),
+                                                   (int)(i % nt), (int)nt);
+        }
+    } else if (nt == 1) {
+        FC_NAME(fc_conv2d_forward_packed_batch)(g, N, x, packed, bias, res, act, act_param, y,
+                                                work);
+    } else {
+        const fc_int nchunks = N < FC_IMAGE_RUNS_PER_THREAD * nt ? N : FC_IMAGE_RUNS_PER_THREAD * nt;
+#pragma omp parallel for schedule(dynamic) num_threads(nt)
+        for (i = 0; i < nchunks; i++) {
+            const fc_int n = i * N / nchunks, n1 = (i + 1) * N / nchunks;
+            FC_NAME(fc_conv2d_forward_packed_batch)(g, n1 - n, x + n * xs, packed, bias,
+                                                    res ? res + n * ys : NULL, act, act_param,
+                                                    y + n * ys,
+                                                    work + t.ws * (size_t)FC_THREAD_ID());
+        }
+    }
+}
+
+void FC_NAME(fc_depthwise_forward_team)(const fc_conv_geom *g, fc_int N, const T *x, const T *w,
+                                        const T *bias, int act, T act_param, T *y, int nthreads)
+{
+    /* Each thread one static run of the work items: image-major (n, k) planes for the
+     * row kernels, (8-channel block, image) items for the small-plane kernels,
+     * channel-major (k, n) planes (a run's images share a filter) otherwise. */
+    const double flops = conv_flops(g, N) / (double)g->C;
+    fc_int P = N * g->K, i;
+    int kind = 0, nt;
+    if (fc_depthwise_rows_fits(g, 0)) {
+        kind = 1;
+    } else if (fc_depthwise_small_fits(g, 0)) {
+        kind = 2;
+        P = N * fc_depthwise_small_blocks(g);
+    }
+    nt = fc_team_size(nthreads, P, flops);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (i = 0; i < nt; i++) {
+        const fc_int q0 = i * P / nt, q1 = (i + 1) * P / nt;
+        if (kind == 1)
+            FC_NAME(fc_depthwise_rows_forward)(g, N, q0, q1, x, w, bias, act, act_param, y);
+        else if (kind == 2)
+            FC_NAME(fc_depthwise_small_forward)(g, N, q0, q1, x, w, bias, act, act_param, y);
+        else
+            FC_NAME(fc_depthwise_forward)(g, N, q0, q1, x, w, bias, act, act_param, y);
+    }
+}
+
+void FC_NAME(fc_pool2d_forward_team)(const fc_pool_geom *g, int max, fc_int planes, const T *x,
+                                     T *y, int nthreads)
+{
+    const fc_int in = g->H * g->W, out = g->Ho * g->Wo;
+    const int nt = fc_team_size(nthreads, planes, (double)FC_ELEMENT_WORK * planes * in);
+    fc_int p;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (p = 0; p < planes; p++) {
+        if (max)
+            FC_NAME(fc_max_pool2d_forward)(g, x + p * in, y + p * out);
+        else
+            FC_NAME(fc_avg_pool2d_forward)(g, x + p * in, y + p * out);
+    }
+}
+
+void FC_NAME(fc_plane_means_team)(fc_int rows, fc_int n, const T *x, T *y, int nthreads)
+{
+    /* 8 running sums over the elements j = i (mod 8), added pairwise, then the
+     * short tail: the order NumPy's pairwise summation uses for up to 128
+     * elements, and close to it above; fixed whatever the thread count. */
+    const int nt = fc_team_size(nthreads, rows, (double)FC_ELEMENT_WORK * rows * n);
+    const T scale = n ? (T)(1.0 / (double)n) : (T)0;
+    const fc_int j8 = n - n % 8;
+    fc_int r;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (r = 0; r < rows; r++) {
+        const T *row = x + r * n;
+        T total = 0;
+        fc_int j;
+        if (n < 8) {
+            for (j = 0; j < n; j++)
+                total = total + row[j];
+        } else {
+            T s0 = row[0], s1 = row[1], s2 = row[2], s3 = row[3];
+            T s4 = row[4], s5 = row[5], s6 = row[6], s7 = row[7];
+            for (j = 8; j < j8; j += 8) {
+                s0 = s0 + row[j]; s1 = s1 + row[j + 1]; s2 = s2 + row[j + 2];
+                s3 = s3 + row[j + 3]; s4 = s4 + row[j + 4]; s5 = s5 + row[j + 5];
+                s6 = s6 + row[j + 6]; s7 = s7 + row[j + 7];
+            }
+            total = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
+            for (j = j8; j < n; j++)
+                total = total + row[j];
+        }
+        y[r] = total * scale;
+    }
+}
+
+void FC_NAME(fc_activation_forward_team)(int act, T param, const T *x, T *y, fc_int n,
+                                         int nthreads)
+{
+    const int nb = fc_team_size(nthreads, nthreads, (double)FC_ELEMENT_WORK * n);
+    fc_int b;
+    if (n <= 0)
+        return;
+#pragma omp parallel for schedule(static) num_threads(nb) if (nb > 1)
+    for (b = 0; b < nb; b++) {
+        const fc_int lo = b * n / nb, hi = (b + 1) * n / nb;
+        FC_NAME(fc_activation_forward)(act, param, x + lo, y + lo, hi - lo);
+    }
+}
+
+void FC_NAME(fc_add_forward_team)(const T *a, const T *b, T *y, fc_int n, int act, T param,
+                                  int nthreads)
+{
+    /* y = act(a + b): each block summed, then the activation kernel over the block
+     * (bitwise a NumPy add followed by fc_activation_forward over the whole array) */
+    const int nb = fc_team_size(nthreads, nthreads, (double)FC_ELEMENT_WORK * n);
+    fc_int blk;
+    if (n <= 0)
+        return;
+#pragma omp parallel for schedule(static) num_threads(nb) if (nb > 1)
+    for (blk = 0; blk < nb; blk++) {
+        const fc_int lo = blk * n / nb, hi = (blk + 1) * n / nb;
+        fc_int i;
+        for (i = lo; i < hi; i++)
+            y[i] = a[i] + b[i];
+        if (act != FC_ACT_NONE)
+            FC_NAME(fc_activation_forward)(act, param, y + lo, y + lo, hi - lo);
+    }
+}
+
+#undef FC_CAT_
+#undef FC_CAT
+#undef FC_NAME

@@ -1,0 +1,36 @@
+/* Inference programs: a planned model's forward pass as one call into C.
+ *
+ * From Python each layer costs a few microseconds of argument handling before
+ * its kernel starts -- more than the kernel itself for a small network at
+ * batch 1. A program is the plan's ops flattened into structs over numbered
+ * buffers, run back to back here with the batch drivers of forward_team.c
+ * (the same ones the per-layer bindings call, so the bits are the same). */
+#include <stdint.h>
+#include "fastconv.h"
+
+size_t fc_program_workspace_bytes(const fc_op *ops, int nops, fc_int N, int nthreads,
+                                  size_t elem)
+{
+    size_t most = 64;
+    int i;
+    for (i = 0; i < nops; i++) {
+        if (ops[i].kind == FC_OP_CONV) {
+            size_t b = fc_conv2d_forward_team_workspace_bytes(&ops[i].conv, N, nthreads, elem);
+            if (b > most)
+                most = b;
+        }
+    }
+    return most;
+}
+
+#define T float
+#define SUFFIX f32
+#include "program_impl.h"
+#undef T
+#undef SUFFIX
+
+#define T double
+#define SUFFIX f64
+#include "program_impl.h"
+#undef T
+#undef SUFFIX

@@ -1,0 +1,50 @@
+/* Type-generic body of csrc/program.c: included once per element type with T
+ * (the type) and SUFFIX (f32 / f64) defined. */
+#define FC_CAT_(a, b) a##_##b
+#define FC_CAT(a, b) FC_CAT_(a, b)
+#define FC_NAME(base) FC_CAT(base, SUFFIX)
+
+void FC_NAME(fc_program_run)(const fc_op *ops, int nops, void *const *bufs, fc_int N,
+                             int nthreads, char *work)
+{
+    int i;
+    for (i = 0; i < nops; i++) {
+        const fc_op *op = &ops[i];
+        const T *x = (const T *)bufs[op->in0];
+        const T *x1 = op->in1 >= 0 ? (const T *)bufs[op->in1] : NULL;
+        T *y = (T *)bufs[op->out];
+        const T param = (T)op->act_param;
+        switch (op->kind) {
+        case FC_OP_CONV:
+            FC_NAME(fc_conv2d_forward_team)(&op->conv, N, x, op->weight, (const T *)op->bias, x1,
+                                            op->act, param, y, nthreads, work);
+            break;
+        case FC_OP_DEPTHWISE:
+            FC_NAME(fc_depthwise_forward_team)(&op->conv, N, x, (const T *)op->weight,
+                                               (const T *)op->bias, op->act, param, y, nthreads);
+            break;
+        case FC_OP_MAX_POOL:
+        case FC_OP_AVG_POOL:
+            FC_NAME(fc_pool2d_forward_team)(&op->pool, op->kind == FC_OP_MAX_POOL,
+                                            N * op->channels, x, y, nthreads);
+            break;
+        case FC_OP_PLANE_MEANS:
+            FC_NAME(fc_plane_means_team)(N * op->channels, op->size, x, y, nthreads);
+            break;
+        case FC_OP_LINEAR:
+            FC_NAME(fc_linear_packed)(N, op->units, op->size, x, (const T *)op->weight,
+                                      (const T *)op->bias, y, nthreads);
+            if (op->act != FC_ACT_NONE)
+                FC_NAME(fc_activation_forward_team)(op->act, param, y, y, N * op->units,
+                                                    nthreads);
+            break;
+        case FC_OP_ADD:
+            FC_NAME(fc_add_forward_team)(x, x1, y, N * op->size, op->act, param, nthreads);
+            break;
+        }
+    }
+}
+
+#undef FC_CAT_
+#undef FC_CAT
+#undef FC_NAME

@@ -1,0 +1,138 @@
+# cython: language_level=3
+"""Inference programs: ops over numbered buffers, run in one call into C
+(csrc/program.c). fastconv.models.program makes them from a model's plan.
+
+A BufferTable holds the buffers' addresses (each with the array behind it, kept
+alive, and the byte count the ops need of it, checked on every bind); a Program
+holds the ops and points into the weight arrays it keeps. Arguments are trusted
+beyond those checks: the maker derived every geometry from the checked layers."""
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_ANY_CONTIGUOUS, PyBUF_WRITABLE
+from libc.stdlib cimport calloc, free
+from fastconv._capi cimport *
+from fastconv._runtime cimport take_scratch, give_scratch
+
+
+# The C enum fc_op_kind (csrc/fastconv.h) by name: its single definition is the header.
+OPS = {
+    "conv": FC_OP_CONV,
+    "depthwise": FC_OP_DEPTHWISE,
+    "max_pool": FC_OP_MAX_POOL,
+    "avg_pool": FC_OP_AVG_POOL,
+    "plane_means": FC_OP_PLANE_MEANS,
+    "linear": FC_OP_LINEAR,
+    "add": FC_OP_ADD,
+}
+
+
+cdef void *_address(object arr, bint writable, Py_ssize_t need, str what) except? NULL:
+    """The data address of a contiguous array of at least `need` bytes."""
+    cdef Py_buffer view
+    cdef void *p
+    PyObject_GetBuffer(arr, &view, PyBUF_ANY_CONTIGUOUS | (PyBUF_WRITABLE if writable else 0))
+    p = view.buf
+    n = view.len
+    PyBuffer_Release(&view)
+    if n < need:
+        raise ValueError(f"{what}: {n} bytes, the program needs {need}")
+    return p
+
+
+cdef class BufferTable:
+    """Addresses of a program's buffers; bind(i, array) before each run that reads or
+    writes buffer i."""
+    cdef void **ptrs
+    cdef Py_ssize_t *need
+    cdef readonly int size
+    cdef list held
+
+    def __cinit__(self, needs):
+        cdef int i
+        self.size = len(needs)
+        self.ptrs = <void **> calloc(max(self.size, 1), sizeof(void *))
+        self.need = <Py_ssize_t *> calloc(max(self.size, 1), sizeof(Py_ssize_t))
+        if self.ptrs == NULL or self.need == NULL:
+            raise MemoryError("BufferTable: out of memory")
+        for i in range(self.size):
+            self.need[i] = needs[i]
+        self.held = [None] * self.size
+
+    def __dealloc__(self):
+        free(self.ptrs)
+        free(self.need)
+
+    def bind(self, int i, arr):
+        if i < 0 or i >= self.size:
+            raise IndexError(f"buffer {i} of {self.size}")
+        self.ptrs[i] = _address(arr, True, self.need[i], f"buffer {i}")
+        self.held[i] = arr
+
+
+cdef class Program:
+    """The ops of one run of consecutive steps (tuples made by fastconv.models.program)."""
+    cdef fc_op *ops
+    cdef readonly int nops
+    cdef int itemsize
+    cdef list keep
+    cdef list used
+
+    def __cinit__(self, list specs, int itemsize):
+        cdef int i
+        cdef fc_op *op
+        if itemsize not in (4, 8):
+            raise ValueError(f"Program: itemsize must be 4 or 8, got {itemsize}")
+        self.nops = len(specs)
+        self.itemsize = itemsize
+        self.ops = <fc_op *> calloc(max(self.nops, 1), sizeof(fc_op))
+        if self.ops == NULL:
+            raise MemoryError("Program: out of memory")
+        self.keep = []
+        self.used = []
+        for i, spec in enumerate(specs):
+            op = &self.ops[i]
+            (kind, act, act_param, in0, in1, out, conv, pool, channels, size, units,
+             weight, bias) = spec
+            op.kind, op.act, op.act_param = kind, act, act_param
+            op.in0, op.in1, op.out = in0, in1, out
+            self.used += [b for b in (in0, in1, out) if b >= 0]
+            if conv is not None:
+                (op.conv.C, op.conv.H, op.conv.W, op.conv.K, op.conv.R, op.conv.S, op.conv.Ho,
+                 op.conv.Wo, op.conv.stride_h, op.conv.stride_w, op.conv.pad_top,
+                 op.conv.pad_left, op.conv.dil_h, op.conv.dil_w, op.conv.winograd) = conv
+            if pool is not None:
+                geometry, cip = pool
+                (op.pool.H, op.pool.W, op.pool.Ho, op.pool.Wo, op.pool.kh, op.pool.kw,
+                 op.pool.stride_h, op.pool.stride_w, op.pool.pad_h, op.pool.pad_w,
+                 op.pool.pad_bottom, op.pool.pad_right, op.pool.dil_h, op.pool.dil_w) = geometry
+                op.pool.count_include_pad = cip
+            op.channels, op.size, op.units = channels, size, units
+            if weight is not None:
+                op.weight = _address(weight, False, 0, "weight")
+                self.keep.append(weight)
+            if bias is not None:
+                op.bias = _address(bias, False, 0, "bias")
+                self.keep.append(bias)
+
+    def __dealloc__(self):
+        free(self.ops)
+
+
+def run(Program program, BufferTable table, Py_ssize_t N, int num_threads):
+    """Run `program` over N images with the buffers bound in `table`."""
+    cdef size_t ws
+    cdef char *work
+    for b in program.used:
+        if b >= table.size or table.ptrs[b] == NULL:
+            raise ValueError(f"buffer {b} is not bound")
+    ws = fc_program_workspace_bytes(program.ops, program.nops, N, num_threads,
+                                    program.itemsize)
+    work = <char *> take_scratch(ws)
+    if work == NULL:
+        raise MemoryError(f"inference program: cannot allocate {ws} bytes of workspace")
+    try:
+        with nogil:
+            if program.itemsize == 4:
+                fc_program_run_f32(program.ops, program.nops, table.ptrs, N, num_threads, work)
+            else:
+                fc_program_run_f64(program.ops, program.nops, table.ptrs, N, num_threads, work)
+    finally:
+        give_scratch(work)

@@ -1,0 +1,312 @@
+"""Inference programs: a plan's inference steps run as one call into C per batch.
+
+Called layer by layer from Python, each step of a planned model costs a few microseconds
+before its kernel starts (the Python call, argument checks, fused-type dispatch, buffer
+acquisition, a fresh output array) -- at batch 1 that is more than many kernels take.
+A program removes it: the first batch of a given shape runs the ordinary steps once,
+which fixes every intermediate shape; then the steps the C tier can run (convolutions
+with their fused batch norm, activation and residual add, depthwise convolutions,
+pooling, global average pooling, Dense layers, adds, flattening) become ``fc_op``
+structs over numbered buffers (``csrc/program.c``). Later batches of that shape are one
+C call per run of such steps; any other step (a softmax head, a custom layer) runs in
+Python between the runs, with its inputs and output as ordinary arrays.
+
+* The C side calls the same batch drivers the layers' own bindings call, so a program's
+  outputs are bitwise those of the step-by-step path.
+* Intermediate buffers are allocated once per batch shape and reused as soon as their
+  last reader has run (the plan's liveness), so memory stays the live set; outputs are
+  fresh arrays each call. A buffer a Python step reads is never reused (its output may be
+  a view of it).
+* A program is rebuilt when weights change (``weights_version``) or the Winograd switch
+  changes, and a few batch shapes are kept. Two threads predicting with one model at once
+  do not share buffers: the second runs the step-by-step path.
+"""
+import threading
+
+import numpy as np
+
+from .. import _program
+from ..config import get_num_threads
+from ..functional._checks import _ACT_NONE, _ACT_RELU
+from ..functional.conv import _winograd_env
+from ..layers.base import weights_version
+from ..layers.core import Flatten
+from ..layers.merging import Add
+from ..layers.pooling import AveragePooling2D, GlobalAveragePooling2D, MaxPooling2D
+from .fusion import FusedAddReLU, FusedConv, FusedConvAdd, PackedDense
+
+__all__ = ["ProgramRunner"]
+
+_CONV, _DEPTHWISE, _MAX_POOL, _AVG_POOL, _PLANE_MEANS, _LINEAR, _ADD = (
+    _program.OPS[k] for k in ("conv", "depthwise", "max_pool", "avg_pool", "plane_means",
+                              "linear", "add"))
+
+# batch shapes kept per model (training batch, its remainder, batch 1, ...)
+_PROGRAMS_KEPT = 4
+
+
+class ProgramRunner:
+    """Runs a plan's inference steps through compiled programs (see the module doc)."""
+
+    def __init__(self, plan):
+        self.plan = plan
+        self._compiled = {}
+        self._version = None
+        self._lock = threading.Lock()
+
+    def run(self, inputs):
+        """The plan's outputs for internal-layout ``inputs`` (bitwise ``plan.forward``)."""
+        if not self._lock.acquire(blocking=False):
+            return self.plan.forward(inputs, False)[0]
+        try:
+            version = weights_version()
+            if version != self._version:      # programs point into the packed weights
+                self._compiled.clear()
+                self._version = version
+            key = (tuple((x.shape, x.dtype.str) for x in inputs), _winograd_env())
+            compiled = self._compiled.get(key)
+            if compiled is None:
+                if len(self._compiled) >= _PROGRAMS_KEPT:
+                    self._compiled.pop(next(iter(self._compiled)))
+                compiled, outs = _Compiled.make(self.plan, inputs)
+                self._compiled[key] = compiled
+                return outs
+            if not compiled:
+                return self.plan.forward(inputs, False)[0]
+            return compiled.run(inputs)
+        finally:
+            self._lock.release()
+
+
+def _contiguous_float(x, dtype):
+    return (isinstance(x, np.ndarray) and x.dtype == dtype and x.flags.c_contiguous
+            and x.dtype.itemsize in (4, 8) and x.dtype.kind == "f")
+
+
+class _Compiled:
+    """The program of one batch shape: segments of ops and the Python steps between."""
+
+    @classmethod
+    def make(cls, plan, inputs):
+        """(compiled program or False when nothing would run in C, this batch's outputs)."""
+        steps, _ = plan._inference_steps()
+        vals = [None] * plan.n_slots
+        vals[:len(inputs)] = inputs
+        for s in steps:
+            x = [vals[i] for i in s.inputs] if s.listed else vals[s.inputs[0]]
+            vals[s.output] = s.layer.forward(x, False)[0]
+        outs = [vals[o] for o in plan.output_slots]
+        dtype = inputs[0].dtype if inputs else None
+        if (not inputs or not all(_contiguous_float(x, dtype) for x in inputs)
+                or set(plan.output_slots) & set(plan.input_slots) or inputs[0].shape[0] == 0):
+            return False, outs
+        self = cls()
+        if not self._build(plan, steps, vals, dtype):
+            return False, outs
+        return self, outs
+
+    # ------------------------------------------------------------ building
+    def _build(self, plan, steps, vals, dtype):
+        self.dtype = dtype
+        self.n = vals[0].shape[0]
+        self.input_slots = list(plan.input_slots)
+        self.output_slots = list(plan.output_slots)
+        lowered = [_lower(s, vals, dtype) for s in steps]
+        if not any(op is not None and op != "alias" for op in lowered):
+            return False
+        outputs = set(plan.output_slots)
+        # a flattening that is a model output is left to Python (it must return a copy)
+        lowered = [None if op == "alias" and s.output in outputs else op
+                   for op, s in zip(lowered, steps)]
+        last_read = {}
+        for pos, s in enumerate(steps):
+            for i in s.inputs:
+                last_read[i] = pos
+        # buffers: ("input", k) | ("output", slot) | ("python", slot) | ("arena", nbytes)
+        kinds, slot_buf = [], {}
+        for k, slot in enumerate(plan.input_slots):
+            slot_buf[slot] = len(kinds)
+            kinds.append(("input", k))
+        free, pinned, users = {}, set(), {}
+
+        def arena(nbytes):
+            pool = free.get(nbytes)
+            if pool:
+                return pool.pop()
+            kinds.append(("arena", nbytes))
+            return len(kinds) - 1
+
+        items = []
+        for pos, (s, op) in enumerate(zip(steps, lowered)):
+            y = vals[s.output]
+            if op is None:
+                for i in s.inputs:
+                    pinned.add(slot_buf[i])
+                slot_buf[s.output] = len(kinds)
+                kinds.append(("python", s.output))
+                items.append(("python", s))
+            elif op == "alias":
+                slot_buf[s.output] = slot_buf[s.inputs[0]]
+            else:
+                if s.output in outputs:
+                    slot_buf[s.output] = len(kinds)
+                    kinds.append(("output", s.output))
+                else:
+                    slot_buf[s.output] = arena(y.nbytes)
+                ins = [slot_buf[i] for i in s.inputs]
+                items.append(("op", op[:3] + (ins[0], ins[1] if len(ins) > 1 else -1,
+                                              slot_buf[s.output]) + op[3:]))
+            users.setdefault(slot_buf[s.output], set()).add(s.output)
+            # hand back the arena buffers whose every slot has had its last reader
+            for i in set(s.inputs) | {s.output}:
+                b = slot_buf[i]
+                if kinds[b][0] != "arena" or b in pinned or i in outputs:
+                    continue
+                if last_read.get(i, -1) <= pos:
+                    users[b].discard(i)
+                    if not users[b]:
+                        free.setdefault(kinds[b][1], []).append(b)
+        self.kinds = kinds
+        self.slot_buf = slot_buf
+        needs = []
+        for kind in kinds:
+            if kind[0] == "arena":
+                needs.append(kind[1])
+            elif kind[0] == "input":
+                needs.append(vals[plan.input_slots[kind[1]]].nbytes)
+            else:
+                needs.append(vals[kind[1]].nbytes)
+        self.table = _program.BufferTable(needs)
+        # arena memory, 64-byte aligned, bound once; each slot's array is a view of it
+        self.arena = {}
+        for b, kind in enumerate(kinds):
+            if kind[0] == "arena":
+                raw = np.empty(kind[1] + 64, dtype=np.uint8)
+                off = (-raw.ctypes.data) % 64
+                self.arena[b] = raw[off:off + kind[1]]
+                self.table.bind(b, self.arena[b])
+        self.views = {}
+        for slot, b in slot_buf.items():
+            if kinds[b][0] == "arena":
+                v = vals[slot]
+                self.views[slot] = self.arena[b][:v.nbytes].view(v.dtype).reshape(v.shape)
+        self.output_shapes = {slot: vals[slot].shape for slot in self.output_slots}
+        # consecutive ops form one program; Python steps in between
+        self.segments = []
+        run = []
+        for kind, item in items + [("python", None)]:
+            if kind == "op":
+                run.append(item)
+                continue
+            if run:
+                self.segments.append(("program", _program.Program(run, dtype.itemsize)))
+                run = []
+            if item is not None:
+                self.segments.append(("python", item))
+        # Python steps' outputs that later ops read are bound per call
+        self.bind_after = {}
+        for slot, b in slot_buf.items():
+            if kinds[b][0] == "python":
+                self.bind_after[slot] = b
+        return True
+
+    # ------------------------------------------------------------ running
+    def run(self, inputs):
+        table, kinds = self.table, self.kinds
+        vals = dict(self.views)
+        for slot, x in zip(self.input_slots, inputs):
+            table.bind(self.slot_buf[slot], x)
+            vals[slot] = x
+        for slot in self.output_slots:
+            b = self.slot_buf[slot]
+            if kinds[b][0] == "output":
+                y = np.empty(self.output_shapes[slot], dtype=self.dtype)
+                table.bind(b, y)
+                vals[slot] = y
+        nt = get_num_threads()
+        n = self.n
+        for kind, item in self.segments:
+            if kind == "program":
+                _program.run(item, table, n, nt)
+                continue
+            s = item
+            x = [vals[i] for i in s.inputs] if s.listed else vals[s.inputs[0]]
+            y = s.layer.forward(x, False)[0]
+            if s.output in self.bind_after and not _contiguous_float(y, self.dtype):
+                y = np.ascontiguousarray(y, dtype=self.dtype)
+            vals[s.output] = y
+            if s.output in self.bind_after:
+                table.bind(self.bind_after[s.output], y)
+        outs = []
+        for slot in self.output_slots:
+            y = vals[slot]
+            if kinds[self.slot_buf[slot]][0] == "python" and y.base is not None:
+                y = y.copy()      # a view (of an arena buffer, maybe): the caller owns it
+            outs.append(y)
+        return outs
+
+
+# ---------------------------------------------------------------- lowering
+def _lower(step, vals, dtype):
+    """The op tuple ``(kind, act, act_param, conv, pool, channels, size, units, weight,
+    bias)`` of a step, "alias" for a step that only renames its input's buffer, or None
+    for a step left to Python."""
+    layer = step.layer
+    xs = [vals[i] for i in step.inputs]
+    y = vals[step.output]
+    if not all(_contiguous_float(a, dtype) for a in xs + [y]):
+        return None
+    x = xs[0]
+    kind = type(layer)
+    if kind is FusedConv:
+        return _lower_conv(layer, x, layer._code)
+    if kind is FusedConvAdd:
+        op = _lower_conv(layer.runner, x, layer._code)
+        return op if op is not None and op[0] == _CONV else None
+    if kind is PackedDense:
+        return _lower_dense(layer, x)
+    if kind in (MaxPooling2D, AveragePooling2D):
+        prep = layer._prepared(x)
+        if prep is None:
+            return None
+        pool = (prep.args, bool(prep.cip))
+        return (_MAX_POOL if kind is MaxPooling2D else _AVG_POOL, _ACT_NONE, 0.0, None, pool,
+                x.shape[1], 0, 0, None, None)
+    if kind is GlobalAveragePooling2D:
+        if x.ndim != 4 or x.shape[2] * x.shape[3] == 0:
+            return None
+        return (_PLANE_MEANS, _ACT_NONE, 0.0, None, None, x.shape[1], x.shape[2] * x.shape[3],
+                0, None, None)
+    if kind is Flatten:
+        return "alias"
+    if kind in (FusedAddReLU, Add) and len(xs) == 2 and xs[0].shape == xs[1].shape == y.shape:
+        act = _ACT_RELU if kind is FusedAddReLU else _ACT_NONE
+        return (_ADD, act, 0.0, None, None, 0, x.size // x.shape[0], 0, None, None)
+    return None
+
+
+def _lower_conv(runner, x, code):
+    conv = runner.conv
+    if x.ndim != 4:
+        return None
+    w, bias = runner._weights()
+    g, args, buf = w._plan(x.shape, "conv2d")
+    act, param = code
+    if buf is not None:
+        return (_CONV, act, param, args, None, 0, 0, 0, buf, bias)
+    if conv._groups == g.C and w.weight.flags.c_contiguous and w.weight.dtype == x.dtype:
+        return (_DEPTHWISE, act, param, args, None, 0, 0, 0, w.weight, bias)
+    return None
+
+
+def _lower_dense(layer, x):
+    w, bias = layer._weights()
+    if x.ndim != 2:
+        return None
+    if layer._act_code is not None:
+        act, param = layer._act_code
+    elif layer.dense._act.name is None:
+        act, param = _ACT_NONE, 0.0
+    else:
+        return None
+    return (_LINEAR, act, param, None, None, 0, x.shape[1], w.shape[0], w.packed, bias)

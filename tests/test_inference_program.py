@@ -1,0 +1,168 @@
+"""Inference programs (fastconv.models.program): a model's inference pass as one call into
+C per run of steps must give bitwise the step-by-step result, never hand a caller memory
+it reuses, and follow weight updates."""
+import threading
+
+import numpy as np
+import pytest
+
+import fastconv
+from fastconv import _program, layers, models
+from fastconv.models import zoo
+
+
+def _pair(model, x):
+    """(step-by-step outputs, program outputs of three calls) for channels-last x."""
+    plan = model._get_plan()
+    xs = model._internal([x])
+    ref = plan.forward(xs, False)[0]
+    got = [plan.infer(xs) for _ in range(3)]   # the first call compiles, the others run C
+    return ref, got
+
+
+def _segments(model):
+    return [kind for c in model._get_plan()._programs._compiled.values() if c
+            for kind, _ in c.segments]
+
+
+@pytest.mark.parametrize("name", ["lenet5", "tfcnn", "cifar_example", "resnet20", "mobilenet"])
+@pytest.mark.parametrize("n", [1, 3])
+def test_zoo_models_run_in_one_call_bitwise(name, n):
+    model = getattr(zoo, name)(seed=3)
+    x = np.random.default_rng(n).random((n,) + tuple(model.inputs[0].shape[1:]),
+                                        dtype=np.float32)
+    ref, got = _pair(model, x)
+    for outs in got:
+        assert outs[0].tobytes() == ref[0].tobytes()
+    assert _segments(model) == ["program"]
+
+
+def test_float64_model_and_thread_counts():
+    model = zoo.resnet20(seed=0, dtype="float64")
+    x = np.random.default_rng(0).random((2, 32, 32, 3))
+    before = fastconv.get_num_threads()
+    try:
+        results = []
+        for t in (1, 2, 3):
+            fastconv.set_num_threads(t)
+            ref, got = _pair(model, x)
+            assert got[-1][0].dtype == np.float64
+            assert got[-1][0].tobytes() == ref[0].tobytes()
+            results.append(got[-1][0])
+        assert all(r.tobytes() == results[0].tobytes() for r in results)
+    finally:
+        fastconv.set_num_threads(before)
+
+
+def _hybrid_model():
+    """Ops the C tier runs, with Python steps between them: a tanh, a dropout, a softmax."""
+    inp = layers.Input((12, 12, 3))
+    x = layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    x = layers.Activation("tanh")(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Dropout(0.5)(x)
+    y = layers.Conv2D(8, 3, padding="same")(x)
+    x = layers.Add()([x, y])
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dense(16, activation="relu")(x)
+    return models.Model(inp, layers.Dense(5, activation="softmax")(x))
+
+
+def test_python_steps_between_programs():
+    model = _hybrid_model()
+    x = np.random.default_rng(1).random((4, 12, 12, 3), dtype=np.float32)
+    ref, got = _pair(model, x)
+    for outs in got:
+        assert outs[0].tobytes() == ref[0].tobytes()
+    kinds = _segments(model)
+    assert "python" in kinds and "program" in kinds
+    np.testing.assert_allclose(model.predict(x).sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_outputs_are_fresh_and_intermediate_outputs_kept():
+    """Two outputs, one an intermediate map that later steps read, one behind a flatten."""
+    inp = layers.Input((8, 8, 2))
+    a = layers.Conv2D(4, 3, padding="same", activation="relu")(inp)
+    b = layers.Conv2D(4, 3, padding="same")(a)
+    flat = layers.Flatten()(layers.MaxPooling2D(2)(b))
+    out = layers.Dense(3)(flat)
+    model = models.Model(inp, [a, flat, out])
+    x = np.random.default_rng(2).random((2, 8, 8, 2), dtype=np.float32)
+    first = model.predict(x)
+    kept = [o.copy() for o in first]
+    second = model.predict(x * 2)
+    third = model.predict(x)
+    for f, k, t in zip(first, kept, third):
+        assert f.tobytes() == k.tobytes()        # a later call did not write into it
+        assert t.tobytes() == k.tobytes()
+    assert not np.array_equal(second[2], first[2])
+    assert not any(np.shares_memory(f, s) for f, s in zip(first, second))
+
+
+def test_weight_updates_reach_the_program():
+    model = zoo.lenet5(seed=0)
+    x = np.random.default_rng(3).random((1, 28, 28, 1), dtype=np.float32)
+    y0 = model.predict(x)
+    model.predict(x)
+    w = model.get_weights()
+    model.set_weights([v * 1.5 for v in w])
+    y1 = model.predict(x)
+    assert not np.array_equal(y0, y1)
+    ref = model._get_plan().forward(model._internal([x]), False)[0][0]
+    assert y1.tobytes() == ref.tobytes()
+
+
+def test_training_between_predictions():
+    model = zoo.small_cnn(seed=0)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    x = np.random.default_rng(4).random((8, 8, 8, 1), dtype=np.float32)
+    y = np.arange(8) % 10
+    for _ in range(3):
+        model.predict(x)
+        model.train_on_batch(x, y)
+        got = model.predict(x)
+        ref = model._get_plan().forward(model._internal([x]), False)[0][0]
+        assert got.tobytes() == ref.tobytes()
+
+
+def test_concurrent_predictions_do_not_share_buffers():
+    model = zoo.resnet20(seed=1)
+    rng = np.random.default_rng(5)
+    xs = [rng.random((2, 32, 32, 3), dtype=np.float32) for _ in range(4)]
+    expect = [model.predict(x) for x in xs]
+    errors = []
+
+    def work(k):
+        for _ in range(5):
+            if not np.array_equal(model.predict(xs[k]), expect[k]):
+                errors.append(k)
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_intermediate_buffers_are_reused():
+    model = zoo.resnet20(seed=0)
+    x = np.random.default_rng(6).random((2, 32, 32, 3), dtype=np.float32)
+    model.predict(x)
+    model.predict(x)
+    (compiled,) = model._get_plan()._programs._compiled.values()
+    arenas = [k for k in compiled.kinds if k[0] == "arena"]
+    steps = len(model._get_plan()._inference_steps()[0])
+    assert 0 < len(arenas) <= 10 < steps   # three per map size and the pooled vector
+
+
+def test_buffer_table_refuses_a_short_buffer():
+    table = _program.BufferTable([64, 16])
+    table.bind(0, np.empty(16, np.float32))
+    with pytest.raises(ValueError, match="buffer 1: 8 bytes, the program needs 16"):
+        table.bind(1, np.empty(2, np.float32))
+    with pytest.raises(IndexError):
+        table.bind(2, np.empty(4, np.float32))
+    with pytest.raises(ValueError, match="not bound"):
+        _program.run(_program.Program([(_program.OPS["add"], 0, 0.0, 0, 1, 1, None, None,
+                                        0, 4, 0, None, None)], 4), _program.BufferTable([16, 16]),
+                     1, 1)
