@@ -219,13 +219,15 @@ def winograd_wins(N, C, K, Ho, Wo):
     2x2 output tile grows with C + K while the saving grows with C * K, plus a weight
     transform per call. Measured on AVX2 (one thread): with 16 channels it always loses
     (0.5-0.8x of the direct kernels, even at 16384 tiles); with 32 it breaks even near 1000
-    tiles and wins from ~4000 (1.2x); with 64 it wins from ~64 tiles (1.2-1.5x).
+    tiles and wins from ~4000 (1.2x); with 64 it wins from ~64 tiles (1.2-1.5x), and with
+    weights packed once (inference) from 16 tiles (an 8x8 map: 1.4x, 1 or 2 threads) but
+    not at 4 (a 4x4 map: 0.7x, 64 or 128 channels).
     The kernels read the environment: ``FASTCONV_WINOGRAD=always`` lifts this size rule
     (they still need >= 16 channels), ``FASTCONV_NO_WINOGRAD=1`` turns the path off.
     """
     tiles = N * ((Ho + 1) // 2) * ((Wo + 1) // 2)
     m = min(C, K)
-    return m >= 64 or (m >= 32 and tiles >= 2048)
+    return (m >= 64 and tiles >= 16) or (m >= 32 and tiles >= 2048)
 
 
 def conv_kernel_args(g):

@@ -121,14 +121,16 @@ def test_conv2d_winograd_path_matches_reference(simd, dtype, case, monkeypatch):
 
 
 def test_winograd_size_policy(monkeypatch):
-    """By default Winograd runs only where it was measured to win: >= 64 channels, or >= 32
-    channels and >= 2048 output tiles; FASTCONV_WINOGRAD=always lifts the size rule."""
+    """By default Winograd runs only where it was measured to win: >= 64 channels and >= 16
+    output tiles, or >= 32 channels and >= 2048 output tiles; FASTCONV_WINOGRAD=always lifts
+    the size rule."""
     from fastconv.geometry import winograd_wins
     monkeypatch.delenv("FASTCONV_WINOGRAD", raising=False)
     assert not winograd_wins(64, 16, 16, 32, 32)       # 16 channels: never
     assert not winograd_wins(1, 32, 32, 16, 16)        # 32 channels, 64 tiles
     assert winograd_wins(64, 32, 64, 16, 16)           # 4096 tiles
-    assert winograd_wins(1, 64, 64, 8, 8)
+    assert winograd_wins(1, 64, 64, 8, 8)              # 16 tiles
+    assert not winograd_wins(1, 64, 64, 4, 4)          # 4 tiles: the direct kernels win
     rng = np.random.default_rng(2)
     x = rng.standard_normal((1, 16, 10, 10)).astype(np.float32)
     w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
