@@ -250,6 +250,11 @@ size_t fc_conv2d_workspace_bytes(const fc_conv_geom *g, size_t elem)
         fc_conv_plan_make(g, op, elem, &pl);
         if (pl.total > best)
             best = pl.total;
+        if (op == FC_OP_FWD && fc_1x1_rows_ok(g)) {
+            const size_t rb = fc_1x1_rows_workspace_bytes(g, elem);
+            if (rb > best)
+                best = rb;
+        }
         if (op == FC_OP_FWD && pl.wino) {
             const size_t wb = fc_wino_bw_bytes(&pl, elem);
             if (wb > best)
@@ -262,6 +267,8 @@ size_t fc_conv2d_workspace_bytes(const fc_conv_geom *g, size_t elem)
 size_t fc_conv2d_packed_weights_bytes(const fc_conv_geom *g, int op, size_t elem)
 {
     fc_conv_plan pl;
+    if (op != FC_CONV_BACKWARD_DATA && fc_1x1_rows_ok(g))
+        return fc_1x1_rows_weight_offset(g, elem) + fc_1x1_rows_weight_bytes(g, elem);
     fc_conv_plan_make(g, op == FC_CONV_BACKWARD_DATA ? FC_OP_BWD_DATA : FC_OP_FWD, elem, &pl);
     return pl.ap_bytes;
 }
@@ -376,6 +383,10 @@ void FC_SFX(fc_conv2d_pack_weights)(const fc_conv_geom *g, int op, const FC_T *w
             FC_SFX(fc_wino_pack_weights)(&pl, w, 0, ap);
         else
             FC_SFX(fc_pack_a_full)(pl.m, pl.k, pl.kcb, w, pl.k, 1, ap);
+        if (fc_1x1_rows_ok(g))   /* W^T for the few-pixel 1x1 path, after the A panels */
+            FC_SFX(fc_linear_pack)(g->K, g->C, w,
+                                   (FC_T *)((char *)packed +
+                                            fc_1x1_rows_weight_offset(g, sizeof(FC_T))));
     }
 }
 

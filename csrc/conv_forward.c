@@ -345,14 +345,22 @@ void FC_SFX(fc_conv_direct_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T 
                                      pl->nch, 0, pl->m);
 }
 
+static void FC_SFX(fc_conv_forward_a)(const fc_conv_plan *pl, const fc_conv_geom *g, const FC_T *x,
+                                      const FC_T *ap, const FC_T *bias, const FC_T *res, int act,
+                                      FC_T act_param, FC_T *y, void *work);
+
 void FC_SFX(fc_conv2d_forward)(const fc_conv_geom *g, const FC_T *x, const FC_T *w,
                                const FC_T *bias, int act, FC_T act_param, FC_T *y, void *work)
 {
     fc_conv_plan pl;
     fc_conv_plan_make(g, FC_OP_FWD, sizeof(FC_T), &pl);
     FC_T *ap = (FC_T *)fc_align_ptr(work);
-    FC_SFX(fc_conv2d_pack_weights)(g, FC_CONV_FORWARD, w, ap);
-    FC_SFX(fc_conv2d_forward_packed)(g, x, ap, bias, NULL, act, act_param, y, work);
+    /* the A panels only (the workspace has no room for the few-pixel 1x1 copy) */
+    if (pl.wino)
+        FC_SFX(fc_wino_pack_weights)(&pl, w, 0, ap);
+    else
+        FC_SFX(fc_pack_a_full)(pl.m, pl.k, pl.kcb, w, pl.k, 1, ap);
+    FC_SFX(fc_conv_forward_a)(&pl, g, x, ap, bias, NULL, act, act_param, y, work);
 }
 
 void FC_SFX(fc_conv2d_forward_packed_batch)(const fc_conv_geom *g, fc_int nimg, const FC_T *x,
@@ -431,18 +439,30 @@ static void FC_SFX(fc_conv_gemm_range)(const fc_conv_plan *pl, const fc_conv_geo
     FC_SFX(fc_gemm_serial)(&job);
 }
 
+/* One image with the A panels packed at ap (the path of plan pl). */
+static void FC_SFX(fc_conv_forward_a)(const fc_conv_plan *pl, const fc_conv_geom *g, const FC_T *x,
+                                      const FC_T *ap, const FC_T *bias, const FC_T *res, int act,
+                                      FC_T act_param, FC_T *y, void *work)
+{
+    if (pl->direct)
+        FC_SFX(fc_conv_direct_run)(pl, 1, x, ap, bias, res, act, act_param, y, work);
+    else
+        FC_SFX(fc_conv_gemm_range)(pl, g, x, ap, bias, res, act, act_param, y, work, 0, pl->m, 0,
+                                   pl->n);
+}
+
 void FC_SFX(fc_conv2d_forward_packed)(const fc_conv_geom *g, const FC_T *x, const void *packed,
                                       const FC_T *bias, const FC_T *res, int act, FC_T act_param, FC_T *y,
                                       void *work)
 {
     fc_conv_plan pl;
+    if (fc_1x1_rows_ok(g)) {
+        FC_SFX(fc_conv_1x1_rows)(g, x, packed, bias, res, act, act_param, y, work, 0,
+                                 fc_1x1_rows_panels(g, sizeof(FC_T)));
+        return;
+    }
     fc_conv_plan_make(g, FC_OP_FWD, sizeof(FC_T), &pl);
-    const FC_T *ap = (const FC_T *)packed;
-    if (pl.direct)
-        FC_SFX(fc_conv_direct_run)(&pl, 1, x, ap, bias, res, act, act_param, y, work);
-    else
-        FC_SFX(fc_conv_gemm_range)(&pl, g, x, ap, bias, res, act, act_param, y, work, 0, pl.m, 0,
-                                   pl.n);
+    FC_SFX(fc_conv_forward_a)(&pl, g, x, (const FC_T *)packed, bias, res, act, act_param, y, work);
 }
 
 typedef struct FC_SFX(fc_1x1_batch_ctx) {
@@ -564,7 +584,12 @@ void FC_SFX(fc_conv2d_forward_packed_part)(const fc_conv_geom *g, const FC_T *x,
     fc_conv_plan_make(g, FC_OP_FWD, sizeof(FC_T), &pl);
     const FC_T *ap = (const FC_T *)packed;
     fc_int lo, hi;
-    if (pl.wino && pl.wino_th >= pl.wino_rows * nparts) {
+    if (fc_1x1_rows_ok(g)) {
+        /* few pixels: each part its share of the output-channel panels */
+        fc_split_range(fc_1x1_rows_panels(g, sizeof(FC_T)), 1, part, nparts, &lo, &hi);
+        if (lo < hi)
+            FC_SFX(fc_conv_1x1_rows)(g, x, packed, bias, res, act, act_param, y, work, lo, hi);
+    } else if (pl.wino && pl.wino_th >= pl.wino_rows * nparts) {
         fc_split_range(pl.wino_th, pl.wino_rows, part, nparts, &lo, &hi);
         if (lo < hi)
             FC_SFX(fc_conv_wino_run)(&pl, 1, x, ap, bias, res, act, act_param, y, work, lo, hi, 0,

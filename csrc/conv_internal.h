@@ -226,4 +226,30 @@ size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem);
 FC_CONV_DECLARE(float, f32)
 FC_CONV_DECLARE(double, f64)
 
+/* 1x1 convolutions of one image with fewer pixels than a GEMM micro-tile is
+ * wide (the 2x2 and 3x3 maps at the end of MobileNet-style networks, batch 1)
+ * run as y^T (P x K) = x^T (P x C) . W^T: the pixels are the rows of
+ * fc_linear_packed's row kernel and the output channels fill its NR lanes,
+ * where the plain GEMM would fill P of them (conv_pointwise_rows.c). The
+ * forward-packed weights then hold W^T packed as fc_linear_pack does, after
+ * the A panels, at fc_1x1_rows_weight_offset. Every element gets the GEMM
+ * path's arithmetic (same K blocks, the micro-kernel's accumulation, then
+ * bias, residual and activation in that order), so the results are bitwise
+ * the batch paths'. fc_conv_1x1_rows runs the NR-wide output-channel panels
+ * [q0, q1) of fc_1x1_rows_panels. */
+static inline int fc_1x1_rows_ok(const fc_conv_geom *g)
+{
+    return fc_is_1x1(g) && g->Ho * g->Wo < 16 && g->C > 0 && g->K > 0;
+}
+size_t fc_1x1_rows_weight_offset(const fc_conv_geom *g, size_t elem);
+size_t fc_1x1_rows_weight_bytes(const fc_conv_geom *g, size_t elem);
+size_t fc_1x1_rows_workspace_bytes(const fc_conv_geom *g, size_t elem);
+fc_int fc_1x1_rows_panels(const fc_conv_geom *g, size_t elem);
+#define FC_1X1_ROWS_DECLARE(T, S)                                                        \
+    void fc_conv_1x1_rows_##S(const fc_conv_geom *g, const T *x, const void *packed,     \
+                              const T *bias, const T *res, int act, T act_param, T *y,  \
+                              void *work, fc_int q0, fc_int q1);
+FC_1X1_ROWS_DECLARE(float, f32)
+FC_1X1_ROWS_DECLARE(double, f64)
+
 #endif /* FC_CONV_INTERNAL_H */

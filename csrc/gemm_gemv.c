@@ -153,16 +153,20 @@ void FC_SFX(fc_linear_pack)(fc_int units, fc_int in, const FC_T *w, FC_T *wp)
         FC_SFX(fc_pack_b_t)(FC_MIN(kcb, in - pc), units, w + pc, in, wp + pc * npad);
 }
 
+FC_SFX(fc_lin_fn) FC_SFX(fc_lin_select)(void)
+{
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+    if (fc_simd_path() == FC_SIMD_AVX2)
+        return FC_SFX(fc_lin_avx2);
+#endif
+    return FC_SFX(fc_lin_ref);
+}
+
 /* Threads split the NR-column panels (static): no output's arithmetic moves. */
 void FC_SFX(fc_linear_packed)(fc_int n, fc_int units, fc_int in, const FC_T *x,
                               const FC_T *wp, const FC_T *bias, FC_T *y, int nthreads)
 {
-    void (*kr)(fc_int, int, const FC_T *, fc_int, const FC_T *, FC_T *, fc_int, FC_T, int) =
-        FC_SFX(fc_lin_ref);
-#ifdef FC_HAVE_X86_AVX2_KERNELS
-    if (fc_simd_path() == FC_SIMD_AVX2)
-        kr = FC_SFX(fc_lin_avx2);
-#endif
+    const FC_SFX(fc_lin_fn) kr = FC_SFX(fc_lin_select)();
     const fc_int kcb = fc_block_size(in, FC_KC, 1), npad = fc_roundup(units, FC_NR);
     const fc_int np = npad / FC_NR;
     int nt = nthreads < 1 ? 1 : nthreads;

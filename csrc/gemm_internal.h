@@ -279,5 +279,15 @@ static inline fc_int fc_block_size(fc_int n, fc_int bmax, fc_int mult)
 FC_GEMM_DECLARE(float, f32)
 FC_GEMM_DECLARE(double, f64)
 
+/* The row-panel kernel of fc_linear_packed (contract at the top of gemm_gemv.c): up to
+ * 4 rows of x against one NR-wide panel of a packed W^T, the arithmetic of the GEMM
+ * micro-kernel of the same path on every element. */
+#define FC_LIN_DECLARE(T, S)                                                           \
+    typedef void (*fc_lin_fn_##S)(fc_int kc, int nrows, const T *x, fc_int ldx,        \
+                                  const T *bp, T *y, fc_int ldy, T beta, int nr);     \
+    fc_lin_fn_##S fc_lin_select_##S(void);
+FC_LIN_DECLARE(float, f32)
+FC_LIN_DECLARE(double, f64)
+
 #endif /* FC_GEMM_INTERNAL_H */
 #endif /* FC_TMPL_SET */

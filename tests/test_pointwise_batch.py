@@ -9,6 +9,7 @@ import pytest
 import fastconv
 from fastconv import functional as F
 from fastconv import reference as R
+from fastconv.functional.prepared import activation_code
 
 from conftest import SIMD_PATHS
 
@@ -46,3 +47,39 @@ def test_batched_pointwise_is_bitwise_per_image(shape, dtype, activation, simd_p
             want = R.relu(want)
         tol = 1e-4 if dtype == np.float32 else 1e-10
         np.testing.assert_allclose(alone, want, rtol=tol, atol=tol * np.abs(want).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("simd_path", SIMD_PATHS)
+@pytest.mark.parametrize("shape", [(300, 520, 2, 2), (7, 20, 3, 3), (64, 17, 1, 1)],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_single_image_few_pixels_as_rows_is_bitwise_the_batch(dtype, simd_path, shape):
+    """Batch 1 with fewer than 16 pixels runs y^T = x^T W^T (the output channels across the
+    kernel's lanes, split between threads): bitwise the batched GEMM's result, residual
+    and activation included."""
+    C, K, H, W = shape
+    rng = np.random.default_rng(C + K)
+    x = rng.standard_normal((2, C, H, W)).astype(dtype)
+    w = rng.standard_normal((K, C, 1, 1)).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype)
+    res = rng.standard_normal((2, K, H, W)).astype(dtype)
+    pw = F.pack_conv2d_weight(w)
+    act, param = activation_code("relu")
+    threads, path = fastconv.get_num_threads(), fastconv.simd_path()
+    fastconv.set_simd_path(simd_path)
+    try:
+        fastconv.set_num_threads(1)
+        batch = pw.run(x, b, act, param, residual=res)
+        for t in (1, 2, 3):
+            fastconv.set_num_threads(t)
+            for i in range(2):
+                one = pw.run(np.ascontiguousarray(x[i:i + 1]), b, act, param,
+                             residual=np.ascontiguousarray(res[i:i + 1]))
+                assert one.tobytes() == batch[i:i + 1].tobytes(), f"{t} threads, image {i}"
+    finally:
+        fastconv.set_num_threads(threads)
+        fastconv.set_simd_path("avx2" if path.startswith("avx2") else "portable")
+    want = R.relu(R.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64))
+                  + res)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(batch, want, rtol=tol, atol=tol * np.abs(want).max())
