@@ -60,10 +60,12 @@ cdef class BufferTable:
         free(self.ptrs)
         free(self.need)
 
-    def bind(self, int i, arr):
+    def bind(self, int i, arr, bint writable=True):
+        """Buffer i is arr (contiguous, at least the bytes the program needs of it;
+        writable unless only read, as a model input)."""
         if i < 0 or i >= self.size:
             raise IndexError(f"buffer {i} of {self.size}")
-        self.ptrs[i] = _address(arr, True, self.need[i], f"buffer {i}")
+        self.ptrs[i] = _address(arr, writable, self.need[i], f"buffer {i}")
         self.held[i] = arr
 
 
@@ -71,29 +73,40 @@ cdef class Program:
     """The ops of one run of consecutive steps (tuples made by fastconv.models.program)."""
     cdef fc_op *ops
     cdef readonly int nops
+    cdef readonly Py_ssize_t n   # images per run (the buffers are sized for it)
     cdef int itemsize
     cdef list keep
-    cdef list used
+    cdef int *used          # the buffers the ops read or write
+    cdef int nused
+    cdef Py_ssize_t ws_n    # the workspace size last asked for, and its (N, threads)
+    cdef int ws_threads
+    cdef size_t ws
 
-    def __cinit__(self, list specs, int itemsize):
+    def __cinit__(self, list specs, int itemsize, Py_ssize_t n):
         cdef int i
         cdef fc_op *op
         if itemsize not in (4, 8):
             raise ValueError(f"Program: itemsize must be 4 or 8, got {itemsize}")
+        if n < 1:
+            raise ValueError(f"Program: n must be at least 1, got {n}")
+        self.n = n
         self.nops = len(specs)
         self.itemsize = itemsize
         self.ops = <fc_op *> calloc(max(self.nops, 1), sizeof(fc_op))
         if self.ops == NULL:
             raise MemoryError("Program: out of memory")
         self.keep = []
-        self.used = []
+        self.ws_n = -1
+        used = set()
         for i, spec in enumerate(specs):
             op = &self.ops[i]
             (kind, act, act_param, in0, in1, out, conv, pool, channels, size, units,
              weight, bias) = spec
+            if not 0 <= kind <= FC_OP_ADD:
+                raise ValueError(f"Program: unknown op kind {kind}")
             op.kind, op.act, op.act_param = kind, act, act_param
             op.in0, op.in1, op.out = in0, in1, out
-            self.used += [b for b in (in0, in1, out) if b >= 0]
+            used.update(b for b in (in0, in1, out) if b >= 0)
             if conv is not None:
                 (op.conv.C, op.conv.H, op.conv.W, op.conv.K, op.conv.R, op.conv.S, op.conv.Ho,
                  op.conv.Wo, op.conv.stride_h, op.conv.stride_w, op.conv.pad_top,
@@ -111,20 +124,33 @@ cdef class Program:
             if bias is not None:
                 op.bias = _address(bias, False, 0, "bias")
                 self.keep.append(bias)
+        self.nused = len(used)
+        self.used = <int *> calloc(max(self.nused, 1), sizeof(int))
+        if self.used == NULL:
+            raise MemoryError("Program: out of memory")
+        for i, b in enumerate(sorted(used)):
+            self.used[i] = b
 
     def __dealloc__(self):
         free(self.ops)
+        free(self.used)
 
 
-def run(Program program, BufferTable table, Py_ssize_t N, int num_threads):
-    """Run `program` over N images with the buffers bound in `table`."""
+def run(Program program, BufferTable table, int num_threads):
+    """Run `program` over its batch with the buffers bound in `table`."""
     cdef size_t ws
+    cdef Py_ssize_t N = program.n
     cdef char *work
-    for b in program.used:
+    cdef int i, b
+    for i in range(program.nused):
+        b = program.used[i]
         if b >= table.size or table.ptrs[b] == NULL:
             raise ValueError(f"buffer {b} is not bound")
-    ws = fc_program_workspace_bytes(program.ops, program.nops, N, num_threads,
-                                    program.itemsize)
+    if program.ws_n != N or program.ws_threads != num_threads:
+        program.ws = fc_program_workspace_bytes(program.ops, program.nops, N, num_threads,
+                                                program.itemsize)
+        program.ws_n, program.ws_threads = N, num_threads
+    ws = program.ws
     work = <char *> take_scratch(ws)
     if work == NULL:
         raise MemoryError(f"inference program: cannot allocate {ws} bytes of workspace")

@@ -164,5 +164,17 @@ def test_buffer_table_refuses_a_short_buffer():
         table.bind(2, np.empty(4, np.float32))
     with pytest.raises(ValueError, match="not bound"):
         _program.run(_program.Program([(_program.OPS["add"], 0, 0.0, 0, 1, 1, None, None,
-                                        0, 4, 0, None, None)], 4), _program.BufferTable([16, 16]),
-                     1, 1)
+                                        0, 4, 0, None, None)], 4, 1), _program.BufferTable([16, 16]),
+                     1)
+    with pytest.raises(ValueError, match="unknown op kind"):
+        _program.Program([(99, 0, 0.0, 0, 1, 1, None, None, 0, 4, 0, None, None)], 4, 1)
+
+
+def test_read_only_input():
+    """A single-channel batch is used as it is (no copy): read-only memory must do."""
+    model = zoo.lenet5(seed=0)
+    x = np.random.default_rng(7).random((2, 28, 28, 1), dtype=np.float32)
+    expect = model.predict(x)
+    x.flags.writeable = False
+    for _ in range(3):
+        assert model.predict(x).tobytes() == expect.tobytes()

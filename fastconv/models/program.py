@@ -63,7 +63,10 @@ class ProgramRunner:
             if version != self._version:      # programs point into the packed weights
                 self._compiled.clear()
                 self._version = version
-            key = (tuple((x.shape, x.dtype.str) for x in inputs), _winograd_env())
+            if len(inputs) == 1:
+                key = (inputs[0].shape, inputs[0].dtype.char, _winograd_env())
+            else:
+                key = (tuple((x.shape, x.dtype.char) for x in inputs), _winograd_env())
             compiled = self._compiled.get(key)
             if compiled is None:
                 if len(self._compiled) >= _PROGRAMS_KEPT:
@@ -199,7 +202,8 @@ class _Compiled:
                 run.append(item)
                 continue
             if run:
-                self.segments.append(("program", _program.Program(run, dtype.itemsize)))
+                self.segments.append(("program", _program.Program(run, dtype.itemsize,
+                                                                  self.n)))
                 run = []
             if item is not None:
                 self.segments.append(("python", item))
@@ -208,14 +212,33 @@ class _Compiled:
         for slot, b in slot_buf.items():
             if kinds[b][0] == "python":
                 self.bind_after[slot] = b
+        # the common case, everything in C: (input buffers, output buffers and shapes, program)
+        self.simple = None
+        if len(self.segments) == 1 and self.segments[0][0] == "program" and all(
+                kinds[slot_buf[s]][0] == "output" for s in self.output_slots):
+            self.simple = ([slot_buf[s] for s in self.input_slots],
+                           [(slot_buf[s], self.output_shapes[s]) for s in self.output_slots],
+                           self.segments[0][1])
         return True
 
     # ------------------------------------------------------------ running
     def run(self, inputs):
-        table, kinds = self.table, self.kinds
+        table = self.table
+        if self.simple is not None:
+            ins, outs, program = self.simple
+            for b, x in zip(ins, inputs):
+                table.bind(b, x, False)
+            ys = []
+            for b, shape in outs:
+                y = np.empty(shape, dtype=self.dtype)
+                table.bind(b, y)
+                ys.append(y)
+            _program.run(program, table, get_num_threads())
+            return ys
+        kinds = self.kinds
         vals = dict(self.views)
         for slot, x in zip(self.input_slots, inputs):
-            table.bind(self.slot_buf[slot], x)
+            table.bind(self.slot_buf[slot], x, False)
             vals[slot] = x
         for slot in self.output_slots:
             b = self.slot_buf[slot]
@@ -224,10 +247,9 @@ class _Compiled:
                 table.bind(b, y)
                 vals[slot] = y
         nt = get_num_threads()
-        n = self.n
         for kind, item in self.segments:
             if kind == "program":
-                _program.run(item, table, n, nt)
+                _program.run(item, table, nt)
                 continue
             s = item
             x = [vals[i] for i in s.inputs] if s.listed else vals[s.inputs[0]]
