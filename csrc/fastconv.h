@@ -477,6 +477,21 @@ void fc_conv2d_forward_team_f32(const fc_conv_geom *g, fc_int N, const float *x,
 void fc_conv2d_forward_team_f64(const fc_conv_geom *g, fc_int N, const double *x,
                                 const void *packed, const double *bias, const double *res,
                                 int act, double act_param, double *y, int nthreads, char *work);
+/* The same convolution (no residual) followed by max (max != 0) or average
+ * pooling pg of its output, written to y; with runs of images per thread each
+ * run's feature maps are pooled from a per-thread scratch while in cache.
+ * Bitwise the two drivers one after the other. work: at least
+ * fc_conv2d_pool_forward_team_workspace_bytes, 64-byte aligned. */
+size_t fc_conv2d_pool_forward_team_workspace_bytes(const fc_conv_geom *g, fc_int N,
+                                                   int nthreads, size_t elem);
+void fc_conv2d_pool_forward_team_f32(const fc_conv_geom *g, const fc_pool_geom *pg, int max,
+                                     fc_int N, const float *x, const void *packed,
+                                     const float *bias, int act, float act_param, float *y,
+                                     int nthreads, char *work);
+void fc_conv2d_pool_forward_team_f64(const fc_conv_geom *g, const fc_pool_geom *pg, int max,
+                                     fc_int N, const double *x, const void *packed,
+                                     const double *bias, int act, double act_param, double *y,
+                                     int nthreads, char *work);
 /* Depthwise convolution (groups == C) with plain weights (K, 1, R, S). */
 void fc_depthwise_forward_team_f32(const fc_conv_geom *g, fc_int N, const float *x,
                                    const float *w, const float *bias, int act, float act_param,
@@ -510,7 +525,8 @@ void fc_add_forward_team_f64(const double *a, const double *b, double *y, fc_int
 /* ------------------------------------------------------------------ */
 
 enum fc_op_kind {
-    FC_OP_CONV = 0,        /* y[out] = act(conv(in0) + bias (+ in1 if in1 >= 0)), packed weights */
+    FC_OP_CONV = 0,        /* y[out] = act(conv(in0) + bias (+ in1 if in1 >= 0)), packed weights;
+                              with pool_after, then pooled (pool geometry) */
     FC_OP_DEPTHWISE = 1,   /* y[out] = act(depthwise conv(in0) + bias), plain weights */
     FC_OP_MAX_POOL = 2,    /* pool over `channels` planes per image */
     FC_OP_AVG_POOL = 3,
@@ -526,8 +542,9 @@ typedef struct fc_op {
     int kind, act;
     double act_param;
     int in0, in1, out;       /* buffer numbers; in1 = -1 when unused */
+    int pool_after;          /* CONV: 0, or FC_OP_MAX_POOL / FC_OP_AVG_POOL of its output */
     fc_conv_geom conv;       /* CONV, DEPTHWISE */
-    fc_pool_geom pool;       /* MAX_POOL, AVG_POOL */
+    fc_pool_geom pool;       /* MAX_POOL, AVG_POOL, CONV with pool_after */
     fc_int channels;         /* planes per image: pooling, PLANE_MEANS */
     fc_int size;             /* PLANE_MEANS: pixels per plane; LINEAR: input features;
                                 ADD: elements per image */

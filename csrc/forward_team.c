@@ -64,6 +64,42 @@ size_t fc_conv2d_forward_team_workspace_bytes(const fc_conv_geom *g, fc_int N, i
     return t.ws * (size_t)t.nt;
 }
 
+/* Conv -> pooling in one pass: each thread convolves a few images into its own
+ * scratch (kept in cache, at most this many bytes of them) and pools them from
+ * there, so the full-size feature map never goes to memory. */
+#define FC_POOL_SCRATCH_BYTES (256 * 1024)
+
+static fc_int conv_pool_images(const fc_conv_geom *g, size_t elem)
+{
+    const size_t img = (size_t)g->K * (size_t)g->Ho * (size_t)g->Wo * elem;
+    const size_t n = img ? FC_POOL_SCRATCH_BYTES / img : 1;
+    return n < 1 ? 1 : (fc_int)n;
+}
+
+/* Whether the runs-of-images mode fuses (else: the conv team, then the pool team). */
+static int conv_pool_fused(const fc_conv_team *t)
+{
+    return t->mode == FC_CONV_TEAM_RUNS;
+}
+
+size_t fc_conv2d_pool_forward_team_workspace_bytes(const fc_conv_geom *g, fc_int N,
+                                                   int nthreads, size_t elem)
+{
+    fc_conv_team t = conv_team(g, N, nthreads, elem);
+    size_t per, ys = (size_t)g->K * (size_t)g->Ho * (size_t)g->Wo * elem;
+    fc_int imgs = conv_pool_fused(&t) ? conv_pool_images(g, elem) : N;
+    if (ys && (size_t)imgs > (SIZE_MAX / 2) / ys)
+        return SIZE_MAX;
+    per = round64(ys * (size_t)imgs);
+    if (!conv_pool_fused(&t)) {   /* the whole conv output, then the conv's workspace */
+        size_t conv = fc_conv2d_forward_team_workspace_bytes(g, N, nthreads, elem);
+        return conv > SIZE_MAX - per ? SIZE_MAX : per + conv;
+    }
+    if (t.ws > SIZE_MAX - per || t.ws + per > SIZE_MAX / (size_t)t.nt)
+        return SIZE_MAX;
+    return (t.ws + per) * (size_t)t.nt;
+}
+
 #define T float
 #define SUFFIX f32
 #include "forward_team_impl.h"

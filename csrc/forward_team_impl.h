@@ -47,6 +47,51 @@ void FC_NAME(fc_conv2d_forward_team)(const fc_conv_geom *g, fc_int N, const T *x
     }
 }
 
+void FC_NAME(fc_conv2d_pool_forward_team)(const fc_conv_geom *g, const fc_pool_geom *pg, int max,
+                                          fc_int N, const T *x, const void *packed, const T *bias,
+                                          int act, T act_param, T *y, int nthreads, char *work)
+{
+    fc_conv_team t = conv_team(g, N, nthreads, sizeof(T));
+    const fc_int xs = g->C * g->H * g->W, ys = g->K * g->Ho * g->Wo;
+    const fc_int pin = g->Ho * g->Wo, pout = pg->Ho * pg->Wo;
+    if (N <= 0)
+        return;
+    if (!conv_pool_fused(&t)) {
+        T *full = (T *)work;
+        char *cwork = work + round64((size_t)ys * (size_t)N * sizeof(T));
+        FC_NAME(fc_conv2d_forward_team)(g, N, x, packed, bias, NULL, act, act_param, full,
+                                        nthreads, cwork);
+        FC_NAME(fc_pool2d_forward_team)(pg, max, N * g->K, full, y, nthreads);
+        return;
+    }
+    {
+        const fc_int nt = t.nt, imgs = conv_pool_images(g, sizeof(T));
+        const size_t per = round64((size_t)ys * (size_t)imgs * sizeof(T));
+        const fc_int nchunks = N < FC_IMAGE_RUNS_PER_THREAD * nt ? N : FC_IMAGE_RUNS_PER_THREAD * nt;
+        fc_int i;
+#pragma omp parallel for schedule(dynamic) num_threads(nt) if (nt > 1)
+        for (i = 0; i < nchunks; i++) {
+            char *mine = work + (t.ws + per) * (size_t)FC_THREAD_ID();
+            T *scratch = (T *)(mine + t.ws);
+            const fc_int n1 = (i + 1) * N / nchunks;
+            fc_int n, p;
+            for (n = i * N / nchunks; n < n1; n += imgs) {
+                const fc_int m = n1 - n < imgs ? n1 - n : imgs;
+                FC_NAME(fc_conv2d_forward_packed_batch)(g, m, x + n * xs, packed, bias, NULL, act,
+                                                        act_param, scratch, mine);
+                for (p = 0; p < m * g->K; p++) {
+                    if (max)
+                        FC_NAME(fc_max_pool2d_forward)(pg, scratch + p * pin,
+                                                       y + (n * g->K + p) * pout);
+                    else
+                        FC_NAME(fc_avg_pool2d_forward)(pg, scratch + p * pin,
+                                                       y + (n * g->K + p) * pout);
+                }
+            }
+        }
+    }
+}
+
 void FC_NAME(fc_depthwise_forward_team)(const fc_conv_geom *g, fc_int N, const T *x, const T *w,
                                         const T *bias, int act, T act_param, T *y, int nthreads)
 {

@@ -15,7 +15,11 @@ size_t fc_program_workspace_bytes(const fc_op *ops, int nops, fc_int N, int nthr
     int i;
     for (i = 0; i < nops; i++) {
         if (ops[i].kind == FC_OP_CONV) {
-            size_t b = fc_conv2d_forward_team_workspace_bytes(&ops[i].conv, N, nthreads, elem);
+            size_t b = ops[i].pool_after
+                           ? fc_conv2d_pool_forward_team_workspace_bytes(&ops[i].conv, N, nthreads,
+                                                                         elem)
+                           : fc_conv2d_forward_team_workspace_bytes(&ops[i].conv, N, nthreads,
+                                                                    elem);
             if (b > most)
                 most = b;
         }

@@ -16,8 +16,15 @@ void FC_NAME(fc_program_run)(const fc_op *ops, int nops, void *const *bufs, fc_i
         const T param = (T)op->act_param;
         switch (op->kind) {
         case FC_OP_CONV:
-            FC_NAME(fc_conv2d_forward_team)(&op->conv, N, x, op->weight, (const T *)op->bias, x1,
-                                            op->act, param, y, nthreads, work);
+            if (op->pool_after)
+                FC_NAME(fc_conv2d_pool_forward_team)(&op->conv, &op->pool,
+                                                     op->pool_after == FC_OP_MAX_POOL, N, x,
+                                                     op->weight, (const T *)op->bias, op->act,
+                                                     param, y, nthreads, work);
+            else
+                FC_NAME(fc_conv2d_forward_team)(&op->conv, N, x, op->weight,
+                                                (const T *)op->bias, x1, op->act, param, y,
+                                                nthreads, work);
             break;
         case FC_OP_DEPTHWISE:
             FC_NAME(fc_depthwise_forward_team)(&op->conv, N, x, (const T *)op->weight,

@@ -269,6 +269,7 @@ cdef extern from "fastconv.h" nogil:
         int kind, act
         double act_param
         int in0, in1, out
+        int pool_after
         fc_conv_geom conv
         fc_pool_geom pool
         fc_int channels, size, units

@@ -101,9 +101,15 @@ cdef class Program:
         for i, spec in enumerate(specs):
             op = &self.ops[i]
             (kind, act, act_param, in0, in1, out, conv, pool, channels, size, units,
-             weight, bias) = spec
+             weight, bias) = spec[:13]
+            pool_after = spec[13] if len(spec) > 13 else 0
             if not 0 <= kind <= FC_OP_ADD:
                 raise ValueError(f"Program: unknown op kind {kind}")
+            if pool_after not in (0, FC_OP_MAX_POOL, FC_OP_AVG_POOL) or (
+                    pool_after and (kind != FC_OP_CONV or pool is None or in1 >= 0)):
+                raise ValueError(f"Program: pool_after {pool_after} needs a conv op without "
+                                 f"residual and a pooling geometry")
+            op.pool_after = pool_after
             op.kind, op.act, op.act_param = kind, act, act_param
             op.in0, op.in1, op.out = in0, in1, out
             used.update(b for b in (in0, in1, out) if b >= 0)

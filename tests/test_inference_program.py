@@ -178,3 +178,60 @@ def test_read_only_input():
     x.flags.writeable = False
     for _ in range(3):
         assert model.predict(x).tobytes() == expect.tobytes()
+
+
+@pytest.mark.parametrize("n", [1, 2, 9])
+@pytest.mark.parametrize("pool", ["max", "avg"])
+def test_conv_then_pooling_is_one_op(n, pool):
+    """A convolution read only by the pooling after it is pooled from cache in the same op
+    (runs of images per thread) or right after it (a shared image): bitwise either way;
+    one read elsewhere too is not fused."""
+    Pool = layers.MaxPooling2D if pool == "max" else layers.AveragePooling2D
+    inp = layers.Input((11, 11, 3))
+    a = layers.Conv2D(8, 3, activation="relu")(inp)
+    x = Pool(3, 2, ceil_mode=True)(a)
+    b = layers.Conv2D(16, 3, padding="same")(x)
+    y = Pool(2)(b)
+    z = layers.Conv2D(16, 1)(y)
+    out = layers.Add()([z, Pool(2)(layers.Conv2D(16, 1)(x))])
+    model = models.Model(inp, [out, b])
+    x = np.random.default_rng(n).random((n, 11, 11, 3), dtype=np.float32)
+    plan = model._get_plan()
+    xs = model._internal([x])
+    before = fastconv.get_num_threads()
+    try:
+        for t in (1, 2):
+            fastconv.set_num_threads(t)
+            ref = plan.forward(xs, False)[0]
+            for _ in range(2):
+                got = plan.infer(xs)
+                assert [g.tobytes() for g in got] == [r.tobytes() for r in ref]
+    finally:
+        fastconv.set_num_threads(before)
+    (compiled,) = plan._programs._compiled.values()
+    ops = [spec for kind, prog in compiled.segments if kind == "program"
+           for spec in [prog.nops]]
+    steps = plan._inference_steps()[0]
+    # fused: conv a + pool, conv(1x1) + pool; not: conv b (a model output), conv z (added)
+    assert sum(ops) == len(steps) - 2
+
+
+def test_conv_then_pooling_on_a_shared_image():
+    """Batch 1 on two threads: the team shares the image's convolution (into scratch),
+    then pools it -- bitwise the step-by-step result, and the 1x1 few-pixel batch path."""
+    inp = layers.Input((40, 40, 16))
+    x = layers.MaxPooling2D(2)(layers.Conv2D(32, 3, activation="relu")(inp))
+    x = layers.AveragePooling2D(2)(layers.Conv2D(64, 3, padding="same")(x))
+    x = layers.MaxPooling2D(3)(layers.Conv2D(64, 3, padding="same")(x))
+    model = models.Model(inp, layers.AveragePooling2D(2)(layers.Conv2D(32, 1)(x)))
+    before = fastconv.get_num_threads()
+    try:
+        fastconv.set_num_threads(2)
+        for n in (1, 3):
+            x = np.random.default_rng(n).random((n, 40, 40, 16), dtype=np.float32)
+            ref, got = _pair(model, x)
+            for outs in got:
+                assert outs[0].tobytes() == ref[0].tobytes()
+    finally:
+        fastconv.set_num_threads(before)
+    assert _segments(model) == ["program", "program"]

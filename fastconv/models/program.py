@@ -121,9 +121,10 @@ class _Compiled:
         # a flattening that is a model output is left to Python (it must return a copy)
         lowered = [None if op == "alias" and s.output in outputs else op
                    for op, s in zip(lowered, steps)]
+        reads = _fuse_conv_pool(steps, lowered, outputs)
         last_read = {}
-        for pos, s in enumerate(steps):
-            for i in s.inputs:
+        for pos, ins in enumerate(reads):
+            for i in ins:
                 last_read[i] = pos
         # buffers: ("input", k) | ("output", slot) | ("python", slot) | ("arena", nbytes)
         kinds, slot_buf = [], {}
@@ -142,6 +143,8 @@ class _Compiled:
         items = []
         for pos, (s, op) in enumerate(zip(steps, lowered)):
             y = vals[s.output]
+            if op == "fused":       # its op runs inside the next step's
+                continue
             if op is None:
                 for i in s.inputs:
                     pinned.add(slot_buf[i])
@@ -156,12 +159,12 @@ class _Compiled:
                     kinds.append(("output", s.output))
                 else:
                     slot_buf[s.output] = arena(y.nbytes)
-                ins = [slot_buf[i] for i in s.inputs]
+                ins = [slot_buf[i] for i in reads[pos]]
                 items.append(("op", op[:3] + (ins[0], ins[1] if len(ins) > 1 else -1,
                                               slot_buf[s.output]) + op[3:]))
             users.setdefault(slot_buf[s.output], set()).add(s.output)
             # hand back the arena buffers whose every slot has had its last reader
-            for i in set(s.inputs) | {s.output}:
+            for i in set(reads[pos]) | {s.output}:
                 b = slot_buf[i]
                 if kinds[b][0] != "arena" or b in pinned or i in outputs:
                     continue
@@ -269,6 +272,30 @@ class _Compiled:
 
 
 # ---------------------------------------------------------------- lowering
+def _fuse_conv_pool(steps, lowered, outputs):
+    """Merge each convolution whose only reader is the pooling right after it into that
+    pooling's op (the feature map is pooled from cache, never stored whole): the pooling
+    step gets the conv op with the pool geometry and ``pool_after``, the conv step is
+    marked "fused". Returns the slots each step's op reads."""
+    reads = [list(s.inputs) for s in steps]
+    readers = {}
+    for s in steps:
+        for i in s.inputs:
+            readers[i] = readers.get(i, 0) + 1
+    for pos in range(len(steps) - 1):
+        conv, pool = lowered[pos], lowered[pos + 1]
+        s, t = steps[pos], steps[pos + 1]
+        if (type(s.layer) is FusedConv and isinstance(conv, tuple) and conv[0] == _CONV
+                and isinstance(pool, tuple) and pool[0] in (_MAX_POOL, _AVG_POOL)
+                and t.inputs == [s.output] and readers.get(s.output) == 1
+                and s.output not in outputs):
+            lowered[pos + 1] = conv[:4] + (pool[4],) + conv[5:] + (pool[0],)
+            lowered[pos] = "fused"
+            reads[pos + 1] = reads[pos]
+            reads[pos] = []
+    return reads
+
+
 def _lower(step, vals, dtype):
     """The op tuple ``(kind, act, act_param, conv, pool, channels, size, units, weight,
     bias)`` of a step, "alias" for a step that only renames its input's buffer, or None
