@@ -556,11 +556,12 @@ typedef struct fc_op {
 /* Scratch bytes a run of the program over N images on nthreads needs. */
 size_t fc_program_workspace_bytes(const fc_op *ops, int nops, fc_int N, int nthreads,
                                   size_t elem);
-/* Run ops in order over N images. work: fc_program_workspace_bytes, 64-byte aligned. */
+/* Run ops in order over N images. work: fc_program_workspace_bytes, 64-byte aligned.
+ * seconds: NULL, or nops doubles that receive each op's wall time. */
 void fc_program_run_f32(const fc_op *ops, int nops, void *const *bufs, fc_int N, int nthreads,
-                        char *work);
+                        char *work, double *seconds);
 void fc_program_run_f64(const fc_op *ops, int nops, void *const *bufs, fc_int N, int nthreads,
-                        char *work);
+                        char *work, double *seconds);
 
 #ifdef __cplusplus
 }

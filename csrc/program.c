@@ -5,8 +5,18 @@
  * batch 1. A program is the plan's ops flattened into structs over numbered
  * buffers, run back to back here with the batch drivers of forward_team.c
  * (the same ones the per-layer bindings call, so the bits are the same). */
+#define _POSIX_C_SOURCE 199309L
 #include <stdint.h>
+#include <time.h>
 #include "fastconv.h"
+
+/* Wall-clock seconds for the per-op timings (fc_program_run's `seconds`). */
+static double fc_program_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 size_t fc_program_workspace_bytes(const fc_op *ops, int nops, fc_int N, int nthreads,
                                   size_t elem)

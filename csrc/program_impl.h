@@ -5,9 +5,10 @@
 #define FC_NAME(base) FC_CAT(base, SUFFIX)
 
 void FC_NAME(fc_program_run)(const fc_op *ops, int nops, void *const *bufs, fc_int N,
-                             int nthreads, char *work)
+                             int nthreads, char *work, double *seconds)
 {
     int i;
+    double t0 = seconds ? fc_program_clock() : 0.0;
     for (i = 0; i < nops; i++) {
         const fc_op *op = &ops[i];
         const T *x = (const T *)bufs[op->in0];
@@ -48,6 +49,11 @@ void FC_NAME(fc_program_run)(const fc_op *ops, int nops, void *const *bufs, fc_i
         case FC_OP_ADD:
             FC_NAME(fc_add_forward_team)(x, x1, y, N * op->size, op->act, param, nthreads);
             break;
+        }
+        if (seconds) {
+            const double t1 = fc_program_clock();
+            seconds[i] = t1 - t0;
+            t0 = t1;
         }
     }
 }

@@ -278,6 +278,6 @@ cdef extern from "fastconv.h" nogil:
     size_t fc_program_workspace_bytes(const fc_op *ops, int nops, fc_int N, int nthreads,
                                       size_t elem)
     void fc_program_run_f32(const fc_op *ops, int nops, void *const *bufs, fc_int N,
-                            int nthreads, char *work)
+                            int nthreads, char *work, double *seconds)
     void fc_program_run_f64(const fc_op *ops, int nops, void *const *bufs, fc_int N,
-                            int nthreads, char *work)
+                            int nthreads, char *work, double *seconds)

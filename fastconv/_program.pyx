@@ -142,10 +142,16 @@ cdef class Program:
         free(self.used)
 
 
-def run(Program program, BufferTable table, int num_threads):
-    """Run `program` over its batch with the buffers bound in `table`."""
+def run(Program program, BufferTable table, int num_threads, double[::1] seconds=None):
+    """Run `program` over its batch with the buffers bound in `table`; `seconds` (None or
+    one float64 per op) receives each op's wall time."""
     cdef size_t ws
     cdef Py_ssize_t N = program.n
+    cdef double *sp = NULL
+    if seconds is not None:
+        if seconds.shape[0] < program.nops:
+            raise ValueError(f"seconds: {seconds.shape[0]} entries for {program.nops} ops")
+        sp = &seconds[0]
     cdef char *work
     cdef int i, b
     for i in range(program.nused):
@@ -163,8 +169,10 @@ def run(Program program, BufferTable table, int num_threads):
     try:
         with nogil:
             if program.itemsize == 4:
-                fc_program_run_f32(program.ops, program.nops, table.ptrs, N, num_threads, work)
+                fc_program_run_f32(program.ops, program.nops, table.ptrs, N, num_threads, work,
+                                   sp)
             else:
-                fc_program_run_f64(program.ops, program.nops, table.ptrs, N, num_threads, work)
+                fc_program_run_f64(program.ops, program.nops, table.ptrs, N, num_threads, work,
+                                   sp)
     finally:
         give_scratch(work)

@@ -235,3 +235,20 @@ def test_conv_then_pooling_on_a_shared_image():
     finally:
         fastconv.set_num_threads(before)
     assert _segments(model) == ["program", "program"]
+
+
+def test_profile_names_every_op():
+    model = zoo.tfcnn(seed=0)
+    x = np.random.default_rng(8).random((2, 32, 32, 3), dtype=np.float32)
+    prof = model.profile(x, repeats=3, verbose=0)
+    kinds = ["+".join(part.rstrip("0123456789").rstrip("_") for part in label.split("+"))
+             for label, _ in prof]
+    # conv + ReLU + pooling fused twice, the last conv, two Dense layers (flatten is free)
+    assert kinds == ["conv2d+relu+max_pooling2d", "conv2d+relu+max_pooling2d", "conv2d+relu",
+                     "dense", "dense"]
+    assert all(ms > 0 for _, ms in prof)
+    hybrid = _hybrid_model()
+    prof = hybrid.profile(np.zeros((1, 12, 12, 3), np.float32), repeats=2, verbose=0)
+    assert prof[-1][0] == hybrid.layers[-1].name       # the softmax head: a Python step
+    with pytest.raises(ValueError, match="repeats"):
+        model.profile(x, repeats=0)

@@ -22,6 +22,7 @@ Python between the runs, with its inputs and output as ordinary arrays.
   do not share buffers: the second runs the step-by-step path.
 """
 import threading
+import time
 
 import numpy as np
 
@@ -63,10 +64,7 @@ class ProgramRunner:
             if version != self._version:      # programs point into the packed weights
                 self._compiled.clear()
                 self._version = version
-            if len(inputs) == 1:
-                key = (inputs[0].shape, inputs[0].dtype.char, _winograd_env())
-            else:
-                key = (tuple((x.shape, x.dtype.char) for x in inputs), _winograd_env())
+            key = self._key(inputs)
             compiled = self._compiled.get(key)
             if compiled is None:
                 if len(self._compiled) >= _PROGRAMS_KEPT:
@@ -79,6 +77,30 @@ class ProgramRunner:
             return compiled.run(inputs)
         finally:
             self._lock.release()
+
+
+    def profile(self, inputs, repeats):
+        """[(label, seconds)] per op of an inference on ``inputs``, the minimum over
+        ``repeats`` runs (a label names the layers its op runs), or None when no step of
+        the plan runs in C."""
+        self.run(inputs)                     # compiles for this shape if needed
+        with self._lock:
+            compiled = self._compiled.get(self._key(inputs))
+            if not compiled:
+                return None
+            best = None
+            for _ in range(repeats):
+                timings = []
+                compiled.run(inputs, timings)
+                best = timings if best is None else [
+                    (label, min(t, b)) for (label, t), (_, b) in zip(timings, best)]
+        return best
+
+    @staticmethod
+    def _key(inputs):
+        if len(inputs) == 1:
+            return (inputs[0].shape, inputs[0].dtype.char, _winograd_env())
+        return (tuple((x.shape, x.dtype.char) for x in inputs), _winograd_env())
 
 
 def _contiguous_float(x, dtype):
@@ -140,10 +162,11 @@ class _Compiled:
             kinds.append(("arena", nbytes))
             return len(kinds) - 1
 
-        items = []
+        items, labels, fused_label = [], [], None
         for pos, (s, op) in enumerate(zip(steps, lowered)):
             y = vals[s.output]
             if op == "fused":       # its op runs inside the next step's
+                fused_label = s.layer.name
                 continue
             if op is None:
                 for i in s.inputs:
@@ -162,6 +185,9 @@ class _Compiled:
                 ins = [slot_buf[i] for i in reads[pos]]
                 items.append(("op", op[:3] + (ins[0], ins[1] if len(ins) > 1 else -1,
                                               slot_buf[s.output]) + op[3:]))
+                labels.append(s.layer.name if fused_label is None
+                              else f"{fused_label}+{s.layer.name}")
+                fused_label = None
             users.setdefault(slot_buf[s.output], set()).add(s.output)
             # hand back the arena buffers whose every slot has had its last reader
             for i in set(reads[pos]) | {s.output}:
@@ -198,8 +224,8 @@ class _Compiled:
                 self.views[slot] = self.arena[b][:v.nbytes].view(v.dtype).reshape(v.shape)
         self.output_shapes = {slot: vals[slot].shape for slot in self.output_slots}
         # consecutive ops form one program; Python steps in between
-        self.segments = []
-        run = []
+        self.segments, self.labels = [], []
+        run, names = [], iter(labels)
         for kind, item in items + [("python", None)]:
             if kind == "op":
                 run.append(item)
@@ -207,9 +233,11 @@ class _Compiled:
             if run:
                 self.segments.append(("program", _program.Program(run, dtype.itemsize,
                                                                   self.n)))
+                self.labels.append([next(names) for _ in run])
                 run = []
             if item is not None:
                 self.segments.append(("python", item))
+                self.labels.append([item.layer.name])
         # Python steps' outputs that later ops read are bound per call
         self.bind_after = {}
         for slot, b in slot_buf.items():
@@ -225,9 +253,10 @@ class _Compiled:
         return True
 
     # ------------------------------------------------------------ running
-    def run(self, inputs):
+    def run(self, inputs, timings=None):
+        """This batch's outputs; ``timings`` (a list) receives (label, seconds) per op."""
         table = self.table
-        if self.simple is not None:
+        if self.simple is not None and timings is None:
             ins, outs, program = self.simple
             for b, x in zip(ins, inputs):
                 table.bind(b, x, False)
@@ -250,13 +279,21 @@ class _Compiled:
                 table.bind(b, y)
                 vals[slot] = y
         nt = get_num_threads()
-        for kind, item in self.segments:
+        for (kind, item), labels in zip(self.segments, self.labels):
             if kind == "program":
-                _program.run(item, table, nt)
+                if timings is None:
+                    _program.run(item, table, nt)
+                else:
+                    seconds = np.zeros(item.nops)
+                    _program.run(item, table, nt, seconds)
+                    timings.extend(zip(labels, seconds.tolist()))
                 continue
             s = item
             x = [vals[i] for i in s.inputs] if s.listed else vals[s.inputs[0]]
+            t0 = time.perf_counter()
             y = s.layer.forward(x, False)[0]
+            if timings is not None:
+                timings.append((labels[0], time.perf_counter() - t0))
             if s.output in self.bind_after and not _contiguous_float(y, self.dtype):
                 y = np.ascontiguousarray(y, dtype=self.dtype)
             vals[s.output] = y

@@ -470,6 +470,28 @@ class Trainer:
                 r[lo:hi] = to_public(y) if y.ndim == 4 else y
         return results[0] if len(results) == 1 else results
 
+    def profile(self, x, repeats=20, verbose=1):
+        """Where an inference on the batch ``x`` spends its time: a list of
+        ``(layers, milliseconds)``, one entry per op of the compiled inference program (a
+        fused chain such as convolution + batch norm + ReLU + pooling is one entry, named
+        after its layers), the minimum over ``repeats`` runs; with ``verbose`` also printed
+        as a table, slowest first."""
+        repeats = V.positive_int(repeats, "repeats")
+        xs = self._internal(self._check_x(x))
+        timings = self._get_plan()._programs.profile(xs, repeats)
+        if timings is None:
+            raise ValueError(f"model {self.name!r}: no step runs in the compiled inference "
+                             f"program for inputs of this dtype/shape")
+        result = [(label, seconds * 1e3) for label, seconds in timings]
+        if verbose:
+            total = sum(ms for _, ms in result) or 1.0
+            width = max(len(label) for label, _ in result)
+            print(f"{'layers':<{width}}  {'ms':>9}  {'share':>6}")
+            for label, ms in sorted(result, key=lambda r: -r[1]):
+                print(f"{label:<{width}}  {ms:9.3f}  {100 * ms / total:5.1f}%")
+            print(f"{'total':<{width}}  {total:9.3f}")
+        return result
+
     def predict_on_batch(self, x):
         xs = self._check_x(x)
         return self.predict(x, batch_size=max(xs[0].shape[0], 1))
