@@ -271,6 +271,11 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
     ctx.act = act;
     ctx.act_param = act_param;
     const fc_int G = fc_roundup(FC_MAX(2, 512 / CW), 2);
+    /* Bias and ReLU are applied by the kernels' write-back in the last K
+     * block (same arithmetic as the separate pass, with Y still in
+     * registers); a residual or another activation keeps the pass. */
+    const int fuse = k > 0 && !res && (act == FC_ACT_NONE || act == FC_ACT_RELU);
+    const int relu = fuse && act == FC_ACT_RELU;
     for (fc_int img = 0; img < nimg; ++img) {
     FC_T *y = yall + img * m * P;
     ctx.y = y;
@@ -289,6 +294,9 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
         for (fc_int pc = 0; pc < k; pc += kcb) {
             const fc_int kc = FC_MIN(kcb, k - pc);
             const FC_T beta = pc == 0 ? (FC_T)0 : (FC_T)1;
+            const int last = pc + kc == k;
+            const FC_T *bl = fuse && last && bias ? bias : NULL;
+            const int rl = relu && last;
             const fc_int *op = offs + pc;
             for (fc_int ic = i0; ic < i1; ic += mcb) {
                 const fc_int mc = FC_MIN(mcb, i1 - ic);
@@ -312,7 +320,8 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
                     }
                     for (fc_int ir = 0; ir < mtile; ir += FC_MR)
                         dkr(kc, apc + ir * kc, x0, x1, op, c0 + ir * P, c1 + ir * P, P, beta,
-                            (int)FC_MIN(FC_MR, mtile - ir), n0, n1);
+                            (int)FC_MIN(FC_MR, mtile - ir), n0, n1, bl ? bl + ic + ir : NULL,
+                            rl);
                 }
                 if (narrow) {
                     const int Q = rem <= 2 ? 6 : 2;
@@ -330,12 +339,13 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
                             cs[q] = yr + cp[tq];
                             ns[q] = live ? (int)cl[tq] : 0;
                         }
-                        dkn(kc, apr, xs, op, cs, P, beta, (int)rem, ns);
+                        dkn(kc, apr, xs, op, cs, P, beta, (int)rem, ns,
+                            bl ? bl + ic + mtile : NULL, rl);
                     }
                 }
             }
         }
-        if (bias || res || act != FC_ACT_NONE) {
+        if (!fuse && (bias || res || act != FC_ACT_NONE)) {
             const fc_int j0 = cp[g0], j1 = cp[g1 - 1] + cl[g1 - 1];
             FC_SFX(fc_epi_bias_act)(&ctx, i0, i1 - i0, j0, j1 - j0);
         }
