@@ -318,10 +318,9 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
                         c1 = y + ic * P + cp[t + 1];
                         n1 = (int)cl[t + 1];
                     }
-                    for (fc_int ir = 0; ir < mtile; ir += FC_MR)
-                        dkr(kc, apc + ir * kc, x0, x1, op, c0 + ir * P, c1 + ir * P, P, beta,
-                            (int)FC_MIN(FC_MR, mtile - ir), n0, n1, bl ? bl + ic + ir : NULL,
-                            rl);
+                    if (mtile > 0)
+                        dkr(kc, apc, x0, x1, op, c0, c1, P, beta, (int)mtile, n0, n1,
+                            bl ? bl + ic : NULL, rl);
                 }
                 if (narrow) {
                     const int Q = rem <= 2 ? 6 : 2;

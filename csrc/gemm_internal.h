@@ -45,6 +45,8 @@
  *   c1[i*ldc + j] = sum_{p < kc} a[p*MR + i] * x1[offs[p] + j] + beta*c1[..]
  *
  * for i < mr, j < n0 (c0) and j < n1 (c1), p summed in increasing order.
+ * mr >= 1 may exceed MR: rows i0..i0+MR-1 (i0 a multiple of MR) then come
+ * from the packed A micro-panel at a + i0*kc, as fc_pack_a_full lays them.
  * 0 <= n0, n1 <= CW. x0[offs[p] + j] and x1[offs[p] + j] are READ for every
  * j < CW whatever n0 / n1 (the caller keeps that memory readable; lanes
  * beyond n0 / n1 are computed and dropped). With n1 == 0, pass x1 = x0.

@@ -87,9 +87,10 @@ static inline FC_T FC_SFX(fc_dk_epi)(FC_T v, const FC_T *bias, int i, int relu)
     return v;
 }
 
-void FC_SFX(fc_dkr_ref)(fc_int kc, const FC_T *restrict a, const FC_T *x0, const FC_T *x1,
-                        const fc_int *restrict offs, FC_T *c0, FC_T *c1, fc_int ldc, FC_T beta,
-                        int mr, int n0, int n1, const FC_T *bias, int relu)
+static void FC_SFX(fc_dkr_ref_panel)(fc_int kc, const FC_T *restrict a, const FC_T *x0,
+                                     const FC_T *x1, const fc_int *restrict offs, FC_T *c0,
+                                     FC_T *c1, fc_int ldc, FC_T beta, int mr, int n0, int n1,
+                                     const FC_T *bias, int relu)
 {
     enum { CW = FC_NR / 2 };
     FC_T acc[FC_MR][FC_NR];
@@ -118,6 +119,16 @@ void FC_SFX(fc_dkr_ref)(fc_int kc, const FC_T *restrict a, const FC_T *x0, const
             d1[j] = FC_SFX(fc_dk_epi)(beta == 0 ? acc[i][CW + j] : d1[j] + acc[i][CW + j], bias, i,
                                       relu);
     }
+}
+
+void FC_SFX(fc_dkr_ref)(fc_int kc, const FC_T *restrict a, const FC_T *x0, const FC_T *x1,
+                        const fc_int *restrict offs, FC_T *c0, FC_T *c1, fc_int ldc, FC_T beta,
+                        int mr, int n0, int n1, const FC_T *bias, int relu)
+{
+    for (int i = 0; i < mr; i += FC_MR)
+        FC_SFX(fc_dkr_ref_panel)(kc, a + i * kc, x0, x1, offs, c0 + i * ldc, c1 + i * ldc, ldc,
+                                 beta, mr - i < FC_MR ? mr - i : FC_MR, n0, n1,
+                                 bias ? bias + i : NULL, relu);
 }
 
 /* Narrow direct-B kernels: R rows x Q chunks (contract in gemm_internal.h).
