@@ -9,6 +9,8 @@ was: checked against fastconv.reference, bitwise against the same convolution on
 image (whose rows have no short chunk), bitwise against the bias / ReLU applied afterwards
 in NumPy, and bitwise across thread counts; both dtypes, both SIMD paths.
 """
+import sys
+
 import numpy as np
 import pytest
 
@@ -112,3 +114,35 @@ def test_thread_count_does_not_change_bits(case, dtype, simd, no_winograd, resto
             fastconv.set_num_threads(threads)
             got = F.conv2d(x, w, b, stride, activation="relu")
             assert got.tobytes() == one.tobytes(), f"N={N}, {threads} threads"
+
+
+def _at_page_end(a):
+    """A copy of a whose last byte is the last byte before an unreadable page (Linux), so
+    that a kernel reading past the array faults instead of reading a neighbour."""
+    import ctypes
+    import mmap
+    page = mmap.PAGESIZE
+    span = -(-a.nbytes // page) * page + page
+    buf = mmap.mmap(-1, span, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    assert libc.mprotect(ctypes.c_void_p(base + span - page), page, 0) == 0
+    out = np.frombuffer(buf, dtype=a.dtype, count=a.size, offset=span - page - a.nbytes).reshape(a.shape)
+    out[...] = a
+    return out, buf
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mprotect through ctypes: Linux only")
+@pytest.mark.parametrize("case", [c for c in CASES if c[5] == 1], ids=lambda c: "x".join(map(str, c)))
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_valid_images_read_in_place_stay_inside_the_batch(case, dtype, simd, no_winograd):
+    """'valid' stride-1 images are read in place (no bordered copy) only when no chunk read
+    runs past the image: the last image of the batch ends at an unreadable page."""
+    x, w, b = _inputs(case, dtype)
+    guarded, buf = _at_page_end(x)
+    try:
+        assert F.conv2d(guarded, w, b, activation="relu").tobytes() == \
+            F.conv2d(x, w, b, activation="relu").tobytes()
+    finally:
+        del guarded
