@@ -2,7 +2,8 @@
  * conv_forward.c -- forward conv: the direct path (B read straight from the
  * zero-bordered image by the fc_dkr micro-kernel; also run by backward-data
  * with flipped weights) and the im2col GEMM path with its bias + activation
- * epilogue (overview in conv_internal.h).
+ * epilogue (overview in conv_internal.h); the batched 1x1 path is in
+ * conv_forward_1x1.c.
  */
 #ifndef FC_T
 #include "conv_internal.h"
@@ -12,44 +13,6 @@
 #ifndef FC_SPLIT_MIN_CHUNKS
 #define FC_SPLIT_MIN_CHUNKS 16
 #endif
-
-/* 1x1 convolutions over a batch whose images have few pixels (the late
- * layers of MobileNet-style networks: 2x2, 4x4 maps): one GEMM over the
- * batch, Y (K x N*P) = W (K x C) . X (C x N*P), column j = image j / P,
- * pixel j % P, instead of one GEMM per image whose NR-wide tiles would be
- * mostly empty. B panels are gathered straight from the NCHW images; each
- * NC block of C is computed into a local buffer and scattered to the
- * images with bias and activation. Every element gets the per-image path's
- * arithmetic (same K blocks, same micro-kernel). */
-#ifndef FC_1X1_BATCH_MAX_PIXELS
-#define FC_1X1_BATCH_MAX_PIXELS 16
-#endif
-/* NC block: whole NR panels and whole images (so that each image's rows are
- * finished, and activated, in one piece as on the per-image path). */
-static fc_int fc_1x1_batch_ncb(fc_int kcb, size_t elem, fc_int nr, fc_int P)
-{
-    fc_int unit = nr;
-    while (unit % P)
-        unit += nr;
-    const fc_int target = FC_MIN(384, (fc_int)((384 * 1024) / ((size_t)kcb * elem)));
-    return FC_MAX(unit, target / unit * unit);
-}
-
-int fc_conv2d_1x1_batch_ok(const fc_conv_geom *g, fc_int nimg)
-{
-    return fc_is_1x1(g) && nimg > 1 && g->Ho * g->Wo < FC_1X1_BATCH_MAX_PIXELS;
-}
-
-size_t fc_conv2d_1x1_batch_workspace_bytes(const fc_conv_geom *g, size_t elem)
-{
-    const fc_int mr = elem == 8 ? FC_MR_F64 : FC_MR_F32, nr = elem == 8 ? FC_NR_F64 : FC_NR_F32;
-    const fc_int KC = elem == 8 ? FC_KC_F64 : FC_KC_F32;
-    const fc_int kcb = fc_block_size(g->C, KC, 1);
-    const fc_int ncb = fc_1x1_batch_ncb(kcb, elem, nr, g->Ho * g->Wo);
-    return fc_align_up((size_t)kcb * (size_t)ncb * elem) +
-           fc_align_up((size_t)fc_roundup(g->K, mr) * (size_t)ncb * elem) +
-           fc_align_up((size_t)ncb * sizeof(fc_int)) + FC_ALIGN;
-}
 
 /* Split [0, n) into nparts runs whose inner boundaries are multiples of
  * `align`; the bounds of run `part`. */
@@ -229,8 +192,6 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
     const fc_int xs = g->C * g->H * g->W;
     fc_int *offs = ob, *cb = ob + k, *cp = cb + nch, *cl = cp + nch;
 
-    /* Border and slack zeroed once for the whole run of images. */
-    memset(xp, 0, ((size_t)(g->C * HWr) + 2 * CW) * sizeof(FC_T));
     {
         fc_int i = 0;
         for (fc_int c = 0; c < g->C; ++c)
@@ -241,17 +202,41 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
                 }
     }
     {
+        /* A short last chunk of a row that is the second chunk of its tile
+         * (odd t: tiles, dkn groups and thread splits start at even t) is
+         * slid back to end at the row's end, overlapping its tile partner:
+         * the shared pixels get the same lane-wise sums from both chunks and
+         * are stored twice by one kernel call, so no masked store (slow:
+         * a third of the kernel's time on 30-pixel 'valid' rows). Only with
+         * one K block: an accumulating pass would add the overlap twice. */
+        const int slide = k <= kcb;
         fc_int t = 0;
         for (fc_int oh = 0; oh < g->Ho; ++oh) {
             const fc_int rowbase = (oh * g->stride_h - g->pad_top + pg->mt) * Wr;
             for (fc_int ow0 = 0; ow0 < g->Wo; ow0 += CW) {
-                cb[t] = rowbase + ow0;
-                cp[t] = oh * g->Wo + ow0;
-                cl[t] = FC_MIN(CW, g->Wo - ow0);
+                const fc_int len = FC_MIN(CW, g->Wo - ow0);
+                const fc_int back = slide && len < CW && (t & 1) && ow0 >= CW ? CW - len : 0;
+                cb[t] = rowbase + ow0 - back;
+                cp[t] = oh * g->Wo + ow0 - back;
+                cl[t] = len + back;
                 ++t;
             }
         }
     }
+    /* An image without border (stride 1, 'valid') is read in place when no
+     * chunk read runs past its end (its rows are already Wr apart): the copy
+     * was a thirtieth of a 3-channel forward pass. Else the border and slack
+     * of xp are zeroed once for the whole run of images. */
+    int in_place = sw == 1 && pg->mt == 0 && pg->ml == 0 && pg->Hp == g->H && Wr == g->W && k > 0;
+    if (in_place) {
+        fc_int end = 0;
+        for (fc_int t = 0; t < nch; ++t)
+            end = FC_MAX(end, cb[t] + CW);
+        for (fc_int p = 0; p < k; ++p)
+            in_place &= end + offs[p] <= xs;
+    }
+    if (!in_place)
+        memset(xp, 0, ((size_t)(g->C * HWr) + 2 * CW) * sizeof(FC_T));
     FC_SFX(fc_dkr_fn) dkr = FC_SFX(fc_dkr_select)();
     FC_SFX(fc_dkn_fn) dkn2 = FC_SFX(fc_dkn2_select)(), dkn4 = FC_SFX(fc_dkn4_select)();
     FC_SFX(fc_conv_ctx) ctx;
@@ -261,13 +246,19 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
     ctx.act = act;
     ctx.act_param = act_param;
     const fc_int G = fc_roundup(FC_MAX(2, 512 / CW), 2);
+    /* Bias and ReLU are applied by the kernels' write-back in the last K
+     * block (same arithmetic as the separate pass, with Y still in
+     * registers); a residual or another activation keeps the pass. */
+    const int fuse = k > 0 && !res && (act == FC_ACT_NONE || act == FC_ACT_RELU);
+    const int relu = fuse && act == FC_ACT_RELU;
     for (fc_int img = 0; img < nimg; ++img) {
     FC_T *y = yall + img * m * P;
     ctx.y = y;
     ctx.res = res ? res + img * m * P : NULL;
-    if (sw == 1)
+    const FC_T *xb = in_place ? x + img * xs : xp;
+    if (!in_place && sw == 1)
         FC_SFX(fc_copy_interior)(g, pg, Wr, x + img * xs, xp);
-    else
+    else if (!in_place)
         FC_SFX(fc_pad_image_phased)(g, pl, x + img * xs, xp);
     for (fc_int g0 = t0; g0 < t1; g0 += G) {
         const fc_int g1 = FC_MIN(t1, g0 + G);
@@ -279,6 +270,9 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
         for (fc_int pc = 0; pc < k; pc += kcb) {
             const fc_int kc = FC_MIN(kcb, k - pc);
             const FC_T beta = pc == 0 ? (FC_T)0 : (FC_T)1;
+            const int last = pc + kc == k;
+            const FC_T *bl = fuse && last && bias ? bias : NULL;
+            const int rl = relu && last;
             const fc_int *op = offs + pc;
             for (fc_int ic = i0; ic < i1; ic += mcb) {
                 const fc_int mc = FC_MIN(mcb, i1 - ic);
@@ -289,20 +283,20 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
                 const int narrow = rem >= 1 && rem <= 4;
                 const fc_int mtile = narrow ? mc - rem : mc;
                 for (fc_int t = g0; t < g1; t += 2) {
-                    const FC_T *x0 = xp + cb[t];
+                    const FC_T *x0 = xb + cb[t];
                     FC_T *c0 = y + ic * P + cp[t];
                     const int n0 = (int)cl[t];
                     const FC_T *x1 = x0;
                     FC_T *c1 = c0;
                     int n1 = 0;
                     if (t + 1 < g1) {
-                        x1 = xp + cb[t + 1];
+                        x1 = xb + cb[t + 1];
                         c1 = y + ic * P + cp[t + 1];
                         n1 = (int)cl[t + 1];
                     }
-                    for (fc_int ir = 0; ir < mtile; ir += FC_MR)
-                        dkr(kc, apc + ir * kc, x0, x1, op, c0 + ir * P, c1 + ir * P, P, beta,
-                            (int)FC_MIN(FC_MR, mtile - ir), n0, n1);
+                    if (mtile > 0)
+                        dkr(kc, apc, x0, x1, op, c0, c1, P, beta, (int)mtile, n0, n1,
+                            bl ? bl + ic : NULL, rl);
                 }
                 if (narrow) {
                     const int Q = rem <= 2 ? 6 : 2;
@@ -316,16 +310,17 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
                         for (int q = 0; q < Q; ++q) {
                             const int live = t + q < g1;
                             const fc_int tq = live ? t + q : t;
-                            xs[q] = xp + cb[tq];
+                            xs[q] = xb + cb[tq];
                             cs[q] = yr + cp[tq];
                             ns[q] = live ? (int)cl[tq] : 0;
                         }
-                        dkn(kc, apr, xs, op, cs, P, beta, (int)rem, ns);
+                        dkn(kc, apr, xs, op, cs, P, beta, (int)rem, ns,
+                            bl ? bl + ic + mtile : NULL, rl);
                     }
                 }
             }
         }
-        if (bias || res || act != FC_ACT_NONE) {
+        if (!fuse && (bias || res || act != FC_ACT_NONE)) {
             const fc_int j0 = cp[g0], j1 = cp[g1 - 1] + cl[g1 - 1];
             FC_SFX(fc_epi_bias_act)(&ctx, i0, i1 - i0, j0, j1 - j0);
         }
@@ -463,116 +458,6 @@ void FC_SFX(fc_conv2d_forward_packed)(const fc_conv_geom *g, const FC_T *x, cons
     }
     fc_conv_plan_make(g, FC_OP_FWD, sizeof(FC_T), &pl);
     FC_SFX(fc_conv_forward_a)(&pl, g, x, (const FC_T *)packed, bias, res, act, act_param, y, work);
-}
-
-typedef struct FC_SFX(fc_1x1_batch_ctx) {
-    const fc_conv_geom *g;
-    const FC_T *x;
-    FC_T *y, *cbuf;
-    fc_int j0, ldc;    /* first column of the run; row stride of cbuf */
-    fc_int *src;       /* per column of the NC block: image offset + pixel */
-    const FC_T *bias, *res;
-    int act;
-    FC_T act_param;
-} FC_SFX(fc_1x1_batch_ctx);
-
-static void FC_SFX(fc_1x1_batch_packb)(void *vctx, fc_int pc, fc_int kc, fc_int jc, fc_int nc,
-                                       FC_T *bp)
-{
-    FC_SFX(fc_1x1_batch_ctx) *ctx = (FC_SFX(fc_1x1_batch_ctx) *)vctx;
-    const fc_int C = ctx->g->C, P = ctx->g->Ho * ctx->g->Wo;
-    fc_int *src = ctx->src;
-    for (fc_int j = 0; j < nc; ++j) {
-        const fc_int col = ctx->j0 + jc + j, n = col / P;
-        src[j] = n * C * P + (col - n * P) + pc * P;
-    }
-    for (fc_int q = 0; q < nc; q += FC_NR) {
-        const fc_int nr = FC_MIN(FC_NR, nc - q);
-        FC_T *dst = bp + q * kc;
-        for (fc_int p = 0; p < kc; ++p) {
-            const FC_T *xr = ctx->x + p * P;
-            fc_int j = 0;
-            for (; j < nr; ++j)
-                dst[j] = xr[src[q + j]];
-            for (; j < FC_NR; ++j)
-                dst[j] = 0;
-            dst += FC_NR;
-        }
-    }
-}
-
-/* Scatter the finished block C[i0:i0+mc, jc:jc+nc] (local columns) to y. */
-static void FC_SFX(fc_1x1_batch_epi)(void *vctx, fc_int i0, fc_int mc, fc_int jc, fc_int nc)
-{
-    const FC_SFX(fc_1x1_batch_ctx) *ctx = (const FC_SFX(fc_1x1_batch_ctx) *)vctx;
-    const fc_int K = ctx->g->K, P = ctx->g->Ho * ctx->g->Wo;
-    for (fc_int i = i0; i < i0 + mc; ++i) {
-        FC_T *row = ctx->cbuf + i * ctx->ldc;
-        if (ctx->bias) {
-            const FC_T bi = ctx->bias[i];
-            for (fc_int j = 0; j < nc; ++j)
-                row[j] += bi;
-        }
-        /* jc and nc are whole images (fc_1x1_batch_ncb, image-aligned runs). */
-        for (fc_int j = 0; j < nc; j += P) {
-            const fc_int at = (((ctx->j0 + jc + j) / P) * K + i) * P;
-            FC_T *yr = ctx->y + at;
-            for (fc_int p = 0; p < P; ++p)
-                yr[p] = row[j + p];
-            if (ctx->res)
-                for (fc_int p = 0; p < P; ++p)
-                    yr[p] += ctx->res[at + p];
-            if (ctx->act != FC_ACT_NONE)
-                FC_SFX(fc_activation_forward)(ctx->act, ctx->act_param, yr, yr, P);
-        }
-    }
-}
-
-void FC_SFX(fc_conv2d_forward_1x1_batch)(const fc_conv_geom *g, fc_int n0, fc_int n1,
-                                         const FC_T *x, const void *packed, const FC_T *bias, const FC_T *res,
-                                         int act, FC_T act_param, FC_T *y, void *work)
-{
-    const fc_int j0 = n0 * g->Ho * g->Wo, j1 = n1 * g->Ho * g->Wo;
-    fc_conv_plan pl;
-    fc_conv_plan_make(g, FC_OP_FWD, sizeof(FC_T), &pl);
-    const fc_int ncb = fc_1x1_batch_ncb(pl.kcb, sizeof(FC_T), FC_NR, pl.n);
-    char *w = (char *)fc_align_ptr(work);
-    FC_T *bbuf = (FC_T *)w;
-    w += fc_align_up((size_t)pl.kcb * (size_t)ncb * sizeof(FC_T));
-    FC_T *cbuf = (FC_T *)w;
-    w += fc_align_up((size_t)fc_roundup(g->K, FC_MR) * (size_t)ncb * sizeof(FC_T));
-    FC_SFX(fc_1x1_batch_ctx) ctx;
-    ctx.g = g;
-    ctx.x = x;
-    ctx.y = y;
-    ctx.cbuf = cbuf;
-    ctx.j0 = j0;
-    ctx.ldc = ncb;
-    ctx.src = (fc_int *)w;
-    ctx.bias = bias;
-    ctx.res = res;
-    ctx.act = act;
-    ctx.act_param = act_param;
-
-    FC_SFX(fc_gemm_job) job;
-    memset(&job, 0, sizeof(job));
-    job.m = g->K;
-    job.n = j1 - j0;
-    job.k = g->C;
-    job.kcb = pl.kcb;
-    job.mcb = pl.mcb;
-    job.ncb = ncb;
-    job.ap_full = (const FC_T *)packed;
-    job.packb = FC_SFX(fc_1x1_batch_packb);
-    job.packb_ctx = &ctx;
-    job.c = cbuf;
-    job.ldc = ncb;
-    job.c_local = 1;
-    job.beta = 0;
-    job.epi = FC_SFX(fc_1x1_batch_epi);
-    job.epi_ctx = &ctx;
-    job.bbuf = bbuf;
-    FC_SFX(fc_gemm_serial)(&job);
 }
 
 void FC_SFX(fc_conv2d_forward_packed_part)(const fc_conv_geom *g, const FC_T *x,

@@ -43,6 +43,7 @@
  *   conv.c                 plans and workspace sizing, zero-bordered image
  *                          copies, weight packing
  *   conv_forward.c         forward: im2col GEMM path and the direct path
+ *   conv_forward_1x1.c     forward 1x1 of small maps, one GEMM over a batch
  *   conv_winograd.c        the Winograd F(2x2, 3x3) path of forward and
  *                          backward-data (plan field wino)
  *   conv_winograd_bw.c     its backward-weight (the transposed transform)

@@ -35,7 +35,8 @@
  *
  *   void fc_dkr_<path>_<sfx>(fc_int kc, const T *a, const T *x0, const T *x1,
  *                            const fc_int *offs, T *c0, T *c1, fc_int ldc,
- *                            T beta, int mr, int n0, int n1);
+ *                            T beta, int mr, int n0, int n1,
+ *                            const T *bias, int relu);
  *
  * The same MR x NR tile, but B is not packed: its two halves of CW = NR/2
  * columns (one SIMD vector each) are read straight from memory (an image):
@@ -44,16 +45,23 @@
  *   c1[i*ldc + j] = sum_{p < kc} a[p*MR + i] * x1[offs[p] + j] + beta*c1[..]
  *
  * for i < mr, j < n0 (c0) and j < n1 (c1), p summed in increasing order.
+ * mr >= 1 may exceed MR: rows i0..i0+MR-1 (i0 a multiple of MR) then come
+ * from the packed A micro-panel at a + i0*kc, as fc_pack_a_full lays them.
  * 0 <= n0, n1 <= CW. x0[offs[p] + j] and x1[offs[p] + j] are READ for every
  * j < CW whatever n0 / n1 (the caller keeps that memory readable; lanes
  * beyond n0 / n1 are computed and dropped). With n1 == 0, pass x1 = x0.
  * a as for fc_ukr (packed A micro-panel). beta 0 or 1 as for fc_ukr.
+ * Write-back epilogue (the last K block of a forward conv, so that Y is
+ * finished while in registers): with bias != NULL, bias[i] is added to row
+ * i after the sum above (beta term included); with relu != 0, then
+ * v > 0 ? v : 0. Bitwise the separate pass row[j] += bias[i]; relu(row).
  *
  * ===================== THE NARROW DIRECT-B MICRO-KERNELS =================
  *
  *   void fc_dkn<R>_<path>_<sfx>(fc_int kc, const T *a, const T *const *xs,
  *                               const fc_int *offs, T *const *cs, fc_int ldc,
- *                               T beta, int mr, const int *ns);
+ *                               T beta, int mr, const int *ns,
+ *                               const T *bias, int relu);
  *
  * For the last rows of a direct product whose row count is not a multiple
  * of MR (fc_dkr would run 6 rows to use 2 or 4): R rows x Q chunks of CW
@@ -65,8 +73,8 @@
  * 1 <= mr <= R; 0 <= ns[q] <= CW. a is a packed A micro-panel (MR rows, as
  * for fc_dkr; rows >= R are not read). xs[q][offs[p] + j] is READ for every
  * j < CW and q < Q (pass xs[q] = xs[0], ns[q] = 0 for a missing chunk).
- * Same products summed in the same order as fc_dkr: an element of C is
- * bitwise the same whichever of the two kernels computes it.
+ * Same products summed in the same order as fc_dkr, same epilogue (bias,
+ * relu): an element of C is bitwise the same whichever kernel computes it.
  *
  * ===================== THE DIRECT-A MICRO-KERNEL CONTRACT ===============
  *
@@ -206,26 +214,30 @@ static inline fc_int fc_block_size(fc_int n, fc_int bmax, fc_int mult)
     /* Direct-B kernel (contract above): B rows read from two image chunks. */         \
     typedef void (*fc_dkr_fn_##S)(fc_int kc, const T *a, const T *x0, const T *x1,     \
                                   const fc_int *offs, T *c0, T *c1, fc_int ldc, T beta, \
-                                  int mr, int n0, int n1);                             \
+                                  int mr, int n0, int n1, const T *bias, int relu);    \
     void fc_dkr_ref_##S(fc_int kc, const T *a, const T *x0, const T *x1,               \
                         const fc_int *offs, T *c0, T *c1, fc_int ldc, T beta, int mr,  \
-                        int n0, int n1);                                               \
+                        int n0, int n1, const T *bias, int relu);                      \
     void fc_dkr_avx2_##S(fc_int kc, const T *a, const T *x0, const T *x1,              \
                          const fc_int *offs, T *c0, T *c1, fc_int ldc, T beta, int mr, \
-                         int n0, int n1);                                              \
+                         int n0, int n1, const T *bias, int relu);                     \
     fc_dkr_fn_##S fc_dkr_select_##S(void);                                             \
     /* Narrow direct-B kernels (contract above): R = 2 x Q = 6, R = 4 x Q = 2. */     \
     typedef void (*fc_dkn_fn_##S)(fc_int kc, const T *a, const T *const *xs,           \
                                   const fc_int *offs, T *const *cs, fc_int ldc, T beta, \
-                                  int mr, const int *ns);                              \
+                                  int mr, const int *ns, const T *bias, int relu);     \
     void fc_dkn2_ref_##S(fc_int kc, const T *a, const T *const *xs, const fc_int *offs, \
-                         T *const *cs, fc_int ldc, T beta, int mr, const int *ns);      \
+                         T *const *cs, fc_int ldc, T beta, int mr, const int *ns,       \
+                         const T *bias, int relu);                                      \
     void fc_dkn4_ref_##S(fc_int kc, const T *a, const T *const *xs, const fc_int *offs, \
-                         T *const *cs, fc_int ldc, T beta, int mr, const int *ns);      \
+                         T *const *cs, fc_int ldc, T beta, int mr, const int *ns,       \
+                         const T *bias, int relu);                                      \
     void fc_dkn2_avx2_##S(fc_int kc, const T *a, const T *const *xs, const fc_int *offs, \
-                          T *const *cs, fc_int ldc, T beta, int mr, const int *ns);     \
+                          T *const *cs, fc_int ldc, T beta, int mr, const int *ns,      \
+                          const T *bias, int relu);                                     \
     void fc_dkn4_avx2_##S(fc_int kc, const T *a, const T *const *xs, const fc_int *offs, \
-                          T *const *cs, fc_int ldc, T beta, int mr, const int *ns);     \
+                          T *const *cs, fc_int ldc, T beta, int mr, const int *ns,      \
+                          const T *bias, int relu);                                     \
     fc_dkn_fn_##S fc_dkn2_select_##S(void);                                            \
     fc_dkn_fn_##S fc_dkn4_select_##S(void);                                            \
     /* Direct-A kernel (contract above): A rows broadcast from MR row pointers. */      \

@@ -77,9 +77,20 @@ void FC_SFX(fc_akr_ref)(fc_int kc, const FC_T *const *rows, const fc_int *restri
             c[i * ldc + j] = beta == 0 ? acc[i][j] : c[i * ldc + j] + acc[i][j];
 }
 
-void FC_SFX(fc_dkr_ref)(fc_int kc, const FC_T *restrict a, const FC_T *x0, const FC_T *x1,
-                        const fc_int *restrict offs, FC_T *c0, FC_T *c1, fc_int ldc, FC_T beta,
-                        int mr, int n0, int n1)
+/* The write-back epilogue of the direct kernels (contract in gemm_internal.h). */
+static inline FC_T FC_SFX(fc_dk_epi)(FC_T v, const FC_T *bias, int i, int relu)
+{
+    if (bias)
+        v += bias[i];
+    if (relu)
+        v = v > (FC_T)0 ? v : (FC_T)0;
+    return v;
+}
+
+static void FC_SFX(fc_dkr_ref_panel)(fc_int kc, const FC_T *restrict a, const FC_T *x0,
+                                     const FC_T *x1, const fc_int *restrict offs, FC_T *c0,
+                                     FC_T *c1, fc_int ldc, FC_T beta, int mr, int n0, int n1,
+                                     const FC_T *bias, int relu)
 {
     enum { CW = FC_NR / 2 };
     FC_T acc[FC_MR][FC_NR];
@@ -102,18 +113,22 @@ void FC_SFX(fc_dkr_ref)(fc_int kc, const FC_T *restrict a, const FC_T *x0, const
     }
     for (int i = 0; i < mr; ++i) {
         FC_T *d0 = c0 + i * ldc, *d1 = c1 + i * ldc;
-        if (beta == 0) {
-            for (int j = 0; j < n0; ++j)
-                d0[j] = acc[i][j];
-            for (int j = 0; j < n1; ++j)
-                d1[j] = acc[i][CW + j];
-        } else {
-            for (int j = 0; j < n0; ++j)
-                d0[j] += acc[i][j];
-            for (int j = 0; j < n1; ++j)
-                d1[j] += acc[i][CW + j];
-        }
+        for (int j = 0; j < n0; ++j)
+            d0[j] = FC_SFX(fc_dk_epi)(beta == 0 ? acc[i][j] : d0[j] + acc[i][j], bias, i, relu);
+        for (int j = 0; j < n1; ++j)
+            d1[j] = FC_SFX(fc_dk_epi)(beta == 0 ? acc[i][CW + j] : d1[j] + acc[i][CW + j], bias, i,
+                                      relu);
     }
+}
+
+void FC_SFX(fc_dkr_ref)(fc_int kc, const FC_T *restrict a, const FC_T *x0, const FC_T *x1,
+                        const fc_int *restrict offs, FC_T *c0, FC_T *c1, fc_int ldc, FC_T beta,
+                        int mr, int n0, int n1, const FC_T *bias, int relu)
+{
+    for (int i = 0; i < mr; i += FC_MR)
+        FC_SFX(fc_dkr_ref_panel)(kc, a + i * kc, x0, x1, offs, c0 + i * ldc, c1 + i * ldc, ldc,
+                                 beta, mr - i < FC_MR ? mr - i : FC_MR, n0, n1,
+                                 bias ? bias + i : NULL, relu);
 }
 
 /* Narrow direct-B kernels: R rows x Q chunks (contract in gemm_internal.h).
@@ -121,7 +136,8 @@ void FC_SFX(fc_dkr_ref)(fc_int kc, const FC_T *restrict a, const FC_T *x0, const
 static inline void FC_SFX(fc_dkn_ref)(const int R, const int Q, fc_int kc,
                                       const FC_T *restrict a, const FC_T *const *xs,
                                       const fc_int *restrict offs, FC_T *const *cs, fc_int ldc,
-                                      FC_T beta, int mr, const int *ns)
+                                      FC_T beta, int mr, const int *ns, const FC_T *bias,
+                                      int relu)
 {
     enum { CW = FC_NR / 2 };
     FC_T acc[4][6 * CW];
@@ -144,25 +160,23 @@ static inline void FC_SFX(fc_dkn_ref)(const int R, const int Q, fc_int kc,
         for (int q = 0; q < Q; ++q) {
             FC_T *d = cs[q] + i * ldc;
             const FC_T *t = acc[i] + q * CW;
-            if (beta == 0)
-                for (int j = 0; j < ns[q]; ++j)
-                    d[j] = t[j];
-            else
-                for (int j = 0; j < ns[q]; ++j)
-                    d[j] += t[j];
+            for (int j = 0; j < ns[q]; ++j)
+                d[j] = FC_SFX(fc_dk_epi)(beta == 0 ? t[j] : d[j] + t[j], bias, i, relu);
         }
 }
 
 void FC_SFX(fc_dkn2_ref)(fc_int kc, const FC_T *a, const FC_T *const *xs, const fc_int *offs,
-                         FC_T *const *cs, fc_int ldc, FC_T beta, int mr, const int *ns)
+                         FC_T *const *cs, fc_int ldc, FC_T beta, int mr, const int *ns,
+                         const FC_T *bias, int relu)
 {
-    FC_SFX(fc_dkn_ref)(2, 6, kc, a, xs, offs, cs, ldc, beta, mr, ns);
+    FC_SFX(fc_dkn_ref)(2, 6, kc, a, xs, offs, cs, ldc, beta, mr, ns, bias, relu);
 }
 
 void FC_SFX(fc_dkn4_ref)(fc_int kc, const FC_T *a, const FC_T *const *xs, const fc_int *offs,
-                         FC_T *const *cs, fc_int ldc, FC_T beta, int mr, const int *ns)
+                         FC_T *const *cs, fc_int ldc, FC_T beta, int mr, const int *ns,
+                         const FC_T *bias, int relu)
 {
-    FC_SFX(fc_dkn_ref)(4, 2, kc, a, xs, offs, cs, ldc, beta, mr, ns);
+    FC_SFX(fc_dkn_ref)(4, 2, kc, a, xs, offs, cs, ldc, beta, mr, ns, bias, relu);
 }
 
 #endif

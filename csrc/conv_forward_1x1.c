@@ -1,0 +1,168 @@
+/*
+ * conv_forward_1x1.c -- forward 1x1 convolutions of small maps as one GEMM
+ * across a run of images (fc_conv2d_forward_1x1_batch; overview in
+ * conv_internal.h). Split from conv_forward.c, which had grown past 600 lines.
+ */
+#ifndef FC_T
+#include "conv_internal.h"
+
+/* 1x1 convolutions over a batch whose images have few pixels (the late
+ * layers of MobileNet-style networks: 2x2, 4x4 maps): one GEMM over the
+ * batch, Y (K x N*P) = W (K x C) . X (C x N*P), column j = image j / P,
+ * pixel j % P, instead of one GEMM per image whose NR-wide tiles would be
+ * mostly empty. B panels are gathered straight from the NCHW images; each
+ * NC block of C is computed into a local buffer and scattered to the
+ * images with bias and activation. Every element gets the per-image path's
+ * arithmetic (same K blocks, same micro-kernel). */
+#ifndef FC_1X1_BATCH_MAX_PIXELS
+#define FC_1X1_BATCH_MAX_PIXELS 16
+#endif
+/* NC block: whole NR panels and whole images (so that each image's rows are
+ * finished, and activated, in one piece as on the per-image path). */
+static fc_int fc_1x1_batch_ncb(fc_int kcb, size_t elem, fc_int nr, fc_int P)
+{
+    fc_int unit = nr;
+    while (unit % P)
+        unit += nr;
+    const fc_int target = FC_MIN(384, (fc_int)((384 * 1024) / ((size_t)kcb * elem)));
+    return FC_MAX(unit, target / unit * unit);
+}
+
+int fc_conv2d_1x1_batch_ok(const fc_conv_geom *g, fc_int nimg)
+{
+    return fc_is_1x1(g) && nimg > 1 && g->Ho * g->Wo < FC_1X1_BATCH_MAX_PIXELS;
+}
+
+size_t fc_conv2d_1x1_batch_workspace_bytes(const fc_conv_geom *g, size_t elem)
+{
+    const fc_int mr = elem == 8 ? FC_MR_F64 : FC_MR_F32, nr = elem == 8 ? FC_NR_F64 : FC_NR_F32;
+    const fc_int KC = elem == 8 ? FC_KC_F64 : FC_KC_F32;
+    const fc_int kcb = fc_block_size(g->C, KC, 1);
+    const fc_int ncb = fc_1x1_batch_ncb(kcb, elem, nr, g->Ho * g->Wo);
+    return fc_align_up((size_t)kcb * (size_t)ncb * elem) +
+           fc_align_up((size_t)fc_roundup(g->K, mr) * (size_t)ncb * elem) +
+           fc_align_up((size_t)ncb * sizeof(fc_int)) + FC_ALIGN;
+}
+
+#define FC_TMPL_SET 32
+#include "gemm_internal.h"
+#include "conv_forward_1x1.c"
+#define FC_TMPL_SET 64
+#include "gemm_internal.h"
+#include "conv_forward_1x1.c"
+#define FC_TMPL_SET 0
+#include "gemm_internal.h"
+
+#else /* ------------------------- template body ------------------------- */
+
+typedef struct FC_SFX(fc_1x1_batch_ctx) {
+    const fc_conv_geom *g;
+    const FC_T *x;
+    FC_T *y, *cbuf;
+    fc_int j0, ldc;    /* first column of the run; row stride of cbuf */
+    fc_int *src;       /* per column of the NC block: image offset + pixel */
+    const FC_T *bias, *res;
+    int act;
+    FC_T act_param;
+} FC_SFX(fc_1x1_batch_ctx);
+
+static void FC_SFX(fc_1x1_batch_packb)(void *vctx, fc_int pc, fc_int kc, fc_int jc, fc_int nc,
+                                       FC_T *bp)
+{
+    FC_SFX(fc_1x1_batch_ctx) *ctx = (FC_SFX(fc_1x1_batch_ctx) *)vctx;
+    const fc_int C = ctx->g->C, P = ctx->g->Ho * ctx->g->Wo;
+    fc_int *src = ctx->src;
+    for (fc_int j = 0; j < nc; ++j) {
+        const fc_int col = ctx->j0 + jc + j, n = col / P;
+        src[j] = n * C * P + (col - n * P) + pc * P;
+    }
+    for (fc_int q = 0; q < nc; q += FC_NR) {
+        const fc_int nr = FC_MIN(FC_NR, nc - q);
+        FC_T *dst = bp + q * kc;
+        for (fc_int p = 0; p < kc; ++p) {
+            const FC_T *xr = ctx->x + p * P;
+            fc_int j = 0;
+            for (; j < nr; ++j)
+                dst[j] = xr[src[q + j]];
+            for (; j < FC_NR; ++j)
+                dst[j] = 0;
+            dst += FC_NR;
+        }
+    }
+}
+
+/* Scatter the finished block C[i0:i0+mc, jc:jc+nc] (local columns) to y. */
+static void FC_SFX(fc_1x1_batch_epi)(void *vctx, fc_int i0, fc_int mc, fc_int jc, fc_int nc)
+{
+    const FC_SFX(fc_1x1_batch_ctx) *ctx = (const FC_SFX(fc_1x1_batch_ctx) *)vctx;
+    const fc_int K = ctx->g->K, P = ctx->g->Ho * ctx->g->Wo;
+    for (fc_int i = i0; i < i0 + mc; ++i) {
+        FC_T *row = ctx->cbuf + i * ctx->ldc;
+        if (ctx->bias) {
+            const FC_T bi = ctx->bias[i];
+            for (fc_int j = 0; j < nc; ++j)
+                row[j] += bi;
+        }
+        /* jc and nc are whole images (fc_1x1_batch_ncb, image-aligned runs). */
+        for (fc_int j = 0; j < nc; j += P) {
+            const fc_int at = (((ctx->j0 + jc + j) / P) * K + i) * P;
+            FC_T *yr = ctx->y + at;
+            for (fc_int p = 0; p < P; ++p)
+                yr[p] = row[j + p];
+            if (ctx->res)
+                for (fc_int p = 0; p < P; ++p)
+                    yr[p] += ctx->res[at + p];
+            if (ctx->act != FC_ACT_NONE)
+                FC_SFX(fc_activation_forward)(ctx->act, ctx->act_param, yr, yr, P);
+        }
+    }
+}
+
+void FC_SFX(fc_conv2d_forward_1x1_batch)(const fc_conv_geom *g, fc_int n0, fc_int n1,
+                                         const FC_T *x, const void *packed, const FC_T *bias, const FC_T *res,
+                                         int act, FC_T act_param, FC_T *y, void *work)
+{
+    const fc_int j0 = n0 * g->Ho * g->Wo, j1 = n1 * g->Ho * g->Wo;
+    fc_conv_plan pl;
+    fc_conv_plan_make(g, FC_OP_FWD, sizeof(FC_T), &pl);
+    const fc_int ncb = fc_1x1_batch_ncb(pl.kcb, sizeof(FC_T), FC_NR, pl.n);
+    char *w = (char *)fc_align_ptr(work);
+    FC_T *bbuf = (FC_T *)w;
+    w += fc_align_up((size_t)pl.kcb * (size_t)ncb * sizeof(FC_T));
+    FC_T *cbuf = (FC_T *)w;
+    w += fc_align_up((size_t)fc_roundup(g->K, FC_MR) * (size_t)ncb * sizeof(FC_T));
+    FC_SFX(fc_1x1_batch_ctx) ctx;
+    ctx.g = g;
+    ctx.x = x;
+    ctx.y = y;
+    ctx.cbuf = cbuf;
+    ctx.j0 = j0;
+    ctx.ldc = ncb;
+    ctx.src = (fc_int *)w;
+    ctx.bias = bias;
+    ctx.res = res;
+    ctx.act = act;
+    ctx.act_param = act_param;
+
+    FC_SFX(fc_gemm_job) job;
+    memset(&job, 0, sizeof(job));
+    job.m = g->K;
+    job.n = j1 - j0;
+    job.k = g->C;
+    job.kcb = pl.kcb;
+    job.mcb = pl.mcb;
+    job.ncb = ncb;
+    job.ap_full = (const FC_T *)packed;
+    job.packb = FC_SFX(fc_1x1_batch_packb);
+    job.packb_ctx = &ctx;
+    job.c = cbuf;
+    job.ldc = ncb;
+    job.c_local = 1;
+    job.beta = 0;
+    job.epi = FC_SFX(fc_1x1_batch_epi);
+    job.epi_ctx = &ctx;
+    job.bbuf = bbuf;
+    FC_SFX(fc_gemm_serial)(&job);
+}
+
+#endif
