@@ -99,6 +99,16 @@ static void FC_SFX(fc_epi_bias_act)(void *vctx, fc_int i0, fc_int mc, fc_int j0,
     const fc_int P = ctx->g->Ho * ctx->g->Wo;
     for (fc_int i = i0; i < i0 + mc; ++i) {
         FC_T *row = ctx->y + i * P + j0;
+        if (ctx->bias && !ctx->res && ctx->act == FC_ACT_RELU) {
+            /* the common case in one pass over the row: the same (y + b), then ReLU's
+             * "v > 0 ? v : 0" (fc_activation_forward's, so NaN gives 0 there too) */
+            const FC_T bi = ctx->bias[i];
+            for (fc_int j = 0; j < nc; ++j) {
+                const FC_T v = row[j] + bi;
+                row[j] = v > (FC_T)0 ? v : (FC_T)0;
+            }
+            continue;
+        }
         if (ctx->bias) {
             const FC_T bi = ctx->bias[i];
             for (fc_int j = 0; j < nc; ++j)
