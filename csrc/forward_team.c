@@ -20,6 +20,14 @@ typedef struct fc_conv_team {
     size_t ws;      /* workspace bytes per thread, a multiple of 64 */
 } fc_conv_team;
 
+/* Runs of images a team of nt hands out (one run, the whole batch, for one thread). */
+static fc_int image_runs(fc_int N, int nt)
+{
+    if (nt <= 1)
+        return 1;
+    return N < FC_IMAGE_RUNS_PER_THREAD * nt ? N : FC_IMAGE_RUNS_PER_THREAD * nt;
+}
+
 static size_t round64(size_t n)
 {
     /* saturates: SIZE_MAX can never be allocated */

@@ -4,6 +4,14 @@
 #define FC_CAT(a, b) FC_CAT_(a, b)
 #define FC_NAME(base) FC_CAT(base, SUFFIX)
 
+static inline void FC_NAME(pool_plane)(const fc_pool_geom *g, int max, const T *x, T *y)
+{
+    if (max)
+        FC_NAME(fc_max_pool2d_forward)(g, x, y);
+    else
+        FC_NAME(fc_avg_pool2d_forward)(g, x, y);
+}
+
 void FC_NAME(fc_conv2d_forward_team)(const fc_conv_geom *g, fc_int N, const T *x,
                                      const void *packed, const T *bias, const T *res, int act,
                                      T act_param, T *y, int nthreads, char *work)
@@ -15,7 +23,7 @@ void FC_NAME(fc_conv2d_forward_team)(const fc_conv_geom *g, fc_int N, const T *x
     if (N <= 0)
         return;
     if (t.mode == FC_CONV_TEAM_1X1_BATCH) {
-        const fc_int nruns = N < FC_IMAGE_RUNS_PER_THREAD * nt ? N : FC_IMAGE_RUNS_PER_THREAD * nt;
+        const fc_int nruns = image_runs(N, (int)nt);
 #pragma omp parallel for schedule(dynamic) num_threads(nt) if (nt > 1)
         for (i = 0; i < nruns; i++)
             FC_NAME(fc_conv2d_forward_1x1_batch)(g, i * N / nruns, (i + 1) * N / nruns, x, packed,
@@ -31,12 +39,9 @@ void FC_NAME(fc_conv2d_forward_team)(const fc_conv_geom *g, fc_int N, const T *x
                                                    y + n * ys, work + t.ws * (size_t)FC_THREAD_ID(),
                                                    (int)(i % nt), (int)nt);
         }
-    } else if (nt == 1) {
-        FC_NAME(fc_conv2d_forward_packed_batch)(g, N, x, packed, bias, res, act, act_param, y,
-                                                work);
     } else {
-        const fc_int nchunks = N < FC_IMAGE_RUNS_PER_THREAD * nt ? N : FC_IMAGE_RUNS_PER_THREAD * nt;
-#pragma omp parallel for schedule(dynamic) num_threads(nt)
+        const fc_int nchunks = image_runs(N, (int)nt);
+#pragma omp parallel for schedule(dynamic) num_threads(nt) if (nt > 1)
         for (i = 0; i < nchunks; i++) {
             const fc_int n = i * N / nchunks, n1 = (i + 1) * N / nchunks;
             FC_NAME(fc_conv2d_forward_packed_batch)(g, n1 - n, x + n * xs, packed, bias,
@@ -67,7 +72,7 @@ void FC_NAME(fc_conv2d_pool_forward_team)(const fc_conv_geom *g, const fc_pool_g
     {
         const fc_int nt = t.nt, imgs = conv_pool_images(g, sizeof(T));
         const size_t per = round64((size_t)ys * (size_t)imgs * sizeof(T));
-        const fc_int nchunks = N < FC_IMAGE_RUNS_PER_THREAD * nt ? N : FC_IMAGE_RUNS_PER_THREAD * nt;
+        const fc_int nchunks = image_runs(N, (int)nt);
         fc_int i;
 #pragma omp parallel for schedule(dynamic) num_threads(nt) if (nt > 1)
         for (i = 0; i < nchunks; i++) {
@@ -79,14 +84,8 @@ void FC_NAME(fc_conv2d_pool_forward_team)(const fc_conv_geom *g, const fc_pool_g
                 const fc_int m = n1 - n < imgs ? n1 - n : imgs;
                 FC_NAME(fc_conv2d_forward_packed_batch)(g, m, x + n * xs, packed, bias, NULL, act,
                                                         act_param, scratch, mine);
-                for (p = 0; p < m * g->K; p++) {
-                    if (max)
-                        FC_NAME(fc_max_pool2d_forward)(pg, scratch + p * pin,
-                                                       y + (n * g->K + p) * pout);
-                    else
-                        FC_NAME(fc_avg_pool2d_forward)(pg, scratch + p * pin,
-                                                       y + (n * g->K + p) * pout);
-                }
+                for (p = 0; p < m * g->K; p++)
+                    FC_NAME(pool_plane)(pg, max, scratch + p * pin, y + (n * g->K + p) * pout);
             }
         }
     }
@@ -127,12 +126,8 @@ void FC_NAME(fc_pool2d_forward_team)(const fc_pool_geom *g, int max, fc_int plan
     const int nt = fc_team_size(nthreads, planes, (double)FC_ELEMENT_WORK * planes * in);
     fc_int p;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (p = 0; p < planes; p++) {
-        if (max)
-            FC_NAME(fc_max_pool2d_forward)(g, x + p * in, y + p * out);
-        else
-            FC_NAME(fc_avg_pool2d_forward)(g, x + p * in, y + p * out);
-    }
+    for (p = 0; p < planes; p++)
+        FC_NAME(pool_plane)(g, max, x + p * in, y + p * out);
 }
 
 void FC_NAME(fc_plane_means_team)(fc_int rows, fc_int n, const T *x, T *y, int nthreads)
@@ -168,25 +163,12 @@ void FC_NAME(fc_plane_means_team)(fc_int rows, fc_int n, const T *x, T *y, int n
     }
 }
 
-void FC_NAME(fc_activation_forward_team)(int act, T param, const T *x, T *y, fc_int n,
-                                         int nthreads)
+/* y = act(a + b), or y = act(a) when b is NULL, over equal blocks, one per thread:
+ * each block summed, then the activation kernel over it (bitwise a NumPy add
+ * followed by fc_activation_forward over the whole array). */
+static void FC_NAME(elementwise_team)(const T *a, const T *b, T *y, fc_int n, int act, T param,
+                                      int nthreads)
 {
-    const int nb = fc_team_size(nthreads, nthreads, (double)FC_ELEMENT_WORK * n);
-    fc_int b;
-    if (n <= 0)
-        return;
-#pragma omp parallel for schedule(static) num_threads(nb) if (nb > 1)
-    for (b = 0; b < nb; b++) {
-        const fc_int lo = b * n / nb, hi = (b + 1) * n / nb;
-        FC_NAME(fc_activation_forward)(act, param, x + lo, y + lo, hi - lo);
-    }
-}
-
-void FC_NAME(fc_add_forward_team)(const T *a, const T *b, T *y, fc_int n, int act, T param,
-                                  int nthreads)
-{
-    /* y = act(a + b): each block summed, then the activation kernel over the block
-     * (bitwise a NumPy add followed by fc_activation_forward over the whole array) */
     const int nb = fc_team_size(nthreads, nthreads, (double)FC_ELEMENT_WORK * n);
     fc_int blk;
     if (n <= 0)
@@ -194,12 +176,28 @@ void FC_NAME(fc_add_forward_team)(const T *a, const T *b, T *y, fc_int n, int ac
 #pragma omp parallel for schedule(static) num_threads(nb) if (nb > 1)
     for (blk = 0; blk < nb; blk++) {
         const fc_int lo = blk * n / nb, hi = (blk + 1) * n / nb;
+        const T *src = a;
         fc_int i;
-        for (i = lo; i < hi; i++)
-            y[i] = a[i] + b[i];
-        if (act != FC_ACT_NONE)
-            FC_NAME(fc_activation_forward)(act, param, y + lo, y + lo, hi - lo);
+        if (b) {
+            for (i = lo; i < hi; i++)
+                y[i] = a[i] + b[i];
+            src = y;
+        }
+        if (!b || act != FC_ACT_NONE)
+            FC_NAME(fc_activation_forward)(act, param, src + lo, y + lo, hi - lo);
     }
+}
+
+void FC_NAME(fc_activation_forward_team)(int act, T param, const T *x, T *y, fc_int n,
+                                         int nthreads)
+{
+    FC_NAME(elementwise_team)(x, NULL, y, n, act, param, nthreads);
+}
+
+void FC_NAME(fc_add_forward_team)(const T *a, const T *b, T *y, fc_int n, int act, T param,
+                                  int nthreads)
+{
+    FC_NAME(elementwise_team)(a, b, y, n, act, param, nthreads);
 }
 
 #undef FC_CAT_

@@ -24,16 +24,19 @@ OPS = {
 }
 
 
-cdef void *_address(object arr, bint writable, Py_ssize_t need, str what) except? NULL:
-    """The data address of a contiguous array of at least `need` bytes."""
+cdef void *_address(object arr, bint writable, Py_ssize_t need, object what) except? NULL:
+    """The data address of a contiguous array of at least `need` bytes (`what` names it
+    in the error: a buffer number or a string)."""
     cdef Py_buffer view
     cdef void *p
+    cdef Py_ssize_t n
     PyObject_GetBuffer(arr, &view, PyBUF_ANY_CONTIGUOUS | (PyBUF_WRITABLE if writable else 0))
     p = view.buf
     n = view.len
     PyBuffer_Release(&view)
     if n < need:
-        raise ValueError(f"{what}: {n} bytes, the program needs {need}")
+        label = f"buffer {what}" if isinstance(what, int) else what
+        raise ValueError(f"{label}: {n} bytes, the program needs {need}")
     return p
 
 
@@ -65,7 +68,7 @@ cdef class BufferTable:
         writable unless only read, as a model input)."""
         if i < 0 or i >= self.size:
             raise IndexError(f"buffer {i} of {self.size}")
-        self.ptrs[i] = _address(arr, writable, self.need[i], f"buffer {i}")
+        self.ptrs[i] = _address(arr, writable, self.need[i], i)
         self.held[i] = arr
 
 

@@ -22,7 +22,7 @@ def _pair(model, x):
 
 def _segments(model):
     return [kind for c in model._get_plan()._programs._compiled.values() if c
-            for kind, _ in c.segments]
+            for kind, _, _ in c.segments]
 
 
 @pytest.mark.parametrize("name", ["lenet5", "tfcnn", "cifar_example", "resnet20", "mobilenet"])
@@ -209,7 +209,7 @@ def test_conv_then_pooling_is_one_op(n, pool):
     finally:
         fastconv.set_num_threads(before)
     (compiled,) = plan._programs._compiled.values()
-    ops = [spec for kind, prog in compiled.segments if kind == "program"
+    ops = [spec for kind, prog, _ in compiled.segments if kind == "program"
            for spec in [prog.nops]]
     steps = plan._inference_steps()[0]
     # fused: conv a + pool, conv(1x1) + pool; not: conv b (a model output), conv z (added)

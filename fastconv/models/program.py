@@ -78,7 +78,6 @@ class ProgramRunner:
         finally:
             self._lock.release()
 
-
     def profile(self, inputs, repeats):
         """[(label, seconds)] per op of an inference on ``inputs``, the minimum over
         ``repeats`` runs (a label names the layers its op runs), or None when no step of
@@ -210,82 +209,63 @@ class _Compiled:
                 needs.append(vals[kind[1]].nbytes)
         self.table = _program.BufferTable(needs)
         # arena memory, 64-byte aligned, bound once; each slot's array is a view of it
-        self.arena = {}
+        arena = {}
         for b, kind in enumerate(kinds):
             if kind[0] == "arena":
                 raw = np.empty(kind[1] + 64, dtype=np.uint8)
                 off = (-raw.ctypes.data) % 64
-                self.arena[b] = raw[off:off + kind[1]]
-                self.table.bind(b, self.arena[b])
+                arena[b] = raw[off:off + kind[1]]
+                self.table.bind(b, arena[b])
         self.views = {}
         for slot, b in slot_buf.items():
             if kinds[b][0] == "arena":
                 v = vals[slot]
-                self.views[slot] = self.arena[b][:v.nbytes].view(v.dtype).reshape(v.shape)
-        self.output_shapes = {slot: vals[slot].shape for slot in self.output_slots}
-        # consecutive ops form one program; Python steps in between
-        self.segments, self.labels = [], []
+                self.views[slot] = arena[b][:v.nbytes].view(v.dtype).reshape(v.shape)
+        # per call: the inputs' buffers, and the outputs' (fresh arrays where an op writes)
+        self.in_bufs = [slot_buf[s] for s in self.input_slots]
+        self.fresh_outputs = [(slot, slot_buf[slot], vals[slot].shape)
+                              for slot in self.output_slots if kinds[slot_buf[slot]][0] == "output"]
+        # consecutive ops form one program; Python steps in between: (kind, item, labels)
+        self.segments = []
         run, names = [], iter(labels)
         for kind, item in items + [("python", None)]:
             if kind == "op":
                 run.append(item)
                 continue
             if run:
-                self.segments.append(("program", _program.Program(run, dtype.itemsize,
-                                                                  self.n)))
-                self.labels.append([next(names) for _ in run])
+                self.segments.append(("program", _program.Program(run, dtype.itemsize, self.n),
+                                      [next(names) for _ in run]))
                 run = []
             if item is not None:
-                self.segments.append(("python", item))
-                self.labels.append([item.layer.name])
+                self.segments.append(("python", item, [item.layer.name]))
+        self.has_python = any(kind == "python" for kind, _, _ in self.segments)
         # Python steps' outputs that later ops read are bound per call
-        self.bind_after = {}
-        for slot, b in slot_buf.items():
-            if kinds[b][0] == "python":
-                self.bind_after[slot] = b
-        # the common case, everything in C: (input buffers, output buffers and shapes, program)
-        self.simple = None
-        if len(self.segments) == 1 and self.segments[0][0] == "program" and all(
-                kinds[slot_buf[s]][0] == "output" for s in self.output_slots):
-            self.simple = ([slot_buf[s] for s in self.input_slots],
-                           [(slot_buf[s], self.output_shapes[s]) for s in self.output_slots],
-                           self.segments[0][1])
+        self.bind_after = {slot: b for slot, b in slot_buf.items() if kinds[b][0] == "python"}
         return True
 
     # ------------------------------------------------------------ running
     def run(self, inputs, timings=None):
         """This batch's outputs; ``timings`` (a list) receives (label, seconds) per op."""
         table = self.table
-        if self.simple is not None and timings is None:
-            ins, outs, program = self.simple
-            for b, x in zip(ins, inputs):
-                table.bind(b, x, False)
-            ys = []
-            for b, shape in outs:
-                y = np.empty(shape, dtype=self.dtype)
-                table.bind(b, y)
-                ys.append(y)
-            _program.run(program, table, get_num_threads())
-            return ys
-        kinds = self.kinds
-        vals = dict(self.views)
-        for slot, x in zip(self.input_slots, inputs):
-            table.bind(self.slot_buf[slot], x, False)
-            vals[slot] = x
-        for slot in self.output_slots:
-            b = self.slot_buf[slot]
-            if kinds[b][0] == "output":
-                y = np.empty(self.output_shapes[slot], dtype=self.dtype)
-                table.bind(b, y)
-                vals[slot] = y
+        for b, x in zip(self.in_bufs, inputs):
+            table.bind(b, x, False)
+        fresh = {}
+        for slot, b, shape in self.fresh_outputs:
+            y = fresh[slot] = np.empty(shape, dtype=self.dtype)
+            table.bind(b, y)
         nt = get_num_threads()
-        for (kind, item), labels in zip(self.segments, self.labels):
+        if not self.has_python and timings is None:        # the common case: all in C
+            for _, program, _ in self.segments:
+                _program.run(program, table, nt)
+            return [fresh[slot] for slot in self.output_slots]
+        vals = dict(self.views)
+        vals.update(zip(self.input_slots, inputs))
+        vals.update(fresh)
+        for kind, item, labels in self.segments:
             if kind == "program":
-                if timings is None:
-                    _program.run(item, table, nt)
-                else:
-                    seconds = np.zeros(item.nops)
-                    _program.run(item, table, nt, seconds)
+                seconds = None if timings is None else np.zeros(item.nops)
+                _program.run(item, table, nt, seconds)
+                if timings is not None:
                     timings.extend(zip(labels, seconds.tolist()))
                 continue
             s = item
@@ -294,15 +274,16 @@ class _Compiled:
             y = s.layer.forward(x, False)[0]
             if timings is not None:
                 timings.append((labels[0], time.perf_counter() - t0))
-            if s.output in self.bind_after and not _contiguous_float(y, self.dtype):
-                y = np.ascontiguousarray(y, dtype=self.dtype)
+            b = self.bind_after.get(s.output)
+            if b is not None:
+                if not _contiguous_float(y, self.dtype):
+                    y = np.ascontiguousarray(y, dtype=self.dtype)
+                table.bind(b, y)
             vals[s.output] = y
-            if s.output in self.bind_after:
-                table.bind(self.bind_after[s.output], y)
         outs = []
         for slot in self.output_slots:
             y = vals[slot]
-            if kinds[self.slot_buf[slot]][0] == "python" and y.base is not None:
+            if self.kinds[self.slot_buf[slot]][0] == "python" and y.base is not None:
                 y = y.copy()      # a view (of an arena buffer, maybe): the caller owns it
             outs.append(y)
         return outs
