@@ -113,8 +113,7 @@ static void fc_wino_plan(fc_conv_plan *pl, size_t elem)
     pl->total = pl->ap_bytes + pl->wino_v_bytes + pl->wino_m_bytes + pl->wino_r_bytes + FC_ALIGN;
 }
 
-/* The forward geometry whose output is dx: input dy (K, Ho, Wo), K' = C. */
-static void fc_bwd_data_geom(const fc_conv_geom *g, fc_conv_geom *t)
+void fc_bwd_data_geom(const fc_conv_geom *g, fc_conv_geom *t)
 {
     t->C = g->K;
     t->H = g->Ho;
@@ -216,6 +215,30 @@ void fc_bw_plan_make(const fc_conv_geom *g, size_t elem, fc_bw_plan *pl)
     pl->total = pl->t_bytes + pl->x_bytes + pl->b_bytes + pl->o_bytes + FC_ALIGN;
 }
 
+int fc_conv2d_backward_weight_1x1_ok(const fc_conv_geom *g, fc_int nimg)
+{
+    return fc_1x1_bw_ok(g, nimg);
+}
+
+int fc_1x1_bw_ok(const fc_conv_geom *g, fc_int nimg)
+{
+    return fc_is_1x1(g) && nimg > 1 && g->Ho * g->Wo <= FC_1X1_BW_MAX_PIXELS && g->K > 0 &&
+           g->C > 0;
+}
+
+void fc_1x1_bw_plan_make(const fc_conv_geom *g, size_t elem, fc_1x1_bw_plan *pl)
+{
+    const fc_int mr = elem == 8 ? FC_MR_F64 : FC_MR_F32, nr = elem == 8 ? FC_NR_F64 : FC_NR_F32;
+    const fc_int MC = elem == 8 ? FC_MC_F64 : FC_MC_F32, P = FC_MAX(1, g->Ho * g->Wo);
+    const fc_int kmax = FC_MAX(P, 256 / P * P);
+    pl->gimg = kmax / P;
+    pl->mcb = fc_block_size(g->K, MC, mr);
+    pl->ncb = fc_block_size(g->C, FC_MAX(nr, (fc_int)(FC_CONV_B_BYTES / ((size_t)kmax * elem)) / nr * nr), nr);
+    pl->a_bytes = fc_align_up((size_t)fc_roundup(g->K, mr) * (size_t)kmax * elem);
+    pl->b_bytes = fc_align_up((size_t)kmax * (size_t)fc_roundup(pl->ncb, nr) * elem);
+    pl->total = pl->a_bytes + pl->b_bytes + FC_ALIGN;
+}
+
 int fc_bw_small_ok(const fc_conv_geom *g, size_t elem)
 {
     const fc_int CRS = g->C * g->R * g->S;
@@ -244,6 +267,14 @@ size_t fc_conv2d_workspace_bytes(const fc_conv_geom *g, size_t elem)
         fc_bw_plan bp;
         fc_bw_plan_make(g, elem, &bp);
         best = bp.total;
+    }
+    if (fc_1x1_bw_ok(g, 2)) {
+        fc_1x1_bw_plan bp;
+        fc_1x1_bw_plan_make(g, elem, &bp);
+        fc_conv_geom t;
+        fc_bwd_data_geom(g, &t);
+        best = FC_MAX(best, bp.total);
+        best = FC_MAX(best, fc_conv2d_1x1_batch_workspace_bytes(&t, elem));
     }
     for (int op = 0; op < 3; ++op) {
         fc_conv_plan pl;

@@ -69,6 +69,15 @@ void FC_SFX(fc_conv2d_backward_data_packed_batch)(const fc_conv_geom *g, fc_int 
                                                   const FC_T *dy, const void *packed, FC_T *dx,
                                                   void *work)
 {
+    if (fc_1x1_bw_ok(g, nimg)) {
+        /* dX = W^T . dY: the forward 1x1 on the transposed geometry, whose forward
+         * packing is this pass's (A = W^T, K blocks of K). */
+        fc_conv_geom t;
+        fc_bwd_data_geom(g, &t);
+        FC_SFX(fc_conv2d_forward_1x1_batch)(&t, 0, nimg, dy, packed, NULL, NULL, FC_ACT_NONE, 0,
+                                            dx, work);
+        return;
+    }
     fc_conv_plan pl;
     fc_conv_plan_make(g, FC_OP_BWD_DATA, sizeof(FC_T), &pl);
     if (pl.direct) {

@@ -307,6 +307,97 @@ static void FC_SFX(fc_bw_small_run)(const fc_conv_geom *g, fc_int nimg, const FC
     }
 }
 
+/* Packers of the 1x1 small-map path (fc_1x1_bw_ok): column j of a group
+ * starting at column j0 is image (j0 + j) / P, pixel (j0 + j) % P. */
+typedef struct FC_SFX(fc_1x1_bw_ctx) {
+    const fc_conv_geom *g;
+    const FC_T *x;
+    fc_int j0;
+} FC_SFX(fc_1x1_bw_ctx);
+
+/* A = rows [k0, k1) of dY of the group (kc columns), one packed block (panel
+ * q at ap + q * MR * kc). */
+static void FC_SFX(fc_1x1_bw_pack_a)(const fc_conv_geom *g, const FC_T *dy, fc_int k0, fc_int k1,
+                                     fc_int j0, fc_int kc, FC_T *ap)
+{
+    const fc_int K = g->K, P = g->Ho * g->Wo;
+    for (fc_int i0 = k0; i0 < k1; i0 += FC_MR) {
+        const fc_int mr = FC_MIN(FC_MR, k1 - i0);
+        FC_T *dst = ap + (i0 - k0) * kc;
+        for (fc_int p = 0; p < kc; ++p, dst += FC_MR) {
+            const fc_int col = j0 + p, n = col / P;
+            const FC_T *src = dy + (n * K + i0) * P + (col - n * P);
+            fc_int i = 0;
+            for (; i < mr; ++i)
+                dst[i] = src[i * P];
+            for (; i < FC_MR; ++i)
+                dst[i] = 0;
+        }
+    }
+}
+
+/* B = X_g^T: rows pc .. pc + kc - 1 of the group, channels jc .. jc + nc - 1. */
+static void FC_SFX(fc_1x1_bw_pack_b)(void *vctx, fc_int pc, fc_int kc, fc_int jc, fc_int nc,
+                                     FC_T *bp)
+{
+    const FC_SFX(fc_1x1_bw_ctx) *ctx = (const FC_SFX(fc_1x1_bw_ctx) *)vctx;
+    const fc_int C = ctx->g->C, P = ctx->g->Ho * ctx->g->Wo;
+    for (fc_int q = 0; q < nc; q += FC_NR) {
+        const fc_int nr = FC_MIN(FC_NR, nc - q);
+        FC_T *dst = bp + q * kc;
+        for (fc_int p = 0; p < kc; ++p, dst += FC_NR) {
+            const fc_int col = ctx->j0 + pc + p, n = col / P;
+            const FC_T *src = ctx->x + (n * C + jc + q) * P + (col - n * P);
+            fc_int j = 0;
+            for (; j < nr; ++j)
+                dst[j] = src[j * P];
+            for (; j < FC_NR; ++j)
+                dst[j] = 0;
+        }
+    }
+}
+
+void FC_SFX(fc_conv2d_backward_weight_1x1_part)(const fc_conv_geom *g, fc_int nimg,
+                                                const FC_T *x, const FC_T *dy, FC_T *dw,
+                                                FC_T *db, int part, int nparts, void *work)
+{
+    const fc_int K = g->K, P = g->Ho * g->Wo, panels = (K + FC_MR - 1) / FC_MR;
+    const fc_int k0 = FC_MIN(K, part * panels / nparts * FC_MR);
+    const fc_int k1 = FC_MIN(K, (part + 1) * panels / nparts * FC_MR);
+    if (k1 <= k0)
+        return;
+    fc_1x1_bw_plan pl;
+    fc_1x1_bw_plan_make(g, sizeof(FC_T), &pl);
+    char *wk = (char *)fc_align_ptr(work);
+    FC_T *ap = (FC_T *)wk, *bb = (FC_T *)(wk + pl.a_bytes);
+    if (db) {
+        memset(db + k0, 0, (size_t)(k1 - k0) * sizeof(FC_T));
+        for (fc_int n = 0; n < nimg; ++n)
+            FC_SFX(fc_bw_bias)(k1 - k0, P, dy + (n * K + k0) * P, db + k0);
+    }
+    FC_SFX(fc_1x1_bw_ctx) ctx = {g, x, 0};
+    FC_SFX(fc_gemm_job) job;
+    memset(&job, 0, sizeof(job));
+    job.m = k1 - k0;
+    job.n = g->C;
+    job.mcb = pl.mcb;
+    job.ncb = pl.ncb;
+    job.ap_full = ap;
+    job.packb = FC_SFX(fc_1x1_bw_pack_b);
+    job.packb_ctx = &ctx;
+    job.c = dw + k0 * g->C;
+    job.ldc = g->C;
+    job.bbuf = bb;
+    for (fc_int n0 = 0; n0 < nimg; n0 += pl.gimg) {
+        const fc_int n1 = FC_MIN(nimg, n0 + pl.gimg);
+        ctx.j0 = n0 * P;
+        job.k = job.kcb = (n1 - n0) * P;
+        job.beta = n0 > 0;
+        FC_SFX(fc_1x1_bw_pack_a)(g, dy, k0, k1, ctx.j0, job.k, ap);
+        FC_SFX(fc_gemm_serial)(&job);
+    }
+}
+
 void FC_SFX(fc_conv2d_backward_weight_batch)(const fc_conv_geom *g, fc_int nimg, const FC_T *x,
                                              const FC_T *dy, FC_T *dw, FC_T *db, void *work)
 {
@@ -316,6 +407,7 @@ void FC_SFX(fc_conv2d_backward_weight_batch)(const fc_conv_geom *g, fc_int nimg,
         FC_SFX(fc_bw_small_run)(g, nimg, x, dy, dw, db, work);
         return;
     }
+
     {
         fc_conv_plan fp;
         fc_conv_plan_make(g, FC_OP_FWD, sizeof(FC_T), &fp);

@@ -258,6 +258,21 @@ void fc_conv2d_backward_weight_batch_f32(const fc_conv_geom *g, fc_int nimg, con
 void fc_conv2d_backward_weight_batch_f64(const fc_conv_geom *g, fc_int nimg, const double *x,
                                          const double *dy, double *dw, double *db, void *work);
 
+/* 1x1 convolutions of small maps (stride 1, no padding, Ho * Wo <= 64, nimg >
+ * 1): dw (K,C,1,1) and db (K, or NULL) are WRITTEN (not accumulated) from
+ * all nimg images at once, the filters split into nparts parts (part of
+ * them: filters [k0, k1), k0 a multiple of 6), each its own call: no partial
+ * sums to merge, and every element is summed in an order that depends on g
+ * and nimg only (images in groups of up to 256 pixel columns, groups in
+ * order), whatever nparts. Same workspace as above, per concurrent call. */
+int fc_conv2d_backward_weight_1x1_ok(const fc_conv_geom *g, fc_int nimg);
+void fc_conv2d_backward_weight_1x1_part_f32(const fc_conv_geom *g, fc_int nimg, const float *x,
+                                            const float *dy, float *dw, float *db, int part,
+                                            int nparts, void *work);
+void fc_conv2d_backward_weight_1x1_part_f64(const fc_conv_geom *g, fc_int nimg, const double *x,
+                                            const double *dy, double *dw, double *db, int part,
+                                            int nparts, void *work);
+
 /* Depthwise convolution (csrc/conv_depthwise.c): groups == C, K = mult * C
  * filters of 1 x R x S (weight (K, 1, R, S)); output channel k reads input
  * channel k / mult. x (N, C, H, W), y (N, K, Ho, Wo), C and K the full channel

@@ -179,7 +179,8 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
     """grad_w = sum over images of d conv / d w; grad_b likewise (if not None).
 
     Images go in WEIGHT_GRAD_CHUNKS fixed runs, each summed in order into its own
-    partial; the partials are then added in chunk order.
+    partial; the partials are then added in chunk order. 1x1 convolutions of small
+    maps instead split the filters over the threads, each over every image.
     """
     cdef fc_conv_geom g = make_geom(geometry)
     cdef Py_ssize_t N = x.shape[0], n, chunk, i, blk, i0, i1, nblocks
@@ -199,6 +200,18 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
     if grad_b is not None:
         db = &grad_b[0]
     try:
+        if fc_conv2d_backward_weight_1x1_ok(&g, N):
+            # Filters split over the team, every image in each part: no partials.
+            with nogil, parallel(num_threads=nt):
+                mywork = work + ws * threadid()
+                for i in prange(nt, schedule='static'):
+                    if floating is float:
+                        fc_conv2d_backward_weight_1x1_part_f32(&g, N, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0],
+                                                               dw, db, i, nt, mywork)
+                    else:
+                        fc_conv2d_backward_weight_1x1_part_f64(&g, N, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0],
+                                                               dw, db, i, nt, mywork)
+            return
         partials = _scratch(_times(part_bytes, nchunks), "conv2d_backward",
                             f"partial weight gradients ({nchunks} runs)")
         with nogil, parallel(num_threads=nt):

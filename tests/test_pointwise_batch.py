@@ -83,3 +83,37 @@ def test_single_image_few_pixels_as_rows_is_bitwise_the_batch(dtype, simd_path, 
                   + res)
     tol = 1e-4 if dtype == np.float32 else 1e-10
     np.testing.assert_allclose(batch, want, rtol=tol, atol=tol * np.abs(want).max())
+
+
+@pytest.mark.parametrize("shape", [(9, 7, 13, 2, 2), (70, 20, 40, 4, 4), (5, 3, 600, 8, 8),
+                                   (3, 64, 6, 3, 3), (130, 1, 1, 1, 1)],
+                         ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("simd_path", SIMD_PATHS)
+def test_small_map_pointwise_backward(shape, dtype, simd_path):
+    """Backward of 1x1 convolutions on maps of up to 64 pixels: the weight gradient over all
+    images at once with the filters split between threads, the input gradient as one GEMM
+    across the batch. Bitwise the same for any thread count, equal to the reference (groups
+    of images across the 256-column reduction blocks included: 70 images of 16 pixels)."""
+    N, C, K, H, W = shape
+    rng = np.random.default_rng(N + C * K)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((K, C, 1, 1)).astype(dtype)
+    g = rng.standard_normal((N, K, H, W)).astype(dtype)
+    threads, path = fastconv.get_num_threads(), fastconv.simd_path()
+    fastconv.set_simd_path(simd_path)
+    try:
+        results = []
+        for t in (1, 2, 3):
+            fastconv.set_num_threads(t)
+            results.append(F.conv2d_backward(g, x, w))
+    finally:
+        fastconv.set_num_threads(threads)
+        fastconv.set_simd_path("avx2" if path.startswith("avx2") else "portable")
+    for got in results[1:]:
+        for a, b in zip(got, results[0]):
+            assert a.tobytes() == b.tobytes()
+    want = R.conv2d_backward(g.astype(np.float64), x.astype(np.float64), w.astype(np.float64))
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    for a, b in zip(results[0], want):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.abs(b).max())
