@@ -223,6 +223,18 @@ void fc_bw_plan_make(const fc_conv_geom *g, size_t elem, fc_bw_plan *pl)
     pl->total = pl->t_bytes + pl->x_bytes + pl->b_bytes + pl->o_bytes + FC_ALIGN;
 }
 
+int fc_conv2d_backward_data_as_forward(const fc_conv_geom *g, size_t elem, fc_conv_geom *t)
+{
+    fc_conv_plan pl;
+    if (g->R * g->S <= 1)
+        return 0;
+    fc_conv_plan_make(g, FC_OP_BWD_DATA, elem, &pl);
+    if (!pl.direct)
+        return 0;
+    *t = pl.dg;
+    return 1;
+}
+
 int fc_conv2d_backward_weight_1x1_ok(const fc_conv_geom *g, fc_int nimg)
 {
     return fc_1x1_bw_ok(g, nimg);

@@ -258,6 +258,14 @@ void fc_conv2d_backward_weight_batch_f32(const fc_conv_geom *g, fc_int nimg, con
 void fc_conv2d_backward_weight_batch_f64(const fc_conv_geom *g, fc_int nimg, const double *x,
                                          const double *dy, double *dw, double *db, void *work);
 
+/* 1 when the backward-data pass of g is the forward direct (or Winograd) path
+ * run on dy with the flipped, transposed weights: then *t is that forward
+ * geometry (input dy, output dx), and fc_conv2d_forward_team on t with the
+ * FC_CONV_BACKWARD_DATA-packed weights of g computes dx bitwise as
+ * fc_conv2d_backward_data_packed_batch does -- with the team sharing one
+ * image when the batch is smaller than the team. */
+int fc_conv2d_backward_data_as_forward(const fc_conv_geom *g, size_t elem, fc_conv_geom *t);
+
 /* 1x1 convolutions of small maps (stride 1, no padding, Ho * Wo <= 64, nimg >
  * 1): dw (K,C,1,1) and db (K, or NULL) are WRITTEN (not accumulated) from
  * all nimg images at once, the filters split into nparts parts (part of

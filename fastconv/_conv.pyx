@@ -19,6 +19,12 @@ cdef enum:
     WEIGHT_GRAD_CHUNKS = 8
     REDUCE_BLOCK = 4096
     IMAGE_RUNS_PER_THREAD = 4
+# A single image's weight gradient is instead cut into parts of whole filters
+# (multiples of FILTER_PART, at most FILTER_PARTS_MAX parts, again fixed by
+# the shape alone), each computed whole by one thread.
+cdef enum:
+    FILTER_PART = 16
+    FILTER_PARTS_MAX = 8
 
 
 cdef fc_conv_geom make_geom(tuple geometry):
@@ -148,13 +154,24 @@ def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :,
                   floating[:, :, :, ::1] grad_x, int num_threads):
     """grad_x[n] = d conv / d x[n] applied to grad_out[n], for every image n."""
     cdef fc_conv_geom g = make_geom(geometry)
+    cdef fc_conv_geom t
+    cdef const floating[::1] no_bias = None
     cdef Py_ssize_t N = grad_out.shape[0], n, chunk
     cdef int nt = team_size(num_threads, N, _flops(&g, N))
     cdef Py_ssize_t nchunks = min(N, IMAGE_RUNS_PER_THREAD * nt)
     cdef size_t ws = _round64(fc_conv2d_workspace_bytes(&g, sizeof(floating)))
-    cdef char *work = _scratch(_times(ws, nt), "conv2d_backward", f"workspace ({nt} threads)")
+    cdef char *work = NULL
     cdef char *packed = NULL
     cdef char *mywork
+    if N < num_threads and fc_conv2d_backward_data_as_forward(&g, sizeof(floating), &t):
+        # fewer images than threads: the forward team shares each image
+        packed = _packed_weights(&g, FC_CONV_BACKWARD_DATA, w, "conv2d_backward")
+        try:
+            _forward_run(&t, grad_out, packed, no_bias, 0, 0.0, grad_x, num_threads)
+        finally:
+            give_scratch(packed)
+        return
+    work = _scratch(_times(ws, nt), "conv2d_backward", f"workspace ({nt} threads)")
     try:
         packed = _packed_weights(&g, FC_CONV_BACKWARD_DATA, w, "conv2d_backward")
         with nogil, parallel(num_threads=nt):
@@ -174,24 +191,31 @@ def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :,
         give_scratch(packed)
 
 
+cdef inline Py_ssize_t _filter_part_start(Py_ssize_t i, Py_ssize_t parts, Py_ssize_t K) nogil:
+    return K if i >= parts else (i * (K // FILTER_PART) // parts) * FILTER_PART
+
+
 def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] grad_out, tuple geometry,
                     floating[:, :, :, ::1] grad_w, floating[::1] grad_b, int num_threads):
     """grad_w = sum over images of d conv / d w; grad_b likewise (if not None).
 
     Images go in WEIGHT_GRAD_CHUNKS fixed runs, each summed in order into its own
     partial; the partials are then added in chunk order. 1x1 convolutions of small
-    maps instead split the filters over the threads, each over every image.
+    maps instead split the filters over the threads, each over every image, and a
+    single image splits its filters into fixed parts.
     """
     cdef fc_conv_geom g = make_geom(geometry)
-    cdef Py_ssize_t N = x.shape[0], n, chunk, i, blk, i0, i1, nblocks
+    cdef fc_conv_geom gp
+    cdef Py_ssize_t N = x.shape[0], n, chunk, i, blk, i0, i1, nblocks, k0, k1
     cdef Py_ssize_t nchunks = min(N, WEIGHT_GRAD_CHUNKS)
     cdef floating total
     cdef Py_ssize_t wsize = g.K * g.C * g.R * g.S
-    cdef Py_ssize_t part = wsize + g.K
+    cdef Py_ssize_t part = wsize + g.K, P = g.Ho * g.Wo, CRS = g.C * g.R * g.S
+    cdef Py_ssize_t kparts = 0
     cdef int nt = team_size(num_threads, nchunks, _flops(&g, N))
     cdef size_t ws = _round64(fc_conv2d_workspace_bytes(&g, sizeof(floating)))
     cdef size_t part_bytes = _round64(part * sizeof(floating))
-    cdef char *work = _scratch(_times(ws, nt), "conv2d_backward", f"workspace ({nt} threads)")
+    cdef char *work = NULL
     cdef char *partials = NULL
     cdef char *mywork
     cdef floating *acc
@@ -199,8 +223,37 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
     cdef floating *db = NULL
     if grad_b is not None:
         db = &grad_b[0]
+    if N == 1 and g.K >= 2 * FILTER_PART:
+        kparts = min(<Py_ssize_t> FILTER_PARTS_MAX, g.K // FILTER_PART)
+        nt = team_size(num_threads, kparts, _flops(&g, N))
+        ws = 0
+        for i in range(kparts):
+            gp = g
+            gp.K = _filter_part_start(i + 1, kparts, g.K) - _filter_part_start(i, kparts, g.K)
+            ws = max(ws, _round64(fc_conv2d_workspace_bytes(&gp, sizeof(floating))))
+    elif fc_conv2d_backward_weight_1x1_ok(&g, N):
+        kparts = -1
+    work = _scratch(_times(ws, nt), "conv2d_backward", f"workspace ({nt} threads)")
     try:
-        if fc_conv2d_backward_weight_1x1_ok(&g, N):
+        if kparts > 0:
+            memset(dw, 0, wsize * sizeof(floating))
+            if db != NULL:
+                memset(db, 0, g.K * sizeof(floating))
+            with nogil, parallel(num_threads=nt):
+                mywork = work + ws * threadid()
+                for i in prange(kparts, schedule='static'):
+                    k0 = _filter_part_start(i, kparts, g.K)
+                    k1 = _filter_part_start(i + 1, kparts, g.K)
+                    gp = g
+                    gp.K = k1 - k0
+                    if floating is float:
+                        fc_conv2d_backward_weight_batch_f32(&gp, 1, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0] + k0 * P,
+                                                            dw + k0 * CRS, NULL if db == NULL else db + k0, mywork)
+                    else:
+                        fc_conv2d_backward_weight_batch_f64(&gp, 1, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0] + k0 * P,
+                                                            dw + k0 * CRS, NULL if db == NULL else db + k0, mywork)
+            return
+        if kparts < 0:
             # Filters split over the team, every image in each part: no partials.
             with nogil, parallel(num_threads=nt):
                 mywork = work + ws * threadid()

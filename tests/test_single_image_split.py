@@ -1,7 +1,9 @@
 """Batches smaller than the thread team (batch 1 at inference): the team shares each image's
 forward convolution -- its output pixels, Winograd tile rows or output channels cut into one
-part per thread. Every split must give bitwise the one-thread result (and the reference's
-values), for each kind of split, both dtypes and both SIMD paths.
+part per thread -- and its backward: the input gradient as that forward on the transposed
+geometry, the weight gradient of one image in fixed parts of whole filters. Every split must
+give bitwise the one-thread result (and the reference's values), for each kind of split, both
+dtypes and both SIMD paths.
 """
 import numpy as np
 import pytest
@@ -90,3 +92,60 @@ def test_batch_below_team_size_matches_one_thread(C, K, H, W, k, stride, N, thre
     finally:
         fastconv.set_num_threads(before)
     assert many.tobytes() == one.tobytes()
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "x".join(map(str, c)))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("simd_path", SIMD_PATHS)
+def test_single_image_backward_is_bitwise_the_one_thread_result(case, dtype, simd_path,
+                                                                restore_threads, monkeypatch):
+    C, K, H, k, stride, padding, wino = case
+    if wino == "always":
+        monkeypatch.setenv("FASTCONV_WINOGRAD", "always")
+    else:
+        monkeypatch.setenv("FASTCONV_NO_WINOGRAD", "1")
+    before = fastconv.simd_path()
+    fastconv.set_simd_path(simd_path)
+    try:
+        rng = np.random.default_rng(C * 1000 + K + 7)
+        x = rng.standard_normal((1, C, H, H)).astype(dtype)
+        w = rng.standard_normal((K, C, k, k)).astype(dtype)
+        g = rng.standard_normal(F.conv2d(x, w, None, stride, padding).shape).astype(dtype)
+        fastconv.set_num_threads(1)
+        one = F.conv2d_backward(g, x, w, stride, padding)
+        for threads in (2, 3, 4):
+            fastconv.set_num_threads(threads)
+            got = F.conv2d_backward(g, x, w, stride, padding)
+            for name, a, b in zip(("grad_x", "grad_w", "grad_b"), got, one):
+                assert a.tobytes() == b.tobytes(), f"{name}, {threads} threads"
+        want = R.conv2d_backward(g.astype(np.float64), x.astype(np.float64),
+                                 w.astype(np.float64), stride, padding)
+        tol = 1e-4 if dtype == np.float32 else 1e-10
+        for a, b in zip(one, want):
+            np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.abs(b).max())
+    finally:
+        fastconv.set_simd_path("avx2" if before.startswith("avx2") else "portable")
+
+
+@settings(max_examples=25, deadline=None)
+@given(C=st.integers(1, 40), K=st.integers(1, 70), H=st.integers(1, 20), W=st.integers(1, 20),
+       k=st.sampled_from([1, 3]), stride=st.sampled_from([1, 2]), threads=st.integers(2, 4))
+def test_single_image_backward_matches_one_thread(C, K, H, W, k, stride, threads):
+    """Randomised shapes: one image's gradients with 2-4 threads agree bitwise with one
+    thread, and with the reference."""
+    rng = np.random.default_rng(C + 41 * K + 1681 * H + W)
+    x = rng.standard_normal((1, C, H, W))
+    w = rng.standard_normal((K, C, k, k))
+    pad = k // 2
+    g = rng.standard_normal(R.conv2d(x, w, None, stride, pad).shape)
+    before = fastconv.get_num_threads()
+    try:
+        fastconv.set_num_threads(1)
+        one = F.conv2d_backward(g, x, w, stride, pad)
+        fastconv.set_num_threads(threads)
+        many = F.conv2d_backward(g, x, w, stride, pad)
+    finally:
+        fastconv.set_num_threads(before)
+    for a, b, ref in zip(many, one, R.conv2d_backward(g, x, w, stride, pad)):
+        assert a.tobytes() == b.tobytes()
+        np.testing.assert_allclose(a, ref, rtol=1e-9, atol=1e-9 * max(1.0, np.abs(ref).max()))

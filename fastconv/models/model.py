@@ -218,6 +218,11 @@ class Model(Trainer):
 
     def _check_x(self, x, what="x"):
         """Channels-last input(s) -> a list of arrays, one per input, shapes checked."""
+        if type(x) is np.ndarray and self.built:
+            # the common case, answered without the general path's conversions
+            expected = self._input_shapes_public()
+            if len(expected) == 1 and x.shape[1:] == tuple(expected[0]) and x.dtype.kind in "fiub":
+                return [x]
         self._ensure_built(None if isinstance(x, (list, tuple)) else np.shape(x))
         expected = self._input_shapes_public()
         if len(expected) == 1:

@@ -455,7 +455,10 @@ class Trainer:
     def predict(self, x, batch_size=None, verbose=0):
         """Model outputs for ``x`` in batches (channels-last if an output is an image);
         a list of arrays for a model with several outputs."""
-        batch_size = 32 if batch_size is None else V.positive_int(batch_size, "batch_size")
+        if batch_size is None:
+            batch_size = 32
+        elif type(batch_size) is not int or batch_size <= 0:
+            batch_size = V.positive_int(batch_size, "batch_size")
         xs = self._check_x(x)
         n = xs[0].shape[0]
         if 0 < n <= batch_size:      # one batch: the plan's outputs are the result
