@@ -109,6 +109,22 @@ static void FC_SFX(fc_epi_bias_act)(void *vctx, fc_int i0, fc_int mc, fc_int j0,
             }
             continue;
         }
+        if (ctx->bias && ctx->res && (ctx->act == FC_ACT_RELU || ctx->act == FC_ACT_NONE)) {
+            /* a residual block's output (folded batch norm as the bias): the same
+             * (y + b) + r, then ReLU as above, in one pass */
+            const FC_T bi = ctx->bias[i];
+            const FC_T *rr = ctx->res + i * P + j0;
+            if (ctx->act == FC_ACT_RELU) {
+                for (fc_int j = 0; j < nc; ++j) {
+                    const FC_T v = (row[j] + bi) + rr[j];
+                    row[j] = v > (FC_T)0 ? v : (FC_T)0;
+                }
+            } else {
+                for (fc_int j = 0; j < nc; ++j)
+                    row[j] = (row[j] + bi) + rr[j];
+            }
+            continue;
+        }
         if (ctx->bias) {
             const FC_T bi = ctx->bias[i];
             for (fc_int j = 0; j < nc; ++j)

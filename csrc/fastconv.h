@@ -576,15 +576,20 @@ typedef struct fc_op {
     const void *bias;        /* (K) / (units) or NULL */
 } fc_op;
 
-/* Scratch bytes a run of the program over N images on nthreads needs. */
-size_t fc_program_workspace_bytes(const fc_op *ops, int nops, fc_int N, int nthreads,
-                                  size_t elem);
-/* Run ops in order over N images. work: fc_program_workspace_bytes, 64-byte aligned.
- * seconds: NULL, or nops doubles that receive each op's wall time. */
-void fc_program_run_f32(const fc_op *ops, int nops, void *const *bufs, fc_int N, int nthreads,
-                        char *work, double *seconds);
-void fc_program_run_f64(const fc_op *ops, int nops, void *const *bufs, fc_int N, int nthreads,
-                        char *work, double *seconds);
+/* Scratch bytes a run of the program over N images on nthreads needs (in
+ * chunks of `chunk` images when 0 < chunk < N). */
+size_t fc_program_workspace_bytes(const fc_op *ops, int nops, fc_int N, fc_int chunk,
+                                  int nthreads, size_t elem);
+/* Run ops in order over N images: the whole batch op by op, or with 0 < chunk
+ * < N every op over images [0, chunk), then every op over the next chunk, and
+ * so on (each image's activations then pass between ops while still in
+ * cache; every op computes an image the same in any batch, so the results
+ * are bitwise the same). work: fc_program_workspace_bytes, 64-byte aligned.
+ * seconds: NULL, or nops doubles to which each op's wall time is ADDED. */
+void fc_program_run_f32(const fc_op *ops, int nops, void *const *bufs, fc_int N, fc_int chunk,
+                        int nthreads, char *work, double *seconds);
+void fc_program_run_f64(const fc_op *ops, int nops, void *const *bufs, fc_int N, fc_int chunk,
+                        int nthreads, char *work, double *seconds);
 
 #ifdef __cplusplus
 }

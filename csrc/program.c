@@ -18,8 +18,35 @@ static double fc_program_clock(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-size_t fc_program_workspace_bytes(const fc_op *ops, int nops, fc_int N, int nthreads,
-                                  size_t elem)
+/* Elements per image of an op's operand: 0 = in0, 1 = in1, 2 = out (the
+ * buffers are image-major, so images [n0, n) start n0 times this far in). */
+static fc_int fc_op_image_elems(const fc_op *op, int which)
+{
+    const fc_conv_geom *g = &op->conv;
+    const fc_pool_geom *p = &op->pool;
+    switch (op->kind) {
+    case FC_OP_CONV:
+        if (which == 0)
+            return g->C * g->H * g->W;
+        if (which == 2 && op->pool_after)
+            return g->K * p->Ho * p->Wo;
+        return g->K * g->Ho * g->Wo;
+    case FC_OP_DEPTHWISE:
+        return which == 0 ? g->C * g->H * g->W : g->K * g->Ho * g->Wo;
+    case FC_OP_MAX_POOL:
+    case FC_OP_AVG_POOL:
+        return op->channels * (which == 0 ? p->H * p->W : p->Ho * p->Wo);
+    case FC_OP_PLANE_MEANS:
+        return which == 0 ? op->channels * op->size : op->channels;
+    case FC_OP_LINEAR:
+        return which == 0 ? op->size : op->units;
+    default: /* FC_OP_ADD */
+        return op->size;
+    }
+}
+
+static size_t fc_program_workspace_n(const fc_op *ops, int nops, fc_int N, int nthreads,
+                                     size_t elem)
 {
     size_t most = 64;
     int i;
@@ -30,6 +57,24 @@ size_t fc_program_workspace_bytes(const fc_op *ops, int nops, fc_int N, int nthr
                                                                          elem)
                            : fc_conv2d_forward_team_workspace_bytes(&ops[i].conv, N, nthreads,
                                                                     elem);
+            if (b > most)
+                most = b;
+        }
+    }
+    return most;
+}
+
+size_t fc_program_workspace_bytes(const fc_op *ops, int nops, fc_int N, fc_int chunk,
+                                  int nthreads, size_t elem)
+{
+    size_t most = fc_program_workspace_n(ops, nops, N, nthreads, elem);
+    if (chunk > 0 && chunk < N) {
+        /* the chunks: `chunk` images, and the last one's remainder */
+        size_t b = fc_program_workspace_n(ops, nops, chunk, nthreads, elem);
+        if (b > most)
+            most = b;
+        if (N % chunk) {
+            b = fc_program_workspace_n(ops, nops, N % chunk, nthreads, elem);
             if (b > most)
                 most = b;
         }

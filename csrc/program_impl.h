@@ -4,16 +4,18 @@
 #define FC_CAT(a, b) FC_CAT_(a, b)
 #define FC_NAME(base) FC_CAT(base, SUFFIX)
 
-void FC_NAME(fc_program_run)(const fc_op *ops, int nops, void *const *bufs, fc_int N,
-                             int nthreads, char *work, double *seconds)
+/* Every op over images [n0, n0 + N) of the buffers. */
+static void FC_NAME(fc_program_images)(const fc_op *ops, int nops, void *const *bufs, fc_int n0,
+                                       fc_int N, int nthreads, char *work, double *seconds)
 {
     int i;
     double t0 = seconds ? fc_program_clock() : 0.0;
     for (i = 0; i < nops; i++) {
         const fc_op *op = &ops[i];
-        const T *x = (const T *)bufs[op->in0];
-        const T *x1 = op->in1 >= 0 ? (const T *)bufs[op->in1] : NULL;
-        T *y = (T *)bufs[op->out];
+        const T *x = (const T *)bufs[op->in0] + n0 * fc_op_image_elems(op, 0);
+        const T *x1 = op->in1 >= 0 ? (const T *)bufs[op->in1] + n0 * fc_op_image_elems(op, 1)
+                                   : NULL;
+        T *y = (T *)bufs[op->out] + n0 * fc_op_image_elems(op, 2);
         const T param = (T)op->act_param;
         switch (op->kind) {
         case FC_OP_CONV:
@@ -52,10 +54,21 @@ void FC_NAME(fc_program_run)(const fc_op *ops, int nops, void *const *bufs, fc_i
         }
         if (seconds) {
             const double t1 = fc_program_clock();
-            seconds[i] = t1 - t0;
+            seconds[i] += t1 - t0;
             t0 = t1;
         }
     }
+}
+
+void FC_NAME(fc_program_run)(const fc_op *ops, int nops, void *const *bufs, fc_int N,
+                             fc_int chunk, int nthreads, char *work, double *seconds)
+{
+    fc_int n0;
+    if (chunk <= 0 || chunk > N)
+        chunk = N;
+    for (n0 = 0; n0 < N; n0 += chunk)
+        FC_NAME(fc_program_images)(ops, nops, bufs, n0, N - n0 < chunk ? N - n0 : chunk,
+                                   nthreads, work, seconds);
 }
 
 #undef FC_CAT_

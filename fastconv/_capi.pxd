@@ -283,9 +283,9 @@ cdef extern from "fastconv.h" nogil:
         fc_int channels, size, units
         const void *weight
         const void *bias
-    size_t fc_program_workspace_bytes(const fc_op *ops, int nops, fc_int N, int nthreads,
-                                      size_t elem)
+    size_t fc_program_workspace_bytes(const fc_op *ops, int nops, fc_int N, fc_int chunk,
+                                      int nthreads, size_t elem)
     void fc_program_run_f32(const fc_op *ops, int nops, void *const *bufs, fc_int N,
-                            int nthreads, char *work, double *seconds)
+                            fc_int chunk, int nthreads, char *work, double *seconds)
     void fc_program_run_f64(const fc_op *ops, int nops, void *const *bufs, fc_int N,
-                            int nthreads, char *work, double *seconds)
+                            fc_int chunk, int nthreads, char *work, double *seconds)

@@ -77,11 +77,13 @@ cdef class Program:
     cdef fc_op *ops
     cdef readonly int nops
     cdef readonly Py_ssize_t n   # images per run (the buffers are sized for it)
+    cdef public Py_ssize_t chunk  # 0: each op over all n images; else images in chunks of this
     cdef int itemsize
     cdef list keep
     cdef int *used          # the buffers the ops read or write
     cdef int nused
-    cdef Py_ssize_t ws_n    # the workspace size last asked for, and its (N, threads)
+    cdef Py_ssize_t ws_n    # the workspace size last asked for, and its (N, chunk, threads)
+    cdef Py_ssize_t ws_chunk
     cdef int ws_threads
     cdef size_t ws
 
@@ -147,7 +149,7 @@ cdef class Program:
 
 def run(Program program, BufferTable table, int num_threads, double[::1] seconds=None):
     """Run `program` over its batch with the buffers bound in `table`; `seconds` (None or
-    one float64 per op) receives each op's wall time."""
+    one float64 per op) has each op's wall time added to it."""
     cdef size_t ws
     cdef Py_ssize_t N = program.n
     cdef double *sp = NULL
@@ -161,10 +163,11 @@ def run(Program program, BufferTable table, int num_threads, double[::1] seconds
         b = program.used[i]
         if b >= table.size or table.ptrs[b] == NULL:
             raise ValueError(f"buffer {b} is not bound")
-    if program.ws_n != N or program.ws_threads != num_threads:
-        program.ws = fc_program_workspace_bytes(program.ops, program.nops, N, num_threads,
+    cdef Py_ssize_t chunk = program.chunk
+    if program.ws_n != N or program.ws_threads != num_threads or program.ws_chunk != chunk:
+        program.ws = fc_program_workspace_bytes(program.ops, program.nops, N, chunk, num_threads,
                                                 program.itemsize)
-        program.ws_n, program.ws_threads = N, num_threads
+        program.ws_n, program.ws_threads, program.ws_chunk = N, num_threads, chunk
     ws = program.ws
     work = <char *> take_scratch(ws)
     if work == NULL:
@@ -172,10 +175,10 @@ def run(Program program, BufferTable table, int num_threads, double[::1] seconds
     try:
         with nogil:
             if program.itemsize == 4:
-                fc_program_run_f32(program.ops, program.nops, table.ptrs, N, num_threads, work,
-                                   sp)
+                fc_program_run_f32(program.ops, program.nops, table.ptrs, N, chunk, num_threads,
+                                   work, sp)
             else:
-                fc_program_run_f64(program.ops, program.nops, table.ptrs, N, num_threads, work,
-                                   sp)
+                fc_program_run_f64(program.ops, program.nops, table.ptrs, N, chunk, num_threads,
+                                   work, sp)
     finally:
         give_scratch(work)

@@ -252,3 +252,38 @@ def test_profile_names_every_op():
     assert prof[-1][0] == hybrid.layers[-1].name       # the softmax head: a Python step
     with pytest.raises(ValueError, match="repeats"):
         model.profile(x, repeats=0)
+
+
+def _programs(model):
+    return [item for c in model._get_plan()._programs._compiled.values() if c
+            for kind, item, _ in c.segments if kind == "program"]
+
+
+@pytest.mark.parametrize("make", [lambda: zoo.resnet20(seed=2), lambda: zoo.mobilenet(seed=2),
+                                  lambda: zoo.lenet5(seed=2, dtype="float64"), _hybrid_model],
+                         ids=["resnet20", "mobilenet", "lenet5-float64", "hybrid"])
+def test_chunked_runs_are_bitwise_the_whole_batch(make):
+    """A batch run in chunks of images (every op over one chunk, then the next; 40 images:
+    chunks of 16, 16 and 8) gives the step-by-step bits, whichever way the timing chose."""
+    model = make()
+    dtype = model.dtype
+    x = np.random.default_rng(5).random((40,) + tuple(model.inputs[0].shape[1:])).astype(dtype)
+    ref, got = _pair(model, x)
+    assert got[-1][0].tobytes() == ref[0].tobytes()
+    plan, xs = model._get_plan(), model._internal([x])
+    programs = _programs(model)
+    assert programs
+    for chunk in (16, 7, 0, 40, 100):
+        for p in programs:
+            p.chunk = chunk
+        assert plan.infer(xs)[0].tobytes() == ref[0].tobytes(), f"chunk {chunk}"
+
+
+def test_program_profile_sums_the_chunks():
+    model = zoo.cifar_example(seed=1)
+    x = np.random.default_rng(2).random((40, 32, 32, 3), dtype=np.float32)
+    model.predict(x, batch_size=40)
+    for p in _programs(model):
+        p.chunk = 16
+    timings = model.profile(x, repeats=2, verbose=0)
+    assert timings and all(ms > 0 for _, ms in timings)
