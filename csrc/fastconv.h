@@ -555,7 +555,8 @@ enum fc_op_kind {
     FC_OP_AVG_POOL = 3,
     FC_OP_PLANE_MEANS = 4, /* `channels` planes of `size` pixels per image -> their means */
     FC_OP_LINEAR = 5,      /* (N, size) . packed W^T (units) + bias, then act in place */
-    FC_OP_ADD = 6          /* act(in0 + in1), `size` elements per image */
+    FC_OP_ADD = 6,         /* act(in0 + in1), `size` elements per image */
+    FC_OP_TO_NCHW = 7      /* channels-last images (`size` pixels of `channels`) -> NCHW */
 };
 
 /* One op of a program. Buffers are numbered; the caller passes their

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <time.h>
 #include "fastconv.h"
+#include "team.h"
 
 /* Wall-clock seconds for the per-op timings (fc_program_run's `seconds`). */
 static double fc_program_clock(void)
@@ -40,6 +41,8 @@ static fc_int fc_op_image_elems(const fc_op *op, int which)
         return which == 0 ? op->channels * op->size : op->channels;
     case FC_OP_LINEAR:
         return which == 0 ? op->size : op->units;
+    case FC_OP_TO_NCHW:
+        return op->channels * op->size;
     default: /* FC_OP_ADD */
         return op->size;
     }

@@ -4,6 +4,25 @@
 #define FC_CAT(a, b) FC_CAT_(a, b)
 #define FC_NAME(base) FC_CAT(base, SUFFIX)
 
+/* y (N, C, HW) = x (N, HW, C): the model input's layout change, one image per
+ * thread at a time (each output plane written contiguously). */
+static void FC_NAME(fc_to_nchw_team)(fc_int N, fc_int HW, fc_int C, const T *x, T *y,
+                                     int nthreads)
+{
+    const int nt = fc_team_size(nthreads, N, (double)N * (double)(HW * C) * FC_ELEMENT_WORK);
+    fc_int n;
+    (void)nt; /* unused in serial builds */
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (n = 0; n < N; n++) {
+        const T *xn = x + n * HW * C;
+        T *yn = y + n * HW * C;
+        fc_int c, p;
+        for (c = 0; c < C; c++)
+            for (p = 0; p < HW; p++)
+                yn[c * HW + p] = xn[p * C + c];
+    }
+}
+
 /* Every op over images [n0, n0 + N) of the buffers. */
 static void FC_NAME(fc_program_images)(const fc_op *ops, int nops, void *const *bufs, fc_int n0,
                                        fc_int N, int nthreads, char *work, double *seconds)
@@ -50,6 +69,9 @@ static void FC_NAME(fc_program_images)(const fc_op *ops, int nops, void *const *
             break;
         case FC_OP_ADD:
             FC_NAME(fc_add_forward_team)(x, x1, y, N * op->size, op->act, param, nthreads);
+            break;
+        case FC_OP_TO_NCHW:
+            FC_NAME(fc_to_nchw_team)(N, op->size, op->channels, x, y, nthreads);
             break;
         }
         if (seconds) {

@@ -273,6 +273,7 @@ cdef extern from "fastconv.h" nogil:
         FC_OP_PLANE_MEANS
         FC_OP_LINEAR
         FC_OP_ADD
+        FC_OP_TO_NCHW
     ctypedef struct fc_op:
         int kind, act
         double act_param

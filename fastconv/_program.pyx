@@ -21,6 +21,7 @@ OPS = {
     "plane_means": FC_OP_PLANE_MEANS,
     "linear": FC_OP_LINEAR,
     "add": FC_OP_ADD,
+    "to_nchw": FC_OP_TO_NCHW,
 }
 
 
@@ -108,7 +109,7 @@ cdef class Program:
             (kind, act, act_param, in0, in1, out, conv, pool, channels, size, units,
              weight, bias) = spec[:13]
             pool_after = spec[13] if len(spec) > 13 else 0
-            if not 0 <= kind <= FC_OP_ADD:
+            if not 0 <= kind <= FC_OP_TO_NCHW:
                 raise ValueError(f"Program: unknown op kind {kind}")
             if pool_after not in (0, FC_OP_MAX_POOL, FC_OP_AVG_POOL) or (
                     pool_after and (kind != FC_OP_CONV or pool is None or in1 >= 0)):

@@ -152,7 +152,11 @@ def test_intermediate_buffers_are_reused():
     (compiled,) = model._get_plan()._programs._compiled.values()
     arenas = [k for k in compiled.kinds if k[0] == "arena"]
     steps = len(model._get_plan()._inference_steps()[0])
-    assert 0 < len(arenas) <= 10 < steps   # three per map size and the pooled vector
+    # three per map size, the pooled vector and the input in NCHW (predict hands the
+    # program the channels-last batch: its layout change is the first op)
+    assert 0 < len(arenas) <= 11 < steps
+    assert compiled.segments[0][1].nops == steps + 1
+    assert compiled.segments[0][2][0] == "input layout"
 
 
 def test_buffer_table_refuses_a_short_buffer():
@@ -287,3 +291,25 @@ def test_program_profile_sums_the_chunks():
         p.chunk = 16
     timings = model.profile(x, repeats=2, verbose=0)
     assert timings and all(ms > 0 for _, ms in timings)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n", [1, 5, 40])
+def test_predict_changes_the_input_layout_in_c(dtype, n):
+    """predict hands a contiguous channels-last batch of the model's dtype to the program,
+    whose first op makes it NCHW: the outputs are bitwise the step-by-step path's, and the
+    caller's array is left alone. Other inputs (another dtype, a strided view) take the
+    Python conversion and agree too."""
+    model = zoo.cifar_example(seed=4, dtype=dtype)
+    x = np.random.default_rng(n).random((n, 32, 32, 3)).astype(dtype)
+    keep = x.copy()
+    ref = model._get_plan().forward(model._internal([x]), False)[0][0]
+    for _ in range(3):
+        assert model.predict(x, batch_size=n).tobytes() == ref.tobytes()
+    assert np.array_equal(x, keep)
+    assert any(key[-1] is True for key in model._get_plan()._programs._compiled)
+    other = x.astype("float64" if dtype == "float32" else "float32")
+    np.testing.assert_allclose(model.predict(other, batch_size=n), ref, rtol=1e-5, atol=1e-6)
+    wide = np.zeros((n, 32, 64, 3), dtype)
+    wide[:, :, ::2] = x
+    assert model.predict(wide[:, :, ::2], batch_size=n).tobytes() == ref.tobytes()

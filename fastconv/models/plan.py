@@ -146,11 +146,13 @@ class Plan:
                     vals[i] = None
         return [vals[o] for o in self.output_slots], ctxs
 
-    def infer(self, inputs):
+    def infer(self, inputs, public=False):
         """The outputs of an inference pass over internal-layout ``inputs`` (bitwise
         ``forward(inputs)[0]``), through the compiled programs of
-        :mod:`fastconv.models.program`: one call into C per run of steps it can lower."""
-        return self._programs.run(inputs)
+        :mod:`fastconv.models.program`: one call into C per run of steps it can lower.
+        ``public``: ``inputs`` is one channels-last image batch, contiguous, of the
+        model's dtype (its layout change then runs in C too)."""
+        return self._programs.run(inputs, public)
 
     # ------------------------------------------------------------ backward
     def backward(self, ctxs, output_grads, input_grad=False, on_layer_done=None):

@@ -37,6 +37,7 @@ from ..config import get_num_threads
 from ..functional._checks import _ACT_NONE, _ACT_RELU
 from ..functional.conv import _winograd_env
 from ..layers.base import weights_version
+from ..layout import to_internal
 from ..layers.core import Flatten
 from ..layers.merging import Add
 from ..layers.pooling import AveragePooling2D, GlobalAveragePooling2D, MaxPooling2D
@@ -44,9 +45,9 @@ from .fusion import FusedAddReLU, FusedConv, FusedConvAdd, PackedDense
 
 __all__ = ["ProgramRunner"]
 
-_CONV, _DEPTHWISE, _MAX_POOL, _AVG_POOL, _PLANE_MEANS, _LINEAR, _ADD = (
+_CONV, _DEPTHWISE, _MAX_POOL, _AVG_POOL, _PLANE_MEANS, _LINEAR, _ADD, _TO_NCHW = (
     _program.OPS[k] for k in ("conv", "depthwise", "max_pool", "avg_pool", "plane_means",
-                              "linear", "add"))
+                              "linear", "add", "to_nchw"))
 
 # batch shapes kept per model (training batch, its remainder, batch 1, ...)
 _PROGRAMS_KEPT = 4
@@ -63,25 +64,27 @@ class ProgramRunner:
         self._version = None
         self._lock = threading.Lock()
 
-    def run(self, inputs):
-        """The plan's outputs for internal-layout ``inputs`` (bitwise ``plan.forward``)."""
+    def run(self, inputs, public=False):
+        """The plan's outputs for internal-layout ``inputs`` (bitwise ``plan.forward``);
+        with ``public``, one channels-last image batch (contiguous, the model's dtype),
+        whose layout change is then the program's first op."""
         if not self._lock.acquire(blocking=False):
-            return self.plan.forward(inputs, False)[0]
+            return self.plan.forward(_internal(inputs) if public else inputs, False)[0]
         try:
             version = weights_version()
             if version != self._version:      # programs point into the packed weights
                 self._compiled.clear()
                 self._version = version
-            key = self._key(inputs)
+            key = self._key(inputs) + (public,)
             compiled = self._compiled.get(key)
             if compiled is None:
                 if len(self._compiled) >= _PROGRAMS_KEPT:
                     self._compiled.pop(next(iter(self._compiled)))
-                compiled, outs = _Compiled.make(self.plan, inputs)
+                compiled, outs = _Compiled.make(self.plan, inputs, public)
                 self._compiled[key] = compiled
                 return outs
             if not compiled:
-                return self.plan.forward(inputs, False)[0]
+                return self.plan.forward(_internal(inputs) if public else inputs, False)[0]
             return compiled.run(inputs)
         finally:
             self._lock.release()
@@ -92,7 +95,7 @@ class ProgramRunner:
         the plan runs in C."""
         self.run(inputs)                     # compiles for this shape if needed
         with self._lock:
-            compiled = self._compiled.get(self._key(inputs))
+            compiled = self._compiled.get(self._key(inputs) + (False,))
             if not compiled:
                 return None
             best = None
@@ -110,6 +113,10 @@ class ProgramRunner:
         return (tuple((x.shape, x.dtype.char) for x in inputs), _winograd_env())
 
 
+def _internal(inputs):
+    return [to_internal(x) for x in inputs]
+
+
 def _contiguous_float(x, dtype):
     return (isinstance(x, np.ndarray) and x.dtype == dtype and x.flags.c_contiguous
             and x.dtype.itemsize in (4, 8) and x.dtype.kind == "f")
@@ -119,9 +126,13 @@ class _Compiled:
     """The program of one batch shape: segments of ops and the Python steps between."""
 
     @classmethod
-    def make(cls, plan, inputs):
-        """(compiled program or False when nothing would run in C, this batch's outputs)."""
+    def make(cls, plan, inputs, public=False):
+        """(compiled program or False when nothing would run in C, this batch's outputs);
+        ``public``: ``inputs`` is one channels-last image batch (see ProgramRunner.run)."""
         steps, _ = plan._inference_steps()
+        given = inputs
+        if public:
+            inputs = _internal(inputs)
         vals = [None] * plan.n_slots
         vals[:len(inputs)] = inputs
         for s in steps:
@@ -132,10 +143,13 @@ class _Compiled:
         if (not inputs or not all(_contiguous_float(x, dtype) for x in inputs)
                 or set(plan.output_slots) & set(plan.input_slots) or inputs[0].shape[0] == 0):
             return False, outs
-        self = cls()
-        if not self._build(plan, steps, vals, dtype):
+        if public and (len(given) != 1 or given[0].ndim != 4
+                       or not _contiguous_float(given[0], dtype)):
             return False, outs
-        self._choose_chunk(inputs)
+        self = cls()
+        if not self._build(plan, steps, vals, dtype, public):
+            return False, outs
+        self._choose_chunk(given)
         return self, outs
 
     def _choose_chunk(self, inputs):
@@ -155,8 +169,9 @@ class _Compiled:
             program.chunk = chunk
 
     # ------------------------------------------------------------ building
-    def _build(self, plan, steps, vals, dtype):
+    def _build(self, plan, steps, vals, dtype, public=False):
         self.dtype = dtype
+        self.public = public
         self.n = vals[0].shape[0]
         self.input_slots = list(plan.input_slots)
         self.output_slots = list(plan.output_slots)
@@ -174,10 +189,23 @@ class _Compiled:
                 last_read[i] = pos
         # buffers: ("input", k) | ("output", slot) | ("python", slot) | ("arena", nbytes)
         kinds, slot_buf = [], {}
-        for k, slot in enumerate(plan.input_slots):
-            slot_buf[slot] = len(kinds)
-            kinds.append(("input", k))
         free, pinned, users = {}, set(), {}
+        items, labels, fused_label = [], [], None
+        if public:
+            # buffer 0 is the caller's channels-last batch; the model input is an arena
+            # buffer the first op writes (reused once its last reader has run)
+            x = vals[plan.input_slots[0]]
+            kinds.append(("input", 0))
+            slot_buf[plan.input_slots[0]] = 1
+            kinds.append(("arena", x.nbytes))
+            users[1] = {plan.input_slots[0]}
+            items.append(("op", (_TO_NCHW, _ACT_NONE, 0.0, 0, -1, 1, None, None, x.shape[1],
+                                 x.shape[2] * x.shape[3], 0, None, None)))
+            labels.append("input layout")
+        else:
+            for k, slot in enumerate(plan.input_slots):
+                slot_buf[slot] = len(kinds)
+                kinds.append(("input", k))
 
         def arena(nbytes):
             pool = free.get(nbytes)
@@ -186,7 +214,6 @@ class _Compiled:
             kinds.append(("arena", nbytes))
             return len(kinds) - 1
 
-        items, labels, fused_label = [], [], None
         for pos, (s, op) in enumerate(zip(steps, lowered)):
             y = vals[s.output]
             if op == "fused":       # its op runs inside the next step's
@@ -247,7 +274,7 @@ class _Compiled:
                 v = vals[slot]
                 self.views[slot] = arena[b][:v.nbytes].view(v.dtype).reshape(v.shape)
         # per call: the inputs' buffers, and the outputs' (fresh arrays where an op writes)
-        self.in_bufs = [slot_buf[s] for s in self.input_slots]
+        self.in_bufs = [0] if public else [slot_buf[s] for s in self.input_slots]
         self.fresh_outputs = [(slot, slot_buf[slot], vals[slot].shape)
                               for slot in self.output_slots if kinds[slot_buf[slot]][0] == "output"]
         # consecutive ops form one program; Python steps in between: (kind, item, labels)
@@ -284,7 +311,8 @@ class _Compiled:
                 _program.run(program, table, nt)
             return [fresh[slot] for slot in self.output_slots]
         vals = dict(self.views)
-        vals.update(zip(self.input_slots, inputs))
+        if not self.public:
+            vals.update(zip(self.input_slots, inputs))
         vals.update(fresh)
         for kind, item, labels in self.segments:
             if kind == "program":
