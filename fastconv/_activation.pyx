@@ -41,6 +41,22 @@ def forward(int act, double param, const floating[::1] x, floating[::1] y, int n
             fc_activation_forward_team_f64(act, param, &x[0], &y[0], x.shape[0], num_threads)
 
 
+def add_forward(int act, double param, const floating[::1] a, const floating[::1] b,
+                floating[::1] y, int num_threads):
+    """y = act(a + b), element by element (csrc/forward_team.c); y may be a or b."""
+    if a.shape[0] != b.shape[0] or y.shape[0] != a.shape[0]:
+        raise ValueError(f"add_forward: lengths {a.shape[0]}, {b.shape[0]} and {y.shape[0]} "
+                         f"differ")
+    if a.shape[0] == 0:
+        return
+    with nogil:
+        if floating is float:
+            fc_add_forward_team_f32(&a[0], &b[0], &y[0], a.shape[0], act, <float> param,
+                                    num_threads)
+        else:
+            fc_add_forward_team_f64(&a[0], &b[0], &y[0], a.shape[0], act, param, num_threads)
+
+
 def backward(int act, double param, const floating[::1] x, const floating[::1] grad_out,
              floating[::1] grad_x, int num_threads):
     """grad_x = grad_out * act'(x)."""

@@ -263,6 +263,10 @@ cdef extern from "fastconv.h" nogil:
                                         fc_int n, int nthreads)
     void fc_activation_forward_team_f64(int act, double param, const double *x, double *y,
                                         fc_int n, int nthreads)
+    void fc_add_forward_team_f32(const float *a, const float *b, float *y, fc_int n, int act,
+                                 float param, int nthreads)
+    void fc_add_forward_team_f64(const double *a, const double *b, double *y, fc_int n, int act,
+                                 double param, int nthreads)
 
     # Inference programs (csrc/program.c)
     cdef enum fc_op_kind:

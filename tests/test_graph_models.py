@@ -329,16 +329,42 @@ def test_encoder_decoder_trains(up):
         model.fit(x, blur[:, :4], verbose=0)
 
 
-def test_training_fuses_batch_norm_and_relu_and_gradients_stay_exact():
-    from fastconv.models.fusion import FusedBNReLU
-    rng = np.random.default_rng(8)
+def _residual_model(dtype="float64"):
     inp = layers.Input((6, 6, 2))
     x = layers.ReLU()(layers.BatchNormalization()(layers.Conv2D(3, 3, padding="same")(inp)))
     y = layers.BatchNormalization()(layers.Conv2D(3, 3, padding="same")(x))
     x = layers.ReLU()(layers.Add()([x, layers.ReLU()(y)]))
     out = layers.Dense(3)(layers.GlobalAveragePooling2D()(x))
-    model = models.Model(inp, out, seed=4, dtype="float64")
+    model = models.Model(inp, out, seed=4, dtype=dtype)
     model.compile("sgd", SCCE)
+    return model
+
+
+def test_training_fuses_batch_norm_and_relu_and_gradients_stay_exact():
+    from fastconv.models.fusion import FusedAddReLU, FusedBNReLU
+    rng = np.random.default_rng(8)
+    model = _residual_model()
     plan = model._get_plan()
     assert sum(isinstance(s.layer, FusedBNReLU) for s in plan.train_steps) == 2
+    assert sum(isinstance(s.layer, FusedAddReLU) for s in plan.train_steps) == 1
     _gradcheck(model, [rng.standard_normal((5, 2, 6, 6))], np.array([0, 1, 2, 1, 0]), rng)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fused_training_steps_are_bitwise_the_unfused(dtype, monkeypatch):
+    """Batch norm -> ReLU and add -> ReLU as one step each change no bit of a training
+    step: losses, weights and input gradients equal those of the layer-by-layer steps."""
+    from fastconv.models import plan as plan_module
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((7, 6, 6, 2)).astype(dtype)
+    y = rng.integers(0, 3, 7)
+    from fastconv.models.fusion import FusedAddReLU
+    fused = _residual_model(dtype)
+    assert any(isinstance(s.layer, FusedAddReLU) for s in fused._get_plan().train_steps)
+    monkeypatch.setattr(plan_module, "fuse_training_steps", lambda steps, outs, make: steps)
+    plain = _residual_model(dtype)
+    assert not any(isinstance(s.layer, FusedAddReLU) for s in plain._get_plan().train_steps)
+    for _ in range(3):
+        assert fused.train_on_batch(x, y) == plain.train_on_batch(x, y)
+    for a, b in zip(fused.get_weights(), plain.get_weights()):
+        assert a.tobytes() == b.tobytes()

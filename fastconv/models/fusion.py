@@ -188,12 +188,16 @@ class PackedDense:
 
 
 class FusedAddReLU:
-    """``relu(a + b + ...)``: NumPy's sum (as ``F.add``), then the ReLU kernel in place
-    (as ``F.relu``), so bitwise the unfused steps' result.
+    """``relu(a + b + ...)`` (training and inference): two inputs in one multithreaded pass
+    of the add kernel with the ReLU applied as it writes, more through NumPy's sum and the
+    ReLU kernel in place -- either way bitwise the unfused steps' result (the same sums,
+    the same ReLU). The backward masks the gradient once by the output (``y > 0`` exactly
+    where the sum is) and hands it to every input.
 
-    ``reuse`` (set by the fusion, which knows the plan's liveness) is the position of an
-    input whose buffer no later step reads and no caller sees: the sum is written into it
-    instead of a fresh array (one allocation and a cold page walk less per step)."""
+    ``reuse`` (set by the inference fusion, which knows the plan's liveness) is the
+    position of an input whose buffer no later step reads and no caller sees: the sum is
+    written into it instead of a fresh array (one allocation and a cold page walk less per
+    step)."""
 
     _multi_input = True
 
@@ -210,6 +214,13 @@ class FusedAddReLU:
                                     and out.flags.owndata and out.dtype == a.dtype
                                     and out.shape == a.shape == b.shape):
             out = None
+        if (len(xs) == 2 and a.shape == b.shape and a.dtype == b.dtype
+                and a.dtype.kind == "f" and a.dtype.itemsize in (4, 8)
+                and a.flags.c_contiguous and b.flags.c_contiguous):
+            y = np.empty_like(a) if out is None else out
+            _activation.add_forward(_ACT_RELU, 0.0, a.reshape(-1), b.reshape(-1),
+                                    y.reshape(-1), get_num_threads())
+            return y, (y, 2)
         y = np.add(a, b, out=out)
         for x in xs[2:]:
             y += x
@@ -218,7 +229,14 @@ class FusedAddReLU:
             _activation.forward(_ACT_RELU, 0.0, flat, flat, get_num_threads())
         else:
             y = F.relu(y)
-        return y, None
+        return y, (y, len(xs))
+
+    def backward(self, grad_out, ctx, input_grad=True):
+        if not input_grad:
+            return None
+        y, n = ctx
+        g = F.relu_backward(grad_out, y)
+        return [g] * n
 
     def __repr__(self):
         return f"<FusedAddReLU {self.name}>"
@@ -263,19 +281,25 @@ def _readers(steps, output_slots):
 
 def fuse_training_steps(steps, output_slots, make_step):
     """The step list for training: BatchNormalization -> ReLU pairs as one
-    :class:`FusedBNReLU` step (other steps unchanged)."""
+    :class:`FusedBNReLU` step, Add -> ReLU as one :class:`FusedAddReLU` (other steps
+    unchanged)."""
     only_reader, outputs = _readers(steps, output_slots)
     absorbed, fused = set(), {}
     for s in steps:
-        if type(s.layer) is not BatchNormalization:
+        kind = type(s.layer)
+        if kind not in (BatchNormalization, Add):
             continue
         nxt = only_reader(s)
         act = _fusable_activation(nxt.layer) if nxt is not None else None
         if act is None or act[0] != "relu" or nxt.output in outputs:
             continue
         absorbed.add(nxt.index)
-        fused[s.index] = make_step(s.index, FusedBNReLU(s.layer, nxt.layer), s.inputs,
-                                   nxt.output, False)
+        if kind is Add:
+            fused[s.index] = make_step(s.index, FusedAddReLU(s.layer, nxt.layer), s.inputs,
+                                       nxt.output, True)
+        else:
+            fused[s.index] = make_step(s.index, FusedBNReLU(s.layer, nxt.layer), s.inputs,
+                                       nxt.output, False)
     return [fused.get(s.index, s) for s in steps if s.index not in absorbed]
 
 
