@@ -301,7 +301,11 @@ def run(names, rounds, threads, stat="median", with_torch=True, with_onnx=True, 
                 f"{_fmt(row['torch_ms'], '9.3f')} {_fmt(row['x_torch'], '7.2f')} "
                 f"{_fmt(row['onnxruntime_ms'], '9.3f')} {_fmt(row['x_onnxruntime'], '6.2f')}")
         from .bench_overhead import overhead_per_layer
-        total, kernels, per_step, steps = overhead_per_layer(setup["model"], setup["x1"])
+        # the peers' thread pools spin for a while after their last call: let them settle
+        # (on 2 cores a spinning worker takes the core a batch-1 inference would use)
+        time.sleep(0.3)
+        total, kernels, per_step, steps = overhead_per_layer(setup["model"], setup["x1"],
+                                                             repeats=1000)
         entry["overhead_b1"] = {"total_us": total, "kernel_us": kernels,
                                 "outside_us_per_layer": per_step, "steps": steps}
         log(f"{name:<14} infer b1: {total:.0f} us = {kernels:.0f} us in kernels + "
