@@ -237,11 +237,6 @@ int fc_conv2d_backward_data_as_forward(const fc_conv_geom *g, size_t elem, fc_co
 
 int fc_conv2d_backward_weight_1x1_ok(const fc_conv_geom *g, fc_int nimg)
 {
-    return fc_1x1_bw_ok(g, nimg);
-}
-
-int fc_1x1_bw_ok(const fc_conv_geom *g, fc_int nimg)
-{
     return fc_is_1x1(g) && nimg > 1 && g->Ho * g->Wo <= FC_1X1_BW_MAX_PIXELS && g->K > 0 &&
            g->C > 0;
 }
@@ -288,7 +283,7 @@ size_t fc_conv2d_workspace_bytes(const fc_conv_geom *g, size_t elem)
         fc_bw_plan_make(g, elem, &bp);
         best = bp.total;
     }
-    if (fc_1x1_bw_ok(g, 2)) {
+    if (fc_conv2d_backward_weight_1x1_ok(g, 2)) {
         fc_1x1_bw_plan bp;
         fc_1x1_bw_plan_make(g, elem, &bp);
         fc_conv_geom t;

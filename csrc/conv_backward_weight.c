@@ -307,54 +307,42 @@ static void FC_SFX(fc_bw_small_run)(const fc_conv_geom *g, fc_int nimg, const FC
     }
 }
 
-/* Packers of the 1x1 small-map path (fc_1x1_bw_ok): column j of a group
- * starting at column j0 is image (j0 + j) / P, pixel (j0 + j) % P. */
-typedef struct FC_SFX(fc_1x1_bw_ctx) {
-    const fc_conv_geom *g;
-    const FC_T *x;
-    fc_int j0;
-} FC_SFX(fc_1x1_bw_ctx);
-
-/* A = rows [k0, k1) of dY of the group (kc columns), one packed block (panel
- * q at ap + q * MR * kc). */
-static void FC_SFX(fc_1x1_bw_pack_a)(const fc_conv_geom *g, const FC_T *dy, fc_int k0, fc_int k1,
-                                     fc_int j0, fc_int kc, FC_T *ap)
+/* The 1x1 small-map path (fc_conv2d_backward_weight_1x1_ok): both GEMM operands
+ * are gathered from image-major tensors t (n, rows, P), column col = image
+ * col / P, pixel col % P. Writes rows [r0, r1) of t over columns col0 ..
+ * col0 + kc - 1 as packed panels of `width` rows (MR for A, NR for B; panel q
+ * at dst + q * width * kc, rows past r1 zero). */
+static void FC_SFX(fc_1x1_bw_gather)(const FC_T *t, fc_int rows, fc_int P, fc_int r0, fc_int r1,
+                                     int width, fc_int col0, fc_int kc, FC_T *dst)
 {
-    const fc_int K = g->K, P = g->Ho * g->Wo;
-    for (fc_int i0 = k0; i0 < k1; i0 += FC_MR) {
-        const fc_int mr = FC_MIN(FC_MR, k1 - i0);
-        FC_T *dst = ap + (i0 - k0) * kc;
-        for (fc_int p = 0; p < kc; ++p, dst += FC_MR) {
-            const fc_int col = j0 + p, n = col / P;
-            const FC_T *src = dy + (n * K + i0) * P + (col - n * P);
+    for (fc_int i0 = r0; i0 < r1; i0 += width) {
+        const fc_int nr = FC_MIN(width, r1 - i0);
+        FC_T *d = dst + (i0 - r0) * kc;
+        for (fc_int p = 0; p < kc; ++p, d += width) {
+            const fc_int col = col0 + p, n = col / P;
+            const FC_T *src = t + (n * rows + i0) * P + (col - n * P);
             fc_int i = 0;
-            for (; i < mr; ++i)
-                dst[i] = src[i * P];
-            for (; i < FC_MR; ++i)
-                dst[i] = 0;
+            for (; i < nr; ++i)
+                d[i] = src[i * P];
+            for (; i < width; ++i)
+                d[i] = 0;
         }
     }
 }
+
+typedef struct FC_SFX(fc_1x1_bw_ctx) {
+    const fc_conv_geom *g;
+    const FC_T *x;
+    fc_int j0;   /* the group's first column */
+} FC_SFX(fc_1x1_bw_ctx);
 
 /* B = X_g^T: rows pc .. pc + kc - 1 of the group, channels jc .. jc + nc - 1. */
 static void FC_SFX(fc_1x1_bw_pack_b)(void *vctx, fc_int pc, fc_int kc, fc_int jc, fc_int nc,
                                      FC_T *bp)
 {
     const FC_SFX(fc_1x1_bw_ctx) *ctx = (const FC_SFX(fc_1x1_bw_ctx) *)vctx;
-    const fc_int C = ctx->g->C, P = ctx->g->Ho * ctx->g->Wo;
-    for (fc_int q = 0; q < nc; q += FC_NR) {
-        const fc_int nr = FC_MIN(FC_NR, nc - q);
-        FC_T *dst = bp + q * kc;
-        for (fc_int p = 0; p < kc; ++p, dst += FC_NR) {
-            const fc_int col = ctx->j0 + pc + p, n = col / P;
-            const FC_T *src = ctx->x + (n * C + jc + q) * P + (col - n * P);
-            fc_int j = 0;
-            for (; j < nr; ++j)
-                dst[j] = src[j * P];
-            for (; j < FC_NR; ++j)
-                dst[j] = 0;
-        }
-    }
+    FC_SFX(fc_1x1_bw_gather)(ctx->x, ctx->g->C, ctx->g->Ho * ctx->g->Wo, jc, jc + nc, FC_NR,
+                             ctx->j0 + pc, kc, bp);
 }
 
 void FC_SFX(fc_conv2d_backward_weight_1x1_part)(const fc_conv_geom *g, fc_int nimg,
@@ -393,7 +381,7 @@ void FC_SFX(fc_conv2d_backward_weight_1x1_part)(const fc_conv_geom *g, fc_int ni
         ctx.j0 = n0 * P;
         job.k = job.kcb = (n1 - n0) * P;
         job.beta = n0 > 0;
-        FC_SFX(fc_1x1_bw_pack_a)(g, dy, k0, k1, ctx.j0, job.k, ap);
+        FC_SFX(fc_1x1_bw_gather)(dy, K, P, k0, k1, FC_MR, ctx.j0, job.k, ap);  /* A = dY_g */
         FC_SFX(fc_gemm_serial)(&job);
     }
 }
@@ -407,7 +395,6 @@ void FC_SFX(fc_conv2d_backward_weight_batch)(const fc_conv_geom *g, fc_int nimg,
         FC_SFX(fc_bw_small_run)(g, nimg, x, dy, dw, db, work);
         return;
     }
-
     {
         fc_conv_plan fp;
         fc_conv_plan_make(g, FC_OP_FWD, sizeof(FC_T), &fp);

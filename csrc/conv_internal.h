@@ -157,7 +157,7 @@ typedef struct fc_bw_plan {
 void fc_bw_plan_make(const fc_conv_geom *g, size_t elem, fc_bw_plan *pl);
 
 /* 1x1 backward-weight over a run of images with small maps (P = Ho * Wo <=
- * FC_1X1_BW_MAX_PIXELS): per image the GEMM's reduction would be that image's
+ * FC_1X1_BW_MAX_PIXELS, fc_conv2d_backward_weight_1x1_ok): per image the GEMM's reduction would be that image's
  * P pixels, and every image another read-modify-write pass over dW. Instead
  * groups of fc_1x1_bw_plan.gimg images make one reduction block of up to 256
  * columns, dW (K x C) += dY_g (K x gP) . X_g^T, column j of a group = image
@@ -169,7 +169,6 @@ typedef struct fc_1x1_bw_plan {
     fc_int gimg, mcb, ncb;
     size_t a_bytes, b_bytes, total;
 } fc_1x1_bw_plan;
-int fc_1x1_bw_ok(const fc_conv_geom *g, fc_int nimg);
 void fc_1x1_bw_plan_make(const fc_conv_geom *g, size_t elem, fc_1x1_bw_plan *pl);
 /* The forward geometry whose output is dx: input dy (K, Ho, Wo), K' = C (conv.c). */
 void fc_bwd_data_geom(const fc_conv_geom *g, fc_conv_geom *t);

@@ -25,6 +25,11 @@ cdef enum:
 cdef enum:
     FILTER_PART = 16
     FILTER_PARTS_MAX = 8
+# How backward_weight splits its work (see its docstring).
+cdef enum:
+    IMAGE_RUNS = 0
+    FILTER_PARTS = 1
+    POINTWISE_FILTERS = 2
 
 
 cdef fc_conv_geom make_geom(tuple geometry):
@@ -159,7 +164,7 @@ def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :,
     cdef Py_ssize_t N = grad_out.shape[0], n, chunk
     cdef int nt = team_size(num_threads, N, _flops(&g, N))
     cdef Py_ssize_t nchunks = min(N, IMAGE_RUNS_PER_THREAD * nt)
-    cdef size_t ws = _round64(fc_conv2d_workspace_bytes(&g, sizeof(floating)))
+    cdef size_t ws
     cdef char *work = NULL
     cdef char *packed = NULL
     cdef char *mywork
@@ -171,6 +176,7 @@ def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :,
         finally:
             give_scratch(packed)
         return
+    ws = _round64(fc_conv2d_workspace_bytes(&g, sizeof(floating)))
     work = _scratch(_times(ws, nt), "conv2d_backward", f"workspace ({nt} threads)")
     try:
         packed = _packed_weights(&g, FC_CONV_BACKWARD_DATA, w, "conv2d_backward")
@@ -212,6 +218,7 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
     cdef Py_ssize_t wsize = g.K * g.C * g.R * g.S
     cdef Py_ssize_t part = wsize + g.K, P = g.Ho * g.Wo, CRS = g.C * g.R * g.S
     cdef Py_ssize_t kparts = 0
+    cdef int split = IMAGE_RUNS
     cdef int nt = team_size(num_threads, nchunks, _flops(&g, N))
     cdef size_t ws = _round64(fc_conv2d_workspace_bytes(&g, sizeof(floating)))
     cdef size_t part_bytes = _round64(part * sizeof(floating))
@@ -224,6 +231,7 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
     if grad_b is not None:
         db = &grad_b[0]
     if N == 1 and g.K >= 2 * FILTER_PART:
+        split = FILTER_PARTS
         kparts = min(<Py_ssize_t> FILTER_PARTS_MAX, g.K // FILTER_PART)
         nt = team_size(num_threads, kparts, _flops(&g, N))
         ws = 0
@@ -232,10 +240,10 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
             gp.K = _filter_part_start(i + 1, kparts, g.K) - _filter_part_start(i, kparts, g.K)
             ws = max(ws, _round64(fc_conv2d_workspace_bytes(&gp, sizeof(floating))))
     elif fc_conv2d_backward_weight_1x1_ok(&g, N):
-        kparts = -1
+        split = POINTWISE_FILTERS
     work = _scratch(_times(ws, nt), "conv2d_backward", f"workspace ({nt} threads)")
     try:
-        if kparts > 0:
+        if split == FILTER_PARTS:
             memset(dw, 0, wsize * sizeof(floating))
             if db != NULL:
                 memset(db, 0, g.K * sizeof(floating))
@@ -253,7 +261,7 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
                         fc_conv2d_backward_weight_batch_f64(&gp, 1, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0] + k0 * P,
                                                             dw + k0 * CRS, NULL if db == NULL else db + k0, mywork)
             return
-        if kparts < 0:
+        if split == POINTWISE_FILTERS:
             # Filters split over the team, every image in each part: no partials.
             with nogil, parallel(num_threads=nt):
                 mywork = work + ws * threadid()

@@ -183,9 +183,10 @@ def verbose_arg(v):
 def numeric_array(x, what):
     if x is None:
         raise ValueError(f"{what} is required")
-    a = np.asarray(x)
-    if a.dtype == object:
-        raise TypeError(f"{what} must be a numeric array, got an object array")
-    if a.dtype.kind not in "fiub":
+    a = x if type(x) is np.ndarray else np.asarray(x)
+    kind = a.dtype.kind
+    if kind not in "fiub":
+        if kind == "O":
+            raise TypeError(f"{what} must be a numeric array, got an object array")
         raise TypeError(f"{what} must be numeric, got dtype {a.dtype}")
     return a

@@ -5,6 +5,8 @@ geometry, the weight gradient of one image in fixed parts of whole filters. Ever
 give bitwise the one-thread result (and the reference's values), for each kind of split, both
 dtypes and both SIMD paths.
 """
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -35,6 +37,21 @@ def restore_threads():
     fastconv.set_num_threads(before)
 
 
+@contextlib.contextmanager
+def _case_paths(wino, simd_path, monkeypatch):
+    """A case's Winograd policy ("always" or off) and SIMD path, restored afterwards."""
+    if wino == "always":
+        monkeypatch.setenv("FASTCONV_WINOGRAD", "always")
+    else:
+        monkeypatch.setenv("FASTCONV_NO_WINOGRAD", "1")
+    before = fastconv.simd_path()
+    fastconv.set_simd_path(simd_path)
+    try:
+        yield
+    finally:
+        fastconv.set_simd_path("avx2" if before.startswith("avx2") else "portable")
+
+
 def _run(x, w, b, stride, padding, packed):
     weight = F.pack_conv2d_weight(w, stride, padding) if packed else w
     return F.conv2d(x, weight, b, stride, padding, activation="relu")
@@ -46,13 +63,7 @@ def _run(x, w, b, stride, padding, packed):
 def test_shared_image_is_bitwise_the_one_thread_result(case, dtype, simd_path, restore_threads,
                                                        monkeypatch):
     C, K, H, k, stride, padding, wino = case
-    if wino == "always":
-        monkeypatch.setenv("FASTCONV_WINOGRAD", "always")
-    else:
-        monkeypatch.setenv("FASTCONV_NO_WINOGRAD", "1")
-    before = fastconv.simd_path()
-    fastconv.set_simd_path(simd_path)
-    try:
+    with _case_paths(wino, simd_path, monkeypatch):
         rng = np.random.default_rng(C * 1000 + K)
         x = rng.standard_normal((1, C, H, H)).astype(dtype)
         w = rng.standard_normal((K, C, k, k)).astype(dtype)
@@ -68,8 +79,6 @@ def test_shared_image_is_bitwise_the_one_thread_result(case, dtype, simd_path, r
                                b.astype(np.float64), stride, padding))
         tol = 1e-4 if dtype == np.float32 else 1e-10
         np.testing.assert_allclose(ones[0], want, rtol=tol, atol=tol * np.abs(want).max())
-    finally:
-        fastconv.set_simd_path("avx2" if before.startswith("avx2") else "portable")
 
 
 @settings(max_examples=25, deadline=None)
@@ -100,13 +109,7 @@ def test_batch_below_team_size_matches_one_thread(C, K, H, W, k, stride, N, thre
 def test_single_image_backward_is_bitwise_the_one_thread_result(case, dtype, simd_path,
                                                                 restore_threads, monkeypatch):
     C, K, H, k, stride, padding, wino = case
-    if wino == "always":
-        monkeypatch.setenv("FASTCONV_WINOGRAD", "always")
-    else:
-        monkeypatch.setenv("FASTCONV_NO_WINOGRAD", "1")
-    before = fastconv.simd_path()
-    fastconv.set_simd_path(simd_path)
-    try:
+    with _case_paths(wino, simd_path, monkeypatch):
         rng = np.random.default_rng(C * 1000 + K + 7)
         x = rng.standard_normal((1, C, H, H)).astype(dtype)
         w = rng.standard_normal((K, C, k, k)).astype(dtype)
@@ -123,8 +126,6 @@ def test_single_image_backward_is_bitwise_the_one_thread_result(case, dtype, sim
         tol = 1e-4 if dtype == np.float32 else 1e-10
         for a, b in zip(one, want):
             np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.abs(b).max())
-    finally:
-        fastconv.set_simd_path("avx2" if before.startswith("avx2") else "portable")
 
 
 @settings(max_examples=25, deadline=None)

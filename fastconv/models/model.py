@@ -218,12 +218,8 @@ class Model(Trainer):
 
     def _check_x(self, x, what="x"):
         """Channels-last input(s) -> a list of arrays, one per input, shapes checked."""
-        if type(x) is np.ndarray and self.built:
-            # the common case, answered without the general path's conversions
-            expected = self._input_shapes_public()
-            if len(expected) == 1 and x.shape[1:] == tuple(expected[0]) and x.dtype.kind in "fiub":
-                return [x]
-        self._ensure_built(None if isinstance(x, (list, tuple)) else np.shape(x))
+        if not self.built:
+            self._ensure_built(None if isinstance(x, (list, tuple)) else np.shape(x))
         expected = self._input_shapes_public()
         if len(expected) == 1:
             xs = [V.numeric_array(x, what)]
@@ -242,7 +238,7 @@ class Model(Trainer):
                 label = "input" if len(xs) == 1 else f"{what}[{i}]"
                 raise ValueError(f"model {self.name!r} expects {label} of shape (N,) + "
                                  f"{tuple(shape)}, got {a.shape}{hint}")
-        if len({a.shape[0] for a in xs}) != 1:
+        if len(xs) > 1 and len({a.shape[0] for a in xs}) != 1:
             raise ValueError(f"the inputs have different numbers of samples: "
                              f"{[a.shape[0] for a in xs]}")
         return xs

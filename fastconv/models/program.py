@@ -43,7 +43,7 @@ from ..layers.merging import Add
 from ..layers.pooling import AveragePooling2D, GlobalAveragePooling2D, MaxPooling2D
 from .fusion import FusedAddReLU, FusedConv, FusedConvAdd, PackedDense
 
-__all__ = ["ProgramRunner"]
+__all__ = ["ProgramRunner", "takes_public"]
 
 _CONV, _DEPTHWISE, _MAX_POOL, _AVG_POOL, _PLANE_MEANS, _LINEAR, _ADD, _TO_NCHW = (
     _program.OPS[k] for k in ("conv", "depthwise", "max_pool", "avg_pool", "plane_means",
@@ -113,6 +113,12 @@ class ProgramRunner:
         return (tuple((x.shape, x.dtype.char) for x in inputs), _winograd_env())
 
 
+def takes_public(inputs, dtype):
+    """Whether ``inputs`` can go to a program as they are (``ProgramRunner.run(public=
+    True)``): one contiguous channels-last image batch of ``dtype``."""
+    return len(inputs) == 1 and inputs[0].ndim == 4 and _contiguous_float(inputs[0], dtype)
+
+
 def _internal(inputs):
     return [to_internal(x) for x in inputs]
 
@@ -143,8 +149,7 @@ class _Compiled:
         if (not inputs or not all(_contiguous_float(x, dtype) for x in inputs)
                 or set(plan.output_slots) & set(plan.input_slots) or inputs[0].shape[0] == 0):
             return False, outs
-        if public and (len(given) != 1 or given[0].ndim != 4
-                       or not _contiguous_float(given[0], dtype)):
+        if public and not takes_public(given, dtype):
             return False, outs
         self = cls()
         if not self._build(plan, steps, vals, dtype, public):

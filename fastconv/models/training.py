@@ -25,6 +25,7 @@ from ..layers.base import weights_changed
 from ..layout import to_internal, to_public, to_public_shape
 from ..progress import ProgressBar, format_values
 from .callbacks import Callback, History
+from .program import takes_public
 
 __all__ = ["Trainer"]
 
@@ -462,9 +463,7 @@ class Trainer:
         xs = self._check_x(x)
         n = xs[0].shape[0]
         if 0 < n <= batch_size:      # one batch: the plan's outputs are the result
-            a = xs[0]
-            if (len(xs) == 1 and a.ndim == 4 and a.dtype == self.dtype
-                    and a.flags.c_contiguous):
+            if takes_public(xs, self.dtype):
                 outs = self._get_plan().infer(xs, public=True)
             else:
                 outs = self._forward(self._internal(xs), False)
