@@ -172,21 +172,50 @@ static void FC_SFX(fc_pad_image_phased)(const fc_conv_geom *g, const fc_conv_pla
         w0[ph] = ((ph - ml) % sw + sw) % sw;
         d0[ph] = ph * wq + (w0[ph] + ml) / sw;
     }
+    /* Rows and phases no tap reads (a strided 1x1 reads one row in sh, one
+     * phase in sw) are not copied: they stay zero. */
+    enum { ROWS_MAX = 4096 };
+    unsigned char row_used[ROWS_MAX];
+    int ph_used[PH_MAX];
+    const int skip = H <= ROWS_MAX;
+    for (fc_int ph = 0; ph < nph; ++ph)
+        ph_used[ph] = 0;
+    for (fc_int s2 = 0; s2 < g->S; ++s2) {
+        const fc_int v = s2 * g->dil_w + ml - g->pad_left;
+        if ((v % sw) < nph)
+            ph_used[v % sw] = 1;
+    }
+    if (skip)
+        for (fc_int h = 0; h < H; ++h) {
+            const fc_int u = h + g->pad_top;  /* padded row h + mt, less the first tap row's offset mt - pad_top */
+            int used = 0;
+            for (fc_int r = 0; r < g->R && !used; ++r) {
+                const fc_int d = u - r * g->dil_h;
+                used = d >= 0 && d % g->stride_h == 0 && d / g->stride_h < g->Ho;
+            }
+            row_used[h] = (unsigned char)used;
+        }
     for (fc_int c = 0; c < g->C; ++c) {
         for (fc_int h = 0; h < H; ++h) {
             const FC_T *restrict src = x + (c * H + h) * W;
             FC_T *dr = xp + (c * Hp + h + mt) * wrow;
+            if (skip && !row_used[h])
+                continue;
             if (sw == 2) {
                 FC_T *restrict e = dr + d0[0], *restrict o = dr + d0[1];
                 const FC_T *restrict se = src + w0[0], *restrict so = src + w0[1];
                 const fc_int ne = (W - w0[0] + 1) / 2, no = (W - w0[1] + 1) / 2;
-                for (fc_int t = 0; t < ne; ++t)
-                    e[t] = se[2 * t];
-                for (fc_int t = 0; t < no; ++t)
-                    o[t] = so[2 * t];
+                if (ph_used[0])
+                    for (fc_int t = 0; t < ne; ++t)
+                        e[t] = se[2 * t];
+                if (ph_used[1])
+                    for (fc_int t = 0; t < no; ++t)
+                        o[t] = so[2 * t];
                 continue;
             }
             for (fc_int ph = 0; ph < sw; ++ph) {
+                if (ph < nph && !ph_used[ph])
+                    continue;
                 const fc_int ws = ph < nph ? w0[ph] : ((ph - ml) % sw + sw) % sw;
                 FC_T *restrict d = dr + (ph < nph ? d0[ph] : ph * wq + (ws + ml) / sw);
                 for (fc_int w = ws; w < W; w += sw)

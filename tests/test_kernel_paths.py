@@ -9,7 +9,7 @@ comparison is bitwise.
 """
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import assume, given, strategies as st
 
 import fastconv
 from fastconv import functional as F
@@ -97,3 +97,32 @@ def test_max_pool_2x2_backward_bitwise_for_1_2_3_threads(simd, dtype, restore_th
         outs.append(F.max_pool2d_backward(gy, x, 2))
     assert _same_bits(outs[0], outs[1]) and _same_bits(outs[0], outs[2])
     assert _same_bits(outs[0], ref.max_pool2d_backward(gy, x, 2).astype(dtype))
+
+
+# Strided convolutions copy into the zero-bordered image only the rows and column phases
+# some tap reads (csrc/conv_forward.c, fc_pad_image_phased): a 1x1 with stride 2 reads one
+# row in two and one phase in two; a kernel narrower than its stride skips rows too. Every
+# image of a run must still see only its own pixels.
+strided_cases = st.fixed_dictionaries({
+    "N": st.integers(1, 4), "C": st.integers(1, 40), "K": st.integers(1, 20),
+    "H": st.integers(1, 19), "W": st.integers(1, 19),
+    "R": st.integers(1, 3), "S": st.integers(1, 3),
+    "stride": st.tuples(st.integers(1, 4), st.integers(2, 4)),
+    "pad": st.integers(0, 1), "dil": st.integers(1, 2), "seed": st.integers(0, 2**16),
+})
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(case=strided_cases)
+def test_strided_conv_forward_matches_reference(simd, dtype, case):
+    c = dict(case)
+    R, S, dil, pad = c["R"], c["S"], c["dil"], c["pad"]
+    assume(c["H"] + 2 * pad - dil * (R - 1) >= 1 and c["W"] + 2 * pad - dil * (S - 1) >= 1)
+    rng = np.random.default_rng(c["seed"])
+    x = rng.standard_normal((c["N"], c["C"], c["H"], c["W"])).astype(dtype)
+    w = rng.standard_normal((c["K"], c["C"], R, S)).astype(dtype)
+    b = rng.standard_normal(c["K"]).astype(dtype)
+    got = F.conv2d(x, w, b, c["stride"], pad, dil)
+    want = ref.conv2d(x, w, b, c["stride"], pad, dil)
+    tol = 1e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.sqrt(c["C"] * R * S))
