@@ -12,10 +12,13 @@
 /* 8 lanes of T: one ymm (float) or two (double) under target("avx2,fma"). */
 typedef T NAME(vec) __attribute__((vector_size(FC_DWS_CB * sizeof(T))));
 #define VEC NAME(vec)
+/* Integer lanes of the same width: shuffle masks and comparison results. */
+typedef DWS_ITYPE NAME(ivec) __attribute__((vector_size(FC_DWS_CB * sizeof(T))));
+#define IVEC NAME(ivec)
 
 static inline __attribute__((always_inline)) void
 NAME(dws_conv)(const dws_plan *P, const fc_int sw, const fc_int R, const fc_int S, const VEC *buf,
-               const VEC *wv, VEC b, VEC *out)
+               const VEC *wv, VEC b, int relu, VEC *out)
 {
     const fc_int Wp = P->Wp, Ho = P->Ho, Wo = P->Wo;
     for (fc_int oh = 0; oh < Ho; oh++) {
@@ -26,7 +29,8 @@ NAME(dws_conv)(const dws_plan *P, const fc_int sw, const fc_int R, const fc_int 
             VEC a = b;
             for (fc_int r = 0; r < R; r++)
                 for (fc_int s = 0; s < S; s++) a += wv[r * S + s] * p[r * Wp + s];
-            o[ow] = a;
+            /* ReLU as the scalar kernel does it (a > 0 ? a : +0, NaN to 0), in the register */
+            o[ow] = relu ? (VEC)((IVEC)a & (IVEC)(a > (VEC){0})) : a;
         }
     }
 }
@@ -50,12 +54,13 @@ NAME(dws_dot)(const dws_plan *P, const fc_int sw, const fc_int R, const fc_int S
 
 /* Compile-time stride and 3x3 specialisations of the two loops above. */
 static inline __attribute__((always_inline)) void
-NAME(dws_conv_any)(const dws_plan *P, const VEC *buf, const VEC *wv, VEC b, VEC *out)
+NAME(dws_conv_any)(const dws_plan *P, const VEC *buf, const VEC *wv, VEC b, int relu, VEC *out)
 {
     if (P->R == 3 && P->S == 3)
-        P->sw == 1 ? NAME(dws_conv)(P, 1, 3, 3, buf, wv, b, out) : NAME(dws_conv)(P, 2, 3, 3, buf, wv, b, out);
+        P->sw == 1 ? NAME(dws_conv)(P, 1, 3, 3, buf, wv, b, relu, out)
+                   : NAME(dws_conv)(P, 2, 3, 3, buf, wv, b, relu, out);
     else
-        NAME(dws_conv)(P, P->sw, P->R, P->S, buf, wv, b, out);
+        NAME(dws_conv)(P, P->sw, P->R, P->S, buf, wv, b, relu, out);
 }
 
 static inline __attribute__((always_inline)) void
@@ -67,35 +72,40 @@ NAME(dws_dot_any)(const dws_plan *P, const VEC *buf, const VEC *dyb, VEC *acc)
         NAME(dws_dot)(P, P->sw, P->R, P->S, buf, dyb, acc);
 }
 
-/* Integer lanes of the same width, for shuffle masks. */
-typedef DWS_ITYPE NAME(ivec) __attribute__((vector_size(FC_DWS_CB * sizeof(T))));
-#define IVEC NAME(ivec)
 
-/* v[j][l] <-> v[l][j]: three rounds of exchanging half-blocks (4x4, 2x2, 1x1). */
+/* v[j][l] <-> v[l][j]: three rounds of exchanging half-blocks (4x4, 2x2, 1x1).
+ * Written out on named values, no loops: the loop form left v[] on the stack
+ * (every round a store and a reload, the stores split in halves). */
+#define DWS_SHUF(a, b, ...) __builtin_shuffle(a, b, (IVEC){__VA_ARGS__})
+#define DWS_X4(a, b) do { VEC t_ = DWS_SHUF(a, b, 0, 1, 2, 3, 8, 9, 10, 11); \
+        b = DWS_SHUF(a, b, 4, 5, 6, 7, 12, 13, 14, 15); a = t_; } while (0)
+#define DWS_X2(a, b) do { VEC t_ = DWS_SHUF(a, b, 0, 1, 8, 9, 4, 5, 12, 13); \
+        b = DWS_SHUF(a, b, 2, 3, 10, 11, 6, 7, 14, 15); a = t_; } while (0)
+#define DWS_X1(a, b) do { VEC t_ = DWS_SHUF(a, b, 0, 8, 2, 10, 4, 12, 6, 14); \
+        b = DWS_SHUF(a, b, 1, 9, 3, 11, 5, 13, 7, 15); a = t_; } while (0)
 static inline __attribute__((always_inline)) void NAME(dws_tr8)(VEC *v)
 {
-    for (int i = 0; i < 4; i++) {
-        VEC a = v[i], b = v[i + 4];
-        v[i] = __builtin_shuffle(a, b, (IVEC){0, 1, 2, 3, 8, 9, 10, 11});
-        v[i + 4] = __builtin_shuffle(a, b, (IVEC){4, 5, 6, 7, 12, 13, 14, 15});
-    }
-    for (int i = 0; i < 8; i += (i & 1) ? 3 : 1) {
-        VEC a = v[i], b = v[i + 2];
-        v[i] = __builtin_shuffle(a, b, (IVEC){0, 1, 8, 9, 4, 5, 12, 13});
-        v[i + 2] = __builtin_shuffle(a, b, (IVEC){2, 3, 10, 11, 6, 7, 14, 15});
-    }
-    for (int i = 0; i < 8; i += 2) {
-        VEC a = v[i], b = v[i + 1];
-        v[i] = __builtin_shuffle(a, b, (IVEC){0, 8, 2, 10, 4, 12, 6, 14});
-        v[i + 1] = __builtin_shuffle(a, b, (IVEC){1, 9, 3, 11, 5, 13, 7, 15});
-    }
+    VEC a0 = v[0], a1 = v[1], a2 = v[2], a3 = v[3], a4 = v[4], a5 = v[5], a6 = v[6], a7 = v[7];
+    DWS_X4(a0, a4); DWS_X4(a1, a5); DWS_X4(a2, a6); DWS_X4(a3, a7);
+    DWS_X2(a0, a2); DWS_X2(a1, a3); DWS_X2(a4, a6); DWS_X2(a5, a7);
+    DWS_X1(a0, a1); DWS_X1(a2, a3); DWS_X1(a4, a5); DWS_X1(a6, a7);
+    v[0] = a0, v[1] = a1, v[2] = a2, v[3] = a3, v[4] = a4, v[5] = a5, v[6] = a6, v[7] = a7;
 }
+#undef DWS_X1
+#undef DWS_X2
+#undef DWS_X4
+#undef DWS_SHUF
 
 static inline __attribute__((always_inline)) VEC NAME(dws_ldu)(const T *p)
 {
     VEC v;
     memcpy(&v, p, sizeof v);
     return v;
+}
+
+static inline __attribute__((always_inline)) void NAME(dws_stu)(T *p, VEC v)
+{
+    memcpy(p, &v, sizeof v);
 }
 
 /* pos[p] = scratch index of source pixel p (row-major over Hs x Ws). */
@@ -112,11 +122,27 @@ static inline __attribute__((always_inline)) void
 NAME(dws_load)(const int *pos, fc_int n, const T *src, fc_int ps, fc_int nc, VEC *buf)
 {
     fc_int p = 0;
+    if (nc == FC_DWS_CB && n < FC_DWS_CB && ps == n) {
+        /* Planes shorter than a vector (2x2 maps), 8 of them contiguous: through a
+         * staging copy, so that the 8-wide loads stay inside the block. */
+        T stage[FC_DWS_CB * (FC_DWS_CB + 1)];
+        VEC v[FC_DWS_CB];
+        /* the block is n whole vectors; the rest of the stage is zeroed */
+        for (fc_int j = 0; j < FC_DWS_CB + 1; j++)
+            NAME(dws_stu)(stage + j * FC_DWS_CB, j < n ? NAME(dws_ldu)(src + j * FC_DWS_CB) : (VEC){0});
+#pragma GCC unroll 8
+        for (int l = 0; l < FC_DWS_CB; l++) v[l] = NAME(dws_ldu)(stage + l * n);
+        NAME(dws_tr8)(v);
+        for (fc_int j = 0; j < n; j++) buf[pos[j]] = v[j];
+        return;
+    }
     if (nc == FC_DWS_CB) {
         for (; p + FC_DWS_CB <= n; p += FC_DWS_CB) {
             VEC v[FC_DWS_CB];
+#pragma GCC unroll 8
             for (int l = 0; l < FC_DWS_CB; l++) v[l] = NAME(dws_ldu)(src + l * ps + p);
             NAME(dws_tr8)(v);
+#pragma GCC unroll 8
             for (int j = 0; j < FC_DWS_CB; j++) buf[pos[p + j]] = v[j];
         }
     }
@@ -129,12 +155,28 @@ static inline __attribute__((always_inline)) void
 NAME(dws_store)(const VEC *v, fc_int n, fc_int nc, T *dst, fc_int ps)
 {
     fc_int p = 0;
+    if (nc == FC_DWS_CB && n < FC_DWS_CB && ps == n) {
+        /* Planes shorter than a vector: each channel's row written 8 wide into a
+         * staging copy in channel order (a row's spill into the next channel is
+         * overwritten by that channel's row), then the block copied out at once. */
+        T stage[FC_DWS_CB * (FC_DWS_CB + 1)];
+        VEC t[FC_DWS_CB];
+        for (fc_int j = 0; j < FC_DWS_CB; j++) t[j] = j < n ? v[j] : (VEC){0};
+        NAME(dws_tr8)(t);
+#pragma GCC unroll 8
+        for (int l = 0; l < FC_DWS_CB; l++) NAME(dws_stu)(stage + l * n, t[l]);
+        for (fc_int j = 0; j < n; j++)
+            NAME(dws_stu)(dst + j * FC_DWS_CB, NAME(dws_ldu)(stage + j * FC_DWS_CB));
+        return;
+    }
     if (nc == FC_DWS_CB) {
         for (; p + FC_DWS_CB <= n; p += FC_DWS_CB) {
             VEC t[FC_DWS_CB];
+#pragma GCC unroll 8
             for (int j = 0; j < FC_DWS_CB; j++) t[j] = v[p + j];
             NAME(dws_tr8)(t);
-            for (int l = 0; l < FC_DWS_CB; l++) memcpy(dst + l * ps + p, &t[l], sizeof t[l]);
+#pragma GCC unroll 8
+            for (int l = 0; l < FC_DWS_CB; l++) NAME(dws_stu)(dst + l * ps + p, t[l]);
         }
     }
     for (; p < n; p++)
@@ -153,8 +195,10 @@ static inline void NAME(dws_weights)(const fc_conv_geom *g, fc_int c0, fc_int nc
     if (nc == FC_DWS_CB)
         for (; t0 + FC_DWS_CB <= RS; t0 += FC_DWS_CB) {
             VEC v[FC_DWS_CB];
+#pragma GCC unroll 8
             for (int l = 0; l < FC_DWS_CB; l++) v[l] = NAME(dws_ldu)(w + (c0 + l) * RS + t0);
             NAME(dws_tr8)(v);
+#pragma GCC unroll 8
             for (int j = 0; j < FC_DWS_CB; j++) wv[flip ? RS - 1 - t0 - j : t0 + j] = v[j];
         }
     for (fc_int k = t0; k < RS; k++) {
@@ -191,11 +235,11 @@ FC_DWS_ATTR static void NAME(dws_run)(const fc_conv_geom *g, const dws_plan *P, 
             cur = blk;
         }
         NAME(dws_load)(pos, sp, src + (n * C + c0) * sp, sp, nc, buf);
-        NAME(dws_conv_any)(P, buf, wv, bv, out);
+        NAME(dws_conv_any)(P, buf, wv, bv, act == FC_ACT_RELU, out);
         T *d = dst + (n * C + c0) * op;
         NAME(dws_store)(out, op, nc, d, op);
         /* The block's planes are contiguous: one activation call for all of them. */
-        if (act != FC_ACT_NONE) DWS_ACT(act, act_param, d, d, nc * op);
+        if (act != FC_ACT_NONE && act != FC_ACT_RELU) DWS_ACT(act, act_param, d, d, nc * op);
     }
 }
 

@@ -184,3 +184,24 @@ def test_small_planes_do_not_depend_on_thread_count(shape, stride):
     for other in runs[1:]:
         for a, e in zip(runs[0], other):
             np.testing.assert_array_equal(a, e)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape,stride", [((5, 16, 2, 2), 1), ((3, 24, 1, 3), 1), ((4, 16, 4, 4), 2),
+                                          ((2, 8, 3, 2), 1), ((3, 16, 4, 4), 1)])
+def test_small_planes_fused_relu_is_the_separate_relu_bitwise(simd, dtype, shape, stride):
+    """The small-plane kernel applies ReLU in its registers (and moves planes shorter than
+    a vector through a staging copy): the bits of the separate ReLU kernel, NaN and -0
+    included."""
+    assert _small_path(shape, 3, 3, stride, 1)[0]
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape).astype(dtype)
+    x.flat[::7] = np.nan
+    x.flat[3::11] = -0.0
+    w = rng.standard_normal((shape[1], 1, 3, 3)).astype(dtype)
+    b = np.zeros(shape[1], dtype)
+    b[::3] = -0.0
+    fused = F.conv2d(x, w, b, stride=stride, padding=1, groups=shape[1], activation="relu")
+    plain = F.relu(F.conv2d(x, w, b, stride=stride, padding=1, groups=shape[1]))
+    assert np.isnan(F.conv2d(x, w, b, stride=stride, padding=1, groups=shape[1])).any()
+    assert fused.tobytes() == plain.tobytes()
