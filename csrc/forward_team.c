@@ -39,13 +39,26 @@ static double conv_flops(const fc_conv_geom *g, fc_int N)
     return 2.0 * N * g->K * g->Ho * g->Wo * g->C * g->R * g->S;
 }
 
+/* A dense convolution's flops in the units of fc_team_size: a short reduction
+ * (C * R * S below 64 -- a 3-channel first layer, a strided 1x1 on 16
+ * channels) runs at a fraction of the rate of a long one (one thread: 66
+ * GFLOP/s at 27 against 90-120 at 144+, 30 on the strided 1x1), so its flops
+ * count up to 4 times: the 3-channel first layers of ResNet-20 and MobileNet
+ * at batch 1 (0.9 MFLOP, 13 us on one thread) get the team. */
+static double conv_work(const fc_conv_geom *g, fc_int N)
+{
+    const double k = (double)(g->C * g->R * g->S);
+    const double scale = k >= 64 ? 1.0 : k >= 16 ? 64.0 / k : 4.0;
+    return conv_flops(g, N) * scale;
+}
+
 /* How a batch of N images is cut: one GEMM across small 1x1 maps; each image
  * shared by the team when there are fewer images than threads (batch 1 at
  * inference); else runs of whole images. */
 static fc_conv_team conv_team(const fc_conv_geom *g, fc_int N, int nthreads, size_t elem)
 {
     fc_conv_team t;
-    double flops = conv_flops(g, N);
+    double flops = conv_work(g, N);
     int split = fc_team_size(nthreads, nthreads, flops);
     if (fc_conv2d_1x1_batch_ok(g, N)) {
         t.mode = FC_CONV_TEAM_1X1_BATCH;
