@@ -316,7 +316,7 @@ void fc_depthwise_backward_weight_plane_f64(const fc_conv_geom *g, fc_int nimg, 
  * across blocks of 8 channels: K == C, stride 1 or 2, no dilation, H * W <= 1024.
  * fc_depthwise_small_fits(g, pass) is 1 when pass (0 forward, 1 backward-data,
  * 2 backward-weight) takes this path; a call for a geometry that does not fit
- * does nothing. Work items i = blk * N + n (blk < fc_depthwise_small_blocks(g))
+ * does nothing. Work items i = n * nblk + blk (nblk = fc_depthwise_small_blocks(g))
  * are channels 8 blk .. min(8 blk + 8, C) - 1 of image n; forward and
  * backward-data do the items in [i0, i1) with the meaning of the calls above
  * (dx overwritten), serial, and no result depends on the split. */

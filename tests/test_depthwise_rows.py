@@ -1,7 +1,8 @@
 """The row-vectorised depthwise kernels (csrc/conv_depthwise_rows.c).
 
-Output rows at least 8 wide (forward and backward-weight: Wo, backward-data: W,
-at stride 1 only) run 8 output pixels of one channel per vector from a
+Output rows at least 32 wide, or 8 to 31 wide on planes too large for the
+channel-interleaved small-plane path (forward and backward-weight: Wo,
+backward-data: W, at stride 1 only), run 8 output pixels of one channel per vector from a
 zero-padded plane buffer, stride 2 from even / odd column halves; the weight
 gradient keeps one vector accumulator per tap. Checked against
 fastconv.reference on both dtypes and SIMD paths, with odd widths (a partial
@@ -69,9 +70,10 @@ def test_row_kernels_match_reference(simd, dtype, case):
 
 
 @pytest.mark.parametrize("shape,stride,taken", [
-    ((64, 16, 32, 32), 1, [True, True, True]), ((64, 32, 32, 32), 2, [True, False, False]),
-    ((64, 64, 16, 16), 1, [True, True, False]), ((64, 64, 16, 16), 2, [True, False, False]),
-    ((64, 128, 8, 8), 1, [True, True, False]), ((64, 128, 8, 8), 2, [False, False, False]),
+    ((64, 16, 32, 32), 1, [True, True, True]), ((64, 32, 32, 32), 2, [False, False, False]),
+    ((64, 64, 16, 16), 1, [False, False, False]), ((64, 64, 16, 16), 2, [False, False, False]),
+    ((64, 128, 8, 8), 1, [False, False, False]), ((64, 128, 8, 8), 2, [False, False, False]),
+    ((4, 8, 70, 16), 1, [True, True, False]), ((4, 8, 130, 16), 2, [True, False, False]),
     ((64, 256, 4, 4), 1, [False, False, False]), ((8, 8, 64, 64), 1, [True, True, False]),
     ((2, 8, 112, 112), 1, [False, False, False]), ((2, 8, 7, 7), 1, [False, False, False]),
     ((2, 8, 15, 66), 2, [True, False, True]), ((2, 8, 31, 33), 1, [True, True, True]),
@@ -82,9 +84,9 @@ def test_row_path_is_taken_on_mobilenet_shapes(shape, stride, taken):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape,stride,padding", [
-    ((3, 4, 32, 32), 1, 1), ((2, 3, 32, 32), 2, ((0, 1), (0, 1))), ((3, 5, 16, 16), 2, 1),
-    ((2, 3, 8, 8), 1, 1), ((2, 3, 9, 13), 1, 1), ((2, 2, 17, 31), 2, 1), ((2, 2, 33, 17), 2, 0),
-    ((1, 2, 64, 64), 1, 1), ((2, 3, 5, 8), 1, ((0, 2), (2, 0))), ((2, 2, 21, 35), 2, ((1, 1), (0, 1))),
+    ((3, 4, 32, 32), 1, 1), ((2, 3, 64, 32), 2, ((0, 1), (0, 1))), ((3, 5, 70, 16), 2, 1),
+    ((2, 3, 130, 8), 1, 1), ((2, 3, 80, 13), 1, 1), ((2, 2, 40, 31), 2, 1), ((2, 2, 70, 17), 2, 0),
+    ((1, 2, 64, 64), 1, 1), ((2, 3, 130, 8), 1, ((0, 2), (2, 0))), ((2, 2, 40, 35), 2, ((1, 1), (0, 1))),
 ])
 def test_row_kernels_on_fixed_shapes_match_reference(simd, dtype, shape, stride, padding):
     assert _rows_path(shape, 3, 3, stride, padding)[0]
@@ -107,7 +109,7 @@ def test_row_weight_gradient_matches_reference(simd, dtype, shape, stride, paddi
 @pytest.mark.parametrize("stride", [1, 2])
 def test_row_kernels_fused_activation_matches_reference(simd, act, stride):
     rng = np.random.default_rng(5)
-    x = rng.standard_normal((3, 6, 16, 19)).astype(np.float32) * 4
+    x = rng.standard_normal((3, 6, 60, 19)).astype(np.float32) * 4
     w = rng.standard_normal((6, 1, 3, 3)).astype(np.float32)
     b = rng.standard_normal(6).astype(np.float32)
     assert _rows_path(x.shape, 3, 3, stride, 1)[0]
@@ -120,9 +122,9 @@ def test_row_kernels_fused_activation_matches_reference(simd, act, stride):
 
 # Each job is big enough (> 1 Mflop) that fastconv wakes a second and third thread.
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape,stride", [((40, 16, 32, 32), 1), ((30, 10, 32, 31), 2),
+@pytest.mark.parametrize("shape,stride", [((40, 16, 32, 32), 1), ((30, 10, 40, 31), 2),
                                           ((60, 8, 15, 66), 2),
-                                          ((48, 64, 16, 16), 1), ((64, 33, 8, 8), 1)])
+                                          ((12, 16, 70, 16), 1), ((16, 33, 130, 8), 1)])
 def test_row_kernels_do_not_depend_on_thread_count(simd, dtype, shape, stride):
     assert _rows_path(shape, 3, 3, stride, 1)[0]
     case = dict(shape=shape, wshape=(shape[1], 1, 3, 3), stride=stride, padding=1, bias=True)
@@ -146,7 +148,7 @@ def test_row_kernels_inline_activation_is_bitwise_the_activation_kernel(simd, dt
     # ReLU / ReLU6 are applied in registers before the store: bitwise the
     # separate activation pass, NaN (relu6 keeps it, relu makes it 0) and -0 included.
     rng = np.random.default_rng(9)
-    x = (rng.standard_normal((2, 5, 12, 17)) * 5).astype(dtype)
+    x = (rng.standard_normal((2, 5, 70, 17)) * 5).astype(dtype)
     x[0, 1, 3, 4] = np.nan
     w = rng.standard_normal((5, 1, 3, 3)).astype(dtype)
     b = rng.standard_normal(5).astype(dtype)
