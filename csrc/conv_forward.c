@@ -187,7 +187,8 @@ static void FC_SFX(fc_pad_image_phased)(const fc_conv_geom *g, const fc_conv_pla
     }
     if (skip)
         for (fc_int h = 0; h < H; ++h) {
-            const fc_int u = h + g->pad_top;  /* padded row h + mt, less the first tap row's offset mt - pad_top */
+            /* output row oh's tap r reads input row h when u == oh * stride_h + r * dil_h */
+            const fc_int u = h + g->pad_top;
             int used = 0;
             for (fc_int r = 0; r < g->R && !used; ++r) {
                 const fc_int d = u - r * g->dil_h;
