@@ -29,6 +29,8 @@ import time
 
 import numpy as np
 
+from ._settle import wait_until_idle
+
 # name: (N, C, H, W, K, F, S, P) -- the benchmark layer set (benchmarks/README.md)
 LAYERS = {
     "lenet-c1": (64, 1, 28, 28, 6, 5, 1, 0),
@@ -152,11 +154,12 @@ def _time_once(fn):
     return time.perf_counter() - t0
 
 
-# Pause before each block of one engine. Thread pools keep their workers
-# spinning for a while after a call (OpenBLAS's for up to ~0.1 s, OpenMP
-# runtimes shorter); on a 2-core machine a spinning worker of the engine timed
-# just before takes a core away from the next one. After the pause every
-# engine is timed in its own steady state, as a user calling it repeatedly sees it.
+# Pause before each block of one engine, then wait for the process to go idle
+# (fastconv._settle). Thread pools keep their workers spinning for a while after
+# a call (OpenBLAS's for up to ~0.1 s, OpenMP runtimes shorter); on a 2-core
+# machine a spinning worker of the engine timed just before takes a core away
+# from the next one. After the pause every engine is timed in its own steady
+# state, as a user calling it repeatedly sees it.
 SETTLE_SECONDS = 0.15
 BLOCKS = 2
 
@@ -179,7 +182,7 @@ def measure_interleaved(fns, rounds, min_time=0.0, blocks=BLOCKS, settle=SETTLE_
     for _ in range(blocks):
         for k, fn in fns.items():
             if settle:
-                time.sleep(settle)
+                wait_until_idle(settle)
             fn()
             t_end = time.perf_counter() + min_time / blocks
             r = 0

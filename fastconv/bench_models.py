@@ -25,6 +25,8 @@ import warnings
 
 import numpy as np
 
+from ._settle import wait_until_idle
+
 MODEL_SET = ("lenet5", "tfcnn", "cifar_example", "resnet20", "mobilenet")
 INPUT_SHAPES = {"lenet5": (28, 28, 1)}  # the others take 32x32x3
 BATCH = 64
@@ -35,9 +37,10 @@ TASKS = ("train b64", "infer b64", "infer b1")
 ENGINES = ("fastconv", "torch", "onnxruntime")
 
 # One timed round of an engine lasts at least this long (short calls are repeated), and
-# each round starts after a short pause, so that the thread pool of the engine timed just
-# before (OpenMP, OpenBLAS and ONNX Runtime workers spin for a while after a call) does
-# not take a core from the next one on a small machine.
+# each round starts after a short pause and once the process is idle (``_settle``), so
+# that the thread pool of the engine timed just before (OpenMP, OpenBLAS and ONNX Runtime
+# workers spin for a while after a call) does not take a core from the next one on a
+# small machine.
 ROUND_SECONDS = 0.05
 SETTLE_SECONDS = 0.02
 
@@ -224,7 +227,7 @@ def measure_round_robin(fns, rounds, stat="median", round_seconds=ROUND_SECONDS,
     for r in range(rounds):
         for k in (order if r % 2 == 0 else order[::-1]):
             if settle:
-                time.sleep(settle)
+                wait_until_idle(settle)
             times[k].append(_time_calls(fns[k], reps[k]))
     summarise = np.min if stat == "min" else np.median
     return {k: float(summarise(v)) for k, v in times.items()}
@@ -303,7 +306,7 @@ def run(names, rounds, threads, stat="median", with_torch=True, with_onnx=True, 
         from .bench_overhead import overhead_per_layer
         # the peers' thread pools spin for a while after their last call: let them settle
         # (on 2 cores a spinning worker takes the core a batch-1 inference would use)
-        time.sleep(0.3)
+        wait_until_idle(0.1)
         total, kernels, per_step, steps = overhead_per_layer(setup["model"], setup["x1"],
                                                              repeats=1000)
         entry["overhead_b1"] = {"total_us": total, "kernel_us": kernels,
