@@ -1,7 +1,7 @@
 """Waiting for the thread pools of the engine timed before to go quiet.
 
 Engines keep their worker threads spinning for a while after a call (ONNX Runtime's for
-20-100 ms on this project's machine, OpenBLAS's up to ~0.1 s, OpenMP runtimes less). In one
+50-70 ms on this project's machine, OpenBLAS's up to ~0.1 s, OpenMP runtimes less). In one
 process on a small machine a spinning worker takes a core from the engine timed next:
 fastconv's batch-1 inference measured 1.75x slower when it started 20 ms after an ONNX
 Runtime round than when it started 100 ms after. The benchmarks therefore start each timed
