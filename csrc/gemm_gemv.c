@@ -26,6 +26,7 @@
  */
 #ifndef FC_T
 #include "gemm_internal.h"
+#include "team.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -162,18 +163,19 @@ FC_SFX(fc_lin_fn) FC_SFX(fc_lin_select)(void)
     return FC_SFX(fc_lin_ref);
 }
 
-/* Threads split the NR-column panels (static): no output's arithmetic moves. */
+/* Threads split the NR-column panels (static): no output's arithmetic moves.
+ * The team is sized on the flops plus one element visit per weight: at a few
+ * rows the call streams the weights (tfcnn's 1024 -> 64 at batch 1: 256 KB,
+ * 7 us on one thread) and is worth a second thread long before its flops say so. */
 void FC_SFX(fc_linear_packed)(fc_int n, fc_int units, fc_int in, const FC_T *x,
                               const FC_T *wp, const FC_T *bias, FC_T *y, int nthreads)
 {
     const FC_SFX(fc_lin_fn) kr = FC_SFX(fc_lin_select)();
     const fc_int kcb = fc_block_size(in, FC_KC, 1), npad = fc_roundup(units, FC_NR);
     const fc_int np = npad / FC_NR;
-    int nt = nthreads < 1 ? 1 : nthreads;
-    if ((double)n * (double)units * (double)in < (double)(1 << 19))
-        nt = 1;
-    if (nt > np)
-        nt = (int)np;
+    const double weights = (double)units * (double)in;
+    const int nt = fc_team_size(nthreads, np,
+                                2.0 * (double)n * weights + FC_ELEMENT_WORK * weights);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (fc_int q = 0; q < np; ++q) {
         const fc_int j0 = q * FC_NR;
