@@ -157,10 +157,10 @@ typedef struct fc_bw_plan {
 void fc_bw_plan_make(const fc_conv_geom *g, size_t elem, fc_bw_plan *pl);
 
 /* 1x1 backward-weight over a run of images with small maps (P = Ho * Wo <=
- * FC_1X1_BW_MAX_PIXELS, fc_conv2d_backward_weight_1x1_ok): per image the GEMM's reduction would be that image's
- * P pixels, and every image another read-modify-write pass over dW. Instead
- * groups of fc_1x1_bw_plan.gimg images make one reduction block of up to 256
- * columns, dW (K x C) += dY_g (K x gP) . X_g^T, column j of a group = image
+ * FC_1X1_BW_MAX_PIXELS, fc_conv2d_backward_weight_1x1_ok): per image the GEMM's
+ * reduction would be that image's P pixels, and every image another
+ * read-modify-write pass over dW. Instead groups of fc_1x1_bw_plan.gimg images
+ * make one reduction block of up to 256 columns, dW (K x C) += dY_g (K x gP) . X_g^T, column j of a group = image
  * j / P, pixel j % P, both operands gathered by the packers straight from the
  * NCHW images (conv_backward_weight.c). The backward-data twin is the forward
  * 1x1 batch path on the transposed geometry (fc_bwd_data_geom). */

@@ -34,11 +34,6 @@ static size_t round64(size_t n)
     return n > SIZE_MAX - 63 ? SIZE_MAX : (n + 63) & ~(size_t)63;
 }
 
-static double conv_flops(const fc_conv_geom *g, fc_int N)
-{
-    return 2.0 * N * g->K * g->Ho * g->Wo * g->C * g->R * g->S;
-}
-
 /* A dense convolution's flops in the units of fc_team_size: a short reduction
  * (C * R * S below 64 -- a 3-channel first layer, a strided 1x1 on 16
  * channels) runs at a fraction of the rate of a long one (one thread: 66
@@ -48,8 +43,8 @@ static double conv_flops(const fc_conv_geom *g, fc_int N)
 static double conv_work(const fc_conv_geom *g, fc_int N)
 {
     const double k = (double)(g->C * g->R * g->S);
-    const double scale = k >= 64 ? 1.0 : k >= 16 ? 64.0 / k : 4.0;
-    return conv_flops(g, N) * scale;
+    const double scale = k >= 64 ? 1.0 : k >= 16 ? 64.0 / k : 4.0;  /* 64 / k in [1, 4] */
+    return 2.0 * (double)N * (double)(g->K * g->Ho * g->Wo) * k * scale;
 }
 
 /* How a batch of N images is cut: one GEMM across small 1x1 maps; each image

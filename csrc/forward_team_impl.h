@@ -97,7 +97,7 @@ void FC_NAME(fc_depthwise_forward_team)(const fc_conv_geom *g, fc_int N, const T
     /* Each thread one static run of the work items: image-major (n, k) planes for the
      * row kernels, image-major (image, 8-channel block) items for the small-plane
      * kernels, channel-major (k, n) planes (a run's images share a filter) otherwise. */
-    const double flops = conv_flops(g, N) / (double)g->C * FC_DEPTHWISE_WORK;
+    const double flops = fc_depthwise_work(g, N);
     fc_int P = N * g->K, i;
     int kind = 0, nt;
     if (fc_depthwise_rows_fits(g, 0)) {

@@ -10,7 +10,7 @@ from cython.parallel cimport parallel, prange, threadid
 from libc.string cimport memset
 from libc.stdint cimport SIZE_MAX
 from fastconv._capi cimport *
-from fastconv._runtime cimport take_scratch, give_scratch, team_size
+from fastconv._runtime cimport take_scratch, give_scratch, team_size, depthwise_work
 
 # Images are summed into this many partial weight gradients, each over a fixed
 # run of images, then the partials are added in order: the result depends on
@@ -350,7 +350,7 @@ def depthwise_backward_data(const floating[:, :, :, ::1] grad_out, const floatin
     of the (c, n) planes."""
     cdef fc_conv_geom g = make_geom(geometry)
     cdef Py_ssize_t N = grad_out.shape[0], P = N * g.C, t
-    cdef int nt = team_size(num_threads, P, _flops(&g, N) / g.C)
+    cdef int nt = team_size(num_threads, P, depthwise_work(&g, N))
     if fc_depthwise_rows_fits(&g, 1):
         with nogil:
             for t in prange(nt, schedule='static', num_threads=nt):
@@ -365,7 +365,7 @@ def depthwise_backward_data(const floating[:, :, :, ::1] grad_out, const floatin
         return
     if fc_depthwise_small_fits(&g, 1):
         P = N * fc_depthwise_small_blocks(&g)
-        nt = team_size(num_threads, P, _flops(&g, N) / g.C)
+        nt = team_size(num_threads, P, depthwise_work(&g, N))
         with nogil:
             for t in prange(nt, schedule='static', num_threads=nt):
                 if floating is float:
@@ -402,7 +402,7 @@ def depthwise_backward_weight(const floating[:, :, :, ::1] x, const floating[:, 
     cdef Py_ssize_t nblk = fc_depthwise_small_blocks(&g)
     cdef bint rows = fc_depthwise_rows_fits(&g, 2)
     cdef bint small = fc_depthwise_small_fits(&g, 2) and not rows
-    cdef int nt = team_size(num_threads, nchunks * (nblk if small else K), _flops(&g, N) / g.C)
+    cdef int nt = team_size(num_threads, nchunks * (nblk if small else K), depthwise_work(&g, N))
     cdef floating total
     cdef floating *acc
     cdef floating *dw = &grad_w[0, 0, 0, 0]

@@ -224,6 +224,14 @@ class Trainer:
         outs, _ = self._get_plan().forward(xs, training)
         return outs
 
+    def _infer_public(self, xs):
+        """Inference outputs (internal layout) for checked channels-last inputs ``xs``: one
+        contiguous image batch of the model's dtype goes to the compiled program as it is
+        (its layout change is the program's first op), anything else through to_internal."""
+        if takes_public(xs, self.dtype):
+            return self._get_plan().infer(xs, public=True)
+        return self._forward(self._internal(xs), False)
+
     # ------------------------------------------------------------ public training API
     def train_on_batch(self, x, y, return_dict=False):
         """One gradient step on one batch; returns the loss, or [loss, accuracy] when the
@@ -463,17 +471,13 @@ class Trainer:
         xs = self._check_x(x)
         n = xs[0].shape[0]
         if 0 < n <= batch_size:      # one batch: the plan's outputs are the result
-            if takes_public(xs, self.dtype):
-                outs = self._get_plan().infer(xs, public=True)
-            else:
-                outs = self._forward(self._internal(xs), False)
-            outs = [to_public(y) for y in outs]
+            outs = [to_public(y) for y in self._infer_public(xs)]
             return outs[0] if len(outs) == 1 else outs
         shapes = self._output_shapes()
         results = [np.empty((n,) + to_public_shape(s), dtype=self.dtype) for s in shapes]
         for lo in range(0, n, batch_size):
             hi = min(lo + batch_size, n)
-            outs = self._forward(self._internal(_take(xs, slice(lo, hi))), False)
+            outs = self._infer_public(_take(xs, slice(lo, hi)))
             for r, y in zip(results, outs):
                 r[lo:hi] = to_public(y) if y.ndim == 4 else y
         return results[0] if len(results) == 1 else results
