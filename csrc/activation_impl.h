@@ -154,7 +154,7 @@ void FC_NAME(fc_activation_forward)(int act, T param, const T *x, T *y, fc_int n
 {
     fc_int i;
 #ifdef FC_ACT_AVX2
-    if (fc_simd_path() == FC_SIMD_AVX2) {
+    if (fc_simd_path() >= FC_SIMD_AVX2) {
         if (FC_NAME(fc_act_vec_forward_avx2)(act, param, x, y, n))
             return;
     } else
@@ -195,7 +195,7 @@ void FC_NAME(fc_activation_backward)(int act, T param, const T *x, const T *gy, 
 {
     fc_int i;
 #ifdef FC_ACT_AVX2
-    if (fc_simd_path() == FC_SIMD_AVX2) {
+    if (fc_simd_path() >= FC_SIMD_AVX2) {
         if (FC_NAME(fc_act_vec_backward_avx2)(act, param, x, gy, gx, n))
             return;
     } else

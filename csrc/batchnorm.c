@@ -73,7 +73,7 @@
 static inline int bn_avx2(void)
 {
 #ifdef FC_BN_HAVE_AVX2
-    return fc_simd_path() == FC_SIMD_AVX2;
+    return fc_simd_path() >= FC_SIMD_AVX2;
 #else
     return 0;
 #endif

@@ -283,7 +283,7 @@ static void FC_SFX(fc_bw_small_run)(const fc_conv_geom *g, fc_int nimg, const FC
     memset(xp, 0, (size_t)(g->C * pg.Hp * pg.Wp) * sizeof(FC_T)); /* border: once per run */
     memset(dwv, 0, (size_t)(K * CRS * 8) * sizeof(FC_T));
 #if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
-    const int avx2 = fc_simd_path() == FC_SIMD_AVX2;
+    const int avx2 = fc_simd_path() >= FC_SIMD_AVX2;
 #else
     const int avx2 = 0;
 #endif

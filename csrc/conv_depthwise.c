@@ -130,7 +130,7 @@ static int dw_plan(dw_layout *L, fc_int sw, fc_int up, fc_int Hsrc, fc_int Wsrc,
 static inline int avx2_path(void)
 {
 #ifdef FC_DW_HAVE_AVX2
-    return fc_simd_path() == FC_SIMD_AVX2;
+    return fc_simd_path() >= FC_SIMD_AVX2;
 #else
     return 0;
 #endif

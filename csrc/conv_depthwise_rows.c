@@ -149,7 +149,7 @@ int fc_depthwise_rows_fits(const fc_conv_geom *g, int pass)
 static inline int dwr_avx2(void)
 {
 #ifdef FC_DWR_HAVE_AVX2
-    return fc_simd_path() == FC_SIMD_AVX2;
+    return fc_simd_path() >= FC_SIMD_AVX2;
 #else
     return 0;
 #endif

@@ -130,7 +130,7 @@ fc_int fc_depthwise_small_blocks(const fc_conv_geom *g) { return (g->C + FC_DWS_
 static inline int dws_avx2(void)
 {
 #ifdef FC_DWS_HAVE_AVX2
-    return fc_simd_path() == FC_SIMD_AVX2;
+    return fc_simd_path() >= FC_SIMD_AVX2;
 #else
     return 0;
 #endif

@@ -11,7 +11,7 @@
 static int fc_wino_avx2(void)
 {
 #ifdef FC_HAVE_X86_AVX2_KERNELS
-    return fc_simd_path() == FC_SIMD_AVX2;
+    return fc_simd_path() >= FC_SIMD_AVX2;
 #else
     return 0;
 #endif

@@ -30,17 +30,22 @@ typedef int64_t fc_int;
 
 enum fc_simd_path {
     FC_SIMD_PORTABLE = 0, /* plain C, any CPU */
-    FC_SIMD_AVX2 = 1      /* AVX2 + FMA, x86-64 */
+    FC_SIMD_AVX2 = 1,     /* AVX2 + FMA, x86-64 */
+    FC_SIMD_AVX512 = 2    /* the AVX2 path, with AVX-512 (F, VL, DQ) GEMM and
+                             convolution micro-kernels giving the same bits */
 };
 
 /* 1 if the CPU (and OS) supports AVX2 and FMA, else 0. */
 int fc_cpu_has_avx2_fma(void);
-/* The SIMD path in use. Chosen on first call: AVX2 when the CPU has it,
- * unless the environment variable FASTCONV_SIMD=portable forces the
- * portable path. */
+/* 1 if the CPU (and OS) supports AVX-512 F, VL and DQ besides AVX2 and FMA. */
+int fc_cpu_has_avx512(void);
+/* The SIMD path in use. Chosen on first call: the widest the CPU has, unless
+ * the environment variable FASTCONV_SIMD (portable or avx2) narrows it. A
+ * path's kernels are those of the path below it where it has none of its own,
+ * so tests of a path compare against these. */
 int fc_simd_path(void);
-/* Force a path (FC_SIMD_PORTABLE or FC_SIMD_AVX2). Returns the path actually
- * in force (AVX2 is refused, falling back to portable, on a CPU without it). */
+/* Force a path (FC_SIMD_PORTABLE, FC_SIMD_AVX2 or FC_SIMD_AVX512). Returns the
+ * path actually in force: one the CPU lacks falls back to the widest below it. */
 int fc_set_simd_path(int path);
 const char *fc_simd_path_name(int path);
 

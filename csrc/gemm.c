@@ -56,16 +56,37 @@ static void *fc_gemm_scratch(size_t bytes)
 FC_SFX(fc_ukr_fn) FC_SFX(fc_ukr_select)(void)
 {
 #ifdef FC_HAVE_X86_AVX2_KERNELS
-    if (fc_simd_path() == FC_SIMD_AVX2)
+    if (fc_simd_path() >= FC_SIMD_AVX2)
         return FC_SFX(fc_ukr_avx2);
 #endif
     return FC_SFX(fc_ukr_ref);
 }
 
+/* fc_ukm of the paths whose kernels take one panel at a time. */
+static void FC_SFX(fc_ukm_loop)(fc_int kc, const FC_T *a, fc_int pstride, const FC_T *b,
+                                FC_T *c, fc_int ldc, FC_T beta, int mr, int nr)
+{
+    FC_SFX(fc_ukr_fn) ukr = FC_SFX(fc_ukr_select)();
+    for (int i = 0; i < mr; i += FC_MR)
+        ukr(kc, a + (i / FC_MR) * pstride, b, c + (fc_int)i * ldc, ldc, beta,
+            mr - i < FC_MR ? mr - i : FC_MR, nr);
+}
+
+FC_SFX(fc_ukm_fn) FC_SFX(fc_ukm_select)(void)
+{
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+    if (fc_simd_path() == FC_SIMD_AVX512)
+        return FC_SFX(fc_ukm_avx512);
+#endif
+    return FC_SFX(fc_ukm_loop);
+}
+
 FC_SFX(fc_dkr_fn) FC_SFX(fc_dkr_select)(void)
 {
 #ifdef FC_HAVE_X86_AVX2_KERNELS
-    if (fc_simd_path() == FC_SIMD_AVX2)
+    if (fc_simd_path() == FC_SIMD_AVX512)
+        return FC_SFX(fc_dkr_avx512);
+    if (fc_simd_path() >= FC_SIMD_AVX2)
         return FC_SFX(fc_dkr_avx2);
 #endif
     return FC_SFX(fc_dkr_ref);
@@ -74,7 +95,7 @@ FC_SFX(fc_dkr_fn) FC_SFX(fc_dkr_select)(void)
 FC_SFX(fc_dkn_fn) FC_SFX(fc_dkn2_select)(void)
 {
 #ifdef FC_HAVE_X86_AVX2_KERNELS
-    if (fc_simd_path() == FC_SIMD_AVX2)
+    if (fc_simd_path() >= FC_SIMD_AVX2)
         return FC_SFX(fc_dkn2_avx2);
 #endif
     return FC_SFX(fc_dkn2_ref);
@@ -83,7 +104,7 @@ FC_SFX(fc_dkn_fn) FC_SFX(fc_dkn2_select)(void)
 FC_SFX(fc_dkn_fn) FC_SFX(fc_dkn4_select)(void)
 {
 #ifdef FC_HAVE_X86_AVX2_KERNELS
-    if (fc_simd_path() == FC_SIMD_AVX2)
+    if (fc_simd_path() >= FC_SIMD_AVX2)
         return FC_SFX(fc_dkn4_avx2);
 #endif
     return FC_SFX(fc_dkn4_ref);
@@ -92,7 +113,7 @@ FC_SFX(fc_dkn_fn) FC_SFX(fc_dkn4_select)(void)
 FC_SFX(fc_akr_fn) FC_SFX(fc_akr_select)(void)
 {
 #ifdef FC_HAVE_X86_AVX2_KERNELS
-    if (fc_simd_path() == FC_SIMD_AVX2)
+    if (fc_simd_path() >= FC_SIMD_AVX2)
         return FC_SFX(fc_akr_avx2);
 #endif
     return FC_SFX(fc_akr_ref);
@@ -100,20 +121,19 @@ FC_SFX(fc_akr_fn) FC_SFX(fc_akr_select)(void)
 
 /* Multiply a packed mc x kc A block by the B micro-panels [jp0, jp1) of a
  * packed kc x nc B block, A micro-panels [ip0, ip1). c points at C(ic, jc). */
-static inline void FC_SFX(fc_macro_kernel)(FC_SFX(fc_ukr_fn) ukr, fc_int mc, fc_int nc,
+static inline void FC_SFX(fc_macro_kernel)(FC_SFX(fc_ukm_fn) ukm, fc_int mc, fc_int nc,
                                            fc_int kc, const FC_T *ap, const FC_T *bp,
                                            FC_T *c, fc_int ldc, FC_T beta, fc_int jp0,
                                            fc_int jp1, fc_int ip0, fc_int ip1)
 {
+    const fc_int ir = ip0 * FC_MR;
+    const int mr = (int)(FC_MIN(ip1 * FC_MR, mc) - ir);
+    if (mr <= 0)
+        return;
     for (fc_int jp = jp0; jp < jp1; ++jp) {
         const fc_int jr = jp * FC_NR;
         const int nr = (int)FC_MIN(FC_NR, nc - jr);
-        const FC_T *bpp = bp + jr * kc;
-        for (fc_int ip = ip0; ip < ip1; ++ip) {
-            const fc_int ir = ip * FC_MR;
-            const int mr = (int)FC_MIN(FC_MR, mc - ir);
-            ukr(kc, ap + ir * kc, bpp, c + ir * ldc + jr, ldc, beta, mr, nr);
-        }
+        ukm(kc, ap + ir * kc, FC_MR * kc, bp + jr * kc, c + ir * ldc + jr, ldc, beta, mr, nr);
     }
 }
 
@@ -122,7 +142,7 @@ void FC_SFX(fc_gemm_serial)(const FC_SFX(fc_gemm_job) *job)
     const fc_int m = job->m, n = job->n, k = job->k;
     if (m <= 0 || n <= 0)
         return;
-    FC_SFX(fc_ukr_fn) ukr = FC_SFX(fc_ukr_select)();
+    FC_SFX(fc_ukm_fn) ukm = FC_SFX(fc_ukm_select)();
     const fc_int kcb = job->kcb, mcb = job->mcb, ncb = job->ncb;
     const fc_int mpad = job->a_mpad ? job->a_mpad : fc_roundup(m, FC_MR);
     for (fc_int jc = 0; jc < n; jc += ncb) {
@@ -156,7 +176,7 @@ void FC_SFX(fc_gemm_serial)(const FC_SFX(fc_gemm_job) *job)
                                       job->csa, job->abuf);
                     ap = job->abuf;
                 }
-                FC_SFX(fc_macro_kernel)(ukr, mc, nc, kc, ap, job->bbuf, cj + ic * job->ldc,
+                FC_SFX(fc_macro_kernel)(ukm, mc, nc, kc, ap, job->bbuf, cj + ic * job->ldc,
                                         job->ldc, beta, 0, (nc + FC_NR - 1) / FC_NR, 0,
                                         (mc + FC_MR - 1) / FC_MR);
                 if (last && job->epi)
@@ -178,7 +198,7 @@ void FC_SFX(fc_gemm)(fc_int m, fc_int n, fc_int k, const FC_T *a, fc_int rsa, fc
                 memset(c + i * ldc, 0, (size_t)n * sizeof(FC_T));
         return;
     }
-    FC_SFX(fc_ukr_fn) ukr = FC_SFX(fc_ukr_select)();
+    FC_SFX(fc_ukm_fn) ukm = FC_SFX(fc_ukm_select)();
     const fc_int kcb = fc_block_size(k, FC_KC, 1);
     const fc_int mcb = fc_block_size(m, FC_MC, FC_MR);
     const fc_int ncb = fc_block_size(n, FC_NC, FC_NR);
@@ -262,7 +282,7 @@ void FC_SFX(fc_gemm)(fc_int m, fc_int n, fc_int k, const FC_T *a, fc_int rsa, fc
                         ip0 = nip * tid / nth;
                         ip1 = nip * (tid + 1) / nth;
                     }
-                    FC_SFX(fc_macro_kernel)(ukr, mc, nc, kc, ab, bbuf, c + ic * ldc + jc, ldc,
+                    FC_SFX(fc_macro_kernel)(ukm, mc, nc, kc, ab, bbuf, c + ic * ldc + jc, ldc,
                                             beta_p, jp0, jp1, ip0, ip1);
                 }
             }

@@ -157,7 +157,7 @@ void FC_SFX(fc_linear_pack)(fc_int units, fc_int in, const FC_T *w, FC_T *wp)
 FC_SFX(fc_lin_fn) FC_SFX(fc_lin_select)(void)
 {
 #ifdef FC_HAVE_X86_AVX2_KERNELS
-    if (fc_simd_path() == FC_SIMD_AVX2)
+    if (fc_simd_path() >= FC_SIMD_AVX2)
         return FC_SFX(fc_lin_avx2);
 #endif
     return FC_SFX(fc_lin_ref);

@@ -31,6 +31,19 @@
  * Tile shape: float MR x NR = 6 x 16, double 6 x 8, for BOTH the portable
  * and the AVX2 kernel, so packed buffers do not depend on the SIMD path.
  *
+ * ===================== THE MULTI-PANEL PACKED KERNEL =====================
+ *
+ *   void fc_ukm_<path>_<sfx>(fc_int kc, const T *a, fc_int pstride, const T *b,
+ *                            T *c, fc_int ldc, T beta, int mr, int nr);
+ *
+ * fc_ukr over mr >= 1 rows of C (mr may exceed MR): rows i0..i0+MR-1 (i0 a
+ * multiple of MR) come from the packed A micro-panel at a + (i0/MR)*pstride,
+ * all against the same B micro-panel b; C row i at c + i*ldc. Every element
+ * is the one fc_ukr of the same path computes, and C is written only where
+ * fc_ukr would write it. The AVX-512 kernel runs up to three panels per pass
+ * over b (one panel leaves its accumulators waiting on FMA latency); other
+ * paths loop fc_ukr over the panels.
+ *
  * ===================== THE DIRECT-B MICRO-KERNEL CONTRACT ===============
  *
  *   void fc_dkr_<path>_<sfx>(fc_int kc, const T *a, const T *x0, const T *x1,
@@ -150,6 +163,11 @@
 #define FC_HAVE_X86_AVX2_KERNELS 1
 #endif
 
+/* Whether the direct-B kernel in force takes a partial last panel as cheaply
+ * as a full one (AVX-512: rows run in groups of up to three panels), so a
+ * caller need not split the last rows off to a narrow kernel. */
+static inline int fc_dkr_wide(void) { return fc_simd_path() == FC_SIMD_AVX512; }
+
 /* Register tile. */
 #define FC_MR_F32 6
 #define FC_NR_F32 16
@@ -211,6 +229,12 @@ static inline fc_int fc_block_size(fc_int n, fc_int bmax, fc_int mult)
                          int mr, int nr);                                              \
     /* The kernel of the path in force (fc_simd_path()). */                            \
     fc_ukr_fn_##S fc_ukr_select_##S(void);                                             \
+    /* Multi-panel packed kernel (contract above). */                                  \
+    typedef void (*fc_ukm_fn_##S)(fc_int kc, const T *a, fc_int pstride, const T *b,   \
+                                  T *c, fc_int ldc, T beta, int mr, int nr);           \
+    void fc_ukm_avx512_##S(fc_int kc, const T *a, fc_int pstride, const T *b, T *c,    \
+                           fc_int ldc, T beta, int mr, int nr);                        \
+    fc_ukm_fn_##S fc_ukm_select_##S(void);                                             \
     /* Direct-B kernel (contract above): B rows read from two image chunks. */         \
     typedef void (*fc_dkr_fn_##S)(fc_int kc, const T *a, const T *x0, const T *x1,     \
                                   const fc_int *offs, T *c0, T *c1, fc_int ldc, T beta, \
@@ -221,6 +245,9 @@ static inline fc_int fc_block_size(fc_int n, fc_int bmax, fc_int mult)
     void fc_dkr_avx2_##S(fc_int kc, const T *a, const T *x0, const T *x1,              \
                          const fc_int *offs, T *c0, T *c1, fc_int ldc, T beta, int mr, \
                          int n0, int n1, const T *bias, int relu);                     \
+    void fc_dkr_avx512_##S(fc_int kc, const T *a, const T *x0, const T *x1,            \
+                           const fc_int *offs, T *c0, T *c1, fc_int ldc, T beta,       \
+                           int mr, int n0, int n1, const T *bias, int relu);           \
     fc_dkr_fn_##S fc_dkr_select_##S(void);                                             \
     /* Narrow direct-B kernels (contract above): R = 2 x Q = 6, R = 4 x Q = 2. */     \
     typedef void (*fc_dkn_fn_##S)(fc_int kc, const T *a, const T *const *xs,           \

@@ -199,7 +199,7 @@ void FC_SFX(fc_pack_b)(fc_int kc, fc_int nc, const FC_T *b, fc_int rsb, fc_int c
 void FC_SFX(fc_pack_b_t)(fc_int kc, fc_int nc, const FC_T *b, fc_int csb, FC_T *bp)
 {
 #if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
-    if (fc_simd_path() == FC_SIMD_AVX2 && kc >= 8) {
+    if (fc_simd_path() >= FC_SIMD_AVX2 && kc >= 8) {
         const fc_int kc8 = kc / 8 * 8;
         fc_int j0 = 0;
         /* Full 8-column halves through the transposer, the rest scalar. */

@@ -103,7 +103,7 @@ static fc_int FC_NAME(fc_max_pool_2x2_backward)(const fc_pool_geom *g, const T *
     /* Hoisted: a store through gx could alias *g as far as the compiler knows. */
     const fc_int W = g->W, Wo = g->Wo, Ho = g->Ho;
 #ifdef FC_POOL_HAVE_AVX2
-    if (fc_simd_path() == FC_SIMD_AVX2) {
+    if (fc_simd_path() >= FC_SIMD_AVX2) {
         const fc_int r = FC_CAT(FC_NAME(fc_max_pool_2x2_bwd_rows), avx2)(Ho, cols, W, Wo, x, gy, gx);
         if (r < 0) {
             memset(gx, 0, (size_t)(g->H * W) * sizeof(T));

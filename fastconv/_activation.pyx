@@ -123,3 +123,8 @@ def maxout_backward(const floating[:, :, ::1] x, const floating[:, :, ::1] grad_
         else:
             fc_maxout_backward_f64(&x[n, 0, 0], &grad_out[n, 0, 0], &grad_x[n, 0, 0],
                                    x.shape[1], x.shape[2], pieces)
+
+
+def _set_simd_path(int path):
+    """Force a SIMD path in this module (codes of fc_simd_path); returns the code in force."""
+    return fc_set_simd_path(path)

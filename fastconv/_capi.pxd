@@ -6,7 +6,9 @@ cdef extern from "fastconv.h" nogil:
 
     int FC_SIMD_PORTABLE
     int FC_SIMD_AVX2
+    int FC_SIMD_AVX512
     int fc_cpu_has_avx2_fma()
+    int fc_cpu_has_avx512()
     int fc_winograd_enabled()
     int fc_winograd_forced()
     int fc_simd_path()

@@ -89,3 +89,8 @@ def plane_means(const floating[:, ::1] x, floating[::1] y, int num_threads):
             fc_plane_means_team_f32(x.shape[0], x.shape[1], &x[0, 0], &y[0], num_threads)
         else:
             fc_plane_means_team_f64(x.shape[0], x.shape[1], &x[0, 0], &y[0], num_threads)
+
+
+def _set_simd_path(int path):
+    """Force a SIMD path in this module (codes of fc_simd_path); returns the code in force."""
+    return fc_set_simd_path(path)

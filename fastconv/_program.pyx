@@ -183,3 +183,8 @@ def run(Program program, BufferTable table, int num_threads, double[::1] seconds
                                    work, sp)
     finally:
         give_scratch(work)
+
+
+def _set_simd_path(int path):
+    """Force a SIMD path in this module (codes of fc_simd_path); returns the code in force."""
+    return fc_set_simd_path(path)

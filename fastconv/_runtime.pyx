@@ -1,6 +1,6 @@
 # cython: language_level=3
 """Facts of this build that only compiled code can tell: OpenMP, threads, SIMD path."""
-from fastconv._capi cimport (fc_cpu_has_avx2_fma, fc_winograd_enabled, fc_simd_path, fc_set_simd_path,
+from fastconv._capi cimport (fc_cpu_has_avx2_fma, fc_cpu_has_avx512, fc_winograd_enabled, fc_simd_path, fc_set_simd_path,
                              fc_simd_path_name)
 
 cdef extern from *:
@@ -136,6 +136,10 @@ def cpu_has_avx2_fma():
     return bool(fc_cpu_has_avx2_fma())
 
 
+def cpu_has_avx512():
+    return bool(fc_cpu_has_avx512())
+
+
 def winograd_enabled():
     """False when FASTCONV_NO_WINOGRAD turns the Winograd convolution path off."""
     return bool(fc_winograd_enabled())
@@ -147,5 +151,5 @@ def simd_path():
 
 
 def _set_simd_path(int path):
-    """Force path 0 (portable) or 1 (AVX2) in this module; returns the code in force."""
+    """Force path 0 (portable), 1 (AVX2) or 2 (AVX-512) in this module; returns the code in force."""
     return fc_set_simd_path(path)

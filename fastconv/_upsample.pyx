@@ -53,3 +53,8 @@ def backward(const floating[:, :, :, ::1] grad_out, tuple geometry, floating[:, 
     if rc:
         raise MemoryError(f"interpolate_backward: no memory for the index tables of a "
                           f"{g.Ho}x{g.Wo} output")
+
+
+def _set_simd_path(int path):
+    """Force a SIMD path in this module (codes of fc_simd_path); returns the code in force."""
+    return fc_set_simd_path(path)

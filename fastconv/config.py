@@ -12,8 +12,9 @@ _state = {"num_threads": None}
 
 # Modules that carry their own copy of the C dispatch state (the kernels are
 # linked statically into each extension), so a forced path must reach each.
-_SIMD_MODULES = ("_runtime", "_conv", "_gemm", "_norm")
-_SIMD_CODES = {"portable": 0, "avx2": 1, "avx2-fma": 1}
+_SIMD_MODULES = ("_runtime", "_conv", "_gemm", "_norm", "_pool", "_activation", "_program",
+                 "_upsample")
+_SIMD_CODES = {"portable": 0, "avx2": 1, "avx2-fma": 1, "avx512": 2}
 
 
 def _runtime():
@@ -50,18 +51,22 @@ def set_num_threads(n):
 
 
 def simd_path():
-    """Name of the SIMD path the GEMM and convolution kernels use: 'avx2-fma' or 'portable'."""
+    """Name of the SIMD path the kernels use: 'avx512', 'avx2-fma' or 'portable'.
+
+    'avx512' is the AVX2 path with AVX-512 GEMM and convolution micro-kernels, which give
+    the same bits as their AVX2 twins."""
     return _runtime().simd_path()
 
 
 def set_simd_path(name):
-    """Force the kernels' SIMD path: 'portable' or 'avx2'. Returns the path now in force.
+    """Force the kernels' SIMD path: 'portable', 'avx2' or 'avx512' (or a name
+    ``simd_path()`` returned). Returns the path now in force.
 
-    'avx2' on a CPU without AVX2/FMA falls back to 'portable'. The environment
-    variable FASTCONV_SIMD=portable sets the default at import time.
+    A path the CPU lacks falls back to the widest one below it. The environment variable
+    FASTCONV_SIMD (portable or avx2) narrows the default at import time.
     """
     if not isinstance(name, str) or name.lower() not in _SIMD_CODES:
-        raise ValueError(f"set_simd_path: expected 'portable' or 'avx2', got {name!r}")
+        raise ValueError(f"set_simd_path: expected 'portable', 'avx2' or 'avx512', got {name!r}")
     from importlib import import_module
     code = _SIMD_CODES[name.lower()]
     for mod in _SIMD_MODULES:
@@ -84,6 +89,7 @@ def get_config_info():
         "num_threads": get_num_threads(),
         "num_procs": rt.num_procs(),
         "cpu_avx2_fma": bool(rt.cpu_has_avx2_fma()),
+        "cpu_avx512": bool(rt.cpu_has_avx512()),
         "simd_path": rt.simd_path(),
         "simd_env": os.environ.get("FASTCONV_SIMD", ""),
         "winograd": bool(rt.winograd_enabled()),
@@ -101,7 +107,8 @@ def show_config(file=None):
         f"  platform     {info['platform']}",
         f"  openmp       {omp}",
         f"  threads      {info['num_threads']} (of {info['num_procs']} processors)",
-        f"  cpu avx2+fma {'yes' if info['cpu_avx2_fma'] else 'no'}",
+        f"  cpu avx2+fma {'yes' if info['cpu_avx2_fma'] else 'no'}"
+        f"  avx512 {'yes' if info['cpu_avx512'] else 'no'}",
         f"  simd path    {info['simd_path']}"
         + (f"  (FASTCONV_SIMD={info['simd_env']})" if info["simd_env"] else ""),
         "  winograd     " + ("on (3x3 stride-1 convolutions with >= 64 channels, or >= 32 "

@@ -31,7 +31,8 @@ def assert_close(actual, expected, dtype, terms=1, what=""):
                                atol=ATOL[dtype] * max(1.0, float(terms)) ** 0.5 * 10, err_msg=what)
 
 
-SIMD_PATHS = ["portable"] + (["avx2"] if fastconv.get_config_info()["cpu_avx2_fma"] else [])
+SIMD_PATHS = (["portable"] + (["avx2"] if fastconv.get_config_info()["cpu_avx2_fma"] else [])
+              + (["avx512"] if fastconv.get_config_info()["cpu_avx512"] else []))
 
 
 @pytest.fixture(params=SIMD_PATHS)
@@ -41,7 +42,7 @@ def simd(request):
     fastconv.set_simd_path(request.param)
     assert fastconv.simd_path().startswith(request.param)
     yield request.param
-    fastconv.set_simd_path("avx2" if before.startswith("avx2") else "portable")
+    fastconv.set_simd_path(before)
 
 
 @pytest.fixture

@@ -22,16 +22,19 @@ def test_show_config_reports_everything():
     assert fastconv.__version__ in text
     assert "openmp" in text and "threads" in text and "simd path" in text
     info = fastconv.get_config_info()
-    assert info["simd_path"] in ("avx2-fma", "portable")
+    assert info["simd_path"] in ("avx512", "avx2-fma", "portable")
     assert (" on " in text) == info["openmp"]
 
 
 def test_default_simd_path_follows_cpu_and_env():
     info = fastconv.get_config_info()
-    if os.environ.get("FASTCONV_SIMD") == "portable" or not info["cpu_avx2_fma"]:
+    env = os.environ.get("FASTCONV_SIMD")
+    if env == "portable" or not info["cpu_avx2_fma"]:
         assert info["simd_path"] == "portable"
-    else:
+    elif env == "avx2" or not info["cpu_avx512"]:
         assert info["simd_path"] == "avx2-fma"
+    else:
+        assert info["simd_path"] == "avx512"
 
 
 def test_set_simd_path_switches_and_validates():
@@ -40,8 +43,13 @@ def test_set_simd_path_switches_and_validates():
         assert fastconv.set_simd_path("portable") == "portable"
         if fastconv.get_config_info()["cpu_avx2_fma"]:
             assert fastconv.set_simd_path("avx2") == "avx2-fma"
+        # A path the CPU lacks falls back to the widest below it.
+        widest = ("avx512" if fastconv.get_config_info()["cpu_avx512"] else
+                  "avx2-fma" if fastconv.get_config_info()["cpu_avx2_fma"] else "portable")
+        assert fastconv.set_simd_path("avx512") == widest
+        assert fastconv.set_simd_path(widest) == widest
     finally:
-        fastconv.set_simd_path("avx2" if before.startswith("avx2") else "portable")
+        fastconv.set_simd_path(before)
     with pytest.raises(ValueError, match="sse9"):
         fastconv.set_simd_path("sse9")
 

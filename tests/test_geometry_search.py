@@ -49,7 +49,7 @@ class _simd_path:
         fastconv.set_simd_path(self.name)
 
     def __exit__(self, *exc):
-        fastconv.set_simd_path("avx2" if self.before.startswith("avx2") else "portable")
+        fastconv.set_simd_path(self.before)
 
 
 @st.composite

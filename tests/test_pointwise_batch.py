@@ -40,7 +40,7 @@ def test_batched_pointwise_is_bitwise_per_image(shape, dtype, activation, simd_p
                 assert got.tobytes() == alone.tobytes(), f"{t} threads"
     finally:
         fastconv.set_num_threads(threads)
-        fastconv.set_simd_path("avx2" if path.startswith("avx2") else "portable")
+        fastconv.set_simd_path(path)
     if activation in (None, "relu"):
         want = R.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64))
         if activation:
@@ -78,7 +78,7 @@ def test_single_image_few_pixels_as_rows_is_bitwise_the_batch(dtype, simd_path, 
                 assert one.tobytes() == batch[i:i + 1].tobytes(), f"{t} threads, image {i}"
     finally:
         fastconv.set_num_threads(threads)
-        fastconv.set_simd_path("avx2" if path.startswith("avx2") else "portable")
+        fastconv.set_simd_path(path)
     want = R.relu(R.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64))
                   + res)
     tol = 1e-4 if dtype == np.float32 else 1e-10
@@ -109,7 +109,7 @@ def test_small_map_pointwise_backward(shape, dtype, simd_path):
             results.append(F.conv2d_backward(g, x, w))
     finally:
         fastconv.set_num_threads(threads)
-        fastconv.set_simd_path("avx2" if path.startswith("avx2") else "portable")
+        fastconv.set_simd_path(path)
     for got in results[1:]:
         for a, b in zip(got, results[0]):
             assert a.tobytes() == b.tobytes()

@@ -1,0 +1,303 @@
+/*
+ * gemm_ukernel_avx512.c -- AVX-512 micro-kernels (contracts at the top of
+ * gemm_internal.h): the packed kernel over several A micro-panels (fc_ukm)
+ * and the direct-B kernel (fc_dkr).
+ *
+ * The tile is the AVX2 one -- MR = 6 rows of NR = 16 floats / 8 doubles --
+ * and so is every packed buffer: one B micro-panel row is exactly one zmm
+ * register. One panel alone would give 6 accumulators, too few to cover the
+ * FMA latency at two FMAs per cycle, so a call runs up to three A panels
+ * (18 rows) against the same B vector: 18 accumulators + 1 B of the 32
+ * registers, A broadcast straight from memory by the FMA.
+ *
+ * Every element is the AVX2 kernel's: products of p = 0, 1, ... fused into
+ * one accumulator from zero, then + C (beta 1), + bias, max(., 0). FMA rounds
+ * once per element whatever the vector width, so the two paths give the same
+ * bits and packed buffers never depend on the path.
+ *
+ * Compiled without -mavx512f: only these functions carry the target
+ * attribute, and they run only when fc_simd_path() is FC_SIMD_AVX512.
+ */
+#ifndef FC_T
+#include "gemm_internal.h"
+
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+#include <immintrin.h>
+
+#define FC_AVX512_FN __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma")))
+
+#define FC_TMPL_SET 32
+#include "gemm_internal.h"
+#include "gemm_ukernel_avx512.c"
+#define FC_TMPL_SET 64
+#include "gemm_internal.h"
+#include "gemm_ukernel_avx512.c"
+#define FC_TMPL_SET 0
+#include "gemm_internal.h"
+
+#else
+typedef int fc_gemm_ukernel_avx512_unused;
+#endif
+
+#else /* ------------------------- template body ------------------------- */
+
+#undef FC_Z
+#undef FC_H
+#undef FC_ZZERO
+#undef FC_ZLOAD
+#undef FC_ZLOADU
+#undef FC_ZMLOAD
+#undef FC_ZSTOREU
+#undef FC_ZMSTORE
+#undef FC_ZSET1
+#undef FC_ZFMA
+#undef FC_ZADD
+#undef FC_ZMAX
+#undef FC_ZJOIN
+#undef FC_ZLO
+#undef FC_ZHI
+#undef FC_HLOADU
+#undef FC_HMLOAD
+#undef FC_HSTOREU
+#undef FC_HMSTORE
+#undef FC_HADD
+#undef FC_MASKT
+#if FC_IS_F64
+#define FC_Z __m512d
+#define FC_H __m256d
+#define FC_MASKT __mmask8
+#define FC_ZZERO() _mm512_setzero_pd()
+#define FC_ZLOAD(p) _mm512_load_pd(p)
+#define FC_ZLOADU(p) _mm512_loadu_pd(p)
+#define FC_ZMLOAD(p, m) _mm512_maskz_loadu_pd(m, p)
+#define FC_ZSTOREU(p, v) _mm512_storeu_pd(p, v)
+#define FC_ZMSTORE(p, m, v) _mm512_mask_storeu_pd(p, m, v)
+#define FC_ZSET1(x) _mm512_set1_pd(x)
+#define FC_ZFMA(a, b, c) _mm512_fmadd_pd(a, b, c)
+#define FC_ZADD(a, b) _mm512_add_pd(a, b)
+#define FC_ZMAX(a, b) _mm512_max_pd(a, b)
+#define FC_ZJOIN(lo, hi) _mm512_insertf64x4(_mm512_castpd256_pd512(lo), hi, 1)
+#define FC_ZLO(v) _mm512_castpd512_pd256(v)
+#define FC_ZHI(v) _mm512_extractf64x4_pd(v, 1)
+#define FC_HLOADU(p) _mm256_loadu_pd(p)
+#define FC_HMLOAD(p, m) _mm256_maskz_loadu_pd(m, p)
+#define FC_HSTOREU(p, v) _mm256_storeu_pd(p, v)
+#define FC_HMSTORE(p, m, v) _mm256_mask_storeu_pd(p, m, v)
+#define FC_HADD(a, b) _mm256_add_pd(a, b)
+#else
+#define FC_Z __m512
+#define FC_H __m256
+#define FC_MASKT __mmask16
+#define FC_ZZERO() _mm512_setzero_ps()
+#define FC_ZLOAD(p) _mm512_load_ps(p)
+#define FC_ZLOADU(p) _mm512_loadu_ps(p)
+#define FC_ZMLOAD(p, m) _mm512_maskz_loadu_ps(m, p)
+#define FC_ZSTOREU(p, v) _mm512_storeu_ps(p, v)
+#define FC_ZMSTORE(p, m, v) _mm512_mask_storeu_ps(p, m, v)
+#define FC_ZSET1(x) _mm512_set1_ps(x)
+#define FC_ZFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define FC_ZADD(a, b) _mm512_add_ps(a, b)
+#define FC_ZMAX(a, b) _mm512_max_ps(a, b)
+#define FC_ZJOIN(lo, hi) _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1)
+#define FC_ZLO(v) _mm512_castps512_ps256(v)
+#define FC_ZHI(v) _mm512_extractf32x8_ps(v, 1)
+#define FC_HLOADU(p) _mm256_loadu_ps(p)
+#define FC_HMLOAD(p, m) _mm256_maskz_loadu_ps(m, p)
+#define FC_HSTOREU(p, v) _mm256_storeu_ps(p, v)
+#define FC_HMSTORE(p, m, v) _mm256_mask_storeu_ps(p, m, v)
+#define FC_HADD(a, b) _mm256_add_ps(a, b)
+#endif
+
+#if FC_MR != 6 || FC_NR != (FC_IS_F64 ? 8 : 16)
+#error "AVX-512 micro-kernels are written for a 6 x (one zmm) tile"
+#endif
+
+/* Panels per group: 3 while at least 5 remain (a lone panel would be latency
+ * bound), 4 left go as 2 + 2. */
+static inline int FC_SFX(fc_z_group)(int panels_left)
+{
+    return panels_left == 4 ? 2 : (panels_left < 3 ? panels_left : 3);
+}
+
+/* NP panels (NP*MR accumulators) of the packed kernel: rows i < mr of C. */
+static inline __attribute__((always_inline)) FC_AVX512_FN void
+FC_SFX(fc_ukm_group)(const int NP, fc_int kc, const FC_T *restrict a, fc_int pstride,
+                     const FC_T *restrict b, FC_T *restrict c, fc_int ldc, int accumulate,
+                     int mr, int nr)
+{
+    FC_Z acc[3 * FC_MR];
+#pragma GCC unroll 18
+    for (int i = 0; i < NP * FC_MR; ++i)
+        acc[i] = FC_ZZERO();
+    const FC_T *a0 = a, *a1 = a + pstride, *a2 = a + 2 * pstride;
+#pragma GCC unroll 2
+    for (fc_int p = 0; p < kc; ++p) {
+        const FC_Z bv = FC_ZLOAD(b + p * FC_NR);
+#pragma GCC unroll 6
+        for (int i = 0; i < FC_MR; ++i)
+            acc[i] = FC_ZFMA(FC_ZSET1(a0[p * FC_MR + i]), bv, acc[i]);
+        if (NP > 1) {
+#pragma GCC unroll 6
+            for (int i = 0; i < FC_MR; ++i)
+                acc[FC_MR + i] = FC_ZFMA(FC_ZSET1(a1[p * FC_MR + i]), bv, acc[FC_MR + i]);
+        }
+        if (NP > 2) {
+#pragma GCC unroll 6
+            for (int i = 0; i < FC_MR; ++i)
+                acc[2 * FC_MR + i] = FC_ZFMA(FC_ZSET1(a2[p * FC_MR + i]), bv, acc[2 * FC_MR + i]);
+        }
+    }
+    /* Rows: i < mr of this group, the row i of panel i / MR. */
+    if (nr == FC_NR) {
+#pragma GCC unroll 18
+        for (int i = 0; i < NP * FC_MR; ++i) {
+            if (i >= mr)
+                break;
+            FC_T *ci = c + (fc_int)i * ldc;
+            FC_Z v = acc[i];
+            if (accumulate)
+                v = FC_ZADD(FC_ZLOADU(ci), v);
+            FC_ZSTOREU(ci, v);
+        }
+    } else {
+        const FC_MASKT m = (FC_MASKT)((1u << nr) - 1u);
+#pragma GCC unroll 18
+        for (int i = 0; i < NP * FC_MR; ++i) {
+            if (i >= mr)
+                break;
+            FC_T *ci = c + (fc_int)i * ldc;
+            FC_Z v = acc[i];
+            if (accumulate)
+                v = FC_ZADD(FC_ZMLOAD(ci, m), v);
+            FC_ZMSTORE(ci, m, v);
+        }
+    }
+}
+
+/* Packed kernel over several A micro-panels (contract in gemm_internal.h). */
+FC_AVX512_FN
+void FC_SFX(fc_ukm_avx512)(fc_int kc, const FC_T *restrict a, fc_int pstride,
+                           const FC_T *restrict b, FC_T *restrict c, fc_int ldc, FC_T beta,
+                           int mr, int nr)
+{
+    const int accumulate = beta != 0;
+    int panels = (mr + FC_MR - 1) / FC_MR;
+    while (panels > 0) {
+        const int np = FC_SFX(fc_z_group)(panels);
+        const int rows = mr < np * FC_MR ? mr : np * FC_MR;
+        if (np == 3)
+            FC_SFX(fc_ukm_group)(3, kc, a, pstride, b, c, ldc, accumulate, rows, nr);
+        else if (np == 2)
+            FC_SFX(fc_ukm_group)(2, kc, a, pstride, b, c, ldc, accumulate, rows, nr);
+        else
+            FC_SFX(fc_ukm_group)(1, kc, a, pstride, b, c, ldc, accumulate, rows, nr);
+        a += np * pstride;
+        c += (fc_int)rows * ldc;
+        mr -= rows;
+        panels -= np;
+    }
+}
+
+/* NP panels of the direct-B kernel: each B vector joins the CW columns of x0
+ * (low half) and of x1 (high half). */
+static inline __attribute__((always_inline)) FC_AVX512_FN void
+FC_SFX(fc_dkm_group)(const int NP, fc_int kc, const FC_T *restrict a, const FC_T *x0,
+                     const FC_T *x1, const fc_int *restrict offs, FC_T *c0, FC_T *c1,
+                     fc_int ldc, int accumulate, int mr, int n0, int n1, const FC_T *bias,
+                     int relu)
+{
+    FC_Z acc[3 * FC_MR];
+#pragma GCC unroll 18
+    for (int i = 0; i < NP * FC_MR; ++i)
+        acc[i] = FC_ZZERO();
+    const FC_T *a0 = a, *a1 = a + FC_MR * kc, *a2 = a + 2 * FC_MR * kc;
+#pragma GCC unroll 2
+    for (fc_int p = 0; p < kc; ++p) {
+        const fc_int o = offs[p];
+        const FC_Z bv = FC_ZJOIN(FC_HLOADU(x0 + o), FC_HLOADU(x1 + o));
+#pragma GCC unroll 6
+        for (int i = 0; i < FC_MR; ++i)
+            acc[i] = FC_ZFMA(FC_ZSET1(a0[p * FC_MR + i]), bv, acc[i]);
+        if (NP > 1) {
+#pragma GCC unroll 6
+            for (int i = 0; i < FC_MR; ++i)
+                acc[FC_MR + i] = FC_ZFMA(FC_ZSET1(a1[p * FC_MR + i]), bv, acc[FC_MR + i]);
+        }
+        if (NP > 2) {
+#pragma GCC unroll 6
+            for (int i = 0; i < FC_MR; ++i)
+                acc[2 * FC_MR + i] = FC_ZFMA(FC_ZSET1(a2[p * FC_MR + i]), bv, acc[2 * FC_MR + i]);
+        }
+    }
+    enum { CW = FC_NR / 2 };
+    const int full = n0 == CW && n1 == CW;
+    const __mmask8 m0 = (__mmask8)((1u << n0) - 1u), m1 = (__mmask8)((1u << n1) - 1u);
+#pragma GCC unroll 18
+    for (int i = 0; i < NP * FC_MR; ++i) {
+        if (i >= mr)
+            break;
+        FC_Z v = acc[i];
+        FC_T *d0 = c0 + (fc_int)i * ldc, *d1 = c1 + (fc_int)i * ldc;
+        if (full) {
+            FC_H lo = FC_ZLO(v), hi = FC_ZHI(v);
+            if (accumulate) {
+                lo = FC_HADD(FC_HLOADU(d0), lo);
+                hi = FC_HADD(FC_HLOADU(d1), hi);
+            }
+            v = FC_ZJOIN(lo, hi);
+            if (bias)
+                v = FC_ZADD(v, FC_ZSET1(bias[i]));
+            if (relu)
+                v = FC_ZMAX(v, FC_ZZERO());
+            FC_HSTOREU(d0, FC_ZLO(v));
+            FC_HSTOREU(d1, FC_ZHI(v));
+        } else {
+            FC_H lo = FC_ZLO(v), hi = FC_ZHI(v);
+            if (accumulate) {
+                lo = FC_HADD(FC_HMLOAD(d0, m0), lo);
+                hi = FC_HADD(FC_HMLOAD(d1, m1), hi);
+            }
+            v = FC_ZJOIN(lo, hi);
+            if (bias)
+                v = FC_ZADD(v, FC_ZSET1(bias[i]));
+            if (relu)
+                v = FC_ZMAX(v, FC_ZZERO());
+            FC_HMSTORE(d0, m0, FC_ZLO(v));
+            FC_HMSTORE(d1, m1, FC_ZHI(v));
+        }
+    }
+}
+
+/* Direct-B kernel (contract in gemm_internal.h), all mr rows in groups of up
+ * to three panels; a partial last panel costs a group slot, not a narrow
+ * kernel of its own. */
+FC_AVX512_FN
+void FC_SFX(fc_dkr_avx512)(fc_int kc, const FC_T *restrict a, const FC_T *x0, const FC_T *x1,
+                           const fc_int *restrict offs, FC_T *c0, FC_T *c1, fc_int ldc,
+                           FC_T beta, int mr, int n0, int n1, const FC_T *bias, int relu)
+{
+    const int accumulate = beta != 0;
+    int panels = (mr + FC_MR - 1) / FC_MR;
+    while (panels > 0) {
+        const int np = FC_SFX(fc_z_group)(panels);
+        const int rows = mr < np * FC_MR ? mr : np * FC_MR;
+        if (np == 3)
+            FC_SFX(fc_dkm_group)(3, kc, a, x0, x1, offs, c0, c1, ldc, accumulate, rows, n0, n1,
+                                 bias, relu);
+        else if (np == 2)
+            FC_SFX(fc_dkm_group)(2, kc, a, x0, x1, offs, c0, c1, ldc, accumulate, rows, n0, n1,
+                                 bias, relu);
+        else
+            FC_SFX(fc_dkm_group)(1, kc, a, x0, x1, offs, c0, c1, ldc, accumulate, rows, n0, n1,
+                                 bias, relu);
+        a += np * FC_MR * kc;
+        c0 += (fc_int)rows * ldc;
+        c1 += (fc_int)rows * ldc;
+        if (bias)
+            bias += rows;
+        mr -= rows;
+        panels -= np;
+    }
+}
+
+#endif

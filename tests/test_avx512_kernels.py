@@ -1,0 +1,103 @@
+"""The AVX-512 micro-kernels (csrc/gemm_ukernel_avx512.c) give the same bits as the AVX2
+ones: every element is the same chain of fused multiply-adds from zero, then + C, + bias,
+max(., 0), only more of them run per instruction. So the 'avx512' path is checked against
+the 'avx2' path bitwise, over the geometries that reach each kernel: the direct
+convolution with partial last panels (K not a multiple of 6), short and sliding last
+chunks, bias and ReLU in the write-back, strides; Winograd forward and weight gradient
+(>= 64 channels); the blocked GEMM behind Dense and 1x1 convolutions."""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import fastconv
+import fastconv.functional as F
+
+pytestmark = pytest.mark.skipif(not fastconv.get_config_info()["cpu_avx512"],
+                                reason="the CPU has no AVX-512")
+
+
+def _on_both_paths(fn):
+    before = fastconv.simd_path()
+    try:
+        out = {}
+        for path in ("avx2", "avx512"):
+            assert fastconv.set_simd_path(path).startswith(path)
+            out[path] = fn()
+    finally:
+        fastconv.set_simd_path(before)
+    return out["avx2"], out["avx512"]
+
+
+def _assert_same_bits(a, b, what):
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x is None:
+            assert y is None
+            continue
+        assert x.dtype == y.dtype and x.shape == y.shape, what
+        assert x.tobytes() == y.tobytes(), f"{what}: output {i} differs by {np.abs(x - y).max()}"
+
+
+@st.composite
+def conv_cases(draw):
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    R = draw(st.sampled_from([1, 3, 5]))
+    stride = draw(st.sampled_from([1, 1, 2]))
+    pad = draw(st.integers(0, R // 2))
+    H = draw(st.integers(max(1, R - 2 * pad), 14))
+    W = draw(st.integers(max(1, R - 2 * pad), 40))
+    winograd = R == 3 and stride == 1 and draw(st.booleans())
+    C = draw(st.integers(64, 80)) if winograd else draw(st.integers(1, 40))
+    K = draw(st.integers(64, 80)) if winograd else draw(st.integers(1, 40))
+    N = draw(st.integers(1, 3))
+    act = draw(st.sampled_from([None, "relu"]))
+    bias = draw(st.booleans())
+    return dtype, N, C, K, H, W, R, stride, pad, act, bias
+
+
+@given(conv_cases(), st.integers(0, 2 ** 31 - 1))
+def test_conv2d_forward_and_backward_same_bits_as_avx2(case, seed):
+    dtype, N, C, K, H, W, R, stride, pad, act, bias = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((K, C, R, R)).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype) if bias else None
+    Ho, Wo = (H + 2 * pad - R) // stride + 1, (W + 2 * pad - R) // stride + 1
+    g = rng.standard_normal((N, K, Ho, Wo)).astype(dtype)
+
+    def run():
+        y = F.conv2d(x, w, b, stride=stride, padding=pad, activation=act)
+        return (y,) + tuple(F.conv2d_backward(g, x, w, stride=stride, padding=pad))
+
+    _assert_same_bits(*_on_both_paths(run), what=str(case))
+
+
+@given(st.sampled_from([np.float32, np.float64]), st.integers(1, 150), st.integers(1, 300),
+       st.integers(1, 90), st.integers(0, 2 ** 31 - 1))
+def test_linear_forward_and_backward_same_bits_as_avx2(dtype, M, K, U, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((M, K)).astype(dtype)
+    w = rng.standard_normal((U, K)).astype(dtype)
+    b = rng.standard_normal(U).astype(dtype)
+    g = rng.standard_normal((M, U)).astype(dtype)
+
+    def run():
+        return (F.linear(x, w, b),) + tuple(F.linear_backward(g, x, w))
+
+    _assert_same_bits(*_on_both_paths(run), what=f"{dtype.__name__} {M}x{K} -> {U}")
+
+
+def test_the_paths_are_not_the_same_kernels():
+    """The comparison above means something only if 'avx512' really runs other code:
+    the path in force is reported per module, and a conv with 16 filters (whose last
+    panel the AVX2 path sends to a narrow kernel) still agrees."""
+    before = fastconv.simd_path()
+    try:
+        assert fastconv.set_simd_path("avx512") == "avx512"
+        assert fastconv.set_simd_path("avx2") == "avx2-fma"
+    finally:
+        fastconv.set_simd_path(before)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 8, 12, 12)).astype(np.float32)
+    w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    a, b = _on_both_paths(lambda: (F.conv2d(x, w, padding=1),))
+    _assert_same_bits(a, b, "16 filters")
