@@ -434,7 +434,11 @@ void FC_SFX(fc_conv2d_backward_weight_batch)(const fc_conv_geom *g, fc_int nimg,
     }
     memset(dwt, 0, (size_t)(CRS * K) * sizeof(FC_T));
     memset(xp, 0, (size_t)(C * HWp) * sizeof(FC_T)); /* border: once for the run */
-    FC_SFX(fc_akr_fn) akr = FC_SFX(fc_akr_select)();
+    FC_SFX(fc_akm_fn) akm = FC_SFX(fc_akm_select)();
+    /* AVX-512 takes all K filters per call, feeding up to three B panels (NR * P
+     * apart in bpk) from one set of row broadcasts; one panel at a time otherwise,
+     * which keeps it in L1 while the rows stream. */
+    const fc_int jstep = fc_simd_path() == FC_SIMD_AVX512 ? K : FC_NR;
     const fc_int kcb = pl.kcb;
     for (fc_int n = 0; n < nimg; ++n) {
         const FC_T *dyn = dy + n * K * P;
@@ -445,15 +449,16 @@ void FC_SFX(fc_conv2d_backward_weight_batch)(const fc_conv_geom *g, fc_int nimg,
         FC_SFX(fc_pack_b_t)(P, K, dyn, P, bpk);
         for (fc_int pc = 0; pc < P; pc += kcb) {
             const fc_int kc = FC_MIN(kcb, P - pc);
-            for (fc_int j0 = 0; j0 < K; j0 += FC_NR) {
-                const int nr = (int)FC_MIN(FC_NR, K - j0);
+            for (fc_int j0 = 0; j0 < K; j0 += jstep) {
+                const int nr = (int)FC_MIN(jstep, K - j0);
                 const FC_T *bpp = bpk + j0 * P + pc * FC_NR;
                 for (fc_int i0 = 0; i0 < CRS; i0 += FC_MR) {
                     const int mr = (int)FC_MIN(FC_MR, CRS - i0);
                     const FC_T *rows[FC_MR];
                     for (int i = 0; i < FC_MR; ++i)
                         rows[i] = xp + toff[i0 + (i < mr ? i : 0)];
-                    akr(kc, rows, poff + pc, bpp, dwt + i0 * K + j0, K, (FC_T)1, mr, nr);
+                    akm(kc, rows, poff + pc, bpp, FC_NR * P, dwt + i0 * K + j0, K, (FC_T)1, mr,
+                        nr);
                 }
             }
         }

@@ -72,6 +72,26 @@ static void FC_SFX(fc_ukm_loop)(fc_int kc, const FC_T *a, fc_int pstride, const 
             mr - i < FC_MR ? mr - i : FC_MR, nr);
 }
 
+/* fc_akm of the paths whose kernels take one panel at a time. */
+static void FC_SFX(fc_akm_loop)(fc_int kc, const FC_T *const *rows, const fc_int *offs,
+                                const FC_T *b, fc_int bstride, FC_T *c, fc_int ldc, FC_T beta,
+                                int mr, int nr)
+{
+    FC_SFX(fc_akr_fn) akr = FC_SFX(fc_akr_select)();
+    for (int j = 0; j < nr; j += FC_NR)
+        akr(kc, rows, offs, b + (j / FC_NR) * bstride, c + j, ldc, beta, mr,
+            nr - j < FC_NR ? nr - j : FC_NR);
+}
+
+FC_SFX(fc_akm_fn) FC_SFX(fc_akm_select)(void)
+{
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+    if (fc_simd_path() == FC_SIMD_AVX512)
+        return FC_SFX(fc_akm_avx512);
+#endif
+    return FC_SFX(fc_akm_loop);
+}
+
 FC_SFX(fc_ukm_fn) FC_SFX(fc_ukm_select)(void)
 {
 #ifdef FC_HAVE_X86_AVX2_KERNELS

@@ -101,6 +101,17 @@
  * entries, all readable at every offs[p] (pass rows[0] for i >= mr). b and c
  * as for fc_ukr (b a packed, 64-byte aligned B micro-panel).
  *
+ * ===================== THE MULTI-PANEL DIRECT-A KERNEL ==================
+ *
+ *   void fc_akm_<path>_<sfx>(fc_int kc, const T *const *rows, const fc_int *offs,
+ *                            const T *b, fc_int bstride, T *c, fc_int ldc, T beta,
+ *                            int mr, int nr);
+ *
+ * fc_akr over nr >= 1 columns of C (nr may exceed NR): columns j0..j0+NR-1
+ * (j0 a multiple of NR) from the packed B micro-panel at b + (j0/NR)*bstride,
+ * all against the same MR rows. Every element is fc_akr's of the same path.
+ * The AVX-512 kernel feeds up to three panels from one set of broadcasts.
+ *
  * ===================== PACKED BUFFERS ===================================
  * Packed A block (mc x kc): ceil(mc/MR) micro-panels, panel q at ap + q*MR*kc.
  * Packed B block (kc x nc): ceil(nc/NR) micro-panels, panel q at bp + q*NR*kc.
@@ -275,6 +286,14 @@ static inline fc_int fc_block_size(fc_int n, fc_int bmax, fc_int mult)
     void fc_akr_avx2_##S(fc_int kc, const T *const *rows, const fc_int *offs,          \
                          const T *b, T *c, fc_int ldc, T beta, int mr, int nr);        \
     fc_akr_fn_##S fc_akr_select_##S(void);                                             \
+    /* Multi-panel direct-A kernel (contract above). */                                \
+    typedef void (*fc_akm_fn_##S)(fc_int kc, const T *const *rows, const fc_int *offs,  \
+                                  const T *b, fc_int bstride, T *c, fc_int ldc, T beta, \
+                                  int mr, int nr);                                     \
+    void fc_akm_avx512_##S(fc_int kc, const T *const *rows, const fc_int *offs,         \
+                           const T *b, fc_int bstride, T *c, fc_int ldc, T beta,       \
+                           int mr, int nr);                                            \
+    fc_akm_fn_##S fc_akm_select_##S(void);                                             \
     /* Pack A[0:mc, 0:kc] (element (i,p) at a[i*rsa + p*csa]) into ceil(mc/MR)         \
      * zero-padded micro-panels at ap. */                                              \
     void fc_pack_a_##S(fc_int mc, fc_int kc, const T *a, fc_int rsa, fc_int csa, T *ap); \

@@ -1,7 +1,8 @@
 /*
  * gemm_ukernel_avx512.c -- AVX-512 micro-kernels (contracts at the top of
- * gemm_internal.h): the packed kernel over several A micro-panels (fc_ukm)
- * and the direct-B kernel (fc_dkr).
+ * gemm_internal.h): the packed kernel over several A micro-panels (fc_ukm),
+ * the direct-B kernel (fc_dkr) and the direct-A kernel over several B
+ * micro-panels (fc_akm).
  *
  * The tile is the AVX2 one -- MR = 6 rows of NR = 16 floats / 8 doubles --
  * and so is every packed buffer: one B micro-panel row is exactly one zmm
@@ -297,6 +298,97 @@ void FC_SFX(fc_dkr_avx512)(fc_int kc, const FC_T *restrict a, const FC_T *x0, co
             bias += rows;
         mr -= rows;
         panels -= np;
+    }
+}
+
+/* Direct-A kernel over several B micro-panels (contract in gemm_internal.h):
+ * the MR row broadcasts of a k step feed NB panels, 6*NB accumulators. */
+static inline __attribute__((always_inline)) FC_AVX512_FN void
+FC_SFX(fc_akm_group)(const int NB, fc_int kc, const FC_T *const *rows,
+                     const fc_int *restrict offs, const FC_T *restrict b, fc_int bstride,
+                     FC_T *restrict c, fc_int ldc, int accumulate, int mr, int nr)
+{
+    FC_Z acc[3 * FC_MR];
+#pragma GCC unroll 18
+    for (int i = 0; i < NB * FC_MR; ++i)
+        acc[i] = FC_ZZERO();
+    const FC_T *r0 = rows[0], *r1 = rows[1], *r2 = rows[2];
+    const FC_T *r3 = rows[3], *r4 = rows[4], *r5 = rows[5];
+    const FC_T *b0 = b, *b1 = b + bstride, *b2 = b + 2 * bstride;
+#pragma GCC unroll 2
+    for (fc_int p = 0; p < kc; ++p) {
+        const fc_int o = offs[p];
+        const FC_Z a0 = FC_ZSET1(r0[o]), a1 = FC_ZSET1(r1[o]), a2 = FC_ZSET1(r2[o]);
+        const FC_Z a3 = FC_ZSET1(r3[o]), a4 = FC_ZSET1(r4[o]), a5 = FC_ZSET1(r5[o]);
+        FC_Z bv = FC_ZLOAD(b0 + p * FC_NR);
+        acc[0] = FC_ZFMA(a0, bv, acc[0]);
+        acc[1] = FC_ZFMA(a1, bv, acc[1]);
+        acc[2] = FC_ZFMA(a2, bv, acc[2]);
+        acc[3] = FC_ZFMA(a3, bv, acc[3]);
+        acc[4] = FC_ZFMA(a4, bv, acc[4]);
+        acc[5] = FC_ZFMA(a5, bv, acc[5]);
+        if (NB > 1) {
+            bv = FC_ZLOAD(b1 + p * FC_NR);
+            acc[6] = FC_ZFMA(a0, bv, acc[6]);
+            acc[7] = FC_ZFMA(a1, bv, acc[7]);
+            acc[8] = FC_ZFMA(a2, bv, acc[8]);
+            acc[9] = FC_ZFMA(a3, bv, acc[9]);
+            acc[10] = FC_ZFMA(a4, bv, acc[10]);
+            acc[11] = FC_ZFMA(a5, bv, acc[11]);
+        }
+        if (NB > 2) {
+            bv = FC_ZLOAD(b2 + p * FC_NR);
+            acc[12] = FC_ZFMA(a0, bv, acc[12]);
+            acc[13] = FC_ZFMA(a1, bv, acc[13]);
+            acc[14] = FC_ZFMA(a2, bv, acc[14]);
+            acc[15] = FC_ZFMA(a3, bv, acc[15]);
+            acc[16] = FC_ZFMA(a4, bv, acc[16]);
+            acc[17] = FC_ZFMA(a5, bv, acc[17]);
+        }
+    }
+#pragma GCC unroll 3
+    for (int q = 0; q < NB; ++q) {
+        const int nq = nr - q * FC_NR < FC_NR ? nr - q * FC_NR : FC_NR;
+        const FC_MASKT m = (FC_MASKT)((1u << nq) - 1u);
+#pragma GCC unroll 6
+        for (int i = 0; i < FC_MR; ++i) {
+            if (i >= mr)
+                break;
+            FC_T *ci = c + (fc_int)i * ldc + q * FC_NR;
+            FC_Z v = acc[q * FC_MR + i];
+            if (nq == FC_NR) {
+                if (accumulate)
+                    v = FC_ZADD(FC_ZLOADU(ci), v);
+                FC_ZSTOREU(ci, v);
+            } else {
+                if (accumulate)
+                    v = FC_ZADD(FC_ZMLOAD(ci, m), v);
+                FC_ZMSTORE(ci, m, v);
+            }
+        }
+    }
+}
+
+FC_AVX512_FN
+void FC_SFX(fc_akm_avx512)(fc_int kc, const FC_T *const *rows, const fc_int *restrict offs,
+                           const FC_T *restrict b, fc_int bstride, FC_T *restrict c,
+                           fc_int ldc, FC_T beta, int mr, int nr)
+{
+    const int accumulate = beta != 0;
+    int panels = (nr + FC_NR - 1) / FC_NR;
+    while (panels > 0) {
+        const int nb = FC_SFX(fc_z_group)(panels);
+        const int cols = nr < nb * FC_NR ? nr : nb * FC_NR;
+        if (nb == 3)
+            FC_SFX(fc_akm_group)(3, kc, rows, offs, b, bstride, c, ldc, accumulate, mr, cols);
+        else if (nb == 2)
+            FC_SFX(fc_akm_group)(2, kc, rows, offs, b, bstride, c, ldc, accumulate, mr, cols);
+        else
+            FC_SFX(fc_akm_group)(1, kc, rows, offs, b, bstride, c, ldc, accumulate, mr, cols);
+        b += nb * bstride;
+        c += cols;
+        nr -= cols;
+        panels -= nb;
     }
 }
 
