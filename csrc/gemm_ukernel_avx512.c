@@ -44,6 +44,7 @@ typedef int fc_gemm_ukernel_avx512_unused;
 
 #undef FC_Z
 #undef FC_H
+#undef FC_Z_DISPATCH
 #undef FC_ZZERO
 #undef FC_ZLOAD
 #undef FC_ZLOADU
@@ -120,11 +121,28 @@ static inline int FC_SFX(fc_z_group)(int panels_left)
     return panels_left == 4 ? 2 : (panels_left < 3 ? panels_left : 3);
 }
 
-/* NP panels (NP*MR accumulators) of the packed kernel: rows i < mr of C. */
+/* A group of np panels whose last one has rows - (np-1)*MR live rows: the
+ * instance whose last panel runs 2, 4 or 6 rows (the fewest even count that
+ * covers them), so 16 or 32 filters do not pay for the padding rows of their
+ * last panel (16 = 6 + 6 + 4: 16 FMAs a k step, not 18). */
+#define FC_Z_DISPATCH(GROUP)                                                     \
+    do {                                                                         \
+        const int live = rows - (np - 1) * FC_MR;                                \
+        if (np == 3) {                                                           \
+            if (live <= 2) GROUP(3, 2); else if (live <= 4) GROUP(3, 4); else GROUP(3, 6); \
+        } else if (np == 2) {                                                    \
+            if (live <= 2) GROUP(2, 2); else if (live <= 4) GROUP(2, 4); else GROUP(2, 6); \
+        } else {                                                                 \
+            if (live <= 2) GROUP(1, 2); else if (live <= 4) GROUP(1, 4); else GROUP(1, 6); \
+        }                                                                        \
+    } while (0)
+
+/* NP panels (NP*MR accumulators, LAST rows of the last panel computed) of the
+ * packed kernel: rows i < mr of C. */
 static inline __attribute__((always_inline)) FC_AVX512_FN void
-FC_SFX(fc_ukm_group)(const int NP, fc_int kc, const FC_T *restrict a, fc_int pstride,
-                     const FC_T *restrict b, FC_T *restrict c, fc_int ldc, int accumulate,
-                     int mr, int nr)
+FC_SFX(fc_ukm_group)(const int NP, const int LAST, fc_int kc, const FC_T *restrict a,
+                     fc_int pstride, const FC_T *restrict b, FC_T *restrict c, fc_int ldc,
+                     int accumulate, int mr, int nr)
 {
     FC_Z acc[3 * FC_MR];
 #pragma GCC unroll 18
@@ -135,16 +153,16 @@ FC_SFX(fc_ukm_group)(const int NP, fc_int kc, const FC_T *restrict a, fc_int pst
     for (fc_int p = 0; p < kc; ++p) {
         const FC_Z bv = FC_ZLOAD(b + p * FC_NR);
 #pragma GCC unroll 6
-        for (int i = 0; i < FC_MR; ++i)
+        for (int i = 0; i < (NP == 1 ? LAST : FC_MR); ++i)
             acc[i] = FC_ZFMA(FC_ZSET1(a0[p * FC_MR + i]), bv, acc[i]);
         if (NP > 1) {
 #pragma GCC unroll 6
-            for (int i = 0; i < FC_MR; ++i)
+            for (int i = 0; i < (NP == 2 ? LAST : FC_MR); ++i)
                 acc[FC_MR + i] = FC_ZFMA(FC_ZSET1(a1[p * FC_MR + i]), bv, acc[FC_MR + i]);
         }
         if (NP > 2) {
 #pragma GCC unroll 6
-            for (int i = 0; i < FC_MR; ++i)
+            for (int i = 0; i < LAST; ++i)
                 acc[2 * FC_MR + i] = FC_ZFMA(FC_ZSET1(a2[p * FC_MR + i]), bv, acc[2 * FC_MR + i]);
         }
     }
@@ -186,12 +204,10 @@ void FC_SFX(fc_ukm_avx512)(fc_int kc, const FC_T *restrict a, fc_int pstride,
     while (panels > 0) {
         const int np = FC_SFX(fc_z_group)(panels);
         const int rows = mr < np * FC_MR ? mr : np * FC_MR;
-        if (np == 3)
-            FC_SFX(fc_ukm_group)(3, kc, a, pstride, b, c, ldc, accumulate, rows, nr);
-        else if (np == 2)
-            FC_SFX(fc_ukm_group)(2, kc, a, pstride, b, c, ldc, accumulate, rows, nr);
-        else
-            FC_SFX(fc_ukm_group)(1, kc, a, pstride, b, c, ldc, accumulate, rows, nr);
+#define FC_UKM(NP, LAST) \
+    FC_SFX(fc_ukm_group)(NP, LAST, kc, a, pstride, b, c, ldc, accumulate, rows, nr)
+        FC_Z_DISPATCH(FC_UKM);
+#undef FC_UKM
         a += np * pstride;
         c += (fc_int)rows * ldc;
         mr -= rows;
@@ -202,7 +218,7 @@ void FC_SFX(fc_ukm_avx512)(fc_int kc, const FC_T *restrict a, fc_int pstride,
 /* NP panels of the direct-B kernel: each B vector joins the CW columns of x0
  * (low half) and of x1 (high half). */
 static inline __attribute__((always_inline)) FC_AVX512_FN void
-FC_SFX(fc_dkm_group)(const int NP, fc_int kc, const FC_T *restrict a, const FC_T *x0,
+FC_SFX(fc_dkm_group)(const int NP, const int LAST, fc_int kc, const FC_T *restrict a, const FC_T *x0,
                      const FC_T *x1, const fc_int *restrict offs, FC_T *c0, FC_T *c1,
                      fc_int ldc, int accumulate, int mr, int n0, int n1, const FC_T *bias,
                      int relu)
@@ -217,16 +233,16 @@ FC_SFX(fc_dkm_group)(const int NP, fc_int kc, const FC_T *restrict a, const FC_T
         const fc_int o = offs[p];
         const FC_Z bv = FC_ZJOIN(FC_HLOADU(x0 + o), FC_HLOADU(x1 + o));
 #pragma GCC unroll 6
-        for (int i = 0; i < FC_MR; ++i)
+        for (int i = 0; i < (NP == 1 ? LAST : FC_MR); ++i)
             acc[i] = FC_ZFMA(FC_ZSET1(a0[p * FC_MR + i]), bv, acc[i]);
         if (NP > 1) {
 #pragma GCC unroll 6
-            for (int i = 0; i < FC_MR; ++i)
+            for (int i = 0; i < (NP == 2 ? LAST : FC_MR); ++i)
                 acc[FC_MR + i] = FC_ZFMA(FC_ZSET1(a1[p * FC_MR + i]), bv, acc[FC_MR + i]);
         }
         if (NP > 2) {
 #pragma GCC unroll 6
-            for (int i = 0; i < FC_MR; ++i)
+            for (int i = 0; i < LAST; ++i)
                 acc[2 * FC_MR + i] = FC_ZFMA(FC_ZSET1(a2[p * FC_MR + i]), bv, acc[2 * FC_MR + i]);
         }
     }
@@ -282,15 +298,11 @@ void FC_SFX(fc_dkr_avx512)(fc_int kc, const FC_T *restrict a, const FC_T *x0, co
     while (panels > 0) {
         const int np = FC_SFX(fc_z_group)(panels);
         const int rows = mr < np * FC_MR ? mr : np * FC_MR;
-        if (np == 3)
-            FC_SFX(fc_dkm_group)(3, kc, a, x0, x1, offs, c0, c1, ldc, accumulate, rows, n0, n1,
-                                 bias, relu);
-        else if (np == 2)
-            FC_SFX(fc_dkm_group)(2, kc, a, x0, x1, offs, c0, c1, ldc, accumulate, rows, n0, n1,
-                                 bias, relu);
-        else
-            FC_SFX(fc_dkm_group)(1, kc, a, x0, x1, offs, c0, c1, ldc, accumulate, rows, n0, n1,
-                                 bias, relu);
+#define FC_DKM(NP, LAST)                                                                  \
+    FC_SFX(fc_dkm_group)(NP, LAST, kc, a, x0, x1, offs, c0, c1, ldc, accumulate, rows, n0, n1, \
+                         bias, relu)
+        FC_Z_DISPATCH(FC_DKM);
+#undef FC_DKM
         a += np * FC_MR * kc;
         c0 += (fc_int)rows * ldc;
         c1 += (fc_int)rows * ldc;
