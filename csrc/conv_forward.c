@@ -23,6 +23,57 @@ static void fc_split_range(fc_int n, fc_int align, int part, int nparts, fc_int 
     *hi = FC_MIN(n, units * (part + 1) / nparts * align);
 }
 
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+#include <immintrin.h>
+
+/* The even and odd columns of a row of n elements: ev[t] = src[2t] (t < (n+1)/2),
+ * od[t] = src[2t+1] (t < n/2); either may be NULL (not wanted). Sixteen floats
+ * (eight doubles) per step: two loads, two shuffles, two lane permutes. */
+static __attribute__((target("avx2,fma"))) void
+fc_deinterleave2_avx2_f32(const float *src, fc_int n, float *ev, float *od)
+{
+    fc_int t = 0;
+    for (; 2 * t + 16 <= n; t += 8) {
+        const __m256 a = _mm256_loadu_ps(src + 2 * t), b = _mm256_loadu_ps(src + 2 * t + 8);
+        if (ev)
+            _mm256_storeu_ps(ev + t, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))),
+                _MM_SHUFFLE(3, 1, 2, 0))));
+        if (od)
+            _mm256_storeu_ps(od + t, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))),
+                _MM_SHUFFLE(3, 1, 2, 0))));
+    }
+    for (; 2 * t < n; ++t) {
+        if (ev)
+            ev[t] = src[2 * t];
+        if (od && 2 * t + 1 < n)
+            od[t] = src[2 * t + 1];
+    }
+}
+
+static __attribute__((target("avx2,fma"))) void
+fc_deinterleave2_avx2_f64(const double *src, fc_int n, double *ev, double *od)
+{
+    fc_int t = 0;
+    for (; 2 * t + 8 <= n; t += 4) {
+        const __m256d a = _mm256_loadu_pd(src + 2 * t), b = _mm256_loadu_pd(src + 2 * t + 4);
+        if (ev)
+            _mm256_storeu_pd(ev + t, _mm256_permute4x64_pd(_mm256_unpacklo_pd(a, b),
+                                                           _MM_SHUFFLE(3, 1, 2, 0)));
+        if (od)
+            _mm256_storeu_pd(od + t, _mm256_permute4x64_pd(_mm256_unpackhi_pd(a, b),
+                                                           _MM_SHUFFLE(3, 1, 2, 0)));
+    }
+    for (; 2 * t < n; ++t) {
+        if (ev)
+            ev[t] = src[2 * t];
+        if (od && 2 * t + 1 < n)
+            od[t] = src[2 * t + 1];
+    }
+}
+#endif
+
 #define FC_TMPL_SET 32
 #include "gemm_internal.h"
 #include "conv_forward.c"
@@ -219,12 +270,27 @@ static void FC_SFX(fc_pad_image_phased)(const fc_conv_geom *g, const fc_conv_pla
             }
             row_used[h] = (unsigned char)used;
         }
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+    const int avx2 = fc_simd_path() >= FC_SIMD_AVX2;
+#endif
     for (fc_int c = 0; c < g->C; ++c) {
         for (fc_int h = 0; h < H; ++h) {
             const FC_T *restrict src = x + (c * H + h) * W;
             FC_T *dr = xp + (c * Hp + h + mt) * wrow;
             if (skip && !row_used[h])
                 continue;
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+            if (sw == 2 && avx2) {
+                /* phase ph holds the columns w0[ph], w0[ph] + 2, ...: the even ones
+                 * when w0[ph] is 0, else the odd ones */
+                FC_T *e = ph_used[0] ? dr + d0[0] : NULL, *o = ph_used[1] ? dr + d0[1] : NULL;
+                if (w0[0] == 0)
+                    FC_SFX(fc_deinterleave2_avx2)(src, W, e, o);
+                else
+                    FC_SFX(fc_deinterleave2_avx2)(src, W, o, e);
+                continue;
+            }
+#endif
             if (sw == 2) {
                 FC_T *restrict e = dr + d0[0], *restrict o = dr + d0[1];
                 const FC_T *restrict se = src + w0[0], *restrict so = src + w0[1];
