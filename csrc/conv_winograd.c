@@ -255,7 +255,7 @@ void FC_SFX(fc_conv_wino_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x
     FC_T *vb = (FC_T *)wk;
     FC_T *mb = (FC_T *)(wk + pl->wino_v_bytes);
     FC_T *rowbuf = (FC_T *)(wk + pl->wino_v_bytes + pl->wino_m_bytes);
-    FC_SFX(fc_ukm_fn) ukm = FC_SFX(fc_ukm_select)();
+    FC_SFX(fc_ukb_fn) ukb = FC_SFX(fc_ukb_select)();
     const int avx2 = fc_wino_avx2();
     const fc_int total_rows = FC_MIN(row1, nimg * pl->wino_th);
     for (fc_int gr0 = row0; gr0 < total_rows; gr0 += pl->wino_rows) {
@@ -282,9 +282,8 @@ void FC_SFX(fc_conv_wino_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x
                 const fc_int kc = FC_MIN(kcb, C - pc);
                 const FC_T beta = pc == 0 ? (FC_T)0 : (FC_T)1;
                 const FC_T *apc = ax + pc * mpad;
-                for (fc_int q = 0; q < npan; ++q)
-                    ukm(kc, apc + k0 * kc, FC_MR * kc, vx + q * C * FC_NR + pc * FC_NR,
-                        mx + k0 * tbp + q * FC_NR, tbp, beta, (int)(k1 - k0), FC_NR);
+                ukb(kc, apc + k0 * kc, FC_MR * kc, vx + pc * FC_NR, C * FC_NR, mx + k0 * tbp,
+                    tbp, beta, (int)(k1 - k0), (int)(npan * FC_NR));
             }
         }
 #ifdef FC_HAVE_X86_AVX2_KERNELS

@@ -288,7 +288,7 @@ void FC_SFX(fc_conv_wino_bw_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T
      * the last V panel hold stale but finite values whose products land
      * in the columns of Mw the ukr calls drop). */
     memset(mw, 0, 16 * (size_t)K * (size_t)C * sizeof(FC_T));
-    FC_SFX(fc_ukm_fn) ukm = FC_SFX(fc_ukm_select)();
+    FC_SFX(fc_ukb_fn) ukb = FC_SFX(fc_ukb_select)();
     const int avx2 = fc_wino_avx2();
     const fc_int total_rows = nimg * pl->wino_th;
     for (fc_int gr0 = 0; gr0 < total_rows; gr0 += pl->wino_rows) {
@@ -308,9 +308,7 @@ void FC_SFX(fc_conv_wino_bw_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T
             const FC_T *ax = ad + xi * astride;
             const FC_T *vx = vt + xi * vstride;
             FC_T *mx = mw + (size_t)xi * (size_t)(K * C);
-            for (fc_int j0 = 0; j0 < C; j0 += FC_NR)
-                ukm(kc, ax, pstride, vx + j0 * tbp, mx + j0, C, (FC_T)1, (int)K,
-                    (int)FC_MIN(FC_NR, C - j0));
+            ukb(kc, ax, pstride, vx, FC_NR * tbp, mx, C, (FC_T)1, (int)K, (int)C);
         }
     }
     /* dW(k, c) += G^T Mw(k, c) G, in chunks of elements: the transform runs

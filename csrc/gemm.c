@@ -62,14 +62,16 @@ FC_SFX(fc_ukr_fn) FC_SFX(fc_ukr_select)(void)
     return FC_SFX(fc_ukr_ref);
 }
 
-/* fc_ukm of the paths whose kernels take one panel at a time. */
-static void FC_SFX(fc_ukm_loop)(fc_int kc, const FC_T *a, fc_int pstride, const FC_T *b,
-                                FC_T *c, fc_int ldc, FC_T beta, int mr, int nr)
+/* fc_ukb of the paths whose kernels take one tile at a time. */
+static void FC_SFX(fc_ukb_loop)(fc_int kc, const FC_T *a, fc_int pstride, const FC_T *b,
+                                fc_int bstride, FC_T *c, fc_int ldc, FC_T beta, int mr, int nr)
 {
     FC_SFX(fc_ukr_fn) ukr = FC_SFX(fc_ukr_select)();
-    for (int i = 0; i < mr; i += FC_MR)
-        ukr(kc, a + (i / FC_MR) * pstride, b, c + (fc_int)i * ldc, ldc, beta,
-            mr - i < FC_MR ? mr - i : FC_MR, nr);
+    for (int j = 0; j < nr; j += FC_NR)
+        for (int i = 0; i < mr; i += FC_MR)
+            ukr(kc, a + (i / FC_MR) * pstride, b + (j / FC_NR) * bstride,
+                c + (fc_int)i * ldc + j, ldc, beta, mr - i < FC_MR ? mr - i : FC_MR,
+                nr - j < FC_NR ? nr - j : FC_NR);
 }
 
 /* fc_akm of the paths whose kernels take one panel at a time. */
@@ -92,13 +94,13 @@ FC_SFX(fc_akm_fn) FC_SFX(fc_akm_select)(void)
     return FC_SFX(fc_akm_loop);
 }
 
-FC_SFX(fc_ukm_fn) FC_SFX(fc_ukm_select)(void)
+FC_SFX(fc_ukb_fn) FC_SFX(fc_ukb_select)(void)
 {
 #ifdef FC_HAVE_X86_AVX2_KERNELS
     if (fc_simd_path() == FC_SIMD_AVX512)
-        return FC_SFX(fc_ukm_avx512);
+        return FC_SFX(fc_ukb_avx512);
 #endif
-    return FC_SFX(fc_ukm_loop);
+    return FC_SFX(fc_ukb_loop);
 }
 
 FC_SFX(fc_dkr_fn) FC_SFX(fc_dkr_select)(void)
@@ -141,20 +143,18 @@ FC_SFX(fc_akr_fn) FC_SFX(fc_akr_select)(void)
 
 /* Multiply a packed mc x kc A block by the B micro-panels [jp0, jp1) of a
  * packed kc x nc B block, A micro-panels [ip0, ip1). c points at C(ic, jc). */
-static inline void FC_SFX(fc_macro_kernel)(FC_SFX(fc_ukm_fn) ukm, fc_int mc, fc_int nc,
+static inline void FC_SFX(fc_macro_kernel)(FC_SFX(fc_ukb_fn) ukb, fc_int mc, fc_int nc,
                                            fc_int kc, const FC_T *ap, const FC_T *bp,
                                            FC_T *c, fc_int ldc, FC_T beta, fc_int jp0,
                                            fc_int jp1, fc_int ip0, fc_int ip1)
 {
-    const fc_int ir = ip0 * FC_MR;
+    const fc_int ir = ip0 * FC_MR, jr = jp0 * FC_NR;
     const int mr = (int)(FC_MIN(ip1 * FC_MR, mc) - ir);
-    if (mr <= 0)
+    const int nr = (int)(FC_MIN(jp1 * FC_NR, nc) - jr);
+    if (mr <= 0 || nr <= 0)
         return;
-    for (fc_int jp = jp0; jp < jp1; ++jp) {
-        const fc_int jr = jp * FC_NR;
-        const int nr = (int)FC_MIN(FC_NR, nc - jr);
-        ukm(kc, ap + ir * kc, FC_MR * kc, bp + jr * kc, c + ir * ldc + jr, ldc, beta, mr, nr);
-    }
+    ukb(kc, ap + ir * kc, FC_MR * kc, bp + jr * kc, FC_NR * kc, c + ir * ldc + jr, ldc, beta,
+        mr, nr);
 }
 
 void FC_SFX(fc_gemm_serial)(const FC_SFX(fc_gemm_job) *job)
@@ -162,7 +162,7 @@ void FC_SFX(fc_gemm_serial)(const FC_SFX(fc_gemm_job) *job)
     const fc_int m = job->m, n = job->n, k = job->k;
     if (m <= 0 || n <= 0)
         return;
-    FC_SFX(fc_ukm_fn) ukm = FC_SFX(fc_ukm_select)();
+    FC_SFX(fc_ukb_fn) ukb = FC_SFX(fc_ukb_select)();
     const fc_int kcb = job->kcb, mcb = job->mcb, ncb = job->ncb;
     const fc_int mpad = job->a_mpad ? job->a_mpad : fc_roundup(m, FC_MR);
     for (fc_int jc = 0; jc < n; jc += ncb) {
@@ -196,7 +196,7 @@ void FC_SFX(fc_gemm_serial)(const FC_SFX(fc_gemm_job) *job)
                                       job->csa, job->abuf);
                     ap = job->abuf;
                 }
-                FC_SFX(fc_macro_kernel)(ukm, mc, nc, kc, ap, job->bbuf, cj + ic * job->ldc,
+                FC_SFX(fc_macro_kernel)(ukb, mc, nc, kc, ap, job->bbuf, cj + ic * job->ldc,
                                         job->ldc, beta, 0, (nc + FC_NR - 1) / FC_NR, 0,
                                         (mc + FC_MR - 1) / FC_MR);
                 if (last && job->epi)
@@ -218,7 +218,7 @@ void FC_SFX(fc_gemm)(fc_int m, fc_int n, fc_int k, const FC_T *a, fc_int rsa, fc
                 memset(c + i * ldc, 0, (size_t)n * sizeof(FC_T));
         return;
     }
-    FC_SFX(fc_ukm_fn) ukm = FC_SFX(fc_ukm_select)();
+    FC_SFX(fc_ukb_fn) ukb = FC_SFX(fc_ukb_select)();
     const fc_int kcb = fc_block_size(k, FC_KC, 1);
     const fc_int mcb = fc_block_size(m, FC_MC, FC_MR);
     const fc_int ncb = fc_block_size(n, FC_NC, FC_NR);
@@ -302,7 +302,7 @@ void FC_SFX(fc_gemm)(fc_int m, fc_int n, fc_int k, const FC_T *a, fc_int rsa, fc
                         ip0 = nip * tid / nth;
                         ip1 = nip * (tid + 1) / nth;
                     }
-                    FC_SFX(fc_macro_kernel)(ukm, mc, nc, kc, ab, bbuf, c + ic * ldc + jc, ldc,
+                    FC_SFX(fc_macro_kernel)(ukb, mc, nc, kc, ab, bbuf, c + ic * ldc + jc, ldc,
                                             beta_p, jp0, jp1, ip0, ip1);
                 }
             }

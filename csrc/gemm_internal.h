@@ -31,18 +31,20 @@
  * Tile shape: float MR x NR = 6 x 16, double 6 x 8, for BOTH the portable
  * and the AVX2 kernel, so packed buffers do not depend on the SIMD path.
  *
- * ===================== THE MULTI-PANEL PACKED KERNEL =====================
+ * ===================== THE PACKED BLOCK KERNEL ===========================
  *
- *   void fc_ukm_<path>_<sfx>(fc_int kc, const T *a, fc_int pstride, const T *b,
- *                            T *c, fc_int ldc, T beta, int mr, int nr);
+ *   void fc_ukb_<path>_<sfx>(fc_int kc, const T *a, fc_int pstride, const T *b,
+ *                            fc_int bstride, T *c, fc_int ldc, T beta, int mr, int nr);
  *
- * fc_ukr over mr >= 1 rows of C (mr may exceed MR): rows i0..i0+MR-1 (i0 a
- * multiple of MR) come from the packed A micro-panel at a + (i0/MR)*pstride,
- * all against the same B micro-panel b; C row i at c + i*ldc. Every element
- * is the one fc_ukr of the same path computes, and C is written only where
- * fc_ukr would write it. The AVX-512 kernel runs up to three panels per pass
- * over b (one panel leaves its accumulators waiting on FMA latency); other
- * paths loop fc_ukr over the panels.
+ * fc_ukr over an mr x nr block of C (mr, nr >= 1, either may exceed the
+ * tile): rows i0..i0+MR-1 (i0 a multiple of MR) come from the packed A
+ * micro-panel at a + (i0/MR)*pstride, columns j0..j0+NR-1 (j0 a multiple of
+ * NR) from the packed B micro-panel at b + (j0/NR)*bstride; C(i, j) at
+ * c[i*ldc + j]. Every element is the one fc_ukr of the same path computes,
+ * and C is written only where fc_ukr would write it. The AVX-512 kernel
+ * registers-blocks across panels (three A panels against one B panel, or one
+ * A panel against up to three B panels); other paths loop fc_ukr, B panels
+ * outer.
  *
  * ===================== THE DIRECT-B MICRO-KERNEL CONTRACT ===============
  *
@@ -240,12 +242,13 @@ static inline fc_int fc_block_size(fc_int n, fc_int bmax, fc_int mult)
                          int mr, int nr);                                              \
     /* The kernel of the path in force (fc_simd_path()). */                            \
     fc_ukr_fn_##S fc_ukr_select_##S(void);                                             \
-    /* Multi-panel packed kernel (contract above). */                                  \
-    typedef void (*fc_ukm_fn_##S)(fc_int kc, const T *a, fc_int pstride, const T *b,   \
-                                  T *c, fc_int ldc, T beta, int mr, int nr);           \
-    void fc_ukm_avx512_##S(fc_int kc, const T *a, fc_int pstride, const T *b, T *c,    \
-                           fc_int ldc, T beta, int mr, int nr);                        \
-    fc_ukm_fn_##S fc_ukm_select_##S(void);                                             \
+    /* Packed block kernel (contract above). */                                        \
+    typedef void (*fc_ukb_fn_##S)(fc_int kc, const T *a, fc_int pstride, const T *b,   \
+                                  fc_int bstride, T *c, fc_int ldc, T beta, int mr,    \
+                                  int nr);                                             \
+    void fc_ukb_avx512_##S(fc_int kc, const T *a, fc_int pstride, const T *b,          \
+                           fc_int bstride, T *c, fc_int ldc, T beta, int mr, int nr);  \
+    fc_ukb_fn_##S fc_ukb_select_##S(void);                                             \
     /* Direct-B kernel (contract above): B rows read from two image chunks. */         \
     typedef void (*fc_dkr_fn_##S)(fc_int kc, const T *a, const T *x0, const T *x1,     \
                                   const fc_int *offs, T *c0, T *c1, fc_int ldc, T beta, \

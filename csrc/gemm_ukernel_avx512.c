@@ -1,6 +1,6 @@
 /*
  * gemm_ukernel_avx512.c -- AVX-512 micro-kernels (contracts at the top of
- * gemm_internal.h): the packed kernel over several A micro-panels (fc_ukm),
+ * gemm_internal.h): the packed block kernel (fc_ukb),
  * the direct-B kernel (fc_dkr) and the direct-A kernel over several B
  * micro-panels (fc_akm).
  *
@@ -193,13 +193,11 @@ FC_SFX(fc_ukm_group)(const int NP, const int LAST, fc_int kc, const FC_T *restri
     }
 }
 
-/* Packed kernel over several A micro-panels (contract in gemm_internal.h). */
-FC_AVX512_FN
-void FC_SFX(fc_ukm_avx512)(fc_int kc, const FC_T *restrict a, fc_int pstride,
-                           const FC_T *restrict b, FC_T *restrict c, fc_int ldc, FC_T beta,
-                           int mr, int nr)
+/* One B panel against the A panels of mr rows, up to three A panels a pass. */
+static inline __attribute__((always_inline)) FC_AVX512_FN void
+FC_SFX(fc_ukm_rows)(fc_int kc, const FC_T *restrict a, fc_int pstride, const FC_T *restrict b,
+                    FC_T *restrict c, fc_int ldc, int accumulate, int mr, int nr)
 {
-    const int accumulate = beta != 0;
     int panels = (mr + FC_MR - 1) / FC_MR;
     while (panels > 0) {
         const int np = FC_SFX(fc_z_group)(panels);
@@ -212,6 +210,107 @@ void FC_SFX(fc_ukm_avx512)(fc_int kc, const FC_T *restrict a, fc_int pstride,
         c += (fc_int)rows * ldc;
         mr -= rows;
         panels -= np;
+    }
+}
+
+/* One A panel (LIVE of its rows computed) against NB B panels: the row
+ * broadcasts of a k step feed every panel, 6*NB accumulators. Nine loads per
+ * 18 FMAs where the A-panel groups above need nineteen: on Zen 5 the loads,
+ * not the FMAs, set the pace of those (~15% slower in L1). */
+static inline __attribute__((always_inline)) FC_AVX512_FN void
+FC_SFX(fc_ukn_group)(const int NB, const int LIVE, fc_int kc, const FC_T *restrict a,
+                     const FC_T *restrict b, fc_int bstride, FC_T *restrict c, fc_int ldc,
+                     int accumulate, int mr, int nr)
+{
+    FC_Z acc[3 * FC_MR];
+#pragma GCC unroll 18
+    for (int i = 0; i < NB * FC_MR; ++i)
+        acc[i] = FC_ZZERO();
+    const FC_T *b0 = b, *b1 = b + bstride, *b2 = b + 2 * bstride;
+#pragma GCC unroll 2
+    for (fc_int p = 0; p < kc; ++p) {
+        FC_Z av[FC_MR];
+#pragma GCC unroll 6
+        for (int i = 0; i < LIVE; ++i)
+            av[i] = FC_ZSET1(a[p * FC_MR + i]);
+        FC_Z bv = FC_ZLOAD(b0 + p * FC_NR);
+#pragma GCC unroll 6
+        for (int i = 0; i < LIVE; ++i)
+            acc[i] = FC_ZFMA(av[i], bv, acc[i]);
+        if (NB > 1) {
+            bv = FC_ZLOAD(b1 + p * FC_NR);
+#pragma GCC unroll 6
+            for (int i = 0; i < LIVE; ++i)
+                acc[FC_MR + i] = FC_ZFMA(av[i], bv, acc[FC_MR + i]);
+        }
+        if (NB > 2) {
+            bv = FC_ZLOAD(b2 + p * FC_NR);
+#pragma GCC unroll 6
+            for (int i = 0; i < LIVE; ++i)
+                acc[2 * FC_MR + i] = FC_ZFMA(av[i], bv, acc[2 * FC_MR + i]);
+        }
+    }
+#pragma GCC unroll 3
+    for (int q = 0; q < NB; ++q) {
+        const int nq = nr - q * FC_NR < FC_NR ? nr - q * FC_NR : FC_NR;
+        const FC_MASKT m = (FC_MASKT)((1u << nq) - 1u);
+#pragma GCC unroll 6
+        for (int i = 0; i < LIVE; ++i) {
+            if (i >= mr)
+                break;
+            FC_T *ci = c + (fc_int)i * ldc + q * FC_NR;
+            FC_Z v = acc[q * FC_MR + i];
+            if (nq == FC_NR) {
+                if (accumulate)
+                    v = FC_ZADD(FC_ZLOADU(ci), v);
+                FC_ZSTOREU(ci, v);
+            } else {
+                if (accumulate)
+                    v = FC_ZADD(FC_ZMLOAD(ci, m), v);
+                FC_ZMSTORE(ci, m, v);
+            }
+        }
+    }
+}
+
+/* Packed block kernel (contract in gemm_internal.h). One B panel: A panels
+ * grouped by three (fc_ukm_group); several: each A panel against B panels
+ * grouped by three (fc_ukn_group). */
+FC_AVX512_FN
+void FC_SFX(fc_ukb_avx512)(fc_int kc, const FC_T *restrict a, fc_int pstride,
+                           const FC_T *restrict b, fc_int bstride, FC_T *restrict c,
+                           fc_int ldc, FC_T beta, int mr, int nr)
+{
+    const int accumulate = beta != 0;
+    const int bpanels = (nr + FC_NR - 1) / FC_NR;
+    if (bpanels <= 1) {
+        FC_SFX(fc_ukm_rows)(kc, a, pstride, b, c, ldc, accumulate, mr, nr);
+        return;
+    }
+    for (int i0 = 0; i0 < mr; i0 += FC_MR) {
+        const int rows = mr - i0 < FC_MR ? mr - i0 : FC_MR;
+        const FC_T *ap = a + (i0 / FC_MR) * pstride;
+        const FC_T *bj = b;
+        FC_T *cj = c + (fc_int)i0 * ldc;
+        int cols_left = nr, panels = bpanels;
+        while (panels > 0) {
+            const int nb = FC_SFX(fc_z_group)(panels);
+            const int cols = cols_left < nb * FC_NR ? cols_left : nb * FC_NR;
+#define FC_UKN(NB, LIVE) \
+    FC_SFX(fc_ukn_group)(NB, LIVE, kc, ap, bj, bstride, cj, ldc, accumulate, rows, cols)
+            if (nb == 3) {
+                if (rows <= 2) FC_UKN(3, 2); else if (rows <= 4) FC_UKN(3, 4); else FC_UKN(3, 6);
+            } else if (nb == 2) {
+                if (rows <= 2) FC_UKN(2, 2); else if (rows <= 4) FC_UKN(2, 4); else FC_UKN(2, 6);
+            } else {
+                if (rows <= 2) FC_UKN(1, 2); else if (rows <= 4) FC_UKN(1, 4); else FC_UKN(1, 6);
+            }
+#undef FC_UKN
+            bj += nb * bstride;
+            cj += cols;
+            cols_left -= cols;
+            panels -= nb;
+        }
     }
 }
 
