@@ -384,6 +384,7 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
         memset(xp, 0, ((size_t)(g->C * HWr) + 2 * CW) * sizeof(FC_T));
     FC_SFX(fc_dkr_fn) dkr = FC_SFX(fc_dkr_select)();
     const int wide = fc_dkr_wide();
+    FC_SFX(fc_dkn_fn) dkw = FC_SFX(fc_dkw_select)();
     FC_SFX(fc_dkn_fn) dkn2 = FC_SFX(fc_dkn2_select)(), dkn4 = FC_SFX(fc_dkn4_select)();
     FC_SFX(fc_conv_ctx) ctx;
     memset(&ctx, 0, sizeof(ctx));
@@ -423,6 +424,24 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
             for (fc_int ic = i0; ic < i1; ic += mcb) {
                 const fc_int mc = FC_MIN(mcb, i1 - ic);
                 const FC_T *apc = ap + pc * mpad + ic * kc;
+                if (dkw) {
+                    /* all mc rows against three tiles (six chunks) a call */
+                    FC_T *yc = y + ic * P;
+                    for (fc_int t = g0; t < g1; t += 6) {
+                        const FC_T *xq[6];
+                        FC_T *cq[6];
+                        int nq[6];
+                        for (int q = 0; q < 6; ++q) {
+                            const int live = t + q < g1;
+                            const fc_int tq = live ? t + q : t;
+                            xq[q] = xb + cb[tq];
+                            cq[q] = yc + cp[tq];
+                            nq[q] = live ? (int)cl[tq] : 0;
+                        }
+                        dkw(kc, apc, xq, op, cq, P, beta, (int)mc, nq, bl ? bl + ic : NULL, rl);
+                    }
+                    continue;
+                }
                 /* Rows past the last full MR panel (2 or 4 of them, say) go to a
                  * narrow kernel instead of a 6-row tile that is partly idle. */
                 const fc_int rem = mc % FC_MR;

@@ -91,6 +91,19 @@
  * Same products summed in the same order as fc_dkr, same epilogue (bias,
  * relu): an element of C is bitwise the same whichever kernel computes it.
  *
+ * ===================== THE WIDE DIRECT-B KERNEL ==========================
+ *
+ *   void fc_dkw_<path>_<sfx>(fc_int kc, const T *a, const T *const *xs,
+ *                            const fc_int *offs, T *const *cs, fc_int ldc, T beta,
+ *                            int mr, const int *ns, const T *bias, int relu);
+ *
+ * fc_dkn's form with Q = 6 chunks (three fc_dkr tiles: chunks 2q and 2q + 1
+ * are a tile's two halves) and any mr >= 1 rows, rows i0..i0+MR-1 from the
+ * packed A micro-panel at a + i0*kc as for fc_dkr. Same products, order and
+ * epilogue as fc_dkr: an element is bitwise the one fc_dkr computes. AVX-512
+ * only (fc_dkw_select gives NULL on other paths): one A panel's broadcasts
+ * feed the three tiles.
+ *
  * ===================== THE DIRECT-A MICRO-KERNEL CONTRACT ===============
  *
  *   void fc_akr_<path>_<sfx>(fc_int kc, const T *const *rows, const fc_int *offs,
@@ -280,6 +293,11 @@ static inline fc_int fc_block_size(fc_int n, fc_int bmax, fc_int mult)
                           T *const *cs, fc_int ldc, T beta, int mr, const int *ns,      \
                           const T *bias, int relu);                                     \
     fc_dkn_fn_##S fc_dkn2_select_##S(void);                                            \
+    void fc_dkw_avx512_##S(fc_int kc, const T *a, const T *const *xs, const fc_int *offs, \
+                           T *const *cs, fc_int ldc, T beta, int mr, const int *ns,     \
+                           const T *bias, int relu);                                    \
+    /* The wide direct-B kernel of the path in force, or NULL. */                      \
+    fc_dkn_fn_##S fc_dkw_select_##S(void);                                             \
     fc_dkn_fn_##S fc_dkn4_select_##S(void);                                            \
     /* Direct-A kernel (contract above): A rows broadcast from MR row pointers. */      \
     typedef void (*fc_akr_fn_##S)(fc_int kc, const T *const *rows, const fc_int *offs,  \

@@ -412,6 +412,99 @@ void FC_SFX(fc_dkr_avx512)(fc_int kc, const FC_T *restrict a, const FC_T *x0, co
     }
 }
 
+/* One A panel (LIVE rows computed) against the six chunks of three tiles:
+ * B vector q joins chunks 2q (low half) and 2q + 1 (high half). */
+static inline __attribute__((always_inline)) FC_AVX512_FN void
+FC_SFX(fc_dkw_group)(const int LIVE, fc_int kc, const FC_T *restrict a, const FC_T *const *xs,
+                     const fc_int *restrict offs, FC_T *const *cs, fc_int ldc, int accumulate,
+                     int mr, const int *ns, const FC_T *bias, int relu)
+{
+    FC_Z acc[3 * FC_MR];
+#pragma GCC unroll 18
+    for (int i = 0; i < 3 * FC_MR; ++i)
+        acc[i] = FC_ZZERO();
+    const FC_T *x0 = xs[0], *x1 = xs[1], *x2 = xs[2], *x3 = xs[3], *x4 = xs[4], *x5 = xs[5];
+#pragma GCC unroll 2
+    for (fc_int p = 0; p < kc; ++p) {
+        const fc_int o = offs[p];
+        FC_Z av[FC_MR];
+#pragma GCC unroll 6
+        for (int i = 0; i < LIVE; ++i)
+            av[i] = FC_ZSET1(a[p * FC_MR + i]);
+        FC_Z bv = FC_ZJOIN(FC_HLOADU(x0 + o), FC_HLOADU(x1 + o));
+#pragma GCC unroll 6
+        for (int i = 0; i < LIVE; ++i)
+            acc[i] = FC_ZFMA(av[i], bv, acc[i]);
+        bv = FC_ZJOIN(FC_HLOADU(x2 + o), FC_HLOADU(x3 + o));
+#pragma GCC unroll 6
+        for (int i = 0; i < LIVE; ++i)
+            acc[FC_MR + i] = FC_ZFMA(av[i], bv, acc[FC_MR + i]);
+        bv = FC_ZJOIN(FC_HLOADU(x4 + o), FC_HLOADU(x5 + o));
+#pragma GCC unroll 6
+        for (int i = 0; i < LIVE; ++i)
+            acc[2 * FC_MR + i] = FC_ZFMA(av[i], bv, acc[2 * FC_MR + i]);
+    }
+    enum { CW = FC_NR / 2 };
+#pragma GCC unroll 3
+    for (int q = 0; q < 3; ++q) {
+        const int na = ns[2 * q], nb = ns[2 * q + 1];
+        if (na == 0 && nb == 0)
+            continue;
+        const int full = na == CW && nb == CW;
+        const __mmask8 ma = (__mmask8)((1u << na) - 1u), mb = (__mmask8)((1u << nb) - 1u);
+        FC_T *ca = cs[2 * q], *cb = cs[2 * q + 1];
+#pragma GCC unroll 6
+        for (int i = 0; i < LIVE; ++i) {
+            if (i >= mr)
+                break;
+            FC_Z v = acc[q * FC_MR + i];
+            FC_T *d0 = ca + (fc_int)i * ldc, *d1 = cb + (fc_int)i * ldc;
+            FC_H lo = FC_ZLO(v), hi = FC_ZHI(v);
+            if (accumulate) {
+                lo = FC_HADD(full ? FC_HLOADU(d0) : FC_HMLOAD(d0, ma), lo);
+                hi = FC_HADD(full ? FC_HLOADU(d1) : FC_HMLOAD(d1, mb), hi);
+            }
+            v = FC_ZJOIN(lo, hi);
+            if (bias)
+                v = FC_ZADD(v, FC_ZSET1(bias[i]));
+            if (relu)
+                v = FC_ZMAX(v, FC_ZZERO());
+            if (full) {
+                FC_HSTOREU(d0, FC_ZLO(v));
+                FC_HSTOREU(d1, FC_ZHI(v));
+            } else {
+                FC_HMSTORE(d0, ma, FC_ZLO(v));
+                FC_HMSTORE(d1, mb, FC_ZHI(v));
+            }
+        }
+    }
+}
+
+/* Wide direct-B kernel (contract in gemm_internal.h): every A panel of mr
+ * rows against six chunks (three tiles). Per k step 6 broadcasts and 6 half
+ * loads feed 18 FMAs, where fc_dkr's 18-row groups load 20 times. */
+FC_AVX512_FN
+void FC_SFX(fc_dkw_avx512)(fc_int kc, const FC_T *restrict a, const FC_T *const *xs,
+                           const fc_int *restrict offs, FC_T *const *cs, fc_int ldc, FC_T beta,
+                           int mr, const int *ns, const FC_T *bias, int relu)
+{
+    const int accumulate = beta != 0;
+    for (int i0 = 0; i0 < mr; i0 += FC_MR) {
+        const int rows = mr - i0 < FC_MR ? mr - i0 : FC_MR;
+        const FC_T *ap = a + (fc_int)i0 * kc;
+        FC_T *ci[6];
+        for (int q = 0; q < 6; ++q)
+            ci[q] = cs[q] + (fc_int)i0 * ldc;
+        const FC_T *bi = bias ? bias + i0 : NULL;
+        if (rows <= 2)
+            FC_SFX(fc_dkw_group)(2, kc, ap, xs, offs, ci, ldc, accumulate, rows, ns, bi, relu);
+        else if (rows <= 4)
+            FC_SFX(fc_dkw_group)(4, kc, ap, xs, offs, ci, ldc, accumulate, rows, ns, bi, relu);
+        else
+            FC_SFX(fc_dkw_group)(6, kc, ap, xs, offs, ci, ldc, accumulate, rows, ns, bi, relu);
+    }
+}
+
 /* Direct-A kernel over several B micro-panels (contract in gemm_internal.h):
  * the MR row broadcasts of a k step feed NB panels, 6*NB accumulators. */
 static inline __attribute__((always_inline)) FC_AVX512_FN void
