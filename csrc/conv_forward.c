@@ -425,20 +425,27 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
                 const fc_int mc = FC_MIN(mcb, i1 - ic);
                 const FC_T *apc = ap + pc * mpad + ic * kc;
                 if (dkw) {
-                    /* all mc rows against three tiles (six chunks) a call */
+                    /* all mc rows against three tiles (six chunks) a call; the last
+                     * one or two tiles of the group (an 8x8 map has four) by fc_dkr,
+                     * not by a call with idle chunk slots */
                     FC_T *yc = y + ic * P;
-                    for (fc_int t = g0; t < g1; t += 6) {
+                    fc_int t = g0;
+                    for (; t + 6 <= g1; t += 6) {
                         const FC_T *xq[6];
                         FC_T *cq[6];
                         int nq[6];
                         for (int q = 0; q < 6; ++q) {
-                            const int live = t + q < g1;
-                            const fc_int tq = live ? t + q : t;
-                            xq[q] = xb + cb[tq];
-                            cq[q] = yc + cp[tq];
-                            nq[q] = live ? (int)cl[tq] : 0;
+                            xq[q] = xb + cb[t + q];
+                            cq[q] = yc + cp[t + q];
+                            nq[q] = (int)cl[t + q];
                         }
                         dkw(kc, apc, xq, op, cq, P, beta, (int)mc, nq, bl ? bl + ic : NULL, rl);
+                    }
+                    for (; t < g1; t += 2) {
+                        const int pair = t + 1 < g1;
+                        const fc_int t1 = pair ? t + 1 : t;
+                        dkr(kc, apc, xb + cb[t], xb + cb[t1], op, yc + cp[t], yc + cp[t1], P, beta,
+                            (int)mc, (int)cl[t], pair ? (int)cl[t1] : 0, bl ? bl + ic : NULL, rl);
                     }
                     continue;
                 }
