@@ -60,6 +60,7 @@ typedef struct FC_SFX(fc_1x1_batch_ctx) {
     const FC_T *x;
     FC_T *y, *cbuf;
     fc_int j0, ldc;    /* first column of the run; row stride of cbuf */
+    fc_int k0;         /* the filter that is row 0 of the GEMM */
     fc_int *src;       /* per column of the NC block: image offset + pixel */
     const FC_T *bias, *res;
     int act;
@@ -96,13 +97,20 @@ static void FC_SFX(fc_1x1_batch_epi)(void *vctx, fc_int i0, fc_int mc, fc_int jc
 {
     const FC_SFX(fc_1x1_batch_ctx) *ctx = (const FC_SFX(fc_1x1_batch_ctx) *)vctx;
     const fc_int K = ctx->g->K, P = ctx->g->Ho * ctx->g->Wo;
-    for (fc_int i = i0; i < i0 + mc; ++i) {
-        FC_T *row = ctx->cbuf + i * ctx->ldc;
+    for (fc_int ir = i0; ir < i0 + mc; ++ir) {
+        FC_T *row = ctx->cbuf + ir * ctx->ldc;
+        const fc_int i = ctx->k0 + ir;   /* the filter */
         if (ctx->bias) {
             const FC_T bi = ctx->bias[i];
             for (fc_int j = 0; j < nc; ++j)
                 row[j] += bi;
         }
+        /* Without a residual the activation runs once over the row, before the
+         * scatter (elementwise: the same values), not once per image: a map of
+         * one pixel made that a call per element. */
+        const int act_row = !ctx->res && ctx->act != FC_ACT_NONE;
+        if (act_row)
+            FC_SFX(fc_activation_forward)(ctx->act, ctx->act_param, row, row, nc);
         /* jc and nc are whole images (fc_1x1_batch_ncb, image-aligned runs). */
         for (fc_int j = 0; j < nc; j += P) {
             const fc_int at = (((ctx->j0 + jc + j) / P) * K + i) * P;
@@ -112,7 +120,7 @@ static void FC_SFX(fc_1x1_batch_epi)(void *vctx, fc_int i0, fc_int mc, fc_int jc
             if (ctx->res)
                 for (fc_int p = 0; p < P; ++p)
                     yr[p] += ctx->res[at + p];
-            if (ctx->act != FC_ACT_NONE)
+            if (ctx->act != FC_ACT_NONE && !act_row)
                 FC_SFX(fc_activation_forward)(ctx->act, ctx->act_param, yr, yr, P);
         }
     }
@@ -121,6 +129,16 @@ static void FC_SFX(fc_1x1_batch_epi)(void *vctx, fc_int i0, fc_int mc, fc_int jc
 void FC_SFX(fc_conv2d_forward_1x1_batch)(const fc_conv_geom *g, fc_int n0, fc_int n1,
                                          const FC_T *x, const void *packed, const FC_T *bias, const FC_T *res,
                                          int act, FC_T act_param, FC_T *y, void *work)
+{
+    FC_SFX(fc_conv2d_forward_1x1_batch_rows)(g, n0, n1, 0, g->K, x, packed, bias, res, act,
+                                             act_param, y, work);
+}
+
+void FC_SFX(fc_conv2d_forward_1x1_batch_rows)(const fc_conv_geom *g, fc_int n0, fc_int n1,
+                                              fc_int k0, fc_int k1, const FC_T *x,
+                                              const void *packed, const FC_T *bias,
+                                              const FC_T *res, int act, FC_T act_param, FC_T *y,
+                                              void *work)
 {
     const fc_int j0 = n0 * g->Ho * g->Wo, j1 = n1 * g->Ho * g->Wo;
     fc_conv_plan pl;
@@ -138,6 +156,7 @@ void FC_SFX(fc_conv2d_forward_1x1_batch)(const fc_conv_geom *g, fc_int n0, fc_in
     ctx.cbuf = cbuf;
     ctx.j0 = j0;
     ctx.ldc = ncb;
+    ctx.k0 = k0;
     ctx.src = (fc_int *)w;
     ctx.bias = bias;
     ctx.res = res;
@@ -146,13 +165,15 @@ void FC_SFX(fc_conv2d_forward_1x1_batch)(const fc_conv_geom *g, fc_int n0, fc_in
 
     FC_SFX(fc_gemm_job) job;
     memset(&job, 0, sizeof(job));
-    job.m = g->K;
+    job.m = k1 - k0;
     job.n = j1 - j0;
     job.k = g->C;
     job.kcb = pl.kcb;
     job.mcb = pl.mcb;
     job.ncb = ncb;
     job.ap_full = (const FC_T *)packed;
+    job.a_mpad = fc_roundup(g->K, FC_MR);
+    job.a_row0 = k0;
     job.packb = FC_SFX(fc_1x1_batch_packb);
     job.packb_ctx = &ctx;
     job.c = cbuf;

@@ -236,6 +236,17 @@ void fc_conv2d_forward_1x1_batch_f32(const fc_conv_geom *g, fc_int n0, fc_int n1
 void fc_conv2d_forward_1x1_batch_f64(const fc_conv_geom *g, fc_int n0, fc_int n1,
                                      const double *x, const void *packed, const double *bias, const double *res,
                                      int act, double act_param, double *y, void *work);
+/* The same for filters [k0, k1) only (k0 a multiple of 6, the packed panel
+ * height): a team whose images are few pixels against many weights splits the
+ * filters, so each weight is read once, not once per run of images. */
+void fc_conv2d_forward_1x1_batch_rows_f32(const fc_conv_geom *g, fc_int n0, fc_int n1, fc_int k0,
+                                          fc_int k1, const float *x, const void *packed,
+                                          const float *bias, const float *res, int act,
+                                          float act_param, float *y, void *work);
+void fc_conv2d_forward_1x1_batch_rows_f64(const fc_conv_geom *g, fc_int n0, fc_int n1, fc_int k0,
+                                          fc_int k1, const double *x, const void *packed,
+                                          const double *bias, const double *res, int act,
+                                          double act_param, double *y, void *work);
 void fc_conv2d_backward_data_packed_batch_f32(const fc_conv_geom *g, fc_int nimg, const float *dy,
                                               const void *packed, float *dx, void *work);
 void fc_conv2d_backward_data_packed_batch_f64(const fc_conv_geom *g, fc_int nimg, const double *dy,

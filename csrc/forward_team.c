@@ -12,7 +12,7 @@
  * dynamic hand-out evens out a busy core. */
 #define FC_IMAGE_RUNS_PER_THREAD 4
 
-enum { FC_CONV_TEAM_RUNS = 0, FC_CONV_TEAM_SPLIT = 1, FC_CONV_TEAM_1X1_BATCH = 2 };
+enum { FC_CONV_TEAM_RUNS = 0, FC_CONV_TEAM_SPLIT = 1, FC_CONV_TEAM_1X1_BATCH = 2, FC_CONV_TEAM_1X1_ROWS = 3 };
 
 typedef struct fc_conv_team {
     int mode;       /* FC_CONV_TEAM_* */
@@ -56,8 +56,11 @@ static fc_conv_team conv_team(const fc_conv_geom *g, fc_int N, int nthreads, siz
     double flops = conv_work(g, N);
     int split = fc_team_size(nthreads, nthreads, flops);
     if (fc_conv2d_1x1_batch_ok(g, N)) {
-        t.mode = FC_CONV_TEAM_1X1_BATCH;
-        t.nt = fc_team_size(nthreads, N, flops);
+        /* More weights than input values (K*C > N*P*C): runs of images would
+         * each stream all the weights; the filters are split instead. */
+        const int rows = g->K > N * g->Ho * g->Wo && split > 1;
+        t.mode = rows ? FC_CONV_TEAM_1X1_ROWS : FC_CONV_TEAM_1X1_BATCH;
+        t.nt = rows ? split : fc_team_size(nthreads, N, flops);
         t.ws = round64(fc_conv2d_1x1_batch_workspace_bytes(g, elem));
     } else if (N < nthreads && split > 1) {
         t.mode = FC_CONV_TEAM_SPLIT;

@@ -22,7 +22,22 @@ void FC_NAME(fc_conv2d_forward_team)(const fc_conv_geom *g, fc_int N, const T *x
     fc_int i;
     if (N <= 0)
         return;
-    if (t.mode == FC_CONV_TEAM_1X1_BATCH) {
+    if (t.mode == FC_CONV_TEAM_1X1_ROWS) {
+        /* every thread all the images, a fixed share of the filters (whole
+         * 18-row groups of the AVX-512 kernels where there are enough) */
+        const fc_int unit = g->K >= 18 * nt ? 18 : 6;
+        const fc_int units = (g->K + unit - 1) / unit;
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (i = 0; i < nt; i++) {
+            fc_int k0 = units * i / nt * unit, k1 = units * (i + 1) / nt * unit;
+            k0 = k0 < g->K ? k0 : g->K;
+            k1 = k1 < g->K ? k1 : g->K;
+            if (k1 > k0)
+                FC_NAME(fc_conv2d_forward_1x1_batch_rows)(g, 0, N, k0, k1, x, packed, bias, res,
+                                                          act, act_param, y,
+                                                          work + t.ws * (size_t)FC_THREAD_ID());
+        }
+    } else if (t.mode == FC_CONV_TEAM_1X1_BATCH) {
         const fc_int nruns = image_runs(N, (int)nt);
 #pragma omp parallel for schedule(dynamic) num_threads(nt) if (nt > 1)
         for (i = 0; i < nruns; i++)

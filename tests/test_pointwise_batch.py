@@ -13,8 +13,10 @@ from fastconv.functional.prepared import activation_code
 
 from conftest import SIMD_PATHS
 
+# The last two have more filters than pixels in the batch and enough work for a team: the
+# threads split the filters (each reads its weights once) instead of runs of images.
 SHAPES = [(5, 7, 9, 2, 2), (12, 64, 70, 3, 3), (3, 300, 20, 1, 1), (17, 33, 50, 3, 1),
-          (2, 5, 600, 2, 3)]
+          (2, 5, 600, 2, 3), (4, 256, 700, 1, 1), (16, 96, 250, 2, 2)]
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
