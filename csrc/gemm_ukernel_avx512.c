@@ -216,9 +216,11 @@ FC_SFX(fc_ukm_rows)(fc_int kc, const FC_T *restrict a, fc_int pstride, const FC_
 /* One A panel (LIVE of its rows computed) against NB B panels: the row
  * broadcasts of a k step feed every panel, 6*NB accumulators. Nine loads per
  * 18 FMAs where the A-panel groups above need nineteen: on Zen 5 the loads,
- * not the FMAs, set the pace of those (~15% slower in L1). */
+ * not the FMAs, set the pace of those (~15% slower in L1). A is a packed
+ * panel, or with DIRECT_A (fc_akm) element (i, p) is at rows[i][offs[p]]. */
 static inline __attribute__((always_inline)) FC_AVX512_FN void
-FC_SFX(fc_ukn_group)(const int NB, const int LIVE, fc_int kc, const FC_T *restrict a,
+FC_SFX(fc_ukn_group)(const int NB, const int LIVE, const int DIRECT_A, fc_int kc,
+                     const FC_T *restrict a, const FC_T *const *rows, const fc_int *restrict offs,
                      const FC_T *restrict b, fc_int bstride, FC_T *restrict c, fc_int ldc,
                      int accumulate, int mr, int nr)
 {
@@ -227,12 +229,23 @@ FC_SFX(fc_ukn_group)(const int NB, const int LIVE, fc_int kc, const FC_T *restri
     for (int i = 0; i < NB * FC_MR; ++i)
         acc[i] = FC_ZZERO();
     const FC_T *b0 = b, *b1 = b + bstride, *b2 = b + 2 * bstride;
+    const FC_T *r[FC_MR];
+    if (DIRECT_A)
+        for (int i = 0; i < FC_MR; ++i)
+            r[i] = rows[i];
 #pragma GCC unroll 2
     for (fc_int p = 0; p < kc; ++p) {
         FC_Z av[FC_MR];
+        if (DIRECT_A) {
+            const fc_int o = offs[p];
 #pragma GCC unroll 6
-        for (int i = 0; i < LIVE; ++i)
-            av[i] = FC_ZSET1(a[p * FC_MR + i]);
+            for (int i = 0; i < LIVE; ++i)
+                av[i] = FC_ZSET1(r[i][o]);
+        } else {
+#pragma GCC unroll 6
+            for (int i = 0; i < LIVE; ++i)
+                av[i] = FC_ZSET1(a[p * FC_MR + i]);
+        }
         FC_Z bv = FC_ZLOAD(b0 + p * FC_NR);
 #pragma GCC unroll 6
         for (int i = 0; i < LIVE; ++i)
@@ -297,7 +310,8 @@ void FC_SFX(fc_ukb_avx512)(fc_int kc, const FC_T *restrict a, fc_int pstride,
             const int nb = FC_SFX(fc_z_group)(panels);
             const int cols = cols_left < nb * FC_NR ? cols_left : nb * FC_NR;
 #define FC_UKN(NB, LIVE) \
-    FC_SFX(fc_ukn_group)(NB, LIVE, kc, ap, bj, bstride, cj, ldc, accumulate, rows, cols)
+    FC_SFX(fc_ukn_group)(NB, LIVE, 0, kc, ap, NULL, NULL, bj, bstride, cj, ldc, accumulate, rows, \
+                         cols)
             if (nb == 3) {
                 if (rows <= 2) FC_UKN(3, 2); else if (rows <= 4) FC_UKN(3, 4); else FC_UKN(3, 6);
             } else if (nb == 2) {
@@ -506,73 +520,7 @@ void FC_SFX(fc_dkw_avx512)(fc_int kc, const FC_T *restrict a, const FC_T *const 
 }
 
 /* Direct-A kernel over several B micro-panels (contract in gemm_internal.h):
- * the MR row broadcasts of a k step feed NB panels, 6*NB accumulators. */
-static inline __attribute__((always_inline)) FC_AVX512_FN void
-FC_SFX(fc_akm_group)(const int NB, fc_int kc, const FC_T *const *rows,
-                     const fc_int *restrict offs, const FC_T *restrict b, fc_int bstride,
-                     FC_T *restrict c, fc_int ldc, int accumulate, int mr, int nr)
-{
-    FC_Z acc[3 * FC_MR];
-#pragma GCC unroll 18
-    for (int i = 0; i < NB * FC_MR; ++i)
-        acc[i] = FC_ZZERO();
-    const FC_T *r0 = rows[0], *r1 = rows[1], *r2 = rows[2];
-    const FC_T *r3 = rows[3], *r4 = rows[4], *r5 = rows[5];
-    const FC_T *b0 = b, *b1 = b + bstride, *b2 = b + 2 * bstride;
-#pragma GCC unroll 2
-    for (fc_int p = 0; p < kc; ++p) {
-        const fc_int o = offs[p];
-        const FC_Z a0 = FC_ZSET1(r0[o]), a1 = FC_ZSET1(r1[o]), a2 = FC_ZSET1(r2[o]);
-        const FC_Z a3 = FC_ZSET1(r3[o]), a4 = FC_ZSET1(r4[o]), a5 = FC_ZSET1(r5[o]);
-        FC_Z bv = FC_ZLOAD(b0 + p * FC_NR);
-        acc[0] = FC_ZFMA(a0, bv, acc[0]);
-        acc[1] = FC_ZFMA(a1, bv, acc[1]);
-        acc[2] = FC_ZFMA(a2, bv, acc[2]);
-        acc[3] = FC_ZFMA(a3, bv, acc[3]);
-        acc[4] = FC_ZFMA(a4, bv, acc[4]);
-        acc[5] = FC_ZFMA(a5, bv, acc[5]);
-        if (NB > 1) {
-            bv = FC_ZLOAD(b1 + p * FC_NR);
-            acc[6] = FC_ZFMA(a0, bv, acc[6]);
-            acc[7] = FC_ZFMA(a1, bv, acc[7]);
-            acc[8] = FC_ZFMA(a2, bv, acc[8]);
-            acc[9] = FC_ZFMA(a3, bv, acc[9]);
-            acc[10] = FC_ZFMA(a4, bv, acc[10]);
-            acc[11] = FC_ZFMA(a5, bv, acc[11]);
-        }
-        if (NB > 2) {
-            bv = FC_ZLOAD(b2 + p * FC_NR);
-            acc[12] = FC_ZFMA(a0, bv, acc[12]);
-            acc[13] = FC_ZFMA(a1, bv, acc[13]);
-            acc[14] = FC_ZFMA(a2, bv, acc[14]);
-            acc[15] = FC_ZFMA(a3, bv, acc[15]);
-            acc[16] = FC_ZFMA(a4, bv, acc[16]);
-            acc[17] = FC_ZFMA(a5, bv, acc[17]);
-        }
-    }
-#pragma GCC unroll 3
-    for (int q = 0; q < NB; ++q) {
-        const int nq = nr - q * FC_NR < FC_NR ? nr - q * FC_NR : FC_NR;
-        const FC_MASKT m = (FC_MASKT)((1u << nq) - 1u);
-#pragma GCC unroll 6
-        for (int i = 0; i < FC_MR; ++i) {
-            if (i >= mr)
-                break;
-            FC_T *ci = c + (fc_int)i * ldc + q * FC_NR;
-            FC_Z v = acc[q * FC_MR + i];
-            if (nq == FC_NR) {
-                if (accumulate)
-                    v = FC_ZADD(FC_ZLOADU(ci), v);
-                FC_ZSTOREU(ci, v);
-            } else {
-                if (accumulate)
-                    v = FC_ZADD(FC_ZMLOAD(ci, m), v);
-                FC_ZMSTORE(ci, m, v);
-            }
-        }
-    }
-}
-
+ * fc_ukn_group with the rows broadcast from row pointers. */
 FC_AVX512_FN
 void FC_SFX(fc_akm_avx512)(fc_int kc, const FC_T *const *rows, const fc_int *restrict offs,
                            const FC_T *restrict b, fc_int bstride, FC_T *restrict c,
@@ -584,11 +532,14 @@ void FC_SFX(fc_akm_avx512)(fc_int kc, const FC_T *const *rows, const fc_int *res
         const int nb = FC_SFX(fc_z_group)(panels);
         const int cols = nr < nb * FC_NR ? nr : nb * FC_NR;
         if (nb == 3)
-            FC_SFX(fc_akm_group)(3, kc, rows, offs, b, bstride, c, ldc, accumulate, mr, cols);
+            FC_SFX(fc_ukn_group)(3, 6, 1, kc, NULL, rows, offs, b, bstride, c, ldc, accumulate, mr,
+                                 cols);
         else if (nb == 2)
-            FC_SFX(fc_akm_group)(2, kc, rows, offs, b, bstride, c, ldc, accumulate, mr, cols);
+            FC_SFX(fc_ukn_group)(2, 6, 1, kc, NULL, rows, offs, b, bstride, c, ldc, accumulate, mr,
+                                 cols);
         else
-            FC_SFX(fc_akm_group)(1, kc, rows, offs, b, bstride, c, ldc, accumulate, mr, cols);
+            FC_SFX(fc_ukn_group)(1, 6, 1, kc, NULL, rows, offs, b, bstride, c, ldc, accumulate, mr,
+                                 cols);
         b += nb * bstride;
         c += cols;
         nr -= cols;
