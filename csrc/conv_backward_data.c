@@ -8,6 +8,71 @@
 #ifndef FC_T
 #include "conv_internal.h"
 
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+/* d[2t] += s[t] for t < n, a vector at a time: s spread to the even lanes, the
+ * sum kept in the even lanes only (an odd lane of d is not touched: + 0 would
+ * turn -0 into +0), masked loads and stores so nothing past d[2n - 2] is read
+ * or written. One rounding per element, as the scalar loop. */
+static inline __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) void
+fc_add_stride2_avx512_f32(float *d, const float *s, fc_int n)
+{
+    const __m512i spread = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    for (fc_int t = 0; t < n; t += 8) {
+        const int k = (int)(n - t < 8 ? n - t : 8);
+        const __m512 sv = _mm512_permutexvar_ps(
+            spread, _mm512_castps256_ps512(_mm256_maskz_loadu_ps((__mmask8)((1u << k) - 1u), s + t)));
+        const __mmask16 md = (__mmask16)((1u << (2 * k - 1)) - 1u);
+        const __m512 dv = _mm512_maskz_loadu_ps(md, d + 2 * t);
+        _mm512_mask_storeu_ps(d + 2 * t, md & 0x5555, _mm512_add_ps(dv, sv));
+    }
+}
+
+static inline __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) void
+fc_add_stride2_avx512_f64(double *d, const double *s, fc_int n)
+{
+    const __m512i spread = _mm512_setr_epi64(0, 0, 1, 1, 2, 2, 3, 3);
+    for (fc_int t = 0; t < n; t += 4) {
+        const int k = (int)(n - t < 4 ? n - t : 4);
+        const __m512d sv = _mm512_permutexvar_pd(
+            spread, _mm512_castpd256_pd512(_mm256_maskz_loadu_pd((__mmask8)((1u << k) - 1u), s + t)));
+        const __mmask8 md = (__mmask8)((1u << (2 * k - 1)) - 1u);
+        const __m512d dv = _mm512_maskz_loadu_pd(md, d + 2 * t);
+        _mm512_mask_storeu_pd(d + 2 * t, md & 0x55, _mm512_add_pd(dv, sv));
+    }
+}
+
+static inline __attribute__((target("avx2,fma"))) void
+fc_add_stride2_avx2_f32(float *d, const float *s, fc_int n)
+{
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i spread = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+    for (fc_int t = 0; t < n; t += 4) {
+        const int k = (int)(n - t < 4 ? n - t : 4);
+        const __m128i ms = _mm_cmpgt_epi32(_mm_set1_epi32(k), _mm_setr_epi32(0, 1, 2, 3));
+        const __m256i md = _mm256_cmpgt_epi32(_mm256_set1_epi32(2 * k - 1), lanes);
+        const __m256 sv = _mm256_permutevar8x32_ps(
+            _mm256_castps128_ps256(_mm_maskload_ps(s + t, ms)), spread);
+        const __m256 dv = _mm256_maskload_ps(d + 2 * t, md);
+        _mm256_maskstore_ps(d + 2 * t, md, _mm256_blend_ps(dv, _mm256_add_ps(dv, sv), 0x55));
+    }
+}
+
+static inline __attribute__((target("avx2,fma"))) void
+fc_add_stride2_avx2_f64(double *d, const double *s, fc_int n)
+{
+    const __m256i lanes = _mm256_setr_epi64x(0, 1, 2, 3);
+    for (fc_int t = 0; t < n; t += 2) {
+        const int k = (int)(n - t < 2 ? n - t : 2);
+        const __m128i ms = _mm_cmpgt_epi64(_mm_set1_epi64x(k), _mm_set_epi64x(1, 0));
+        const __m256i md = _mm256_cmpgt_epi64(_mm256_set1_epi64x(2 * k - 1), lanes);
+        const __m128d s2 = _mm_maskload_pd(s + t, ms);
+        const __m256d sv = _mm256_permute4x64_pd(_mm256_castpd128_pd256(s2), _MM_SHUFFLE(1, 1, 0, 0));
+        const __m256d dv = _mm256_maskload_pd(d + 2 * t, md);
+        _mm256_maskstore_pd(d + 2 * t, md, _mm256_blend_pd(dv, _mm256_add_pd(dv, sv), 0x5));
+    }
+}
+#endif
+
 #define FC_TMPL_SET 32
 #include "gemm_internal.h"
 #include "conv_backward_data.c"
@@ -32,6 +97,10 @@ static void FC_SFX(fc_epi_col2im)(void *vctx, fc_int i0, fc_int mc, fc_int j0, f
     const fc_int ns = fc_make_segs(g, &ctx->pg, j0, nc, 0, sg);
     fc_int c = i0 / RS, rs = i0 - c * RS;
     fc_int r = rs / g->S, s = rs - r * g->S;
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+    const int avx2 = sw == 2 && fc_simd_path() >= FC_SIMD_AVX2;
+    const int avx512 = sw == 2 && fc_simd_path() == FC_SIMD_AVX512;
+#endif
     for (fc_int i = i0; i < i0 + mc; ++i) {
         const FC_T *src = ctx->tmp + i * ctx->ldt;
         FC_T *dxk = ctx->dxp + c * HWp + r * dhW + s * dw;
@@ -42,6 +111,15 @@ static void FC_SFX(fc_epi_col2im)(void *vctx, fc_int i0, fc_int mc, fc_int j0, f
             if (sw == 1) {
                 for (fc_int t = 0; t < len; ++t)
                     d[t] += sq[t];
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+            } else if (avx512) {
+                /* stride 2 (transposed convolutions that double the size, the input
+                 * gradient of strided layers): the scalar scatter took half the pass
+                 * (AVX2's masked stores are slow on AMD: AVX-512 masks where there) */
+                FC_SFX(fc_add_stride2_avx512)(d, sq, len);
+            } else if (avx2) {
+                FC_SFX(fc_add_stride2_avx2)(d, sq, len);
+#endif
             } else {
                 for (fc_int t = 0; t < len; ++t)
                     d[t * sw] += sq[t];
