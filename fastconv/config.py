@@ -8,7 +8,7 @@ import sys
 
 from . import __version__
 
-_state = {"num_threads": None}
+_state = {"num_threads": None, "simd_path": None}
 
 # Modules that carry their own copy of the C dispatch state (the kernels are
 # linked statically into each extension), so a forced path must reach each.
@@ -55,7 +55,9 @@ def simd_path():
 
     'avx512' is the AVX2 path with AVX-512 GEMM and convolution micro-kernels, which give
     the same bits as their AVX2 twins."""
-    return _runtime().simd_path()
+    if _state["simd_path"] is None:
+        _state["simd_path"] = _runtime().simd_path()
+    return _state["simd_path"]
 
 
 def set_simd_path(name):
@@ -71,6 +73,7 @@ def set_simd_path(name):
     code = _SIMD_CODES[name.lower()]
     for mod in _SIMD_MODULES:
         import_module(f"fastconv.{mod}")._set_simd_path(code)
+    _state["simd_path"] = _runtime().simd_path()
     return simd_path()
 
 

@@ -212,7 +212,7 @@ def conv2d_geometry(x_shape, w_shape, stride=1, padding=0, dilation=1, op="conv2
     return ConvGeometry(N, C, H, W, K, R, S, Ho, Wo, sh, sw, pt, pl, pb, pr, dh, dw)
 
 
-def winograd_wins(N, C, K, Ho, Wo):
+def winograd_wins(N, C, K, Ho, Wo, avx512=None):
     """Whether a 3x3 stride-1 convolution should take the Winograd F(2x2, 3x3) path.
 
     Winograd trades 2.25x fewer multiply-adds for input/output transforms whose cost per
@@ -221,13 +221,19 @@ def winograd_wins(N, C, K, Ho, Wo):
     (0.5-0.8x of the direct kernels, even at 16384 tiles); with 32 it breaks even near 1000
     tiles and wins from ~4000 (1.2x); with 64 it wins from ~64 tiles (1.2-1.5x), and with
     weights packed once (inference) from 16 tiles (an 8x8 map: 1.4x, 1 or 2 threads) but
-    not at 4 (a 4x4 map: 0.7x, 64 or 128 channels).
+    not at 4 (a 4x4 map: 0.7x, 64 or 128 channels). The AVX-512 direct kernels are fast
+    enough that a single 8x8 map (16 tiles) no longer gains: there 64 channels need 32
+    tiles (ResNet-20's last stage at batch 1: 29 -> 20 us a layer with bias, residual and
+    ReLU). ``avx512`` defaults to whether that path is in force.
     The kernels read the environment: ``FASTCONV_WINOGRAD=always`` lifts this size rule
     (they still need >= 16 channels), ``FASTCONV_NO_WINOGRAD=1`` turns the path off.
     """
     tiles = N * ((Ho + 1) // 2) * ((Wo + 1) // 2)
     m = min(C, K)
-    return (m >= 64 and tiles >= 16) or (m >= 32 and tiles >= 2048)
+    if avx512 is None:
+        from .config import simd_path
+        avx512 = simd_path() == "avx512"
+    return (m >= 64 and tiles >= (32 if avx512 else 16)) or (m >= 32 and tiles >= 2048)
 
 
 def conv_kernel_args(g):

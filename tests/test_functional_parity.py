@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
+import fastconv
 from fastconv import functional as F
 from fastconv import reference as ref
 
@@ -122,15 +123,19 @@ def test_conv2d_winograd_path_matches_reference(simd, dtype, case, monkeypatch):
 
 def test_winograd_size_policy(monkeypatch):
     """By default Winograd runs only where it was measured to win: >= 64 channels and >= 16
-    output tiles, or >= 32 channels and >= 2048 output tiles; FASTCONV_WINOGRAD=always lifts
-    the size rule."""
+    output tiles (32 on the AVX-512 path), or >= 32 channels and >= 2048 output tiles;
+    FASTCONV_WINOGRAD=always lifts the size rule."""
     from fastconv.geometry import winograd_wins
     monkeypatch.delenv("FASTCONV_WINOGRAD", raising=False)
-    assert not winograd_wins(64, 16, 16, 32, 32)       # 16 channels: never
-    assert not winograd_wins(1, 32, 32, 16, 16)        # 32 channels, 64 tiles
-    assert winograd_wins(64, 32, 64, 16, 16)           # 4096 tiles
-    assert winograd_wins(1, 64, 64, 8, 8)              # 16 tiles
-    assert not winograd_wins(1, 64, 64, 4, 4)          # 4 tiles: the direct kernels win
+    for avx512 in (False, True):
+        assert not winograd_wins(64, 16, 16, 32, 32, avx512)  # 16 channels: never
+        assert not winograd_wins(1, 32, 32, 16, 16, avx512)   # 32 channels, 64 tiles
+        assert winograd_wins(64, 32, 64, 16, 16, avx512)      # 4096 tiles
+        assert winograd_wins(2, 64, 64, 8, 8, avx512)         # 32 tiles
+        assert not winograd_wins(1, 64, 64, 4, 4, avx512)     # 4 tiles: the direct kernels win
+    assert winograd_wins(1, 64, 64, 8, 8, avx512=False)       # 16 tiles
+    assert not winograd_wins(1, 64, 64, 8, 8, avx512=True)    # the AVX-512 direct kernels win
+    assert winograd_wins(1, 64, 64, 8, 8) == (fastconv.simd_path() != "avx512")
     rng = np.random.default_rng(2)
     x = rng.standard_normal((1, 16, 10, 10)).astype(np.float32)
     w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
