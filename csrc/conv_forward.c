@@ -332,7 +332,6 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
     if (!in_place)
         memset(xp, 0, ((size_t)(g->C * HWr) + 2 * CW) * sizeof(FC_T));
     FC_SFX(fc_dkr_fn) dkr = FC_SFX(fc_dkr_select)();
-    const int wide = fc_dkr_wide();
     FC_SFX(fc_dkn_fn) dkw = FC_SFX(fc_dkw_select)();
     FC_SFX(fc_dkn_fn) dkn2 = FC_SFX(fc_dkn2_select)(), dkn4 = FC_SFX(fc_dkn4_select)();
     FC_SFX(fc_conv_ctx) ctx;
@@ -401,7 +400,7 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
                 /* Rows past the last full MR panel (2 or 4 of them, say) go to a
                  * narrow kernel instead of a 6-row tile that is partly idle. */
                 const fc_int rem = mc % FC_MR;
-                const int narrow = !wide && rem >= 1 && rem <= 4;
+                const int narrow = rem >= 1 && rem <= 4;
                 const fc_int mtile = narrow ? mc - rem : mc;
                 for (fc_int t = g0; t < g1; t += 2) {
                     const FC_T *x0 = xb + cb[t];

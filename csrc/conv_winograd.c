@@ -17,9 +17,10 @@
  * with U = G g G^T the filters (transformed once per batch, packed as GEMM A
  * blocks), V = B^T d B the input tiles (T tiles of a block of tile rows,
  * written straight into packed GEMM B panels), M reduced to outputs by A^T M A.
- * The products run on the GEMM micro-kernel (fc_ukr); the transforms are
+ * The products run on the GEMM block kernel (fc_ukb); the transforms are
  * additions only (an AVX2 build of the same code when the AVX2 path is in
- * force): the input one tile at a time, the output along the block's tiles.
+ * force): the input one tile at a time (on the AVX-512 path the tiles of a
+ * tile row in the vector lanes), the output along the block's tiles.
  * The 16 V and M blocks sit a little more than a power of two apart
  * (wino_vs, wino_ms): at exactly 32 KB apart, the 16 stores of a tile's
  * transform all hit one L1 set and ran 4x slower.

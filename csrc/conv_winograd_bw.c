@@ -286,7 +286,7 @@ void FC_SFX(fc_conv_wino_bw_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T
     /* No clearing of ad / vt: the transforms rewrite every element the GEMMs
      * read (rows k >= K of the last Dy panel as zeros; channels c >= C of
      * the last V panel hold stale but finite values whose products land
-     * in the columns of Mw the ukr calls drop). */
+     * in the columns of Mw the ukb calls drop). */
     memset(mw, 0, 16 * (size_t)K * (size_t)C * sizeof(FC_T));
     FC_SFX(fc_ukb_fn) ukb = FC_SFX(fc_ukb_select)();
     const int avx2 = fc_wino_avx2();

@@ -189,11 +189,6 @@
 #define FC_HAVE_X86_AVX2_KERNELS 1
 #endif
 
-/* Whether the direct-B kernel in force takes a partial last panel as cheaply
- * as a full one (AVX-512: rows run in groups of up to three panels), so a
- * caller need not split the last rows off to a narrow kernel. */
-static inline int fc_dkr_wide(void) { return fc_simd_path() == FC_SIMD_AVX512; }
-
 /* Register tile. */
 #define FC_MR_F32 6
 #define FC_NR_F32 16

@@ -1,8 +1,8 @@
 /*
  * gemm_ukernel_avx512.c -- AVX-512 micro-kernels (contracts at the top of
- * gemm_internal.h): the packed block kernel (fc_ukb),
- * the direct-B kernel (fc_dkr) and the direct-A kernel over several B
- * micro-panels (fc_akm).
+ * gemm_internal.h): the packed block kernel (fc_ukb), the direct-B kernels
+ * (fc_dkr: A panels against one tile; fc_dkw: one A panel against three
+ * tiles) and the direct-A kernel over several B micro-panels (fc_akm).
  *
  * The tile is the AVX2 one -- MR = 6 rows of NR = 16 floats / 8 doubles --
  * and so is every packed buffer: one B micro-panel row is exactly one zmm
@@ -152,11 +152,9 @@ FC_SFX(fc_ukm_group)(const int NP, const int LAST, fc_int kc, const FC_T *restri
 #pragma GCC unroll 2
     for (fc_int p = 0; p < kc; ++p) {
         const FC_Z bv = FC_ZLOAD(b + p * FC_NR);
-#pragma GCC unroll 6
         for (int i = 0; i < (NP == 1 ? LAST : FC_MR); ++i)
             acc[i] = FC_ZFMA(FC_ZSET1(a0[p * FC_MR + i]), bv, acc[i]);
         if (NP > 1) {
-#pragma GCC unroll 6
             for (int i = 0; i < (NP == 2 ? LAST : FC_MR); ++i)
                 acc[FC_MR + i] = FC_ZFMA(FC_ZSET1(a1[p * FC_MR + i]), bv, acc[FC_MR + i]);
         }
@@ -345,11 +343,9 @@ FC_SFX(fc_dkm_group)(const int NP, const int LAST, fc_int kc, const FC_T *restri
     for (fc_int p = 0; p < kc; ++p) {
         const fc_int o = offs[p];
         const FC_Z bv = FC_ZJOIN(FC_HLOADU(x0 + o), FC_HLOADU(x1 + o));
-#pragma GCC unroll 6
         for (int i = 0; i < (NP == 1 ? LAST : FC_MR); ++i)
             acc[i] = FC_ZFMA(FC_ZSET1(a0[p * FC_MR + i]), bv, acc[i]);
         if (NP > 1) {
-#pragma GCC unroll 6
             for (int i = 0; i < (NP == 2 ? LAST : FC_MR); ++i)
                 acc[FC_MR + i] = FC_ZFMA(FC_ZSET1(a1[p * FC_MR + i]), bv, acc[FC_MR + i]);
         }

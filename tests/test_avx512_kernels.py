@@ -96,10 +96,10 @@ def test_linear_forward_and_backward_same_bits_as_avx2(dtype, M, K, U, seed):
     _assert_same_bits(*_on_both_paths(run), what=f"{dtype.__name__} {M}x{K} -> {U}")
 
 
-def test_the_paths_are_not_the_same_kernels():
-    """The comparison above means something only if 'avx512' really runs other code:
-    the path in force is reported per module, and a conv with 16 filters (whose last
-    panel the AVX2 path sends to a narrow kernel) still agrees."""
+def test_both_paths_can_be_forced_and_agree_on_a_partial_last_panel():
+    """Each path can be put in force by name (else the comparisons above would compare
+    a path with itself), and a conv with 16 filters -- whose last panel the AVX2 path
+    sends to a narrow kernel and the AVX-512 path computes as 4 live rows -- agrees."""
     before = fastconv.simd_path()
     try:
         assert fastconv.set_simd_path("avx512") == "avx512"
