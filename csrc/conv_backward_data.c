@@ -7,6 +7,9 @@
  */
 #ifndef FC_T
 #include "conv_internal.h"
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+#include <immintrin.h>
+#endif
 
 #ifdef FC_HAVE_X86_AVX2_KERNELS
 /* d[2t] += s[t] for t < n, a vector at a time: s spread to the even lanes, the

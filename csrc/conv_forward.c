@@ -23,6 +23,57 @@ static void fc_split_range(fc_int n, fc_int align, int part, int nparts, fc_int 
     *hi = FC_MIN(n, units * (part + 1) / nparts * align);
 }
 
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+#include <immintrin.h>
+
+/* The even and odd columns of a row of n elements: ev[t] = src[2t] (t < (n+1)/2),
+ * od[t] = src[2t+1] (t < n/2); either may be NULL (not wanted). Sixteen floats
+ * (eight doubles) per step: two loads, two shuffles, two lane permutes. */
+static __attribute__((target("avx2,fma"))) void
+fc_deinterleave2_avx2_f32(const float *src, fc_int n, float *ev, float *od)
+{
+    fc_int t = 0;
+    for (; 2 * t + 16 <= n; t += 8) {
+        const __m256 a = _mm256_loadu_ps(src + 2 * t), b = _mm256_loadu_ps(src + 2 * t + 8);
+        if (ev)
+            _mm256_storeu_ps(ev + t, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))),
+                _MM_SHUFFLE(3, 1, 2, 0))));
+        if (od)
+            _mm256_storeu_ps(od + t, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))),
+                _MM_SHUFFLE(3, 1, 2, 0))));
+    }
+    for (; 2 * t < n; ++t) {
+        if (ev)
+            ev[t] = src[2 * t];
+        if (od && 2 * t + 1 < n)
+            od[t] = src[2 * t + 1];
+    }
+}
+
+static __attribute__((target("avx2,fma"))) void
+fc_deinterleave2_avx2_f64(const double *src, fc_int n, double *ev, double *od)
+{
+    fc_int t = 0;
+    for (; 2 * t + 8 <= n; t += 4) {
+        const __m256d a = _mm256_loadu_pd(src + 2 * t), b = _mm256_loadu_pd(src + 2 * t + 4);
+        if (ev)
+            _mm256_storeu_pd(ev + t, _mm256_permute4x64_pd(_mm256_unpacklo_pd(a, b),
+                                                           _MM_SHUFFLE(3, 1, 2, 0)));
+        if (od)
+            _mm256_storeu_pd(od + t, _mm256_permute4x64_pd(_mm256_unpackhi_pd(a, b),
+                                                           _MM_SHUFFLE(3, 1, 2, 0)));
+    }
+    for (; 2 * t < n; ++t) {
+        if (ev)
+            ev[t] = src[2 * t];
+        if (od && 2 * t + 1 < n)
+            od[t] = src[2 * t + 1];
+    }
+}
+#endif
+
 #define FC_TMPL_SET 32
 #include "gemm_internal.h"
 #include "conv_forward.c"

@@ -37,6 +37,9 @@
  */
 #ifndef FC_T
 #include "conv_internal.h"
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+#include <immintrin.h>
+#endif
 
 #define FC_TMPL_SET 32
 #include "gemm_internal.h"
@@ -167,66 +170,6 @@ FC_SFX(fc_wino_output_body)(const fc_conv_plan *pl, const FC_T *mb, fc_int gr0, 
     }
 }
 
-/* Input transform of the tile rows [gr0, gr0 + nrows) of the run (global
- * tile row gr = image * th + ti) into the packed B panels vb: V[xi](c, tau)
- * at vb + xi*pl->wino_vs + (tau / NR)*C*NR + c*NR + tau % NR, tau = local
- * tile. Tile by tile from each (image, channel) plane in rowbuf. (Row-wise variants vectorised along tiles lost to this on every
- * layer of the benchmark set: their loops are a few tiles long.) */
-static inline __attribute__((always_inline)) void
-FC_SFX(fc_wino_input_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0,
-                                 fc_int nrows, FC_T *vb, FC_T *rowbuf)
-{
-    const fc_conv_geom *g = &pl->dg;
-    const fc_int C = g->C, H = g->H, W = g->W, th = pl->wino_th, tw = pl->wino_tw;
-    const fc_int vstride = pl->wino_vs, wr = 2 * tw + 2, hr = 2 * th + 2;
-    const fc_int pt = g->pad_top, pleft = g->pad_left;
-    FC_T *plane = rowbuf;
-    /* Rows / columns of the plane that hold input pixels. */
-    const fc_int v0 = FC_MAX(0, pt), v1 = FC_MIN(hr, pt + H);
-    const fc_int u0 = FC_MAX(0, pleft), u1 = FC_MIN(wr, pleft + W);
-    for (fc_int i = 0; i < hr * wr; ++i)
-        plane[i] = 0; /* the border stays zero: only the interior is rewritten */
-    fc_int lr = 0;
-    while (lr < nrows) {
-        const fc_int gr = gr0 + lr, img = gr / th, ti0 = gr - img * th;
-        const fc_int nr = FC_MIN(nrows - lr, th - ti0); /* tile rows of this image */
-        /* plane rows the block's tile rows read */
-        const fc_int va = FC_MAX(v0, 2 * ti0), vz = FC_MIN(v1, 2 * (ti0 + nr) + 2);
-        for (fc_int c = 0; c < C; ++c) {
-            FC_SFX(fc_wino_plane_rows)(x + (img * C + c) * H * W, W, pt, pleft, va, vz, u0, u1,
-                                       wr, 1, plane);
-            FC_T *vc = vb + c * FC_NR;
-            for (fc_int ti = ti0; ti < ti0 + nr; ++ti) {
-                const fc_int taub = (lr + ti - ti0) * tw;
-                for (fc_int tj = 0; tj < tw; ++tj) {
-                    const fc_int tau = taub + tj;
-                    FC_SFX(fc_wino_tile_in)(plane + 2 * ti * wr + 2 * tj, wr, 1,
-                                            vc + (tau / FC_NR) * C * FC_NR + tau % FC_NR,
-                                            vstride);
-                }
-            }
-        }
-        lr += nr;
-    }
-}
-
-#ifdef FC_HAVE_X86_AVX2_KERNELS
-__attribute__((target("avx2,fma"))) FC_WINO_NOLIB static void
-FC_SFX(fc_wino_input_avx2)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, fc_int nrows,
-                           FC_T *vb, FC_T *rowbuf)
-{
-    FC_SFX(fc_wino_input_body)(pl, x, gr0, nrows, vb, rowbuf);
-}
-
-__attribute__((target("avx2,fma"))) FC_WINO_NOLIB static void
-FC_SFX(fc_wino_output_avx2)(const fc_conv_plan *pl, const FC_T *mb, fc_int gr0, fc_int nrows,
-                            fc_int k0, fc_int k1, const FC_T *bias, const FC_T *res, int act, FC_T act_param,
-                            FC_T *y, FC_T *rowbuf)
-{
-    FC_SFX(fc_wino_output_body)(pl, mb, gr0, nrows, k0, k1, bias, res, act, act_param, y, rowbuf);
-}
-#endif
-
 #ifdef FC_HAVE_X86_AVX2_KERNELS
 #undef FC_WZ
 #undef FC_WMASK
@@ -253,7 +196,7 @@ FC_SFX(fc_wino_output_avx2)(const fc_conv_plan *pl, const FC_T *mb, fc_int gr0, 
 /* ev[t] = src[2t], od[t] = src[2t + 1] for the n elements of src, 2*NR of
  * them a step through two masked loads and two lane permutes (the rows of a
  * small image are shorter than the AVX2 helper's 16-element step). */
-static inline __attribute__((always_inline, target("avx512f,avx512vl,avx512dq,avx2,fma"))) void
+static inline __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) void
 FC_SFX(fc_wino_split_row)(const FC_T *src, fc_int n, FC_T *ev, FC_T *od)
 {
 #if FC_IS_F64
@@ -277,23 +220,64 @@ FC_SFX(fc_wino_split_row)(const FC_T *src, fc_int n, FC_T *ev, FC_T *od)
 #undef FC_WPERM
 }
 
-/* The input transform on the AVX-512 path, the tiles of a tile row in the
- * vector lanes. Each (image, channel) plane is built phase-split -- row v's
- * column u at v*wr + (u % 2)*(tw + 1) + u/2 -- so that columns 2tj .. 2tj + 3
+
+/* The input transform on the AVX-512 path, the tiles of tile row r0 in the
+ * vector lanes. Its plane is built phase-split -- row v's column u at
+ * v*wr + (u % 2)*half + u/2, half = tw + 1 -- so that columns 2tj .. 2tj + 3
  * of up to NR consecutive tiles are four contiguous vectors per plane row
  * (even[tj], odd[tj], even[tj + 1], odd[tj + 1]); tiles are NR-contiguous in
  * the packed panels, so each of the 16 results is one masked store. The same
- * additions in the same order as fc_wino_tile_in: the same bits. (The
- * one-tile-at-a-time body took 11% of a tfcnn training step.) */
-__attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) FC_WINO_NOLIB static void
-FC_SFX(fc_wino_input_avx512)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, fc_int nrows,
-                             FC_T *vb, FC_T *rowbuf)
+ * additions in the same order as fc_wino_tile_in: the same bits. (A transform
+ * per tile took 11% of a tfcnn training step.) */
+static inline __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) void
+FC_SFX(fc_wino_row_in_avx512)(const FC_T *r0, fc_int wr, fc_int tw, fc_int taub, fc_int C,
+                              FC_T *vc, fc_int vstride)
+{
+    const fc_int half = tw + 1;
+    const FC_T *r1 = r0 + wr, *r2 = r1 + wr, *r3 = r2 + wr;
+    for (fc_int tj = 0; tj < tw;) {
+        const fc_int tau = taub + tj, lane = tau % FC_NR;
+        const int L = (int)FC_MIN(FC_NR - lane, tw - tj);
+        const FC_WMASK m = (FC_WMASK)((1u << L) - 1u);
+        FC_T *d = vc + (tau / FC_NR) * C * FC_NR + lane;
+        FC_WZ t[4][4]; /* B^T d, lane = tile */
+        for (int b = 0; b < 4; ++b) {
+            const fc_int at = (b & 1) * half + tj + (b >> 1);
+            const FC_WZ e0 = FC_WLOAD(m, r0 + at), e1 = FC_WLOAD(m, r1 + at);
+            const FC_WZ e2 = FC_WLOAD(m, r2 + at), e3 = FC_WLOAD(m, r3 + at);
+            t[0][b] = FC_WSUB(e0, e2);
+            t[1][b] = FC_WADD(e1, e2);
+            t[2][b] = FC_WSUB(e2, e1);
+            t[3][b] = FC_WSUB(e1, e3);
+        }
+        for (int a = 0; a < 4; ++a) {
+            FC_WSTORE(d + (a * 4 + 0) * vstride, m, FC_WSUB(t[a][0], t[a][2]));
+            FC_WSTORE(d + (a * 4 + 1) * vstride, m, FC_WADD(t[a][1], t[a][2]));
+            FC_WSTORE(d + (a * 4 + 2) * vstride, m, FC_WSUB(t[a][2], t[a][1]));
+            FC_WSTORE(d + (a * 4 + 3) * vstride, m, FC_WSUB(t[a][1], t[a][3]));
+        }
+        tj += L;
+    }
+}
+#endif
+
+/* Input transform of the tile rows [gr0, gr0 + nrows) of the run (global
+ * tile row gr = image * th + ti) into the packed B panels vb: V[xi](c, tau)
+ * at vb + xi*pl->wino_vs + (tau / NR)*C*NR + c*NR + tau % NR, tau = local
+ * tile. Tile by tile from each (image, channel) plane in rowbuf (row-wise AVX2
+ * variants vectorised along tiles lost to this on every layer of the benchmark
+ * set: their loops are a few tiles long), or, with split (AVX-512: masks make the
+ * short runs cheap), a tile row at a time from a phase-split plane. */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino_input_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, fc_int nrows,
+                           FC_T *vb, FC_T *rowbuf, const int split)
 {
     const fc_conv_geom *g = &pl->dg;
     const fc_int C = g->C, H = g->H, W = g->W, th = pl->wino_th, tw = pl->wino_tw;
-    const fc_int vstride = pl->wino_vs, wr = 2 * tw + 2, hr = 2 * th + 2, half = tw + 1;
+    const fc_int vstride = pl->wino_vs, wr = 2 * tw + 2, hr = 2 * th + 2;
     const fc_int pt = g->pad_top, pleft = g->pad_left;
     FC_T *plane = rowbuf;
+    /* Rows / columns of the plane that hold input pixels. */
     const fc_int v0 = FC_MAX(0, pt), v1 = FC_MIN(hr, pt + H);
     const fc_int u0 = FC_MAX(0, pleft), u1 = FC_MIN(wr, pleft + W);
     for (fc_int i = 0; i < hr * wr; ++i)
@@ -302,55 +286,69 @@ FC_SFX(fc_wino_input_avx512)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, 
     while (lr < nrows) {
         const fc_int gr = gr0 + lr, img = gr / th, ti0 = gr - img * th;
         const fc_int nr = FC_MIN(nrows - lr, th - ti0); /* tile rows of this image */
+        /* plane rows the block's tile rows read */
         const fc_int va = FC_MAX(v0, 2 * ti0), vz = FC_MIN(v1, 2 * (ti0 + nr) + 2);
         for (fc_int c = 0; c < C; ++c) {
             const FC_T *xc = x + (img * C + c) * H * W;
-            if (u1 > u0)
-                for (fc_int v = va; v < vz; ++v) {
-                    FC_T *row = plane + v * wr;
-                    FC_SFX(fc_wino_split_row)(xc + (v - pt) * W + (u0 - pleft), u1 - u0,
-                                              row + (u0 % 2) * half + u0 / 2,
-                                              row + ((u0 + 1) % 2) * half + (u0 + 1) / 2);
-                }
             FC_T *vc = vb + c * FC_NR;
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+            if (split) {
+                const fc_int half = tw + 1;
+                if (u1 > u0)
+                    for (fc_int v = va; v < vz; ++v)
+                        FC_SFX(fc_wino_split_row)(xc + (v - pt) * W + (u0 - pleft), u1 - u0,
+                                                  plane + v * wr + (u0 % 2) * half + u0 / 2,
+                                                  plane + v * wr + ((u0 + 1) % 2) * half +
+                                                      (u0 + 1) / 2);
+                for (fc_int ti = ti0; ti < ti0 + nr; ++ti)
+                    FC_SFX(fc_wino_row_in_avx512)(plane + 2 * ti * wr, wr, tw,
+                                                  (lr + ti - ti0) * tw, C, vc, vstride);
+                continue;
+            }
+#endif
+            FC_SFX(fc_wino_plane_rows)(xc, W, pt, pleft, va, vz, u0, u1, wr, 1, plane);
             for (fc_int ti = ti0; ti < ti0 + nr; ++ti) {
                 const fc_int taub = (lr + ti - ti0) * tw;
-                const FC_T *r0 = plane + 2 * ti * wr, *r1 = r0 + wr, *r2 = r1 + wr;
-                const FC_T *r3 = r2 + wr;
-                for (fc_int tj = 0; tj < tw;) {
-                    const fc_int tau = taub + tj, lane = tau % FC_NR;
-                    const int L = (int)FC_MIN(FC_NR - lane, tw - tj);
-                    const FC_WMASK m = (FC_WMASK)((1u << L) - 1u);
-                    FC_T *d = vc + (tau / FC_NR) * C * FC_NR + lane;
-                    FC_WZ t[4][4]; /* B^T d, lane = tile */
-                    for (int b = 0; b < 4; ++b) {
-                        const fc_int at = (b & 1) * half + tj + (b >> 1);
-                        const FC_WZ e0 = FC_WLOAD(m, r0 + at), e1 = FC_WLOAD(m, r1 + at);
-                        const FC_WZ e2 = FC_WLOAD(m, r2 + at), e3 = FC_WLOAD(m, r3 + at);
-                        t[0][b] = FC_WSUB(e0, e2);
-                        t[1][b] = FC_WADD(e1, e2);
-                        t[2][b] = FC_WSUB(e2, e1);
-                        t[3][b] = FC_WSUB(e1, e3);
-                    }
-                    for (int a = 0; a < 4; ++a) {
-                        FC_WSTORE(d + (a * 4 + 0) * vstride, m, FC_WSUB(t[a][0], t[a][2]));
-                        FC_WSTORE(d + (a * 4 + 1) * vstride, m, FC_WADD(t[a][1], t[a][2]));
-                        FC_WSTORE(d + (a * 4 + 2) * vstride, m, FC_WSUB(t[a][2], t[a][1]));
-                        FC_WSTORE(d + (a * 4 + 3) * vstride, m, FC_WSUB(t[a][1], t[a][3]));
-                    }
-                    tj += L;
+                for (fc_int tj = 0; tj < tw; ++tj) {
+                    const fc_int tau = taub + tj;
+                    FC_SFX(fc_wino_tile_in)(plane + 2 * ti * wr + 2 * tj, wr, 1,
+                                            vc + (tau / FC_NR) * C * FC_NR + tau % FC_NR,
+                                            vstride);
                 }
             }
         }
         lr += nr;
     }
 }
+
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+__attribute__((target("avx2,fma"))) FC_WINO_NOLIB static void
+FC_SFX(fc_wino_input_avx2)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, fc_int nrows,
+                           FC_T *vb, FC_T *rowbuf)
+{
+    FC_SFX(fc_wino_input_body)(pl, x, gr0, nrows, vb, rowbuf, 0);
+}
+
+__attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) FC_WINO_NOLIB static void
+FC_SFX(fc_wino_input_avx512)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, fc_int nrows,
+                             FC_T *vb, FC_T *rowbuf)
+{
+    FC_SFX(fc_wino_input_body)(pl, x, gr0, nrows, vb, rowbuf, 1);
+}
+
+__attribute__((target("avx2,fma"))) FC_WINO_NOLIB static void
+FC_SFX(fc_wino_output_avx2)(const fc_conv_plan *pl, const FC_T *mb, fc_int gr0, fc_int nrows,
+                            fc_int k0, fc_int k1, const FC_T *bias, const FC_T *res, int act, FC_T act_param,
+                            FC_T *y, FC_T *rowbuf)
+{
+    FC_SFX(fc_wino_output_body)(pl, mb, gr0, nrows, k0, k1, bias, res, act, act_param, y, rowbuf);
+}
 #endif
 
 FC_WINO_NOLIB static void FC_SFX(fc_wino_input_ref)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0,
                                       fc_int nrows, FC_T *vb, FC_T *rowbuf)
 {
-    FC_SFX(fc_wino_input_body)(pl, x, gr0, nrows, vb, rowbuf);
+    FC_SFX(fc_wino_input_body)(pl, x, gr0, nrows, vb, rowbuf, 0);
 }
 
 FC_WINO_NOLIB static void FC_SFX(fc_wino_output_ref)(const fc_conv_plan *pl, const FC_T *mb, fc_int gr0,
