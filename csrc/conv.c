@@ -166,7 +166,8 @@ void fc_conv_plan_make(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan 
         pl->ap_bytes = fc_align_up((size_t)fc_roundup(pl->m, mr) * (size_t)FC_MAX(pl->k, 1) * elem);
         pl->wq = (pl->pg.Wp + d->stride_w - 1) / d->stride_w;
         pl->wrow = pl->wq * d->stride_w;
-        pl->x_bytes = fc_align_up(((size_t)d->C * (size_t)pl->pg.Hp * (size_t)pl->wrow + 2 * (size_t)cw) * elem);
+        pl->xplane = fc_plane_stride(pl->pg.Hp * pl->wrow, d->C, elem);
+        pl->x_bytes = fc_align_up(((size_t)d->C * (size_t)pl->xplane + 2 * (size_t)cw) * elem);
         pl->o_bytes = fc_align_up(((size_t)pl->k + 3 * (size_t)pl->nch) * sizeof(fc_int));
         pl->total = pl->ap_bytes + pl->x_bytes + pl->o_bytes + FC_ALIGN;
         if (fc_wino_ok(d))
@@ -358,13 +359,18 @@ void FC_SFX(fc_pad_image)(const fc_conv_geom *g, const fc_padgeom *pg, const FC_
 __attribute__((optimize("no-tree-loop-distribute-patterns")))
 #endif
 void FC_SFX(fc_copy_interior)(const fc_conv_geom *g, const fc_padgeom *pg, fc_int wrow,
-                              const FC_T *x, FC_T *xp)
+                              fc_int plane, const FC_T *x, FC_T *xp)
 {
-    const fc_int H = g->H, W = g->W, Hp = pg->Hp, mt = pg->mt, ml = pg->ml;
+    const fc_int H = g->H, W = g->W, mt = pg->mt, ml = pg->ml;
+    if (wrow == W) {   /* rows without border: a plane is one run (ml is then 0) */
+        for (fc_int c = 0; c < g->C; ++c)
+            memcpy(xp + c * plane + mt * wrow, x + c * H * W, (size_t)(H * W) * sizeof(FC_T));
+        return;
+    }
     for (fc_int c = 0; c < g->C; ++c) {
         for (fc_int h = 0; h < H; ++h) {
             const FC_T *restrict src = x + (c * H + h) * W;
-            FC_T *restrict d = xp + (c * Hp + h + mt) * wrow + ml;
+            FC_T *restrict d = xp + c * plane + (h + mt) * wrow + ml;
             for (fc_int w = 0; w < W; ++w)
                 d[w] = src[w];
         }

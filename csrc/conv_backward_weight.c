@@ -291,7 +291,7 @@ static void FC_SFX(fc_bw_small_run)(const fc_conv_geom *g, fc_int nimg, const FC
         const FC_T *dyn = dy + n * K * P;
         if (db)
             FC_SFX(fc_bw_bias)(K, P, dyn, db);
-        FC_SFX(fc_copy_interior)(g, &pg, pg.Wp, x + n * xs, xp);
+        FC_SFX(fc_copy_interior)(g, &pg, pg.Wp, pg.Hp * pg.Wp, x + n * xs, xp);
 #if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
         if (avx2) {
             fc_bws_image_avx2_f32(g, &pg, xp, dyn, dwv);
@@ -444,7 +444,7 @@ void FC_SFX(fc_conv2d_backward_weight_batch)(const fc_conv_geom *g, fc_int nimg,
         const FC_T *dyn = dy + n * K * P;
         if (db)
             FC_SFX(fc_bw_bias)(K, P, dyn, db);
-        FC_SFX(fc_copy_interior)(g, &pl.pg, Wp, x + n * xs, xp);
+        FC_SFX(fc_copy_interior)(g, &pl.pg, Wp, HWp, x + n * xs, xp);
         /* B = dY^T (P x K): element (p, k) at dyn[k*P + p]. */
         FC_SFX(fc_pack_b_t)(P, K, dyn, P, bpk);
         for (fc_int pc = 0; pc < P; pc += kcb) {

@@ -233,7 +233,7 @@ static void FC_SFX(fc_epi_bias_act)(void *vctx, fc_int i0, fc_int mc, fc_int j0,
 static void FC_SFX(fc_pad_image_phased)(const fc_conv_geom *g, const fc_conv_plan *pl,
                                         const FC_T *x, FC_T *xp)
 {
-    const fc_int sw = g->stride_w, wq = pl->wq, wrow = pl->wrow, Hp = pl->pg.Hp;
+    const fc_int sw = g->stride_w, wq = pl->wq, wrow = pl->wrow, plane = pl->xplane;
     const fc_int mt = pl->pg.mt, ml = pl->pg.ml, H = g->H, W = g->W;
     /* Phase ph holds the columns w with (w + ml) % sw == ph: the first is w0,
      * written at row position ph*wq + (w0 + ml)/sw. Worked out once, not per
@@ -276,7 +276,7 @@ static void FC_SFX(fc_pad_image_phased)(const fc_conv_geom *g, const fc_conv_pla
     for (fc_int c = 0; c < g->C; ++c) {
         for (fc_int h = 0; h < H; ++h) {
             const FC_T *restrict src = x + (c * H + h) * W;
-            FC_T *dr = xp + (c * Hp + h + mt) * wrow;
+            FC_T *dr = xp + c * plane + (h + mt) * wrow;
             if (skip && !row_used[h])
                 continue;
 #ifdef FC_HAVE_X86_AVX2_KERNELS
@@ -331,7 +331,7 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
     enum { CW = FC_NR / 2 };
     const fc_conv_geom *g = &pl->dg;
     const fc_padgeom *pg = &pl->pg;
-    const fc_int sw = g->stride_w, wq = pl->wq, Wr = pl->wrow, HWr = pg->Hp * pl->wrow;
+    const fc_int sw = g->stride_w, wq = pl->wq, Wr = pl->wrow, HWr = pl->xplane;
     const fc_int m = pl->m, k = pl->k, P = pl->n, nch = pl->nch;
     const fc_int kcb = pl->kcb, mcb = pl->mcb, mpad = fc_roundup(m, FC_MR);
     const fc_int xs = g->C * g->H * g->W;
@@ -372,7 +372,8 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
      * chunk read runs past its end (its rows are already Wr apart): the copy
      * was a thirtieth of a 3-channel forward pass. Else the border and slack
      * of xp are zeroed once for the whole run of images. */
-    int in_place = sw == 1 && pg->mt == 0 && pg->ml == 0 && pg->Hp == g->H && Wr == g->W && k > 0;
+    int in_place = sw == 1 && pg->mt == 0 && pg->ml == 0 && pg->Hp == g->H && Wr == g->W &&
+                   HWr == g->H * g->W && k > 0;
     if (in_place) {
         fc_int end = 0;
         for (fc_int t = 0; t < nch; ++t)
@@ -403,7 +404,7 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
     ctx.res = res ? res + img * m * P : NULL;
     const FC_T *xb = in_place ? x + img * xs : xp;
     if (!in_place && sw == 1)
-        FC_SFX(fc_copy_interior)(g, pg, Wr, x + img * xs, xp);
+        FC_SFX(fc_copy_interior)(g, pg, Wr, HWr, x + img * xs, xp);
     else if (!in_place)
         FC_SFX(fc_pad_image_phased)(g, pl, x + img * xs, xp);
     for (fc_int g0 = t0; g0 < t1; g0 += G) {

@@ -126,3 +126,38 @@ def test_strided_conv_forward_matches_reference(simd, dtype, case):
     want = ref.conv2d(x, w, b, c["stride"], pad, dil)
     tol = 1e-4 if dtype == np.float32 else 1e-11
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.sqrt(c["C"] * R * S))
+
+
+# The direct path's bordered image keeps a cache line between channel planes that are a
+# multiple of 1 KB apart when more channels than an L1 set has ways would share a set
+# (csrc/conv_internal.h, fc_plane_stride): read in place, a 16-channel 1x1 over a 32x32
+# map is then copied instead. Each case is one that takes the padded copy, against the
+# reference and in both dtypes.
+plane_cases = [
+    # N, C, K, H, W, R, stride, padding
+    (2, 16, 32, 32, 32, 1, 1, 0),     # 4 KB planes (8 KB in float64): the MobileNet layer
+    (3, 17, 7, 16, 32, 1, 1, 0),      # 2 KB planes, 17 channels over two sets
+    (2, 16, 8, 32, 32, 1, 2, 0),      # strided: the phase-split copy
+    (2, 40, 12, 16, 16, 3, 1, 0),     # 3x3 'valid' on 1 KB planes, 40 channels
+    (1, 24, 6, 32, 16, 3, 1, 0),      # 2 KB planes, batch 1
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", plane_cases)
+def test_conv_forward_with_padded_channel_planes_matches_reference(simd, dtype, case):
+    N, C, K, H, W, R, stride, pad = case
+    rng = np.random.default_rng(C * H + K)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((K, C, R, R)).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype)
+    got = F.conv2d(x, w, b, stride, pad)
+    want = ref.conv2d(x, w, b, stride, pad)
+    tol = 1e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.sqrt(C * R * R))
+    gy = rng.standard_normal(got.shape).astype(dtype)
+    gx, gw, gb = F.conv2d_backward(gy, x, w, stride, pad)
+    wx, ww, wb = ref.conv2d_backward(gy, x, w, stride, pad)
+    np.testing.assert_allclose(gx, wx, rtol=tol, atol=tol * np.sqrt(K * R * R))
+    np.testing.assert_allclose(gw, ww, rtol=tol, atol=tol * np.sqrt(N * got.shape[2] * got.shape[3]))
+    np.testing.assert_allclose(gb, wb, rtol=tol, atol=tol * np.sqrt(N * got.shape[2] * got.shape[3]))
