@@ -296,3 +296,7 @@ cdef extern from "fastconv.h" nogil:
                             fc_int chunk, int nthreads, char *work, double *seconds)
     void fc_program_run_f64(const fc_op *ops, int nops, void *const *bufs, fc_int N,
                             fc_int chunk, int nthreads, char *work, double *seconds)
+    void fc_transpose_images_f32(fc_int N, fc_int A, fc_int B, const float *x, float *y,
+                                 int nthreads)
+    void fc_transpose_images_f64(fc_int N, fc_int A, fc_int B, const double *x, double *y,
+                                 int nthreads)

@@ -185,6 +185,33 @@ def run(Program program, BufferTable table, int num_threads, double[::1] seconds
         give_scratch(work)
 
 
+def transpose_images(x, y, Py_ssize_t A, Py_ssize_t B, int num_threads):
+    """y (N, B, A) = x (N, A, B) for C-contiguous float32/float64 arrays of N*A*B
+    elements each (any shapes), on up to ``num_threads`` threads."""
+    if x.dtype != y.dtype or x.dtype.char not in "fd":
+        raise TypeError(f"transpose_images: float32/float64 arrays of one dtype, got "
+                        f"{x.dtype} and {y.dtype}")
+    if not (x.flags.c_contiguous and y.flags.c_contiguous and y.flags.writeable):
+        raise ValueError("transpose_images: x and y must be C-contiguous, y writable")
+    if A < 0 or B < 0 or x.size != y.size or (A * B and x.size % (A * B)):
+        raise ValueError(f"transpose_images: {x.size} and {y.size} elements do not make "
+                         f"(N, {A}, {B}) images")
+    if x.size == 0:
+        return y
+    cdef Py_ssize_t N = x.size // (A * B)
+    cdef float[::1] xf, yf
+    cdef double[::1] xd, yd
+    if x.dtype.char == "f":
+        xf, yf = x.reshape(-1), y.reshape(-1)
+        with nogil:
+            fc_transpose_images_f32(N, A, B, &xf[0], &yf[0], num_threads)
+    else:
+        xd, yd = x.reshape(-1), y.reshape(-1)
+        with nogil:
+            fc_transpose_images_f64(N, A, B, &xd[0], &yd[0], num_threads)
+    return y
+
+
 def _set_simd_path(int path):
     """Force a SIMD path in this module (codes of fc_simd_path); returns the code in force."""
     return fc_set_simd_path(path)
