@@ -609,8 +609,8 @@ void fc_program_run_f64(const fc_op *ops, int nops, void *const *bufs, fc_int N,
                         int nthreads, char *work, double *seconds);
 
 /* y (N, B, A) = x (N, A, B): the layout change at a model's edges (NHWC -> NCHW
- * with A = H*W, B = C; back with A = C, B = H*W), in square tiles that stay in
- * L1, images and tile rows shared by up to nthreads threads (csrc/program.c). */
+ * with A = H*W, B = C; back with A = C, B = H*W), in tiles that stay in L1,
+ * images and tile rows shared by up to nthreads threads (csrc/program.c). */
 void fc_transpose_images_f32(fc_int N, fc_int A, fc_int B, const float *x, float *y,
                              int nthreads);
 void fc_transpose_images_f64(fc_int N, fc_int A, fc_int B, const double *x, double *y,

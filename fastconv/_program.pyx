@@ -193,7 +193,7 @@ def transpose_images(x, y, Py_ssize_t A, Py_ssize_t B, int num_threads):
                         f"{x.dtype} and {y.dtype}")
     if not (x.flags.c_contiguous and y.flags.c_contiguous and y.flags.writeable):
         raise ValueError("transpose_images: x and y must be C-contiguous, y writable")
-    if A < 0 or B < 0 or x.size != y.size or (A * B and x.size % (A * B)):
+    if A < 0 or B < 0 or x.size != y.size or (x.size and (A * B == 0 or x.size % (A * B))):
         raise ValueError(f"transpose_images: {x.size} and {y.size} elements do not make "
                          f"(N, {A}, {B}) images")
     if x.size == 0:

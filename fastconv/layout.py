@@ -29,7 +29,7 @@ def to_internal(x, dtype=None):
     single-channel images of the right dtype); (N, features) batches are only made
     contiguous/cast."""
     x = np.asarray(x)
-    if x.ndim == 4 and _fast(x, dtype):
+    if x.ndim == 4 and _fast(x, dtype, x.shape[3]):
         n, h, w, c = x.shape
         return _transpose(x, np.empty((n, c, h, w), x.dtype), h * w, c)
     if x.ndim == 4:
@@ -39,7 +39,7 @@ def to_internal(x, dtype=None):
 
 def to_public(y):
     """An NCHW batch -> channels-last (N, H, W, C) (a copy); other ranks unchanged."""
-    if y.ndim == 4 and _fast(y, None):
+    if y.ndim == 4 and _fast(y, None, y.shape[1]):
         n, c, h, w = y.shape
         return _transpose(y, np.empty((n, h, w, c), y.dtype), c, h * w)
     if y.ndim == 4:
@@ -51,12 +51,12 @@ def to_public(y):
 _FAST_MIN_ELEMENTS = 1 << 14
 
 
-def _fast(x, dtype):
+def _fast(x, dtype, channels):
     """Whether the layout change of ``x`` goes to the tiled, threaded C transpose: a large
-    C-contiguous float32/float64 batch with more than one channel, no cast asked."""
+    C-contiguous float32/float64 batch of more than one channel, no cast asked (one
+    channel needs no transpose: NumPy then copies or casts at most)."""
     return (x.size >= _FAST_MIN_ELEMENTS and x.dtype.char in "fd" and x.flags.c_contiguous
-            and (dtype is None or np.dtype(dtype) == x.dtype)
-            and x.shape[1] > 1 and x.shape[3] > 1)
+            and (dtype is None or np.dtype(dtype) == x.dtype) and channels > 1)
 
 
 def _transpose(x, out, a, b):

@@ -74,6 +74,8 @@ def test_transpose_images_rejects_bad_arguments():
         _program.transpose_images(x, np.zeros((2, 4, 2), np.float32), 3, 4, 1)
     with pytest.raises(ValueError, match="elements"):
         _program.transpose_images(x, np.zeros((2, 4, 3), np.float32), 5, 4, 1)
+    with pytest.raises(ValueError, match="elements"):
+        _program.transpose_images(x, np.zeros((2, 4, 3), np.float32), 0, 4, 1)
     with pytest.raises(ValueError, match="C-contiguous"):
         _program.transpose_images(x, np.zeros((2, 3, 4), np.float32).transpose(0, 2, 1), 3, 4, 1)
     ro = np.zeros((2, 4, 3), np.float32)
