@@ -240,6 +240,10 @@ size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem);
      * elements apart) whose border is already zero (conv.c). */                        \
     void fc_copy_interior_##S(const fc_conv_geom *g, const fc_padgeom *pg, fc_int wrow,   \
                               fc_int plane, const T *x, T *xp);                          \
+    /* The direct path's bordered image of plan pl (rows split into stride_w phases, \
+     * planes pl->xplane apart), copying only the rows and phases a tap reads (conv.c). */ \
+    void fc_pad_image_phased_##S(const fc_conv_geom *g, const fc_conv_plan *pl, const T *x, \
+                                 T *xp);                                                 \
     /* Carve the workspace for a GEMM-path plan (conv.c). */                             \
     void fc_conv_carve_##S(const fc_conv_plan *pl, void *work, T **ap, T **bb, T **tmp,   \
                            fc_seg **segs, T **xp);                                       \
