@@ -172,6 +172,8 @@ void fc_conv_plan_make(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan 
         pl->total = pl->ap_bytes + pl->x_bytes + pl->o_bytes + FC_ALIGN;
         if (fc_wino_ok(d))
             fc_wino_plan(pl, elem);
+        else
+            fc_cvec_plan(pl, elem);
         return;
     }
     pl->one_by_one = fc_is_1x1(g);
@@ -318,6 +320,15 @@ size_t fc_conv2d_packed_weights_bytes(const fc_conv_geom *g, int op, size_t elem
         return fc_1x1_rows_weight_offset(g, elem) + fc_1x1_rows_weight_bytes(g, elem);
     fc_conv_plan_make(g, op == FC_CONV_BACKWARD_DATA ? FC_OP_BWD_DATA : FC_OP_FWD, elem, &pl);
     return pl.ap_bytes;
+}
+
+const char *fc_conv2d_path(const fc_conv_geom *g, int op, size_t elem)
+{
+    fc_conv_plan pl;
+    if (op != FC_CONV_BACKWARD_DATA && fc_1x1_rows_ok(g))
+        return "1x1-rows";
+    fc_conv_plan_make(g, op == FC_CONV_BACKWARD_DATA ? FC_OP_BWD_DATA : FC_OP_FWD, elem, &pl);
+    return pl.wino ? "winograd" : pl.cvec ? "channel-vector" : pl.direct ? "direct" : "gemm";
 }
 
 #ifdef FC_HAVE_X86_AVX2_KERNELS
@@ -564,6 +575,8 @@ void FC_SFX(fc_conv2d_pack_weights)(const fc_conv_geom *g, int op, const FC_T *w
         fc_conv_plan_make(g, FC_OP_BWD_DATA, sizeof(FC_T), &pl);
         if (pl.wino)
             FC_SFX(fc_wino_pack_weights)(&pl, w, 1, ap);
+        else if (pl.cvec)
+            FC_SFX(fc_cvec_pack_weights)(g, &pl, 1, w, ap);
         else if (pl.direct)
             FC_SFX(fc_pack_w_flip)(g, pl.kcb, w, ap);
         else /* A = W^T: element (crs, k) at w[k*CRS + crs]. */
@@ -572,6 +585,8 @@ void FC_SFX(fc_conv2d_pack_weights)(const fc_conv_geom *g, int op, const FC_T *w
         fc_conv_plan_make(g, FC_OP_FWD, sizeof(FC_T), &pl);
         if (pl.wino)
             FC_SFX(fc_wino_pack_weights)(&pl, w, 0, ap);
+        else if (pl.cvec)
+            FC_SFX(fc_cvec_pack_weights)(g, &pl, 0, w, ap);
         else
             FC_SFX(fc_pack_a_full)(pl.m, pl.k, pl.kcb, w, pl.k, 1, ap);
         if (fc_1x1_rows_ok(g))   /* W^T for the few-pixel 1x1 path, after the A panels */

@@ -14,6 +14,12 @@
 #define FC_SPLIT_MIN_CHUNKS 16
 #endif
 
+/* ... and on the output-channel-vector path when each part gets this many
+ * tiles of MR pixels, else its output channels. */
+#ifndef FC_CVEC_SPLIT_MIN_TILES
+#define FC_CVEC_SPLIT_MIN_TILES 4
+#endif
+
 /* Split [0, n) into nparts runs whose inner boundaries are multiples of
  * `align`; the bounds of run `part`. */
 static void fc_split_range(fc_int n, fc_int align, int part, int nparts, fc_int *lo, fc_int *hi)
@@ -153,7 +159,7 @@ FC_SFX(fc_epi_rows_avx2)(void *vctx, fc_int i0, fc_int mc, fc_int j0, fc_int nc)
 }
 #endif
 
-static void FC_SFX(fc_epi_bias_act)(void *vctx, fc_int i0, fc_int mc, fc_int j0, fc_int nc)
+void FC_SFX(fc_epi_bias_act)(void *vctx, fc_int i0, fc_int mc, fc_int j0, fc_int nc)
 {
 #ifdef FC_HAVE_X86_AVX2_KERNELS
     if (fc_simd_path() >= FC_SIMD_AVX2) {
@@ -193,21 +199,13 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
     enum { CW = FC_NR / 2 };
     const fc_conv_geom *g = &pl->dg;
     const fc_padgeom *pg = &pl->pg;
-    const fc_int sw = g->stride_w, wq = pl->wq, Wr = pl->wrow, HWr = pl->xplane;
+    const fc_int sw = g->stride_w, Wr = pl->wrow, HWr = pl->xplane;
     const fc_int m = pl->m, k = pl->k, P = pl->n, nch = pl->nch;
     const fc_int kcb = pl->kcb, mcb = pl->mcb, mpad = fc_roundup(m, FC_MR);
     const fc_int xs = g->C * g->H * g->W;
     fc_int *offs = ob, *cb = ob + k, *cp = cb + nch, *cl = cp + nch;
 
-    {
-        fc_int i = 0;
-        for (fc_int c = 0; c < g->C; ++c)
-            for (fc_int r = 0; r < g->R; ++r)
-                for (fc_int s2 = 0; s2 < g->S; ++s2) {
-                    const fc_int v = s2 * g->dil_w + pg->ml - g->pad_left;
-                    offs[i++] = c * HWr + r * g->dil_h * Wr + (v % sw) * wq + v / sw;
-                }
-    }
+    FC_DIRECT_OFFSETS(pl, offs);
     {
         /* A short last chunk of a row that is the second chunk of its tile
          * (odd t: tiles, dkn groups and thread splits start at even t) is
@@ -369,6 +367,9 @@ void FC_SFX(fc_conv_direct_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T 
     if (pl->wino)
         FC_SFX(fc_conv_wino_run)(pl, nimg, x, ap, bias, res, act, act_param, yall, work, 0,
                                  nimg * pl->wino_th, 0, pl->dg.K);
+    else if (pl->cvec)
+        FC_SFX(fc_conv_cvec_range)(pl, nimg, x, ap, bias, res, act, act_param, yall, work, 0,
+                                   pl->n, 0, pl->m);
     else
         FC_SFX(fc_conv_direct_range)(pl, nimg, x, ap, bias, res, act, act_param, yall, work, 0,
                                      pl->nch, 0, pl->m);
@@ -387,6 +388,8 @@ void FC_SFX(fc_conv2d_forward)(const fc_conv_geom *g, const FC_T *x, const FC_T 
     /* the A panels only (the workspace has no room for the few-pixel 1x1 copy) */
     if (pl.wino)
         FC_SFX(fc_wino_pack_weights)(&pl, w, 0, ap);
+    else if (pl.cvec)
+        FC_SFX(fc_cvec_pack_weights)(g, &pl, 0, w, ap);
     else
         FC_SFX(fc_pack_a_full)(pl.m, pl.k, pl.kcb, w, pl.k, 1, ap);
     FC_SFX(fc_conv_forward_a)(&pl, g, x, ap, bias, NULL, act, act_param, y, work);
@@ -518,6 +521,20 @@ void FC_SFX(fc_conv2d_forward_packed_part)(const fc_conv_geom *g, const FC_T *x,
         if (lo < hi)
             FC_SFX(fc_conv_wino_run)(&pl, 1, x, ap, bias, res, act, act_param, y, work, 0,
                                      pl.wino_th, lo, hi);
+    } else if (pl.cvec) {
+        /* pixel tiles while each part gets a few, else NR-wide output-channel panels */
+        const fc_int tiles = (pl.n + FC_MR - 1) / FC_MR;
+        if (tiles >= FC_CVEC_SPLIT_MIN_TILES * nparts) {
+            fc_split_range(pl.n, FC_MR, part, nparts, &lo, &hi);
+            if (lo < hi)
+                FC_SFX(fc_conv_cvec_range)(&pl, 1, x, ap, bias, res, act, act_param, y, work,
+                                           lo, hi, 0, pl.m);
+        } else {
+            fc_split_range(pl.m, FC_NR, part, nparts, &lo, &hi);
+            if (lo < hi)
+                FC_SFX(fc_conv_cvec_range)(&pl, 1, x, ap, bias, res, act, act_param, y, work,
+                                           0, pl.n, lo, hi);
+        }
     } else if (pl.direct && pl.nch >= FC_SPLIT_MIN_CHUNKS * nparts) {
         fc_split_range(pl.nch, 2, part, nparts, &lo, &hi);
         if (lo < hi)

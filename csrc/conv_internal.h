@@ -44,6 +44,8 @@
  *                          copies, weight packing
  *   conv_forward.c         forward: im2col GEMM path and the direct path
  *   conv_forward_1x1.c     forward 1x1 of small maps, one GEMM over a batch
+ *   conv_forward_cvec.c    the output-channel-vector direct path (short or
+ *                          ragged output rows; plan field cvec)
  *   conv_winograd.c        the Winograd F(2x2, 3x3) path of forward and
  *                          backward-data (plan field wino)
  *   conv_winograd_bw.c     its backward-weight (the transposed transform)
@@ -93,6 +95,23 @@ static inline fc_int fc_plane_stride(fc_int plane, fc_int C, size_t elem)
     return plane + (fc_int)(64 / elem);
 }
 
+/* Tap offsets of the direct paths (fc_conv_direct_range, fc_conv_cvec_range) in
+ * plan pl's bordered image: tap p = (c, r, s) of an output pixel at base b is at
+ * b + offs[p] (rows split into stride_w phases, planes pl->xplane apart). */
+#define FC_DIRECT_OFFSETS(pl, offs)                                                    \
+    do {                                                                               \
+        const fc_conv_geom *dg_ = &(pl)->dg;                                           \
+        const fc_int sw_ = dg_->stride_w;                                              \
+        fc_int i_ = 0;                                                                 \
+        for (fc_int c_ = 0; c_ < dg_->C; ++c_)                                         \
+            for (fc_int r_ = 0; r_ < dg_->R; ++r_)                                     \
+                for (fc_int s_ = 0; s_ < dg_->S; ++s_) {                               \
+                    const fc_int v_ = s_ * dg_->dil_w + (pl)->pg.ml - dg_->pad_left;   \
+                    (offs)[i_++] = c_ * (pl)->xplane + r_ * dg_->dil_h * (pl)->wrow +   \
+                                   (v_ % sw_) * (pl)->wq + v_ / sw_;                   \
+                }                                                                      \
+    } while (0)
+
 /* A run of output pixels on one output row: tap (c, r, s) of its t-th pixel
  * is at padded offset c*Hp*Wp + r*dil_h*Wp + s*dil_w + base + t*stride_w;
  * `dst` says where the run goes (meaning depends on the user). zero != 0
@@ -127,6 +146,8 @@ enum { FC_OP_FWD = 0, FC_OP_BWD_DATA = 1, FC_OP_BWD_WEIGHT = 2 };
 typedef struct fc_conv_plan {
     int one_by_one;        /* 1x1, stride 1, no padding: col(x) == x */
     int direct;            /* direct-B path (see fc_conv_direct_run) on geometry dg */
+    int cvec;              /* direct: run by the output-channel-vector kernels instead
+                              (conv_forward_cvec.c); ap then holds B panels */
     fc_conv_geom dg;       /* direct: the forward geometry actually run */
     fc_int nch;            /* direct: output chunks of CW pixels */
     fc_int wq, wrow;       /* direct: phase width ceil(Wp/stride_w), row length stride_w*wq */
@@ -159,6 +180,17 @@ static inline int fc_is_1x1(const fc_conv_geom *g)
 /* The GEMM / direct plan of pass op (FC_OP_*) for element size elem: block
  * sizes and workspace layout (conv.c). */
 void fc_conv_plan_make(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan *pl);
+
+/* Output-channel-vector direct path (conv_forward_cvec.c): the direct path's
+ * GEMM transposed, Y^T (P x K) = col(x)^T . W^T, on the fc_akr micro-kernel:
+ * MR output pixels (any pixels: one row pointer each) broadcast from the
+ * bordered image against NR output channels of packed W^T, the MR x NR tile
+ * written back transposed. The row-vector kernels fill NR/2 lanes with
+ * pixels of one output row, so a 13-pixel row fills 13 of 16 and a 4-pixel
+ * row 4 of 8; here only P mod MR and K mod NR are idle. fc_cvec_plan sets
+ * pl->cvec (and the packed-weight and table sizes) on a direct plan that is
+ * not Winograd when the useful share of the lanes is enough higher. */
+void fc_cvec_plan(fc_conv_plan *pl, size_t elem);
 
 /* Backward-weight over a run of images (fc_conv2d_backward_weight_batch):
  * dW^T (CRS x K) = sum over images and pixels of col(x) . dY^T, with col(x)
@@ -262,7 +294,19 @@ size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem);
     void fc_conv_direct_run_##S(const fc_conv_plan *pl, fc_int nimg, const T *x,         \
                                 const T *ap, const T *bias, const T *res, int act,       \
                                 T act_param, T *yall,                                    \
-                                void *work);
+                                void *work);                                             \
+    /* The forward epilogue Y = act(Y + bias + res) on the finished block of rows        \
+     * [i0, i0 + mc) and pixels [j0, j0 + nc) of ctx->y (conv_forward.c). */             \
+    void fc_epi_bias_act_##S(void *vctx, fc_int i0, fc_int mc, fc_int j0, fc_int nc);     \
+    /* The output-channel-vector path (plan field cvec) over pixels [p0, p1) (p0 a       \
+     * multiple of MR) and output channels [j0, j1) (j0 a multiple of NR) of nimg        \
+     * images, and its weight packing (conv_forward_cvec.c). */                          \
+    void fc_conv_cvec_range_##S(const fc_conv_plan *pl, fc_int nimg, const T *x,         \
+                                const T *bp, const T *bias, const T *res, int act,       \
+                                T act_param, T *yall, void *work, fc_int p0, fc_int p1,  \
+                                fc_int j0, fc_int j1);                                   \
+    void fc_cvec_pack_weights_##S(const fc_conv_geom *g, const fc_conv_plan *pl,         \
+                                  int flip, const T *w, T *bp);
 
 FC_CONV_DECLARE(float, f32)
 FC_CONV_DECLARE(double, f64)

@@ -191,6 +191,10 @@ enum fc_conv_op {
     FC_CONV_BACKWARD_DATA = 1
 };
 size_t fc_conv2d_packed_weights_bytes(const fc_conv_geom *g, int op, size_t elem);
+/* Which kernels run op (FC_CONV_FORWARD, FC_CONV_BACKWARD_DATA) of one image of g
+ * for element size elem: "winograd", "channel-vector" (conv_forward_cvec.c),
+ * "direct", "1x1-rows" or "gemm" (for tests and tuning; a static string). */
+const char *fc_conv2d_path(const fc_conv_geom *g, int op, size_t elem);
 void fc_conv2d_pack_weights_f32(const fc_conv_geom *g, int op, const float *w, void *packed);
 void fc_conv2d_pack_weights_f64(const fc_conv_geom *g, int op, const double *w, void *packed);
 void fc_conv2d_forward_packed_f32(const fc_conv_geom *g, const float *x, const void *packed,

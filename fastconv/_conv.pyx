@@ -106,6 +106,13 @@ def packed_weights_bytes(tuple geometry, size_t itemsize):
     return fc_conv2d_packed_weights_bytes(&g, FC_CONV_FORWARD, itemsize)
 
 
+def conv_path(tuple geometry, int op, size_t itemsize):
+    """Which kernels run op (0 forward, 1 backward-data) of one image of this geometry:
+    'winograd', 'channel-vector', 'direct', '1x1-rows' or 'gemm'."""
+    cdef fc_conv_geom g = make_geom(geometry)
+    return fc_conv2d_path(&g, op, itemsize).decode()
+
+
 def pack_weights(const floating[:, :, :, ::1] w, tuple geometry, unsigned char[::1] out):
     """Pack w for the forward pass of `geometry` into out (64-byte aligned, >= packed_weights_bytes)."""
     cdef fc_conv_geom g = make_geom(geometry)

@@ -14,6 +14,7 @@ from hypothesis import assume, given, strategies as st
 import fastconv
 from fastconv import functional as F
 from fastconv import reference as ref
+from fastconv import _conv, geometry as geo
 
 DTYPES = [np.float32, np.float64]
 
@@ -161,3 +162,67 @@ def test_conv_forward_with_padded_channel_planes_matches_reference(simd, dtype, 
     np.testing.assert_allclose(gx, wx, rtol=tol, atol=tol * np.sqrt(K * R * R))
     np.testing.assert_allclose(gw, ww, rtol=tol, atol=tol * np.sqrt(N * got.shape[2] * got.shape[3]))
     np.testing.assert_allclose(gb, wb, rtol=tol, atol=tol * np.sqrt(N * got.shape[2] * got.shape[3]))
+
+
+# Output rows that leave many of the row-vector kernels' lanes idle (13 or 4 pixels for 8
+# lanes) take the output-channel-vector path (csrc/conv_forward_cvec.c): MR output pixels
+# broadcast from the bordered image against NR output channels, the tile written back
+# transposed with the bias, residual and ReLU. Forward with each write-back (fused ReLU,
+# another activation by the epilogue pass, none), the gradients (backward-data takes the
+# same path on its flipped weights), partial tiles in both directions, strided and padded.
+cvec_cases = [
+    # N, C, K, H, W, R, stride, padding
+    (1, 32, 64, 15, 15, 3, 1, 0),     # tfcnn's second conv at batch 1: 13-pixel rows
+    (3, 64, 64, 6, 6, 3, 1, 0),       # 4-pixel rows
+    (2, 24, 40, 9, 11, 3, 2, 1),      # strided, 40 channels (a partial NR panel)
+    (1, 16, 48, 5, 5, 5, 1, 2),       # 5x5 filters, 5-pixel rows (a partial MR tile)
+    (2, 70, 32, 5, 5, 3, 1, 1),       # 70 input channels, 25 pixels
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", cvec_cases)
+@pytest.mark.parametrize("activation", [None, "relu", "tanh"])
+def test_channel_vector_conv_matches_reference(simd, dtype, case, activation):
+    N, C, K, H, W, R, stride, pad = case
+    g = geo.conv2d_geometry((N, C, H, W), (K, C, R, R), stride, pad)
+    if dtype == np.float32:   # (float64 rows are 4 lanes: some of these fill them)
+        assert _conv.conv_path(geo.conv_kernel_args(g), 0, 4) == "channel-vector"
+    rng = np.random.default_rng(C * H + K)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((K, C, R, R)).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype)
+    got = F.conv2d(x, w, b, stride, pad, activation=activation)
+    want = ref.conv2d(x, w, b, stride, pad)
+    want = {None: want, "relu": np.maximum(want, 0), "tanh": np.tanh(want)}[activation]
+    tol = 1e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.sqrt(C * R * R))
+    packed = F.pack_conv2d_weight(w, stride, pad)
+    assert F.conv2d(x, packed, b, stride, pad, activation=activation).tobytes() == got.tobytes()
+    if activation is not None:
+        return
+    gy = rng.standard_normal(got.shape).astype(dtype)
+    gx, gw, gb = F.conv2d_backward(gy, x, w, stride, pad)
+    wx, ww, wb = ref.conv2d_backward(gy, x, w, stride, pad)
+    np.testing.assert_allclose(gx, wx, rtol=tol, atol=tol * np.sqrt(K * R * R))
+    np.testing.assert_allclose(gw, ww, rtol=tol, atol=tol * np.sqrt(N * got.shape[2] * got.shape[3]))
+
+
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("batch", [1, 4])
+def test_channel_vector_conv_with_residual_matches_the_unfused_steps(simd, relu, batch):
+    """A residual block on 5x5 maps: the inference program adds the shortcut (and applies
+    ReLU) in the channel-vector write-back; the layer-by-layer outputs add it after."""
+    from fastconv import layers, models
+    g = geo.conv2d_geometry((batch, 32, 5, 5), (32, 32, 3, 3), 1, 1)
+    assert _conv.conv_path(geo.conv_kernel_args(g), 0, 4) == "channel-vector"
+    inp = layers.Input((5, 5, 32))
+    y = layers.Conv2D(32, 3, padding="same")(inp)
+    y = layers.Add()([y, inp])
+    if relu:
+        y = layers.ReLU()(y)
+    model = models.Model(inp, layers.Conv2D(8, 1)(y), seed=1)
+    x = np.random.default_rng(batch).standard_normal((batch, 5, 5, 32)).astype(np.float32)
+    fused = model.predict(x, batch_size=batch)
+    unfused = model.layer_outputs(x)[-1][1]
+    np.testing.assert_allclose(fused, unfused, rtol=1e-5, atol=1e-5)

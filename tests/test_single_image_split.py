@@ -1,5 +1,6 @@
 """Batches smaller than the thread team (batch 1 at inference): the team shares each image's
-forward convolution -- its output pixels, Winograd tile rows or output channels cut into one
+forward convolution -- its output pixels, Winograd tile rows, output-pixel tiles of the
+channel-vector path or output channels cut into one
 part per thread -- and its backward: the input gradient as that forward on the transposed
 geometry, the weight gradient of one image in fixed parts of whole filters. Every split must
 give bitwise the one-thread result (and the reference's values), for each kind of split, both
@@ -14,6 +15,7 @@ from hypothesis import given, settings, strategies as st
 import fastconv
 from fastconv import functional as F
 from fastconv import reference as R
+from fastconv import _conv, geometry as geo
 
 from conftest import SIMD_PATHS
 
@@ -21,13 +23,16 @@ from conftest import SIMD_PATHS
 # (each above the one-thread work threshold, ~1 MFLOP, so that the team does split)
 CASES = [
     (16, 16, 32, 3, 1, 1, "never"),   # direct path, pixel chunks split
-    (64, 64, 6, 3, 1, 1, "never"),    # direct path, few pixels: output channels split
+    (64, 64, 8, 3, 1, 1, "never"),    # direct path, few pixels: output channels split
+    (64, 64, 6, 3, 1, 1, "never"),    # channel-vector path, few tiles: channel panels split
+    (32, 64, 15, 3, 1, 0, "never"),   # channel-vector path (13-pixel rows): pixel tiles split
     (3, 24, 61, 5, 2, 0, "never"),    # strided direct, odd sizes
     (32, 32, 16, 3, 1, 1, "always"),  # Winograd, tile rows split
     (64, 70, 8, 3, 1, 1, "always"),   # Winograd, one row block: output channels split
     (64, 48, 20, 1, 1, 0, "never"),   # 1x1, pixels split
     (400, 200, 3, 1, 1, 0, "never"),  # 1x1, few pixels: output channels split
 ]
+CHANNEL_VECTOR_CASES = CASES[2:4]
 
 
 @pytest.fixture
@@ -64,6 +69,9 @@ def test_shared_image_is_bitwise_the_one_thread_result(case, dtype, simd_path, r
                                                        monkeypatch):
     C, K, H, k, stride, padding, wino = case
     with _case_paths(wino, simd_path, monkeypatch):
+        if case in CHANNEL_VECTOR_CASES:
+            g = geo.conv2d_geometry((1, C, H, H), (K, C, k, k), stride, padding)
+            assert _conv.conv_path(geo.conv_kernel_args(g), 0, 4) == "channel-vector"
         rng = np.random.default_rng(C * 1000 + K)
         x = rng.standard_normal((1, C, H, H)).astype(dtype)
         w = rng.standard_normal((K, C, k, k)).astype(dtype)
