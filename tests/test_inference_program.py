@@ -313,3 +313,40 @@ def test_predict_changes_the_input_layout_in_c(dtype, n):
     wide = np.zeros((n, 32, 64, 3), dtype)
     wide[:, :, ::2] = x
     assert model.predict(wide[:, :, ::2], batch_size=n).tobytes() == ref.tobytes()
+
+
+def test_repeated_batch_shape_skips_the_checks_but_not_the_changes(monkeypatch):
+    """A second predict (or inference call) of the batch shape and dtype the program last
+    ran goes straight to it; anything else -- new weights, a strided or other-dtype array,
+    another shape, a wrong one, the Winograd switch -- still takes the checked path."""
+    from fastconv import functional
+    model = zoo.tfcnn(seed=2)
+    x = np.random.default_rng(9).random((1, 32, 32, 3), dtype=np.float32)
+    runner = model._get_plan()._programs
+    ref = model._get_plan().forward(model._internal([x]), False)[0][0]
+    model.predict(x)       # compiles the program
+    model.predict(x)       # runs it, and keeps it as the last public run
+    assert runner._last_public is not None
+    calls = []
+    monkeypatch.setattr(type(model), "_check_x",
+                        lambda self, a, what="x": calls.append(1) or
+                        models.Model._check_x(self, a, what))
+    for y in (model.predict(x), model.predict(x, batch_size=1), model(x)):
+        assert y.tobytes() == ref.tobytes()
+    assert calls == []
+    assert model.predict(x.astype(np.float64)).shape == ref.shape and calls == [1]
+    wide = np.zeros((1, 32, 64, 3), np.float32)
+    wide[:, :, ::2] = x
+    assert model.predict(wide[:, :, ::2]).tobytes() == ref.tobytes() and len(calls) == 2
+    with pytest.raises(ValueError, match=r"\(N,\) \+ \(32, 32, 3\)"):
+        model.predict(np.zeros((1, 32, 30, 3), np.float32))
+    model.set_weights([w * 0.5 for w in model.get_weights()])
+    changed = model.predict(x)
+    assert changed.tobytes() == model._get_plan().forward(model._internal([x]), False)[0][0].tobytes()
+    assert not np.array_equal(changed, ref)
+    key = functional.conv._winograd_env()
+    monkeypatch.setenv("FASTCONV_NO_WINOGRAD", "1")
+    assert functional.conv._winograd_env() != key
+    n = len(calls)
+    model.predict(x)
+    assert len(calls) == n + 1
