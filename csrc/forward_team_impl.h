@@ -27,8 +27,7 @@ void FC_NAME(fc_conv2d_forward_team)(const fc_conv_geom *g, fc_int N, const T *x
          * 18-row groups of the AVX-512 kernels where there are enough) */
         const fc_int unit = g->K >= 18 * nt ? 18 : 6;
         const fc_int units = (g->K + unit - 1) / unit;
-#pragma omp parallel for schedule(static) num_threads(nt)
-        for (i = 0; i < nt; i++) {
+        FC_TEAM_FOR(static, nt, i, nt, {
             fc_int k0 = units * i / nt * unit, k1 = units * (i + 1) / nt * unit;
             k0 = k0 < g->K ? k0 : g->K;
             k1 = k1 < g->K ? k1 : g->K;
@@ -36,34 +35,32 @@ void FC_NAME(fc_conv2d_forward_team)(const fc_conv_geom *g, fc_int N, const T *x
                 FC_NAME(fc_conv2d_forward_1x1_batch_rows)(g, 0, N, k0, k1, x, packed, bias, res,
                                                           act, act_param, y,
                                                           work + t.ws * (size_t)FC_THREAD_ID());
-        }
+        });
     } else if (t.mode == FC_CONV_TEAM_1X1_BATCH) {
         const fc_int nruns = image_runs(N, (int)nt);
-#pragma omp parallel for schedule(dynamic) num_threads(nt) if (nt > 1)
-        for (i = 0; i < nruns; i++)
+        FC_TEAM_FOR(dynamic, nt, i, nruns, {
             FC_NAME(fc_conv2d_forward_1x1_batch)(g, i * N / nruns, (i + 1) * N / nruns, x, packed,
                                                  bias, res, act, act_param, y,
                                                  work + t.ws * (size_t)FC_THREAD_ID());
+        });
     } else if (t.mode == FC_CONV_TEAM_SPLIT) {
         /* each image cut into nt disjoint shares of its output, one task each */
-#pragma omp parallel for schedule(static) num_threads(nt)
-        for (i = 0; i < N * nt; i++) {
+        FC_TEAM_FOR(static, nt, i, N * nt, {
             const fc_int n = i / nt;
             FC_NAME(fc_conv2d_forward_packed_part)(g, x + n * xs, packed, bias,
                                                    res ? res + n * ys : NULL, act, act_param,
                                                    y + n * ys, work + t.ws * (size_t)FC_THREAD_ID(),
                                                    (int)(i % nt), (int)nt);
-        }
+        });
     } else {
         const fc_int nchunks = image_runs(N, (int)nt);
-#pragma omp parallel for schedule(dynamic) num_threads(nt) if (nt > 1)
-        for (i = 0; i < nchunks; i++) {
+        FC_TEAM_FOR(dynamic, nt, i, nchunks, {
             const fc_int n = i * N / nchunks, n1 = (i + 1) * N / nchunks;
             FC_NAME(fc_conv2d_forward_packed_batch)(g, n1 - n, x + n * xs, packed, bias,
                                                     res ? res + n * ys : NULL, act, act_param,
                                                     y + n * ys,
                                                     work + t.ws * (size_t)FC_THREAD_ID());
-        }
+        });
     }
 }
 
@@ -89,8 +86,7 @@ void FC_NAME(fc_conv2d_pool_forward_team)(const fc_conv_geom *g, const fc_pool_g
         const size_t per = round64((size_t)ys * (size_t)imgs * sizeof(T));
         const fc_int nchunks = image_runs(N, (int)nt);
         fc_int i;
-#pragma omp parallel for schedule(dynamic) num_threads(nt) if (nt > 1)
-        for (i = 0; i < nchunks; i++) {
+        FC_TEAM_FOR(dynamic, nt, i, nchunks, {
             char *mine = work + (t.ws + per) * (size_t)FC_THREAD_ID();
             T *scratch = (T *)(mine + t.ws);
             const fc_int n1 = (i + 1) * N / nchunks;
@@ -102,7 +98,7 @@ void FC_NAME(fc_conv2d_pool_forward_team)(const fc_conv_geom *g, const fc_pool_g
                 for (p = 0; p < m * g->K; p++)
                     FC_NAME(pool_plane)(pg, max, scratch + p * pin, y + (n * g->K + p) * pout);
             }
-        }
+        });
     }
 }
 
@@ -122,8 +118,7 @@ void FC_NAME(fc_depthwise_forward_team)(const fc_conv_geom *g, fc_int N, const T
         P = N * fc_depthwise_small_blocks(g);
     }
     nt = fc_team_size(nthreads, P, flops);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (i = 0; i < nt; i++) {
+    FC_TEAM_FOR(static, nt, i, nt, {
         const fc_int q0 = i * P / nt, q1 = (i + 1) * P / nt;
         if (kind == 1)
             FC_NAME(fc_depthwise_rows_forward)(g, N, q0, q1, x, w, bias, act, act_param, y);
@@ -131,7 +126,7 @@ void FC_NAME(fc_depthwise_forward_team)(const fc_conv_geom *g, fc_int N, const T
             FC_NAME(fc_depthwise_small_forward)(g, N, q0, q1, x, w, bias, act, act_param, y);
         else
             FC_NAME(fc_depthwise_forward)(g, N, q0, q1, x, w, bias, act, act_param, y);
-    }
+    });
 }
 
 void FC_NAME(fc_pool2d_forward_team)(const fc_pool_geom *g, int max, fc_int planes, const T *x,
@@ -140,9 +135,9 @@ void FC_NAME(fc_pool2d_forward_team)(const fc_pool_geom *g, int max, fc_int plan
     const fc_int in = g->H * g->W, out = g->Ho * g->Wo;
     const int nt = fc_team_size(nthreads, planes, (double)FC_ELEMENT_WORK * planes * in);
     fc_int p;
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (p = 0; p < planes; p++)
+    FC_TEAM_FOR(static, nt, p, planes, {
         FC_NAME(pool_plane)(g, max, x + p * in, y + p * out);
+    });
 }
 
 void FC_NAME(fc_plane_means_team)(fc_int rows, fc_int n, const T *x, T *y, int nthreads)
@@ -154,8 +149,7 @@ void FC_NAME(fc_plane_means_team)(fc_int rows, fc_int n, const T *x, T *y, int n
     const T scale = n ? (T)(1.0 / (double)n) : (T)0;
     const fc_int j8 = n - n % 8;
     fc_int r;
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (r = 0; r < rows; r++) {
+    FC_TEAM_FOR(static, nt, r, rows, {
         const T *row = x + r * n;
         T total = 0;
         fc_int j;
@@ -175,7 +169,7 @@ void FC_NAME(fc_plane_means_team)(fc_int rows, fc_int n, const T *x, T *y, int n
                 total = total + row[j];
         }
         y[r] = total * scale;
-    }
+    });
 }
 
 /* y = act(a + b), or y = act(a) when b is NULL, over equal blocks, one per thread:
@@ -188,8 +182,7 @@ static void FC_NAME(elementwise_team)(const T *a, const T *b, T *y, fc_int n, in
     fc_int blk;
     if (n <= 0)
         return;
-#pragma omp parallel for schedule(static) num_threads(nb) if (nb > 1)
-    for (blk = 0; blk < nb; blk++) {
+    FC_TEAM_FOR(static, nb, blk, nb, {
         const fc_int lo = blk * n / nb, hi = (blk + 1) * n / nb;
         const T *src = a;
         fc_int i;
@@ -200,7 +193,7 @@ static void FC_NAME(elementwise_team)(const T *a, const T *b, T *y, fc_int n, in
         }
         if (!b || act != FC_ACT_NONE)
             FC_NAME(fc_activation_forward)(act, param, src + lo, y + lo, hi - lo);
-    }
+    });
 }
 
 void FC_NAME(fc_activation_forward_team)(int act, T param, const T *x, T *y, fc_int n,

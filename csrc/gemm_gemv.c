@@ -176,8 +176,9 @@ void FC_SFX(fc_linear_packed)(fc_int n, fc_int units, fc_int in, const FC_T *x,
     const double weights = (double)units * (double)in;
     const int nt = fc_team_size(nthreads, np,
                                 2.0 * (double)n * weights + FC_ELEMENT_WORK * weights);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (fc_int q = 0; q < np; ++q) {
+    fc_int q;
+    (void)nt; /* unused in serial builds */
+    FC_TEAM_FOR(static, nt, q, np, {
         const fc_int j0 = q * FC_NR;
         const int nr = (int)FC_MIN(FC_NR, units - j0);
         for (fc_int r = 0; r < n; r += 4) {
@@ -197,7 +198,7 @@ void FC_SFX(fc_linear_packed)(fc_int n, fc_int units, fc_int in, const FC_T *x,
                    wp + pc * npad + q * FC_NR * FC_MIN(kcb, in - pc), yr, units, beta, nr);
             }
         }
-    }
+    });
 }
 
 #endif

@@ -21,8 +21,7 @@ void FC_NAME(fc_transpose_images)(fc_int N, fc_int A, fc_int B, const T *x, T *y
     const int nt = fc_team_size(nthreads, items, (double)N * (double)(A * B) * FC_ELEMENT_WORK);
     fc_int it;
     (void)nt; /* unused in serial builds */
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (it = 0; it < items; it++) {
+    FC_TEAM_FOR(static, nt, it, items, {
         const fc_int n = it / rows, a0 = (it % rows) * TA;
         const fc_int a1 = a0 + TA < A ? a0 + TA : A;
         const T *xn = x + n * A * B;
@@ -34,7 +33,7 @@ void FC_NAME(fc_transpose_images)(fc_int N, fc_int A, fc_int B, const T *x, T *y
                 for (a = a0; a < a1; a++)
                     yn[b * A + a] = xn[a * B + b];
         }
-    }
+    });
 }
 
 /* Every op over images [n0, n0 + N) of the buffers. */
@@ -96,8 +95,9 @@ static void FC_NAME(fc_program_images)(const fc_op *ops, int nops, void *const *
     }
 }
 
-void FC_NAME(fc_program_run)(const fc_op *ops, int nops, void *const *bufs, fc_int N,
-                             fc_int chunk, int nthreads, char *work, double *seconds)
+/* Every op over the images in chunks of `chunk` (all at once when 0). */
+static void FC_NAME(fc_program_chunks)(const fc_op *ops, int nops, void *const *bufs, fc_int N,
+                                       fc_int chunk, int nthreads, char *work, double *seconds)
 {
     fc_int n0;
     if (chunk <= 0 || chunk > N)
@@ -105,6 +105,28 @@ void FC_NAME(fc_program_run)(const fc_op *ops, int nops, void *const *bufs, fc_i
     for (n0 = 0; n0 < N; n0 += chunk)
         FC_NAME(fc_program_images)(ops, nops, bufs, n0, N - n0 < chunk ? N - n0 : chunk,
                                    nthreads, work, seconds);
+}
+
+/* With more than one thread the whole program runs inside one team: each
+ * thread walks the op list and the drivers share each op's loop out among
+ * them (FC_TEAM_FOR); an op's closing barrier is the only wait between ops.
+ * The first thread keeps the timings (every op ends in that barrier). */
+void FC_NAME(fc_program_run)(const fc_op *ops, int nops, void *const *bufs, fc_int N,
+                             fc_int chunk, int nthreads, char *work, double *seconds)
+{
+#ifdef _OPENMP
+    if (nthreads > 1) {
+#pragma omp parallel num_threads(nthreads)
+        {
+            fc_in_program_team = 1;
+            FC_NAME(fc_program_chunks)(ops, nops, bufs, N, chunk, nthreads, work,
+                                       omp_get_thread_num() == 0 ? seconds : NULL);
+            fc_in_program_team = 0;
+        }
+        return;
+    }
+#endif
+    FC_NAME(fc_program_chunks)(ops, nops, bufs, N, chunk, nthreads, work, seconds);
 }
 
 #undef FC_CAT_
