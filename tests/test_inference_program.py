@@ -350,3 +350,23 @@ def test_repeated_batch_shape_skips_the_checks_but_not_the_changes(monkeypatch):
     n = len(calls)
     model.predict(x)
     assert len(calls) == n + 1
+
+
+@pytest.mark.parametrize("name", ["lenet5", "tfcnn", "cifar_example", "resnet20", "mobilenet"])
+@pytest.mark.parametrize("n", [1, 3])
+def test_one_team_for_the_whole_program_is_bitwise_one_thread(name, n):
+    """With 2-4 threads a program runs all its ops in one OpenMP team that shares each
+    op's loop out (and splits even small ops): the bits are the one-thread run's."""
+    model = getattr(zoo, name)(seed=5)
+    x = np.random.default_rng(n).random((n,) + tuple(model.inputs[0].shape[1:]),
+                                        dtype=np.float32)
+    before = fastconv.get_num_threads()
+    try:
+        fastconv.set_num_threads(1)
+        one = model.predict(x, batch_size=n)
+        for t in (2, 3, 4):
+            fastconv.set_num_threads(t)
+            for _ in range(2):
+                assert model.predict(x, batch_size=n).tobytes() == one.tobytes(), t
+    finally:
+        fastconv.set_num_threads(before)
