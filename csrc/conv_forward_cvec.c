@@ -48,7 +48,8 @@ void fc_cvec_plan(fc_conv_plan *pl, size_t elem)
  * the channel lanes, the residual (rows P apart, like y) after the 8 x 8
  * transposes that turn each 8-channel half into 8 rows of 6 pixels; the same
  * operations in the same order as the portable write-back (y + b, + r, then
- * "v > 0 ? v : 0", which max(v, 0) is: second operand on NaN and on +-0). */
+ * "v > 0 ? v : 0", which max(v, 0) is: second operand on NaN and on +-0).
+ * Pixels 4-5 move as one 64-bit integer lane (no alignment asked of them). */
 static __attribute__((target("avx2,fma"))) void
 fc_cvec_store_avx2_f32(const float *tile, const float *bias, const float *res, int relu,
                        float *y, fc_int P)
@@ -86,14 +87,14 @@ fc_cvec_store_avx2_f32(const float *tile, const float *bias, const float *res, i
             if (res) {
                 const float *ro = res + (fc_int)(8 * h + c) * P;
                 a = _mm_add_ps(a, _mm_loadu_ps(ro));
-                e = _mm_add_ps(e, _mm_castpd_ps(_mm_load_sd((const double *)(ro + 4))));
+                e = _mm_add_ps(e, _mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(ro + 4))));
                 if (relu) {
                     a = _mm_max_ps(a, _mm_setzero_ps());
                     e = _mm_max_ps(e, _mm_setzero_ps());
                 }
             }
             _mm_storeu_ps(yo, a);
-            _mm_store_sd((double *)(yo + 4), _mm_castps_pd(e));
+            _mm_storel_epi64((__m128i *)(yo + 4), _mm_castps_si128(e));
         }
     }
 }

@@ -74,13 +74,22 @@ static fc_conv_team conv_team(const fc_conv_geom *g, fc_int N, int nthreads, siz
     return t;
 }
 
+/* Workspace slots a driver's loop may use (one per FC_THREAD_ID): its own
+ * team's threads, or, inside an inference program's team, any of that team's
+ * (which picks up a part is up to the worksharing schedule). */
+static size_t team_slots(const fc_conv_team *t, int nthreads)
+{
+    return (size_t)(fc_in_program_team && nthreads > t->nt ? nthreads : t->nt);
+}
+
 size_t fc_conv2d_forward_team_workspace_bytes(const fc_conv_geom *g, fc_int N, int nthreads,
                                               size_t elem)
 {
     fc_conv_team t = conv_team(g, N, nthreads, elem);
-    if (t.ws > SIZE_MAX / (size_t)t.nt)
+    const size_t slots = team_slots(&t, nthreads);
+    if (t.ws > SIZE_MAX / slots)
         return SIZE_MAX;
-    return t.ws * (size_t)t.nt;
+    return t.ws * slots;
 }
 
 /* Conv -> pooling in one pass: each thread convolves a few images into its own
@@ -114,9 +123,9 @@ size_t fc_conv2d_pool_forward_team_workspace_bytes(const fc_conv_geom *g, fc_int
         size_t conv = fc_conv2d_forward_team_workspace_bytes(g, N, nthreads, elem);
         return conv > SIZE_MAX - per ? SIZE_MAX : per + conv;
     }
-    if (t.ws > SIZE_MAX - per || t.ws + per > SIZE_MAX / (size_t)t.nt)
+    if (t.ws > SIZE_MAX - per || t.ws + per > SIZE_MAX / team_slots(&t, nthreads))
         return SIZE_MAX;
-    return (t.ws + per) * (size_t)t.nt;
+    return (t.ws + per) * team_slots(&t, nthreads);
 }
 
 #define T float

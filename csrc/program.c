@@ -69,9 +69,24 @@ static size_t fc_program_workspace_n(const fc_op *ops, int nops, fc_int N, int n
     return most;
 }
 
+/* Whether fc_program_run runs the ops inside one team (fc_in_program_team). */
+static int fc_program_in_team(int nthreads)
+{
+#ifdef _OPENMP
+    return nthreads > 1;
+#else
+    (void)nthreads;
+    return 0;
+#endif
+}
+
+/* Sized for the choices the drivers make where they run: inside the program's
+ * team when there is one (every thread may take any part, small jobs split). */
 size_t fc_program_workspace_bytes(const fc_op *ops, int nops, fc_int N, fc_int chunk,
                                   int nthreads, size_t elem)
 {
+    const int was = fc_in_program_team;
+    fc_in_program_team = fc_program_in_team(nthreads);
     size_t most = fc_program_workspace_n(ops, nops, N, nthreads, elem);
     if (chunk > 0 && chunk < N) {
         /* the chunks: `chunk` images, and the last one's remainder */
@@ -84,6 +99,7 @@ size_t fc_program_workspace_bytes(const fc_op *ops, int nops, fc_int N, fc_int c
                 most = b;
         }
     }
+    fc_in_program_team = was;
     return most;
 }
 

@@ -115,7 +115,7 @@ void FC_NAME(fc_program_run)(const fc_op *ops, int nops, void *const *bufs, fc_i
                              fc_int chunk, int nthreads, char *work, double *seconds)
 {
 #ifdef _OPENMP
-    if (nthreads > 1) {
+    if (fc_program_in_team(nthreads)) {
 #pragma omp parallel num_threads(nthreads)
         {
             fc_in_program_team = 1;
