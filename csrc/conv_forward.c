@@ -241,8 +241,16 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
         for (fc_int p = 0; p < k; ++p)
             in_place &= end + offs[p] <= xs;
     }
-    if (!in_place)
+    /* stride 1: each call writes only the bordered rows its chunks read */
+    const int rows_only = !in_place && sw == 1 && t1 > t0;
+    fc_int b0 = 0, b1 = 0;
+    if (rows_only) {
+        const fc_int top = pg->mt - g->pad_top;
+        b0 = cp[t0] / g->Wo * g->stride_h + top;
+        b1 = FC_MIN(pg->Hp, cp[t1 - 1] / g->Wo * g->stride_h + top + (g->R - 1) * g->dil_h + 1);
+    } else if (!in_place) {
         memset(xp, 0, ((size_t)(g->C * HWr) + 2 * CW) * sizeof(FC_T));
+    }
     FC_SFX(fc_dkr_fn) dkr = FC_SFX(fc_dkr_select)();
     FC_SFX(fc_dkn_fn) dkw = FC_SFX(fc_dkw_select)();
     FC_SFX(fc_dkn_fn) dkn2 = FC_SFX(fc_dkn2_select)(), dkn4 = FC_SFX(fc_dkn4_select)();
@@ -263,7 +271,9 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
     ctx.y = y;
     ctx.res = res ? res + img * m * P : NULL;
     const FC_T *xb = in_place ? x + img * xs : xp;
-    if (!in_place && sw == 1)
+    if (rows_only)
+        FC_SFX(fc_fill_rows)(g, pg, Wr, HWr, x + img * xs, xp, b0, b1, img == 0, CW);
+    else if (!in_place && sw == 1)
         FC_SFX(fc_copy_interior)(g, pg, Wr, HWr, x + img * xs, xp);
     else if (!in_place)
         FC_SFX(fc_pad_image_phased)(g, pl, x + img * xs, xp);

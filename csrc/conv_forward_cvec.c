@@ -155,8 +155,15 @@ void FC_SFX(fc_conv_cvec_range)(const fc_conv_plan *pl, fc_int nimg, const FC_T 
     /* Broadcasts read exactly the taps, so a borderless image is read in place. */
     const int in_place = g->stride_w == 1 && pg->mt == 0 && pg->ml == 0 && pg->Hp == g->H &&
                          Wr == g->W && HWr == g->H * g->W;
-    if (!in_place)
+    const int rows_only = !in_place && g->stride_w == 1 && p1 > p0;
+    fc_int b0 = 0, b1 = 0;
+    if (rows_only) {   /* only the bordered rows these pixels read */
+        const fc_int top = pg->mt - g->pad_top;
+        b0 = p0 / g->Wo * g->stride_h + top;
+        b1 = FC_MIN(pg->Hp, (p1 - 1) / g->Wo * g->stride_h + top + (g->R - 1) * g->dil_h + 1);
+    } else if (!in_place) {
         memset(xp, 0, (size_t)(g->C * HWr) * sizeof(FC_T));
+    }
     FC_SFX(fc_akr_fn) akr = FC_SFX(fc_akr_select)();
     /* bias, residual and ReLU in the transposed write-back (the epilogue's order:
      * (y + b) + r, then max); another activation takes the epilogue pass */
@@ -170,8 +177,8 @@ void FC_SFX(fc_conv_cvec_range)(const fc_conv_plan *pl, fc_int nimg, const FC_T 
         FC_T *y = yall + img * m * P;
         const FC_T *r = res ? res + img * m * P : NULL;
         const FC_T *xb = in_place ? x + img * xs : xp;
-        if (!in_place && g->stride_w == 1)
-            FC_SFX(fc_copy_interior)(g, pg, Wr, HWr, x + img * xs, xp);
+        if (rows_only)
+            FC_SFX(fc_fill_rows)(g, pg, Wr, HWr, x + img * xs, xp, b0, b1, img == 0, 0);
         else if (!in_place)
             FC_SFX(fc_pad_image_phased)(g, pl, x + img * xs, xp);
         for (fc_int j = j0; j < j1; j += FC_NR) {

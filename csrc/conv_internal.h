@@ -40,8 +40,8 @@
  * Files (one pass each; float and double from one template body, each file
  * instantiating both by including itself, see gemm_internal.h):
  *   conv_internal.h        shared types, padding geometry, declarations
- *   conv.c                 plans and workspace sizing, zero-bordered image
- *                          copies, weight packing
+ *   conv.c                 plans and workspace sizing, weight packing
+ *   conv_pad.c             the zero-bordered image copies
  *   conv_forward.c         forward: im2col GEMM path and the direct path
  *   conv_forward_1x1.c     forward 1x1 of small maps, one GEMM over a batch
  *   conv_forward_cvec.c    the output-channel-vector direct path (short or
@@ -266,14 +266,19 @@ size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem);
         fc_int ldt;                                                                      \
         T *dxp;            /* bwd data: zero-bordered dx accumulator */                  \
     } fc_conv_ctx_##S;                                                                   \
-    /* Copy x (C, H, W) into the zero-bordered buffer xp (C, Hp, Wp) (conv.c). */        \
+    /* Copy x (C, H, W) into the zero-bordered buffer xp (C, Hp, Wp) (conv_pad.c). */        \
     void fc_pad_image_##S(const fc_conv_geom *g, const fc_padgeom *pg, const T *x, T *xp); \
     /* Copy x's interior into a zero-bordered buffer (rows wrow, channel planes plane    \
-     * elements apart) whose border is already zero (conv.c). */                        \
+     * elements apart) whose border is already zero (conv_pad.c). */                        \
     void fc_copy_interior_##S(const fc_conv_geom *g, const fc_padgeom *pg, fc_int wrow,   \
                               fc_int plane, const T *x, T *xp);                          \
+    /* Rows [b0, b1) of the bordered image of a stride_w 1 direct plan, with or       \
+     * without their border (conv_pad.c). */                                        \
+    void fc_fill_rows_##S(const fc_conv_geom *g, const fc_padgeom *pg, fc_int wrow,      \
+                          fc_int plane, const T *x, T *xp, fc_int b0, fc_int b1,        \
+                          int borders, fc_int over);                                    \
     /* The direct path's bordered image of plan pl (rows split into stride_w phases, \
-     * planes pl->xplane apart), copying only the rows and phases a tap reads (conv.c). */ \
+     * planes pl->xplane apart), copying only the rows and phases a tap reads (conv_pad.c). */ \
     void fc_pad_image_phased_##S(const fc_conv_geom *g, const fc_conv_plan *pl, const T *x, \
                                  T *xp);                                                 \
     /* Carve the workspace for a GEMM-path plan (conv.c). */                             \

@@ -22,17 +22,19 @@ from conftest import SIMD_PATHS
 # (C, K, H, kernel, stride, padding, winograd policy): which split each case exercises
 # (each above the one-thread work threshold, ~1 MFLOP, so that the team does split)
 CASES = [
-    (16, 16, 32, 3, 1, 1, "never"),   # direct path, pixel chunks split
+    (16, 16, 32, 3, 1, 1, "never"),   # direct path, pixel chunks split (each part fills
+                                      # only the bordered rows its chunks read)
     (64, 64, 8, 3, 1, 1, "never"),    # direct path, few pixels: output channels split
     (64, 64, 6, 3, 1, 1, "never"),    # channel-vector path, few tiles: channel panels split
     (32, 64, 15, 3, 1, 0, "never"),   # channel-vector path (13-pixel rows): pixel tiles split
+    (32, 48, 13, 3, 1, 1, "never"),   # the same, padded: each part fills only its rows
     (3, 24, 61, 5, 2, 0, "never"),    # strided direct, odd sizes
     (32, 32, 16, 3, 1, 1, "always"),  # Winograd, tile rows split
     (64, 70, 8, 3, 1, 1, "always"),   # Winograd, one row block: output channels split
     (64, 48, 20, 1, 1, 0, "never"),   # 1x1, pixels split
     (400, 200, 3, 1, 1, 0, "never"),  # 1x1, few pixels: output channels split
 ]
-CHANNEL_VECTOR_CASES = CASES[2:4]
+CHANNEL_VECTOR_CASES = CASES[2:5]
 
 
 @pytest.fixture
