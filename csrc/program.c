@@ -11,7 +11,7 @@
 #include "fastconv.h"
 #include "team.h"
 
-__thread int fc_in_program_team = 0;
+FC_THREAD_LOCAL int fc_in_program_team = 0;
 
 /* Wall-clock seconds for the per-op timings (fc_program_run's `seconds`). */
 static double fc_program_clock(void)

@@ -30,7 +30,12 @@ static inline double fc_depthwise_work(const fc_conv_geom *g, fc_int N)
  * among the threads already running (FC_TEAM_FOR) instead of starting a team
  * per op -- a fork and join costs ~0.6 us, the barrier that ends a shared
  * loop ~0.3 -- and, the threads being awake, even a small job is split. */
-extern __thread int fc_in_program_team;
+#if defined(_MSC_VER)
+#define FC_THREAD_LOCAL __declspec(thread)
+#else
+#define FC_THREAD_LOCAL __thread
+#endif
+extern FC_THREAD_LOCAL int fc_in_program_team;
 
 /* Threads worth waking for `units` independent pieces of `work` in all. */
 static inline int fc_team_size(int requested, fc_int units, double work)

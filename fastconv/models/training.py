@@ -225,9 +225,9 @@ class Trainer:
         return outs
 
     def _infer_same_batch(self, x):
-        """predict's (and an inference call's) result for the array ``x`` when it is one batch of the shape and
-        dtype the compiled program last ran (so the input checks have passed for it),
-        else None: at batch 1 the checks cost as much as a small layer."""
+        """predict's (and an inference call's) result for the array ``x`` when it is one
+        batch of the shape and dtype the compiled program last ran (so the input checks
+        have passed for it), else None: at batch 1 the checks cost as much as a layer."""
         plan = self._plan
         if plan is None:
             return None
