@@ -177,7 +177,6 @@ void FC_SFX(fc_linear_packed)(fc_int n, fc_int units, fc_int in, const FC_T *x,
     const int nt = fc_team_size(nthreads, np,
                                 2.0 * (double)n * weights + FC_ELEMENT_WORK * weights);
     fc_int q;
-    (void)nt; /* unused in serial builds */
     FC_TEAM_FOR(static, nt, q, np, {
         const fc_int j0 = q * FC_NR;
         const int nr = (int)FC_MIN(FC_NR, units - j0);

@@ -20,7 +20,6 @@ void FC_NAME(fc_transpose_images)(fc_int N, fc_int A, fc_int B, const T *x, T *y
     const fc_int rows = (A + TA - 1) / TA, items = N * rows;
     const int nt = fc_team_size(nthreads, items, (double)N * (double)(A * B) * FC_ELEMENT_WORK);
     fc_int it;
-    (void)nt; /* unused in serial builds */
     FC_TEAM_FOR(static, nt, it, items, {
         const fc_int n = it / rows, a0 = (it % rows) * TA;
         const fc_int a1 = a0 + TA < A ? a0 + TA : A;

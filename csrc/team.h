@@ -58,6 +58,7 @@ static inline int fc_team_size(int requested, fc_int units, double work)
             FC_PRAGMA(omp for schedule(sched))                                             \
             for (i = 0; i < (n); i++) __VA_ARGS__                                          \
         } else {                                                                           \
+            (void)(nt); /* read only by the pragma: unused in serial builds */             \
             FC_PRAGMA(omp parallel for schedule(sched) num_threads(nt) if ((nt) > 1))      \
             for (i = 0; i < (n); i++) __VA_ARGS__                                          \
         }                                                                                  \
