@@ -201,6 +201,9 @@ def test_channel_vector_conv_matches_reference(simd, dtype, case, activation):
     assert F.conv2d(x, packed, b, stride, pad, activation=activation).tobytes() == got.tobytes()
     if activation is not None:
         return
+    if case in cvec_cases[3:]:   # their input gradient takes the path too (flipped weights)
+        assert _conv.conv_path(geo.conv_kernel_args(g), 1, np.dtype(dtype).itemsize) == \
+            "channel-vector"
     gy = rng.standard_normal(got.shape).astype(dtype)
     gx, gw, gb = F.conv2d_backward(gy, x, w, stride, pad)
     wx, ww, wb = ref.conv2d_backward(gy, x, w, stride, pad)
