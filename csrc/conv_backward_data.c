@@ -44,35 +44,37 @@ fc_add_stride2_avx512_f64(double *d, const double *s, fc_int n)
     }
 }
 
+/* AVX2 has no cheap masked store on AMD (vmaskmovps is microcoded): whole
+ * vectors where the group of 4 (2 doubles) is not the row's last -- its
+ * 8 (4) destination lanes then lie inside the row, the odd ones written back
+ * unchanged -- and plain scalar adds for the last group. Same adds, same bits. */
 static inline __attribute__((target("avx2,fma"))) void
 fc_add_stride2_avx2_f32(float *d, const float *s, fc_int n)
 {
-    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i spread = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
-    for (fc_int t = 0; t < n; t += 4) {
-        const int k = (int)(n - t < 4 ? n - t : 4);
-        const __m128i ms = _mm_cmpgt_epi32(_mm_set1_epi32(k), _mm_setr_epi32(0, 1, 2, 3));
-        const __m256i md = _mm256_cmpgt_epi32(_mm256_set1_epi32(2 * k - 1), lanes);
-        const __m256 sv = _mm256_permutevar8x32_ps(
-            _mm256_castps128_ps256(_mm_maskload_ps(s + t, ms)), spread);
-        const __m256 dv = _mm256_maskload_ps(d + 2 * t, md);
-        _mm256_maskstore_ps(d + 2 * t, md, _mm256_blend_ps(dv, _mm256_add_ps(dv, sv), 0x55));
+    fc_int t = 0;
+    for (; t + 4 < n; t += 4) {
+        const __m256 sv = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_loadu_ps(s + t)),
+                                                   spread);
+        const __m256 dv = _mm256_loadu_ps(d + 2 * t);
+        _mm256_storeu_ps(d + 2 * t, _mm256_blend_ps(dv, _mm256_add_ps(dv, sv), 0x55));
     }
+    for (; t < n; ++t)
+        d[2 * t] += s[t];
 }
 
 static inline __attribute__((target("avx2,fma"))) void
 fc_add_stride2_avx2_f64(double *d, const double *s, fc_int n)
 {
-    const __m256i lanes = _mm256_setr_epi64x(0, 1, 2, 3);
-    for (fc_int t = 0; t < n; t += 2) {
-        const int k = (int)(n - t < 2 ? n - t : 2);
-        const __m128i ms = _mm_cmpgt_epi64(_mm_set1_epi64x(k), _mm_set_epi64x(1, 0));
-        const __m256i md = _mm256_cmpgt_epi64(_mm256_set1_epi64x(2 * k - 1), lanes);
-        const __m128d s2 = _mm_maskload_pd(s + t, ms);
-        const __m256d sv = _mm256_permute4x64_pd(_mm256_castpd128_pd256(s2), _MM_SHUFFLE(1, 1, 0, 0));
-        const __m256d dv = _mm256_maskload_pd(d + 2 * t, md);
-        _mm256_maskstore_pd(d + 2 * t, md, _mm256_blend_pd(dv, _mm256_add_pd(dv, sv), 0x5));
+    fc_int t = 0;
+    for (; t + 2 < n; t += 2) {
+        const __m256d sv = _mm256_permute4x64_pd(_mm256_castpd128_pd256(_mm_loadu_pd(s + t)),
+                                                 _MM_SHUFFLE(1, 1, 0, 0));
+        const __m256d dv = _mm256_loadu_pd(d + 2 * t);
+        _mm256_storeu_pd(d + 2 * t, _mm256_blend_pd(dv, _mm256_add_pd(dv, sv), 0x5));
     }
+    for (; t < n; ++t)
+        d[2 * t] += s[t];
 }
 #endif
 
