@@ -45,17 +45,29 @@ cdef void _forward_team(const floating[:, :, :, ::1] x, fc_pool_geom g, bint is_
 
 
 def max_backward(const floating[:, :, :, ::1] grad_out, const floating[:, :, :, ::1] x, tuple geometry,
-                 floating[:, :, :, ::1] grad_x, int num_threads):
+                 floating[:, :, :, ::1] grad_x, int num_threads, bint relu_mask=False):
+    """relu_mask: x is a ReLU's output and grad_x also goes back through that ReLU
+    (kept where x > 0), each plane masked while it is in cache -- bitwise
+    relu_backward(max_backward(...), x) without a second pass over the whole map."""
     cdef fc_pool_geom g = make_pool_geom(geometry, False)
     cdef Py_ssize_t C = x.shape[1], planes = x.shape[0] * x.shape[1], p
+    cdef fc_int hw = g.H * g.W
     for p in prange(planes, nogil=True, schedule='static',
                    num_threads=_team(&g, planes, num_threads)):
         if floating is float:
             fc_max_pool2d_backward_f32(&g, &x[p // C, p % C, 0, 0], &grad_out[p // C, p % C, 0, 0],
                                        &grad_x[p // C, p % C, 0, 0])
+            if relu_mask:
+                fc_activation_backward_f32(FC_ACT_RELU, 0, &x[p // C, p % C, 0, 0],
+                                           &grad_x[p // C, p % C, 0, 0],
+                                           &grad_x[p // C, p % C, 0, 0], hw)
         else:
             fc_max_pool2d_backward_f64(&g, &x[p // C, p % C, 0, 0], &grad_out[p // C, p % C, 0, 0],
                                        &grad_x[p // C, p % C, 0, 0])
+            if relu_mask:
+                fc_activation_backward_f64(FC_ACT_RELU, 0, &x[p // C, p % C, 0, 0],
+                                           &grad_x[p // C, p % C, 0, 0],
+                                           &grad_x[p // C, p % C, 0, 0], hw)
 
 
 def avg_forward(const floating[:, :, :, ::1] x, tuple geometry, bint count_include_pad,

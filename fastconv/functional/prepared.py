@@ -88,12 +88,15 @@ class PreparedPool2d:
                 _pool.avg_forward(x, self.args, self.cip, y, get_num_threads())
         return y
 
-    def backward(self, grad_out, x):
+    def backward(self, grad_out, x, relu_mask=False):
+        """``relu_mask`` (max pooling only): ``x`` is a ReLU's output and the gradient also
+        goes back through it -- bitwise ``relu_backward(backward(grad_out, x), x)``."""
         grad_x = np.empty(x.shape, dtype=self.dtype)
         if self.g.N:
             grad_out = np.ascontiguousarray(grad_out)
             if self.kind == "max":
-                _pool.max_backward(grad_out, x, self.args, grad_x, get_num_threads())
+                _pool.max_backward(grad_out, x, self.args, grad_x, get_num_threads(),
+                                   relu_mask)
             else:
                 _pool.avg_backward(grad_out, self.args, self.cip, grad_x, get_num_threads())
         return grad_x

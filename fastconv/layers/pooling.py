@@ -124,6 +124,15 @@ class _Pooling2D(Layer):
             return prep.backward(grad_out, ctx)
         return self._public_op("_backward")(grad_out, ctx)
 
+    def _backward_through_relu(self, grad_out, ctx):
+        """The input gradient taken on through the ReLU whose output ``ctx`` is (max
+        pooling: masked plane by plane inside the pooling kernel, bitwise the two steps)."""
+        prep = self._prepared(ctx)
+        if (self._kind == "max" and prep is not None and grad_out.dtype == self.dtype
+                and grad_out.shape == prep.out_shape):
+            return prep.backward(grad_out, ctx, relu_mask=True)
+        return F.relu_backward(self._backward(grad_out, ctx, True), ctx)
+
     def get_config(self):
         cfg = super().get_config()
         cfg.update(pool_size=list(self.pool_size), strides=list(self.strides),
