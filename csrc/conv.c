@@ -115,7 +115,7 @@ static void fc_wino_plan(fc_conv_plan *pl, size_t elem)
     pl->wino_m_bytes = fc_align_up(16 * (size_t)pl->wino_ms * elem);
     {
         /* input: one zero-bordered plane; output: 4 rows of block tiles */
-        const size_t plane = (2 * (size_t)th + 2) * (2 * (size_t)tw + 2);
+        const size_t plane = (2 * (size_t)th + 2) * (2 * (size_t)tw + 2) + FC_WINO_PLANE_SLACK;
         const size_t out = 4 * (size_t)pl->wino_tbp;
         pl->wino_r_bytes = fc_align_up((plane > out ? plane : out) * elem);
     }

@@ -143,6 +143,10 @@ static inline fc_int fc_make_segs(const fc_conv_geom *g, const fc_padgeom *pg, f
 
 enum { FC_OP_FWD = 0, FC_OP_BWD_DATA = 1, FC_OP_BWD_WEIGHT = 2 };
 
+/* Elements past a Winograd input plane in the row buffer (zeroed with it): the
+ * AVX2 input transform loads whole vectors that may run past the last row. */
+#define FC_WINO_PLANE_SLACK 8
+
 typedef struct fc_conv_plan {
     int one_by_one;        /* 1x1, stride 1, no padding: col(x) == x */
     int direct;            /* direct-B path (see fc_conv_direct_run) on geometry dg */

@@ -20,7 +20,8 @@
  * The products run on the GEMM block kernel (fc_ukb); the transforms are
  * additions only (an AVX2 build of the same code when the AVX2 path is in
  * force): the input one tile at a time (on the AVX-512 path the tiles of a
- * tile row in the vector lanes), the output along the block's tiles.
+ * tile row in the vector lanes, on the AVX2 path 8 of them), the output along
+ * the block's tiles.
  * The 16 V and M blocks sit a little more than a power of two apart
  * (wino_vs, wino_ms): at exactly 32 KB apart, the 16 stores of a tile's
  * transform all hit one L1 set and ran 4x slower.
@@ -269,6 +270,137 @@ FC_SFX(fc_wino_row_in_avx512)(const FC_T *r0, fc_int wr, fc_int tw, fc_int taub,
         tj += L;
     }
 }
+
+#undef FC_YV
+#undef FC_YLOAD
+#undef FC_YSTORE
+#undef FC_YADD
+#undef FC_YSUB
+#undef FC_YVL
+#if FC_IS_F64
+#define FC_YV __m256d
+#define FC_YVL 4
+#define FC_YLOAD _mm256_loadu_pd
+#define FC_YSTORE _mm256_storeu_pd
+#define FC_YADD _mm256_add_pd
+#define FC_YSUB _mm256_sub_pd
+#else
+#define FC_YV __m256
+#define FC_YVL 8
+#define FC_YLOAD _mm256_loadu_ps
+#define FC_YSTORE _mm256_storeu_ps
+#define FC_YADD _mm256_add_ps
+#define FC_YSUB _mm256_sub_ps
+#endif
+
+/* ev[t] = src[2t], od[t] = src[2t + 1] for the n elements of src (AVX2: two
+ * vectors a step, evens and odds by shuffle + cross-lane permute; the scalar
+ * loop it replaces, an index computed per element, cost more than the transform). */
+static inline __attribute__((target("avx2,fma"))) void
+FC_SFX(fc_wino_split_row_avx2)(const FC_T *restrict src, fc_int n, FC_T *restrict ev,
+                               FC_T *restrict od)
+{
+    fc_int i = 0;
+    for (; i + 2 * FC_YVL <= n; i += 2 * FC_YVL) {
+        const FC_YV a = FC_YLOAD(src + i), b = FC_YLOAD(src + i + FC_YVL);
+#if FC_IS_F64
+        const __m256d e = _mm256_permute4x64_pd(_mm256_unpacklo_pd(a, b), _MM_SHUFFLE(3, 1, 2, 0));
+        const __m256d o = _mm256_permute4x64_pd(_mm256_unpackhi_pd(a, b), _MM_SHUFFLE(3, 1, 2, 0));
+#else
+        const __m256 e = _mm256_castpd_ps(_mm256_permute4x64_pd(
+            _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))),
+            _MM_SHUFFLE(3, 1, 2, 0)));
+        const __m256 o = _mm256_castpd_ps(_mm256_permute4x64_pd(
+            _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))),
+            _MM_SHUFFLE(3, 1, 2, 0)));
+#endif
+        FC_YSTORE(ev + i / 2, e);
+        FC_YSTORE(od + i / 2, o);
+    }
+    for (; i + 1 < n; i += 2) {
+        ev[i / 2] = src[i];
+        od[i / 2] = src[i + 1];
+    }
+    if (i < n)
+        ev[i / 2] = src[i];
+}
+
+/* The first L < FC_YVL lanes of v to d: halves, pairs, singles (a vector
+ * spilled to the stack and read back lane by lane stalls store forwarding). */
+static inline __attribute__((target("avx2,fma"))) void
+FC_SFX(fc_wino_store_lanes)(FC_T *d, FC_YV v, fc_int L)
+{
+#if FC_IS_F64
+    __m128d h = _mm256_castpd256_pd128(v);
+    if (L >= 2) {
+        _mm_storeu_pd(d, h);
+        d += 2;
+        L -= 2;
+        h = _mm256_extractf128_pd(v, 1);
+    }
+    if (L >= 1)
+        _mm_store_sd(d, h);
+#else
+    __m128 h = _mm256_castps256_ps128(v);
+    if (L >= 4) {
+        _mm_storeu_ps(d, h);
+        d += 4;
+        L -= 4;
+        h = _mm256_extractf128_ps(v, 1);
+    }
+    if (L >= 2) {
+        _mm_storel_pi((__m64 *)d, h);
+        d += 2;
+        L -= 2;
+        h = _mm_movehl_ps(h, h);
+    }
+    if (L >= 1)
+        _mm_store_ss(d, h);
+#endif
+}
+
+/* The AVX2 input transform: AVX-512's scheme (the tiles of tile row r0 in the
+ * lanes, from the phase-split plane) with 8 (4) lanes. A run of tiles that
+ * fills a vector inside one NR panel (every run where the map is 16 or 32 wide)
+ * is stored whole; shorter runs in halves, pairs and singles (AVX2's masked
+ * stores are microcoded on AMD). Loads run up to a vector past a plane row: the row buffer
+ * has that slack, zeroed. The same additions in the same order as
+ * fc_wino_tile_in: the same bits. (Tile by tile, the transform took a third of
+ * a 64-channel backward-data pass.) */
+static inline __attribute__((target("avx2,fma"))) void
+FC_SFX(fc_wino_row_in_avx2)(const FC_T *r0, fc_int wr, fc_int tw, fc_int taub, fc_int C,
+                            FC_T *vc, fc_int vstride)
+{
+    const fc_int half = tw + 1;
+    const FC_T *r1 = r0 + wr, *r2 = r1 + wr, *r3 = r2 + wr;
+    for (fc_int tj = 0; tj < tw;) {
+        const fc_int tau = taub + tj, lane = tau % FC_NR;
+        const fc_int L = FC_MIN(FC_MIN((fc_int)FC_YVL, FC_NR - lane), tw - tj);
+        FC_T *d = vc + (tau / FC_NR) * C * FC_NR + lane;
+        FC_YV t[4][4]; /* B^T d, lane = tile */
+        for (int b = 0; b < 4; ++b) {
+            const fc_int at = (b & 1) * half + tj + (b >> 1);
+            const FC_YV e0 = FC_YLOAD(r0 + at), e1 = FC_YLOAD(r1 + at);
+            const FC_YV e2 = FC_YLOAD(r2 + at), e3 = FC_YLOAD(r3 + at);
+            t[0][b] = FC_YSUB(e0, e2);
+            t[1][b] = FC_YADD(e1, e2);
+            t[2][b] = FC_YSUB(e2, e1);
+            t[3][b] = FC_YSUB(e1, e3);
+        }
+        for (int a = 0; a < 4; ++a) {
+            const FC_YV v[4] = {FC_YSUB(t[a][0], t[a][2]), FC_YADD(t[a][1], t[a][2]),
+                                FC_YSUB(t[a][2], t[a][1]), FC_YSUB(t[a][1], t[a][3])};
+            for (int q = 0; q < 4; ++q) {
+                FC_T *dq = d + (a * 4 + q) * vstride;
+                if (L == FC_YVL)
+                    FC_YSTORE(dq, v[q]);
+                else
+                    FC_SFX(fc_wino_store_lanes)(dq, v[q], L);
+            }
+        }
+        tj += L;
+    }
+}
 #endif
 
 /* Input transform of the tile rows [gr0, gr0 + nrows) of the run (global
@@ -290,7 +422,7 @@ FC_SFX(fc_wino_input_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, fc
     /* Rows / columns of the plane that hold input pixels. */
     const fc_int v0 = FC_MAX(0, pt), v1 = FC_MIN(hr, pt + H);
     const fc_int u0 = FC_MAX(0, pleft), u1 = FC_MIN(wr, pleft + W);
-    for (fc_int i = 0; i < hr * wr; ++i)
+    for (fc_int i = 0; i < hr * wr + FC_WINO_PLANE_SLACK; ++i)
         plane[i] = 0; /* the border stays zero: only the interior is rewritten */
     fc_int lr = 0;
     while (lr < nrows) {
@@ -302,7 +434,7 @@ FC_SFX(fc_wino_input_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, fc
             const FC_T *xc = x + (img * C + c) * H * W;
             FC_T *vc = vb + c * FC_NR;
 #ifdef FC_HAVE_X86_AVX2_KERNELS
-            if (split) {
+            if (split == 1) {
                 const fc_int half = tw + 1;
                 if (u1 > u0)
                     for (fc_int v = va; v < vz; ++v)
@@ -313,6 +445,19 @@ FC_SFX(fc_wino_input_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, fc
                 for (fc_int ti = ti0; ti < ti0 + nr; ++ti)
                     FC_SFX(fc_wino_row_in_avx512)(plane + 2 * ti * wr, wr, tw,
                                                   (lr + ti - ti0) * tw, C, vc, vstride);
+                continue;
+            }
+            if (split == 2) {
+                const fc_int half = tw + 1;
+                if (u1 > u0)
+                    for (fc_int v = va; v < vz; ++v)
+                        FC_SFX(fc_wino_split_row_avx2)(
+                            xc + (v - pt) * W + (u0 - pleft), u1 - u0,
+                            plane + v * wr + (u0 % 2) * half + u0 / 2,
+                            plane + v * wr + ((u0 + 1) % 2) * half + (u0 + 1) / 2);
+                for (fc_int ti = ti0; ti < ti0 + nr; ++ti)
+                    FC_SFX(fc_wino_row_in_avx2)(plane + 2 * ti * wr, wr, tw,
+                                                (lr + ti - ti0) * tw, C, vc, vstride);
                 continue;
             }
 #endif
@@ -336,7 +481,7 @@ __attribute__((target("avx2,fma"))) FC_WINO_NOLIB static void
 FC_SFX(fc_wino_input_avx2)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, fc_int nrows,
                            FC_T *vb, FC_T *rowbuf)
 {
-    FC_SFX(fc_wino_input_body)(pl, x, gr0, nrows, vb, rowbuf, 0);
+    FC_SFX(fc_wino_input_body)(pl, x, gr0, nrows, vb, rowbuf, 2);
 }
 
 __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) FC_WINO_NOLIB static void
