@@ -6,6 +6,9 @@
  */
 #ifndef FC_T
 #include "conv_internal.h"
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+#include <immintrin.h>
+#endif
 
 /* Workspace layout of the backward-weight run (fc_conv_wino_bw_run): Dy
  * panels, transposed V panels, the 16 Mw accumulators, row buffers. Block
@@ -111,11 +114,45 @@ FC_SFX(fc_wino_input_t_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, 
     }
 }
 
+#if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
+/* q[u*8 + k] = rows[k][u] for u < n and the 8 rows (NULL: zeros), by 8x8
+ * transposes in registers: the element-by-element interleave cost as much as
+ * the transform it feeds. */
+static inline __attribute__((target("avx2,fma"))) void
+fc_wino_interleave8_avx2(const float *const rows[8], fc_int n, float *q)
+{
+    fc_int u = 0;
+    for (; u + 8 <= n; u += 8) {
+        __m256 r[8];
+        for (int k = 0; k < 8; ++k)
+            r[k] = rows[k] ? _mm256_loadu_ps(rows[k] + u) : _mm256_setzero_ps();
+        __m256 t[8], v[8];
+        for (int k = 0; k < 8; k += 2) {
+            t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
+            t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
+        }
+        for (int k = 0; k < 8; k += 4) {
+            v[k] = _mm256_shuffle_ps(t[k], t[k + 2], 0x44);
+            v[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], 0xEE);
+            v[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0x44);
+            v[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0xEE);
+        }
+        for (int j = 0; j < 4; ++j) {
+            _mm256_storeu_ps(q + (u + j) * 8, _mm256_permute2f128_ps(v[j], v[j + 4], 0x20));
+            _mm256_storeu_ps(q + (u + j + 4) * 8, _mm256_permute2f128_ps(v[j], v[j + 4], 0x31));
+        }
+    }
+    for (; u < n; ++u)
+        for (int k = 0; k < 8; ++k)
+            q[u * 8 + k] = rows[k] ? rows[k][u] : 0.0f;
+}
+#endif
+
 /* Dy[xi](k, tau) at ad + xi*astride + (k / MR)*MR*tbp + tau*MR + k % MR, for
  * the tiles of the tile rows [gr0, gr0 + nrows). rowbuf: 2 rows of 2*tw. */
 static inline __attribute__((always_inline)) void
 FC_SFX(fc_wino_dy_body)(const fc_conv_plan *pl, const FC_T *dy, fc_int gr0, fc_int nrows,
-                        FC_T *ad, fc_int astride, fc_int pstride, FC_T *rowbuf)
+                        FC_T *ad, fc_int astride, fc_int pstride, FC_T *rowbuf, const int vec)
 {
     /* Per MR filters: their two dy rows interleaved filter-last, FC_DYL
      * lanes per pixel (q[(a*2tw + u)*FC_DYL + kk], zero past Wo / Ho / K),
@@ -133,6 +170,18 @@ FC_SFX(fc_wino_dy_body)(const fc_conv_plan *pl, const FC_T *dy, fc_int gr0, fc_i
         const fc_int oh = 2 * ti, nrow = FC_MIN(2, Ho - oh);
         for (fc_int i0 = 0; i0 < K; i0 += FC_MR) {
             const fc_int nk = FC_MIN(FC_MR, K - i0);
+#if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
+            if (vec && FC_DYL == 8 && FC_MR <= 8) {
+                for (int a = 0; a < 2; ++a) {
+                    const FC_T *rows[8];
+                    for (int kk = 0; kk < 8; ++kk)
+                        rows[kk] = kk < nk && a < nrow
+                                       ? dy + ((img * K + i0 + kk) * Ho + oh + a) * Wo
+                                       : NULL;
+                    fc_wino_interleave8_avx2(rows, Wo, q + a * wr * FC_DYL);
+                }
+            } else
+#endif
             for (fc_int kk = 0; kk < FC_MR; ++kk) {
                 const FC_T *dk = dy + ((img * K + i0 + kk) * Ho + oh) * Wo;
                 for (fc_int a = 0; a < 2; ++a)
@@ -174,7 +223,7 @@ __attribute__((target("avx2,fma"))) FC_WINO_NOLIB static void
 FC_SFX(fc_wino_dy_avx2)(const fc_conv_plan *pl, const FC_T *dy, fc_int gr0, fc_int nrows,
                         FC_T *ad, fc_int astride, fc_int pstride, FC_T *rowbuf)
 {
-    FC_SFX(fc_wino_dy_body)(pl, dy, gr0, nrows, ad, astride, pstride, rowbuf);
+    FC_SFX(fc_wino_dy_body)(pl, dy, gr0, nrows, ad, astride, pstride, rowbuf, 1);
 }
 #endif
 
@@ -198,7 +247,7 @@ FC_WINO_NOLIB static void FC_SFX(fc_wino_dy_ref)(const fc_conv_plan *pl, const F
                                                  fc_int gr0, fc_int nrows, FC_T *ad,
                                                  fc_int astride, fc_int pstride, FC_T *rowbuf)
 {
-    FC_SFX(fc_wino_dy_body)(pl, dy, gr0, nrows, ad, astride, pstride, rowbuf);
+    FC_SFX(fc_wino_dy_body)(pl, dy, gr0, nrows, ad, astride, pstride, rowbuf, 0);
 }
 
 /* dw[e*9 + r*3 + s] += (G^T M_e G)(r, s) for the n elements e of the 16
