@@ -74,52 +74,12 @@ size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem)
  * the reduction), V into transposed B panels (channels as columns).
  * ------------------------------------------------------------------- */
 
-/* The input transform into backward-weight's transposed panels, V[xi](tau,
- * c) at vt + xi*vstride + (c / NR)*tbp*NR + tau*NR + c % NR: NR channels at
- * a time from their planes interleaved channel-last in rowbuf, so that one
- * tile's transform is NR-wide vector arithmetic and each of its 16 stores a
- * whole panel row. */
-static inline __attribute__((always_inline)) void
-FC_SFX(fc_wino_input_t_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, fc_int nrows,
-                             FC_T *vt, fc_int vstride, FC_T *rowbuf)
-{
-    const fc_conv_geom *g = &pl->dg;
-    const fc_int C = g->C, H = g->H, W = g->W, th = pl->wino_th, tw = pl->wino_tw;
-    const fc_int tbp = pl->wino_tbp, wr = 2 * tw + 2, hr = 2 * th + 2;
-    const fc_int pt = g->pad_top, pleft = g->pad_left;
-    FC_T *plane = rowbuf;
-    const fc_int v0 = FC_MAX(0, pt), v1 = FC_MIN(hr, pt + H);
-    const fc_int u0 = FC_MAX(0, pleft), u1 = FC_MIN(wr, pleft + W);
-    for (fc_int i = 0; i < hr * wr * FC_NR; ++i)
-        plane[i] = 0; /* border, and the channels past C of the last group */
-    fc_int lr = 0;
-    while (lr < nrows) {
-        const fc_int gr = gr0 + lr, img = gr / th, ti0 = gr - img * th;
-        const fc_int nr = FC_MIN(nrows - lr, th - ti0);
-        const fc_int va = FC_MAX(v0, 2 * ti0), vz = FC_MIN(v1, 2 * (ti0 + nr) + 2);
-        for (fc_int cg = 0; cg < C; cg += FC_NR) {
-            const fc_int nc = FC_MIN(FC_NR, C - cg);
-            for (fc_int cc = 0; cc < nc; ++cc)
-                FC_SFX(fc_wino_plane_rows)(x + (img * C + cg + cc) * H * W, W, pt, pleft, va,
-                                           vz, u0, u1, wr, FC_NR, plane + cc);
-            FC_T *vg = vt + (cg / FC_NR) * tbp * FC_NR;
-            for (fc_int ti = ti0; ti < ti0 + nr; ++ti) {
-                const fc_int taub = (lr + ti - ti0) * tw;
-                for (fc_int tj = 0; tj < tw; ++tj)
-                    FC_SFX(fc_wino_tile_in)(plane + (2 * ti * wr + 2 * tj) * FC_NR, wr, FC_NR,
-                                            vg + (taub + tj) * FC_NR, vstride);
-            }
-        }
-        lr += nr;
-    }
-}
-
 #if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
-/* q[u*8 + k] = rows[k][u] for u < n and the 8 rows (NULL: zeros), by 8x8
+/* q[u*ld + k] = rows[k][u] for u < n and the 8 rows (NULL: zeros), by 8x8
  * transposes in registers: the element-by-element interleave cost as much as
  * the transform it feeds. */
 static inline __attribute__((target("avx2,fma"))) void
-fc_wino_interleave8_avx2(const float *const rows[8], fc_int n, float *q)
+fc_wino_interleave8_avx2(const float *const rows[8], fc_int n, float *q, fc_int ld)
 {
     fc_int u = 0;
     for (; u + 8 <= n; u += 8) {
@@ -138,15 +98,70 @@ fc_wino_interleave8_avx2(const float *const rows[8], fc_int n, float *q)
             v[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0xEE);
         }
         for (int j = 0; j < 4; ++j) {
-            _mm256_storeu_ps(q + (u + j) * 8, _mm256_permute2f128_ps(v[j], v[j + 4], 0x20));
-            _mm256_storeu_ps(q + (u + j + 4) * 8, _mm256_permute2f128_ps(v[j], v[j + 4], 0x31));
+            _mm256_storeu_ps(q + (u + j) * ld, _mm256_permute2f128_ps(v[j], v[j + 4], 0x20));
+            _mm256_storeu_ps(q + (u + j + 4) * ld, _mm256_permute2f128_ps(v[j], v[j + 4], 0x31));
         }
     }
     for (; u < n; ++u)
         for (int k = 0; k < 8; ++k)
-            q[u * 8 + k] = rows[k] ? rows[k][u] : 0.0f;
+            q[u * ld + k] = rows[k] ? rows[k][u] : 0.0f;
 }
 #endif
+
+/* The input transform into backward-weight's transposed panels, V[xi](tau,
+ * c) at vt + xi*vstride + (c / NR)*tbp*NR + tau*NR + c % NR: NR channels at
+ * a time from their planes interleaved channel-last in rowbuf, so that one
+ * tile's transform is NR-wide vector arithmetic and each of its 16 stores a
+ * whole panel row. */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino_input_t_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, fc_int nrows,
+                             FC_T *vt, fc_int vstride, FC_T *rowbuf, const int vec)
+{
+    const fc_conv_geom *g = &pl->dg;
+    const fc_int C = g->C, H = g->H, W = g->W, th = pl->wino_th, tw = pl->wino_tw;
+    const fc_int tbp = pl->wino_tbp, wr = 2 * tw + 2, hr = 2 * th + 2;
+    const fc_int pt = g->pad_top, pleft = g->pad_left;
+    FC_T *plane = rowbuf;
+    const fc_int v0 = FC_MAX(0, pt), v1 = FC_MIN(hr, pt + H);
+    const fc_int u0 = FC_MAX(0, pleft), u1 = FC_MIN(wr, pleft + W);
+    for (fc_int i = 0; i < hr * wr * FC_NR; ++i)
+        plane[i] = 0; /* border, and the channels past C of the last group */
+    fc_int lr = 0;
+    while (lr < nrows) {
+        const fc_int gr = gr0 + lr, img = gr / th, ti0 = gr - img * th;
+        const fc_int nr = FC_MIN(nrows - lr, th - ti0);
+        const fc_int va = FC_MAX(v0, 2 * ti0), vz = FC_MIN(v1, 2 * (ti0 + nr) + 2);
+        for (fc_int cg = 0; cg < C; cg += FC_NR) {
+            const fc_int nc = FC_MIN(FC_NR, C - cg);
+#if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
+            if (vec && FC_NR % 8 == 0 && u1 > u0) {
+                for (fc_int v = va; v < vz; ++v)
+                    for (fc_int c8 = 0; c8 < FC_NR; c8 += 8) {
+                        const FC_T *rows[8];
+                        for (int k = 0; k < 8; ++k)
+                            rows[k] = c8 + k < nc ? x + ((img * C + cg + c8 + k) * H + v - pt) * W +
+                                                        u0 - pleft
+                                                  : NULL;
+                        fc_wino_interleave8_avx2(rows, u1 - u0,
+                                                 plane + (v * wr + u0) * FC_NR + c8, FC_NR);
+                    }
+            } else
+#endif
+            for (fc_int cc = 0; cc < nc; ++cc)
+                FC_SFX(fc_wino_plane_rows)(x + (img * C + cg + cc) * H * W, W, pt, pleft, va,
+                                           vz, u0, u1, wr, FC_NR, plane + cc);
+            FC_T *vg = vt + (cg / FC_NR) * tbp * FC_NR;
+            for (fc_int ti = ti0; ti < ti0 + nr; ++ti) {
+                const fc_int taub = (lr + ti - ti0) * tw;
+                for (fc_int tj = 0; tj < tw; ++tj)
+                    FC_SFX(fc_wino_tile_in)(plane + (2 * ti * wr + 2 * tj) * FC_NR, wr, FC_NR,
+                                            vg + (taub + tj) * FC_NR, vstride);
+            }
+        }
+        lr += nr;
+    }
+}
+
 
 /* Dy[xi](k, tau) at ad + xi*astride + (k / MR)*MR*tbp + tau*MR + k % MR, for
  * the tiles of the tile rows [gr0, gr0 + nrows). rowbuf: 2 rows of 2*tw. */
@@ -178,7 +193,7 @@ FC_SFX(fc_wino_dy_body)(const fc_conv_plan *pl, const FC_T *dy, fc_int gr0, fc_i
                         rows[kk] = kk < nk && a < nrow
                                        ? dy + ((img * K + i0 + kk) * Ho + oh + a) * Wo
                                        : NULL;
-                    fc_wino_interleave8_avx2(rows, Wo, q + a * wr * FC_DYL);
+                    fc_wino_interleave8_avx2(rows, Wo, q + a * wr * FC_DYL, FC_DYL);
                 }
             } else
 #endif
@@ -232,7 +247,7 @@ __attribute__((target("avx2,fma"))) FC_WINO_NOLIB static void
 FC_SFX(fc_wino_input_t_avx2)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, fc_int nrows,
                              FC_T *vt, fc_int vstride, FC_T *rowbuf)
 {
-    FC_SFX(fc_wino_input_t_body)(pl, x, gr0, nrows, vt, vstride, rowbuf);
+    FC_SFX(fc_wino_input_t_body)(pl, x, gr0, nrows, vt, vstride, rowbuf, 1);
 }
 #endif
 
@@ -240,7 +255,7 @@ FC_WINO_NOLIB static void FC_SFX(fc_wino_input_t_ref)(const fc_conv_plan *pl, co
                                                       fc_int gr0, fc_int nrows, FC_T *vt,
                                                       fc_int vstride, FC_T *rowbuf)
 {
-    FC_SFX(fc_wino_input_t_body)(pl, x, gr0, nrows, vt, vstride, rowbuf);
+    FC_SFX(fc_wino_input_t_body)(pl, x, gr0, nrows, vt, vstride, rowbuf, 0);
 }
 
 FC_WINO_NOLIB static void FC_SFX(fc_wino_dy_ref)(const fc_conv_plan *pl, const FC_T *dy,
