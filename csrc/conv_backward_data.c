@@ -45,15 +45,17 @@ fc_add_stride2_avx512_f64(double *d, const double *s, fc_int n)
 }
 
 /* AVX2 has no cheap masked store on AMD (vmaskmovps is microcoded): whole
- * vectors where the group of 4 (2 doubles) is not the row's last -- its
- * 8 (4) destination lanes then lie inside the row, the odd ones written back
- * unchanged -- and plain scalar adds for the last group. Same adds, same bits. */
+ * vectors for every full group of 4 (2 doubles) whose 8 (4) destination lanes
+ * end before `limit`, the odd ones written back unchanged -- the accumulator
+ * is the calling thread's own, so past the row's end they are its border or
+ * next row -- and plain scalar adds for the rest. Same adds, same bits. (A
+ * transposed convolution's 8-pixel rows left half their adds scalar.) */
 static inline __attribute__((target("avx2,fma"))) void
-fc_add_stride2_avx2_f32(float *d, const float *s, fc_int n)
+fc_add_stride2_avx2_f32(float *d, const float *s, fc_int n, const float *limit)
 {
     const __m256i spread = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
     fc_int t = 0;
-    for (; t + 4 < n; t += 4) {
+    for (; t + 4 <= n && d + 2 * t + 8 <= limit; t += 4) {
         const __m256 sv = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_loadu_ps(s + t)),
                                                    spread);
         const __m256 dv = _mm256_loadu_ps(d + 2 * t);
@@ -63,11 +65,45 @@ fc_add_stride2_avx2_f32(float *d, const float *s, fc_int n)
         d[2 * t] += s[t];
 }
 
+/* d[2t] += a[t], d[2t + 1] += b[t] for t < n: a and b interleaved into whole
+ * vectors (a stride-2 row pair), the same limit rule as above. */
 static inline __attribute__((target("avx2,fma"))) void
-fc_add_stride2_avx2_f64(double *d, const double *s, fc_int n)
+fc_add_stride2_pair_avx2_f32(float *d, const float *a, const float *b, fc_int n,
+                             const float *limit)
 {
     fc_int t = 0;
-    for (; t + 2 < n; t += 2) {
+    for (; t + 4 <= n && d + 2 * t + 8 <= limit; t += 4) {
+        const __m128 va = _mm_loadu_ps(a + t), vb = _mm_loadu_ps(b + t);
+        const __m256 ab = _mm256_set_m128(_mm_unpackhi_ps(va, vb), _mm_unpacklo_ps(va, vb));
+        _mm256_storeu_ps(d + 2 * t, _mm256_add_ps(_mm256_loadu_ps(d + 2 * t), ab));
+    }
+    for (; t < n; ++t) {
+        d[2 * t] += a[t];
+        d[2 * t + 1] += b[t];
+    }
+}
+
+static inline __attribute__((target("avx2,fma"))) void
+fc_add_stride2_pair_avx2_f64(double *d, const double *a, const double *b, fc_int n,
+                             const double *limit)
+{
+    fc_int t = 0;
+    for (; t + 2 <= n && d + 2 * t + 4 <= limit; t += 2) {
+        const __m128d va = _mm_loadu_pd(a + t), vb = _mm_loadu_pd(b + t);
+        const __m256d ab = _mm256_set_m128d(_mm_unpackhi_pd(va, vb), _mm_unpacklo_pd(va, vb));
+        _mm256_storeu_pd(d + 2 * t, _mm256_add_pd(_mm256_loadu_pd(d + 2 * t), ab));
+    }
+    for (; t < n; ++t) {
+        d[2 * t] += a[t];
+        d[2 * t + 1] += b[t];
+    }
+}
+
+static inline __attribute__((target("avx2,fma"))) void
+fc_add_stride2_avx2_f64(double *d, const double *s, fc_int n, const double *limit)
+{
+    fc_int t = 0;
+    for (; t + 2 <= n && d + 2 * t + 4 <= limit; t += 2) {
         const __m256d sv = _mm256_permute4x64_pd(_mm256_castpd128_pd256(_mm_loadu_pd(s + t)),
                                                  _MM_SHUFFLE(1, 1, 0, 0));
         const __m256d dv = _mm256_loadu_pd(d + 2 * t);
@@ -105,10 +141,30 @@ static void FC_SFX(fc_epi_col2im)(void *vctx, fc_int i0, fc_int mc, fc_int j0, f
 #ifdef FC_HAVE_X86_AVX2_KERNELS
     const int avx2 = sw == 2 && fc_simd_path() >= FC_SIMD_AVX2;
     const int avx512 = sw == 2 && fc_simd_path() == FC_SIMD_AVX512;
+    const FC_T *dxend = ctx->dxp + g->C * HWp; /* this thread's accumulator */
 #endif
     for (fc_int i = i0; i < i0 + mc; ++i) {
         const FC_T *src = ctx->tmp + i * ctx->ldt;
         FC_T *dxk = ctx->dxp + c * HWp + r * dhW + s * dw;
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+        if (avx2 && !avx512 && dw == 1 && !(s & 1) && s + 1 < g->S && i + 1 < i0 + mc) {
+            /* taps s and s + 1 fill the even and the odd columns of the same run:
+             * one interleaved vector add for both rows, each element still getting
+             * its taps in row order */
+            for (fc_int q = 0; q < ns; ++q)
+                FC_SFX(fc_add_stride2_pair_avx2)(dxk + sg[q].base, src + sg[q].dst,
+                                                 src + ctx->ldt + sg[q].dst, sg[q].len, dxend);
+            ++i;
+            if ((s += 2) == g->S) {
+                s = 0;
+                if (++r == g->R) {
+                    r = 0;
+                    ++c;
+                }
+            }
+            continue;
+        }
+#endif
         for (fc_int q = 0; q < ns; ++q) {
             FC_T *restrict d = dxk + sg[q].base;
             const FC_T *restrict sq = src + sg[q].dst;
@@ -123,7 +179,7 @@ static void FC_SFX(fc_epi_col2im)(void *vctx, fc_int i0, fc_int mc, fc_int j0, f
                  * (AVX2's masked stores are slow on AMD: AVX-512 masks where there) */
                 FC_SFX(fc_add_stride2_avx512)(d, sq, len);
             } else if (avx2) {
-                FC_SFX(fc_add_stride2_avx2)(d, sq, len);
+                FC_SFX(fc_add_stride2_avx2)(d, sq, len, dxend);
 #endif
             } else {
                 for (fc_int t = 0; t < len; ++t)
