@@ -16,8 +16,8 @@ which removes two full passes over each feature map, the weight packing and the
 per-layer overhead from every inference. In training, ``BatchNormalization`` -> ReLU is
 one pass of the batch-norm kernel (forward and backward), and a convolution with its own
 ReLU followed by max pooling takes its ReLU gradient inside the pooling's backward kernel;
-other fusions would change what the backward pass needs. A chain is fused only when each intermediate result has no other
-reader and is not a model output.
+other fusions would change what the backward pass needs. A chain is fused only when each
+intermediate result has no other reader and is not a model output.
 
 Folded and packed weights are cached and rebuilt when any layer's weights changed (see
 ``fastconv.layers.base.weights_version``).
@@ -271,7 +271,7 @@ class FusedConvReLUPool:
     max pooling of its output -- the classic conv -> ReLU -> pool. Forward: the two layers'
     own passes. Backward: the pooling kernel sends each gradient to its window's maximum
     and masks the plane with the ReLU's ``y > 0`` while it is still in cache, so the
-    full-size map is not read and written once more by a separate ReLU pass (a tenth of
+    full-size map is not read and written once more by a separate ReLU pass (4% of
     TFCNN's training step); the convolution's backward starts from that gradient.
     Bitwise the unfused steps' result."""
 
