@@ -143,9 +143,11 @@ static void FC_SFX(fc_epi_col2im)(void *vctx, fc_int i0, fc_int mc, fc_int j0, f
     const int avx512 = sw == 2 && fc_simd_path() == FC_SIMD_AVX512;
     const FC_T *dxend = ctx->dxp + g->C * HWp; /* this thread's accumulator */
 #endif
-    for (fc_int i = i0; i < i0 + mc; ++i) {
+    fc_int taps; /* rows (taps) done by one pass of the loop */
+    for (fc_int i = i0; i < i0 + mc; i += taps) {
         const FC_T *src = ctx->tmp + i * ctx->ldt;
         FC_T *dxk = ctx->dxp + c * HWp + r * dhW + s * dw;
+        taps = 1;
 #ifdef FC_HAVE_X86_AVX2_KERNELS
         if (avx2 && !avx512 && dw == 1 && !(s & 1) && s + 1 < g->S && i + 1 < i0 + mc) {
             /* taps s and s + 1 fill the even and the odd columns of the same run:
@@ -154,18 +156,10 @@ static void FC_SFX(fc_epi_col2im)(void *vctx, fc_int i0, fc_int mc, fc_int j0, f
             for (fc_int q = 0; q < ns; ++q)
                 FC_SFX(fc_add_stride2_pair_avx2)(dxk + sg[q].base, src + sg[q].dst,
                                                  src + ctx->ldt + sg[q].dst, sg[q].len, dxend);
-            ++i;
-            if ((s += 2) == g->S) {
-                s = 0;
-                if (++r == g->R) {
-                    r = 0;
-                    ++c;
-                }
-            }
-            continue;
+            taps = 2;
         }
 #endif
-        for (fc_int q = 0; q < ns; ++q) {
+        for (fc_int q = 0; taps == 1 && q < ns; ++q) {
             FC_T *restrict d = dxk + sg[q].base;
             const FC_T *restrict sq = src + sg[q].dst;
             const fc_int len = sg[q].len;
@@ -186,7 +180,7 @@ static void FC_SFX(fc_epi_col2im)(void *vctx, fc_int i0, fc_int mc, fc_int j0, f
                     d[t * sw] += sq[t];
             }
         }
-        if (++s == g->S) {
+        if ((s += taps) == g->S) {
             s = 0;
             if (++r == g->R) {
                 r = 0;

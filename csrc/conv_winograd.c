@@ -434,30 +434,25 @@ FC_SFX(fc_wino_input_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, fc
             const FC_T *xc = x + (img * C + c) * H * W;
             FC_T *vc = vb + c * FC_NR;
 #ifdef FC_HAVE_X86_AVX2_KERNELS
-            if (split == 1) {
+            if (split) { /* 1: AVX-512, 2: AVX2 */
                 const fc_int half = tw + 1;
-                if (u1 > u0)
-                    for (fc_int v = va; v < vz; ++v)
-                        FC_SFX(fc_wino_split_row)(xc + (v - pt) * W + (u0 - pleft), u1 - u0,
-                                                  plane + v * wr + (u0 % 2) * half + u0 / 2,
-                                                  plane + v * wr + ((u0 + 1) % 2) * half +
-                                                      (u0 + 1) / 2);
-                for (fc_int ti = ti0; ti < ti0 + nr; ++ti)
-                    FC_SFX(fc_wino_row_in_avx512)(plane + 2 * ti * wr, wr, tw,
-                                                  (lr + ti - ti0) * tw, C, vc, vstride);
-                continue;
-            }
-            if (split == 2) {
-                const fc_int half = tw + 1;
-                if (u1 > u0)
-                    for (fc_int v = va; v < vz; ++v)
-                        FC_SFX(fc_wino_split_row_avx2)(
-                            xc + (v - pt) * W + (u0 - pleft), u1 - u0,
-                            plane + v * wr + (u0 % 2) * half + u0 / 2,
-                            plane + v * wr + ((u0 + 1) % 2) * half + (u0 + 1) / 2);
-                for (fc_int ti = ti0; ti < ti0 + nr; ++ti)
-                    FC_SFX(fc_wino_row_in_avx2)(plane + 2 * ti * wr, wr, tw,
-                                                (lr + ti - ti0) * tw, C, vc, vstride);
+                for (fc_int v = va; u1 > u0 && v < vz; ++v) {
+                    const FC_T *src = xc + (v - pt) * W + (u0 - pleft);
+                    FC_T *ev = plane + v * wr + (u0 % 2) * half + u0 / 2;
+                    FC_T *od = plane + v * wr + ((u0 + 1) % 2) * half + (u0 + 1) / 2;
+                    if (split == 1)
+                        FC_SFX(fc_wino_split_row)(src, u1 - u0, ev, od);
+                    else
+                        FC_SFX(fc_wino_split_row_avx2)(src, u1 - u0, ev, od);
+                }
+                for (fc_int ti = ti0; ti < ti0 + nr; ++ti) {
+                    const FC_T *r0 = plane + 2 * ti * wr;
+                    const fc_int taub = (lr + ti - ti0) * tw;
+                    if (split == 1)
+                        FC_SFX(fc_wino_row_in_avx512)(r0, wr, tw, taub, C, vc, vstride);
+                    else
+                        FC_SFX(fc_wino_row_in_avx2)(r0, wr, tw, taub, C, vc, vstride);
+                }
                 continue;
             }
 #endif

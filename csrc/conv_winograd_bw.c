@@ -162,7 +162,6 @@ FC_SFX(fc_wino_input_t_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, 
     }
 }
 
-
 /* Dy[xi](k, tau) at ad + xi*astride + (k / MR)*MR*tbp + tau*MR + k % MR, for
  * the tiles of the tile rows [gr0, gr0 + nrows). rowbuf: 2 rows of 2*tw. */
 static inline __attribute__((always_inline)) void

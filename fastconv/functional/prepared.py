@@ -91,6 +91,8 @@ class PreparedPool2d:
     def backward(self, grad_out, x, relu_mask=False):
         """``relu_mask`` (max pooling only): ``x`` is a ReLU's output and the gradient also
         goes back through it -- bitwise ``relu_backward(backward(grad_out, x), x)``."""
+        if relu_mask and self.kind != "max":
+            raise ValueError(f"relu_mask needs max pooling, not {self.kind!r} pooling")
         grad_x = np.empty(x.shape, dtype=self.dtype)
         if self.g.N:
             grad_out = np.ascontiguousarray(grad_out)
