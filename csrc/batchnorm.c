@@ -21,6 +21,7 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include "fastconv.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -40,7 +41,20 @@
  * FC_BN_UNIT_ELEMS elements. */
 #define FC_BN_COLS 1024
 
+/* Where the backward's ReLU mask comes from: y (the ReLU's output, the unit's or
+ * image's part of it), or, with y NULL and xm[0] set, the forward's coefficients
+ * (mean, scale, shift) recomputed on x (bn_mask_x); neither: no ReLU. */
+typedef struct bn_relu_f32 {
+    const float *y;
+    const float *xm[3];
+} bn_relu_f32;
+typedef struct bn_relu_f64 {
+    const double *y;
+    const double *xm[3];
+} bn_relu_f64;
+
 #define T float
+#define BN_RELU bn_relu_f32
 #define FC_BN_ATTR
 #define NAME(base) base##_f32_portable
 #include "batchnorm_impl.h"
@@ -54,8 +68,10 @@
 #undef FC_BN_ATTR
 #endif
 #undef T
+#undef BN_RELU
 
 #define T double
+#define BN_RELU bn_relu_f64
 #define FC_BN_ATTR
 #define NAME(base) base##_f64_portable
 #include "batchnorm_impl.h"
@@ -69,6 +85,7 @@
 #undef FC_BN_ATTR
 #endif
 #undef T
+#undef BN_RELU
 
 static inline int bn_avx2(void)
 {
@@ -138,13 +155,17 @@ static void bn_merge_moments(const bn_split *sp, const double *part, fc_int N, f
 
 #define FC_BN_DRIVERS
 #define T float
+#define BN_RELU bn_relu_f32
 #define SUFFIX f32
 #include "batchnorm_impl.h"
 #undef SUFFIX
 #undef T
+#undef BN_RELU
 #define T double
+#define BN_RELU bn_relu_f64
 #define SUFFIX f64
 #include "batchnorm_impl.h"
 #undef SUFFIX
 #undef T
+#undef BN_RELU
 #undef FC_BN_DRIVERS

@@ -57,6 +57,14 @@ FC_BN_ATTR static void NAME(bn_unit_moments)(const T *x, fc_int nplanes, fc_int 
     *m2_out = NAME(bn_lanes_sum)(acc);
 }
 
+/* The training forward's normalised value before its ReLU: one expression for the
+ * forward pass and for the backward's recomputed mask, so both compile to the same
+ * operations (the same contraction into a multiply-add) and agree bit for bit. */
+FC_BN_ATTR static inline T NAME(bn_affine)(T x, T m, T s, T b)
+{
+    return (x - m) * s + b;
+}
+
 /* out = g where y > 0, else 0: the fused ReLU's mask. Both operands are
  * loaded before the select, so it compiles to a vector blend (no branch to
  * mispredict on random signs). */
@@ -68,29 +76,85 @@ FC_BN_ATTR static inline void NAME(bn_mask)(const T *g, const T *y, T *out, fc_i
     }
 }
 
-/* Adds g and g * (x - mean) of n elements into the lanes (lane = i % LANES). */
-FC_BN_ATTR static inline void NAME(bn_acc_grad)(const T *g, const T *x, fc_int n, double mean,
-                                                double *sg, double *sgx)
+/* The same mask recomputed from the forward's input x and its coefficients (m, s, b):
+ * bn_affine(x) > 0 exactly where y > 0. Rows of coefficients (one value per element)
+ * in row mode (step 1), else one value each (step 0). */
+FC_BN_ATTR static inline void NAME(bn_mask_x)(const T *g, const T *x, T *out, fc_int n,
+                                              const T *m, const T *s, const T *b, int step)
 {
-    fc_int i = 0;
-    for (; i + FC_BN_LANES <= n; i += FC_BN_LANES)
-        for (int k = 0; k < FC_BN_LANES; k++) {
-            double gd = (double)g[i + k];
-            sg[k] += gd;
-            sgx[k] += gd * ((double)x[i + k] - mean);
+    if (step) {
+        for (fc_int i = 0; i < n; i++) {
+            T gv = g[i];
+            out[i] = NAME(bn_affine)(x[i], m[i], s[i], b[i]) > (T)0 ? gv : (T)0;
         }
+    } else {
+        const T mv = m[0], sv = s[0], bv = b[0];
+        for (fc_int i = 0; i < n; i++) {
+            T gv = g[i];
+            out[i] = NAME(bn_affine)(x[i], mv, sv, bv) > (T)0 ? gv : (T)0;
+        }
+    }
+}
+
+/* out = g of n elements masked by the fused ReLU: y (offset off) or the recomputed
+ * mask on single coefficients. */
+FC_BN_ATTR static inline void NAME(bn_relu_mask)(const BN_RELU *r, const T *g, const T *x,
+                                                 fc_int off, T *out, fc_int n)
+{
+    if (r->y)
+        NAME(bn_mask)(g, r->y + off, out, n);
+    else
+        NAME(bn_mask_x)(g, x, out, n, r->xm[0], r->xm[1], r->xm[2], 0);
+}
+
+static inline int NAME(bn_relu_on)(const BN_RELU *r)
+{
+    return r->y != NULL || r->xm[0] != NULL;
+}
+
+/* Four lanes of double and of T: the vector types of bn_acc_grad. */
+typedef double NAME(v4d) __attribute__((vector_size(4 * sizeof(double))));
+typedef T NAME(v4t) __attribute__((vector_size(4 * sizeof(T))));
+
+/* Adds g and g * (x - mean) of n elements into the lanes (lane = i % LANES), each
+ * lane's operations in the scalar order. Written on vectors of four lanes: left to
+ * the vectoriser (lanes behind pointers that may alias g and x under
+ * -fno-strict-aliasing) it ran in scalar pieces through the stack, at half the speed. */
+FC_BN_ATTR static inline void NAME(bn_acc_grad)(const T *g, const T *x, fc_int n, double mean,
+                                                double *sg_io, double *sgx_io)
+{
+    NAME(v4d) sg[FC_BN_LANES / 4], sgx[FC_BN_LANES / 4];
+    const NAME(v4d) mv = {mean, mean, mean, mean};
+    memcpy(sg, sg_io, sizeof sg);
+    memcpy(sgx, sgx_io, sizeof sgx);
+    fc_int i = 0;
+    for (; i + FC_BN_LANES <= n; i += FC_BN_LANES) {
+#pragma GCC unroll 4
+        for (int q = 0; q < FC_BN_LANES / 4; q++) {
+            NAME(v4t) gt, xt;
+            memcpy(&gt, g + i + 4 * q, sizeof gt);
+            memcpy(&xt, x + i + 4 * q, sizeof xt);
+            const NAME(v4d) gd = __builtin_convertvector(gt, NAME(v4d));
+            const NAME(v4d) xd = __builtin_convertvector(xt, NAME(v4d));
+            sg[q] += gd;
+            sgx[q] += gd * (xd - mv);
+        }
+    }
+    memcpy(sg_io, sg, sizeof sg);
+    memcpy(sgx_io, sgx, sizeof sgx);
     for (int k = 0; i < n; i++, k++) {
         double gd = (double)g[i];
-        sg[k] += gd;
-        sgx[k] += gd * ((double)x[i] - mean);
+        sg_io[k] += gd;
+        sgx_io[k] += gd * ((double)x[i] - mean);
     }
 }
 
 /* sum(g') and sum(g' * (x - mean)) over the unit, where g' = g, or g masked
- * to 0 where y <= 0 when y (a fused ReLU's output) is given. The masked
- * values go through a small buffer in blocks of FC_BN_BLOCK (a multiple of
- * the lane count, so both cases fill the lanes alike). */
-FC_BN_ATTR static void NAME(bn_unit_grad_sums)(const T *g, const T *x, const T *y,
+ * to 0 where a fused ReLU's output was not positive (bn_relu_mask). The masked
+ * values go through a small buffer in blocks of FC_BN_BLOCK (a multiple of the
+ * lane count, so both cases fill the lanes alike): a select between a float and
+ * a double lane did not vectorise. */
+FC_BN_ATTR static void NAME(bn_unit_grad_sums)(const T *g, const T *x, const BN_RELU *relu,
                                                fc_int nplanes, fc_int stride, fc_int HW,
                                                double mean, double *sg_out, double *sgx_out)
 {
@@ -98,13 +162,13 @@ FC_BN_ATTR static void NAME(bn_unit_grad_sums)(const T *g, const T *x, const T *
     T buf[FC_BN_BLOCK];
     for (fc_int n = 0; n < nplanes; n++) {
         const T *gp = g + n * stride, *xp = x + n * stride;
-        if (!y) {
+        if (!NAME(bn_relu_on)(relu)) {
             NAME(bn_acc_grad)(gp, xp, HW, mean, sg, sgx);
             continue;
         }
         for (fc_int i = 0; i < HW; i += FC_BN_BLOCK) {
             fc_int len = HW - i < FC_BN_BLOCK ? HW - i : FC_BN_BLOCK;
-            NAME(bn_mask)(gp + i, y + n * stride + i, buf, len);
+            NAME(bn_relu_mask)(relu, gp + i, xp + i, n * stride + i, buf, len);
             NAME(bn_acc_grad)(buf, xp + i, len, mean, sg, sgx);
         }
     }
@@ -117,23 +181,25 @@ FC_BN_ATTR static void NAME(bn_plane_apply)(const T *x, T *y, fc_int HW, T m, T 
 {
     if (relu) {
         for (fc_int i = 0; i < HW; i++) {
-            T v = (x[i] - m) * s + b;
+            T v = NAME(bn_affine)(x[i], m, s, b);
             y[i] = v > (T)0 ? v : (T)0;
         }
     } else {
-        for (fc_int i = 0; i < HW; i++) y[i] = (x[i] - m) * s + b;
+        for (fc_int i = 0; i < HW; i++) y[i] = NAME(bn_affine)(x[i], m, s, b);
     }
 }
 
 /* One plane of the input gradient: gx = a * g' + ((x - m) * d + e), with g'
  * as in bn_unit_grad_sums (d = e = 0 for the inference-mode backward, which
- * takes the short loop). With y, g' is first written to gx (the mask pass),
- * then updated in place while it is in L1. */
-FC_BN_ATTR static void NAME(bn_plane_grad)(const T *g, const T *x, const T *y, T *gx, fc_int HW,
-                                           T a, T m, T d, T e, int affine_only)
+ * takes the short loop; off: the plane's offset in the ReLU's y). With a ReLU,
+ * g' is first written to gx (the mask pass), then updated in place while it is
+ * in L1: the same loop as without one, so the same bits as masking beforehand. */
+FC_BN_ATTR static void NAME(bn_plane_grad)(const T *g, const T *x, const BN_RELU *relu,
+                                           fc_int off, T *gx, fc_int HW, T a, T m, T d, T e,
+                                           int affine_only)
 {
-    if (y) {
-        NAME(bn_mask)(g, y, gx, HW);
+    if (NAME(bn_relu_on)(relu)) {
+        NAME(bn_relu_mask)(relu, g, x, off, gx, HW);
         g = gx;
     }
     if (affine_only) {
@@ -183,9 +249,10 @@ FC_BN_ATTR static void NAME(bn_cols_moments)(const T *x, fc_int N, fc_int L, fc_
 }
 
 /* Column mode of bn_unit_grad_sums: (sum g', sum g' (x - mean)) of channel
- * c0 + c to part[2c], part[2c + 1]; mean points at channel c0's mean. */
-FC_BN_ATTR static void NAME(bn_cols_grad_sums)(const T *g, const T *x, const T *y, fc_int N,
-                                               fc_int L, fc_int HW, fc_int nc,
+ * c0 + c to part[2c], part[2c + 1]; g, x point at channel c0 of image 0, mean
+ * at channel c0's mean. */
+FC_BN_ATTR static void NAME(bn_cols_grad_sums)(const T *g, const T *x, const BN_RELU *relu,
+                                               fc_int c0, fc_int N, fc_int L, fc_int HW, fc_int nc,
                                                const double *mean, double *part)
 {
     double sg[FC_BN_COLS], sgx[FC_BN_COLS], mrow[FC_BN_COLS];
@@ -196,8 +263,13 @@ FC_BN_ATTR static void NAME(bn_cols_grad_sums)(const T *g, const T *x, const T *
     T buf[FC_BN_COLS];
     for (fc_int n = 0; n < N; n++) {
         const T *gp = g + n * L, *xp = x + n * L;
-        if (y) {
-            NAME(bn_mask)(gp, y + n * L, buf, w);
+        if (NAME(bn_relu_on)(relu)) {
+            /* the coefficient rows are one image long: offset c0 * HW; y: the element's */
+            const fc_int o = c0 * HW;
+            if (relu->y)
+                NAME(bn_mask)(gp, relu->y + n * L + o, buf, w);
+            else
+                NAME(bn_mask_x)(gp, xp, buf, w, relu->xm[0] + o, relu->xm[1] + o, relu->xm[2] + o, 1);
             gp = buf;
         }
         for (fc_int j = 0; j < w; j++) {
@@ -227,20 +299,24 @@ FC_BN_ATTR static void NAME(bn_row_apply)(const T *x, T *y, fc_int L, const T *m
 {
     if (relu) {
         for (fc_int i = 0; i < L; i++) {
-            T v = (x[i] - m[i]) * s[i] + b[i];
+            T v = NAME(bn_affine)(x[i], m[i], s[i], b[i]);
             y[i] = v > (T)0 ? v : (T)0;
         }
     } else {
-        for (fc_int i = 0; i < L; i++) y[i] = (x[i] - m[i]) * s[i] + b[i];
+        for (fc_int i = 0; i < L; i++) y[i] = NAME(bn_affine)(x[i], m[i], s[i], b[i]);
     }
 }
 
-FC_BN_ATTR static void NAME(bn_row_grad)(const T *g, const T *x, const T *y, T *gx, fc_int L,
-                                         const T *a, const T *m, const T *d, const T *e,
-                                         int affine_only)
+FC_BN_ATTR static void NAME(bn_row_grad)(const T *g, const T *x, const BN_RELU *relu,
+                                         fc_int off, T *gx, fc_int L, const T *a, const T *m,
+                                         const T *d, const T *e, int affine_only)
 {
-    if (y) {
-        NAME(bn_mask)(g, y, gx, L);
+    if (NAME(bn_relu_on)(relu)) {
+        /* coefficient rows are one image long (offset 0); y is offset by the image */
+        if (relu->y)
+            NAME(bn_mask)(g, relu->y + off, gx, L);
+        else
+            NAME(bn_mask_x)(g, x, gx, L, relu->xm[0], relu->xm[1], relu->xm[2], 1);
         g = gx;
     }
     if (affine_only) {
@@ -373,15 +449,16 @@ int BN_PUBLIC(batchnorm_forward_inference)(const T *x, fc_int N, fc_int C, fc_in
     return 0;
 }
 
-int BN_PUBLIC(batchnorm_backward)(const T *g, const T *x, const T *y, fc_int N, fc_int C,
-                                  fc_int HW, const double *mean, const double *invstd,
-                                  const double *gamma, int training, T *gx, double *grad_gamma,
-                                  double *grad_beta, int nthreads)
+int BN_PUBLIC(batchnorm_backward)(const T *g, const T *x, const T *y, const double *beta,
+                                  fc_int N, fc_int C, fc_int HW, const double *mean,
+                                  const double *invstd, const double *gamma, int training, T *gx,
+                                  double *grad_gamma, double *grad_beta, int nthreads)
 {
     bn_split sp = bn_make_split(N, C, HW);
-    T *rows[4] = {NULL, NULL, NULL, NULL};
-    double *part = BN_P3(bn, scratch, SUFFIX)(&sp, C, HW, 4, rows);
-    double *coef = malloc((size_t)(4 * C) * sizeof(double) + 1);
+    /* rows: the four gx coefficients, then (row mode, mask from x) scale and shift */
+    T *rows[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
+    double *part = BN_P3(bn, scratch, SUFFIX)(&sp, C, HW, 6, rows);
+    double *coef = malloc((size_t)(7 * C) * sizeof(double) + 1);
     if (!part || !coef) {
         free(part);
         free(coef);
@@ -392,20 +469,49 @@ int BN_PUBLIC(batchnorm_backward)(const T *g, const T *x, const T *y, fc_int N, 
     (void)nthreads; /* unused in serial builds */
     const fc_int L = C * HW;
     const double M = (double)(N * HW);
+    /* The forward's coefficients in T, as its apply pass had them: mean, gamma * invstd
+     * (the same double product), beta; expanded to rows in row mode. */
+    const int xmask = !y && beta && training;
+    T *cs = (T *)(coef + 4 * C); /* 3 * C values of T after the 4 * C coefficients */
+    if (xmask) {
+        for (fc_int c = 0; c < C; c++) {
+            cs[3 * c] = (T)mean[c];
+            cs[3 * c + 1] = (T)(gamma[c] * invstd[c]);
+            cs[3 * c + 2] = (T)beta[c];
+        }
+        if (sp.row_mode) {
+            double *tmp = coef; /* free until the coefficients are computed */
+            for (int r = 0; r < 3; r++) {
+                for (fc_int c = 0; c < C; c++)
+                    tmp[c] = r == 0 ? mean[c] : r == 1 ? gamma[c] * invstd[c] : beta[c];
+                BN_P3(bn, expand, SUFFIX)(rows[r == 0 ? 1 : 3 + r], tmp, 1, C, HW);
+            }
+        }
+    }
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
     {
 #pragma omp for schedule(static)
         for (fc_int u = 0; u < sp.units; u++) {
+            BN_RELU relu = {NULL, {NULL, NULL, NULL}};
             if (sp.row_mode) {
                 fc_int c0 = u * sp.cpb, nc = c0 + sp.cpb < C ? sp.cpb : C - c0, off = c0 * HW;
-                BN_RUN(avx, bn_cols_grad_sums, (g + off, x + off, y ? y + off : NULL, N, L, HW, nc,
+                relu.y = y;
+                if (xmask) {
+                    relu.xm[0] = rows[1];
+                    relu.xm[1] = rows[4];
+                    relu.xm[2] = rows[5];
+                }
+                BN_RUN(avx, bn_cols_grad_sums, (g + off, x + off, &relu, c0, N, L, HW, nc,
                                                 mean + c0, &part[2 * c0]));
             } else {
                 fc_int c = u / sp.nk, n0 = (u % sp.nk) * sp.per;
                 fc_int n1 = n0 + sp.per < N ? n0 + sp.per : N;
                 fc_int off = n0 * L + c * HW;
-                BN_RUN(avx, bn_unit_grad_sums, (g + off, x + off, y ? y + off : NULL, n1 - n0, L,
-                                                HW, mean[c], &part[2 * u], &part[2 * u + 1]));
+                relu.y = y ? y + off : NULL;
+                if (xmask)
+                    for (int r = 0; r < 3; r++) relu.xm[r] = cs + 3 * c + r;
+                BN_RUN(avx, bn_unit_grad_sums, (g + off, x + off, &relu, n1 - n0, L, HW, mean[c],
+                                                &part[2 * u], &part[2 * u + 1]));
             }
         }
 #pragma omp single
@@ -428,17 +534,27 @@ int BN_PUBLIC(batchnorm_backward)(const T *g, const T *x, const T *y, fc_int N, 
                 for (int r = 0; r < 4; r++) BN_P3(bn, expand, SUFFIX)(rows[r], coef + r, 4, C, HW);
         }
         if (gx && sp.row_mode) {
+            BN_RELU relu = {NULL, {NULL, NULL, NULL}};
+            relu.y = y;
+            if (xmask) {
+                relu.xm[0] = rows[1];
+                relu.xm[1] = rows[4];
+                relu.xm[2] = rows[5];
+            }
 #pragma omp for schedule(static)
             for (fc_int n = 0; n < N; n++)
-                BN_RUN(avx, bn_row_grad, (g + n * L, x + n * L, y ? y + n * L : NULL, gx + n * L, L,
+                BN_RUN(avx, bn_row_grad, (g + n * L, x + n * L, &relu, n * L, gx + n * L, L,
                                           rows[0], rows[1], rows[2], rows[3], !training));
         } else if (gx) {
 #pragma omp for schedule(static)
             for (fc_int p = 0; p < N * C; p++) {
                 const double *k = coef + 4 * (p % C);
-                BN_RUN(avx, bn_plane_grad, (g + p * HW, x + p * HW, y ? y + p * HW : NULL,
-                                            gx + p * HW, HW, (T)k[0], (T)k[1], (T)k[2], (T)k[3],
-                                            !training));
+                BN_RELU relu = {NULL, {NULL, NULL, NULL}};
+                relu.y = y ? y + p * HW : NULL;
+                if (xmask)
+                    for (int r = 0; r < 3; r++) relu.xm[r] = cs + 3 * (p % C) + r;
+                BN_RUN(avx, bn_plane_grad, (g + p * HW, x + p * HW, &relu, 0, gx + p * HW, HW,
+                                            (T)k[0], (T)k[1], (T)k[2], (T)k[3], !training));
             }
         }
     }

@@ -488,16 +488,22 @@ int fc_batchnorm_forward_inference_f64(const double *x, fc_int N, fc_int C, fc_i
                                        const double *shift, int relu, double *y, int nthreads);
 /* Backward of y = (x - mean) * invstd * gamma + beta given g = dL/dy, with
  * g masked to 0 where y <= 0 when y (the fused ReLU's output) is not NULL.
+ * With y NULL, beta not NULL and training = 1, the mask is recomputed from x
+ * with the training forward's coefficients (mean, gamma * invstd, beta in the
+ * element type, the forward's expression): the same mask bit for bit, without
+ * reading y (two passes over a full-size map fewer). beta is unused otherwise.
  * grad_beta = sum g, grad_gamma = invstd * sum g * (x - mean). With
  * training = 1, mean / invstd are the batch's and
  * gx = gamma * invstd / M * (M * g - grad_beta - xhat * grad_gamma), M = N * HW;
  * with training = 0 they are constants (running statistics) and
  * gx = gamma * invstd * g. gx may be NULL (not computed). */
-int fc_batchnorm_backward_f32(const float *g, const float *x, const float *y, fc_int N,
+int fc_batchnorm_backward_f32(const float *g, const float *x, const float *y,
+                              const double *beta, fc_int N,
                               fc_int C, fc_int HW, const double *mean, const double *invstd,
                               const double *gamma, int training, float *gx,
                               double *grad_gamma, double *grad_beta, int nthreads);
-int fc_batchnorm_backward_f64(const double *g, const double *x, const double *y, fc_int N,
+int fc_batchnorm_backward_f64(const double *g, const double *x, const double *y,
+                              const double *beta, fc_int N,
                               fc_int C, fc_int HW, const double *mean, const double *invstd,
                               const double *gamma, int training, double *gx,
                               double *grad_gamma, double *grad_beta, int nthreads);

@@ -59,22 +59,30 @@ def forward_inference(const floating[:, :, ::1] x, const double[::1] mean, const
 def backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] x, y,
              const double[::1] mean, const double[::1] invstd, const double[::1] gamma,
              bint training, floating[:, :, ::1] grad_x, double[::1] grad_gamma,
-             double[::1] grad_beta, int num_threads):
-    """Fills grad_x, grad_gamma, grad_beta; y (the fused ReLU's output) may be None."""
+             double[::1] grad_beta, int num_threads, beta=None):
+    """Fills grad_x, grad_gamma, grad_beta; y (the fused ReLU's output) may be None.
+    With y None, a beta (float64, C) and training, the ReLU mask is recomputed from x."""
     cdef fc_int N = x.shape[0], C = x.shape[1], HW = x.shape[2]
     cdef int nt = _threads(num_threads, C, N * C * HW), status
     cdef const floating[:, :, ::1] yv
     cdef const floating *yp = NULL
+    cdef const double[::1] bv
+    cdef const double *bp = NULL
     if y is not None:
         yv = y
         yp = &yv[0, 0, 0]
+    elif beta is not None:
+        bv = beta
+        if bv.shape[0] != C:
+            raise ValueError(f"batch norm backward: beta has {bv.shape[0]} values for {C} channels")
+        bp = &bv[0]
     with nogil:
         if floating is float:
-            status = fc_batchnorm_backward_f32(&grad_out[0, 0, 0], &x[0, 0, 0], yp, N, C, HW,
+            status = fc_batchnorm_backward_f32(&grad_out[0, 0, 0], &x[0, 0, 0], yp, bp, N, C, HW,
                                                &mean[0], &invstd[0], &gamma[0], training,
                                                &grad_x[0, 0, 0], &grad_gamma[0], &grad_beta[0], nt)
         else:
-            status = fc_batchnorm_backward_f64(&grad_out[0, 0, 0], &x[0, 0, 0], yp, N, C, HW,
+            status = fc_batchnorm_backward_f64(&grad_out[0, 0, 0], &x[0, 0, 0], yp, bp, N, C, HW,
                                                &mean[0], &invstd[0], &gamma[0], training,
                                                &grad_x[0, 0, 0], &grad_gamma[0], &grad_beta[0], nt)
     _check(status)

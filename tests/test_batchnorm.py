@@ -76,6 +76,45 @@ def test_training_forward_backward_match_reference(simd, dtype, shape, seed, rel
         assert_close(got_w / scale, (want_w / scale).astype(dtype), dtype, M, name)
     for a, b in zip(got_stats, got_plain):   # the same statistics, so the same bits
         assert a.tobytes() == b.tobytes()
+    if relu:
+        # the mask recomputed from x with the forward's beta: bitwise the y > 0 mask
+        for stats in ((mean, invstd), None):
+            got_beta = F.batch_norm2d_backward(g, x, gamma, 1e-3, stats=stats, relu_beta=beta)
+            for a, b in zip(got_stats, got_beta):
+                assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(3, 4, 32, 32), (2, 3, 17, 19), (5, 6, 4, 4), (4, 2, 1, 1)])
+def test_relu_mask_from_x_is_bitwise_the_mask_from_y(simd, dtype, shape):
+    """Planes past one masking block (1024 elements), odd ones, row-mode ones; values
+    with many outputs at exactly 0 (beta cancelling the normalised value) included."""
+    x, gamma, beta, g = _inputs(shape, dtype, 5, offset=0.0)
+    x[:, :, ::3] = 0.0                       # normalised value = -mean * scale: ties at beta
+    C = shape[1]
+    y, mean, invstd = F.batch_norm2d(x, gamma, beta, np.zeros(C, dtype), np.ones(C, dtype), True,
+                                     activation="relu", return_stats=True)
+    beta = (-(0 - mean) * gamma * invstd).astype(dtype)   # outputs at 0 where x == 0
+    y, mean, invstd = F.batch_norm2d(x, gamma, beta, np.zeros(C, dtype), np.ones(C, dtype), True,
+                                     activation="relu", return_stats=True)
+    want = F.batch_norm2d_backward(g, x, gamma, stats=(mean, invstd), y=y)
+    got = F.batch_norm2d_backward(g, x, gamma, stats=(mean, invstd), relu_beta=beta)
+    for a, b in zip(want, got):
+        assert a.tobytes() == b.tobytes()
+    premasked = F.batch_norm2d_backward(np.where(y > 0, g, 0).astype(dtype), x, gamma,
+                                        stats=(mean, invstd))
+    for a, b in zip(want, premasked):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_relu_beta_is_validated():
+    x, gamma, beta, g = _inputs((2, 3, 4, 4), np.float32, 1)
+    y = F.batch_norm2d(x, gamma, beta, np.zeros(3, np.float32), np.ones(3, np.float32), True,
+                       activation="relu")
+    with pytest.raises(ValueError, match="not both"):
+        F.batch_norm2d_backward(g, x, gamma, y=y, relu_beta=beta)
+    with pytest.raises(ValueError, match="relu_beta"):
+        F.batch_norm2d_backward(g, x, gamma, relu_beta=beta[:2])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -112,7 +112,7 @@ def batch_norm2d(x, gamma, beta, running_mean, running_var, training, momentum=0
 
 # ---------------------------------------------------------------- backward
 
-def _backward(op, grad_out, x, gamma, mean, invstd, training, y):
+def _backward(op, grad_out, x, gamma, mean, invstd, training, y, relu_beta=None):
     """Shared tail of the two backward functions (arguments already validated)."""
     C = x.shape[1]
     grad_x = np.empty_like(x)
@@ -120,7 +120,7 @@ def _backward(op, grad_out, x, gamma, mean, invstd, training, y):
     if x.size:
         _norm.backward(_view3(grad_out), _view3(x), None if y is None else _view3(y), mean, invstd,
                        _f64(gamma), training, _view3(grad_x), grad_gamma, grad_beta,
-                       get_num_threads())
+                       get_num_threads(), relu_beta)
     return grad_x, grad_gamma.astype(x.dtype), grad_beta.astype(x.dtype)
 
 
@@ -133,13 +133,16 @@ def _grad_inputs(grad_out, x, gamma, op):
     return grad_out, x, gamma
 
 
-def batch_norm2d_backward(grad_out, x, gamma, eps=1e-5, *, stats=None, y=None):
+def batch_norm2d_backward(grad_out, x, gamma, eps=1e-5, *, stats=None, y=None, relu_beta=None):
     """Gradients ``(grad_x, grad_gamma, grad_beta)`` of training-mode ``batch_norm2d``.
 
     ``stats=(mean, invstd)`` -- what ``batch_norm2d(..., return_stats=True)`` returned --
     skips recomputing the batch statistics (``eps`` is then unused). ``y`` is the output of
     a forward with ``activation='relu'``: ``grad_out`` is taken as the gradient of that
-    output and masked where ``y <= 0`` in the same pass.
+    output and masked where ``y <= 0`` in the same pass. ``relu_beta``, instead of ``y``:
+    the ``beta`` of that forward (with its ``stats``, or none to recompute them); the mask
+    is recomputed from ``x`` with the forward's own arithmetic -- bit for bit ``y > 0`` --
+    which spares the two passes over ``y`` (about 40% of this function's memory traffic).
     """
     op = "batch_norm2d_backward"
     grad_out, x, gamma = _grad_inputs(grad_out, x, gamma, op)
@@ -151,6 +154,12 @@ def batch_norm2d_backward(grad_out, x, gamma, eps=1e-5, *, stats=None, y=None):
         mean, invstd = (_f64(_channel_stats(a, name, op, C))
                         for name, a in zip(("stats mean", "stats invstd"), stats))
     y = _relu_output(y, x, op)
+    if relu_beta is not None:
+        if y is not None:
+            raise ValueError(f"{op}: give y or relu_beta for the ReLU's mask, not both")
+        relu_beta = _array(relu_beta, "relu_beta", op, 1, x.dtype)
+        _expect_shape(relu_beta, (C,), "relu_beta", op)
+        relu_beta = _f64(relu_beta)
     if stats is None and x.size:
         # the batch statistics, through the training forward's own kernel
         mean, var, invstd = np.empty(C), np.empty(C), np.empty(C)
@@ -158,7 +167,7 @@ def batch_norm2d_backward(grad_out, x, gamma, eps=1e-5, *, stats=None, y=None):
                                mean, var, invstd, get_num_threads())
     elif stats is None:
         mean = invstd = None
-    return _backward(op, grad_out, x, gamma, mean, invstd, True, y)
+    return _backward(op, grad_out, x, gamma, mean, invstd, True, y, relu_beta)
 
 
 def batch_norm2d_inference_backward(grad_out, x, gamma, running_mean, running_var, eps=1e-5,

@@ -90,8 +90,10 @@ class BatchNormalization(Layer):
         x4, training, stats, y = ctx
         g4 = grad_out if grad_out.ndim == 4 else grad_out.reshape(x4.shape)
         if training:
-            gx, gg, gb = F.batch_norm2d_backward(g4, x4, self._gamma, self.epsilon, stats=stats,
-                                                 y=y)
+            # the ReLU's mask recomputed from x (bitwise y > 0): y is not read again
+            gx, gg, gb = F.batch_norm2d_backward(
+                g4, x4, self._gamma, self.epsilon, stats=stats,
+                relu_beta=None if y is None else self._beta)
         else:
             gx, gg, gb = F.batch_norm2d_inference_backward(
                 g4, x4, self._gamma, self.buffers["moving_mean"],
