@@ -24,37 +24,67 @@ FC_BN_ATTR static inline double NAME(bn_lanes_sum)(const double *a)
     return ((h[0] + h[4]) + (h[2] + h[6])) + ((h[1] + h[5]) + (h[3] + h[7]));
 }
 
+/* Four lanes of double and of T: the vector types of the reductions. */
+typedef double NAME(v4d) __attribute__((vector_size(4 * sizeof(double))));
+typedef T NAME(v4t) __attribute__((vector_size(4 * sizeof(T))));
+
+/* dst = four elements at p, in double (a function returning the vector would
+ * change the ABI in the portable build, as GCC warns). */
+static inline __attribute__((always_inline)) void NAME(bn_load4)(const T *p, NAME(v4d) *dst)
+{
+    NAME(v4t) v;
+    memcpy(&v, p, sizeof v);
+    *dst = __builtin_convertvector(v, NAME(v4d));
+}
+
 /* Mean of the unit and sum of squared deviations from that mean (exact two
- * passes; the unit is sized to stay in L2, so the second pass costs little
- * memory traffic). */
+ * passes; the unit is sized to stay in cache, so the second pass costs little
+ * memory traffic). Lanes as FC_BN_LANES doubles, on vectors of four: left to the
+ * vectoriser they ran partly in scalar pieces through the stack. */
 FC_BN_ATTR static void NAME(bn_unit_moments)(const T *x, fc_int nplanes, fc_int stride,
                                              fc_int HW, double *mean_out, double *m2_out)
 {
-    double acc[FC_BN_LANES] = {0};
+    enum { Q = FC_BN_LANES / 4 };
+    NAME(v4d) acc[Q];
+    double tot[FC_BN_LANES];
+    memset(acc, 0, sizeof acc);
     for (fc_int n = 0; n < nplanes; n++) {
         const T *p = x + n * stride;
         fc_int i = 0;
-        for (; i + FC_BN_LANES <= HW; i += FC_BN_LANES)
-            for (int k = 0; k < FC_BN_LANES; k++) acc[k] += (double)p[i + k];
-        for (int k = 0; i < HW; i++, k++) acc[k] += (double)p[i];
-    }
-    double mean = NAME(bn_lanes_sum)(acc) / (double)(nplanes * HW);
-    for (int k = 0; k < FC_BN_LANES; k++) acc[k] = 0.0;
-    for (fc_int n = 0; n < nplanes; n++) {
-        const T *p = x + n * stride;
-        fc_int i = 0;
-        for (; i + FC_BN_LANES <= HW; i += FC_BN_LANES)
-            for (int k = 0; k < FC_BN_LANES; k++) {
-                double d = (double)p[i + k] - mean;
-                acc[k] += d * d;
+        for (; i + FC_BN_LANES <= HW; i += FC_BN_LANES) {
+#pragma GCC unroll 4
+            for (int q = 0; q < Q; q++) {
+                NAME(v4d) v;
+                NAME(bn_load4)(p + i + 4 * q, &v);
+                acc[q] += v;
             }
+        }
+        for (int k = 0; i < HW; i++, k++) acc[k / 4][k % 4] += (double)p[i];
+    }
+    memcpy(tot, acc, sizeof tot);
+    double mean = NAME(bn_lanes_sum)(tot) / (double)(nplanes * HW);
+    const NAME(v4d) mv = {mean, mean, mean, mean};
+    memset(acc, 0, sizeof acc);
+    for (fc_int n = 0; n < nplanes; n++) {
+        const T *p = x + n * stride;
+        fc_int i = 0;
+        for (; i + FC_BN_LANES <= HW; i += FC_BN_LANES) {
+#pragma GCC unroll 4
+            for (int q = 0; q < Q; q++) {
+                NAME(v4d) d;
+                NAME(bn_load4)(p + i + 4 * q, &d);
+                d -= mv;
+                acc[q] += d * d;
+            }
+        }
         for (int k = 0; i < HW; i++, k++) {
             double d = (double)p[i] - mean;
-            acc[k] += d * d;
+            acc[k / 4][k % 4] += d * d;
         }
     }
+    memcpy(tot, acc, sizeof tot);
     *mean_out = mean;
-    *m2_out = NAME(bn_lanes_sum)(acc);
+    *m2_out = NAME(bn_lanes_sum)(tot);
 }
 
 /* The training forward's normalised value before its ReLU: one expression for the
@@ -112,10 +142,6 @@ static inline int NAME(bn_relu_on)(const BN_RELU *r)
     return r->y != NULL || r->xm[0] != NULL;
 }
 
-/* Four lanes of double and of T: the vector types of bn_acc_grad. */
-typedef double NAME(v4d) __attribute__((vector_size(4 * sizeof(double))));
-typedef T NAME(v4t) __attribute__((vector_size(4 * sizeof(T))));
-
 /* Adds g and g * (x - mean) of n elements into the lanes (lane = i % LANES), each
  * lane's operations in the scalar order. Written on vectors of four lanes: left to
  * the vectoriser (lanes behind pointers that may alias g and x under
@@ -131,11 +157,9 @@ FC_BN_ATTR static inline void NAME(bn_acc_grad)(const T *g, const T *x, fc_int n
     for (; i + FC_BN_LANES <= n; i += FC_BN_LANES) {
 #pragma GCC unroll 4
         for (int q = 0; q < FC_BN_LANES / 4; q++) {
-            NAME(v4t) gt, xt;
-            memcpy(&gt, g + i + 4 * q, sizeof gt);
-            memcpy(&xt, x + i + 4 * q, sizeof xt);
-            const NAME(v4d) gd = __builtin_convertvector(gt, NAME(v4d));
-            const NAME(v4d) xd = __builtin_convertvector(xt, NAME(v4d));
+            NAME(v4d) gd, xd;
+            NAME(bn_load4)(g + i + 4 * q, &gd);
+            NAME(bn_load4)(x + i + 4 * q, &xd);
             sg[q] += gd;
             sgx[q] += gd * (xd - mv);
         }
