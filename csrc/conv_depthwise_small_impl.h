@@ -183,6 +183,45 @@ NAME(dws_store)(const VEC *v, fc_int n, fc_int nc, T *dst, fc_int ps)
         for (int l = 0; l < nc; l++) dst[l * ps + p] = v[p][l];
 }
 
+/* dws_conv then dws_store for a full block (8 live lanes) of a 3x3 filter whose output
+ * rows are whole vectors (Wo % 8 == 0): eight output pixels of a row at a time in
+ * registers (each lane's taps in dws_conv's order, so the same bits), transposed and
+ * written straight to the 8 planes dst + l * ps. The output buffer's store and reload
+ * and its working set (the 32x32 planes' scratch did not fit L1 beside it) are gone,
+ * and the eight pixels' multiply-add chains overlap. */
+static inline __attribute__((always_inline)) void
+NAME(dws_conv_rows8)(const dws_plan *P, const fc_int sw, const VEC *buf, const VEC *wv, VEC b,
+                     int relu, T *dst, fc_int ps)
+{
+    const fc_int Wp = P->Wp, Ho = P->Ho, Wo = P->Wo;
+    for (fc_int oh = 0; oh < Ho; oh++) {
+        const VEC *row = buf + oh * sw * Wp;
+        for (fc_int ow0 = 0; ow0 < Wo; ow0 += FC_DWS_CB) {
+            VEC a[FC_DWS_CB];
+#pragma GCC unroll 8
+            for (int j = 0; j < FC_DWS_CB; j++) a[j] = b;
+#pragma GCC unroll 3
+            for (int r = 0; r < 3; r++)
+#pragma GCC unroll 3
+                for (int s = 0; s < 3; s++) {
+                    const VEC wt = wv[r * 3 + s];
+                    const VEC *q = row + r * Wp + ow0 * sw + s;
+#pragma GCC unroll 8
+                    for (int j = 0; j < FC_DWS_CB; j++) a[j] += wt * q[j * sw];
+                }
+            if (relu) {
+#pragma GCC unroll 8
+                for (int j = 0; j < FC_DWS_CB; j++)
+                    a[j] = (VEC)((IVEC)a[j] & (IVEC)(a[j] > (VEC){0}));
+            }
+            NAME(dws_tr8)(a);
+            T *d = dst + oh * Wo + ow0;
+#pragma GCC unroll 8
+            for (int l = 0; l < FC_DWS_CB; l++) NAME(dws_stu)(d + l * ps, a[l]);
+        }
+    }
+}
+
 /* Interleaved taps of block c0 (flipped: turned 180 degrees) and bias. */
 static inline void NAME(dws_weights)(const fc_conv_geom *g, fc_int c0, fc_int nc, const T *w,
                                      const T *bias, int flip, VEC *wv, VEC *bv)
@@ -234,14 +273,23 @@ FC_DWS_ATTR static void NAME(dws_run)(const fc_conv_geom *g, const dws_plan *P, 
         const fc_int nblk = (C + FC_DWS_CB - 1) / FC_DWS_CB;
         const fc_int blk = i % nblk, n = i / nblk, c0 = blk * FC_DWS_CB;
         const fc_int nc = C - c0 < FC_DWS_CB ? C - c0 : FC_DWS_CB;
+        const int rows8 = nc == FC_DWS_CB && P->R == 3 && P->S == 3 && P->Wo % FC_DWS_CB == 0 &&
+                          (P->sw == 1 || P->sw == 2);
         if (blk != cur) {
             NAME(dws_weights)(g, c0, nc, w, bias, flip, wv, &bv);
             cur = blk;
         }
         NAME(dws_load)(pos, sp, src + (n * C + c0) * sp, sp, nc, buf);
-        NAME(dws_conv_any)(P, buf, wv, bv, act == FC_ACT_RELU, out);
         T *d = dst + (n * C + c0) * op;
-        NAME(dws_store)(out, op, nc, d, op);
+        if (rows8) {
+            if (P->sw == 1)
+                NAME(dws_conv_rows8)(P, 1, buf, wv, bv, act == FC_ACT_RELU, d, op);
+            else
+                NAME(dws_conv_rows8)(P, 2, buf, wv, bv, act == FC_ACT_RELU, d, op);
+        } else {
+            NAME(dws_conv_any)(P, buf, wv, bv, act == FC_ACT_RELU, out);
+            NAME(dws_store)(out, op, nc, d, op);
+        }
         /* The block's planes are contiguous: one activation call for all of them. */
         if (act != FC_ACT_NONE && act != FC_ACT_RELU) DWS_ACT(act, act_param, d, d, nc * op);
     }
