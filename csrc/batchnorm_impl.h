@@ -293,7 +293,8 @@ FC_BN_ATTR static void NAME(bn_cols_grad_sums)(const T *g, const T *x, const BN_
             if (relu->y)
                 NAME(bn_mask)(gp, relu->y + n * L + o, buf, w);
             else
-                NAME(bn_mask_x)(gp, xp, buf, w, relu->xm[0] + o, relu->xm[1] + o, relu->xm[2] + o, 1);
+                NAME(bn_mask_x)(gp, xp, buf, w, relu->xm[0] + o, relu->xm[1] + o,
+                                relu->xm[2] + o, 1);
             gp = buf;
         }
         for (fc_int j = 0; j < w; j++) {

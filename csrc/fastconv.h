@@ -498,14 +498,14 @@ int fc_batchnorm_forward_inference_f64(const double *x, fc_int N, fc_int C, fc_i
  * with training = 0 they are constants (running statistics) and
  * gx = gamma * invstd * g. gx may be NULL (not computed). */
 int fc_batchnorm_backward_f32(const float *g, const float *x, const float *y,
-                              const double *beta, fc_int N,
-                              fc_int C, fc_int HW, const double *mean, const double *invstd,
-                              const double *gamma, int training, float *gx,
+                              const double *beta, fc_int N, fc_int C, fc_int HW,
+                              const double *mean, const double *invstd, const double *gamma,
+                              int training, float *gx,
                               double *grad_gamma, double *grad_beta, int nthreads);
 int fc_batchnorm_backward_f64(const double *g, const double *x, const double *y,
-                              const double *beta, fc_int N,
-                              fc_int C, fc_int HW, const double *mean, const double *invstd,
-                              const double *gamma, int training, double *gx,
+                              const double *beta, fc_int N, fc_int C, fc_int HW,
+                              const double *mean, const double *invstd, const double *gamma,
+                              int training, double *gx,
                               double *grad_gamma, double *grad_beta, int nthreads);
 
 /* ------------------------------------------------------------------ */

@@ -231,14 +231,14 @@ cdef extern from "fastconv.h" nogil:
                                            const double *mean, const double *scale,
                                            const double *shift, int relu, double *y, int nthreads)
     int fc_batchnorm_backward_f32(const float *g, const float *x, const float *y,
-                                  const double *beta, fc_int N,
-                                  fc_int C, fc_int HW, const double *mean, const double *invstd,
-                                  const double *gamma, int training, float *gx,
+                                  const double *beta, fc_int N, fc_int C, fc_int HW,
+                                  const double *mean, const double *invstd, const double *gamma,
+                                  int training, float *gx,
                                   double *grad_gamma, double *grad_beta, int nthreads)
     int fc_batchnorm_backward_f64(const double *g, const double *x, const double *y,
-                                  const double *beta, fc_int N,
-                                  fc_int C, fc_int HW, const double *mean, const double *invstd,
-                                  const double *gamma, int training, double *gx,
+                                  const double *beta, fc_int N, fc_int C, fc_int HW,
+                                  const double *mean, const double *invstd, const double *gamma,
+                                  int training, double *gx,
                                   double *grad_gamma, double *grad_beta, int nthreads)
 
     # Batch drivers (csrc/forward_team.c)
