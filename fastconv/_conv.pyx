@@ -291,11 +291,11 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
                 if floating is float:
                     fc_conv2d_backward_weight_batch_f32(&g, (chunk + 1) * N // nchunks - n,
                                                         &x[n, 0, 0, 0], &grad_out[n, 0, 0, 0],
-                                                        acc, acc + wsize, mywork)
+                                                        acc, NULL if db == NULL else acc + wsize, mywork)
                 else:
                     fc_conv2d_backward_weight_batch_f64(&g, (chunk + 1) * N // nchunks - n,
                                                         &x[n, 0, 0, 0], &grad_out[n, 0, 0, 0],
-                                                        acc, acc + wsize, mywork)
+                                                        acc, NULL if db == NULL else acc + wsize, mywork)
         # Partials added in chunk order for every element; threads split the
         # elements (blocks of REDUCE_BLOCK), which leaves each sum's order alone.
         nblocks = (part + REDUCE_BLOCK - 1) // REDUCE_BLOCK

@@ -49,12 +49,13 @@ class PreparedConv2d:
             _forward(x, weight, bias, self.g, self.groups, self.act, self.param, y)
         return y
 
-    def backward(self, grad_out, x, weight, input_grad=True):
-        """``(grad_x or None, grad_weight, grad_bias)``."""
+    def backward(self, grad_out, x, weight, input_grad=True, bias_grad=True):
+        """``(grad_x or None, grad_weight, grad_bias or None)``; ``bias_grad=False`` (a layer
+        without bias) skips the bias gradient's pass over ``grad_out``."""
         g = self.g
         alloc = np.empty if g.N else np.zeros
         grad_w = alloc(weight.shape, dtype=self.dtype)
-        grad_b = alloc((g.K,), dtype=self.dtype)
+        grad_b = alloc((g.K,), dtype=self.dtype) if bias_grad else None
         grad_x = np.empty(x.shape, dtype=self.dtype) if input_grad else None
         if g.N:
             grad_out = np.ascontiguousarray(grad_out)

@@ -125,7 +125,8 @@ class _ConvBase(KernelLayer):
     def _linear_backward(self, g, ctx, input_grad):
         prep = self._prepared(ctx[0])
         if prep is not None and g.dtype == self.dtype and g.shape == prep.out_shape:
-            gx, gw, gb = prep.backward(g, ctx[0], self.params["kernel"], input_grad)
+            gx, gw, gb = prep.backward(g, ctx[0], self.params["kernel"], input_grad,
+                                       bias_grad=self.use_bias)
         else:
             gx, gw, gb = F.conv2d_backward(g, ctx[0], self.params["kernel"], self.strides,
                                            self._pad, self.dilation_rate, self._groups,
