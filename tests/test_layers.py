@@ -177,6 +177,32 @@ def test_conv_is_cross_correlation_channels_last():
     np.testing.assert_array_equal(y, expected)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("N, C, H, K, R, stride, groups", [
+    (4, 16, 32, 32, 1, 1, 1),     # pointwise on a large map
+    (5, 32, 4, 64, 1, 1, 1),      # pointwise on a few pixels (filters split)
+    (3, 8, 9, 12, 3, 1, 1),       # direct / GEMM weight gradient, runs of images
+    (2, 32, 8, 32, 3, 1, 1),      # Winograd
+    (1, 8, 8, 64, 3, 1, 1),       # one image, filters split
+    (2, 16, 8, 16, 3, 2, 16),     # depthwise
+])
+def test_conv_without_bias_skips_the_bias_gradient_and_keeps_the_weight_gradient(
+        dtype, N, C, H, K, R, stride, groups):
+    from fastconv.functional.prepared import PreparedConv2d
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((N, C, H, H)).astype(dtype)
+    w = rng.standard_normal((K, C // groups, R, R)).astype(dtype)
+    pad = R // 2
+    prep = PreparedConv2d(x.shape, w.shape, dtype, (stride, stride), ((pad, pad), (pad, pad)),
+                          (1, 1), groups, None, 0.01)
+    g = rng.standard_normal(prep.out_shape).astype(dtype)
+    gx, gw, gb = prep.backward(g, x, w, True, bias_grad=False)
+    assert gb is None
+    want = F.conv2d_backward(g, x, w, stride, pad, 1, groups)
+    assert gx.tobytes() == want[0].tobytes()
+    assert gw.tobytes() == want[1].tobytes()
+
+
 @pytest.mark.parametrize("cls", [layers.MaxPooling2D, layers.AveragePooling2D])
 @pytest.mark.parametrize("size, k, s", [(5, 2, 2), (6, 2, 2), (7, 3, 2), (8, 3, 3), (5, 2, 3),
                                         (4, 3, 1), (9, 2, 4)])
