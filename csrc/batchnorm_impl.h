@@ -495,40 +495,42 @@ int BN_PUBLIC(batchnorm_backward)(const T *g, const T *x, const T *y, const doub
     const fc_int L = C * HW;
     const double M = (double)(N * HW);
     /* The forward's coefficients in T, as its apply pass had them: mean, gamma * invstd
-     * (the same double product), beta; expanded to rows in row mode. */
+     * (the same double product), beta; rows of them in row mode. */
     const int xmask = !y && beta && training;
     T *cs = (T *)(coef + 4 * C); /* 3 * C values of T after the 4 * C coefficients */
-    if (xmask) {
+    if (xmask)
         for (fc_int c = 0; c < C; c++) {
             cs[3 * c] = (T)mean[c];
             cs[3 * c + 1] = (T)(gamma[c] * invstd[c]);
             cs[3 * c + 2] = (T)beta[c];
         }
-        if (sp.row_mode) {
-            double *tmp = coef; /* free until the coefficients are computed */
-            for (int r = 0; r < 3; r++) {
-                for (fc_int c = 0; c < C; c++)
-                    tmp[c] = r == 0 ? mean[c] : r == 1 ? gamma[c] * invstd[c] : beta[c];
-                BN_P3(bn, expand, SUFFIX)(rows[r == 0 ? 1 : 3 + r], tmp, 1, C, HW);
-            }
+    if (sp.row_mode) {
+        /* rows[1]: the mean, both the gx coefficient m and the mask's */
+        BN_P3(bn, expand, SUFFIX)(rows[1], mean, 1, C, HW);
+        if (xmask) {
+            for (fc_int c = 0; c < C; c++)
+                coef[c] = gamma[c] * invstd[c]; /* coef is free until the sums are in */
+            BN_P3(bn, expand, SUFFIX)(rows[4], coef, 1, C, HW);
+            BN_P3(bn, expand, SUFFIX)(rows[5], beta, 1, C, HW);
         }
+    }
+    /* Row mode's mask source: y whole, or the coefficient rows (one image long). */
+    BN_RELU row_relu = {y, {NULL, NULL, NULL}};
+    if (xmask && sp.row_mode) {
+        row_relu.xm[0] = rows[1];
+        row_relu.xm[1] = rows[4];
+        row_relu.xm[2] = rows[5];
     }
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
     {
 #pragma omp for schedule(static)
         for (fc_int u = 0; u < sp.units; u++) {
-            BN_RELU relu = {NULL, {NULL, NULL, NULL}};
             if (sp.row_mode) {
                 fc_int c0 = u * sp.cpb, nc = c0 + sp.cpb < C ? sp.cpb : C - c0, off = c0 * HW;
-                relu.y = y;
-                if (xmask) {
-                    relu.xm[0] = rows[1];
-                    relu.xm[1] = rows[4];
-                    relu.xm[2] = rows[5];
-                }
-                BN_RUN(avx, bn_cols_grad_sums, (g + off, x + off, &relu, c0, N, L, HW, nc,
+                BN_RUN(avx, bn_cols_grad_sums, (g + off, x + off, &row_relu, c0, N, L, HW, nc,
                                                 mean + c0, &part[2 * c0]));
             } else {
+                BN_RELU relu = {NULL, {NULL, NULL, NULL}};
                 fc_int c = u / sp.nk, n0 = (u % sp.nk) * sp.per;
                 fc_int n1 = n0 + sp.per < N ? n0 + sp.per : N;
                 fc_int off = n0 * L + c * HW;
@@ -555,20 +557,15 @@ int BN_PUBLIC(batchnorm_backward)(const T *g, const T *x, const T *y, const doub
                 coef[4 * c + 2] = training ? -a * invstd[c] * gg / M : 0.0;
                 coef[4 * c + 3] = training ? -a * sg / M : 0.0;
             }
-            if (gx && sp.row_mode)
-                for (int r = 0; r < 4; r++) BN_P3(bn, expand, SUFFIX)(rows[r], coef + r, 4, C, HW);
+            if (gx && sp.row_mode)   /* rows[1] (the mean) is in place already */
+                for (int r = 0; r < 4; r++)
+                    if (r != 1)
+                        BN_P3(bn, expand, SUFFIX)(rows[r], coef + r, 4, C, HW);
         }
         if (gx && sp.row_mode) {
-            BN_RELU relu = {NULL, {NULL, NULL, NULL}};
-            relu.y = y;
-            if (xmask) {
-                relu.xm[0] = rows[1];
-                relu.xm[1] = rows[4];
-                relu.xm[2] = rows[5];
-            }
 #pragma omp for schedule(static)
             for (fc_int n = 0; n < N; n++)
-                BN_RUN(avx, bn_row_grad, (g + n * L, x + n * L, &relu, n * L, gx + n * L, L,
+                BN_RUN(avx, bn_row_grad, (g + n * L, x + n * L, &row_relu, n * L, gx + n * L, L,
                                           rows[0], rows[1], rows[2], rows[3], !training));
         } else if (gx) {
 #pragma omp for schedule(static)

@@ -7,7 +7,7 @@
 #ifndef FC_T
 #include "conv_internal.h"
 #ifdef FC_HAVE_X86_AVX2_KERNELS
-#include <immintrin.h>
+#include "transpose8_avx2.h"
 #endif
 
 /* Workspace layout of the backward-weight run (fc_conv_wino_bw_run): Dy
@@ -83,24 +83,12 @@ fc_wino_interleave8_avx2(const float *const rows[8], fc_int n, float *q, fc_int 
 {
     fc_int u = 0;
     for (; u + 8 <= n; u += 8) {
-        __m256 r[8];
+        __m256 v[8];
         for (int k = 0; k < 8; ++k)
-            r[k] = rows[k] ? _mm256_loadu_ps(rows[k] + u) : _mm256_setzero_ps();
-        __m256 t[8], v[8];
-        for (int k = 0; k < 8; k += 2) {
-            t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
-            t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
-        }
-        for (int k = 0; k < 8; k += 4) {
-            v[k] = _mm256_shuffle_ps(t[k], t[k + 2], 0x44);
-            v[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], 0xEE);
-            v[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0x44);
-            v[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0xEE);
-        }
-        for (int j = 0; j < 4; ++j) {
-            _mm256_storeu_ps(q + (u + j) * ld, _mm256_permute2f128_ps(v[j], v[j + 4], 0x20));
-            _mm256_storeu_ps(q + (u + j + 4) * ld, _mm256_permute2f128_ps(v[j], v[j + 4], 0x31));
-        }
+            v[k] = rows[k] ? _mm256_loadu_ps(rows[k] + u) : _mm256_setzero_ps();
+        fc_transpose8x8_ps(v);
+        for (int j = 0; j < 8; ++j)
+            _mm256_storeu_ps(q + (u + j) * ld, v[j]);
     }
     for (; u < n; ++u)
         for (int k = 0; k < 8; ++k)

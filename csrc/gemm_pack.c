@@ -12,35 +12,19 @@
 #endif
 
 #ifdef FC_HAVE_X86_AVX2_KERNELS
-#include <immintrin.h>
+#include "transpose8_avx2.h"
 /* 8 x 8 float transposes: dst row p (8 floats at dst + p*NR) = column p of
  * the 8 source rows src + j*ld, j < 8. */
 __attribute__((target("avx2,fma")))
 static void fc_transpose8_avx2(fc_int kc8, const float *src, fc_int ld, float *dst)
 {
     for (fc_int p0 = 0; p0 < kc8; p0 += 8) {
-        const float *s = src + p0;
-        __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + ld);
-        __m256 r2 = _mm256_loadu_ps(s + 2 * ld), r3 = _mm256_loadu_ps(s + 3 * ld);
-        __m256 r4 = _mm256_loadu_ps(s + 4 * ld), r5 = _mm256_loadu_ps(s + 5 * ld);
-        __m256 r6 = _mm256_loadu_ps(s + 6 * ld), r7 = _mm256_loadu_ps(s + 7 * ld);
-        __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-        __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-        __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-        __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-        __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-        __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-        __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-        __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-        float *d = dst + p0 * FC_NR_F32;
-        _mm256_storeu_ps(d + 0 * FC_NR_F32, _mm256_permute2f128_ps(u0, u4, 0x20));
-        _mm256_storeu_ps(d + 1 * FC_NR_F32, _mm256_permute2f128_ps(u1, u5, 0x20));
-        _mm256_storeu_ps(d + 2 * FC_NR_F32, _mm256_permute2f128_ps(u2, u6, 0x20));
-        _mm256_storeu_ps(d + 3 * FC_NR_F32, _mm256_permute2f128_ps(u3, u7, 0x20));
-        _mm256_storeu_ps(d + 4 * FC_NR_F32, _mm256_permute2f128_ps(u0, u4, 0x31));
-        _mm256_storeu_ps(d + 5 * FC_NR_F32, _mm256_permute2f128_ps(u1, u5, 0x31));
-        _mm256_storeu_ps(d + 6 * FC_NR_F32, _mm256_permute2f128_ps(u2, u6, 0x31));
-        _mm256_storeu_ps(d + 7 * FC_NR_F32, _mm256_permute2f128_ps(u3, u7, 0x31));
+        __m256 v[8];
+        for (int j = 0; j < 8; ++j)
+            v[j] = _mm256_loadu_ps(src + p0 + j * ld);
+        fc_transpose8x8_ps(v);
+        for (int p = 0; p < 8; ++p)
+            _mm256_storeu_ps(dst + (p0 + p) * FC_NR_F32, v[p]);
     }
 }
 #endif
