@@ -60,6 +60,11 @@ static int fc_bwd_direct_ok(const fc_conv_geom *g, size_t elem)
 #ifndef FC_WINO_TILES
 #define FC_WINO_TILES 128
 #endif
+/* F(4x4, 3x3) blocks: 36 transformed copies of every tile (F(2x2): 16), so
+ * fewer tiles keep V and M near the caches. */
+#ifndef FC_WINO4_TILES
+#define FC_WINO4_TILES 32
+#endif
 /* FASTCONV_NO_WINOGRAD set to anything but "" or "0" turns the path off
  * (read at every plan, so a running program can switch). */
 int fc_winograd_enabled(void)
@@ -74,46 +79,71 @@ int fc_winograd_forced(void)
     return env != NULL && strcmp(env, "always") == 0;
 }
 
-static int fc_wino_ok(const fc_conv_geom *d)
+int fc_winograd4_forced(void)
 {
-    return (d->winograd || fc_winograd_forced()) && d->R == 3 && d->S == 3 && d->stride_h == 1 && d->stride_w == 1 && d->dil_h == 1 &&
-           d->dil_w == 1 && d->C >= FC_WINO_MIN_CHANNELS && d->K >= FC_WINO_MIN_CHANNELS &&
-           d->Ho >= 2 && d->Wo >= 2 && fc_winograd_enabled();
+    const char *env = getenv("FASTCONV_WINOGRAD");
+    return env != NULL && strcmp(env, "f4") == 0;
+}
+
+/* The Winograd tile this geometry runs: 4 (F(4x4, 3x3), conv_winograd4.c),
+ * 2 (F(2x2, 3x3)) or 0 (the direct kernels). */
+static int fc_wino_tile(const fc_conv_geom *d)
+{
+    if (!(d->R == 3 && d->S == 3 && d->stride_h == 1 && d->stride_w == 1 && d->dil_h == 1 &&
+          d->dil_w == 1 && d->Ho >= 2 && d->Wo >= 2 && fc_winograd_enabled()))
+        return 0;
+    if (!(d->winograd & FC_WINOGRAD_NO_F4) &&
+        ((d->winograd & FC_WINOGRAD_F4) || fc_winograd4_forced()))
+        return 4;
+    if (((d->winograd & FC_WINOGRAD_F2) || fc_winograd_forced()) &&
+        d->C >= FC_WINO_MIN_CHANNELS && d->K >= FC_WINO_MIN_CHANNELS)
+        return 2;
+    return 0;
 }
 
 /* Winograd plan on the direct plan's geometry pl->dg: tile rows per block
  * chosen to fill whole NR panels of tiles (at most FC_WINO_TILES tiles). */
-static void fc_wino_plan(fc_conv_plan *pl, size_t elem)
+static void fc_wino_plan(fc_conv_plan *pl, size_t elem, int m)
 {
     const fc_conv_geom *d = &pl->dg;
     const fc_int mr = elem == 8 ? FC_MR_F64 : FC_MR_F32;
     const fc_int nr = elem == 8 ? FC_NR_F64 : FC_NR_F32;
     const fc_int KC = elem == 8 ? FC_KC_F64 : FC_KC_F32;
-    const fc_int th = (d->Ho + 1) / 2, tw = (d->Wo + 1) / 2;
+    const fc_int th = (d->Ho + m - 1) / m, tw = (d->Wo + m - 1) / m;
+    const fc_int ntiles = m == 4 ? FC_WINO4_TILES : FC_WINO_TILES, nx = (m + 2) * (m + 2);
     fc_int best = 1;
     double best_fill = 0;
-    for (fc_int rb = 1; rb * tw <= FC_WINO_TILES || rb == 1; ++rb) {
+    for (fc_int rb = 1; rb * tw <= ntiles || rb == 1; ++rb) {
         const double fill = (double)(rb * tw) / (double)fc_roundup(rb * tw, nr);
         if (fill >= best_fill) {
             best_fill = fill;
             best = rb;
         }
-        if (rb * tw >= FC_WINO_TILES)
+        if (rb * tw >= ntiles)
             break;
     }
     pl->wino = 1;
+    pl->wino_m = m;
     pl->wino_th = th;
     pl->wino_tw = tw;
     pl->wino_rows = best;
     pl->wino_tbp = fc_roundup(best * tw, nr);
     pl->kcb = fc_block_size(d->C, KC, 1);
     pl->wino_a = fc_roundup(d->K, mr) * d->C;
-    pl->ap_bytes = fc_align_up(16 * (size_t)pl->wino_a * elem);
+    pl->ap_bytes = fc_align_up(nx * (size_t)pl->wino_a * elem);
     pl->wino_vs = d->C * pl->wino_tbp + nr;
     pl->wino_ms = d->K * pl->wino_tbp + nr;
-    pl->wino_v_bytes = fc_align_up(16 * (size_t)pl->wino_vs * elem);
-    pl->wino_m_bytes = fc_align_up(16 * (size_t)pl->wino_ms * elem);
-    {
+    pl->wino_v_bytes = fc_align_up(nx * (size_t)pl->wino_vs * elem);
+    pl->wino_m_bytes = fc_align_up(nx * (size_t)pl->wino_ms * elem);
+    if (m == 4) {
+        /* input: plane, 6 rows of its B^T per tile row, 36 gathered rows of block tiles, 6
+         * panel rows; output: 24 + 16 rows of block tiles */
+        const fc_int wr = 4 * fc_roundup(tw + 1, 2), plane = (4 * th + 2) * wr;
+        const size_t in = (size_t)fc_roundup(plane, 16) + (size_t)fc_roundup(best * 6 * wr, 16) +
+                          36 * (size_t)pl->wino_tbp;
+        const size_t out = 40 * (size_t)pl->wino_tbp + 4; /* + fc_wino4_put_row_sse's overreach */
+        pl->wino_r_bytes = fc_align_up((in > out ? in : out) * elem);
+    } else {
         /* input: one zero-bordered plane; output: 4 rows of block tiles */
         const size_t plane = (2 * (size_t)th + 2) * (2 * (size_t)tw + 2) + FC_WINO_PLANE_SLACK;
         const size_t out = 4 * (size_t)pl->wino_tbp;
@@ -171,8 +201,9 @@ void fc_conv_plan_make(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan 
         pl->x_bytes = fc_align_up(((size_t)d->C * (size_t)pl->xplane + 2 * (size_t)cw) * elem);
         pl->o_bytes = fc_align_up(((size_t)pl->k + 3 * (size_t)pl->nch) * sizeof(fc_int));
         pl->total = pl->ap_bytes + pl->x_bytes + pl->o_bytes + FC_ALIGN;
-        if (fc_wino_ok(d))
-            fc_wino_plan(pl, elem);
+        const int tile = fc_wino_tile(d);
+        if (tile)
+            fc_wino_plan(pl, elem, tile);
         else
             fc_cvec_plan(pl, elem);
         return;
@@ -306,9 +337,16 @@ size_t fc_conv2d_workspace_bytes(const fc_conv_geom *g, size_t elem)
                 best = rb;
         }
         if (op == FC_OP_FWD && pl.wino) {
-            const size_t wb = fc_wino_bw_bytes(&pl, elem);
-            if (wb > best)
-                best = wb;
+            /* backward-weight's own plan: F(2x2) only */
+            fc_conv_geom g2 = *g;
+            fc_conv_plan bp;
+            g2.winograd = (g2.winograd & FC_WINOGRAD_F2) | FC_WINOGRAD_NO_F4;
+            fc_conv_plan_make(&g2, FC_OP_FWD, elem, &bp);
+            if (bp.wino) {
+                const size_t wb = fc_wino_bw_bytes(&bp, elem);
+                if (wb > best)
+                    best = wb;
+            }
         }
     }
     return best;
@@ -329,7 +367,7 @@ const char *fc_conv2d_path(const fc_conv_geom *g, int op, size_t elem)
     if (op != FC_CONV_BACKWARD_DATA && fc_1x1_rows_ok(g))
         return "1x1-rows";
     fc_conv_plan_make(g, op == FC_CONV_BACKWARD_DATA ? FC_OP_BWD_DATA : FC_OP_FWD, elem, &pl);
-    return pl.wino ? "winograd" : pl.cvec ? "channel-vector" : pl.direct ? "direct" : "gemm";
+    return pl.wino ? (pl.wino_m == 4 ? "winograd-f4" : "winograd") : pl.cvec ? "channel-vector" : pl.direct ? "direct" : "gemm";
 }
 
 #define FC_TMPL_SET 32

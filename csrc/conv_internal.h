@@ -49,6 +49,8 @@
  *   conv_winograd.c        the Winograd F(2x2, 3x3) path of forward and
  *                          backward-data (plan field wino)
  *   conv_winograd_bw.c     its backward-weight (the transposed transform)
+ *   conv_winograd4.c       F(4x4, 3x3) for forward and backward-data
+ *                          (plan field wino_m == 4)
  *   conv_winograd_tiles.h  the input planes and tile transform both share
  *   conv_backward_data.c   backward-data: direct (flipped weights) / col2im
  *   conv_backward_weight.c backward-weight: packed-col, fc_akr batch and
@@ -165,7 +167,9 @@ typedef struct fc_conv_plan {
     /* Winograd F(2x2, 3x3) (conv_winograd.c), chosen over the direct path
      * for 3x3 stride-1 geometries dg with enough channels: */
     int wino;
-    fc_int wino_th, wino_tw;  /* tiles per image: ceil(Ho/2) x ceil(Wo/2) */
+    int wino_m;               /* output tile: 2 (F(2x2, 3x3)) or 4 (F(4x4, 3x3),
+                                 conv_winograd4.c; (m + 2)^2 blocks below, not 16) */
+    fc_int wino_th, wino_tw;  /* tiles per image: ceil(Ho/m) x ceil(Wo/m) */
     fc_int wino_rows;         /* tile rows per block */
     fc_int wino_tbp;          /* tiles per block, rounded up to NR */
     fc_int wino_a;            /* elements of one packed U[xi]: mpad * C */
@@ -297,6 +301,13 @@ size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem);
                               fc_int k0,                                                 \
                               fc_int k1);                                                \
     void fc_wino_pack_weights_##S(const fc_conv_plan *pl, const T *w, int flip, T *ap);   \
+    /* The same for pl->wino_m == 4, F(4x4, 3x3) (conv_winograd4.c); the two above     \
+     * hand over to these. */                                                            \
+    void fc_conv_wino4_run_##S(const fc_conv_plan *pl, fc_int nimg, const T *x,          \
+                               const T *ap, const T *bias, const T *res, int act,        \
+                               T act_param, T *y, void *work, fc_int row0, fc_int row1,  \
+                               fc_int k0, fc_int k1);                                    \
+    void fc_wino4_pack_weights_##S(const fc_conv_plan *pl, const T *w, int flip, T *ap);  \
     void fc_conv_wino_bw_run_##S(const fc_conv_plan *pl, fc_int nimg, const T *x,        \
                                  const T *dy, T *dw, void *work);                        \
     /* Direct path over nimg images with the workspace work (conv_forward.c). */        \

@@ -63,6 +63,10 @@
 void FC_SFX(fc_wino_pack_weights)(const fc_conv_plan *pl, const FC_T *w, int flip, FC_T *ap)
 {
     const fc_int Kp = pl->dg.K, Cp = pl->dg.C, kcb = pl->kcb, mpad = fc_roundup(Kp, FC_MR);
+    if (pl->wino_m == 4) {
+        FC_SFX(fc_wino4_pack_weights)(pl, w, flip, ap);
+        return;
+    }
     /* Padding rows of the last micro-panels stay zero. */
     memset(ap, 0, 16 * (size_t)pl->wino_a * sizeof(FC_T));
     for (fc_int kk = 0; kk < Kp; ++kk)
@@ -519,6 +523,11 @@ void FC_SFX(fc_conv_wino_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x
     const fc_conv_geom *g = &pl->dg;
     const fc_int K = g->K, C = g->C, tw = pl->wino_tw, tbp = pl->wino_tbp;
     const fc_int mpad = fc_roundup(K, FC_MR), kcb = pl->kcb;
+    if (pl->wino_m == 4) {
+        FC_SFX(fc_conv_wino4_run)(pl, nimg, x, ap, bias, res, act, act_param, y, work, row0,
+                                  row1, k0, k1);
+        return;
+    }
     /* The workspace starts with room for packed weights (see fc_conv_plan). */
     char *wk = (char *)fc_align_ptr(work) + pl->ap_bytes;
     FC_T *vb = (FC_T *)wk;

@@ -149,8 +149,8 @@ typedef struct fc_conv_geom {
     fc_int stride_h, stride_w;
     fc_int pad_top, pad_left;
     fc_int dil_h, dil_w;
-    int winograd;      /* 1: the caller's size policy allows the Winograd path (3x3 stride-1
-                          convolutions big enough for it to win; see geometry.py) */
+    int winograd;      /* the caller's size policy for 3x3 stride-1 convolutions big enough
+                          for Winograd to win (see geometry.py), FC_WINOGRAD_* bits */
 } fc_conv_geom;
 
 /* 1 unless the environment variable FASTCONV_NO_WINOGRAD (not "" or "0")
@@ -160,6 +160,14 @@ int fc_winograd_enabled(void);
 /* 1 when FASTCONV_WINOGRAD=always: Winograd wherever the kernels can run it (>= 16
  * channels), whatever the caller's size policy (fc_conv_geom.winograd) says. */
 int fc_winograd_forced(void);
+/* 1 when FASTCONV_WINOGRAD=f4: F(4x4, 3x3) for the forward and backward-data
+ * passes of every 3x3 stride-1 convolution, whatever the size policy says. */
+int fc_winograd4_forced(void);
+
+/* fc_conv_geom.winograd: F(2x2, 3x3) allowed (every pass); F(4x4, 3x3) for the
+ * forward and backward-data passes (taking precedence); F(4x4) not allowed
+ * (set internally for backward-weight, which transforms with F(2x2) only). */
+enum { FC_WINOGRAD_F2 = 1, FC_WINOGRAD_F4 = 2, FC_WINOGRAD_NO_F4 = 4 };
 
 /* Bytes of scratch one call of any conv function below needs for geometry g
  * and element size elem (4 or 8). Each concurrent caller needs its own. */

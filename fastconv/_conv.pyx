@@ -108,7 +108,8 @@ def packed_weights_bytes(tuple geometry, size_t itemsize):
 
 def conv_path(tuple geometry, int op, size_t itemsize):
     """Which kernels run op (0 forward, 1 backward-data) of one image of this geometry:
-    'winograd', 'channel-vector', 'direct', '1x1-rows' or 'gemm'."""
+    'winograd' (F(2x2, 3x3)), 'winograd-f4' (F(4x4, 3x3)), 'channel-vector', 'direct',
+    '1x1-rows' or 'gemm'."""
     cdef fc_conv_geom g = make_geom(geometry)
     return fc_conv2d_path(&g, op, itemsize).decode()
 
@@ -476,6 +477,6 @@ def depthwise_backward_weight(const floating[:, :, :, ::1] x, const floating[:, 
 
 
 def winograd_env():
-    """(forced, enabled): FASTCONV_WINOGRAD=always and not FASTCONV_NO_WINOGRAD, read by C
-    (cheap enough to ask at every call)."""
-    return fc_winograd_forced(), fc_winograd_enabled()
+    """(forced, forced F(4x4), enabled): FASTCONV_WINOGRAD=always, FASTCONV_WINOGRAD=f4 and
+    not FASTCONV_NO_WINOGRAD, read by C (cheap enough to ask at every call)."""
+    return fc_winograd_forced(), fc_winograd4_forced(), fc_winograd_enabled()

@@ -46,5 +46,13 @@ def simd(request):
 
 
 @pytest.fixture
+def restore_threads():
+    """Put the thread count back after a test that changes it."""
+    before = fastconv.get_num_threads()
+    yield
+    fastconv.set_num_threads(before)
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(12345)

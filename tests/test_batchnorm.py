@@ -16,13 +16,6 @@ from conftest import SIMD_PATHS, assert_close
 DTYPES = [np.float32, np.float64]
 
 
-@pytest.fixture
-def restore_threads():
-    before = fastconv.get_num_threads()
-    yield
-    fastconv.set_num_threads(before)
-
-
 def _inputs(shape, dtype, seed, offset=1.0):
     rng = np.random.default_rng(seed)
     C = shape[1]

@@ -15,13 +15,6 @@ from ops import COVERED
 DTYPES = [np.float32, np.float64]
 
 
-@pytest.fixture
-def restore_threads():
-    before = fastconv.get_num_threads()
-    yield
-    fastconv.set_num_threads(before)
-
-
 def _all_ops(dtype, seed=0):
     """Every op of fastconv.functional, forward and backward, on fixed data. Returns a
     dict name -> tuple of arrays. Sizes are large enough for the kernels to split work

@@ -19,13 +19,6 @@ from fastconv import _conv, geometry as geo
 DTYPES = [np.float32, np.float64]
 
 
-@pytest.fixture
-def restore_threads():
-    before = fastconv.get_num_threads()
-    yield
-    fastconv.set_num_threads(before)
-
-
 def _pool_inputs(dtype, N, C, H, W, ties, seed):
     rng = np.random.default_rng(seed)
     if ties:

@@ -37,13 +37,6 @@ CASES = [
 CHANNEL_VECTOR_CASES = CASES[2:5]
 
 
-@pytest.fixture
-def restore_threads():
-    before = fastconv.get_num_threads()
-    yield
-    fastconv.set_num_threads(before)
-
-
 @contextlib.contextmanager
 def _case_paths(wino, simd_path, monkeypatch):
     """A case's Winograd policy ("always" or off) and SIMD path, restored afterwards."""

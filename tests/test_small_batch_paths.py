@@ -19,13 +19,6 @@ from conftest import assert_close
 DTYPES = [np.float32, np.float64]
 
 
-@pytest.fixture
-def restore_threads():
-    before = fastconv.get_num_threads()
-    yield
-    fastconv.set_num_threads(before)
-
-
 conv_cases = st.fixed_dictionaries({
     "N": st.integers(1, 3), "C": st.integers(1, 4), "K": st.integers(1, 70),
     "H": st.integers(3, 12), "W": st.integers(3, 19), "R": st.sampled_from([1, 2, 3, 5]),

@@ -1,0 +1,509 @@
+/*
+ * conv_winograd4.c -- Winograd F(4x4, 3x3) (Lavin & Gray, 2016) for the
+ * forward and backward-data passes of 3x3, stride 1, undilated convolutions:
+ * each 4x4 block of outputs from the 6x6 input patch under it,
+ *
+ *   Y = A^T [ (G g G^T) .* (B^T d B) ] A,
+ *
+ * so the 144 multiply-adds per channel of a direct 4x4 block become 36:
+ * 4x fewer (F(2x2, 3x3), conv_winograd.c, saves 2.25x). The 36 products summed
+ * over channels are 36 independent matrix products M[xi] = U[xi] . V[xi], run
+ * on the GEMM block kernel with the same packed layouts, plan fields and
+ * driver shape as F(2x2) (pl->wino_m == 4 selects this file); fewer, larger
+ * tiles also mean 1.8x less transformed data per output.
+ *
+ *   B^T = [4  0 -5  0 1 0;  0 -4 -4  1 1 0;  0  4 -4 -1 1 0;
+ *          0 -2 -1  2 1 0;  0  2 -1 -2 1 0;  0  4  0 -5 0 1]
+ *   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
+ *          1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+ *   A^T = [1 1 1 1 1 0;  0 1 -1 2 -2 0;  0 1 1 4 4 0;  0 1 -1 8 -8 1]
+ *
+ * Accuracy: the interpolation points 0, +-1, +-2 make the transforms scale
+ * values by up to 8 (A^T) and 5 (B^T), so float32 results differ from a direct
+ * convolution by about 1e-6 of the output's magnitude (F(2x2): a few units in
+ * the last place); the weight transform runs in double. Checked against the
+ * NumPy reference like every path; the size rule (geometry.winograd_tile)
+ * decides where it runs.
+ *
+ * The transforms are two 1-D passes each, written so that every loop runs
+ * along a contiguous index with a handful of streams (the compiler vectorises
+ * them; the AVX2 build is the same code compiled for AVX2, and since only
+ * additions and multiplications by exact small constants appear, written out
+ * without fused multiply-adds, both builds give the same bits):
+ *   input   B^T along the plane's rows (contiguous columns), gathered per tile,
+ *           B along the tiles, straight into the packed GEMM B panels;
+ *   output  A^T, then A, along the tiles; scattered into the output rows.
+ * Each output depends only on its own tile, summed over channels in a fixed
+ * order: results do not depend on the thread split.
+ */
+#ifndef FC_T
+#include "conv_internal.h"
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+#include <immintrin.h>
+#endif
+
+#define FC_TMPL_SET 32
+#include "gemm_internal.h"
+#include "conv_winograd4.c"
+#define FC_TMPL_SET 64
+#include "gemm_internal.h"
+#include "conv_winograd4.c"
+#define FC_TMPL_SET 0
+#include "gemm_internal.h"
+
+#else /* ------------------------- template body ------------------------- */
+
+#include "conv_winograd_tiles.h"
+
+/* U[xi](k, c) = (G g(k, c) G^T)[xi], xi = 0..35, packed as in
+ * fc_wino_pack_weights (flip: the backward-data weights). In double: G's
+ * sixths and 24ths would otherwise round twice. */
+void FC_SFX(fc_wino4_pack_weights)(const fc_conv_plan *pl, const FC_T *w, int flip, FC_T *ap)
+{
+    static const double G[6][3] = {{0.25, 0, 0},
+                                   {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                   {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                   {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                   {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                   {0, 0, 1}};
+    const fc_int Kp = pl->dg.K, Cp = pl->dg.C, kcb = pl->kcb, mpad = fc_roundup(Kp, FC_MR);
+    memset(ap, 0, 36 * (size_t)pl->wino_a * sizeof(FC_T));
+    for (fc_int kk = 0; kk < Kp; ++kk)
+        for (fc_int c = 0; c < Cp; ++c) {
+            double g[3][3], t[6][3];
+            for (int r = 0; r < 3; ++r)
+                for (int s = 0; s < 3; ++s)
+                    g[r][s] = flip ? (double)w[((c * Kp + kk) * 3 + (2 - r)) * 3 + (2 - s)]
+                                   : (double)w[((kk * Cp + c) * 3 + r) * 3 + s];
+            for (int a = 0; a < 6; ++a)
+                for (int s = 0; s < 3; ++s)
+                    t[a][s] = G[a][0] * g[0][s] + G[a][1] * g[1][s] + G[a][2] * g[2][s];
+            const fc_int pc = c / kcb * kcb, kc = FC_MIN(kcb, Cp - pc);
+            const fc_int i0 = kk / FC_MR * FC_MR;
+            const size_t at = (size_t)(pc * mpad + i0 * kc + (c - pc) * FC_MR + (kk - i0));
+            for (int a = 0; a < 6; ++a)
+                for (int b = 0; b < 6; ++b)
+                    ap[(size_t)(a * 6 + b) * (size_t)pl->wino_a + at] =
+                        (FC_T)(t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2]);
+        }
+}
+
+/* o[0..5][j] = (B^T i)[.][j] for n columns, i[a] = in + a*is, o[q] = out + q*os.
+ * The six outputs as sums of differences that keep the constants exact:
+ *   o0 = 4 i0 - 5 i2 + i4          o3 = (i4 - i2) - 2 (i1 - i3)
+ *   o1 = (i4 - 4 i2) - (4 i1 - i3)  o4 = (i4 - i2) + 2 (i1 - i3)
+ *   o2 = (i4 - 4 i2) + (4 i1 - i3)  o5 = 4 i1 - 5 i3 + i5            */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino4_bt)(const FC_T *restrict in, fc_int is, FC_T *restrict out, fc_int os, fc_int n)
+{
+    const FC_T *restrict i0 = in, *restrict i1 = in + is, *restrict i2 = in + 2 * is;
+    const FC_T *restrict i3 = in + 3 * is, *restrict i4 = in + 4 * is, *restrict i5 = in + 5 * is;
+    FC_T *restrict o0 = out, *restrict o1 = out + os, *restrict o2 = out + 2 * os;
+    FC_T *restrict o3 = out + 3 * os, *restrict o4 = out + 4 * os, *restrict o5 = out + 5 * os;
+    for (fc_int j = 0; j < n; ++j) {
+        const FC_T a = i4[j] - (FC_T)4 * i2[j], b = (FC_T)4 * i1[j] - i3[j];
+        const FC_T c = i4[j] - i2[j], d = (FC_T)2 * (i1[j] - i3[j]);
+        o0[j] = ((FC_T)4 * i0[j] - (FC_T)5 * i2[j]) + i4[j];
+        o1[j] = a - b;
+        o2[j] = a + b;
+        o3[j] = c - d;
+        o4[j] = c + d;
+        o5[j] = ((FC_T)4 * i1[j] - (FC_T)5 * i3[j]) + i5[j];
+    }
+}
+
+/* o[0..3][j] = (A^T i)[.][j]: o0 = (i1 + i2) + (i3 + i4) + i0, o1 = (i1 - i2) + 2 (i3 - i4),
+ * o2 = (i1 + i2) + 4 (i3 + i4), o3 = (i1 - i2) + 8 (i3 - i4) + i5. */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino4_at)(const FC_T *restrict in, fc_int is, FC_T *restrict out, fc_int os, fc_int n)
+{
+    const FC_T *restrict i0 = in, *restrict i1 = in + is, *restrict i2 = in + 2 * is;
+    const FC_T *restrict i3 = in + 3 * is, *restrict i4 = in + 4 * is, *restrict i5 = in + 5 * is;
+    FC_T *restrict o0 = out, *restrict o1 = out + os, *restrict o2 = out + 2 * os;
+    FC_T *restrict o3 = out + 3 * os;
+    for (fc_int j = 0; j < n; ++j) {
+        const FC_T sp = i1[j] + i2[j], sm = i1[j] - i2[j];
+        const FC_T tp = i3[j] + i4[j], tm = i3[j] - i4[j];
+        o0[j] = (sp + tp) + i0[j];
+        o1[j] = sm + (FC_T)2 * tm;
+        o2[j] = sp + (FC_T)4 * tp;
+        o3[j] = (sm + (FC_T)8 * tm) + i5[j];
+    }
+}
+
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+#undef FC_V4
+#undef FC_V4L
+#undef FC_V4LD
+#undef FC_V4ST
+#undef FC_V4ADD
+#undef FC_V4SUB
+#undef FC_V4MUL
+#undef FC_V4SET
+#if FC_IS_F64
+#define FC_V4 __m256d
+#define FC_V4L 4
+#define FC_V4LD _mm256_loadu_pd
+#define FC_V4ST _mm256_storeu_pd
+#define FC_V4ADD _mm256_add_pd
+#define FC_V4SUB _mm256_sub_pd
+#define FC_V4MUL _mm256_mul_pd
+#define FC_V4SET _mm256_set1_pd
+#else
+#define FC_V4 __m256
+#define FC_V4L 8
+#define FC_V4LD _mm256_loadu_ps
+#define FC_V4ST _mm256_storeu_ps
+#define FC_V4ADD _mm256_add_ps
+#define FC_V4SUB _mm256_sub_ps
+#define FC_V4MUL _mm256_mul_ps
+#define FC_V4SET _mm256_set1_ps
+#endif
+
+/* fc_wino4_bt and fc_wino4_at on AVX2 vectors: the same operations in the same
+ * order (multiplies and adds kept apart: no fused multiply-add), the same bits;
+ * the tail through the portable loop. (GCC left the portable loops scalar.) */
+static inline __attribute__((target("avx2"))) void
+FC_SFX(fc_wino4_bt_avx2)(const FC_T *in, fc_int is, FC_T *out, fc_int os, fc_int n)
+{
+    const FC_V4 c2 = FC_V4SET((FC_T)2), c4 = FC_V4SET((FC_T)4), c5 = FC_V4SET((FC_T)5);
+    fc_int j = 0;
+    for (; j + FC_V4L <= n; j += FC_V4L) {
+        const FC_V4 i0 = FC_V4LD(in + j), i1 = FC_V4LD(in + is + j), i2 = FC_V4LD(in + 2 * is + j);
+        const FC_V4 i3 = FC_V4LD(in + 3 * is + j), i4 = FC_V4LD(in + 4 * is + j);
+        const FC_V4 i5 = FC_V4LD(in + 5 * is + j);
+        const FC_V4 a = FC_V4SUB(i4, FC_V4MUL(c4, i2)), b = FC_V4SUB(FC_V4MUL(c4, i1), i3);
+        const FC_V4 c = FC_V4SUB(i4, i2), d = FC_V4MUL(c2, FC_V4SUB(i1, i3));
+        FC_V4ST(out + j, FC_V4ADD(FC_V4SUB(FC_V4MUL(c4, i0), FC_V4MUL(c5, i2)), i4));
+        FC_V4ST(out + os + j, FC_V4SUB(a, b));
+        FC_V4ST(out + 2 * os + j, FC_V4ADD(a, b));
+        FC_V4ST(out + 3 * os + j, FC_V4SUB(c, d));
+        FC_V4ST(out + 4 * os + j, FC_V4ADD(c, d));
+        FC_V4ST(out + 5 * os + j, FC_V4ADD(FC_V4SUB(FC_V4MUL(c4, i1), FC_V4MUL(c5, i3)), i5));
+    }
+    if (j < n)
+        FC_SFX(fc_wino4_bt)(in + j, is, out + j, os, n - j);
+}
+
+static inline __attribute__((target("avx2"))) void
+FC_SFX(fc_wino4_at_avx2)(const FC_T *in, fc_int is, FC_T *out, fc_int os, fc_int n)
+{
+    const FC_V4 c2 = FC_V4SET((FC_T)2), c4 = FC_V4SET((FC_T)4), c8 = FC_V4SET((FC_T)8);
+    fc_int j = 0;
+    for (; j + FC_V4L <= n; j += FC_V4L) {
+        const FC_V4 i1 = FC_V4LD(in + is + j), i2 = FC_V4LD(in + 2 * is + j);
+        const FC_V4 i3 = FC_V4LD(in + 3 * is + j), i4 = FC_V4LD(in + 4 * is + j);
+        const FC_V4 sp = FC_V4ADD(i1, i2), sm = FC_V4SUB(i1, i2);
+        const FC_V4 tp = FC_V4ADD(i3, i4), tm = FC_V4SUB(i3, i4);
+        FC_V4ST(out + j, FC_V4ADD(FC_V4ADD(sp, tp), FC_V4LD(in + j)));
+        FC_V4ST(out + os + j, FC_V4ADD(sm, FC_V4MUL(c2, tm)));
+        FC_V4ST(out + 2 * os + j, FC_V4ADD(sp, FC_V4MUL(c4, tp)));
+        FC_V4ST(out + 3 * os + j,
+                FC_V4ADD(FC_V4ADD(sm, FC_V4MUL(c8, tm)), FC_V4LD(in + 5 * is + j)));
+    }
+    if (j < n)
+        FC_SFX(fc_wino4_at)(in + j, is, out + j, os, n - j);
+}
+#define FC_W4BT(v, ...) ((v) ? FC_SFX(fc_wino4_bt_avx2)(__VA_ARGS__) : FC_SFX(fc_wino4_bt)(__VA_ARGS__))
+#define FC_W4AT(v, ...) ((v) ? FC_SFX(fc_wino4_at_avx2)(__VA_ARGS__) : FC_SFX(fc_wino4_at)(__VA_ARGS__))
+#else
+#define FC_W4BT(v, ...) FC_SFX(fc_wino4_bt)(__VA_ARGS__)
+#define FC_W4AT(v, ...) FC_SFX(fc_wino4_at)(__VA_ARGS__)
+#endif
+
+/* Columns [u0, u1) of src (indexed by plane column) into the four phases of a
+ * plane row: dst[(u % 4)*q + u/4] = src[u]. Whole groups of four columns as
+ * four strided streams (vectorised by the compiler), the ends one at a time. */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino4_split_row)(const FC_T *restrict src, fc_int u0, fc_int u1, fc_int q,
+                           FC_T *restrict dst)
+{
+    fc_int u = u0;
+    for (; u < u1 && (u & 3); ++u)
+        dst[(u & 3) * q + (u >> 2)] = src[u];
+    const fc_int g0 = u >> 2, g1 = u1 >> 2;
+    FC_T *restrict d0 = dst, *restrict d1 = dst + q, *restrict d2 = dst + 2 * q;
+    FC_T *restrict d3 = dst + 3 * q;
+    for (fc_int i = g0; i < g1; ++i) {
+        d0[i] = src[4 * i];
+        d1[i] = src[4 * i + 1];
+        d2[i] = src[4 * i + 2];
+        d3[i] = src[4 * i + 3];
+    }
+    for (u = FC_MAX(u, 4 * g1); u < u1; ++u)
+        dst[(u & 3) * q + (u >> 2)] = src[u];
+}
+
+/* The 36 runs of one tile row: column b of its tiles in B^T row a (phase
+ * b % 4, from b / 4) to dst[(a*6 + b)*tbp + tj]. */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino4_gather)(const FC_T *restrict rt, fc_int wr, fc_int q, FC_T *restrict dst,
+                        fc_int tbp, const fc_int tw)
+{
+    for (int a = 0; a < 6; ++a)
+        for (int b = 0; b < 6; ++b) {
+            const FC_T *restrict s = rt + a * wr + (b & 3) * q + (b >> 2);
+            FC_T *restrict d = dst + (a * 6 + b) * tbp;
+            for (fc_int tj = 0; tj < tw; ++tj)
+                d[tj] = s[tj];
+        }
+}
+
+/* Input transform of the block's tile rows [gr0, gr0 + nrows) into the packed
+ * B panels vb (layout as in fc_wino_input_body). Per (image, channel): the
+ * zero-bordered plane, its rows split into four phases (column u at
+ * (u % 4)*q + u/4, q = tw + 1 rounded up to even: rows of whole vectors) so that column b of every tile of a tile row is
+ * one contiguous run; B^T down each tile row's six plane rows (a row
+ * operation: the phases do not matter); the runs copied into
+ * pg[(a*6 + b)*tbp + tau]; B along b for all the block's tiles at once,
+ * written straight into the panels. */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino4_input_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, fc_int nrows,
+                            FC_T *vb, FC_T *rowbuf, const int avx2)
+{
+    const fc_conv_geom *g = &pl->dg;
+    const fc_int C = g->C, H = g->H, W = g->W, th = pl->wino_th, tw = pl->wino_tw;
+    const fc_int vstride = pl->wino_vs, tbp = pl->wino_tbp, q = fc_roundup(tw + 1, 2), wr = 4 * q;
+    const fc_int hr = 4 * th + 2, pt = g->pad_top, pleft = g->pad_left, ntile = nrows * tw;
+    FC_T *plane = rowbuf;                                   /* hr x wr */
+    FC_T *rows = plane + fc_roundup(hr * wr, 16); /* rows x 6 x wr: B^T of the tile rows */
+    FC_T *pg = rows + fc_roundup(pl->wino_rows * 6 * wr, 16); /* 36 x tbp gathered */
+    const fc_int v0 = FC_MAX(0, pt), v1 = FC_MIN(hr, pt + H);
+    const fc_int u0 = FC_MAX(0, pleft), u1 = FC_MIN(4 * tw + 2, pleft + W);
+    const fc_int nv = fc_roundup(ntile, FC_NR); /* <= tbp */
+    for (fc_int i = 0; i < hr * wr; ++i)
+        plane[i] = 0;
+    for (fc_int xi = 0; xi < 36; ++xi) /* lanes past the last tile: zero */
+        for (fc_int tau = ntile; tau < nv; ++tau)
+            pg[xi * tbp + tau] = 0;
+    for (fc_int c = 0; c < C; ++c) {
+        fc_int lr = 0;
+        while (lr < nrows) {
+            const fc_int gr = gr0 + lr, img = gr / th, ti0 = gr - img * th;
+            const fc_int nr = FC_MIN(nrows - lr, th - ti0);
+            const fc_int va = FC_MAX(v0, 4 * ti0), vz = FC_MIN(v1, 4 * (ti0 + nr) + 2);
+            const FC_T *xc = x + (img * C + c) * H * W;
+            for (fc_int v = va; v < vz; ++v)
+                FC_SFX(fc_wino4_split_row)(xc + (v - pt) * W - pleft, u0, u1, q, plane + v * wr);
+            /* all the segment's B^T rows before any is read back: a load right
+             * after the vector store it half overlaps waits for the store */
+            for (fc_int ti = ti0; ti < ti0 + nr; ++ti)
+                FC_W4BT(avx2, plane + 4 * ti * wr, wr, rows + (ti - ti0) * 6 * wr, wr, wr);
+            for (fc_int ti = ti0; ti < ti0 + nr; ++ti) {
+                FC_T *dst = pg + (lr + ti - ti0) * tw;
+                const FC_T *rt = rows + (ti - ti0) * 6 * wr;
+                /* constant run lengths for the maps the networks use */
+                if (tw == 2)
+                    FC_SFX(fc_wino4_gather)(rt, wr, q, dst, tbp, 2);
+                else if (tw == 4)
+                    FC_SFX(fc_wino4_gather)(rt, wr, q, dst, tbp, 4);
+                else if (tw == 8)
+                    FC_SFX(fc_wino4_gather)(rt, wr, q, dst, tbp, 8);
+                else
+                    FC_SFX(fc_wino4_gather)(rt, wr, q, dst, tbp, tw);
+            }
+            lr += nr;
+        }
+        /* B along b, a panel (NR tiles) at a time: V[a*6 + b'](c, tau). */
+        FC_T *vc = vb + c * FC_NR;
+        for (fc_int t0 = 0; t0 < nv; t0 += FC_NR) {
+            FC_T *vp = vc + (t0 / FC_NR) * C * FC_NR;
+            for (int a = 0; a < 6; ++a)
+                FC_W4BT(avx2, pg + a * 6 * tbp + t0, tbp, vp + a * 6 * vstride, vstride, FC_NR);
+        }
+    }
+}
+
+#if defined(FC_HAVE_X86_AVX2_KERNELS) && !FC_IS_F64
+/* One output row from the row i outputs of its tiles, e_j[tj] = column 4tj + j:
+ * four tiles at a time through a 4x4 transpose (16 outputs, four stores), +
+ * bias, + residual, ReLU when relu; the same operations per element as the
+ * portable loop. Reads up to three tiles past the row (the buffer has room). */
+static inline __attribute__((target("avx2"))) void
+FC_SFX(fc_wino4_put_row_sse)(const float *e0, const float *e1, const float *e2, const float *e3,
+                             fc_int Wo, float bk, const float *rr, int relu, float *yr)
+{
+    const __m128 b = _mm_set1_ps(bk), z = _mm_setzero_ps();
+    for (fc_int ow = 0; ow < Wo; ow += 16) {
+        const fc_int tj = ow >> 2;
+        __m128 r0 = _mm_loadu_ps(e0 + tj), r1 = _mm_loadu_ps(e1 + tj);
+        __m128 r2 = _mm_loadu_ps(e2 + tj), r3 = _mm_loadu_ps(e3 + tj);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        __m128 v[4] = {r0, r1, r2, r3};
+        for (int t = 0; t < 4; ++t) {
+            const fc_int o = ow + 4 * t;
+            if (o >= Wo)
+                break;
+            if (o + 4 <= Wo) {
+                __m128 y = _mm_add_ps(v[t], b);
+                if (rr)
+                    y = _mm_add_ps(y, _mm_loadu_ps(rr + o));
+                if (relu) /* "v > 0 ? v : 0", NaN to 0 like the portable loop */
+                    y = _mm_and_ps(_mm_cmpgt_ps(y, z), y);
+                _mm_storeu_ps(yr + o, y);
+            } else {
+                float tmp[4];
+                _mm_storeu_ps(tmp, v[t]);
+                for (fc_int u = o; u < Wo; ++u) {
+                    float y = tmp[u - o] + bk;
+                    if (rr)
+                        y = y + rr[u];
+                    yr[u] = relu ? (y > 0.0f ? y : 0.0f) : y;
+                }
+            }
+        }
+    }
+}
+#endif
+
+/* Output transform: Y = A^T M A of the block's tiles for output channels
+ * [k0, k1), + bias, + residual, activation, into y. */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino4_output_body)(const fc_conv_plan *pl, const FC_T *mb, fc_int gr0, fc_int nrows,
+                             fc_int k0, fc_int k1, const FC_T *bias, const FC_T *res, int act,
+                             FC_T act_param, FC_T *y, FC_T *rowbuf, const int avx2)
+{
+    const fc_conv_geom *g = &pl->dg;
+    const fc_int K = g->K, Ho = g->Ho, Wo = g->Wo, th = pl->wino_th, tw = pl->wino_tw;
+    const fc_int tbp = pl->wino_tbp, mstride = pl->wino_ms, nt = nrows * tw;
+    FC_T *s = rowbuf;            /* 6 x 4 x tbp: A^T along a, s[(b*4 + i)*tbp + tau] */
+    FC_T *o = s + 24 * (size_t)tbp; /* 4 x 4 x tbp: outputs (i, j) of each tile */
+    for (fc_int k = k0; k < k1; ++k) {
+        const FC_T *mk = mb + k * tbp;
+        for (int b = 0; b < 6; ++b)
+            FC_W4AT(avx2, mk + b * mstride, 6 * mstride, s + b * 4 * tbp, tbp, nt);
+        for (int i = 0; i < 4; ++i)
+            FC_W4AT(avx2, s + i * tbp, 4 * tbp, o + i * 4 * tbp, tbp, nt);
+        const FC_T bk = bias ? bias[k] : (FC_T)0;
+        for (fc_int lr = 0; lr < nrows; ++lr) {
+            const fc_int gr = gr0 + lr, img = gr / th, ti = gr - img * th;
+            for (int i = 0; i < 4; ++i) {
+                const fc_int oh = 4 * ti + i;
+                if (oh >= Ho)
+                    break;
+                const fc_int at = ((img * K + k) * Ho + oh) * Wo;
+                FC_T *restrict yr = y + at;
+                const FC_T *restrict e0 = o + (i * 4 + 0) * tbp + lr * tw;
+                const FC_T *restrict e1 = e0 + tbp, *restrict e2 = e1 + tbp, *restrict e3 = e2 + tbp;
+                const fc_int wfull = Wo / 4;
+                const FC_T *rr = res ? res + at : NULL;
+#if defined(FC_HAVE_X86_AVX2_KERNELS) && !FC_IS_F64
+                if (avx2) {
+                    FC_SFX(fc_wino4_put_row_sse)(e0, e1, e2, e3, Wo, bk, rr, act == FC_ACT_RELU, yr);
+                    if (act != FC_ACT_NONE && act != FC_ACT_RELU)
+                        FC_SFX(fc_activation_forward)(act, act_param, yr, yr, Wo);
+                    continue;
+                }
+#endif
+                if (act == FC_ACT_RELU || rr) {
+                    /* fused here: a vector pass over the row right after these scalar
+                     * stores would wait on store forwarding */
+                    const int relu = act == FC_ACT_RELU;
+                    const FC_T *ej[4] = {e0, e1, e2, e3};
+                    for (fc_int ow = 0; ow < Wo; ++ow) {
+                        FC_T v = ej[ow & 3][ow >> 2] + bk;
+                        if (rr)
+                            v = v + rr[ow];
+                        yr[ow] = relu ? (v > (FC_T)0 ? v : (FC_T)0) : v;
+                    }
+                    if (act != FC_ACT_NONE && !relu)
+                        FC_SFX(fc_activation_forward)(act, act_param, yr, yr, Wo);
+                    continue;
+                }
+                for (fc_int tj = 0; tj < wfull; ++tj) {
+                    yr[4 * tj] = e0[tj] + bk;
+                    yr[4 * tj + 1] = e1[tj] + bk;
+                    yr[4 * tj + 2] = e2[tj] + bk;
+                    yr[4 * tj + 3] = e3[tj] + bk;
+                }
+                for (fc_int ow = 4 * wfull; ow < Wo; ++ow)
+                    yr[ow] = (ow & 3) == 0 ? e0[wfull] + bk
+                           : (ow & 3) == 1 ? e1[wfull] + bk : e2[wfull] + bk;
+                if (act != FC_ACT_NONE)
+                    FC_SFX(fc_activation_forward)(act, act_param, yr, yr, Wo);
+            }
+        }
+    }
+}
+
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+__attribute__((target("avx2"))) FC_WINO_NOLIB static void
+FC_SFX(fc_wino4_input_avx2)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, fc_int nrows,
+                            FC_T *vb, FC_T *rowbuf)
+{
+    FC_SFX(fc_wino4_input_body)(pl, x, gr0, nrows, vb, rowbuf, 1);
+}
+
+__attribute__((target("avx2"))) FC_WINO_NOLIB static void
+FC_SFX(fc_wino4_output_avx2)(const fc_conv_plan *pl, const FC_T *mb, fc_int gr0, fc_int nrows,
+                             fc_int k0, fc_int k1, const FC_T *bias, const FC_T *res, int act,
+                             FC_T act_param, FC_T *y, FC_T *rowbuf)
+{
+    FC_SFX(fc_wino4_output_body)(pl, mb, gr0, nrows, k0, k1, bias, res, act, act_param, y, rowbuf, 1);
+}
+#endif
+
+FC_WINO_NOLIB static void FC_SFX(fc_wino4_input_ref)(const fc_conv_plan *pl, const FC_T *x,
+                                                     fc_int gr0, fc_int nrows, FC_T *vb,
+                                                     FC_T *rowbuf)
+{
+    FC_SFX(fc_wino4_input_body)(pl, x, gr0, nrows, vb, rowbuf, 0);
+}
+
+FC_WINO_NOLIB static void FC_SFX(fc_wino4_output_ref)(const fc_conv_plan *pl, const FC_T *mb,
+                                                      fc_int gr0, fc_int nrows, fc_int k0,
+                                                      fc_int k1, const FC_T *bias, const FC_T *res,
+                                                      int act, FC_T act_param, FC_T *y,
+                                                      FC_T *rowbuf)
+{
+    FC_SFX(fc_wino4_output_body)(pl, mb, gr0, nrows, k0, k1, bias, res, act, act_param, y, rowbuf, 0);
+}
+
+/* fc_conv_wino_run for pl->wino_m == 4 (same arguments and work split). */
+void FC_SFX(fc_conv_wino4_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x,
+                               const FC_T *ap, const FC_T *bias, const FC_T *res, int act,
+                               FC_T act_param, FC_T *y, void *work, fc_int row0, fc_int row1,
+                               fc_int k0, fc_int k1)
+{
+    const fc_int K = pl->dg.K, C = pl->dg.C, tw = pl->wino_tw, tbp = pl->wino_tbp;
+    const fc_int mpad = fc_roundup(K, FC_MR), kcb = pl->kcb;
+    char *wk = (char *)fc_align_ptr(work) + pl->ap_bytes;
+    FC_T *vb = (FC_T *)wk;
+    FC_T *mb = (FC_T *)(wk + pl->wino_v_bytes);
+    FC_T *rowbuf = (FC_T *)(wk + pl->wino_v_bytes + pl->wino_m_bytes);
+    FC_SFX(fc_ukb_fn) ukb = FC_SFX(fc_ukb_select)();
+    const int avx2 = fc_wino_avx2();
+    const fc_int total_rows = FC_MIN(row1, nimg * pl->wino_th);
+    for (fc_int gr0 = row0; gr0 < total_rows; gr0 += pl->wino_rows) {
+        const fc_int nrows = FC_MIN(pl->wino_rows, total_rows - gr0);
+        const fc_int ntile = nrows * tw;
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+        if (avx2)
+            FC_SFX(fc_wino4_input_avx2)(pl, x, gr0, nrows, vb, rowbuf);
+        else
+#endif
+            FC_SFX(fc_wino4_input_ref)(pl, x, gr0, nrows, vb, rowbuf);
+        const fc_int npan = (ntile + FC_NR - 1) / FC_NR;
+        for (int xi = 0; xi < 36; ++xi) {
+            const FC_T *ax = ap + (size_t)xi * (size_t)pl->wino_a;
+            const FC_T *vx = vb + xi * pl->wino_vs;
+            FC_T *mx = mb + xi * pl->wino_ms;
+            for (fc_int pc = 0; pc < C; pc += kcb) {
+                const fc_int kc = FC_MIN(kcb, C - pc);
+                const FC_T beta = pc == 0 ? (FC_T)0 : (FC_T)1;
+                ukb(kc, ax + pc * mpad + k0 * kc, FC_MR * kc, vx + pc * FC_NR, C * FC_NR,
+                    mx + k0 * tbp, tbp, beta, (int)(k1 - k0), (int)(npan * FC_NR));
+            }
+        }
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+        if (avx2)
+            FC_SFX(fc_wino4_output_avx2)(pl, mb, gr0, nrows, k0, k1, bias, res, act, act_param, y,
+                                         rowbuf);
+        else
+#endif
+            FC_SFX(fc_wino4_output_ref)(pl, mb, gr0, nrows, k0, k1, bias, res, act, act_param, y,
+                                        rowbuf);
+    }
+}
+
+#endif
