@@ -136,8 +136,8 @@ static void fc_wino_plan(fc_conv_plan *pl, size_t elem, int m)
     pl->wino_v_bytes = fc_align_up(nx * (size_t)pl->wino_vs * elem);
     pl->wino_m_bytes = fc_align_up(nx * (size_t)pl->wino_ms * elem);
     if (m == 4) {
-        /* input: plane, 6 rows of its B^T per tile row, 36 gathered rows of block tiles, 6
-         * panel rows; output: 24 + 16 rows of block tiles */
+        /* input: the phase-split plane, 6 rows of B^T per tile row, 36 gathered rows
+         * of block tiles; output: 24 + 16 rows of block tiles */
         const fc_int wr = 4 * fc_roundup(tw + 1, 2), plane = (4 * th + 2) * wr;
         const size_t in = (size_t)fc_roundup(plane, 16) + (size_t)fc_roundup(best * 6 * wr, 16) +
                           36 * (size_t)pl->wino_tbp;

@@ -255,8 +255,8 @@ def run(layers, rounds, threads, with_reference, with_torch, gemm_sizes):
     header = (f"\n{'layer':<9} {'pass':<8} {'fastconv ms':>11} {'GFLOP/s':>8} {'torch ms':>9} "
               f"{'x torch':>7} {'ref ms':>9} {'x ref':>7} {'% peak':>6} {'2t/1t':>6}")
     print("\nGFLOP/s and % peak count a direct convolution's 2*N*K*C*R*S*Ho*Wo operations; layers on\n"
-          "the Winograd path (3x3, stride 1, >= 32 channels) do 2.25x fewer multiply-adds, so they\n"
-          "can pass 100% of the matrix-product rate.")
+          "the Winograd paths (3x3, stride 1, >= 32 channels) do 2.25x (F(2x2)) or 4x (F(4x4))\n"
+          "fewer multiply-adds, so they can pass 100% of the matrix-product rate.")
     print(header)
     print("-" * (len(header) - 1))
     for name in layers:
