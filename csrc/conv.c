@@ -152,6 +152,13 @@ static void fc_wino_plan(fc_conv_plan *pl, size_t elem, int m)
     pl->total = pl->ap_bytes + pl->wino_v_bytes + pl->wino_m_bytes + pl->wino_r_bytes + FC_ALIGN;
 }
 
+void fc_wino_bw_plan_make(const fc_conv_geom *g, size_t elem, fc_conv_plan *fp)
+{
+    fc_conv_geom g2 = *g;
+    g2.winograd = (g2.winograd & FC_WINOGRAD_F2) | FC_WINOGRAD_NO_F4;
+    fc_conv_plan_make(&g2, FC_OP_FWD, elem, fp);
+}
+
 void fc_bwd_data_geom(const fc_conv_geom *g, fc_conv_geom *t)
 {
     t->C = g->K;
@@ -337,11 +344,8 @@ size_t fc_conv2d_workspace_bytes(const fc_conv_geom *g, size_t elem)
                 best = rb;
         }
         if (op == FC_OP_FWD && pl.wino) {
-            /* backward-weight's own plan: F(2x2) only */
-            fc_conv_geom g2 = *g;
             fc_conv_plan bp;
-            g2.winograd = (g2.winograd & FC_WINOGRAD_F2) | FC_WINOGRAD_NO_F4;
-            fc_conv_plan_make(&g2, FC_OP_FWD, elem, &bp);
+            fc_wino_bw_plan_make(g, elem, &bp);
             if (bp.wino) {
                 const size_t wb = fc_wino_bw_bytes(&bp, elem);
                 if (wb > best)

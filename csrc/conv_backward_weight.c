@@ -397,9 +397,7 @@ void FC_SFX(fc_conv2d_backward_weight_batch)(const fc_conv_geom *g, fc_int nimg,
     }
     {
         fc_conv_plan fp;
-        fc_conv_geom g2 = *g; /* the transposed transform is F(2x2) only */
-        g2.winograd = (g2.winograd & FC_WINOGRAD_F2) | FC_WINOGRAD_NO_F4;
-        fc_conv_plan_make(&g2, FC_OP_FWD, sizeof(FC_T), &fp);
+        fc_wino_bw_plan_make(g, sizeof(FC_T), &fp);
         if (fp.wino) {
             if (db)
                 for (fc_int n = 0; n < nimg; ++n)

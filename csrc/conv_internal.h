@@ -249,8 +249,12 @@ int fc_bw_small_ok(const fc_conv_geom *g, size_t elem);
 void fc_bw_small_sizes(const fc_conv_geom *g, size_t elem, fc_padgeom *pg, size_t *x_bytes,
                        size_t *v_bytes);
 
+/* The forward plan Winograd backward-weight runs on (conv.c): g's, with
+ * F(2x2, 3x3) only (its transposed transform has no F(4x4)); fp->wino when it applies. */
+void fc_wino_bw_plan_make(const fc_conv_geom *g, size_t elem, fc_conv_plan *fp);
+
 /* Winograd backward-weight (conv_winograd_bw.c) on the forward plan pl of g
- * (when pl->wino): workspace layout and bytes. */
+ * (fc_wino_bw_plan_make, when pl->wino): workspace layout and bytes. */
 void fc_wino_bw_sizes(const fc_conv_plan *pl, size_t elem, fc_int *astride, fc_int *pstride,
                       fc_int *vstride, size_t *a_bytes, size_t *v_bytes, size_t *m_bytes,
                       size_t *r_bytes);
@@ -301,12 +305,13 @@ size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem);
                               fc_int k0,                                                 \
                               fc_int k1);                                                \
     void fc_wino_pack_weights_##S(const fc_conv_plan *pl, const T *w, int flip, T *ap);   \
-    /* The same for pl->wino_m == 4, F(4x4, 3x3) (conv_winograd4.c); the two above     \
-     * hand over to these. */                                                            \
-    void fc_conv_wino4_run_##S(const fc_conv_plan *pl, fc_int nimg, const T *x,          \
-                               const T *ap, const T *bias, const T *res, int act,        \
-                               T act_param, T *y, void *work, fc_int row0, fc_int row1,  \
-                               fc_int k0, fc_int k1);                                    \
+    /* F(4x4, 3x3) (conv_winograd4.c, pl->wino_m == 4): the transforms the driver    \
+     * above calls, and the weight transform fc_wino_pack_weights hands over to. */     \
+    void fc_wino4_input_##S(const fc_conv_plan *pl, const T *x, fc_int gr0, fc_int nrows, \
+                            T *vb, T *rowbuf);                                           \
+    void fc_wino4_output_##S(const fc_conv_plan *pl, const T *mb, fc_int gr0,            \
+                             fc_int nrows, fc_int k0, fc_int k1, const T *bias,           \
+                             const T *res, int act, T act_param, T *y, T *rowbuf);        \
     void fc_wino4_pack_weights_##S(const fc_conv_plan *pl, const T *w, int flip, T *ap);  \
     void fc_conv_wino_bw_run_##S(const fc_conv_plan *pl, fc_int nimg, const T *x,        \
                                  const T *dy, T *dw, void *work);                        \

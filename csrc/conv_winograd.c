@@ -3,6 +3,8 @@
  * minimal filtering F(2x2, 3x3) (Lavin & Gray, 2016), the fast path of the
  * forward pass and of backward-data (through the flipped weights); the
  * backward-weight pass (the transposed transform) is in conv_winograd_bw.c,
+ * F(4x4, 3x3)'s transforms, which the same driver runs when pl->wino_m == 4,
+ * in conv_winograd4.c,
  * the tile helpers both use in conv_winograd_tiles.h; overview in
  * conv_internal.h.
  *
@@ -165,21 +167,7 @@ FC_SFX(fc_wino_output_body)(const fc_conv_plan *pl, const FC_T *mb, fc_int gr0, 
                 FC_T *yr = y + at;
                 FC_SFX(fc_wino_put_row)((a ? y10 : y00) + lr * tw, (a ? y11 : y01) + lr * tw,
                                         wfull, Wo & 1, bk, yr);
-                if (act == FC_ACT_RELU) {
-                    /* in the loop: a call per output row cost a tenth of an 8x8 map's
-                     * conv; fc_activation_forward's "v > 0 ? v : 0" */
-                    const FC_T *rr = res ? res + at : NULL;
-                    for (fc_int ow = 0; ow < Wo; ++ow) {
-                        const FC_T v = rr ? yr[ow] + rr[ow] : yr[ow];
-                        yr[ow] = v > (FC_T)0 ? v : (FC_T)0;
-                    }
-                    continue;
-                }
-                if (res)
-                    for (fc_int ow = 0; ow < Wo; ++ow)
-                        yr[ow] += res[at + ow];
-                if (act != FC_ACT_NONE)
-                    FC_SFX(fc_activation_forward)(act, act_param, yr, yr, Wo);
+                FC_SFX(fc_wino_row_epilogue)(yr, res ? res + at : NULL, Wo, act, act_param);
             }
         }
     }
@@ -523,11 +511,7 @@ void FC_SFX(fc_conv_wino_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x
     const fc_conv_geom *g = &pl->dg;
     const fc_int K = g->K, C = g->C, tw = pl->wino_tw, tbp = pl->wino_tbp;
     const fc_int mpad = fc_roundup(K, FC_MR), kcb = pl->kcb;
-    if (pl->wino_m == 4) {
-        FC_SFX(fc_conv_wino4_run)(pl, nimg, x, ap, bias, res, act, act_param, y, work, row0,
-                                  row1, k0, k1);
-        return;
-    }
+    const int f4 = pl->wino_m == 4, nx = f4 ? 36 : 16;
     /* The workspace starts with room for packed weights (see fc_conv_plan). */
     char *wk = (char *)fc_align_ptr(work) + pl->ap_bytes;
     FC_T *vb = (FC_T *)wk;
@@ -539,12 +523,16 @@ void FC_SFX(fc_conv_wino_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x
     for (fc_int gr0 = row0; gr0 < total_rows; gr0 += pl->wino_rows) {
         const fc_int nrows = FC_MIN(pl->wino_rows, total_rows - gr0);
         const fc_int ntile = nrows * tw;
-        /* Lanes past the last tile of a short block: zero, never garbage. */
-        if (ntile < tbp)
+        /* Lanes past the last tile of a short block: zero, never garbage (F(4x4)'s
+         * input transform writes whole panels). */
+        if (!f4 && ntile < tbp)
             for (int xi = 0; xi < 16; ++xi)
                 for (fc_int tau = ntile; tau < fc_roundup(ntile, FC_NR); ++tau)
                     for (fc_int c = 0; c < C; ++c)
                         vb[xi * pl->wino_vs + (tau / FC_NR) * C * FC_NR + c * FC_NR + tau % FC_NR] = 0;
+        if (f4)
+            FC_SFX(fc_wino4_input)(pl, x, gr0, nrows, vb, rowbuf);
+        else
 #ifdef FC_HAVE_X86_AVX2_KERNELS
         if (avx512)
             FC_SFX(fc_wino_input_avx512)(pl, x, gr0, nrows, vb, rowbuf);
@@ -554,7 +542,7 @@ void FC_SFX(fc_conv_wino_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x
 #endif
             FC_SFX(fc_wino_input_ref)(pl, x, gr0, nrows, vb, rowbuf);
         const fc_int npan = (ntile + FC_NR - 1) / FC_NR;
-        for (int xi = 0; xi < 16; ++xi) {
+        for (int xi = 0; xi < nx; ++xi) {
             const FC_T *ax = ap + (size_t)xi * (size_t)pl->wino_a;
             const FC_T *vx = vb + xi * pl->wino_vs;
             FC_T *mx = mb + xi * pl->wino_ms;
@@ -566,6 +554,10 @@ void FC_SFX(fc_conv_wino_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x
                     tbp, beta, (int)(k1 - k0), (int)(npan * FC_NR));
             }
         }
+        if (f4)
+            FC_SFX(fc_wino4_output)(pl, mb, gr0, nrows, k0, k1, bias, res, act, act_param, y,
+                                    rowbuf);
+        else
 #ifdef FC_HAVE_X86_AVX2_KERNELS
         if (avx2)
             FC_SFX(fc_wino_output_avx2)(pl, mb, gr0, nrows, k0, k1, bias, res, act, act_param, y,

@@ -8,8 +8,9 @@
  * so the 144 multiply-adds per channel of a direct 4x4 block become 36:
  * 4x fewer (F(2x2, 3x3), conv_winograd.c, saves 2.25x). The 36 products summed
  * over channels are 36 independent matrix products M[xi] = U[xi] . V[xi], run
- * on the GEMM block kernel with the same packed layouts, plan fields and
- * driver shape as F(2x2) (pl->wino_m == 4 selects this file); fewer, larger
+ * by F(2x2)'s driver (fc_conv_wino_run, conv_winograd.c) on the GEMM block
+ * kernel with the same packed layouts and plan fields; this file holds the
+ * transforms it calls when pl->wino_m == 4. Fewer, larger
  * tiles also mean 1.8x less transformed data per output.
  *
  *   B^T = [4  0 -5  0 1 0;  0 -4 -4  1 1 0;  0  4 -4 -1 1 0;
@@ -385,42 +386,19 @@ FC_SFX(fc_wino4_output_body)(const fc_conv_plan *pl, const FC_T *mb, fc_int gr0,
                 FC_T *restrict yr = y + at;
                 const FC_T *restrict e0 = o + (i * 4 + 0) * tbp + lr * tw;
                 const FC_T *restrict e1 = e0 + tbp, *restrict e2 = e1 + tbp, *restrict e3 = e2 + tbp;
-                const fc_int wfull = Wo / 4;
                 const FC_T *rr = res ? res + at : NULL;
 #if defined(FC_HAVE_X86_AVX2_KERNELS) && !FC_IS_F64
-                if (avx2) {
-                    FC_SFX(fc_wino4_put_row_sse)(e0, e1, e2, e3, Wo, bk, rr, act == FC_ACT_RELU, yr);
-                    if (act != FC_ACT_NONE && act != FC_ACT_RELU)
-                        FC_SFX(fc_activation_forward)(act, act_param, yr, yr, Wo);
+                if (avx2) { /* residual and ReLU applied on the way */
+                    const int relu = act == FC_ACT_RELU;
+                    FC_SFX(fc_wino4_put_row_sse)(e0, e1, e2, e3, Wo, bk, rr, relu, yr);
+                    FC_SFX(fc_wino_row_epilogue)(yr, NULL, Wo, relu ? FC_ACT_NONE : act, act_param);
                     continue;
                 }
 #endif
-                if (act == FC_ACT_RELU || rr) {
-                    /* fused here: a vector pass over the row right after these scalar
-                     * stores would wait on store forwarding */
-                    const int relu = act == FC_ACT_RELU;
-                    const FC_T *ej[4] = {e0, e1, e2, e3};
-                    for (fc_int ow = 0; ow < Wo; ++ow) {
-                        FC_T v = ej[ow & 3][ow >> 2] + bk;
-                        if (rr)
-                            v = v + rr[ow];
-                        yr[ow] = relu ? (v > (FC_T)0 ? v : (FC_T)0) : v;
-                    }
-                    if (act != FC_ACT_NONE && !relu)
-                        FC_SFX(fc_activation_forward)(act, act_param, yr, yr, Wo);
-                    continue;
-                }
-                for (fc_int tj = 0; tj < wfull; ++tj) {
-                    yr[4 * tj] = e0[tj] + bk;
-                    yr[4 * tj + 1] = e1[tj] + bk;
-                    yr[4 * tj + 2] = e2[tj] + bk;
-                    yr[4 * tj + 3] = e3[tj] + bk;
-                }
-                for (fc_int ow = 4 * wfull; ow < Wo; ++ow)
-                    yr[ow] = (ow & 3) == 0 ? e0[wfull] + bk
-                           : (ow & 3) == 1 ? e1[wfull] + bk : e2[wfull] + bk;
-                if (act != FC_ACT_NONE)
-                    FC_SFX(fc_activation_forward)(act, act_param, yr, yr, Wo);
+                const FC_T *ej[4] = {e0, e1, e2, e3};
+                for (fc_int ow = 0; ow < Wo; ++ow)
+                    yr[ow] = ej[ow & 3][ow >> 2] + bk;
+                FC_SFX(fc_wino_row_epilogue)(yr, rr, Wo, act, act_param);
             }
         }
     }
@@ -459,51 +437,33 @@ FC_WINO_NOLIB static void FC_SFX(fc_wino4_output_ref)(const fc_conv_plan *pl, co
     FC_SFX(fc_wino4_output_body)(pl, mb, gr0, nrows, k0, k1, bias, res, act, act_param, y, rowbuf, 0);
 }
 
-/* fc_conv_wino_run for pl->wino_m == 4 (same arguments and work split). */
-void FC_SFX(fc_conv_wino4_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x,
-                               const FC_T *ap, const FC_T *bias, const FC_T *res, int act,
-                               FC_T act_param, FC_T *y, void *work, fc_int row0, fc_int row1,
-                               fc_int k0, fc_int k1)
+/* The F(4x4) transforms fc_conv_wino_run calls for pl->wino_m == 4: the
+ * input of tile rows [gr0, gr0 + nrows) into the V panels (every lane of the
+ * block's panels written), the output of M for channels [k0, k1). */
+void FC_SFX(fc_wino4_input)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, fc_int nrows,
+                            FC_T *vb, FC_T *rowbuf)
 {
-    const fc_int K = pl->dg.K, C = pl->dg.C, tw = pl->wino_tw, tbp = pl->wino_tbp;
-    const fc_int mpad = fc_roundup(K, FC_MR), kcb = pl->kcb;
-    char *wk = (char *)fc_align_ptr(work) + pl->ap_bytes;
-    FC_T *vb = (FC_T *)wk;
-    FC_T *mb = (FC_T *)(wk + pl->wino_v_bytes);
-    FC_T *rowbuf = (FC_T *)(wk + pl->wino_v_bytes + pl->wino_m_bytes);
-    FC_SFX(fc_ukb_fn) ukb = FC_SFX(fc_ukb_select)();
-    const int avx2 = fc_wino_avx2();
-    const fc_int total_rows = FC_MIN(row1, nimg * pl->wino_th);
-    for (fc_int gr0 = row0; gr0 < total_rows; gr0 += pl->wino_rows) {
-        const fc_int nrows = FC_MIN(pl->wino_rows, total_rows - gr0);
-        const fc_int ntile = nrows * tw;
 #ifdef FC_HAVE_X86_AVX2_KERNELS
-        if (avx2)
-            FC_SFX(fc_wino4_input_avx2)(pl, x, gr0, nrows, vb, rowbuf);
-        else
-#endif
-            FC_SFX(fc_wino4_input_ref)(pl, x, gr0, nrows, vb, rowbuf);
-        const fc_int npan = (ntile + FC_NR - 1) / FC_NR;
-        for (int xi = 0; xi < 36; ++xi) {
-            const FC_T *ax = ap + (size_t)xi * (size_t)pl->wino_a;
-            const FC_T *vx = vb + xi * pl->wino_vs;
-            FC_T *mx = mb + xi * pl->wino_ms;
-            for (fc_int pc = 0; pc < C; pc += kcb) {
-                const fc_int kc = FC_MIN(kcb, C - pc);
-                const FC_T beta = pc == 0 ? (FC_T)0 : (FC_T)1;
-                ukb(kc, ax + pc * mpad + k0 * kc, FC_MR * kc, vx + pc * FC_NR, C * FC_NR,
-                    mx + k0 * tbp, tbp, beta, (int)(k1 - k0), (int)(npan * FC_NR));
-            }
-        }
-#ifdef FC_HAVE_X86_AVX2_KERNELS
-        if (avx2)
-            FC_SFX(fc_wino4_output_avx2)(pl, mb, gr0, nrows, k0, k1, bias, res, act, act_param, y,
-                                         rowbuf);
-        else
-#endif
-            FC_SFX(fc_wino4_output_ref)(pl, mb, gr0, nrows, k0, k1, bias, res, act, act_param, y,
-                                        rowbuf);
+    if (fc_wino_avx2()) {
+        FC_SFX(fc_wino4_input_avx2)(pl, x, gr0, nrows, vb, rowbuf);
+        return;
     }
+#endif
+    FC_SFX(fc_wino4_input_ref)(pl, x, gr0, nrows, vb, rowbuf);
+}
+
+void FC_SFX(fc_wino4_output)(const fc_conv_plan *pl, const FC_T *mb, fc_int gr0, fc_int nrows,
+                             fc_int k0, fc_int k1, const FC_T *bias, const FC_T *res, int act,
+                             FC_T act_param, FC_T *y, FC_T *rowbuf)
+{
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+    if (fc_wino_avx2()) {
+        FC_SFX(fc_wino4_output_avx2)(pl, mb, gr0, nrows, k0, k1, bias, res, act, act_param, y,
+                                     rowbuf);
+        return;
+    }
+#endif
+    FC_SFX(fc_wino4_output_ref)(pl, mb, gr0, nrows, k0, k1, bias, res, act, act_param, y, rowbuf);
 }
 
 #endif

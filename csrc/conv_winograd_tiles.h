@@ -1,7 +1,8 @@
 /*
  * conv_winograd_tiles.h -- what the forward (conv_winograd.c) and the
  * backward-weight (conv_winograd_bw.c) Winograd transforms share: the SIMD
- * path switch, the input planes and the per-tile input transform V = B^T d B.
+ * path switch, the input planes, the per-tile input transform V = B^T d B and
+ * the output rows' residual and activation.
  * Included once per element type inside each file's template body (the
  * template helpers are instantiated per FC_T); the rest only once.
  */
@@ -73,4 +74,26 @@ FC_SFX(fc_wino_tile_in)(const FC_T *restrict p, fc_int wr, const int lanes, FC_T
             d[(a * 4 + 2) * vstride + cc] = t[a][2][cc] - t[a][1][cc];
             d[(a * 4 + 3) * vstride + cc] = t[a][1][cc] - t[a][3][cc];
         }
+}
+
+/* The output side both share: one finished output row yr (Wo pixels, bias
+ * added) + the residual row rr (may be NULL), then the activation. ReLU inline
+ * with the residual (a call per output row cost a tenth of an 8x8 map's conv;
+ * fc_activation_forward's "v > 0 ? v : 0"). */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino_row_epilogue)(FC_T *restrict yr, const FC_T *restrict rr, fc_int Wo, int act,
+                             FC_T act_param)
+{
+    if (act == FC_ACT_RELU) {
+        for (fc_int ow = 0; ow < Wo; ++ow) {
+            const FC_T v = rr ? yr[ow] + rr[ow] : yr[ow];
+            yr[ow] = v > (FC_T)0 ? v : (FC_T)0;
+        }
+        return;
+    }
+    if (rr)
+        for (fc_int ow = 0; ow < Wo; ++ow)
+            yr[ow] += rr[ow];
+    if (act != FC_ACT_NONE)
+        FC_SFX(fc_activation_forward)(act, act_param, yr, yr, Wo);
 }

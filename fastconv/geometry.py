@@ -236,6 +236,10 @@ def winograd_wins(N, C, K, Ho, Wo, avx512=None):
     return (m >= 64 and tiles >= (32 if avx512 else 16)) or (m >= 32 and tiles >= 2048)
 
 
+# The geometry's Winograd bits, as csrc/fastconv.h's FC_WINOGRAD_F2 / FC_WINOGRAD_F4.
+WINOGRAD_F2, WINOGRAD_F4 = 1, 2
+
+
 def winograd4_wins(N, C, K, Ho, Wo):
     """Whether a 3x3 stride-1 convolution's forward and input-gradient passes should take
     the Winograd F(4x4, 3x3) path (4x fewer multiply-adds than the direct kernels, 1.8x
@@ -254,9 +258,10 @@ def winograd4_wins(N, C, K, Ho, Wo):
 
 def conv_kernel_args(g):
     """The geometry tuple the Cython conv bindings take (with the Winograd size policy:
-    bit 1 F(2x2, 3x3) allowed, bit 2 F(4x4, 3x3) for the forward and input-gradient passes)."""
-    flags = (1 if winograd_wins(g.N, g.C, g.K, g.Ho, g.Wo) else 0) | \
-            (2 if winograd4_wins(g.N, g.C, g.K, g.Ho, g.Wo) else 0)
+    WINOGRAD_F2, F(2x2, 3x3) allowed; WINOGRAD_F4, F(4x4, 3x3) for the forward and
+    input-gradient passes)."""
+    flags = (WINOGRAD_F2 if winograd_wins(g.N, g.C, g.K, g.Ho, g.Wo) else 0) | \
+            (WINOGRAD_F4 if winograd4_wins(g.N, g.C, g.K, g.Ho, g.Wo) else 0)
     return (g.C, g.H, g.W, g.K, g.R, g.S, g.Ho, g.Wo,
             g.stride_h, g.stride_w, g.pad_top, g.pad_left, g.dil_h, g.dil_w, flags)
 

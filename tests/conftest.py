@@ -3,7 +3,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, settings, strategies as st
 
 import fastconv
 
@@ -56,3 +56,18 @@ def restore_threads():
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@st.composite
+def winograd_cases(draw, min_channels=16, max_size=19):
+    """3x3, stride 1, undilated convolutions with >= min_channels on both sides (16: the
+    Winograd F(2x2, 3x3) path's floor): odd and even sizes, tiny images, several images
+    per tile block, every padding the geometry allows."""
+    C = draw(st.integers(min_channels, 40))
+    K = draw(st.integers(min_channels, 40))
+    padding = draw(st.sampled_from([0, 1, 2, "same", (0, 1), (2, 1)]))
+    ph, pw = (padding, padding) if isinstance(padding, int) else (1, 1) if padding == "same" else padding
+    H = draw(st.integers(max(1, 4 - 2 * ph), max_size))
+    W = draw(st.integers(max(1, 4 - 2 * pw), max_size))
+    return dict(shape=(draw(st.integers(1, 5)), C, H, W), wshape=(K, C, 3, 3), stride=1,
+                padding=padding, dilation=1, bias=draw(st.booleans()))

@@ -12,7 +12,7 @@ import fastconv
 from fastconv import functional as F
 from fastconv import reference as ref
 
-from conftest import assert_close
+from conftest import assert_close, winograd_cases
 
 DTYPES = [np.float32, np.float64]
 
@@ -97,21 +97,6 @@ def test_conv2d_rows_past_the_last_full_tile(simd, dtype, channels, stride, widt
     gx_ref, gw_ref, _ = ref.conv2d_backward(g, x, w, stride=stride, padding=1)
     assert_close(gx, gx_ref, dtype, terms, "grad_x")
     assert_close(gw, gw_ref, dtype, y.size, "grad_weight")
-
-
-@st.composite
-def winograd_cases(draw):
-    # 3x3, stride 1, undilated, >= 16 channels on both sides: the Winograd F(2x2, 3x3)
-    # path of the forward and backward-data passes (odd and even sizes, tiny images,
-    # several images per tile block, every padding the geometry allows).
-    C = draw(st.integers(16, 40))
-    K = draw(st.integers(16, 40))
-    padding = draw(st.sampled_from([0, 1, 2, "same", (0, 1), (2, 1)]))
-    ph, pw = (padding, padding) if isinstance(padding, int) else (1, 1) if padding == "same" else padding
-    H = draw(st.integers(max(1, 4 - 2 * ph), 19))
-    W = draw(st.integers(max(1, 4 - 2 * pw), 19))
-    return dict(shape=(draw(st.integers(1, 5)), C, H, W), wshape=(K, C, 3, 3), stride=1,
-                padding=padding, dilation=1, bias=draw(st.booleans()))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
