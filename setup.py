@@ -5,6 +5,7 @@ Environment variables:
   FASTCONV_NO_OPENMP=1        build serial kernels even if OpenMP is available.
   FASTCONV_SANITIZE=1         build with -fsanitize=address,undefined (see tools/sanitize.sh).
   FASTCONV_DEBUG=1            -O0 -g instead of -O3.
+  FASTCONV_BUILD_JOBS=N       compile N files at once (default: one per available CPU).
 """
 import glob
 import os
@@ -13,6 +14,7 @@ import sys
 import tempfile
 import textwrap
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 from setuptools import Extension, setup
 from setuptools.command.build_clib import build_clib
@@ -41,6 +43,22 @@ def _base_cflags():
         flags += ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
                   "-fno-omit-frame-pointer", "-g"]
     return flags
+
+def _build_jobs():
+    """Files compiled at once: FASTCONV_BUILD_JOBS, else one per CPU this process may use."""
+    value = os.environ.get("FASTCONV_BUILD_JOBS", "").strip()
+    if value:
+        try:
+            jobs = int(value)
+        except ValueError:
+            raise SystemExit(f"FASTCONV_BUILD_JOBS must be a positive integer, got {value!r}")
+        if jobs < 1:
+            raise SystemExit(f"FASTCONV_BUILD_JOBS must be a positive integer, got {value!r}")
+        return jobs
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 def _sanitize_ldflags():
     return ["-fsanitize=address,undefined"] if _flag("FASTCONV_SANITIZE") and not IS_MSVC else []
@@ -104,9 +122,28 @@ class BuildKernels(build_clib):
         omp_cflags, _ = _openmp_flags(self.compiler)
         for name, info in libraries:
             info["cflags"] = _base_cflags() + omp_cflags
-        super().build_libraries(libraries)
+        # setuptools compiles a library's sources one after another; the kernels are ~40
+        # independent files, so hand each to its own compiler process (the compiler
+        # object only spawns subprocesses, as build_ext's own -j relies on).
+        jobs = _build_jobs()
+        serial_compile = self.compiler.compile
+        if jobs > 1:
+            def compile_in_parallel(sources, **kwargs):
+                with ThreadPoolExecutor(max_workers=jobs) as pool:
+                    per_source = pool.map(lambda src: serial_compile([src], **kwargs), sources)
+                    return [obj for objs in per_source for obj in objs]
+            self.compiler.compile = compile_in_parallel
+        try:
+            super().build_libraries(libraries)
+        finally:
+            self.compiler.compile = serial_compile
 
 class BuildExt(build_ext):
+    def finalize_options(self):
+        super().finalize_options()
+        if not self.parallel:  # pip install . passes no -j: use the machine
+            self.parallel = _build_jobs()
+
     def run(self):
         # The kernels library must exist before the extensions link against it.
         self.run_command("build_clib")
