@@ -65,6 +65,11 @@ static int fc_bwd_direct_ok(const fc_conv_geom *g, size_t elem)
 #ifndef FC_WINO4_TILES
 #define FC_WINO4_TILES 32
 #endif
+/* F(4x4) backward-weight blocks: the tiles are the GEMMs' reduction, and each
+ * block reads and writes the 36 K x C accumulators once. */
+#ifndef FC_WINO4_BW_TILES
+#define FC_WINO4_BW_TILES 64
+#endif
 /* FASTCONV_NO_WINOGRAD set to anything but "" or "0" turns the path off
  * (read at every plan, so a running program can switch). */
 int fc_winograd_enabled(void)
@@ -92,8 +97,7 @@ static int fc_wino_tile(const fc_conv_geom *d)
     if (!(d->R == 3 && d->S == 3 && d->stride_h == 1 && d->stride_w == 1 && d->dil_h == 1 &&
           d->dil_w == 1 && d->Ho >= 2 && d->Wo >= 2 && fc_winograd_enabled()))
         return 0;
-    if (!(d->winograd & FC_WINOGRAD_NO_F4) &&
-        ((d->winograd & FC_WINOGRAD_F4) || fc_winograd4_forced()))
+    if ((d->winograd & FC_WINOGRAD_F4) || fc_winograd4_forced())
         return 4;
     if (((d->winograd & FC_WINOGRAD_F2) || fc_winograd_forced()) &&
         d->C >= FC_WINO_MIN_CHANNELS && d->K >= FC_WINO_MIN_CHANNELS)
@@ -103,14 +107,14 @@ static int fc_wino_tile(const fc_conv_geom *d)
 
 /* Winograd plan on the direct plan's geometry pl->dg: tile rows per block
  * chosen to fill whole NR panels of tiles (at most FC_WINO_TILES tiles). */
-static void fc_wino_plan(fc_conv_plan *pl, size_t elem, int m)
+static void fc_wino_plan(fc_conv_plan *pl, size_t elem, int m, fc_int ntiles)
 {
     const fc_conv_geom *d = &pl->dg;
     const fc_int mr = elem == 8 ? FC_MR_F64 : FC_MR_F32;
     const fc_int nr = elem == 8 ? FC_NR_F64 : FC_NR_F32;
     const fc_int KC = elem == 8 ? FC_KC_F64 : FC_KC_F32;
     const fc_int th = (d->Ho + m - 1) / m, tw = (d->Wo + m - 1) / m;
-    const fc_int ntiles = m == 4 ? FC_WINO4_TILES : FC_WINO_TILES, nx = (m + 2) * (m + 2);
+    const fc_int nx = (m + 2) * (m + 2);
     fc_int best = 1;
     double best_fill = 0;
     for (fc_int rb = 1; rb * tw <= ntiles || rb == 1; ++rb) {
@@ -154,9 +158,14 @@ static void fc_wino_plan(fc_conv_plan *pl, size_t elem, int m)
 
 void fc_wino_bw_plan_make(const fc_conv_geom *g, size_t elem, fc_conv_plan *fp)
 {
+    /* the forward plan with backward-weight's own F(4x4) bit in place of the
+     * forward's */
     fc_conv_geom g2 = *g;
-    g2.winograd = (g2.winograd & FC_WINOGRAD_F2) | FC_WINOGRAD_NO_F4;
+    g2.winograd = (g->winograd & FC_WINOGRAD_F2) |
+                  (g->winograd & FC_WINOGRAD_F4_WEIGHT ? FC_WINOGRAD_F4 : 0);
     fc_conv_plan_make(&g2, FC_OP_FWD, elem, fp);
+    if (fp->wino && fp->wino_m == 4)
+        fc_wino_plan(fp, elem, 4, FC_WINO4_BW_TILES);
 }
 
 void fc_bwd_data_geom(const fc_conv_geom *g, fc_conv_geom *t)
@@ -210,7 +219,7 @@ void fc_conv_plan_make(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan 
         pl->total = pl->ap_bytes + pl->x_bytes + pl->o_bytes + FC_ALIGN;
         const int tile = fc_wino_tile(d);
         if (tile)
-            fc_wino_plan(pl, elem, tile);
+            fc_wino_plan(pl, elem, tile, tile == 4 ? FC_WINO4_TILES : FC_WINO_TILES);
         else
             fc_cvec_plan(pl, elem);
         return;
@@ -343,14 +352,16 @@ size_t fc_conv2d_workspace_bytes(const fc_conv_geom *g, size_t elem)
             if (rb > best)
                 best = rb;
         }
-        if (op == FC_OP_FWD && pl.wino) {
-            fc_conv_plan bp;
-            fc_wino_bw_plan_make(g, elem, &bp);
-            if (bp.wino) {
-                const size_t wb = fc_wino_bw_bytes(&bp, elem);
-                if (wb > best)
-                    best = wb;
-            }
+    }
+    {
+        /* backward-weight's Winograd plan has its own F(4x4) bit: it may run
+         * Winograd where the forward pass does not */
+        fc_conv_plan bp;
+        fc_wino_bw_plan_make(g, elem, &bp);
+        if (bp.wino) {
+            const size_t wb = fc_wino_bw_bytes(&bp, elem);
+            if (wb > best)
+                best = wb;
         }
     }
     return best;
@@ -368,6 +379,12 @@ size_t fc_conv2d_packed_weights_bytes(const fc_conv_geom *g, int op, size_t elem
 const char *fc_conv2d_path(const fc_conv_geom *g, int op, size_t elem)
 {
     fc_conv_plan pl;
+    if (op == FC_CONV_BACKWARD_WEIGHT) {
+        if (fc_bw_small_ok(g, elem))
+            return "other";
+        fc_wino_bw_plan_make(g, elem, &pl);
+        return pl.wino ? (pl.wino_m == 4 ? "winograd-f4" : "winograd") : "other";
+    }
     if (op != FC_CONV_BACKWARD_DATA && fc_1x1_rows_ok(g))
         return "1x1-rows";
     fc_conv_plan_make(g, op == FC_CONV_BACKWARD_DATA ? FC_OP_BWD_DATA : FC_OP_FWD, elem, &pl);

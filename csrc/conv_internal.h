@@ -249,8 +249,9 @@ int fc_bw_small_ok(const fc_conv_geom *g, size_t elem);
 void fc_bw_small_sizes(const fc_conv_geom *g, size_t elem, fc_padgeom *pg, size_t *x_bytes,
                        size_t *v_bytes);
 
-/* The forward plan Winograd backward-weight runs on (conv.c): g's, with
- * F(2x2, 3x3) only (its transposed transform has no F(4x4)); fp->wino when it applies. */
+/* The forward plan Winograd backward-weight runs on (conv.c): g's, F(2x2) or
+ * F(4x4) as for the forward pass, F(4x4) with its own tiles per block; fp->wino
+ * when it applies. */
 void fc_wino_bw_plan_make(const fc_conv_geom *g, size_t elem, fc_conv_plan *fp);
 
 /* Winograd backward-weight (conv_winograd_bw.c) on the forward plan pl of g

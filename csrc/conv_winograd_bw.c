@@ -1,8 +1,9 @@
 /*
  * conv_winograd_bw.c -- the backward-weight pass of 3x3, stride-1,
- * undilated convolutions by the transposed F(2x2, 3x3) transform (the
- * forward and backward-data passes are in conv_winograd.c; overview in
- * conv_internal.h).
+ * undilated convolutions by the transposed Winograd transform, F(2x2, 3x3)
+ * or F(4x4, 3x3) after the plan's tile pl->wino_m (the forward and
+ * backward-data passes are in conv_winograd.c and conv_winograd4.c; overview
+ * in conv_internal.h).
  */
 #ifndef FC_T
 #include "conv_internal.h"
@@ -11,8 +12,8 @@
 #endif
 
 /* Workspace layout of the backward-weight run (fc_conv_wino_bw_run): Dy
- * panels, transposed V panels, the 16 Mw accumulators, row buffers. Block
- * strides are a panel past a multiple of 4 KB, off the L1 set aliasing. */
+ * panels, transposed V panels, the (m + 2)^2 Mw accumulators, row buffers.
+ * Block strides are a panel past a multiple of 4 KB, off the L1 set aliasing. */
 void fc_wino_bw_sizes(const fc_conv_plan *pl, size_t elem, fc_int *astride, fc_int *pstride,
                       fc_int *vstride, size_t *a_bytes, size_t *v_bytes, size_t *m_bytes,
                       size_t *r_bytes)
@@ -20,17 +21,18 @@ void fc_wino_bw_sizes(const fc_conv_plan *pl, size_t elem, fc_int *astride, fc_i
     const fc_int mr = elem == 8 ? FC_MR_F64 : FC_MR_F32;
     const fc_int nr = elem == 8 ? FC_NR_F64 : FC_NR_F32;
     const fc_conv_geom *d = &pl->dg;
-    const fc_int tbp = pl->wino_tbp, tw = pl->wino_tw, th = pl->wino_th;
+    const fc_int tbp = pl->wino_tbp, tw = pl->wino_tw, th = pl->wino_th, m = pl->wino_m;
+    const size_t nx = (size_t)(m + 2) * (size_t)(m + 2);
     /* Dy panels MR x tbp plus 8 elements of slack (fc_wino_dy_body's
      * 8-lane stores run 2 past a 6-row panel). */
     *pstride = mr * tbp + 8;
     *astride = (fc_roundup(d->K, mr) / mr) * *pstride + nr;
     *vstride = fc_roundup(d->C, nr) * tbp + nr;
-    *a_bytes = fc_align_up(16 * (size_t)*astride * elem);
-    *v_bytes = fc_align_up(16 * (size_t)*vstride * elem);
-    *m_bytes = fc_align_up(16 * (size_t)d->K * (size_t)d->C * elem);
-    const size_t plane = (2 * (size_t)th + 2) * (2 * (size_t)tw + 2) * (size_t)nr;
-    size_t rows = 4 * (size_t)tw * 8;
+    *a_bytes = fc_align_up(nx * (size_t)*astride * elem);
+    *v_bytes = fc_align_up(nx * (size_t)*vstride * elem);
+    *m_bytes = fc_align_up(nx * (size_t)d->K * (size_t)d->C * elem);
+    const size_t plane = (m * (size_t)th + 2) * (m * (size_t)tw + 2) * (size_t)nr;
+    size_t rows = m * (m * (size_t)tw) * 8; /* fc_wino_dy_body's m interleaved rows */
     rows = rows > 9 * 64 ? rows : 9 * 64; /* the final transform's 9 x FC_WINO_FIN */
     *r_bytes = fc_align_up((plane > rows ? plane : rows) * elem);
 }
@@ -62,16 +64,22 @@ size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem)
 #endif
 
 /* ---------------------------------------------------------------------
- * Backward-weight by the same transform, transposed: with Dy = A dY A^T
- * (4 x 4 from each 2 x 2 block of output gradients) and V = B^T d B,
+ * Backward-weight by the forward transform, transposed: with Dy = A dY A^T
+ * (n x n, n = m + 2, from each m x m block of output gradients) and
+ * V = B^T d B (from the n x n input patch under it),
  *
  *   Mw[xi] (K x C) = sum over tiles of Dy[xi] (K x T) . V[xi]^T (T x C),
- *   dW(k, c) = G^T Mw(k, c) G   (4 x 4 -> 3 x 3),
+ *   dW(k, c) = G^T Mw(k, c) G   (n x n -> 3 x 3),
  *
- * 16 GEMMs whose reduction runs over the tiles of the run of images (in
- * blocks of tile rows, in order: the sum depends on the geometry and the
- * run only). Dy goes straight into packed A panels (k rows, tiles along
- * the reduction), V into transposed B panels (channels as columns).
+ * n^2 GEMMs (16 for F(2x2), 36 for F(4x4)) whose reduction runs over the
+ * tiles of the run of images (in blocks of tile rows, in order: the sum
+ * depends on the geometry and the run only). Dy goes straight into packed A
+ * panels (k rows, tiles along the reduction), V into transposed B panels
+ * (channels as columns). F(4x4) does 2.25 products per output gradient
+ * instead of F(2x2)'s 4 (direct: 9); its transforms scale values by up to
+ * 8 per dimension, so float32 gradients carry about 1e-5 of their magnitude
+ * in rounding (F(2x2): a few units in the last place); the final transform
+ * runs in double.
  * ------------------------------------------------------------------- */
 
 #if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
@@ -96,10 +104,23 @@ fc_wino_interleave8_avx2(const float *const rows[8], fc_int n, float *q, fc_int 
 }
 #endif
 
+/* F(4x4)'s V = B^T d B of one tile for NR channels interleaved channel-last
+ * (p: the 6 x 6 patch's top-left pixel, rows wr*NR apart); V[xi] goes to
+ * d[xi*vstride + 0..NR). */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino4_tile_in_t)(const FC_T *p, fc_int wr, FC_T *d, fc_int vstride, const int vec)
+{
+    FC_T t[6][6][FC_NR]; /* B^T d: t[a][b] */
+    for (int b = 0; b < 6; ++b)
+        FC_W4BT(vec, p + b * FC_NR, wr * FC_NR, t[0][b], 6 * FC_NR, FC_NR);
+    for (int a = 0; a < 6; ++a)
+        FC_W4BT(vec, t[a][0], FC_NR, d + a * 6 * vstride, vstride, FC_NR);
+}
+
 /* The input transform into backward-weight's transposed panels, V[xi](tau,
  * c) at vt + xi*vstride + (c / NR)*tbp*NR + tau*NR + c % NR: NR channels at
  * a time from their planes interleaved channel-last in rowbuf, so that one
- * tile's transform is NR-wide vector arithmetic and each of its 16 stores a
+ * tile's transform is NR-wide vector arithmetic and each of its n^2 stores a
  * whole panel row. */
 static inline __attribute__((always_inline)) void
 FC_SFX(fc_wino_input_t_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, fc_int nrows,
@@ -107,7 +128,7 @@ FC_SFX(fc_wino_input_t_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, 
 {
     const fc_conv_geom *g = &pl->dg;
     const fc_int C = g->C, H = g->H, W = g->W, th = pl->wino_th, tw = pl->wino_tw;
-    const fc_int tbp = pl->wino_tbp, wr = 2 * tw + 2, hr = 2 * th + 2;
+    const fc_int m = pl->wino_m, tbp = pl->wino_tbp, wr = m * tw + 2, hr = m * th + 2;
     const fc_int pt = g->pad_top, pleft = g->pad_left;
     FC_T *plane = rowbuf;
     const fc_int v0 = FC_MAX(0, pt), v1 = FC_MIN(hr, pt + H);
@@ -118,7 +139,7 @@ FC_SFX(fc_wino_input_t_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, 
     while (lr < nrows) {
         const fc_int gr = gr0 + lr, img = gr / th, ti0 = gr - img * th;
         const fc_int nr = FC_MIN(nrows - lr, th - ti0);
-        const fc_int va = FC_MAX(v0, 2 * ti0), vz = FC_MIN(v1, 2 * (ti0 + nr) + 2);
+        const fc_int va = FC_MAX(v0, m * ti0), vz = FC_MIN(v1, m * (ti0 + nr) + 2);
         for (fc_int cg = 0; cg < C; cg += FC_NR) {
             const fc_int nc = FC_MIN(FC_NR, C - cg);
 #if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
@@ -142,39 +163,82 @@ FC_SFX(fc_wino_input_t_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, 
             for (fc_int ti = ti0; ti < ti0 + nr; ++ti) {
                 const fc_int taub = (lr + ti - ti0) * tw;
                 for (fc_int tj = 0; tj < tw; ++tj)
-                    FC_SFX(fc_wino_tile_in)(plane + (2 * ti * wr + 2 * tj) * FC_NR, wr, FC_NR,
-                                            vg + (taub + tj) * FC_NR, vstride);
+                    if (m == 4)
+                        FC_SFX(fc_wino4_tile_in_t)(plane + (4 * ti * wr + 4 * tj) * FC_NR, wr,
+                                                   vg + (taub + tj) * FC_NR, vstride, vec);
+                    else
+                        FC_SFX(fc_wino_tile_in)(plane + (2 * ti * wr + 2 * tj) * FC_NR, wr,
+                                                FC_NR, vg + (taub + tj) * FC_NR, vstride);
             }
         }
         lr += nr;
     }
 }
 
+/* F(2x2)'s Dy = A dY A^T (4 x 4) of one tile for FC_DYL filters: q0 / q1
+ * its two rows of output gradients (pixels FC_DYL apart), o[xi][kk]. */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino_tile_dy)(const FC_T *restrict q0, const FC_T *restrict q1, FC_T o[16][FC_DYL])
+{
+    for (int kk = 0; kk < FC_DYL; ++kk) {
+        const FC_T y00 = q0[kk], y01 = q0[FC_DYL + kk];
+        const FC_T y10 = q1[kk], y11 = q1[FC_DYL + kk];
+        /* t = A dY (4 x 2), then D = t A^T (4 x 4) */
+        const FC_T t[4][2] = {{y00, y01}, {y00 + y10, y01 + y11},
+                              {y00 - y10, y01 - y11}, {-y10, -y11}};
+        for (int a = 0; a < 4; ++a) {
+            o[a * 4 + 0][kk] = t[a][0];
+            o[a * 4 + 1][kk] = t[a][0] + t[a][1];
+            o[a * 4 + 2][kk] = t[a][0] - t[a][1];
+            o[a * 4 + 3][kk] = -t[a][1];
+        }
+    }
+}
+
+/* F(4x4)'s A (6 x 4) on FC_DYL lanes: z = A y for y[i] = in + i*is, z[a] at
+ * out + a*os:  z0 = y0, z1 = (y0 + y2) + (y1 + y3), z2 = (y0 + y2) - (y1 + y3),
+ * z3 = (y0 + 4 y2) + 2 (y1 + 4 y3), z4 = (y0 + 4 y2) - 2 (y1 + 4 y3), z5 = y3. */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino4_a)(const FC_T *restrict in, fc_int is, FC_T *restrict out, fc_int os)
+{
+    for (int kk = 0; kk < FC_DYL; ++kk) {
+        const FC_T y0 = in[kk], y1 = in[is + kk], y2 = in[2 * is + kk], y3 = in[3 * is + kk];
+        const FC_T e = y0 + y2, o = y1 + y3;
+        const FC_T e4 = y0 + (FC_T)4 * y2, o4 = (FC_T)2 * (y1 + (FC_T)4 * y3);
+        out[kk] = y0;
+        out[os + kk] = e + o;
+        out[2 * os + kk] = e - o;
+        out[3 * os + kk] = e4 + o4;
+        out[4 * os + kk] = e4 - o4;
+        out[5 * os + kk] = y3;
+    }
+}
+
 /* Dy[xi](k, tau) at ad + xi*astride + (k / MR)*MR*tbp + tau*MR + k % MR, for
- * the tiles of the tile rows [gr0, gr0 + nrows). rowbuf: 2 rows of 2*tw. */
+ * the tiles of the tile rows [gr0, gr0 + nrows). rowbuf: m rows of m*tw. */
 static inline __attribute__((always_inline)) void
 FC_SFX(fc_wino_dy_body)(const fc_conv_plan *pl, const FC_T *dy, fc_int gr0, fc_int nrows,
                         FC_T *ad, fc_int astride, fc_int pstride, FC_T *rowbuf, const int vec)
 {
-    /* Per MR filters: their two dy rows interleaved filter-last, FC_DYL
-     * lanes per pixel (q[(a*2tw + u)*FC_DYL + kk], zero past Wo / Ho / K),
+    /* Per MR filters: their m dy rows interleaved filter-last, FC_DYL
+     * lanes per pixel (q[(a*m*tw + u)*FC_DYL + kk], zero past Wo / Ho / K),
      * then each tile's transform is FC_DYL-wide vector arithmetic whose
      * stores spill FC_DYL - MR lanes into the next tile's slot: written again
      * by that tile, or landing in the slack of pstride. */
     const fc_conv_geom *g = &pl->dg;
     const fc_int K = g->K, Ho = g->Ho, Wo = g->Wo, th = pl->wino_th, tw = pl->wino_tw;
-    const fc_int wr = 2 * tw;
+    const fc_int m = pl->wino_m, nx = (m + 2) * (m + 2), wr = m * tw;
     FC_T *q = rowbuf;
-    for (fc_int u = 0; u < 2 * wr * FC_DYL; ++u)
+    for (fc_int u = 0; u < m * wr * FC_DYL; ++u)
         q[u] = 0;
     for (fc_int lr = 0; lr < nrows; ++lr) {
         const fc_int gr = gr0 + lr, img = gr / th, ti = gr - img * th;
-        const fc_int oh = 2 * ti, nrow = FC_MIN(2, Ho - oh);
+        const fc_int oh = m * ti, nrow = FC_MIN(m, Ho - oh);
         for (fc_int i0 = 0; i0 < K; i0 += FC_MR) {
             const fc_int nk = FC_MIN(FC_MR, K - i0);
 #if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
             if (vec && FC_DYL == 8 && FC_MR <= 8) {
-                for (int a = 0; a < 2; ++a) {
+                for (int a = 0; a < m; ++a) {
                     const FC_T *rows[8];
                     for (int kk = 0; kk < 8; ++kk)
                         rows[kk] = kk < nk && a < nrow
@@ -186,7 +250,7 @@ FC_SFX(fc_wino_dy_body)(const fc_conv_plan *pl, const FC_T *dy, fc_int gr0, fc_i
 #endif
             for (fc_int kk = 0; kk < FC_MR; ++kk) {
                 const FC_T *dk = dy + ((img * K + i0 + kk) * Ho + oh) * Wo;
-                for (fc_int a = 0; a < 2; ++a)
+                for (fc_int a = 0; a < m; ++a)
                     if (kk < nk && a < nrow)
                         for (fc_int u = 0; u < Wo; ++u)
                             q[(a * wr + u) * FC_DYL + kk] = dk[a * Wo + u];
@@ -196,23 +260,20 @@ FC_SFX(fc_wino_dy_body)(const fc_conv_plan *pl, const FC_T *dy, fc_int gr0, fc_i
             }
             FC_T *ap = ad + (i0 / FC_MR) * pstride + lr * tw * FC_MR;
             for (fc_int tj = 0; tj < tw; ++tj) {
-                const FC_T *restrict q0 = q + 2 * tj * FC_DYL, *restrict q1 = q0 + wr * FC_DYL;
                 FC_T *restrict d = ap + tj * FC_MR;
-                FC_T o[16][FC_DYL];
-                for (int kk = 0; kk < FC_DYL; ++kk) {
-                    const FC_T y00 = q0[kk], y01 = q0[FC_DYL + kk];
-                    const FC_T y10 = q1[kk], y11 = q1[FC_DYL + kk];
-                    /* t = A dY (4 x 2), then D = t A^T (4 x 4) */
-                    const FC_T t[4][2] = {{y00, y01}, {y00 + y10, y01 + y11},
-                                          {y00 - y10, y01 - y11}, {-y10, -y11}};
-                    for (int a = 0; a < 4; ++a) {
-                        o[a * 4 + 0][kk] = t[a][0];
-                        o[a * 4 + 1][kk] = t[a][0] + t[a][1];
-                        o[a * 4 + 2][kk] = t[a][0] - t[a][1];
-                        o[a * 4 + 3][kk] = -t[a][1];
-                    }
+                FC_T o[36][FC_DYL];
+                if (m == 4) {
+                    FC_T t[6][4][FC_DYL]; /* A dY: t[a][j] */
+                    const FC_T *q0 = q + 4 * tj * FC_DYL;
+                    for (int j = 0; j < 4; ++j)
+                        FC_SFX(fc_wino4_a)(q0 + j * FC_DYL, wr * FC_DYL, t[0][j], 4 * FC_DYL);
+                    for (int a = 0; a < 6; ++a)
+                        FC_SFX(fc_wino4_a)(t[a][0], FC_DYL, o[a * 6], FC_DYL);
+                } else {
+                    const FC_T *q0 = q + 2 * tj * FC_DYL;
+                    FC_SFX(fc_wino_tile_dy)(q0, q0 + wr * FC_DYL, o);
                 }
-                for (int xi = 0; xi < 16; ++xi)
+                for (fc_int xi = 0; xi < nx; ++xi)
                     for (int kk = 0; kk < FC_DYL; ++kk)
                         d[xi * astride + kk] = o[xi][kk];
             }
@@ -307,6 +368,72 @@ FC_SFX(fc_wino_bw_finish_avx2)(const FC_T *m, fc_int n, FC_T *dw, FC_T *tmp)
 }
 #endif
 
+/* F(4x4): dw[e*9 + r*3 + s] += (G^T M_e G)(r, s) for the n elements e of the
+ * 36 blocks m[xi*n + e], in double (G's sixths and 24ths), in chunks of
+ * FC_WINO_FIN elements with the element innermost: every loop a contiguous
+ * stream (one element at a time, the 36 reads n apart cost more than the
+ * weight gradient's products). */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino4_bw_finish_body)(const FC_T *m, fc_int n, FC_T *dw)
+{
+    const double (*G)[3] = fc_wino4_G;
+    const size_t sn = (size_t)n;
+    for (fc_int e0 = 0; e0 < n; e0 += FC_WINO_FIN) {
+        const fc_int ne = FC_MIN(FC_WINO_FIN, n - e0);
+        double t[3][6][FC_WINO_FIN]; /* G^T M */
+        double o[9][FC_WINO_FIN];    /* (G^T M) G */
+        for (int r = 0; r < 3; ++r)
+            for (int b = 0; b < 6; ++b) {
+                double *restrict tr = t[r][b];
+                for (fc_int e = 0; e < ne; ++e)
+                    tr[e] = 0;
+                for (int a = 0; a < 6; ++a) {
+                    const double ga = G[a][r];
+                    const FC_T *restrict q = m + (size_t)(a * 6 + b) * sn + (size_t)e0;
+                    if (ga != 0)
+                        for (fc_int e = 0; e < ne; ++e)
+                            tr[e] += ga * (double)q[e];
+                }
+            }
+        for (int r = 0; r < 3; ++r)
+            for (int c = 0; c < 3; ++c) {
+                double *restrict orc = o[r * 3 + c];
+                for (fc_int e = 0; e < ne; ++e)
+                    orc[e] = 0;
+                for (int b = 0; b < 6; ++b) {
+                    const double gb = G[b][c];
+                    const double *restrict tr = t[r][b];
+                    if (gb != 0)
+                        for (fc_int e = 0; e < ne; ++e)
+                            orc[e] += tr[e] * gb;
+                }
+            }
+        FC_T *restrict d = dw + (size_t)e0 * 9;
+        for (fc_int e = 0; e < ne; ++e)
+            for (int rs = 0; rs < 9; ++rs)
+                d[e * 9 + rs] += (FC_T)o[rs][e];
+    }
+}
+
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+__attribute__((target("avx2"))) static void
+FC_SFX(fc_wino4_bw_finish_avx2)(const FC_T *m, fc_int n, FC_T *dw)
+{
+    FC_SFX(fc_wino4_bw_finish_body)(m, n, dw);
+}
+#endif
+
+static void FC_SFX(fc_wino4_bw_finish)(const FC_T *m, fc_int n, FC_T *dw)
+{
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+    if (fc_wino_avx2()) {
+        FC_SFX(fc_wino4_bw_finish_avx2)(m, n, dw);
+        return;
+    }
+#endif
+    FC_SFX(fc_wino4_bw_finish_body)(m, n, dw);
+}
+
 static void FC_SFX(fc_wino_bw_finish)(const FC_T *m, fc_int n, FC_T *dw, FC_T *tmp)
 {
 #ifdef FC_HAVE_X86_AVX2_KERNELS
@@ -325,6 +452,7 @@ void FC_SFX(fc_conv_wino_bw_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T
 {
     const fc_conv_geom *g = &pl->dg;
     const fc_int K = g->K, C = g->C, tw = pl->wino_tw, tbp = pl->wino_tbp;
+    const int nx = (pl->wino_m + 2) * (pl->wino_m + 2);
     fc_int astride, pstride, vstride;
     size_t a_bytes, v_bytes, m_bytes, r_bytes;
     fc_wino_bw_sizes(pl, sizeof(FC_T), &astride, &pstride, &vstride, &a_bytes, &v_bytes,
@@ -338,7 +466,7 @@ void FC_SFX(fc_conv_wino_bw_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T
      * read (rows k >= K of the last Dy panel as zeros; channels c >= C of
      * the last V panel hold stale but finite values whose products land
      * in the columns of Mw the ukb calls drop). */
-    memset(mw, 0, 16 * (size_t)K * (size_t)C * sizeof(FC_T));
+    memset(mw, 0, (size_t)nx * (size_t)K * (size_t)C * sizeof(FC_T));
     FC_SFX(fc_ukb_fn) ukb = FC_SFX(fc_ukb_select)();
     const int avx2 = fc_wino_avx2();
     const fc_int total_rows = nimg * pl->wino_th;
@@ -355,17 +483,20 @@ void FC_SFX(fc_conv_wino_bw_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T
             FC_SFX(fc_wino_input_t_ref)(pl, x, gr0, nrows, vt, vstride, rowbuf);
             FC_SFX(fc_wino_dy_ref)(pl, dy, gr0, nrows, ad, astride, pstride, rowbuf);
         }
-        for (int xi = 0; xi < 16; ++xi) {
+        for (int xi = 0; xi < nx; ++xi) {
             const FC_T *ax = ad + xi * astride;
             const FC_T *vx = vt + xi * vstride;
             FC_T *mx = mw + (size_t)xi * (size_t)(K * C);
             ukb(kc, ax, pstride, vx, FC_NR * tbp, mx, C, (FC_T)1, (int)K, (int)C);
         }
     }
-    /* dW(k, c) += G^T Mw(k, c) G, in chunks of elements: the transform runs
-     * along the elements (16 contiguous streams in, 9 out), then the 9 taps
-     * of each element are added into dw. */
-    FC_SFX(fc_wino_bw_finish)(mw, (fc_int)K * C, dw, rowbuf);
+    /* dW(k, c) += G^T Mw(k, c) G. F(2x2): in chunks of elements, the
+     * transform along the elements (16 contiguous streams in, 9 out), then
+     * the 9 taps of each element added into dw. */
+    if (pl->wino_m == 4)
+        FC_SFX(fc_wino4_bw_finish)(mw, (fc_int)K * C, dw);
+    else
+        FC_SFX(fc_wino_bw_finish)(mw, (fc_int)K * C, dw, rowbuf);
 }
 
 #endif

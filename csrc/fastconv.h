@@ -160,14 +160,14 @@ int fc_winograd_enabled(void);
 /* 1 when FASTCONV_WINOGRAD=always: Winograd wherever the kernels can run it (>= 16
  * channels), whatever the caller's size policy (fc_conv_geom.winograd) says. */
 int fc_winograd_forced(void);
-/* 1 when FASTCONV_WINOGRAD=f4: F(4x4, 3x3) for the forward and backward-data
- * passes of every 3x3 stride-1 convolution, whatever the size policy says. */
+/* 1 when FASTCONV_WINOGRAD=f4: F(4x4, 3x3) for every pass of every 3x3
+ * stride-1 convolution, whatever the size policy says. */
 int fc_winograd4_forced(void);
 
 /* fc_conv_geom.winograd: F(2x2, 3x3) allowed (every pass); F(4x4, 3x3) for the
- * forward and backward-data passes (taking precedence); F(4x4) not allowed
- * (set internally for backward-weight, which transforms with F(2x2) only). */
-enum { FC_WINOGRAD_F2 = 1, FC_WINOGRAD_F4 = 2, FC_WINOGRAD_NO_F4 = 4 };
+ * forward and backward-data passes; F(4x4, 3x3) for the backward-weight pass
+ * (F(4x4) takes precedence over F(2x2) where both are set). */
+enum { FC_WINOGRAD_F2 = 1, FC_WINOGRAD_F4 = 2, FC_WINOGRAD_F4_WEIGHT = 4 };
 
 /* Bytes of scratch one call of any conv function below needs for geometry g
  * and element size elem (4 or 8). Each concurrent caller needs its own. */
@@ -196,12 +196,15 @@ void fc_conv2d_backward_data_f64(const fc_conv_geom *g, const double *dy, const 
  * calls (which pack into their workspace and run the same code). */
 enum fc_conv_op {
     FC_CONV_FORWARD = 0,
-    FC_CONV_BACKWARD_DATA = 1
+    FC_CONV_BACKWARD_DATA = 1,
+    FC_CONV_BACKWARD_WEIGHT = 2 /* fc_conv2d_path only */
 };
 size_t fc_conv2d_packed_weights_bytes(const fc_conv_geom *g, int op, size_t elem);
 /* Which kernels run op (FC_CONV_FORWARD, FC_CONV_BACKWARD_DATA) of one image of g
- * for element size elem: "winograd", "channel-vector" (conv_forward_cvec.c),
- * "direct", "1x1-rows" or "gemm" (for tests and tuning; a static string). */
+ * for element size elem: "winograd" (F(2x2, 3x3)), "winograd-f4" (F(4x4, 3x3)),
+ * "channel-vector" (conv_forward_cvec.c), "direct", "1x1-rows" or "gemm"; for
+ * FC_CONV_BACKWARD_WEIGHT "winograd", "winograd-f4" or "other" (for tests and
+ * tuning; a static string). */
 const char *fc_conv2d_path(const fc_conv_geom *g, int op, size_t elem);
 void fc_conv2d_pack_weights_f32(const fc_conv_geom *g, int op, const float *w, void *packed);
 void fc_conv2d_pack_weights_f64(const fc_conv_geom *g, int op, const double *w, void *packed);

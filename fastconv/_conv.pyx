@@ -109,7 +109,9 @@ def packed_weights_bytes(tuple geometry, size_t itemsize):
 def conv_path(tuple geometry, int op, size_t itemsize):
     """Which kernels run op (0 forward, 1 backward-data) of one image of this geometry:
     'winograd' (F(2x2, 3x3)), 'winograd-f4' (F(4x4, 3x3)), 'channel-vector', 'direct',
-    '1x1-rows' or 'gemm'."""
+    '1x1-rows' or 'gemm'; op 2 (backward-weight): 'winograd', 'winograd-f4' or 'other'."""
+    if op not in (0, 1, 2):
+        raise ValueError(f"conv_path: op must be 0, 1 or 2, got {op}")
     cdef fc_conv_geom g = make_geom(geometry)
     return fc_conv2d_path(&g, op, itemsize).decode()
 

@@ -1,7 +1,8 @@
-"""The Winograd F(4x4, 3x3) path (csrc/conv_winograd4.c) of the forward and
-input-gradient passes: against the NumPy reference over randomised geometries (forced
-on small shapes with FASTCONV_WINOGRAD=f4), fused bias / activation / residual, thread
-count independence, the size rule, and its stated accuracy."""
+"""The Winograd F(4x4, 3x3) path (csrc/conv_winograd4.c for the forward and
+input-gradient passes, csrc/conv_winograd_bw.c for the weight gradient): against the
+NumPy reference over randomised geometries (forced on small shapes with
+FASTCONV_WINOGRAD=f4), fused bias / activation / residual, thread count independence,
+the size rules, and the stated accuracy."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -59,24 +60,62 @@ def test_size_rule_and_the_path_it_picks(monkeypatch):
         args = _geometry_args(N, C, C, H, H)
         assert _conv.conv_path(args, 0, 4) == expected, (N, C, H)
         assert _conv.conv_path(args, 1, 4) == expected, (N, C, H)   # input gradient too
+    # the weight gradient's own rule: from 8 channels, >= 256 4x4 tiles
+    assert geometry.winograd4_weight_wins(64, 16, 16, 32, 32)
+    assert geometry.winograd4_weight_wins(64, 64, 64, 8, 8)
+    assert not geometry.winograd4_weight_wins(64, 3, 16, 32, 32)   # padding lanes
+    assert not geometry.winograd4_weight_wins(8, 32, 32, 16, 16)   # 128 tiles
+    for N, C, H, expected in ((64, 16, 32, "winograd-f4"), (64, 64, 8, "winograd-f4"),
+                              (8, 32, 16, "other"), (4, 64, 8, "winograd")):
+        assert _conv.conv_path(_geometry_args(N, C, C, H, H), 2, 4) == expected, (N, C, H)
+    with pytest.raises(ValueError, match="op"):
+        _conv.conv_path(_geometry_args(1, 8, 8, 8, 8), 3, 4)
     monkeypatch.setenv("FASTCONV_WINOGRAD", "f4")                   # forced: any channels
     assert _conv.conv_path(_geometry_args(1, 3, 5, 7, 7), 0, 4) == "winograd-f4"
+    assert _conv.conv_path(_geometry_args(1, 8, 5, 7, 7), 2, 4) == "winograd-f4"
     monkeypatch.setenv("FASTCONV_NO_WINOGRAD", "1")                 # off wins over forced
     assert _conv.conv_path(_geometry_args(64, 32, 32, 16, 16), 0, 4) == "direct"
 
 
-def test_weight_gradient_is_unchanged_by_f4(monkeypatch):
-    """The weight gradient transforms with F(2x2) only: bit for bit the same whether the
-    forward geometry asks for F(4x4) or not."""
+def test_weight_gradient_follows_its_own_rule(monkeypatch):
+    """The weight gradient takes F(4x4) by winograd4_weight_wins alone: turning the
+    forward's rule off leaves it bit for bit unchanged, turning its own rule off changes
+    it (to F(2x2)), and both agree with the reference; the bias gradient never moves."""
+    monkeypatch.delenv("FASTCONV_WINOGRAD", raising=False)
     rng = np.random.default_rng(3)
     x = rng.standard_normal((64, 32, 16, 16)).astype(np.float32)
     w = rng.standard_normal((32, 32, 3, 3)).astype(np.float32)
     g = rng.standard_normal((64, 32, 16, 16)).astype(np.float32)
-    _, gw_default, gb_default = F.conv2d_backward(g, x, w, padding=1)
+    _, gw_default, gb_default = F.conv2d_backward(g, x, w, padding=1, input_grad=False)
     monkeypatch.setattr(geometry, "winograd4_wins", lambda *a: False)
-    _, gw_f2, gb_f2 = F.conv2d_backward(g, x, w, padding=1)
-    assert gw_default.tobytes() == gw_f2.tobytes()
-    assert gb_default.tobytes() == gb_f2.tobytes()
+    _, gw_fwd_off, gb_fwd_off = F.conv2d_backward(g, x, w, padding=1, input_grad=False)
+    monkeypatch.setattr(geometry, "winograd4_weight_wins", lambda *a: False)
+    _, gw_f2, gb_f2 = F.conv2d_backward(g, x, w, padding=1, input_grad=False)
+    assert gw_default.tobytes() == gw_fwd_off.tobytes()
+    assert gw_default.tobytes() != gw_f2.tobytes()
+    assert gb_default.tobytes() == gb_fwd_off.tobytes() == gb_f2.tobytes()
+    gw_ref = ref.conv2d_backward(g.astype(np.float64), x.astype(np.float64),
+                                 w.astype(np.float64), padding=1)[1]
+    for gw in (gw_default, gw_f2):
+        assert np.abs(gw - gw_ref).max() < 2e-5 * np.abs(gw_ref).max()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_weight_gradient_alone_on_f4(simd, dtype, monkeypatch):
+    """16 channels at 32x32, batch 4: the forward pass runs the direct kernels, the weight
+    gradient F(4x4) (its workspace sized for it, not for the forward's plan)."""
+    monkeypatch.delenv("FASTCONV_WINOGRAD", raising=False)
+    args = _geometry_args(4, 16, 16, 32, 32)
+    assert _conv.conv_path(args, 0, 4) == "direct"
+    assert _conv.conv_path(args, 2, 4) == "winograd-f4"
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 16, 32, 32)).astype(dtype)
+    w = rng.standard_normal((16, 16, 3, 3)).astype(dtype)
+    g = rng.standard_normal((4, 16, 32, 32)).astype(dtype)
+    _, gw, gb = F.conv2d_backward(g, x, w, padding=1)
+    _, gw_ref, gb_ref = ref.conv2d_backward(g, x, w, padding=1)
+    assert_close(gw, gw_ref, dtype, g.size, "grad_weight")
+    assert_close(gb, gb_ref, dtype, g.size, "grad_bias")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -91,14 +130,14 @@ def test_f4_is_thread_count_independent(simd, dtype, restore_threads, monkeypatc
     for nt in (2, 1, 3):
         fastconv.set_num_threads(nt)
         y = F.conv2d(x, w, b, padding=1, activation="relu")
-        gx, _, _ = F.conv2d_backward(g, x, w, padding=1)
-        runs.append((y.tobytes(), gx.tobytes()))
+        gx, gw, _ = F.conv2d_backward(g, x, w, padding=1)
+        runs.append((y.tobytes(), gx.tobytes(), gw.tobytes()))
     assert runs[0] == runs[1] == runs[2]
 
 
 def test_f4_float32_accuracy_is_as_documented(monkeypatch):
-    """float32 outputs within 2e-5 of the largest output (measured: ~6e-6 for 64
-    channels), against the float64 reference."""
+    """float32 outputs and weight gradients within 2e-5 of their largest element
+    (measured: ~6e-6 and ~4e-6 for 64 channels), against the float64 reference."""
     monkeypatch.setenv("FASTCONV_WINOGRAD", "f4")
     rng = np.random.default_rng(11)
     for C, H in ((32, 16), (64, 8), (128, 8)):
@@ -108,6 +147,12 @@ def test_f4_float32_accuracy_is_as_documented(monkeypatch):
         y_ref = ref.conv2d(x, w, padding=1)
         err = np.abs(y - y_ref).max() / np.abs(y_ref).max()
         assert err < 2e-5, (C, H, err)
+        g = rng.standard_normal(y_ref.shape)
+        _, gw, _ = F.conv2d_backward(g.astype(np.float32), x.astype(np.float32),
+                                     w.astype(np.float32), padding=1, input_grad=False)
+        gw_ref = ref.conv2d_backward(g, x, w, padding=1)[1]
+        err = np.abs(gw - gw_ref).max() / np.abs(gw_ref).max()
+        assert err < 2e-5, (C, H, "grad_weight", err)
 
 
 def test_residual_network_agrees_with_the_direct_kernels(monkeypatch):
