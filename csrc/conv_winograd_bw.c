@@ -370,9 +370,9 @@ FC_SFX(fc_wino_bw_finish_avx2)(const FC_T *m, fc_int n, FC_T *dw, FC_T *tmp)
 
 /* F(4x4): dw[e*9 + r*3 + s] += (G^T M_e G)(r, s) for the n elements e of the
  * 36 blocks m[xi*n + e], in double (G's sixths and 24ths), in chunks of
- * FC_WINO_FIN elements with the element innermost: every loop a contiguous
- * stream (one element at a time, the 36 reads n apart cost more than the
- * weight gradient's products). */
+ * FC_WINO_FIN elements with the element innermost: every loop a handful of
+ * contiguous streams, each block read once (G's zeros -- G[0][1], G[0][2],
+ * G[5][0], G[5][1] -- left out, its ones as plain additions). */
 static inline __attribute__((always_inline)) void
 FC_SFX(fc_wino4_bw_finish_body)(const FC_T *m, fc_int n, FC_T *dw)
 {
@@ -382,32 +382,33 @@ FC_SFX(fc_wino4_bw_finish_body)(const FC_T *m, fc_int n, FC_T *dw)
         const fc_int ne = FC_MIN(FC_WINO_FIN, n - e0);
         double t[3][6][FC_WINO_FIN]; /* G^T M */
         double o[9][FC_WINO_FIN];    /* (G^T M) G */
-        for (int r = 0; r < 3; ++r)
-            for (int b = 0; b < 6; ++b) {
-                double *restrict tr = t[r][b];
-                for (fc_int e = 0; e < ne; ++e)
-                    tr[e] = 0;
-                for (int a = 0; a < 6; ++a) {
-                    const double ga = G[a][r];
-                    const FC_T *restrict q = m + (size_t)(a * 6 + b) * sn + (size_t)e0;
-                    if (ga != 0)
-                        for (fc_int e = 0; e < ne; ++e)
-                            tr[e] += ga * (double)q[e];
-                }
+        for (int b = 0; b < 6; ++b) {
+            /* column b of every element's M: six streams in, three out */
+            const FC_T *restrict q0 = m + (size_t)b * sn + (size_t)e0;
+            const FC_T *restrict q1 = q0 + 6 * sn, *restrict q2 = q1 + 6 * sn;
+            const FC_T *restrict q3 = q2 + 6 * sn, *restrict q4 = q3 + 6 * sn;
+            const FC_T *restrict q5 = q4 + 6 * sn;
+            double *restrict t0 = t[0][b], *restrict t1 = t[1][b], *restrict t2 = t[2][b];
+            for (fc_int e = 0; e < ne; ++e) {
+                const double v0 = (double)q0[e], v1 = (double)q1[e], v2 = (double)q2[e];
+                const double v3 = (double)q3[e], v4 = (double)q4[e], v5 = (double)q5[e];
+                t0[e] = G[0][0] * v0 + G[1][0] * v1 + G[2][0] * v2 + G[3][0] * v3 + G[4][0] * v4;
+                t1[e] = G[1][1] * v1 + G[2][1] * v2 + G[3][1] * v3 + G[4][1] * v4;
+                t2[e] = G[1][2] * v1 + G[2][2] * v2 + G[3][2] * v3 + G[4][2] * v4 + v5;
             }
-        for (int r = 0; r < 3; ++r)
-            for (int c = 0; c < 3; ++c) {
-                double *restrict orc = o[r * 3 + c];
-                for (fc_int e = 0; e < ne; ++e)
-                    orc[e] = 0;
-                for (int b = 0; b < 6; ++b) {
-                    const double gb = G[b][c];
-                    const double *restrict tr = t[r][b];
-                    if (gb != 0)
-                        for (fc_int e = 0; e < ne; ++e)
-                            orc[e] += tr[e] * gb;
-                }
+        }
+        for (int r = 0; r < 3; ++r) {
+            const double *restrict u0 = t[r][0], *restrict u1 = t[r][1], *restrict u2 = t[r][2];
+            const double *restrict u3 = t[r][3], *restrict u4 = t[r][4], *restrict u5 = t[r][5];
+            double *restrict o0 = o[r * 3], *restrict o1 = o[r * 3 + 1], *restrict o2 = o[r * 3 + 2];
+            for (fc_int e = 0; e < ne; ++e) {
+                o0[e] = u0[e] * G[0][0] + u1[e] * G[1][0] + u2[e] * G[2][0] + u3[e] * G[3][0] +
+                        u4[e] * G[4][0];
+                o1[e] = u1[e] * G[1][1] + u2[e] * G[2][1] + u3[e] * G[3][1] + u4[e] * G[4][1];
+                o2[e] = u1[e] * G[1][2] + u2[e] * G[2][2] + u3[e] * G[3][2] + u4[e] * G[4][2] +
+                        u5[e];
             }
+        }
         FC_T *restrict d = dw + (size_t)e0 * 9;
         for (fc_int e = 0; e < ne; ++e)
             for (int rs = 0; rs < 9; ++rs)
@@ -465,11 +466,13 @@ void FC_SFX(fc_conv_wino_bw_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T
     /* No clearing of ad / vt: the transforms rewrite every element the GEMMs
      * read (rows k >= K of the last Dy panel as zeros; channels c >= C of
      * the last V panel hold stale but finite values whose products land
-     * in the columns of Mw the ukb calls drop). */
-    memset(mw, 0, (size_t)nx * (size_t)K * (size_t)C * sizeof(FC_T));
+     * in the columns of Mw the ukb calls drop). Nor of mw: the first
+     * block's products overwrite it (beta 0). */
     FC_SFX(fc_ukb_fn) ukb = FC_SFX(fc_ukb_select)();
     const int avx2 = fc_wino_avx2();
     const fc_int total_rows = nimg * pl->wino_th;
+    if (total_rows <= 0)
+        return;
     for (fc_int gr0 = 0; gr0 < total_rows; gr0 += pl->wino_rows) {
         const fc_int nrows = FC_MIN(pl->wino_rows, total_rows - gr0);
         const fc_int kc = nrows * tw;
@@ -487,7 +490,8 @@ void FC_SFX(fc_conv_wino_bw_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T
             const FC_T *ax = ad + xi * astride;
             const FC_T *vx = vt + xi * vstride;
             FC_T *mx = mw + (size_t)xi * (size_t)(K * C);
-            ukb(kc, ax, pstride, vx, FC_NR * tbp, mx, C, (FC_T)1, (int)K, (int)C);
+            ukb(kc, ax, pstride, vx, FC_NR * tbp, mx, C, gr0 ? (FC_T)1 : (FC_T)0, (int)K,
+                (int)C);
         }
     }
     /* dW(k, c) += G^T Mw(k, c) G. F(2x2): in chunks of elements, the

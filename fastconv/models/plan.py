@@ -18,10 +18,31 @@ every batch:
 """
 import numpy as np
 
+from .. import _activation
+from ..config import get_num_threads
+from ..functional._checks import _ACT_NONE
 from .fusion import fuse_inference_steps, fuse_training_steps
 from .program import ProgramRunner
 
 __all__ = ["Plan", "Step"]
+
+
+def _sum_gradients(total, g, in_place):
+    """total + g, into total when ``in_place``: the threaded element-wise kernel for
+    same-shaped contiguous float arrays (a residual join sums whole feature-map gradients,
+    which NumPy would add on one thread), NumPy otherwise. One IEEE addition per element
+    either way: the same bits."""
+    if (total.shape == g.shape and total.dtype == g.dtype and total.dtype.kind == "f"
+            and total.dtype.itemsize in (4, 8) and total.flags.c_contiguous
+            and g.flags.c_contiguous):
+        out = total if in_place else np.empty_like(total)
+        _activation.add_forward(_ACT_NONE, 0.0, total.reshape(-1), g.reshape(-1),
+                                out.reshape(-1), get_num_threads())
+        return out
+    if in_place:
+        total += g
+        return total
+    return total + g
 
 
 class Step:
@@ -204,11 +225,9 @@ class Plan:
                     continue
                 if grads[i] is None:
                     grads[i] = gi
-                elif owned[i]:
-                    grads[i] += gi
                 else:
                     # never add into an array a layer handed out: it may be shared
-                    grads[i] = grads[i] + gi
+                    grads[i] = _sum_gradients(grads[i], gi, in_place=owned[i])
                     owned[i] = True
         if input_grad:
             return [grads[i] for i in self.input_slots]
