@@ -30,8 +30,10 @@
  *              the K >= 16 fc_akr case): direct kernel, 8-lane accumulators
  *              per (k, c, r, s) fed by unaligned loads of dy rows and of the
  *              zero-bordered image (fc_bw_small_run), AVX2 or portable C.
- *              Geometries on the forward's Winograd path: the transposed
- *              F(2x2, 3x3) transform over the run (fc_conv_wino_bw_run).
+ *              3x3 stride-1 geometries the caller's policy marks (its own
+ *              F(4x4) bit, or the forward's F(2x2) one): the transposed
+ *              F(4x4, 3x3) or F(2x2, 3x3) transform over the run
+ *              (fc_conv_wino_bw_run).
  * Weights are packed once per batch (fc_conv2d_pack_weights) and shared
  * read-only; the *_batch entry points run a run of images with the tables
  * and zero borders set up once.
@@ -50,7 +52,8 @@
  *                          backward-data (plan field wino)
  *   conv_winograd_bw.c     its backward-weight (the transposed transform)
  *   conv_winograd4.c       F(4x4, 3x3) for forward and backward-data
- *                          (plan field wino_m == 4)
+ *                          (plan field wino_m == 4); conv_winograd_bw.c
+ *                          runs both tiles' backward-weight
  *   conv_winograd_tiles.h  the input planes and tile transform both share
  *   conv_backward_data.c   backward-data: direct (flipped weights) / col2im
  *   conv_backward_weight.c backward-weight: packed-col, fc_akr batch and

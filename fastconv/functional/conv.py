@@ -29,11 +29,12 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
     pass the options it was packed with; the result is bitwise the same as with the plain
     weight array it was packed from.
 
-    3x3 stride-1 undilated convolutions with at least 16 input and 16 output channels run
-    Winograd's F(2x2, 3x3) algorithm (forward and both gradients): 2.25x fewer
-    multiply-adds, results equal to the direct computation up to float rounding (a few
-    units in the last place). The environment variable ``FASTCONV_NO_WINOGRAD=1`` selects
-    the direct kernels instead.
+    3x3 stride-1 undilated convolutions big enough to gain run Winograd's algorithm
+    (``geometry.winograd_wins``, ``winograd4_wins``, ``winograd4_weight_wins``): F(2x2, 3x3),
+    2.25x fewer multiply-adds, results equal to the direct computation up to float
+    rounding (a few units in the last place); F(4x4, 3x3), 4x fewer, float32 results
+    within about 1e-5 of their magnitude. The environment variable
+    ``FASTCONV_NO_WINOGRAD=1`` selects the direct kernels instead.
     """
     op = "conv2d"
     if isinstance(weight, PackedConv2dWeight):
