@@ -135,6 +135,24 @@ def test_f4_is_thread_count_independent(simd, dtype, restore_threads, monkeypatc
     assert runs[0] == runs[1] == runs[2]
 
 
+def test_f4_weight_gradient_runs_do_not_depend_on_threads(restore_threads):
+    """By its own rule (and with fewer runs of images than the other paths: each run
+    must hold enough 4x4 tiles), the F(4x4) weight gradient is bitwise the same for 1, 2
+    and 3 threads and agrees with the reference."""
+    rng = np.random.default_rng(21)
+    x = rng.standard_normal((64, 8, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((12, 8, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((64, 12, 8, 8)).astype(np.float32)
+    assert _conv.conv_path(_geometry_args(64, 8, 12, 8, 8), 2, 4) == "winograd-f4"
+    runs = []
+    for nt in (2, 1, 3):
+        fastconv.set_num_threads(nt)
+        runs.append(F.conv2d_backward(g, x, w, padding=1, input_grad=False)[1])
+    assert runs[0].tobytes() == runs[1].tobytes() == runs[2].tobytes()
+    gw_ref = ref.conv2d_backward(g, x, w, padding=1)[1]
+    assert_close(runs[0], gw_ref, np.float32, g.size, "grad_weight")
+
+
 def test_f4_float32_accuracy_is_as_documented(monkeypatch):
     """float32 outputs and weight gradients within 2e-5 of their largest element
     (measured: ~6e-6 and ~4e-6 for 64 channels), against the float64 reference."""
