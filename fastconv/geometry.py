@@ -262,8 +262,8 @@ def winograd4_weight_wins(N, C, K, Ho, Wo):
     gradients within about 1e-5 of their magnitude in float32).
 
     Measured on AVX2 (2 threads, the same process), against the path it replaces:
-    1.3-1.9x the direct kernels with 8 or 16 channels (16 channels on 32x32 maps at batch
-    64: 2.0 -> 1.4 ms), 1.1-1.45x F(2x2) with 32-128 channels, from ~256 4x4 tiles;
+    1.2-1.9x the direct kernels with 8 or 16 channels (16 channels on 32x32 maps at batch
+    64: 2.0 -> 1.4 ms), 1.1-2x F(2x2) with 32-128 channels, from ~256 4x4 tiles;
     below that the per-thread accumulators (36 K x C blocks, zeroed and transformed once
     a call) cost more than the products save (0.6-0.9x). With fewer than 8 channels the
     transforms, NR (16) channels wide, are mostly padding (0.35-0.5x).
