@@ -81,6 +81,7 @@ cdef extern from "fastconv.h" nogil:
                                      double *dx, void *work)
     int FC_CONV_FORWARD
     int FC_CONV_BACKWARD_DATA
+    int FC_CONV_BACKWARD_WEIGHT
     size_t fc_conv2d_packed_weights_bytes(const fc_conv_geom *g, int op, size_t elem)
     const char *fc_conv2d_path(const fc_conv_geom *g, int op, size_t elem)
     void fc_conv2d_pack_weights_f32(const fc_conv_geom *g, int op, const float *w, void *packed)

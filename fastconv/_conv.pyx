@@ -7,7 +7,7 @@ geometry and allocated the outputs. `geometry` is the tuple
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
-from libc.string cimport memset
+from libc.string cimport memset, strcmp
 from libc.stdint cimport SIZE_MAX
 from fastconv._capi cimport *
 from fastconv._runtime cimport take_scratch, give_scratch, team_size, depthwise_work
@@ -18,7 +18,6 @@ from fastconv._runtime cimport take_scratch, give_scratch, team_size, depthwise_
 # geometry only, never on the thread count.
 cdef enum:
     WEIGHT_GRAD_CHUNKS = 8
-    WINOGRAD4_WEIGHT_BIT = 4     # geometry.WINOGRAD_F4_WEIGHT
     WINOGRAD4_RUN_TILES = 128
     REDUCE_BLOCK = 4096
     IMAGE_RUNS_PER_THREAD = 4
@@ -214,14 +213,15 @@ cdef inline Py_ssize_t _filter_part_start(Py_ssize_t i, Py_ssize_t parts, Py_ssi
     return K if i >= parts else (i * (K // FILTER_PART) // parts) * FILTER_PART
 
 
-cdef Py_ssize_t _weight_grad_chunks(const fc_conv_geom *g, Py_ssize_t N) noexcept nogil:
+cdef Py_ssize_t _weight_grad_chunks(const fc_conv_geom *g, Py_ssize_t N,
+                                    size_t itemsize) noexcept nogil:
     """Runs of images backward_weight sums separately (a function of the geometry and
     the batch, never of the thread count). F(4x4) Winograd pays a fixed cost per run
     (its 36 K x C accumulators transformed back), so there each run gets at least
     WINOGRAD4_RUN_TILES 4x4 tiles (and there are at least two runs, one per core of a
     small machine)."""
     cdef Py_ssize_t runs = min(N, WEIGHT_GRAD_CHUNKS), tiles
-    if g.winograd & WINOGRAD4_WEIGHT_BIT:
+    if strcmp(fc_conv2d_path(g, FC_CONV_BACKWARD_WEIGHT, itemsize), b"winograd-f4") == 0:
         tiles = N * ((g.Ho + 3) // 4) * ((g.Wo + 3) // 4)
         runs = min(runs, max(2, tiles // WINOGRAD4_RUN_TILES))
     return max(1, min(runs, N))
@@ -239,7 +239,7 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
     cdef fc_conv_geom g = make_geom(geometry)
     cdef fc_conv_geom gp
     cdef Py_ssize_t N = x.shape[0], n, chunk, i, blk, i0, i1, nblocks, k0, k1
-    cdef Py_ssize_t nchunks = _weight_grad_chunks(&g, N)
+    cdef Py_ssize_t nchunks = _weight_grad_chunks(&g, N, sizeof(floating))
     cdef floating total
     cdef Py_ssize_t wsize = g.K * g.C * g.R * g.S
     cdef Py_ssize_t part = wsize + g.K, P = g.Ho * g.Wo, CRS = g.C * g.R * g.S
