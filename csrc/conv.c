@@ -342,25 +342,20 @@ size_t fc_conv2d_workspace_bytes(const fc_conv_geom *g, size_t elem)
         best = FC_MAX(best, bp.total);
         best = FC_MAX(best, fc_conv2d_1x1_batch_workspace_bytes(&t, elem));
     }
-    int fwd_wino = 0;
     for (int op = 0; op < 3; ++op) {
         fc_conv_plan pl;
         fc_conv_plan_make(g, op, elem, &pl);
         if (pl.total > best)
             best = pl.total;
-        if (op == FC_OP_FWD) {
-            fwd_wino = pl.wino;
-            if (fc_1x1_rows_ok(g)) {
-                const size_t rb = fc_1x1_rows_workspace_bytes(g, elem);
-                if (rb > best)
-                    best = rb;
-            }
+        if (op == FC_OP_FWD && fc_1x1_rows_ok(g)) {
+            const size_t rb = fc_1x1_rows_workspace_bytes(g, elem);
+            if (rb > best)
+                best = rb;
         }
     }
-    /* Backward-weight runs Winograd where the forward pass does, or by its own
-     * F(4x4) bit where the forward pass does not (this is called per layer
-     * and call at inference: no plan where neither holds). */
-    if (fwd_wino || (g->winograd & FC_WINOGRAD_F4_WEIGHT)) {
+    {
+        /* backward-weight's own plan: it may run Winograd where the forward
+         * pass does not (its own F(4x4) bit) */
         fc_conv_plan bp;
         fc_wino_bw_plan_make(g, elem, &bp);
         if (bp.wino) {

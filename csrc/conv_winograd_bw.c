@@ -424,26 +424,23 @@ FC_SFX(fc_wino4_bw_finish_avx2)(const FC_T *m, fc_int n, FC_T *dw)
 }
 #endif
 
-static void FC_SFX(fc_wino4_bw_finish)(const FC_T *m, fc_int n, FC_T *dw)
+/* dw += G^T M G for the tile's n^2 blocks of n elements (tmp: F(2x2)'s
+ * 9 x FC_WINO_FIN scratch), on the SIMD path in force. */
+static void FC_SFX(fc_wino_bw_finish)(int tile, const FC_T *m, fc_int n, FC_T *dw, FC_T *tmp)
 {
 #ifdef FC_HAVE_X86_AVX2_KERNELS
     if (fc_wino_avx2()) {
-        FC_SFX(fc_wino4_bw_finish_avx2)(m, n, dw);
+        if (tile == 4)
+            FC_SFX(fc_wino4_bw_finish_avx2)(m, n, dw);
+        else
+            FC_SFX(fc_wino_bw_finish_avx2)(m, n, dw, tmp);
         return;
     }
 #endif
-    FC_SFX(fc_wino4_bw_finish_body)(m, n, dw);
-}
-
-static void FC_SFX(fc_wino_bw_finish)(const FC_T *m, fc_int n, FC_T *dw, FC_T *tmp)
-{
-#ifdef FC_HAVE_X86_AVX2_KERNELS
-    if (fc_wino_avx2()) {
-        FC_SFX(fc_wino_bw_finish_avx2)(m, n, dw, tmp);
-        return;
-    }
-#endif
-    FC_SFX(fc_wino_bw_finish_body)(m, n, dw, tmp);
+    if (tile == 4)
+        FC_SFX(fc_wino4_bw_finish_body)(m, n, dw);
+    else
+        FC_SFX(fc_wino_bw_finish_body)(m, n, dw, tmp);
 }
 
 /* dw (K x C x 3 x 3) += the weight gradient of nimg images (x, dy) by
@@ -497,10 +494,7 @@ void FC_SFX(fc_conv_wino_bw_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T
     /* dW(k, c) += G^T Mw(k, c) G. F(2x2): in chunks of elements, the
      * transform along the elements (16 contiguous streams in, 9 out), then
      * the 9 taps of each element added into dw. */
-    if (pl->wino_m == 4)
-        FC_SFX(fc_wino4_bw_finish)(mw, (fc_int)K * C, dw);
-    else
-        FC_SFX(fc_wino_bw_finish)(mw, (fc_int)K * C, dw, rowbuf);
+    FC_SFX(fc_wino_bw_finish)(pl->wino_m, mw, (fc_int)K * C, dw, rowbuf);
 }
 
 #endif

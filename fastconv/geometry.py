@@ -240,6 +240,11 @@ def winograd_wins(N, C, K, Ho, Wo, avx512=None):
 WINOGRAD_F2, WINOGRAD_F4, WINOGRAD_F4_WEIGHT = 1, 2, 4
 
 
+def _tiles4(N, Ho, Wo):
+    """4x4 output tiles of a batch (F(4x4, 3x3)'s unit of work)."""
+    return N * ((Ho + 3) // 4) * ((Wo + 3) // 4)
+
+
 def winograd4_wins(N, C, K, Ho, Wo):
     """Whether a 3x3 stride-1 convolution's forward and input-gradient passes should take
     the Winograd F(4x4, 3x3) path (4x fewer multiply-adds than the direct kernels, 1.8x
@@ -252,8 +257,7 @@ def winograd4_wins(N, C, K, Ho, Wo):
     weight gradient has its own rule (:func:`winograd4_weight_wins`).
     ``FASTCONV_WINOGRAD=f4`` forces F(4x4) on every 3x3 stride-1 convolution.
     """
-    tiles = N * ((Ho + 3) // 4) * ((Wo + 3) // 4)
-    return min(C, K) >= 32 and tiles >= 256
+    return min(C, K) >= 32 and _tiles4(N, Ho, Wo) >= 256
 
 
 def winograd4_weight_wins(N, C, K, Ho, Wo):
@@ -268,8 +272,7 @@ def winograd4_weight_wins(N, C, K, Ho, Wo):
     a call) cost more than the products save (0.6-0.9x). With fewer than 8 channels the
     transforms, NR (16) channels wide, are mostly padding (0.35-0.5x).
     """
-    tiles = N * ((Ho + 3) // 4) * ((Wo + 3) // 4)
-    return min(C, K) >= 8 and tiles >= 256
+    return min(C, K) >= 8 and _tiles4(N, Ho, Wo) >= 256
 
 
 def conv_kernel_args(g):
