@@ -6,12 +6,70 @@
  * buffers, run back to back here with the batch drivers of forward_team.c
  * (the same ones the per-layer bindings call, so the bits are the same). */
 #define _POSIX_C_SOURCE 199309L
+#include <sched.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include "fastconv.h"
 #include "team.h"
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define FC_SPIN_PAUSE() _mm_pause()
+#else
+#define FC_SPIN_PAUSE() ((void)0)
+#endif
 
 FC_THREAD_LOCAL int fc_in_program_team = 0;
+FC_THREAD_LOCAL fc_team_loops *fc_program_loops = NULL;
+FC_THREAD_LOCAL int fc_program_loop = 0;
+
+/* Spin a little (the other thread is usually microseconds from done), then
+ * give the core up between looks: the thread that holds the last iteration may
+ * be waiting for this very core. */
+void fc_team_loop_wait(fc_team_slot *slot, fc_int n)
+{
+    int spins = 0;
+    while (__atomic_load_n(&slot->done, __ATOMIC_ACQUIRE) < n) {
+        if (++spins < 4096)
+            FC_SPIN_PAUSE();
+        else
+            sched_yield();
+    }
+}
+
+/* FC_TEAM_FOR loops an op may run (a convolution then its pooling, a dense
+ * layer then its activation: two; room to spare); a run past the slots falls
+ * back to barrier-ended loops. */
+#define FC_LOOPS_PER_OP 4
+
+/* Slots for a run of nops ops over `runs` runs of images, zeroed; NULL when out
+ * of memory (the barrier-ended loops then). */
+static fc_team_loops *fc_team_loops_new(int nops, fc_int runs, int nthreads)
+{
+    const double want = (double)nops * (double)runs * FC_LOOPS_PER_OP;
+    if (want <= 0 || want > 1e6)
+        return NULL;
+    fc_team_loops *loops = malloc(sizeof(*loops));
+    if (!loops)
+        return NULL;
+    loops->cap = (int)want;
+    loops->threads = nthreads;
+    loops->slot = calloc((size_t)loops->cap, sizeof(fc_team_slot));
+    if (!loops->slot) {
+        free(loops);
+        return NULL;
+    }
+    return loops;
+}
+
+static void fc_team_loops_free(fc_team_loops *loops)
+{
+    if (loops) {
+        free(loops->slot);
+        free(loops);
+    }
+}
 
 /* Wall-clock seconds for the per-op timings (fc_program_run's `seconds`). */
 static double fc_program_clock(void)

@@ -108,20 +108,27 @@ static void FC_NAME(fc_program_chunks)(const fc_op *ops, int nops, void *const *
 
 /* With more than one thread the whole program runs inside one team: each
  * thread walks the op list and the drivers share each op's loop out among
- * them (FC_TEAM_FOR); an op's closing barrier is the only wait between ops.
- * The first thread keeps the timings (every op ends in that barrier). */
+ * them (FC_TEAM_FOR), a thread going on to the next op once every part of
+ * this one is finished; the team's closing barrier is the only one. The
+ * first thread keeps the timings (it leaves an op only once the op is done). */
 void FC_NAME(fc_program_run)(const fc_op *ops, int nops, void *const *bufs, fc_int N,
                              fc_int chunk, int nthreads, char *work, double *seconds)
 {
 #ifdef _OPENMP
     if (fc_program_in_team(nthreads)) {
+        const fc_int runs = chunk <= 0 || chunk >= N ? 1 : (N + chunk - 1) / chunk;
+        fc_team_loops *loops = fc_team_loops_new(nops, runs, nthreads);
 #pragma omp parallel num_threads(nthreads)
         {
             fc_in_program_team = 1;
+            fc_program_loops = loops;
+            fc_program_loop = 0;
             FC_NAME(fc_program_chunks)(ops, nops, bufs, N, chunk, nthreads, work,
                                        omp_get_thread_num() == 0 ? seconds : NULL);
+            fc_program_loops = NULL;
             fc_in_program_team = 0;
         }
+        fc_team_loops_free(loops);
         return;
     }
 #endif
