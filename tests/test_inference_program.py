@@ -371,3 +371,22 @@ def test_one_team_for_the_whole_program_is_bitwise_one_thread(name, n):
                 assert model.predict(x, batch_size=n).tobytes() == one.tobytes(), t
     finally:
         fastconv.set_num_threads(before)
+
+
+@pytest.mark.parametrize("name", ["resnet20", "mobilenet"])
+def test_parts_handed_out_in_batches_are_bitwise_one_thread(name):
+    """Inside a program's team each op's parts go to whichever thread asks, a batch of
+    them at a time where there are many (the global pooling of 33 images x 512
+    channels: thousands of planes): any hand-out gives the one-thread bits."""
+    model = getattr(zoo, name)(seed=2)
+    x = np.random.default_rng(7).random((33,) + tuple(model.inputs[0].shape[1:]),
+                                        dtype=np.float32)
+    before = fastconv.get_num_threads()
+    try:
+        fastconv.set_num_threads(1)
+        one = model.predict(x, batch_size=33)
+        for t in (2, 3):
+            fastconv.set_num_threads(t)
+            assert model.predict(x, batch_size=33).tobytes() == one.tobytes(), t
+    finally:
+        fastconv.set_num_threads(before)
