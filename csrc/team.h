@@ -85,8 +85,9 @@ void fc_team_loop_wait(fc_team_slot *slot, fc_int n);
 
 /* for (i = 0; i < n; i++) body, on a team of nt threads started here (when
  * nt > 1), or, inside an inference program's team, shared out among its
- * threads. There the iterations are handed out one at a time to whichever
- * thread asks, and a thread goes on once every iteration is finished -- not
+ * threads. There the iterations are handed out to whichever thread asks (one
+ * at a time, or fc_team_loop_chunk of them when there are many), and a thread
+ * goes on once every iteration is finished -- not
  * once every thread has arrived, as a barrier would have it: on a machine
  * whose other tenants take a core for milliseconds, a descheduled thread
  * stalled every op of a batch-1 inference (ResNet-20: 3x slower with one core
