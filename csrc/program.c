@@ -8,7 +8,6 @@
 #define _POSIX_C_SOURCE 199309L
 #include <sched.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "fastconv.h"
@@ -35,39 +34,6 @@ void fc_team_loop_wait(fc_team_slot *slot, fc_int n)
             FC_SPIN_PAUSE();
         else
             sched_yield();
-    }
-}
-
-/* FC_TEAM_FOR loops an op may run (a convolution then its pooling, a dense
- * layer then its activation: two; room to spare); a run past the slots falls
- * back to barrier-ended loops. */
-#define FC_LOOPS_PER_OP 4
-
-/* Slots for a run of nops ops over `runs` runs of images, zeroed; NULL when out
- * of memory (the barrier-ended loops then). */
-static fc_team_loops *fc_team_loops_new(int nops, fc_int runs, int nthreads)
-{
-    const double want = (double)nops * (double)runs * FC_LOOPS_PER_OP;
-    if (want <= 0 || want > 1e6)
-        return NULL;
-    fc_team_loops *loops = malloc(sizeof(*loops));
-    if (!loops)
-        return NULL;
-    loops->cap = (int)want;
-    loops->threads = nthreads;
-    loops->slot = calloc((size_t)loops->cap, sizeof(fc_team_slot));
-    if (!loops->slot) {
-        free(loops);
-        return NULL;
-    }
-    return loops;
-}
-
-static void fc_team_loops_free(fc_team_loops *loops)
-{
-    if (loops) {
-        free(loops->slot);
-        free(loops);
     }
 }
 
@@ -138,6 +104,20 @@ static int fc_program_in_team(int nthreads)
 #endif
 }
 
+/* FC_TEAM_FOR loops an op may run (a convolution then its pooling, a dense
+ * layer then its activation: two; room to spare). A run of images past the
+ * slots falls back to barrier-ended loops. */
+#define FC_LOOPS_PER_OP 4
+
+/* Bytes of loop slots (fc_team_loops) at the front of a team run's workspace:
+ * one run of images' worth, reused run after run; none without a team. */
+static size_t fc_program_slot_bytes(int nops, int nthreads)
+{
+    if (!fc_program_in_team(nthreads) || nops <= 0)
+        return 0;
+    return (size_t)nops * FC_LOOPS_PER_OP * sizeof(fc_team_slot);
+}
+
 /* Sized for the choices the drivers make where they run: inside the program's
  * team when there is one (every thread may take any part, small jobs split). */
 size_t fc_program_workspace_bytes(const fc_op *ops, int nops, fc_int N, fc_int chunk,
@@ -158,7 +138,7 @@ size_t fc_program_workspace_bytes(const fc_op *ops, int nops, fc_int N, fc_int c
         }
     }
     fc_in_program_team = was;
-    return most;
+    return fc_program_slot_bytes(nops, nthreads) + most;
 }
 
 #define T float

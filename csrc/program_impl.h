@@ -101,34 +101,49 @@ static void FC_NAME(fc_program_chunks)(const fc_op *ops, int nops, void *const *
     fc_int n0;
     if (chunk <= 0 || chunk > N)
         chunk = N;
-    for (n0 = 0; n0 < N; n0 += chunk)
+    for (n0 = 0; n0 < N; n0 += chunk) {
         FC_NAME(fc_program_images)(ops, nops, bufs, n0, N - n0 < chunk ? N - n0 : chunk,
                                    nthreads, work, seconds);
+#ifdef _OPENMP
+        if (fc_program_loops && n0 + chunk < N) {
+            /* the next run of images reuses the loop slots: once nobody reads them */
+#pragma omp barrier
+#pragma omp single
+            memset(fc_program_loops->slot, 0, (size_t)fc_program_loops->cap * sizeof(fc_team_slot));
+            fc_program_loop = 0;
+        }
+#endif
+    }
 }
 
 /* With more than one thread the whole program runs inside one team: each
  * thread walks the op list and the drivers share each op's loop out among
- * them (FC_TEAM_FOR), a thread going on to the next op once every part of
- * this one is finished; the team's closing barrier is the only one. The
+ * them (FC_TEAM_FOR, their slots at the front of work), a thread going on to
+ * the next op once every part of this one is finished; only the team's end
+ * and the seams between runs of images are barriers. The
  * first thread keeps the timings (it leaves an op only once the op is done). */
 void FC_NAME(fc_program_run)(const fc_op *ops, int nops, void *const *bufs, fc_int N,
                              fc_int chunk, int nthreads, char *work, double *seconds)
 {
 #ifdef _OPENMP
     if (fc_program_in_team(nthreads)) {
-        const fc_int runs = chunk <= 0 || chunk >= N ? 1 : (N + chunk - 1) / chunk;
-        fc_team_loops *loops = fc_team_loops_new(nops, runs, nthreads);
+        const size_t slot_bytes = fc_program_slot_bytes(nops, nthreads);
+        fc_team_loops loops;
+        loops.slot = (fc_team_slot *)work;
+        loops.cap = (int)(slot_bytes / sizeof(fc_team_slot));
+        loops.threads = nthreads;
+        memset(work, 0, slot_bytes);
+        work += slot_bytes;
 #pragma omp parallel num_threads(nthreads)
         {
             fc_in_program_team = 1;
-            fc_program_loops = loops;
+            fc_program_loops = &loops;
             fc_program_loop = 0;
             FC_NAME(fc_program_chunks)(ops, nops, bufs, N, chunk, nthreads, work,
                                        omp_get_thread_num() == 0 ? seconds : NULL);
             fc_program_loops = NULL;
             fc_in_program_team = 0;
         }
-        fc_team_loops_free(loops);
         return;
     }
 #endif

@@ -45,10 +45,10 @@ static inline int fc_team_size(int requested, fc_int units, double work)
     return requested < units ? requested : (int)units;
 }
 
-/* The loops of one inference-program run (fc_program_run): slot k belongs to
- * the k-th FC_TEAM_FOR every thread of the team meets -- they all walk the
- * same op list, so the k-th is the same loop on each -- and holds the next
- * iteration to hand out and the number finished. A cache line each. */
+/* The loops of one inference-program run of images (fc_program_run): slot k
+ * belongs to the k-th FC_TEAM_FOR every thread of the team meets -- they all
+ * walk the same op list, so the k-th is the same loop on each -- and holds the
+ * next iteration to hand out and the number finished. A cache line each. */
 typedef struct fc_team_slot {
     fc_int next, done;
     char pad[64 - 2 * sizeof(fc_int)];

@@ -388,5 +388,12 @@ def test_parts_handed_out_in_batches_are_bitwise_one_thread(name):
         for t in (2, 3):
             fastconv.set_num_threads(t)
             assert model.predict(x, batch_size=33).tobytes() == one.tobytes(), t
+        # runs of 5 images: the team reuses its loop slots from one run to the next
+        for t in (2, 3):
+            fastconv.set_num_threads(t)
+            model.predict(x, batch_size=33)
+            for p in _programs(model):
+                p.chunk = 5
+            assert model.predict(x, batch_size=33).tobytes() == one.tobytes(), (t, "chunks")
     finally:
         fastconv.set_num_threads(before)
