@@ -26,6 +26,7 @@
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define FC_BN_HAVE_AVX2 1
+#include <immintrin.h>
 #endif
 
 /* Elements per reduction unit: 16 Ki (64 KiB of float) stays in L2 between
@@ -62,9 +63,11 @@ typedef struct bn_relu_f64 {
 #undef FC_BN_ATTR
 #ifdef FC_BN_HAVE_AVX2
 #define FC_BN_ATTR __attribute__((target("avx2,fma")))
+#define FC_BN_CVT_PS_PD 1
 #define NAME(base) base##_f32_avx2
 #include "batchnorm_impl.h"
 #undef NAME
+#undef FC_BN_CVT_PS_PD
 #undef FC_BN_ATTR
 #endif
 #undef T
