@@ -172,9 +172,16 @@ void FC_NAME(fc_plane_means_team)(fc_int rows, fc_int n, const T *x, T *y, int n
     });
 }
 
+/* Elements summed before the activation runs over them: the sums are still in L1
+ * when it reads them back (a whole block's sums -- megabytes in a ResNet -- went out
+ * to memory and came back). */
+#ifndef FC_ELEMENT_PIECE
+#define FC_ELEMENT_PIECE 2048
+#endif
+
 /* y = act(a + b), or y = act(a) when b is NULL, over equal blocks, one per thread:
- * each block summed, then the activation kernel over it (bitwise a NumPy add
- * followed by fc_activation_forward over the whole array). */
+ * each block summed piece by piece, the activation kernel over each piece (bitwise a
+ * NumPy add followed by fc_activation_forward over the whole array). */
 static void FC_NAME(elementwise_team)(const T *a, const T *b, T *y, fc_int n, int act, T param,
                                       int nthreads)
 {
@@ -184,15 +191,18 @@ static void FC_NAME(elementwise_team)(const T *a, const T *b, T *y, fc_int n, in
         return;
     FC_TEAM_FOR(static, nb, blk, nb, {
         const fc_int lo = blk * n / nb, hi = (blk + 1) * n / nb;
-        const T *src = a;
-        fc_int i;
-        if (b) {
-            for (i = lo; i < hi; i++)
-                y[i] = a[i] + b[i];
-            src = y;
+        fc_int i, p0, p1;
+        if (!b) {
+            FC_NAME(fc_activation_forward)(act, param, a + lo, y + lo, hi - lo);
+        } else {
+            for (p0 = lo; p0 < hi; p0 = p1) {
+                p1 = hi - p0 > FC_ELEMENT_PIECE ? p0 + FC_ELEMENT_PIECE : hi;
+                for (i = p0; i < p1; i++)
+                    y[i] = a[i] + b[i];
+                if (act != FC_ACT_NONE)
+                    FC_NAME(fc_activation_forward)(act, param, y + p0, y + p0, p1 - p0);
+            }
         }
-        if (!b || act != FC_ACT_NONE)
-            FC_NAME(fc_activation_forward)(act, param, src + lo, y + lo, hi - lo);
     });
 }
 
