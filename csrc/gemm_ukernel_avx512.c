@@ -329,10 +329,10 @@ void FC_SFX(fc_ukb_avx512)(fc_int kc, const FC_T *restrict a, fc_int pstride,
 /* NP panels of the direct-B kernel: each B vector joins the CW columns of x0
  * (low half) and of x1 (high half). */
 static inline __attribute__((always_inline)) FC_AVX512_FN void
-FC_SFX(fc_dkm_group)(const int NP, const int LAST, fc_int kc, const FC_T *restrict a, const FC_T *x0,
-                     const FC_T *x1, const fc_int *restrict offs, FC_T *c0, FC_T *c1,
-                     fc_int ldc, int accumulate, int mr, int n0, int n1, const FC_T *bias,
-                     int relu)
+FC_SFX(fc_dkm_group)(const int NP, const int LAST, const int CONTIG, fc_int kc,
+                     const FC_T *restrict a, const FC_T *x0, const FC_T *x1,
+                     const fc_int *restrict offs, FC_T *c0, FC_T *c1, fc_int ldc, int accumulate,
+                     int mr, int n0, int n1, const FC_T *bias, int relu)
 {
     FC_Z acc[3 * FC_MR];
 #pragma GCC unroll 18
@@ -342,7 +342,7 @@ FC_SFX(fc_dkm_group)(const int NP, const int LAST, fc_int kc, const FC_T *restri
 #pragma GCC unroll 2
     for (fc_int p = 0; p < kc; ++p) {
         const fc_int o = offs[p];
-        const FC_Z bv = FC_ZJOIN(FC_HLOADU(x0 + o), FC_HLOADU(x1 + o));
+        const FC_Z bv = CONTIG ? FC_ZLOADU(x0 + o) : FC_ZJOIN(FC_HLOADU(x0 + o), FC_HLOADU(x1 + o));
         for (int i = 0; i < (NP == 1 ? LAST : FC_MR); ++i)
             acc[i] = FC_ZFMA(FC_ZSET1(a0[p * FC_MR + i]), bv, acc[i]);
         if (NP > 1) {
@@ -364,7 +364,15 @@ FC_SFX(fc_dkm_group)(const int NP, const int LAST, fc_int kc, const FC_T *restri
             break;
         FC_Z v = acc[i];
         FC_T *d0 = c0 + (fc_int)i * ldc, *d1 = c1 + (fc_int)i * ldc;
-        if (full) {
+        if (CONTIG) {
+            if (accumulate)
+                v = FC_ZADD(FC_ZLOADU(d0), v);
+            if (bias)
+                v = FC_ZADD(v, FC_ZSET1(bias[i]));
+            if (relu)
+                v = FC_ZMAX(v, FC_ZZERO());
+            FC_ZSTOREU(d0, v);
+        } else if (full) {
             FC_H lo = FC_ZLO(v), hi = FC_ZHI(v);
             if (accumulate) {
                 lo = FC_HADD(FC_HLOADU(d0), lo);
@@ -403,13 +411,23 @@ void FC_SFX(fc_dkr_avx512)(fc_int kc, const FC_T *restrict a, const FC_T *x0, co
                            FC_T beta, int mr, int n0, int n1, const FC_T *bias, int relu)
 {
     const int accumulate = beta != 0;
+    enum { CW = FC_NR / 2 };
+    /* the two chunks side by side in the image and in C (a 16-pixel stretch of one
+     * row): one full-width load and store instead of two halves and a join */
+    const int contig = n0 == CW && n1 == CW && x1 == x0 + CW && c1 == c0 + CW;
     int panels = (mr + FC_MR - 1) / FC_MR;
     while (panels > 0) {
         const int np = FC_SFX(fc_z_group)(panels);
         const int rows = mr < np * FC_MR ? mr : np * FC_MR;
-#define FC_DKM(NP, LAST)                                                                  \
-    FC_SFX(fc_dkm_group)(NP, LAST, kc, a, x0, x1, offs, c0, c1, ldc, accumulate, rows, n0, n1, \
-                         bias, relu)
+#define FC_DKM(NP, LAST)                                                                        \
+    do {                                                                                       \
+        if (contig)                                                                            \
+            FC_SFX(fc_dkm_group)(NP, LAST, 1, kc, a, x0, x1, offs, c0, c1, ldc, accumulate, rows, \
+                                 n0, n1, bias, relu);                                          \
+        else                                                                                   \
+            FC_SFX(fc_dkm_group)(NP, LAST, 0, kc, a, x0, x1, offs, c0, c1, ldc, accumulate, rows, \
+                                 n0, n1, bias, relu);                                          \
+    } while (0)
         FC_Z_DISPATCH(FC_DKM);
 #undef FC_DKM
         a += np * FC_MR * kc;
@@ -425,7 +443,8 @@ void FC_SFX(fc_dkr_avx512)(fc_int kc, const FC_T *restrict a, const FC_T *x0, co
 /* One A panel (LIVE rows computed) against the six chunks of three tiles:
  * B vector q joins chunks 2q (low half) and 2q + 1 (high half). */
 static inline __attribute__((always_inline)) FC_AVX512_FN void
-FC_SFX(fc_dkw_group)(const int LIVE, fc_int kc, const FC_T *restrict a, const FC_T *const *xs,
+FC_SFX(fc_dkw_group)(const int LIVE, const int CONTIG, fc_int kc, const FC_T *restrict a,
+                     const FC_T *const *xs,
                      const fc_int *restrict offs, FC_T *const *cs, fc_int ldc, int accumulate,
                      int mr, const int *ns, const FC_T *bias, int relu)
 {
@@ -441,15 +460,15 @@ FC_SFX(fc_dkw_group)(const int LIVE, fc_int kc, const FC_T *restrict a, const FC
 #pragma GCC unroll 6
         for (int i = 0; i < LIVE; ++i)
             av[i] = FC_ZSET1(a[p * FC_MR + i]);
-        FC_Z bv = FC_ZJOIN(FC_HLOADU(x0 + o), FC_HLOADU(x1 + o));
+        FC_Z bv = CONTIG ? FC_ZLOADU(x0 + o) : FC_ZJOIN(FC_HLOADU(x0 + o), FC_HLOADU(x1 + o));
 #pragma GCC unroll 6
         for (int i = 0; i < LIVE; ++i)
             acc[i] = FC_ZFMA(av[i], bv, acc[i]);
-        bv = FC_ZJOIN(FC_HLOADU(x2 + o), FC_HLOADU(x3 + o));
+        bv = CONTIG ? FC_ZLOADU(x2 + o) : FC_ZJOIN(FC_HLOADU(x2 + o), FC_HLOADU(x3 + o));
 #pragma GCC unroll 6
         for (int i = 0; i < LIVE; ++i)
             acc[FC_MR + i] = FC_ZFMA(av[i], bv, acc[FC_MR + i]);
-        bv = FC_ZJOIN(FC_HLOADU(x4 + o), FC_HLOADU(x5 + o));
+        bv = CONTIG ? FC_ZLOADU(x4 + o) : FC_ZJOIN(FC_HLOADU(x4 + o), FC_HLOADU(x5 + o));
 #pragma GCC unroll 6
         for (int i = 0; i < LIVE; ++i)
             acc[2 * FC_MR + i] = FC_ZFMA(av[i], bv, acc[2 * FC_MR + i]);
@@ -469,6 +488,16 @@ FC_SFX(fc_dkw_group)(const int LIVE, fc_int kc, const FC_T *restrict a, const FC
                 break;
             FC_Z v = acc[q * FC_MR + i];
             FC_T *d0 = ca + (fc_int)i * ldc, *d1 = cb + (fc_int)i * ldc;
+            if (CONTIG) {
+                if (accumulate)
+                    v = FC_ZADD(FC_ZLOADU(d0), v);
+                if (bias)
+                    v = FC_ZADD(v, FC_ZSET1(bias[i]));
+                if (relu)
+                    v = FC_ZMAX(v, FC_ZZERO());
+                FC_ZSTOREU(d0, v);
+                continue;
+            }
             FC_H lo = FC_ZLO(v), hi = FC_ZHI(v);
             if (accumulate) {
                 lo = FC_HADD(full ? FC_HLOADU(d0) : FC_HMLOAD(d0, ma), lo);
@@ -498,7 +527,14 @@ void FC_SFX(fc_dkw_avx512)(fc_int kc, const FC_T *restrict a, const FC_T *const 
                            const fc_int *restrict offs, FC_T *const *cs, fc_int ldc, FC_T beta,
                            int mr, const int *ns, const FC_T *bias, int relu)
 {
+    enum { CW = FC_NR / 2 };
     const int accumulate = beta != 0;
+    /* every tile's two chunks side by side in the image and in C (16-pixel stretches
+     * of rows): full-width loads and stores, no joins */
+    int contig = 1;
+    for (int q = 0; q < 3; ++q)
+        contig &= ns[2 * q] == CW && ns[2 * q + 1] == CW && xs[2 * q + 1] == xs[2 * q] + CW &&
+                  cs[2 * q + 1] == cs[2 * q] + CW;
     for (int i0 = 0; i0 < mr; i0 += FC_MR) {
         const int rows = mr - i0 < FC_MR ? mr - i0 : FC_MR;
         const FC_T *ap = a + (fc_int)i0 * kc;
@@ -506,12 +542,22 @@ void FC_SFX(fc_dkw_avx512)(fc_int kc, const FC_T *restrict a, const FC_T *const 
         for (int q = 0; q < 6; ++q)
             ci[q] = cs[q] + (fc_int)i0 * ldc;
         const FC_T *bi = bias ? bias + i0 : NULL;
+#define FC_DKW(LIVE)                                                                          \
+    do {                                                                                     \
+        if (contig)                                                                          \
+            FC_SFX(fc_dkw_group)(LIVE, 1, kc, ap, xs, offs, ci, ldc, accumulate, rows, ns, bi, \
+                                 relu);                                                      \
+        else                                                                                 \
+            FC_SFX(fc_dkw_group)(LIVE, 0, kc, ap, xs, offs, ci, ldc, accumulate, rows, ns, bi, \
+                                 relu);                                                      \
+    } while (0)
         if (rows <= 2)
-            FC_SFX(fc_dkw_group)(2, kc, ap, xs, offs, ci, ldc, accumulate, rows, ns, bi, relu);
+            FC_DKW(2);
         else if (rows <= 4)
-            FC_SFX(fc_dkw_group)(4, kc, ap, xs, offs, ci, ldc, accumulate, rows, ns, bi, relu);
+            FC_DKW(4);
         else
-            FC_SFX(fc_dkw_group)(6, kc, ap, xs, offs, ci, ldc, accumulate, rows, ns, bi, relu);
+            FC_DKW(6);
+#undef FC_DKW
     }
 }
 

@@ -111,3 +111,28 @@ def test_both_paths_can_be_forced_and_agree_on_a_partial_last_panel():
     w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
     a, b = _on_both_paths(lambda: (F.conv2d(x, w, padding=1),))
     _assert_same_bits(a, b, "16 filters")
+
+
+@pytest.mark.parametrize("R,stride,W", [(3, 1, 32), (3, 1, 16), (1, 1, 32), (3, 2, 64),
+                                        (5, 1, 48), (3, 1, 40), (1, 2, 32)])
+@pytest.mark.parametrize("K", [16, 20, 7])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_direct_kernels_on_whole_16_pixel_stretches_same_bits_as_avx2(R, stride, W, K, dtype):
+    """Output rows a multiple of 16 wide hand the direct kernels tiles whose two 8-pixel
+    chunks lie side by side (the full-width load and store variant); 40-wide rows mix
+    such tiles with split ones. Partial panels (K = 7, 20), bias, ReLU, both strides."""
+    rng = np.random.default_rng(K * 1000 + W + R + stride)
+    C, N = 12, 3
+    x = rng.standard_normal((N, C, W // 2, W)).astype(dtype)
+    w = rng.standard_normal((K, C, R, R)).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype)
+    pad = R // 2
+    Ho = (W // 2 + 2 * pad - R) // stride + 1
+    Wo = (W + 2 * pad - R) // stride + 1
+    g = rng.standard_normal((N, K, Ho, Wo)).astype(dtype)
+
+    def run():
+        y = F.conv2d(x, w, b, stride=stride, padding=pad, activation="relu")
+        return (y,) + tuple(F.conv2d_backward(g, x, w, stride=stride, padding=pad))
+
+    _assert_same_bits(*_on_both_paths(run), what=f"R={R} s={stride} W={W} K={K}")
