@@ -327,7 +327,8 @@ void FC_SFX(fc_ukb_avx512)(fc_int kc, const FC_T *restrict a, fc_int pstride,
 }
 
 /* NP panels of the direct-B kernel: each B vector joins the CW columns of x0
- * (low half) and of x1 (high half). */
+ * (low half) and of x1 (high half); CONTIG: x1 = x0 + CW and c1 = c0 + CW with
+ * both chunks full, so one load and one store do. */
 static inline __attribute__((always_inline)) FC_AVX512_FN void
 FC_SFX(fc_dkm_group)(const int NP, const int LAST, const int CONTIG, fc_int kc,
                      const FC_T *restrict a, const FC_T *x0, const FC_T *x1,
@@ -441,7 +442,8 @@ void FC_SFX(fc_dkr_avx512)(fc_int kc, const FC_T *restrict a, const FC_T *x0, co
 }
 
 /* One A panel (LIVE rows computed) against the six chunks of three tiles:
- * B vector q joins chunks 2q (low half) and 2q + 1 (high half). */
+ * B vector q joins chunks 2q (low half) and 2q + 1 (high half); CONTIG: every
+ * tile's chunks full and side by side in x and in C (one load, one store). */
 static inline __attribute__((always_inline)) FC_AVX512_FN void
 FC_SFX(fc_dkw_group)(const int LIVE, const int CONTIG, fc_int kc, const FC_T *restrict a,
                      const FC_T *const *xs,
