@@ -118,6 +118,15 @@ void FC_SFX(fc_pack_a)(fc_int mc, fc_int kc, const FC_T *a, fc_int rsa, fc_int c
 
 void FC_SFX(fc_pack_b)(fc_int kc, fc_int nc, const FC_T *b, fc_int rsb, fc_int csb, FC_T *bp)
 {
+#if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
+    /* A transposed source (the weight gradient of a 1x1 convolution: B = x^T) through
+     * the 8 x 8 register transposes of fc_pack_b_t; column by column below, one
+     * scalar a step, it cost as much as the products it fed. */
+    if (rsb == 1 && csb != 1 && kc >= 8 && fc_simd_path() >= FC_SIMD_AVX2) {
+        FC_SFX(fc_pack_b_t)(kc, nc, b, csb, bp);
+        return;
+    }
+#endif
     fc_int j0 = 0;
     if (csb == 1) {
         /* Four full panels at a time: each source row is read as one
