@@ -168,22 +168,28 @@ static void FC_SFX(fc_pack_im2col_t)(void *vctx, fc_int p0, fc_int kc, fc_int j0
     }
 }
 
-/* Row sums of dY into db (db[k] += ...), fixed order. */
+/* Row sums of dY into db (db[k] += ...), fixed order: sixteen lanes (lane = pixel
+ * mod 16, each summed in pixel order), then a fixed tree -- lanes the compiler turns
+ * into vectors of any width with the same sums (four scalar chains ran about a pixel
+ * a cycle: an eighth to a fifth of a biased 1x1 convolution's weight gradient). */
 static void FC_SFX(fc_bw_bias)(fc_int K, fc_int P, const FC_T *dyn, FC_T *db)
 {
+    enum { L = 16 };
     for (fc_int kk = 0; kk < K; ++kk) {
         const FC_T *row = dyn + kk * P;
-        FC_T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        FC_T s[L] = {0};
         fc_int p = 0;
-        for (; p + 4 <= P; p += 4) {
-            s0 += row[p];
-            s1 += row[p + 1];
-            s2 += row[p + 2];
-            s3 += row[p + 3];
+        for (; p + L <= P; p += L) {
+#pragma GCC unroll 16
+            for (int l = 0; l < L; ++l)
+                s[l] += row[p + l];
         }
-        for (; p < P; ++p)
-            s0 += row[p];
-        db[kk] += (s0 + s1) + (s2 + s3);
+        for (int l = 0; p < P; ++p, ++l)
+            s[l] += row[p];
+        FC_T h[L / 2];
+        for (int l = 0; l < L / 2; ++l)
+            h[l] = s[l] + s[l + L / 2];
+        db[kk] += ((h[0] + h[4]) + (h[2] + h[6])) + ((h[1] + h[5]) + (h[3] + h[7]));
     }
 }
 
