@@ -326,6 +326,20 @@ void FC_SFX(fc_ukb_avx512)(fc_int kc, const FC_T *restrict a, fc_int pstride,
     }
 }
 
+/* One finished row of a whole tile written as one vector: + C (accumulate), + *bias,
+ * max(., 0) (relu), in the order of the half-width write-back. */
+static inline __attribute__((always_inline)) FC_AVX512_FN void
+FC_SFX(fc_z_put_row)(FC_Z v, FC_T *d, int accumulate, const FC_T *bias, int relu)
+{
+    if (accumulate)
+        v = FC_ZADD(FC_ZLOADU(d), v);
+    if (bias)
+        v = FC_ZADD(v, FC_ZSET1(*bias));
+    if (relu)
+        v = FC_ZMAX(v, FC_ZZERO());
+    FC_ZSTOREU(d, v);
+}
+
 /* NP panels of the direct-B kernel: each B vector joins the CW columns of x0
  * (low half) and of x1 (high half); CONTIG: x1 = x0 + CW and c1 = c0 + CW with
  * both chunks full, so one load and one store do. */
@@ -366,13 +380,7 @@ FC_SFX(fc_dkm_group)(const int NP, const int LAST, const int CONTIG, fc_int kc,
         FC_Z v = acc[i];
         FC_T *d0 = c0 + (fc_int)i * ldc, *d1 = c1 + (fc_int)i * ldc;
         if (CONTIG) {
-            if (accumulate)
-                v = FC_ZADD(FC_ZLOADU(d0), v);
-            if (bias)
-                v = FC_ZADD(v, FC_ZSET1(bias[i]));
-            if (relu)
-                v = FC_ZMAX(v, FC_ZZERO());
-            FC_ZSTOREU(d0, v);
+            FC_SFX(fc_z_put_row)(v, d0, accumulate, bias ? bias + i : NULL, relu);
         } else if (full) {
             FC_H lo = FC_ZLO(v), hi = FC_ZHI(v);
             if (accumulate) {
@@ -491,13 +499,7 @@ FC_SFX(fc_dkw_group)(const int LIVE, const int CONTIG, fc_int kc, const FC_T *re
             FC_Z v = acc[q * FC_MR + i];
             FC_T *d0 = ca + (fc_int)i * ldc, *d1 = cb + (fc_int)i * ldc;
             if (CONTIG) {
-                if (accumulate)
-                    v = FC_ZADD(FC_ZLOADU(d0), v);
-                if (bias)
-                    v = FC_ZADD(v, FC_ZSET1(bias[i]));
-                if (relu)
-                    v = FC_ZMAX(v, FC_ZZERO());
-                FC_ZSTOREU(d0, v);
+                FC_SFX(fc_z_put_row)(v, d0, accumulate, bias ? bias + i : NULL, relu);
                 continue;
             }
             FC_H lo = FC_ZLO(v), hi = FC_ZHI(v);
