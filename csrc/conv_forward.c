@@ -213,8 +213,13 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
          * the shared pixels get the same lane-wise sums from both chunks and
          * are stored twice by one kernel call, so no masked store (slow:
          * a third of the kernel's time on 30-pixel 'valid' rows). Only with
-         * one K block: an accumulating pass would add the overlap twice. */
-        const int slide = k <= kcb;
+         * one K block: an accumulating pass would add the overlap twice.
+         * Not on the AVX-512 path when a row has an even number of chunks: there
+         * every tile lies within a row, side by side in the image and in y, and the
+         * kernels load it whole and store a short second chunk with a (cheap) masked
+         * store -- slid back, it would sit apart from its partner. */
+        const int whole = FC_SFX(fc_dkw_select)() != NULL && ((g->Wo + CW - 1) / CW) % 2 == 0;
+        const int slide = k <= kcb && !whole;
         fc_int t = 0;
         for (fc_int oh = 0; oh < g->Ho; ++oh) {
             const fc_int rowbase = (oh * g->stride_h - g->pad_top + pg->mt) * Wr;

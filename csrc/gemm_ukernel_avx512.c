@@ -326,23 +326,29 @@ void FC_SFX(fc_ukb_avx512)(fc_int kc, const FC_T *restrict a, fc_int pstride,
     }
 }
 
-/* One finished row of a whole tile written as one vector: + C (accumulate), + *bias,
- * max(., 0) (relu), in the order of the half-width write-back. */
+/* One finished row of a whole tile written as one vector (its first nlive lanes:
+ * a short second chunk ends the row): + C (accumulate), + *bias, max(., 0) (relu),
+ * in the order of the half-width write-back. */
 static inline __attribute__((always_inline)) FC_AVX512_FN void
-FC_SFX(fc_z_put_row)(FC_Z v, FC_T *d, int accumulate, const FC_T *bias, int relu)
+FC_SFX(fc_z_put_row)(FC_Z v, FC_T *d, int nlive, int accumulate, const FC_T *bias, int relu)
 {
+    const FC_MASKT m = (FC_MASKT)((1u << nlive) - 1u);
+    const int full = nlive == FC_NR;
     if (accumulate)
-        v = FC_ZADD(FC_ZLOADU(d), v);
+        v = FC_ZADD(full ? FC_ZLOADU(d) : FC_ZMLOAD(d, m), v);
     if (bias)
         v = FC_ZADD(v, FC_ZSET1(*bias));
     if (relu)
         v = FC_ZMAX(v, FC_ZZERO());
-    FC_ZSTOREU(d, v);
+    if (full)
+        FC_ZSTOREU(d, v);
+    else
+        FC_ZMSTORE(d, m, v);
 }
 
 /* NP panels of the direct-B kernel: each B vector joins the CW columns of x0
  * (low half) and of x1 (high half); CONTIG: x1 = x0 + CW and c1 = c0 + CW with
- * both chunks full, so one load and one store do. */
+ * the first chunk full, so one load and one (masked if n1 < CW) store do. */
 static inline __attribute__((always_inline)) FC_AVX512_FN void
 FC_SFX(fc_dkm_group)(const int NP, const int LAST, const int CONTIG, fc_int kc,
                      const FC_T *restrict a, const FC_T *x0, const FC_T *x1,
@@ -380,7 +386,7 @@ FC_SFX(fc_dkm_group)(const int NP, const int LAST, const int CONTIG, fc_int kc,
         FC_Z v = acc[i];
         FC_T *d0 = c0 + (fc_int)i * ldc, *d1 = c1 + (fc_int)i * ldc;
         if (CONTIG) {
-            FC_SFX(fc_z_put_row)(v, d0, accumulate, bias ? bias + i : NULL, relu);
+            FC_SFX(fc_z_put_row)(v, d0, CW + n1, accumulate, bias ? bias + i : NULL, relu);
         } else if (full) {
             FC_H lo = FC_ZLO(v), hi = FC_ZHI(v);
             if (accumulate) {
@@ -421,9 +427,9 @@ void FC_SFX(fc_dkr_avx512)(fc_int kc, const FC_T *restrict a, const FC_T *x0, co
 {
     const int accumulate = beta != 0;
     enum { CW = FC_NR / 2 };
-    /* the two chunks side by side in the image and in C (a 16-pixel stretch of one
+    /* the two chunks side by side in the image and in C (up to 16 pixels of one
      * row): one full-width load and store instead of two halves and a join */
-    const int contig = n0 == CW && n1 == CW && x1 == x0 + CW && c1 == c0 + CW;
+    const int contig = n0 == CW && n1 >= 1 && x1 == x0 + CW && c1 == c0 + CW;
     int panels = (mr + FC_MR - 1) / FC_MR;
     while (panels > 0) {
         const int np = FC_SFX(fc_z_group)(panels);
@@ -451,7 +457,7 @@ void FC_SFX(fc_dkr_avx512)(fc_int kc, const FC_T *restrict a, const FC_T *x0, co
 
 /* One A panel (LIVE rows computed) against the six chunks of three tiles:
  * B vector q joins chunks 2q (low half) and 2q + 1 (high half); CONTIG: every
- * tile's chunks full and side by side in x and in C (one load, one store). */
+ * tile's chunks side by side in x and in C, the first full (one load, one store). */
 static inline __attribute__((always_inline)) FC_AVX512_FN void
 FC_SFX(fc_dkw_group)(const int LIVE, const int CONTIG, fc_int kc, const FC_T *restrict a,
                      const FC_T *const *xs,
@@ -499,7 +505,8 @@ FC_SFX(fc_dkw_group)(const int LIVE, const int CONTIG, fc_int kc, const FC_T *re
             FC_Z v = acc[q * FC_MR + i];
             FC_T *d0 = ca + (fc_int)i * ldc, *d1 = cb + (fc_int)i * ldc;
             if (CONTIG) {
-                FC_SFX(fc_z_put_row)(v, d0, accumulate, bias ? bias + i : NULL, relu);
+                FC_SFX(fc_z_put_row)(v, d0, CW + nb, accumulate, bias ? bias + i : NULL,
+                                     relu);
                 continue;
             }
             FC_H lo = FC_ZLO(v), hi = FC_ZHI(v);
@@ -533,11 +540,11 @@ void FC_SFX(fc_dkw_avx512)(fc_int kc, const FC_T *restrict a, const FC_T *const 
 {
     enum { CW = FC_NR / 2 };
     const int accumulate = beta != 0;
-    /* every tile's two chunks side by side in the image and in C (16-pixel stretches
-     * of rows): full-width loads and stores, no joins */
+    /* every tile's two chunks side by side in the image and in C (up to 16 pixels
+     * of a row): full-width loads and stores, no joins */
     int contig = 1;
     for (int q = 0; q < 3; ++q)
-        contig &= ns[2 * q] == CW && ns[2 * q + 1] == CW && xs[2 * q + 1] == xs[2 * q] + CW &&
+        contig &= ns[2 * q] == CW && ns[2 * q + 1] >= 1 && xs[2 * q + 1] == xs[2 * q] + CW &&
                   cs[2 * q + 1] == cs[2 * q] + CW;
     for (int i0 = 0; i0 < mr; i0 += FC_MR) {
         const int rows = mr - i0 < FC_MR ? mr - i0 : FC_MR;

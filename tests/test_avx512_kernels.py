@@ -114,13 +114,16 @@ def test_both_paths_can_be_forced_and_agree_on_a_partial_last_panel():
 
 
 @pytest.mark.parametrize("R,stride,W", [(3, 1, 32), (3, 1, 16), (1, 1, 32), (3, 2, 64),
-                                        (5, 1, 48), (3, 1, 40), (1, 2, 32)])
+                                        (5, 1, 48), (3, 1, 40), (1, 2, 32), (3, 1, 30),
+                                        (3, 1, 15), (1, 1, 13), (3, 2, 61), (5, 1, 27)])
 @pytest.mark.parametrize("K", [16, 20, 7])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_direct_kernels_on_whole_16_pixel_stretches_same_bits_as_avx2(R, stride, W, K, dtype):
     """Output rows a multiple of 16 wide hand the direct kernels tiles whose two 8-pixel
-    chunks lie side by side (the full-width load and store variant); 40-wide rows mix
-    such tiles with split ones. Partial panels (K = 7, 20), bias, ReLU, both strides."""
+    chunks lie side by side (the full-width load and store variant); rows of an even
+    number of chunks with a short last one (30, 15, 13, 31, 27 wide) end in a side-by-side
+    tile with a masked store; 40-wide rows mix such tiles with split ones. Partial panels
+    (K = 7, 20), bias, ReLU, both strides."""
     rng = np.random.default_rng(K * 1000 + W + R + stride)
     C, N = 12, 3
     x = rng.standard_normal((N, C, W // 2, W)).astype(dtype)
