@@ -118,7 +118,7 @@ def test_both_paths_can_be_forced_and_agree_on_a_partial_last_panel():
                                         (3, 1, 15), (1, 1, 13), (3, 2, 61), (5, 1, 27)])
 @pytest.mark.parametrize("K", [16, 20, 7])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_direct_kernels_on_whole_16_pixel_stretches_same_bits_as_avx2(R, stride, W, K, dtype):
+def test_direct_kernels_on_side_by_side_chunks_same_bits_as_avx2(R, stride, W, K, dtype):
     """Output rows a multiple of 16 wide hand the direct kernels tiles whose two 8-pixel
     chunks lie side by side (the full-width load and store variant); rows of an even
     number of chunks with a short last one (30, 15, 13, 31, 27 wide) end in a side-by-side
