@@ -206,6 +206,7 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
     fc_int *offs = ob, *cb = ob + k, *cp = cb + nch, *cl = cp + nch;
 
     FC_DIRECT_OFFSETS(pl, offs);
+    FC_SFX(fc_dkn_fn) dkw = FC_SFX(fc_dkw_select)();
     {
         /* A short last chunk of a row that is the second chunk of its tile
          * (odd t: tiles, dkn groups and thread splits start at even t) is
@@ -218,7 +219,7 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
          * every tile lies within a row, side by side in the image and in y, and the
          * kernels load it whole and store a short second chunk with a (cheap) masked
          * store -- slid back, it would sit apart from its partner. */
-        const int whole = FC_SFX(fc_dkw_select)() != NULL && ((g->Wo + CW - 1) / CW) % 2 == 0;
+        const int whole = dkw != NULL && ((g->Wo + CW - 1) / CW) % 2 == 0;
         const int slide = k <= kcb && !whole;
         fc_int t = 0;
         for (fc_int oh = 0; oh < g->Ho; ++oh) {
@@ -257,7 +258,6 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
         memset(xp, 0, ((size_t)(g->C * HWr) + 2 * CW) * sizeof(FC_T));
     }
     FC_SFX(fc_dkr_fn) dkr = FC_SFX(fc_dkr_select)();
-    FC_SFX(fc_dkn_fn) dkw = FC_SFX(fc_dkw_select)();
     FC_SFX(fc_dkn_fn) dkn2 = FC_SFX(fc_dkn2_select)(), dkn4 = FC_SFX(fc_dkn4_select)();
     FC_SFX(fc_conv_ctx) ctx;
     memset(&ctx, 0, sizeof(ctx));

@@ -326,6 +326,16 @@ void FC_SFX(fc_ukb_avx512)(fc_int kc, const FC_T *restrict a, fc_int pstride,
     }
 }
 
+/* Whether a tile's two chunks lie side by side in the image and in C (up to 16
+ * pixels of one row, the first chunk full): then one full-width load and one store
+ * (masked when n1 < CW) replace two halves, their join and their extracts. */
+static inline int FC_SFX(fc_z_side_by_side)(const FC_T *x0, const FC_T *x1, const FC_T *c0,
+                                            const FC_T *c1, int n0, int n1)
+{
+    enum { CW = FC_NR / 2 };
+    return n0 == CW && n1 >= 1 && x1 == x0 + CW && c1 == c0 + CW;
+}
+
 /* One finished row of a whole tile written as one vector (its first nlive lanes:
  * a short second chunk ends the row): + C (accumulate), + *bias, max(., 0) (relu),
  * in the order of the half-width write-back. */
@@ -426,10 +436,7 @@ void FC_SFX(fc_dkr_avx512)(fc_int kc, const FC_T *restrict a, const FC_T *x0, co
                            FC_T beta, int mr, int n0, int n1, const FC_T *bias, int relu)
 {
     const int accumulate = beta != 0;
-    enum { CW = FC_NR / 2 };
-    /* the two chunks side by side in the image and in C (up to 16 pixels of one
-     * row): one full-width load and store instead of two halves and a join */
-    const int contig = n0 == CW && n1 >= 1 && x1 == x0 + CW && c1 == c0 + CW;
+    const int contig = FC_SFX(fc_z_side_by_side)(x0, x1, c0, c1, n0, n1);
     int panels = (mr + FC_MR - 1) / FC_MR;
     while (panels > 0) {
         const int np = FC_SFX(fc_z_group)(panels);
@@ -538,14 +545,11 @@ void FC_SFX(fc_dkw_avx512)(fc_int kc, const FC_T *restrict a, const FC_T *const 
                            const fc_int *restrict offs, FC_T *const *cs, fc_int ldc, FC_T beta,
                            int mr, const int *ns, const FC_T *bias, int relu)
 {
-    enum { CW = FC_NR / 2 };
     const int accumulate = beta != 0;
-    /* every tile's two chunks side by side in the image and in C (up to 16 pixels
-     * of a row): full-width loads and stores, no joins */
-    int contig = 1;
+    int contig = 1; /* every tile's chunks side by side: the whole-tile variant */
     for (int q = 0; q < 3; ++q)
-        contig &= ns[2 * q] == CW && ns[2 * q + 1] >= 1 && xs[2 * q + 1] == xs[2 * q] + CW &&
-                  cs[2 * q + 1] == cs[2 * q] + CW;
+        contig &= FC_SFX(fc_z_side_by_side)(xs[2 * q], xs[2 * q + 1], cs[2 * q], cs[2 * q + 1],
+                                            ns[2 * q], ns[2 * q + 1]);
     for (int i0 = 0; i0 < mr; i0 += FC_MR) {
         const int rows = mr - i0 < FC_MR ? mr - i0 : FC_MR;
         const FC_T *ap = a + (fc_int)i0 * kc;
