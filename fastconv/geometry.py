@@ -212,28 +212,24 @@ def conv2d_geometry(x_shape, w_shape, stride=1, padding=0, dilation=1, op="conv2
     return ConvGeometry(N, C, H, W, K, R, S, Ho, Wo, sh, sw, pt, pl, pb, pr, dh, dw)
 
 
-def winograd_wins(N, C, K, Ho, Wo, avx512=None):
+def winograd_wins(N, C, K, Ho, Wo):
     """Whether a 3x3 stride-1 convolution should take the Winograd F(2x2, 3x3) path.
 
     Winograd trades 2.25x fewer multiply-adds for input/output transforms whose cost per
     2x2 output tile grows with C + K while the saving grows with C * K, plus a weight
     transform per call. Measured on AVX2 (one thread): with 16 channels it always loses
     (0.5-0.8x of the direct kernels, even at 16384 tiles); with 32 it breaks even near 1000
-    tiles and wins from ~4000 (1.2x); with 64 it wins from ~64 tiles (1.2-1.5x), and with
-    weights packed once (inference) from 16 tiles (an 8x8 map: 1.4x, 1 or 2 threads) but
-    not at 4 (a 4x4 map: 0.7x, 64 or 128 channels). The AVX-512 direct kernels are fast
-    enough that a single 8x8 map (16 tiles) no longer gains: there 64 channels need 32
-    tiles (ResNet-20's last stage at batch 1: 29 -> 20 us a layer with bias, residual and
-    ReLU). ``avx512`` defaults to whether that path is in force.
+    tiles and wins from ~4000 (1.2x). With 64 channels or more what counts is the size of
+    one map: from an 8x8 map (16 tiles an image) it wins at any batch, AVX2 or AVX-512,
+    one or two threads (64 channels on one 8x8 map, weights packed once: 27 -> 23 us with
+    two threads, 42 -> 32 us with one; 128 channels 79 -> 49 us), while on 4x4 maps (4 tiles
+    an image) it loses at every batch (64 channels: 0.5x at batch 1, 0.8x at batch 16).
     The kernels read the environment: ``FASTCONV_WINOGRAD=always`` lifts this size rule
     (they still need >= 16 channels), ``FASTCONV_NO_WINOGRAD=1`` turns the path off.
     """
-    tiles = N * ((Ho + 1) // 2) * ((Wo + 1) // 2)
+    per_image = ((Ho + 1) // 2) * ((Wo + 1) // 2)
     m = min(C, K)
-    if avx512 is None:
-        from .config import simd_path
-        avx512 = simd_path() == "avx512"
-    return (m >= 64 and tiles >= (32 if avx512 else 16)) or (m >= 32 and tiles >= 2048)
+    return (m >= 64 and per_image >= 16) or (m >= 32 and N * per_image >= 2048)
 
 
 # The geometry's Winograd bits, as csrc/fastconv.h's FC_WINOGRAD_F2 / F4 / F4_WEIGHT.
@@ -252,12 +248,14 @@ def winograd4_wins(N, C, K, Ho, Wo):
 
     Measured on AVX2 at batch 64 (2 threads, the same process): 64 channels on 8x8 maps
     and 32 channels on 16x16 run 1.2-1.4x faster than F(2x2); with 16 channels the
-    transforms still cost more than the products save. Few tiles (a single small image)
-    leave the two threads short of work: there F(2x2) or the direct kernels stay. The
-    weight gradient has its own rule (:func:`winograd4_weight_wins`).
+    transforms still cost more than the products save. A single image gains from a
+    13x13 output map (16 tiles; 2 threads, weights packed once: 32 -> 64 channels on
+    tfcnn's 15x15 'valid' layer 36 -> 27 us, 32 channels on 16x16 25 -> 21 us), while
+    smaller maps leave too little work: an 8x8 map (4 tiles) loses to F(2x2) up to ~16
+    images. The weight gradient has its own rule (:func:`winograd4_weight_wins`).
     ``FASTCONV_WINOGRAD=f4`` forces F(4x4) on every 3x3 stride-1 convolution.
     """
-    return min(C, K) >= 32 and _tiles4(N, Ho, Wo) >= 256
+    return min(C, K) >= 32 and (_tiles4(N, Ho, Wo) >= 256 or _tiles4(1, Ho, Wo) >= 16)
 
 
 def winograd4_weight_wins(N, C, K, Ho, Wo):

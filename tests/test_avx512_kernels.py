@@ -16,16 +16,6 @@ pytestmark = pytest.mark.skipif(not fastconv.get_config_info()["cpu_avx512"],
                                 reason="the CPU has no AVX-512")
 
 
-@pytest.fixture(autouse=True)
-def _same_winograd_choice(monkeypatch):
-    """The size rule for Winograd differs between the paths (geometry.winograd_wins): pin
-    the AVX2 rule so both paths run the same algorithm and can be compared bit for bit."""
-    from fastconv import geometry
-    rule = geometry.winograd_wins
-    monkeypatch.setattr(geometry, "winograd_wins",
-                        lambda N, C, K, Ho, Wo, avx512=None: rule(N, C, K, Ho, Wo, avx512=False))
-
-
 def _on_both_paths(fn):
     before = fastconv.simd_path()
     try:

@@ -55,11 +55,14 @@ def test_size_rule_and_the_path_it_picks(monkeypatch):
     assert geometry.winograd4_wins(64, 64, 64, 8, 8)        # and its last
     assert not geometry.winograd4_wins(64, 16, 16, 32, 32)  # 16 channels: F(2x2) or direct
     assert not geometry.winograd4_wins(1, 64, 64, 8, 8)     # 4 tiles: too little work
-    # a single 8x8 map: F(2x2) where its own size rule (which depends on the SIMD path in
-    # force: the AVX-512 direct kernels need more tiles to lose) lets it, else direct
-    single = "winograd" if geometry.winograd_wins(1, 64, 64, 8, 8) else "direct"
+    assert not geometry.winograd4_wins(8, 64, 64, 8, 8)     # 32 tiles of 8x8 maps
+    assert geometry.winograd4_wins(1, 32, 32, 16, 16)       # one 16x16 map: 16 tiles
+    assert geometry.winograd4_wins(1, 32, 64, 13, 13)       # tfcnn's 'valid' 15x15 layer
+    assert not geometry.winograd4_wins(1, 32, 32, 12, 12)   # 9 tiles
+    assert not geometry.winograd4_wins(1, 16, 16, 32, 32)   # 16 channels: never
     for N, C, H, expected in ((64, 32, 16, "winograd-f4"), (64, 64, 8, "winograd-f4"),
-                              (64, 16, 32, "direct"), (1, 64, 8, single)):
+                              (64, 16, 32, "direct"), (1, 64, 8, "winograd"),
+                              (1, 32, 16, "winograd-f4"), (1, 16, 16, "direct")):
         args = _geometry_args(N, C, C, H, H)
         assert _conv.conv_path(args, 0, 4) == expected, (N, C, H)
         assert _conv.conv_path(args, 1, 4) == expected, (N, C, H)   # input gradient too
