@@ -22,6 +22,11 @@
 #ifndef FC_CVEC_MIN_K
 #define FC_CVEC_MIN_K 64
 #endif
+/* Output-channel panels per AVX-512 kernel call (the tile buffer's width):
+ * 128 channels of B, k long, stay in L2 while the pixel tiles stream by. */
+#ifndef FC_CVEC_PANELS
+#define FC_CVEC_PANELS 8
+#endif
 
 void fc_cvec_plan(fc_conv_plan *pl, size_t elem)
 {
@@ -44,22 +49,22 @@ void fc_cvec_plan(fc_conv_plan *pl, size_t elem)
 #include <immintrin.h>
 
 /* The write-back of a full float tile (MR = 6 pixels x NR = 16 channels, row i
- * = pixel i) to y (channel rows P apart): bias added and ReLU applied across
+ * = pixel i at tile + i*ts) to y (channel rows P apart): bias added and ReLU applied across
  * the channel lanes, the residual (rows P apart, like y) after the 8 x 8
  * transposes that turn each 8-channel half into 8 rows of 6 pixels; the same
  * operations in the same order as the portable write-back (y + b, + r, then
  * "v > 0 ? v : 0", which max(v, 0) is: second operand on NaN and on +-0).
  * Pixels 4-5 move as one 64-bit integer lane (no alignment asked of them). */
 static __attribute__((target("avx2,fma"))) void
-fc_cvec_store_avx2_f32(const float *tile, const float *bias, const float *res, int relu,
-                       float *y, fc_int P)
+fc_cvec_store_avx2_f32(const float *tile, fc_int ts, const float *bias, const float *res,
+                       int relu, float *y, fc_int P)
 {
     const __m256 zero = _mm256_setzero_ps();
     for (int h = 0; h < 2; ++h) {
         __m256 v[8];
         const __m256 b = bias ? _mm256_loadu_ps(bias + 8 * h) : zero;
         for (int i = 0; i < 6; ++i) {
-            v[i] = _mm256_loadu_ps(tile + i * 16 + 8 * h);
+            v[i] = _mm256_loadu_ps(tile + i * ts + 8 * h);
             if (bias)
                 v[i] = _mm256_add_ps(v[i], b);
             if (relu && !res)
@@ -165,11 +170,21 @@ void FC_SFX(fc_conv_cvec_range)(const fc_conv_plan *pl, fc_int nimg, const FC_T 
         memset(xp, 0, (size_t)(g->C * HWr) * sizeof(FC_T));
     }
     FC_SFX(fc_akr_fn) akr = FC_SFX(fc_akr_select)();
+    /* The AVX-512 kernel takes up to FC_CVEC_PANELS NR-wide output-channel panels
+     * at once, one set of pixel broadcasts feeding two or three of them (the
+     * AVX2 kernel's 6 x 16 tile runs at half the width), into a tile of rows
+     * ts apart; every element is the same chain of multiply-adds either way. */
+    FC_SFX(fc_akm_fn) akm = NULL;
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+    if (fc_simd_path() == FC_SIMD_AVX512)
+        akm = FC_SFX(fc_akm_select)();
+#endif
+    const fc_int jstep = akm ? FC_CVEC_PANELS * FC_NR : FC_NR, ts = jstep;
     /* bias, residual and ReLU in the transposed write-back (the epilogue's order:
      * (y + b) + r, then max); another activation takes the epilogue pass */
     const int fused = act == FC_ACT_NONE || act == FC_ACT_RELU;
     const int relu = act == FC_ACT_RELU;
-    FC_T tile[FC_MR * FC_NR] __attribute__((aligned(64)));
+    FC_T tile[FC_MR * FC_CVEC_PANELS * FC_NR] __attribute__((aligned(64)));
 #if defined(FC_HAVE_X86_AVX2_KERNELS) && !FC_IS_F64
     const int avx2 = FC_MR == 6 && FC_NR == 16 && fc_simd_path() >= FC_SIMD_AVX2;
 #endif
@@ -181,38 +196,45 @@ void FC_SFX(fc_conv_cvec_range)(const fc_conv_plan *pl, fc_int nimg, const FC_T 
             FC_SFX(fc_fill_rows)(g, pg, Wr, HWr, x + img * xs, xp, b0, b1, img == 0, 0);
         else if (!in_place)
             FC_SFX(fc_pad_image_phased)(g, pl, x + img * xs, xp);
-        for (fc_int j = j0; j < j1; j += FC_NR) {
-            const int nr = (int)FC_MIN(FC_NR, j1 - j);
-            const FC_T *b = bp + (j / FC_NR) * FC_NR * k;
+        for (fc_int jb = j0; jb < j1; jb += jstep) {
+            const int nrb = (int)FC_MIN(jstep, j1 - jb);
+            const FC_T *b = bp + (jb / FC_NR) * FC_NR * k;
             for (fc_int p = p0; p < p1; p += FC_MR) {
                 const int mr = (int)FC_MIN(FC_MR, p1 - p);
                 const FC_T *rows[FC_MR];
                 for (int i = 0; i < FC_MR; ++i)
                     rows[i] = xb + pbase[i < mr ? p + i : p];
-                akr(k, rows, offs, b, tile, FC_NR, (FC_T)0, mr, nr);
+                if (akm)
+                    akm(k, rows, offs, b, FC_NR * k, tile, ts, (FC_T)0, mr, nrb);
+                else
+                    akr(k, rows, offs, b, tile, ts, (FC_T)0, mr, nrb);
+                for (fc_int j = jb; j < jb + nrb; j += FC_NR) {
+                    const int nr = (int)FC_MIN(FC_NR, jb + nrb - j);
+                    const FC_T *t = tile + (j - jb);
 #if defined(FC_HAVE_X86_AVX2_KERNELS) && !FC_IS_F64
-                if (avx2 && fused && mr == FC_MR && nr == FC_NR) {
-                    fc_cvec_store_avx2_f32(tile, bias ? bias + j : NULL, r ? r + j * P + p : NULL,
-                                           relu, y + j * P + p, P);
-                    continue;
-                }
-#endif
-                for (int jj = 0; jj < nr; ++jj) {
-                    FC_T *yo = y + (j + jj) * P + p;
-                    if (!fused) {
-                        for (int i = 0; i < mr; ++i)
-                            yo[i] = tile[i * FC_NR + jj];
+                    if (avx2 && fused && mr == FC_MR && nr == FC_NR) {
+                        fc_cvec_store_avx2_f32(t, ts, bias ? bias + j : NULL,
+                                               r ? r + j * P + p : NULL, relu, y + j * P + p, P);
                         continue;
                     }
-                    const FC_T bi = bias ? bias[j + jj] : (FC_T)0;
-                    const FC_T *ro = r ? r + (j + jj) * P + p : NULL;
-                    for (int i = 0; i < mr; ++i) {
-                        FC_T v = tile[i * FC_NR + jj];
-                        if (bias)
-                            v += bi;
-                        if (ro)
-                            v += ro[i];
-                        yo[i] = relu ? (v > (FC_T)0 ? v : (FC_T)0) : v;
+#endif
+                    for (int jj = 0; jj < nr; ++jj) {
+                        FC_T *yo = y + (j + jj) * P + p;
+                        if (!fused) {
+                            for (int i = 0; i < mr; ++i)
+                                yo[i] = t[i * ts + jj];
+                            continue;
+                        }
+                        const FC_T bi = bias ? bias[j + jj] : (FC_T)0;
+                        const FC_T *ro = r ? r + (j + jj) * P + p : NULL;
+                        for (int i = 0; i < mr; ++i) {
+                            FC_T v = t[i * ts + jj];
+                            if (bias)
+                                v += bi;
+                            if (ro)
+                                v += ro[i];
+                            yo[i] = relu ? (v > (FC_T)0 ? v : (FC_T)0) : v;
+                        }
                     }
                 }
             }

@@ -129,3 +129,34 @@ def test_direct_kernels_on_side_by_side_chunks_same_bits_as_avx2(R, stride, W, K
         return (y,) + tuple(F.conv2d_backward(g, x, w, stride=stride, padding=pad))
 
     _assert_same_bits(*_on_both_paths(run), what=f"R={R} s={stride} W={W} K={K}")
+
+
+@pytest.mark.parametrize("N,C,K,H,W,R,stride,pad", [
+    (2, 24, 64, 15, 15, 3, 1, 0),     # 13-pixel rows, four 16-filter panels (2 + 2)
+    (3, 64, 64, 6, 6, 3, 1, 0),       # 4-pixel rows
+    (1, 24, 150, 6, 6, 3, 1, 0),      # 150 filters: two calls of up to 8 panels, partial last
+    (2, 24, 40, 9, 11, 3, 2, 1),      # strided, 40 filters (three panels, the last partial)
+    (2, 70, 32, 5, 5, 3, 1, 1),       # 25 pixels: a partial last 6-pixel tile
+])
+@pytest.mark.parametrize("activation", [None, "relu", "tanh"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_channel_vector_path_same_bits_as_avx2(N, C, K, H, W, R, stride, pad, activation, dtype):
+    """The output-channel-vector path (short output rows) runs several 16-filter panels
+    per AVX-512 call where the AVX2 path runs one: forward with each write-back, and the
+    input gradient, which takes the same path on the flipped weights. (Float64 rows of
+    4-pixel chunks fill their vectors: some of these take the row-vector path there.)"""
+    from fastconv import _conv, geometry
+    g = geometry.conv2d_geometry((N, C, H, W), (K, C, R, R), stride, pad, 1)
+    if dtype == np.float32:
+        assert _conv.conv_path(geometry.conv_kernel_args(g), 0, 4) == "channel-vector"
+    rng = np.random.default_rng(N * C * K + H)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((K, C, R, R)).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype)
+    gy = rng.standard_normal((N, K, g.Ho, g.Wo)).astype(dtype)
+
+    def run():
+        y = F.conv2d(x, w, b, stride=stride, padding=pad, activation=activation)
+        return (y, F.conv2d_backward(gy, x, w, stride=stride, padding=pad)[0])
+
+    _assert_same_bits(*_on_both_paths(run), what=f"{N, C, K, H, W, R, stride, pad}")
