@@ -11,6 +11,11 @@ fc_int fc_max_pool_2x2_bwd_rows_f32_avx2(fc_int ho, fc_int cols, fc_int W, fc_in
                                          const float *x, const float *gy, float *gx);
 fc_int fc_max_pool_2x2_bwd_rows_f64_avx2(fc_int ho, fc_int cols, fc_int W, fc_int Wo,
                                          const double *x, const double *gy, double *gx);
+/* 2x2 stride-2 max-pool forward rows (pool_avx2.c, contract there). */
+fc_int fc_max_pool_2x2_fwd_rows_f32_avx2(fc_int ho, fc_int cols, fc_int W, fc_int Wo,
+                                         const float *x, float *y);
+fc_int fc_max_pool_2x2_fwd_rows_f64_avx2(fc_int ho, fc_int cols, fc_int W, fc_int Wo,
+                                         const double *x, double *y);
 #endif
 
 #define T float

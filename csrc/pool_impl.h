@@ -57,7 +57,8 @@ static inline fc_int FC_NAME(fc_window_argmax)(const T *x, fc_int W, fc_int h0, 
 
 /* The common 2x2, stride 2, unpadded pooling: the windows do not overlap, so
  * the interior (every row, and the columns whose windows lie wholly inside the
- * image) is straight-line code the compiler vectorises. These return the
+ * image) is straight-line code (the AVX2 rows in pool_avx2.c where a row holds
+ * a vector of windows: the compiler does not vectorise the stride-2 reads). These return the
  * number of output columns they finished in every row (0 when they do not
  * apply; the general loops then do everything). */
 static fc_int FC_NAME(fc_pool_2x2_columns)(const fc_pool_geom *g)
@@ -73,6 +74,11 @@ static fc_int FC_NAME(fc_pool_2x2_columns)(const fc_pool_geom *g)
 static fc_int FC_NAME(fc_max_pool_2x2_forward)(const fc_pool_geom *g, const T *x, T *y)
 {
     fc_int cols = FC_NAME(fc_pool_2x2_columns)(g);
+#ifdef FC_POOL_HAVE_AVX2
+    if (cols && fc_simd_path() >= FC_SIMD_AVX2 &&
+        FC_CAT(FC_NAME(fc_max_pool_2x2_fwd_rows), avx2)(g->Ho, cols, g->W, g->Wo, x, y) == cols)
+        return cols;
+#endif
     for (fc_int oh = 0; cols && oh < g->Ho; oh++) {
         const T *r0 = x + 2 * oh * g->W, *r1 = r0 + g->W;
         T *out = y + oh * g->Wo;

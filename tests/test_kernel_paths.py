@@ -4,7 +4,9 @@
 overlapping last vector of a row (cols not a multiple of the vector), rows too
 short for a vector (scalar loop), odd H / W (general loop on the leftovers), ties
 between window elements (first maximum wins), signed zeros and NaN (the plane
-falls back to the sequential rule). Max-pool backward does no arithmetic, so every
+falls back to the sequential rule). Its forward (same file): vectors of 8 (float) or 4
+(double) windows, the overlapping last vector, ties kept in the order a b / c d (the
+first of -0.0 / 0.0), NaN windows. Max pooling does no arithmetic, so every
 comparison is bitwise.
 """
 import numpy as np
@@ -66,6 +68,44 @@ def test_max_pool_2x2_backward_same_bits_on_both_simd_paths(dtype, W):
     assert _same_bits(portable, fast)
     # Every gradient value lands exactly once per window.
     np.testing.assert_allclose(fast.sum(axis=(2, 3)), gy.sum(axis=(2, 3)), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(case=pool_cases)
+def test_max_pool_2x2_forward_matches_reference_bitwise(simd, dtype, case):
+    x, _ = _pool_inputs(dtype, **case)
+    got = F.max_pool2d(x, 2)
+    assert _same_bits(got, ref.max_pool2d(x, 2).astype(dtype)), case
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("W", [7, 8, 9, 12, 13, 15, 16, 17, 30, 31, 33, 48])
+def test_max_pool_2x2_forward_same_bits_on_both_simd_paths(dtype, W):
+    """Signed zeros tie in most windows: the first one in the order a b / c d is kept."""
+    x, _ = _pool_inputs(dtype, 2, 3, 10, W, ties=True, seed=W)
+    before = fastconv.simd_path()
+    try:
+        fastconv.set_simd_path("portable")
+        portable = F.max_pool2d(x, 2)
+        fastconv.set_simd_path("avx2")
+        fast = F.max_pool2d(x, 2)
+    finally:
+        fastconv.set_simd_path(before)
+    assert _same_bits(portable, fast)
+    assert np.signbit(fast[fast == 0]).any() and not np.signbit(fast[fast == 0]).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("where", [(0, 0), (0, 1), (1, 0), (1, 1), (5, 17), (11, 25), (3, 26)])
+def test_max_pool_2x2_forward_nan_windows(simd, dtype, where):
+    """A NaN in any of a window's four places (or in the overlapping last vector, or the
+    column the windows leave out) gives exactly the reference's output."""
+    x, _ = _pool_inputs(dtype, 2, 2, 12, 35, ties=False, seed=2)
+    x[1, 0, where[0], where[1]] = np.nan
+    got = F.max_pool2d(x, 2)
+    want = ref.max_pool2d(x, 2).astype(dtype)
+    assert _same_bits(got, want)
+    assert np.isnan(got).sum() == (where[1] < 34)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
