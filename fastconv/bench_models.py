@@ -217,17 +217,30 @@ def measure_round_robin(fns, rounds, stat="median", round_seconds=ROUND_SECONDS,
                         settle=SETTLE_SECONDS):
     """Seconds per call of each callable of ``fns`` (a dict): ``rounds`` rounds, each
     engine once per round, the order reversed every other round; a round repeats a short
-    call to ``round_seconds``.  Returns the median or minimum (``stat``) of the rounds."""
+    call to ``round_seconds``.  Returns the median or minimum (``stat``) of the rounds.
+
+    Before each round the machine settles (the previous engine's threads stop spinning),
+    then one untimed call wakes this engine's thread pool: the rounds time calls made
+    back to back, as a training loop or a stream of inferences makes them. (On a
+    virtual machine a worker thread asleep for a few milliseconds can take as long again
+    to wake -- 5 ms for an OpenMP team on a 2-vCPU KVM guest -- which, left in a
+    round of five 10 ms training steps, would add 10% to every engine's figure in
+    proportion to its own pool's wake-up, not to its speed.)"""
     reps = {}
     for k, fn in fns.items():
         fn()  # warm-up: first-touch pages, caches, thread pools
-        reps[k] = max(1, min(1000, int(round_seconds / max(_time_calls(fn, 1), 1e-7))))
+        # The median of a few calls sizes the round: one slow call (a page fault, a
+        # thread pool waking up) would leave a short call's rounds so few repeats that
+        # each round's own first call, after the settling pause, weighs on its mean.
+        one = sorted(_time_calls(fn, 1) for _ in range(5))[2]
+        reps[k] = max(1, min(1000, int(round_seconds / max(one, 1e-7))))
     times = {k: [] for k in fns}
     order = list(fns)
     for r in range(rounds):
         for k in (order if r % 2 == 0 else order[::-1]):
             if settle:
                 wait_until_idle(settle)
+            fns[k]()
             times[k].append(_time_calls(fns[k], reps[k]))
     summarise = np.min if stat == "min" else np.median
     return {k: float(summarise(v)) for k, v in times.items()}
