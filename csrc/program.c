@@ -141,6 +141,51 @@ size_t fc_program_workspace_bytes(const fc_op *ops, int nops, fc_int N, fc_int c
     return fc_program_slot_bytes(nops, nthreads) + most;
 }
 
+/* Channels-last to channels-first for 3 channels (an RGB input batch, the
+ * program's first op): pixels [a0, a1) of one image, x (A x 3) to y (3 x A).
+ * Returns the first pixel left for the caller's loop. Eight pixels (three
+ * vectors) at a time: each channel's eight values are one blend of the three
+ * vectors (every lane holds the channel at its own position mod 3) and one
+ * lane permutation. A copy: the same bits as the loop. */
+#if defined(__x86_64__) || defined(__i386__)
+static __attribute__((target("avx2"))) fc_int
+fc_channels_first3_avx2_f32(const float *x, float *y, fc_int A, fc_int a0, fc_int a1)
+{
+    const __m256i pr = _mm256_setr_epi32(0, 3, 6, 1, 4, 7, 2, 5);
+    const __m256i pg = _mm256_setr_epi32(1, 4, 7, 2, 5, 0, 3, 6);
+    const __m256i pb = _mm256_setr_epi32(2, 5, 0, 3, 6, 1, 4, 7);
+    fc_int a = a0;
+    for (; a + 8 <= a1; a += 8) {
+        const __m256 v0 = _mm256_loadu_ps(x + 3 * a), v1 = _mm256_loadu_ps(x + 3 * a + 8);
+        const __m256 v2 = _mm256_loadu_ps(x + 3 * a + 16);
+        /* lane l of channel c's blend: from v0, v1 or v2 as (l - c) mod 3 is 0, 1, 2 */
+        const __m256 r = _mm256_blend_ps(_mm256_blend_ps(v0, v1, 0x92), v2, 0x24);
+        const __m256 g = _mm256_blend_ps(_mm256_blend_ps(v0, v1, 0x24), v2, 0x49);
+        const __m256 b = _mm256_blend_ps(_mm256_blend_ps(v0, v1, 0x49), v2, 0x92);
+        _mm256_storeu_ps(y + a, _mm256_permutevar8x32_ps(r, pr));
+        _mm256_storeu_ps(y + A + a, _mm256_permutevar8x32_ps(g, pg));
+        _mm256_storeu_ps(y + 2 * A + a, _mm256_permutevar8x32_ps(b, pb));
+    }
+    return a;
+}
+#endif
+
+static fc_int fc_channels_first3_f32(const float *x, float *y, fc_int A, fc_int a0, fc_int a1)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    if (fc_simd_path() >= FC_SIMD_AVX2)
+        return fc_channels_first3_avx2_f32(x, y, A, a0, a1);
+#endif
+    (void)x; (void)y; (void)A; (void)a1;
+    return a0;
+}
+
+static fc_int fc_channels_first3_f64(const double *x, double *y, fc_int A, fc_int a0, fc_int a1)
+{
+    (void)x; (void)y; (void)A; (void)a1;
+    return a0;
+}
+
 #define T float
 #define SUFFIX f32
 #include "program_impl.h"

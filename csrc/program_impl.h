@@ -26,6 +26,12 @@ void FC_NAME(fc_transpose_images)(fc_int N, fc_int A, fc_int B, const T *x, T *y
         const T *xn = x + n * A * B;
         T *yn = y + n * A * B;
         fc_int a, b, b0;
+        if (B == 3) {
+            for (a = FC_NAME(fc_channels_first3)(xn, yn, A, a0, a1); a < a1; a++)
+                for (b = 0; b < 3; b++)
+                    yn[b * A + a] = xn[a * 3 + b];
+            continue;
+        }
         for (b0 = 0; b0 < B; b0 += TB) {
             const fc_int b1 = b0 + TB < B ? b0 + TB : B;
             for (b = b0; b < b1; b++)

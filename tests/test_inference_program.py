@@ -315,6 +315,21 @@ def test_predict_changes_the_input_layout_in_c(dtype, n):
     assert model.predict(wide[:, :, ::2], batch_size=n).tobytes() == ref.tobytes()
 
 
+@pytest.mark.parametrize("hw", [(7, 9), (4, 6), (1, 5), (13, 13)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_input_layout_of_rgb_images_on_every_simd_path(simd, hw, dtype):
+    """Three channels take a vectorised layout change (eight pixels at a time): image
+    sizes that leave a part-vector (63 pixels), fewer pixels than a vector, and several
+    thread parts an image all give exactly the channels-first batch."""
+    model = models.Sequential([layers.Conv2D(4, 1, input_shape=hw + (3,)), layers.Flatten()],
+                              dtype=dtype)
+    x = np.random.default_rng(hw[0]).standard_normal((3,) + hw + (3,)).astype(dtype)
+    ref = model._get_plan().forward(model._internal([x]), False)[0][0]
+    for _ in range(3):
+        assert model.predict(x, batch_size=3).tobytes() == ref.tobytes()
+    assert any(key[-1] is True for key in model._get_plan()._programs._compiled)
+
+
 def test_repeated_batch_shape_skips_the_checks_but_not_the_changes(monkeypatch):
     """A second predict (or inference call) of the batch shape and dtype the program last
     ran goes straight to it; anything else -- new weights, a strided or other-dtype array,
