@@ -12,6 +12,7 @@
 #include <time.h>
 #include "fastconv.h"
 #include "team.h"
+#include "program_pool.h"
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define FC_SPIN_PAUSE() _mm_pause()
@@ -22,6 +23,7 @@
 FC_THREAD_LOCAL int fc_in_program_team = 0;
 FC_THREAD_LOCAL fc_team_loops *fc_program_loops = NULL;
 FC_THREAD_LOCAL int fc_program_loop = 0;
+FC_THREAD_LOCAL int fc_program_tid = 0;
 
 /* Spin a little (the other thread is usually microseconds from done), then
  * give the core up between looks: the thread that holds the last iteration may

@@ -122,12 +122,39 @@ static void FC_NAME(fc_program_chunks)(const fc_op *ops, int nops, void *const *
     }
 }
 
+/* One thread's walk of the op list in a program's team (a pool job). */
+typedef struct FC_NAME(fc_program_walk) {
+    const fc_op *ops;
+    void *const *bufs;
+    fc_int N, chunk;
+    int nops, nthreads;
+    char *work;
+    double *seconds;
+    fc_team_loops *loops;
+} FC_NAME(fc_program_walk);
+
+static void FC_NAME(fc_program_walk_job)(void *arg, int tid)
+{
+    const FC_NAME(fc_program_walk) *w = (const FC_NAME(fc_program_walk) *)arg;
+    fc_in_program_team = 1;
+    fc_program_tid = tid;
+    fc_program_loops = w->loops;
+    fc_program_loop = 0;
+    FC_NAME(fc_program_chunks)(w->ops, w->nops, w->bufs, w->N, w->chunk, w->nthreads, w->work,
+                               tid == 0 ? w->seconds : NULL);
+    fc_program_loops = NULL;
+    fc_in_program_team = 0;
+    fc_program_tid = 0;
+}
+
 /* With more than one thread the whole program runs inside one team: each
  * thread walks the op list and the drivers share each op's loop out among
  * them (FC_TEAM_FOR, their slots at the front of work), a thread going on to
- * the next op once every part of this one is finished; only the team's end
- * and the seams between runs of images are barriers. The
- * first thread keeps the timings (it leaves an op only once the op is done). */
+ * the next op once every part of this one is finished. A run in one piece
+ * goes to the program pool (program_pool.h: the caller does not wait for
+ * threads that are slow to wake); a run in chunks of images, whose seams are
+ * barriers every thread must reach, to an OpenMP team. The first thread
+ * keeps the timings (it leaves an op only once the op is done). */
 void FC_NAME(fc_program_run)(const fc_op *ops, int nops, void *const *bufs, fc_int N,
                              fc_int chunk, int nthreads, char *work, double *seconds)
 {
@@ -135,21 +162,26 @@ void FC_NAME(fc_program_run)(const fc_op *ops, int nops, void *const *bufs, fc_i
     if (fc_program_in_team(nthreads)) {
         const size_t slot_bytes = fc_program_slot_bytes(nops, nthreads);
         fc_team_loops loops;
+        FC_NAME(fc_program_walk) walk;
         loops.slot = (fc_team_slot *)work;
         loops.cap = (int)(slot_bytes / sizeof(fc_team_slot));
         loops.threads = nthreads;
         memset(work, 0, slot_bytes);
         work += slot_bytes;
+        walk.ops = ops;
+        walk.bufs = bufs;
+        walk.N = N;
+        walk.chunk = chunk;
+        walk.nops = nops;
+        walk.nthreads = nthreads;
+        walk.work = work;
+        walk.seconds = seconds;
+        walk.loops = &loops;
+        if ((chunk <= 0 || chunk >= N) &&
+            fc_pool_run(nthreads, FC_NAME(fc_program_walk_job), &walk))
+            return;
 #pragma omp parallel num_threads(nthreads)
-        {
-            fc_in_program_team = 1;
-            fc_program_loops = &loops;
-            fc_program_loop = 0;
-            FC_NAME(fc_program_chunks)(ops, nops, bufs, N, chunk, nthreads, work,
-                                       omp_get_thread_num() == 0 ? seconds : NULL);
-            fc_program_loops = NULL;
-            fc_in_program_team = 0;
-        }
+        FC_NAME(fc_program_walk_job)(&walk, omp_get_thread_num());
         return;
     }
 #endif

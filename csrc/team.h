@@ -59,6 +59,9 @@ typedef struct fc_team_loops {
 } fc_team_loops;
 extern FC_THREAD_LOCAL fc_team_loops *fc_program_loops;
 extern FC_THREAD_LOCAL int fc_program_loop;
+/* This thread's number in the program's team (0 .. threads - 1): the pool's
+ * threads are not an OpenMP team, so FC_THREAD_ID reads it there. */
+extern FC_THREAD_LOCAL int fc_program_tid;
 
 /* This thread's next loop slot, or NULL past the run's capacity (every thread
  * then takes the same barrier-ended loop). */
@@ -128,7 +131,7 @@ void fc_team_loop_wait(fc_team_slot *slot, fc_int n);
 
 #ifdef _OPENMP
 #include <omp.h>
-#define FC_THREAD_ID() omp_get_thread_num()
+#define FC_THREAD_ID() (fc_in_program_team ? fc_program_tid : omp_get_thread_num())
 #else
 #define FC_THREAD_ID() 0
 #endif

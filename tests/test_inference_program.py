@@ -144,6 +144,49 @@ def test_concurrent_predictions_do_not_share_buffers():
     assert errors == []
 
 
+def test_concurrent_programs_of_different_models():
+    """Programs of several models running at once: one has the program pool, the
+    others run on OpenMP teams of their own; every result is the serial one."""
+    models_ = [zoo.tfcnn(seed=k) for k in range(3)]
+    rng = np.random.default_rng(8)
+    xs = [rng.random((n, 32, 32, 3), dtype=np.float32) for n in (1, 3, 1)]
+    expect = [m.predict(x, batch_size=len(x)) for m, x in zip(models_, xs)]
+    errors = []
+
+    def work(k):
+        for _ in range(30):
+            got = models_[k].predict(xs[k], batch_size=len(xs[k]))
+            if got.tobytes() != expect[k].tobytes():
+                errors.append(k)
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork() here")
+def test_program_pool_in_a_forked_child():
+    """A child forked after the pool started has none of its threads: its programs
+    start a pool of their own and give the parent's results."""
+    import multiprocessing as mp
+    _FORKED["model"] = zoo.tfcnn(seed=2)
+    _FORKED["x"] = np.random.default_rng(9).random((1, 32, 32, 3), dtype=np.float32)
+    expect = _predict_forked()     # the pool is running in the parent now
+    with mp.get_context("fork").Pool(1) as pool:
+        got = pool.apply(_predict_forked)
+    _FORKED.clear()
+    assert got.tobytes() == expect.tobytes()
+
+
+_FORKED = {}
+
+
+def _predict_forked():
+    return _FORKED["model"].predict(_FORKED["x"], batch_size=1)
+
+
 def test_intermediate_buffers_are_reused():
     model = zoo.resnet20(seed=0)
     x = np.random.default_rng(6).random((2, 32, 32, 3), dtype=np.float32)
