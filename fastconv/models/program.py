@@ -13,7 +13,9 @@ Python between the runs, with its inputs and output as ordinary arrays.
 
 * The C side calls the same batch drivers the layers' own bindings call, so a program's
   outputs are bitwise those of the step-by-step path. With several threads the whole run
-  is one OpenMP team whose threads share out each op's loop (no team started per op).
+  is one team whose threads share out each op's loop (no team started per op); the
+  caller runs the ops itself and never waits for a thread that has not joined
+  (``csrc/program_pool.c``).
 * Intermediate buffers are allocated once per batch shape and reused as soon as their
   last reader has run (the plan's liveness), so memory stays the live set; outputs are
   fresh arrays each call. A buffer a Python step reads is never reused (its output may be
