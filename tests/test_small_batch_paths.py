@@ -85,6 +85,24 @@ def test_linear_rows_do_not_depend_on_the_batch(simd, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_out", [1, 16, 40, 64, 150])
+def test_single_row_linear_takes_panels_in_groups(simd, dtype, n_out, restore_threads):
+    """At batch 1 the packed kernel runs up to four 16-unit panels at once (groups shared
+    among the threads, the last panel partial, inputs in several K blocks): every output
+    is bitwise the GEMM's, for 1, 2 and 3 threads."""
+    rng = np.random.default_rng(n_out)
+    x = rng.standard_normal((1, 1500)).astype(dtype)
+    w = rng.standard_normal((n_out, 1500)).astype(dtype)
+    b = rng.standard_normal(n_out).astype(dtype)
+    packed = F.pack_linear_weight(w)
+    want = F.linear(x, w, b)
+    for threads in (1, 2, 3):
+        fastconv.set_num_threads(threads)
+        assert np.array_equal(F.linear(x, packed, b), want)
+        assert np.array_equal(F.linear(x, packed), F.linear(x, w))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_small_paths_bitwise_independent_of_thread_count(simd, dtype, restore_threads):
     rng = np.random.default_rng(7)
     xc = rng.standard_normal((1, 3, 32, 32)).astype(dtype)
