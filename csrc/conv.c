@@ -24,9 +24,13 @@
  * input channels (k = C short) packing B costs as much as the multiply-adds
  * it feeds, so up to FC_1X1_DIRECT_MAX_C channels the direct kernel reads it
  * in place (maps of 64+ pixels; smaller ones have the batched 1x1 paths).
- * Measured on MobileNet's 16->32 @32x32 and 32->64 @16x16 layers: 1.1-1.4x. */
+ * Measured on MobileNet's 16->32 @32x32 and 32->64 @16x16 layers: 1.1-1.4x;
+ * with the AVX-512 kernels (2 threads, batch 64, same process, switching
+ * paths call by call) 64->64 @16x16 1.06x, 64->128 @8x8 1.11x, 128->128
+ * @8x8 1.09x, level at batch 1; from 256 channels the packed GEMM is level
+ * or better (256->256 @8x8, one image: 71 against 82 us). */
 #ifndef FC_1X1_DIRECT_MAX_C
-#define FC_1X1_DIRECT_MAX_C 32
+#define FC_1X1_DIRECT_MAX_C 128
 #endif
 static int fc_fwd_direct_ok(const fc_conv_geom *g)
 {
