@@ -212,24 +212,28 @@ def conv2d_geometry(x_shape, w_shape, stride=1, padding=0, dilation=1, op="conv2
     return ConvGeometry(N, C, H, W, K, R, S, Ho, Wo, sh, sw, pt, pl, pb, pr, dh, dw)
 
 
-def winograd_wins(N, C, K, Ho, Wo):
+def winograd_wins(N, C, K, Ho, Wo, packed=False):
     """Whether a 3x3 stride-1 convolution should take the Winograd F(2x2, 3x3) path.
 
     Winograd trades 2.25x fewer multiply-adds for input/output transforms whose cost per
     2x2 output tile grows with C + K while the saving grows with C * K, plus a weight
-    transform per call. Measured on AVX2 (one thread): with 16 channels it always loses
-    (0.5-0.8x of the direct kernels, even at 16384 tiles); with 32 it breaks even near 1000
-    tiles and wins from ~4000 (1.2x). With 64 channels or more what counts is the size of
-    one map: from an 8x8 map (16 tiles an image) it wins at any batch, AVX2 or AVX-512,
-    one or two threads (64 channels on one 8x8 map, weights packed once: 27 -> 23 us with
-    two threads, 42 -> 32 us with one; 128 channels 79 -> 49 us), while on 4x4 maps (4 tiles
-    an image) it loses at every batch (64 channels: 0.5x at batch 1, 0.8x at batch 16).
+    transform per call unless the weights were packed once (``packed``: inference, a
+    ``PackedConv2dWeight``). Measured on AVX2 (one thread): with 16 channels it always
+    loses (0.5-0.8x of the direct kernels, even at 16384 tiles); with 32 it breaks even
+    near 1000 tiles and wins from ~4000 (1.2x). With 64 channels or more it needs maps of
+    at least 8x8 (16 tiles an image; on 4x4 maps it loses at every batch: 64 channels
+    0.5x at batch 1, 0.8x at batch 16), and then, weights packed, wins at any batch
+    (2 threads, AVX-512: 64 channels on one 8x8 map 27 -> 23 us, 128 channels 79 -> 49
+    us); transforming the weights at every call costs more than a few images save (64
+    channels on 8x8 maps: 0.6x at batch 1, 0.8x at 2, level at 8, 1.1x at 16; 128
+    channels 1.04x at 8): there it needs 128 tiles.
     The kernels read the environment: ``FASTCONV_WINOGRAD=always`` lifts this size rule
     (they still need >= 16 channels), ``FASTCONV_NO_WINOGRAD=1`` turns the path off.
     """
     per_image = ((Ho + 1) // 2) * ((Wo + 1) // 2)
     m = min(C, K)
-    return (m >= 64 and per_image >= 16) or (m >= 32 and N * per_image >= 2048)
+    return ((m >= 64 and per_image >= 16 and (packed or N * per_image >= 128))
+            or (m >= 32 and N * per_image >= 2048))
 
 
 # The geometry's Winograd bits, as csrc/fastconv.h's FC_WINOGRAD_F2 / F4 / F4_WEIGHT.
@@ -241,21 +245,23 @@ def _tiles4(N, Ho, Wo):
     return N * ((Ho + 3) // 4) * ((Wo + 3) // 4)
 
 
-def winograd4_wins(N, C, K, Ho, Wo):
+def winograd4_wins(N, C, K, Ho, Wo, packed=False):
     """Whether a 3x3 stride-1 convolution's forward and input-gradient passes should take
     the Winograd F(4x4, 3x3) path (4x fewer multiply-adds than the direct kernels, 1.8x
     fewer than F(2x2); outputs within about 1e-6 of their magnitude in float32).
 
     Measured on AVX2 at batch 64 (2 threads, the same process): 64 channels on 8x8 maps
     and 32 channels on 16x16 run 1.2-1.4x faster than F(2x2); with 16 channels the
-    transforms still cost more than the products save. A single image gains from a
-    13x13 output map (16 tiles; 2 threads, weights packed once: 32 -> 64 channels on
-    tfcnn's 15x15 'valid' layer 36 -> 27 us, 32 channels on 16x16 25 -> 21 us), while
-    smaller maps leave too little work: an 8x8 map (4 tiles) loses to F(2x2) up to ~16
-    images. The weight gradient has its own rule (:func:`winograd4_weight_wins`).
+    transforms still cost more than the products save. With the weights packed once
+    (``packed``: inference) a single image gains from a 13x13 output map (16 tiles; 2
+    threads: 32 -> 64 channels on tfcnn's 15x15 'valid' layer 36 -> 27 us, 32 channels on
+    16x16 25 -> 21 us), while smaller maps leave too little work (an 8x8 map, 4 tiles,
+    loses to F(2x2) up to ~16 images); transforming the weights at every call, it needs
+    the batch's 256 tiles (one 16x16 image: 0.5x of the direct kernels). The weight
+    gradient has its own rule (:func:`winograd4_weight_wins`).
     ``FASTCONV_WINOGRAD=f4`` forces F(4x4) on every 3x3 stride-1 convolution.
     """
-    return min(C, K) >= 32 and (_tiles4(N, Ho, Wo) >= 256 or _tiles4(1, Ho, Wo) >= 16)
+    return min(C, K) >= 32 and (_tiles4(N, Ho, Wo) >= 256 or (packed and _tiles4(1, Ho, Wo) >= 16))
 
 
 def winograd4_weight_wins(N, C, K, Ho, Wo):
@@ -273,12 +279,13 @@ def winograd4_weight_wins(N, C, K, Ho, Wo):
     return min(C, K) >= 8 and _tiles4(N, Ho, Wo) >= 256
 
 
-def conv_kernel_args(g):
+def conv_kernel_args(g, packed=False):
     """The geometry tuple the Cython conv bindings take (with the Winograd size policy:
     WINOGRAD_F2, F(2x2, 3x3) allowed; WINOGRAD_F4, F(4x4, 3x3) for the forward and
-    input-gradient passes; WINOGRAD_F4_WEIGHT, F(4x4, 3x3) for the weight gradient)."""
-    flags = (WINOGRAD_F2 if winograd_wins(g.N, g.C, g.K, g.Ho, g.Wo) else 0) | \
-            (WINOGRAD_F4 if winograd4_wins(g.N, g.C, g.K, g.Ho, g.Wo) else 0) | \
+    input-gradient passes; WINOGRAD_F4_WEIGHT, F(4x4, 3x3) for the weight gradient).
+    ``packed``: a forward pass whose weights are packed once for many calls."""
+    flags = (WINOGRAD_F2 if winograd_wins(g.N, g.C, g.K, g.Ho, g.Wo, packed) else 0) | \
+            (WINOGRAD_F4 if winograd4_wins(g.N, g.C, g.K, g.Ho, g.Wo, packed) else 0) | \
             (WINOGRAD_F4_WEIGHT if winograd4_weight_wins(g.N, g.C, g.K, g.Ho, g.Wo) else 0)
     return (g.C, g.H, g.W, g.K, g.R, g.S, g.Ho, g.Wo,
             g.stride_h, g.stride_w, g.pad_top, g.pad_left, g.dil_h, g.dil_w, flags)

@@ -108,18 +108,23 @@ def test_conv2d_winograd_path_matches_reference(simd, dtype, case, monkeypatch):
 
 def test_winograd_size_policy(monkeypatch):
     """By default Winograd runs only where it was measured to win: >= 64 channels on maps
-    of >= 16 tiles (8x8), or >= 32 channels and >= 2048 output tiles in the batch;
+    of >= 16 tiles (8x8) -- at any batch with weights packed once, else from 128 tiles
+    in the batch -- or >= 32 channels and >= 2048 output tiles in the batch;
     FASTCONV_WINOGRAD=always lifts the size rule."""
     from fastconv.geometry import winograd_wins
     monkeypatch.delenv("FASTCONV_WINOGRAD", raising=False)
-    assert not winograd_wins(64, 16, 16, 32, 32)  # 16 channels: never
-    assert not winograd_wins(1, 32, 32, 16, 16)   # 32 channels, 64 tiles
-    assert winograd_wins(64, 32, 64, 16, 16)      # 4096 tiles
-    assert winograd_wins(1, 64, 64, 8, 8)         # one 8x8 map: 16 tiles
-    assert winograd_wins(1, 128, 64, 7, 7)        # 7x7: 16 tiles, the last ones partial
-    assert not winograd_wins(1, 64, 64, 6, 6)     # 9 tiles
-    assert not winograd_wins(64, 64, 64, 4, 4)    # 4x4 maps lose at any batch
-    assert winograd_wins(512, 32, 32, 4, 4)       # 32 channels: the batch's tile count
+    for packed in (False, True):
+        assert not winograd_wins(64, 16, 16, 32, 32, packed)  # 16 channels: never
+        assert not winograd_wins(1, 32, 32, 16, 16, packed)   # 32 channels, 64 tiles
+        assert winograd_wins(64, 32, 64, 16, 16, packed)      # 4096 tiles
+        assert not winograd_wins(1, 64, 64, 6, 6, packed)     # 9 tiles an image
+        assert not winograd_wins(64, 64, 64, 4, 4, packed)    # 4x4 maps lose at any batch
+        assert winograd_wins(512, 32, 32, 4, 4, packed)       # 32 channels: the batch's tiles
+        assert winograd_wins(8, 64, 64, 8, 8, packed)         # 128 tiles
+    assert winograd_wins(1, 64, 64, 8, 8, packed=True)        # one 8x8 map, weights packed
+    assert winograd_wins(1, 128, 64, 7, 7, packed=True)       # 7x7: 16 tiles, partial ones
+    assert not winograd_wins(1, 64, 64, 8, 8)                 # the weight transform per call
+    assert not winograd_wins(4, 64, 64, 8, 8)                 # 64 tiles
     rng = np.random.default_rng(2)
     x = rng.standard_normal((1, 16, 10, 10)).astype(np.float32)
     w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)

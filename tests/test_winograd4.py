@@ -56,23 +56,30 @@ def test_size_rule_and_the_path_it_picks(monkeypatch):
     assert not geometry.winograd4_wins(64, 16, 16, 32, 32)  # 16 channels: F(2x2) or direct
     assert not geometry.winograd4_wins(1, 64, 64, 8, 8)     # 4 tiles: too little work
     assert not geometry.winograd4_wins(8, 64, 64, 8, 8)     # 32 tiles of 8x8 maps
-    assert geometry.winograd4_wins(1, 32, 32, 16, 16)       # one 16x16 map: 16 tiles
-    assert geometry.winograd4_wins(1, 32, 64, 13, 13)       # tfcnn's 'valid' 15x15 layer
-    assert not geometry.winograd4_wins(1, 32, 32, 12, 12)   # 9 tiles
-    assert not geometry.winograd4_wins(1, 16, 16, 32, 32)   # 16 channels: never
+    # weights packed once (inference): a single image from 16 tiles
+    assert geometry.winograd4_wins(1, 32, 32, 16, 16, packed=True)   # one 16x16 map
+    assert geometry.winograd4_wins(1, 32, 64, 13, 13, packed=True)   # tfcnn's 'valid' layer
+    assert not geometry.winograd4_wins(1, 32, 32, 12, 12, packed=True)  # 9 tiles
+    assert not geometry.winograd4_wins(1, 16, 16, 32, 32, packed=True)  # 16 channels: never
+    assert not geometry.winograd4_wins(1, 32, 32, 16, 16)   # weights transformed every call
     for N, C, H, expected in ((64, 32, 16, "winograd-f4"), (64, 64, 8, "winograd-f4"),
-                              (64, 16, 32, "direct"), (1, 64, 8, "winograd"),
-                              (1, 32, 16, "winograd-f4"), (1, 16, 16, "direct")):
+                              (64, 16, 32, "direct"), (1, 64, 8, "direct"),
+                              (1, 32, 16, "direct"), (8, 64, 8, "winograd")):
         args = _geometry_args(N, C, C, H, H)
         assert _conv.conv_path(args, 0, 4) == expected, (N, C, H)
         assert _conv.conv_path(args, 1, 4) == expected, (N, C, H)   # input gradient too
+    for N, C, H, expected in ((1, 64, 8, "winograd"), (1, 32, 16, "winograd-f4")):
+        g = geometry.conv2d_geometry((N, C, H, H), (C, C, 3, 3), 1, 1, 1)
+        args = geometry.conv_kernel_args(g, packed=True)
+        assert _conv.conv_path(args, 0, 4) == expected, (N, C, H)
     # the weight gradient's own rule: from 8 channels, >= 256 4x4 tiles
     assert geometry.winograd4_weight_wins(64, 16, 16, 32, 32)
     assert geometry.winograd4_weight_wins(64, 64, 64, 8, 8)
     assert not geometry.winograd4_weight_wins(64, 3, 16, 32, 32)   # padding lanes
     assert not geometry.winograd4_weight_wins(8, 32, 32, 16, 16)   # 128 tiles
     for N, C, H, expected in ((64, 16, 32, "winograd-f4"), (64, 64, 8, "winograd-f4"),
-                              (8, 32, 16, "other"), (4, 64, 8, "winograd")):
+                              (8, 32, 16, "other"), (8, 64, 8, "winograd"),
+                              (4, 64, 8, "other")):
         assert _conv.conv_path(_geometry_args(N, C, C, H, H), 2, 4) == expected, (N, C, H)
     with pytest.raises(ValueError, match="op"):
         _conv.conv_path(_geometry_args(1, 8, 8, 8, 8), 3, 4)

@@ -26,8 +26,11 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
     Returns (N, K, Ho, Wo).
 
     ``weight`` may be a ``PackedConv2dWeight`` (``pack_conv2d_weight``): the call must then
-    pass the options it was packed with; the result is bitwise the same as with the plain
-    weight array it was packed from.
+    pass the options it was packed with. Its result is bitwise the same as with the plain
+    weight array it was packed from, except where packing changes the algorithm: weights
+    transformed once let a few images take Winograd's path (a single 13x13+ map with 32+
+    channels, or an 8x8+ map with 64+), which plain weights, transformed at every call,
+    take only from larger batches; those outputs agree within Winograd's accuracy below.
 
     3x3 stride-1 undilated convolutions big enough to gain run Winograd's algorithm
     (``geometry.winograd_wins``, ``winograd4_wins``, ``winograd4_weight_wins``): F(2x2, 3x3),
@@ -109,7 +112,7 @@ class PackedConv2dWeight:
             return hit
         st, pd, dl, gr = self.options
         g = geo.conv2d_geometry(x_shape, self.weight.shape, st, pd, dl, op, gr)
-        args = geo.conv_kernel_args(g)
+        args = geo.conv_kernel_args(g, packed=geo.as_int(gr, "groups", op) == 1)
         buf = None
         if geo.as_int(gr, "groups", op) == 1:
             bkey = (args, key[1])
@@ -178,7 +181,9 @@ def pack_conv2d_weight(weight, stride=1, padding=0, dilation=1, groups=1, *, x_s
     ``stride``, ``padding``, ``dilation`` and ``groups``). The weights are copied now:
     re-pack after changing them. Packing for the kernels happens at the first call per
     input shape, or now for ``x_shape`` (N, C, H, W) if given. Results are bitwise those
-    of ``conv2d`` with the plain array.
+    of ``conv2d`` with the plain array where both take the same algorithm; for a few
+    images packed weights may take Winograd's path where plain ones do not (see
+    ``conv2d``), and agree with them within its accuracy.
     """
     op = "pack_conv2d_weight"
     weight = _array(weight, "weight", op, 4, contiguous=False)
