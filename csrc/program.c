@@ -24,6 +24,7 @@ FC_THREAD_LOCAL int fc_in_program_team = 0;
 FC_THREAD_LOCAL fc_team_loops *fc_program_loops = NULL;
 FC_THREAD_LOCAL int fc_program_loop = 0;
 FC_THREAD_LOCAL int fc_program_tid = 0;
+FC_THREAD_LOCAL int fc_program_pooled = 0;
 
 /* Spin a little (the other thread is usually microseconds from done), then
  * give the core up between looks: the thread that holds the last iteration may

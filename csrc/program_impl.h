@@ -131,6 +131,7 @@ typedef struct FC_NAME(fc_program_walk) {
     char *work;
     double *seconds;
     fc_team_loops *loops;
+    int pooled;
 } FC_NAME(fc_program_walk);
 
 static void FC_NAME(fc_program_walk_job)(void *arg, int tid)
@@ -138,6 +139,7 @@ static void FC_NAME(fc_program_walk_job)(void *arg, int tid)
     const FC_NAME(fc_program_walk) *w = (const FC_NAME(fc_program_walk) *)arg;
     fc_in_program_team = 1;
     fc_program_tid = tid;
+    fc_program_pooled = w->pooled;
     fc_program_loops = w->loops;
     fc_program_loop = 0;
     FC_NAME(fc_program_chunks)(w->ops, w->nops, w->bufs, w->N, w->chunk, w->nthreads, w->work,
@@ -145,6 +147,7 @@ static void FC_NAME(fc_program_walk_job)(void *arg, int tid)
     fc_program_loops = NULL;
     fc_in_program_team = 0;
     fc_program_tid = 0;
+    fc_program_pooled = 0;
 }
 
 /* With more than one thread the whole program runs inside one team: each
@@ -177,9 +180,11 @@ void FC_NAME(fc_program_run)(const fc_op *ops, int nops, void *const *bufs, fc_i
         walk.work = work;
         walk.seconds = seconds;
         walk.loops = &loops;
+        walk.pooled = 1;
         if ((chunk <= 0 || chunk >= N) &&
             fc_pool_run(nthreads, FC_NAME(fc_program_walk_job), &walk))
             return;
+        walk.pooled = 0;
 #pragma omp parallel num_threads(nthreads)
         FC_NAME(fc_program_walk_job)(&walk, omp_get_thread_num());
         return;

@@ -60,11 +60,14 @@ typedef struct fc_team_loops {
 extern FC_THREAD_LOCAL fc_team_loops *fc_program_loops;
 extern FC_THREAD_LOCAL int fc_program_loop;
 /* This thread's number in the program's team (0 .. threads - 1): the pool's
- * threads are not an OpenMP team, so FC_THREAD_ID reads it there. */
+ * threads are not an OpenMP team, so FC_THREAD_ID reads it there; and whether
+ * the team is the program pool's (program_pool.h) rather than OpenMP's. */
 extern FC_THREAD_LOCAL int fc_program_tid;
+extern FC_THREAD_LOCAL int fc_program_pooled;
 
 /* This thread's next loop slot, or NULL past the run's capacity (every thread
- * then takes the same barrier-ended loop). */
+ * of an OpenMP team then takes the same barrier-ended loop; in the program
+ * pool the first thread runs it alone). */
 static inline fc_team_slot *fc_team_loop_begin(void)
 {
     const int k = fc_program_loop++;
@@ -118,6 +121,11 @@ void fc_team_loop_wait(fc_team_slot *slot, fc_int n);
                     __atomic_fetch_add(&fc_slot_->done, fc_i1_ - fc_i0_, __ATOMIC_RELEASE); \
                 }                                                                          \
                 fc_team_loop_wait(fc_slot_, fc_n_);                                        \
+            } else if (fc_program_pooled) {                                                \
+                /* no OpenMP team to share with: the first thread runs it all (the   \
+                 * others, past the slots for good, never work again this run) */    \
+                if (fc_program_tid == 0)                                                   \
+                    for (i = 0; i < fc_n_; i++) __VA_ARGS__                                \
             } else {                                                                       \
                 FC_PRAGMA(omp for schedule(sched))                                         \
                 for (i = 0; i < fc_n_; i++) __VA_ARGS__                                    \
