@@ -179,7 +179,8 @@ void FC_SFX(fc_conv_cvec_range)(const fc_conv_plan *pl, fc_int nimg, const FC_T 
     if (fc_simd_path() == FC_SIMD_AVX512)
         akm = FC_SFX(fc_akm_select)();
 #endif
-    const fc_int jstep = akm ? FC_CVEC_PANELS * FC_NR : FC_NR, ts = jstep;
+    /* output channels a call: the tile's row stride too */
+    const fc_int ts = akm ? FC_CVEC_PANELS * FC_NR : FC_NR;
     /* bias, residual and ReLU in the transposed write-back (the epilogue's order:
      * (y + b) + r, then max); another activation takes the epilogue pass */
     const int fused = act == FC_ACT_NONE || act == FC_ACT_RELU;
@@ -196,8 +197,8 @@ void FC_SFX(fc_conv_cvec_range)(const fc_conv_plan *pl, fc_int nimg, const FC_T 
             FC_SFX(fc_fill_rows)(g, pg, Wr, HWr, x + img * xs, xp, b0, b1, img == 0, 0);
         else if (!in_place)
             FC_SFX(fc_pad_image_phased)(g, pl, x + img * xs, xp);
-        for (fc_int jb = j0; jb < j1; jb += jstep) {
-            const int nrb = (int)FC_MIN(jstep, j1 - jb);
+        for (fc_int jb = j0; jb < j1; jb += ts) {
+            const int nrb = (int)FC_MIN(ts, j1 - jb);
             const FC_T *b = bp + (jb / FC_NR) * FC_NR * k;
             for (fc_int p = p0; p < p1; p += FC_MR) {
                 const int mr = (int)FC_MIN(FC_MR, p1 - p);

@@ -217,6 +217,18 @@ void FC_SFX(fc_linear_pack)(fc_int units, fc_int in, const FC_T *w, FC_T *wp)
         FC_SFX(fc_pack_b_t)(FC_MIN(kcb, in - pc), units, w + pc, in, wp + pc * npad);
 }
 
+typedef void (*FC_SFX(fc_lin1_fn))(fc_int kc, const FC_T *x, const FC_T *bp, fc_int pstride,
+                                   int np, FC_T *y, FC_T beta, int nr);
+
+static FC_SFX(fc_lin1_fn) FC_SFX(fc_lin1_select)(void)
+{
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+    if (fc_simd_path() >= FC_SIMD_AVX2)
+        return FC_SFX(fc_lin1_avx2);
+#endif
+    return FC_SFX(fc_lin1_ref);
+}
+
 FC_SFX(fc_lin_fn) FC_SFX(fc_lin_select)(void)
 {
 #ifdef FC_HAVE_X86_AVX2_KERNELS
@@ -242,12 +254,7 @@ void FC_SFX(fc_linear_packed)(fc_int n, fc_int units, fc_int in, const FC_T *x,
     fc_int q;
     if (n == 1 && in > 0) {
         /* groups of up to 4 panels, as many groups as threads at least */
-        void (*k1)(fc_int, const FC_T *, const FC_T *, fc_int, int, FC_T *, FC_T, int) =
-            FC_SFX(fc_lin1_ref);
-#ifdef FC_HAVE_X86_AVX2_KERNELS
-        if (fc_simd_path() >= FC_SIMD_AVX2)
-            k1 = FC_SFX(fc_lin1_avx2);
-#endif
+        const FC_SFX(fc_lin1_fn) k1 = FC_SFX(fc_lin1_select)();
         const fc_int gsz = FC_MAX(1, FC_MIN(4, (np + nt - 1) / nt)), ng = (np + gsz - 1) / gsz;
         FC_TEAM_FOR(static, nt, q, ng, {
             const fc_int p0 = q * gsz, p1 = FC_MIN(np, p0 + gsz), j0 = p0 * FC_NR;

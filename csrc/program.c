@@ -15,9 +15,6 @@
 #include "program_pool.h"
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
-#define FC_SPIN_PAUSE() _mm_pause()
-#else
-#define FC_SPIN_PAUSE() ((void)0)
 #endif
 
 FC_THREAD_LOCAL int fc_in_program_team = 0;
@@ -26,18 +23,11 @@ FC_THREAD_LOCAL int fc_program_loop = 0;
 FC_THREAD_LOCAL int fc_program_tid = 0;
 FC_THREAD_LOCAL int fc_program_pooled = 0;
 
-/* Spin a little (the other thread is usually microseconds from done), then
- * give the core up between looks: the thread that holds the last iteration may
- * be waiting for this very core. */
 void fc_team_loop_wait(fc_team_slot *slot, fc_int n)
 {
-    int spins = 0;
-    while (__atomic_load_n(&slot->done, __ATOMIC_ACQUIRE) < n) {
-        if (++spins < 4096)
-            FC_SPIN_PAUSE();
-        else
-            sched_yield();
-    }
+    int looks = 0;
+    while (__atomic_load_n(&slot->done, __ATOMIC_ACQUIRE) < n)
+        fc_wait_step(&looks);
 }
 
 /* Wall-clock seconds for the per-op timings (fc_program_run's `seconds`). */
@@ -188,6 +178,19 @@ static fc_int fc_channels_first3_f64(const double *x, double *y, fc_int A, fc_in
     (void)x; (void)y; (void)A; (void)a1;
     return a0;
 }
+
+/* One thread's walk of the op list in a program's team (a pool job, or the
+ * body of an OpenMP team). */
+typedef struct fc_program_walk {
+    const fc_op *ops;
+    void *const *bufs;
+    fc_int N, chunk;
+    int nops, nthreads;
+    char *work;
+    double *seconds;
+    fc_team_loops *loops;
+    int pooled;
+} fc_program_walk;
 
 #define T float
 #define SUFFIX f32

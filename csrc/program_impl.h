@@ -122,21 +122,10 @@ static void FC_NAME(fc_program_chunks)(const fc_op *ops, int nops, void *const *
     }
 }
 
-/* One thread's walk of the op list in a program's team (a pool job). */
-typedef struct FC_NAME(fc_program_walk) {
-    const fc_op *ops;
-    void *const *bufs;
-    fc_int N, chunk;
-    int nops, nthreads;
-    char *work;
-    double *seconds;
-    fc_team_loops *loops;
-    int pooled;
-} FC_NAME(fc_program_walk);
-
+/* The walk of thread tid (arg: an fc_program_walk, program.c). */
 static void FC_NAME(fc_program_walk_job)(void *arg, int tid)
 {
-    const FC_NAME(fc_program_walk) *w = (const FC_NAME(fc_program_walk) *)arg;
+    const fc_program_walk *w = (const fc_program_walk *)arg;
     fc_in_program_team = 1;
     fc_program_tid = tid;
     fc_program_pooled = w->pooled;
@@ -165,7 +154,7 @@ void FC_NAME(fc_program_run)(const fc_op *ops, int nops, void *const *bufs, fc_i
     if (fc_program_in_team(nthreads)) {
         const size_t slot_bytes = fc_program_slot_bytes(nops, nthreads);
         fc_team_loops loops;
-        FC_NAME(fc_program_walk) walk;
+        fc_program_walk walk;
         loops.slot = (fc_team_slot *)work;
         loops.cap = (int)(slot_bytes / sizeof(fc_team_slot));
         loops.threads = nthreads;

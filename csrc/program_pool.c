@@ -14,16 +14,9 @@
 #if defined(_OPENMP) && (defined(__unix__) || defined(__APPLE__))
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
-#include <sched.h>
 #include <time.h>
 #include "fastconv.h"
 #include "program_pool.h"
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define FC_POOL_PAUSE() _mm_pause()
-#else
-#define FC_POOL_PAUSE() ((void)0)
-#endif
 
 /* How long an idle pool thread spins before it sleeps. */
 #define FC_POOL_SPIN_NS 1000000L
@@ -56,16 +49,11 @@ static unsigned long fc_pool_wait_job(unsigned long seen)
 {
     struct timespec t0;
     unsigned long g;
-    int spins = 0;
+    int looks = 0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     while ((g = __atomic_load_n(&fc_pool.gen, __ATOMIC_ACQUIRE)) == seen) {
-        /* past the first few microseconds the core goes to any thread that wants
-         * it (an OpenMP team's worker, say) between looks */
-        if (++spins < 2048)
-            FC_POOL_PAUSE();
-        else
-            sched_yield();
-        if (spins % 256 == 0 && fc_pool_ns_since(&t0) > FC_POOL_SPIN_NS) {
+        fc_wait_step(&looks);
+        if (looks % 256 == 0 && fc_pool_ns_since(&t0) > FC_POOL_SPIN_NS) {
             pthread_mutex_lock(&fc_pool.mu);
             fc_pool.sleepers++;
             while (__atomic_load_n(&fc_pool.gen, __ATOMIC_ACQUIRE) == seen)
@@ -73,7 +61,7 @@ static unsigned long fc_pool_wait_job(unsigned long seen)
             fc_pool.sleepers--;
             pthread_mutex_unlock(&fc_pool.mu);
             clock_gettime(CLOCK_MONOTONIC, &t0);
-            spins = 0;
+            looks = 0;
         }
     }
     return g;
@@ -150,12 +138,9 @@ int fc_pool_run(int nthreads, fc_pool_job job, void *arg)
     pthread_mutex_unlock(&fc_pool.mu);
     job(arg, 0);
     __atomic_store_n(&fc_pool.open, 0, __ATOMIC_SEQ_CST);
-    for (int spins = 0; __atomic_load_n(&fc_pool.active, __ATOMIC_SEQ_CST); ++spins) {
-        if (spins < 4096)
-            FC_POOL_PAUSE();
-        else
-            sched_yield();   /* the thread it waits for may need this very core */
-    }
+    int looks = 0;
+    while (__atomic_load_n(&fc_pool.active, __ATOMIC_SEQ_CST))
+        fc_wait_step(&looks);
     __atomic_store_n(&fc_pool.busy, 0, __ATOMIC_RELEASE);
     return 1;
 }

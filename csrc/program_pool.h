@@ -12,6 +12,26 @@
 #ifndef FC_PROGRAM_POOL_H
 #define FC_PROGRAM_POOL_H
 
+#include <sched.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define FC_SPIN_PAUSE() _mm_pause()
+#else
+#define FC_SPIN_PAUSE() ((void)0)
+#endif
+
+/* One look of a program thread's wait loop (*looks counts them): a pause for the
+ * first few thousand (the awaited thread is usually microseconds from done), then
+ * the core given up between looks -- the thread waited for, or an OpenMP team's
+ * worker, may need this very core. */
+static inline void fc_wait_step(int *looks)
+{
+    if (++*looks < 4096)
+        FC_SPIN_PAUSE();
+    else
+        sched_yield();
+}
+
 typedef void (*fc_pool_job)(void *arg, int tid);
 
 /* Runs job(arg, 0) on the calling thread and job(arg, tid) on each pool
