@@ -23,9 +23,10 @@ Python between the runs, with its inputs and output as ordinary arrays.
 * Large batches may run in chunks of images (every op over the first chunk, then every
   op over the next): an image's activations then move between ops while still in cache
   instead of a whole batch's going through memory. Which is faster depends on the
-  network (a ResNet's big early maps gain, a MobileNet's many small late layers would
-  rather see the whole batch), so the first program of such a batch shape times both
-  ways, three times, and keeps chunks only when they win by 5%. The bits are the same.
+  network, the cache sizes and the batch (on a CPU with 512 KB of L2 per core a ResNet's
+  big early maps gained; with 2 MB none of the benchmark networks does), so the first
+  program of such a batch shape times both ways and keeps chunks only when they win by
+  5%. The bits are the same.
 * A program is rebuilt when weights change (``weights_version``) or the Winograd switch
   changes, and a few batch shapes are kept. Two threads predicting with one model at once
   do not share buffers: the second runs the step-by-step path.
@@ -185,17 +186,31 @@ class _Compiled:
         return self, outs
 
     def _choose_chunk(self, inputs):
-        """Whole-batch or chunked runs of the programs, whichever these inputs run faster."""
+        """Whole-batch or chunked runs of the programs, whichever these inputs run faster.
+
+        The two ways use different threads (a whole-batch run the program pool, a chunked
+        one the OpenMP team), and a thread that has gone idle can take milliseconds to run
+        again on a virtual machine: timed back to back, the first ~3 ms of whole-batch runs
+        after chunked ones ran on one thread, and chunks were kept where they lose. So each
+        way first runs untimed for 10 ms, then is timed.
+        """
         programs = [item for kind, item, _ in self.segments if kind == "program"]
         if self.n < 2 * _CHUNK_IMAGES or not programs:
             return
         best = {}
-        for chunk in (0, _CHUNK_IMAGES) * 3:
+        for chunk in (0, _CHUNK_IMAGES, _CHUNK_IMAGES, 0):
             for program in programs:
                 program.chunk = chunk
-            t0 = time.perf_counter()
-            self.run(inputs)
-            best[chunk] = min(best.get(chunk, np.inf), time.perf_counter() - t0)
+            start = t0 = time.perf_counter()
+            while t0 - start < 0.01:
+                self.run(inputs)
+                t1 = time.perf_counter()
+                last, t0 = t1 - t0, t1
+            # short runs are noisy: time several (~1 ms of runs a way, 2 to 16)
+            for _ in range(max(2, min(16, int(1e-3 / max(last, 1e-6))))):
+                t0 = time.perf_counter()
+                self.run(inputs)
+                best[chunk] = min(best.get(chunk, np.inf), time.perf_counter() - t0)
         chunk = _CHUNK_IMAGES if best[_CHUNK_IMAGES] < 0.95 * best[0] else 0
         for program in programs:
             program.chunk = chunk
