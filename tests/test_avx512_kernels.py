@@ -189,3 +189,21 @@ def test_winograd_f4_same_bits_as_avx2(N, C, K, H, pad, activation, dtype):
         return (y, F.conv2d_backward(gy, x, w, padding=pad)[0] if grad else None)
 
     _assert_same_bits(*_on_both_paths(run), what=f"{N, C, K, H, pad}")
+
+
+@given(st.sampled_from([np.float32, np.float64]), st.integers(1, 3), st.integers(1, 20),
+       st.integers(1, 20), st.integers(2, 19), st.sampled_from([3, 4]), st.integers(0, 2),
+       st.integers(0, 1), st.integers(0, 2 ** 31 - 1))
+def test_stride2_col2im_same_bits_as_avx2(dtype, N, C, K, H, R, pad, out_pad, seed):
+    """The input gradient of a stride-2 layer (a transposed convolution doubling the
+    size) adds each filter row's taps into every other output column: with AVX-512 the
+    four taps of a 4-wide row in one pass, two vectors interleaved (the last two lanes
+    carried into the next vector), a 3-wide row's first two as a pair. Every element
+    still gets its taps in row order, so the bits are the AVX2 path's, over row lengths
+    that end inside a vector and ones that fill it."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, H + 5)).astype(dtype)
+    w = rng.standard_normal((C, K, R, R)).astype(dtype)
+    a, b = _on_both_paths(lambda: (
+        F.conv_transpose2d(x, w, stride=2, padding=pad, output_padding=out_pad),))
+    _assert_same_bits(a, b, f"{dtype.__name__} {C}->{K} {R}x{R} on {H}x{H + 5}")
