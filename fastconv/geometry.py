@@ -212,14 +212,20 @@ def conv2d_geometry(x_shape, w_shape, stride=1, padding=0, dilation=1, op="conv2
     return ConvGeometry(N, C, H, W, K, R, S, Ho, Wo, sh, sw, pt, pl, pb, pr, dh, dw)
 
 
-def winograd_wins(N, C, K, Ho, Wo, packed=False):
+def winograd_wins(N, C, K, Ho, Wo, packed=False, wide=False):
     """Whether a 3x3 stride-1 convolution should take the Winograd F(2x2, 3x3) path.
 
     Winograd trades 2.25x fewer multiply-adds for input/output transforms whose cost per
     2x2 output tile grows with C + K while the saving grows with C * K, plus a weight
     transform per call unless the weights were packed once (``packed``: inference, a
     ``PackedConv2dWeight``). Measured on AVX2 (one thread): with 16 channels it always
-    loses (0.5-0.8x of the direct kernels, even at 16384 tiles); with 32 it breaks even
+    loses (0.5-0.8x of the direct kernels, even at 16384 tiles; 0.97-1.03x on an
+    AVX-512 CPU running the AVX2 kernels) -- except with the AVX-512 kernels (``wide``),
+    whose transforms run 16 lanes wide: there 16 channels win on maps of 32x32 and up
+    (256 tiles an image; 2 threads: one 32x32 image, weights packed, 21.8 -> 19.6 us; a
+    batch of 64, 1.10x packed, 1.06x forward and 1.13x input gradient with plain
+    weights; 64x64 maps 1.07-1.12x) and lose on 16x16 (0.8x at batch 1, 0.97x at 64).
+    With 32 it breaks even
     near 1000 tiles and wins from ~4000 (1.2x). With 64 channels or more it needs maps of
     at least 8x8 (16 tiles an image; on 4x4 maps it loses at every batch: 64 channels
     0.5x at batch 1, 0.8x at batch 16), and then, weights packed, wins at any batch
@@ -233,7 +239,8 @@ def winograd_wins(N, C, K, Ho, Wo, packed=False):
     per_image = ((Ho + 1) // 2) * ((Wo + 1) // 2)
     m = min(C, K)
     return ((m >= 64 and per_image >= 16 and (packed or N * per_image >= 128))
-            or (m >= 32 and N * per_image >= 2048))
+            or (m >= 32 and N * per_image >= 2048)
+            or (wide and m >= 16 and per_image >= 256))
 
 
 # The geometry's Winograd bits, as csrc/fastconv.h's FC_WINOGRAD_F2 / F4 / F4_WEIGHT.
@@ -279,12 +286,19 @@ def winograd4_weight_wins(N, C, K, Ho, Wo):
     return min(C, K) >= 8 and _tiles4(N, Ho, Wo) >= 256
 
 
+def _simd_path():
+    from .config import simd_path   # config imports the compiled runtime: not at load time
+    return simd_path()
+
+
 def conv_kernel_args(g, packed=False):
     """The geometry tuple the Cython conv bindings take (with the Winograd size policy:
     WINOGRAD_F2, F(2x2, 3x3) allowed; WINOGRAD_F4, F(4x4, 3x3) for the forward and
     input-gradient passes; WINOGRAD_F4_WEIGHT, F(4x4, 3x3) for the weight gradient).
-    ``packed``: a forward pass whose weights are packed once for many calls."""
-    flags = (WINOGRAD_F2 if winograd_wins(g.N, g.C, g.K, g.Ho, g.Wo, packed) else 0) | \
+    ``packed``: a forward pass whose weights are packed once for many calls. The rules
+    depend on the kernels' SIMD path in force (``fastconv.simd_path()``)."""
+    wide = _simd_path() == "avx512"
+    flags = (WINOGRAD_F2 if winograd_wins(g.N, g.C, g.K, g.Ho, g.Wo, packed, wide) else 0) | \
             (WINOGRAD_F4 if winograd4_wins(g.N, g.C, g.K, g.Ho, g.Wo, packed) else 0) | \
             (WINOGRAD_F4_WEIGHT if winograd4_weight_wins(g.N, g.C, g.K, g.Ho, g.Wo) else 0)
     return (g.C, g.H, g.W, g.K, g.R, g.S, g.Ho, g.Wo,

@@ -109,8 +109,9 @@ def test_conv2d_winograd_path_matches_reference(simd, dtype, case, monkeypatch):
 def test_winograd_size_policy(monkeypatch):
     """By default Winograd runs only where it was measured to win: >= 64 channels on maps
     of >= 16 tiles (8x8) -- at any batch with weights packed once, else from 128 tiles
-    in the batch -- or >= 32 channels and >= 2048 output tiles in the batch;
-    FASTCONV_WINOGRAD=always lifts the size rule."""
+    in the batch -- or >= 32 channels and >= 2048 output tiles in the batch, or with the
+    AVX-512 kernels >= 16 channels on maps of 32x32 and up; FASTCONV_WINOGRAD=always
+    lifts the size rule."""
     from fastconv.geometry import winograd_wins
     monkeypatch.delenv("FASTCONV_WINOGRAD", raising=False)
     for packed in (False, True):
@@ -125,6 +126,11 @@ def test_winograd_size_policy(monkeypatch):
     assert winograd_wins(1, 128, 64, 7, 7, packed=True)       # 7x7: 16 tiles, partial ones
     assert not winograd_wins(1, 64, 64, 8, 8)                 # the weight transform per call
     assert not winograd_wins(4, 64, 64, 8, 8)                 # 64 tiles
+    for n in (1, 64):                                         # AVX-512: 16 channels on 32x32
+        assert winograd_wins(n, 16, 16, 32, 32, wide=True)
+        assert winograd_wins(n, 16, 16, 32, 32, True, wide=True)
+        assert not winograd_wins(n, 16, 16, 16, 16, True, wide=True)
+        assert not winograd_wins(n, 8, 16, 32, 32, True, wide=True)
     rng = np.random.default_rng(2)
     x = rng.standard_normal((1, 16, 10, 10)).astype(np.float32)
     w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
