@@ -85,15 +85,52 @@ static inline fc_int fc_team_loop_chunk(fc_int n)
     return n > per ? n / per : 1;
 }
 
+/* The next iterations [*i0, *i1) this thread runs of the slot's loop of n
+ * (chunk c at a time), or 0 when none are left. A loop of at most 63 single
+ * iterations -- the parts a batch-1 layer is cut into -- is handed out by
+ * preference: each thread first claims those numbered like itself (tid, tid +
+ * threads, ...), then any a late thread left, so on every run the same thread
+ * runs the same part of a layer and finds that part's weights in its own
+ * core's cache (handed out first come, first served, parts moved between the
+ * cores from run to run and their weights with them). *k is the thread's
+ * cursor over its candidates (0 at the loop's start). */
+static inline int fc_team_loop_next(fc_team_slot *slot, fc_int n, fc_int c, fc_int *k,
+                                    fc_int *i0, fc_int *i1)
+{
+    if (c == 1 && n <= 63) {
+        const fc_int threads = fc_program_loops->threads, tid = fc_program_tid;
+        const fc_int own = tid < n ? (n - 1 - tid) / threads + 1 : 0;
+        for (fc_int j = *k; j < own + n; ++j) {
+            const fc_int cand = j < own ? tid + j * threads : j - own;
+            const fc_int bit = (fc_int)1 << cand;
+            if (__atomic_load_n(&slot->next, __ATOMIC_RELAXED) & bit)
+                continue;
+            if (!(__atomic_fetch_or(&slot->next, bit, __ATOMIC_RELAXED) & bit)) {
+                *k = j + 1;
+                *i0 = cand;
+                *i1 = cand + 1;
+                return 1;
+            }
+        }
+        *k = own + n;
+        return 0;
+    }
+    *i0 = __atomic_fetch_add(&slot->next, c, __ATOMIC_RELAXED);
+    if (*i0 >= n)
+        return 0;
+    *i1 = *i0 + c < n ? *i0 + c : n;
+    return 1;
+}
+
 /* Until all n iterations of the slot's loop are finished (their outputs are
  * then visible to this thread). */
 void fc_team_loop_wait(fc_team_slot *slot, fc_int n);
 
 /* for (i = 0; i < n; i++) body, on a team of nt threads started here (when
  * nt > 1), or, inside an inference program's team, shared out among its
- * threads. There the iterations are handed out to whichever thread asks (one
- * at a time, or fc_team_loop_chunk of them when there are many), and a thread
- * goes on once every iteration is finished -- not
+ * threads. There the iterations are handed out (fc_team_loop_next: a few
+ * single ones each to its own thread first, many in chunks to whichever thread
+ * asks), and a thread goes on once every iteration is finished -- not
  * once every thread has arrived, as a barrier would have it: on a machine
  * whose other tenants take a core for milliseconds, a descheduled thread
  * stalled every op of a batch-1 inference (ResNet-20: 3x slower with one core
@@ -110,12 +147,8 @@ void fc_team_loop_wait(fc_team_slot *slot, fc_int n);
             const fc_int fc_n_ = (n);                                                      \
             if (fc_slot_) {                                                                \
                 const fc_int fc_c_ = fc_team_loop_chunk(fc_n_);                            \
-                for (;;) {                                                                 \
-                    const fc_int fc_i0_ =                                                  \
-                        __atomic_fetch_add(&fc_slot_->next, fc_c_, __ATOMIC_RELAXED);      \
-                    if (fc_i0_ >= fc_n_)                                                   \
-                        break;                                                             \
-                    const fc_int fc_i1_ = fc_i0_ + fc_c_ < fc_n_ ? fc_i0_ + fc_c_ : fc_n_; \
+                fc_int fc_k_ = 0, fc_i0_, fc_i1_;                                          \
+                while (fc_team_loop_next(fc_slot_, fc_n_, fc_c_, &fc_k_, &fc_i0_, &fc_i1_)) { \
                     for (i = fc_i0_; i < fc_i1_; i++)                                      \
                         do __VA_ARGS__ while (0);                                          \
                     __atomic_fetch_add(&fc_slot_->done, fc_i1_ - fc_i0_, __ATOMIC_RELEASE); \
