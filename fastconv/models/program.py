@@ -206,8 +206,10 @@ class _Compiled:
                 self.run(inputs)
                 t1 = time.perf_counter()
                 last, t0 = t1 - t0, t1
-            # short runs are noisy: time several (~1 ms of runs a way, 2 to 16)
-            for _ in range(max(2, min(16, int(1e-3 / max(last, 1e-6))))):
+            # short runs are noisy: time several (~2 ms of runs, 2 to 16; one for runs
+            # of 20 ms and more, so a big batch's first call costs about 8 runs)
+            timed = 1 if last >= 0.02 else max(2, min(16, int(2e-3 / max(last, 1e-6))))
+            for _ in range(timed):
                 t0 = time.perf_counter()
                 self.run(inputs)
                 best[chunk] = min(best.get(chunk, np.inf), time.perf_counter() - t0)
