@@ -87,21 +87,24 @@ static inline fc_int fc_team_loop_chunk(fc_int n)
 
 /* The next iterations [*i0, *i1) this thread runs of the slot's loop of n
  * (chunk c at a time), or 0 when none are left. A loop of at most 63 single
- * iterations -- the parts a batch-1 layer is cut into -- is handed out by
- * preference: each thread first claims those numbered like itself (tid, tid +
- * threads, ...), then any a late thread left, so on every run the same thread
- * runs the same part of a layer and finds that part's weights in its own
- * core's cache (handed out first come, first served, parts moved between the
- * cores from run to run and their weights with them). *k is the thread's
- * cursor over its candidates (0 at the loop's start). */
+ * iterations -- the parts a batch-1 layer is cut into, the runs of images of a
+ * batch -- is handed out by preference: each thread first claims its own share,
+ * iterations [tid * n / threads, (tid + 1) * n / threads), then any a late
+ * thread left. So on every run the same thread runs the same part of a layer
+ * and finds that part's weights in its own core's cache, and in a batch each
+ * thread keeps to the same images from layer to layer, as the drivers' static
+ * splits (pooling, depthwise, element-wise) do (handed out first come, first
+ * served, parts and images moved between the cores from run to run and from
+ * layer to layer). *k is the thread's cursor over its candidates (0 at the
+ * loop's start). */
 static inline int fc_team_loop_next(fc_team_slot *slot, fc_int n, fc_int c, fc_int *k,
                                     fc_int *i0, fc_int *i1)
 {
     if (c == 1 && n <= 63) {
         const fc_int threads = fc_program_loops->threads, tid = fc_program_tid;
-        const fc_int own = tid < n ? (n - 1 - tid) / threads + 1 : 0;
+        const fc_int lo = tid * n / threads, own = (tid + 1) * n / threads - lo;
         for (fc_int j = *k; j < own + n; ++j) {
-            const fc_int cand = j < own ? tid + j * threads : j - own;
+            const fc_int cand = j < own ? lo + j : j - own;
             const fc_int bit = (fc_int)1 << cand;
             if (__atomic_load_n(&slot->next, __ATOMIC_RELAXED) & bit)
                 continue;
