@@ -286,9 +286,14 @@ def winograd4_weight_wins(N, C, K, Ho, Wo):
     return min(C, K) >= 8 and _tiles4(N, Ho, Wo) >= 256
 
 
+_config = []
+
+
 def _simd_path():
-    from .config import simd_path   # config imports the compiled runtime: not at load time
-    return simd_path()
+    if not _config:   # config imports the compiled runtime: not at this module's load time
+        from . import config
+        _config.append(config)
+    return _config[0].simd_path()
 
 
 def conv_kernel_args(g, packed=False):
