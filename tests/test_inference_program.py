@@ -433,9 +433,10 @@ def test_one_team_for_the_whole_program_is_bitwise_one_thread(name, n):
 
 @pytest.mark.parametrize("name", ["resnet20", "mobilenet"])
 def test_parts_handed_out_in_batches_are_bitwise_one_thread(name):
-    """Inside a program's team each op's parts go to whichever thread asks, a batch of
-    them at a time where there are many (the global pooling of 33 images x 512
-    channels: thousands of planes): any hand-out gives the one-thread bits."""
+    """Inside a program's team an op's few parts go to their own thread first and to any
+    thread that asks once it is done, many parts a batch at a time to whichever thread
+    asks (the global pooling of 33 images x 512 channels: thousands of planes): any
+    hand-out gives the one-thread bits."""
     model = getattr(zoo, name)(seed=2)
     x = np.random.default_rng(7).random((33,) + tuple(model.inputs[0].shape[1:]),
                                         dtype=np.float32)
