@@ -532,7 +532,10 @@ void FC_SFX(fc_conv2d_forward_packed_part)(const fc_conv_geom *g, const FC_T *x,
             FC_SFX(fc_conv_wino_run)(&pl, 1, x, ap, bias, res, act, act_param, y, work, lo, hi, 0,
                                      pl.dg.K);
     } else if (pl.wino) {
-        fc_split_range(pl.dg.K, FC_MR, part, nparts, &lo, &hi);
+        /* output channels in whole pairs where the AVX-512 kernels run (32 channels:
+         * 16 + 16, not 18 + 14 in 6-row panels), else in whole panels */
+        fc_split_range(pl.dg.K, fc_simd_path() == FC_SIMD_AVX512 ? 2 : FC_MR, part, nparts, &lo,
+                       &hi);
         if (lo < hi)
             FC_SFX(fc_conv_wino_run)(&pl, 1, x, ap, bias, res, act, act_param, y, work, 0,
                                      pl.wino_th, lo, hi);

@@ -301,8 +301,8 @@ size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem);
     void fc_conv_carve_##S(const fc_conv_plan *pl, void *work, T **ap, T **bb, T **tmp,   \
                            fc_seg **segs, T **xp);                                       \
     /* Winograd path over tile rows [row0, row1) of nimg images (row0 a multiple of     \
-     * pl->wino_rows) and output channels [k0, k1) (k0 a multiple of MR), and its        \
-     * weight transform (conv_winograd.c). */                                            \
+     * pl->wino_rows) and output channels [k0, k1) (k0 a multiple of MR, or even with    \
+     * the AVX-512 kernels), and its weight transform (conv_winograd.c). */              \
     void fc_conv_wino_run_##S(const fc_conv_plan *pl, fc_int nimg, const T *x,           \
                               const T *ap, const T *bias, const T *res, int act,         \
                               T act_param, T *y, void *work, fc_int row0, fc_int row1,   \

@@ -550,8 +550,18 @@ void FC_SFX(fc_conv_wino_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x
                 const fc_int kc = FC_MIN(kcb, C - pc);
                 const FC_T beta = pc == 0 ? (FC_T)0 : (FC_T)1;
                 const FC_T *apc = ax + pc * mpad;
-                ukb(kc, apc + k0 * kc, FC_MR * kc, vx + pc * FC_NR, C * FC_NR, mx + k0 * tbp,
-                    tbp, beta, (int)(k1 - k0), (int)(npan * FC_NR));
+                fc_int k = k0;
+                if (k0 % FC_MR) {
+                    /* a part starting inside an MR panel (even k0, AVX-512 kernels only:
+                     * they read no row of a panel past those they compute) */
+                    const fc_int r0 = k0 % FC_MR, head = FC_MIN(FC_MR - r0, k1 - k0);
+                    ukb(kc, apc + (k0 - r0) * kc + r0, FC_MR * kc, vx + pc * FC_NR, C * FC_NR,
+                        mx + k0 * tbp, tbp, beta, (int)head, (int)(npan * FC_NR));
+                    k += head;
+                }
+                if (k < k1)
+                    ukb(kc, apc + k * kc, FC_MR * kc, vx + pc * FC_NR, C * FC_NR, mx + k * tbp,
+                        tbp, beta, (int)(k1 - k), (int)(npan * FC_NR));
             }
         }
         if (f4)

@@ -207,3 +207,24 @@ def test_stride2_col2im_same_bits_as_avx2(dtype, N, C, K, H, R, pad, out_pad, se
     a, b = _on_both_paths(lambda: (
         F.conv_transpose2d(x, w, stride=2, padding=pad, output_padding=out_pad),))
     _assert_same_bits(a, b, f"{dtype.__name__} {C}->{K} {R}x{R} on {H}x{H + 5}")
+
+
+@pytest.mark.parametrize("K", [8, 14, 20, 32, 33, 38, 64])
+@pytest.mark.parametrize("C,H", [(32, 16), (64, 8)])
+def test_single_image_winograd_split_inside_panels_same_bits(K, C, H, restore_threads):
+    """One image with packed weights takes Winograd, and two or three threads share it by
+    output channels: with the AVX-512 kernels in whole pairs, so a part may start inside a
+    6-row panel of the packed weights (32 channels: 16 + 16). Any split gives the one-thread
+    bits, and the AVX2 path's (whole panels)."""
+    rng = np.random.default_rng(K * 100 + C)
+    x = rng.standard_normal((1, C, H, H)).astype(np.float32)
+    w = rng.standard_normal((K, C, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(K).astype(np.float32)
+    pw = F.pack_conv2d_weight(w, padding=1, x_shape=x.shape)
+    outs = []
+    for nt in (1, 2, 3):
+        fastconv.set_num_threads(nt)
+        outs.append(_on_both_paths(lambda: (F.conv2d(x, pw, b, padding=1, activation="relu"),)))
+    for avx2, avx512 in outs:
+        _assert_same_bits(outs[0][1], avx512, f"{K} filters")
+        _assert_same_bits(avx2, avx512, f"{K} filters, AVX2")
