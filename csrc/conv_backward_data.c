@@ -44,16 +44,17 @@ fc_add_stride2_avx512_f64(double *d, const double *s, fc_int n)
     }
 }
 
-/* The taps s = 0..3 of a 4-wide filter row at stride 2 (a transposed convolution
- * doubling the size with a 4x4 kernel): d[2t + s] += a_s[t] for t < n. Taps 0 and 1
- * interleaved into one vector, 2 and 3 into another added two lanes further on
- * (the last two lanes carried into the next vector, after its own taps 0 and 1),
- * so each element of d is loaded and stored once for all four rows instead of
- * once per row -- and gets its taps in row order, as four passes would add them.
- * A single tap at a time was half a transposed convolution's time. */
-static inline __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) void
-fc_add_stride2_quad_avx512_f32(float *d, const float *a0, const float *a1, const float *a2,
-                               const float *a3, fc_int n)
+/* The taps of a filter row at stride 2 (a transposed convolution doubling the size,
+ * the input gradient of a strided layer): d[2t + s] += a_s[t] for t < n, s < 4 (a
+ * 4-wide row: `four`) or s < 2 (the first two taps of a 3-wide row). Taps 0 and 1 are
+ * interleaved into one vector, 2 and 3 into another added two lanes further on (its
+ * last two lanes carried into the next vector, after that one's taps 0 and 1), so each
+ * element of d is loaded and stored once for all the taps instead of once per tap --
+ * and gets its taps in row order, as a pass per tap would add them. A tap at a time
+ * was half a transposed convolution's time. `four` is a constant in each instance below. */
+static inline __attribute__((always_inline, target("avx512f,avx512vl,avx512dq,avx2,fma"))) void
+fc_add_stride2_taps_avx512_f32(float *d, const float *a0, const float *a1, const float *a2,
+                               const float *a3, fc_int n, const int four)
 {
     const __m512i inter = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     __m512 prev = _mm512_setzero_ps();
@@ -64,25 +65,27 @@ fc_add_stride2_quad_avx512_f32(float *d, const float *a0, const float *a1, const
         const __m512 v01 = _mm512_permutex2var_ps(
             _mm512_castps256_ps512(_mm256_maskz_loadu_ps(mk, a0 + t)), inter,
             _mm512_castps256_ps512(_mm256_maskz_loadu_ps(mk, a1 + t)));
-        const __m512 v23 = _mm512_permutex2var_ps(
-            _mm512_castps256_ps512(_mm256_maskz_loadu_ps(mk, a2 + t)), inter,
-            _mm512_castps256_ps512(_mm256_maskz_loadu_ps(mk, a3 + t)));
-        const __m512 s23 = _mm512_castsi512_ps(
-            _mm512_alignr_epi32(_mm512_castps_si512(v23), _mm512_castps_si512(prev), 14));
         __m512 x = _mm512_add_ps(_mm512_maskz_loadu_ps(md, d + 2 * t), v01);
-        x = _mm512_mask_add_ps(x, (__mmask16)(md & (t ? 0xFFFFu : 0xFFFCu)), x, s23);
+        if (four) {
+            const __m512 v23 = _mm512_permutex2var_ps(
+                _mm512_castps256_ps512(_mm256_maskz_loadu_ps(mk, a2 + t)), inter,
+                _mm512_castps256_ps512(_mm256_maskz_loadu_ps(mk, a3 + t)));
+            const __m512 s23 = _mm512_castsi512_ps(
+                _mm512_alignr_epi32(_mm512_castps_si512(v23), _mm512_castps_si512(prev), 14));
+            x = _mm512_mask_add_ps(x, (__mmask16)(md & (t ? 0xFFFFu : 0xFFFCu)), x, s23);
+            prev = v23;
+        }
         _mm512_mask_storeu_ps(d + 2 * t, md, x);
-        prev = v23;
     }
-    if (n > 0) {
+    if (four && n > 0) {
         d[2 * n] += a2[n - 1];
         d[2 * n + 1] += a3[n - 1];
     }
 }
 
-static inline __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) void
-fc_add_stride2_quad_avx512_f64(double *d, const double *a0, const double *a1, const double *a2,
-                               const double *a3, fc_int n)
+static inline __attribute__((always_inline, target("avx512f,avx512vl,avx512dq,avx2,fma"))) void
+fc_add_stride2_taps_avx512_f64(double *d, const double *a0, const double *a1, const double *a2,
+                               const double *a3, fc_int n, const int four)
 {
     const __m512i inter = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
     __m512d prev = _mm512_setzero_pd();
@@ -93,53 +96,40 @@ fc_add_stride2_quad_avx512_f64(double *d, const double *a0, const double *a1, co
         const __m512d v01 = _mm512_permutex2var_pd(
             _mm512_castpd256_pd512(_mm256_maskz_loadu_pd(mk, a0 + t)), inter,
             _mm512_castpd256_pd512(_mm256_maskz_loadu_pd(mk, a1 + t)));
-        const __m512d v23 = _mm512_permutex2var_pd(
-            _mm512_castpd256_pd512(_mm256_maskz_loadu_pd(mk, a2 + t)), inter,
-            _mm512_castpd256_pd512(_mm256_maskz_loadu_pd(mk, a3 + t)));
-        const __m512d s23 = _mm512_castsi512_pd(
-            _mm512_alignr_epi64(_mm512_castpd_si512(v23), _mm512_castpd_si512(prev), 6));
         __m512d x = _mm512_add_pd(_mm512_maskz_loadu_pd(md, d + 2 * t), v01);
-        x = _mm512_mask_add_pd(x, (__mmask8)(md & (t ? 0xFFu : 0xFCu)), x, s23);
+        if (four) {
+            const __m512d v23 = _mm512_permutex2var_pd(
+                _mm512_castpd256_pd512(_mm256_maskz_loadu_pd(mk, a2 + t)), inter,
+                _mm512_castpd256_pd512(_mm256_maskz_loadu_pd(mk, a3 + t)));
+            const __m512d s23 = _mm512_castsi512_pd(
+                _mm512_alignr_epi64(_mm512_castpd_si512(v23), _mm512_castpd_si512(prev), 6));
+            x = _mm512_mask_add_pd(x, (__mmask8)(md & (t ? 0xFFu : 0xFCu)), x, s23);
+            prev = v23;
+        }
         _mm512_mask_storeu_pd(d + 2 * t, md, x);
-        prev = v23;
     }
-    if (n > 0) {
+    if (four && n > 0) {
         d[2 * n] += a2[n - 1];
         d[2 * n + 1] += a3[n - 1];
     }
 }
 
-/* d[2t] += a[t], d[2t + 1] += b[t] for t < n: the two taps of a pair in one vector
- * (a 3-wide filter row: taps 0 and 1, then tap 2 alone). */
-static inline __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) void
-fc_add_stride2_pair_avx512_f32(float *d, const float *a, const float *b, fc_int n)
-{
-    const __m512i inter = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    for (fc_int t = 0; t < n; t += 8) {
-        const int k = (int)(n - t < 8 ? n - t : 8);
-        const __mmask8 mk = (__mmask8)((1u << k) - 1u);
-        const __mmask16 md = (__mmask16)((1u << (2 * k)) - 1u);
-        const __m512 ab = _mm512_permutex2var_ps(
-            _mm512_castps256_ps512(_mm256_maskz_loadu_ps(mk, a + t)), inter,
-            _mm512_castps256_ps512(_mm256_maskz_loadu_ps(mk, b + t)));
-        _mm512_mask_storeu_ps(d + 2 * t, md, _mm512_add_ps(_mm512_maskz_loadu_ps(md, d + 2 * t), ab));
+/* The two instances the col2im epilogue calls (it is not compiled for AVX-512). */
+#define FC_STRIDE2_TAPS_CALLS(T, SFX)                                                            \
+    static __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) void                   \
+    fc_add_stride2_quad_avx512_##SFX(T *d, const T *a0, const T *a1, const T *a2,              \
+                                      const T *a3, fc_int n)                                   \
+    {                                                                                          \
+        fc_add_stride2_taps_avx512_##SFX(d, a0, a1, a2, a3, n, 1);                             \
+    }                                                                                          \
+    static __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) void                   \
+    fc_add_stride2_pair_avx512_##SFX(T *d, const T *a0, const T *a1, fc_int n)                 \
+    {                                                                                          \
+        fc_add_stride2_taps_avx512_##SFX(d, a0, a1, NULL, NULL, n, 0);                         \
     }
-}
-
-static inline __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) void
-fc_add_stride2_pair_avx512_f64(double *d, const double *a, const double *b, fc_int n)
-{
-    const __m512i inter = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
-    for (fc_int t = 0; t < n; t += 4) {
-        const int k = (int)(n - t < 4 ? n - t : 4);
-        const __mmask8 mk = (__mmask8)((1u << k) - 1u);
-        const __mmask8 md = (__mmask8)((1u << (2 * k)) - 1u);
-        const __m512d ab = _mm512_permutex2var_pd(
-            _mm512_castpd256_pd512(_mm256_maskz_loadu_pd(mk, a + t)), inter,
-            _mm512_castpd256_pd512(_mm256_maskz_loadu_pd(mk, b + t)));
-        _mm512_mask_storeu_pd(d + 2 * t, md, _mm512_add_pd(_mm512_maskz_loadu_pd(md, d + 2 * t), ab));
-    }
-}
+FC_STRIDE2_TAPS_CALLS(float, f32)
+FC_STRIDE2_TAPS_CALLS(double, f64)
+#undef FC_STRIDE2_TAPS_CALLS
 
 /* AVX2 has no cheap masked store on AMD (vmaskmovps is microcoded): whole
  * vectors for every full group of 4 (2 doubles) whose 8 (4) destination lanes
@@ -246,18 +236,20 @@ static void FC_SFX(fc_epi_col2im)(void *vctx, fc_int i0, fc_int mc, fc_int j0, f
         FC_T *dxk = ctx->dxp + c * HWp + r * dhW + s * dw;
         taps = 1;
 #ifdef FC_HAVE_X86_AVX2_KERNELS
-        if (avx512 && dw == 1 && s == 0 && g->S == 4 && i + 3 < i0 + mc) {
+        if (avx512 && dw == 1 && !(s & 1) && s + 1 < g->S && i + 1 < i0 + mc) {
+            /* a 4-wide row's four taps in one pass, else a pair */
+            const int four = s == 0 && g->S == 4 && i + 3 < i0 + mc;
             const FC_T *a1 = src + ctx->ldt, *a2 = a1 + ctx->ldt, *a3 = a2 + ctx->ldt;
-            for (fc_int q = 0; q < ns; ++q)
-                FC_SFX(fc_add_stride2_quad_avx512)(dxk + sg[q].base, src + sg[q].dst,
-                                                   a1 + sg[q].dst, a2 + sg[q].dst,
-                                                   a3 + sg[q].dst, sg[q].len);
-            taps = 4;
-        } else if (avx512 && dw == 1 && !(s & 1) && s + 1 < g->S && i + 1 < i0 + mc) {
-            for (fc_int q = 0; q < ns; ++q)
-                FC_SFX(fc_add_stride2_pair_avx512)(dxk + sg[q].base, src + sg[q].dst,
-                                                   src + ctx->ldt + sg[q].dst, sg[q].len);
-            taps = 2;
+            for (fc_int q = 0; q < ns; ++q) {
+                const fc_int o = sg[q].dst;
+                if (four)
+                    FC_SFX(fc_add_stride2_quad_avx512)(dxk + sg[q].base, src + o, a1 + o, a2 + o,
+                                                       a3 + o, sg[q].len);
+                else
+                    FC_SFX(fc_add_stride2_pair_avx512)(dxk + sg[q].base, src + o, a1 + o,
+                                                       sg[q].len);
+            }
+            taps = four ? 4 : 2;
         } else if (avx2 && !avx512 && dw == 1 && !(s & 1) && s + 1 < g->S && i + 1 < i0 + mc) {
             /* taps s and s + 1 fill the even and the odd columns of the same run:
              * one interleaved vector add for both rows, each element still getting

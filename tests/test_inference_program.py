@@ -25,6 +25,15 @@ def _segments(model):
             for kind, _, _ in c.segments]
 
 
+def _run_concurrently(work, n):
+    """work(0) .. work(n - 1), each on a thread of its own, all at once."""
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 @pytest.mark.parametrize("name", ["lenet5", "tfcnn", "cifar_example", "resnet20", "mobilenet"])
 @pytest.mark.parametrize("n", [1, 3])
 def test_zoo_models_run_in_one_call_bitwise(name, n):
@@ -136,11 +145,7 @@ def test_concurrent_predictions_do_not_share_buffers():
         for _ in range(5):
             if not np.array_equal(model.predict(xs[k]), expect[k]):
                 errors.append(k)
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _run_concurrently(work, 4)
     assert errors == []
 
 
@@ -158,11 +163,7 @@ def test_concurrent_programs_of_different_models():
             got = models_[k].predict(xs[k], batch_size=len(xs[k]))
             if got.tobytes() != expect[k].tobytes():
                 errors.append(k)
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _run_concurrently(work, 3)
     assert errors == []
 
 
