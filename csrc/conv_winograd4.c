@@ -341,6 +341,48 @@ fc_wino4_bt_avx512_f32(const __m512 i0, const __m512 i1, const __m512 i2, const 
     o[5] = _mm512_add_ps(_mm512_sub_ps(f1, _mm512_add_ps(_mm512_mul_ps(c4, i3), i3)), i5);
 }
 
+/* fc_wino4_at on six vectors: o[0..3]. */
+static inline __attribute__((always_inline)) FC_W4_AVX512 void
+fc_wino4_at_avx512_f32(const __m512 i0, const __m512 i1, const __m512 i2, const __m512 i3,
+                       const __m512 i4, const __m512 i5, __m512 o[4])
+{
+    const __m512 sp = _mm512_add_ps(i1, i2), sm = _mm512_sub_ps(i1, i2);
+    const __m512 tp = _mm512_add_ps(i3, i4), tm = _mm512_sub_ps(i3, i4);
+    o[0] = _mm512_add_ps(_mm512_add_ps(sp, tp), i0);
+    o[1] = _mm512_add_ps(sm, _mm512_mul_ps(_mm512_set1_ps(2.0f), tm));
+    o[2] = _mm512_add_ps(sp, _mm512_mul_ps(_mm512_set1_ps(4.0f), tp));
+    o[3] = _mm512_add_ps(_mm512_add_ps(sm, _mm512_mul_ps(_mm512_set1_ps(8.0f), tm)), i5);
+}
+
+/* The tiles of a panel whose pixels gathers / scatters reach: offset of each
+ * tile's top-left pixel from image img0's plane 0 (planes `planes` x HW
+ * apart, rows W apart; tile size n pixels from row r0 = n * ti - pt, column
+ * n * tj - pleft) and which of its n rows and columns lie in the H x W map. */
+static inline FC_W4_AVX512 __m512i fc_wino4_panel_tiles(const fc_conv_plan *pl, fc_int gr0,
+                                                        fc_int t0, fc_int ntile, fc_int planes,
+                                                        fc_int H, fc_int W, fc_int pt,
+                                                        fc_int pleft, int n, unsigned rowok[6],
+                                                        unsigned colok[6])
+{
+    const fc_int th = pl->wino_th, tw = pl->wino_tw, img0 = gr0 / th;
+    int32_t off[16] = {0};
+    for (int a = 0; a < n; ++a)
+        rowok[a] = colok[a] = 0;
+    for (int l = 0; l < 16 && t0 + l < ntile; ++l) {
+        const fc_int tau = t0 + l, lr = tau / tw, tj = tau - lr * tw;
+        const fc_int gr = gr0 + lr, img = gr / th, ti = gr - img * th;
+        const fc_int ih0 = 4 * ti - pt, iw0 = 4 * tj - pleft;
+        off[l] = (int32_t)((img - img0) * planes * H * W + ih0 * W + iw0);
+        for (int a = 0; a < n; ++a) {
+            if (ih0 + a >= 0 && ih0 + a < H)
+                rowok[a] |= 1u << l;
+            if (iw0 + a >= 0 && iw0 + a < W)
+                colok[a] |= 1u << l;
+        }
+    }
+    return _mm512_loadu_si512((const void *)off);
+}
+
 /* fc_wino4_input on the AVX-512 path (float); 0 when the block's images span
  * more elements than a gather's 32-bit index reaches (the caller then takes
  * the AVX2 path). */
@@ -356,23 +398,9 @@ fc_wino4_input_avx512_f32(const fc_conv_plan *pl, const float *x, fc_int gr0, fc
         return 0;
     const float *xb = x + img0 * C * HW;
     for (fc_int t0 = 0; t0 < ntile; t0 += FC_NR) {
-        /* the panel's tiles: offset of each one's top-left pixel (padding
-         * included), and which of its 6 rows and 6 columns are in the image */
-        int32_t off[16] = {0};
-        unsigned rowok[6] = {0}, colok[6] = {0};
-        for (int l = 0; l < 16 && t0 + l < ntile; ++l) {
-            const fc_int tau = t0 + l, lr = tau / tw, tj = tau - lr * tw;
-            const fc_int gr = gr0 + lr, img = gr / th, ti = gr - img * th;
-            const fc_int ih0 = 4 * ti - pt, iw0 = 4 * tj - pleft;
-            off[l] = (int32_t)((img - img0) * C * HW + ih0 * W + iw0);
-            for (int a = 0; a < 6; ++a) {
-                if (ih0 + a >= 0 && ih0 + a < H)
-                    rowok[a] |= 1u << l;
-                if (iw0 + a >= 0 && iw0 + a < W)
-                    colok[a] |= 1u << l;
-            }
-        }
-        const __m512i idx = _mm512_loadu_si512((const void *)off);
+        unsigned rowok[6], colok[6];
+        const __m512i idx =
+            fc_wino4_panel_tiles(pl, gr0, t0, ntile, C, H, W, pt, pleft, 6, rowok, colok);
         __mmask16 m[6][6];
         for (int a = 0; a < 6; ++a)
             for (int b = 0; b < 6; ++b)
@@ -396,6 +424,61 @@ fc_wino4_input_avx512_f32(const fc_conv_plan *pl, const float *x, fc_int gr0, fc
                 fc_wino4_bt_avx512_f32(t[a][0], t[a][1], t[a][2], t[a][3], t[a][4], t[a][5], o);
                 for (int b = 0; b < 6; ++b)
                     _mm512_storeu_ps(d + (a * 6 + b) * vstride, o[b]);
+            }
+        }
+    }
+    return 1;
+}
+
+/* fc_wino4_output on the AVX-512 path (float), the same way round as the
+ * input: a panel of 16 tiles in the lanes, A^T then A on whole vectors, + bias,
+ * + the residual (gathered), ReLU, each of the 16 outputs one masked scatter.
+ * The same operations per element as fc_wino4_output_body. 0 (nothing done)
+ * for other activations, or when a 32-bit index would not reach. */
+FC_W4_AVX512 FC_WINO_NOLIB static int
+fc_wino4_output_avx512_f32(const fc_conv_plan *pl, const float *mb, fc_int gr0, fc_int nrows,
+                           fc_int k0, fc_int k1, const float *bias, const float *res, int act,
+                           float *y)
+{
+    const fc_conv_geom *g = &pl->dg;
+    const fc_int K = g->K, Ho = g->Ho, Wo = g->Wo, HWo = Ho * Wo, th = pl->wino_th;
+    const fc_int tbp = pl->wino_tbp, mstride = pl->wino_ms, ntile = nrows * pl->wino_tw;
+    const fc_int img0 = gr0 / th;
+    if ((act != FC_ACT_NONE && act != FC_ACT_RELU) ||
+        ((gr0 + nrows - 1) / th - img0 + 1) * K * HWo + HWo >= (fc_int)1 << 30)
+        return 0;
+    const int relu = act == FC_ACT_RELU;
+    float *yb = y + img0 * K * HWo;
+    const float *rb = res ? res + img0 * K * HWo : NULL;
+    for (fc_int t0 = 0; t0 < ntile; t0 += FC_NR) {
+        unsigned rowok[6], colok[6];
+        const __m512i idx =
+            fc_wino4_panel_tiles(pl, gr0, t0, ntile, K, Ho, Wo, 0, 0, 4, rowok, colok);
+        for (fc_int k = k0; k < k1; ++k) {
+            const float *mk = mb + k * tbp + t0;
+            __m512 s[6][4]; /* A^T along a: s[b][i] */
+            for (int b = 0; b < 6; ++b)
+                fc_wino4_at_avx512_f32(
+                    _mm512_loadu_ps(mk + b * mstride), _mm512_loadu_ps(mk + (6 + b) * mstride),
+                    _mm512_loadu_ps(mk + (12 + b) * mstride), _mm512_loadu_ps(mk + (18 + b) * mstride),
+                    _mm512_loadu_ps(mk + (24 + b) * mstride), _mm512_loadu_ps(mk + (30 + b) * mstride),
+                    s[b]);
+            const __m512 bk = _mm512_set1_ps(bias ? bias[k] : 0.0f);
+            for (int i = 0; i < 4; ++i) {
+                __m512 o[4];
+                fc_wino4_at_avx512_f32(s[0][i], s[1][i], s[2][i], s[3][i], s[4][i], s[5][i], o);
+                for (int j = 0; j < 4; ++j) {
+                    const __mmask16 m = (__mmask16)(rowok[i] & colok[j]);
+                    const fc_int at = k * HWo + i * Wo + j;
+                    __m512 v = _mm512_add_ps(o[j], bk);
+                    if (rb)
+                        v = _mm512_add_ps(
+                            v, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, rb + at, 4));
+                    if (relu) /* "v > 0 ? v : 0" */
+                        v = _mm512_maskz_mov_ps(
+                            _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v);
+                    _mm512_mask_i32scatter_ps(yb + at, m, idx, v, 4);
+                }
             }
         }
     }
@@ -427,6 +510,11 @@ void FC_SFX(fc_wino4_output)(const fc_conv_plan *pl, const FC_T *mb, fc_int gr0,
                              fc_int k0, fc_int k1, const FC_T *bias, const FC_T *res, int act,
                              FC_T act_param, FC_T *y, FC_T *rowbuf)
 {
+#if defined(FC_HAVE_X86_AVX2_KERNELS) && !FC_IS_F64
+    if (fc_simd_path() == FC_SIMD_AVX512 &&
+        fc_wino4_output_avx512_f32(pl, mb, gr0, nrows, k0, k1, bias, res, act, y))
+        return;
+#endif
 #ifdef FC_HAVE_X86_AVX2_KERNELS
     if (fc_wino_avx2()) {
         FC_SFX(fc_wino4_output_avx2)(pl, mb, gr0, nrows, k0, k1, bias, res, act, act_param, y,

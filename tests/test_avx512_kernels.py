@@ -11,6 +11,7 @@ from hypothesis import given, strategies as st
 
 import fastconv
 import fastconv.functional as F
+from fastconv.functional.prepared import activation_code
 
 pytestmark = pytest.mark.skipif(not fastconv.get_config_info()["cpu_avx512"],
                                 reason="the CPU has no AVX-512")
@@ -164,14 +165,15 @@ def test_channel_vector_path_same_bits_as_avx2(N, C, K, H, W, R, stride, pad, ac
 
 @pytest.mark.parametrize("N,C,K,H,pad", [(1, 32, 32, 16, 1), (2, 40, 48, 15, 0),
                                          (1, 64, 70, 21, 1), (3, 33, 32, 13, 1),
-                                         (16, 32, 40, 16, 1)])
+                                         (16, 32, 40, 16, 1), (1, 32, 33, 35, 1)])
 @pytest.mark.parametrize("activation", [None, "relu", "tanh"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_winograd_f4_same_bits_as_avx2(N, C, K, H, pad, activation, dtype):
     """F(4x4, 3x3) (its 36 products on the AVX-512 block kernel, its transforms shared
     with AVX2): the forward pass with packed weights (single images take it) with each
-    write-back, and, where the batch has the tiles for it, the input gradient; tile
-    counts that leave part-panels."""
+    write-back (and with a residual added before the activation), and, where the batch
+    has the tiles for it, the input gradient; tile counts that leave part-panels, panels
+    that span tile rows and images."""
     from fastconv import _conv, geometry
     g = geometry.conv2d_geometry((N, C, H, H), (K, C, 3, 3), 1, pad, 1)
     assert _conv.conv_path(geometry.conv_kernel_args(g, packed=True), 0, 4) == "winograd-f4"
@@ -183,10 +185,14 @@ def test_winograd_f4_same_bits_as_avx2(N, C, K, H, pad, activation, dtype):
     b = rng.standard_normal(K).astype(dtype)
     gy = rng.standard_normal((N, K, g.Ho, g.Wo)).astype(dtype)
 
+    res = rng.standard_normal(gy.shape).astype(dtype)
+    code, param = activation_code(activation or "linear")
+
     def run():
         packed = F.pack_conv2d_weight(w, padding=pad, x_shape=x.shape)
         y = F.conv2d(x, packed, b, padding=pad, activation=activation)
-        return (y, F.conv2d_backward(gy, x, w, padding=pad)[0] if grad else None)
+        with_res = packed.run(x, b, code, param, residual=res)
+        return (y, with_res, F.conv2d_backward(gy, x, w, padding=pad)[0] if grad else None)
 
     _assert_same_bits(*_on_both_paths(run), what=f"{N, C, K, H, pad}")
 
