@@ -197,6 +197,36 @@ def test_winograd_f4_same_bits_as_avx2(N, C, K, H, pad, activation, dtype):
     _assert_same_bits(*_on_both_paths(run), what=f"{N, C, K, H, pad}")
 
 
+@pytest.mark.parametrize("N,C,K,H,W,pad", [(1, 16, 16, 32, 32, 1), (2, 16, 20, 31, 31, 1),
+                                           (3, 17, 20, 13, 33, 0), (1, 16, 24, 9, 64, 1),
+                                           (2, 64, 70, 9, 9, 1)])
+@pytest.mark.parametrize("activation", [None, "relu", "tanh"])
+def test_winograd_f2_same_bits_as_avx2(N, C, K, H, W, pad, activation, monkeypatch):
+    """F(2x2, 3x3) (forced on both paths: the size rule differs between them): the
+    forward pass with each write-back and with a residual, and the input gradient; maps
+    whose tile rows are whole panels (16 or 32 tiles, even and odd widths) and maps whose
+    are not."""
+    from fastconv import _conv, geometry
+    monkeypatch.setenv("FASTCONV_WINOGRAD", "always")
+    g = geometry.conv2d_geometry((N, C, H, W), (K, C, 3, 3), 1, pad, 1)
+    rng = np.random.default_rng(C * K + H)
+    x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((K, C, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(K).astype(np.float32)
+    gy = rng.standard_normal((N, K, g.Ho, g.Wo)).astype(np.float32)
+    res = rng.standard_normal(gy.shape).astype(np.float32)
+    code, param = activation_code(activation or "linear")
+
+    def run():
+        assert _conv.conv_path(geometry.conv_kernel_args(g), 0, 4) == "winograd"
+        packed = F.pack_conv2d_weight(w, padding=pad, x_shape=x.shape)
+        return (F.conv2d(x, w, b, padding=pad, activation=activation),
+                packed.run(x, b, code, param, residual=res),
+                F.conv2d_backward(gy, x, w, padding=pad)[0])
+
+    _assert_same_bits(*_on_both_paths(run), what=f"{N, C, K, H, W, pad}")
+
+
 @given(st.sampled_from([np.float32, np.float64]), st.integers(1, 3), st.integers(1, 20),
        st.integers(1, 20), st.integers(2, 19), st.sampled_from([3, 4]), st.integers(0, 2),
        st.integers(0, 1), st.integers(0, 2 ** 31 - 1))
