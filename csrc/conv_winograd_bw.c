@@ -135,13 +135,15 @@ FC_SFX(fc_wino_input_t_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, 
     const fc_int u0 = FC_MAX(0, pleft), u1 = FC_MIN(wr, pleft + W);
     for (fc_int i = 0; i < hr * wr * FC_NR; ++i)
         plane[i] = 0; /* border, and the channels past C of the last group */
-    fc_int lr = 0;
-    while (lr < nrows) {
-        const fc_int gr = gr0 + lr, img = gr / th, ti0 = gr - img * th;
-        const fc_int nr = FC_MIN(nrows - lr, th - ti0);
-        const fc_int va = FC_MAX(v0, m * ti0), vz = FC_MIN(v1, m * (ti0 + nr) + 2);
-        for (fc_int cg = 0; cg < C; cg += FC_NR) {
-            const fc_int nc = FC_MIN(FC_NR, C - cg);
+    /* channel groups outer: each of the nx streams of a group's panels is then
+     * written tile after tile (the streams of all groups did not stay in L1) */
+    for (fc_int cg = 0; cg < C; cg += FC_NR) {
+        const fc_int nc = FC_MIN(FC_NR, C - cg);
+        fc_int lr = 0;
+        while (lr < nrows) {
+            const fc_int gr = gr0 + lr, img = gr / th, ti0 = gr - img * th;
+            const fc_int nr = FC_MIN(nrows - lr, th - ti0);
+            const fc_int va = FC_MAX(v0, m * ti0), vz = FC_MIN(v1, m * (ti0 + nr) + 2);
 #if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
             if (vec && FC_NR % 8 == 0 && u1 > u0) {
                 for (fc_int v = va; v < vz; ++v)
@@ -170,8 +172,8 @@ FC_SFX(fc_wino_input_t_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, 
                         FC_SFX(fc_wino_tile_in)(plane + (2 * ti * wr + 2 * tj) * FC_NR, wr,
                                                 FC_NR, vg + (taub + tj) * FC_NR, vstride);
             }
+            lr += nr;
         }
-        lr += nr;
     }
 }
 
@@ -231,11 +233,14 @@ FC_SFX(fc_wino_dy_body)(const fc_conv_plan *pl, const FC_T *dy, fc_int gr0, fc_i
     FC_T *q = rowbuf;
     for (fc_int u = 0; u < m * wr * FC_DYL; ++u)
         q[u] = 0;
-    for (fc_int lr = 0; lr < nrows; ++lr) {
-        const fc_int gr = gr0 + lr, img = gr / th, ti = gr - img * th;
-        const fc_int oh = m * ti, nrow = FC_MIN(m, Ho - oh);
-        for (fc_int i0 = 0; i0 < K; i0 += FC_MR) {
-            const fc_int nk = FC_MIN(FC_MR, K - i0);
+    /* filter panels outer: each of the nx streams of a panel is then written
+     * tile after tile, instead of a few tiles of every panel in turn (the
+     * streams of all panels did not stay in L1) */
+    for (fc_int i0 = 0; i0 < K; i0 += FC_MR) {
+        const fc_int nk = FC_MIN(FC_MR, K - i0);
+        for (fc_int lr = 0; lr < nrows; ++lr) {
+            const fc_int gr = gr0 + lr, img = gr / th, ti = gr - img * th;
+            const fc_int oh = m * ti, nrow = FC_MIN(m, Ho - oh);
 #if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
             if (vec && FC_DYL == 8 && FC_MR <= 8) {
                 for (int a = 0; a < m; ++a) {
