@@ -69,7 +69,15 @@ def test_conv2d_forward_and_backward_same_bits_as_avx2(case, seed):
         y = F.conv2d(x, w, b, stride=stride, padding=pad, activation=act)
         return (y,) + tuple(F.conv2d_backward(g, x, w, stride=stride, padding=pad))
 
-    _assert_same_bits(*_on_both_paths(run), what=str(case))
+    # the same algorithms on both paths: the weight gradient's F(4x4) rule reaches
+    # further with the AVX-512 kernels
+    from fastconv import geometry
+    rule = geometry.winograd4_weight_wins
+    geometry.winograd4_weight_wins = lambda N, C, K, Ho, Wo, wide=False: rule(N, C, K, Ho, Wo)
+    try:
+        _assert_same_bits(*_on_both_paths(run), what=str(case))
+    finally:
+        geometry.winograd4_weight_wins = rule
 
 
 @given(st.sampled_from([np.float32, np.float64]), st.integers(1, 150), st.integers(1, 300),

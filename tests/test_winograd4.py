@@ -74,14 +74,21 @@ def test_size_rule_and_the_path_it_picks(monkeypatch):
         g = geometry.conv2d_geometry((N, C, H, H), (C, C, 3, 3), 1, 1, 1)
         args = geometry.conv_kernel_args(g, packed=True)
         assert _conv.conv_path(args, 0, 4) == expected, (N, C, H)
-    # the weight gradient's own rule: from 8 channels, >= 256 4x4 tiles
+    # the weight gradient's own rule: from 8 channels, >= 256 4x4 tiles; with the
+    # AVX-512 kernels from 16 channels and 8 tiles
     assert geometry.winograd4_weight_wins(64, 16, 16, 32, 32)
     assert geometry.winograd4_weight_wins(64, 64, 64, 8, 8)
     assert not geometry.winograd4_weight_wins(64, 3, 16, 32, 32)   # padding lanes
     assert not geometry.winograd4_weight_wins(8, 32, 32, 16, 16)   # 128 tiles
+    assert geometry.winograd4_weight_wins(8, 32, 32, 16, 16, wide=True)
+    assert geometry.winograd4_weight_wins(8, 64, 64, 4, 4, wide=True)       # 8 tiles
+    assert not geometry.winograd4_weight_wins(4, 64, 64, 4, 4, wide=True)   # 4 tiles
+    assert not geometry.winograd4_weight_wins(8, 8, 8, 8, 8, wide=True)     # 8 channels
+    wide = fastconv.simd_path() == "avx512"
     for N, C, H, expected in ((64, 16, 32, "winograd-f4"), (64, 64, 8, "winograd-f4"),
-                              (8, 32, 16, "other"), (8, 64, 8, "winograd"),
-                              (4, 64, 8, "other")):
+                              (8, 32, 16, "winograd-f4" if wide else "other"),
+                              (8, 64, 8, "winograd-f4" if wide else "winograd"),
+                              (4, 64, 8, "winograd-f4" if wide else "other")):
         assert _conv.conv_path(_geometry_args(N, C, C, H, H), 2, 4) == expected, (N, C, H)
     with pytest.raises(ValueError, match="op"):
         _conv.conv_path(_geometry_args(1, 8, 8, 8, 8), 3, 4)
