@@ -55,6 +55,9 @@
  *                          (plan field wino_m == 4); conv_winograd_bw.c
  *                          runs both tiles' backward-weight
  *   conv_winograd_tiles.h  the input planes and tile transform both share
+ *   conv_winograd_avx512.c the AVX-512 (float) transforms with a panel's 16
+ *                          tiles in the vector lanes: F(4x4)'s input and
+ *                          output, F(2x2)'s output on whole-panel tile rows
  *   conv_backward_data.c   backward-data: direct (flipped weights) / col2im
  *   conv_backward_weight.c backward-weight: packed-col, fc_akr batch and
  *                          small-filter direct (AVX2 + portable) paths
@@ -365,5 +368,21 @@ fc_int fc_1x1_rows_panels(const fc_conv_geom *g, size_t elem);
                               void *work, fc_int q0, fc_int q1);
 FC_1X1_ROWS_DECLARE(float, f32)
 FC_1X1_ROWS_DECLARE(double, f64)
+
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+/* The AVX-512 (float) Winograd transforms of conv_winograd_avx512.c, called on
+ * that path in place of fc_wino4_input_f32, fc_wino4_output_f32 and the F(2x2)
+ * output transform; each returns 0, having done nothing, where it does not
+ * apply (a gather's 32-bit index would not reach the block's images; an
+ * activation other than ReLU; F(2x2) tile rows that are not whole panels). */
+int fc_wino4_input_avx512_f32(const fc_conv_plan *pl, const float *x, fc_int gr0, fc_int nrows,
+                              float *vb);
+int fc_wino4_output_avx512_f32(const fc_conv_plan *pl, const float *mb, fc_int gr0, fc_int nrows,
+                               fc_int k0, fc_int k1, const float *bias, const float *res, int act,
+                               float *y);
+int fc_wino_output_avx512_f32(const fc_conv_plan *pl, const float *mb, fc_int gr0, fc_int nrows,
+                              fc_int k0, fc_int k1, const float *bias, const float *res, int act,
+                              float *y);
+#endif
 
 #endif /* FC_CONV_INTERNAL_H */

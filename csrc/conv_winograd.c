@@ -487,74 +487,6 @@ FC_SFX(fc_wino_output_avx2)(const fc_conv_plan *pl, const FC_T *mb, fc_int gr0, 
 }
 #endif
 
-#undef FC_WINO_OUTPUT_AVX512
-#if defined(FC_HAVE_X86_AVX2_KERNELS) && !FC_IS_F64
-/* fc_wino_output_body on the AVX-512 path (float) when tile rows are whole
- * panels (tw a multiple of 16: maps of 31-32, 63-64 .. columns): a panel is 16
- * tiles of one tile row, so its two output rows are the lanes of the four
- * results interleaved -- two permutes and two stores per row, + bias,
- * + residual, ReLU on the way -- instead of row-by-row scalar interleaves and
- * epilogues. The same operations per element: the same bits. 0 (nothing
- * done) for other tile rows or activations. */
-__attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) FC_WINO_NOLIB static int
-fc_wino_output_avx512_f32(const fc_conv_plan *pl, const float *mb, fc_int gr0, fc_int nrows,
-                          fc_int k0, fc_int k1, const float *bias, const float *res, int act,
-                          float *y)
-{
-    const fc_conv_geom *g = &pl->dg;
-    const fc_int K = g->K, Ho = g->Ho, Wo = g->Wo, th = pl->wino_th, tw = pl->wino_tw;
-    const fc_int tbp = pl->wino_tbp, ms = pl->wino_ms;
-    if (tw % 16 || (act != FC_ACT_NONE && act != FC_ACT_RELU))
-        return 0;
-    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    const __m512 zero = _mm512_setzero_ps();
-    for (fc_int k = k0; k < k1; ++k) {
-        const __m512 bk = _mm512_set1_ps(bias ? bias[k] : 0.0f);
-        for (fc_int t0 = 0; t0 < nrows * tw; t0 += 16) {
-            const fc_int lr = t0 / tw, gr = gr0 + lr, img = gr / th, ti = gr - img * th;
-            const fc_int ow0 = 2 * (t0 - lr * tw); /* first output column of the panel */
-            const float *m = mb + k * tbp + t0;
-            __m512 v[16];
-            for (int xi = 0; xi < 16; ++xi)
-                v[xi] = _mm512_loadu_ps(m + xi * ms);
-            __m512 s0[4], s1[4]; /* rows: s0 = m0 + m1 + m2, s1 = m1 - m2 - m3 */
-            for (int b = 0; b < 4; ++b) {
-                s0[b] = _mm512_add_ps(_mm512_add_ps(v[b], v[4 + b]), v[8 + b]);
-                s1[b] = _mm512_sub_ps(_mm512_sub_ps(v[4 + b], v[8 + b]), v[12 + b]);
-            }
-            __m512 o[2][2];
-            o[0][0] = _mm512_add_ps(_mm512_add_ps(s0[0], s0[1]), s0[2]);
-            o[0][1] = _mm512_sub_ps(_mm512_sub_ps(s0[1], s0[2]), s0[3]);
-            o[1][0] = _mm512_add_ps(_mm512_add_ps(s1[0], s1[1]), s1[2]);
-            o[1][1] = _mm512_sub_ps(_mm512_sub_ps(s1[1], s1[2]), s1[3]);
-            /* columns ow0 .. ow0 + 31 of the row, the last ones masked off past Wo */
-            const fc_int n0 = FC_MIN(16, FC_MAX(0, Wo - ow0)), n1 = FC_MIN(16, FC_MAX(0, Wo - ow0 - 16));
-            const __mmask16 m0 = (__mmask16)((1u << n0) - 1u), m1 = (__mmask16)((1u << n1) - 1u);
-            for (int i = 0; i < 2 && 2 * ti + i < Ho; ++i) {
-                const fc_int at = ((img * K + k) * Ho + 2 * ti + i) * Wo + ow0;
-                __m512 a = _mm512_add_ps(_mm512_permutex2var_ps(o[i][0], lo, o[i][1]), bk);
-                __m512 b = _mm512_add_ps(_mm512_permutex2var_ps(o[i][0], hi, o[i][1]), bk);
-                if (res) {
-                    a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(m0, res + at));
-                    b = _mm512_add_ps(b, _mm512_maskz_loadu_ps(m1, res + at + 16));
-                }
-                if (act == FC_ACT_RELU) { /* "v > 0 ? v : 0" */
-                    a = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, zero, _CMP_GT_OQ), a);
-                    b = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(b, zero, _CMP_GT_OQ), b);
-                }
-                _mm512_mask_storeu_ps(y + at, m0, a);
-                _mm512_mask_storeu_ps(y + at + 16, m1, b);
-            }
-        }
-    }
-    return 1;
-}
-#define FC_WINO_OUTPUT_AVX512(...) fc_wino_output_avx512_f32(__VA_ARGS__)
-#else
-#define FC_WINO_OUTPUT_AVX512(...) 0
-#endif
-
 FC_WINO_NOLIB static void FC_SFX(fc_wino_input_ref)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0,
                                       fc_int nrows, FC_T *vb, FC_T *rowbuf)
 {
@@ -637,9 +569,12 @@ void FC_SFX(fc_conv_wino_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x
                                     rowbuf);
         else
 #ifdef FC_HAVE_X86_AVX2_KERNELS
-        if (avx512 && FC_WINO_OUTPUT_AVX512(pl, mb, gr0, nrows, k0, k1, bias, res, act, y))
-            ;
-        else if (avx2)
+#if !FC_IS_F64
+        if (avx512 && fc_wino_output_avx512_f32(pl, mb, gr0, nrows, k0, k1, bias, res, act, y)) {
+            /* done: tile rows of whole panels */
+        } else
+#endif
+        if (avx2)
             FC_SFX(fc_wino_output_avx2)(pl, mb, gr0, nrows, k0, k1, bias, res, act, act_param, y,
                                         rowbuf);
         else

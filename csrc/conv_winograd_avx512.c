@@ -1,0 +1,260 @@
+/*
+ * conv_winograd_avx512.c -- the Winograd transforms of the AVX-512 path
+ * (float) that put a packed panel's 16 tiles in the vector lanes (declared in
+ * conv_internal.h; their callers, conv_winograd.c and conv_winograd4.c, take
+ * them when fc_simd_path() is FC_SIMD_AVX512 and they return 1):
+ *   F(4x4) input   each of a tile's 36 pixels one masked gather, B^T and B on
+ *                  whole vectors, 36 full stores into the panel;
+ *   F(4x4) output  A^T and A on whole vectors, + bias, + residual, ReLU, one
+ *                  masked scatter per output;
+ *   F(2x2) output  where tile rows are whole panels: two output rows per
+ *                  panel by lane permutes.
+ * Each gives every element the operations, in the order, of the portable and
+ * AVX2 transforms it stands in for, so the paths agree bit for bit
+ * (tests/test_avx512_kernels.py).
+ */
+#include "conv_internal.h"
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+#include <immintrin.h>
+
+#define FC_W_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma")))
+/* A packed panel: NR tiles, one vector of floats. */
+#define FC_NR FC_NR_F32
+
+/* The AVX-512 input transform (float), a panel of NR = 16 tiles in the
+ * vector lanes: each of a tile's 36 input pixels is one masked gather over the
+ * panel's tiles straight from the image (lanes whose pixel is padding, or past
+ * the block's last tile, read nothing and hold zero), B^T down and B along run
+ * on whole vectors, and each of the 36 results is one full store into the
+ * panel. The plane copies, phase splits and gathered runs of the AVX2 path
+ * (two thirds of its time, much of it loads waiting for the partial stores
+ * before them) are gone. Every element gets the same operations in the same
+ * order as fc_wino4_bt: the same bits. 5x is written 4x + x: only products by
+ * powers of two remain, so a multiply the compiler fuses into an add rounds
+ * as the separate pair would. */
+
+/* fc_wino4_bt on six vectors. */
+static inline __attribute__((always_inline)) FC_W_AVX512 void
+fc_wino4_bt_avx512_f32(const __m512 i0, const __m512 i1, const __m512 i2, const __m512 i3,
+                       const __m512 i4, const __m512 i5, __m512 o[6])
+{
+    const __m512 c2 = _mm512_set1_ps(2.0f), c4 = _mm512_set1_ps(4.0f);
+    const __m512 f1 = _mm512_mul_ps(c4, i1), f2 = _mm512_mul_ps(c4, i2);
+    const __m512 a = _mm512_sub_ps(i4, f2), b = _mm512_sub_ps(f1, i3);
+    const __m512 c = _mm512_sub_ps(i4, i2), d = _mm512_mul_ps(c2, _mm512_sub_ps(i1, i3));
+    o[0] = _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(c4, i0), _mm512_add_ps(f2, i2)), i4);
+    o[1] = _mm512_sub_ps(a, b);
+    o[2] = _mm512_add_ps(a, b);
+    o[3] = _mm512_sub_ps(c, d);
+    o[4] = _mm512_add_ps(c, d);
+    o[5] = _mm512_add_ps(_mm512_sub_ps(f1, _mm512_add_ps(_mm512_mul_ps(c4, i3), i3)), i5);
+}
+
+/* fc_wino4_at on six vectors: o[0..3]. */
+static inline __attribute__((always_inline)) FC_W_AVX512 void
+fc_wino4_at_avx512_f32(const __m512 i0, const __m512 i1, const __m512 i2, const __m512 i3,
+                       const __m512 i4, const __m512 i5, __m512 o[4])
+{
+    const __m512 sp = _mm512_add_ps(i1, i2), sm = _mm512_sub_ps(i1, i2);
+    const __m512 tp = _mm512_add_ps(i3, i4), tm = _mm512_sub_ps(i3, i4);
+    o[0] = _mm512_add_ps(_mm512_add_ps(sp, tp), i0);
+    o[1] = _mm512_add_ps(sm, _mm512_mul_ps(_mm512_set1_ps(2.0f), tm));
+    o[2] = _mm512_add_ps(sp, _mm512_mul_ps(_mm512_set1_ps(4.0f), tp));
+    o[3] = _mm512_add_ps(_mm512_add_ps(sm, _mm512_mul_ps(_mm512_set1_ps(8.0f), tm)), i5);
+}
+
+/* The panel's tiles t0 .. t0 + 15 of the block (tile tau: tile row gr0 +
+ * tau / tw, column tau % tw), for gathers and scatters: the offset of each
+ * one's first pixel, at row 4 * ti - pt and column 4 * tj - pleft of its
+ * image, from image img0 = gr0 / th (images planes x H x W apart), and which
+ * of its first n rows and n columns lie in the H x W map (none for lanes past
+ * the block's ntile tiles). */
+static inline FC_W_AVX512 __m512i fc_wino4_panel_tiles(const fc_conv_plan *pl, fc_int gr0,
+                                                        fc_int t0, fc_int ntile, fc_int planes,
+                                                        fc_int H, fc_int W, fc_int pt,
+                                                        fc_int pleft, int n, unsigned rowok[6],
+                                                        unsigned colok[6])
+{
+    const fc_int th = pl->wino_th, tw = pl->wino_tw, img0 = gr0 / th;
+    int32_t off[16] = {0};
+    for (int a = 0; a < n; ++a)
+        rowok[a] = colok[a] = 0;
+    for (int l = 0; l < 16 && t0 + l < ntile; ++l) {
+        const fc_int tau = t0 + l, lr = tau / tw, tj = tau - lr * tw;
+        const fc_int gr = gr0 + lr, img = gr / th, ti = gr - img * th;
+        const fc_int ih0 = 4 * ti - pt, iw0 = 4 * tj - pleft;
+        off[l] = (int32_t)((img - img0) * planes * H * W + ih0 * W + iw0);
+        for (int a = 0; a < n; ++a) {
+            if (ih0 + a >= 0 && ih0 + a < H)
+                rowok[a] |= 1u << l;
+            if (iw0 + a >= 0 && iw0 + a < W)
+                colok[a] |= 1u << l;
+        }
+    }
+    return _mm512_loadu_si512((const void *)off);
+}
+
+/* fc_wino4_input (conv_winograd4.c) on the AVX-512 path; 0 when the block's images span
+ * more elements than a gather's 32-bit index reaches (the caller then takes
+ * the AVX2 path). */
+FC_W_AVX512 int fc_wino4_input_avx512_f32(const fc_conv_plan *pl, const float *x, fc_int gr0,
+                                          fc_int nrows, float *vb)
+{
+    const fc_conv_geom *g = &pl->dg;
+    const fc_int C = g->C, H = g->H, W = g->W, HW = H * W, th = pl->wino_th, tw = pl->wino_tw;
+    const fc_int vstride = pl->wino_vs, pt = g->pad_top, pleft = g->pad_left;
+    const fc_int ntile = nrows * tw, img0 = gr0 / th;
+    if (((gr0 + nrows - 1) / th - img0 + 1) * C * HW + HW >= (fc_int)1 << 30)
+        return 0;
+    const float *xb = x + img0 * C * HW;
+    for (fc_int t0 = 0; t0 < ntile; t0 += FC_NR) {
+        unsigned rowok[6], colok[6];
+        const __m512i idx =
+            fc_wino4_panel_tiles(pl, gr0, t0, ntile, C, H, W, pt, pleft, 6, rowok, colok);
+        __mmask16 m[6][6];
+        for (int a = 0; a < 6; ++a)
+            for (int b = 0; b < 6; ++b)
+                m[a][b] = (__mmask16)(rowok[a] & colok[b]);
+        float *vp = vb + (t0 / FC_NR) * C * FC_NR;
+        for (fc_int c = 0; c < C; ++c) {
+            const float *xc = xb + c * HW;
+            __m512 t[6][6]; /* B^T d: t[a][b] */
+            for (int b = 0; b < 6; ++b) {
+                __m512 in[6], o[6];
+                for (int a = 0; a < 6; ++a)
+                    in[a] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m[a][b], idx,
+                                                     xc + a * W + b, 4);
+                fc_wino4_bt_avx512_f32(in[0], in[1], in[2], in[3], in[4], in[5], o);
+                for (int a = 0; a < 6; ++a)
+                    t[a][b] = o[a];
+            }
+            float *d = vp + c * FC_NR;
+            for (int a = 0; a < 6; ++a) {
+                __m512 o[6];
+                fc_wino4_bt_avx512_f32(t[a][0], t[a][1], t[a][2], t[a][3], t[a][4], t[a][5], o);
+                for (int b = 0; b < 6; ++b)
+                    _mm512_storeu_ps(d + (a * 6 + b) * vstride, o[b]);
+            }
+        }
+    }
+    return 1;
+}
+
+/* fc_wino4_output (conv_winograd4.c) on the AVX-512 path, the same way round as the
+ * input: a panel of 16 tiles in the lanes, A^T then A on whole vectors, + bias,
+ * + the residual (gathered), ReLU, each of the 16 outputs one masked scatter.
+ * The same operations per element as fc_wino4_output_body. 0 (nothing done)
+ * for other activations, or when a 32-bit index would not reach. */
+FC_W_AVX512 int fc_wino4_output_avx512_f32(const fc_conv_plan *pl, const float *mb, fc_int gr0,
+                                           fc_int nrows, fc_int k0, fc_int k1, const float *bias,
+                                           const float *res, int act, float *y)
+{
+    const fc_conv_geom *g = &pl->dg;
+    const fc_int K = g->K, Ho = g->Ho, Wo = g->Wo, HWo = Ho * Wo, th = pl->wino_th;
+    const fc_int tbp = pl->wino_tbp, mstride = pl->wino_ms, ntile = nrows * pl->wino_tw;
+    const fc_int img0 = gr0 / th;
+    if ((act != FC_ACT_NONE && act != FC_ACT_RELU) ||
+        ((gr0 + nrows - 1) / th - img0 + 1) * K * HWo + HWo >= (fc_int)1 << 30)
+        return 0;
+    const int relu = act == FC_ACT_RELU;
+    float *yb = y + img0 * K * HWo;
+    const float *rb = res ? res + img0 * K * HWo : NULL;
+    for (fc_int t0 = 0; t0 < ntile; t0 += FC_NR) {
+        unsigned rowok[6], colok[6];
+        const __m512i idx =
+            fc_wino4_panel_tiles(pl, gr0, t0, ntile, K, Ho, Wo, 0, 0, 4, rowok, colok);
+        for (fc_int k = k0; k < k1; ++k) {
+            const float *mk = mb + k * tbp + t0;
+            __m512 s[6][4]; /* A^T along a: s[b][i] */
+            for (int b = 0; b < 6; ++b)
+                fc_wino4_at_avx512_f32(_mm512_loadu_ps(mk + b * mstride),
+                                       _mm512_loadu_ps(mk + (6 + b) * mstride),
+                                       _mm512_loadu_ps(mk + (12 + b) * mstride),
+                                       _mm512_loadu_ps(mk + (18 + b) * mstride),
+                                       _mm512_loadu_ps(mk + (24 + b) * mstride),
+                                       _mm512_loadu_ps(mk + (30 + b) * mstride), s[b]);
+            const __m512 bk = _mm512_set1_ps(bias ? bias[k] : 0.0f);
+            for (int i = 0; i < 4; ++i) {
+                __m512 o[4];
+                fc_wino4_at_avx512_f32(s[0][i], s[1][i], s[2][i], s[3][i], s[4][i], s[5][i], o);
+                for (int j = 0; j < 4; ++j) {
+                    const __mmask16 m = (__mmask16)(rowok[i] & colok[j]);
+                    const fc_int at = k * HWo + i * Wo + j;
+                    __m512 v = _mm512_add_ps(o[j], bk);
+                    if (rb)
+                        v = _mm512_add_ps(
+                            v, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, rb + at, 4));
+                    if (relu) /* "v > 0 ? v : 0" */
+                        v = _mm512_maskz_mov_ps(
+                            _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v);
+                    _mm512_mask_i32scatter_ps(yb + at, m, idx, v, 4);
+                }
+            }
+        }
+    }
+    return 1;
+}
+
+/* fc_wino_output_body (conv_winograd.c) on the AVX-512 path when tile rows are whole
+ * panels (tw a multiple of 16: maps of 31-32, 63-64 .. columns): a panel is 16
+ * tiles of one tile row, so its two output rows are the lanes of the four
+ * results interleaved -- two permutes and two stores per row, + bias,
+ * + residual, ReLU on the way -- instead of row-by-row scalar interleaves and
+ * epilogues. The same operations per element: the same bits. 0 (nothing
+ * done) for other tile rows or activations. */
+FC_W_AVX512 int fc_wino_output_avx512_f32(const fc_conv_plan *pl, const float *mb, fc_int gr0,
+                                          fc_int nrows, fc_int k0, fc_int k1, const float *bias,
+                                          const float *res, int act, float *y)
+{
+    const fc_conv_geom *g = &pl->dg;
+    const fc_int K = g->K, Ho = g->Ho, Wo = g->Wo, th = pl->wino_th, tw = pl->wino_tw;
+    const fc_int tbp = pl->wino_tbp, ms = pl->wino_ms;
+    if (tw % 16 || (act != FC_ACT_NONE && act != FC_ACT_RELU))
+        return 0;
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi =
+        _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __m512 zero = _mm512_setzero_ps();
+    for (fc_int k = k0; k < k1; ++k) {
+        const __m512 bk = _mm512_set1_ps(bias ? bias[k] : 0.0f);
+        for (fc_int t0 = 0; t0 < nrows * tw; t0 += 16) {
+            const fc_int lr = t0 / tw, gr = gr0 + lr, img = gr / th, ti = gr - img * th;
+            const fc_int ow0 = 2 * (t0 - lr * tw); /* first output column of the panel */
+            const float *m = mb + k * tbp + t0;
+            __m512 v[16];
+            for (int xi = 0; xi < 16; ++xi)
+                v[xi] = _mm512_loadu_ps(m + xi * ms);
+            __m512 s0[4], s1[4]; /* rows: s0 = m0 + m1 + m2, s1 = m1 - m2 - m3 */
+            for (int b = 0; b < 4; ++b) {
+                s0[b] = _mm512_add_ps(_mm512_add_ps(v[b], v[4 + b]), v[8 + b]);
+                s1[b] = _mm512_sub_ps(_mm512_sub_ps(v[4 + b], v[8 + b]), v[12 + b]);
+            }
+            __m512 o[2][2];
+            o[0][0] = _mm512_add_ps(_mm512_add_ps(s0[0], s0[1]), s0[2]);
+            o[0][1] = _mm512_sub_ps(_mm512_sub_ps(s0[1], s0[2]), s0[3]);
+            o[1][0] = _mm512_add_ps(_mm512_add_ps(s1[0], s1[1]), s1[2]);
+            o[1][1] = _mm512_sub_ps(_mm512_sub_ps(s1[1], s1[2]), s1[3]);
+            /* columns ow0 .. ow0 + 31 of the row, the last ones masked off past Wo */
+            const fc_int n0 = FC_MIN(16, FC_MAX(0, Wo - ow0));
+            const fc_int n1 = FC_MIN(16, FC_MAX(0, Wo - ow0 - 16));
+            const __mmask16 m0 = (__mmask16)((1u << n0) - 1u), m1 = (__mmask16)((1u << n1) - 1u);
+            for (int i = 0; i < 2 && 2 * ti + i < Ho; ++i) {
+                const fc_int at = ((img * K + k) * Ho + 2 * ti + i) * Wo + ow0;
+                __m512 a = _mm512_add_ps(_mm512_permutex2var_ps(o[i][0], lo, o[i][1]), bk);
+                __m512 b = _mm512_add_ps(_mm512_permutex2var_ps(o[i][0], hi, o[i][1]), bk);
+                if (res) {
+                    a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(m0, res + at));
+                    b = _mm512_add_ps(b, _mm512_maskz_loadu_ps(m1, res + at + 16));
+                }
+                if (act == FC_ACT_RELU) { /* "v > 0 ? v : 0" */
+                    a = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, zero, _CMP_GT_OQ), a);
+                    b = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(b, zero, _CMP_GT_OQ), b);
+                }
+                _mm512_mask_storeu_ps(y + at, m0, a);
+                _mm512_mask_storeu_ps(y + at + 16, m1, b);
+            }
+        }
+    }
+    return 1;
+}
+#endif /* FC_HAVE_X86_AVX2_KERNELS */
