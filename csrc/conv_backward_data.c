@@ -12,125 +12,6 @@
 #endif
 
 #ifdef FC_HAVE_X86_AVX2_KERNELS
-/* d[2t] += s[t] for t < n, a vector at a time: s spread to the even lanes, the
- * sum kept in the even lanes only (an odd lane of d is not touched: + 0 would
- * turn -0 into +0), masked loads and stores so nothing past d[2n - 2] is read
- * or written. One rounding per element, as the scalar loop. */
-static inline __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) void
-fc_add_stride2_avx512_f32(float *d, const float *s, fc_int n)
-{
-    const __m512i spread = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-    for (fc_int t = 0; t < n; t += 8) {
-        const int k = (int)(n - t < 8 ? n - t : 8);
-        const __m512 sv = _mm512_permutexvar_ps(
-            spread, _mm512_castps256_ps512(_mm256_maskz_loadu_ps((__mmask8)((1u << k) - 1u), s + t)));
-        const __mmask16 md = (__mmask16)((1u << (2 * k - 1)) - 1u);
-        const __m512 dv = _mm512_maskz_loadu_ps(md, d + 2 * t);
-        _mm512_mask_storeu_ps(d + 2 * t, md & 0x5555, _mm512_add_ps(dv, sv));
-    }
-}
-
-static inline __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) void
-fc_add_stride2_avx512_f64(double *d, const double *s, fc_int n)
-{
-    const __m512i spread = _mm512_setr_epi64(0, 0, 1, 1, 2, 2, 3, 3);
-    for (fc_int t = 0; t < n; t += 4) {
-        const int k = (int)(n - t < 4 ? n - t : 4);
-        const __m512d sv = _mm512_permutexvar_pd(
-            spread, _mm512_castpd256_pd512(_mm256_maskz_loadu_pd((__mmask8)((1u << k) - 1u), s + t)));
-        const __mmask8 md = (__mmask8)((1u << (2 * k - 1)) - 1u);
-        const __m512d dv = _mm512_maskz_loadu_pd(md, d + 2 * t);
-        _mm512_mask_storeu_pd(d + 2 * t, md & 0x55, _mm512_add_pd(dv, sv));
-    }
-}
-
-/* The taps of a filter row at stride 2 (a transposed convolution doubling the size,
- * the input gradient of a strided layer): d[2t + s] += a_s[t] for t < n, s < 4 (a
- * 4-wide row: `four`) or s < 2 (the first two taps of a 3-wide row). Taps 0 and 1 are
- * interleaved into one vector, 2 and 3 into another added two lanes further on (its
- * last two lanes carried into the next vector, after that one's taps 0 and 1), so each
- * element of d is loaded and stored once for all the taps instead of once per tap --
- * and gets its taps in row order, as a pass per tap would add them. A tap at a time
- * was half a transposed convolution's time. `four` is a constant in each instance below. */
-static inline __attribute__((always_inline, target("avx512f,avx512vl,avx512dq,avx2,fma"))) void
-fc_add_stride2_taps_avx512_f32(float *d, const float *a0, const float *a1, const float *a2,
-                               const float *a3, fc_int n, const int four)
-{
-    const __m512i inter = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    __m512 prev = _mm512_setzero_ps();
-    for (fc_int t = 0; t < n; t += 8) {
-        const int k = (int)(n - t < 8 ? n - t : 8);
-        const __mmask8 mk = (__mmask8)((1u << k) - 1u);
-        const __mmask16 md = (__mmask16)((1u << (2 * k)) - 1u);
-        const __m512 v01 = _mm512_permutex2var_ps(
-            _mm512_castps256_ps512(_mm256_maskz_loadu_ps(mk, a0 + t)), inter,
-            _mm512_castps256_ps512(_mm256_maskz_loadu_ps(mk, a1 + t)));
-        __m512 x = _mm512_add_ps(_mm512_maskz_loadu_ps(md, d + 2 * t), v01);
-        if (four) {
-            const __m512 v23 = _mm512_permutex2var_ps(
-                _mm512_castps256_ps512(_mm256_maskz_loadu_ps(mk, a2 + t)), inter,
-                _mm512_castps256_ps512(_mm256_maskz_loadu_ps(mk, a3 + t)));
-            const __m512 s23 = _mm512_castsi512_ps(
-                _mm512_alignr_epi32(_mm512_castps_si512(v23), _mm512_castps_si512(prev), 14));
-            x = _mm512_mask_add_ps(x, (__mmask16)(md & (t ? 0xFFFFu : 0xFFFCu)), x, s23);
-            prev = v23;
-        }
-        _mm512_mask_storeu_ps(d + 2 * t, md, x);
-    }
-    if (four && n > 0) {
-        d[2 * n] += a2[n - 1];
-        d[2 * n + 1] += a3[n - 1];
-    }
-}
-
-static inline __attribute__((always_inline, target("avx512f,avx512vl,avx512dq,avx2,fma"))) void
-fc_add_stride2_taps_avx512_f64(double *d, const double *a0, const double *a1, const double *a2,
-                               const double *a3, fc_int n, const int four)
-{
-    const __m512i inter = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
-    __m512d prev = _mm512_setzero_pd();
-    for (fc_int t = 0; t < n; t += 4) {
-        const int k = (int)(n - t < 4 ? n - t : 4);
-        const __mmask8 mk = (__mmask8)((1u << k) - 1u);
-        const __mmask8 md = (__mmask8)((1u << (2 * k)) - 1u);
-        const __m512d v01 = _mm512_permutex2var_pd(
-            _mm512_castpd256_pd512(_mm256_maskz_loadu_pd(mk, a0 + t)), inter,
-            _mm512_castpd256_pd512(_mm256_maskz_loadu_pd(mk, a1 + t)));
-        __m512d x = _mm512_add_pd(_mm512_maskz_loadu_pd(md, d + 2 * t), v01);
-        if (four) {
-            const __m512d v23 = _mm512_permutex2var_pd(
-                _mm512_castpd256_pd512(_mm256_maskz_loadu_pd(mk, a2 + t)), inter,
-                _mm512_castpd256_pd512(_mm256_maskz_loadu_pd(mk, a3 + t)));
-            const __m512d s23 = _mm512_castsi512_pd(
-                _mm512_alignr_epi64(_mm512_castpd_si512(v23), _mm512_castpd_si512(prev), 6));
-            x = _mm512_mask_add_pd(x, (__mmask8)(md & (t ? 0xFFu : 0xFCu)), x, s23);
-            prev = v23;
-        }
-        _mm512_mask_storeu_pd(d + 2 * t, md, x);
-    }
-    if (four && n > 0) {
-        d[2 * n] += a2[n - 1];
-        d[2 * n + 1] += a3[n - 1];
-    }
-}
-
-/* The two instances the col2im epilogue calls (it is not compiled for AVX-512). */
-#define FC_STRIDE2_TAPS_CALLS(T, SFX)                                                            \
-    static __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) void                   \
-    fc_add_stride2_quad_avx512_##SFX(T *d, const T *a0, const T *a1, const T *a2,              \
-                                      const T *a3, fc_int n)                                   \
-    {                                                                                          \
-        fc_add_stride2_taps_avx512_##SFX(d, a0, a1, a2, a3, n, 1);                             \
-    }                                                                                          \
-    static __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) void                   \
-    fc_add_stride2_pair_avx512_##SFX(T *d, const T *a0, const T *a1, fc_int n)                 \
-    {                                                                                          \
-        fc_add_stride2_taps_avx512_##SFX(d, a0, a1, NULL, NULL, n, 0);                         \
-    }
-FC_STRIDE2_TAPS_CALLS(float, f32)
-FC_STRIDE2_TAPS_CALLS(double, f64)
-#undef FC_STRIDE2_TAPS_CALLS
-
 /* AVX2 has no cheap masked store on AMD (vmaskmovps is microcoded): whole
  * vectors for every full group of 4 (2 doubles) whose 8 (4) destination lanes
  * end before `limit`, the odd ones written back unchanged -- the accumulator
@@ -211,6 +92,129 @@ fc_add_stride2_avx2_f64(double *d, const double *s, fc_int n, const double *limi
 #include "gemm_internal.h"
 
 #else /* ------------------------- template body ------------------------- */
+
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+/* The AVX-512 stride-2 adds, one body per element type through these names:
+ * a vector FC_ZV of 2 * FC_ZH elements, half-vector loads of FC_ZH. */
+#undef FC_ZV
+#undef FC_ZM
+#undef FC_ZH
+#undef FC_ZHLOAD
+#undef FC_ZLOAD
+#undef FC_ZSTORE
+#undef FC_ZADD
+#undef FC_ZMADD
+#undef FC_ZPERM
+#undef FC_ZPERM2
+#undef FC_ZSHIFT2
+#undef FC_ZSPREAD
+#undef FC_ZINTER
+#undef FC_ZEVEN
+#undef FC_ZALL
+#undef FC_ZZERO
+#if FC_IS_F64
+#define FC_ZZERO _mm512_setzero_pd
+#define FC_ZV __m512d
+#define FC_ZM __mmask8
+#define FC_ZH 4
+#define FC_ZHLOAD(m, p) _mm512_castpd256_pd512(_mm256_maskz_loadu_pd(m, p))
+#define FC_ZLOAD _mm512_maskz_loadu_pd
+#define FC_ZSTORE _mm512_mask_storeu_pd
+#define FC_ZADD _mm512_add_pd
+#define FC_ZMADD _mm512_mask_add_pd
+#define FC_ZPERM _mm512_permutexvar_pd
+#define FC_ZPERM2 _mm512_permutex2var_pd
+/* lanes shifted up by two, the two lowest from the top of lo */
+#define FC_ZSHIFT2(v, lo) \
+    _mm512_castsi512_pd(_mm512_alignr_epi64(_mm512_castpd_si512(v), _mm512_castpd_si512(lo), 6))
+#define FC_ZSPREAD _mm512_setr_epi64(0, 0, 1, 1, 2, 2, 3, 3)
+#define FC_ZINTER _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11)
+#define FC_ZEVEN 0x55u
+#define FC_ZALL 0xFFu
+#else
+#define FC_ZZERO _mm512_setzero_ps
+#define FC_ZV __m512
+#define FC_ZM __mmask16
+#define FC_ZH 8
+#define FC_ZHLOAD(m, p) _mm512_castps256_ps512(_mm256_maskz_loadu_ps(m, p))
+#define FC_ZLOAD _mm512_maskz_loadu_ps
+#define FC_ZSTORE _mm512_mask_storeu_ps
+#define FC_ZADD _mm512_add_ps
+#define FC_ZMADD _mm512_mask_add_ps
+#define FC_ZPERM _mm512_permutexvar_ps
+#define FC_ZPERM2 _mm512_permutex2var_ps
+#define FC_ZSHIFT2(v, lo) \
+    _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(v), _mm512_castps_si512(lo), 14))
+#define FC_ZSPREAD _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7)
+#define FC_ZINTER _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+#define FC_ZEVEN 0x5555u
+#define FC_ZALL 0xFFFFu
+#endif
+
+/* d[2t] += s[t] for t < n, a vector at a time: s spread to the even lanes, the
+ * sum kept in the even lanes only (an odd lane of d is not touched: + 0 would
+ * turn -0 into +0), masked loads and stores so nothing past d[2n - 2] is read
+ * or written. One rounding per element, as the scalar loop. */
+static inline __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) void
+FC_SFX(fc_add_stride2_avx512)(FC_T *d, const FC_T *s, fc_int n)
+{
+    const __m512i spread = FC_ZSPREAD;
+    for (fc_int t = 0; t < n; t += FC_ZH) {
+        const int k = (int)(n - t < FC_ZH ? n - t : FC_ZH);
+        const FC_ZV sv = FC_ZPERM(spread, FC_ZHLOAD((__mmask8)((1u << k) - 1u), s + t));
+        const FC_ZM md = (FC_ZM)((1u << (2 * k - 1)) - 1u);
+        const FC_ZV dv = FC_ZLOAD(md, d + 2 * t);
+        FC_ZSTORE(d + 2 * t, (FC_ZM)(md & FC_ZEVEN), FC_ZADD(dv, sv));
+    }
+}
+
+/* The taps of a filter row at stride 2 (a transposed convolution doubling the size,
+ * the input gradient of a strided layer): d[2t + s] += a_s[t] for t < n, s < 4 (a
+ * 4-wide row: `four`) or s < 2 (the first two taps of a 3-wide row). Taps 0 and 1 are
+ * interleaved into one vector, 2 and 3 into another added two lanes further on (its
+ * last two lanes carried into the next vector, after that one's taps 0 and 1), so each
+ * element of d is loaded and stored once for all the taps instead of once per tap --
+ * and gets its taps in row order, as a pass per tap would add them. A tap at a time
+ * was half a transposed convolution's time. `four` is a constant in each of the two instances below. */
+static inline __attribute__((always_inline, target("avx512f,avx512vl,avx512dq,avx2,fma"))) void
+FC_SFX(fc_add_stride2_taps_avx512)(FC_T *d, const FC_T *a0, const FC_T *a1, const FC_T *a2,
+                                   const FC_T *a3, fc_int n, const int four)
+{
+    const __m512i inter = FC_ZINTER;
+    FC_ZV prev = FC_ZZERO();
+    for (fc_int t = 0; t < n; t += FC_ZH) {
+        const int k = (int)(n - t < FC_ZH ? n - t : FC_ZH);
+        const __mmask8 mk = (__mmask8)((1u << k) - 1u);
+        const FC_ZM md = (FC_ZM)((1u << (2 * k)) - 1u);
+        const FC_ZV v01 = FC_ZPERM2(FC_ZHLOAD(mk, a0 + t), inter, FC_ZHLOAD(mk, a1 + t));
+        FC_ZV x = FC_ZADD(FC_ZLOAD(md, d + 2 * t), v01);
+        if (four) {
+            const FC_ZV v23 = FC_ZPERM2(FC_ZHLOAD(mk, a2 + t), inter, FC_ZHLOAD(mk, a3 + t));
+            x = FC_ZMADD(x, (FC_ZM)(md & (t ? FC_ZALL : FC_ZALL & ~3u)), x, FC_ZSHIFT2(v23, prev));
+            prev = v23;
+        }
+        FC_ZSTORE(d + 2 * t, md, x);
+    }
+    if (four && n > 0) {
+        d[2 * n] += a2[n - 1];
+        d[2 * n + 1] += a3[n - 1];
+    }
+}
+
+/* The two instances the col2im epilogue calls (it is not compiled for AVX-512). */
+static __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) void
+FC_SFX(fc_add_stride2_quad_avx512)(FC_T *d, const FC_T *a0, const FC_T *a1, const FC_T *a2,
+                                   const FC_T *a3, fc_int n)
+{
+    FC_SFX(fc_add_stride2_taps_avx512)(d, a0, a1, a2, a3, n, 1);
+}
+
+static __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) void
+FC_SFX(fc_add_stride2_pair_avx512)(FC_T *d, const FC_T *a0, const FC_T *a1, fc_int n)
+{
+    FC_SFX(fc_add_stride2_taps_avx512)(d, a0, a1, NULL, NULL, n, 0);
+}
+#endif
 
 /* Backward-data epilogue: col2im of the finished dcol block
  * rows [i0, i0+mc) (= (c, r, s)) x pixels [j0, j0+nc), held in tmp,
