@@ -374,6 +374,30 @@ void fc_depthwise_small_backward_weight_f64(const fc_conv_geom *g, fc_int nimg, 
                                             const double *x, const double *dy, fc_int part,
                                             double *out);
 
+/* Stride-1 depthwise convolution with same-size output (csrc/conv_depthwise_flat.c),
+ * on the AVX-512 path only: K == C, no dilation, Ho == H, Wo == W, R * S <= 25,
+ * H * W <= 4096, planes of at least one vector or a divisor of one (elem: 4 float,
+ * 8 double). fc_depthwise_flat_fits(g, pass, elem) is 1 when pass (0 forward, 1
+ * backward-data) takes this path (0 when fc_simd_path() is not FC_SIMD_AVX512); a
+ * call that does not fit does nothing. Work items [0, fc_depthwise_flat_items(g, N,
+ * elem)): planes n * C + c (image-major), or, for planes smaller than a vector,
+ * vector positions u of the images (i = u * N + n); forward and backward-data do
+ * the items in [i0, i1) with the meaning of fc_depthwise_forward /
+ * fc_depthwise_backward_data (dx overwritten), serial, and no result depends on
+ * the split. */
+int fc_depthwise_flat_fits(const fc_conv_geom *g, int pass, size_t elem);
+fc_int fc_depthwise_flat_items(const fc_conv_geom *g, fc_int N, size_t elem);
+void fc_depthwise_flat_forward_f32(const fc_conv_geom *g, fc_int N, fc_int i0, fc_int i1,
+                                   const float *x, const float *w, const float *bias, int act,
+                                   float act_param, float *y);
+void fc_depthwise_flat_forward_f64(const fc_conv_geom *g, fc_int N, fc_int i0, fc_int i1,
+                                   const double *x, const double *w, const double *bias, int act,
+                                   double act_param, double *y);
+void fc_depthwise_flat_backward_data_f32(const fc_conv_geom *g, fc_int N, fc_int i0, fc_int i1,
+                                         const float *dy, const float *w, float *dx);
+void fc_depthwise_flat_backward_data_f64(const fc_conv_geom *g, fc_int N, fc_int i0, fc_int i1,
+                                         const double *dy, const double *w, double *dx);
+
 /* Depthwise convolution vectorised along output rows (csrc/conv_depthwise_rows.c):
  * K == C, stride 1 or 2 (backward-data: 1), no dilation, output rows (forward:
  * Wo, backward-data: W) at least 8 wide (backward-weight: Wo >= 32 and

@@ -111,7 +111,10 @@ void FC_NAME(fc_depthwise_forward_team)(const fc_conv_geom *g, fc_int N, const T
     const double flops = fc_depthwise_work(g, N);
     fc_int P = N * g->K, i;
     int kind = 0, nt;
-    if (fc_depthwise_rows_fits(g, 0)) {
+    if (fc_depthwise_flat_fits(g, 0, sizeof(T))) {
+        kind = 3;
+        P = fc_depthwise_flat_items(g, N, sizeof(T));
+    } else if (fc_depthwise_rows_fits(g, 0)) {
         kind = 1;
     } else if (fc_depthwise_small_fits(g, 0)) {
         kind = 2;
@@ -120,7 +123,9 @@ void FC_NAME(fc_depthwise_forward_team)(const fc_conv_geom *g, fc_int N, const T
     nt = fc_team_size(nthreads, P, flops);
     FC_TEAM_FOR(static, nt, i, nt, {
         const fc_int q0 = i * P / nt, q1 = (i + 1) * P / nt;
-        if (kind == 1)
+        if (kind == 3)
+            FC_NAME(fc_depthwise_flat_forward)(g, N, q0, q1, x, w, bias, act, act_param, y);
+        else if (kind == 1)
             FC_NAME(fc_depthwise_rows_forward)(g, N, q0, q1, x, w, bias, act, act_param, y);
         else if (kind == 2)
             FC_NAME(fc_depthwise_small_forward)(g, N, q0, q1, x, w, bias, act, act_param, y);

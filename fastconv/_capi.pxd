@@ -151,6 +151,12 @@ cdef extern from "fastconv.h" nogil:
     void fc_depthwise_backward_weight_plane_f64(const fc_conv_geom *g, fc_int nimg, const double *x,
                                                 fc_int x_stride, const double *dy, fc_int dy_stride,
                                                 double *dw, double *db)
+    int fc_depthwise_flat_fits(const fc_conv_geom *g, int pass_, size_t elem)
+    fc_int fc_depthwise_flat_items(const fc_conv_geom *g, fc_int N, size_t elem)
+    void fc_depthwise_flat_backward_data_f32(const fc_conv_geom *g, fc_int N, fc_int i0, fc_int i1,
+                                             const float *dy, const float *w, float *dx)
+    void fc_depthwise_flat_backward_data_f64(const fc_conv_geom *g, fc_int N, fc_int i0, fc_int i1,
+                                             const double *dy, const double *w, double *dx)
     int fc_depthwise_rows_fits(const fc_conv_geom *g, int pass_)
     void fc_depthwise_rows_forward_f32(const fc_conv_geom *g, fc_int N, fc_int q0, fc_int q1,
                                        const float *x, const float *w, const float *bias, int act,

@@ -348,6 +348,14 @@ def depthwise_small_path(tuple geometry, int pass_):
     return bool(fc_depthwise_small_fits(&g, pass_))
 
 
+def depthwise_flat_path(tuple geometry, int pass_, itemsize=4):
+    """Whether pass_ (0 forward, 1 backward-data) of a depthwise conv runs the AVX-512
+    flat-plane kernels (csrc/conv_depthwise_flat.c) for elements of itemsize bytes;
+    they take precedence over the row and small-plane kernels."""
+    cdef fc_conv_geom g = make_geom(geometry)
+    return bool(fc_depthwise_flat_fits(&g, pass_, itemsize))
+
+
 def depthwise_rows_path(tuple geometry, int pass_):
     """Whether pass_ (0 forward, 1 backward-data, 2 backward-weight) of a depthwise conv
     runs the row-vectorised kernels (csrc/conv_depthwise_rows.c); they take precedence."""
@@ -380,6 +388,20 @@ def depthwise_backward_data(const floating[:, :, :, ::1] grad_out, const floatin
     cdef fc_conv_geom g = make_geom(geometry)
     cdef Py_ssize_t N = grad_out.shape[0], P = N * g.C, t
     cdef int nt = team_size(num_threads, P, depthwise_work(&g, N))
+    if fc_depthwise_flat_fits(&g, 1, sizeof(floating)):
+        P = fc_depthwise_flat_items(&g, N, sizeof(floating))
+        nt = team_size(num_threads, P, depthwise_work(&g, N))
+        with nogil:
+            for t in prange(nt, schedule='static', num_threads=nt):
+                if floating is float:
+                    fc_depthwise_flat_backward_data_f32(&g, N, t * P // nt, (t + 1) * P // nt,
+                                                        &grad_out[0, 0, 0, 0], &w[0, 0, 0, 0],
+                                                        &grad_x[0, 0, 0, 0])
+                else:
+                    fc_depthwise_flat_backward_data_f64(&g, N, t * P // nt, (t + 1) * P // nt,
+                                                        &grad_out[0, 0, 0, 0], &w[0, 0, 0, 0],
+                                                        &grad_x[0, 0, 0, 0])
+        return
     if fc_depthwise_rows_fits(&g, 1):
         with nogil:
             for t in prange(nt, schedule='static', num_threads=nt):

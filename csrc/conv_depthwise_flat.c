@@ -1,0 +1,188 @@
+/*
+ * conv_depthwise_flat.c -- stride-1 depthwise convolution whose output has
+ * the input's size ('same' padding), on the AVX-512 path; see fastconv.h.
+ *
+ * Why: the row and small-plane kernels (conv_depthwise_rows.c,
+ * conv_depthwise_small.c) first copy every plane into a zero-padded scratch,
+ * or transpose 8 planes into a channel-interleaved one; on MobileNet's maps
+ * that copy cost as much as the taps. With Ho == H and Wo == W, output pixel
+ * p = oh * W + ow and tap (dr, ds) reads input pixel p + dr * W + ds whenever
+ * (oh + dr, ow + ds) lies inside the plane, and zero otherwise. So VL
+ * consecutive outputs of a plane (one vector) take each tap as ONE masked
+ * load at a fixed offset from their own flat index, straight from the image:
+ * the lanes whose source is padding (or another row, or past the plane) are
+ * masked off, which reads nothing and gives zero. The masks depend on the
+ * geometry only: a table per call, a row per vector of a plane.
+ *
+ * Three shapes of work, each keeping four vectors (four independent chains of
+ * multiply-adds) in flight to cover the FMA latency:
+ *   planes of 4+ vectors   four vectors of one plane, its weights in registers;
+ *   planes of 1-3 vectors  four vectors of consecutive planes, each tap's
+ *                          weight broadcast from memory by the FMA;
+ *   planes under a vector  (2x2, 1x1 ...) VL / HW channels of an image share a
+ *                          vector, with per-lane weights gathered once per
+ *                          vector position, then the images four at a time.
+ * Forward: y = bias + taps in (r, s) order; backward-data: the same over dy
+ * with the filter turned 180 degrees; the chain of fused multiply-adds of the
+ * AVX2 kernels, so the paths agree (tests/test_depthwise_flat.py).
+ */
+#include <stdint.h>
+#include "fastconv.h"
+
+#define FC_DWF_MAXTAP 25
+/* Largest plane (pixels): the mask table of a call is (pixels / VL) x taps. */
+#define FC_DWF_MAXPIX 4096
+
+/* A pass over same-size planes: taps k in the order they are summed, each an
+ * offset dr * W + ds from the output's flat index and a weight index. */
+typedef struct dwf_plan {
+    fc_int N, C, H, W, HW;
+    fc_int vl;      /* lanes */
+    fc_int packed;  /* 1: HW < vl, vl / HW channels per vector */
+    fc_int nv;      /* vectors per plane (packed: per image) */
+    int k3;         /* 3x3 filter, padding 1 on every side */
+    int flip;       /* backward-data: the filter turned 180 degrees */
+    int ntap;
+    fc_int off[FC_DWF_MAXTAP];
+    int widx[FC_DWF_MAXTAP];
+    int dr[FC_DWF_MAXTAP], ds[FC_DWF_MAXTAP];
+} dwf_plan;
+
+static int dwf_geometry_ok(const fc_conv_geom *g)
+{
+    return g->K == g->C && g->stride_h == 1 && g->stride_w == 1 && g->dil_h == 1 &&
+           g->dil_w == 1 && g->Ho == g->H && g->Wo == g->W && g->R * g->S <= FC_DWF_MAXTAP &&
+           g->pad_top >= 0 && g->pad_left >= 0 && g->pad_top < g->R && g->pad_left < g->S &&
+           g->H >= 1 && g->W >= 1 && g->H * g->W <= FC_DWF_MAXPIX;
+}
+
+/* Pass 0 forward, 1 backward-data; elem the element size. 0 if it does not fit. */
+static int dwf_plan_make(const fc_conv_geom *g, int pass, size_t elem, fc_int N, dwf_plan *P)
+{
+    if (!dwf_geometry_ok(g) || (pass != 0 && pass != 1))
+        return 0;
+    P->N = N, P->C = g->C, P->H = g->H, P->W = g->W, P->HW = g->H * g->W;
+    P->vl = elem == 8 ? 8 : 16;
+    P->packed = P->HW < P->vl;
+    if (P->packed && P->vl % P->HW)
+        return 0;
+    P->nv = P->packed ? (P->C * P->HW + P->vl - 1) / P->vl : (P->HW + P->vl - 1) / P->vl;
+    P->ntap = (int)(g->R * g->S);
+    P->k3 = g->R == 3 && g->S == 3 && g->pad_top == 1 && g->pad_left == 1;
+    P->flip = pass == 1;
+    for (int k = 0; k < P->ntap; k++) {
+        const int t = pass == 0 ? k : P->ntap - 1 - k;
+        const int r = t / (int)g->S, s = t % (int)g->S;
+        P->dr[k] = pass == 0 ? r - (int)g->pad_top : (int)g->pad_top - r;
+        P->ds[k] = pass == 0 ? s - (int)g->pad_left : (int)g->pad_left - s;
+        P->off[k] = (fc_int)P->dr[k] * P->W + P->ds[k];
+        P->widx[k] = t;
+    }
+    return 1;
+}
+
+/* Table rows v0 .. v1 - 1: for vector v of a plane (packed: the vector position
+ * in the pattern, which repeats every vector: row 0 only), mask[v * ntap + k] has
+ * lane l set when tap k of output e = v * vl + l reads inside the plane; smask[v]
+ * has the lanes that are outputs. A tap's mask is its row offset's lanes and its
+ * column offset's lanes. (Partial channel blocks of packed planes are masked by
+ * the caller.) */
+static void dwf_masks(const dwf_plan *P, fc_int v0, fc_int v1, uint16_t *mask, uint16_t *smask)
+{
+    for (fc_int v = v0; v < v1; v++) {
+        unsigned rows[FC_DWF_MAXTAP], cols[FC_DWF_MAXTAP], sm = 0;
+        fc_int p = P->packed ? 0 : v * P->vl, oh = p / P->W, ow = p % P->W;
+        for (int k = 0; k < P->ntap; k++) rows[k] = cols[k] = 0;
+        for (fc_int l = 0; l < P->vl && p < P->HW; l++) {
+            sm |= 1u << l;
+            for (int k = 0; k < P->ntap; k++) {
+                const fc_int ih = oh + P->dr[k], iw = ow + P->ds[k];
+                rows[k] |= (unsigned)(ih >= 0 && ih < P->H) << l;
+                cols[k] |= (unsigned)(iw >= 0 && iw < P->W) << l;
+            }
+            if (++ow == P->W) ow = 0, ++oh;
+            if (++p == P->HW && P->packed) p = 0, oh = 0;
+        }
+        smask[v] = (uint16_t)sm;
+        for (int k = 0; k < P->ntap; k++) mask[v * P->ntap + k] = (uint16_t)(rows[k] & cols[k]);
+    }
+}
+
+int fc_depthwise_flat_fits(const fc_conv_geom *g, int pass, size_t elem)
+{
+#if defined(__x86_64__) || defined(_M_X64)
+    dwf_plan P;
+    return fc_simd_path() == FC_SIMD_AVX512 && dwf_plan_make(g, pass, elem, 1, &P);
+#else
+    (void)g, (void)pass, (void)elem;
+    return 0;
+#endif
+}
+
+fc_int fc_depthwise_flat_items(const fc_conv_geom *g, fc_int N, size_t elem)
+{
+    dwf_plan P;
+    if (!dwf_plan_make(g, 0, elem, N, &P))
+        return 0;
+    return P.packed ? P.nv * N : N * P.C;
+}
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define DWF_ATTR __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma")))
+#define DWF_INLINE static inline __attribute__((always_inline)) DWF_ATTR
+
+#define DWF_T float
+#include "conv_depthwise_flat_impl.h"
+#undef DWF_T
+#define DWF_T double
+#define DWF_DOUBLE 1
+#include "conv_depthwise_flat_impl.h"
+#undef DWF_DOUBLE
+#undef DWF_T
+
+#define DWF_ENTRY(T, SFX)                                                                       \
+    void fc_depthwise_flat_forward_##SFX(const fc_conv_geom *g, fc_int N, fc_int i0, fc_int i1,  \
+                                         const T *x, const T *w, const T *bias, int act,        \
+                                         T act_param, T *y)                                     \
+    {                                                                                           \
+        dwf_plan P;                                                                             \
+        if (fc_simd_path() == FC_SIMD_AVX512 && dwf_plan_make(g, 0, sizeof(T), N, &P))          \
+            dwf_run_##SFX(&P, i0, i1, x, w, bias, act, act_param, y);                           \
+    }                                                                                           \
+    void fc_depthwise_flat_backward_data_##SFX(const fc_conv_geom *g, fc_int N, fc_int i0,      \
+                                               fc_int i1, const T *dy, const T *w, T *dx)      \
+    {                                                                                           \
+        dwf_plan P;                                                                             \
+        if (fc_simd_path() == FC_SIMD_AVX512 && dwf_plan_make(g, 1, sizeof(T), N, &P))          \
+            dwf_run_##SFX(&P, i0, i1, dy, w, NULL, FC_ACT_NONE, (T)0, dx);                      \
+    }
+DWF_ENTRY(float, f32)
+DWF_ENTRY(double, f64)
+
+#else /* no x86: fc_depthwise_flat_fits is 0 and the calls do nothing */
+void fc_depthwise_flat_forward_f32(const fc_conv_geom *g, fc_int N, fc_int i0, fc_int i1,
+                                   const float *x, const float *w, const float *bias, int act,
+                                   float act_param, float *y)
+{
+    (void)g, (void)N, (void)i0, (void)i1, (void)x, (void)w, (void)bias, (void)act;
+    (void)act_param, (void)y;
+}
+void fc_depthwise_flat_forward_f64(const fc_conv_geom *g, fc_int N, fc_int i0, fc_int i1,
+                                   const double *x, const double *w, const double *bias, int act,
+                                   double act_param, double *y)
+{
+    (void)g, (void)N, (void)i0, (void)i1, (void)x, (void)w, (void)bias, (void)act;
+    (void)act_param, (void)y;
+}
+void fc_depthwise_flat_backward_data_f32(const fc_conv_geom *g, fc_int N, fc_int i0, fc_int i1,
+                                         const float *dy, const float *w, float *dx)
+{
+    (void)g, (void)N, (void)i0, (void)i1, (void)dy, (void)w, (void)dx;
+}
+void fc_depthwise_flat_backward_data_f64(const fc_conv_geom *g, fc_int N, fc_int i0, fc_int i1,
+                                         const double *dy, const double *w, double *dx)
+{
+    (void)g, (void)N, (void)i0, (void)i1, (void)dy, (void)w, (void)dx;
+}
+#endif

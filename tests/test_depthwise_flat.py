@@ -1,0 +1,146 @@
+"""The AVX-512 flat-plane depthwise kernels (csrc/conv_depthwise_flat.c): stride 1 with
+an output the input's size, every tap a masked load at a fixed offset from the output's
+flat index, or a lane shift of vectors already in registers (3x3 with padding 1 on planes
+narrower than a vector, and 2x2 planes packed several channels to a vector).
+
+They sum every output as the AVX2 kernels do -- bias, then the taps in order, each a fused
+multiply-add -- so forward and input gradient are checked bitwise against the AVX2 path,
+and against fastconv.reference on every shape family: row-vector planes (W a multiple of
+the vector), planes of 1-4 vectors, packed planes, odd sizes through the mask table,
+uneven padding, 5x5 filters, fused activations, partial channel blocks."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import fastconv
+from fastconv import _conv, functional as F, geometry as geo
+from fastconv import reference as ref
+
+from conftest import assert_close
+
+pytestmark = pytest.mark.skipif(not fastconv.get_config_info()["cpu_avx512"],
+                                reason="the CPU has no AVX-512")
+
+DTYPES = [np.float32, np.float64]
+# planes of every family for float (16 lanes) and double (8 lanes)
+PLANES = [(32, 32), (16, 16), (8, 8), (4, 4), (2, 2), (1, 1), (1, 2), (2, 4), (4, 8),
+          (7, 7), (14, 14), (9, 31), (3, 5), (64, 48), (2, 16), (1, 16)]
+
+
+def _flat_path(shape, R, S, padding, pass_, dtype=np.float32):
+    g = geo.conv2d_geometry(shape, (shape[1], 1, R, S), 1, padding, 1, groups=shape[1])
+    return _conv.depthwise_flat_path(geo.conv_kernel_args(g), pass_, np.dtype(dtype).itemsize)
+
+
+def _on_path(path, fn):
+    before = fastconv.simd_path()
+    try:
+        assert fastconv.set_simd_path(path).startswith(path)
+        return fn()
+    finally:
+        fastconv.set_simd_path(before)
+
+
+@st.composite
+def same_cases(draw):
+    H, W = draw(st.sampled_from(PLANES))
+    R, S = draw(st.sampled_from([(3, 3), (3, 3), (3, 3), (5, 5), (1, 1), (3, 1), (2, 3)]))
+    pt, pl = draw(st.integers(0, R - 1)), draw(st.integers(0, S - 1))
+    if draw(st.booleans()) and R % 2 and S % 2:
+        pt, pl = R // 2, S // 2
+    padding = ((pt, R - 1 - pt), (pl, S - 1 - pl))
+    return dict(shape=(draw(st.integers(1, 5)), draw(st.integers(1, 37)), H, W), R=R, S=S,
+                padding=padding, bias=draw(st.booleans()),
+                act=draw(st.sampled_from([None, "relu", "relu6", "sigmoid"])))
+
+
+def _run(dtype, case, seed):
+    rng = np.random.default_rng(seed)
+    N, C, H, W = case["shape"]
+    x = rng.standard_normal(case["shape"]).astype(dtype)
+    w = rng.standard_normal((C, 1, case["R"], case["S"])).astype(dtype)
+    b = rng.standard_normal(C).astype(dtype) if case["bias"] else None
+    g = rng.standard_normal(case["shape"]).astype(dtype)
+    opts = dict(stride=1, padding=case["padding"], groups=C)
+
+    def run():
+        y = F.conv2d(x, w, b, activation=case["act"], **opts)
+        return y, F.conv2d_backward(g, x, w, **opts)[0]
+    return x, w, b, g, opts, run
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=60, deadline=None)
+@given(case=same_cases(), seed=st.integers(0, 2 ** 31 - 1))
+def test_flat_kernels_give_the_avx2_bits(dtype, case, seed):
+    assert _flat_path(case["shape"], case["R"], case["S"], case["padding"], 0, dtype) == \
+        _flat_path(case["shape"], case["R"], case["S"], case["padding"], 1, dtype)
+    *_, run = _run(dtype, case, seed)
+    y5, dx5 = _on_path("avx512", run)
+    y2, dx2 = _on_path("avx2", run)
+    assert y5.tobytes() == y2.tobytes(), f"forward differs by {np.abs(y5 - y2).max()}"
+    assert dx5.tobytes() == dx2.tobytes(), f"input gradient differs by {np.abs(dx5 - dx2).max()}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=40, deadline=None)
+@given(case=same_cases(), seed=st.integers(0, 2 ** 31 - 1))
+def test_flat_kernels_match_reference(dtype, case, seed):
+    x, w, b, g, opts, run = _run(dtype, case, seed)
+    y, dx = _on_path("avx512", run)
+    want = ref.conv2d(x, w, b, **opts)
+    if case["act"] is not None:
+        want = getattr(ref, case["act"])(want)
+    terms = case["R"] * case["S"]
+    assert_close(y, want, dtype, terms, "forward")
+    assert_close(dx, ref.conv2d_backward(g, x, w, **opts)[0], dtype, terms, "grad_x")
+
+
+@pytest.mark.parametrize("shape,R,padding,taken", [
+    ((64, 16, 32, 32), 3, 1, True), ((64, 64, 16, 16), 3, 1, True), ((64, 128, 8, 8), 3, 1, True),
+    ((64, 256, 4, 4), 3, 1, True), ((64, 512, 2, 2), 3, 1, True), ((1, 8, 7, 7), 5, 2, True),
+    ((2, 8, 3, 3), 3, 1, False),     # 9 pixels: neither a vector's multiple nor its divisor
+    ((2, 8, 70, 70), 3, 1, False),   # past 4096 pixels
+    ((2, 8, 16, 16), 3, 0, False),   # 'valid': the output is smaller
+])
+def test_flat_path_is_taken_on_same_size_planes(shape, R, padding, taken):
+    before = fastconv.simd_path()
+    try:
+        fastconv.set_simd_path("avx512")
+        assert _flat_path(shape, R, R, padding, 0) == taken
+        assert _flat_path(shape, R, R, padding, 1) == taken
+        fastconv.set_simd_path("avx2")
+        assert not _flat_path(shape, R, R, padding, 0)
+    finally:
+        fastconv.set_simd_path(before)
+
+
+@pytest.mark.parametrize("shape", [(5, 16, 32, 32), (7, 128, 8, 8), (9, 256, 4, 4), (9, 37, 2, 2),
+                                   (3, 8, 14, 14)])
+def test_flat_kernels_do_not_depend_on_thread_count(shape, restore_threads):
+    case = dict(shape=shape, R=3, S=3, padding=1, bias=True, act="relu")
+    *_, run = _run(np.float32, case, 0)
+    outs = []
+    for threads in (1, 2, 3):
+        fastconv.set_num_threads(threads)
+        outs.append(_on_path("avx512", run))
+    for y, dx in outs[1:]:
+        assert y.tobytes() == outs[0][0].tobytes() and dx.tobytes() == outs[0][1].tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("plane", [(32, 32), (16, 16), (64, 64), (48, 48), (8, 8), (4, 4), (2, 2),
+                                   (2, 8), (4, 8), (16, 4), (3, 16), (2, 32)])
+@pytest.mark.parametrize("channels", [1, 5, 16, 19])
+def test_3x3_padding_1_kernels_on_every_plane_family(dtype, plane, channels):
+    """3x3 with padding 1 takes the compile-time kernels (row vectors, whole planes in
+    registers, packed planes), with the mask table only at the borders: each family,
+    full and partial channel blocks, bitwise the AVX2 path and close to the reference."""
+    case = dict(shape=(5, channels) + plane, R=3, S=3, padding=1, bias=True, act="relu")
+    x, w, b, g, opts, run = _run(dtype, case, channels)
+    assert _flat_path(case["shape"], 3, 3, 1, 0, dtype)
+    y5, dx5 = _on_path("avx512", run)
+    y2, dx2 = _on_path("avx2", run)
+    assert y5.tobytes() == y2.tobytes() and dx5.tobytes() == dx2.tobytes()
+    assert_close(y5, ref.relu(ref.conv2d(x, w, b, **opts)), dtype, 9, "forward")
+    assert_close(dx5, ref.conv2d_backward(g, x, w, **opts)[0], dtype, 9, "grad_x")
