@@ -24,7 +24,9 @@
  *                          vector position, then the images four at a time.
  * Forward: y = bias + taps in (r, s) order; backward-data: the same over dy
  * with the filter turned 180 degrees; the chain of fused multiply-adds of the
- * AVX2 kernels, so the paths agree (tests/test_depthwise_flat.py).
+ * AVX2 kernels, so the paths agree (tests/test_depthwise_flat.py). The stride-2
+ * forward of 3x3 filters (conv_depthwise_flat_s2.h) computes the stride-1
+ * vectors of the even rows and keeps their even lanes.
  */
 #include <stdint.h>
 #include "fastconv.h"
@@ -42,6 +44,9 @@ typedef struct dwf_plan {
     fc_int nv;      /* vectors per plane (packed: per image) */
     int k3;         /* 3x3 filter, padding 1 on every side */
     int flip;       /* backward-data: the filter turned 180 degrees */
+    int s2;         /* stride 2 (forward, 3x3, padding 1): the stride-1 plan of the input
+                       plane, whose even rows and columns are the Ho x Wo output */
+    fc_int Ho, Wo;
     int ntap;
     fc_int off[FC_DWF_MAXTAP];
     int widx[FC_DWF_MAXTAP];
@@ -56,12 +61,32 @@ static int dwf_geometry_ok(const fc_conv_geom *g)
            g->H >= 1 && g->W >= 1 && g->H * g->W <= FC_DWF_MAXPIX;
 }
 
+/* Stride 2, 3x3, padding 1 on even planes (Ho = H / 2, Wo = W / 2: no tap reaches the
+ * bottom or right border), in the plane shapes conv_depthwise_flat_s2.h takes: rows of
+ * NC whole vectors with whole groups of four stride-1 vectors (NC 1: Ho a multiple of 4;
+ * NC 2: of 2; NC a multiple of 4), or (float) 4x4 planes. (8x8 planes in registers
+ * measured slower than the AVX2 kernels: 73 -> 97 us on MobileNet's 128 channels.) */
+static int dwf_stride2_ok(const fc_conv_geom *g, size_t elem)
+{
+    const fc_int vl = elem == 8 ? 8 : 16, nc = g->W / vl;
+    if (!(g->K == g->C && g->stride_h == 2 && g->stride_w == 2 && g->dil_h == 1 &&
+          g->dil_w == 1 && g->R == 3 && g->S == 3 && g->pad_top == 1 && g->pad_left == 1 &&
+          g->H % 2 == 0 && g->W % 2 == 0 && g->Ho == g->H / 2 && g->Wo == g->W / 2 &&
+          g->H >= 2 && g->H * g->W <= FC_DWF_MAXPIX))
+        return 0;
+    if (g->W % vl == 0)
+        return (nc == 1 && g->Ho % 4 == 0) || (nc == 2 && g->Ho % 2 == 0) || nc % 4 == 0;
+    return elem == 4 && g->W == 4 && g->H == 4;
+}
+
 /* Pass 0 forward, 1 backward-data; elem the element size. 0 if it does not fit. */
 static int dwf_plan_make(const fc_conv_geom *g, int pass, size_t elem, fc_int N, dwf_plan *P)
 {
-    if (!dwf_geometry_ok(g) || (pass != 0 && pass != 1))
+    const int s2 = pass == 0 && dwf_stride2_ok(g, elem);
+    if ((!dwf_geometry_ok(g) && !s2) || (pass != 0 && pass != 1))
         return 0;
     P->N = N, P->C = g->C, P->H = g->H, P->W = g->W, P->HW = g->H * g->W;
+    P->s2 = s2, P->Ho = g->Ho, P->Wo = g->Wo;
     P->vl = elem == 8 ? 8 : 16;
     P->packed = P->HW < P->vl;
     if (P->packed && P->vl % P->HW)

@@ -24,6 +24,7 @@
 #undef DWF_IVEC
 #undef DWF_ILOAD
 #undef DWF_PERMUTE2
+#undef DWF_BLEND
 
 #define DWF_CAT2(a, b) a##_##b
 #define DWF_CAT(a, b) DWF_CAT2(a, b)
@@ -47,6 +48,7 @@
 #define DWF_IVEC __m512i
 #define DWF_ILOAD(p) _mm512_loadu_si512(p)
 #define DWF_PERMUTE2(m, lo, iv, hi) _mm512_maskz_permutex2var_pd((MASKT)(m), (lo), (iv), (hi))
+#define DWF_BLEND(m, a, b) _mm512_mask_blend_pd((MASKT)(m), (a), (b))
 #define ALIGNR(m, hi, lo, n) _mm512_castsi512_pd(_mm512_maskz_alignr_epi64( \
     (MASKT)(m), _mm512_castpd_si512(hi), _mm512_castpd_si512(lo), (n)))
 #else
@@ -68,6 +70,7 @@
 #define DWF_IVEC __m512i
 #define DWF_ILOAD(p) _mm512_loadu_si512(p)
 #define DWF_PERMUTE2(m, lo, iv, hi) _mm512_maskz_permutex2var_ps((MASKT)(m), (lo), (iv), (hi))
+#define DWF_BLEND(m, a, b) _mm512_mask_blend_ps((MASKT)(m), (a), (b))
 #define ALIGNR(m, hi, lo, n) _mm512_castsi512_ps(_mm512_maskz_alignr_epi32( \
     (MASKT)(m), _mm512_castps_si512(hi), _mm512_castps_si512(lo), (n)))
 #endif
@@ -277,14 +280,13 @@ DWF_INLINE V DWF_NAME(dwf_shift)(const int d, MASKT m, V prev, V cur, V next)
  * the tap's mask (mask[v * 9 + k]). Weights: plane q + g's own (channel (q + g) % C,
  * broadcast), or with `shared` the per-lane wv and bvp (packed). sm: output lanes of
  * the last vector. */
-DWF_INLINE void DWF_NAME(dwf_reg_units)(const int W, const int G, const int NV, const int flip,
-                                        const int shared,
-                                        const uint16_t *mask, const DWF_T *s, DWF_T *d,
-                                        fc_int ustride, const DWF_T *w, fc_int q, fc_int C,
-                                        const DWF_T *bias, const V *wv, V bvp, unsigned sm,
-                                        int relu)
+DWF_INLINE void DWF_NAME(dwf_reg_compute)(const int W, const int G, const int NV, const int flip,
+                                          const int shared, const uint16_t *mask,
+                                          const DWF_T *s, fc_int ustride, const DWF_T *w,
+                                          fc_int q, fc_int C, const DWF_T *bias, const V *wv,
+                                          V bvp, unsigned sm, V a[4][4])
 {
-    V X[4][4], a[4][4], wk[4];
+    V X[4][4], wk[4];
 #pragma GCC unroll 4
     for (int g = 0; g < G; g++) {
         const fc_int c = shared ? 0 : (q + g) % C;
@@ -313,6 +315,17 @@ DWF_INLINE void DWF_NAME(dwf_reg_units)(const int W, const int G, const int NV, 
                 a[g][v] = FMA(x, wk[g], a[g][v]);
             }
     }
+}
+
+DWF_INLINE void DWF_NAME(dwf_reg_units)(const int W, const int G, const int NV, const int flip,
+                                        const int shared, const uint16_t *mask, const DWF_T *s,
+                                        DWF_T *d, fc_int ustride, const DWF_T *w, fc_int q,
+                                        fc_int C, const DWF_T *bias, const V *wv, V bvp,
+                                        unsigned sm, int relu)
+{
+    V a[4][4];
+    DWF_NAME(dwf_reg_compute)(W, G, NV, flip, shared, mask, s, ustride, w, q, C, bias, wv, bvp, sm,
+                              a);
 #pragma GCC unroll 4
     for (int g = 0; g < G; g++)
 #pragma GCC unroll 4
@@ -467,11 +480,21 @@ DWF_INLINE int DWF_NAME(dwf_run_k3)(const dwf_plan *P, uint16_t *mask, uint16_t 
     return 0;
 }
 
+#include "conv_depthwise_flat_s2.h"
+
 DWF_ATTR static void DWF_NAME(dwf_run)(const dwf_plan *P, fc_int i0, fc_int i1, const DWF_T *src,
                                        const DWF_T *w, const DWF_T *bias, int act,
                                        DWF_T act_param, DWF_T *dst)
 {
     uint16_t mask[(FC_DWF_MAXPIX / VL) * FC_DWF_MAXTAP], smask[FC_DWF_MAXPIX / VL];
+    if (P->s2) {
+        DWF_NAME(dwf_run_s2)(P, mask, smask, i0, i1, src, w, bias, act == FC_ACT_RELU, dst);
+        if (act != FC_ACT_NONE && act != FC_ACT_RELU) {
+            const fc_int out = P->Ho * P->Wo;
+            DWF_ACT(act, act_param, dst + i0 * out, dst + i0 * out, (i1 - i0) * out);
+        }
+        return;
+    }
     if (DWF_NAME(dwf_run_k3)(P, mask, smask, i0, i1, src, w, bias, act == FC_ACT_RELU, dst)) {
         if (act != FC_ACT_NONE && act != FC_ACT_RELU) {
             if (!P->packed) {

@@ -377,7 +377,10 @@ void fc_depthwise_small_backward_weight_f64(const fc_conv_geom *g, fc_int nimg, 
 /* Stride-1 depthwise convolution with same-size output (csrc/conv_depthwise_flat.c),
  * on the AVX-512 path only: K == C, no dilation, Ho == H, Wo == W, R * S <= 25,
  * H * W <= 4096, planes of at least one vector or a divisor of one (elem: 4 float,
- * 8 double). fc_depthwise_flat_fits(g, pass, elem) is 1 when pass (0 forward, 1
+ * 8 double); and the stride-2 forward of 3x3 filters with padding 1 on even planes
+ * (Ho = H / 2, Wo = W / 2) whose rows are whole vectors (with whole groups of four
+ * stride-1 vectors of even rows) or, for float, of 4x4 planes.
+ * fc_depthwise_flat_fits(g, pass, elem) is 1 when pass (0 forward, 1
  * backward-data) takes this path (0 when fc_simd_path() is not FC_SIMD_AVX512); a
  * call that does not fit does nothing. Work items [0, fc_depthwise_flat_items(g, N,
  * elem)): planes n * C + c (image-major), or, for planes smaller than a vector,

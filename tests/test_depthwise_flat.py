@@ -1,7 +1,9 @@
 """The AVX-512 flat-plane depthwise kernels (csrc/conv_depthwise_flat.c): stride 1 with
 an output the input's size, every tap a masked load at a fixed offset from the output's
 flat index, or a lane shift of vectors already in registers (3x3 with padding 1 on planes
-narrower than a vector, and 2x2 planes packed several channels to a vector).
+narrower than a vector, and 2x2 planes packed several channels to a vector); and the
+stride-2 3x3 forward with padding 1 on even planes, the stride-1 result at even rows and
+columns compressed by lane permutes.
 
 They sum every output as the AVX2 kernels do -- bias, then the taps in order, each a fused
 multiply-add -- so forward and input gradient are checked bitwise against the AVX2 path,
@@ -144,3 +146,39 @@ def test_3x3_padding_1_kernels_on_every_plane_family(dtype, plane, channels):
     assert y5.tobytes() == y2.tobytes() and dx5.tobytes() == dx2.tobytes()
     assert_close(y5, ref.relu(ref.conv2d(x, w, b, **opts)), dtype, 9, "forward")
     assert_close(dx5, ref.conv2d_backward(g, x, w, **opts)[0], dtype, 9, "grad_x")
+
+
+def _stride2_path(shape, dtype):
+    g = geo.conv2d_geometry(shape, (shape[1], 1, 3, 3), 2, 1, 1, groups=shape[1])
+    return _conv.depthwise_flat_path(geo.conv_kernel_args(g), 0, np.dtype(dtype).itemsize)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("plane,taken", [
+    ((32, 32), True), ((16, 16), True), ((64, 64), True), ((12, 32), True), ((8, 16), True),
+    ((16, 128), True), ((4, 4), "float32"), ((8, 8), "float64"), ((6, 6), False), ((2, 2), False),
+    ((10, 16), False),   # a 16-wide row of floats: the output rows go four at a time
+])
+@pytest.mark.parametrize("channels,act", [(1, None), (5, "relu"), (16, "sigmoid"), (19, "relu")])
+def test_stride2_forward_on_every_plane_family(dtype, plane, taken, channels, act):
+    """Stride 2, 3x3, padding 1: the planes each family takes (rows of whole vectors in
+    groups of four stride-1 vectors, 4x4 planes four to an output vector), bitwise the
+    AVX2 path, close to the reference; the others keep the AVX2 kernels."""
+    shape = (3, channels) + plane
+    fastconv_taken = taken is True or taken == np.dtype(dtype).name
+    before = fastconv.simd_path()
+    try:
+        fastconv.set_simd_path("avx512")
+        assert _stride2_path(shape, dtype) == fastconv_taken
+    finally:
+        fastconv.set_simd_path(before)
+    rng = np.random.default_rng(channels)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((channels, 1, 3, 3)).astype(dtype)
+    b = rng.standard_normal(channels).astype(dtype)
+    opts = dict(stride=2, padding=1, groups=channels)
+    y5 = _on_path("avx512", lambda: F.conv2d(x, w, b, activation=act, **opts))
+    y2 = _on_path("avx2", lambda: F.conv2d(x, w, b, activation=act, **opts))
+    assert y5.tobytes() == y2.tobytes()
+    want = ref.conv2d(x, w, b, **opts)
+    assert_close(y5, getattr(ref, act)(want) if act else want, dtype, 9, "forward")
