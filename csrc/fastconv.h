@@ -579,6 +579,24 @@ void fc_conv2d_pool_forward_team_f64(const fc_conv_geom *g, const fc_pool_geom *
                                      fc_int N, const double *x, const void *packed,
                                      const double *bias, int act, double act_param, double *y,
                                      int nthreads, char *work);
+/* A depthwise convolution gd (plain weights wd (K, 1, R, S), bias bd, activation
+ * actd) whose output is the input of the convolution g (no residual): with runs of
+ * images per thread, each run's depthwise output goes through a per-thread scratch
+ * while in cache. Bitwise the two drivers one after the other. work: at least
+ * fc_depthwise_conv_forward_team_workspace_bytes, 64-byte aligned. */
+size_t fc_depthwise_conv_forward_team_workspace_bytes(const fc_conv_geom *gd,
+                                                      const fc_conv_geom *g, fc_int N,
+                                                      int nthreads, size_t elem);
+void fc_depthwise_conv_forward_team_f32(const fc_conv_geom *gd, const float *wd, const float *bd,
+                                        int actd, float actd_param, const fc_conv_geom *g,
+                                        fc_int N, const float *x, const void *packed,
+                                        const float *bias, int act, float act_param, float *y,
+                                        int nthreads, char *work);
+void fc_depthwise_conv_forward_team_f64(const fc_conv_geom *gd, const double *wd,
+                                        const double *bd, int actd, double actd_param,
+                                        const fc_conv_geom *g, fc_int N, const double *x,
+                                        const void *packed, const double *bias, int act,
+                                        double act_param, double *y, int nthreads, char *work);
 /* Depthwise convolution (groups == C) with plain weights (K, 1, R, S). */
 void fc_depthwise_forward_team_f32(const fc_conv_geom *g, fc_int N, const float *x,
                                    const float *w, const float *bias, int act, float act_param,
@@ -631,6 +649,12 @@ typedef struct fc_op {
     double act_param;
     int in0, in1, out;       /* buffer numbers; in1 = -1 when unused */
     int pool_after;          /* CONV: 0, or FC_OP_MAX_POOL / FC_OP_AVG_POOL of its output */
+    int pre_depthwise;       /* CONV (no residual, no pool_after): 1 when in0 is the input of
+                                the depthwise convolution `dw` whose output the conv reads */
+    fc_conv_geom dw;         /* that depthwise convolution, its plain weights and bias */
+    const void *dw_weight, *dw_bias;
+    int dw_act;
+    double dw_act_param;
     fc_conv_geom conv;       /* CONV, DEPTHWISE */
     fc_pool_geom pool;       /* MAX_POOL, AVG_POOL, CONV with pool_after */
     fc_int channels;         /* planes per image: pooling, PLANE_MEANS */

@@ -128,6 +128,39 @@ size_t fc_conv2d_pool_forward_team_workspace_bytes(const fc_conv_geom *g, fc_int
     return (t.ws + per) * team_slots(&t, nthreads);
 }
 
+/* Depthwise -> convolution in one pass (MobileNet's depthwise-separable blocks):
+ * each thread runs the depthwise convolution of a few images into its own
+ * scratch (kept in L2, at most this many bytes of them) and the convolution
+ * reads them from there, so the depthwise output never goes to memory. Only
+ * where the convolution runs as runs of whole images. */
+#define FC_DW_SCRATCH_BYTES (256 * 1024)
+
+static fc_int dw_conv_images(const fc_conv_geom *gd, size_t elem)
+{
+    const size_t img = (size_t)gd->K * (size_t)gd->Ho * (size_t)gd->Wo * elem;
+    const size_t n = img ? FC_DW_SCRATCH_BYTES / img : 1;
+    return n < 1 ? 1 : (fc_int)n;
+}
+
+size_t fc_depthwise_conv_forward_team_workspace_bytes(const fc_conv_geom *gd,
+                                                      const fc_conv_geom *g, fc_int N,
+                                                      int nthreads, size_t elem)
+{
+    fc_conv_team t = conv_team(g, N, nthreads, elem);
+    size_t per, ys = (size_t)gd->K * (size_t)gd->Ho * (size_t)gd->Wo * elem;
+    fc_int imgs = conv_pool_fused(&t) ? dw_conv_images(gd, elem) : N;
+    if (ys && (size_t)imgs > (SIZE_MAX / 2) / ys)
+        return SIZE_MAX;
+    per = round64(ys * (size_t)imgs);
+    if (!conv_pool_fused(&t)) {   /* the whole depthwise output, then the conv's workspace */
+        size_t conv = fc_conv2d_forward_team_workspace_bytes(g, N, nthreads, elem);
+        return conv > SIZE_MAX - per ? SIZE_MAX : per + conv;
+    }
+    if (t.ws > SIZE_MAX - per || t.ws + per > SIZE_MAX / team_slots(&t, nthreads))
+        return SIZE_MAX;
+    return (t.ws + per) * team_slots(&t, nthreads);
+}
+
 #define T float
 #define SUFFIX f32
 #include "forward_team_impl.h"

@@ -134,6 +134,62 @@ void FC_NAME(fc_depthwise_forward_team)(const fc_conv_geom *g, fc_int N, const T
     });
 }
 
+/* The depthwise convolution of images [0, m) of x into y, serially, by the kernels
+ * fc_depthwise_forward_team would pick (the same bits). */
+static void FC_NAME(depthwise_images)(const fc_conv_geom *g, fc_int m, const T *x, const T *w,
+                                      const T *bias, int act, T act_param, T *y)
+{
+    if (fc_depthwise_flat_fits(g, 0, sizeof(T)))
+        FC_NAME(fc_depthwise_flat_forward)(g, m, 0, fc_depthwise_flat_items(g, m, sizeof(T)), x,
+                                           w, bias, act, act_param, y);
+    else if (fc_depthwise_rows_fits(g, 0))
+        FC_NAME(fc_depthwise_rows_forward)(g, m, 0, m * g->K, x, w, bias, act, act_param, y);
+    else if (fc_depthwise_small_fits(g, 0))
+        FC_NAME(fc_depthwise_small_forward)(g, m, 0, m * fc_depthwise_small_blocks(g), x, w, bias,
+                                            act, act_param, y);
+    else
+        FC_NAME(fc_depthwise_forward)(g, m, 0, m * g->K, x, w, bias, act, act_param, y);
+}
+
+void FC_NAME(fc_depthwise_conv_forward_team)(const fc_conv_geom *gd, const T *wd, const T *bd,
+                                             int actd, T actd_param, const fc_conv_geom *g,
+                                             fc_int N, const T *x, const void *packed,
+                                             const T *bias, int act, T act_param, T *y,
+                                             int nthreads, char *work)
+{
+    fc_conv_team t = conv_team(g, N, nthreads, sizeof(T));
+    const fc_int xs = gd->C * gd->H * gd->W, ds = gd->K * gd->Ho * gd->Wo;
+    const fc_int ys = g->K * g->Ho * g->Wo;
+    if (N <= 0)
+        return;
+    if (!conv_pool_fused(&t)) {
+        T *mid = (T *)work;
+        char *cwork = work + round64((size_t)ds * (size_t)N * sizeof(T));
+        FC_NAME(fc_depthwise_forward_team)(gd, N, x, wd, bd, actd, actd_param, mid, nthreads);
+        FC_NAME(fc_conv2d_forward_team)(g, N, mid, packed, bias, NULL, act, act_param, y,
+                                        nthreads, cwork);
+        return;
+    }
+    {
+        const fc_int nt = t.nt, imgs = dw_conv_images(gd, sizeof(T));
+        const size_t per = round64((size_t)ds * (size_t)imgs * sizeof(T));
+        const fc_int nchunks = image_runs(N, (int)nt);
+        fc_int i;
+        FC_TEAM_FOR(dynamic, nt, i, nchunks, {
+            char *mine = work + (t.ws + per) * (size_t)FC_THREAD_ID();
+            T *scratch = (T *)(mine + t.ws);
+            const fc_int n1 = (i + 1) * N / nchunks;
+            fc_int n;
+            for (n = i * N / nchunks; n < n1; n += imgs) {
+                const fc_int m = n1 - n < imgs ? n1 - n : imgs;
+                FC_NAME(depthwise_images)(gd, m, x + n * xs, wd, bd, actd, actd_param, scratch);
+                FC_NAME(fc_conv2d_forward_packed_batch)(g, m, scratch, packed, bias, NULL, act,
+                                                        act_param, y + n * ys, mine);
+            }
+        });
+    }
+}
+
 void FC_NAME(fc_pool2d_forward_team)(const fc_pool_geom *g, int max, fc_int planes, const T *x,
                                      T *y, int nthreads)
 {

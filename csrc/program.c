@@ -47,7 +47,7 @@ static fc_int fc_op_image_elems(const fc_op *op, int which)
     switch (op->kind) {
     case FC_OP_CONV:
         if (which == 0)
-            return g->C * g->H * g->W;
+            return op->pre_depthwise ? op->dw.C * op->dw.H * op->dw.W : g->C * g->H * g->W;
         if (which == 2 && op->pool_after)
             return g->K * p->Ho * p->Wo;
         return g->K * g->Ho * g->Wo;
@@ -77,6 +77,9 @@ static size_t fc_program_workspace_n(const fc_op *ops, int nops, fc_int N, int n
             size_t b = ops[i].pool_after
                            ? fc_conv2d_pool_forward_team_workspace_bytes(&ops[i].conv, N, nthreads,
                                                                          elem)
+                       : ops[i].pre_depthwise
+                           ? fc_depthwise_conv_forward_team_workspace_bytes(
+                                 &ops[i].dw, &ops[i].conv, N, nthreads, elem)
                            : fc_conv2d_forward_team_workspace_bytes(&ops[i].conv, N, nthreads,
                                                                     elem);
             if (b > most)

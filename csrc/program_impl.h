@@ -56,7 +56,12 @@ static void FC_NAME(fc_program_images)(const fc_op *ops, int nops, void *const *
         const T param = (T)op->act_param;
         switch (op->kind) {
         case FC_OP_CONV:
-            if (op->pool_after)
+            if (op->pre_depthwise)
+                FC_NAME(fc_depthwise_conv_forward_team)(
+                    &op->dw, (const T *)op->dw_weight, (const T *)op->dw_bias, op->dw_act,
+                    (T)op->dw_act_param, &op->conv, N, x, op->weight, (const T *)op->bias,
+                    op->act, param, y, nthreads, work);
+            else if (op->pool_after)
                 FC_NAME(fc_conv2d_pool_forward_team)(&op->conv, &op->pool,
                                                      op->pool_after == FC_OP_MAX_POOL, N, x,
                                                      op->weight, (const T *)op->bias, op->act,

@@ -296,6 +296,12 @@ cdef extern from "fastconv.h" nogil:
         double act_param
         int in0, in1, out
         int pool_after
+        int pre_depthwise
+        fc_conv_geom dw
+        const void *dw_weight
+        const void *dw_bias
+        int dw_act
+        double dw_act_param
         fc_conv_geom conv
         fc_pool_geom pool
         fc_int channels, size, units

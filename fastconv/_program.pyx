@@ -109,6 +109,7 @@ cdef class Program:
             (kind, act, act_param, in0, in1, out, conv, pool, channels, size, units,
              weight, bias) = spec[:13]
             pool_after = spec[13] if len(spec) > 13 else 0
+            pre = spec[14] if len(spec) > 14 else None
             if not 0 <= kind <= FC_OP_TO_NCHW:
                 raise ValueError(f"Program: unknown op kind {kind}")
             if pool_after not in (0, FC_OP_MAX_POOL, FC_OP_AVG_POOL) or (
@@ -116,6 +117,25 @@ cdef class Program:
                 raise ValueError(f"Program: pool_after {pool_after} needs a conv op without "
                                  f"residual and a pooling geometry")
             op.pool_after = pool_after
+            if pre is not None:
+                if kind != FC_OP_CONV or pool_after or in1 >= 0 or conv is None:
+                    raise ValueError("Program: a depthwise convolution can only run before a "
+                                     "conv op without residual or pooling")
+                dw_args, dw_weight, dw_bias, dw_act, dw_param = pre
+                (op.dw.C, op.dw.H, op.dw.W, op.dw.K, op.dw.R, op.dw.S, op.dw.Ho, op.dw.Wo,
+                 op.dw.stride_h, op.dw.stride_w, op.dw.pad_top, op.dw.pad_left, op.dw.dil_h,
+                 op.dw.dil_w, op.dw.winograd) = dw_args
+                if (op.dw.K != conv[0] or op.dw.Ho != conv[1] or op.dw.Wo != conv[2]
+                        or op.dw.K != op.dw.C):
+                    raise ValueError(f"Program: depthwise output {op.dw.K}x{op.dw.Ho}x{op.dw.Wo} "
+                                     f"is not the conv input {conv[0]}x{conv[1]}x{conv[2]}")
+                op.pre_depthwise = 1
+                op.dw_act, op.dw_act_param = dw_act, dw_param
+                op.dw_weight = _address(dw_weight, False, 0, "depthwise weight")
+                self.keep.append(dw_weight)
+                if dw_bias is not None:
+                    op.dw_bias = _address(dw_bias, False, 0, "depthwise bias")
+                    self.keep.append(dw_bias)
             op.kind, op.act, op.act_param = kind, act, act_param
             op.in0, op.in1, op.out = in0, in1, out
             used.update(b for b in (in0, in1, out) if b >= 0)

@@ -264,6 +264,41 @@ def test_conv_then_pooling_is_one_op(n, pool):
     assert sum(ops) == len(steps) - 2
 
 
+@pytest.mark.parametrize("n", [1, 2, 9])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_depthwise_then_conv_is_one_op(n, dtype):
+    """A depthwise convolution read only by the convolution after it runs in that
+    convolution's op (its output per run of images kept in cache): bitwise the
+    step-by-step result on 1 and 2 threads, stride 1 and 2, with batch norm and ReLU
+    folded in; one also read by an Add is not fused."""
+    inp = layers.Input((16, 16, 8))
+    a = layers.ReLU()(layers.BatchNormalization()(
+        layers.DepthwiseConv2D(3, padding=1, use_bias=False)(inp)))
+    b = layers.Conv2D(16, 1, activation="relu")(a)
+    c = layers.DepthwiseConv2D(3, strides=2, padding=1, activation="relu")(b)
+    d = layers.Conv2D(24, 3, padding="same")(c)          # any convolution may follow
+    e = layers.DepthwiseConv2D(3, padding="same")(d)     # read twice: not fused
+    out = layers.Add()([layers.Conv2D(24, 1)(e), e])
+    model = models.Model(inp, out, seed=5, dtype=dtype)
+    x = np.random.default_rng(n).random((n, 16, 16, 8)).astype(dtype)
+    plan = model._get_plan()
+    xs = model._internal([x])
+    before = fastconv.get_num_threads()
+    try:
+        for t in (1, 2):
+            fastconv.set_num_threads(t)
+            ref = plan.forward(xs, False)[0]
+            for _ in range(2):
+                assert plan.infer(xs)[0].tobytes() == ref[0].tobytes()
+    finally:
+        fastconv.set_num_threads(before)
+    (compiled,) = plan._programs._compiled.values()
+    assert [kind for kind, _, _ in compiled.segments] == ["program"]
+    labels = compiled.segments[0][2]
+    fused = [label for label in labels if "depthwise" in label and "+conv2d" in label]
+    assert len(fused) == 2 and len(labels) == 4   # + depthwise e, conv + add
+
+
 def test_conv_then_pooling_on_a_shared_image():
     """Batch 1 on two threads: the team shares the image's convolution (into scratch),
     then pools it -- bitwise the step-by-step result, and the 1x1 few-pixel batch path."""

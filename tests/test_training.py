@@ -187,7 +187,16 @@ def test_fit_argument_errors(digits):
 
 # ------------------------------------------------------------------ Ctrl-C
 
-def test_ctrl_c_stops_between_batches(digits):
+@pytest.fixture
+def python_sigint():
+    """Python's own Ctrl-C handler for the test (a shell starts background jobs with
+    SIGINT ignored, and fit then leaves it so), put back after."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_stops_between_batches(digits, python_sigint):
     (x, y), _ = digits
     m = tiny()
     out = io.StringIO()

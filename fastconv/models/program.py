@@ -232,6 +232,7 @@ class _Compiled:
         lowered = [None if op == "alias" and s.output in outputs else op
                    for op, s in zip(lowered, steps)]
         reads = _fuse_conv_pool(steps, lowered, outputs)
+        _fuse_depthwise_conv(steps, lowered, outputs, reads)
         last_read = {}
         for pos, ins in enumerate(reads):
             for i in ins:
@@ -414,6 +415,29 @@ def _fuse_conv_pool(steps, lowered, outputs):
             reads[pos + 1] = reads[pos]
             reads[pos] = []
     return reads
+
+
+def _fuse_depthwise_conv(steps, lowered, outputs, reads):
+    """Merge each depthwise convolution whose only reader is the convolution right after
+    it (no residual, no pooling: MobileNet's depthwise-separable blocks) into that
+    convolution's op, which then runs both per run of images with the depthwise output
+    kept in cache: the conv step's op gets ``(depthwise geometry, weight, bias, act,
+    act_param)`` as its 15th field and the depthwise step is marked "fused"."""
+    readers = {}
+    for s in steps:
+        for i in s.inputs:
+            readers[i] = readers.get(i, 0) + 1
+    for pos in range(len(steps) - 1):
+        dw, conv = lowered[pos], lowered[pos + 1]
+        s, t = steps[pos], steps[pos + 1]
+        if (isinstance(dw, tuple) and dw[0] == _DEPTHWISE and type(t.layer) is FusedConv
+                and isinstance(conv, tuple) and conv[0] == _CONV and len(conv) == 10
+                and conv[4] is None and t.inputs == [s.output]
+                and readers.get(s.output) == 1 and s.output not in outputs):
+            lowered[pos + 1] = conv + (0, (dw[3], dw[8], dw[9], dw[1], dw[2]))
+            lowered[pos] = "fused"
+            reads[pos + 1] = reads[pos]
+            reads[pos] = []
 
 
 def _lower(step, vals, dtype):
