@@ -20,6 +20,8 @@
 #undef DWF_ACT
 #undef LD
 #undef ALIGNR
+#undef ADDV
+#undef DWF_REDUCE
 #undef DWF_ITYPE
 #undef DWF_IVEC
 #undef DWF_ILOAD
@@ -39,6 +41,8 @@
 #define SET1 _mm512_set1_pd
 #define LDZ(m, p) _mm512_maskz_loadu_pd((MASKT)(m), (p))
 #define FMA _mm512_fmadd_pd
+#define ADDV _mm512_add_pd
+#define DWF_REDUCE _mm512_reduce_add_pd
 #define MAX _mm512_max_pd
 #define ST _mm512_storeu_pd
 #define MST(p, m, a) _mm512_mask_storeu_pd((p), (MASKT)(m), (a))
@@ -61,6 +65,8 @@
 #define SET1 _mm512_set1_ps
 #define LDZ(m, p) _mm512_maskz_loadu_ps((MASKT)(m), (p))
 #define FMA _mm512_fmadd_ps
+#define ADDV _mm512_add_ps
+#define DWF_REDUCE _mm512_reduce_add_ps
 #define MAX _mm512_max_ps
 #define ST _mm512_storeu_ps
 #define MST(p, m, a) _mm512_mask_storeu_ps((p), (MASKT)(m), (a))
@@ -481,6 +487,7 @@ DWF_INLINE int DWF_NAME(dwf_run_k3)(const dwf_plan *P, uint16_t *mask, uint16_t 
 }
 
 #include "conv_depthwise_flat_s2.h"
+#include "conv_depthwise_flat_bw.h"
 
 DWF_ATTR static void DWF_NAME(dwf_run)(const dwf_plan *P, fc_int i0, fc_int i1, const DWF_T *src,
                                        const DWF_T *w, const DWF_T *bias, int act,

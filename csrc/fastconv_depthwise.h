@@ -75,7 +75,7 @@ void fc_depthwise_small_backward_weight_f64(const fc_conv_geom *g, fc_int nimg, 
  * (Ho = H / 2, Wo = W / 2) whose rows are whole vectors (with whole groups of four
  * stride-1 vectors of even rows) or, for float, of 4x4 planes.
  * fc_depthwise_flat_fits(g, pass, elem) is 1 when pass (0 forward, 1
- * backward-data) takes this path (0 when fc_simd_path() is not FC_SIMD_AVX512); a
+ * backward-data, 2 backward-weight) takes this path (0 when fc_simd_path() is not FC_SIMD_AVX512); a
  * call that does not fit does nothing. Work items [0, fc_depthwise_flat_items(g, N,
  * elem)): planes n * C + c (image-major), or, for planes smaller than a vector,
  * vector positions u of the images (i = u * N + n); forward and backward-data do
@@ -83,6 +83,17 @@ void fc_depthwise_small_backward_weight_f64(const fc_conv_geom *g, fc_int nimg, 
  * fc_depthwise_backward_data (dx overwritten), serial, and no result depends on
  * the split. */
 int fc_depthwise_flat_fits(const fc_conv_geom *g, int pass, size_t elem);
+/* Pass 2 (weight gradient; stride 1, 3x3 with padding 1, rows of whole vectors,
+ * at least 3 rows): channels
+ * [k0, k1) of nimg whole images (x and dy (nimg, C, H, W)), out[(k - k0) * part
+ * + t] = tap t's gradient (t < R * S), out[(k - k0) * part + R * S] = the dy sum,
+ * overwritten; summed in an order fixed by the geometry and nimg. */
+void fc_depthwise_flat_backward_weight_f32(const fc_conv_geom *g, fc_int nimg, fc_int k0,
+                                           fc_int k1, const float *x, const float *dy,
+                                           fc_int part, float *out);
+void fc_depthwise_flat_backward_weight_f64(const fc_conv_geom *g, fc_int nimg, fc_int k0,
+                                           fc_int k1, const double *x, const double *dy,
+                                           fc_int part, double *out);
 fc_int fc_depthwise_flat_items(const fc_conv_geom *g, fc_int N, size_t elem);
 void fc_depthwise_flat_forward_f32(const fc_conv_geom *g, fc_int N, fc_int i0, fc_int i1,
                                    const float *x, const float *w, const float *bias, int act,

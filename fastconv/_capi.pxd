@@ -157,6 +157,12 @@ cdef extern from "fastconv.h" nogil:
                                              const float *dy, const float *w, float *dx)
     void fc_depthwise_flat_backward_data_f64(const fc_conv_geom *g, fc_int N, fc_int i0, fc_int i1,
                                              const double *dy, const double *w, double *dx)
+    void fc_depthwise_flat_backward_weight_f32(const fc_conv_geom *g, fc_int nimg, fc_int k0,
+                                               fc_int k1, const float *x, const float *dy,
+                                               fc_int part, float *out)
+    void fc_depthwise_flat_backward_weight_f64(const fc_conv_geom *g, fc_int nimg, fc_int k0,
+                                               fc_int k1, const double *x, const double *dy,
+                                               fc_int part, double *out)
     int fc_depthwise_rows_fits(const fc_conv_geom *g, int pass_)
     void fc_depthwise_rows_forward_f32(const fc_conv_geom *g, fc_int N, fc_int q0, fc_int q1,
                                        const float *x, const float *w, const float *bias, int act,

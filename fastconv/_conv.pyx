@@ -451,9 +451,12 @@ def depthwise_backward_weight(const floating[:, :, :, ::1] x, const floating[:, 
     cdef Py_ssize_t nchunks = min(N, WEIGHT_GRAD_CHUNKS), item, chunk, k, n0, i
     cdef Py_ssize_t part = RS + 1
     cdef Py_ssize_t nblk = fc_depthwise_small_blocks(&g)
-    cdef bint rows = fc_depthwise_rows_fits(&g, 2)
-    cdef bint small = fc_depthwise_small_fits(&g, 2) and not rows
-    cdef int nt = team_size(num_threads, nchunks * (nblk if small else K), depthwise_work(&g, N))
+    cdef bint flat = fc_depthwise_flat_fits(&g, 2, sizeof(floating))
+    cdef bint rows = fc_depthwise_rows_fits(&g, 2) and not flat
+    cdef bint small = fc_depthwise_small_fits(&g, 2) and not rows and not flat
+    cdef Py_ssize_t fblk = (K + 15) // 16
+    cdef int nt = team_size(num_threads, nchunks * (fblk if flat else nblk if small else K),
+                            depthwise_work(&g, N))
     cdef floating total
     cdef floating *acc
     cdef floating *dw = &grad_w[0, 0, 0, 0]
@@ -478,6 +481,20 @@ def depthwise_backward_weight(const floating[:, :, :, ::1] x, const floating[:, 
                     fc_depthwise_small_backward_weight_f64(
                         &g, (chunk + 1) * N // nchunks - n0, item % nblk, &x[n0, 0, 0, 0],
                         &grad_out[n0, 0, 0, 0], part, acc)
+            # AVX-512, stride-1 'same' planes: items (image run, 16-channel block),
+            # each writing the partials of its filters; the same reduction follows.
+            for item in prange(nchunks * fblk if flat else 0, schedule='static', num_threads=nt):
+                chunk = item // fblk
+                k = (item % fblk) * 16
+                n0 = chunk * N // nchunks
+                if floating is float:
+                    fc_depthwise_flat_backward_weight_f32(
+                        &g, (chunk + 1) * N // nchunks - n0, k, min(K, k + 16), &x[n0, 0, 0, 0],
+                        &grad_out[n0, 0, 0, 0], part, partials + (chunk * K + k) * part)
+                else:
+                    fc_depthwise_flat_backward_weight_f64(
+                        &g, (chunk + 1) * N // nchunks - n0, k, min(K, k + 16), &x[n0, 0, 0, 0],
+                        &grad_out[n0, 0, 0, 0], part, partials + (chunk * K + k) * part)
             # Rows at least one vector wide: items (image run, filter) as below,
             # each writing its filter's partial (taps, dy sum) vectorised along rows.
             for item in prange(nchunks * K if rows else 0, schedule='static', num_threads=nt):
@@ -492,7 +509,8 @@ def depthwise_backward_weight(const floating[:, :, :, ::1] x, const floating[:, 
                     fc_depthwise_rows_backward_weight_f64(
                         &g, (chunk + 1) * N // nchunks - n0, &x[n0, k, 0, 0], g.C * g.H * g.W,
                         &grad_out[n0, k, 0, 0], K * g.Ho * g.Wo, partials + item * part)
-            for item in prange(0 if small or rows else nchunks * K, schedule='static', num_threads=nt):
+            for item in prange(0 if small or rows or flat else nchunks * K, schedule='static',
+                               num_threads=nt):
                 chunk = item // K
                 k = item % K
                 acc = partials + item * part

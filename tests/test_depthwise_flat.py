@@ -182,3 +182,39 @@ def test_stride2_forward_on_every_plane_family(dtype, plane, taken, channels, ac
     assert y5.tobytes() == y2.tobytes()
     want = ref.conv2d(x, w, b, **opts)
     assert_close(y5, getattr(ref, act)(want) if act else want, dtype, 9, "forward")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("plane", [(32, 32), (16, 16), (64, 64), (16, 48), (3, 16), (5, 32),
+                                   (8, 8), (16, 128)])
+@pytest.mark.parametrize("channels", [1, 16, 21])
+def test_weight_gradient_of_rows_of_whole_vectors(dtype, plane, channels, restore_threads):
+    """3x3 with padding 1 on rows of whole vectors: the weight gradient (and the bias's)
+    summed vector by vector per tap, masks at the row ends (and from the table on the
+    first and last rows); close to the reference and the same bits for any thread count
+    (16-channel blocks of fixed image runs)."""
+    shape = (7, channels) + plane
+    g = geo.conv2d_geometry(shape, (channels, 1, 3, 3), 1, 1, 1, groups=channels)
+    args = geo.conv_kernel_args(g)
+    vl = 64 // np.dtype(dtype).itemsize
+    before = fastconv.simd_path()
+    try:
+        fastconv.set_simd_path("avx512")
+        assert _conv.depthwise_flat_path(args, 2, np.dtype(dtype).itemsize) == (plane[1] % vl == 0)
+    finally:
+        fastconv.set_simd_path(before)
+    rng = np.random.default_rng(channels)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((channels, 1, 3, 3)).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    opts = dict(stride=1, padding=1, groups=channels)
+    got = []
+    for threads in (1, 2, 3):
+        fastconv.set_num_threads(threads)
+        got.append(_on_path("avx512", lambda: F.conv2d_backward(dy, x, w, **opts)))
+    for other in got[1:]:
+        assert all(a.tobytes() == b.tobytes() for a, b in zip(got[0], other))
+    want = ref.conv2d_backward(dy, x, w, **opts)
+    terms = shape[0] * plane[0] * plane[1]
+    assert_close(got[0][1], want[1], dtype, terms, "grad_weight")
+    assert_close(got[0][2], want[2], dtype, terms, "grad_bias")
