@@ -217,12 +217,15 @@ void fc_conv_plan_make(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan 
         pl->ap_bytes = fc_align_up((size_t)fc_roundup(pl->m, mr) * (size_t)FC_MAX(pl->k, 1) * elem);
         pl->wq = (pl->pg.Wp + d->stride_w - 1) / d->stride_w;
         pl->wrow = pl->wq * d->stride_w;
-        /* A 1x1 convolution reads its image in place (no copy) whatever the plane
-         * size: the padded plane stride that keeps other direct convolutions' channel
-         * rows off the same cache sets would force a copy, which costs it more than
-         * the conflicts (MobileNet's 64 -> 64 @16x16, batch 64: 488-534 -> 464-487 us). */
-        pl->xplane = fc_is_1x1(d) ? pl->pg.Hp * pl->wrow
-                                  : fc_plane_stride(pl->pg.Hp * pl->wrow, d->C, elem);
+        /* A 1x1 convolution with up to 64 filters reads its image in place (no copy)
+         * whatever the plane size: the padded plane stride that keeps channel rows off
+         * the same cache sets would force a copy, which costs it more than the
+         * conflicts (batch 64, 2 threads: 16 -> 32 @32x32 1.07x, 64 -> 64 @16x16
+         * 1.02-1.09x). With more filters each tile is read by more weight panels and
+         * the conflicts cost more than the copy (64 -> 128 @16x16: 0.93x in place). */
+        pl->xplane = fc_is_1x1(d) && d->K <= 64
+                         ? pl->pg.Hp * pl->wrow
+                         : fc_plane_stride(pl->pg.Hp * pl->wrow, d->C, elem);
         pl->x_bytes = fc_align_up(((size_t)d->C * (size_t)pl->xplane + 2 * (size_t)cw) * elem);
         pl->o_bytes = fc_align_up(((size_t)pl->k + 3 * (size_t)pl->nch) * sizeof(fc_int));
         pl->total = pl->ap_bytes + pl->x_bytes + pl->o_bytes + FC_ALIGN;
