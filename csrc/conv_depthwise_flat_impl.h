@@ -379,22 +379,27 @@ DWF_INLINE void DWF_NAME(dwf_reg_packed)(const int W, const dwf_plan *P, const u
     }
 }
 
-/* Vectors v0 .. v0 + 3 of a plane whose rows are NC whole vectors (W = NC * VL), all
- * on rows 1 .. H - 2: every tap a load at its offset, masked only at the row ends
- * (compile-time masks when NC divides 4, since v0 is then a multiple of NC). */
-DWF_INLINE void DWF_NAME(dwf_rows4)(const int NC, fc_int nc, const DWF_T *s, DWF_T *d, fc_int v0,
-                                    const V *wv, V bv, int relu)
+/* Four vectors of a plane whose rows are nc = W / VL whole vectors (NC: nc when it is
+ * 1, 2 or 4, making the masks compile-time; else 0): v0 + i % M + (i / M) * 2 * nc, i < 4
+ * (M = 4: four consecutive vectors; M < 4: the stride-2 groups of even rows). Every
+ * tap a load at its offset: with `border` masked from the table (rows that reach the
+ * padding), else only at the row ends (the vectors' rows and their neighbours inside
+ * the plane). */
+DWF_INLINE void DWF_NAME(dwf_rows_group)(const int NC, const int M, const int border, fc_int nc,
+                                         const uint16_t *mask, const DWF_T *s, fc_int v0,
+                                         const V *wv, V bv, V a[4])
 {
-    const int fixed = NC == 1 || NC == 2 || NC == 4;
-    const fc_int W = (fixed ? NC : nc) * VL;
+    const int fixed = NC != 0;
+    const fc_int ncv = fixed ? NC : nc, W = ncv * VL;
     const unsigned left = FULL & ~1u, right = FULL >> 1;
+    fc_int v[4];
     unsigned ml[4], mr[4];
-    V a[4];
 #pragma GCC unroll 4
     for (int i = 0; i < 4; i++) {
-        const fc_int cc = fixed ? i % NC : (v0 + i) % nc;
+        const fc_int cc = fixed ? i % NC : (v0 + i % M) % ncv;
+        v[i] = v0 + i % M + i / M * 2 * ncv;
         ml[i] = cc == 0 ? left : FULL;
-        mr[i] = cc == (fixed ? NC : nc) - 1 ? right : FULL;
+        mr[i] = cc == ncv - 1 ? right : FULL;
         a[i] = bv;
     }
 #pragma GCC unroll 9
@@ -402,11 +407,22 @@ DWF_INLINE void DWF_NAME(dwf_rows4)(const int NC, fc_int nc, const DWF_T *s, DWF
         const fc_int off = (k / 3 - 1) * W + k % 3 - 1;
 #pragma GCC unroll 4
         for (int i = 0; i < 4; i++) {
-            const DWF_T *p = s + (v0 + i) * VL + off;
-            const V x = k % 3 == 0 ? LDZ(ml[i], p) : k % 3 == 2 ? LDZ(mr[i], p) : LD(p);
+            const DWF_T *p = s + v[i] * VL + off;
+            const V x = border     ? LDZ(DWF_KLOAD(mask + v[i] * 9 + k), p)
+                        : k % 3 == 0 ? LDZ(ml[i], p)
+                        : k % 3 == 2 ? LDZ(mr[i], p)
+                                     : LD(p);
             a[i] = FMA(x, wv[k], a[i]);
         }
     }
+}
+
+/* Vectors v0 .. v0 + 3 of such a plane, all on rows 1 .. H - 2. */
+DWF_INLINE void DWF_NAME(dwf_rows4)(const int NC, fc_int nc, const DWF_T *s, DWF_T *d, fc_int v0,
+                                    const V *wv, V bv, int relu)
+{
+    V a[4];
+    DWF_NAME(dwf_rows_group)(NC, 4, 0, nc, NULL, s, v0, wv, bv, a);
 #pragma GCC unroll 4
     for (int i = 0; i < 4; i++) DWF_NAME(dwf_put)(relu, FULL, d + (v0 + i) * VL, a[i]);
 }

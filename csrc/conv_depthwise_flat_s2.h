@@ -20,43 +20,6 @@ DWF_INLINE V DWF_NAME(dwf_evens)(V a, V b)
     return DWF_PERMUTE2(FULL, a, DWF_ILOAD(idx), b);
 }
 
-/* Stride-1 vectors v0 + (i % M) + (i / M) * 2 * nc (i < 4; M = NC for NC 1 or 2,
- * else 4) of a plane whose rows are nc = W / VL vectors (NC: nc when it is 1, 2
- * or 4, else 0 and nc a multiple of 4): rows 2 er .. of the even-row group at v0.
- * The group holding row 0 (border) takes its masks from the table, the others
- * only mask the row ends. */
-DWF_INLINE void DWF_NAME(dwf_s2_group)(const int NC, const int border, fc_int nc,
-                                       const uint16_t *mask, const DWF_T *s, fc_int v0,
-                                       const V *wv, V bv, V a[4])
-{
-    const int M = NC == 1 || NC == 2 ? NC : 4, fixed = NC != 0;
-    const fc_int ncv = fixed ? NC : nc, W = ncv * VL;
-    const unsigned left = FULL & ~1u, right = FULL >> 1;
-    fc_int v[4];
-    unsigned ml[4], mr[4];
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; i++) {
-        const fc_int cc = fixed ? i % M : v0 % ncv + i;
-        v[i] = v0 + i % M + i / M * 2 * ncv;
-        ml[i] = cc == 0 ? left : FULL;
-        mr[i] = cc == ncv - 1 ? right : FULL;
-        a[i] = bv;
-    }
-#pragma GCC unroll 9
-    for (int k = 0; k < 9; k++) {
-        const fc_int off = (k / 3 - 1) * W + k % 3 - 1;
-#pragma GCC unroll 4
-        for (int i = 0; i < 4; i++) {
-            const DWF_T *p = s + v[i] * VL + off;
-            const V x = border     ? LDZ(DWF_KLOAD(mask + v[i] * 9 + k), p)
-                        : k % 3 == 0 ? LDZ(ml[i], p)
-                        : k % 3 == 2 ? LDZ(mr[i], p)
-                                     : LD(p);
-            a[i] = FMA(x, wv[k], a[i]);
-        }
-    }
-}
-
 /* Planes [q0, q1) whose rows are whole vectors (W = nc * VL). */
 DWF_INLINE void DWF_NAME(dwf_s2_rows)(const int NC, const dwf_plan *P, const uint16_t *mask,
                                       fc_int q0, fc_int q1, const DWF_T *src, const DWF_T *w,
@@ -74,10 +37,12 @@ DWF_INLINE void DWF_NAME(dwf_s2_rows)(const int NC, const dwf_plan *P, const uin
         for (fc_int er = 0; er < Ho; er += 4 / M)
             for (fc_int cc = 0; cc < ncv; cc += M) {
                 V a[4];
+                /* four stride-1 vectors of even rows 2 er, ... (the group of row 0
+                 * reaches the top padding: masks from the table) */
                 if (er == 0)
-                    DWF_NAME(dwf_s2_group)(NC, 1, nc, mask, s, cc, wv, bv, a);
+                    DWF_NAME(dwf_rows_group)(NC, M, 1, nc, mask, s, cc, wv, bv, a);
                 else
-                    DWF_NAME(dwf_s2_group)(NC, 0, nc, mask, s, 2 * er * ncv + cc, wv, bv, a);
+                    DWF_NAME(dwf_rows_group)(NC, M, 0, nc, mask, s, 2 * er * ncv + cc, wv, bv, a);
                 DWF_T *o = d + er * Wo + cc * VL / 2;
                 DWF_NAME(dwf_put)(relu, FULL, o, DWF_NAME(dwf_evens)(a[0], a[1]));
                 DWF_NAME(dwf_put)(relu, FULL, o + VL, DWF_NAME(dwf_evens)(a[2], a[3]));
@@ -129,7 +94,7 @@ DWF_INLINE void DWF_NAME(dwf_run_s2)(const dwf_plan *P, uint16_t *mask, uint16_t
 {
     const fc_int nc = P->W / VL;
     if (P->W % VL == 0) {
-        /* the table rows of the border group (dwf_s2_group's v0 = 0) */
+        /* the table rows of the border group (dwf_rows_group's v0 = 0) */
         const int M = nc == 1 || nc == 2 ? (int)nc : 4;
         dwf_masks(P, 0, M == 4 ? nc : 3 % M + 3 / M * 2 * nc + 1, mask, smask);
         if (nc == 1)

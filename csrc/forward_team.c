@@ -94,7 +94,8 @@ size_t fc_conv2d_forward_team_workspace_bytes(const fc_conv_geom *g, fc_int N, i
 
 /* Conv -> pooling in one pass: each thread convolves a few images into its own
  * scratch (kept in cache, at most this many bytes of them) and pools them from
- * there, so the full-size feature map never goes to memory. */
+ * there, so the full-size feature map never goes to memory (the depthwise ->
+ * convolution pass below keeps its depthwise output the same way). */
 #define FC_POOL_SCRATCH_BYTES (256 * 1024)
 
 static fc_int conv_pool_images(const fc_conv_geom *g, size_t elem)
@@ -110,55 +111,45 @@ static int conv_pool_fused(const fc_conv_team *t)
     return t->mode == FC_CONV_TEAM_RUNS;
 }
 
-size_t fc_conv2d_pool_forward_team_workspace_bytes(const fc_conv_geom *g, fc_int N,
-                                                   int nthreads, size_t elem)
+/* Workspace of a driver that keeps runs of images of `mid`'s output (the
+ * convolution's own output before pooling, or the depthwise output before the
+ * convolution) in a per-thread scratch next to the convolution g's workspace; or,
+ * when g does not run as runs of images, the whole of that output for the batch
+ * followed by g's team workspace. */
+static size_t scratch_team_workspace(const fc_conv_geom *mid, const fc_conv_geom *g, fc_int N,
+                                     int nthreads, size_t elem)
 {
     fc_conv_team t = conv_team(g, N, nthreads, elem);
-    size_t per, ys = (size_t)g->K * (size_t)g->Ho * (size_t)g->Wo * elem;
-    fc_int imgs = conv_pool_fused(&t) ? conv_pool_images(g, elem) : N;
+    size_t per, ys = (size_t)mid->K * (size_t)mid->Ho * (size_t)mid->Wo * elem;
+    fc_int imgs = conv_pool_fused(&t) ? conv_pool_images(mid, elem) : N;
     if (ys && (size_t)imgs > (SIZE_MAX / 2) / ys)
         return SIZE_MAX;
     per = round64(ys * (size_t)imgs);
-    if (!conv_pool_fused(&t)) {   /* the whole conv output, then the conv's workspace */
+    if (!conv_pool_fused(&t)) {
         size_t conv = fc_conv2d_forward_team_workspace_bytes(g, N, nthreads, elem);
         return conv > SIZE_MAX - per ? SIZE_MAX : per + conv;
     }
     if (t.ws > SIZE_MAX - per || t.ws + per > SIZE_MAX / team_slots(&t, nthreads))
         return SIZE_MAX;
     return (t.ws + per) * team_slots(&t, nthreads);
+}
+
+size_t fc_conv2d_pool_forward_team_workspace_bytes(const fc_conv_geom *g, fc_int N,
+                                                   int nthreads, size_t elem)
+{
+    return scratch_team_workspace(g, g, N, nthreads, elem);
 }
 
 /* Depthwise -> convolution in one pass (MobileNet's depthwise-separable blocks):
  * each thread runs the depthwise convolution of a few images into its own
- * scratch (kept in L2, at most this many bytes of them) and the convolution
- * reads them from there, so the depthwise output never goes to memory. Only
- * where the convolution runs as runs of whole images. */
-#define FC_DW_SCRATCH_BYTES (256 * 1024)
-
-static fc_int dw_conv_images(const fc_conv_geom *gd, size_t elem)
-{
-    const size_t img = (size_t)gd->K * (size_t)gd->Ho * (size_t)gd->Wo * elem;
-    const size_t n = img ? FC_DW_SCRATCH_BYTES / img : 1;
-    return n < 1 ? 1 : (fc_int)n;
-}
-
+ * scratch (kept in cache, FC_POOL_SCRATCH_BYTES of them at most) and the
+ * convolution reads them from there, so the depthwise output never goes to
+ * memory. Only where the convolution runs as runs of whole images. */
 size_t fc_depthwise_conv_forward_team_workspace_bytes(const fc_conv_geom *gd,
                                                       const fc_conv_geom *g, fc_int N,
                                                       int nthreads, size_t elem)
 {
-    fc_conv_team t = conv_team(g, N, nthreads, elem);
-    size_t per, ys = (size_t)gd->K * (size_t)gd->Ho * (size_t)gd->Wo * elem;
-    fc_int imgs = conv_pool_fused(&t) ? dw_conv_images(gd, elem) : N;
-    if (ys && (size_t)imgs > (SIZE_MAX / 2) / ys)
-        return SIZE_MAX;
-    per = round64(ys * (size_t)imgs);
-    if (!conv_pool_fused(&t)) {   /* the whole depthwise output, then the conv's workspace */
-        size_t conv = fc_conv2d_forward_team_workspace_bytes(g, N, nthreads, elem);
-        return conv > SIZE_MAX - per ? SIZE_MAX : per + conv;
-    }
-    if (t.ws > SIZE_MAX - per || t.ws + per > SIZE_MAX / team_slots(&t, nthreads))
-        return SIZE_MAX;
-    return (t.ws + per) * team_slots(&t, nthreads);
+    return scratch_team_workspace(gd, g, N, nthreads, elem);
 }
 
 #define T float

@@ -171,7 +171,7 @@ void FC_NAME(fc_depthwise_conv_forward_team)(const fc_conv_geom *gd, const T *wd
         return;
     }
     {
-        const fc_int nt = t.nt, imgs = dw_conv_images(gd, sizeof(T));
+        const fc_int nt = t.nt, imgs = conv_pool_images(gd, sizeof(T));
         const size_t per = round64((size_t)ds * (size_t)imgs * sizeof(T));
         const fc_int nchunks = image_runs(N, (int)nt);
         fc_int i;

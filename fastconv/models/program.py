@@ -393,16 +393,22 @@ class _Compiled:
 
 
 # ---------------------------------------------------------------- lowering
+def _reader_counts(steps):
+    """How many steps read each slot."""
+    readers = {}
+    for s in steps:
+        for i in s.inputs:
+            readers[i] = readers.get(i, 0) + 1
+    return readers
+
+
 def _fuse_conv_pool(steps, lowered, outputs):
     """Merge each convolution whose only reader is the pooling right after it into that
     pooling's op (the feature map is pooled from cache, never stored whole): the pooling
     step gets the conv op with the pool geometry and ``pool_after``, the conv step is
     marked "fused". Returns the slots each step's op reads."""
     reads = [list(s.inputs) for s in steps]
-    readers = {}
-    for s in steps:
-        for i in s.inputs:
-            readers[i] = readers.get(i, 0) + 1
+    readers = _reader_counts(steps)
     for pos in range(len(steps) - 1):
         conv, pool = lowered[pos], lowered[pos + 1]
         s, t = steps[pos], steps[pos + 1]
@@ -423,10 +429,7 @@ def _fuse_depthwise_conv(steps, lowered, outputs, reads):
     convolution's op, which then runs both per run of images with the depthwise output
     kept in cache: the conv step's op gets ``(depthwise geometry, weight, bias, act,
     act_param)`` as its 15th field and the depthwise step is marked "fused"."""
-    readers = {}
-    for s in steps:
-        for i in s.inputs:
-            readers[i] = readers.get(i, 0) + 1
+    readers = _reader_counts(steps)
     for pos in range(len(steps) - 1):
         dw, conv = lowered[pos], lowered[pos + 1]
         s, t = steps[pos], steps[pos + 1]
