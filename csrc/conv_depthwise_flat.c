@@ -14,19 +14,24 @@
  * masked off, which reads nothing and gives zero. The masks depend on the
  * geometry only: a table per call, a row per vector of a plane.
  *
- * Three shapes of work, each keeping four vectors (four independent chains of
- * multiply-adds) in flight to cover the FMA latency:
- *   planes of 4+ vectors   four vectors of one plane, its weights in registers;
- *   planes of 1-3 vectors  four vectors of consecutive planes, each tap's
- *                          weight broadcast from memory by the FMA;
- *   planes under a vector  (2x2, 1x1 ...) VL / HW channels of an image share a
- *                          vector, with per-lane weights gathered once per
- *                          vector position, then the images four at a time.
+ * Every kernel keeps four vectors (four independent chains of multiply-adds)
+ * in flight to cover the FMA latency. Any filter up to 5x5 and padding
+ * (conv_depthwise_flat_impl.h): four vectors of one plane with its weights in
+ * registers (planes of 4+ vectors), of consecutive planes with each tap's
+ * weight broadcast by the FMA (1-3 vectors), or of four images for planes
+ * smaller than a vector (VL / HW channels of an image to a vector, per-lane
+ * weights made by one permute per vector position). 3x3 with padding 1, the
+ * common case, has compile-time offsets: rows of whole vectors take the table
+ * only on the first and last rows and mask the row ends otherwise; planes
+ * narrower than a vector are loaded whole and each tap is a lane shift of the
+ * vectors in registers (valignd) under its mask. The stride-2 3x3 forward
+ * (conv_depthwise_flat_s2.h) keeps the even lanes of the stride-1 vectors of
+ * even rows; the weight gradient (conv_depthwise_flat_bw.h) multiplies each
+ * tap's masked load by the dy vector into the tap's own accumulator.
+ *
  * Forward: y = bias + taps in (r, s) order; backward-data: the same over dy
  * with the filter turned 180 degrees; the chain of fused multiply-adds of the
- * AVX2 kernels, so the paths agree (tests/test_depthwise_flat.py). The stride-2
- * forward of 3x3 filters (conv_depthwise_flat_s2.h) computes the stride-1
- * vectors of the even rows and keeps their even lanes.
+ * AVX2 kernels, so the paths agree bit for bit (tests/test_depthwise_flat.py).
  */
 #include <stdint.h>
 #include "fastconv.h"

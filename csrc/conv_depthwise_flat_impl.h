@@ -279,13 +279,13 @@ DWF_INLINE V DWF_NAME(dwf_shift)(const int d, MASKT m, V prev, V cur, V next)
     }
 }
 
-/* G units of NV vectors each, unit g at s + g * ustride (output d + g * ustride) --
+/* The outputs a[g][v] of G units of NV vectors each, unit g at s + g * ustride --
  * planes narrower than a vector (W + 1 < VL), or the images of one packed vector
  * position -- whole in registers: each unit's vectors are loaded once and every tap
  * is made from them by lane shifts (valignd), the lanes outside the plane zeroed by
  * the tap's mask (mask[v * 9 + k]). Weights: plane q + g's own (channel (q + g) % C,
- * broadcast), or with `shared` the per-lane wv and bvp (packed). sm: output lanes of
- * the last vector. */
+ * broadcast), or with `shared` the per-lane wv and bvp (packed). sm: the lanes of
+ * the last vector that belong to the units. */
 DWF_INLINE void DWF_NAME(dwf_reg_compute)(const int W, const int G, const int NV, const int flip,
                                           const int shared, const uint16_t *mask,
                                           const DWF_T *s, fc_int ustride, const DWF_T *w,
@@ -323,6 +323,7 @@ DWF_INLINE void DWF_NAME(dwf_reg_compute)(const int W, const int G, const int NV
     }
 }
 
+/* dwf_reg_compute, stored (with ReLU) at d + g * ustride. */
 DWF_INLINE void DWF_NAME(dwf_reg_units)(const int W, const int G, const int NV, const int flip,
                                         const int shared, const uint16_t *mask, const DWF_T *s,
                                         DWF_T *d, fc_int ustride, const DWF_T *w, fc_int q,
