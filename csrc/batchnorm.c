@@ -166,7 +166,11 @@ static void bn_merge_moments(const bn_split *sp, const double *part, fc_int N, f
  * its apply pass (image-major) then reads: both from its own L2. (Channel-major,
  * each thread read half of every image, most of it from the other core's cache:
  * MobileNet's training step 1.015-1.02x, ResNet-20's 1.01x, alternating processes.) */
-#define BN_UNIT(i) (!sp.row_mode ? ((i) % C) * sp.nk + (i) / C : (i))
+static inline fc_int bn_unit(const bn_split *sp, fc_int C, fc_int i)
+{
+    return sp->row_mode ? i : (i % C) * sp->nk + i / C;
+}
+
 #define FC_BN_DRIVERS
 #define T float
 #define BN_RELU bn_relu_f32

@@ -408,7 +408,7 @@ int BN_PUBLIC(batchnorm_forward_training)(const T *x, fc_int N, fc_int C, fc_int
     {
 #pragma omp for schedule(static)
         for (fc_int i = 0; i < sp.units; i++) {
-            const fc_int u = BN_UNIT(i);
+            const fc_int u = bn_unit(&sp, C, i);
             if (sp.row_mode) {
                 fc_int c0 = u * sp.cpb, nc = c0 + sp.cpb < C ? sp.cpb : C - c0;
                 BN_RUN(avx, bn_cols_moments, (x + c0 * HW, N, L, HW, nc, &part[2 * c0]));
@@ -533,7 +533,7 @@ int BN_PUBLIC(batchnorm_backward)(const T *g, const T *x, const T *y, const doub
     {
 #pragma omp for schedule(static)
         for (fc_int i = 0; i < sp.units; i++) {
-            const fc_int u = BN_UNIT(i);
+            const fc_int u = bn_unit(&sp, C, i);
             if (sp.row_mode) {
                 fc_int c0 = u * sp.cpb, nc = c0 + sp.cpb < C ? sp.cpb : C - c0, off = c0 * HW;
                 BN_RUN(avx, bn_cols_grad_sums, (g + off, x + off, &row_relu, c0, N, L, HW, nc,

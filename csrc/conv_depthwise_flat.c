@@ -96,15 +96,14 @@ static int dwf_plan_make(const fc_conv_geom *g, int pass, size_t elem, fc_int N,
     P->packed = P->HW < P->vl;
     if (P->packed && P->vl % P->HW)
         return 0;
-    /* The weight gradient: 3x3 with padding 1 on rows of whole vectors only -- through
-     * the mask table (8x8 and 4x4 planes) it measured slower than the AVX2 kernels
-     * (MobileNet's 128 channels at 8x8, batch 64: 168 -> 199 us). */
-    if (pass == 2 && !(g->R == 3 && g->S == 3 && g->pad_top == 1 && g->pad_left == 1 &&
-                       g->W % P->vl == 0 && g->H > 2))
-        return 0;
     P->nv = P->packed ? (P->C * P->HW + P->vl - 1) / P->vl : (P->HW + P->vl - 1) / P->vl;
     P->ntap = (int)(g->R * g->S);
     P->k3 = g->R == 3 && g->S == 3 && g->pad_top == 1 && g->pad_left == 1;
+    /* The weight gradient: 3x3 with padding 1 on rows of whole vectors only -- through
+     * the mask table (8x8 and 4x4 planes) it measured slower than the AVX2 kernels
+     * (MobileNet's 128 channels at 8x8, batch 64: 168 -> 199 us). */
+    if (pass == 2 && !(P->k3 && g->W % P->vl == 0 && g->H > 2))
+        return 0;
     P->flip = pass == 1;
     for (int k = 0; k < P->ntap; k++) {   /* pass 2 (weight gradient): the forward taps */
         const int t = pass != 1 ? k : P->ntap - 1 - k;

@@ -86,20 +86,27 @@
 #undef DWF_KLOAD
 #define DWF_KLOAD(p) _load_mask16((__mmask16 *)(p))
 
+/* The lane indices of packed vectors (lane l: channel l / HW of the vector's first):
+ * idx[l] = that channel's first weight, ch[l] = the channel. The same for every vector
+ * position: made once per call. */
+DWF_INLINE void DWF_NAME(dwf_lane_index)(const dwf_plan *P, const int ntap, DWF_ITYPE *idx,
+                                         DWF_ITYPE *ch)
+{
+    for (fc_int l = 0; l < VL; l++)
+        ch[l] = (DWF_ITYPE)(l / P->HW), idx[l] = (DWF_ITYPE)(l / P->HW * ntap);
+}
+
 /* The per-lane weights of a packed vector whose lanes hold channels c0 ..
- * (lane l: channel c0 + l / HW; only the lanes in lm): wv[k] = w[c * ntap +
+ * (lane l: channel c0 + ch[l]; only the lanes in lm): wv[k] = w[c * ntap +
  * widx[k]], *bv = bias[c] (0 without bias). Each is one lane permute of the
  * weights as they lie (no gathers: those are microcoded and slow on CPUs with
  * the gather-data-sampling fix), or, when a vector's channels span more than
  * two vectors of weights, built lane by lane. */
-DWF_INLINE void DWF_NAME(dwf_lane_weights)(const dwf_plan *P, const int ntap, fc_int c0,
-                                           unsigned lm, const DWF_T *w, const DWF_T *bias, V *wv,
-                                           V *bv)
+DWF_INLINE void DWF_NAME(dwf_lane_weights)(const dwf_plan *P, const int ntap, const DWF_ITYPE *idx,
+                                           const DWF_ITYPE *ch, fc_int c0, unsigned lm,
+                                           const DWF_T *w, const DWF_T *bias, V *wv, V *bv)
 {
     const fc_int cg = VL / P->HW, total = P->C * ntap, nb = P->C - c0;
-    DWF_ITYPE idx[VL], ch[VL];
-    for (fc_int j = 0, l = 0; j < cg; j++)
-        for (fc_int i = 0; i < P->HW; i++, l++) idx[l] = (DWF_ITYPE)(j * ntap), ch[l] = (DWF_ITYPE)j;
     if ((cg - 1) * ntap < 2 * VL) {
         const DWF_IVEC iv = DWF_ILOAD(idx);
         for (int k = 0; k < ntap; k++) {
@@ -214,9 +221,9 @@ DWF_INLINE void DWF_NAME(dwf_stream)(const int ntap, const dwf_plan *P, const ui
 
 /* Vector e0 / VL of images n .. n + G - 1, packed planes. */
 DWF_INLINE void DWF_NAME(dwf_packed_vecs)(const int G, const int ntap, const dwf_plan *P,
-                                          const unsigned *m, unsigned lm, fc_int nl, const V *wv,
-                                          V bv, fc_int n, fc_int e0, const DWF_T *src, int act,
-                                          DWF_T act_param, DWF_T *dst)
+                                          const unsigned *m, unsigned lm, const V *wv, V bv,
+                                          fc_int n, fc_int e0, const DWF_T *src, int relu,
+                                          DWF_T *dst)
 {
     const fc_int img = P->C * P->HW;
     const DWF_T *s = src + n * img + e0;
@@ -227,34 +234,50 @@ DWF_INLINE void DWF_NAME(dwf_packed_vecs)(const int G, const int ntap, const dwf
 #pragma GCC unroll 4
         for (int g = 0; g < G; g++)
             a[g] = FMA(LDZ(m[k], s + g * img + P->off[k]), wv[k], a[g]);
-    for (int g = 0; g < G; g++) {
-        DWF_T *d = dst + (n + g) * img + e0;
-        DWF_NAME(dwf_put)(act == FC_ACT_RELU, lm, d, a[g]);
-        if (act != FC_ACT_NONE && act != FC_ACT_RELU) DWF_ACT(act, act_param, d, d, nl);
-    }
+    for (int g = 0; g < G; g++) DWF_NAME(dwf_put)(relu, lm, dst + (n + g) * img + e0, a[g]);
 }
+
+DWF_INLINE void DWF_NAME(dwf_reg_units)(const int W, const int G, const int NV, const int flip,
+                                        const int shared, const uint16_t *mask, const DWF_T *s,
+                                        DWF_T *d, fc_int ustride, const DWF_T *w, fc_int q,
+                                        fc_int C, const DWF_T *bias, const V *wv, V bvp,
+                                        unsigned sm, int relu);
 
 /* Packed planes: items i = u * N + n in [i0, i1) -- vector u of image n, whose
  * lanes hold channels u * VL / HW onwards. The per-lane weights and masks are
- * made once per u, then the images go four at a time. */
-DWF_INLINE void DWF_NAME(dwf_packed)(const int ntap, const dwf_plan *P, const uint16_t *mask,
-                                     fc_int i0, fc_int i1, const DWF_T *src, const DWF_T *w,
-                                     const DWF_T *bias, int act, DWF_T act_param, DWF_T *dst)
+ * made once per u, then the images go four at a time: through the mask table, or
+ * with RW (a 3x3 filter with padding 1 on planes RW wide) whole in registers
+ * (dwf_reg_units). */
+DWF_INLINE void DWF_NAME(dwf_packed)(const int ntap, const int RW, const dwf_plan *P,
+                                     const uint16_t *mask, fc_int i0, fc_int i1, const DWF_T *src,
+                                     const DWF_T *w, const DWF_T *bias, int relu, DWF_T *dst)
 {
     const fc_int N = P->N, HW = P->HW, img = P->C * HW;
     V wv[FC_DWF_MAXTAP], bv;
     unsigned m[FC_DWF_MAXTAP];
+    DWF_ITYPE idx[VL], ch[VL];
+    DWF_NAME(dwf_lane_index)(P, ntap, idx, ch);
     for (fc_int i = i0; i < i1;) {
         const fc_int u = i / N, n0 = i % N, n1 = n0 + (i1 - i) < N ? n0 + (i1 - i) : N;
         const fc_int e0 = u * VL, c0 = e0 / HW, nl = img - e0 < VL ? img - e0 : VL;
         const unsigned lm = nl == VL ? FULL : (1u << nl) - 1u;
-        DWF_NAME(dwf_lane_weights)(P, ntap, c0, lm, w, bias, wv, &bv);
+        DWF_NAME(dwf_lane_weights)(P, ntap, idx, ch, c0, lm, w, bias, wv, &bv);
         for (int k = 0; k < ntap; k++) m[k] = mask[k] & lm;
         fc_int n = n0;
         for (; n + 4 <= n1; n += 4)
-            DWF_NAME(dwf_packed_vecs)(4, ntap, P, m, lm, nl, wv, bv, n, e0, src, act, act_param, dst);
+            if (RW)
+                DWF_NAME(dwf_reg_units)(RW, 4, 1, 0, 1, mask, src + n * img + e0,
+                                        dst + n * img + e0, img, NULL, 0, 1, NULL, wv, bv, lm,
+                                        relu);
+            else
+                DWF_NAME(dwf_packed_vecs)(4, ntap, P, m, lm, wv, bv, n, e0, src, relu, dst);
         for (; n < n1; n++)
-            DWF_NAME(dwf_packed_vecs)(1, ntap, P, m, lm, nl, wv, bv, n, e0, src, act, act_param, dst);
+            if (RW)
+                DWF_NAME(dwf_reg_units)(RW, 1, 1, 0, 1, mask, src + n * img + e0,
+                                        dst + n * img + e0, img, NULL, 0, 1, NULL, wv, bv, lm,
+                                        relu);
+            else
+                DWF_NAME(dwf_packed_vecs)(1, ntap, P, m, lm, wv, bv, n, e0, src, relu, dst);
         i += n1 - n0;
     }
 }
@@ -357,29 +380,6 @@ DWF_INLINE void DWF_NAME(dwf_reg_planes)(const int W, const int NV, const int fl
                                 bias, NULL, ZERO, FULL, relu);
 }
 
-/* Packed planes (W + 1 < VL): items i = u * N + n as in dwf_packed, four images at a time. */
-DWF_INLINE void DWF_NAME(dwf_reg_packed)(const int W, const dwf_plan *P, const uint16_t *mask,
-                                         fc_int i0, fc_int i1, const DWF_T *src, const DWF_T *w,
-                                         const DWF_T *bias, int relu, DWF_T *dst)
-{
-    const fc_int N = P->N, HW = P->HW, img = P->C * HW;
-    V wv[9], bv;
-    for (fc_int i = i0; i < i1;) {
-        const fc_int u = i / N, n0 = i % N, n1 = n0 + (i1 - i) < N ? n0 + (i1 - i) : N;
-        const fc_int e0 = u * VL, c0 = e0 / HW, nl = img - e0 < VL ? img - e0 : VL;
-        const unsigned lm = nl == VL ? FULL : (1u << nl) - 1u;
-        DWF_NAME(dwf_lane_weights)(P, 9, c0, lm, w, bias, wv, &bv);
-        fc_int n = n0;
-        for (; n + 4 <= n1; n += 4)
-            DWF_NAME(dwf_reg_units)(W, 4, 1, 0, 1, mask, src + n * img + e0, dst + n * img + e0, img,
-                                    NULL, 0, 1, NULL, wv, bv, lm, relu);
-        for (; n < n1; n++)
-            DWF_NAME(dwf_reg_units)(W, 1, 1, 0, 1, mask, src + n * img + e0, dst + n * img + e0, img,
-                                    NULL, 0, 1, NULL, wv, bv, lm, relu);
-        i += n1 - n0;
-    }
-}
-
 /* Four vectors of a plane whose rows are nc = W / VL whole vectors (NC: nc when it is
  * 1, 2 or 4, making the masks compile-time; else 0): v0 + i % M + (i / M) * 2 * nc, i < 4
  * (M = 4: four consecutive vectors; M < 4: the stride-2 groups of even rows). Every
@@ -466,7 +466,7 @@ DWF_INLINE int DWF_NAME(dwf_run_k3)(const dwf_plan *P, uint16_t *mask, uint16_t 
         if (W != 2 || P->H != 2)
             return 0;
         dwf_masks(P, 0, 1, mask, smask);
-        DWF_NAME(dwf_reg_packed)(2, P, mask, i0, i1, src, w, bias, relu, dst);
+        DWF_NAME(dwf_packed)(9, 2, P, mask, i0, i1, src, w, bias, relu, dst);
         return 1;
     }
     if (W % VL == 0) {
@@ -506,55 +506,48 @@ DWF_INLINE int DWF_NAME(dwf_run_k3)(const dwf_plan *P, uint16_t *mask, uint16_t 
 #include "conv_depthwise_flat_s2.h"
 #include "conv_depthwise_flat_bw.h"
 
+/* The activations other than ReLU (fused into the kernels' stores), over the outputs
+ * of items [i0, i1): contiguous planes, or each packed item's lanes. */
+DWF_INLINE void DWF_NAME(dwf_act_items)(const dwf_plan *P, fc_int i0, fc_int i1, int act,
+                                        DWF_T act_param, DWF_T *dst)
+{
+    if (act == FC_ACT_NONE || act == FC_ACT_RELU)
+        return;
+    if (!P->packed) {
+        const fc_int out = P->s2 ? P->Ho * P->Wo : P->HW;
+        DWF_ACT(act, act_param, dst + i0 * out, dst + i0 * out, (i1 - i0) * out);
+        return;
+    }
+    const fc_int img = P->C * P->HW;
+    for (fc_int i = i0; i < i1; i++) {
+        const fc_int e0 = (i / P->N) * VL, nl = img - e0 < VL ? img - e0 : VL;
+        DWF_T *d = dst + (i % P->N) * img + e0;
+        DWF_ACT(act, act_param, d, d, nl);
+    }
+}
+
 DWF_ATTR static void DWF_NAME(dwf_run)(const dwf_plan *P, fc_int i0, fc_int i1, const DWF_T *src,
                                        const DWF_T *w, const DWF_T *bias, int act,
                                        DWF_T act_param, DWF_T *dst)
 {
     uint16_t mask[(FC_DWF_MAXPIX / VL) * FC_DWF_MAXTAP], smask[FC_DWF_MAXPIX / VL];
-    if (P->s2) {
-        DWF_NAME(dwf_run_s2)(P, mask, smask, i0, i1, src, w, bias, act == FC_ACT_RELU, dst);
-        if (act != FC_ACT_NONE && act != FC_ACT_RELU) {
-            const fc_int out = P->Ho * P->Wo;
-            DWF_ACT(act, act_param, dst + i0 * out, dst + i0 * out, (i1 - i0) * out);
-        }
-        return;
-    }
-    if (DWF_NAME(dwf_run_k3)(P, mask, smask, i0, i1, src, w, bias, act == FC_ACT_RELU, dst)) {
-        if (act != FC_ACT_NONE && act != FC_ACT_RELU) {
-            if (!P->packed) {
-                DWF_ACT(act, act_param, dst + i0 * P->HW, dst + i0 * P->HW, (i1 - i0) * P->HW);
-            } else {
-                const fc_int img = P->C * P->HW;
-                for (fc_int i = i0; i < i1; i++) {
-                    const fc_int e0 = (i / P->N) * VL, nl = img - e0 < VL ? img - e0 : VL;
-                    DWF_T *d = dst + (i % P->N) * img + e0;
-                    DWF_ACT(act, act_param, d, d, nl);
-                }
-            }
-        }
-        return;
-    }
-    dwf_masks(P, 0, P->packed ? 1 : P->nv, mask, smask);
-    if (P->packed) {
-        if (P->ntap == 9)
-            DWF_NAME(dwf_packed)(9, P, mask, i0, i1, src, w, bias, act, act_param, dst);
-        else
-            DWF_NAME(dwf_packed)(P->ntap, P, mask, i0, i1, src, w, bias, act, act_param, dst);
-        return;
-    }
     const int relu = act == FC_ACT_RELU;
-    if (P->nv >= 4) {
-        if (P->ntap == 9)
+    if (P->s2) {
+        DWF_NAME(dwf_run_s2)(P, mask, smask, i0, i1, src, w, bias, relu, dst);
+    } else if (!DWF_NAME(dwf_run_k3)(P, mask, smask, i0, i1, src, w, bias, relu, dst)) {
+        dwf_masks(P, 0, P->packed ? 1 : P->nv, mask, smask);
+        if (P->packed && P->ntap == 9)
+            DWF_NAME(dwf_packed)(9, 0, P, mask, i0, i1, src, w, bias, relu, dst);
+        else if (P->packed)
+            DWF_NAME(dwf_packed)(P->ntap, 0, P, mask, i0, i1, src, w, bias, relu, dst);
+        else if (P->nv >= 4 && P->ntap == 9)
             DWF_NAME(dwf_planes)(9, P, mask, smask, i0, i1, src, w, bias, relu, dst);
-        else
+        else if (P->nv >= 4)
             DWF_NAME(dwf_planes)(P->ntap, P, mask, smask, i0, i1, src, w, bias, relu, dst);
-    } else {
-        if (P->ntap == 9)
+        else if (P->ntap == 9)
             DWF_NAME(dwf_stream)(9, P, mask, smask, i0, i1, src, w, bias, relu, dst);
         else
             DWF_NAME(dwf_stream)(P->ntap, P, mask, smask, i0, i1, src, w, bias, relu, dst);
     }
-    /* The planes [i0, i1) are contiguous: one activation call for them all. */
-    if (act != FC_ACT_NONE && !relu)
-        DWF_ACT(act, act_param, dst + i0 * P->HW, dst + i0 * P->HW, (i1 - i0) * P->HW);
+    DWF_NAME(dwf_act_items)(P, i0, i1, act, act_param, dst);
 }

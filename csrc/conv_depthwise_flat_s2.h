@@ -51,38 +51,34 @@ DWF_INLINE void DWF_NAME(dwf_s2_rows)(const int NC, const dwf_plan *P, const uin
 }
 
 #if !defined(DWF_DOUBLE)
-/* Planes [q0, q1) of 8x8 (one 4x4 output vector each; not taken, see
- * dwf_stride2_ok) or 4x4 (2x2 outputs, four planes to an output vector), whole
- * in registers as in dwf_reg_planes. */
-DWF_INLINE void DWF_NAME(dwf_s2_small)(const int W, const dwf_plan *P, const uint16_t *mask,
-                                       fc_int q0, fc_int q1, const DWF_T *src, const DWF_T *w,
+/* Planes [q0, q1) of 4x4 (2x2 outputs, four planes to an output vector), whole in
+ * registers as in dwf_reg_planes. (8x8 planes this way measured slower than the
+ * AVX2 kernels: see dwf_stride2_ok.) */
+DWF_INLINE void DWF_NAME(dwf_s2_small)(const dwf_plan *P, const uint16_t *mask, fc_int q0,
+                                       fc_int q1, const DWF_T *src, const DWF_T *w,
                                        const DWF_T *bias, int relu, DWF_T *dst)
 {
-    const int NV = W == 8 ? 4 : 1, G = 4 / NV;
-    const fc_int HW = P->HW, out = P->Ho * P->Wo;
-    /* lanes 0-7 and 8-15 alike: the even columns of the even rows of two vectors */
+    /* lanes 0-7 and 8-15 alike: the outputs (even rows and columns) of two planes */
     DWF_ITYPE idx[VL];
     for (int l = 0; l < VL; l++) {
-        const int j = l % 8;   /* the j-th output of the pair */
-        idx[l] = (DWF_ITYPE)(W == 8 ? j % 4 * 2 + j / 4 * 16 : j % 2 * 2 + j % 4 / 2 * 8 + j / 4 * 16);
+        const int j = l % 8;
+        idx[l] = (DWF_ITYPE)(j % 2 * 2 + j % 4 / 2 * 8 + j / 4 * 16);
     }
     const DWF_IVEC iv = DWF_ILOAD(idx);
     fc_int q = q0;
-    for (; q + G <= q1; q += G) {
+    for (; q + 4 <= q1; q += 4) {
         V a[4][4];
-        DWF_NAME(dwf_reg_compute)(W, G, NV, 0, 0, mask, src + q * HW, HW, w, q, P->C, bias,
-                                  NULL, ZERO, FULL, a);
-        const V lo = W == 8 ? DWF_PERMUTE2(FULL, a[0][0], iv, a[0][1])
-                            : DWF_PERMUTE2(FULL, a[0][0], iv, a[1][0]);
-        const V hi = W == 8 ? DWF_PERMUTE2(FULL, a[0][2], iv, a[0][3])
-                            : DWF_PERMUTE2(FULL, a[2][0], iv, a[3][0]);
-        DWF_NAME(dwf_put)(relu, FULL, dst + q * out, DWF_BLEND(0xFF00, lo, hi));
+        DWF_NAME(dwf_reg_compute)(4, 4, 1, 0, 0, mask, src + q * 16, 16, w, q, P->C, bias, NULL,
+                                  ZERO, FULL, a);
+        const V lo = DWF_PERMUTE2(FULL, a[0][0], iv, a[1][0]);
+        const V hi = DWF_PERMUTE2(FULL, a[2][0], iv, a[3][0]);
+        DWF_NAME(dwf_put)(relu, FULL, dst + q * 4, DWF_BLEND(0xFF00, lo, hi));
     }
-    for (; q < q1; q++) {   /* 4x4 planes only: W == 8 has G == 1 */
+    for (; q < q1; q++) {
         V a[4][4];
-        DWF_NAME(dwf_reg_compute)(W, 1, NV, 0, 0, mask, src + q * HW, HW, w, q, P->C, bias,
-                                  NULL, ZERO, FULL, a);
-        DWF_NAME(dwf_put)(relu, 0xF, dst + q * out, DWF_PERMUTE2(FULL, a[0][0], iv, a[0][0]));
+        DWF_NAME(dwf_reg_compute)(4, 1, 1, 0, 0, mask, src + q * 16, 16, w, q, P->C, bias, NULL,
+                                  ZERO, FULL, a);
+        DWF_NAME(dwf_put)(relu, 0xF, dst + q * 4, DWF_PERMUTE2(FULL, a[0][0], iv, a[0][0]));
     }
 }
 #endif
@@ -109,6 +105,6 @@ DWF_INLINE void DWF_NAME(dwf_run_s2)(const dwf_plan *P, uint16_t *mask, uint16_t
     }
 #if !defined(DWF_DOUBLE)
     dwf_masks(P, 0, P->nv, mask, smask);
-    DWF_NAME(dwf_s2_small)(4, P, mask, i0, i1, src, w, bias, relu, dst);
+    DWF_NAME(dwf_s2_small)(P, mask, i0, i1, src, w, bias, relu, dst);
 #endif
 }

@@ -152,6 +152,31 @@ size_t fc_depthwise_conv_forward_team_workspace_bytes(const fc_conv_geom *gd,
     return scratch_team_workspace(gd, g, N, nthreads, elem);
 }
 
+/* Which depthwise kernel a geometry takes, and its work items over N images
+ * (*items): image-major (n, k) planes for the flat and row kernels (or, for flat
+ * planes smaller than a vector, vector positions), image-major (image, 8-channel
+ * block) items for the small-plane kernels, channel-major (k, n) planes (a run's
+ * images share a filter) otherwise. */
+enum { FC_DW_PLANES = 0, FC_DW_ROWS = 1, FC_DW_SMALL = 2, FC_DW_FLAT = 3 };
+
+static int depthwise_kind(const fc_conv_geom *g, fc_int N, size_t elem, fc_int *items)
+{
+    if (fc_depthwise_flat_fits(g, 0, elem)) {
+        *items = fc_depthwise_flat_items(g, N, elem);
+        return FC_DW_FLAT;
+    }
+    if (fc_depthwise_rows_fits(g, 0)) {
+        *items = N * g->K;
+        return FC_DW_ROWS;
+    }
+    if (fc_depthwise_small_fits(g, 0)) {
+        *items = N * fc_depthwise_small_blocks(g);
+        return FC_DW_SMALL;
+    }
+    *items = N * g->K;
+    return FC_DW_PLANES;
+}
+
 #define T float
 #define SUFFIX f32
 #include "forward_team_impl.h"

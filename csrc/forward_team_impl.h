@@ -102,53 +102,32 @@ void FC_NAME(fc_conv2d_pool_forward_team)(const fc_conv_geom *g, const fc_pool_g
     }
 }
 
+/* Work items [q0, q1) of the depthwise kernel `kind` (depthwise_kind) over N images. */
+static void FC_NAME(depthwise_items)(int kind, const fc_conv_geom *g, fc_int N, fc_int q0,
+                                     fc_int q1, const T *x, const T *w, const T *bias, int act,
+                                     T act_param, T *y)
+{
+    if (kind == FC_DW_FLAT)
+        FC_NAME(fc_depthwise_flat_forward)(g, N, q0, q1, x, w, bias, act, act_param, y);
+    else if (kind == FC_DW_ROWS)
+        FC_NAME(fc_depthwise_rows_forward)(g, N, q0, q1, x, w, bias, act, act_param, y);
+    else if (kind == FC_DW_SMALL)
+        FC_NAME(fc_depthwise_small_forward)(g, N, q0, q1, x, w, bias, act, act_param, y);
+    else
+        FC_NAME(fc_depthwise_forward)(g, N, q0, q1, x, w, bias, act, act_param, y);
+}
+
 void FC_NAME(fc_depthwise_forward_team)(const fc_conv_geom *g, fc_int N, const T *x, const T *w,
                                         const T *bias, int act, T act_param, T *y, int nthreads)
 {
-    /* Each thread one static run of the work items: image-major (n, k) planes for the
-     * row kernels, image-major (image, 8-channel block) items for the small-plane
-     * kernels, channel-major (k, n) planes (a run's images share a filter) otherwise. */
-    const double flops = fc_depthwise_work(g, N);
-    fc_int P = N * g->K, i;
-    int kind = 0, nt;
-    if (fc_depthwise_flat_fits(g, 0, sizeof(T))) {
-        kind = 3;
-        P = fc_depthwise_flat_items(g, N, sizeof(T));
-    } else if (fc_depthwise_rows_fits(g, 0)) {
-        kind = 1;
-    } else if (fc_depthwise_small_fits(g, 0)) {
-        kind = 2;
-        P = N * fc_depthwise_small_blocks(g);
-    }
-    nt = fc_team_size(nthreads, P, flops);
+    /* Each thread one static run of the work items (see depthwise_kind). */
+    fc_int P, i;
+    const int kind = depthwise_kind(g, N, sizeof(T), &P);
+    const int nt = fc_team_size(nthreads, P, fc_depthwise_work(g, N));
     FC_TEAM_FOR(static, nt, i, nt, {
-        const fc_int q0 = i * P / nt, q1 = (i + 1) * P / nt;
-        if (kind == 3)
-            FC_NAME(fc_depthwise_flat_forward)(g, N, q0, q1, x, w, bias, act, act_param, y);
-        else if (kind == 1)
-            FC_NAME(fc_depthwise_rows_forward)(g, N, q0, q1, x, w, bias, act, act_param, y);
-        else if (kind == 2)
-            FC_NAME(fc_depthwise_small_forward)(g, N, q0, q1, x, w, bias, act, act_param, y);
-        else
-            FC_NAME(fc_depthwise_forward)(g, N, q0, q1, x, w, bias, act, act_param, y);
+        FC_NAME(depthwise_items)(kind, g, N, i * P / nt, (i + 1) * P / nt, x, w, bias, act,
+                                 act_param, y);
     });
-}
-
-/* The depthwise convolution of images [0, m) of x into y, serially, by the kernels
- * fc_depthwise_forward_team would pick (the same bits). */
-static void FC_NAME(depthwise_images)(const fc_conv_geom *g, fc_int m, const T *x, const T *w,
-                                      const T *bias, int act, T act_param, T *y)
-{
-    if (fc_depthwise_flat_fits(g, 0, sizeof(T)))
-        FC_NAME(fc_depthwise_flat_forward)(g, m, 0, fc_depthwise_flat_items(g, m, sizeof(T)), x,
-                                           w, bias, act, act_param, y);
-    else if (fc_depthwise_rows_fits(g, 0))
-        FC_NAME(fc_depthwise_rows_forward)(g, m, 0, m * g->K, x, w, bias, act, act_param, y);
-    else if (fc_depthwise_small_fits(g, 0))
-        FC_NAME(fc_depthwise_small_forward)(g, m, 0, m * fc_depthwise_small_blocks(g), x, w, bias,
-                                            act, act_param, y);
-    else
-        FC_NAME(fc_depthwise_forward)(g, m, 0, m * g->K, x, w, bias, act, act_param, y);
 }
 
 void FC_NAME(fc_depthwise_conv_forward_team)(const fc_conv_geom *gd, const T *wd, const T *bd,
@@ -182,7 +161,10 @@ void FC_NAME(fc_depthwise_conv_forward_team)(const fc_conv_geom *gd, const T *wd
             fc_int n;
             for (n = i * N / nchunks; n < n1; n += imgs) {
                 const fc_int m = n1 - n < imgs ? n1 - n : imgs;
-                FC_NAME(depthwise_images)(gd, m, x + n * xs, wd, bd, actd, actd_param, scratch);
+                fc_int items;
+                const int kind = depthwise_kind(gd, m, sizeof(T), &items);
+                FC_NAME(depthwise_items)(kind, gd, m, 0, items, x + n * xs, wd, bd, actd,
+                                         actd_param, scratch);
                 FC_NAME(fc_conv2d_forward_packed_batch)(g, m, scratch, packed, bias, NULL, act,
                                                         act_param, y + n * ys, mine);
             }
