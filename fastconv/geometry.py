@@ -259,16 +259,21 @@ def winograd4_wins(N, C, K, Ho, Wo, packed=False):
 
     Measured on AVX2 at batch 64 (2 threads, the same process): 64 channels on 8x8 maps
     and 32 channels on 16x16 run 1.2-1.4x faster than F(2x2); with 16 channels the
-    transforms still cost more than the products save. With the weights packed once
-    (``packed``: inference) a single image gains from a 13x13 output map (16 tiles; 2
-    threads: 32 -> 64 channels on tfcnn's 15x15 'valid' layer 36 -> 27 us, 32 channels on
-    16x16 25 -> 21 us), while smaller maps leave too little work (an 8x8 map, 4 tiles,
-    loses to F(2x2) up to ~16 images); transforming the weights at every call, it needs
-    the batch's 256 tiles (one 16x16 image: 0.5x of the direct kernels). The weight
-    gradient has its own rule (:func:`winograd4_weight_wins`).
+    transforms still cost more than the products save. The weights' transform (36 values
+    per filter, in double) runs at every call unless they were packed once
+    (``packed``: inference), but at ~6 ns a filter it does not move the break-even:
+    measured on AVX-512 (2 threads, the same process, forward and input gradient alike),
+    a map of 16 tiles or more (13x13 and up) gains from a single image (32 -> 64 channels
+    on 16x16: 53 -> 40 us forward, 71 -> 42 us input gradient; 64 channels 84 -> 61 us),
+    while an 8x8 map (4 tiles) loses to the direct kernels and F(2x2) up to 16 images
+    (64 channels: 0.7x at 8, level at 16) and wins from 32 (1.6x); smaller maps need 256
+    tiles. The weight gradient has its own rule (:func:`winograd4_weight_wins`).
     ``FASTCONV_WINOGRAD=f4`` forces F(4x4) on every 3x3 stride-1 convolution.
     """
-    return min(C, K) >= 32 and (_tiles4(N, Ho, Wo) >= 256 or (packed and _tiles4(1, Ho, Wo) >= 16))
+    del packed  # the rule is the same with and without packed weights
+    per_image = _tiles4(1, Ho, Wo)
+    return min(C, K) >= 32 and (per_image >= 16 or _tiles4(N, Ho, Wo) >= (
+        128 if per_image >= 4 else 256))
 
 
 def winograd4_weight_wins(N, C, K, Ho, Wo, wide=False):

@@ -56,17 +56,19 @@ def test_size_rule_and_the_path_it_picks(monkeypatch):
     assert not geometry.winograd4_wins(64, 16, 16, 32, 32)  # 16 channels: F(2x2) or direct
     assert not geometry.winograd4_wins(1, 64, 64, 8, 8)     # 4 tiles: too little work
     assert not geometry.winograd4_wins(8, 64, 64, 8, 8)     # 32 tiles of 8x8 maps
-    # weights packed once (inference): a single image from 16 tiles
+    assert geometry.winograd4_wins(32, 64, 64, 8, 8)        # 128 tiles of 8x8 maps
+    assert not geometry.winograd4_wins(32, 64, 64, 4, 4)    # 4x4 maps: 256 tiles
+    # a single image from 16 tiles, weights packed once (inference) or not
     assert geometry.winograd4_wins(1, 32, 32, 16, 16, packed=True)   # one 16x16 map
     assert geometry.winograd4_wins(1, 32, 64, 13, 13, packed=True)   # tfcnn's 'valid' layer
     assert not geometry.winograd4_wins(1, 32, 32, 12, 12, packed=True)  # 9 tiles
     assert not geometry.winograd4_wins(1, 16, 16, 32, 32, packed=True)  # 16 channels: never
-    assert not geometry.winograd4_wins(1, 32, 32, 16, 16)   # weights transformed every call
+    assert geometry.winograd4_wins(1, 32, 32, 16, 16)       # weights transformed every call
     # 16 channels on 32x32 maps: F(2x2) with the AVX-512 kernels (geometry.winograd_wins)
     wide16 = "winograd" if fastconv.simd_path() == "avx512" else "direct"
     for N, C, H, expected in ((64, 32, 16, "winograd-f4"), (64, 64, 8, "winograd-f4"),
                               (64, 16, 32, wide16), (1, 64, 8, "direct"),
-                              (1, 32, 16, "direct"), (8, 64, 8, "winograd")):
+                              (1, 32, 16, "winograd-f4"), (8, 64, 8, "winograd")):
         args = _geometry_args(N, C, C, H, H)
         assert _conv.conv_path(args, 0, 4) == expected, (N, C, H)
         assert _conv.conv_path(args, 1, 4) == expected, (N, C, H)   # input gradient too

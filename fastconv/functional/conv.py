@@ -28,9 +28,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
     ``weight`` may be a ``PackedConv2dWeight`` (``pack_conv2d_weight``): the call must then
     pass the options it was packed with. Its result is bitwise the same as with the plain
     weight array it was packed from, except where packing changes the algorithm: weights
-    transformed once let a few images take Winograd's path (a single 13x13+ map with 32+
-    channels, or an 8x8+ map with 64+), which plain weights, transformed at every call,
-    take only from larger batches; those outputs agree within Winograd's accuracy below.
+    transformed once let a few images take Winograd's F(2x2) path (an 8x8+ map with 64+
+    channels), which plain weights, transformed at every call, take only from larger
+    batches; those outputs agree within Winograd's accuracy below.
 
     3x3 stride-1 undilated convolutions big enough to gain run Winograd's algorithm
     (``geometry.winograd_wins``, ``winograd4_wins``, ``winograd4_weight_wins``): F(2x2, 3x3),
