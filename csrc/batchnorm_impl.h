@@ -343,15 +343,39 @@ FC_BN_ATTR static void NAME(bn_row_grad)(const T *g, const T *x, const BN_RELU *
                                          fc_int off, T *gx, fc_int L, const T *a, const T *m,
                                          const T *d, const T *e, int affine_only)
 {
-    if (NAME(bn_relu_on)(relu)) {
-        /* coefficient rows are one image long (offset 0); y is offset by the image */
-        if (relu->y)
-            NAME(bn_mask)(g, relu->y + off, gx, L);
-        else
-            NAME(bn_mask_x)(g, x, gx, L, relu->xm[0], relu->xm[1], relu->xm[2], 1);
-        g = gx;
-    }
-    if (affine_only) {
+    /* the mask in the same loop as the affine map (gx is written once); coefficient
+     * rows are one image long (offset 0), y is offset by the image */
+    if (relu->y) {
+        const T *y = relu->y + off;
+        if (affine_only) {
+            for (fc_int i = 0; i < L; i++) {
+                const T gi = g[i], yi = y[i];
+                const T gv = yi > (T)0 ? gi : (T)0;
+                gx[i] = a[i] * gv;
+            }
+        } else {
+            for (fc_int i = 0; i < L; i++) {
+                const T gi = g[i], yi = y[i];
+                const T gv = yi > (T)0 ? gi : (T)0;
+                gx[i] = a[i] * gv + ((x[i] - m[i]) * d[i] + e[i]);
+            }
+        }
+    } else if (relu->xm[0]) {
+        const T *mm = relu->xm[0], *ms = relu->xm[1], *mb = relu->xm[2];
+        if (affine_only) {
+            for (fc_int i = 0; i < L; i++) {
+                const T gi = g[i];
+                const T gv = NAME(bn_affine)(x[i], mm[i], ms[i], mb[i]) > (T)0 ? gi : (T)0;
+                gx[i] = a[i] * gv;
+            }
+        } else {
+            for (fc_int i = 0; i < L; i++) {
+                const T gi = g[i];
+                const T gv = NAME(bn_affine)(x[i], mm[i], ms[i], mb[i]) > (T)0 ? gi : (T)0;
+                gx[i] = a[i] * gv + ((x[i] - m[i]) * d[i] + e[i]);
+            }
+        }
+    } else if (affine_only) {
         for (fc_int i = 0; i < L; i++) gx[i] = a[i] * g[i];
     } else {
         for (fc_int i = 0; i < L; i++) gx[i] = a[i] * g[i] + ((x[i] - m[i]) * d[i] + e[i]);
