@@ -298,6 +298,19 @@ int fc_conv2d_backward_data_as_forward(const fc_conv_geom *g, size_t elem, fc_co
     return 1;
 }
 
+/* Winograd's products run on panels of NR tiles: a run of one 8x8 image (four
+ * 4x4 tiles) padded its panel to 16 and did 4x the work (64 channels at batch 8 on
+ * 2 threads, runs of one image each: 246 us, against 131 us on one thread). */
+fc_int fc_conv2d_run_images(const fc_conv_geom *g, int which, size_t elem)
+{
+    fc_conv_plan pl;
+    fc_conv_plan_make(g, which == FC_CONV_BACKWARD_DATA ? FC_OP_BWD_DATA : FC_OP_FWD, elem, &pl);
+    if (!pl.wino)
+        return 1;
+    const fc_int nr = elem == 8 ? FC_NR_F64 : FC_NR_F32, per = pl.wino_th * pl.wino_tw;
+    return per >= nr ? 1 : (nr + per - 1) / per;
+}
+
 int fc_conv2d_backward_weight_1x1_ok(const fc_conv_geom *g, fc_int nimg)
 {
     return fc_is_1x1(g) && nimg > 1 && g->Ho * g->Wo <= FC_1X1_BW_MAX_PIXELS && g->K > 0 &&

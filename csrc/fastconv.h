@@ -297,6 +297,10 @@ void fc_conv2d_backward_weight_batch_f64(const fc_conv_geom *g, fc_int nimg, con
  * image when the batch is smaller than the team. */
 int fc_conv2d_backward_data_as_forward(const fc_conv_geom *g, size_t elem, fc_conv_geom *t);
 
+/* The fewest images a run of pass `which` (FC_CONV_FORWARD, FC_CONV_BACKWARD_DATA) should
+ * hold: on Winograd's path enough for a whole panel of tiles, else 1. */
+fc_int fc_conv2d_run_images(const fc_conv_geom *g, int which, size_t elem);
+
 /* 1x1 convolutions of small maps (stride 1, no padding, Ho * Wo <= 64, nimg >
  * 1): dw (K,C,1,1) and db (K, or NULL) are WRITTEN (not accumulated) from
  * all nimg images at once, the filters split into nparts parts (part of

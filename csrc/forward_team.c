@@ -20,12 +20,21 @@ typedef struct fc_conv_team {
     size_t ws;      /* workspace bytes per thread, a multiple of 64 */
 } fc_conv_team;
 
-/* Runs of images a team of nt hands out (one run, the whole batch, for one thread). */
-static fc_int image_runs(fc_int N, int nt)
+/* Runs of images a team of nt hands out (one run, the whole batch, for one thread),
+ * each a multiple of `per_run` images (but the last) where there are enough: the
+ * batch is cut into units of per_run images, and run i starts at run_start(i). */
+static fc_int image_runs(fc_int N, int nt, fc_int per_run)
 {
     if (nt <= 1)
         return 1;
-    return N < FC_IMAGE_RUNS_PER_THREAD * nt ? N : FC_IMAGE_RUNS_PER_THREAD * nt;
+    const fc_int units = (N + per_run - 1) / per_run;
+    return units < FC_IMAGE_RUNS_PER_THREAD * nt ? units : FC_IMAGE_RUNS_PER_THREAD * nt;
+}
+
+static fc_int run_start(fc_int i, fc_int runs, fc_int N, fc_int per_run)
+{
+    const fc_int units = (N + per_run - 1) / per_run, n = i * units / runs * per_run;
+    return n < N ? n : N;
 }
 
 static size_t round64(size_t n)

@@ -37,7 +37,7 @@ void FC_NAME(fc_conv2d_forward_team)(const fc_conv_geom *g, fc_int N, const T *x
                                                           work + t.ws * (size_t)FC_THREAD_ID());
         });
     } else if (t.mode == FC_CONV_TEAM_1X1_BATCH) {
-        const fc_int nruns = image_runs(N, (int)nt);
+        const fc_int nruns = image_runs(N, (int)nt, 1);
         FC_TEAM_FOR(dynamic, nt, i, nruns, {
             FC_NAME(fc_conv2d_forward_1x1_batch)(g, i * N / nruns, (i + 1) * N / nruns, x, packed,
                                                  bias, res, act, act_param, y,
@@ -53,9 +53,10 @@ void FC_NAME(fc_conv2d_forward_team)(const fc_conv_geom *g, fc_int N, const T *x
                                                    (int)(i % nt), (int)nt);
         });
     } else {
-        const fc_int nchunks = image_runs(N, (int)nt);
+        const fc_int per = fc_conv2d_run_images(g, FC_CONV_FORWARD, sizeof(T));
+        const fc_int nchunks = image_runs(N, (int)nt, per);
         FC_TEAM_FOR(dynamic, nt, i, nchunks, {
-            const fc_int n = i * N / nchunks, n1 = (i + 1) * N / nchunks;
+            const fc_int n = run_start(i, nchunks, N, per), n1 = run_start(i + 1, nchunks, N, per);
             FC_NAME(fc_conv2d_forward_packed_batch)(g, n1 - n, x + n * xs, packed, bias,
                                                     res ? res + n * ys : NULL, act, act_param,
                                                     y + n * ys,
@@ -84,7 +85,7 @@ void FC_NAME(fc_conv2d_pool_forward_team)(const fc_conv_geom *g, const fc_pool_g
     {
         const fc_int nt = t.nt, imgs = conv_pool_images(g, sizeof(T));
         const size_t per = round64((size_t)ys * (size_t)imgs * sizeof(T));
-        const fc_int nchunks = image_runs(N, (int)nt);
+        const fc_int nchunks = image_runs(N, (int)nt, 1);
         fc_int i;
         FC_TEAM_FOR(dynamic, nt, i, nchunks, {
             char *mine = work + (t.ws + per) * (size_t)FC_THREAD_ID();
@@ -152,7 +153,7 @@ void FC_NAME(fc_depthwise_conv_forward_team)(const fc_conv_geom *gd, const T *wd
     {
         const fc_int nt = t.nt, imgs = conv_pool_images(gd, sizeof(T));
         const size_t per = round64((size_t)ds * (size_t)imgs * sizeof(T));
-        const fc_int nchunks = image_runs(N, (int)nt);
+        const fc_int nchunks = image_runs(N, (int)nt, 1);
         fc_int i;
         FC_TEAM_FOR(dynamic, nt, i, nchunks, {
             char *mine = work + (t.ws + per) * (size_t)FC_THREAD_ID();

@@ -119,6 +119,7 @@ cdef extern from "fastconv.h" nogil:
     void fc_conv2d_backward_data_packed_f64(const fc_conv_geom *g, const double *dy, const void *packed,
                                             double *dx, void *work)
     int fc_conv2d_backward_data_as_forward(const fc_conv_geom *g, size_t elem, fc_conv_geom *t)
+    fc_int fc_conv2d_run_images(const fc_conv_geom *g, int which, size_t elem)
     int fc_conv2d_backward_weight_1x1_ok(const fc_conv_geom *g, fc_int nimg)
     void fc_conv2d_backward_weight_1x1_part_f32(const fc_conv_geom *g, fc_int nimg, const float *x,
                                                 const float *dy, float *dw, float *db, int part,

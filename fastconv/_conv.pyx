@@ -175,7 +175,10 @@ def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :,
     cdef const floating[::1] no_bias = None
     cdef Py_ssize_t N = grad_out.shape[0], n, chunk
     cdef int nt = team_size(num_threads, N, _flops(&g, N))
-    cdef Py_ssize_t nchunks = min(N, IMAGE_RUNS_PER_THREAD * nt)
+    # runs of whole Winograd tile panels (fc_conv2d_run_images): `per` images a unit
+    cdef Py_ssize_t per = fc_conv2d_run_images(&g, FC_CONV_BACKWARD_DATA, sizeof(floating))
+    cdef Py_ssize_t units = (N + per - 1) // per
+    cdef Py_ssize_t nchunks = min(units, IMAGE_RUNS_PER_THREAD * nt), n1
     cdef size_t ws
     cdef char *work = NULL
     cdef char *packed = NULL
@@ -195,13 +198,14 @@ def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :,
         with nogil, parallel(num_threads=nt):
             mywork = work + ws * threadid()
             for chunk in prange(nchunks, schedule='dynamic'):
-                n = chunk * N // nchunks
+                n = min(N, chunk * units // nchunks * per)
+                n1 = min(N, (chunk + 1) * units // nchunks * per)
                 if floating is float:
-                    fc_conv2d_backward_data_packed_batch_f32(&g, (chunk + 1) * N // nchunks - n,
+                    fc_conv2d_backward_data_packed_batch_f32(&g, n1 - n,
                                                              &grad_out[n, 0, 0, 0], packed,
                                                              &grad_x[n, 0, 0, 0], mywork)
                 else:
-                    fc_conv2d_backward_data_packed_batch_f64(&g, (chunk + 1) * N // nchunks - n,
+                    fc_conv2d_backward_data_packed_batch_f64(&g, n1 - n,
                                                              &grad_out[n, 0, 0, 0], packed,
                                                              &grad_x[n, 0, 0, 0], mywork)
     finally:

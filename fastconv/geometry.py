@@ -261,19 +261,25 @@ def winograd4_wins(N, C, K, Ho, Wo, packed=False):
     and 32 channels on 16x16 run 1.2-1.4x faster than F(2x2); with 16 channels the
     transforms still cost more than the products save. The weights' transform (36 values
     per filter, in double) runs at every call unless they were packed once
-    (``packed``: inference), but at ~6 ns a filter it does not move the break-even:
-    measured on AVX-512 (2 threads, the same process, forward and input gradient alike),
-    a map of 16 tiles or more (13x13 and up) gains from a single image (32 -> 64 channels
-    on 16x16: 53 -> 40 us forward, 71 -> 42 us input gradient; 64 channels 84 -> 61 us),
-    while an 8x8 map (4 tiles) loses to the direct kernels and F(2x2) up to 16 images
-    (64 channels: 0.7x at 8, level at 16) and wins from 32 (1.6x); smaller maps need 256
-    tiles. The weight gradient has its own rule (:func:`winograd4_weight_wins`).
+    (``packed``: inference), but at ~6 ns a filter it does not move the break-even. The
+    products run on panels of 16 tiles, so what counts is whether the batch fills one
+    (runs of images are cut to whole panels): measured on AVX-512 (2 threads, the same
+    process, forward and input gradient alike), a single 16x16 image (16 tiles) gains
+    (32 -> 64 channels: 53 -> 40 us forward, 71 -> 42 us input gradient; 64 channels 84
+    -> 61 us), 8x8 maps (4 tiles) gain from 4 images (64 channels: level at 4, 1.5x
+    F(2x2) at 8, 1.8x at 64) and 4x4 maps (one tile) from 32 (1.3x the channel-vector
+    kernels; 0.8x at 16). Maps whose tiles are mostly padding (5x5: 39% of a 2x2-tile
+    area) keep the rule measured before the panels were filled: 256 tiles. The weight
+    gradient has its own rule (:func:`winograd4_weight_wins`).
     ``FASTCONV_WINOGRAD=f4`` forces F(4x4) on every 3x3 stride-1 convolution.
     """
     del packed  # the rule is the same with and without packed weights
     per_image = _tiles4(1, Ho, Wo)
-    return min(C, K) >= 32 and (per_image >= 16 or _tiles4(N, Ho, Wo) >= (
-        128 if per_image >= 4 else 256))
+    if 2 * Ho * Wo < 16 * per_image:
+        need = 256
+    else:
+        need = 16 if per_image >= 4 else 32
+    return min(C, K) >= 32 and _tiles4(N, Ho, Wo) >= need
 
 
 def winograd4_weight_wins(N, C, K, Ho, Wo, wide=False):

@@ -55,9 +55,10 @@ def test_size_rule_and_the_path_it_picks(monkeypatch):
     assert geometry.winograd4_wins(64, 64, 64, 8, 8)        # and its last
     assert not geometry.winograd4_wins(64, 16, 16, 32, 32)  # 16 channels: F(2x2) or direct
     assert not geometry.winograd4_wins(1, 64, 64, 8, 8)     # 4 tiles: too little work
-    assert not geometry.winograd4_wins(8, 64, 64, 8, 8)     # 32 tiles of 8x8 maps
-    assert geometry.winograd4_wins(32, 64, 64, 8, 8)        # 128 tiles of 8x8 maps
-    assert not geometry.winograd4_wins(32, 64, 64, 4, 4)    # 4x4 maps: 256 tiles
+    assert not geometry.winograd4_wins(2, 64, 64, 8, 8)     # 8 tiles: half a panel
+    assert geometry.winograd4_wins(4, 64, 64, 8, 8)         # 16 tiles of 8x8 maps
+    assert not geometry.winograd4_wins(16, 64, 64, 4, 4)    # 4x4 maps: from 32 tiles
+    assert geometry.winograd4_wins(32, 64, 64, 4, 4)
     # a single image from 16 tiles, weights packed once (inference) or not
     assert geometry.winograd4_wins(1, 32, 32, 16, 16, packed=True)   # one 16x16 map
     assert geometry.winograd4_wins(1, 32, 64, 13, 13, packed=True)   # tfcnn's 'valid' layer
@@ -68,7 +69,8 @@ def test_size_rule_and_the_path_it_picks(monkeypatch):
     wide16 = "winograd" if fastconv.simd_path() == "avx512" else "direct"
     for N, C, H, expected in ((64, 32, 16, "winograd-f4"), (64, 64, 8, "winograd-f4"),
                               (64, 16, 32, wide16), (1, 64, 8, "direct"),
-                              (1, 32, 16, "winograd-f4"), (8, 64, 8, "winograd")):
+                              (1, 32, 16, "winograd-f4"), (8, 64, 8, "winograd-f4"),
+                              (2, 64, 8, "direct")):
         args = _geometry_args(N, C, C, H, H)
         assert _conv.conv_path(args, 0, 4) == expected, (N, C, H)
         assert _conv.conv_path(args, 1, 4) == expected, (N, C, H)   # input gradient too
