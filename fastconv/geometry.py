@@ -252,7 +252,7 @@ def _tiles4(N, Ho, Wo):
     return N * ((Ho + 3) // 4) * ((Wo + 3) // 4)
 
 
-def winograd4_wins(N, C, K, Ho, Wo, packed=False):
+def winograd4_wins(N, C, K, Ho, Wo, packed=False, wide=False):
     """Whether a 3x3 stride-1 convolution's forward and input-gradient passes should take
     the Winograd F(4x4, 3x3) path (4x fewer multiply-adds than the direct kernels, 1.8x
     fewer than F(2x2); outputs within about 1e-6 of their magnitude in float32).
@@ -269,17 +269,22 @@ def winograd4_wins(N, C, K, Ho, Wo, packed=False):
     -> 61 us), 8x8 maps (4 tiles) gain from 4 images (64 channels: level at 4, 1.5x
     F(2x2) at 8, 1.8x at 64) and 4x4 maps (one tile) from 32 (1.3x the channel-vector
     kernels; 0.8x at 16). Maps whose tiles are mostly padding (5x5: 39% of a 2x2-tile
-    area) keep the rule measured before the panels were filled: 256 tiles. The weight
-    gradient has its own rule (:func:`winograd4_weight_wins`).
+    area) keep the rule measured before the panels were filled: 256 tiles. With 16-31
+    channels the AVX-512 kernels (``wide``) gain from 256 tiles too (16 channels at batch
+    64: 32x32 maps 1.09x F(2x2), 16x16 maps 1.4x the direct kernels; level at 4 32x32
+    images). The weight gradient has its own rule (:func:`winograd4_weight_wins`).
     ``FASTCONV_WINOGRAD=f4`` forces F(4x4) on every 3x3 stride-1 convolution.
     """
     del packed  # the rule is the same with and without packed weights
+    m = min(C, K)
+    if m < 32:
+        return wide and m >= 16 and _tiles4(N, Ho, Wo) >= 256
     per_image = _tiles4(1, Ho, Wo)
     if 2 * Ho * Wo < 16 * per_image:
         need = 256
     else:
         need = 16 if per_image >= 4 else 32
-    return min(C, K) >= 32 and _tiles4(N, Ho, Wo) >= need
+    return _tiles4(N, Ho, Wo) >= need
 
 
 def winograd4_weight_wins(N, C, K, Ho, Wo, wide=False):
@@ -320,7 +325,7 @@ def conv_kernel_args(g, packed=False):
     depend on the kernels' SIMD path in force (``fastconv.simd_path()``)."""
     wide = _simd_path() == "avx512"
     flags = (WINOGRAD_F2 if winograd_wins(g.N, g.C, g.K, g.Ho, g.Wo, packed, wide) else 0) | \
-            (WINOGRAD_F4 if winograd4_wins(g.N, g.C, g.K, g.Ho, g.Wo, packed) else 0) | \
+            (WINOGRAD_F4 if winograd4_wins(g.N, g.C, g.K, g.Ho, g.Wo, packed, wide) else 0) | \
             (WINOGRAD_F4_WEIGHT if winograd4_weight_wins(g.N, g.C, g.K, g.Ho, g.Wo, wide) else 0)
     return (g.C, g.H, g.W, g.K, g.R, g.S, g.Ho, g.Wo,
             g.stride_h, g.stride_w, g.pad_top, g.pad_left, g.dil_h, g.dil_w, flags)

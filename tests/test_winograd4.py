@@ -65,8 +65,10 @@ def test_size_rule_and_the_path_it_picks(monkeypatch):
     assert not geometry.winograd4_wins(1, 32, 32, 12, 12, packed=True)  # 9 tiles
     assert not geometry.winograd4_wins(1, 16, 16, 32, 32, packed=True)  # 16 channels: never
     assert geometry.winograd4_wins(1, 32, 32, 16, 16)       # weights transformed every call
-    # 16 channels on 32x32 maps: F(2x2) with the AVX-512 kernels (geometry.winograd_wins)
-    wide16 = "winograd" if fastconv.simd_path() == "avx512" else "direct"
+    # 16 channels on 32x32 maps: F(4x4) with the AVX-512 kernels from 256 tiles
+    wide16 = "winograd-f4" if fastconv.simd_path() == "avx512" else "direct"
+    assert geometry.winograd4_wins(64, 16, 16, 32, 32, wide=True)
+    assert not geometry.winograd4_wins(2, 16, 16, 32, 32, wide=True)   # 128 tiles
     for N, C, H, expected in ((64, 32, 16, "winograd-f4"), (64, 64, 8, "winograd-f4"),
                               (64, 16, 32, wide16), (1, 64, 8, "direct"),
                               (1, 32, 16, "winograd-f4"), (8, 64, 8, "winograd-f4"),
@@ -132,12 +134,12 @@ def test_weight_gradient_follows_its_own_rule(monkeypatch):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_weight_gradient_alone_on_f4(simd, dtype, monkeypatch):
-    """16 channels at 32x32, batch 4: the forward pass runs the direct kernels (F(2x2) with
-    the AVX-512 kernels), the weight gradient F(4x4) (its workspace sized for it, not for
-    the forward's plan)."""
+    """16 channels at 32x32, batch 4: the forward pass runs the direct kernels (F(4x4) too
+    with the AVX-512 kernels), the weight gradient F(4x4) (its workspace sized for it, not
+    for the forward's plan)."""
     monkeypatch.delenv("FASTCONV_WINOGRAD", raising=False)
     args = _geometry_args(4, 16, 16, 32, 32)
-    assert _conv.conv_path(args, 0, 4) == ("winograd" if simd == "avx512" else "direct")
+    assert _conv.conv_path(args, 0, 4) == ("winograd-f4" if simd == "avx512" else "direct")
     assert _conv.conv_path(args, 2, 4) == "winograd-f4"
     rng = np.random.default_rng(5)
     x = rng.standard_normal((4, 16, 32, 32)).astype(dtype)
