@@ -116,8 +116,10 @@ def show_config(file=None):
         + (f"  (FASTCONV_SIMD={info['simd_env']})" if info["simd_env"] else ""),
         "  winograd     " + ("on (3x3 stride-1 convolutions with >= 64 channels, or >= 32 "
                              "and >= 2048 output tiles;\n               F(4x4) with >= 32 "
-                             "channels and >= 256 4x4 tiles;\n               weight "
-                             "gradient F(4x4) with >= 8 channels and >= 256 4x4 tiles)"
+                             "channels and a batch of >= 16 4x4 tiles (13x13 maps and up;\n"
+                             "               32 tiles on 4x4 maps; AVX-512: 16 channels from 256);\n"
+                             "               weight gradient F(4x4) with >= 8 channels and >= 256 "
+                             "4x4 tiles)"
                              if info["winograd"] else "OFF (FASTCONV_NO_WINOGRAD is set)"),
     ]
     print("\n".join(lines), file=file if file is not None else sys.stdout)
