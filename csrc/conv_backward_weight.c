@@ -168,15 +168,12 @@ static void FC_SFX(fc_pack_im2col_t)(void *vctx, fc_int p0, fc_int kc, fc_int j0
     }
 }
 
-/* Row sums of dY into db (db[k] += ...), fixed order: sixteen lanes (lane = pixel
- * mod 16, each summed in pixel order), then a fixed tree -- lanes the compiler turns
- * into vectors of any width with the same sums (four scalar chains ran about a pixel
- * a cycle: an eighth to a fifth of a biased 1x1 convolution's weight gradient). */
-/* db[k] += sum of row k of dyn (K rows of P): FC_BW_BIAS_LANES running sums, lane l
- * taking the elements p = l mod LANES in order, then a fixed tree. 32 lanes are 8
- * independent vector chains on SSE and 4 on AVX2 (16 lanes were 4 SSE chains, add
- * latency-bound: a 64 x 128 x 16 x 16 pointwise layer's bias gradient took a tenth of
- * its weight gradient); the AVX2 twin is the same code, so the same bits. */
+/* Row sums of dY into db (db[k] += ...), fixed order: FC_BW_BIAS_LANES lanes (lane =
+ * pixel mod 32, each summed in pixel order), then a fixed tree -- lanes the compiler
+ * turns into vectors of any width with the same sums. Scalar chains ran about a pixel
+ * a cycle (an eighth to a fifth of a biased 1x1 convolution's weight gradient), 16
+ * lanes were 4 add-latency-bound SSE chains (a tenth of a 64 x 128 x 16 x 16 pointwise
+ * layer's); 32 are 8 SSE or 4 AVX2 chains. The AVX2 twin is the same code: same bits. */
 #define FC_BW_BIAS_LANES 32
 
 static inline __attribute__((always_inline)) void

@@ -70,7 +70,7 @@
  * taken FC_WINO4_PACK_LANES at a time, element innermost, so every loop is a
  * few contiguous streams the compiler vectorises and each of the 36 planes is
  * written in whole runs (element by element, with the planes 4 KiB-aliased,
- * 64 x 64 filters took 136 us; now 33 us on 2 threads); padding filters
+ * 64 x 64 filters took 136 us; now 23 us on 2 threads); padding filters
  * are zeros. The arithmetic is the same expression for every element, written
  * out without fused multiply-adds, so every build (and the AVX2 twin) gives
  * the same bits. */
