@@ -11,29 +11,45 @@
 
 #include "transpose8_avx2.h"
 
-/* Columns [0, n8) (n8 a multiple of 8) of nr <= width rows (row i at src + i*ld) into
+/* Columns [0, n4) (n4 a multiple of 4) of nr <= width rows (row i at src + i*ld) into
  * rows of `width` floats (width 6 or 16: the MR and NR panels), d[j*width + i] =
- * src[i*ld + j], rows nr .. width-1 zero: 8 x 8 register transposes, each result row
- * stored whole (6-wide rows as 4 + 2, never past the row). */
+ * src[i*ld + j], rows nr .. width-1 zero: 8 x 8 register transposes (a last 8 x 4 as
+ * two 4 x 4), each result row stored whole (6-wide rows as 4 + 2, never past the row). */
 static __attribute__((target("avx2,fma"))) void
-fc_gather_t_avx2(const float *src, fc_int ld, int nr, int width, fc_int n8, float *d)
+fc_gather_t_avx2(const float *src, fc_int ld, int nr, int width, fc_int n4, float *d)
 {
     for (int h = 0; h < width; h += 8) {
-        const int rows = nr - h < 8 ? nr - h : 8;
-        for (fc_int j = 0; j < n8; j += 8) {
+        const int rows = nr - h < 8 ? nr - h : 8, tail = width - h < 8 ? width - h - 4 : 4;
+        fc_int j = 0;
+        for (; j + 8 <= n4; j += 8) {
             __m256 v[8];
             for (int i = 0; i < 8; ++i)
                 v[i] = i < rows ? _mm256_loadu_ps(src + (h + i) * ld + j) : _mm256_setzero_ps();
             fc_transpose8x8_ps(v);
             float *o = d + j * width + h;
-            if (width - h >= 8)
-                for (int k = 0; k < 8; ++k)
-                    _mm256_storeu_ps(o + k * width, v[k]);
-            else
-                for (int k = 0; k < 8; ++k) {  /* width 6: lanes 0..5 */
-                    _mm_storeu_ps(o + k * width, _mm256_castps256_ps128(v[k]));
-                    _mm_storel_pi((__m64 *)(o + k * width + 4), _mm256_extractf128_ps(v[k], 1));
-                }
+            for (int k = 0; k < 8; ++k) {
+                _mm_storeu_ps(o + k * width, _mm256_castps256_ps128(v[k]));
+                const __m128 hi = _mm256_extractf128_ps(v[k], 1);
+                if (tail == 4)
+                    _mm_storeu_ps(o + k * width + 4, hi);
+                else   /* width 6: lanes 4, 5 */
+                    _mm_storel_pi((__m64 *)(o + k * width + 4), hi);
+            }
+        }
+        if (j < n4) {   /* four columns */
+            __m128 a[8];
+            for (int i = 0; i < 8; ++i)
+                a[i] = i < rows ? _mm_loadu_ps(src + (h + i) * ld + j) : _mm_setzero_ps();
+            _MM_TRANSPOSE4_PS(a[0], a[1], a[2], a[3]);
+            _MM_TRANSPOSE4_PS(a[4], a[5], a[6], a[7]);
+            float *o = d + j * width + h;
+            for (int k = 0; k < 4; ++k) {
+                _mm_storeu_ps(o + k * width, a[k]);
+                if (tail == 4)
+                    _mm_storeu_ps(o + k * width + 4, a[4 + k]);
+                else
+                    _mm_storel_pi((__m64 *)(o + k * width + 4), a[4 + k]);
+            }
         }
     }
 }
@@ -375,7 +391,7 @@ static void FC_SFX(fc_1x1_bw_gather)(const FC_T *t, fc_int rows, fc_int P, fc_in
                                      int width, fc_int col0, fc_int kc, FC_T *dst)
 {
 #if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
-    /* transposes of 8 x 8 blocks (element by element, the two gathers were 40% of a
+    /* register transposes (element by element, the two gathers were 40% of a
      * 64 x 128 x 8 x 8 pointwise layer's weight gradient) */
     const int avx2 = (width == 6 || width == 16) && fc_simd_path() >= FC_SIMD_AVX2;
 #else
@@ -391,8 +407,8 @@ static void FC_SFX(fc_1x1_bw_gather)(const FC_T *t, fc_int rows, fc_int P, fc_in
             const FC_T *src = t + (n * rows + i0) * P + q;
             fc_int j = 0;
 #if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
-            if (avx2 && len >= 8) {
-                j = len / 8 * 8;
+            if (avx2 && len >= 4) {
+                j = len / 4 * 4;
                 fc_gather_t_avx2(src, P, (int)nr, width, j, d + p * width);
             }
 #else
