@@ -344,42 +344,30 @@ FC_BN_ATTR static void NAME(bn_row_grad)(const T *g, const T *x, const BN_RELU *
                                          const T *d, const T *e, int affine_only)
 {
     /* the mask in the same loop as the affine map (gx is written once); coefficient
-     * rows are one image long (offset 0), y is offset by the image */
-    if (relu->y) {
-        const T *y = relu->y + off;
-        if (affine_only) {
-            for (fc_int i = 0; i < L; i++) {
-                const T gi = g[i], yi = y[i];
-                const T gv = yi > (T)0 ? gi : (T)0;
-                gx[i] = a[i] * gv;
-            }
-        } else {
-            for (fc_int i = 0; i < L; i++) {
-                const T gi = g[i], yi = y[i];
-                const T gv = yi > (T)0 ? gi : (T)0;
-                gx[i] = a[i] * gv + ((x[i] - m[i]) * d[i] + e[i]);
-            }
-        }
-    } else if (relu->xm[0]) {
-        const T *mm = relu->xm[0], *ms = relu->xm[1], *mb = relu->xm[2];
-        if (affine_only) {
-            for (fc_int i = 0; i < L; i++) {
-                const T gi = g[i];
-                const T gv = NAME(bn_affine)(x[i], mm[i], ms[i], mb[i]) > (T)0 ? gi : (T)0;
-                gx[i] = a[i] * gv;
-            }
-        } else {
-            for (fc_int i = 0; i < L; i++) {
-                const T gi = g[i];
-                const T gv = NAME(bn_affine)(x[i], mm[i], ms[i], mb[i]) > (T)0 ? gi : (T)0;
-                gx[i] = a[i] * gv + ((x[i] - m[i]) * d[i] + e[i]);
-            }
-        }
-    } else if (affine_only) {
-        for (fc_int i = 0; i < L; i++) gx[i] = a[i] * g[i];
-    } else {
-        for (fc_int i = 0; i < L; i++) gx[i] = a[i] * g[i] + ((x[i] - m[i]) * d[i] + e[i]);
-    }
+     * rows are one image long (offset 0), y is offset by the image. The loop is
+     * written once per mask source so that each one vectorises. */
+#define FC_BN_ROW_GRAD(MASKED)                                                        \
+    do {                                                                              \
+        if (affine_only)                                                              \
+            for (fc_int i = 0; i < L; i++) {                                          \
+                const T gi = g[i];                                                    \
+                gx[i] = a[i] * (MASKED);                                              \
+            }                                                                         \
+        else                                                                          \
+            for (fc_int i = 0; i < L; i++) {                                          \
+                const T gi = g[i];                                                    \
+                gx[i] = a[i] * (MASKED) + ((x[i] - m[i]) * d[i] + e[i]);              \
+            }                                                                         \
+    } while (0)
+    const T *y = relu->y ? relu->y + off : NULL;
+    const T *mm = relu->xm[0], *ms = relu->xm[1], *mb = relu->xm[2];
+    if (y)
+        FC_BN_ROW_GRAD(y[i] > (T)0 ? gi : (T)0);
+    else if (mm)
+        FC_BN_ROW_GRAD(NAME(bn_affine)(x[i], mm[i], ms[i], mb[i]) > (T)0 ? gi : (T)0);
+    else
+        FC_BN_ROW_GRAD(gi);
+#undef FC_BN_ROW_GRAD
 }
 
 #else /* FC_BN_DRIVERS: the public functions of element type T */
