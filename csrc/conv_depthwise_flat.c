@@ -166,6 +166,19 @@ fc_int fc_depthwise_flat_items(const fc_conv_geom *g, fc_int N, size_t elem)
 #include <immintrin.h>
 #define DWF_ATTR __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma")))
 #define DWF_INLINE static inline __attribute__((always_inline)) DWF_ATTR
+/* CALL(NC) for a plane row of nc whole vectors: NC a compile-time constant where nc
+ * is 1, 2 or 4, else 0 (the kernel reads nc at run time). */
+#define DWF_BY_NC(nc, CALL)                                                           \
+    do {                                                                              \
+        if ((nc) == 1)                                                                \
+            CALL(1);                                                                  \
+        else if ((nc) == 2)                                                           \
+            CALL(2);                                                                  \
+        else if ((nc) == 4)                                                           \
+            CALL(4);                                                                  \
+        else                                                                          \
+            CALL(0);                                                                  \
+    } while (0)
 
 #define DWF_T float
 #include "conv_depthwise_flat_impl.h"

@@ -70,12 +70,7 @@ DWF_ATTR static void DWF_NAME(dwf_backward_weight)(const dwf_plan *P, fc_int nim
     const fc_int nc = P->W / VL, nv = P->nv;
     dwf_masks(P, 0, nc, mask, smask);         /* the table's first and last rows */
     dwf_masks(P, nv - nc, nv, mask, smask);
-    if (nc == 1)
-        DWF_NAME(dwf_bw_run)(1, P, mask, nimg, k0, k1, x, dy, part, out);
-    else if (nc == 2)
-        DWF_NAME(dwf_bw_run)(2, P, mask, nimg, k0, k1, x, dy, part, out);
-    else if (nc == 4)
-        DWF_NAME(dwf_bw_run)(4, P, mask, nimg, k0, k1, x, dy, part, out);
-    else
-        DWF_NAME(dwf_bw_run)(0, P, mask, nimg, k0, k1, x, dy, part, out);
+#define DWF_BW_RUN(NC) DWF_NAME(dwf_bw_run)(NC, P, mask, nimg, k0, k1, x, dy, part, out)
+    DWF_BY_NC(nc, DWF_BW_RUN);
+#undef DWF_BW_RUN
 }

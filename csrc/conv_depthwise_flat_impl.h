@@ -263,21 +263,22 @@ DWF_INLINE void DWF_NAME(dwf_packed)(const int ntap, const int RW, const dwf_pla
         const unsigned lm = nl == VL ? FULL : (1u << nl) - 1u;
         DWF_NAME(dwf_lane_weights)(P, ntap, idx, ch, c0, lm, w, bias, wv, &bv);
         for (int k = 0; k < ntap; k++) m[k] = mask[k] & lm;
+        /* B images at a time, B a compile-time constant: 4, then 1 */
+#define DWF_PACKED_STEP(B)                                                                 \
+    do {                                                                                   \
+        if (RW)                                                                            \
+            DWF_NAME(dwf_reg_units)(RW, B, 1, 0, 1, mask, src + n * img + e0,              \
+                                    dst + n * img + e0, img, NULL, 0, 1, NULL, wv, bv, lm, \
+                                    relu);                                                 \
+        else                                                                               \
+            DWF_NAME(dwf_packed_vecs)(B, ntap, P, m, lm, wv, bv, n, e0, src, relu, dst);   \
+    } while (0)
         fc_int n = n0;
         for (; n + 4 <= n1; n += 4)
-            if (RW)
-                DWF_NAME(dwf_reg_units)(RW, 4, 1, 0, 1, mask, src + n * img + e0,
-                                        dst + n * img + e0, img, NULL, 0, 1, NULL, wv, bv, lm,
-                                        relu);
-            else
-                DWF_NAME(dwf_packed_vecs)(4, ntap, P, m, lm, wv, bv, n, e0, src, relu, dst);
+            DWF_PACKED_STEP(4);
         for (; n < n1; n++)
-            if (RW)
-                DWF_NAME(dwf_reg_units)(RW, 1, 1, 0, 1, mask, src + n * img + e0,
-                                        dst + n * img + e0, img, NULL, 0, 1, NULL, wv, bv, lm,
-                                        relu);
-            else
-                DWF_NAME(dwf_packed_vecs)(1, ntap, P, m, lm, wv, bv, n, e0, src, relu, dst);
+            DWF_PACKED_STEP(1);
+#undef DWF_PACKED_STEP
         i += n1 - n0;
     }
 }

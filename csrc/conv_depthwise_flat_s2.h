@@ -93,14 +93,9 @@ DWF_INLINE void DWF_NAME(dwf_run_s2)(const dwf_plan *P, uint16_t *mask, uint16_t
         /* the table rows of the border group (dwf_rows_group's v0 = 0) */
         const int M = nc == 1 || nc == 2 ? (int)nc : 4;
         dwf_masks(P, 0, M == 4 ? nc : 3 % M + 3 / M * 2 * nc + 1, mask, smask);
-        if (nc == 1)
-            DWF_NAME(dwf_s2_rows)(1, P, mask, i0, i1, src, w, bias, relu, dst);
-        else if (nc == 2)
-            DWF_NAME(dwf_s2_rows)(2, P, mask, i0, i1, src, w, bias, relu, dst);
-        else if (nc == 4)
-            DWF_NAME(dwf_s2_rows)(4, P, mask, i0, i1, src, w, bias, relu, dst);
-        else
-            DWF_NAME(dwf_s2_rows)(0, P, mask, i0, i1, src, w, bias, relu, dst);
+#define DWF_S2_ROWS(NC) DWF_NAME(dwf_s2_rows)(NC, P, mask, i0, i1, src, w, bias, relu, dst)
+        DWF_BY_NC(nc, DWF_S2_ROWS);
+#undef DWF_S2_ROWS
         return;
     }
 #if !defined(DWF_DOUBLE)

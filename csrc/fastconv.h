@@ -490,6 +490,11 @@ void fc_depthwise_forward_team_f32(const fc_conv_geom *g, fc_int N, const float 
 void fc_depthwise_forward_team_f64(const fc_conv_geom *g, fc_int N, const double *x,
                                    const double *w, const double *bias, int act,
                                    double act_param, double *y, int nthreads);
+/* Its input gradient dx (N, C, H, W), overwritten, from dy (N, K, Ho, Wo). */
+void fc_depthwise_backward_data_team_f32(const fc_conv_geom *g, fc_int N, const float *dy,
+                                         const float *w, float *dx, int nthreads);
+void fc_depthwise_backward_data_team_f64(const fc_conv_geom *g, fc_int N, const double *dy,
+                                         const double *w, double *dx, int nthreads);
 /* Max (max != 0) or average pooling of `planes` consecutive (H, W) planes. */
 void fc_pool2d_forward_team_f32(const fc_pool_geom *g, int max, fc_int planes, const float *x,
                                 float *y, int nthreads);

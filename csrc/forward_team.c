@@ -161,30 +161,55 @@ size_t fc_depthwise_conv_forward_team_workspace_bytes(const fc_conv_geom *gd,
     return scratch_team_workspace(gd, g, N, nthreads, elem);
 }
 
-/* Which depthwise kernel a geometry takes, and its work items over N images
- * (*items): image-major (n, k) planes for the flat and row kernels (or, for flat
- * planes smaller than a vector, vector positions), image-major (image, 8-channel
- * block) items for the small-plane kernels, channel-major (k, n) planes (a run's
- * images share a filter) otherwise. */
+/* Which depthwise kernel pass `pass` (0 forward, 1 input gradient) of a geometry
+ * takes, and its work items over N images (*items): image-major (n, k) planes (n, c
+ * for the input gradient) for the flat and row kernels (or, for flat planes smaller
+ * than a vector, vector positions), image-major (image, 8-channel block) items for
+ * the small-plane kernels, channel-major (k, n) planes (a run's images share a
+ * filter) otherwise. */
 enum { FC_DW_PLANES = 0, FC_DW_ROWS = 1, FC_DW_SMALL = 2, FC_DW_FLAT = 3 };
 
-static int depthwise_kind(const fc_conv_geom *g, fc_int N, size_t elem, fc_int *items)
+static int depthwise_kind(const fc_conv_geom *g, int pass, fc_int N, size_t elem, fc_int *items)
 {
-    if (fc_depthwise_flat_fits(g, 0, elem)) {
+    const fc_int planes = N * (pass ? g->C : g->K);
+    if (fc_depthwise_flat_fits(g, pass, elem)) {
         *items = fc_depthwise_flat_items(g, N, elem);
         return FC_DW_FLAT;
     }
-    if (fc_depthwise_rows_fits(g, 0)) {
-        *items = N * g->K;
+    if (fc_depthwise_rows_fits(g, pass)) {
+        *items = planes;
         return FC_DW_ROWS;
     }
-    if (fc_depthwise_small_fits(g, 0)) {
+    if (fc_depthwise_small_fits(g, pass)) {
         *items = N * fc_depthwise_small_blocks(g);
         return FC_DW_SMALL;
     }
-    *items = N * g->K;
+    *items = planes;
     return FC_DW_PLANES;
 }
+
+/* The two drivers that keep runs of images in a per-thread scratch (conv -> pooling,
+ * depthwise -> convolution; workspace: scratch_team_workspace): runs of images handed
+ * out dynamically, each taken in turns of at most conv_pool_images(gi) images, whose
+ * `per_image`-element outputs go to the thread's scratch after its workspace. The
+ * body sees n (the turn's first image), m (its images), scratch and mine (the
+ * thread's workspace); the caller has t, N, work and T. */
+#define FC_SCRATCH_RUNS(gi, per_image, ...)                                                \
+    do {                                                                                   \
+        const fc_int nt_ = t.nt, imgs_ = conv_pool_images(gi, sizeof(T));                  \
+        const size_t per_ = round64((size_t)(per_image) * (size_t)imgs_ * sizeof(T));      \
+        const fc_int runs_ = image_runs(N, (int)nt_, 1);                                   \
+        fc_int i_;                                                                         \
+        FC_TEAM_FOR(dynamic, nt_, i_, runs_, {                                             \
+            char *mine = work + (t.ws + per_) * (size_t)FC_THREAD_ID();                    \
+            T *scratch = (T *)(mine + t.ws);                                               \
+            const fc_int n1_ = (i_ + 1) * N / runs_;                                       \
+            for (fc_int n = i_ * N / runs_; n < n1_; n += imgs_) {                         \
+                const fc_int m = n1_ - n < imgs_ ? n1_ - n : imgs_;                        \
+                __VA_ARGS__                                                                \
+            }                                                                              \
+        });                                                                                \
+    } while (0)
 
 #define T float
 #define SUFFIX f32

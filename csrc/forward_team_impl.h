@@ -82,25 +82,12 @@ void FC_NAME(fc_conv2d_pool_forward_team)(const fc_conv_geom *g, const fc_pool_g
         FC_NAME(fc_pool2d_forward_team)(pg, max, N * g->K, full, y, nthreads);
         return;
     }
-    {
-        const fc_int nt = t.nt, imgs = conv_pool_images(g, sizeof(T));
-        const size_t per = round64((size_t)ys * (size_t)imgs * sizeof(T));
-        const fc_int nchunks = image_runs(N, (int)nt, 1);
-        fc_int i;
-        FC_TEAM_FOR(dynamic, nt, i, nchunks, {
-            char *mine = work + (t.ws + per) * (size_t)FC_THREAD_ID();
-            T *scratch = (T *)(mine + t.ws);
-            const fc_int n1 = (i + 1) * N / nchunks;
-            fc_int n, p;
-            for (n = i * N / nchunks; n < n1; n += imgs) {
-                const fc_int m = n1 - n < imgs ? n1 - n : imgs;
-                FC_NAME(fc_conv2d_forward_packed_batch)(g, m, x + n * xs, packed, bias, NULL, act,
-                                                        act_param, scratch, mine);
-                for (p = 0; p < m * g->K; p++)
-                    FC_NAME(pool_plane)(pg, max, scratch + p * pin, y + (n * g->K + p) * pout);
-            }
-        });
-    }
+    FC_SCRATCH_RUNS(g, ys, {
+        FC_NAME(fc_conv2d_forward_packed_batch)(g, m, x + n * xs, packed, bias, NULL, act,
+                                                act_param, scratch, mine);
+        for (fc_int p = 0; p < m * g->K; p++)
+            FC_NAME(pool_plane)(pg, max, scratch + p * pin, y + (n * g->K + p) * pout);
+    });
 }
 
 /* Work items [q0, q1) of the depthwise kernel `kind` (depthwise_kind) over N images. */
@@ -123,11 +110,31 @@ void FC_NAME(fc_depthwise_forward_team)(const fc_conv_geom *g, fc_int N, const T
 {
     /* Each thread one static run of the work items (see depthwise_kind). */
     fc_int P, i;
-    const int kind = depthwise_kind(g, N, sizeof(T), &P);
+    const int kind = depthwise_kind(g, 0, N, sizeof(T), &P);
     const int nt = fc_team_size(nthreads, P, fc_depthwise_work(g, N));
     FC_TEAM_FOR(static, nt, i, nt, {
         FC_NAME(depthwise_items)(kind, g, N, i * P / nt, (i + 1) * P / nt, x, w, bias, act,
                                  act_param, y);
+    });
+}
+
+void FC_NAME(fc_depthwise_backward_data_team)(const fc_conv_geom *g, fc_int N, const T *dy,
+                                              const T *w, T *dx, int nthreads)
+{
+    /* the forward's team rule over the input gradient's work items */
+    fc_int P, i;
+    const int kind = depthwise_kind(g, 1, N, sizeof(T), &P);
+    const int nt = fc_team_size(nthreads, P, fc_depthwise_work(g, N));
+    FC_TEAM_FOR(static, nt, i, nt, {
+        const fc_int q0 = i * P / nt, q1 = (i + 1) * P / nt;
+        if (kind == FC_DW_FLAT)
+            FC_NAME(fc_depthwise_flat_backward_data)(g, N, q0, q1, dy, w, dx);
+        else if (kind == FC_DW_ROWS)
+            FC_NAME(fc_depthwise_rows_backward_data)(g, N, q0, q1, dy, w, dx);
+        else if (kind == FC_DW_SMALL)
+            FC_NAME(fc_depthwise_small_backward_data)(g, N, q0, q1, dy, w, dx);
+        else
+            FC_NAME(fc_depthwise_backward_data)(g, N, q0, q1, dy, w, dx);
     });
 }
 
@@ -150,27 +157,14 @@ void FC_NAME(fc_depthwise_conv_forward_team)(const fc_conv_geom *gd, const T *wd
                                         nthreads, cwork);
         return;
     }
-    {
-        const fc_int nt = t.nt, imgs = conv_pool_images(gd, sizeof(T));
-        const size_t per = round64((size_t)ds * (size_t)imgs * sizeof(T));
-        const fc_int nchunks = image_runs(N, (int)nt, 1);
-        fc_int i;
-        FC_TEAM_FOR(dynamic, nt, i, nchunks, {
-            char *mine = work + (t.ws + per) * (size_t)FC_THREAD_ID();
-            T *scratch = (T *)(mine + t.ws);
-            const fc_int n1 = (i + 1) * N / nchunks;
-            fc_int n;
-            for (n = i * N / nchunks; n < n1; n += imgs) {
-                const fc_int m = n1 - n < imgs ? n1 - n : imgs;
-                fc_int items;
-                const int kind = depthwise_kind(gd, m, sizeof(T), &items);
-                FC_NAME(depthwise_items)(kind, gd, m, 0, items, x + n * xs, wd, bd, actd,
-                                         actd_param, scratch);
-                FC_NAME(fc_conv2d_forward_packed_batch)(g, m, scratch, packed, bias, NULL, act,
-                                                        act_param, y + n * ys, mine);
-            }
-        });
-    }
+    FC_SCRATCH_RUNS(gd, ds, {
+        fc_int items;
+        const int kind = depthwise_kind(gd, 0, m, sizeof(T), &items);
+        FC_NAME(depthwise_items)(kind, gd, m, 0, items, x + n * xs, wd, bd, actd, actd_param,
+                                 scratch);
+        FC_NAME(fc_conv2d_forward_packed_batch)(g, m, scratch, packed, bias, NULL, act,
+                                                act_param, y + n * ys, mine);
+    });
 }
 
 void FC_NAME(fc_pool2d_forward_team)(const fc_pool_geom *g, int max, fc_int planes, const T *x,

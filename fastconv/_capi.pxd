@@ -142,10 +142,6 @@ cdef extern from "fastconv.h" nogil:
     void fc_depthwise_forward_f64(const fc_conv_geom *g, fc_int N, fc_int q0, fc_int q1,
                                   const double *x, const double *w, const double *bias, int act,
                                   double act_param, double *y)
-    void fc_depthwise_backward_data_f32(const fc_conv_geom *g, fc_int N, fc_int q0, fc_int q1,
-                                        const float *dy, const float *w, float *dx)
-    void fc_depthwise_backward_data_f64(const fc_conv_geom *g, fc_int N, fc_int q0, fc_int q1,
-                                        const double *dy, const double *w, double *dx)
     void fc_depthwise_backward_weight_plane_f32(const fc_conv_geom *g, fc_int nimg, const float *x,
                                                 fc_int x_stride, const float *dy, fc_int dy_stride,
                                                 float *dw, float *db)
@@ -154,10 +150,6 @@ cdef extern from "fastconv.h" nogil:
                                                 double *dw, double *db)
     int fc_depthwise_flat_fits(const fc_conv_geom *g, int pass_, size_t elem)
     fc_int fc_depthwise_flat_items(const fc_conv_geom *g, fc_int N, size_t elem)
-    void fc_depthwise_flat_backward_data_f32(const fc_conv_geom *g, fc_int N, fc_int i0, fc_int i1,
-                                             const float *dy, const float *w, float *dx)
-    void fc_depthwise_flat_backward_data_f64(const fc_conv_geom *g, fc_int N, fc_int i0, fc_int i1,
-                                             const double *dy, const double *w, double *dx)
     void fc_depthwise_flat_backward_weight_f32(const fc_conv_geom *g, fc_int nimg, fc_int k0,
                                                fc_int k1, const float *x, const float *dy,
                                                fc_int part, float *out)
@@ -171,10 +163,6 @@ cdef extern from "fastconv.h" nogil:
     void fc_depthwise_rows_forward_f64(const fc_conv_geom *g, fc_int N, fc_int q0, fc_int q1,
                                        const double *x, const double *w, const double *bias,
                                        int act, double act_param, double *y)
-    void fc_depthwise_rows_backward_data_f32(const fc_conv_geom *g, fc_int N, fc_int q0, fc_int q1,
-                                             const float *dy, const float *w, float *dx)
-    void fc_depthwise_rows_backward_data_f64(const fc_conv_geom *g, fc_int N, fc_int q0, fc_int q1,
-                                             const double *dy, const double *w, double *dx)
     void fc_depthwise_rows_backward_weight_f32(const fc_conv_geom *g, fc_int nimg, const float *x,
                                                fc_int x_stride, const float *dy, fc_int dy_stride,
                                                float *out)
@@ -189,10 +177,6 @@ cdef extern from "fastconv.h" nogil:
     void fc_depthwise_small_forward_f64(const fc_conv_geom *g, fc_int N, fc_int i0, fc_int i1,
                                         const double *x, const double *w, const double *bias,
                                         int act, double act_param, double *y)
-    void fc_depthwise_small_backward_data_f32(const fc_conv_geom *g, fc_int N, fc_int i0, fc_int i1,
-                                              const float *dy, const float *w, float *dx)
-    void fc_depthwise_small_backward_data_f64(const fc_conv_geom *g, fc_int N, fc_int i0, fc_int i1,
-                                              const double *dy, const double *w, double *dx)
     void fc_depthwise_small_backward_weight_f32(const fc_conv_geom *g, fc_int nimg, fc_int blk,
                                                 const float *x, const float *dy, fc_int part,
                                                 float *out)
@@ -272,6 +256,10 @@ cdef extern from "fastconv.h" nogil:
     void fc_depthwise_forward_team_f64(const fc_conv_geom *g, fc_int N, const double *x,
                                        const double *w, const double *bias, int act,
                                        double act_param, double *y, int nthreads)
+    void fc_depthwise_backward_data_team_f32(const fc_conv_geom *g, fc_int N, const float *dy,
+                                             const float *w, float *dx, int nthreads)
+    void fc_depthwise_backward_data_team_f64(const fc_conv_geom *g, fc_int N, const double *dy,
+                                             const double *w, double *dx, int nthreads)
     void fc_pool2d_forward_team_f32(const fc_pool_geom *g, int max, fc_int planes,
                                     const float *x, float *y, int nthreads)
     void fc_pool2d_forward_team_f64(const fc_pool_geom *g, int max, fc_int planes,

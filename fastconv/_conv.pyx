@@ -387,61 +387,16 @@ def depthwise_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
 
 def depthwise_backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :, ::1] w,
                             tuple geometry, floating[:, :, :, ::1] grad_x, int num_threads):
-    """grad_x[n, c] from the mult output planes of channel c: each thread one static run
-    of the (c, n) planes."""
+    """grad_x[n, c] from the mult output planes of channel c (csrc/forward_team.c: the
+    forward's kernel choice and team rule)."""
     cdef fc_conv_geom g = make_geom(geometry)
-    cdef Py_ssize_t N = grad_out.shape[0], P = N * g.C, t
-    cdef int nt = team_size(num_threads, P, depthwise_work(&g, N))
-    if fc_depthwise_flat_fits(&g, 1, sizeof(floating)):
-        P = fc_depthwise_flat_items(&g, N, sizeof(floating))
-        nt = team_size(num_threads, P, depthwise_work(&g, N))
-        with nogil:
-            for t in prange(nt, schedule='static', num_threads=nt):
-                if floating is float:
-                    fc_depthwise_flat_backward_data_f32(&g, N, t * P // nt, (t + 1) * P // nt,
-                                                        &grad_out[0, 0, 0, 0], &w[0, 0, 0, 0],
-                                                        &grad_x[0, 0, 0, 0])
-                else:
-                    fc_depthwise_flat_backward_data_f64(&g, N, t * P // nt, (t + 1) * P // nt,
-                                                        &grad_out[0, 0, 0, 0], &w[0, 0, 0, 0],
-                                                        &grad_x[0, 0, 0, 0])
-        return
-    if fc_depthwise_rows_fits(&g, 1):
-        with nogil:
-            for t in prange(nt, schedule='static', num_threads=nt):
-                if floating is float:
-                    fc_depthwise_rows_backward_data_f32(&g, N, t * P // nt, (t + 1) * P // nt,
-                                                        &grad_out[0, 0, 0, 0], &w[0, 0, 0, 0],
-                                                        &grad_x[0, 0, 0, 0])
-                else:
-                    fc_depthwise_rows_backward_data_f64(&g, N, t * P // nt, (t + 1) * P // nt,
-                                                        &grad_out[0, 0, 0, 0], &w[0, 0, 0, 0],
-                                                        &grad_x[0, 0, 0, 0])
-        return
-    if fc_depthwise_small_fits(&g, 1):
-        P = N * fc_depthwise_small_blocks(&g)
-        nt = team_size(num_threads, P, depthwise_work(&g, N))
-        with nogil:
-            for t in prange(nt, schedule='static', num_threads=nt):
-                if floating is float:
-                    fc_depthwise_small_backward_data_f32(&g, N, t * P // nt, (t + 1) * P // nt,
-                                                         &grad_out[0, 0, 0, 0], &w[0, 0, 0, 0],
-                                                         &grad_x[0, 0, 0, 0])
-                else:
-                    fc_depthwise_small_backward_data_f64(&g, N, t * P // nt, (t + 1) * P // nt,
-                                                         &grad_out[0, 0, 0, 0], &w[0, 0, 0, 0],
-                                                         &grad_x[0, 0, 0, 0])
-        return
     with nogil:
-        for t in prange(nt, schedule='static', num_threads=nt):
-            if floating is float:
-                fc_depthwise_backward_data_f32(&g, N, t * P // nt, (t + 1) * P // nt,
-                                               &grad_out[0, 0, 0, 0], &w[0, 0, 0, 0],
-                                               &grad_x[0, 0, 0, 0])
-            else:
-                fc_depthwise_backward_data_f64(&g, N, t * P // nt, (t + 1) * P // nt,
-                                               &grad_out[0, 0, 0, 0], &w[0, 0, 0, 0],
-                                               &grad_x[0, 0, 0, 0])
+        if floating is float:
+            fc_depthwise_backward_data_team_f32(&g, grad_out.shape[0], &grad_out[0, 0, 0, 0],
+                                                &w[0, 0, 0, 0], &grad_x[0, 0, 0, 0], num_threads)
+        else:
+            fc_depthwise_backward_data_team_f64(&g, grad_out.shape[0], &grad_out[0, 0, 0, 0],
+                                                &w[0, 0, 0, 0], &grad_x[0, 0, 0, 0], num_threads)
 
 
 def depthwise_backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] grad_out,

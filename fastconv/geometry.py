@@ -277,7 +277,7 @@ def _tiles4(N, Ho, Wo):
     return N * ((Ho + 3) // 4) * ((Wo + 3) // 4)
 
 
-def winograd4_wins(N, C, K, Ho, Wo, packed=False, wide=False):
+def winograd4_wins(N, C, K, Ho, Wo, wide=False):
     """Whether a 3x3 stride-1 convolution's forward and input-gradient passes should take
     the Winograd F(4x4, 3x3) path (4x fewer multiply-adds than the direct kernels, 1.8x
     fewer than F(2x2); outputs within about 1e-6 of their magnitude in float32).
@@ -285,8 +285,9 @@ def winograd4_wins(N, C, K, Ho, Wo, packed=False, wide=False):
     Measured on AVX2 at batch 64 (2 threads, the same process): 64 channels on 8x8 maps
     and 32 channels on 16x16 run 1.2-1.4x faster than F(2x2); with 16 channels the
     transforms still cost more than the products save. The weights' transform (36 values
-    per filter, in double) runs at every call unless they were packed once
-    (``packed``: inference), but at ~6 ns a filter it does not move the break-even. The
+    per filter, in double) runs at every call unless they were packed once (inference),
+    but at ~6 ns a filter it does not move the break-even, so packed and plain weights
+    share this rule. The
     products run on panels of 16 tiles, so what counts is whether the batch fills one
     (runs of images are cut to whole panels): measured on AVX-512 (2 threads, the same
     process, forward and input gradient alike), a single 16x16 image (16 tiles) gains
@@ -300,7 +301,6 @@ def winograd4_wins(N, C, K, Ho, Wo, packed=False, wide=False):
     images). The weight gradient has its own rule (:func:`winograd4_weight_wins`).
     ``FASTCONV_WINOGRAD=f4`` forces F(4x4) on every 3x3 stride-1 convolution.
     """
-    del packed  # the rule is the same with and without packed weights
     m = min(C, K)
     if m < 32:
         return wide and m >= 16 and _tiles4(N, Ho, Wo) >= 256
@@ -364,7 +364,7 @@ _KERNEL_ARGS = {}
 
 def _conv_kernel_args(g, packed, wide):
     flags = (WINOGRAD_F2 if winograd_wins(g.N, g.C, g.K, g.Ho, g.Wo, packed, wide) else 0) | \
-            (WINOGRAD_F4 if winograd4_wins(g.N, g.C, g.K, g.Ho, g.Wo, packed, wide) else 0) | \
+            (WINOGRAD_F4 if winograd4_wins(g.N, g.C, g.K, g.Ho, g.Wo, wide) else 0) | \
             (WINOGRAD_F4_WEIGHT if winograd4_weight_wins(g.N, g.C, g.K, g.Ho, g.Wo, wide) else 0)
     return (g.C, g.H, g.W, g.K, g.R, g.S, g.Ho, g.Wo,
             g.stride_h, g.stride_w, g.pad_top, g.pad_left, g.dil_h, g.dil_w, flags)

@@ -166,12 +166,7 @@ def test_stride2_forward_on_every_plane_family(dtype, plane, taken, channels, ac
     AVX2 path, close to the reference; the others keep the AVX2 kernels."""
     shape = (3, channels) + plane
     fastconv_taken = taken is True or taken == np.dtype(dtype).name
-    before = fastconv.simd_path()
-    try:
-        fastconv.set_simd_path("avx512")
-        assert _stride2_path(shape, dtype) == fastconv_taken
-    finally:
-        fastconv.set_simd_path(before)
+    assert _on_path("avx512", lambda: _stride2_path(shape, dtype)) == fastconv_taken
     rng = np.random.default_rng(channels)
     x = rng.standard_normal(shape).astype(dtype)
     w = rng.standard_normal((channels, 1, 3, 3)).astype(dtype)
@@ -197,12 +192,9 @@ def test_weight_gradient_of_rows_of_whole_vectors(dtype, plane, channels, restor
     g = geo.conv2d_geometry(shape, (channels, 1, 3, 3), 1, 1, 1, groups=channels)
     args = geo.conv_kernel_args(g)
     vl = 64 // np.dtype(dtype).itemsize
-    before = fastconv.simd_path()
-    try:
-        fastconv.set_simd_path("avx512")
-        assert _conv.depthwise_flat_path(args, 2, np.dtype(dtype).itemsize) == (plane[1] % vl == 0)
-    finally:
-        fastconv.set_simd_path(before)
+    taken = _on_path("avx512", lambda: _conv.depthwise_flat_path(args, 2,
+                                                                 np.dtype(dtype).itemsize))
+    assert taken == (plane[1] % vl == 0)
     rng = np.random.default_rng(channels)
     x = rng.standard_normal(shape).astype(dtype)
     w = rng.standard_normal((channels, 1, 3, 3)).astype(dtype)

@@ -228,6 +228,21 @@ def test_read_only_input():
         assert model.predict(x).tobytes() == expect.tobytes()
 
 
+def _assert_program_bits_as_steps(plan, xs):
+    """The compiled inference equals the plan's step-by-step forward bitwise, on 1 and 2
+    threads, run twice each (the second run reuses the compiled program)."""
+    before = fastconv.get_num_threads()
+    try:
+        for t in (1, 2):
+            fastconv.set_num_threads(t)
+            ref = plan.forward(xs, False)[0]
+            for _ in range(2):
+                got = plan.infer(xs)
+                assert [g.tobytes() for g in got] == [r.tobytes() for r in ref]
+    finally:
+        fastconv.set_num_threads(before)
+
+
 @pytest.mark.parametrize("n", [1, 2, 9])
 @pytest.mark.parametrize("pool", ["max", "avg"])
 def test_conv_then_pooling_is_one_op(n, pool):
@@ -245,17 +260,7 @@ def test_conv_then_pooling_is_one_op(n, pool):
     model = models.Model(inp, [out, b])
     x = np.random.default_rng(n).random((n, 11, 11, 3), dtype=np.float32)
     plan = model._get_plan()
-    xs = model._internal([x])
-    before = fastconv.get_num_threads()
-    try:
-        for t in (1, 2):
-            fastconv.set_num_threads(t)
-            ref = plan.forward(xs, False)[0]
-            for _ in range(2):
-                got = plan.infer(xs)
-                assert [g.tobytes() for g in got] == [r.tobytes() for r in ref]
-    finally:
-        fastconv.set_num_threads(before)
+    _assert_program_bits_as_steps(plan, model._internal([x]))
     (compiled,) = plan._programs._compiled.values()
     ops = [spec for kind, prog, _ in compiled.segments if kind == "program"
            for spec in [prog.nops]]
@@ -282,16 +287,7 @@ def test_depthwise_then_conv_is_one_op(n, dtype):
     model = models.Model(inp, out, seed=5, dtype=dtype)
     x = np.random.default_rng(n).random((n, 16, 16, 8)).astype(dtype)
     plan = model._get_plan()
-    xs = model._internal([x])
-    before = fastconv.get_num_threads()
-    try:
-        for t in (1, 2):
-            fastconv.set_num_threads(t)
-            ref = plan.forward(xs, False)[0]
-            for _ in range(2):
-                assert plan.infer(xs)[0].tobytes() == ref[0].tobytes()
-    finally:
-        fastconv.set_num_threads(before)
+    _assert_program_bits_as_steps(plan, model._internal([x]))
     (compiled,) = plan._programs._compiled.values()
     assert [kind for kind, _, _ in compiled.segments] == ["program"]
     labels = compiled.segments[0][2]

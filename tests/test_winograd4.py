@@ -60,11 +60,10 @@ def test_size_rule_and_the_path_it_picks(monkeypatch):
     assert not geometry.winograd4_wins(16, 64, 64, 4, 4)    # 4x4 maps: from 32 tiles
     assert geometry.winograd4_wins(32, 64, 64, 4, 4)
     # a single image from 16 tiles, weights packed once (inference) or not
-    assert geometry.winograd4_wins(1, 32, 32, 16, 16, packed=True)   # one 16x16 map
-    assert geometry.winograd4_wins(1, 32, 64, 13, 13, packed=True)   # tfcnn's 'valid' layer
-    assert not geometry.winograd4_wins(1, 32, 32, 12, 12, packed=True)  # 9 tiles
-    assert not geometry.winograd4_wins(1, 16, 16, 32, 32, packed=True)  # 16 channels: never
-    assert geometry.winograd4_wins(1, 32, 32, 16, 16)       # weights transformed every call
+    assert geometry.winograd4_wins(1, 32, 32, 16, 16)       # one 16x16 map
+    assert geometry.winograd4_wins(1, 32, 64, 13, 13)       # tfcnn's 'valid' layer
+    assert not geometry.winograd4_wins(1, 32, 32, 12, 12)   # 9 tiles
+    assert not geometry.winograd4_wins(1, 16, 16, 32, 32)   # 16 channels, 64 tiles
     # 16 channels on 32x32 maps: F(4x4) with the AVX-512 kernels from 256 tiles
     wide16 = "winograd-f4" if fastconv.simd_path() == "avx512" else "direct"
     assert geometry.winograd4_wins(64, 16, 16, 32, 32, wide=True)
