@@ -8,28 +8,6 @@
 #ifndef FC_T
 #include "conv_internal.h"
 
-/* A team sharing one image splits its pixels when each part gets at least
- * this many chunks of NR/2 pixels, else its output channels. */
-#ifndef FC_SPLIT_MIN_CHUNKS
-#define FC_SPLIT_MIN_CHUNKS 16
-#endif
-
-/* ... and on the output-channel-vector path when each part gets this many
- * tiles of MR pixels, else its output channels. */
-#ifndef FC_CVEC_SPLIT_MIN_TILES
-#define FC_CVEC_SPLIT_MIN_TILES 4
-#endif
-
-/* Split [0, n) into nparts runs whose inner boundaries are multiples of
- * `align`; the bounds of run `part`. */
-static void fc_split_range(fc_int n, fc_int align, int part, int nparts, fc_int *lo, fc_int *hi)
-{
-    const fc_int units = (n + align - 1) / align;
-    *lo = FC_MIN(n, units * part / nparts * align);
-    *hi = FC_MIN(n, units * (part + 1) / nparts * align);
-}
-
-
 #define FC_TMPL_SET 32
 #include "gemm_internal.h"
 #include "conv_forward.c"
@@ -512,72 +490,74 @@ void FC_SFX(fc_conv2d_forward_packed)(const fc_conv_geom *g, const FC_T *x, cons
     FC_SFX(fc_conv_forward_a)(&pl, g, x, (const FC_T *)packed, bias, res, act, act_param, y, work);
 }
 
+/* Part pt (fc_conv_part_make) of one image's forward pass under plan pl. */
+static void FC_SFX(fc_conv_part_run)(const fc_conv_plan *pl, const fc_conv_part *pt,
+                                     const fc_conv_geom *g, const FC_T *x, const void *packed,
+                                     const FC_T *bias, const FC_T *res, int act, FC_T act_param,
+                                     FC_T *y, void *work)
+{
+    const FC_T *ap = (const FC_T *)packed;
+    if (pt->t0 >= pt->t1 || pt->i0 >= pt->i1)
+        return;
+    switch (pt->path) {
+    case FC_PART_1X1_ROWS:
+        FC_SFX(fc_conv_1x1_rows)(g, x, packed, bias, res, act, act_param, y, work, pt->i0, pt->i1);
+        break;
+    case FC_PART_WINO:
+        FC_SFX(fc_conv_wino_run)(pl, 1, x, ap, bias, res, act, act_param, y, work, pt->t0, pt->t1,
+                                 pt->i0, pt->i1);
+        break;
+    case FC_PART_CVEC:
+        FC_SFX(fc_conv_cvec_range)(pl, 1, x, ap, bias, res, act, act_param, y, work, pt->t0,
+                                   pt->t1, pt->i0, pt->i1);
+        break;
+    case FC_PART_DIRECT:
+        FC_SFX(fc_conv_direct_range)(pl, 1, x, ap, bias, res, act, act_param, y, work, pt->t0,
+                                     pt->t1, pt->i0, pt->i1);
+        break;
+    default:
+        FC_SFX(fc_conv_gemm_range)(pl, g, x, ap, bias, res, act, act_param, y, work, pt->i0,
+                                   pt->i1, pt->t0, pt->t1);
+    }
+}
+
 void FC_SFX(fc_conv2d_forward_packed_part)(const fc_conv_geom *g, const FC_T *x,
                                            const void *packed, const FC_T *bias, const FC_T *res, int act,
                                            FC_T act_param, FC_T *y, void *work, int part,
                                            int nparts)
 {
     fc_conv_plan pl;
+    fc_conv_part pt;
     fc_conv_plan_make(g, FC_OP_FWD, sizeof(FC_T), &pl);
-    const FC_T *ap = (const FC_T *)packed;
-    fc_int lo, hi;
-    if (fc_1x1_rows_ok(g)) {
-        /* few pixels: each part its share of the output-channel panels */
-        fc_split_range(fc_1x1_rows_panels(g, sizeof(FC_T)), 1, part, nparts, &lo, &hi);
-        if (lo < hi)
-            FC_SFX(fc_conv_1x1_rows)(g, x, packed, bias, res, act, act_param, y, work, lo, hi);
-    } else if (pl.wino && pl.wino_th >= pl.wino_rows * nparts) {
-        fc_split_range(pl.wino_th, pl.wino_rows, part, nparts, &lo, &hi);
-        if (lo < hi)
-            FC_SFX(fc_conv_wino_run)(&pl, 1, x, ap, bias, res, act, act_param, y, work, lo, hi, 0,
-                                     pl.dg.K);
-    } else if (pl.wino) {
-        /* output channels in whole pairs where the AVX-512 kernels run (32 channels:
-         * 16 + 16, not 18 + 14 in 6-row panels), else in whole panels */
-        fc_split_range(pl.dg.K, fc_simd_path() == FC_SIMD_AVX512 ? 2 : FC_MR, part, nparts, &lo,
-                       &hi);
-        if (lo < hi)
-            FC_SFX(fc_conv_wino_run)(&pl, 1, x, ap, bias, res, act, act_param, y, work, 0,
-                                     pl.wino_th, lo, hi);
-    } else if (pl.cvec) {
-        /* pixel tiles while each part gets a few, else NR-wide output-channel panels */
-        const fc_int tiles = (pl.n + FC_MR - 1) / FC_MR;
-        if (tiles >= FC_CVEC_SPLIT_MIN_TILES * nparts) {
-            fc_split_range(pl.n, FC_MR, part, nparts, &lo, &hi);
-            if (lo < hi)
-                FC_SFX(fc_conv_cvec_range)(&pl, 1, x, ap, bias, res, act, act_param, y, work,
-                                           lo, hi, 0, pl.m);
-        } else {
-            fc_split_range(pl.m, FC_NR, part, nparts, &lo, &hi);
-            if (lo < hi)
-                FC_SFX(fc_conv_cvec_range)(&pl, 1, x, ap, bias, res, act, act_param, y, work,
-                                           0, pl.n, lo, hi);
-        }
-    } else if (pl.direct && pl.nch >= FC_SPLIT_MIN_CHUNKS * nparts) {
-        fc_split_range(pl.nch, 2, part, nparts, &lo, &hi);
-        if (lo < hi)
-            FC_SFX(fc_conv_direct_range)(&pl, 1, x, ap, bias, res, act, act_param, y, work, lo, hi,
-                                         0, pl.m);
-    } else if (pl.direct) {
-        /* Few pixels: split the output channels (each thread streams half the weights). */
-        fc_split_range(pl.m, FC_MR, part, nparts, &lo, &hi);
-        if (lo < hi)
-            FC_SFX(fc_conv_direct_range)(&pl, 1, x, ap, bias, res, act, act_param, y, work, 0,
-                                         pl.nch, lo, hi);
-    } else if (!pl.one_by_one) {
-        if (part == 0)
-            FC_SFX(fc_conv_gemm_range)(&pl, g, x, ap, bias, res, act, act_param, y, work, 0, pl.m,
-                                       0, pl.n);
-    } else if (pl.n >= FC_SPLIT_MIN_CHUNKS * (FC_NR / 2) * nparts) {
-        fc_split_range(pl.n, FC_NR, part, nparts, &lo, &hi);
-        if (lo < hi)
-            FC_SFX(fc_conv_gemm_range)(&pl, g, x, ap, bias, res, act, act_param, y, work, 0, pl.m,
-                                       lo, hi);
-    } else {
-        fc_split_range(pl.m, FC_MR, part, nparts, &lo, &hi);
-        if (lo < hi)
-            FC_SFX(fc_conv_gemm_range)(&pl, g, x, ap, bias, res, act, act_param, y, work, lo, hi, 0,
-                                       pl.n);
+    fc_conv_part_make(g, &pl, sizeof(FC_T), part, nparts, 0, &pt);
+    FC_SFX(fc_conv_part_run)(&pl, &pt, g, x, packed, bias, res, act, act_param, y, work);
+}
+
+void FC_SFX(fc_conv2d_forward_pool_part)(const fc_conv_geom *g, const fc_pool_geom *pg, int max,
+                                         const FC_T *x, const void *packed, const FC_T *bias,
+                                         int act, FC_T act_param, FC_T *full, FC_T *y,
+                                         void *work, int part, int nparts)
+{
+    fc_conv_plan pl;
+    fc_conv_part pt;
+    fc_int p0, p1;
+    fc_conv_plan_make(g, FC_OP_FWD, sizeof(FC_T), &pl);
+    fc_conv_part_make(g, &pl, sizeof(FC_T), part, nparts, pg->stride_h, &pt);
+    FC_SFX(fc_conv_part_run)(&pl, &pt, g, x, packed, bias, NULL, act, act_param, full, work);
+    if (!fc_pool_part_rows(&pt, pg, &p0, &p1) || p0 >= p1)
+        return;
+    /* the part's band of rows as a pooling geometry of its own (no padding in h) */
+    fc_pool_geom band = *pg;
+    band.H = pt.r1 - p0 * pg->stride_h;
+    band.Ho = p1 - p0;
+    const fc_int pin = g->Ho * g->Wo, pout = pg->Ho * pg->Wo;
+    for (fc_int k = pt.k0; k < pt.k1; ++k) {
+        const FC_T *src = full + k * pin + p0 * pg->stride_h * g->Wo;
+        FC_T *dst = y + k * pout + p0 * pg->Wo;
+        if (max)
+            FC_SFX(fc_max_pool2d_forward)(&band, src, dst);
+        else
+            FC_SFX(fc_avg_pool2d_forward)(&band, src, dst);
     }
 }
 

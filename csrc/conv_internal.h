@@ -369,6 +369,30 @@ fc_int fc_1x1_rows_panels(const fc_conv_geom *g, size_t elem);
 FC_1X1_ROWS_DECLARE(float, f32)
 FC_1X1_ROWS_DECLARE(double, f64)
 
+/* How fc_conv2d_forward_packed_part cuts one image among nparts (conv_part.c):
+ * the path, its pixel range [t0, t1) (tile rows on the Winograd path, chunks on
+ * the direct one, pixels else) and output-channel range [i0, i1) (1x1 rows:
+ * NR-wide panels); and the block of the output the part writes -- rows
+ * [r0, r1) of channels [k0, k1), r0 = -1 when its output is not such a block.
+ * With rows > 1 the cuts between parts that share out pixels fall on multiples
+ * of `rows` output rows where the path can do so and still give every part
+ * work (a pooling layer after the convolution then pools each part's rows on
+ * the thread that wrote them). Inner cuts split [0, n) into runs whose
+ * boundaries are multiples of `align` (fc_split_range). */
+enum { FC_PART_1X1_ROWS = 0, FC_PART_WINO = 1, FC_PART_CVEC = 2, FC_PART_DIRECT = 3,
+       FC_PART_GEMM = 4 };
+typedef struct fc_conv_part {
+    int path;
+    fc_int t0, t1, i0, i1;
+    fc_int r0, r1, k0, k1;
+} fc_conv_part;
+void fc_split_range(fc_int n, fc_int align, int part, int nparts, fc_int *lo, fc_int *hi);
+void fc_conv_part_make(const fc_conv_geom *g, const fc_conv_plan *pl, size_t elem, int part,
+                       int nparts, fc_int rows, fc_conv_part *pt);
+/* The pooling rows [*p0, *p1) whose windows lie in part pt's block (pooled over its
+ * channels [k0, k1)), or 0 when its block is not whole bands of pooling rows. */
+int fc_pool_part_rows(const fc_conv_part *pt, const fc_pool_geom *pg, fc_int *p0, fc_int *p1);
+
 #ifdef FC_HAVE_X86_AVX2_KERNELS
 /* The AVX-512 (float) Winograd transforms of conv_winograd_avx512.c, called on
  * that path in place of fc_wino4_input_f32, fc_wino4_output_f32 and the F(2x2)

@@ -437,6 +437,20 @@ int fc_batchnorm_backward_f64(const double *g, const double *x, const double *y,
 /* split across an OpenMP team of at most nthreads                     */
 /* ------------------------------------------------------------------ */
 
+/* Part `part` of nparts of one image's forward pass (bias and activation, no
+ * residual) into `full`, then the pooling pg (max or average) of the rows it
+ * wrote into y: bitwise the two passes, where fc_conv2d_split_pools says every
+ * part writes whole bands of pooling rows (no padding in h, windows no taller
+ * than their stride). */
+int fc_conv2d_split_pools(const fc_conv_geom *g, const fc_pool_geom *pg, int nparts, size_t elem);
+#define FC_POOL_PART_DECLARE(T, S)                                                           \
+    void fc_conv2d_forward_pool_part_##S(const fc_conv_geom *g, const fc_pool_geom *pg, int max, \
+                                         const T *x, const void *packed, const T *bias,     \
+                                         int act, T act_param, T *full, T *y, void *work,   \
+                                         int part, int nparts);
+FC_POOL_PART_DECLARE(float, f32)
+FC_POOL_PART_DECLARE(double, f64)
+
 /* Convolution with weights packed by fc_conv2d_pack_weights (FC_CONV_FORWARD)
  * over N images: one GEMM across small 1x1 maps, each image shared by the
  * team when N < nthreads, else dynamic runs of images. work: at least

@@ -77,6 +77,22 @@ void FC_NAME(fc_conv2d_pool_forward_team)(const fc_conv_geom *g, const fc_pool_g
     if (!conv_pool_fused(&t)) {
         T *full = (T *)work;
         char *cwork = work + round64((size_t)ys * (size_t)N * sizeof(T));
+        if (t.mode == FC_CONV_TEAM_SPLIT && fc_conv2d_split_pools(g, pg, (int)t.nt, sizeof(T))) {
+            /* each part pools the rows it wrote, on the thread that wrote them (from
+             * the other core's cache they cost a batch-1 inference as much as the
+             * pooling itself) */
+            const fc_int nt = t.nt;
+            fc_int i;
+            FC_TEAM_FOR(static, nt, i, N * nt, {
+                const fc_int n = i / nt;
+                FC_NAME(fc_conv2d_forward_pool_part)(g, pg, max, x + n * xs, packed, bias, act,
+                                                     act_param, full + n * ys,
+                                                     y + n * g->K * pout,
+                                                     cwork + t.ws * (size_t)FC_THREAD_ID(),
+                                                     (int)(i % nt), (int)nt);
+            });
+            return;
+        }
         FC_NAME(fc_conv2d_forward_team)(g, N, x, packed, bias, NULL, act, act_param, full,
                                         nthreads, cwork);
         FC_NAME(fc_pool2d_forward_team)(pg, max, N * g->K, full, y, nthreads);

@@ -316,6 +316,44 @@ def test_conv_then_pooling_on_a_shared_image():
     assert _segments(model) == ["program", "program"]
 
 
+# (C, K, H, kernel, padding, winograd, pool size, pool stride, pool padding): each way a
+# team cuts a shared image's convolution, then a pooling its parts can do on the rows they
+# wrote (windows no taller than their stride, no padding) or cannot (the team pools after)
+SHARED_POOL_CASES = [
+    (3, 32, 32, 3, 0, "never", 2, 2, 0),     # direct, pixel chunks cut in bands of 2 rows
+    (3, 32, 35, 3, 0, "never", 3, 3, 0),     # direct, bands of 3 rows, a short last band
+    (64, 64, 8, 3, 1, "never", 2, 2, 0),     # direct, few pixels: output channels
+    (32, 64, 15, 3, 0, "never", 2, 2, 0),    # channel-vector pixel tiles in whole rows
+    (64, 64, 6, 3, 1, "never", 2, 2, 0),     # channel-vector, output-channel panels
+    (32, 64, 15, 3, 0, "always", 2, 2, 0),   # Winograd tile rows
+    (32, 64, 21, 3, 0, "always", 3, 3, 0),   # Winograd tile rows in bands of 3 rows
+    (64, 70, 8, 3, 1, "always", 2, 2, 0),    # Winograd, output channels
+    (64, 48, 20, 1, 0, "never", 2, 2, 0),    # 1x1 GEMM, pixels
+    (16, 32, 32, 3, 0, "never", 3, 2, 0),    # overlapping windows: pooled after
+    (16, 32, 32, 3, 0, "never", 2, 2, 1),    # padded pooling: pooled after
+]
+
+
+@pytest.mark.parametrize("case", SHARED_POOL_CASES, ids=lambda c: "x".join(map(str, c)))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_shared_image_parts_pool_their_own_rows(case, dtype, monkeypatch):
+    """Batch 1 on two threads: each part of the shared convolution pools the rows it
+    wrote where the cut allows -- bitwise the step-by-step result, max and average."""
+    C, K, H, k, pad, wino, size, stride, ppad = case
+    if wino == "always":
+        monkeypatch.setenv("FASTCONV_WINOGRAD", "always")
+    else:
+        monkeypatch.setenv("FASTCONV_NO_WINOGRAD", "1")
+    inp = layers.Input((H, H, C))
+    conv = layers.Conv2D(K, k, padding=pad, activation="relu")(inp)
+    outs = [Pool(size, stride, padding=ppad)(conv)
+            for Pool in (layers.MaxPooling2D, layers.AveragePooling2D)]
+    for pooled in outs:
+        model = models.Model(inp, pooled, seed=7, dtype=dtype)
+        x = np.random.default_rng(H).standard_normal((1, H, H, C)).astype(dtype)
+        _assert_program_bits_as_steps(model._get_plan(), model._internal([x]))
+
+
 def test_profile_names_every_op():
     model = zoo.tfcnn(seed=0)
     x = np.random.default_rng(8).random((2, 32, 32, 3), dtype=np.float32)
