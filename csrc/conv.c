@@ -6,6 +6,7 @@
 #ifndef FC_T
 #include <stdlib.h>
 #include "conv_internal.h"
+#include "team.h"
 
 /* Byte budgets that set the NC block of the conv GEMMs (B block kc x nc kept
  * in L2 with the C block; scratch tile of bwd data likewise). */
@@ -160,6 +161,57 @@ static void fc_wino_plan(fc_conv_plan *pl, size_t elem, int m, fc_int ntiles)
     pl->total = pl->ap_bytes + pl->wino_v_bytes + pl->wino_m_bytes + pl->wino_r_bytes + FC_ALIGN;
 }
 
+/* Every driver makes its plan at every call, on each thread; at batch 1 that was
+ * 2-3% of an inference (the Winograd block search divides, the switches are
+ * read from the environment). A thread keeps the plans it made in a small
+ * table indexed by a hash of what a plan depends on -- the geometry, the pass,
+ * the element size and the Winograd switches, which are still read at every
+ * call, so that a running program can switch (FC_PLAN_MEMO plans: more than
+ * the distinct convolutions of the model zoo's networks). */
+#define FC_PLAN_MEMO 64
+static void fc_conv_plan_build(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan *pl);
+typedef struct fc_plan_memo {
+    fc_conv_geom g;
+    int op, elem, env, used;
+    fc_conv_plan pl;
+} fc_plan_memo;
+static FC_THREAD_LOCAL fc_plan_memo fc_plan_memos[FC_PLAN_MEMO];
+
+static int fc_geom_same(const fc_conv_geom *a, const fc_conv_geom *b)
+{
+    return a->C == b->C && a->H == b->H && a->W == b->W && a->K == b->K && a->R == b->R &&
+           a->S == b->S && a->Ho == b->Ho && a->Wo == b->Wo && a->stride_h == b->stride_h &&
+           a->stride_w == b->stride_w && a->pad_top == b->pad_top &&
+           a->pad_left == b->pad_left && a->dil_h == b->dil_h && a->dil_w == b->dil_w &&
+           a->winograd == b->winograd;
+}
+
+void fc_conv_plan_make(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan *pl)
+{
+    const char *off = getenv("FASTCONV_NO_WINOGRAD"), *on = getenv("FASTCONV_WINOGRAD");
+    const int env = (off == NULL || off[0] == '\0' || strcmp(off, "0") == 0) |
+                    (on != NULL && strcmp(on, "always") == 0) << 1 |
+                    (on != NULL && strcmp(on, "f4") == 0) << 2;
+    uint64_t h = (uint64_t)op * 0x9E3779B97F4A7C15ull ^ (uint64_t)elem ^ (uint64_t)env << 8;
+    const fc_int f[] = {g->C, g->H, g->W, g->K, g->R, g->S, g->Ho, g->Wo, g->stride_h,
+                        g->stride_w, g->pad_top, g->pad_left, g->dil_h, g->dil_w, g->winograd};
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); ++i)
+        h = (h ^ (uint64_t)f[i]) * 0x100000001B3ull;
+    fc_plan_memo *m = &fc_plan_memos[(h ^ h >> 29) % FC_PLAN_MEMO];
+    if (m->used && m->op == op && m->elem == (int)elem && m->env == env &&
+        fc_geom_same(&m->g, g)) {
+        *pl = m->pl;
+        return;
+    }
+    fc_conv_plan_build(g, op, elem, pl);
+    m->g = *g;
+    m->op = op;
+    m->elem = (int)elem;
+    m->env = env;
+    m->used = 1;
+    m->pl = *pl;
+}
+
 void fc_wino_bw_plan_make(const fc_conv_geom *g, size_t elem, fc_conv_plan *fp)
 {
     /* the forward plan with backward-weight's own F(4x4) bit in place of the
@@ -190,7 +242,7 @@ void fc_bwd_data_geom(const fc_conv_geom *g, fc_conv_geom *t)
     t->winograd = g->winograd;
 }
 
-void fc_conv_plan_make(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan *pl)
+static void fc_conv_plan_build(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan *pl)
 {
     const fc_int mr = elem == 8 ? FC_MR_F64 : FC_MR_F32;
     const fc_int nr = elem == 8 ? FC_NR_F64 : FC_NR_F32;
