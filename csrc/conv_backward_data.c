@@ -300,42 +300,43 @@ void FC_SFX(fc_conv2d_backward_data)(const fc_conv_geom *g, const FC_T *dy, cons
 {
     FC_T *ap = (FC_T *)fc_align_ptr(work);
     FC_SFX(fc_conv2d_pack_weights)(g, FC_CONV_BACKWARD_DATA, w, ap);
-    FC_SFX(fc_conv2d_backward_data_packed)(g, dy, ap, dx, work);
+    FC_SFX(fc_conv2d_backward_data_packed)(g, dy, ap, NULL, dx, work);
 }
 
 void FC_SFX(fc_conv2d_backward_data_packed_batch)(const fc_conv_geom *g, fc_int nimg,
-                                                  const FC_T *dy, const void *packed, FC_T *dx,
-                                                  void *work)
+                                                  const FC_T *dy, const void *packed,
+                                                  const FC_T *bias, FC_T *dx, void *work)
 {
     if (fc_conv2d_backward_weight_1x1_ok(g, nimg)) {
         /* dX = W^T . dY: the forward 1x1 on the transposed geometry, whose forward
          * packing is this pass's (A = W^T, K blocks of K). */
         fc_conv_geom t;
         fc_bwd_data_geom(g, &t);
-        FC_SFX(fc_conv2d_forward_1x1_batch)(&t, 0, nimg, dy, packed, NULL, NULL, FC_ACT_NONE, 0,
+        FC_SFX(fc_conv2d_forward_1x1_batch)(&t, 0, nimg, dy, packed, bias, NULL, FC_ACT_NONE, 0,
                                             dx, work);
         return;
     }
     fc_conv_plan pl;
     fc_conv_plan_make(g, FC_OP_BWD_DATA, sizeof(FC_T), &pl);
     if (pl.direct) {
-        FC_SFX(fc_conv_direct_run)(&pl, nimg, dy, (const FC_T *)packed, NULL, NULL, FC_ACT_NONE, 0, dx,
-                                   work);
+        FC_SFX(fc_conv_direct_run)(&pl, nimg, dy, (const FC_T *)packed, bias, NULL, FC_ACT_NONE, 0,
+                                   dx, work);
         return;
     }
     const fc_int xs = g->C * g->H * g->W, ys = g->K * g->Ho * g->Wo;
     for (fc_int n = 0; n < nimg; ++n)
-        FC_SFX(fc_conv2d_backward_data_packed)(g, dy + n * ys, packed, dx + n * xs, work);
+        FC_SFX(fc_conv2d_backward_data_packed)(g, dy + n * ys, packed, bias, dx + n * xs, work);
 }
 
 void FC_SFX(fc_conv2d_backward_data_packed)(const fc_conv_geom *g, const FC_T *dy,
-                                            const void *packed, FC_T *dx, void *work)
+                                            const void *packed, const FC_T *bias, FC_T *dx,
+                                            void *work)
 {
     fc_conv_plan pl;
     fc_conv_plan_make(g, FC_OP_BWD_DATA, sizeof(FC_T), &pl);
     const FC_T *ap = (const FC_T *)packed;
     if (pl.direct) {
-        FC_SFX(fc_conv_direct_run)(&pl, 1, dy, ap, NULL, NULL, FC_ACT_NONE, 0, dx, work);
+        FC_SFX(fc_conv_direct_run)(&pl, 1, dy, ap, bias, NULL, FC_ACT_NONE, 0, dx, work);
         return;
     }
     FC_T *ap_unused, *bb, *tmp, *xp;
@@ -379,12 +380,24 @@ void FC_SFX(fc_conv2d_backward_data_packed)(const fc_conv_geom *g, const FC_T *d
     }
     FC_SFX(fc_gemm_serial)(&job);
     if (!pl.one_by_one) {
-        /* Crop the accumulator into dx. */
+        /* Crop the accumulator into dx, plus the bias (a transposed convolution's) */
         const fc_int H = g->H, W = g->W, Hp = pl.pg.Hp, Wp = pl.pg.Wp;
         for (fc_int c = 0; c < g->C; ++c)
-            for (fc_int h = 0; h < H; ++h)
-                memcpy(dx + (c * H + h) * W, xp + c * Hp * Wp + (h + pl.pg.mt) * Wp + pl.pg.ml,
-                       (size_t)W * sizeof(FC_T));
+            for (fc_int h = 0; h < H; ++h) {
+                FC_T *restrict d = dx + (c * H + h) * W;
+                const FC_T *restrict s = xp + c * Hp * Wp + (h + pl.pg.mt) * Wp + pl.pg.ml;
+                if (bias) {
+                    const FC_T b = bias[c];
+                    for (fc_int w = 0; w < W; ++w)
+                        d[w] = s[w] + b;
+                } else {
+                    memcpy(d, s, (size_t)W * sizeof(FC_T));
+                }
+            }
+    } else if (bias) {
+        for (fc_int c = 0; c < g->C; ++c)
+            for (fc_int j = 0; j < P; ++j)
+                dx[c * P + j] += bias[c];
     }
 }
 

@@ -262,6 +262,16 @@ static void FC_SFX(fc_bw_bias)(fc_int K, fc_int P, const FC_T *dyn, FC_T *db)
     FC_SFX(fc_bw_bias_body)(K, P, dyn, db);
 }
 
+void FC_SFX(fc_bias_grad_part)(fc_int N, fc_int K, fc_int P, const FC_T *dy, FC_T *db, fc_int k0,
+                               fc_int k1)
+{
+    if (k1 <= k0)
+        return;
+    memset(db + k0, 0, (size_t)(k1 - k0) * sizeof(FC_T));
+    for (fc_int n = 0; n < N; ++n)
+        FC_SFX(fc_bw_bias)(k1 - k0, P, dy + (n * K + k0) * P, db + k0);
+}
+
 void FC_SFX(fc_conv2d_backward_weight)(const fc_conv_geom *g, const FC_T *x, const FC_T *dy,
                                        FC_T *dw, FC_T *db, void *work)
 {

@@ -262,14 +262,21 @@ void fc_conv2d_forward_1x1_batch_rows_f64(const fc_conv_geom *g, fc_int n0, fc_i
                                           fc_int k1, const double *x, const void *packed,
                                           const double *bias, const double *res, int act,
                                           double act_param, double *y, void *work);
+/* The input gradient of images [0, nimg) (packed: FC_CONV_BACKWARD_DATA), plus
+ * bias (C,) per channel of dx where not NULL (a transposed convolution's bias,
+ * added in the write-back: bitwise the sum added after). */
 void fc_conv2d_backward_data_packed_batch_f32(const fc_conv_geom *g, fc_int nimg, const float *dy,
-                                              const void *packed, float *dx, void *work);
+                                              const void *packed, const float *bias, float *dx,
+                                              void *work);
 void fc_conv2d_backward_data_packed_batch_f64(const fc_conv_geom *g, fc_int nimg, const double *dy,
-                                              const void *packed, double *dx, void *work);
+                                              const void *packed, const double *bias, double *dx,
+                                              void *work);
 void fc_conv2d_backward_data_packed_f32(const fc_conv_geom *g, const float *dy,
-                                        const void *packed, float *dx, void *work);
+                                        const void *packed, const float *bias, float *dx,
+                                        void *work);
 void fc_conv2d_backward_data_packed_f64(const fc_conv_geom *g, const double *dy,
-                                        const void *packed, double *dx, void *work);
+                                        const void *packed, const double *bias, double *dx,
+                                        void *work);
 
 /* dw (K,C,R,S) += gradient w.r.t. w; db (K) += sum of dy over pixels (db may
  * be NULL). ACCUMULATES, so a caller sums images into one buffer in a fixed
@@ -308,6 +315,13 @@ fc_int fc_conv2d_run_images(const fc_conv_geom *g, int which, size_t elem);
  * sums to merge, and every element is summed in an order that depends on g
  * and nimg only (images in groups of up to 256 pixel columns, groups in
  * order), whatever nparts. Same workspace as above, per concurrent call. */
+/* The bias gradient of channels [k0, k1) of dy (N, K, P): db[k] = the sum of
+ * its images' row sums, images in order (the weight-gradient passes' row sums):
+ * the same bits however the channels are shared out. */
+void fc_bias_grad_part_f32(fc_int N, fc_int K, fc_int P, const float *dy, float *db, fc_int k0,
+                           fc_int k1);
+void fc_bias_grad_part_f64(fc_int N, fc_int K, fc_int P, const double *dy, double *db, fc_int k0,
+                           fc_int k1);
 int fc_conv2d_backward_weight_1x1_ok(const fc_conv_geom *g, fc_int nimg);
 void fc_conv2d_backward_weight_1x1_part_f32(const fc_conv_geom *g, fc_int nimg, const float *x,
                                             const float *dy, float *dw, float *db, int part,

@@ -111,15 +111,19 @@ cdef extern from "fastconv.h" nogil:
                                          const void *packed, const double *bias, const double *res, int act,
                                          double act_param, double *y, void *work)
     void fc_conv2d_backward_data_packed_batch_f32(const fc_conv_geom *g, fc_int nimg, const float *dy,
-                                                  const void *packed, float *dx, void *work)
+                                                  const void *packed, const float *bias, float *dx, void *work)
     void fc_conv2d_backward_data_packed_batch_f64(const fc_conv_geom *g, fc_int nimg, const double *dy,
-                                                  const void *packed, double *dx, void *work)
+                                                  const void *packed, const double *bias, double *dx, void *work)
     void fc_conv2d_backward_data_packed_f32(const fc_conv_geom *g, const float *dy, const void *packed,
-                                            float *dx, void *work)
+                                            const float *bias, float *dx, void *work)
     void fc_conv2d_backward_data_packed_f64(const fc_conv_geom *g, const double *dy, const void *packed,
-                                            double *dx, void *work)
+                                            const double *bias, double *dx, void *work)
     int fc_conv2d_backward_data_as_forward(const fc_conv_geom *g, size_t elem, fc_conv_geom *t)
     fc_int fc_conv2d_run_images(const fc_conv_geom *g, int which, size_t elem)
+    void fc_bias_grad_part_f32(fc_int N, fc_int K, fc_int P, const float *dy, float *db, fc_int k0,
+                               fc_int k1)
+    void fc_bias_grad_part_f64(fc_int N, fc_int K, fc_int P, const double *dy, double *db, fc_int k0,
+                               fc_int k1)
     int fc_conv2d_backward_weight_1x1_ok(const fc_conv_geom *g, fc_int nimg)
     void fc_conv2d_backward_weight_1x1_part_f32(const fc_conv_geom *g, fc_int nimg, const float *x,
                                                 const float *dy, float *dw, float *db, int part,

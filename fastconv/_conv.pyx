@@ -168,11 +168,16 @@ cdef int _forward_run(const fc_conv_geom *g, const floating[:, :, :, ::1] x, con
 
 
 def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :, ::1] w, tuple geometry,
-                  floating[:, :, :, ::1] grad_x, int num_threads):
-    """grad_x[n] = d conv / d x[n] applied to grad_out[n], for every image n."""
+                  floating[:, :, :, ::1] grad_x, int num_threads, const floating[::1] bias=None):
+    """grad_x[n] = d conv / d x[n] applied to grad_out[n], for every image n; plus ``bias``
+    (C,) per channel where given (a transposed convolution's, added in the write-back)."""
     cdef fc_conv_geom g = make_geom(geometry)
     cdef fc_conv_geom t
-    cdef const floating[::1] no_bias = None
+    cdef const floating *bptr = NULL
+    if bias is not None:
+        if bias.shape[0] != g.C:
+            raise ValueError(f"backward_data: bias has {bias.shape[0]} values for {g.C} channels")
+        bptr = &bias[0]
     cdef Py_ssize_t N = grad_out.shape[0], n, chunk
     cdef int nt = team_size(num_threads, N, _flops(&g, N))
     # runs of whole Winograd tile panels (fc_conv2d_run_images): `per` images a unit
@@ -187,7 +192,7 @@ def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :,
         # fewer images than threads: the forward team shares each image
         packed = _packed_weights(&g, FC_CONV_BACKWARD_DATA, w, "conv2d_backward")
         try:
-            _forward_run(&t, grad_out, packed, no_bias, 0, 0.0, grad_x, num_threads)
+            _forward_run(&t, grad_out, packed, bias, 0, 0.0, grad_x, num_threads)
         finally:
             give_scratch(packed)
         return
@@ -203,14 +208,32 @@ def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :,
                 if floating is float:
                     fc_conv2d_backward_data_packed_batch_f32(&g, n1 - n,
                                                              &grad_out[n, 0, 0, 0], packed,
-                                                             &grad_x[n, 0, 0, 0], mywork)
+                                                             bptr, &grad_x[n, 0, 0, 0], mywork)
                 else:
                     fc_conv2d_backward_data_packed_batch_f64(&g, n1 - n,
                                                              &grad_out[n, 0, 0, 0], packed,
-                                                             &grad_x[n, 0, 0, 0], mywork)
+                                                             bptr, &grad_x[n, 0, 0, 0], mywork)
     finally:
         give_scratch(work)
         give_scratch(packed)
+
+
+def bias_grad(const floating[:, :, :, ::1] grad_out, floating[::1] grad_b, int num_threads):
+    """grad_b[k] = the sum of grad_out[:, k] (a transposed convolution's bias gradient):
+    images in order, channels shared by the team -- the same bits on any thread count."""
+    cdef Py_ssize_t N = grad_out.shape[0], K = grad_out.shape[1]
+    cdef Py_ssize_t P = grad_out.shape[2] * grad_out.shape[3], i
+    if grad_b.shape[0] != K:
+        raise ValueError(f"bias_grad: grad_b has {grad_b.shape[0]} values for {K} channels")
+    cdef int nt = team_size(num_threads, K, <double> N * K * P)
+    with nogil, parallel(num_threads=nt):
+        for i in prange(nt, schedule='static'):
+            if floating is float:
+                fc_bias_grad_part_f32(N, K, P, &grad_out[0, 0, 0, 0], &grad_b[0], i * K // nt,
+                                      (i + 1) * K // nt)
+            else:
+                fc_bias_grad_part_f64(N, K, P, &grad_out[0, 0, 0, 0], &grad_b[0], i * K // nt,
+                                      (i + 1) * K // nt)
 
 
 cdef inline Py_ssize_t _filter_part_start(Py_ssize_t i, Py_ssize_t parts, Py_ssize_t K) nogil:

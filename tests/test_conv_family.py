@@ -334,6 +334,52 @@ def test_conv_transpose2d_matches_reference(simd, dtype, case):
         assert_close(a, e, dtype, y.size * terms, what)
 
 
+# (N, C_in, H, K, kernel, stride, padding): the input-gradient paths a transposed
+# convolution runs -- col2im after a GEMM (the 4x4 stride-2 decoder layer), the direct
+# kernels, the 1x1 batch GEMM, a shared image on two threads
+TRANSPOSE_BIAS_CASES = [(8, 64, 8, 32, 4, 2, 1), (3, 16, 9, 24, 3, 1, 1), (4, 32, 3, 16, 1, 1, 0),
+                        (1, 32, 12, 48, 3, 1, 1), (2, 8, 7, 5, 2, 2, 0)]
+
+
+@pytest.mark.parametrize("case", TRANSPOSE_BIAS_CASES, ids=lambda c: "x".join(map(str, c)))
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_conv_transpose2d_bias_in_the_write_back_is_bitwise_added_after(case, dtype, threads,
+                                                                          restore_threads):
+    """The bias goes in with the kernels' write-back: bitwise the output without it plus
+    the bias, on every path (and for grouped and depthwise-shaped weights)."""
+    N, C, H, K, k, stride, pad = case
+    rng = np.random.default_rng(N * H)
+    fastconv.set_num_threads(threads)
+    for groups in (1, 2, C):
+        if K % groups or C % groups or (groups == C and K != C):
+            continue
+        x = _rand(rng, (N, C, H, H), dtype)
+        w = _rand(rng, (C, K // groups, k, k), dtype)
+        b = _rand(rng, (K,), dtype)
+        opts = dict(stride=stride, padding=pad, groups=groups)
+        plain = F.conv_transpose2d(x, w, None, **opts)
+        got = F.conv_transpose2d(x, w, b, **opts)
+        assert got.tobytes() == (plain + b[:, None, None]).astype(dtype).tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(64, 32, 16, 16), (3, 5, 7, 9), (1, 40, 1, 1)])
+def test_conv_transpose2d_bias_gradient_is_thread_independent(shape, dtype, restore_threads):
+    """The bias gradient runs in C with the channels shared out: the same bits on one
+    and two threads, the sums of grad_out over images and pixels."""
+    N, K, H, W = shape
+    rng = np.random.default_rng(K)
+    x, w = _rand(rng, (N, 4, H, W), dtype), _rand(rng, (4, K, 1, 1), dtype)
+    g = _rand(rng, shape, dtype)
+    got = []
+    for threads in (1, 2):
+        fastconv.set_num_threads(threads)
+        got.append(F.conv_transpose2d_backward(g, x, w)[2])
+    assert got[0].tobytes() == got[1].tobytes()
+    assert_close(got[0], g.sum(axis=(0, 2, 3)), dtype, N * H * W, "grad_bias")
+
+
 @settings(max_examples=25)
 @given(case=transpose_cases())
 def test_conv_transpose2d_reference_matches_torch(case):

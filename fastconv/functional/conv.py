@@ -211,19 +211,23 @@ def _forward(x, weight, bias, g, groups, act, param, y):
             y[:, i * Kg:(i + 1) * Kg] = yg
 
 
-def _backward_data(grad_out, weight, g, groups, grad_x):
-    """The input gradient of a (grouped) convolution of geometry g into grad_x."""
+def _backward_data(grad_out, weight, g, groups, grad_x, bias=None):
+    """The input gradient of a (grouped) convolution of geometry g into grad_x, plus
+    ``bias`` (C,) per channel where given (a transposed convolution's)."""
     nt = get_num_threads()
     if groups == 1:
-        _conv.backward_data(grad_out, weight, geo.conv_kernel_args(g), grad_x, nt)
+        _conv.backward_data(grad_out, weight, geo.conv_kernel_args(g), grad_x, nt, bias)
     elif groups == g.C:
         _conv.depthwise_backward_data(grad_out, weight, geo.conv_kernel_args(g), grad_x, nt)
+        if bias is not None:
+            grad_x += bias[:, None, None]
     else:
         gg, Cg, Kg = _group_geometry(g, groups)
         for i in range(groups):
             gx = np.empty((g.N, Cg, g.H, g.W), dtype=grad_x.dtype)
             _conv.backward_data(np.ascontiguousarray(grad_out[:, i * Kg:(i + 1) * Kg]),
-                                weight[i * Kg:(i + 1) * Kg], gg, gx, nt)
+                                weight[i * Kg:(i + 1) * Kg], gg, gx, nt,
+                                None if bias is None else bias[i * Cg:(i + 1) * Cg])
             grad_x[:, i * Cg:(i + 1) * Cg] = gx
 
 
@@ -306,9 +310,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     x, weight = _contiguous(x), _contiguous(weight)
     y = np.empty(out_shape, dtype=x.dtype)
     if g.N:
-        _backward_data(x, weight, g, groups, y)
-        if bias is not None:
-            y += bias[:, None, None]
+        _backward_data(x, weight, g, groups, y, bias)
     return y
 
 
@@ -333,8 +335,12 @@ def conv_transpose2d_backward(grad_out, x, weight, stride=1, padding=0, output_p
     x, weight, grad_out = _contiguous(x), _contiguous(weight), _contiguous(grad_out)
     grad_x = np.empty(x.shape, dtype=x.dtype)
     grad_w = (np.empty if g.N else np.zeros)(weight.shape, dtype=x.dtype)
+    grad_b = (np.empty if g.N else np.zeros)((grad_out.shape[1],), dtype=x.dtype)
     if g.N:
         _forward(grad_out, weight, None, g, groups, _ACT_NONE, 0.0, grad_x)
         _backward_weight(grad_out, x, g, groups, grad_w, None)
-    grad_b = grad_out.sum(axis=(0, 2, 3))
+        if grad_out.size:
+            _conv.bias_grad(grad_out, grad_b, get_num_threads())
+        else:
+            grad_b[...] = 0
     return grad_x, grad_w, grad_b
