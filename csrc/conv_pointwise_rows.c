@@ -57,19 +57,21 @@ void FC_SFX(fc_conv_1x1_rows)(const fc_conv_geom *g, const FC_T *x, const void *
                                     fc_1x1_rows_weight_offset(g, sizeof(FC_T)));
     FC_T *xt = (FC_T *)fc_align_ptr(work);
     FC_T *yt = (FC_T *)((char *)xt + fc_align_up((size_t)P * (size_t)kcb * sizeof(FC_T)));
-    const FC_SFX(fc_lin_fn) kr = FC_SFX(fc_lin_select)();
     for (fc_int pc = 0; pc < C; pc += kcb) {
         const fc_int kc = FC_MIN(kcb, C - pc);
         const FC_T beta = pc > 0 ? (FC_T)1 : (FC_T)0;
         for (fc_int c = 0; c < kc; ++c)
             for (fc_int p = 0; p < P; ++p)
                 xt[p * kc + c] = x[(pc + c) * P + p];
-        for (fc_int q = q0; q < q1; ++q) {
+        /* up to four panels a call: each row's broadcasts feed them all */
+        for (fc_int q = q0; q < q1; q += 4) {
             const fc_int j0 = q * FC_NR;
-            const int nr = (int)FC_MIN(FC_NR, K - j0);
+            const int np = (int)FC_MIN(4, q1 - q);
+            const int nr = (int)FC_MIN((fc_int)np * FC_NR, K - j0);
             for (fc_int r = 0; r < P; r += 4)
-                kr(kc, (int)FC_MIN(4, P - r), xt + r * kc, kc, wl + pc * npad + q * FC_NR * kc,
-                   yt + r * npad + j0, npad, beta, nr);
+                FC_SFX(fc_lin_panels)(kc, (int)FC_MIN(4, P - r), xt + r * kc, kc,
+                                      wl + pc * npad + q * FC_NR * kc, FC_NR * kc, np,
+                                      yt + r * npad + j0, npad, beta, nr);
         }
     }
     for (fc_int k = q0 * FC_NR; k < FC_MIN(K, q1 * FC_NR); ++k) {

@@ -355,11 +355,15 @@ FC_GEMM_DECLARE(double, f64)
 
 /* The row-panel kernel of fc_linear_packed (contract at the top of gemm_gemv.c): up to
  * 4 rows of x against one NR-wide panel of a packed W^T, the arithmetic of the GEMM
- * micro-kernel of the same path on every element. */
+ * micro-kernel of the same path on every element; fc_lin_panels: the same against
+ * np <= 4 panels at once (panel t at bp + t * pstride, into columns t * NR.. of y,
+ * nr columns in all). */
 #define FC_LIN_DECLARE(T, S)                                                           \
     typedef void (*fc_lin_fn_##S)(fc_int kc, int nrows, const T *x, fc_int ldx,        \
                                   const T *bp, T *y, fc_int ldy, T beta, int nr);     \
-    fc_lin_fn_##S fc_lin_select_##S(void);
+    fc_lin_fn_##S fc_lin_select_##S(void);                                             \
+    void fc_lin_panels_##S(fc_int kc, int nrows, const T *x, fc_int ldx, const T *bp,  \
+                           fc_int pstride, int np, T *y, fc_int ldy, T beta, int nr);
 FC_LIN_DECLARE(float, f32)
 FC_LIN_DECLARE(double, f64)
 

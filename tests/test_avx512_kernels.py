@@ -272,3 +272,20 @@ def test_single_image_winograd_split_inside_panels_same_bits(K, C, H, restore_th
     for avx2, avx512 in outs:
         _assert_same_bits(outs[0][1], avx512, f"{K} filters")
         _assert_same_bits(avx2, avx512, f"{K} filters, AVX2")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+@given(C=st.integers(1, 600), K=st.integers(1, 300), H=st.integers(1, 3),
+       seed=st.integers(0, 2**16))
+def test_few_pixel_1x1_panels_same_bits_as_avx2(C, K, H, seed, dtype, threads, restore_threads):
+    """One image of a few pixels under a 1x1 convolution (MobileNet's 2x2 maps at batch
+    1): the row kernel runs up to four weight panels a call on AVX-512, each element still
+    the AVX2 kernel's chain of fused multiply-adds."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((1, C, H, H)).astype(dtype)
+    w = rng.standard_normal((K, C, 1, 1)).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype)
+    fastconv.set_num_threads(threads)
+    a, z = _on_both_paths(lambda: [F.conv2d(x, w, b, activation="relu")])
+    _assert_same_bits(a, z, "1x1 conv of a few pixels")
