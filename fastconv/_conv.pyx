@@ -236,6 +236,28 @@ def bias_grad(const floating[:, :, :, ::1] grad_out, floating[::1] grad_b, int n
                                       (i + 1) * K // nt)
 
 
+cdef inline void _sum_partials(floating *out, const char *partials, size_t part_bytes,
+                               Py_ssize_t nchunks, Py_ssize_t lo, Py_ssize_t hi,
+                               Py_ssize_t base) noexcept nogil:
+    """out[i - base] = ((0 + p_0[i]) + p_1[i]) + ... for i in [lo, hi), p_c the partial of
+    chunk c: each element's sum in chunk order (as one chain per element), run chunk by
+    chunk over the range so that the adds are vectors (element by element, a chain of
+    strided loads took ~70 us of a 32 K-weight gradient)."""
+    cdef Py_ssize_t i, chunk
+    cdef floating *o = out - base
+    cdef const floating *src
+    if hi <= lo:
+        return
+    src = <const floating *> partials
+    for i in range(lo, hi):
+        o[i] = 0
+        o[i] = o[i] + src[i]
+    for chunk in range(1, nchunks):
+        src = <const floating *> (partials + part_bytes * chunk)
+        for i in range(lo, hi):
+            o[i] = o[i] + src[i]
+
+
 cdef inline Py_ssize_t _filter_part_start(Py_ssize_t i, Py_ssize_t parts, Py_ssize_t K) nogil:
     return K if i >= parts else (i * (K // FILTER_PART) // parts) * FILTER_PART
 
@@ -270,7 +292,6 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
     cdef fc_conv_geom gp
     cdef Py_ssize_t N = x.shape[0], n, chunk, i, blk, i0, i1, nblocks, k0, k1
     cdef Py_ssize_t nchunks = _weight_grad_chunks(&g, N, sizeof(floating))
-    cdef floating total
     cdef Py_ssize_t wsize = g.K * g.C * g.R * g.S
     cdef Py_ssize_t part = wsize + g.K, P = g.Ho * g.Wo, CRS = g.C * g.R * g.S
     cdef Py_ssize_t kparts = 0
@@ -352,14 +373,9 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
             for blk in prange(nblocks, schedule='static'):
                 i0 = blk * REDUCE_BLOCK
                 i1 = min(part, i0 + REDUCE_BLOCK)
-                for i in range(i0, i1):
-                    total = 0
-                    for chunk in range(nchunks):
-                        total = total + (<floating *> (partials + part_bytes * chunk))[i]
-                    if i < wsize:
-                        dw[i] = total
-                    elif db != NULL:
-                        db[i - wsize] = total
+                _sum_partials(dw, partials, part_bytes, nchunks, i0, min(i1, wsize), 0)
+                if db != NULL:
+                    _sum_partials(db, partials, part_bytes, nchunks, max(i0, wsize), i1, wsize)
     finally:
         give_scratch(work)
         give_scratch(partials)
