@@ -188,10 +188,7 @@ static int fc_geom_same(const fc_conv_geom *a, const fc_conv_geom *b)
 
 void fc_conv_plan_make(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan *pl)
 {
-    const char *off = getenv("FASTCONV_NO_WINOGRAD"), *on = getenv("FASTCONV_WINOGRAD");
-    const int env = (off == NULL || off[0] == '\0' || strcmp(off, "0") == 0) |
-                    (on != NULL && strcmp(on, "always") == 0) << 1 |
-                    (on != NULL && strcmp(on, "f4") == 0) << 2;
+    const int env = fc_winograd_enabled() | fc_winograd_forced() << 1 | fc_winograd4_forced() << 2;
     uint64_t h = (uint64_t)op * 0x9E3779B97F4A7C15ull ^ (uint64_t)elem ^ (uint64_t)env << 8;
     const fc_int f[] = {g->C, g->H, g->W, g->K, g->R, g->S, g->Ho, g->Wo, g->stride_h,
                         g->stride_w, g->pad_top, g->pad_left, g->dil_h, g->dil_w, g->winograd};

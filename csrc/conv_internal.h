@@ -67,6 +67,7 @@
 #ifndef FC_CONV_INTERNAL_H
 #define FC_CONV_INTERNAL_H
 #include "gemm_internal.h"
+#include "conv_part.h"
 
 /* Images are first copied into a zero-bordered buffer (Hp x Wp per
  * channel, the border wide enough for every tap), so the packers and col2im

@@ -25,9 +25,9 @@ void fc_split_range(fc_int n, fc_int align, int part, int nparts, fc_int *lo, fc
     *hi = FC_MIN(n, units * (part + 1) / nparts * align);
 }
 
-/* The smallest multiple of `align` that is also a multiple of `unit` whole
- * rows (of `row` units each) -- or `align` itself when that would leave a
- * part of n without work or cannot be had. */
+/* The smallest multiple of `align` that is also a multiple of a band of
+ * `rows` whole rows (of `row` units each) -- or `align` itself when that would
+ * leave a part of n without work. */
 static fc_int row_align(fc_int n, fc_int align, fc_int row, fc_int rows, int nparts)
 {
     if (rows <= 1 || row <= 0)

@@ -451,20 +451,6 @@ int fc_batchnorm_backward_f64(const double *g, const double *x, const double *y,
 /* split across an OpenMP team of at most nthreads                     */
 /* ------------------------------------------------------------------ */
 
-/* Part `part` of nparts of one image's forward pass (bias and activation, no
- * residual) into `full`, then the pooling pg (max or average) of the rows it
- * wrote into y: bitwise the two passes, where fc_conv2d_split_pools says every
- * part writes whole bands of pooling rows (no padding in h, windows no taller
- * than their stride). */
-int fc_conv2d_split_pools(const fc_conv_geom *g, const fc_pool_geom *pg, int nparts, size_t elem);
-#define FC_POOL_PART_DECLARE(T, S)                                                           \
-    void fc_conv2d_forward_pool_part_##S(const fc_conv_geom *g, const fc_pool_geom *pg, int max, \
-                                         const T *x, const void *packed, const T *bias,     \
-                                         int act, T act_param, T *full, T *y, void *work,   \
-                                         int part, int nparts);
-FC_POOL_PART_DECLARE(float, f32)
-FC_POOL_PART_DECLARE(double, f64)
-
 /* Convolution with weights packed by fc_conv2d_pack_weights (FC_CONV_FORWARD)
  * over N images: one GEMM across small 1x1 maps, each image shared by the
  * team when N < nthreads, else dynamic runs of images. work: at least
@@ -480,8 +466,10 @@ void fc_conv2d_forward_team_f64(const fc_conv_geom *g, fc_int N, const double *x
                                 int act, double act_param, double *y, int nthreads, char *work);
 /* The same convolution (no residual) followed by max (max != 0) or average
  * pooling pg of its output, written to y; with runs of images per thread each
- * run's feature maps are pooled from a per-thread scratch while in cache.
- * Bitwise the two drivers one after the other. work: at least
+ * run's feature maps are pooled from a per-thread scratch while in cache, and
+ * a team sharing an image pools each part's rows on the thread that wrote
+ * them where the cut allows (fc_conv2d_split_pools). Bitwise the two drivers
+ * one after the other. work: at least
  * fc_conv2d_pool_forward_team_workspace_bytes, 64-byte aligned. */
 size_t fc_conv2d_pool_forward_team_workspace_bytes(const fc_conv_geom *g, fc_int N,
                                                    int nthreads, size_t elem);

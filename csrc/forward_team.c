@@ -6,6 +6,7 @@
  * thread disjoint outputs, so results never depend on the thread count. */
 #include <stdint.h>
 #include "fastconv.h"
+#include "conv_part.h"
 #include "team.h"
 
 /* Runs of images per thread in the conv drivers: per-run set-up is amortised,

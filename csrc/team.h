@@ -157,7 +157,9 @@ void fc_team_loop_wait(fc_team_slot *slot, fc_int n);
  * once every thread has arrived, as a barrier would have it: on a machine
  * whose other tenants take a core for milliseconds, a descheduled thread
  * stalled every op of a batch-1 inference (ResNet-20: 3x slower with one core
- * busy, against 2x for ONNX Runtime); now the others run its share.
+ * busy, against 2x for ONNX Runtime); now the others run its share (of a
+ * batch-1 layer's parts, the share it has not claimed on arriving: measured
+ * with one core kept busy, as before the claims were made in one operation).
  * `sched` is static or dynamic (the team started here); i is declared by the
  * caller. Callers give every iteration its own outputs, so which thread runs
  * it never matters. */
