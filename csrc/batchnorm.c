@@ -6,7 +6,8 @@
  * Memory-bound: each pass is a stream over the data, so the aim is few
  * passes and loops the compiler vectorises. Kernels in batchnorm_impl.h,
  * built four times: float / double x AVX2+FMA / portable, chosen per call by
- * fc_simd_path().
+ * fc_simd_path(); the public functions, which share the work out among the
+ * threads, in batchnorm_drivers.h.
  *
  * Determinism: reductions are split into fixed units -- channel c of a run of
  * `per` consecutive images, `per` a function of (N, HW) only -- each reduced
@@ -171,19 +172,17 @@ static inline fc_int bn_unit(const bn_split *sp, fc_int C, fc_int i)
     return sp->row_mode ? i : (i % C) * sp->nk + i / C;
 }
 
-#define FC_BN_DRIVERS
 #define T float
 #define BN_RELU bn_relu_f32
 #define SUFFIX f32
-#include "batchnorm_impl.h"
+#include "batchnorm_drivers.h"
 #undef SUFFIX
 #undef T
 #undef BN_RELU
 #define T double
 #define BN_RELU bn_relu_f64
 #define SUFFIX f64
-#include "batchnorm_impl.h"
+#include "batchnorm_drivers.h"
 #undef SUFFIX
 #undef T
 #undef BN_RELU
-#undef FC_BN_DRIVERS
