@@ -82,3 +82,26 @@ def test_winograd_switch_is_reported(monkeypatch):
     buf = io.StringIO()
     fastconv.show_config(file=buf)
     assert "winograd     OFF" in buf.getvalue()
+
+
+def test_winograd_switches_reach_a_geometry_already_planned(monkeypatch):
+    """Each thread keeps the convolution plans it made, but the Winograd switches are
+    part of what a kept plan is looked up by: flipping them between calls on the same
+    geometry changes the path, and flipping them back restores it."""
+    from fastconv import _conv, geometry as geo
+    monkeypatch.delenv("FASTCONV_NO_WINOGRAD", raising=False)
+    monkeypatch.delenv("FASTCONV_WINOGRAD", raising=False)
+    args = geo.conv_kernel_args(geo.conv2d_geometry((64, 64, 16, 16), (64, 64, 3, 3), 1, 1, 1))
+    small = geo.conv_kernel_args(geo.conv2d_geometry((1, 16, 6, 6), (16, 16, 3, 3), 1, 1, 1))
+    first = _conv.conv_path(args, 0, 4)
+    assert first.startswith("winograd")
+    monkeypatch.setenv("FASTCONV_NO_WINOGRAD", "1")
+    assert not _conv.conv_path(args, 0, 4).startswith("winograd")
+    monkeypatch.delenv("FASTCONV_NO_WINOGRAD")
+    assert _conv.conv_path(args, 0, 4) == first
+    before = _conv.conv_path(small, 0, 4)
+    assert not before.startswith("winograd")
+    monkeypatch.setenv("FASTCONV_WINOGRAD", "f4")
+    assert _conv.conv_path(small, 0, 4) == "winograd-f4"
+    monkeypatch.delenv("FASTCONV_WINOGRAD")
+    assert _conv.conv_path(small, 0, 4) == before
