@@ -456,9 +456,9 @@ void FC_SFX(fc_conv2d_backward_weight_1x1_part)(const fc_conv_geom *g, fc_int ni
                                                 const FC_T *x, const FC_T *dy, FC_T *dw,
                                                 FC_T *db, int part, int nparts, void *work)
 {
-    const fc_int K = g->K, P = g->Ho * g->Wo, panels = (K + FC_MR - 1) / FC_MR;
-    const fc_int k0 = FC_MIN(K, part * panels / nparts * FC_MR);
-    const fc_int k1 = FC_MIN(K, (part + 1) * panels / nparts * FC_MR);
+    const fc_int K = g->K, P = g->Ho * g->Wo;
+    fc_int k0, k1;
+    fc_split_range(K, FC_MR, part, nparts, &k0, &k1);
     if (k1 <= k0)
         return;
     fc_1x1_bw_plan pl;

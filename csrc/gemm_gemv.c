@@ -353,7 +353,6 @@ FC_SFX(fc_lin_fn) FC_SFX(fc_lin_select)(void)
 void FC_SFX(fc_linear_packed)(fc_int n, fc_int units, fc_int in, const FC_T *x,
                               const FC_T *wp, const FC_T *bias, FC_T *y, int nthreads)
 {
-    const FC_SFX(fc_lin_fn) kr = FC_SFX(fc_lin_select)();
     const fc_int kcb = fc_block_size(in, FC_KC, 1), npad = fc_roundup(units, FC_NR);
     const fc_int np = npad / FC_NR;
     const double weights = (double)units * (double)in;
@@ -378,9 +377,11 @@ void FC_SFX(fc_linear_packed)(fc_int n, fc_int units, fc_int in, const FC_T *x,
         });
         return;
     }
-    FC_TEAM_FOR(static, nt, q, np, {
-        const fc_int j0 = q * FC_NR;
-        const int nr = (int)FC_MIN(FC_NR, units - j0);
+    /* groups of up to 4 panels (fc_lin_panels), as many groups as threads at least */
+    const fc_int gsz = FC_MAX(1, FC_MIN(4, (np + nt - 1) / nt)), ng = (np + gsz - 1) / gsz;
+    FC_TEAM_FOR(static, nt, q, ng, {
+        const fc_int p0 = q * gsz, p1 = FC_MIN(np, p0 + gsz), j0 = p0 * FC_NR;
+        const int nr = (int)(FC_MIN(units, p1 * FC_NR) - j0);
         for (fc_int r = 0; r < n; r += 4) {
             const int nrows = (int)FC_MIN(4, n - r);
             FC_T *yr = y + r * units + j0;
@@ -393,9 +394,10 @@ void FC_SFX(fc_linear_packed)(fc_int n, fc_int units, fc_int in, const FC_T *x,
                     for (int j = 0; j < nr; ++j)
                         yr[i * units + j] = 0;
             for (fc_int pc = 0; pc < in; pc += kcb) {
+                const fc_int kc = FC_MIN(kcb, in - pc);
                 const FC_T beta = (bias || pc > 0) ? (FC_T)1 : (FC_T)0;
-                kr(FC_MIN(kcb, in - pc), nrows, x + r * in + pc, in,
-                   wp + pc * npad + q * FC_NR * FC_MIN(kcb, in - pc), yr, units, beta, nr);
+                FC_SFX(fc_lin_panels)(kc, nrows, x + r * in + pc, in, wp + pc * npad + p0 * FC_NR * kc,
+                                      FC_NR * kc, (int)(p1 - p0), yr, units, beta, nr);
             }
         }
     });

@@ -289,3 +289,17 @@ def test_few_pixel_1x1_panels_same_bits_as_avx2(C, K, H, seed, dtype, threads, r
     fastconv.set_num_threads(threads)
     a, z = _on_both_paths(lambda: [F.conv2d(x, w, b, activation="relu")])
     _assert_same_bits(a, z, "1x1 conv of a few pixels")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(n=st.integers(2, 9), inputs=st.integers(1, 700), units=st.integers(1, 130),
+       seed=st.integers(0, 2**16))
+def test_packed_linear_panels_same_bits_as_avx2(n, inputs, units, seed, dtype):
+    """A Dense layer with packed weights at batch > 1: on AVX-512 up to four weight
+    panels a call for four rows at a time, each element the AVX2 kernel's chain."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, inputs)).astype(dtype)
+    w = rng.standard_normal((units, inputs)).astype(dtype)
+    b = rng.standard_normal(units).astype(dtype)
+    a, z = _on_both_paths(lambda: [F.linear(x, F.pack_linear_weight(w), b)])
+    _assert_same_bits(a, z, "packed linear")

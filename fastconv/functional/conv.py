@@ -335,12 +335,10 @@ def conv_transpose2d_backward(grad_out, x, weight, stride=1, padding=0, output_p
     x, weight, grad_out = _contiguous(x), _contiguous(weight), _contiguous(grad_out)
     grad_x = np.empty(x.shape, dtype=x.dtype)
     grad_w = (np.empty if g.N else np.zeros)(weight.shape, dtype=x.dtype)
-    grad_b = (np.empty if g.N else np.zeros)((grad_out.shape[1],), dtype=x.dtype)
+    grad_b = (np.empty if grad_out.size else np.zeros)((grad_out.shape[1],), dtype=x.dtype)
     if g.N:
         _forward(grad_out, weight, None, g, groups, _ACT_NONE, 0.0, grad_x)
         _backward_weight(grad_out, x, g, groups, grad_w, None)
-        if grad_out.size:
-            _conv.bias_grad(grad_out, grad_b, get_num_threads())
-        else:
-            grad_b[...] = 0
+    if grad_out.size:
+        _conv.bias_grad(grad_out, grad_b, get_num_threads())
     return grad_x, grad_w, grad_b
