@@ -92,37 +92,51 @@ static void FC_SFX(fc_1x1_batch_packb)(void *vctx, fc_int pc, fc_int kc, fc_int 
     }
 }
 
-/* Scatter the finished block C[i0:i0+mc, jc:jc+nc] (local columns) to y. */
+/* Scatter the finished block C[i0:i0+mc, jc:jc+nc] (local columns) to y.
+ * Image by image: an image's rows i0..i0+mc are one contiguous run of y, so
+ * each image is written as one stream of mc * P values (row by row, every
+ * row visited its 64 images at a stride of K * P values, 8 KB for 512
+ * filters on 2x2 maps: a fifth of the layer's time in this scatter). */
 static void FC_SFX(fc_1x1_batch_epi)(void *vctx, fc_int i0, fc_int mc, fc_int jc, fc_int nc)
 {
     const FC_SFX(fc_1x1_batch_ctx) *ctx = (const FC_SFX(fc_1x1_batch_ctx) *)vctx;
-    const fc_int K = ctx->g->K, P = ctx->g->Ho * ctx->g->Wo;
+    const fc_int K = ctx->g->K, P = ctx->g->Ho * ctx->g->Wo, ldc = ctx->ldc;
+    /* Without a residual the activation runs once over each row, before the
+     * scatter (elementwise: the same values). */
+    const int act_row = !ctx->res && ctx->act != FC_ACT_NONE;
     for (fc_int ir = i0; ir < i0 + mc; ++ir) {
-        FC_T *row = ctx->cbuf + ir * ctx->ldc;
-        const fc_int i = ctx->k0 + ir;   /* the filter */
+        FC_T *row = ctx->cbuf + ir * ldc;
         if (ctx->bias) {
-            const FC_T bi = ctx->bias[i];
+            const FC_T bi = ctx->bias[ctx->k0 + ir];
             for (fc_int j = 0; j < nc; ++j)
                 row[j] += bi;
         }
-        /* Without a residual the activation runs once over the row, before the
-         * scatter (elementwise: the same values), not once per image: a map of
-         * one pixel made that a call per element. */
-        const int act_row = !ctx->res && ctx->act != FC_ACT_NONE;
         if (act_row)
             FC_SFX(fc_activation_forward)(ctx->act, ctx->act_param, row, row, nc);
-        /* jc and nc are whole images (fc_1x1_batch_ncb, image-aligned runs). */
-        for (fc_int j = 0; j < nc; j += P) {
-            const fc_int at = (((ctx->j0 + jc + j) / P) * K + i) * P;
-            FC_T *yr = ctx->y + at;
-            for (fc_int p = 0; p < P; ++p)
-                yr[p] = row[j + p];
-            if (ctx->res)
+    }
+    /* jc and nc are whole images (fc_1x1_batch_ncb, image-aligned runs). */
+    for (fc_int j = 0; j < nc; j += P) {
+        const fc_int at = (((ctx->j0 + jc + j) / P) * K + ctx->k0 + i0) * P;
+        FC_T *yr = ctx->y + at;
+        const FC_T *src = ctx->cbuf + i0 * ldc + j;
+        if (P == 4) {
+            for (fc_int ir = 0; ir < mc; ++ir)
+                memcpy(yr + ir * 4, src + ir * ldc, 4 * sizeof(FC_T));
+        } else if (P == 1) {
+            for (fc_int ir = 0; ir < mc; ++ir)
+                yr[ir] = src[ir * ldc];
+        } else {
+            for (fc_int ir = 0; ir < mc; ++ir)
                 for (fc_int p = 0; p < P; ++p)
-                    yr[p] += ctx->res[at + p];
-            if (ctx->act != FC_ACT_NONE && !act_row)
-                FC_SFX(fc_activation_forward)(ctx->act, ctx->act_param, yr, yr, P);
+                    yr[ir * P + p] = src[ir * ldc + p];
         }
+        if (ctx->res) {
+            const FC_T *rr = ctx->res + at;
+            for (fc_int q = 0; q < mc * P; ++q)
+                yr[q] += rr[q];
+        }
+        if (ctx->act != FC_ACT_NONE && !act_row)
+            FC_SFX(fc_activation_forward)(ctx->act, ctx->act_param, yr, yr, mc * P);
     }
 }
 
