@@ -399,6 +399,8 @@ void FC_SFX(fc_conv2d_forward_packed_batch)(const fc_conv_geom *g, fc_int nimg, 
                                    work);
         return;
     }
+    if (FC_SFX(fc_conv_1x1_tiles)(&pl, g, nimg, x, (const FC_T *)packed, bias, res, act, y))
+        return;
     const fc_int xs = g->C * g->H * g->W, ys = g->K * g->Ho * g->Wo;
     for (fc_int n = 0; n < nimg; ++n)
         FC_SFX(fc_conv2d_forward_packed)(g, x + n * xs, packed, bias, res ? res + n * ys : NULL,

@@ -200,4 +200,50 @@ void FC_SFX(fc_conv2d_forward_1x1_batch_rows)(const fc_conv_geom *g, fc_int n0, 
     FC_SFX(fc_gemm_serial)(&job);
 }
 
+int FC_SFX(fc_conv_1x1_tiles)(const fc_conv_plan *pl, const fc_conv_geom *g, fc_int nimg,
+                             const FC_T *x, const FC_T *ap, const FC_T *bias, const FC_T *res,
+                             int act, FC_T *y)
+{
+    enum { CW = FC_NR / 2 };
+    const fc_int P = g->Ho * g->Wo, k = pl->k, m = pl->m, kcb = pl->kcb, mcb = pl->mcb;
+    FC_SFX(fc_dkn_fn) dkw = FC_SFX(fc_dkw_select)();
+    if (!fc_is_1x1(g) || pl->direct || P != FC_NR || nimg < 3 || !dkw || res || k <= 0 ||
+        m <= 0 || kcb > FC_KC || (act != FC_ACT_NONE && act != FC_ACT_RELU))
+        return 0;
+    FC_SFX(fc_dkr_fn) dkr = FC_SFX(fc_dkr_select)();
+    const fc_int xs = k * P, ys = m * P, mpad = fc_roundup(m, FC_MR);
+    fc_int offs[FC_KC];
+    for (fc_int p = 0; p < kcb; ++p)
+        offs[p] = p * P;
+    for (fc_int pc = 0; pc < k; pc += kcb) {
+        const fc_int kc = FC_MIN(kcb, k - pc);
+        const FC_T beta = pc == 0 ? (FC_T)0 : (FC_T)1;
+        const int last = pc + kc == k;
+        const int rl = last && act == FC_ACT_RELU;
+        for (fc_int ic = 0; ic < m; ic += mcb) {
+            const fc_int mc = FC_MIN(mcb, m - ic);
+            const FC_T *apc = ap + pc * mpad + ic * kc;
+            const FC_T *bl = last && bias ? bias + ic : NULL;
+            fc_int n = 0;
+            for (; n + 3 <= nimg; n += 3) {
+                const FC_T *xq[6];
+                FC_T *cq[6];
+                int nq[6];
+                for (int q = 0; q < 6; ++q) {
+                    xq[q] = x + (n + q / 2) * xs + pc * P + (q & 1) * CW;
+                    cq[q] = y + (n + q / 2) * ys + ic * P + (q & 1) * CW;
+                    nq[q] = CW;
+                }
+                dkw(kc, apc, xq, offs, cq, P, beta, (int)mc, nq, bl, rl);
+            }
+            for (; n < nimg; ++n) {
+                const FC_T *x0 = x + n * xs + pc * P;
+                FC_T *c0 = y + n * ys + ic * P;
+                dkr(kc, apc, x0, x0 + CW, offs, c0, c0 + CW, P, beta, (int)mc, CW, CW, bl, rl);
+            }
+        }
+    }
+    return 1;
+}
+
 #endif

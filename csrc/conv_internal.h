@@ -370,6 +370,23 @@ fc_int fc_1x1_rows_panels(const fc_conv_geom *g, size_t elem);
 FC_1X1_ROWS_DECLARE(float, f32)
 FC_1X1_ROWS_DECLARE(double, f64)
 
+/* 1x1 convolutions of maps of exactly NR pixels (4x4 float maps) on the GEMM
+ * path, nimg images at a time (conv_forward_1x1.c): each image is already a
+ * packed B micro-panel (channel rows of NR pixels) and its output a C tile, so
+ * three images are three tiles of the wide direct-B kernel, whose row
+ * broadcasts feed them all, where one image at a time left the packed kernel
+ * one B panel against three A panels (a load per FMA). Bitwise the per-image
+ * GEMM path (same K blocks, the micro-kernels' element arithmetic, bias and
+ * ReLU in the write-back). Returns 0, having done nothing, where it does not
+ * apply (no wide kernel on the SIMD path in force, a residual or an activation
+ * other than ReLU, fewer than three images). */
+#define FC_1X1_TILES_DECLARE(T, S)                                                       \
+    int fc_conv_1x1_tiles_##S(const fc_conv_plan *pl, const fc_conv_geom *g, fc_int nimg, \
+                              const T *x, const T *ap, const T *bias, const T *res,       \
+                              int act, T *y);
+FC_1X1_TILES_DECLARE(float, f32)
+FC_1X1_TILES_DECLARE(double, f64)
+
 /* How fc_conv2d_forward_packed_part cuts one image among nparts (conv_part.c):
  * the path, its pixel range [t0, t1) (tile rows on the Winograd path, chunks on
  * the direct one, pixels else) and output-channel range [i0, i1) (1x1 rows:

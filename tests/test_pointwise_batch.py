@@ -1,5 +1,6 @@
 """1x1 convolutions on small maps (2x2, 3x3: the late pointwise layers of MobileNet-style
-networks) run as one GEMM across the batch's pixels. Each image's result must be bitwise the
+networks) run as one GEMM across the batch's pixels; on maps one micro-tile wide (4x4), a
+run's images are the tiles of one kernel call. Each image's result must be bitwise the
 one it gets alone (the per-image path), for every fused activation, both dtypes, any thread
 count, and equal to the reference.
 """
@@ -15,8 +16,12 @@ from conftest import SIMD_PATHS
 
 # The last two have more filters than pixels in the batch and enough work for a team: the
 # threads split the filters (each reads its weights once) instead of runs of images.
+# Then maps of exactly one micro-tile's width (4x4 float, 2x4 double: 16 and 8 pixels), run
+# three images to a call of the wide kernel with the leftover images alone: two K blocks
+# (300 channels), two filter blocks (200 filters), and a double-width 2x4 map.
 SHAPES = [(5, 7, 9, 2, 2), (12, 64, 70, 3, 3), (3, 300, 20, 1, 1), (17, 33, 50, 3, 1),
-          (2, 5, 600, 2, 3), (4, 256, 700, 1, 1), (16, 96, 250, 2, 2)]
+          (2, 5, 600, 2, 3), (4, 256, 700, 1, 1), (16, 96, 250, 2, 2),
+          (7, 300, 20, 4, 4), (4, 24, 200, 4, 4), (8, 33, 70, 2, 4)]
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
