@@ -41,6 +41,22 @@ def forward_training(const floating[:, :, ::1] x, const double[::1] gamma, const
     _check(status)
 
 
+def update_running(floating[::1] running_mean, floating[::1] running_var,
+                   const double[::1] mean, const double[::1] var, double momentum,
+                   double unbias):
+    """running = running * (1 - momentum) + momentum * batch statistic (var: times unbias),
+    with NumPy's arithmetic for ``running *= 1 - momentum; running += momentum * stat``:
+    the first product in the running statistics' type, the sum in float64, rounded back."""
+    cdef Py_ssize_t c, C = running_mean.shape[0]
+    cdef floating keep = <floating>(1.0 - momentum)
+    if running_var.shape[0] != C or mean.shape[0] != C or var.shape[0] != C:
+        raise ValueError("batch norm: running statistics and batch statistics differ in length")
+    for c in range(C):
+        running_mean[c] = <floating>(<double>(running_mean[c] * keep) + momentum * mean[c])
+        running_var[c] = <floating>(<double>(running_var[c] * keep)
+                                    + (momentum * var[c]) * unbias)
+
+
 def forward_inference(const floating[:, :, ::1] x, const double[::1] mean, const double[::1] scale,
                       const double[::1] shift, bint relu, floating[:, :, ::1] y, int num_threads):
     """y = relu?((x - mean) * scale + shift)."""

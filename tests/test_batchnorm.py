@@ -282,3 +282,68 @@ def test_float32_running_stats_with_float64_input_and_layer_style_call():
     np.testing.assert_allclose(rm, 0.01 * x64.mean(axis=(0, 2, 3)), rtol=1e-6)
     np.testing.assert_allclose(rv, 0.99 + 0.01 * x64.var(axis=(0, 2, 3)) * M / (M - 1), rtol=1e-6)
     assert rm.dtype == np.float32 and rv.dtype == np.float32
+
+
+@pytest.mark.parametrize("stat_dtype", DTYPES)
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_running_statistics_update_is_numpys_arithmetic(stat_dtype, contiguous):
+    """The in-place update of the running statistics (one kernel call where both are
+    C-contiguous and of one dtype, NumPy's in-place operations otherwise) gives the bits of
+    ``running *= 1 - momentum; running += momentum * statistic``."""
+    x, gamma, beta, _ = _inputs((5, 7, 3, 4), np.float32, 9)
+    rng = np.random.default_rng(3)
+    start_m = rng.standard_normal(7 * (1 if contiguous else 2)).astype(stat_dtype)
+    start_v = rng.random(7 * (1 if contiguous else 2)).astype(stat_dtype) + 0.5
+    rm, rv = start_m.copy(), start_v.copy()
+    rm_, rv_ = (rm, rv) if contiguous else (rm[::2], rv[::2])
+    _, mean, _ = F.batch_norm2d(x, gamma, beta, rm_, rv_, True, 0.3, 1e-3, return_stats=True)
+    var = x.astype(np.float64).var(axis=(0, 2, 3))
+    want_m, want_v = (start_m, start_v) if contiguous else (start_m[::2], start_v[::2])
+    want_m, want_v = want_m.copy(), want_v.copy()
+    count = 5 * 12
+    want_m *= 1 - 0.3
+    want_m += 0.3 * mean
+    want_v *= 1 - 0.3
+    want_v += 0.3 * var * (count / (count - 1))
+    assert rm_.tobytes() == want_m.tobytes()
+    np.testing.assert_allclose(rv_, want_v, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("relu", [False, True])
+def test_layer_fast_path_is_bitwise_the_functional_op(dtype, relu):
+    """A BatchNormalization layer given an array the functional checks pass unchanged runs
+    the op without re-checking its own parameters: output, statistics, moving statistics
+    and gradients bitwise those of the functional op; anything else (here a
+    non-contiguous input, a dtype the layer was not built for) takes the checked path."""
+    from fastconv.layers import BatchNormalization
+    x, _, _, g = _inputs((4, 6, 5, 5), dtype, 11)
+    layer = BatchNormalization(momentum=0.9, epsilon=1e-3, dtype=np.dtype(dtype).name)
+    layer.build((None, 5, 5, 6))
+    rng = np.random.default_rng(5)
+    for key in ("gamma", "beta"):
+        layer.params[key][...] = rng.standard_normal(6)
+    rm0, rv0 = (layer.buffers[k].copy() for k in ("moving_mean", "moving_variance"))
+    y, ctx = layer.forward(x, True, relu=relu)
+    rm, rv = rm0.copy(), rv0.copy()
+    want, mean, invstd = F.batch_norm2d(x, layer.params["gamma"], layer.params["beta"], rm, rv,
+                                        True, 1.0 - layer.momentum, 1e-3,
+                                        activation="relu" if relu else None,
+                                        return_stats=True)
+    assert y.tobytes() == want.tobytes()
+    assert ctx[2][0].tobytes() == mean.tobytes() and ctx[2][1].tobytes() == invstd.tobytes()
+    assert layer.buffers["moving_mean"].tobytes() == rm.tobytes()
+    assert layer.buffers["moving_variance"].tobytes() == rv.tobytes()
+    gx = layer._backward(g, ctx, True)
+    want_g = F.batch_norm2d_backward(g, x, layer.params["gamma"], 1e-3, stats=(mean, invstd),
+                                     relu_beta=layer.params["beta"] if relu else None)
+    assert gx.tobytes() == want_g[0].tobytes()
+    # the checked path: a strided input of the same values gives the same bits
+    xt = np.ascontiguousarray(x.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)
+    for key, a in zip(("moving_mean", "moving_variance"), (rm0, rv0)):
+        layer.buffers[key][...] = a
+    yt, _ = layer.forward(xt, True, relu=relu)
+    assert yt.tobytes() == y.tobytes()
+    other = np.float64 if dtype == np.float32 else np.float32
+    with pytest.raises(TypeError, match="dtype"):
+        layer.forward(x.astype(other), True, relu=relu)

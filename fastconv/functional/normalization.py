@@ -87,20 +87,34 @@ def batch_norm2d(x, gamma, beta, running_mean, running_var, training, momentum=0
             _channel_stats(a, name, op, C, need_writeable=True)
     relu = _relu_flag(activation, op)
     return_stats = _bool(return_stats, "return_stats", op)
-    count = x.shape[0] * x.shape[2] * x.shape[3]
-    if training and count < 2:
+    if training and x.shape[0] * x.shape[2] * x.shape[3] < 2:
         raise ValueError(f"{op}: training needs more than 1 value per channel, got input {x.shape}")
 
+    return _batch_norm2d_checked(x, gamma, beta, running_mean, running_var, training, momentum,
+                                 eps, relu, return_stats)
+
+
+def _batch_norm2d_checked(x, gamma, beta, running_mean, running_var, training, momentum, eps,
+                          relu, return_stats):
+    """``batch_norm2d`` on arguments that passed its checks (a layer that owns validated
+    parameters enters here after checking ``x``)."""
+    C = x.shape[1]
+    count = x.shape[0] * x.shape[2] * x.shape[3]
     y = np.empty_like(x)
     if training:
         mean, var, invstd = np.empty(C), np.empty(C), np.empty(C)
         if x.size:
             _norm.forward_training(_view3(x), _f64(gamma), _f64(beta), eps, relu, _view3(y),
                                    mean, var, invstd, get_num_threads())
-        running_mean *= 1 - momentum
-        running_mean += momentum * mean
-        running_var *= 1 - momentum
-        running_var += momentum * var * (count / (count - 1))
+        if (running_mean.dtype == running_var.dtype and running_mean.flags.c_contiguous
+                and running_var.flags.c_contiguous):
+            _norm.update_running(running_mean, running_var, mean, var, momentum,
+                                 count / (count - 1))
+        else:
+            running_mean *= 1 - momentum
+            running_mean += momentum * mean
+            running_var *= 1 - momentum
+            running_var += momentum * var * (count / (count - 1))
     else:
         mean = _f64(running_mean)
         invstd = 1.0 / np.sqrt(_f64(running_var) + eps)

@@ -1,13 +1,23 @@
 """Normalization layers: BatchNormalization."""
+import math
+
 import numpy as np
 
 from .. import _validation as V
 from .. import functional as F
+from ..functional import normalization as _BN
+from ..functional._checks import _FLOATS
 from .. import initializers
 from ..layout import to_public_shape
 from .base import Layer, register, weights_changed
 
 __all__ = ["BatchNormalization"]
+
+
+def _same_layout(g, x):
+    """A gradient the backward's checks would pass unchanged: like ``x``, C-contiguous."""
+    return (type(g) is np.ndarray and g.dtype == x.dtype and g.shape == x.shape
+            and g.flags.c_contiguous)
 
 
 @register
@@ -79,18 +89,26 @@ class BatchNormalization(Layer):
         training = bool(training) and self.trainable  # a frozen BN runs in inference mode
         if training:
             weights_changed()   # the moving statistics move
-        y, mean, invstd = F.batch_norm2d(
-            x4, self._gamma, self._beta, self.buffers["moving_mean"],
-            self.buffers["moving_variance"], training, 1.0 - self.momentum, self.epsilon,
-            activation="relu" if relu else None, return_stats=True)
+        args = (x4, self._gamma, self._beta, self.buffers["moving_mean"],
+                self.buffers["moving_variance"], training, 1.0 - self.momentum, self.epsilon)
+        if self._owns_checked(x4, training):
+            # the parameters are this layer's own, checked when they were made; in a
+            # training step the functional op's checks of them cost more than its Python
+            y, mean, invstd = _BN._batch_norm2d_checked(*args, bool(relu), True)
+        else:
+            y, mean, invstd = F.batch_norm2d(*args, activation="relu" if relu else None,
+                                             return_stats=True)
         return (y if x.ndim == 4 else y.reshape(x.shape)), (x4, training, (mean, invstd),
                                                             y if relu else None)
 
     def _backward(self, grad_out, ctx, input_grad):
         x4, training, stats, y = ctx
         g4 = grad_out if grad_out.ndim == 4 else grad_out.reshape(x4.shape)
-        if training:
+        if training and self._owns_checked(x4, training) and _same_layout(g4, x4):
             # the ReLU's mask recomputed from x (bitwise y > 0): y is not read again
+            gx, gg, gb = _BN._backward("batch_norm2d_backward", g4, x4, self._gamma, *stats,
+                                       True, None, None if y is None else _BN._f64(self._beta))
+        elif training:
             gx, gg, gb = F.batch_norm2d_backward(
                 g4, x4, self._gamma, self.epsilon, stats=stats,
                 relu_beta=None if y is None else self._beta)
@@ -105,6 +123,21 @@ class BatchNormalization(Layer):
         if not input_grad:
             return None
         return gx if grad_out.ndim == 4 else gx.reshape(grad_out.shape)
+
+    def _owns_checked(self, x4, training):
+        """Whether ``x4`` is what the functional op's checks would pass unchanged (a
+        C-contiguous 4-d array of the parameters' dtype and channel count, more than one
+        value per channel in training) and this layer's statistics are arrays it can
+        update in place."""
+        g, m, v = self._gamma, self.buffers["moving_mean"], self.buffers["moving_variance"]
+        return (type(x4) is np.ndarray and g.ndim == 1 and x4.dtype == g.dtype and x4.ndim == 4
+                and x4.shape[1] == g.shape[0] and x4.flags.c_contiguous
+                and (not training or x4.shape[0] * x4.shape[2] * x4.shape[3] >= 2)
+                and type(m) is np.ndarray and type(v) is np.ndarray
+                and m.dtype in _FLOATS and v.dtype in _FLOATS and m.shape == v.shape == g.shape
+                and m.flags.writeable and v.flags.writeable
+                and self._beta.dtype == g.dtype and self._beta.shape == g.shape
+                and math.isfinite(self.epsilon) and self.epsilon > 0)
 
     def param_formula(self):
         if not self.built:
