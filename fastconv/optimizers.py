@@ -26,14 +26,26 @@ import math
 
 import numpy as np
 
+from . import _optim
 from . import _validation as V
 
 from ._registry import Configurable, Registry
+from .config import get_num_threads
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 __all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "get", "serialize", "deserialize"]
 
 
 _number = V.finite_number
+
+
+def _same_layout(p, a):
+    """Whether ``a`` is a C-contiguous array like the C-contiguous, writeable float array
+    ``p`` (dtype and shape): the optimisers' kernels take such pairs."""
+    return (type(p) is np.ndarray and type(a) is np.ndarray and p.dtype == a.dtype
+            and p.dtype in _FLOATS and p.shape == a.shape and p.flags.c_contiguous
+            and a.flags.c_contiguous and p.flags.writeable)
 
 
 class Optimizer(Configurable):
@@ -144,6 +156,22 @@ class SGD(Optimizer):
             self.slots["momentum"] = []
             return
         super()._ensure_state(params)
+
+    def apply(self, params, grads):
+        """Update ``params`` in place from ``grads``; one step. Parameters whose gradient
+        (and velocity) match them in dtype and shape, all C-contiguous -- a model's, always
+        -- are updated by one kernel call, with the same operations per element."""
+        if self.weight_decay or self.nesterov or len(params) != len(grads):
+            return super().apply(params, grads)
+        self._ensure_state(params)
+        vel = self.slots["momentum"] if self.momentum else None
+        fast = [i for i, (p, g) in enumerate(zip(params, grads)) if _same_layout(p, g)
+                and (vel is None or _same_layout(p, vel[i]))]
+        if len(fast) != len(params):
+            return super().apply(params, grads)
+        lr = self._lr()
+        self.iterations += 1
+        _optim.sgd(list(params), list(grads), vel, lr, self.momentum, get_num_threads())
 
     def _update(self, i, p, g, lr):
         if self.momentum == 0.0:

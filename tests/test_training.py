@@ -264,6 +264,44 @@ def test_sgd_rules():
     np.testing.assert_allclose(_run(optimizers.SGD(0.1, weight_decay=0.01), p0, grads), p)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_sgd_list_update_is_bitwise_numpys_in_place_rule(dtype, momentum):
+    """A list of C-contiguous parameters with matching gradients is updated by one kernel
+    call: bitwise NumPy's ``s = g * lr; p -= s`` (with momentum ``v *= m; v -= s;
+    p += v``) in the parameter's dtype, whatever the sizes (chunk edges included); a
+    strided parameter sends the whole list through the NumPy rule, with the same bits."""
+    rng = np.random.default_rng(4)
+    shapes = [(7,), (3, 700), (513,), (0,), (2, 2, 3, 3), (300, 111)]  # the last: threads
+    p0 = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    steps = [[rng.standard_normal(s).astype(dtype) for s in shapes] for _ in range(3)]
+    want, vel = [p.copy() for p in p0], [np.zeros_like(p) for p in p0]
+    for grads in steps:
+        for p, v, g in zip(want, vel, grads):
+            s = np.multiply(g, 0.05)
+            if momentum:
+                v *= momentum
+                v -= s
+                p += v
+            else:
+                p -= s
+    opt = optimizers.SGD(0.05, momentum)
+    got = [p.copy() for p in p0]
+    for grads in steps:
+        opt.apply(got, grads)
+    for a, b in zip(got, want):
+        assert a.tobytes() == b.tobytes()
+    opt = optimizers.SGD(0.05, momentum)
+    big = np.zeros((3, 1400), dtype)
+    strided = [p.copy() for p in p0]
+    big[:, ::2] = strided[1]
+    strided[1] = big[:, ::2]
+    for grads in steps:
+        opt.apply(strided, grads)
+    for a, b in zip(strided, want):
+        assert np.ascontiguousarray(a).tobytes() == b.tobytes()
+
+
 def test_adam_matches_keras_formula():
     rng = np.random.default_rng(1)
     p0 = rng.standard_normal((3, 4)).astype(np.float32)
