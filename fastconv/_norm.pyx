@@ -46,7 +46,9 @@ def update_running(floating[::1] running_mean, floating[::1] running_var,
                    double unbias):
     """running = running * (1 - momentum) + momentum * batch statistic (var: times unbias),
     with NumPy's arithmetic for ``running *= 1 - momentum; running += momentum * stat``:
-    the first product in the running statistics' type, the sum in float64, rounded back."""
+    the first product in the running statistics' type, the sum in float64, rounded back
+    (bit for bit where the compiler keeps a product and a sum apart, as x86-64's baseline
+    instruction set, without multiply-adds, does)."""
     cdef Py_ssize_t c, C = running_mean.shape[0]
     cdef floating keep = <floating>(1.0 - momentum)
     if running_var.shape[0] != C or mean.shape[0] != C or var.shape[0] != C:
