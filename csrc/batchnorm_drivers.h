@@ -34,8 +34,8 @@ static void BN_P3(bn, expand, SUFFIX)(T *row, const double *v, fc_int vstride, f
 
 int BN_PUBLIC(batchnorm_forward_training)(const T *x, fc_int N, fc_int C, fc_int HW,
                                           const double *gamma, const double *beta, double eps,
-                                          int relu, T *y, double *mean, double *var,
-                                          double *invstd, int nthreads)
+                                          int relu, const T *res, T *y, double *mean,
+                                          double *var, double *invstd, int nthreads)
 {
     bn_split sp = bn_make_split(N, C, HW);
     T *rows[3] = {NULL, NULL, NULL};
@@ -78,13 +78,14 @@ int BN_PUBLIC(batchnorm_forward_training)(const T *x, fc_int N, fc_int C, fc_int
         if (y && sp.row_mode) {
 #pragma omp for schedule(static)
             for (fc_int n = 0; n < N; n++)
-                BN_RUN(avx, bn_row_apply, (x + n * L, y + n * L, L, rows[0], rows[1], rows[2], relu));
+                BN_RUN(avx, bn_row_apply, (x + n * L, y + n * L, L, rows[0], rows[1], rows[2], relu,
+                                           res ? res + n * L : NULL));
         } else if (y) {
 #pragma omp for schedule(static)
             for (fc_int p = 0; p < N * C; p++) {
                 fc_int c = p % C;
                 BN_RUN(avx, bn_plane_apply, (x + p * HW, y + p * HW, HW, (T)mean[c], (T)part[c],
-                                             (T)beta[c], relu));
+                                             (T)beta[c], relu, res ? res + p * HW : NULL));
             }
         }
     }
@@ -111,13 +112,14 @@ int BN_PUBLIC(batchnorm_forward_inference)(const T *x, fc_int N, fc_int C, fc_in
         BN_P3(bn, expand, SUFFIX)(rows[2], shift, 1, C, HW);
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
         for (fc_int n = 0; n < N; n++)
-            BN_RUN(avx, bn_row_apply, (x + n * L, y + n * L, L, rows[0], rows[1], rows[2], relu));
+            BN_RUN(avx, bn_row_apply, (x + n * L, y + n * L, L, rows[0], rows[1], rows[2], relu,
+                                       NULL));
     } else {
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
         for (fc_int p = 0; p < N * C; p++) {
             fc_int c = p % C;
             BN_RUN(avx, bn_plane_apply, (x + p * HW, y + p * HW, HW, (T)mean[c], (T)scale[c],
-                                         (T)shift[c], relu));
+                                         (T)shift[c], relu, NULL));
         }
     }
     free(buf);

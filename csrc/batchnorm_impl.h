@@ -204,10 +204,24 @@ FC_BN_ATTR static void NAME(bn_unit_grad_sums)(const T *g, const T *x, const BN_
     *sgx_out = NAME(bn_lanes_sum)(sgx);
 }
 
-/* One plane: y = (x - m) * s + b, then max(y, 0) when relu. y may alias x. */
-FC_BN_ATTR static void NAME(bn_plane_apply)(const T *x, T *y, fc_int HW, T m, T s, T b, int relu)
+/* One plane: y = (x - m) * s + b, + r (a residual, when r is not NULL), then
+ * max(y, 0) when relu. y may alias x. The residual is added to the rounded
+ * normalised value, as a separate add kernel would. */
+FC_BN_ATTR static void NAME(bn_plane_apply)(const T *x, T *y, fc_int HW, T m, T s, T b, int relu,
+                                            const T *r)
 {
-    if (relu) {
+    if (r && relu) {
+        for (fc_int i = 0; i < HW; i++) {
+            T v = NAME(bn_affine)(x[i], m, s, b);
+            v = v + r[i];
+            y[i] = v > (T)0 ? v : (T)0;
+        }
+    } else if (r) {
+        for (fc_int i = 0; i < HW; i++) {
+            T v = NAME(bn_affine)(x[i], m, s, b);
+            y[i] = v + r[i];
+        }
+    } else if (relu) {
         for (fc_int i = 0; i < HW; i++) {
             T v = NAME(bn_affine)(x[i], m, s, b);
             y[i] = v > (T)0 ? v : (T)0;
@@ -324,9 +338,20 @@ FC_BN_ATTR static void NAME(bn_cols_grad_sums)(const T *g, const T *x, const BN_
  * coefficients expanded to rows of length L. Same arithmetic as the plane
  * routines, element by element; the mode depends on HW only. */
 FC_BN_ATTR static void NAME(bn_row_apply)(const T *x, T *y, fc_int L, const T *m, const T *s,
-                                          const T *b, int relu)
+                                          const T *b, int relu, const T *r)
 {
-    if (relu) {
+    if (r && relu) {
+        for (fc_int i = 0; i < L; i++) {
+            T v = NAME(bn_affine)(x[i], m[i], s[i], b[i]);
+            v = v + r[i];
+            y[i] = v > (T)0 ? v : (T)0;
+        }
+    } else if (r) {
+        for (fc_int i = 0; i < L; i++) {
+            T v = NAME(bn_affine)(x[i], m[i], s[i], b[i]);
+            y[i] = v + r[i];
+        }
+    } else if (relu) {
         for (fc_int i = 0; i < L; i++) {
             T v = NAME(bn_affine)(x[i], m[i], s[i], b[i]);
             y[i] = v > (T)0 ? v : (T)0;

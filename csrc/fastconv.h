@@ -407,16 +407,17 @@ int fc_upsample2d_backward_f64(const fc_upsample_geom *g, fc_int planes, const d
 
 /* Training: mean and biased var over (N, HW) (double accumulation, stable
  * blocked two-pass), invstd = 1 / sqrt(var + eps), and
- * y = relu?((x - mean) * (gamma * invstd) + beta). y may alias x; with y NULL
- * only the statistics are computed (gamma, beta unused). */
+ * y = relu?((x - mean) * (gamma * invstd) + beta [+ res]). y may alias x; with
+ * y NULL only the statistics are computed (gamma, beta unused); res (NULL or an
+ * array like x) is added to the normalised value before the ReLU. */
 int fc_batchnorm_forward_training_f32(const float *x, fc_int N, fc_int C, fc_int HW,
                                       const double *gamma, const double *beta, double eps,
-                                      int relu, float *y, double *mean, double *var,
-                                      double *invstd, int nthreads);
+                                      int relu, const float *res, float *y, double *mean,
+                                      double *var, double *invstd, int nthreads);
 int fc_batchnorm_forward_training_f64(const double *x, fc_int N, fc_int C, fc_int HW,
                                       const double *gamma, const double *beta, double eps,
-                                      int relu, double *y, double *mean, double *var,
-                                      double *invstd, int nthreads);
+                                      int relu, const double *res, double *y, double *mean,
+                                      double *var, double *invstd, int nthreads);
 /* Inference: y = relu?((x - mean) * scale + shift). y may alias x. */
 int fc_batchnorm_forward_inference_f32(const float *x, fc_int N, fc_int C, fc_int HW,
                                        const double *mean, const double *scale,

@@ -221,12 +221,12 @@ cdef extern from "fastconv.h" nogil:
 
     int fc_batchnorm_forward_training_f32(const float *x, fc_int N, fc_int C, fc_int HW,
                                           const double *gamma, const double *beta, double eps,
-                                          int relu, float *y, double *mean, double *var,
-                                          double *invstd, int nthreads)
+                                          int relu, const float *res, float *y, double *mean,
+                                          double *var, double *invstd, int nthreads)
     int fc_batchnorm_forward_training_f64(const double *x, fc_int N, fc_int C, fc_int HW,
                                           const double *gamma, const double *beta, double eps,
-                                          int relu, double *y, double *mean, double *var,
-                                          double *invstd, int nthreads)
+                                          int relu, const double *res, double *y, double *mean,
+                                          double *var, double *invstd, int nthreads)
     int fc_batchnorm_forward_inference_f32(const float *x, fc_int N, fc_int C, fc_int HW,
                                            const double *mean, const double *scale,
                                            const double *shift, int relu, float *y, int nthreads)

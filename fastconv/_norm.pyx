@@ -19,24 +19,31 @@ cdef inline void _check(int status) except *:
 
 def forward_training(const floating[:, :, ::1] x, const double[::1] gamma, const double[::1] beta,
                      double eps, bint relu, y, double[::1] mean, double[::1] var,
-                     double[::1] invstd, int num_threads):
-    """y = relu?((x - mean) * gamma * invstd + beta); fills mean, var (biased), invstd.
-    y None: the statistics only."""
+                     double[::1] invstd, int num_threads, residual=None):
+    """y = relu?((x - mean) * gamma * invstd + beta [+ residual]); fills mean, var (biased),
+    invstd. y None: the statistics only. residual: None or an array shaped like x."""
     cdef fc_int N = x.shape[0], C = x.shape[1], HW = x.shape[2]
     cdef int nt = _threads(num_threads, C, N * C * HW), status
     cdef floating[:, :, ::1] yv
+    cdef const floating[:, :, ::1] rv
     cdef floating *yp = NULL
+    cdef const floating *rp = NULL
     if y is not None:
         yv = y
         yp = &yv[0, 0, 0]
+    if residual is not None:
+        rv = residual
+        if rv.shape[0] != N or rv.shape[1] != C or rv.shape[2] != HW:
+            raise ValueError("batch norm: the residual's shape differs from the input's")
+        rp = &rv[0, 0, 0]
     with nogil:
         if floating is float:
             status = fc_batchnorm_forward_training_f32(&x[0, 0, 0], N, C, HW, &gamma[0], &beta[0],
-                                                       eps, relu, yp, &mean[0], &var[0],
+                                                       eps, relu, rp, yp, &mean[0], &var[0],
                                                        &invstd[0], nt)
         else:
             status = fc_batchnorm_forward_training_f64(&x[0, 0, 0], N, C, HW, &gamma[0], &beta[0],
-                                                       eps, relu, yp, &mean[0], &var[0],
+                                                       eps, relu, rp, yp, &mean[0], &var[0],
                                                        &invstd[0], nt)
     _check(status)
 

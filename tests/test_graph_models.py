@@ -350,6 +350,52 @@ def test_training_fuses_batch_norm_and_relu_and_gradients_stay_exact():
     _gradcheck(model, [rng.standard_normal((5, 2, 6, 6))], np.array([0, 1, 2, 1, 0]), rng)
 
 
+def _resnet_blocks(dtype="float64", frozen=False):
+    """Two ResNet blocks: an identity shortcut (batch norm -> add -> ReLU with the block's
+    input) and a projection (both inputs of the add are batch norms); ``frozen``: the
+    second block's last batch norm does not train (it runs in inference mode)."""
+    inp = layers.Input((6, 6, 3))
+    x = layers.ReLU()(layers.BatchNormalization()(layers.Conv2D(3, 3, padding="same")(inp)))
+    y = layers.BatchNormalization()(layers.Conv2D(3, 3, padding="same")(x))
+    x = layers.ReLU()(layers.Add()([y, x]))
+    y = layers.Conv2D(4, 3, strides=2, padding="same")(x)
+    bn = layers.BatchNormalization()
+    bn.trainable = not frozen
+    y = bn(y)
+    s = layers.BatchNormalization()(layers.Conv2D(4, 1, strides=2)(x))
+    x = layers.ReLU()(layers.Add()([s, y]))
+    out = layers.Dense(3)(layers.GlobalAveragePooling2D()(x))
+    model = models.Model(inp, out, seed=6, dtype=dtype)
+    model.compile("sgd", SCCE)
+    return model
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("frozen", [False, True])
+def test_batch_norm_add_relu_in_one_pass_is_bitwise_the_unfused(dtype, frozen, monkeypatch):
+    """Training runs each ResNet block's batch norm -> add -> ReLU as one step (one pass:
+    the batch norm's output is never written), which changes no bit of a training step --
+    losses, weights, moving statistics -- against the layer-by-layer steps, a frozen batch
+    norm (inference mode, the unfused ops inside the step) included; and its gradients
+    match central differences."""
+    from fastconv.models import plan as plan_module
+    from fastconv.models.fusion import FusedBNAddReLU
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((5, 6, 6, 3)).astype(dtype)
+    y = rng.integers(0, 3, 5)
+    fused = _resnet_blocks(dtype, frozen)
+    assert sum(isinstance(s.layer, FusedBNAddReLU) for s in fused._get_plan().train_steps) == 2
+    if dtype == "float64" and not frozen:
+        _gradcheck(_resnet_blocks(dtype), [rng.standard_normal((4, 3, 6, 6))],
+                   np.array([0, 1, 2, 1]), rng)
+    monkeypatch.setattr(plan_module, "fuse_training_steps", lambda steps, outs, make: steps)
+    plain = _resnet_blocks(dtype, frozen)
+    for _ in range(3):
+        assert fused.train_on_batch(x, y) == plain.train_on_batch(x, y)
+    for a, b in zip(fused.get_weights(), plain.get_weights()):
+        assert a.tobytes() == b.tobytes()
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_fused_training_steps_are_bitwise_the_unfused(dtype, monkeypatch):
     """Batch norm -> ReLU and add -> ReLU as one step each change no bit of a training

@@ -95,9 +95,11 @@ def batch_norm2d(x, gamma, beta, running_mean, running_var, training, momentum=0
 
 
 def _batch_norm2d_checked(x, gamma, beta, running_mean, running_var, training, momentum, eps,
-                          relu, return_stats):
+                          relu, return_stats, residual=None):
     """``batch_norm2d`` on arguments that passed its checks (a layer that owns validated
-    parameters enters here after checking ``x``)."""
+    parameters enters here after checking ``x``). ``residual`` (training only: a
+    C-contiguous array like ``x``) is added to the normalised value before the ReLU, as
+    a separate add would (a ResNet block's end in one pass)."""
     C = x.shape[1]
     count = x.shape[0] * x.shape[2] * x.shape[3]
     y = np.empty_like(x)
@@ -105,7 +107,8 @@ def _batch_norm2d_checked(x, gamma, beta, running_mean, running_var, training, m
         mean, var, invstd = np.empty(C), np.empty(C), np.empty(C)
         if x.size:
             _norm.forward_training(_view3(x), _f64(gamma), _f64(beta), eps, relu, _view3(y),
-                                   mean, var, invstd, get_num_threads())
+                                   mean, var, invstd, get_num_threads(),
+                                   None if residual is None else _view3(residual))
         if (running_mean.dtype == running_var.dtype and running_mean.flags.c_contiguous
                 and running_var.flags.c_contiguous):
             _norm.update_running(running_mean, running_var, mean, var, momentum,

@@ -124,6 +124,19 @@ class BatchNormalization(Layer):
             return None
         return gx if grad_out.ndim == 4 else gx.reshape(grad_out.shape)
 
+    def _forward_add_relu(self, x, residual):
+        """Training: ``(relu(bn(x) + residual), ctx)`` in one pass, ``ctx`` this layer's
+        context for ``backward`` of the gradient already masked by the ReLU; or None when
+        the pass does not apply (not training mode, or arrays the checks would change)."""
+        if not (self.trainable and self._owns_checked(x, True) and _same_layout(residual, x)):
+            return None
+        weights_changed()   # the moving statistics move
+        y, mean, invstd = _BN._batch_norm2d_checked(
+            x, self._gamma, self._beta, self.buffers["moving_mean"],
+            self.buffers["moving_variance"], True, 1.0 - self.momentum, self.epsilon, True, True,
+            residual)
+        return y, (x, True, (mean, invstd), None)
+
     def _owns_checked(self, x4, training):
         """Whether ``x4`` is what the functional op's checks would pass unchanged (a
         C-contiguous 4-d array of the parameters' dtype and channel count, more than one

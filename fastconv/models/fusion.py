@@ -38,7 +38,7 @@ from ..layers.normalization import BatchNormalization
 from ..layers.pooling import MaxPooling2D
 
 __all__ = ["FusedConv", "FusedConvAdd", "PackedDense", "FusedAddReLU", "FusedBNReLU",
-           "FusedConvReLUPool", "fuse_inference_steps", "fuse_training_steps"]
+           "FusedBNAddReLU", "FusedConvReLUPool", "fuse_inference_steps", "fuse_training_steps"]
 
 
 def _kernel_activation(act):
@@ -266,6 +266,43 @@ class FusedBNReLU:
         return f"<FusedBNReLU {self.name}>"
 
 
+class FusedBNAddReLU:
+    """Training: batch norm -> add -> ReLU (a ResNet block's end) as one pass: the
+    normalised value plus the other input, through the ReLU, written once -- the batch
+    norm's own output is neither written nor read back. Backward: the ReLU's mask by the
+    output, the masked gradient to the other input and back through the batch norm. Bitwise
+    the unfused steps; anything the one pass does not take (inference mode, arrays the
+    checks would copy) runs them as they are."""
+
+    _multi_input = True
+    _stateful = False
+
+    def __init__(self, bn, add, relu):
+        self.bn = bn
+        self.add_relu = FusedAddReLU(add, relu)
+        self.layers = (bn, add, relu)
+        self.name = f"{bn.name}+{add.name}+{relu.name}"
+
+    def forward(self, xs, training=False):
+        x, other = xs
+        fused = self.bn._forward_add_relu(x, other) if training else None
+        if fused is not None:
+            y, bn_ctx = fused
+            return y, (bn_ctx, y)
+        z, bn_ctx = self.bn.forward(x, training)
+        y, _ = self.add_relu.forward([z, other], training)
+        return y, (bn_ctx, y)
+
+    def backward(self, grad_out, ctx, input_grad=True):
+        bn_ctx, y = ctx
+        g = F.relu_backward(grad_out, y)
+        gx = self.bn.backward(g, bn_ctx, input_grad)
+        return [gx, g] if input_grad else None
+
+    def __repr__(self):
+        return f"<FusedBNAddReLU {self.name}>"
+
+
 class FusedConvReLUPool:
     """Training: a convolution with its own ReLU (applied in the kernel's write-back), then
     max pooling of its output -- the classic conv -> ReLU -> pool. Forward: the two layers'
@@ -321,13 +358,41 @@ def _readers(steps, output_slots):
     return only_reader, outputs
 
 
+def _bn_add_relu(step, only_reader, outputs):
+    """``(add step, relu step)`` when ``step`` is a batch norm read only by a two-input add
+    (of another tensor) that only a ReLU reads, whose output is no model output; else
+    ``(None, None)``."""
+    if type(step.layer) is not BatchNormalization or step.layer._stateful:
+        return None, None
+    add = only_reader(step)
+    if (add is None or type(add.layer) is not Add or len(add.inputs) != 2
+            or add.inputs[0] == add.inputs[1]):
+        return None, None
+    relu = only_reader(add)
+    act = _fusable_activation(relu.layer) if relu is not None else None
+    if act is None or act[0] != "relu" or relu.output in outputs:
+        return None, None
+    return add, relu
+
+
 def fuse_training_steps(steps, output_slots, make_step):
-    """The step list for training: BatchNormalization -> ReLU pairs as one
+    """The step list for training: BatchNormalization -> Add -> ReLU as one
+    :class:`FusedBNAddReLU` step, BatchNormalization -> ReLU pairs as one
     :class:`FusedBNReLU` step, Add -> ReLU as one :class:`FusedAddReLU`, a convolution with
     its own ReLU -> max pooling as one :class:`FusedConvReLUPool` (other steps unchanged)."""
     only_reader, outputs = _readers(steps, output_slots)
     absorbed, fused = set(), {}
     for s in steps:
+        add, relu = _bn_add_relu(s, only_reader, outputs)
+        if add is not None and add.index not in fused:   # (both inputs may be batch norms)
+            # placed where the add was, so that its other input exists when it runs
+            other = add.inputs[1] if add.inputs[0] == s.output else add.inputs[0]
+            absorbed.update((s.index, relu.index))
+            fused[add.index] = make_step(add.index, FusedBNAddReLU(s.layer, add.layer, relu.layer),
+                                         [s.inputs[0], other], relu.output, True)
+    for s in steps:
+        if s.index in absorbed or s.index in fused:
+            continue
         kind = type(s.layer)
         if kind is Conv2D:
             nxt = only_reader(s)
