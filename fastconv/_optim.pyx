@@ -38,27 +38,28 @@ cdef inline void _sgd_momentum_chunk(floating *p, const floating *g, floating *v
         p[i] = p[i] + v[i]
 
 
+cdef inline void _sgd_piece(floating *p, const floating *g, floating *v, Py_ssize_t n,
+                            Py_ssize_t c, floating lr, floating momentum) noexcept nogil:
+    # chunk c of the tensor
+    cdef Py_ssize_t i0 = c * CHUNK
+    cdef Py_ssize_t m = n - i0 if n - i0 < CHUNK else CHUNK
+    if v == NULL:
+        _sgd_chunk(p + i0, g + i0, m, lr)
+    else:
+        _sgd_momentum_chunk(p + i0, g + i0, v + i0, m, lr, momentum)
+
+
 cdef void _sgd_all(floating *p, const floating *g, floating *v, Py_ssize_t n, floating lr,
                    floating momentum, int nt) noexcept nogil:
-    cdef Py_ssize_t c, i0, m, chunks = (n + CHUNK - 1) // CHUNK
+    cdef Py_ssize_t c, chunks = (n + CHUNK - 1) // CHUNK
     # elementwise: any split gives the same bits; a team only where it pays (most of a
     # model's tensors -- biases, batch-norm scales -- take one thread, with no team)
     if chunks < 64 or nt <= 1:
         for c in range(chunks):
-            i0 = c * CHUNK
-            m = n - i0 if n - i0 < CHUNK else CHUNK
-            if v == NULL:
-                _sgd_chunk(p + i0, g + i0, m, lr)
-            else:
-                _sgd_momentum_chunk(p + i0, g + i0, v + i0, m, lr, momentum)
+            _sgd_piece(p, g, v, n, c, lr, momentum)
         return
     for c in prange(chunks, num_threads=nt, schedule="static"):
-        i0 = c * CHUNK
-        m = n - i0 if n - i0 < CHUNK else CHUNK
-        if v == NULL:
-            _sgd_chunk(p + i0, g + i0, m, lr)
-        else:
-            _sgd_momentum_chunk(p + i0, g + i0, v + i0, m, lr, momentum)
+        _sgd_piece(p, g, v, n, c, lr, momentum)
 
 
 def _run_sgd(floating[::1] p, const floating[::1] g, double lr, int nt):
