@@ -32,6 +32,44 @@ static void BN_P3(bn, expand, SUFFIX)(T *row, const double *v, fc_int vstride, f
         for (fc_int i = 0; i < HW; i++) row[c * HW + i] = (T)v[c * vstride];
 }
 
+/* Row mode's coefficient rows of the apply pass: mean, scale and shift, each
+ * expanded to one image (C * HW elements). */
+static void BN_P3(bn, apply_rows, SUFFIX)(const bn_split *sp, T *const *rows, const double *mean,
+                                          const double *scale, const double *shift, fc_int C,
+                                          fc_int HW)
+{
+    if (!sp->row_mode)
+        return;
+    BN_P3(bn, expand, SUFFIX)(rows[0], mean, 1, C, HW);
+    BN_P3(bn, expand, SUFFIX)(rows[1], scale, 1, C, HW);
+    BN_P3(bn, expand, SUFFIX)(rows[2], shift, 1, C, HW);
+}
+
+/* The apply pass y = relu?((x - mean) * scale + shift [+ res]), its loop shared
+ * out among the threads of the parallel region it is called in (row mode: one
+ * image a call, on the rows of bn_apply_rows; else one plane a call). */
+static void BN_P3(bn, apply_pass, SUFFIX)(const bn_split *sp, int avx, const T *x, fc_int N,
+                                          fc_int C, fc_int HW, T *const *rows,
+                                          const double *mean, const double *scale,
+                                          const double *shift, int relu, const T *res, T *y)
+{
+    const fc_int L = C * HW;
+    (void)avx; /* unused in builds without the AVX2 twin */
+    if (sp->row_mode) {
+#pragma omp for schedule(static)
+        for (fc_int n = 0; n < N; n++)
+            BN_RUN(avx, bn_row_apply, (x + n * L, y + n * L, L, rows[0], rows[1], rows[2], relu,
+                                       res ? res + n * L : NULL));
+    } else {
+#pragma omp for schedule(static)
+        for (fc_int p = 0; p < N * C; p++) {
+            fc_int c = p % C;
+            BN_RUN(avx, bn_plane_apply, (x + p * HW, y + p * HW, HW, (T)mean[c], (T)scale[c],
+                                         (T)shift[c], relu, res ? res + p * HW : NULL));
+        }
+    }
+}
+
 int BN_PUBLIC(batchnorm_forward_training)(const T *x, fc_int N, fc_int C, fc_int HW,
                                           const double *gamma, const double *beta, double eps,
                                           int relu, const T *res, T *y, double *mean,
@@ -69,25 +107,12 @@ int BN_PUBLIC(batchnorm_forward_training)(const T *x, fc_int N, fc_int C, fc_int
                 /* part is free now: keep the scale there for the apply pass */
                 part[c] = gamma[c] * invstd[c];
             }
-            if (y && sp.row_mode) {
-                BN_P3(bn, expand, SUFFIX)(rows[0], mean, 1, C, HW);
-                BN_P3(bn, expand, SUFFIX)(rows[1], part, 1, C, HW);
-                BN_P3(bn, expand, SUFFIX)(rows[2], beta, 1, C, HW);
-            }
+            if (y)
+                BN_P3(bn, apply_rows, SUFFIX)(&sp, rows, mean, part, beta, C, HW);
         }
-        if (y && sp.row_mode) {
-#pragma omp for schedule(static)
-            for (fc_int n = 0; n < N; n++)
-                BN_RUN(avx, bn_row_apply, (x + n * L, y + n * L, L, rows[0], rows[1], rows[2], relu,
-                                           res ? res + n * L : NULL));
-        } else if (y) {
-#pragma omp for schedule(static)
-            for (fc_int p = 0; p < N * C; p++) {
-                fc_int c = p % C;
-                BN_RUN(avx, bn_plane_apply, (x + p * HW, y + p * HW, HW, (T)mean[c], (T)part[c],
-                                             (T)beta[c], relu, res ? res + p * HW : NULL));
-            }
-        }
+        if (y)
+            BN_P3(bn, apply_pass, SUFFIX)(&sp, avx, x, N, C, HW, rows, mean, part, beta, relu,
+                                          res, y);
     }
     free(part);
     return 0;
@@ -103,25 +128,10 @@ int BN_PUBLIC(batchnorm_forward_inference)(const T *x, fc_int N, fc_int C, fc_in
     if (!buf)
         return -1;
     const int avx = bn_avx2();
-    (void)avx; /* unused in builds without the AVX2 twin */
     (void)nthreads; /* unused in serial builds */
-    const fc_int L = C * HW;
-    if (sp.row_mode) {
-        BN_P3(bn, expand, SUFFIX)(rows[0], mean, 1, C, HW);
-        BN_P3(bn, expand, SUFFIX)(rows[1], scale, 1, C, HW);
-        BN_P3(bn, expand, SUFFIX)(rows[2], shift, 1, C, HW);
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
-        for (fc_int n = 0; n < N; n++)
-            BN_RUN(avx, bn_row_apply, (x + n * L, y + n * L, L, rows[0], rows[1], rows[2], relu,
-                                       NULL));
-    } else {
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
-        for (fc_int p = 0; p < N * C; p++) {
-            fc_int c = p % C;
-            BN_RUN(avx, bn_plane_apply, (x + p * HW, y + p * HW, HW, (T)mean[c], (T)scale[c],
-                                         (T)shift[c], relu, NULL));
-        }
-    }
+    BN_P3(bn, apply_rows, SUFFIX)(&sp, rows, mean, scale, shift, C, HW);
+#pragma omp parallel num_threads(nthreads) if (nthreads > 1)
+    BN_P3(bn, apply_pass, SUFFIX)(&sp, avx, x, N, C, HW, rows, mean, scale, shift, relu, NULL, y);
     free(buf);
     return 0;
 }

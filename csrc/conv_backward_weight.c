@@ -465,11 +465,8 @@ void FC_SFX(fc_conv2d_backward_weight_1x1_part)(const fc_conv_geom *g, fc_int ni
     fc_1x1_bw_plan_make(g, sizeof(FC_T), &pl);
     char *wk = (char *)fc_align_ptr(work);
     FC_T *ap = (FC_T *)wk, *bb = (FC_T *)(wk + pl.a_bytes);
-    if (db) {
-        memset(db + k0, 0, (size_t)(k1 - k0) * sizeof(FC_T));
-        for (fc_int n = 0; n < nimg; ++n)
-            FC_SFX(fc_bw_bias)(k1 - k0, P, dy + (n * K + k0) * P, db + k0);
-    }
+    if (db)
+        FC_SFX(fc_bias_grad_part)(nimg, K, P, dy, db, k0, k1);
     FC_SFX(fc_1x1_bw_ctx) ctx = {g, x, 0};
     FC_SFX(fc_gemm_job) job;
     memset(&job, 0, sizeof(job));
