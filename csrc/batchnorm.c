@@ -5,9 +5,10 @@
  *
  * Memory-bound: each pass is a stream over the data, so the aim is few
  * passes and loops the compiler vectorises. Kernels in batchnorm_impl.h,
- * built four times: float / double x AVX2+FMA / portable, chosen per call by
- * fc_simd_path(); the public functions, which share the work out among the
- * threads, in batchnorm_drivers.h.
+ * built five times: float / double x AVX2+FMA / portable, and float for
+ * AVX-512 with its streaming kernels written out in batchnorm_avx512.h (the
+ * same bits as AVX2), chosen per call by fc_simd_path(); the public functions,
+ * which share the work out among the threads, in batchnorm_drivers.h.
  *
  * Determinism: reductions are split into fixed units -- channel c of a run of
  * `per` consecutive images, `per` a function of (N, HW) only -- each reduced
@@ -68,6 +69,13 @@ typedef struct bn_relu_f64 {
 #define NAME(base) base##_f32_avx2
 #include "batchnorm_impl.h"
 #undef NAME
+#undef FC_BN_ATTR
+#define FC_BN_ATTR __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")))
+#define FC_BN_AVX512 1
+#define NAME(base) base##_f32_avx512
+#include "batchnorm_impl.h"
+#undef NAME
+#undef FC_BN_AVX512
 #undef FC_BN_CVT_PS_PD
 #undef FC_BN_ATTR
 #endif
@@ -91,10 +99,12 @@ typedef struct bn_relu_f64 {
 #undef T
 #undef BN_RELU
 
-static inline int bn_avx2(void)
+/* The path of the kernels to run: 0 portable, 1 AVX2, 2 AVX-512 (float; double stays
+ * on AVX2). */
+static inline int bn_simd_path(void)
 {
 #ifdef FC_BN_HAVE_AVX2
-    return fc_simd_path() >= FC_SIMD_AVX2;
+    return fc_simd_path();
 #else
     return 0;
 #endif
@@ -175,14 +185,18 @@ static inline fc_int bn_unit(const bn_split *sp, fc_int C, fc_int i)
 #define T float
 #define BN_RELU bn_relu_f32
 #define SUFFIX f32
+#define BN_WIDE avx512
 #include "batchnorm_drivers.h"
 #undef SUFFIX
+#undef BN_WIDE
 #undef T
 #undef BN_RELU
 #define T double
 #define BN_RELU bn_relu_f64
 #define SUFFIX f64
+#define BN_WIDE avx2
 #include "batchnorm_drivers.h"
 #undef SUFFIX
+#undef BN_WIDE
 #undef T
 #undef BN_RELU

@@ -1,5 +1,6 @@
 /* The public batch-norm functions of element type T (csrc/batchnorm.c includes this
- * once per type, with T, BN_RELU and SUFFIX defined, after the kernels of
+ * once per type, with T, BN_RELU, SUFFIX and BN_WIDE -- the kernels' suffix on the
+ * AVX-512 path: avx512 for float, avx2 for double -- defined, after the kernels of
  * batchnorm_impl.h). */
 
 #define BN_P3_(a, b, c) a##_##b##_##c
@@ -7,7 +8,8 @@
 #define BN_PUBLIC(base) BN_P3(fc, base, SUFFIX)
 #ifdef FC_BN_HAVE_AVX2
 #define BN_RUN(avx, base, args) \
-    ((avx) ? BN_P3(base, SUFFIX, avx2) args : BN_P3(base, SUFFIX, portable) args)
+    ((avx) == 2 ? BN_P3(base, SUFFIX, BN_WIDE) args \
+     : (avx) ? BN_P3(base, SUFFIX, avx2) args : BN_P3(base, SUFFIX, portable) args)
 #else
 #define BN_RUN(avx, base, args) BN_P3(base, SUFFIX, portable) args
 #endif
@@ -80,7 +82,7 @@ int BN_PUBLIC(batchnorm_forward_training)(const T *x, fc_int N, fc_int C, fc_int
     double *part = BN_P3(bn, scratch, SUFFIX)(&sp, C, HW, 3, rows);
     if (!part)
         return -1;
-    const int avx = bn_avx2();
+    const int avx = bn_simd_path();
     (void)avx; /* unused in builds without the AVX2 twin */
     (void)nthreads; /* unused in serial builds */
     const fc_int L = C * HW;
@@ -127,7 +129,7 @@ int BN_PUBLIC(batchnorm_forward_inference)(const T *x, fc_int N, fc_int C, fc_in
     void *buf = BN_P3(bn, scratch, SUFFIX)(&sp, C, HW, 3, rows);
     if (!buf)
         return -1;
-    const int avx = bn_avx2();
+    const int avx = bn_simd_path();
     (void)nthreads; /* unused in serial builds */
     BN_P3(bn, apply_rows, SUFFIX)(&sp, rows, mean, scale, shift, C, HW);
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
@@ -151,7 +153,7 @@ int BN_PUBLIC(batchnorm_backward)(const T *g, const T *x, const T *y, const doub
         free(coef);
         return -1;
     }
-    const int avx = bn_avx2();
+    const int avx = bn_simd_path();
     (void)avx; /* unused in builds without the AVX2 twin */
     (void)nthreads; /* unused in serial builds */
     const fc_int L = C * HW;

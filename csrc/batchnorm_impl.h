@@ -41,6 +41,7 @@ FC_BN_ATTR static inline __attribute__((always_inline)) void NAME(bn_load4)(cons
 #endif
 }
 
+#ifndef FC_BN_AVX512
 /* Mean of the unit and sum of squared deviations from that mean (exact two
  * passes; the unit is sized to stay in cache, so the second pass costs little
  * memory traffic). Lanes as FC_BN_LANES doubles, on vectors of four: left to the
@@ -90,6 +91,7 @@ FC_BN_ATTR static void NAME(bn_unit_moments)(const T *x, fc_int nplanes, fc_int 
     *mean_out = mean;
     *m2_out = NAME(bn_lanes_sum)(tot);
 }
+#endif
 
 /* The training forward's normalised value before its ReLU: one expression for the
  * forward pass and for the backward's recomputed mask, so both compile to the same
@@ -177,6 +179,7 @@ FC_BN_ATTR static inline void NAME(bn_acc_grad)(const T *g, const T *x, fc_int n
     }
 }
 
+#ifndef FC_BN_AVX512
 /* sum(g') and sum(g' * (x - mean)) over the unit, where g' = g, or g masked
  * to 0 where a fused ReLU's output was not positive (bn_relu_mask). The masked
  * values go through a small buffer in blocks of FC_BN_BLOCK (a multiple of the
@@ -203,7 +206,9 @@ FC_BN_ATTR static void NAME(bn_unit_grad_sums)(const T *g, const T *x, const BN_
     *sg_out = NAME(bn_lanes_sum)(sg);
     *sgx_out = NAME(bn_lanes_sum)(sgx);
 }
+#endif
 
+#ifndef FC_BN_AVX512
 /* One plane: y = (x - m) * s + b, + r (a residual, when r is not NULL), then
  * max(y, 0) when relu. y may alias x. The residual is added to the rounded
  * normalised value, as a separate add kernel would. */
@@ -230,7 +235,9 @@ FC_BN_ATTR static void NAME(bn_plane_apply)(const T *x, T *y, fc_int HW, T m, T 
         for (fc_int i = 0; i < HW; i++) y[i] = NAME(bn_affine)(x[i], m, s, b);
     }
 }
+#endif
 
+#ifndef FC_BN_AVX512
 /* One plane of the input gradient: gx = a * g' + ((x - m) * d + e), with g'
  * as in bn_unit_grad_sums (d = e = 0 for the inference-mode backward, which
  * takes the short loop; off: the plane's offset in the ReLU's y). With a ReLU,
@@ -250,6 +257,7 @@ FC_BN_ATTR static void NAME(bn_plane_grad)(const T *g, const T *x, const BN_RELU
         for (fc_int i = 0; i < HW; i++) gx[i] = a * g[i] + ((x[i] - m) * d + e);
     }
 }
+#endif
 
 /* Column mode of the reductions, for small planes (HW < FC_BN_ROW_HW), where a
  * unit's segments would be a few elements each: channels c0 .. c0 + nc - 1 of
@@ -332,6 +340,7 @@ FC_BN_ATTR static void NAME(bn_cols_grad_sums)(const T *g, const T *x, const BN_
     }
 }
 
+#ifndef FC_BN_AVX512
 /* Row mode, for small planes (HW < FC_BN_ROW_HW), where a per-plane loop of a
  * few elements would cost more in loop overhead than in arithmetic: one image
  * (L = C * HW contiguous elements) per call, with the per-channel
@@ -360,7 +369,9 @@ FC_BN_ATTR static void NAME(bn_row_apply)(const T *x, T *y, fc_int L, const T *m
         for (fc_int i = 0; i < L; i++) y[i] = NAME(bn_affine)(x[i], m[i], s[i], b[i]);
     }
 }
+#endif
 
+#ifndef FC_BN_AVX512
 FC_BN_ATTR static void NAME(bn_row_grad)(const T *g, const T *x, const BN_RELU *relu,
                                          fc_int off, T *gx, fc_int L, const T *a, const T *m,
                                          const T *d, const T *e, int affine_only)
@@ -391,4 +402,8 @@ FC_BN_ATTR static void NAME(bn_row_grad)(const T *g, const T *x, const BN_RELU *
         FC_BN_ROW_GRAD(gi);
 #undef FC_BN_ROW_GRAD
 }
+#endif
 
+#ifdef FC_BN_AVX512
+#include "batchnorm_avx512.h"
+#endif

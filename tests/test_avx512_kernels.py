@@ -303,3 +303,33 @@ def test_packed_linear_panels_same_bits_as_avx2(n, inputs, units, seed, dtype):
     b = rng.standard_normal(units).astype(dtype)
     a, z = _on_both_paths(lambda: [F.linear(x, F.pack_linear_weight(w), b)])
     _assert_same_bits(a, z, "packed linear")
+
+
+@given(n=st.integers(1, 6), c=st.integers(1, 9), h=st.integers(1, 19), w=st.integers(1, 19),
+       seed=st.integers(0, 2**16))
+def test_batch_norm_kernels_same_bits(n, c, h, w, seed):
+    """csrc/batchnorm_avx512.h: whole 16-float vectors and one masked one per plane or
+    image row, on every pass (statistics, apply with ReLU and residual, backward with
+    the mask from y or recomputed from x, inference), planes short (row mode) and long."""
+    from fastconv.functional.normalization import _batch_norm2d_checked
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((n, c, h, w)) * 2 + 0.3).astype(np.float32)
+    g, res = (rng.standard_normal((n, c, h, w)).astype(np.float32) for _ in range(2))
+    gamma, beta = (rng.standard_normal(c).astype(np.float32) for _ in range(2))
+
+    def passes():
+        rm, rv = np.zeros(c, np.float32), np.ones(c, np.float32)
+        y, m, s = F.batch_norm2d(x, gamma, beta, rm, rv, True, activation="relu",
+                                 return_stats=True)
+        return [y, m, s, rm, rv, F.batch_norm2d(x, gamma, beta, rm, rv, True),
+                *F.batch_norm2d_backward(g, x, gamma, stats=(m, s), y=y),
+                *F.batch_norm2d_backward(g, x, gamma, stats=(m, s), relu_beta=beta),
+                *F.batch_norm2d_backward(g, x, gamma),
+                F.batch_norm2d(x, gamma, beta, rm, rv, False, activation="relu"),
+                *F.batch_norm2d_inference_backward(g, x, gamma, rm, rv, y=y),
+                _batch_norm2d_checked(x, gamma, beta, rm.copy(), rv.copy(), True, 0.9, 1e-3,
+                                      True, False, res)]
+
+    if n * h * w < 2:
+        return
+    _assert_same_bits(*_on_both_paths(passes), f"batch norm {(n, c, h, w)}")

@@ -1,0 +1,226 @@
+/* The AVX-512 twins (float) of batchnorm_impl.h's streaming kernels, included at the
+ * end of it in the build that defines FC_BN_AVX512 (T float, FC_BN_ATTR an AVX-512
+ * target); that file's generic versions of these six are left out of that build.
+ *
+ * Why by hand: the generic loops, compiled for this target, carry a run-time alias
+ * check (y may be x), a scalar peel to an aligned address and a scalar tail per
+ * call; on an 8x8 plane (64 elements) those cost more than the arithmetic. Here a
+ * plane is whole 16-float vectors and one masked one. The masked-off lanes load
+ * zeros and contribute nothing a sum could see (a masked multiply-add keeps the
+ * accumulator), so every value is what the generic kernels give:
+ *   - reductions keep FC_BN_LANES (16) double lanes, lane = element index % 16 within
+ *     its plane (or block), summed in the same order: the same bits;
+ *   - elementwise results use the generic expressions' contraction, (x - m) * s + b as
+ *     one multiply-add and a * g + ((x - m) * d + e) as two.
+ */
+#if FC_BN_LANES != 16
+#error "batchnorm_avx512.h keeps 16 lanes: two vectors of 8 doubles"
+#endif
+
+/* Lanes [0, n) of a 16-lane vector, n <= 16. */
+FC_BN_ATTR static inline __mmask16 NAME(bn_tail)(fc_int n)
+{
+    return (__mmask16)((1u << n) - 1u);
+}
+
+/* The 16 lanes as two vectors of double: lanes 0-7, 8-15. */
+#define BN_LO(v) _mm512_cvtps_pd(_mm512_castps512_ps256(v))
+#define BN_HI(v) _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)))
+
+/* Sum of the 16 double lanes held in (lo, hi), in bn_lanes_sum's order. */
+FC_BN_ATTR static inline double NAME(bn_vec_sum)(__m512d lo, __m512d hi)
+{
+    double a[16];
+    _mm512_storeu_pd(a, lo);
+    _mm512_storeu_pd(a + 8, hi);
+    return NAME(bn_lanes_sum)(a);
+}
+
+FC_BN_ATTR static void NAME(bn_unit_moments)(const T *x, fc_int nplanes, fc_int stride,
+                                             fc_int HW, double *mean_out, double *m2_out)
+{
+    const fc_int full = HW & ~(fc_int)15;
+    const __mmask16 kt = NAME(bn_tail)(HW - full);
+    __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+    for (fc_int n = 0; n < nplanes; n++) {
+        const T *p = x + n * stride;
+        for (fc_int i = 0; i < full; i += 16) {
+            const __m512 v = _mm512_loadu_ps(p + i);
+            lo = _mm512_add_pd(lo, BN_LO(v));
+            hi = _mm512_add_pd(hi, BN_HI(v));
+        }
+        if (kt) {
+            const __m512 v = _mm512_maskz_loadu_ps(kt, p + full);
+            lo = _mm512_add_pd(lo, BN_LO(v));
+            hi = _mm512_add_pd(hi, BN_HI(v));
+        }
+    }
+    const double mean = NAME(bn_vec_sum)(lo, hi) / (double)(nplanes * HW);
+    const __m512d mv = _mm512_set1_pd(mean);
+    const __mmask8 klo = (__mmask8)(kt & 0xff), khi = (__mmask8)(kt >> 8);
+    lo = _mm512_setzero_pd();
+    hi = _mm512_setzero_pd();
+    for (fc_int n = 0; n < nplanes; n++) {
+        const T *p = x + n * stride;
+        for (fc_int i = 0; i < full; i += 16) {
+            const __m512 v = _mm512_loadu_ps(p + i);
+            const __m512d dl = _mm512_sub_pd(BN_LO(v), mv), dh = _mm512_sub_pd(BN_HI(v), mv);
+            lo = _mm512_fmadd_pd(dl, dl, lo);
+            hi = _mm512_fmadd_pd(dh, dh, hi);
+        }
+        if (kt) {
+            const __m512 v = _mm512_maskz_loadu_ps(kt, p + full);
+            const __m512d dl = _mm512_sub_pd(BN_LO(v), mv), dh = _mm512_sub_pd(BN_HI(v), mv);
+            lo = _mm512_mask3_fmadd_pd(dl, dl, lo, klo);
+            hi = _mm512_mask3_fmadd_pd(dh, dh, hi, khi);
+        }
+    }
+    *mean_out = mean;
+    *m2_out = NAME(bn_vec_sum)(lo, hi);
+}
+
+/* relu?(fma(x - m, s, b) [+ r]) of one vector. */
+FC_BN_ATTR static inline __m512 NAME(bn_apply_vec)(__m512 x, __m512 m, __m512 s, __m512 b,
+                                                   int relu, const T *r, __mmask16 k)
+{
+    __m512 v = _mm512_fmadd_ps(_mm512_sub_ps(x, m), s, b);
+    if (r)
+        v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, r));
+    return relu ? _mm512_max_ps(v, _mm512_setzero_ps()) : v;
+}
+
+FC_BN_ATTR static void NAME(bn_plane_apply)(const T *x, T *y, fc_int HW, T m, T s, T b, int relu,
+                                            const T *r)
+{
+    const __m512 mv = _mm512_set1_ps(m), sv = _mm512_set1_ps(s), bv = _mm512_set1_ps(b);
+    fc_int i = 0;
+    for (; i + 16 <= HW; i += 16)
+        _mm512_storeu_ps(y + i, NAME(bn_apply_vec)(_mm512_loadu_ps(x + i), mv, sv, bv, relu,
+                                                   r ? r + i : NULL, 0xffff));
+    if (i < HW) {
+        const __mmask16 k = NAME(bn_tail)(HW - i);
+        _mm512_mask_storeu_ps(y + i, k, NAME(bn_apply_vec)(_mm512_maskz_loadu_ps(k, x + i), mv,
+                                                           sv, bv, relu, r ? r + i : NULL, k));
+    }
+}
+
+FC_BN_ATTR static void NAME(bn_row_apply)(const T *x, T *y, fc_int L, const T *m, const T *s,
+                                          const T *b, int relu, const T *r)
+{
+    fc_int i = 0;
+    for (; i + 16 <= L; i += 16)
+        _mm512_storeu_ps(y + i, NAME(bn_apply_vec)(_mm512_loadu_ps(x + i), _mm512_loadu_ps(m + i),
+                                                   _mm512_loadu_ps(s + i), _mm512_loadu_ps(b + i),
+                                                   relu, r ? r + i : NULL, 0xffff));
+    if (i < L) {
+        const __mmask16 k = NAME(bn_tail)(L - i);
+        _mm512_mask_storeu_ps(
+            y + i, k,
+            NAME(bn_apply_vec)(_mm512_maskz_loadu_ps(k, x + i), _mm512_maskz_loadu_ps(k, m + i),
+                               _mm512_maskz_loadu_ps(k, s + i), _mm512_maskz_loadu_ps(k, b + i),
+                               relu, r ? r + i : NULL, k));
+    }
+}
+
+/* g masked by the fused ReLU for one vector (lanes in k): y > 0, or the forward's
+ * pre-activation fma(x - m, s, b) > 0 recomputed (bn_affine's contraction). */
+FC_BN_ATTR static inline __m512 NAME(bn_mask_vec)(__m512 g, __m512 x, const T *y, __m512 m,
+                                                  __m512 s, __m512 b, int xmask, __mmask16 k)
+{
+    __m512 v;
+    if (y)
+        v = _mm512_maskz_loadu_ps(k, y);
+    else if (xmask)
+        v = _mm512_fmadd_ps(_mm512_sub_ps(x, m), s, b);
+    else
+        return g;
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), g);
+}
+
+FC_BN_ATTR static void NAME(bn_unit_grad_sums)(const T *g, const T *x, const BN_RELU *relu,
+                                               fc_int nplanes, fc_int stride, fc_int HW,
+                                               double mean, double *sg_out, double *sgx_out)
+{
+    const int xmask = relu->y == NULL && relu->xm[0] != NULL;
+    const __m512 mm = xmask ? _mm512_set1_ps(relu->xm[0][0]) : _mm512_setzero_ps();
+    const __m512 ms = xmask ? _mm512_set1_ps(relu->xm[1][0]) : _mm512_setzero_ps();
+    const __m512 mb = xmask ? _mm512_set1_ps(relu->xm[2][0]) : _mm512_setzero_ps();
+    const __m512d mv = _mm512_set1_pd(mean);
+    __m512d sgl = _mm512_setzero_pd(), sgh = _mm512_setzero_pd();
+    __m512d sxl = _mm512_setzero_pd(), sxh = _mm512_setzero_pd();
+    for (fc_int n = 0; n < nplanes; n++) {
+        const T *gp = g + n * stride, *xp = x + n * stride;
+        const T *yp = relu->y ? relu->y + n * stride : NULL;
+        for (fc_int i = 0; i < HW; i += 16) {
+            const __mmask16 k = HW - i >= 16 ? (__mmask16)0xffff : NAME(bn_tail)(HW - i);
+            const __m512 xv = _mm512_maskz_loadu_ps(k, xp + i);
+            const __m512 gv = NAME(bn_mask_vec)(_mm512_maskz_loadu_ps(k, gp + i), xv,
+                                                yp ? yp + i : NULL, mm, ms, mb, xmask, k);
+            const __m512d gl = BN_LO(gv), gh = BN_HI(gv);
+            sgl = _mm512_add_pd(sgl, gl);
+            sgh = _mm512_add_pd(sgh, gh);
+            /* masked-off lanes: g = 0 and x = 0, so 0 * (0 - mean) = -0 or +0 is added:
+             * the accumulator is unchanged */
+            sxl = _mm512_fmadd_pd(gl, _mm512_sub_pd(BN_LO(xv), mv), sxl);
+            sxh = _mm512_fmadd_pd(gh, _mm512_sub_pd(BN_HI(xv), mv), sxh);
+        }
+    }
+    *sg_out = NAME(bn_vec_sum)(sgl, sgh);
+    *sgx_out = NAME(bn_vec_sum)(sxl, sxh);
+}
+
+/* gx = a * g' + ((x - m) * d + e) (affine_only: a * g') for one vector. */
+FC_BN_ATTR static inline __m512 NAME(bn_grad_vec)(__m512 g, __m512 x, __m512 a, __m512 m,
+                                                  __m512 d, __m512 e, int affine_only)
+{
+    if (affine_only)
+        return _mm512_mul_ps(a, g);
+    return _mm512_fmadd_ps(a, g, _mm512_fmadd_ps(_mm512_sub_ps(x, m), d, e));
+}
+
+FC_BN_ATTR static void NAME(bn_plane_grad)(const T *g, const T *x, const BN_RELU *relu,
+                                           fc_int off, T *gx, fc_int HW, T a, T m, T d, T e,
+                                           int affine_only)
+{
+    const int xmask = relu->y == NULL && relu->xm[0] != NULL;
+    const __m512 mm = xmask ? _mm512_set1_ps(relu->xm[0][0]) : _mm512_setzero_ps();
+    const __m512 ms = xmask ? _mm512_set1_ps(relu->xm[1][0]) : _mm512_setzero_ps();
+    const __m512 mb = xmask ? _mm512_set1_ps(relu->xm[2][0]) : _mm512_setzero_ps();
+    const __m512 av = _mm512_set1_ps(a), mv = _mm512_set1_ps(m);
+    const __m512 dv = _mm512_set1_ps(d), ev = _mm512_set1_ps(e);
+    const T *y = relu->y ? relu->y + off : NULL;
+    for (fc_int i = 0; i < HW; i += 16) {
+        const __mmask16 k = HW - i >= 16 ? (__mmask16)0xffff : NAME(bn_tail)(HW - i);
+        const __m512 xv = _mm512_maskz_loadu_ps(k, x + i);
+        const __m512 gv = NAME(bn_mask_vec)(_mm512_maskz_loadu_ps(k, g + i), xv,
+                                            y ? y + i : NULL, mm, ms, mb, xmask, k);
+        _mm512_mask_storeu_ps(gx + i, k, NAME(bn_grad_vec)(gv, xv, av, mv, dv, ev, affine_only));
+    }
+}
+
+FC_BN_ATTR static void NAME(bn_row_grad)(const T *g, const T *x, const BN_RELU *relu,
+                                         fc_int off, T *gx, fc_int L, const T *a, const T *m,
+                                         const T *d, const T *e, int affine_only)
+{
+    /* coefficient rows are one image long (offset 0), y is offset by the image */
+    const T *y = relu->y ? relu->y + off : NULL;
+    const T *rm = relu->xm[0], *rs = relu->xm[1], *rb = relu->xm[2];
+    const int xmask = y == NULL && rm != NULL;
+    const __m512 z = _mm512_setzero_ps();
+    for (fc_int i = 0; i < L; i += 16) {
+        const __mmask16 k = L - i >= 16 ? (__mmask16)0xffff : NAME(bn_tail)(L - i);
+        const __m512 xv = _mm512_maskz_loadu_ps(k, x + i);
+        const __m512 gv = NAME(bn_mask_vec)(
+            _mm512_maskz_loadu_ps(k, g + i), xv, y ? y + i : NULL,
+            xmask ? _mm512_maskz_loadu_ps(k, rm + i) : z, xmask ? _mm512_maskz_loadu_ps(k, rs + i) : z,
+            xmask ? _mm512_maskz_loadu_ps(k, rb + i) : z, xmask, k);
+        const __m512 r = NAME(bn_grad_vec)(
+            gv, xv, _mm512_maskz_loadu_ps(k, a + i), _mm512_maskz_loadu_ps(k, m + i),
+            affine_only ? z : _mm512_maskz_loadu_ps(k, d + i),
+            affine_only ? z : _mm512_maskz_loadu_ps(k, e + i), affine_only);
+        _mm512_mask_storeu_ps(gx + i, k, r);
+    }
+}
+
+#undef BN_LO
+#undef BN_HI
