@@ -305,27 +305,34 @@ void FC_SFX(fc_conv2d_backward_data)(const fc_conv_geom *g, const FC_T *dy, cons
 
 void FC_SFX(fc_conv2d_backward_data_packed_batch)(const fc_conv_geom *g, fc_int nimg,
                                                   const FC_T *dy, const void *packed,
-                                                  const FC_T *bias, FC_T *dx, void *work)
+                                                  const FC_T *bias, const FC_T *res, FC_T *dx,
+                                                  void *work)
 {
     if (fc_conv2d_backward_weight_1x1_ok(g, nimg)) {
         /* dX = W^T . dY: the forward 1x1 on the transposed geometry, whose forward
          * packing is this pass's (A = W^T, K blocks of K). */
         fc_conv_geom t;
         fc_bwd_data_geom(g, &t);
-        FC_SFX(fc_conv2d_forward_1x1_batch)(&t, 0, nimg, dy, packed, bias, NULL, FC_ACT_NONE, 0,
+        FC_SFX(fc_conv2d_forward_1x1_batch)(&t, 0, nimg, dy, packed, bias, res, FC_ACT_NONE, 0,
                                             dx, work);
         return;
     }
     fc_conv_plan pl;
     fc_conv_plan_make(g, FC_OP_BWD_DATA, sizeof(FC_T), &pl);
     if (pl.direct) {
-        FC_SFX(fc_conv_direct_run)(&pl, nimg, dy, (const FC_T *)packed, bias, NULL, FC_ACT_NONE, 0,
+        FC_SFX(fc_conv_direct_run)(&pl, nimg, dy, (const FC_T *)packed, bias, res, FC_ACT_NONE, 0,
                                    dx, work);
         return;
     }
+    /* col2im: res added to each image while it is in cache */
     const fc_int xs = g->C * g->H * g->W, ys = g->K * g->Ho * g->Wo;
-    for (fc_int n = 0; n < nimg; ++n)
-        FC_SFX(fc_conv2d_backward_data_packed)(g, dy + n * ys, packed, bias, dx + n * xs, work);
+    for (fc_int n = 0; n < nimg; ++n) {
+        FC_T *d = dx + n * xs;
+        FC_SFX(fc_conv2d_backward_data_packed)(g, dy + n * ys, packed, bias, d, work);
+        if (res)
+            for (fc_int i = 0; i < xs; ++i)
+                d[i] += res[n * xs + i];
+    }
 }
 
 void FC_SFX(fc_conv2d_backward_data_packed)(const fc_conv_geom *g, const FC_T *dy,

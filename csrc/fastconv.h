@@ -263,14 +263,14 @@ void fc_conv2d_forward_1x1_batch_rows_f64(const fc_conv_geom *g, fc_int n0, fc_i
                                           const double *bias, const double *res, int act,
                                           double act_param, double *y, void *work);
 /* The input gradient of images [0, nimg) (packed: FC_CONV_BACKWARD_DATA), plus
- * bias (C,) per channel of dx where not NULL (a transposed convolution's bias,
- * added in the write-back: bitwise the sum added after). */
+ * bias (C,) per channel and res (shaped like dx: another gradient of the same
+ * input) where not NULL, added in the write-back: bitwise the sums added after. */
 void fc_conv2d_backward_data_packed_batch_f32(const fc_conv_geom *g, fc_int nimg, const float *dy,
-                                              const void *packed, const float *bias, float *dx,
-                                              void *work);
+                                              const void *packed, const float *bias,
+                                              const float *res, float *dx, void *work);
 void fc_conv2d_backward_data_packed_batch_f64(const fc_conv_geom *g, fc_int nimg, const double *dy,
-                                              const void *packed, const double *bias, double *dx,
-                                              void *work);
+                                              const void *packed, const double *bias,
+                                              const double *res, double *dx, void *work);
 void fc_conv2d_backward_data_packed_f32(const fc_conv_geom *g, const float *dy,
                                         const void *packed, const float *bias, float *dx,
                                         void *work);

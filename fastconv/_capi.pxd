@@ -111,9 +111,11 @@ cdef extern from "fastconv.h" nogil:
                                          const void *packed, const double *bias, const double *res, int act,
                                          double act_param, double *y, void *work)
     void fc_conv2d_backward_data_packed_batch_f32(const fc_conv_geom *g, fc_int nimg, const float *dy,
-                                                  const void *packed, const float *bias, float *dx, void *work)
+                                                  const void *packed, const float *bias,
+                                                  const float *res, float *dx, void *work)
     void fc_conv2d_backward_data_packed_batch_f64(const fc_conv_geom *g, fc_int nimg, const double *dy,
-                                                  const void *packed, const double *bias, double *dx, void *work)
+                                                  const void *packed, const double *bias,
+                                                  const double *res, double *dx, void *work)
     void fc_conv2d_backward_data_packed_f32(const fc_conv_geom *g, const float *dy, const void *packed,
                                             const float *bias, float *dx, void *work)
     void fc_conv2d_backward_data_packed_f64(const fc_conv_geom *g, const double *dy, const void *packed,

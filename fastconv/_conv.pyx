@@ -168,16 +168,26 @@ cdef int _forward_run(const fc_conv_geom *g, const floating[:, :, :, ::1] x, con
 
 
 def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :, ::1] w, tuple geometry,
-                  floating[:, :, :, ::1] grad_x, int num_threads, const floating[::1] bias=None):
+                  floating[:, :, :, ::1] grad_x, int num_threads, const floating[::1] bias=None,
+                  const floating[:, :, :, ::1] residual=None):
     """grad_x[n] = d conv / d x[n] applied to grad_out[n], for every image n; plus ``bias``
-    (C,) per channel where given (a transposed convolution's, added in the write-back)."""
+    (C,) per channel where given (a transposed convolution's) and ``residual`` (shaped like
+    grad_x: another gradient of the same input), both added in the write-back -- bitwise
+    the sums taken after."""
     cdef fc_conv_geom g = make_geom(geometry)
     cdef fc_conv_geom t
     cdef const floating *bptr = NULL
+    cdef const floating *rptr = NULL
     if bias is not None:
         if bias.shape[0] != g.C:
             raise ValueError(f"backward_data: bias has {bias.shape[0]} values for {g.C} channels")
         bptr = &bias[0]
+    if residual is not None:
+        if (residual.shape[0] != grad_x.shape[0] or residual.shape[1] != grad_x.shape[1]
+                or residual.shape[2] != grad_x.shape[2] or residual.shape[3] != grad_x.shape[3]):
+            raise ValueError("backward_data: the residual's shape differs from grad_x's")
+        if residual.shape[0]:
+            rptr = &residual[0, 0, 0, 0]
     cdef Py_ssize_t N = grad_out.shape[0], n, chunk
     cdef int nt = team_size(num_threads, N, _flops(&g, N))
     # runs of whole Winograd tile panels (fc_conv2d_run_images): `per` images a unit
@@ -192,7 +202,7 @@ def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :,
         # fewer images than threads: the forward team shares each image
         packed = _packed_weights(&g, FC_CONV_BACKWARD_DATA, w, "conv2d_backward")
         try:
-            _forward_run(&t, grad_out, packed, bias, 0, 0.0, grad_x, num_threads)
+            _forward_run(&t, grad_out, packed, bias, 0, 0.0, grad_x, num_threads, rptr)
         finally:
             give_scratch(packed)
         return
@@ -206,13 +216,15 @@ def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :,
                 n = min(N, chunk * units // nchunks * per)
                 n1 = min(N, (chunk + 1) * units // nchunks * per)
                 if floating is float:
-                    fc_conv2d_backward_data_packed_batch_f32(&g, n1 - n,
-                                                             &grad_out[n, 0, 0, 0], packed,
-                                                             bptr, &grad_x[n, 0, 0, 0], mywork)
+                    fc_conv2d_backward_data_packed_batch_f32(
+                        &g, n1 - n, &grad_out[n, 0, 0, 0], packed, bptr,
+                        rptr + n * g.C * g.H * g.W if rptr != NULL else NULL,
+                        &grad_x[n, 0, 0, 0], mywork)
                 else:
-                    fc_conv2d_backward_data_packed_batch_f64(&g, n1 - n,
-                                                             &grad_out[n, 0, 0, 0], packed,
-                                                             bptr, &grad_x[n, 0, 0, 0], mywork)
+                    fc_conv2d_backward_data_packed_batch_f64(
+                        &g, n1 - n, &grad_out[n, 0, 0, 0], packed, bptr,
+                        rptr + n * g.C * g.H * g.W if rptr != NULL else NULL,
+                        &grad_x[n, 0, 0, 0], mywork)
     finally:
         give_scratch(work)
         give_scratch(packed)

@@ -414,3 +414,28 @@ def test_fused_training_steps_are_bitwise_the_unfused(dtype, monkeypatch):
         assert fused.train_on_batch(x, y) == plain.train_on_batch(x, y)
     for a, b in zip(fused.get_weights(), plain.get_weights()):
         assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_residual_joins_sum_in_the_convolution_bitwise(dtype, monkeypatch):
+    """Where a block's input feeds a convolution and a shortcut, the backward pass hands
+    the shortcut's gradient to the convolution, which adds it as it writes the input
+    gradient: no separate sum runs, and no bit of a training step changes."""
+    from fastconv.layers.conv import _ConvBase
+    from fastconv.models import plan as plan_module
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((5, 6, 6, 3)).astype(dtype)
+    y = rng.integers(0, 3, 5)
+    sums = []
+    real_sum = plan_module._sum_gradients
+    monkeypatch.setattr(plan_module, "_sum_gradients",
+                        lambda *a, **k: sums.append(1) or real_sum(*a, **k))
+    joined = _resnet_blocks(dtype)
+    losses_joined = [joined.train_on_batch(x, y) for _ in range(3)]
+    assert not sums
+    monkeypatch.setattr(_ConvBase, "_adds_input_grad", False)
+    plain = _resnet_blocks(dtype)
+    assert [plain.train_on_batch(x, y) for _ in range(3)] == losses_joined
+    assert sums    # the joins summed separately
+    for a, b in zip(joined.get_weights(), plain.get_weights()):
+        assert a.tobytes() == b.tobytes()

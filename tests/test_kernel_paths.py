@@ -266,3 +266,32 @@ def test_channel_vector_conv_with_residual_matches_the_unfused_steps(simd, relu,
     fused = model.predict(x, batch_size=batch)
     unfused = model.layer_outputs(x)[-1][1]
     np.testing.assert_allclose(fused, unfused, rtol=1e-5, atol=1e-5)
+
+
+# (N, C, H, W, K, kernel, stride, padding, groups): a Winograd 3x3, the batched 1x1 on a
+# small map, a strided 3x3 and a strided 1x1 (col2im), a single image (the forward team
+# on the flipped weights), a depthwise and a grouped convolution (the sum after).
+_ADDEND_CASES = [(4, 64, 10, 10, 64, 3, 1, 1, 1), (5, 16, 3, 3, 24, 1, 1, 0, 1),
+                 (3, 8, 9, 9, 16, 3, 2, 1, 1), (3, 8, 9, 9, 16, 1, 2, 0, 1),
+                 (1, 32, 12, 12, 32, 3, 1, 1, 1), (4, 8, 7, 7, 8, 3, 1, 1, 8),
+                 (2, 8, 6, 6, 8, 3, 1, 1, 2)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", _ADDEND_CASES)
+def test_conv_backward_data_adds_the_addend_in_the_write_back_bitwise(simd, dtype, case):
+    """PreparedConv2d.backward(addend=a): the input gradient plus another gradient of the
+    same input, summed as the kernels write it (what a graph model's residual join
+    uses) -- bitwise grad_x + a, on every path and both element types."""
+    from fastconv.functional.prepared import PreparedConv2d
+    N, C, H, W, K, R, S, P, groups = case
+    rng = np.random.default_rng(sum(case))
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((K, C // groups, R, R)).astype(dtype)
+    prep = PreparedConv2d(x.shape, w.shape, dtype, S, P, 1, groups)
+    g = rng.standard_normal(prep.out_shape).astype(dtype)
+    a = rng.standard_normal(x.shape).astype(dtype)
+    gx, gw, gb = prep.backward(g, x, w)
+    gxa, gwa, gba = prep.backward(g, x, w, addend=a)
+    assert gxa.tobytes() == (gx + a).tobytes()
+    assert gwa.tobytes() == gw.tobytes() and gba.tobytes() == gb.tobytes()

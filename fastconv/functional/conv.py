@@ -211,13 +211,16 @@ def _forward(x, weight, bias, g, groups, act, param, y):
             y[:, i * Kg:(i + 1) * Kg] = yg
 
 
-def _backward_data(grad_out, weight, g, groups, grad_x, bias=None):
+def _backward_data(grad_out, weight, g, groups, grad_x, bias=None, addend=None):
     """The input gradient of a (grouped) convolution of geometry g into grad_x, plus
-    ``bias`` (C,) per channel where given (a transposed convolution's)."""
+    ``bias`` (C,) per channel where given (a transposed convolution's), plus ``addend``
+    (C-contiguous, like grad_x: another gradient of the same input) where given -- in the
+    kernels' write-back for an ungrouped convolution, bitwise the sum taken after."""
     nt = get_num_threads()
     if groups == 1:
-        _conv.backward_data(grad_out, weight, geo.conv_kernel_args(g), grad_x, nt, bias)
-    elif groups == g.C:
+        _conv.backward_data(grad_out, weight, geo.conv_kernel_args(g), grad_x, nt, bias, addend)
+        return
+    if groups == g.C:
         _conv.depthwise_backward_data(grad_out, weight, geo.conv_kernel_args(g), grad_x, nt)
         if bias is not None:
             grad_x += bias[:, None, None]
@@ -229,6 +232,8 @@ def _backward_data(grad_out, weight, g, groups, grad_x, bias=None):
                                 weight[i * Kg:(i + 1) * Kg], gg, gx, nt,
                                 None if bias is None else bias[i * Cg:(i + 1) * Cg])
             grad_x[:, i * Cg:(i + 1) * Cg] = gx
+    if addend is not None:
+        np.add(grad_x, addend, out=grad_x)
 
 
 def _backward_weight(x, grad_out, g, groups, grad_w, grad_b):

@@ -49,9 +49,12 @@ class PreparedConv2d:
             _forward(x, weight, bias, self.g, self.groups, self.act, self.param, y)
         return y
 
-    def backward(self, grad_out, x, weight, input_grad=True, bias_grad=True):
+    def backward(self, grad_out, x, weight, input_grad=True, bias_grad=True, addend=None):
         """``(grad_x or None, grad_weight, grad_bias or None)``; ``bias_grad=False`` (a layer
-        without bias) skips the bias gradient's pass over ``grad_out``."""
+        without bias) skips the bias gradient's pass over ``grad_out``. ``addend`` (a
+        C-contiguous array like ``x``, with ``input_grad``: another gradient of the same
+        input) is added to ``grad_x`` as the kernels write it -- bitwise ``grad_x +
+        addend``, without the pass over both."""
         g = self.g
         alloc = np.empty if g.N else np.zeros
         grad_w = alloc(weight.shape, dtype=self.dtype)
@@ -61,7 +64,7 @@ class PreparedConv2d:
             grad_out = np.ascontiguousarray(grad_out)
             _backward_weight(x, grad_out, g, self.groups, grad_w, grad_b)
             if input_grad:
-                _backward_data(grad_out, weight, g, self.groups, grad_x)
+                _backward_data(grad_out, weight, g, self.groups, grad_x, None, addend)
         return grad_x, grad_w, grad_b
 
 

@@ -5,6 +5,8 @@ Keras's ``padding='same'`` is turned into per-side padding (``geometry.keras_pad
 ``out = ceil(in / stride)``, the odd pixel at the bottom/right) and handed to the kernels,
 which pad on the fly: no padded copy of the input, no cropped gradient.
 """
+import numpy as np
+
 from .. import _validation as V
 from .. import functional as F
 from .. import geometry as geo
@@ -55,6 +57,10 @@ class _ConvBase(KernelLayer):
     """Convolution with per-side padding, optional groups and a fused activation."""
 
     _groups = 1
+    #: ``_backward(..., addend=a)`` returns the input gradient plus ``a`` (another
+    #: gradient of the same input, a C-contiguous array like it) summed in the kernels'
+    #: write-back: a graph model's backward pass joins two branches' gradients so
+    _adds_input_grad = True
 
     def __init__(self, owner, kernel_size, strides, padding, dilation_rate, activation,
                  use_bias, kernel_initializer, bias_initializer, data_format, **kwargs):
@@ -111,7 +117,7 @@ class _ConvBase(KernelLayer):
         y, act_ctx = act.forward(self._conv(x))
         return y, (x, None, act_ctx)
 
-    def _backward(self, grad_out, ctx, input_grad):
+    def _backward(self, grad_out, ctx, input_grad, addend=None):
         y = ctx[1]
         if y is not None:
             if self._act.name == "relu":
@@ -120,18 +126,29 @@ class _ConvBase(KernelLayer):
                 g = F.leaky_relu_backward(grad_out, y, self._act.opt)
         else:
             g = self._act.backward(grad_out, ctx[2])
-        return self._linear_backward(g, ctx, input_grad)
+        if addend is None:
+            return self._linear_backward(g, ctx, input_grad)
+        return self._linear_backward(g, ctx, input_grad, addend)
 
-    def _linear_backward(self, g, ctx, input_grad):
-        prep = self._prepared(ctx[0])
+    def _linear_backward(self, g, ctx, input_grad, addend=None):
+        x = ctx[0]
+        prep = self._prepared(x)
         if prep is not None and g.dtype == self.dtype and g.shape == prep.out_shape:
-            gx, gw, gb = prep.backward(g, ctx[0], self.params["kernel"], input_grad,
-                                       bias_grad=self.use_bias)
+            in_kernel = (addend is not None and input_grad and type(addend) is np.ndarray
+                         and addend.shape == x.shape and addend.dtype == x.dtype
+                         and addend.flags.c_contiguous)
+            gx, gw, gb = prep.backward(g, x, self.params["kernel"], input_grad,
+                                       bias_grad=self.use_bias,
+                                       addend=addend if in_kernel else None)
+            if in_kernel:
+                addend = None
         else:
-            gx, gw, gb = F.conv2d_backward(g, ctx[0], self.params["kernel"], self.strides,
+            gx, gw, gb = F.conv2d_backward(g, x, self.params["kernel"], self.strides,
                                            self._pad, self.dilation_rate, self._groups,
                                            input_grad=input_grad)
         self._store_grads(gw, gb)
+        if addend is not None and gx is not None:
+            gx = gx + addend
         return gx
 
     def _geometry_config(self):
@@ -279,6 +296,8 @@ class SeparableConv2D(_ConvBase):
         y, act_ctx = self._act.forward(F.conv2d(d, p["pointwise_kernel"], p.get("bias")))
         return y, (x, None, act_ctx, d)
 
+    _adds_input_grad = False   # its _linear_backward takes no addend
+
     def _linear_backward(self, g, ctx, input_grad):
         x, d, p = ctx[0], ctx[3], self.params
         gd, gpw, gb = F.conv2d_backward(g, d, p["pointwise_kernel"])
@@ -382,6 +401,8 @@ class Conv2DTranspose(_ConvBase):
     def _conv(self, x, **act):
         return F.conv_transpose2d(x, self.params["kernel"], self.params.get("bias"),
                                   self.strides, self._pad, self._out_pad, 1, self.dilation_rate)
+
+    _adds_input_grad = False   # its _linear_backward takes no addend
 
     def _linear_backward(self, g, ctx, input_grad):
         gx, gw, gb = F.conv_transpose2d_backward(g, ctx[0], self.params["kernel"], self.strides,

@@ -207,10 +207,17 @@ class Plan:
             need = s.needs_input_grad or input_grad
             owner._accumulate = key in seen
             seen.add(key)
+            joined = None   # the input slot whose gradients the layer sums itself
             if s.output in logit_slots:
                 gin = layer._backward_from_logits(g, ctxs[s.index], need)
             elif getattr(layer, "_stateful", False):
                 gin = layer.backward(g)
+            elif (need and not s.listed and grads[s.inputs[0]] is not None
+                  and getattr(layer, "_adds_input_grad", False)):
+                # the other branches' gradient of this input, added in the kernels'
+                # write-back (a residual block's input: no pass over both afterwards)
+                joined = s.inputs[0]
+                gin = layer._backward(g, ctxs[s.index], True, addend=grads[joined])
             else:
                 gin = layer.backward(g, ctxs[s.index], need)
             owner._accumulate = False
@@ -218,6 +225,9 @@ class Plan:
             if first[key] == s.index and on_layer_done is not None:
                 on_layer_done(owner)
             if not need:
+                continue
+            if joined is not None:
+                grads[joined], owned[joined] = gin, True
                 continue
             gins = gin if s.listed else [gin]
             for i, gi in zip(s.inputs, gins):
