@@ -138,7 +138,7 @@ FC_BN_ATTR static inline __m512 NAME(bn_mask_vec)(__m512 g, __m512 x, const T *y
 }
 
 FC_BN_ATTR static void NAME(bn_unit_grad_sums)(const T *g, const T *x, const BN_RELU *relu,
-                                               fc_int nplanes, fc_int stride, fc_int HW,
+                                               T *gout, fc_int nplanes, fc_int stride, fc_int HW,
                                                double mean, double *sg_out, double *sgx_out)
 {
     const int xmask = relu->y == NULL && relu->xm[0] != NULL;
@@ -156,6 +156,8 @@ FC_BN_ATTR static void NAME(bn_unit_grad_sums)(const T *g, const T *x, const BN_
             const __m512 xv = _mm512_maskz_loadu_ps(k, xp + i);
             const __m512 gv = NAME(bn_mask_vec)(_mm512_maskz_loadu_ps(k, gp + i), xv,
                                                 yp ? yp + i : NULL, mm, ms, mb, xmask, k);
+            if (gout)
+                _mm512_mask_storeu_ps(gout + n * stride + i, k, gv);
             const __m512d gl = BN_LO(gv), gh = BN_HI(gv);
             sgl = _mm512_add_pd(sgl, gl);
             sgh = _mm512_add_pd(sgh, gh);

@@ -141,7 +141,8 @@ int BN_PUBLIC(batchnorm_forward_inference)(const T *x, fc_int N, fc_int C, fc_in
 int BN_PUBLIC(batchnorm_backward)(const T *g, const T *x, const T *y, const double *beta,
                                   fc_int N, fc_int C, fc_int HW, const double *mean,
                                   const double *invstd, const double *gamma, int training, T *gx,
-                                  double *grad_gamma, double *grad_beta, int nthreads)
+                                  T *gmasked, double *grad_gamma, double *grad_beta,
+                                  int nthreads)
 {
     bn_split sp = bn_make_split(N, C, HW);
     /* rows: the four gx coefficients, then (row mode, mask from x) scale and shift */
@@ -192,7 +193,8 @@ int BN_PUBLIC(batchnorm_backward)(const T *g, const T *x, const T *y, const doub
             const fc_int u = bn_unit(&sp, C, i);
             if (sp.row_mode) {
                 fc_int c0 = u * sp.cpb, nc = c0 + sp.cpb < C ? sp.cpb : C - c0, off = c0 * HW;
-                BN_RUN(avx, bn_cols_grad_sums, (g + off, x + off, &row_relu, c0, N, L, HW, nc,
+                BN_RUN(avx, bn_cols_grad_sums, (g + off, x + off, &row_relu,
+                                                gmasked ? gmasked + off : NULL, c0, N, L, HW, nc,
                                                 mean + c0, &part[2 * c0]));
             } else {
                 BN_RELU relu = {NULL, {NULL, NULL, NULL}};
@@ -202,8 +204,9 @@ int BN_PUBLIC(batchnorm_backward)(const T *g, const T *x, const T *y, const doub
                 relu.y = y ? y + off : NULL;
                 if (xmask)
                     for (int r = 0; r < 3; r++) relu.xm[r] = cs + 3 * c + r;
-                BN_RUN(avx, bn_unit_grad_sums, (g + off, x + off, &relu, n1 - n0, L, HW, mean[c],
-                                                &part[2 * u], &part[2 * u + 1]));
+                BN_RUN(avx, bn_unit_grad_sums, (g + off, x + off, &relu,
+                                                gmasked ? gmasked + off : NULL, n1 - n0, L, HW,
+                                                mean[c], &part[2 * u], &part[2 * u + 1]));
             }
         }
 #pragma omp single
@@ -227,20 +230,26 @@ int BN_PUBLIC(batchnorm_backward)(const T *g, const T *x, const T *y, const doub
                     if (r != 1)
                         BN_P3(bn, expand, SUFFIX)(rows[r], coef + r, 4, C, HW);
         }
+        /* with gmasked, the second pass reads the gradient the first one masked */
+        const T *g2 = gmasked ? gmasked : g;
+        const BN_RELU no_relu = {NULL, {NULL, NULL, NULL}};
         if (gx && sp.row_mode) {
 #pragma omp for schedule(static)
             for (fc_int n = 0; n < N; n++)
-                BN_RUN(avx, bn_row_grad, (g + n * L, x + n * L, &row_relu, n * L, gx + n * L, L,
-                                          rows[0], rows[1], rows[2], rows[3], !training));
+                BN_RUN(avx, bn_row_grad, (g2 + n * L, x + n * L, gmasked ? &no_relu : &row_relu,
+                                          n * L, gx + n * L, L, rows[0], rows[1], rows[2],
+                                          rows[3], !training));
         } else if (gx) {
 #pragma omp for schedule(static)
             for (fc_int p = 0; p < N * C; p++) {
                 const double *k = coef + 4 * (p % C);
                 BN_RELU relu = {NULL, {NULL, NULL, NULL}};
-                relu.y = y ? y + p * HW : NULL;
-                if (xmask)
-                    for (int r = 0; r < 3; r++) relu.xm[r] = cs + 3 * (p % C) + r;
-                BN_RUN(avx, bn_plane_grad, (g + p * HW, x + p * HW, &relu, 0, gx + p * HW, HW,
+                if (!gmasked) {
+                    relu.y = y ? y + p * HW : NULL;
+                    if (xmask)
+                        for (int r = 0; r < 3; r++) relu.xm[r] = cs + 3 * (p % C) + r;
+                }
+                BN_RUN(avx, bn_plane_grad, (g2 + p * HW, x + p * HW, &relu, 0, gx + p * HW, HW,
                                             (T)k[0], (T)k[1], (T)k[2], (T)k[3], !training));
             }
         }

@@ -184,9 +184,10 @@ FC_BN_ATTR static inline void NAME(bn_acc_grad)(const T *g, const T *x, fc_int n
  * to 0 where a fused ReLU's output was not positive (bn_relu_mask). The masked
  * values go through a small buffer in blocks of FC_BN_BLOCK (a multiple of the
  * lane count, so both cases fill the lanes alike): a select between a float and
- * a double lane did not vectorise. */
+ * a double lane did not vectorise. gout (offset as g; may be NULL): receives g'
+ * where there is a mask. */
 FC_BN_ATTR static void NAME(bn_unit_grad_sums)(const T *g, const T *x, const BN_RELU *relu,
-                                               fc_int nplanes, fc_int stride, fc_int HW,
+                                               T *gout, fc_int nplanes, fc_int stride, fc_int HW,
                                                double mean, double *sg_out, double *sgx_out)
 {
     double sg[FC_BN_LANES] = {0}, sgx[FC_BN_LANES] = {0};
@@ -199,8 +200,9 @@ FC_BN_ATTR static void NAME(bn_unit_grad_sums)(const T *g, const T *x, const BN_
         }
         for (fc_int i = 0; i < HW; i += FC_BN_BLOCK) {
             fc_int len = HW - i < FC_BN_BLOCK ? HW - i : FC_BN_BLOCK;
-            NAME(bn_relu_mask)(relu, gp + i, xp + i, n * stride + i, buf, len);
-            NAME(bn_acc_grad)(buf, xp + i, len, mean, sg, sgx);
+            T *masked = gout ? gout + n * stride + i : buf;
+            NAME(bn_relu_mask)(relu, gp + i, xp + i, n * stride + i, masked, len);
+            NAME(bn_acc_grad)(masked, xp + i, len, mean, sg, sgx);
         }
     }
     *sg_out = NAME(bn_lanes_sum)(sg);
@@ -299,11 +301,11 @@ FC_BN_ATTR static void NAME(bn_cols_moments)(const T *x, fc_int N, fc_int L, fc_
 }
 
 /* Column mode of bn_unit_grad_sums: (sum g', sum g' (x - mean)) of channel
- * c0 + c to part[2c], part[2c + 1]; g, x point at channel c0 of image 0, mean
- * at channel c0's mean. */
+ * c0 + c to part[2c], part[2c + 1]; g, x (and gout, as there) point at channel c0
+ * of image 0, mean at channel c0's mean. */
 FC_BN_ATTR static void NAME(bn_cols_grad_sums)(const T *g, const T *x, const BN_RELU *relu,
-                                               fc_int c0, fc_int N, fc_int L, fc_int HW, fc_int nc,
-                                               const double *mean, double *part)
+                                               T *gout, fc_int c0, fc_int N, fc_int L, fc_int HW,
+                                               fc_int nc, const double *mean, double *part)
 {
     double sg[FC_BN_COLS], sgx[FC_BN_COLS], mrow[FC_BN_COLS];
     const fc_int w = nc * HW;
@@ -316,12 +318,13 @@ FC_BN_ATTR static void NAME(bn_cols_grad_sums)(const T *g, const T *x, const BN_
         if (NAME(bn_relu_on)(relu)) {
             /* the coefficient rows are one image long: offset c0 * HW; y: the element's */
             const fc_int o = c0 * HW;
+            T *masked = gout ? gout + n * L : buf;
             if (relu->y)
-                NAME(bn_mask)(gp, relu->y + n * L + o, buf, w);
+                NAME(bn_mask)(gp, relu->y + n * L + o, masked, w);
             else
-                NAME(bn_mask_x)(gp, xp, buf, w, relu->xm[0] + o, relu->xm[1] + o,
+                NAME(bn_mask_x)(gp, xp, masked, w, relu->xm[0] + o, relu->xm[1] + o,
                                 relu->xm[2] + o, 1);
-            gp = buf;
+            gp = masked;
         }
         for (fc_int j = 0; j < w; j++) {
             double gd = (double)gp[j];

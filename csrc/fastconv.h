@@ -435,16 +435,19 @@ int fc_batchnorm_forward_inference_f64(const double *x, fc_int N, fc_int C, fc_i
  * training = 1, mean / invstd are the batch's and
  * gx = gamma * invstd / M * (M * g - grad_beta - xhat * grad_gamma), M = N * HW;
  * with training = 0 they are constants (running statistics) and
- * gx = gamma * invstd * g. gx may be NULL (not computed). */
+ * gx = gamma * invstd * g. gx may be NULL (not computed). gmasked (NULL: not
+ * wanted; else there must be a mask) receives the masked g, written by the pass
+ * that sums it and read by the one that makes gx: the gradient a ReLU after an
+ * add hands to the add's other input, without a pass of its own. */
 int fc_batchnorm_backward_f32(const float *g, const float *x, const float *y,
                               const double *beta, fc_int N, fc_int C, fc_int HW,
                               const double *mean, const double *invstd, const double *gamma,
-                              int training, float *gx,
+                              int training, float *gx, float *gmasked,
                               double *grad_gamma, double *grad_beta, int nthreads);
 int fc_batchnorm_backward_f64(const double *g, const double *x, const double *y,
                               const double *beta, fc_int N, fc_int C, fc_int HW,
                               const double *mean, const double *invstd, const double *gamma,
-                              int training, double *gx,
+                              int training, double *gx, double *gmasked,
                               double *grad_gamma, double *grad_beta, int nthreads);
 
 /* ------------------------------------------------------------------ */

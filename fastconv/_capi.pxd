@@ -238,12 +238,12 @@ cdef extern from "fastconv.h" nogil:
     int fc_batchnorm_backward_f32(const float *g, const float *x, const float *y,
                                   const double *beta, fc_int N, fc_int C, fc_int HW,
                                   const double *mean, const double *invstd, const double *gamma,
-                                  int training, float *gx,
+                                  int training, float *gx, float *gmasked,
                                   double *grad_gamma, double *grad_beta, int nthreads)
     int fc_batchnorm_backward_f64(const double *g, const double *x, const double *y,
                                   const double *beta, fc_int N, fc_int C, fc_int HW,
                                   const double *mean, const double *invstd, const double *gamma,
-                                  int training, double *gx,
+                                  int training, double *gx, double *gmasked,
                                   double *grad_gamma, double *grad_beta, int nthreads)
 
     # Batch drivers (csrc/forward_team.c)

@@ -84,15 +84,18 @@ def forward_inference(const floating[:, :, ::1] x, const double[::1] mean, const
 def backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] x, y,
              const double[::1] mean, const double[::1] invstd, const double[::1] gamma,
              bint training, floating[:, :, ::1] grad_x, double[::1] grad_gamma,
-             double[::1] grad_beta, int num_threads, beta=None):
+             double[::1] grad_beta, int num_threads, beta=None, masked_out=None):
     """Fills grad_x, grad_gamma, grad_beta; y (the fused ReLU's output) may be None.
-    With y None, a beta (float64, C) and training, the ReLU mask is recomputed from x."""
+    With y None, a beta (float64, C) and training, the ReLU mask is recomputed from x.
+    masked_out (shaped like x; needs y): filled with grad_out masked by y > 0."""
     cdef fc_int N = x.shape[0], C = x.shape[1], HW = x.shape[2]
     cdef int nt = _threads(num_threads, C, N * C * HW), status
     cdef const floating[:, :, ::1] yv
     cdef const floating *yp = NULL
     cdef const double[::1] bv
     cdef const double *bp = NULL
+    cdef floating[:, :, ::1] mv
+    cdef floating *mp = NULL
     if y is not None:
         yv = y
         yp = &yv[0, 0, 0]
@@ -101,15 +104,24 @@ def backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] x, y,
         if bv.shape[0] != C:
             raise ValueError(f"batch norm backward: beta has {bv.shape[0]} values for {C} channels")
         bp = &bv[0]
+    if masked_out is not None:
+        mv = masked_out
+        if mv.shape[0] != N or mv.shape[1] != C or mv.shape[2] != HW:
+            raise ValueError("batch norm backward: masked_out's shape differs from x's")
+        if yp == NULL:
+            raise ValueError("batch norm backward: masked_out needs y, the ReLU's output")
+        mp = &mv[0, 0, 0]
     with nogil:
         if floating is float:
             status = fc_batchnorm_backward_f32(&grad_out[0, 0, 0], &x[0, 0, 0], yp, bp, N, C, HW,
                                                &mean[0], &invstd[0], &gamma[0], training,
-                                               &grad_x[0, 0, 0], &grad_gamma[0], &grad_beta[0], nt)
+                                               &grad_x[0, 0, 0], mp, &grad_gamma[0],
+                                               &grad_beta[0], nt)
         else:
             status = fc_batchnorm_backward_f64(&grad_out[0, 0, 0], &x[0, 0, 0], yp, bp, N, C, HW,
                                                &mean[0], &invstd[0], &gamma[0], training,
-                                               &grad_x[0, 0, 0], &grad_gamma[0], &grad_beta[0], nt)
+                                               &grad_x[0, 0, 0], mp, &grad_gamma[0],
+                                               &grad_beta[0], nt)
     _check(status)
 
 

@@ -129,15 +129,18 @@ def _batch_norm2d_checked(x, gamma, beta, running_mean, running_var, training, m
 
 # ---------------------------------------------------------------- backward
 
-def _backward(op, grad_out, x, gamma, mean, invstd, training, y, relu_beta=None):
-    """Shared tail of the two backward functions (arguments already validated)."""
+def _backward(op, grad_out, x, gamma, mean, invstd, training, y, relu_beta=None,
+              masked_out=None):
+    """Shared tail of the two backward functions (arguments already validated).
+    ``masked_out`` (an array like x, with ``y``): receives grad_out masked by y > 0."""
     C = x.shape[1]
     grad_x = np.empty_like(x)
     grad_gamma, grad_beta = np.zeros(C), np.zeros(C)
     if x.size:
         _norm.backward(_view3(grad_out), _view3(x), None if y is None else _view3(y), mean, invstd,
                        _f64(gamma), training, _view3(grad_x), grad_gamma, grad_beta,
-                       get_num_threads(), relu_beta)
+                       get_num_threads(), relu_beta,
+                       None if masked_out is None else _view3(masked_out))
     return grad_x, grad_gamma.astype(x.dtype), grad_beta.astype(x.dtype)
 
 

@@ -124,6 +124,24 @@ class BatchNormalization(Layer):
             return None
         return gx if grad_out.ndim == 4 else gx.reshape(grad_out.shape)
 
+    def _backward_add_relu(self, grad_out, ctx, y):
+        """Backward of ``_forward_add_relu``'s step given the gradient of its output ``y``:
+        ``(input gradient, the ReLU's masked gradient)`` -- the second is the add's other
+        input's -- from one batch-norm backward whose first pass masks and writes it; or
+        None when that does not apply (then the caller masks and back-propagates)."""
+        x4, training, stats, _ = ctx
+        if not (training and self._owns_checked(x4, training) and _same_layout(grad_out, x4)
+                and _same_layout(y, x4)):
+            return None
+        masked = np.empty_like(x4)
+        gx, gg, gb = _BN._backward("batch_norm2d_backward", grad_out, x4, self._gamma, *stats,
+                                   True, y, None, masked)
+        if self.scale:
+            self._add_grad("gamma", gg)
+        if self.center:
+            self._add_grad("beta", gb)
+        return gx, masked
+
     def _forward_add_relu(self, x, residual):
         """Training: ``(relu(bn(x) + residual), ctx)`` in one pass, ``ctx`` this layer's
         context for ``backward`` of the gradient already masked by the ReLU; or None when

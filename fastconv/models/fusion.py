@@ -270,7 +270,8 @@ class FusedBNAddReLU:
     """Training: batch norm -> add -> ReLU (a ResNet block's end) as one pass: the
     normalised value plus the other input, through the ReLU, written once -- the batch
     norm's own output is neither written nor read back. Backward: the ReLU's mask by the
-    output, the masked gradient to the other input and back through the batch norm. Bitwise
+    output, the masked gradient to the other input and back through the batch norm -- the
+    mask applied and written by the batch norm's first pass, which sums it anyway. Bitwise
     the unfused steps; anything the one pass does not take (inference mode, arrays the
     checks would copy) runs them as they are."""
 
@@ -295,6 +296,9 @@ class FusedBNAddReLU:
 
     def backward(self, grad_out, ctx, input_grad=True):
         bn_ctx, y = ctx
+        both = self.bn._backward_add_relu(grad_out, bn_ctx, y) if input_grad else None
+        if both is not None:
+            return list(both)
         g = F.relu_backward(grad_out, y)
         gx = self.bn.backward(g, bn_ctx, input_grad)
         return [gx, g] if input_grad else None
