@@ -208,6 +208,12 @@ size_t fc_conv2d_packed_weights_bytes(const fc_conv_geom *g, int op, size_t elem
 const char *fc_conv2d_path(const fc_conv_geom *g, int op, size_t elem);
 void fc_conv2d_pack_weights_f32(const fc_conv_geom *g, int op, const float *w, void *packed);
 void fc_conv2d_pack_weights_f64(const fc_conv_geom *g, int op, const double *w, void *packed);
+/* The same for batches of nimg images only: leaves out what only a single image
+ * reads (a few-pixel 1x1 layer's W^T), which fc_conv2d_pack_weights packs too. */
+void fc_conv2d_pack_weights_batch_f32(const fc_conv_geom *g, int op, const float *w,
+                                      void *packed, fc_int nimg);
+void fc_conv2d_pack_weights_batch_f64(const fc_conv_geom *g, int op, const double *w,
+                                      void *packed, fc_int nimg);
 void fc_conv2d_forward_packed_f32(const fc_conv_geom *g, const float *x, const void *packed,
                                   const float *bias, const float *res, int act, float act_param,
                                   float *y, void *work);

@@ -5,6 +5,7 @@
  * inner loop.
  */
 #ifndef FC_T
+#include <string.h>
 #include "gemm_internal.h"
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -42,6 +43,32 @@ static void fc_transpose8_avx2(fc_int kc8, const float *src, fc_int ld, float *d
 
 void FC_SFX(fc_pack_a)(fc_int mc, fc_int kc, const FC_T *a, fc_int rsa, fc_int csa, FC_T *ap)
 {
+    if (rsa == 1 && csa != 1) {
+        /* A transposed source (a 1x1 layer's W^T): each step's MR values are
+         * contiguous. In blocks of 16 source rows across all the panels: panel by
+         * panel, the rows (a multiple of 1 KB apart, sharing a few L1 sets) left
+         * the cache before the next panel read the rest of their lines. */
+        for (fc_int p0 = 0; p0 < kc; p0 += 16) {
+            const fc_int p1 = FC_MIN(kc, p0 + 16);
+            for (fc_int i0 = 0; i0 < mc; i0 += FC_MR) {
+                const fc_int mr = FC_MIN(FC_MR, mc - i0);
+                FC_T *dst = ap + i0 * kc + p0 * FC_MR;
+                for (fc_int p = p0; p < p1; ++p, dst += FC_MR) {
+                    const FC_T *s = a + i0 + p * csa;
+                    if (mr == FC_MR) {
+                        memcpy(dst, s, FC_MR * sizeof(FC_T));
+                        continue;
+                    }
+                    fc_int i = 0;
+                    for (; i < mr; ++i)
+                        dst[i] = s[i];
+                    for (; i < FC_MR; ++i)
+                        dst[i] = 0;
+                }
+            }
+        }
+        return;
+    }
     for (fc_int i0 = 0; i0 < mc; i0 += FC_MR) {
         const fc_int mr = FC_MIN(FC_MR, mc - i0);
         const FC_T *src = a + i0 * rsa;
@@ -93,13 +120,6 @@ void FC_SFX(fc_pack_a)(fc_int mc, fc_int kc, const FC_T *a, fc_int rsa, fc_int c
                 dst[3] = r3[p];
                 dst[4] = r4[p];
                 dst[5] = r5[p];
-                dst += FC_MR;
-            }
-        } else if (mr == FC_MR && rsa == 1) {
-            for (fc_int p = 0; p < kc; ++p) {
-                const FC_T *s = src + p * csa;
-                for (int i = 0; i < FC_MR; ++i)
-                    dst[i] = s[i];
                 dst += FC_MR;
             }
         } else {

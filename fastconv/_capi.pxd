@@ -86,6 +86,10 @@ cdef extern from "fastconv.h" nogil:
     const char *fc_conv2d_path(const fc_conv_geom *g, int op, size_t elem)
     void fc_conv2d_pack_weights_f32(const fc_conv_geom *g, int op, const float *w, void *packed)
     void fc_conv2d_pack_weights_f64(const fc_conv_geom *g, int op, const double *w, void *packed)
+    void fc_conv2d_pack_weights_batch_f32(const fc_conv_geom *g, int op, const float *w,
+                                          void *packed, fc_int nimg)
+    void fc_conv2d_pack_weights_batch_f64(const fc_conv_geom *g, int op, const double *w,
+                                          void *packed, fc_int nimg)
     void fc_conv2d_forward_packed_f32(const fc_conv_geom *g, const float *x, const void *packed,
                                       const float *bias, const float *res, int act, float act_param, float *y, void *work)
     void fc_conv2d_forward_packed_f64(const fc_conv_geom *g, const double *x, const void *packed,

@@ -69,15 +69,16 @@ cdef char *_scratch(size_t nbytes, str op, str what) except NULL:
 
 
 cdef char *_packed_weights(const fc_conv_geom *g, int which, const floating[:, :, :, ::1] w,
-                           str op) except NULL:
-    """The weights packed once for pass `which`, read by every thread (hand back with give_scratch)."""
+                           str op, Py_ssize_t nimg) except NULL:
+    """The weights packed once for pass `which` of a batch of nimg images, read by every
+    thread (hand back with give_scratch)."""
     cdef size_t nbytes = _round64(fc_conv2d_packed_weights_bytes(g, which, sizeof(floating)))
     cdef char *packed = _scratch(nbytes, op, "packed weights")
     with nogil:
         if floating is float:
-            fc_conv2d_pack_weights_f32(g, which, &w[0, 0, 0, 0], packed)
+            fc_conv2d_pack_weights_batch_f32(g, which, &w[0, 0, 0, 0], packed, nimg)
         else:
-            fc_conv2d_pack_weights_f64(g, which, &w[0, 0, 0, 0], packed)
+            fc_conv2d_pack_weights_batch_f64(g, which, &w[0, 0, 0, 0], packed, nimg)
     return packed
 
 
@@ -95,7 +96,7 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, cons
             floating[:, :, :, ::1] y, int num_threads):
     """y[n] = act(conv(x[n], w) + bias) for every image n."""
     cdef fc_conv_geom g = make_geom(geometry)
-    cdef char *packed = _packed_weights(&g, FC_CONV_FORWARD, w, "conv2d")
+    cdef char *packed = _packed_weights(&g, FC_CONV_FORWARD, w, "conv2d", x.shape[0])
     try:
         _forward_run(&g, x, packed, bias, activation, act_param, y, num_threads)
     finally:
@@ -200,7 +201,7 @@ def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :,
     cdef char *mywork
     if N < num_threads and fc_conv2d_backward_data_as_forward(&g, sizeof(floating), &t):
         # fewer images than threads: the forward team shares each image
-        packed = _packed_weights(&g, FC_CONV_BACKWARD_DATA, w, "conv2d_backward")
+        packed = _packed_weights(&g, FC_CONV_BACKWARD_DATA, w, "conv2d_backward", N)
         try:
             _forward_run(&t, grad_out, packed, bias, 0, 0.0, grad_x, num_threads, rptr)
         finally:
@@ -209,7 +210,7 @@ def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :,
     ws = _round64(fc_conv2d_workspace_bytes(&g, sizeof(floating)))
     work = _scratch(_times(ws, nt), "conv2d_backward", f"workspace ({nt} threads)")
     try:
-        packed = _packed_weights(&g, FC_CONV_BACKWARD_DATA, w, "conv2d_backward")
+        packed = _packed_weights(&g, FC_CONV_BACKWARD_DATA, w, "conv2d_backward", N)
         with nogil, parallel(num_threads=nt):
             mywork = work + ws * threadid()
             for chunk in prange(nchunks, schedule='dynamic'):
