@@ -49,7 +49,8 @@ static void BN_P3(bn, apply_rows, SUFFIX)(const bn_split *sp, T *const *rows, co
 
 /* The apply pass y = relu?((x - mean) * scale + shift [+ res]), its loop shared
  * out among the threads of the parallel region it is called in (row mode: one
- * image a call, on the rows of bn_apply_rows; else one plane a call). */
+ * image a call, on the rows of bn_apply_rows; else one plane a call). The last
+ * thing its region does: no barrier of its own (the region's end is one). */
 static void BN_P3(bn, apply_pass, SUFFIX)(const bn_split *sp, int avx, const T *x, fc_int N,
                                           fc_int C, fc_int HW, T *const *rows,
                                           const double *mean, const double *scale,
@@ -58,12 +59,12 @@ static void BN_P3(bn, apply_pass, SUFFIX)(const bn_split *sp, int avx, const T *
     const fc_int L = C * HW;
     (void)avx; /* unused in builds without the AVX2 twin */
     if (sp->row_mode) {
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
         for (fc_int n = 0; n < N; n++)
             BN_RUN(avx, bn_row_apply, (x + n * L, y + n * L, L, rows[0], rows[1], rows[2], relu,
                                        res ? res + n * L : NULL));
     } else {
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
         for (fc_int p = 0; p < N * C; p++) {
             fc_int c = p % C;
             BN_RUN(avx, bn_plane_apply, (x + p * HW, y + p * HW, HW, (T)mean[c], (T)scale[c],
@@ -234,13 +235,13 @@ int BN_PUBLIC(batchnorm_backward)(const T *g, const T *x, const T *y, const doub
         const T *g2 = gmasked ? gmasked : g;
         const BN_RELU no_relu = {NULL, {NULL, NULL, NULL}};
         if (gx && sp.row_mode) {
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
             for (fc_int n = 0; n < N; n++)
                 BN_RUN(avx, bn_row_grad, (g2 + n * L, x + n * L, gmasked ? &no_relu : &row_relu,
                                           n * L, gx + n * L, L, rows[0], rows[1], rows[2],
                                           rows[3], !training));
         } else if (gx) {
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
             for (fc_int p = 0; p < N * C; p++) {
                 const double *k = coef + 4 * (p % C);
                 BN_RELU relu = {NULL, {NULL, NULL, NULL}};
