@@ -7,9 +7,6 @@
 #include <stdlib.h>
 #include "conv_internal.h"
 #include "team.h"
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* Byte budgets that set the NC block of the conv GEMMs (B block kc x nc kept
  * in L2 with the C block; scratch tile of bwd data likewise). */
@@ -530,12 +527,9 @@ static void FC_SFX(fc_pack_a_full_team)(fc_int m, fc_int k, fc_int kcb, const FC
     (void)parallel;
 #pragma omp parallel if (parallel)
     {
-#ifdef _OPENMP
-        const int nt = omp_get_num_threads(), id = omp_get_thread_num();
-#else
-        const int nt = 1, id = 0;
-#endif
-        const fc_int r0 = panels * id / nt * FC_MR, r1 = FC_MIN(m, panels * (id + 1) / nt * FC_MR);
+        fc_int q0, q1;
+        fc_omp_share(panels, &q0, &q1);
+        const fc_int r0 = q0 * FC_MR, r1 = FC_MIN(m, q1 * FC_MR);
         for (fc_int pc = 0; pc < k && r1 > r0; pc += kcb) {
             const fc_int kc = FC_MIN(kcb, k - pc);
             FC_SFX(fc_pack_a)(r1 - r0, kc, a + r0 * rsa + pc * csa, rsa, csa,

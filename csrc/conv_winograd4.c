@@ -43,9 +43,7 @@
 #ifdef FC_HAVE_X86_AVX2_KERNELS
 #include <immintrin.h>
 #endif
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "team.h"
 
 #define FC_TMPL_SET 32
 #include "gemm_internal.h"
@@ -167,12 +165,8 @@ void FC_SFX(fc_wino4_pack_weights)(const fc_conv_plan *pl, const FC_T *w, int fl
     (void)parallel;
 #pragma omp parallel if (parallel)
     {
-#ifdef _OPENMP
-        const int nt = omp_get_num_threads(), id = omp_get_thread_num();
-#else
-        const int nt = 1, id = 0;
-#endif
-        const fc_int u0 = units * id / nt, u1 = units * (id + 1) / nt;
+        fc_int u0, u1;
+        fc_omp_share(units, &u0, &u1);
 #ifdef FC_HAVE_X86_AVX2_KERNELS
         if (avx2)
             FC_SFX(fc_wino4_pack_avx2)(pl, w, flip, ap, u0, u1);

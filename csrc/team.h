@@ -5,6 +5,22 @@
 #define FC_TEAM_H
 
 #include "fastconv.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* [*lo, *hi): the calling thread's even share of n units inside an OpenMP parallel
+ * region (all n outside one, or in a serial build). */
+static inline void fc_omp_share(fc_int n, fc_int *lo, fc_int *hi)
+{
+#ifdef _OPENMP
+    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
+#else
+    const int nt = 1, id = 0;
+#endif
+    *lo = n * id / nt;
+    *hi = n * (id + 1) / nt;
+}
 
 /* Below this many flops (or element visits) a job is done before a second
  * thread would be awake; waking it costs more, and on a busy machine a
