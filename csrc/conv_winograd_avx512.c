@@ -140,10 +140,34 @@ FC_W_AVX512 int fc_wino4_input_avx512_f32(const fc_conv_plan *pl, const float *x
     return 1;
 }
 
+/* Row i of a panel's 16 tiles, the lanes of o[0..3] (o[j]: column j of each tile), as
+ * four runs of 16 consecutive output pixels (tiles 4q .. 4q + 3 of the panel, one tile
+ * row): a 4 x 4 transpose inside each 128-bit lane, then one of the 128-bit lanes.
+ * v[q] = (tile 4q: j = 0..3, tile 4q + 1: j = 0..3, ...). */
+static inline __attribute__((always_inline)) FC_W_AVX512 void
+fc_wino4_rows16_f32(const __m512 o[4], __m512 v[4])
+{
+    const __m512 a0 = _mm512_unpacklo_ps(o[0], o[1]), a1 = _mm512_unpackhi_ps(o[0], o[1]);
+    const __m512 a2 = _mm512_unpacklo_ps(o[2], o[3]), a3 = _mm512_unpackhi_ps(o[2], o[3]);
+    /* t[r], 128-bit lane q: tile 4q + r's four columns */
+    const __m512 t0 = _mm512_shuffle_ps(a0, a2, 0x44), t1 = _mm512_shuffle_ps(a0, a2, 0xEE);
+    const __m512 t2 = _mm512_shuffle_ps(a1, a3, 0x44), t3 = _mm512_shuffle_ps(a1, a3, 0xEE);
+    const __m512 u0 = _mm512_shuffle_f32x4(t0, t1, 0x44), u1 = _mm512_shuffle_f32x4(t2, t3, 0x44);
+    const __m512 u2 = _mm512_shuffle_f32x4(t0, t1, 0xEE), u3 = _mm512_shuffle_f32x4(t2, t3, 0xEE);
+    v[0] = _mm512_shuffle_f32x4(u0, u1, 0x88);
+    v[1] = _mm512_shuffle_f32x4(u0, u1, 0xDD);
+    v[2] = _mm512_shuffle_f32x4(u2, u3, 0x88);
+    v[3] = _mm512_shuffle_f32x4(u2, u3, 0xDD);
+}
+
 /* fc_wino4_output (conv_winograd4.c) on the AVX-512 path, the same way round as the
  * input: a panel of 16 tiles in the lanes, A^T then A on whole vectors, + bias,
- * + the residual (gathered), ReLU, each of the 16 outputs one masked scatter.
- * The same operations per element as fc_wino4_output_body. 0 (nothing done)
+ * + the residual, ReLU. Where a panel is 16 whole tiles in runs of four along tile rows
+ * (tile rows a multiple of 4 tiles, maps a multiple of 4 pixels: 16x16 and 32x32), its
+ * rows go out as 16-pixel vector stores after lane shuffles (fc_wino4_rows16_f32) and
+ * the residual comes in as vector loads; elsewhere each of the 16 outputs is one masked
+ * scatter (and the residual a gather) -- the scatters were most of this transform's
+ * time. The same operations per element as fc_wino4_output_body. 0 (nothing done)
  * for other activations, or when a 32-bit index would not reach. */
 FC_W_AVX512 int fc_wino4_output_avx512_f32(const fc_conv_plan *pl, const float *mb, fc_int gr0,
                                            fc_int nrows, fc_int k0, fc_int k1, const float *bias,
@@ -159,7 +183,48 @@ FC_W_AVX512 int fc_wino4_output_avx512_f32(const fc_conv_plan *pl, const float *
     const int relu = act == FC_ACT_RELU;
     float *yb = y + img0 * K * HWo;
     const float *rb = res ? res + img0 * K * HWo : NULL;
+    const fc_int tw = pl->wino_tw;
+    const int whole = tw % 4 == 0 && Ho % 4 == 0 && Wo % 4 == 0;
     for (fc_int t0 = 0; t0 < ntile; t0 += FC_NR) {
+        if (whole && t0 + 16 <= ntile) {
+            /* the first output pixel of each run of four tiles (tiles t0 + 4q ..) */
+            fc_int at[4];
+            for (int q = 0; q < 4; ++q) {
+                const fc_int tau = t0 + 4 * q, lr = tau / tw, tj = tau - lr * tw;
+                const fc_int gr = gr0 + lr, img = gr / th, ti = gr - img * th;
+                at[q] = (img - img0) * K * HWo + 4 * ti * Wo + 4 * tj;
+            }
+            for (fc_int k = k0; k < k1; ++k) {
+                const float *mk = mb + k * tbp + t0;
+                __m512 s[6][4]; /* A^T along a: s[b][i] */
+                for (int b = 0; b < 6; ++b)
+                    fc_wino4_at_avx512_f32(_mm512_loadu_ps(mk + b * mstride),
+                                           _mm512_loadu_ps(mk + (6 + b) * mstride),
+                                           _mm512_loadu_ps(mk + (12 + b) * mstride),
+                                           _mm512_loadu_ps(mk + (18 + b) * mstride),
+                                           _mm512_loadu_ps(mk + (24 + b) * mstride),
+                                           _mm512_loadu_ps(mk + (30 + b) * mstride), s[b]);
+                const __m512 bk = _mm512_set1_ps(bias ? bias[k] : 0.0f);
+                for (int i = 0; i < 4; ++i) {
+                    __m512 o[4], v[4];
+                    fc_wino4_at_avx512_f32(s[0][i], s[1][i], s[2][i], s[3][i], s[4][i], s[5][i], o);
+                    for (int j = 0; j < 4; ++j)
+                        o[j] = _mm512_add_ps(o[j], bk);
+                    fc_wino4_rows16_f32(o, v);
+                    for (int q = 0; q < 4; ++q) {
+                        const fc_int a = at[q] + k * HWo + i * Wo;
+                        __m512 w = v[q];
+                        if (rb)
+                            w = _mm512_add_ps(w, _mm512_loadu_ps(rb + a));
+                        if (relu) /* "v > 0 ? v : 0" */
+                            w = _mm512_maskz_mov_ps(
+                                _mm512_cmp_ps_mask(w, _mm512_setzero_ps(), _CMP_GT_OQ), w);
+                        _mm512_storeu_ps(yb + a, w);
+                    }
+                }
+            }
+            continue;
+        }
         unsigned rowok[6], colok[6];
         const __m512i idx =
             fc_wino4_panel_tiles(pl, gr0, t0, ntile, K, Ho, Wo, 0, 0, 4, rowok, colok);

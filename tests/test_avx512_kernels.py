@@ -174,7 +174,8 @@ def test_channel_vector_path_same_bits_as_avx2(N, C, K, H, W, R, stride, pad, ac
 
 @pytest.mark.parametrize("N,C,K,H,pad", [(1, 32, 32, 16, 1), (2, 40, 48, 15, 0),
                                          (1, 64, 70, 21, 1), (3, 33, 32, 13, 1),
-                                         (16, 32, 40, 16, 1), (1, 32, 33, 35, 1)])
+                                         (16, 32, 40, 16, 1), (1, 32, 33, 35, 1),
+                                         (4, 32, 32, 32, 1), (2, 32, 40, 16, 1)])
 @pytest.mark.parametrize("activation", [None, "relu", "tanh"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_winograd_f4_same_bits_as_avx2(N, C, K, H, pad, activation, dtype):
@@ -182,7 +183,8 @@ def test_winograd_f4_same_bits_as_avx2(N, C, K, H, pad, activation, dtype):
     with AVX2): the forward pass with packed weights (single images take it) with each
     write-back (and with a residual added before the activation), and the input
     gradient (plain weights take it from a 13x13 map too); tile counts that leave
-    part-panels, panels that span tile rows and images."""
+    part-panels, panels that span tile rows and images, and panels of whole tiles in runs
+    of four along tile rows (16x16 and 32x32 maps: stored as rows, not scattered)."""
     from fastconv import _conv, geometry
     g = geometry.conv2d_geometry((N, C, H, H), (K, C, 3, 3), 1, pad, 1)
     assert _conv.conv_path(geometry.conv_kernel_args(g, packed=True), 0, 4) == "winograd-f4"
