@@ -3,10 +3,12 @@
  * (float) that put a packed panel's 16 tiles in the vector lanes (declared in
  * conv_internal.h; their callers, conv_winograd.c and conv_winograd4.c, take
  * them when fc_simd_path() is FC_SIMD_AVX512 and they return 1):
- *   F(4x4) input   each of a tile's 36 pixels one masked gather, B^T and B on
- *                  whole vectors, 36 full stores into the panel;
+ *   F(4x4) input   each of a tile's 36 pixels one masked gather (or, where the
+ *                  panel is runs of four tiles along tile rows, row loads and
+ *                  lane permutes), B^T and B on whole vectors, 36 full stores
+ *                  into the panel;
  *   F(4x4) output  A^T and A on whole vectors, + bias, + residual, ReLU, one
- *                  masked scatter per output;
+ *                  masked scatter per output (or row stores after lane shuffles);
  *   F(2x2) output  where tile rows are whole panels: two output rows per
  *                  panel by lane permutes.
  * Each gives every element the operations, in the order, of the portable and
@@ -96,7 +98,8 @@ static inline FC_W_AVX512 __m512i fc_wino4_panel_tiles(const fc_conv_plan *pl, f
 
 /* fc_wino4_input (conv_winograd4.c) on the AVX-512 path; 0 when the block's images span
  * more elements than a gather's 32-bit index reaches (the caller then takes
- * the AVX2 path). */
+ * the AVX2 path). Panels of whole runs of four tiles along tile rows load rows and
+ * permute (below); the others gather. */
 FC_W_AVX512 int fc_wino4_input_avx512_f32(const fc_conv_plan *pl, const float *x, fc_int gr0,
                                           fc_int nrows, float *vb)
 {
@@ -107,7 +110,80 @@ FC_W_AVX512 int fc_wino4_input_avx512_f32(const fc_conv_plan *pl, const float *x
     if (((gr0 + nrows - 1) / th - img0 + 1) * C * HW + HW >= (fc_int)1 << 30)
         return 0;
     const float *xb = x + img0 * C * HW;
+    /* Whole panels in runs of four tiles along tile rows: each run's six input rows are
+     * two masked vector loads each (columns c0 .. c0 + 15 and c0 + 2 .. c0 + 17, out of
+     * the map masked off), and every (a, b) vector is two lane permutes and a blend of
+     * the four runs' loads -- in place of 36 gathers per channel. */
+    const int runs = tw % 4 == 0;
+    /* pick[b]: lanes 4h + r (r < 4) take element 4r + b of the pair's first (h even) or
+     * second (h odd) source: tile r of a run, column b of its window */
+    __m512i pick[4];
+    for (int b = 0; b < 4; ++b) {
+        int32_t idx[16];
+        for (int l = 0; l < 16; ++l)
+            idx[l] = 4 * (l & 3) + b + 16 * ((l >> 2) & 1);
+        pick[b] = _mm512_loadu_si512((const void *)idx);
+    }
     for (fc_int t0 = 0; t0 < ntile; t0 += FC_NR) {
+        if (runs && t0 + 16 <= ntile) {
+            fc_int off[4][6];   /* a run's row a, column c0, from xb (channel 0) */
+            __mmask16 m0[4], m1[4];
+            unsigned rowin[4] = {0, 0, 0, 0};
+            for (int q = 0; q < 4; ++q) {
+                const fc_int tau = t0 + 4 * q, lr = tau / tw, tj = tau - lr * tw;
+                const fc_int gr = gr0 + lr, img = gr / th, ti = gr - img * th;
+                const fc_int r0 = 4 * ti - pt, c0 = 4 * tj - pleft;
+                unsigned k0 = 0, k1 = 0;
+                for (int e = 0; e < 16; ++e) {
+                    k0 |= (unsigned)(c0 + e >= 0 && c0 + e < W) << e;
+                    k1 |= (unsigned)(c0 + 2 + e >= 0 && c0 + 2 + e < W) << e;
+                }
+                m0[q] = (__mmask16)k0;
+                m1[q] = (__mmask16)k1;
+                for (int a = 0; a < 6; ++a) {
+                    off[q][a] = (img - img0) * C * HW + (r0 + a) * W + c0;
+                    rowin[q] |= (unsigned)(r0 + a >= 0 && r0 + a < H) << a;
+                }
+            }
+            float *vp = vb + (t0 / FC_NR) * C * FC_NR;
+            for (fc_int c = 0; c < C; ++c) {
+                const float *xc = xb + c * HW;
+                __m512 t[6][6]; /* B^T d: t[a][b] */
+                __m512 in[6][6];
+                for (int a = 0; a < 6; ++a) {
+                    __m512 l0[4], l1[4];
+                    for (int q = 0; q < 4; ++q) {
+                        const int ok = (rowin[q] >> a) & 1;
+                        l0[q] = ok ? _mm512_maskz_loadu_ps(m0[q], xc + off[q][a])
+                                   : _mm512_setzero_ps();
+                        l1[q] = ok ? _mm512_maskz_loadu_ps(m1[q], xc + off[q][a] + 2)
+                                   : _mm512_setzero_ps();
+                    }
+                    for (int b = 0; b < 6; ++b) {
+                        const __m512 *l = b < 4 ? l0 : l1;
+                        const int pb = b < 4 ? b : b - 2;
+                        in[a][b] = _mm512_mask_blend_ps(
+                            (__mmask16)0xff00, _mm512_permutex2var_ps(l[0], pick[pb], l[1]),
+                            _mm512_permutex2var_ps(l[2], pick[pb], l[3]));
+                    }
+                }
+                for (int b = 0; b < 6; ++b) {
+                    __m512 o[6];
+                    fc_wino4_bt_avx512_f32(in[0][b], in[1][b], in[2][b], in[3][b], in[4][b],
+                                           in[5][b], o);
+                    for (int a = 0; a < 6; ++a)
+                        t[a][b] = o[a];
+                }
+                float *d = vp + c * FC_NR;
+                for (int a = 0; a < 6; ++a) {
+                    __m512 o[6];
+                    fc_wino4_bt_avx512_f32(t[a][0], t[a][1], t[a][2], t[a][3], t[a][4], t[a][5], o);
+                    for (int b = 0; b < 6; ++b)
+                        _mm512_storeu_ps(d + (a * 6 + b) * vstride, o[b]);
+                }
+            }
+            continue;
+        }
         unsigned rowok[6], colok[6];
         const __m512i idx =
             fc_wino4_panel_tiles(pl, gr0, t0, ntile, C, H, W, pt, pleft, 6, rowok, colok);
