@@ -96,6 +96,26 @@ static inline FC_W_AVX512 __m512i fc_wino4_panel_tiles(const fc_conv_plan *pl, f
     return _mm512_loadu_si512((const void *)off);
 }
 
+/* B^T d B of one channel's 16 tiles, in[a][b] the tiles' input pixel (a, b): B^T down
+ * each column b, then B along each row, V[a*6 + b] stored at d + (a*6 + b)*vstride. */
+static inline __attribute__((always_inline)) FC_W_AVX512 void
+fc_wino4_in_panel_f32(const __m512 in[6][6], float *d, fc_int vstride)
+{
+    __m512 t[6][6]; /* B^T d: t[a][b] */
+    for (int b = 0; b < 6; ++b) {
+        __m512 o[6];
+        fc_wino4_bt_avx512_f32(in[0][b], in[1][b], in[2][b], in[3][b], in[4][b], in[5][b], o);
+        for (int a = 0; a < 6; ++a)
+            t[a][b] = o[a];
+    }
+    for (int a = 0; a < 6; ++a) {
+        __m512 o[6];
+        fc_wino4_bt_avx512_f32(t[a][0], t[a][1], t[a][2], t[a][3], t[a][4], t[a][5], o);
+        for (int b = 0; b < 6; ++b)
+            _mm512_storeu_ps(d + (a * 6 + b) * vstride, o[b]);
+    }
+}
+
 /* fc_wino4_input (conv_winograd4.c) on the AVX-512 path; 0 when the block's images span
  * more elements than a gather's 32-bit index reaches (the caller then takes
  * the AVX2 path). Panels of whole runs of four tiles along tile rows load rows and
@@ -148,7 +168,6 @@ FC_W_AVX512 int fc_wino4_input_avx512_f32(const fc_conv_plan *pl, const float *x
             float *vp = vb + (t0 / FC_NR) * C * FC_NR;
             for (fc_int c = 0; c < C; ++c) {
                 const float *xc = xb + c * HW;
-                __m512 t[6][6]; /* B^T d: t[a][b] */
                 __m512 in[6][6];
                 for (int a = 0; a < 6; ++a) {
                     __m512 l0[4], l1[4];
@@ -167,20 +186,7 @@ FC_W_AVX512 int fc_wino4_input_avx512_f32(const fc_conv_plan *pl, const float *x
                             _mm512_permutex2var_ps(l[2], pick[pb], l[3]));
                     }
                 }
-                for (int b = 0; b < 6; ++b) {
-                    __m512 o[6];
-                    fc_wino4_bt_avx512_f32(in[0][b], in[1][b], in[2][b], in[3][b], in[4][b],
-                                           in[5][b], o);
-                    for (int a = 0; a < 6; ++a)
-                        t[a][b] = o[a];
-                }
-                float *d = vp + c * FC_NR;
-                for (int a = 0; a < 6; ++a) {
-                    __m512 o[6];
-                    fc_wino4_bt_avx512_f32(t[a][0], t[a][1], t[a][2], t[a][3], t[a][4], t[a][5], o);
-                    for (int b = 0; b < 6; ++b)
-                        _mm512_storeu_ps(d + (a * 6 + b) * vstride, o[b]);
-                }
+                fc_wino4_in_panel_f32(in, vp + c * FC_NR, vstride);
             }
             continue;
         }
@@ -194,26 +200,44 @@ FC_W_AVX512 int fc_wino4_input_avx512_f32(const fc_conv_plan *pl, const float *x
         float *vp = vb + (t0 / FC_NR) * C * FC_NR;
         for (fc_int c = 0; c < C; ++c) {
             const float *xc = xb + c * HW;
-            __m512 t[6][6]; /* B^T d: t[a][b] */
-            for (int b = 0; b < 6; ++b) {
-                __m512 in[6], o[6];
-                for (int a = 0; a < 6; ++a)
-                    in[a] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m[a][b], idx,
-                                                     xc + a * W + b, 4);
-                fc_wino4_bt_avx512_f32(in[0], in[1], in[2], in[3], in[4], in[5], o);
-                for (int a = 0; a < 6; ++a)
-                    t[a][b] = o[a];
-            }
-            float *d = vp + c * FC_NR;
-            for (int a = 0; a < 6; ++a) {
-                __m512 o[6];
-                fc_wino4_bt_avx512_f32(t[a][0], t[a][1], t[a][2], t[a][3], t[a][4], t[a][5], o);
+            __m512 in[6][6];
+            for (int a = 0; a < 6; ++a)
                 for (int b = 0; b < 6; ++b)
-                    _mm512_storeu_ps(d + (a * 6 + b) * vstride, o[b]);
-            }
+                    in[a][b] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m[a][b], idx,
+                                                        xc + a * W + b, 4);
+            fc_wino4_in_panel_f32(in, vp + c * FC_NR, vstride);
         }
     }
     return 1;
+}
+
+/* A^T down the columns of one filter's 36 products over a panel (mk: the first of the
+ * blocks, mstride apart): s[b][i]. */
+static inline __attribute__((always_inline)) FC_W_AVX512 void
+fc_wino4_at_cols_f32(const float *mk, fc_int mstride, __m512 s[6][4])
+{
+    for (int b = 0; b < 6; ++b)
+        fc_wino4_at_avx512_f32(_mm512_loadu_ps(mk + b * mstride),
+                               _mm512_loadu_ps(mk + (6 + b) * mstride),
+                               _mm512_loadu_ps(mk + (12 + b) * mstride),
+                               _mm512_loadu_ps(mk + (18 + b) * mstride),
+                               _mm512_loadu_ps(mk + (24 + b) * mstride),
+                               _mm512_loadu_ps(mk + (30 + b) * mstride), s[b]);
+}
+
+/* Output row i of the panel's tiles from s (fc_wino4_at_cols_f32), + bias: o[j]. */
+static inline __attribute__((always_inline)) FC_W_AVX512 void
+fc_wino4_out_row_f32(__m512 s[6][4], int i, __m512 bk, __m512 o[4])
+{
+    fc_wino4_at_avx512_f32(s[0][i], s[1][i], s[2][i], s[3][i], s[4][i], s[5][i], o);
+    for (int j = 0; j < 4; ++j)
+        o[j] = _mm512_add_ps(o[j], bk);
+}
+
+/* "v > 0 ? v : 0" on a vector (NaN and -0 go to +0, as the scalar expression). */
+static inline __attribute__((always_inline)) FC_W_AVX512 __m512 fc_relu_avx512_f32(__m512 v)
+{
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v);
 }
 
 /* Row i of a panel's 16 tiles, the lanes of o[0..3] (o[j]: column j of each tile), as
@@ -271,30 +295,19 @@ FC_W_AVX512 int fc_wino4_output_avx512_f32(const fc_conv_plan *pl, const float *
                 at[q] = (img - img0) * K * HWo + 4 * ti * Wo + 4 * tj;
             }
             for (fc_int k = k0; k < k1; ++k) {
-                const float *mk = mb + k * tbp + t0;
-                __m512 s[6][4]; /* A^T along a: s[b][i] */
-                for (int b = 0; b < 6; ++b)
-                    fc_wino4_at_avx512_f32(_mm512_loadu_ps(mk + b * mstride),
-                                           _mm512_loadu_ps(mk + (6 + b) * mstride),
-                                           _mm512_loadu_ps(mk + (12 + b) * mstride),
-                                           _mm512_loadu_ps(mk + (18 + b) * mstride),
-                                           _mm512_loadu_ps(mk + (24 + b) * mstride),
-                                           _mm512_loadu_ps(mk + (30 + b) * mstride), s[b]);
-                const __m512 bk = _mm512_set1_ps(bias ? bias[k] : 0.0f);
+                __m512 s[6][4];
+                fc_wino4_at_cols_f32(mb + k * tbp + t0, mstride, s);
                 for (int i = 0; i < 4; ++i) {
                     __m512 o[4], v[4];
-                    fc_wino4_at_avx512_f32(s[0][i], s[1][i], s[2][i], s[3][i], s[4][i], s[5][i], o);
-                    for (int j = 0; j < 4; ++j)
-                        o[j] = _mm512_add_ps(o[j], bk);
+                    fc_wino4_out_row_f32(s, i, _mm512_set1_ps(bias ? bias[k] : 0.0f), o);
                     fc_wino4_rows16_f32(o, v);
                     for (int q = 0; q < 4; ++q) {
                         const fc_int a = at[q] + k * HWo + i * Wo;
                         __m512 w = v[q];
                         if (rb)
                             w = _mm512_add_ps(w, _mm512_loadu_ps(rb + a));
-                        if (relu) /* "v > 0 ? v : 0" */
-                            w = _mm512_maskz_mov_ps(
-                                _mm512_cmp_ps_mask(w, _mm512_setzero_ps(), _CMP_GT_OQ), w);
+                        if (relu)
+                            w = fc_relu_avx512_f32(w);
                         _mm512_storeu_ps(yb + a, w);
                     }
                 }
@@ -305,29 +318,20 @@ FC_W_AVX512 int fc_wino4_output_avx512_f32(const fc_conv_plan *pl, const float *
         const __m512i idx =
             fc_wino4_panel_tiles(pl, gr0, t0, ntile, K, Ho, Wo, 0, 0, 4, rowok, colok);
         for (fc_int k = k0; k < k1; ++k) {
-            const float *mk = mb + k * tbp + t0;
-            __m512 s[6][4]; /* A^T along a: s[b][i] */
-            for (int b = 0; b < 6; ++b)
-                fc_wino4_at_avx512_f32(_mm512_loadu_ps(mk + b * mstride),
-                                       _mm512_loadu_ps(mk + (6 + b) * mstride),
-                                       _mm512_loadu_ps(mk + (12 + b) * mstride),
-                                       _mm512_loadu_ps(mk + (18 + b) * mstride),
-                                       _mm512_loadu_ps(mk + (24 + b) * mstride),
-                                       _mm512_loadu_ps(mk + (30 + b) * mstride), s[b]);
-            const __m512 bk = _mm512_set1_ps(bias ? bias[k] : 0.0f);
+            __m512 s[6][4];
+            fc_wino4_at_cols_f32(mb + k * tbp + t0, mstride, s);
             for (int i = 0; i < 4; ++i) {
                 __m512 o[4];
-                fc_wino4_at_avx512_f32(s[0][i], s[1][i], s[2][i], s[3][i], s[4][i], s[5][i], o);
+                fc_wino4_out_row_f32(s, i, _mm512_set1_ps(bias ? bias[k] : 0.0f), o);
                 for (int j = 0; j < 4; ++j) {
                     const __mmask16 m = (__mmask16)(rowok[i] & colok[j]);
                     const fc_int at = k * HWo + i * Wo + j;
-                    __m512 v = _mm512_add_ps(o[j], bk);
+                    __m512 v = o[j];
                     if (rb)
                         v = _mm512_add_ps(
                             v, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, rb + at, 4));
-                    if (relu) /* "v > 0 ? v : 0" */
-                        v = _mm512_maskz_mov_ps(
-                            _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v);
+                    if (relu)
+                        v = fc_relu_avx512_f32(v);
                     _mm512_mask_i32scatter_ps(yb + at, m, idx, v, 4);
                 }
             }
