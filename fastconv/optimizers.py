@@ -31,6 +31,7 @@ from . import _validation as V
 
 from ._registry import Configurable, Registry
 from .config import get_num_threads
+from .functional._checks import same_layout
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -43,9 +44,8 @@ _number = V.finite_number
 def _same_layout(p, a):
     """Whether ``a`` is a C-contiguous array like the C-contiguous, writeable float array
     ``p`` (dtype and shape): the optimisers' kernels take such pairs."""
-    return (type(p) is np.ndarray and type(a) is np.ndarray and p.dtype == a.dtype
-            and p.dtype in _FLOATS and p.shape == a.shape and p.flags.c_contiguous
-            and a.flags.c_contiguous and p.flags.writeable)
+    return (type(p) is np.ndarray and p.dtype in _FLOATS and p.flags.c_contiguous
+            and p.flags.writeable and same_layout(a, p))
 
 
 class Optimizer(Configurable):

@@ -41,6 +41,14 @@ def _contiguous(x):
     return x if x.flags.c_contiguous else np.ascontiguousarray(x)
 
 
+def same_layout(a, like):
+    """Whether ``a`` is a C-contiguous array of ``like``'s dtype and shape: what the
+    kernels take as it is beside ``like`` (a gradient beside its input, a parameter's
+    update beside it), no check or copy needed."""
+    return (type(a) is np.ndarray and a.dtype == like.dtype and a.shape == like.shape
+            and a.flags.c_contiguous)
+
+
 def _expect_shape(a, shape, name, op):
     if a.shape != tuple(shape):
         raise ValueError(f"{op}: {name} must have shape {tuple(shape)}, got {a.shape}")

@@ -5,11 +5,10 @@ Keras's ``padding='same'`` is turned into per-side padding (``geometry.keras_pad
 ``out = ceil(in / stride)``, the odd pixel at the bottom/right) and handed to the kernels,
 which pad on the fly: no padded copy of the input, no cropped gradient.
 """
-import numpy as np
-
 from .. import _validation as V
 from .. import functional as F
 from .. import geometry as geo
+from ..functional._checks import same_layout
 from ..functional.prepared import PreparedConv2d
 from .. import initializers
 from ..layout import to_public_shape
@@ -134,9 +133,7 @@ class _ConvBase(KernelLayer):
         x = ctx[0]
         prep = self._prepared(x)
         if prep is not None and g.dtype == self.dtype and g.shape == prep.out_shape:
-            in_kernel = (addend is not None and input_grad and type(addend) is np.ndarray
-                         and addend.shape == x.shape and addend.dtype == x.dtype
-                         and addend.flags.c_contiguous)
+            in_kernel = addend is not None and input_grad and same_layout(addend, x)
             gx, gw, gb = prep.backward(g, x, self.params["kernel"], input_grad,
                                        bias_grad=self.use_bias,
                                        addend=addend if in_kernel else None)

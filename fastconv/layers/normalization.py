@@ -6,7 +6,7 @@ import numpy as np
 from .. import _validation as V
 from .. import functional as F
 from ..functional import normalization as _BN
-from ..functional._checks import _FLOATS
+from ..functional._checks import _FLOATS, same_layout as _same_layout
 from .. import initializers
 from ..layout import to_public_shape
 from .base import Layer, register, weights_changed
@@ -14,10 +14,6 @@ from .base import Layer, register, weights_changed
 __all__ = ["BatchNormalization"]
 
 
-def _same_layout(g, x):
-    """A gradient the backward's checks would pass unchanged: like ``x``, C-contiguous."""
-    return (type(g) is np.ndarray and g.dtype == x.dtype and g.shape == x.shape
-            and g.flags.c_contiguous)
 
 
 @register
