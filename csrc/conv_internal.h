@@ -417,6 +417,8 @@ int fc_pool_part_rows(const fc_conv_part *pt, const fc_pool_geom *pg, fc_int *p0
  * output transform; each returns 0, having done nothing, where it does not
  * apply (a gather's 32-bit index would not reach the block's images; an
  * activation other than ReLU; F(2x2) tile rows that are not whole panels). */
+void fc_wino4_tiles_in_t_avx512_f32(const float *p, fc_int wr, fc_int ntiles, float *d,
+                                    fc_int vstride);
 int fc_wino4_input_avx512_f32(const fc_conv_plan *pl, const float *x, fc_int gr0, fc_int nrows,
                               float *vb);
 int fc_wino4_output_avx512_f32(const fc_conv_plan *pl, const float *mb, fc_int gr0, fc_int nrows,

@@ -164,6 +164,13 @@ FC_SFX(fc_wino_input_t_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, 
             FC_T *vg = vt + (cg / FC_NR) * tbp * FC_NR;
             for (fc_int ti = ti0; ti < ti0 + nr; ++ti) {
                 const fc_int taub = (lr + ti - ti0) * tw;
+#if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
+                if (vec == 2 && m == 4) {
+                    fc_wino4_tiles_in_t_avx512_f32(plane + 4 * ti * wr * FC_NR, wr, tw,
+                                                   vg + taub * FC_NR, vstride);
+                    continue;
+                }
+#endif
                 for (fc_int tj = 0; tj < tw; ++tj)
                     if (m == 4)
                         FC_SFX(fc_wino4_tile_in_t)(plane + (4 * ti * wr + 4 * tj) * FC_NR, wr,
@@ -266,18 +273,25 @@ FC_SFX(fc_wino_dy_body)(const fc_conv_plan *pl, const FC_T *dy, fc_int gr0, fc_i
             FC_T *ap = ad + (i0 / FC_MR) * pstride + lr * tw * FC_MR;
             for (fc_int tj = 0; tj < tw; ++tj) {
                 FC_T *restrict d = ap + tj * FC_MR;
-                FC_T o[36][FC_DYL];
                 if (m == 4) {
-                    FC_T t[6][4][FC_DYL]; /* A dY: t[a][j] */
+                    /* A dY (t[a][j]), then each row's A^T straight into its six
+                     * panels: Dy[a*6 + b] at d + (a*6 + b)*astride */
+                    FC_T t[6][4][FC_DYL];
                     const FC_T *q0 = q + 4 * tj * FC_DYL;
                     for (int j = 0; j < 4; ++j)
                         FC_SFX(fc_wino4_a)(q0 + j * FC_DYL, wr * FC_DYL, t[0][j], 4 * FC_DYL);
-                    for (int a = 0; a < 6; ++a)
-                        FC_SFX(fc_wino4_a)(t[a][0], FC_DYL, o[a * 6], FC_DYL);
-                } else {
-                    const FC_T *q0 = q + 2 * tj * FC_DYL;
-                    FC_SFX(fc_wino_tile_dy)(q0, q0 + wr * FC_DYL, o);
+                    for (int a = 0; a < 6; ++a) {
+                        FC_T o[6][FC_DYL];
+                        FC_SFX(fc_wino4_a)(t[a][0], FC_DYL, o[0], FC_DYL);
+                        for (int b = 0; b < 6; ++b)
+                            for (int kk = 0; kk < FC_DYL; ++kk)
+                                d[(a * 6 + b) * astride + kk] = o[b][kk];
+                    }
+                    continue;
                 }
+                FC_T o[16][FC_DYL];
+                const FC_T *q0 = q + 2 * tj * FC_DYL;
+                FC_SFX(fc_wino_tile_dy)(q0, q0 + wr * FC_DYL, o);
                 for (fc_int xi = 0; xi < nx; ++xi)
                     for (int kk = 0; kk < FC_DYL; ++kk)
                         d[xi * astride + kk] = o[xi][kk];
@@ -295,8 +309,18 @@ FC_SFX(fc_wino_dy_avx2)(const fc_conv_plan *pl, const FC_T *dy, fc_int gr0, fc_i
 }
 #endif
 
+#if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
+/* The AVX2 one with F(4x4)'s tiles on 16-lane vectors (the AVX-512 path, float). */
+__attribute__((target("avx2"))) FC_WINO_NOLIB static void
+FC_SFX(fc_wino_input_t_avx512)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, fc_int nrows,
+                               FC_T *vt, fc_int vstride, FC_T *rowbuf)
+{
+    FC_SFX(fc_wino_input_t_body)(pl, x, gr0, nrows, vt, vstride, rowbuf, 2);
+}
+#endif
+
 #ifdef FC_HAVE_X86_AVX2_KERNELS
-__attribute__((target("avx2,fma"))) FC_WINO_NOLIB static void
+__attribute__((target("avx2"))) FC_WINO_NOLIB static void
 FC_SFX(fc_wino_input_t_avx2)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, fc_int nrows,
                              FC_T *vt, fc_int vstride, FC_T *rowbuf)
 {
@@ -472,6 +496,8 @@ void FC_SFX(fc_conv_wino_bw_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T
      * block's products overwrite it (beta 0). */
     FC_SFX(fc_ukb_fn) ukb = FC_SFX(fc_ukb_select)();
     const int avx2 = fc_wino_avx2();
+    const int avx512 = fc_simd_path() == FC_SIMD_AVX512;
+    (void)avx512; /* unused in double and portable builds */
     const fc_int total_rows = nimg * pl->wino_th;
     if (total_rows <= 0)
         return;
@@ -480,7 +506,12 @@ void FC_SFX(fc_conv_wino_bw_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T
         const fc_int kc = nrows * tw;
 #ifdef FC_HAVE_X86_AVX2_KERNELS
         if (avx2) {
-            FC_SFX(fc_wino_input_t_avx2)(pl, x, gr0, nrows, vt, vstride, rowbuf);
+#if !FC_IS_F64
+            if (avx512)
+                FC_SFX(fc_wino_input_t_avx512)(pl, x, gr0, nrows, vt, vstride, rowbuf);
+            else
+#endif
+                FC_SFX(fc_wino_input_t_avx2)(pl, x, gr0, nrows, vt, vstride, rowbuf);
             FC_SFX(fc_wino_dy_avx2)(pl, dy, gr0, nrows, ad, astride, pstride, rowbuf);
         } else
 #endif

@@ -207,6 +207,29 @@ def test_winograd_f4_same_bits_as_avx2(N, C, K, H, pad, activation, dtype):
     _assert_same_bits(*_on_both_paths(run), what=f"{N, C, K, H, pad}")
 
 
+@pytest.mark.parametrize("N,C,K,H,pad", [(4, 16, 16, 32, 1), (16, 32, 32, 16, 1),
+                                         (64, 64, 64, 8, 1), (16, 33, 20, 13, 1),
+                                         (16, 40, 48, 15, 0), (4, 16, 24, 35, 1)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_winograd_f4_weight_gradient_same_bits_as_avx2(N, C, K, H, pad, threads,
+                                                       restore_threads):
+    """F(4x4)'s weight gradient: the input transform into the transposed V panels runs
+    a channel group's 16 lanes as one vector on AVX-512 (two halves on AVX2), the same
+    operations unfused on both; ResNet's stage shapes, channel counts that leave part
+    panels, 'valid' padding, a map that leaves part tiles."""
+    from fastconv import geometry
+    g = geometry.conv2d_geometry((N, C, H, H), (K, C, 3, 3), 1, pad, 1)
+    for wide in (False, True):   # both paths take F(4x4) for it
+        assert geometry._conv_kernel_args(g, False, wide)[-1] & geometry.WINOGRAD_F4_WEIGHT
+    fastconv.set_num_threads(threads)
+    rng = np.random.default_rng(C * K + H)
+    x = rng.standard_normal((N, C, H, H)).astype(np.float32)
+    w = rng.standard_normal((K, C, 3, 3)).astype(np.float32)
+    gy = rng.standard_normal((N, K, g.Ho, g.Wo)).astype(np.float32)
+    _assert_same_bits(*_on_both_paths(lambda: F.conv2d_backward(gy, x, w, padding=pad)[1:2]),
+                      what=f"{N, C, K, H, pad}")
+
+
 @pytest.mark.parametrize("N,C,K,H,W,pad", [(1, 16, 16, 32, 32, 1), (2, 16, 20, 31, 31, 1),
                                            (3, 17, 20, 13, 33, 0), (1, 16, 24, 9, 64, 1),
                                            (1, 64, 70, 9, 9, 1)])
