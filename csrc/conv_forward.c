@@ -185,6 +185,7 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
 
     FC_DIRECT_OFFSETS(pl, offs);
     FC_SFX(fc_dkn_fn) dkw = FC_SFX(fc_dkw_select)();
+    FC_SFX(fc_dkn_fn) dkw8 = FC_SFX(fc_dkw8_select)();
     {
         /* A short last chunk of a row that is the second chunk of its tile
          * (odd t: tiles, dkn groups and thread splits start at even t) is
@@ -283,6 +284,18 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
                      * not by a call with idle chunk slots */
                     FC_T *yc = y + ic * P;
                     fc_int t = g0;
+                    if (dkw8)
+                        for (; t + 8 <= g1; t += 8) {
+                            const FC_T *xq[8];
+                            FC_T *cq[8];
+                            int nq[8];
+                            for (int q = 0; q < 8; ++q) {
+                                xq[q] = xb + cb[t + q];
+                                cq[q] = yc + cp[t + q];
+                                nq[q] = (int)cl[t + q];
+                            }
+                            dkw8(kc, apc, xq, op, cq, P, beta, (int)mc, nq, bl ? bl + ic : NULL, rl);
+                        }
                     for (; t + 6 <= g1; t += 6) {
                         const FC_T *xq[6];
                         FC_T *cq[6];

@@ -211,6 +211,7 @@ int FC_SFX(fc_conv_1x1_tiles)(const fc_conv_plan *pl, const fc_conv_geom *g, fc_
         m <= 0 || kcb > FC_KC || (act != FC_ACT_NONE && act != FC_ACT_RELU))
         return 0;
     FC_SFX(fc_dkr_fn) dkr = FC_SFX(fc_dkr_select)();
+    FC_SFX(fc_dkn_fn) dkw8 = FC_SFX(fc_dkw8_select)();
     const fc_int xs = k * P, ys = m * P, mpad = fc_roundup(m, FC_MR);
     fc_int offs[FC_KC];
     for (fc_int p = 0; p < kcb; ++p)
@@ -225,6 +226,18 @@ int FC_SFX(fc_conv_1x1_tiles)(const fc_conv_plan *pl, const fc_conv_geom *g, fc_
             const FC_T *apc = ap + pc * mpad + ic * kc;
             const FC_T *bl = last && bias ? bias + ic : NULL;
             fc_int n = 0;
+            if (dkw8)
+                for (; n + 4 <= nimg; n += 4) {
+                    const FC_T *xq[8];
+                    FC_T *cq[8];
+                    int nq[8];
+                    for (int q = 0; q < 8; ++q) {
+                        xq[q] = x + (n + q / 2) * xs + pc * P + (q & 1) * CW;
+                        cq[q] = y + (n + q / 2) * ys + ic * P + (q & 1) * CW;
+                        nq[q] = CW;
+                    }
+                    dkw8(kc, apc, xq, offs, cq, P, beta, (int)mc, nq, bl, rl);
+                }
             for (; n + 3 <= nimg; n += 3) {
                 const FC_T *xq[6];
                 FC_T *cq[6];

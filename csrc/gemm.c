@@ -132,6 +132,15 @@ FC_SFX(fc_dkn_fn) FC_SFX(fc_dkw_select)(void)
     return NULL;
 }
 
+FC_SFX(fc_dkn_fn) FC_SFX(fc_dkw8_select)(void)
+{
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+    if (fc_simd_path() == FC_SIMD_AVX512)
+        return FC_SFX(fc_dkw8_avx512);
+#endif
+    return NULL;
+}
+
 FC_SFX(fc_dkn_fn) FC_SFX(fc_dkn4_select)(void)
 {
 #ifdef FC_HAVE_X86_AVX2_KERNELS

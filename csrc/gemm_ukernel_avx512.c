@@ -466,16 +466,17 @@ void FC_SFX(fc_dkr_avx512)(fc_int kc, const FC_T *restrict a, const FC_T *x0, co
  * B vector q joins chunks 2q (low half) and 2q + 1 (high half); CONTIG: every
  * tile's chunks side by side in x and in C, the first full (one load, one store). */
 static inline __attribute__((always_inline)) FC_AVX512_FN void
-FC_SFX(fc_dkw_group)(const int LIVE, const int CONTIG, fc_int kc, const FC_T *restrict a,
+FC_SFX(fc_dkw_group)(const int NT, const int LIVE, const int CONTIG, fc_int kc, const FC_T *restrict a,
                      const FC_T *const *xs,
                      const fc_int *restrict offs, FC_T *const *cs, fc_int ldc, int accumulate,
                      int mr, const int *ns, const FC_T *bias, int relu)
 {
-    FC_Z acc[3 * FC_MR];
-#pragma GCC unroll 18
-    for (int i = 0; i < 3 * FC_MR; ++i)
+    FC_Z acc[4 * FC_MR];
+#pragma GCC unroll 24
+    for (int i = 0; i < NT * FC_MR; ++i)
         acc[i] = FC_ZZERO();
     const FC_T *x0 = xs[0], *x1 = xs[1], *x2 = xs[2], *x3 = xs[3], *x4 = xs[4], *x5 = xs[5];
+    const FC_T *x6 = NT > 3 ? xs[6] : x0, *x7 = NT > 3 ? xs[7] : x0;
 #pragma GCC unroll 2
     for (fc_int p = 0; p < kc; ++p) {
         const fc_int o = offs[p];
@@ -495,35 +496,36 @@ FC_SFX(fc_dkw_group)(const int LIVE, const int CONTIG, fc_int kc, const FC_T *re
 #pragma GCC unroll 6
         for (int i = 0; i < LIVE; ++i)
             acc[2 * FC_MR + i] = FC_ZFMA(av[i], bv, acc[2 * FC_MR + i]);
+        if (NT > 3) {
+            bv = CONTIG ? FC_ZLOADU(x6 + o) : FC_ZJOIN(FC_HLOADU(x6 + o), FC_HLOADU(x7 + o));
+#pragma GCC unroll 6
+            for (int i = 0; i < LIVE; ++i)
+                acc[3 * FC_MR + i] = FC_ZFMA(av[i], bv, acc[3 * FC_MR + i]);
+        }
     }
     enum { CW = FC_NR / 2 };
     /* Whole tiles, every row live, nothing to add from C: the write-back as
      * straight-line code (with a short K -- 16 input channels -- the general
      * one's per-row tests cost a third of the call). Same operations. */
-    if (CONTIG && !accumulate && mr >= LIVE && ns[1] == CW && ns[3] == CW && ns[5] == CW) {
-        FC_T *c0 = cs[0], *c2 = cs[2], *c4 = cs[4];
+    if (CONTIG && !accumulate && mr >= LIVE && ns[1] == CW && ns[3] == CW && ns[5] == CW &&
+        (NT < 4 || ns[7] == CW)) {
 #pragma GCC unroll 6
         for (int i = 0; i < LIVE; ++i) {
-            FC_Z v0 = acc[i], v1 = acc[FC_MR + i], v2 = acc[2 * FC_MR + i];
-            if (bias) {
-                const FC_Z bi = FC_ZSET1(bias[i]);
-                v0 = FC_ZADD(v0, bi);
-                v1 = FC_ZADD(v1, bi);
-                v2 = FC_ZADD(v2, bi);
+            const FC_Z bi = bias ? FC_ZSET1(bias[i]) : FC_ZZERO();
+#pragma GCC unroll 4
+            for (int q = 0; q < NT; ++q) {
+                FC_Z v = acc[q * FC_MR + i];
+                if (bias)
+                    v = FC_ZADD(v, bi);
+                if (relu)
+                    v = FC_ZMAX(v, FC_ZZERO());
+                FC_ZSTOREU(cs[2 * q] + (fc_int)i * ldc, v);
             }
-            if (relu) {
-                v0 = FC_ZMAX(v0, FC_ZZERO());
-                v1 = FC_ZMAX(v1, FC_ZZERO());
-                v2 = FC_ZMAX(v2, FC_ZZERO());
-            }
-            FC_ZSTOREU(c0 + (fc_int)i * ldc, v0);
-            FC_ZSTOREU(c2 + (fc_int)i * ldc, v1);
-            FC_ZSTOREU(c4 + (fc_int)i * ldc, v2);
         }
         return;
     }
-#pragma GCC unroll 3
-    for (int q = 0; q < 3; ++q) {
+#pragma GCC unroll 4
+    for (int q = 0; q < NT; ++q) {
         const int na = ns[2 * q], nb = ns[2 * q + 1];
         if (na == 0 && nb == 0)
             continue;
@@ -562,34 +564,32 @@ FC_SFX(fc_dkw_group)(const int LIVE, const int CONTIG, fc_int kc, const FC_T *re
     }
 }
 
-/* Wide direct-B kernel (contract in gemm_internal.h): every A panel of mr
- * rows against six chunks (three tiles). Per k step 6 broadcasts and 6 half
- * loads feed 18 FMAs, where fc_dkr's 18-row groups load 20 times. */
-FC_AVX512_FN
-void FC_SFX(fc_dkw_avx512)(fc_int kc, const FC_T *restrict a, const FC_T *const *xs,
-                           const fc_int *restrict offs, FC_T *const *cs, fc_int ldc, FC_T beta,
-                           int mr, const int *ns, const FC_T *bias, int relu)
+/* fc_dkw's body for NT = 3 or 4 tiles (2 * NT chunks). */
+static inline __attribute__((always_inline)) FC_AVX512_FN void
+FC_SFX(fc_dkw_tiles)(const int NT, fc_int kc, const FC_T *restrict a, const FC_T *const *xs,
+                     const fc_int *restrict offs, FC_T *const *cs, fc_int ldc, FC_T beta,
+                     int mr, const int *ns, const FC_T *bias, int relu)
 {
     const int accumulate = beta != 0;
     int contig = 1; /* every tile's chunks side by side: the whole-tile variant */
-    for (int q = 0; q < 3; ++q)
+    for (int q = 0; q < NT; ++q)
         contig &= FC_SFX(fc_z_side_by_side)(xs[2 * q], xs[2 * q + 1], cs[2 * q], cs[2 * q + 1],
                                             ns[2 * q], ns[2 * q + 1]);
     for (int i0 = 0; i0 < mr; i0 += FC_MR) {
         const int rows = mr - i0 < FC_MR ? mr - i0 : FC_MR;
         const FC_T *ap = a + (fc_int)i0 * kc;
-        FC_T *ci[6];
-        for (int q = 0; q < 6; ++q)
+        FC_T *ci[8];
+        for (int q = 0; q < 2 * NT; ++q)
             ci[q] = cs[q] + (fc_int)i0 * ldc;
         const FC_T *bi = bias ? bias + i0 : NULL;
 #define FC_DKW(LIVE)                                                                          \
     do {                                                                                     \
         if (contig)                                                                          \
-            FC_SFX(fc_dkw_group)(LIVE, 1, kc, ap, xs, offs, ci, ldc, accumulate, rows, ns, bi, \
-                                 relu);                                                      \
+            FC_SFX(fc_dkw_group)(NT, LIVE, 1, kc, ap, xs, offs, ci, ldc, accumulate, rows, ns,  \
+                                 bi, relu);                                                  \
         else                                                                                 \
-            FC_SFX(fc_dkw_group)(LIVE, 0, kc, ap, xs, offs, ci, ldc, accumulate, rows, ns, bi, \
-                                 relu);                                                      \
+            FC_SFX(fc_dkw_group)(NT, LIVE, 0, kc, ap, xs, offs, ci, ldc, accumulate, rows, ns,  \
+                                 bi, relu);                                                  \
     } while (0)
         if (rows <= 2)
             FC_DKW(2);
@@ -599,6 +599,26 @@ void FC_SFX(fc_dkw_avx512)(fc_int kc, const FC_T *restrict a, const FC_T *const 
             FC_DKW(6);
 #undef FC_DKW
     }
+}
+
+/* Wide direct-B kernel (contract in gemm_internal.h): every A panel of mr
+ * rows against six chunks (three tiles). Per k step 6 broadcasts and 6 half
+ * loads feed 18 FMAs, where fc_dkr's 18-row groups load 20 times. */
+FC_AVX512_FN
+void FC_SFX(fc_dkw_avx512)(fc_int kc, const FC_T *restrict a, const FC_T *const *xs,
+                           const fc_int *restrict offs, FC_T *const *cs, fc_int ldc, FC_T beta,
+                           int mr, const int *ns, const FC_T *bias, int relu)
+{
+    FC_SFX(fc_dkw_tiles)(3, kc, a, xs, offs, cs, ldc, beta, mr, ns, bias, relu);
+}
+
+/* Its four-tile form (eight chunks): 24 accumulators, 6 broadcasts and 4 loads per 24 FMAs. */
+FC_AVX512_FN
+void FC_SFX(fc_dkw8_avx512)(fc_int kc, const FC_T *restrict a, const FC_T *const *xs,
+                            const fc_int *restrict offs, FC_T *const *cs, fc_int ldc, FC_T beta,
+                            int mr, const int *ns, const FC_T *bias, int relu)
+{
+    FC_SFX(fc_dkw_tiles)(4, kc, a, xs, offs, cs, ldc, beta, mr, ns, bias, relu);
 }
 
 /* Direct-A kernel over several B micro-panels (contract in gemm_internal.h):

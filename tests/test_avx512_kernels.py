@@ -316,6 +316,22 @@ def test_few_pixel_1x1_panels_same_bits_as_avx2(C, K, H, seed, dtype, threads, r
     _assert_same_bits(a, z, "1x1 conv of a few pixels")
 
 
+@pytest.mark.parametrize("N", [4, 5, 7, 9, 64])
+@pytest.mark.parametrize("K", [20, 64])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_4x4_map_1x1_image_groups_same_bits_as_avx2(N, K, dtype):
+    """A 1x1 convolution on 4x4 maps (one 16-pixel tile an image): the wide kernel takes
+    four images a call on AVX-512 (24 accumulators), then three, the rest one by one;
+    each element still the AVX2 kernel's chain of fused multiply-adds, bias, ReLU."""
+    rng = np.random.default_rng(N * K)
+    x = rng.standard_normal((N, 40, 4, 4)).astype(dtype)
+    w = rng.standard_normal((K, 40, 1, 1)).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype)
+    a, z = _on_both_paths(lambda: [F.conv2d(x, w, b, activation="relu"),
+                                   F.conv2d(x, F.pack_conv2d_weight(w, x_shape=x.shape), b)])
+    _assert_same_bits(a, z, f"{N} images, {K} filters")
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @given(n=st.integers(2, 9), inputs=st.integers(1, 700), units=st.integers(1, 130),
        seed=st.integers(0, 2**16))
