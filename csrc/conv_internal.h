@@ -419,6 +419,7 @@ int fc_pool_part_rows(const fc_conv_part *pt, const fc_pool_geom *pg, fc_int *p0
  * activation other than ReLU; F(2x2) tile rows that are not whole panels). */
 void fc_wino4_tiles_in_t_avx512_f32(const float *p, fc_int wr, fc_int ntiles, float *d,
                                     fc_int vstride);
+void fc_wino4_dy_avx512_f32(const float *q, fc_int ts, fc_int n, float *d, fc_int astride);
 int fc_wino4_input_avx512_f32(const fc_conv_plan *pl, const float *x, fc_int gr0, fc_int nrows,
                               float *vb);
 int fc_wino4_output_avx512_f32(const fc_conv_plan *pl, const float *mb, fc_int gr0, fc_int nrows,

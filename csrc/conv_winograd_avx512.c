@@ -10,7 +10,9 @@
  *   F(4x4) output  A^T and A on whole vectors, + bias, + residual, ReLU, one
  *                  masked scatter per output (or row stores after lane shuffles);
  *   F(2x2) output  where tile rows are whole panels: two output rows per
- *                  panel by lane permutes.
+ *                  panel by lane permutes;
+ * and two of the F(4x4) weight gradient's (conv_winograd_bw.c), a channel group's
+ * 16 channels or a filter panel's (tile, filter) pairs in the lanes.
  * Each gives every element the operations, in the order, of the portable and
  * AVX2 transforms it stands in for, so the paths agree bit for bit
  * (tests/test_avx512_kernels.py).
@@ -131,6 +133,54 @@ FC_W_AVX512 void fc_wino4_tiles_in_t_avx512_f32(const float *p, fc_int wr, fc_in
             for (int b = 0; b < 6; ++b)
                 in[a][b] = _mm512_loadu_ps(pt + (a * wr + b) * FC_NR);
         fc_wino4_in_panel_f32(in, d + tj * FC_NR, vstride);
+    }
+}
+
+/* fc_wino4_a (conv_winograd_bw.c) on four vectors: the same operations, its only
+ * constants 2 and 4, so a multiply fused into an add rounds as the pair would. */
+static inline __attribute__((always_inline)) FC_W_AVX512 void
+fc_wino4_a_avx512_f32(const __m512 y0, const __m512 y1, const __m512 y2, const __m512 y3,
+                      __m512 z[6])
+{
+    const __m512 c2 = _mm512_set1_ps(2.0f), c4 = _mm512_set1_ps(4.0f);
+    const __m512 e = _mm512_add_ps(y0, y2), o = _mm512_add_ps(y1, y3);
+    const __m512 e4 = _mm512_add_ps(y0, _mm512_mul_ps(c4, y2));
+    const __m512 o4 = _mm512_mul_ps(c2, _mm512_add_ps(y1, _mm512_mul_ps(c4, y3)));
+    z[0] = y0;
+    z[1] = _mm512_add_ps(e, o);
+    z[2] = _mm512_sub_ps(e, o);
+    z[3] = _mm512_add_ps(e4, o4);
+    z[4] = _mm512_sub_ps(e4, o4);
+    z[5] = y3;
+}
+
+/* The backward-weight Dy = A dY A^T of a filter panel's tiles on whole vectors. q holds
+ * the 16 pixels of the tiles as 16 planes ts floats apart (plane a*4 + j: pixel (a, j)
+ * of every tile, tiles one after another, each its six filters): a lane is one (tile,
+ * filter) pair, so the transform is lane-wise over n floats of every plane, and Dy[xi]
+ * -- the same (tile, filter) order, the packed A panel's -- goes out as whole vectors to
+ * d + xi*astride. n a multiple of 16 (the lanes past the block's tiles are computed and
+ * land in the panel's unread columns). */
+FC_W_AVX512 void fc_wino4_dy_avx512_f32(const float *q, fc_int ts, fc_int n, float *d,
+                                        fc_int astride)
+{
+    for (fc_int f = 0; f < n; f += 16) {
+        __m512 t[6][4]; /* A dY: t[a][j] */
+        for (int j = 0; j < 4; ++j) {
+            __m512 z[6];
+            fc_wino4_a_avx512_f32(_mm512_loadu_ps(q + j * ts + f),
+                                  _mm512_loadu_ps(q + (4 + j) * ts + f),
+                                  _mm512_loadu_ps(q + (8 + j) * ts + f),
+                                  _mm512_loadu_ps(q + (12 + j) * ts + f), z);
+            for (int a = 0; a < 6; ++a)
+                t[a][j] = z[a];
+        }
+        for (int a = 0; a < 6; ++a) {
+            __m512 z[6];
+            fc_wino4_a_avx512_f32(t[a][0], t[a][1], t[a][2], t[a][3], z);
+            for (int b = 0; b < 6; ++b)
+                _mm512_storeu_ps(d + (a * 6 + b) * astride + f, z[b]);
+        }
     }
 }
 

@@ -11,6 +11,11 @@
 #include "transpose8_avx2.h"
 #endif
 
+/* A plane of the AVX-512 F(4x4) Dy transform's input (fc_wino4_dy_avx512_f32): the
+ * block's tiles' six filters, 8 floats of slack for the last tile's spilled lanes, the
+ * rest of 16 for the last vector's reads. */
+#define FC_WINO4_DY_PLANE(tbp) (6 * (tbp) + 16)
+
 /* Workspace layout of the backward-weight run (fc_conv_wino_bw_run): Dy
  * panels, transposed V panels, the (m + 2)^2 Mw accumulators, row buffers.
  * Block strides are a panel past a multiple of 4 KB, off the L1 set aliasing. */
@@ -33,6 +38,8 @@ void fc_wino_bw_sizes(const fc_conv_plan *pl, size_t elem, fc_int *astride, fc_i
     *m_bytes = fc_align_up(nx * (size_t)d->K * (size_t)d->C * elem);
     const size_t plane = (m * (size_t)th + 2) * (m * (size_t)tw + 2) * (size_t)nr;
     size_t rows = m * (m * (size_t)tw) * 8; /* fc_wino_dy_body's m interleaved rows */
+    if (m == 4 && elem == 4)
+        rows = FC_MAX(rows, 16 * (size_t)FC_WINO4_DY_PLANE(tbp)); /* its AVX-512 planes */
     rows = rows > 9 * 64 ? rows : 9 * 64; /* the final transform's 9 x FC_WINO_FIN */
     *r_bytes = fc_align_up((plane > rows ? plane : rows) * elem);
 }
@@ -79,7 +86,10 @@ size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem)
  * instead of F(2x2)'s 4 (direct: 9); its transforms scale values by up to
  * 8 per dimension, so float32 gradients carry about 1e-5 of their magnitude
  * in rounding (F(2x2): a few units in the last place); the final transform
- * runs in double.
+ * runs in double. On the AVX-512 path (float, F(4x4)) both transforms run on
+ * 16-lane vectors (conv_winograd_avx512.c): V with a channel group in the
+ * lanes, Dy with a filter panel's (tile, filter) pairs -- its pixels first
+ * split into 16 planes -- so each of the 36 results of a vector is one store.
  * ------------------------------------------------------------------- */
 
 #if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
@@ -101,6 +111,31 @@ fc_wino_interleave8_avx2(const float *const rows[8], fc_int n, float *q, fc_int 
     for (; u < n; ++u)
         for (int k = 0; k < 8; ++k)
             q[u * ld + k] = rows[k] ? rows[k][u] : 0.0f;
+}
+#endif
+
+#if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
+/* One dY row of the tiles of a tile row into fc_wino4_dy_avx512_f32's planes: pixel u
+ * of the 8 rows (filters; NULL: zeros) to q + (u % 4)*ts + (u / 4)*6, 8 lanes. Lanes 6
+ * and 7 (filters past the panel's six: NULL, zero) spill into the next tile's slot of
+ * the plane, which that tile's own store rewrites (stores in increasing u); past the
+ * row's last tile they land in the plane's slack, or on a partial tile's missing
+ * pixels, zeros either way. */
+static inline __attribute__((target("avx2,fma"))) void
+fc_wino_interleave_dy4_avx2(const float *const rows[8], fc_int n, float *q, fc_int ts)
+{
+    fc_int u = 0;
+    for (; u + 8 <= n; u += 8) {
+        __m256 v[8];
+        for (int k = 0; k < 8; ++k)
+            v[k] = rows[k] ? _mm256_loadu_ps(rows[k] + u) : _mm256_setzero_ps();
+        fc_transpose8x8_ps(v);
+        for (int j = 0; j < 8; ++j)
+            _mm256_storeu_ps(q + ((u + j) & 3) * ts + ((u + j) >> 2) * 6, v[j]);
+    }
+    for (; u < n; ++u)
+        for (int k = 0; k < 8; ++k)
+            q[(u & 3) * ts + (u >> 2) * 6 + k] = rows[k] ? rows[k][u] : 0.0f;
 }
 #endif
 
@@ -238,6 +273,33 @@ FC_SFX(fc_wino_dy_body)(const fc_conv_plan *pl, const FC_T *dy, fc_int gr0, fc_i
     const fc_int K = g->K, Ho = g->Ho, Wo = g->Wo, th = pl->wino_th, tw = pl->wino_tw;
     const fc_int m = pl->wino_m, nx = (m + 2) * (m + 2), wr = m * tw;
     FC_T *q = rowbuf;
+#if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
+    if (vec == 2 && m == 4 && FC_MR == 6) {
+        /* the panel's tiles as 16 pixel planes (fc_wino4_dy_avx512_f32), ts floats
+         * apart; zeroed once: a pixel past Wo is never written */
+        const fc_int ts = FC_WINO4_DY_PLANE(pl->wino_tbp), ntau = nrows * tw;
+        for (fc_int u = 0; u < 16 * ts; ++u)
+            q[u] = 0;
+        for (fc_int i0 = 0; i0 < K; i0 += FC_MR) {
+            const fc_int nk = FC_MIN(FC_MR, K - i0);
+            for (fc_int lr = 0; lr < nrows; ++lr) {
+                const fc_int gr = gr0 + lr, img = gr / th, ti = gr - img * th;
+                const fc_int oh = m * ti, nrow = FC_MIN(m, Ho - oh);
+                for (int a = 0; a < 4; ++a) {
+                    const FC_T *rows[8];
+                    for (int kk = 0; kk < 8; ++kk)
+                        rows[kk] = kk < nk && a < nrow
+                                       ? dy + ((img * K + i0 + kk) * Ho + oh + a) * Wo
+                                       : NULL;
+                    fc_wino_interleave_dy4_avx2(rows, Wo, q + 4 * a * ts + lr * tw * 6, ts);
+                }
+            }
+            fc_wino4_dy_avx512_f32(q, ts, fc_roundup(ntau * 6, 16), ad + (i0 / FC_MR) * pstride,
+                                   astride);
+        }
+        return;
+    }
+#endif
     for (fc_int u = 0; u < m * wr * FC_DYL; ++u)
         q[u] = 0;
     /* filter panels outer: each of the nx streams of a panel is then written
@@ -299,6 +361,15 @@ FC_SFX(fc_wino_dy_body)(const fc_conv_plan *pl, const FC_T *dy, fc_int gr0, fc_i
         }
     }
 }
+
+#if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
+__attribute__((target("avx2,fma"))) FC_WINO_NOLIB static void
+FC_SFX(fc_wino_dy_avx512)(const fc_conv_plan *pl, const FC_T *dy, fc_int gr0, fc_int nrows,
+                          FC_T *ad, fc_int astride, fc_int pstride, FC_T *rowbuf)
+{
+    FC_SFX(fc_wino_dy_body)(pl, dy, gr0, nrows, ad, astride, pstride, rowbuf, 2);
+}
+#endif
 
 #ifdef FC_HAVE_X86_AVX2_KERNELS
 __attribute__((target("avx2,fma"))) FC_WINO_NOLIB static void
@@ -507,12 +578,15 @@ void FC_SFX(fc_conv_wino_bw_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T
 #ifdef FC_HAVE_X86_AVX2_KERNELS
         if (avx2) {
 #if !FC_IS_F64
-            if (avx512)
+            if (avx512) {
                 FC_SFX(fc_wino_input_t_avx512)(pl, x, gr0, nrows, vt, vstride, rowbuf);
-            else
+                FC_SFX(fc_wino_dy_avx512)(pl, dy, gr0, nrows, ad, astride, pstride, rowbuf);
+            } else
 #endif
+            {
                 FC_SFX(fc_wino_input_t_avx2)(pl, x, gr0, nrows, vt, vstride, rowbuf);
-            FC_SFX(fc_wino_dy_avx2)(pl, dy, gr0, nrows, ad, astride, pstride, rowbuf);
+                FC_SFX(fc_wino_dy_avx2)(pl, dy, gr0, nrows, ad, astride, pstride, rowbuf);
+            }
         } else
 #endif
         {
