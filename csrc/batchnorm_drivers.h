@@ -93,8 +93,10 @@ int BN_PUBLIC(batchnorm_forward_training)(const T *x, fc_int N, fc_int C, fc_int
         for (fc_int i = 0; i < sp.units; i++) {
             const fc_int u = bn_unit(&sp, C, i);
             if (sp.row_mode) {
-                fc_int c0 = u * sp.cpb, nc = c0 + sp.cpb < C ? sp.cpb : C - c0;
-                BN_RUN(avx, bn_cols_moments, (x + c0 * HW, N, L, HW, nc, &part[2 * c0]));
+                fc_int c0 = u / sp.nk * sp.cpb, nc = c0 + sp.cpb < C ? sp.cpb : C - c0;
+                fc_int k = u % sp.nk, n0 = k * sp.per, n1 = n0 + sp.per < N ? n0 + sp.per : N;
+                BN_RUN(avx, bn_cols_moments, (x + n0 * L + c0 * HW, n1 - n0, L, HW, nc,
+                                              &part[2 * (c0 * sp.nk + k)], 2 * sp.nk));
             } else {
                 fc_int c = u / sp.nk, n0 = (u % sp.nk) * sp.per;
                 fc_int n1 = n0 + sp.per < N ? n0 + sp.per : N;
@@ -193,10 +195,16 @@ int BN_PUBLIC(batchnorm_backward)(const T *g, const T *x, const T *y, const doub
         for (fc_int i = 0; i < sp.units; i++) {
             const fc_int u = bn_unit(&sp, C, i);
             if (sp.row_mode) {
-                fc_int c0 = u * sp.cpb, nc = c0 + sp.cpb < C ? sp.cpb : C - c0, off = c0 * HW;
-                BN_RUN(avx, bn_cols_grad_sums, (g + off, x + off, &row_relu,
-                                                gmasked ? gmasked + off : NULL, c0, N, L, HW, nc,
-                                                mean + c0, &part[2 * c0]));
+                fc_int c0 = u / sp.nk * sp.cpb, nc = c0 + sp.cpb < C ? sp.cpb : C - c0;
+                fc_int k = u % sp.nk, n0 = k * sp.per, n1 = n0 + sp.per < N ? n0 + sp.per : N;
+                fc_int off = n0 * L + c0 * HW;
+                BN_RELU relu = row_relu; /* y offset to the run's first image */
+                if (relu.y)
+                    relu.y += n0 * L;
+                BN_RUN(avx, bn_cols_grad_sums, (g + off, x + off, &relu,
+                                                gmasked ? gmasked + off : NULL, c0, n1 - n0, L,
+                                                HW, nc, mean + c0, &part[2 * (c0 * sp.nk + k)],
+                                                2 * sp.nk));
             } else {
                 BN_RELU relu = {NULL, {NULL, NULL, NULL}};
                 fc_int c = u / sp.nk, n0 = (u % sp.nk) * sp.per;

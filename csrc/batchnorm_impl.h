@@ -266,10 +266,10 @@ FC_BN_ATTR static void NAME(bn_plane_grad)(const T *g, const T *x, const BN_RELU
  * all N images (x offset to channel c0 of image 0; images L = C * HW apart),
  * accumulated per column (nc * HW <= FC_BN_COLS columns, each its own lane)
  * over the images in order, then per channel over its HW columns in order.
- * Writes (mean, M2) of channel c0 + c to part[2c], part[2c + 1]: the exact
- * two-pass over whole channels. */
+ * Writes (mean, M2) of channel c0 + c to part[c * ps], part[c * ps + 1]: the exact
+ * two-pass over the channel's part in these N images. */
 FC_BN_ATTR static void NAME(bn_cols_moments)(const T *x, fc_int N, fc_int L, fc_int HW,
-                                             fc_int nc, double *part)
+                                             fc_int nc, double *part, fc_int ps)
 {
     double acc[FC_BN_COLS], mrow[FC_BN_COLS];
     const fc_int w = nc * HW;
@@ -282,7 +282,7 @@ FC_BN_ATTR static void NAME(bn_cols_moments)(const T *x, fc_int N, fc_int L, fc_
         double s = 0.0;
         for (fc_int i = 0; i < HW; i++) s += acc[c * HW + i];
         double m = s / (double)(N * HW);
-        part[2 * c] = m;
+        part[c * ps] = m;
         for (fc_int i = 0; i < HW; i++) mrow[c * HW + i] = m;
     }
     for (fc_int j = 0; j < w; j++) acc[j] = 0.0;
@@ -296,16 +296,18 @@ FC_BN_ATTR static void NAME(bn_cols_moments)(const T *x, fc_int N, fc_int L, fc_
     for (fc_int c = 0; c < nc; c++) {
         double s = 0.0;
         for (fc_int i = 0; i < HW; i++) s += acc[c * HW + i];
-        part[2 * c + 1] = s;
+        part[c * ps + 1] = s;
     }
 }
 
-/* Column mode of bn_unit_grad_sums: (sum g', sum g' (x - mean)) of channel
- * c0 + c to part[2c], part[2c + 1]; g, x (and gout, as there) point at channel c0
- * of image 0, mean at channel c0's mean. */
+/* Column mode of bn_unit_grad_sums over N images: (sum g', sum g' (x - mean)) of
+ * channel c0 + c to part[c * ps], part[c * ps + 1]; g, x (and gout, as there) point
+ * at channel c0 of the first image, relu->y (if set) at that image, mean at channel
+ * c0's mean. */
 FC_BN_ATTR static void NAME(bn_cols_grad_sums)(const T *g, const T *x, const BN_RELU *relu,
                                                T *gout, fc_int c0, fc_int N, fc_int L, fc_int HW,
-                                               fc_int nc, const double *mean, double *part)
+                                               fc_int nc, const double *mean, double *part,
+                                               fc_int ps)
 {
     double sg[FC_BN_COLS], sgx[FC_BN_COLS], mrow[FC_BN_COLS];
     const fc_int w = nc * HW;
@@ -338,8 +340,8 @@ FC_BN_ATTR static void NAME(bn_cols_grad_sums)(const T *g, const T *x, const BN_
             a += sg[c * HW + i];
             b += sgx[c * HW + i];
         }
-        part[2 * c] = a;
-        part[2 * c + 1] = b;
+        part[c * ps] = a;
+        part[c * ps + 1] = b;
     }
 }
 
