@@ -279,33 +279,25 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
                 const fc_int mc = FC_MIN(mcb, i1 - ic);
                 const FC_T *apc = ap + pc * mpad + ic * kc;
                 if (dkw) {
-                    /* all mc rows against three tiles (six chunks) a call; the last
-                     * one or two tiles of the group (an 8x8 map has four) by fc_dkr,
-                     * not by a call with idle chunk slots */
+                    /* all mc rows against four tiles (eight chunks) a call, then three;
+                     * the last one or two tiles of the group by fc_dkr, not by a call
+                     * with idle chunk slots */
                     FC_T *yc = y + ic * P;
                     fc_int t = g0;
-                    if (dkw8)
-                        for (; t + 8 <= g1; t += 8) {
+                    for (int w = 0; w < 2; ++w) {
+                        const int nch = w == 0 ? 8 : 6;
+                        FC_SFX(fc_dkn_fn) kern = w == 0 ? dkw8 : dkw;
+                        for (; kern && t + nch <= g1; t += nch) {
                             const FC_T *xq[8];
                             FC_T *cq[8];
                             int nq[8];
-                            for (int q = 0; q < 8; ++q) {
+                            for (int q = 0; q < nch; ++q) {
                                 xq[q] = xb + cb[t + q];
                                 cq[q] = yc + cp[t + q];
                                 nq[q] = (int)cl[t + q];
                             }
-                            dkw8(kc, apc, xq, op, cq, P, beta, (int)mc, nq, bl ? bl + ic : NULL, rl);
+                            kern(kc, apc, xq, op, cq, P, beta, (int)mc, nq, bl ? bl + ic : NULL, rl);
                         }
-                    for (; t + 6 <= g1; t += 6) {
-                        const FC_T *xq[6];
-                        FC_T *cq[6];
-                        int nq[6];
-                        for (int q = 0; q < 6; ++q) {
-                            xq[q] = xb + cb[t + q];
-                            cq[q] = yc + cp[t + q];
-                            nq[q] = (int)cl[t + q];
-                        }
-                        dkw(kc, apc, xq, op, cq, P, beta, (int)mc, nq, bl ? bl + ic : NULL, rl);
                     }
                     for (; t < g1; t += 2) {
                         const int pair = t + 1 < g1;

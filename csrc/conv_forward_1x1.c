@@ -226,28 +226,21 @@ int FC_SFX(fc_conv_1x1_tiles)(const fc_conv_plan *pl, const fc_conv_geom *g, fc_
             const FC_T *apc = ap + pc * mpad + ic * kc;
             const FC_T *bl = last && bias ? bias + ic : NULL;
             fc_int n = 0;
-            if (dkw8)
-                for (; n + 4 <= nimg; n += 4) {
+            /* four images a call, then three (each image one tile: two chunks) */
+            for (int w = 0; w < 2; ++w) {
+                const int ni = w == 0 ? 4 : 3;
+                FC_SFX(fc_dkn_fn) kern = w == 0 ? dkw8 : dkw;
+                for (; kern && n + ni <= nimg; n += ni) {
                     const FC_T *xq[8];
                     FC_T *cq[8];
                     int nq[8];
-                    for (int q = 0; q < 8; ++q) {
+                    for (int q = 0; q < 2 * ni; ++q) {
                         xq[q] = x + (n + q / 2) * xs + pc * P + (q & 1) * CW;
                         cq[q] = y + (n + q / 2) * ys + ic * P + (q & 1) * CW;
                         nq[q] = CW;
                     }
-                    dkw8(kc, apc, xq, offs, cq, P, beta, (int)mc, nq, bl, rl);
+                    kern(kc, apc, xq, offs, cq, P, beta, (int)mc, nq, bl, rl);
                 }
-            for (; n + 3 <= nimg; n += 3) {
-                const FC_T *xq[6];
-                FC_T *cq[6];
-                int nq[6];
-                for (int q = 0; q < 6; ++q) {
-                    xq[q] = x + (n + q / 2) * xs + pc * P + (q & 1) * CW;
-                    cq[q] = y + (n + q / 2) * ys + ic * P + (q & 1) * CW;
-                    nq[q] = CW;
-                }
-                dkw(kc, apc, xq, offs, cq, P, beta, (int)mc, nq, bl, rl);
             }
             for (; n < nimg; ++n) {
                 const FC_T *x0 = x + n * xs + pc * P;

@@ -93,11 +93,17 @@ size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem)
  * ------------------------------------------------------------------- */
 
 #if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
-/* q[u*ld + k] = rows[k][u] for u < n and the 8 rows (NULL: zeros), by 8x8
- * transposes in registers: the element-by-element interleave cost as much as
- * the transform it feeds. */
+/* q[(u % phases)*ts + (u / phases)*ld + k] = rows[k][u] for u < n and the 8 rows (NULL:
+ * zeros), by 8x8 transposes in registers: the element-by-element interleave cost as much
+ * as the transform it feeds. phases 1: pixel u at q + u*ld; 4 (ld 6): the AVX-512 F(4x4)
+ * Dy transform's planes, pixel u of a tile row to plane u % 4, tile u / 4's six filters --
+ * lanes 6 and 7 (filters past a panel's six: NULL, zero) spill into the next tile's slot
+ * of the plane, which that tile's own store rewrites (stores in increasing u); past the
+ * row's last tile they land in the plane's slack, or on a partial tile's missing pixels,
+ * zeros either way. */
 static inline __attribute__((target("avx2,fma"))) void
-fc_wino_interleave8_avx2(const float *const rows[8], fc_int n, float *q, fc_int ld)
+fc_wino_interleave8_avx2(const float *const rows[8], fc_int n, float *q, fc_int ld,
+                         fc_int ts, const int phases)
 {
     fc_int u = 0;
     for (; u + 8 <= n; u += 8) {
@@ -106,36 +112,11 @@ fc_wino_interleave8_avx2(const float *const rows[8], fc_int n, float *q, fc_int 
             v[k] = rows[k] ? _mm256_loadu_ps(rows[k] + u) : _mm256_setzero_ps();
         fc_transpose8x8_ps(v);
         for (int j = 0; j < 8; ++j)
-            _mm256_storeu_ps(q + (u + j) * ld, v[j]);
+            _mm256_storeu_ps(q + ((u + j) % phases) * ts + ((u + j) / phases) * ld, v[j]);
     }
     for (; u < n; ++u)
         for (int k = 0; k < 8; ++k)
-            q[u * ld + k] = rows[k] ? rows[k][u] : 0.0f;
-}
-#endif
-
-#if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
-/* One dY row of the tiles of a tile row into fc_wino4_dy_avx512_f32's planes: pixel u
- * of the 8 rows (filters; NULL: zeros) to q + (u % 4)*ts + (u / 4)*6, 8 lanes. Lanes 6
- * and 7 (filters past the panel's six: NULL, zero) spill into the next tile's slot of
- * the plane, which that tile's own store rewrites (stores in increasing u); past the
- * row's last tile they land in the plane's slack, or on a partial tile's missing
- * pixels, zeros either way. */
-static inline __attribute__((target("avx2,fma"))) void
-fc_wino_interleave_dy4_avx2(const float *const rows[8], fc_int n, float *q, fc_int ts)
-{
-    fc_int u = 0;
-    for (; u + 8 <= n; u += 8) {
-        __m256 v[8];
-        for (int k = 0; k < 8; ++k)
-            v[k] = rows[k] ? _mm256_loadu_ps(rows[k] + u) : _mm256_setzero_ps();
-        fc_transpose8x8_ps(v);
-        for (int j = 0; j < 8; ++j)
-            _mm256_storeu_ps(q + ((u + j) & 3) * ts + ((u + j) >> 2) * 6, v[j]);
-    }
-    for (; u < n; ++u)
-        for (int k = 0; k < 8; ++k)
-            q[(u & 3) * ts + (u >> 2) * 6 + k] = rows[k] ? rows[k][u] : 0.0f;
+            q[(u % phases) * ts + (u / phases) * ld + k] = rows[k] ? rows[k][u] : 0.0f;
 }
 #endif
 
@@ -189,7 +170,8 @@ FC_SFX(fc_wino_input_t_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, 
                                                         u0 - pleft
                                                   : NULL;
                         fc_wino_interleave8_avx2(rows, u1 - u0,
-                                                 plane + (v * wr + u0) * FC_NR + c8, FC_NR);
+                                                 plane + (v * wr + u0) * FC_NR + c8, FC_NR, 0,
+                                                 1);
                     }
             } else
 #endif
@@ -291,7 +273,7 @@ FC_SFX(fc_wino_dy_body)(const fc_conv_plan *pl, const FC_T *dy, fc_int gr0, fc_i
                         rows[kk] = kk < nk && a < nrow
                                        ? dy + ((img * K + i0 + kk) * Ho + oh + a) * Wo
                                        : NULL;
-                    fc_wino_interleave_dy4_avx2(rows, Wo, q + 4 * a * ts + lr * tw * 6, ts);
+                    fc_wino_interleave8_avx2(rows, Wo, q + 4 * a * ts + lr * tw * 6, 6, ts, 4);
                 }
             }
             fc_wino4_dy_avx512_f32(q, ts, fc_roundup(ntau * 6, 16), ad + (i0 / FC_MR) * pstride,
@@ -318,7 +300,7 @@ FC_SFX(fc_wino_dy_body)(const fc_conv_plan *pl, const FC_T *dy, fc_int gr0, fc_i
                         rows[kk] = kk < nk && a < nrow
                                        ? dy + ((img * K + i0 + kk) * Ho + oh + a) * Wo
                                        : NULL;
-                    fc_wino_interleave8_avx2(rows, Wo, q + a * wr * FC_DYL, FC_DYL);
+                    fc_wino_interleave8_avx2(rows, Wo, q + a * wr * FC_DYL, FC_DYL, 0, 1);
                 }
             } else
 #endif
