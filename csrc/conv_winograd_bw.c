@@ -255,34 +255,16 @@ FC_SFX(fc_wino_dy_body)(const fc_conv_plan *pl, const FC_T *dy, fc_int gr0, fc_i
     const fc_int K = g->K, Ho = g->Ho, Wo = g->Wo, th = pl->wino_th, tw = pl->wino_tw;
     const fc_int m = pl->wino_m, nx = (m + 2) * (m + 2), wr = m * tw;
     FC_T *q = rowbuf;
+    /* AVX-512 (float, F(4x4)): the panel's tiles as 16 pixel planes ts floats apart,
+     * transformed once all its tile rows are in (fc_wino4_dy_avx512_f32); zeroed once,
+     * as q is: a pixel past Wo is never written */
 #if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
-    if (vec == 2 && m == 4 && FC_MR == 6) {
-        /* the panel's tiles as 16 pixel planes (fc_wino4_dy_avx512_f32), ts floats
-         * apart; zeroed once: a pixel past Wo is never written */
-        const fc_int ts = FC_WINO4_DY_PLANE(pl->wino_tbp), ntau = nrows * tw;
-        for (fc_int u = 0; u < 16 * ts; ++u)
-            q[u] = 0;
-        for (fc_int i0 = 0; i0 < K; i0 += FC_MR) {
-            const fc_int nk = FC_MIN(FC_MR, K - i0);
-            for (fc_int lr = 0; lr < nrows; ++lr) {
-                const fc_int gr = gr0 + lr, img = gr / th, ti = gr - img * th;
-                const fc_int oh = m * ti, nrow = FC_MIN(m, Ho - oh);
-                for (int a = 0; a < 4; ++a) {
-                    const FC_T *rows[8];
-                    for (int kk = 0; kk < 8; ++kk)
-                        rows[kk] = kk < nk && a < nrow
-                                       ? dy + ((img * K + i0 + kk) * Ho + oh + a) * Wo
-                                       : NULL;
-                    fc_wino_interleave8_avx2(rows, Wo, q + 4 * a * ts + lr * tw * 6, 6, ts, 4);
-                }
-            }
-            fc_wino4_dy_avx512_f32(q, ts, fc_roundup(ntau * 6, 16), ad + (i0 / FC_MR) * pstride,
-                                   astride);
-        }
-        return;
-    }
+    const int planes = vec == 2 && m == 4 && FC_MR == 6;
+#else
+    const int planes = 0;
 #endif
-    for (fc_int u = 0; u < m * wr * FC_DYL; ++u)
+    const fc_int ts = planes ? FC_WINO4_DY_PLANE(pl->wino_tbp) : 0;
+    for (fc_int u = 0; u < (planes ? 16 * ts : m * wr * FC_DYL); ++u)
         q[u] = 0;
     /* filter panels outer: each of the nx streams of a panel is then written
      * tile after tile, instead of a few tiles of every panel in turn (the
@@ -300,8 +282,13 @@ FC_SFX(fc_wino_dy_body)(const fc_conv_plan *pl, const FC_T *dy, fc_int gr0, fc_i
                         rows[kk] = kk < nk && a < nrow
                                        ? dy + ((img * K + i0 + kk) * Ho + oh + a) * Wo
                                        : NULL;
-                    fc_wino_interleave8_avx2(rows, Wo, q + a * wr * FC_DYL, FC_DYL, 0, 1);
+                    if (planes)
+                        fc_wino_interleave8_avx2(rows, Wo, q + 4 * a * ts + lr * tw * 6, 6, ts, 4);
+                    else
+                        fc_wino_interleave8_avx2(rows, Wo, q + a * wr * FC_DYL, FC_DYL, 0, 1);
                 }
+                if (planes)
+                    continue;
             } else
 #endif
             for (fc_int kk = 0; kk < FC_MR; ++kk) {
@@ -341,6 +328,11 @@ FC_SFX(fc_wino_dy_body)(const fc_conv_plan *pl, const FC_T *dy, fc_int gr0, fc_i
                         d[xi * astride + kk] = o[xi][kk];
             }
         }
+#if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
+        if (planes)
+            fc_wino4_dy_avx512_f32(q, ts, fc_roundup(nrows * tw * 6, 16),
+                                   ad + (i0 / FC_MR) * pstride, astride);
+#endif
     }
 }
 
