@@ -5,17 +5,8 @@
  * A panel against three / four tiles). The packed kernels are in
  * gemm_ukernel_avx512.c.
  *
- * The tile is the AVX2 one -- MR = 6 rows of NR = 16 floats / 8 doubles --
- * and so is every packed buffer: one B micro-panel row is exactly one zmm
- * register. One panel alone would give 6 accumulators, too few to cover the
- * FMA latency at two FMAs per cycle, so a call runs up to three A panels
- * (18 rows) against the same B vector: 18 accumulators + 1 B of the 32
- * registers, A broadcast straight from memory by the FMA.
- *
- * Every element is the AVX2 kernel's: products of p = 0, 1, ... fused into
- * one accumulator from zero, then + C (beta 1), + bias, max(., 0). FMA rounds
- * once per element whatever the vector width, so the two paths give the same
- * bits and packed buffers never depend on the path.
+ * Same tile, same packed A panels, same per-element chains (hence the AVX2
+ * kernels' bits) as gemm_ukernel_avx512.c describes.
  *
  * Compiled without -mavx512f: only these functions carry the target
  * attribute, and they run only when fc_simd_path() is FC_SIMD_AVX512.
