@@ -318,7 +318,7 @@ static void fc_conv_plan_build(const fc_conv_geom *g, int op, size_t elem, fc_co
 /* Plans of the backward-weight batch paths (contracts in conv_internal.h). */
 int fc_bw_direct_ok(const fc_conv_geom *g)
 {
-    return g->K >= 16 && g->C * g->R * g->S >= 16 && !fc_is_1x1(g);
+    return g->K >= 16 && g->C * g->R * g->S >= 16;
 }
 
 void fc_bw_plan_make(const fc_conv_geom *g, size_t elem, fc_bw_plan *pl)
@@ -363,6 +363,12 @@ fc_int fc_conv2d_run_images(const fc_conv_geom *g, int which, size_t elem)
 int fc_conv2d_backward_weight_1x1_ok(const fc_conv_geom *g, fc_int nimg)
 {
     return fc_is_1x1(g) && nimg > 1 && g->Ho * g->Wo <= FC_1X1_BW_MAX_PIXELS && g->K > 0 &&
+           g->C > 0;
+}
+
+int fc_conv2d_backward_data_1x1_ok(const fc_conv_geom *g, fc_int nimg)
+{
+    return fc_is_1x1(g) && nimg > 1 && g->Ho * g->Wo <= FC_1X1_BD_MAX_PIXELS && g->K > 0 &&
            g->C > 0;
 }
 
@@ -411,9 +417,11 @@ size_t fc_conv2d_workspace_bytes(const fc_conv_geom *g, size_t elem)
     if (fc_conv2d_backward_weight_1x1_ok(g, 2)) {
         fc_1x1_bw_plan bp;
         fc_1x1_bw_plan_make(g, elem, &bp);
+        best = FC_MAX(best, bp.total);
+    }
+    if (fc_conv2d_backward_data_1x1_ok(g, 2)) {
         fc_conv_geom t;
         fc_bwd_data_geom(g, &t);
-        best = FC_MAX(best, bp.total);
         best = FC_MAX(best, fc_conv2d_1x1_batch_workspace_bytes(&t, elem));
     }
     for (int op = 0; op < 3; ++op) {

@@ -308,7 +308,7 @@ void FC_SFX(fc_conv2d_backward_data_packed_batch)(const fc_conv_geom *g, fc_int 
                                                   const FC_T *bias, const FC_T *res, FC_T *dx,
                                                   void *work)
 {
-    if (fc_conv2d_backward_weight_1x1_ok(g, nimg)) {
+    if (fc_conv2d_backward_data_1x1_ok(g, nimg)) {
         /* dX = W^T . dY: the forward 1x1 on the transposed geometry, whose forward
          * packing is this pass's (A = W^T, K blocks of K). */
         fc_conv_geom t;

@@ -210,8 +210,9 @@ void fc_cvec_plan(fc_conv_plan *pl, size_t elem);
 /* Backward-weight over a run of images (fc_conv2d_backward_weight_batch):
  * dW^T (CRS x K) = sum over images and pixels of col(x) . dY^T, with col(x)
  * never formed: the fc_akr micro-kernel broadcasts its A elements straight
- * from the zero-bordered image (tap row pointer + pixel offset), B = dY^T is
- * packed per image. Worth it when K fills the NR columns. */
+ * from the zero-bordered image (tap row pointer + pixel offset; a 1x1 layer's
+ * image itself), B = dY^T is packed per image, the bias's row sums taken in the
+ * same read. Worth it when K fills the NR columns. */
 int fc_bw_direct_ok(const fc_conv_geom *g);
 
 typedef struct fc_bw_plan {
@@ -223,14 +224,19 @@ typedef struct fc_bw_plan {
 void fc_bw_plan_make(const fc_conv_geom *g, size_t elem, fc_bw_plan *pl);
 
 /* 1x1 backward-weight over a run of images with small maps (P = Ho * Wo <=
- * FC_1X1_BW_MAX_PIXELS, fc_conv2d_backward_weight_1x1_ok): per image the GEMM's
- * reduction would be that image's P pixels, and every image another
- * read-modify-write pass over dW. Instead groups of fc_1x1_bw_plan.gimg images
- * make one reduction block of up to 256 columns, dW (K x C) += dY_g (K x gP) . X_g^T, column j of a group = image
- * j / P, pixel j % P, both operands gathered by the packers straight from the
- * NCHW images (conv_backward_weight.c). The backward-data twin is the forward
- * 1x1 batch path on the transposed geometry (fc_bwd_data_geom). */
-#define FC_1X1_BW_MAX_PIXELS 64
+ * FC_1X1_BW_MAX_PIXELS, fc_conv2d_backward_weight_1x1_ok): per image the direct
+ * path's reduction would be that image's P pixels, and every image another
+ * read-modify-write pass over its accumulators. Instead groups of
+ * fc_1x1_bw_plan.gimg images make one reduction block of up to 256 columns, dW (K x C)
+ * += dY_g (K x gP) . X_g^T, column j of a group = image j / P, pixel j % P, both
+ * operands gathered by the packers straight from the NCHW images
+ * (conv_backward_weight.c). From 8x8 maps on the direct path is faster (64 -> 128
+ * channels 0.44 -> 0.35 ms at batch 64; 7x7 even, 6x6 and below slower). The
+ * backward-data twin (fc_conv2d_backward_data_1x1_ok, up to FC_1X1_BD_MAX_PIXELS)
+ * is the forward 1x1 batch path on the transposed geometry (fc_bwd_data_geom). */
+#define FC_1X1_BW_MAX_PIXELS 49
+#define FC_1X1_BD_MAX_PIXELS 64
+int fc_conv2d_backward_data_1x1_ok(const fc_conv_geom *g, fc_int nimg);
 typedef struct fc_1x1_bw_plan {
     fc_int gimg, mcb, ncb;
     size_t a_bytes, b_bytes, total;

@@ -98,9 +98,9 @@ def test_single_image_few_pixels_as_rows_is_bitwise_the_batch(dtype, simd_path, 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("simd_path", SIMD_PATHS)
 def test_small_map_pointwise_backward(shape, dtype, simd_path):
-    """Backward of 1x1 convolutions on maps of up to 64 pixels: the weight gradient over all
-    images at once with the filters split between threads, the input gradient as one GEMM
-    across the batch. Bitwise the same for any thread count, equal to the reference (groups
+    """Backward of 1x1 convolutions on maps of up to 64 pixels: the weight gradient (maps of
+    up to 49 pixels) over all images at once with the filters split between threads, the
+    input gradient as one GEMM across the batch. Bitwise the same for any thread count, equal to the reference (groups
     of images across the 256-column reduction blocks included: 70 images of 16 pixels)."""
     N, C, K, H, W = shape
     rng = np.random.default_rng(N + C * K)
@@ -124,3 +124,41 @@ def test_small_map_pointwise_backward(shape, dtype, simd_path):
     tol = 1e-4 if dtype == np.float32 else 1e-10
     for a, b in zip(results[0], want):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.abs(b).max())
+
+
+@pytest.mark.parametrize("shape", [(6, 16, 20, 8, 8), (5, 24, 28, 9, 9), (4, 40, 24, 10, 7),
+                                   (3, 17, 16, 16, 16)],
+                         ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pointwise_weight_gradient_on_larger_maps(shape, dtype):
+    """1x1 weight gradients from 8x8 maps up run the direct path: the image's channel planes
+    are the A rows, dY^T packed per image with the bias's row sums taken in the same read
+    (filters not a multiple of 8 or 16, pixels not a multiple of 8 or 32). The bias gradient
+    is bitwise the same on every SIMD path (one fixed summation order), both gradients the
+    same for any thread count and equal to the reference."""
+    N, C, K, H, W = shape
+    rng = np.random.default_rng(N * K + H)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((K, C, 1, 1)).astype(dtype)
+    g = rng.standard_normal((N, K, H, W)).astype(dtype)
+    threads, path = fastconv.get_num_threads(), fastconv.simd_path()
+    results = {}
+    try:
+        for simd_path in SIMD_PATHS:
+            fastconv.set_simd_path(simd_path)
+            for t in (1, 2, 3):
+                fastconv.set_num_threads(t)
+                results[simd_path, t] = F.conv2d_backward(g, x, w, input_grad=False)
+    finally:
+        fastconv.set_num_threads(threads)
+        fastconv.set_simd_path(path)
+    for (simd_path, t), (_, gw, gb) in results.items():
+        assert gw.tobytes() == results[simd_path, 1][1].tobytes(), (simd_path, t)
+        assert gb.tobytes() == results["portable", 1][2].tobytes(), (simd_path, t)
+    _, want_w, want_b = R.conv2d_backward(g.astype(np.float64), x.astype(np.float64),
+                                          w.astype(np.float64))
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    for simd_path in SIMD_PATHS:
+        _, gw, gb = results[simd_path, 1]
+        np.testing.assert_allclose(gw, want_w, rtol=tol, atol=tol * np.abs(want_w).max())
+        np.testing.assert_allclose(gb, want_b, rtol=tol, atol=tol * np.abs(want_b).max())
