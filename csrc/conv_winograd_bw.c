@@ -106,13 +106,16 @@ fc_wino_interleave8_avx2(const float *const rows[8], fc_int n, float *q, fc_int 
                          fc_int ts, const int phases)
 {
     fc_int u = 0;
-    for (; u + 8 <= n; u += 8) {
+    /* u a multiple of 8: pixel u + j goes to phase j % phases, slot u / phases + j / phases
+     * (the signed divisions per store were most of this loop's instructions) */
+    float *qu = q;
+    for (; u + 8 <= n; u += 8, qu += 8 / phases * ld) {
         __m256 v[8];
         for (int k = 0; k < 8; ++k)
             v[k] = rows[k] ? _mm256_loadu_ps(rows[k] + u) : _mm256_setzero_ps();
         fc_transpose8x8_ps(v);
         for (int j = 0; j < 8; ++j)
-            _mm256_storeu_ps(q + ((u + j) % phases) * ts + ((u + j) / phases) * ld, v[j]);
+            _mm256_storeu_ps(qu + (j % phases) * ts + (j / phases) * ld, v[j]);
     }
     for (; u < n; ++u)
         for (int k = 0; k < 8; ++k)
