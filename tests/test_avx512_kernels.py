@@ -278,6 +278,27 @@ def test_stride2_col2im_same_bits_as_avx2(dtype, N, C, K, H, R, pad, out_pad, se
     _assert_same_bits(a, b, f"{dtype.__name__} {C}->{K} {R}x{R} on {H}x{H + 5}")
 
 
+@pytest.mark.parametrize("W", [31, 32, 33, 64, 71])
+@pytest.mark.parametrize("pad", [0, 1])
+@pytest.mark.parametrize("R", [1, 3])
+def test_stride2_phase_split_of_wide_rows_same_bits_as_avx2(W, pad, R):
+    """A stride-2 layer's input is split into its even and odd columns before the direct
+    kernels read it; on AVX-512 (float) 32 columns a step with two-source permutes, the
+    rest of a row as on AVX2. Rows of 31 to 71 columns, both phase orders (pad 0: the
+    even columns first, pad 1: the odd ones), a 1x1 layer reading one phase: the same
+    bits as the AVX2 path, forward and backward."""
+    if R == 1:
+        pad = 0
+    rng = np.random.default_rng(W + 7 * pad + R)
+    x = rng.standard_normal((2, 5, 9, W)).astype(np.float32)
+    w = rng.standard_normal((16, 5, R, R)).astype(np.float32)
+
+    def run():
+        y = F.conv2d(x, w, stride=2, padding=pad)
+        return (y,) + F.conv2d_backward(np.ones_like(y), x, w, stride=2, padding=pad)
+    _assert_same_bits(*_on_both_paths(run), what=f"W {W} pad {pad} {R}x{R}")
+
+
 @pytest.mark.parametrize("K", [8, 14, 20, 32, 33, 38, 64])
 @pytest.mark.parametrize("C,H", [(32, 16), (64, 8)])
 def test_single_image_winograd_split_inside_panels_same_bits(K, C, H, restore_threads):
