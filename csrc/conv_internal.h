@@ -329,6 +329,12 @@ size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem);
     void fc_wino4_pack_weights_##S(const fc_conv_plan *pl, const T *w, int flip, T *ap);  \
     void fc_conv_wino_bw_run_##S(const fc_conv_plan *pl, fc_int nimg, const T *x,        \
                                  const T *dy, T *dw, void *work);                        \
+    /* db[k] += the row sums of dY (K x P) in a fixed order (conv_backward_weight.c),  \
+     * and the small-filter weight gradient over a run of images (fc_bw_small_ok,      \
+     * conv_backward_weight_small.c). */                                                \
+    void fc_bw_bias_##S(fc_int K, fc_int P, const T *dyn, T *db);                        \
+    void fc_bw_small_run_##S(const fc_conv_geom *g, fc_int nimg, const T *x, const T *dy, \
+                             T *dw, T *db, void *work);                                  \
     /* Direct path over nimg images with the workspace work (conv_forward.c). */        \
     void fc_conv_direct_run_##S(const fc_conv_plan *pl, fc_int nimg, const T *x,         \
                                 const T *ap, const T *bias, const T *res, int act,       \

@@ -278,6 +278,26 @@ def test_stride2_col2im_same_bits_as_avx2(dtype, N, C, K, H, R, pad, out_pad, se
     _assert_same_bits(a, b, f"{dtype.__name__} {C}->{K} {R}x{R} on {H}x{H + 5}")
 
 
+@pytest.mark.parametrize("C,K,H,W,R,pad", [(1, 6, 28, 28, 5, 0), (3, 7, 13, 21, 3, 1),
+                                            (2, 15, 9, 8, 3, 1), (3, 1, 6, 5, 5, 2),
+                                            (1, 9, 17, 40, 7, 3)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_small_filter_weight_gradient_same_bits_as_avx2(C, K, H, W, R, pad, threads,
+                                                        restore_threads):
+    """Small filters' weight gradients (LeNet's first layer: 1 -> 6 channels, 5x5) run a
+    direct kernel whose AVX-512 form holds two filters' 8-lane accumulators in one vector
+    (the x row broadcast to both halves): every lane gets AVX2's multiply-adds in AVX2's
+    order. Odd filter counts (a last single filter), filter blocks of 8 + 7, rows shorter
+    than and not a multiple of 8, filters wider than 6 taps."""
+    fastconv.set_num_threads(threads)
+    rng = np.random.default_rng(C * K + H * W + R)
+    x = rng.standard_normal((3, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((K, C, R, R)).astype(np.float32)
+    g = rng.standard_normal(F.conv2d(x, w, padding=pad).shape).astype(np.float32)
+    a, b = _on_both_paths(lambda: F.conv2d_backward(g, x, w, padding=pad, input_grad=False))
+    _assert_same_bits(a, b, f"{C}->{K} {R}x{R} on {H}x{W} pad {pad}")
+
+
 @pytest.mark.parametrize("W", [31, 32, 33, 64, 71])
 @pytest.mark.parametrize("pad", [0, 1])
 @pytest.mark.parametrize("R", [1, 3])
