@@ -201,6 +201,20 @@ FC_SFX(fc_add_stride2_taps_avx512)(FC_T *d, const FC_T *a0, const FC_T *a1, cons
     }
 }
 
+/* d[t] += s[t] for t < n (stride 1: a tap's run of a row), whole vectors, the last one
+ * masked. Same adds. Runs of one vector or less stay scalar: the next tap's run
+ * overlaps this one shifted by an element, and a masked load of what a masked store
+ * just wrote is not forwarded (LeNet's 8-pixel rows: 0.20 -> 0.37 ms). */
+static __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) void
+FC_SFX(fc_add_run_avx512)(FC_T *d, const FC_T *s, fc_int n)
+{
+    for (fc_int t = 0; t < n; t += 2 * FC_ZH) {
+        const unsigned k = (unsigned)(n - t < 2 * FC_ZH ? n - t : 2 * FC_ZH);
+        const FC_ZM m = (FC_ZM)((1u << k) - 1u);
+        FC_ZSTORE(d + t, m, FC_ZADD(FC_ZLOAD(m, d + t), FC_ZLOAD(m, s + t)));
+    }
+}
+
 /* The two instances the col2im epilogue calls (it is not compiled for AVX-512). */
 static __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) void
 FC_SFX(fc_add_stride2_quad_avx512)(FC_T *d, const FC_T *a0, const FC_T *a1, const FC_T *a2,
@@ -232,6 +246,7 @@ static void FC_SFX(fc_epi_col2im)(void *vctx, fc_int i0, fc_int mc, fc_int j0, f
 #ifdef FC_HAVE_X86_AVX2_KERNELS
     const int avx2 = sw == 2 && fc_simd_path() >= FC_SIMD_AVX2;
     const int avx512 = sw == 2 && fc_simd_path() == FC_SIMD_AVX512;
+    const int runs512 = sw == 1 && fc_simd_path() == FC_SIMD_AVX512;
     const FC_T *dxend = ctx->dxp + g->C * HWp; /* this thread's accumulator */
 #endif
     fc_int taps; /* rows (taps) done by one pass of the loop */
@@ -269,6 +284,12 @@ static void FC_SFX(fc_epi_col2im)(void *vctx, fc_int i0, fc_int mc, fc_int j0, f
             const FC_T *restrict sq = src + sg[q].dst;
             const fc_int len = sg[q].len;
             if (sw == 1) {
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+                if (runs512 && len >= 16) {
+                    FC_SFX(fc_add_run_avx512)(d, sq, len);
+                    continue;
+                }
+#endif
                 for (fc_int t = 0; t < len; ++t)
                     d[t] += sq[t];
 #ifdef FC_HAVE_X86_AVX2_KERNELS
