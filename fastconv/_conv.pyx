@@ -122,6 +122,10 @@ def conv_path(tuple geometry, int op, size_t itemsize):
 def pack_weights(const floating[:, :, :, ::1] w, tuple geometry, unsigned char[::1] out):
     """Pack w for the forward pass of `geometry` into out (64-byte aligned, >= packed_weights_bytes)."""
     cdef fc_conv_geom g = make_geom(geometry)
+    if <size_t> &out[0] % 64 or <size_t> out.shape[0] < fc_conv2d_packed_weights_bytes(&g, FC_CONV_FORWARD, sizeof(floating)):
+        raise ValueError(f"pack_weights: out must be 64-byte aligned and hold "
+                         f"{fc_conv2d_packed_weights_bytes(&g, FC_CONV_FORWARD, sizeof(floating))} bytes, got "
+                         f"{out.shape[0]} bytes at offset {<size_t> &out[0] % 64} from a 64-byte boundary")
     with nogil:
         if floating is float:
             fc_conv2d_pack_weights_f32(&g, FC_CONV_FORWARD, &w[0, 0, 0, 0], &out[0])

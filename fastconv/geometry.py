@@ -277,7 +277,7 @@ def _tiles4(N, Ho, Wo):
     return N * ((Ho + 3) // 4) * ((Wo + 3) // 4)
 
 
-def winograd4_wins(N, C, K, Ho, Wo, wide=False):
+def winograd4_wins(N, C, K, Ho, Wo, wide=False, packed=False):
     """Whether a 3x3 stride-1 convolution's forward and input-gradient passes should take
     the Winograd F(4x4, 3x3) path (4x fewer multiply-adds than the direct kernels, 1.8x
     fewer than F(2x2); outputs within about 1e-6 of their magnitude in float32).
@@ -297,13 +297,20 @@ def winograd4_wins(N, C, K, Ho, Wo, wide=False):
     kernels; 0.8x at 16). Maps whose tiles are mostly padding (5x5: 39% of a 2x2-tile
     area) keep the rule measured before the panels were filled: 256 tiles. With 16-31
     channels the AVX-512 kernels (``wide``) gain from 256 tiles too (16 channels at batch
-    64: 32x32 maps 1.09x F(2x2), 16x16 maps 1.4x the direct kernels; level at 4 32x32
-    images). The weight gradient has its own rule (:func:`winograd4_weight_wins`).
+    64: 32x32 maps 1.09x F(2x2), 16x16 maps 1.4x the direct kernels); since the AVX-512
+    transforms, measured again (2 threads, the same process, 16 channels against F(2x2)):
+    with weights packed once (``packed``: inference) from one panel of tiles as with more
+    channels (a 32x32 image 17.3 -> 13.8 us, a 16x16 one 9.3 -> 6.7 us, 4 32x32 images
+    51 -> 38 us: ResNet-20's first stage at batch 1), with plain weights, transformed at
+    every call, from 128 tiles (2 32x32 images 36 -> 35 us, 8 110 -> 91 us; one 26 against
+    21 us). The weight gradient has its own rule (:func:`winograd4_weight_wins`).
     ``FASTCONV_WINOGRAD=f4`` forces F(4x4) on every 3x3 stride-1 convolution.
     """
     m = min(C, K)
-    if m < 32:
-        return wide and m >= 16 and _tiles4(N, Ho, Wo) >= 256
+    if m < 16 or (m < 32 and not wide):
+        return False
+    if m < 32 and not packed:
+        return _tiles4(N, Ho, Wo) >= 128
     per_image = _tiles4(1, Ho, Wo)
     if 2 * Ho * Wo < 16 * per_image:
         need = 256
@@ -364,7 +371,7 @@ _KERNEL_ARGS = {}
 
 def _conv_kernel_args(g, packed, wide):
     flags = (WINOGRAD_F2 if winograd_wins(g.N, g.C, g.K, g.Ho, g.Wo, packed, wide) else 0) | \
-            (WINOGRAD_F4 if winograd4_wins(g.N, g.C, g.K, g.Ho, g.Wo, wide) else 0) | \
+            (WINOGRAD_F4 if winograd4_wins(g.N, g.C, g.K, g.Ho, g.Wo, wide, packed) else 0) | \
             (WINOGRAD_F4_WEIGHT if winograd4_weight_wins(g.N, g.C, g.K, g.Ho, g.Wo, wide) else 0)
     return (g.C, g.H, g.W, g.K, g.R, g.S, g.Ho, g.Wo,
             g.stride_h, g.stride_w, g.pad_top, g.pad_left, g.dil_h, g.dil_w, flags)

@@ -241,6 +241,10 @@ def test_winograd_f2_same_bits_as_avx2(N, C, K, H, W, pad, activation, monkeypat
     are not."""
     from fastconv import _conv, geometry
     monkeypatch.setenv("FASTCONV_WINOGRAD", "always")
+    # F(4x4) takes precedence where its rule allows it (packed weights of 16 channels on
+    # AVX-512): kept off, so that both paths run F(2x2)
+    monkeypatch.setattr(geometry, "winograd4_wins", lambda *args, **kwargs: False)
+    monkeypatch.setattr(geometry, "_KERNEL_ARGS", {})
     g = geometry.conv2d_geometry((N, C, H, W), (K, C, 3, 3), 1, pad, 1)
     rng = np.random.default_rng(C * K + H)
     x = rng.standard_normal((N, C, H, W)).astype(np.float32)

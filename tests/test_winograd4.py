@@ -67,7 +67,14 @@ def test_size_rule_and_the_path_it_picks(monkeypatch):
     # 16 channels on 32x32 maps: F(4x4) with the AVX-512 kernels from 256 tiles
     wide16 = "winograd-f4" if fastconv.simd_path() == "avx512" else "direct"
     assert geometry.winograd4_wins(64, 16, 16, 32, 32, wide=True)
-    assert not geometry.winograd4_wins(2, 16, 16, 32, 32, wide=True)   # 128 tiles
+    assert geometry.winograd4_wins(2, 16, 16, 32, 32, wide=True)       # 128 tiles
+    assert not geometry.winograd4_wins(1, 16, 16, 32, 32, wide=True)   # 64 tiles
+    assert not geometry.winograd4_wins(64, 8, 16, 32, 32, wide=True)   # 8 channels
+    # weights packed once (inference): from one panel of 16 tiles, as with more channels
+    assert geometry.winograd4_wins(1, 16, 16, 32, 32, wide=True, packed=True)
+    assert geometry.winograd4_wins(1, 16, 16, 16, 16, wide=True, packed=True)
+    assert not geometry.winograd4_wins(1, 16, 16, 8, 8, wide=True, packed=True)  # 4 tiles
+    assert not geometry.winograd4_wins(1, 16, 16, 32, 32, packed=True)  # AVX2: F(2x2)
     for N, C, H, expected in ((64, 32, 16, "winograd-f4"), (64, 64, 8, "winograd-f4"),
                               (64, 16, 32, wide16), (1, 64, 8, "direct"),
                               (1, 32, 16, "winograd-f4"), (8, 64, 8, "winograd-f4"),
