@@ -408,6 +408,83 @@ FC_W_AVX512 int fc_wino4_output_avx512_f32(const fc_conv_plan *pl, const float *
     return 1;
 }
 
+/* The 2x2 outputs of the 16 tiles of a panel, rows (o[0]: row 0 of each tile, o[1]: row
+ * 1) interleaved into tile order: lane 2t + j of lo / hi (tiles 0-7 / 8-15) is output
+ * column j of tile t, + bias. */
+static inline FC_W_AVX512 void fc_wino_output_panel_avx512(const float *m, fc_int ms, __m512 bk,
+                                                          __m512 lo[2], __m512 hi[2])
+{
+    const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i ih =
+        _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    __m512 v[16];
+    for (int xi = 0; xi < 16; ++xi)
+        v[xi] = _mm512_loadu_ps(m + xi * ms);
+    __m512 s0[4], s1[4]; /* rows: s0 = m0 + m1 + m2, s1 = m1 - m2 - m3 */
+    for (int b = 0; b < 4; ++b) {
+        s0[b] = _mm512_add_ps(_mm512_add_ps(v[b], v[4 + b]), v[8 + b]);
+        s1[b] = _mm512_sub_ps(_mm512_sub_ps(v[4 + b], v[8 + b]), v[12 + b]);
+    }
+    __m512 o[2][2];
+    o[0][0] = _mm512_add_ps(_mm512_add_ps(s0[0], s0[1]), s0[2]);
+    o[0][1] = _mm512_sub_ps(_mm512_sub_ps(s0[1], s0[2]), s0[3]);
+    o[1][0] = _mm512_add_ps(_mm512_add_ps(s1[0], s1[1]), s1[2]);
+    o[1][1] = _mm512_sub_ps(_mm512_sub_ps(s1[1], s1[2]), s1[3]);
+    for (int i = 0; i < 2; ++i) {
+        lo[i] = _mm512_add_ps(_mm512_permutex2var_ps(o[i][0], il, o[i][1]), bk);
+        hi[i] = _mm512_add_ps(_mm512_permutex2var_ps(o[i][0], ih, o[i][1]), bk);
+    }
+}
+
+/* fc_wino_output_avx512_f32 for tile rows of 4 or 8 tiles (7-8 and 15-16 columns: ResNet's
+ * last stage at batch 1, its middle one): a panel holds 16 / tw tile rows, each output row
+ * one 2 * tw-wide piece of the interleaved vectors, + residual, ReLU, stored masked to
+ * Wo. The same operations per element as fc_wino_output_body: the same bits. */
+static FC_W_AVX512 int fc_wino_output_short_rows_avx512_f32(const fc_conv_plan *pl,
+                                                            const float *mb, fc_int gr0,
+                                                            fc_int nrows, fc_int k0, fc_int k1,
+                                                            const float *bias, const float *res,
+                                                            int act, float *y)
+{
+    const fc_conv_geom *g = &pl->dg;
+    const fc_int K = g->K, Ho = g->Ho, Wo = g->Wo, th = pl->wino_th, tw = pl->wino_tw;
+    const fc_int tbp = pl->wino_tbp, ms = pl->wino_ms, per = 16 / tw;
+    const __mmask16 mrow = (__mmask16)((1u << FC_MIN(Wo, 2 * tw)) - 1u);
+    const __m512 zero = _mm512_setzero_ps();
+    for (fc_int k = k0; k < k1; ++k) {
+        const __m512 bk = _mm512_set1_ps(bias ? bias[k] : 0.0f);
+        for (fc_int t0 = 0; t0 < nrows * tw; t0 += 16) {
+            __m512 lo[2], hi[2];
+            fc_wino_output_panel_avx512(mb + k * tbp + t0, ms, bk, lo, hi);
+            for (fc_int q = 0; q < per && t0 / tw + q < nrows; ++q) {
+                const fc_int gr = gr0 + t0 / tw + q, img = gr / th, ti = gr - img * th;
+                for (int i = 0; i < 2 && 2 * ti + i < Ho; ++i) {
+                    const fc_int at = ((img * K + k) * Ho + 2 * ti + i) * Wo;
+                    const __m512 h = 2 * q < per ? lo[i] : hi[i];
+                    if (tw == 8) {
+                        __m512 r = h;
+                        if (res)
+                            r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(mrow, res + at));
+                        if (act == FC_ACT_RELU)
+                            r = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(r, zero, _CMP_GT_OQ), r);
+                        _mm512_mask_storeu_ps(y + at, mrow, r);
+                    } else {
+                        const __mmask8 m8 = (__mmask8)mrow;
+                        __m256 r = q & 1 ? _mm512_extractf32x8_ps(h, 1) : _mm512_castps512_ps256(h);
+                        if (res)
+                            r = _mm256_add_ps(r, _mm256_maskz_loadu_ps(m8, res + at));
+                        if (act == FC_ACT_RELU)
+                            r = _mm256_maskz_mov_ps(
+                                _mm256_cmp_ps_mask(r, _mm256_setzero_ps(), _CMP_GT_OQ), r);
+                        _mm256_mask_storeu_ps(y + at, m8, r);
+                    }
+                }
+            }
+        }
+    }
+    return 1;
+}
+
 /* fc_wino_output_body (conv_winograd.c) on the AVX-512 path when tile rows are whole
  * panels (tw a multiple of 16: maps of 31-32, 63-64 .. columns): a panel is 16
  * tiles of one tile row, so its two output rows are the lanes of the four
@@ -422,39 +499,26 @@ FC_W_AVX512 int fc_wino_output_avx512_f32(const fc_conv_plan *pl, const float *m
     const fc_conv_geom *g = &pl->dg;
     const fc_int K = g->K, Ho = g->Ho, Wo = g->Wo, th = pl->wino_th, tw = pl->wino_tw;
     const fc_int tbp = pl->wino_tbp, ms = pl->wino_ms;
-    if (tw % 16 || (act != FC_ACT_NONE && act != FC_ACT_RELU))
+    if (act != FC_ACT_NONE && act != FC_ACT_RELU)
         return 0;
-    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const __m512i hi =
-        _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    if (tw % 16)
+        return (tw == 4 || tw == 8) &&
+               fc_wino_output_short_rows_avx512_f32(pl, mb, gr0, nrows, k0, k1, bias, res, act, y);
     const __m512 zero = _mm512_setzero_ps();
     for (fc_int k = k0; k < k1; ++k) {
         const __m512 bk = _mm512_set1_ps(bias ? bias[k] : 0.0f);
         for (fc_int t0 = 0; t0 < nrows * tw; t0 += 16) {
             const fc_int lr = t0 / tw, gr = gr0 + lr, img = gr / th, ti = gr - img * th;
             const fc_int ow0 = 2 * (t0 - lr * tw); /* first output column of the panel */
-            const float *m = mb + k * tbp + t0;
-            __m512 v[16];
-            for (int xi = 0; xi < 16; ++xi)
-                v[xi] = _mm512_loadu_ps(m + xi * ms);
-            __m512 s0[4], s1[4]; /* rows: s0 = m0 + m1 + m2, s1 = m1 - m2 - m3 */
-            for (int b = 0; b < 4; ++b) {
-                s0[b] = _mm512_add_ps(_mm512_add_ps(v[b], v[4 + b]), v[8 + b]);
-                s1[b] = _mm512_sub_ps(_mm512_sub_ps(v[4 + b], v[8 + b]), v[12 + b]);
-            }
-            __m512 o[2][2];
-            o[0][0] = _mm512_add_ps(_mm512_add_ps(s0[0], s0[1]), s0[2]);
-            o[0][1] = _mm512_sub_ps(_mm512_sub_ps(s0[1], s0[2]), s0[3]);
-            o[1][0] = _mm512_add_ps(_mm512_add_ps(s1[0], s1[1]), s1[2]);
-            o[1][1] = _mm512_sub_ps(_mm512_sub_ps(s1[1], s1[2]), s1[3]);
+            __m512 lo[2], hi[2];
+            fc_wino_output_panel_avx512(mb + k * tbp + t0, ms, bk, lo, hi);
             /* columns ow0 .. ow0 + 31 of the row, the last ones masked off past Wo */
             const fc_int n0 = FC_MIN(16, FC_MAX(0, Wo - ow0));
             const fc_int n1 = FC_MIN(16, FC_MAX(0, Wo - ow0 - 16));
             const __mmask16 m0 = (__mmask16)((1u << n0) - 1u), m1 = (__mmask16)((1u << n1) - 1u);
             for (int i = 0; i < 2 && 2 * ti + i < Ho; ++i) {
                 const fc_int at = ((img * K + k) * Ho + 2 * ti + i) * Wo + ow0;
-                __m512 a = _mm512_add_ps(_mm512_permutex2var_ps(o[i][0], lo, o[i][1]), bk);
-                __m512 b = _mm512_add_ps(_mm512_permutex2var_ps(o[i][0], hi, o[i][1]), bk);
+                __m512 a = lo[i], b = hi[i];
                 if (res) {
                     a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(m0, res + at));
                     b = _mm512_add_ps(b, _mm512_maskz_loadu_ps(m1, res + at + 16));

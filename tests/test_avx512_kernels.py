@@ -232,13 +232,16 @@ def test_winograd_f4_weight_gradient_same_bits_as_avx2(N, C, K, H, pad, threads,
 
 @pytest.mark.parametrize("N,C,K,H,W,pad", [(1, 16, 16, 32, 32, 1), (2, 16, 20, 31, 31, 1),
                                            (3, 17, 20, 13, 33, 0), (1, 16, 24, 9, 64, 1),
-                                           (1, 64, 70, 9, 9, 1)])
+                                           (1, 64, 70, 9, 9, 1), (1, 64, 64, 8, 8, 1),
+                                           (2, 17, 20, 7, 7, 1), (3, 16, 16, 16, 8, 1),
+                                           (2, 16, 18, 9, 15, 1), (1, 20, 16, 18, 16, 1)])
 @pytest.mark.parametrize("activation", [None, "relu", "tanh"])
 def test_winograd_f2_same_bits_as_avx2(N, C, K, H, W, pad, activation, monkeypatch):
     """F(2x2, 3x3) (forced on both paths: the size rule differs between them): the
     forward pass with each write-back and with a residual, and the input gradient; maps
-    whose tile rows are whole panels (16 or 32 tiles, even and odd widths) and maps whose
-    are not."""
+    whose tile rows are whole panels (16 or 32 tiles, even and odd widths), maps whose
+    panels hold two or four tile rows (15-16 and 7-8 columns, odd heights, panels across
+    images) and maps whose are neither."""
     from fastconv import _conv, geometry
     monkeypatch.setenv("FASTCONV_WINOGRAD", "always")
     # F(4x4) takes precedence where its rule allows it (packed weights of 16 channels on
