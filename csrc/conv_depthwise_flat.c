@@ -34,7 +34,9 @@
  * AVX2 kernels, so the paths agree bit for bit (tests/test_depthwise_flat.py).
  */
 #include <stdint.h>
+#include <string.h>
 #include "fastconv.h"
+#include "team.h"
 
 #define FC_DWF_MAXTAP 25
 /* Largest plane (pixels): the mask table of a call is (pixels / VL) x taps. */
@@ -122,7 +124,8 @@ static int dwf_plan_make(const fc_conv_geom *g, int pass, size_t elem, fc_int N,
  * has the lanes that are outputs. A tap's mask is its row offset's lanes and its
  * column offset's lanes. (Partial channel blocks of packed planes are masked by
  * the caller.) */
-static void dwf_masks(const dwf_plan *P, fc_int v0, fc_int v1, uint16_t *mask, uint16_t *smask)
+static void dwf_masks_compute(const dwf_plan *P, fc_int v0, fc_int v1, uint16_t *mask,
+                              uint16_t *smask)
 {
     for (fc_int v = v0; v < v1; v++) {
         unsigned rows[FC_DWF_MAXTAP], cols[FC_DWF_MAXTAP], sm = 0;
@@ -141,6 +144,47 @@ static void dwf_masks(const dwf_plan *P, fc_int v0, fc_int v1, uint16_t *mask, u
         smask[v] = (uint16_t)sm;
         for (int k = 0; k < P->ntap; k++) mask[v * P->ntap + k] = (uint16_t)(rows[k] & cols[k]);
     }
+}
+
+/* Each call used to build its table (two threads, every depthwise layer: 2-3% of
+ * MobileNet's batch-1 inference); a thread keeps the tables of the last few plane
+ * geometries it ran, whole (rows 0 .. nv - 1), and copies the rows asked for. */
+#define FC_DWF_MEMO 8
+#define FC_DWF_MEMO_VECS 64
+typedef struct dwf_mask_memo {
+    fc_int vl, H, W, nv;
+    int ntap, used;
+    int dr[FC_DWF_MAXTAP], ds[FC_DWF_MAXTAP];
+    uint16_t mask[FC_DWF_MEMO_VECS * FC_DWF_MAXTAP], smask[FC_DWF_MEMO_VECS];
+} dwf_mask_memo;
+static FC_THREAD_LOCAL dwf_mask_memo dwf_memos[FC_DWF_MEMO];
+static FC_THREAD_LOCAL unsigned dwf_memo_next;
+
+static void dwf_masks(const dwf_plan *P, fc_int v0, fc_int v1, uint16_t *mask, uint16_t *smask)
+{
+    if (P->packed || v1 > P->nv || P->nv > FC_DWF_MEMO_VECS) {
+        dwf_masks_compute(P, v0, v1, mask, smask);
+        return;
+    }
+    dwf_mask_memo *m = NULL;
+    for (int i = 0; i < FC_DWF_MEMO && !m; i++) {
+        dwf_mask_memo *e = &dwf_memos[i];
+        if (e->used && e->vl == P->vl && e->H == P->H && e->W == P->W && e->nv == P->nv &&
+            e->ntap == P->ntap && !memcmp(e->dr, P->dr, (size_t)P->ntap * sizeof(int)) &&
+            !memcmp(e->ds, P->ds, (size_t)P->ntap * sizeof(int)))
+            m = e;
+    }
+    if (!m) {
+        m = &dwf_memos[dwf_memo_next++ % FC_DWF_MEMO];
+        m->vl = P->vl, m->H = P->H, m->W = P->W, m->nv = P->nv, m->ntap = P->ntap;
+        memcpy(m->dr, P->dr, sizeof(m->dr));
+        memcpy(m->ds, P->ds, sizeof(m->ds));
+        dwf_masks_compute(P, 0, P->nv, m->mask, m->smask);
+        m->used = 1;
+    }
+    memcpy(mask + v0 * P->ntap, m->mask + v0 * P->ntap,
+           (size_t)((v1 - v0) * P->ntap) * sizeof(uint16_t));
+    memcpy(smask + v0, m->smask + v0, (size_t)(v1 - v0) * sizeof(uint16_t));
 }
 
 int fc_depthwise_flat_fits(const fc_conv_geom *g, int pass, size_t elem)

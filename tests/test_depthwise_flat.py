@@ -210,3 +210,28 @@ def test_weight_gradient_of_rows_of_whole_vectors(dtype, plane, channels, restor
     terms = shape[0] * plane[0] * plane[1]
     assert_close(got[0][1], want[1], dtype, terms, "grad_weight")
     assert_close(got[0][2], want[2], dtype, terms, "grad_bias")
+
+
+def test_mask_tables_kept_per_geometry_are_never_mixed_up():
+    """A thread keeps the mask tables of the plane geometries it ran (the last eight):
+    planes of one size but other paddings, filter sizes or passes (the input gradient
+    turns the taps round) must each get their own table, also once more geometries than
+    the table holds have come and gone. Every call checked against the reference."""
+    rng = np.random.default_rng(7)
+    cases = [((2, 16, 12, 12), 3, 1), ((2, 16, 12, 12), 3, 2), ((2, 16, 12, 12), 5, 2),
+             ((2, 16, 12, 12), 3, ((0, 2), (2, 0))), ((2, 16, 12, 12), 3, ((0, 2), (1, 1))),
+             ((2, 16, 12, 12), 3, ((1, 1), (0, 2))), ((2, 16, 12, 13), 3, 1),
+             ((2, 16, 13, 12), 3, 1), ((2, 16, 9, 9), 3, 1), ((2, 16, 9, 9), 5, 1),
+             ((2, 16, 20, 20), 3, 1), ((2, 16, 12, 12), 5, ((1, 3), (3, 1)))]
+    for rnd in range(3):
+        for shape, R, pad in cases[rnd:] + cases[:rnd]:
+            if not _flat_path(shape, R, R, pad, 0):
+                continue
+            x = rng.standard_normal(shape).astype(np.float32)
+            w = rng.standard_normal((shape[1], 1, R, R)).astype(np.float32)
+            y = F.conv2d(x, w, padding=pad, groups=shape[1])
+            assert_close(y, ref.conv2d(x, w, None, 1, pad, groups=shape[1]), np.float32)
+            g = rng.standard_normal(y.shape).astype(np.float32)
+            gx = F.conv2d_backward(g, x, w, padding=pad, groups=shape[1])[0]
+            assert_close(gx, ref.conv2d_backward(g, x, w, 1, pad, groups=shape[1])[0],
+                         np.float32)
