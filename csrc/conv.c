@@ -186,14 +186,21 @@ static int fc_geom_same(const fc_conv_geom *a, const fc_conv_geom *b)
            a->winograd == b->winograd;
 }
 
-void fc_conv_plan_make(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan *pl)
+/* What a plan depends on, hashed: the geometry, the pass, the element size, the switches. */
+static uint64_t fc_plan_hash(const fc_conv_geom *g, int op, size_t elem, int env)
 {
-    const int env = fc_winograd_enabled() | fc_winograd_forced() << 1 | fc_winograd4_forced() << 2;
     uint64_t h = (uint64_t)op * 0x9E3779B97F4A7C15ull ^ (uint64_t)elem ^ (uint64_t)env << 8;
     const fc_int f[] = {g->C, g->H, g->W, g->K, g->R, g->S, g->Ho, g->Wo, g->stride_h,
                         g->stride_w, g->pad_top, g->pad_left, g->dil_h, g->dil_w, g->winograd};
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); ++i)
         h = (h ^ (uint64_t)f[i]) * 0x100000001B3ull;
+    return h;
+}
+
+void fc_conv_plan_make(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan *pl)
+{
+    const int env = fc_winograd_enabled() | fc_winograd_forced() << 1 | fc_winograd4_forced() << 2;
+    const uint64_t h = fc_plan_hash(g, op, elem, env);
     fc_plan_memo *m = &fc_plan_memos[(h ^ h >> 29) % FC_PLAN_MEMO];
     if (m->used && m->op == op && m->elem == (int)elem && m->env == env &&
         fc_geom_same(&m->g, g)) {
@@ -400,7 +407,38 @@ void fc_bw_small_sizes(const fc_conv_geom *g, size_t elem, fc_padgeom *pg,
     *v_bytes = fc_align_up((size_t)g->K * (size_t)(g->C * g->R * g->S) * 8 * elem);
 }
 
+static size_t fc_conv2d_workspace_bytes_make(const fc_conv_geom *g, size_t elem);
+
+/* The workspace bound is asked for at every call of every driver (the inference
+ * program: each convolution, each call), and it makes the plans of all three passes:
+ * seven of every eight plan lookups of a batch-1 MobileNet inference. A thread keeps
+ * the last bounds it computed, keyed as the plans are (the Winograd switches read
+ * at every call). */
+#define FC_WS_MEMO 32
+typedef struct fc_ws_memo {
+    fc_conv_geom g;
+    int elem, env, used;
+    size_t bytes;
+} fc_ws_memo;
+static FC_THREAD_LOCAL fc_ws_memo fc_ws_memos[FC_WS_MEMO];
+
 size_t fc_conv2d_workspace_bytes(const fc_conv_geom *g, size_t elem)
+{
+    const int env = fc_winograd_enabled() | fc_winograd_forced() << 1 | fc_winograd4_forced() << 2;
+    const uint64_t h = fc_plan_hash(g, FC_OP_BWD_WEIGHT + 1, elem, env);
+    fc_ws_memo *m = &fc_ws_memos[(h ^ h >> 29) % FC_WS_MEMO];
+    if (m->used && m->elem == (int)elem && m->env == env && fc_geom_same(&m->g, g))
+        return m->bytes;
+    const size_t bytes = fc_conv2d_workspace_bytes_make(g, elem);
+    m->g = *g;
+    m->elem = (int)elem;
+    m->env = env;
+    m->used = 1;
+    m->bytes = bytes;
+    return bytes;
+}
+
+static size_t fc_conv2d_workspace_bytes_make(const fc_conv_geom *g, size_t elem)
 {
     size_t best = 0;
     if (fc_bw_small_ok(g, elem)) {

@@ -2,6 +2,7 @@
 import io
 import os
 
+import numpy as np
 import pytest
 
 import fastconv
@@ -105,3 +106,32 @@ def test_winograd_switches_reach_a_geometry_already_planned(monkeypatch):
     assert _conv.conv_path(small, 0, 4) == "winograd-f4"
     monkeypatch.delenv("FASTCONV_WINOGRAD")
     assert _conv.conv_path(small, 0, 4) == before
+
+
+def test_workspace_bound_follows_the_winograd_switches(monkeypatch):
+    """A thread also keeps the workspace bounds it computed, looked up like the plans
+    (switches included): with FASTCONV_NO_WINOGRAD set a 3x3 layer needs a smaller
+    workspace, and once the switch is off again the next call must get the Winograd
+    path's larger bound, not the one kept from before (it would be overrun). Each flip
+    on a geometry already run, each result against the reference."""
+    from fastconv import _conv, geometry as geo
+    from fastconv import reference as ref
+    monkeypatch.delenv("FASTCONV_NO_WINOGRAD", raising=False)
+    monkeypatch.delenv("FASTCONV_WINOGRAD", raising=False)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 16, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    args = geo.conv_kernel_args(geo.conv2d_geometry(x.shape, w.shape, 1, 1, 1))
+    want = ref.conv2d(x.astype(np.float64), w.astype(np.float64), None, 1, 1)
+    bounds = []
+    for off in (True, False, True, False):
+        if off:
+            monkeypatch.setenv("FASTCONV_NO_WINOGRAD", "1")
+            monkeypatch.setenv("FASTCONV_WINOGRAD", "f4")   # overruled by the first
+        else:
+            monkeypatch.delenv("FASTCONV_NO_WINOGRAD")
+        assert _conv.conv_path(args, 0, 4).startswith("winograd") != off
+        bounds.append(_conv.workspace_bytes(args, 4))
+        np.testing.assert_allclose(fastconv.functional.conv2d(x, w, padding=1), want,
+                                   rtol=1e-4, atol=1e-4 * np.abs(want).max())
+    assert bounds[0] == bounds[2] < bounds[1] == bounds[3]
