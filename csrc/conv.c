@@ -75,26 +75,6 @@ static int fc_bwd_direct_ok(const fc_conv_geom *g, size_t elem)
 #ifndef FC_WINO4_BW_TILES
 #define FC_WINO4_BW_TILES 64
 #endif
-/* FASTCONV_NO_WINOGRAD set to anything but "" or "0" turns the path off
- * (read at every plan, so a running program can switch). */
-int fc_winograd_enabled(void)
-{
-    const char *env = getenv("FASTCONV_NO_WINOGRAD");
-    return env == NULL || env[0] == '\0' || strcmp(env, "0") == 0;
-}
-
-int fc_winograd_forced(void)
-{
-    const char *env = getenv("FASTCONV_WINOGRAD");
-    return env != NULL && strcmp(env, "always") == 0;
-}
-
-int fc_winograd4_forced(void)
-{
-    const char *env = getenv("FASTCONV_WINOGRAD");
-    return env != NULL && strcmp(env, "f4") == 0;
-}
-
 /* The Winograd tile this geometry runs: 4 (F(4x4, 3x3), conv_winograd4.c),
  * 2 (F(2x2, 3x3)) or 0 (the direct kernels). */
 static int fc_wino_tile(const fc_conv_geom *d)
@@ -161,61 +141,6 @@ static void fc_wino_plan(fc_conv_plan *pl, size_t elem, int m, fc_int ntiles)
     pl->total = pl->ap_bytes + pl->wino_v_bytes + pl->wino_m_bytes + pl->wino_r_bytes + FC_ALIGN;
 }
 
-/* Every driver makes its plan at every call, on each thread; at batch 1 that was
- * 2-3% of an inference (the Winograd block search divides, the switches are
- * read from the environment). A thread keeps the plans it made in a small
- * table indexed by a hash of what a plan depends on -- the geometry, the pass,
- * the element size and the Winograd switches, which are still read at every
- * call, so that a running program can switch (FC_PLAN_MEMO plans: more than
- * the distinct convolutions of the model zoo's networks). */
-#define FC_PLAN_MEMO 64
-static void fc_conv_plan_build(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan *pl);
-typedef struct fc_plan_memo {
-    fc_conv_geom g;
-    int op, elem, env, used;
-    fc_conv_plan pl;
-} fc_plan_memo;
-static FC_THREAD_LOCAL fc_plan_memo fc_plan_memos[FC_PLAN_MEMO];
-
-static int fc_geom_same(const fc_conv_geom *a, const fc_conv_geom *b)
-{
-    return a->C == b->C && a->H == b->H && a->W == b->W && a->K == b->K && a->R == b->R &&
-           a->S == b->S && a->Ho == b->Ho && a->Wo == b->Wo && a->stride_h == b->stride_h &&
-           a->stride_w == b->stride_w && a->pad_top == b->pad_top &&
-           a->pad_left == b->pad_left && a->dil_h == b->dil_h && a->dil_w == b->dil_w &&
-           a->winograd == b->winograd;
-}
-
-/* What a plan depends on, hashed: the geometry, the pass, the element size, the switches. */
-static uint64_t fc_plan_hash(const fc_conv_geom *g, int op, size_t elem, int env)
-{
-    uint64_t h = (uint64_t)op * 0x9E3779B97F4A7C15ull ^ (uint64_t)elem ^ (uint64_t)env << 8;
-    const fc_int f[] = {g->C, g->H, g->W, g->K, g->R, g->S, g->Ho, g->Wo, g->stride_h,
-                        g->stride_w, g->pad_top, g->pad_left, g->dil_h, g->dil_w, g->winograd};
-    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); ++i)
-        h = (h ^ (uint64_t)f[i]) * 0x100000001B3ull;
-    return h;
-}
-
-void fc_conv_plan_make(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan *pl)
-{
-    const int env = fc_winograd_enabled() | fc_winograd_forced() << 1 | fc_winograd4_forced() << 2;
-    const uint64_t h = fc_plan_hash(g, op, elem, env);
-    fc_plan_memo *m = &fc_plan_memos[(h ^ h >> 29) % FC_PLAN_MEMO];
-    if (m->used && m->op == op && m->elem == (int)elem && m->env == env &&
-        fc_geom_same(&m->g, g)) {
-        *pl = m->pl;
-        return;
-    }
-    fc_conv_plan_build(g, op, elem, pl);
-    m->g = *g;
-    m->op = op;
-    m->elem = (int)elem;
-    m->env = env;
-    m->used = 1;
-    m->pl = *pl;
-}
-
 void fc_wino_bw_plan_make(const fc_conv_geom *g, size_t elem, fc_conv_plan *fp)
 {
     /* the forward plan with backward-weight's own F(4x4) bit in place of the
@@ -246,7 +171,7 @@ void fc_bwd_data_geom(const fc_conv_geom *g, fc_conv_geom *t)
     t->winograd = g->winograd;
 }
 
-static void fc_conv_plan_build(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan *pl)
+void fc_conv_plan_build(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan *pl)
 {
     const fc_int mr = elem == 8 ? FC_MR_F64 : FC_MR_F32;
     const fc_int nr = elem == 8 ? FC_NR_F64 : FC_NR_F32;
@@ -407,38 +332,7 @@ void fc_bw_small_sizes(const fc_conv_geom *g, size_t elem, fc_padgeom *pg,
     *v_bytes = fc_align_up((size_t)g->K * (size_t)(g->C * g->R * g->S) * 8 * elem);
 }
 
-static size_t fc_conv2d_workspace_bytes_make(const fc_conv_geom *g, size_t elem);
-
-/* The workspace bound is asked for at every call of every driver (the inference
- * program: each convolution, each call), and it makes the plans of all three passes:
- * seven of every eight plan lookups of a batch-1 MobileNet inference. A thread keeps
- * the last bounds it computed, keyed as the plans are (the Winograd switches read
- * at every call). */
-#define FC_WS_MEMO 32
-typedef struct fc_ws_memo {
-    fc_conv_geom g;
-    int elem, env, used;
-    size_t bytes;
-} fc_ws_memo;
-static FC_THREAD_LOCAL fc_ws_memo fc_ws_memos[FC_WS_MEMO];
-
-size_t fc_conv2d_workspace_bytes(const fc_conv_geom *g, size_t elem)
-{
-    const int env = fc_winograd_enabled() | fc_winograd_forced() << 1 | fc_winograd4_forced() << 2;
-    const uint64_t h = fc_plan_hash(g, FC_OP_BWD_WEIGHT + 1, elem, env);
-    fc_ws_memo *m = &fc_ws_memos[(h ^ h >> 29) % FC_WS_MEMO];
-    if (m->used && m->elem == (int)elem && m->env == env && fc_geom_same(&m->g, g))
-        return m->bytes;
-    const size_t bytes = fc_conv2d_workspace_bytes_make(g, elem);
-    m->g = *g;
-    m->elem = (int)elem;
-    m->env = env;
-    m->used = 1;
-    m->bytes = bytes;
-    return bytes;
-}
-
-static size_t fc_conv2d_workspace_bytes_make(const fc_conv_geom *g, size_t elem)
+size_t fc_conv2d_workspace_bytes_make(const fc_conv_geom *g, size_t elem)
 {
     size_t best = 0;
     if (fc_bw_small_ok(g, elem)) {

@@ -195,6 +195,10 @@ static inline int fc_is_1x1(const fc_conv_geom *g)
 /* The GEMM / direct plan of pass op (FC_OP_*) for element size elem: block
  * sizes and workspace layout (conv.c). */
 void fc_conv_plan_make(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan *pl);
+/* What fc_conv_plan_make and fc_conv2d_workspace_bytes keep per thread
+ * (conv_plan_memo.c) are made by these (conv.c). */
+void fc_conv_plan_build(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan *pl);
+size_t fc_conv2d_workspace_bytes_make(const fc_conv_geom *g, size_t elem);
 
 /* Output-channel-vector direct path (conv_forward_cvec.c): the direct path's
  * GEMM transposed, Y^T (P x K) = col(x)^T . W^T, on the fc_akr micro-kernel:
