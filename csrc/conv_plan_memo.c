@@ -29,6 +29,35 @@ int fc_winograd4_forced(void)
     return env != NULL && strcmp(env, "f4") == 0;
 }
 
+/* The three switches as the memos' key (bit 0: enabled, 1: "always", 2: "f4"): read at
+ * every lookup, so that a running program can switch -- on Linux in one pass over the
+ * environment instead of three getenv scans (a batch-1 inference looks up a few plans
+ * per layer: the scans were 1-2% of MobileNet's). The first entry of each name counts,
+ * as for getenv. */
+#if defined(__linux__)
+extern char **environ;
+#endif
+static int fc_winograd_switches(void)
+{
+#if defined(__linux__)
+    const char *no = NULL, *mode = NULL;
+    for (char **e = environ; e && *e && !(no && mode); ++e) {
+        const char *v = *e;
+        if (v[0] != 'F' || strncmp(v, "FASTCONV_", 9) != 0)
+            continue;
+        if (!no && strncmp(v + 9, "NO_WINOGRAD=", 12) == 0)
+            no = v + 21;
+        else if (!mode && strncmp(v + 9, "WINOGRAD=", 9) == 0)
+            mode = v + 18;
+    }
+    return (no == NULL || no[0] == '\0' || strcmp(no, "0") == 0) |
+           (mode != NULL && strcmp(mode, "always") == 0) << 1 |
+           (mode != NULL && strcmp(mode, "f4") == 0) << 2;
+#else
+    return fc_winograd_enabled() | fc_winograd_forced() << 1 | fc_winograd4_forced() << 2;
+#endif
+}
+
 /* Every driver makes its plan at every call, on each thread; at batch 1 that was
  * 2-3% of an inference (the Winograd block search divides, the switches are
  * read from the environment). A thread keeps the plans it made in a small
@@ -66,7 +95,7 @@ static uint64_t fc_plan_hash(const fc_conv_geom *g, int op, size_t elem, int env
 
 void fc_conv_plan_make(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan *pl)
 {
-    const int env = fc_winograd_enabled() | fc_winograd_forced() << 1 | fc_winograd4_forced() << 2;
+    const int env = fc_winograd_switches();
     const uint64_t h = fc_plan_hash(g, op, elem, env);
     fc_plan_memo *m = &fc_plan_memos[(h ^ h >> 29) % FC_PLAN_MEMO];
     if (m->used && m->op == op && m->elem == (int)elem && m->env == env &&
@@ -98,7 +127,7 @@ static FC_THREAD_LOCAL fc_ws_memo fc_ws_memos[FC_WS_MEMO];
 
 size_t fc_conv2d_workspace_bytes(const fc_conv_geom *g, size_t elem)
 {
-    const int env = fc_winograd_enabled() | fc_winograd_forced() << 1 | fc_winograd4_forced() << 2;
+    const int env = fc_winograd_switches();
     const uint64_t h = fc_plan_hash(g, FC_OP_BWD_WEIGHT + 1, elem, env);
     fc_ws_memo *m = &fc_ws_memos[(h ^ h >> 29) % FC_WS_MEMO];
     if (m->used && m->elem == (int)elem && m->env == env && fc_geom_same(&m->g, g))

@@ -135,3 +135,24 @@ def test_workspace_bound_follows_the_winograd_switches(monkeypatch):
         np.testing.assert_allclose(fastconv.functional.conv2d(x, w, padding=1), want,
                                    rtol=1e-4, atol=1e-4 * np.abs(want).max())
     assert bounds[0] == bounds[2] < bounds[1] == bounds[3]
+
+
+def test_winograd_switch_values_read_per_call(monkeypatch):
+    """The switches are read at every call, with getenv's meaning: FASTCONV_NO_WINOGRAD
+    "" or "0" leaves Winograd on, any other value turns it off; FASTCONV_WINOGRAD "f4"
+    forces F(4x4), other values ("", "no") change nothing."""
+    from fastconv import _conv, geometry as geo
+    monkeypatch.delenv("FASTCONV_NO_WINOGRAD", raising=False)
+    monkeypatch.delenv("FASTCONV_WINOGRAD", raising=False)
+    args = geo.conv_kernel_args(geo.conv2d_geometry((64, 64, 16, 16), (64, 64, 3, 3), 1, 1, 1))
+    small = geo.conv_kernel_args(geo.conv2d_geometry((1, 16, 6, 6), (16, 16, 3, 3), 1, 1, 1))
+    on, small_default = _conv.conv_path(args, 0, 4), _conv.conv_path(small, 0, 4)
+    assert on.startswith("winograd") and not small_default.startswith("winograd")
+    for value, winograd in (("", True), ("0", True), ("1", False), ("yes", False), ("0", True)):
+        monkeypatch.setenv("FASTCONV_NO_WINOGRAD", value)
+        assert _conv.conv_path(args, 0, 4).startswith("winograd") == winograd, value
+    monkeypatch.delenv("FASTCONV_NO_WINOGRAD")
+    for value, path in (("f4", "winograd-f4"), ("", small_default), ("no", small_default),
+                        ("f4", "winograd-f4")):
+        monkeypatch.setenv("FASTCONV_WINOGRAD", value)
+        assert _conv.conv_path(small, 0, 4) == path, value
