@@ -66,40 +66,22 @@ fc_bws_blk_avx2(const int KB, const int SN, const float *dy, fc_int P, const flo
 #define FC_BWS_SWITCH4(KB)                                                            \
     switch (sn) { FC_BWS_CASE(KB, 1) FC_BWS_CASE(KB, 2) FC_BWS_CASE(KB, 3)            \
                   FC_BWS_CASE(KB, 4) }
-#define FC_BWS_SWITCH(KB)                                                             \
-    switch (sn) {                                                                     \
-        FC_BWS_CASE(KB, 1) FC_BWS_CASE(KB, 2) FC_BWS_CASE(KB, 3)                      \
-        FC_BWS_CASE(KB, 4) FC_BWS_CASE(KB, 5) FC_BWS_CASE(KB, 6)                      \
-    }
+/* All six tap-block widths of a block kernel's CASE(X, SN) (AVX2 and AVX-512 alike). */
+#define FC_BWS_SN6(CASE, X)                                                           \
+    switch (sn) { CASE(X, 1) CASE(X, 2) CASE(X, 3) CASE(X, 4) CASE(X, 5) CASE(X, 6) }
+#define FC_BWS_SWITCH(KB) FC_BWS_SN6(FC_BWS_CASE, KB)
 
-/* One image (xp: zero-bordered, dy: K x Ho x Wo) into dwv. Filters in
- * blocks of kb (as many as the 16 ymm registers hold with the tap block). */
-static __attribute__((target("avx2,fma"))) void
-fc_bws_image_avx2_f32(const fc_conv_geom *g, const fc_padgeom *pg, const float *xp,
-                      const float *dy, float *dwv)
+/* One (filter block, channel, filter row, tap block) of the image: kb <= 4 filters
+ * (as many as the 16 ymm registers hold with the tap block), sn <= 6 taps. */
+static inline __attribute__((always_inline, target("avx2,fma"))) void
+fc_bws_block_avx2(int kb, int sn, const float *dyk, fc_int P, const float *xr, fc_int Wp,
+                  fc_int dilw, fc_int Ho, fc_int Wo, float *v, fc_int vk)
 {
-    const fc_int K = g->K, C = g->C, R = g->R, S = g->S, CRS = C * R * S;
-    const fc_int Ho = g->Ho, Wo = g->Wo, Wp = pg->Wp, HWp = pg->Hp * pg->Wp, P = Ho * Wo;
-    const fc_int dilw = g->dil_w, vk = CRS * 8;
-    const int sfull = (int)FC_MIN(6, S);
-    const int kbmax = sfull >= 5 ? 2 : sfull >= 3 ? 3 : 4;
-    for (fc_int k0 = 0; k0 < K; k0 += kbmax) {
-        const int kb = (int)FC_MIN(kbmax, K - k0);
-        const float *dyk = dy + k0 * P;
-        for (fc_int c = 0; c < C; ++c)
-            for (fc_int r = 0; r < R; ++r)
-                for (fc_int s0 = 0; s0 < S; s0 += 6) {
-                    const int sn = (int)FC_MIN(6, S - s0);
-                    const float *xr = xp + c * HWp + (r * g->dil_h - g->pad_top + pg->mt) * Wp +
-                                      (s0 * dilw - g->pad_left + pg->ml);
-                    float *v = dwv + (k0 * CRS + (c * R + r) * S + s0) * 8;
-                    switch (kb) {
-                    case 1: FC_BWS_SWITCH(1) break;
-                    case 2: FC_BWS_SWITCH(2) break;
-                    case 3: FC_BWS_SWITCH4(3) break;
-                    default: FC_BWS_SWITCH2(4) break;
-                    }
-                }
+    switch (kb) {
+    case 1: FC_BWS_SWITCH(1) break;
+    case 2: FC_BWS_SWITCH(2) break;
+    case 3: FC_BWS_SWITCH4(3) break;
+    default: FC_BWS_SWITCH2(4) break;
     }
 }
 #undef FC_BWS_SWITCH
@@ -170,41 +152,68 @@ fc_bws_blk_avx512(const int NP, const int SN, const int odd, const float *dy, fc
         else                                                                               \
             fc_bws_blk_avx512(NP, SN, 0, dyk, P, xr, Wp, dilw, Ho, Wo, v, vk);             \
         break;
-#define FC_BWS5_SWITCH(NP)                                                                 \
-    switch (sn) {                                                                          \
-        FC_BWS5_CASE(NP, 1) FC_BWS5_CASE(NP, 2) FC_BWS5_CASE(NP, 3)                        \
-        FC_BWS5_CASE(NP, 4) FC_BWS5_CASE(NP, 5) FC_BWS5_CASE(NP, 6)                        \
-    }
+#define FC_BWS5_SWITCH(NP) FC_BWS_SN6(FC_BWS5_CASE, NP)
 
-/* fc_bws_image_avx2_f32 on AVX-512: filters in blocks of up to 8 (four pairs). */
-static __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) void
-fc_bws_image_avx512_f32(const fc_conv_geom *g, const fc_padgeom *pg, const float *xp,
-                        const float *dy, float *dwv)
+/* fc_bws_block_avx2 on AVX-512: kb <= 8 filters (four pairs). */
+static inline __attribute__((always_inline, target("avx512f,avx512vl,avx512dq,avx2,fma"))) void
+fc_bws_block_avx512(int kb, int sn, const float *dyk, fc_int P, const float *xr, fc_int Wp,
+                    fc_int dilw, fc_int Ho, fc_int Wo, float *v, fc_int vk)
 {
-    const fc_int K = g->K, C = g->C, R = g->R, S = g->S, CRS = C * R * S;
-    const fc_int Ho = g->Ho, Wo = g->Wo, Wp = pg->Wp, HWp = pg->Hp * pg->Wp, P = Ho * Wo;
-    const fc_int dilw = g->dil_w, vk = CRS * 8;
-    for (fc_int k0 = 0; k0 < K; k0 += 8) {
-        const int kb = (int)FC_MIN(8, K - k0), np = (kb + 1) / 2, odd = kb & 1;
-        const float *dyk = dy + k0 * P;
-        for (fc_int c = 0; c < C; ++c)
-            for (fc_int r = 0; r < R; ++r)
-                for (fc_int s0 = 0; s0 < S; s0 += 6) {
-                    const int sn = (int)FC_MIN(6, S - s0);
-                    const float *xr = xp + c * HWp + (r * g->dil_h - g->pad_top + pg->mt) * Wp +
-                                      (s0 * dilw - g->pad_left + pg->ml);
-                    float *v = dwv + (k0 * CRS + (c * R + r) * S + s0) * 8;
-                    switch (np) {
-                    case 1: FC_BWS5_SWITCH(1) break;
-                    case 2: FC_BWS5_SWITCH(2) break;
-                    case 3: FC_BWS5_SWITCH(3) break;
-                    default: FC_BWS5_SWITCH(4) break;
-                    }
-                }
+    const int odd = kb & 1;
+    switch ((kb + 1) / 2) {
+    case 1: FC_BWS5_SWITCH(1) break;
+    case 2: FC_BWS5_SWITCH(2) break;
+    case 3: FC_BWS5_SWITCH(3) break;
+    default: FC_BWS5_SWITCH(4) break;
     }
 }
 #undef FC_BWS5_SWITCH
 #undef FC_BWS5_CASE
+#undef FC_BWS_SN6
+
+typedef void (*fc_bws_block_fn)(int kb, int sn, const float *dyk, fc_int P, const float *xr,
+                                fc_int Wp, fc_int dilw, fc_int Ho, fc_int Wo, float *v,
+                                fc_int vk);
+
+/* One image (xp: zero-bordered, dy: K x Ho x Wo) into dwv, in blocks of kbmax filters
+ * through `block` -- a constant in each wrapper below, which inlines it. */
+static inline __attribute__((always_inline)) void
+fc_bws_image_body(const fc_conv_geom *g, const fc_padgeom *pg, const float *xp, const float *dy,
+                  float *dwv, int kbmax, fc_bws_block_fn block)
+{
+    const fc_int K = g->K, C = g->C, R = g->R, S = g->S, CRS = C * R * S;
+    const fc_int Ho = g->Ho, Wo = g->Wo, Wp = pg->Wp, HWp = pg->Hp * pg->Wp, P = Ho * Wo;
+    const fc_int dilw = g->dil_w, vk = CRS * 8;
+    for (fc_int k0 = 0; k0 < K; k0 += kbmax) {
+        const int kb = (int)FC_MIN(kbmax, K - k0);
+        for (fc_int c = 0; c < C; ++c)
+            for (fc_int r = 0; r < R; ++r)
+                for (fc_int s0 = 0; s0 < S; s0 += 6) {
+                    const float *xr = xp + c * HWp + (r * g->dil_h - g->pad_top + pg->mt) * Wp +
+                                      (s0 * dilw - g->pad_left + pg->ml);
+                    block(kb, (int)FC_MIN(6, S - s0), dy + k0 * P, P, xr, Wp, dilw, Ho, Wo,
+                          dwv + (k0 * CRS + (c * R + r) * S + s0) * 8, vk);
+                }
+    }
+}
+
+/* AVX2: filter blocks as many as the 16 ymm registers hold with the tap block. */
+static __attribute__((target("avx2,fma"))) void
+fc_bws_image_avx2_f32(const fc_conv_geom *g, const fc_padgeom *pg, const float *xp,
+                      const float *dy, float *dwv)
+{
+    const int sfull = (int)FC_MIN(6, g->S);
+    fc_bws_image_body(g, pg, xp, dy, dwv, sfull >= 5 ? 2 : sfull >= 3 ? 3 : 4,
+                      fc_bws_block_avx2);
+}
+
+/* AVX-512: blocks of 8 filters (four pairs). */
+static __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) void
+fc_bws_image_avx512_f32(const fc_conv_geom *g, const fc_padgeom *pg, const float *xp,
+                        const float *dy, float *dwv)
+{
+    fc_bws_image_body(g, pg, xp, dy, dwv, 8, fc_bws_block_avx512);
+}
 
 #endif /* FC_HAVE_X86_AVX2_KERNELS */
 
@@ -275,12 +284,8 @@ void FC_SFX(fc_bw_small_run)(const fc_conv_geom *g, fc_int nimg, const FC_T *x,
             FC_SFX(fc_bw_bias)(K, P, dyn, db);
         FC_SFX(fc_copy_interior)(g, &pg, pg.Wp, pg.Hp * pg.Wp, x + n * xs, xp);
 #if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
-        if (avx2 == 2) {
-            fc_bws_image_avx512_f32(g, &pg, xp, dyn, dwv);
-            continue;
-        }
         if (avx2) {
-            fc_bws_image_avx2_f32(g, &pg, xp, dyn, dwv);
+            (avx2 == 2 ? fc_bws_image_avx512_f32 : fc_bws_image_avx2_f32)(g, &pg, xp, dyn, dwv);
             continue;
         }
 #endif

@@ -184,8 +184,8 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
     fc_int *offs = ob, *cb = ob + k, *cp = cb + nch, *cl = cp + nch;
 
     FC_DIRECT_OFFSETS(pl, offs);
-    FC_SFX(fc_dkn_fn) dkw = FC_SFX(fc_dkw_select)();
-    FC_SFX(fc_dkn_fn) dkw8 = FC_SFX(fc_dkw8_select)();
+    FC_SFX(fc_dkn_fn) dkw = FC_SFX(fc_dkw_select)(3);
+    FC_SFX(fc_dkn_fn) dkw8 = FC_SFX(fc_dkw_select)(4);
     {
         /* A short last chunk of a row that is the second chunk of its tile
          * (odd t: tiles, dkn groups and thread splits start at even t) is

@@ -206,12 +206,12 @@ int FC_SFX(fc_conv_1x1_tiles)(const fc_conv_plan *pl, const fc_conv_geom *g, fc_
 {
     enum { CW = FC_NR / 2 };
     const fc_int P = g->Ho * g->Wo, k = pl->k, m = pl->m, kcb = pl->kcb, mcb = pl->mcb;
-    FC_SFX(fc_dkn_fn) dkw = FC_SFX(fc_dkw_select)();
+    FC_SFX(fc_dkn_fn) dkw = FC_SFX(fc_dkw_select)(3);
     if (!fc_is_1x1(g) || pl->direct || P != FC_NR || nimg < 3 || !dkw || res || k <= 0 ||
         m <= 0 || kcb > FC_KC || (act != FC_ACT_NONE && act != FC_ACT_RELU))
         return 0;
     FC_SFX(fc_dkr_fn) dkr = FC_SFX(fc_dkr_select)();
-    FC_SFX(fc_dkn_fn) dkw8 = FC_SFX(fc_dkw8_select)();
+    FC_SFX(fc_dkn_fn) dkw8 = FC_SFX(fc_dkw_select)(4);
     const fc_int xs = k * P, ys = m * P, mpad = fc_roundup(m, FC_MR);
     fc_int offs[FC_KC];
     for (fc_int p = 0; p < kcb; ++p)

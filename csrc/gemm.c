@@ -123,21 +123,13 @@ FC_SFX(fc_dkn_fn) FC_SFX(fc_dkn2_select)(void)
     return FC_SFX(fc_dkn2_ref);
 }
 
-FC_SFX(fc_dkn_fn) FC_SFX(fc_dkw_select)(void)
+FC_SFX(fc_dkn_fn) FC_SFX(fc_dkw_select)(int tiles)
 {
 #ifdef FC_HAVE_X86_AVX2_KERNELS
     if (fc_simd_path() == FC_SIMD_AVX512)
-        return FC_SFX(fc_dkw_avx512);
+        return tiles == 4 ? FC_SFX(fc_dkw8_avx512) : FC_SFX(fc_dkw_avx512);
 #endif
-    return NULL;
-}
-
-FC_SFX(fc_dkn_fn) FC_SFX(fc_dkw8_select)(void)
-{
-#ifdef FC_HAVE_X86_AVX2_KERNELS
-    if (fc_simd_path() == FC_SIMD_AVX512)
-        return FC_SFX(fc_dkw8_avx512);
-#endif
+    (void)tiles;
     return NULL;
 }
 

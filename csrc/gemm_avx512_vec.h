@@ -5,6 +5,10 @@
  * FC_Z_DISPATCH). Included in a template body (FC_T, FC_SFX, FC_MR, FC_NR,
  * FC_IS_F64 set by gemm_internal.h), once per element type.
  */
+/* Only these kernels carry the AVX-512 target: the files are compiled without it. */
+#ifndef FC_AVX512_FN
+#define FC_AVX512_FN __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma")))
+#endif
 #undef FC_Z
 #undef FC_H
 #undef FC_Z_DISPATCH

@@ -101,8 +101,8 @@
  * are a tile's two halves) and any mr >= 1 rows, rows i0..i0+MR-1 from the
  * packed A micro-panel at a + i0*kc as for fc_dkr. Same products, order and
  * epilogue as fc_dkr: an element is bitwise the one fc_dkr computes. AVX-512
- * only (fc_dkw_select gives NULL on other paths): one A panel's broadcasts
- * feed the three tiles. fc_dkw8 (fc_dkw8_select) is the same with Q = 8
+ * only (fc_dkw_select(3) gives NULL on other paths): one A panel's broadcasts
+ * feed the three tiles. fc_dkw8 (fc_dkw_select(4)) is the same with Q = 8
  * chunks, four tiles: 24 accumulators, 6 broadcasts and 4 loads per 24 FMAs
  * (an 8x8 map's four tiles in one call, not three and a lone one).
  *
@@ -296,9 +296,8 @@ static inline fc_int fc_block_size(fc_int n, fc_int bmax, fc_int mult)
     void fc_dkw8_avx512_##S(fc_int kc, const T *a, const T *const *xs, const fc_int *offs, \
                             T *const *cs, fc_int ldc, T beta, int mr, const int *ns,    \
                             const T *bias, int relu);                                   \
-    /* The wide direct-B kernels of the path in force (3 and 4 tiles), or NULL. */      \
-    fc_dkn_fn_##S fc_dkw_select_##S(void);                                             \
-    fc_dkn_fn_##S fc_dkw8_select_##S(void);                                            \
+    /* The wide direct-B kernel of the path in force on 3 or 4 tiles, or NULL. */      \
+    fc_dkn_fn_##S fc_dkw_select_##S(int tiles);                                        \
     fc_dkn_fn_##S fc_dkn4_select_##S(void);                                            \
     /* Direct-A kernel (contract above): A rows broadcast from MR row pointers. */      \
     typedef void (*fc_akr_fn_##S)(fc_int kc, const T *const *rows, const fc_int *offs,  \

@@ -17,8 +17,6 @@
 #ifdef FC_HAVE_X86_AVX2_KERNELS
 #include <immintrin.h>
 
-#define FC_AVX512_FN __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma")))
-
 #define FC_TMPL_SET 32
 #include "gemm_internal.h"
 #include "gemm_ukernel_avx512_direct.c"
