@@ -300,6 +300,15 @@ void FC_SFX(fc_conv2d_backward_weight_batch)(const fc_conv_geom *g, fc_int nimg,
      * which keeps it in L1 while the rows stream. */
     const fc_int jstep = fc_simd_path() == FC_SIMD_AVX512 ? K : FC_NR;
     const fc_int kcb = pl.kcb;
+    /* Few taps and at most two B panels: the tall kernel takes all the taps of up to
+     * tall image rows (channel, filter row) per call, in balanced groups. */
+    int tall = 0;
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+    if (!one && g->dil_w == 1 && fc_simd_path() == FC_SIMD_AVX512)
+        tall = fc_bwt_max_rows((int)g->S, (int)((K + FC_NR - 1) / FC_NR));
+#endif
+    const fc_int nrow = C * g->R, ngroup = tall ? (nrow + tall - 1) / tall : 0;
+    const fc_int gsize = tall ? (nrow + ngroup - 1) / ngroup : 0;
     for (fc_int n = 0; n < nimg; ++n) {
         const FC_T *dyn = dy + n * K * P, *xr = xp;
         if (one)
@@ -329,6 +338,19 @@ void FC_SFX(fc_conv2d_backward_weight_batch)(const fc_conv_geom *g, fc_int nimg,
         }
         for (fc_int pc = 0; pc < P; pc += kcb) {
             const fc_int kc = FC_MIN(kcb, P - pc);
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+            if (tall) {
+                for (fc_int q0 = 0; q0 < nrow; q0 += gsize) {
+                    const int nq = (int)FC_MIN(gsize, nrow - q0);
+                    const FC_T *rows[9];
+                    for (int q = 0; q < nq; ++q)
+                        rows[q] = xr + toff[(q0 + q) * g->S];
+                    FC_SFX(fc_bwt_avx512)(kc, rows, nq, (int)g->S, poff + pc, bpk + pc * FC_NR,
+                                          FC_NR * P, dwt + q0 * g->S * K, K, (int)K);
+                }
+                continue;
+            }
+#endif
             for (fc_int j0 = 0; j0 < K; j0 += jstep) {
                 const int nr = (int)FC_MIN(jstep, K - j0);
                 const FC_T *bpp = bpk + j0 * P + pc * FC_NR;

@@ -337,6 +337,11 @@ size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem);
      * and the small-filter weight gradient over a run of images (fc_bw_small_ok,      \
      * conv_backward_weight_small.c). */                                                \
     void fc_bw_bias_##S(fc_int K, fc_int P, const T *dyn, T *db);                        \
+    /* The tall direct-A weight-gradient kernel (contract in                            \
+     * conv_backward_weight_tall.c). */                                                 \
+    void fc_bwt_avx512_##S(fc_int kc, const T *const *rows, int nrows, int taps,         \
+                           const fc_int *offs, const T *b, fc_int bstride, T *c,         \
+                           fc_int ldc, int nr);                                          \
     void fc_bw_small_run_##S(const fc_conv_geom *g, fc_int nimg, const T *x, const T *dy, \
                              T *dw, T *db, void *work);                                  \
     /* Direct path over nimg images with the workspace work (conv_forward.c). */        \
@@ -356,6 +361,10 @@ size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem);
                                 fc_int j0, fc_int j1);                                   \
     void fc_cvec_pack_weights_##S(const fc_conv_geom *g, const fc_conv_plan *pl,         \
                                   int flip, const T *w, T *bp);
+
+/* Image rows one fc_bwt call takes for filters S wide and 1 or 2 B panels (0:
+ * not a shape it has). */
+int fc_bwt_max_rows(int S, int panels);
 
 FC_CONV_DECLARE(float, f32)
 FC_CONV_DECLARE(double, f64)

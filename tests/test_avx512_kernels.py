@@ -11,6 +11,7 @@ from hypothesis import given, strategies as st
 
 import fastconv
 import fastconv.functional as F
+from fastconv import reference
 from fastconv.functional.prepared import activation_code
 
 pytestmark = pytest.mark.skipif(not fastconv.get_config_info()["cpu_avx512"],
@@ -303,6 +304,35 @@ def test_small_filter_weight_gradient_same_bits_as_avx2(C, K, H, W, R, pad, thre
     g = rng.standard_normal(F.conv2d(x, w, padding=pad).shape).astype(np.float32)
     a, b = _on_both_paths(lambda: F.conv2d_backward(g, x, w, padding=pad, input_grad=False))
     _assert_same_bits(a, b, f"{C}->{K} {R}x{R} on {H}x{W} pad {pad}")
+
+
+@pytest.mark.parametrize("C,K,R,stride,dilation", [
+    (3, 16, 3, 1, 1), (3, 32, 3, 1, 1), (2, 17, 3, 1, 1), (4, 27, 3, 2, 1), (5, 20, 3, 1, (2, 1)),
+    (1, 16, 5, 1, 1), (6, 16, 5, 1, 1), (3, 31, 5, 2, 1), (7, 24, 3, 1, 1)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_tall_weight_gradient_kernel_same_bits_as_avx2(C, K, R, stride, dilation, dtype,
+                                                       threads, restore_threads):
+    """Layers with few taps and 16-32 filters (an image network's first layer, 3 -> 16 or
+    32 channels, 3x3) take their weight gradient on AVX-512 from a kernel holding every
+    tap of up to nine image rows against one or two B panels: one filter short of a
+    panel (17, 31), row groups balanced (C * R rows over several calls), 5-wide filters,
+    stride 2, a dilated filter row, float and double, with the bias gradient: AVX2's
+    bits, on one thread or two."""
+    fastconv.set_num_threads(threads)
+    rng = np.random.default_rng(C * K + R + stride)
+    x = rng.standard_normal((3, C, 19, 23)).astype(dtype)
+    w = rng.standard_normal((K, C, R, R)).astype(dtype)
+    pad = R // 2
+    y = F.conv2d(x, w, stride=stride, padding=pad, dilation=dilation)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    a, b = _on_both_paths(lambda: F.conv2d_backward(g, x, w, stride=stride, padding=pad,
+                                                    dilation=dilation, input_grad=False))
+    _assert_same_bits(a, b, f"{dtype.__name__} {C}->{K} {R}x{R} stride {stride}")
+    ref = reference.conv2d_backward(g, x, w, stride=stride, padding=pad, dilation=dilation)
+    for got, want in zip(b[1:], ref[1:]):
+        np.testing.assert_allclose(got, want, rtol=1e-4 if dtype == np.float32 else 1e-10,
+                                   atol=1e-3 if dtype == np.float32 else 1e-9)
 
 
 @pytest.mark.parametrize("W", [31, 32, 33, 64, 71])
