@@ -298,6 +298,14 @@ int fc_conv2d_backward_weight_1x1_ok(const fc_conv_geom *g, fc_int nimg)
            g->C > 0;
 }
 
+int fc_conv2d_backward_data_1x1_as_forward(const fc_conv_geom *g, fc_int nimg, fc_conv_geom *t)
+{
+    if (!fc_is_1x1(g) || nimg < 2 || g->C < 1 || g->K < 1 || (g->Ho * g->Wo) % 16 != 0)
+        return 0;
+    fc_bwd_data_geom(g, t);
+    return 1;
+}
+
 int fc_conv2d_backward_data_1x1_ok(const fc_conv_geom *g, fc_int nimg)
 {
     return fc_is_1x1(g) && nimg > 1 && g->Ho * g->Wo <= FC_1X1_BD_MAX_PIXELS && g->K > 0 &&
@@ -481,6 +489,22 @@ static void FC_SFX(fc_pack_a_full_team)(fc_int m, fc_int k, fc_int kcb, const FC
 void FC_SFX(fc_conv2d_pack_weights)(const fc_conv_geom *g, int op, const FC_T *w, void *packed)
 {
     FC_SFX(fc_conv2d_pack_weights_batch)(g, op, w, packed, 1);
+}
+
+void FC_SFX(fc_conv2d_pack_weights_1x1_transposed)(const fc_conv_geom *g, const FC_T *w,
+                                                   void *packed)
+{
+    /* The forward packers of t read A(i, p) = W^T(i, p) = w[p * C + i]: the channel-vector
+     * one through its flipped-and-transposed mode (a flip of a 1x1 filter is none), the
+     * A-panel one with swapped strides. */
+    fc_conv_geom t;
+    fc_conv_plan pl;
+    fc_bwd_data_geom(g, &t);
+    fc_conv_plan_make(&t, FC_OP_FWD, sizeof(FC_T), &pl);
+    if (pl.cvec)
+        FC_SFX(fc_cvec_pack_weights)(g, &pl, 1, w, (FC_T *)packed);
+    else
+        FC_SFX(fc_pack_a_full_team)(pl.m, pl.k, pl.kcb, w, 1, pl.m, (FC_T *)packed);
 }
 
 void FC_SFX(fc_conv2d_pack_weights_batch)(const fc_conv_geom *g, int op, const FC_T *w,

@@ -100,8 +100,10 @@ def test_single_image_few_pixels_as_rows_is_bitwise_the_batch(dtype, simd_path, 
 def test_small_map_pointwise_backward(shape, dtype, simd_path):
     """Backward of 1x1 convolutions on maps of up to 64 pixels: the weight gradient (maps of
     up to 49 pixels) over all images at once with the filters split between threads, the
-    input gradient as one GEMM across the batch. Bitwise the same for any thread count, equal to the reference (groups
-    of images across the 256-column reduction blocks included: 70 images of 16 pixels)."""
+    input gradient as one GEMM across the batch (maps of 16 pixels and multiples: the
+    forward of the transposed layer). Bitwise the same for any thread count, equal to the
+    reference (groups of images across the 256-column reduction blocks included: 70 images
+    of 16 pixels)."""
     N, C, K, H, W = shape
     rng = np.random.default_rng(N + C * K)
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
@@ -162,3 +164,41 @@ def test_pointwise_weight_gradient_on_larger_maps(shape, dtype):
         _, gw, gb = results[simd_path, 1]
         np.testing.assert_allclose(gw, want_w, rtol=tol, atol=tol * np.abs(want_w).max())
         np.testing.assert_allclose(gb, want_b, rtol=tol, atol=tol * np.abs(want_b).max())
+
+
+@pytest.mark.parametrize("shape", [(2, 16, 32, 4, 4), (5, 64, 128, 8, 8), (3, 130, 20, 8, 8),
+                                   (4, 16, 32, 16, 16), (3, 7, 300, 4, 8), (2, 33, 17, 32, 32),
+                                   (3, 16, 64, 16, 4), (2, 64, 128, 8, 12)],
+                         ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("simd_path", SIMD_PATHS)
+def test_pointwise_input_gradient_is_the_transposed_forward(shape, dtype, simd_path):
+    """The input gradient of a 1x1 convolution over two images or more, on maps of a multiple
+    of 16 pixels, is the forward pass of the transposed layer (dy through W^T, packed straight
+    from W): bitwise conv2d(dy, W^T) -- with a bias, bitwise conv_transpose2d's -- for any
+    thread count (channel counts across the direct path's 128 limit and off the register
+    tile; 16x4 and 8x12 maps, whose transposed forward takes the channel-vector kernels), and
+    equal to the reference."""
+    N, C, K, H, W = shape
+    rng = np.random.default_rng(N * C + K * H)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((K, C, 1, 1)).astype(dtype)
+    b = rng.standard_normal(C).astype(dtype)
+    g = rng.standard_normal((N, K, H, W)).astype(dtype)
+    wt = np.ascontiguousarray(w.transpose(1, 0, 2, 3))
+    threads, path = fastconv.get_num_threads(), fastconv.simd_path()
+    fastconv.set_simd_path(simd_path)
+    try:
+        for t in (1, 2, 3):
+            fastconv.set_num_threads(t)
+            gx = F.conv2d_backward(g, x, w)[0]
+            assert gx.tobytes() == F.conv2d(g, wt).tobytes(), t
+            assert (F.conv_transpose2d(g, w, b).tobytes()
+                    == F.conv2d(g, wt, b).tobytes()), t
+    finally:
+        fastconv.set_num_threads(threads)
+        fastconv.set_simd_path(path)
+    want = R.conv2d_backward(g.astype(np.float64), x.astype(np.float64),
+                             w.astype(np.float64))[0]
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(gx, want, rtol=tol, atol=tol * np.abs(want).max())
