@@ -208,12 +208,12 @@ def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :,
         packed = _scratch(_round64(fc_conv2d_packed_weights_bytes(&t, FC_CONV_FORWARD,
                                                                   sizeof(floating))),
                           "conv2d_backward", "packed weights")
-        with nogil:
-            if floating is float:
-                fc_conv2d_pack_weights_1x1_transposed_f32(&g, &w[0, 0, 0, 0], packed)
-            else:
-                fc_conv2d_pack_weights_1x1_transposed_f64(&g, &w[0, 0, 0, 0], packed)
         try:
+            with nogil:
+                if floating is float:
+                    fc_conv2d_pack_weights_1x1_transposed_f32(&g, &w[0, 0, 0, 0], packed)
+                else:
+                    fc_conv2d_pack_weights_1x1_transposed_f64(&g, &w[0, 0, 0, 0], packed)
             _forward_run(&t, grad_out, packed, bias, 0, 0.0, grad_x, num_threads, rptr)
         finally:
             give_scratch(packed)

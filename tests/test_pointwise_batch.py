@@ -202,3 +202,20 @@ def test_pointwise_input_gradient_is_the_transposed_forward(shape, dtype, simd_p
                              w.astype(np.float64))[0]
     tol = 1e-4 if dtype == np.float32 else 1e-10
     np.testing.assert_allclose(gx, want, rtol=tol, atol=tol * np.abs(want).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pointwise_input_gradient_with_addend_as_transposed_forward(dtype):
+    """A 1x1 layer's input gradient with another branch's gradient of the same input added in
+    the write-back (a residual block's input), on the transposed-forward route: bitwise the
+    input gradient plus the addend."""
+    from fastconv.functional.prepared import PreparedConv2d
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 24, 8, 8)).astype(dtype)
+    w = rng.standard_normal((40, 24, 1, 1)).astype(dtype)
+    g = rng.standard_normal((3, 40, 8, 8)).astype(dtype)
+    extra = rng.standard_normal(x.shape).astype(dtype)
+    prep = PreparedConv2d(x.shape, w.shape, dtype)
+    plain = prep.backward(g, x, w)[0]
+    joined = prep.backward(g, x, w, addend=extra)[0]
+    assert joined.tobytes() == (plain + extra).tobytes()
