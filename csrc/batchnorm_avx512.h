@@ -44,7 +44,9 @@ FC_BN_ATTR static void NAME(bn_unit_moments)(const T *x, fc_int nplanes, fc_int 
     __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
     for (fc_int n = 0; n < nplanes; n++) {
         const T *p = x + n * stride;
+        const T *next = n + 1 < nplanes ? p + stride : NULL;   /* see bn_prefetch_next */
         for (fc_int i = 0; i < full; i += 16) {
+            NAME(bn_prefetch_next)(next, i);
             const __m512 v = _mm512_loadu_ps(p + i);
             lo = _mm512_add_pd(lo, BN_LO(v));
             hi = _mm512_add_pd(hi, BN_HI(v));
@@ -151,7 +153,13 @@ FC_BN_ATTR static void NAME(bn_unit_grad_sums)(const T *g, const T *x, const BN_
     for (fc_int n = 0; n < nplanes; n++) {
         const T *gp = g + n * stride, *xp = x + n * stride;
         const T *yp = relu->y ? relu->y + n * stride : NULL;
+        const int ahead = n + 1 < nplanes;   /* see bn_prefetch_next */
         for (fc_int i = 0; i < HW; i += 16) {
+            if (ahead) {
+                NAME(bn_prefetch_next)(gp + stride, i);
+                NAME(bn_prefetch_next)(xp + stride, i);
+                NAME(bn_prefetch_next)(yp ? yp + stride : NULL, i);
+            }
             const __mmask16 k = HW - i >= 16 ? (__mmask16)0xffff : NAME(bn_tail)(HW - i);
             const __m512 xv = _mm512_maskz_loadu_ps(k, xp + i);
             const __m512 gv = NAME(bn_mask_vec)(_mm512_maskz_loadu_ps(k, gp + i), xv,
