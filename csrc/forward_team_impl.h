@@ -38,7 +38,7 @@ void FC_NAME(fc_conv2d_forward_team)(const fc_conv_geom *g, fc_int N, const T *x
         });
     } else if (t.mode == FC_CONV_TEAM_1X1_BATCH) {
         const fc_int nruns = image_runs(N, (int)nt, 1);
-        FC_TEAM_FOR(dynamic, nt, i, nruns, {
+        FC_TEAM_FOR(static, nt, i, nruns, {
             FC_NAME(fc_conv2d_forward_1x1_batch)(g, i * N / nruns, (i + 1) * N / nruns, x, packed,
                                                  bias, res, act, act_param, y,
                                                  work + t.ws * (size_t)FC_THREAD_ID());
@@ -55,7 +55,7 @@ void FC_NAME(fc_conv2d_forward_team)(const fc_conv_geom *g, fc_int N, const T *x
     } else {
         const fc_int per = fc_conv2d_run_images(g, FC_CONV_FORWARD, sizeof(T));
         const fc_int nchunks = image_runs(N, (int)nt, per);
-        FC_TEAM_FOR(dynamic, nt, i, nchunks, {
+        FC_TEAM_FOR(static, nt, i, nchunks, {
             const fc_int n = run_start(i, nchunks, N, per), n1 = run_start(i + 1, nchunks, N, per);
             FC_NAME(fc_conv2d_forward_packed_batch)(g, n1 - n, x + n * xs, packed, bias,
                                                     res ? res + n * ys : NULL, act, act_param,

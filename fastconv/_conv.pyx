@@ -21,6 +21,8 @@ cdef enum:
     WINOGRAD4_RUN_TILES = 512
     REDUCE_BLOCK = 4096
     IMAGE_RUNS_PER_THREAD = 4
+# Image runs go to threads statically, as in the forward drivers (csrc/forward_team.c):
+# each thread keeps the same images from layer to layer, in its core's cache.
 # A single image's weight gradient is instead cut into parts of whole filters
 # (multiples of FILTER_PART, at most FILTER_PARTS_MAX parts, again fixed by
 # the shape alone), each computed whole by one thread.
@@ -232,7 +234,7 @@ def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :,
         packed = _packed_weights(&g, FC_CONV_BACKWARD_DATA, w, "conv2d_backward", N)
         with nogil, parallel(num_threads=nt):
             mywork = work + ws * threadid()
-            for chunk in prange(nchunks, schedule='dynamic'):
+            for chunk in prange(nchunks, schedule='static'):
                 n = min(N, chunk * units // nchunks * per)
                 n1 = min(N, (chunk + 1) * units // nchunks * per)
                 if floating is float:
@@ -386,7 +388,7 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
                             f"partial weight gradients ({nchunks} runs)")
         with nogil, parallel(num_threads=nt):
             mywork = work + ws * threadid()
-            for chunk in prange(nchunks, schedule='dynamic'):
+            for chunk in prange(nchunks, schedule='static'):
                 acc = <floating *> (partials + part_bytes * chunk)
                 memset(acc, 0, part * sizeof(floating))
                 n = chunk * N // nchunks
