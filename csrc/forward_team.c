@@ -196,7 +196,8 @@ static int depthwise_kind(const fc_conv_geom *g, int pass, fc_int N, size_t elem
 
 /* The two drivers that keep runs of images in a per-thread scratch (conv -> pooling,
  * depthwise -> convolution; workspace: scratch_team_workspace): runs of images handed
- * out dynamically, each taken in turns of at most conv_pool_images(gi) images, whose
+ * out statically (FC_IMAGE_RUNS_PER_THREAD), each taken in turns of at most
+ * conv_pool_images(gi) images, whose
  * `per_image`-element outputs go to the thread's scratch after its workspace. The
  * body sees n (the turn's first image), m (its images), scratch and mine (the
  * thread's workspace); the caller has t, N, work and T. */
@@ -206,7 +207,7 @@ static int depthwise_kind(const fc_conv_geom *g, int pass, fc_int N, size_t elem
         const size_t per_ = round64((size_t)(per_image) * (size_t)imgs_ * sizeof(T));      \
         const fc_int runs_ = image_runs(N, (int)nt_, 1);                                   \
         fc_int i_;                                                                         \
-        FC_TEAM_FOR(dynamic, nt_, i_, runs_, {                                             \
+        FC_TEAM_FOR(static, nt_, i_, runs_, {                                              \
             char *mine = work + (t.ws + per_) * (size_t)FC_THREAD_ID();                    \
             T *scratch = (T *)(mine + t.ws);                                               \
             const fc_int n1_ = (i_ + 1) * N / runs_;                                       \
