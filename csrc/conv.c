@@ -392,9 +392,13 @@ size_t fc_conv2d_workspace_bytes_make(const fc_conv_geom *g, size_t elem)
 size_t fc_conv2d_packed_weights_bytes(const fc_conv_geom *g, int op, size_t elem)
 {
     fc_conv_plan pl;
+    fc_conv_geom t;
     if (op != FC_CONV_BACKWARD_DATA && fc_1x1_rows_ok(g))
         return fc_1x1_rows_weight_offset(g, elem) + fc_1x1_rows_weight_bytes(g, elem);
     fc_conv_plan_make(g, op == FC_CONV_BACKWARD_DATA ? FC_OP_BWD_DATA : FC_OP_FWD, elem, &pl);
+    /* a batch's backward-data may pack for the transposed forward instead */
+    if (op == FC_CONV_BACKWARD_DATA && fc_conv2d_backward_data_1x1_as_forward(g, 2, &t))
+        return FC_MAX(pl.ap_bytes, fc_conv2d_packed_weights_bytes(&t, FC_CONV_FORWARD, elem));
     return pl.ap_bytes;
 }
 
@@ -491,7 +495,8 @@ void FC_SFX(fc_conv2d_pack_weights)(const fc_conv_geom *g, int op, const FC_T *w
     FC_SFX(fc_conv2d_pack_weights_batch)(g, op, w, packed, 1);
 }
 
-void FC_SFX(fc_conv2d_pack_weights_1x1_transposed)(const fc_conv_geom *g, const FC_T *w,
+/* W^T for the forward pass of the transposed 1x1 geometry (fc_conv2d_backward_data_1x1_as_forward). */
+static void FC_SFX(fc_pack_weights_1x1_transposed)(const fc_conv_geom *g, const FC_T *w,
                                                    void *packed)
 {
     /* The forward packers of t read A(i, p) = W^T(i, p) = w[p * C + i]: the channel-vector
@@ -513,6 +518,11 @@ void FC_SFX(fc_conv2d_pack_weights_batch)(const fc_conv_geom *g, int op, const F
     fc_conv_plan pl;
     FC_T *ap = (FC_T *)packed;
     if (op == FC_CONV_BACKWARD_DATA) {
+        fc_conv_geom t;
+        if (fc_conv2d_backward_data_1x1_as_forward(g, nimg, &t)) {
+            FC_SFX(fc_pack_weights_1x1_transposed)(g, w, packed);
+            return;
+        }
         fc_conv_plan_make(g, FC_OP_BWD_DATA, sizeof(FC_T), &pl);
         if (pl.wino)
             FC_SFX(fc_wino_pack_weights)(&pl, w, 1, ap);

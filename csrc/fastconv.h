@@ -311,22 +311,16 @@ void fc_conv2d_backward_weight_batch_f64(const fc_conv_geom *g, fc_int nimg, con
 int fc_conv2d_backward_data_as_forward(const fc_conv_geom *g, size_t elem, fc_conv_geom *t);
 
 /* 1 when the backward-data pass of g -- a 1x1, stride-1, unpadded convolution -- over a
- * batch of nimg images should run as the forward pass of *t, the transposed geometry
- * (input dy with K channels, output dx with C), given the transposed weights W^T (C x K x
- * 1 x 1) packed for that forward: its direct and per-image GEMM paths read dy in place
- * where the backward-data paths pack it. Maps a multiple of 16 pixels, two images or
- * more (batch 64, 2 threads, AVX-512: 64 -> 128 channels on 8x8 maps 269 -> 170 us,
- * 128 -> 128 on 8x8 480 -> 344, 16 -> 32 on 32x32 362 -> 297, 256 -> 256 on 4x4 373 ->
- * 326; level on 16x16 maps; maps of 25-49 pixels 0.91-0.94x and single images
- * 0.74-1.6x keep their paths). */
+ * batch of nimg images runs as the forward pass of *t, the transposed geometry (input dy
+ * with K channels, output dx with C): fc_conv2d_forward_team on t with the
+ * FC_CONV_BACKWARD_DATA-packed weights of g for those nimg images (W^T, packed for that
+ * forward) computes dx. Its direct and per-image GEMM paths read dy in place where the
+ * backward-data paths pack it. Maps a multiple of 16 pixels, two images or more (batch
+ * 64, 2 threads, AVX-512: 64 -> 128 channels on 8x8 maps 269 -> 170 us, 128 -> 128 on
+ * 8x8 480 -> 344, 16 -> 32 on 32x32 362 -> 297, 256 -> 256 on 4x4 373 -> 326; level on
+ * 16x16 maps; maps of 25-49 pixels 0.91-0.94x and single images 0.74-1.6x keep their
+ * paths). */
 int fc_conv2d_backward_data_1x1_as_forward(const fc_conv_geom *g, fc_int nimg, fc_conv_geom *t);
-/* Pack g's weights w (K x C x 1 x 1) as W^T for the forward pass of that transposed
- * geometry (fc_conv2d_packed_weights_bytes(t, FC_CONV_FORWARD, .) bytes): the bytes
- * fc_conv2d_pack_weights_batch would make of the transposed array. */
-void fc_conv2d_pack_weights_1x1_transposed_f32(const fc_conv_geom *g, const float *w,
-                                               void *packed);
-void fc_conv2d_pack_weights_1x1_transposed_f64(const fc_conv_geom *g, const double *w,
-                                               void *packed);
 
 /* The fewest images a run of pass `which` (FC_CONV_FORWARD, FC_CONV_BACKWARD_DATA) should
  * hold: on Winograd's path enough for a whole panel of tiles, else 1. */

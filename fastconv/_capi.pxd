@@ -126,10 +126,6 @@ cdef extern from "fastconv.h" nogil:
                                             const double *bias, double *dx, void *work)
     int fc_conv2d_backward_data_as_forward(const fc_conv_geom *g, size_t elem, fc_conv_geom *t)
     int fc_conv2d_backward_data_1x1_as_forward(const fc_conv_geom *g, fc_int nimg, fc_conv_geom *t)
-    void fc_conv2d_pack_weights_1x1_transposed_f32(const fc_conv_geom *g, const float *w,
-                                                   void *packed)
-    void fc_conv2d_pack_weights_1x1_transposed_f64(const fc_conv_geom *g, const double *w,
-                                                   void *packed)
     fc_int fc_conv2d_run_images(const fc_conv_geom *g, int which, size_t elem)
     void fc_bias_grad_part_f32(fc_int N, fc_int K, fc_int P, const float *dy, float *db, fc_int k0,
                                fc_int k1)

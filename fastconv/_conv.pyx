@@ -205,23 +205,10 @@ def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :,
     cdef char *work = NULL
     cdef char *packed = NULL
     cdef char *mywork
-    if fc_conv2d_backward_data_1x1_as_forward(&g, N, &t):
-        # dx = W^T . dy image by image: the forward 1x1 paths of the transposed geometry
-        packed = _scratch(_round64(fc_conv2d_packed_weights_bytes(&t, FC_CONV_FORWARD,
-                                                                  sizeof(floating))),
-                          "conv2d_backward", "packed weights")
-        try:
-            with nogil:
-                if floating is float:
-                    fc_conv2d_pack_weights_1x1_transposed_f32(&g, &w[0, 0, 0, 0], packed)
-                else:
-                    fc_conv2d_pack_weights_1x1_transposed_f64(&g, &w[0, 0, 0, 0], packed)
-            _forward_run(&t, grad_out, packed, bias, 0, 0.0, grad_x, num_threads, rptr)
-        finally:
-            give_scratch(packed)
-        return
-    if N < num_threads and fc_conv2d_backward_data_as_forward(&g, sizeof(floating), &t):
-        # fewer images than threads: the forward team shares each image
+    if (fc_conv2d_backward_data_1x1_as_forward(&g, N, &t)
+            or (N < num_threads and fc_conv2d_backward_data_as_forward(&g, sizeof(floating), &t))):
+        # the forward pass of the transposed geometry t: a 1x1 layer's batch (dy read in
+        # place), or fewer images than threads (the forward team shares each image)
         packed = _packed_weights(&g, FC_CONV_BACKWARD_DATA, w, "conv2d_backward", N)
         try:
             _forward_run(&t, grad_out, packed, bias, 0, 0.0, grad_x, num_threads, rptr)
