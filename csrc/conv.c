@@ -263,7 +263,8 @@ void fc_bw_plan_make(const fc_conv_geom *g, size_t elem, fc_bw_plan *pl)
     pl->t_bytes = fc_align_up((size_t)CRS * (size_t)g->K * elem);
     pl->x_bytes = fc_align_up((size_t)g->C * (size_t)pl->pg.Hp * (size_t)pl->pg.Wp * elem);
     pl->b_bytes = fc_align_up((size_t)fc_roundup(g->K, nr) * (size_t)P * elem);
-    pl->o_bytes = fc_align_up(((size_t)P + (size_t)CRS) * sizeof(fc_int));
+    /* pixel offsets, then row offsets: CRS of them, or K (a 1x1 layer's swapped operands) */
+    pl->o_bytes = fc_align_up(((size_t)P + (size_t)FC_MAX(CRS, g->K)) * sizeof(fc_int));
     pl->total = pl->t_bytes + pl->x_bytes + pl->b_bytes + pl->o_bytes + FC_ALIGN;
 }
 

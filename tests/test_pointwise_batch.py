@@ -219,3 +219,46 @@ def test_pointwise_input_gradient_with_addend_as_transposed_forward(dtype):
     plain = prep.backward(g, x, w)[0]
     joined = prep.backward(g, x, w, addend=extra)[0]
     assert joined.tobytes() == (plain + extra).tobytes()
+
+
+@pytest.mark.parametrize("shape", [(3, 16, 40, 8, 8), (2, 24, 31, 16, 16), (2, 16, 32, 32, 32),
+                                   (4, 9, 20, 9, 7)],
+                         ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("with_bias", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("simd_path", SIMD_PATHS)
+def test_pointwise_weight_gradient_swapped_operands_same_bits(shape, with_bias, dtype,
+                                                              simd_path):
+    """With fewer input than output channels the 1x1 weight gradient broadcasts dY's rows and
+    packs X^T (the smaller operand) instead of the other way round: every product and its
+    order are those of the layer with the roles of x and dy exchanged, so dW is bitwise the
+    transpose of that layer's (which keeps the operands as they are), with or without a bias
+    gradient, for any thread count; and equal to the reference."""
+    from fastconv import geometry as geo
+    from fastconv.functional import conv as C_
+    N, C, K, H, W = shape
+    rng = np.random.default_rng(N * C + K + H)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    g = rng.standard_normal((N, K, H, W)).astype(dtype)
+
+    def weight_grad(inp, grad, out_channels):
+        gm = geo.conv2d_geometry(inp.shape, (out_channels, inp.shape[1], 1, 1), 1, 0, 1, "t", 1)
+        gw = np.empty((out_channels, inp.shape[1], 1, 1), dtype)
+        gb = np.empty(out_channels, dtype) if with_bias else None
+        C_._backward_weight(inp, grad, gm, 1, gw, gb)
+        return gw[:, :, 0, 0]
+
+    threads, path = fastconv.get_num_threads(), fastconv.simd_path()
+    fastconv.set_simd_path(simd_path)
+    try:
+        for t in (1, 2, 3):
+            fastconv.set_num_threads(t)
+            swapped = weight_grad(x, g, K)            # C < K
+            plain = weight_grad(g, x, C)              # K' = C < C' = K: no swap
+            assert swapped.tobytes() == np.ascontiguousarray(plain.T).tobytes(), t
+    finally:
+        fastconv.set_num_threads(threads)
+        fastconv.set_simd_path(path)
+    want = np.einsum("nkhw,nchw->kc", g.astype(np.float64), x.astype(np.float64))
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(swapped, want, rtol=tol, atol=tol * np.abs(want).max())
