@@ -356,6 +356,9 @@ void FC_SFX(fc_conv2d_backward_data_packed_batch)(const fc_conv_geom *g, fc_int 
     }
 }
 
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+#endif
 void FC_SFX(fc_conv2d_backward_data_packed)(const fc_conv_geom *g, const FC_T *dy,
                                             const void *packed, const FC_T *bias, FC_T *dx,
                                             void *work)
@@ -419,7 +422,8 @@ void FC_SFX(fc_conv2d_backward_data_packed)(const fc_conv_geom *g, const FC_T *d
                     for (fc_int w = 0; w < W; ++w)
                         d[w] = s[w] + b;
                 } else {
-                    memcpy(d, s, (size_t)W * sizeof(FC_T));
+                    for (fc_int w = 0; w < W; ++w)
+                        d[w] = s[w];
                 }
             }
     } else if (bias) {
