@@ -76,6 +76,30 @@ fc_deinterleave2_avx2_f64(const double *src, fc_int n, double *ev, double *od)
             od[t] = src[2 * t + 1];
     }
 }
+
+/* One row of fc_scatter_strided_plane at stride 2 (float): d[2j] = s[j] (+ a[2j]),
+ * d[2j + 1] = 0 (+ a[2j + 1]) for the n8 (a multiple of 8) first j; 0 + a, as the
+ * general loop adds it, where a row has no values (s NULL). */
+static __attribute__((target("avx2,fma"))) void
+fc_scatter2_row_avx2_f32(const float *s, const float *a, fc_int n8, float *d)
+{
+    const __m256 z = _mm256_setzero_ps();
+    for (fc_int j = 0; j < n8; j += 8) {
+        __m256 lo = z, hi = z;
+        if (s) {
+            const __m256 v = _mm256_loadu_ps(s + j);
+            const __m256 l = _mm256_unpacklo_ps(v, z), h = _mm256_unpackhi_ps(v, z);
+            lo = _mm256_permute2f128_ps(l, h, 0x20);
+            hi = _mm256_permute2f128_ps(l, h, 0x31);
+        }
+        if (a) {
+            lo = _mm256_add_ps(lo, _mm256_loadu_ps(a + 2 * j));
+            hi = _mm256_add_ps(hi, _mm256_loadu_ps(a + 2 * j + 8));
+        }
+        _mm256_storeu_ps(d + 2 * j, lo);
+        _mm256_storeu_ps(d + 2 * j + 8, hi);
+    }
+}
 #endif
 
 #define FC_TMPL_SET 32
@@ -273,6 +297,61 @@ void FC_SFX(fc_fill_rows)(const fc_conv_geom *g, const fc_padgeom *pg, fc_int wr
         }
         if (borders && b1 > b0)
             memset(pc + b1 * wrow, 0, (size_t)over * sizeof(FC_T));
+    }
+}
+
+/* dst (H x W) = src (Ho x Wo) spread sh x sw apart -- src[i][j] at dst[i*sh][j*sw],
+ * zero between -- plus addend (H x W) where given, as upsample-then-add would give it.
+ * The input gradient of a strided, unpadded 1x1 convolution is its compact gradient
+ * spread this way: one write of dx, where the col2im path zeroed a bordered
+ * accumulator, scattered into it and copied it out (ResNet's projection
+ * shortcuts). */
+void FC_SFX(fc_scatter_strided_plane)(const FC_T *src, fc_int Ho, fc_int Wo, fc_int sh,
+                                      fc_int sw, const FC_T *addend, fc_int H, fc_int W,
+                                      FC_T *dst)
+{
+#if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
+    const int avx2 = sw == 2 && fc_simd_path() >= FC_SIMD_AVX2;
+#endif
+    for (fc_int h = 0; h < H; ++h) {
+        FC_T *restrict d = dst + h * W;
+        const FC_T *restrict a = addend ? addend + h * W : NULL;
+        const fc_int i = h / sh;
+#if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
+        /* whole vectors of pairs, the rest of the row by the loops below */
+        const fc_int n8 = avx2 ? FC_MIN(Wo, W / 2) / 8 * 8 : 0;
+        if (n8) {
+            const int hit = h % sh == 0 && i < Ho;
+            fc_scatter2_row_avx2_f32(hit ? src + i * Wo : NULL, a, n8, d);
+            if (!hit) {
+                for (fc_int w = 2 * n8; w < W; ++w)
+                    d[w] = a ? (FC_T)0 + a[w] : (FC_T)0;
+                continue;
+            }
+        }
+#else
+        const fc_int n8 = 0;
+#endif
+        if (h % sh || i >= Ho) {
+            for (fc_int w = 0; w < W; ++w)
+                d[w] = a ? (FC_T)0 + a[w] : (FC_T)0;
+            continue;
+        }
+        const FC_T *restrict sr = src + i * Wo;
+        const fc_int n = FC_MIN(Wo, (W - 1) / sw + 1);
+        fc_int w = 2 * n8;
+        if (sw == 2) {   /* pairs (value, zero) */
+            fc_int j = n8;
+            for (; j < n && 2 * j + 1 < W; ++j) {
+                d[2 * j] = a ? sr[j] + a[2 * j] : sr[j];
+                d[2 * j + 1] = a ? (FC_T)0 + a[2 * j + 1] : (FC_T)0;
+            }
+            w = 2 * j;
+        }
+        for (; w < W; ++w) {
+            const FC_T v = w % sw == 0 && w / sw < n ? sr[w / sw] : (FC_T)0;
+            d[w] = a ? v + a[w] : v;
+        }
     }
 }
 

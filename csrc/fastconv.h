@@ -322,6 +322,14 @@ int fc_conv2d_backward_data_as_forward(const fc_conv_geom *g, size_t elem, fc_co
  * paths). */
 int fc_conv2d_backward_data_1x1_as_forward(const fc_conv_geom *g, fc_int nimg, fc_conv_geom *t);
 
+/* dst (H x W) = src (Ho x Wo) spread sh x sw apart (src[i][j] at dst[i*sh][j*sw], zero
+ * between), plus addend (H x W, or NULL): the input gradient of a strided, unpadded 1x1
+ * convolution from its compact one (fastconv.functional.conv). */
+void fc_scatter_strided_plane_f32(const float *src, fc_int Ho, fc_int Wo, fc_int sh, fc_int sw,
+                                  const float *addend, fc_int H, fc_int W, float *dst);
+void fc_scatter_strided_plane_f64(const double *src, fc_int Ho, fc_int Wo, fc_int sh, fc_int sw,
+                                  const double *addend, fc_int H, fc_int W, double *dst);
+
 /* The fewest images a run of pass `which` (FC_CONV_FORWARD, FC_CONV_BACKWARD_DATA) should
  * hold: on Winograd's path enough for a whole panel of tiles, else 1. */
 fc_int fc_conv2d_run_images(const fc_conv_geom *g, int which, size_t elem);

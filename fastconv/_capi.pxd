@@ -126,6 +126,10 @@ cdef extern from "fastconv.h" nogil:
                                             const double *bias, double *dx, void *work)
     int fc_conv2d_backward_data_as_forward(const fc_conv_geom *g, size_t elem, fc_conv_geom *t)
     int fc_conv2d_backward_data_1x1_as_forward(const fc_conv_geom *g, fc_int nimg, fc_conv_geom *t)
+    void fc_scatter_strided_plane_f32(const float *src, fc_int Ho, fc_int Wo, fc_int sh, fc_int sw,
+                                      const float *addend, fc_int H, fc_int W, float *dst)
+    void fc_scatter_strided_plane_f64(const double *src, fc_int Ho, fc_int Wo, fc_int sh, fc_int sw,
+                                      const double *addend, fc_int H, fc_int W, double *dst)
     fc_int fc_conv2d_run_images(const fc_conv_geom *g, int which, size_t elem)
     void fc_bias_grad_part_f32(fc_int N, fc_int K, fc_int P, const float *dy, float *db, fc_int k0,
                                fc_int k1)

@@ -300,6 +300,35 @@ cdef Py_ssize_t _weight_grad_chunks(const fc_conv_geom *g, Py_ssize_t N,
     return max(1, min(runs, N))
 
 
+def scatter_strided(const floating[:, :, :, ::1] src, int stride_h, int stride_w,
+                    floating[:, :, :, ::1] dst, addend, int num_threads):
+    """dst = src spread stride_h x stride_w apart (src[n, c, i, j] at dst[n, c, i * stride_h,
+    j * stride_w], zero between), plus addend (an array like dst) where given: the input
+    gradient of a strided, unpadded 1x1 convolution from its compact one."""
+    cdef Py_ssize_t planes = dst.shape[0] * dst.shape[1], p
+    cdef fc_int Ho = src.shape[2], Wo = src.shape[3], H = dst.shape[2], W = dst.shape[3]
+    cdef const floating[:, :, :, ::1] av
+    cdef const floating *ap = NULL
+    if addend is not None:
+        av = addend
+        ap = &av[0, 0, 0, 0]
+    if planes == 0 or H == 0 or W == 0:
+        return
+    cdef int nt = team_size(num_threads, planes, <double> planes * H * W)
+    cdef const floating *sp = &src[0, 0, 0, 0]
+    cdef floating *dp = &dst[0, 0, 0, 0]
+    with nogil, parallel(num_threads=nt):
+        for p in prange(planes, schedule='static'):
+            if floating is float:
+                fc_scatter_strided_plane_f32(sp + p * Ho * Wo, Ho, Wo, stride_h, stride_w,
+                                             NULL if ap == NULL else ap + p * H * W, H, W,
+                                             dp + p * H * W)
+            else:
+                fc_scatter_strided_plane_f64(sp + p * Ho * Wo, Ho, Wo, stride_h, stride_w,
+                                             NULL if ap == NULL else ap + p * H * W, H, W,
+                                             dp + p * H * W)
+
+
 def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] grad_out, tuple geometry,
                     floating[:, :, :, ::1] grad_w, floating[::1] grad_b, int num_threads):
     """grad_w = sum over images of d conv / d w; grad_b likewise (if not None).

@@ -262,3 +262,42 @@ def test_pointwise_weight_gradient_swapped_operands_same_bits(shape, with_bias, 
     want = np.einsum("nkhw,nchw->kc", g.astype(np.float64), x.astype(np.float64))
     tol = 1e-4 if dtype == np.float32 else 1e-10
     np.testing.assert_allclose(swapped, want, rtol=tol, atol=tol * np.abs(want).max())
+
+
+@pytest.mark.parametrize("shape", [(4, 16, 32, 32, 32, 2, 2), (3, 32, 64, 16, 16, 2, 2),
+                                   (2, 24, 40, 15, 13, 2, 2), (3, 8, 12, 17, 9, 3, 1),
+                                   (2, 5, 7, 6, 11, 2, 3)],
+                         ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("simd_path", SIMD_PATHS)
+def test_strided_pointwise_input_gradient_spreads_the_compact_one(shape, dtype, simd_path):
+    """A strided, unpadded 1x1 layer's input gradient is its stride-1 gradient on the sampled
+    pixels spread into a zero map (with another branch's gradient added in the same write):
+    bitwise what the general path (col2im into a zeroed accumulator) gives, for any thread
+    count, odd map sizes and unequal strides included; and equal to the reference."""
+    from fastconv import geometry as geo, _conv
+    from fastconv.functional import conv as C_
+    N, C, K, H, W, sh, sw = shape
+    rng = np.random.default_rng(N * C + K + H)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((K, C, 1, 1)).astype(dtype)
+    extra = rng.standard_normal(x.shape).astype(dtype)
+    g = geo.conv2d_geometry(x.shape, w.shape, (sh, sw), 0, 1, "t", 1)
+    dy = rng.standard_normal((N, K, g.Ho, g.Wo)).astype(dtype)
+    threads, path = fastconv.get_num_threads(), fastconv.simd_path()
+    fastconv.set_simd_path(simd_path)
+    try:
+        for t in (1, 2, 3):
+            fastconv.set_num_threads(t)
+            for addend in (None, extra):
+                got, general = np.empty_like(x), np.empty_like(x)
+                C_._backward_data(dy, w, g, 1, got, addend=addend)
+                _conv.backward_data(dy, w, geo.conv_kernel_args(g), general, t, None, addend)
+                assert got.tobytes() == general.tobytes(), (t, addend is None)
+    finally:
+        fastconv.set_num_threads(threads)
+        fastconv.set_simd_path(path)
+    want = R.conv2d_backward(dy.astype(np.float64), x.astype(np.float64), w.astype(np.float64),
+                             stride=(sh, sw))[0] + extra
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())

@@ -217,6 +217,16 @@ def _backward_data(grad_out, weight, g, groups, grad_x, bias=None, addend=None):
     (C-contiguous, like grad_x: another gradient of the same input) where given -- in the
     kernels' write-back for an ungrouped convolution, bitwise the sum taken after."""
     nt = get_num_threads()
+    if groups == 1 and bias is None and _strided_pointwise(g):
+        # the compact gradient (the 1x1 layer at stride 1 on the sampled pixels), then
+        # spread into grad_x in one write, with the addend: the general path zeroed a
+        # bordered accumulator, scattered into it and copied it out (ResNet-20's 16 -> 32
+        # projection shortcut at batch 64, with the addend: 458 -> 263 us; same bits)
+        compact = g._replace(H=g.Ho, W=g.Wo, stride_h=1, stride_w=1)
+        dx = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=grad_x.dtype)
+        _conv.backward_data(grad_out, weight, geo.conv_kernel_args(compact), dx, nt, None, None)
+        _conv.scatter_strided(dx, g.stride_h, g.stride_w, grad_x, addend, nt)
+        return
     if groups == 1:
         _conv.backward_data(grad_out, weight, geo.conv_kernel_args(g), grad_x, nt, bias, addend)
         return
@@ -234,6 +244,12 @@ def _backward_data(grad_out, weight, g, groups, grad_x, bias=None, addend=None):
             grad_x[:, i * Cg:(i + 1) * Cg] = gx
     if addend is not None:
         np.add(grad_x, addend, out=grad_x)
+
+
+def _strided_pointwise(g):
+    """A 1x1 convolution with a stride above 1 and no padding (its output samples x)."""
+    return (g.R == 1 and g.S == 1 and (g.stride_h > 1 or g.stride_w > 1)
+            and g.pad_top == g.pad_left == g.pad_bottom == g.pad_right == 0)
 
 
 def _backward_weight(x, grad_out, g, groups, grad_w, grad_b):
