@@ -19,13 +19,14 @@
 
 #ifdef FC_HAVE_X86_AVX2_KERNELS
 
-/* The direct path's B = dY^T (K8 rows of P pixels, K8 a multiple of 8) packed as
- * fc_pack_b_t_f32 packs it, and db[k] += each row's sum in fc_bw_bias's order (lane =
- * pixel mod 32, each lane in pixel order, then the same tree): the same bits from one
- * read of dY instead of two (the separate sum was a tenth of a 64 -> 128 pointwise
- * layer's weight gradient on 16x16 maps, every read from L3). */
+/* The direct path's B = src^T (K8 rows of P pixels, K8 a multiple of 8: dY, or x for a
+ * 1x1 layer's swapped operands) packed as fc_pack_b_t_f32 packs it, and, with db,
+ * db[k] += each row's sum in fc_bw_bias's order (lane = pixel mod 32, each lane in pixel
+ * order, then the same tree): the same bits from one read of dY instead of two (the
+ * separate sum was a tenth of a 64 -> 128 pointwise layer's weight gradient on 16x16
+ * maps, every read from L3). */
 static __attribute__((target("avx2,fma"))) void
-fc_pack_dy_t_bias_avx2(fc_int P, fc_int K8, const float *dy, float *bp, float *db)
+fc_pack_rows_t_avx2(fc_int P, fc_int K8, const float *dy, float *bp, float *db)
 {
     const fc_int P8 = P / 8 * 8;
     for (fc_int j0 = 0; j0 < K8; j0 += 8) {
@@ -357,7 +358,7 @@ void FC_SFX(fc_conv2d_backward_weight_batch)(const fc_conv_geom *g, fc_int nimg,
 #if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
         if (fc_simd_path() >= FC_SIMD_AVX2 && bcols >= 8) {
             const fc_int K8 = bcols / 8 * 8;
-            fc_pack_dy_t_bias_avx2(P, K8, bsrc, bpk, bdb);
+            fc_pack_rows_t_avx2(P, K8, bsrc, bpk, bdb);
             if (K8 < bcols) {   /* the last panel's columns K8 % NR .. NR - 1 */
                 FC_T *d = bpk + K8 / FC_NR * FC_NR * P;
                 for (fc_int p = 0; p < P; ++p)

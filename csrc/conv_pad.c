@@ -311,37 +311,30 @@ void FC_SFX(fc_scatter_strided_plane)(const FC_T *src, fc_int Ho, fc_int Wo, fc_
                                       FC_T *dst)
 {
 #if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
-    const int avx2 = sw == 2 && fc_simd_path() >= FC_SIMD_AVX2;
+    /* whole vectors of pairs first, the rest of each row by the loops below */
+    const fc_int n8 = sw == 2 && fc_simd_path() >= FC_SIMD_AVX2 ? FC_MIN(Wo, W / 2) / 8 * 8 : 0;
 #endif
     for (fc_int h = 0; h < H; ++h) {
         FC_T *restrict d = dst + h * W;
         const FC_T *restrict a = addend ? addend + h * W : NULL;
         const fc_int i = h / sh;
+        const int hit = h % sh == 0 && i < Ho;
+        fc_int w = 0;
 #if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
-        /* whole vectors of pairs, the rest of the row by the loops below */
-        const fc_int n8 = avx2 ? FC_MIN(Wo, W / 2) / 8 * 8 : 0;
         if (n8) {
-            const int hit = h % sh == 0 && i < Ho;
             fc_scatter2_row_avx2_f32(hit ? src + i * Wo : NULL, a, n8, d);
-            if (!hit) {
-                for (fc_int w = 2 * n8; w < W; ++w)
-                    d[w] = a ? (FC_T)0 + a[w] : (FC_T)0;
-                continue;
-            }
+            w = 2 * n8;
         }
-#else
-        const fc_int n8 = 0;
 #endif
-        if (h % sh || i >= Ho) {
-            for (fc_int w = 0; w < W; ++w)
+        if (!hit) {
+            for (; w < W; ++w)
                 d[w] = a ? (FC_T)0 + a[w] : (FC_T)0;
             continue;
         }
         const FC_T *restrict sr = src + i * Wo;
         const fc_int n = FC_MIN(Wo, (W - 1) / sw + 1);
-        fc_int w = 2 * n8;
         if (sw == 2) {   /* pairs (value, zero) */
-            fc_int j = n8;
+            fc_int j = w / 2;
             for (; j < n && 2 * j + 1 < W; ++j) {
                 d[2 * j] = a ? sr[j] + a[2 * j] : sr[j];
                 d[2 * j + 1] = a ? (FC_T)0 + a[2 * j + 1] : (FC_T)0;

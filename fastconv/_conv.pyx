@@ -309,6 +309,7 @@ def scatter_strided(const floating[:, :, :, ::1] src, int stride_h, int stride_w
     cdef fc_int Ho = src.shape[2], Wo = src.shape[3], H = dst.shape[2], W = dst.shape[3]
     cdef const floating[:, :, :, ::1] av
     cdef const floating *ap = NULL
+    cdef const floating *aplane
     if addend is not None:
         av = addend
         ap = &av[0, 0, 0, 0]
@@ -319,14 +320,15 @@ def scatter_strided(const floating[:, :, :, ::1] src, int stride_h, int stride_w
     cdef floating *dp = &dst[0, 0, 0, 0]
     with nogil, parallel(num_threads=nt):
         for p in prange(planes, schedule='static'):
+            aplane = NULL
+            if ap != NULL:
+                aplane = ap + p * H * W
             if floating is float:
                 fc_scatter_strided_plane_f32(sp + p * Ho * Wo, Ho, Wo, stride_h, stride_w,
-                                             NULL if ap == NULL else ap + p * H * W, H, W,
-                                             dp + p * H * W)
+                                             aplane, H, W, dp + p * H * W)
             else:
                 fc_scatter_strided_plane_f64(sp + p * Ho * Wo, Ho, Wo, stride_h, stride_w,
-                                             NULL if ap == NULL else ap + p * H * W, H, W,
-                                             dp + p * H * W)
+                                             aplane, H, W, dp + p * H * W)
 
 
 def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] grad_out, tuple geometry,
