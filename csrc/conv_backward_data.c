@@ -169,16 +169,18 @@ FC_SFX(fc_add_stride2_avx512)(FC_T *d, const FC_T *s, fc_int n)
 }
 
 /* The taps of a filter row at stride 2 (a transposed convolution doubling the size,
- * the input gradient of a strided layer): d[2t + s] += a_s[t] for t < n, s < 4 (a
- * 4-wide row: `four`) or s < 2 (the first two taps of a 3-wide row). Taps 0 and 1 are
+ * the input gradient of a strided layer): d[2t + s] += a_s[t] for t < n, s < ntaps (a
+ * 4-wide row: 4; a 3-wide row: 3; the first two taps of a wider one: 2). Taps 0 and 1 are
  * interleaved into one vector, 2 and 3 into another added two lanes further on (its
- * last two lanes carried into the next vector, after that one's taps 0 and 1), so each
- * element of d is loaded and stored once for all the taps instead of once per tap --
- * and gets its taps in row order, as a pass per tap would add them. A tap at a time
- * was half a transposed convolution's time. `four` is a constant in each of the two instances below. */
+ * last two lanes carried into the next vector, after that one's taps 0 and 1; tap 3's
+ * lanes left out of a 3-wide row), so each element of d is loaded and stored once for all
+ * the taps instead of once per tap -- and gets its taps in row order, as a pass per tap
+ * would add them. A tap at a time was half a transposed convolution's time; a 3-wide
+ * row's third tap in a pass of its own, a seventh of a strided layer's input gradient.
+ * `ntaps` is a constant in each of the instances below. */
 static inline __attribute__((always_inline, target("avx512f,avx512vl,avx512dq,avx2,fma"))) void
 FC_SFX(fc_add_stride2_taps_avx512)(FC_T *d, const FC_T *a0, const FC_T *a1, const FC_T *a2,
-                                   const FC_T *a3, fc_int n, const int four)
+                                   const FC_T *a3, fc_int n, const int ntaps)
 {
     const __m512i inter = FC_ZINTER;
     FC_ZV prev = FC_ZZERO();
@@ -188,16 +190,20 @@ FC_SFX(fc_add_stride2_taps_avx512)(FC_T *d, const FC_T *a0, const FC_T *a1, cons
         const FC_ZM md = (FC_ZM)((1u << (2 * k)) - 1u);
         const FC_ZV v01 = FC_ZPERM2(FC_ZHLOAD(mk, a0 + t), inter, FC_ZHLOAD(mk, a1 + t));
         FC_ZV x = FC_ZADD(FC_ZLOAD(md, d + 2 * t), v01);
-        if (four) {
-            const FC_ZV v23 = FC_ZPERM2(FC_ZHLOAD(mk, a2 + t), inter, FC_ZHLOAD(mk, a3 + t));
-            x = FC_ZMADD(x, (FC_ZM)(md & (t ? FC_ZALL : FC_ZALL & ~3u)), x, FC_ZSHIFT2(v23, prev));
+        if (ntaps > 2) {
+            const FC_ZV v23 = FC_ZPERM2(FC_ZHLOAD(mk, a2 + t), inter,
+                                        ntaps == 4 ? FC_ZHLOAD(mk, a3 + t) : FC_ZZERO());
+            const FC_ZM m23 = (FC_ZM)((t ? FC_ZALL : FC_ZALL & ~3u) &
+                                      (ntaps == 4 ? FC_ZALL : FC_ZEVEN));
+            x = FC_ZMADD(x, (FC_ZM)(md & m23), x, FC_ZSHIFT2(v23, prev));
             prev = v23;
         }
         FC_ZSTORE(d + 2 * t, md, x);
     }
-    if (four && n > 0) {
+    if (ntaps > 2 && n > 0) {
         d[2 * n] += a2[n - 1];
-        d[2 * n + 1] += a3[n - 1];
+        if (ntaps == 4)
+            d[2 * n + 1] += a3[n - 1];
     }
 }
 
@@ -215,18 +221,25 @@ FC_SFX(fc_add_run_avx512)(FC_T *d, const FC_T *s, fc_int n)
     }
 }
 
-/* The two instances the col2im epilogue calls (it is not compiled for AVX-512). */
+/* The instances the col2im epilogue calls (it is not compiled for AVX-512). */
 static __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) void
 FC_SFX(fc_add_stride2_quad_avx512)(FC_T *d, const FC_T *a0, const FC_T *a1, const FC_T *a2,
                                    const FC_T *a3, fc_int n)
 {
-    FC_SFX(fc_add_stride2_taps_avx512)(d, a0, a1, a2, a3, n, 1);
+    FC_SFX(fc_add_stride2_taps_avx512)(d, a0, a1, a2, a3, n, 4);
+}
+
+static __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) void
+FC_SFX(fc_add_stride2_triple_avx512)(FC_T *d, const FC_T *a0, const FC_T *a1, const FC_T *a2,
+                                     fc_int n)
+{
+    FC_SFX(fc_add_stride2_taps_avx512)(d, a0, a1, a2, NULL, n, 3);
 }
 
 static __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) void
 FC_SFX(fc_add_stride2_pair_avx512)(FC_T *d, const FC_T *a0, const FC_T *a1, fc_int n)
 {
-    FC_SFX(fc_add_stride2_taps_avx512)(d, a0, a1, NULL, NULL, n, 0);
+    FC_SFX(fc_add_stride2_taps_avx512)(d, a0, a1, NULL, NULL, n, 2);
 }
 #endif
 
@@ -256,19 +269,22 @@ static void FC_SFX(fc_epi_col2im)(void *vctx, fc_int i0, fc_int mc, fc_int j0, f
         taps = 1;
 #ifdef FC_HAVE_X86_AVX2_KERNELS
         if (avx512 && dw == 1 && !(s & 1) && s + 1 < g->S && i + 1 < i0 + mc) {
-            /* a 4-wide row's four taps in one pass, else a pair */
-            const int four = s == 0 && g->S == 4 && i + 3 < i0 + mc;
+            /* a 4- or 3-wide row's taps in one pass, else a pair */
+            const int whole = s == 0 && (g->S == 4 || g->S == 3) && i + g->S - 1 < i0 + mc;
             const FC_T *a1 = src + ctx->ldt, *a2 = a1 + ctx->ldt, *a3 = a2 + ctx->ldt;
             for (fc_int q = 0; q < ns; ++q) {
                 const fc_int o = sg[q].dst;
-                if (four)
+                if (whole && g->S == 4)
                     FC_SFX(fc_add_stride2_quad_avx512)(dxk + sg[q].base, src + o, a1 + o, a2 + o,
                                                        a3 + o, sg[q].len);
+                else if (whole)
+                    FC_SFX(fc_add_stride2_triple_avx512)(dxk + sg[q].base, src + o, a1 + o,
+                                                         a2 + o, sg[q].len);
                 else
                     FC_SFX(fc_add_stride2_pair_avx512)(dxk + sg[q].base, src + o, a1 + o,
                                                        sg[q].len);
             }
-            taps = four ? 4 : 2;
+            taps = whole ? (int)g->S : 2;
         } else if (avx2 && !avx512 && dw == 1 && !(s & 1) && s + 1 < g->S && i + 1 < i0 + mc) {
             /* taps s and s + 1 fill the even and the odd columns of the same run:
              * one interleaved vector add for both rows, each element still getting

@@ -275,7 +275,8 @@ def test_stride2_col2im_same_bits_as_avx2(dtype, N, C, K, H, R, pad, out_pad, se
     """The input gradient of a stride-2 layer (a transposed convolution doubling the
     size) adds each filter row's taps into every other output column: with AVX-512 the
     four taps of a 4-wide row in one pass, two vectors interleaved (the last two lanes
-    carried into the next vector), a 3-wide row's first two as a pair. Every element
+    carried into the next vector), a 3-wide row's three likewise (the fourth tap's lanes
+    masked off). Every element
     still gets its taps in row order, so the bits are the AVX2 path's, over row lengths
     that end inside a vector and ones that fill it."""
     rng = np.random.default_rng(seed)
