@@ -397,8 +397,10 @@ size_t fc_conv2d_packed_weights_bytes(const fc_conv_geom *g, int op, size_t elem
     if (op != FC_CONV_BACKWARD_DATA && fc_1x1_rows_ok(g))
         return fc_1x1_rows_weight_offset(g, elem) + fc_1x1_rows_weight_bytes(g, elem);
     fc_conv_plan_make(g, op == FC_CONV_BACKWARD_DATA ? FC_OP_BWD_DATA : FC_OP_FWD, elem, &pl);
-    /* a batch's backward-data may pack for the transposed forward instead */
-    if (op == FC_CONV_BACKWARD_DATA && fc_conv2d_backward_data_1x1_as_forward(g, 2, &t))
+    /* a batch's backward-data may pack for the transposed forward instead: the bound asks
+     * for the smallest batch that route takes (its only condition on the count) */
+    enum { FC_ANY_BATCH = 2 };
+    if (op == FC_CONV_BACKWARD_DATA && fc_conv2d_backward_data_1x1_as_forward(g, FC_ANY_BATCH, &t))
         return FC_MAX(pl.ap_bytes, fc_conv2d_packed_weights_bytes(&t, FC_CONV_FORWARD, elem));
     return pl.ap_bytes;
 }
