@@ -75,6 +75,16 @@ static int fc_bwd_direct_ok(const fc_conv_geom *g, size_t elem)
 #ifndef FC_WINO4_BW_TILES
 #define FC_WINO4_BW_TILES 64
 #endif
+/* Whether this geometry's forward pass runs F(4x4, 2x2) on its four stride-2
+ * phases (conv_winograd_s2.c): 3x3 or 4x4 filters, undilated, by the caller's
+ * size policy (FC_WINOGRAD_S2) or FASTCONV_WINOGRAD=s2. */
+static int fc_wino_s2_ok(const fc_conv_geom *d)
+{
+    return d->stride_h == 2 && d->stride_w == 2 && d->R >= 3 && d->R <= 4 && d->S >= 3 &&
+           d->S <= 4 && d->dil_h == 1 && d->dil_w == 1 && d->Ho >= 2 && d->Wo >= 2 &&
+           ((d->winograd & FC_WINOGRAD_S2) || fc_winograd_s2_forced()) && fc_winograd_enabled();
+}
+
 /* The Winograd tile this geometry runs: 4 (F(4x4, 3x3), conv_winograd4.c),
  * 2 (F(2x2, 3x3)) or 0 (the direct kernels). */
 static int fc_wino_tile(const fc_conv_geom *d)
@@ -92,14 +102,14 @@ static int fc_wino_tile(const fc_conv_geom *d)
 
 /* Winograd plan on the direct plan's geometry pl->dg: tile rows per block
  * chosen to fill whole NR panels of tiles (at most FC_WINO_TILES tiles). */
-static void fc_wino_plan(fc_conv_plan *pl, size_t elem, int m, fc_int ntiles)
+static void fc_wino_plan(fc_conv_plan *pl, size_t elem, int m, fc_int ntiles, int s2)
 {
     const fc_conv_geom *d = &pl->dg;
     const fc_int mr = elem == 8 ? FC_MR_F64 : FC_MR_F32;
     const fc_int nr = elem == 8 ? FC_NR_F64 : FC_NR_F32;
     const fc_int KC = elem == 8 ? FC_KC_F64 : FC_KC_F32;
     const fc_int th = (d->Ho + m - 1) / m, tw = (d->Wo + m - 1) / m;
-    const fc_int nx = (m + 2) * (m + 2);
+    const fc_int nx = s2 ? 25 : (m + 2) * (m + 2), Cg = s2 ? 4 * d->C : d->C;
     fc_int best = 1;
     double best_fill = 0;
     for (fc_int rb = 1; rb * tw <= ntiles || rb == 1; ++rb) {
@@ -113,18 +123,21 @@ static void fc_wino_plan(fc_conv_plan *pl, size_t elem, int m, fc_int ntiles)
     }
     pl->wino = 1;
     pl->wino_m = m;
+    pl->wino_s2 = s2;
     pl->wino_th = th;
     pl->wino_tw = tw;
     pl->wino_rows = best;
     pl->wino_tbp = fc_roundup(best * tw, nr);
-    pl->kcb = fc_block_size(d->C, KC, 1);
-    pl->wino_a = fc_roundup(d->K, mr) * d->C;
+    pl->kcb = fc_block_size(Cg, KC, 1);
+    pl->wino_a = fc_roundup(d->K, mr) * Cg;
     pl->ap_bytes = fc_align_up(nx * (size_t)pl->wino_a * elem);
-    pl->wino_vs = d->C * pl->wino_tbp + nr;
+    pl->wino_vs = Cg * pl->wino_tbp + nr;
     pl->wino_ms = d->K * pl->wino_tbp + nr;
     pl->wino_v_bytes = fc_align_up(nx * (size_t)pl->wino_vs * elem);
     pl->wino_m_bytes = fc_align_up(nx * (size_t)pl->wino_ms * elem);
-    if (m == 4) {
+    if (s2) {
+        pl->wino_r_bytes = 0; /* its transforms work in registers */
+    } else if (m == 4) {
         /* input: the phase-split plane, 6 rows of B^T per tile row, 36 gathered rows
          * of block tiles; output: 24 + 16 rows of block tiles */
         const fc_int wr = 4 * fc_roundup(tw + 1, 2), plane = (4 * th + 2) * wr;
@@ -150,7 +163,7 @@ void fc_wino_bw_plan_make(const fc_conv_geom *g, size_t elem, fc_conv_plan *fp)
                   (g->winograd & FC_WINOGRAD_F4_WEIGHT ? FC_WINOGRAD_F4 : 0);
     fc_conv_plan_make(&g2, FC_OP_FWD, elem, fp);
     if (fp->wino && fp->wino_m == 4)
-        fc_wino_plan(fp, elem, 4, FC_WINO4_BW_TILES);
+        fc_wino_plan(fp, elem, 4, FC_WINO4_BW_TILES, 0);
 }
 
 void fc_bwd_data_geom(const fc_conv_geom *g, fc_conv_geom *t)
@@ -211,8 +224,10 @@ void fc_conv_plan_build(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan
         pl->o_bytes = fc_align_up(((size_t)pl->k + 3 * (size_t)pl->nch) * sizeof(fc_int));
         pl->total = pl->ap_bytes + pl->x_bytes + pl->o_bytes + FC_ALIGN;
         const int tile = fc_wino_tile(d);
-        if (tile)
-            fc_wino_plan(pl, elem, tile, tile == 4 ? FC_WINO4_TILES : FC_WINO_TILES);
+        if (op == FC_OP_FWD && fc_wino_s2_ok(d))
+            fc_wino_plan(pl, elem, 4, FC_WINO4_TILES, 1);
+        else if (tile)
+            fc_wino_plan(pl, elem, tile, tile == 4 ? FC_WINO4_TILES : FC_WINO_TILES, 0);
         else
             fc_cvec_plan(pl, elem);
         return;
@@ -417,7 +432,11 @@ const char *fc_conv2d_path(const fc_conv_geom *g, int op, size_t elem)
     if (op != FC_CONV_BACKWARD_DATA && fc_1x1_rows_ok(g))
         return "1x1-rows";
     fc_conv_plan_make(g, op == FC_CONV_BACKWARD_DATA ? FC_OP_BWD_DATA : FC_OP_FWD, elem, &pl);
-    return pl.wino ? (pl.wino_m == 4 ? "winograd-f4" : "winograd") : pl.cvec ? "channel-vector" : pl.direct ? "direct" : "gemm";
+    return pl.wino_s2 ? "winograd-s2"
+           : pl.wino  ? (pl.wino_m == 4 ? "winograd-f4" : "winograd")
+           : pl.cvec  ? "channel-vector"
+           : pl.direct ? "direct"
+                       : "gemm";
 }
 
 #define FC_TMPL_SET 32

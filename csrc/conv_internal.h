@@ -176,6 +176,9 @@ typedef struct fc_conv_plan {
     int wino;
     int wino_m;               /* output tile: 2 (F(2x2, 3x3)) or 4 (F(4x4, 3x3),
                                  conv_winograd4.c; (m + 2)^2 blocks below, not 16) */
+    int wino_s2;              /* with wino_m 4: F(4x4, 2x2) on the four phases of a
+                                 stride-2 geometry (conv_winograd_s2.c): 25 blocks,
+                                 4C phase channels where C is written below */
     fc_int wino_th, wino_tw;  /* tiles per image: ceil(Ho/m) x ceil(Wo/m) */
     fc_int wino_rows;         /* tile rows per block */
     fc_int wino_tbp;          /* tiles per block, rounded up to NR */
@@ -331,6 +334,14 @@ size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem);
                              fc_int nrows, fc_int k0, fc_int k1, const T *bias,           \
                              const T *res, int act, T act_param, T *y, T *rowbuf);        \
     void fc_wino4_pack_weights_##S(const fc_conv_plan *pl, const T *w, int flip, T *ap);  \
+    /* F(4x4, 2x2) on a stride-2 geometry's phases (conv_winograd_s2.c, pl->wino_s2):    \
+     * the same three for the forward pass. */                                          \
+    void fc_wino_s2_input_##S(const fc_conv_plan *pl, const T *x, fc_int gr0,            \
+                              fc_int nrows, T *vb);                                      \
+    void fc_wino_s2_output_##S(const fc_conv_plan *pl, const T *mb, fc_int gr0,          \
+                               fc_int nrows, fc_int k0, fc_int k1, const T *bias,         \
+                               const T *res, int act, T act_param, T *y);                \
+    void fc_wino_s2_pack_weights_##S(const fc_conv_plan *pl, const T *w, T *ap);         \
     void fc_conv_wino_bw_run_##S(const fc_conv_plan *pl, fc_int nimg, const T *x,        \
                                  const T *dy, T *dw, void *work);                        \
     /* db[k] += the row sums of dY (K x P) in a fixed order (conv_backward_weight.c),  \
@@ -453,6 +464,17 @@ int fc_wino4_output_avx512_f32(const fc_conv_plan *pl, const float *mb, fc_int g
 int fc_wino_output_avx512_f32(const fc_conv_plan *pl, const float *mb, fc_int gr0, fc_int nrows,
                               fc_int k0, fc_int k1, const float *bias, const float *res, int act,
                               float *y);
+/* A panel's 16 tiles for the gathers and scatters of these transforms (conv_winograd_avx512.c). */
+void fc_wino_panel_tiles(const fc_conv_plan *pl, fc_int gr0, fc_int t0, fc_int ntile,
+                         fc_int planes, fc_int H, fc_int W, fc_int pt, fc_int pleft, int span,
+                         int n, int32_t off[16], unsigned *rowok, unsigned *colok);
+/* The stride-2 F(4x4, 2x2) transforms (conv_winograd_s2_avx512.c) in place of
+ * fc_wino_s2_input_f32 / fc_wino_s2_output_f32, on the same terms. */
+int fc_wino_s2_input_avx512_f32(const fc_conv_plan *pl, const float *x, fc_int gr0,
+                                fc_int nrows, float *vb);
+int fc_wino_s2_output_avx512_f32(const fc_conv_plan *pl, const float *mb, fc_int gr0,
+                                 fc_int nrows, fc_int k0, fc_int k1, const float *bias,
+                                 const float *res, int act, float *y);
 #endif
 
 #endif /* FC_CONV_INTERNAL_H */

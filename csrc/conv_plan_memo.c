@@ -29,7 +29,13 @@ int fc_winograd4_forced(void)
     return env != NULL && strcmp(env, "f4") == 0;
 }
 
-/* The three switches as the memos' key (bit 0: enabled, 1: "always", 2: "f4"): read at
+int fc_winograd_s2_forced(void)
+{
+    const char *env = getenv("FASTCONV_WINOGRAD");
+    return env != NULL && strcmp(env, "s2") == 0;
+}
+
+/* The switches as the memos' key (bit 0: enabled, 1: "always", 2: "f4", 3: "s2"): read at
  * every lookup, so that a running program can switch -- on Linux in one pass over the
  * environment instead of three getenv scans (a batch-1 inference looks up a few plans
  * per layer: the scans were 1-2% of MobileNet's). The first entry of each name counts,
@@ -52,9 +58,11 @@ static int fc_winograd_switches(void)
     }
     return (no == NULL || no[0] == '\0' || strcmp(no, "0") == 0) |
            (mode != NULL && strcmp(mode, "always") == 0) << 1 |
-           (mode != NULL && strcmp(mode, "f4") == 0) << 2;
+           (mode != NULL && strcmp(mode, "f4") == 0) << 2 |
+           (mode != NULL && strcmp(mode, "s2") == 0) << 3;
 #else
-    return fc_winograd_enabled() | fc_winograd_forced() << 1 | fc_winograd4_forced() << 2;
+    return fc_winograd_enabled() | fc_winograd_forced() << 1 | fc_winograd4_forced() << 2 |
+           fc_winograd_s2_forced() << 3;
 #endif
 }
 

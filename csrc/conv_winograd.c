@@ -65,6 +65,10 @@
 void FC_SFX(fc_wino_pack_weights)(const fc_conv_plan *pl, const FC_T *w, int flip, FC_T *ap)
 {
     const fc_int Kp = pl->dg.K, Cp = pl->dg.C, kcb = pl->kcb, mpad = fc_roundup(Kp, FC_MR);
+    if (pl->wino_s2) { /* forward plans only */
+        FC_SFX(fc_wino_s2_pack_weights)(pl, w, ap);
+        return;
+    }
     if (pl->wino_m == 4) {
         FC_SFX(fc_wino4_pack_weights)(pl, w, flip, ap);
         return;
@@ -511,7 +515,9 @@ void FC_SFX(fc_conv_wino_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x
     const fc_conv_geom *g = &pl->dg;
     const fc_int K = g->K, C = g->C, tw = pl->wino_tw, tbp = pl->wino_tbp;
     const fc_int mpad = fc_roundup(K, FC_MR), kcb = pl->kcb;
-    const int f4 = pl->wino_m == 4, nx = f4 ? 36 : 16;
+    const int s2 = pl->wino_s2, f4 = pl->wino_m == 4, nx = s2 ? 25 : f4 ? 36 : 16;
+    /* the products' reduction: the channels, or (s2) their four phases each */
+    const fc_int Cg = s2 ? 4 * C : C;
     /* The workspace starts with room for packed weights (see fc_conv_plan). */
     char *wk = (char *)fc_align_ptr(work) + pl->ap_bytes;
     FC_T *vb = (FC_T *)wk;
@@ -530,7 +536,9 @@ void FC_SFX(fc_conv_wino_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x
                 for (fc_int tau = ntile; tau < fc_roundup(ntile, FC_NR); ++tau)
                     for (fc_int c = 0; c < C; ++c)
                         vb[xi * pl->wino_vs + (tau / FC_NR) * C * FC_NR + c * FC_NR + tau % FC_NR] = 0;
-        if (f4)
+        if (s2)
+            FC_SFX(fc_wino_s2_input)(pl, x, gr0, nrows, vb);
+        else if (f4)
             FC_SFX(fc_wino4_input)(pl, x, gr0, nrows, vb, rowbuf);
         else
 #ifdef FC_HAVE_X86_AVX2_KERNELS
@@ -546,8 +554,8 @@ void FC_SFX(fc_conv_wino_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x
             const FC_T *ax = ap + (size_t)xi * (size_t)pl->wino_a;
             const FC_T *vx = vb + xi * pl->wino_vs;
             FC_T *mx = mb + xi * pl->wino_ms;
-            for (fc_int pc = 0; pc < C; pc += kcb) {
-                const fc_int kc = FC_MIN(kcb, C - pc);
+            for (fc_int pc = 0; pc < Cg; pc += kcb) {
+                const fc_int kc = FC_MIN(kcb, Cg - pc);
                 const FC_T beta = pc == 0 ? (FC_T)0 : (FC_T)1;
                 const FC_T *apc = ax + pc * mpad;
                 fc_int k = k0;
@@ -555,16 +563,18 @@ void FC_SFX(fc_conv_wino_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x
                     /* a part starting inside an MR panel (even k0, AVX-512 kernels only:
                      * they read no row of a panel past those they compute) */
                     const fc_int r0 = k0 % FC_MR, head = FC_MIN(FC_MR - r0, k1 - k0);
-                    ukb(kc, apc + (k0 - r0) * kc + r0, FC_MR * kc, vx + pc * FC_NR, C * FC_NR,
+                    ukb(kc, apc + (k0 - r0) * kc + r0, FC_MR * kc, vx + pc * FC_NR, Cg * FC_NR,
                         mx + k0 * tbp, tbp, beta, (int)head, (int)(npan * FC_NR));
                     k += head;
                 }
                 if (k < k1)
-                    ukb(kc, apc + k * kc, FC_MR * kc, vx + pc * FC_NR, C * FC_NR, mx + k * tbp,
+                    ukb(kc, apc + k * kc, FC_MR * kc, vx + pc * FC_NR, Cg * FC_NR, mx + k * tbp,
                         tbp, beta, (int)(k1 - k), (int)(npan * FC_NR));
             }
         }
-        if (f4)
+        if (s2)
+            FC_SFX(fc_wino_s2_output)(pl, mb, gr0, nrows, k0, k1, bias, res, act, act_param, y);
+        else if (f4)
             FC_SFX(fc_wino4_output)(pl, mb, gr0, nrows, k0, k1, bias, res, act, act_param, y,
                                     rowbuf);
         else

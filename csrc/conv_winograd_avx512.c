@@ -69,24 +69,24 @@ fc_wino4_at_avx512_f32(const __m512 i0, const __m512 i1, const __m512 i2, const 
 
 /* The panel's tiles t0 .. t0 + 15 of the block (tile tau: tile row gr0 +
  * tau / tw, column tau % tw), for gathers and scatters: the offset of each
- * one's first pixel, at row 4 * ti - pt and column 4 * tj - pleft of its
- * image, from image img0 = gr0 / th (images planes x H x W apart), and which
- * of its first n rows and n columns lie in the H x W map (none for lanes past
- * the block's ntile tiles). */
-static inline FC_W_AVX512 __m512i fc_wino4_panel_tiles(const fc_conv_plan *pl, fc_int gr0,
-                                                        fc_int t0, fc_int ntile, fc_int planes,
-                                                        fc_int H, fc_int W, fc_int pt,
-                                                        fc_int pleft, int n, unsigned rowok[6],
-                                                        unsigned colok[6])
+ * one's first pixel, at row span * ti - pt and column span * tj - pleft of its
+ * image (span: 4, or 8 for the input of a stride-2 block), from image
+ * img0 = gr0 / th (images planes x H x W apart), and which of its first n
+ * rows and n columns lie in the H x W map (none for lanes past the block's
+ * ntile tiles). */
+void fc_wino_panel_tiles(const fc_conv_plan *pl, fc_int gr0, fc_int t0, fc_int ntile,
+                         fc_int planes, fc_int H, fc_int W, fc_int pt, fc_int pleft, int span,
+                         int n, int32_t off[16], unsigned *rowok, unsigned *colok)
 {
     const fc_int th = pl->wino_th, tw = pl->wino_tw, img0 = gr0 / th;
-    int32_t off[16] = {0};
+    for (int l = 0; l < 16; ++l)
+        off[l] = 0;
     for (int a = 0; a < n; ++a)
         rowok[a] = colok[a] = 0;
     for (int l = 0; l < 16 && t0 + l < ntile; ++l) {
         const fc_int tau = t0 + l, lr = tau / tw, tj = tau - lr * tw;
         const fc_int gr = gr0 + lr, img = gr / th, ti = gr - img * th;
-        const fc_int ih0 = 4 * ti - pt, iw0 = 4 * tj - pleft;
+        const fc_int ih0 = span * ti - pt, iw0 = span * tj - pleft;
         off[l] = (int32_t)((img - img0) * planes * H * W + ih0 * W + iw0);
         for (int a = 0; a < n; ++a) {
             if (ih0 + a >= 0 && ih0 + a < H)
@@ -95,7 +95,6 @@ static inline FC_W_AVX512 __m512i fc_wino4_panel_tiles(const fc_conv_plan *pl, f
                 colok[a] |= 1u << l;
         }
     }
-    return _mm512_loadu_si512((const void *)off);
 }
 
 /* B^T d B of one channel's 16 tiles, in[a][b] the tiles' input pixel (a, b): B^T down
@@ -259,8 +258,9 @@ FC_W_AVX512 int fc_wino4_input_avx512_f32(const fc_conv_plan *pl, const float *x
             continue;
         }
         unsigned rowok[6], colok[6];
-        const __m512i idx =
-            fc_wino4_panel_tiles(pl, gr0, t0, ntile, C, H, W, pt, pleft, 6, rowok, colok);
+        int32_t off[16];
+        fc_wino_panel_tiles(pl, gr0, t0, ntile, C, H, W, pt, pleft, 4, 6, off, rowok, colok);
+        const __m512i idx = _mm512_loadu_si512((const void *)off);
         __mmask16 m[6][6];
         for (int a = 0; a < 6; ++a)
             for (int b = 0; b < 6; ++b)
@@ -383,8 +383,9 @@ FC_W_AVX512 int fc_wino4_output_avx512_f32(const fc_conv_plan *pl, const float *
             continue;
         }
         unsigned rowok[6], colok[6];
-        const __m512i idx =
-            fc_wino4_panel_tiles(pl, gr0, t0, ntile, K, Ho, Wo, 0, 0, 4, rowok, colok);
+        int32_t off[16];
+        fc_wino_panel_tiles(pl, gr0, t0, ntile, K, Ho, Wo, 0, 0, 4, 4, off, rowok, colok);
+        const __m512i idx = _mm512_loadu_si512((const void *)off);
         for (fc_int k = k0; k < k1; ++k) {
             __m512 s[6][4];
             fc_wino4_at_cols_f32(mb + k * tbp + t0, mstride, s);

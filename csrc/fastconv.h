@@ -149,8 +149,8 @@ typedef struct fc_conv_geom {
     fc_int stride_h, stride_w;
     fc_int pad_top, pad_left;
     fc_int dil_h, dil_w;
-    int winograd;      /* the caller's size policy for 3x3 stride-1 convolutions big enough
-                          for Winograd to win (see geometry.py), FC_WINOGRAD_* bits */
+    int winograd;      /* the caller's size policy for the convolutions big enough for
+                          Winograd to win (see geometry.py), FC_WINOGRAD_* bits */
 } fc_conv_geom;
 
 /* 1 unless the environment variable FASTCONV_NO_WINOGRAD (not "" or "0")
@@ -163,11 +163,15 @@ int fc_winograd_forced(void);
 /* 1 when FASTCONV_WINOGRAD=f4: F(4x4, 3x3) for every pass of every 3x3
  * stride-1 convolution, whatever the size policy says. */
 int fc_winograd4_forced(void);
+/* 1 when FASTCONV_WINOGRAD=s2: F(4x4, 2x2) on the phases of every stride-2 3x3 or
+ * 4x4 convolution's forward pass, whatever the size policy says. */
+int fc_winograd_s2_forced(void);
 
 /* fc_conv_geom.winograd: F(2x2, 3x3) allowed (every pass); F(4x4, 3x3) for the
  * forward and backward-data passes; F(4x4, 3x3) for the backward-weight pass
- * (F(4x4) takes precedence over F(2x2) where both are set). */
-enum { FC_WINOGRAD_F2 = 1, FC_WINOGRAD_F4 = 2, FC_WINOGRAD_F4_WEIGHT = 4 };
+ * (F(4x4) takes precedence over F(2x2) where both are set); F(4x4, 2x2) on the
+ * phases of a stride-2 3x3 or 4x4 forward pass. */
+enum { FC_WINOGRAD_F2 = 1, FC_WINOGRAD_F4 = 2, FC_WINOGRAD_F4_WEIGHT = 4, FC_WINOGRAD_S2 = 8 };
 
 /* Bytes of scratch one call of any conv function below needs for geometry g
  * and element size elem (4 or 8). Each concurrent caller needs its own. */

@@ -12,6 +12,7 @@ cdef extern from "fastconv.h" nogil:
     int fc_winograd_enabled()
     int fc_winograd_forced()
     int fc_winograd4_forced()
+    int fc_winograd_s2_forced()
     int fc_simd_path()
     int fc_set_simd_path(int path)
     const char *fc_simd_path_name(int path)

@@ -588,6 +588,8 @@ def depthwise_backward_weight(const floating[:, :, :, ::1] x, const floating[:, 
 
 
 def winograd_env():
-    """(forced, forced F(4x4), enabled): FASTCONV_WINOGRAD=always, FASTCONV_WINOGRAD=f4 and
-    not FASTCONV_NO_WINOGRAD, read by C (cheap enough to ask at every call)."""
-    return fc_winograd_forced(), fc_winograd4_forced(), fc_winograd_enabled()
+    """(forced, forced F(4x4), enabled, forced stride-2 F(4x4, 2x2)): FASTCONV_WINOGRAD=always,
+    FASTCONV_WINOGRAD=f4, not FASTCONV_NO_WINOGRAD and FASTCONV_WINOGRAD=s2, read by C
+    (cheap enough to ask at every call)."""
+    return (fc_winograd_forced(), fc_winograd4_forced(), fc_winograd_enabled(),
+            fc_winograd_s2_forced())

@@ -268,8 +268,8 @@ def winograd_wins(N, C, K, Ho, Wo, packed=False, wide=False):
             or (wide and m >= 16 and per_image >= 256))
 
 
-# The geometry's Winograd bits, as csrc/fastconv.h's FC_WINOGRAD_F2 / F4 / F4_WEIGHT.
-WINOGRAD_F2, WINOGRAD_F4, WINOGRAD_F4_WEIGHT = 1, 2, 4
+# The geometry's Winograd bits, as csrc/fastconv.h's FC_WINOGRAD_F2 / F4 / F4_WEIGHT / S2.
+WINOGRAD_F2, WINOGRAD_F4, WINOGRAD_F4_WEIGHT, WINOGRAD_S2 = 1, 2, 4, 8
 
 
 def _tiles4(N, Ho, Wo):
@@ -339,6 +339,24 @@ def winograd4_weight_wins(N, C, K, Ho, Wo, wide=False):
     return min(C, K) >= 8 and (t >= 256 or (wide and min(C, K) >= 16 and t >= 8))
 
 
+def winograd_s2_wins(N, C, K, R, S, Ho, Wo, sh, sw, dh, dw, wide=False):
+    """Whether a stride-2 convolution's forward pass should take Winograd's F(4x4, 2x2) on
+    its four input phases (``csrc/conv_winograd_s2.c``): 100 products per 4x4 output block
+    and channel pair where a 4x4 filter takes 256 directly (a 3x3 one 144); float32 outputs
+    within about 2e-6 of their magnitude.
+
+    Measured with the AVX-512 kernels (``wide``; 2 threads, batch 64 unless said, against
+    the direct kernels, plain weights transformed at every call): 4x4 filters gain from
+    16 channels and 32 4x4 blocks (32 -> 64 channels on 16x16 maps 0.93 -> 0.51 ms, at
+    batch 8 162 -> 124 us, batch 4 level, batch 1 0.6x; 16 -> 16 channels 1.2x, 8 -> 8
+    level; 64 -> 128 on 8x8 maps 1.23x). 3x3 filters save 1.44x of the products, which
+    the transforms take back: 0.75-1.03x (16-128 channels), so they keep the direct
+    kernels. ``FASTCONV_WINOGRAD=s2`` forces it on every stride-2 3x3 or 4x4 convolution.
+    """
+    return (wide and R == S == 4 and sh == sw == 2 and dh == dw == 1 and min(C, K) >= 16
+            and _tiles4(N, Ho, Wo) >= 32)
+
+
 _config = []
 
 
@@ -352,7 +370,8 @@ def _simd_path():
 def conv_kernel_args(g, packed=False):
     """The geometry tuple the Cython conv bindings take (with the Winograd size policy:
     WINOGRAD_F2, F(2x2, 3x3) allowed; WINOGRAD_F4, F(4x4, 3x3) for the forward and
-    input-gradient passes; WINOGRAD_F4_WEIGHT, F(4x4, 3x3) for the weight gradient).
+    input-gradient passes; WINOGRAD_F4_WEIGHT, F(4x4, 3x3) for the weight gradient;
+    WINOGRAD_S2, F(4x4, 2x2) on the phases of a stride-2 forward pass).
     ``packed``: a forward pass whose weights are packed once for many calls. The rules
     depend on the kernels' SIMD path in force (``fastconv.simd_path()``)."""
     path = _simd_path()
@@ -372,7 +391,9 @@ _KERNEL_ARGS = {}
 def _conv_kernel_args(g, packed, wide):
     flags = (WINOGRAD_F2 if winograd_wins(g.N, g.C, g.K, g.Ho, g.Wo, packed, wide) else 0) | \
             (WINOGRAD_F4 if winograd4_wins(g.N, g.C, g.K, g.Ho, g.Wo, wide, packed) else 0) | \
-            (WINOGRAD_F4_WEIGHT if winograd4_weight_wins(g.N, g.C, g.K, g.Ho, g.Wo, wide) else 0)
+            (WINOGRAD_F4_WEIGHT if winograd4_weight_wins(g.N, g.C, g.K, g.Ho, g.Wo, wide) else 0) | \
+            (WINOGRAD_S2 if winograd_s2_wins(g.N, g.C, g.K, g.R, g.S, g.Ho, g.Wo, g.stride_h,
+                                             g.stride_w, g.dil_h, g.dil_w, wide) else 0)
     return (g.C, g.H, g.W, g.K, g.R, g.S, g.Ho, g.Wo,
             g.stride_h, g.stride_w, g.pad_top, g.pad_left, g.dil_h, g.dil_w, flags)
 

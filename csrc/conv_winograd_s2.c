@@ -1,0 +1,306 @@
+/*
+ * conv_winograd_s2.c -- Winograd F(4x4, 2x2) on the four phases of a stride-2
+ * convolution (forward pass; 3x3 or 4x4 filters, undilated; plan field
+ * wino_s2). Split the zero-bordered input xp into its four phases
+ * P_ph[i][j] = xp[2i + py][2j + px] (ph = 2 py + px) and each filter into the
+ * 2x2 sub-filters g_ph[a][b] = w[2a + py][2b + px] (zero past R or S): then
+ *
+ *   y[o][o'] = sum over ph, a, b of g_ph[a][b] P_ph[o + a][o' + b],
+ *
+ * four stride-1 2x2 convolutions summed. Each 4x4 block of outputs is
+ *
+ *   Y = A^T [ sum over c, ph of (G g_ph G^T) .* (B^T d_ph B) ] A,
+ *
+ * d_ph the 5x5 patch of P_ph under the block, so the 4 x 4 phases x 25 = 100
+ * products per block and channel pair replace 16 x 16 = 256 (a 4x4 filter; 144
+ * for 3x3): the phases are 4C channels of 25 independent matrix products
+ * M[xi] = U[xi] . V[xi], run by the Winograd driver (fc_conv_wino_run,
+ * conv_winograd.c) with the F(4x4, 3x3) path's layouts. Interpolation points
+ * 0, 1, -1, 2 and infinity:
+ *
+ *   B^T = [2 -1 -2  1 0;  0 -2 -1  1 0;  0  2 -3  1 0;  0 -1  0  1 0;  0  2 -1 -2 1]
+ *   G   = [1/2 0;  -1/2 -1/2;  -1/6 1/6;  1/6 1/3;  0 1]
+ *   A^T = [1 1 1 1 0;  0 1 -1 2 0;  0 1 1 4 0;  0 1 -1 8 1]
+ *
+ * Accuracy: float32 outputs within about 2e-6 of their magnitude of a direct
+ * convolution (F(4x4, 3x3): 1e-6); the weight transform runs in double.
+ *
+ * The transforms below are the portable ones (any element type, a tile at a
+ * time); the AVX-512 build puts a panel's 16 tiles in the vector lanes
+ * (conv_winograd_s2_avx512.c) with the same operations in the same order --
+ * additions, subtractions and products by powers of two only (3x is 2x + x),
+ * so a product the compiler fuses into an add rounds as the pair would: every
+ * path gives the same bits. Each output depends only on its own block, summed
+ * over channels in a fixed order: results do not depend on the thread split.
+ */
+#ifndef FC_T
+#include "conv_internal.h"
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+#include <immintrin.h>
+#endif
+#include "team.h"
+
+#define FC_TMPL_SET 32
+#include "gemm_internal.h"
+#include "conv_winograd_s2.c"
+#define FC_TMPL_SET 64
+#include "gemm_internal.h"
+#include "conv_winograd_s2.c"
+#define FC_TMPL_SET 0
+#include "gemm_internal.h"
+
+#else /* ------------------------- template body ------------------------- */
+
+
+#ifndef FC_WINO_S2_ONCE
+#define FC_WINO_S2_ONCE
+/* Weight elements transformed together: a run of one packed panel's elements. */
+#define FC_WINO_S2_PACK_LANES 32
+#endif
+
+/* G v of n vector pairs (v0, v1), in double. */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino_s2_g)(const double *restrict v0, const double *restrict v1, fc_int n,
+                     double *restrict o0, double *restrict o1, double *restrict o2,
+                     double *restrict o3, double *restrict o4)
+{
+    for (fc_int e = 0; e < n; ++e) {
+        o0[e] = v0[e] * 0.5;
+        o1[e] = (v0[e] + v1[e]) * -0.5;
+        o2[e] = (v1[e] - v0[e]) * (1.0 / 6);
+        o3[e] = (v0[e] + v1[e] * 2.0) * (1.0 / 6);
+        o4[e] = v1[e];
+    }
+}
+
+/* One unit of the packed U: channel block pc (of the 4C phase channels
+ * c' = 4c + ph) and micro-panel row i0 (MR filters), its 25 planes' elements
+ * e = (c' - pc) * MR + (k - i0) contiguous (fc_wino4_pack_block's layout),
+ * FC_WINO_S2_PACK_LANES at a time so that every loop is a few contiguous
+ * streams the compiler vectorises. */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino_s2_pack_block)(const fc_conv_plan *pl, const FC_T *w, FC_T *ap, fc_int pc,
+                              fc_int i0)
+{
+    const fc_conv_geom *g = &pl->dg;
+    const fc_int K = g->K, C = g->C, R = g->R, S = g->S, Cv = 4 * C;
+    const fc_int mpad = fc_roundup(K, FC_MR), kc = FC_MIN(pl->kcb, Cv - pc), n = kc * FC_MR;
+    const size_t plane = (size_t)pl->wino_a, base = (size_t)(pc * mpad + i0 * kc);
+    for (fc_int e0 = 0; e0 < n; e0 += FC_WINO_S2_PACK_LANES) {
+        const fc_int ne = FC_MIN(FC_WINO_S2_PACK_LANES, n - e0);
+        double gv[4][FC_WINO_S2_PACK_LANES], t[5][2][FC_WINO_S2_PACK_LANES];
+        fc_int cv = pc + e0 / FC_MR, k = i0 + e0 % FC_MR;
+        for (fc_int e = 0; e < ne; ++e) {
+            const fc_int c = cv >> 2, py = (cv >> 1) & 1, px = cv & 1;
+            const FC_T *wk = w + (k * C + c) * R * S;
+            for (int ab = 0; ab < 4; ++ab) {
+                const fc_int r = 2 * (ab >> 1) + py, s = 2 * (ab & 1) + px;
+                gv[ab][e] = k < K && r < R && s < S ? (double)wk[r * S + s] : 0.0;
+            }
+            if (++k == i0 + FC_MR) {
+                k = i0;
+                ++cv;
+            }
+        }
+        /* G down each column b, then G along each row a */
+        for (int b = 0; b < 2; ++b)
+            FC_SFX(fc_wino_s2_g)(gv[b], gv[2 + b], ne, t[0][b], t[1][b], t[2][b], t[3][b],
+                                 t[4][b]);
+        FC_T *restrict d = ap + base + (size_t)e0;
+        for (int a = 0; a < 5; ++a) {
+            double u[5][FC_WINO_S2_PACK_LANES];
+            FC_SFX(fc_wino_s2_g)(t[a][0], t[a][1], ne, u[0], u[1], u[2], u[3], u[4]);
+            for (int b = 0; b < 5; ++b)
+                for (fc_int e = 0; e < ne; ++e)
+                    d[(size_t)(a * 5 + b) * plane + (size_t)e] = (FC_T)u[b][e];
+        }
+    }
+}
+
+/* Units [u0, u1) of (channel block, micro-panel row) pairs; built twice:
+ * portable and (GCC) AVX-512 with contraction off, so that no multiply-add
+ * joins what the portable build rounds apart -- the same bits. */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino_s2_pack_units)(const fc_conv_plan *pl, const FC_T *w, FC_T *ap, fc_int u0,
+                              fc_int u1)
+{
+    const fc_int rows = fc_roundup(pl->dg.K, FC_MR) / FC_MR;
+    for (fc_int u = u0; u < u1; ++u)
+        FC_SFX(fc_wino_s2_pack_block)(pl, w, ap, u / rows * pl->kcb, u % rows * FC_MR);
+}
+
+static void FC_SFX(fc_wino_s2_pack_portable)(const fc_conv_plan *pl, const FC_T *w, FC_T *ap,
+                                             fc_int u0, fc_int u1)
+{
+    FC_SFX(fc_wino_s2_pack_units)(pl, w, ap, u0, u1);
+}
+
+#if defined(FC_HAVE_X86_AVX2_KERNELS) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target("avx512f,avx512vl,avx512dq,prefer-vector-width=512"),
+               optimize("fp-contract=off"))) static void
+FC_SFX(fc_wino_s2_pack_avx512)(const fc_conv_plan *pl, const FC_T *w, FC_T *ap, fc_int u0,
+                               fc_int u1)
+{
+    FC_SFX(fc_wino_s2_pack_units)(pl, w, ap, u0, u1);
+}
+#define FC_WINO_S2_PACK_AVX512 1
+#endif
+
+/* U[xi](k, c') = (G g_ph(k, c) G^T)[xi], xi = 0..24, packed for the GEMM
+ * (pl->wino_a elements a plane): the transform plain weights pay at every call. */
+void FC_SFX(fc_wino_s2_pack_weights)(const fc_conv_plan *pl, const FC_T *w, FC_T *ap)
+{
+    const fc_int Cv = 4 * pl->dg.C, rows = fc_roundup(pl->dg.K, FC_MR) / FC_MR;
+    const fc_int units = (Cv + pl->kcb - 1) / pl->kcb * rows;
+    const int parallel = pl->dg.K * pl->dg.C >= 256;
+    (void)parallel;
+#pragma omp parallel if (parallel)
+    {
+        fc_int u0, u1;
+        fc_omp_share(units, &u0, &u1);
+#ifdef FC_WINO_S2_PACK_AVX512
+        if (fc_simd_path() == FC_SIMD_AVX512)
+            FC_SFX(fc_wino_s2_pack_avx512)(pl, w, ap, u0, u1);
+        else
+#endif
+            FC_SFX(fc_wino_s2_pack_portable)(pl, w, ap, u0, u1);
+    }
+}
+
+/* B^T on one column of five (the AVX-512 twin: fc_wino_s2_bt_avx512). */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino_s2_bt)(FC_T d0, FC_T d1, FC_T d2, FC_T d3, FC_T d4, FC_T o[5])
+{
+    o[0] = ((d0 - d2) * (FC_T)2 - d1) + d3;
+    o[1] = (d3 - d2) - d1 * (FC_T)2;
+    o[2] = (d3 - (d2 * (FC_T)2 + d2)) + d1 * (FC_T)2;
+    o[3] = d3 - d1;
+    o[4] = ((d1 - d3) * (FC_T)2 - d2) + d4;
+}
+
+/* A^T on one column of five: o[0..3]. */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino_s2_at)(FC_T m0, FC_T m1, FC_T m2, FC_T m3, FC_T m4, FC_T o[4])
+{
+    const FC_T p = m1 + m2, q = m1 - m2;
+    o[0] = (m0 + p) + m3;
+    o[1] = q + m3 * (FC_T)2;
+    o[2] = p + m3 * (FC_T)4;
+    o[3] = (q + m3 * (FC_T)8) + m4;
+}
+
+/* The input transform of tile rows [gr0, gr0 + nrows) into the V panels, a
+ * tile at a time: V[xi](4c + ph, tau) at vb + xi*wino_vs + (tau / NR)*4C*NR +
+ * (4c + ph)*NR + tau % NR; the lanes past the block's last tile are zero. */
+static void FC_SFX(fc_wino_s2_input_ref)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0,
+                                         fc_int nrows, FC_T *vb)
+{
+    const fc_conv_geom *g = &pl->dg;
+    const fc_int C = g->C, H = g->H, W = g->W, th = pl->wino_th, tw = pl->wino_tw;
+    const fc_int vs = pl->wino_vs, Cv = 4 * C, ntile = nrows * tw;
+    const fc_int nv = fc_roundup(ntile, FC_NR);
+    for (fc_int tau = 0; tau < nv; ++tau) {
+        FC_T *vt = vb + (tau / FC_NR) * Cv * FC_NR + tau % FC_NR;
+        if (tau >= ntile) {
+            for (fc_int cv = 0; cv < Cv; ++cv)
+                for (int xi = 0; xi < 25; ++xi)
+                    vt[xi * vs + cv * FC_NR] = 0;
+            continue;
+        }
+        const fc_int lr = tau / tw, tj = tau - lr * tw, gr = gr0 + lr, img = gr / th;
+        const fc_int ti = gr - img * th, h0 = 8 * ti - g->pad_top, w0 = 8 * tj - g->pad_left;
+        for (fc_int c = 0; c < C; ++c) {
+            const FC_T *xc = x + (img * C + c) * H * W;
+            FC_T win[10][10];
+            for (int v = 0; v < 10; ++v)
+                for (int u = 0; u < 10; ++u) {
+                    const fc_int h = h0 + v, w = w0 + u;
+                    win[v][u] = h >= 0 && h < H && w >= 0 && w < W ? xc[h * W + w] : (FC_T)0;
+                }
+            for (int ph = 0; ph < 4; ++ph) {
+                const int py = ph >> 1, px = ph & 1;
+                FC_T t[5][5], o[5];
+                for (int b = 0; b < 5; ++b) {
+                    FC_SFX(fc_wino_s2_bt)(win[py][2 * b + px], win[2 + py][2 * b + px],
+                                          win[4 + py][2 * b + px], win[6 + py][2 * b + px],
+                                          win[8 + py][2 * b + px], o);
+                    for (int a = 0; a < 5; ++a)
+                        t[a][b] = o[a];
+                }
+                FC_T *d = vt + (4 * c + ph) * FC_NR;
+                for (int a = 0; a < 5; ++a) {
+                    FC_SFX(fc_wino_s2_bt)(t[a][0], t[a][1], t[a][2], t[a][3], t[a][4], o);
+                    for (int b = 0; b < 5; ++b)
+                        d[(a * 5 + b) * vs] = o[b];
+                }
+            }
+        }
+    }
+}
+
+/* The output transform of the block's tiles for output channels [k0, k1), a
+ * tile at a time: Y = A^T M A, + bias, + residual, activation. */
+static void FC_SFX(fc_wino_s2_output_ref)(const fc_conv_plan *pl, const FC_T *mb, fc_int gr0,
+                                          fc_int nrows, fc_int k0, fc_int k1, const FC_T *bias,
+                                          const FC_T *res, int act, FC_T act_param, FC_T *y)
+{
+    const fc_conv_geom *g = &pl->dg;
+    const fc_int K = g->K, Ho = g->Ho, Wo = g->Wo, th = pl->wino_th, tw = pl->wino_tw;
+    const fc_int tbp = pl->wino_tbp, ms = pl->wino_ms, ntile = nrows * tw;
+    const int relu = act == FC_ACT_RELU, other = act != FC_ACT_NONE && !relu;
+    for (fc_int k = k0; k < k1; ++k) {
+        const FC_T bk = bias ? bias[k] : (FC_T)0;
+        for (fc_int tau = 0; tau < ntile; ++tau) {
+            const fc_int lr = tau / tw, tj = tau - lr * tw, gr = gr0 + lr, img = gr / th;
+            const fc_int ti = gr - img * th;
+            const FC_T *m = mb + k * tbp + tau;
+            FC_T s[5][4], o[4];
+            for (int b = 0; b < 5; ++b)
+                FC_SFX(fc_wino_s2_at)(m[b * ms], m[(5 + b) * ms], m[(10 + b) * ms],
+                                      m[(15 + b) * ms], m[(20 + b) * ms], s[b]);
+            for (int i = 0; i < 4 && 4 * ti + i < Ho; ++i) {
+                FC_SFX(fc_wino_s2_at)(s[0][i], s[1][i], s[2][i], s[3][i], s[4][i], o);
+                const fc_int at = ((img * K + k) * Ho + 4 * ti + i) * Wo + 4 * tj;
+                for (int j = 0; j < 4 && 4 * tj + j < Wo; ++j) {
+                    FC_T v = o[j] + bk;
+                    if (res)
+                        v = v + res[at + j];
+                    y[at + j] = relu ? (v > (FC_T)0 ? v : (FC_T)0) : v;
+                }
+            }
+        }
+        if (other) /* every row of the block's tile rows is whole now */
+            for (fc_int lr = 0; lr < nrows; ++lr) {
+                const fc_int gr = gr0 + lr, img = gr / th, ti = gr - img * th;
+                for (fc_int oh = 4 * ti; oh < FC_MIN(Ho, 4 * ti + 4); ++oh) {
+                    FC_T *yr = y + ((img * K + k) * Ho + oh) * Wo;
+                    FC_SFX(fc_activation_forward)(act, act_param, yr, yr, Wo);
+                }
+            }
+    }
+}
+
+/* The transforms fc_conv_wino_run calls when pl->wino_s2. */
+void FC_SFX(fc_wino_s2_input)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, fc_int nrows,
+                              FC_T *vb)
+{
+#if defined(FC_HAVE_X86_AVX2_KERNELS) && !FC_IS_F64
+    if (fc_simd_path() == FC_SIMD_AVX512 && fc_wino_s2_input_avx512_f32(pl, x, gr0, nrows, vb))
+        return;
+#endif
+    FC_SFX(fc_wino_s2_input_ref)(pl, x, gr0, nrows, vb);
+}
+
+void FC_SFX(fc_wino_s2_output)(const fc_conv_plan *pl, const FC_T *mb, fc_int gr0, fc_int nrows,
+                               fc_int k0, fc_int k1, const FC_T *bias, const FC_T *res, int act,
+                               FC_T act_param, FC_T *y)
+{
+#if defined(FC_HAVE_X86_AVX2_KERNELS) && !FC_IS_F64
+    if (fc_simd_path() == FC_SIMD_AVX512 &&
+        fc_wino_s2_output_avx512_f32(pl, mb, gr0, nrows, k0, k1, bias, res, act, y))
+        return;
+#endif
+    FC_SFX(fc_wino_s2_output_ref)(pl, mb, gr0, nrows, k0, k1, bias, res, act, act_param, y);
+}
+
+#endif

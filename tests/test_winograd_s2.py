@@ -1,0 +1,154 @@
+"""Winograd F(4x4, 2x2) on the four phases of a stride-2 convolution's forward pass
+(csrc/conv_winograd_s2.c, its AVX-512 transforms in conv_winograd_s2_avx512.c): against
+the NumPy reference over randomised geometries (forced on any shape with
+FASTCONV_WINOGRAD=s2), fused bias / activation / residual, the same bits on every SIMD
+path and thread count, packed weights, the size rule and the stated accuracy."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import fastconv
+from fastconv import functional as F
+from fastconv import reference as ref
+from fastconv import geometry, _conv
+from fastconv.functional.prepared import activation_code
+
+from conftest import assert_close, SIMD_PATHS
+
+DTYPES = [np.float32, np.float64]
+
+
+def _args(N, C, K, H, W, R, padding=1):
+    g = geometry.conv2d_geometry((N, C, H, W), (K, C, R, R), 2, padding, 1)
+    return geometry.conv_kernel_args(g)
+
+
+@st.composite
+def stride2_cases(draw):
+    R = draw(st.sampled_from([3, 4]))
+    H = draw(st.integers(R, 21))
+    W = draw(st.integers(R, 21))
+    pad = draw(st.sampled_from([0, 1, 2, ((1, 0), (2, 1))]))
+    return dict(shape=(draw(st.integers(1, 5)), draw(st.integers(1, 9)), H, W),
+                K=draw(st.integers(1, 20)), R=R, padding=pad, bias=draw(st.booleans()))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=40, deadline=None)
+@given(case=stride2_cases(), act=st.sampled_from([None, "relu", "elu"]))
+def test_s2_matches_reference(simd, dtype, case, act, monkeypatch):
+    monkeypatch.setenv("FASTCONV_WINOGRAD", "s2")
+    N, C, H, W = case["shape"]
+    R, K, pad = case["R"], case["K"], case["padding"]
+    g = geometry.conv2d_geometry((N, C, H, W), (K, C, R, R), 2, pad, 1)
+    if g.Ho < 2 or g.Wo < 2:    # the path needs a 2x2 output at least
+        return
+    assert _conv.conv_path(geometry.conv_kernel_args(g), 0, 4) == "winograd-s2"
+    rng = np.random.default_rng(sum(case["shape"]) + K)
+    x = rng.standard_normal(case["shape"]).astype(dtype)
+    w = rng.standard_normal((K, C, R, R)).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype) if case["bias"] else None
+    y = F.conv2d(x, w, b, stride=2, padding=pad, activation=act)
+    y_ref = ref.conv2d(x, w, b, stride=2, padding=pad)
+    if act == "relu":
+        y_ref = np.maximum(y_ref, 0)
+    elif act == "elu":
+        y_ref = np.where(y_ref > 0, y_ref, np.expm1(np.minimum(y_ref, 0)))
+    assert_close(y, y_ref, dtype, C * R * R * 4, "forward")
+
+
+def test_s2_same_bits_on_every_simd_path_and_thread_count(restore_threads, monkeypatch):
+    """The AVX-512 transforms (16 tiles in the lanes) and the portable ones (a tile at a
+    time, which the AVX2 path runs) give the same bits, with a residual and ReLU fused, on
+    1, 2 and 3 threads (the portable path's own GEMM kernel sums in another order)."""
+    monkeypatch.setenv("FASTCONV_WINOGRAD", "s2")
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((6, 12, 19, 22)).astype(np.float32)
+    results = {}
+    relu = activation_code("relu")[0]
+    before = fastconv.simd_path()
+    try:
+        for R in (3, 4):
+            w = rng.standard_normal((20, 12, R, R)).astype(np.float32)
+            b = rng.standard_normal(20).astype(np.float32)
+            y0 = F.conv2d(x, w, b, stride=2, padding=1)
+            res = rng.standard_normal(y0.shape).astype(np.float32)
+            for path in [p for p in SIMD_PATHS if p != "portable"]:
+                fastconv.set_simd_path(path)
+                for nt in (1, 2, 3):
+                    fastconv.set_num_threads(nt)
+                    y = F.conv2d(x, w, b, stride=2, padding=1)
+                    results.setdefault(R, set()).add(y.tobytes())
+                    assert y.tobytes() == y0.tobytes(), (R, path, nt)
+                    packed = F.pack_conv2d_weight(w, stride=2, padding=1, x_shape=x.shape)
+                    yr = packed.run(x, b, relu, 0.0, residual=res)
+                    np.testing.assert_array_equal(yr, np.maximum(y0 + res, 0), err_msg=str((R, path)))
+    finally:
+        fastconv.set_simd_path(before)
+    assert len(results) == 2
+
+
+def test_s2_with_packed_weights(monkeypatch):
+    """Weights packed once (inference) give the plain weights' result, bit for bit."""
+    monkeypatch.setenv("FASTCONV_WINOGRAD", "s2")
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((3, 16, 16, 16)).astype(np.float32)
+    w = rng.standard_normal((24, 16, 4, 4)).astype(np.float32)
+    b = rng.standard_normal(24).astype(np.float32)
+    packed = F.pack_conv2d_weight(w, stride=2, padding=1)
+    y = F.conv2d(x, packed, b, stride=2, padding=1, activation="relu")
+    assert y.tobytes() == F.conv2d(x, w, b, stride=2, padding=1, activation="relu").tobytes()
+    assert_close(y, np.maximum(ref.conv2d(x, w, b, stride=2, padding=1), 0), np.float32,
+                 16 * 16 * 4, "packed")
+
+
+def test_size_rule_and_the_path_it_picks(monkeypatch):
+    monkeypatch.delenv("FASTCONV_WINOGRAD", raising=False)
+    monkeypatch.delenv("FASTCONV_NO_WINOGRAD", raising=False)
+    wins = geometry.winograd_s2_wins
+    assert wins(64, 32, 64, 4, 4, 8, 8, 2, 2, 1, 1, wide=True)       # a transposed layer's
+    assert wins(8, 32, 64, 4, 4, 8, 8, 2, 2, 1, 1, wide=True)        # 32 4x4 blocks
+    assert not wins(4, 32, 64, 4, 4, 8, 8, 2, 2, 1, 1, wide=True)    # 16: level
+    assert not wins(64, 8, 8, 4, 4, 8, 8, 2, 2, 1, 1, wide=True)     # 8 channels
+    assert not wins(64, 32, 64, 3, 3, 16, 16, 2, 2, 1, 1, wide=True)  # 3x3: direct
+    assert not wins(64, 32, 64, 4, 4, 8, 8, 2, 2, 1, 1, wide=False)  # AVX2 and portable
+    assert not wins(64, 32, 64, 4, 4, 8, 8, 1, 1, 1, 1, wide=True)   # stride 1
+    expected = "winograd-s2" if fastconv.simd_path() == "avx512" else "direct"
+    assert _conv.conv_path(_args(64, 32, 64, 16, 16, 4), 0, 4) == expected
+    assert _conv.conv_path(_args(64, 32, 64, 32, 32, 3), 0, 4) == "direct"
+    # backward-data and the weight gradient keep their paths
+    assert _conv.conv_path(_args(64, 32, 64, 16, 16, 4), 1, 4) != "winograd-s2"
+    assert _conv.conv_path(_args(64, 32, 64, 16, 16, 4), 2, 4) == "other"
+    monkeypatch.setenv("FASTCONV_WINOGRAD", "s2")                  # forced: any channels
+    assert _conv.conv_path(_args(1, 3, 5, 9, 9, 3), 0, 4) == "winograd-s2"
+    assert _conv.conv_path(_args(1, 3, 5, 9, 9, 3, padding=0), 0, 4) == "winograd-s2"
+    assert _conv.conv_path(_args(1, 3, 5, 4, 4, 3, padding=0), 0, 4) == "direct"   # a 1x1 output
+    monkeypatch.setenv("FASTCONV_NO_WINOGRAD", "1")                # off wins over forced
+    assert _conv.conv_path(_args(64, 32, 64, 16, 16, 4), 0, 4) == "direct"
+
+
+def test_s2_float32_accuracy_is_as_documented(monkeypatch):
+    """float32 outputs within 1e-5 of their largest element (measured: ~2e-6 with 32
+    channels), against the float64 reference."""
+    monkeypatch.setenv("FASTCONV_WINOGRAD", "s2")
+    rng = np.random.default_rng(11)
+    for C, H, R in ((32, 16, 4), (64, 16, 3), (128, 8, 4)):
+        x = rng.standard_normal((4, C, H, H))
+        w = rng.standard_normal((C, C, R, R)) / np.sqrt(R * R * C)
+        y = F.conv2d(x.astype(np.float32), w.astype(np.float32), stride=2, padding=1)
+        y_ref = ref.conv2d(x, w, stride=2, padding=1)
+        err = np.abs(y - y_ref).max() / np.abs(y_ref).max()
+        assert err < 1e-5, (C, H, R, err)
+
+
+def test_transposed_convolution_gradient_takes_it():
+    """A 4x4 stride-2 transposed layer's input gradient is this forward pass: it agrees
+    with the reference there too."""
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((16, 32, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((32, 16, 4, 4)).astype(np.float32)
+    g = rng.standard_normal((16, 16, 16, 16)).astype(np.float32)
+    gx, gw, _ = F.conv_transpose2d_backward(g, x, w, stride=2, padding=1)
+    gx_ref, gw_ref, _ = ref.conv_transpose2d_backward(g, x, w, stride=2, padding=1)
+    assert_close(gx, gx_ref, np.float32, 16 * 16 * 4, "grad_x")
+    assert_close(gw, gw_ref, np.float32, g.size, "grad_weight")
