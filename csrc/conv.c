@@ -108,8 +108,20 @@ static void fc_wino_plan(fc_conv_plan *pl, size_t elem, int m, fc_int ntiles, in
     const fc_int mr = elem == 8 ? FC_MR_F64 : FC_MR_F32;
     const fc_int nr = elem == 8 ? FC_NR_F64 : FC_NR_F32;
     const fc_int KC = elem == 8 ? FC_KC_F64 : FC_KC_F32;
-    const fc_int th = (d->Ho + m - 1) / m, tw = (d->Wo + m - 1) / m;
-    const fc_int nx = s2 ? 25 : (m + 2) * (m + 2), Cg = s2 ? 4 * d->C : d->C;
+    fc_int th = (d->Ho + m - 1) / m, tw = (d->Wo + m - 1) / m;
+    /* s2 1: 25 products of 4C phase channels; s2 2 (backward-data): 25 for each of
+     * the four phases of dX, tiles over the longer phase of each axis */
+    const fc_int nx = s2 == 2 ? 100 : s2 ? 25 : (m + 2) * (m + 2), Cg = s2 == 1 ? 4 * d->C : d->C;
+    if (s2 == 2) {
+        th = tw = 0;
+        for (int p = 0; p < 2; ++p) {
+            fc_int q0, nq;
+            fc_s2t_phase(d->Ho, d->pad_top, p, &q0, &nq);
+            th = FC_MAX(th, (nq + 3) / 4);
+            fc_s2t_phase(d->Wo, d->pad_left, p, &q0, &nq);
+            tw = FC_MAX(tw, (nq + 3) / 4);
+        }
+    }
     fc_int best = 1;
     double best_fill = 0;
     for (fc_int rb = 1; rb * tw <= ntiles || rb == 1; ++rb) {
@@ -192,6 +204,24 @@ void fc_conv_plan_build(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan
     const fc_int MC = elem == 8 ? FC_MC_F64 : FC_MC_F32;
     const fc_int P = g->Ho * g->Wo, CRS = g->C * g->R * g->S;
     memset(pl, 0, sizeof(*pl));
+    if (op == FC_OP_BWD_DATA && fc_wino_s2_ok(g)) {
+        /* dX by F(4x4, 2x2) on its four phases; dg: dY in (K channels, Ho x Wo), dX out
+         * (C channels, H x W), the stride and padding of g */
+        fc_conv_geom *d = &pl->dg;
+        *d = *g;
+        d->C = g->K;
+        d->K = g->C;
+        d->H = g->Ho;
+        d->W = g->Wo;
+        d->Ho = g->H;
+        d->Wo = g->W;
+        pl->direct = 1;
+        pl->m = d->K;
+        pl->n = d->Ho * d->Wo;
+        pl->k = d->C * d->R * d->S;
+        fc_wino_plan(pl, elem, 4, FC_WINO4_TILES, 2);
+        return;
+    }
     if ((op == FC_OP_FWD && fc_fwd_direct_ok(g)) || (op == FC_OP_BWD_DATA && fc_bwd_direct_ok(g, elem))) {
         const fc_int cw = nr / 2;
         const fc_conv_geom *d = &pl->dg;
@@ -289,7 +319,7 @@ int fc_conv2d_backward_data_as_forward(const fc_conv_geom *g, size_t elem, fc_co
     if (g->R * g->S <= 1)
         return 0;
     fc_conv_plan_make(g, FC_OP_BWD_DATA, elem, &pl);
-    if (!pl.direct)
+    if (!pl.direct || pl.wino_s2) /* the stride-2 Winograd's dg is no forward geometry */
         return 0;
     *t = pl.dg;
     return 1;

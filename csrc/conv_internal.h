@@ -189,6 +189,16 @@ typedef struct fc_conv_plan {
     size_t wino_v_bytes, wino_m_bytes, wino_r_bytes;
 } fc_conv_plan;
 
+/* The stride-2 Winograd backward-data pass (wino_s2 2, conv_winograd_s2.c): of
+ * the n pixels of an axis padded by pad, those at padded coordinates 2q + p
+ * (phase p), q from *q0 on, *nq of them. */
+static inline void fc_s2t_phase(fc_int n, fc_int pad, int p, fc_int *q0, fc_int *nq)
+{
+    const fc_int lo = (pad - p + 1) >> 1, hi = (n - 1 + pad - p) >> 1;
+    *q0 = lo;
+    *nq = hi >= lo ? hi - lo + 1 : 0;
+}
+
 static inline int fc_is_1x1(const fc_conv_geom *g)
 {
     return g->R == 1 && g->S == 1 && g->stride_h == 1 && g->stride_w == 1 && g->pad_top == 0 &&
@@ -475,6 +485,11 @@ int fc_wino_s2_input_avx512_f32(const fc_conv_plan *pl, const float *x, fc_int g
 int fc_wino_s2_output_avx512_f32(const fc_conv_plan *pl, const float *mb, fc_int gr0,
                                  fc_int nrows, fc_int k0, fc_int k1, const float *bias,
                                  const float *res, int act, float *y);
+int fc_wino_s2t_input_avx512_f32(const fc_conv_plan *pl, const float *dy, fc_int gr0,
+                                 fc_int nrows, float *vb);
+int fc_wino_s2t_output_avx512_f32(const fc_conv_plan *pl, const float *mb, fc_int gr0,
+                                  fc_int nrows, fc_int k0, fc_int k1, const float *bias,
+                                  const float *res, int act, float *y);
 #endif
 
 #endif /* FC_CONV_INTERNAL_H */

@@ -65,7 +65,7 @@
 void FC_SFX(fc_wino_pack_weights)(const fc_conv_plan *pl, const FC_T *w, int flip, FC_T *ap)
 {
     const fc_int Kp = pl->dg.K, Cp = pl->dg.C, kcb = pl->kcb, mpad = fc_roundup(Kp, FC_MR);
-    if (pl->wino_s2) { /* forward plans only */
+    if (pl->wino_s2) { /* either pass: its layout holds the flip */
         FC_SFX(fc_wino_s2_pack_weights)(pl, w, ap);
         return;
     }
@@ -515,9 +515,10 @@ void FC_SFX(fc_conv_wino_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x
     const fc_conv_geom *g = &pl->dg;
     const fc_int K = g->K, C = g->C, tw = pl->wino_tw, tbp = pl->wino_tbp;
     const fc_int mpad = fc_roundup(K, FC_MR), kcb = pl->kcb;
-    const int s2 = pl->wino_s2, f4 = pl->wino_m == 4, nx = s2 ? 25 : f4 ? 36 : 16;
-    /* the products' reduction: the channels, or (s2) their four phases each */
-    const fc_int Cg = s2 ? 4 * C : C;
+    const int s2 = pl->wino_s2, f4 = pl->wino_m == 4;
+    const int nx = s2 == 2 ? 100 : s2 ? 25 : f4 ? 36 : 16;
+    /* the products' reduction: the channels, or (stride-2 forward) their four phases each */
+    const fc_int Cg = s2 == 1 ? 4 * C : C;
     /* The workspace starts with room for packed weights (see fc_conv_plan). */
     char *wk = (char *)fc_align_ptr(work) + pl->ap_bytes;
     FC_T *vb = (FC_T *)wk;

@@ -73,48 +73,56 @@ FC_SFX(fc_wino_s2_g)(const double *restrict v0, const double *restrict v1, fc_in
     }
 }
 
-/* One unit of the packed U: channel block pc (of the 4C phase channels
- * c' = 4c + ph) and micro-panel row i0 (MR filters), its 25 planes' elements
- * e = (c' - pc) * MR + (k - i0) contiguous (fc_wino4_pack_block's layout),
- * FC_WINO_S2_PACK_LANES at a time so that every loop is a few contiguous
- * streams the compiler vectorises. */
+/* One unit of the packed U: channel block pc of the reduction and micro-panel
+ * row i0 (MR rows), its planes' elements e = (cv - pc) * MR + (f - i0)
+ * contiguous (fc_wino4_pack_block's layout), FC_WINO_S2_PACK_LANES at a time
+ * so that every loop is a few contiguous streams the compiler vectorises.
+ * Forward (wino_s2 1): row f = filter k, reduction cv = 4c + ph, sub-filter
+ * w[k, c][2a + py][2b + px]. Backward-data (wino_s2 2, dg the transposed
+ * geometry): row f = input channel c, reduction cv = filter k, and each phase
+ * ph its own 25 planes (ph * 25 + xi) of the flipped sub-filter
+ * w[k, c][2 - 2a + py][2 - 2b + px]. */
 static inline __attribute__((always_inline)) void
 FC_SFX(fc_wino_s2_pack_block)(const fc_conv_plan *pl, const FC_T *w, FC_T *ap, fc_int pc,
                               fc_int i0)
 {
     const fc_conv_geom *g = &pl->dg;
-    const fc_int K = g->K, C = g->C, R = g->R, S = g->S, Cv = 4 * C;
-    const fc_int mpad = fc_roundup(K, FC_MR), kc = FC_MIN(pl->kcb, Cv - pc), n = kc * FC_MR;
+    const int tr = pl->wino_s2 == 2;
+    const fc_int F = g->K, Cg = tr ? g->C : 4 * g->C, R = g->R, S = g->S;
+    const fc_int mpad = fc_roundup(F, FC_MR), kc = FC_MIN(pl->kcb, Cg - pc), n = kc * FC_MR;
     const size_t plane = (size_t)pl->wino_a, base = (size_t)(pc * mpad + i0 * kc);
-    for (fc_int e0 = 0; e0 < n; e0 += FC_WINO_S2_PACK_LANES) {
-        const fc_int ne = FC_MIN(FC_WINO_S2_PACK_LANES, n - e0);
-        double gv[4][FC_WINO_S2_PACK_LANES], t[5][2][FC_WINO_S2_PACK_LANES];
-        fc_int cv = pc + e0 / FC_MR, k = i0 + e0 % FC_MR;
-        for (fc_int e = 0; e < ne; ++e) {
-            const fc_int c = cv >> 2, py = (cv >> 1) & 1, px = cv & 1;
-            const FC_T *wk = w + (k * C + c) * R * S;
-            for (int ab = 0; ab < 4; ++ab) {
-                const fc_int r = 2 * (ab >> 1) + py, s = 2 * (ab & 1) + px;
-                gv[ab][e] = k < K && r < R && s < S ? (double)wk[r * S + s] : 0.0;
+    for (int ph = 0; ph < (tr ? 4 : 1); ++ph)
+        for (fc_int e0 = 0; e0 < n; e0 += FC_WINO_S2_PACK_LANES) {
+            const fc_int ne = FC_MIN(FC_WINO_S2_PACK_LANES, n - e0);
+            double gv[4][FC_WINO_S2_PACK_LANES], t[5][2][FC_WINO_S2_PACK_LANES];
+            fc_int cv = pc + e0 / FC_MR, f = i0 + e0 % FC_MR;
+            for (fc_int e = 0; e < ne; ++e) {
+                const int q = tr ? ph : (int)(cv & 3), py = q >> 1, px = q & 1;
+                /* w[k, c]: (k, c) = (f, cv / 4) forward, (cv, f) backward-data */
+                const FC_T *wk = tr ? w + (cv * F + f) * R * S : w + (f * (Cg / 4) + (cv >> 2)) * R * S;
+                for (int ab = 0; ab < 4; ++ab) {
+                    const int a = ab >> 1, b = ab & 1;
+                    const fc_int r = 2 * (tr ? 1 - a : a) + py, s = 2 * (tr ? 1 - b : b) + px;
+                    gv[ab][e] = f < F && r < R && s < S ? (double)wk[r * S + s] : 0.0;
+                }
+                if (++f == i0 + FC_MR) {
+                    f = i0;
+                    ++cv;
+                }
             }
-            if (++k == i0 + FC_MR) {
-                k = i0;
-                ++cv;
+            /* G down each column b, then G along each row a */
+            for (int b = 0; b < 2; ++b)
+                FC_SFX(fc_wino_s2_g)(gv[b], gv[2 + b], ne, t[0][b], t[1][b], t[2][b], t[3][b],
+                                     t[4][b]);
+            FC_T *restrict d = ap + base + (size_t)e0 + (size_t)ph * 25 * plane;
+            for (int a = 0; a < 5; ++a) {
+                double u[5][FC_WINO_S2_PACK_LANES];
+                FC_SFX(fc_wino_s2_g)(t[a][0], t[a][1], ne, u[0], u[1], u[2], u[3], u[4]);
+                for (int b = 0; b < 5; ++b)
+                    for (fc_int e = 0; e < ne; ++e)
+                        d[(size_t)(a * 5 + b) * plane + (size_t)e] = (FC_T)u[b][e];
             }
         }
-        /* G down each column b, then G along each row a */
-        for (int b = 0; b < 2; ++b)
-            FC_SFX(fc_wino_s2_g)(gv[b], gv[2 + b], ne, t[0][b], t[1][b], t[2][b], t[3][b],
-                                 t[4][b]);
-        FC_T *restrict d = ap + base + (size_t)e0;
-        for (int a = 0; a < 5; ++a) {
-            double u[5][FC_WINO_S2_PACK_LANES];
-            FC_SFX(fc_wino_s2_g)(t[a][0], t[a][1], ne, u[0], u[1], u[2], u[3], u[4]);
-            for (int b = 0; b < 5; ++b)
-                for (fc_int e = 0; e < ne; ++e)
-                    d[(size_t)(a * 5 + b) * plane + (size_t)e] = (FC_T)u[b][e];
-        }
-    }
 }
 
 /* Units [u0, u1) of (channel block, micro-panel row) pairs; built twice:
@@ -150,8 +158,9 @@ FC_SFX(fc_wino_s2_pack_avx512)(const fc_conv_plan *pl, const FC_T *w, FC_T *ap, 
  * (pl->wino_a elements a plane): the transform plain weights pay at every call. */
 void FC_SFX(fc_wino_s2_pack_weights)(const fc_conv_plan *pl, const FC_T *w, FC_T *ap)
 {
-    const fc_int Cv = 4 * pl->dg.C, rows = fc_roundup(pl->dg.K, FC_MR) / FC_MR;
-    const fc_int units = (Cv + pl->kcb - 1) / pl->kcb * rows;
+    const fc_int Cg = pl->wino_s2 == 2 ? pl->dg.C : 4 * pl->dg.C;
+    const fc_int rows = fc_roundup(pl->dg.K, FC_MR) / FC_MR;
+    const fc_int units = (Cg + pl->kcb - 1) / pl->kcb * rows;
     const int parallel = pl->dg.K * pl->dg.C >= 256;
     (void)parallel;
 #pragma omp parallel if (parallel)
@@ -280,10 +289,126 @@ static void FC_SFX(fc_wino_s2_output_ref)(const fc_conv_plan *pl, const FC_T *mb
     }
 }
 
+/* Backward-data (wino_s2 2; dg the transposed geometry: dY of C = K filters,
+ * H x W, in; dX of K = C channels, Ho x Wo, out). Phase (py, px) of dX holds
+ * the pixels at padded coordinates (2q + py, 2q' + px), q from fc_s2t_phase's
+ * first; its tile (ti, tj) is the 4x4 run of q from 4ti on, a 2x2 correlation
+ * of dY's 5x5 patch one row and column before it with the flipped sub-filter:
+ * V[ph*25 + xi](k, tau) = (B^T d B)[xi], a tile at a time. */
+static void FC_SFX(fc_wino_s2t_input_ref)(const fc_conv_plan *pl, const FC_T *dy, fc_int gr0,
+                                          fc_int nrows, FC_T *vb)
+{
+    const fc_conv_geom *g = &pl->dg;
+    const fc_int C = g->C, H = g->H, W = g->W, th = pl->wino_th, tw = pl->wino_tw;
+    const fc_int vs = pl->wino_vs, ntile = nrows * tw, nv = fc_roundup(ntile, FC_NR);
+    fc_int q0[2][2], nq[2][2]; /* [axis][phase] */
+    for (int p = 0; p < 2; ++p) {
+        fc_s2t_phase(g->Ho, g->pad_top, p, &q0[0][p], &nq[0][p]);
+        fc_s2t_phase(g->Wo, g->pad_left, p, &q0[1][p], &nq[1][p]);
+    }
+    for (fc_int tau = 0; tau < nv; ++tau) {
+        FC_T *vt = vb + (tau / FC_NR) * C * FC_NR + tau % FC_NR;
+        if (tau >= ntile) {
+            for (fc_int k = 0; k < C; ++k)
+                for (int xi = 0; xi < 100; ++xi)
+                    vt[xi * vs + k * FC_NR] = 0;
+            continue;
+        }
+        const fc_int lr = tau / tw, tj = tau - lr * tw, gr = gr0 + lr, img = gr / th;
+        const fc_int ti = gr - img * th;
+        for (int ph = 0; ph < 4; ++ph) {
+            const fc_int h0 = q0[0][ph >> 1] + 4 * ti - 1, w0 = q0[1][ph & 1] + 4 * tj - 1;
+            for (fc_int k = 0; k < C; ++k) {
+                const FC_T *yk = dy + (img * C + k) * H * W;
+                FC_T d[5][5], t[5][5], o[5];
+                for (int a = 0; a < 5; ++a)
+                    for (int b = 0; b < 5; ++b) {
+                        const fc_int h = h0 + a, w = w0 + b;
+                        d[a][b] = h >= 0 && h < H && w >= 0 && w < W ? yk[h * W + w] : (FC_T)0;
+                    }
+                for (int b = 0; b < 5; ++b) {
+                    FC_SFX(fc_wino_s2_bt)(d[0][b], d[1][b], d[2][b], d[3][b], d[4][b], o);
+                    for (int a = 0; a < 5; ++a)
+                        t[a][b] = o[a];
+                }
+                FC_T *dk = vt + (ph * 25) * vs + k * FC_NR;
+                for (int a = 0; a < 5; ++a) {
+                    FC_SFX(fc_wino_s2_bt)(t[a][0], t[a][1], t[a][2], t[a][3], t[a][4], o);
+                    for (int b = 0; b < 5; ++b)
+                        dk[(a * 5 + b) * vs] = o[b];
+                }
+            }
+        }
+    }
+}
+
+/* Backward-data's output transform: each phase's 4x4 blocks to their pixels,
+ * + bias, + residual, activation. */
+static void FC_SFX(fc_wino_s2t_output_ref)(const fc_conv_plan *pl, const FC_T *mb, fc_int gr0,
+                                           fc_int nrows, fc_int k0, fc_int k1, const FC_T *bias,
+                                           const FC_T *res, int act, FC_T act_param, FC_T *y)
+{
+    const fc_conv_geom *g = &pl->dg;
+    const fc_int K = g->K, Ho = g->Ho, Wo = g->Wo, th = pl->wino_th, tw = pl->wino_tw;
+    const fc_int tbp = pl->wino_tbp, ms = pl->wino_ms, ntile = nrows * tw;
+    const int relu = act == FC_ACT_RELU;
+    fc_int q0[2][2], nq[2][2];
+    for (int p = 0; p < 2; ++p) {
+        fc_s2t_phase(Ho, g->pad_top, p, &q0[0][p], &nq[0][p]);
+        fc_s2t_phase(Wo, g->pad_left, p, &q0[1][p], &nq[1][p]);
+    }
+    for (fc_int k = k0; k < k1; ++k) {
+        const FC_T bk = bias ? bias[k] : (FC_T)0;
+        for (fc_int tau = 0; tau < ntile; ++tau) {
+            const fc_int lr = tau / tw, tj = tau - lr * tw, gr = gr0 + lr, img = gr / th;
+            const fc_int ti = gr - img * th;
+            for (int ph = 0; ph < 4; ++ph) {
+                const int py = ph >> 1, px = ph & 1;
+                const FC_T *m = mb + (ph * 25) * ms + k * tbp + tau;
+                FC_T s[5][4], o[4];
+                for (int b = 0; b < 5; ++b)
+                    FC_SFX(fc_wino_s2_at)(m[b * ms], m[(5 + b) * ms], m[(10 + b) * ms],
+                                          m[(15 + b) * ms], m[(20 + b) * ms], s[b]);
+                for (int i = 0; i < 4 && 4 * ti + i < nq[0][py]; ++i) {
+                    FC_SFX(fc_wino_s2_at)(s[0][i], s[1][i], s[2][i], s[3][i], s[4][i], o);
+                    const fc_int oh = 2 * (q0[0][py] + 4 * ti + i) + py - g->pad_top;
+                    const fc_int at = ((img * K + k) * Ho + oh) * Wo;
+                    for (int j = 0; j < 4 && 4 * tj + j < nq[1][px]; ++j) {
+                        const fc_int ow = 2 * (q0[1][px] + 4 * tj + j) + px - g->pad_left;
+                        FC_T v = o[j] + bk;
+                        if (res)
+                            v = v + res[at + ow];
+                        y[at + ow] = relu ? (v > (FC_T)0 ? v : (FC_T)0) : v;
+                    }
+                }
+            }
+        }
+        if (act != FC_ACT_NONE && !relu)
+            for (fc_int lr = 0; lr < nrows; ++lr) {
+                const fc_int gr = gr0 + lr, img = gr / th, ti = gr - img * th;
+                for (int ph = 0; ph < 4; ph += 2) /* the rows of both row phases */
+                    for (fc_int i = 4 * ti; i < FC_MIN(nq[0][ph >> 1], 4 * ti + 4); ++i) {
+                        const fc_int oh = 2 * (q0[0][ph >> 1] + i) + (ph >> 1) - g->pad_top;
+                        FC_T *yr = y + ((img * K + k) * Ho + oh) * Wo;
+                        FC_SFX(fc_activation_forward)(act, act_param, yr, yr, Wo);
+                    }
+            }
+    }
+}
+
 /* The transforms fc_conv_wino_run calls when pl->wino_s2. */
 void FC_SFX(fc_wino_s2_input)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, fc_int nrows,
                               FC_T *vb)
 {
+    if (pl->wino_s2 == 2) {
+#if defined(FC_HAVE_X86_AVX2_KERNELS) && !FC_IS_F64
+        if (fc_simd_path() == FC_SIMD_AVX512 &&
+            fc_wino_s2t_input_avx512_f32(pl, x, gr0, nrows, vb))
+            return;
+#endif
+        FC_SFX(fc_wino_s2t_input_ref)(pl, x, gr0, nrows, vb);
+        return;
+    }
 #if defined(FC_HAVE_X86_AVX2_KERNELS) && !FC_IS_F64
     if (fc_simd_path() == FC_SIMD_AVX512 && fc_wino_s2_input_avx512_f32(pl, x, gr0, nrows, vb))
         return;
@@ -295,6 +420,15 @@ void FC_SFX(fc_wino_s2_output)(const fc_conv_plan *pl, const FC_T *mb, fc_int gr
                                fc_int k0, fc_int k1, const FC_T *bias, const FC_T *res, int act,
                                FC_T act_param, FC_T *y)
 {
+    if (pl->wino_s2 == 2) {
+#if defined(FC_HAVE_X86_AVX2_KERNELS) && !FC_IS_F64
+        if (fc_simd_path() == FC_SIMD_AVX512 &&
+            fc_wino_s2t_output_avx512_f32(pl, mb, gr0, nrows, k0, k1, bias, res, act, y))
+            return;
+#endif
+        FC_SFX(fc_wino_s2t_output_ref)(pl, mb, gr0, nrows, k0, k1, bias, res, act, act_param, y);
+        return;
+    }
 #if defined(FC_HAVE_X86_AVX2_KERNELS) && !FC_IS_F64
     if (fc_simd_path() == FC_SIMD_AVX512 &&
         fc_wino_s2_output_avx512_f32(pl, mb, gr0, nrows, k0, k1, bias, res, act, y))

@@ -140,6 +140,186 @@ FC_S2_AVX512 int fc_wino_s2_output_avx512_f32(const fc_conv_plan *pl, const floa
     return 1;
 }
 
+/* Backward-data (wino_s2 2): the four phases' 5x5 patches of dY lie in one
+ * 6x6 window (their origins one row or column apart at most): 36 masked
+ * gathers per filter, then each phase's B^T d B into its 25 V blocks. */
+FC_S2_AVX512 int fc_wino_s2t_input_avx512_f32(const fc_conv_plan *pl, const float *dy,
+                                              fc_int gr0, fc_int nrows, float *vb)
+{
+    const fc_conv_geom *g = &pl->dg;
+    const fc_int C = g->C, H = g->H, W = g->W, HW = H * W, th = pl->wino_th, tw = pl->wino_tw;
+    const fc_int vs = pl->wino_vs, ntile = nrows * tw, img0 = gr0 / th;
+    if (((gr0 + nrows - 1) / th - img0 + 1) * C * HW + HW >= (fc_int)1 << 30)
+        return 0;
+    fc_int q0[2][2], nq[2][2];
+    for (int p = 0; p < 2; ++p) {
+        fc_s2t_phase(g->Ho, g->pad_top, p, &q0[0][p], &nq[0][p]);
+        fc_s2t_phase(g->Wo, g->pad_left, p, &q0[1][p], &nq[1][p]);
+    }
+    /* window origin (rows, columns) and each phase's patch offset in it */
+    const fc_int r0 = FC_MIN(q0[0][0], q0[0][1]) - 1, c0 = FC_MIN(q0[1][0], q0[1][1]) - 1;
+    int dr[2], dc[2];
+    for (int p = 0; p < 2; ++p) {
+        dr[p] = (int)(q0[0][p] - 1 - r0);
+        dc[p] = (int)(q0[1][p] - 1 - c0);
+    }
+    const float *yb = dy + img0 * C * HW;
+    for (fc_int t0 = 0; t0 < ntile; t0 += FC_NR_F32) {
+        float *vp = vb + (t0 / FC_NR_F32) * C * FC_NR_F32;
+        unsigned rowok[6], colok[6];
+        int32_t off[16];
+        fc_wino_panel_tiles(pl, gr0, t0, ntile, C, H, W, -r0, -c0, 4, 6, off, rowok, colok);
+        const __m512i idx = _mm512_loadu_si512((const void *)off);
+        for (fc_int k = 0; k < C; ++k) {
+            const float *yk = yb + k * HW;
+            __m512 win[6][6];
+            for (int a = 0; a < 6; ++a)
+                for (int b = 0; b < 6; ++b)
+                    win[a][b] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(),
+                                                         (__mmask16)(rowok[a] & colok[b]), idx,
+                                                         yk + a * W + b, 4);
+            for (int ph = 0; ph < 4; ++ph) {
+                const int ra = dr[ph >> 1], cb = dc[ph & 1];
+                __m512 t[5][5];
+                for (int b = 0; b < 5; ++b) {
+                    __m512 o[5];
+                    fc_wino_s2_bt_avx512(win[ra][cb + b], win[ra + 1][cb + b], win[ra + 2][cb + b],
+                                         win[ra + 3][cb + b], win[ra + 4][cb + b], o);
+                    for (int a = 0; a < 5; ++a)
+                        t[a][b] = o[a];
+                }
+                float *d = vp + (ph * 25) * vs + k * FC_NR_F32;
+                for (int a = 0; a < 5; ++a) {
+                    __m512 o[5];
+                    fc_wino_s2_bt_avx512(t[a][0], t[a][1], t[a][2], t[a][3], t[a][4], o);
+                    for (int b = 0; b < 5; ++b)
+                        _mm512_storeu_ps(d + (a * 5 + b) * vs, o[b]);
+                }
+            }
+        }
+    }
+    return 1;
+}
+
+/* p[0..7] (lanes: the panel's 16 tiles) to each tile's eight values in a row:
+ * r[q] holds tile 4m + (q & 3)'s in its low half and tile 4m + 4 + (q & 3)'s in
+ * its high half, m = 0 for q < 4, 8 for q >= 4. */
+static inline __attribute__((always_inline)) FC_S2_AVX512 void
+fc_s2t_transpose8x16(const __m512 p[8], __m512 r[8])
+{
+    __m512 x[4], y[4]; /* x[t] / y[t], 128-bit lane m: tile 4m + t's p[0..3] / p[4..7] */
+    for (int h = 0; h < 2; ++h) {
+        const __m512 *q = p + 4 * h;
+        const __m512 a0 = _mm512_unpacklo_ps(q[0], q[1]), a1 = _mm512_unpacklo_ps(q[2], q[3]);
+        const __m512 b0 = _mm512_unpackhi_ps(q[0], q[1]), b1 = _mm512_unpackhi_ps(q[2], q[3]);
+        __m512 *d = h ? y : x;
+        d[0] = _mm512_shuffle_ps(a0, a1, 0x44);
+        d[1] = _mm512_shuffle_ps(a0, a1, 0xEE);
+        d[2] = _mm512_shuffle_ps(b0, b1, 0x44);
+        d[3] = _mm512_shuffle_ps(b0, b1, 0xEE);
+    }
+    for (int t = 0; t < 4; ++t) {
+        /* [x lane 0, x lane 1, y lane 0, y lane 1] -> [x0, y0, x1, y1] */
+        const __m512 lo = _mm512_shuffle_f32x4(x[t], y[t], 0x44);
+        const __m512 hi = _mm512_shuffle_f32x4(x[t], y[t], 0xEE);
+        r[t] = _mm512_shuffle_f32x4(lo, lo, 0xD8);
+        r[4 + t] = _mm512_shuffle_f32x4(hi, hi, 0xD8);
+    }
+}
+
+/* Backward-data's output: the two column phases of a row phase interleave into
+ * runs of eight pixels (tile tj: columns 8tj .. 8tj + 7 of rows 8ti + 2i + e,
+ * e in {0, 1} the row phase's first padded row), so each row of each tile goes
+ * out as one masked 8-float store after an 8 x 16 transpose of the panel's
+ * vectors: + bias, + residual, ReLU on the way, as fc_wino_s2t_output_ref. */
+FC_S2_AVX512 int fc_wino_s2t_output_avx512_f32(const fc_conv_plan *pl, const float *mb,
+                                               fc_int gr0, fc_int nrows, fc_int k0, fc_int k1,
+                                               const float *bias, const float *res, int act,
+                                               float *y)
+{
+    const fc_conv_geom *g = &pl->dg;
+    const fc_int K = g->K, Ho = g->Ho, Wo = g->Wo, HWo = Ho * Wo, th = pl->wino_th;
+    const fc_int tw = pl->wino_tw, tbp = pl->wino_tbp, ms = pl->wino_ms, ntile = nrows * tw;
+    const fc_int img0 = gr0 / th;
+    if (act != FC_ACT_NONE && act != FC_ACT_RELU)
+        return 0;
+    const int relu = act == FC_ACT_RELU;
+    fc_int q0[2][2], nq[2][2];
+    int ep[2][2]; /* [axis][phase]: the first pixel's coordinate, 0 or 1 */
+    for (int p = 0; p < 2; ++p) {
+        fc_s2t_phase(Ho, g->pad_top, p, &q0[0][p], &nq[0][p]);
+        fc_s2t_phase(Wo, g->pad_left, p, &q0[1][p], &nq[1][p]);
+        ep[0][p] = (int)(2 * q0[0][p] + p - g->pad_top);
+        ep[1][p] = (int)(2 * q0[1][p] + p - g->pad_left);
+    }
+    float *yb = y + img0 * K * HWo;
+    const float *rb = res ? res + img0 * K * HWo : NULL;
+    for (fc_int t0 = 0; t0 < ntile; t0 += FC_NR_F32) {
+        const int live = (int)FC_MIN(16, ntile - t0);
+        fc_int at[16];             /* tile l's pixel (8ti, 8tj) from yb, channel 0 */
+        __mmask8 cols[16];         /* its run's pixels in the map */
+        unsigned rows[2][4] = {{0}}; /* [row phase][i]: tiles whose row i is in the map */
+        for (int l = 0; l < live; ++l) {
+            const fc_int tau = t0 + l, lr = tau / tw, tj = tau - lr * tw;
+            const fc_int gr = gr0 + lr, img = gr / th, ti = gr - img * th;
+            at[l] = (img - img0) * K * HWo + 8 * ti * Wo + 8 * tj;
+            unsigned cm = 0;
+            for (int j = 0; j < 4; ++j)
+                for (int px = 0; px < 2; ++px)
+                    cm |= (unsigned)(4 * tj + j < nq[1][px]) << (2 * j + ep[1][px]);
+            cols[l] = (__mmask8)cm;
+            for (int i = 0; i < 4; ++i)
+                for (int py = 0; py < 2; ++py)
+                    rows[py][i] |= (unsigned)(4 * ti + i < nq[0][py]) << l;
+        }
+        for (fc_int k = k0; k < k1; ++k) {
+            const __m512 bk = _mm512_set1_ps(bias ? bias[k] : 0.0f);
+            for (int py = 0; py < 2; ++py) {
+                __m512 o[2][4][4]; /* [column phase][i][j] */
+                for (int px = 0; px < 2; ++px) {
+                    const float *m = mb + ((2 * py + px) * 25) * ms + k * tbp + t0;
+                    __m512 s[5][4];
+                    for (int b = 0; b < 5; ++b)
+                        fc_wino_s2_at_avx512(_mm512_loadu_ps(m + b * ms),
+                                             _mm512_loadu_ps(m + (5 + b) * ms),
+                                             _mm512_loadu_ps(m + (10 + b) * ms),
+                                             _mm512_loadu_ps(m + (15 + b) * ms),
+                                             _mm512_loadu_ps(m + (20 + b) * ms), s[b]);
+                    for (int i = 0; i < 4; ++i)
+                        fc_wino_s2_at_avx512(s[0][i], s[1][i], s[2][i], s[3][i], s[4][i],
+                                             o[px][i]);
+                }
+                for (int i = 0; i < 4; ++i) {
+                    if (!rows[py][i])
+                        continue;
+                    __m512 p[8], r[8];
+                    for (int j = 0; j < 4; ++j)
+                        for (int px = 0; px < 2; ++px)
+                            p[2 * j + ep[1][px]] = _mm512_add_ps(o[px][i][j], bk);
+                    fc_s2t_transpose8x16(p, r);
+                    const fc_int row = k * HWo + (2 * i + ep[0][py]) * Wo;
+                    for (int l = 0; l < live; ++l) {
+                        if (!((rows[py][i] >> l) & 1))
+                            continue;
+                        const __m512 rl = r[(l & 3) + 4 * (l >> 3)];
+                        __m256 v = (l >> 2) & 1 ? _mm512_extractf32x8_ps(rl, 1)
+                                               : _mm512_castps512_ps256(rl);
+                        const __mmask8 mk = cols[l];
+                        float *d = yb + at[l] + row;
+                        if (rb)
+                            v = _mm256_add_ps(v, _mm256_maskz_loadu_ps(mk, rb + at[l] + row));
+                        if (relu) /* "v > 0 ? v : 0": NaN and -0 to +0 */
+                            v = _mm256_maskz_mov_ps(
+                                _mm256_cmp_ps_mask(v, _mm256_setzero_ps(), _CMP_GT_OQ), v);
+                        _mm256_mask_storeu_ps(d, mk, v);
+                    }
+                }
+            }
+        }
+    }
+    return 1;
+}
+
 #else
 typedef int fc_conv_winograd_s2_avx512_unused;
 #endif

@@ -55,6 +55,12 @@ def test_s2_matches_reference(simd, dtype, case, act, monkeypatch):
     elif act == "elu":
         y_ref = np.where(y_ref > 0, y_ref, np.expm1(np.minimum(y_ref, 0)))
     assert_close(y, y_ref, dtype, C * R * R * 4, "forward")
+    # the input gradient (a transposed convolution's forward pass) on the same path
+    assert _conv.conv_path(geometry.conv_kernel_args(g), 1, 4) == "winograd-s2"
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    gx = F.conv2d_backward(gy, x, w, stride=2, padding=pad)[0]
+    gx_ref = ref.conv2d_backward(gy, x, w, stride=2, padding=pad)[0]
+    assert_close(gx, gx_ref, dtype, K * R * R * 4, "grad_x")
 
 
 def test_s2_same_bits_on_every_simd_path_and_thread_count(restore_threads, monkeypatch):
@@ -83,9 +89,18 @@ def test_s2_same_bits_on_every_simd_path_and_thread_count(restore_threads, monke
                     packed = F.pack_conv2d_weight(w, stride=2, padding=1, x_shape=x.shape)
                     yr = packed.run(x, b, relu, 0.0, residual=res)
                     np.testing.assert_array_equal(yr, np.maximum(y0 + res, 0), err_msg=str((R, path)))
+                    # backward-data (a transposed convolution's forward pass) with a bias,
+                    # then with a residual as well: the sum taken after
+                    args = _args(6, 12, 20, 19, 22, R)
+                    assert _conv.conv_path(args, 1, 4) == "winograd-s2"
+                    t0, t1 = np.empty_like(x), np.empty_like(x)
+                    _conv.backward_data(y0, w, args, t0, nt, b[:12])
+                    _conv.backward_data(y0, w, args, t1, nt, b[:12], x)
+                    results.setdefault(("t", R), set()).add(t0.tobytes())
+                    np.testing.assert_array_equal(t1, t0 + x, err_msg=str((R, path)))
     finally:
         fastconv.set_simd_path(before)
-    assert len(results) == 2
+    assert all(len(v) == 1 for v in results.values()) and len(results) == 4
 
 
 def test_s2_with_packed_weights(monkeypatch):
@@ -116,8 +131,8 @@ def test_size_rule_and_the_path_it_picks(monkeypatch):
     expected = "winograd-s2" if fastconv.simd_path() == "avx512" else "direct"
     assert _conv.conv_path(_args(64, 32, 64, 16, 16, 4), 0, 4) == expected
     assert _conv.conv_path(_args(64, 32, 64, 32, 32, 3), 0, 4) == "direct"
-    # backward-data and the weight gradient keep their paths
-    assert _conv.conv_path(_args(64, 32, 64, 16, 16, 4), 1, 4) != "winograd-s2"
+    # backward-data (a transposed layer's forward pass) too; the weight gradient keeps its path
+    assert _conv.conv_path(_args(64, 32, 64, 16, 16, 4), 1, 4) == expected
     assert _conv.conv_path(_args(64, 32, 64, 16, 16, 4), 2, 4) == "other"
     monkeypatch.setenv("FASTCONV_WINOGRAD", "s2")                  # forced: any channels
     assert _conv.conv_path(_args(1, 3, 5, 9, 9, 3), 0, 4) == "winograd-s2"
