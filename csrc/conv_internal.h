@@ -15,10 +15,14 @@
  *              bias + activation applied to each finished group of Y.
  *              3x3 stride-1 undilated with >= 16 channels in and out:
  *              Winograd F(2x2, 3x3) instead (conv_winograd.c), 16 GEMMs on
- *              transformed tiles, 2.25x fewer multiply-adds.
+ *              transformed tiles, 2.25x fewer multiply-adds. Stride-2 4x4
+ *              (the caller's policy): F(4x4, 2x2) on the input's four phases
+ *              (conv_winograd_s2.c), 100 products where the direct path does
+ *              256.
  *   bwd data:  stride 1 (and C filling the MR rows): the forward direct
  *              (or Winograd) path run on dy with the flipped, transposed
- *              weights.
+ *              weights. Stride-2 4x4 (the caller's policy): F(4x4, 2x2) on
+ *              each of dx's four phases (conv_winograd_s2.c).
  *              Otherwise dcol (CRS x P) = W^T . dY, computed block by block
  *              into a scratch tile and scattered (col2im) into dx.
  *   bwd weight: K >= 16: dW^T (CRS x K) = col(x) . dY^T over a run of
@@ -43,6 +47,7 @@
  * instantiating both by including itself, see gemm_internal.h):
  *   conv_internal.h        shared types, padding geometry, declarations
  *   conv.c                 plans and workspace sizing, weight packing
+ *   conv_winograd_plan.c   which geometries run Winograd; those plans' blocks
  *   conv_pad.c             the zero-bordered image copies
  *   conv_forward.c         forward: im2col GEMM path and the direct path
  *   conv_forward_1x1.c     forward 1x1 of small maps, one GEMM over a batch
@@ -58,6 +63,9 @@
  *   conv_winograd_avx512.c the AVX-512 (float) transforms with a panel's 16
  *                          tiles in the vector lanes: F(4x4)'s input and
  *                          output, F(2x2)'s output on whole-panel tile rows
+ *   conv_winograd_s2.c     stride-2 F(4x4, 2x2), forward and backward-data
+ *                          (plan field wino_s2); its AVX-512 (float)
+ *                          transforms in conv_winograd_s2_avx512.c
  *   conv_backward_data.c   backward-data: direct (flipped weights) / col2im
  *   conv_backward_weight.c backward-weight: packed-col, fc_akr batch and
  *                          small-filter direct (AVX2 + portable) paths
@@ -223,6 +231,13 @@ size_t fc_conv2d_workspace_bytes_make(const fc_conv_geom *g, size_t elem);
  * pl->cvec (and the packed-weight and table sizes) on a direct plan that is
  * not Winograd when the useful share of the lanes is enough higher. */
 void fc_cvec_plan(fc_conv_plan *pl, size_t elem);
+
+/* Winograd plans (conv_winograd_plan.c): whether g's forward and backward-data
+ * passes run the stride-2 F(4x4, 2x2); that backward-data plan; the Winograd plan of
+ * direct plan pl of pass op where its geometry runs one (1; else 0, pl untouched). */
+int fc_wino_s2_ok(const fc_conv_geom *g);
+void fc_wino_s2_bwd_data_plan(const fc_conv_geom *g, size_t elem, fc_conv_plan *pl);
+int fc_wino_plan_direct(fc_conv_plan *pl, int op, size_t elem);
 
 /* Backward-weight over a run of images (fc_conv2d_backward_weight_batch):
  * dW^T (CRS x K) = sum over images and pixels of col(x) . dY^T, with col(x)

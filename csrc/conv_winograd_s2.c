@@ -1,7 +1,10 @@
 /*
  * conv_winograd_s2.c -- Winograd F(4x4, 2x2) on the four phases of a stride-2
- * convolution (forward pass; 3x3 or 4x4 filters, undilated; plan field
- * wino_s2). Split the zero-bordered input xp into its four phases
+ * convolution (3x3 or 4x4 filters, undilated; plan field wino_s2), forward
+ * (wino_s2 1) and backward-data (wino_s2 2: a transposed convolution's
+ * forward pass).
+ *
+ * Forward. Split the zero-bordered input xp into its four phases
  * P_ph[i][j] = xp[2i + py][2j + px] (ph = 2 py + px) and each filter into the
  * 2x2 sub-filters g_ph[a][b] = w[2a + py][2b + px] (zero past R or S): then
  *
@@ -15,23 +18,33 @@
  * products per block and channel pair replace 16 x 16 = 256 (a 4x4 filter; 144
  * for 3x3): the phases are 4C channels of 25 independent matrix products
  * M[xi] = U[xi] . V[xi], run by the Winograd driver (fc_conv_wino_run,
- * conv_winograd.c) with the F(4x4, 3x3) path's layouts. Interpolation points
- * 0, 1, -1, 2 and infinity:
+ * conv_winograd.c) with the F(4x4, 3x3) path's layouts.
+ *
+ * Backward-data. The pixels of dX at padded coordinates (2q + py, 2q' + px)
+ * -- its phase ph -- receive only the taps w[2a + py][2b + px]: phase ph of dX
+ * is a 2x2 correlation of dY (from one row and column before q) with the
+ * flipped sub-filter w[2 - 2a + py][2 - 2b + px], so each of its 4x4 blocks
+ * is an F(4x4, 2x2) of its own: 4 x 25 = 100 products per block of all four
+ * phases (64 pixels of dX) and channel pair, run as 100 matrix products of
+ * the filters' reduction.
+ *
+ * Interpolation points 0, 1, -1, 2 and infinity:
  *
  *   B^T = [2 -1 -2  1 0;  0 -2 -1  1 0;  0  2 -3  1 0;  0 -1  0  1 0;  0  2 -1 -2 1]
  *   G   = [1/2 0;  -1/2 -1/2;  -1/6 1/6;  1/6 1/3;  0 1]
  *   A^T = [1 1 1 1 0;  0 1 -1 2 0;  0 1 1 4 0;  0 1 -1 8 1]
  *
- * Accuracy: float32 outputs within about 2e-6 of their magnitude of a direct
+ * Accuracy: float32 results within about 2e-6 of their magnitude of a direct
  * convolution (F(4x4, 3x3): 1e-6); the weight transform runs in double.
  *
  * The transforms below are the portable ones (any element type, a tile at a
  * time); the AVX-512 build puts a panel's 16 tiles in the vector lanes
  * (conv_winograd_s2_avx512.c) with the same operations in the same order --
  * additions, subtractions and products by powers of two only (3x is 2x + x),
- * so a product the compiler fuses into an add rounds as the pair would: every
- * path gives the same bits. Each output depends only on its own block, summed
- * over channels in a fixed order: results do not depend on the thread split.
+ * so a product the compiler fuses into an add rounds as the pair would: the
+ * AVX2 and AVX-512 paths give the same bits. Each output depends only on its
+ * own block, summed over channels in a fixed order: results do not depend on
+ * the thread split.
  */
 #ifndef FC_T
 #include "conv_internal.h"

@@ -340,18 +340,22 @@ def winograd4_weight_wins(N, C, K, Ho, Wo, wide=False):
 
 
 def winograd_s2_wins(N, C, K, R, S, Ho, Wo, sh, sw, dh, dw, wide=False):
-    """Whether a stride-2 convolution's forward pass should take Winograd's F(4x4, 2x2) on
-    its four input phases (``csrc/conv_winograd_s2.c``): 100 products per 4x4 output block
-    and channel pair where a 4x4 filter takes 256 directly (a 3x3 one 144); float32 outputs
-    within about 2e-6 of their magnitude.
+    """Whether a stride-2 convolution's forward and input-gradient passes should take
+    Winograd's F(4x4, 2x2) on the four phases of their input (forward) or output (input
+    gradient: a transposed convolution's forward pass) (``csrc/conv_winograd_s2.c``): 100
+    products per 4x4 block and channel pair where a 4x4 filter takes 256 directly (a 3x3
+    one 144); float32 results within about 2e-6 of their magnitude.
 
-    Measured with the AVX-512 kernels (``wide``; 2 threads, batch 64 unless said, against
-    the direct kernels, plain weights transformed at every call): 4x4 filters gain from
-    16 channels and 32 4x4 blocks (32 -> 64 channels on 16x16 maps 0.93 -> 0.51 ms, at
-    batch 8 162 -> 124 us, batch 4 level, batch 1 0.6x; 16 -> 16 channels 1.2x, 8 -> 8
-    level; 64 -> 128 on 8x8 maps 1.23x). 3x3 filters save 1.44x of the products, which
-    the transforms take back: 0.75-1.03x (16-128 channels), so they keep the direct
-    kernels. ``FASTCONV_WINOGRAD=s2`` forces it on every stride-2 3x3 or 4x4 convolution.
+    Measured with the AVX-512 kernels (``wide``; 2 threads, batch 64 unless said, plain
+    weights transformed at every call). Forward, against the direct kernels: 4x4 filters
+    gain from 16 channels and 32 4x4 blocks (32 -> 64 channels on 16x16 maps 0.93 -> 0.51
+    ms, at batch 8 162 -> 124 us, batch 4 level, batch 1 0.6x; 16 -> 16 channels 1.2x,
+    8 -> 8 level; 64 -> 128 on 8x8 maps 1.23x). Input gradient, against the GEMM + col2im
+    path (the transposed layer 64 -> 32 channels, 8x8 -> 16x16): 1.4-1.7x at batch 64,
+    1.05-1.1x at 8, 0.7x at 4; 32 -> 16 channels 16x16 -> 32x32 1.4x, 128 -> 64 4x4 ->
+    8x8 1.4x. 3x3 filters save 1.44x of the products, which the transforms take back
+    (0.75-1.03x forward, 0.9-1.06x input gradient, 16-128 channels), so they keep their
+    paths. ``FASTCONV_WINOGRAD=s2`` forces it on every stride-2 3x3 or 4x4 convolution.
     """
     return (wide and R == S == 4 and sh == sw == 2 and dh == dw == 1 and min(C, K) >= 16
             and _tiles4(N, Ho, Wo) >= 32)
@@ -371,7 +375,7 @@ def conv_kernel_args(g, packed=False):
     """The geometry tuple the Cython conv bindings take (with the Winograd size policy:
     WINOGRAD_F2, F(2x2, 3x3) allowed; WINOGRAD_F4, F(4x4, 3x3) for the forward and
     input-gradient passes; WINOGRAD_F4_WEIGHT, F(4x4, 3x3) for the weight gradient;
-    WINOGRAD_S2, F(4x4, 2x2) on the phases of a stride-2 forward pass).
+    WINOGRAD_S2, F(4x4, 2x2) on the phases of a stride-2 forward or input-gradient pass).
     ``packed``: a forward pass whose weights are packed once for many calls. The rules
     depend on the kernels' SIMD path in force (``fastconv.simd_path()``)."""
     path = _simd_path()

@@ -1,0 +1,170 @@
+/*
+ * conv_winograd_plan.c -- which direct-path geometries run a Winograd
+ * algorithm, and the block sizes and workspace of those plans (the F(2x2, 3x3)
+ * and F(4x4, 3x3) paths of conv_winograd.c / conv_winograd4.c, the stride-2
+ * F(4x4, 2x2) of conv_winograd_s2.c); split from conv.c, whose plans call them.
+ */
+#include "conv_internal.h"
+
+/* Winograd F(2x2, 3x3) instead of the direct path: 3x3, stride 1, no
+ * dilation, and enough channels on both sides for the 16 products (K' x C'
+ * by tiles) to run the micro-kernel well; below that the transforms cost
+ * more than the 2.25x fewer multiply-adds save. */
+#ifndef FC_WINO_MIN_CHANNELS
+#define FC_WINO_MIN_CHANNELS 16
+#endif
+#ifndef FC_WINO_TILES
+#define FC_WINO_TILES 128
+#endif
+/* F(4x4, 3x3) blocks: 36 transformed copies of every tile (F(2x2): 16), so
+ * fewer tiles keep V and M near the caches. */
+#ifndef FC_WINO4_TILES
+#define FC_WINO4_TILES 32
+#endif
+/* Stride-2 F(4x4, 2x2) blocks (100 or 25 transformed copies of every tile). */
+#ifndef FC_WINO_S2_TILES
+#define FC_WINO_S2_TILES 16
+#endif
+/* F(4x4) backward-weight blocks: the tiles are the GEMMs' reduction, and each
+ * block reads and writes the 36 K x C accumulators once. */
+#ifndef FC_WINO4_BW_TILES
+#define FC_WINO4_BW_TILES 64
+#endif
+/* Whether this geometry's forward and backward-data passes run F(4x4, 2x2) on
+ * the four stride-2 phases (conv_winograd_s2.c): 3x3 or 4x4 filters,
+ * undilated, by the caller's size policy (FC_WINOGRAD_S2) or
+ * FASTCONV_WINOGRAD=s2. */
+int fc_wino_s2_ok(const fc_conv_geom *d)
+{
+    return d->stride_h == 2 && d->stride_w == 2 && d->R >= 3 && d->R <= 4 && d->S >= 3 &&
+           d->S <= 4 && d->dil_h == 1 && d->dil_w == 1 && d->Ho >= 2 && d->Wo >= 2 &&
+           ((d->winograd & FC_WINOGRAD_S2) || fc_winograd_s2_forced()) && fc_winograd_enabled();
+}
+
+/* The Winograd tile this geometry runs: 4 (F(4x4, 3x3), conv_winograd4.c),
+ * 2 (F(2x2, 3x3)) or 0 (the direct kernels). */
+static int fc_wino_tile(const fc_conv_geom *d)
+{
+    if (!(d->R == 3 && d->S == 3 && d->stride_h == 1 && d->stride_w == 1 && d->dil_h == 1 &&
+          d->dil_w == 1 && d->Ho >= 2 && d->Wo >= 2 && fc_winograd_enabled()))
+        return 0;
+    if ((d->winograd & FC_WINOGRAD_F4) || fc_winograd4_forced())
+        return 4;
+    if (((d->winograd & FC_WINOGRAD_F2) || fc_winograd_forced()) &&
+        d->C >= FC_WINO_MIN_CHANNELS && d->K >= FC_WINO_MIN_CHANNELS)
+        return 2;
+    return 0;
+}
+
+/* Winograd plan on the direct plan's geometry pl->dg: tile rows per block
+ * chosen to fill whole NR panels of tiles (at most FC_WINO_TILES tiles). */
+static void fc_wino_plan(fc_conv_plan *pl, size_t elem, int m, fc_int ntiles, int s2)
+{
+    const fc_conv_geom *d = &pl->dg;
+    const fc_int mr = elem == 8 ? FC_MR_F64 : FC_MR_F32;
+    const fc_int nr = elem == 8 ? FC_NR_F64 : FC_NR_F32;
+    const fc_int KC = elem == 8 ? FC_KC_F64 : FC_KC_F32;
+    fc_int th = (d->Ho + m - 1) / m, tw = (d->Wo + m - 1) / m;
+    /* s2 1: 25 products of 4C phase channels; s2 2 (backward-data): 25 for each of
+     * the four phases of dX, tiles over the longer phase of each axis */
+    const fc_int nx = s2 == 2 ? 100 : s2 ? 25 : (m + 2) * (m + 2), Cg = s2 == 1 ? 4 * d->C : d->C;
+    if (s2 == 2) {
+        th = tw = 0;
+        for (int p = 0; p < 2; ++p) {
+            fc_int q0, nq;
+            fc_s2t_phase(d->Ho, d->pad_top, p, &q0, &nq);
+            th = FC_MAX(th, (nq + 3) / 4);
+            fc_s2t_phase(d->Wo, d->pad_left, p, &q0, &nq);
+            tw = FC_MAX(tw, (nq + 3) / 4);
+        }
+    }
+    fc_int best = 1;
+    double best_fill = 0;
+    for (fc_int rb = 1; rb * tw <= ntiles || rb == 1; ++rb) {
+        const double fill = (double)(rb * tw) / (double)fc_roundup(rb * tw, nr);
+        if (fill >= best_fill) {
+            best_fill = fill;
+            best = rb;
+        }
+        if (rb * tw >= ntiles)
+            break;
+    }
+    pl->wino = 1;
+    pl->wino_m = m;
+    pl->wino_s2 = s2;
+    pl->wino_th = th;
+    pl->wino_tw = tw;
+    pl->wino_rows = best;
+    pl->wino_tbp = fc_roundup(best * tw, nr);
+    pl->kcb = fc_block_size(Cg, KC, 1);
+    pl->wino_a = fc_roundup(d->K, mr) * Cg;
+    pl->ap_bytes = fc_align_up(nx * (size_t)pl->wino_a * elem);
+    pl->wino_vs = Cg * pl->wino_tbp + nr;
+    pl->wino_ms = d->K * pl->wino_tbp + nr;
+    pl->wino_v_bytes = fc_align_up(nx * (size_t)pl->wino_vs * elem);
+    pl->wino_m_bytes = fc_align_up(nx * (size_t)pl->wino_ms * elem);
+    if (s2) {
+        pl->wino_r_bytes = 0; /* its transforms work in registers */
+    } else if (m == 4) {
+        /* input: the phase-split plane, 6 rows of B^T per tile row, 36 gathered rows
+         * of block tiles; output: 24 + 16 rows of block tiles */
+        const fc_int wr = 4 * fc_roundup(tw + 1, 2), plane = (4 * th + 2) * wr;
+        const size_t in = (size_t)fc_roundup(plane, 16) + (size_t)fc_roundup(best * 6 * wr, 16) +
+                          36 * (size_t)pl->wino_tbp;
+        const size_t out = 40 * (size_t)pl->wino_tbp + 4; /* + fc_wino4_put_row_sse's overreach */
+        pl->wino_r_bytes = fc_align_up((in > out ? in : out) * elem);
+    } else {
+        /* input: one zero-bordered plane; output: 4 rows of block tiles */
+        const size_t plane = (2 * (size_t)th + 2) * (2 * (size_t)tw + 2) + FC_WINO_PLANE_SLACK;
+        const size_t out = 4 * (size_t)pl->wino_tbp;
+        pl->wino_r_bytes = fc_align_up((plane > out ? plane : out) * elem);
+    }
+    pl->total = pl->ap_bytes + pl->wino_v_bytes + pl->wino_m_bytes + pl->wino_r_bytes + FC_ALIGN;
+}
+
+void fc_wino_bw_plan_make(const fc_conv_geom *g, size_t elem, fc_conv_plan *fp)
+{
+    /* the forward plan with backward-weight's own F(4x4) bit in place of the
+     * forward's */
+    fc_conv_geom g2 = *g;
+    g2.winograd = (g->winograd & FC_WINOGRAD_F2) |
+                  (g->winograd & FC_WINOGRAD_F4_WEIGHT ? FC_WINOGRAD_F4 : 0);
+    fc_conv_plan_make(&g2, FC_OP_FWD, elem, fp);
+    if (fp->wino && fp->wino_m == 4)
+        fc_wino_plan(fp, elem, 4, FC_WINO4_BW_TILES, 0);
+}
+
+/* dX of g by F(4x4, 2x2) on its four phases (wino_s2 2); dg: dY in (K channels,
+ * Ho x Wo), dX out (C channels, H x W), the stride and padding of g. */
+void fc_wino_s2_bwd_data_plan(const fc_conv_geom *g, size_t elem, fc_conv_plan *pl)
+{
+    fc_conv_geom *d = &pl->dg;
+    *d = *g;
+    d->C = g->K;
+    d->K = g->C;
+    d->H = g->Ho;
+    d->W = g->Wo;
+    d->Ho = g->H;
+    d->Wo = g->W;
+    pl->direct = 1;
+    pl->m = d->K;
+    pl->n = d->Ho * d->Wo;
+    pl->k = d->C * d->R * d->S;
+    fc_wino_plan(pl, elem, 4, FC_WINO_S2_TILES, 2);
+}
+
+/* The Winograd plan of a direct plan pl of pass op, if its geometry pl->dg runs
+ * one: 1, else 0 (pl untouched). */
+int fc_wino_plan_direct(fc_conv_plan *pl, int op, size_t elem)
+{
+    const fc_conv_geom *d = &pl->dg;
+    if (op == FC_OP_FWD && fc_wino_s2_ok(d)) {
+        fc_wino_plan(pl, elem, 4, FC_WINO_S2_TILES, 1);
+        return 1;
+    }
+    const int tile = fc_wino_tile(d);
+    if (!tile)
+        return 0;
+    fc_wino_plan(pl, elem, tile, tile == 4 ? FC_WINO4_TILES : FC_WINO_TILES, 0);
+    return 1;
+}
