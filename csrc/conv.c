@@ -81,7 +81,7 @@ void fc_conv_plan_build(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan
     const fc_int MC = elem == 8 ? FC_MC_F64 : FC_MC_F32;
     const fc_int P = g->Ho * g->Wo, CRS = g->C * g->R * g->S;
     memset(pl, 0, sizeof(*pl));
-    if (op == FC_OP_BWD_DATA && fc_wino_s2_ok(g)) {
+    if (op == FC_OP_BWD_DATA && fc_wino_s2_ok(g, op)) {
         fc_wino_s2_bwd_data_plan(g, elem, pl);
         return;
     }

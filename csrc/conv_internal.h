@@ -232,10 +232,11 @@ size_t fc_conv2d_workspace_bytes_make(const fc_conv_geom *g, size_t elem);
  * not Winograd when the useful share of the lanes is enough higher. */
 void fc_cvec_plan(fc_conv_plan *pl, size_t elem);
 
-/* Winograd plans (conv_winograd_plan.c): whether g's forward and backward-data
- * passes run the stride-2 F(4x4, 2x2); that backward-data plan; the Winograd plan of
- * direct plan pl of pass op where its geometry runs one (1; else 0, pl untouched). */
-int fc_wino_s2_ok(const fc_conv_geom *g);
+/* Winograd plans (conv_winograd_plan.c): whether g's pass op (forward or
+ * backward-data) runs the stride-2 F(4x4, 2x2); that backward-data plan; the Winograd
+ * plan of direct plan pl of pass op where its geometry runs one (1; else 0, pl
+ * untouched). */
+int fc_wino_s2_ok(const fc_conv_geom *g, int op);
 void fc_wino_s2_bwd_data_plan(const fc_conv_geom *g, size_t elem, fc_conv_plan *pl);
 int fc_wino_plan_direct(fc_conv_plan *pl, int op, size_t elem);
 

@@ -21,7 +21,8 @@
 #ifndef FC_WINO4_TILES
 #define FC_WINO4_TILES 32
 #endif
-/* Stride-2 F(4x4, 2x2) blocks (100 or 25 transformed copies of every tile). */
+/* Stride-2 F(4x4, 2x2) blocks (100, or 25 of four phase channels, transformed
+ * copies of every tile; with the weights' they stay in L2). */
 #ifndef FC_WINO_S2_TILES
 #define FC_WINO_S2_TILES 16
 #endif
@@ -30,15 +31,16 @@
 #ifndef FC_WINO4_BW_TILES
 #define FC_WINO4_BW_TILES 64
 #endif
-/* Whether this geometry's forward and backward-data passes run F(4x4, 2x2) on
- * the four stride-2 phases (conv_winograd_s2.c): 3x3 or 4x4 filters,
- * undilated, by the caller's size policy (FC_WINOGRAD_S2) or
- * FASTCONV_WINOGRAD=s2. */
-int fc_wino_s2_ok(const fc_conv_geom *d)
+/* Whether this geometry's forward (pass FC_OP_FWD) or backward-data pass runs
+ * F(4x4, 2x2) on the four stride-2 phases (conv_winograd_s2.c): 3x3 or 4x4
+ * filters, undilated, by the caller's size policy (FC_WINOGRAD_S2,
+ * FC_WINOGRAD_S2_DATA) or FASTCONV_WINOGRAD=s2. */
+int fc_wino_s2_ok(const fc_conv_geom *d, int op)
 {
+    const int bit = op == FC_OP_FWD ? FC_WINOGRAD_S2 : FC_WINOGRAD_S2_DATA;
     return d->stride_h == 2 && d->stride_w == 2 && d->R >= 3 && d->R <= 4 && d->S >= 3 &&
            d->S <= 4 && d->dil_h == 1 && d->dil_w == 1 && d->Ho >= 2 && d->Wo >= 2 &&
-           ((d->winograd & FC_WINOGRAD_S2) || fc_winograd_s2_forced()) && fc_winograd_enabled();
+           ((d->winograd & bit) || fc_winograd_s2_forced()) && fc_winograd_enabled();
 }
 
 /* The Winograd tile this geometry runs: 4 (F(4x4, 3x3), conv_winograd4.c),
@@ -158,7 +160,7 @@ void fc_wino_s2_bwd_data_plan(const fc_conv_geom *g, size_t elem, fc_conv_plan *
 int fc_wino_plan_direct(fc_conv_plan *pl, int op, size_t elem)
 {
     const fc_conv_geom *d = &pl->dg;
-    if (op == FC_OP_FWD && fc_wino_s2_ok(d)) {
+    if (op == FC_OP_FWD && fc_wino_s2_ok(d, op)) {
         fc_wino_plan(pl, elem, 4, FC_WINO_S2_TILES, 1);
         return 1;
     }

@@ -16,10 +16,11 @@
 #ifdef FC_HAVE_X86_AVX2_KERNELS
 #include <immintrin.h>
 
-#define FC_S2_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma")))
+#define FC_W_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma")))
+#include "conv_winograd_avx512.h"
 
 /* fc_wino_s2_bt on five vectors. */
-static inline __attribute__((always_inline)) FC_S2_AVX512 void
+static inline __attribute__((always_inline)) FC_W_AVX512 void
 fc_wino_s2_bt_avx512(const __m512 d0, const __m512 d1, const __m512 d2, const __m512 d3,
                      const __m512 d4, __m512 o[5])
 {
@@ -33,7 +34,7 @@ fc_wino_s2_bt_avx512(const __m512 d0, const __m512 d1, const __m512 d2, const __
 }
 
 /* fc_wino_s2_at on five vectors: o[0..3]. */
-static inline __attribute__((always_inline)) FC_S2_AVX512 void
+static inline __attribute__((always_inline)) FC_W_AVX512 void
 fc_wino_s2_at_avx512(const __m512 m0, const __m512 m1, const __m512 m2, const __m512 m3,
                      const __m512 m4, __m512 o[4])
 {
@@ -44,7 +45,34 @@ fc_wino_s2_at_avx512(const __m512 m0, const __m512 m1, const __m512 m2, const __
     o[3] = _mm512_add_ps(_mm512_add_ps(q, _mm512_mul_ps(m3, _mm512_set1_ps(8.0f))), m4);
 }
 
-FC_S2_AVX512 int fc_wino_s2_input_avx512_f32(const fc_conv_plan *pl, const float *x, fc_int gr0,
+/* The four phases' V blocks of one channel from its tiles' 10x10 input windows
+ * (phase ph's 5x5 patch at rows py, py + 2, .., columns px, px + 2, ..): B^T down,
+ * B along, 25 full stores each at d + (ph*NR + xi*vs). */
+static inline __attribute__((always_inline)) FC_W_AVX512 void
+fc_wino_s2_in_panel(__m512 win[10][10], float *d, fc_int vs)
+{
+    for (int ph = 0; ph < 4; ++ph) {
+        const int py = ph >> 1, px = ph & 1;
+        __m512 t[5][5];
+        for (int b = 0; b < 5; ++b) {
+            const int u = 2 * b + px;
+            __m512 o[5];
+            fc_wino_s2_bt_avx512(win[py][u], win[2 + py][u], win[4 + py][u], win[6 + py][u],
+                                 win[8 + py][u], o);
+            for (int a = 0; a < 5; ++a)
+                t[a][b] = o[a];
+        }
+        float *dp = d + ph * FC_NR_F32;
+        for (int a = 0; a < 5; ++a) {
+            __m512 o[5];
+            fc_wino_s2_bt_avx512(t[a][0], t[a][1], t[a][2], t[a][3], t[a][4], o);
+            for (int b = 0; b < 5; ++b)
+                _mm512_storeu_ps(dp + (a * 5 + b) * vs, o[b]);
+        }
+    }
+}
+
+FC_W_AVX512 int fc_wino_s2_input_avx512_f32(const fc_conv_plan *pl, const float *x, fc_int gr0,
                                              fc_int nrows, float *vb)
 {
     const fc_conv_geom *g = &pl->dg;
@@ -53,45 +81,85 @@ FC_S2_AVX512 int fc_wino_s2_input_avx512_f32(const fc_conv_plan *pl, const float
     if (((gr0 + nrows - 1) / th - img0 + 1) * C * HW + HW >= (fc_int)1 << 30)
         return 0;
     const float *xb = x + img0 * C * HW;
+    /* Whole panels in runs of four tiles along tile rows (tw a multiple of 4): a run's
+     * windows share its ten input rows, 34 columns each, read as four masked vector
+     * loads (columns cs .. cs + 31 and cs + 2 .. cs + 33); each (v, u) vector is one
+     * lane permute per run and three blends, in place of a gather (the gathers were
+     * a quarter of a 3x3 forward pass). */
+    const int runs = tw % 4 == 0;
+    __m512i pick[10]; /* lanes 4h + r: column 8r + u of the run's (first or shifted) pair */
+    for (int u = 0; u < 10; ++u) {
+        int32_t ix[16];
+        for (int l = 0; l < 16; ++l)
+            ix[l] = 8 * (l & 3) + (u < 8 ? u : u - 2);
+        pick[u] = _mm512_loadu_si512((const void *)ix);
+    }
+    __m512 win[10][10];
     for (fc_int t0 = 0; t0 < ntile; t0 += FC_NR_F32) {
+        float *vp = vb + (t0 / FC_NR_F32) * Cv * FC_NR_F32;
+        if (runs && t0 + 16 <= ntile) {
+            fc_int off[4];
+            __mmask16 m[4][4];
+            unsigned rowin[4] = {0, 0, 0, 0};
+            for (int q = 0; q < 4; ++q) {
+                const fc_int tau = t0 + 4 * q, lr = tau / tw, tj = tau - lr * tw;
+                const fc_int gr = gr0 + lr, img = gr / th, ti = gr - img * th;
+                const fc_int rs = 8 * ti - g->pad_top, cs = 8 * tj - g->pad_left;
+                for (int h = 0; h < 4; ++h) { /* loads at cs, cs + 16, cs + 2, cs + 18 */
+                    const fc_int c0 = cs + (h & 1) * 16 + (h >> 1) * 2;
+                    unsigned k = 0;
+                    for (int e = 0; e < 16; ++e)
+                        k |= (unsigned)(c0 + e >= 0 && c0 + e < W) << e;
+                    m[q][h] = (__mmask16)k;
+                }
+                off[q] = (img - img0) * C * HW + rs * W + cs;
+                for (int v = 0; v < 10; ++v)
+                    rowin[q] |= (unsigned)(rs + v >= 0 && rs + v < H) << v;
+            }
+            for (fc_int c = 0; c < C; ++c) {
+                const float *xc = xb + c * HW;
+                for (int v = 0; v < 10; ++v) {
+                    __m512 l[4][4];
+                    for (int q = 0; q < 4; ++q)
+                        for (int h = 0; h < 4; ++h)
+                            l[q][h] = (rowin[q] >> v) & 1
+                                          ? _mm512_maskz_loadu_ps(
+                                                m[q][h], xc + off[q] + v * W + (h & 1) * 16 +
+                                                             (h >> 1) * 2)
+                                          : _mm512_setzero_ps();
+                    for (int u = 0; u < 10; ++u) {
+                        const int p = u < 8 ? 0 : 2;
+                        __m512 r = _mm512_permutex2var_ps(l[0][p], pick[u], l[0][p + 1]);
+                        for (int q = 1; q < 4; ++q)
+                            r = _mm512_mask_blend_ps(
+                                (__mmask16)(0xFu << (4 * q)), r,
+                                _mm512_permutex2var_ps(l[q][p], pick[u], l[q][p + 1]));
+                        win[v][u] = r;
+                    }
+                }
+                fc_wino_s2_in_panel(win, vp + 4 * c * FC_NR_F32, vs);
+            }
+            continue;
+        }
         unsigned rowok[10], colok[10];
         int32_t off[16];
         fc_wino_panel_tiles(pl, gr0, t0, ntile, C, H, W, g->pad_top, g->pad_left, 8, 10, off,
                             rowok, colok);
         const __m512i idx = _mm512_loadu_si512((const void *)off);
-        float *vp = vb + (t0 / FC_NR_F32) * Cv * FC_NR_F32;
         for (fc_int c = 0; c < C; ++c) {
             const float *xc = xb + c * HW;
-            for (int ph = 0; ph < 4; ++ph) {
-                const int py = ph >> 1, px = ph & 1;
-                __m512 t[5][5];
-                for (int b = 0; b < 5; ++b) {
-                    const int u = 2 * b + px;
-                    __m512 d[5], o[5];
-                    for (int a = 0; a < 5; ++a) {
-                        const int v = 2 * a + py;
-                        d[a] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(),
-                                                        (__mmask16)(rowok[v] & colok[u]), idx,
-                                                        xc + v * W + u, 4);
-                    }
-                    fc_wino_s2_bt_avx512(d[0], d[1], d[2], d[3], d[4], o);
-                    for (int a = 0; a < 5; ++a)
-                        t[a][b] = o[a];
-                }
-                float *d = vp + (4 * c + ph) * FC_NR_F32;
-                for (int a = 0; a < 5; ++a) {
-                    __m512 o[5];
-                    fc_wino_s2_bt_avx512(t[a][0], t[a][1], t[a][2], t[a][3], t[a][4], o);
-                    for (int b = 0; b < 5; ++b)
-                        _mm512_storeu_ps(d + (a * 5 + b) * vs, o[b]);
-                }
-            }
+            for (int v = 0; v < 10; ++v)
+                for (int u = 0; u < 10; ++u)
+                    win[v][u] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(),
+                                                         (__mmask16)(rowok[v] & colok[u]), idx,
+                                                         xc + v * W + u, 4);
+            fc_wino_s2_in_panel(win, vp + 4 * c * FC_NR_F32, vs);
         }
     }
     return 1;
 }
 
-FC_S2_AVX512 int fc_wino_s2_output_avx512_f32(const fc_conv_plan *pl, const float *mb,
+FC_W_AVX512 int fc_wino_s2_output_avx512_f32(const fc_conv_plan *pl, const float *mb,
                                               fc_int gr0, fc_int nrows, fc_int k0, fc_int k1,
                                               const float *bias, const float *res, int act,
                                               float *y)
@@ -107,7 +175,47 @@ FC_S2_AVX512 int fc_wino_s2_output_avx512_f32(const fc_conv_plan *pl, const floa
     float *yb = y + img0 * K * HWo;
     const float *rb = res ? res + img0 * K * HWo : NULL;
     const __m512 zero = _mm512_setzero_ps();
+    const fc_int tw = pl->wino_tw;
+    const int whole = tw % 4 == 0 && Ho % 4 == 0 && Wo % 4 == 0;
     for (fc_int t0 = 0; t0 < ntile; t0 += FC_NR_F32) {
+        if (whole && t0 + 16 <= ntile) {
+            /* runs of four tiles along tile rows: each output row of a run is 16
+             * consecutive pixels, one vector store after lane shuffles, not four scatters */
+            fc_int at[4];
+            for (int q = 0; q < 4; ++q) {
+                const fc_int tau = t0 + 4 * q, lr = tau / tw, tj = tau - lr * tw;
+                const fc_int gr = gr0 + lr, img = gr / th, ti = gr - img * th;
+                at[q] = (img - img0) * K * HWo + 4 * ti * Wo + 4 * tj;
+            }
+            for (fc_int k = k0; k < k1; ++k) {
+                const float *m = mb + k * tbp + t0;
+                const __m512 bk = _mm512_set1_ps(bias ? bias[k] : 0.0f);
+                __m512 s[5][4];
+                for (int b = 0; b < 5; ++b)
+                    fc_wino_s2_at_avx512(_mm512_loadu_ps(m + b * ms),
+                                         _mm512_loadu_ps(m + (5 + b) * ms),
+                                         _mm512_loadu_ps(m + (10 + b) * ms),
+                                         _mm512_loadu_ps(m + (15 + b) * ms),
+                                         _mm512_loadu_ps(m + (20 + b) * ms), s[b]);
+                for (int i = 0; i < 4; ++i) {
+                    __m512 o[4], v[4];
+                    fc_wino_s2_at_avx512(s[0][i], s[1][i], s[2][i], s[3][i], s[4][i], o);
+                    for (int j = 0; j < 4; ++j)
+                        o[j] = _mm512_add_ps(o[j], bk);
+                    fc_wino4_rows16_f32(o, v);
+                    for (int q = 0; q < 4; ++q) {
+                        const fc_int a = at[q] + k * HWo + i * Wo;
+                        __m512 w = v[q];
+                        if (rb)
+                            w = _mm512_add_ps(w, _mm512_loadu_ps(rb + a));
+                        if (relu)
+                            w = fc_relu_avx512_f32(w);
+                        _mm512_storeu_ps(yb + a, w);
+                    }
+                }
+            }
+            continue;
+        }
         unsigned rowok[4], colok[4];
         int32_t off[16];
         fc_wino_panel_tiles(pl, gr0, t0, ntile, K, Ho, Wo, 0, 0, 4, 4, off, rowok, colok);
@@ -130,8 +238,8 @@ FC_S2_AVX512 int fc_wino_s2_output_avx512_f32(const fc_conv_plan *pl, const floa
                     __m512 v = _mm512_add_ps(o[j], bk);
                     if (rb)
                         v = _mm512_add_ps(v, _mm512_mask_i32gather_ps(zero, mk, idx, rb + at, 4));
-                    if (relu) /* "v > 0 ? v : 0": NaN and -0 to +0 */
-                        v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v);
+                    if (relu)
+                        v = fc_relu_avx512_f32(v);
                     _mm512_mask_i32scatter_ps(yb + at, mk, idx, v, 4);
                 }
             }
@@ -140,10 +248,36 @@ FC_S2_AVX512 int fc_wino_s2_output_avx512_f32(const fc_conv_plan *pl, const floa
     return 1;
 }
 
+/* The four phases' V blocks of one filter from its tiles' 6x6 windows (phase ph's
+ * patch at rows dr[py], columns dc[px] of the window): B^T down, B along, 25 full
+ * stores each at d + (ph*25 + xi)*vs. */
+static inline __attribute__((always_inline)) FC_W_AVX512 void
+fc_wino_s2t_in_panel(__m512 win[6][6], const int dr[2], const int dc[2], float *d, fc_int vs)
+{
+    for (int ph = 0; ph < 4; ++ph) {
+        const int ra = dr[ph >> 1], cb = dc[ph & 1];
+        __m512 t[5][5];
+        for (int b = 0; b < 5; ++b) {
+            __m512 o[5];
+            fc_wino_s2_bt_avx512(win[ra][cb + b], win[ra + 1][cb + b], win[ra + 2][cb + b],
+                                 win[ra + 3][cb + b], win[ra + 4][cb + b], o);
+            for (int a = 0; a < 5; ++a)
+                t[a][b] = o[a];
+        }
+        float *dp = d + (ph * 25) * vs;
+        for (int a = 0; a < 5; ++a) {
+            __m512 o[5];
+            fc_wino_s2_bt_avx512(t[a][0], t[a][1], t[a][2], t[a][3], t[a][4], o);
+            for (int b = 0; b < 5; ++b)
+                _mm512_storeu_ps(dp + (a * 5 + b) * vs, o[b]);
+        }
+    }
+}
+
 /* Backward-data (wino_s2 2): the four phases' 5x5 patches of dY lie in one
  * 6x6 window (their origins one row or column apart at most): 36 masked
  * gathers per filter, then each phase's B^T d B into its 25 V blocks. */
-FC_S2_AVX512 int fc_wino_s2t_input_avx512_f32(const fc_conv_plan *pl, const float *dy,
+FC_W_AVX512 int fc_wino_s2t_input_avx512_f32(const fc_conv_plan *pl, const float *dy,
                                               fc_int gr0, fc_int nrows, float *vb)
 {
     const fc_conv_geom *g = &pl->dg;
@@ -164,38 +298,76 @@ FC_S2_AVX512 int fc_wino_s2t_input_avx512_f32(const fc_conv_plan *pl, const floa
         dc[p] = (int)(q0[1][p] - 1 - c0);
     }
     const float *yb = dy + img0 * C * HW;
+    /* Whole panels in runs of four tiles along tile rows (tw a multiple of 4): each
+     * run's six window rows are two masked vector loads (columns cs .. cs + 15 and
+     * cs + 2 .. cs + 17), and every (a, b) vector two lane permutes and a blend of the
+     * four runs' loads, in place of a gather (a third of this transform's time). */
+    const int runs = tw % 4 == 0;
+    __m512i pick[4]; /* lanes 4h + r (r < 4): element 4r + b of source h & 1 */
+    for (int b = 0; b < 4; ++b) {
+        int32_t ix[16];
+        for (int l = 0; l < 16; ++l)
+            ix[l] = 4 * (l & 3) + b + 16 * ((l >> 2) & 1);
+        pick[b] = _mm512_loadu_si512((const void *)ix);
+    }
     for (fc_int t0 = 0; t0 < ntile; t0 += FC_NR_F32) {
         float *vp = vb + (t0 / FC_NR_F32) * C * FC_NR_F32;
+        __m512 win[6][6];
+        if (runs && t0 + 16 <= ntile) {
+            fc_int off[4][6];
+            __mmask16 m0[4], m1[4];
+            unsigned rowin[4] = {0, 0, 0, 0};
+            for (int q = 0; q < 4; ++q) {
+                const fc_int tau = t0 + 4 * q, lr = tau / tw, tj = tau - lr * tw;
+                const fc_int gr = gr0 + lr, img = gr / th, ti = gr - img * th;
+                const fc_int rs = 4 * ti + r0, cs = 4 * tj + c0;
+                unsigned k0 = 0, k1 = 0;
+                for (int e = 0; e < 16; ++e) {
+                    k0 |= (unsigned)(cs + e >= 0 && cs + e < W) << e;
+                    k1 |= (unsigned)(cs + 2 + e >= 0 && cs + 2 + e < W) << e;
+                }
+                m0[q] = (__mmask16)k0;
+                m1[q] = (__mmask16)k1;
+                for (int a = 0; a < 6; ++a) {
+                    off[q][a] = (img - img0) * C * HW + (rs + a) * W + cs;
+                    rowin[q] |= (unsigned)(rs + a >= 0 && rs + a < H) << a;
+                }
+            }
+            for (fc_int k = 0; k < C; ++k) {
+                const float *yk = yb + k * HW;
+                for (int a = 0; a < 6; ++a) {
+                    __m512 l0[4], l1[4];
+                    for (int q = 0; q < 4; ++q) {
+                        const int ok = (rowin[q] >> a) & 1;
+                        l0[q] = ok ? _mm512_maskz_loadu_ps(m0[q], yk + off[q][a])
+                                   : _mm512_setzero_ps();
+                        l1[q] = ok ? _mm512_maskz_loadu_ps(m1[q], yk + off[q][a] + 2)
+                                   : _mm512_setzero_ps();
+                    }
+                    for (int b = 0; b < 6; ++b) {
+                        const __m512 *l = b < 4 ? l0 : l1;
+                        const int pb = b < 4 ? b : b - 2;
+                        win[a][b] = _mm512_mask_blend_ps(
+                            (__mmask16)0xff00, _mm512_permutex2var_ps(l[0], pick[pb], l[1]),
+                            _mm512_permutex2var_ps(l[2], pick[pb], l[3]));
+                    }
+                }
+                fc_wino_s2t_in_panel(win, dr, dc, vp + k * FC_NR_F32, vs);
+            }
+            continue;
+        }
         unsigned rowok[6], colok[6];
         int32_t off[16];
         fc_wino_panel_tiles(pl, gr0, t0, ntile, C, H, W, -r0, -c0, 4, 6, off, rowok, colok);
         const __m512i idx = _mm512_loadu_si512((const void *)off);
         for (fc_int k = 0; k < C; ++k) {
             const float *yk = yb + k * HW;
-            __m512 win[6][6];
             for (int a = 0; a < 6; ++a)
                 for (int b = 0; b < 6; ++b)
                     win[a][b] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(),
                                                          (__mmask16)(rowok[a] & colok[b]), idx,
                                                          yk + a * W + b, 4);
-            for (int ph = 0; ph < 4; ++ph) {
-                const int ra = dr[ph >> 1], cb = dc[ph & 1];
-                __m512 t[5][5];
-                for (int b = 0; b < 5; ++b) {
-                    __m512 o[5];
-                    fc_wino_s2_bt_avx512(win[ra][cb + b], win[ra + 1][cb + b], win[ra + 2][cb + b],
-                                         win[ra + 3][cb + b], win[ra + 4][cb + b], o);
-                    for (int a = 0; a < 5; ++a)
-                        t[a][b] = o[a];
-                }
-                float *d = vp + (ph * 25) * vs + k * FC_NR_F32;
-                for (int a = 0; a < 5; ++a) {
-                    __m512 o[5];
-                    fc_wino_s2_bt_avx512(t[a][0], t[a][1], t[a][2], t[a][3], t[a][4], o);
-                    for (int b = 0; b < 5; ++b)
-                        _mm512_storeu_ps(d + (a * 5 + b) * vs, o[b]);
-                }
-            }
+            fc_wino_s2t_in_panel(win, dr, dc, vp + k * FC_NR_F32, vs);
         }
     }
     return 1;
@@ -204,7 +376,7 @@ FC_S2_AVX512 int fc_wino_s2t_input_avx512_f32(const fc_conv_plan *pl, const floa
 /* p[0..7] (lanes: the panel's 16 tiles) to each tile's eight values in a row:
  * r[q] holds tile 4m + (q & 3)'s in its low half and tile 4m + 4 + (q & 3)'s in
  * its high half, m = 0 for q < 4, 8 for q >= 4. */
-static inline __attribute__((always_inline)) FC_S2_AVX512 void
+static inline __attribute__((always_inline)) FC_W_AVX512 void
 fc_s2t_transpose8x16(const __m512 p[8], __m512 r[8])
 {
     __m512 x[4], y[4]; /* x[t] / y[t], 128-bit lane m: tile 4m + t's p[0..3] / p[4..7] */
@@ -232,7 +404,7 @@ fc_s2t_transpose8x16(const __m512 p[8], __m512 r[8])
  * e in {0, 1} the row phase's first padded row), so each row of each tile goes
  * out as one masked 8-float store after an 8 x 16 transpose of the panel's
  * vectors: + bias, + residual, ReLU on the way, as fc_wino_s2t_output_ref. */
-FC_S2_AVX512 int fc_wino_s2t_output_avx512_f32(const fc_conv_plan *pl, const float *mb,
+FC_W_AVX512 int fc_wino_s2t_output_avx512_f32(const fc_conv_plan *pl, const float *mb,
                                                fc_int gr0, fc_int nrows, fc_int k0, fc_int k1,
                                                const float *bias, const float *res, int act,
                                                float *y)

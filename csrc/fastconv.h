@@ -170,8 +170,14 @@ int fc_winograd_s2_forced(void);
 /* fc_conv_geom.winograd: F(2x2, 3x3) allowed (every pass); F(4x4, 3x3) for the
  * forward and backward-data passes; F(4x4, 3x3) for the backward-weight pass
  * (F(4x4) takes precedence over F(2x2) where both are set); F(4x4, 2x2) on the
- * phases of a stride-2 3x3 or 4x4 forward or backward-data pass. */
-enum { FC_WINOGRAD_F2 = 1, FC_WINOGRAD_F4 = 2, FC_WINOGRAD_F4_WEIGHT = 4, FC_WINOGRAD_S2 = 8 };
+ * phases of a stride-2 3x3 or 4x4 forward pass; the same for its backward-data pass. */
+enum {
+    FC_WINOGRAD_F2 = 1,
+    FC_WINOGRAD_F4 = 2,
+    FC_WINOGRAD_F4_WEIGHT = 4,
+    FC_WINOGRAD_S2 = 8,
+    FC_WINOGRAD_S2_DATA = 16
+};
 
 /* Bytes of scratch one call of any conv function below needs for geometry g
  * and element size elem (4 or 8). Each concurrent caller needs its own. */

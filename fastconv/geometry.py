@@ -268,8 +268,9 @@ def winograd_wins(N, C, K, Ho, Wo, packed=False, wide=False):
             or (wide and m >= 16 and per_image >= 256))
 
 
-# The geometry's Winograd bits, as csrc/fastconv.h's FC_WINOGRAD_F2 / F4 / F4_WEIGHT / S2.
-WINOGRAD_F2, WINOGRAD_F4, WINOGRAD_F4_WEIGHT, WINOGRAD_S2 = 1, 2, 4, 8
+# The geometry's Winograd bits, as csrc/fastconv.h's FC_WINOGRAD_F2 / F4 / F4_WEIGHT / S2 /
+# S2_DATA.
+WINOGRAD_F2, WINOGRAD_F4, WINOGRAD_F4_WEIGHT, WINOGRAD_S2, WINOGRAD_S2_DATA = 1, 2, 4, 8, 16
 
 
 def _tiles4(N, Ho, Wo):
@@ -339,26 +340,35 @@ def winograd4_weight_wins(N, C, K, Ho, Wo, wide=False):
     return min(C, K) >= 8 and (t >= 256 or (wide and min(C, K) >= 16 and t >= 8))
 
 
-def winograd_s2_wins(N, C, K, R, S, Ho, Wo, sh, sw, dh, dw, wide=False):
-    """Whether a stride-2 convolution's forward and input-gradient passes should take
-    Winograd's F(4x4, 2x2) on the four phases of their input (forward) or output (input
-    gradient: a transposed convolution's forward pass) (``csrc/conv_winograd_s2.c``): 100
-    products per 4x4 block and channel pair where a 4x4 filter takes 256 directly (a 3x3
-    one 144); float32 results within about 2e-6 of their magnitude.
+def winograd_s2_wins(N, C, K, R, S, Ho, Wo, sh, sw, dh, dw, wide=False, data=False):
+    """Whether a stride-2 convolution's forward pass (``data``: its input gradient, a
+    transposed convolution's forward pass) should take Winograd's F(4x4, 2x2) on the four
+    phases of its input (forward) or of its output (input gradient)
+    (``csrc/conv_winograd_s2.c``): 100 products per 4x4 block and channel pair where a
+    4x4 filter takes 256 directly and a 3x3 one 144; float32 results within about 2e-6
+    of their magnitude. Only with the AVX-512 kernels (``wide``), whose transforms put
+    16 tiles in the vector lanes.
 
-    Measured with the AVX-512 kernels (``wide``; 2 threads, batch 64 unless said, plain
-    weights transformed at every call). Forward, against the direct kernels: 4x4 filters
-    gain from 16 channels and 32 4x4 blocks (32 -> 64 channels on 16x16 maps 0.93 -> 0.51
-    ms, at batch 8 162 -> 124 us, batch 4 level, batch 1 0.6x; 16 -> 16 channels 1.2x,
-    8 -> 8 level; 64 -> 128 on 8x8 maps 1.23x). Input gradient, against the GEMM + col2im
-    path (the transposed layer 64 -> 32 channels, 8x8 -> 16x16): 1.4-1.7x at batch 64,
-    1.05-1.1x at 8, 0.7x at 4; 32 -> 16 channels 16x16 -> 32x32 1.4x, 128 -> 64 4x4 ->
-    8x8 1.4x. 3x3 filters save 1.44x of the products, which the transforms take back
-    (0.75-1.03x forward, 0.9-1.06x input gradient, 16-128 channels), so they keep their
-    paths. ``FASTCONV_WINOGRAD=s2`` forces it on every stride-2 3x3 or 4x4 convolution.
+    Measured (2 threads, plain weights transformed at every call, batch 64 unless said).
+    4x4 filters, against the direct kernels (forward) and the GEMM + col2im path (input
+    gradient): from 16 channels and 32 4x4 output blocks (32 -> 64 channels on 16x16 maps
+    forward 0.93 -> 0.51 ms, input gradient of the transposed layer 64 -> 32 channels,
+    8x8 -> 16x16, 1.4-1.7x; batch 8 1.05-1.3x, batch 4 0.7-0.95x; 16 channels 1.1-1.7x,
+    8 level). 3x3 filters save 1.44x of the products, most of which the transforms take
+    back: forward 1.12x for 32 -> 64 channels on 32x32 maps, 1.17x for 64 -> 128 on
+    16x16, 1.02x at 16 -> 32, but 0.79x at 128 -> 256 (the transformed weights outgrow
+    L2) and 0.74x at batch 8; input gradient 1.17x for 32 -> 64 channels on 32x32 maps,
+    1.05x on 16x16, 0.94x at batch 16, 0.86-0.93x with 64 -> 128. ``FASTCONV_WINOGRAD=s2``
+    forces it on both passes of every stride-2 3x3 or 4x4 convolution.
     """
-    return (wide and R == S == 4 and sh == sw == 2 and dh == dw == 1 and min(C, K) >= 16
-            and _tiles4(N, Ho, Wo) >= 32)
+    if not (wide and sh == sw == 2 and dh == dw == 1 and R == S and R in (3, 4)):
+        return False
+    m, tiles = min(C, K), _tiles4(N, Ho, Wo)
+    if R == 4:
+        return m >= 16 and tiles >= 32
+    if data:
+        return m >= 32 and C * K <= 2048 and tiles >= 1024
+    return m >= 32 and C * K <= 8192 and tiles >= 256
 
 
 _config = []
@@ -375,7 +385,8 @@ def conv_kernel_args(g, packed=False):
     """The geometry tuple the Cython conv bindings take (with the Winograd size policy:
     WINOGRAD_F2, F(2x2, 3x3) allowed; WINOGRAD_F4, F(4x4, 3x3) for the forward and
     input-gradient passes; WINOGRAD_F4_WEIGHT, F(4x4, 3x3) for the weight gradient;
-    WINOGRAD_S2, F(4x4, 2x2) on the phases of a stride-2 forward or input-gradient pass).
+    WINOGRAD_S2 / WINOGRAD_S2_DATA, F(4x4, 2x2) on the phases of a stride-2 forward /
+    input-gradient pass).
     ``packed``: a forward pass whose weights are packed once for many calls. The rules
     depend on the kernels' SIMD path in force (``fastconv.simd_path()``)."""
     path = _simd_path()
@@ -393,11 +404,12 @@ _KERNEL_ARGS = {}
 
 
 def _conv_kernel_args(g, packed, wide):
+    s2 = (g.N, g.C, g.K, g.R, g.S, g.Ho, g.Wo, g.stride_h, g.stride_w, g.dil_h, g.dil_w)
     flags = (WINOGRAD_F2 if winograd_wins(g.N, g.C, g.K, g.Ho, g.Wo, packed, wide) else 0) | \
             (WINOGRAD_F4 if winograd4_wins(g.N, g.C, g.K, g.Ho, g.Wo, wide, packed) else 0) | \
             (WINOGRAD_F4_WEIGHT if winograd4_weight_wins(g.N, g.C, g.K, g.Ho, g.Wo, wide) else 0) | \
-            (WINOGRAD_S2 if winograd_s2_wins(g.N, g.C, g.K, g.R, g.S, g.Ho, g.Wo, g.stride_h,
-                                             g.stride_w, g.dil_h, g.dil_w, wide) else 0)
+            (WINOGRAD_S2 if winograd_s2_wins(*s2, wide) else 0) | \
+            (WINOGRAD_S2_DATA if winograd_s2_wins(*s2, wide, data=True) else 0)
     return (g.C, g.H, g.W, g.K, g.R, g.S, g.Ho, g.Wo,
             g.stride_h, g.stride_w, g.pad_top, g.pad_left, g.dil_h, g.dil_w, flags)
 

@@ -63,13 +63,15 @@ def test_s2_matches_reference(simd, dtype, case, act, monkeypatch):
     assert_close(gx, gx_ref, dtype, K * R * R * 4, "grad_x")
 
 
-def test_s2_same_bits_on_every_simd_path_and_thread_count(restore_threads, monkeypatch):
-    """The AVX-512 transforms (16 tiles in the lanes) and the portable ones (a tile at a
+@pytest.mark.parametrize("shape", [(6, 12, 19, 22), (4, 12, 32, 32)])
+def test_s2_same_bits_on_every_simd_path_and_thread_count(shape, restore_threads, monkeypatch):
+    """The AVX-512 transforms (16 tiles in the lanes: gathered and scattered, or on 32x32
+    maps loaded and stored as rows of four tiles) and the portable ones (a tile at a
     time, which the AVX2 path runs) give the same bits, with a residual and ReLU fused, on
     1, 2 and 3 threads (the portable path's own GEMM kernel sums in another order)."""
     monkeypatch.setenv("FASTCONV_WINOGRAD", "s2")
     rng = np.random.default_rng(7)
-    x = rng.standard_normal((6, 12, 19, 22)).astype(np.float32)
+    x = rng.standard_normal(shape).astype(np.float32)
     results = {}
     relu = activation_code("relu")[0]
     before = fastconv.simd_path()
@@ -91,7 +93,7 @@ def test_s2_same_bits_on_every_simd_path_and_thread_count(restore_threads, monke
                     np.testing.assert_array_equal(yr, np.maximum(y0 + res, 0), err_msg=str((R, path)))
                     # backward-data (a transposed convolution's forward pass) with a bias,
                     # then with a residual as well: the sum taken after
-                    args = _args(6, 12, 20, 19, 22, R)
+                    args = _args(shape[0], 12, 20, shape[2], shape[3], R)
                     assert _conv.conv_path(args, 1, 4) == "winograd-s2"
                     t0, t1 = np.empty_like(x), np.empty_like(x)
                     _conv.backward_data(y0, w, args, t0, nt, b[:12])
@@ -121,22 +123,37 @@ def test_size_rule_and_the_path_it_picks(monkeypatch):
     monkeypatch.delenv("FASTCONV_WINOGRAD", raising=False)
     monkeypatch.delenv("FASTCONV_NO_WINOGRAD", raising=False)
     wins = geometry.winograd_s2_wins
-    assert wins(64, 32, 64, 4, 4, 8, 8, 2, 2, 1, 1, wide=True)       # a transposed layer's
-    assert wins(8, 32, 64, 4, 4, 8, 8, 2, 2, 1, 1, wide=True)        # 32 4x4 blocks
-    assert not wins(4, 32, 64, 4, 4, 8, 8, 2, 2, 1, 1, wide=True)    # 16: level
-    assert not wins(64, 8, 8, 4, 4, 8, 8, 2, 2, 1, 1, wide=True)     # 8 channels
-    assert not wins(64, 32, 64, 3, 3, 16, 16, 2, 2, 1, 1, wide=True)  # 3x3: direct
-    assert not wins(64, 32, 64, 4, 4, 8, 8, 2, 2, 1, 1, wide=False)  # AVX2 and portable
+    t = (4, 4, 8, 8, 2, 2, 1, 1)        # a 4x4 filter, 8x8 output
+    assert wins(64, 32, 64, *t, wide=True)           # a transposed layer's input gradient
+    assert wins(8, 32, 64, *t, wide=True)            # 32 4x4 blocks
+    assert not wins(4, 32, 64, *t, wide=True)        # 16: level
+    assert not wins(64, 8, 8, *t, wide=True)         # 8 channels
+    assert not wins(64, 32, 64, *t, wide=False)      # AVX2 and portable
     assert not wins(64, 32, 64, 4, 4, 8, 8, 1, 1, 1, 1, wide=True)   # stride 1
+    assert wins(64, 32, 64, *t, wide=True, data=True)                # both passes
+    # 3x3: the forward from 32 channels, 256 blocks and up to 8192 channel pairs; the
+    # input gradient from 1024 blocks, up to 2048 pairs
+    s = (3, 3, 16, 16, 2, 2, 1, 1)
+    assert wins(64, 32, 64, *s, wide=True)                       # the 'strided' layer
+    assert wins(64, 32, 64, *s, wide=True, data=True)
+    assert wins(64, 32, 64, 3, 3, 8, 8, 2, 2, 1, 1, wide=True)  # ResNet-20's last stage
+    assert not wins(64, 32, 64, 3, 3, 8, 8, 2, 2, 1, 1, wide=True, data=True)
+    assert not wins(64, 16, 32, *s, wide=True)                   # 16 channels
+    assert not wins(64, 128, 256, 3, 3, 4, 4, 2, 2, 1, 1, wide=True)   # weights past L2
+    assert not wins(8, 64, 128, 3, 3, 8, 8, 2, 2, 1, 1, wide=True)     # 32 blocks
     expected = "winograd-s2" if fastconv.simd_path() == "avx512" else "direct"
     assert _conv.conv_path(_args(64, 32, 64, 16, 16, 4), 0, 4) == expected
-    assert _conv.conv_path(_args(64, 32, 64, 32, 32, 3), 0, 4) == "direct"
+    assert _conv.conv_path(_args(64, 32, 64, 32, 32, 3), 0, 4) == expected
+    assert _conv.conv_path(_args(64, 16, 32, 32, 32, 3), 0, 4) == "direct"
     # backward-data (a transposed layer's forward pass) too; the weight gradient keeps its path
     assert _conv.conv_path(_args(64, 32, 64, 16, 16, 4), 1, 4) == expected
+    assert _conv.conv_path(_args(64, 32, 64, 32, 32, 3), 1, 4) == expected
+    assert _conv.conv_path(_args(64, 32, 64, 16, 16, 3), 1, 4) != "winograd-s2"
     assert _conv.conv_path(_args(64, 32, 64, 16, 16, 4), 2, 4) == "other"
     monkeypatch.setenv("FASTCONV_WINOGRAD", "s2")                  # forced: any channels
     assert _conv.conv_path(_args(1, 3, 5, 9, 9, 3), 0, 4) == "winograd-s2"
     assert _conv.conv_path(_args(1, 3, 5, 9, 9, 3, padding=0), 0, 4) == "winograd-s2"
+    assert _conv.conv_path(_args(1, 3, 5, 9, 9, 3, padding=0), 1, 4) == "winograd-s2"
     assert _conv.conv_path(_args(1, 3, 5, 4, 4, 3, padding=0), 0, 4) == "direct"   # a 1x1 output
     monkeypatch.setenv("FASTCONV_NO_WINOGRAD", "1")                # off wins over forced
     assert _conv.conv_path(_args(64, 32, 64, 16, 16, 4), 0, 4) == "direct"
