@@ -203,57 +203,14 @@ FC_W_AVX512 int fc_wino4_input_avx512_f32(const fc_conv_plan *pl, const float *x
      * the map masked off), and every (a, b) vector is two lane permutes and a blend of
      * the four runs' loads -- in place of 36 gathers per channel. */
     const int runs = tw % 4 == 0;
-    /* pick[b]: lanes 4h + r (r < 4) take element 4r + b of the pair's first (h even) or
-     * second (h odd) source: tile r of a run, column b of its window */
-    __m512i pick[4];
-    for (int b = 0; b < 4; ++b) {
-        int32_t idx[16];
-        for (int l = 0; l < 16; ++l)
-            idx[l] = 4 * (l & 3) + b + 16 * ((l >> 2) & 1);
-        pick[b] = _mm512_loadu_si512((const void *)idx);
-    }
     for (fc_int t0 = 0; t0 < ntile; t0 += FC_NR) {
         if (runs && t0 + 16 <= ntile) {
-            fc_int off[4][6];   /* a run's row a, column c0, from xb (channel 0) */
-            __mmask16 m0[4], m1[4];
-            unsigned rowin[4] = {0, 0, 0, 0};
-            for (int q = 0; q < 4; ++q) {
-                const fc_int tau = t0 + 4 * q, lr = tau / tw, tj = tau - lr * tw;
-                const fc_int gr = gr0 + lr, img = gr / th, ti = gr - img * th;
-                const fc_int r0 = 4 * ti - pt, c0 = 4 * tj - pleft;
-                unsigned k0 = 0, k1 = 0;
-                for (int e = 0; e < 16; ++e) {
-                    k0 |= (unsigned)(c0 + e >= 0 && c0 + e < W) << e;
-                    k1 |= (unsigned)(c0 + 2 + e >= 0 && c0 + 2 + e < W) << e;
-                }
-                m0[q] = (__mmask16)k0;
-                m1[q] = (__mmask16)k1;
-                for (int a = 0; a < 6; ++a) {
-                    off[q][a] = (img - img0) * C * HW + (r0 + a) * W + c0;
-                    rowin[q] |= (unsigned)(r0 + a >= 0 && r0 + a < H) << a;
-                }
-            }
+            fc_wino_runs6 rw;
+            fc_wino_runs6_setup(&rw, pl, gr0, t0, C, H, W, -pt, -pleft);
             float *vp = vb + (t0 / FC_NR) * C * FC_NR;
             for (fc_int c = 0; c < C; ++c) {
-                const float *xc = xb + c * HW;
                 __m512 in[6][6];
-                for (int a = 0; a < 6; ++a) {
-                    __m512 l0[4], l1[4];
-                    for (int q = 0; q < 4; ++q) {
-                        const int ok = (rowin[q] >> a) & 1;
-                        l0[q] = ok ? _mm512_maskz_loadu_ps(m0[q], xc + off[q][a])
-                                   : _mm512_setzero_ps();
-                        l1[q] = ok ? _mm512_maskz_loadu_ps(m1[q], xc + off[q][a] + 2)
-                                   : _mm512_setzero_ps();
-                    }
-                    for (int b = 0; b < 6; ++b) {
-                        const __m512 *l = b < 4 ? l0 : l1;
-                        const int pb = b < 4 ? b : b - 2;
-                        in[a][b] = _mm512_mask_blend_ps(
-                            (__mmask16)0xff00, _mm512_permutex2var_ps(l[0], pick[pb], l[1]),
-                            _mm512_permutex2var_ps(l[2], pick[pb], l[3]));
-                    }
-                }
+                fc_wino_runs6_window(&rw, xb + c * HW, in);
                 fc_wino4_in_panel_f32(in, vp + c * FC_NR, vstride);
             }
             continue;
@@ -341,18 +298,9 @@ FC_W_AVX512 int fc_wino4_output_avx512_f32(const fc_conv_plan *pl, const float *
                 __m512 s[6][4];
                 fc_wino4_at_cols_f32(mb + k * tbp + t0, mstride, s);
                 for (int i = 0; i < 4; ++i) {
-                    __m512 o[4], v[4];
+                    __m512 o[4];
                     fc_wino4_out_row_f32(s, i, _mm512_set1_ps(bias ? bias[k] : 0.0f), o);
-                    fc_wino4_rows16_f32(o, v);
-                    for (int q = 0; q < 4; ++q) {
-                        const fc_int a = at[q] + k * HWo + i * Wo;
-                        __m512 w = v[q];
-                        if (rb)
-                            w = _mm512_add_ps(w, _mm512_loadu_ps(rb + a));
-                        if (relu)
-                            w = fc_relu_avx512_f32(w);
-                        _mm512_storeu_ps(yb + a, w);
-                    }
+                    fc_wino4_put_rows16_f32(o, at, k * HWo + i * Wo, rb, relu, yb);
                 }
             }
             continue;

@@ -32,4 +32,102 @@ fc_wino4_rows16_f32(const __m512 o[4], __m512 v[4])
     v[3] = _mm512_shuffle_f32x4(u2, u3, 0xDD);
 }
 
+/* Row i of a panel's 16 tiles (o[j]: column j of each tile, bias added) stored as the
+ * four runs' 16-pixel rows at yb + at[q] + a0, + the residual there (rb), ReLU. */
+static inline __attribute__((always_inline)) FC_W_AVX512 void
+fc_wino4_put_rows16_f32(const __m512 o[4], const fc_int at[4], fc_int a0, const float *rb,
+                        int relu, float *yb)
+{
+    __m512 v[4];
+    fc_wino4_rows16_f32(o, v);
+    for (int q = 0; q < 4; ++q) {
+        const fc_int a = at[q] + a0;
+        __m512 w = v[q];
+        if (rb)
+            w = _mm512_add_ps(w, _mm512_loadu_ps(rb + a));
+        if (relu)
+            w = fc_relu_avx512_f32(w);
+        _mm512_storeu_ps(yb + a, w);
+    }
+}
+
+/* An n x n window of every tile of a panel, one masked gather a pixel (lane l's pixel
+ * (a, b) at src + idx[l] + a*W + b where row a and column b of its window are in the
+ * map), into win[a*n + b]. */
+static inline __attribute__((always_inline)) FC_W_AVX512 void
+fc_wino_gather_window_f32(__m512 *win, int n, const unsigned *rowok, const unsigned *colok,
+                          __m512i idx, const float *src, fc_int W)
+{
+    for (int a = 0; a < n; ++a)
+        for (int b = 0; b < n; ++b)
+            win[a * n + b] = _mm512_mask_i32gather_ps(
+                _mm512_setzero_ps(), (__mmask16)(rowok[a] & colok[b]), idx, src + a * W + b, 4);
+}
+
+/* 6x6 windows of a panel of 16 whole tiles in runs of four along tile rows (tile
+ * rows a multiple of four tiles), tile (ti, tj)'s window at row 4ti + dr and column
+ * 4tj + dc of its image: each run's six rows are two masked vector loads (columns
+ * c0 .. c0 + 15 and c0 + 2 .. c0 + 17, those outside the W-wide map masked off), and
+ * each (a, b) vector is two lane permutes and a blend of the four runs' loads, in
+ * place of 36 gathers. fc_wino_runs6 sets up the panel's runs (offsets from image
+ * img0 = gr0 / th, planes x H x W apart); fc_wino_runs6_window reads one plane. */
+typedef struct fc_wino_runs6 {
+    fc_int off[4][6];   /* run q's row a, column c0 */
+    __mmask16 m0[4], m1[4];
+    unsigned rowin[4];  /* run q's rows in the map */
+    __m512i pick[4];    /* lanes 4h + r: element 4r + b of source h & 1 */
+} fc_wino_runs6;
+
+static inline __attribute__((always_inline)) FC_W_AVX512 void
+fc_wino_runs6_setup(fc_wino_runs6 *rw, const fc_conv_plan *pl, fc_int gr0, fc_int t0,
+                    fc_int planes, fc_int H, fc_int W, fc_int dr, fc_int dc)
+{
+    const fc_int th = pl->wino_th, tw = pl->wino_tw, img0 = gr0 / th;
+    for (int b = 0; b < 4; ++b) {
+        int32_t ix[16];
+        for (int l = 0; l < 16; ++l)
+            ix[l] = 4 * (l & 3) + b + 16 * ((l >> 2) & 1);
+        rw->pick[b] = _mm512_loadu_si512((const void *)ix);
+    }
+    for (int q = 0; q < 4; ++q) {
+        const fc_int tau = t0 + 4 * q, lr = tau / tw, tj = tau - lr * tw;
+        const fc_int gr = gr0 + lr, img = gr / th, ti = gr - img * th;
+        const fc_int r0 = 4 * ti + dr, c0 = 4 * tj + dc;
+        unsigned k0 = 0, k1 = 0;
+        for (int e = 0; e < 16; ++e) {
+            k0 |= (unsigned)(c0 + e >= 0 && c0 + e < W) << e;
+            k1 |= (unsigned)(c0 + 2 + e >= 0 && c0 + 2 + e < W) << e;
+        }
+        rw->m0[q] = (__mmask16)k0;
+        rw->m1[q] = (__mmask16)k1;
+        rw->rowin[q] = 0;
+        for (int a = 0; a < 6; ++a) {
+            rw->off[q][a] = (img - img0) * planes * H * W + (r0 + a) * W + c0;
+            rw->rowin[q] |= (unsigned)(r0 + a >= 0 && r0 + a < H) << a;
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) FC_W_AVX512 void
+fc_wino_runs6_window(const fc_wino_runs6 *rw, const float *src, __m512 win[6][6])
+{
+    for (int a = 0; a < 6; ++a) {
+        __m512 l0[4], l1[4];
+        for (int q = 0; q < 4; ++q) {
+            const int ok = (rw->rowin[q] >> a) & 1;
+            l0[q] = ok ? _mm512_maskz_loadu_ps(rw->m0[q], src + rw->off[q][a])
+                       : _mm512_setzero_ps();
+            l1[q] = ok ? _mm512_maskz_loadu_ps(rw->m1[q], src + rw->off[q][a] + 2)
+                       : _mm512_setzero_ps();
+        }
+        for (int b = 0; b < 6; ++b) {
+            const __m512 *l = b < 4 ? l0 : l1;
+            const __m512i pk = rw->pick[b < 4 ? b : b - 2];
+            win[a][b] = _mm512_mask_blend_ps((__mmask16)0xff00,
+                                             _mm512_permutex2var_ps(l[0], pk, l[1]),
+                                             _mm512_permutex2var_ps(l[2], pk, l[3]));
+        }
+    }
+}
+
 #endif /* FC_CONV_WINOGRAD_AVX512_H */

@@ -147,12 +147,7 @@ FC_W_AVX512 int fc_wino_s2_input_avx512_f32(const fc_conv_plan *pl, const float 
                             rowok, colok);
         const __m512i idx = _mm512_loadu_si512((const void *)off);
         for (fc_int c = 0; c < C; ++c) {
-            const float *xc = xb + c * HW;
-            for (int v = 0; v < 10; ++v)
-                for (int u = 0; u < 10; ++u)
-                    win[v][u] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(),
-                                                         (__mmask16)(rowok[v] & colok[u]), idx,
-                                                         xc + v * W + u, 4);
+            fc_wino_gather_window_f32(&win[0][0], 10, rowok, colok, idx, xb + c * HW, W);
             fc_wino_s2_in_panel(win, vp + 4 * c * FC_NR_F32, vs);
         }
     }
@@ -198,20 +193,11 @@ FC_W_AVX512 int fc_wino_s2_output_avx512_f32(const fc_conv_plan *pl, const float
                                          _mm512_loadu_ps(m + (15 + b) * ms),
                                          _mm512_loadu_ps(m + (20 + b) * ms), s[b]);
                 for (int i = 0; i < 4; ++i) {
-                    __m512 o[4], v[4];
+                    __m512 o[4];
                     fc_wino_s2_at_avx512(s[0][i], s[1][i], s[2][i], s[3][i], s[4][i], o);
                     for (int j = 0; j < 4; ++j)
                         o[j] = _mm512_add_ps(o[j], bk);
-                    fc_wino4_rows16_f32(o, v);
-                    for (int q = 0; q < 4; ++q) {
-                        const fc_int a = at[q] + k * HWo + i * Wo;
-                        __m512 w = v[q];
-                        if (rb)
-                            w = _mm512_add_ps(w, _mm512_loadu_ps(rb + a));
-                        if (relu)
-                            w = fc_relu_avx512_f32(w);
-                        _mm512_storeu_ps(yb + a, w);
-                    }
+                    fc_wino4_put_rows16_f32(o, at, k * HWo + i * Wo, rb, relu, yb);
                 }
             }
             continue;
@@ -299,59 +285,17 @@ FC_W_AVX512 int fc_wino_s2t_input_avx512_f32(const fc_conv_plan *pl, const float
     }
     const float *yb = dy + img0 * C * HW;
     /* Whole panels in runs of four tiles along tile rows (tw a multiple of 4): each
-     * run's six window rows are two masked vector loads (columns cs .. cs + 15 and
-     * cs + 2 .. cs + 17), and every (a, b) vector two lane permutes and a blend of the
-     * four runs' loads, in place of a gather (a third of this transform's time). */
+     * run's six window rows loaded and permuted (fc_wino_runs6) in place of gathers (a
+     * third of this transform's time). */
     const int runs = tw % 4 == 0;
-    __m512i pick[4]; /* lanes 4h + r (r < 4): element 4r + b of source h & 1 */
-    for (int b = 0; b < 4; ++b) {
-        int32_t ix[16];
-        for (int l = 0; l < 16; ++l)
-            ix[l] = 4 * (l & 3) + b + 16 * ((l >> 2) & 1);
-        pick[b] = _mm512_loadu_si512((const void *)ix);
-    }
     for (fc_int t0 = 0; t0 < ntile; t0 += FC_NR_F32) {
         float *vp = vb + (t0 / FC_NR_F32) * C * FC_NR_F32;
         __m512 win[6][6];
         if (runs && t0 + 16 <= ntile) {
-            fc_int off[4][6];
-            __mmask16 m0[4], m1[4];
-            unsigned rowin[4] = {0, 0, 0, 0};
-            for (int q = 0; q < 4; ++q) {
-                const fc_int tau = t0 + 4 * q, lr = tau / tw, tj = tau - lr * tw;
-                const fc_int gr = gr0 + lr, img = gr / th, ti = gr - img * th;
-                const fc_int rs = 4 * ti + r0, cs = 4 * tj + c0;
-                unsigned k0 = 0, k1 = 0;
-                for (int e = 0; e < 16; ++e) {
-                    k0 |= (unsigned)(cs + e >= 0 && cs + e < W) << e;
-                    k1 |= (unsigned)(cs + 2 + e >= 0 && cs + 2 + e < W) << e;
-                }
-                m0[q] = (__mmask16)k0;
-                m1[q] = (__mmask16)k1;
-                for (int a = 0; a < 6; ++a) {
-                    off[q][a] = (img - img0) * C * HW + (rs + a) * W + cs;
-                    rowin[q] |= (unsigned)(rs + a >= 0 && rs + a < H) << a;
-                }
-            }
+            fc_wino_runs6 rw;
+            fc_wino_runs6_setup(&rw, pl, gr0, t0, C, H, W, r0, c0);
             for (fc_int k = 0; k < C; ++k) {
-                const float *yk = yb + k * HW;
-                for (int a = 0; a < 6; ++a) {
-                    __m512 l0[4], l1[4];
-                    for (int q = 0; q < 4; ++q) {
-                        const int ok = (rowin[q] >> a) & 1;
-                        l0[q] = ok ? _mm512_maskz_loadu_ps(m0[q], yk + off[q][a])
-                                   : _mm512_setzero_ps();
-                        l1[q] = ok ? _mm512_maskz_loadu_ps(m1[q], yk + off[q][a] + 2)
-                                   : _mm512_setzero_ps();
-                    }
-                    for (int b = 0; b < 6; ++b) {
-                        const __m512 *l = b < 4 ? l0 : l1;
-                        const int pb = b < 4 ? b : b - 2;
-                        win[a][b] = _mm512_mask_blend_ps(
-                            (__mmask16)0xff00, _mm512_permutex2var_ps(l[0], pick[pb], l[1]),
-                            _mm512_permutex2var_ps(l[2], pick[pb], l[3]));
-                    }
-                }
+                fc_wino_runs6_window(&rw, yb + k * HW, win);
                 fc_wino_s2t_in_panel(win, dr, dc, vp + k * FC_NR_F32, vs);
             }
             continue;
@@ -361,12 +305,7 @@ FC_W_AVX512 int fc_wino_s2t_input_avx512_f32(const fc_conv_plan *pl, const float
         fc_wino_panel_tiles(pl, gr0, t0, ntile, C, H, W, -r0, -c0, 4, 6, off, rowok, colok);
         const __m512i idx = _mm512_loadu_si512((const void *)off);
         for (fc_int k = 0; k < C; ++k) {
-            const float *yk = yb + k * HW;
-            for (int a = 0; a < 6; ++a)
-                for (int b = 0; b < 6; ++b)
-                    win[a][b] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(),
-                                                         (__mmask16)(rowok[a] & colok[b]), idx,
-                                                         yk + a * W + b, 4);
+            fc_wino_gather_window_f32(&win[0][0], 6, rowok, colok, idx, yb + k * HW, W);
             fc_wino_s2t_in_panel(win, dr, dc, vp + k * FC_NR_F32, vs);
         }
     }
