@@ -119,8 +119,10 @@ def show_config(file=None):
                              "channels and a batch of >= 16 4x4 tiles (13x13 maps and up;\n"
                              "               32 tiles on 4x4 maps; AVX-512: 16 channels from 256);\n"
                              "               weight gradient F(4x4) with >= 8 channels and >= 256 "
-                             "4x4 tiles;\n               AVX-512: stride-2 4x4 forward and input "
-                             "gradient F(4x4, 2x2) with >= 16 channels, >= 32 4x4 tiles)"
+                             "4x4 tiles;\n               AVX-512: stride-2 forward and input "
+                             "gradient F(4x4, 2x2): 4x4 filters with >= 16\n               "
+                             "channels, >= 32 4x4 tiles; 3x3 with >= 32 channels, >= 256 / 1024 "
+                             "tiles)"
                              if info["winograd"] else "OFF (FASTCONV_NO_WINOGRAD is set)"),
     ]
     print("\n".join(lines), file=file if file is not None else sys.stdout)
