@@ -63,6 +63,7 @@
  *   conv_winograd_avx512.c the AVX-512 (float) transforms with a panel's 16
  *                          tiles in the vector lanes: F(4x4)'s input and
  *                          output, F(2x2)'s output on whole-panel tile rows
+ *   conv_winograd_avx512.h the vector helpers both AVX-512 transform files share
  *   conv_winograd_s2.c     stride-2 F(4x4, 2x2), forward and backward-data
  *                          (plan field wino_s2); its AVX-512 (float)
  *                          transforms in conv_winograd_s2_avx512.c
