@@ -186,8 +186,12 @@ typedef struct fc_conv_plan {
     int wino_m;               /* output tile: 2 (F(2x2, 3x3)) or 4 (F(4x4, 3x3),
                                  conv_winograd4.c; (m + 2)^2 blocks below, not 16) */
     int wino_s2;              /* with wino_m 4: F(4x4, 2x2) on the four phases of a
-                                 stride-2 geometry (conv_winograd_s2.c): 25 blocks,
-                                 4C phase channels where C is written below */
+                                 stride-2 geometry (conv_winograd_s2.c): 1 forward (25
+                                 blocks, 4C phase channels where C is written below),
+                                 2 backward-data (100 blocks) */
+    fc_int wino_q0[2][2], wino_nq[2][2]; /* wino_s2 2, [rows / columns][phase p]: dX's
+                                 pixels at padded coordinate 2q + p, q from wino_q0 on,
+                                 wino_nq of them (the tiles cover the longer phase) */
     fc_int wino_th, wino_tw;  /* tiles per image: ceil(Ho/m) x ceil(Wo/m) */
     fc_int wino_rows;         /* tile rows per block */
     fc_int wino_tbp;          /* tiles per block, rounded up to NR */
@@ -197,16 +201,6 @@ typedef struct fc_conv_plan {
                                  do not all map to the same cache sets */
     size_t wino_v_bytes, wino_m_bytes, wino_r_bytes;
 } fc_conv_plan;
-
-/* The stride-2 Winograd backward-data pass (wino_s2 2, conv_winograd_s2.c): of
- * the n pixels of an axis padded by pad, those at padded coordinates 2q + p
- * (phase p), q from *q0 on, *nq of them. */
-static inline void fc_s2t_phase(fc_int n, fc_int pad, int p, fc_int *q0, fc_int *nq)
-{
-    const fc_int lo = (pad - p + 1) >> 1, hi = (n - 1 + pad - p) >> 1;
-    *q0 = lo;
-    *nq = hi >= lo ? hi - lo + 1 : 0;
-}
 
 static inline int fc_is_1x1(const fc_conv_geom *g)
 {

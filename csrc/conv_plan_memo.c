@@ -17,22 +17,26 @@ int fc_winograd_enabled(void)
     return env == NULL || env[0] == '\0' || strcmp(env, "0") == 0;
 }
 
-int fc_winograd_forced(void)
+/* Whether FASTCONV_WINOGRAD is set to mode. */
+static int fc_winograd_mode_is(const char *mode)
 {
     const char *env = getenv("FASTCONV_WINOGRAD");
-    return env != NULL && strcmp(env, "always") == 0;
+    return env != NULL && strcmp(env, mode) == 0;
+}
+
+int fc_winograd_forced(void)
+{
+    return fc_winograd_mode_is("always");
 }
 
 int fc_winograd4_forced(void)
 {
-    const char *env = getenv("FASTCONV_WINOGRAD");
-    return env != NULL && strcmp(env, "f4") == 0;
+    return fc_winograd_mode_is("f4");
 }
 
 int fc_winograd_s2_forced(void)
 {
-    const char *env = getenv("FASTCONV_WINOGRAD");
-    return env != NULL && strcmp(env, "s2") == 0;
+    return fc_winograd_mode_is("s2");
 }
 
 /* The switches as the memos' key (bit 0: enabled, 1: "always", 2: "f4", 3: "s2"): read at

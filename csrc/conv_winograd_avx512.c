@@ -287,13 +287,8 @@ FC_W_AVX512 int fc_wino4_output_avx512_f32(const fc_conv_plan *pl, const float *
     const int whole = tw % 4 == 0 && Ho % 4 == 0 && Wo % 4 == 0;
     for (fc_int t0 = 0; t0 < ntile; t0 += FC_NR) {
         if (whole && t0 + 16 <= ntile) {
-            /* the first output pixel of each run of four tiles (tiles t0 + 4q ..) */
             fc_int at[4];
-            for (int q = 0; q < 4; ++q) {
-                const fc_int tau = t0 + 4 * q, lr = tau / tw, tj = tau - lr * tw;
-                const fc_int gr = gr0 + lr, img = gr / th, ti = gr - img * th;
-                at[q] = (img - img0) * K * HWo + 4 * ti * Wo + 4 * tj;
-            }
+            fc_wino_runs_origin(pl, gr0, t0, K, Ho, Wo, at);
             for (fc_int k = k0; k < k1; ++k) {
                 __m512 s[6][4];
                 fc_wino4_at_cols_f32(mb + k * tbp + t0, mstride, s);

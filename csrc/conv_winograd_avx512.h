@@ -32,6 +32,21 @@ fc_wino4_rows16_f32(const __m512 o[4], __m512 v[4])
     v[3] = _mm512_shuffle_f32x4(u2, u3, 0xDD);
 }
 
+/* The first output pixel of each run of four 4x4 tiles of a whole panel (tiles t0 + 4q
+ * .., tile rows a multiple of four tiles), from image img0 = gr0 / th, K planes of Ho x Wo
+ * an image. */
+static inline __attribute__((always_inline)) void
+fc_wino_runs_origin(const fc_conv_plan *pl, fc_int gr0, fc_int t0, fc_int K, fc_int Ho,
+                    fc_int Wo, fc_int at[4])
+{
+    const fc_int th = pl->wino_th, tw = pl->wino_tw, img0 = gr0 / th;
+    for (int q = 0; q < 4; ++q) {
+        const fc_int tau = t0 + 4 * q, lr = tau / tw, tj = tau - lr * tw;
+        const fc_int gr = gr0 + lr, img = gr / th, ti = gr - img * th;
+        at[q] = (img - img0) * K * Ho * Wo + 4 * ti * Wo + 4 * tj;
+    }
+}
+
 /* Row i of a panel's 16 tiles (o[j]: column j of each tile, bias added) stored as the
  * four runs' 16-pixel rows at yb + at[q] + a0, + the residual there (rb), ReLU. */
 static inline __attribute__((always_inline)) FC_W_AVX512 void

@@ -58,6 +58,15 @@ static int fc_wino_tile(const fc_conv_geom *d)
     return 0;
 }
 
+/* Of the n pixels of an axis padded by pad, those at padded coordinates 2q + p
+ * (phase p): q from *q0 on, *nq of them. */
+static void fc_s2_phase(fc_int n, fc_int pad, int p, fc_int *q0, fc_int *nq)
+{
+    const fc_int lo = (pad - p + 1) >> 1, hi = (n - 1 + pad - p) >> 1;
+    *q0 = lo;
+    *nq = hi >= lo ? hi - lo + 1 : 0;
+}
+
 /* Winograd plan on the direct plan's geometry pl->dg: tile rows per block
  * chosen to fill whole NR panels of tiles (at most FC_WINO_TILES tiles). */
 static void fc_wino_plan(fc_conv_plan *pl, size_t elem, int m, fc_int ntiles, int s2)
@@ -73,11 +82,10 @@ static void fc_wino_plan(fc_conv_plan *pl, size_t elem, int m, fc_int ntiles, in
     if (s2 == 2) {
         th = tw = 0;
         for (int p = 0; p < 2; ++p) {
-            fc_int q0, nq;
-            fc_s2t_phase(d->Ho, d->pad_top, p, &q0, &nq);
-            th = FC_MAX(th, (nq + 3) / 4);
-            fc_s2t_phase(d->Wo, d->pad_left, p, &q0, &nq);
-            tw = FC_MAX(tw, (nq + 3) / 4);
+            fc_s2_phase(d->Ho, d->pad_top, p, &pl->wino_q0[0][p], &pl->wino_nq[0][p]);
+            fc_s2_phase(d->Wo, d->pad_left, p, &pl->wino_q0[1][p], &pl->wino_nq[1][p]);
+            th = FC_MAX(th, (pl->wino_nq[0][p] + 3) / 4);
+            tw = FC_MAX(tw, (pl->wino_nq[1][p] + 3) / 4);
         }
     }
     fc_int best = 1;

@@ -200,6 +200,24 @@ FC_SFX(fc_wino_s2_bt)(FC_T d0, FC_T d1, FC_T d2, FC_T d3, FC_T d4, FC_T o[5])
     o[4] = ((d1 - d3) * (FC_T)2 - d2) + d4;
 }
 
+/* V = B^T d B of one 5x5 patch (B^T down each column b, then along each row a, as the
+ * AVX-512 twins do), V[a*5 + b] to dst[(a*5 + b)*vs]. */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino_s2_in_tile)(const FC_T d[5][5], FC_T *dst, fc_int vs)
+{
+    FC_T t[5][5], o[5];
+    for (int b = 0; b < 5; ++b) {
+        FC_SFX(fc_wino_s2_bt)(d[0][b], d[1][b], d[2][b], d[3][b], d[4][b], o);
+        for (int a = 0; a < 5; ++a)
+            t[a][b] = o[a];
+    }
+    for (int a = 0; a < 5; ++a) {
+        FC_SFX(fc_wino_s2_bt)(t[a][0], t[a][1], t[a][2], t[a][3], t[a][4], o);
+        for (int b = 0; b < 5; ++b)
+            dst[(a * 5 + b) * vs] = o[b];
+    }
+}
+
 /* A^T on one column of five: o[0..3]. */
 static inline __attribute__((always_inline)) void
 FC_SFX(fc_wino_s2_at)(FC_T m0, FC_T m1, FC_T m2, FC_T m3, FC_T m4, FC_T o[4])
@@ -209,6 +227,19 @@ FC_SFX(fc_wino_s2_at)(FC_T m0, FC_T m1, FC_T m2, FC_T m3, FC_T m4, FC_T o[4])
     o[1] = q + m3 * (FC_T)2;
     o[2] = p + m3 * (FC_T)4;
     o[3] = (q + m3 * (FC_T)8) + m4;
+}
+
+/* Y = A^T M A of one tile, M[xi] at m[xi * ms] (A^T down each column, then along
+ * each row, as the AVX-512 twins do): y[i][j]. */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino_s2_out_tile)(const FC_T *m, fc_int ms, FC_T y[4][4])
+{
+    FC_T s[5][4];
+    for (int b = 0; b < 5; ++b)
+        FC_SFX(fc_wino_s2_at)(m[b * ms], m[(5 + b) * ms], m[(10 + b) * ms], m[(15 + b) * ms],
+                              m[(20 + b) * ms], s[b]);
+    for (int i = 0; i < 4; ++i)
+        FC_SFX(fc_wino_s2_at)(s[0][i], s[1][i], s[2][i], s[3][i], s[4][i], y[i]);
 }
 
 /* The input transform of tile rows [gr0, gr0 + nrows) into the V panels, a
@@ -241,20 +272,11 @@ static void FC_SFX(fc_wino_s2_input_ref)(const fc_conv_plan *pl, const FC_T *x, 
                 }
             for (int ph = 0; ph < 4; ++ph) {
                 const int py = ph >> 1, px = ph & 1;
-                FC_T t[5][5], o[5];
-                for (int b = 0; b < 5; ++b) {
-                    FC_SFX(fc_wino_s2_bt)(win[py][2 * b + px], win[2 + py][2 * b + px],
-                                          win[4 + py][2 * b + px], win[6 + py][2 * b + px],
-                                          win[8 + py][2 * b + px], o);
-                    for (int a = 0; a < 5; ++a)
-                        t[a][b] = o[a];
-                }
-                FC_T *d = vt + (4 * c + ph) * FC_NR;
-                for (int a = 0; a < 5; ++a) {
-                    FC_SFX(fc_wino_s2_bt)(t[a][0], t[a][1], t[a][2], t[a][3], t[a][4], o);
+                FC_T d[5][5];
+                for (int a = 0; a < 5; ++a)
                     for (int b = 0; b < 5; ++b)
-                        d[(a * 5 + b) * vs] = o[b];
-                }
+                        d[a][b] = win[2 * a + py][2 * b + px];
+                FC_SFX(fc_wino_s2_in_tile)(d, vt + (4 * c + ph) * FC_NR, vs);
             }
         }
     }
@@ -276,12 +298,10 @@ static void FC_SFX(fc_wino_s2_output_ref)(const fc_conv_plan *pl, const FC_T *mb
             const fc_int lr = tau / tw, tj = tau - lr * tw, gr = gr0 + lr, img = gr / th;
             const fc_int ti = gr - img * th;
             const FC_T *m = mb + k * tbp + tau;
-            FC_T s[5][4], o[4];
-            for (int b = 0; b < 5; ++b)
-                FC_SFX(fc_wino_s2_at)(m[b * ms], m[(5 + b) * ms], m[(10 + b) * ms],
-                                      m[(15 + b) * ms], m[(20 + b) * ms], s[b]);
+            FC_T yt[4][4];
+            FC_SFX(fc_wino_s2_out_tile)(m, ms, yt);
             for (int i = 0; i < 4 && 4 * ti + i < Ho; ++i) {
-                FC_SFX(fc_wino_s2_at)(s[0][i], s[1][i], s[2][i], s[3][i], s[4][i], o);
+                const FC_T *o = yt[i];
                 const fc_int at = ((img * K + k) * Ho + 4 * ti + i) * Wo + 4 * tj;
                 for (int j = 0; j < 4 && 4 * tj + j < Wo; ++j) {
                     FC_T v = o[j] + bk;
@@ -304,7 +324,7 @@ static void FC_SFX(fc_wino_s2_output_ref)(const fc_conv_plan *pl, const FC_T *mb
 
 /* Backward-data (wino_s2 2; dg the transposed geometry: dY of C = K filters,
  * H x W, in; dX of K = C channels, Ho x Wo, out). Phase (py, px) of dX holds
- * the pixels at padded coordinates (2q + py, 2q' + px), q from fc_s2t_phase's
+ * the pixels at padded coordinates (2q + py, 2q' + px), q from pl->wino_q0
  * first; its tile (ti, tj) is the 4x4 run of q from 4ti on, a 2x2 correlation
  * of dY's 5x5 patch one row and column before it with the flipped sub-filter:
  * V[ph*25 + xi](k, tau) = (B^T d B)[xi], a tile at a time. */
@@ -314,11 +334,7 @@ static void FC_SFX(fc_wino_s2t_input_ref)(const fc_conv_plan *pl, const FC_T *dy
     const fc_conv_geom *g = &pl->dg;
     const fc_int C = g->C, H = g->H, W = g->W, th = pl->wino_th, tw = pl->wino_tw;
     const fc_int vs = pl->wino_vs, ntile = nrows * tw, nv = fc_roundup(ntile, FC_NR);
-    fc_int q0[2][2], nq[2][2]; /* [axis][phase] */
-    for (int p = 0; p < 2; ++p) {
-        fc_s2t_phase(g->Ho, g->pad_top, p, &q0[0][p], &nq[0][p]);
-        fc_s2t_phase(g->Wo, g->pad_left, p, &q0[1][p], &nq[1][p]);
-    }
+    const fc_int(*q0)[2] = pl->wino_q0;
     for (fc_int tau = 0; tau < nv; ++tau) {
         FC_T *vt = vb + (tau / FC_NR) * C * FC_NR + tau % FC_NR;
         if (tau >= ntile) {
@@ -333,23 +349,13 @@ static void FC_SFX(fc_wino_s2t_input_ref)(const fc_conv_plan *pl, const FC_T *dy
             const fc_int h0 = q0[0][ph >> 1] + 4 * ti - 1, w0 = q0[1][ph & 1] + 4 * tj - 1;
             for (fc_int k = 0; k < C; ++k) {
                 const FC_T *yk = dy + (img * C + k) * H * W;
-                FC_T d[5][5], t[5][5], o[5];
+                FC_T d[5][5];
                 for (int a = 0; a < 5; ++a)
                     for (int b = 0; b < 5; ++b) {
                         const fc_int h = h0 + a, w = w0 + b;
                         d[a][b] = h >= 0 && h < H && w >= 0 && w < W ? yk[h * W + w] : (FC_T)0;
                     }
-                for (int b = 0; b < 5; ++b) {
-                    FC_SFX(fc_wino_s2_bt)(d[0][b], d[1][b], d[2][b], d[3][b], d[4][b], o);
-                    for (int a = 0; a < 5; ++a)
-                        t[a][b] = o[a];
-                }
-                FC_T *dk = vt + (ph * 25) * vs + k * FC_NR;
-                for (int a = 0; a < 5; ++a) {
-                    FC_SFX(fc_wino_s2_bt)(t[a][0], t[a][1], t[a][2], t[a][3], t[a][4], o);
-                    for (int b = 0; b < 5; ++b)
-                        dk[(a * 5 + b) * vs] = o[b];
-                }
+                FC_SFX(fc_wino_s2_in_tile)(d, vt + (ph * 25) * vs + k * FC_NR, vs);
             }
         }
     }
@@ -365,11 +371,7 @@ static void FC_SFX(fc_wino_s2t_output_ref)(const fc_conv_plan *pl, const FC_T *m
     const fc_int K = g->K, Ho = g->Ho, Wo = g->Wo, th = pl->wino_th, tw = pl->wino_tw;
     const fc_int tbp = pl->wino_tbp, ms = pl->wino_ms, ntile = nrows * tw;
     const int relu = act == FC_ACT_RELU;
-    fc_int q0[2][2], nq[2][2];
-    for (int p = 0; p < 2; ++p) {
-        fc_s2t_phase(Ho, g->pad_top, p, &q0[0][p], &nq[0][p]);
-        fc_s2t_phase(Wo, g->pad_left, p, &q0[1][p], &nq[1][p]);
-    }
+    const fc_int(*q0)[2] = pl->wino_q0, (*nq)[2] = pl->wino_nq;
     for (fc_int k = k0; k < k1; ++k) {
         const FC_T bk = bias ? bias[k] : (FC_T)0;
         for (fc_int tau = 0; tau < ntile; ++tau) {
@@ -378,12 +380,10 @@ static void FC_SFX(fc_wino_s2t_output_ref)(const fc_conv_plan *pl, const FC_T *m
             for (int ph = 0; ph < 4; ++ph) {
                 const int py = ph >> 1, px = ph & 1;
                 const FC_T *m = mb + (ph * 25) * ms + k * tbp + tau;
-                FC_T s[5][4], o[4];
-                for (int b = 0; b < 5; ++b)
-                    FC_SFX(fc_wino_s2_at)(m[b * ms], m[(5 + b) * ms], m[(10 + b) * ms],
-                                          m[(15 + b) * ms], m[(20 + b) * ms], s[b]);
+                FC_T yt[4][4];
+                FC_SFX(fc_wino_s2_out_tile)(m, ms, yt);
                 for (int i = 0; i < 4 && 4 * ti + i < nq[0][py]; ++i) {
-                    FC_SFX(fc_wino_s2_at)(s[0][i], s[1][i], s[2][i], s[3][i], s[4][i], o);
+                    const FC_T *o = yt[i];
                     const fc_int oh = 2 * (q0[0][py] + 4 * ti + i) + py - g->pad_top;
                     const fc_int at = ((img * K + k) * Ho + oh) * Wo;
                     for (int j = 0; j < 4 && 4 * tj + j < nq[1][px]; ++j) {

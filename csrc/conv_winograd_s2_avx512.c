@@ -177,11 +177,7 @@ FC_W_AVX512 int fc_wino_s2_output_avx512_f32(const fc_conv_plan *pl, const float
             /* runs of four tiles along tile rows: each output row of a run is 16
              * consecutive pixels, one vector store after lane shuffles, not four scatters */
             fc_int at[4];
-            for (int q = 0; q < 4; ++q) {
-                const fc_int tau = t0 + 4 * q, lr = tau / tw, tj = tau - lr * tw;
-                const fc_int gr = gr0 + lr, img = gr / th, ti = gr - img * th;
-                at[q] = (img - img0) * K * HWo + 4 * ti * Wo + 4 * tj;
-            }
+            fc_wino_runs_origin(pl, gr0, t0, K, Ho, Wo, at);
             for (fc_int k = k0; k < k1; ++k) {
                 const float *m = mb + k * tbp + t0;
                 const __m512 bk = _mm512_set1_ps(bias ? bias[k] : 0.0f);
@@ -271,11 +267,7 @@ FC_W_AVX512 int fc_wino_s2t_input_avx512_f32(const fc_conv_plan *pl, const float
     const fc_int vs = pl->wino_vs, ntile = nrows * tw, img0 = gr0 / th;
     if (((gr0 + nrows - 1) / th - img0 + 1) * C * HW + HW >= (fc_int)1 << 30)
         return 0;
-    fc_int q0[2][2], nq[2][2];
-    for (int p = 0; p < 2; ++p) {
-        fc_s2t_phase(g->Ho, g->pad_top, p, &q0[0][p], &nq[0][p]);
-        fc_s2t_phase(g->Wo, g->pad_left, p, &q0[1][p], &nq[1][p]);
-    }
+    const fc_int(*q0)[2] = pl->wino_q0;
     /* window origin (rows, columns) and each phase's patch offset in it */
     const fc_int r0 = FC_MIN(q0[0][0], q0[0][1]) - 1, c0 = FC_MIN(q0[1][0], q0[1][1]) - 1;
     int dr[2], dc[2];
@@ -355,11 +347,9 @@ FC_W_AVX512 int fc_wino_s2t_output_avx512_f32(const fc_conv_plan *pl, const floa
     if (act != FC_ACT_NONE && act != FC_ACT_RELU)
         return 0;
     const int relu = act == FC_ACT_RELU;
-    fc_int q0[2][2], nq[2][2];
+    const fc_int(*q0)[2] = pl->wino_q0, (*nq)[2] = pl->wino_nq;
     int ep[2][2]; /* [axis][phase]: the first pixel's coordinate, 0 or 1 */
     for (int p = 0; p < 2; ++p) {
-        fc_s2t_phase(Ho, g->pad_top, p, &q0[0][p], &nq[0][p]);
-        fc_s2t_phase(Wo, g->pad_left, p, &q0[1][p], &nq[1][p]);
         ep[0][p] = (int)(2 * q0[0][p] + p - g->pad_top);
         ep[1][p] = (int)(2 * q0[1][p] + p - g->pad_left);
     }
