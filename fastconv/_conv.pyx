@@ -10,17 +10,8 @@ from cython.parallel cimport parallel, prange, threadid
 from libc.string cimport memset, strcmp
 from libc.stdint cimport SIZE_MAX
 from fastconv._capi cimport *
-from fastconv._runtime cimport take_scratch, give_scratch, team_size, depthwise_work
+from fastconv._runtime cimport take_scratch, give_scratch, team_size
 
-# Images are summed into this many partial weight gradients (fewer on the F(4x4)
-# Winograd path: _weight_grad_chunks), each over a fixed run of images, then the
-# partials are added in order: the result depends on the batch size and the
-# geometry only, never on the thread count.
-cdef enum:
-    WEIGHT_GRAD_CHUNKS = 8
-    WINOGRAD4_RUN_TILES = 512
-    REDUCE_BLOCK = 4096
-    IMAGE_RUNS_PER_THREAD = 4
 # Image runs go to threads statically, as in the forward drivers (csrc/forward_team.c):
 # each thread keeps the same images from layer to layer, in its core's cache.
 # A single image's weight gradient is instead cut into parts of whole filters
@@ -50,7 +41,7 @@ cdef size_t _round64(size_t n) nogil:
     return (n + 63) & ~(<size_t>63)
 
 
-cdef size_t _times(size_t a, size_t b) nogil:
+cdef size_t _times(size_t a, size_t b) noexcept nogil:
     """a * b, or SIZE_MAX (an allocation that fails) when the product overflows."""
     if a != 0 and b > SIZE_MAX // a:
         return SIZE_MAX
@@ -331,17 +322,53 @@ def scatter_strided(const floating[:, :, :, ::1] src, int stride_h, int stride_w
                                              aplane, H, W, dp + p * H * W)
 
 
+cdef bint _runs_keep_units(Py_ssize_t N, Py_ssize_t nchunks, Py_ssize_t per) noexcept nogil:
+    """Whether every run start chunk * N // nchunks is a multiple of per."""
+    cdef Py_ssize_t chunk
+    for chunk in range(nchunks):
+        if (chunk * N // nchunks) % per:
+            return False
+    return True
+
+
+cdef void _input_grad_run(const fc_conv_geom *g, const fc_conv_geom *t, bint as_forward,
+                          Py_ssize_t m, const floating *dy, const char *packed,
+                          const floating *res, floating *dx, char *work) noexcept nogil:
+    """backward_data's kernels on m images: the forward pass of the transposed geometry t
+    (as_forward) or the packed input-gradient pass of g."""
+    if as_forward:
+        if floating is float:
+            fc_conv2d_forward_packed_batch_f32(t, m, dy, packed, NULL, res, 0, 0.0, dx, work)
+        else:
+            fc_conv2d_forward_packed_batch_f64(t, m, dy, packed, NULL, res, 0, 0.0, dx, work)
+    else:
+        if floating is float:
+            fc_conv2d_backward_data_packed_batch_f32(g, m, dy, packed, NULL, res, dx, work)
+        else:
+            fc_conv2d_backward_data_packed_batch_f64(g, m, dy, packed, NULL, res, dx, work)
+
+
 def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] grad_out, tuple geometry,
-                    floating[:, :, :, ::1] grad_w, floating[::1] grad_b, int num_threads):
+                    floating[:, :, :, ::1] grad_w, floating[::1] grad_b, int num_threads,
+                    const floating[:, :, :, ::1] w=None, floating[:, :, :, ::1] grad_x=None,
+                    const floating[:, :, :, ::1] residual=None):
     """grad_w = sum over images of d conv / d w; grad_b likewise (if not None).
 
     Images go in fixed runs (_weight_grad_chunks), each summed in order into its own
     partial; the partials are then added in chunk order. 1x1 convolutions of small
     maps instead split the filters over the threads, each over every image, and a
     single image splits its filters into fixed parts.
+
+    With ``w`` and ``grad_x`` (and optionally ``residual``, as backward_data takes it),
+    each run of images also gets its input gradient right after its weight gradient,
+    while that run's grad_out is still in the core's cache (it was read back from
+    memory by a separate pass: a 64 -> 128 pointwise layer on 16x16 maps at batch 64
+    spends 3-5% less on its two gradients). Only where that gives backward_data's bits:
+    image runs on both sides, cut at whole units of the input-gradient kernels. Returns
+    whether grad_x was written (if not, call backward_data).
     """
     cdef fc_conv_geom g = make_geom(geometry)
-    cdef fc_conv_geom gp
+    cdef fc_conv_geom gp, t
     cdef Py_ssize_t N = x.shape[0], n, chunk, i, blk, i0, i1, nblocks, k0, k1
     cdef Py_ssize_t nchunks = _weight_grad_chunks(&g, N, sizeof(floating))
     cdef Py_ssize_t wsize = g.K * g.C * g.R * g.S
@@ -370,6 +397,34 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
             ws = max(ws, _round64(fc_conv2d_workspace_bytes(&gp, sizeof(floating))))
     elif fc_conv2d_backward_weight_1x1_ok(&g, N):
         split = POINTWISE_FILTERS
+    cdef bint fused = False, as_forward = False
+    cdef char *packed = NULL
+    cdef const floating *rptr = NULL
+    cdef floating *dx = NULL
+    cdef Py_ssize_t xs = g.C * g.H * g.W
+    for i in range(4):
+        if ((grad_x is not None and grad_x.shape[i] != x.shape[i])
+                or (residual is not None and residual.shape[i] != x.shape[i])):
+            raise ValueError("backward_weight: grad_x and residual must be shaped like x")
+    if grad_x is not None and w is not None and split == IMAGE_RUNS and N >= num_threads:
+        as_forward = fc_conv2d_backward_data_1x1_as_forward(&g, N, &t)
+        if as_forward:
+            # the forward team's image runs (not its 1x1 batch or filter-row modes)
+            fused = (not fc_conv2d_1x1_batch_ok(&t, N) and _runs_keep_units(
+                N, nchunks, fc_conv2d_run_images(&t, FC_CONV_FORWARD, sizeof(floating))))
+            ws = max(ws, _round64(fc_conv2d_workspace_bytes(&t, sizeof(floating))))
+        else:
+            # not the stride-2 Winograd input gradient: its runs lose more to sharing
+            # the core's cache with the weight gradient's than grad_out's second
+            # reading costs ('strided', 32 -> 64 on 32x32 maps: 2.5% slower fused)
+            fused = strcmp(fc_conv2d_path(&g, FC_CONV_BACKWARD_DATA, sizeof(floating)),
+                           b"winograd-s2") != 0 and _runs_keep_units(
+                N, nchunks, fc_conv2d_run_images(&g, FC_CONV_BACKWARD_DATA, sizeof(floating)))
+    if fused:
+        nt = team_size(num_threads, nchunks, 2.0 * _flops(&g, N))
+        dx = &grad_x[0, 0, 0, 0]
+        if residual is not None:
+            rptr = &residual[0, 0, 0, 0]
     work = _scratch(_times(ws, nt), "conv2d_backward", f"workspace ({nt} threads)")
     try:
         if split == FILTER_PARTS:
@@ -389,7 +444,7 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
                     else:
                         fc_conv2d_backward_weight_batch_f64(&gp, 1, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0] + k0 * P,
                                                             dw + k0 * CRS, NULL if db == NULL else db + k0, mywork)
-            return
+            return False
         if split == POINTWISE_FILTERS:
             # Filters split over the team, every image in each part: no partials.
             with nogil, parallel(num_threads=nt):
@@ -401,9 +456,11 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
                     else:
                         fc_conv2d_backward_weight_1x1_part_f64(&g, N, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0],
                                                                dw, db, i, nt, mywork)
-            return
+            return False
         partials = _scratch(_times(part_bytes, nchunks), "conv2d_backward",
                             f"partial weight gradients ({nchunks} runs)")
+        if fused:
+            packed = _packed_weights(&g, FC_CONV_BACKWARD_DATA, w, "conv2d_backward", N)
         with nogil, parallel(num_threads=nt):
             mywork = work + ws * threadid()
             for chunk in prange(nchunks, schedule='static'):
@@ -418,6 +475,10 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
                     fc_conv2d_backward_weight_batch_f64(&g, (chunk + 1) * N // nchunks - n,
                                                         &x[n, 0, 0, 0], &grad_out[n, 0, 0, 0],
                                                         acc, NULL if db == NULL else acc + wsize, mywork)
+                if fused:
+                    _input_grad_run(&g, &t, as_forward, (chunk + 1) * N // nchunks - n,
+                                    &grad_out[n, 0, 0, 0], packed,
+                                    rptr + n * xs if rptr != NULL else NULL, dx + n * xs, mywork)
         # Partials added in chunk order for every element; threads split the
         # elements (blocks of REDUCE_BLOCK), which leaves each sum's order alone.
         nblocks = (part + REDUCE_BLOCK - 1) // REDUCE_BLOCK
@@ -431,160 +492,8 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
     finally:
         give_scratch(work)
         give_scratch(partials)
-
-
-# ---------------------------------------------------------------- depthwise (groups == C)
-
-def depthwise_small_path(tuple geometry, int pass_):
-    """Whether pass_ (0 forward, 1 backward-data, 2 backward-weight) of a depthwise conv
-    fits the channel-interleaved small-plane kernels (csrc/conv_depthwise_small.c); the
-    row kernels (depthwise_rows_path) take precedence where both fit."""
-    cdef fc_conv_geom g = make_geom(geometry)
-    return bool(fc_depthwise_small_fits(&g, pass_))
-
-
-def depthwise_flat_path(tuple geometry, int pass_, itemsize=4):
-    """Whether pass_ (0 forward, 1 backward-data) of a depthwise conv runs the AVX-512
-    flat-plane kernels (csrc/conv_depthwise_flat.c) for elements of itemsize bytes;
-    they take precedence over the row and small-plane kernels."""
-    cdef fc_conv_geom g = make_geom(geometry)
-    return bool(fc_depthwise_flat_fits(&g, pass_, itemsize))
-
-
-def depthwise_rows_path(tuple geometry, int pass_):
-    """Whether pass_ (0 forward, 1 backward-data, 2 backward-weight) of a depthwise conv
-    runs the row-vectorised kernels (csrc/conv_depthwise_rows.c); they take precedence."""
-    cdef fc_conv_geom g = make_geom(geometry)
-    return bool(fc_depthwise_rows_fits(&g, pass_))
-
-
-def depthwise_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
-                      const floating[::1] bias, tuple geometry, int activation, double act_param,
-                      floating[:, :, :, ::1] y, int num_threads):
-    """y[n, k] = act(conv(x[n, k // mult], w[k, 0]) + bias[k]) (csrc/forward_team.c)."""
-    cdef fc_conv_geom g = make_geom(geometry)
-    cdef const floating *bptr = NULL
-    if bias is not None:
-        bptr = &bias[0]
-    with nogil:
-        if floating is float:
-            fc_depthwise_forward_team_f32(&g, x.shape[0], &x[0, 0, 0, 0], &w[0, 0, 0, 0], bptr,
-                                          activation, <float> act_param, &y[0, 0, 0, 0],
-                                          num_threads)
-        else:
-            fc_depthwise_forward_team_f64(&g, x.shape[0], &x[0, 0, 0, 0], &w[0, 0, 0, 0], bptr,
-                                          activation, act_param, &y[0, 0, 0, 0], num_threads)
-
-
-def depthwise_backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :, ::1] w,
-                            tuple geometry, floating[:, :, :, ::1] grad_x, int num_threads):
-    """grad_x[n, c] from the mult output planes of channel c (csrc/forward_team.c: the
-    forward's kernel choice and team rule)."""
-    cdef fc_conv_geom g = make_geom(geometry)
-    with nogil:
-        if floating is float:
-            fc_depthwise_backward_data_team_f32(&g, grad_out.shape[0], &grad_out[0, 0, 0, 0],
-                                                &w[0, 0, 0, 0], &grad_x[0, 0, 0, 0], num_threads)
-        else:
-            fc_depthwise_backward_data_team_f64(&g, grad_out.shape[0], &grad_out[0, 0, 0, 0],
-                                                &w[0, 0, 0, 0], &grad_x[0, 0, 0, 0], num_threads)
-
-
-def depthwise_backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] grad_out,
-                              tuple geometry, floating[:, :, :, ::1] grad_w, floating[::1] grad_b,
-                              int num_threads):
-    """grad_w, grad_b of a depthwise conv. Work items are (fixed run of images, filter);
-    each sums its run in order into its own partial, and the partials of a filter are
-    added in run order: bitwise the same for any thread count."""
-    cdef fc_conv_geom g = make_geom(geometry)
-    cdef Py_ssize_t N = x.shape[0], K = g.K, mult = g.K // g.C, RS = g.R * g.S
-    cdef Py_ssize_t nchunks = min(N, WEIGHT_GRAD_CHUNKS), item, chunk, k, n0, i
-    cdef Py_ssize_t part = RS + 1
-    cdef Py_ssize_t nblk = fc_depthwise_small_blocks(&g)
-    cdef bint flat = fc_depthwise_flat_fits(&g, 2, sizeof(floating))
-    cdef bint rows = fc_depthwise_rows_fits(&g, 2) and not flat
-    cdef bint small = fc_depthwise_small_fits(&g, 2) and not rows and not flat
-    cdef Py_ssize_t fblk = (K + 15) // 16
-    cdef int nt = team_size(num_threads, nchunks * (fblk if flat else nblk if small else K),
-                            depthwise_work(&g, N))
-    cdef floating total
-    cdef floating *acc
-    cdef floating *dw = &grad_w[0, 0, 0, 0]
-    cdef floating *db = NULL
-    if grad_b is not None:
-        db = &grad_b[0]
-    cdef floating *partials = <floating *> _scratch(_times(sizeof(floating), nchunks * K * part),
-                                                    "conv2d_backward", "partial weight gradients")
-    try:
-        with nogil:
-            # Small planes: items (image run, 8-channel block), each writing the
-            # partials of its 8 filters; the same run-order reduction follows.
-            for item in prange(nchunks * nblk if small else 0, schedule='static', num_threads=nt):
-                chunk = item // nblk
-                n0 = chunk * N // nchunks
-                acc = partials + (chunk * K + (item % nblk) * 8) * part
-                if floating is float:
-                    fc_depthwise_small_backward_weight_f32(
-                        &g, (chunk + 1) * N // nchunks - n0, item % nblk, &x[n0, 0, 0, 0],
-                        &grad_out[n0, 0, 0, 0], part, acc)
-                else:
-                    fc_depthwise_small_backward_weight_f64(
-                        &g, (chunk + 1) * N // nchunks - n0, item % nblk, &x[n0, 0, 0, 0],
-                        &grad_out[n0, 0, 0, 0], part, acc)
-            # AVX-512, stride-1 'same' planes: items (image run, 16-channel block),
-            # each writing the partials of its filters; the same reduction follows.
-            for item in prange(nchunks * fblk if flat else 0, schedule='static', num_threads=nt):
-                chunk = item // fblk
-                k = (item % fblk) * 16
-                n0 = chunk * N // nchunks
-                if floating is float:
-                    fc_depthwise_flat_backward_weight_f32(
-                        &g, (chunk + 1) * N // nchunks - n0, k, min(K, k + 16), &x[n0, 0, 0, 0],
-                        &grad_out[n0, 0, 0, 0], part, partials + (chunk * K + k) * part)
-                else:
-                    fc_depthwise_flat_backward_weight_f64(
-                        &g, (chunk + 1) * N // nchunks - n0, k, min(K, k + 16), &x[n0, 0, 0, 0],
-                        &grad_out[n0, 0, 0, 0], part, partials + (chunk * K + k) * part)
-            # Rows at least one vector wide: items (image run, filter) as below,
-            # each writing its filter's partial (taps, dy sum) vectorised along rows.
-            for item in prange(nchunks * K if rows else 0, schedule='static', num_threads=nt):
-                chunk = item // K
-                k = item % K
-                n0 = chunk * N // nchunks
-                if floating is float:
-                    fc_depthwise_rows_backward_weight_f32(
-                        &g, (chunk + 1) * N // nchunks - n0, &x[n0, k, 0, 0], g.C * g.H * g.W,
-                        &grad_out[n0, k, 0, 0], K * g.Ho * g.Wo, partials + item * part)
-                else:
-                    fc_depthwise_rows_backward_weight_f64(
-                        &g, (chunk + 1) * N // nchunks - n0, &x[n0, k, 0, 0], g.C * g.H * g.W,
-                        &grad_out[n0, k, 0, 0], K * g.Ho * g.Wo, partials + item * part)
-            for item in prange(0 if small or rows or flat else nchunks * K, schedule='static',
-                               num_threads=nt):
-                chunk = item // K
-                k = item % K
-                acc = partials + item * part
-                memset(acc, 0, part * sizeof(floating))
-                n0 = chunk * N // nchunks
-                if floating is float:
-                    fc_depthwise_backward_weight_plane_f32(
-                        &g, (chunk + 1) * N // nchunks - n0, &x[n0, k // mult, 0, 0],
-                        g.C * g.H * g.W, &grad_out[n0, k, 0, 0], K * g.Ho * g.Wo, acc, acc + RS)
-                else:
-                    fc_depthwise_backward_weight_plane_f64(
-                        &g, (chunk + 1) * N // nchunks - n0, &x[n0, k // mult, 0, 0],
-                        g.C * g.H * g.W, &grad_out[n0, k, 0, 0], K * g.Ho * g.Wo, acc, acc + RS)
-            for k in range(K):
-                for i in range(part):
-                    total = 0
-                    for chunk in range(nchunks):
-                        total = total + partials[(chunk * K + k) * part + i]
-                    if i < RS:
-                        dw[k * RS + i] = total
-                    elif db != NULL:
-                        db[k] = total
-    finally:
-        give_scratch(partials)
+        give_scratch(packed)
+    return fused
 
 
 def winograd_env():

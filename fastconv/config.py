@@ -12,8 +12,8 @@ _state = {"num_threads": None, "simd_path": None}
 
 # Modules that carry their own copy of the C dispatch state (the kernels are
 # linked statically into each extension), so a forced path must reach each.
-_SIMD_MODULES = ("_runtime", "_conv", "_gemm", "_norm", "_pool", "_activation", "_program",
-                 "_upsample")
+_SIMD_MODULES = ("_runtime", "_conv", "_depthwise", "_gemm", "_norm", "_pool", "_activation",
+                 "_program", "_upsample")
 _SIMD_CODES = {"portable": 0, "avx2": 1, "avx2-fma": 1, "avx512": 2}
 
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import fastconv
-from fastconv import _conv, functional as F, geometry as geo
+from fastconv import _depthwise, functional as F, geometry as geo
 from fastconv import reference as ref
 
 from conftest import assert_close
@@ -31,7 +31,7 @@ PLANES = [(32, 32), (16, 16), (8, 8), (4, 4), (2, 2), (1, 1), (1, 2), (2, 4), (4
 
 def _flat_path(shape, R, S, padding, pass_, dtype=np.float32):
     g = geo.conv2d_geometry(shape, (shape[1], 1, R, S), 1, padding, 1, groups=shape[1])
-    return _conv.depthwise_flat_path(geo.conv_kernel_args(g), pass_, np.dtype(dtype).itemsize)
+    return _depthwise.depthwise_flat_path(geo.conv_kernel_args(g), pass_, np.dtype(dtype).itemsize)
 
 
 def _on_path(path, fn):
@@ -150,7 +150,7 @@ def test_3x3_padding_1_kernels_on_every_plane_family(dtype, plane, channels):
 
 def _stride2_path(shape, dtype):
     g = geo.conv2d_geometry(shape, (shape[1], 1, 3, 3), 2, 1, 1, groups=shape[1])
-    return _conv.depthwise_flat_path(geo.conv_kernel_args(g), 0, np.dtype(dtype).itemsize)
+    return _depthwise.depthwise_flat_path(geo.conv_kernel_args(g), 0, np.dtype(dtype).itemsize)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -192,7 +192,7 @@ def test_weight_gradient_of_rows_of_whole_vectors(dtype, plane, channels, restor
     g = geo.conv2d_geometry(shape, (channels, 1, 3, 3), 1, 1, 1, groups=channels)
     args = geo.conv_kernel_args(g)
     vl = 64 // np.dtype(dtype).itemsize
-    taken = _on_path("avx512", lambda: _conv.depthwise_flat_path(args, 2,
+    taken = _on_path("avx512", lambda: _depthwise.depthwise_flat_path(args, 2,
                                                                  np.dtype(dtype).itemsize))
     assert taken == (plane[1] % vl == 0)
     rng = np.random.default_rng(channels)

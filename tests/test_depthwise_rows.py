@@ -16,7 +16,7 @@ from hypothesis import given, settings, strategies as st
 import fastconv
 from fastconv import functional as F
 from fastconv import reference as ref
-from fastconv import _conv, geometry as geo
+from fastconv import _depthwise, geometry as geo
 
 from conftest import assert_close
 
@@ -25,7 +25,7 @@ DTYPES = [np.float32, np.float64]
 
 def _rows_path(shape, R, S, stride, padding):
     g = geo.conv2d_geometry(shape, (shape[1], 1, R, S), stride, padding, 1, groups=shape[1])
-    return [_conv.depthwise_rows_path(geo.conv_kernel_args(g), p) for p in range(3)]
+    return [_depthwise.depthwise_rows_path(geo.conv_kernel_args(g), p) for p in range(3)]
 
 
 def _run(dtype, case, seed=0):

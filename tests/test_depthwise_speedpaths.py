@@ -112,9 +112,9 @@ def test_results_do_not_depend_on_thread_count(shape, stride):
 # SIMD paths.
 
 def _small_path(shape, R, S, stride, padding):
-    from fastconv import _conv, geometry as geo
+    from fastconv import _depthwise, geometry as geo
     g = geo.conv2d_geometry(shape, (shape[1], 1, R, S), stride, padding, 1, groups=shape[1])
-    return [_conv.depthwise_small_path(geo.conv_kernel_args(g), p) for p in range(3)]
+    return [_depthwise.depthwise_small_path(geo.conv_kernel_args(g), p) for p in range(3)]
 
 
 @st.composite

@@ -29,7 +29,8 @@ DEFAULT_TESTS="tests/test_functional_parity.py tests/test_validation.py
   tests/test_upsampling.py tests/test_activations_ext.py tests/test_small_batch_paths.py
   tests/test_ops_table.py tests/test_kernel_paths.py tests/test_single_image_split.py
   tests/test_pointwise_batch.py tests/test_depthwise_rows.py tests/test_inference_program.py
-  tests/test_direct_short_rows.py tests/test_winograd4.py tests/test_winograd_s2.py"
+  tests/test_direct_short_rows.py tests/test_winograd4.py tests/test_winograd_s2.py
+  tests/test_conv_backward_fused.py"
 TESTS=${SANITIZE_TESTS:-$DEFAULT_TESTS}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/fastconv-sanitize.XXXXXX")

@@ -4,7 +4,7 @@ import numpy as np
 
 from .. import geometry as geo
 from ..config import get_num_threads
-from .. import _conv
+from .. import _conv, _depthwise
 from ._checks import _ACT_ELU, _ACT_NONE, _ACT_LEAKY_RELU, _activation_code, _array, _bool, _contiguous, _expect_shape, _number
 
 
@@ -201,7 +201,7 @@ def _forward(x, weight, bias, g, groups, act, param, y):
     if groups == 1:
         _conv.forward(x, weight, bias, geo.conv_kernel_args(g), act, param, y, nt)
     elif groups == g.C:
-        _conv.depthwise_forward(x, weight, bias, geo.conv_kernel_args(g), act, param, y, nt)
+        _depthwise.depthwise_forward(x, weight, bias, geo.conv_kernel_args(g), act, param, y, nt)
     else:
         gg, Cg, Kg = _group_geometry(g, groups)
         for i in range(groups):
@@ -231,7 +231,7 @@ def _backward_data(grad_out, weight, g, groups, grad_x, bias=None, addend=None):
         _conv.backward_data(grad_out, weight, geo.conv_kernel_args(g), grad_x, nt, bias, addend)
         return
     if groups == g.C:
-        _conv.depthwise_backward_data(grad_out, weight, geo.conv_kernel_args(g), grad_x, nt)
+        _depthwise.depthwise_backward_data(grad_out, weight, geo.conv_kernel_args(g), grad_x, nt)
         if bias is not None:
             grad_x += bias[:, None, None]
     else:
@@ -258,7 +258,7 @@ def _backward_weight(x, grad_out, g, groups, grad_w, grad_b):
     if groups == 1:
         _conv.backward_weight(x, grad_out, geo.conv_kernel_args(g), grad_w, grad_b, nt)
     elif groups == g.C:
-        _conv.depthwise_backward_weight(x, grad_out, geo.conv_kernel_args(g), grad_w, grad_b, nt)
+        _depthwise.depthwise_backward_weight(x, grad_out, geo.conv_kernel_args(g), grad_w, grad_b, nt)
     else:
         gg, Cg, Kg = _group_geometry(g, groups)
         for i in range(groups):
@@ -266,6 +266,21 @@ def _backward_weight(x, grad_out, g, groups, grad_w, grad_b):
             _conv.backward_weight(np.ascontiguousarray(x[:, i * Cg:(i + 1) * Cg]),
                                   np.ascontiguousarray(grad_out[:, ks]), gg, grad_w[ks],
                                   None if grad_b is None else grad_b[ks], nt)
+
+
+def _backward_both(grad_out, x, weight, g, groups, grad_w, grad_b, grad_x, addend=None):
+    """The weight and bias gradients, then the input gradient into ``grad_x`` where it is
+    not None (plus ``addend``, as _backward_data takes it). An ungrouped convolution gets
+    both in one pass over runs of images where its kernels allow (each run's grad_out
+    read back from memory once), with the bits of the two separate passes."""
+    if grad_x is not None and groups == 1 and not _strided_pointwise(g):
+        if not _conv.backward_weight(x, grad_out, geo.conv_kernel_args(g), grad_w, grad_b,
+                                     get_num_threads(), weight, grad_x, addend):
+            _backward_data(grad_out, weight, g, groups, grad_x, None, addend)
+        return
+    _backward_weight(x, grad_out, g, groups, grad_w, grad_b)
+    if grad_x is not None:
+        _backward_data(grad_out, weight, g, groups, grad_x, None, addend)
 
 
 def _group_geometry(g, groups):
@@ -299,9 +314,7 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
     grad_x = np.empty(x.shape, dtype=x.dtype) if input_grad else None
     if not g.N:
         return grad_x, grad_w, grad_b
-    _backward_weight(x, grad_out, g, groups, grad_w, grad_b)
-    if input_grad:
-        _backward_data(grad_out, weight, g, groups, grad_x)
+    _backward_both(grad_out, x, weight, g, groups, grad_w, grad_b, grad_x)
     return grad_x, grad_w, grad_b
 
 

@@ -16,7 +16,7 @@ from .. import geometry as geo
 from ..config import get_num_threads
 from .. import _pool
 from ._checks import _ACTIVATIONS, _ACT_LEAKY_RELU, _ACT_ELU
-from .conv import _backward_data, _backward_weight, _forward
+from .conv import _backward_both, _forward
 
 __all__ = ["PreparedConv2d", "PreparedPool2d", "prepared_cache", "activation_code"]
 
@@ -62,9 +62,7 @@ class PreparedConv2d:
         grad_x = np.empty(x.shape, dtype=self.dtype) if input_grad else None
         if g.N:
             grad_out = np.ascontiguousarray(grad_out)
-            _backward_weight(x, grad_out, g, self.groups, grad_w, grad_b)
-            if input_grad:
-                _backward_data(grad_out, weight, g, self.groups, grad_x, None, addend)
+            _backward_both(grad_out, x, weight, g, self.groups, grad_w, grad_b, grad_x, addend)
         return grad_x, grad_w, grad_b
 
 
