@@ -412,7 +412,8 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
             # the forward team's image runs (not its 1x1 batch or filter-row modes)
             fused = (not fc_conv2d_1x1_batch_ok(&t, N) and _runs_keep_units(
                 N, nchunks, fc_conv2d_run_images(&t, FC_CONV_FORWARD, sizeof(floating))))
-            ws = max(ws, _round64(fc_conv2d_workspace_bytes(&t, sizeof(floating))))
+            if fused:
+                ws = max(ws, _round64(fc_conv2d_workspace_bytes(&t, sizeof(floating))))
         else:
             # not the stride-2 Winograd input gradient: its runs lose more to sharing
             # the core's cache with the weight gradient's than grad_out's second

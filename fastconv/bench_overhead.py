@@ -14,7 +14,8 @@ import numpy as np
 
 __all__ = ["overhead_per_layer"]
 
-_KERNEL_MODULES = ("_conv", "_depthwise", "_pool", "_gemm", "_activation", "_norm", "_upsample", "_program")
+_KERNEL_MODULES = ("_conv", "_depthwise", "_pool", "_gemm", "_activation", "_norm", "_upsample",
+                   "_program")
 
 
 def _wrap(fn, acc):

@@ -201,7 +201,8 @@ def _forward(x, weight, bias, g, groups, act, param, y):
     if groups == 1:
         _conv.forward(x, weight, bias, geo.conv_kernel_args(g), act, param, y, nt)
     elif groups == g.C:
-        _depthwise.depthwise_forward(x, weight, bias, geo.conv_kernel_args(g), act, param, y, nt)
+        _depthwise.depthwise_forward(x, weight, bias, geo.conv_kernel_args(g), act, param, y,
+                                     nt)
     else:
         gg, Cg, Kg = _group_geometry(g, groups)
         for i in range(groups):
@@ -258,7 +259,8 @@ def _backward_weight(x, grad_out, g, groups, grad_w, grad_b):
     if groups == 1:
         _conv.backward_weight(x, grad_out, geo.conv_kernel_args(g), grad_w, grad_b, nt)
     elif groups == g.C:
-        _depthwise.depthwise_backward_weight(x, grad_out, geo.conv_kernel_args(g), grad_w, grad_b, nt)
+        _depthwise.depthwise_backward_weight(x, grad_out, geo.conv_kernel_args(g), grad_w, grad_b,
+                                             nt)
     else:
         gg, Cg, Kg = _group_geometry(g, groups)
         for i in range(groups):
