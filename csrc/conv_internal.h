@@ -235,6 +235,48 @@ int fc_wino_s2_ok(const fc_conv_geom *g, int op);
 void fc_wino_s2_bwd_data_plan(const fc_conv_geom *g, size_t elem, fc_conv_plan *pl);
 int fc_wino_plan_direct(fc_conv_plan *pl, int op, size_t elem);
 
+/* Whether plane xi (phase xi / 25, transformed row a and column b of its 5x5) of the
+ * stride-2 backward-data weights is zero for filters of dg (the transposed geometry):
+ * a 3-tap filter side gives the odd phase's flipped sub-filter a missing first tap
+ * (filter row or column 3), and row 0 of G = [1/2 0; ...] reads that tap alone. Its
+ * products are zero whatever dY holds: 19 of the 100 for a 3x3 filter. */
+static inline int fc_wino_s2t_zero_plane(const fc_conv_geom *dg, int xi)
+{
+    const int ph = xi / 25, a = xi % 25 / 5, b = xi % 5;
+    return (a == 0 && 2 + (ph >> 1) >= dg->R) || (b == 0 && 2 + (ph & 1) >= dg->S);
+}
+
+/* The stride-2 forward's counterpart: whether phase ph's weights are zero in plane xi
+ * (transformed row a = xi / 5, column b = xi % 5): an odd phase of a 3-tap side has no
+ * second tap (filter row or column 3), which row 4 of G = [...; 0 1] reads alone. 19 of
+ * the 100 (plane, phase) products of a 3x3 filter. */
+static inline int fc_wino_s2_zero_phase(const fc_conv_geom *g, int xi, int ph)
+{
+    return (xi / 5 == 4 && (ph >> 1) && g->R <= 3) || (xi % 5 == 4 && (ph & 1) && g->S <= 3);
+}
+
+/* The stride-2 forward's reduction runs phase by phase, cv = ph * C + c, in blocks of
+ * at most kcb channels that never cross a phase (so that a plane can skip a phase's
+ * blocks): block i of nblocks(pl) starts at *pc and has *kc channels. */
+static inline fc_int fc_wino_s2_nblocks(const fc_conv_plan *pl)
+{
+    const fc_int C = pl->dg.C, kcb = pl->kcb;
+    return pl->wino_s2 == 1 ? 4 * ((C + kcb - 1) / kcb) : (C + kcb - 1) / kcb;
+}
+
+static inline void fc_wino_s2_block(const fc_conv_plan *pl, fc_int i, fc_int *pc, fc_int *kc)
+{
+    const fc_int C = pl->dg.C, kcb = pl->kcb;
+    if (pl->wino_s2 == 1) {
+        const fc_int per = (C + kcb - 1) / kcb, ph = i / per;
+        *pc = ph * C + i % per * kcb;
+        *kc = FC_MIN(kcb, (ph + 1) * C - *pc);
+    } else {
+        *pc = i * kcb;
+        *kc = FC_MIN(kcb, C - *pc);
+    }
+}
+
 /* Backward-weight over a run of images (fc_conv2d_backward_weight_batch):
  * dW^T (CRS x K) = sum over images and pixels of col(x) . dY^T, with col(x)
  * never formed: the fc_akr micro-kernel broadcasts its A elements straight

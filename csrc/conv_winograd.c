@@ -555,9 +555,22 @@ void FC_SFX(fc_conv_wino_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x
             const FC_T *ax = ap + (size_t)xi * (size_t)pl->wino_a;
             const FC_T *vx = vb + xi * pl->wino_vs;
             FC_T *mx = mb + xi * pl->wino_ms;
-            for (fc_int pc = 0; pc < Cg; pc += kcb) {
-                const fc_int kc = FC_MIN(kcb, Cg - pc);
-                const FC_T beta = pc == 0 ? (FC_T)0 : (FC_T)1;
+            if (s2 == 2 && fc_wino_s2t_zero_plane(&pl->dg, xi)) {
+                /* U[xi] is zero: its product is too (what the GEMM would store) */
+                for (fc_int k = k0; k < k1; ++k)
+                    memset(mx + k * tbp, 0, (size_t)(npan * FC_NR) * sizeof(FC_T));
+                continue;
+            }
+            const fc_int nblk = s2 ? fc_wino_s2_nblocks(pl) : (Cg + kcb - 1) / kcb;
+            for (fc_int blk = 0, first = 1; blk < nblk; ++blk) {
+                fc_int pc = blk * kcb, kc = FC_MIN(kcb, Cg - pc);
+                if (s2) {
+                    fc_wino_s2_block(pl, blk, &pc, &kc);
+                    if (s2 == 1 && fc_wino_s2_zero_phase(&pl->dg, xi, (int)(pc / C)))
+                        continue;   /* a phase's zero weights: products it need not sum */
+                }
+                const FC_T beta = first ? (FC_T)0 : (FC_T)1;
+                first = 0;
                 const FC_T *apc = ax + pc * mpad;
                 fc_int k = k0;
                 if (k0 % FC_MR) {

@@ -106,7 +106,7 @@ static void fc_wino_plan(fc_conv_plan *pl, size_t elem, int m, fc_int ntiles, in
     pl->wino_tw = tw;
     pl->wino_rows = best;
     pl->wino_tbp = fc_roundup(best * tw, nr);
-    pl->kcb = fc_block_size(Cg, KC, 1);
+    pl->kcb = fc_block_size(s2 == 1 ? d->C : Cg, KC, 1);   /* s2 1: per phase */
     pl->wino_a = fc_roundup(d->K, mr) * Cg;
     pl->ap_bytes = fc_align_up(nx * (size_t)pl->wino_a * elem);
     pl->wino_vs = Cg * pl->wino_tbp + nr;

@@ -16,9 +16,14 @@
  *
  * d_ph the 5x5 patch of P_ph under the block, so the 4 x 4 phases x 25 = 100
  * products per block and channel pair replace 16 x 16 = 256 (a 4x4 filter; 144
- * for 3x3): the phases are 4C channels of 25 independent matrix products
- * M[xi] = U[xi] . V[xi], run by the Winograd driver (fc_conv_wino_run,
- * conv_winograd.c) with the F(4x4, 3x3) path's layouts.
+ * for 3x3): the phases are 4C channels (cv = ph * C + c) of 25 independent matrix
+ * products M[xi] = U[xi] . V[xi], run by the Winograd driver (fc_conv_wino_run,
+ * conv_winograd.c) with the F(4x4, 3x3) path's layouts. A 3x3 filter's odd
+ * phases have one tap per side instead of two, and row (column) 4 of G reads
+ * only the missing one: those phases' weights are zero in 9 of the 25 planes,
+ * which skip them (the reduction runs in blocks that never cross a phase,
+ * fc_wino_s2_block): 81 products, not 100 ('strided' forward 1.36-1.40 ->
+ * 1.28-1.33 ms).
  *
  * Backward-data. The pixels of dX at padded coordinates (2q + py, 2q' + px)
  * -- its phase ph -- receive only the taps w[2a + py][2b + px]: phase ph of dX
@@ -26,7 +31,9 @@
  * flipped sub-filter w[2 - 2a + py][2 - 2b + px], so each of its 4x4 blocks
  * is an F(4x4, 2x2) of its own: 4 x 25 = 100 products per block of all four
  * phases (64 pixels of dX) and channel pair, run as 100 matrix products of
- * the filters' reduction.
+ * the filters' reduction; for a 3x3 filter 19 of them have zero weights
+ * (fc_wino_s2t_zero_plane) and are not run ('strided' input gradient 1.79-1.82
+ * -> 1.62-1.63 ms).
  *
  * Interpolation points 0, 1, -1, 2 and infinity:
  *
@@ -97,12 +104,12 @@ FC_SFX(fc_wino_s2_g)(const double *restrict v0, const double *restrict v1, fc_in
  * w[k, c][2 - 2a + py][2 - 2b + px]. */
 static inline __attribute__((always_inline)) void
 FC_SFX(fc_wino_s2_pack_block)(const fc_conv_plan *pl, const FC_T *w, FC_T *ap, fc_int pc,
-                              fc_int i0)
+                              fc_int kc, fc_int i0)
 {
     const fc_conv_geom *g = &pl->dg;
     const int tr = pl->wino_s2 == 2;
-    const fc_int F = g->K, Cg = tr ? g->C : 4 * g->C, R = g->R, S = g->S;
-    const fc_int mpad = fc_roundup(F, FC_MR), kc = FC_MIN(pl->kcb, Cg - pc), n = kc * FC_MR;
+    const fc_int F = g->K, C = g->C, R = g->R, S = g->S;
+    const fc_int mpad = fc_roundup(F, FC_MR), n = kc * FC_MR;
     const size_t plane = (size_t)pl->wino_a, base = (size_t)(pc * mpad + i0 * kc);
     for (int ph = 0; ph < (tr ? 4 : 1); ++ph)
         for (fc_int e0 = 0; e0 < n; e0 += FC_WINO_S2_PACK_LANES) {
@@ -110,9 +117,9 @@ FC_SFX(fc_wino_s2_pack_block)(const fc_conv_plan *pl, const FC_T *w, FC_T *ap, f
             double gv[4][FC_WINO_S2_PACK_LANES], t[5][2][FC_WINO_S2_PACK_LANES];
             fc_int cv = pc + e0 / FC_MR, f = i0 + e0 % FC_MR;
             for (fc_int e = 0; e < ne; ++e) {
-                const int q = tr ? ph : (int)(cv & 3), py = q >> 1, px = q & 1;
-                /* w[k, c]: (k, c) = (f, cv / 4) forward, (cv, f) backward-data */
-                const FC_T *wk = tr ? w + (cv * F + f) * R * S : w + (f * (Cg / 4) + (cv >> 2)) * R * S;
+                const int q = tr ? ph : (int)(cv / C), py = q >> 1, px = q & 1;
+                /* w[k, c]: (k, c) = (f, cv % C) forward, (cv, f) backward-data */
+                const FC_T *wk = tr ? w + (cv * F + f) * R * S : w + (f * C + cv % C) * R * S;
                 for (int ab = 0; ab < 4; ++ab) {
                     const int a = ab >> 1, b = ab & 1;
                     const fc_int r = 2 * (tr ? 1 - a : a) + py, s = 2 * (tr ? 1 - b : b) + px;
@@ -146,8 +153,11 @@ FC_SFX(fc_wino_s2_pack_units)(const fc_conv_plan *pl, const FC_T *w, FC_T *ap, f
                               fc_int u1)
 {
     const fc_int rows = fc_roundup(pl->dg.K, FC_MR) / FC_MR;
-    for (fc_int u = u0; u < u1; ++u)
-        FC_SFX(fc_wino_s2_pack_block)(pl, w, ap, u / rows * pl->kcb, u % rows * FC_MR);
+    for (fc_int u = u0; u < u1; ++u) {
+        fc_int pc, kc;
+        fc_wino_s2_block(pl, u / rows, &pc, &kc);
+        FC_SFX(fc_wino_s2_pack_block)(pl, w, ap, pc, kc, u % rows * FC_MR);
+    }
 }
 
 static void FC_SFX(fc_wino_s2_pack_portable)(const fc_conv_plan *pl, const FC_T *w, FC_T *ap,
@@ -171,9 +181,8 @@ FC_SFX(fc_wino_s2_pack_avx512)(const fc_conv_plan *pl, const FC_T *w, FC_T *ap, 
  * (pl->wino_a elements a plane): the transform plain weights pay at every call. */
 void FC_SFX(fc_wino_s2_pack_weights)(const fc_conv_plan *pl, const FC_T *w, FC_T *ap)
 {
-    const fc_int Cg = pl->wino_s2 == 2 ? pl->dg.C : 4 * pl->dg.C;
     const fc_int rows = fc_roundup(pl->dg.K, FC_MR) / FC_MR;
-    const fc_int units = (Cg + pl->kcb - 1) / pl->kcb * rows;
+    const fc_int units = fc_wino_s2_nblocks(pl) * rows;
     const int parallel = pl->dg.K * pl->dg.C >= 256;
     (void)parallel;
 #pragma omp parallel if (parallel)
@@ -243,8 +252,8 @@ FC_SFX(fc_wino_s2_out_tile)(const FC_T *m, fc_int ms, FC_T y[4][4])
 }
 
 /* The input transform of tile rows [gr0, gr0 + nrows) into the V panels, a
- * tile at a time: V[xi](4c + ph, tau) at vb + xi*wino_vs + (tau / NR)*4C*NR +
- * (4c + ph)*NR + tau % NR; the lanes past the block's last tile are zero. */
+ * tile at a time: V[xi](ph*C + c, tau) at vb + xi*wino_vs + (tau / NR)*4C*NR +
+ * (ph*C + c)*NR + tau % NR; the lanes past the block's last tile are zero. */
 static void FC_SFX(fc_wino_s2_input_ref)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0,
                                          fc_int nrows, FC_T *vb)
 {
@@ -276,7 +285,7 @@ static void FC_SFX(fc_wino_s2_input_ref)(const fc_conv_plan *pl, const FC_T *x, 
                 for (int a = 0; a < 5; ++a)
                     for (int b = 0; b < 5; ++b)
                         d[a][b] = win[2 * a + py][2 * b + px];
-                FC_SFX(fc_wino_s2_in_tile)(d, vt + (4 * c + ph) * FC_NR, vs);
+                FC_SFX(fc_wino_s2_in_tile)(d, vt + (ph * C + c) * FC_NR, vs);
             }
         }
     }

@@ -47,9 +47,9 @@ fc_wino_s2_at_avx512(const __m512 m0, const __m512 m1, const __m512 m2, const __
 
 /* The four phases' V blocks of one channel from its tiles' 10x10 input windows
  * (phase ph's 5x5 patch at rows py, py + 2, .., columns px, px + 2, ..): B^T down,
- * B along, 25 full stores each at d + (ph*NR + xi*vs). */
+ * B along, 25 full stores each at d + (ph*pstride + xi*vs). */
 static inline __attribute__((always_inline)) FC_W_AVX512 void
-fc_wino_s2_in_panel(__m512 win[10][10], float *d, fc_int vs)
+fc_wino_s2_in_panel(__m512 win[10][10], float *d, fc_int pstride, fc_int vs)
 {
     for (int ph = 0; ph < 4; ++ph) {
         const int py = ph >> 1, px = ph & 1;
@@ -62,7 +62,7 @@ fc_wino_s2_in_panel(__m512 win[10][10], float *d, fc_int vs)
             for (int a = 0; a < 5; ++a)
                 t[a][b] = o[a];
         }
-        float *dp = d + ph * FC_NR_F32;
+        float *dp = d + ph * pstride;
         for (int a = 0; a < 5; ++a) {
             __m512 o[5];
             fc_wino_s2_bt_avx512(t[a][0], t[a][1], t[a][2], t[a][3], t[a][4], o);
@@ -137,7 +137,7 @@ FC_W_AVX512 int fc_wino_s2_input_avx512_f32(const fc_conv_plan *pl, const float 
                         win[v][u] = r;
                     }
                 }
-                fc_wino_s2_in_panel(win, vp + 4 * c * FC_NR_F32, vs);
+                fc_wino_s2_in_panel(win, vp + c * FC_NR_F32, C * FC_NR_F32, vs);
             }
             continue;
         }
@@ -148,7 +148,7 @@ FC_W_AVX512 int fc_wino_s2_input_avx512_f32(const fc_conv_plan *pl, const float 
         const __m512i idx = _mm512_loadu_si512((const void *)off);
         for (fc_int c = 0; c < C; ++c) {
             fc_wino_gather_window_f32(&win[0][0], 10, rowok, colok, idx, xb + c * HW, W);
-            fc_wino_s2_in_panel(win, vp + 4 * c * FC_NR_F32, vs);
+            fc_wino_s2_in_panel(win, vp + c * FC_NR_F32, C * FC_NR_F32, vs);
         }
     }
     return 1;
