@@ -47,9 +47,11 @@ fc_wino_s2_at_avx512(const __m512 m0, const __m512 m1, const __m512 m2, const __
 
 /* The four phases' V blocks of one channel from its tiles' 10x10 input windows
  * (phase ph's 5x5 patch at rows py, py + 2, .., columns px, px + 2, ..): B^T down,
- * B along, 25 full stores each at d + (ph*pstride + xi*vs). */
+ * B along, 25 full stores each at d + (ph*pstride + xi*vs) -- but for the blocks whose
+ * weights are zero (fc_wino_s2_zero_phase: row 4 of the odd-py phases when zr, column
+ * 4 of the odd-px ones when zc), which no product reads. */
 static inline __attribute__((always_inline)) FC_W_AVX512 void
-fc_wino_s2_in_panel(__m512 win[10][10], float *d, fc_int pstride, fc_int vs)
+fc_wino_s2_in_panel(__m512 win[10][10], float *d, fc_int pstride, fc_int vs, int zr, int zc)
 {
     for (int ph = 0; ph < 4; ++ph) {
         const int py = ph >> 1, px = ph & 1;
@@ -63,11 +65,13 @@ fc_wino_s2_in_panel(__m512 win[10][10], float *d, fc_int pstride, fc_int vs)
                 t[a][b] = o[a];
         }
         float *dp = d + ph * pstride;
+        const int zrow = zr && py ? 4 : 5, zcol = zc && px ? 4 : 5;
         for (int a = 0; a < 5; ++a) {
             __m512 o[5];
             fc_wino_s2_bt_avx512(t[a][0], t[a][1], t[a][2], t[a][3], t[a][4], o);
             for (int b = 0; b < 5; ++b)
-                _mm512_storeu_ps(dp + (a * 5 + b) * vs, o[b]);
+                if (a != zrow && b != zcol)
+                    _mm512_storeu_ps(dp + (a * 5 + b) * vs, o[b]);
         }
     }
 }
@@ -78,6 +82,7 @@ FC_W_AVX512 int fc_wino_s2_input_avx512_f32(const fc_conv_plan *pl, const float 
     const fc_conv_geom *g = &pl->dg;
     const fc_int C = g->C, H = g->H, W = g->W, HW = H * W, th = pl->wino_th, tw = pl->wino_tw;
     const fc_int vs = pl->wino_vs, Cv = 4 * C, ntile = nrows * tw, img0 = gr0 / th;
+    const int zr = g->R <= 3, zc = g->S <= 3;
     if (((gr0 + nrows - 1) / th - img0 + 1) * C * HW + HW >= (fc_int)1 << 30)
         return 0;
     const float *xb = x + img0 * C * HW;
@@ -137,7 +142,7 @@ FC_W_AVX512 int fc_wino_s2_input_avx512_f32(const fc_conv_plan *pl, const float 
                         win[v][u] = r;
                     }
                 }
-                fc_wino_s2_in_panel(win, vp + c * FC_NR_F32, C * FC_NR_F32, vs);
+                fc_wino_s2_in_panel(win, vp + c * FC_NR_F32, C * FC_NR_F32, vs, zr, zc);
             }
             continue;
         }
@@ -148,7 +153,7 @@ FC_W_AVX512 int fc_wino_s2_input_avx512_f32(const fc_conv_plan *pl, const float 
         const __m512i idx = _mm512_loadu_si512((const void *)off);
         for (fc_int c = 0; c < C; ++c) {
             fc_wino_gather_window_f32(&win[0][0], 10, rowok, colok, idx, xb + c * HW, W);
-            fc_wino_s2_in_panel(win, vp + c * FC_NR_F32, C * FC_NR_F32, vs);
+            fc_wino_s2_in_panel(win, vp + c * FC_NR_F32, C * FC_NR_F32, vs, zr, zc);
         }
     }
     return 1;
@@ -232,9 +237,12 @@ FC_W_AVX512 int fc_wino_s2_output_avx512_f32(const fc_conv_plan *pl, const float
 
 /* The four phases' V blocks of one filter from its tiles' 6x6 windows (phase ph's
  * patch at rows dr[py], columns dc[px] of the window): B^T down, B along, 25 full
- * stores each at d + (ph*25 + xi)*vs. */
+ * stores each at d + (ph*25 + xi)*vs -- but for the planes whose weights are zero
+ * (fc_wino_s2t_zero_plane: row 0 of the odd-py phases when zr, column 0 of the
+ * odd-px ones when zc), which no product reads. */
 static inline __attribute__((always_inline)) FC_W_AVX512 void
-fc_wino_s2t_in_panel(__m512 win[6][6], const int dr[2], const int dc[2], float *d, fc_int vs)
+fc_wino_s2t_in_panel(__m512 win[6][6], const int dr[2], const int dc[2], float *d, fc_int vs,
+                     int zr, int zc)
 {
     for (int ph = 0; ph < 4; ++ph) {
         const int ra = dr[ph >> 1], cb = dc[ph & 1];
@@ -247,11 +255,13 @@ fc_wino_s2t_in_panel(__m512 win[6][6], const int dr[2], const int dc[2], float *
                 t[a][b] = o[a];
         }
         float *dp = d + (ph * 25) * vs;
+        const int zrow = zr && (ph >> 1) ? 0 : 5, zcol = zc && (ph & 1) ? 0 : 5;
         for (int a = 0; a < 5; ++a) {
             __m512 o[5];
             fc_wino_s2_bt_avx512(t[a][0], t[a][1], t[a][2], t[a][3], t[a][4], o);
             for (int b = 0; b < 5; ++b)
-                _mm512_storeu_ps(dp + (a * 5 + b) * vs, o[b]);
+                if (a != zrow && b != zcol)
+                    _mm512_storeu_ps(dp + (a * 5 + b) * vs, o[b]);
         }
     }
 }
@@ -265,6 +275,7 @@ FC_W_AVX512 int fc_wino_s2t_input_avx512_f32(const fc_conv_plan *pl, const float
     const fc_conv_geom *g = &pl->dg;
     const fc_int C = g->C, H = g->H, W = g->W, HW = H * W, th = pl->wino_th, tw = pl->wino_tw;
     const fc_int vs = pl->wino_vs, ntile = nrows * tw, img0 = gr0 / th;
+    const int zr = g->R <= 3, zc = g->S <= 3;   /* fc_wino_s2t_zero_plane's planes */
     if (((gr0 + nrows - 1) / th - img0 + 1) * C * HW + HW >= (fc_int)1 << 30)
         return 0;
     const fc_int(*q0)[2] = pl->wino_q0;
@@ -288,7 +299,7 @@ FC_W_AVX512 int fc_wino_s2t_input_avx512_f32(const fc_conv_plan *pl, const float
             fc_wino_runs6_setup(&rw, pl, gr0, t0, C, H, W, r0, c0);
             for (fc_int k = 0; k < C; ++k) {
                 fc_wino_runs6_window(&rw, yb + k * HW, win);
-                fc_wino_s2t_in_panel(win, dr, dc, vp + k * FC_NR_F32, vs);
+                fc_wino_s2t_in_panel(win, dr, dc, vp + k * FC_NR_F32, vs, zr, zc);
             }
             continue;
         }
@@ -298,7 +309,7 @@ FC_W_AVX512 int fc_wino_s2t_input_avx512_f32(const fc_conv_plan *pl, const float
         const __m512i idx = _mm512_loadu_si512((const void *)off);
         for (fc_int k = 0; k < C; ++k) {
             fc_wino_gather_window_f32(&win[0][0], 6, rowok, colok, idx, yb + k * HW, W);
-            fc_wino_s2t_in_panel(win, dr, dc, vp + k * FC_NR_F32, vs);
+            fc_wino_s2t_in_panel(win, dr, dc, vp + k * FC_NR_F32, vs, zr, zc);
         }
     }
     return 1;
