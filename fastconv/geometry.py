@@ -357,9 +357,13 @@ def winograd_s2_wins(N, C, K, R, S, Ho, Wo, sh, sw, dh, dw, wide=False, data=Fal
     8 level). 3x3 filters save 1.44x of the products, most of which the transforms take
     back: forward 1.12x for 32 -> 64 channels on 32x32 maps, 1.17x for 64 -> 128 on
     16x16, 1.02x at 16 -> 32, but 0.79x at 128 -> 256 (the transformed weights outgrow
-    L2) and 0.74x at batch 8; input gradient 1.17x for 32 -> 64 channels on 32x32 maps,
-    1.05x on 16x16, 0.94x at batch 16, 0.86-0.93x with 64 -> 128. ``FASTCONV_WINOGRAD=s2``
-    forces it on both passes of every stride-2 3x3 or 4x4 convolution.
+    L2) and 0.74x at batch 8. A 3x3 filter's odd phases have zero sub-filter taps, whose
+    products are skipped (81 of the 100), which made its input gradient win from 16
+    channels and 256 blocks: 1.07-1.30x against the GEMM + col2im path for 16 -> 16 up to
+    32 -> 64 channels on 16x16 and 32x32 maps at batch 32-128 (ResNet-20's 16 -> 32 layer
+    1.11x, its 32 -> 64 1.19x), level at 128 blocks, 0.85x at 64, 0.99x for 64 -> 128
+    channels. ``FASTCONV_WINOGRAD=s2`` forces it on both passes of every stride-2 3x3 or
+    4x4 convolution.
     """
     if not (wide and sh == sw == 2 and dh == dw == 1 and R == S and R in (3, 4)):
         return False
@@ -367,7 +371,7 @@ def winograd_s2_wins(N, C, K, R, S, Ho, Wo, sh, sw, dh, dw, wide=False, data=Fal
     if R == 4:
         return m >= 16 and tiles >= 32
     if data:
-        return m >= 32 and C * K <= 2048 and tiles >= 1024
+        return m >= 16 and C * K <= 2048 and tiles >= 256
     return m >= 32 and C * K <= 8192 and tiles >= 256
 
 

@@ -132,13 +132,17 @@ def test_size_rule_and_the_path_it_picks(monkeypatch):
     assert not wins(64, 32, 64, 4, 4, 8, 8, 1, 1, 1, 1, wide=True)   # stride 1
     assert wins(64, 32, 64, *t, wide=True, data=True)                # both passes
     # 3x3: the forward from 32 channels, 256 blocks and up to 8192 channel pairs; the
-    # input gradient from 1024 blocks, up to 2048 pairs
+    # input gradient from 16 channels and 256 blocks, up to 2048 pairs
     s = (3, 3, 16, 16, 2, 2, 1, 1)
     assert wins(64, 32, 64, *s, wide=True)                       # the 'strided' layer
     assert wins(64, 32, 64, *s, wide=True, data=True)
     assert wins(64, 32, 64, 3, 3, 8, 8, 2, 2, 1, 1, wide=True)  # ResNet-20's last stage
-    assert not wins(64, 32, 64, 3, 3, 8, 8, 2, 2, 1, 1, wide=True, data=True)
+    assert wins(64, 32, 64, 3, 3, 8, 8, 2, 2, 1, 1, wide=True, data=True)
+    assert not wins(32, 32, 64, 3, 3, 8, 8, 2, 2, 1, 1, wide=True, data=True)   # 128 blocks
+    assert not wins(64, 64, 128, *s, wide=True, data=True)       # 8192 pairs
+    assert not wins(64, 8, 16, *s, wide=True, data=True)         # 8 channels
     assert not wins(64, 16, 32, *s, wide=True)                   # 16 channels
+    assert wins(64, 16, 32, *s, wide=True, data=True)
     assert not wins(64, 128, 256, 3, 3, 4, 4, 2, 2, 1, 1, wide=True)   # weights past L2
     assert not wins(8, 64, 128, 3, 3, 8, 8, 2, 2, 1, 1, wide=True)     # 32 blocks
     expected = "winograd-s2" if fastconv.simd_path() == "avx512" else "direct"
@@ -148,7 +152,8 @@ def test_size_rule_and_the_path_it_picks(monkeypatch):
     # backward-data (a transposed layer's forward pass) too; the weight gradient keeps its path
     assert _conv.conv_path(_args(64, 32, 64, 16, 16, 4), 1, 4) == expected
     assert _conv.conv_path(_args(64, 32, 64, 32, 32, 3), 1, 4) == expected
-    assert _conv.conv_path(_args(64, 32, 64, 16, 16, 3), 1, 4) != "winograd-s2"
+    assert _conv.conv_path(_args(64, 32, 64, 16, 16, 3), 1, 4) == expected
+    assert _conv.conv_path(_args(16, 32, 64, 16, 16, 3), 1, 4) != "winograd-s2"
     assert _conv.conv_path(_args(64, 32, 64, 16, 16, 4), 2, 4) == "other"
     monkeypatch.setenv("FASTCONV_WINOGRAD", "s2")                  # forced: any channels
     assert _conv.conv_path(_args(1, 3, 5, 9, 9, 3), 0, 4) == "winograd-s2"
