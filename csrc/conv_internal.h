@@ -255,26 +255,21 @@ static inline int fc_wino_s2_zero_phase(const fc_conv_geom *g, int xi, int ph)
     return (xi / 5 == 4 && (ph >> 1) && g->R <= 3) || (xi % 5 == 4 && (ph & 1) && g->S <= 3);
 }
 
-/* The stride-2 forward's reduction runs phase by phase, cv = ph * C + c, in blocks of
- * at most kcb channels that never cross a phase (so that a plane can skip a phase's
- * blocks): block i of nblocks(pl) starts at *pc and has *kc channels. */
-static inline fc_int fc_wino_s2_nblocks(const fc_conv_plan *pl)
+/* The reduction blocks of a Winograd plan's products: block i of fc_wino_nblocks(pl)
+ * starts at channel *pc and has *kc channels, at most kcb; the stride-2 forward's
+ * reduction (its 4C phase channels, cv = ph * C + c) in blocks that never cross a
+ * phase, so that a plane can skip a phase's blocks. */
+static inline fc_int fc_wino_nblocks(const fc_conv_plan *pl)
 {
     const fc_int C = pl->dg.C, kcb = pl->kcb;
-    return pl->wino_s2 == 1 ? 4 * ((C + kcb - 1) / kcb) : (C + kcb - 1) / kcb;
+    return (pl->wino_s2 == 1 ? 4 : 1) * ((C + kcb - 1) / kcb);
 }
 
-static inline void fc_wino_s2_block(const fc_conv_plan *pl, fc_int i, fc_int *pc, fc_int *kc)
+static inline void fc_wino_block(const fc_conv_plan *pl, fc_int i, fc_int *pc, fc_int *kc)
 {
-    const fc_int C = pl->dg.C, kcb = pl->kcb;
-    if (pl->wino_s2 == 1) {
-        const fc_int per = (C + kcb - 1) / kcb, ph = i / per;
-        *pc = ph * C + i % per * kcb;
-        *kc = FC_MIN(kcb, (ph + 1) * C - *pc);
-    } else {
-        *pc = i * kcb;
-        *kc = FC_MIN(kcb, C - *pc);
-    }
+    const fc_int C = pl->dg.C, kcb = pl->kcb, per = (C + kcb - 1) / kcb, ph = i / per;
+    *pc = ph * C + i % per * kcb;
+    *kc = FC_MIN(kcb, (ph + 1) * C - *pc);
 }
 
 /* Backward-weight over a run of images (fc_conv2d_backward_weight_batch):

@@ -2,11 +2,9 @@
  * conv_winograd.c -- 3x3, stride 1, undilated convolutions by Winograd's
  * minimal filtering F(2x2, 3x3) (Lavin & Gray, 2016), the fast path of the
  * forward pass and of backward-data (through the flipped weights); the
- * backward-weight pass (the transposed transform) is in conv_winograd_bw.c,
- * F(4x4, 3x3)'s transforms, which the same driver runs when pl->wino_m == 4,
- * in conv_winograd4.c,
- * the tile helpers both use in conv_winograd_tiles.h; overview in
- * conv_internal.h.
+ * backward-weight pass in conv_winograd_bw.c, F(4x4, 3x3)'s transforms (the same
+ * driver, pl->wino_m == 4) in conv_winograd4.c, stride-2 F(4x4, 2x2)'s in
+ * conv_winograd_s2.c, the tile helpers in conv_winograd_tiles.h.
  *
  * Each 2x2 block of outputs (a tile) is computed from the 4x4 input patch
  * d under it as  Y = A^T [ (G g G^T) .* (B^T d B) ] A,  so the 36
@@ -514,11 +512,9 @@ void FC_SFX(fc_conv_wino_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x
 {
     const fc_conv_geom *g = &pl->dg;
     const fc_int K = g->K, C = g->C, tw = pl->wino_tw, tbp = pl->wino_tbp;
-    const fc_int mpad = fc_roundup(K, FC_MR), kcb = pl->kcb;
-    const int s2 = pl->wino_s2, f4 = pl->wino_m == 4;
-    const int nx = s2 == 2 ? 100 : s2 ? 25 : f4 ? 36 : 16;
+    const int s2 = pl->wino_s2, f4 = pl->wino_m == 4, nx = s2 == 2 ? 100 : s2 ? 25 : f4 ? 36 : 16;
     /* the products' reduction: the channels, or (stride-2 forward) their four phases each */
-    const fc_int Cg = s2 == 1 ? 4 * C : C;
+    const fc_int Cg = s2 == 1 ? 4 * C : C, mpad = fc_roundup(K, FC_MR);
     /* The workspace starts with room for packed weights (see fc_conv_plan). */
     char *wk = (char *)fc_align_ptr(work) + pl->ap_bytes;
     FC_T *vb = (FC_T *)wk;
@@ -556,19 +552,14 @@ void FC_SFX(fc_conv_wino_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x
             const FC_T *vx = vb + xi * pl->wino_vs;
             FC_T *mx = mb + xi * pl->wino_ms;
             if (s2 == 2 && fc_wino_s2t_zero_plane(&pl->dg, xi)) {
-                /* U[xi] is zero: its product is too (what the GEMM would store) */
-                for (fc_int k = k0; k < k1; ++k)
+                for (fc_int k = k0; k < k1; ++k)   /* U[xi] = 0: what the GEMM would store */
                     memset(mx + k * tbp, 0, (size_t)(npan * FC_NR) * sizeof(FC_T));
                 continue;
             }
-            const fc_int nblk = s2 ? fc_wino_s2_nblocks(pl) : (Cg + kcb - 1) / kcb;
-            for (fc_int blk = 0, first = 1; blk < nblk; ++blk) {
-                fc_int pc = blk * kcb, kc = FC_MIN(kcb, Cg - pc);
-                if (s2) {
-                    fc_wino_s2_block(pl, blk, &pc, &kc);
-                    if (s2 == 1 && fc_wino_s2_zero_phase(&pl->dg, xi, (int)(pc / C)))
-                        continue;   /* a phase's zero weights: products it need not sum */
-                }
+            for (fc_int blk = 0, first = 1, pc, kc; blk < fc_wino_nblocks(pl); ++blk) {
+                fc_wino_block(pl, blk, &pc, &kc);
+                if (s2 == 1 && fc_wino_s2_zero_phase(&pl->dg, xi, (int)(pc / C)))
+                    continue;   /* a phase's zero weights: products it need not sum */
                 const FC_T beta = first ? (FC_T)0 : (FC_T)1;
                 first = 0;
                 const FC_T *apc = ax + pc * mpad;

@@ -22,7 +22,7 @@
  * phases have one tap per side instead of two, and row (column) 4 of G reads
  * only the missing one: those phases' weights are zero in 9 of the 25 planes,
  * which skip them (the reduction runs in blocks that never cross a phase,
- * fc_wino_s2_block): 81 products, not 100 ('strided' forward 1.36-1.40 ->
+ * fc_wino_block): 81 products, not 100 ('strided' forward 1.36-1.40 ->
  * 1.28-1.33 ms).
  *
  * Backward-data. The pixels of dX at padded coordinates (2q + py, 2q' + px)
@@ -155,7 +155,7 @@ FC_SFX(fc_wino_s2_pack_units)(const fc_conv_plan *pl, const FC_T *w, FC_T *ap, f
     const fc_int rows = fc_roundup(pl->dg.K, FC_MR) / FC_MR;
     for (fc_int u = u0; u < u1; ++u) {
         fc_int pc, kc;
-        fc_wino_s2_block(pl, u / rows, &pc, &kc);
+        fc_wino_block(pl, u / rows, &pc, &kc);
         FC_SFX(fc_wino_s2_pack_block)(pl, w, ap, pc, kc, u % rows * FC_MR);
     }
 }
@@ -182,7 +182,7 @@ FC_SFX(fc_wino_s2_pack_avx512)(const fc_conv_plan *pl, const FC_T *w, FC_T *ap, 
 void FC_SFX(fc_wino_s2_pack_weights)(const fc_conv_plan *pl, const FC_T *w, FC_T *ap)
 {
     const fc_int rows = fc_roundup(pl->dg.K, FC_MR) / FC_MR;
-    const fc_int units = fc_wino_s2_nblocks(pl) * rows;
+    const fc_int units = fc_wino_nblocks(pl) * rows;
     const int parallel = pl->dg.K * pl->dg.C >= 256;
     (void)parallel;
 #pragma omp parallel if (parallel)
