@@ -527,12 +527,12 @@ void FC_SFX(fc_conv_wino_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x
         const fc_int nrows = FC_MIN(pl->wino_rows, total_rows - gr0);
         const fc_int ntile = nrows * tw;
         /* Lanes past the last tile of a short block: zero, never garbage (F(4x4)'s
-         * input transform writes whole panels). */
-        if (!f4 && ntile < tbp)
-            for (int xi = 0; xi < 16; ++xi)
+         * input transform writes whole panels; the stride-2 ones only on AVX-512). */
+        if ((s2 || !f4) && ntile < tbp)
+            for (int xi = 0; xi < nx; ++xi)
                 for (fc_int tau = ntile; tau < fc_roundup(ntile, FC_NR); ++tau)
-                    for (fc_int c = 0; c < C; ++c)
-                        vb[xi * pl->wino_vs + (tau / FC_NR) * C * FC_NR + c * FC_NR + tau % FC_NR] = 0;
+                    for (fc_int c = 0; c < Cg; ++c)
+                        vb[xi * pl->wino_vs + (tau / FC_NR) * Cg * FC_NR + c * FC_NR + tau % FC_NR] = 0;
         if (s2)
             FC_SFX(fc_wino_s2_input)(pl, x, gr0, nrows, vb);
         else if (f4)

@@ -195,7 +195,7 @@ FC_W_AVX512 int fc_wino4_input_avx512_f32(const fc_conv_plan *pl, const float *x
     const fc_int C = g->C, H = g->H, W = g->W, HW = H * W, th = pl->wino_th, tw = pl->wino_tw;
     const fc_int vstride = pl->wino_vs, pt = g->pad_top, pleft = g->pad_left;
     const fc_int ntile = nrows * tw, img0 = gr0 / th;
-    if (((gr0 + nrows - 1) / th - img0 + 1) * C * HW + HW >= (fc_int)1 << 30)
+    if (!fc_wino_reach32(gr0, nrows, th, C, HW))
         return 0;
     const float *xb = x + img0 * C * HW;
     /* Whole panels in runs of four tiles along tile rows: each run's six input rows are
@@ -278,7 +278,7 @@ FC_W_AVX512 int fc_wino4_output_avx512_f32(const fc_conv_plan *pl, const float *
     const fc_int tbp = pl->wino_tbp, mstride = pl->wino_ms, ntile = nrows * pl->wino_tw;
     const fc_int img0 = gr0 / th;
     if ((act != FC_ACT_NONE && act != FC_ACT_RELU) ||
-        ((gr0 + nrows - 1) / th - img0 + 1) * K * HWo + HWo >= (fc_int)1 << 30)
+        !fc_wino_reach32(gr0, nrows, th, K, HWo))
         return 0;
     const int relu = act == FC_ACT_RELU;
     float *yb = y + img0 * K * HWo;

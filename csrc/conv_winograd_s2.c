@@ -251,34 +251,36 @@ FC_SFX(fc_wino_s2_out_tile)(const FC_T *m, fc_int ms, FC_T y[4][4])
         FC_SFX(fc_wino_s2_at)(s[0][i], s[1][i], s[2][i], s[3][i], s[4][i], y[i]);
 }
 
+/* The n x n window of an H x W plane from (h0, w0) into win (rows n apart), zero
+ * outside the plane: a portable transform's input patch. */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino_s2_window)(const FC_T *plane, fc_int H, fc_int W, fc_int h0, fc_int w0, int n,
+                          FC_T *win)
+{
+    for (int v = 0; v < n; ++v)
+        for (int u = 0; u < n; ++u) {
+            const fc_int h = h0 + v, w = w0 + u;
+            win[v * n + u] = h >= 0 && h < H && w >= 0 && w < W ? plane[h * W + w] : (FC_T)0;
+        }
+}
+
 /* The input transform of tile rows [gr0, gr0 + nrows) into the V panels, a
  * tile at a time: V[xi](ph*C + c, tau) at vb + xi*wino_vs + (tau / NR)*4C*NR +
- * (ph*C + c)*NR + tau % NR; the lanes past the block's last tile are zero. */
+ * (ph*C + c)*NR + tau % NR (the lanes past the block's last tile: the driver's). */
 static void FC_SFX(fc_wino_s2_input_ref)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0,
                                          fc_int nrows, FC_T *vb)
 {
     const fc_conv_geom *g = &pl->dg;
     const fc_int C = g->C, H = g->H, W = g->W, th = pl->wino_th, tw = pl->wino_tw;
     const fc_int vs = pl->wino_vs, Cv = 4 * C, ntile = nrows * tw;
-    const fc_int nv = fc_roundup(ntile, FC_NR);
-    for (fc_int tau = 0; tau < nv; ++tau) {
+    for (fc_int tau = 0; tau < ntile; ++tau) {
         FC_T *vt = vb + (tau / FC_NR) * Cv * FC_NR + tau % FC_NR;
-        if (tau >= ntile) {
-            for (fc_int cv = 0; cv < Cv; ++cv)
-                for (int xi = 0; xi < 25; ++xi)
-                    vt[xi * vs + cv * FC_NR] = 0;
-            continue;
-        }
         const fc_int lr = tau / tw, tj = tau - lr * tw, gr = gr0 + lr, img = gr / th;
         const fc_int ti = gr - img * th, h0 = 8 * ti - g->pad_top, w0 = 8 * tj - g->pad_left;
         for (fc_int c = 0; c < C; ++c) {
             const FC_T *xc = x + (img * C + c) * H * W;
             FC_T win[10][10];
-            for (int v = 0; v < 10; ++v)
-                for (int u = 0; u < 10; ++u) {
-                    const fc_int h = h0 + v, w = w0 + u;
-                    win[v][u] = h >= 0 && h < H && w >= 0 && w < W ? xc[h * W + w] : (FC_T)0;
-                }
+            FC_SFX(fc_wino_s2_window)(xc, H, W, h0, w0, 10, &win[0][0]);
             for (int ph = 0; ph < 4; ++ph) {
                 const int py = ph >> 1, px = ph & 1;
                 FC_T d[5][5];
@@ -342,16 +344,10 @@ static void FC_SFX(fc_wino_s2t_input_ref)(const fc_conv_plan *pl, const FC_T *dy
 {
     const fc_conv_geom *g = &pl->dg;
     const fc_int C = g->C, H = g->H, W = g->W, th = pl->wino_th, tw = pl->wino_tw;
-    const fc_int vs = pl->wino_vs, ntile = nrows * tw, nv = fc_roundup(ntile, FC_NR);
+    const fc_int vs = pl->wino_vs, ntile = nrows * tw;
     const fc_int(*q0)[2] = pl->wino_q0;
-    for (fc_int tau = 0; tau < nv; ++tau) {
+    for (fc_int tau = 0; tau < ntile; ++tau) {
         FC_T *vt = vb + (tau / FC_NR) * C * FC_NR + tau % FC_NR;
-        if (tau >= ntile) {
-            for (fc_int k = 0; k < C; ++k)
-                for (int xi = 0; xi < 100; ++xi)
-                    vt[xi * vs + k * FC_NR] = 0;
-            continue;
-        }
         const fc_int lr = tau / tw, tj = tau - lr * tw, gr = gr0 + lr, img = gr / th;
         const fc_int ti = gr - img * th;
         for (int ph = 0; ph < 4; ++ph) {
@@ -359,11 +355,7 @@ static void FC_SFX(fc_wino_s2t_input_ref)(const fc_conv_plan *pl, const FC_T *dy
             for (fc_int k = 0; k < C; ++k) {
                 const FC_T *yk = dy + (img * C + k) * H * W;
                 FC_T d[5][5];
-                for (int a = 0; a < 5; ++a)
-                    for (int b = 0; b < 5; ++b) {
-                        const fc_int h = h0 + a, w = w0 + b;
-                        d[a][b] = h >= 0 && h < H && w >= 0 && w < W ? yk[h * W + w] : (FC_T)0;
-                    }
+                FC_SFX(fc_wino_s2_window)(yk, H, W, h0, w0, 5, &d[0][0]);
                 FC_SFX(fc_wino_s2_in_tile)(d, vt + (ph * 25) * vs + k * FC_NR, vs);
             }
         }

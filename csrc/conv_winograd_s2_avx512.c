@@ -83,7 +83,7 @@ FC_W_AVX512 int fc_wino_s2_input_avx512_f32(const fc_conv_plan *pl, const float 
     const fc_int C = g->C, H = g->H, W = g->W, HW = H * W, th = pl->wino_th, tw = pl->wino_tw;
     const fc_int vs = pl->wino_vs, Cv = 4 * C, ntile = nrows * tw, img0 = gr0 / th;
     const int zr = g->R <= 3, zc = g->S <= 3;
-    if (((gr0 + nrows - 1) / th - img0 + 1) * C * HW + HW >= (fc_int)1 << 30)
+    if (!fc_wino_reach32(gr0, nrows, th, C, HW))
         return 0;
     const float *xb = x + img0 * C * HW;
     /* Whole panels in runs of four tiles along tile rows (tw a multiple of 4): a run's
@@ -169,7 +169,7 @@ FC_W_AVX512 int fc_wino_s2_output_avx512_f32(const fc_conv_plan *pl, const float
     const fc_int tbp = pl->wino_tbp, ms = pl->wino_ms, ntile = nrows * pl->wino_tw;
     const fc_int img0 = gr0 / th;
     if ((act != FC_ACT_NONE && act != FC_ACT_RELU) ||
-        ((gr0 + nrows - 1) / th - img0 + 1) * K * HWo + HWo >= (fc_int)1 << 30)
+        !fc_wino_reach32(gr0, nrows, th, K, HWo))
         return 0;
     const int relu = act == FC_ACT_RELU;
     float *yb = y + img0 * K * HWo;
@@ -276,7 +276,7 @@ FC_W_AVX512 int fc_wino_s2t_input_avx512_f32(const fc_conv_plan *pl, const float
     const fc_int C = g->C, H = g->H, W = g->W, HW = H * W, th = pl->wino_th, tw = pl->wino_tw;
     const fc_int vs = pl->wino_vs, ntile = nrows * tw, img0 = gr0 / th;
     const int zr = g->R <= 3, zc = g->S <= 3;   /* fc_wino_s2t_zero_plane's planes */
-    if (((gr0 + nrows - 1) / th - img0 + 1) * C * HW + HW >= (fc_int)1 << 30)
+    if (!fc_wino_reach32(gr0, nrows, th, C, HW))
         return 0;
     const fc_int(*q0)[2] = pl->wino_q0;
     /* window origin (rows, columns) and each phase's patch offset in it */
