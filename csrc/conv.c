@@ -315,7 +315,8 @@ const char *fc_conv2d_path(const fc_conv_geom *g, int op, size_t elem)
         if (fc_bw_small_ok(g, elem))
             return "other";
         fc_wino_bw_plan_make(g, elem, &pl);
-        return pl.wino ? (pl.wino_m == 4 ? "winograd-f4" : "winograd") : "other";
+        return pl.wino ? (pl.wino_s2 ? "winograd-s2" : pl.wino_m == 4 ? "winograd-f4" : "winograd")
+                       : "other";
     }
     if (op != FC_CONV_BACKWARD_DATA && fc_1x1_rows_ok(g))
         return "1x1-rows";

@@ -276,10 +276,7 @@ void FC_SFX(fc_conv2d_backward_weight_batch)(const fc_conv_geom *g, fc_int nimg,
         fc_conv_plan fp;
         fc_wino_bw_plan_make(g, sizeof(FC_T), &fp);
         if (fp.wino) {
-            if (db)
-                for (fc_int n = 0; n < nimg; ++n)
-                    FC_SFX(fc_bw_bias)(K, P, dy + n * K * P, db);
-            FC_SFX(fc_conv_wino_bw_run)(&fp, nimg, x, dy, dw, work);
+            FC_SFX(fc_conv_wino_bw_run)(&fp, nimg, x, dy, dw, db, work);
             return;
         }
     }

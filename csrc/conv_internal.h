@@ -188,7 +188,8 @@ typedef struct fc_conv_plan {
     int wino_s2;              /* with wino_m 4: F(4x4, 2x2) on the four phases of a
                                  stride-2 geometry (conv_winograd_s2.c): 1 forward (25
                                  blocks, 4C phase channels where C is written below),
-                                 2 backward-data (100 blocks) */
+                                 2 backward-data (100 blocks), 3 backward-weight
+                                 (F(2x2, 4x4), 25 blocks; conv_winograd_bw.c) */
     fc_int wino_q0[2][2], wino_nq[2][2]; /* wino_s2 2, [rows / columns][phase p]: dX's
                                  pixels at padded coordinate 2q + p, q from wino_q0 on,
                                  wino_nq of them (the tiles cover the longer phase) */
@@ -338,6 +339,13 @@ void fc_wino_bw_sizes(const fc_conv_plan *pl, size_t elem, fc_int *astride, fc_i
                       fc_int *vstride, size_t *a_bytes, size_t *v_bytes, size_t *m_bytes,
                       size_t *r_bytes);
 size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem);
+/* The columns of its accumulators Mw[xi] (K x cols): the channels, or on a stride-2
+ * plan (pl->wino_s2) the four phases' channels, each phase nr-aligned
+ * (column ph * roundup(C, nr) + c). */
+static inline fc_int fc_wino_bw_cols(const fc_conv_plan *pl, fc_int nr)
+{
+    return pl->wino_s2 ? 4 * fc_roundup(pl->dg.C, nr) : pl->dg.C;
+}
 
 /* Per element type T with suffix S: the context of the conv B packers and
  * epilogues, and the templated helpers shared between the conv*.c files. */
@@ -401,7 +409,9 @@ size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem);
                                const T *res, int act, T act_param, T *y);                \
     void fc_wino_s2_pack_weights_##S(const fc_conv_plan *pl, const T *w, T *ap);         \
     void fc_conv_wino_bw_run_##S(const fc_conv_plan *pl, fc_int nimg, const T *x,        \
-                                 const T *dy, T *dw, void *work);                        \
+                                 const T *dy, T *dw, T *db, void *work);                 \
+    /* its stride-2 plans' last step (conv_winograd_s2.c) */                             \
+    void fc_wino_s2_bw_finish_##S(const fc_conv_plan *pl, const T *mw, T *dw);           \
     /* db[k] += the row sums of dY (K x P) in a fixed order (conv_backward_weight.c),  \
      * and the small-filter weight gradient over a run of images (fc_bw_small_ok,      \
      * conv_backward_weight_small.c). */                                                \
@@ -538,6 +548,13 @@ int fc_wino_s2t_input_avx512_f32(const fc_conv_plan *pl, const float *dy, fc_int
 int fc_wino_s2t_output_avx512_f32(const fc_conv_plan *pl, const float *mb, fc_int gr0,
                                   fc_int nrows, fc_int k0, fc_int k1, const float *bias,
                                   const float *res, int act, float *y);
+/* The weight gradient's transforms (conv_winograd_bw.c): fc_wino4_dy_avx512_f32's
+ * twin with the stride-2 path's A; one tile row's input, 16 channels in the lanes, from
+ * the channel-last plane p (rows wr pixels apart), tile tj's four phases' V blocks at
+ * d + tj*16 + ph*pstride + xi*vs. */
+void fc_wino_s2_dy_avx512_f32(const float *q, fc_int ts, fc_int n, float *d, fc_int astride);
+void fc_wino_s2_tiles_in_t_avx512_f32(const float *p, fc_int wr, fc_int tw, float *d,
+                                      fc_int pstride, fc_int vs, int zr, int zc);
 #endif
 
 #endif /* FC_CONV_INTERNAL_H */

@@ -27,16 +27,18 @@ void fc_wino_bw_sizes(const fc_conv_plan *pl, size_t elem, fc_int *astride, fc_i
     const fc_int nr = elem == 8 ? FC_NR_F64 : FC_NR_F32;
     const fc_conv_geom *d = &pl->dg;
     const fc_int tbp = pl->wino_tbp, tw = pl->wino_tw, th = pl->wino_th, m = pl->wino_m;
-    const size_t nx = (size_t)(m + 2) * (size_t)(m + 2);
+    /* stride 2: 25 planes of the four phases' channels, each phase nr-aligned */
+    const fc_int s2 = pl->wino_s2 != 0, step = s2 ? 2 * m : m, cols = fc_wino_bw_cols(pl, nr);
+    const size_t nx = s2 ? 25 : (size_t)(m + 2) * (size_t)(m + 2);
     /* Dy panels MR x tbp plus 8 elements of slack (fc_wino_dy_body's
      * 8-lane stores run 2 past a 6-row panel). */
     *pstride = mr * tbp + 8;
     *astride = (fc_roundup(d->K, mr) / mr) * *pstride + nr;
-    *vstride = fc_roundup(d->C, nr) * tbp + nr;
+    *vstride = fc_roundup(cols, nr) * tbp + nr;
     *a_bytes = fc_align_up(nx * (size_t)*astride * elem);
     *v_bytes = fc_align_up(nx * (size_t)*vstride * elem);
-    *m_bytes = fc_align_up(nx * (size_t)d->K * (size_t)d->C * elem);
-    const size_t plane = (m * (size_t)th + 2) * (m * (size_t)tw + 2) * (size_t)nr;
+    *m_bytes = fc_align_up(nx * (size_t)d->K * (size_t)cols * elem);
+    const size_t plane = (step * (size_t)th + 2) * (step * (size_t)tw + 2) * (size_t)nr;
     size_t rows = m * (m * (size_t)tw) * 8; /* fc_wino_dy_body's m interleaved rows */
     if (m == 4 && elem == 4)
         rows = FC_MAX(rows, 16 * (size_t)FC_WINO4_DY_PLANE(tbp)); /* its AVX-512 planes */
@@ -64,6 +66,7 @@ size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem)
 #else /* ------------------------- template body ------------------------- */
 
 #include "conv_winograd_tiles.h"
+#include "conv_winograd_s2_tiles.h"
 
 /* Lanes of the dy transform: MR (6) rounded up to a vector of floats. */
 #ifndef FC_DYL
@@ -92,37 +95,6 @@ size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem)
  * split into 16 planes -- so each of the 36 results of a vector is one store.
  * ------------------------------------------------------------------- */
 
-#if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
-/* q[(u % phases)*ts + (u / phases)*ld + k] = rows[k][u] for u < n and the 8 rows (NULL:
- * zeros), by 8x8 transposes in registers: the element-by-element interleave cost as much
- * as the transform it feeds. phases 1: pixel u at q + u*ld; 4 (ld 6): the AVX-512 F(4x4)
- * Dy transform's planes, pixel u of a tile row to plane u % 4, tile u / 4's six filters --
- * lanes 6 and 7 (filters past a panel's six: NULL, zero) spill into the next tile's slot
- * of the plane, which that tile's own store rewrites (stores in increasing u); past the
- * row's last tile they land in the plane's slack, or on a partial tile's missing pixels,
- * zeros either way. */
-static inline __attribute__((target("avx2,fma"))) void
-fc_wino_interleave8_avx2(const float *const rows[8], fc_int n, float *q, fc_int ld,
-                         fc_int ts, const int phases)
-{
-    fc_int u = 0;
-    /* u a multiple of 8: pixel u + j goes to phase j % phases, slot u / phases + j / phases
-     * (the signed divisions per store were most of this loop's instructions) */
-    float *qu = q;
-    for (; u + 8 <= n; u += 8, qu += 8 / phases * ld) {
-        __m256 v[8];
-        for (int k = 0; k < 8; ++k)
-            v[k] = rows[k] ? _mm256_loadu_ps(rows[k] + u) : _mm256_setzero_ps();
-        fc_transpose8x8_ps(v);
-        for (int j = 0; j < 8; ++j)
-            _mm256_storeu_ps(qu + (j % phases) * ts + (j / phases) * ld, v[j]);
-    }
-    for (; u < n; ++u)
-        for (int k = 0; k < 8; ++k)
-            q[(u % phases) * ts + (u / phases) * ld + k] = rows[k] ? rows[k][u] : 0.0f;
-}
-#endif
-
 /* F(4x4)'s V = B^T d B of one tile for NR channels interleaved channel-last
  * (p: the 6 x 6 patch's top-left pixel, rows wr*NR apart); V[xi] goes to
  * d[xi*vstride + 0..NR). */
@@ -136,6 +108,33 @@ FC_SFX(fc_wino4_tile_in_t)(const FC_T *p, fc_int wr, FC_T *d, fc_int vstride, co
         FC_W4BT(vec, t[a][0], FC_NR, d + a * 6 * vstride, vstride, FC_NR);
 }
 
+/* The stride-2 path's (pl->wino_s2): a tile row's V blocks from the plane, the four
+ * phases' 5x5 patches of tile tj's 10x10 window at p + 8 tj (rows wr apart); phase ph's
+ * V[xi] of lane cc at d + tj*NR + ph*ps + xi*vstride + cc -- but the blocks no product
+ * reads (fc_wino_s2_zero_phase; zr / zc: 3-tap filter sides) on the AVX-512 path. */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino_s2_tiles_in_t)(const FC_T *p, fc_int wr, fc_int tw, FC_T *d, fc_int ps,
+                              fc_int vstride, int zr, int zc, const int vec)
+{
+#if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
+    if (vec == 2) {
+        fc_wino_s2_tiles_in_t_avx512_f32(p, wr, tw, d, ps, vstride, zr, zc);
+        return;
+    }
+#endif
+    (void)vec, (void)zr, (void)zc;
+    for (fc_int tj = 0; tj < tw; ++tj)
+        for (int ph = 0; ph < 4; ++ph)
+            for (int cc = 0; cc < FC_NR; ++cc) {
+                FC_T win[5][5];
+                for (int i = 0; i < 5; ++i)
+                    for (int j = 0; j < 5; ++j)
+                        win[i][j] = p[((2 * i + (ph >> 1)) * wr + 8 * tj + 2 * j + (ph & 1)) *
+                                          FC_NR + cc];
+                FC_SFX(fc_wino_s2_in_tile)(win, d + tj * FC_NR + ph * ps + cc, vstride);
+            }
+}
+
 /* The input transform into backward-weight's transposed panels, V[xi](tau,
  * c) at vt + xi*vstride + (c / NR)*tbp*NR + tau*NR + c % NR: NR channels at
  * a time from their planes interleaved channel-last in rowbuf, so that one
@@ -147,8 +146,11 @@ FC_SFX(fc_wino_input_t_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, 
 {
     const fc_conv_geom *g = &pl->dg;
     const fc_int C = g->C, H = g->H, W = g->W, th = pl->wino_th, tw = pl->wino_tw;
-    const fc_int m = pl->wino_m, tbp = pl->wino_tbp, wr = m * tw + 2, hr = m * th + 2;
-    const fc_int pt = g->pad_top, pleft = g->pad_left;
+    /* stride 2 (pl->wino_s2): tiles 8 pixels apart, 10x10 windows (the phases' 5x5) */
+    const fc_int m = pl->wino_m, tbp = pl->wino_tbp, s2 = pl->wino_s2 != 0;
+    const fc_int step = s2 ? 2 * m : m, wr = step * tw + 2, hr = step * th + 2;
+    const fc_int pt = g->pad_top, pleft = g->pad_left, ps = fc_roundup(C, FC_NR) * tbp;
+    const int zr = g->R <= 3, zc = g->S <= 3;
     FC_T *plane = rowbuf;
     const fc_int v0 = FC_MAX(0, pt), v1 = FC_MIN(hr, pt + H);
     const fc_int u0 = FC_MAX(0, pleft), u1 = FC_MIN(wr, pleft + W);
@@ -162,7 +164,7 @@ FC_SFX(fc_wino_input_t_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, 
         while (lr < nrows) {
             const fc_int gr = gr0 + lr, img = gr / th, ti0 = gr - img * th;
             const fc_int nr = FC_MIN(nrows - lr, th - ti0);
-            const fc_int va = FC_MAX(v0, m * ti0), vz = FC_MIN(v1, m * (ti0 + nr) + 2);
+            const fc_int va = FC_MAX(v0, step * ti0), vz = FC_MIN(v1, step * (ti0 + nr) + 2);
 #if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
             if (vec && FC_NR % 8 == 0 && u1 > u0) {
                 for (fc_int v = va; v < vz; ++v)
@@ -184,6 +186,11 @@ FC_SFX(fc_wino_input_t_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, 
             FC_T *vg = vt + (cg / FC_NR) * tbp * FC_NR;
             for (fc_int ti = ti0; ti < ti0 + nr; ++ti) {
                 const fc_int taub = (lr + ti - ti0) * tw;
+                if (s2) {
+                    FC_SFX(fc_wino_s2_tiles_in_t)(plane + step * ti * wr * FC_NR, wr, tw,
+                                                  vg + taub * FC_NR, ps, vstride, zr, zc, vec);
+                    continue;
+                }
 #if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
                 if (vec == 2 && m == 4) {
                     fc_wino4_tiles_in_t_avx512_f32(plane + 4 * ti * wr * FC_NR, wr, tw,
@@ -307,6 +314,21 @@ FC_SFX(fc_wino_dy_body)(const fc_conv_plan *pl, const FC_T *dy, fc_int gr0, fc_i
             FC_T *ap = ad + (i0 / FC_MR) * pstride + lr * tw * FC_MR;
             for (fc_int tj = 0; tj < tw; ++tj) {
                 FC_T *restrict d = ap + tj * FC_MR;
+                if (pl->wino_s2) {
+                    /* the stride-2 path's A (5 x 4): Dy[a*5 + b] at d + (a*5 + b)*astride */
+                    FC_T t[5][4][FC_DYL];
+                    const FC_T *q0 = q + 4 * tj * FC_DYL;
+                    for (int j = 0; j < 4; ++j)
+                        FC_SFX(fc_wino_s2_a)(q0 + j * FC_DYL, wr * FC_DYL, t[0][j], 4 * FC_DYL);
+                    for (int a = 0; a < 5; ++a) {
+                        FC_T o[5][FC_DYL];
+                        FC_SFX(fc_wino_s2_a)(t[a][0], FC_DYL, o[0], FC_DYL);
+                        for (int b = 0; b < 5; ++b)
+                            for (int kk = 0; kk < FC_DYL; ++kk)
+                                d[(a * 5 + b) * astride + kk] = o[b][kk];
+                    }
+                    continue;
+                }
                 if (m == 4) {
                     /* A dY (t[a][j]), then each row's A^T straight into its six
                      * panels: Dy[a*6 + b] at d + (a*6 + b)*astride */
@@ -333,8 +355,8 @@ FC_SFX(fc_wino_dy_body)(const fc_conv_plan *pl, const FC_T *dy, fc_int gr0, fc_i
         }
 #if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
         if (planes)
-            fc_wino4_dy_avx512_f32(q, ts, fc_roundup(nrows * tw * 6, 16),
-                                   ad + (i0 / FC_MR) * pstride, astride);
+            (pl->wino_s2 ? fc_wino_s2_dy_avx512_f32 : fc_wino4_dy_avx512_f32)(
+                q, ts, fc_roundup(nrows * tw * 6, 16), ad + (i0 / FC_MR) * pstride, astride);
 #endif
     }
 }
@@ -520,14 +542,15 @@ static void FC_SFX(fc_wino_bw_finish)(int tile, const FC_T *m, fc_int n, FC_T *d
         FC_SFX(fc_wino_bw_finish_body)(m, n, dw, tmp);
 }
 
-/* dw (K x C x 3 x 3) += the weight gradient of nimg images (x, dy) by
- * Winograd; pl is the forward plan of g (pl->wino set). db is not touched. */
+/* dw (K x C x R x S) += the weight gradient of nimg images (x, dy) by Winograd, and db
+ * (unless NULL) += dY's sums; pl is fc_wino_bw_plan_make's plan of g (pl->wino set). */
 void FC_SFX(fc_conv_wino_bw_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x,
-                                 const FC_T *dy, FC_T *dw, void *work)
+                                 const FC_T *dy, FC_T *dw, FC_T *db, void *work)
 {
     const fc_conv_geom *g = &pl->dg;
     const fc_int K = g->K, C = g->C, tw = pl->wino_tw, tbp = pl->wino_tbp;
-    const int nx = (pl->wino_m + 2) * (pl->wino_m + 2);
+    const int s2 = pl->wino_s2 != 0, nx = s2 ? 25 : (pl->wino_m + 2) * (pl->wino_m + 2);
+    const fc_int cols = fc_wino_bw_cols(pl, FC_NR), cp = s2 ? cols / 4 : 0;
     fc_int astride, pstride, vstride;
     size_t a_bytes, v_bytes, m_bytes, r_bytes;
     fc_wino_bw_sizes(pl, sizeof(FC_T), &astride, &pstride, &vstride, &a_bytes, &v_bytes,
@@ -570,18 +593,36 @@ void FC_SFX(fc_conv_wino_bw_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T
             FC_SFX(fc_wino_input_t_ref)(pl, x, gr0, nrows, vt, vstride, rowbuf);
             FC_SFX(fc_wino_dy_ref)(pl, dy, gr0, nrows, ad, astride, pstride, rowbuf);
         }
+        if (db) {
+            /* Dy's block (1, 1) is each tile's sum (row 1 of every A is all ones): the
+             * bias gradient from the transformed panels, not another pass over dY */
+            const FC_T *a11 = ad + (s2 ? 6 : pl->wino_m == 4 ? 7 : 5) * astride;
+            for (fc_int k = 0; k < K; ++k) {
+                const FC_T *p = a11 + k / FC_MR * pstride + k % FC_MR;
+                FC_T sum = 0;
+                for (fc_int t = 0; t < kc; ++t)
+                    sum += p[t * FC_MR];
+                db[k] += sum;
+            }
+        }
         for (int xi = 0; xi < nx; ++xi) {
             const FC_T *ax = ad + xi * astride;
             const FC_T *vx = vt + xi * vstride;
-            FC_T *mx = mw + (size_t)xi * (size_t)(K * C);
-            ukb(kc, ax, pstride, vx, FC_NR * tbp, mx, C, gr0 ? (FC_T)1 : (FC_T)0, (int)K,
-                (int)C);
+            FC_T *mx = mw + (size_t)xi * (size_t)(K * cols);
+            /* stride 2: a product per phase, none where that phase's weights are zero */
+            for (int ph = 0; ph < (s2 ? 4 : 1); ++ph)
+                if (!s2 || !fc_wino_s2_zero_phase(g, xi, ph))
+                    ukb(kc, ax, pstride, vx + ph * cp * tbp, FC_NR * tbp, mx + ph * cp, cols,
+                        gr0 ? (FC_T)1 : (FC_T)0, (int)K, (int)C);
         }
     }
     /* dW(k, c) += G^T Mw(k, c) G. F(2x2): in chunks of elements, the
      * transform along the elements (16 contiguous streams in, 9 out), then
      * the 9 taps of each element added into dw. */
-    FC_SFX(fc_wino_bw_finish)(pl->wino_m, mw, (fc_int)K * C, dw, rowbuf);
+    if (s2)
+        FC_SFX(fc_wino_s2_bw_finish)(pl, mw, dw);
+    else
+        FC_SFX(fc_wino_bw_finish)(pl->wino_m, mw, (fc_int)K * C, dw, rowbuf);
 }
 
 #endif

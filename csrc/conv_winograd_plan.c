@@ -5,6 +5,7 @@
  * F(4x4, 2x2) of conv_winograd_s2.c); split from conv.c, whose plans call them.
  */
 #include "conv_internal.h"
+#include <string.h>
 
 /* Winograd F(2x2, 3x3) instead of the direct path: 3x3, stride 1, no
  * dilation, and enough channels on both sides for the 16 products (K' x C'
@@ -31,13 +32,20 @@
 #ifndef FC_WINO4_BW_TILES
 #define FC_WINO4_BW_TILES 64
 #endif
-/* Whether this geometry's forward (pass FC_OP_FWD) or backward-data pass runs
- * F(4x4, 2x2) on the four stride-2 phases (conv_winograd_s2.c): 3x3 or 4x4
- * filters, undilated, by the caller's size policy (FC_WINOGRAD_S2,
- * FC_WINOGRAD_S2_DATA) or FASTCONV_WINOGRAD=s2. */
+/* Stride-2 backward-weight blocks: its 25 planes of four phases' channels. */
+#ifndef FC_WINO_S2_BW_TILES
+#define FC_WINO_S2_BW_TILES 32
+#endif
+/* Whether this geometry's forward (pass FC_OP_FWD), backward-data or backward-weight
+ * pass runs Winograd on the four stride-2 phases (F(4x4, 2x2), conv_winograd_s2.c; the
+ * weight gradient's F(2x2, 4x4), conv_winograd_bw.c): 3x3 or 4x4 filters, undilated,
+ * by the caller's size policy (FC_WINOGRAD_S2, FC_WINOGRAD_S2_DATA,
+ * FC_WINOGRAD_S2_WEIGHT) or FASTCONV_WINOGRAD=s2. */
 int fc_wino_s2_ok(const fc_conv_geom *d, int op)
 {
-    const int bit = op == FC_OP_FWD ? FC_WINOGRAD_S2 : FC_WINOGRAD_S2_DATA;
+    const int bit = op == FC_OP_FWD        ? FC_WINOGRAD_S2
+                    : op == FC_OP_BWD_DATA ? FC_WINOGRAD_S2_DATA
+                                           : FC_WINOGRAD_S2_WEIGHT;
     return d->stride_h == 2 && d->stride_w == 2 && d->R >= 3 && d->R <= 4 && d->S >= 3 &&
            d->S <= 4 && d->dil_h == 1 && d->dil_w == 1 && d->Ho >= 2 && d->Wo >= 2 &&
            ((d->winograd & bit) || fc_winograd_s2_forced()) && fc_winograd_enabled();
@@ -134,6 +142,12 @@ static void fc_wino_plan(fc_conv_plan *pl, size_t elem, int m, fc_int ntiles, in
 
 void fc_wino_bw_plan_make(const fc_conv_geom *g, size_t elem, fc_conv_plan *fp)
 {
+    if (fc_wino_s2_ok(g, FC_OP_BWD_WEIGHT)) { /* the four phases' F(2x2, 4x4) */
+        memset(fp, 0, sizeof(*fp));
+        fp->dg = *g;
+        fc_wino_plan(fp, elem, 4, FC_WINO_S2_BW_TILES, 3);
+        return;
+    }
     /* the forward plan with backward-weight's own F(4x4) bit in place of the
      * forward's */
     fc_conv_geom g2 = *g;

@@ -2,7 +2,7 @@
  * conv_winograd_s2.c -- Winograd F(4x4, 2x2) on the four phases of a stride-2
  * convolution (3x3 or 4x4 filters, undilated; plan field wino_s2), forward
  * (wino_s2 1) and backward-data (wino_s2 2: a transposed convolution's
- * forward pass).
+ * forward pass); and F(2x2, 4x4) for the weight gradient (wino_s2 3).
  *
  * Forward. Split the zero-bordered input xp into its four phases
  * P_ph[i][j] = xp[2i + py][2j + px] (ph = 2 py + px) and each filter into the
@@ -35,6 +35,18 @@
  * (fc_wino_s2t_zero_plane) and are not run ('strided' input gradient 1.79-1.82
  * -> 1.62-1.63 ms).
  *
+ * Backward-weight (wino_s2 3, conv_winograd_bw.c's driver). Phase ph of the
+ * filter, g_ph[a][b] = w[2a + py][2b + px], meets only P_ph: with
+ * Dy = A dY A^T (5x5, from each 4x4 block of output gradients) and
+ * V_ph = B^T d_ph B,
+ *
+ *   dg_ph = G^T [ sum over blocks of Dy .* V_ph ] G,
+ *
+ * the forward's bilinear algorithm transposed, F(2x2, 4x4): 25 matrix products
+ * per phase whose reduction runs over the blocks, Dy shared by the four phases,
+ * 81 of the 100 for a 3x3 filter (a missing tap's column of G^T reads the one
+ * plane row or column that no other tap reads); fc_wino_s2_bw_finish below.
+ *
  * Interpolation points 0, 1, -1, 2 and infinity:
  *
  *   B^T = [2 -1 -2  1 0;  0 -2 -1  1 0;  0  2 -3  1 0;  0 -1  0  1 0;  0  2 -1 -2 1]
@@ -47,9 +59,9 @@
  * The transforms below are the portable ones (any element type, a tile at a
  * time); the AVX-512 build puts a panel's 16 tiles in the vector lanes
  * (conv_winograd_s2_avx512.c) with the same operations in the same order --
- * additions, subtractions and products by powers of two only (3x is 2x + x),
- * so a product the compiler fuses into an add rounds as the pair would: the
- * AVX2 and AVX-512 paths give the same bits. Each output depends only on its
+ * additions, subtractions and products by powers of two only, so a product
+ * the compiler fuses into an add rounds as the pair would: the AVX2 and
+ * AVX-512 paths give the same bits. Each output depends only on its
  * own block, summed over channels in a fixed order: results do not depend on
  * the thread split.
  */
@@ -71,6 +83,7 @@
 
 #else /* ------------------------- template body ------------------------- */
 
+#include "conv_winograd_s2_tiles.h"
 
 #ifndef FC_WINO_S2_ONCE
 #define FC_WINO_S2_ONCE
@@ -195,35 +208,6 @@ void FC_SFX(fc_wino_s2_pack_weights)(const fc_conv_plan *pl, const FC_T *w, FC_T
         else
 #endif
             FC_SFX(fc_wino_s2_pack_portable)(pl, w, ap, u0, u1);
-    }
-}
-
-/* B^T on one column of five (the AVX-512 twin: fc_wino_s2_bt_avx512). */
-static inline __attribute__((always_inline)) void
-FC_SFX(fc_wino_s2_bt)(FC_T d0, FC_T d1, FC_T d2, FC_T d3, FC_T d4, FC_T o[5])
-{
-    o[0] = ((d0 - d2) * (FC_T)2 - d1) + d3;
-    o[1] = (d3 - d2) - d1 * (FC_T)2;
-    o[2] = (d3 - (d2 * (FC_T)2 + d2)) + d1 * (FC_T)2;
-    o[3] = d3 - d1;
-    o[4] = ((d1 - d3) * (FC_T)2 - d2) + d4;
-}
-
-/* V = B^T d B of one 5x5 patch (B^T down each column b, then along each row a, as the
- * AVX-512 twins do), V[a*5 + b] to dst[(a*5 + b)*vs]. */
-static inline __attribute__((always_inline)) void
-FC_SFX(fc_wino_s2_in_tile)(const FC_T d[5][5], FC_T *dst, fc_int vs)
-{
-    FC_T t[5][5], o[5];
-    for (int b = 0; b < 5; ++b) {
-        FC_SFX(fc_wino_s2_bt)(d[0][b], d[1][b], d[2][b], d[3][b], d[4][b], o);
-        for (int a = 0; a < 5; ++a)
-            t[a][b] = o[a];
-    }
-    for (int a = 0; a < 5; ++a) {
-        FC_SFX(fc_wino_s2_bt)(t[a][0], t[a][1], t[a][2], t[a][3], t[a][4], o);
-        for (int b = 0; b < 5; ++b)
-            dst[(a * 5 + b) * vs] = o[b];
     }
 }
 
@@ -449,6 +433,77 @@ void FC_SFX(fc_wino_s2_output)(const fc_conv_plan *pl, const FC_T *mb, fc_int gr
         return;
 #endif
     FC_SFX(fc_wino_s2_output_ref)(pl, mb, gr0, nrows, k0, k1, bias, res, act, act_param, y);
+}
+
+/* Backward-weight (conv_winograd_bw.c on a plan with wino_s2 3): the filter gradient
+ * of each phase ph = 2 py + px is G^T Mw_ph G, Mw_ph[xi] = Mw[xi](k, ph * cp + c) the
+ * products accumulated over the tiles, and lands on the taps w[2a + py][2b + px]:
+ * dw += it, in double (G's sixths). A missing tap (a 3-tap side's odd phase) leaves
+ * out G's column 1, whose row 4 alone is nonzero: no skipped product's block is read. */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino_s2_bw_finish_body)(const fc_conv_plan *pl, const FC_T *mw, FC_T *dw)
+{
+    enum { FIN = 64 };
+    static const double G[5][2] = {
+        {0.5, 0}, {-0.5, -0.5}, {-1.0 / 6, 1.0 / 6}, {1.0 / 6, 1.0 / 3}, {0, 1}};
+    const fc_conv_geom *g = &pl->dg;
+    const fc_int K = g->K, C = g->C, R = g->R, S = g->S, cp = fc_roundup(C, FC_NR);
+    const size_t plane = (size_t)K * (size_t)(4 * cp);
+    for (fc_int k = 0; k < K; ++k)
+        for (int ph = 0; ph < 4; ++ph) {
+            const int py = ph >> 1, px = ph & 1;
+            const int na = FC_MIN(2, (int)(R - py + 1) / 2), nb = FC_MIN(2, (int)(S - px + 1) / 2);
+            const FC_T *mk = mw + (size_t)k * (size_t)(4 * cp) + (size_t)(ph * cp);
+            for (fc_int c0 = 0; c0 < C; c0 += FIN) {
+                const fc_int ne = FC_MIN(FIN, C - c0);
+                double t[2][5][FIN]; /* G^T Mw: t[a'][b] */
+                for (int ap = 0; ap < na; ++ap)
+                    for (int b = 0; b < 5; ++b) {
+                        if (nb == 1 && G[b][0] == 0)
+                            continue;
+                        for (fc_int e = 0; e < ne; ++e)
+                            t[ap][b][e] = 0;
+                        for (int a = 0; a < 5; ++a)
+                            if (G[a][ap] != 0)
+                                for (fc_int e = 0; e < ne; ++e)
+                                    t[ap][b][e] += G[a][ap] *
+                                                   (double)mk[(size_t)(a * 5 + b) * plane + c0 + e];
+                    }
+                for (int ap = 0; ap < na; ++ap)
+                    for (int bp = 0; bp < nb; ++bp) {
+                        double o[FIN];
+                        for (fc_int e = 0; e < ne; ++e)
+                            o[e] = 0;
+                        for (int b = 0; b < 5; ++b)
+                            if (G[b][bp] != 0)
+                                for (fc_int e = 0; e < ne; ++e)
+                                    o[e] += t[ap][b][e] * G[b][bp];
+                        FC_T *d = dw + ((size_t)k * C + c0) * R * S + (2 * ap + py) * S + 2 * bp + px;
+                        for (fc_int e = 0; e < ne; ++e)
+                            d[e * R * S] += (FC_T)o[e];
+                    }
+            }
+        }
+}
+
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+/* AVX2 without FMA: the portable build's roundings, 4 doubles a vector. */
+__attribute__((target("avx2"))) static void
+FC_SFX(fc_wino_s2_bw_finish_avx2)(const fc_conv_plan *pl, const FC_T *mw, FC_T *dw)
+{
+    FC_SFX(fc_wino_s2_bw_finish_body)(pl, mw, dw);
+}
+#endif
+
+void FC_SFX(fc_wino_s2_bw_finish)(const fc_conv_plan *pl, const FC_T *mw, FC_T *dw)
+{
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+    if (fc_simd_path() >= FC_SIMD_AVX2) {
+        FC_SFX(fc_wino_s2_bw_finish_avx2)(pl, mw, dw);
+        return;
+    }
+#endif
+    FC_SFX(fc_wino_s2_bw_finish_body)(pl, mw, dw);
 }
 
 #endif

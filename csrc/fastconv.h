@@ -176,7 +176,8 @@ enum {
     FC_WINOGRAD_F4 = 2,
     FC_WINOGRAD_F4_WEIGHT = 4,
     FC_WINOGRAD_S2 = 8,
-    FC_WINOGRAD_S2_DATA = 16
+    FC_WINOGRAD_S2_DATA = 16,
+    FC_WINOGRAD_S2_WEIGHT = 32
 };
 
 /* Bytes of scratch one call of any conv function below needs for geometry g

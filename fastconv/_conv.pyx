@@ -105,7 +105,8 @@ def packed_weights_bytes(tuple geometry, size_t itemsize):
 def conv_path(tuple geometry, int op, size_t itemsize):
     """Which kernels run op (0 forward, 1 backward-data) of one image of this geometry:
     'winograd' (F(2x2, 3x3)), 'winograd-f4' (F(4x4, 3x3)), 'channel-vector', 'direct',
-    '1x1-rows' or 'gemm'; op 2 (backward-weight): 'winograd', 'winograd-f4' or 'other'."""
+    '1x1-rows' or 'gemm'; op 2 (backward-weight): 'winograd', 'winograd-f4', 'winograd-s2'
+    or 'other'."""
     if op not in (0, 1, 2):
         raise ValueError(f"conv_path: op must be 0, 1 or 2, got {op}")
     cdef fc_conv_geom g = make_geom(geometry)
@@ -283,9 +284,10 @@ cdef Py_ssize_t _weight_grad_chunks(const fc_conv_geom *g, Py_ssize_t N,
     of a small machine): 512, measured in training steps, where the accumulators no
     longer sit in cache from the previous call (ResNet-20's 32-channel 16x16 layers at
     batch 64, 1024 tiles: 8 runs 1.04 ms, 2 runs 0.95; tfcnn's 32 -> 64 15x15 layer
-    1.70 -> 1.55 ms)."""
+    1.70 -> 1.55 ms). The stride-2 path's 25 K x 4C accumulators follow the same rule."""
     cdef Py_ssize_t runs = min(N, WEIGHT_GRAD_CHUNKS), tiles
-    if strcmp(fc_conv2d_path(g, FC_CONV_BACKWARD_WEIGHT, itemsize), b"winograd-f4") == 0:
+    cdef const char *path = fc_conv2d_path(g, FC_CONV_BACKWARD_WEIGHT, itemsize)
+    if strcmp(path, b"winograd-f4") == 0 or strcmp(path, b"winograd-s2") == 0:
         tiles = N * ((g.Ho + 3) // 4) * ((g.Wo + 3) // 4)
         runs = min(runs, max(2, tiles // WINOGRAD4_RUN_TILES))
     return max(1, min(runs, N))

@@ -269,8 +269,9 @@ def winograd_wins(N, C, K, Ho, Wo, packed=False, wide=False):
 
 
 # The geometry's Winograd bits, as csrc/fastconv.h's FC_WINOGRAD_F2 / F4 / F4_WEIGHT / S2 /
-# S2_DATA.
+# S2_DATA / S2_WEIGHT.
 WINOGRAD_F2, WINOGRAD_F4, WINOGRAD_F4_WEIGHT, WINOGRAD_S2, WINOGRAD_S2_DATA = 1, 2, 4, 8, 16
+WINOGRAD_S2_WEIGHT = 32
 
 
 def _tiles4(N, Ho, Wo):
@@ -340,7 +341,8 @@ def winograd4_weight_wins(N, C, K, Ho, Wo, wide=False):
     return min(C, K) >= 8 and (t >= 256 or (wide and min(C, K) >= 16 and t >= 8))
 
 
-def winograd_s2_wins(N, C, K, R, S, Ho, Wo, sh, sw, dh, dw, wide=False, data=False):
+def winograd_s2_wins(N, C, K, R, S, Ho, Wo, sh, sw, dh, dw, wide=False, data=False,
+                     weight=False):
     """Whether a stride-2 convolution's forward pass (``data``: its input gradient, a
     transposed convolution's forward pass) should take Winograd's F(4x4, 2x2) on the four
     phases of its input (forward) or of its output (input gradient)
@@ -362,12 +364,24 @@ def winograd_s2_wins(N, C, K, R, S, Ho, Wo, sh, sw, dh, dw, wide=False, data=Fal
     channels and 256 blocks: 1.07-1.30x against the GEMM + col2im path for 16 -> 16 up to
     32 -> 64 channels on 16x16 and 32x32 maps at batch 32-128 (ResNet-20's 16 -> 32 layer
     1.11x, its 32 -> 64 1.19x), level at 128 blocks, 0.85x at 64, 0.99x for 64 -> 128
-    channels. ``FASTCONV_WINOGRAD=s2`` forces it on both passes of every stride-2 3x3 or
-    4x4 convolution.
+    channels.
+
+    ``weight``: the weight gradient's F(2x2, 4x4) on the four phases
+    (``csrc/conv_winograd_bw.c``): 81 products per 4x4 block of output gradients and
+    channel pair for a 3x3 filter where the direct kernels take 144, 100 for a 4x4 one
+    where they take 256; float32 gradients within about 2e-6 of their magnitude.
+    Measured (2 threads, batch 64 unless said, against the direct kernels): 4x4 filters
+    1.16-1.47x from 256 blocks (16 -> 16 up to 64 -> 128 channels on 16x16 and 32x32
+    maps), level at 32; 3x3 filters 1.05-1.14x for 32 -> 64 channels (32x32 maps at batch
+    8 and 64, 16x16 maps), but 0.86-0.95x with 16 channels and 0.87-1.10x for 64 -> 128.
+    ``FASTCONV_WINOGRAD=s2`` forces it on all three passes of every stride-2 3x3 or 4x4
+    convolution.
     """
     if not (wide and sh == sw == 2 and dh == dw == 1 and R == S and R in (3, 4)):
         return False
     m, tiles = min(C, K), _tiles4(N, Ho, Wo)
+    if weight:
+        return m >= 32 and C * K <= 2048 and tiles >= 128
     if R == 4:
         return m >= 16 and tiles >= 32
     if data:
@@ -413,7 +427,8 @@ def _conv_kernel_args(g, packed, wide):
             (WINOGRAD_F4 if winograd4_wins(g.N, g.C, g.K, g.Ho, g.Wo, wide, packed) else 0) | \
             (WINOGRAD_F4_WEIGHT if winograd4_weight_wins(g.N, g.C, g.K, g.Ho, g.Wo, wide) else 0) | \
             (WINOGRAD_S2 if winograd_s2_wins(*s2, wide) else 0) | \
-            (WINOGRAD_S2_DATA if winograd_s2_wins(*s2, wide, data=True) else 0)
+            (WINOGRAD_S2_DATA if winograd_s2_wins(*s2, wide, data=True) else 0) | \
+            (WINOGRAD_S2_WEIGHT if winograd_s2_wins(*s2, wide, weight=True) else 0)
     return (g.C, g.H, g.W, g.K, g.R, g.S, g.Ho, g.Wo,
             g.stride_h, g.stride_w, g.pad_top, g.pad_left, g.dil_h, g.dil_w, flags)
 

@@ -1,5 +1,6 @@
-"""Winograd F(4x4, 2x2) on the four phases of a stride-2 convolution's forward pass
-(csrc/conv_winograd_s2.c, its AVX-512 transforms in conv_winograd_s2_avx512.c): against
+"""Winograd on the four phases of a stride-2 convolution: F(4x4, 2x2) for its forward
+pass and input gradient, F(2x2, 4x4) for its weight gradient (csrc/conv_winograd_s2.c,
+conv_winograd_bw.c, their AVX-512 transforms in conv_winograd_s2_avx512.c): against
 the NumPy reference over randomised geometries (forced on any shape with
 FASTCONV_WINOGRAD=s2), fused bias / activation / residual, the same bits on every SIMD
 path and thread count, packed weights, the size rule and the stated accuracy."""
@@ -63,12 +64,37 @@ def test_s2_matches_reference(simd, dtype, case, act, monkeypatch):
     assert_close(gx, gx_ref, dtype, K * R * R * 4, "grad_x")
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=40, deadline=None)
+@given(case=stride2_cases())
+def test_s2_weight_gradient_matches_reference(simd, dtype, case, monkeypatch):
+    """The weight gradient's F(2x2, 4x4) on the four phases (csrc/conv_winograd_bw.c),
+    with the bias gradient taken from its transformed output gradients."""
+    monkeypatch.setenv("FASTCONV_WINOGRAD", "s2")
+    N, C, H, W = case["shape"]
+    R, K, pad = case["R"], case["K"], case["padding"]
+    g = geometry.conv2d_geometry((N, C, H, W), (K, C, R, R), 2, pad, 1)
+    if g.Ho < 2 or g.Wo < 2:
+        return
+    args = geometry.conv_kernel_args(g)
+    assert _conv.conv_path(args, 2, 4) == "winograd-s2"
+    rng = np.random.default_rng(sum(case["shape"]) + 3 * K)
+    x = rng.standard_normal(case["shape"]).astype(dtype)
+    w = rng.standard_normal((K, C, R, R)).astype(dtype)
+    gy = rng.standard_normal((N, K, g.Ho, g.Wo)).astype(dtype)
+    _, gw, gb = F.conv2d_backward(gy, x, w, stride=2, padding=pad)
+    _, gw_ref, gb_ref = ref.conv2d_backward(gy, x, w, stride=2, padding=pad)
+    assert_close(gw, gw_ref, dtype, N * g.Ho * g.Wo * 4, "grad_weight")
+    assert_close(gb, gb_ref, dtype, N * g.Ho * g.Wo, "grad_bias")
+
+
 @pytest.mark.parametrize("shape", [(6, 12, 19, 22), (4, 12, 32, 32)])
 def test_s2_same_bits_on_every_simd_path_and_thread_count(shape, restore_threads, monkeypatch):
     """The AVX-512 transforms (16 tiles in the lanes: gathered and scattered, or on 32x32
-    maps loaded and stored as rows of four tiles) and the portable ones (a tile at a
-    time, which the AVX2 path runs) give the same bits, with a residual and ReLU fused, on
-    1, 2 and 3 threads (the portable path's own GEMM kernel sums in another order)."""
+    maps loaded and stored as rows of four tiles; the weight gradient's with 16 channels
+    in the lanes) and the portable ones (a tile at a time, which the AVX2 path runs) give
+    the same bits, with a residual and ReLU fused, on 1, 2 and 3 threads, all three
+    passes (the portable path's own GEMM kernel sums in another order)."""
     monkeypatch.setenv("FASTCONV_WINOGRAD", "s2")
     rng = np.random.default_rng(7)
     x = rng.standard_normal(shape).astype(np.float32)
@@ -100,9 +126,14 @@ def test_s2_same_bits_on_every_simd_path_and_thread_count(shape, restore_threads
                     _conv.backward_data(y0, w, args, t1, nt, b[:12], x)
                     results.setdefault(("t", R), set()).add(t0.tobytes())
                     np.testing.assert_array_equal(t1, t0 + x, err_msg=str((R, path)))
+                    # the weight and bias gradients
+                    gw, gb = np.zeros_like(w), np.zeros_like(b)
+                    assert _conv.conv_path(args, 2, 4) == "winograd-s2"
+                    _conv.backward_weight(x, y0, args, gw, gb, nt)
+                    results.setdefault(("w", R), set()).add(gw.tobytes() + gb.tobytes())
     finally:
         fastconv.set_simd_path(before)
-    assert all(len(v) == 1 for v in results.values()) and len(results) == 4
+    assert all(len(v) == 1 for v in results.values()) and len(results) == 6
 
 
 def test_s2_with_packed_weights(monkeypatch):
@@ -149,12 +180,24 @@ def test_size_rule_and_the_path_it_picks(monkeypatch):
     assert _conv.conv_path(_args(64, 32, 64, 16, 16, 4), 0, 4) == expected
     assert _conv.conv_path(_args(64, 32, 64, 32, 32, 3), 0, 4) == expected
     assert _conv.conv_path(_args(64, 16, 32, 32, 32, 3), 0, 4) == "direct"
-    # backward-data (a transposed layer's forward pass) too; the weight gradient keeps its path
+    # backward-data (a transposed layer's forward pass) too
     assert _conv.conv_path(_args(64, 32, 64, 16, 16, 4), 1, 4) == expected
     assert _conv.conv_path(_args(64, 32, 64, 32, 32, 3), 1, 4) == expected
     assert _conv.conv_path(_args(64, 32, 64, 16, 16, 3), 1, 4) == expected
     assert _conv.conv_path(_args(16, 32, 64, 16, 16, 3), 1, 4) != "winograd-s2"
-    assert _conv.conv_path(_args(64, 32, 64, 16, 16, 4), 2, 4) == "other"
+    # the weight gradient: 4x4 filters as the other passes; 3x3 from 32 channels, 128
+    # blocks, up to 2048 channel pairs
+    assert wins(64, 32, 64, *t, wide=True, weight=True)
+    assert not wins(4, 32, 64, *t, wide=True, weight=True)
+    assert wins(64, 32, 64, *s, wide=True, weight=True)                  # 'strided'
+    assert wins(8, 32, 64, 3, 3, 16, 16, 2, 2, 1, 1, wide=True, weight=True)   # 128 blocks
+    assert not wins(4, 32, 64, 3, 3, 16, 16, 2, 2, 1, 1, wide=True, weight=True)
+    assert not wins(64, 16, 32, *s, wide=True, weight=True)              # 16 channels
+    assert not wins(64, 64, 128, *s, wide=True, weight=True)             # 8192 pairs
+    assert not wins(64, 32, 64, *s, wide=False, weight=True)
+    assert _conv.conv_path(_args(64, 32, 64, 16, 16, 4), 2, 4) == expected.replace("direct", "other")
+    assert _conv.conv_path(_args(64, 32, 64, 32, 32, 3), 2, 4) == expected.replace("direct", "other")
+    assert _conv.conv_path(_args(64, 16, 32, 32, 32, 3), 2, 4) == "other"
     monkeypatch.setenv("FASTCONV_WINOGRAD", "s2")                  # forced: any channels
     assert _conv.conv_path(_args(1, 3, 5, 9, 9, 3), 0, 4) == "winograd-s2"
     assert _conv.conv_path(_args(1, 3, 5, 9, 9, 3, padding=0), 0, 4) == "winograd-s2"
@@ -165,8 +208,8 @@ def test_size_rule_and_the_path_it_picks(monkeypatch):
 
 
 def test_s2_float32_accuracy_is_as_documented(monkeypatch):
-    """float32 outputs within 1e-5 of their largest element (measured: ~2e-6 with 32
-    channels), against the float64 reference."""
+    """float32 outputs and weight gradients within 1e-5 of their largest element
+    (measured: ~2e-6 with 32 channels), against the float64 reference."""
     monkeypatch.setenv("FASTCONV_WINOGRAD", "s2")
     rng = np.random.default_rng(11)
     for C, H, R in ((32, 16, 4), (64, 16, 3), (128, 8, 4)):
@@ -175,6 +218,13 @@ def test_s2_float32_accuracy_is_as_documented(monkeypatch):
         y = F.conv2d(x.astype(np.float32), w.astype(np.float32), stride=2, padding=1)
         y_ref = ref.conv2d(x, w, stride=2, padding=1)
         err = np.abs(y - y_ref).max() / np.abs(y_ref).max()
+        assert err < 1e-5, (C, H, R, err)
+        # the weight gradient, summed over the batch's tiles (measured: ~1e-6)
+        gy = rng.standard_normal(y_ref.shape)
+        gw = F.conv2d_backward(gy.astype(np.float32), x.astype(np.float32),
+                               w.astype(np.float32), stride=2, padding=1)[1]
+        gw_ref = ref.conv2d_backward(gy, x, w, stride=2, padding=1)[1]
+        err = np.abs(gw - gw_ref).max() / np.abs(gw_ref).max()
         assert err < 1e-5, (C, H, R, err)
 
 
