@@ -410,8 +410,8 @@ static inline fc_int fc_wino_bw_cols(const fc_conv_plan *pl, fc_int nr)
     void fc_wino_s2_pack_weights_##S(const fc_conv_plan *pl, const T *w, T *ap);         \
     void fc_conv_wino_bw_run_##S(const fc_conv_plan *pl, fc_int nimg, const T *x,        \
                                  const T *dy, T *dw, T *db, void *work);                 \
-    /* its stride-2 plans' last step (conv_winograd_s2.c) */                             \
-    void fc_wino_s2_bw_finish_##S(const fc_conv_plan *pl, const T *mw, T *dw);           \
+    /* its last step, dw += G^T Mw G (conv_winograd_bw_finish.c) */                      \
+    void fc_wino_bw_finish_##S(const fc_conv_plan *pl, const T *mw, T *dw, T *tmp);      \
     /* db[k] += the row sums of dY (K x P) in a fixed order (conv_backward_weight.c),  \
      * and the small-filter weight gradient over a run of images (fc_bw_small_ok,      \
      * conv_backward_weight_small.c). */                                                \

@@ -45,7 +45,7 @@
  * the forward's bilinear algorithm transposed, F(2x2, 4x4): 25 matrix products
  * per phase whose reduction runs over the blocks, Dy shared by the four phases,
  * 81 of the 100 for a 3x3 filter (a missing tap's column of G^T reads the one
- * plane row or column that no other tap reads); fc_wino_s2_bw_finish below.
+ * plane row or column that no other tap reads); conv_winograd_bw_finish.c.
  *
  * Interpolation points 0, 1, -1, 2 and infinity:
  *
@@ -433,77 +433,6 @@ void FC_SFX(fc_wino_s2_output)(const fc_conv_plan *pl, const FC_T *mb, fc_int gr
         return;
 #endif
     FC_SFX(fc_wino_s2_output_ref)(pl, mb, gr0, nrows, k0, k1, bias, res, act, act_param, y);
-}
-
-/* Backward-weight (conv_winograd_bw.c on a plan with wino_s2 3): the filter gradient
- * of each phase ph = 2 py + px is G^T Mw_ph G, Mw_ph[xi] = Mw[xi](k, ph * cp + c) the
- * products accumulated over the tiles, and lands on the taps w[2a + py][2b + px]:
- * dw += it, in double (G's sixths). A missing tap (a 3-tap side's odd phase) leaves
- * out G's column 1, whose row 4 alone is nonzero: no skipped product's block is read. */
-static inline __attribute__((always_inline)) void
-FC_SFX(fc_wino_s2_bw_finish_body)(const fc_conv_plan *pl, const FC_T *mw, FC_T *dw)
-{
-    enum { FIN = 64 };
-    static const double G[5][2] = {
-        {0.5, 0}, {-0.5, -0.5}, {-1.0 / 6, 1.0 / 6}, {1.0 / 6, 1.0 / 3}, {0, 1}};
-    const fc_conv_geom *g = &pl->dg;
-    const fc_int K = g->K, C = g->C, R = g->R, S = g->S, cp = fc_roundup(C, FC_NR);
-    const size_t plane = (size_t)K * (size_t)(4 * cp);
-    for (fc_int k = 0; k < K; ++k)
-        for (int ph = 0; ph < 4; ++ph) {
-            const int py = ph >> 1, px = ph & 1;
-            const int na = FC_MIN(2, (int)(R - py + 1) / 2), nb = FC_MIN(2, (int)(S - px + 1) / 2);
-            const FC_T *mk = mw + (size_t)k * (size_t)(4 * cp) + (size_t)(ph * cp);
-            for (fc_int c0 = 0; c0 < C; c0 += FIN) {
-                const fc_int ne = FC_MIN(FIN, C - c0);
-                double t[2][5][FIN]; /* G^T Mw: t[a'][b] */
-                for (int ap = 0; ap < na; ++ap)
-                    for (int b = 0; b < 5; ++b) {
-                        if (nb == 1 && G[b][0] == 0)
-                            continue;
-                        for (fc_int e = 0; e < ne; ++e)
-                            t[ap][b][e] = 0;
-                        for (int a = 0; a < 5; ++a)
-                            if (G[a][ap] != 0)
-                                for (fc_int e = 0; e < ne; ++e)
-                                    t[ap][b][e] += G[a][ap] *
-                                                   (double)mk[(size_t)(a * 5 + b) * plane + c0 + e];
-                    }
-                for (int ap = 0; ap < na; ++ap)
-                    for (int bp = 0; bp < nb; ++bp) {
-                        double o[FIN];
-                        for (fc_int e = 0; e < ne; ++e)
-                            o[e] = 0;
-                        for (int b = 0; b < 5; ++b)
-                            if (G[b][bp] != 0)
-                                for (fc_int e = 0; e < ne; ++e)
-                                    o[e] += t[ap][b][e] * G[b][bp];
-                        FC_T *d = dw + ((size_t)k * C + c0) * R * S + (2 * ap + py) * S + 2 * bp + px;
-                        for (fc_int e = 0; e < ne; ++e)
-                            d[e * R * S] += (FC_T)o[e];
-                    }
-            }
-        }
-}
-
-#ifdef FC_HAVE_X86_AVX2_KERNELS
-/* AVX2 without FMA: the portable build's roundings, 4 doubles a vector. */
-__attribute__((target("avx2"))) static void
-FC_SFX(fc_wino_s2_bw_finish_avx2)(const fc_conv_plan *pl, const FC_T *mw, FC_T *dw)
-{
-    FC_SFX(fc_wino_s2_bw_finish_body)(pl, mw, dw);
-}
-#endif
-
-void FC_SFX(fc_wino_s2_bw_finish)(const fc_conv_plan *pl, const FC_T *mw, FC_T *dw)
-{
-#ifdef FC_HAVE_X86_AVX2_KERNELS
-    if (fc_simd_path() >= FC_SIMD_AVX2) {
-        FC_SFX(fc_wino_s2_bw_finish_avx2)(pl, mw, dw);
-        return;
-    }
-#endif
-    FC_SFX(fc_wino_s2_bw_finish_body)(pl, mw, dw);
 }
 
 #endif
