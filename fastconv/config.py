@@ -119,10 +119,11 @@ def show_config(file=None):
                              "channels and a batch of >= 16 4x4 tiles (13x13 maps and up;\n"
                              "               32 tiles on 4x4 maps; AVX-512: 16 channels from 256);\n"
                              "               weight gradient F(4x4) with >= 8 channels and >= 256 "
-                             "4x4 tiles;\n               AVX-512: stride-2 forward and input "
-                             "gradient F(4x4, 2x2): 4x4 filters with >= 16\n               "
-                             "channels, >= 32 4x4 tiles; 3x3 with >= 32 channels, >= 256 / 1024 "
-                             "tiles)"
+                             "4x4 tiles;\n               AVX-512: stride-2 passes on the four "
+                             "phases, F(4x4, 2x2) forward and input\n               gradient, "
+                             "F(2x2, 4x4) weight gradient: 4x4 filters with >= 16 channels and\n"
+                             "               >= 32 4x4 tiles; 3x3 from 32 / 16 / 32 channels "
+                             "and 256 / 256 / 128 tiles)"
                              if info["winograd"] else "OFF (FASTCONV_NO_WINOGRAD is set)"),
     ]
     print("\n".join(lines), file=file if file is not None else sys.stdout)
