@@ -523,7 +523,8 @@ int fc_pool_part_rows(const fc_conv_part *pt, const fc_pool_geom *pg, fc_int *p0
  * activation other than ReLU; F(2x2) tile rows that are not whole panels). */
 void fc_wino4_tiles_in_t_avx512_f32(const float *p, fc_int wr, fc_int ntiles, float *d,
                                     fc_int vstride);
-void fc_wino4_dy_avx512_f32(const float *q, fc_int ts, fc_int n, float *d, fc_int astride);
+void fc_wino4_dy_avx512_f32(const float *q, fc_int ts, fc_int n, float *d, fc_int astride,
+                            int s2);
 int fc_wino4_input_avx512_f32(const fc_conv_plan *pl, const float *x, fc_int gr0, fc_int nrows,
                               float *vb);
 int fc_wino4_output_avx512_f32(const fc_conv_plan *pl, const float *mb, fc_int gr0, fc_int nrows,
@@ -548,11 +549,9 @@ int fc_wino_s2t_input_avx512_f32(const fc_conv_plan *pl, const float *dy, fc_int
 int fc_wino_s2t_output_avx512_f32(const fc_conv_plan *pl, const float *mb, fc_int gr0,
                                   fc_int nrows, fc_int k0, fc_int k1, const float *bias,
                                   const float *res, int act, float *y);
-/* The weight gradient's transforms (conv_winograd_bw.c): fc_wino4_dy_avx512_f32's
- * twin with the stride-2 path's A; one tile row's input, 16 channels in the lanes, from
- * the channel-last plane p (rows wr pixels apart), tile tj's four phases' V blocks at
- * d + tj*16 + ph*pstride + xi*vs. */
-void fc_wino_s2_dy_avx512_f32(const float *q, fc_int ts, fc_int n, float *d, fc_int astride);
+/* The stride-2 weight gradient's input transform of one tile row (conv_winograd_bw.c),
+ * 16 channels in the lanes, from the channel-last plane p (rows wr pixels apart): tile
+ * tj's four phases' V blocks at d + tj*16 + ph*pstride + xi*vs. */
 void fc_wino_s2_tiles_in_t_avx512_f32(const float *p, fc_int wr, fc_int tw, float *d,
                                       fc_int pstride, fc_int vs, int zr, int zc);
 #endif

@@ -154,7 +154,8 @@ fc_wino4_a_avx512_f32(const __m512 y0, const __m512 y1, const __m512 y2, const _
     z[5] = y3;
 }
 
-/* The backward-weight Dy = A dY A^T of a filter panel's tiles on whole vectors. q holds
+/* The backward-weight Dy = A dY A^T of a filter panel's tiles on whole vectors (F(4x4)'s,
+ * or with s2 the stride-2 path's). q holds
  * the 16 pixels of the tiles as 16 planes ts floats apart (plane a*4 + j: pixel (a, j)
  * of every tile, tiles one after another, each its six filters): a lane is one (tile,
  * filter) pair, so the transform is lane-wise over n floats of every plane, and Dy[xi]
@@ -162,8 +163,10 @@ fc_wino4_a_avx512_f32(const __m512 y0, const __m512 y1, const __m512 y2, const _
  * d + xi*astride. n a multiple of 16 (the lanes past the block's tiles are computed and
  * land in the panel's unread columns). */
 FC_W_AVX512 void fc_wino4_dy_avx512_f32(const float *q, fc_int ts, fc_int n, float *d,
-                                        fc_int astride)
+                                        fc_int astride, int s2)
 {
+    /* s2: the stride-2 path's A, this one without row 4 -- Dy[a'*5 + b'] of the rest */
+    const int nx = s2 ? 5 : 6;
     for (fc_int f = 0; f < n; f += 16) {
         __m512 t[6][4]; /* A dY: t[a][j] */
         for (int j = 0; j < 4; ++j) {
@@ -176,10 +179,14 @@ FC_W_AVX512 void fc_wino4_dy_avx512_f32(const float *q, fc_int ts, fc_int n, flo
                 t[a][j] = z[a];
         }
         for (int a = 0; a < 6; ++a) {
+            if (s2 && a == 4)
+                continue;
             __m512 z[6];
             fc_wino4_a_avx512_f32(t[a][0], t[a][1], t[a][2], t[a][3], z);
             for (int b = 0; b < 6; ++b)
-                _mm512_storeu_ps(d + (a * 6 + b) * astride + f, z[b]);
+                if (!(s2 && b == 4))
+                    _mm512_storeu_ps(d + ((a - (s2 && a == 5)) * nx + b - (s2 && b == 5)) * astride + f,
+                                     z[b]);
         }
     }
 }

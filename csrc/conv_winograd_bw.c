@@ -264,6 +264,7 @@ FC_SFX(fc_wino_dy_body)(const fc_conv_plan *pl, const FC_T *dy, fc_int gr0, fc_i
     const fc_conv_geom *g = &pl->dg;
     const fc_int K = g->K, Ho = g->Ho, Wo = g->Wo, th = pl->wino_th, tw = pl->wino_tw;
     const fc_int m = pl->wino_m, nx = (m + 2) * (m + 2), wr = m * tw;
+    const int s2 = pl->wino_s2 != 0;
     FC_T *q = rowbuf;
     /* AVX-512 (float, F(4x4)): the panel's tiles as 16 pixel planes ts floats apart,
      * transformed once all its tile rows are in (fc_wino4_dy_avx512_f32); zeroed once,
@@ -314,34 +315,28 @@ FC_SFX(fc_wino_dy_body)(const fc_conv_plan *pl, const FC_T *dy, fc_int gr0, fc_i
             FC_T *ap = ad + (i0 / FC_MR) * pstride + lr * tw * FC_MR;
             for (fc_int tj = 0; tj < tw; ++tj) {
                 FC_T *restrict d = ap + tj * FC_MR;
-                if (pl->wino_s2) {
-                    /* the stride-2 path's A (5 x 4): Dy[a*5 + b] at d + (a*5 + b)*astride */
-                    FC_T t[5][4][FC_DYL];
-                    const FC_T *q0 = q + 4 * tj * FC_DYL;
-                    for (int j = 0; j < 4; ++j)
-                        FC_SFX(fc_wino_s2_a)(q0 + j * FC_DYL, wr * FC_DYL, t[0][j], 4 * FC_DYL);
-                    for (int a = 0; a < 5; ++a) {
-                        FC_T o[5][FC_DYL];
-                        FC_SFX(fc_wino_s2_a)(t[a][0], FC_DYL, o[0], FC_DYL);
-                        for (int b = 0; b < 5; ++b)
-                            for (int kk = 0; kk < FC_DYL; ++kk)
-                                d[(a * 5 + b) * astride + kk] = o[b][kk];
-                    }
-                    continue;
-                }
                 if (m == 4) {
                     /* A dY (t[a][j]), then each row's A^T straight into its six
-                     * panels: Dy[a*6 + b] at d + (a*6 + b)*astride */
+                     * panels: Dy[a*6 + b] at d + (a*6 + b)*astride. The stride-2
+                     * path's A (5 x 4) is F(4x4)'s without row 4 (point -2): its
+                     * Dy[a'*5 + b'] are the other five rows and columns. */
+                    const int n = s2 ? 5 : 6;
                     FC_T t[6][4][FC_DYL];
                     const FC_T *q0 = q + 4 * tj * FC_DYL;
                     for (int j = 0; j < 4; ++j)
                         FC_SFX(fc_wino4_a)(q0 + j * FC_DYL, wr * FC_DYL, t[0][j], 4 * FC_DYL);
                     for (int a = 0; a < 6; ++a) {
+                        if (s2 && a == 4)
+                            continue;
                         FC_T o[6][FC_DYL];
                         FC_SFX(fc_wino4_a)(t[a][0], FC_DYL, o[0], FC_DYL);
-                        for (int b = 0; b < 6; ++b)
+                        for (int b = 0; b < 6; ++b) {
+                            if (s2 && b == 4)
+                                continue;
+                            const int xi = (a - (s2 && a == 5)) * n + b - (s2 && b == 5);
                             for (int kk = 0; kk < FC_DYL; ++kk)
-                                d[(a * 6 + b) * astride + kk] = o[b][kk];
+                                d[xi * astride + kk] = o[b][kk];
+                        }
                     }
                     continue;
                 }
@@ -355,8 +350,8 @@ FC_SFX(fc_wino_dy_body)(const fc_conv_plan *pl, const FC_T *dy, fc_int gr0, fc_i
         }
 #if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
         if (planes)
-            (pl->wino_s2 ? fc_wino_s2_dy_avx512_f32 : fc_wino4_dy_avx512_f32)(
-                q, ts, fc_roundup(nrows * tw * 6, 16), ad + (i0 / FC_MR) * pstride, astride);
+            fc_wino4_dy_avx512_f32(q, ts, fc_roundup(nrows * tw * 6, 16),
+                                   ad + (i0 / FC_MR) * pstride, astride, s2);
 #endif
     }
 }

@@ -77,47 +77,6 @@ fc_wino_s2_in_panel(__m512 win[10][10], float *d, fc_int pstride, fc_int vs, int
     }
 }
 
-/* The weight gradient's Dy = A dY A^T (A = (A^T)^T, 5 x 4) of a filter panel's tiles on
- * whole vectors, as fc_wino4_dy_avx512_f32 (conv_winograd_avx512.c) does F(4x4)'s: the
- * 16 planes of q (pixel (a, j) of every tile at q + (a*4 + j)*ts, a (tile, filter) pair
- * a lane), Dy[xi] in the packed panel's order to d + xi*astride; the operations of the
- * portable fc_wino_s2_a in its order. */
-static inline __attribute__((always_inline)) FC_W_AVX512 void
-fc_wino_s2_a_avx512(const __m512 y0, const __m512 y1, const __m512 y2, const __m512 y3,
-                    __m512 z[5])
-{
-    const __m512 c2 = _mm512_set1_ps(2.0f), c4 = _mm512_set1_ps(4.0f);
-    const __m512 e = _mm512_add_ps(y0, y2), o = _mm512_add_ps(y1, y3);
-    z[0] = y0;
-    z[1] = _mm512_add_ps(e, o);
-    z[2] = _mm512_sub_ps(e, o);
-    z[3] = _mm512_add_ps(_mm512_add_ps(y0, _mm512_mul_ps(c4, y2)),
-                         _mm512_mul_ps(c2, _mm512_add_ps(y1, _mm512_mul_ps(c4, y3))));
-    z[4] = y3;
-}
-
-FC_W_AVX512 void fc_wino_s2_dy_avx512_f32(const float *q, fc_int ts, fc_int n, float *d,
-                                          fc_int astride)
-{
-    for (fc_int f = 0; f < n; f += 16) {
-        __m512 t[5][4]; /* A dY: t[a][j] */
-        for (int j = 0; j < 4; ++j) {
-            __m512 z[5];
-            fc_wino_s2_a_avx512(_mm512_loadu_ps(q + j * ts + f), _mm512_loadu_ps(q + (4 + j) * ts + f),
-                                _mm512_loadu_ps(q + (8 + j) * ts + f),
-                                _mm512_loadu_ps(q + (12 + j) * ts + f), z);
-            for (int a = 0; a < 5; ++a)
-                t[a][j] = z[a];
-        }
-        for (int a = 0; a < 5; ++a) {
-            __m512 z[5];
-            fc_wino_s2_a_avx512(t[a][0], t[a][1], t[a][2], t[a][3], z);
-            for (int b = 0; b < 5; ++b)
-                _mm512_storeu_ps(d + (a * 5 + b) * astride + f, z[b]);
-        }
-    }
-}
-
 /* The weight gradient's (conv_winograd_bw.c): a tile row's 10x10 windows read from a
  * zero-bordered plane of 16 channels interleaved channel-last, the channels in the
  * lanes -- one full load a pixel, no gathers. */

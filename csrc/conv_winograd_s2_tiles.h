@@ -1,9 +1,8 @@
 /*
  * conv_winograd_s2_tiles.h -- the stride-2 F(4x4, 2x2) path's portable input-side
  * transforms, shared by its forward (conv_winograd_s2.c) and its weight gradient
- * (conv_winograd_bw.c): B^T on five points, V = B^T d B of a 5x5 patch, and the
- * output gradient's A (4 -> 5 points). Included per element type inside each file's
- * template body.
+ * (conv_winograd_bw.c): B^T on five points and V = B^T d B of a 5x5 patch.
+ * Included per element type inside each file's template body.
  */
 
 /* B^T on one column of five (the AVX-512 twin: fc_wino_s2_bt_avx512). */
@@ -33,28 +32,5 @@ FC_SFX(fc_wino_s2_in_tile)(const FC_T d[5][5], FC_T *dst, fc_int vs)
         FC_SFX(fc_wino_s2_bt)(t[a][0], t[a][1], t[a][2], t[a][3], t[a][4], o);
         for (int b = 0; b < 5; ++b)
             dst[(a * 5 + b) * vs] = o[b];
-    }
-}
-
-#ifndef FC_DYL
-#define FC_DYL 8 /* lanes of the output-gradient transforms (conv_winograd_bw.c) */
-#endif
-
-/* The weight gradient's z = A y (A = (A^T)^T, 5 x 4: the forward's output transform
- * transposed) on FC_DYL lanes, y[i] at in + i*is, z[a] at out + a*os:
- *   z0 = y0, z1 = (y0 + y2) + (y1 + y3), z2 = (y0 + y2) - (y1 + y3),
- *   z3 = (y0 + 4 y2) + 2 (y1 + 4 y3), z4 = y3
- * (products by powers of two only: exact, fused or not). */
-static inline __attribute__((always_inline)) void
-FC_SFX(fc_wino_s2_a)(const FC_T *restrict in, fc_int is, FC_T *restrict out, fc_int os)
-{
-    for (int kk = 0; kk < FC_DYL; ++kk) {
-        const FC_T y0 = in[kk], y1 = in[is + kk], y2 = in[2 * is + kk], y3 = in[3 * is + kk];
-        const FC_T e = y0 + y2, o = y1 + y3;
-        out[kk] = y0;
-        out[os + kk] = e + o;
-        out[2 * os + kk] = e - o;
-        out[3 * os + kk] = (y0 + (FC_T)4 * y2) + (FC_T)2 * (y1 + (FC_T)4 * y3);
-        out[4 * os + kk] = y3;
     }
 }
