@@ -337,7 +337,7 @@ void fc_wino_bw_plan_make(const fc_conv_geom *g, size_t elem, fc_conv_plan *fp);
  * (fc_wino_bw_plan_make, when pl->wino): workspace layout and bytes. */
 void fc_wino_bw_sizes(const fc_conv_plan *pl, size_t elem, fc_int *astride, fc_int *pstride,
                       fc_int *vstride, size_t *a_bytes, size_t *v_bytes, size_t *m_bytes,
-                      size_t *r_bytes);
+                      size_t *p_bytes, size_t *r_bytes);
 size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem);
 /* The columns of its accumulators Mw[xi] (K x cols): the channels, or on a stride-2
  * plan (pl->wino_s2) the four phases' channels, each phase nr-aligned

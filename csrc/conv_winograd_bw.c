@@ -17,11 +17,12 @@
 #define FC_WINO4_DY_PLANE(tbp) (6 * (tbp) + 16)
 
 /* Workspace layout of the backward-weight run (fc_conv_wino_bw_run): Dy
- * panels, transposed V panels, the (m + 2)^2 Mw accumulators, row buffers.
- * Block strides are a panel past a multiple of 4 KB, off the L1 set aliasing. */
+ * panels, transposed V panels, the (m + 2)^2 Mw accumulators, the input's
+ * channel-last plane, the output gradient's rows. Block strides are a panel
+ * past a multiple of 4 KB, off the L1 set aliasing. */
 void fc_wino_bw_sizes(const fc_conv_plan *pl, size_t elem, fc_int *astride, fc_int *pstride,
                       fc_int *vstride, size_t *a_bytes, size_t *v_bytes, size_t *m_bytes,
-                      size_t *r_bytes)
+                      size_t *p_bytes, size_t *r_bytes)
 {
     const fc_int mr = elem == 8 ? FC_MR_F64 : FC_MR_F32;
     const fc_int nr = elem == 8 ? FC_NR_F64 : FC_NR_F32;
@@ -43,15 +44,16 @@ void fc_wino_bw_sizes(const fc_conv_plan *pl, size_t elem, fc_int *astride, fc_i
     if (m == 4 && elem == 4)
         rows = FC_MAX(rows, 16 * (size_t)FC_WINO4_DY_PLANE(tbp)); /* its AVX-512 planes */
     rows = rows > 9 * 64 ? rows : 9 * 64; /* the final transform's 9 x FC_WINO_FIN */
-    *r_bytes = fc_align_up((plane > rows ? plane : rows) * elem);
+    *p_bytes = fc_align_up(plane * elem);
+    *r_bytes = fc_align_up(rows * elem);
 }
 
 size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem)
 {
     fc_int as, ps, vs;
-    size_t a, v, m, r;
-    fc_wino_bw_sizes(pl, elem, &as, &ps, &vs, &a, &v, &m, &r);
-    return a + v + m + r + FC_ALIGN;
+    size_t a, v, m, p, r;
+    fc_wino_bw_sizes(pl, elem, &as, &ps, &vs, &a, &v, &m, &p, &r);
+    return a + v + m + p + r + FC_ALIGN;
 }
 
 #define FC_TMPL_SET 32
@@ -154,8 +156,9 @@ FC_SFX(fc_wino_input_t_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, 
     FC_T *plane = rowbuf;
     const fc_int v0 = FC_MAX(0, pt), v1 = FC_MIN(hr, pt + H);
     const fc_int u0 = FC_MAX(0, pleft), u1 = FC_MIN(wr, pleft + W);
-    for (fc_int i = 0; i < hr * wr * FC_NR; ++i)
-        plane[i] = 0; /* border, and the channels past C of the last group */
+    /* the plane was zeroed once for the run: its border is never written, and the
+     * lanes past C of the last group hold zeros or an earlier group's channels, whose
+     * products land in the columns of Mw the GEMMs drop */
     /* channel groups outer: each of the nx streams of a group's panels is then
      * written tile after tile (the streams of all groups did not stay in L1) */
     for (fc_int cg = 0; cg < C; cg += FC_NR) {
@@ -267,16 +270,15 @@ FC_SFX(fc_wino_dy_body)(const fc_conv_plan *pl, const FC_T *dy, fc_int gr0, fc_i
     const int s2 = pl->wino_s2 != 0;
     FC_T *q = rowbuf;
     /* AVX-512 (float, F(4x4)): the panel's tiles as 16 pixel planes ts floats apart,
-     * transformed once all its tile rows are in (fc_wino4_dy_avx512_f32); zeroed once,
-     * as q is: a pixel past Wo is never written */
+     * transformed once all its tile rows are in (fc_wino4_dy_avx512_f32). q was zeroed
+     * once for the run: a pixel past Wo is never written */
 #if !FC_IS_F64 && defined(FC_HAVE_X86_AVX2_KERNELS)
     const int planes = vec == 2 && m == 4 && FC_MR == 6;
 #else
     const int planes = 0;
 #endif
     const fc_int ts = planes ? FC_WINO4_DY_PLANE(pl->wino_tbp) : 0;
-    for (fc_int u = 0; u < (planes ? 16 * ts : m * wr * FC_DYL); ++u)
-        q[u] = 0;
+    (void)ts; /* read by the AVX-512 path only */
     /* filter panels outer: each of the nx streams of a panel is then written
      * tile after tile, instead of a few tiles of every panel in turn (the
      * streams of all panels did not stay in L1) */
@@ -417,14 +419,18 @@ void FC_SFX(fc_conv_wino_bw_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T
     const int s2 = pl->wino_s2 != 0, nx = s2 ? 25 : (pl->wino_m + 2) * (pl->wino_m + 2);
     const fc_int cols = fc_wino_bw_cols(pl, FC_NR), cp = s2 ? cols / 4 : 0;
     fc_int astride, pstride, vstride;
-    size_t a_bytes, v_bytes, m_bytes, r_bytes;
+    size_t a_bytes, v_bytes, m_bytes, p_bytes, r_bytes;
     fc_wino_bw_sizes(pl, sizeof(FC_T), &astride, &pstride, &vstride, &a_bytes, &v_bytes,
-                     &m_bytes, &r_bytes);
+                     &m_bytes, &p_bytes, &r_bytes);
     char *wk = (char *)fc_align_ptr(work);
     FC_T *ad = (FC_T *)wk;
     FC_T *vt = (FC_T *)(wk + a_bytes);
     FC_T *mw = (FC_T *)(wk + a_bytes + v_bytes);
-    FC_T *rowbuf = (FC_T *)(wk + a_bytes + v_bytes + m_bytes);
+    FC_T *plane = (FC_T *)(wk + a_bytes + v_bytes + m_bytes);
+    FC_T *rowbuf = (FC_T *)(wk + a_bytes + v_bytes + m_bytes + p_bytes);
+    /* the transforms' buffers zeroed once for the run (not per block): what the
+     * blocks never write -- the plane's border, dY's rows past Wo -- stays zero */
+    memset(plane, 0, p_bytes + r_bytes);
     /* No clearing of ad / vt: the transforms rewrite every element the GEMMs
      * read (rows k >= K of the last Dy panel as zeros; channels c >= C of
      * the last V panel hold stale but finite values whose products land
@@ -444,18 +450,18 @@ void FC_SFX(fc_conv_wino_bw_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T
         if (avx2) {
 #if !FC_IS_F64
             if (avx512) {
-                FC_SFX(fc_wino_input_t_avx512)(pl, x, gr0, nrows, vt, vstride, rowbuf);
+                FC_SFX(fc_wino_input_t_avx512)(pl, x, gr0, nrows, vt, vstride, plane);
                 FC_SFX(fc_wino_dy_avx512)(pl, dy, gr0, nrows, ad, astride, pstride, rowbuf);
             } else
 #endif
             {
-                FC_SFX(fc_wino_input_t_avx2)(pl, x, gr0, nrows, vt, vstride, rowbuf);
+                FC_SFX(fc_wino_input_t_avx2)(pl, x, gr0, nrows, vt, vstride, plane);
                 FC_SFX(fc_wino_dy_avx2)(pl, dy, gr0, nrows, ad, astride, pstride, rowbuf);
             }
         } else
 #endif
         {
-            FC_SFX(fc_wino_input_t_ref)(pl, x, gr0, nrows, vt, vstride, rowbuf);
+            FC_SFX(fc_wino_input_t_ref)(pl, x, gr0, nrows, vt, vstride, plane);
             FC_SFX(fc_wino_dy_ref)(pl, dy, gr0, nrows, ad, astride, pstride, rowbuf);
         }
         if (db) {
