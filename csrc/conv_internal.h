@@ -551,9 +551,9 @@ int fc_wino_s2t_output_avx512_f32(const fc_conv_plan *pl, const float *mb, fc_in
                                   const float *res, int act, float *y);
 /* The stride-2 weight gradient's input transform of one tile row (conv_winograd_bw.c),
  * 16 channels in the lanes, from the channel-last plane p (rows wr pixels apart): tile
- * tj's four phases' V blocks at d + tj*16 + ph*pstride + xi*vs. */
+ * tj's four phases' V blocks at d + tj*16 + ph*phstride + xi*vs. */
 void fc_wino_s2_tiles_in_t_avx512_f32(const float *p, fc_int wr, fc_int tw, float *d,
-                                      fc_int pstride, fc_int vs, int zr, int zc);
+                                      fc_int phstride, fc_int vs, int zr, int zc);
 #endif
 
 #endif /* FC_CONV_INTERNAL_H */

@@ -1,9 +1,11 @@
 /*
- * conv_winograd_bw.c -- the backward-weight pass of 3x3, stride-1,
- * undilated convolutions by the transposed Winograd transform, F(2x2, 3x3)
- * or F(4x4, 3x3) after the plan's tile pl->wino_m (the forward and
- * backward-data passes are in conv_winograd.c and conv_winograd4.c; overview
- * in conv_internal.h).
+ * conv_winograd_bw.c -- the backward-weight pass by the transposed Winograd
+ * transform: of 3x3, stride-1, undilated convolutions F(2x2, 3x3) or
+ * F(4x4, 3x3) after the plan's tile pl->wino_m, of stride-2 3x3 / 4x4 ones
+ * F(2x2, 4x4) on the four phases (pl->wino_s2; conv_winograd_s2.c). The
+ * forward and backward-data passes are in conv_winograd.c, conv_winograd4.c
+ * and conv_winograd_s2.c, the last step in conv_winograd_bw_finish.c;
+ * overview in conv_internal.h.
  */
 #ifndef FC_T
 #include "conv_internal.h"
@@ -17,7 +19,8 @@
 #define FC_WINO4_DY_PLANE(tbp) (6 * (tbp) + 16)
 
 /* Workspace layout of the backward-weight run (fc_conv_wino_bw_run): Dy
- * panels, transposed V panels, the (m + 2)^2 Mw accumulators, the input's
+ * panels, transposed V panels, the Mw accumulators (K x fc_wino_bw_cols, one
+ * per transformed plane), the input's
  * channel-last plane, the output gradient's rows. Block strides are a panel
  * past a multiple of 4 KB, off the L1 set aliasing. */
 void fc_wino_bw_sizes(const fc_conv_plan *pl, size_t elem, fc_int *astride, fc_int *pstride,
@@ -253,7 +256,7 @@ FC_SFX(fc_wino4_a)(const FC_T *restrict in, fc_int is, FC_T *restrict out, fc_in
     }
 }
 
-/* Dy[xi](k, tau) at ad + xi*astride + (k / MR)*MR*tbp + tau*MR + k % MR, for
+/* Dy[xi](k, tau) at ad + xi*astride + (k / MR)*pstride + tau*MR + k % MR, for
  * the tiles of the tile rows [gr0, gr0 + nrows). rowbuf: m rows of m*tw. */
 static inline __attribute__((always_inline)) void
 FC_SFX(fc_wino_dy_body)(const fc_conv_plan *pl, const FC_T *dy, fc_int gr0, fc_int nrows,

@@ -134,11 +134,12 @@ FC_SFX(fc_wino4_bw_finish_avx2)(const FC_T *m, fc_int n, FC_T *dw)
 }
 #endif
 
-/* The stride-2 plans (wino_s2 3): the filter gradient
- * of each phase ph = 2 py + px is G^T Mw_ph G, Mw_ph[xi] = Mw[xi](k, ph * cp + c) the
- * products accumulated over the tiles, and lands on the taps w[2a + py][2b + px]:
- * dw += it, in double (G's sixths). A missing tap (a 3-tap side's odd phase) leaves
- * out G's column 1, whose row 4 alone is nonzero: no skipped product's block is read. */
+/* The stride-2 plans (wino_s2 3): the filter gradient of each phase ph = 2 py + px is
+ * G^T Mw_ph G, Mw_ph[xi] = Mw[xi](k, ph * cp + c) the products accumulated over the
+ * tiles, and lands on the taps w[2a + py][2b + px]: dw += it, in double (G's sixths).
+ * A missing tap (a 3-tap side's odd phase) leaves out G's column 1, and column 0 is
+ * zero in row 4: the blocks of row (column) 4 -- the products skipped for that phase --
+ * are never read. */
 static inline __attribute__((always_inline)) void
 FC_SFX(fc_wino_s2_bw_finish_body)(const fc_conv_plan *pl, const FC_T *mw, FC_T *dw)
 {

@@ -81,7 +81,7 @@ fc_wino_s2_in_panel(__m512 win[10][10], float *d, fc_int pstride, fc_int vs, int
  * zero-bordered plane of 16 channels interleaved channel-last, the channels in the
  * lanes -- one full load a pixel, no gathers. */
 FC_W_AVX512 void fc_wino_s2_tiles_in_t_avx512_f32(const float *p, fc_int wr, fc_int tw, float *d,
-                                                  fc_int pstride, fc_int vs, int zr, int zc)
+                                                  fc_int phstride, fc_int vs, int zr, int zc)
 {
     __m512 win[10][10];
     for (fc_int tj = 0; tj < tw; ++tj) {
@@ -89,7 +89,7 @@ FC_W_AVX512 void fc_wino_s2_tiles_in_t_avx512_f32(const float *p, fc_int wr, fc_
         for (int v = 0; v < 10; ++v)
             for (int u = 0; u < 10; ++u)
                 win[v][u] = _mm512_loadu_ps(pt + (v * wr + u) * FC_NR_F32);
-        fc_wino_s2_in_panel(win, d + tj * FC_NR_F32, pstride, vs, zr, zc);
+        fc_wino_s2_in_panel(win, d + tj * FC_NR_F32, phstride, vs, zr, zc);
     }
 }
 

@@ -163,8 +163,9 @@ int fc_winograd_forced(void);
 /* 1 when FASTCONV_WINOGRAD=f4: F(4x4, 3x3) for every pass of every 3x3
  * stride-1 convolution, whatever the size policy says. */
 int fc_winograd4_forced(void);
-/* 1 when FASTCONV_WINOGRAD=s2: F(4x4, 2x2) on the phases of every stride-2 3x3 or
- * 4x4 convolution's forward and backward-data passes, whatever the size policy says. */
+/* 1 when FASTCONV_WINOGRAD=s2: Winograd on the phases of every stride-2 3x3 or 4x4
+ * convolution (F(4x4, 2x2) forward and backward-data, F(2x2, 4x4) backward-weight),
+ * whatever the size policy says. */
 int fc_winograd_s2_forced(void);
 
 /* fc_conv_geom.winograd: F(2x2, 3x3) allowed (every pass); F(4x4, 3x3) for the
@@ -213,9 +214,9 @@ enum fc_conv_op {
 size_t fc_conv2d_packed_weights_bytes(const fc_conv_geom *g, int op, size_t elem);
 /* Which kernels run op (FC_CONV_FORWARD, FC_CONV_BACKWARD_DATA) of one image of g
  * for element size elem: "winograd" (F(2x2, 3x3)), "winograd-f4" (F(4x4, 3x3)),
- * "channel-vector" (conv_forward_cvec.c), "direct", "1x1-rows" or "gemm"; for
- * FC_CONV_BACKWARD_WEIGHT "winograd", "winograd-f4" or "other" (for tests and
- * tuning; a static string). */
+ * "winograd-s2" (the stride-2 phases), "channel-vector" (conv_forward_cvec.c),
+ * "direct", "1x1-rows" or "gemm"; for FC_CONV_BACKWARD_WEIGHT "winograd",
+ * "winograd-f4", "winograd-s2" or "other" (for tests and tuning; a static string). */
 const char *fc_conv2d_path(const fc_conv_geom *g, int op, size_t elem);
 void fc_conv2d_pack_weights_f32(const fc_conv_geom *g, int op, const float *w, void *packed);
 void fc_conv2d_pack_weights_f64(const fc_conv_geom *g, int op, const double *w, void *packed);

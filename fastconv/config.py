@@ -122,8 +122,9 @@ def show_config(file=None):
                              "4x4 tiles;\n               AVX-512: stride-2 passes on the four "
                              "phases, F(4x4, 2x2) forward and input\n               gradient, "
                              "F(2x2, 4x4) weight gradient: 4x4 filters with >= 16 channels and\n"
-                             "               >= 32 4x4 tiles; 3x3 from 32 / 16 / 32 channels "
-                             "and 256 / 256 / 128 tiles)"
+                             "               >= 32 4x4 tiles; 3x3 from 32 / 16 / 32 channels, "
+                             "256 / 256 / 128 tiles,\n               up to 8192 / 2048 / 2048 "
+                             "channel pairs)"
                              if info["winograd"] else "OFF (FASTCONV_NO_WINOGRAD is set)"),
     ]
     print("\n".join(lines), file=file if file is not None else sys.stdout)

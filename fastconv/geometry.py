@@ -371,8 +371,8 @@ def winograd_s2_wins(N, C, K, R, S, Ho, Wo, sh, sw, dh, dw, wide=False, data=Fal
     channel pair for a 3x3 filter where the direct kernels take 144, 100 for a 4x4 one
     where they take 256; float32 gradients within about 2e-6 of their magnitude.
     Measured (2 threads, batch 64 unless said, against the direct kernels): 4x4 filters
-    1.16-1.47x from 256 blocks (16 -> 16 up to 64 -> 128 channels on 16x16 and 32x32
-    maps), level at 32; 3x3 filters 1.05-1.14x for 32 -> 64 channels (32x32 maps at batch
+    1.16-1.84x from 64 blocks (16 -> 16 up to 128 -> 256 channels on 8x8 to 32x32 maps),
+    level at 32; 3x3 filters 1.05-1.14x for 32 -> 64 channels (32x32 maps at batch
     8 and 64, 16x16 maps), but 0.86-0.95x with 16 channels and 0.87-1.10x for 64 -> 128.
     ``FASTCONV_WINOGRAD=s2`` forces it on all three passes of every stride-2 3x3 or 4x4
     convolution.
@@ -380,10 +380,10 @@ def winograd_s2_wins(N, C, K, R, S, Ho, Wo, sh, sw, dh, dw, wide=False, data=Fal
     if not (wide and sh == sw == 2 and dh == dw == 1 and R == S and R in (3, 4)):
         return False
     m, tiles = min(C, K), _tiles4(N, Ho, Wo)
-    if weight:
-        return m >= 32 and C * K <= 2048 and tiles >= 128
     if R == 4:
         return m >= 16 and tiles >= 32
+    if weight:
+        return m >= 32 and C * K <= 2048 and tiles >= 128
     if data:
         return m >= 16 and C * K <= 2048 and tiles >= 256
     return m >= 32 and C * K <= 8192 and tiles >= 256
@@ -404,7 +404,7 @@ def conv_kernel_args(g, packed=False):
     WINOGRAD_F2, F(2x2, 3x3) allowed; WINOGRAD_F4, F(4x4, 3x3) for the forward and
     input-gradient passes; WINOGRAD_F4_WEIGHT, F(4x4, 3x3) for the weight gradient;
     WINOGRAD_S2 / WINOGRAD_S2_DATA, F(4x4, 2x2) on the phases of a stride-2 forward /
-    input-gradient pass).
+    input-gradient pass; WINOGRAD_S2_WEIGHT, F(2x2, 4x4) for its weight gradient).
     ``packed``: a forward pass whose weights are packed once for many calls. The rules
     depend on the kernels' SIMD path in force (``fastconv.simd_path()``)."""
     path = _simd_path()

@@ -188,6 +188,8 @@ def test_size_rule_and_the_path_it_picks(monkeypatch):
     # the weight gradient: 4x4 filters as the other passes; 3x3 from 32 channels, 128
     # blocks, up to 2048 channel pairs
     assert wins(64, 32, 64, *t, wide=True, weight=True)
+    assert wins(8, 32, 64, *t, wide=True, weight=True)                   # 32 blocks
+    assert wins(64, 128, 256, 4, 4, 4, 4, 2, 2, 1, 1, wide=True, weight=True)
     assert not wins(4, 32, 64, *t, wide=True, weight=True)
     assert wins(64, 32, 64, *s, wide=True, weight=True)                  # 'strided'
     assert wins(8, 32, 64, 3, 3, 16, 16, 2, 2, 1, 1, wide=True, weight=True)   # 128 blocks
