@@ -162,10 +162,13 @@ fc_wino4_a_avx512_f32(const __m512 y0, const __m512 y1, const __m512 y2, const _
  * -- the same (tile, filter) order, the packed A panel's -- goes out as whole vectors to
  * d + xi*astride. n a multiple of 16 (the lanes past the block's tiles are computed and
  * land in the panel's unread columns). */
-FC_W_AVX512 void fc_wino4_dy_avx512_f32(const float *q, fc_int ts, fc_int n, float *d,
-                                        fc_int astride, int s2)
+static inline __attribute__((always_inline)) FC_W_AVX512 void
+fc_wino4_dy_body_avx512_f32(const float *q, fc_int ts, fc_int n, float *d, fc_int astride,
+                            const int s2)
 {
-    /* s2: the stride-2 path's A, this one without row 4 -- Dy[a'*5 + b'] of the rest */
+    /* s2: the stride-2 path's A, this one without row 4 -- Dy[a'*5 + b'] of the rest
+     * (a compile-time constant here: the loops unroll to fixed stores, t stays in
+     * registers) */
     const int nx = s2 ? 5 : 6;
     for (fc_int f = 0; f < n; f += 16) {
         __m512 t[6][4]; /* A dY: t[a][j] */
@@ -178,17 +181,28 @@ FC_W_AVX512 void fc_wino4_dy_avx512_f32(const float *q, fc_int ts, fc_int n, flo
             for (int a = 0; a < 6; ++a)
                 t[a][j] = z[a];
         }
+#pragma GCC unroll 6
         for (int a = 0; a < 6; ++a) {
             if (s2 && a == 4)
                 continue;
             __m512 z[6];
             fc_wino4_a_avx512_f32(t[a][0], t[a][1], t[a][2], t[a][3], z);
+#pragma GCC unroll 6
             for (int b = 0; b < 6; ++b)
                 if (!(s2 && b == 4))
                     _mm512_storeu_ps(d + ((a - (s2 && a == 5)) * nx + b - (s2 && b == 5)) * astride + f,
                                      z[b]);
         }
     }
+}
+
+FC_W_AVX512 void fc_wino4_dy_avx512_f32(const float *q, fc_int ts, fc_int n, float *d,
+                                        fc_int astride, int s2)
+{
+    if (s2)
+        fc_wino4_dy_body_avx512_f32(q, ts, n, d, astride, 1);
+    else
+        fc_wino4_dy_body_avx512_f32(q, ts, n, d, astride, 0);
 }
 
 /* fc_wino4_input (conv_winograd4.c) on the AVX-512 path; 0 when the block's images span
