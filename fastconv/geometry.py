@@ -344,8 +344,9 @@ def winograd4_weight_wins(N, C, K, Ho, Wo, wide=False):
 def winograd_s2_wins(N, C, K, R, S, Ho, Wo, sh, sw, dh, dw, wide=False, data=False,
                      weight=False):
     """Whether a stride-2 convolution's forward pass (``data``: its input gradient, a
-    transposed convolution's forward pass) should take Winograd's F(4x4, 2x2) on the four
-    phases of its input (forward) or of its output (input gradient)
+    transposed convolution's forward pass; ``weight``: its weight gradient, below) should
+    take Winograd's F(4x4, 2x2) on the four phases of its input (forward) or of its output
+    (input gradient)
     (``csrc/conv_winograd_s2.c``): 100 products per 4x4 block and channel pair where a
     4x4 filter takes 256 directly and a 3x3 one 144; float32 results within about 2e-6
     of their magnitude. Only with the AVX-512 kernels (``wide``), whose transforms put
@@ -373,7 +374,8 @@ def winograd_s2_wins(N, C, K, R, S, Ho, Wo, sh, sw, dh, dw, wide=False, data=Fal
     Measured (2 threads, batch 64 unless said, against the direct kernels): 4x4 filters
     1.16-1.84x from 64 blocks (16 -> 16 up to 128 -> 256 channels on 8x8 to 32x32 maps),
     level at 32; 3x3 filters 1.05-1.14x for 32 -> 64 channels (32x32 maps at batch
-    8 and 64, 16x16 maps), but 0.86-0.95x with 16 channels and 0.87-1.10x for 64 -> 128.
+    8 and 64, 16x16 maps), but 0.86-0.99x with 16 channels and 0.87-1.10x for 64 -> 128
+    (``benchmarks/bench_conv_paths.py`` times every pass on both paths).
     ``FASTCONV_WINOGRAD=s2`` forces it on all three passes of every stride-2 3x3 or 4x4
     convolution.
     """
