@@ -124,7 +124,7 @@ def show_config(file=None):
                              "F(2x2, 4x4) weight gradient: 4x4 filters with >= 16 channels and\n"
                              "               >= 32 4x4 tiles; 3x3 from 32 / 16 / 32 channels, "
                              "256 / 256 / 128 tiles,\n               up to 8192 / 2048 / 2048 "
-                             "channel pairs)"
+                             "channel pairs; the 4x4 weight gradient up to 32768)"
                              if info["winograd"] else "OFF (FASTCONV_NO_WINOGRAD is set)"),
     ]
     print("\n".join(lines), file=file if file is not None else sys.stdout)

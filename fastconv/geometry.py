@@ -373,7 +373,7 @@ def winograd_s2_wins(N, C, K, R, S, Ho, Wo, sh, sw, dh, dw, wide=False, data=Fal
     where they take 256; float32 gradients within about 2e-6 of their magnitude.
     Measured (2 threads, batch 64 unless said, against the direct kernels): 4x4 filters
     1.16-1.84x from 64 blocks (16 -> 16 up to 128 -> 256 channels on 8x8 to 32x32 maps),
-    level at 32; 3x3 filters 1.05-1.14x for 32 -> 64 channels (32x32 maps at batch
+    level at 32 (taken up to 32768 channel pairs, as far as measured); 3x3 filters 1.05-1.14x for 32 -> 64 channels (32x32 maps at batch
     8 and 64, 16x16 maps), but 0.86-0.99x with 16 channels and 0.87-1.10x for 64 -> 128
     (``benchmarks/bench_conv_paths.py`` times every pass on both paths).
     ``FASTCONV_WINOGRAD=s2`` forces it on all three passes of every stride-2 3x3 or 4x4
@@ -382,8 +382,8 @@ def winograd_s2_wins(N, C, K, R, S, Ho, Wo, sh, sw, dh, dw, wide=False, data=Fal
     if not (wide and sh == sw == 2 and dh == dw == 1 and R == S and R in (3, 4)):
         return False
     m, tiles = min(C, K), _tiles4(N, Ho, Wo)
-    if R == 4:
-        return m >= 16 and tiles >= 32
+    if R == 4:   # the weight gradient's 25 K x 4C accumulators: as far as measured
+        return m >= 16 and tiles >= 32 and (not weight or C * K <= 32768)
     if weight:
         return m >= 32 and C * K <= 2048 and tiles >= 128
     if data:

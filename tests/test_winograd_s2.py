@@ -190,6 +190,8 @@ def test_size_rule_and_the_path_it_picks(monkeypatch):
     assert wins(64, 32, 64, *t, wide=True, weight=True)
     assert wins(8, 32, 64, *t, wide=True, weight=True)                   # 32 blocks
     assert wins(64, 128, 256, 4, 4, 4, 4, 2, 2, 1, 1, wide=True, weight=True)
+    assert not wins(64, 256, 256, 4, 4, 4, 4, 2, 2, 1, 1, wide=True, weight=True)  # unmeasured
+    assert wins(64, 256, 256, 4, 4, 4, 4, 2, 2, 1, 1, wide=True)                  # the forward
     assert not wins(4, 32, 64, *t, wide=True, weight=True)
     assert wins(64, 32, 64, *s, wide=True, weight=True)                  # 'strided'
     assert wins(8, 32, 64, 3, 3, 16, 16, 2, 2, 1, 1, wide=True, weight=True)   # 128 blocks
