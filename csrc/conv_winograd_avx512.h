@@ -6,7 +6,6 @@
 #ifndef FC_CONV_WINOGRAD_AVX512_H
 #define FC_CONV_WINOGRAD_AVX512_H
 
-/* "v > 0 ? v : 0" on a vector (NaN and -0 go to +0, as the scalar expression). */
 /* Whether every element of the images of tile rows [gr0, gr0 + nrows) (planes planes
  * of HW elements, from image gr0 / th on) lies within a 32-bit index of the first
  * image's start: the gathers and scatters of the AVX-512 transforms index them so
@@ -16,6 +15,7 @@ static inline int fc_wino_reach32(fc_int gr0, fc_int nrows, fc_int th, fc_int pl
     return ((gr0 + nrows - 1) / th - gr0 / th + 1) * planes * HW + HW < (fc_int)1 << 30;
 }
 
+/* "v > 0 ? v : 0" on a vector (NaN and -0 go to +0, as the scalar expression). */
 static inline __attribute__((always_inline)) FC_W_AVX512 __m512 fc_relu_avx512_f32(__m512 v)
 {
     return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v);

@@ -154,7 +154,8 @@ FC_SFX(fc_wino_input_t_body)(const fc_conv_plan *pl, const FC_T *x, fc_int gr0, 
     /* stride 2 (pl->wino_s2): tiles 8 pixels apart, 10x10 windows (the phases' 5x5) */
     const fc_int m = pl->wino_m, tbp = pl->wino_tbp, s2 = pl->wino_s2 != 0;
     const fc_int step = s2 ? 2 * m : m, wr = step * tw + 2, hr = step * th + 2;
-    const fc_int pt = g->pad_top, pleft = g->pad_left, ps = fc_roundup(C, FC_NR) * tbp;
+    /* the columns of phase ph start at ph * cols / 4 (fc_wino_bw_cols) */
+    const fc_int pt = g->pad_top, pleft = g->pad_left, ps = fc_wino_bw_cols(pl, FC_NR) / 4 * tbp;
     const int zr = g->R <= 3, zc = g->S <= 3;
     FC_T *plane = rowbuf;
     const fc_int v0 = FC_MAX(0, pt), v1 = FC_MIN(hr, pt + H);

@@ -27,7 +27,7 @@
  * blocks m[xi*n + e]; tmp holds 9 x FC_WINO_FIN elements. */
 #define FC_WINO_FIN 64
 static inline __attribute__((always_inline)) void
-FC_SFX(fc_wino_bw_finish_body)(const FC_T *m, fc_int n, FC_T *dw, FC_T *tmp)
+FC_SFX(fc_wino2_bw_finish_body)(const FC_T *m, fc_int n, FC_T *dw, FC_T *tmp)
 {
     for (fc_int e0 = 0; e0 < n; e0 += FC_WINO_FIN) {
         const fc_int ne = FC_MIN(FC_WINO_FIN, n - e0);
@@ -70,13 +70,6 @@ FC_SFX(fc_wino_bw_finish_body)(const FC_T *m, fc_int n, FC_T *dw, FC_T *tmp)
     }
 }
 
-#ifdef FC_HAVE_X86_AVX2_KERNELS
-__attribute__((target("avx2,fma"))) static void
-FC_SFX(fc_wino_bw_finish_avx2)(const FC_T *m, fc_int n, FC_T *dw, FC_T *tmp)
-{
-    FC_SFX(fc_wino_bw_finish_body)(m, n, dw, tmp);
-}
-#endif
 
 /* F(4x4): dw[e*9 + r*3 + s] += (G^T M_e G)(r, s) for the n elements e of the
  * 36 blocks m[xi*n + e], in double (G's sixths and 24ths), in chunks of
@@ -126,13 +119,6 @@ FC_SFX(fc_wino4_bw_finish_body)(const FC_T *m, fc_int n, FC_T *dw)
     }
 }
 
-#ifdef FC_HAVE_X86_AVX2_KERNELS
-__attribute__((target("avx2"))) static void
-FC_SFX(fc_wino4_bw_finish_avx2)(const FC_T *m, fc_int n, FC_T *dw)
-{
-    FC_SFX(fc_wino4_bw_finish_body)(m, n, dw);
-}
-#endif
 
 /* The stride-2 plans (wino_s2 3): the filter gradient of each phase ph = 2 py + px is
  * G^T Mw_ph G, Mw_ph[xi] = Mw[xi](k, ph * cp + c) the products accumulated over the
@@ -186,37 +172,38 @@ FC_SFX(fc_wino_s2_bw_finish_body)(const fc_conv_plan *pl, const FC_T *mw, FC_T *
         }
 }
 
-#ifdef FC_HAVE_X86_AVX2_KERNELS
-/* AVX2 without FMA: the portable build's roundings, 4 doubles a vector. */
-__attribute__((target("avx2"))) static void
-FC_SFX(fc_wino_s2_bw_finish_avx2)(const fc_conv_plan *pl, const FC_T *mw, FC_T *dw)
-{
-    FC_SFX(fc_wino_s2_bw_finish_body)(pl, mw, dw);
-}
-#endif
-
-/* dw += G^T Mw G for plan pl's blocks Mw (tmp: F(2x2)'s 9 x FC_WINO_FIN scratch), on
- * the SIMD path in force. */
-void FC_SFX(fc_wino_bw_finish)(const fc_conv_plan *pl, const FC_T *mw, FC_T *dw, FC_T *tmp)
+/* dw += G^T Mw G for plan pl's blocks Mw (tmp: F(2x2)'s 9 x FC_WINO_FIN scratch). */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino_bw_finish_body)(const fc_conv_plan *pl, const FC_T *mw, FC_T *dw, FC_T *tmp)
 {
     const fc_int n = pl->dg.K * pl->dg.C;
-#ifdef FC_HAVE_X86_AVX2_KERNELS
-    if (fc_wino_avx2()) {
-        if (pl->wino_s2)
-            FC_SFX(fc_wino_s2_bw_finish_avx2)(pl, mw, dw);
-        else if (pl->wino_m == 4)
-            FC_SFX(fc_wino4_bw_finish_avx2)(mw, n, dw);
-        else
-            FC_SFX(fc_wino_bw_finish_avx2)(mw, n, dw, tmp);
-        return;
-    }
-#endif
     if (pl->wino_s2)
         FC_SFX(fc_wino_s2_bw_finish_body)(pl, mw, dw);
     else if (pl->wino_m == 4)
         FC_SFX(fc_wino4_bw_finish_body)(mw, n, dw);
     else
-        FC_SFX(fc_wino_bw_finish_body)(mw, n, dw, tmp);
+        FC_SFX(fc_wino2_bw_finish_body)(mw, n, dw, tmp);
+}
+
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+/* AVX2 without FMA: the portable build's roundings, 4 doubles a vector. */
+__attribute__((target("avx2"))) static void
+FC_SFX(fc_wino_bw_finish_avx2)(const fc_conv_plan *pl, const FC_T *mw, FC_T *dw, FC_T *tmp)
+{
+    FC_SFX(fc_wino_bw_finish_body)(pl, mw, dw, tmp);
+}
+#endif
+
+/* The same on the SIMD path in force. */
+void FC_SFX(fc_wino_bw_finish)(const fc_conv_plan *pl, const FC_T *mw, FC_T *dw, FC_T *tmp)
+{
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+    if (fc_wino_avx2()) {
+        FC_SFX(fc_wino_bw_finish_avx2)(pl, mw, dw, tmp);
+        return;
+    }
+#endif
+    FC_SFX(fc_wino_bw_finish_body)(pl, mw, dw, tmp);
 }
 
 #endif

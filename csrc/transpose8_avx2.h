@@ -7,22 +7,27 @@
 #define FC_TRANSPOSE8_AVX2_H
 #include <immintrin.h>
 
-/* v[j] <- (v[0][j], v[1][j], ..., v[7][j]): rows in, columns out. Unpacks pair the
- * rows, shuffles make 4 x 4 blocks in each 128-bit lane, lane permutes join them. */
+/* o[j] = column j of the 4 x 4 block in each 128-bit lane of the rows r[0..3]: unpacks
+ * pair the rows, shuffles join the pairs (8 shuffles, no lane crossing). */
+static inline __attribute__((always_inline, target("avx2,fma"))) void
+fc_transpose4x4_lanes_ps(const __m256 r[4], __m256 o[4])
+{
+    const __m256 p0 = _mm256_unpacklo_ps(r[0], r[1]), p1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 p2 = _mm256_unpacklo_ps(r[2], r[3]), p3 = _mm256_unpackhi_ps(r[2], r[3]);
+    o[0] = _mm256_shuffle_ps(p0, p2, 0x44);
+    o[1] = _mm256_shuffle_ps(p0, p2, 0xEE);
+    o[2] = _mm256_shuffle_ps(p1, p3, 0x44);
+    o[3] = _mm256_shuffle_ps(p1, p3, 0xEE);
+}
+
+/* v[j] <- (v[0][j], v[1][j], ..., v[7][j]): rows in, columns out. The 4 x 4 blocks of
+ * each 128-bit lane transposed, then lane permutes join them. */
 static inline __attribute__((always_inline, target("avx2,fma"))) void
 fc_transpose8x8_ps(__m256 v[8])
 {
-    __m256 t[8], u[8];
-    for (int k = 0; k < 8; k += 2) {
-        t[k] = _mm256_unpacklo_ps(v[k], v[k + 1]);
-        t[k + 1] = _mm256_unpackhi_ps(v[k], v[k + 1]);
-    }
-    for (int k = 0; k < 8; k += 4) {
-        u[k] = _mm256_shuffle_ps(t[k], t[k + 2], 0x44);
-        u[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], 0xEE);
-        u[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0x44);
-        u[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0xEE);
-    }
+    __m256 u[8];
+    fc_transpose4x4_lanes_ps(v, u);
+    fc_transpose4x4_lanes_ps(v + 4, u + 4);
     for (int j = 0; j < 4; ++j) {
         v[j] = _mm256_permute2f128_ps(u[j], u[j + 4], 0x20);
         v[j + 4] = _mm256_permute2f128_ps(u[j], u[j + 4], 0x31);
@@ -46,16 +51,8 @@ fc_load_transpose8x8_ps(const float *const rows[8], fc_int u, __m256 v[8])
         t[k] = _mm256_insertf128_ps(_mm256_castps128_ps256(a0), b0, 1);
         t[k + 4] = _mm256_insertf128_ps(_mm256_castps128_ps256(a1), b1, 1);
     }
-    for (int h = 0; h < 8; h += 4) {
-        const __m256 p0 = _mm256_unpacklo_ps(t[h], t[h + 1]);
-        const __m256 p1 = _mm256_unpackhi_ps(t[h], t[h + 1]);
-        const __m256 p2 = _mm256_unpacklo_ps(t[h + 2], t[h + 3]);
-        const __m256 p3 = _mm256_unpackhi_ps(t[h + 2], t[h + 3]);
-        v[h] = _mm256_shuffle_ps(p0, p2, 0x44);
-        v[h + 1] = _mm256_shuffle_ps(p0, p2, 0xEE);
-        v[h + 2] = _mm256_shuffle_ps(p1, p3, 0x44);
-        v[h + 3] = _mm256_shuffle_ps(p1, p3, 0xEE);
-    }
+    fc_transpose4x4_lanes_ps(t, v);
+    fc_transpose4x4_lanes_ps(t + 4, v + 4);
 }
 
 /* q[(u % phases)*ts + (u / phases)*ld + k] = rows[k][u] for u < n and the 8 rows (NULL:
