@@ -8,6 +8,8 @@ C-contiguous arrays of one dtype, each gradient (and velocity) shaped like its p
 """
 from cython cimport floating
 from cython.parallel cimport prange
+from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS,
+                             PyBUF_FORMAT, PyBUF_WRITABLE)
 
 cdef enum:
     CHUNK = 512
@@ -62,35 +64,63 @@ cdef void _sgd_all(floating *p, const floating *g, floating *v, Py_ssize_t n, fl
         _sgd_piece(p, g, v, n, c, lr, momentum)
 
 
-def _run_sgd(floating[::1] p, const floating[::1] g, double lr, int nt):
-    cdef Py_ssize_t n = p.shape[0]
-    if g.shape[0] != n:
-        raise ValueError("sgd: a gradient differs in size from its parameter")
-    if n:
-        with nogil:
-            _sgd_all(&p[0], &g[0], NULL, n, <floating>lr, 0, nt)
+cdef int _take(object a, Py_buffer *view, int writable) except -1:
+    # a C-contiguous buffer of float32 or float64, any number of dimensions (no reshaped
+    # array object per parameter: the list is a model's, dozens of small tensors)
+    PyObject_GetBuffer(a, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT
+                       | (PyBUF_WRITABLE if writable else 0))
+    cdef char kind = view.format[0] if view.format != NULL else 0
+    if not (view.itemsize == 4 and kind == c'f' or view.itemsize == 8 and kind == c'd') \
+            or view.format[1] != 0:
+        PyBuffer_Release(view)
+        raise TypeError("sgd: parameters, gradients and velocities must be float32 or "
+                        "float64 arrays")
+    return 0
 
 
-def _run_sgd_momentum(floating[::1] p, const floating[::1] g, floating[::1] v, double lr,
-                      double momentum, int nt):
-    cdef Py_ssize_t n = p.shape[0]
-    if g.shape[0] != n or v.shape[0] != n:
-        raise ValueError("sgd: a gradient or velocity differs in size from its parameter")
-    if n:
-        with nogil:
-            _sgd_all(&p[0], &g[0], &v[0], n, <floating>lr, <floating>momentum, nt)
+cdef void _sgd_buffers(Py_buffer *p, Py_buffer *g, Py_buffer *v, double lr, double momentum,
+                       int nt) noexcept nogil:
+    cdef Py_ssize_t n = p.len // p.itemsize
+    if p.itemsize == 4:
+        _sgd_all(<float *>p.buf, <const float *>g.buf, <float *>v.buf if v != NULL else NULL,
+                 n, <float>lr, <float>momentum, nt)
+    else:
+        _sgd_all(<double *>p.buf, <const double *>g.buf, <double *>v.buf if v != NULL else NULL,
+                 n, lr, momentum, nt)
 
 
 def sgd(list params, list grads, list velocities, double lr, double momentum,
         int num_threads=1):
     """Plain SGD (velocities None: p -= g * lr) or SGD with momentum (v = v * momentum -
     g * lr; p += v) over the parameters in order; lr and momentum rounded to each
-    parameter's dtype first, as NumPy rounds a Python float against a float32 array."""
-    cdef Py_ssize_t i
+    parameter's dtype first, as NumPy rounds a Python float against a float32 array.
+    Every gradient (and velocity) must be a C-contiguous array of its parameter's dtype
+    and size (ValueError / TypeError otherwise, before that parameter changes)."""
+    cdef Py_ssize_t i, n = len(params)
     cdef int nt = num_threads if num_threads > 0 else 1
-    for i in range(len(params)):
-        if velocities is None:
-            _run_sgd(params[i].reshape(-1), grads[i].reshape(-1), lr, nt)
-        else:
-            _run_sgd_momentum(params[i].reshape(-1), grads[i].reshape(-1),
-                              velocities[i].reshape(-1), lr, momentum, nt)
+    cdef Py_buffer pb, gb, vb
+    cdef int has_v = velocities is not None
+    if len(grads) != n or has_v and len(velocities) != n:
+        raise ValueError(f"sgd: {n} parameters, {len(grads)} gradients"
+                         + (f", {len(velocities)} velocities" if has_v else ""))
+    for i in range(n):
+        _take(params[i], &pb, 1)
+        try:
+            _take(grads[i], &gb, 0)
+            try:
+                if has_v:
+                    _take(velocities[i], &vb, 1)
+                try:
+                    if gb.len != pb.len or gb.itemsize != pb.itemsize or has_v and (
+                            vb.len != pb.len or vb.itemsize != pb.itemsize):
+                        raise ValueError(f"sgd: parameter {i}'s gradient or velocity differs "
+                                         f"from it in dtype or size")
+                    with nogil:
+                        _sgd_buffers(&pb, &gb, &vb if has_v else NULL, lr, momentum, nt)
+                finally:
+                    if has_v:
+                        PyBuffer_Release(&vb)
+            finally:
+                PyBuffer_Release(&gb)
+        finally:
+            PyBuffer_Release(&pb)

@@ -302,6 +302,32 @@ def test_sgd_list_update_is_bitwise_numpys_in_place_rule(dtype, momentum):
         assert np.ascontiguousarray(a).tobytes() == b.tobytes()
 
 
+def test_sgd_kernel_takes_mixed_dtypes_and_refuses_bad_lists():
+    """The one-call SGD kernel: float32 and float64 parameters in one list (each updated in
+    its own dtype), and a clear error -- no write -- for a gradient of another size or
+    dtype, an integer array, a strided or read-only parameter, or lists of unequal length."""
+    from fastconv import _optim
+    p32, p64 = np.ones((2, 3), np.float32), np.ones(5)
+    g32, g64 = np.full((2, 3), 2, np.float32), np.full(5, 2.0)
+    _optim.sgd([p32, p64], [g32, g64], None, 0.25, 0.0, 2)
+    assert p32.dtype == np.float32 and (p32 == 0.5).all() and (p64 == 0.5).all()
+    before = p32.copy()
+    bad = [([p32], [np.ones(5, np.float32)], ValueError, "differs"),
+           ([p32], [g64[:6].reshape(1, 5)], ValueError, "differs"),
+           ([p32], [np.ones((2, 3), np.int32)], TypeError, "float32 or float64"),
+           ([np.ones((2, 6), np.float32)[:, ::2]], [g32], ValueError, "contiguous"),
+           ([p32], [g32, g32], ValueError, "1 parameters, 2 gradients")]
+    frozen = p32.copy()
+    frozen.flags.writeable = False
+    bad.append(([frozen], [g32], (ValueError, BufferError), "read-only|writable"))
+    for ps, gs, err, msg in bad:
+        with pytest.raises(err, match=msg):
+            _optim.sgd(ps, gs, None, 0.1, 0.0, 1)
+    with pytest.raises(ValueError, match="differs"):
+        _optim.sgd([p32], [g32], [np.zeros(4, np.float32)], 0.1, 0.9, 1)
+    assert (p32 == before).all()
+
+
 def test_adam_matches_keras_formula():
     rng = np.random.default_rng(1)
     p0 = rng.standard_normal((3, 4)).astype(np.float32)
