@@ -98,6 +98,13 @@ class Plan:
         self._first_step = {}
         for s in self.train_steps:
             self._first_step.setdefault(id(s.owner), s.index)
+        # what the backward loop asks of each step, in its order (fixed by the graph and
+        # the layers' classes): looked up once, not at every step of every batch
+        self._backward_table = [
+            (s, s.layer, s.owner, id(s.owner), self._first_step[id(s.owner)] == s.index,
+             bool(getattr(s.layer, "_stateful", False)),
+             not s.listed and bool(getattr(s.layer, "_adds_input_grad", False)))
+            for s in reversed(self.train_steps)]
         self._output_steps = {self._producer[o].index for o in self.output_slots
                               if o in self._producer}
         self._infer = None     # the fused step list for inference, made on first use
@@ -190,15 +197,13 @@ class Plan:
             if wrt_logits:
                 logit_slots.add(slot)
         seen = set()
-        first = self._first_step
-        for s in reversed(self.train_steps):
-            g = grads[s.output]
-            grads[s.output] = None
-            layer, owner = s.layer, s.owner
-            key = id(owner)
+        for s, layer, owner, key, first, stateful, adds_input_grad in self._backward_table:
+            out = s.output
+            g = grads[out]
+            grads[out] = None
             if g is None:     # nothing downstream of this step reaches the loss
                 ctxs[s.index] = None
-                if first[key] == s.index:
+                if first:
                     if key not in seen:
                         owner.grads = zero_grads_for(owner)
                     if on_layer_done is not None:
@@ -208,12 +213,11 @@ class Plan:
             owner._accumulate = key in seen
             seen.add(key)
             joined = None   # the input slot whose gradients the layer sums itself
-            if s.output in logit_slots:
+            if out in logit_slots:
                 gin = layer._backward_from_logits(g, ctxs[s.index], need)
-            elif getattr(layer, "_stateful", False):
+            elif stateful:
                 gin = layer.backward(g)
-            elif (need and not s.listed and grads[s.inputs[0]] is not None
-                  and getattr(layer, "_adds_input_grad", False)):
+            elif need and adds_input_grad and grads[s.inputs[0]] is not None:
                 # the other branches' gradient of this input, added in the kernels'
                 # write-back (a residual block's input: no pass over both afterwards)
                 joined = s.inputs[0]
@@ -222,22 +226,29 @@ class Plan:
                 gin = layer.backward(g, ctxs[s.index], need)
             owner._accumulate = False
             ctxs[s.index] = None
-            if first[key] == s.index and on_layer_done is not None:
+            if first and on_layer_done is not None:
                 on_layer_done(owner)
             if not need:
                 continue
             if joined is not None:
                 grads[joined], owned[joined] = gin, True
                 continue
-            gins = gin if s.listed else [gin]
-            for i, gi in zip(s.inputs, gins):
-                if gi is None:
-                    continue
+            if s.listed:
+                for i, gi in zip(s.inputs, gin):
+                    if gi is None:
+                        continue
+                    if grads[i] is None:
+                        grads[i] = gi
+                    else:
+                        # never add into an array a layer handed out: it may be shared
+                        grads[i] = _sum_gradients(grads[i], gi, in_place=owned[i])
+                        owned[i] = True
+            elif gin is not None:
+                i = s.inputs[0]
                 if grads[i] is None:
-                    grads[i] = gi
+                    grads[i] = gin
                 else:
-                    # never add into an array a layer handed out: it may be shared
-                    grads[i] = _sum_gradients(grads[i], gi, in_place=owned[i])
+                    grads[i] = _sum_gradients(grads[i], gin, in_place=owned[i])
                     owned[i] = True
         if input_grad:
             return [grads[i] for i in self.input_slots]
