@@ -109,8 +109,10 @@ int BN_PUBLIC(batchnorm_forward_training)(const T *x, fc_int N, fc_int C, fc_int
             bn_merge_moments(&sp, part, N, C, HW, mean, var);
             for (fc_int c = 0; c < C; c++) {
                 invstd[c] = 1.0 / sqrt(var[c] + eps);
-                /* part is free now: keep the scale there for the apply pass */
-                part[c] = gamma[c] * invstd[c];
+                /* part is free now: keep the scale there for the apply pass (gamma is
+                 * not read for the statistics alone) */
+                if (y)
+                    part[c] = gamma[c] * invstd[c];
             }
             if (y)
                 BN_P3(bn, apply_rows, SUFFIX)(&sp, rows, mean, part, beta, C, HW);

@@ -1,10 +1,15 @@
 # cython: language_level=3
-"""Batch normalisation kernels over C-contiguous (N, C, HW) views (csrc/batchnorm.c).
-Nothing is validated here (fastconv.functional.normalization does that); per-channel
-arrays are float64 of length C. The kernels split their work into fixed units, so the
-thread count never changes a result."""
+"""Batch normalisation kernels (csrc/batchnorm.c) on C-contiguous (N, C, H, W) batches.
+The training passes take a batch, its parameters in its own dtype and the statistics in
+float64 (length C), and make their outputs here: one call a pass, which a layer makes at
+every training step. Shapes are checked; values are not (fastconv.functional.normalization
+does that). The kernels split their work into fixed units, so the thread count never
+changes a result."""
 from cython cimport floating
+from libc.stdlib cimport malloc, free
 from fastconv._capi cimport *
+
+import numpy as np
 from fastconv._runtime cimport ELEMENT_WORK, team_size
 
 
@@ -15,37 +20,6 @@ cdef inline int _threads(int requested, Py_ssize_t C, Py_ssize_t n) noexcept nog
 cdef inline void _check(int status) except *:
     if status != 0:
         raise MemoryError("batch norm: out of memory for the kernels' scratch")
-
-
-def forward_training(const floating[:, :, ::1] x, const double[::1] gamma, const double[::1] beta,
-                     double eps, bint relu, y, double[::1] mean, double[::1] var,
-                     double[::1] invstd, int num_threads, residual=None):
-    """y = relu?((x - mean) * gamma * invstd + beta [+ residual]); fills mean, var (biased),
-    invstd. y None: the statistics only. residual: None or an array shaped like x."""
-    cdef fc_int N = x.shape[0], C = x.shape[1], HW = x.shape[2]
-    cdef int nt = _threads(num_threads, C, N * C * HW), status
-    cdef floating[:, :, ::1] yv
-    cdef const floating[:, :, ::1] rv
-    cdef floating *yp = NULL
-    cdef const floating *rp = NULL
-    if y is not None:
-        yv = y
-        yp = &yv[0, 0, 0]
-    if residual is not None:
-        rv = residual
-        if rv.shape[0] != N or rv.shape[1] != C or rv.shape[2] != HW:
-            raise ValueError("batch norm: the residual's shape differs from the input's")
-        rp = &rv[0, 0, 0]
-    with nogil:
-        if floating is float:
-            status = fc_batchnorm_forward_training_f32(&x[0, 0, 0], N, C, HW, &gamma[0], &beta[0],
-                                                       eps, relu, rp, yp, &mean[0], &var[0],
-                                                       &invstd[0], nt)
-        else:
-            status = fc_batchnorm_forward_training_f64(&x[0, 0, 0], N, C, HW, &gamma[0], &beta[0],
-                                                       eps, relu, rp, yp, &mean[0], &var[0],
-                                                       &invstd[0], nt)
-    _check(status)
 
 
 def update_running(floating[::1] running_mean, floating[::1] running_var,
@@ -81,48 +55,146 @@ def forward_inference(const floating[:, :, ::1] x, const double[::1] mean, const
     _check(status)
 
 
-def backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] x, y,
-             const double[::1] mean, const double[::1] invstd, const double[::1] gamma,
-             bint training, floating[:, :, ::1] grad_x, double[::1] grad_gamma,
-             double[::1] grad_beta, int num_threads, beta=None, masked_out=None):
-    """Fills grad_x, grad_gamma, grad_beta; y (the fused ReLU's output) may be None.
-    With y None, a beta (float64, C) and training, the ReLU mask is recomputed from x.
-    masked_out (shaped like x; needs y): filled with grad_out masked by y > 0."""
-    cdef fc_int N = x.shape[0], C = x.shape[1], HW = x.shape[2]
+cdef double *_f64_copy(const floating[::1] a, Py_ssize_t C) except NULL:
+    # the per-channel parameters in float64 (exact, as NumPy's astype), for the kernels
+    cdef double *out = <double *>malloc(max(C, 1) * sizeof(double))
+    cdef Py_ssize_t c
+    if out == NULL:
+        raise MemoryError("batch norm: out of memory")
+    for c in range(C):
+        out[c] = a[c]
+    return out
+
+
+def train_forward(const floating[:, :, :, ::1] x, gamma, beta, double eps, bint relu,
+                  int num_threads, residual=None):
+    """Training forward of a non-empty (N, C, H, W) batch on parameters of its dtype
+    (checked by the caller): returns ``(y, stats)``, ``y = relu?((x - mean) * gamma *
+    invstd + beta [+ residual])`` a new array and ``stats`` a new (3, C) float64 array of
+    the batch mean, biased variance and invstd. gamma None: the statistics only (y None)."""
+    cdef fc_int N = x.shape[0], C = x.shape[1], HW = x.shape[2] * x.shape[3]
+    cdef const floating[::1] gv, bv
+    cdef int want_y = gamma is not None
+    if want_y:
+        gv, bv = gamma, beta
+        if gv.shape[0] != C or bv.shape[0] != C:
+            raise ValueError(f"batch norm: gamma / beta have {gv.shape[0]} / {bv.shape[0]} "
+                             f"values for {C} channels")
     cdef int nt = _threads(num_threads, C, N * C * HW), status
-    cdef const floating[:, :, ::1] yv
+    cdef const floating[:, :, :, ::1] rv
+    cdef const floating *rp = NULL
+    if residual is not None:
+        rv = residual
+        if (rv.shape[0] != N or rv.shape[1] != C or rv.shape[2] != x.shape[2]
+                or rv.shape[3] != x.shape[3]):
+            raise ValueError("batch norm: the residual's shape differs from the input's")
+        rp = &rv[0, 0, 0, 0]
+    y_arr = None
+    cdef floating[:, :, :, ::1] y
+    cdef floating *yp = NULL
+    if want_y:
+        y_arr = np.empty((N, C, x.shape[2], x.shape[3]),
+                         dtype=np.float32 if floating is float else np.float64)
+        y = y_arr
+        yp = &y[0, 0, 0, 0]
+    stats_arr = np.empty((3, C))
+    cdef double[:, ::1] st = stats_arr
+    cdef double *g64 = NULL
+    cdef double *b64 = NULL
+    try:
+        if want_y:
+            g64 = _f64_copy(gv, C)
+            b64 = _f64_copy(bv, C)
+        with nogil:
+            if floating is float:
+                status = fc_batchnorm_forward_training_f32(&x[0, 0, 0, 0], N, C, HW, g64, b64,
+                                                           eps, relu, rp, yp, &st[0, 0],
+                                                           &st[1, 0], &st[2, 0], nt)
+            else:
+                status = fc_batchnorm_forward_training_f64(&x[0, 0, 0, 0], N, C, HW, g64, b64,
+                                                           eps, relu, rp, yp, &st[0, 0],
+                                                           &st[1, 0], &st[2, 0], nt)
+    finally:
+        free(g64)
+        free(b64)
+    _check(status)
+    return y_arr, stats_arr
+
+
+def train_backward(const floating[:, :, :, ::1] grad_out, const floating[:, :, :, ::1] x,
+                   const double[::1] mean, const double[::1] invstd,
+                   const floating[::1] gamma, bint training, int num_threads, y=None,
+                   relu_beta=None, bint masked=False):
+    """``backward`` on a non-empty (N, C, H, W) batch with parameters of its dtype, the
+    outputs made here: returns ``(grad_x, grad_gamma, grad_beta[, masked_out])``, the
+    parameter gradients rounded to the batch's dtype (as ``astype``). ``relu_beta`` (the
+    forward's beta, with y None): the ReLU's mask recomputed from x; ``masked`` (needs y):
+    also the gradient masked by y > 0, written by the pass that sums it."""
+    cdef fc_int N = x.shape[0], C = x.shape[1], HW = x.shape[2] * x.shape[3]
+    cdef Py_ssize_t c
+    if (grad_out.shape[0] != N or grad_out.shape[1] != C or grad_out.shape[2] != x.shape[2]
+            or grad_out.shape[3] != x.shape[3]):
+        raise ValueError("batch norm backward: grad_out's shape differs from x's")
+    if gamma.shape[0] != C or mean.shape[0] != C or invstd.shape[0] != C:
+        raise ValueError(f"batch norm backward: per-channel arrays of {C} values expected")
+    cdef int nt = _threads(num_threads, C, N * C * HW), status
+    cdef const floating[:, :, :, ::1] yv
     cdef const floating *yp = NULL
-    cdef const double[::1] bv
-    cdef const double *bp = NULL
-    cdef floating[:, :, ::1] mv
     cdef floating *mp = NULL
+    cdef floating[:, :, :, ::1] mv
+    dtype = np.float32 if floating is float else np.float64
     if y is not None:
         yv = y
-        yp = &yv[0, 0, 0]
-    elif beta is not None:
-        bv = beta
-        if bv.shape[0] != C:
-            raise ValueError(f"batch norm backward: beta has {bv.shape[0]} values for {C} channels")
-        bp = &bv[0]
-    if masked_out is not None:
-        mv = masked_out
-        if mv.shape[0] != N or mv.shape[1] != C or mv.shape[2] != HW:
-            raise ValueError("batch norm backward: masked_out's shape differs from x's")
+        if (yv.shape[0] != N or yv.shape[1] != C or yv.shape[2] != x.shape[2]
+                or yv.shape[3] != x.shape[3]):
+            raise ValueError("batch norm backward: y's shape differs from x's")
+        yp = &yv[0, 0, 0, 0]
+    masked_arr = None
+    if masked:
         if yp == NULL:
-            raise ValueError("batch norm backward: masked_out needs y, the ReLU's output")
-        mp = &mv[0, 0, 0]
-    with nogil:
-        if floating is float:
-            status = fc_batchnorm_backward_f32(&grad_out[0, 0, 0], &x[0, 0, 0], yp, bp, N, C, HW,
-                                               &mean[0], &invstd[0], &gamma[0], training,
-                                               &grad_x[0, 0, 0], mp, &grad_gamma[0],
-                                               &grad_beta[0], nt)
-        else:
-            status = fc_batchnorm_backward_f64(&grad_out[0, 0, 0], &x[0, 0, 0], yp, bp, N, C, HW,
-                                               &mean[0], &invstd[0], &gamma[0], training,
-                                               &grad_x[0, 0, 0], mp, &grad_gamma[0],
-                                               &grad_beta[0], nt)
-    _check(status)
+            raise ValueError("batch norm backward: the masked gradient needs y, the ReLU's output")
+        masked_arr = np.empty((N, C, x.shape[2], x.shape[3]), dtype=dtype)
+        mv = masked_arr
+        mp = &mv[0, 0, 0, 0]
+    gx_arr = np.empty((N, C, x.shape[2], x.shape[3]), dtype=dtype)
+    cdef floating[:, :, :, ::1] gx = gx_arr
+    cdef double *sums = <double *>malloc(2 * max(C, 1) * sizeof(double))
+    cdef double *g64 = NULL
+    cdef double *b64 = NULL
+    cdef floating[::1] gg, gb
+    cdef const floating[::1] bv
+    if sums == NULL:
+        raise MemoryError("batch norm backward: out of memory")
+    try:
+        g64 = _f64_copy(gamma, C)
+        if relu_beta is not None and yp == NULL:
+            bv = relu_beta
+            if bv.shape[0] != C:
+                raise ValueError(f"batch norm backward: beta has {bv.shape[0]} values for {C} "
+                                 f"channels")
+            b64 = _f64_copy(bv, C)
+        with nogil:
+            if floating is float:
+                status = fc_batchnorm_backward_f32(&grad_out[0, 0, 0, 0], &x[0, 0, 0, 0], yp, b64,
+                                                   N, C, HW, &mean[0], &invstd[0], g64, training,
+                                                   &gx[0, 0, 0, 0], mp, sums, sums + C, nt)
+            else:
+                status = fc_batchnorm_backward_f64(&grad_out[0, 0, 0, 0], &x[0, 0, 0, 0], yp, b64,
+                                                   N, C, HW, &mean[0], &invstd[0], g64, training,
+                                                   &gx[0, 0, 0, 0], mp, sums, sums + C, nt)
+        _check(status)
+        gg_arr, gb_arr = np.empty(C, dtype=dtype), np.empty(C, dtype=dtype)
+        gg, gb = gg_arr, gb_arr
+        for c in range(C):
+            gg[c] = <floating>sums[c]
+            gb[c] = <floating>sums[C + c]
+    finally:
+        free(sums)
+        free(g64)
+        free(b64)
+    if masked:
+        return gx_arr, gg_arr, gb_arr, masked_arr
+    return gx_arr, gg_arr, gb_arr
 
 
 def simd_path_code():

@@ -357,7 +357,7 @@ def test_layer_fast_path_is_bitwise_the_functional_op(dtype, relu):
 @given(shape=st.tuples(st.integers(1, 5), st.integers(1, 6), st.integers(1, 12),
                        st.integers(1, 12)), seed=st.integers(0, 2**16))
 def test_backward_writes_the_masked_gradient_bitwise(simd, dtype, shape, seed):
-    """``masked_out``: the backward's first pass writes the gradient it masks by the ReLU's
+    """``masked``: the backward's first pass writes the gradient it masks by the ReLU's
     output (what a ResNet block's end hands to its shortcut), bitwise relu_backward(g, y),
     and the input gradient made from it is bitwise the plain masked backward's -- small
     planes (row mode) and large ones, on every SIMD path."""
@@ -368,8 +368,7 @@ def test_backward_writes_the_masked_gradient_bitwise(simd, dtype, shape, seed):
     y, m, s = F.batch_norm2d(x, gamma, beta, np.zeros(shape[1], dtype),
                              np.ones(shape[1], dtype), True, activation="relu",
                              return_stats=True)
-    masked = np.full_like(x, np.nan)
-    got = _backward("t", g, x, gamma, m, s, True, y, None, masked)
+    *got, masked = _backward("t", g, x, gamma, m, s, True, y, None, True)
     assert masked.tobytes() == F.relu_backward(g, y).tobytes()
     want = F.batch_norm2d_backward(g, x, gamma, stats=(m, s), y=y)
     for a, b in zip(got, want):

@@ -102,13 +102,13 @@ def _batch_norm2d_checked(x, gamma, beta, running_mean, running_var, training, m
     a separate add would (a ResNet block's end in one pass)."""
     C = x.shape[1]
     count = x.shape[0] * x.shape[2] * x.shape[3]
-    y = np.empty_like(x)
     if training:
-        mean, var, invstd = np.empty(C), np.empty(C), np.empty(C)
         if x.size:
-            _norm.forward_training(_view3(x), _f64(gamma), _f64(beta), eps, relu, _view3(y),
-                                   mean, var, invstd, get_num_threads(),
-                                   None if residual is None else _view3(residual))
+            # one call: the output and the (3, C) statistics made by the kernels' binding
+            y, (mean, var, invstd) = _norm.train_forward(x, gamma, beta, eps, relu,
+                                                         get_num_threads(), residual)
+        else:
+            y, mean, var, invstd = np.empty_like(x), np.empty(C), np.empty(C), np.empty(C)
         if (running_mean.dtype == running_var.dtype and running_mean.flags.c_contiguous
                 and running_var.flags.c_contiguous):
             _norm.update_running(running_mean, running_var, mean, var, momentum,
@@ -119,6 +119,7 @@ def _batch_norm2d_checked(x, gamma, beta, running_mean, running_var, training, m
             running_var *= 1 - momentum
             running_var += momentum * var * (count / (count - 1))
     else:
+        y = np.empty_like(x)
         mean = _f64(running_mean)
         invstd = 1.0 / np.sqrt(_f64(running_var) + eps)
         if x.size:
@@ -130,18 +131,17 @@ def _batch_norm2d_checked(x, gamma, beta, running_mean, running_var, training, m
 # ---------------------------------------------------------------- backward
 
 def _backward(op, grad_out, x, gamma, mean, invstd, training, y, relu_beta=None,
-              masked_out=None):
-    """Shared tail of the two backward functions (arguments already validated).
-    ``masked_out`` (an array like x, with ``y``): receives grad_out masked by y > 0."""
-    C = x.shape[1]
-    grad_x = np.empty_like(x)
-    grad_gamma, grad_beta = np.zeros(C), np.zeros(C)
+              masked=False):
+    """Shared tail of the two backward functions (arguments already validated; ``gamma``
+    and ``relu_beta`` of x's dtype): ``(grad_x, grad_gamma, grad_beta)``, with ``masked``
+    (needs ``y``) a fourth array, grad_out masked by y > 0."""
     if x.size:
-        _norm.backward(_view3(grad_out), _view3(x), None if y is None else _view3(y), mean, invstd,
-                       _f64(gamma), training, _view3(grad_x), grad_gamma, grad_beta,
-                       get_num_threads(), relu_beta,
-                       None if masked_out is None else _view3(masked_out))
-    return grad_x, grad_gamma.astype(x.dtype), grad_beta.astype(x.dtype)
+        # one call: the gradients (and the masked one) made by the kernels' binding
+        return _norm.train_backward(grad_out, x, mean, invstd, gamma, training,
+                                    get_num_threads(), y, relu_beta, masked)
+    C = x.shape[1]
+    out = (np.empty_like(x), np.zeros(C, x.dtype), np.zeros(C, x.dtype))
+    return out + (np.empty_like(x),) if masked else out
 
 
 def _grad_inputs(grad_out, x, gamma, op):
@@ -179,12 +179,10 @@ def batch_norm2d_backward(grad_out, x, gamma, eps=1e-5, *, stats=None, y=None, r
             raise ValueError(f"{op}: give y or relu_beta for the ReLU's mask, not both")
         relu_beta = _array(relu_beta, "relu_beta", op, 1, x.dtype)
         _expect_shape(relu_beta, (C,), "relu_beta", op)
-        relu_beta = _f64(relu_beta)
     if stats is None and x.size:
         # the batch statistics, through the training forward's own kernel
-        mean, var, invstd = np.empty(C), np.empty(C), np.empty(C)
-        _norm.forward_training(_view3(x), np.ones(C), np.zeros(C), eps, False, None,
-                               mean, var, invstd, get_num_threads())
+        _, (mean, var, invstd) = _norm.train_forward(x, None, None, eps, False,
+                                                     get_num_threads())
     elif stats is None:
         mean = invstd = None
     return _backward(op, grad_out, x, gamma, mean, invstd, True, y, relu_beta)

@@ -103,7 +103,7 @@ class BatchNormalization(Layer):
         if training and self._owns_checked(x4, training) and _same_layout(g4, x4):
             # the ReLU's mask recomputed from x (bitwise y > 0): y is not read again
             gx, gg, gb = _BN._backward("batch_norm2d_backward", g4, x4, self._gamma, *stats,
-                                       True, None, None if y is None else _BN._f64(self._beta))
+                                       True, None, None if y is None else self._beta)
         elif training:
             gx, gg, gb = F.batch_norm2d_backward(
                 g4, x4, self._gamma, self.epsilon, stats=stats,
@@ -129,9 +129,8 @@ class BatchNormalization(Layer):
         if not (training and self._owns_checked(x4, training) and _same_layout(grad_out, x4)
                 and _same_layout(y, x4)):
             return None
-        masked = np.empty_like(x4)
-        gx, gg, gb = _BN._backward("batch_norm2d_backward", grad_out, x4, self._gamma, *stats,
-                                   True, y, None, masked)
+        gx, gg, gb, masked = _BN._backward("batch_norm2d_backward", grad_out, x4, self._gamma,
+                                           *stats, True, y, None, True)
         if self.scale:
             self._add_grad("gamma", gg)
         if self.center:
