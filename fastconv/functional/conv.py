@@ -195,11 +195,12 @@ def pack_conv2d_weight(weight, stride=1, padding=0, dilation=1, groups=1, *, x_s
     return packed
 
 
-def _forward(x, weight, bias, g, groups, act, param, y):
-    """The forward pass of a (grouped) convolution of geometry g into y."""
+def _forward(x, weight, bias, g, groups, act, param, y, args=None):
+    """The forward pass of a (grouped) convolution of geometry g into y (``args``: g's
+    ``conv_kernel_args`` where the caller keeps them)."""
     nt = get_num_threads()
     if groups == 1:
-        _conv.forward(x, weight, bias, geo.conv_kernel_args(g), act, param, y, nt)
+        _conv.forward(x, weight, bias, args or geo.conv_kernel_args(g), act, param, y, nt)
     elif groups == g.C:
         _depthwise.depthwise_forward(x, weight, bias, geo.conv_kernel_args(g), act, param, y,
                                      nt)
@@ -270,14 +271,16 @@ def _backward_weight(x, grad_out, g, groups, grad_w, grad_b):
                                   None if grad_b is None else grad_b[ks], nt)
 
 
-def _backward_both(grad_out, x, weight, g, groups, grad_w, grad_b, grad_x, addend=None):
+def _backward_both(grad_out, x, weight, g, groups, grad_w, grad_b, grad_x, addend=None,
+                   args=None):
     """The weight and bias gradients, then the input gradient into ``grad_x`` where it is
     not None (plus ``addend``, as _backward_data takes it). An ungrouped convolution gets
     both in one pass over runs of images where its kernels allow (each run's grad_out
-    read back from memory once), with the bits of the two separate passes."""
+    read back from memory once), with the bits of the two separate passes. ``args``: g's
+    ``conv_kernel_args`` where the caller keeps them."""
     if grad_x is not None and groups == 1 and not _strided_pointwise(g):
-        if not _conv.backward_weight(x, grad_out, geo.conv_kernel_args(g), grad_w, grad_b,
-                                     get_num_threads(), weight, grad_x, addend):
+        if not _conv.backward_weight(x, grad_out, args or geo.conv_kernel_args(g), grad_w,
+                                     grad_b, get_num_threads(), weight, grad_x, addend):
             _backward_data(grad_out, weight, g, groups, grad_x, None, addend)
         return
     _backward_weight(x, grad_out, g, groups, grad_w, grad_b)

@@ -32,7 +32,7 @@ def activation_code(name, negative_slope=0.01, alpha=1.0):
 class PreparedConv2d:
     """``conv2d`` / ``conv2d_backward`` for one input shape, weight shape and options."""
 
-    __slots__ = ("g", "groups", "out_shape", "dtype", "act", "param")
+    __slots__ = ("g", "groups", "out_shape", "dtype", "act", "param", "_args", "_args_path")
 
     def __init__(self, x_shape, w_shape, dtype, stride=1, padding=0, dilation=1, groups=1,
                  activation=None, negative_slope=0.01, alpha=1.0):
@@ -42,11 +42,21 @@ class PreparedConv2d:
         self.out_shape = (self.g.N, self.g.K, self.g.Ho, self.g.Wo)
         self.dtype = np.dtype(dtype)
         self.act, self.param = activation_code(activation, negative_slope, alpha)
+        self._args = self._args_path = None
+
+    def _kernel_args(self):
+        # the kernels' geometry tuple for the SIMD path in force, kept between calls (its
+        # lookup hashes the whole geometry: a few microseconds a call in a training step)
+        path = geo._simd_path()
+        if path != self._args_path:
+            self._args, self._args_path = geo.conv_kernel_args(self.g), path
+        return self._args
 
     def forward(self, x, weight, bias=None):
         y = np.empty(self.out_shape, dtype=self.dtype)
         if self.g.N:
-            _forward(x, weight, bias, self.g, self.groups, self.act, self.param, y)
+            _forward(x, weight, bias, self.g, self.groups, self.act, self.param, y,
+                     self._kernel_args())
         return y
 
     def backward(self, grad_out, x, weight, input_grad=True, bias_grad=True, addend=None):
@@ -62,7 +72,8 @@ class PreparedConv2d:
         grad_x = np.empty(x.shape, dtype=self.dtype) if input_grad else None
         if g.N:
             grad_out = np.ascontiguousarray(grad_out)
-            _backward_both(grad_out, x, weight, g, self.groups, grad_w, grad_b, grad_x, addend)
+            _backward_both(grad_out, x, weight, g, self.groups, grad_w, grad_b, grad_x, addend,
+                           self._kernel_args())
         return grad_x, grad_w, grad_b
 
 
