@@ -67,11 +67,14 @@ cdef double *_f64_copy(const floating[::1] a, Py_ssize_t C) except NULL:
 
 
 def train_forward(const floating[:, :, :, ::1] x, gamma, beta, double eps, bint relu,
-                  int num_threads, residual=None):
+                  int num_threads, residual=None, running_mean=None, running_var=None,
+                  double momentum=0.0, double unbias=1.0):
     """Training forward of a non-empty (N, C, H, W) batch on parameters of its dtype
     (checked by the caller): returns ``(y, stats)``, ``y = relu?((x - mean) * gamma *
     invstd + beta [+ residual])`` a new array and ``stats`` a new (3, C) float64 array of
-    the batch mean, biased variance and invstd. gamma None: the statistics only (y None)."""
+    the batch mean, biased variance and invstd. gamma None: the statistics only (y None).
+    With ``running_mean`` and ``running_var`` (C-contiguous, one float dtype): then
+    ``update_running(running_mean, running_var, mean, var, momentum, unbias)``."""
     cdef fc_int N = x.shape[0], C = x.shape[1], HW = x.shape[2] * x.shape[3]
     cdef const floating[::1] gv, bv
     cdef int want_y = gamma is not None
@@ -118,6 +121,8 @@ def train_forward(const floating[:, :, :, ::1] x, gamma, beta, double eps, bint 
         free(g64)
         free(b64)
     _check(status)
+    if running_mean is not None:
+        update_running(running_mean, running_var, stats_arr[0], stats_arr[1], momentum, unbias)
     return y_arr, stats_arr
 
 

@@ -353,6 +353,39 @@ def test_layer_fast_path_is_bitwise_the_functional_op(dtype, relu):
         layer.forward(x.astype(other), True, relu=relu)
 
 
+def test_layer_rechecks_its_parameters_when_an_array_is_replaced():
+    """The layer keeps its parameter checks until one of its arrays is replaced: moving
+    statistics replaced by arrays of two dtypes are updated by NumPy's rule (as the
+    functional op does), a read-only one is refused with a clear error and left as it
+    was, and a gamma of the wrong length is refused -- never a stale pass into the
+    kernels."""
+    from fastconv.layers import BatchNormalization
+    x, _, _, _ = _inputs((4, 3, 5, 5), np.float32, 2)
+    layer = BatchNormalization(momentum=0.9)
+    layer.build((None, 5, 5, 3))
+    layer.forward(x, True)
+    assert layer._checked_params[4] is True
+    rm, rv = np.full(3, 0.5), np.full(3, 2.0, np.float32)   # float64 and float32
+    layer.buffers["moving_mean"], layer.buffers["moving_variance"] = rm, rv
+    y, ctx = layer.forward(x, True)
+    assert layer._checked_params[4] is False and layer.buffers["moving_mean"] is rm
+    want_m, want_v = np.full(3, 0.5), np.full(3, 2.0, np.float32)
+    want, mean, _ = F.batch_norm2d(x, layer.params["gamma"], layer.params["beta"], want_m,
+                                   want_v, True, 0.1, 1e-3, return_stats=True)
+    assert y.tobytes() == want.tobytes()
+    assert rm.tobytes() == want_m.tobytes() and rv.tobytes() == want_v.tobytes()
+    frozen = rm.copy()
+    frozen.flags.writeable = False
+    layer.buffers["moving_mean"] = frozen
+    with pytest.raises(ValueError, match="running_mean"):
+        layer.forward(x, True)
+    assert frozen.tobytes() == rm.tobytes()
+    layer.buffers["moving_mean"] = rm
+    layer._gamma = np.ones(4, np.float32)
+    with pytest.raises(ValueError, match="gamma"):
+        layer.forward(x, True)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(shape=st.tuples(st.integers(1, 5), st.integers(1, 6), st.integers(1, 12),
                        st.integers(1, 12)), seed=st.integers(0, 2**16))

@@ -95,22 +95,32 @@ def batch_norm2d(x, gamma, beta, running_mean, running_var, training, momentum=0
 
 
 def _batch_norm2d_checked(x, gamma, beta, running_mean, running_var, training, momentum, eps,
-                          relu, return_stats, residual=None):
+                          relu, return_stats, residual=None, kernel_update=None):
     """``batch_norm2d`` on arguments that passed its checks (a layer that owns validated
     parameters enters here after checking ``x``). ``residual`` (training only: a
     C-contiguous array like ``x``) is added to the normalised value before the ReLU, as
-    a separate add would (a ResNet block's end in one pass)."""
+    a separate add would (a ResNet block's end in one pass). ``kernel_update``: whether
+    the running statistics are C-contiguous arrays of one dtype, which the kernels'
+    binding updates in the same call (None: look)."""
     C = x.shape[1]
     count = x.shape[0] * x.shape[2] * x.shape[3]
     if training:
+        if kernel_update is None:
+            kernel_update = (running_mean.dtype == running_var.dtype
+                             and running_mean.flags.c_contiguous
+                             and running_var.flags.c_contiguous)
         if x.size:
-            # one call: the output and the (3, C) statistics made by the kernels' binding
-            y, (mean, var, invstd) = _norm.train_forward(x, gamma, beta, eps, relu,
-                                                         get_num_threads(), residual)
+            # one call: the output and the (3, C) statistics made by the kernels' binding,
+            # and the running statistics updated with NumPy's arithmetic where it can
+            y, (mean, var, invstd) = _norm.train_forward(
+                x, gamma, beta, eps, relu, get_num_threads(), residual,
+                *((running_mean, running_var, momentum, count / (count - 1))
+                  if kernel_update else ()))
+            if kernel_update:
+                return (y, mean, invstd) if return_stats else y
         else:
             y, mean, var, invstd = np.empty_like(x), np.empty(C), np.empty(C), np.empty(C)
-        if (running_mean.dtype == running_var.dtype and running_mean.flags.c_contiguous
-                and running_var.flags.c_contiguous):
+        if kernel_update:
             _norm.update_running(running_mean, running_var, mean, var, momentum,
                                  count / (count - 1))
         else:

@@ -51,6 +51,7 @@ class BatchNormalization(Layer):
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
         super().__init__(**kwargs)
         self._gamma = self._beta = None
+        self._checked_params = None   # _params_checked's arrays and result
 
     def _output_shape(self, in_shape):
         if len(in_shape) not in (1, 3):
@@ -90,7 +91,8 @@ class BatchNormalization(Layer):
         if self._owns_checked(x4, training):
             # the parameters are this layer's own, checked when they were made; in a
             # training step the functional op's checks of them cost more than its Python
-            y, mean, invstd = _BN._batch_norm2d_checked(*args, bool(relu), True)
+            y, mean, invstd = _BN._batch_norm2d_checked(*args, bool(relu), True,
+                                                        kernel_update=self._params_checked())
         else:
             y, mean, invstd = F.batch_norm2d(*args, activation="relu" if relu else None,
                                              return_stats=True)
@@ -147,7 +149,7 @@ class BatchNormalization(Layer):
         y, mean, invstd = _BN._batch_norm2d_checked(
             x, self._gamma, self._beta, self.buffers["moving_mean"],
             self.buffers["moving_variance"], True, 1.0 - self.momentum, self.epsilon, True, True,
-            residual)
+            residual, self._params_checked())
         return y, (x, True, (mean, invstd), None)
 
     def _owns_checked(self, x4, training):
@@ -155,15 +157,32 @@ class BatchNormalization(Layer):
         C-contiguous 4-d array of the parameters' dtype and channel count, more than one
         value per channel in training) and this layer's statistics are arrays it can
         update in place."""
-        g, m, v = self._gamma, self.buffers["moving_mean"], self.buffers["moving_variance"]
-        return (type(x4) is np.ndarray and g.ndim == 1 and x4.dtype == g.dtype and x4.ndim == 4
+        g = self._gamma
+        return (type(x4) is np.ndarray and x4.dtype == g.dtype and x4.ndim == 4
                 and x4.shape[1] == g.shape[0] and x4.flags.c_contiguous
                 and (not training or x4.shape[0] * x4.shape[2] * x4.shape[3] >= 2)
-                and type(m) is np.ndarray and type(v) is np.ndarray
-                and m.dtype in _FLOATS and v.dtype in _FLOATS and m.shape == v.shape == g.shape
-                and m.flags.writeable and v.flags.writeable
-                and self._beta.dtype == g.dtype and self._beta.shape == g.shape
-                and math.isfinite(self.epsilon) and self.epsilon > 0)
+                and math.isfinite(self.epsilon) and self.epsilon > 0
+                and self._params_checked() is not None)
+
+    def _params_checked(self):
+        """None unless gamma, beta and the moving statistics are arrays the kernels take as
+        they are; else whether the statistics are C-contiguous arrays of one dtype (the
+        kernels' binding then updates them). Kept until one of the arrays is replaced --
+        the checks cost more than the op's Python at every training step."""
+        g, b = self._gamma, self._beta
+        m, v = self.buffers["moving_mean"], self.buffers["moving_variance"]
+        seen = self._checked_params
+        if seen is not None and seen[0] is g and seen[1] is b and seen[2] is m and seen[3] is v:
+            return seen[4]
+        ok = (type(g) is np.ndarray and g.ndim == 1 and type(m) is np.ndarray
+              and type(v) is np.ndarray and type(b) is np.ndarray
+              and m.dtype in _FLOATS and v.dtype in _FLOATS and m.shape == v.shape == g.shape
+              and m.flags.writeable and v.flags.writeable
+              and b.dtype == g.dtype and b.shape == g.shape)
+        result = (m.dtype == v.dtype and m.flags.c_contiguous and v.flags.c_contiguous
+                  if ok else None)
+        self._checked_params = (g, b, m, v, result)
+        return result
 
     def param_formula(self):
         if not self.built:
