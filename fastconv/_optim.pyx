@@ -10,6 +10,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS,
                              PyBUF_FORMAT, PyBUF_WRITABLE)
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
 
 cdef enum:
     CHUNK = 512
@@ -89,38 +90,61 @@ cdef void _sgd_buffers(Py_buffer *p, Py_buffer *g, Py_buffer *v, double lr, doub
                  n, lr, momentum, nt)
 
 
+cdef int _same_shape(Py_buffer *a, Py_buffer *b) noexcept:
+    cdef int d
+    if a.ndim != b.ndim or a.itemsize != b.itemsize or a.len != b.len:
+        return 0
+    for d in range(a.ndim):
+        if a.shape[d] != b.shape[d]:
+            return 0
+    return 1
+
+
 def sgd(list params, list grads, list velocities, double lr, double momentum,
         int num_threads=1):
     """Plain SGD (velocities None: p -= g * lr) or SGD with momentum (v = v * momentum -
     g * lr; p += v) over the parameters in order; lr and momentum rounded to each
     parameter's dtype first, as NumPy rounds a Python float against a float32 array.
-    Every gradient (and velocity) must be a C-contiguous array of its parameter's dtype
-    and size (ValueError / TypeError otherwise, before that parameter changes)."""
-    cdef Py_ssize_t i, n = len(params)
+
+    Returns True; or False, having changed nothing, unless every array is a C-contiguous
+    float32 or float64 one, each gradient (and velocity) of its parameter's dtype and
+    shape, parameters and velocities writable (the caller then takes NumPy's rule)."""
+    cdef Py_ssize_t i, n = len(params), taken = 0
     cdef int nt = num_threads if num_threads > 0 else 1
-    cdef Py_buffer pb, gb, vb
-    cdef int has_v = velocities is not None
+    cdef int has_v = velocities is not None, per = 3 if velocities is not None else 2
+    cdef bint ok = True
+    cdef Py_buffer *views
     if len(grads) != n or has_v and len(velocities) != n:
         raise ValueError(f"sgd: {n} parameters, {len(grads)} gradients"
                          + (f", {len(velocities)} velocities" if has_v else ""))
-    for i in range(n):
-        _take(params[i], &pb, 1)
-        try:
-            _take(grads[i], &gb, 0)
+    views = <Py_buffer *>PyMem_Malloc(per * max(n, 1) * sizeof(Py_buffer))
+    if views == NULL:
+        raise MemoryError("sgd: out of memory")
+    try:
+        # every buffer first: a list the kernel cannot take is left as it was
+        for i in range(n):
             try:
+                _take(params[i], &views[taken], 1)
+                taken += 1
+                _take(grads[i], &views[taken], 0)
+                taken += 1
                 if has_v:
-                    _take(velocities[i], &vb, 1)
-                try:
-                    if gb.len != pb.len or gb.itemsize != pb.itemsize or has_v and (
-                            vb.len != pb.len or vb.itemsize != pb.itemsize):
-                        raise ValueError(f"sgd: parameter {i}'s gradient or velocity differs "
-                                         f"from it in dtype or size")
-                    with nogil:
-                        _sgd_buffers(&pb, &gb, &vb if has_v else NULL, lr, momentum, nt)
-                finally:
-                    if has_v:
-                        PyBuffer_Release(&vb)
-            finally:
-                PyBuffer_Release(&gb)
-        finally:
-            PyBuffer_Release(&pb)
+                    _take(velocities[i], &views[taken], 1)
+                    taken += 1
+            except (TypeError, ValueError, BufferError):
+                ok = False
+                break
+            if not _same_shape(&views[per * i], &views[per * i + 1]) or has_v and not \
+                    _same_shape(&views[per * i], &views[per * i + 2]):
+                ok = False
+                break
+        if ok:
+            with nogil:
+                for i in range(n):
+                    _sgd_buffers(&views[per * i], &views[per * i + 1],
+                                 &views[per * i + 2] if has_v else NULL, lr, momentum, nt)
+    finally:
+        for i in range(taken):
+            PyBuffer_Release(&views[i])
+        PyMem_Free(views)
+    return ok

@@ -31,21 +31,12 @@ from . import _validation as V
 
 from ._registry import Configurable, Registry
 from .config import get_num_threads
-from .functional._checks import same_layout
 
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 __all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "get", "serialize", "deserialize"]
 
 
 _number = V.finite_number
-
-
-def _same_layout(p, a):
-    """Whether ``a`` is a C-contiguous array like the C-contiguous, writeable float array
-    ``p`` (dtype and shape): the optimisers' kernels take such pairs."""
-    return (type(p) is np.ndarray and p.dtype in _FLOATS and p.flags.c_contiguous
-            and p.flags.writeable and same_layout(a, p))
 
 
 class Optimizer(Configurable):
@@ -160,18 +151,16 @@ class SGD(Optimizer):
     def apply(self, params, grads):
         """Update ``params`` in place from ``grads``; one step. Parameters whose gradient
         (and velocity) match them in dtype and shape, all C-contiguous -- a model's, always
-        -- are updated by one kernel call, with the same operations per element."""
+        -- are updated by one kernel call, with the same operations per element (the call
+        checks them all first and changes nothing otherwise: NumPy's rule then runs)."""
         if self.weight_decay or self.nesterov or len(params) != len(grads):
             return super().apply(params, grads)
         self._ensure_state(params)
         vel = self.slots["momentum"] if self.momentum else None
-        fast = [i for i, (p, g) in enumerate(zip(params, grads)) if _same_layout(p, g)
-                and (vel is None or _same_layout(p, vel[i]))]
-        if len(fast) != len(params):
+        if not _optim.sgd(list(params), list(grads), vel, self._lr(), self.momentum,
+                          get_num_threads()):
             return super().apply(params, grads)
-        lr = self._lr()
         self.iterations += 1
-        _optim.sgd(list(params), list(grads), vel, lr, self.momentum, get_num_threads())
 
     def _update(self, i, p, g, lr):
         if self.momentum == 0.0:
