@@ -3,7 +3,8 @@ or (``--models``) of whole networks against PyTorch and ONNX Runtime.
 
 For each layer it times forward and forward+backward for fastconv, the NumPy reference
 and PyTorch (when installed), all in this one process, in alternating blocks of rounds
-(A B A B ...) so that a noisy machine hurts every engine alike, and prints medians: ms, GFLOP/s, the ratio to
+(A B A B ..., four blocks of at least 80 ms in all for each engine and pass) so that a
+noisy machine hurts every engine alike, and prints medians: ms, GFLOP/s, the ratio to
 PyTorch and to the reference, the percentage of NumPy's float32 matrix-product rate
 measured in the same run (the machine's practical peak), and 2-thread over 1-thread
 scaling. GFLOP/s counts the direct convolution's operations whatever algorithm runs (the
@@ -162,6 +163,11 @@ def _time_once(fn):
 # state, as a user calling it repeatedly sees it.
 SETTLE_SECONDS = 0.15
 BLOCKS = 2
+# A layer's passes: each engine's timed calls in four blocks spread over the layer's
+# turn, and at least LAYER_SPAN seconds of them (a 4 ms pass took 3 calls a block, 25 ms
+# in all: one stall of this shared host over a block or two was its minimum).
+LAYER_BLOCKS = 4
+LAYER_SPAN = 0.08
 
 
 # How the timed calls of one engine are summarised: the median (default), or the
@@ -277,7 +283,7 @@ def run(layers, rounds, threads, with_reference, with_torch, gemm_sizes):
             fastconv.set_num_threads(threads)
             if torch is not None:
                 torch.set_num_threads(threads)
-            t = measure_interleaved(fns, rounds)
+            t = measure_interleaved(fns, rounds, min_time=LAYER_SPAN, blocks=LAYER_BLOCKS)
             t_ref = None
             if with_reference:
                 try:
