@@ -55,6 +55,11 @@ def forward_inference(const floating[:, :, ::1] x, const double[::1] mean, const
     _check(status)
 
 
+cdef inline bint _same4(const Py_ssize_t *a, const Py_ssize_t *b) noexcept:
+    # two 4-d memoryviews' shapes
+    return a[0] == b[0] and a[1] == b[1] and a[2] == b[2] and a[3] == b[3]
+
+
 cdef double *_f64_copy(const floating[::1] a, Py_ssize_t C) except NULL:
     # the per-channel parameters in float64 (exact, as NumPy's astype), for the kernels
     cdef double *out = <double *>malloc(max(C, 1) * sizeof(double))
@@ -88,8 +93,7 @@ def train_forward(const floating[:, :, :, ::1] x, gamma, beta, double eps, bint 
     cdef const floating *rp = NULL
     if residual is not None:
         rv = residual
-        if (rv.shape[0] != N or rv.shape[1] != C or rv.shape[2] != x.shape[2]
-                or rv.shape[3] != x.shape[3]):
+        if not _same4(rv.shape, x.shape):
             raise ValueError("batch norm: the residual's shape differs from the input's")
         rp = &rv[0, 0, 0, 0]
     y_arr = None
@@ -137,8 +141,7 @@ def train_backward(const floating[:, :, :, ::1] grad_out, const floating[:, :, :
     also the gradient masked by y > 0, written by the pass that sums it."""
     cdef fc_int N = x.shape[0], C = x.shape[1], HW = x.shape[2] * x.shape[3]
     cdef Py_ssize_t c
-    if (grad_out.shape[0] != N or grad_out.shape[1] != C or grad_out.shape[2] != x.shape[2]
-            or grad_out.shape[3] != x.shape[3]):
+    if not _same4(grad_out.shape, x.shape):
         raise ValueError("batch norm backward: grad_out's shape differs from x's")
     if gamma.shape[0] != C or mean.shape[0] != C or invstd.shape[0] != C:
         raise ValueError(f"batch norm backward: per-channel arrays of {C} values expected")
@@ -150,8 +153,7 @@ def train_backward(const floating[:, :, :, ::1] grad_out, const floating[:, :, :
     dtype = np.float32 if floating is float else np.float64
     if y is not None:
         yv = y
-        if (yv.shape[0] != N or yv.shape[1] != C or yv.shape[2] != x.shape[2]
-                or yv.shape[3] != x.shape[3]):
+        if not _same4(yv.shape, x.shape):
             raise ValueError("batch norm backward: y's shape differs from x's")
         yp = &yv[0, 0, 0, 0]
     masked_arr = None

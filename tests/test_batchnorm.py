@@ -406,3 +406,25 @@ def test_backward_writes_the_masked_gradient_bitwise(simd, dtype, shape, seed):
     want = F.batch_norm2d_backward(g, x, gamma, stats=(m, s), y=y)
     for a, b in zip(got, want):
         assert a.tobytes() == b.tobytes()
+
+
+def test_training_bindings_refuse_mismatched_shapes():
+    """The one-call batch-norm bindings check every batch-shaped argument against x (a
+    kernel would otherwise read past the smaller one): ValueError naming it."""
+    from fastconv import _norm
+    x = np.ones((2, 3, 4, 4), np.float32)
+    g, b = np.ones(3, np.float32), np.zeros(3, np.float32)
+    y, st = _norm.train_forward(x, g, b, 1e-3, True, 1)
+    short = np.ones((2, 3, 4, 3), np.float32)
+    with pytest.raises(ValueError, match="residual"):
+        _norm.train_forward(x, g, b, 1e-3, True, 1, short)
+    with pytest.raises(ValueError, match="gamma"):
+        _norm.train_forward(x, np.ones(2, np.float32), b, 1e-3, True, 1)
+    with pytest.raises(ValueError, match="grad_out"):
+        _norm.train_backward(short, x, st[0], st[2], g, True, 1)
+    with pytest.raises(ValueError, match="y's shape"):
+        _norm.train_backward(x, x, st[0], st[2], g, True, 1, short)
+    with pytest.raises(ValueError, match="needs y"):
+        _norm.train_backward(x, x, st[0], st[2], g, True, 1, None, None, True)
+    with pytest.raises(ValueError, match="per-channel"):
+        _norm.train_backward(x, x, st[0][:2], st[2], g, True, 1)
