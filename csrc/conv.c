@@ -328,14 +328,8 @@ const char *fc_conv2d_path(const fc_conv_geom *g, int op, size_t elem)
                        : "gemm";
 }
 
-#define FC_TMPL_SET 32
-#include "gemm_internal.h"
-#include "conv.c"
-#define FC_TMPL_SET 64
-#include "gemm_internal.h"
-#include "conv.c"
-#define FC_TMPL_SET 0
-#include "gemm_internal.h"
+#define FC_TMPL_SELF "conv.c"
+#include "tmpl_instances.h"
 
 #else /* ------------------------- template body ------------------------- */
 

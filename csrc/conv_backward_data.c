@@ -82,14 +82,8 @@ fc_add_stride2_avx2_f64(double *d, const double *s, fc_int n, const double *limi
 }
 #endif
 
-#define FC_TMPL_SET 32
-#include "gemm_internal.h"
-#include "conv_backward_data.c"
-#define FC_TMPL_SET 64
-#include "gemm_internal.h"
-#include "conv_backward_data.c"
-#define FC_TMPL_SET 0
-#include "gemm_internal.h"
+#define FC_TMPL_SELF "conv_backward_data.c"
+#include "tmpl_instances.h"
 
 #else /* ------------------------- template body ------------------------- */
 

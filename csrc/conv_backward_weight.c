@@ -91,14 +91,8 @@ fc_add_transposed_avx2(fc_int K, fc_int T, const float *dwt, float *dw)
 
 #endif /* FC_HAVE_X86_AVX2_KERNELS */
 
-#define FC_TMPL_SET 32
-#include "gemm_internal.h"
-#include "conv_backward_weight.c"
-#define FC_TMPL_SET 64
-#include "gemm_internal.h"
-#include "conv_backward_weight.c"
-#define FC_TMPL_SET 0
-#include "gemm_internal.h"
+#define FC_TMPL_SELF "conv_backward_weight.c"
+#include "tmpl_instances.h"
 
 #else /* ------------------------- template body ------------------------- */
 

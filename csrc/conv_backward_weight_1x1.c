@@ -57,14 +57,8 @@ fc_gather_t_avx2(const float *src, fc_int ld, int nr, int width, fc_int n4, floa
 
 #endif /* FC_HAVE_X86_AVX2_KERNELS */
 
-#define FC_TMPL_SET 32
-#include "gemm_internal.h"
-#include "conv_backward_weight_1x1.c"
-#define FC_TMPL_SET 64
-#include "gemm_internal.h"
-#include "conv_backward_weight_1x1.c"
-#define FC_TMPL_SET 0
-#include "gemm_internal.h"
+#define FC_TMPL_SELF "conv_backward_weight_1x1.c"
+#include "tmpl_instances.h"
 
 #else /* ------------------------- template body ------------------------- */
 

@@ -217,14 +217,8 @@ fc_bws_image_avx512_f32(const fc_conv_geom *g, const fc_padgeom *pg, const float
 
 #endif /* FC_HAVE_X86_AVX2_KERNELS */
 
-#define FC_TMPL_SET 32
-#include "gemm_internal.h"
-#include "conv_backward_weight_small.c"
-#define FC_TMPL_SET 64
-#include "gemm_internal.h"
-#include "conv_backward_weight_small.c"
-#define FC_TMPL_SET 0
-#include "gemm_internal.h"
+#define FC_TMPL_SELF "conv_backward_weight_small.c"
+#include "tmpl_instances.h"
 
 #else /* ------------------------- template body ------------------------- */
 

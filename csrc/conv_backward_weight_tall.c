@@ -31,14 +31,8 @@
 #ifdef FC_HAVE_X86_AVX2_KERNELS
 #include <immintrin.h>
 
-#define FC_TMPL_SET 32
-#include "gemm_internal.h"
-#include "conv_backward_weight_tall.c"
-#define FC_TMPL_SET 64
-#include "gemm_internal.h"
-#include "conv_backward_weight_tall.c"
-#define FC_TMPL_SET 0
-#include "gemm_internal.h"
+#define FC_TMPL_SELF "conv_backward_weight_tall.c"
+#include "tmpl_instances.h"
 
 #else
 typedef int fc_conv_backward_weight_tall_unused;

@@ -8,14 +8,8 @@
 #ifndef FC_T
 #include "conv_internal.h"
 
-#define FC_TMPL_SET 32
-#include "gemm_internal.h"
-#include "conv_forward.c"
-#define FC_TMPL_SET 64
-#include "gemm_internal.h"
-#include "conv_forward.c"
-#define FC_TMPL_SET 0
-#include "gemm_internal.h"
+#define FC_TMPL_SELF "conv_forward.c"
+#include "tmpl_instances.h"
 
 #else /* ------------------------- template body ------------------------- */
 

@@ -44,14 +44,8 @@ size_t fc_conv2d_1x1_batch_workspace_bytes(const fc_conv_geom *g, size_t elem)
            fc_align_up((size_t)ncb * sizeof(fc_int)) + FC_ALIGN;
 }
 
-#define FC_TMPL_SET 32
-#include "gemm_internal.h"
-#include "conv_forward_1x1.c"
-#define FC_TMPL_SET 64
-#include "gemm_internal.h"
-#include "conv_forward_1x1.c"
-#define FC_TMPL_SET 0
-#include "gemm_internal.h"
+#define FC_TMPL_SELF "conv_forward_1x1.c"
+#include "tmpl_instances.h"
 
 #else /* ------------------------- template body ------------------------- */
 

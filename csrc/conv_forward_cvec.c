@@ -105,14 +105,8 @@ fc_cvec_store_avx2_f32(const float *tile, fc_int ts, const float *bias, const fl
 }
 #endif
 
-#define FC_TMPL_SET 32
-#include "gemm_internal.h"
-#include "conv_forward_cvec.c"
-#define FC_TMPL_SET 64
-#include "gemm_internal.h"
-#include "conv_forward_cvec.c"
-#define FC_TMPL_SET 0
-#include "gemm_internal.h"
+#define FC_TMPL_SELF "conv_forward_cvec.c"
+#include "tmpl_instances.h"
 
 #else /* ------------------------- template body ------------------------- */
 

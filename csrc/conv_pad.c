@@ -102,14 +102,8 @@ fc_scatter2_row_avx2_f32(const float *s, const float *a, fc_int n8, float *d)
 }
 #endif
 
-#define FC_TMPL_SET 32
-#include "gemm_internal.h"
-#include "conv_pad.c"
-#define FC_TMPL_SET 64
-#include "gemm_internal.h"
-#include "conv_pad.c"
-#define FC_TMPL_SET 0
-#include "gemm_internal.h"
+#define FC_TMPL_SELF "conv_pad.c"
+#include "tmpl_instances.h"
 
 #else /* ------------------------- template body ------------------------- */
 

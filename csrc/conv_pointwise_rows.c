@@ -36,14 +36,8 @@ size_t fc_1x1_rows_workspace_bytes(const fc_conv_geom *g, size_t elem)
            fc_align_up(P * (size_t)fc_roundup(g->K, nr) * elem) + FC_ALIGN;
 }
 
-#define FC_TMPL_SET 32
-#include "gemm_internal.h"
-#include "conv_pointwise_rows.c"
-#define FC_TMPL_SET 64
-#include "gemm_internal.h"
-#include "conv_pointwise_rows.c"
-#define FC_TMPL_SET 0
-#include "gemm_internal.h"
+#define FC_TMPL_SELF "conv_pointwise_rows.c"
+#include "tmpl_instances.h"
 
 #else /* ------------------------- template body ------------------------- */
 

@@ -42,14 +42,8 @@
 #include <immintrin.h>
 #endif
 
-#define FC_TMPL_SET 32
-#include "gemm_internal.h"
-#include "conv_winograd.c"
-#define FC_TMPL_SET 64
-#include "gemm_internal.h"
-#include "conv_winograd.c"
-#define FC_TMPL_SET 0
-#include "gemm_internal.h"
+#define FC_TMPL_SELF "conv_winograd.c"
+#include "tmpl_instances.h"
 
 #else /* ------------------------- template body ------------------------- */
 

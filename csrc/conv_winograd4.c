@@ -45,14 +45,8 @@
 #endif
 #include "team.h"
 
-#define FC_TMPL_SET 32
-#include "gemm_internal.h"
-#include "conv_winograd4.c"
-#define FC_TMPL_SET 64
-#include "gemm_internal.h"
-#include "conv_winograd4.c"
-#define FC_TMPL_SET 0
-#include "gemm_internal.h"
+#define FC_TMPL_SELF "conv_winograd4.c"
+#include "tmpl_instances.h"
 
 #else /* ------------------------- template body ------------------------- */
 

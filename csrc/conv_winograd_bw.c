@@ -59,14 +59,8 @@ size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem)
     return a + v + m + p + r + FC_ALIGN;
 }
 
-#define FC_TMPL_SET 32
-#include "gemm_internal.h"
-#include "conv_winograd_bw.c"
-#define FC_TMPL_SET 64
-#include "gemm_internal.h"
-#include "conv_winograd_bw.c"
-#define FC_TMPL_SET 0
-#include "gemm_internal.h"
+#define FC_TMPL_SELF "conv_winograd_bw.c"
+#include "tmpl_instances.h"
 
 #else /* ------------------------- template body ------------------------- */
 

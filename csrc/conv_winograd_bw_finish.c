@@ -10,14 +10,8 @@
 #include <immintrin.h>
 #endif
 
-#define FC_TMPL_SET 32
-#include "gemm_internal.h"
-#include "conv_winograd_bw_finish.c"
-#define FC_TMPL_SET 64
-#include "gemm_internal.h"
-#include "conv_winograd_bw_finish.c"
-#define FC_TMPL_SET 0
-#include "gemm_internal.h"
+#define FC_TMPL_SELF "conv_winograd_bw_finish.c"
+#include "tmpl_instances.h"
 
 #else /* ------------------------- template body ------------------------- */
 

@@ -72,14 +72,8 @@
 #endif
 #include "team.h"
 
-#define FC_TMPL_SET 32
-#include "gemm_internal.h"
-#include "conv_winograd_s2.c"
-#define FC_TMPL_SET 64
-#include "gemm_internal.h"
-#include "conv_winograd_s2.c"
-#define FC_TMPL_SET 0
-#include "gemm_internal.h"
+#define FC_TMPL_SELF "conv_winograd_s2.c"
+#include "tmpl_instances.h"
 
 #else /* ------------------------- template body ------------------------- */
 

@@ -42,14 +42,8 @@ static void *fc_gemm_scratch(size_t bytes)
     return fc_gemm_tls_buf;
 }
 
-#define FC_TMPL_SET 32
-#include "gemm_internal.h"
-#include "gemm.c"
-#define FC_TMPL_SET 64
-#include "gemm_internal.h"
-#include "gemm.c"
-#define FC_TMPL_SET 0
-#include "gemm_internal.h"
+#define FC_TMPL_SELF "gemm.c"
+#include "tmpl_instances.h"
 
 #else /* ------------------------- template body ------------------------- */
 

@@ -43,14 +43,8 @@
 #define FC_AVX2_FN __attribute__((target("avx2,fma")))
 #endif
 
-#define FC_TMPL_SET 32
-#include "gemm_internal.h"
-#include "gemm_gemv.c"
-#define FC_TMPL_SET 64
-#include "gemm_internal.h"
-#include "gemm_gemv.c"
-#define FC_TMPL_SET 0
-#include "gemm_internal.h"
+#define FC_TMPL_SELF "gemm_gemv.c"
+#include "tmpl_instances.h"
 
 #else /* ------------------------- template body ------------------------- */
 

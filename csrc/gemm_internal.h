@@ -145,6 +145,7 @@
  * defines FC_TMPL_SET to 32 or 64 and includes this header again: that
  * defines FC_T (element type), FC_SFX(name) (name##_f32 / _f64), FC_MR,
  * FC_NR, FC_KC, FC_MC, FC_NC, FC_IS_F64; FC_TMPL_SET 0 undefines them.
+ * tmpl_instances.h does the three steps for a template file.
  */
 
 #if defined(FC_TMPL_SET)

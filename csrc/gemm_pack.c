@@ -30,14 +30,8 @@ static void fc_transpose8_avx2(fc_int kc8, const float *src, fc_int ld, float *d
 }
 #endif
 
-#define FC_TMPL_SET 32
-#include "gemm_internal.h"
-#include "gemm_pack.c"
-#define FC_TMPL_SET 64
-#include "gemm_internal.h"
-#include "gemm_pack.c"
-#define FC_TMPL_SET 0
-#include "gemm_internal.h"
+#define FC_TMPL_SELF "gemm_pack.c"
+#include "tmpl_instances.h"
 
 #else /* ------------------------- template body ------------------------- */
 

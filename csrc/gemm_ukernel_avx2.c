@@ -15,14 +15,8 @@
 
 #define FC_AVX2_FN __attribute__((target("avx2,fma")))
 
-#define FC_TMPL_SET 32
-#include "gemm_internal.h"
-#include "gemm_ukernel_avx2.c"
-#define FC_TMPL_SET 64
-#include "gemm_internal.h"
-#include "gemm_ukernel_avx2.c"
-#define FC_TMPL_SET 0
-#include "gemm_internal.h"
+#define FC_TMPL_SELF "gemm_ukernel_avx2.c"
+#include "tmpl_instances.h"
 
 #else
 /* Not x86-64: nothing to build (keep the translation unit non-empty). */

@@ -17,14 +17,8 @@
 #ifdef FC_HAVE_X86_AVX2_KERNELS
 #include <immintrin.h>
 
-#define FC_TMPL_SET 32
-#include "gemm_internal.h"
-#include "gemm_ukernel_avx512_direct.c"
-#define FC_TMPL_SET 64
-#include "gemm_internal.h"
-#include "gemm_ukernel_avx512_direct.c"
-#define FC_TMPL_SET 0
-#include "gemm_internal.h"
+#define FC_TMPL_SELF "gemm_ukernel_avx512_direct.c"
+#include "tmpl_instances.h"
 
 #else
 typedef int fc_gemm_ukernel_avx512_direct_unused;

@@ -6,14 +6,8 @@
 #ifndef FC_T
 #include "gemm_internal.h"
 
-#define FC_TMPL_SET 32
-#include "gemm_internal.h"
-#include "gemm_ukernel_ref.c"
-#define FC_TMPL_SET 64
-#include "gemm_internal.h"
-#include "gemm_ukernel_ref.c"
-#define FC_TMPL_SET 0
-#include "gemm_internal.h"
+#define FC_TMPL_SELF "gemm_ukernel_ref.c"
+#include "tmpl_instances.h"
 
 #else /* ------------------------- template body ------------------------- */
 

@@ -60,6 +60,20 @@ cdef inline bint _same4(const Py_ssize_t *a, const Py_ssize_t *b) noexcept:
     return a[0] == b[0] and a[1] == b[1] and a[2] == b[2] and a[3] == b[3]
 
 
+cdef tuple _shape4(const Py_ssize_t *s):
+    return (s[0], s[1], s[2], s[3])
+
+
+cdef const floating *_batch_like(object a, const floating[:, :, :, ::1] x,
+                                 str what) except NULL:
+    # the data of a C-contiguous array shaped like x, of its dtype (the caller holds a)
+    cdef const floating[:, :, :, ::1] v = a
+    if not _same4(v.shape, x.shape):
+        raise ValueError(f"batch norm: {what}'s shape {_shape4(v.shape)} differs from "
+                         f"x's {_shape4(x.shape)}")
+    return &v[0, 0, 0, 0]
+
+
 cdef double *_f64_copy(const floating[::1] a, Py_ssize_t C) except NULL:
     # the per-channel parameters in float64 (exact, as NumPy's astype), for the kernels
     cdef double *out = <double *>malloc(max(C, 1) * sizeof(double))
@@ -89,13 +103,9 @@ def train_forward(const floating[:, :, :, ::1] x, gamma, beta, double eps, bint 
             raise ValueError(f"batch norm: gamma / beta have {gv.shape[0]} / {bv.shape[0]} "
                              f"values for {C} channels")
     cdef int nt = _threads(num_threads, C, N * C * HW), status
-    cdef const floating[:, :, :, ::1] rv
     cdef const floating *rp = NULL
     if residual is not None:
-        rv = residual
-        if not _same4(rv.shape, x.shape):
-            raise ValueError("batch norm: the residual's shape differs from the input's")
-        rp = &rv[0, 0, 0, 0]
+        rp = _batch_like(residual, x, "the residual")
     y_arr = None
     cdef floating[:, :, :, ::1] y
     cdef floating *yp = NULL
@@ -142,20 +152,17 @@ def train_backward(const floating[:, :, :, ::1] grad_out, const floating[:, :, :
     cdef fc_int N = x.shape[0], C = x.shape[1], HW = x.shape[2] * x.shape[3]
     cdef Py_ssize_t c
     if not _same4(grad_out.shape, x.shape):
-        raise ValueError("batch norm backward: grad_out's shape differs from x's")
+        raise ValueError(f"batch norm: grad_out's shape {_shape4(grad_out.shape)} differs "
+                         f"from x's {_shape4(x.shape)}")
     if gamma.shape[0] != C or mean.shape[0] != C or invstd.shape[0] != C:
         raise ValueError(f"batch norm backward: per-channel arrays of {C} values expected")
     cdef int nt = _threads(num_threads, C, N * C * HW), status
-    cdef const floating[:, :, :, ::1] yv
     cdef const floating *yp = NULL
     cdef floating *mp = NULL
     cdef floating[:, :, :, ::1] mv
     dtype = np.float32 if floating is float else np.float64
     if y is not None:
-        yv = y
-        if not _same4(yv.shape, x.shape):
-            raise ValueError("batch norm backward: y's shape differs from x's")
-        yp = &yv[0, 0, 0, 0]
+        yp = _batch_like(y, x, "y")
     masked_arr = None
     if masked:
         if yp == NULL:
