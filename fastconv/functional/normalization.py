@@ -109,25 +109,20 @@ def _batch_norm2d_checked(x, gamma, beta, running_mean, running_var, training, m
             kernel_update = (running_mean.dtype == running_var.dtype
                              and running_mean.flags.c_contiguous
                              and running_var.flags.c_contiguous)
+        unbias = count / (count - 1)
         if x.size:
             # one call: the output and the (3, C) statistics made by the kernels' binding,
             # and the running statistics updated with NumPy's arithmetic where it can
             y, (mean, var, invstd) = _norm.train_forward(
                 x, gamma, beta, eps, relu, get_num_threads(), residual,
-                *((running_mean, running_var, momentum, count / (count - 1))
-                  if kernel_update else ()))
-            if kernel_update:
-                return (y, mean, invstd) if return_stats else y
-        else:
+                *((running_mean, running_var, momentum, unbias) if kernel_update else ()))
+        else:   # no channel: nothing to normalise or update
             y, mean, var, invstd = np.empty_like(x), np.empty(C), np.empty(C), np.empty(C)
-        if kernel_update:
-            _norm.update_running(running_mean, running_var, mean, var, momentum,
-                                 count / (count - 1))
-        else:
+        if not kernel_update:
             running_mean *= 1 - momentum
             running_mean += momentum * mean
             running_var *= 1 - momentum
-            running_var += momentum * var * (count / (count - 1))
+            running_var += momentum * var * unbias
     else:
         y = np.empty_like(x)
         mean = _f64(running_mean)

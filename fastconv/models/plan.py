@@ -233,22 +233,14 @@ class Plan:
             if joined is not None:
                 grads[joined], owned[joined] = gin, True
                 continue
-            if s.listed:
-                for i, gi in zip(s.inputs, gin):
-                    if gi is None:
-                        continue
-                    if grads[i] is None:
-                        grads[i] = gi
-                    else:
-                        # never add into an array a layer handed out: it may be shared
-                        grads[i] = _sum_gradients(grads[i], gi, in_place=owned[i])
-                        owned[i] = True
-            elif gin is not None:
-                i = s.inputs[0]
+            for i, gi in zip(s.inputs, gin if s.listed else (gin,)):
+                if gi is None:
+                    continue
                 if grads[i] is None:
-                    grads[i] = gin
+                    grads[i] = gi
                 else:
-                    grads[i] = _sum_gradients(grads[i], gin, in_place=owned[i])
+                    # never add into an array a layer handed out: it may be shared
+                    grads[i] = _sum_gradients(grads[i], gi, in_place=owned[i])
                     owned[i] = True
         if input_grad:
             return [grads[i] for i in self.input_slots]
