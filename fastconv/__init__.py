@@ -24,6 +24,10 @@ _RUNTIME_NAMES = ("show_config", "get_config_info", "set_num_threads", "get_num_
 
 __all__ = list(_SUBMODULES) + list(_RUNTIME_NAMES) + ["__version__"]
 
+# The kernels' OpenMP runtime, loaded now with a short spin before idle threads sleep (see
+# fastconv._openmp_env: a busy core elsewhere no longer stalls every kernel).
+_import_module(f"{__name__}._openmp_env").load_runtime()
+
 
 def __getattr__(name):
     if name in _SUBMODULES:

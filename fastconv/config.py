@@ -6,7 +6,7 @@ import os
 import platform
 import sys
 
-from . import __version__
+from . import __version__, _openmp_env
 
 _state = {"num_threads": None, "simd_path": None}
 
@@ -96,6 +96,7 @@ def get_config_info():
         "simd_path": rt.simd_path(),
         "simd_env": os.environ.get("FASTCONV_SIMD", ""),
         "winograd": bool(rt.winograd_enabled()),
+        "openmp_spin": _openmp_env.spin_setting()["source"],
     }
 
 
@@ -110,6 +111,7 @@ def show_config(file=None):
         f"  platform     {info['platform']}",
         f"  openmp       {omp}",
         f"  threads      {info['num_threads']} (of {info['num_procs']} processors)",
+        f"  idle spin    {info['openmp_spin']}",
         f"  cpu avx2+fma {'yes' if info['cpu_avx2_fma'] else 'no'}"
         f"  avx512 {'yes' if info['cpu_avx512'] else 'no'}",
         f"  simd path    {info['simd_path']}"
