@@ -390,7 +390,7 @@ static FC_W_AVX512 int fc_wino_output_short_rows_avx512_f32(const fc_conv_plan *
     const fc_int K = g->K, Ho = g->Ho, Wo = g->Wo, th = pl->wino_th, tw = pl->wino_tw;
     const fc_int tbp = pl->wino_tbp, ms = pl->wino_ms, per = 16 / tw;
     const __mmask16 mrow = (__mmask16)((1u << FC_MIN(Wo, 2 * tw)) - 1u);
-    const __m512 zero = _mm512_setzero_ps();
+    const int relu = act == FC_ACT_RELU;
     for (fc_int k = k0; k < k1; ++k) {
         const __m512 bk = _mm512_set1_ps(bias ? bias[k] : 0.0f);
         for (fc_int t0 = 0; t0 < nrows * tw; t0 += 16) {
@@ -401,23 +401,13 @@ static FC_W_AVX512 int fc_wino_output_short_rows_avx512_f32(const fc_conv_plan *
                 for (int i = 0; i < 2 && 2 * ti + i < Ho; ++i) {
                     const fc_int at = ((img * K + k) * Ho + 2 * ti + i) * Wo;
                     const __m512 h = 2 * q < per ? lo[i] : hi[i];
-                    if (tw == 8) {
-                        __m512 r = h;
-                        if (res)
-                            r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(mrow, res + at));
-                        if (act == FC_ACT_RELU)
-                            r = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(r, zero, _CMP_GT_OQ), r);
-                        _mm512_mask_storeu_ps(y + at, mrow, r);
-                    } else {
-                        const __mmask8 m8 = (__mmask8)mrow;
-                        __m256 r = q & 1 ? _mm512_extractf32x8_ps(h, 1) : _mm512_castps512_ps256(h);
-                        if (res)
-                            r = _mm256_add_ps(r, _mm256_maskz_loadu_ps(m8, res + at));
-                        if (act == FC_ACT_RELU)
-                            r = _mm256_maskz_mov_ps(
-                                _mm256_cmp_ps_mask(r, _mm256_setzero_ps(), _CMP_GT_OQ), r);
-                        _mm256_mask_storeu_ps(y + at, m8, r);
-                    }
+                    const float *r = res ? res + at : NULL;
+                    if (tw == 8)
+                        fc_put16_masked_f32(y + at, r, mrow, relu, h);
+                    else
+                        fc_put8_masked_f32(y + at, r, (__mmask8)mrow, relu,
+                                           q & 1 ? _mm512_extractf32x8_ps(h, 1)
+                                                 : _mm512_castps512_ps256(h));
                 }
             }
         }
@@ -444,7 +434,7 @@ FC_W_AVX512 int fc_wino_output_avx512_f32(const fc_conv_plan *pl, const float *m
     if (tw % 16)
         return (tw == 4 || tw == 8) &&
                fc_wino_output_short_rows_avx512_f32(pl, mb, gr0, nrows, k0, k1, bias, res, act, y);
-    const __m512 zero = _mm512_setzero_ps();
+    const int relu = act == FC_ACT_RELU;
     for (fc_int k = k0; k < k1; ++k) {
         const __m512 bk = _mm512_set1_ps(bias ? bias[k] : 0.0f);
         for (fc_int t0 = 0; t0 < nrows * tw; t0 += 16) {
@@ -458,17 +448,8 @@ FC_W_AVX512 int fc_wino_output_avx512_f32(const fc_conv_plan *pl, const float *m
             const __mmask16 m0 = (__mmask16)((1u << n0) - 1u), m1 = (__mmask16)((1u << n1) - 1u);
             for (int i = 0; i < 2 && 2 * ti + i < Ho; ++i) {
                 const fc_int at = ((img * K + k) * Ho + 2 * ti + i) * Wo + ow0;
-                __m512 a = lo[i], b = hi[i];
-                if (res) {
-                    a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(m0, res + at));
-                    b = _mm512_add_ps(b, _mm512_maskz_loadu_ps(m1, res + at + 16));
-                }
-                if (act == FC_ACT_RELU) { /* "v > 0 ? v : 0" */
-                    a = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, zero, _CMP_GT_OQ), a);
-                    b = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(b, zero, _CMP_GT_OQ), b);
-                }
-                _mm512_mask_storeu_ps(y + at, m0, a);
-                _mm512_mask_storeu_ps(y + at + 16, m1, b);
+                fc_put16_masked_f32(y + at, res ? res + at : NULL, m0, relu, lo[i]);
+                fc_put16_masked_f32(y + at + 16, res ? res + at + 16 : NULL, m1, relu, hi[i]);
             }
         }
     }

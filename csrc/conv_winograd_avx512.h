@@ -21,6 +21,29 @@ static inline __attribute__((always_inline)) FC_W_AVX512 __m512 fc_relu_avx512_f
     return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v);
 }
 
+/* The 16 outputs v into the lanes m of y (+ the residual there, res; ReLU), as every
+ * masked output row of the transforms is written. */
+static inline __attribute__((always_inline)) FC_W_AVX512 void
+fc_put16_masked_f32(float *y, const float *res, __mmask16 m, int relu, __m512 v)
+{
+    if (res)
+        v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res));
+    if (relu)
+        v = fc_relu_avx512_f32(v);
+    _mm512_mask_storeu_ps(y, m, v);
+}
+
+/* The same for 8 outputs (rows of 8 pixels or fewer). */
+static inline __attribute__((always_inline)) FC_W_AVX512 void
+fc_put8_masked_f32(float *y, const float *res, __mmask8 m, int relu, __m256 v)
+{
+    if (res)
+        v = _mm256_add_ps(v, _mm256_maskz_loadu_ps(m, res));
+    if (relu) /* "v > 0 ? v : 0": NaN and -0 to +0 */
+        v = _mm256_maskz_mov_ps(_mm256_cmp_ps_mask(v, _mm256_setzero_ps(), _CMP_GT_OQ), v);
+    _mm256_mask_storeu_ps(y, m, v);
+}
+
 /* Row i of a panel's 16 tiles, the lanes of o[0..3] (o[j]: column j of each tile), as
  * four runs of 16 consecutive output pixels (tiles 4q .. 4q + 3 of the panel, one tile
  * row): a 4 x 4 transpose inside each 128-bit lane, then one of the 128-bit lanes.

@@ -431,16 +431,10 @@ FC_W_AVX512 int fc_wino_s2t_output_avx512_f32(const fc_conv_plan *pl, const floa
                         if (!((rows[py][i] >> l) & 1))
                             continue;
                         const __m512 rl = r[(l & 3) + 4 * (l >> 3)];
-                        __m256 v = (l >> 2) & 1 ? _mm512_extractf32x8_ps(rl, 1)
-                                               : _mm512_castps512_ps256(rl);
-                        const __mmask8 mk = cols[l];
-                        float *d = yb + at[l] + row;
-                        if (rb)
-                            v = _mm256_add_ps(v, _mm256_maskz_loadu_ps(mk, rb + at[l] + row));
-                        if (relu) /* "v > 0 ? v : 0": NaN and -0 to +0 */
-                            v = _mm256_maskz_mov_ps(
-                                _mm256_cmp_ps_mask(v, _mm256_setzero_ps(), _CMP_GT_OQ), v);
-                        _mm256_mask_storeu_ps(d, mk, v);
+                        const __m256 v = (l >> 2) & 1 ? _mm512_extractf32x8_ps(rl, 1)
+                                                     : _mm512_castps512_ps256(rl);
+                        fc_put8_masked_f32(yb + at[l] + row, rb ? rb + at[l] + row : NULL,
+                                           cols[l], relu, v);
                     }
                 }
             }
