@@ -291,6 +291,9 @@ def run(names, rounds, threads, stat="median", with_torch=True, with_onnx=True, 
                       "run)" if busy else ""))
     log(f"threads {threads}; timings: {stat} of {rounds} round-robin rounds, ms per call; "
         "x peer = peer ms / fastconv ms (above 1: fastconv faster)")
+    # one libgomp per process: PyTorch's, loaded after fastconv's, is the same library
+    log(f"OpenMP idle spin (every engine of this process that uses libgomp): "
+        f"{results['config']['openmp_spin']}")
     header = (f"\n{'network':<14} {'task':<10} {'fastconv ms':>11} {'torch ms':>9} "
               f"{'x torch':>7} {'ort ms':>9} {'x ort':>6}")
     log(header)
