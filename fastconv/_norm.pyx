@@ -22,22 +22,26 @@ cdef inline void _check(int status) except *:
         raise MemoryError("batch norm: out of memory for the kernels' scratch")
 
 
-def update_running(floating[::1] running_mean, floating[::1] running_var,
-                   const double[::1] mean, const double[::1] var, double momentum,
-                   double unbias):
+ctypedef fused stat_t:
+    float
+    double
+
+
+cdef int _update_running(stat_t[::1] running_mean, stat_t[::1] running_var,
+                         const double *mean, const double *var, double momentum,
+                         double unbias) except -1:
     """running = running * (1 - momentum) + momentum * batch statistic (var: times unbias),
     with NumPy's arithmetic for ``running *= 1 - momentum; running += momentum * stat``:
     the first product in the running statistics' type, the sum in float64, rounded back
     (bit for bit where the compiler keeps a product and a sum apart, as x86-64's baseline
-    instruction set, without multiply-adds, does)."""
+    instruction set, without multiply-adds, does). mean and var: C values each."""
     cdef Py_ssize_t c, C = running_mean.shape[0]
-    cdef floating keep = <floating>(1.0 - momentum)
-    if running_var.shape[0] != C or mean.shape[0] != C or var.shape[0] != C:
-        raise ValueError("batch norm: running statistics and batch statistics differ in length")
+    cdef stat_t keep = <stat_t>(1.0 - momentum)
     for c in range(C):
-        running_mean[c] = <floating>(<double>(running_mean[c] * keep) + momentum * mean[c])
-        running_var[c] = <floating>(<double>(running_var[c] * keep)
-                                    + (momentum * var[c]) * unbias)
+        running_mean[c] = <stat_t>(<double>(running_mean[c] * keep) + momentum * mean[c])
+        running_var[c] = <stat_t>(<double>(running_var[c] * keep)
+                                  + (momentum * var[c]) * unbias)
+    return 0
 
 
 def forward_inference(const floating[:, :, ::1] x, const double[::1] mean, const double[::1] scale,
@@ -92,8 +96,9 @@ def train_forward(const floating[:, :, :, ::1] x, gamma, beta, double eps, bint 
     (checked by the caller): returns ``(y, stats)``, ``y = relu?((x - mean) * gamma *
     invstd + beta [+ residual])`` a new array and ``stats`` a new (3, C) float64 array of
     the batch mean, biased variance and invstd. gamma None: the statistics only (y None).
-    With ``running_mean`` and ``running_var`` (C-contiguous, one float dtype): then
-    ``update_running(running_mean, running_var, mean, var, momentum, unbias)``."""
+    With ``running_mean`` and ``running_var`` (C-contiguous, one float dtype): those
+    updated in place, ``running = running * (1 - momentum) + momentum * stat`` (the
+    variance's stat times ``unbias``) with NumPy's roundings (_update_running)."""
     cdef fc_int N = x.shape[0], C = x.shape[1], HW = x.shape[2] * x.shape[3]
     cdef const floating[::1] gv, bv
     cdef int want_y = gamma is not None
@@ -136,7 +141,15 @@ def train_forward(const floating[:, :, :, ::1] x, gamma, beta, double eps, bint 
         free(b64)
     _check(status)
     if running_mean is not None:
-        update_running(running_mean, running_var, stats_arr[0], stats_arr[1], momentum, unbias)
+        if running_var.shape != (C,) or running_mean.shape != (C,):
+            raise ValueError("batch norm: running statistics and batch statistics differ "
+                             "in length")
+        if running_mean.dtype == np.float32:
+            _update_running[float](running_mean, running_var, &st[0, 0], &st[1, 0],
+                                   momentum, unbias)
+        else:
+            _update_running[double](running_mean, running_var, &st[0, 0], &st[1, 0],
+                                    momentum, unbias)
     return y_arr, stats_arr
 
 

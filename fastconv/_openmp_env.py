@@ -66,10 +66,10 @@ def _requested_count():
 
 
 def load_runtime():
-    """Load the kernels' OpenMP runtime, with the spin count of this module's rules, once.
-    Returns the state :func:`spin_setting` reports."""
+    """Load the kernels' OpenMP runtime, with the spin count of this module's rules, once
+    (:func:`spin_setting` then says what was done)."""
     if _state["source"] != "not loaded yet":
-        return dict(_state)
+        return
     count, why_not = _requested_count()
     if count is not None and _libgomp_loaded():
         count, why_not = None, "the settings of the libgomp another library loaded first"
@@ -88,7 +88,6 @@ def load_runtime():
         count, why_not = None, "none (serial build)"
     _state["spin_count"] = count
     _state["source"] = f"GOMP_SPINCOUNT={count} (fastconv's)" if count is not None else why_not
-    return dict(_state)
 
 
 def spin_setting():
