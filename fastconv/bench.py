@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from ._settle import wait_until_idle
+from ._settle import wait_until_idle, warm_up
 
 # name: (N, C, H, W, K, F, S, P) -- the benchmark layer set (benchmarks/README.md)
 LAYERS = {
@@ -180,8 +180,9 @@ def measure_interleaved(fns, rounds, min_time=0.0, blocks=BLOCKS, settle=SETTLE_
     """Median seconds of each callable in ``fns`` (a dict).
 
     The engines take turns in ``blocks`` blocks (A B A B ...), each block a pause,
-    one warm-up call (first-touch pages, caches, thread pools) and its share of
-    the ``rounds`` timed calls; ``min_time`` extends the rounds of short calls.
+    untimed calls for ``fastconv._settle.WARM_UP_SECONDS`` (first-touch pages, caches,
+    the thread pool awake and settled) and its share of the ``rounds`` timed calls;
+    ``min_time`` extends the rounds of short calls.
     """
     per_block = max(1, -(-rounds // blocks))
     times = {k: [] for k in fns}
@@ -189,7 +190,7 @@ def measure_interleaved(fns, rounds, min_time=0.0, blocks=BLOCKS, settle=SETTLE_
         for k, fn in fns.items():
             if settle:
                 wait_until_idle(settle)
-            fn()
+            warm_up(fn)
             t_end = time.perf_counter() + min_time / blocks
             r = 0
             while r < per_block or (time.perf_counter() < t_end and r < 4 * per_block):

@@ -25,7 +25,7 @@ import warnings
 
 import numpy as np
 
-from ._settle import wait_until_idle
+from ._settle import wait_until_idle, warm_up
 
 MODEL_SET = ("lenet5", "tfcnn", "cifar_example", "resnet20", "mobilenet")
 INPUT_SHAPES = {"lenet5": (28, 28, 1)}  # the others take 32x32x3
@@ -220,8 +220,9 @@ def measure_round_robin(fns, rounds, stat="median", round_seconds=ROUND_SECONDS,
     call to ``round_seconds``.  Returns the median or minimum (``stat``) of the rounds.
 
     Before each round the machine settles (the previous engine's threads stop spinning),
-    then one untimed call wakes this engine's thread pool: the rounds time calls made
-    back to back, as a training loop or a stream of inferences makes them. (On a
+    then untimed calls (``fastconv._settle.warm_up``: one training step, or batch-1
+    inferences for 30 ms) wake this engine's thread pool and let it settle: the rounds
+    time calls made back to back, as a training loop or a stream of inferences makes them. (On a
     virtual machine a worker thread asleep for a few milliseconds can take as long again
     to wake -- 5 ms for an OpenMP team on a 2-vCPU KVM guest -- which, left in a
     round of five 10 ms training steps, would add 10% to every engine's figure in
@@ -240,7 +241,7 @@ def measure_round_robin(fns, rounds, stat="median", round_seconds=ROUND_SECONDS,
         for k in (order if r % 2 == 0 else order[::-1]):
             if settle:
                 wait_until_idle(settle)
-            fns[k]()
+            warm_up(fns[k])
             times[k].append(_time_calls(fns[k], reps[k]))
     summarise = np.min if stat == "min" else np.median
     return {k: float(summarise(v)) for k, v in times.items()}

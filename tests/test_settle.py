@@ -2,7 +2,7 @@
 import threading
 import time
 
-from fastconv._settle import wait_until_idle
+from fastconv._settle import wait_until_idle, warm_up
 
 
 def _spin(stop):
@@ -41,3 +41,14 @@ def test_idle_process_returns_at_once():
     t0 = time.perf_counter()
     assert wait_until_idle(0.0)
     assert time.perf_counter() - t0 < 0.5
+
+
+def test_warm_up_calls_for_the_time_given_and_at_least_once():
+    calls = []
+    t0 = time.perf_counter()
+    n = warm_up(lambda: calls.append(1), seconds=0.05)
+    assert time.perf_counter() - t0 >= 0.05
+    assert n == len(calls) > 1
+    slow = []
+    assert warm_up(lambda: (slow.append(1), time.sleep(0.02)), seconds=0.0) == 1
+    assert len(slow) == 1
