@@ -400,6 +400,18 @@ def test_unsupported_operator_and_attribute_are_named():
         load(_model([node], {"w": np.zeros((2, 2, 3, 3), np.float32)}))
 
 
+def test_nodes_nothing_reads_are_left_out():
+    # valid ONNX: a node whose output no node and no graph output reads (ONNX Runtime
+    # skips it); its weights then belong to no layer of the model
+    w = np.random.default_rng(0).standard_normal((3, 2, 3, 3)).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["dead"], name="unused"),
+             helper.make_node("Relu", ["x"], ["y"], name="r")]
+    model = load(_model(nodes, {"w": w}))
+    assert not any(type(layer).__name__ == "Conv2D" for layer in model.layers)
+    x = np.random.default_rng(1).standard_normal((2, 5, 5, 2)).astype(np.float32)
+    np.testing.assert_array_equal(model.predict(x), np.maximum(x, 0))
+
+
 def test_attribute_of_wrong_type_is_a_value_error():
     node = helper.make_node("LeakyRelu", ["x"], ["y"], name="lr")
     node.attribute.append(helper.make_attribute("alpha", "steep"))

@@ -164,7 +164,12 @@ class _Importer:
         model = Model(inputs if len(inputs) > 1 else inputs[0],
                       outputs if len(outputs) > 1 else outputs[0],
                       name=name, seed=seed, dtype=self.dtype)
+        # a node nothing reads made a layer the model does not hold (never built):
+        # its weights go nowhere, as ONNX Runtime skips the node
+        held = {id(layer) for layer in model.layers}
         for layer, weights in self.weights:
+            if id(layer) not in held:
+                continue
             for key, value in weights.items():
                 store = layer.params if key in layer.params else layer.buffers
                 if store[key].shape != value.shape:   # pragma: no cover - shapes derived
