@@ -194,6 +194,60 @@ def test_tampered_architecture_is_refused(saved, tmp_path):
         models.load_model(bad)
 
 
+def _rewrite_header(path, out, edit):
+    """Copy a model archive with edit(header) applied and its checksum made to match: a
+    file crafted by someone who knows the format, which the checksum cannot catch."""
+    from fastconv.models import saving as S
+    header, arrays = S._read_archive(os.fspath(path))
+    edit(header)
+    header["sha256"] = S._digest(header["model"], header["compile"], header["arrays"], arrays,
+                                 header["rng"])
+    raw = np.frombuffer(S._canonical(header).encode(), np.uint8)
+    np.savez(out, **{S._HEADER_KEY: raw}, **arrays)
+
+
+def test_architecture_larger_than_its_weights_fails_before_allocating(saved, tmp_path):
+    # a 16-unit Dense layer edited to 3 billion units: 4 bytes x 3e9 x 16 inputs to
+    # allocate and initialise before the weights' shapes were compared
+    import tracemalloc
+    bad = tmp_path / "giant.npz"
+
+    def edit(header):
+        header["model"]["layers"][5]["config"]["units"] = 3_000_000_000
+
+    _rewrite_header(saved, bad, edit)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"layer 'dense\w*': weight 'kernel' of shape "
+                                             r"\(3000000000, \d+\) needs \d+ values, more "
+                                             r"than the file holds"):
+            models.load_model(bad)
+        assert tracemalloc.get_traced_memory()[1] < 50 << 20
+    finally:
+        tracemalloc.stop()
+    # the same file, unedited but re-signed, still loads: the budget is the file's own
+    fine = tmp_path / "fine.npz"
+    _rewrite_header(saved, fine, lambda header: None)
+    assert models.load_model(fine).count_params() == models.load_model(saved).count_params()
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_transposed_convolution_round_trip_under_the_weight_budget(tmp_path, use_bias):
+    # its bias (one per output channel, 3) differs in size from its input channels (5)
+    m = models.Sequential([
+        layers.Conv2DTranspose(3, 3, strides=2, padding="same", use_bias=use_bias,
+                               bias_initializer="random_normal", input_shape=(4, 4, 5)),
+        layers.Flatten(), layers.Dense(2)], seed=3)
+    m.build()
+    path = tmp_path / "t.fcm"
+    m.save(path)
+    back = models.load_model(path)
+    x = np.random.default_rng(0).standard_normal((2, 4, 4, 5)).astype(np.float32)
+    np.testing.assert_array_equal(back.predict(x), m.predict(x))
+    assert back.layers[0].params["kernel"].shape == (5, 3, 3, 3)
+    assert ("bias" in back.layers[0].params) == use_bias
+
+
 def test_extra_or_missing_members_are_refused(saved, tmp_path):
     bad = tmp_path / "extra.fcm"
     _rewrite(saved, bad, lambda n, d: d)

@@ -28,8 +28,11 @@ public shapes are channels-last (``layer.input_shape``/``layer.output_shape``).
 of the last ``call`` for interactive use and gradient checks; ``layer(x)`` on arrays takes
 and returns channels-last batches; ``layer(t)`` on symbolic tensors records a graph node.
 """
+import contextlib
 import itertools
+import math
 import re
+import threading
 
 import numpy as np
 
@@ -44,6 +47,7 @@ _NAME_COUNTS = {}
 _REGISTRY = {}
 _LAST_CALL = object()   # backward() without a ctx: use the context of the last call()
 _WEIGHTS_VERSION = [0]
+_BUDGET = threading.local()   # weight_budget's count of values still allowed (this thread)
 
 
 def weights_version():
@@ -57,6 +61,21 @@ def weights_changed():
     """Declare that weights changed (needed only after writing into weight arrays
     directly, e.g. ``layer.params['kernel'][...] = ...``)."""
     _WEIGHTS_VERSION[0] += 1
+
+
+@contextlib.contextmanager
+def weight_budget(values, what="the file"):
+    """Within this block, layers built on this thread may create at most ``values`` weight
+    values in all: creating more raises ``ValueError`` before anything is allocated. A
+    model read from a file (``load_model``) is built under the count of values the file
+    holds -- a larger architecture cannot be the one it holds, and an edited file must
+    not make the loader allocate and initialise gigabytes first."""
+    before = getattr(_BUDGET, "left", None)
+    _BUDGET.left, _BUDGET.what = int(values), what
+    try:
+        yield
+    finally:
+        _BUDGET.left = before
 
 
 def _snake(name):
@@ -261,6 +280,14 @@ class Layer:
 
     def _add_weight(self, name, shape, initializer, rng, fan_in=None, fan_out=None,
                     trainable=True):
+        left = getattr(_BUDGET, "left", None)
+        if left is not None:
+            need = math.prod(int(d) for d in shape)
+            if need > left:
+                raise ValueError(f"layer {self.name!r}: weight {name!r} of shape "
+                                 f"{tuple(shape)} needs {need} values, more than "
+                                 f"{_BUDGET.what} holds for it ({left} left)")
+            _BUDGET.left = left - need
         value = initializer(shape, self.dtype, rng, fan_in, fan_out)
         (self.params if trainable else self.buffers)[name] = value
         return value

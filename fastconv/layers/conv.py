@@ -390,10 +390,10 @@ class Conv2DTranspose(_ConvBase):
         self._pad, self._out_pad, _ = self._geometry(in_shape)
         kh, kw = self.kernel_size
         C = in_shape[0]
-        self._add_kernel_and_bias((C, self.filters, kh, kw), rng, self.filters * kh * kw,
-                                  C * kh * kw)
+        self._add_weight("kernel", (C, self.filters, kh, kw), self.kernel_initializer, rng,
+                         fan_in=self.filters * kh * kw, fan_out=C * kh * kw)
         if self.use_bias:   # the bias has one entry per output channel, not per kernel row
-            self.params["bias"] = self.bias_initializer((self.filters,), self.dtype, rng)
+            self._add_weight("bias", (self.filters,), self.bias_initializer, rng)
 
     def _conv(self, x, **act):
         return F.conv_transpose2d(x, self.params["kernel"], self.params.get("bias"),

@@ -15,7 +15,10 @@ so a loaded model resumes training exactly as the saved one would have.
 The SHA-256 digest covers the header's model/compile/rng sections and every array's dtype,
 shape and bytes, so a truncated, foreign or edited file is refused with a ``ValueError``
 instead of producing a silently different model (it is an integrity check, not a
-signature).  Files are written atomically: to a temporary file in the same directory,
+signature).  A file edited with its digest recomputed is held to the weights it holds:
+the architecture is built under a budget of that many values (``layers.base.weight_budget``),
+so an edited layer size fails with a ``ValueError`` before its weights are allocated.
+Files are written atomically: to a temporary file in the same directory,
 flushed and fsynced, then ``os.replace``d over the target, so a crash never leaves a
 half-written model behind.  Loading gives bitwise identical weights, hence identical
 predictions.
@@ -30,7 +33,7 @@ import numpy as np
 
 from .. import losses, optimizers
 from .._atomic import atomic_write
-from ..layers.base import weights_changed
+from ..layers.base import weight_budget, weights_changed
 from .model import Model
 from .sequential import Sequential
 
@@ -184,14 +187,16 @@ def load_model(path, compile=True):
         header, arrays = _read_archive(path)
     except _Bad as e:
         raise ValueError(f"cannot load model from {path!r}: {e}") from None
+    held = sum(int(a.size) for k, a in arrays.items() if k.startswith("w"))
     try:
         cfg = header["model"]
         kind = cfg.get("class_name", "Sequential") if isinstance(cfg, dict) else None
         if kind not in ("Sequential", "Model"):
             raise ValueError(f"unknown model class {kind!r}")
-        model = (Sequential if kind == "Sequential" else Model).from_config(cfg)
-        if not model.built:
-            model.build()
+        with weight_budget(held, "the file"):
+            model = (Sequential if kind == "Sequential" else Model).from_config(cfg)
+            if not model.built:
+                model.build()
     except (ValueError, TypeError, KeyError, AttributeError) as e:
         raise ValueError(f"cannot load model from {path!r}: the architecture in the file is "
                          f"invalid ({e})") from None

@@ -20,6 +20,7 @@ import numpy as np
 from .. import _validation as V
 from .. import functional as F
 from .. import geometry as geo
+from .. import initializers
 from ..layers.base import Layer, register
 
 __all__ = ["ChannelsFirstReshape", "Pooling2D", "LogSoftmax", "ConstantArithmetic", "Resize2D",
@@ -177,7 +178,7 @@ class ConstantArithmetic(Layer):
         return tuple(in_shape)
 
     def _create_weights(self, in_shape, rng):
-        self.buffers["constant"] = np.ones(self.shape, self.dtype)
+        self._add_weight("constant", self.shape, initializers.Ones(), rng, trainable=False)
 
     def forward(self, x, training=False):
         c = self.buffers["constant"]
