@@ -32,6 +32,7 @@ import zipfile
 import numpy as np
 
 from ._atomic import atomic_write
+from ._npz import check_members
 
 from .models import Callback
 
@@ -175,12 +176,14 @@ def _read(path):
         size = os.path.getsize(path)
         with zipfile.ZipFile(path) as z:
             infos = z.infolist()
-    except (OSError, zipfile.BadZipFile, ValueError, EOFError) as e:
+            # compressed members and sizes the file cannot hold, before numpy allocates
+            check_members(z)
+    except (OSError, zipfile.BadZipFile, EOFError) as e:
         raise _bad(path, f"not a readable archive, truncated or damaged ({e})") from None
-    # refuse compressed members and sizes the file cannot hold before numpy allocates them
-    if any(i.compress_type != zipfile.ZIP_STORED for i in infos) or \
-            sum(i.file_size for i in infos) > size:
-        raise _bad(path, "unexpected archive layout (compressed or oversized members)")
+    except ValueError as e:
+        raise _bad(path, f"unexpected archive layout: {e}") from None
+    if sum(i.file_size for i in infos) > size:
+        raise _bad(path, "unexpected archive layout (members larger than the file)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             files = set(npz.files)

@@ -248,6 +248,34 @@ def test_transposed_convolution_round_trip_under_the_weight_budget(tmp_path, use
     assert ("bias" in back.layers[0].params) == use_bias
 
 
+def test_compressed_or_overdeclared_members_are_refused_before_reading(saved, tmp_path):
+    # a deflated member inflates to what it likes before the checksum can be computed;
+    # a stored one whose .npy header declares more than it holds would be allocated at the
+    # declared size
+    with zipfile.ZipFile(saved) as z:
+        members = {i.filename: z.read(i.filename) for i in z.infolist()}
+    packed = tmp_path / "deflated.fcm"
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    with pytest.raises(ValueError, match="is compressed"):
+        models.load_model(packed)
+    over = tmp_path / "over.fcm"
+
+    def change(name, data):
+        if name == "w0000.npy":
+            header = io.BytesIO()
+            np.lib.format.write_array_header_1_0(
+                header, {"descr": "<f4", "fortran_order": False, "shape": (10 ** 12,)})
+            return header.getvalue() + b"\0" * 64
+        return data
+
+    _rewrite(saved, over, change)
+    with pytest.raises(ValueError, match=r"'w0000.npy' declares 4000000000000 bytes of data "
+                                         r"but holds \d+"):
+        models.load_model(over)
+
+
 def test_extra_or_missing_members_are_refused(saved, tmp_path):
     bad = tmp_path / "extra.fcm"
     _rewrite(saved, bad, lambda n, d: d)

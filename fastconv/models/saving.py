@@ -32,6 +32,7 @@ import zipfile
 import numpy as np
 
 from .. import losses, optimizers
+from .._npz import check_members
 from .._atomic import atomic_write
 from ..layers.base import weight_budget, weights_changed
 from .model import Model
@@ -129,6 +130,10 @@ def _read_archive(path):
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise _Bad("it is not a fastconv model file (not an .npz archive)")
     with npz:
+        try:
+            check_members(npz.zip)
+        except ValueError as e:
+            raise _Bad(str(e)) from None
         if _HEADER_KEY not in npz.files:
             raise _Bad("it is not a fastconv model file (no fastconv header; a foreign .npz?)")
         try:
