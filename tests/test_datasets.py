@@ -338,6 +338,49 @@ def test_truncated_gzip(tmp_path):
         datasets.load_mnist_idx(ip, lp)
 
 
+def _zeros_gzip(head, n):
+    """``head`` then ``n`` zero bytes, gzipped as a stream (never all in memory)."""
+    import zlib
+    c = zlib.compressobj(9, zlib.DEFLATED, 31)
+    out, chunk = [c.compress(head)], bytes(1 << 20)
+    for _ in range(n // len(chunk)):
+        out.append(c.compress(chunk))
+    out.append(c.compress(bytes(n % len(chunk))))
+    return b"".join(out) + c.flush()
+
+
+def test_gzip_that_inflates_past_its_header_is_refused_as_it_inflates(tmp_path):
+    # a 0.2 MB file: an IDX header for 3 x 28 x 28 images, then 256 MB of zeros; it used
+    # to be inflated whole (and the size compared afterwards)
+    import tracemalloc
+    header = struct.pack(">IIII", 0x0803, 3, 28, 28)
+    p = write(tmp_path / "images.gz", _zeros_gzip(header, 256 << 20))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"images\.gz: the gzip data inflates to more "
+                                             r"than 2368 bytes \(the size its header "
+                                             r"declares\)"):
+            datasets.read_idx(p, expected_ndim=3)
+        assert tracemalloc.get_traced_memory()[1] < 16 << 20
+    finally:
+        tracemalloc.stop()
+
+
+def test_cifar10_gzip_inflating_past_64_times_its_size_is_refused(tmp_path):
+    p = write(tmp_path / "data_batch_1.bin.gz", _zeros_gzip(b"", 3073 * 40000))
+    with pytest.raises(ValueError, match=r"inflates to more than \d+ bytes \(64 times the "
+                                         r"file's \d+ bytes\)"):
+        datasets.read_cifar10_batch(p)
+
+
+def test_multi_member_and_zero_padded_gzip_read_whole(tmp_path):
+    images, _ = make_mnist(4)
+    raw = idx_bytes(images)
+    p = write(tmp_path / "images.gz", gzip.compress(raw[:700]) + gzip.compress(raw[700:])
+              + bytes(16))
+    np.testing.assert_array_equal(datasets.read_idx(p, expected_ndim=3), images)
+
+
 def test_gz_name_without_gzip_content(tmp_path):
     images, labels = make_mnist(3)
     ip = write(tmp_path / "images.gz", idx_bytes(images))
