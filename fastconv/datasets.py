@@ -22,7 +22,6 @@ file and the numbers that disagree; missing files raise :class:`FileNotFoundErro
 
 This module depends on NumPy and the standard library only.
 """
-import gzip
 import math
 import os
 import zlib
