@@ -295,6 +295,20 @@ def test_depthwise_then_conv_is_one_op(n, dtype):
     assert len(fused) == 2 and len(labels) == 4   # + depthwise e, conv + add
 
 
+@pytest.mark.parametrize("multiplier", [2, 3])
+def test_depthwise_with_a_depth_multiplier_before_a_conv_runs_unfused(multiplier):
+    # the fused op handles one output per input channel; predict raised "depthwise output
+    # 6x8x8 is not the conv input 6x8x8" on this model
+    model = models.Sequential([
+        layers.DepthwiseConv2D(3, depth_multiplier=multiplier, padding="same",
+                               input_shape=(8, 8, 3)),
+        layers.Conv2D(4, 1, activation="relu")], seed=1)
+    x = np.random.default_rng(0).standard_normal((2, 8, 8, 3)).astype(np.float32)
+    plan = model._get_plan()
+    _assert_program_bits_as_steps(plan, model._internal([x]))
+    assert model.predict(x).shape == (2, 8, 8, 4)
+
+
 def test_conv_then_pooling_on_a_shared_image():
     """Batch 1 on two threads: the team shares the image's convolution (into scratch),
     then pools it -- bitwise the step-by-step result, and the 1x1 few-pixel batch path."""

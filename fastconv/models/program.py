@@ -428,12 +428,15 @@ def _fuse_depthwise_conv(steps, lowered, outputs, reads):
     it (no residual, no pooling: MobileNet's depthwise-separable blocks) into that
     convolution's op, which then runs both per run of images with the depthwise output
     kept in cache: the conv step's op gets ``(depthwise geometry, weight, bias, act,
-    act_param)`` as its 15th field and the depthwise step is marked "fused"."""
+    act_param)`` as its 15th field and the depthwise step is marked "fused". Only a
+    depthwise convolution of depth multiplier 1 (as many outputs as inputs: the fused op's
+    kernel has no other) fuses."""
     readers = _reader_counts(steps)
     for pos in range(len(steps) - 1):
         dw, conv = lowered[pos], lowered[pos + 1]
         s, t = steps[pos], steps[pos + 1]
-        if (isinstance(dw, tuple) and dw[0] == _DEPTHWISE and type(t.layer) is FusedConv
+        if (isinstance(dw, tuple) and dw[0] == _DEPTHWISE and dw[3][3] == dw[3][0]
+                and type(t.layer) is FusedConv
                 and isinstance(conv, tuple) and conv[0] == _CONV and len(conv) == 10
                 and conv[4] is None and t.inputs == [s.output]
                 and readers.get(s.output) == 1 and s.output not in outputs):
