@@ -309,6 +309,24 @@ def test_depthwise_with_a_depth_multiplier_before_a_conv_runs_unfused(multiplier
     assert model.predict(x).shape == (2, 8, 8, 4)
 
 
+@pytest.mark.parametrize("before", ["conv_transpose", "separable"])
+def test_softmax_dense_reading_a_flattening_of_a_python_step(before):
+    # conv -> (a layer the programs leave to Python) -> Flatten -> Dense(softmax): the
+    # Flatten is an alias in the program (no op) and the softmax Dense a Python step; the
+    # second predict of a batch shape ran the compiled program and raised KeyError
+    inp = layers.Input((5, 5, 2))
+    x = layers.Conv2D(3, 3, padding="same")(inp)
+    x = (layers.Conv2DTranspose(2, 2, strides=2) if before == "conv_transpose"
+         else layers.SeparableConv2D(2, 3, padding="same"))(x)
+    out = layers.Dense(4, activation="softmax")(layers.Flatten()(x))
+    model = models.Model(inp, out, seed=2)
+    x = np.random.default_rng(0).standard_normal((3, 5, 5, 2)).astype(np.float32)
+    first = model.predict(x)
+    np.testing.assert_array_equal(model.predict(x), first)
+    _assert_program_bits_as_steps(model._get_plan(), model._internal([x]))
+    assert _segments(model)[-2:] == ["python", "python"]
+
+
 def test_conv_then_pooling_on_a_shared_image():
     """Batch 1 on two threads: the team shares the image's convolution (into scratch),
     then pools it -- bitwise the step-by-step result, and the 1x1 few-pixel batch path."""

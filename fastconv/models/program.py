@@ -240,6 +240,8 @@ class _Compiled:
         # buffers: ("input", k) | ("output", slot) | ("python", slot) | ("arena", nbytes)
         kinds, slot_buf = [], {}
         free, pinned, users = {}, set(), {}
+        # an alias step's output slot: (its input slot, its shape), for Python steps
+        self.aliases = aliases = {}
         items, labels, fused_label = [], [], None
         if public:
             # buffer 0 is the caller's channels-last batch; the model input is an arena
@@ -277,6 +279,7 @@ class _Compiled:
                 items.append(("python", s))
             elif op == "alias":
                 slot_buf[s.output] = slot_buf[s.inputs[0]]
+                aliases[s.output] = (s.inputs[0], y.shape)
             else:
                 if s.output in outputs:
                     slot_buf[s.output] = len(kinds)
@@ -346,6 +349,16 @@ class _Compiled:
         return True
 
     # ------------------------------------------------------------ running
+    def _value(self, vals, slot):
+        """``vals[slot]``; an alias step's output (a reshape of a buffer no op wrote in
+        its shape: a Python step's output, a model input) made from its input on first
+        use -- the arena's views cover the others."""
+        v = vals.get(slot)
+        if v is None:
+            src, shape = self.aliases[slot]
+            v = vals[slot] = self._value(vals, src).reshape(shape)
+        return v
+
     def run(self, inputs, timings=None):
         """This batch's outputs; ``timings`` (a list) receives (label, seconds) per op."""
         table = self.table
@@ -372,7 +385,8 @@ class _Compiled:
                     timings.extend(zip(labels, seconds.tolist()))
                 continue
             s = item
-            x = [vals[i] for i in s.inputs] if s.listed else vals[s.inputs[0]]
+            x = [self._value(vals, i) for i in s.inputs] if s.listed else \
+                self._value(vals, s.inputs[0])
             t0 = time.perf_counter()
             y = s.layer.forward(x, False)[0]
             if timings is not None:
@@ -385,7 +399,7 @@ class _Compiled:
             vals[s.output] = y
         outs = []
         for slot in self.output_slots:
-            y = vals[slot]
+            y = self._value(vals, slot)
             if self.kinds[self.slot_buf[slot]][0] == "python" and y.base is not None:
                 y = y.copy()      # a view (of an arena buffer, maybe): the caller owns it
             outs.append(y)
