@@ -61,9 +61,10 @@ def _layer(rng, shape):
         if max(H, W) <= 16 else L.Identity()
 
 
-def random_model(seed):
+def random_model(seed, dtype="float32", dropout=True):
     """A random graph model (maybe with skips, concatenations and a dense head), its
-    batch-norm statistics and biases random too."""
+    batch-norm statistics and biases random too (so that no pre-activation sits exactly
+    on a ReLU's kink), and a batch for it."""
     rng = random.Random(seed)
     nr = np.random.default_rng(seed)
     inp = L.Input((rng.randint(6, 16), rng.randint(6, 16), rng.choice([1, 3, 4, 8])))
@@ -87,14 +88,17 @@ def random_model(seed):
                                       activation=rng.choice(["relu", None]))(x)
                 x = L.Conv2D(rng.choice([4, 8]), 1, activation="relu")(x)
             else:
-                x = _layer(rng, shape)(x)
+                layer = _layer(rng, shape)
+                if isinstance(layer, L.Dropout) and not dropout:
+                    layer = L.Identity()
+                x = layer(x)
         except ValueError:     # a geometry the input is too small for: draw another
             continue
         tensors.append(x)
     if rng.random() < 0.5:
         x = rng.choice([L.GlobalAveragePooling2D(), L.GlobalMaxPooling2D(), L.Flatten()])(x)
         x = L.Dense(rng.choice([3, 10]), activation=rng.choice([None, "relu", "softmax"]))(x)
-    model = models.Model(inp, x, seed=seed)
+    model = models.Model(inp, x, seed=seed, dtype=dtype)
     for layer in model.layers:
         for name, p in layer.params.items():
             if name in ("bias", "beta", "gamma"):
@@ -105,7 +109,7 @@ def random_model(seed):
             layer.buffers["moving_variance"][...] = nr.uniform(0.5, 2.0, c)
         layer._weights_changed()
     x = nr.standard_normal((rng.choice([1, 2, 5]),) + tuple(model.input_shape[1:]))
-    return model, x.astype(np.float32)
+    return model, x.astype(dtype)
 
 
 @settings(max_examples=60)
@@ -141,3 +145,48 @@ def test_onnx_export_runs_the_same_in_onnx_runtime(seed):
     ours = model.predict(x)
     scale = float(np.max(np.abs(theirs))) + 1e-3
     assert np.max(np.abs(ours - theirs)) <= 1e-3 * scale
+
+
+@settings(max_examples=20)
+@given(seed=st.integers(0, 2 ** 31 - 1))
+def test_training_gradients_match_finite_differences(seed):
+    """Training mode (batch statistics, the training-time fusions), float64: the gradient
+    of sum(output * r) w.r.t. sampled input values and one sampled value of every weight,
+    against central differences."""
+    model, x = random_model(seed, "float64", dropout=False)
+    rng = np.random.default_rng(seed)
+    plan = model._get_plan()
+    xs = model._internal([x])
+    outs, ctxs = plan.forward(xs, True, keep_ctx=True)
+    r = [rng.standard_normal(o.shape) for o in outs]
+    grad_x = plan.backward(ctxs, {s: (g, False) for s, g in zip(plan.output_slots, r)},
+                           input_grad=True)[0]
+    weights = [(layer, name, p, np.array(layer.grads[name])) for layer in plan.layers
+               for name, p in layer.params.items() if name in layer.grads]
+
+    def loss():
+        return sum(float(np.sum(o * g)) for o, g in zip(plan.forward(xs, True)[0], r))
+
+    def central(array, index, owner=None):
+        old = array[index]
+        values = []
+        for step in (1e-6, -1e-6):
+            array[index] = old + step
+            if owner is not None:
+                owner._weights_changed()
+            values.append(loss())
+        array[index] = old
+        if owner is not None:
+            owner._weights_changed()
+        return (values[0] - values[1]) / 2e-6
+
+    checks = []
+    for _ in range(4):
+        i = tuple(rng.integers(0, d) for d in xs[0].shape)
+        checks.append(("input", central(xs[0], i), grad_x[i]))
+    for layer, name, p, g in weights:
+        i = tuple(rng.integers(0, d) for d in p.shape)
+        checks.append((f"{layer.name}.{name}", central(p, i, layer), g[i]))
+    for what, numeric, analytic in checks:
+        assert abs(numeric - analytic) <= 1e-5 * max(1.0, abs(numeric)), (what, numeric,
+                                                                            analytic)
