@@ -42,9 +42,10 @@ from ..functional._checks import _ACT_NONE, _ACT_RELU
 from ..functional.conv import _winograd_env
 from ..layers.base import weights_version
 from ..layout import to_internal
-from ..layers.core import Flatten
+from ..layers.core import Flatten, Identity
 from ..layers.merging import Add
 from ..layers.pooling import AveragePooling2D, GlobalAveragePooling2D, MaxPooling2D
+from ..layers.regularization import Dropout
 from .fusion import FusedAddReLU, FusedConv, FusedConvAdd, PackedDense
 
 __all__ = ["ProgramRunner", "takes_public"]
@@ -490,7 +491,9 @@ def _lower(step, vals, dtype):
             return None
         return (_PLANE_MEANS, _ACT_NONE, 0.0, None, None, x.shape[1], x.shape[2] * x.shape[3],
                 0, None, None)
-    if kind is Flatten:
+    if kind is Flatten or kind in (Dropout, Identity) and y is x:
+        # a flattening, and the layers that pass their input on at inference (the main
+        # job's network has two dropouts, which split its program in three)
         return "alias"
     if kind in (FusedAddReLU, Add) and len(xs) == 2 and xs[0].shape == xs[1].shape == y.shape:
         act = _ACT_RELU if kind is FusedAddReLU else _ACT_NONE
