@@ -15,16 +15,21 @@ _HEADER_READERS = {(1, 0): npy_format.read_array_header_1_0,
                    (2, 0): npy_format.read_array_header_2_0}
 
 
-def check_members(zf):
-    """Raise ``ValueError`` naming the member unless every member of the open
-    ``zipfile.ZipFile`` is stored uncompressed and is an ``.npy`` array whose header
-    declares no more data than the member holds: what is then read and allocated is
-    bounded by the file's own size."""
-    for info in zf.infolist():
+def check_members(zf, size):
+    """Raise ``ValueError`` saying what is wrong unless every member of the open
+    ``zipfile.ZipFile`` (an archive of ``size`` bytes) is stored uncompressed, the members
+    together fit in the archive, and each is an ``.npy`` array whose header declares no
+    more data than the member holds: what is then read and allocated is bounded by the
+    file's own size."""
+    infos = zf.infolist()
+    for info in infos:
         if info.compress_type != zipfile.ZIP_STORED:
             raise ValueError(f"member {info.filename!r} is compressed (fastconv writes its "
                              "archives uncompressed; a compressed member can inflate far "
                              "beyond the file)")
+    if sum(info.file_size for info in infos) > size:
+        raise ValueError(f"its members hold more bytes than the {size}-byte file")
+    for info in infos:
         try:
             with zf.open(info) as f:
                 version = npy_format.read_magic(f)

@@ -222,8 +222,8 @@ def measure_round_robin(fns, rounds, stat="median", round_seconds=ROUND_SECONDS,
     Before each round the machine settles (the previous engine's threads stop spinning),
     then untimed calls (``fastconv._settle.warm_up``: one training step, or batch-1
     inferences for 30 ms) wake this engine's thread pool and let it settle: the rounds
-    time calls made back to back, as a training loop or a stream of inferences makes them. (On a
-    virtual machine a worker thread asleep for a few milliseconds can take as long again
+    time calls made back to back, as a training loop or a stream of inferences makes
+    them. (On a virtual machine a worker thread asleep for a few milliseconds can take as long again
     to wake -- 5 ms for an OpenMP team on a 2-vCPU KVM guest -- which, left in a
     round of five 10 ms training steps, would add 10% to every engine's figure in
     proportion to its own pool's wake-up, not to its speed.)"""

@@ -173,17 +173,13 @@ def _bad(path, why):
 def _read(path):
     """(meta, weights, optimizer state dict) from a checkpoint file, fully verified."""
     try:
-        size = os.path.getsize(path)
         with zipfile.ZipFile(path) as z:
-            infos = z.infolist()
             # compressed members and sizes the file cannot hold, before numpy allocates
-            check_members(z)
+            check_members(z, os.path.getsize(path))
     except (OSError, zipfile.BadZipFile, EOFError) as e:
         raise _bad(path, f"not a readable archive, truncated or damaged ({e})") from None
     except ValueError as e:
         raise _bad(path, f"unexpected archive layout: {e}") from None
-    if sum(i.file_size for i in infos) > size:
-        raise _bad(path, "unexpected archive layout (members larger than the file)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             files = set(npz.files)

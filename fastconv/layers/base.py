@@ -64,14 +64,14 @@ def weights_changed():
 
 
 @contextlib.contextmanager
-def weight_budget(values, what="the file"):
+def weight_budget(values):
     """Within this block, layers built on this thread may create at most ``values`` weight
     values in all: creating more raises ``ValueError`` before anything is allocated. A
     model read from a file (``load_model``) is built under the count of values the file
     holds -- a larger architecture cannot be the one it holds, and an edited file must
     not make the loader allocate and initialise gigabytes first."""
     before = getattr(_BUDGET, "left", None)
-    _BUDGET.left, _BUDGET.what = int(values), what
+    _BUDGET.left = int(values)
     try:
         yield
     finally:
@@ -285,8 +285,8 @@ class Layer:
             need = math.prod(int(d) for d in shape)
             if need > left:
                 raise ValueError(f"layer {self.name!r}: weight {name!r} of shape "
-                                 f"{tuple(shape)} needs {need} values, more than "
-                                 f"{_BUDGET.what} holds for it ({left} left)")
+                                 f"{tuple(shape)} needs {need} values, more than the "
+                                 f"file holds for it ({left} left)")
             _BUDGET.left = left - need
         value = initializer(shape, self.dtype, rng, fan_in, fan_out)
         (self.params if trainable else self.buffers)[name] = value

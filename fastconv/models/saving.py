@@ -131,7 +131,7 @@ def _read_archive(path):
         raise _Bad("it is not a fastconv model file (not an .npz archive)")
     with npz:
         try:
-            check_members(npz.zip)
+            check_members(npz.zip, len(data))
         except ValueError as e:
             raise _Bad(str(e)) from None
         if _HEADER_KEY not in npz.files:
@@ -192,21 +192,20 @@ def load_model(path, compile=True):
         header, arrays = _read_archive(path)
     except _Bad as e:
         raise ValueError(f"cannot load model from {path!r}: {e}") from None
-    held = sum(int(a.size) for k, a in arrays.items() if k.startswith("w"))
+    entries = header["arrays"]
+    weight_keys = [e["key"] for e in entries if e["key"].startswith("w")]
     try:
         cfg = header["model"]
         kind = cfg.get("class_name", "Sequential") if isinstance(cfg, dict) else None
         if kind not in ("Sequential", "Model"):
             raise ValueError(f"unknown model class {kind!r}")
-        with weight_budget(held, "the file"):
+        with weight_budget(sum(int(arrays[k].size) for k in weight_keys)):
             model = (Sequential if kind == "Sequential" else Model).from_config(cfg)
             if not model.built:
                 model.build()
     except (ValueError, TypeError, KeyError, AttributeError) as e:
         raise ValueError(f"cannot load model from {path!r}: the architecture in the file is "
                          f"invalid ({e})") from None
-    entries = header["arrays"]
-    weight_keys = [e["key"] for e in entries if e["key"].startswith("w")]
     targets = [w for l in model.layers for w in l.weights.values()]
     if len(weight_keys) != len(targets):
         raise ValueError(f"cannot load model from {path!r}: the file holds {len(weight_keys)} "
