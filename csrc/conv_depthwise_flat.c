@@ -86,7 +86,21 @@ static int dwf_stride2_ok(const fc_conv_geom *g, size_t elem)
     return elem == 4 && g->W == 4 && g->H == 4;
 }
 
-/* Pass 0 forward, 1 backward-data; elem the element size. 0 if it does not fit. */
+/* Planes the weight gradient takes whole in registers (conv_depthwise_flat_bw.h's
+ * dwf_bw_reg): packed 2x2, or W + 1 < VL with HW a multiple of VL -- W 4 with 1, 2 or 4
+ * vectors, W 8 (float) with 2 or 4. */
+static int dwf_bw_reg_ok(const dwf_plan *P)
+{
+    if (P->packed)
+        return P->W == 2 && P->H == 2;
+    if (P->HW % P->vl || P->W + 1 >= P->vl)
+        return 0;
+    return (P->W == 4 && (P->nv == 1 || P->nv == 2 || P->nv == 4)) ||
+           (P->vl == 16 && P->W == 8 && (P->nv == 2 || P->nv == 4));
+}
+
+/* Pass 0 forward, 1 backward-data, 2 weight gradient; elem the element size. 0 if it
+ * does not fit. */
 static int dwf_plan_make(const fc_conv_geom *g, int pass, size_t elem, fc_int N, dwf_plan *P)
 {
     const int s2 = pass == 0 && dwf_stride2_ok(g, elem);
@@ -101,10 +115,11 @@ static int dwf_plan_make(const fc_conv_geom *g, int pass, size_t elem, fc_int N,
     P->nv = P->packed ? (P->C * P->HW + P->vl - 1) / P->vl : (P->HW + P->vl - 1) / P->vl;
     P->ntap = (int)(g->R * g->S);
     P->k3 = g->R == 3 && g->S == 3 && g->pad_top == 1 && g->pad_left == 1;
-    /* The weight gradient: 3x3 with padding 1 on rows of whole vectors only -- through
-     * the mask table (8x8 and 4x4 planes) it measured slower than the AVX2 kernels
-     * (MobileNet's 128 channels at 8x8, batch 64: 168 -> 199 us). */
-    if (pass == 2 && !(P->k3 && g->W % P->vl == 0 && g->H > 2))
+    /* The weight gradient: 3x3 with padding 1 on rows of whole vectors, or on planes
+     * whole in registers (dwf_bw_reg_ok) -- through the mask table (8x8 and 4x4 planes)
+     * it measured slower than the AVX2 kernels (MobileNet's 128 channels at 8x8,
+     * batch 64: 168 -> 199 us). */
+    if (pass == 2 && !(P->k3 && ((g->W % P->vl == 0 && g->H > 2) || dwf_bw_reg_ok(P))))
         return 0;
     P->flip = pass == 1;
     for (int k = 0; k < P->ntap; k++) {   /* pass 2 (weight gradient): the forward taps */
@@ -153,7 +168,7 @@ static void dwf_masks_compute(const dwf_plan *P, fc_int v0, fc_int v1, uint16_t 
 #define FC_DWF_MEMO_VECS 64
 typedef struct dwf_mask_memo {
     fc_int vl, H, W, nv;
-    int ntap, used;
+    int packed, ntap, used;
     int dr[FC_DWF_MAXTAP], ds[FC_DWF_MAXTAP];
     uint16_t mask[FC_DWF_MEMO_VECS * FC_DWF_MAXTAP], smask[FC_DWF_MEMO_VECS];
 } dwf_mask_memo;
@@ -162,24 +177,28 @@ static FC_THREAD_LOCAL unsigned dwf_memo_next;
 
 static void dwf_masks(const dwf_plan *P, fc_int v0, fc_int v1, uint16_t *mask, uint16_t *smask)
 {
-    if (P->packed || v1 > P->nv || P->nv > FC_DWF_MEMO_VECS) {
+    /* packed planes: one row, the pattern every vector repeats */
+    const fc_int nv = P->packed ? 1 : P->nv;
+    if (v1 > nv || nv > FC_DWF_MEMO_VECS) {
         dwf_masks_compute(P, v0, v1, mask, smask);
         return;
     }
     dwf_mask_memo *m = NULL;
     for (int i = 0; i < FC_DWF_MEMO && !m; i++) {
         dwf_mask_memo *e = &dwf_memos[i];
-        if (e->used && e->vl == P->vl && e->H == P->H && e->W == P->W && e->nv == P->nv &&
-            e->ntap == P->ntap && !memcmp(e->dr, P->dr, (size_t)P->ntap * sizeof(int)) &&
+        if (e->used && e->vl == P->vl && e->H == P->H && e->W == P->W && e->nv == nv &&
+            e->packed == (int)P->packed && e->ntap == P->ntap &&
+            !memcmp(e->dr, P->dr, (size_t)P->ntap * sizeof(int)) &&
             !memcmp(e->ds, P->ds, (size_t)P->ntap * sizeof(int)))
             m = e;
     }
     if (!m) {
         m = &dwf_memos[dwf_memo_next++ % FC_DWF_MEMO];
-        m->vl = P->vl, m->H = P->H, m->W = P->W, m->nv = P->nv, m->ntap = P->ntap;
+        m->vl = P->vl, m->H = P->H, m->W = P->W, m->nv = nv, m->ntap = P->ntap;
+        m->packed = (int)P->packed;
         memcpy(m->dr, P->dr, sizeof(m->dr));
         memcpy(m->ds, P->ds, sizeof(m->ds));
-        dwf_masks_compute(P, 0, P->nv, m->mask, m->smask);
+        dwf_masks_compute(P, 0, nv, m->mask, m->smask);
         m->used = 1;
     }
     memcpy(mask + v0 * P->ntap, m->mask + v0 * P->ntap,

@@ -150,7 +150,7 @@ def depthwise_backward_weight(const floating[:, :, :, ::1] x, const floating[:, 
                     fc_depthwise_backward_weight_plane_f64(
                         &g, (chunk + 1) * N // nchunks - n0, &x[n0, k // mult, 0, 0],
                         g.C * g.H * g.W, &grad_out[n0, k, 0, 0], K * g.Ho * g.Wo, acc, acc + RS)
-            for k in range(K):
+            for k in prange(K, schedule='static', num_threads=nt):
                 for i in range(part):
                     total = 0
                     for chunk in range(nchunks):
