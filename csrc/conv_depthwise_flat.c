@@ -51,8 +51,9 @@ typedef struct dwf_plan {
     fc_int nv;      /* vectors per plane (packed: per image) */
     int k3;         /* 3x3 filter, padding 1 on every side */
     int flip;       /* backward-data: the filter turned 180 degrees */
-    int s2;         /* stride 2 (forward, 3x3, padding 1): the stride-1 plan of the input
-                       plane, whose even rows and columns are the Ho x Wo output */
+    int s2;         /* stride 2 (3x3, padding 1): the forward as the stride-1 plan of the
+                       input plane, whose even rows and columns are the Ho x Wo output;
+                       with flip, the input gradient of dwf_bd_s2 */
     fc_int Ho, Wo;
     int ntap;
     fc_int off[FC_DWF_MAXTAP];
@@ -86,6 +87,17 @@ static int dwf_stride2_ok(const fc_conv_geom *g, size_t elem)
     return elem == 4 && g->W == 4 && g->H == 4;
 }
 
+/* The stride-2 input gradient (conv_depthwise_flat_s2.h's dwf_bd_s2): 3x3, padding 1
+ * at the top and left, even planes whose rows are whole vectors. */
+static int dwf_stride2_data_ok(const fc_conv_geom *g, size_t elem)
+{
+    const fc_int vl = elem == 8 ? 8 : 16;
+    return g->K == g->C && g->stride_h == 2 && g->stride_w == 2 && g->dil_h == 1 &&
+           g->dil_w == 1 && g->R == 3 && g->S == 3 && g->pad_top == 1 && g->pad_left == 1 &&
+           g->H % 2 == 0 && g->W % vl == 0 && g->H >= 2 && g->Ho == g->H / 2 &&
+           g->Wo == g->W / 2;
+}
+
 /* Planes the weight gradient takes whole in registers (conv_depthwise_flat_bw.h's
  * dwf_bw_reg): packed 2x2, or W + 1 < VL with HW a multiple of VL -- W 4 with 1, 2 or 4
  * vectors, W 8 (float) with 2 or 4. */
@@ -103,7 +115,8 @@ static int dwf_bw_reg_ok(const dwf_plan *P)
  * does not fit. */
 static int dwf_plan_make(const fc_conv_geom *g, int pass, size_t elem, fc_int N, dwf_plan *P)
 {
-    const int s2 = pass == 0 && dwf_stride2_ok(g, elem);
+    const int s2 = (pass == 0 && dwf_stride2_ok(g, elem)) ||
+                   (pass == 1 && dwf_stride2_data_ok(g, elem));
     if ((!dwf_geometry_ok(g) && !s2) || pass < 0 || pass > 2)
         return 0;
     P->N = N, P->C = g->C, P->H = g->H, P->W = g->W, P->HW = g->H * g->W;
@@ -220,7 +233,7 @@ int fc_depthwise_flat_fits(const fc_conv_geom *g, int pass, size_t elem)
 fc_int fc_depthwise_flat_items(const fc_conv_geom *g, fc_int N, size_t elem)
 {
     dwf_plan P;
-    if (!dwf_plan_make(g, 0, elem, N, &P))
+    if (!dwf_plan_make(g, 0, elem, N, &P) && !dwf_plan_make(g, 1, elem, N, &P))
         return 0;
     return P.packed ? P.nv * N : N * P.C;
 }

@@ -83,12 +83,95 @@ DWF_INLINE void DWF_NAME(dwf_s2_small)(const dwf_plan *P, const uint16_t *mask, 
 }
 #endif
 
+/* ---- The input gradient of the stride-2 3x3 filter with padding 1 (even planes) ----
+ * Input pixel (ih, iw) takes dy[oh][ow] * w[r][s] wherever ih = 2 oh - 1 + r and
+ * iw = 2 ow - 1 + s: even columns 2j tap s = 1 (ow = j), odd columns 2j + 1 tap s = 2
+ * (ow = j) and s = 0 (ow = j + 1); even rows 2i tap r = 1 (oh = i), odd rows 2i + 1
+ * tap r = 2 (oh = i) and r = 0 (oh = i + 1). So a chunk of dy row i (D, VL
+ * columns) and its left shift Dn (dy[i][j + 1]) make the even and odd columns of
+ * input rows 2i and 2i + 1 with two to four multiply-adds each, and a lane
+ * interleave writes them: no zero-stuffed copy of dy, no taps on zeros. Each input
+ * pixel sums its taps in the AVX2 kernels' order (the filter turned 180 degrees:
+ * r, then s, descending), from zero, so the bits agree. */
+
+/* Lanes of the even (E) and odd (O) columns, interleaved: columns 2j0 .. 2j0 + VL - 1
+ * (lo) and the next VL (hi). */
+DWF_INLINE void DWF_NAME(dwf_interleave)(V E, V O, V *lo, V *hi)
+{
+    DWF_ITYPE il[VL], ih[VL];
+    for (int l = 0; l < VL; l++) {
+        il[l] = (DWF_ITYPE)(l / 2 + (l % 2) * VL);
+        ih[l] = (DWF_ITYPE)(VL / 2 + l / 2 + (l % 2) * VL);
+    }
+    *lo = DWF_PERMUTE2(FULL, E, DWF_ILOAD(il), O);
+    *hi = DWF_PERMUTE2(FULL, E, DWF_ILOAD(ih), O);
+}
+
+/* Columns j0 .. j0 + VL - 1 of dy row `row` (lanes past Wo zero) and their left shift. */
+DWF_INLINE void DWF_NAME(dwf_bd_chunk)(const DWF_T *row, fc_int j0, fc_int Wo, V *D, V *Dn)
+{
+    const fc_int live = Wo - j0;
+    *D = live >= VL ? LD(row + j0) : LDZ((1u << live) - 1u, row + j0);
+    const V next = live > VL ? LDZ(1u, row + j0 + VL) : ZERO;
+    *Dn = ALIGNR(FULL, next, *D, 1);
+}
+
+/* Planes [q0, q1) of dx (H x W, W a multiple of VL) from dy (Ho x Wo = H/2 x W/2). */
+DWF_INLINE void DWF_NAME(dwf_bd_s2)(const dwf_plan *P, fc_int q0, fc_int q1, const DWF_T *dy,
+                                    const DWF_T *w, DWF_T *dx)
+{
+    const fc_int H = P->H, W = P->W, Ho = P->Ho, Wo = P->Wo;
+    for (fc_int q = q0; q < q1; q++) {
+        const DWF_T *f = w + (q % P->C) * 9;
+        V wk[9];
+        for (int k = 0; k < 9; k++) wk[k] = SET1(f[k]);
+        const DWF_T *g = dy + q * Ho * Wo;
+        DWF_T *d = dx + q * H * W;
+        for (fc_int j0 = 0; j0 < Wo; j0 += VL) {
+            const int two = Wo - j0 > VL / 2;   /* the chunk reaches the second output vector */
+            V D, Dn, D1 = ZERO, Dn1 = ZERO;
+            DWF_NAME(dwf_bd_chunk)(g, j0, Wo, &D, &Dn);
+            for (fc_int i = 0; i < Ho; i++) {
+                const int below = i + 1 < Ho;
+                if (below)
+                    DWF_NAME(dwf_bd_chunk)(g + (i + 1) * Wo, j0, Wo, &D1, &Dn1);
+                V E, O, lo, hi;
+                /* row 2i: r = 1 */
+                E = FMA(wk[4], D, ZERO);
+                O = FMA(wk[3], Dn, FMA(wk[5], D, ZERO));
+                DWF_NAME(dwf_interleave)(E, O, &lo, &hi);
+                DWF_T *o = d + 2 * i * W + 2 * j0;
+                ST(o, lo);
+                if (two)
+                    ST(o + VL, hi);
+                /* row 2i + 1: r = 2 (row i), then r = 0 (row i + 1) */
+                E = FMA(wk[7], D, ZERO);
+                O = FMA(wk[6], Dn, FMA(wk[8], D, ZERO));
+                if (below) {
+                    E = FMA(wk[1], D1, E);
+                    O = FMA(wk[0], Dn1, FMA(wk[2], D1, O));
+                }
+                DWF_NAME(dwf_interleave)(E, O, &lo, &hi);
+                o += W;
+                ST(o, lo);
+                if (two)
+                    ST(o + VL, hi);
+                D = D1, Dn = Dn1;
+            }
+        }
+    }
+}
+
 /* The stride-2 pass over planes [i0, i1). */
 DWF_INLINE void DWF_NAME(dwf_run_s2)(const dwf_plan *P, uint16_t *mask, uint16_t *smask,
                                      fc_int i0, fc_int i1, const DWF_T *src, const DWF_T *w,
                                      const DWF_T *bias, int relu, DWF_T *dst)
 {
     const fc_int nc = P->W / VL;
+    if (P->flip) {
+        DWF_NAME(dwf_bd_s2)(P, i0, i1, src, w, dst);
+        return;
+    }
     if (P->W % VL == 0) {
         /* the table rows of the border group (dwf_rows_group's v0 = 0) */
         const int M = nc == 1 || nc == 2 ? (int)nc : 4;

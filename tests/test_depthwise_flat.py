@@ -1,9 +1,10 @@
 """The AVX-512 flat-plane depthwise kernels (csrc/conv_depthwise_flat.c): stride 1 with
 an output the input's size, every tap a masked load at a fixed offset from the output's
 flat index, or a lane shift of vectors already in registers (3x3 with padding 1 on planes
-narrower than a vector, and 2x2 planes packed several channels to a vector); and the
+narrower than a vector, and 2x2 planes packed several channels to a vector); the
 stride-2 3x3 forward with padding 1 on even planes, the stride-1 result at even rows and
-columns compressed by lane permutes.
+columns compressed by lane permutes, and its input gradient from dy's rows and their
+shifts, interleaved.
 
 They sum every output as the AVX2 kernels do -- bias, then the taps in order, each a fused
 multiply-add -- so forward and input gradient are checked bitwise against the AVX2 path,
@@ -180,6 +181,31 @@ def test_stride2_forward_on_every_plane_family(dtype, plane, taken, channels, ac
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("plane", [(32, 32), (16, 16), (64, 64), (12, 32), (2, 16), (16, 48),
+                                   (8, 8), (4, 4), (6, 6), (10, 24)])
+@pytest.mark.parametrize("channels", [1, 5, 19])
+def test_stride2_input_gradient_of_rows_of_whole_vectors(dtype, plane, channels):
+    """Stride 2, 3x3, padding 1: the input gradient of even planes whose rows are whole
+    vectors, each input pixel's two to four taps from a chunk of a dy row and its shift,
+    the columns interleaved -- bitwise the AVX2 path (its zero-stuffed copy of dy), close
+    to the reference; other planes keep the AVX2 kernels."""
+    shape = (3, channels) + plane
+    vl = 64 // np.dtype(dtype).itemsize
+    g = geo.conv2d_geometry(shape, (channels, 1, 3, 3), 2, 1, 1, groups=channels)
+    taken = _on_path("avx512", lambda: _depthwise.depthwise_flat_path(
+        geo.conv_kernel_args(g), 1, np.dtype(dtype).itemsize))
+    assert taken == (plane[1] % vl == 0)
+    rng = np.random.default_rng(channels)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((channels, 1, 3, 3)).astype(dtype)
+    dy = rng.standard_normal((3, channels, g.Ho, g.Wo)).astype(dtype)
+    opts = dict(stride=2, padding=1, groups=channels)
+    dx5 = _on_path("avx512", lambda: F.conv2d_backward(dy, x, w, **opts)[0])
+    dx2 = _on_path("avx2", lambda: F.conv2d_backward(dy, x, w, **opts)[0])
+    assert dx5.tobytes() == dx2.tobytes()
+    assert_close(dx5, ref.conv2d_backward(dy, x, w, **opts)[0], dtype, 4, "grad_input")
+
+
 def _weight_gradient_taken(plane, vl):
     """dwf_plan_make's rule for the weight gradient (3x3, padding 1): rows of whole
     vectors with more than two rows, planes whole in registers (W 4 with 1, 2 or 4
