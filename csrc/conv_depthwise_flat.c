@@ -87,8 +87,9 @@ static int dwf_stride2_ok(const fc_conv_geom *g, size_t elem)
     return elem == 4 && g->W == 4 && g->H == 4;
 }
 
-/* The stride-2 input gradient (conv_depthwise_flat_s2.h's dwf_bd_s2): 3x3, padding 1
- * at the top and left, even planes whose rows are whole vectors. */
+/* The stride-2 input and weight gradients (conv_depthwise_flat_s2.h's dwf_bd_s2,
+ * conv_depthwise_flat_bw.h's dwf_bw_s2): 3x3, padding 1 at the top and left, even
+ * planes whose rows are whole vectors. */
 static int dwf_stride2_data_ok(const fc_conv_geom *g, size_t elem)
 {
     const fc_int vl = elem == 8 ? 8 : 16;
@@ -116,7 +117,7 @@ static int dwf_bw_reg_ok(const dwf_plan *P)
 static int dwf_plan_make(const fc_conv_geom *g, int pass, size_t elem, fc_int N, dwf_plan *P)
 {
     const int s2 = (pass == 0 && dwf_stride2_ok(g, elem)) ||
-                   (pass == 1 && dwf_stride2_data_ok(g, elem));
+                   (pass > 0 && dwf_stride2_data_ok(g, elem));
     if ((!dwf_geometry_ok(g) && !s2) || pass < 0 || pass > 2)
         return 0;
     P->N = N, P->C = g->C, P->H = g->H, P->W = g->W, P->HW = g->H * g->W;
@@ -132,7 +133,7 @@ static int dwf_plan_make(const fc_conv_geom *g, int pass, size_t elem, fc_int N,
      * whole in registers (dwf_bw_reg_ok) -- through the mask table (8x8 and 4x4 planes)
      * it measured slower than the AVX2 kernels (MobileNet's 128 channels at 8x8,
      * batch 64: 168 -> 199 us). */
-    if (pass == 2 && !(P->k3 && ((g->W % P->vl == 0 && g->H > 2) || dwf_bw_reg_ok(P))))
+    if (pass == 2 && !s2 && !(P->k3 && ((g->W % P->vl == 0 && g->H > 2) || dwf_bw_reg_ok(P))))
         return 0;
     P->flip = pass == 1;
     for (int k = 0; k < P->ntap; k++) {   /* pass 2 (weight gradient): the forward taps */

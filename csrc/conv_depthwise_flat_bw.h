@@ -135,14 +135,60 @@ DWF_INLINE void DWF_NAME(dwf_bw_reg)(const int W, const int NV, const dwf_plan *
     }
 }
 
+/* The stride-2 filter (3x3, padding 1, even planes whose rows are whole vectors:
+ * dwf_bd_s2's geometry). Tap (r, s) of output (oh, ow) reads input (2 oh - 1 + r,
+ * 2 ow - 1 + s): for a chunk of a dy row, input row 2 oh - 1 + r gives tap s = 1 its
+ * even columns, s = 2 its odd ones and s = 0 the odd ones a lane later (the chunk's
+ * first from the column before it), each times the chunk into the tap's accumulator;
+ * the top padding row is left out. Channels [k0, k1) over nimg whole images; out as
+ * dwf_bw_run's. */
+DWF_INLINE void DWF_NAME(dwf_bw_s2)(const dwf_plan *P, fc_int nimg, fc_int k0, fc_int k1,
+                                    const DWF_T *x, const DWF_T *dy, fc_int part, DWF_T *out)
+{
+    const fc_int H = P->H, W = P->W, Ho = P->Ho, Wo = P->Wo, C = P->C;
+    for (fc_int c = k0; c < k1; c++) {
+        V acc[9], accb = ZERO;
+        for (int k = 0; k < 9; k++) acc[k] = ZERO;
+        for (fc_int n = 0; n < nimg; n++) {
+            const DWF_T *s = x + (n * C + c) * H * W, *g = dy + (n * C + c) * Ho * Wo;
+            for (fc_int j0 = 0; j0 < Wo; j0 += VL) {
+                /* Wo is a multiple of VL / 2: a chunk is whole or half a vector */
+                const int whole = Wo - j0 >= VL;
+                for (fc_int oh = 0; oh < Ho; oh++) {
+                    const V D = whole ? LD(g + oh * Wo + j0) : LDZ(FULL >> (VL / 2), g + oh * Wo + j0);
+                    accb = ADDV(accb, D);
+#pragma GCC unroll 3
+                    for (int r = oh ? 0 : 1; r < 3; r++) {
+                        const DWF_T *row = s + (2 * oh - 1 + r) * W + 2 * j0;
+                        const V A = LD(row), B = whole ? LD(row + VL) : ZERO;
+                        const V E = DWF_NAME(dwf_evens)(A, B), O = DWF_NAME(dwf_odds)(A, B);
+                        const V before = j0 ? SET1(row[-1]) : ZERO;
+                        acc[3 * r] = FMA(ALIGNR(FULL, O, before, VL - 1), D, acc[3 * r]);
+                        acc[3 * r + 1] = FMA(E, D, acc[3 * r + 1]);
+                        acc[3 * r + 2] = FMA(O, D, acc[3 * r + 2]);
+                    }
+                }
+            }
+        }
+        DWF_T *o = out + (c - k0) * part;
+        for (int k = 0; k < 9; k++) o[k] = DWF_REDUCE(acc[k]);
+        o[9] = DWF_REDUCE(accb);
+    }
+}
+
 /* The weight gradient (dwf_plan_make takes pass 2 only for 3x3 with padding 1 on rows
- * of whole vectors with H > 2, or on dwf_bw_reg's planes: dwf_bw_reg_ok). */
+ * of whole vectors with H > 2, on dwf_bw_reg's planes (dwf_bw_reg_ok), or stride 2 on
+ * dwf_bw_s2's). */
 DWF_ATTR static void DWF_NAME(dwf_backward_weight)(const dwf_plan *P, fc_int nimg, fc_int k0,
                                                    fc_int k1, const DWF_T *x, const DWF_T *dy,
                                                    fc_int part, DWF_T *out)
 {
     uint16_t mask[(FC_DWF_MAXPIX / VL) * FC_DWF_MAXTAP], smask[FC_DWF_MAXPIX / VL];
     const fc_int nc = P->W / VL, nv = P->nv;
+    if (P->s2) {
+        DWF_NAME(dwf_bw_s2)(P, nimg, k0, k1, x, dy, part, out);
+        return;
+    }
     if (P->packed || P->W % VL) {
         dwf_masks(P, 0, P->packed ? 1 : nv, mask, smask);
 #define DWF_BW_REG(w_, nv_) \

@@ -20,6 +20,14 @@ DWF_INLINE V DWF_NAME(dwf_evens)(V a, V b)
     return DWF_PERMUTE2(FULL, a, DWF_ILOAD(idx), b);
 }
 
+/* The odd lanes of a, then those of b. */
+DWF_INLINE V DWF_NAME(dwf_odds)(V a, V b)
+{
+    DWF_ITYPE idx[VL];
+    for (int l = 0; l < VL; l++) idx[l] = (DWF_ITYPE)(2 * l + 1);
+    return DWF_PERMUTE2(FULL, a, DWF_ILOAD(idx), b);
+}
+
 /* Planes [q0, q1) whose rows are whole vectors (W = nc * VL). */
 DWF_INLINE void DWF_NAME(dwf_s2_rows)(const int NC, const dwf_plan *P, const uint16_t *mask,
                                       fc_int q0, fc_int q1, const DWF_T *src, const DWF_T *w,

@@ -184,26 +184,38 @@ def test_stride2_forward_on_every_plane_family(dtype, plane, taken, channels, ac
 @pytest.mark.parametrize("plane", [(32, 32), (16, 16), (64, 64), (12, 32), (2, 16), (16, 48),
                                    (8, 8), (4, 4), (6, 6), (10, 24)])
 @pytest.mark.parametrize("channels", [1, 5, 19])
-def test_stride2_input_gradient_of_rows_of_whole_vectors(dtype, plane, channels):
-    """Stride 2, 3x3, padding 1: the input gradient of even planes whose rows are whole
-    vectors, each input pixel's two to four taps from a chunk of a dy row and its shift,
-    the columns interleaved -- bitwise the AVX2 path (its zero-stuffed copy of dy), close
-    to the reference; other planes keep the AVX2 kernels."""
-    shape = (3, channels) + plane
+def test_stride2_gradients_of_rows_of_whole_vectors(dtype, plane, channels, restore_threads):
+    """Stride 2, 3x3, padding 1, even planes whose rows are whole vectors: the input
+    gradient (each input pixel's two to four taps from a chunk of a dy row and its shift,
+    the columns interleaved) bitwise the AVX2 path (its zero-stuffed copy of dy); the
+    weight gradient (each tap from the even or odd columns of an input row) the same bits
+    for any thread count; both close to the reference. Other planes keep the AVX2
+    kernels."""
+    shape = (5, channels) + plane
     vl = 64 // np.dtype(dtype).itemsize
     g = geo.conv2d_geometry(shape, (channels, 1, 3, 3), 2, 1, 1, groups=channels)
-    taken = _on_path("avx512", lambda: _depthwise.depthwise_flat_path(
-        geo.conv_kernel_args(g), 1, np.dtype(dtype).itemsize))
-    assert taken == (plane[1] % vl == 0)
+    for pass_ in (1, 2):
+        taken = _on_path("avx512", lambda: _depthwise.depthwise_flat_path(
+            geo.conv_kernel_args(g), pass_, np.dtype(dtype).itemsize))
+        assert taken == (plane[1] % vl == 0)
     rng = np.random.default_rng(channels)
     x = rng.standard_normal(shape).astype(dtype)
     w = rng.standard_normal((channels, 1, 3, 3)).astype(dtype)
-    dy = rng.standard_normal((3, channels, g.Ho, g.Wo)).astype(dtype)
+    dy = rng.standard_normal((5, channels, g.Ho, g.Wo)).astype(dtype)
     opts = dict(stride=2, padding=1, groups=channels)
-    dx5 = _on_path("avx512", lambda: F.conv2d_backward(dy, x, w, **opts)[0])
+    got = []
+    for threads in (1, 2, 3):
+        fastconv.set_num_threads(threads)
+        got.append(_on_path("avx512", lambda: F.conv2d_backward(dy, x, w, **opts)))
+    for other in got[1:]:
+        assert all(a.tobytes() == b.tobytes() for a, b in zip(got[0], other))
     dx2 = _on_path("avx2", lambda: F.conv2d_backward(dy, x, w, **opts)[0])
-    assert dx5.tobytes() == dx2.tobytes()
-    assert_close(dx5, ref.conv2d_backward(dy, x, w, **opts)[0], dtype, 4, "grad_input")
+    assert got[0][0].tobytes() == dx2.tobytes()
+    want = ref.conv2d_backward(dy, x, w, **opts)
+    assert_close(got[0][0], want[0], dtype, 4, "grad_input")
+    terms = shape[0] * g.Ho * g.Wo
+    assert_close(got[0][1], want[1], dtype, terms, "grad_weight")
+    assert_close(got[0][2], want[2], dtype, terms, "grad_bias")
 
 
 def _weight_gradient_taken(plane, vl):
