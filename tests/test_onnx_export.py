@@ -143,3 +143,123 @@ def test_import_fastconv_does_not_import_onnx(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=root))
     assert out.stdout.strip() == "False"
+
+
+# ---------------------------------------------------------------- the importer's own layers
+
+def _needs_every_onnx_layer():
+    """A hand-made ONNX graph (opset 20) whose import needs every layer of
+    fastconv.onnx.layers: input normalisation, per-side / dilated / count_include_pad
+    pooling, general Clip and HardSigmoid, tanh GELU, Resize to sizes, by non-whole scales
+    and with aligned corners, NCHW reshapes (image -> vector -> image) and LogSoftmax."""
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(0)
+
+    def f32(a):
+        return np.asarray(a, np.float32)
+
+    def node(op, inputs, output, **attrs):
+        return helper.make_node(op, inputs, [output], name=output, **attrs)
+
+    nodes = [
+        node("Sub", ["x", "mean"], "sub"), node("Div", ["sub", "std"], "div"),
+        node("Mul", ["three", "div"], "mul"), node("Sub", ["one", "mul"], "rsub"),
+        node("Add", ["rsub", "row"], "add"),
+        node("Conv", ["add", "w"], "conv", pads=[1, 1, 1, 1]),
+        node("Clip", ["conv", "lo", "hi"], "clip"),
+        node("MaxPool", ["clip"], "maxpool", kernel_shape=[3, 2], pads=[2, 0, 1, 1],
+             strides=[1, 2], dilations=[1, 2], ceil_mode=1),
+        node("HardSigmoid", ["maxpool"], "hsig", alpha=0.2, beta=0.5),
+        node("AveragePool", ["hsig"], "avgpool", kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+             count_include_pad=1),
+        node("Gelu", ["avgpool"], "gelu", approximate="tanh"),
+        node("Resize", ["gelu", "", "", "hw"], "to_size", mode="nearest", axes=[2, 3],
+             coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+        node("Resize", ["to_size", "", "scales"], "by_scales", mode="linear"),
+        node("Resize", ["by_scales", "", "", "hw2"], "aligned", mode="linear", axes=[2, 3],
+             coordinate_transformation_mode="align_corners"),
+        node("Clip", ["aligned", "", "hi"], "clip_max"),
+        node("Reshape", ["clip_max", "flat"], "flatten"),
+        node("Gemm", ["flatten", "dense"], "gemm", transB=1),
+        node("Add", ["gemm", "bias"], "plus"),
+        node("Clip", ["plus", "lo"], "clip_min"),
+        node("Reshape", ["clip_min", "image"], "unflatten"),
+        node("LogSoftmax", ["unflatten"], "y", axis=1),
+    ]
+    inits = {"mean": f32([0.5, -1]).reshape(1, 2, 1, 1), "std": f32([2, 0.25]).reshape(
+                 1, 2, 1, 1), "three": f32(3), "one": f32([1]), "row": f32(np.arange(5)),
+             "w": f32(rng.standard_normal((3, 2, 3, 3)) * 0.3), "lo": f32(-1), "hi": f32(1.5),
+             "hw": np.array([7, 3], np.int64), "scales": f32([1, 1, 0.5, 1.5]),
+             "hw2": np.array([6, 5], np.int64), "flat": np.array([0, -1], np.int64),
+             "dense": f32(rng.standard_normal((12, 90)) * 0.2),
+             "bias": f32(rng.standard_normal(12)), "image": np.array([0, 3, 2, 2], np.int64)}
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 6, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, 2, 2])],
+        initializer=[numpy_helper.from_array(v, k) for k, v in inits.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+
+
+@pytest.mark.parametrize("opset, channels_first", [(13, False), (13, True), (20, False),
+                                                   (20, True)])
+def test_imported_model_fine_tunes_and_exports_again(opset, channels_first):
+    from fastconv.onnx import backend, layers as onnx_layers, load
+    source = _needs_every_onnx_layer()
+    model = load(source, seed=0)
+    kinds = {type(l).__name__ for l in model.layers}
+    assert set(onnx_layers.__all__) <= kinds
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((4, 2, 6, 5)).astype(np.float32)         # NCHW
+    _assert_close(model.predict(x.transpose(0, 2, 3, 1)),
+                  _run_ort(source, x).transpose(0, 2, 3, 1))
+    model.compile(optimizer="adam", loss="mse")                       # fine-tune a little
+    model.fit(x.transpose(0, 2, 3, 1), rng.standard_normal((4, 2, 2, 3)).astype(np.float32),
+              epochs=2, batch_size=2, verbose=0)
+    want = model.predict(x.transpose(0, 2, 3, 1))                     # channels-last
+    proto = export(model, opset=opset, channels_first=channels_first)
+    ops = {n.op_type for n in proto.graph.node}
+    assert {"MaxPool", "AveragePool", "Clip", "HardSigmoid", "Resize", "Reshape",
+            "LogSoftmax", "Sub", "Div", "Mul", "Add"} <= ops
+    assert ("Gelu" in ops) == (opset >= 20) and ("Tanh" in ops) == (opset < 20)
+    assert ("Shape" in ops) == (opset < 18)      # Resize sizes with the input's batch
+    feed = x if channels_first else x.transpose(0, 2, 3, 1)
+    ref = _run_ort(proto, feed)
+    _assert_close(ref.transpose(0, 2, 3, 1) if channels_first else ref, want)
+    ours = backend.run_model(proto, [feed])[0]
+    _assert_close(ours.transpose(0, 2, 3, 1) if channels_first else ours, want)
+    back = load(proto)
+    back_kinds = {type(l).__name__ for l in back.layers}
+    assert set(onnx_layers.__all__) - {"GeluTanh"} <= back_kinds
+    assert ("GeluTanh" in back_kinds) == (opset >= 20)   # before: its formula, layer by layer
+    _assert_close(back.predict(x.transpose(0, 2, 3, 1)), want)
+
+
+@pytest.mark.parametrize("opset", [13, 18])
+def test_onnx_layers_built_by_hand_export(opset):
+    from fastconv.onnx import layers as L
+    model = models.Sequential([
+        L.Clip(input_shape=(10, 8, 2)), L.Clip(min_value=-0.5), L.Clip(max_value=1.0),
+        L.HardSigmoid(0.25, 0.25), L.Resize2D("nearest", scale_factor=(1.5, 0.75)),
+        L.Resize2D("bilinear", scale_factor=(0.5, 1.25), align_corners=True),
+        L.Pooling2D("avg", (2, 3), (2, 1), ((1, 0), (0, 2)), ceil_mode=True),
+        L.ConstantArithmetic("divide", (1, 1, 1))], seed=0)
+    model.layers[-1].buffers["constant"][...] = 0.5
+    proto = export(model, opset=opset)
+    clips = [list(n.input) for n in proto.graph.node if n.op_type == "Clip"]
+    assert [len(c) for c in clips] == [1, 2, 3] and clips[2][1] == ""
+    x = np.random.default_rng(0).standard_normal((3, 10, 8, 2)).astype(np.float32) * 2
+    want = model.predict(x)
+    assert want.shape == (3, 4, 7, 2)
+    _assert_close(_run_ort(proto, x), want)
+    from fastconv.onnx import load
+    np.testing.assert_array_equal(load(proto).predict(x), want)
+
+
+def test_resize_scale_that_float32_changes_is_refused_by_name():
+    from fastconv.onnx import layers as L
+    model = models.Sequential([L.Resize2D("bilinear", scale_factor=(0.7, 1.0),
+                                          input_shape=(10, 4, 1))], seed=0)
+    assert model.output_shape == (None, 7, 4, 1)     # floor(10 * 0.7) in double
+    with pytest.raises(NotImplementedError, match=r"'resize2d.*' \(Resize2D\): scale_factor "
+                                                  r"\(0.7, 1.0\).*\(6, 4\) instead of \(7, 4\)"):
+        export(model)

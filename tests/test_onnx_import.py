@@ -358,6 +358,10 @@ def _numeric_grad(f, x, eps=1e-6):
     lambda L: L.Resize2D("bilinear", scale_factor=(0.6, 1.5)),
     lambda L: L.Resize2D("nearest", scale_factor=(1.5, 0.75)),
     lambda L: L.GeluTanh(),
+    lambda L: L.Clip(-1.5, 2.0),
+    lambda L: L.Clip(min_value=0.5),
+    lambda L: L.Clip(max_value=-1.0),
+    lambda L: L.HardSigmoid(0.2, 0.5),
 ])
 def test_onnx_layers_gradients_match_finite_differences(make):
     from fastconv.onnx import layers as L
@@ -367,12 +371,45 @@ def test_onnx_layers_gradients_match_finite_differences(make):
         layer.buffers["constant"][...] = np.random.default_rng(1).uniform(
             0.5, 2.0, layer.buffers["constant"].shape)
     rng = np.random.default_rng(2)
-    x = rng.standard_normal((2, 3, 5, 4))
+    # spread wide enough that the clipping layers see both sides of their kinks (none of
+    # these inputs lies within 1e-3 of one: a difference across a kink is no derivative)
+    x = rng.standard_normal((2, 3, 5, 4)) * 3
     y, ctx = layer.forward(x, training=True)
     g = rng.standard_normal(y.shape)
     got = layer._backward(g, ctx, True)
     want = _numeric_grad(lambda v: float((layer.forward(v)[0] * g).sum()), x)
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+def test_clip_and_hardsigmoid_refuse_bad_arguments():
+    from fastconv.onnx import layers as L
+    with pytest.raises(ValueError, match=r"Clip: min_value 2 is greater than max_value 1"):
+        L.Clip(min_value=2, max_value=1)
+    with pytest.raises(ValueError, match=r"Clip: min_value must be finite, got nan"):
+        L.Clip(min_value=float("nan"))
+    with pytest.raises(ValueError, match=r"Clip: max_value must be finite, got inf"):
+        L.Clip(max_value=float("inf"))
+    with pytest.raises(TypeError, match=r"HardSigmoid: alpha must be a number, got 'x'"):
+        L.HardSigmoid(alpha="x")
+    with pytest.raises(TypeError, match=r"HardSigmoid: beta must be a number, got True"):
+        L.HardSigmoid(beta=True)
+
+
+def test_clip_and_hardsigmoid_save_and_load(tmp_path):
+    from fastconv.onnx import layers as L
+    from fastconv.saving import load_model, save_model
+    model = models.Sequential([L.Clip(-0.5, None, input_shape=(4, 5, 2)), L.Clip(max_value=0.3),
+                               L.HardSigmoid(0.3, -0.1), L.Clip()], seed=0)
+    save_model(model, tmp_path / "m.fcm")
+    back = load_model(tmp_path / "m.fcm")
+    assert [l.get_config() for l in back.layers] == [l.get_config() for l in model.layers]
+    assert (back.layers[0].min_value, back.layers[0].max_value) == (-0.5, None)
+    assert (back.layers[2].alpha, back.layers[2].beta) == (0.3, -0.1)
+    x = np.random.default_rng(0).standard_normal((3, 4, 5, 2)).astype(np.float32) * 3
+    want = np.clip(np.minimum(np.maximum(x, -0.5), 0.3) * np.float32(0.3) - np.float32(0.1),
+                   0, 1)
+    np.testing.assert_array_equal(model.predict(x), want)
+    np.testing.assert_array_equal(back.predict(x), want)
 
 
 def test_nchw_reshape_keeps_onnx_element_order():

@@ -157,16 +157,46 @@ def test_activations_import_and_unsupported_forms_are_named():
     two = {"lo": np.array(0, np.float32), "hi": np.array(6, np.float32)}
     relu6 = _check(_model([clip], two), (2, 2, 4, 5), "ReLU")
     assert relu6.max() <= 6.0
+    # other alpha/beta and bounds have layers of their own
     node = helper.make_node("HardSigmoid", ["x"], ["y"], name="hs", alpha=0.2, beta=0.5)
-    proto = _model([node], {})
-    with pytest.raises(NotImplementedError, match=r"'hs' \(HardSigmoid\).*'alpha'=0.2"):
-        load(proto)
-    x = np.linspace(-4, 4, 40, dtype=np.float32).reshape(1, 2, 4, 5)
-    np.testing.assert_allclose(backend.run_model(proto, [x])[0], np.clip(0.2 * x + 0.5, 0, 1),
-                               rtol=1e-6)
+    hard = _check(_model([node], {}), (2, 2, 4, 5), "HardSigmoid")
+    assert hard.min() == 0.0 and hard.max() == 1.0
     two["hi"] = np.array(5, np.float32)
-    with pytest.raises(NotImplementedError, match=r"'c6' \(Clip\).*Clip\(0.0, 5.0\)"):
+    assert _check(_model([clip], two), (2, 2, 4, 5), "Clip").max() == 5.0
+    # min > max is valid ONNX (every value becomes max) but no Clip layer
+    two["lo"] = np.array(7, np.float32)
+    with pytest.raises(NotImplementedError, match=r"'c6' \(Clip\).*Clip\(7.0, 5.0\).*greater"):
         load(_model([clip], two))
+
+
+@pytest.mark.parametrize("op, inputs, attrs, kind, settings", [
+    ("Clip", ["x", "lo", "hi"], {}, "Clip", dict(min_value=-1.0, max_value=1.0)),
+    ("Clip", ["x", "lo"], {}, "Clip", dict(min_value=-1.0, max_value=None)),
+    ("Clip", ["x", "", "hi"], {}, "Clip", dict(min_value=None, max_value=1.0)),
+    ("Clip", ["x", "zero", "inf"], {}, "ReLU", dict(max_value=None)),   # inf: no bound
+    ("HardSigmoid", ["x"], dict(alpha=0.2, beta=0.5), "HardSigmoid", dict(alpha=0.2,
+                                                                           beta=0.5)),
+])
+def test_general_clip_and_hardsigmoid_import_as_onnx_runtime_computes(op, inputs, attrs, kind,
+                                                                      settings):
+    ort = pytest.importorskip("onnxruntime", reason="compares with ONNX Runtime")
+    inits = {"lo": np.array(-1, np.float32), "hi": np.array(1, np.float32),
+             "zero": np.array(0, np.float32), "inf": np.array(np.inf, np.float32)}
+    node = helper.make_node(op, inputs, ["y"], name="act", **attrs)
+    proto = _model([node], {k: v for k, v in inits.items() if k in inputs})
+    model = load(proto)
+    layer = model.layers[1]
+    assert type(layer).__name__ == kind
+    assert {k: getattr(layer, k) for k in settings} == pytest.approx(settings)
+    x = np.random.default_rng(3).standard_normal((2, 2, 4, 5)).astype(np.float32) * 4
+    x[0, 0, 0, :3] = [-1.0, 1.0, 0.0]                  # the bounds themselves
+    if kind != "ReLU":
+        x[0, 0, 0, 3] = np.nan                         # stays NaN
+    got = model.predict(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    np.testing.assert_array_equal(got, backend.run_model(proto, [x])[0])      # bitwise
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(got, sess.run(None, {"x": x})[0], rtol=1e-6, atol=1e-7)
+    assert np.isnan(got[0, 0, 0, 3]) == (kind != "ReLU")
 
 
 def test_slice_sum_mean_import():
@@ -241,3 +271,27 @@ def test_pytorch_unet_imports_predicts_and_trains(tmp_path):
     after = model.evaluate(images, target, verbose=0)
     before, after = (float(np.ravel(v)[0]) for v in (before, after))
     assert after < before
+
+
+def test_pytorch_interpolate_to_a_size_imports(tmp_path):
+    # before opset 18 PyTorch writes Resize's sizes as Concat(Slice(Shape(x)), (h, w)):
+    # the batch entry is the input's own, whatever it is at run time
+    torch = pytest.importorskip("torch", reason="the PyTorch export needs torch")
+
+    class Resizes(torch.nn.Module):
+        def forward(self, x):
+            f = torch.nn.functional
+            y = f.interpolate(x, size=(7, 3), mode="bilinear", align_corners=True)
+            return f.interpolate(y, size=(9, 4), mode="nearest")
+
+    x = torch.randn(3, 2, 4, 5)
+    path = tmp_path / "resize.onnx"
+    torch.onnx.export(Resizes(), (x,), str(path), dynamo=False, opset_version=13,
+                      input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
+    assert "Shape" in {n.op_type for n in onnx.load(str(path)).graph.node}
+    model = load(str(path))
+    assert [type(l).__name__ for l in model.layers[1:]] == ["Resize2D", "Resize2D"]
+    with torch.no_grad():
+        want = Resizes()(x).numpy().transpose(0, 2, 3, 1)
+    _assert_close(model.predict(x.numpy().transpose(0, 2, 3, 1)), want, 1e-6)

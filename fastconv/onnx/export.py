@@ -4,11 +4,14 @@ The ONNX graph takes what ``model.predict`` takes: channels-last images ``(N, H,
 (a Transpose to NCHW follows the input, and image outputs are transposed back), or NCHW
 with ``channels_first=True``. The batch dimension is dynamic. Dropout disappears, batch
 normalisation becomes BatchNormalization with the moving statistics, and Keras 'same'
-padding becomes explicit (asymmetric when the total is odd) ``pads``.
+padding becomes explicit (asymmetric when the total is odd) ``pads``. The layers the importer
+adds (:mod:`fastconv.onnx.layers`) export to the operators they stand for
+(:mod:`fastconv.onnx.export_layers`).
 """
 import numpy as np
 
 from ._proto import require_onnx
+from .export_layers import export_onnx_layer
 
 __all__ = ["export", "DEFAULT_OPSET"]
 
@@ -241,6 +244,9 @@ def _layer(w, node, xs):
         if op == "Sum" and len(xs) == 2:
             op = "Add"
         return w.node(op, xs, layer.name)
+    y = export_onnx_layer(w, layer, x, in_shape, node.output._shape)
+    if y is not None:
+        return y
     raise NotImplementedError(f"layer {layer.name!r} ({type(layer).__name__}) cannot be "
                               "exported to ONNX yet")
 

@@ -7,7 +7,8 @@ directly); NumPy is used only for pure data movement (reshape, transpose, non-ze
 frame of a transposed convolution whose output_shape reaches a stride or more past the
 full output), broadcasting arithmetic that the functional ops do not do, shape arithmetic, and
 HardSigmoid with other than PyTorch's alpha/beta, Clip with other bounds than (0, inf) / (0, 6),
-Slice, and Sum/Mean of tensors of different shapes.
+Slice, and Sum/Mean of tensors of different shapes. (The importer's HardSigmoid and Clip layers
+compute those two the same way, so import and backend agree bitwise.)
 """
 import numpy as np
 
@@ -191,11 +192,16 @@ def is_torch_hardsigmoid(alpha, beta):
     return np.float32(alpha) == np.float32(1 / 6) and beta == 0.5
 
 
+def hard_sigmoid_of(x, alpha, beta):
+    """``clip(alpha x + beta, 0, 1)`` in x's dtype (shared with the HardSigmoid layer, so
+    import and backend agree bitwise)."""
+    if is_torch_hardsigmoid(alpha, beta):
+        return F.hardsigmoid(x)
+    return np.clip(x * x.dtype.type(alpha) + x.dtype.type(beta), 0, 1)
+
+
 def hard_sigmoid(p, xs, node):
-    x = _float(xs[0], node)
-    if is_torch_hardsigmoid(p["alpha"], p["beta"]):
-        return [F.hardsigmoid(x)]
-    return [np.clip(x * x.dtype.type(p["alpha"]) + x.dtype.type(p["beta"]), 0, 1)]
+    return [hard_sigmoid_of(_float(xs[0], node), p["alpha"], p["beta"])]
 
 
 hard_swish = _unary(F.hardswish)

@@ -11,9 +11,13 @@
 * ``Resize2D``: ``functional.interpolate`` to a fixed size or by non-whole scale factors, or
   bilinear with aligned corners (what ``UpSampling2D``'s whole factors cannot express).
 * ``GeluTanh``: the tanh approximation of GELU (``Activation('gelu')`` is the erf form).
+* ``Clip``: ``min(max(x, min_value), max_value)`` with any finite bounds, either optional
+  (``ReLU`` covers only (0, inf) and (0, 6)).
+* ``HardSigmoid``: ``clip(alpha x + beta, 0, 1)`` with any ``alpha``, ``beta`` (ONNX's
+  default 0.2, 0.5 is Keras 2's; ``Activation('hard_sigmoid')`` is PyTorch's 1/6, 0.5).
 
 They are registered, so a saved model that uses them loads again once ``fastconv.onnx`` has
-been imported.
+been imported, and :func:`fastconv.onnx.export` writes each as the ONNX operator it stands for.
 """
 import numpy as np
 
@@ -22,9 +26,10 @@ from .. import functional as F
 from .. import geometry as geo
 from .. import initializers
 from ..layers.base import Layer, register
+from .kernels import hard_sigmoid_of
 
 __all__ = ["ChannelsFirstReshape", "Pooling2D", "LogSoftmax", "ConstantArithmetic", "Resize2D",
-           "GeluTanh"]
+           "GeluTanh", "Clip", "HardSigmoid"]
 
 
 @register
@@ -274,3 +279,79 @@ class GeluTanh(Layer):
 
     def _backward(self, grad_out, ctx, input_grad):
         return F.gelu_backward(grad_out, ctx, "tanh") if input_grad else None
+
+
+@register
+class Clip(Layer):
+    """``min(max(x, min_value), max_value)`` (ONNX Clip): either bound may be None (no
+    bound on that side), both finite with ``min_value <= max_value``. The gradient passes
+    where ``min_value <= x <= max_value`` (bounds included, as PyTorch's clamp). NaN stays
+    NaN."""
+
+    def __init__(self, min_value=None, max_value=None, **kwargs):
+        owner = "Clip"
+        self.min_value = None if min_value is None else \
+            V.finite_number(min_value, "min_value", owner)
+        self.max_value = None if max_value is None else \
+            V.finite_number(max_value, "max_value", owner)
+        if None not in (self.min_value, self.max_value) and self.min_value > self.max_value:
+            raise ValueError(f"{owner}: min_value {min_value!r} is greater than max_value "
+                             f"{max_value!r}")
+        super().__init__(**kwargs)
+
+    def _bounds(self, dtype):
+        return [None if v is None else np.asarray(v, dtype)
+                for v in (self.min_value, self.max_value)]
+
+    def forward(self, x, training=False):
+        lo, hi = self._bounds(x.dtype)
+        y = x.copy()
+        # maximum/minimum (not np.clip) propagate NaN, as the backend's Clip does
+        if lo is not None:
+            np.maximum(y, lo, out=y)
+        if hi is not None:
+            np.minimum(y, hi, out=y)
+        return y, x
+
+    def _backward(self, grad_out, ctx, input_grad):
+        if not input_grad:
+            return None
+        lo, hi = self._bounds(ctx.dtype)
+        inside = np.ones(ctx.shape, bool)
+        if lo is not None:
+            inside &= ctx >= lo
+        if hi is not None:
+            inside &= ctx <= hi
+        return np.where(inside, grad_out, grad_out.dtype.type(0))
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(min_value=self.min_value, max_value=self.max_value)
+        return cfg
+
+
+@register
+class HardSigmoid(Layer):
+    """``clip(alpha x + beta, 0, 1)`` (ONNX HardSigmoid; its defaults alpha=0.2, beta=0.5
+    are Keras 2's), computed in x's dtype as the ONNX backend does. The gradient is
+    ``alpha`` where ``0 < alpha x + beta < 1``, else 0."""
+
+    def __init__(self, alpha=0.2, beta=0.5, **kwargs):
+        self.alpha = V.finite_number(alpha, "alpha", "HardSigmoid")
+        self.beta = V.finite_number(beta, "beta", "HardSigmoid")
+        super().__init__(**kwargs)
+
+    def forward(self, x, training=False):
+        return hard_sigmoid_of(x, self.alpha, self.beta), x
+
+    def _backward(self, grad_out, ctx, input_grad):
+        if not input_grad:
+            return None
+        alpha = ctx.dtype.type(self.alpha)
+        z = ctx * alpha + ctx.dtype.type(self.beta)
+        return np.where((z > 0) & (z < 1), grad_out * alpha, grad_out.dtype.type(0))
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(alpha=self.alpha, beta=self.beta)
+        return cfg

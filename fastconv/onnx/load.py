@@ -231,12 +231,23 @@ def _clip(im, node, p, x):
         lo, hi = [None if v is None else float(_scalar(im.const(node, v, what), node, what))
                   for v, what in ((node_input(im, node, 1), "min"),
                                   (node_input(im, node, 2), "max"))]
+    lo = None if lo == -np.inf else lo       # an infinite bound is no bound
+    hi = None if hi == np.inf else hi
     if lo == 0.0 and hi is None:
         return im.L.ReLU(name=im.name(node))
     if lo == 0.0 and hi == 6.0:
         return im.L.ReLU(max_value=6, name=im.name(node))
-    raise NotImplementedError(f"{where(node)}: Clip({lo}, {hi}) is not supported (only "
-                              "Clip(0, inf) = ReLU and Clip(0, 6) = ReLU6)")
+    from .layers import Clip  # noqa: PLC0415
+    return _layer_for(node, f"Clip({lo}, {hi})", lambda: Clip(lo, hi, name=im.name(node)))
+
+
+def _layer_for(node, what, make):
+    """The layer ``make()`` builds; a setting it refuses that is valid ONNX (a NaN bound,
+    min > max, ...) is unsupported, named after the node."""
+    try:
+        return make()
+    except (TypeError, ValueError) as exc:
+        raise NotImplementedError(f"{where(node)}: {what} is not supported ({exc})") from None
 
 
 def node_input(im, node, i):
@@ -244,11 +255,11 @@ def node_input(im, node, i):
 
 
 def _hardsigmoid(im, node, p, x):
-    if not is_torch_hardsigmoid(p["alpha"], p["beta"]):
-        raise NotImplementedError(f"{where(node)}: attributes 'alpha'={p['alpha']}, 'beta'="
-                                  f"{p['beta']} are not supported on import (only alpha=1/6, "
-                                  "beta=0.5: Activation('hard_sigmoid'); the backend runs any)")
-    return im.L.Activation("hard_sigmoid", name=im.name(node))
+    if is_torch_hardsigmoid(p["alpha"], p["beta"]):
+        return im.L.Activation("hard_sigmoid", name=im.name(node))
+    from .layers import HardSigmoid  # noqa: PLC0415
+    return _layer_for(node, f"HardSigmoid(alpha={p['alpha']}, beta={p['beta']})",
+                 lambda: HardSigmoid(p["alpha"], p["beta"], name=im.name(node)))
 
 
 def _gelu(im, node, p, x):

@@ -141,9 +141,14 @@ def resize(im, node, p, xs):
     x = im.image(node, xs[0])
     scales, sizes = scales_sizes(p, [v if v is None else im.const(node, v, "scales/sizes")
                                      if i else v for i, v in enumerate(xs)], node)
-    # the batch is dynamic: a sizes input's batch entry is taken as it is
-    batch = 1 if sizes is None else int(np.asarray(sizes).reshape(-1)[0]) \
-        if p.get("axes") is None else 1
+    # the batch is dynamic: a sizes input's batch entry is taken as it is, or as any batch
+    # when it is the input's own (read with Shape, as exporters write sizes before opset 18)
+    batch = 1
+    if sizes is not None and p.get("axes") is None:
+        sizes = np.array(sizes).reshape(-1)
+        if sizes[0] == BATCH:
+            sizes[0] = 1
+        batch = int(sizes[0])
     kwargs, out, factor = plan(p, (batch,) + tuple(x._shape), scales, sizes, node)
     if factor is not None and not kwargs["align_corners"]:
         layer = im.L.UpSampling2D(factor, interpolation=kwargs["mode"], name=im.name(node))
