@@ -135,8 +135,8 @@ DWF_INLINE void DWF_NAME(dwf_bw_reg)(const int W, const int NV, const dwf_plan *
     }
 }
 
-/* The stride-2 filter (3x3, padding 1, even planes whose rows are whole vectors:
- * dwf_bd_s2's geometry). Tap (r, s) of output (oh, ow) reads input (2 oh - 1 + r,
+/* The stride-2 filter (3x3, padding 1, even planes whose rows are whole pairs of
+ * vectors). Tap (r, s) of output (oh, ow) reads input (2 oh - 1 + r,
  * 2 ow - 1 + s): for a chunk of a dy row, input row 2 oh - 1 + r gives tap s = 1 its
  * even columns, s = 2 its odd ones and s = 0 the odd ones a lane later (the chunk's
  * first from the column before it), each times the chunk into the tap's accumulator;
@@ -152,15 +152,14 @@ DWF_INLINE void DWF_NAME(dwf_bw_s2)(const dwf_plan *P, fc_int nimg, fc_int k0, f
         for (fc_int n = 0; n < nimg; n++) {
             const DWF_T *s = x + (n * C + c) * H * W, *g = dy + (n * C + c) * Ho * Wo;
             for (fc_int j0 = 0; j0 < Wo; j0 += VL) {
-                /* Wo is a multiple of VL / 2: a chunk is whole or half a vector */
-                const int whole = Wo - j0 >= VL;
+                /* W is a multiple of 2 VL: every chunk a whole vector */
                 for (fc_int oh = 0; oh < Ho; oh++) {
-                    const V D = whole ? LD(g + oh * Wo + j0) : LDZ(FULL >> (VL / 2), g + oh * Wo + j0);
+                    const V D = LD(g + oh * Wo + j0);
                     accb = ADDV(accb, D);
 #pragma GCC unroll 3
                     for (int r = oh ? 0 : 1; r < 3; r++) {
                         const DWF_T *row = s + (2 * oh - 1 + r) * W + 2 * j0;
-                        const V A = LD(row), B = whole ? LD(row + VL) : ZERO;
+                        const V A = LD(row), B = LD(row + VL);
                         const V E = DWF_NAME(dwf_evens)(A, B), O = DWF_NAME(dwf_odds)(A, B);
                         const V before = j0 ? SET1(row[-1]) : ZERO;
                         acc[3 * r] = FMA(ALIGNR(FULL, O, before, VL - 1), D, acc[3 * r]);

@@ -188,16 +188,16 @@ def test_stride2_gradients_of_rows_of_whole_vectors(dtype, plane, channels, rest
     """Stride 2, 3x3, padding 1, even planes whose rows are whole vectors: the input
     gradient (each input pixel's two to four taps from a chunk of a dy row and its shift,
     the columns interleaved) bitwise the AVX2 path (its zero-stuffed copy of dy); the
-    weight gradient (each tap from the even or odd columns of an input row) the same bits
-    for any thread count; both close to the reference. Other planes keep the AVX2
-    kernels."""
+    weight gradient (rows of two whole vectors: each tap from the even or odd columns of
+    an input row) the same bits for any thread count; both close to the reference. Other
+    planes keep the AVX2 kernels."""
     shape = (5, channels) + plane
     vl = 64 // np.dtype(dtype).itemsize
     g = geo.conv2d_geometry(shape, (channels, 1, 3, 3), 2, 1, 1, groups=channels)
-    for pass_ in (1, 2):
+    for pass_, unit in ((1, vl), (2, 2 * vl)):
         taken = _on_path("avx512", lambda: _depthwise.depthwise_flat_path(
             geo.conv_kernel_args(g), pass_, np.dtype(dtype).itemsize))
-        assert taken == (plane[1] % vl == 0)
+        assert taken == (plane[1] % unit == 0)
     rng = np.random.default_rng(channels)
     x = rng.standard_normal(shape).astype(dtype)
     w = rng.standard_normal((channels, 1, 3, 3)).astype(dtype)
