@@ -562,6 +562,12 @@ void fc_pool2d_forward_team_f64(const fc_pool_geom *g, int max, fc_int planes, c
  * a fixed summation order (NumPy's for up to 128 elements). */
 void fc_plane_means_team_f32(fc_int rows, fc_int n, const float *x, float *y, int nthreads);
 void fc_plane_means_team_f64(fc_int rows, fc_int n, const double *x, double *y, int nthreads);
+/* y[r, 0:n] = v[r] * scale for each of `rows` rows (the gradient of global average
+ * pooling). */
+void fc_plane_fill_team_f32(fc_int rows, fc_int n, const float *v, float scale, float *y,
+                            int nthreads);
+void fc_plane_fill_team_f64(fc_int rows, fc_int n, const double *v, double scale, double *y,
+                            int nthreads);
 /* y = act(x) over n elements (y may be x). */
 void fc_activation_forward_team_f32(int act, float param, const float *x, float *y, fc_int n,
                                     int nthreads);

@@ -283,6 +283,10 @@ cdef extern from "fastconv.h" nogil:
     void fc_plane_means_team_f32(fc_int rows, fc_int n, const float *x, float *y, int nthreads)
     void fc_plane_means_team_f64(fc_int rows, fc_int n, const double *x, double *y,
                                  int nthreads)
+    void fc_plane_fill_team_f32(fc_int rows, fc_int n, const float *v, float scale, float *y,
+                                int nthreads)
+    void fc_plane_fill_team_f64(fc_int rows, fc_int n, const double *v, double scale,
+                                double *y, int nthreads)
     void fc_activation_forward_team_f32(int act, float param, const float *x, float *y,
                                         fc_int n, int nthreads)
     void fc_activation_forward_team_f64(int act, double param, const double *x, double *y,

@@ -103,6 +103,20 @@ def plane_means(const floating[:, ::1] x, floating[::1] y, int num_threads):
             fc_plane_means_team_f64(x.shape[0], x.shape[1], &x[0, 0], &y[0], num_threads)
 
 
+def plane_fill(const floating[::1] v, floating scale, floating[:, ::1] y, int num_threads):
+    """y[i, :] = v[i] * scale (the gradient of global average pooling over (N*C, H*W)
+    planes), the product rounded once as NumPy's ``v * scale`` rounds it."""
+    if y.shape[0] != v.shape[0]:
+        raise ValueError(f"plane_fill: {v.shape[0]} values for {y.shape[0]} rows")
+    if y.shape[0] == 0 or y.shape[1] == 0:
+        return
+    with nogil:
+        if floating is float:
+            fc_plane_fill_team_f32(y.shape[0], y.shape[1], &v[0], scale, &y[0, 0], num_threads)
+        else:
+            fc_plane_fill_team_f64(y.shape[0], y.shape[1], &v[0], scale, &y[0, 0], num_threads)
+
+
 def _set_simd_path(int path):
     """Force a SIMD path in this module (codes of fc_simd_path); returns the code in force."""
     return fc_set_simd_path(path)

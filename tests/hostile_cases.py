@@ -478,6 +478,12 @@ case("batch_norm2d_inference_backward/eps-zero", ValueError, r"eps must be posit
 case("batch_norm2d_inference_backward/grad-out-int", TypeError, r"grad_out must be float32 or float64.*int32",
      lambda: F.batch_norm2d_inference_backward(X().astype(np.int32), X(), C3(), C3(), C3()))
 
+# ------------------------------------------------------------------ global pooling
+case("global_avg_pool2d_backward/x-empty-maps", ValueError, r"empty maps.*\(2, 3, 0, 4\)",
+     lambda: F.global_avg_pool2d_backward(z(2, 3), z(2, 3, 0, 4)))
+case("global_avg_pool2d_backward/grad-out-shape", ValueError, r"grad_out must have shape",
+     lambda: F.global_avg_pool2d_backward(z(2, 4), z(2, 3, 2, 2)))
+
 # ------------------------------------------------------------------ flatten
 case("flatten/scalar", ValueError, r"batch axis.*\(\)", lambda: F.flatten(np.zeros((), f32)))
 case("flatten/list", TypeError, r"got list", lambda: F.flatten([[1.0]]))

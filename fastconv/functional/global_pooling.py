@@ -35,9 +35,12 @@ def _avg_pool_maps(x):
 
 def global_avg_pool2d_backward(grad_out, x):
     g, x = _grad_args(grad_out, x, "global_avg_pool2d_backward")
-    scale = x.dtype.type(1.0 / (x.shape[2] * x.shape[3]))
-    gx = np.empty_like(x)
-    gx[...] = (g * scale)[:, :, None, None]
+    n, c, h, w = x.shape
+    if h * w == 0:
+        raise ValueError(f"global_avg_pool2d_backward: x has empty maps, shape {x.shape}")
+    gx = np.empty((n, c, h, w), dtype=x.dtype)
+    _pool.plane_fill(np.ascontiguousarray(g, dtype=x.dtype).reshape(-1),
+                     x.dtype.type(1.0 / (h * w)), gx.reshape(n * c, h * w), get_num_threads())
     return gx
 
 
