@@ -259,7 +259,7 @@ def _hardsigmoid(im, node, p, x):
         return im.L.Activation("hard_sigmoid", name=im.name(node))
     from .layers import HardSigmoid  # noqa: PLC0415
     return _layer_for(node, f"HardSigmoid(alpha={p['alpha']}, beta={p['beta']})",
-                 lambda: HardSigmoid(p["alpha"], p["beta"], name=im.name(node)))
+                      lambda: HardSigmoid(p["alpha"], p["beta"], name=im.name(node)))
 
 
 def _gelu(im, node, p, x):
