@@ -295,3 +295,50 @@ def test_pytorch_interpolate_to_a_size_imports(tmp_path):
     with torch.no_grad():
         want = Resizes()(x).numpy().transpose(0, 2, 3, 1)
     _assert_close(model.predict(x.numpy().transpose(0, 2, 3, 1)), want, 1e-6)
+
+
+def _tanh_gelu_graph(kappa=0.044715, tanh_read_twice=False):
+    """0.5 x (1 + tanh(sqrt(2 / pi) (x + kappa x^3))) in PyTorch's order (before opset 20)."""
+    c = {"k": np.array(kappa, np.float32), "b": np.array(np.sqrt(2 / np.pi), np.float32),
+         "one": np.array(1.0, np.float32), "h": np.array(0.5, np.float32)}
+    n = helper.make_node
+    nodes = [n("Mul", ["x", "x"], ["sq"], name="sq"), n("Mul", ["sq", "x"], ["cu"], name="cu"),
+             n("Mul", ["k", "cu"], ["kc"], name="kc"), n("Add", ["x", "kc"], ["in"], name="in"),
+             n("Mul", ["b", "in"], ["s"], name="s"), n("Mul", ["x", "h"], ["xh"], name="xh"),
+             n("Tanh", ["s"], ["t"], name="t"), n("Add", ["one", "t"], ["u"], name="u"),
+             n("Mul", ["xh", "u"], ["g"], name="g")]
+    if tanh_read_twice:
+        nodes.append(n("Add", ["g", "t"], ["y"], name="y"))
+    else:
+        nodes.append(n("Relu", ["g"], ["y"], name="y"))
+    return _model(nodes, c)
+
+
+def test_tanh_gelu_formula_imports_as_one_layer():
+    """The tanh GELU as PyTorch writes it before opset 20 (and fastconv's export does):
+    one GeluTanh layer, the ONNX backend's values; a different constant or an intermediate
+    read elsewhere leaves the ops as they are."""
+    fused = _check(_tanh_gelu_graph(), (2, 2, 4, 5), "GeluTanh")
+    assert fused.shape == (2, 2, 4, 5)
+    for proto in (_tanh_gelu_graph(kappa=0.05), _tanh_gelu_graph(tanh_read_twice=True)):
+        kinds = {type(l).__name__ for l in load(proto).layers}
+        assert "GeluTanh" not in kinds and "Multiply" in kinds
+        x = np.random.default_rng(1).standard_normal((2, 2, 4, 5)).astype(np.float32)
+        want = backend.run_model(proto, [x])[0]
+        _assert_close(load(proto).predict(x.transpose(0, 2, 3, 1)), want.transpose(0, 2, 3, 1))
+
+
+def test_pytorch_tanh_gelu_imports_as_one_layer(tmp_path):
+    torch = pytest.importorskip("torch", reason="the PyTorch round trip needs torch")
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1),
+                              torch.nn.GELU(approximate="tanh"), torch.nn.Conv2d(4, 2, 1)).eval()
+    x = torch.randn(2, 3, 6, 5)
+    path = tmp_path / "gelu.onnx"
+    torch.onnx.export(net, (x,), str(path), dynamo=False, opset_version=17,
+                      input_names=["x"], output_names=["y"])
+    assert "Tanh" in {n.op_type for n in onnx.load(str(path)).graph.node}
+    model = load(str(path))
+    assert [type(l).__name__ for l in model.layers].count("GeluTanh") == 1
+    with torch.no_grad():
+        want = net(x).numpy().transpose(0, 2, 3, 1)
+    _assert_close(model.predict(x.numpy().transpose(0, 2, 3, 1)), want)

@@ -124,18 +124,23 @@ class _Importer:
     def build(self, name, seed):
         from ..models import Model  # noqa: PLC0415
         inputs = self.inputs()
-        chains = gelu_chains(self.graph)      # first node -> (x, nodes, last node)
+        chains = gelu_chains(self.graph)      # first node -> (x, nodes, last node, kind)
         skip, gelu_at = set(), {}
         for node, row, params in self.graph.nodes:
             chain = chains.get(id(node))
             if chain is not None and self.sym(self.env[chain[0]]):
                 skip.update(id(n) for n in chain[1])
-                gelu_at[id(chain[2])] = chain[0]
+                gelu_at[id(chain[2])] = chain[0], chain[3]
             if id(node) in skip:
                 continue
-            if id(node) in gelu_at:      # x / sqrt(2) -> Erf -> + 1 -> * x -> * 0.5
-                layer = self.L.Activation("gelu", name=self.name(node))
-                self.env[node.output[0]] = self.apply(node, layer, self.env[gelu_at[id(node)]])
+            if id(node) in gelu_at:      # the chain's last node: one GELU layer
+                x, kind = gelu_at[id(node)]
+                if kind == "tanh":
+                    from .layers import GeluTanh  # noqa: PLC0415
+                    layer = GeluTanh(name=self.name(node))
+                else:
+                    layer = self.L.Activation("gelu", name=self.name(node))
+                self.env[node.output[0]] = self.apply(node, layer, self.env[x])
                 continue
             xs = [self.env[n] if n else None for n in node.input]
             if not any(self.sym(x) or isinstance(x, _Nhwc) for x in xs):
