@@ -438,13 +438,16 @@ def test_unsupported_operator_and_attribute_are_named():
 
 
 def test_nodes_nothing_reads_are_left_out():
-    # valid ONNX: a node whose output no node and no graph output reads (ONNX Runtime
-    # skips it); its weights then belong to no layer of the model
+    # valid ONNX: nodes no graph output depends on (ONNX Runtime skips them) -- a chain
+    # of them, one with an operator fastconv has no layer for -- make no layers at all
     w = np.random.default_rng(0).standard_normal((3, 2, 3, 3)).astype(np.float32)
     nodes = [helper.make_node("Conv", ["x", "w"], ["dead"], name="unused"),
+             helper.make_node("Relu", ["dead"], ["dead2"], name="unused_relu"),
+             helper.make_node("Erf", ["dead2"], ["dead3"], name="unused_erf"),
              helper.make_node("Relu", ["x"], ["y"], name="r")]
     model = load(_model(nodes, {"w": w}))
     assert not any(type(layer).__name__ == "Conv2D" for layer in model.layers)
+    assert [l.name for l in model.layers if type(l).__name__ == "ReLU"] == ["r"]
     x = np.random.default_rng(1).standard_normal((2, 5, 5, 2)).astype(np.float32)
     np.testing.assert_array_equal(model.predict(x), np.maximum(x, 0))
 
