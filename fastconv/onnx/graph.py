@@ -52,7 +52,8 @@ class Graph:
 
     Attributes: ``inputs`` (list of ``(name, dtype, dims)`` for the inputs that are not
     initializers), ``outputs`` (names), ``constants`` (initializer name -> array),
-    ``nodes`` (list of ``(node, row, params)`` in execution order).
+    ``nodes`` (list of ``(node, row, params)`` in execution order), ``dead`` (ids of the
+    nodes no output depends on, which are not run).
     """
 
     def __init__(self, graph, opset, limits=None):
@@ -95,6 +96,19 @@ class Graph:
                 raise ValueError(f"graph output {vi.name!r} is not computed by any node")
             _tensor_type(vi, "graph output")
             self.outputs.append(vi.name)
+        self.dead = self._dead_nodes()
+
+    def _dead_nodes(self):
+        """ids of the nodes no graph output depends on: ONNX Runtime never runs them, and
+        neither do the interpreter and the importer (whatever their operator)."""
+        producer = {out: node for node, _, _ in self.nodes for out in node.output if out}
+        live, stack = set(), [producer[n] for n in self.outputs if n in producer]
+        while stack:
+            node = stack.pop()
+            if id(node) not in live:
+                live.add(id(node))
+                stack.extend(producer[n] for n in node.input if n in producer)
+        return frozenset(id(node) for node, _, _ in self.nodes) - live
 
     def check_feeds(self, feeds):
         """``feeds`` (a list in input order or a dict by name) -> dict of checked arrays."""
@@ -125,6 +139,8 @@ class Graph:
         env = dict(self.constants)
         env.update(self.check_feeds(feeds))
         for node, row, params in self.nodes:
+            if id(node) in self.dead:
+                continue
             xs = [env[n] if n else None for n in node.input]
             try:
                 ys = row.run(params, xs, node)

@@ -125,7 +125,7 @@ class _Importer:
         from ..models import Model  # noqa: PLC0415
         inputs = self.inputs()
         chains = gelu_chains(self.graph)      # first node -> (x, nodes, last node, kind)
-        skip, gelu_at = _dead_nodes(self.graph), {}
+        skip, gelu_at = set(self.graph.dead), {}
         for node, row, params in self.graph.nodes:
             chain = chains.get(id(node))
             if chain is not None and self.sym(self.env[chain[0]]):
@@ -169,8 +169,8 @@ class _Importer:
         model = Model(inputs if len(inputs) > 1 else inputs[0],
                       outputs if len(outputs) > 1 else outputs[0],
                       name=name, seed=seed, dtype=self.dtype)
-        # a layer made for a node only a dead node reads is not in the model: its weights
-        # go nowhere (dead nodes themselves make none)
+        # every layer made feeds an output (dead nodes make none); a layer the model
+        # did not take would get no weights
         held = {id(layer) for layer in model.layers}
         for layer, weights in self.weights:
             if id(layer) not in held:
@@ -244,19 +244,6 @@ def _clip(im, node, p, x):
         return im.L.ReLU(max_value=6, name=im.name(node))
     from .layers import Clip  # noqa: PLC0415
     return _layer_for(node, f"Clip({lo}, {hi})", lambda: Clip(lo, hi, name=im.name(node)))
-
-
-def _dead_nodes(graph):
-    """ids of the nodes no graph output depends on. ONNX Runtime never runs them, so the
-    importer makes no layer for them either (whatever their operator)."""
-    producer = {out: node for node, _, _ in graph.nodes for out in node.output if out}
-    live, stack = set(), [producer[n] for n in graph.outputs if n in producer]
-    while stack:
-        node = stack.pop()
-        if id(node) not in live:
-            live.add(id(node))
-            stack.extend(producer[n] for n in node.input if n in producer)
-    return {id(node) for node, _, _ in graph.nodes} - live
 
 
 def _layer_for(node, what, make):
