@@ -235,10 +235,10 @@ int fc_depthwise_flat_fits(const fc_conv_geom *g, int pass, size_t elem)
 #endif
 }
 
-fc_int fc_depthwise_flat_items(const fc_conv_geom *g, fc_int N, size_t elem)
+fc_int fc_depthwise_flat_items(const fc_conv_geom *g, int pass, fc_int N, size_t elem)
 {
     dwf_plan P;
-    if (!dwf_plan_make(g, 0, elem, N, &P) && !dwf_plan_make(g, 1, elem, N, &P))
+    if (!dwf_plan_make(g, pass, elem, N, &P))
         return 0;
     return P.packed ? P.nv * N : N * P.C;
 }

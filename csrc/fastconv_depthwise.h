@@ -76,7 +76,7 @@ void fc_depthwise_small_backward_weight_f64(const fc_conv_geom *g, fc_int nimg, 
  * stride-1 vectors of even rows) or, for float, of 4x4 planes.
  * fc_depthwise_flat_fits(g, pass, elem) is 1 when pass (0 forward, 1
  * backward-data, 2 backward-weight) takes this path (0 when fc_simd_path() is not FC_SIMD_AVX512); a
- * call that does not fit does nothing. Work items [0, fc_depthwise_flat_items(g, N,
+ * call that does not fit does nothing. Work items [0, fc_depthwise_flat_items(g, pass, N,
  * elem)): planes n * C + c (image-major), or, for planes smaller than a vector,
  * vector positions u of the images (i = u * N + n); forward and backward-data do
  * the items in [i0, i1) with the meaning of fc_depthwise_forward /
@@ -94,7 +94,7 @@ void fc_depthwise_flat_backward_weight_f32(const fc_conv_geom *g, fc_int nimg, f
 void fc_depthwise_flat_backward_weight_f64(const fc_conv_geom *g, fc_int nimg, fc_int k0,
                                            fc_int k1, const double *x, const double *dy,
                                            fc_int part, double *out);
-fc_int fc_depthwise_flat_items(const fc_conv_geom *g, fc_int N, size_t elem);
+fc_int fc_depthwise_flat_items(const fc_conv_geom *g, int pass, fc_int N, size_t elem);
 void fc_depthwise_flat_forward_f32(const fc_conv_geom *g, fc_int N, fc_int i0, fc_int i1,
                                    const float *x, const float *w, const float *bias, int act,
                                    float act_param, float *y);

@@ -179,7 +179,7 @@ static int depthwise_kind(const fc_conv_geom *g, int pass, fc_int N, size_t elem
 {
     const fc_int planes = N * (pass ? g->C : g->K);
     if (fc_depthwise_flat_fits(g, pass, elem)) {
-        *items = fc_depthwise_flat_items(g, N, elem);
+        *items = fc_depthwise_flat_items(g, pass, N, elem);
         return FC_DW_FLAT;
     }
     if (fc_depthwise_rows_fits(g, pass)) {

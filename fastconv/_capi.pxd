@@ -165,7 +165,7 @@ cdef extern from "fastconv.h" nogil:
                                                 fc_int x_stride, const double *dy, fc_int dy_stride,
                                                 double *dw, double *db)
     int fc_depthwise_flat_fits(const fc_conv_geom *g, int pass_, size_t elem)
-    fc_int fc_depthwise_flat_items(const fc_conv_geom *g, fc_int N, size_t elem)
+    fc_int fc_depthwise_flat_items(const fc_conv_geom *g, int pass_, fc_int N, size_t elem)
     void fc_depthwise_flat_backward_weight_f32(const fc_conv_geom *g, fc_int nimg, fc_int k0,
                                                fc_int k1, const float *x, const float *dy,
                                                fc_int part, float *out)

@@ -438,6 +438,13 @@ def _fuse_conv_pool(steps, lowered, outputs):
     return reads
 
 
+def _multiplier_one(args):
+    """Whether the conv_kernel_args tuple ``args`` (C, H, W, K, ...) has as many outputs
+    as inputs (a depthwise convolution of depth multiplier 1)."""
+    C, _, _, K = args[:4]
+    return K == C
+
+
 def _fuse_depthwise_conv(steps, lowered, outputs, reads):
     """Merge each depthwise convolution whose only reader is the convolution right after
     it (no residual, no pooling: MobileNet's depthwise-separable blocks) into that
@@ -450,7 +457,7 @@ def _fuse_depthwise_conv(steps, lowered, outputs, reads):
     for pos in range(len(steps) - 1):
         dw, conv = lowered[pos], lowered[pos + 1]
         s, t = steps[pos], steps[pos + 1]
-        if (isinstance(dw, tuple) and dw[0] == _DEPTHWISE and dw[3][3] == dw[3][0]
+        if (isinstance(dw, tuple) and dw[0] == _DEPTHWISE and _multiplier_one(dw[3])
                 and type(t.layer) is FusedConv
                 and isinstance(conv, tuple) and conv[0] == _CONV and len(conv) == 10
                 and conv[4] is None and t.inputs == [s.output]

@@ -241,12 +241,19 @@ def clip(p, xs, node):
             return [F.relu(x)]
         if float(hi) == 6.0:
             return [F.relu6(x)]
+    return [clip_of(x, lo, hi)]
+
+
+def clip_of(x, lo, hi):
+    """A copy of ``x`` bounded below by ``lo`` and above by ``hi`` (either None: no bound)
+    in x's dtype; maximum/minimum, not np.clip, so NaN stays NaN (shared with the Clip
+    layer, so import and backend agree bitwise)."""
     y = x.copy()
     if lo is not None:
         np.maximum(y, np.asarray(lo, x.dtype), out=y)
     if hi is not None:
         np.minimum(y, np.asarray(hi, x.dtype), out=y)
-    return [y]
+    return y
 
 
 # ----------------------------------------------------------------- linear algebra

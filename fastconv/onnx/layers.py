@@ -26,7 +26,7 @@ from .. import functional as F
 from .. import geometry as geo
 from .. import initializers
 from ..layers.base import Layer, register
-from .kernels import hard_sigmoid_of
+from .kernels import clip_of, hard_sigmoid_of
 
 __all__ = ["ChannelsFirstReshape", "Pooling2D", "LogSoftmax", "ConstantArithmetic", "Resize2D",
            "GeluTanh", "Clip", "HardSigmoid"]
@@ -304,14 +304,7 @@ class Clip(Layer):
                 for v in (self.min_value, self.max_value)]
 
     def forward(self, x, training=False):
-        lo, hi = self._bounds(x.dtype)
-        y = x.copy()
-        # maximum/minimum (not np.clip) propagate NaN, as the backend's Clip does
-        if lo is not None:
-            np.maximum(y, lo, out=y)
-        if hi is not None:
-            np.minimum(y, hi, out=y)
-        return y, x
+        return clip_of(x, self.min_value, self.max_value), x
 
     def _backward(self, grad_out, ctx, input_grad):
         if not input_grad:
