@@ -156,12 +156,16 @@ def train_forward(const floating[:, :, :, ::1] x, gamma, beta, double eps, bint 
 def train_backward(const floating[:, :, :, ::1] grad_out, const floating[:, :, :, ::1] x,
                    const double[::1] mean, const double[::1] invstd,
                    const floating[::1] gamma, bint training, int num_threads, y=None,
-                   relu_beta=None, bint masked=False):
+                   relu_beta=None, bint masked=False, out=None):
     """``backward`` on a non-empty (N, C, H, W) batch with parameters of its dtype, the
     outputs made here: returns ``(grad_x, grad_gamma, grad_beta[, masked_out])``, the
     parameter gradients rounded to the batch's dtype (as ``astype``). ``relu_beta`` (the
     forward's beta, with y None): the ReLU's mask recomputed from x; ``masked`` (needs y):
-    also the gradient masked by y > 0, written by the pass that sums it."""
+    also the gradient masked by y > 0, written by the pass that sums it. ``out`` (without
+    ``masked``): a C-contiguous array shaped like x, of its dtype, that grad_x is written
+    to and returned as -- ``grad_out`` itself when the caller no longer needs it: each
+    element of grad_out is read before grad_x's element at the same place is written, and
+    writing over data already in cache spares a fresh buffer's memory traffic."""
     cdef fc_int N = x.shape[0], C = x.shape[1], HW = x.shape[2] * x.shape[3]
     cdef Py_ssize_t c
     if not _same4(grad_out.shape, x.shape):
@@ -183,7 +187,13 @@ def train_backward(const floating[:, :, :, ::1] grad_out, const floating[:, :, :
         masked_arr = np.empty((N, C, x.shape[2], x.shape[3]), dtype=dtype)
         mv = masked_arr
         mp = &mv[0, 0, 0, 0]
-    gx_arr = np.empty((N, C, x.shape[2], x.shape[3]), dtype=dtype)
+    if out is None:
+        gx_arr = np.empty((N, C, x.shape[2], x.shape[3]), dtype=dtype)
+    elif masked:
+        raise ValueError("batch norm backward: out and masked exclude each other")
+    else:
+        gx_arr = out
+        _batch_like(gx_arr, x, "out")
     cdef floating[:, :, :, ::1] gx = gx_arr
     cdef double *sums = <double *>malloc(2 * max(C, 1) * sizeof(double))
     cdef double *g64 = NULL

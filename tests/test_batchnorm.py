@@ -408,6 +408,52 @@ def test_backward_writes_the_masked_gradient_bitwise(simd, dtype, shape, seed):
         assert a.tobytes() == b.tobytes()
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mask", ["none", "y", "x"])
+@given(shape=st.tuples(st.integers(1, 5), st.integers(1, 6), st.integers(1, 12),
+                       st.integers(1, 12)), seed=st.integers(0, 2**16))
+def test_backward_written_over_grad_out_is_bitwise_the_fresh_one(simd, dtype, mask, shape,
+                                                                 seed):
+    """``out=grad_out``: the input gradient written over the output gradient (what a model's
+    backward pass does when nothing else reads that gradient) is bitwise the gradient in a
+    new array -- row mode and plane mode, each ReLU mask source, every SIMD path."""
+    from fastconv.functional.normalization import _backward
+    x, gamma, beta, g = _inputs(shape, dtype, seed)
+    if shape[0] * shape[2] * shape[3] < 2:
+        return
+    y, m, s = F.batch_norm2d(x, gamma, beta, np.zeros(shape[1], dtype),
+                             np.ones(shape[1], dtype), True, activation="relu",
+                             return_stats=True)
+    args = {"none": (None, None), "y": (y, None), "x": (None, beta)}[mask]
+    want = _backward("t", g, x, gamma, m, s, True, *args)
+    g_over = g.copy()
+    got = _backward("t", g_over, x, gamma, m, s, True, *args, out=g_over)
+    assert got[0] is g_over
+    for a, b in zip(got, want):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_backward_out_is_checked():
+    """``out`` must be a writable array shaped like x, of its dtype, and not given with
+    ``masked``: ValueError naming it, before any kernel runs."""
+    from fastconv import _norm
+    x = np.ones((2, 3, 4, 4), np.float32)
+    g, b = np.ones(3, np.float32), np.zeros(3, np.float32)
+    y, st = _norm.train_forward(x, g, b, 1e-3, True, 1)
+    with pytest.raises(ValueError, match="out's shape"):
+        _norm.train_backward(x, x, st[0], st[2], g, True, 1, out=np.empty((2, 3, 4, 3),
+                                                                            np.float32))
+    with pytest.raises(ValueError):
+        _norm.train_backward(x, x, st[0], st[2], g, True, 1, out=np.empty(x.shape))
+    ro = np.empty_like(x)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError):
+        _norm.train_backward(x, x, st[0], st[2], g, True, 1, out=ro)
+    with pytest.raises(ValueError, match="out and masked"):
+        _norm.train_backward(x, x, st[0], st[2], g, True, 1, y, None, True,
+                             out=np.empty_like(x))
+
+
 def test_training_bindings_refuse_mismatched_shapes():
     """The one-call batch-norm bindings check every batch-shaped argument against x (a
     kernel would otherwise read past the smaller one): ValueError naming it."""

@@ -1,6 +1,8 @@
 """Training fusions of the classic conv -> ReLU -> max-pool block: the pooling kernel takes
 the ReLU's gradient (``relu_mask``), bitwise the two separate steps, and a model's training
-step with the fused block changes no bit and keeps exact gradients."""
+step with the fused block changes no bit and keeps exact gradients. Batch norm's input
+gradient written over its output gradient: only where nothing else reads that gradient,
+bitwise the same training."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -96,3 +98,64 @@ def test_conv_relu_pool_gradients_match_finite_differences():
             flat[i] = old
             np.testing.assert_allclose(analytic.reshape(-1)[i], (up - down) / 2e-6, rtol=1e-5,
                                        atol=1e-8, err_msg=what)
+
+
+def _bn_models(dtype):
+    """A MobileNet-style chain (every batch norm's output gradient a convolution's new
+    array) and a graph whose batch norm -> ReLU feeds an Add: the Add hands the same
+    gradient array to its other input, which reads it after the batch norm's step."""
+    chain = models.Sequential([
+        layers.Conv2D(4, 3, padding="same", use_bias=False, input_shape=(8, 8, 3)),
+        layers.BatchNormalization(), layers.ReLU(),
+        layers.DepthwiseConv2D(3, padding="same", use_bias=False),
+        layers.BatchNormalization(), layers.ReLU(),
+        layers.Conv2D(6, 1, use_bias=False), layers.BatchNormalization(),
+        layers.GlobalAveragePooling2D(), layers.Dense(3),
+    ], seed=5, dtype=dtype)
+    inputs = layers.Input((8, 8, 3))
+    c = layers.Conv2D(4, 1)(inputs)      # first made, so its backward step runs last
+    a = layers.Conv2D(4, 3, padding="same", use_bias=False)(inputs)
+    b = layers.ReLU()(layers.BatchNormalization()(a))
+    x = layers.Add()([b, c])
+    graph = models.Model(inputs, layers.Dense(3)(layers.GlobalAveragePooling2D()(x)), seed=6,
+                         dtype=dtype)
+    return chain, graph
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_batch_norm_writes_over_its_output_gradient_only_when_no_one_else_reads_it(
+        dtype, monkeypatch):
+    from fastconv.layers.normalization import BatchNormalization
+    from fastconv.models.fusion import FusedBNReLU
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((5, 8, 8, 3)).astype(dtype)
+    y = rng.integers(0, 3, 5)
+    opt = dict(optimizer="sgd", loss=losses.SparseCategoricalCrossentropy(from_logits=True))
+    calls = []
+    original = BatchNormalization._backward
+
+    def spy(self, grad_out, ctx, input_grad, reuse_grad_out=False):
+        calls.append((self.name, reuse_grad_out))
+        return original(self, grad_out, ctx, input_grad, reuse_grad_out)
+
+    monkeypatch.setattr(BatchNormalization, "_backward", spy)
+    reusing = _bn_models(dtype)
+    for m in reusing:
+        m.compile(**opt)
+        m.train_on_batch(x, y)
+    chain_calls, graph_calls = calls[:3], calls[3:]
+    # the chain's two batch norms below a convolution take its gradient's memory; the
+    # last one's gradient comes from global pooling, which does not say it is new
+    assert [r for _, r in chain_calls] == [False, True, True]
+    assert graph_calls and not any(r for _, r in graph_calls)   # the Add's shared gradient
+
+    for cls in (BatchNormalization, FusedBNReLU):
+        monkeypatch.setattr(cls, "_reuses_grad_out", False)
+    plain = _bn_models(dtype)
+    for m, p in zip(reusing, plain):
+        p.compile(**opt)
+        p.train_on_batch(x, y)
+        for _ in range(2):
+            assert m.train_on_batch(x, y) == p.train_on_batch(x, y)
+        for a, b in zip(m.get_weights(), p.get_weights()):
+            assert a.tobytes() == b.tobytes()

@@ -60,6 +60,9 @@ class _ConvBase(KernelLayer):
     #: gradient of the same input, a C-contiguous array like it) summed in the kernels'
     #: write-back: a graph model's backward pass joins two branches' gradients so
     _adds_input_grad = True
+    #: ``_backward`` returns the input gradient in a new array nothing else refers to
+    #: (the model's backward pass may then let the next step write over it)
+    _fresh_input_grads = True
 
     def __init__(self, owner, kernel_size, strides, padding, dilation_rate, activation,
                  use_bias, kernel_initializer, bias_initializer, data_format, **kwargs):

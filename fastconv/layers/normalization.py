@@ -28,6 +28,11 @@ class BatchNormalization(Layer):
     ``moving_variance``.
     """
 
+    #: the input gradient is a new array, or the output gradient's own when the model's
+    #: backward pass says nothing else reads that (``_backward(reuse_grad_out=True)``)
+    _fresh_input_grads = True
+    _reuses_grad_out = True
+
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",
                  moving_mean_initializer="zeros", moving_variance_initializer="ones",
@@ -99,13 +104,17 @@ class BatchNormalization(Layer):
         return (y if x.ndim == 4 else y.reshape(x.shape)), (x4, training, (mean, invstd),
                                                             y if relu else None)
 
-    def _backward(self, grad_out, ctx, input_grad):
+    def _backward(self, grad_out, ctx, input_grad, reuse_grad_out=False):
+        """``reuse_grad_out``: the caller is done with ``grad_out`` (no other reference to
+        it is read again), so the input gradient may be written over it."""
         x4, training, stats, y = ctx
         g4 = grad_out if grad_out.ndim == 4 else grad_out.reshape(x4.shape)
         if training and self._owns_checked(x4, training) and _same_layout(g4, x4):
             # the ReLU's mask recomputed from x (bitwise y > 0): y is not read again
             gx, gg, gb = _BN._backward("batch_norm2d_backward", g4, x4, self._gamma, *stats,
-                                       True, None, None if y is None else self._beta)
+                                       True, None, None if y is None else self._beta,
+                                       out=g4 if reuse_grad_out and input_grad
+                                       and g4.flags.writeable else None)
         elif training:
             gx, gg, gb = F.batch_norm2d_backward(
                 g4, x4, self._gamma, self.epsilon, stats=stats,

@@ -259,8 +259,14 @@ class FusedBNReLU:
     def forward(self, x, training=False):
         return self.bn.forward(x, training, relu=True)
 
+    _fresh_input_grads = True     # as BatchNormalization's
+    _reuses_grad_out = True
+
     def backward(self, grad_out, ctx, input_grad=True):
         return self.bn.backward(grad_out, ctx, input_grad)
+
+    def _backward(self, grad_out, ctx, input_grad, reuse_grad_out=False):
+        return self.bn._backward(grad_out, ctx, input_grad, reuse_grad_out)
 
     def __repr__(self):
         return f"<FusedBNReLU {self.name}>"

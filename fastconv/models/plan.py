@@ -103,7 +103,9 @@ class Plan:
         self._backward_table = [
             (s, s.layer, s.owner, id(s.owner), self._first_step[id(s.owner)] == s.index,
              bool(getattr(s.layer, "_stateful", False)),
-             not s.listed and bool(getattr(s.layer, "_adds_input_grad", False)))
+             not s.listed and bool(getattr(s.layer, "_adds_input_grad", False)),
+             not s.listed and bool(getattr(s.layer, "_fresh_input_grads", False)),
+             bool(getattr(s.layer, "_reuses_grad_out", False)))
             for s in reversed(self.train_steps)]
         self._output_steps = {self._producer[o].index for o in self.output_slots
                               if o in self._producer}
@@ -190,14 +192,17 @@ class Plan:
         softmax (a fused softmax + cross-entropy). Weight gradients end up in each layer's
         ``grads``; returns the gradients w.r.t. the model inputs when ``input_grad``."""
         grads = [None] * self.n_slots
-        owned = [False] * self.n_slots    # whether grads[i] may be added to in place
+        # whether grads[i] is an array nothing else refers to (a sum made here, or a new
+        # array from a layer that says so): it may be added to, or written over, in place
+        owned = [False] * self.n_slots
         logit_slots = set()
         for slot, (g, wrt_logits) in output_grads.items():
             grads[slot] = g
             if wrt_logits:
                 logit_slots.add(slot)
         seen = set()
-        for s, layer, owner, key, first, stateful, adds_input_grad in self._backward_table:
+        for (s, layer, owner, key, first, stateful, adds_input_grad, fresh,
+             reuses) in self._backward_table:
             out = s.output
             g = grads[out]
             grads[out] = None
@@ -222,6 +227,9 @@ class Plan:
                 # write-back (a residual block's input: no pass over both afterwards)
                 joined = s.inputs[0]
                 gin = layer._backward(g, ctxs[s.index], True, addend=grads[joined])
+            elif reuses and owned[out]:
+                # g is read by no one after this step: its input gradient may take g's memory
+                gin = layer._backward(g, ctxs[s.index], need, reuse_grad_out=True)
             else:
                 gin = layer.backward(g, ctxs[s.index], need)
             owner._accumulate = False
@@ -237,7 +245,7 @@ class Plan:
                 if gi is None:
                     continue
                 if grads[i] is None:
-                    grads[i] = gi
+                    grads[i], owned[i] = gi, fresh
                 else:
                     # never add into an array a layer handed out: it may be shared
                     grads[i] = _sum_gradients(grads[i], gi, in_place=owned[i])
