@@ -43,6 +43,10 @@
 /* Column-mode units: at most this many columns (channels x HW), and about
  * FC_BN_UNIT_ELEMS elements. */
 #define FC_BN_COLS 1024
+/* Row mode's elementwise passes go by (image run, block of this many columns) -- the
+ * runs of the reductions, so that a thread reads the images it reduced -- and the
+ * AVX-512 kernels hold a block's coefficients in registers while its images go by. */
+#define FC_BN_COL_BLOCK 256
 
 /* Where the backward's ReLU mask comes from: y (the ReLU's output, the unit's or
  * image's part of it), or, with y NULL and xm[0] set, the forward's coefficients

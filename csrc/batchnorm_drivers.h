@@ -59,10 +59,15 @@ static void BN_P3(bn, apply_pass, SUFFIX)(const bn_split *sp, int avx, const T *
     const fc_int L = C * HW;
     (void)avx; /* unused in builds without the AVX2 twin */
     if (sp->row_mode) {
+        const fc_int nb = (L + FC_BN_COL_BLOCK - 1) / FC_BN_COL_BLOCK;
 #pragma omp for schedule(static) nowait
-        for (fc_int n = 0; n < N; n++)
-            BN_RUN(avx, bn_row_apply, (x + n * L, y + n * L, L, rows[0], rows[1], rows[2], relu,
-                                       res ? res + n * L : NULL));
+        for (fc_int i = 0; i < sp->nk * nb; i++) {
+            const fc_int n0 = i / nb * sp->per, n1 = n0 + sp->per < N ? n0 + sp->per : N;
+            const fc_int j0 = i % nb * FC_BN_COL_BLOCK;
+            const fc_int j1 = j0 + FC_BN_COL_BLOCK < L ? j0 + FC_BN_COL_BLOCK : L;
+            BN_RUN(avx, bn_block_apply, (x + n0 * L, y + n0 * L, n1 - n0, L, j0, j1, rows[0],
+                                         rows[1], rows[2], relu, res ? res + n0 * L : NULL));
+        }
     } else {
 #pragma omp for schedule(static) nowait
         for (fc_int p = 0; p < N * C; p++) {
@@ -245,11 +250,19 @@ int BN_PUBLIC(batchnorm_backward)(const T *g, const T *x, const T *y, const doub
         const T *g2 = gmasked ? gmasked : g;
         const BN_RELU no_relu = {NULL, {NULL, NULL, NULL}};
         if (gx && sp.row_mode) {
+            const fc_int nb = (L + FC_BN_COL_BLOCK - 1) / FC_BN_COL_BLOCK;
 #pragma omp for schedule(static) nowait
-            for (fc_int n = 0; n < N; n++)
-                BN_RUN(avx, bn_row_grad, (g2 + n * L, x + n * L, gmasked ? &no_relu : &row_relu,
-                                          n * L, gx + n * L, L, rows[0], rows[1], rows[2],
-                                          rows[3], !training));
+            for (fc_int i = 0; i < sp.nk * nb; i++) {
+                const fc_int n0 = i / nb * sp.per, n1 = n0 + sp.per < N ? n0 + sp.per : N;
+                const fc_int j0 = i % nb * FC_BN_COL_BLOCK;
+                const fc_int j1 = j0 + FC_BN_COL_BLOCK < L ? j0 + FC_BN_COL_BLOCK : L;
+                BN_RELU relu = gmasked ? no_relu : row_relu; /* y from the run's first image */
+                if (relu.y)
+                    relu.y += n0 * L;
+                BN_RUN(avx, bn_block_grad, (g2 + n0 * L, x + n0 * L, &relu, gx + n0 * L, n1 - n0,
+                                            L, j0, j1, rows[0], rows[1], rows[2], rows[3],
+                                            !training));
+            }
         } else if (gx) {
 #pragma omp for schedule(static) nowait
             for (fc_int p = 0; p < N * C; p++) {

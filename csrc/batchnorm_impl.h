@@ -283,6 +283,7 @@ FC_BN_ATTR static void NAME(bn_plane_grad)(const T *g, const T *x, const BN_RELU
 }
 #endif
 
+#ifndef FC_BN_AVX512
 /* Column mode of the reductions, for small planes (HW < FC_BN_ROW_HW), where a
  * unit's segments would be a few elements each: channels c0 .. c0 + nc - 1 of
  * all N images (x offset to channel c0 of image 0; images L = C * HW apart),
@@ -369,6 +370,7 @@ FC_BN_ATTR static void NAME(bn_cols_grad_sums)(const T *g, const T *x, const BN_
         part[c * ps + 1] = b;
     }
 }
+#endif
 
 #ifndef FC_BN_AVX512
 /* Row mode, for small planes (HW < FC_BN_ROW_HW), where a per-plane loop of a
@@ -437,3 +439,35 @@ FC_BN_ATTR static void NAME(bn_row_grad)(const T *g, const T *x, const BN_RELU *
 #ifdef FC_BN_AVX512
 #include "batchnorm_avx512.h"
 #endif
+
+/* Row mode by column blocks: columns [j0, j1) of N images (x, y, r, g, gx and the
+ * ReLU's y at image 0, images L apart; coefficient rows one image long), each image's
+ * part through bn_row_apply / bn_row_grad (this target's). The drivers share the (image
+ * run, column block) pieces out among the threads: a block's coefficient rows stay in
+ * L1 while its images go by, where a whole image's rows came from L2 (up to seven
+ * loads of them per vector of data). */
+FC_BN_ATTR static void NAME(bn_block_apply)(const T *x, T *y, fc_int N, fc_int L, fc_int j0,
+                                            fc_int j1, const T *m, const T *s, const T *b,
+                                            int relu, const T *r)
+{
+    for (fc_int n = 0; n < N; n++) {
+        const fc_int o = n * L + j0;
+        NAME(bn_row_apply)(x + o, y + o, j1 - j0, m + j0, s + j0, b + j0, relu,
+                           r ? r + o : NULL);
+    }
+}
+
+FC_BN_ATTR static void NAME(bn_block_grad)(const T *g, const T *x, const BN_RELU *relu, T *gx,
+                                           fc_int N, fc_int L, fc_int j0, fc_int j1, const T *a,
+                                           const T *m, const T *d, const T *e, int affine_only)
+{
+    BN_RELU r = *relu;   /* the rows from column j0; y stays at image 0 (offset o) */
+    for (int k = 0; k < 3; k++)
+        if (r.xm[k])
+            r.xm[k] += j0;
+    for (fc_int n = 0; n < N; n++) {
+        const fc_int o = n * L + j0;
+        NAME(bn_row_grad)(g + o, x + o, &r, o, gx + o, j1 - j0, a + j0, m + j0, d + j0,
+                          e + j0, affine_only);
+    }
+}

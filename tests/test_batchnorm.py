@@ -40,6 +40,23 @@ SHAPES = st.tuples(st.integers(1, 5), st.integers(1, 6), st.integers(1, 9), st.i
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(shape=SHAPES, seed=st.integers(0, 2 ** 16), relu=st.booleans())
 def test_training_forward_backward_match_reference(simd, dtype, shape, seed, relu):
+    _check_training_against_reference(dtype, shape, seed, relu)
+
+
+# Small planes (row mode) whose images are longer than one column block of the
+# elementwise passes (256), some not a multiple of a vector, with several channel blocks
+# per reduction unit and image runs of unequal length.
+ROW_MODE_SHAPES = [(9, 150, 3, 5), (6, 256, 4, 4), (3, 700, 1, 1), (5, 97, 2, 2)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", ROW_MODE_SHAPES)
+@pytest.mark.parametrize("relu", [False, True])
+def test_row_mode_column_blocks_match_reference(simd, dtype, shape, relu):
+    _check_training_against_reference(dtype, shape, 11, relu)
+
+
+def _check_training_against_reference(dtype, shape, seed, relu):
     N, C, H, W = shape
     M = N * H * W
     if M < 2:
@@ -204,8 +221,9 @@ def test_statistics_stay_accurate_far_from_zero(dtype):
 
 
 # large planes with several reduction units per channel (the last one short), column mode,
-# and (N, features)
-THREAD_SHAPES = [(33, 3, 32, 32), (70, 7, 3, 5), (257, 9, 1, 1), (5, 2, 64, 70)]
+# and (N, features); column mode over several column blocks and channel blocks
+THREAD_SHAPES = [(33, 3, 32, 32), (70, 7, 3, 5), (257, 9, 1, 1), (5, 2, 64, 70),
+                 (9, 150, 3, 5)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
