@@ -43,9 +43,9 @@
 /* Column-mode units: at most this many columns (channels x HW), and about
  * FC_BN_UNIT_ELEMS elements. */
 #define FC_BN_COLS 1024
-/* Row mode's elementwise passes go by (image run, block of this many columns) -- the
- * runs of the reductions, so that a thread reads the images it reduced -- and the
- * AVX-512 kernels hold a block's coefficients in registers while its images go by. */
+/* Row mode's elementwise passes go by (image run, block of this many columns): the runs
+ * of the reductions, so that a thread reads the images it reduced, and a block's
+ * coefficient rows (up to seven) stay in L1 while its images go by. */
 #define FC_BN_COL_BLOCK 256
 
 /* Where the backward's ReLU mask comes from: y (the ReLU's output, the unit's or
@@ -186,6 +186,17 @@ static inline fc_int bn_unit(const bn_split *sp, fc_int C, fc_int i)
 {
     const fc_int blocks = sp->row_mode ? (C + sp->cpb - 1) / sp->cpb : C;
     return (i % blocks) * sp->nk + i / blocks;
+}
+
+/* Row mode's elementwise pieces: (image run, column block) i of nb blocks a run -- the
+ * runs outermost, as in bn_unit -- as images [*n0, *n1) and columns [*j0, *j1). */
+static inline void bn_block_of(const bn_split *sp, fc_int N, fc_int L, fc_int nb, fc_int i,
+                               fc_int *n0, fc_int *n1, fc_int *j0, fc_int *j1)
+{
+    *n0 = i / nb * sp->per;
+    *n1 = *n0 + sp->per < N ? *n0 + sp->per : N;
+    *j0 = i % nb * FC_BN_COL_BLOCK;
+    *j1 = *j0 + FC_BN_COL_BLOCK < L ? *j0 + FC_BN_COL_BLOCK : L;
 }
 
 #define T float

@@ -62,9 +62,8 @@ static void BN_P3(bn, apply_pass, SUFFIX)(const bn_split *sp, int avx, const T *
         const fc_int nb = (L + FC_BN_COL_BLOCK - 1) / FC_BN_COL_BLOCK;
 #pragma omp for schedule(static) nowait
         for (fc_int i = 0; i < sp->nk * nb; i++) {
-            const fc_int n0 = i / nb * sp->per, n1 = n0 + sp->per < N ? n0 + sp->per : N;
-            const fc_int j0 = i % nb * FC_BN_COL_BLOCK;
-            const fc_int j1 = j0 + FC_BN_COL_BLOCK < L ? j0 + FC_BN_COL_BLOCK : L;
+            fc_int n0, n1, j0, j1;
+            bn_block_of(sp, N, L, nb, i, &n0, &n1, &j0, &j1);
             BN_RUN(avx, bn_block_apply, (x + n0 * L, y + n0 * L, n1 - n0, L, j0, j1, rows[0],
                                          rows[1], rows[2], relu, res ? res + n0 * L : NULL));
         }
@@ -253,9 +252,8 @@ int BN_PUBLIC(batchnorm_backward)(const T *g, const T *x, const T *y, const doub
             const fc_int nb = (L + FC_BN_COL_BLOCK - 1) / FC_BN_COL_BLOCK;
 #pragma omp for schedule(static) nowait
             for (fc_int i = 0; i < sp.nk * nb; i++) {
-                const fc_int n0 = i / nb * sp.per, n1 = n0 + sp.per < N ? n0 + sp.per : N;
-                const fc_int j0 = i % nb * FC_BN_COL_BLOCK;
-                const fc_int j1 = j0 + FC_BN_COL_BLOCK < L ? j0 + FC_BN_COL_BLOCK : L;
+                fc_int n0, n1, j0, j1;
+                bn_block_of(&sp, N, L, nb, i, &n0, &n1, &j0, &j1);
                 BN_RELU relu = gmasked ? no_relu : row_relu; /* y from the run's first image */
                 if (relu.y)
                     relu.y += n0 * L;
