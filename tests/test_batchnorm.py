@@ -404,6 +404,18 @@ def test_layer_rechecks_its_parameters_when_an_array_is_replaced():
         layer.forward(x, True)
 
 
+def _relu_forward(shape, dtype, seed):
+    """(x, gamma, beta, g, y, mean, invstd) of a training forward with the fused ReLU, or
+    None for a batch with one value per channel (which training refuses)."""
+    x, gamma, beta, g = _inputs(shape, dtype, seed)
+    if shape[0] * shape[2] * shape[3] < 2:
+        return None
+    y, m, s = F.batch_norm2d(x, gamma, beta, np.zeros(shape[1], dtype),
+                             np.ones(shape[1], dtype), True, activation="relu",
+                             return_stats=True)
+    return x, gamma, beta, g, y, m, s
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(shape=st.tuples(st.integers(1, 5), st.integers(1, 6), st.integers(1, 12),
                        st.integers(1, 12)), seed=st.integers(0, 2**16))
@@ -413,12 +425,10 @@ def test_backward_writes_the_masked_gradient_bitwise(simd, dtype, shape, seed):
     and the input gradient made from it is bitwise the plain masked backward's -- small
     planes (row mode) and large ones, on every SIMD path."""
     from fastconv.functional.normalization import _backward
-    x, gamma, beta, g = _inputs(shape, dtype, seed)
-    if shape[0] * shape[2] * shape[3] < 2:
+    fwd = _relu_forward(shape, dtype, seed)
+    if fwd is None:
         return
-    y, m, s = F.batch_norm2d(x, gamma, beta, np.zeros(shape[1], dtype),
-                             np.ones(shape[1], dtype), True, activation="relu",
-                             return_stats=True)
+    x, gamma, beta, g, y, m, s = fwd
     *got, masked = _backward("t", g, x, gamma, m, s, True, y, None, True)
     assert masked.tobytes() == F.relu_backward(g, y).tobytes()
     want = F.batch_norm2d_backward(g, x, gamma, stats=(m, s), y=y)
@@ -436,12 +446,10 @@ def test_backward_written_over_grad_out_is_bitwise_the_fresh_one(simd, dtype, ma
     backward pass does when nothing else reads that gradient) is bitwise the gradient in a
     new array -- row mode and plane mode, each ReLU mask source, every SIMD path."""
     from fastconv.functional.normalization import _backward
-    x, gamma, beta, g = _inputs(shape, dtype, seed)
-    if shape[0] * shape[2] * shape[3] < 2:
+    fwd = _relu_forward(shape, dtype, seed)
+    if fwd is None:
         return
-    y, m, s = F.batch_norm2d(x, gamma, beta, np.zeros(shape[1], dtype),
-                             np.ones(shape[1], dtype), True, activation="relu",
-                             return_stats=True)
+    x, gamma, beta, g, y, m, s = fwd
     args = {"none": (None, None), "y": (y, None), "x": (None, beta)}[mask]
     want = _backward("t", g, x, gamma, m, s, True, *args)
     g_over = g.copy()
