@@ -156,7 +156,7 @@ def train_forward(const floating[:, :, :, ::1] x, gamma, beta, double eps, bint 
 def train_backward(const floating[:, :, :, ::1] grad_out, const floating[:, :, :, ::1] x,
                    const double[::1] mean, const double[::1] invstd,
                    const floating[::1] gamma, bint training, int num_threads, y=None,
-                   relu_beta=None, bint masked=False, out=None):
+                   relu_beta=None, bint masked=False, out=None, masked_out=None):
     """``backward`` on a non-empty (N, C, H, W) batch with parameters of its dtype, the
     outputs made here: returns ``(grad_x, grad_gamma, grad_beta[, masked_out])``, the
     parameter gradients rounded to the batch's dtype (as ``astype``). ``relu_beta`` (the
@@ -165,7 +165,9 @@ def train_backward(const floating[:, :, :, ::1] grad_out, const floating[:, :, :
     ``masked``): a C-contiguous array shaped like x, of its dtype, that grad_x is written
     to and returned as -- ``grad_out`` itself when the caller no longer needs it: each
     element of grad_out is read before grad_x's element at the same place is written, and
-    writing over data already in cache spares a fresh buffer's memory traffic."""
+    writing over data already in cache spares a fresh buffer's memory traffic.
+    ``masked_out`` (with ``masked``): the same for the masked gradient -- the second pass
+    reads that one instead of grad_out."""
     cdef fc_int N = x.shape[0], C = x.shape[1], HW = x.shape[2] * x.shape[3]
     cdef Py_ssize_t c
     if not _same4(grad_out.shape, x.shape):
@@ -181,10 +183,16 @@ def train_backward(const floating[:, :, :, ::1] grad_out, const floating[:, :, :
     if y is not None:
         yp = _batch_like(y, x, "y")
     masked_arr = None
+    if masked_out is not None and not masked:
+        raise ValueError("batch norm backward: masked_out needs masked")
     if masked:
         if yp == NULL:
             raise ValueError("batch norm backward: the masked gradient needs y, the ReLU's output")
-        masked_arr = np.empty((N, C, x.shape[2], x.shape[3]), dtype=dtype)
+        if masked_out is None:
+            masked_arr = np.empty((N, C, x.shape[2], x.shape[3]), dtype=dtype)
+        else:
+            masked_arr = masked_out
+            _batch_like(masked_arr, x, "masked_out")
         mv = masked_arr
         mp = &mv[0, 0, 0, 0]
     if out is None:

@@ -457,6 +457,13 @@ def test_backward_written_over_grad_out_is_bitwise_the_fresh_one(simd, dtype, ma
     assert got[0] is g_over
     for a, b in zip(got, want):
         assert a.tobytes() == b.tobytes()
+    if mask == "y":   # a ResNet block's end: the masked gradient written over grad_out
+        want = _backward("t", g, x, gamma, m, s, True, y, None, True)
+        g_over = g.copy()
+        got = _backward("t", g_over, x, gamma, m, s, True, y, None, True, masked_out=g_over)
+        assert got[3] is g_over
+        for a, b in zip(got, want):
+            assert a.tobytes() == b.tobytes()
 
 
 def test_backward_out_is_checked():
@@ -478,6 +485,11 @@ def test_backward_out_is_checked():
     with pytest.raises(ValueError, match="out and masked"):
         _norm.train_backward(x, x, st[0], st[2], g, True, 1, y, None, True,
                              out=np.empty_like(x))
+    with pytest.raises(ValueError, match="masked_out needs masked"):
+        _norm.train_backward(x, x, st[0], st[2], g, True, 1, y, masked_out=np.empty_like(x))
+    with pytest.raises(ValueError, match="masked_out's shape"):
+        _norm.train_backward(x, x, st[0], st[2], g, True, 1, y, None, True,
+                             masked_out=np.empty((2, 3, 4, 3), np.float32))
 
 
 def test_training_bindings_refuse_mismatched_shapes():

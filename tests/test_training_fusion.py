@@ -102,8 +102,10 @@ def test_conv_relu_pool_gradients_match_finite_differences():
 
 def _bn_models(dtype):
     """A MobileNet-style chain (every batch norm's output gradient a convolution's new
-    array) and a graph whose batch norm -> ReLU feeds an Add: the Add hands the same
-    gradient array to its other input, which reads it after the batch norm's step."""
+    array), a graph whose batch norm -> ReLU feeds an Add: the Add hands the same
+    gradient array to its other input, which reads it after the batch norm's step, and
+    a ResNet block's end (batch norm -> add -> ReLU, one fused step) below a convolution,
+    whose masked gradient goes to the shortcut."""
     chain = models.Sequential([
         layers.Conv2D(4, 3, padding="same", use_bias=False, input_shape=(8, 8, 3)),
         layers.BatchNormalization(), layers.ReLU(),
@@ -119,14 +121,20 @@ def _bn_models(dtype):
     x = layers.Add()([b, c])
     graph = models.Model(inputs, layers.Dense(3)(layers.GlobalAveragePooling2D()(x)), seed=6,
                          dtype=dtype)
-    return chain, graph
+    inputs = layers.Input((8, 8, 3))
+    c = layers.Conv2D(4, 1)(inputs)
+    a = layers.BatchNormalization()(layers.Conv2D(4, 3, padding="same", use_bias=False)(inputs))
+    x = layers.Conv2D(5, 3, padding="same")(layers.ReLU()(layers.Add()([a, c])))
+    block = models.Model(inputs, layers.Dense(3)(layers.GlobalAveragePooling2D()(x)), seed=8,
+                         dtype=dtype)
+    return chain, graph, block
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_batch_norm_writes_over_its_output_gradient_only_when_no_one_else_reads_it(
         dtype, monkeypatch):
     from fastconv.layers.normalization import BatchNormalization
-    from fastconv.models.fusion import FusedBNReLU
+    from fastconv.models.fusion import FusedBNAddReLU, FusedBNReLU
     rng = np.random.default_rng(7)
     x = rng.standard_normal((5, 8, 8, 3)).astype(dtype)
     y = rng.integers(0, 3, 5)
@@ -138,18 +146,27 @@ def test_batch_norm_writes_over_its_output_gradient_only_when_no_one_else_reads_
         calls.append((self.name, reuse_grad_out))
         return original(self, grad_out, ctx, input_grad, reuse_grad_out)
 
+    original_add = BatchNormalization._backward_add_relu
+
+    def spy_add(self, grad_out, ctx, y, reuse_grad_out=False):
+        calls.append((self.name, reuse_grad_out))
+        return original_add(self, grad_out, ctx, y, reuse_grad_out)
+
     monkeypatch.setattr(BatchNormalization, "_backward", spy)
+    monkeypatch.setattr(BatchNormalization, "_backward_add_relu", spy_add)
     reusing = _bn_models(dtype)
     for m in reusing:
         m.compile(**opt)
         m.train_on_batch(x, y)
-    chain_calls, graph_calls = calls[:3], calls[3:]
+    assert sum(isinstance(s.layer, FusedBNAddReLU) for s in reusing[2]._get_plan().train_steps)
+    chain_calls, graph_calls, block_calls = calls[:3], calls[3:4], calls[4:]
     # the chain's two batch norms below a convolution take its gradient's memory; the
     # last one's gradient comes from global pooling, which does not say it is new
     assert [r for _, r in chain_calls] == [False, True, True]
     assert graph_calls and not any(r for _, r in graph_calls)   # the Add's shared gradient
+    assert [r for _, r in block_calls] == [True]    # the block end's masked gradient
 
-    for cls in (BatchNormalization, FusedBNReLU):
+    for cls in (BatchNormalization, FusedBNReLU, FusedBNAddReLU):
         monkeypatch.setattr(cls, "_reuses_grad_out", False)
     plain = _bn_models(dtype)
     for m, p in zip(reusing, plain):

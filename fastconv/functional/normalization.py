@@ -136,15 +136,17 @@ def _batch_norm2d_checked(x, gamma, beta, running_mean, running_var, training, m
 # ---------------------------------------------------------------- backward
 
 def _backward(op, grad_out, x, gamma, mean, invstd, training, y, relu_beta=None,
-              masked=False, out=None):
+              masked=False, out=None, masked_out=None):
     """Shared tail of the two backward functions (arguments already validated; ``gamma``
     and ``relu_beta`` of x's dtype): ``(grad_x, grad_gamma, grad_beta)``, with ``masked``
     (needs ``y``) a fourth array, grad_out masked by y > 0. ``out``: an array like ``x``
-    (``grad_out`` itself, when the caller is done with it) that ``grad_x`` is written to."""
+    (``grad_out`` itself, when the caller is done with it) that ``grad_x`` is written to;
+    ``masked_out`` the same for the masked gradient."""
     if x.size:
         # one call: the gradients (and the masked one) made by the kernels' binding
         return _norm.train_backward(grad_out, x, mean, invstd, gamma, training,
-                                    get_num_threads(), y, relu_beta, masked, out)
+                                    get_num_threads(), y, relu_beta, masked, out,
+                                    masked_out)
     C = x.shape[1]
     out = (np.empty_like(x), np.zeros(C, x.dtype), np.zeros(C, x.dtype))
     return out + (np.empty_like(x),) if masked else out

@@ -131,17 +131,19 @@ class BatchNormalization(Layer):
             return None
         return gx if grad_out.ndim == 4 else gx.reshape(grad_out.shape)
 
-    def _backward_add_relu(self, grad_out, ctx, y):
+    def _backward_add_relu(self, grad_out, ctx, y, reuse_grad_out=False):
         """Backward of ``_forward_add_relu``'s step given the gradient of its output ``y``:
         ``(input gradient, the ReLU's masked gradient)`` -- the second is the add's other
-        input's -- from one batch-norm backward whose first pass masks and writes it; or
-        None when that does not apply (then the caller masks and back-propagates)."""
+        input's -- from one batch-norm backward whose first pass masks and writes it (over
+        ``grad_out`` with ``reuse_grad_out``); or None when that does not apply (then the
+        caller masks and back-propagates)."""
         x4, training, stats, _ = ctx
         if not (training and self._owns_checked(x4, training) and _same_layout(grad_out, x4)
                 and _same_layout(y, x4)):
             return None
+        over = grad_out if reuse_grad_out and grad_out.flags.writeable else None
         gx, gg, gb, masked = _BN._backward("batch_norm2d_backward", grad_out, x4, self._gamma,
-                                           *stats, True, y, None, True)
+                                           *stats, True, y, None, True, masked_out=over)
         if self.scale:
             self._add_grad("gamma", gg)
         if self.center:

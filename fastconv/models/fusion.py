@@ -300,9 +300,15 @@ class FusedBNAddReLU:
         y, _ = self.add_relu.forward([z, other], training)
         return y, (bn_ctx, y)
 
+    _reuses_grad_out = True      # the masked gradient is written over the output's
+
     def backward(self, grad_out, ctx, input_grad=True):
+        return self._backward(grad_out, ctx, input_grad)
+
+    def _backward(self, grad_out, ctx, input_grad, reuse_grad_out=False):
         bn_ctx, y = ctx
-        both = self.bn._backward_add_relu(grad_out, bn_ctx, y) if input_grad else None
+        both = (self.bn._backward_add_relu(grad_out, bn_ctx, y, reuse_grad_out)
+                if input_grad else None)
         if both is not None:
             return list(both)
         g = F.relu_backward(grad_out, y)
