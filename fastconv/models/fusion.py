@@ -250,6 +250,8 @@ class FusedBNReLU:
 
     _multi_input = False
     _stateful = False
+    _fresh_input_grads = True     # as BatchNormalization's
+    _reuses_grad_out = True
 
     def __init__(self, bn, relu):
         self.bn = bn
@@ -258,9 +260,6 @@ class FusedBNReLU:
 
     def forward(self, x, training=False):
         return self.bn.forward(x, training, relu=True)
-
-    _fresh_input_grads = True     # as BatchNormalization's
-    _reuses_grad_out = True
 
     def backward(self, grad_out, ctx, input_grad=True):
         return self.bn.backward(grad_out, ctx, input_grad)
@@ -283,6 +282,7 @@ class FusedBNAddReLU:
 
     _multi_input = True
     _stateful = False
+    _reuses_grad_out = True      # the masked gradient is written over the output's
 
     def __init__(self, bn, add, relu):
         self.bn = bn
@@ -299,8 +299,6 @@ class FusedBNAddReLU:
         z, bn_ctx = self.bn.forward(x, training)
         y, _ = self.add_relu.forward([z, other], training)
         return y, (bn_ctx, y)
-
-    _reuses_grad_out = True      # the masked gradient is written over the output's
 
     def backward(self, grad_out, ctx, input_grad=True):
         return self._backward(grad_out, ctx, input_grad)

@@ -247,7 +247,7 @@ class Plan:
                 if grads[i] is None:
                     grads[i], owned[i] = gi, fresh
                 else:
-                    # never add into an array a layer handed out: it may be shared
+                    # add in place only into an array nothing else refers to (owned)
                     grads[i] = _sum_gradients(grads[i], gi, in_place=owned[i])
                     owned[i] = True
         if input_grad:
