@@ -17,10 +17,11 @@
 #error "batchnorm_avx512.h keeps 16 lanes: two vectors of 8 doubles"
 #endif
 
-/* Lanes [0, n) of a 16-lane vector, n <= 16. */
+/* Lanes [0, min(n, 16)) of a 16-lane vector (n >= 0): the vector at i of a run of n
+ * elements is bn_tail(n - i). */
 FC_BN_ATTR static inline __mmask16 NAME(bn_tail)(fc_int n)
 {
-    return (__mmask16)((1u << n) - 1u);
+    return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u);
 }
 
 /* The 16 lanes as two vectors of double: lanes 0-7, 8-15. */
@@ -160,7 +161,7 @@ FC_BN_ATTR static void NAME(bn_unit_grad_sums)(const T *g, const T *x, const BN_
                 NAME(bn_prefetch_next)(xp + stride, i);
                 NAME(bn_prefetch_next)(yp ? yp + stride : NULL, i);
             }
-            const __mmask16 k = HW - i >= 16 ? (__mmask16)0xffff : NAME(bn_tail)(HW - i);
+            const __mmask16 k = NAME(bn_tail)(HW - i);
             const __m512 xv = _mm512_maskz_loadu_ps(k, xp + i);
             const __m512 gv = NAME(bn_mask_vec)(_mm512_maskz_loadu_ps(k, gp + i), xv,
                                                 yp ? yp + i : NULL, mm, ms, mb, xmask, k);
@@ -200,7 +201,7 @@ FC_BN_ATTR static void NAME(bn_plane_grad)(const T *g, const T *x, const BN_RELU
     const __m512 dv = _mm512_set1_ps(d), ev = _mm512_set1_ps(e);
     const T *y = relu->y ? relu->y + off : NULL;
     for (fc_int i = 0; i < HW; i += 16) {
-        const __mmask16 k = HW - i >= 16 ? (__mmask16)0xffff : NAME(bn_tail)(HW - i);
+        const __mmask16 k = NAME(bn_tail)(HW - i);
         const __m512 xv = _mm512_maskz_loadu_ps(k, x + i);
         const __m512 gv = NAME(bn_mask_vec)(_mm512_maskz_loadu_ps(k, g + i), xv,
                                             y ? y + i : NULL, mm, ms, mb, xmask, k);
@@ -218,7 +219,7 @@ FC_BN_ATTR static void NAME(bn_row_grad)(const T *g, const T *x, const BN_RELU *
     const int xmask = y == NULL && rm != NULL;
     const __m512 z = _mm512_setzero_ps();
     for (fc_int i = 0; i < L; i += 16) {
-        const __mmask16 k = L - i >= 16 ? (__mmask16)0xffff : NAME(bn_tail)(L - i);
+        const __mmask16 k = NAME(bn_tail)(L - i);
         const __m512 xv = _mm512_maskz_loadu_ps(k, x + i);
         const __m512 gv = NAME(bn_mask_vec)(
             _mm512_maskz_loadu_ps(k, g + i), xv, y ? y + i : NULL,
@@ -244,23 +245,6 @@ FC_BN_ATTR static void NAME(bn_row_grad)(const T *g, const T *x, const BN_RELU *
  * 0.105 -> 0.062 ms forward and 0.185 -> 0.092 ms backward, in cache, 2 threads (the row
  * passes by column blocks, batchnorm_drivers.h, count in both). */
 
-/* Lanes of the vector at column j of a range that ends at column j1 (none past it). */
-FC_BN_ATTR static inline __mmask16 NAME(bn_cols_k)(fc_int j, fc_int j1)
-{
-    return j1 - j >= 16 ? (__mmask16)0xffff : j1 <= j ? (__mmask16)0 : NAME(bn_tail)(j1 - j);
-}
-
-/* Per-channel totals of per-column sums, columns in order (the generic kernels' order). */
-FC_BN_ATTR static inline void NAME(bn_cols_totals)(const double *acc, fc_int nc, fc_int HW,
-                                                   double *out, fc_int ps)
-{
-    for (fc_int c = 0; c < nc; c++) {
-        double t = 0.0;
-        for (fc_int i = 0; i < HW; i++) t += acc[c * HW + i];
-        out[c * ps] = t;
-    }
-}
-
 /* Images a column sum takes between its loads from and stores to memory. */
 #define BN_COLS_IMGS 4
 
@@ -276,7 +260,7 @@ FC_BN_ATTR static void NAME(bn_cols_moments)(const T *x, fc_int N, fc_int L, fc_
             const fc_int nn = N - n0 < BN_COLS_IMGS ? N - n0 : BN_COLS_IMGS;
             const T *p = x + n0 * L;
             for (fc_int j = 0; j < w; j += 16) {
-                const __mmask16 k = NAME(bn_cols_k)(j, w);
+                const __mmask16 k = NAME(bn_tail)(w - j);
                 __m512d lo = _mm512_loadu_pd(acc + j), hi = _mm512_loadu_pd(acc + j + 8);
                 const __m512d ml = pass ? _mm512_loadu_pd(mrow + j) : _mm512_setzero_pd();
                 const __m512d mh = pass ? _mm512_loadu_pd(mrow + j + 8) : _mm512_setzero_pd();
@@ -327,7 +311,7 @@ FC_BN_ATTR static void NAME(bn_cols_grad_sums)(const T *g, const T *x, const BN_
     for (fc_int n0 = 0; n0 < N; n0 += BN_COLS_IMGS) {
         const fc_int nn = N - n0 < BN_COLS_IMGS ? N - n0 : BN_COLS_IMGS;
         for (fc_int j = 0; j < w; j += 16) {
-            const __mmask16 k = NAME(bn_cols_k)(j, w);
+            const __mmask16 k = NAME(bn_tail)(w - j);
             const __m512 mm = xmask ? _mm512_maskz_loadu_ps(k, rm + o + j) : z;
             const __m512 ms = xmask ? _mm512_maskz_loadu_ps(k, rs + o + j) : z;
             const __m512 mb = xmask ? _mm512_maskz_loadu_ps(k, rb + o + j) : z;

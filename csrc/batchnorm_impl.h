@@ -283,6 +283,18 @@ FC_BN_ATTR static void NAME(bn_plane_grad)(const T *g, const T *x, const BN_RELU
 }
 #endif
 
+/* Per-channel totals of column mode's per-column sums (channel c's HW columns from
+ * c * HW), columns in order, to out[c * ps]. */
+FC_BN_ATTR static inline void NAME(bn_cols_totals)(const double *acc, fc_int nc, fc_int HW,
+                                                   double *out, fc_int ps)
+{
+    for (fc_int c = 0; c < nc; c++) {
+        double t = 0.0;
+        for (fc_int i = 0; i < HW; i++) t += acc[c * HW + i];
+        out[c * ps] = t;
+    }
+}
+
 #ifndef FC_BN_AVX512
 /* Column mode of the reductions, for small planes (HW < FC_BN_ROW_HW), where a
  * unit's segments would be a few elements each: channels c0 .. c0 + nc - 1 of
@@ -302,10 +314,9 @@ FC_BN_ATTR static void NAME(bn_cols_moments)(const T *x, fc_int N, fc_int L, fc_
         NAME(bn_prefetch_segment)(n + 1 < N ? p + L : NULL, w);
         for (fc_int j = 0; j < w; j++) acc[j] += (double)p[j];
     }
+    NAME(bn_cols_totals)(acc, nc, HW, part, ps);
     for (fc_int c = 0; c < nc; c++) {
-        double s = 0.0;
-        for (fc_int i = 0; i < HW; i++) s += acc[c * HW + i];
-        double m = s / (double)(N * HW);
+        double m = part[c * ps] / (double)(N * HW);
         part[c * ps] = m;
         for (fc_int i = 0; i < HW; i++) mrow[c * HW + i] = m;
     }
@@ -317,11 +328,7 @@ FC_BN_ATTR static void NAME(bn_cols_moments)(const T *x, fc_int N, fc_int L, fc_
             acc[j] += d * d;
         }
     }
-    for (fc_int c = 0; c < nc; c++) {
-        double s = 0.0;
-        for (fc_int i = 0; i < HW; i++) s += acc[c * HW + i];
-        part[c * ps + 1] = s;
-    }
+    NAME(bn_cols_totals)(acc, nc, HW, part + 1, ps);
 }
 
 /* Column mode of bn_unit_grad_sums over N images: (sum g', sum g' (x - mean)) of
@@ -360,15 +367,8 @@ FC_BN_ATTR static void NAME(bn_cols_grad_sums)(const T *g, const T *x, const BN_
             sgx[j] += gd * ((double)xp[j] - mrow[j]);
         }
     }
-    for (fc_int c = 0; c < nc; c++) {
-        double a = 0.0, b = 0.0;
-        for (fc_int i = 0; i < HW; i++) {
-            a += sg[c * HW + i];
-            b += sgx[c * HW + i];
-        }
-        part[c * ps] = a;
-        part[c * ps + 1] = b;
-    }
+    NAME(bn_cols_totals)(sg, nc, HW, part, ps);
+    NAME(bn_cols_totals)(sgx, nc, HW, part + 1, ps);
 }
 #endif
 
