@@ -192,10 +192,17 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
          * every tile lies within a row, side by side in the image and in y, and the
          * kernels load it whole and store a short second chunk with a (cheap) masked
          * store -- slid back, it would sit apart from its partner. */
-        const int whole = dkw != NULL && ((g->Wo + CW - 1) / CW) % 2 == 0;
+        const int whole = dkw != NULL && (pl->flat || ((g->Wo + CW - 1) / CW) % 2 == 0);
         const int slide = k <= kcb && !whole;
         fc_int t = 0;
-        for (fc_int oh = 0; oh < g->Ho; ++oh) {
+        for (; pl->flat && t < nch; ++t) {
+            /* one row of P pixels (a flat plan's rows are contiguous in x and in y) */
+            const fc_int len = FC_MIN(CW, P - t * CW);
+            const fc_int back = slide && len < CW && (t & 1) ? CW - len : 0;
+            cb[t] = cp[t] = t * CW - back;
+            cl[t] = len + back;
+        }
+        for (fc_int oh = 0; oh < g->Ho && !pl->flat; ++oh) {
             const fc_int rowbase = (oh * g->stride_h - g->pad_top + pg->mt) * Wr;
             for (fc_int ow0 = 0; ow0 < g->Wo; ow0 += CW) {
                 const fc_int len = FC_MIN(CW, g->Wo - ow0);
@@ -226,7 +233,9 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
     if (rows_only) {
         const fc_int top = pg->mt - g->pad_top;
         b0 = cp[t0] / g->Wo * g->stride_h + top;
-        b1 = FC_MIN(pg->Hp, cp[t1 - 1] / g->Wo * g->stride_h + top + (g->R - 1) * g->dil_h + 1);
+        /* the row of the last chunk's last pixel (a flat plan's chunks cross rows) */
+        b1 = FC_MIN(pg->Hp, (cp[t1 - 1] + cl[t1 - 1] - 1) / g->Wo * g->stride_h + top +
+                                (g->R - 1) * g->dil_h + 1);
     } else if (!in_place) {
         memset(xp, 0, ((size_t)(g->C * HWr) + 2 * CW) * sizeof(FC_T));
     }

@@ -172,6 +172,8 @@ typedef struct fc_conv_plan {
                               (conv_forward_cvec.c); ap then holds B panels */
     fc_conv_geom dg;       /* direct: the forward geometry actually run */
     fc_int nch;            /* direct: output chunks of CW pixels */
+    int flat;              /* direct: a 1x1, stride 1, unpadded plane chunked as one row
+                              of n pixels (else row by row, each row's last chunk short) */
     fc_int wq, wrow;       /* direct: phase width ceil(Wp/stride_w), row length stride_w*wq */
     fc_int xplane;         /* direct: elements between channel planes of the bordered
                               image (Hp*wrow, or a cache line more: fc_plane_stride) */

@@ -110,6 +110,17 @@ void fc_conv_part_make(const fc_conv_geom *g, const fc_conv_plan *pl, size_t ele
             pt->k0 = pt->i0;
             pt->k1 = pt->i1;
         }
+    } else if (pl->direct && pl->flat && pl->nch >= FC_SPLIT_MIN_CHUNKS * nparts) {
+        /* chunks across rows: the pixels in tile pairs, cut on whole bands of rows where
+         * that leaves every part work, the chunks those pixels start */
+        fc_int p0, p1;
+        pt->path = FC_PART_DIRECT;
+        fc_split_range(pl->n, row_align(pl->n, 2 * cw, g->Wo, rows, nparts), part, nparts, &p0,
+                       &p1);
+        pt->t0 = (p0 + cw - 1) / cw;
+        pt->t1 = (p1 + cw - 1) / cw;
+        pt->i1 = pl->m;
+        pixel_block(pt, p0, p1, g->Wo, pl->n, K);
     } else if (pl->direct && pl->nch >= FC_SPLIT_MIN_CHUNKS * nparts) {
         /* chunks in tile pairs (tiles, kernel groups and splits start at even chunks) */
         const fc_int per_row = (g->Wo + cw - 1) / cw;

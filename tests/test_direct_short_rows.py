@@ -7,7 +7,9 @@ masks, when the reduction is one K block; bias and ReLU are applied in the kerne
 write-back of the last K block. Both must leave every output element's arithmetic as it
 was: checked against fastconv.reference, bitwise against the same convolution on a wider
 image (whose rows have no short chunk), bitwise against the bias / ReLU applied afterwards
-in NumPy, and bitwise across thread counts; both dtypes, both SIMD paths.
+in NumPy, and bitwise across thread counts; both dtypes, both SIMD paths. A 1x1 stride-1
+unpadded convolution chunks its plane as one row of pixels (chunks cross rows), so the
+1x1 cases' short chunk is the plane's last.
 """
 import sys
 
@@ -35,6 +37,12 @@ CASES = [
     (3, 24, 31, 31, 5, 2),
     (30, 13, 12, 32, 3, 1),
     (12, 10, 14, 34, 5, 1),
+    # 1x1: planes of 240, 153 (an odd number of chunks), 196 pixels, and 575 (batch 1
+    # splits its chunks between threads, cuts falling inside rows)
+    (16, 32, 16, 15, 1, 1),
+    (5, 13, 9, 17, 1, 1),
+    (24, 8, 14, 14, 1, 1),
+    (16, 12, 23, 25, 1, 1),
 ]
 
 

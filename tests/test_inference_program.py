@@ -385,7 +385,9 @@ SHARED_POOL_CASES = [
     (32, 64, 15, 3, 0, "always", 2, 2, 0),   # Winograd tile rows
     (32, 64, 21, 3, 0, "always", 3, 3, 0),   # Winograd tile rows in bands of 3 rows
     (64, 70, 8, 3, 1, "always", 2, 2, 0),    # Winograd, output channels
-    (64, 48, 20, 1, 0, "never", 2, 2, 0),    # 1x1 GEMM, pixels
+    (64, 48, 20, 1, 0, "never", 2, 2, 0),    # 1x1 on the channel-vector path, pixels
+    (32, 32, 26, 1, 0, "never", 2, 2, 0),    # 1x1 direct, chunks across rows: bands of 2
+    (16, 32, 23, 1, 0, "never", 3, 3, 0),    # the same, cuts inside rows: pooled after
     (16, 32, 32, 3, 0, "never", 3, 2, 0),    # overlapping windows: pooled after
     (16, 32, 32, 3, 0, "never", 2, 2, 1),    # padded pooling: pooled after
 ]

@@ -31,7 +31,8 @@ CASES = [
     (3, 24, 61, 5, 2, 0, "never"),    # strided direct, odd sizes
     (32, 32, 16, 3, 1, 1, "always"),  # Winograd, tile rows split
     (64, 70, 8, 3, 1, 1, "always"),   # Winograd, one row block: output channels split
-    (64, 48, 20, 1, 1, 0, "never"),   # 1x1, pixels split
+    (64, 48, 20, 1, 1, 0, "never"),   # 1x1 on the channel-vector path, pixel tiles split
+    (32, 32, 23, 1, 1, 0, "never"),   # 1x1 direct, chunks across rows split
     (400, 200, 3, 1, 1, 0, "never"),  # 1x1, few pixels: output channels split
 ]
 CHANNEL_VECTOR_CASES = CASES[2:5]
