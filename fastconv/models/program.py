@@ -26,9 +26,11 @@ Python between the runs, with its inputs and output as ordinary arrays.
   network, the cache sizes and the batch (on a CPU with 512 KB of L2 per core a ResNet's
   big early maps gained; with 2 MB none of the benchmark networks does), so the first
   program of such a batch shape times both ways and keeps chunks only when they win by
-  5%. The bits are the same.
+  5%. The bits are the same. The choice is remembered per batch shape and thread count,
+  so a program rebuilt for a shape seen before (more shapes in use than are kept) does
+  not time the two ways again.
 * A program is rebuilt when weights change (``weights_version``) or the Winograd switch
-  changes, and a few batch shapes are kept. Two threads predicting with one model at once
+  changes, and the programs of the few batch shapes used last are kept. Two threads predicting with one model at once
   do not share buffers: the second runs the step-by-step path.
 """
 import threading
@@ -56,6 +58,8 @@ _CONV, _DEPTHWISE, _MAX_POOL, _AVG_POOL, _PLANE_MEANS, _LINEAR, _ADD, _TO_NCHW =
 
 # batch shapes kept per model (training batch, its remainder, batch 1, ...)
 _PROGRAMS_KEPT = 4
+# chunked-or-whole choices remembered per model (batch shape and thread count)
+_CHOICES_KEPT = 64
 # images per chunk when a batch runs in chunks (batches of at least twice this try it)
 _CHUNK_IMAGES = 16
 
@@ -66,6 +70,7 @@ class ProgramRunner:
     def __init__(self, plan):
         self.plan = plan
         self._compiled = {}
+        self._chunks = {}       # key + (threads,) -> the chunk its program chose
         self._version = None
         self._lock = threading.Lock()
         # (shape, dtype char, Winograd switches, program) of the last one-array public
@@ -102,14 +107,21 @@ class ProgramRunner:
                 self._last_public = None
                 self._version = version
             key = self._key(inputs) + (public,)
-            compiled = self._compiled.get(key)
+            compiled = self._compiled.pop(key, None)
             if compiled is None:
-                if len(self._compiled) >= _PROGRAMS_KEPT:
+                if len(self._compiled) >= _PROGRAMS_KEPT:    # the least recently used goes
                     self._compiled.pop(next(iter(self._compiled)))
                     self._last_public = None
-                compiled, outs = _Compiled.make(self.plan, inputs, public)
+                choice = key + (get_num_threads(),)
+                compiled, outs = _Compiled.make(self.plan, inputs, public,
+                                                self._chunks.get(choice))
                 self._compiled[key] = compiled
+                if compiled:
+                    if len(self._chunks) >= _CHOICES_KEPT:
+                        self._chunks.pop(next(iter(self._chunks)))
+                    self._chunks[choice] = compiled.chunk
                 return outs
+            self._compiled[key] = compiled                  # now the most recently used
             if not compiled:
                 return self.plan.forward(_internal(inputs) if public else inputs, False)[0]
             if public and len(inputs) == 1:
@@ -161,9 +173,11 @@ class _Compiled:
     """The program of one batch shape: segments of ops and the Python steps between."""
 
     @classmethod
-    def make(cls, plan, inputs, public=False):
+    def make(cls, plan, inputs, public=False, chunk=None):
         """(compiled program or False when nothing would run in C, this batch's outputs);
-        ``public``: ``inputs`` is one channels-last image batch (see ProgramRunner.run)."""
+        ``public``: ``inputs`` is one channels-last image batch (see ProgramRunner.run);
+        ``chunk``: the chunk a program of this batch shape chose before (None: time the
+        two ways)."""
         steps, _ = plan._inference_steps()
         given = inputs
         if public:
@@ -183,7 +197,10 @@ class _Compiled:
         self = cls()
         if not self._build(plan, steps, vals, dtype, public):
             return False, outs
-        self._choose_chunk(given)
+        if chunk is None:
+            self._choose_chunk(given)
+        else:
+            self._set_chunk(chunk)
         return self, outs
 
     def _choose_chunk(self, inputs):
@@ -195,6 +212,7 @@ class _Compiled:
         after chunked ones ran on one thread, and chunks were kept where they lose. So each
         way first runs untimed for 10 ms, then is timed.
         """
+        self.chunk = 0
         programs = [item for kind, item, _ in self.segments if kind == "program"]
         if self.n < 2 * _CHUNK_IMAGES or not programs:
             return
@@ -214,9 +232,14 @@ class _Compiled:
                 t0 = time.perf_counter()
                 self.run(inputs)
                 best[chunk] = min(best.get(chunk, np.inf), time.perf_counter() - t0)
-        chunk = _CHUNK_IMAGES if best[_CHUNK_IMAGES] < 0.95 * best[0] else 0
-        for program in programs:
-            program.chunk = chunk
+        self._set_chunk(_CHUNK_IMAGES if best[_CHUNK_IMAGES] < 0.95 * best[0] else 0)
+
+    def _set_chunk(self, chunk):
+        """Every program of this batch shape runs in chunks of ``chunk`` images (0: whole)."""
+        self.chunk = chunk
+        for kind, program, _ in self.segments:
+            if kind == "program":
+                program.chunk = chunk
 
     # ------------------------------------------------------------ building
     def _build(self, plan, steps, vals, dtype, public=False):
