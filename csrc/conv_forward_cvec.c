@@ -33,7 +33,7 @@ void fc_cvec_plan(fc_conv_plan *pl, size_t elem)
     const fc_int mr = elem == 8 ? FC_MR_F64 : FC_MR_F32;
     const fc_int nr = elem == 8 ? FC_NR_F64 : FC_NR_F32;
     const fc_int P = pl->n, m = pl->m, k = pl->k;
-    if (k < FC_CVEC_MIN_K || m < nr || P <= 0 || pl->nch <= 0 || pl->dg.Wo <= 0)
+    if (k < FC_CVEC_MIN_K || m < nr || P <= 0 || pl->nch <= 0)
         return;
     /* Judged against row-by-row chunks even where the direct path would chunk a flat
      * plane: on 1x1 maps of 14x14 and 28x28 neither path won everywhere (flat chunks

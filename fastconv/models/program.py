@@ -30,8 +30,9 @@ Python between the runs, with its inputs and output as ordinary arrays.
   so a program rebuilt for a shape seen before (more shapes in use than are kept) does
   not time the two ways again.
 * A program is rebuilt when weights change (``weights_version``) or the Winograd switch
-  changes, and the programs of the few batch shapes used last are kept. Two threads predicting with one model at once
-  do not share buffers: the second runs the step-by-step path.
+  changes, and the programs of the few batch shapes used last are kept. Two threads
+  predicting with one model at once do not share buffers: the second runs the
+  step-by-step path.
 """
 import threading
 import time
