@@ -3,7 +3,6 @@ programs of the few shapes used last are kept, and a shape seen before is not ti
 (whole batch or chunks) when its program is rebuilt -- a caller cycling through more
 shapes than are kept paid that timing, tens of milliseconds, at every call."""
 import numpy as np
-import pytest
 
 import fastconv
 from fastconv.models import program, zoo
@@ -12,13 +11,6 @@ from fastconv.models import program, zoo
 def _batch_sizes(model):
     """Batch sizes of the kept programs, least recently used first."""
     return [key[0][0] for key in model._get_plan()._programs._compiled]
-
-
-@pytest.fixture
-def restore_threads():
-    before = fastconv.get_num_threads()
-    yield
-    fastconv.set_num_threads(before)
 
 
 def test_the_least_recently_used_shape_is_dropped():

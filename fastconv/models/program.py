@@ -214,13 +214,11 @@ class _Compiled:
         way first runs untimed for 10 ms, then is timed.
         """
         self.chunk = 0
-        programs = [item for kind, item, _ in self.segments if kind == "program"]
-        if self.n < 2 * _CHUNK_IMAGES or not programs:
+        if self.n < 2 * _CHUNK_IMAGES or not any(k == "program" for k, _, _ in self.segments):
             return
         best = {}
         for chunk in (0, _CHUNK_IMAGES, _CHUNK_IMAGES, 0):
-            for program in programs:
-                program.chunk = chunk
+            self._set_chunk(chunk)
             start = t0 = time.perf_counter()
             while t0 - start < 0.01:
                 self.run(inputs)
