@@ -282,6 +282,18 @@ void FC_SFX(fc_conv2d_backward_weight)(const fc_conv_geom *g, const FC_T *x, con
     FC_SFX(fc_gemm_serial)(&job);
 }
 
+void FC_SFX(fc_conv2d_backward_weight_filters_part)(const fc_conv_geom *g, fc_int nimg,
+                                                    const FC_T *x, const FC_T *dy, FC_T *dw,
+                                                    FC_T *db, int part, int nparts, void *work)
+{
+    fc_conv_plan fp;
+    if (!fc_wino_bw_filters_plan(g, nimg, sizeof(FC_T), &fp))
+        return;
+    fc_int k0, k1;
+    fc_split_range(g->K, FC_MR, part, nparts, &k0, &k1);
+    FC_SFX(fc_conv_wino_bw_filters)(&fp, nimg, x, dy, dw, db, k0, k1, work);
+}
+
 void FC_SFX(fc_conv2d_backward_weight_batch)(const fc_conv_geom *g, fc_int nimg, const FC_T *x,
                                              const FC_T *dy, FC_T *dw, FC_T *db, void *work)
 {

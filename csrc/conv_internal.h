@@ -37,7 +37,10 @@
  *              3x3 stride-1 geometries the caller's policy marks (its own
  *              F(4x4) bit, or the forward's F(2x2) one): the transposed
  *              F(4x4, 3x3) or F(2x2, 3x3) transform over the run
- *              (fc_conv_wino_bw_run).
+ *              (fc_conv_wino_bw_run); with few tiles and many channel
+ *              pairs the batch split by filters instead, every tile in
+ *              each part and the accumulators finished block by block in
+ *              cache (fc_conv_wino_bw_filters).
  * Weights are packed once per batch (fc_conv2d_pack_weights) and shared
  * read-only; the *_batch entry points run a run of images with the tables
  * and zero borders set up once.
@@ -341,6 +344,19 @@ void fc_wino_bw_sizes(const fc_conv_plan *pl, size_t elem, fc_int *astride, fc_i
                       fc_int *vstride, size_t *a_bytes, size_t *v_bytes, size_t *m_bytes,
                       size_t *p_bytes, size_t *r_bytes);
 size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem);
+/* The weight gradient split by filters (fc_conv_wino_bw_filters): each part sums every
+ * tile of the batch, the accumulators of FC_WINO_BW_KB filters x FC_WINO_BW_CB channels
+ * at a time. fc_wino_bw_filters_plan makes its plan (all tiles in one block) and
+ * returns whether g and nimg take it; its workspace: fc_wino_bw_filters_bytes. */
+#ifndef FC_WINO_BW_KB
+#define FC_WINO_BW_KB 24
+#endif
+#ifndef FC_WINO_BW_CB
+#define FC_WINO_BW_CB 64
+#endif
+int fc_wino_bw_filters_plan(const fc_conv_geom *g, fc_int nimg, size_t elem, fc_conv_plan *fp);
+size_t fc_wino_bw_filters_m_bytes(const fc_conv_plan *pl, size_t elem);
+size_t fc_wino_bw_filters_bytes(const fc_conv_plan *pl, size_t elem);
 /* The columns of its accumulators Mw[xi] (K x cols): the channels, or on a stride-2
  * plan (pl->wino_s2) the four phases' channels, each phase nr-aligned
  * (column ph * roundup(C, nr) + c). */
@@ -414,6 +430,13 @@ static inline fc_int fc_wino_bw_cols(const fc_conv_plan *pl, fc_int nr)
                                  const T *dy, T *dw, T *db, void *work);                 \
     /* its last step, dw += G^T Mw G (conv_winograd_bw_finish.c) */                      \
     void fc_wino_bw_finish_##S(const fc_conv_plan *pl, const T *mw, T *dw, T *tmp);      \
+    /* filters [k0, k1) of it over the whole batch (fc_wino_bw_filters_plan), and the  \
+     * last step of one block of those */                                               \
+    void fc_conv_wino_bw_filters_##S(const fc_conv_plan *pl, fc_int nimg, const T *x,    \
+                                     const T *dy, T *dw, T *db, fc_int k0, fc_int k1,    \
+                                     void *work);                                        \
+    void fc_wino_bw_finish_block_##S(const fc_conv_plan *pl, const T *mw, fc_int n,      \
+                                     fc_int sn, T *dw);                                  \
     /* db[k] += the row sums of dY (K x P) in a fixed order (conv_backward_weight.c),  \
      * and the small-filter weight gradient over a run of images (fc_bw_small_ok,      \
      * conv_backward_weight_small.c). */                                                \

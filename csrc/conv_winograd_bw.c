@@ -407,6 +407,47 @@ FC_WINO_NOLIB static void FC_SFX(fc_wino_dy_ref)(const fc_conv_plan *pl, const F
     FC_SFX(fc_wino_dy_body)(pl, dy, gr0, nrows, ad, astride, pstride, rowbuf, 0);
 }
 
+/* The transforms of one block of tile rows: V^T of x's tiles into vt, Dy of dy's
+ * into ad (plane, rowbuf: the run's zero-bordered scratch). */
+static void FC_SFX(fc_wino_bw_transform)(const fc_conv_plan *pl, const FC_T *x, const FC_T *dy,
+                                         fc_int gr0, fc_int nrows, FC_T *ad, fc_int astride,
+                                         fc_int pstride, FC_T *vt, fc_int vstride, FC_T *plane,
+                                         FC_T *rowbuf)
+{
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+    if (fc_wino_avx2()) {
+#if !FC_IS_F64
+        if (fc_simd_path() == FC_SIMD_AVX512) {
+            FC_SFX(fc_wino_input_t_avx512)(pl, x, gr0, nrows, vt, vstride, plane);
+            FC_SFX(fc_wino_dy_avx512)(pl, dy, gr0, nrows, ad, astride, pstride, rowbuf);
+            return;
+        }
+#endif
+        FC_SFX(fc_wino_input_t_avx2)(pl, x, gr0, nrows, vt, vstride, plane);
+        FC_SFX(fc_wino_dy_avx2)(pl, dy, gr0, nrows, ad, astride, pstride, rowbuf);
+        return;
+    }
+#endif
+    FC_SFX(fc_wino_input_t_ref)(pl, x, gr0, nrows, vt, vstride, plane);
+    FC_SFX(fc_wino_dy_ref)(pl, dy, gr0, nrows, ad, astride, pstride, rowbuf);
+}
+
+/* The sums over a block's kc tiles of dY, filters [k0, k1): Dy's block (1, 1) is each
+ * tile's sum (row 1 of every A is all ones), the bias gradient from the transformed
+ * panels, not another pass over dY. */
+static void FC_SFX(fc_wino_bw_bias)(const fc_conv_plan *pl, const FC_T *ad, fc_int astride,
+                                    fc_int pstride, fc_int kc, fc_int k0, fc_int k1, FC_T *sums)
+{
+    const FC_T *a11 = ad + (pl->wino_s2 ? 6 : pl->wino_m == 4 ? 7 : 5) * astride;
+    for (fc_int k = k0; k < k1; ++k) {
+        const FC_T *p = a11 + k / FC_MR * pstride + k % FC_MR;
+        FC_T sum = 0;
+        for (fc_int t = 0; t < kc; ++t)
+            sum += p[t * FC_MR];
+        sums[k - k0] = sum;
+    }
+}
+
 /* dw (K x C x R x S) += the weight gradient of nimg images (x, dy) by Winograd, and db
  * (unless NULL) += dY's sums; pl is fc_wino_bw_plan_make's plan of g (pl->wino set). */
 void FC_SFX(fc_conv_wino_bw_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x,
@@ -435,43 +476,21 @@ void FC_SFX(fc_conv_wino_bw_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T
      * in the columns of Mw the ukb calls drop). Nor of mw: the first
      * block's products overwrite it (beta 0). */
     FC_SFX(fc_ukb_fn) ukb = FC_SFX(fc_ukb_select)();
-    const int avx2 = fc_wino_avx2();
-    const int avx512 = fc_simd_path() == FC_SIMD_AVX512;
-    (void)avx512; /* unused in double and portable builds */
     const fc_int total_rows = nimg * pl->wino_th;
     if (total_rows <= 0)
         return;
     for (fc_int gr0 = 0; gr0 < total_rows; gr0 += pl->wino_rows) {
         const fc_int nrows = FC_MIN(pl->wino_rows, total_rows - gr0);
         const fc_int kc = nrows * tw;
-#ifdef FC_HAVE_X86_AVX2_KERNELS
-        if (avx2) {
-#if !FC_IS_F64
-            if (avx512) {
-                FC_SFX(fc_wino_input_t_avx512)(pl, x, gr0, nrows, vt, vstride, plane);
-                FC_SFX(fc_wino_dy_avx512)(pl, dy, gr0, nrows, ad, astride, pstride, rowbuf);
-            } else
-#endif
-            {
-                FC_SFX(fc_wino_input_t_avx2)(pl, x, gr0, nrows, vt, vstride, plane);
-                FC_SFX(fc_wino_dy_avx2)(pl, dy, gr0, nrows, ad, astride, pstride, rowbuf);
-            }
-        } else
-#endif
-        {
-            FC_SFX(fc_wino_input_t_ref)(pl, x, gr0, nrows, vt, vstride, plane);
-            FC_SFX(fc_wino_dy_ref)(pl, dy, gr0, nrows, ad, astride, pstride, rowbuf);
-        }
+        FC_SFX(fc_wino_bw_transform)(pl, x, dy, gr0, nrows, ad, astride, pstride, vt, vstride,
+                                     plane, rowbuf);
         if (db) {
-            /* Dy's block (1, 1) is each tile's sum (row 1 of every A is all ones): the
-             * bias gradient from the transformed panels, not another pass over dY */
-            const FC_T *a11 = ad + (s2 ? 6 : pl->wino_m == 4 ? 7 : 5) * astride;
-            for (fc_int k = 0; k < K; ++k) {
-                const FC_T *p = a11 + k / FC_MR * pstride + k % FC_MR;
-                FC_T sum = 0;
-                for (fc_int t = 0; t < kc; ++t)
-                    sum += p[t * FC_MR];
-                db[k] += sum;
+            for (fc_int k0 = 0; k0 < K; k0 += 64) {
+                FC_T sums[64];
+                const fc_int k1 = FC_MIN(K, k0 + 64);
+                FC_SFX(fc_wino_bw_bias)(pl, ad, astride, pstride, kc, k0, k1, sums);
+                for (fc_int k = k0; k < k1; ++k)
+                    db[k] += sums[k - k0];
             }
         }
         for (int xi = 0; xi < nx; ++xi) {
@@ -487,6 +506,62 @@ void FC_SFX(fc_conv_wino_bw_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T
     }
     /* dW(k, c) += G^T Mw(k, c) G (conv_winograd_bw_finish.c) */
     FC_SFX(fc_wino_bw_finish)(pl, mw, dw, rowbuf);
+}
+
+/* The filters [k0, k1) of the weight gradient of nimg images by Winograd, written (not
+ * added) to dw and db (unless NULL): pl is fc_wino_bw_filters_plan's plan, all the
+ * tiles in one block, so each (filter, channel) pair's products are summed over every
+ * tile by one kernel call and turned into its 3x3 gradient while in cache -- blocks of
+ * FC_WINO_BW_KB x FC_WINO_BW_CB pairs, not the run's nx K x C accumulators. Every value
+ * is the same whatever [k0, k1). */
+void FC_SFX(fc_conv_wino_bw_filters)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x,
+                                     const FC_T *dy, FC_T *dw, FC_T *db, fc_int k0, fc_int k1,
+                                     void *work)
+{
+    const fc_conv_geom *g = &pl->dg;
+    const fc_int C = g->C, tbp = pl->wino_tbp, RS = g->R * g->S;
+    const int nx = (pl->wino_m + 2) * (pl->wino_m + 2);
+    fc_int astride, pstride, vstride;
+    size_t a_bytes, v_bytes, m_bytes, p_bytes, r_bytes;
+    fc_wino_bw_sizes(pl, sizeof(FC_T), &astride, &pstride, &vstride, &a_bytes, &v_bytes,
+                     &m_bytes, &p_bytes, &r_bytes);
+    m_bytes = fc_wino_bw_filters_m_bytes(pl, sizeof(FC_T));
+    char *wk = (char *)fc_align_ptr(work);
+    FC_T *ad = (FC_T *)wk;
+    FC_T *vt = (FC_T *)(wk + a_bytes);
+    FC_T *mw = (FC_T *)(wk + a_bytes + v_bytes);
+    FC_T *plane = (FC_T *)(wk + a_bytes + v_bytes + m_bytes);
+    FC_T *rowbuf = (FC_T *)(wk + a_bytes + v_bytes + m_bytes + p_bytes);
+    if (k1 <= k0)
+        return;
+    memset(dw + k0 * C * RS, 0, (size_t)(k1 - k0) * (size_t)(C * RS) * sizeof(FC_T));
+    const fc_int kc = nimg * pl->wino_th * pl->wino_tw;
+    if (kc <= 0) {
+        if (db)
+            memset(db + k0, 0, (size_t)(k1 - k0) * sizeof(FC_T));
+        return;
+    }
+    memset(plane, 0, p_bytes + r_bytes);
+    FC_SFX(fc_wino_bw_transform)(pl, x, dy, 0, nimg * pl->wino_th, ad, astride, pstride, vt,
+                                 vstride, plane, rowbuf);
+    if (db)
+        FC_SFX(fc_wino_bw_bias)(pl, ad, astride, pstride, kc, k0, k1, db + k0);
+    FC_SFX(fc_ukb_fn) ukb = FC_SFX(fc_ukb_select)();
+    const fc_int ms = FC_WINO_BW_KB * FC_WINO_BW_CB; /* Mw block of one xi */
+    for (fc_int c0 = 0; c0 < C; c0 += FC_WINO_BW_CB) {
+        const fc_int cn = FC_MIN(FC_WINO_BW_CB, C - c0);
+        for (fc_int kb = k0; kb < k1; kb += FC_WINO_BW_KB) {
+            const fc_int kn = FC_MIN(FC_WINO_BW_KB, k1 - kb);
+            /* kb - k0 is a multiple of MR, and so is k0 (fc_split_range's parts) */
+            for (int xi = 0; xi < nx; ++xi)
+                ukb(kc, ad + xi * astride + kb / FC_MR * pstride, pstride,
+                    vt + xi * vstride + c0 * tbp, FC_NR * tbp, mw + xi * ms, FC_WINO_BW_CB,
+                    (FC_T)0, (int)kn, (int)cn);
+            for (fc_int k = 0; k < kn; ++k)
+                FC_SFX(fc_wino_bw_finish_block)(pl, mw + k * FC_WINO_BW_CB, cn, ms,
+                                                dw + ((kb + k) * C + c0) * RS);
+        }
+    }
 }
 
 #endif

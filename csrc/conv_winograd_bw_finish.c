@@ -21,12 +21,11 @@
  * blocks m[xi*n + e]; tmp holds 9 x FC_WINO_FIN elements. */
 #define FC_WINO_FIN 64
 static inline __attribute__((always_inline)) void
-FC_SFX(fc_wino2_bw_finish_body)(const FC_T *m, fc_int n, FC_T *dw, FC_T *tmp)
+FC_SFX(fc_wino2_bw_finish_body)(const FC_T *m, fc_int n, size_t sn, FC_T *dw, FC_T *tmp)
 {
     for (fc_int e0 = 0; e0 < n; e0 += FC_WINO_FIN) {
         const fc_int ne = FC_MIN(FC_WINO_FIN, n - e0);
         const FC_T *restrict q = m + e0;
-        const size_t sn = (size_t)n;
         FC_T *restrict o0 = tmp, *restrict o1 = o0 + FC_WINO_FIN, *restrict o2 = o1 + FC_WINO_FIN;
         FC_T *restrict o3 = o2 + FC_WINO_FIN, *restrict o4 = o3 + FC_WINO_FIN;
         FC_T *restrict o5 = o4 + FC_WINO_FIN, *restrict o6 = o5 + FC_WINO_FIN;
@@ -71,10 +70,9 @@ FC_SFX(fc_wino2_bw_finish_body)(const FC_T *m, fc_int n, FC_T *dw, FC_T *tmp)
  * contiguous streams, each block read once (G's zeros -- G[0][1], G[0][2],
  * G[5][0], G[5][1] -- left out, its ones as plain additions). */
 static inline __attribute__((always_inline)) void
-FC_SFX(fc_wino4_bw_finish_body)(const FC_T *m, fc_int n, FC_T *dw)
+FC_SFX(fc_wino4_bw_finish_body)(const FC_T *m, fc_int n, size_t sn, FC_T *dw)
 {
     const double (*G)[3] = fc_wino4_G;
-    const size_t sn = (size_t)n;
     for (fc_int e0 = 0; e0 < n; e0 += FC_WINO_FIN) {
         const fc_int ne = FC_MIN(FC_WINO_FIN, n - e0);
         double t[3][6][FC_WINO_FIN]; /* G^T M */
@@ -174,9 +172,9 @@ FC_SFX(fc_wino_bw_finish_body)(const fc_conv_plan *pl, const FC_T *mw, FC_T *dw,
     if (pl->wino_s2)
         FC_SFX(fc_wino_s2_bw_finish_body)(pl, mw, dw);
     else if (pl->wino_m == 4)
-        FC_SFX(fc_wino4_bw_finish_body)(mw, n, dw);
+        FC_SFX(fc_wino4_bw_finish_body)(mw, n, (size_t)n, dw);
     else
-        FC_SFX(fc_wino2_bw_finish_body)(mw, n, dw, tmp);
+        FC_SFX(fc_wino2_bw_finish_body)(mw, n, (size_t)n, dw, tmp);
 }
 
 #ifdef FC_HAVE_X86_AVX2_KERNELS
@@ -187,6 +185,41 @@ FC_SFX(fc_wino_bw_finish_avx2)(const fc_conv_plan *pl, const FC_T *mw, FC_T *dw,
     FC_SFX(fc_wino_bw_finish_body)(pl, mw, dw, tmp);
 }
 #endif
+
+/* dw += G^T M G for n elements of a block of accumulators (planes sn apart) on a
+ * stride-1 plan, element e's gradient at dw + 9 e: fc_conv_wino_bw_filters' blocks. */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino_bw_finish_block_body)(const fc_conv_plan *pl, const FC_T *mw, fc_int n,
+                                     fc_int sn, FC_T *dw)
+{
+    if (pl->wino_m == 4) {
+        FC_SFX(fc_wino4_bw_finish_body)(mw, n, (size_t)sn, dw);
+    } else {
+        FC_T tmp[9 * FC_WINO_FIN];
+        FC_SFX(fc_wino2_bw_finish_body)(mw, n, (size_t)sn, dw, tmp);
+    }
+}
+
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+__attribute__((target("avx2"))) static void
+FC_SFX(fc_wino_bw_finish_block_avx2)(const fc_conv_plan *pl, const FC_T *mw, fc_int n, fc_int sn,
+                                     FC_T *dw)
+{
+    FC_SFX(fc_wino_bw_finish_block_body)(pl, mw, n, sn, dw);
+}
+#endif
+
+void FC_SFX(fc_wino_bw_finish_block)(const fc_conv_plan *pl, const FC_T *mw, fc_int n, fc_int sn,
+                                     FC_T *dw)
+{
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+    if (fc_wino_avx2()) {
+        FC_SFX(fc_wino_bw_finish_block_avx2)(pl, mw, n, sn, dw);
+        return;
+    }
+#endif
+    FC_SFX(fc_wino_bw_finish_block_body)(pl, mw, n, sn, dw);
+}
 
 /* The same on the SIMD path in force. */
 void FC_SFX(fc_wino_bw_finish)(const fc_conv_plan *pl, const FC_T *mw, FC_T *dw, FC_T *tmp)

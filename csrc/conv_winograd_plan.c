@@ -158,6 +158,70 @@ void fc_wino_bw_plan_make(const fc_conv_geom *g, size_t elem, fc_conv_plan *fp)
         fc_wino_plan(fp, elem, 4, FC_WINO4_BW_TILES, 0);
 }
 
+/* The weight gradient split by filters (fc_conv_wino_bw_filters) where the run path's
+ * nx K x C accumulators per run of images -- zeroed, added to and transformed back
+ * through memory, then summed over the runs -- cost more than its products: few 4x4
+ * tiles (each part transforms the whole batch's Dy and V once and rereads them for every
+ * block of filters) against many channel pairs (the accumulators' bytes). Measured
+ * (AVX-512, 2 threads, float, weight gradient alone, the same process), run path ->
+ * filters: 512 channels on 7x7 maps at batch 8 (32 tiles) 18.1 -> 7.6 ms, 4x4 maps 11.9
+ * -> 3.1, 256 channels on 7x7 at 8 3.4 -> 1.5, 128 channels 1.29x; at 128 tiles
+ * 1.03-1.18x (128 -> 512 channels), at 256 1.04-1.08x with 256 or 512 channels but
+ * 0.84x with 128, at 512 0.63-1.07x; 64 channels (0.6 MB of accumulators) 0.82-1.0x. */
+#ifndef FC_WINO_BW_FILTERS_TILES
+#define FC_WINO_BW_FILTERS_TILES 128
+#endif
+#ifndef FC_WINO_BW_FILTERS_MIN_BYTES
+#define FC_WINO_BW_FILTERS_MIN_BYTES (2u << 20)
+#endif
+/* up to twice the tiles from this many bytes of accumulators */
+#ifndef FC_WINO_BW_FILTERS_WIDE_BYTES
+#define FC_WINO_BW_FILTERS_WIDE_BYTES (8u << 20)
+#endif
+int fc_wino_bw_filters_plan(const fc_conv_geom *g, fc_int nimg, size_t elem, fc_conv_plan *fp)
+{
+    fc_wino_bw_plan_make(g, elem, fp);
+    if (!fp->wino || fp->wino_s2 || nimg < 1)
+        return 0;
+    const fc_int nr = elem == 8 ? FC_NR_F64 : FC_NR_F32;
+    const fc_int rows = nimg * fp->wino_th, tiles = rows * fp->wino_tw;
+    const size_t nx = (size_t)(fp->wino_m + 2) * (size_t)(fp->wino_m + 2);
+    const size_t acc = nx * (size_t)g->K * (size_t)g->C * elem;
+    const fc_int most = acc >= FC_WINO_BW_FILTERS_WIDE_BYTES ? 2 * FC_WINO_BW_FILTERS_TILES
+                                                             : FC_WINO_BW_FILTERS_TILES;
+    if (tiles > most || acc < FC_WINO_BW_FILTERS_MIN_BYTES)
+        return 0;
+    fp->wino_rows = rows;
+    fp->wino_tbp = fc_roundup(tiles, nr);
+    return 1;
+}
+
+size_t fc_wino_bw_filters_m_bytes(const fc_conv_plan *pl, size_t elem)
+{
+    const size_t nx = (size_t)(pl->wino_m + 2) * (size_t)(pl->wino_m + 2);
+    return fc_align_up(nx * FC_WINO_BW_KB * FC_WINO_BW_CB * elem);
+}
+
+size_t fc_wino_bw_filters_bytes(const fc_conv_plan *pl, size_t elem)
+{
+    fc_int as, ps, vs;
+    size_t a, v, m, p, r;
+    fc_wino_bw_sizes(pl, elem, &as, &ps, &vs, &a, &v, &m, &p, &r);
+    return a + v + fc_wino_bw_filters_m_bytes(pl, elem) + p + r + FC_ALIGN;
+}
+
+int fc_conv2d_backward_weight_filters_ok(const fc_conv_geom *g, fc_int nimg, size_t elem)
+{
+    fc_conv_plan fp;
+    return fc_wino_bw_filters_plan(g, nimg, elem, &fp);
+}
+
+size_t fc_conv2d_backward_weight_filters_bytes(const fc_conv_geom *g, fc_int nimg, size_t elem)
+{
+    fc_conv_plan fp;
+    return fc_wino_bw_filters_plan(g, nimg, elem, &fp) ? fc_wino_bw_filters_bytes(&fp, elem) : 0;
+}
+
 /* dX of g by F(4x4, 2x2) on its four phases (wino_s2 2); dg: dY in (K channels,
  * Ho x Wo), dX out (C channels, H x W), the stride and padding of g. */
 void fc_wino_s2_bwd_data_plan(const fc_conv_geom *g, size_t elem, fc_conv_plan *pl)

@@ -360,6 +360,18 @@ void fc_bias_grad_part_f32(fc_int N, fc_int K, fc_int P, const float *dy, float 
                            fc_int k1);
 void fc_bias_grad_part_f64(fc_int N, fc_int K, fc_int P, const double *dy, double *db, fc_int k0,
                            fc_int k1);
+/* The Winograd weight gradient of few tiles and many channel pairs split by filters
+ * (fc_conv2d_backward_weight_filters_ok): part `part` of nparts writes (not adds) the
+ * gradient of its filters over every image, the same bits whatever nparts; workspace
+ * fc_conv2d_backward_weight_filters_bytes per concurrent call. */
+int fc_conv2d_backward_weight_filters_ok(const fc_conv_geom *g, fc_int nimg, size_t elem);
+size_t fc_conv2d_backward_weight_filters_bytes(const fc_conv_geom *g, fc_int nimg, size_t elem);
+void fc_conv2d_backward_weight_filters_part_f32(const fc_conv_geom *g, fc_int nimg, const float *x,
+                                                const float *dy, float *dw, float *db, int part,
+                                                int nparts, void *work);
+void fc_conv2d_backward_weight_filters_part_f64(const fc_conv_geom *g, fc_int nimg,
+                                                const double *x, const double *dy, double *dw,
+                                                double *db, int part, int nparts, void *work);
 int fc_conv2d_backward_weight_1x1_ok(const fc_conv_geom *g, fc_int nimg);
 void fc_conv2d_backward_weight_1x1_part_f32(const fc_conv_geom *g, fc_int nimg, const float *x,
                                             const float *dy, float *dw, float *db, int part,

@@ -25,6 +25,7 @@ cdef enum:
     IMAGE_RUNS = 0
     FILTER_PARTS = 1
     POINTWISE_FILTERS = 2
+    WINOGRAD_FILTERS = 3
 
 
 cdef fc_conv_geom make_geom(tuple geometry):
@@ -293,6 +294,28 @@ cdef Py_ssize_t _weight_grad_chunks(const fc_conv_geom *g, Py_ssize_t N,
     return max(1, min(runs, N))
 
 
+cdef int _weight_grad_split(const fc_conv_geom *g, Py_ssize_t N, size_t itemsize) noexcept nogil:
+    """How backward_weight shares out its work (see its docstring)."""
+    if fc_conv2d_backward_weight_filters_ok(g, N, itemsize):
+        return WINOGRAD_FILTERS
+    if N == 1 and g.K >= 2 * FILTER_PART:
+        return FILTER_PARTS
+    if fc_conv2d_backward_weight_1x1_ok(g, N):
+        return POINTWISE_FILTERS
+    return IMAGE_RUNS
+
+
+def weight_grad_split(tuple geometry, Py_ssize_t N, size_t itemsize):
+    """How backward_weight shares a batch of N out over the threads: 'image-runs',
+    'filter-parts' (a single image), 'pointwise-filters' (1x1 on small maps) or
+    'winograd-filters' (Winograd with few tiles and many channel pairs)."""
+    if N < 1:
+        raise ValueError(f"weight_grad_split: N must be >= 1, got {N}")
+    cdef fc_conv_geom g = make_geom(geometry)
+    return ("image-runs", "filter-parts", "pointwise-filters",
+            "winograd-filters")[_weight_grad_split(&g, N, itemsize)]
+
+
 def scatter_strided(const floating[:, :, :, ::1] src, int stride_h, int stride_w,
                     floating[:, :, :, ::1] dst, addend, int num_threads):
     """dst = src spread stride_h x stride_w apart (src[n, c, i, j] at dst[n, c, i * stride_h,
@@ -359,7 +382,9 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
     Images go in fixed runs (_weight_grad_chunks), each summed in order into its own
     partial; the partials are then added in chunk order. 1x1 convolutions of small
     maps instead split the filters over the threads, each over every image, and a
-    single image splits its filters into fixed parts.
+    single image splits its filters into fixed parts; so does a Winograd weight gradient
+    of few tiles and many channel pairs (each part every tile of the batch: no
+    accumulators per run of images, which there cost more than the products).
 
     With ``w`` and ``grad_x`` (and optionally ``residual``, as backward_data takes it),
     each run of images also gets its input gradient right after its weight gradient,
@@ -376,7 +401,7 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
     cdef Py_ssize_t wsize = g.K * g.C * g.R * g.S
     cdef Py_ssize_t part = wsize + g.K, P = g.Ho * g.Wo, CRS = g.C * g.R * g.S
     cdef Py_ssize_t kparts = 0
-    cdef int split = IMAGE_RUNS
+    cdef int split
     cdef int nt = team_size(num_threads, nchunks, _flops(&g, N))
     cdef size_t ws = _round64(fc_conv2d_workspace_bytes(&g, sizeof(floating)))
     cdef size_t part_bytes = _round64(part * sizeof(floating))
@@ -388,8 +413,10 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
     cdef floating *db = NULL
     if grad_b is not None:
         db = &grad_b[0]
-    if N == 1 and g.K >= 2 * FILTER_PART:
-        split = FILTER_PARTS
+    split = _weight_grad_split(&g, N, sizeof(floating))
+    if split == WINOGRAD_FILTERS:
+        ws = _round64(fc_conv2d_backward_weight_filters_bytes(&g, N, sizeof(floating)))
+    elif split == FILTER_PARTS:
         kparts = min(<Py_ssize_t> FILTER_PARTS_MAX, g.K // FILTER_PART)
         nt = team_size(num_threads, kparts, _flops(&g, N))
         ws = 0
@@ -397,8 +424,6 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
             gp = g
             gp.K = _filter_part_start(i + 1, kparts, g.K) - _filter_part_start(i, kparts, g.K)
             ws = max(ws, _round64(fc_conv2d_workspace_bytes(&gp, sizeof(floating))))
-    elif fc_conv2d_backward_weight_1x1_ok(&g, N):
-        split = POINTWISE_FILTERS
     cdef bint fused = False, as_forward = False
     cdef char *packed = NULL
     cdef const floating *rptr = NULL
@@ -447,6 +472,19 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
                     else:
                         fc_conv2d_backward_weight_batch_f64(&gp, 1, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0] + k0 * P,
                                                             dw + k0 * CRS, NULL if db == NULL else db + k0, mywork)
+            return False
+        if split == WINOGRAD_FILTERS:
+            # Filters split over the team, every tile of the batch in each part: no
+            # partials, no K x C accumulators per run.
+            with nogil, parallel(num_threads=nt):
+                mywork = work + ws * threadid()
+                for i in prange(nt, schedule='static'):
+                    if floating is float:
+                        fc_conv2d_backward_weight_filters_part_f32(
+                            &g, N, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0], dw, db, i, nt, mywork)
+                    else:
+                        fc_conv2d_backward_weight_filters_part_f64(
+                            &g, N, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0], dw, db, i, nt, mywork)
             return False
         if split == POINTWISE_FILTERS:
             # Filters split over the team, every image in each part: no partials.

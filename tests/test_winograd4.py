@@ -228,3 +228,54 @@ def test_residual_network_agrees_with_the_direct_kernels(monkeypatch):
     y0 = model.predict(x, batch_size=6)
     assert y4.tobytes() != y0.tobytes()                 # the switch really switched
     np.testing.assert_allclose(y4, y0, rtol=1e-3, atol=1e-4 * np.abs(y0).max())
+
+
+def _split(N, C, K, H, W, dtype=np.float32):
+    return _conv.weight_grad_split(_geometry_args(N, C, K, H, W), N, np.dtype(dtype).itemsize)
+
+
+def test_weight_gradient_split_by_filters_rule(monkeypatch):
+    """Few 4x4 tiles against many channel pairs: the F(4x4) weight gradient is split by
+    filters (every tile of the batch in each part); many tiles, or few channel pairs, keep
+    the runs of images."""
+    monkeypatch.setenv("FASTCONV_WINOGRAD", "f4")
+    assert _split(8, 512, 512, 7, 7) == "winograd-filters"        # 32 tiles
+    assert _split(3, 128, 121, 13, 11) == "winograd-filters"      # 36 tiles, 2.2 MB
+    assert _split(16, 256, 256, 14, 14) == "winograd-filters"     # 256 tiles, 9 MB
+    assert _split(64, 128, 128, 8, 8) == "image-runs"             # 256 tiles, 2.2 MB
+    assert _split(32, 256, 256, 14, 14) == "image-runs"           # 512 tiles
+    assert _split(16, 64, 64, 8, 8) == "image-runs"               # 0.6 MB
+    assert _split(3, 96, 96, 13, 11, np.float64) == "winograd-filters"   # 2.6 MB in double
+    monkeypatch.setenv("FASTCONV_NO_WINOGRAD", "1")
+    assert _split(8, 512, 512, 7, 7) == "image-runs"
+    with pytest.raises(ValueError, match="N must be >= 1"):
+        _conv.weight_grad_split(_geometry_args(8, 512, 512, 7, 7), 0, 4)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(3, 128, 121, 13, 11), (2, 100, 150, 5, 9), (1, 130, 125, 8, 8)])
+def test_weight_gradient_split_by_filters(simd, dtype, shape, restore_threads, monkeypatch):
+    """The split by filters against the reference (weights and bias), bitwise the same for
+    1, 2 and 3 threads (each filter's sums never depend on the part it falls in), and
+    every element written (the output arrays start out as NaN-filled garbage)."""
+    monkeypatch.setenv("FASTCONV_WINOGRAD", "f4")
+    N, C, K, H, W = shape
+    assert _split(N, C, K, H, W, dtype) == "winograd-filters"
+    rng = np.random.default_rng(sum(shape))
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((K, C, 3, 3)).astype(dtype)
+    g = rng.standard_normal((N, K, H, W)).astype(dtype)
+    args = _geometry_args(N, C, K, H, W)
+    runs = []
+    for nt in (2, 1, 3):
+        fastconv.set_num_threads(nt)
+        gw = np.full((K, C, 3, 3), np.nan, dtype)
+        gb = np.full(K, np.nan, dtype)
+        _conv.backward_weight(x, g, args, gw, gb, nt)
+        runs.append((gw.tobytes(), gb.tobytes()))
+    assert runs[0] == runs[1] == runs[2]
+    _, gw_ref, gb_ref = ref.conv2d_backward(g, x, w, padding=1)
+    assert_close(gw, gw_ref, dtype, g.size, "grad_weight")
+    assert_close(gb, gb_ref, dtype, g.size, "grad_bias")
+    _, gw2, gb2 = F.conv2d_backward(g, x, w, padding=1, input_grad=False)
+    assert gw2.tobytes() == runs[0][0] and gb2.tobytes() == runs[0][1]
