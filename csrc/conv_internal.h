@@ -62,6 +62,8 @@
  *   conv_winograd4.c       F(4x4, 3x3) for forward and backward-data
  *                          (plan field wino_m == 4); conv_winograd_bw.c
  *                          runs both tiles' backward-weight
+ *   conv_winograd4_filters.c  the same split by filters, weights transformed
+ *                          block by block (few tiles, many channel pairs)
  *   conv_winograd_tiles.h  the input planes and tile transform both share
  *   conv_winograd_avx512.c the AVX-512 (float) transforms with a panel's 16
  *                          tiles in the vector lanes: F(4x4)'s input and
@@ -337,6 +339,10 @@ void fc_bw_small_sizes(const fc_conv_geom *g, size_t elem, fc_padgeom *pg, size_
  * F(4x4) as for the forward pass, F(4x4) with its own tiles per block; fp->wino
  * when it applies. */
 void fc_wino_bw_plan_make(const fc_conv_geom *g, size_t elem, fc_conv_plan *fp);
+/* The Winograd fields of plan pl (on pl->dg) for blocks of `rows` tile rows (th x tw
+ * tiles an image, tile m, stride-2 mode s2) -- conv_winograd_plan.c. */
+void fc_wino_plan_rows(fc_conv_plan *pl, size_t elem, int m, int s2, fc_int th, fc_int tw,
+                       fc_int rows);
 
 /* Winograd backward-weight (conv_winograd_bw.c) on the forward plan pl of g
  * (fc_wino_bw_plan_make, when pl->wino): workspace layout and bytes. */
@@ -418,6 +424,8 @@ static inline fc_int fc_wino_bw_cols(const fc_conv_plan *pl, fc_int nr)
                              fc_int nrows, fc_int k0, fc_int k1, const T *bias,           \
                              const T *res, int act, T act_param, T *y, T *rowbuf);        \
     void fc_wino4_pack_weights_##S(const fc_conv_plan *pl, const T *w, int flip, T *ap);  \
+    void fc_wino4_pack_rows_##S(const fc_conv_plan *pl, const T *w, int flip, T *d,      \
+                                size_t plane, fc_int pc, fc_int i0, fc_int i1);          \
     /* F(4x4, 2x2) on a stride-2 geometry's phases (conv_winograd_s2.c, pl->wino_s2):    \
      * the same three for the forward pass. */                                          \
     void fc_wino_s2_input_##S(const fc_conv_plan *pl, const T *x, fc_int gr0,            \

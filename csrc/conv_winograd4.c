@@ -89,12 +89,11 @@ FC_SFX(fc_wino4_g_rows)(const double *restrict v0, const double *restrict v1,
 }
 
 static inline __attribute__((always_inline)) void
-FC_SFX(fc_wino4_pack_block)(const fc_conv_plan *pl, const FC_T *w, int flip, FC_T *ap,
-                            fc_int pc, fc_int i0)
+FC_SFX(fc_wino4_pack_block)(const fc_conv_plan *pl, const FC_T *w, int flip, FC_T *dst,
+                            size_t plane, fc_int pc, fc_int i0)
 {
-    const fc_int Kp = pl->dg.K, Cp = pl->dg.C, mpad = fc_roundup(Kp, FC_MR);
+    const fc_int Kp = pl->dg.K, Cp = pl->dg.C;
     const fc_int kc = FC_MIN(pl->kcb, Cp - pc), n = kc * FC_MR;
-    const size_t plane = (size_t)pl->wino_a, base = (size_t)(pc * mpad + i0 * kc);
     for (fc_int e0 = 0; e0 < n; e0 += FC_WINO4_PACK_LANES) {
         const fc_int ne = FC_MIN(FC_WINO4_PACK_LANES, n - e0);
         double g[9][FC_WINO4_PACK_LANES], t[6][3][FC_WINO4_PACK_LANES];
@@ -109,7 +108,7 @@ FC_SFX(fc_wino4_pack_block)(const fc_conv_plan *pl, const FC_T *w, int flip, FC_
         for (int s = 0; s < 3; ++s)
             FC_SFX(fc_wino4_g_rows)(g[s], g[3 + s], g[6 + s], ne, t[0][s], t[1][s], t[2][s],
                                     t[3][s], t[4][s], t[5][s]);
-        FC_T *restrict d = ap + base + (size_t)e0;
+        FC_T *restrict d = dst + (size_t)e0;
         for (int a = 0; a < 6; ++a) {
             double u[6][FC_WINO4_PACK_LANES];
             FC_SFX(fc_wino4_g_rows)(t[a][0], t[a][1], t[a][2], ne, u[0], u[1], u[2], u[3], u[4],
@@ -126,15 +125,38 @@ static inline __attribute__((always_inline)) void
 FC_SFX(fc_wino4_pack_units)(const fc_conv_plan *pl, const FC_T *w, int flip, FC_T *ap,
                             fc_int u0, fc_int u1)
 {
-    const fc_int rows = fc_roundup(pl->dg.K, FC_MR) / FC_MR;
-    for (fc_int u = u0; u < u1; ++u)
-        FC_SFX(fc_wino4_pack_block)(pl, w, flip, ap, u / rows * pl->kcb, u % rows * FC_MR);
+    const fc_int rows = fc_roundup(pl->dg.K, FC_MR) / FC_MR, mpad = rows * FC_MR;
+    for (fc_int u = u0; u < u1; ++u) {
+        const fc_int pc = u / rows * pl->kcb, i0 = u % rows * FC_MR;
+        const fc_int kc = FC_MIN(pl->kcb, pl->dg.C - pc);
+        FC_SFX(fc_wino4_pack_block)(pl, w, flip, ap + pc * mpad + i0 * kc, (size_t)pl->wino_a,
+                                    pc, i0);
+    }
+}
+
+/* Filter rows [i0, i1) (i0 a multiple of MR) of the channel block at pc into the
+ * panels at d, planes `plane` apart: what the packed weights hold at row i0 of that
+ * block, laid out for rows i1 - i0 (fc_conv_wino4_filters). */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_wino4_pack_rows_body)(const fc_conv_plan *pl, const FC_T *w, int flip, FC_T *d,
+                                size_t plane, fc_int pc, fc_int i0, fc_int i1)
+{
+    const fc_int kc = FC_MIN(pl->kcb, pl->dg.C - pc);
+    for (fc_int i = i0; i < i1; i += FC_MR)
+        FC_SFX(fc_wino4_pack_block)(pl, w, flip, d + (i - i0) * kc, plane, pc, i);
 }
 
 static void FC_SFX(fc_wino4_pack_portable)(const fc_conv_plan *pl, const FC_T *w, int flip,
                                            FC_T *ap, fc_int u0, fc_int u1)
 {
     FC_SFX(fc_wino4_pack_units)(pl, w, flip, ap, u0, u1);
+}
+
+static void FC_SFX(fc_wino4_pack_rows_portable)(const fc_conv_plan *pl, const FC_T *w, int flip,
+                                                FC_T *d, size_t plane, fc_int pc, fc_int i0,
+                                                fc_int i1)
+{
+    FC_SFX(fc_wino4_pack_rows_body)(pl, w, flip, d, plane, pc, i0, i1);
 }
 
 #ifdef FC_HAVE_X86_AVX2_KERNELS
@@ -144,6 +166,13 @@ FC_SFX(fc_wino4_pack_avx2)(const fc_conv_plan *pl, const FC_T *w, int flip, FC_T
                            fc_int u0, fc_int u1)
 {
     FC_SFX(fc_wino4_pack_units)(pl, w, flip, ap, u0, u1);
+}
+
+__attribute__((target("avx2"))) static void
+FC_SFX(fc_wino4_pack_rows_avx2)(const fc_conv_plan *pl, const FC_T *w, int flip, FC_T *d,
+                                size_t plane, fc_int pc, fc_int i0, fc_int i1)
+{
+    FC_SFX(fc_wino4_pack_rows_body)(pl, w, flip, d, plane, pc, i0, i1);
 }
 #endif
 
@@ -159,8 +188,35 @@ FC_SFX(fc_wino4_pack_avx512)(const fc_conv_plan *pl, const FC_T *w, int flip, FC
 {
     FC_SFX(fc_wino4_pack_units)(pl, w, flip, ap, u0, u1);
 }
+
+__attribute__((target("avx512f,avx512vl,avx512dq,prefer-vector-width=512"),
+               optimize("fp-contract=off"))) static void
+FC_SFX(fc_wino4_pack_rows_avx512)(const fc_conv_plan *pl, const FC_T *w, int flip, FC_T *d,
+                                  size_t plane, fc_int pc, fc_int i0, fc_int i1)
+{
+    FC_SFX(fc_wino4_pack_rows_body)(pl, w, flip, d, plane, pc, i0, i1);
+}
 #define FC_WINO4_PACK_AVX512 1
 #endif
+
+void FC_SFX(fc_wino4_pack_rows)(const fc_conv_plan *pl, const FC_T *w, int flip, FC_T *d,
+                                size_t plane, fc_int pc, fc_int i0, fc_int i1)
+{
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+    const int avx2 = fc_wino_avx2();
+#ifdef FC_WINO4_PACK_AVX512
+    if (avx2 && fc_simd_path() == FC_SIMD_AVX512) {
+        FC_SFX(fc_wino4_pack_rows_avx512)(pl, w, flip, d, plane, pc, i0, i1);
+        return;
+    }
+#endif
+    if (avx2) {
+        FC_SFX(fc_wino4_pack_rows_avx2)(pl, w, flip, d, plane, pc, i0, i1);
+        return;
+    }
+#endif
+    FC_SFX(fc_wino4_pack_rows_portable)(pl, w, flip, d, plane, pc, i0, i1);
+}
 
 void FC_SFX(fc_wino4_pack_weights)(const fc_conv_plan *pl, const FC_T *w, int flip, FC_T *ap)
 {

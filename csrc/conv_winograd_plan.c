@@ -80,13 +80,9 @@ static void fc_s2_phase(fc_int n, fc_int pad, int p, fc_int *q0, fc_int *nq)
 static void fc_wino_plan(fc_conv_plan *pl, size_t elem, int m, fc_int ntiles, int s2)
 {
     const fc_conv_geom *d = &pl->dg;
-    const fc_int mr = elem == 8 ? FC_MR_F64 : FC_MR_F32;
     const fc_int nr = elem == 8 ? FC_NR_F64 : FC_NR_F32;
-    const fc_int KC = elem == 8 ? FC_KC_F64 : FC_KC_F32;
+    /* s2 2 (backward-data): tiles over the longer phase of each axis */
     fc_int th = (d->Ho + m - 1) / m, tw = (d->Wo + m - 1) / m;
-    /* s2 1: 25 products of 4C phase channels; s2 2 (backward-data): 25 for each of
-     * the four phases of dX, tiles over the longer phase of each axis */
-    const fc_int nx = s2 == 2 ? 100 : s2 ? 25 : (m + 2) * (m + 2), Cg = s2 == 1 ? 4 * d->C : d->C;
     if (s2 == 2) {
         th = tw = 0;
         for (int p = 0; p < 2; ++p) {
@@ -107,6 +103,19 @@ static void fc_wino_plan(fc_conv_plan *pl, size_t elem, int m, fc_int ntiles, in
         if (rb * tw >= ntiles)
             break;
     }
+    fc_wino_plan_rows(pl, elem, m, s2, th, tw, best);
+}
+
+/* The Winograd plan fields of pl->dg for blocks of `best` tile rows (th x tw tiles an
+ * image). */
+void fc_wino_plan_rows(fc_conv_plan *pl, size_t elem, int m, int s2, fc_int th, fc_int tw,
+                       fc_int best)
+{
+    const fc_conv_geom *d = &pl->dg;
+    const fc_int mr = elem == 8 ? FC_MR_F64 : FC_MR_F32;
+    const fc_int nr = elem == 8 ? FC_NR_F64 : FC_NR_F32;
+    const fc_int KC = elem == 8 ? FC_KC_F64 : FC_KC_F32;
+    const fc_int nx = s2 == 2 ? 100 : s2 ? 25 : (m + 2) * (m + 2), Cg = s2 == 1 ? 4 * d->C : d->C;
     pl->wino = 1;
     pl->wino_m = m;
     pl->wino_s2 = s2;

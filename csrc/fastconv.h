@@ -360,6 +360,22 @@ void fc_bias_grad_part_f32(fc_int N, fc_int K, fc_int P, const float *dy, float 
                            fc_int k1);
 void fc_bias_grad_part_f64(fc_int N, fc_int K, fc_int P, const double *dy, double *db, fc_int k0,
                            fc_int k1);
+/* The F(4x4, 3x3) forward pass of few tiles and many channel pairs split by filters
+ * (fc_conv2d_forward_filters_ok; conv_winograd4_filters.c): part `part` of nparts
+ * writes the outputs of its filters for every image, transforming the weights w
+ * (flip: the backward-data weights of the transposed geometry g, as
+ * fc_conv2d_backward_data_as_forward makes it) block by block; the batch path's bits.
+ * Workspace fc_conv2d_forward_filters_bytes per concurrent call. */
+int fc_conv2d_forward_filters_ok(const fc_conv_geom *g, fc_int nimg, size_t elem);
+size_t fc_conv2d_forward_filters_bytes(const fc_conv_geom *g, fc_int nimg, size_t elem);
+void fc_conv2d_forward_filters_part_f32(const fc_conv_geom *g, fc_int nimg, const float *x,
+                                        const float *w, int flip, const float *bias,
+                                        const float *res, int act, float act_param, float *y,
+                                        int part, int nparts, void *work);
+void fc_conv2d_forward_filters_part_f64(const fc_conv_geom *g, fc_int nimg, const double *x,
+                                        const double *w, int flip, const double *bias,
+                                        const double *res, int act, double act_param,
+                                        double *y, int part, int nparts, void *work);
 /* The Winograd weight gradient of few tiles and many channel pairs split by filters
  * (fc_conv2d_backward_weight_filters_ok): part `part` of nparts writes (not adds) the
  * gradient of its filters over every image, the same bits whatever nparts; workspace

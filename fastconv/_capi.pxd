@@ -136,6 +136,16 @@ cdef extern from "fastconv.h" nogil:
                                fc_int k1)
     void fc_bias_grad_part_f64(fc_int N, fc_int K, fc_int P, const double *dy, double *db, fc_int k0,
                                fc_int k1)
+    int fc_conv2d_forward_filters_ok(const fc_conv_geom *g, fc_int nimg, size_t elem)
+    size_t fc_conv2d_forward_filters_bytes(const fc_conv_geom *g, fc_int nimg, size_t elem)
+    void fc_conv2d_forward_filters_part_f32(const fc_conv_geom *g, fc_int nimg, const float *x,
+                                            const float *w, int flip, const float *bias,
+                                            const float *res, int act, float act_param, float *y,
+                                            int part, int nparts, void *work)
+    void fc_conv2d_forward_filters_part_f64(const fc_conv_geom *g, fc_int nimg, const double *x,
+                                            const double *w, int flip, const double *bias,
+                                            const double *res, int act, double act_param,
+                                            double *y, int part, int nparts, void *work)
     int fc_conv2d_backward_weight_filters_ok(const fc_conv_geom *g, fc_int nimg, size_t elem)
     size_t fc_conv2d_backward_weight_filters_bytes(const fc_conv_geom *g, fc_int nimg, size_t elem)
     void fc_conv2d_backward_weight_filters_part_f32(const fc_conv_geom *g, fc_int nimg, const float *x,

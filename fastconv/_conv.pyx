@@ -85,11 +85,46 @@ def workspace_bytes(tuple geometry, size_t itemsize):
     return fc_conv2d_workspace_bytes(&g, itemsize)
 
 
+cdef int _forward_filters(const fc_conv_geom *g, const floating[:, :, :, ::1] x,
+                          const floating[:, :, :, ::1] w, int flip, const floating[::1] bias,
+                          int activation, double act_param, floating[:, :, :, ::1] y,
+                          int num_threads, const floating *res=NULL) except -1:
+    """The F(4x4) pass of few tiles and many channel pairs split by filters, its weights
+    transformed block by block (csrc/conv_winograd4_filters.c); flip: backward-data on
+    the transposed geometry g."""
+    cdef Py_ssize_t N = x.shape[0], i
+    cdef int nt = team_size(num_threads, max(1, g.K // 6), _flops(g, N))
+    cdef size_t ws = _round64(fc_conv2d_forward_filters_bytes(g, N, sizeof(floating)))
+    cdef char *work = _scratch(_times(ws, nt), "conv2d", f"workspace ({nt} threads)")
+    cdef char *mywork
+    cdef const floating *bptr = NULL
+    if bias is not None:
+        bptr = &bias[0]
+    try:
+        with nogil, parallel(num_threads=nt):
+            mywork = work + ws * threadid()
+            for i in prange(nt, schedule='static'):
+                if floating is float:
+                    fc_conv2d_forward_filters_part_f32(
+                        g, N, &x[0, 0, 0, 0], &w[0, 0, 0, 0], flip, bptr, res, activation,
+                        <float> act_param, &y[0, 0, 0, 0], i, nt, mywork)
+                else:
+                    fc_conv2d_forward_filters_part_f64(
+                        g, N, &x[0, 0, 0, 0], &w[0, 0, 0, 0], flip, bptr, res, activation,
+                        act_param, &y[0, 0, 0, 0], i, nt, mywork)
+    finally:
+        give_scratch(work)
+    return 0
+
+
 def forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, const floating[::1] bias,
             tuple geometry, int activation, double act_param,
             floating[:, :, :, ::1] y, int num_threads):
     """y[n] = act(conv(x[n], w) + bias) for every image n."""
     cdef fc_conv_geom g = make_geom(geometry)
+    if fc_conv2d_forward_filters_ok(&g, x.shape[0], sizeof(floating)):
+        _forward_filters(&g, x, w, 0, bias, activation, act_param, y, num_threads)
+        return
     cdef char *packed = _packed_weights(&g, FC_CONV_FORWARD, w, "conv2d", x.shape[0])
     try:
         _forward_run(&g, x, packed, bias, activation, act_param, y, num_threads)
@@ -198,6 +233,10 @@ def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :,
     cdef char *work = NULL
     cdef char *packed = NULL
     cdef char *mywork
+    if (fc_conv2d_backward_data_as_forward(&g, sizeof(floating), &t)
+            and fc_conv2d_forward_filters_ok(&t, N, sizeof(floating))):
+        _forward_filters(&t, grad_out, w, 1, bias, 0, 0.0, grad_x, num_threads, rptr)
+        return
     if (fc_conv2d_backward_data_1x1_as_forward(&g, N, &t)
             or (N < num_threads and fc_conv2d_backward_data_as_forward(&g, sizeof(floating), &t))):
         # the forward pass of the transposed geometry t: a 1x1 layer's batch (dy read in
@@ -303,6 +342,16 @@ cdef int _weight_grad_split(const fc_conv_geom *g, Py_ssize_t N, size_t itemsize
     if fc_conv2d_backward_weight_1x1_ok(g, N):
         return POINTWISE_FILTERS
     return IMAGE_RUNS
+
+
+def forward_split_by_filters(tuple geometry, Py_ssize_t N, size_t itemsize):
+    """Whether forward (and backward_data, on its transposed geometry) run a batch of N
+    split by filters with the weights transformed block by block
+    (csrc/conv_winograd4_filters.c)."""
+    if N < 1:
+        raise ValueError(f"forward_split_by_filters: N must be >= 1, got {N}")
+    cdef fc_conv_geom g = make_geom(geometry)
+    return bool(fc_conv2d_forward_filters_ok(&g, N, itemsize))
 
 
 def weight_grad_split(tuple geometry, Py_ssize_t N, size_t itemsize):

@@ -279,3 +279,55 @@ def test_weight_gradient_split_by_filters(simd, dtype, shape, restore_threads, m
     assert_close(gb, gb_ref, dtype, g.size, "grad_bias")
     _, gw2, gb2 = F.conv2d_backward(g, x, w, padding=1, input_grad=False)
     assert gw2.tobytes() == runs[0][0] and gb2.tobytes() == runs[0][1]
+
+
+def test_forward_split_by_filters_rule(monkeypatch):
+    """Few 4x4 tiles against many channel pairs: the F(4x4) forward (and input gradient)
+    split by filters, the weights transformed block by block; many tiles or few channel
+    pairs keep the batch path."""
+    monkeypatch.setenv("FASTCONV_WINOGRAD", "f4")
+
+    def taken(N, C, K, H, W, dtype=np.float32):
+        return _conv.forward_split_by_filters(_geometry_args(N, C, K, H, W), N,
+                                              np.dtype(dtype).itemsize)
+    assert taken(8, 512, 512, 7, 7)          # 32 tiles, 36 MB of transformed weights
+    assert taken(32, 512, 512, 7, 7)         # 128 tiles, from 16 MB
+    assert taken(3, 200, 150, 9, 6)          # 18 tiles, 4.1 MB
+    assert not taken(32, 256, 256, 7, 7)     # 128 tiles, 9 MB
+    assert not taken(64, 512, 512, 7, 7)     # 256 tiles
+    assert not taken(8, 128, 128, 7, 7)      # 2.2 MB
+    assert taken(2, 140, 110, 5, 11, np.float64)   # 4.4 MB in double
+    with pytest.raises(ValueError, match="N must be >= 1"):
+        _conv.forward_split_by_filters(_geometry_args(8, 512, 512, 7, 7), 0, 4)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(3, 200, 150, 9, 6), (2, 300, 100, 5, 11), (1, 180, 170, 7, 7)])
+def test_forward_split_by_filters(simd, dtype, shape, restore_threads, monkeypatch):
+    """Forward with bias and ReLU bitwise the batch path's (weights packed once), and
+    with the input gradient (plus a residual) against the reference; bitwise the same
+    for 1, 2 and 3 threads."""
+    monkeypatch.setenv("FASTCONV_WINOGRAD", "f4")
+    N, C, K, H, W = shape
+    args = _geometry_args(N, C, K, H, W)
+    assert _conv.forward_split_by_filters(args, N, np.dtype(dtype).itemsize)
+    rng = np.random.default_rng(sum(shape))
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((K, C, 3, 3)).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype)
+    g = rng.standard_normal((N, K, H, W)).astype(dtype)
+    r = rng.standard_normal((N, C, H, W)).astype(dtype)
+    runs = []
+    for nt in (2, 1, 3):
+        fastconv.set_num_threads(nt)
+        y = F.conv2d(x, w, b, padding=1, activation="relu")
+        gx = np.full_like(x, np.nan)
+        _conv.backward_data(g, w, args, gx, nt, residual=r)
+        runs.append((y.tobytes(), gx.tobytes()))
+    assert runs[0] == runs[1] == runs[2]
+    packed = F.pack_conv2d_weight(w, padding=1, x_shape=x.shape)
+    assert packed._conv2d(x, b, (1, 1, 1, 1), "relu", 0.01, 1.0).tobytes() == runs[0][0]
+    y_ref = np.maximum(ref.conv2d(x, w, b, padding=1), 0)
+    assert_close(y, y_ref, dtype, C * 9, "forward")
+    gx_ref = ref.conv2d_backward(g, x, w, padding=1)[0] + r
+    assert_close(gx, gx_ref, dtype, K * 9, "grad_x")
