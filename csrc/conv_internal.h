@@ -360,6 +360,9 @@ size_t fc_wino_bw_bytes(const fc_conv_plan *pl, size_t elem);
 #ifndef FC_WINO_BW_CB
 #define FC_WINO_BW_CB 64
 #endif
+/* whole MR panels of filters, whole NR panels of channels (both element types) */
+_Static_assert(FC_WINO_BW_KB % 6 == 0 && FC_WINO_BW_CB % 16 == 0,
+               "FC_WINO_BW_KB: a multiple of MR (6); FC_WINO_BW_CB: of NR (16, 8)");
 int fc_wino_bw_filters_plan(const fc_conv_geom *g, fc_int nimg, size_t elem, fc_conv_plan *fp);
 size_t fc_wino_bw_filters_m_bytes(const fc_conv_plan *pl, size_t elem);
 size_t fc_wino_bw_filters_bytes(const fc_conv_plan *pl, size_t elem);

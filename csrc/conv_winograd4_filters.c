@@ -21,6 +21,7 @@
 #ifndef FC_WINO4_KB
 #define FC_WINO4_KB 24
 #endif
+_Static_assert(FC_WINO4_KB % 6 == 0, "FC_WINO4_KB: a multiple of MR (6)");
 /* Taken up to this many 4x4 tiles in the batch from this many bytes of transformed
  * weights, twice the tiles from FC_WINO4_FILTERS_WIDE_BYTES. Measured (AVX-512, 2
  * threads, float forward with plain weights, the same process), batch path ->
@@ -52,6 +53,7 @@ static int fc_wino4_filters_plan(const fc_conv_geom *g, fc_int nimg, size_t elem
     const size_t bytes = 36 * (size_t)g->K * (size_t)g->C * elem;
     const fc_int most = bytes >= FC_WINO4_FILTERS_WIDE_BYTES ? 2 * FC_WINO4_FILTERS_TILES
                                                             : FC_WINO4_FILTERS_TILES;
+    /* at least two blocks of filters: two threads' parts */
     if (tiles > most || bytes < FC_WINO4_FILTERS_MIN_BYTES || g->K < 2 * FC_WINO4_KB)
         return 0;
     fc_wino_plan_rows(pl, elem, 4, 0, pl->wino_th, pl->wino_tw, rows);

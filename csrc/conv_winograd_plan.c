@@ -170,7 +170,7 @@ void fc_wino_bw_plan_make(const fc_conv_geom *g, size_t elem, fc_conv_plan *fp)
 /* The weight gradient split by filters (fc_conv_wino_bw_filters) where the run path's
  * nx K x C accumulators per run of images -- zeroed, added to and transformed back
  * through memory, then summed over the runs -- cost more than its products: few 4x4
- * tiles (each part transforms the whole batch's Dy and V once and rereads them for every
+ * tiles (F(4x4) plans only) (each part transforms the whole batch's Dy and V once and rereads them for every
  * block of filters) against many channel pairs (the accumulators' bytes). Measured
  * (AVX-512, 2 threads, float, weight gradient alone, the same process), run path ->
  * filters: 512 channels on 7x7 maps at batch 8 (32 tiles) 18.1 -> 7.6 ms, 4x4 maps 11.9
@@ -190,9 +190,9 @@ void fc_wino_bw_plan_make(const fc_conv_geom *g, size_t elem, fc_conv_plan *fp)
 int fc_wino_bw_filters_plan(const fc_conv_geom *g, fc_int nimg, size_t elem, fc_conv_plan *fp)
 {
     fc_wino_bw_plan_make(g, elem, fp);
-    if (!fp->wino || fp->wino_s2 || nimg < 1)
+    /* F(4x4) only: the F(2x2) weight gradient's thresholds were never measured */
+    if (!fp->wino || fp->wino_s2 || fp->wino_m != 4 || nimg < 1)
         return 0;
-    const fc_int nr = elem == 8 ? FC_NR_F64 : FC_NR_F32;
     const fc_int rows = nimg * fp->wino_th, tiles = rows * fp->wino_tw;
     const size_t nx = (size_t)(fp->wino_m + 2) * (size_t)(fp->wino_m + 2);
     const size_t acc = nx * (size_t)g->K * (size_t)g->C * elem;
@@ -200,8 +200,7 @@ int fc_wino_bw_filters_plan(const fc_conv_geom *g, fc_int nimg, size_t elem, fc_
                                                              : FC_WINO_BW_FILTERS_TILES;
     if (tiles > most || acc < FC_WINO_BW_FILTERS_MIN_BYTES)
         return 0;
-    fp->wino_rows = rows;
-    fp->wino_tbp = fc_roundup(tiles, nr);
+    fc_wino_plan_rows(fp, elem, 4, 0, fp->wino_th, fp->wino_tw, rows);
     return 1;
 }
 

@@ -296,3 +296,25 @@ def test_conv_backward_data_adds_the_addend_in_the_write_back_bitwise(simd, dtyp
     gxa, gwa, gba = prep.backward(g, x, w, addend=a)
     assert gxa.tobytes() == (gx + a).tobytes()
     assert gwa.tobytes() == gw.tobytes() and gba.tobytes() == gb.tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("N", [1, 3])
+def test_direct_input_gradient_with_big_flipped_weights(simd, dtype, N, restore_threads):
+    """Weights big enough for a team to flip and pack them (100 -> 90 channels, 3x3:
+    81000 values per channel panel row), on the direct path: against the reference,
+    bitwise the same for 1, 2 and 3 threads (each thread packs whole panels)."""
+    rng = np.random.default_rng(N)
+    x = rng.standard_normal((N, 100, 7, 7)).astype(dtype)
+    w = rng.standard_normal((90, 100, 3, 3)).astype(dtype)
+    g = rng.standard_normal((N, 90, 7, 7)).astype(dtype)
+    args = geo.conv_kernel_args(geo.conv2d_geometry(x.shape, w.shape, 1, 1))
+    assert _conv.conv_path(args, 1, np.dtype(dtype).itemsize) == "direct"
+    runs = []
+    for nt in (2, 1, 3):
+        fastconv.set_num_threads(nt)
+        runs.append(F.conv2d_backward(g, x, w, padding=1)[0])
+    assert runs[0].tobytes() == runs[1].tobytes() == runs[2].tobytes()
+    np.testing.assert_allclose(runs[0], ref.conv2d_backward(g, x, w, padding=1)[0],
+                               rtol=1e-4 if dtype == np.float32 else 1e-10,
+                               atol=1e-3 if dtype == np.float32 else 1e-10)
