@@ -448,6 +448,33 @@ static void FC_SFX(fc_wino_bw_bias)(const fc_conv_plan *pl, const FC_T *ad, fc_i
     }
 }
 
+/* The backward-weight run's workspace (fc_wino_bw_sizes' layout; m_bytes: its Mw
+ * accumulators, or the split's block of them). */
+typedef struct FC_SFX(fc_wino_bw_work) {
+    FC_T *ad, *vt, *mw, *plane, *rowbuf;
+    fc_int astride, pstride, vstride;
+    size_t zero_bytes; /* plane and rowbuf, zeroed once a call */
+} FC_SFX(fc_wino_bw_work);
+
+static FC_SFX(fc_wino_bw_work) FC_SFX(fc_wino_bw_carve)(const fc_conv_plan *pl, void *work,
+                                                       int split)
+{
+    FC_SFX(fc_wino_bw_work) b;
+    size_t a_bytes, v_bytes, m_bytes, p_bytes, r_bytes;
+    fc_wino_bw_sizes(pl, sizeof(FC_T), &b.astride, &b.pstride, &b.vstride, &a_bytes, &v_bytes,
+                     &m_bytes, &p_bytes, &r_bytes);
+    if (split)
+        m_bytes = fc_wino_bw_filters_m_bytes(pl, sizeof(FC_T));
+    char *wk = (char *)fc_align_ptr(work);
+    b.ad = (FC_T *)wk;
+    b.vt = (FC_T *)(wk + a_bytes);
+    b.mw = (FC_T *)(wk + a_bytes + v_bytes);
+    b.plane = (FC_T *)(wk + a_bytes + v_bytes + m_bytes);
+    b.rowbuf = (FC_T *)(wk + a_bytes + v_bytes + m_bytes + p_bytes);
+    b.zero_bytes = p_bytes + r_bytes;
+    return b;
+}
+
 /* dw (K x C x R x S) += the weight gradient of nimg images (x, dy) by Winograd, and db
  * (unless NULL) += dY's sums; pl is fc_wino_bw_plan_make's plan of g (pl->wino set). */
 void FC_SFX(fc_conv_wino_bw_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T *x,
@@ -457,19 +484,12 @@ void FC_SFX(fc_conv_wino_bw_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T
     const fc_int K = g->K, C = g->C, tw = pl->wino_tw, tbp = pl->wino_tbp;
     const int s2 = pl->wino_s2 != 0, nx = s2 ? 25 : (pl->wino_m + 2) * (pl->wino_m + 2);
     const fc_int cols = fc_wino_bw_cols(pl, FC_NR), cp = s2 ? cols / 4 : 0;
-    fc_int astride, pstride, vstride;
-    size_t a_bytes, v_bytes, m_bytes, p_bytes, r_bytes;
-    fc_wino_bw_sizes(pl, sizeof(FC_T), &astride, &pstride, &vstride, &a_bytes, &v_bytes,
-                     &m_bytes, &p_bytes, &r_bytes);
-    char *wk = (char *)fc_align_ptr(work);
-    FC_T *ad = (FC_T *)wk;
-    FC_T *vt = (FC_T *)(wk + a_bytes);
-    FC_T *mw = (FC_T *)(wk + a_bytes + v_bytes);
-    FC_T *plane = (FC_T *)(wk + a_bytes + v_bytes + m_bytes);
-    FC_T *rowbuf = (FC_T *)(wk + a_bytes + v_bytes + m_bytes + p_bytes);
+    const FC_SFX(fc_wino_bw_work) b = FC_SFX(fc_wino_bw_carve)(pl, work, 0);
+    FC_T *ad = b.ad, *vt = b.vt, *mw = b.mw, *plane = b.plane, *rowbuf = b.rowbuf;
+    const fc_int astride = b.astride, pstride = b.pstride, vstride = b.vstride;
     /* the transforms' buffers zeroed once for the run (not per block): what the
      * blocks never write -- the plane's border, dY's rows past Wo -- stays zero */
-    memset(plane, 0, p_bytes + r_bytes);
+    memset(plane, 0, b.zero_bytes);
     /* No clearing of ad / vt: the transforms rewrite every element the GEMMs
      * read (rows k >= K of the last Dy panel as zeros; channels c >= C of
      * the last V panel hold stale but finite values whose products land
@@ -521,17 +541,9 @@ void FC_SFX(fc_conv_wino_bw_filters)(const fc_conv_plan *pl, fc_int nimg, const 
     const fc_conv_geom *g = &pl->dg;
     const fc_int C = g->C, tbp = pl->wino_tbp, RS = g->R * g->S;
     const int nx = (pl->wino_m + 2) * (pl->wino_m + 2);
-    fc_int astride, pstride, vstride;
-    size_t a_bytes, v_bytes, m_bytes, p_bytes, r_bytes;
-    fc_wino_bw_sizes(pl, sizeof(FC_T), &astride, &pstride, &vstride, &a_bytes, &v_bytes,
-                     &m_bytes, &p_bytes, &r_bytes);
-    m_bytes = fc_wino_bw_filters_m_bytes(pl, sizeof(FC_T));
-    char *wk = (char *)fc_align_ptr(work);
-    FC_T *ad = (FC_T *)wk;
-    FC_T *vt = (FC_T *)(wk + a_bytes);
-    FC_T *mw = (FC_T *)(wk + a_bytes + v_bytes);
-    FC_T *plane = (FC_T *)(wk + a_bytes + v_bytes + m_bytes);
-    FC_T *rowbuf = (FC_T *)(wk + a_bytes + v_bytes + m_bytes + p_bytes);
+    const FC_SFX(fc_wino_bw_work) b = FC_SFX(fc_wino_bw_carve)(pl, work, 1);
+    FC_T *ad = b.ad, *vt = b.vt, *mw = b.mw;
+    const fc_int astride = b.astride, pstride = b.pstride, vstride = b.vstride;
     if (k1 <= k0)
         return;
     memset(dw + k0 * C * RS, 0, (size_t)(k1 - k0) * (size_t)(C * RS) * sizeof(FC_T));
@@ -541,9 +553,9 @@ void FC_SFX(fc_conv_wino_bw_filters)(const fc_conv_plan *pl, fc_int nimg, const 
             memset(db + k0, 0, (size_t)(k1 - k0) * sizeof(FC_T));
         return;
     }
-    memset(plane, 0, p_bytes + r_bytes);
+    memset(b.plane, 0, b.zero_bytes);
     FC_SFX(fc_wino_bw_transform)(pl, x, dy, 0, nimg * pl->wino_th, ad, astride, pstride, vt,
-                                 vstride, plane, rowbuf);
+                                 vstride, b.plane, b.rowbuf);
     if (db)
         FC_SFX(fc_wino_bw_bias)(pl, ad, astride, pstride, kc, k0, k1, db + k0);
     FC_SFX(fc_ukb_fn) ukb = FC_SFX(fc_ukb_select)();
