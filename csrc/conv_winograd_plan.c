@@ -169,9 +169,10 @@ void fc_wino_bw_plan_make(const fc_conv_geom *g, size_t elem, fc_conv_plan *fp)
 
 /* The weight gradient split by filters (fc_conv_wino_bw_filters) where the run path's
  * nx K x C accumulators per run of images -- zeroed, added to and transformed back
- * through memory, then summed over the runs -- cost more than its products: few 4x4
- * tiles (F(4x4) plans only) (each part transforms the whole batch's Dy and V once and rereads them for every
- * block of filters) against many channel pairs (the accumulators' bytes). Measured
+ * through memory, then summed over the runs -- cost more than its products: F(4x4)
+ * plans of few 4x4 tiles (each part transforms the whole batch's Dy and V once and
+ * rereads them for every block of filters) against many channel pairs (the
+ * accumulators' bytes). Measured
  * (AVX-512, 2 threads, float, weight gradient alone, the same process), run path ->
  * filters: 512 channels on 7x7 maps at batch 8 (32 tiles) 18.1 -> 7.6 ms, 4x4 maps 11.9
  * -> 3.1, 256 channels on 7x7 at 8 3.4 -> 1.5, 128 channels 1.29x; at 128 tiles
