@@ -120,23 +120,9 @@ FC_SFX(fc_wino4_pack_block)(const fc_conv_plan *pl, const FC_T *w, int flip, FC_
     }
 }
 
-/* Units: (channel block, micro-panel row) pairs, [u0, u1) of them. */
-static inline __attribute__((always_inline)) void
-FC_SFX(fc_wino4_pack_units)(const fc_conv_plan *pl, const FC_T *w, int flip, FC_T *ap,
-                            fc_int u0, fc_int u1)
-{
-    const fc_int rows = fc_roundup(pl->dg.K, FC_MR) / FC_MR, mpad = rows * FC_MR;
-    for (fc_int u = u0; u < u1; ++u) {
-        const fc_int pc = u / rows * pl->kcb, i0 = u % rows * FC_MR;
-        const fc_int kc = FC_MIN(pl->kcb, pl->dg.C - pc);
-        FC_SFX(fc_wino4_pack_block)(pl, w, flip, ap + pc * mpad + i0 * kc, (size_t)pl->wino_a,
-                                    pc, i0);
-    }
-}
-
 /* Filter rows [i0, i1) (i0 a multiple of MR) of the channel block at pc into the
- * panels at d, planes `plane` apart: what the packed weights hold at row i0 of that
- * block, laid out for rows i1 - i0 (fc_conv_wino4_filters). */
+ * panels at d, planes `plane` apart: the whole pack takes one micro-panel row at a time
+ * into its planes, fc_conv2d_forward_filters_part a block of rows into its buffer. */
 static inline __attribute__((always_inline)) void
 FC_SFX(fc_wino4_pack_rows_body)(const fc_conv_plan *pl, const FC_T *w, int flip, FC_T *d,
                                 size_t plane, fc_int pc, fc_int i0, fc_int i1)
@@ -144,12 +130,6 @@ FC_SFX(fc_wino4_pack_rows_body)(const fc_conv_plan *pl, const FC_T *w, int flip,
     const fc_int kc = FC_MIN(pl->kcb, pl->dg.C - pc);
     for (fc_int i = i0; i < i1; i += FC_MR)
         FC_SFX(fc_wino4_pack_block)(pl, w, flip, d + (i - i0) * kc, plane, pc, i);
-}
-
-static void FC_SFX(fc_wino4_pack_portable)(const fc_conv_plan *pl, const FC_T *w, int flip,
-                                           FC_T *ap, fc_int u0, fc_int u1)
-{
-    FC_SFX(fc_wino4_pack_units)(pl, w, flip, ap, u0, u1);
 }
 
 static void FC_SFX(fc_wino4_pack_rows_portable)(const fc_conv_plan *pl, const FC_T *w, int flip,
@@ -161,13 +141,6 @@ static void FC_SFX(fc_wino4_pack_rows_portable)(const fc_conv_plan *pl, const FC
 
 #ifdef FC_HAVE_X86_AVX2_KERNELS
 /* avx2 without fma: no contraction, the portable build's bits */
-__attribute__((target("avx2"))) static void
-FC_SFX(fc_wino4_pack_avx2)(const fc_conv_plan *pl, const FC_T *w, int flip, FC_T *ap,
-                           fc_int u0, fc_int u1)
-{
-    FC_SFX(fc_wino4_pack_units)(pl, w, flip, ap, u0, u1);
-}
-
 __attribute__((target("avx2"))) static void
 FC_SFX(fc_wino4_pack_rows_avx2)(const fc_conv_plan *pl, const FC_T *w, int flip, FC_T *d,
                                 size_t plane, fc_int pc, fc_int i0, fc_int i1)
@@ -181,14 +154,6 @@ FC_SFX(fc_wino4_pack_rows_avx2)(const fc_conv_plan *pl, const FC_T *w, int flip,
  * a sum the other builds round apart: the same bits. (GCC only: clang contracts within
  * an expression unless told per statement, so it keeps the AVX2 twin.) A single image's
  * 32 -> 64-channel layer spent a fifth of its forward + backward packing weights. */
-__attribute__((target("avx512f,avx512vl,avx512dq,prefer-vector-width=512"),
-               optimize("fp-contract=off"))) static void
-FC_SFX(fc_wino4_pack_avx512)(const fc_conv_plan *pl, const FC_T *w, int flip, FC_T *ap,
-                             fc_int u0, fc_int u1)
-{
-    FC_SFX(fc_wino4_pack_units)(pl, w, flip, ap, u0, u1);
-}
-
 __attribute__((target("avx512f,avx512vl,avx512dq,prefer-vector-width=512"),
                optimize("fp-contract=off"))) static void
 FC_SFX(fc_wino4_pack_rows_avx512)(const fc_conv_plan *pl, const FC_T *w, int flip, FC_T *d,
@@ -220,11 +185,9 @@ void FC_SFX(fc_wino4_pack_rows)(const fc_conv_plan *pl, const FC_T *w, int flip,
 
 void FC_SFX(fc_wino4_pack_weights)(const fc_conv_plan *pl, const FC_T *w, int flip, FC_T *ap)
 {
-    const fc_int Cp = pl->dg.C;
-    const fc_int units = (Cp + pl->kcb - 1) / pl->kcb * (fc_roundup(pl->dg.K, FC_MR) / FC_MR);
-#ifdef FC_HAVE_X86_AVX2_KERNELS
-    const int avx2 = fc_wino_avx2();
-#endif
+    const fc_int Cp = pl->dg.C, rows = fc_roundup(pl->dg.K, FC_MR) / FC_MR, mpad = rows * FC_MR;
+    /* units: (channel block, micro-panel row) pairs */
+    const fc_int units = (Cp + pl->kcb - 1) / pl->kcb * rows;
     /* a second thread pays from ~1000 filters (a few microseconds each) */
     const int parallel = pl->dg.K * Cp >= 1024;
     (void)parallel;
@@ -232,17 +195,12 @@ void FC_SFX(fc_wino4_pack_weights)(const fc_conv_plan *pl, const FC_T *w, int fl
     {
         fc_int u0, u1;
         fc_omp_share(units, &u0, &u1);
-#ifdef FC_WINO4_PACK_AVX512
-        if (avx2 && fc_simd_path() == FC_SIMD_AVX512)
-            FC_SFX(fc_wino4_pack_avx512)(pl, w, flip, ap, u0, u1);
-        else
-#endif
-#ifdef FC_HAVE_X86_AVX2_KERNELS
-        if (avx2)
-            FC_SFX(fc_wino4_pack_avx2)(pl, w, flip, ap, u0, u1);
-        else
-#endif
-            FC_SFX(fc_wino4_pack_portable)(pl, w, flip, ap, u0, u1);
+        for (fc_int u = u0; u < u1; ++u) {
+            const fc_int pc = u / rows * pl->kcb, i0 = u % rows * FC_MR;
+            const fc_int kc = FC_MIN(pl->kcb, Cp - pc);
+            FC_SFX(fc_wino4_pack_rows)(pl, w, flip, ap + pc * mpad + i0 * kc,
+                                       (size_t)pl->wino_a, pc, i0, i0 + FC_MR);
+        }
     }
 }
 

@@ -69,7 +69,8 @@ static size_t fc_wino4_filters_a_bytes(const fc_conv_plan *pl, size_t elem)
 int fc_conv2d_forward_filters_ok(const fc_conv_geom *g, fc_int nimg, size_t elem)
 {
     fc_conv_plan pl;
-    return fc_wino4_filters_plan(g, nimg, elem, &pl);
+    return fc_wino4_filters_plan(g, nimg, elem, &pl)
+               ? (int)FC_MIN(g->K / FC_WINO4_KB, 1 << 20) : 0;
 }
 
 size_t fc_conv2d_forward_filters_bytes(const fc_conv_geom *g, fc_int nimg, size_t elem)

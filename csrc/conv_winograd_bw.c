@@ -432,11 +432,12 @@ static void FC_SFX(fc_wino_bw_transform)(const fc_conv_plan *pl, const FC_T *x, 
     FC_SFX(fc_wino_dy_ref)(pl, dy, gr0, nrows, ad, astride, pstride, rowbuf);
 }
 
-/* The sums over a block's kc tiles of dY, filters [k0, k1): Dy's block (1, 1) is each
- * tile's sum (row 1 of every A is all ones), the bias gradient from the transformed
- * panels, not another pass over dY. */
+/* db[k] (+)= the sum over a block's kc tiles of dY, filters [k0, k1) (add: onto db):
+ * Dy's block (1, 1) is each tile's sum (row 1 of every A is all ones), the bias
+ * gradient from the transformed panels, not another pass over dY. */
 static void FC_SFX(fc_wino_bw_bias)(const fc_conv_plan *pl, const FC_T *ad, fc_int astride,
-                                    fc_int pstride, fc_int kc, fc_int k0, fc_int k1, FC_T *sums)
+                                    fc_int pstride, fc_int kc, fc_int k0, fc_int k1, FC_T *db,
+                                    int add)
 {
     const FC_T *a11 = ad + (pl->wino_s2 ? 6 : pl->wino_m == 4 ? 7 : 5) * astride;
     for (fc_int k = k0; k < k1; ++k) {
@@ -444,7 +445,7 @@ static void FC_SFX(fc_wino_bw_bias)(const fc_conv_plan *pl, const FC_T *ad, fc_i
         FC_T sum = 0;
         for (fc_int t = 0; t < kc; ++t)
             sum += p[t * FC_MR];
-        sums[k - k0] = sum;
+        db[k] = add ? db[k] + sum : sum;
     }
 }
 
@@ -504,15 +505,8 @@ void FC_SFX(fc_conv_wino_bw_run)(const fc_conv_plan *pl, fc_int nimg, const FC_T
         const fc_int kc = nrows * tw;
         FC_SFX(fc_wino_bw_transform)(pl, x, dy, gr0, nrows, ad, astride, pstride, vt, vstride,
                                      plane, rowbuf);
-        if (db) {
-            for (fc_int k0 = 0; k0 < K; k0 += 64) {
-                FC_T sums[64];
-                const fc_int k1 = FC_MIN(K, k0 + 64);
-                FC_SFX(fc_wino_bw_bias)(pl, ad, astride, pstride, kc, k0, k1, sums);
-                for (fc_int k = k0; k < k1; ++k)
-                    db[k] += sums[k - k0];
-            }
-        }
+        if (db)
+            FC_SFX(fc_wino_bw_bias)(pl, ad, astride, pstride, kc, 0, K, db, 1);
         for (int xi = 0; xi < nx; ++xi) {
             const FC_T *ax = ad + xi * astride;
             const FC_T *vx = vt + xi * vstride;
@@ -557,7 +551,7 @@ void FC_SFX(fc_conv_wino_bw_filters)(const fc_conv_plan *pl, fc_int nimg, const 
     FC_SFX(fc_wino_bw_transform)(pl, x, dy, 0, nimg * pl->wino_th, ad, astride, pstride, vt,
                                  vstride, b.plane, b.rowbuf);
     if (db)
-        FC_SFX(fc_wino_bw_bias)(pl, ad, astride, pstride, kc, k0, k1, db + k0);
+        FC_SFX(fc_wino_bw_bias)(pl, ad, astride, pstride, kc, k0, k1, db, 0);
     FC_SFX(fc_ukb_fn) ukb = FC_SFX(fc_ukb_select)();
     const fc_int ms = FC_WINO_BW_KB * FC_WINO_BW_CB; /* Mw block of one xi */
     for (fc_int c0 = 0; c0 < C; c0 += FC_WINO_BW_CB) {

@@ -222,7 +222,8 @@ size_t fc_wino_bw_filters_bytes(const fc_conv_plan *pl, size_t elem)
 int fc_conv2d_backward_weight_filters_ok(const fc_conv_geom *g, fc_int nimg, size_t elem)
 {
     fc_conv_plan fp;
-    return fc_wino_bw_filters_plan(g, nimg, elem, &fp);
+    return fc_wino_bw_filters_plan(g, nimg, elem, &fp)
+               ? (int)FC_MAX(1, FC_MIN(g->K / FC_WINO_BW_KB, 1 << 20)) : 0;
 }
 
 size_t fc_conv2d_backward_weight_filters_bytes(const fc_conv_geom *g, fc_int nimg, size_t elem)

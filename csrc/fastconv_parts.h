@@ -18,7 +18,8 @@ void fc_bias_grad_part_f64(fc_int N, fc_int K, fc_int P, const double *dy, doubl
  * writes the outputs of its filters for every image, transforming the weights w
  * (flip: the backward-data weights of the transposed geometry g, as
  * fc_conv2d_backward_data_as_forward makes it) block by block; the batch path's bits.
- * Workspace fc_conv2d_forward_filters_bytes per concurrent call. */
+ * Workspace fc_conv2d_forward_filters_bytes per concurrent call. _ok returns the
+ * blocks of filters (the most parts worth running), 0 where the split is not taken. */
 int fc_conv2d_forward_filters_ok(const fc_conv_geom *g, fc_int nimg, size_t elem);
 size_t fc_conv2d_forward_filters_bytes(const fc_conv_geom *g, fc_int nimg, size_t elem);
 void fc_conv2d_forward_filters_part_f32(const fc_conv_geom *g, fc_int nimg, const float *x,
@@ -32,7 +33,8 @@ void fc_conv2d_forward_filters_part_f64(const fc_conv_geom *g, fc_int nimg, cons
 /* The Winograd weight gradient of few tiles and many channel pairs split by filters
  * (fc_conv2d_backward_weight_filters_ok): part `part` of nparts writes (not adds) the
  * gradient of its filters over every image, the same bits whatever nparts; workspace
- * fc_conv2d_backward_weight_filters_bytes per concurrent call. */
+ * fc_conv2d_backward_weight_filters_bytes per concurrent call; _ok returns the blocks of
+ * filters (the most parts worth running), 0 where the split is not taken. */
 int fc_conv2d_backward_weight_filters_ok(const fc_conv_geom *g, fc_int nimg, size_t elem);
 size_t fc_conv2d_backward_weight_filters_bytes(const fc_conv_geom *g, fc_int nimg, size_t elem);
 void fc_conv2d_backward_weight_filters_part_f32(const fc_conv_geom *g, fc_int nimg, const float *x,

@@ -93,7 +93,8 @@ cdef int _forward_filters(const fc_conv_geom *g, const floating[:, :, :, ::1] x,
     transformed block by block (csrc/conv_winograd4_filters.c); flip: backward-data on
     the transposed geometry g."""
     cdef Py_ssize_t N = x.shape[0], i
-    cdef int nt = team_size(num_threads, max(1, g.K // 24), _flops(g, N))  # 24-filter blocks
+    cdef int nt = team_size(num_threads, fc_conv2d_forward_filters_ok(g, N, sizeof(floating)),
+                            _flops(g, N))
     cdef size_t ws = _round64(fc_conv2d_forward_filters_bytes(g, N, sizeof(floating)))
     cdef char *work = _scratch(_times(ws, nt), "conv2d", f"workspace ({nt} threads)")
     cdef char *mywork
@@ -464,8 +465,9 @@ def backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
         db = &grad_b[0]
     split = _weight_grad_split(&g, N, sizeof(floating))
     if split == WINOGRAD_FILTERS:
-        # parts of 24 filters (the kernel's block), not runs of images
-        nt = team_size(num_threads, max(1, g.K // 24), _flops(&g, N))
+        # parts of whole blocks of filters, not runs of images
+        nt = team_size(num_threads, fc_conv2d_backward_weight_filters_ok(&g, N, sizeof(floating)),
+                       _flops(&g, N))
         ws = _round64(fc_conv2d_backward_weight_filters_bytes(&g, N, sizeof(floating)))
     elif split == FILTER_PARTS:
         kparts = min(<Py_ssize_t> FILTER_PARTS_MAX, g.K // FILTER_PART)
