@@ -9,7 +9,7 @@ from fastconv import layers, losses, models
 SCCE = losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
-def issue_snippet():
+def issue_snippet(seed=0):
     inputs = layers.Input((32, 32, 3))
     x = layers.Conv2D(16, 3, padding="same", use_bias=False)(inputs)
     x = layers.BatchNormalization()(x)
@@ -17,7 +17,7 @@ def issue_snippet():
     y = layers.Conv2D(16, 3, padding="same")(x)
     x = layers.ReLU()(layers.Add()([x, y]))
     x = layers.GlobalAveragePooling2D()(x)
-    return models.Model(inputs, layers.Dense(10)(x))
+    return models.Model(inputs, layers.Dense(10)(x), seed=seed)
 
 
 def test_the_keras_snippet_builds_and_trains():
@@ -27,11 +27,14 @@ def test_the_keras_snippet_builds_and_trains():
     assert model.count_params() == 432 + 64 + 2320 + 170
     rng = np.random.default_rng(0)
     x = rng.random((32, 32, 32, 3), dtype=np.float32)
-    y = rng.integers(0, 10, 32)
+    # a label the network can learn (random labels made the fall depend on the draw:
+    # 0.05-0.9 over seeds): the brightest channel picks class 0, 3 or 6
+    y = 3 * np.argmax(x.mean(axis=(1, 2)), axis=1)
     model.compile("adam", SCCE, ["accuracy"])
     history = model.fit(x, y, epochs=8, batch_size=16, verbose=0)
-    # the training loss falls (evaluate would use moving BN statistics that lag behind)
-    assert history.history["loss"][-1] < history.history["loss"][0] - 0.05
+    # the training loss falls (evaluate would use moving BN statistics that lag behind);
+    # the fall was 0.59-1.37 over 14 seeds
+    assert history.history["loss"][-1] < history.history["loss"][0] - 0.3
     assert model.predict(x[:3]).shape == (3, 10)
 
 
