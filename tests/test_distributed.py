@@ -170,11 +170,12 @@ def test_data_parallel_matches_one_process(tmp_path, batch_size, dtype):
 
 @pytest.mark.parametrize("how", ["raise", "sigterm"])
 def test_failure_on_one_rank_aborts_the_job(how):
-    p, seconds = mpirun(os.path.join(SCRIPTS, "abort.py"), how, timeout=30)
+    # without the abort rank 0 waits in its collective for ever: the timeout (a watchdog,
+    # ~20x the 1.5 s the job takes) fails the test then, with no claim on how fast it ran
+    p, _ = mpirun(os.path.join(SCRIPTS, "abort.py"), how, timeout=30)
     assert p.returncode != 0
     assert "rank 0 was not stopped" not in p.stdout
     assert "rank 1 of 2" in p.stderr and "aborting the MPI job" in p.stderr
-    assert seconds < 20
 
 
 def test_collectives_on_two_ranks():

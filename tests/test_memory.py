@@ -97,10 +97,11 @@ def restore_threads():
     fastconv.set_num_threads(before)
 
 
-def _rounds(calls, n, budget_s):
-    """Up to n rounds of every call, stopping early after budget_s seconds."""
+def _rounds(calls, n, budget_s=None):
+    """Up to n rounds of every call, stopping early after budget_s seconds (all n rounds
+    when budget_s is None)."""
     import time
-    end = time.perf_counter() + budget_s
+    end = float("inf") if budget_s is None else time.perf_counter() + budget_s
     done = 0
     for done in range(1, n + 1):
         for c in calls:
@@ -125,7 +126,7 @@ def test_thousands_of_calls_leave_memory_flat(dtype, restore_threads):
     before = peak = rss_bytes()
     done = 0
     for _ in range(10):
-        done += _rounds(calls, 100, 30.0)
+        done += _rounds(calls, 100)     # all of them, however slow the machine
         peak = max(peak, rss_bytes())
     fastconv.set_num_threads(2)
     done2 = 0
@@ -136,7 +137,6 @@ def test_thousands_of_calls_leave_memory_flat(dtype, restore_threads):
     after = rss_bytes()
     peak = max(peak, after)
     total = (done + done2) * len(calls)
-    assert done == 1000
     # A leak of one 8 KB output per call would be ~0.3 GB here; allow 8 MB of noise
     # (allocator arenas, numpy caches).
     assert after - before < 8 << 20, (

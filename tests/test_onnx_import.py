@@ -8,7 +8,7 @@ onnx = pytest.importorskip("onnx", reason="the ONNX tests need onnx (pip install
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from fastconv import layers, losses, models  # noqa: E402
+from fastconv import layers, losses, models, optimizers  # noqa: E402
 from fastconv.onnx import Limits, backend, export, load  # noqa: E402
 
 
@@ -83,11 +83,16 @@ def test_pytorch_model_imports_predicts_and_trains(head, tmp_path):
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((32, 16, 16, 3)).astype(np.float32)
-    Y = np.arange(32) % 5
-    model.compile(optimizer="adam", loss=losses.SparseCategoricalCrossentropy(from_logits=True))
+    # labels the network can learn (the brightest channel) and steps big enough to learn
+    # them: with labels i % 5 and Adam(0.001) the evaluated loss (moving batch-norm
+    # statistics) of the 'gap' net changed by -0.04..+0.03 over 14 PyTorch seeds (1e-4
+    # with the seed above); here it falls by >= 0.43 ('gap'), 0.72 ('view') over 30 seeds
+    Y = np.argmax(X.mean(axis=(1, 2)), axis=1)
+    model.compile(optimizer=optimizers.Adam(0.01),
+                  loss=losses.SparseCategoricalCrossentropy(from_logits=True))
     before = model.evaluate(X, Y)
     model.fit(X, Y, epochs=4, batch_size=16, verbose=0)
-    assert model.evaluate(X, Y) < before
+    assert model.evaluate(X, Y) < before - 0.2
 
 
 def _export_torch(torch, net, x, path):

@@ -284,6 +284,7 @@ def test_pytorch_interpolate_to_a_size_imports(tmp_path):
             y = f.interpolate(x, size=(7, 3), mode="bilinear", align_corners=True)
             return f.interpolate(y, size=(9, 4), mode="nearest")
 
+    torch.manual_seed(0)     # the input independent of the tests that ran before
     x = torch.randn(3, 2, 4, 5)
     path = tmp_path / "resize.onnx"
     torch.onnx.export(Resizes(), (x,), str(path), dynamo=False, opset_version=13,
@@ -330,6 +331,7 @@ def test_tanh_gelu_formula_imports_as_one_layer():
 
 def test_pytorch_tanh_gelu_imports_as_one_layer(tmp_path):
     torch = pytest.importorskip("torch", reason="the PyTorch round trip needs torch")
+    torch.manual_seed(0)     # weights and input independent of the tests that ran before
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1),
                               torch.nn.GELU(approximate="tanh"), torch.nn.Conv2d(4, 2, 1)).eval()
     x = torch.randn(2, 3, 6, 5)
