@@ -234,12 +234,13 @@ def backward_data(const floating[:, :, :, ::1] grad_out, const floating[:, :, :,
     cdef char *work = NULL
     cdef char *packed = NULL
     cdef char *mywork
-    if (fc_conv2d_backward_data_as_forward(&g, sizeof(floating), &t)
-            and fc_conv2d_forward_filters_ok(&t, N, sizeof(floating))):
+    # t: the transposed geometry whose forward pass this is, where the plan has one (a
+    # 1x1 layer's, below, is made only for it: as_fwd is false for 1x1 layers)
+    cdef bint as_fwd = fc_conv2d_backward_data_as_forward(&g, sizeof(floating), &t)
+    if as_fwd and fc_conv2d_forward_filters_ok(&t, N, sizeof(floating)):
         _forward_filters(&t, grad_out, w, 1, bias, 0, 0.0, grad_x, num_threads, rptr)
         return
-    if (fc_conv2d_backward_data_1x1_as_forward(&g, N, &t)
-            or (N < num_threads and fc_conv2d_backward_data_as_forward(&g, sizeof(floating), &t))):
+    if fc_conv2d_backward_data_1x1_as_forward(&g, N, &t) or (N < num_threads and as_fwd):
         # the forward pass of the transposed geometry t: a 1x1 layer's batch (dy read in
         # place), or fewer images than threads (the forward team shares each image)
         packed = _packed_weights(&g, FC_CONV_BACKWARD_DATA, w, "conv2d_backward", N)
