@@ -216,16 +216,22 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
     }
     /* An image without border (stride 1, 'valid') is read in place when no
      * chunk read runs past its end (its rows are already Wr apart): the copy
-     * was a thirtieth of a 3-channel forward pass. Else the border and slack
-     * of xp are zeroed once for the whole run of images. */
+     * was a thirtieth of a 3-channel forward pass. When the reads run a little
+     * past it (the short last chunk of a 30-pixel row reads 2 lanes on), every
+     * image of the run but the last is still read in place: those lanes are
+     * the next image's first values, computed and dropped. Else the border and
+     * slack of xp are zeroed once for the whole run of images. */
     int in_place = sw == 1 && pg->mt == 0 && pg->ml == 0 && pg->Hp == g->H && Wr == g->W &&
                    HWr == g->H * g->W && k > 0;
+    int in_place_but_last = 0;
     if (in_place) {
-        fc_int end = 0;
+        fc_int end = 0, reach = 0;
         for (fc_int t = 0; t < nch; ++t)
             end = FC_MAX(end, cb[t] + CW);
         for (fc_int p = 0; p < k; ++p)
-            in_place &= end + offs[p] <= xs;
+            reach = FC_MAX(reach, end + offs[p]);
+        in_place = reach <= xs;
+        in_place_but_last = !in_place && reach <= 2 * xs && nimg > 1;
     }
     /* stride 1: each call writes only the bordered rows its chunks read */
     const int rows_only = !in_place && sw == 1 && t1 > t0;
@@ -257,9 +263,13 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
     FC_T *y = yall + img * m * P;
     ctx.y = y;
     ctx.res = res ? res + img * m * P : NULL;
-    const FC_T *xb = in_place ? x + img * xs : xp;
-    if (rows_only)
-        FC_SFX(fc_fill_rows)(g, pg, Wr, HWr, x + img * xs, xp, b0, b1, img == 0, CW);
+    const int here = in_place || (in_place_but_last && img + 1 < nimg);
+    const FC_T *xb = here ? x + img * xs : xp;
+    if (here)
+        ;
+    else if (rows_only)
+        FC_SFX(fc_fill_rows)(g, pg, Wr, HWr, x + img * xs, xp, b0, b1,
+                             img == 0 || in_place_but_last, CW);
     else if (!in_place && sw == 1)
         FC_SFX(fc_copy_interior)(g, pg, Wr, HWr, x + img * xs, xp);
     else if (!in_place)
