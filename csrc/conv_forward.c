@@ -265,14 +265,12 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
     ctx.res = res ? res + img * m * P : NULL;
     const int here = in_place || (in_place_but_last && img + 1 < nimg);
     const FC_T *xb = here ? x + img * xs : xp;
-    if (here)
-        ;
-    else if (rows_only)
+    if (!here && rows_only) /* the first image copied zeroes the border and slack */
         FC_SFX(fc_fill_rows)(g, pg, Wr, HWr, x + img * xs, xp, b0, b1,
                              img == 0 || in_place_but_last, CW);
-    else if (!in_place && sw == 1)
+    else if (!here && sw == 1)
         FC_SFX(fc_copy_interior)(g, pg, Wr, HWr, x + img * xs, xp);
-    else if (!in_place)
+    else if (!here)
         FC_SFX(fc_pad_image_phased)(g, pl, x + img * xs, xp);
     for (fc_int g0 = t0; g0 < t1; g0 += G) {
         const fc_int g1 = FC_MIN(t1, g0 + G);
