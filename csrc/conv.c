@@ -127,6 +127,11 @@ void fc_conv_plan_build(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan
         pl->total = pl->ap_bytes + pl->x_bytes + pl->o_bytes + FC_ALIGN;
         if (!fc_wino_plan_direct(pl, op, elem))
             fc_cvec_plan(pl, elem);
+        if (!pl->wino && !pl->cvec && fc_wrows_ok(d, op, elem, pl->k, pl->kcb)) {
+            pl->wrows = 1;
+            pl->wrows_bytes = fc_wrows_bytes(d);
+            pl->total += pl->wrows_bytes;
+        }
         return;
     }
     pl->one_by_one = fc_is_1x1(g);
@@ -333,6 +338,7 @@ const char *fc_conv2d_path(const fc_conv_geom *g, int op, size_t elem)
     return pl.wino_s2 ? "winograd-s2"
            : pl.wino  ? (pl.wino_m == 4 ? "winograd-f4" : "winograd")
            : pl.cvec  ? "channel-vector"
+           : pl.wrows && fc_simd_path() != FC_SIMD_PORTABLE ? "winograd-rows"
            : pl.direct ? "direct"
                        : "gemm";
 }

@@ -259,6 +259,11 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
      * registers); a residual or another activation keeps the pass. */
     const int fuse = k > 0 && !res && (act == FC_ACT_NONE || act == FC_ACT_RELU);
     const int relu = fuse && act == FC_ACT_RELU;
+    /* F(2, 3) along rows (conv_wrows.h) on the same bordered image, the chunks'
+     * pixels [wp0, wp1) (t0 is even: never a slid chunk) */
+    const int wrows = sizeof(FC_T) == sizeof(float) && pl->wrows &&
+                      fc_simd_path() != FC_SIMD_PORTABLE && t1 > t0;
+    const fc_int wp0 = wrows ? cp[t0] : 0, wp1 = wrows ? cp[t1 - 1] + cl[t1 - 1] : 0;
     for (fc_int img = 0; img < nimg; ++img) {
     FC_T *y = yall + img * m * P;
     ctx.y = y;
@@ -272,6 +277,14 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
         FC_SFX(fc_copy_interior)(g, pg, Wr, HWr, x + img * xs, xp);
     else if (!here)
         FC_SFX(fc_pad_image_phased)(g, pl, x + img * xs, xp);
+    if (wrows) {
+        fc_wrows_image(g, Wr, (const float *)(xb + (pg->mt - g->pad_top) * Wr), offs,
+                       (const float *)ap, img > 0, (float *)y, wp0, wp1, i0, i1,
+                       fuse ? (const float *)bias : NULL, relu, wk + pl->x_bytes + pl->o_bytes);
+        if (!fuse && (bias || res || act != FC_ACT_NONE))
+            FC_SFX(fc_epi_bias_act)(&ctx, i0, i1 - i0, wp0, wp1 - wp0);
+        continue;
+    }
     for (fc_int g0 = t0; g0 < t1; g0 += G) {
         const fc_int g1 = FC_MIN(t1, g0 + G);
         if (k <= 0) {

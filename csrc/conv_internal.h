@@ -82,6 +82,7 @@
 #define FC_CONV_INTERNAL_H
 #include "gemm_internal.h"
 #include "conv_part.h"
+#include "conv_wrows.h"
 
 /* Images are first copied into a zero-bordered buffer (Hp x Wp per
  * channel, the border wide enough for every tap), so the packers and col2im
@@ -182,6 +183,9 @@ typedef struct fc_conv_plan {
     fc_int wq, wrow;       /* direct: phase width ceil(Wp/stride_w), row length stride_w*wq */
     fc_int xplane;         /* direct: elements between channel planes of the bordered
                               image (Hp*wrow, or a cache line more: fc_plane_stride) */
+    int wrows;             /* direct: F(2, 3) along rows (conv_wrows.h) where the SIMD
+                              path has kernels; its workspace after o_bytes */
+    size_t wrows_bytes;
     fc_int m, n, k;
     fc_int kcb, mcb, ncb;
     fc_padgeom pg;

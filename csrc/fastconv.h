@@ -215,7 +215,8 @@ size_t fc_conv2d_packed_weights_bytes(const fc_conv_geom *g, int op, size_t elem
 /* Which kernels run op (FC_CONV_FORWARD, FC_CONV_BACKWARD_DATA) of one image of g
  * for element size elem: "winograd" (F(2x2, 3x3)), "winograd-f4" (F(4x4, 3x3)),
  * "winograd-s2" (the stride-2 phases), "channel-vector" (conv_forward_cvec.c),
- * "direct", "1x1-rows" or "gemm"; for FC_CONV_BACKWARD_WEIGHT "winograd",
+ * "winograd-rows" (F(2, 3) along rows, conv_forward_wrows.c), "direct", "1x1-rows"
+ * or "gemm"; for FC_CONV_BACKWARD_WEIGHT "winograd",
  * "winograd-f4", "winograd-s2" or "other" (for tests and tuning; a static string). */
 const char *fc_conv2d_path(const fc_conv_geom *g, int op, size_t elem);
 void fc_conv2d_pack_weights_f32(const fc_conv_geom *g, int op, const float *w, void *packed);

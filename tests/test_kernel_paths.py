@@ -328,7 +328,8 @@ def test_direct_input_gradient_with_big_flipped_weights(simd, dtype, N, restore_
 # images for 1, 2 and 3 threads.
 valid_overread_cases = [
     # N, C, K, H, W, R; which paths read past an image's end
-    (13, 3, 32, 32, 32, 3),   # tfcnn's first layer, 30-pixel rows: AVX-512 (elsewhere
+    (13, 3, 12, 32, 32, 3),   # tfcnn's first layer with 12 filters (16 or more take
+                              # F(2, 3) rows in float), 30-pixel rows: AVX-512 (elsewhere
                               # the short chunk slides back over its partner)
     (13, 4, 13, 9, 30, 2),    # 29-pixel rows, a 2x2 kernel: AVX-512
     (13, 16, 20, 14, 14, 5),  # 400 taps, more than one K block (no sliding back): every

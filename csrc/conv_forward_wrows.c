@@ -1,0 +1,297 @@
+/*
+ * conv_forward_wrows.c -- Winograd F(2, 3) along output rows (conv_wrows.h): the
+ * weight and input transforms (plain C, shared by both kernels, so both see
+ * the same U and G), the AVX-512 kernel (a row's 16 tiles in one vector, up
+ * to 6 filters: 24 accumulators) and the AVX2 kernel (8 tiles a vector, up
+ * to 3 filters: 12 accumulators), and the driver that walks a call's rows in
+ * blocks of FC_WROWS_ROWS.
+ *
+ * Kernel contract: for filters [k0, k0 + nf) and one output row, M_t (t = 0..3)
+ * start at zero and take, in the order c = 0..C-1, kh = 0..2, one fused
+ * multiply-add G_t[k, c, kh] * U_t[c, row + kh]; then y[2j] = (M0 + M1) + M2,
+ * y[2j + 1] = (M1 - M2) - M3, + bias[k] (if any), max(., 0) (if relu), each
+ * pixel of [lo, hi) of the row stored. Same in every lane width.
+ */
+#include "conv_internal.h"
+#include "conv_wrows.h"
+
+/* Tiles per U row: one AVX-512 vector, two AVX2 ones. */
+#define WR_TW (FC_WROWS_MAX_WO / 2)
+
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+#include <immintrin.h>
+
+int fc_wrows_ok(const fc_conv_geom *g, int op, size_t elem, fc_int k, fc_int kcb)
+{
+    /* 17..32-pixel rows: one vector of tiles at least half full. At least 16
+     * filters share each transformed input row. */
+    return op == 0 && elem == sizeof(float) && fc_winograd_enabled() && g->R == 3 && g->S == 3 &&
+           g->stride_h == 1 && g->stride_w == 1 && g->dil_h == 1 && g->dil_w == 1 && k <= kcb &&
+           g->K >= 16 && g->C >= 1 && g->Ho >= 1 && g->Wo > FC_WROWS_MAX_WO / 2 &&
+           g->Wo <= FC_WROWS_MAX_WO;
+}
+
+static size_t wrows_weight_floats(const fc_conv_geom *g)
+{
+    return (size_t)fc_roundup(g->K * 12 * g->C, 16);
+}
+
+size_t fc_wrows_bytes(const fc_conv_geom *g)
+{
+    return fc_align_up((wrows_weight_floats(g) +
+                        (size_t)g->C * (FC_WROWS_ROWS + 2) * 4 * WR_TW) * sizeof(float));
+}
+
+/* Filters [i0, i1) in groups of at most nfmax, as even as can be: group q's size. */
+static int wrows_group(fc_int n, int nfmax, fc_int q)
+{
+    const fc_int ng = (n + nfmax - 1) / nfmax;
+    return (int)(n / ng + (q < n % ng));
+}
+
+/* G_t of filters [i0, i1) from the A panels (filter kk's tap p at
+ * ap[(kk - kk % MR) * k + p * MR + kk % MR]), group by group: a group of nf
+ * filters from k0 at wt + (k0 - i0) * 12C, element ((c * 3 + kh) * 4 + t) * nf + f. */
+static void wrows_pack(const fc_conv_geom *g, const float *ap, fc_int i0, fc_int i1, int nfmax,
+                      float *wt)
+{
+    const fc_int C = g->C, k = 9 * C, n = i1 - i0;
+    fc_int k0 = i0;
+    for (fc_int q = 0; k0 < i1; ++q) {
+        const int nf = wrows_group(n, nfmax, q);
+        float *wg = wt + (k0 - i0) * 12 * C;
+        for (int f = 0; f < nf; ++f) {
+            const fc_int kk = k0 + f;
+            const float *a = ap + (kk - kk % FC_MR_F32) * k + kk % FC_MR_F32;
+            for (fc_int c = 0; c < C; ++c)
+                for (int kh = 0; kh < 3; ++kh) {
+                    const fc_int p = c * 9 + kh * 3;
+                    const float g0 = a[p * FC_MR_F32], g1 = a[(p + 1) * FC_MR_F32],
+                                g2 = a[(p + 2) * FC_MR_F32];
+                    float *o = wg + (c * 3 + kh) * 4 * nf + f;
+                    o[0] = g0;
+                    o[nf] = (g0 + g1 + g2) * 0.5f;
+                    o[2 * nf] = (g0 - g1 + g2) * 0.5f;
+                    o[3 * nf] = g2;
+                }
+        }
+        k0 += nf;
+    }
+}
+
+/* U of input rows [r0, r0 + nr) (output-row numbering: row r feeds output rows
+ * r - 2 .. r) of every channel: u + (c * nr + r - r0) * 4 * TW + t * TW + j. The
+ * row's pixels past Wo + 1 read as zero; tiles past the last hold zero. */
+static void wrows_transform(const fc_conv_geom *g, fc_int wrow, const float *xr,
+                           const fc_int *offs, fc_int r0, fc_int nr, float *u)
+{
+    const fc_int n = g->Wo + 2, nt = (g->Wo + 1) / 2;
+    for (fc_int c = 0; c < g->C; ++c)
+        for (fc_int r = 0; r < nr; ++r) {
+            const float *s = xr + (r0 + r) * wrow + offs[9 * c];
+            float *o = u + (c * nr + r) * 4 * WR_TW;
+            for (fc_int j = 0; j < nt; ++j) {
+                const float d0 = s[2 * j], d1 = s[2 * j + 1], d2 = s[2 * j + 2];
+                const float d3 = 2 * j + 3 < n ? s[2 * j + 3] : 0.0f;
+                o[j] = d0 - d2;
+                o[WR_TW + j] = d1 + d2;
+                o[2 * WR_TW + j] = d2 - d1;
+                o[3 * WR_TW + j] = d1 - d3;
+            }
+            for (fc_int j = nt; j < WR_TW; ++j)
+                o[j] = o[WR_TW + j] = o[2 * WR_TW + j] = o[3 * WR_TW + j] = 0.0f;
+        }
+}
+
+#define WR_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma")))
+#define WR_AVX2 __attribute__((target("avx2,fma")))
+
+/* The contract above, 16 tiles (32 pixels from y) a vector; u at the row's
+ * first U row (channel 0, kh 0), C channels nr rows apart. */
+static inline __attribute__((always_inline)) WR_AVX512 void
+wrows_row512(const int NF, fc_int C, fc_int nr, const float *u, const float *w,
+            const float *bias, int relu, float *y, fc_int P, __mmask16 mlo, __mmask16 mhi)
+{
+    __m512 acc[24];
+#pragma GCC unroll 24
+    for (int i = 0; i < 4 * NF; ++i)
+        acc[i] = _mm512_setzero_ps();
+    for (fc_int c = 0; c < C; ++c)
+        for (int kh = 0; kh < 3; ++kh) {
+            const float *uc = u + (c * nr + kh) * 4 * WR_TW;
+            const float *wc = w + (c * 3 + kh) * 4 * NF;
+#pragma GCC unroll 4
+            for (int t = 0; t < 4; ++t) {
+                const __m512 v = _mm512_load_ps(uc + t * WR_TW);
+#pragma GCC unroll 6
+                for (int f = 0; f < NF; ++f)
+                    acc[t * NF + f] =
+                        _mm512_fmadd_ps(_mm512_set1_ps(wc[t * NF + f]), v, acc[t * NF + f]);
+            }
+        }
+    const __m512i ilo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i ihi =
+        _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+#pragma GCC unroll 6
+    for (int f = 0; f < NF; ++f) {
+        __m512 y0 = _mm512_add_ps(_mm512_add_ps(acc[f], acc[NF + f]), acc[2 * NF + f]);
+        __m512 y1 = _mm512_sub_ps(_mm512_sub_ps(acc[NF + f], acc[2 * NF + f]), acc[3 * NF + f]);
+        if (bias) {
+            const __m512 b = _mm512_set1_ps(bias[f]);
+            y0 = _mm512_add_ps(y0, b);
+            y1 = _mm512_add_ps(y1, b);
+        }
+        if (relu) {
+            y0 = _mm512_max_ps(y0, _mm512_setzero_ps());
+            y1 = _mm512_max_ps(y1, _mm512_setzero_ps());
+        }
+        _mm512_mask_storeu_ps(y + f * P, mlo, _mm512_permutex2var_ps(y0, ilo, y1));
+        _mm512_mask_storeu_ps(y + f * P + 16, mhi, _mm512_permutex2var_ps(y0, ihi, y1));
+    }
+}
+
+static WR_AVX512 void wrows_rows512(int nf, fc_int C, fc_int nr, const float *u, const float *w,
+                                   const float *bias, int relu, float *y, fc_int P, fc_int lo,
+                                   fc_int hi)
+{
+    /* lanes of pixels [lo, hi): bits lo..hi-1 of the 32 */
+    const uint32_t m = (uint32_t)((((uint64_t)1 << hi) - 1) & ~(((uint64_t)1 << lo) - 1));
+    const __mmask16 mlo = (__mmask16)(m & 0xffffu), mhi = (__mmask16)(m >> 16);
+    switch (nf) {
+#define WR_CASE(N)                                                                   \
+    case N:                                                                          \
+        wrows_row512(N, C, nr, u, w, bias, relu, y, P, mlo, mhi);                     \
+        break;
+        WR_CASE(1) WR_CASE(2) WR_CASE(3) WR_CASE(4) WR_CASE(5) WR_CASE(6)
+#undef WR_CASE
+    }
+}
+
+/* The contract above, 8 tiles (16 pixels from y) a vector. */
+static inline __attribute__((always_inline)) WR_AVX2 void
+wrows_row256(const int NF, fc_int C, fc_int nr, const float *u, const float *w,
+            const float *bias, int relu, float *y, fc_int P, __m256i mlo, __m256i mhi)
+{
+    __m256 acc[12];
+#pragma GCC unroll 12
+    for (int i = 0; i < 4 * NF; ++i)
+        acc[i] = _mm256_setzero_ps();
+    for (fc_int c = 0; c < C; ++c)
+        for (int kh = 0; kh < 3; ++kh) {
+            const float *uc = u + (c * nr + kh) * 4 * WR_TW;
+            const float *wc = w + (c * 3 + kh) * 4 * NF;
+#pragma GCC unroll 4
+            for (int t = 0; t < 4; ++t) {
+                const __m256 v = _mm256_load_ps(uc + t * WR_TW);
+#pragma GCC unroll 3
+                for (int f = 0; f < NF; ++f)
+                    acc[t * NF + f] =
+                        _mm256_fmadd_ps(_mm256_broadcast_ss(wc + t * NF + f), v, acc[t * NF + f]);
+            }
+        }
+#pragma GCC unroll 3
+    for (int f = 0; f < NF; ++f) {
+        __m256 y0 = _mm256_add_ps(_mm256_add_ps(acc[f], acc[NF + f]), acc[2 * NF + f]);
+        __m256 y1 = _mm256_sub_ps(_mm256_sub_ps(acc[NF + f], acc[2 * NF + f]), acc[3 * NF + f]);
+        if (bias) {
+            const __m256 b = _mm256_set1_ps(bias[f]);
+            y0 = _mm256_add_ps(y0, b);
+            y1 = _mm256_add_ps(y1, b);
+        }
+        if (relu) {
+            y0 = _mm256_max_ps(y0, _mm256_setzero_ps());
+            y1 = _mm256_max_ps(y1, _mm256_setzero_ps());
+        }
+        const __m256 a = _mm256_unpacklo_ps(y0, y1), b = _mm256_unpackhi_ps(y0, y1);
+        _mm256_maskstore_ps(y + f * P, mlo, _mm256_permute2f128_ps(a, b, 0x20));
+        _mm256_maskstore_ps(y + f * P + 8, mhi, _mm256_permute2f128_ps(a, b, 0x31));
+    }
+}
+
+static WR_AVX2 void wrows_rows256(int nf, fc_int C, fc_int nr, const float *u, const float *w,
+                                 const float *bias, int relu, float *y, fc_int P, fc_int lo,
+                                 fc_int hi)
+{
+    for (int v = 0; v < WR_TW / 8; ++v) {
+        const fc_int base = 16 * v;
+        if (hi <= base || lo >= base + 16)
+            continue;
+        const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        const __m256i l0 = _mm256_set1_epi32((int)(lo - base - 1)),
+                      h0 = _mm256_set1_epi32((int)(hi - base));
+        const __m256i i8 = _mm256_add_epi32(idx, _mm256_set1_epi32(8));
+        const __m256i mlo = _mm256_and_si256(_mm256_cmpgt_epi32(idx, l0), _mm256_cmpgt_epi32(h0, idx));
+        const __m256i mhi = _mm256_and_si256(_mm256_cmpgt_epi32(i8, l0), _mm256_cmpgt_epi32(h0, i8));
+        const float *uv = u + 8 * v;
+        float *yv = y + base;
+        switch (nf) {
+#define WR_CASE(N)                                                                   \
+    case N:                                                                          \
+        wrows_row256(N, C, nr, uv, w, bias, relu, yv, P, mlo, mhi);                   \
+        break;
+            WR_CASE(1) WR_CASE(2) WR_CASE(3)
+#undef WR_CASE
+        }
+    }
+}
+
+void fc_wrows_image(const fc_conv_geom *g, fc_int wrow, const float *xr, const fc_int *offs,
+                   const float *ap, int wt_ready, float *y, fc_int p0, fc_int p1, fc_int i0,
+                   fc_int i1, const float *bias, int relu, void *work)
+{
+    const int avx512 = fc_simd_path() == FC_SIMD_AVX512;
+    const int nfmax = avx512 ? 6 : 3;
+    const fc_int C = g->C, Wo = g->Wo, P = g->Ho * Wo, n = i1 - i0;
+    float *wt = (float *)work, *u = wt + wrows_weight_floats(g);
+    if (p0 >= p1 || n <= 0)
+        return;
+    if (!wt_ready)
+        wrows_pack(g, ap, i0, i1, nfmax, wt);
+    /* rows a block: its U (C * (rows + 2) rows of 4 * 16 floats) within 24 KB of L1 */
+    const fc_int rows = FC_MAX(1, FC_MIN(FC_WROWS_ROWS, 24576 / (C * 4 * WR_TW * 4) - 2));
+    const fc_int ra = p0 / Wo, rb = (p1 - 1) / Wo + 1;
+    for (fc_int r0 = ra; r0 < rb; r0 += rows) {
+        const fc_int nrow = FC_MIN(rows, rb - r0), nr = nrow + 2;
+        wrows_transform(g, wrow, xr, offs, r0, nr, u);
+        fc_int k0 = i0;
+        for (fc_int q = 0; k0 < i1; ++q) {
+            const int nf = wrows_group(n, nfmax, q);
+            const float *wg = wt + (k0 - i0) * 12 * C;
+            const float *bg = bias ? bias + k0 : NULL;
+            for (fc_int r = 0; r < nrow; ++r) {
+                const fc_int oh = r0 + r;
+                const fc_int lo = FC_MAX(p0 - oh * Wo, 0), hi = FC_MIN(p1 - oh * Wo, Wo);
+                float *yr = y + k0 * P + oh * Wo;
+                const float *ur = u + r * 4 * WR_TW;
+                if (avx512)
+                    wrows_rows512(nf, C, nr, ur, wg, bg, relu, yr, P, lo, hi);
+                else
+                    wrows_rows256(nf, C, nr, ur, wg, bg, relu, yr, P, lo, hi);
+            }
+            k0 += nf;
+        }
+    }
+}
+
+#else /* no x86 SIMD kernels: the direct kernels run everything */
+
+int fc_wrows_ok(const fc_conv_geom *g, int op, size_t elem, fc_int k, fc_int kcb)
+{
+    (void)g, (void)op, (void)elem, (void)k, (void)kcb;
+    return 0;
+}
+
+size_t fc_wrows_bytes(const fc_conv_geom *g)
+{
+    (void)g;
+    return 0;
+}
+
+void fc_wrows_image(const fc_conv_geom *g, fc_int wrow, const float *xr, const fc_int *offs,
+                   const float *ap, int wt_ready, float *y, fc_int p0, fc_int p1, fc_int i0,
+                   fc_int i1, const float *bias, int relu, void *work)
+{
+    (void)g, (void)wrow, (void)xr, (void)offs, (void)ap, (void)wt_ready, (void)y, (void)p0;
+    (void)p1, (void)i0, (void)i1, (void)bias, (void)relu, (void)work;
+}
+#endif

@@ -1,0 +1,51 @@
+/*
+ * conv_wrows.h -- Winograd F(2, 3) along output rows for 3x3 stride-1 float
+ * convolutions with few input channels (conv_forward_wrows.c), run inside the
+ * direct path (fc_conv_direct_range) on its bordered image.
+ *
+ * Each pair of neighbouring outputs of a row, y[2j] and y[2j + 1], is a tile:
+ * per (channel, filter row) four products U_t . G_t where the direct path
+ * makes six, so 3x3 filters take 36 multiply-adds per tile and channel, not
+ * 54. The input transform U (d0 - d2, d1 + d2, d2 - d1, d1 - d3 of the tile's
+ * four input pixels) is made once per image row and channel and shared by
+ * every filter; the weights' (g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2,
+ * g2) once per call. The kernels hold a row's tiles in the vector lanes and
+ * several filters' four accumulators in registers, then write y[2j] =
+ * (M0 + M1) + M2 and y[2j + 1] = (M1 - M2) - M3 interleaved into the row,
+ * + bias, max(., 0).
+ *
+ * Where the direct path's kernels are about all multiply-adds (3-channel
+ * inputs: 27 taps, short rows) this is what is left to win. Chosen on
+ * geometry alone (fc_wrows_ok), so the AVX2 and AVX-512 kernels, which give
+ * each element the same operations in the same order, agree bit for bit;
+ * the portable path keeps the direct kernels.
+ */
+#ifndef FC_CONV_WROWS_H
+#define FC_CONV_WROWS_H
+#include "fastconv.h"
+
+/* Output rows of at most this many pixels (one AVX-512 vector of tiles). */
+#define FC_WROWS_MAX_WO 32
+/* Output rows whose input rows are transformed together (the U block). */
+#define FC_WROWS_ROWS 8
+
+/* Whether the forward pass (op 0) of float (elem 4) geometry g, whose direct
+ * plan reduces over k = 9C taps in one block of kcb, runs F(2, 3) rows. */
+int fc_wrows_ok(const fc_conv_geom *g, int op, size_t elem, fc_int k, fc_int kcb);
+
+/* Workspace bytes: the transformed weights and one U block. */
+size_t fc_wrows_bytes(const fc_conv_geom *g);
+
+/* Output pixels [p0, p1) (any cut: a row shared by two calls gets the same
+ * bits in each) and filters [i0, i1) of one image of the direct plan's
+ * geometry g. xr: output row 0's first input row in the bordered image (the
+ * image plus (mt - pad_top) rows), offs: its tap offsets (tap (c, 0, 0) at
+ * offs[9c], rows wrow apart); ap: the direct plan's packed A
+ * panels (MR = 6 rows each, k = 9C long, one K block); work: fc_wrows_bytes,
+ * 64-byte aligned. wt_ready: the weights of [i0, i1) are already at work
+ * (an earlier image of the same call). */
+void fc_wrows_image(const fc_conv_geom *g, fc_int wrow, const float *xr, const fc_int *offs,
+                   const float *ap, int wt_ready, float *y, fc_int p0, fc_int p1, fc_int i0,
+                   fc_int i1, const float *bias, int relu, void *work);
+
+#endif /* FC_CONV_WROWS_H */
