@@ -1,10 +1,10 @@
 /*
  * conv_forward_wrows.c -- Winograd F(2, 3) along output rows (conv_wrows.h): the
- * weight and input transforms (plain C, shared by both kernels, so both see
- * the same U and G), the AVX-512 kernel (a row's 16 tiles in one vector, up
- * to 6 filters: 24 accumulators) and the AVX2 kernel (8 tiles a vector, up
- * to 3 filters: 12 accumulators), and the driver that walks a call's rows in
- * blocks of FC_WROWS_ROWS.
+ * weight transform (plain C) and the input transform (AVX2 vectors, which both
+ * paths have), shared by both kernels so that both see the same G and U; the
+ * AVX-512 kernel (a row's 16 tiles in one vector, up to 6 filters: 24
+ * accumulators) and the AVX2 kernel (8 tiles a vector, up to 3 filters: 12
+ * accumulators); and the driver that walks a call's rows in blocks.
  *
  * Kernel contract: for filters [k0, k0 + nf) and one output row, M_t (t = 0..3)
  * start at zero and take, in the order c = 0..C-1, kh = 0..2, one fused
@@ -79,32 +79,57 @@ static void wrows_pack(const fc_conv_geom *g, const float *ap, fc_int i0, fc_int
     }
 }
 
-/* U of input rows [r0, r0 + nr) (output-row numbering: row r feeds output rows
- * r - 2 .. r) of every channel: u + (c * nr + r - r0) * 4 * TW + t * TW + j. The
- * row's pixels past Wo + 1 read as zero; tiles past the last hold zero. */
-static void wrows_transform(const fc_conv_geom *g, fc_int wrow, const float *xr,
-                           const fc_int *offs, fc_int r0, fc_int nr, float *u)
+#define WR_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma")))
+#define WR_AVX2 __attribute__((target("avx2,fma")))
+
+/* Pixels q .. q + 7 of a row of n (those past n read as zero, never touched). */
+static inline __attribute__((always_inline)) WR_AVX2 __m256
+wrows_load8(const float *s, fc_int q, fc_int n)
 {
-    const fc_int n = g->Wo + 2, nt = (g->Wo + 1) / 2;
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const fc_int left = FC_MAX(FC_MIN(n - q, 8), 0);
+    return _mm256_maskload_ps(s + q, _mm256_cmpgt_epi32(_mm256_set1_epi32((int)left), iota));
+}
+
+/* The even and the odd lanes of a (low half) then b. */
+static inline __attribute__((always_inline)) WR_AVX2 __m256 wrows_even(__m256 a, __m256 b)
+{
+    const __m256 t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+static inline __attribute__((always_inline)) WR_AVX2 __m256 wrows_odd(__m256 a, __m256 b)
+{
+    const __m256 t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+/* U of input rows [r0, r0 + nr) (output-row numbering: row r feeds output rows
+ * r - 2 .. r) of every channel: u + (c * nr + r - r0) * 4 * TW + t * TW + j, eight
+ * tiles a step: d0..d3 of tile j are the even and odd pixels from 2j and from
+ * 2j + 2. A row's pixels past Wo + 1 read as zero (only lanes whose outputs are
+ * dropped see them). */
+static WR_AVX2 void wrows_transform(const fc_conv_geom *g, fc_int wrow, const float *xr,
+                                    const fc_int *offs, fc_int r0, fc_int nr, float *u)
+{
+    const fc_int n = g->Wo + 2;
     for (fc_int c = 0; c < g->C; ++c)
         for (fc_int r = 0; r < nr; ++r) {
             const float *s = xr + (r0 + r) * wrow + offs[9 * c];
             float *o = u + (c * nr + r) * 4 * WR_TW;
-            for (fc_int j = 0; j < nt; ++j) {
-                const float d0 = s[2 * j], d1 = s[2 * j + 1], d2 = s[2 * j + 2];
-                const float d3 = 2 * j + 3 < n ? s[2 * j + 3] : 0.0f;
-                o[j] = d0 - d2;
-                o[WR_TW + j] = d1 + d2;
-                o[2 * WR_TW + j] = d2 - d1;
-                o[3 * WR_TW + j] = d1 - d3;
+            for (int h = 0; h < WR_TW / 8; ++h) {
+                const fc_int q = 16 * h;
+                const __m256 a = wrows_load8(s, q, n), b = wrows_load8(s, q + 8, n);
+                const __m256 a2 = wrows_load8(s, q + 2, n), b2 = wrows_load8(s, q + 10, n);
+                const __m256 d0 = wrows_even(a, b), d1 = wrows_odd(a, b);
+                const __m256 d2 = wrows_even(a2, b2), d3 = wrows_odd(a2, b2);
+                _mm256_store_ps(o + 8 * h, _mm256_sub_ps(d0, d2));
+                _mm256_store_ps(o + WR_TW + 8 * h, _mm256_add_ps(d1, d2));
+                _mm256_store_ps(o + 2 * WR_TW + 8 * h, _mm256_sub_ps(d2, d1));
+                _mm256_store_ps(o + 3 * WR_TW + 8 * h, _mm256_sub_ps(d1, d3));
             }
-            for (fc_int j = nt; j < WR_TW; ++j)
-                o[j] = o[WR_TW + j] = o[2 * WR_TW + j] = o[3 * WR_TW + j] = 0.0f;
         }
 }
-
-#define WR_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma")))
-#define WR_AVX2 __attribute__((target("avx2,fma")))
 
 /* The contract above, 16 tiles (32 pixels from y) a vector; u at the row's
  * first U row (channel 0, kh 0), C channels nr rows apart. */
