@@ -15,20 +15,37 @@
 #include "conv_internal.h"
 #include "conv_wrows.h"
 
-/* Tiles per U row: one AVX-512 vector, two AVX2 ones. */
-#define WR_TW (FC_WROWS_MAX_WO / 2)
+/* Tiles per U row: a whole number of AVX-512 vectors (two AVX2 ones each). */
+static fc_int wrows_tw(const fc_conv_geom *g)
+{
+    return fc_roundup((g->Wo + 1) / 2, 16);
+}
+
+/* Output rows a block: its U (C * (rows + 2) rows of 4 * tw floats) within about 24 KB
+ * (L1), at least two. */
+static fc_int wrows_block_rows(const fc_conv_geom *g)
+{
+    const fc_int per_row = g->C * 4 * wrows_tw(g) * (fc_int)sizeof(float);
+    return FC_MAX(2, FC_MIN(FC_WROWS_ROWS, 24576 / per_row - 2));
+}
 
 #ifdef FC_HAVE_X86_AVX2_KERNELS
 #include <immintrin.h>
 
 int fc_wrows_ok(const fc_conv_geom *g, int op, size_t elem, fc_int k, fc_int kcb)
 {
-    /* 17..32-pixel rows: one vector of tiles at least half full. At least 16
-     * filters share each transformed input row. */
+    /* Rows of 17-32 pixels (one vector of tiles, at least half full) or of more tiles
+     * whose last vector is nearly full: where it is not, the idle lanes cost more than
+     * the products saved (3 channels, batch 64 or 32, 2 threads, against the direct
+     * kernels: 17-30-pixel rows 1.14-1.46x, 64 1.33x, 128 1.24-1.32x, 224 1.44x; 38
+     * 0.94x, 42 1.06x, 48 0.99x). At least 16 filters share each transformed input row
+     * (3 -> 16 channels: 1.30x). */
+    const fc_int tiles = (g->Wo + 1) / 2;
+    const int lanes = tiles <= 16 || 100 * tiles >= 85 * fc_roundup(tiles, 16);
     return op == 0 && elem == sizeof(float) && fc_winograd_enabled() && g->R == 3 && g->S == 3 &&
            g->stride_h == 1 && g->stride_w == 1 && g->dil_h == 1 && g->dil_w == 1 && k <= kcb &&
-           g->K >= 16 && g->C >= 1 && g->Ho >= 1 && g->Wo > FC_WROWS_MAX_WO / 2 &&
-           g->Wo <= FC_WROWS_MAX_WO;
+           g->K >= 16 && g->C >= 1 && g->Ho >= 1 && g->Wo > FC_WROWS_MIN_WO &&
+           g->Wo <= FC_WROWS_MAX_WO && lanes;
 }
 
 static size_t wrows_weight_floats(const fc_conv_geom *g)
@@ -39,7 +56,8 @@ static size_t wrows_weight_floats(const fc_conv_geom *g)
 size_t fc_wrows_bytes(const fc_conv_geom *g)
 {
     return fc_align_up((wrows_weight_floats(g) +
-                        (size_t)g->C * (FC_WROWS_ROWS + 2) * 4 * WR_TW) * sizeof(float));
+                        (size_t)(g->C * (wrows_block_rows(g) + 2) * 4 * wrows_tw(g))) *
+                       sizeof(float));
 }
 
 /* Filters [i0, i1) in groups of at most nfmax, as even as can be: group q's size. */
@@ -109,33 +127,45 @@ static inline __attribute__((always_inline)) WR_AVX2 __m256 wrows_odd(__m256 a, 
  * tiles a step: d0..d3 of tile j are the even and odd pixels from 2j and from
  * 2j + 2. A row's pixels past Wo + 1 read as zero (only lanes whose outputs are
  * dropped see them). */
-static WR_AVX2 void wrows_transform(const fc_conv_geom *g, fc_int wrow, const float *xr,
-                                    const fc_int *offs, fc_int r0, fc_int nr, float *u)
+static inline __attribute__((always_inline)) WR_AVX2 void
+wrows_transform_tw(const fc_conv_geom *g, const fc_int tw, fc_int wrow, const float *xr,
+                   const fc_int *offs, fc_int r0, fc_int nr, float *u)
 {
     const fc_int n = g->Wo + 2;
     for (fc_int c = 0; c < g->C; ++c)
         for (fc_int r = 0; r < nr; ++r) {
             const float *s = xr + (r0 + r) * wrow + offs[9 * c];
-            float *o = u + (c * nr + r) * 4 * WR_TW;
-            for (int h = 0; h < WR_TW / 8; ++h) {
+            float *o = u + (c * nr + r) * 4 * tw;
+            for (fc_int h = 0; h < tw / 8; ++h) {
                 const fc_int q = 16 * h;
                 const __m256 a = wrows_load8(s, q, n), b = wrows_load8(s, q + 8, n);
                 const __m256 a2 = wrows_load8(s, q + 2, n), b2 = wrows_load8(s, q + 10, n);
                 const __m256 d0 = wrows_even(a, b), d1 = wrows_odd(a, b);
                 const __m256 d2 = wrows_even(a2, b2), d3 = wrows_odd(a2, b2);
                 _mm256_store_ps(o + 8 * h, _mm256_sub_ps(d0, d2));
-                _mm256_store_ps(o + WR_TW + 8 * h, _mm256_add_ps(d1, d2));
-                _mm256_store_ps(o + 2 * WR_TW + 8 * h, _mm256_sub_ps(d2, d1));
-                _mm256_store_ps(o + 3 * WR_TW + 8 * h, _mm256_sub_ps(d1, d3));
+                _mm256_store_ps(o + tw + 8 * h, _mm256_add_ps(d1, d2));
+                _mm256_store_ps(o + 2 * tw + 8 * h, _mm256_sub_ps(d2, d1));
+                _mm256_store_ps(o + 3 * tw + 8 * h, _mm256_sub_ps(d1, d3));
             }
         }
 }
 
-/* The contract above, 16 tiles (32 pixels from y) a vector; u at the row's
- * first U row (channel 0, kh 0), C channels nr rows apart. */
+static WR_AVX2 void wrows_transform(const fc_conv_geom *g, fc_int wrow, const float *xr,
+                                    const fc_int *offs, fc_int r0, fc_int nr, float *u)
+{
+    const fc_int tw = wrows_tw(g);
+    if (tw == 16) /* the loop over a row's tiles unrolled */
+        wrows_transform_tw(g, 16, wrow, xr, offs, r0, nr, u);
+    else
+        wrows_transform_tw(g, tw, wrow, xr, offs, r0, nr, u);
+}
+
+/* The contract above, 16 tiles (32 pixels from y) a vector; u at the vector's
+ * tiles in the row's first U row (channel 0, kh 0), U rows 4 * tw apart, C
+ * channels nr rows apart. */
 static inline __attribute__((always_inline)) WR_AVX512 void
-wrows_row512(const int NF, fc_int C, fc_int nr, const float *u, const float *w,
-            const float *bias, int relu, float *y, fc_int P, __mmask16 mlo, __mmask16 mhi)
+wrows_row512(const int NF, fc_int C, fc_int nr, fc_int tw, const float *u, const float *w,
+             const float *bias, int relu, float *y, fc_int P, __mmask16 mlo, __mmask16 mhi)
 {
     __m512 acc[24];
 #pragma GCC unroll 24
@@ -143,11 +173,11 @@ wrows_row512(const int NF, fc_int C, fc_int nr, const float *u, const float *w,
         acc[i] = _mm512_setzero_ps();
     for (fc_int c = 0; c < C; ++c)
         for (int kh = 0; kh < 3; ++kh) {
-            const float *uc = u + (c * nr + kh) * 4 * WR_TW;
+            const float *uc = u + (c * nr + kh) * 4 * tw;
             const float *wc = w + (c * 3 + kh) * 4 * NF;
 #pragma GCC unroll 4
             for (int t = 0; t < 4; ++t) {
-                const __m512 v = _mm512_load_ps(uc + t * WR_TW);
+                const __m512 v = _mm512_load_ps(uc + t * tw);
 #pragma GCC unroll 6
                 for (int f = 0; f < NF; ++f)
                     acc[t * NF + f] =
@@ -175,27 +205,61 @@ wrows_row512(const int NF, fc_int C, fc_int nr, const float *u, const float *w,
     }
 }
 
-static WR_AVX512 void wrows_rows512(int nf, fc_int C, fc_int nr, const float *u, const float *w,
-                                   const float *bias, int relu, float *y, fc_int P, fc_int lo,
-                                   fc_int hi)
+/* Wider rows: each filter count its own function (inlined into the loop over
+ * vectors, the 5-filter kernel lost accumulators to register moves). */
+#define WR_ROW512(N)                                                                  \
+    static __attribute__((noinline)) WR_AVX512 void wrows_row512_##N(                 \
+        fc_int C, fc_int nr, fc_int tw, const float *u, const float *w,              \
+        const float *bias, int relu, float *y, fc_int P, __mmask16 mlo, __mmask16 mhi) \
+    {                                                                                 \
+        wrows_row512(N, C, nr, tw, u, w, bias, relu, y, P, mlo, mhi);                  \
+    }
+WR_ROW512(1) WR_ROW512(2) WR_ROW512(3) WR_ROW512(4) WR_ROW512(5) WR_ROW512(6)
+#undef WR_ROW512
+
+static WR_AVX512 void wrows_rows512(int nf, fc_int C, fc_int nr, fc_int tw, const float *u,
+                                    const float *w, const float *bias, int relu, float *y,
+                                    fc_int P, fc_int lo, fc_int hi)
 {
-    /* lanes of pixels [lo, hi): bits lo..hi-1 of the 32 */
-    const uint32_t m = (uint32_t)((((uint64_t)1 << hi) - 1) & ~(((uint64_t)1 << lo) - 1));
-    const __mmask16 mlo = (__mmask16)(m & 0xffffu), mhi = (__mmask16)(m >> 16);
-    switch (nf) {
+    if (tw == 16) {
+        /* rows of up to 32 pixels: one vector, the kernels inlined here with a
+         * constant U row stride (a call per row and filter group cost 1.05x) */
+        const uint32_t m = (uint32_t)((((uint64_t)1 << hi) - 1) & ~(((uint64_t)1 << lo) - 1));
+        const __mmask16 mlo = (__mmask16)(m & 0xffffu), mhi = (__mmask16)(m >> 16);
+        switch (nf) {
 #define WR_CASE(N)                                                                   \
     case N:                                                                          \
-        wrows_row512(N, C, nr, u, w, bias, relu, y, P, mlo, mhi);                     \
+        wrows_row512(N, C, nr, 16, u, w, bias, relu, y, P, mlo, mhi);                 \
         break;
-        WR_CASE(1) WR_CASE(2) WR_CASE(3) WR_CASE(4) WR_CASE(5) WR_CASE(6)
+            WR_CASE(1) WR_CASE(2) WR_CASE(3) WR_CASE(4) WR_CASE(5) WR_CASE(6)
 #undef WR_CASE
+        }
+        return;
+    }
+    for (fc_int v = 0; v < tw / 16; ++v) {
+        /* lanes of pixels [lo, hi) among the vector's 32: bits a..b-1 */
+        const fc_int base = 32 * v, a = FC_MAX(lo - base, 0), b = FC_MIN(hi - base, 32);
+        if (a >= b)
+            continue;
+        const uint32_t m = (uint32_t)((((uint64_t)1 << b) - 1) & ~(((uint64_t)1 << a) - 1));
+        const __mmask16 mlo = (__mmask16)(m & 0xffffu), mhi = (__mmask16)(m >> 16);
+        const float *uv = u + 16 * v;
+        float *yv = y + base;
+        switch (nf) {
+#define WR_CASE(N)                                                                   \
+    case N:                                                                          \
+        wrows_row512_##N(C, nr, tw, uv, w, bias, relu, yv, P, mlo, mhi);              \
+        break;
+            WR_CASE(1) WR_CASE(2) WR_CASE(3) WR_CASE(4) WR_CASE(5) WR_CASE(6)
+#undef WR_CASE
+        }
     }
 }
 
 /* The contract above, 8 tiles (16 pixels from y) a vector. */
 static inline __attribute__((always_inline)) WR_AVX2 void
-wrows_row256(const int NF, fc_int C, fc_int nr, const float *u, const float *w,
-            const float *bias, int relu, float *y, fc_int P, __m256i mlo, __m256i mhi)
+wrows_row256(const int NF, fc_int C, fc_int nr, fc_int tw, const float *u, const float *w,
+             const float *bias, int relu, float *y, fc_int P, __m256i mlo, __m256i mhi)
 {
     __m256 acc[12];
 #pragma GCC unroll 12
@@ -203,11 +267,11 @@ wrows_row256(const int NF, fc_int C, fc_int nr, const float *u, const float *w,
         acc[i] = _mm256_setzero_ps();
     for (fc_int c = 0; c < C; ++c)
         for (int kh = 0; kh < 3; ++kh) {
-            const float *uc = u + (c * nr + kh) * 4 * WR_TW;
+            const float *uc = u + (c * nr + kh) * 4 * tw;
             const float *wc = w + (c * 3 + kh) * 4 * NF;
 #pragma GCC unroll 4
             for (int t = 0; t < 4; ++t) {
-                const __m256 v = _mm256_load_ps(uc + t * WR_TW);
+                const __m256 v = _mm256_load_ps(uc + t * tw);
 #pragma GCC unroll 3
                 for (int f = 0; f < NF; ++f)
                     acc[t * NF + f] =
@@ -233,11 +297,21 @@ wrows_row256(const int NF, fc_int C, fc_int nr, const float *u, const float *w,
     }
 }
 
-static WR_AVX2 void wrows_rows256(int nf, fc_int C, fc_int nr, const float *u, const float *w,
-                                 const float *bias, int relu, float *y, fc_int P, fc_int lo,
-                                 fc_int hi)
+#define WR_ROW256(N)                                                                  \
+    static __attribute__((noinline)) WR_AVX2 void wrows_row256_##N(                   \
+        fc_int C, fc_int nr, fc_int tw, const float *u, const float *w,              \
+        const float *bias, int relu, float *y, fc_int P, __m256i mlo, __m256i mhi)   \
+    {                                                                                 \
+        wrows_row256(N, C, nr, tw, u, w, bias, relu, y, P, mlo, mhi);                  \
+    }
+WR_ROW256(1) WR_ROW256(2) WR_ROW256(3)
+#undef WR_ROW256
+
+static WR_AVX2 void wrows_rows256(int nf, fc_int C, fc_int nr, fc_int tw, const float *u,
+                                  const float *w, const float *bias, int relu, float *y,
+                                  fc_int P, fc_int lo, fc_int hi)
 {
-    for (int v = 0; v < WR_TW / 8; ++v) {
+    for (fc_int v = 0; v < tw / 8; ++v) {
         const fc_int base = 16 * v;
         if (hi <= base || lo >= base + 16)
             continue;
@@ -252,7 +326,7 @@ static WR_AVX2 void wrows_rows256(int nf, fc_int C, fc_int nr, const float *u, c
         switch (nf) {
 #define WR_CASE(N)                                                                   \
     case N:                                                                          \
-        wrows_row256(N, C, nr, uv, w, bias, relu, yv, P, mlo, mhi);                   \
+        wrows_row256_##N(C, nr, tw, uv, w, bias, relu, yv, P, mlo, mhi);              \
         break;
             WR_CASE(1) WR_CASE(2) WR_CASE(3)
 #undef WR_CASE
@@ -272,8 +346,7 @@ void fc_wrows_image(const fc_conv_geom *g, fc_int wrow, const float *xr, const f
         return;
     if (!wt_ready)
         wrows_pack(g, ap, i0, i1, nfmax, wt);
-    /* rows a block: its U (C * (rows + 2) rows of 4 * 16 floats) within 24 KB of L1 */
-    const fc_int rows = FC_MAX(1, FC_MIN(FC_WROWS_ROWS, 24576 / (C * 4 * WR_TW * 4) - 2));
+    const fc_int rows = wrows_block_rows(g), tw = wrows_tw(g);
     const fc_int ra = p0 / Wo, rb = (p1 - 1) / Wo + 1;
     for (fc_int r0 = ra; r0 < rb; r0 += rows) {
         const fc_int nrow = FC_MIN(rows, rb - r0), nr = nrow + 2;
@@ -287,11 +360,11 @@ void fc_wrows_image(const fc_conv_geom *g, fc_int wrow, const float *xr, const f
                 const fc_int oh = r0 + r;
                 const fc_int lo = FC_MAX(p0 - oh * Wo, 0), hi = FC_MIN(p1 - oh * Wo, Wo);
                 float *yr = y + k0 * P + oh * Wo;
-                const float *ur = u + r * 4 * WR_TW;
+                const float *ur = u + r * 4 * tw;
                 if (avx512)
-                    wrows_rows512(nf, C, nr, ur, wg, bg, relu, yr, P, lo, hi);
+                    wrows_rows512(nf, C, nr, tw, ur, wg, bg, relu, yr, P, lo, hi);
                 else
-                    wrows_rows256(nf, C, nr, ur, wg, bg, relu, yr, P, lo, hi);
+                    wrows_rows256(nf, C, nr, tw, ur, wg, bg, relu, yr, P, lo, hi);
             }
             k0 += nf;
         }

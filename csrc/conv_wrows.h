@@ -24,9 +24,15 @@
 #define FC_CONV_WROWS_H
 #include "fastconv.h"
 
-/* Output rows of at most this many pixels (one AVX-512 vector of tiles). */
-#define FC_WROWS_MAX_WO 32
-/* Output rows whose input rows are transformed together (the U block). */
+/* Output rows of more than FC_WROWS_MIN_WO pixels (16: a vector of tiles at least
+ * half full), at most FC_WROWS_MAX_WO (the U block's size grows with them). */
+#ifndef FC_WROWS_MIN_WO
+#define FC_WROWS_MIN_WO 16
+#endif
+#ifndef FC_WROWS_MAX_WO
+#define FC_WROWS_MAX_WO 1024
+#endif
+/* Output rows whose input rows are transformed together (the U block), at most. */
 #define FC_WROWS_ROWS 8
 
 /* Whether the forward pass (op 0) of float (elem 4) geometry g, whose direct

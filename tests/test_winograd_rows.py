@@ -1,7 +1,7 @@
 """Winograd F(2, 3) along output rows (csrc/conv_forward_wrows.c): the float forward pass
 of 3x3 stride-1 convolutions whose 9C taps fit one reduction block, with 16 or more
-filters and 17-32-pixel output rows (tfcnn's and the CIFAR networks' first layers) on the
-AVX2 and AVX-512 paths; the portable path, float64 and FASTCONV_NO_WINOGRAD keep the
+filters and output rows of 17-32 pixels (tfcnn's and the CIFAR networks' first layers) or
+of more whose last vector of tiles is nearly full, on the AVX2 and AVX-512 paths; the portable path, float64 and FASTCONV_NO_WINOGRAD keep the
 direct kernels.
 
 Checked: which geometries take it; values against fastconv.reference (float64) and
@@ -44,7 +44,11 @@ def simd_paths():
     ((2, 29, 16, 9, 26, 0), False),     # 261 taps: two blocks
     ((2, 3, 15, 32, 32, 0), False),     # fewer than 16 filters
     ((2, 3, 32, 18, 18, 0), False),     # 16-pixel rows: half a vector of tiles idle
-    ((2, 3, 32, 18, 35, 0), False),     # 33-pixel rows
+    ((2, 3, 32, 18, 35, 0), False),     # 33-pixel rows: 17 tiles, the second vector's 1 of 16
+    ((2, 3, 32, 18, 40, 0), False),     # 38 pixels: 19 tiles in 32 lanes
+    ((2, 3, 16, 10, 64, 1), True),      # 64 pixels: two full vectors
+    ((1, 8, 24, 6, 224, 1), True),      # 224 pixels: seven
+    ((1, 3, 16, 6, 127, 1), True),      # 127 pixels: 64 tiles, the last one's second dropped
 ])
 def test_which_geometries_take_the_rows(case, taken, simd_paths, monkeypatch):
     monkeypatch.delenv("FASTCONV_NO_WINOGRAD", raising=False)
@@ -62,8 +66,8 @@ def test_which_geometries_take_the_rows(case, taken, simd_paths, monkeypatch):
 @st.composite
 def row_cases(draw):
     padding = draw(st.sampled_from([0, 1]))
-    Wo = draw(st.integers(17, 32))
-    Ho = draw(st.integers(1, 12))
+    Wo = draw(st.integers(17, 32) | st.sampled_from([63, 64, 95, 96, 223, 224]))
+    Ho = draw(st.integers(1, 12 if Wo <= 32 else 3))
     C = draw(st.integers(1, 28))
     K = draw(st.integers(16, 40))
     N = draw(st.integers(1, 3))
@@ -164,6 +168,7 @@ def test_avx2_and_avx512_same_bits(case, seed):
 @pytest.mark.parametrize("case", [
     (1, 3, 32, 32, 32, 0, "relu", True),    # one image shared by the team: cuts in rows
     (1, 5, 17, 11, 31, 1, None, True),      # odd rows: the last tile's second pixel dropped
+    (1, 3, 16, 9, 127, 1, "relu", True),    # four vectors of tiles a row, cuts inside rows
     (7, 3, 24, 14, 21, 0, "leaky_relu", False),
 ])
 def test_every_cut_and_thread_count_same_bits(simd, case, restore_threads):
