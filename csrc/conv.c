@@ -338,7 +338,7 @@ const char *fc_conv2d_path(const fc_conv_geom *g, int op, size_t elem)
     return pl.wino_s2 ? "winograd-s2"
            : pl.wino  ? (pl.wino_m == 4 ? "winograd-f4" : "winograd")
            : pl.cvec  ? "channel-vector"
-           : pl.wrows && fc_simd_path() != FC_SIMD_PORTABLE ? "winograd-rows"
+           : pl.wrows && fc_simd_path() == FC_SIMD_AVX512 ? "winograd-rows"
            : pl.direct ? "direct"
                        : "gemm";
 }

@@ -1,16 +1,14 @@
 /*
- * conv_forward_wrows.c -- Winograd F(2, 3) along output rows (conv_wrows.h): the
- * weight transform (plain C) and the input transform (AVX2 vectors, which both
- * paths have), shared by both kernels so that both see the same G and U; the
- * AVX-512 kernel (a row's 16 tiles in one vector, up to 6 filters: 24
- * accumulators) and the AVX2 kernel (8 tiles a vector, up to 3 filters: 12
- * accumulators); and the driver that walks a call's rows in blocks.
+ * conv_forward_wrows.c -- Winograd F(2, 3) along output rows (conv_wrows.h), on the
+ * AVX-512 path: the weight transform (plain C), the input transform (8 tiles a
+ * step), the kernel (a vector of 16 tiles of a row, up to 6 filters: 24
+ * accumulators) and the driver that walks a call's rows in blocks.
  *
  * Kernel contract: for filters [k0, k0 + nf) and one output row, M_t (t = 0..3)
  * start at zero and take, in the order c = 0..C-1, kh = 0..2, one fused
  * multiply-add G_t[k, c, kh] * U_t[c, row + kh]; then y[2j] = (M0 + M1) + M2,
  * y[2j + 1] = (M1 - M2) - M3, + bias[k] (if any), max(., 0) (if relu), each
- * pixel of [lo, hi) of the row stored. Same in every lane width.
+ * pixel of [lo, hi) of the row stored.
  */
 #include "conv_internal.h"
 #include "conv_wrows.h"
@@ -98,25 +96,23 @@ static void wrows_pack(const fc_conv_geom *g, const float *ap, fc_int i0, fc_int
 }
 
 #define WR_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma")))
-#define WR_AVX2 __attribute__((target("avx2,fma")))
 
 /* Pixels q .. q + 7 of a row of n (those past n read as zero, never touched). */
-static inline __attribute__((always_inline)) WR_AVX2 __m256
+static inline __attribute__((always_inline)) WR_AVX512 __m256
 wrows_load8(const float *s, fc_int q, fc_int n)
 {
-    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const fc_int left = FC_MAX(FC_MIN(n - q, 8), 0);
-    return _mm256_maskload_ps(s + q, _mm256_cmpgt_epi32(_mm256_set1_epi32((int)left), iota));
+    return _mm256_maskz_loadu_ps((__mmask8)((1u << left) - 1u), s + q);
 }
 
 /* The even and the odd lanes of a (low half) then b. */
-static inline __attribute__((always_inline)) WR_AVX2 __m256 wrows_even(__m256 a, __m256 b)
+static inline __attribute__((always_inline)) WR_AVX512 __m256 wrows_even(__m256 a, __m256 b)
 {
     const __m256 t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
-static inline __attribute__((always_inline)) WR_AVX2 __m256 wrows_odd(__m256 a, __m256 b)
+static inline __attribute__((always_inline)) WR_AVX512 __m256 wrows_odd(__m256 a, __m256 b)
 {
     const __m256 t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
@@ -127,7 +123,7 @@ static inline __attribute__((always_inline)) WR_AVX2 __m256 wrows_odd(__m256 a, 
  * tiles a step: d0..d3 of tile j are the even and odd pixels from 2j and from
  * 2j + 2. A row's pixels past Wo + 1 read as zero (only lanes whose outputs are
  * dropped see them). */
-static inline __attribute__((always_inline)) WR_AVX2 void
+static inline __attribute__((always_inline)) WR_AVX512 void
 wrows_transform_tw(const fc_conv_geom *g, const fc_int tw, fc_int wrow, const float *xr,
                    const fc_int *offs, fc_int r0, fc_int nr, float *u)
 {
@@ -150,7 +146,7 @@ wrows_transform_tw(const fc_conv_geom *g, const fc_int tw, fc_int wrow, const fl
         }
 }
 
-static WR_AVX2 void wrows_transform(const fc_conv_geom *g, fc_int wrow, const float *xr,
+static WR_AVX512 void wrows_transform(const fc_conv_geom *g, fc_int wrow, const float *xr,
                                     const fc_int *offs, fc_int r0, fc_int nr, float *u)
 {
     const fc_int tw = wrows_tw(g);
@@ -256,90 +252,11 @@ static WR_AVX512 void wrows_rows512(int nf, fc_int C, fc_int nr, fc_int tw, cons
     }
 }
 
-/* The contract above, 8 tiles (16 pixels from y) a vector. */
-static inline __attribute__((always_inline)) WR_AVX2 void
-wrows_row256(const int NF, fc_int C, fc_int nr, fc_int tw, const float *u, const float *w,
-             const float *bias, int relu, float *y, fc_int P, __m256i mlo, __m256i mhi)
-{
-    __m256 acc[12];
-#pragma GCC unroll 12
-    for (int i = 0; i < 4 * NF; ++i)
-        acc[i] = _mm256_setzero_ps();
-    for (fc_int c = 0; c < C; ++c)
-        for (int kh = 0; kh < 3; ++kh) {
-            const float *uc = u + (c * nr + kh) * 4 * tw;
-            const float *wc = w + (c * 3 + kh) * 4 * NF;
-#pragma GCC unroll 4
-            for (int t = 0; t < 4; ++t) {
-                const __m256 v = _mm256_load_ps(uc + t * tw);
-#pragma GCC unroll 3
-                for (int f = 0; f < NF; ++f)
-                    acc[t * NF + f] =
-                        _mm256_fmadd_ps(_mm256_broadcast_ss(wc + t * NF + f), v, acc[t * NF + f]);
-            }
-        }
-#pragma GCC unroll 3
-    for (int f = 0; f < NF; ++f) {
-        __m256 y0 = _mm256_add_ps(_mm256_add_ps(acc[f], acc[NF + f]), acc[2 * NF + f]);
-        __m256 y1 = _mm256_sub_ps(_mm256_sub_ps(acc[NF + f], acc[2 * NF + f]), acc[3 * NF + f]);
-        if (bias) {
-            const __m256 b = _mm256_set1_ps(bias[f]);
-            y0 = _mm256_add_ps(y0, b);
-            y1 = _mm256_add_ps(y1, b);
-        }
-        if (relu) {
-            y0 = _mm256_max_ps(y0, _mm256_setzero_ps());
-            y1 = _mm256_max_ps(y1, _mm256_setzero_ps());
-        }
-        const __m256 a = _mm256_unpacklo_ps(y0, y1), b = _mm256_unpackhi_ps(y0, y1);
-        _mm256_maskstore_ps(y + f * P, mlo, _mm256_permute2f128_ps(a, b, 0x20));
-        _mm256_maskstore_ps(y + f * P + 8, mhi, _mm256_permute2f128_ps(a, b, 0x31));
-    }
-}
-
-#define WR_ROW256(N)                                                                  \
-    static __attribute__((noinline)) WR_AVX2 void wrows_row256_##N(                   \
-        fc_int C, fc_int nr, fc_int tw, const float *u, const float *w,              \
-        const float *bias, int relu, float *y, fc_int P, __m256i mlo, __m256i mhi)   \
-    {                                                                                 \
-        wrows_row256(N, C, nr, tw, u, w, bias, relu, y, P, mlo, mhi);                  \
-    }
-WR_ROW256(1) WR_ROW256(2) WR_ROW256(3)
-#undef WR_ROW256
-
-static WR_AVX2 void wrows_rows256(int nf, fc_int C, fc_int nr, fc_int tw, const float *u,
-                                  const float *w, const float *bias, int relu, float *y,
-                                  fc_int P, fc_int lo, fc_int hi)
-{
-    for (fc_int v = 0; v < tw / 8; ++v) {
-        const fc_int base = 16 * v;
-        if (hi <= base || lo >= base + 16)
-            continue;
-        const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        const __m256i l0 = _mm256_set1_epi32((int)(lo - base - 1)),
-                      h0 = _mm256_set1_epi32((int)(hi - base));
-        const __m256i i8 = _mm256_add_epi32(idx, _mm256_set1_epi32(8));
-        const __m256i mlo = _mm256_and_si256(_mm256_cmpgt_epi32(idx, l0), _mm256_cmpgt_epi32(h0, idx));
-        const __m256i mhi = _mm256_and_si256(_mm256_cmpgt_epi32(i8, l0), _mm256_cmpgt_epi32(h0, i8));
-        const float *uv = u + 8 * v;
-        float *yv = y + base;
-        switch (nf) {
-#define WR_CASE(N)                                                                   \
-    case N:                                                                          \
-        wrows_row256_##N(C, nr, tw, uv, w, bias, relu, yv, P, mlo, mhi);              \
-        break;
-            WR_CASE(1) WR_CASE(2) WR_CASE(3)
-#undef WR_CASE
-        }
-    }
-}
-
 void fc_wrows_image(const fc_conv_geom *g, fc_int wrow, const float *xr, const fc_int *offs,
                    const float *ap, int wt_ready, float *y, fc_int p0, fc_int p1, fc_int i0,
                    fc_int i1, const float *bias, int relu, void *work)
 {
-    const int avx512 = fc_simd_path() == FC_SIMD_AVX512;
-    const int nfmax = avx512 ? 6 : 3;
+    const int nfmax = 6;
     const fc_int C = g->C, Wo = g->Wo, P = g->Ho * Wo, n = i1 - i0;
     float *wt = (float *)work, *u = wt + wrows_weight_floats(g);
     if (p0 >= p1 || n <= 0)
@@ -361,10 +278,7 @@ void fc_wrows_image(const fc_conv_geom *g, fc_int wrow, const float *xr, const f
                 const fc_int lo = FC_MAX(p0 - oh * Wo, 0), hi = FC_MIN(p1 - oh * Wo, Wo);
                 float *yr = y + k0 * P + oh * Wo;
                 const float *ur = u + r * 4 * tw;
-                if (avx512)
-                    wrows_rows512(nf, C, nr, tw, ur, wg, bg, relu, yr, P, lo, hi);
-                else
-                    wrows_rows256(nf, C, nr, tw, ur, wg, bg, relu, yr, P, lo, hi);
+                wrows_rows512(nf, C, nr, tw, ur, wg, bg, relu, yr, P, lo, hi);
             }
             k0 += nf;
         }

@@ -183,8 +183,8 @@ typedef struct fc_conv_plan {
     fc_int wq, wrow;       /* direct: phase width ceil(Wp/stride_w), row length stride_w*wq */
     fc_int xplane;         /* direct: elements between channel planes of the bordered
                               image (Hp*wrow, or a cache line more: fc_plane_stride) */
-    int wrows;             /* direct: F(2, 3) along rows (conv_wrows.h) where the SIMD
-                              path has kernels; its workspace after o_bytes */
+    int wrows;             /* direct: F(2, 3) along rows (conv_wrows.h) on the AVX-512
+                              path; its workspace after o_bytes */
     size_t wrows_bytes;
     fc_int m, n, k;
     fc_int kcb, mcb, ncb;

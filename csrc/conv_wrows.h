@@ -15,10 +15,13 @@
  * + bias, max(., 0).
  *
  * Where the direct path's kernels are about all multiply-adds (3-channel
- * inputs: 27 taps, short rows) this is what is left to win. Chosen on
- * geometry alone (fc_wrows_ok), so the AVX2 and AVX-512 kernels, which give
- * each element the same operations in the same order, agree bit for bit;
- * the portable path keeps the direct kernels.
+ * inputs: 27 taps) this is what is left to win. AVX-512 only: with 8 tiles a
+ * vector and 12 registers of accumulators an AVX2 kernel spent as much on the
+ * write-back and the weight broadcasts as it saved (1.5x slower than the AVX2
+ * direct kernels on tfcnn's first layer). The plan marks the geometries
+ * (fc_wrows_ok); fc_conv_direct_range runs them here while fc_simd_path() is
+ * FC_SIMD_AVX512, else on the direct kernels (the packed weights are the
+ * direct path's A panels either way).
  */
 #ifndef FC_CONV_WROWS_H
 #define FC_CONV_WROWS_H
@@ -44,7 +47,7 @@ size_t fc_wrows_bytes(const fc_conv_geom *g);
 
 /* Output pixels [p0, p1) (any cut: a row shared by two calls gets the same
  * bits in each) and filters [i0, i1) of one image of the direct plan's
- * geometry g. xr: output row 0's first input row in the bordered image (the
+ * geometry g, on the AVX-512 kernels (the caller's check). xr: output row 0's first input row in the bordered image (the
  * image plus (mt - pad_top) rows), offs: its tap offsets (tap (c, 0, 0) at
  * offs[9c], rows wrow apart); ap: the direct plan's packed A
  * panels (MR = 6 rows each, k = 9C long, one K block); work: fc_wrows_bytes,

@@ -142,14 +142,12 @@ def test_weight_gradient_follows_its_own_rule(monkeypatch):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_weight_gradient_alone_on_f4(simd, dtype, monkeypatch):
-    """16 channels at 32x32, batch 4: the forward pass runs F(2, 3) rows with the AVX2
-    kernels (F(4x4) with the AVX-512 ones, the direct kernels on the portable path), the
-    weight gradient F(4x4) (its workspace sized for it, not for the
+    """16 channels at 32x32, batch 4: the forward pass runs the direct kernels (F(4x4)
+    with the AVX-512 ones), the weight gradient F(4x4) (its workspace sized for it, not for the
     forward's plan)."""
     monkeypatch.delenv("FASTCONV_WINOGRAD", raising=False)
     args = _geometry_args(4, 16, 16, 32, 32)
-    assert _conv.conv_path(args, 0, 4) == {"avx512": "winograd-f4", "avx2": "winograd-rows",
-                                           "portable": "direct"}[simd]
+    assert _conv.conv_path(args, 0, 4) == ("winograd-f4" if simd == "avx512" else "direct")
     assert _conv.conv_path(args, 2, 4) == "winograd-f4"
     rng = np.random.default_rng(5)
     x = rng.standard_normal((4, 16, 32, 32)).astype(dtype)

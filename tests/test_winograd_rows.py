@@ -1,14 +1,14 @@
 """Winograd F(2, 3) along output rows (csrc/conv_forward_wrows.c): the float forward pass
 of 3x3 stride-1 convolutions whose 9C taps fit one reduction block, with 16 or more
 filters and output rows of 17-32 pixels (tfcnn's and the CIFAR networks' first layers) or
-of more whose last vector of tiles is nearly full, on the AVX2 and AVX-512 paths; the portable path, float64 and FASTCONV_NO_WINOGRAD keep the
-direct kernels.
+of more whose last vector of tiles is nearly full, on the AVX-512 path; the AVX2 and
+portable paths, float64 and FASTCONV_NO_WINOGRAD keep the direct kernels.
 
 Checked: which geometries take it; values against fastconv.reference (float64) and
-PyTorch over random shapes; the AVX2 and AVX-512 kernels bit for bit; every cut of a
-shared image and every thread count bit for bit (a row cut between two parts is computed
-whole by both, each storing its pixels); the write-back's bias and ReLU against the
-separate pass; residual adds and pooling fused after it against the unfused steps."""
+PyTorch over random shapes, and against the direct kernels of the other paths; every cut
+of a shared image and every thread count bit for bit (a row cut between two parts is
+computed whole by both, each storing its pixels); the write-back's bias and ReLU against
+the separate pass; residual adds and pooling fused after it against the unfused steps."""
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings, strategies as st
@@ -21,7 +21,8 @@ from fastconv import reference as R
 from conftest import SIMD_PATHS
 from test_inference_program import _assert_program_bits_as_steps
 
-VECTOR_PATHS = [p for p in SIMD_PATHS if p != "portable"]
+HAS_ROWS = "avx512" in SIMD_PATHS
+needs_avx512 = pytest.mark.skipif(not HAS_ROWS, reason="the CPU has no AVX-512")
 
 
 def _path(N, C, K, H, W, padding, itemsize=4, stride=1, k=3):
@@ -54,11 +55,11 @@ def test_which_geometries_take_the_rows(case, taken, simd_paths, monkeypatch):
     monkeypatch.delenv("FASTCONV_NO_WINOGRAD", raising=False)
     for path in SIMD_PATHS:
         fastconv.set_simd_path(path)
-        want = "winograd-rows" if taken and path != "portable" else "direct"
+        want = "winograd-rows" if taken and path == "avx512" else "direct"
         assert _path(*case) == want, path
         assert _path(*case, itemsize=8) == "direct"
         assert _path(*case, stride=2) != "winograd-rows"
-    fastconv.set_simd_path(VECTOR_PATHS[-1])
+    fastconv.set_simd_path(SIMD_PATHS[-1])
     monkeypatch.setenv("FASTCONV_NO_WINOGRAD", "1")
     assert _path(*case) == "direct"
 
@@ -82,7 +83,7 @@ def row_cases(draw):
 def _takes_rows(*case):
     before = fastconv.simd_path()
     try:
-        fastconv.set_simd_path(VECTOR_PATHS[-1])
+        fastconv.set_simd_path("avx512")
         return _path(*case) == "winograd-rows"
     finally:
         fastconv.set_simd_path(before)
@@ -107,22 +108,24 @@ def _expected(x, w, b, padding, act):
     return want
 
 
-@pytest.mark.skipif(not VECTOR_PATHS, reason="the CPU has no AVX2")
+@needs_avx512
 @settings(max_examples=30, deadline=None)
 @given(row_cases(), st.integers(0, 2 ** 31 - 1))
-def test_matches_reference(case, seed):
+def test_matches_reference_and_the_direct_kernels(case, seed):
     """Within float32 rounding of the float64 reference: the largest error relative to
     the output's scale under 2e-6 * sqrt(9C) (9C terms a sum; the direct kernels' error
-    is of the same order: these transforms add and halve only)."""
+    is of the same order: these transforms add and halve only). The other paths (the
+    direct kernels) agree to the same tolerance."""
     N, C, K, H, W, padding, act, bias = case
     x, w, b = _inputs(case, seed)
     want = _expected(x, w, b, padding, act)
     scale = np.abs(want).max() + 1e-30
     before = fastconv.simd_path()
     try:
-        for path in VECTOR_PATHS:
+        for path in SIMD_PATHS:
             fastconv.set_simd_path(path)
-            assert _path(N, C, K, H, W, padding) == "winograd-rows"
+            assert _path(N, C, K, H, W, padding) == ("winograd-rows" if path == "avx512"
+                                                     else "direct")
             got = F.conv2d(x, w, b, 1, padding, activation=act)
             assert np.abs(got - want).max() / scale <= 2e-6 * np.sqrt(9 * C), (path, case)
     finally:
@@ -146,25 +149,8 @@ def test_matches_pytorch(case):
     np.testing.assert_allclose(got, t.numpy(), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.skipif(len(VECTOR_PATHS) < 2, reason="the CPU has no AVX-512")
-@settings(max_examples=30, deadline=None)
-@given(row_cases(), st.integers(0, 2 ** 31 - 1))
-def test_avx2_and_avx512_same_bits(case, seed):
-    N, C, K, H, W, padding, act, bias = case
-    x, w, b = _inputs(case, seed)
-    before = fastconv.simd_path()
-    try:
-        out = []
-        for path in ("avx2", "avx512"):
-            fastconv.set_simd_path(path)
-            assert _path(N, C, K, H, W, padding) == "winograd-rows"
-            out.append(F.conv2d(x, w, b, 1, padding, activation=act))
-    finally:
-        fastconv.set_simd_path(before)
-    assert out[0].tobytes() == out[1].tobytes()
-
-
-@pytest.mark.parametrize("simd", VECTOR_PATHS, indirect=True)
+@needs_avx512
+@pytest.mark.parametrize("simd", ["avx512"], indirect=True)
 @pytest.mark.parametrize("case", [
     (1, 3, 32, 32, 32, 0, "relu", True),    # one image shared by the team: cuts in rows
     (1, 5, 17, 11, 31, 1, None, True),      # odd rows: the last tile's second pixel dropped
@@ -189,7 +175,8 @@ def test_every_cut_and_thread_count_same_bits(simd, case, restore_threads):
         assert alone.tobytes() == one[i:i + 1].tobytes(), i
 
 
-@pytest.mark.parametrize("simd", VECTOR_PATHS, indirect=True)
+@needs_avx512
+@pytest.mark.parametrize("simd", ["avx512"], indirect=True)
 def test_write_back_bias_and_relu_are_the_separate_passes(simd):
     case = (3, 3, 32, 20, 30, 0, None, True)
     x, w, b = _inputs(case, 8)
@@ -210,7 +197,7 @@ def test_residual_add_and_pooling_fused_after_it_are_the_unfused_steps(n, restor
     y = layers.ReLU()(layers.Add()([a, s]))
     p = layers.MaxPooling2D(2)(layers.Conv2D(24, 3, activation="relu")(y))
     model = models.Model(inp, p, seed=n)
-    taken = "direct" if fastconv.simd_path() == "portable" else "winograd-rows"
+    taken = "winograd-rows" if fastconv.simd_path() == "avx512" else "direct"
     assert _path(n, 3, 16, 14, 26, 1) == _path(n, 16, 24, 14, 26, 0) == taken
     x = np.random.default_rng(n).standard_normal((n, 14, 26, 3)).astype(np.float32)
     _assert_program_bits_as_steps(model._get_plan(), model._internal([x]))
