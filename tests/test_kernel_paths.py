@@ -328,8 +328,7 @@ def test_direct_input_gradient_with_big_flipped_weights(simd, dtype, N, restore_
 # images for 1, 2 and 3 threads.
 valid_overread_cases = [
     # N, C, K, H, W, R; which paths read past an image's end
-    (13, 3, 12, 32, 32, 3),   # tfcnn's first layer with 12 filters (16 or more take
-                              # F(2, 3) rows in float), 30-pixel rows: AVX-512 (elsewhere
+    (13, 3, 32, 32, 32, 3),   # tfcnn's first layer, 30-pixel rows: AVX-512 (elsewhere
                               # the short chunk slides back over its partner)
     (13, 4, 13, 9, 30, 2),    # 29-pixel rows, a 2x2 kernel: AVX-512
     (13, 16, 20, 14, 14, 5),  # 400 taps, more than one K block (no sliding back): every
@@ -341,12 +340,14 @@ valid_overread_cases = [
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", valid_overread_cases)
 def test_valid_conv_images_read_in_place_give_each_images_own_bits(simd, dtype, case,
-                                                                   restore_threads):
+                                                                   restore_threads,
+                                                                   monkeypatch):
     """Each image of the batch bitwise as computed alone (where the one image is copied),
     whatever the thread count (runs of images end at different images), with every other
     image all NaN (a lane of the next image leaking into the sums would show), and
     against the reference."""
     N, C, K, H, W, R = case
+    monkeypatch.setenv("FASTCONV_NO_WINOGRAD", "1")  # the direct kernels, not F(2, 3) rows
     rng = np.random.default_rng(N * W + C)
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
     w = rng.standard_normal((K, C, R, R)).astype(dtype)

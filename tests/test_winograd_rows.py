@@ -1,5 +1,5 @@
 """Winograd F(2, 3) along output rows (csrc/conv_forward_wrows.c): the float forward pass
-of 3x3 stride-1 convolutions whose 9C taps fit one reduction block, with 16 or more
+of 3x3 stride-1 convolutions whose 9C taps fit one reduction block, with 4 or more
 filters and output rows of 17-32 pixels (tfcnn's and the CIFAR networks' first layers) or
 of more whose last vector of tiles is nearly full, on the AVX-512 path; the AVX2 and
 portable paths, float64 and FASTCONV_NO_WINOGRAD keep the direct kernels.
@@ -43,7 +43,8 @@ def simd_paths():
     ((64, 3, 32, 32, 32, 1), True),     # the CIFAR example's: 32-pixel rows
     ((2, 28, 16, 9, 26, 0), True),      # 252 taps: still one block
     ((2, 29, 16, 9, 26, 0), False),     # 261 taps: two blocks
-    ((2, 3, 15, 32, 32, 0), False),     # fewer than 16 filters
+    ((2, 3, 3, 32, 32, 0), False),      # fewer than 4 filters
+    ((2, 1, 4, 28, 28, 1), True),       # 1 channel, 4 filters
     ((2, 3, 32, 18, 18, 0), False),     # 16-pixel rows: half a vector of tiles idle
     ((2, 3, 32, 18, 35, 0), False),     # 33-pixel rows: 17 tiles, the second vector's 1 of 16
     ((2, 3, 32, 18, 40, 0), False),     # 38 pixels: 19 tiles in 32 lanes
@@ -70,7 +71,7 @@ def row_cases(draw):
     Wo = draw(st.integers(17, 32) | st.sampled_from([63, 64, 95, 96, 223, 224]))
     Ho = draw(st.integers(1, 12 if Wo <= 32 else 3))
     C = draw(st.integers(1, 28))
-    K = draw(st.integers(16, 40))
+    K = draw(st.integers(4, 40))
     N = draw(st.integers(1, 3))
     act = draw(st.sampled_from([None, "relu", "leaky_relu"]))
     bias = draw(st.booleans())
