@@ -13,7 +13,10 @@
 #include "conv_internal.h"
 #include "conv_wrows.h"
 
-/* Tiles per U row: a whole number of AVX-512 vectors (two AVX2 ones each). */
+#ifdef FC_HAVE_X86_AVX2_KERNELS
+#include <immintrin.h>
+
+/* Tiles per U row: a whole number of vectors. */
 static fc_int wrows_tw(const fc_conv_geom *g)
 {
     return fc_roundup((g->Wo + 1) / 2, 16);
@@ -26,9 +29,6 @@ static fc_int wrows_block_rows(const fc_conv_geom *g)
     const fc_int per_row = g->C * 4 * wrows_tw(g) * (fc_int)sizeof(float);
     return FC_MAX(2, FC_MIN(FC_WROWS_ROWS, 24576 / per_row - 2));
 }
-
-#ifdef FC_HAVE_X86_AVX2_KERNELS
-#include <immintrin.h>
 
 int fc_wrows_ok(const fc_conv_geom *g, int op, size_t elem, fc_int k, fc_int kcb)
 {
@@ -120,7 +120,7 @@ static inline __attribute__((always_inline)) WR_AVX512 __m256 wrows_odd(__m256 a
 }
 
 /* U of input rows [r0, r0 + nr) (output-row numbering: row r feeds output rows
- * r - 2 .. r) of every channel: u + (c * nr + r - r0) * 4 * TW + t * TW + j, eight
+ * r - 2 .. r) of every channel: u + (c * nr + r - r0) * 4 * tw + t * tw + j, eight
  * tiles a step: d0..d3 of tile j are the even and odd pixels from 2j and from
  * 2j + 2. A row's pixels past Wo + 1 read as zero (only lanes whose outputs are
  * dropped see them). */
