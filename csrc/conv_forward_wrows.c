@@ -38,10 +38,13 @@ int fc_wrows_ok(const fc_conv_geom *g, int op, size_t elem, fc_int k, fc_int kcb
      * kernels: 17-30-pixel rows 1.14-1.46x, 64 1.33x, 128 1.24-1.32x, 224 1.44x; 38
      * 0.94x, 42 1.06x, 48 0.99x). At least 4 filters share each transformed input row
      * (3 channels on 32x32, batch 64: 4 filters 1.12x, 6 1.18x, 8 1.23x, 12 1.26x, 16
-     * 1.28x, 32 1.47x). */
+     * 1.28x, 32 1.47x). The input gradient of a stride-1 layer is the forward pass of
+     * the transposed layer, its weights flipped into the same A panels (backward, input
+     * and weight gradients, 12 -> 12 channels on 32x32 1.13x, 16 -> 8 1.16x, 8 -> 16
+     * 1.07x). */
     const fc_int tiles = (g->Wo + 1) / 2;
     const int lanes = tiles <= 16 || 100 * tiles >= 85 * fc_roundup(tiles, 16);
-    return op == 0 && elem == sizeof(float) && fc_winograd_enabled() && g->R == 3 && g->S == 3 &&
+    return (op == 0 || op == 1) && elem == sizeof(float) && fc_winograd_enabled() && g->R == 3 && g->S == 3 &&
            g->stride_h == 1 && g->stride_w == 1 && g->dil_h == 1 && g->dil_w == 1 && k <= kcb &&
            g->K >= 4 && g->C >= 1 && g->Ho >= 1 && g->Wo > FC_WROWS_MIN_WO &&
            g->Wo <= FC_WROWS_MAX_WO && lanes;

@@ -38,8 +38,9 @@
 /* Output rows whose input rows are transformed together (the U block), at most. */
 #define FC_WROWS_ROWS 8
 
-/* Whether the forward pass (op 0) of float (elem 4) geometry g, whose direct
- * plan reduces over k = 9C taps in one block of kcb, runs F(2, 3) rows. */
+/* Whether the direct plan of float (elem 4) geometry g -- a forward pass (op 0),
+ * or the transposed layer's forward pass that is a stride-1 input gradient (op
+ * 1) -- which reduces over k = 9C taps in one block of kcb, runs F(2, 3) rows. */
 int fc_wrows_ok(const fc_conv_geom *g, int op, size_t elem, fc_int k, fc_int kcb);
 
 /* Workspace bytes: the transformed weights and one U block. */

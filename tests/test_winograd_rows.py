@@ -1,6 +1,6 @@
 """Winograd F(2, 3) along output rows (csrc/conv_forward_wrows.c): the float forward pass
-of 3x3 stride-1 convolutions whose 9C taps fit one reduction block, with 4 or more
-filters and output rows of 17-32 pixels (tfcnn's and the CIFAR networks' first layers) or
+(and the input gradient, the forward pass of the transposed layer) of 3x3 stride-1
+convolutions whose 9C taps fit one reduction block, with 4 or more filters and output rows of 17-32 pixels (tfcnn's and the CIFAR networks' first layers) or
 of more whose last vector of tiles is nearly full, on the AVX-512 path; the AVX2 and
 portable paths, float64 and FASTCONV_NO_WINOGRAD keep the direct kernels.
 
@@ -204,3 +204,50 @@ def test_residual_add_and_pooling_fused_after_it_are_the_unfused_steps(n, restor
     _assert_program_bits_as_steps(model._get_plan(), model._internal([x]))
     np.testing.assert_allclose(model.predict(x), model.layer_outputs(x)[-1][1],
                                rtol=1e-5, atol=1e-5)
+
+
+# (N, C, K, H, W, padding): input gradients whose transposed layer (K channels in, C out,
+# rows of W pixels) takes the rows
+INPUT_GRADIENT_CASES = [
+    (3, 12, 12, 32, 32, 1),
+    (2, 8, 16, 20, 30, 0),     # 'valid': the transposed layer pads by 2
+    (1, 16, 5, 9, 64, 1),      # one image shared by the team
+    (5, 4, 28, 7, 127, 1),     # four vectors of tiles a row, odd width
+]
+
+
+@pytest.mark.parametrize("case", INPUT_GRADIENT_CASES, ids=lambda c: "x".join(map(str, c)))
+def test_which_input_gradients_take_the_rows(case, simd_paths, monkeypatch):
+    N, C, K, H, W, padding = case
+    g = geo.conv2d_geometry((N, C, H, W), (K, C, 3, 3), 1, padding)
+    for path in SIMD_PATHS:
+        fastconv.set_simd_path(path)
+        want = "winograd-rows" if path == "avx512" else "direct"
+        assert _conv.conv_path(geo.conv_kernel_args(g), 1, 4) == want, path
+        assert _conv.conv_path(geo.conv_kernel_args(g), 1, 8) == "direct"
+
+
+@needs_avx512
+@pytest.mark.parametrize("simd", ["avx512"], indirect=True)
+@pytest.mark.parametrize("case", INPUT_GRADIENT_CASES, ids=lambda c: "x".join(map(str, c)))
+def test_input_gradient_matches_reference_on_every_cut(simd, case, restore_threads):
+    """dx within float32 rounding of the float64 reference (as the forward pass); bitwise
+    the same on 1-4 threads (a shared image's parts cut rows); the weight gradient as
+    before."""
+    N, C, K, H, W, padding = case
+    rng = np.random.default_rng(N * 100 + W)
+    x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((K, C, 3, 3)).astype(np.float32)
+    Ho, Wo = H + 2 * padding - 2, W + 2 * padding - 2
+    g = rng.standard_normal((N, K, Ho, Wo)).astype(np.float32)
+    fastconv.set_num_threads(1)
+    one = F.conv2d_backward(g, x, w, 1, padding)
+    want = R.conv2d_backward(g.astype(np.float64), x.astype(np.float64),
+                             w.astype(np.float64), 1, padding)
+    scale = np.abs(want[0]).max()
+    assert np.abs(one[0] - want[0]).max() / scale <= 2e-6 * np.sqrt(9 * K)
+    np.testing.assert_allclose(one[1], want[1], rtol=1e-4, atol=1e-3)
+    for threads in (2, 3, 4):
+        fastconv.set_num_threads(threads)
+        got = F.conv2d_backward(g, x, w, 1, padding)
+        assert got[0].tobytes() == one[0].tobytes(), threads
