@@ -56,8 +56,7 @@
  *   conv_forward_1x1.c     forward 1x1 of small maps, one GEMM over a batch
  *   conv_forward_cvec.c    the output-channel-vector direct path (short or
  *                          ragged output rows; plan field cvec)
- *   conv_forward_wrows.c   F(2, 3) along the rows of few-channel 3x3 layers on the
- *                          direct path (AVX-512; plan field wrows, conv_wrows.h)
+ *   conv_forward_wrows.c   F(2, 3) along rows, few-channel 3x3 layers (AVX-512; wrows)
  *   conv_winograd.c        the Winograd F(2x2, 3x3) path of forward and
  *                          backward-data (plan field wino)
  *   conv_winograd_bw.c     its backward-weight (the transposed transform)
