@@ -129,8 +129,7 @@ void fc_conv_plan_build(const fc_conv_geom *g, int op, size_t elem, fc_conv_plan
             fc_cvec_plan(pl, elem);
         if (!pl->wino && !pl->cvec && fc_wrows_ok(d, op, elem, pl->k, pl->kcb)) {
             pl->wrows = 1;
-            pl->wrows_bytes = fc_wrows_bytes(d);
-            pl->total += pl->wrows_bytes;
+            pl->total += fc_wrows_bytes(d);
         }
         return;
     }
@@ -338,7 +337,7 @@ const char *fc_conv2d_path(const fc_conv_geom *g, int op, size_t elem)
     return pl.wino_s2 ? "winograd-s2"
            : pl.wino  ? (pl.wino_m == 4 ? "winograd-f4" : "winograd")
            : pl.cvec  ? "channel-vector"
-           : pl.wrows && fc_simd_path() == FC_SIMD_AVX512 ? "winograd-rows"
+           : fc_wrows_run(pl.wrows) ? "winograd-rows"
            : pl.direct ? "direct"
                        : "gemm";
 }

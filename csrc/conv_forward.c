@@ -261,8 +261,7 @@ static void FC_SFX(fc_conv_direct_range)(const fc_conv_plan *pl, fc_int nimg, co
     const int relu = fuse && act == FC_ACT_RELU;
     /* F(2, 3) along rows (conv_wrows.h) on the same bordered image, the chunks'
      * pixels [wp0, wp1) (t0 is even: never a slid chunk) */
-    const int wrows = sizeof(FC_T) == sizeof(float) && pl->wrows &&
-                      fc_simd_path() == FC_SIMD_AVX512 && t1 > t0;
+    const int wrows = sizeof(FC_T) == sizeof(float) && fc_wrows_run(pl->wrows) && t1 > t0;
     const fc_int wp0 = wrows ? cp[t0] : 0, wp1 = wrows ? cp[t1 - 1] + cl[t1 - 1] : 0;
     for (fc_int img = 0; img < nimg; ++img) {
     FC_T *y = yall + img * m * P;

@@ -62,23 +62,25 @@ size_t fc_wrows_bytes(const fc_conv_geom *g)
                        sizeof(float));
 }
 
-/* Filters [i0, i1) in groups of at most nfmax, as even as can be: group q's size. */
-static int wrows_group(fc_int n, int nfmax, fc_int q)
+/* Filters a kernel call at most: 4 x 6 accumulators. */
+#define WR_NF 6
+
+/* n filters in groups of at most WR_NF, as even as can be: group q's size. */
+static int wrows_group(fc_int n, fc_int q)
 {
-    const fc_int ng = (n + nfmax - 1) / nfmax;
+    const fc_int ng = (n + WR_NF - 1) / WR_NF;
     return (int)(n / ng + (q < n % ng));
 }
 
 /* G_t of filters [i0, i1) from the A panels (filter kk's tap p at
  * ap[(kk - kk % MR) * k + p * MR + kk % MR]), group by group: a group of nf
  * filters from k0 at wt + (k0 - i0) * 12C, element ((c * 3 + kh) * 4 + t) * nf + f. */
-static void wrows_pack(const fc_conv_geom *g, const float *ap, fc_int i0, fc_int i1, int nfmax,
-                      float *wt)
+static void wrows_pack(const fc_conv_geom *g, const float *ap, fc_int i0, fc_int i1, float *wt)
 {
     const fc_int C = g->C, k = 9 * C, n = i1 - i0;
     fc_int k0 = i0;
     for (fc_int q = 0; k0 < i1; ++q) {
-        const int nf = wrows_group(n, nfmax, q);
+        const int nf = wrows_group(n, q);
         float *wg = wt + (k0 - i0) * 12 * C;
         for (int f = 0; f < nf; ++f) {
             const fc_int kk = k0 + f;
@@ -260,13 +262,12 @@ void fc_wrows_image(const fc_conv_geom *g, fc_int wrow, const float *xr, const f
                    const float *ap, int wt_ready, float *y, fc_int p0, fc_int p1, fc_int i0,
                    fc_int i1, const float *bias, int relu, void *work)
 {
-    const int nfmax = 6;
     const fc_int C = g->C, Wo = g->Wo, P = g->Ho * Wo, n = i1 - i0;
     float *wt = (float *)work, *u = wt + wrows_weight_floats(g);
     if (p0 >= p1 || n <= 0)
         return;
     if (!wt_ready)
-        wrows_pack(g, ap, i0, i1, nfmax, wt);
+        wrows_pack(g, ap, i0, i1, wt);
     const fc_int rows = wrows_block_rows(g), tw = wrows_tw(g);
     const fc_int ra = p0 / Wo, rb = (p1 - 1) / Wo + 1;
     for (fc_int r0 = ra; r0 < rb; r0 += rows) {
@@ -274,7 +275,7 @@ void fc_wrows_image(const fc_conv_geom *g, fc_int wrow, const float *xr, const f
         wrows_transform(g, wrow, xr, offs, r0, nr, u);
         fc_int k0 = i0;
         for (fc_int q = 0; k0 < i1; ++q) {
-            const int nf = wrows_group(n, nfmax, q);
+            const int nf = wrows_group(n, q);
             const float *wg = wt + (k0 - i0) * 12 * C;
             const float *bg = bias ? bias + k0 : NULL;
             for (fc_int r = 0; r < nrow; ++r) {

@@ -185,8 +185,7 @@ typedef struct fc_conv_plan {
     fc_int xplane;         /* direct: elements between channel planes of the bordered
                               image (Hp*wrow, or a cache line more: fc_plane_stride) */
     int wrows;             /* direct: F(2, 3) along rows (conv_wrows.h) on the AVX-512
-                              path; its workspace after o_bytes */
-    size_t wrows_bytes;
+                              path; its workspace (fc_wrows_bytes) after o_bytes */
     fc_int m, n, k;
     fc_int kcb, mcb, ncb;
     fc_padgeom pg;

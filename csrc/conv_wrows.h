@@ -43,6 +43,13 @@
  * 1) -- which reduces over k = 9C taps in one block of kcb, runs F(2, 3) rows. */
 int fc_wrows_ok(const fc_conv_geom *g, int op, size_t elem, fc_int k, fc_int kcb);
 
+/* Whether a plan marked for the rows (its wrows field) runs them now: on the
+ * AVX-512 path (else the direct kernels). */
+static inline int fc_wrows_run(int planned)
+{
+    return planned && fc_simd_path() == FC_SIMD_AVX512;
+}
+
 /* Workspace bytes: the transformed weights and one U block. */
 size_t fc_wrows_bytes(const fc_conv_geom *g);
 
