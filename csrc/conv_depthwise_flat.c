@@ -26,7 +26,8 @@
  * narrower than a vector are loaded whole and each tap is a lane shift of the
  * vectors in registers (valignd) under its mask. The stride-2 3x3 forward
  * (conv_depthwise_flat_s2.h) keeps the even lanes of the stride-1 vectors of
- * even rows; the weight gradient (conv_depthwise_flat_bw.h) multiplies each
+ * even rows, or, for float rows of 16 and 8x8 planes, takes each tap of the
+ * outputs alone as a lane permute of input rows in registers; the weight gradient (conv_depthwise_flat_bw.h) multiplies each
  * tap's masked load by the dy vector into the tap's own accumulator.
  *
  * Forward: y = bias + taps in (r, s) order; backward-data: the same over dy
@@ -72,8 +73,9 @@ static int dwf_geometry_ok(const fc_conv_geom *g)
 /* Stride 2, 3x3, padding 1 on even planes (Ho = H / 2, Wo = W / 2: no tap reaches the
  * bottom or right border), in the plane shapes conv_depthwise_flat_s2.h takes: rows of
  * NC whole vectors with whole groups of four stride-1 vectors (NC 1: Ho a multiple of 4;
- * NC 2: of 2; NC a multiple of 4), or (float) 4x4 planes. (8x8 planes in registers
- * measured slower than the AVX2 kernels: 73 -> 97 us on MobileNet's 128 channels.) */
+ * NC 2: of 2; NC a multiple of 4), or (float) rows of 16 of any height, 8x8 and 4x4
+ * planes. (8x8 planes as whole stride-1 results in registers measured slower than the
+ * AVX2 kernels, 73 -> 97 us on MobileNet's 128 channels; their outputs alone, 40 us.) */
 static int dwf_stride2_ok(const fc_conv_geom *g, size_t elem)
 {
     const fc_int vl = elem == 8 ? 8 : 16, nc = g->W / vl;
@@ -82,6 +84,8 @@ static int dwf_stride2_ok(const fc_conv_geom *g, size_t elem)
           g->H % 2 == 0 && g->W % 2 == 0 && g->Ho == g->H / 2 && g->Wo == g->W / 2 &&
           g->H >= 2 && g->H * g->W <= FC_DWF_MAXPIX))
         return 0;
+    if (elem == 4 && (g->W == 16 || (g->W == 8 && g->H == 8)))
+        return 1;   /* the outputs-only kernels (dwf_s2_w16, dwf_s2_8x8) */
     if (g->W % vl == 0)
         return (nc == 1 && g->Ho % 4 == 0) || (nc == 2 && g->Ho % 2 == 0) || nc % 4 == 0;
     return elem == 4 && g->W == 4 && g->H == 4;

@@ -157,13 +157,15 @@ def _stride2_path(shape, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("plane,taken", [
     ((32, 32), True), ((16, 16), True), ((64, 64), True), ((12, 32), True), ((8, 16), True),
-    ((16, 128), True), ((4, 4), "float32"), ((8, 8), "float64"), ((6, 6), False), ((2, 2), False),
-    ((10, 16), False),   # a 16-wide row of floats: the output rows go four at a time
+    ((16, 128), True), ((4, 4), "float32"), ((8, 8), True), ((6, 6), False), ((2, 2), False),
+    ((10, 16), "float32"),   # 16-wide rows of floats: two output rows a vector, any height
+    ((6, 16), "float32"), ((2, 16), "float32"), ((16, 8), "float64"),
 ])
 @pytest.mark.parametrize("channels,act", [(1, None), (5, "relu"), (16, "sigmoid"), (19, "relu")])
 def test_stride2_forward_on_every_plane_family(dtype, plane, taken, channels, act):
     """Stride 2, 3x3, padding 1: the planes each family takes (rows of whole vectors in
-    groups of four stride-1 vectors, 4x4 planes four to an output vector), bitwise the
+    groups of four stride-1 vectors; for float32 rows of 16 two output rows to a vector
+    and 8x8 planes one, 4x4 planes four to an output vector), bitwise the
     AVX2 path, close to the reference; the others keep the AVX2 kernels."""
     shape = (3, channels) + plane
     fastconv_taken = taken is True or taken == np.dtype(dtype).name
