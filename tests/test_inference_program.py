@@ -203,6 +203,20 @@ def test_intermediate_buffers_are_reused():
     assert compiled.segments[0][2][0] == "input layout"
 
 
+def test_a_freed_buffer_takes_any_later_map_that_fits():
+    # MobileNet's maps halve block by block: after its widest pair (16 and 32 channels of
+    # 32x32) every map fits a freed buffer, so the arena is the NCHW input and that pair
+    model = zoo.mobilenet(seed=0)
+    x = np.random.default_rng(7).random((4, 32, 32, 3), dtype=np.float32)
+    expect = model.predict(x, batch_size=4)
+    (compiled,) = model._get_plan()._programs._compiled.values()
+    arenas = sorted(k[1] for k in compiled.kinds if k[0] == "arena")
+    plane = 4 * 32 * 32 * 4
+    assert arenas == [3 * plane, 16 * plane, 32 * plane]
+    assert model.predict(x, batch_size=4).tobytes() == expect.tobytes()
+    assert np.allclose(expect, model(x), rtol=1e-5, atol=1e-6)
+
+
 def test_buffer_table_refuses_a_short_buffer():
     table = _program.BufferTable([64, 16])
     table.bind(0, np.empty(16, np.float32))
