@@ -27,8 +27,9 @@
  * vectors in registers (valignd) under its mask. The stride-2 3x3 forward
  * (conv_depthwise_flat_s2.h) keeps the even lanes of the stride-1 vectors of
  * even rows, or, for float rows of 16 and 8x8 planes, takes each tap of the
- * outputs alone as a lane permute of input rows in registers; the weight gradient (conv_depthwise_flat_bw.h) multiplies each
- * tap's masked load by the dy vector into the tap's own accumulator.
+ * outputs alone as a lane permute of input rows in registers; the weight
+ * gradient (conv_depthwise_flat_bw.h) multiplies each tap's masked load by the
+ * dy vector into the tap's own accumulator.
  *
  * Forward: y = bias + taps in (r, s) order; backward-data: the same over dy
  * with the filter turned 180 degrees; the chain of fused multiply-adds of the

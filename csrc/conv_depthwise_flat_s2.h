@@ -96,8 +96,8 @@ DWF_INLINE void DWF_NAME(dwf_s2_small)(const dwf_plan *P, const uint16_t *mask, 
  * vector of outputs is one two-source lane permute of input rows already in
  * registers (lanes whose source is padding zeroed by its mask), so the
  * multiply-adds are the outputs' own -- the kernels above compute the odd columns
- * too and drop them (16x16: 102 -> 60 us, 8x8 (the small-plane kernels before):
- * 80 -> 40 us on MobileNet's 64 and 128 channels, batch 64, 2 threads). Same
+ * too and drop them (16x16: 102 -> 52 us, 8x8 (the small-plane kernels before):
+ * 80 -> 43 us on MobileNet's 64 and 128 channels, batch 64, 2 threads). Same
  * chain as every forward kernel: bias, then the taps in (r, s) order. */
 
 /* W = 16: output rows r and r + 1 (8 lanes each) from input rows 2r + i - 1 and
