@@ -113,6 +113,31 @@ static void FC_SFX(fc_1x1_batch_packb)(void *vctx, fc_int pc, fc_int kc, fc_int 
     }
 }
 
+/* The epilogue's bias + ReLU pass for PP-pixel images (see fc_1x1_batch_epi), with the
+ * pixel count and the two switches known to the compiler where they are constants. */
+static inline __attribute__((always_inline)) void
+FC_SFX(fc_1x1_batch_out)(const FC_SFX(fc_1x1_batch_ctx) *ctx, const fc_int PP, const int biased,
+                         const int relu, fc_int i0, fc_int mc, fc_int jc, fc_int nc)
+{
+    const fc_int K = ctx->g->K, ldc = ctx->ldc, per = PP < 16 ? 16 / PP : 1;
+    for (fc_int j = 0; j < nc; j += per * PP) {
+        const fc_int imgs = FC_MIN(per, (nc - j) / PP);
+        const fc_int n0 = (ctx->j0 + jc + j) / PP;
+        for (fc_int ir = i0; ir < i0 + mc; ++ir) {
+            const FC_T *row = ctx->cbuf + ir * ldc + j;
+            const FC_T bi = biased ? ctx->bias[ctx->k0 + ir] : (FC_T)0;
+            FC_T *yr = ctx->y + (n0 * K + ctx->k0 + ir) * PP;
+            for (fc_int i = 0; i < imgs; ++i, yr += K * PP, row += PP)
+                for (fc_int t = 0; t < PP; ++t) {
+                    FC_T v = row[t];
+                    if (biased)
+                        v += bi;
+                    yr[t] = relu ? (v > (FC_T)0 ? v : (FC_T)0) : v;
+                }
+        }
+    }
+}
+
 /* Scatter the finished block C[i0:i0+mc, jc:jc+nc] (local columns) to y.
  * Image by image: an image's rows i0..i0+mc are one contiguous run of y, so
  * each image is written as one stream of mc * P values (row by row, every
@@ -122,6 +147,23 @@ static void FC_SFX(fc_1x1_batch_epi)(void *vctx, fc_int i0, fc_int mc, fc_int jc
 {
     const FC_SFX(fc_1x1_batch_ctx) *ctx = (const FC_SFX(fc_1x1_batch_ctx) *)vctx;
     const fc_int K = ctx->g->K, P = ctx->g->Ho * ctx->g->Wo, ldc = ctx->ldc;
+    if (P == 4 && !ctx->res && (ctx->act == FC_ACT_NONE || ctx->act == FC_ACT_RELU)) {
+        /* 2x2 maps: bias and ReLU on the way out, four images at a time -- each row's
+         * run of their 16 columns is one cache line of the block, and each image's
+         * rows are written in order (bias and ReLU over the block's rows, then the
+         * scatter image by image, read the block twice). The same operations as
+         * below: the same values. */
+        const int biased = ctx->bias != NULL, relu = ctx->act == FC_ACT_RELU;
+        if (biased && relu)
+            FC_SFX(fc_1x1_batch_out)(ctx, 4, 1, 1, i0, mc, jc, nc);
+        else if (biased)
+            FC_SFX(fc_1x1_batch_out)(ctx, 4, 1, 0, i0, mc, jc, nc);
+        else if (relu)
+            FC_SFX(fc_1x1_batch_out)(ctx, 4, 0, 1, i0, mc, jc, nc);
+        else
+            FC_SFX(fc_1x1_batch_out)(ctx, 4, 0, 0, i0, mc, jc, nc);
+        return;
+    }
     /* Without a residual the activation runs once over each row, before the
      * scatter (elementwise: the same values). */
     const int act_row = !ctx->res && ctx->act != FC_ACT_NONE;
