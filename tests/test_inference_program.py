@@ -204,8 +204,7 @@ def test_intermediate_buffers_are_reused():
 
 
 def test_a_freed_buffer_takes_any_later_map_that_fits():
-    # MobileNet's maps halve block by block: after its widest pair (16 and 32 channels of
-    # 32x32) every map fits a freed buffer, so the arena is the NCHW input and that pair
+    # after MobileNet's widest pair of maps every map fits a freed buffer: 3 arena buffers
     model = zoo.mobilenet(seed=0)
     x = np.random.default_rng(7).random((4, 32, 32, 3), dtype=np.float32)
     expect = model.predict(x, batch_size=4)
