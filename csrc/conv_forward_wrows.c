@@ -44,8 +44,9 @@ int fc_wrows_ok(const fc_conv_geom *g, int op, size_t elem, fc_int k, fc_int kcb
      * 1.07x). */
     const fc_int tiles = (g->Wo + 1) / 2;
     const int lanes = tiles <= 16 || 100 * tiles >= 85 * fc_roundup(tiles, 16);
-    return (op == 0 || op == 1) && elem == sizeof(float) && fc_winograd_enabled() && g->R == 3 && g->S == 3 &&
-           g->stride_h == 1 && g->stride_w == 1 && g->dil_h == 1 && g->dil_w == 1 && k <= kcb &&
+    return (op == 0 || op == 1) && elem == sizeof(float) && fc_winograd_enabled() && g->R == 3 &&
+           g->S == 3 && g->stride_h == 1 && g->stride_w == 1 && g->dil_h == 1 && g->dil_w == 1 &&
+           k <= kcb &&
            g->K >= 4 && g->C >= 1 && g->Ho >= 1 && g->Wo > FC_WROWS_MIN_WO &&
            g->Wo <= FC_WROWS_MAX_WO && lanes;
 }
@@ -219,6 +220,14 @@ wrows_row512(const int NF, fc_int C, fc_int nr, fc_int tw, const float *u, const
 WR_ROW512(1) WR_ROW512(2) WR_ROW512(3) WR_ROW512(4) WR_ROW512(5) WR_ROW512(6)
 #undef WR_ROW512
 
+/* The store masks of pixels [a, b) of a vector's 32 (two halves of 16). */
+static inline void wrows_masks(fc_int a, fc_int b, __mmask16 *mlo, __mmask16 *mhi)
+{
+    const uint32_t m = (uint32_t)((((uint64_t)1 << b) - 1) & ~(((uint64_t)1 << a) - 1));
+    *mlo = (__mmask16)(m & 0xffffu);
+    *mhi = (__mmask16)(m >> 16);
+}
+
 static WR_AVX512 void wrows_rows512(int nf, fc_int C, fc_int nr, fc_int tw, const float *u,
                                     const float *w, const float *bias, int relu, float *y,
                                     fc_int P, fc_int lo, fc_int hi)
@@ -226,8 +235,8 @@ static WR_AVX512 void wrows_rows512(int nf, fc_int C, fc_int nr, fc_int tw, cons
     if (tw == 16) {
         /* rows of up to 32 pixels: one vector, the kernels inlined here with a
          * constant U row stride (a call per row and filter group cost 1.05x) */
-        const uint32_t m = (uint32_t)((((uint64_t)1 << hi) - 1) & ~(((uint64_t)1 << lo) - 1));
-        const __mmask16 mlo = (__mmask16)(m & 0xffffu), mhi = (__mmask16)(m >> 16);
+        __mmask16 mlo, mhi;
+        wrows_masks(lo, hi, &mlo, &mhi);
         switch (nf) {
 #define WR_CASE(N)                                                                   \
     case N:                                                                          \
@@ -239,12 +248,12 @@ static WR_AVX512 void wrows_rows512(int nf, fc_int C, fc_int nr, fc_int tw, cons
         return;
     }
     for (fc_int v = 0; v < tw / 16; ++v) {
-        /* lanes of pixels [lo, hi) among the vector's 32: bits a..b-1 */
+        /* pixels [lo, hi) among the vector's 32: a..b-1 */
         const fc_int base = 32 * v, a = FC_MAX(lo - base, 0), b = FC_MIN(hi - base, 32);
         if (a >= b)
             continue;
-        const uint32_t m = (uint32_t)((((uint64_t)1 << b) - 1) & ~(((uint64_t)1 << a) - 1));
-        const __mmask16 mlo = (__mmask16)(m & 0xffffu), mhi = (__mmask16)(m >> 16);
+        __mmask16 mlo, mhi;
+        wrows_masks(a, b, &mlo, &mhi);
         const float *uv = u + 16 * v;
         float *yv = y + base;
         switch (nf) {

@@ -55,10 +55,11 @@ size_t fc_wrows_bytes(const fc_conv_geom *g);
 
 /* Output pixels [p0, p1) (any cut: a row shared by two calls gets the same
  * bits in each) and filters [i0, i1) of one image of the direct plan's
- * geometry g, on the AVX-512 kernels (the caller's check). xr: output row 0's first input row in the bordered image (the
- * image plus (mt - pad_top) rows), offs: its tap offsets (tap (c, 0, 0) at
- * offs[9c], rows wrow apart); ap: the direct plan's packed A
- * panels (MR = 6 rows each, k = 9C long, one K block); work: fc_wrows_bytes,
+ * geometry g, on the AVX-512 kernels (the caller's check). xr: output row 0's
+ * first input row in the bordered image (the image plus (mt - pad_top) rows),
+ * offs: its tap offsets (tap (c, 0, 0) at offs[9c], rows wrow apart); ap: the
+ * direct plan's packed A panels (MR = 6 rows each, k = 9C long, one K block);
+ * work: fc_wrows_bytes,
  * 64-byte aligned. wt_ready: the weights of [i0, i1) are already at work
  * (an earlier image of the same call). */
 void fc_wrows_image(const fc_conv_geom *g, fc_int wrow, const float *xr, const fc_int *offs,

@@ -1,7 +1,8 @@
 """Winograd F(2, 3) along output rows (csrc/conv_forward_wrows.c): the float forward pass
 (and the input gradient, the forward pass of the transposed layer) of 3x3 stride-1
-convolutions whose 9C taps fit one reduction block, with 4 or more filters and output rows of 17-32 pixels (tfcnn's and the CIFAR networks' first layers) or
-of more whose last vector of tiles is nearly full, on the AVX-512 path; the AVX2 and
+convolutions whose 9C taps fit one reduction block, with 4 or more filters and output
+rows of 17-32 pixels (tfcnn's and the CIFAR networks' first layers) or of more whose
+last vector of tiles is nearly full, on the AVX-512 path; the AVX2 and
 portable paths, float64 and FASTCONV_NO_WINOGRAD keep the direct kernels.
 
 Checked: which geometries take it; values against fastconv.reference (float64) and
